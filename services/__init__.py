@@ -1,0 +1,1 @@
+"""The Pupil Progress services, each owning its own database."""

@@ -1,0 +1,8 @@
+"""HTTP API of the linking service (flask-smorest blueprints)."""
+from __future__ import annotations
+
+from shared.service import ServiceContext
+
+
+def build_blueprints(ctx: ServiceContext) -> list:
+    return []

@@ -1,0 +1,6 @@
+"""Worker entry point: `python -m services.linking.worker` (consumers and outbox relay)."""
+from services.linking.app import SPEC
+from shared.worker import run_worker
+
+if __name__ == "__main__":
+    run_worker(SPEC)

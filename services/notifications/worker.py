@@ -1,0 +1,6 @@
+"""Worker entry point: `python -m services.notifications.worker` (consumers and outbox relay)."""
+from services.notifications.app import SPEC
+from shared.worker import run_worker
+
+if __name__ == "__main__":
+    run_worker(SPEC)

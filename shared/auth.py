@@ -1,0 +1,211 @@
+"""Tokens: identity signs (EdDSA, Ed25519), every service verifies for itself.
+
+Embedded mode generates the key into PP_DATA_DIR; production names a private key file
+(identity) and a public key file or JWKS URL (everyone else).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import json
+import os
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
+                                                                Ed25519PublicKey)
+
+from shared.config import Settings
+from shared.errors import ApiError
+
+ISSUER = "pupil-progress"
+AUDIENCE = "pupil-progress-api"
+ALGORITHM = "EdDSA"
+ROLES = ("operator", "school_admin", "parent", "student", "school_system")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    return hashlib.sha256(_raw_public(key)).hexdigest()[:16]
+
+
+def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    return {"kty": "OKP", "crv": "Ed25519", "x": _b64(_raw_public(key)),
+            "kid": key_id(key), "alg": ALGORITHM, "use": "sig"}
+
+
+def embedded_key_path(settings: Settings) -> Path:
+    return settings.data_dir / "keys" / "token-signing.pem"
+
+
+def load_or_create_private_key(settings: Settings) -> Ed25519PrivateKey:
+    path = (Path(settings.jwt_private_key_file) if settings.jwt_private_key_file
+            else embedded_key_path(settings))
+    if not path.exists():
+        if settings.jwt_private_key_file:
+            raise FileNotFoundError(f"PP_JWT_PRIVATE_KEY_FILE {path} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process won the race: use its key
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("token signing key must be Ed25519")
+    return key
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: str
+    role: str
+    school_ids: tuple[str, ...]
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def in_school(self, school_id: str) -> bool:
+        return school_id in self.school_ids
+
+
+class TokenSigner:
+    def __init__(self, private_key: Ed25519PrivateKey, lifetime_seconds: int = 900,
+                 clock: Callable[[], float] = time.time):
+        self.key = private_key
+        self.kid = key_id(private_key.public_key())
+        self.lifetime = lifetime_seconds
+        self.clock = clock
+
+    def issue(self, account_id: str, role: str, school_ids: list[str] | tuple[str, ...],
+              **extra: Any) -> str:
+        now = int(self.clock())
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": account_id, "role": role,
+                  "school_ids": list(school_ids), "iat": now, "nbf": now,
+                  "exp": now + self.lifetime, "jti": str(uuid.uuid4()), **extra}
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM, headers={"kid": self.kid})
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [public_jwk(self.key.public_key())]}
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class TokenVerifier:
+    """Checks signature (EdDSA only), issuer, audience, expiry and the claims we rely on."""
+
+    def __init__(self, keys_loader: Callable[[], dict[str, Ed25519PublicKey]],
+                 refresh_seconds: float = 300, leeway: int = 5):
+        self._load = keys_loader
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._loaded_at = 0.0
+        self._refresh = refresh_seconds
+        self._lock = threading.Lock()
+        self.leeway = leeway
+
+    def _key(self, kid: str | None) -> Ed25519PublicKey:
+        with self._lock:
+            stale = time.monotonic() - self._loaded_at > self._refresh
+            if stale or (kid not in self._keys):
+                if stale or time.monotonic() - self._loaded_at > 5:  # bound refetching
+                    self._keys = self._load()
+                    self._loaded_at = time.monotonic()
+            if kid is None and len(self._keys) == 1:
+                return next(iter(self._keys.values()))
+            if kid not in self._keys:
+                raise InvalidToken("unknown signing key")
+            return self._keys[kid]
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != ALGORITHM:
+                raise InvalidToken("wrong algorithm")
+            claims = jwt.decode(token, self._key(header.get("kid")), algorithms=[ALGORITHM],
+                                audience=AUDIENCE, issuer=ISSUER, leeway=self.leeway,
+                                options={"require": ["exp", "iat", "sub", "aud", "iss"]})
+        except InvalidToken:
+            raise
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(type(exc).__name__) from None
+        role = claims.get("role")
+        schools = claims.get("school_ids", [])
+        if role not in ROLES or not isinstance(schools, list):
+            raise InvalidToken("bad claims")
+        return Principal(str(claims["sub"]), role, tuple(str(s) for s in schools), claims)
+
+
+def _jwk_to_key(jwk: dict[str, str]) -> Ed25519PublicKey:
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+        raise ValueError("not an Ed25519 key")
+    raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verifier_from_settings(settings: Settings) -> TokenVerifier:
+    if settings.jwt_public_key_file:
+        def load():
+            key = serialization.load_pem_public_key(
+                Path(settings.jwt_public_key_file).read_bytes())
+            return {key_id(key): key}
+    elif settings.jwks_url:
+        def load():
+            with urllib.request.urlopen(settings.jwks_url, timeout=5) as response:
+                document = json.load(response)
+            keys = [_jwk_to_key(k) for k in document.get("keys", [])]
+            return {key_id(k): k for k in keys}
+    else:
+        def load():
+            key = load_or_create_private_key(settings).public_key()
+            return {key_id(key): key}
+    return TokenVerifier(load)
+
+
+# --- Flask side --------------------------------------------------------------------
+def current_principal() -> Principal:
+    from flask import g
+    return g.principal
+
+
+def require(*roles: str):
+    """Decorator: a valid bearer token with one of these roles, else 401 (never 403)."""
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            from flask import current_app, g, request
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise ApiError(401, "unauthorized", "A bearer token is required.")
+            try:
+                principal = current_app.extensions["pp_verifier"].verify(token.strip())
+            except InvalidToken:
+                raise ApiError(401, "unauthorized", "The token is not valid.") from None
+            if roles and principal.role not in roles:
+                # Not this caller's kind of resource: the same answer as a missing one.
+                raise ApiError(404, "not_found", "Not found.")
+            g.principal = principal
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate

@@ -1,0 +1,95 @@
+"""Configuration from the environment only (names fixed by API.md where they appear there)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+SERVICES = ("identity", "ingest", "linking", "reports", "notifications", "dsar")
+
+DEFAULT_EXCHANGE = "pp.events"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable system."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./var")
+    gateway_port: int = 8080
+    broker_url: str = "memory://"
+    database_urls: Mapping[str, str] = field(default_factory=dict)
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    bootstrap_operator_email: str | None = None
+    bootstrap_operator_password: str | None = None
+    # Messaging knobs: not part of the public contract, sane defaults.
+    exchange: str = DEFAULT_EXCHANGE
+    queue_prefix: str = ""
+    prefetch: int = 32
+    max_attempts: int = 5
+    outbox_retention_seconds: int = 3600
+    relay_batch_size: int = 100
+    # Token keys: embedded mode generates them into data_dir; production names files.
+    jwt_private_key_file: str | None = None
+    jwt_public_key_file: str | None = None
+    jwks_url: str | None = None
+    access_token_seconds: int = 900
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("PP_DATA_DIR") or "./var")
+        urls = {}
+        for service in SERVICES:
+            url = env.get(f"PP_{service.upper()}_DATABASE_URL")
+            urls[service] = url or f"sqlite:///{(data_dir / f'{service}.db').resolve()}"
+        smtp_host = env.get("PP_SMTP_HOST") or None
+        return cls(
+            data_dir=data_dir,
+            gateway_port=_int(env, "PP_GATEWAY_PORT", 8080),
+            broker_url=env.get("PP_BROKER_URL") or "memory://",
+            database_urls=urls,
+            smtp_host=smtp_host,
+            smtp_port=_int(env, "PP_SMTP_PORT", 25),
+            bootstrap_operator_email=env.get("PP_BOOTSTRAP_OPERATOR_EMAIL") or None,
+            bootstrap_operator_password=env.get("PP_BOOTSTRAP_OPERATOR_PASSWORD") or None,
+            exchange=env.get("PP_EXCHANGE") or DEFAULT_EXCHANGE,
+            queue_prefix=env.get("PP_QUEUE_PREFIX") or "",
+            prefetch=_int(env, "PP_PREFETCH", 32),
+            max_attempts=_int(env, "PP_MAX_ATTEMPTS", 5),
+            outbox_retention_seconds=_int(env, "PP_OUTBOX_RETENTION_SECONDS", 3600),
+            relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 100),
+            jwt_private_key_file=env.get("PP_JWT_PRIVATE_KEY_FILE") or None,
+            jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
+            jwks_url=env.get("PP_JWKS_URL") or None,
+            access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900),
+            log_level=env.get("PP_LOG_LEVEL") or "INFO",
+        )
+
+    def database_url(self, service: str) -> str:
+        return self.database_urls[service]
+
+    def require_real_broker(self) -> None:
+        """Separate web and worker processes cannot share an in-memory broker."""
+        if self.broker_url.startswith("memory://"):
+            raise ConfigError(
+                "PP_BROKER_URL must name a real broker (amqp://...) when services run as "
+                "separate processes; use `make run` for the all-in-one embedded mode")
+
+# The data map: every service that declares personal data answers every rights event.
+# A test checks this against the services' declarations.
+RIGHTS_PARTICIPANTS = ("identity", "ingest", "linking", "reports", "notifications")

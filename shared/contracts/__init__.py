@@ -1,0 +1,71 @@
+"""Event contracts: the envelope and one versioned schema per integration event.
+
+Producers validate before writing to their outbox; consumers validate on receipt.
+Nothing here knows about brokers or databases.
+"""
+from __future__ import annotations
+
+from marshmallow import ValidationError
+
+from .base import (ANY_PRODUCER, DATA, RIGHTS, RIGHTS_PARTICIPANTS, SUBJECT_TYPES,
+                   Contract, snake)
+from .envelope import EnvelopeSchema
+from .events import CONTRACTS
+
+__all__ = ["ANY_PRODUCER", "CONTRACTS", "DATA", "RIGHTS", "RIGHTS_PARTICIPANTS",
+           "SUBJECT_TYPES", "Contract", "ContractError", "EnvelopeSchema", "contract_for",
+           "latest", "snake", "validate_data", "validate_envelope"]
+
+_BY_KEY: dict[tuple[str, int], Contract] = {(c.type, c.version): c for c in CONTRACTS}
+assert len(_BY_KEY) == len(CONTRACTS), "duplicate contract"
+
+
+class ContractError(ValueError):
+    """An event that does not match its contract; the message says why (no values)."""
+
+
+def contract_for(event_type: str, version: int) -> Contract:
+    try:
+        return _BY_KEY[(event_type, version)]
+    except KeyError:
+        raise ContractError(f"unknown event type/version {event_type} v{version}") from None
+
+
+def latest(event_type: str) -> Contract:
+    versions = [c for c in CONTRACTS if c.type == event_type]
+    if not versions:
+        raise ContractError(f"unknown event type {event_type}")
+    return max(versions, key=lambda c: c.version)
+
+
+def _reason(err: ValidationError) -> str:
+    # Field names only: messages from our fields never echo the rejected value.
+    return "; ".join(f"{k}: {v}" for k, v in sorted(_flatten(err.messages).items()))
+
+
+def _flatten(messages, prefix="") -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out[prefix.rstrip(".")] = " ".join(messages)
+    else:
+        for i, value in enumerate(messages):
+            out.update(_flatten(value, f"{prefix}{i}."))
+    return out
+
+
+def validate_envelope(raw: dict) -> dict:
+    try:
+        return EnvelopeSchema().load(raw)
+    except ValidationError as err:
+        raise ContractError(f"envelope invalid: {_reason(err)}") from None
+
+
+def validate_data(event_type: str, version: int, data: dict) -> dict:
+    contract = contract_for(event_type, version)
+    try:
+        return contract.schema().load(data)
+    except ValidationError as err:
+        raise ContractError(f"{event_type} v{version} invalid: {_reason(err)}") from None

@@ -1,0 +1,267 @@
+"""One marshmallow schema per integration event (DESIGN.md catalogue), version 1.
+
+Version 1 of an event is provisional until the issue that produces it lands; after that a
+change is additive or a new version. Personal data travels only to consumers that hold it by
+the DESIGN.md table, which is why a pushed student is split into several events.
+"""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from .base import (ANY_PRODUCER, RIGHTS, RIGHTS_PARTICIPANTS, Contract, EventData,
+                   RecordEvent, Subject)
+from .fields import SafeString, StrictDate, UtcDateTime, UuidString
+
+ALL_SERVICES = ("identity", "ingest", "linking", "reports", "notifications", "dsar")
+
+
+# --- tenants (identity) -------------------------------------------------------------
+class SchoolActivated(EventData):
+    school_id = UuidString(required=True)
+    name = SafeString(required=True)
+    student_accounts = fields.Boolean(load_default=False)
+
+
+class SchoolOffboarded(EventData):
+    """Itself the request: every participant erases the whole school and answers."""
+    school_id = UuidString(required=True)
+
+
+# --- school data (ingest) -----------------------------------------------------------
+class StudentRecorded(RecordEvent):
+    student_id = UuidString(required=True)
+    given_name = SafeString(required=True)
+    family_name = SafeString(required=True)
+
+
+class StudentPlacementRecorded(RecordEvent):
+    student_id = UuidString(required=True)
+    form_group = SafeString(required=True, max_length=50)
+    year_group = fields.Integer(required=True, strict=True)
+
+
+class StudentAccountRequested(RecordEvent):
+    """Only identity holds a student's email (for a student account)."""
+    student_id = UuidString(required=True)
+    email = fields.Email(required=True)
+
+
+class StudentBirthDateRecorded(RecordEvent):
+    """The date of birth travels only here, and only linking consumes it."""
+    student_id = UuidString(required=True)
+    date_of_birth = StrictDate(required=True)
+
+
+class StudentRemoved(RecordEvent):
+    student_id = UuidString(required=True)
+
+
+class GuardianRecorded(RecordEvent):
+    guardian_id = UuidString(required=True)
+    given_name = SafeString(required=True)
+    family_name = SafeString(required=True)
+    email = fields.Email(required=True)
+
+
+class GuardianStudent(EventData):
+    student_id = UuidString(required=True)
+    relationship = SafeString(required=True, max_length=100)
+    receives_reports = fields.Boolean(required=True)
+
+
+class GuardianStudentsRecorded(RecordEvent):
+    guardian_id = UuidString(required=True)
+    students = fields.List(fields.Nested(GuardianStudent), required=True)
+
+
+class GuardianRemoved(RecordEvent):
+    guardian_id = UuidString(required=True)
+
+
+class StaffRecorded(RecordEvent):
+    staff_id = UuidString(required=True)
+    title = SafeString(required=True, max_length=50)
+    given_name = SafeString(required=True)
+    family_name = SafeString(required=True)
+
+
+class StaffRemoved(RecordEvent):
+    staff_id = UuidString(required=True)
+
+
+class ClassRecorded(RecordEvent):
+    class_id = UuidString(required=True)
+    name = SafeString(required=True)
+    subject = SafeString(required=True)
+    teacher_ids = fields.List(UuidString(), required=True)
+    student_ids = fields.List(UuidString(), required=True)
+
+
+class ClassRemoved(RecordEvent):
+    class_id = UuidString(required=True)
+
+
+class AttainmentRecorded(RecordEvent):
+    attainment_id = UuidString(required=True)
+    student_id = UuidString(required=True)
+    class_id = UuidString(required=True)
+    period = SafeString(required=True, max_length=100)
+    kind = fields.String(required=True, validate=validate.OneOf(("mark", "grade", "target")))
+    value = SafeString(required=True, max_length=50)
+    out_of = fields.Float(load_default=None, allow_none=True)
+    topic = SafeString(load_default=None, allow_none=True)
+
+
+class CharacteristicRecorded(RecordEvent):
+    characteristic_id = UuidString(required=True)
+    student_id = UuidString(required=True)
+    class_id = UuidString(load_default=None, allow_none=True)
+    period = SafeString(required=True, max_length=100)
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ("attitude", "effort", "behaviour", "attendance")))
+    value = SafeString(required=True, max_length=50)
+
+
+# --- accounts (identity) ------------------------------------------------------------
+class InvitationIssued(EventData):
+    """Carries the token once; identity keeps only its hash, notifications scrubs it."""
+    invitation_id = UuidString(required=True)
+    account_id = UuidString(required=True)
+    role = fields.String(required=True)
+    name = SafeString(required=True)
+    email = fields.Email(required=True)
+    token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"))
+    expires_at = UtcDateTime(required=True)
+
+
+class AccountActivated(EventData):
+    account_id = UuidString(required=True)
+    role = fields.String(required=True)
+    guardian_ids = fields.List(UuidString(), load_default=list)
+    student_ids = fields.List(UuidString(), load_default=list)
+
+
+# --- links (linking) ----------------------------------------------------------------
+class LinkEvent(RecordEvent):
+    link_id = UuidString(required=True)
+    account_id = UuidString(required=True)
+    guardian_id = UuidString(required=True)
+    student_id = UuidString(required=True)
+
+
+class ParentVerified(LinkEvent):
+    pass
+
+
+class LinkRevoked(LinkEvent):
+    pass
+
+
+class LinkLocked(LinkEvent):
+    pass
+
+
+# --- reports ------------------------------------------------------------------------
+class ReportPublished(EventData):
+    report_id = UuidString(required=True)
+    student_id = UuidString(required=True)
+    period = SafeString(required=True, max_length=100)
+    title = SafeString(required=True)
+    published_at = UtcDateTime(required=True)
+
+
+# --- rights (dsar asks, every participant answers) ----------------------------------
+class RightsRequest(EventData):
+    subject = fields.Nested(Subject, required=True)
+    subject_request_id = UuidString(required=True)  # dsar's request, for the audit trail
+
+
+class ErasureRequested(RightsRequest):
+    pass
+
+
+class AccessRequested(RightsRequest):
+    pass
+
+
+class ProcessingRestricted(RightsRequest):
+    pass
+
+
+class RestrictionLifted(RightsRequest):
+    pass
+
+
+class ObjectionRecorded(RightsRequest):
+    processing = fields.String(required=True, validate=validate.OneOf(("report_emails",)))
+
+
+class RightsAnswer(EventData):
+    request_id = UuidString(required=True)  # the id of the event answered
+    service = fields.String(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(("done", "failed")))
+    reason = SafeString(load_default=None, allow_none=True, max_length=500)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
+
+
+class ErasureCompleted(RightsAnswer):
+    pass
+
+
+class RestrictionApplied(RightsAnswer):
+    restricted = fields.Boolean(required=True)
+
+
+class ObjectionApplied(RightsAnswer):
+    pass
+
+
+class OffboardingCompleted(RightsAnswer):
+    pass
+
+
+class SubjectDataExported(RightsAnswer):
+    """One service's part of an access request: its tables, rows as JSON objects."""
+    tables = fields.Dict(keys=fields.String(),
+                         values=fields.List(fields.Dict(keys=fields.String())),
+                         load_default=dict)
+
+
+def _c(schema, producer, consumers, channel="data") -> Contract:
+    return Contract(schema.__name__, 1, producer, schema, consumers, channel)
+
+
+CONTRACTS: tuple[Contract, ...] = (
+    _c(SchoolActivated, "identity", ALL_SERVICES),
+    _c(SchoolOffboarded, "identity", (RIGHTS_PARTICIPANTS, "dsar"), RIGHTS),
+    _c(StudentRecorded, "ingest", ("identity", "linking", "reports")),
+    _c(StudentPlacementRecorded, "ingest", ("reports",)),
+    _c(StudentAccountRequested, "ingest", ("identity",)),
+    _c(StudentBirthDateRecorded, "ingest", ("linking",)),
+    _c(StudentRemoved, "ingest", ("identity", "linking", "reports", "notifications")),
+    _c(GuardianRecorded, "ingest", ("identity", "notifications")),
+    _c(GuardianStudentsRecorded, "ingest", ("linking",)),
+    _c(GuardianRemoved, "ingest", ("identity", "linking", "notifications")),
+    _c(StaffRecorded, "ingest", ("reports",)),
+    _c(StaffRemoved, "ingest", ("identity", "reports")),
+    _c(ClassRecorded, "ingest", ("reports",)),
+    _c(ClassRemoved, "ingest", ("reports",)),
+    _c(AttainmentRecorded, "ingest", ("reports",)),
+    _c(CharacteristicRecorded, "ingest", ("reports",)),
+    _c(InvitationIssued, "identity", ("notifications",)),
+    _c(AccountActivated, "identity", ("linking", "notifications")),
+    _c(ParentVerified, "linking", ("reports", "notifications")),
+    _c(LinkRevoked, "linking", ("reports", "notifications")),
+    _c(LinkLocked, "linking", ("reports", "notifications")),
+    _c(ReportPublished, "reports", ("notifications",)),
+    _c(ErasureRequested, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
+    _c(AccessRequested, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
+    _c(ProcessingRestricted, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
+    _c(RestrictionLifted, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
+    _c(ObjectionRecorded, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
+    _c(ErasureCompleted, ANY_PRODUCER, ("dsar",), RIGHTS),
+    _c(SubjectDataExported, ANY_PRODUCER, ("dsar",), RIGHTS),
+    _c(RestrictionApplied, ANY_PRODUCER, ("dsar",), RIGHTS),
+    _c(ObjectionApplied, ANY_PRODUCER, ("dsar",), RIGHTS),
+    _c(OffboardingCompleted, ANY_PRODUCER, ("dsar",), RIGHTS),
+)

@@ -1,0 +1,75 @@
+"""Field types shared by event contracts and API schemas."""
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+import uuid
+
+from marshmallow import ValidationError, fields
+
+# Bidirectional overrides and isolates can make a name display as something else.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def unsafe_character(text: str, *, allow_newlines: bool = True) -> str | None:
+    """Return the first character that must not appear in stored text, else None."""
+    for ch in text:
+        if ch in _BIDI_CONTROLS:
+            return ch
+        if unicodedata.category(ch) == "Cc":
+            if allow_newlines and ch in _ALLOWED_CONTROLS:
+                continue
+            return ch
+    return None
+
+
+class SafeString(fields.String):
+    """A string with no control characters (NUL and friends) and no bidi overrides."""
+
+    def __init__(self, *args, max_length: int = 200, single_line: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_length = max_length
+        self.single_line = single_line
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        bad = unsafe_character(text, allow_newlines=not self.single_line)
+        if bad is not None:
+            raise ValidationError(f"Contains a forbidden character (U+{ord(bad):04X}).")
+        if len(text) > self.max_length:
+            raise ValidationError(f"Longer than {self.max_length} characters.")
+        return text
+
+
+class UuidString(fields.String):
+    """A UUID carried as its canonical lower-case string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return str(uuid.UUID(text))
+        except ValueError as exc:
+            raise ValidationError("Not a valid UUID.") from exc
+
+
+class StrictDate(fields.Date):
+    """A real calendar date written YYYY-MM-DD (no year 0000, no 2023-02-29)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValidationError("Not a date in YYYY-MM-DD form.")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValidationError("Not a real date.") from exc
+
+
+class UtcDateTime(fields.DateTime):
+    """An ISO 8601 timestamp that must carry a timezone; returned in UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment.tzinfo is None:
+            raise ValidationError("Timestamp must include a timezone.")
+        return moment.astimezone(dt.timezone.utc)

@@ -1,0 +1,140 @@
+"""Embedded mode (`make run`): every service in one process behind one gateway port.
+
+Same code as production except the broker (kombu memory://) and the databases (SQLite
+files in PP_DATA_DIR). Ctrl-C stops taking requests, drains the in-memory queues and the
+outboxes, then exits.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from werkzeug.serving import make_server
+
+from shared.config import SERVICES, Settings
+from shared.gateway import Gateway
+from shared.logging_setup import configure_logging
+from shared.messaging.publisher import broker_connection
+from shared.service import ServiceRuntime, ServiceSpec
+from shared.worker import run_threads
+
+log = logging.getLogger("pp.embedded")
+
+
+def load_specs(names=SERVICES) -> list[ServiceSpec]:
+    return [importlib.import_module(f"services.{name}.app").SPEC for name in names]
+
+
+class EmbeddedSystem:
+    def __init__(self, settings: Settings, specs: list[ServiceSpec]):
+        self.settings = settings
+        self.runtimes = {spec.name: ServiceRuntime(spec, settings) for spec in specs}
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.gateway: Gateway | None = None
+
+    def start(self) -> Gateway:
+        apps = {}
+        for name, runtime in self.runtimes.items():
+            runtime.start()
+            apps[name] = runtime.create_app()
+        for runtime in self.runtimes.values():
+            self.threads += run_threads(runtime.build_workers(), self.stop_event)
+        readiness = {name: self._ready_check(rt) for name, rt in self.runtimes.items()}
+        self.gateway = Gateway(apps, readiness)
+        return self.gateway
+
+    @staticmethod
+    def _ready_check(runtime: ServiceRuntime):
+        def check() -> bool:
+            checks = runtime.ready()
+            consuming = all(w.connected.is_set() for w in runtime.queue_workers)
+            return consuming and all(v == "ok" for v in checks.values())
+        return check
+
+    def _queued_messages(self) -> int:
+        total = 0
+        conn = broker_connection(self.settings.broker_url)
+        try:
+            channel = conn.channel()
+            for runtime in self.runtimes.values():
+                for worker in runtime.queue_workers:
+                    _, count, _ = channel.queue_declare(queue=worker.queue.name, passive=True)
+                    total += count
+        finally:
+            conn.release()
+        return total
+
+    def quiet(self) -> bool:
+        """Nothing waiting in an outbox or a queue, and every consumer idle."""
+        pending = sum(rt.relay.pending() for rt in self.runtimes.values() if rt.relay)
+        if pending:
+            return False
+        if self._queued_messages():
+            return False
+        return all(w.idle.is_set() for rt in self.runtimes.values()
+                   for w in rt.queue_workers)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until the system has been quiet twice in a row, or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while time.monotonic() < deadline:
+            for rt in self.runtimes.values():
+                if rt.relay:
+                    rt.relay.wakeup.set()
+            calm = calm + 1 if self.quiet() else 0
+            if calm >= 2:
+                return True
+            time.sleep(0.3)  # polling our own in-process queues, not test synchronisation
+        return False
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+        for runtime in self.runtimes.values():
+            runtime.engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Pupil Progress in embedded mode.")
+    parser.add_argument("--demo", action="store_true", help="also load a demo school")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    system = EmbeddedSystem(settings, load_specs())
+    gateway = system.start()
+    if args.demo:
+        log.warning("no demo school yet: it arrives with the service issues (identity, "
+                    "ingest, reports)")
+    host = os.environ.get("PP_GATEWAY_HOST", "127.0.0.1")
+    server = make_server(host, settings.gateway_port, gateway, threaded=True)
+    serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
+    serving.start()
+    print(f"Pupil Progress is running on http://{host}:{settings.gateway_port} "
+          f"(data in {settings.data_dir}); Ctrl-C to stop.", flush=True)
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    stopping.wait()
+    print("Stopping: no new requests; draining queues...", flush=True)
+    gateway.accepting = False
+    server.shutdown()
+    drained = system.drain()
+    system.stop()
+    print("Stopped." if drained else "Stopped; some messages were still in flight "
+          "(they remain in the outboxes and are sent at the next start).", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

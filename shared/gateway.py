@@ -1,0 +1,53 @@
+"""The embedded gateway: one port, each path dispatched to its owning service's app."""
+from __future__ import annotations
+
+import json
+from typing import Callable, Mapping
+
+from shared.errors import error_body
+from shared.routes import route
+
+WsgiApp = Callable
+
+
+def _json_response(start_response, status: str, body: dict):
+    payload = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(payload))),
+                            ("Cache-Control", "no-store")])
+    return [payload]
+
+
+class Gateway:
+    def __init__(self, apps: Mapping[str, WsgiApp],
+                 readiness: Mapping[str, Callable[[], bool]]):
+        self.apps = dict(apps)
+        self.readiness = dict(readiness)
+        self.accepting = True
+
+    def readyz(self) -> tuple[bool, dict]:
+        states = {}
+        for service, is_ready in self.readiness.items():
+            try:
+                states[service] = "ready" if is_ready() else "not_ready"
+            except Exception:
+                states[service] = "not_ready"
+        ok = self.accepting and all(s == "ready" for s in states.values())
+        return ok, {"status": "ready" if ok else "not_ready", "services": states}
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "") or "/"
+        if path == "/readyz":
+            ok, body = self.readyz()
+            return _json_response(start_response, "200 OK" if ok else "503 Service Unavailable",
+                                  body)
+        if path == "/healthz":
+            return _json_response(start_response, "200 OK", {"status": "alive"})
+        if not self.accepting:
+            return _json_response(start_response, "503 Service Unavailable",
+                                  error_body("shutting_down", "The system is stopping."))
+        service = route(path)
+        if service is None or service not in self.apps:
+            return _json_response(start_response, "404 Not Found",
+                                  error_body("not_found", "Not found."))
+        return self.apps[service](environ, start_response)

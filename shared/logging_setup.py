@@ -1,0 +1,38 @@
+"""Logging by ids only. A filter masks emails and dates as a last line of defence."""
+from __future__ import annotations
+
+import logging
+import re
+
+from shared.messaging.envelope import correlation_id_var
+
+_EMAIL = re.compile(r"[^\s@'\"<>(),;]+@[^\s@'\"<>(),;]+\.[A-Za-z]{2,}")
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def redact(text: str) -> str:
+    return _DATE.sub("[date]", _EMAIL.sub("[email]", text))
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        record.correlation_id = correlation_id_var.get() or "-"
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    if getattr(root, "_pp_configured", False):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    root._pp_configured = True  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Messaging plumbing: envelope, transactional outbox, relay, idempotent consumer."""

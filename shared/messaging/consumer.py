@@ -1,0 +1,224 @@
+"""The idempotent consumer (DESIGN.md "Reliability rules").
+
+For each delivery: decode and check the event against its contract (a failure is permanent:
+dead-lettered at once, with the reason); then, in one transaction, record the event id in
+the inbox and run the handler; ack only after that commits. A handler that raises is
+retried a bounded number of times, then dead-lettered. Dead letters live in the service's
+own database, where they can be listed, replayed and erased.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import sqlalchemy as sa
+from kombu import Consumer
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import Settings
+from shared.contracts import ContractError
+from shared.db import utcnow
+from shared.tables import PlumbingTables
+
+from . import topology
+from .envelope import Envelope, correlation_id_var, parse_envelope
+from .publisher import broker_connection
+
+log = logging.getLogger(__name__)
+
+# A handler gets the open transaction, the event and its loaded data.
+Handler = Callable[[Session, Envelope, dict[str, Any]], None]
+
+APPLIED, DUPLICATE, RETRY, DEAD_LETTERED = "applied", "duplicate", "retry", "dead_lettered"
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that can never succeed: dead-lettered at once.
+    Its message is recorded as the reason, so it must hold ids only."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
+
+
+@dataclass
+class DeliveryProcessor:
+    """Everything about one delivery except the broker: testable without one."""
+
+    service: str
+    queue: str
+    sessions: sessionmaker[Session]
+    tables: PlumbingTables
+    handlers: Mapping[str, Handler]
+    max_attempts: int = 5
+
+    def process(self, body: bytes | str) -> str:
+        try:
+            envelope, loaded = parse_envelope(body)
+        except ContractError as exc:
+            self.dead_letter(body, None, str(exc), attempts=1)
+            return DEAD_LETTERED
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            self.dead_letter(body, envelope, f"no handler for {envelope.type} in "
+                             f"{self.service}", attempts=1)
+            return DEAD_LETTERED
+        token = correlation_id_var.set(envelope.correlation_id)
+        try:
+            return self._apply(body, envelope, loaded, handler)
+        finally:
+            correlation_id_var.reset(token)
+
+    def _apply(self, body, envelope: Envelope, loaded, handler: Handler) -> str:
+        inbox = self.tables.inbox
+        try:
+            with self.sessions() as session, session.begin():
+                seen = session.execute(sa.select(inbox.c.event_id).where(
+                    inbox.c.event_id == envelope.id)).first()
+                if seen:
+                    return DUPLICATE
+                session.execute(inbox.insert().values(
+                    event_id=envelope.id, event_type=envelope.type, applied_at=utcnow()))
+                handler(session, envelope, loaded)
+        except IntegrityError as exc:
+            # Another worker committed the same event first: our inbox insert lost.
+            if self._already_applied(envelope.id):
+                return DUPLICATE
+            return self._failed(body, envelope, exc)
+        except PermanentError as exc:
+            self.dead_letter(body, envelope, _reason(exc), attempts=1)
+            return DEAD_LETTERED
+        except Exception as exc:
+            return self._failed(body, envelope, exc)
+        self._forget_attempts(envelope.id)
+        log.info("applied event_id=%s type=%s service=%s", envelope.id, envelope.type,
+                 self.service)
+        return APPLIED
+
+    def _already_applied(self, event_id: str) -> bool:
+        with self.sessions() as session:
+            return session.execute(sa.select(self.tables.inbox.c.event_id).where(
+                self.tables.inbox.c.event_id == event_id)).first() is not None
+
+    def _failed(self, body, envelope: Envelope, exc: Exception) -> str:
+        attempts = self._count_attempt(envelope.id, _reason(exc))
+        log.warning("handler failed event_id=%s type=%s attempt=%d/%d error=%s",
+                    envelope.id, envelope.type, attempts, self.max_attempts,
+                    type(exc).__name__)
+        if attempts >= self.max_attempts:
+            self.dead_letter(body, envelope, _reason(exc), attempts=attempts)
+            self._forget_attempts(envelope.id)
+            return DEAD_LETTERED
+        return RETRY
+
+    def _count_attempt(self, key: str, reason: str) -> int:
+        da = self.tables.delivery_attempts
+        with self.sessions() as session, session.begin():
+            row = session.execute(sa.select(da.c.attempts).where(da.c.event_id == key)
+                                  .with_for_update()).first()
+            attempts = (row.attempts if row else 0) + 1
+            values = dict(attempts=attempts, last_error=reason[:500], updated_at=utcnow())
+            if row:
+                session.execute(da.update().where(da.c.event_id == key).values(**values))
+            else:
+                session.execute(da.insert().values(event_id=key, **values))
+        return attempts
+
+    def _forget_attempts(self, key: str) -> None:
+        da = self.tables.delivery_attempts
+        with self.sessions() as session, session.begin():
+            session.execute(da.delete().where(da.c.event_id == key))
+
+    def dead_letter(self, body, envelope: Envelope | None, reason: str, *,
+                    attempts: int) -> str:
+        raw = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+        event_id = envelope.id if envelope else _body_key(raw)
+        routing_key = None
+        letter_id = str(uuid.uuid4())
+        with self.sessions() as session, session.begin():
+            session.execute(self.tables.dead_letters.insert().values(
+                id=letter_id, event_id=event_id,
+                event_type=envelope.type if envelope else None, routing_key=routing_key,
+                queue=self.queue, reason=reason[:1000], attempts=attempts, payload=raw,
+                created_at=utcnow()))
+        log.error("dead-lettered dead_letter_id=%s event_id=%s queue=%s reason=%s",
+                  letter_id, event_id, self.queue, reason)
+        return letter_id
+
+
+def _body_key(raw: str) -> str:
+    return "sha1:" + hashlib.sha1(raw.encode("utf-8", "replace")).hexdigest()[:40]
+
+
+class QueueWorker:
+    """Consumes one of a service's queues; reconnects and resumes after a lost connection."""
+
+    def __init__(self, settings: Settings, processor: DeliveryProcessor, queue,
+                 retry_delay: Callable[[int], float] | None = None):
+        self.settings = settings
+        self.processor = processor
+        self.queue = queue
+        self.connected = threading.Event()
+        self.idle = threading.Event()
+        self.retry_delay = retry_delay or (lambda n: min(2.0, 0.05 * 2 ** n))
+        self._stop: threading.Event | None = None
+
+    def _on_message(self, message) -> None:
+        self.idle.clear()
+        try:
+            outcome = self.processor.process(message.body)
+        except Exception as exc:  # our own database is unavailable: keep the message
+            log.warning("delivery not processed queue=%s error=%s", self.queue.name,
+                        type(exc).__name__)
+            outcome = RETRY
+        if outcome == RETRY:
+            # Back off a little so a failing handler does not spin, then hand it back.
+            self._stop.wait(self.retry_delay(1))
+            message.requeue()
+        else:
+            message.ack()
+
+    def run(self, stop: threading.Event) -> None:
+        self._stop = stop
+        failures = 0
+        while not stop.is_set():
+            conn = broker_connection(self.settings.broker_url)
+            try:
+                conn.ensure_connection(max_retries=1, timeout=5)
+                channel = conn.channel()
+                topology.declare_topology(channel, self.settings, extra=[self.queue])
+                consumer = Consumer(channel, queues=[self.queue], no_ack=False,
+                                    on_message=self._on_message,
+                                    prefetch_count=self.settings.prefetch)
+                with consumer:
+                    self.connected.set()
+                    if failures:
+                        log.info("consumer reconnected queue=%s", self.queue.name)
+                    failures = 0
+                    while not stop.is_set():
+                        try:
+                            conn.drain_events(timeout=0.25)
+                        except socket.timeout:
+                            self.idle.set()
+                            conn.heartbeat_check()
+            except Exception as exc:  # connection lost, broker restarting, anything: retry
+                self.connected.clear()
+                failures += 1
+                log.warning("consumer connection lost queue=%s failure=%d error=%s",
+                            self.queue.name, failures, type(exc).__name__,
+                            exc_info=not isinstance(exc, (*conn.connection_errors,
+                                                          *conn.channel_errors, OSError)))
+                stop.wait(min(10.0, 0.2 * 2 ** min(failures, 6)))
+            finally:
+                try:
+                    conn.release()
+                except Exception:
+                    log.debug("releasing a broken connection failed", exc_info=True)
+        self.connected.clear()

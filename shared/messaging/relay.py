@@ -1,0 +1,122 @@
+"""The outbox relay: publish unsent rows with confirms, mark them sent, retry with backoff.
+
+Several relays of one service may run at once: on PostgreSQL each takes its batch with
+FOR UPDATE SKIP LOCKED, so no row is held by two. A crash after the publish and before the
+commit publishes that row again; consumers are idempotent, so nothing is applied twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Callable, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from shared.db import utcnow
+from shared.tables import PlumbingTables
+
+log = logging.getLogger(__name__)
+
+SCRUBBED_ROW_KEEP = dt.timedelta(days=7)
+
+
+class Publisher(Protocol):
+    def publish(self, routing_key: str, body: str, message_id: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def backoff(attempts: int, base: float = 0.5, cap: float = 300.0) -> dt.timedelta:
+    return dt.timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))
+
+
+class OutboxRelay:
+    def __init__(self, engine: Engine, tables: PlumbingTables, publisher: Publisher, *,
+                 batch_size: int = 100, retention: dt.timedelta = dt.timedelta(hours=1),
+                 clock: Callable[[], dt.datetime] = utcnow, name: str = "relay"):
+        self.engine = engine
+        self.outbox = tables.outbox
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.retention = retention
+        self.clock = clock
+        self.name = name
+        self.wakeup = threading.Event()
+
+    def publish_batch(self) -> int:
+        """Publish one batch of due rows; returns how many were confirmed."""
+        now = self.clock()
+        ob = self.outbox
+        query = (sa.select(ob.c.seq, ob.c.event_id, ob.c.routing_key, ob.c.payload,
+                           ob.c.attempts)
+                 .where(ob.c.sent_at.is_(None), ob.c.next_attempt_at <= now)
+                 .order_by(ob.c.seq).limit(self.batch_size))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).all()
+            sent: list[int] = []
+            for row in rows:
+                try:
+                    self.publisher.publish(row.routing_key, row.payload, row.event_id)
+                except Exception as exc:
+                    attempts = row.attempts + 1
+                    conn.execute(ob.update().where(ob.c.seq == row.seq).values(
+                        attempts=attempts, next_attempt_at=now + backoff(attempts),
+                        last_error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:400]}"
+                        if str(exc) else type(exc).__name__))
+                    log.warning("publish failed event_id=%s attempts=%d", row.event_id,
+                                attempts)
+                    break  # the broker is likely unavailable: stop this batch
+                sent.append(row.seq)
+            if sent:
+                conn.execute(ob.update().where(ob.c.seq.in_(sent)).values(sent_at=self.clock()))
+        if len(sent) < len(rows):
+            raise RelayStalled(f"{len(rows) - len(sent)} rows not published")
+        return len(sent)
+
+    def scrub(self) -> int:
+        """Blank payloads sent longer ago than the retention; drop old scrubbed rows."""
+        now = self.clock()
+        ob = self.outbox
+        with self.engine.begin() as conn:
+            scrubbed = conn.execute(ob.update().where(
+                ob.c.sent_at.is_not(None), ob.c.sent_at < now - self.retention,
+                ob.c.payload.is_not(None)).values(payload=None)).rowcount
+            conn.execute(ob.delete().where(ob.c.sent_at < now - SCRUBBED_ROW_KEEP,
+                                           ob.c.payload.is_(None)))
+        return scrubbed
+
+    def pending(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.outbox)
+                                .where(self.outbox.c.sent_at.is_(None))).scalar_one()
+
+    def run(self, stop: threading.Event, idle_wait: float = 0.2) -> None:
+        """Loop until stopped: publish while there is work, back off when the broker fails."""
+        failures = 0
+        last_scrub = 0.0
+        import time
+        while not stop.is_set():
+            try:
+                published = self.publish_batch()
+                failures = 0
+                if time.monotonic() - last_scrub > 60:
+                    self.scrub()
+                    last_scrub = time.monotonic()
+                if published:
+                    continue
+            except Exception:
+                failures += 1
+                log.warning("relay %s stalled (failure %d)", self.name, failures,
+                            exc_info=failures == 1)
+                stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
+            self.wakeup.wait(idle_wait)
+            self.wakeup.clear()
+        self.publisher.close()
+
+
+class RelayStalled(RuntimeError):
+    """Some due rows could not be published this round."""

@@ -1,0 +1,80 @@
+"""Exchange, queues and bindings, derived from the contracts (DESIGN.md "Messaging decisions").
+
+Every worker and relay declares the whole topology when it connects (idempotent), so an
+event whose consumer is not running yet waits in that consumer's durable queue.
+"""
+from __future__ import annotations
+
+from kombu import Exchange, Queue
+
+from shared import contracts
+from shared.config import RIGHTS_PARTICIPANTS, SERVICES, Settings
+
+CHANNELS = (contracts.DATA, contracts.RIGHTS)
+
+
+def exchange(settings: Settings) -> Exchange:
+    return Exchange(settings.exchange, type="topic", durable=True)
+
+
+def queue_name(settings: Settings, service: str, channel: str) -> str:
+    return f"{settings.queue_prefix}{service}.{channel}"
+
+
+def consumers_of(contract: contracts.Contract) -> tuple[str, ...]:
+    names: list[str] = []
+    for consumer in contract.consumers:
+        if consumer == contracts.RIGHTS_PARTICIPANTS:
+            names.extend(RIGHTS_PARTICIPANTS)
+        else:
+            names.append(consumer)
+    return tuple(dict.fromkeys(names))
+
+
+def subscriptions(service: str) -> dict[str, list[contracts.Contract]]:
+    """The contracts a service consumes, by channel, as the catalogue names them."""
+    out: dict[str, list[contracts.Contract]] = {c: [] for c in CHANNELS}
+    for contract in contracts.CONTRACTS:
+        if service in consumers_of(contract):
+            out[contract.channel].append(contract)
+    return out
+
+
+def make_queue(settings: Settings, service: str, channel: str,
+               binding_keys: list[str]) -> Queue:
+    ex = exchange(settings)
+    from kombu import binding
+    return Queue(
+        queue_name(settings, service, channel), exchange=ex, durable=True,
+        auto_delete=False,
+        bindings=[binding(ex, routing_key=key) for key in sorted(set(binding_keys))],
+        # Quorum queues replicate and survive node loss. No x-delivery-limit: attempts are
+        # counted by our consumer, which dead-letters into the service's database.
+        queue_arguments={"x-queue-type": "quorum"})
+
+
+def service_queue(settings: Settings, service: str, channel: str,
+                  event_types: list[str] | None = None) -> Queue:
+    """A service's queue for one channel, bound to what the contracts say it consumes
+    (or, for test consumers, to the given event types)."""
+    if event_types is None:
+        keys = [c.binding_key for c in subscriptions(service)[channel]]
+    else:
+        keys = [contracts.latest(t).binding_key for t in event_types]
+    return make_queue(settings, service, channel, keys)
+
+
+def all_queues(settings: Settings) -> list[Queue]:
+    queues = []
+    for service in SERVICES:
+        subs = subscriptions(service)
+        for channel in CHANNELS:
+            if subs[channel]:
+                queues.append(service_queue(settings, service, channel))
+    return queues
+
+
+def declare_topology(channel, settings: Settings, extra: list[Queue] = ()) -> None:
+    exchange(settings)(channel).declare()
+    for queue in [*all_queues(settings), *extra]:
+        queue(channel).declare()

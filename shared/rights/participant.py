@@ -1,0 +1,260 @@
+"""The shared rights participant: answers every rights event from a service's declaration."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.db import utcnow
+from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import Outbox
+from shared.tables import PlumbingTables
+
+from .declarations import DataDeclaration, TableDeclaration
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subject:
+    school_id: str
+    type: str
+    id: str
+
+
+# The plumbing tables are declared once, here, for every service.
+PLUMBING_DECLARATIONS: tuple[TableDeclaration, ...] = ()
+
+
+def _plumbing_declarations() -> tuple[TableDeclaration, ...]:
+    from .declarations import NOT_PERSONAL as N, Personal, TableDeclaration as T
+    event = Personal("any", "an event's payload may name anyone it is about")
+    return (
+        T("outbox", {"event_id": N, "event_type": N, "routing_key": N, "school_id": N,
+                     "payload": event, "created_at": N, "next_attempt_at": N,
+                     "last_error": N, "sent_at": N}, school_column="school_id"),
+        T("inbox", {"event_id": N, "event_type": N, "applied_at": N}, school_column=None),
+        T("delivery_attempts", {"event_id": N, "last_error": N, "updated_at": N},
+          school_column=None),
+        T("dead_letters", {"id": N, "event_id": N, "event_type": N, "routing_key": N,
+                           "queue": N, "reason": N, "payload": event, "created_at": N,
+                           "replayed_at": N}, school_column=None),
+        T("restrictions", {"subject_type": N, "subject_id": N, "school_id": N,
+                           "restricted_at": N}),
+        T("objections", {"subject_type": N, "subject_id": N, "processing": N,
+                         "school_id": N, "recorded_at": N}),
+        T("erasure_tombstones", {"subject_type": N, "subject_id": N, "school_id": N,
+                                 "erased_at": N}),
+    )
+
+
+PLUMBING_DECLARATIONS = _plumbing_declarations()
+
+
+def with_plumbing(declaration: DataDeclaration) -> DataDeclaration:
+    """A service's declaration plus the plumbing tables every service has."""
+    return DataDeclaration(declaration.service, (*declaration.tables, *PLUMBING_DECLARATIONS))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+class RightsParticipant:
+    """Exports, erases, restricts and offboards by the declaration; answers via the outbox.
+
+    A service subclasses it only where its data needs more (for example identity deleting
+    a login when a guardian is erased at their last school).
+    """
+
+    def __init__(self, service: str, declaration: DataDeclaration, metadata: sa.MetaData,
+                 tables: PlumbingTables, outbox: Outbox):
+        self.service = service
+        self.declaration = declaration
+        self.metadata = metadata
+        self.tables = tables
+        self.outbox = outbox
+
+    # --- the operations a service may extend ------------------------------------------
+    def _subject_tables(self, subject: Subject):
+        for decl in self.declaration.tables:
+            column = decl.subjects.get(subject.type)
+            if column is None:
+                continue
+            table = self.metadata.tables[decl.table]
+            condition = table.c[column] == subject.id
+            if decl.school_column:
+                condition = sa.and_(condition, table.c[decl.school_column] == subject.school_id)
+            yield decl, table, condition
+
+    def export(self, session: Session, subject: Subject) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for decl, table, condition in self._subject_tables(subject):
+            rows = session.execute(sa.select(table).where(condition)).mappings().all()
+            out[decl.table] = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+        return out
+
+    def erase(self, session: Session, subject: Subject) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for decl, table, condition in self._subject_tables(subject):
+            counts[decl.table] = session.execute(table.delete().where(condition)).rowcount
+        counts.update(self._erase_plumbing(session, subject))
+        session.execute(self.tables.erasure_tombstones.delete().where(
+            self.tables.erasure_tombstones.c.subject_type == subject.type,
+            self.tables.erasure_tombstones.c.subject_id == subject.id))
+        session.execute(self.tables.erasure_tombstones.insert().values(
+            subject_type=subject.type, subject_id=subject.id, school_id=subject.school_id,
+            erased_at=utcnow()))
+        return counts
+
+    def _erase_plumbing(self, session: Session, subject: Subject) -> dict[str, int]:
+        """Sent event payloads and dead letters naming the subject go at once."""
+        t = self.tables
+        like = f"%{subject.id}%"
+        scrubbed = session.execute(t.outbox.update().where(
+            t.outbox.c.sent_at.is_not(None), t.outbox.c.payload.like(like))
+            .values(payload=None)).rowcount
+        dead = session.execute(t.dead_letters.delete().where(
+            t.dead_letters.c.payload.like(like))).rowcount
+        restricted = session.execute(t.restrictions.delete().where(
+            t.restrictions.c.subject_type == subject.type,
+            t.restrictions.c.subject_id == subject.id)).rowcount
+        objected = session.execute(t.objections.delete().where(
+            t.objections.c.subject_type == subject.type,
+            t.objections.c.subject_id == subject.id)).rowcount
+        return {"outbox_scrubbed": scrubbed, "dead_letters": dead,
+                "restrictions": restricted, "objections": objected}
+
+    def restrict(self, session: Session, subject: Subject, restricted: bool) -> dict[str, int]:
+        r = self.tables.restrictions
+        session.execute(r.delete().where(r.c.subject_type == subject.type,
+                                         r.c.subject_id == subject.id))
+        if restricted:
+            session.execute(r.insert().values(subject_type=subject.type,
+                                              subject_id=subject.id,
+                                              school_id=subject.school_id,
+                                              restricted_at=utcnow()))
+        return {"restrictions": 1 if restricted else 0}
+
+    def record_objection(self, session: Session, subject: Subject,
+                         processing: str) -> dict[str, int]:
+        o = self.tables.objections
+        session.execute(o.delete().where(o.c.subject_type == subject.type,
+                                         o.c.subject_id == subject.id,
+                                         o.c.processing == processing))
+        session.execute(o.insert().values(subject_type=subject.type, subject_id=subject.id,
+                                          processing=processing,
+                                          school_id=subject.school_id,
+                                          recorded_at=utcnow()))
+        return {"objections": 1}
+
+    def offboard(self, session: Session, school_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for decl in self.declaration.tables:
+            if decl.table in ("outbox",) or not decl.school_column:
+                continue
+            table = self.metadata.tables[decl.table]
+            counts[decl.table] = session.execute(
+                table.delete().where(table.c[decl.school_column] == school_id)).rowcount
+        ob = self.tables.outbox
+        counts["outbox_scrubbed"] = session.execute(ob.update().where(
+            ob.c.school_id == school_id, ob.c.sent_at.is_not(None),
+            ob.c.payload.is_not(None)).values(payload=None)).rowcount
+        counts["dead_letters"] = session.execute(self.tables.dead_letters.delete().where(
+            self.tables.dead_letters.c.payload.like(f"%{school_id}%"))).rowcount
+        return counts
+
+    # --- queries every service uses -------------------------------------------------
+    def is_restricted(self, session: Session, subject_type: str, subject_id: str) -> bool:
+        r = self.tables.restrictions
+        return session.execute(sa.select(r.c.subject_id).where(
+            r.c.subject_type == subject_type, r.c.subject_id == subject_id)).first() is not None
+
+    def has_objected(self, session: Session, subject_type: str, subject_id: str,
+                     processing: str) -> bool:
+        o = self.tables.objections
+        return session.execute(sa.select(o.c.subject_id).where(
+            o.c.subject_type == subject_type, o.c.subject_id == subject_id,
+            o.c.processing == processing)).first() is not None
+
+    def is_erased(self, session: Session, subject_type: str, subject_id: str) -> bool:
+        t = self.tables.erasure_tombstones
+        return session.execute(sa.select(t.c.subject_id).where(
+            t.c.subject_type == subject_type, t.c.subject_id == subject_id)).first() is not None
+
+    # --- the rights events -----------------------------------------------------------
+    def handlers(self) -> dict[str, Any]:
+        return {
+            "ErasureRequested": self.on_erasure_requested,
+            "AccessRequested": self.on_access_requested,
+            "ProcessingRestricted": self.on_processing_restricted,
+            "RestrictionLifted": self.on_restriction_lifted,
+            "ObjectionRecorded": self.on_objection_recorded,
+            "SchoolOffboarded": self.on_school_offboarded,
+        }
+
+    def _answer(self, session: Session, env: Envelope, answer_type: str, work,
+                **extra) -> None:
+        """Run `work` in a savepoint; answer done with its counts, or failed with a reason."""
+        answer: dict[str, Any] = {"request_id": env.id, "service": self.service}
+        try:
+            with session.begin_nested():
+                result = work()
+        except Exception as exc:
+            log.warning("rights request failed request_id=%s type=%s service=%s error=%s",
+                        env.id, env.type, self.service, type(exc).__name__)
+            answer.update(outcome="failed", reason=f"{type(exc).__name__} in {self.service}",
+                          counts={})
+            answer.update({k: v for k, v in extra.items() if k != "tables"})
+        else:
+            counts, more = result if isinstance(result, tuple) else (result, {})
+            answer.update(outcome="done", counts=counts, **extra, **more)
+        self.outbox.add(session, answer_type, answer, school_id=env.school_id)
+
+    @staticmethod
+    def _subject(data) -> Subject:
+        s = data["subject"]
+        return Subject(school_id=s["school_id"], type=s["type"], id=s["id"])
+
+    def on_erasure_requested(self, session, env, data):
+        subject = self._subject(data)
+        self._answer(session, env, "ErasureCompleted", lambda: self.erase(session, subject))
+
+    def on_access_requested(self, session, env, data):
+        subject = self._subject(data)
+
+        def work():
+            tables = self.export(session, subject)
+            return {name: len(rows) for name, rows in tables.items()}, {"tables": tables}
+        self._answer(session, env, "SubjectDataExported", work)
+
+    def on_processing_restricted(self, session, env, data):
+        subject = self._subject(data)
+        self._answer(session, env, "RestrictionApplied",
+                     lambda: self.restrict(session, subject, True), restricted=True)
+
+    def on_restriction_lifted(self, session, env, data):
+        subject = self._subject(data)
+        self._answer(session, env, "RestrictionApplied",
+                     lambda: self.restrict(session, subject, False), restricted=False)
+
+    def on_objection_recorded(self, session, env, data):
+        subject = self._subject(data)
+        self._answer(session, env, "ObjectionApplied",
+                     lambda: self.record_objection(session, subject, data["processing"]))
+
+    def on_school_offboarded(self, session, env, data):
+        self._answer(session, env, "OffboardingCompleted",
+                     lambda: self.offboard(session, data["school_id"]))

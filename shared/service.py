@@ -1,0 +1,164 @@
+"""Wiring one service: its database, outbox, handlers, rights participant, web app and
+worker threads. The same wiring serves gunicorn, the worker process and embedded mode."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import sqlalchemy as sa
+from flask import Flask
+
+from shared import contracts
+from shared.auth import verifier_from_settings
+from shared.config import Settings
+from shared.db import make_engine, make_session_factory, ping, upgrade
+from shared.messaging import topology
+from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker
+from shared.messaging.outbox import Outbox
+from shared.messaging.publisher import BrokerPublisher, broker_connection
+from shared.messaging.relay import OutboxRelay
+from shared.rights import DataDeclaration, RightsParticipant
+from shared.rights.participant import with_plumbing
+from shared.tables import PlumbingTables
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a service's handlers and views depend on; built once per process."""
+    name: str
+    settings: Settings
+    engine: sa.Engine
+    sessions: Any
+    outbox: Outbox
+    participant: RightsParticipant | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    metadata: sa.MetaData
+    tables: PlumbingTables
+    migrations_dir: Path
+    declaration: DataDeclaration | None  # None: not in the data map
+    build_handlers: Callable[[ServiceContext], Mapping[str, Handler]] = lambda ctx: {}
+    build_blueprints: Callable[[ServiceContext], list] = lambda ctx: []
+    participant_class: type[RightsParticipant] = RightsParticipant
+    on_start: Callable[[ServiceContext], None] | None = None
+
+
+class ServiceRuntime:
+    def __init__(self, spec: ServiceSpec, settings: Settings, *,
+                 engine: sa.Engine | None = None):
+        self.spec = spec
+        self.settings = settings
+        self.engine = engine or make_engine(settings.database_url(spec.name))
+        sessions = make_session_factory(self.engine)
+        outbox = Outbox(spec.name, spec.tables)
+        participant = None
+        if spec.declaration is not None:
+            participant = spec.participant_class(
+                spec.name, with_plumbing(spec.declaration), spec.metadata, spec.tables,
+                outbox)
+        self.context = ServiceContext(spec.name, settings, self.engine, sessions, outbox,
+                                      participant)
+        self.verifier = verifier_from_settings(settings)
+        self.relay: OutboxRelay | None = None
+        self.queue_workers: list[QueueWorker] = []
+
+    # --- start-up ---------------------------------------------------------------------
+    def migrate(self) -> None:
+        upgrade(self.engine, self.spec.migrations_dir, self.spec.metadata)
+
+    def start(self) -> None:
+        self.migrate()
+        if self.spec.on_start:
+            self.spec.on_start(self.context)
+
+    # --- messaging ----------------------------------------------------------------------
+    def handlers_by_channel(self) -> dict[str, dict[str, Handler]]:
+        handlers: dict[str, Handler] = dict(self.spec.build_handlers(self.context))
+        if self.context.participant is not None:
+            handlers.update(self.context.participant.handlers())
+        subs = topology.subscriptions(self.spec.name)
+        by_channel: dict[str, dict[str, Handler]] = {c: {} for c in topology.CHANNELS}
+        for channel, contract_list in subs.items():
+            for contract in contract_list:
+                if contract.type in handlers:
+                    by_channel[channel][contract.type] = handlers[contract.type]
+        routed = {t for chan in by_channel.values() for t in chan}
+        stray = set(handlers) - routed
+        if stray:
+            raise ValueError(f"{self.spec.name} handles events the contracts do not route "
+                             f"to it: {sorted(stray)}")
+        return by_channel
+
+    def build_workers(self) -> list[tuple[str, Callable[[threading.Event], None]]]:
+        """The worker's loops: one consumer per queue, and the outbox relay."""
+        loops = []
+        self.queue_workers = []
+        for channel, handlers in self.handlers_by_channel().items():
+            if not topology.subscriptions(self.spec.name)[channel]:
+                continue
+            queue = topology.service_queue(self.settings, self.spec.name, channel)
+            processor = DeliveryProcessor(self.spec.name, queue.name, self.context.sessions,
+                                          self.spec.tables, handlers,
+                                          self.settings.max_attempts)
+            worker = QueueWorker(self.settings, processor, queue)
+            self.queue_workers.append(worker)
+            loops.append((f"{self.spec.name}.{channel}", worker.run))
+        self.relay = OutboxRelay(
+            self.engine, self.spec.tables, BrokerPublisher(self.settings),
+            batch_size=self.settings.relay_batch_size,
+            retention=dt.timedelta(seconds=self.settings.outbox_retention_seconds),
+            name=self.spec.name)
+        loops.append((f"{self.spec.name}.relay", self.relay.run))
+        return loops
+
+    # --- web ----------------------------------------------------------------------------
+    def ready(self) -> dict[str, str]:
+        checks = {}
+        try:
+            ping(self.engine)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable ({type(exc).__name__})"
+        try:
+            conn = broker_connection(self.settings.broker_url)
+            try:
+                conn.ensure_connection(max_retries=1, timeout=3)
+            finally:
+                conn.release()
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = f"unavailable ({type(exc).__name__})"
+        return checks
+
+    def create_app(self) -> Flask:
+        app = create_flask_app(self.spec.name, ready=self.ready, verifier=self.verifier,
+                               blueprints=self.spec.build_blueprints(self.context))
+        app.extensions["pp_context"] = self.context
+        return app
+
+
+def create_flask_app(*args, **kwargs):
+    from shared.web import create_flask_app as _create
+    return _create(*args, **kwargs)
+
+
+def migrations_dir(service_file: str) -> Path:
+    return Path(service_file).resolve().parent / "migrations"
+
+
+def contracts_consumed(service: str) -> set[str]:
+    return {c.type for chan in topology.subscriptions(service).values() for c in chan}
+
+
+__all__ = ["ServiceContext", "ServiceRuntime", "ServiceSpec", "contracts",
+           "contracts_consumed", "migrations_dir"]

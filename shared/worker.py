@@ -1,0 +1,38 @@
+"""A service's worker process: its consumers and its outbox relay, until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from shared.config import Settings
+from shared.logging_setup import configure_logging
+from shared.service import ServiceRuntime, ServiceSpec
+
+log = logging.getLogger(__name__)
+
+
+def run_threads(loops, stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for name, target in loops:
+        thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def run_worker(spec: ServiceSpec, settings: Settings | None = None) -> None:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    settings.require_real_broker()
+    runtime = ServiceRuntime(spec, settings)
+    runtime.start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threads = run_threads(runtime.build_workers(), stop)
+    log.info("worker started service=%s threads=%d", spec.name, len(threads))
+    stop.wait()
+    for thread in threads:
+        thread.join(timeout=15)
+    log.info("worker stopped service=%s", spec.name)
