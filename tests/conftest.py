@@ -1,0 +1,137 @@
+"""Fixtures for real RabbitMQ and PostgreSQL (DEVELOPERS.md "Real components, real tests").
+
+URLs come from PP_TEST_AMQP_URL / PP_TEST_DATABASE_URL; else testcontainers when a Docker
+engine answers; else the test is skipped, unless PP_REQUIRE_INTEGRATION=1 (CI), where a
+missing service fails the run. Every test gets its own exchange, queue names and databases,
+and removes them afterwards.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import replace
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from shared.config import Settings
+
+REQUIRE = os.environ.get("PP_REQUIRE_INTEGRATION") == "1"
+
+
+def _missing(what: str):
+    message = (f"{what} is not available: set PP_TEST_AMQP_URL / PP_TEST_DATABASE_URL "
+               "or run a Docker engine")
+    if REQUIRE:
+        pytest.fail(message + " (PP_REQUIRE_INTEGRATION=1)")
+    pytest.skip(message)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    url = os.environ.get("PP_TEST_AMQP_URL")
+    if url:
+        yield url
+        return
+    if _docker_answers():
+        from testcontainers.rabbitmq import RabbitMqContainer
+        with RabbitMqContainer("rabbitmq:3.13-management") as container:
+            params = container.get_connection_params()
+            yield (f"amqp://guest:guest@{params.host}:{params.port}//")
+        return
+    _missing("RabbitMQ")
+
+
+def _sqlalchemy_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    url = os.environ.get("PP_TEST_DATABASE_URL")
+    if url:
+        yield _sqlalchemy_url(url)
+        return
+    if _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+        with PostgresContainer("postgres:15", driver="psycopg") as container:
+            yield container.get_connection_url()
+        return
+    _missing("PostgreSQL")
+
+
+@pytest.fixture
+def new_database(pg_admin_url):
+    """Factory: a fresh PostgreSQL database per call, dropped when the test ends."""
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make(label: str = "db") -> str:
+        name = f"pp_test_{label}_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return sa.make_url(pg_admin_url).set(database=name).render_as_string(
+            hide_password=False)
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            # FORCE closes only connections to this test's own database.
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def broker_settings(amqp_url) -> Iterator[Settings]:
+    """Settings on the real broker with this test's own exchange and queue names."""
+    tag = uuid.uuid4().hex[:10]
+    settings = replace(Settings.from_env({}), broker_url=amqp_url,
+                       exchange=f"pp.test.{tag}", queue_prefix=f"test.{tag}.",
+                       max_attempts=3)
+    yield settings
+    _delete_broker_objects(settings)
+
+
+def _delete_broker_objects(settings: Settings) -> None:
+    from kombu import Connection
+
+    from shared.messaging import topology
+    with Connection(settings.broker_url) as conn:
+        channel = conn.channel()
+        names = {q.name for q in topology.all_queues(settings)}
+        names |= set(getattr(settings, "_extra_queues", ()))
+        for name in names:
+            try:
+                channel.queue_delete(name)
+            except Exception:
+                channel = conn.channel()
+        for name in _test_queues.pop(settings.queue_prefix, ()):
+            try:
+                channel.queue_delete(name)
+            except Exception:
+                channel = conn.channel()
+        try:
+            channel.exchange_delete(settings.exchange)
+        except Exception:
+            pass
+
+
+_test_queues: dict[str, set[str]] = {}
+
+
+def register_queue(settings: Settings, name: str) -> None:
+    """Queues a test declares itself (besides the services') are deleted afterwards too."""
+    _test_queues.setdefault(settings.queue_prefix, set()).add(name)

@@ -1,0 +1,71 @@
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask, jsonify
+
+from shared.auth import (AUDIENCE, ISSUER, InvalidToken, TokenSigner, TokenVerifier, key_id,
+                         require)
+from shared.errors import install_error_handlers
+
+KEY = Ed25519PrivateKey.generate()
+SIGNER = TokenSigner(KEY, lifetime_seconds=60)
+VERIFIER = TokenVerifier(lambda: {key_id(KEY.public_key()): KEY.public_key()})
+SCHOOL = "00000000-0000-4000-8000-00000000000a"
+
+
+def test_issued_token_verifies_to_its_principal():
+    principal = VERIFIER.verify(SIGNER.issue("acc-1", "parent", [SCHOOL]))
+    assert principal.account_id == "acc-1" and principal.role == "parent"
+    assert principal.in_school(SCHOOL)
+
+
+def _claims(**over):
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "a", "role": "parent", "school_ids": [],
+              "iat": now, "exp": now + 60}
+    claims.update(over)
+    return claims
+
+
+@pytest.mark.parametrize("token", [
+    jwt.encode(_claims(), key=None, algorithm="none"),                         # no signature
+    jwt.encode(_claims(), "secret-secret-secret-secret-secret-64", algorithm="HS256"),  # wrong alg
+    jwt.encode(_claims(), Ed25519PrivateKey.generate(), algorithm="EdDSA",
+               headers={"kid": key_id(KEY.public_key())}),                     # foreign key
+    jwt.encode(_claims(exp=int(time.time()) - 600), KEY, algorithm="EdDSA"),   # expired
+    jwt.encode(_claims(aud="someone-else"), KEY, algorithm="EdDSA"),           # audience
+    jwt.encode(_claims(iss="evil"), KEY, algorithm="EdDSA"),                   # issuer
+    jwt.encode(_claims(role="god"), KEY, algorithm="EdDSA"),                   # unknown role
+    "not.a.token",
+])
+def test_bad_tokens_are_refused(token):
+    with pytest.raises(InvalidToken):
+        VERIFIER.verify(token)
+
+
+def test_jwks_publishes_the_verifying_key():
+    (jwk,) = SIGNER.jwks()["keys"]
+    assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and jwk["kid"] == SIGNER.kid
+    public = jwt.algorithms.OKPAlgorithm.from_jwk(jwk)
+    assert public.public_bytes_raw() == KEY.public_key().public_bytes_raw()
+
+
+def test_require_answers_401_without_token_and_404_for_other_roles():
+    app = Flask("t")
+    app.extensions["pp_verifier"] = VERIFIER
+    install_error_handlers(app)
+
+    @app.get("/admin-only")
+    @require("school_admin")
+    def admin_only():
+        return jsonify({"ok": True})
+
+    c = app.test_client()
+    assert c.get("/admin-only").status_code == 401
+    assert c.get("/admin-only", headers={"Authorization": "Bearer junk"}).status_code == 401
+    parent = SIGNER.issue("p", "parent", [SCHOOL])
+    assert c.get("/admin-only", headers={"Authorization": f"Bearer {parent}"}).status_code == 404
+    admin = SIGNER.issue("a", "school_admin", [SCHOOL])
+    assert c.get("/admin-only", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
