@@ -23,6 +23,9 @@ assert len(_BY_KEY) == len(CONTRACTS), "duplicate contract"
 class ContractError(ValueError):
     """An event that does not match its contract; the message says why (no values)."""
 
+    event_id: str | None = None  # known when the envelope itself was valid
+    event_type: str | None = None
+
 
 def contract_for(event_type: str, version: int) -> Contract:
     try:

@@ -63,7 +63,8 @@ class DeliveryProcessor:
         try:
             envelope, loaded = parse_envelope(body)
         except ContractError as exc:
-            self.dead_letter(body, None, str(exc), attempts=1)
+            self.dead_letter(body, None, str(exc), attempts=1, event_id=exc.event_id,
+                             event_type=exc.event_type)
             return DEAD_LETTERED
         handler = self.handlers.get(envelope.type)
         if handler is None:
@@ -137,15 +138,16 @@ class DeliveryProcessor:
             session.execute(da.delete().where(da.c.event_id == key))
 
     def dead_letter(self, body, envelope: Envelope | None, reason: str, *,
-                    attempts: int) -> str:
+                    attempts: int, event_id: str | None = None,
+                    event_type: str | None = None) -> str:
         raw = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
-        event_id = envelope.id if envelope else _body_key(raw)
-        routing_key = None
+        event_id = envelope.id if envelope else (event_id or _body_key(raw))
+        event_type = envelope.type if envelope else event_type
         letter_id = str(uuid.uuid4())
         with self.sessions() as session, session.begin():
             session.execute(self.tables.dead_letters.insert().values(
                 id=letter_id, event_id=event_id,
-                event_type=envelope.type if envelope else None, routing_key=routing_key,
+                event_type=event_type, routing_key=None,
                 queue=self.queue, reason=reason[:1000], attempts=attempts, payload=raw,
                 created_at=utcnow()))
         log.error("dead-lettered dead_letter_id=%s event_id=%s queue=%s reason=%s",

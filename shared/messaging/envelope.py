@@ -75,7 +75,11 @@ def parse_envelope(body: bytes | str | dict) -> tuple[Envelope, dict[str, Any]]:
     if not isinstance(body, dict):
         raise contracts.ContractError("body is not a JSON object")
     head = contracts.validate_envelope(body)
-    loaded = contracts.validate_data(head["type"], head["version"], head["data"])
+    try:
+        loaded = contracts.validate_data(head["type"], head["version"], head["data"])
+    except contracts.ContractError as err:
+        err.event_id, err.event_type = head["id"], head["type"]
+        raise
     envelope = Envelope(id=head["id"], type=head["type"], version=head["version"],
                         occurred_at=head["occurred_at"], producer=head["producer"],
                         school_id=head["school_id"], correlation_id=head["correlation_id"],

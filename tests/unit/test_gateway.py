@@ -1,0 +1,48 @@
+import pytest
+from werkzeug.test import Client
+
+from shared.config import SERVICES
+from shared.gateway import Gateway
+from shared.routes import ROUTES, route
+
+
+@pytest.mark.parametrize("path,service", [
+    ("/api/v1/auth/token", "identity"), ("/.well-known/jwks.json", "identity"),
+    ("/api/v1/me", "identity"), ("/api/v1/schools/x/clients", "identity"),
+    ("/api/v1/school-data/batches", "ingest"), ("/api/v1/links/1/verify", "linking"),
+    ("/api/v1/students/1/reports", "reports"), ("/api/v1/reports/publish", "reports"),
+    ("/api/v1/subject-requests/1/export", "dsar"), ("/openapi/dsar/openapi.json", "dsar"),
+])
+def test_route_table_matches_api_paths(path, service):
+    assert route(path) == service
+
+
+def test_prefixes_match_whole_segments_only():
+    assert route("/api/v1/linksx") is None and route("/api/v1") is None
+
+
+def test_every_service_owns_a_route():
+    assert {service for _, service in ROUTES} == set(SERVICES)
+
+
+def _app(name):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [name.encode()]
+    return app
+
+
+def test_gateway_dispatches_and_aggregates_readiness():
+    ready = {"identity": True, "linking": True}
+    gateway = Gateway({n: _app(n) for n in ready}, {n: (lambda n=n: ready[n]) for n in ready})
+    client = Client(gateway)
+    assert client.get("/api/v1/links").get_data() == b"linking"
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["services"] == {"identity": "ready", "linking": "ready"}
+    ready["linking"] = False
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.get_json()["services"]["linking"] == "not_ready"
+    assert client.get("/nowhere").status_code == 404
+    gateway.accepting = False
+    assert client.get("/api/v1/links").status_code == 503

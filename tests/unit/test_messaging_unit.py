@@ -1,0 +1,168 @@
+"""Outbox, relay and idempotent consumer on SQLite and kombu memory:// (no broker)."""
+import datetime as dt
+import json
+import uuid
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+
+from shared.config import Settings
+from shared.db import make_engine, make_session_factory, utcnow
+from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
+                                       DeliveryProcessor, PermanentError)
+from shared.messaging.envelope import new_envelope
+from shared.messaging.outbox import Outbox
+from shared.messaging.relay import OutboxRelay, RelayStalled
+from tests import fakeservice
+
+SCHOOL = "00000000-0000-4000-8000-00000000000a"
+STUDENT = "00000000-0000-4000-8000-0000000000b1"
+
+
+def verified_data():
+    return {"link_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
+            "guardian_id": str(uuid.uuid4()), "student_id": STUDENT, "record_version": 1}
+
+
+@pytest.fixture
+def db(tmp_path):
+    spec = fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect})
+    engine = make_engine(f"sqlite:///{tmp_path / 'svc.db'}")
+    spec.metadata.create_all(engine)
+    return spec, engine, make_session_factory(engine)
+
+
+class RecordingPublisher:
+    def __init__(self, fail_times=0):
+        self.sent, self.fail_times = [], fail_times
+
+    def publish(self, routing_key, body, message_id):
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ConnectionError("broker down")
+        self.sent.append((routing_key, json.loads(body), message_id))
+
+    def close(self):
+        pass
+
+
+def count(engine, table):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_outbox_row_is_written_only_if_the_transaction_commits(db):
+    spec, engine, sessions = db
+    outbox = Outbox("linking", spec.tables)
+    with pytest.raises(RuntimeError):
+        with sessions() as s, s.begin():
+            outbox.add(s, "ParentVerified", verified_data(), school_id=SCHOOL)
+            raise RuntimeError("business rule failed")
+    assert count(engine, "outbox") == 0
+    with sessions() as s, s.begin():
+        outbox.add(s, "ParentVerified", verified_data(), school_id=SCHOOL)
+    assert count(engine, "outbox") == 1
+
+
+def test_relay_publishes_marks_sent_and_retries_with_backoff(db):
+    spec, engine, sessions = db
+    now = [utcnow() + dt.timedelta(seconds=1)]
+    publisher = RecordingPublisher(fail_times=1)
+    relay = OutboxRelay(engine, spec.tables, publisher, clock=lambda: now[0])
+    with sessions() as s, s.begin():
+        env = Outbox("linking", spec.tables).add(s, "ParentVerified", verified_data(),
+                                                 school_id=SCHOOL)
+    with pytest.raises(RelayStalled):
+        relay.publish_batch()
+    assert publisher.sent == [] and relay.pending() == 1
+    assert relay.publish_batch() == 0  # backing off: not due yet
+    now[0] += dt.timedelta(seconds=5)
+    assert relay.publish_batch() == 1
+    (routing_key, body, message_id), = publisher.sent
+    assert routing_key == "linking.parent_verified" and message_id == env.id
+    assert body["id"] == env.id and relay.pending() == 0
+    assert relay.publish_batch() == 0  # sent rows are never sent again
+
+
+def test_relay_scrubs_sent_payloads_after_retention(db):
+    spec, engine, sessions = db
+    now = [utcnow() + dt.timedelta(seconds=1)]
+    relay = OutboxRelay(engine, spec.tables, RecordingPublisher(),
+                        retention=dt.timedelta(minutes=10), clock=lambda: now[0])
+    with sessions() as s, s.begin():
+        Outbox("linking", spec.tables).add(s, "ParentVerified", verified_data(),
+                                           school_id=SCHOOL)
+    relay.publish_batch()
+    assert relay.scrub() == 0
+    now[0] += dt.timedelta(minutes=11)
+    assert relay.scrub() == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT payload FROM outbox")).scalar_one() is None
+
+
+def make_processor(spec, sessions, handler, max_attempts=3):
+    return DeliveryProcessor("reports", "reports.data", sessions, spec.tables,
+                             {"ParentVerified": handler}, max_attempts)
+
+
+def test_consumer_applies_once_and_ignores_duplicates(db):
+    spec, engine, sessions = db
+    processor = make_processor(spec, sessions, fakeservice.record_effect)
+    body = new_envelope("ParentVerified", verified_data(), producer="linking",
+                        school_id=SCHOOL).to_json()
+    assert processor.process(body) == APPLIED
+    assert processor.process(body) == DUPLICATE
+    assert count(engine, "effects") == 1 and count(engine, "inbox") == 1
+
+
+def test_event_failing_its_schema_is_dead_lettered_with_reason(db):
+    spec, engine, sessions = db
+    processor = make_processor(spec, sessions, fakeservice.record_effect)
+    env = new_envelope("ParentVerified", verified_data(), producer="linking",
+                       school_id=SCHOOL).to_wire()
+    env["data"]["student_id"] = "nope"
+    assert processor.process(json.dumps(env)) == DEAD_LETTERED
+    with engine.connect() as conn:
+        letter = conn.execute(sa.text("SELECT * FROM dead_letters")).mappings().one()
+    assert "student_id" in letter["reason"] and letter["event_id"] == env["id"]
+    assert count(engine, "effects") == 0
+
+
+def test_failing_handler_is_retried_then_dead_lettered_and_its_effect_rolled_back(db):
+    spec, engine, sessions = db
+
+    def explode(session, envelope, data):
+        fakeservice.record_effect(session, envelope, data)
+        raise RuntimeError("downstream unavailable")
+
+    processor = make_processor(spec, sessions, explode, max_attempts=3)
+    body = new_envelope("ParentVerified", verified_data(), producer="linking",
+                        school_id=SCHOOL).to_json()
+    assert [processor.process(body) for _ in range(3)] == [RETRY, RETRY, DEAD_LETTERED]
+    assert count(engine, "effects") == 0 and count(engine, "inbox") == 0
+    with engine.connect() as conn:
+        letter = conn.execute(sa.text("SELECT reason, attempts FROM dead_letters")).one()
+    assert letter.attempts == 3 and "downstream unavailable" in letter.reason
+    assert count(engine, "delivery_attempts") == 0
+
+
+def test_permanent_error_is_dead_lettered_at_once(db):
+    spec, engine, sessions = db
+
+    def refuse(session, envelope, data):
+        raise PermanentError("student unknown at school")
+
+    processor = make_processor(spec, sessions, refuse)
+    body = new_envelope("ParentVerified", verified_data(), producer="linking",
+                        school_id=SCHOOL).to_json()
+    assert processor.process(body) == DEAD_LETTERED
+
+
+def test_event_without_a_handler_is_dead_lettered_not_dropped(db):
+    spec, engine, sessions = db
+    processor = make_processor(spec, sessions, fakeservice.record_effect)
+    body = new_envelope("LinkRevoked", verified_data(), producer="linking",
+                        school_id=SCHOOL).to_json()
+    assert processor.process(body) == DEAD_LETTERED
+    assert count(engine, "dead_letters") == 1

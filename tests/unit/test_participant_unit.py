@@ -1,0 +1,130 @@
+"""The shared rights participant against a test service's declared tables (SQLite)."""
+import datetime as dt
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from shared.db import make_engine, make_session_factory
+from shared.messaging.envelope import new_envelope
+from shared.messaging.outbox import Outbox
+from shared.rights import RightsParticipant, Subject
+from tests import fakeservice
+
+SCHOOL = str(uuid.uuid4())
+OTHER_SCHOOL = str(uuid.uuid4())
+ANN, BEN = str(uuid.uuid4()), str(uuid.uuid4())
+
+
+@pytest.fixture
+def svc(tmp_path):
+    spec = fakeservice.make_spec("linking")
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    spec.metadata.create_all(engine)
+    sessions = make_session_factory(engine)
+    pupils = spec.metadata.tables["pupils"]
+    with sessions() as s, s.begin():
+        s.execute(pupils.insert(), [
+            {"id": ANN, "school_id": SCHOOL, "given_name": "Ann",
+             "date_of_birth": dt.date(2015, 3, 2)},
+            {"id": BEN, "school_id": SCHOOL, "given_name": "Ben",
+             "date_of_birth": dt.date(2014, 1, 9)}])
+    from shared.rights.participant import with_plumbing
+    participant = RightsParticipant("linking", with_plumbing(spec.declaration), spec.metadata,
+                                    spec.tables, Outbox("linking", spec.tables))
+    return spec, sessions, participant
+
+
+def answers(spec, sessions):
+    with sessions() as s:
+        return [__import__("json").loads(p) for p in s.execute(
+            sa.select(spec.tables.outbox.c.payload).order_by(spec.tables.outbox.c.seq)
+        ).scalars()]
+
+
+def rights_event(kind, subject_id, **extra):
+    return new_envelope(kind, {"subject": {"school_id": SCHOOL, "type": "student",
+                                           "id": subject_id},
+                               "subject_request_id": str(uuid.uuid4()), **extra},
+                        producer="dsar", school_id=SCHOOL)
+
+
+def handle(participant, sessions, env):
+    from shared.messaging.envelope import parse_envelope
+    parsed, loaded = parse_envelope(env.to_json())
+    with sessions() as s, s.begin():
+        participant.handlers()[env.type](s, parsed, loaded)
+
+
+def test_access_exports_only_the_subjects_declared_rows(svc):
+    spec, sessions, participant = svc
+    env = rights_event("AccessRequested", ANN)
+    handle(participant, sessions, env)
+    (answer,) = answers(spec, sessions)
+    assert answer["type"] == "SubjectDataExported"
+    data = answer["data"]
+    assert data["request_id"] == env.id and data["outcome"] == "done"
+    assert data["tables"]["pupils"] == [{"id": ANN, "school_id": SCHOOL,
+                                         "given_name": "Ann", "date_of_birth": "2015-03-02"}]
+    assert data["counts"]["pupils"] == 1
+
+
+def test_erasure_removes_the_subject_leaves_others_and_keeps_a_tombstone(svc):
+    spec, sessions, participant = svc
+    handle(participant, sessions, rights_event("ErasureRequested", ANN))
+    with sessions() as s:
+        names = s.execute(sa.text("SELECT given_name FROM pupils")).scalars().all()
+        assert names == ["Ben"]
+        assert participant.is_erased(s, "student", ANN)
+    (answer,) = answers(spec, sessions)
+    assert answer["type"] == "ErasureCompleted" and answer["data"]["counts"]["pupils"] == 1
+    assert "Ann" not in str(answer)  # counts, never content
+
+
+def test_restriction_on_and_off(svc):
+    spec, sessions, participant = svc
+    handle(participant, sessions, rights_event("ProcessingRestricted", ANN))
+    with sessions() as s:
+        assert participant.is_restricted(s, "student", ANN)
+    handle(participant, sessions, rights_event("RestrictionLifted", ANN))
+    with sessions() as s:
+        assert not participant.is_restricted(s, "student", ANN)
+    kinds = [(a["type"], a["data"]["restricted"]) for a in answers(spec, sessions)]
+    assert kinds == [("RestrictionApplied", True), ("RestrictionApplied", False)]
+
+
+def test_objection_is_recorded(svc):
+    spec, sessions, participant = svc
+    handle(participant, sessions, rights_event("ObjectionRecorded", ANN,
+                                               processing="report_emails"))
+    with sessions() as s:
+        assert participant.has_objected(s, "student", ANN, "report_emails")
+
+
+def test_offboarding_erases_the_whole_school_only(svc):
+    spec, sessions, participant = svc
+    pupils = spec.metadata.tables["pupils"]
+    with sessions() as s, s.begin():
+        s.execute(pupils.insert().values(id=str(uuid.uuid4()), school_id=OTHER_SCHOOL,
+                                         given_name="Cat", date_of_birth=dt.date(2015, 1, 1)))
+    env = new_envelope("SchoolOffboarded", {"school_id": SCHOOL}, producer="identity",
+                       school_id=SCHOOL)
+    handle(participant, sessions, env)
+    with sessions() as s:
+        assert s.execute(sa.text("SELECT given_name FROM pupils")).scalars().all() == ["Cat"]
+    (answer,) = answers(spec, sessions)
+    assert answer["type"] == "OffboardingCompleted" and answer["data"]["counts"]["pupils"] == 2
+
+
+def test_a_failing_erasure_answers_failed_with_a_reason_and_changes_nothing(svc):
+    spec, sessions, participant = svc
+
+    def broken(session, subject):
+        session.execute(sa.text("DELETE FROM pupils"))
+        raise RuntimeError("disk on fire")
+    participant.erase = broken
+    handle(participant, sessions, rights_event("ErasureRequested", ANN))
+    (answer,) = answers(spec, sessions)
+    assert answer["data"]["outcome"] == "failed" and "RuntimeError" in answer["data"]["reason"]
+    with sessions() as s:
+        assert s.execute(sa.text("SELECT count(*) FROM pupils")).scalar_one() == 2
