@@ -1,0 +1,72 @@
+"""`make run` as a user runs it: the gateway answers ready, Ctrl-C stops it cleanly, and a
+second start reuses the data."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.config import SERVICES
+from tests.support import wait_for
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, data_dir, port):
+    env = {**os.environ, "PP_DATA_DIR": str(data_dir), "PP_GATEWAY_PORT": str(port)}
+    env.pop("PP_BROKER_URL", None)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def ready(port):
+    try:
+        response = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+    except requests.ConnectionError:
+        return None
+    return response if response.status_code == 200 else None
+
+
+def stop_with_ctrl_c(proc) -> str:
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+    output, _ = proc.communicate(timeout=60)
+    return output
+
+
+def test_make_run_is_ready_stops_on_ctrl_c_and_restarts_on_its_data(tmp_path):
+    port = free_port()
+    proc = start(["make", "run"], tmp_path, port)
+    try:
+        response = wait_for(lambda: ready(port), timeout=120, message="gateway ready")
+        body = response.json()
+        assert body["services"] == {name: "ready" for name in SERVICES}
+        kid = requests.get(f"http://127.0.0.1:{port}/.well-known/jwks.json",
+                           timeout=5).json()["keys"][0]["kid"]
+        missing = requests.get(f"http://127.0.0.1:{port}/api/v1/nowhere", timeout=5)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    finally:
+        output = stop_with_ctrl_c(proc)
+    assert "Stopped." in output and "Traceback" not in output, output
+    assert (tmp_path / "identity.db").exists()
+
+    proc = start([sys.executable, "-m", "shared.embedded"], tmp_path, port)
+    try:
+        wait_for(lambda: ready(port), timeout=120, message="gateway ready again")
+        again = requests.get(f"http://127.0.0.1:{port}/.well-known/jwks.json",
+                             timeout=5).json()["keys"][0]["kid"]
+        assert again == kid  # same signing key: the data folder was reused
+    finally:
+        output = stop_with_ctrl_c(proc)
+    assert proc.returncode == 0, output
+    assert "Stopped." in output and "Traceback" not in output, output
