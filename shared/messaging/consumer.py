@@ -191,7 +191,7 @@ class QueueWorker:
         self._stop = stop
         failures = 0
         while not stop.is_set():
-            conn = broker_connection(self.settings.broker_url)
+            conn = broker_connection(self.settings.broker_url, name=self.queue.name)
             try:
                 conn.ensure_connection(max_retries=1, timeout=5)
                 channel = conn.channel()

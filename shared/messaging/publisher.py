@@ -13,8 +13,11 @@ from . import topology
 log = logging.getLogger(__name__)
 
 
-def broker_connection(url: str, *, confirm: bool = False) -> Connection:
-    options = {}
+def broker_connection(url: str, *, confirm: bool = False, name: str | None = None) -> Connection:
+    """A kombu connection; `name` shows in the broker's connection list (ops, tests)."""
+    options: dict = {}
+    if name and url.startswith("amqp"):
+        options["client_properties"] = {"connection_name": name}
     if url.startswith("memory://"):
         options["polling_interval"] = 0.02  # the embedded broker: low latency, in-process
     elif confirm:
@@ -37,7 +40,8 @@ class BrokerPublisher:
         self._lock = threading.Lock()
 
     def _connect(self):
-        conn = broker_connection(self.settings.broker_url, confirm=True)
+        conn = broker_connection(self.settings.broker_url, confirm=True,
+                                 name=f"{self.settings.queue_prefix}publisher")
         conn.ensure_connection(max_retries=1, timeout=5)
         channel = conn.channel()
         topology.declare_topology(channel, self.settings)

@@ -138,3 +138,40 @@ def test_two_relays_on_one_outbox_never_publish_a_row_twice(broker_settings, new
         _, depth, _ = conn.channel().queue_declare(catcher.name, passive=True)
     assert depth == total
     rt.engine.dispose()
+
+
+def close_own_connections(prefix: str) -> int:
+    """Force-close only this test's connections (named after its queue prefix)."""
+    import shutil
+    import subprocess
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not on this machine (broker not local)")
+    listing = subprocess.run(["rabbitmqctl", "list_connections", "pid", "client_properties",
+                              "-q"], capture_output=True, text=True, check=True).stdout
+    pids = [line.split("\t")[0] for line in listing.splitlines()
+            if f'"connection_name","{prefix}' in line]
+    for pid in pids:
+        subprocess.run(["rabbitmqctl", "close_connection", pid, "test: connection cut"],
+                       capture_output=True, check=True)
+    return len(pids)
+
+
+def test_consumer_and_relay_resume_after_their_connections_are_cut(services, broker_settings):
+    producer, consumer = services
+    before = new_envelope("ParentVerified", verified_data(), producer="linking",
+                          school_id=SCHOOL)
+    with producer.context.sessions() as s, s.begin():
+        producer.context.outbox.add_envelope(s, before)
+    wait_for(lambda: fakeservice.count(consumer, "effects", "event_id=:e", e=before.id) == 1,
+             message="first event applied")
+    assert close_own_connections(broker_settings.queue_prefix) >= 2  # consumers + publisher
+    events = []
+    with producer.context.sessions() as s, s.begin():
+        for _ in range(50):
+            events.append(producer.context.outbox.add(s, "ParentVerified", verified_data(),
+                                                      school_id=SCHOOL))
+    wait_for(lambda: fakeservice.count(consumer, "effects") == 51, timeout=60,
+             message="events after the cut applied")
+    with consumer.engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT event_id FROM effects")).scalars().all()
+    assert sorted(ids) == sorted([before.id, *(e.id for e in events)])  # none lost, none twice
