@@ -24,6 +24,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.rights import DataDeclaration, RightsParticipant
 from shared.rights.participant import with_plumbing
 from shared.tables import PlumbingTables
+from shared.web import create_flask_app
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,11 @@ class ServiceRuntime:
         return app
 
 
-def create_flask_app(*args, **kwargs):
-    from shared.web import create_flask_app as _create
-    return _create(*args, **kwargs)
+def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> Flask:
+    """The web app of one service, migrated and ready (gunicorn's `wsgi:app`)."""
+    runtime = ServiceRuntime(spec, settings or Settings.from_env())
+    runtime.start()
+    return runtime.create_app()
 
 
 def migrations_dir(service_file: str) -> Path:
@@ -164,4 +167,4 @@ def contracts_consumed(service: str) -> set[str]:
 
 
 __all__ = ["ServiceContext", "ServiceRuntime", "ServiceSpec", "contracts",
-           "contracts_consumed", "migrations_dir"]
+           "contracts_consumed", "create_service_app", "migrations_dir"]

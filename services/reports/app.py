@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from shared.config import Settings
-from shared.service import ServiceRuntime, ServiceSpec, migrations_dir
+from shared.service import ServiceSpec, create_service_app, migrations_dir
 
 from . import api, handlers, models, personal_data
 
@@ -20,6 +20,4 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    runtime = ServiceRuntime(SPEC, settings or Settings.from_env())
-    runtime.start()
-    return runtime.create_app()
+    return create_service_app(SPEC, settings)

@@ -2,7 +2,6 @@
 second start reuses the data."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,16 +10,10 @@ import pytest
 import requests
 
 from shared.config import SERVICES
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(cmd, data_dir, port):

@@ -2,7 +2,6 @@
 and PostgreSQL (a database per service)."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +11,10 @@ import requests
 from kombu import Connection
 
 from shared.config import SERVICES
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_each_service_runs_as_gunicorn_web_and_worker(amqp_url, new_database, tmp_path,
