@@ -38,6 +38,8 @@ class BrokerPublisher:
         self._conn: Connection | None = None
         self._producer = None
         self._lock = threading.Lock()
+        # A message no queue takes comes back (basic.return) and raises: never marked sent.
+        self._mandatory = settings.broker_url.startswith("amqp")
 
     def _connect(self):
         conn = broker_connection(self.settings.broker_url, confirm=True,
@@ -57,7 +59,7 @@ class BrokerPublisher:
                 self._producer.publish(
                     body, routing_key=routing_key, content_type="application/json",
                     content_encoding="utf-8", delivery_mode=2, message_id=message_id,
-                    retry=False)
+                    mandatory=self._mandatory, retry=False)
             except Exception:
                 self.close()
                 raise

@@ -175,3 +175,24 @@ def test_consumer_and_relay_resume_after_their_connections_are_cut(services, bro
     with consumer.engine.connect() as conn:
         ids = conn.execute(sa.text("SELECT event_id FROM effects")).scalars().all()
     assert sorted(ids) == sorted([before.id, *(e.id for e in events)])  # none lost, none twice
+
+
+def test_a_publish_no_queue_takes_is_never_marked_sent(broker_settings, new_database):
+    from shared.db import utcnow
+    from shared.messaging.relay import RelayStalled
+    rt = fakeservice.runtime(fakeservice.make_spec("linking"), broker_settings,
+                             new_database("unroutable"))
+    env = new_envelope("ParentVerified", verified_data(), producer="linking", school_id=SCHOOL)
+    with rt.context.sessions() as s, s.begin():
+        s.execute(rt.spec.tables.outbox.insert().values(
+            event_id=env.id, event_type=env.type, routing_key="linking.nobody_listens",
+            school_id=SCHOOL, payload=env.to_json(), created_at=utcnow(),
+            next_attempt_at=utcnow(), attempts=0))
+    relay = OutboxRelay(rt.engine, rt.spec.tables, BrokerPublisher(broker_settings))
+    with pytest.raises(RelayStalled):
+        relay.publish_batch()
+    with rt.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT sent_at, attempts, last_error FROM outbox")).one()
+    assert row.sent_at is None and row.attempts == 1 and "NO_ROUTE" in row.last_error
+    relay.publisher.close()
+    rt.engine.dispose()
