@@ -1,0 +1,136 @@
+"""Dead letters for operators: list, show, replay, purge (ids, types and reasons only).
+
+    python -m shared.deadletters linking list
+    python -m shared.deadletters linking show <id>
+    python -m shared.deadletters linking replay <id> | --all
+    python -m shared.deadletters linking purge <id> | --all
+
+Replay puts the original event back on the service's own queue (through the default
+exchange, so no other service sees it again); the worker applies it once, as ever.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+import sqlalchemy as sa
+from kombu import Exchange
+
+from shared.config import SERVICES, Settings
+from shared.db import utcnow
+from shared.messaging.publisher import broker_connection
+from shared.tables import PlumbingTables
+
+SUMMARY = ("id", "event_id", "event_type", "queue", "reason", "attempts", "created_at",
+           "replayed_at")
+
+
+def _row(row) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+            for k, v in row._mapping.items() if k in SUMMARY}
+
+
+def list_letters(engine, tables: PlumbingTables, include_replayed: bool = False) -> list[dict]:
+    dl = tables.dead_letters
+    query = sa.select(*(dl.c[c] for c in SUMMARY)).order_by(dl.c.created_at)
+    if not include_replayed:
+        query = query.where(dl.c.replayed_at.is_(None))
+    with engine.connect() as conn:
+        return [_row(r) for r in conn.execute(query)]
+
+
+def show_letter(engine, tables: PlumbingTables, letter_id: str) -> dict | None:
+    """One dead letter: its summary and the envelope's head, never the event's data."""
+    dl = tables.dead_letters
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(dl).where(dl.c.id == letter_id)).first()
+    if row is None:
+        return None
+    out = _row(row)
+    try:
+        head = json.loads(row.payload or "")
+        out["envelope"] = {k: head.get(k) for k in ("id", "type", "version", "producer",
+                                                    "school_id", "correlation_id",
+                                                    "occurred_at")}
+        out["data_fields"] = sorted(head.get("data", {}))
+    except (ValueError, AttributeError):
+        out["envelope"] = None
+    return out
+
+
+def replay(engine, tables: PlumbingTables, settings: Settings,
+           letter_ids: list[str] | None) -> int:
+    """Publish letters back to their queue (confirmed), then mark them replayed."""
+    dl = tables.dead_letters
+    query = sa.select(dl.c.id, dl.c.queue, dl.c.payload).where(dl.c.replayed_at.is_(None))
+    if letter_ids is not None:
+        query = query.where(dl.c.id.in_(letter_ids))
+    conn_broker = broker_connection(settings.broker_url, confirm=True,
+                                    name=f"{settings.queue_prefix}deadletters")
+    replayed = 0
+    try:
+        producer = conn_broker.Producer(exchange=Exchange(""))  # default exchange: one queue
+        with engine.begin() as conn:
+            for row in conn.execute(query).all():
+                if row.payload is None:
+                    continue
+                producer.publish(row.payload, routing_key=row.queue,
+                                 content_type="application/json", content_encoding="utf-8",
+                                 delivery_mode=2, retry=False)
+                conn.execute(dl.update().where(dl.c.id == row.id)
+                             .values(replayed_at=utcnow()))
+                replayed += 1
+    finally:
+        conn_broker.release()
+    return replayed
+
+
+def purge(engine, tables: PlumbingTables, letter_ids: list[str] | None) -> int:
+    dl = tables.dead_letters
+    statement = dl.delete()
+    if letter_ids is not None:
+        statement = statement.where(dl.c.id.in_(letter_ids))
+    with engine.begin() as conn:
+        return conn.execute(statement).rowcount
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.deadletters",
+                                     description="A service's dead letters.")
+    parser.add_argument("service", choices=SERVICES)
+    sub = parser.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("list")
+    listing.add_argument("--include-replayed", action="store_true")
+    sub.add_parser("show").add_argument("id")
+    for name in ("replay", "purge"):
+        cmd = sub.add_parser(name)
+        which = cmd.add_mutually_exclusive_group(required=True)
+        which.add_argument("id", nargs="?")
+        which.add_argument("--all", action="store_true")
+    args = parser.parse_args(argv)
+
+    from shared.db import make_engine
+    settings = Settings.from_env()
+    spec = importlib.import_module(f"services.{args.service}.app").SPEC
+    engine = make_engine(settings.database_url(args.service))
+    ids = None if getattr(args, "all", False) else [getattr(args, "id", None)]
+    if args.command == "list":
+        result: Any = list_letters(engine, spec.tables, args.include_replayed)
+    elif args.command == "show":
+        result = show_letter(engine, spec.tables, args.id)
+        if result is None:
+            print(json.dumps({"error": "no such dead letter"}), file=sys.stderr)
+            return 1
+    elif args.command == "replay":
+        result = {"replayed": replay(engine, spec.tables, settings, ids)}
+    else:
+        result = {"purged": purge(engine, spec.tables, ids)}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
