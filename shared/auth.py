@@ -129,8 +129,12 @@ class TokenVerifier:
             stale = time.monotonic() - self._loaded_at > self._refresh
             if stale or (kid not in self._keys):
                 if stale or time.monotonic() - self._loaded_at > 5:  # bound refetching
-                    self._keys = self._load()
-                    self._loaded_at = time.monotonic()
+                    self._loaded_at = time.monotonic()  # also on failure: no refetch storm
+                    try:
+                        self._keys = self._load()
+                    except Exception as exc:
+                        if not self._keys:
+                            raise InvalidToken("signing keys unavailable") from exc
             if kid is None and len(self._keys) == 1:
                 return next(iter(self._keys.values()))
             if kid not in self._keys:

@@ -17,21 +17,21 @@ MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 REQUEST_ID_HEADER = "X-Request-Id"
 
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
-def json_depth(raw: bytes) -> int:
-    """Deepest nesting of a JSON text, without parsing it (strings removed first)."""
-    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b'""', raw))
-    depth = deepest = 0
-    for byte in brackets:
-        if byte in (0x5B, 0x7B):
-            depth += 1
+def json_depth(value) -> int:
+    """Deepest nesting of a parsed JSON value (iterative: no recursion limit to hit)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
             deepest = max(deepest, depth)
-        else:
-            depth -= 1
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
     return deepest
 
 
@@ -66,12 +66,14 @@ def _guard_request_body() -> None:
     raw = request.get_data(cache=True)  # werkzeug enforces the limit on chunked bodies
     if not raw:
         return
-    if json_depth(raw) > MAX_JSON_DEPTH:
-        raise ApiError(400, "too_deep", f"JSON is nested deeper than {MAX_JSON_DEPTH}.")
     try:
         parsed = json.loads(raw)
-    except (ValueError, RecursionError):
+    except RecursionError:  # the C parser gives up near a thousand levels
+        raise ApiError(400, "too_deep", f"JSON is nested deeper than {MAX_JSON_DEPTH}.") from None
+    except ValueError:
         raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
+    if json_depth(parsed) > MAX_JSON_DEPTH:
+        raise ApiError(400, "too_deep", f"JSON is nested deeper than {MAX_JSON_DEPTH}.")
     found = first_unsafe_text(parsed)
     if found:
         path, char = found

@@ -17,7 +17,10 @@ def unsafe_character(text: str, *, allow_newlines: bool = True) -> str | None:
     for ch in text:
         if ch in _BIDI_CONTROLS:
             return ch
-        if unicodedata.category(ch) == "Cc":
+        category = unicodedata.category(ch)
+        if category == "Cs":  # a lone surrogate cannot be stored as UTF-8
+            return ch
+        if category == "Cc":
             if allow_newlines and ch in _ALLOWED_CONTROLS:
                 continue
             return ch

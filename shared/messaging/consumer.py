@@ -44,8 +44,14 @@ class PermanentError(Exception):
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
+    """Why a delivery failed, without values: exception texts (a database's "invalid input
+    syntax ... 'jane@...'", a KeyError's key) can hold personal data. Only our own errors,
+    whose messages name fields and ids, keep their text."""
+    if isinstance(exc, (ContractError, PermanentError)):
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return f"{type(exc).__name__} (sqlstate {sqlstate})" if sqlstate else type(exc).__name__
 
 
 @dataclass
@@ -103,6 +109,18 @@ class DeliveryProcessor:
                  self.service)
         return APPLIED
 
+    def unprocessable(self, body, exc: Exception) -> str:
+        """A delivery whose processing itself failed: retried, but not for ever."""
+        raw = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+        try:
+            attempts = self._count_attempt(_body_key(raw), _reason(exc))
+            if attempts >= self.max_attempts:
+                self.dead_letter(body, None, _reason(exc), attempts=attempts)
+                return DEAD_LETTERED
+        except Exception:  # the database is down: keep the message until it is back
+            log.warning("cannot record attempt queue=%s", self.queue, exc_info=True)
+        return RETRY
+
     def _already_applied(self, event_id: str) -> bool:
         with self.sessions() as session:
             return session.execute(sa.select(self.tables.inbox.c.event_id).where(
@@ -115,7 +133,6 @@ class DeliveryProcessor:
                     type(exc).__name__)
         if attempts >= self.max_attempts:
             self.dead_letter(body, envelope, _reason(exc), attempts=attempts)
-            self._forget_attempts(envelope.id)
             return DEAD_LETTERED
         return RETRY
 
@@ -140,8 +157,10 @@ class DeliveryProcessor:
     def dead_letter(self, body, envelope: Envelope | None, reason: str, *,
                     attempts: int, event_id: str | None = None,
                     event_type: str | None = None) -> str:
+        """Store the delivery as a dead letter and forget its attempts, in one transaction."""
         raw = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
         event_id = envelope.id if envelope else (event_id or _body_key(raw))
+        raw = raw.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
         event_type = envelope.type if envelope else event_type
         letter_id = str(uuid.uuid4())
         with self.sessions() as session, session.begin():
@@ -150,6 +169,8 @@ class DeliveryProcessor:
                 event_type=event_type, routing_key=None,
                 queue=self.queue, reason=reason[:1000], attempts=attempts, payload=raw,
                 created_at=utcnow()))
+            da = self.tables.delivery_attempts
+            session.execute(da.delete().where(da.c.event_id == event_id))
         log.error("dead-lettered dead_letter_id=%s event_id=%s queue=%s reason=%s",
                   letter_id, event_id, self.queue, reason)
         return letter_id
@@ -176,10 +197,10 @@ class QueueWorker:
         self.idle.clear()
         try:
             outcome = self.processor.process(message.body)
-        except Exception as exc:  # our own database is unavailable: keep the message
+        except Exception as exc:  # most likely our own database is unavailable
             log.warning("delivery not processed queue=%s error=%s", self.queue.name,
                         type(exc).__name__)
-            outcome = RETRY
+            outcome = self.processor.unprocessable(message.body, exc)
         if outcome == RETRY:
             # Back off a little so a failing handler does not spin, then hand it back.
             self._stop.wait(self.retry_delay(1))

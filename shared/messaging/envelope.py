@@ -70,8 +70,8 @@ def parse_envelope(body: bytes | str | dict) -> tuple[Envelope, dict[str, Any]]:
     if isinstance(body, str):
         try:
             body = json.loads(body)
-        except ValueError:
-            raise contracts.ContractError("body is not JSON") from None
+        except (ValueError, RecursionError):
+            raise contracts.ContractError("body is not JSON (or nested too deep)") from None
     if not isinstance(body, dict):
         raise contracts.ContractError("body is not a JSON object")
     head = contracts.validate_envelope(body)

@@ -12,8 +12,11 @@ from . import topology
 
 log = logging.getLogger(__name__)
 
+CONFIRM_TIMEOUT = 10.0  # seconds to wait for the broker's confirm before giving up
 
-def broker_connection(url: str, *, confirm: bool = False, name: str | None = None) -> Connection:
+
+def broker_connection(url: str, *, confirm: bool = False, name: str | None = None,
+                      heartbeat: int = 30) -> Connection:
     """A kombu connection; `name` shows in the broker's connection list (ops, tests)."""
     options: dict = {}
     if name and url.startswith("amqp"):
@@ -22,7 +25,7 @@ def broker_connection(url: str, *, confirm: bool = False, name: str | None = Non
         options["polling_interval"] = 0.02  # the embedded broker: low latency, in-process
     elif confirm:
         options["confirm_publish"] = True
-    return Connection(url, heartbeat=30 if url.startswith("amqp") else 0,
+    return Connection(url, heartbeat=heartbeat if url.startswith("amqp") else 0,
                       transport_options=options, connect_timeout=5)
 
 
@@ -42,7 +45,9 @@ class BrokerPublisher:
         self._mandatory = settings.broker_url.startswith("amqp")
 
     def _connect(self):
-        conn = broker_connection(self.settings.broker_url, confirm=True,
+        # No heartbeats: nothing services them between publishes, and an idle relay would
+        # otherwise find its connection closed by the broker.
+        conn = broker_connection(self.settings.broker_url, confirm=True, heartbeat=0,
                                  name=f"{self.settings.queue_prefix}publisher")
         conn.ensure_connection(max_retries=1, timeout=5)
         channel = conn.channel()
@@ -59,7 +64,7 @@ class BrokerPublisher:
                 self._producer.publish(
                     body, routing_key=routing_key, content_type="application/json",
                     content_encoding="utf-8", delivery_mode=2, message_id=message_id,
-                    mandatory=self._mandatory, retry=False)
+                    mandatory=self._mandatory, retry=False, timeout=CONFIRM_TIMEOUT)
             except Exception:
                 self.close()
                 raise

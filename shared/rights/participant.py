@@ -212,6 +212,8 @@ class RightsParticipant:
         try:
             with session.begin_nested():
                 result = work()
+        except sa.exc.OperationalError:
+            raise  # deadlock, lost connection, lock timeout: the consumer retries
         except Exception as exc:
             log.warning("rights request failed request_id=%s type=%s service=%s error=%s",
                         env.id, env.type, self.service, type(exc).__name__)

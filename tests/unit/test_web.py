@@ -90,6 +90,21 @@ def test_health_request_id_and_openapi(client):
     assert "/api/v1/things" in spec["paths"]
 
 
-def test_json_depth_ignores_brackets_inside_strings():
-    assert json_depth(b'{"a": "[[[[[[[["}') == 1
-    assert json_depth(b'[[[]]]') == 3
+def test_json_depth_counts_containers_not_brackets_in_strings():
+    assert json_depth({"a": "[[[[[[[["}) == 1
+    assert json_depth([[[]]]) == 3 and json_depth("x") == 0
+
+
+def test_unclosed_string_full_of_escaped_quotes_is_rejected_quickly(client):
+    import time
+    body = b'{"name": "' + b'\\"' * 400_000
+    started = time.perf_counter()
+    assert_error(client.post("/api/v1/things", data=body, content_type="application/json"),
+                 400, "malformed_json")
+    assert time.perf_counter() - started < 5  # linear work, not quadratic
+
+
+def test_lone_surrogate_is_refused(client):
+    response = client.post("/api/v1/things", data='{"name": "A\\ud800"}',
+                           content_type="application/json")
+    assert_error(response, 422, "invalid_characters")
