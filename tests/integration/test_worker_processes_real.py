@@ -1,0 +1,77 @@
+"""Two worker processes of one service on one queue: every event applied exactly once,
+even when each event is delivered twice and the copies race in different processes."""
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from kombu import Connection, Exchange
+
+from shared.messaging.envelope import new_envelope
+from tests import fakeservice
+from tests.support import wait_for
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SCHOOL = str(uuid.uuid4())
+
+
+def test_two_worker_processes_apply_each_event_once(broker_settings, new_database):
+    url = new_database("twoworkers")
+    spec = fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect})
+    engine = sa.create_engine(url)
+    spec.metadata.create_all(engine)
+    env = {**os.environ, "PP_BROKER_URL": broker_settings.broker_url,
+           "PP_EXCHANGE": broker_settings.exchange,
+           "PP_QUEUE_PREFIX": broker_settings.queue_prefix, "PP_PREFETCH": "8"}
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.fakeworker", url], cwd=ROOT,
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _ in range(2)]
+    queue = f"{broker_settings.queue_prefix}reports.data"
+    try:
+        def consumers():
+            with Connection(broker_settings.broker_url) as conn:
+                try:
+                    return conn.channel().queue_declare(queue, passive=True)[2]
+                except Exception:
+                    return 0
+        wait_for(lambda: consumers() == 2, timeout=60, message="two consumers")
+        events = [new_envelope("ParentVerified", {
+            "link_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
+            "guardian_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4()),
+            "record_version": 1}, producer="linking", school_id=SCHOOL) for _ in range(400)]
+        with Connection(broker_settings.broker_url) as conn:
+            producer = conn.Producer(exchange=Exchange(broker_settings.exchange, type="topic"))
+            for event in events:
+                for _ in range(2):  # every event delivered twice
+                    producer.publish(event.to_json(), routing_key="linking.parent_verified",
+                                     content_type="application/json", delivery_mode=2)
+
+        def drained():
+            with Connection(broker_settings.broker_url) as conn:
+                return conn.channel().queue_declare(queue, passive=True)[1] == 0
+        wait_for(lambda: drained() and _count(engine) >= len(events), timeout=120,
+                 message="all events applied")
+    finally:
+        # Stop both workers before counting: a copy still in flight is then either applied
+        # (and counted below) or back in the queue, never missed by the assertion.
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT event_id FROM effects")).scalars().all()
+    engine.dispose()
+    assert sorted(ids) == sorted(e.id for e in events)  # each exactly once
+
+
+def _count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM effects")).scalar_one()
