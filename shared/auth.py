@@ -6,7 +6,6 @@ Embedded mode generates the key into PP_DATA_DIR; production names a private key
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import functools
 import hashlib
 import json

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from typing import Callable, Protocol
 
 import sqlalchemy as sa
@@ -97,7 +98,6 @@ class OutboxRelay:
         """Loop until stopped: publish while there is work, back off when the broker fails."""
         failures = 0
         last_scrub = 0.0
-        import time
         while not stop.is_set():
             try:
                 published = self.publish_batch()

@@ -5,7 +5,7 @@ event whose consumer is not running yet waits in that consumer's durable queue.
 """
 from __future__ import annotations
 
-from kombu import Exchange, Queue
+from kombu import Exchange, Queue, binding
 
 from shared import contracts
 from shared.config import RIGHTS_PARTICIPANTS, SERVICES, Settings
@@ -43,7 +43,6 @@ def subscriptions(service: str) -> dict[str, list[contracts.Contract]]:
 def make_queue(settings: Settings, service: str, channel: str,
                binding_keys: list[str]) -> Queue:
     ex = exchange(settings)
-    from kombu import binding
     return Queue(
         queue_name(settings, service, channel), exchange=ex, durable=True,
         auto_delete=False,

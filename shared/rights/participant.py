@@ -28,10 +28,6 @@ class Subject:
     id: str
 
 
-# The plumbing tables are declared once, here, for every service.
-PLUMBING_DECLARATIONS: tuple[TableDeclaration, ...] = ()
-
-
 def _plumbing_declarations() -> tuple[TableDeclaration, ...]:
     from .declarations import NOT_PERSONAL as N, Personal, TableDeclaration as T
     event = Personal("any", "an event's payload may name anyone it is about")
@@ -54,7 +50,8 @@ def _plumbing_declarations() -> tuple[TableDeclaration, ...]:
     )
 
 
-PLUMBING_DECLARATIONS = _plumbing_declarations()
+# The plumbing tables are declared once, here, for every service.
+PLUMBING_DECLARATIONS: tuple[TableDeclaration, ...] = _plumbing_declarations()
 
 
 def with_plumbing(declaration: DataDeclaration) -> DataDeclaration:

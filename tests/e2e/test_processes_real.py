@@ -1,17 +1,15 @@
 """Every service as production runs it: gunicorn web + worker process, on real RabbitMQ
 and PostgreSQL (a database per service)."""
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import requests
-from kombu import Connection
 
 from shared.config import SERVICES
-from tests.support import free_port, wait_for
+from tests.support import free_port, queue_counts, terminate, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,22 +44,10 @@ def test_each_service_runs_as_gunicorn_web_and_worker(amqp_url, new_database, tm
         for service, port in ports.items():
             wait_for(lambda: ready(port), timeout=90, message=f"{service} ready")
 
-        def consumers(queue):
-            with Connection(amqp_url) as conn:
-                try:
-                    return conn.channel().queue_declare(queue, passive=True)[2]
-                except Exception:
-                    return 0
         for service in SERVICES:
             queue = f"{broker_settings.queue_prefix}{service}.rights"
-            wait_for(lambda: consumers(queue) >= 1, timeout=90,
+            wait_for(lambda: queue_counts(amqp_url, queue)[1] >= 1, timeout=90,
                      message=f"{service} worker consuming")
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        terminate(procs)
     assert all(proc.returncode is not None for proc in procs)

@@ -1,7 +1,6 @@
 """Two worker processes of one service on one queue: every event applied exactly once,
 even when each event is delivered twice and the copies race in different processes."""
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -13,7 +12,7 @@ from kombu import Connection, Exchange
 
 from shared.messaging.envelope import new_envelope
 from tests import fakeservice
-from tests.support import wait_for
+from tests.support import queue_counts, terminate, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,13 +32,8 @@ def test_two_worker_processes_apply_each_event_once(broker_settings, new_databas
                for _ in range(2)]
     queue = f"{broker_settings.queue_prefix}reports.data"
     try:
-        def consumers():
-            with Connection(broker_settings.broker_url) as conn:
-                try:
-                    return conn.channel().queue_declare(queue, passive=True)[2]
-                except Exception:
-                    return 0
-        wait_for(lambda: consumers() == 2, timeout=60, message="two consumers")
+        wait_for(lambda: queue_counts(broker_settings.broker_url, queue)[1] == 2, timeout=60,
+                 message="two consumers")
         events = [new_envelope("ParentVerified", {
             "link_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
             "guardian_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4()),
@@ -52,20 +46,13 @@ def test_two_worker_processes_apply_each_event_once(broker_settings, new_databas
                                      content_type="application/json", delivery_mode=2)
 
         def drained():
-            with Connection(broker_settings.broker_url) as conn:
-                return conn.channel().queue_declare(queue, passive=True)[1] == 0
+            return queue_counts(broker_settings.broker_url, queue)[0] == 0
         wait_for(lambda: drained() and _count(engine) >= len(events), timeout=120,
                  message="all events applied")
     finally:
         # Stop both workers before counting: a copy still in flight is then either applied
         # (and counted below) or back in the queue, never missed by the assertion.
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        terminate(workers)
     with engine.connect() as conn:
         ids = conn.execute(sa.text("SELECT event_id FROM effects")).scalars().all()
     engine.dispose()

@@ -2,12 +2,10 @@
 import datetime as dt
 import json
 import uuid
-from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 
-from shared.config import Settings
 from shared.db import make_engine, make_session_factory, utcnow
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
                                        DeliveryProcessor, PermanentError)

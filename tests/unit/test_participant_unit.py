@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from shared.db import make_engine, make_session_factory
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
-from shared.rights import RightsParticipant, Subject
+from shared.rights import RightsParticipant
 from tests import fakeservice
 
 SCHOOL = str(uuid.uuid4())
