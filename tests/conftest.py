@@ -135,3 +135,13 @@ _test_queues: dict[str, set[str]] = {}
 def register_queue(settings: Settings, name: str) -> None:
     """Queues a test declares itself (besides the services') are deleted afterwards too."""
     _test_queues.setdefault(settings.queue_prefix, set()).add(name)
+
+
+@pytest.fixture
+def own_broker():
+    """A RabbitMQ node of this test's own, which it may cut off, kill and restart."""
+    from tests.throwaway_broker import ThrowawayBroker, available
+    if not available():
+        _missing("rabbitmq-server (to start a throwaway broker node)")
+    with ThrowawayBroker() as broker:
+        yield broker

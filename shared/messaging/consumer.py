@@ -191,6 +191,7 @@ class QueueWorker:
         self.connected = threading.Event()
         self.idle = threading.Event()
         self.retry_delay = retry_delay or (lambda n: min(2.0, 0.05 * 2 ** n))
+        self.reconnects = 0  # connections re-established after a loss (ops, tests)
         self._stop: threading.Event | None = None
 
     def _on_message(self, message) -> None:
@@ -223,6 +224,7 @@ class QueueWorker:
                 with consumer:
                     self.connected.set()
                     if failures:
+                        self.reconnects += 1
                         log.info("consumer reconnected queue=%s", self.queue.name)
                     failures = 0
                     while not stop.is_set():

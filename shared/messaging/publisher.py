@@ -43,6 +43,7 @@ class BrokerPublisher:
         self._lock = threading.Lock()
         # A message no queue takes comes back (basic.return) and raises: never marked sent.
         self._mandatory = settings.broker_url.startswith("amqp")
+        self.connects = 0  # connections opened: more than one means it reconnected
 
     def _connect(self):
         # No heartbeats: nothing services them between publishes, and an idle relay would
@@ -53,6 +54,7 @@ class BrokerPublisher:
         channel = conn.channel()
         topology.declare_topology(channel, self.settings)
         self._conn = conn
+        self.connects += 1
         self._producer = conn.Producer(channel=channel,
                                        exchange=topology.exchange(self.settings))
 

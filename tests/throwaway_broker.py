@@ -1,0 +1,117 @@
+"""A RabbitMQ node of the test's own, on its own port, name and data folder, that the test
+may cut off or kill. The machine's shared broker is never touched (DEVELOPERS.md).
+
+As root the node runs as the `rabbitmq` user (its data folder is chowned to it); otherwise
+as the current user. Its Erlang cookie lives in its own folder, so `rabbitmqctl` reaches
+only this node.
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from tests.support import free_port, wait_for
+
+RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+
+
+def available() -> bool:
+    return (RABBIT_BIN / "rabbitmq-server").exists()
+
+
+class ThrowawayBroker:
+    def __init__(self):
+        self.name = f"pptest{uuid.uuid4().hex[:8]}@localhost"
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="pp-rabbit-"))
+        self.as_rabbitmq = os.geteuid() == 0
+        if self.as_rabbitmq:
+            user = pwd.getpwnam("rabbitmq")
+            os.chmod(self.folder, 0o755)
+            os.chown(self.folder, user.pw_uid, user.pw_gid)
+        self.process: subprocess.Popen | None = None
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _command(self, *argv: str) -> list[str]:
+        env = [f"HOME={self.folder}", f"RABBITMQ_NODENAME={self.name}",
+               "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1", f"RABBITMQ_NODE_PORT={self.port}",
+               f"RABBITMQ_DIST_PORT={self.dist_port}",
+               f"RABBITMQ_MNESIA_BASE={self.folder}/mnesia",
+               f"RABBITMQ_LOG_BASE={self.folder}/log",
+               f"RABBITMQ_CONFIG_FILE={self.folder}/none",
+               f"RABBITMQ_ADVANCED_CONFIG_FILE={self.folder}/none-advanced.config",
+               f"RABBITMQ_ENABLED_PLUGINS_FILE={self.folder}/plugins",
+               f"RABBITMQ_PID_FILE={self.folder}/pid"]
+        prefix = ["runuser", "-u", "rabbitmq", "--"] if self.as_rabbitmq else []
+        return [*prefix, "env", *env, *argv]
+
+    def start(self, timeout: float = 90) -> "ThrowawayBroker":
+        log = open(self.folder / "server.out", "ab")
+        self.process = subprocess.Popen(self._command(str(RABBIT_BIN / "rabbitmq-server")),
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        wait_for(self._accepts_amqp, timeout=timeout, interval=0.2,
+                 message=f"throwaway broker {self.name} to accept connections")
+        return self
+
+    def _accepts_amqp(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"throwaway broker exited; see {self.folder}/server.out")
+        from kombu import Connection
+        try:
+            with Connection(self.url, connect_timeout=1) as conn:
+                conn.ensure_connection(max_retries=1, timeout=1)
+                conn.channel()  # a channel opens only once the node has fully booted
+            return True
+        except Exception:
+            return False
+
+    def ctl(self, *args: str) -> str:
+        return subprocess.run(self._command(str(RABBIT_BIN / "rabbitmqctl"), "-n", self.name,
+                                            *args),
+                              capture_output=True, text=True, check=True, timeout=60).stdout
+
+    def close_all_connections(self) -> None:
+        self.ctl("close_all_connections", "test: connections force-closed")
+
+    def kill(self) -> None:
+        """SIGKILL the node (no clean shutdown), as a crashed broker would go."""
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.process = None
+        wait_for(lambda: not self._node_registered(), timeout=30,
+                 message="killed node to leave epmd")
+
+    def _node_registered(self) -> bool:
+        short = self.name.split("@")[0]
+        try:
+            names = subprocess.run(["epmd", "-names"], capture_output=True, text=True,
+                                   timeout=10).stdout
+        except (FileNotFoundError, subprocess.TimeoutExpired):
+            return False
+        return f"name {short} " in names
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def destroy(self) -> None:
+        try:
+            self.kill()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> "ThrowawayBroker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.destroy()
