@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Messaging throughput beside bare kombu, as a table (README "Benchmarks").
+bench: $(STAMP)
+	$(PY) -m bench.messaging $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -5,6 +5,8 @@ Nothing here knows about brokers or databases.
 """
 from __future__ import annotations
 
+import functools
+
 from marshmallow import ValidationError
 
 from .base import (ANY_PRODUCER, DATA, RIGHTS, RIGHTS_PARTICIPANTS, SUBJECT_TYPES,
@@ -59,9 +61,16 @@ def _flatten(messages, prefix="") -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _schema(schema_class):
+    # One instance per schema: building one costs more than the load itself, and a
+    # marshmallow schema keeps no state between loads.
+    return schema_class()
+
+
 def validate_envelope(raw: dict) -> dict:
     try:
-        return EnvelopeSchema().load(raw)
+        return _schema(EnvelopeSchema).load(raw)
     except ValidationError as err:
         raise ContractError(f"envelope invalid: {_reason(err)}") from None
 
@@ -69,6 +78,6 @@ def validate_envelope(raw: dict) -> dict:
 def validate_data(event_type: str, version: int, data: dict) -> dict:
     contract = contract_for(event_type, version)
     try:
-        return contract.schema().load(data)
+        return _schema(contract.schema).load(data)
     except ValidationError as err:
         raise ContractError(f"{event_type} v{version} invalid: {_reason(err)}") from None

@@ -1,0 +1,170 @@
+"""Events per second through the messaging spine, beside bare kombu, in the same run.
+
+    make bench            (or: .venv/bin/python -m bench.messaging --events 5000)
+
+Uses PP_TEST_AMQP_URL / PP_TEST_DATABASE_URL (defaults: the local RabbitMQ and
+PostgreSQL). Every path carries the same envelopes; each run gets its own exchange, queues
+and database and removes them. The machine is shared and noisy, so read the ratio, not
+the absolute numbers.
+
+  bare kombu            publish (no confirms, persistent) -> consume + ack
+  bare kombu, confirms  publish waiting for each confirm  -> consume + ack
+  outbox pipeline       outbox insert (PostgreSQL commit) -> relay (confirms, mark sent)
+                        -> broker -> idempotent consumer (inbox + handler commit) -> ack
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+import uuid
+from dataclasses import replace
+
+import sqlalchemy as sa
+from kombu import Connection, Consumer, Exchange, Queue
+
+from shared.config import Settings
+from shared.messaging.envelope import new_envelope
+from shared.messaging.publisher import broker_connection
+from shared.worker import run_threads
+from tests import fakeservice
+
+AMQP = os.environ.get("PP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+DATABASE = os.environ.get("PP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SCHOOL = "00000000-0000-4000-8000-0000000000be"
+
+
+def payload() -> dict:
+    return {"link_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
+            "guardian_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4()),
+            "record_version": 1}
+
+
+def bare_kombu(bodies: list[str], tag: str, confirms: bool) -> float:
+    """Seconds from the first publish to the last ack, publisher and consumer concurrent."""
+    exchange = Exchange(f"bench.{tag}", type="topic", durable=True)
+    queue = Queue(f"bench.{tag}.q", exchange, routing_key="#", durable=True,
+                  queue_arguments={"x-queue-type": "quorum"})
+    done = threading.Event()
+    received = 0
+
+    def on_message(message):
+        nonlocal received
+        message.ack()
+        received += 1
+        if received == len(bodies):
+            done.set()
+
+    with Connection(AMQP) as setup:
+        queue(setup.channel()).declare()
+    consumer_conn = Connection(AMQP)
+    consumer = Consumer(consumer_conn.channel(), queues=[queue], on_message=on_message,
+                        prefetch_count=50)
+    consumer.consume()
+
+    def drain():
+        while not done.is_set():
+            try:
+                consumer_conn.drain_events(timeout=0.2)
+            except TimeoutError:
+                pass
+    reader = threading.Thread(target=drain)
+    reader.start()
+    publish_conn = broker_connection(AMQP, confirm=confirms)
+    producer = publish_conn.Producer(exchange=exchange)
+    start = time.perf_counter()
+    for body in bodies:
+        producer.publish(body, routing_key="bench", content_type="application/json",
+                         delivery_mode=2)
+    done.wait(600)
+    elapsed = time.perf_counter() - start
+    reader.join()
+    consumer.cancel()
+    with Connection(AMQP) as cleanup:
+        channel = cleanup.channel()
+        channel.queue_delete(queue.name)
+        channel.exchange_delete(exchange.name)
+    publish_conn.release()
+    consumer_conn.release()
+    return elapsed
+
+
+def outbox_pipeline(envelopes, tag: str, per_transaction: int) -> float:
+    """Seconds from the first outbox insert to the consumer's commit of the last event."""
+    admin = sa.create_engine(_sqlalchemy_url(DATABASE), isolation_level="AUTOCOMMIT")
+    databases = [f"pp_bench_{tag}_{name}" for name in ("linking", "reports")]
+    with admin.connect() as conn:
+        for name in databases:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    urls = [sa.make_url(_sqlalchemy_url(DATABASE)).set(database=name)
+            .render_as_string(hide_password=False) for name in databases]
+    settings = replace(Settings.from_env({}), broker_url=AMQP, exchange=f"pp.bench.{tag}",
+                       queue_prefix=f"bench.{tag}.")
+    producer = fakeservice.runtime(fakeservice.make_spec("linking"), settings, urls[0])
+    consumer = fakeservice.runtime(
+        fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect}),
+        settings, urls[1])
+    stop = threading.Event()
+    threads = run_threads([*producer.build_workers(), *consumer.build_workers()], stop)
+    try:
+        while not all(w.connected.is_set() for w in consumer.queue_workers):
+            time.sleep(0.01)
+        start = time.perf_counter()
+        for i in range(0, len(envelopes), per_transaction):
+            with producer.context.sessions() as session, session.begin():
+                for envelope in envelopes[i:i + per_transaction]:
+                    producer.context.outbox.add_envelope(session, envelope)
+            producer.relay.wakeup.set()
+        while fakeservice.count(consumer, "effects") < len(envelopes):
+            time.sleep(0.02)
+        return time.perf_counter() - start
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+        producer.engine.dispose()
+        consumer.engine.dispose()
+        with Connection(AMQP) as cleanup:
+            channel = cleanup.channel()
+            from shared.messaging import topology
+            for queue in topology.all_queues(settings):
+                channel.queue_delete(queue.name)
+            channel.exchange_delete(settings.exchange)
+        with admin.connect() as conn:
+            for name in databases:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _sqlalchemy_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--per-transaction", type=int, default=1,
+                        help="events written per outbox transaction (default 1, as a "
+                             "request writes them)")
+    args = parser.parse_args()
+    tag = uuid.uuid4().hex[:8]
+    envelopes = [new_envelope("ParentVerified", payload(), producer="linking",
+                              school_id=SCHOOL) for _ in range(args.events)]
+    bodies = [e.to_json() for e in envelopes]
+    rows = [("bare kombu publish -> consume", bare_kombu(bodies, tag + "a", False)),
+            ("bare kombu, confirms -> consume", bare_kombu(bodies, tag + "b", True)),
+            (f"outbox -> relay -> consumer commit ({args.per_transaction}/tx)",
+             outbox_pipeline(envelopes, tag, args.per_transaction))]
+    baseline = args.events / rows[0][1]
+    print(f"\n{'path':<44} {'events':>7} {'seconds':>8} {'events/s':>9} {'vs bare':>8}")
+    for name, seconds in rows:
+        rate = args.events / seconds
+        print(f"{name:<44} {args.events:>7} {seconds:>8.2f} {rate:>9.0f} "
+              f"{rate / baseline:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
