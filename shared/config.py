@@ -47,6 +47,10 @@ class Settings:
     jwt_public_key_file: str | None = None
     jwks_url: str | None = None
     access_token_seconds: int = 900
+    # A retired signing key stays published this long, so tokens it signed still verify.
+    key_overlap_seconds: int = 1800
+    refresh_token_days: int = 30
+    invitation_days: int = 7
     log_level: str = "INFO"
 
     @classmethod
@@ -77,6 +81,9 @@ class Settings:
             jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
             jwks_url=env.get("PP_JWKS_URL") or None,
             access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900),
+            key_overlap_seconds=_int(env, "PP_JWT_KEY_OVERLAP_SECONDS", 1800),
+            refresh_token_days=_int(env, "PP_REFRESH_TOKEN_DAYS", 30),
+            invitation_days=_int(env, "PP_INVITATION_DAYS", 7),
             log_level=env.get("PP_LOG_LEVEL") or "INFO",
         )
 

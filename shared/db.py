@@ -8,12 +8,14 @@ import datetime as dt
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def utcnow() -> dt.datetime:
@@ -86,6 +88,24 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with sessions() as session, session.begin():
         yield session
+
+
+def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T], *,
+                       commit_on: tuple[type[BaseException], ...] = ()) -> T:
+    """`work` in one transaction. An exception in `commit_on` still commits what was
+    written before it is raised (a failed sign-in must keep its failure count)."""
+    with sessions() as session:
+        session.begin()
+        try:
+            result = work(session)
+        except commit_on:
+            session.commit()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+        return result
 
 
 def ping(engine: Engine) -> None:

@@ -11,10 +11,11 @@ class ApiError(Exception):
     """Raise from a view or use case to answer a clear 4xx; `extra` joins the error body."""
 
     def __init__(self, status: int, code: str, message: str,
-                 fields: dict[str, Any] | None = None, **extra: Any):
+                 fields: dict[str, Any] | None = None, *,
+                 headers: dict[str, str] | None = None, **extra: Any):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-        self.fields, self.extra = fields, extra
+        self.fields, self.extra, self.headers = fields, extra, headers or {}
 
 
 class NotFound(ApiError):
@@ -58,7 +59,8 @@ def _from_http_exception(exc: HTTPException):
 def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return jsonify(error_body(exc.code, exc.message, exc.fields, **exc.extra)), exc.status
+        return (jsonify(error_body(exc.code, exc.message, exc.fields, **exc.extra)),
+                exc.status, exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -48,3 +48,46 @@ def terminate(processes, timeout: float = 30) -> None:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class EventTap:
+    """A queue of the test's own on the test's exchange, catching events by routing key,
+    so a test can wait for the event a service published (never a sleep)."""
+
+    def __init__(self, settings, *binding_keys: str, name: str = "tap"):
+        import uuid
+
+        from kombu import Connection, Exchange, Queue
+        from tests.conftest import register_queue
+        exchange = Exchange(settings.exchange, type="topic", durable=True)
+        self.queue_name = f"{settings.queue_prefix}{name}.{uuid.uuid4().hex[:6]}"
+        register_queue(settings, self.queue_name)
+        self.conn = Connection(settings.broker_url)
+        self.channel = self.conn.channel()
+        exchange(self.channel).declare()
+        self.queue = Queue(self.queue_name, exchange=exchange, bindings=None,
+                           durable=False, auto_delete=False)(self.channel)
+        self.queue.declare()
+        for key in binding_keys or ("#",):
+            self.queue.bind_to(exchange=settings.exchange, routing_key=key)
+        self.seen: list[dict] = []
+
+    def _drain(self) -> None:
+        import json
+        while True:
+            message = self.queue.get(no_ack=True)
+            if message is None:
+                return
+            self.seen.append(json.loads(message.body))
+
+    def wait(self, event_type: str, where=lambda data: True, timeout: float = 30.0) -> dict:
+        """The first event of this type (matching `where` on its data) seen so far or
+        arriving before the deadline."""
+        def find():
+            self._drain()
+            return next((e for e in self.seen if e["type"] == event_type and where(e["data"])),
+                        None)
+        return wait_for(find, timeout=timeout, message=f"{event_type} on the broker")
+
+    def close(self) -> None:
+        self.conn.release()

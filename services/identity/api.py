@@ -1,24 +1,180 @@
-"""HTTP API of the identity service (flask-smorest blueprints)."""
+"""HTTP API of the identity service (API.md "Sign-in" and "Operator")."""
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from shared.auth import TokenSigner, load_or_create_private_key
+from shared.auth import current_principal, require
+from shared.db import run_in_transaction
+from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
+
+from . import domain, schemas
+from .service import identity_of
+
+INVALID_CREDENTIALS = ("Email or password is wrong, or there were too many attempts: "
+                       "try again later.")
+
+
+def to_api_error(exc: domain.IdentityError) -> ApiError:
+    if isinstance(exc, domain.InvalidCredentials):
+        return ApiError(401, exc.code, INVALID_CREDENTIALS)
+    if isinstance(exc, domain.InvalidGrant):
+        return ApiError(401, exc.code, "The refresh token is not valid.")
+    if isinstance(exc, domain.Throttled):
+        return ApiError(429, exc.code, "Too many attempts from here: try again later.",
+                        headers={"Retry-After": str(exc.retry_after)},
+                        retry_after=exc.retry_after)
+    if isinstance(exc, domain.WeakPassword):
+        return ApiError(422, exc.code, str(exc), {"password": [str(exc)]})
+    if isinstance(exc, domain.TokenUnusable):
+        return ApiError(400, exc.code, str(exc))
+    if isinstance(exc, domain.Conflict):
+        return ApiError(409, exc.code, str(exc))
+    if isinstance(exc, domain.Unknown):
+        return NotFound()
+    return ApiError(422, exc.code, "The request was refused.")
 
 
 def build_blueprints(ctx: ServiceContext) -> list:
-    signer = ctx.extras.get("signer")
-    if signer is None:
-        signer = TokenSigner(load_or_create_private_key(ctx.settings),
-                             ctx.settings.access_token_seconds)
-        ctx.extras["signer"] = signer
+    identity = identity_of(ctx)
+
+    def run(work, commit_on=()):
+        try:
+            return run_in_transaction(ctx.sessions, work, commit_on=commit_on)
+        except domain.IdentityError as exc:
+            raise to_api_error(exc) from None
+
+    def school_scope(school_id: str) -> None:
+        """Operators reach every school; a school admin only their own (else 404)."""
+        principal = current_principal()
+        if principal.role != "operator" and not principal.in_school(school_id):
+            raise NotFound()
+
     keys = Blueprint("keys", __name__, description="Public signing keys")
 
     @keys.route("/.well-known/jwks.json", methods=["GET"])
     def jwks():
         """The public keys every service uses to verify access tokens."""
-        return jsonify(signer.jwks())
+        return jsonify(identity.keys.jwks())
 
-    return [keys]
+    auth = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in")
+
+    @auth.route("/auth/token", methods=["POST"])
+    @auth.arguments(schemas.TokenRequest)
+    @auth.response(200, schemas.TokenResponse)
+    def token(body):
+        """Password, refresh-token and client-credentials grants."""
+        grant = body["grant_type"]
+        if grant == "password":
+            address = request.remote_addr or "unknown"
+            return run(lambda s: identity.sign_in(s, body["email"], body["password"], address),
+                       commit_on=(domain.InvalidCredentials,))
+        if grant == "refresh_token":
+            return run(lambda s: identity.refresh(s, body["refresh_token"]),
+                       commit_on=(domain.InvalidGrant,))
+        return run(lambda s: identity.client_credentials(s, body["client_id"],
+                                                         body["client_secret"]))
+
+    @auth.route("/auth/activate", methods=["POST"])
+    @auth.arguments(schemas.ActivateRequest)
+    def activate(body):
+        """Set the password with the invitation's token (single use); proves the email."""
+        account_id = run(lambda s: identity.activate(s, body["token"], body["password"]))
+        return jsonify({"status": "active", "account_id": account_id})
+
+    @auth.route("/auth/logout", methods=["POST"])
+    @auth.arguments(schemas.LogoutRequest)
+    def logout(body):
+        """Revoke the refresh token and every token rotated from the same sign-in."""
+        run(lambda s: identity.logout(s, body["refresh_token"]))
+        return "", 204
+
+    @auth.route("/auth/password-reset", methods=["POST"])
+    @auth.arguments(schemas.ResetRequest)
+    def request_reset(body):
+        """Email a reset link if the account exists; the answer never says whether."""
+        run(lambda s: identity.request_reset(s, body["email"]))
+        return jsonify({"status": "requested"}), 202
+
+    @auth.route("/auth/password-reset/confirm", methods=["POST"])
+    @auth.arguments(schemas.ResetConfirm)
+    def confirm_reset(body):
+        """Set a new password with the reset token; signs out every session."""
+        run(lambda s: identity.reset_password(s, body["token"], body["password"]))
+        return jsonify({"status": "reset"})
+
+    @auth.route("/me", methods=["GET"])
+    @require("operator", "school_admin", "parent", "student")
+    @auth.response(200, schemas.MeOut)
+    def me():
+        """The signed-in account."""
+        return run(lambda s: identity.me(s, current_principal().account_id))
+
+    operator = Blueprint("schools", __name__, url_prefix="/api/v1",
+                         description="Schools, staff and school-system clients")
+
+    @operator.route("/schools", methods=["POST"])
+    @require("operator")
+    @operator.arguments(schemas.SchoolCreate)
+    @operator.response(201, schemas.IdOut)
+    def create_school(body):
+        """Create a school (active at once), recording its authorisation."""
+        return {"id": run(lambda s: identity.create_school(
+            s, body["name"], body.get("authorisation"), body["student_accounts"]))}
+
+    @operator.route("/schools/<uuid:school_id>", methods=["PATCH"])
+    @require("operator", "school_admin")
+    @operator.arguments(schemas.SchoolUpdate)
+    @operator.response(200, schemas.SchoolOut)
+    def update_school(body, school_id):
+        """Change a school's settings, such as student accounts."""
+        school_scope(str(school_id))
+        return run(lambda s: identity.update_school(s, str(school_id), body))
+
+    @operator.route("/schools/<uuid:school_id>", methods=["DELETE"])
+    @require("operator")
+    def offboard_school(school_id):
+        """Offboard: every service erases the school's data (SchoolOffboarded)."""
+        run(lambda s: identity.offboard_school(s, str(school_id)))
+        return jsonify({"status": "offboarding"}), 202
+
+    @operator.route("/schools/<uuid:school_id>/staff", methods=["POST"])
+    @require("operator", "school_admin")
+    @operator.arguments(schemas.StaffInvite)
+    @operator.response(201, schemas.IdOut)
+    def invite_staff(body, school_id):
+        """Invite a member of staff; the invitation is emailed."""
+        school_scope(str(school_id))
+        return {"id": run(lambda s: identity.invite_staff(
+            s, str(school_id), body["name"], body["email"], body["role"]))}
+
+    @operator.route("/accounts/<uuid:account_id>/invitation", methods=["POST"])
+    @require("operator", "school_admin")
+    @operator.response(202, schemas.InvitationOut)
+    def resend_invitation(account_id):
+        """Send a new invitation (earlier links stop working); capped per hour."""
+        principal = current_principal()
+        scope = None if principal.role == "operator" else principal.school_ids
+        return {"expires_at": run(lambda s: identity.resend_invitation(
+            s, str(account_id), scope))}
+
+    @operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
+    @require("operator", "school_admin")
+    @operator.response(201, schemas.ClientOut)
+    def create_client(school_id):
+        """Credentials for the school's systems; the secret is shown only here."""
+        school_scope(str(school_id))
+        client_id, secret = run(lambda s: identity.create_client(s, str(school_id)))
+        return {"client_id": client_id, "client_secret": secret}
+
+    @operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>",
+                    methods=["DELETE"])
+    @require("operator", "school_admin")
+    def revoke_client(school_id, client_id):
+        """Revoke a school-system client: its tokens are refused once they expire."""
+        school_scope(str(school_id))
+        run(lambda s: identity.revoke_client(s, str(school_id), str(client_id)))
+        return "", 204
+
+    return [keys, auth, operator]

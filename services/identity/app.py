@@ -1,12 +1,29 @@
-"""The identity service: specification and app factory."""
+"""The identity service: specification, wiring and app factory."""
 from __future__ import annotations
+
+import logging
 
 from flask import Flask
 
 from shared.config import Settings
-from shared.service import ServiceSpec, create_service_app, migrations_dir
+from shared.db import transaction
+from shared.service import ServiceContext, ServiceSpec, create_service_app, migrations_dir
 
 from . import api, handlers, models, personal_data
+from .service import identity_of
+
+log = logging.getLogger(__name__)
+
+
+def on_start(ctx: ServiceContext) -> None:
+    identity = identity_of(ctx)
+    identity.keys.ensure()
+    settings = ctx.settings
+    if settings.bootstrap_operator_email and settings.bootstrap_operator_password:
+        with transaction(ctx.sessions) as session:
+            identity.ensure_operator(session, settings.bootstrap_operator_email,
+                                     settings.bootstrap_operator_password)
+
 
 SPEC = ServiceSpec(
     name="identity",
@@ -14,8 +31,10 @@ SPEC = ServiceSpec(
     tables=models.plumbing,
     migrations_dir=migrations_dir(__file__),
     declaration=personal_data.DECLARATION,
+    participant_class=personal_data.IdentityParticipant,
     build_handlers=handlers.build_handlers,
     build_blueprints=api.build_blueprints,
+    on_start=on_start,
 )
 
 

@@ -1,11 +1,53 @@
 """Event handlers of the identity service, and their one explicit map.
 
-Rights events are answered by the shared participant (see personal_data.py).
+Rights events (and SchoolOffboarded) are answered by IdentityParticipant (personal_data.py).
 """
 from __future__ import annotations
 
+from shared.messaging.consumer import PermanentError
 from shared.service import ServiceContext
+
+from . import domain
+from .service import identity_of
 
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    return {}
+    identity = identity_of(ctx)
+    participant = ctx.participant
+
+    def school_record(subject_type: str, key: str, apply):
+        """Applies a school-data event unless its subject was erased (a late event never
+        brings erased data back); an unknown or offboarded school is permanent."""
+        def handler(session, envelope, data):
+            if participant.is_erased(session, subject_type, data[key]):
+                return
+            try:
+                apply(session, envelope.school_id, data)
+            except domain.Unknown:
+                raise PermanentError(f"school {envelope.school_id} is not active") from None
+            except domain.IdentityError as exc:
+                raise PermanentError(f"{type(exc).__name__} for {key} {data[key]}") from None
+        return handler
+
+    def on_guardian_removed(session, school_id, data):
+        identity.remove_membership(session, school_id, guardian_id=data["guardian_id"])
+
+    def on_student_removed(session, school_id, data):
+        identity.remove_membership(session, school_id, student_id=data["student_id"])
+        from .models import students
+        session.execute(students.delete().where(students.c.school_id == school_id,
+                                                students.c.student_id == data["student_id"]))
+
+    def on_staff_removed(session, school_id, data):
+        # Invited admins are accounts, not pushed staff records: nothing to remove yet.
+        return None
+
+    return {
+        "GuardianRecorded": school_record("guardian", "guardian_id", identity.record_guardian),
+        "GuardianRemoved": school_record("guardian", "guardian_id", on_guardian_removed),
+        "StudentRecorded": school_record("student", "student_id", identity.record_student),
+        "StudentAccountRequested": school_record("student", "student_id",
+                                                 identity.request_student_account),
+        "StudentRemoved": school_record("student", "student_id", on_student_removed),
+        "StaffRemoved": school_record("staff", "staff_id", on_staff_removed),
+    }

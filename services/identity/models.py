@@ -1,9 +1,146 @@
-"""The identity service's own database: its tables and the shared plumbing tables."""
+"""The identity service's own database: its tables and the shared plumbing tables.
+
+One login (`accounts`) per person across schools; each school's relation to that person is
+a separate `memberships` row, so one school's erasure or offboarding removes only its own.
+Secrets (invitation, reset and refresh tokens, client secrets) are stored as hashes only.
+"""
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared.db import UtcDateTime
 from shared.tables import define_plumbing_tables
 
 metadata = sa.MetaData()
 plumbing = define_plumbing_tables(metadata)
+
+Id = sa.String(36)
+
+schools = sa.Table(
+    "schools", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # active | offboarding
+    sa.Column("student_accounts", sa.Boolean, nullable=False, default=False),
+    # The controller's authorisation: its data protection assessment and who signed it off.
+    sa.Column("authorisation_reference", sa.String(200), nullable=True),
+    sa.Column("authorised_by", sa.String(200), nullable=True),
+    sa.Column("authorised_on", sa.Date, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("offboarded_at", UtcDateTime, nullable=True),
+)
+
+accounts = sa.Table(
+    "accounts", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # lower-cased
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=True),  # NULL until activated
+    sa.Column("status", sa.String(20), nullable=False),  # invited | active
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("activated_at", UtcDateTime, nullable=True),
+    # Soft lock: failures since the last success, and until when checks are refused.
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", UtcDateTime, nullable=True),
+)
+
+memberships = sa.Table(
+    "memberships", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("school_id", Id, nullable=False, index=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("guardian_id", Id, nullable=True, index=True),
+    sa.Column("student_id", Id, nullable=True, index=True),
+    sa.Column("name", sa.String(200), nullable=False),  # as this school recorded it
+    sa.Column("record_version", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "school_id", "guardian_id", "student_id",
+                        name="uq_membership"),
+)
+
+# Students' names, kept only at schools with student accounts, until the account request
+# (which carries the email) arrives; the account's membership then holds the name.
+students = sa.Table(
+    "students", metadata,
+    sa.Column("school_id", Id, primary_key=True),
+    sa.Column("student_id", Id, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("record_version", sa.Integer, nullable=False),
+)
+
+invitations = sa.Table(
+    "invitations", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("school_id", Id, nullable=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=True),
+)
+
+password_resets = sa.Table(
+    "password_resets", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=True),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("family_id", Id, nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("rotated_at", UtcDateTime, nullable=True),  # exchanged for a newer one
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+clients = sa.Table(
+    "clients", metadata,
+    sa.Column("id", Id, primary_key=True),  # the client_id
+    sa.Column("school_id", Id, nullable=False, index=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# Sign-in failures per client address, in fixed windows (the per-account side is on
+# `accounts`). Keyed by a hash of the address: addresses are not kept in the clear.
+address_failures = sa.Table(
+    "address_failures", metadata,
+    sa.Column("address_hash", sa.String(64), primary_key=True),
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+)
+
+# Emails sent per account (invitations, resets), for the hourly cap.
+mail_sends = sa.Table(
+    "mail_sends", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+)
+
+# Token signing keys: the newest signs; older ones stay published until `retired_at`
+# plus the overlap, so tokens they signed keep working until they expire.
+signing_keys = sa.Table(
+    "signing_keys", metadata,
+    sa.Column("kid", sa.String(32), primary_key=True),
+    sa.Column("private_pem", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("retired_at", UtcDateTime, nullable=True),
+)

@@ -1,8 +1,119 @@
 """Which of the identity service's tables and columns hold personal data, and of whom.
 
 The shared rights participant exports, erases and restricts from this declaration; the
-data-map test fails on any text, date or JSON column left unclassified.
+data-map test fails on any text, date or JSON column left unclassified. Identity adds one
+rule: a login goes only with its last school relation, so erasing a guardian at one school
+never removes what another school holds.
 """
-from shared.rights import DataDeclaration
+from __future__ import annotations
 
-DECLARATION = DataDeclaration("identity", tables=())
+import sqlalchemy as sa
+
+from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
+from shared.rights import TableDeclaration as T
+from shared.rights.participant import Subject
+
+from .models import (accounts, invitations, mail_sends, memberships, password_resets,
+                     refresh_tokens, schools)
+
+ACCOUNT = Personal("account", "sign-in and contact")
+
+DECLARATION = DataDeclaration("identity", tables=(
+    T("schools", {"id": NOT_PERSONAL, "name": NOT_PERSONAL, "status": NOT_PERSONAL,
+                  "authorisation_reference": NOT_PERSONAL,
+                  "authorised_by": Personal("staff", "the controller's authorisation"),
+                  "authorised_on": NOT_PERSONAL, "created_at": NOT_PERSONAL,
+                  "offboarded_at": NOT_PERSONAL}, school_column=None),
+    # Reached through memberships (see IdentityParticipant), never by a school's subject id.
+    T("accounts", {"id": NOT_PERSONAL, "email": ACCOUNT, "name": ACCOUNT,
+                   "role": NOT_PERSONAL, "password_hash": ACCOUNT, "status": NOT_PERSONAL,
+                   "created_at": NOT_PERSONAL, "activated_at": NOT_PERSONAL,
+                   "locked_until": NOT_PERSONAL}, school_column=None),
+    T("memberships", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
+                      "school_id": NOT_PERSONAL, "role": NOT_PERSONAL,
+                      "guardian_id": NOT_PERSONAL, "student_id": NOT_PERSONAL,
+                      "name": Personal("any", "the name the school recorded"),
+                      "created_at": NOT_PERSONAL},
+      subjects={"guardian": "guardian_id", "student": "student_id", "staff": "account_id"}),
+    T("students", {"school_id": NOT_PERSONAL, "student_id": NOT_PERSONAL,
+                   "name": Personal("student", "student account invitation")},
+      subjects={"student": "student_id"}),
+    T("invitations", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
+                      "school_id": NOT_PERSONAL, "token_hash": NOT_PERSONAL,
+                      "created_at": NOT_PERSONAL, "expires_at": NOT_PERSONAL,
+                      "used_at": NOT_PERSONAL}),
+    T("password_resets", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
+                          "token_hash": NOT_PERSONAL, "created_at": NOT_PERSONAL,
+                          "expires_at": NOT_PERSONAL, "used_at": NOT_PERSONAL},
+      school_column=None),
+    T("refresh_tokens", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
+                         "family_id": NOT_PERSONAL, "token_hash": NOT_PERSONAL,
+                         "issued_at": NOT_PERSONAL, "expires_at": NOT_PERSONAL,
+                         "rotated_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL},
+      school_column=None),
+    T("clients", {"id": NOT_PERSONAL, "school_id": NOT_PERSONAL, "secret_hash": NOT_PERSONAL,
+                  "created_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL}),
+    T("address_failures", {"address_hash": Personal("any", "sign-in throttling, hashed"),
+                           "window_start": NOT_PERSONAL}, school_column=None),
+    T("mail_sends", {"account_id": NOT_PERSONAL, "kind": NOT_PERSONAL,
+                     "sent_at": NOT_PERSONAL}, school_column=None),
+    T("signing_keys", {"kid": NOT_PERSONAL, "private_pem": NOT_PERSONAL,
+                       "created_at": NOT_PERSONAL, "retired_at": NOT_PERSONAL},
+      school_column=None),
+))
+
+EXPORTED_ACCOUNT_COLUMNS = ("id", "email", "name", "role", "status", "created_at",
+                            "activated_at")
+
+
+class IdentityParticipant(RightsParticipant):
+    """The shared participant, plus: the subject's login is exported with its relations,
+    and deleted when its last school relation goes."""
+
+    def _accounts_of(self, session, subject: Subject) -> list[str]:
+        column = {"guardian": "guardian_id", "student": "student_id",
+                  "staff": "account_id"}[subject.type]
+        return session.execute(sa.select(memberships.c.account_id).where(
+            memberships.c.school_id == subject.school_id,
+            memberships.c[column] == subject.id)).scalars().all()
+
+    def export(self, session, subject: Subject):
+        out = super().export(session, subject)
+        ids = self._accounts_of(session, subject)
+        rows = session.execute(sa.select(*(accounts.c[c] for c in EXPORTED_ACCOUNT_COLUMNS))
+                               .where(accounts.c.id.in_(ids))).mappings().all()
+        out["accounts"] = [{k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                            for k, v in row.items()} for row in rows]
+        return out
+
+    def erase(self, session, subject: Subject):
+        ids = self._accounts_of(session, subject)
+        counts = super().erase(session, subject)
+        counts["accounts"] = delete_orphan_accounts(session, ids)
+        return counts
+
+    def offboard(self, session, school_id: str):
+        ids = session.execute(sa.select(memberships.c.account_id).where(
+            memberships.c.school_id == school_id)).scalars().all()
+        counts = super().offboard(session, school_id)
+        counts["accounts"] = delete_orphan_accounts(session, ids)
+        counts["schools"] = session.execute(schools.update().where(
+            schools.c.id == school_id).values(status="offboarded",
+                                              authorised_by=None)).rowcount
+        return counts
+
+
+def delete_orphan_accounts(session, account_ids) -> int:
+    """Logins (other than operators) left with no school relation are deleted, with their
+    tokens and invitations."""
+    removed = 0
+    for account_id in set(account_ids):
+        left = session.execute(sa.select(sa.func.count()).select_from(memberships)
+                               .where(memberships.c.account_id == account_id)).scalar_one()
+        if left:
+            continue
+        for table in (invitations, password_resets, refresh_tokens, mail_sends):
+            session.execute(table.delete().where(table.c.account_id == account_id))
+        removed += session.execute(accounts.delete().where(
+            accounts.c.id == account_id, accounts.c.role != "operator")).rowcount
+    return removed

@@ -134,6 +134,16 @@ class InvitationIssued(EventData):
     expires_at = UtcDateTime(required=True)
 
 
+class PasswordResetRequested(EventData):
+    """Carries the reset token once (like InvitationIssued); identity keeps its hash."""
+    reset_id = UuidString(required=True)
+    account_id = UuidString(required=True)
+    name = SafeString(required=True)
+    email = fields.Email(required=True)
+    token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"))
+    expires_at = UtcDateTime(required=True)
+
+
 class AccountActivated(EventData):
     account_id = UuidString(required=True)
     role = fields.String(required=True)
@@ -232,7 +242,7 @@ def _c(schema, producer, consumers, channel="data") -> Contract:
 
 
 CONTRACTS: tuple[Contract, ...] = (
-    _c(SchoolActivated, "identity", ALL_SERVICES),
+    _c(SchoolActivated, "identity", tuple(s for s in ALL_SERVICES if s != "identity")),
     _c(SchoolOffboarded, "identity", (RIGHTS_PARTICIPANTS, "dsar"), RIGHTS),
     _c(StudentRecorded, "ingest", ("identity", "linking", "reports")),
     _c(StudentPlacementRecorded, "ingest", ("reports",)),
@@ -249,6 +259,7 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(AttainmentRecorded, "ingest", ("reports",)),
     _c(CharacteristicRecorded, "ingest", ("reports",)),
     _c(InvitationIssued, "identity", ("notifications",)),
+    _c(PasswordResetRequested, "identity", ("notifications",)),
     _c(AccountActivated, "identity", ("linking", "notifications")),
     _c(ParentVerified, "linking", ("reports", "notifications")),
     _c(LinkRevoked, "linking", ("reports", "notifications")),

@@ -49,6 +49,12 @@ def faultproc(settings, *args: str) -> subprocess.Popen:
                                 stderr=errors, text=True)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _remove_stderr_log():
+    yield
+    STDERR.unlink(missing_ok=True)
+
+
 def stderr_tail() -> str:
     return STDERR.read_text()[-3000:] if STDERR.exists() else ""
 

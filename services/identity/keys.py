@@ -1,0 +1,116 @@
+"""Token signing keys, kept in identity's database so every identity process signs with
+the same key and a rotation reaches them all.
+
+The newest key signs. A rotated-out key stays in the JWKS for the overlap window
+(`PP_JWT_KEY_OVERLAP_SECONDS`, at least the access-token lifetime), so tokens it signed
+keep verifying until they expire; after that, verifiers that refresh the JWKS drop it.
+
+    python -m services.identity.keys rotate     (ops: start signing with a new key)
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import threading
+import time
+from typing import Callable
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.auth import TokenSigner, key_id, load_or_create_private_key, public_jwk
+from shared.config import Settings
+from shared.db import utcnow
+
+from .models import signing_keys
+
+
+def _pem(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+class KeyRing:
+    def __init__(self, engine: sa.Engine, settings: Settings,
+                 clock: Callable[[], dt.datetime] = utcnow, cache_seconds: float = 5.0):
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.overlap = dt.timedelta(seconds=max(settings.key_overlap_seconds,
+                                                settings.access_token_seconds))
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, list] | None = None
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        """The first start adopts the configured (or embedded) key, so verifiers that read
+        the key file keep working."""
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(signing_keys)).scalar():
+                return
+            key = load_or_create_private_key(self.settings)
+            try:
+                with conn.begin_nested():
+                    conn.execute(signing_keys.insert().values(
+                        kid=key_id(key.public_key()), private_pem=_pem(key),
+                        created_at=self.clock(), retired_at=None))
+            except sa.exc.IntegrityError:
+                pass  # another process adopted it first
+
+    def rotate(self) -> str:
+        key = Ed25519PrivateKey.generate()
+        kid = key_id(key.public_key())
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(signing_keys.update().where(signing_keys.c.retired_at.is_(None))
+                         .values(retired_at=now))
+            conn.execute(signing_keys.insert().values(kid=kid, private_pem=_pem(key),
+                                                      created_at=now, retired_at=None))
+        self._cached = None
+        return kid
+
+    def _rows(self) -> list:
+        with self._lock:
+            if self._cached and time.monotonic() - self._cached[0] < self._cache_seconds:
+                return self._cached[1]
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(signing_keys)
+                                    .order_by(signing_keys.c.created_at.desc())).all()
+            self._cached = (time.monotonic(), rows)
+            return rows
+
+    def signer(self) -> TokenSigner:
+        active = [r for r in self._rows() if r.retired_at is None]
+        if not active:
+            raise RuntimeError("no active signing key: run the identity migrations/start-up")
+        key = serialization.load_pem_private_key(active[0].private_pem.encode(), password=None)
+        return TokenSigner(key, self.settings.access_token_seconds,
+                           clock=lambda: self.clock().timestamp())
+
+    def jwks(self) -> dict:
+        now = self.clock()
+        keys = []
+        for row in self._rows():
+            if row.retired_at is not None and row.retired_at + self.overlap <= now:
+                continue  # past its overlap: tokens it signed have expired
+            private = serialization.load_pem_private_key(row.private_pem.encode(),
+                                                         password=None)
+            keys.append(public_jwk(private.public_key()))
+        return {"keys": keys}
+
+
+def main(argv: list[str]) -> int:
+    from shared.db import make_engine
+    if argv[1:] != ["rotate"]:
+        print(__doc__)
+        return 2
+    settings = Settings.from_env()
+    ring = KeyRing(make_engine(settings.database_url("identity")), settings)
+    ring.ensure()
+    print(f"signing with key {ring.rotate()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

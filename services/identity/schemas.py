@@ -1,0 +1,111 @@
+"""Request and response schemas of the identity API (marshmallow; OpenAPI via smorest)."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.contracts.fields import SafeString, StrictDate
+
+GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_token",),
+                "client_credentials": ("client_id", "client_secret")}
+
+
+
+def Secret(**kwargs) -> fields.String:  # noqa: N802 - reads like a field class
+    """A token or secret we issued (URL-safe, bounded)."""
+    return fields.String(validate=validate.Length(min=1, max=300), **kwargs)
+
+
+class TokenRequest(Schema):
+    grant_type = fields.String(required=True, validate=validate.OneOf(tuple(GRANT_FIELDS)))
+    email = fields.String(validate=validate.Length(min=1, max=320))
+    password = fields.String(validate=validate.Length(min=1, max=300))
+    refresh_token = Secret()
+    client_id = Secret()
+    client_secret = Secret()
+
+    @validates_schema
+    def _grant_fields(self, data, **_):
+        missing = [f for f in GRANT_FIELDS.get(data.get("grant_type"), ()) if not data.get(f)]
+        if missing:
+            raise ValidationError({f: ["Required for this grant_type."] for f in missing})
+
+
+class TokenResponse(Schema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    refresh_token = fields.String()
+
+
+class ActivateRequest(Schema):
+    token = Secret(required=True)
+    password = fields.String(required=True, validate=validate.Length(max=300))
+
+
+class ResetRequest(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+
+
+class ResetConfirm(Schema):
+    token = Secret(required=True)
+    password = fields.String(required=True, validate=validate.Length(max=300))
+
+
+class LogoutRequest(Schema):
+    refresh_token = Secret(required=True)
+
+
+class Authorisation(Schema):
+    reference = SafeString(required=True, max_length=200)
+    authorised_by = SafeString(required=True, max_length=200)
+    date = StrictDate(required=True)
+
+
+class SchoolCreate(Schema):
+    name = SafeString(required=True, max_length=200, validate=validate.Length(min=1))
+    authorisation = fields.Nested(Authorisation)
+    student_accounts = fields.Boolean(load_default=False)
+
+
+class SchoolUpdate(Schema):
+    name = SafeString(max_length=200, validate=validate.Length(min=1))
+    student_accounts = fields.Boolean()
+
+    @validates_schema
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("Give at least one setting to change.")
+
+
+class SchoolOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    student_accounts = fields.Boolean()
+    status = fields.String()
+
+
+class StaffInvite(Schema):
+    name = SafeString(required=True, max_length=200, validate=validate.Length(min=1))
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    role = fields.String(required=True, validate=validate.OneOf(("school_admin",)))
+
+
+class IdOut(Schema):
+    id = fields.String()
+
+
+class ClientOut(Schema):
+    client_id = fields.String()
+    client_secret = fields.String()
+
+
+class InvitationOut(Schema):
+    expires_at = fields.DateTime()
+
+
+class MeOut(Schema):
+    id = fields.String()
+    role = fields.String()
+    school_ids = fields.List(fields.String())
+    name = fields.String()
+    email = fields.String()

@@ -1,0 +1,357 @@
+"""Identity through its API, on real PostgreSQL and RabbitMQ: schools, invitations,
+activation, sign-in, refresh rotation, throttling and per-school erasure (issue 4).
+School-data events are published by the test, standing in for ingest."""
+import datetime as dt
+import threading
+import uuid
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+from kombu import Connection, Exchange
+
+from services.identity.app import SPEC
+from services.identity.models import accounts, memberships
+from services.identity.service import identity_of
+from shared import contracts
+from shared.db import utcnow
+from shared.messaging.envelope import new_envelope
+from shared.service import ServiceRuntime
+from shared.worker import run_threads
+from tests.support import EventTap, wait_for
+
+pytestmark = pytest.mark.integration
+OPERATOR = ("ops@example.org", "operator-secret-1")
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += dt.timedelta(**delta)
+
+
+class IdentityUnderTest:
+    def __init__(self, settings, tmp_path, database_url):
+        settings = replace(settings, data_dir=tmp_path,
+                           database_urls={**settings.database_urls, "identity": database_url},
+                           bootstrap_operator_email=OPERATOR[0],
+                           bootstrap_operator_password=OPERATOR[1])
+        self.settings = settings
+        self.tap = EventTap(settings, "identity.#")
+        self.rt = ServiceRuntime(SPEC, settings)
+        self.rt.start()
+        self.app = self.rt.create_app()
+        self.client = self.app.test_client()
+        self.identity = identity_of(self.rt.context)
+        self.stop = threading.Event()
+        self.threads = run_threads(self.rt.build_workers(), self.stop)
+        wait_for(lambda: all(w.connected.is_set() for w in self.rt.queue_workers),
+                 message="identity consumers connected")
+
+    def close(self):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+        self.tap.close()
+        self.rt.engine.dispose()
+
+    # --- HTTP helpers ---------------------------------------------------------------------
+    def post(self, path, body=None, token=None, address="198.51.100.7"):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.client.post(path, json=body, headers=headers,
+                                environ_base={"REMOTE_ADDR": address})
+
+    def sign_in(self, email, password, address="198.51.100.7"):
+        return self.post("/api/v1/auth/token", {"grant_type": "password", "email": email,
+                                                "password": password}, address=address)
+
+    def token(self, email, password) -> str:
+        response = self.sign_in(email, password)
+        assert response.status_code == 200, response.json
+        return response.json["access_token"]
+
+    def publish(self, event_type, data, school_id):
+        envelope = new_envelope(event_type, data, producer="ingest", school_id=school_id)
+        with Connection(self.settings.broker_url) as conn:
+            conn.Producer(exchange=Exchange(self.settings.exchange, type="topic")).publish(
+                envelope.to_json(), routing_key=contracts.latest(event_type).routing_key(),
+                content_type="application/json", delivery_mode=2)
+        return envelope
+
+    def invitation_for(self, email) -> dict:
+        return self.tap.wait("InvitationIssued", lambda d: d["email"] == email)["data"]
+
+    def new_school(self, operator_token, name="Hill School") -> str:
+        response = self.post("/api/v1/schools", {"name": name, "authorisation": {
+            "reference": "DPIA-2026-01", "authorised_by": "Head Teacher",
+            "date": "2026-11-01"}}, token=operator_token)
+        assert response.status_code == 201, response.json
+        return response.json["id"]
+
+    def guardian(self, school_id, email, version=1, guardian_id=None):
+        guardian_id = guardian_id or str(uuid.uuid4())
+        self.publish("GuardianRecorded", {"guardian_id": guardian_id, "given_name": "Pat",
+                                          "family_name": "Parent", "email": email,
+                                          "record_version": version}, school_id)
+        return guardian_id
+
+    def parent_account(self, school_id, email) -> tuple[str, str]:
+        """A guardian pushed by the school, invited and activated: (guardian id, password)."""
+        guardian_id = self.guardian(school_id, email)
+        invitation = self.invitation_for(email)
+        password = "parent-pass-" + uuid.uuid4().hex[:6]
+        assert self.post("/api/v1/auth/activate", {"token": invitation["token"],
+                                                   "password": password}).status_code == 200
+        return guardian_id, password
+
+
+@pytest.fixture
+def idp(broker_settings, new_database, tmp_path):
+    service = IdentityUnderTest(broker_settings, tmp_path, new_database("identity"))
+    yield service
+    service.close()
+
+
+def test_school_admin_and_parent_journeys_through_the_api(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    activated_school = idp.tap.wait("SchoolActivated", lambda d: d["school_id"] == school)
+    assert activated_school["data"]["name"] == "Hill School"
+
+    # The operator invites an admin; the token travels once, on the broker.
+    response = idp.post(f"/api/v1/schools/{school}/staff", {
+        "name": "Ada Admin", "email": "Ada@Example.org", "role": "school_admin"},
+        token=operator)
+    assert response.status_code == 201
+    admin_id = response.json["id"]
+    invitation = idp.invitation_for("ada@example.org")
+    assert invitation["account_id"] == admin_id and invitation["role"] == "school_admin"
+    with idp.rt.engine.connect() as conn:  # only the hash is stored
+        stored = conn.execute(sa.text("SELECT token_hash FROM invitations")).scalars().all()
+    assert invitation["token"] not in stored and len(stored) == 1
+
+    activate = {"token": invitation["token"], "password": "admin-password-1"}
+    assert idp.post("/api/v1/auth/activate", activate).status_code == 200
+    again = idp.post("/api/v1/auth/activate", {**activate, "password": "other-password-2"})
+    assert again.status_code == 400 and again.json["error"]["code"] == "invalid_token"
+    activated = idp.tap.wait("AccountActivated", lambda d: d["account_id"] == admin_id)
+    assert activated["data"]["role"] == "school_admin"
+
+    admin = idp.token("ada@example.org", "admin-password-1")
+    me = idp.client.get("/api/v1/me", headers={"Authorization": f"Bearer {admin}"}).json
+    assert me == {"id": admin_id, "role": "school_admin", "school_ids": [school],
+                  "name": "Ada Admin", "email": "ada@example.org"}
+
+    # A guardian pushed by the school becomes a parent account with its own invitation.
+    guardian_id = idp.guardian(school, "pat@example.org")
+    parent_invitation = idp.invitation_for("pat@example.org")
+    assert parent_invitation["role"] == "parent"
+    assert idp.post("/api/v1/auth/activate", {
+        "token": parent_invitation["token"], "password": "parent-password-1"}).status_code == 200
+    parent_activated = idp.tap.wait("AccountActivated",
+                                    lambda d: d["account_id"] == parent_invitation["account_id"])
+    assert parent_activated["data"]["guardian_ids"] == [guardian_id]
+
+    signed_in = idp.sign_in("pat@example.org", "parent-password-1").json
+    refreshed = idp.post("/api/v1/auth/token", {"grant_type": "refresh_token",
+                                                "refresh_token": signed_in["refresh_token"]})
+    assert refreshed.status_code == 200
+    assert refreshed.json["refresh_token"] != signed_in["refresh_token"]
+    principal = idp.app.extensions["pp_verifier"].verify(refreshed.json["access_token"])
+    assert (principal.account_id, principal.role, principal.school_ids) == (
+        parent_invitation["account_id"], "parent", (school,))
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(idp):
+    wrong = idp.sign_in(OPERATOR[0], "not-the-password")
+    unknown = idp.sign_in("nobody@example.org", "not-the-password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(idp):
+    first = idp.sign_in(*OPERATOR).json["refresh_token"]
+
+    def refresh(token):
+        return idp.post("/api/v1/auth/token", {"grant_type": "refresh_token",
+                                               "refresh_token": token})
+    second = refresh(first).json["refresh_token"]
+    third = refresh(second).json["refresh_token"]
+    replay = refresh(first)  # a stolen, already rotated token
+    assert replay.status_code == 401 and replay.json["error"]["code"] == "invalid_grant"
+    assert refresh(third).status_code == 401  # the newest one stopped working too
+    other_session = idp.sign_in(*OPERATOR).json["refresh_token"]
+    assert refresh(other_session).status_code == 200  # another sign-in is its own family
+
+
+def test_logout_revokes_the_refresh_token(idp):
+    refresh_token = idp.sign_in(*OPERATOR).json["refresh_token"]
+    assert idp.post("/api/v1/auth/logout", {"refresh_token": refresh_token}).status_code == 204
+    again = idp.post("/api/v1/auth/token", {"grant_type": "refresh_token",
+                                            "refresh_token": refresh_token})
+    assert again.status_code == 401
+
+
+def test_stored_password_hashes_are_argon2id_at_owasp_minimum(idp):
+    idp.token(*OPERATOR)
+    with idp.rt.engine.connect() as conn:
+        stored = conn.execute(sa.select(accounts.c.password_hash)).scalars().all()
+    assert stored
+    for value in stored:
+        algorithm, version, params, _salt, _hash = value.split("$")[1:]
+        params = dict(p.split("=") for p in params.split(","))
+        assert algorithm == "argon2id" and version == "v=19"
+        assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2
+        assert int(params["p"]) >= 1
+
+
+def test_a_hash_below_the_current_parameters_is_upgraded_at_sign_in(idp):
+    from argon2 import PasswordHasher, Type
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID)
+    with idp.rt.engine.begin() as conn:
+        conn.execute(accounts.update().where(accounts.c.email == OPERATOR[0]).values(
+            password_hash=weak.hash(OPERATOR[1])))
+    idp.token(*OPERATOR)
+    with idp.rt.engine.connect() as conn:
+        upgraded = conn.execute(sa.select(accounts.c.password_hash).where(
+            accounts.c.email == OPERATOR[0])).scalar_one()
+    assert "m=19456,t=2,p=1" in upgraded
+
+
+def test_guessing_is_throttled_per_account_and_per_address_and_the_owner_gets_back_in(idp):
+    clock = FakeClock()
+    idp.identity.clock = clock
+    checks_before = idp.identity.password_checks
+    # 150 guesses from 150 addresses (so the per-address limit does not step in).
+    answers = {idp.sign_in(OPERATOR[0], f"guess-{i}", address=f"10.0.{i // 200}.{i % 200}")
+               .status_code for i in range(150)}
+    assert answers == {401}
+    # The soft lock refuses without checking: a handful of checks, not 150.
+    assert idp.identity.password_checks - checks_before <= 10
+
+    # One address trying 1,000 accounts is cut off after a bounded number of tries.
+    statuses = [idp.sign_in(f"user{i}@example.org", "guess", address="203.0.113.2")
+                .status_code for i in range(1000)]
+    assert statuses.count(401) <= 50 and statuses[-1] == 429
+    limited = idp.sign_in("someone@example.org", "guess", address="203.0.113.2")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+
+    # The attack stops; within the lock's cap the owner signs in from their own address.
+    assert idp.sign_in(*OPERATOR, address="192.0.2.10").status_code == 401  # still locked
+    clock.advance(minutes=16)
+    assert idp.sign_in(*OPERATOR, address="192.0.2.10").status_code == 200
+
+
+def test_invitations_expire_can_be_resent_and_earlier_links_stop_working(idp):
+    clock = FakeClock()
+    idp.identity.clock = clock
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    response = idp.post(f"/api/v1/schools/{school}/staff", {
+        "name": "Bo Admin", "email": "bo@example.org", "role": "school_admin"},
+        token=operator)
+    account_id = response.json["id"]
+    first = idp.invitation_for("bo@example.org")["token"]
+    clock.advance(days=8)  # past PP_INVITATION_DAYS (7)
+    expired = idp.post("/api/v1/auth/activate", {"token": first, "password": "bo-password-1"})
+    assert expired.status_code == 400
+    assert idp.post(f"/api/v1/accounts/{account_id}/invitation", token=operator
+                    ).status_code == 202
+    second = idp.tap.wait("InvitationIssued", lambda d: d["token"] != first)["data"]["token"]
+    assert idp.post("/api/v1/auth/activate", {"token": second,
+                                              "password": "bo-password-1"}).status_code == 200
+
+
+def test_client_credentials_for_a_school_system_and_revocation(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    issued = idp.post(f"/api/v1/schools/{school}/clients", token=operator).json
+    grant = {"grant_type": "client_credentials", "client_id": issued["client_id"],
+             "client_secret": issued["client_secret"]}
+    response = idp.post("/api/v1/auth/token", grant)
+    assert response.status_code == 200 and "refresh_token" not in response.json
+    principal = idp.app.extensions["pp_verifier"].verify(response.json["access_token"])
+    assert principal.role == "school_system" and principal.school_ids == (school,)
+    with idp.rt.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT secret_hash FROM clients")).scalar_one()
+    assert issued["client_secret"] not in stored
+    assert idp.client.delete(f"/api/v1/schools/{school}/clients/{issued['client_id']}",
+                             headers={"Authorization": f"Bearer {operator}"}).status_code == 204
+    assert idp.post("/api/v1/auth/token", grant).status_code == 401
+
+
+def test_erasing_a_guardian_at_one_school_keeps_their_relation_to_another(idp):
+    operator = idp.token(*OPERATOR)
+    north, south = idp.new_school(operator, "North"), idp.new_school(operator, "South")
+    guardian_north, password = idp.parent_account(north, "sam@example.org")
+    guardian_south = idp.guardian(south, "sam@example.org")
+    # The active login gains the second school's guardian id (linking is told again).
+    idp.tap.wait("AccountActivated", lambda d: sorted(d["guardian_ids"]) == sorted(
+        [guardian_north, guardian_south]))
+
+    erasure = new_envelope("ErasureRequested", {
+        "subject": {"school_id": north, "type": "guardian", "id": guardian_north},
+        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=north)
+    with Connection(idp.settings.broker_url) as conn:
+        conn.Producer(exchange=Exchange(idp.settings.exchange, type="topic")).publish(
+            erasure.to_json(), routing_key="dsar.erasure_requested",
+            content_type="application/json", delivery_mode=2)
+    answer = idp.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id)
+    assert answer["data"]["outcome"] == "done"
+    with idp.rt.engine.connect() as conn:
+        left = conn.execute(sa.select(memberships.c.school_id, memberships.c.guardian_id)
+                            ).all()
+    assert [(r.school_id, r.guardian_id) for r in left] == [(south, guardian_south)]
+    signed_in = idp.sign_in("sam@example.org", password)
+    assert signed_in.status_code == 200  # the login stays: South still holds it
+    principal = idp.app.extensions["pp_verifier"].verify(signed_in.json["access_token"])
+    assert principal.school_ids == (south,)
+
+    # Erased at its last school too: the login itself goes.
+    erasure2 = new_envelope("ErasureRequested", {
+        "subject": {"school_id": south, "type": "guardian", "id": guardian_south},
+        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=south)
+    with Connection(idp.settings.broker_url) as conn:
+        conn.Producer(exchange=Exchange(idp.settings.exchange, type="topic")).publish(
+            erasure2.to_json(), routing_key="dsar.erasure_requested",
+            content_type="application/json", delivery_mode=2)
+    idp.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure2.id)
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(accounts.c.id).where(
+            accounts.c.email == "sam@example.org")).first() is None
+    # A late GuardianRecorded for the erased guardian does not bring the login back.
+    idp.guardian(south, "sam@example.org", version=2, guardian_id=guardian_south)
+    late = idp.guardian(south, "other@example.org")  # processed after the late one
+    idp.invitation_for("other@example.org")
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(accounts.c.id).where(
+            accounts.c.email == "sam@example.org")).first() is None
+    assert late
+
+
+def test_offboarding_a_school_emits_school_offboarded_and_erases_its_part(idp):
+    operator = idp.token(*OPERATOR)
+    gone, stays = idp.new_school(operator, "Gone"), idp.new_school(operator, "Stays")
+    idp.parent_account(gone, "only-gone@example.org")
+    idp.parent_account(gone, "both@example.org")
+    idp.guardian(stays, "both@example.org")
+    idp.tap.wait("AccountActivated", lambda d: len(d["guardian_ids"]) == 2)
+    response = idp.client.delete(f"/api/v1/schools/{gone}",
+                                 headers={"Authorization": f"Bearer {operator}"})
+    assert response.status_code == 202
+    idp.tap.wait("SchoolOffboarded", lambda d: d["school_id"] == gone)
+    done = idp.tap.wait("OffboardingCompleted", lambda d: d["service"] == "identity")
+    assert done["data"]["outcome"] == "done"
+    with idp.rt.engine.connect() as conn:
+        emails = set(conn.execute(sa.select(accounts.c.email)).scalars().all())
+        schools_left = set(conn.execute(sa.select(memberships.c.school_id)).scalars().all())
+    assert "only-gone@example.org" not in emails and "both@example.org" in emails
+    assert schools_left == {stays}
+    assert idp.post("/api/v1/schools/" + gone + "/staff", {
+        "name": "Late", "email": "late@example.org", "role": "school_admin"},
+        token=operator).status_code == 404
