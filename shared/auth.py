@@ -123,6 +123,11 @@ class TokenVerifier:
         self._lock = threading.Lock()
         self.leeway = leeway
 
+    def refresh(self) -> None:
+        """Reload the keys at the next verification (as the periodic refresh would)."""
+        with self._lock:
+            self._loaded_at = 0.0
+
     def _key(self, kid: str | None) -> Ed25519PublicKey:
         with self._lock:
             stale = time.monotonic() - self._loaded_at > self._refresh

@@ -41,8 +41,14 @@ class EmbeddedSystem:
 
     def start(self) -> Gateway:
         apps = {}
-        for name, runtime in self.runtimes.items():
+        for runtime in self.runtimes.values():
             runtime.start()
+        signer = self.runtimes.get("identity")
+        for name, runtime in self.runtimes.items():
+            if signer is not None:
+                # One process: every service trusts identity's keys directly, so a key
+                # rotation reaches them at once (separate processes use PP_JWKS_URL).
+                runtime.verifier = signer.verifier
             apps[name] = runtime.create_app()
         for runtime in self.runtimes.values():
             self.threads += run_threads(runtime.build_workers(), self.stop_event)

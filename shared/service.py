@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from shared import contracts
-from shared.auth import verifier_from_settings
+from shared.auth import TokenVerifier, verifier_from_settings
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory, ping, upgrade
 from shared.messaging import topology
@@ -52,6 +52,8 @@ class ServiceSpec:
     build_blueprints: Callable[[ServiceContext], list] = lambda ctx: []
     participant_class: type[RightsParticipant] = RightsParticipant
     on_start: Callable[[ServiceContext], None] | None = None
+    # The service that signs tokens verifies them from its own keys (see identity).
+    build_verifier: Callable[[ServiceContext], TokenVerifier] | None = None
 
 
 class ServiceRuntime:
@@ -84,6 +86,8 @@ class ServiceRuntime:
         self.migrate()
         if self.spec.on_start:
             self.spec.on_start(self.context)
+        if self.spec.build_verifier:
+            self.verifier = self.spec.build_verifier(self.context)
 
     # --- messaging ----------------------------------------------------------------------
     def handlers_by_channel(self) -> dict[str, dict[str, Handler]]:

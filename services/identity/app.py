@@ -35,6 +35,7 @@ SPEC = ServiceSpec(
     build_handlers=handlers.build_handlers,
     build_blueprints=api.build_blueprints,
     on_start=on_start,
+    build_verifier=lambda ctx: identity_of(ctx).keys.verifier(),
 )
 
 

@@ -17,9 +17,11 @@ from typing import Callable
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
+                                                                Ed25519PublicKey)
 
-from shared.auth import TokenSigner, key_id, load_or_create_private_key, public_jwk
+from shared.auth import (TokenSigner, TokenVerifier, key_id, load_or_create_private_key,
+                         public_jwk)
 from shared.config import Settings
 from shared.db import utcnow
 
@@ -70,34 +72,47 @@ class KeyRing:
         self._cached = None
         return kid
 
-    def _rows(self) -> list:
+    def _rows(self, conn: sa.Connection | None = None) -> list:
+        """The keys, cached briefly; `conn` reads them inside the caller's transaction
+        (on SQLite a second connection would wait for that transaction's lock)."""
         with self._lock:
             if self._cached and time.monotonic() - self._cached[0] < self._cache_seconds:
                 return self._cached[1]
-            with self.engine.connect() as conn:
-                rows = conn.execute(sa.select(signing_keys)
-                                    .order_by(signing_keys.c.created_at.desc())).all()
+            query = sa.select(signing_keys).order_by(signing_keys.c.created_at.desc())
+            if conn is not None:
+                rows = conn.execute(query).all()
+            else:
+                with self.engine.connect() as own:
+                    rows = own.execute(query).all()
             self._cached = (time.monotonic(), rows)
             return rows
 
-    def signer(self) -> TokenSigner:
-        active = [r for r in self._rows() if r.retired_at is None]
+    def signer(self, conn: sa.Connection | None = None) -> TokenSigner:
+        active = [r for r in self._rows(conn) if r.retired_at is None]
         if not active:
             raise RuntimeError("no active signing key: run the identity migrations/start-up")
         key = serialization.load_pem_private_key(active[0].private_pem.encode(), password=None)
         return TokenSigner(key, self.settings.access_token_seconds,
                            clock=lambda: self.clock().timestamp())
 
-    def jwks(self) -> dict:
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The keys tokens may be verified with: the active one and those still inside
+        their overlap window."""
         now = self.clock()
-        keys = []
+        keys = {}
         for row in self._rows():
             if row.retired_at is not None and row.retired_at + self.overlap <= now:
                 continue  # past its overlap: tokens it signed have expired
             private = serialization.load_pem_private_key(row.private_pem.encode(),
                                                          password=None)
-            keys.append(public_jwk(private.public_key()))
-        return {"keys": keys}
+            keys[row.kid] = private.public_key()
+        return keys
+
+    def jwks(self) -> dict:
+        return {"keys": [public_jwk(key) for key in self.public_keys().values()]}
+
+    def verifier(self, refresh_seconds: float = 30) -> TokenVerifier:
+        return TokenVerifier(self.public_keys, refresh_seconds=refresh_seconds)
 
 
 def main(argv: list[str]) -> int:

@@ -367,7 +367,7 @@ class Identity:
             id=str(uuid.uuid4()), account_id=account.id, family_id=family_id,
             token_hash=domain.hash_secret(refresh), issued_at=now,
             expires_at=now + self.refresh_lifetime))
-        signer = self.keys.signer()
+        signer = self.keys.signer(session.connection())
         access = signer.issue(account.id, account.role, self.school_ids(session, account.id))
         return {"access_token": access, "token_type": "Bearer", "expires_in": signer.lifetime,
                 "refresh_token": refresh}
@@ -413,7 +413,7 @@ class Identity:
             schools.c.id == row.school_id)).scalar()
         if school != "active":
             raise InvalidCredentials()
-        signer = self.keys.signer()
+        signer = self.keys.signer(session.connection())
         return {"access_token": signer.issue(client_id, "school_system", [row.school_id]),
                 "token_type": "Bearer", "expires_in": signer.lifetime}
 
