@@ -20,9 +20,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Messaging throughput beside bare kombu, as a table (README "Benchmarks").
+# Every benchmark in bench/, each beside its baseline (README "Benchmarks").
 bench: $(STAMP)
-	$(PY) -m bench.messaging $(BENCH_ARGS)
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -355,3 +355,115 @@ def test_offboarding_a_school_emits_school_offboarded_and_erases_its_part(idp):
     assert idp.post("/api/v1/schools/" + gone + "/staff", {
         "name": "Late", "email": "late@example.org", "role": "school_admin"},
         token=operator).status_code == 404
+
+
+def test_password_reset_by_email_signs_out_everywhere_and_never_says_who_exists(idp):
+    old_refresh = idp.sign_in(*OPERATOR).json["refresh_token"]
+    known = idp.post("/api/v1/auth/password-reset", {"email": OPERATOR[0]})
+    unknown = idp.post("/api/v1/auth/password-reset", {"email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 202 and known.json == unknown.json
+    reset = idp.tap.wait("PasswordResetRequested", lambda d: d["email"] == OPERATOR[0])
+    token = reset["data"]["token"]
+    weak = idp.post("/api/v1/auth/password-reset/confirm", {"token": token, "password": "short"})
+    assert weak.status_code == 422 and weak.json["error"]["code"] == "weak_password"
+    assert idp.post("/api/v1/auth/password-reset/confirm", {
+        "token": token, "password": "a-new-password-9"}).status_code == 200
+    assert idp.post("/api/v1/auth/password-reset/confirm", {
+        "token": token, "password": "another-password-9"}).status_code == 400  # single use
+    assert idp.sign_in(*OPERATOR).status_code == 401
+    assert idp.sign_in(OPERATOR[0], "a-new-password-9").status_code == 200
+    assert idp.post("/api/v1/auth/token", {"grant_type": "refresh_token",
+                                           "refresh_token": old_refresh}).status_code == 401
+
+
+def test_reset_and_invitation_mails_are_capped_per_account_per_hour(idp):
+    for _ in range(8):
+        assert idp.post("/api/v1/auth/password-reset", {"email": OPERATOR[0]}
+                        ).status_code == 202
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    account_id = idp.post(f"/api/v1/schools/{school}/staff", {
+        "name": "Cy Admin", "email": "cy@example.org", "role": "school_admin"},
+        token=operator).json["id"]
+    resends = [idp.post(f"/api/v1/accounts/{account_id}/invitation", token=operator
+                        ).status_code for _ in range(6)]
+    assert resends.count(202) == 4 and resends[-1] == 429  # 5 mails an hour, first included
+    idp.tap.wait("InvitationIssued", lambda d: d["account_id"] == account_id)
+    wait_for(lambda: len([e for e in idp.tap.seen if e["type"] == "PasswordResetRequested"]
+                         ) >= 5, message="capped resets")
+    idp.tap._drain()
+    resets = [e for e in idp.tap.seen if e["type"] == "PasswordResetRequested"]
+    invitations = [e for e in idp.tap.seen if e["type"] == "InvitationIssued"
+                   and e["data"]["account_id"] == account_id]
+    assert len(resets) == 5 and len(invitations) == 5
+
+
+def test_student_accounts_only_where_the_school_enables_them(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    student = str(uuid.uuid4())
+    record = {"student_id": student, "given_name": "Stu", "family_name": "Dent",
+              "record_version": 1}
+    idp.publish("StudentRecorded", record, school)
+    idp.publish("StudentAccountRequested", {"student_id": student, "email": "stu@example.org",
+                                            "record_version": 1}, school)
+    marker = idp.guardian(school, "marker@example.org")  # queued after the two above
+    idp.invitation_for("marker@example.org")
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM students")).scalar_one() == 0
+        assert conn.execute(sa.select(accounts.c.id).where(
+            accounts.c.email == "stu@example.org")).first() is None
+    assert marker
+
+    enabled = idp.client.patch(f"/api/v1/schools/{school}", json={"student_accounts": True},
+                               headers={"Authorization": f"Bearer {operator}"})
+    assert enabled.status_code == 200 and enabled.json["student_accounts"] is True
+    idp.publish("StudentRecorded", {**record, "record_version": 2}, school)
+    idp.publish("StudentAccountRequested", {"student_id": student, "email": "stu@example.org",
+                                            "record_version": 2}, school)
+    invitation = idp.invitation_for("stu@example.org")
+    assert invitation["role"] == "student" and invitation["name"] == "Stu Dent"
+    assert idp.post("/api/v1/auth/activate", {"token": invitation["token"],
+                                              "password": "student-pass-1"}).status_code == 200
+    activated = idp.tap.wait("AccountActivated",
+                             lambda d: d["account_id"] == invitation["account_id"])
+    assert activated["data"]["student_ids"] == [student]
+    token = idp.token("stu@example.org", "student-pass-1")
+    me = idp.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json
+    assert me["role"] == "student" and me["school_ids"] == [school]
+
+
+def test_bad_input_is_a_clear_4xx_and_changes_nothing(idp):
+    operator = idp.token(*OPERATOR)
+    missing = idp.post("/api/v1/auth/token", {"grant_type": "password", "email": "a@b.org"})
+    assert missing.status_code == 422 and "password" in missing.json["error"]["fields"]
+    grant = idp.post("/api/v1/auth/token", {"grant_type": "magic"})
+    assert grant.status_code == 422
+    bad_school = idp.post("/api/v1/schools", {"name": "", "authorisation": {
+        "reference": "x", "authorised_by": "y", "date": "2026-02-30"}}, token=operator)
+    assert bad_school.status_code == 422
+    assert set(bad_school.json["error"]["fields"]) >= {"name", "authorisation"}
+    bad_email = idp.post(f"/api/v1/schools/{idp.new_school(operator)}/staff", {
+        "name": "X", "email": "not-an-email", "role": "school_admin"}, token=operator)
+    assert bad_email.status_code == 422
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM schools")).scalar_one() == 1
+    assert idp.post("/api/v1/schools", {"name": "X"}).status_code == 401
+    parentless = idp.post("/api/v1/schools", {"name": "X"}, token="garbage")
+    assert parentless.status_code == 401
+
+
+def test_a_school_admin_reaches_only_their_own_school(idp):
+    operator = idp.token(*OPERATOR)
+    mine, other = idp.new_school(operator, "Mine"), idp.new_school(operator, "Other")
+    idp.post(f"/api/v1/schools/{mine}/staff", {"name": "Di Admin", "email": "di@example.org",
+                                               "role": "school_admin"}, token=operator)
+    invitation = idp.invitation_for("di@example.org")
+    idp.post("/api/v1/auth/activate", {"token": invitation["token"],
+                                       "password": "di-password-1"})
+    admin = idp.token("di@example.org", "di-password-1")
+    assert idp.post(f"/api/v1/schools/{mine}/clients", token=admin).status_code == 201
+    assert idp.post(f"/api/v1/schools/{other}/clients", token=admin).status_code == 404
+    assert idp.post("/api/v1/schools", {"name": "New"}, token=admin).status_code == 404
+    assert idp.client.delete(f"/api/v1/schools/{mine}",
+                             headers={"Authorization": f"Bearer {admin}"}).status_code == 404

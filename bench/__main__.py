@@ -1,0 +1,10 @@
+"""Every benchmark, one after the other: `make bench` (or `.venv/bin/python -m bench`)."""
+import sys
+
+from bench import identity, messaging
+
+if __name__ == "__main__":
+    for module in (messaging, identity):
+        print(f"\n## {module.__name__}")
+        sys.argv = [module.__name__]
+        module.main()

@@ -1,0 +1,51 @@
+"""Identity rules alone: no Flask, no database."""
+import datetime as dt
+
+import pytest
+
+from services.identity import domain
+
+
+def test_the_hasher_makes_argon2id_at_owasp_minimum():
+    stored = domain.password_hasher().hash("a-long-password")
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert domain.verify_password(domain.password_hasher(), stored, "a-long-password")
+    assert not domain.verify_password(domain.password_hasher(), stored, "a-wrong-password")
+    assert not domain.verify_password(domain.password_hasher(), "not-a-hash", "x")
+    assert not domain.verify_password(domain.password_hasher(), None, "x")
+
+
+@pytest.mark.parametrize("password", ["short", "a" * 12, "x" * 257, "          "])
+def test_weak_passwords_are_refused(password):
+    with pytest.raises(domain.WeakPassword):
+        domain.check_password_rules(password)
+
+
+def test_a_reasonable_password_passes():
+    domain.check_password_rules("correct horse battery")
+
+
+def test_the_account_lock_grows_and_is_capped():
+    policy = domain.ThrottlePolicy()
+    locks = [policy.account_lock(n) for n in range(0, 40)]
+    assert all(lock == dt.timedelta(0) for lock in locks[:5])  # a few free typos
+    assert locks[5] == dt.timedelta(seconds=1) and locks[6] == dt.timedelta(seconds=2)
+    assert locks == sorted(locks)
+    assert max(locks) == policy.account_max_lock == dt.timedelta(minutes=15)
+
+
+def test_secrets_are_url_safe_random_and_stored_as_hashes():
+    first, second = domain.new_secret(), domain.new_secret()
+    assert first != second and len(first) >= 40
+    assert set(first) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert domain.hash_secret(first) != first and len(domain.hash_secret(first)) == 64
+
+
+def test_emails_are_one_login_whatever_their_case():
+    assert domain.normalise_email("  Pat@Example.ORG ") == "pat@example.org"
+
+
+def test_seconds_until_rounds_up_and_is_never_zero():
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    assert domain.seconds_until(now + dt.timedelta(seconds=1.2), now) == 2
+    assert domain.seconds_until(now, now) == 1
