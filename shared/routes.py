@@ -12,6 +12,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/auth", "identity"),
     ("/api/v1/me", "identity"),
     ("/api/v1/schools", "identity"),
+    ("/api/v1/accounts", "identity"),
     ("/api/v1/school-data", "ingest"),
     ("/api/v1/links", "linking"),
     ("/api/v1/students", "reports"),

@@ -46,3 +46,23 @@ def test_gateway_dispatches_and_aggregates_readiness():
     assert client.get("/nowhere").status_code == 404
     gateway.accepting = False
     assert client.get("/api/v1/links").status_code == 503
+
+
+def test_every_path_a_service_serves_is_routed_to_it(tmp_path):
+    """A new endpoint cannot be forgotten in the route table (gateway and nginx)."""
+    import re
+
+    from shared.config import Settings
+    from shared.embedded import load_specs
+    from shared.service import ServiceRuntime
+    settings = Settings.from_env({"PP_DATA_DIR": str(tmp_path)})
+    for spec in load_specs():
+        runtime = ServiceRuntime(spec, settings)
+        runtime.start()
+        app = runtime.create_app()
+        for rule in app.url_map.iter_rules():
+            path = re.sub(r"<[^>]+>", "x", rule.rule)
+            if path in ("/healthz", "/readyz") or path.startswith("/static"):
+                continue  # per-service probes, not routed by path
+            assert route(path) == spec.name, f"{path} of {spec.name} is not routed to it"
+        runtime.engine.dispose()
