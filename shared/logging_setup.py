@@ -8,10 +8,19 @@ from shared.messaging.envelope import correlation_id_var
 
 _EMAIL = re.compile(r"[^\s@'\"<>(),;]+@[^\s@'\"<>(),;]+\.[A-Za-z]{2,}")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+# PostgreSQL error details quote the offending values ("Key (email)=(jane@...)").
+_DETAIL = re.compile(r"DETAIL:.*")
 
 
 def redact(text: str) -> str:
-    return _DATE.sub("[date]", _EMAIL.sub("[email]", text))
+    return _DATE.sub("[date]", _EMAIL.sub("[email]", _DETAIL.sub("DETAIL: [redacted]", text)))
+
+
+class RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted record, tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class RedactingFilter(logging.Filter):
@@ -29,7 +38,7 @@ def configure_logging(level: str = "INFO") -> None:
     if getattr(root, "_pp_configured", False):
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(
+    handler.setFormatter(RedactingFormatter(
         "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)

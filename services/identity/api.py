@@ -1,6 +1,7 @@
 """HTTP API of the identity service (API.md "Sign-in" and "Operator")."""
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
@@ -44,6 +45,10 @@ def build_blueprints(ctx: ServiceContext) -> list:
             return run_in_transaction(ctx.sessions, work, commit_on=commit_on)
         except domain.IdentityError as exc:
             raise to_api_error(exc) from None
+        except sa.exc.IntegrityError:
+            # Two requests creating the same thing at once: one wins, the other may retry.
+            raise ApiError(409, "conflict", "A concurrent request changed this; try again."
+                           ) from None
 
     def school_scope(school_id: str) -> None:
         """Operators reach every school; a school admin only their own (else 404)."""
@@ -105,11 +110,12 @@ def build_blueprints(ctx: ServiceContext) -> list:
         return jsonify({"status": "reset"})
 
     @auth.route("/me", methods=["GET"])
-    @require("operator", "school_admin", "parent", "student")
+    @require("operator", "school_admin", "parent", "student", "school_system")
     @auth.response(200, schemas.MeOut)
     def me():
         """The signed-in account."""
-        return run(lambda s: identity.me(s, current_principal().account_id))
+        principal = current_principal()
+        return run(lambda s: identity.me(s, principal.account_id, principal.role))
 
     operator = Blueprint("schools", __name__, url_prefix="/api/v1",
                          description="Schools, staff and school-system clients")
@@ -124,12 +130,11 @@ def build_blueprints(ctx: ServiceContext) -> list:
             s, body["name"], body.get("authorisation"), body["student_accounts"]))}
 
     @operator.route("/schools/<uuid:school_id>", methods=["PATCH"])
-    @require("operator", "school_admin")
+    @require("operator")
     @operator.arguments(schemas.SchoolUpdate)
     @operator.response(200, schemas.SchoolOut)
     def update_school(body, school_id):
         """Change a school's settings, such as student accounts."""
-        school_scope(str(school_id))
         return run(lambda s: identity.update_school(s, str(school_id), body))
 
     @operator.route("/schools/<uuid:school_id>", methods=["DELETE"])
@@ -146,8 +151,10 @@ def build_blueprints(ctx: ServiceContext) -> list:
     def invite_staff(body, school_id):
         """Invite a member of staff; the invitation is emailed."""
         school_scope(str(school_id))
+        by_operator = current_principal().role == "operator"
         return {"id": run(lambda s: identity.invite_staff(
-            s, str(school_id), body["name"], body["email"], body["role"]))}
+            s, str(school_id), body["name"], body["email"], body["role"],
+            by_operator=by_operator))}
 
     @operator.route("/accounts/<uuid:account_id>/invitation", methods=["POST"])
     @require("operator", "school_admin")
@@ -160,20 +167,18 @@ def build_blueprints(ctx: ServiceContext) -> list:
             s, str(account_id), scope))}
 
     @operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
-    @require("operator", "school_admin")
+    @require("operator")
     @operator.response(201, schemas.ClientOut)
     def create_client(school_id):
         """Credentials for the school's systems; the secret is shown only here."""
-        school_scope(str(school_id))
         client_id, secret = run(lambda s: identity.create_client(s, str(school_id)))
         return {"client_id": client_id, "client_secret": secret}
 
     @operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>",
                     methods=["DELETE"])
-    @require("operator", "school_admin")
+    @require("operator")
     def revoke_client(school_id, client_id):
         """Revoke a school-system client: its tokens are refused once they expire."""
-        school_scope(str(school_id))
         run(lambda s: identity.revoke_client(s, str(school_id), str(client_id)))
         return "", 204
 

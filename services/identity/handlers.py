@@ -21,6 +21,8 @@ def build_handlers(ctx: ServiceContext) -> dict:
         def handler(session, envelope, data):
             if participant.is_erased(session, subject_type, data[key]):
                 return
+            if identity.school_offboarded(session, envelope.school_id):
+                return  # the school's data is gone: a straggler is dropped, not kept
             try:
                 apply(session, envelope.school_id, data)
             except domain.Unknown:
@@ -30,13 +32,12 @@ def build_handlers(ctx: ServiceContext) -> dict:
         return handler
 
     def on_guardian_removed(session, school_id, data):
-        identity.remove_membership(session, school_id, guardian_id=data["guardian_id"])
+        identity.remove_record(session, school_id, "guardian", data["guardian_id"],
+                               data["record_version"])
 
     def on_student_removed(session, school_id, data):
-        identity.remove_membership(session, school_id, student_id=data["student_id"])
-        from .models import students
-        session.execute(students.delete().where(students.c.school_id == school_id,
-                                                students.c.student_id == data["student_id"]))
+        identity.remove_record(session, school_id, "student", data["student_id"],
+                               data["record_version"])
 
     def on_staff_removed(session, school_id, data):
         # Invited admins are accounts, not pushed staff records: nothing to remove yet.

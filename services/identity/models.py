@@ -57,8 +57,19 @@ memberships = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),  # as this school recorded it
     sa.Column("record_version", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.UniqueConstraint("account_id", "school_id", "guardian_id", "student_id",
-                        name="uq_membership"),
+    # A school's guardian or student record belongs to one login (NULLs do not clash).
+    sa.UniqueConstraint("school_id", "guardian_id", name="uq_membership_guardian"),
+    sa.UniqueConstraint("school_id", "student_id", name="uq_membership_student"),
+)
+
+# Records the school removed, with the version of the removal, so a late or replayed older
+# GuardianRecorded/StudentRecorded does not bring the login back.
+removed_records = sa.Table(
+    "removed_records", metadata,
+    sa.Column("school_id", Id, primary_key=True),
+    sa.Column("record_type", sa.String(20), primary_key=True),
+    sa.Column("record_id", Id, primary_key=True),
+    sa.Column("record_version", sa.Integer, nullable=False),
 )
 
 # Students' names, kept only at schools with student accounts, until the account request

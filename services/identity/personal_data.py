@@ -14,7 +14,7 @@ from shared.rights import TableDeclaration as T
 from shared.rights.participant import Subject
 
 from .models import (accounts, invitations, mail_sends, memberships, password_resets,
-                     refresh_tokens, schools)
+                     plumbing, refresh_tokens, schools)
 
 ACCOUNT = Personal("account", "sign-in and contact")
 
@@ -35,6 +35,8 @@ DECLARATION = DataDeclaration("identity", tables=(
                       "name": Personal("any", "the name the school recorded"),
                       "created_at": NOT_PERSONAL},
       subjects={"guardian": "guardian_id", "student": "student_id", "staff": "account_id"}),
+    T("removed_records", {"school_id": NOT_PERSONAL, "record_type": NOT_PERSONAL,
+                          "record_id": NOT_PERSONAL}),
     T("students", {"school_id": NOT_PERSONAL, "student_id": NOT_PERSONAL,
                    "name": Personal("student", "student account invitation")},
       subjects={"student": "student_id"}),
@@ -105,15 +107,26 @@ class IdentityParticipant(RightsParticipant):
 
 def delete_orphan_accounts(session, account_ids) -> int:
     """Logins (other than operators) left with no school relation are deleted, with their
-    tokens and invitations."""
+    tokens, invitations, and the events about them still in the outbox (an unsent
+    InvitationIssued carries the name, email and token: it must not go out afterwards)."""
     removed = 0
+    outbox = plumbing.outbox
     for account_id in set(account_ids):
+        role = session.execute(sa.select(accounts.c.role).where(
+            accounts.c.id == account_id)).scalar()
+        if role is None or role == "operator":
+            continue
         left = session.execute(sa.select(sa.func.count()).select_from(memberships)
                                .where(memberships.c.account_id == account_id)).scalar_one()
         if left:
             continue
         for table in (invitations, password_resets, refresh_tokens, mail_sends):
             session.execute(table.delete().where(table.c.account_id == account_id))
-        removed += session.execute(accounts.delete().where(
-            accounts.c.id == account_id, accounts.c.role != "operator")).rowcount
+        mentions = outbox.c.payload.like(f"%{account_id}%")
+        session.execute(outbox.delete().where(outbox.c.sent_at.is_(None), mentions))
+        session.execute(outbox.update().where(outbox.c.sent_at.is_not(None), mentions)
+                        .values(payload=None))
+        removed += session.execute(accounts.delete().where(accounts.c.id == account_id)
+                                   ).rowcount
     return removed
+

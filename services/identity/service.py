@@ -22,7 +22,8 @@ from .domain import (Conflict, InvalidCredentials, InvalidGrant, Throttled, Toke
 from .keys import KeyRing
 from .personal_data import delete_orphan_accounts
 from .models import (accounts, address_failures, clients, invitations, mail_sends,
-                     memberships, password_resets, refresh_tokens, schools, students)
+                     memberships, password_resets, refresh_tokens, removed_records, schools,
+                     students)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,11 @@ class Identity:
             school_id=school_id)
         log.info("school created school_id=%s", school_id)
         return school_id
+
+    def school_offboarded(self, session: Session, school_id: str | None) -> bool:
+        status = session.execute(sa.select(schools.c.status).where(
+            schools.c.id == school_id)).scalar()
+        return status in ("offboarding", "offboarded")
 
     def active_school(self, session: Session, school_id: str):
         row = session.execute(sa.select(schools).where(schools.c.id == school_id)).first()
@@ -137,23 +143,29 @@ class Identity:
         return True
 
     def invite_staff(self, session: Session, school_id: str, name: str, email: str,
-                     role: str) -> str:
+                     role: str, *, by_operator: bool) -> str:
+        """The staff account's id. An email already used by an account of another kind
+        cannot become staff: operators are told (409); a school admin gets the same answer
+        as for anyone else and nothing happens, so schools cannot probe who has a login."""
         self.active_school(session, school_id)
         account, created = self.ensure_account(session, email, name, role)
-        if not created and account.role not in domain.STAFF_ROLES + ("operator",):
-            raise Conflict("This email already belongs to an account of another kind.")
+        if not created and account.role not in domain.STAFF_ROLES:
+            if by_operator:
+                raise Conflict("This email already belongs to an account of another kind.")
+            log.warning("staff invitation not applied (email held by another kind of "
+                        "account) account_id=%s school_id=%s", account.id, school_id)
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{school_id}/{account.id}"))
         new = self.add_membership(session, account.id, school_id, role, name)
         if account.status != "active":
             self.issue_invitation(session, account.id, school_id)
-        elif not new:
-            raise Conflict("This person is already on the school's staff.")
         return account.id
 
     def issue_invitation(self, session: Session, account_id: str,
                          school_id: str | None) -> dt.datetime | None:
         """A new single-use token (earlier unused ones stop working); its hash is kept, the
         token itself travels once, in InvitationIssued. None when the hourly cap is hit."""
-        account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)).one()
+        account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)
+                                  .with_for_update()).one()
         if account.status == "active":
             raise Conflict("This account is already active.")
         if not self._may_mail(session, account_id, "invitation"):
@@ -211,6 +223,10 @@ class Identity:
             invitations.c.token_hash == domain.hash_secret(token)).with_for_update()).first()
         if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
             raise TokenUnusable("This invitation link is not valid (used or expired).")
+        status = session.execute(sa.select(accounts.c.status).where(
+            accounts.c.id == invitation.account_id).with_for_update()).scalar()
+        if status != "invited":  # an invitation never overwrites an active password
+            raise TokenUnusable("This invitation link is not valid (used or expired).")
         session.execute(invitations.update().where(invitations.c.id == invitation.id)
                         .values(used_at=now))
         session.execute(accounts.update().where(accounts.c.id == invitation.account_id).values(
@@ -247,6 +263,8 @@ class Identity:
         self.active_school(session, school_id)
         m = memberships
         guardian_id, version = data["guardian_id"], data["record_version"]
+        if self._removed(session, school_id, "guardian", guardian_id, version):
+            return
         name = f"{data['given_name']} {data['family_name']}"
         current = session.execute(sa.select(m.c.account_id, m.c.record_version).where(
             m.c.school_id == school_id, m.c.guardian_id == guardian_id)).first()
@@ -265,13 +283,43 @@ class Identity:
         elif account.status == "active" and new:
             self._announce_activation(session, account.id, school_id)
 
+    def _removed(self, session: Session, school_id: str, record_type: str, record_id: str,
+                 version: int) -> bool:
+        removed_at = session.execute(sa.select(removed_records.c.record_version).where(
+            removed_records.c.school_id == school_id,
+            removed_records.c.record_type == record_type,
+            removed_records.c.record_id == record_id)).scalar()
+        return removed_at is not None and removed_at >= version
+
+    def remove_record(self, session: Session, school_id: str, record_type: str,
+                      record_id: str, version: int) -> None:
+        """GuardianRemoved / StudentRemoved: the relation (and a login left with none)
+        goes; the removal's version is kept so older events cannot undo it."""
+        r = removed_records
+        key = (r.c.school_id == school_id, r.c.record_type == record_type,
+               r.c.record_id == record_id)
+        previous = session.execute(sa.select(r.c.record_version).where(*key)).scalar()
+        if previous is None:
+            session.execute(r.insert().values(school_id=school_id, record_type=record_type,
+                                              record_id=record_id, record_version=version))
+        elif previous < version:
+            session.execute(r.update().where(*key).values(record_version=version))
+        self.remove_membership(session, school_id, **{f"{record_type}_id": record_id})
+        if record_type == "student":
+            session.execute(students.delete().where(students.c.school_id == school_id,
+                                                    students.c.student_id == record_id))
+
     def record_student(self, session: Session, school_id: str, data: dict) -> None:
         school = self.active_school(session, school_id)
         name = f"{data['given_name']} {data['family_name']}"
+        if self._removed(session, school_id, "student", data["student_id"],
+                         data["record_version"]):
+            return
         m = memberships
         session.execute(m.update().where(m.c.school_id == school_id,
-                                         m.c.student_id == data["student_id"])
-                        .values(name=name))
+                                         m.c.student_id == data["student_id"],
+                                         m.c.record_version <= data["record_version"])
+                        .values(name=name, record_version=data["record_version"]))
         if not school.student_accounts:
             return  # names are kept only where students get accounts
         row = session.execute(sa.select(students.c.record_version).where(
@@ -291,13 +339,23 @@ class Identity:
         school = self.active_school(session, school_id)
         if not school.student_accounts:
             return  # the school has not enabled student accounts: nothing is kept
-        student_id = data["student_id"]
+        student_id, version = data["student_id"], data["record_version"]
+        if self._removed(session, school_id, "student", student_id, version):
+            return
+        m = memberships
+        current = session.execute(sa.select(m.c.account_id, m.c.record_version).where(
+            m.c.school_id == school_id, m.c.student_id == student_id)).first()
+        if current is not None and current.record_version > version:
+            return  # an older version arriving late changes nothing
         name = session.execute(sa.select(students.c.name).where(
             students.c.school_id == school_id,
             students.c.student_id == student_id)).scalar() or "Student"
         account, created = self.ensure_account(session, data["email"], name, "student")
         if account.role != "student":
             raise domain.IdentityError("email belongs to a non-student account")
+        if current is not None and current.account_id != account.id:
+            # The school changed the student's email: the old login loses the student.
+            self.remove_membership(session, school_id, student_id=student_id)
         new = self.add_membership(session, account.id, school_id, "student", name,
                                   student_id=student_id,
                                   record_version=data["record_version"])
@@ -311,12 +369,13 @@ class Identity:
         account = session.execute(sa.select(accounts).where(
             accounts.c.email == domain.normalise_email(email)).with_for_update()).first()
         if account is None or account.status != "active":
-            self.password_checks += 1
             domain.burn_password_check(self.hasher, password)
             self._address_failed(session, address, now)
             raise InvalidCredentials()
         if account.locked_until is not None and account.locked_until > now:
-            # Locked: no password check at all, whatever is guessed.
+            # Locked: the password is not checked, whatever is guessed; the same work is
+            # burnt so the answer's timing does not tell a locked account from none.
+            domain.burn_password_check(self.hasher, password)
             self._address_failed(session, address, now)
             raise InvalidCredentials()
         self.password_checks += 1
@@ -347,6 +406,8 @@ class Identity:
         row = session.execute(sa.select(address_failures).where(
             address_failures.c.address_hash == key).with_for_update()).first()
         if row is None:
+            session.execute(address_failures.delete().where(  # expired windows go
+                address_failures.c.window_start <= now - self.throttle.address_window))
             session.execute(address_failures.insert().values(address_hash=key,
                                                              window_start=now, failures=1))
         elif row.window_start + self.throttle.address_window <= now:
@@ -374,10 +435,15 @@ class Identity:
 
     def refresh(self, session: Session, token: str) -> dict:
         now = self.clock()
-        row = session.execute(sa.select(refresh_tokens).where(
-            refresh_tokens.c.token_hash == domain.hash_secret(token)).with_for_update()).first()
-        if row is None:
+        found = session.execute(sa.select(refresh_tokens.c.account_id).where(
+            refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
+        if found is None:
             raise InvalidGrant("unknown refresh token")
+        # The account row is the lock for its tokens: refresh, logout, reuse detection and
+        # reset serialise on it, so no revocation misses a token being issued.
+        self._lock_account(session, found.account_id)
+        row = session.execute(sa.select(refresh_tokens).where(
+            refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row.rotated_at is not None or row.revoked_at is not None:
             # A rotated token used again: stolen or replayed. Revoke the whole family.
             session.execute(refresh_tokens.update().where(
@@ -396,10 +462,16 @@ class Identity:
                         .values(rotated_at=now))
         return self._tokens(session, account, family_id=row.family_id)
 
+    def _lock_account(self, session: Session, account_id: str) -> None:
+        session.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)
+                        .with_for_update())
+
     def logout(self, session: Session, token: str) -> None:
-        row = session.execute(sa.select(refresh_tokens.c.family_id).where(
+        row = session.execute(sa.select(refresh_tokens.c.family_id,
+                                        refresh_tokens.c.account_id).where(
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row is not None:
+            self._lock_account(session, row.account_id)
             session.execute(refresh_tokens.update().where(
                 refresh_tokens.c.family_id == row.family_id,
                 refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=self.clock()))
@@ -423,6 +495,7 @@ class Identity:
         account = self.account_by_email(session, email)
         if account is None or account.status != "active":
             return
+        self._lock_account(session, account.id)  # the hourly cap counts under the lock
         if not self._may_mail(session, account.id, "reset"):
             log.warning("reset mail capped account_id=%s", account.id)
             return
@@ -439,8 +512,12 @@ class Identity:
     def reset_password(self, session: Session, token: str, password: str) -> None:
         domain.check_password_rules(password)
         now = self.clock()
+        found = session.execute(sa.select(password_resets.c.account_id).where(
+            password_resets.c.token_hash == domain.hash_secret(token))).first()
+        if found is not None:
+            self._lock_account(session, found.account_id)
         row = session.execute(sa.select(password_resets).where(
-            password_resets.c.token_hash == domain.hash_secret(token)).with_for_update()).first()
+            password_resets.c.token_hash == domain.hash_secret(token))).first()
         if row is None or row.used_at is not None or row.expires_at <= now:
             raise TokenUnusable("This reset link is not valid (used or expired).")
         session.execute(password_resets.update().where(
@@ -467,7 +544,14 @@ class Identity:
         log.info("bootstrap operator created account_id=%s", account_id)
         return account_id
 
-    def me(self, session: Session, account_id: str) -> dict:
+    def me(self, session: Session, account_id: str, role: str) -> dict:
+        if role == "school_system":
+            client = session.execute(sa.select(clients).where(
+                clients.c.id == account_id, clients.c.revoked_at.is_(None))).first()
+            if client is None:
+                raise Unknown("no such client")
+            return {"id": client.id, "role": role, "school_ids": [client.school_id],
+                    "name": "School system", "email": None}
         account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
         if account is None:
             raise Unknown("no such account")

@@ -77,6 +77,7 @@ class IdentityUnderTest:
 
     def publish(self, event_type, data, school_id):
         envelope = new_envelope(event_type, data, producer="ingest", school_id=school_id)
+        self.last_published = envelope.id
         with Connection(self.settings.broker_url) as conn:
             conn.Producer(exchange=Exchange(self.settings.exchange, type="topic")).publish(
                 envelope.to_json(), routing_key=contracts.latest(event_type).routing_key(),
@@ -388,14 +389,18 @@ def test_reset_and_invitation_mails_are_capped_per_account_per_hour(idp):
     resends = [idp.post(f"/api/v1/accounts/{account_id}/invitation", token=operator
                         ).status_code for _ in range(6)]
     assert resends.count(202) == 4 and resends[-1] == 429  # 5 mails an hour, first included
-    idp.tap.wait("InvitationIssued", lambda d: d["account_id"] == account_id)
-    wait_for(lambda: len([e for e in idp.tap.seen if e["type"] == "PasswordResetRequested"]
-                         ) >= 5, message="capped resets")
-    idp.tap._drain()
-    resets = [e for e in idp.tap.seen if e["type"] == "PasswordResetRequested"]
-    invitations = [e for e in idp.tap.seen if e["type"] == "InvitationIssued"
-                   and e["data"]["account_id"] == account_id]
-    assert len(resets) == 5 and len(invitations) == 5
+
+    def mails():
+        idp.tap.wait("InvitationIssued", lambda d: d["account_id"] == account_id)
+        resets = [e for e in idp.tap.seen if e["type"] == "PasswordResetRequested"]
+        invitations = [e for e in idp.tap.seen if e["type"] == "InvitationIssued"
+                       and e["data"]["account_id"] == account_id]
+        return len(resets), len(invitations)
+    wait_for(lambda: mails() == (5, 5), message="five of each mail, no more")
+    with idp.rt.engine.connect() as conn:  # and none waiting to go out
+        assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                            ).scalar_one() == 0
+    assert mails() == (5, 5)
 
 
 def test_student_accounts_only_where_the_school_enables_them(idp):
@@ -456,14 +461,116 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(idp):
 def test_a_school_admin_reaches_only_their_own_school(idp):
     operator = idp.token(*OPERATOR)
     mine, other = idp.new_school(operator, "Mine"), idp.new_school(operator, "Other")
-    idp.post(f"/api/v1/schools/{mine}/staff", {"name": "Di Admin", "email": "di@example.org",
-                                               "role": "school_admin"}, token=operator)
-    invitation = idp.invitation_for("di@example.org")
-    idp.post("/api/v1/auth/activate", {"token": invitation["token"],
-                                       "password": "di-password-1"})
-    admin = idp.token("di@example.org", "di-password-1")
-    assert idp.post(f"/api/v1/schools/{mine}/clients", token=admin).status_code == 201
-    assert idp.post(f"/api/v1/schools/{other}/clients", token=admin).status_code == 404
+    admin = admin_of(idp, operator, mine, "di@example.org")
+    staff = {"name": "Ed Admin", "email": "ed@example.org", "role": "school_admin"}
+    assert idp.post(f"/api/v1/schools/{mine}/staff", staff, token=admin).status_code == 201
+    assert idp.post(f"/api/v1/schools/{other}/staff", staff, token=admin).status_code == 404
+    # Operator jobs: schools, their settings, offboarding and school-system credentials.
     assert idp.post("/api/v1/schools", {"name": "New"}, token=admin).status_code == 404
+    assert idp.post(f"/api/v1/schools/{mine}/clients", token=admin).status_code == 404
+    assert idp.client.patch(f"/api/v1/schools/{mine}", json={"student_accounts": True},
+                            headers={"Authorization": f"Bearer {admin}"}).status_code == 404
     assert idp.client.delete(f"/api/v1/schools/{mine}",
                              headers={"Authorization": f"Bearer {admin}"}).status_code == 404
+
+
+def admin_of(idp, operator, school, email) -> str:
+    idp.post(f"/api/v1/schools/{school}/staff", {"name": "An Admin", "email": email,
+                                                 "role": "school_admin"}, token=operator)
+    invitation = idp.invitation_for(email)
+    idp.post("/api/v1/auth/activate", {"token": invitation["token"],
+                                       "password": "admin-password-1"})
+    return idp.token(email, "admin-password-1")
+
+
+def test_a_school_admin_cannot_probe_for_other_logins_through_staff_invitations(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    idp.parent_account(school, "parent@example.org")
+    admin = admin_of(idp, operator, school, "probe-admin@example.org")
+    with idp.rt.engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT count(*) FROM memberships")).scalar_one()
+    as_admin = idp.post(f"/api/v1/schools/{school}/staff", {
+        "name": "X", "email": "parent@example.org", "role": "school_admin"}, token=admin)
+    fresh = idp.post(f"/api/v1/schools/{school}/staff", {
+        "name": "Y", "email": "fresh@example.org", "role": "school_admin"}, token=admin)
+    assert as_admin.status_code == fresh.status_code == 201  # the same answer
+    with idp.rt.engine.connect() as conn:
+        after = conn.execute(sa.text("SELECT count(*) FROM memberships")).scalar_one()
+    assert after == before + 1  # only the fresh one: the parent's login is untouched
+    as_operator = idp.post(f"/api/v1/schools/{school}/staff", {
+        "name": "X", "email": "parent@example.org", "role": "school_admin"}, token=operator)
+    assert as_operator.status_code == 409  # operators may know
+
+
+def test_a_changed_student_email_moves_the_student_to_the_new_login(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    idp.client.patch(f"/api/v1/schools/{school}", json={"student_accounts": True},
+                     headers={"Authorization": f"Bearer {operator}"})
+    student = str(uuid.uuid4())
+    idp.publish("StudentRecorded", {"student_id": student, "given_name": "Al",
+                                    "family_name": "Pupil", "record_version": 1}, school)
+    idp.publish("StudentAccountRequested", {"student_id": student, "email": "old@example.org",
+                                            "record_version": 1}, school)
+    idp.invitation_for("old@example.org")
+    idp.publish("StudentAccountRequested", {"student_id": student, "email": "new@example.org",
+                                            "record_version": 2}, school)
+    idp.invitation_for("new@example.org")
+    idp.publish("StudentAccountRequested", {"student_id": student, "email": "old@example.org",
+                                            "record_version": 1}, school)  # late, older
+    idp.guardian(school, "marker2@example.org")
+    idp.invitation_for("marker2@example.org")
+    with idp.rt.engine.connect() as conn:
+        holders = conn.execute(sa.select(accounts.c.email).join(
+            memberships, memberships.c.account_id == accounts.c.id).where(
+            memberships.c.student_id == student)).scalars().all()
+        old = conn.execute(sa.select(accounts.c.id).where(
+            accounts.c.email == "old@example.org")).first()
+    assert holders == ["new@example.org"] and old is None
+
+
+def test_removed_guardians_and_offboarded_schools_do_not_come_back_or_linger(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    guardian = idp.guardian(school, "removed@example.org", version=1)
+    idp.invitation_for("removed@example.org")
+    idp.publish("GuardianRemoved", {"guardian_id": guardian, "record_version": 2}, school)
+    idp.guardian(school, "removed@example.org", version=1, guardian_id=guardian)  # replayed
+    idp.guardian(school, "marker3@example.org")
+    idp.invitation_for("marker3@example.org")
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(accounts.c.id).where(
+            accounts.c.email == "removed@example.org")).first() is None
+        # Nothing about the removed login is left in the outbox (its invitation included).
+        assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE payload LIKE "
+                                    "'%removed@example.org%'")).scalar_one() == 0
+
+    assert idp.client.delete(f"/api/v1/schools/{school}",
+                             headers={"Authorization": f"Bearer {operator}"}
+                             ).status_code == 202
+    idp.tap.wait("OffboardingCompleted", lambda d: d["service"] == "identity")
+    idp.guardian(school, "straggler@example.org")
+    straggler = idp.last_published
+    wait_for(lambda: _inbox_has(idp, straggler), message="straggler consumed")
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM dead_letters")).scalar_one() == 0
+        assert conn.execute(sa.select(accounts.c.id).where(
+            accounts.c.email == "straggler@example.org")).first() is None
+
+
+def _inbox_has(idp, event_id) -> bool:
+    with idp.rt.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM inbox WHERE event_id=:e"),
+                            {"e": event_id}).scalar_one() == 1
+
+
+def test_a_school_system_token_reads_its_own_me(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    issued = idp.post(f"/api/v1/schools/{school}/clients", token=operator).json
+    token = idp.post("/api/v1/auth/token", {
+        "grant_type": "client_credentials", "client_id": issued["client_id"],
+        "client_secret": issued["client_secret"]}).json["access_token"]
+    me = idp.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json
+    assert me["role"] == "school_system" and me["school_ids"] == [school]

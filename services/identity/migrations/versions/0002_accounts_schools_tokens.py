@@ -1,5 +1,5 @@
 """Identity: schools, accounts, memberships, invitations, resets, refresh tokens,
-clients, sign-in throttling, mail caps and signing keys.
+clients, removed records, sign-in throttling, mail caps and signing keys.
 
 Revision ID: 0002
 Revises: 0001
@@ -48,6 +48,13 @@ def upgrade() -> None:
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_clients_school_id'), ['school_id'], unique=False)
 
+    op.create_table('removed_records',
+    sa.Column('school_id', sa.String(length=36), nullable=False),
+    sa.Column('record_type', sa.String(length=20), nullable=False),
+    sa.Column('record_id', sa.String(length=36), nullable=False),
+    sa.Column('record_version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('school_id', 'record_type', 'record_id')
+    )
     op.create_table('schools',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -112,7 +119,8 @@ def upgrade() -> None:
     sa.Column('created_at', UtcDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('account_id', 'school_id', 'guardian_id', 'student_id', name='uq_membership')
+    sa.UniqueConstraint('school_id', 'guardian_id', name='uq_membership_guardian'),
+    sa.UniqueConstraint('school_id', 'student_id', name='uq_membership_student')
     )
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_memberships_account_id'), ['account_id'], unique=False)
@@ -181,6 +189,7 @@ def downgrade() -> None:
     op.drop_table('students')
     op.drop_table('signing_keys')
     op.drop_table('schools')
+    op.drop_table('removed_records')
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_clients_school_id'))
 
