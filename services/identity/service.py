@@ -155,7 +155,7 @@ class Identity:
             log.warning("staff invitation not applied (email held by another kind of "
                         "account) account_id=%s school_id=%s", account.id, school_id)
             return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{school_id}/{account.id}"))
-        new = self.add_membership(session, account.id, school_id, role, name)
+        self.add_membership(session, account.id, school_id, role, name)
         if account.status != "active":
             self.issue_invitation(session, account.id, school_id)
         return account.id
@@ -261,23 +261,32 @@ class Identity:
     # --- school data events ---------------------------------------------------------------
     def record_guardian(self, session: Session, school_id: str, data: dict) -> None:
         self.active_school(session, school_id)
-        m = memberships
-        guardian_id, version = data["guardian_id"], data["record_version"]
-        if self._removed(session, school_id, "guardian", guardian_id, version):
+        self._record_login(session, school_id, "guardian", data["guardian_id"],
+                           data["record_version"], data["email"],
+                           f"{data['given_name']} {data['family_name']}")
+
+    def _record_login(self, session: Session, school_id: str, record_type: str,
+                      record_id: str, version: int, email: str, name: str) -> None:
+        """A school's guardian or student record held by the login of its email: created
+        and invited if new; moved when the school changes the email; older versions,
+        and records the school removed, change nothing."""
+        if self._removed(session, school_id, record_type, record_id, version):
             return
-        name = f"{data['given_name']} {data['family_name']}"
+        role, column = {"guardian": ("parent", "guardian_id"),
+                        "student": ("student", "student_id")}[record_type]
+        m = memberships
         current = session.execute(sa.select(m.c.account_id, m.c.record_version).where(
-            m.c.school_id == school_id, m.c.guardian_id == guardian_id)).first()
+            m.c.school_id == school_id, m.c[column] == record_id)).first()
         if current is not None and current.record_version > version:
             return  # an older version arriving late changes nothing
-        account, created = self.ensure_account(session, data["email"], name, "parent")
-        if account.role != "parent":
-            raise domain.IdentityError("email belongs to a non-parent account")
+        account, created = self.ensure_account(session, email, name, role)
+        if account.role != role:
+            raise domain.IdentityError(f"email belongs to a non-{role} account")
         if current is not None and current.account_id != account.id:
-            # The school changed the guardian's email: the relation moves to that login.
-            self.remove_membership(session, school_id, guardian_id=guardian_id)
-        new = self.add_membership(session, account.id, school_id, "parent", name,
-                                  guardian_id=guardian_id, record_version=version)
+            # The school changed the email: the relation moves to that login.
+            self.remove_membership(session, school_id, **{column: record_id})
+        new = self.add_membership(session, account.id, school_id, role, name,
+                                  record_version=version, **{column: record_id})
         if account.status != "active" and (new or created):
             self.issue_invitation(session, account.id, school_id)
         elif account.status == "active" and new:
@@ -339,28 +348,11 @@ class Identity:
         school = self.active_school(session, school_id)
         if not school.student_accounts:
             return  # the school has not enabled student accounts: nothing is kept
-        student_id, version = data["student_id"], data["record_version"]
-        if self._removed(session, school_id, "student", student_id, version):
-            return
-        m = memberships
-        current = session.execute(sa.select(m.c.account_id, m.c.record_version).where(
-            m.c.school_id == school_id, m.c.student_id == student_id)).first()
-        if current is not None and current.record_version > version:
-            return  # an older version arriving late changes nothing
         name = session.execute(sa.select(students.c.name).where(
             students.c.school_id == school_id,
-            students.c.student_id == student_id)).scalar() or "Student"
-        account, created = self.ensure_account(session, data["email"], name, "student")
-        if account.role != "student":
-            raise domain.IdentityError("email belongs to a non-student account")
-        if current is not None and current.account_id != account.id:
-            # The school changed the student's email: the old login loses the student.
-            self.remove_membership(session, school_id, student_id=student_id)
-        new = self.add_membership(session, account.id, school_id, "student", name,
-                                  student_id=student_id,
-                                  record_version=data["record_version"])
-        if account.status != "active" and (new or created):
-            self.issue_invitation(session, account.id, school_id)
+            students.c.student_id == data["student_id"])).scalar() or "Student"
+        self._record_login(session, school_id, "student", data["student_id"],
+                           data["record_version"], data["email"], name)
 
     # --- sign-in -------------------------------------------------------------------------
     def sign_in(self, session: Session, email: str, password: str, address: str) -> dict:

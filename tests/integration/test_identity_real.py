@@ -75,8 +75,15 @@ class IdentityUnderTest:
         assert response.status_code == 200, response.json
         return response.json["access_token"]
 
-    def publish(self, event_type, data, school_id):
-        envelope = new_envelope(event_type, data, producer="ingest", school_id=school_id)
+    def erase_guardian(self, school_id, guardian_id) -> dict:
+        """dsar's ErasureRequested for a guardian at one school; identity's answer."""
+        erasure = self.publish("ErasureRequested", {
+            "subject": {"school_id": school_id, "type": "guardian", "id": guardian_id},
+            "subject_request_id": str(uuid.uuid4())}, school_id, producer="dsar")
+        return self.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id)
+
+    def publish(self, event_type, data, school_id, producer="ingest"):
+        envelope = new_envelope(event_type, data, producer=producer, school_id=school_id)
         self.last_published = envelope.id
         with Connection(self.settings.broker_url) as conn:
             conn.Producer(exchange=Exchange(self.settings.exchange, type="topic")).publish(
@@ -295,14 +302,7 @@ def test_erasing_a_guardian_at_one_school_keeps_their_relation_to_another(idp):
     idp.tap.wait("AccountActivated", lambda d: sorted(d["guardian_ids"]) == sorted(
         [guardian_north, guardian_south]))
 
-    erasure = new_envelope("ErasureRequested", {
-        "subject": {"school_id": north, "type": "guardian", "id": guardian_north},
-        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=north)
-    with Connection(idp.settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(idp.settings.exchange, type="topic")).publish(
-            erasure.to_json(), routing_key="dsar.erasure_requested",
-            content_type="application/json", delivery_mode=2)
-    answer = idp.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id)
+    answer = idp.erase_guardian(north, guardian_north)
     assert answer["data"]["outcome"] == "done"
     with idp.rt.engine.connect() as conn:
         left = conn.execute(sa.select(memberships.c.school_id, memberships.c.guardian_id)
@@ -314,14 +314,7 @@ def test_erasing_a_guardian_at_one_school_keeps_their_relation_to_another(idp):
     assert principal.school_ids == (south,)
 
     # Erased at its last school too: the login itself goes.
-    erasure2 = new_envelope("ErasureRequested", {
-        "subject": {"school_id": south, "type": "guardian", "id": guardian_south},
-        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=south)
-    with Connection(idp.settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(idp.settings.exchange, type="topic")).publish(
-            erasure2.to_json(), routing_key="dsar.erasure_requested",
-            content_type="application/json", delivery_mode=2)
-    idp.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure2.id)
+    idp.erase_guardian(south, guardian_south)
     with idp.rt.engine.connect() as conn:
         assert conn.execute(sa.select(accounts.c.id).where(
             accounts.c.email == "sam@example.org")).first() is None
