@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(cmd, data_dir, port):
-    env = {**os.environ, "PP_DATA_DIR": str(data_dir), "PP_GATEWAY_PORT": str(port)}
+    env = {**os.environ, "PP_DATA_DIR": str(data_dir), "PP_GATEWAY_PORT": str(port),
+           "PP_BOOTSTRAP_OPERATOR_EMAIL": "ops@example.org",
+           "PP_BOOTSTRAP_OPERATOR_PASSWORD": "operator-secret-1"}
     env.pop("PP_BROKER_URL", None)
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -48,6 +50,14 @@ def test_make_run_is_ready_stops_on_ctrl_c_and_restarts_on_its_data(tmp_path):
                            timeout=5).json()["keys"][0]["kid"]
         missing = requests.get(f"http://127.0.0.1:{port}/api/v1/nowhere", timeout=5)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        # The bootstrap operator signs in through the gateway and creates a school.
+        token = requests.post(f"http://127.0.0.1:{port}/api/v1/auth/token", timeout=10, json={
+            "grant_type": "password", "email": "ops@example.org",
+            "password": "operator-secret-1"}).json()["access_token"]
+        created = requests.post(f"http://127.0.0.1:{port}/api/v1/schools", timeout=10,
+                                json={"name": "Embedded School"},
+                                headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201
     finally:
         output = stop_with_ctrl_c(proc)
     assert "Stopped." in output and "Traceback" not in output, output

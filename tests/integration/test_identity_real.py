@@ -567,3 +567,17 @@ def test_a_school_system_token_reads_its_own_me(idp):
         "client_secret": issued["client_secret"]}).json["access_token"]
     me = idp.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json
     assert me["role"] == "school_system" and me["school_ids"] == [school]
+
+
+def test_an_access_request_exports_the_login_with_that_schools_relation(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    guardian, _ = idp.parent_account(school, "export-me@example.org")
+    request = idp.publish("AccessRequested", {
+        "subject": {"school_id": school, "type": "guardian", "id": guardian},
+        "subject_request_id": str(uuid.uuid4())}, school, producer="dsar")
+    exported = idp.tap.wait("SubjectDataExported", lambda d: d["request_id"] == request.id)
+    tables = exported["data"]["tables"]
+    assert [m["guardian_id"] for m in tables["memberships"]] == [guardian]
+    (account,) = tables["accounts"]
+    assert account["email"] == "export-me@example.org" and "password_hash" not in account
