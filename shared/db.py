@@ -108,6 +108,14 @@ def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session]
         return result
 
 
+def advisory_lock(session: Session, key: str) -> None:
+    """Serialise transactions on `key` until this one ends (PostgreSQL advisory lock).
+    SQLite needs none: its write transactions are serial already (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                        {"k": zlib.crc32(key.encode()) & 0x7FFFFFFF})
+
+
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))

@@ -54,6 +54,9 @@ class ServiceSpec:
     on_start: Callable[[ServiceContext], None] | None = None
     # The service that signs tokens verifies them from its own keys (see identity).
     build_verifier: Callable[[ServiceContext], TokenVerifier] | None = None
+    # Seconds a sent event's payload is kept (None: PP_OUTBOX_RETENTION_SECONDS); 0 blanks
+    # it as it is confirmed (ingest keeps no personal data once published).
+    outbox_retention_seconds: int | None = None
 
 
 class ServiceRuntime:
@@ -124,7 +127,9 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.engine, self.spec.tables, BrokerPublisher(self.settings),
             batch_size=self.settings.relay_batch_size,
-            retention=dt.timedelta(seconds=self.settings.outbox_retention_seconds),
+            retention=dt.timedelta(seconds=self.settings.outbox_retention_seconds
+                                   if self.spec.outbox_retention_seconds is None
+                                   else self.spec.outbox_retention_seconds),
             name=self.spec.name)
         loops.append((f"{self.spec.name}.relay", self.relay.run))
         return loops

@@ -16,6 +16,8 @@ SPEC = ServiceSpec(
     declaration=personal_data.DECLARATION,
     build_handlers=handlers.build_handlers,
     build_blueprints=api.build_blueprints,
+    participant_class=personal_data.IngestParticipant,
+    outbox_retention_seconds=0,  # sent payloads are blanked at once: nothing personal stays
 )
 
 

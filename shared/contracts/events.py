@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from .base import (ANY_PRODUCER, RIGHTS, RIGHTS_PARTICIPANTS, Contract, EventData,
                    RecordEvent, Subject)
-from .fields import SafeString, StrictDate, UtcDateTime, UuidString
+from .fields import SafeEmail, SafeString, StrictDate, UtcDateTime, UuidString
 
 ALL_SERVICES = ("identity", "ingest", "linking", "reports", "notifications", "dsar")
 
@@ -43,7 +43,7 @@ class StudentPlacementRecorded(RecordEvent):
 class StudentAccountRequested(RecordEvent):
     """Only identity holds a student's email (for a student account)."""
     student_id = UuidString(required=True)
-    email = fields.Email(required=True)
+    email = SafeEmail(required=True)
 
 
 class StudentBirthDateRecorded(RecordEvent):
@@ -60,7 +60,7 @@ class GuardianRecorded(RecordEvent):
     guardian_id = UuidString(required=True)
     given_name = SafeString(required=True)
     family_name = SafeString(required=True)
-    email = fields.Email(required=True)
+    email = SafeEmail(required=True)
 
 
 class GuardianStudent(EventData):
@@ -129,7 +129,7 @@ class InvitationIssued(EventData):
     account_id = UuidString(required=True)
     role = fields.String(required=True)
     name = SafeString(required=True)
-    email = fields.Email(required=True)
+    email = SafeEmail(required=True)
     token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"))
     expires_at = UtcDateTime(required=True)
 
@@ -139,7 +139,7 @@ class PasswordResetRequested(EventData):
     reset_id = UuidString(required=True)
     account_id = UuidString(required=True)
     name = SafeString(required=True)
-    email = fields.Email(required=True)
+    email = SafeEmail(required=True)
     token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"))
     expires_at = UtcDateTime(required=True)
 
@@ -242,7 +242,8 @@ def _c(schema, producer, consumers, channel="data") -> Contract:
 
 
 CONTRACTS: tuple[Contract, ...] = (
-    _c(SchoolActivated, "identity", tuple(s for s in ALL_SERVICES if s != "identity")),
+    # Ingest needs no list of schools: a school system's token names its school.
+    _c(SchoolActivated, "identity", ("linking", "reports", "notifications", "dsar")),
     _c(SchoolOffboarded, "identity", (RIGHTS_PARTICIPANTS, "dsar"), RIGHTS),
     _c(StudentRecorded, "ingest", ("identity", "linking", "reports")),
     _c(StudentPlacementRecorded, "ingest", ("reports",)),

@@ -76,3 +76,13 @@ class UtcDateTime(fields.DateTime):
         if moment.tzinfo is None:
             raise ValidationError("Timestamp must include a timezone.")
         return moment.astimezone(dt.timezone.utc)
+
+
+class SafeEmail(SafeString):
+    """An email address on one line (no CR/LF header injection), checked as an address."""
+
+    def __init__(self, *args, **kwargs):
+        from marshmallow import validate
+        kwargs.setdefault("max_length", 320)
+        super().__init__(*args, **kwargs)
+        self.validators.insert(0, validate.Email())

@@ -25,11 +25,16 @@ class Outbox:
         return envelope
 
     def add_envelope(self, session: Session, envelope: Envelope) -> None:
+        self.add_many(session, [envelope])
+
+    def add_many(self, session: Session, envelopes: list[Envelope]) -> None:
+        """Queue many events with one statement (a school's batch)."""
+        if not envelopes:
+            return
         from shared.contracts import contract_for
-        routing_key = contract_for(envelope.type, envelope.version).routing_key(
-            envelope.producer)
         now = utcnow()
-        session.execute(self.tables.outbox.insert().values(
-            event_id=envelope.id, event_type=envelope.type, routing_key=routing_key,
-            school_id=envelope.school_id, payload=envelope.to_json(), created_at=now,
-            next_attempt_at=now, attempts=0))
+        session.execute(self.tables.outbox.insert(), [
+            {"event_id": e.id, "event_type": e.type,
+             "routing_key": contract_for(e.type, e.version).routing_key(e.producer),
+             "school_id": e.school_id, "payload": e.to_json(), "created_at": now,
+             "next_attempt_at": now, "attempts": 0} for e in envelopes])

@@ -72,7 +72,10 @@ class OutboxRelay:
                     break  # the broker is likely unavailable: stop this batch
                 sent.append(row.seq)
             if sent:
-                conn.execute(ob.update().where(ob.c.seq.in_(sent)).values(sent_at=self.clock()))
+                values = {"sent_at": self.clock()}
+                if not self.retention:  # keep nothing once the broker has it
+                    values["payload"] = None
+                conn.execute(ob.update().where(ob.c.seq.in_(sent)).values(**values))
         if len(sent) < len(rows):
             raise RelayStalled(f"{len(rows) - len(sent)} rows not published")
         return len(sent)

@@ -1,0 +1,114 @@
+"""Turning one pushed school event into integration events (DESIGN.md catalogue).
+
+No Flask, no database: references are resolved through the `resolve` function given.
+Each kind of personal data goes only into the event its consumers need: the date of birth
+only into StudentBirthDateRecorded (linking), a student's email only into
+StudentAccountRequested (identity).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable
+
+# Pushed type -> (record type, deleted?)
+KINDS: dict[str, tuple[str, bool]] = {
+    "student.upserted": ("student", False), "student.deleted": ("student", True),
+    "guardian.upserted": ("guardian", False), "guardian.deleted": ("guardian", True),
+    "staff.upserted": ("staff", False), "staff.deleted": ("staff", True),
+    "class.upserted": ("class", False), "class.deleted": ("class", True),
+    "attainment.recorded": ("attainment", False),
+    "characteristic.recorded": ("characteristic", False),
+}
+
+REMOVED = {"student": "StudentRemoved", "guardian": "GuardianRemoved",
+           "staff": "StaffRemoved", "class": "ClassRemoved"}
+
+Resolve = Callable[[str, str], str]  # (record type, source id) -> UUID
+Events = list[tuple[str, dict[str, Any]]]
+
+
+def translate(kind: str, record_id: str, data: dict[str, Any], resolve: Resolve) -> Events:
+    """The integration events (type, data without record_version) for one pushed event."""
+    record_type, deleted = KINDS[kind]
+    if deleted:
+        return [(REMOVED[record_type], {f"{record_type}_id": record_id})]
+    if record_type == "student":
+        events: Events = [
+            ("StudentRecorded", {"student_id": record_id, "given_name": data["given_name"],
+                                 "family_name": data["family_name"]}),
+            ("StudentPlacementRecorded", {"student_id": record_id,
+                                          "form_group": data["form_group"],
+                                          "year_group": data["year_group"]}),
+            ("StudentBirthDateRecorded", {"student_id": record_id,
+                                          "date_of_birth": data["date_of_birth"].isoformat()}),
+        ]
+        if data.get("email"):
+            events.append(("StudentAccountRequested", {"student_id": record_id,
+                                                       "email": data["email"]}))
+        return events
+    if record_type == "guardian":
+        return [
+            ("GuardianRecorded", {"guardian_id": record_id, "given_name": data["given_name"],
+                                  "family_name": data["family_name"],
+                                  "email": data["email"]}),
+            ("GuardianStudentsRecorded", {"guardian_id": record_id, "students": [
+                {"student_id": resolve("student", child["student_id"]),
+                 "relationship": child["relationship"],
+                 "receives_reports": child["receives_reports"]}
+                for child in data["students"]]}),
+        ]
+    if record_type == "staff":
+        return [("StaffRecorded", {"staff_id": record_id, "title": data["title"],
+                                   "given_name": data["given_name"],
+                                   "family_name": data["family_name"]})]
+    if record_type == "class":
+        return [("ClassRecorded", {
+            "class_id": record_id, "name": data["name"], "subject": data["subject"],
+            "teacher_ids": [resolve("staff", s) for s in data["teacher_ids"]],
+            "student_ids": [resolve("student", s) for s in data["student_ids"]]})]
+    if record_type == "attainment":
+        return [("AttainmentRecorded", {
+            "attainment_id": record_id, "student_id": resolve("student", data["student_id"]),
+            "class_id": resolve("class", data["class_id"]), "period": data["period"],
+            "kind": data["kind"], "value": data["value"], "out_of": data["out_of"],
+            "topic": data["topic"]})]
+    return [("CharacteristicRecorded", {
+        "characteristic_id": record_id, "student_id": resolve("student", data["student_id"]),
+        "class_id": resolve("class", data["class_id"]) if data["class_id"] else None,
+        "period": data["period"], "kind": data["kind"], "value": data["value"]})]
+
+
+def references(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(record type, source id) of every record this event's data refers to."""
+    record_type, deleted = KINDS[kind]
+    if deleted:
+        return []
+    if record_type == "guardian":
+        return [("student", child["student_id"]) for child in data["students"]]
+    if record_type == "class":
+        return ([("staff", s) for s in data["teacher_ids"]]
+                + [("student", s) for s in data["student_ids"]])
+    if record_type in ("attainment", "characteristic"):
+        refs = [("student", data["student_id"])]
+        if data.get("class_id"):
+            refs.append(("class", data["class_id"]))
+        return refs
+    return []
+
+
+def content_hash(school_id: str, record_id: str, events: Events) -> str:
+    """Identifies the content a record was last published with (salted by its ids, so the
+    hash of a name cannot be looked up in a table of common names' hashes)."""
+    canonical = json.dumps([school_id, record_id, events], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def source_key(school_id: str, record_type: str, source_id: str) -> str:
+    """The school's source id is kept only as this hash (it may be a national pupil
+    number)."""
+    return hashlib.sha256(f"{school_id}\x1f{record_type}\x1f{source_id}".encode()).hexdigest()
+
+
+def body_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

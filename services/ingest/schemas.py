@@ -1,0 +1,111 @@
+"""The school-data push (API.md "School data push"): the batch, and each event's `data`.
+
+Every text field is a SafeString (no control characters, no bidi overrides, bounded), so a
+CRLF in an email or a NUL in a name rejects that event, by its index, and nothing else.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from shared.contracts.fields import SafeEmail, SafeString, StrictDate
+
+MAX_EVENTS_PER_BATCH = 5000
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+MAX_REFERENCES = 2000  # students in a class, children of a guardian
+
+SourceId = lambda **kw: SafeString(max_length=100, validate=validate.Length(min=1), **kw)  # noqa: E731
+Name = lambda **kw: SafeString(max_length=100, validate=validate.Length(min=1), **kw)  # noqa: E731
+
+
+class Batch(Schema):
+    batch_id = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9._:-]{1,100}$", error="1 to 100 letters, digits or . _ : -"))
+    # Each event is checked on its own (EventHead + its data schema), so one bad event is
+    # reported by index instead of refusing the batch.
+    events = fields.List(fields.Raw(), required=True, validate=validate.Length(
+        min=1, max=MAX_EVENTS_PER_BATCH,
+        error=f"A batch holds 1 to {MAX_EVENTS_PER_BATCH} events."))
+
+
+class BatchResult(Schema):
+    batch_id = fields.String()
+    accepted = fields.Integer()
+    rejected = fields.List(fields.Dict())
+
+
+class EventHead(Schema):
+    type = fields.String(required=True)
+    source_id = SourceId(required=True)
+    data = fields.Dict(load_default=dict)
+
+
+class StudentData(Schema):
+    given_name = Name(required=True)
+    family_name = Name(required=True)
+    date_of_birth = StrictDate(required=True)
+    form_group = SafeString(required=True, max_length=50)
+    year_group = fields.Integer(required=True, strict=True, validate=validate.Range(0, 20))
+    email = SafeEmail(load_default=None)
+
+
+class GuardianChild(Schema):
+    student_id = SourceId(required=True)
+    relationship = SafeString(required=True, max_length=100)
+    receives_reports = fields.Boolean(required=True)
+
+
+class GuardianData(Schema):
+    given_name = Name(required=True)
+    family_name = Name(required=True)
+    email = SafeEmail(required=True)
+    students = fields.List(fields.Nested(GuardianChild), required=True,
+                           validate=validate.Length(max=50))
+
+
+class StaffData(Schema):
+    title = SafeString(required=True, max_length=50)
+    given_name = Name(required=True)
+    family_name = Name(required=True)
+    email = SafeEmail(load_default=None)  # accepted, not kept: no service needs it
+
+
+class ClassData(Schema):
+    name = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
+    subject = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
+    teacher_ids = fields.List(SourceId(), required=True,
+                              validate=validate.Length(max=MAX_REFERENCES))
+    student_ids = fields.List(SourceId(), required=True,
+                              validate=validate.Length(max=MAX_REFERENCES))
+
+
+class AttainmentData(Schema):
+    student_id = SourceId(required=True)
+    class_id = SourceId(required=True)
+    period = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
+    kind = fields.String(required=True, validate=validate.OneOf(("mark", "grade", "target")))
+    value = SafeString(required=True, max_length=50, validate=validate.Length(min=1))
+    out_of = fields.Float(load_default=None, allow_none=True,
+                          validate=validate.Range(min=0, min_inclusive=False))
+    topic = SafeString(load_default=None, allow_none=True, max_length=200)
+
+
+class CharacteristicData(Schema):
+    student_id = SourceId(required=True)
+    class_id = SourceId(load_default=None, allow_none=True)
+    period = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ("attitude", "effort", "behaviour", "attendance")))
+    value = SafeString(required=True, max_length=50, validate=validate.Length(min=1))
+
+
+class NoData(Schema):
+    pass
+
+
+DATA_SCHEMAS: dict[str, type[Schema]] = {
+    "student.upserted": StudentData, "guardian.upserted": GuardianData,
+    "staff.upserted": StaffData, "class.upserted": ClassData,
+    "attainment.recorded": AttainmentData, "characteristic.recorded": CharacteristicData,
+    "student.deleted": NoData, "guardian.deleted": NoData, "staff.deleted": NoData,
+    "class.deleted": NoData,
+}
