@@ -5,7 +5,7 @@ CRLF in an email or a NUL in a name rejects that event, by its index, and nothin
 """
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictDate
 
@@ -33,13 +33,20 @@ class BatchResult(Schema):
     rejected = fields.List(fields.Dict())
 
 
-class EventHead(Schema):
+class Tolerant(Schema):
+    """Fields we do not know are ignored (a tolerant reader), not refused."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class EventHead(Tolerant):
     type = fields.String(required=True)
     source_id = SourceId(required=True)
     data = fields.Dict(load_default=dict)
 
 
-class StudentData(Schema):
+class StudentData(Tolerant):
     given_name = Name(required=True)
     family_name = Name(required=True)
     date_of_birth = StrictDate(required=True)
@@ -48,13 +55,13 @@ class StudentData(Schema):
     email = SafeEmail(load_default=None)
 
 
-class GuardianChild(Schema):
+class GuardianChild(Tolerant):
     student_id = SourceId(required=True)
     relationship = SafeString(required=True, max_length=100)
     receives_reports = fields.Boolean(required=True)
 
 
-class GuardianData(Schema):
+class GuardianData(Tolerant):
     given_name = Name(required=True)
     family_name = Name(required=True)
     email = SafeEmail(required=True)
@@ -62,14 +69,14 @@ class GuardianData(Schema):
                            validate=validate.Length(max=50))
 
 
-class StaffData(Schema):
+class StaffData(Tolerant):
     title = SafeString(required=True, max_length=50)
     given_name = Name(required=True)
     family_name = Name(required=True)
     email = SafeEmail(load_default=None)  # accepted, not kept: no service needs it
 
 
-class ClassData(Schema):
+class ClassData(Tolerant):
     name = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
     subject = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
     teacher_ids = fields.List(SourceId(), required=True,
@@ -78,7 +85,7 @@ class ClassData(Schema):
                               validate=validate.Length(max=MAX_REFERENCES))
 
 
-class AttainmentData(Schema):
+class AttainmentData(Tolerant):
     student_id = SourceId(required=True)
     class_id = SourceId(required=True)
     period = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
@@ -89,7 +96,7 @@ class AttainmentData(Schema):
     topic = SafeString(load_default=None, allow_none=True, max_length=200)
 
 
-class CharacteristicData(Schema):
+class CharacteristicData(Tolerant):
     student_id = SourceId(required=True)
     class_id = SourceId(load_default=None, allow_none=True)
     period = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
@@ -98,14 +105,17 @@ class CharacteristicData(Schema):
     value = SafeString(required=True, max_length=50, validate=validate.Length(min=1))
 
 
-class NoData(Schema):
+class NoData(Tolerant):
     pass
 
 
-DATA_SCHEMAS: dict[str, type[Schema]] = {
-    "student.upserted": StudentData, "guardian.upserted": GuardianData,
-    "staff.upserted": StaffData, "class.upserted": ClassData,
-    "attainment.recorded": AttainmentData, "characteristic.recorded": CharacteristicData,
-    "student.deleted": NoData, "guardian.deleted": NoData, "staff.deleted": NoData,
-    "class.deleted": NoData,
+# Built once: a marshmallow schema keeps no state between loads, and building one costs
+# more than a load.
+DATA_SCHEMAS: dict[str, Schema] = {
+    "student.upserted": StudentData(), "guardian.upserted": GuardianData(),
+    "staff.upserted": StaffData(), "class.upserted": ClassData(),
+    "attainment.recorded": AttainmentData(), "characteristic.recorded": CharacteristicData(),
+    "student.deleted": NoData(), "guardian.deleted": NoData(), "staff.deleted": NoData(),
+    "class.deleted": NoData(),
 }
+EVENT_HEAD = EventHead()

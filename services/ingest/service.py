@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from marshmallow import EXCLUDE, ValidationError
+from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from shared.contracts import ContractError
@@ -71,14 +71,14 @@ def validate_event(raw: Any) -> tuple[str, str, dict] | str:
     if not isinstance(raw, dict):
         return "event: Must be an object with type, source_id and data."
     try:
-        head = schemas.EventHead(unknown=EXCLUDE).load(raw)
+        head = schemas.EVENT_HEAD.load(raw)
     except ValidationError as err:
         return _reason(err.messages)
     kind = head["type"]
     if kind not in schemas.DATA_SCHEMAS:
         return f"type: Unknown type; one of {', '.join(sorted(schemas.DATA_SCHEMAS))}."
     try:
-        data = schemas.DATA_SCHEMAS[kind](unknown=EXCLUDE).load(head["data"])
+        data = schemas.DATA_SCHEMAS[kind].load(head["data"])
     except ValidationError as err:
         return _reason(err.messages, "data.")
     return kind, head["source_id"], data

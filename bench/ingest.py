@@ -1,0 +1,136 @@
+"""A 2,000-student school's term pushed through ingest's API, beside a bare insert.
+
+    make bench            (or: .venv/bin/python -m bench.ingest --students 2000)
+
+The term: students, guardians (1.5 per student), staff, classes, and per student and
+subject three attainment records and four characteristics (about 150,000 records for
+2,000 students and 10 subjects), in batches of 5,000 events, on PostgreSQL
+(PP_TEST_DATABASE_URL, a database of its own, dropped after). "Accepted" means validated,
+given ids, translated and written to the outbox, committed. The baseline writes the same
+number of outbox rows with one bare executemany per batch into the same database.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.ingest.app import SPEC
+from services.ingest.schemas import MAX_EVENTS_PER_BATCH
+from shared.auth import TokenSigner, TokenVerifier, key_id
+from shared.config import Settings
+from shared.service import ServiceRuntime
+
+DATABASE = os.environ.get("PP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SUBJECTS = ("Maths", "English", "Science", "History", "Geography", "French", "Art",
+            "Music", "Computing", "PE")
+
+
+def term(students: int) -> list[dict]:
+    events: list[dict] = []
+    events += [{"type": "staff.upserted", "source_id": f"T{t}", "data": {
+        "title": "Ms", "given_name": f"Teacher{t}", "family_name": "Staff"}}
+        for t in range(max(10, students // 20))]
+    for s in range(students):
+        events.append({"type": "student.upserted", "source_id": f"S{s}", "data": {
+            "given_name": f"Given{s}", "family_name": f"Family{s}",
+            "date_of_birth": f"{2010 + s % 7}-0{1 + s % 9}-1{s % 9}", "form_group": f"{7 + s % 5}A",
+            "year_group": 7 + s % 5}})
+    for g in range(students * 3 // 2):
+        events.append({"type": "guardian.upserted", "source_id": f"G{g}", "data": {
+            "given_name": f"Parent{g}", "family_name": f"Family{g % students}",
+            "email": f"parent{g}@example.org", "students": [{
+                "student_id": f"S{g % students}", "relationship": "parent",
+                "receives_reports": True}]}})
+    groups = max(1, students // 25)
+    for subject in SUBJECTS:
+        for c in range(groups):
+            events.append({"type": "class.upserted", "source_id": f"{subject}-{c}", "data": {
+                "name": f"{subject} {c}", "subject": subject, "teacher_ids": [f"T{c % 10}"],
+                "student_ids": [f"S{s}" for s in range(c, students, groups)]}})
+    for s in range(students):
+        for subject in SUBJECTS:
+            klass = f"{subject}-{s % groups}"
+            for kind, value in (("mark", "67"), ("grade", "B"), ("target", "A")):
+                events.append({"type": "attainment.recorded",
+                               "source_id": f"A-{s}-{subject}-{kind}", "data": {
+                                   "student_id": f"S{s}", "class_id": klass,
+                                   "period": "2026 Autumn", "kind": kind, "value": value,
+                                   "out_of": 100 if kind == "mark" else None}})
+            for kind in ("attitude", "effort", "behaviour", "attendance"):
+                events.append({"type": "characteristic.recorded",
+                               "source_id": f"C-{s}-{subject}-{kind}", "data": {
+                                   "student_id": f"S{s}", "class_id": klass,
+                                   "period": "2026 Autumn", "kind": kind, "value": "Good"}})
+    return events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=2000)
+    args = parser.parse_args()
+    events = term(args.students)
+    batches = [events[i:i + MAX_EVENTS_PER_BATCH]
+               for i in range(0, len(events), MAX_EVENTS_PER_BATCH)]
+
+    admin_url = "postgresql+psycopg://" + DATABASE.split("://", 1)[1]
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"pp_bench_ingest_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+            settings = replace(Settings.from_env({"PP_DATA_DIR": data_dir}),
+                               database_urls={"ingest": url})
+            rt = ServiceRuntime(SPEC, settings)
+            rt.start()
+            key = Ed25519PrivateKey.generate()
+            rt.verifier = TokenVerifier(lambda: {key_id(key.public_key()): key.public_key()})
+            client = rt.create_app().test_client()
+            school = str(uuid.uuid4())
+            token = TokenSigner(key).issue(str(uuid.uuid4()), "school_system", [school])
+            headers = {"Authorization": f"Bearer {token}"}
+
+            start = time.perf_counter()
+            for batch in batches:
+                response = client.post("/api/v1/school-data/batches", headers=headers,
+                                       json={"batch_id": uuid.uuid4().hex, "events": batch})
+                assert response.status_code == 202 and not response.json["rejected"], \
+                    response.json["rejected"][:3]
+            pushed = time.perf_counter() - start
+            with rt.engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one()
+
+            bare = sa.Table("bare", sa.MetaData(), sa.Column("id", sa.String(36)),
+                            sa.Column("payload", sa.Text))
+            bare.create(rt.engine)
+            payload = '{"type":"AttainmentRecorded","data":{"value":"B"}}' * 4
+            per_batch = max(1, rows // len(batches))
+            start = time.perf_counter()
+            for _ in batches:
+                with rt.engine.begin() as conn:
+                    conn.execute(bare.insert(), [{"id": str(uuid.uuid4()), "payload": payload}
+                                                 for _ in range(per_batch)])
+            baseline = time.perf_counter() - start
+            rt.engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    print(f"\n{'path':<52} {'records':>8} {'seconds':>8} {'records/s':>10} {'ratio':>6}")
+    print(f"{'bare executemany of outbox-sized rows (baseline)':<52} {len(events):>8} "
+          f"{baseline:>8.2f} {len(events) / baseline:>10.0f} {1:>6.2f}")
+    print(f"{'term push through the API (' + str(rows) + ' events out)':<52} {len(events):>8} "
+          f"{pushed:>8.2f} {len(events) / pushed:>10.0f} {baseline / pushed:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
