@@ -1,0 +1,68 @@
+"""Ingest as a rights participant: what it still holds is unsent events (SQLite, no relay)."""
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.ingest.app import SPEC
+from shared.auth import TokenSigner, TokenVerifier, key_id
+from shared.config import Settings
+from shared.rights.participant import Subject
+from shared.service import ServiceRuntime
+
+SCHOOL = str(uuid.uuid4())
+
+
+@pytest.fixture
+def ingest(tmp_path):
+    rt = ServiceRuntime(SPEC, Settings.from_env({"PP_DATA_DIR": str(tmp_path)}))
+    rt.start()
+    key = Ed25519PrivateKey.generate()
+    rt.verifier = TokenVerifier(lambda: {key_id(key.public_key()): key.public_key()})
+    client = rt.create_app().test_client()
+    token = TokenSigner(key).issue(str(uuid.uuid4()), "school_system", [SCHOOL])
+    response = client.post("/api/v1/school-data/batches", json={"batch_id": "b1", "events": [
+        {"type": "student.upserted", "source_id": s, "data": {
+            "given_name": name, "family_name": "Lee", "date_of_birth": "2015-03-02",
+            "form_group": "7A", "year_group": 7}} for s, name in (("S1", "Ann"), ("S2", "Bo"))]},
+        headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202 and response.json["accepted"] == 2
+    yield rt, client, token
+    rt.engine.dispose()
+
+
+def student_id(rt, name) -> str:
+    with rt.engine.connect() as conn:
+        for payload in conn.execute(sa.text("SELECT payload FROM outbox")).scalars():
+            event = json.loads(payload)
+            if event["type"] == "StudentRecorded" and event["data"]["given_name"] == name:
+                return event["data"]["student_id"]
+    raise AssertionError(name)
+
+
+def test_access_exports_and_erasure_deletes_the_unsent_events_about_the_subject(ingest):
+    rt, _, _ = ingest
+    ann, bo = student_id(rt, "Ann"), student_id(rt, "Bo")
+    participant = rt.context.participant
+    with rt.context.sessions() as session, session.begin():
+        exported = participant.export(session, Subject(SCHOOL, "student", ann))
+        counts = participant.erase(session, Subject(SCHOOL, "student", ann))
+    assert len(exported["unsent_events"]) == 3  # recorded, placement, birth date
+    assert all(ann in e["payload"] for e in exported["unsent_events"])
+    assert counts["unsent_events"] == 3
+    with rt.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT payload FROM outbox")).scalars().all()
+    assert len(left) == 3 and all(bo in p and ann not in p for p in left)
+
+
+def test_offboarding_removes_the_school_and_refuses_its_later_pushes(ingest):
+    rt, client, token = ingest
+    with rt.context.sessions() as session, session.begin():
+        counts = rt.context.participant.offboard(session, SCHOOL)
+    assert counts["unsent_events"] == 6 and counts["records"] == 2
+    later = client.post("/api/v1/school-data/batches", json={"batch_id": "b2", "events": [
+        {"type": "staff.deleted", "source_id": "T1"}]},
+        headers={"Authorization": f"Bearer {token}"})
+    assert later.status_code == 409 and later.json["error"]["code"] == "school_offboarded"
