@@ -1,8 +1,94 @@
-"""HTTP API of the linking service (flask-smorest blueprints)."""
+"""HTTP API of the linking service (API.md "Parent and student", "School admin")."""
 from __future__ import annotations
 
+from flask_smorest import Blueprint
+
+from shared.auth import current_principal, require
+from shared.db import run_in_transaction
+from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
+
+from . import domain, schemas
+from .service import Linking, NotFound as LinkNotFound
 
 
 def build_blueprints(ctx: ServiceContext) -> list:
-    return []
+    linking = linking_of(ctx)
+    blp = Blueprint("links", __name__, url_prefix="/api/v1/links",
+                    description="Parents prove each child's date of birth")
+
+    def run(work):
+        try:
+            return run_in_transaction(ctx.sessions, work)
+        except LinkNotFound:
+            raise NotFound() from None
+        except domain.LinkLocked:
+            raise ApiError(423, "link_locked", "This link is locked after 3 wrong answers; "
+                           "the school can unlock it.") from None
+        except domain.Restricted:
+            raise ApiError(423, "processing_restricted", "The school has restricted the "
+                           "processing of this data for now.") from None
+        except domain.LinkError:
+            raise ApiError(409, "not_ready", "The school's record for this child is not "
+                           "complete yet; try again later.") from None
+
+    @blp.route("", methods=["GET"])
+    @require("parent", "school_admin")
+    @blp.arguments(schemas.LinkQuery, location="query")
+    @blp.response(200, schemas.LinkList)
+    def list_links(query):
+        """A parent's own links; a school admin's links for one student (`student_id`)."""
+        principal = current_principal()
+        if principal.role == "parent":
+            items = run(lambda s: linking.own_links(s, principal.account_id))
+        else:
+            if "student_id" not in query:
+                raise ApiError(422, "validation_failed", "Give the student_id.",
+                               {"student_id": ["Required for school admins."]})
+            items = run(lambda s: linking.links_for_student(s, principal.school_ids,
+                                                           query["student_id"]))
+        return {"items": items, "next": None}
+
+    @blp.route("/<uuid:link_id>/verify", methods=["POST"])
+    @require("parent")
+    @blp.arguments(schemas.VerifyRequest)
+    @blp.response(200, schemas.StatusOut)
+    def verify(body, link_id):
+        """Answer with the child's date of birth: right verifies the link; three wrong
+        answers lock it until the school unlocks it."""
+        principal = current_principal()
+        result = run(lambda s: linking.verify(s, principal.account_id, str(link_id),
+                                              body["date_of_birth"]))
+        if not result.correct:  # committed: the wrong answer counts
+            raise ApiError(422, "wrong_date_of_birth",
+                           "That is not the date of birth the school has."
+                           + (" The link is now locked; the school can unlock it."
+                              if result.status == domain.LOCKED else ""),
+                           attempts_left=result.attempts_left)
+        return {"status": result.status}
+
+    @blp.route("/<uuid:link_id>/unlock", methods=["POST"])
+    @require("school_admin")
+    @blp.response(200, schemas.StatusOut)
+    def unlock(link_id):
+        """Unlock a locked link: the parent gets three answers again."""
+        principal = current_principal()
+        return {"status": run(lambda s: linking.unlock(s, principal.school_ids,
+                                                       str(link_id)))}
+
+    @blp.route("/<uuid:link_id>/revoke", methods=["POST"])
+    @require("school_admin")
+    @blp.response(200, schemas.StatusOut)
+    def revoke(link_id):
+        """Revoke a link: the parent loses access to the child's reports."""
+        principal = current_principal()
+        return {"status": run(lambda s: linking.revoke(s, principal.school_ids,
+                                                       str(link_id)))}
+
+    return [blp]
+
+
+def linking_of(ctx: ServiceContext) -> Linking:
+    if "linking" not in ctx.extras:
+        ctx.extras["linking"] = Linking(ctx.outbox, ctx.participant)
+    return ctx.extras["linking"]

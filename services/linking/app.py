@@ -16,6 +16,7 @@ SPEC = ServiceSpec(
     declaration=personal_data.DECLARATION,
     build_handlers=handlers.build_handlers,
     build_blueprints=api.build_blueprints,
+    participant_class=personal_data.LinkingParticipant,
 )
 
 

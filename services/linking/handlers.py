@@ -1,11 +1,34 @@
 """Event handlers of the linking service, and their one explicit map.
 
-Rights events are answered by the shared participant (see personal_data.py).
+Rights events (and SchoolOffboarded) are answered by the shared participant
+(personal_data.py). A late event about an erased subject changes nothing.
 """
 from __future__ import annotations
 
 from shared.service import ServiceContext
 
+from .api import linking_of
+
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    return {}
+    linking = linking_of(ctx)
+    participant = ctx.participant
+
+    def unless_erased(subject_type: str, key: str, apply):
+        def handler(session, envelope, data):
+            if participant.is_erased(session, subject_type, data[key]):
+                return
+            apply(session, envelope.school_id, data)
+        return handler
+
+    return {
+        "StudentRecorded": unless_erased("student", "student_id", linking.record_student),
+        "StudentBirthDateRecorded": unless_erased("student", "student_id",
+                                                  linking.record_birth_date),
+        "StudentRemoved": unless_erased("student", "student_id", linking.remove_student),
+        "GuardianStudentsRecorded": unless_erased("guardian", "guardian_id",
+                                                  linking.record_guardian_students),
+        "GuardianRemoved": unless_erased("guardian", "guardian_id", linking.remove_guardian),
+        "AccountActivated": lambda session, envelope, data: linking.attach_account(session,
+                                                                                   data),
+    }

@@ -243,7 +243,7 @@ def _c(schema, producer, consumers, channel="data") -> Contract:
 
 CONTRACTS: tuple[Contract, ...] = (
     # Ingest needs no list of schools: a school system's token names its school.
-    _c(SchoolActivated, "identity", ("linking", "reports", "notifications", "dsar")),
+    _c(SchoolActivated, "identity", ("reports", "notifications", "dsar")),
     _c(SchoolOffboarded, "identity", (RIGHTS_PARTICIPANTS, "dsar"), RIGHTS),
     _c(StudentRecorded, "ingest", ("identity", "linking", "reports")),
     _c(StudentPlacementRecorded, "ingest", ("reports",)),

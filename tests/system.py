@@ -1,0 +1,108 @@
+"""Several real services in one test process, on real PostgreSQL and RabbitMQ: each with its
+own database, consumers and relay on threads, and every service trusting identity's keys
+(as embedded mode does). The test drives them through their HTTP APIs."""
+from __future__ import annotations
+
+import importlib
+import threading
+import uuid
+from dataclasses import replace
+
+from shared.service import ServiceRuntime
+from shared.worker import run_threads
+from tests.support import EventTap, wait_for
+
+OPERATOR = ("ops@example.org", "operator-secret-1")
+
+
+class RealSystem:
+    def __init__(self, settings, tmp_path, new_database, names: list[str]):
+        names = ["identity", *[n for n in names if n != "identity"]]
+        self.settings = replace(
+            settings, data_dir=tmp_path, bootstrap_operator_email=OPERATOR[0],
+            bootstrap_operator_password=OPERATOR[1],
+            database_urls={**settings.database_urls,
+                           **{name: new_database(name) for name in names}})
+        self.tap = EventTap(self.settings, "#")  # every event, for the test to wait on
+        self.runtimes: dict[str, ServiceRuntime] = {}
+        for name in names:
+            spec = importlib.import_module(f"services.{name}.app").SPEC
+            runtime = ServiceRuntime(spec, self.settings)
+            runtime.start()
+            self.runtimes[name] = runtime
+        verifier = self.runtimes["identity"].verifier
+        self.clients = {}
+        for name, runtime in self.runtimes.items():
+            runtime.verifier = verifier
+            self.clients[name] = runtime.create_app().test_client()
+        self.stop = threading.Event()
+        self.threads = run_threads([loop for rt in self.runtimes.values()
+                                    for loop in rt.build_workers()], self.stop)
+        wait_for(lambda: all(w.connected.is_set() for rt in self.runtimes.values()
+                             for w in rt.queue_workers), message="consumers connected")
+        self.operator = self.token(*OPERATOR)
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+        self.tap.close()
+        for runtime in self.runtimes.values():
+            runtime.engine.dispose()
+
+    # --- HTTP -----------------------------------------------------------------------------
+    def call(self, service: str, method: str, path: str, token: str | None = None,
+             json=None, query=None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return getattr(self.clients[service], method)(path, json=json, headers=headers,
+                                                      query_string=query)
+
+    def token(self, email: str, password: str) -> str:
+        response = self.call("identity", "post", "/api/v1/auth/token", json={
+            "grant_type": "password", "email": email, "password": password})
+        assert response.status_code == 200, response.json
+        return response.json["access_token"]
+
+    def school(self, name: str = "Hill School") -> tuple[str, str]:
+        """A new school and its school system's token."""
+        school = self.call("identity", "post", "/api/v1/schools", self.operator,
+                           {"name": name}).json["id"]
+        client = self.call("identity", "post", f"/api/v1/schools/{school}/clients",
+                           self.operator).json
+        response = self.call("identity", "post", "/api/v1/auth/token", json={
+            "grant_type": "client_credentials", **client})
+        return school, response.json["access_token"]
+
+    def push(self, system_token: str, events: list[dict]) -> dict:
+        response = self.call("ingest", "post", "/api/v1/school-data/batches", system_token,
+                             {"batch_id": uuid.uuid4().hex, "events": events})
+        assert response.status_code == 202 and not response.json["rejected"], response.json
+        return response.json
+
+    def activate(self, email: str, password: str = "a-parent-password-1") -> str:
+        """Accept the invitation sent to this email; returns the account's access token."""
+        invitation = self.tap.wait("InvitationIssued", lambda d: d["email"] == email)
+        response = self.call("identity", "post", "/api/v1/auth/activate", json={
+            "token": invitation["data"]["token"], "password": password})
+        assert response.status_code == 200, response.json
+        return self.token(email, password)
+
+    def admin(self, school: str, email: str) -> str:
+        self.call("identity", "post", f"/api/v1/schools/{school}/staff", self.operator,
+                  {"name": "School Admin", "email": email, "role": "school_admin"})
+        return self.activate(email, "an-admin-password-1")
+
+
+# Pushed school data, as a school system sends it (API.md "School data push").
+def student(source: str, date_of_birth: str = "2015-03-02", **over) -> dict:
+    data = {"given_name": "Ann", "family_name": "Smith", "date_of_birth": date_of_birth,
+            "form_group": "7A", "year_group": 7, **over}
+    return {"type": "student.upserted", "source_id": source, "data": data}
+
+
+def guardian(source: str, email: str, children: dict[str, bool]) -> dict:
+    """`children`: student source id -> receives_reports."""
+    return {"type": "guardian.upserted", "source_id": source, "data": {
+        "given_name": "Pat", "family_name": "Smith", "email": email,
+        "students": [{"student_id": s, "relationship": "parent", "receives_reports": r}
+                     for s, r in children.items()]}}
