@@ -21,8 +21,9 @@ Id = sa.String(36)
 records = sa.Table(
     "records", metadata,
     sa.Column("school_id", Id, primary_key=True),
-    sa.Column("record_type", sa.String(20), primary_key=True),
-    sa.Column("source_key", sa.String(64), primary_key=True),  # hash of the source id
+    # A hash of (school, record type, source id): the key lookups use, type included.
+    sa.Column("source_key", sa.String(64), primary_key=True),
+    sa.Column("record_type", sa.String(20), nullable=False),
     sa.Column("id", Id, nullable=False, unique=True),
     sa.Column("version", sa.Integer, nullable=False),  # last record_version published
     sa.Column("content_hash", sa.String(64), nullable=True),  # NULL: never pushed / deleted

@@ -191,14 +191,13 @@ class Ingest:
         new = [{"school_id": school_id, "record_type": t, "source_key": k, "id": r.id,
                 "version": r.version, "content_hash": r.content_hash}
                for (t, k), r in state.records.items() if r.new]
-        changed = [{"s": school_id, "t": t, "k": k, "v": r.version, "h": r.content_hash}
-                   for (t, k), r in state.records.items() if r.changed and not r.new]
+        changed = [{"s": school_id, "k": k, "v": r.version, "h": r.content_hash}
+                   for (_t, k), r in state.records.items() if r.changed and not r.new]
         if new:
             session.execute(records.insert(), new)
         if changed:
             session.execute(records.update().where(
                 records.c.school_id == sa.bindparam("s"),
-                records.c.record_type == sa.bindparam("t"),
                 records.c.source_key == sa.bindparam("k")).values(
                 version=sa.bindparam("v"), content_hash=sa.bindparam("h")), changed)
 

@@ -33,12 +33,12 @@ def upgrade() -> None:
     )
     op.create_table('records',
     sa.Column('school_id', sa.String(length=36), nullable=False),
-    sa.Column('record_type', sa.String(length=20), nullable=False),
     sa.Column('source_key', sa.String(length=64), nullable=False),
+    sa.Column('record_type', sa.String(length=20), nullable=False),
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=True),
-    sa.PrimaryKeyConstraint('school_id', 'record_type', 'source_key'),
+    sa.PrimaryKeyConstraint('school_id', 'source_key'),
     sa.UniqueConstraint('id')
     )
 
