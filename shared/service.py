@@ -57,6 +57,8 @@ class ServiceSpec:
     # Seconds a sent event's payload is kept (None: PP_OUTBOX_RETENTION_SECONDS); 0 blanks
     # it as it is confirmed (ingest keeps no personal data once published).
     outbox_retention_seconds: int | None = None
+    # More loops for the worker process, beside consumers and relay (e.g. a scheduler).
+    build_loops: Callable[[ServiceContext], list] = lambda ctx: []
 
 
 class ServiceRuntime:
@@ -103,6 +105,10 @@ class ServiceRuntime:
             for contract in contract_list:
                 if contract.type in handlers:
                     by_channel[channel][contract.type] = handlers[contract.type]
+        participant = self.context.participant
+        if participant is not None:  # an offboarded school's late data changes nothing
+            by_channel[contracts.DATA] = {t: _unless_offboarded(participant, h)
+                                          for t, h in by_channel[contracts.DATA].items()}
         routed = {t for chan in by_channel.values() for t in chan}
         stray = set(handlers) - routed
         if stray:
@@ -132,6 +138,7 @@ class ServiceRuntime:
                                    else self.spec.outbox_retention_seconds),
             name=self.spec.name)
         loops.append((f"{self.spec.name}.relay", self.relay.run))
+        loops.extend(self.spec.build_loops(self.context))
         return loops
 
     # --- web ----------------------------------------------------------------------------
@@ -158,6 +165,16 @@ class ServiceRuntime:
                                blueprints=self.spec.build_blueprints(self.context))
         app.extensions["pp_context"] = self.context
         return app
+
+
+def _unless_offboarded(participant: RightsParticipant, handler: Handler) -> Handler:
+    def guarded(session, envelope, data):
+        if participant.is_offboarded(session, envelope.school_id):
+            log.info("dropped event of an offboarded school event_id=%s school_id=%s",
+                     envelope.id, envelope.school_id)
+            return
+        return handler(session, envelope, data)
+    return guarded
 
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> Flask:

@@ -71,6 +71,9 @@ def _guard_request_body() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     bulk_bytes = getattr(view, "pp_bulk_body_bytes", None)
     if bulk_bytes:
+        if not request.headers.get("Authorization", "").lower().startswith("bearer "):
+            # Not worth reading megabytes for a caller who is refused anyway.
+            raise ApiError(401, "unauthorized", "A bearer token is required.")
         request.max_content_length = bulk_bytes
     limit = request.max_content_length
     if request.content_length is not None and limit and request.content_length > limit:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from shared.db import UtcDateTime
+from shared.removals import define_removed_records
 from shared.tables import define_plumbing_tables
 
 metadata = sa.MetaData()
@@ -64,13 +65,7 @@ memberships = sa.Table(
 
 # Records the school removed, with the version of the removal, so a late or replayed older
 # GuardianRecorded/StudentRecorded does not bring the login back.
-removed_records = sa.Table(
-    "removed_records", metadata,
-    sa.Column("school_id", Id, primary_key=True),
-    sa.Column("record_type", sa.String(20), primary_key=True),
-    sa.Column("record_id", Id, primary_key=True),
-    sa.Column("record_version", sa.Integer, nullable=False),
-)
+removed_records = define_removed_records(metadata)
 
 # Students' names, kept only at schools with student accounts, until the account request
 # (which carries the email) arrives; the account's membership then holds the name.

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import utcnow
 from shared.messaging.outbox import Outbox
+from shared.removals import Removals
 
 from . import domain
 from .domain import (Conflict, InvalidCredentials, InvalidGrant, Throttled, TokenUnusable,
@@ -256,7 +257,13 @@ class Identity:
         account_ids = session.execute(sa.select(m.c.account_id).where(
             m.c.school_id == school_id, m.c[column] == value)).scalars().all()
         session.execute(m.delete().where(m.c.school_id == school_id, m.c[column] == value))
-        return delete_orphan_accounts(session, account_ids)
+        removed = delete_orphan_accounts(session, account_ids)
+        for account_id in set(account_ids):
+            status = session.execute(sa.select(accounts.c.status).where(
+                accounts.c.id == account_id)).scalar()
+            if status == "active":  # linking learns the login's remaining records
+                self._announce_activation(session, account_id, school_id)
+        return removed
 
     # --- school data events ---------------------------------------------------------------
     def record_guardian(self, session: Session, school_id: str, data: dict) -> None:
@@ -294,25 +301,14 @@ class Identity:
 
     def _removed(self, session: Session, school_id: str, record_type: str, record_id: str,
                  version: int) -> bool:
-        removed_at = session.execute(sa.select(removed_records.c.record_version).where(
-            removed_records.c.school_id == school_id,
-            removed_records.c.record_type == record_type,
-            removed_records.c.record_id == record_id)).scalar()
-        return removed_at is not None and removed_at >= version
+        return Removals(removed_records).stale(session, record_type, record_id, version)
 
     def remove_record(self, session: Session, school_id: str, record_type: str,
                       record_id: str, version: int) -> None:
         """GuardianRemoved / StudentRemoved: the relation (and a login left with none)
         goes; the removal's version is kept so older events cannot undo it."""
-        r = removed_records
-        key = (r.c.school_id == school_id, r.c.record_type == record_type,
-               r.c.record_id == record_id)
-        previous = session.execute(sa.select(r.c.record_version).where(*key)).scalar()
-        if previous is None:
-            session.execute(r.insert().values(school_id=school_id, record_type=record_type,
-                                              record_id=record_id, record_version=version))
-        elif previous < version:
-            session.execute(r.update().where(*key).values(record_version=version))
+        Removals(removed_records).remember(session, school_id, record_type, record_id,
+                                           version)
         self.remove_membership(session, school_id, **{f"{record_type}_id": record_id})
         if record_type == "student":
             session.execute(students.delete().where(students.c.school_id == school_id,

@@ -2,22 +2,25 @@
 
 Ingest holds personal data only in outbox rows not yet published (the relay blanks each
 payload as the broker confirms it). Its `records` table keeps a hash of the school's source
-id, the UUID and a hash of the last content: pseudonymous keys it must keep so that an
-erased record is not taken again under a new id. The participant therefore exports and
-deletes unsent events about the subject, and keeps the id mapping.
+id, the UUID and a hash of the last content. Erasing a subject deletes their record row:
+a push after the erasure is the school's new instruction and gets a new id, while events
+produced before it carry the old id, which every service's tombstone refuses.
 """
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
-from shared.db import utcnow
+from shared.db import advisory_lock, utcnow
 from shared.rights import NOT_PERSONAL, DataDeclaration, RightsParticipant
 from shared.rights import TableDeclaration as T
 
 DECLARATION = DataDeclaration("ingest", tables=(
     T("records", {"school_id": NOT_PERSONAL, "record_type": NOT_PERSONAL,
                   "source_key": NOT_PERSONAL, "id": NOT_PERSONAL,
-                  "content_hash": NOT_PERSONAL}),
+                  "content_hash": NOT_PERSONAL},
+      subjects={"student": "id", "guardian": "id", "staff": "id"}),
     T("batches", {"school_id": NOT_PERSONAL, "batch_id": NOT_PERSONAL,
                   "body_hash": NOT_PERSONAL, "received_at": NOT_PERSONAL,
                   "rejected": NOT_PERSONAL}),  # index and field-name reasons only
@@ -27,26 +30,26 @@ DECLARATION = DataDeclaration("ingest", tables=(
 
 
 class IngestParticipant(RightsParticipant):
-    def _unsent(self, subject_id: str):
-        outbox = self.tables.outbox
-        return sa.and_(outbox.c.sent_at.is_(None), outbox.c.payload.like(f"%{subject_id}%"))
+    """Exports the subject's own events still waiting to go out; erasure and offboarding
+    take the school's push lock, so no batch commits events in between."""
 
     def export(self, session, subject):
         out = super().export(session, subject)
-        rows = session.execute(sa.select(self.tables.outbox.c.event_type,
-                                         self.tables.outbox.c.payload)
-                               .where(self._unsent(subject.id))).all()
-        out["unsent_events"] = [{"event_type": r.event_type, "payload": r.payload}
-                                for r in rows]
+        outbox = self.tables.outbox
+        rows = session.execute(sa.select(outbox.c.event_type, outbox.c.payload).where(
+            outbox.c.sent_at.is_(None), outbox.c.payload.like(f"%{subject.id}%"))).all()
+        key = f"{subject.type}_id"
+        out["unsent_events"] = [
+            {"event_type": r.event_type, "data": data} for r in rows
+            if (data := json.loads(r.payload)["data"]).get(key) == subject.id]
         return out
 
     def erase(self, session, subject):
-        counts = super().erase(session, subject)
-        counts["unsent_events"] = session.execute(
-            self.tables.outbox.delete().where(self._unsent(subject.id))).rowcount
-        return counts
+        advisory_lock(session, f"ingest:{subject.school_id}")
+        return super().erase(session, subject)
 
     def offboard(self, session, school_id: str):
+        advisory_lock(session, f"ingest:{school_id}")
         counts = super().offboard(session, school_id)
         outbox = self.tables.outbox
         counts["unsent_events"] = session.execute(outbox.delete().where(

@@ -111,23 +111,24 @@ class Ingest:
             else:
                 validated.append((index, *outcome))
         state = self._load(session, school_id, validated)
-        erased = self._erased(session, state)
         envelopes = []
         for index, kind, source_id, data in validated:
             record_type, deleted = domain.KINDS[kind]
             record = state.get(record_type, source_id)
-            named = [record.id] + [state.get(t, s).id for t, s in domain.references(kind, data)]
-            if erased.intersection(named):
-                rejected.append({"index": index, "error": "A record this event names was "
-                                 "erased at the school's request; it is not taken again."})
-                continue
+            change = self._change_for(state, record, kind, deleted, data)
+            if change is None:
+                continue  # the same content again: nothing new downstream
+            made, content_hash = change
             try:
-                made = self._events_for(state, record, kind, deleted, data)
-                envelopes += [new_envelope(t, {**d, "record_version": record.version},
-                                           producer="ingest", school_id=school_id)
-                              for t, d in made]
+                built = [new_envelope(t, {**d, "record_version": record.version + 1},
+                                      producer="ingest", school_id=school_id)
+                         for t, d in made]
             except ContractError as exc:  # our translation and the contracts disagree
                 rejected.append({"index": index, "error": str(exc)})
+                continue
+            record.content_hash, record.version, record.changed = (
+                content_hash, record.version + 1, True)
+            envelopes += built
         self._save(session, school_id, state)
         self.outbox.add_many(session, envelopes)
         rejected.sort(key=lambda r: r["index"])
@@ -140,21 +141,15 @@ class Ingest:
         return _result(batch_id, accepted, rejected)
 
     @staticmethod
-    def _events_for(state: _BatchState, record: _Record, kind: str, deleted: bool,
-                    data: dict) -> domain.Events:
-        """The events to publish for this record now; none when nothing changed."""
-        if deleted:
-            if record.content_hash is None:
-                return []  # never pushed, or already deleted
-            made = domain.translate(kind, record.id, data, lambda t, s: state.get(t, s).id)
-            record.content_hash, record.version, record.changed = None, record.version + 1, True
-            return made
+    def _change_for(state: _BatchState, record: _Record, kind: str, deleted: bool,
+                    data: dict) -> tuple[domain.Events, str | None] | None:
+        """The events to publish for this record now and its new content hash; None when
+        nothing changed. The record itself changes only once the events are built."""
         made = domain.translate(kind, record.id, data, lambda t, s: state.get(t, s).id)
+        if deleted:
+            return None if record.content_hash is None else (made, None)
         digest = domain.content_hash(state.school_id, record.id, made)
-        if digest == record.content_hash:
-            return []  # the same content again: nothing new downstream
-        record.content_hash, record.version, record.changed = digest, record.version + 1, True
-        return made
+        return None if digest == record.content_hash else (made, digest)
 
     @staticmethod
     def _load(session: Session, school_id: str, validated) -> _BatchState:
@@ -175,16 +170,6 @@ class Ingest:
                 state.records[(row.record_type, row.source_key)] = _Record(
                     row.id, row.version, row.content_hash)
         return state
-
-    def _erased(self, session: Session, state: _BatchState) -> set[str]:
-        """The batch's known records that were erased (their tombstones), in one query."""
-        tombstones = self.participant.tables.erasure_tombstones
-        ids = [r.id for r in state.records.values() if not r.new]
-        erased: set[str] = set()
-        for start in range(0, len(ids), 1000):
-            erased.update(session.execute(sa.select(tombstones.c.subject_id).where(
-                tombstones.c.subject_id.in_(ids[start:start + 1000]))).scalars())
-        return erased
 
     @staticmethod
     def _save(session: Session, school_id: str, state: _BatchState) -> None:

@@ -40,14 +40,16 @@ def build_blueprints(ctx: ServiceContext) -> list:
         """A parent's own links; a school admin's links for one student (`student_id`)."""
         principal = current_principal()
         if principal.role == "parent":
-            items = run(lambda s: linking.own_links(s, principal.account_id))
+            items, next_cursor = run(lambda s: linking.own_links(
+                s, principal.account_id, query["after"], query["limit"]))
         else:
             if "student_id" not in query:
                 raise ApiError(422, "validation_failed", "Give the student_id.",
                                {"student_id": ["Required for school admins."]})
-            items = run(lambda s: linking.links_for_student(s, principal.school_ids,
-                                                           query["student_id"]))
-        return {"items": items, "next": None}
+            items, next_cursor = run(lambda s: linking.links_for_student(
+                s, principal.school_ids, query["student_id"], query["after"],
+                query["limit"]))
+        return {"items": items, "next": next_cursor}
 
     @blp.route("/<uuid:link_id>/verify", methods=["POST"])
     @require("parent")

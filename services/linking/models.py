@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from shared.db import UtcDateTime
+from shared.removals import define_removed_records
 from shared.tables import define_plumbing_tables
 
 metadata = sa.MetaData()
@@ -54,9 +55,14 @@ links = sa.Table(
     sa.Column("student_id", Id, nullable=False, index=True),
     sa.Column("account_id", Id, nullable=True, index=True),
     sa.Column("status", sa.String(20), nullable=False),  # pending|verified|locked|revoked
+    # Why a revoked link is revoked: "school" (an admin; only an admin undoes it) or "data"
+    # (the school's records stopped asking for it; records asking again reopen it).
+    sa.Column("revoked_by", sa.String(10), nullable=True),
     sa.Column("failed_attempts", sa.Integer, nullable=False, default=0),
     sa.Column("version", sa.Integer, nullable=False, default=0),  # record_version of events
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("changed_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("guardian_id", "student_id", name="uq_link_guardian_student"),
 )
+
+removed_records = define_removed_records(metadata)

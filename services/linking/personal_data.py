@@ -24,10 +24,12 @@ DECLARATION = DataDeclaration("linking", tables=(
                             "student_id": NOT_PERSONAL,
                             "relationship": Personal("guardian", "the school's record")},
       subjects={"guardian": "guardian_id", "student": "student_id"}),
+    T("removed_records", {"school_id": NOT_PERSONAL, "record_type": NOT_PERSONAL,
+                          "record_id": NOT_PERSONAL}),
     T("links", {"id": NOT_PERSONAL, "school_id": NOT_PERSONAL, "guardian_id": NOT_PERSONAL,
                 "student_id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
-                "status": NOT_PERSONAL, "created_at": NOT_PERSONAL,
-                "changed_at": NOT_PERSONAL},
+                "status": NOT_PERSONAL, "revoked_by": NOT_PERSONAL,
+                "created_at": NOT_PERSONAL, "changed_at": NOT_PERSONAL},
       subjects={"guardian": "guardian_id", "student": "student_id"}),
 ))
 

@@ -1,7 +1,7 @@
 """Request and response schemas of the linking API."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from shared.contracts.fields import StrictDate, UuidString
 
@@ -12,6 +12,8 @@ class VerifyRequest(Schema):
 
 class LinkQuery(Schema):
     student_id = UuidString()
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    after = UuidString(load_default=None)
 
 
 class StudentOut(Schema):

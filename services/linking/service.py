@@ -5,19 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import utcnow
+from shared.db import advisory_lock, utcnow
 from shared.messaging.outbox import Outbox
+from shared.removals import Removals
 from shared.rights import RightsParticipant
 
 from . import domain
 from .domain import LOCKED, PENDING, REVOKED, VERIFIED
-from .models import guardian_accounts, guardian_students, guardians, links, students
+from .models import (guardian_accounts, guardian_students, guardians, links, removed_records,
+                     students)
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +33,15 @@ class Linking:
     outbox: Outbox
     participant: RightsParticipant
     clock: Callable[[], dt.datetime] = utcnow
+    removals: Removals = field(default_factory=lambda: Removals(removed_records))
 
     # --- events about the link -----------------------------------------------------------
     def _publish(self, session: Session, link, event_type: str) -> None:
-        """ParentVerified / LinkRevoked / LinkLocked, each with the link's next version."""
-        version = link.version + 1
-        session.execute(links.update().where(links.c.id == link.id).values(version=version))
+        """ParentVerified / LinkRevoked / LinkLocked, each with the link's next version
+        (counted by the database, so two changes can never share one)."""
+        version = session.execute(links.update().where(links.c.id == link.id)
+                                  .values(version=links.c.version + 1)
+                                  .returning(links.c.version)).scalar_one()
         self.outbox.add(session, event_type, {
             "link_id": link.id, "account_id": link.account_id, "guardian_id": link.guardian_id,
             "student_id": link.student_id, "record_version": version},
@@ -46,10 +51,10 @@ class Linking:
         session.execute(links.update().where(links.c.id == link.id)
                         .values(changed_at=self.clock(), **values))
 
-    def _revoke(self, session: Session, link) -> None:
+    def _revoke(self, session: Session, link, by: str) -> None:
         if link.status == REVOKED:
             return
-        self._set(session, link, status=REVOKED)
+        self._set(session, link, status=REVOKED, revoked_by=by)
         if link.account_id:  # nobody downstream knew of a link without a parent account
             self._publish(session, link, "LinkRevoked")
         log.info("link revoked link_id=%s", link.id)
@@ -69,6 +74,8 @@ class Linking:
 
     def _upsert_student(self, session, school_id, student_id, column, version_column, value,
                         version) -> None:
+        if self.removals.stale(session, "student", student_id, version):
+            return  # removed by the school; this event is older than the removal
         row = session.execute(sa.select(students).where(
             students.c.student_id == student_id).with_for_update()).first()
         if row is None:
@@ -84,6 +91,9 @@ class Linking:
         """The school's list of a contact's children: a link for each child with
         receives_reports, none for the others (an existing one is revoked)."""
         guardian_id, version = data["guardian_id"], data["record_version"]
+        advisory_lock(session, f"guardian:{guardian_id}")  # against attach_account
+        if self.removals.stale(session, "guardian", guardian_id, version):
+            return
         row = session.execute(sa.select(guardians).where(
             guardians.c.guardian_id == guardian_id).with_for_update()).first()
         if row is not None and row.record_version > version:
@@ -99,7 +109,8 @@ class Linking:
             guardian_students.c.guardian_id == guardian_id))
         wanted = set()
         for child in data["students"]:
-            if self.participant.is_erased(session, "student", child["student_id"]):
+            if (self.participant.is_erased(session, "student", child["student_id"])
+                    or self.removals.is_removed(session, "student", child["student_id"])):
                 continue
             session.execute(guardian_students.insert().values(
                 school_id=school_id, guardian_id=guardian_id, student_id=child["student_id"],
@@ -110,7 +121,7 @@ class Linking:
         account_id = session.execute(sa.select(guardian_accounts.c.account_id).where(
             guardian_accounts.c.guardian_id == guardian_id)).scalar()
         existing = {r.student_id: r for r in session.execute(sa.select(links).where(
-            links.c.guardian_id == guardian_id)).all()}
+            links.c.guardian_id == guardian_id).with_for_update()).all()}
         now = self.clock()
         for student_id in wanted:
             link = existing.get(student_id)
@@ -119,64 +130,105 @@ class Linking:
                     id=str(uuid.uuid4()), school_id=school_id, guardian_id=guardian_id,
                     student_id=student_id, account_id=account_id, status=PENDING,
                     failed_attempts=0, version=0, created_at=now, changed_at=now))
-            elif link.status == REVOKED:  # the school switched reports on again
+            elif link.status == REVOKED and link.revoked_by == "data":
+                # The school's records ask for it again; an admin's revocation stands.
                 self._set(session, link, status=PENDING, failed_attempts=0,
-                          account_id=account_id)
+                          account_id=account_id, revoked_by=None)
         for student_id, link in existing.items():
             if student_id not in wanted:
-                self._revoke(session, link)
+                self._revoke(session, link, "data")
 
     def attach_account(self, session: Session, data: dict) -> None:
-        """AccountActivated: the login holding these guardian records gets their links."""
-        for guardian_id in data["guardian_ids"]:
+        """AccountActivated: `guardian_ids` is the full set this login holds now. Their
+        links go to it; a guardian record it no longer holds (the school moved it to
+        another email) is detached: its links are revoked for this login and wait, pending,
+        for the login that holds the record now."""
+        account_id = data["account_id"]
+        held = set(data["guardian_ids"])
+        previously = set(session.execute(sa.select(guardian_accounts.c.guardian_id).where(
+            guardian_accounts.c.account_id == account_id)).scalars())
+        for guardian_id in sorted(previously - held):
+            advisory_lock(session, f"guardian:{guardian_id}")
+            self._detach(session, guardian_id, account_id)
+            session.execute(guardian_accounts.delete().where(
+                guardian_accounts.c.guardian_id == guardian_id,
+                guardian_accounts.c.account_id == account_id))
+        for guardian_id in sorted(held):
             if self.participant.is_erased(session, "guardian", guardian_id):
                 continue
+            advisory_lock(session, f"guardian:{guardian_id}")
             current = session.execute(sa.select(guardian_accounts.c.account_id).where(
                 guardian_accounts.c.guardian_id == guardian_id)).scalar()
-            if current is None:
+            if current == account_id:
+                pass
+            elif current is None:
                 session.execute(guardian_accounts.insert().values(
-                    guardian_id=guardian_id, account_id=data["account_id"]))
-            elif current != data["account_id"]:
+                    guardian_id=guardian_id, account_id=account_id))
+            else:
                 session.execute(guardian_accounts.update().where(
                     guardian_accounts.c.guardian_id == guardian_id).values(
-                    account_id=data["account_id"]))
-            # A guardian's record moving to another login (the school changed its email)
-            # takes its links with it, back to pending: the new login proves them again.
+                    account_id=account_id))
             for link in session.execute(sa.select(links).where(
-                    links.c.guardian_id == guardian_id)).all():
-                if link.account_id == data["account_id"]:
+                    links.c.guardian_id == guardian_id).with_for_update()).all():
+                if link.account_id == account_id:
                     continue
-                if link.account_id is not None and link.status != REVOKED:
-                    self._revoke(session, link)
-                    self._set(session, link, status=PENDING, failed_attempts=0)
-                self._set(session, link, account_id=data["account_id"])
+                if link.account_id is not None:
+                    self._detach(session, guardian_id, link.account_id)
+                self._set(session, link, account_id=account_id)
+
+    def _detach(self, session: Session, guardian_id: str, account_id: str) -> None:
+        """The login loses this guardian record's links: revoked for it, pending again
+        (with fresh answers) for whoever holds the record next."""
+        for link in session.execute(sa.select(links).where(
+                links.c.guardian_id == guardian_id, links.c.account_id == account_id)
+                .with_for_update()).all():
+            reopen = link.status != REVOKED or link.revoked_by == "data"
+            self._revoke(session, link, "data")
+            values = {"account_id": None}
+            if reopen:
+                values.update(status=PENDING, failed_attempts=0, revoked_by=None)
+            self._set(session, link, **values)
 
     def remove_student(self, session: Session, school_id: str, data: dict) -> None:
         student_id = data["student_id"]
+        self.removals.remember(session, school_id, "student", student_id,
+                               data["record_version"])
         for link in session.execute(sa.select(links).where(
-                links.c.student_id == student_id, links.c.school_id == school_id)).all():
-            self._revoke(session, link)
+                links.c.student_id == student_id, links.c.school_id == school_id)
+                .with_for_update()).all():
+            self._revoke(session, link, "data")
         session.execute(guardian_students.delete().where(
             guardian_students.c.student_id == student_id))
         session.execute(students.delete().where(students.c.student_id == student_id))
 
     def remove_guardian(self, session: Session, school_id: str, data: dict) -> None:
         guardian_id = data["guardian_id"]
+        advisory_lock(session, f"guardian:{guardian_id}")
+        self.removals.remember(session, school_id, "guardian", guardian_id,
+                               data["record_version"])
         for link in session.execute(sa.select(links).where(
-                links.c.guardian_id == guardian_id)).all():
-            self._revoke(session, link)
+                links.c.guardian_id == guardian_id).with_for_update()).all():
+            self._revoke(session, link, "data")
         session.execute(guardian_students.delete().where(
             guardian_students.c.guardian_id == guardian_id))
+        session.execute(guardian_accounts.delete().where(
+            guardian_accounts.c.guardian_id == guardian_id))
 
     # --- parents ---------------------------------------------------------------------------
-    def own_links(self, session: Session, account_id: str) -> list[dict]:
-        rows = session.execute(
-            sa.select(links.c.id, links.c.student_id, links.c.status, students.c.name)
-            .select_from(links.outerjoin(students, students.c.student_id == links.c.student_id))
-            .where(links.c.account_id == account_id, links.c.status != REVOKED)
-            .order_by(links.c.created_at, links.c.id)).all()
-        return [{"id": r.id, "student": {"id": r.student_id, "name": r.name},
-                 "status": r.status} for r in rows]
+    def own_links(self, session: Session, account_id: str, after: str | None = None,
+                  limit: int = 50) -> tuple[list[dict], str | None]:
+        query = (sa.select(links.c.id, links.c.student_id, links.c.status, students.c.name)
+                 .select_from(links.outerjoin(students,
+                                              students.c.student_id == links.c.student_id))
+                 .where(links.c.account_id == account_id, links.c.status != REVOKED)
+                 .order_by(links.c.id).limit(limit + 1))
+        if after:
+            query = query.where(links.c.id > after)
+        rows = session.execute(query).all()
+        page = rows[:limit]
+        return ([{"id": r.id, "student": {"id": r.student_id, "name": r.name},
+                  "status": r.status} for r in page],
+                page[-1].id if len(rows) > limit else None)
 
     def verify(self, session: Session, account_id: str, link_id: str,
                date_of_birth: dt.date) -> domain.Answer:
@@ -207,13 +259,20 @@ class Linking:
             raise NotFound()
         return link
 
-    def links_for_student(self, session: Session, school_ids, student_id: str) -> list[dict]:
-        rows = session.execute(sa.select(links).where(
-            links.c.student_id == student_id, links.c.school_id.in_(school_ids))
-            .order_by(links.c.created_at, links.c.id)).all()
-        return [{"id": r.id, "student": {"id": r.student_id}, "guardian_id": r.guardian_id,
-                 "status": r.status, "failed_attempts": r.failed_attempts,
-                 "has_account": r.account_id is not None} for r in rows]
+    def links_for_student(self, session: Session, school_ids, student_id: str,
+                          after: str | None = None, limit: int = 50
+                          ) -> tuple[list[dict], str | None]:
+        query = (sa.select(links).where(links.c.student_id == student_id,
+                                        links.c.school_id.in_(school_ids))
+                 .order_by(links.c.id).limit(limit + 1))
+        if after:
+            query = query.where(links.c.id > after)
+        rows = session.execute(query).all()
+        page = rows[:limit]
+        return ([{"id": r.id, "student": {"id": r.student_id}, "guardian_id": r.guardian_id,
+                  "status": r.status, "failed_attempts": r.failed_attempts,
+                  "has_account": r.account_id is not None} for r in page],
+                page[-1].id if len(rows) > limit else None)
 
     def unlock(self, session: Session, school_ids, link_id: str) -> str:
         link = self._admin_link(session, school_ids, link_id)
@@ -225,7 +284,7 @@ class Linking:
 
     def revoke(self, session: Session, school_ids, link_id: str) -> str:
         link = self._admin_link(session, school_ids, link_id)
-        self._revoke(session, link)
+        self._revoke(session, link, "school")
         return REVOKED
 
 

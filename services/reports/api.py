@@ -1,8 +1,83 @@
-"""HTTP API of the reports service (flask-smorest blueprints)."""
+"""HTTP API of the reports service (API.md "Parent and student", "School admin")."""
 from __future__ import annotations
 
+from flask_smorest import Blueprint
+
+from shared.auth import current_principal, require
+from shared.db import run_in_transaction
+from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
+
+from . import schemas
+from .service import NotFound as ReportNotFound
+from .service import Reports, Restricted
+
+READERS = ("parent", "student", "school_admin")
+
+
+def reports_of(ctx: ServiceContext) -> Reports:
+    if "reports" not in ctx.extras:
+        ctx.extras["reports"] = Reports(ctx.outbox, ctx.participant)
+    return ctx.extras["reports"]
 
 
 def build_blueprints(ctx: ServiceContext) -> list:
-    return []
+    service = reports_of(ctx)
+
+    def run(work):
+        try:
+            return run_in_transaction(ctx.sessions, work)
+        except ReportNotFound:
+            raise NotFound() from None
+        except Restricted:
+            raise ApiError(423, "processing_restricted", "The school has restricted the "
+                           "processing of this student's data; it is kept but not shown "
+                           "for now.") from None
+
+    students = Blueprint("student-reports", __name__, url_prefix="/api/v1/students",
+                         description="A student's published reports")
+
+    @students.route("/<uuid:student_id>/reports", methods=["GET"])
+    @require(*READERS)
+    @students.arguments(schemas.Page, location="query")
+    @students.response(200, schemas.ReportList)
+    def list_reports(page, student_id):
+        """Newest first, `limit` (at most 50) at a time; `next` is the `after` of the next
+        page."""
+        principal = current_principal()
+        items, next_cursor = run(lambda s: service.list_reports(
+            s, principal, str(student_id), page["after"], page["limit"]))
+        return {"items": items, "next": next_cursor}
+
+    blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
+                    description="Published reports")
+
+    @blp.route("/<uuid:report_id>", methods=["GET"])
+    @require(*READERS)
+    @blp.response(200, schemas.ReportOut)
+    def read_report(report_id):
+        """One report: only through a verified link, the student's own account, or the
+        school's staff."""
+        principal = current_principal()
+        return run(lambda s: service.read_report(s, principal, str(report_id)))
+
+    @blp.route("/publish", methods=["POST"])
+    @require("school_admin")
+    @blp.arguments(schemas.PublishRequest)
+    @blp.response(202, schemas.PublishResult)
+    def publish(body):
+        """Publish a period: one snapshot per student with data in it, visible to parents
+        from `visible_from` (default now), when they are told by email."""
+        principal = current_principal()
+        school_id = body.get("school_id")
+        if school_id is None:
+            if len(principal.school_ids) != 1:
+                raise ApiError(422, "validation_failed", "Say which school.",
+                               {"school_id": ["Required for an admin of several schools."]})
+            school_id = principal.school_ids[0]
+        elif not principal.in_school(school_id):
+            raise NotFound()
+        return {"published": run(lambda s: service.publish(
+            s, school_id, body["period"], body["title"], body["visible_from"]))}
+
+    return [students, blp]

@@ -1,11 +1,49 @@
 """Event handlers of the reports service, and their one explicit map.
 
-Rights events are answered by the shared participant (see personal_data.py).
+Rights events (and SchoolOffboarded) are answered by the shared participant
+(personal_data.py). A late event about an erased subject changes nothing.
 """
 from __future__ import annotations
 
 from shared.service import ServiceContext
 
+from .api import reports_of
+
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    return {}
+    reports = reports_of(ctx)
+
+    def unless_erased(subject_type: str, key: str, apply):
+        def handler(session, envelope, data):
+            if reports.erased(session, subject_type, data.get(key)):
+                return
+            apply(session, envelope.school_id, data)
+        return handler
+
+    def link(verified: bool):
+        def handler(session, envelope, data):
+            if reports.erased(session, "student", data["student_id"]) or reports.erased(
+                    session, "guardian", data["guardian_id"]):
+                return
+            reports.link_changed(session, envelope.school_id, data, verified)
+        return handler
+
+    return {
+        "StudentRecorded": unless_erased("student", "student_id", reports.record_student),
+        "StudentPlacementRecorded": unless_erased("student", "student_id",
+                                                  reports.record_placement),
+        "StudentRemoved": unless_erased("student", "student_id", reports.remove_student),
+        "StaffRecorded": unless_erased("staff", "staff_id", reports.record_staff),
+        "StaffRemoved": unless_erased("staff", "staff_id", reports.remove_staff),
+        "ClassRecorded": lambda s, e, d: reports.record_class(s, e.school_id, d),
+        "ClassRemoved": lambda s, e, d: reports.remove_class(s, e.school_id, d),
+        "AttainmentRecorded": unless_erased("student", "student_id",
+                                            reports.record_attainment),
+        "CharacteristicRecorded": unless_erased("student", "student_id",
+                                                reports.record_characteristic),
+        "ParentVerified": link(True),
+        "LinkRevoked": link(False),
+        "LinkLocked": link(False),
+        "AccountActivated": lambda s, e, d: reports.student_account(s, d),
+        "SchoolActivated": lambda s, e, d: None,  # nothing to set up per school
+    }

@@ -261,7 +261,7 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(CharacteristicRecorded, "ingest", ("reports",)),
     _c(InvitationIssued, "identity", ("notifications",)),
     _c(PasswordResetRequested, "identity", ("notifications",)),
-    _c(AccountActivated, "identity", ("linking", "notifications")),
+    _c(AccountActivated, "identity", ("linking", "reports", "notifications")),
     _c(ParentVerified, "linking", ("reports", "notifications")),
     _c(LinkRevoked, "linking", ("reports", "notifications")),
     _c(LinkLocked, "linking", ("reports", "notifications")),

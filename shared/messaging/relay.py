@@ -21,6 +21,9 @@ from shared.tables import PlumbingTables
 log = logging.getLogger(__name__)
 
 SCRUBBED_ROW_KEEP = dt.timedelta(days=7)
+# Events waiting longer than this (a broker down for a week) are blanked by the periodic
+# scrub instead, after PP_OUTBOX_RETENTION_SECONDS.
+ERASED_RECENTLY = dt.timedelta(days=7)
 
 
 class Publisher(Protocol):
@@ -38,6 +41,7 @@ class OutboxRelay:
                  clock: Callable[[], dt.datetime] = utcnow, name: str = "relay"):
         self.engine = engine
         self.outbox = tables.outbox
+        self.tombstones = tables.erasure_tombstones
         self.publisher = publisher
         self.batch_size = batch_size
         self.retention = retention
@@ -76,9 +80,25 @@ class OutboxRelay:
                 if not self.retention:  # keep nothing once the broker has it
                     values["payload"] = None
                 conn.execute(ob.update().where(ob.c.seq.in_(sent)).values(**values))
+                self._blank_erased(conn, [r for r in rows if r.seq in set(sent)], now)
         if len(sent) < len(rows):
             raise RelayStalled(f"{len(rows) - len(sent)} rows not published")
         return len(sent)
+
+    def _blank_erased(self, conn, rows, now: dt.datetime) -> None:
+        """An event about a subject erased while it waited is blanked as soon as it is
+        sent: the erasure could not blank it then, and must leave nothing behind."""
+        if not self.retention or self.tombstones is None:
+            return
+        t = self.tombstones
+        recent = conn.execute(sa.select(t.c.subject_id).where(
+            t.c.erased_at > now - ERASED_RECENTLY)).scalars().all()
+        if not recent:
+            return
+        doomed = [r.seq for r in rows if any(i in r.payload for i in recent)]
+        if doomed:
+            conn.execute(self.outbox.update().where(self.outbox.c.seq.in_(doomed))
+                         .values(payload=None))
 
     def scrub(self) -> int:
         """Blank payloads sent longer ago than the retention; drop old scrubbed rows."""

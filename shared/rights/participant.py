@@ -108,18 +108,20 @@ class RightsParticipant:
         for decl, table, condition in self._subject_tables(subject):
             counts[decl.table] = session.execute(table.delete().where(condition)).rowcount
         counts.update(self._erase_plumbing(session, subject))
-        session.execute(self.tables.erasure_tombstones.delete().where(
-            self.tables.erasure_tombstones.c.subject_type == subject.type,
-            self.tables.erasure_tombstones.c.subject_id == subject.id))
-        session.execute(self.tables.erasure_tombstones.insert().values(
-            subject_type=subject.type, subject_id=subject.id, school_id=subject.school_id,
-            erased_at=utcnow()))
+        self._tombstone(session, subject.type, subject.id, subject.school_id)
         return counts
 
     def _erase_plumbing(self, session: Session, subject: Subject) -> dict[str, int]:
-        """Sent event payloads and dead letters naming the subject go at once."""
+        """Sent event payloads and dead letters naming the subject go at once. Unsent
+        events still go out (their consumers drop what concerns an erased subject, and
+        an event may name other people too); the relay blanks each as it is confirmed,
+        since the tombstone is there by then (see OutboxRelay)."""
         t = self.tables
         like = f"%{subject.id}%"
+        # Wait for a relay publishing one of them right now: once it has marked it sent,
+        # the scrub below (a later statement) sees and blanks it.
+        session.execute(sa.select(t.outbox.c.seq).where(
+            t.outbox.c.sent_at.is_(None), t.outbox.c.payload.like(like)).with_for_update())
         scrubbed = session.execute(t.outbox.update().where(
             t.outbox.c.sent_at.is_not(None), t.outbox.c.payload.like(like))
             .values(payload=None)).rowcount
@@ -171,7 +173,20 @@ class RightsParticipant:
             ob.c.payload.is_not(None)).values(payload=None)).rowcount
         counts["dead_letters"] = session.execute(self.tables.dead_letters.delete().where(
             self.tables.dead_letters.c.payload.like(f"%{school_id}%"))).rowcount
+        # The school itself is tombstoned: its late events change nothing from now on.
+        self._tombstone(session, "school", school_id, school_id)
         return counts
+
+    def _tombstone(self, session: Session, subject_type: str, subject_id: str,
+                   school_id: str) -> None:
+        t = self.tables.erasure_tombstones
+        session.execute(t.delete().where(t.c.subject_type == subject_type,
+                                         t.c.subject_id == subject_id))
+        session.execute(t.insert().values(subject_type=subject_type, subject_id=subject_id,
+                                          school_id=school_id, erased_at=utcnow()))
+
+    def is_offboarded(self, session: Session, school_id: str | None) -> bool:
+        return bool(school_id) and self.is_erased(session, "school", school_id)
 
     # --- queries every service uses -------------------------------------------------
     def is_restricted(self, session: Session, subject_type: str, subject_id: str) -> bool:

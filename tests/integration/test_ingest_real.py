@@ -255,15 +255,20 @@ def test_limits_answer_which_limit(school_push):
     assert long_name.json["rejected"][0]["error"].startswith("data.given_name:")
 
 
-def test_an_erased_record_is_not_taken_again(school_push):
+def test_a_push_after_an_erasure_is_a_new_record_and_old_ids_stay_erased(school_push):
     school, token = school_push.school()
     school_push.push(token, [student("S1")])
     (recorded,) = school_push.events("reports", "StudentRecorded")
+    old_id = recorded["data"]["student_id"]
     with school_push.ingest.context.sessions() as session, session.begin():
         from shared.rights.participant import Subject
         school_push.ingest.context.participant.erase(session, Subject(
-            school_id=school, type="student", id=recorded["data"]["student_id"]))
+            school_id=school, type="student", id=old_id))
     again = school_push.push(token, [student("S1", given_name="Back"),
                                      attainment("A9", "S1")])
-    assert again.json["accepted"] == 0 and len(again.json["rejected"]) == 2
-    assert "erased" in again.json["rejected"][0]["error"]
+    assert again.json["accepted"] == 2  # the school's new instruction
+    (back,) = [e for e in school_push.events("reports", "StudentRecorded")
+               if e["data"]["given_name"] == "Back"]
+    (grade,) = school_push.events("reports", "AttainmentRecorded")
+    assert back["data"]["student_id"] != old_id == recorded["data"]["student_id"]
+    assert grade["data"]["student_id"] == back["data"]["student_id"]

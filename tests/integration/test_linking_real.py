@@ -184,3 +184,47 @@ def _applied(engine, events) -> bool:
         seen = conn.execute(sa.text("SELECT count(*) FROM inbox WHERE event_id IN (:a, :b)"),
                             {"a": events[0].id, "b": events[1].id}).scalar_one()
     return seen == 2
+
+
+def test_a_schools_revocation_is_not_undone_by_the_next_push(system):
+    school, system_token = system.school()
+    system.push(system_token, [student("S1"), guardian("G1", "pat@example.org", {"S1": True})])
+    token = system.activate("pat@example.org")
+    (link,) = wait_for(lambda: system.call("linking", "get", "/api/v1/links", token)
+                       .json["items"], message="link")
+    admin = system.admin(school, "admin@example.org")
+    system.call("linking", "post", f"/api/v1/links/{link['id']}/revoke", admin)
+    renamed = guardian("G1", "pat@example.org", {"S1": True})
+    renamed["data"]["given_name"] = "Patricia"  # any change re-sends the children list
+    system.push(system_token, [renamed])
+    engine = system.runtimes["linking"].engine
+    wait_for(lambda: _count(engine, "SELECT max(record_version) FROM guardians") >= 2,
+             message="new list applied")
+    with engine.connect() as conn:
+        status = conn.execute(sa.select(links.c.status)).scalar_one()
+    assert status == "revoked"
+    assert system.call("linking", "get", "/api/v1/links", token).json["items"] == []
+
+
+def test_a_guardian_moved_to_another_email_leaves_the_old_login(system):
+    school, system_token = system.school()
+    system.push(system_token, [student("S1"), student("S2", given_name="Bo"),
+                               guardian("G1", "old@example.org", {"S1": True}),
+                               guardian("G2", "old@example.org", {"S2": True})])
+    old = system.activate("old@example.org")
+    wait_for(lambda: len(system.call("linking", "get", "/api/v1/links", old)
+                         .json["items"]) == 2, message="two links")
+    system.push(system_token, [guardian("G1", "new@example.org", {"S1": True})])
+    # The old login still holds G2 (so it stays) but no longer G1: it loses Ann's link.
+    wait_for(lambda: [i["student"]["name"] for i in system.call(
+        "linking", "get", "/api/v1/links", old).json["items"]] == ["Bo Smith"],
+        message="old login detached from the moved guardian")
+    new = system.activate("new@example.org")
+    (moved,) = wait_for(lambda: system.call("linking", "get", "/api/v1/links", new)
+                        .json["items"], message="link moved to the new login")
+    assert moved["student"]["name"] == "Ann Smith" and moved["status"] == "pending"
+
+
+def _count(engine, sql) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql)).scalar_one() or 0

@@ -42,19 +42,37 @@ def student_id(rt, name) -> str:
     raise AssertionError(name)
 
 
-def test_access_exports_and_erasure_deletes_the_unsent_events_about_the_subject(ingest):
+def test_access_exports_the_subjects_own_waiting_events_and_erasure_forgets_its_id(ingest):
+    import datetime as dt
+
+    from shared.messaging.relay import OutboxRelay
     rt, _, _ = ingest
     ann, bo = student_id(rt, "Ann"), student_id(rt, "Bo")
     participant = rt.context.participant
     with rt.context.sessions() as session, session.begin():
         exported = participant.export(session, Subject(SCHOOL, "student", ann))
         counts = participant.erase(session, Subject(SCHOOL, "student", ann))
-    assert len(exported["unsent_events"]) == 3  # recorded, placement, birth date
-    assert all(ann in e["payload"] for e in exported["unsent_events"])
-    assert counts["unsent_events"] == 3
+    types = sorted(e["event_type"] for e in exported["unsent_events"])
+    assert types == ["StudentBirthDateRecorded", "StudentPlacementRecorded",
+                     "StudentRecorded"]
+    assert all(e["data"]["student_id"] == ann for e in exported["unsent_events"])
+    assert counts["records"] == 1  # a push after the erasure gets a new id
     with rt.engine.connect() as conn:
-        left = conn.execute(sa.text("SELECT payload FROM outbox")).scalars().all()
-    assert len(left) == 3 and all(bo in p and ann not in p for p in left)
+        ids = conn.execute(sa.text("SELECT id FROM records")).scalars().all()
+    assert ids == [bo]
+
+    class Broker:  # stands in for RabbitMQ: takes everything
+        def publish(self, *args):
+            pass
+
+        def close(self):
+            pass
+    relay = OutboxRelay(rt.engine, rt.spec.tables, Broker(), retention=dt.timedelta(0))
+    relay.publish_batch()
+    with rt.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT payload FROM outbox WHERE payload IS NOT NULL")
+                            ).scalars().all()
+    assert left == []  # sent, and nothing kept
 
 
 def test_offboarding_removes_the_school_and_refuses_its_later_pushes(ingest):

@@ -1,4 +1,4 @@
-"""Linking: students' names and dates of birth, guardians, the school's parent-child records and links.
+"""Linking: students' names and dates of birth, guardians, the school's parent-child records, links and removed records.
 
 Revision ID: 0002
 Revises: 0001
@@ -48,6 +48,7 @@ def upgrade() -> None:
     sa.Column('student_id', sa.String(length=36), nullable=False),
     sa.Column('account_id', sa.String(length=36), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('revoked_by', sa.String(length=10), nullable=True),
     sa.Column('failed_attempts', sa.Integer(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('created_at', UtcDateTime(), nullable=False),
@@ -60,6 +61,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_links_school_id'), ['school_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_links_student_id'), ['student_id'], unique=False)
 
+    op.create_table('removed_records',
+    sa.Column('school_id', sa.String(length=36), nullable=False),
+    sa.Column('record_type', sa.String(length=20), nullable=False),
+    sa.Column('record_id', sa.String(length=36), nullable=False),
+    sa.Column('record_version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('school_id', 'record_type', 'record_id')
+    )
     op.create_table('students',
     sa.Column('school_id', sa.String(length=36), nullable=False),
     sa.Column('student_id', sa.String(length=36), nullable=False),
@@ -79,6 +87,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_students_school_id'))
 
     op.drop_table('students')
+    op.drop_table('removed_records')
     with op.batch_alter_table('links', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_links_student_id'))
         batch_op.drop_index(batch_op.f('ix_links_school_id'))

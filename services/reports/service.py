@@ -1,0 +1,314 @@
+"""Reports use cases: projections of the school's events, publishing snapshots, and reading
+them only as the right person. Events go to the outbox in the same transaction."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.db import utcnow
+from shared.messaging.outbox import Outbox
+from shared.removals import Removals
+from shared.rights import RightsParticipant
+
+from . import domain
+from .models import (attainment, characteristics, class_teachers, classes, enrolments,
+                     parent_access, removed_records, reports, staff, student_accounts,
+                     students)
+
+log = logging.getLogger(__name__)
+MAX_PAGE = 50
+
+
+class NotFound(Exception):
+    """Not there, or not for this caller: the same answer."""
+
+
+class Restricted(Exception):
+    """The school restricted processing of this student's data: kept, not shown."""
+
+
+def _upsert(session: Session, table: sa.Table, key: dict, values: dict,
+            version: int, version_column: str = "record_version") -> bool:
+    """Insert, or update when this version is not older than the stored one."""
+    where = [table.c[k] == v for k, v in key.items()]
+    current = session.execute(sa.select(table.c[version_column]).where(*where)
+                              .with_for_update()).first()
+    if current is None:
+        session.execute(table.insert().values(**key, **values, **{version_column: version}))
+        return True
+    if current[0] > version:
+        return False  # an older version arriving late changes nothing
+    session.execute(table.update().where(*where).values(**values,
+                                                        **{version_column: version}))
+    return True
+
+
+@dataclass
+class Reports:
+    outbox: Outbox
+    participant: RightsParticipant
+    clock: Callable[[], dt.datetime] = utcnow
+    removals: Removals = field(default_factory=lambda: Removals(removed_records))
+
+    def erased(self, session: Session, subject_type: str, subject_id: str | None) -> bool:
+        return bool(subject_id) and self.participant.is_erased(session, subject_type,
+                                                                subject_id)
+
+    # --- projections of the school's data ------------------------------------------------
+    def record_student(self, session, school_id, data):
+        self._student(session, school_id, data["student_id"], "name_version",
+                      data["record_version"],
+                      name=f"{data['given_name']} {data['family_name']}")
+
+    def record_placement(self, session, school_id, data):
+        self._student(session, school_id, data["student_id"], "placement_version",
+                      data["record_version"], form_group=data["form_group"],
+                      year_group=data["year_group"])
+
+    def _student(self, session, school_id, student_id, version_column, version, **values):
+        if self.removals.stale(session, "student", student_id, version):
+            return
+        exists = session.execute(sa.select(students.c.student_id).where(
+            students.c.student_id == student_id)).first()
+        if not exists:
+            session.execute(students.insert().values(
+                student_id=student_id, school_id=school_id, name_version=0,
+                placement_version=0))
+        _upsert(session, students, {"student_id": student_id}, values, version,
+                version_column)
+
+    def record_staff(self, session, school_id, data):
+        if self.removals.stale(session, "staff", data["staff_id"], data["record_version"]):
+            return
+        _upsert(session, staff, {"staff_id": data["staff_id"]}, {
+            "school_id": school_id,
+            "name": f"{data['title']} {data['given_name']} {data['family_name']}"},
+            data["record_version"])
+
+    def record_class(self, session, school_id, data):
+        class_id = data["class_id"]
+        if self.removals.stale(session, "class", class_id, data["record_version"]):
+            return
+        if not _upsert(session, classes, {"class_id": class_id}, {
+                "school_id": school_id, "name": data["name"], "subject": data["subject"]},
+                data["record_version"]):
+            return
+        session.execute(class_teachers.delete().where(class_teachers.c.class_id == class_id))
+        session.execute(enrolments.delete().where(enrolments.c.class_id == class_id))
+        teachers = [t for t in dict.fromkeys(data["teacher_ids"])
+                    if not self.erased(session, "staff", t)]
+        pupils = [s for s in dict.fromkeys(data["student_ids"])
+                  if not self.erased(session, "student", s)
+                  and not self.removals.is_removed(session, "student", s)]
+        if teachers:
+            session.execute(class_teachers.insert(), [
+                {"class_id": class_id, "staff_id": t, "school_id": school_id}
+                for t in teachers])
+        if pupils:
+            session.execute(enrolments.insert(), [
+                {"class_id": class_id, "student_id": s, "school_id": school_id}
+                for s in pupils])
+
+    def record_attainment(self, session, school_id, data):
+        if self.removals.is_removed(session, "student", data["student_id"]):
+            return  # about a student the school removed
+        _upsert(session, attainment, {"attainment_id": data["attainment_id"]}, {
+            "school_id": school_id, "student_id": data["student_id"],
+            "class_id": data["class_id"], "period": data["period"], "kind": data["kind"],
+            "value": data["value"], "out_of": data.get("out_of"), "topic": data.get("topic")},
+            data["record_version"])
+
+    def record_characteristic(self, session, school_id, data):
+        if self.removals.is_removed(session, "student", data["student_id"]):
+            return
+        _upsert(session, characteristics, {"characteristic_id": data["characteristic_id"]}, {
+            "school_id": school_id, "student_id": data["student_id"],
+            "class_id": data.get("class_id"), "period": data["period"],
+            "kind": data["kind"], "value": data["value"]}, data["record_version"])
+
+    def remove_student(self, session, school_id, data):
+        """The school removed the student: their data goes; published reports stay in the
+        archive (erasure is the way to remove those)."""
+        student_id = data["student_id"]
+        self.removals.remember(session, school_id, "student", student_id,
+                               data["record_version"])
+        for table in (enrolments, attainment, characteristics, parent_access):
+            session.execute(table.delete().where(table.c.student_id == student_id))
+        session.execute(students.delete().where(students.c.student_id == student_id))
+
+    def remove_staff(self, session, school_id, data):
+        self.removals.remember(session, school_id, "staff", data["staff_id"],
+                               data["record_version"])
+        session.execute(class_teachers.delete().where(
+            class_teachers.c.staff_id == data["staff_id"]))
+        session.execute(staff.delete().where(staff.c.staff_id == data["staff_id"]))
+
+    def remove_class(self, session, school_id, data):
+        self.removals.remember(session, school_id, "class", data["class_id"],
+                               data["record_version"])
+        for table in (class_teachers, enrolments):
+            session.execute(table.delete().where(table.c.class_id == data["class_id"]))
+        session.execute(classes.delete().where(classes.c.class_id == data["class_id"]))
+
+    # --- who may read --------------------------------------------------------------------
+    def link_changed(self, session, school_id, data, verified: bool):
+        _upsert(session, parent_access, {"link_id": data["link_id"]}, {
+            "school_id": school_id, "account_id": data["account_id"],
+            "guardian_id": data["guardian_id"], "student_id": data["student_id"],
+            "verified": verified}, data["record_version"])
+
+    def student_account(self, session, data):
+        if data["role"] != "student":
+            return
+        for student_id in data["student_ids"]:
+            if self.erased(session, "student", student_id):
+                continue
+            if not session.execute(sa.select(student_accounts.c.account_id).where(
+                    student_accounts.c.account_id == data["account_id"],
+                    student_accounts.c.student_id == student_id)).first():
+                session.execute(student_accounts.insert().values(
+                    account_id=data["account_id"], student_id=student_id))
+
+    def may_read(self, session, principal, student_id: str, school_id: str | None) -> bool:
+        if principal.role == "school_admin":
+            return school_id is not None and principal.in_school(school_id)
+        if principal.role == "parent":
+            return session.execute(sa.select(parent_access.c.link_id).where(
+                parent_access.c.account_id == principal.account_id,
+                parent_access.c.student_id == student_id,
+                parent_access.c.verified.is_(True))).first() is not None
+        if principal.role == "student":
+            return session.execute(sa.select(student_accounts.c.account_id).where(
+                student_accounts.c.account_id == principal.account_id,
+                student_accounts.c.student_id == student_id)).first() is not None
+        return False
+
+    def _check_restriction(self, session, student_id: str) -> None:
+        if self.participant.is_restricted(session, "student", student_id):
+            raise Restricted()
+
+    # --- publishing ---------------------------------------------------------------------
+    def publish(self, session, school_id: str, period: str, title: str,
+                visible_from: dt.datetime | None) -> int:
+        """One snapshot per student with data in the period; announced now or when due."""
+        now = self.clock()
+        visible_from = visible_from or now
+        ids = set(session.execute(sa.select(attainment.c.student_id).where(
+            attainment.c.school_id == school_id, attainment.c.period == period)).scalars())
+        ids |= set(session.execute(sa.select(characteristics.c.student_id).where(
+            characteristics.c.school_id == school_id,
+            characteristics.c.period == period)).scalars())
+        ids = {i for i in ids if not self.erased(session, "student", i)}
+        if not ids:
+            return 0
+        contents = self._build(session, school_id, period, sorted(ids))
+        versions = dict(session.execute(
+            sa.select(reports.c.student_id, sa.func.max(reports.c.version)).where(
+                reports.c.school_id == school_id, reports.c.period == period)
+            .group_by(reports.c.student_id)).all())
+        rows = [{"id": str(uuid.uuid4()), "school_id": school_id, "student_id": sid,
+                 "period": period, "title": title, "version": versions.get(sid, 0) + 1,
+                 "published_at": now, "visible_from": visible_from, "announced": False,
+                 "content": contents[sid]} for sid in sorted(ids)]
+        session.execute(reports.insert(), rows)
+        announced = self.announce_due(session)
+        log.info("reports published school_id=%s count=%d announced=%d", school_id,
+                 len(rows), announced)
+        return len(rows)
+
+    def _build(self, session, school_id, period, student_ids) -> dict[str, dict]:
+        class_rows = {r.class_id: {"name": r.name, "subject": r.subject} for r in
+                      session.execute(sa.select(classes).where(
+                          classes.c.school_id == school_id)).all()}
+        teachers: dict[str, list[dict]] = {}
+        for r in session.execute(
+                sa.select(class_teachers.c.class_id, staff.c.staff_id, staff.c.name)
+                .join(staff, staff.c.staff_id == class_teachers.c.staff_id)
+                .where(class_teachers.c.school_id == school_id)
+                .order_by(staff.c.name)).all():
+            teachers.setdefault(r.class_id, []).append({"id": r.staff_id, "name": r.name})
+        people = {r.student_id: r for r in session.execute(sa.select(students).where(
+            students.c.school_id == school_id)).all()}
+        marks: dict[str, list[dict]] = {}
+        for r in session.execute(sa.select(attainment).where(
+                attainment.c.school_id == school_id,
+                attainment.c.period == period)).mappings():
+            marks.setdefault(r["student_id"], []).append(dict(r))
+        traits: dict[str, list[dict]] = {}
+        for r in session.execute(sa.select(characteristics).where(
+                characteristics.c.school_id == school_id,
+                characteristics.c.period == period)).mappings():
+            traits.setdefault(r["student_id"], []).append(dict(r))
+        out = {}
+        for sid in student_ids:
+            person = people.get(sid)
+            out[sid] = domain.build_report(
+                {"id": sid, "name": person.name if person else None,
+                 "form_group": person.form_group if person else None},
+                class_rows, teachers, marks.get(sid, []), traits.get(sid, []))
+        return out
+
+    def announce_due(self, session) -> int:
+        """ReportPublished for every report whose embargo has passed (once each)."""
+        now = self.clock()
+        due = session.execute(sa.select(reports.c.id, reports.c.school_id,
+                                        reports.c.student_id, reports.c.period,
+                                        reports.c.title, reports.c.published_at)
+                              .where(reports.c.announced.is_(False),
+                                     reports.c.visible_from <= now)
+                              .with_for_update(skip_locked=True)).all()
+        if not due:
+            return 0
+        session.execute(reports.update().where(reports.c.id.in_([r.id for r in due]))
+                        .values(announced=True))
+        for r in due:
+            self.outbox.add(session, "ReportPublished", {
+                "report_id": r.id, "student_id": r.student_id, "period": r.period,
+                "title": r.title, "published_at": r.published_at}, school_id=r.school_id)
+        return len(due)
+
+    # --- reading --------------------------------------------------------------------------
+    def list_reports(self, session, principal, student_id: str, after: str | None,
+                     limit: int) -> tuple[list[dict], str | None]:
+        school_id = self._school_of(session, student_id)
+        if not self.may_read(session, principal, student_id, school_id):
+            raise NotFound()
+        self._check_restriction(session, student_id)
+        query = (sa.select(reports.c.id, reports.c.period, reports.c.title,
+                           reports.c.published_at, reports.c.visible_from)
+                 .where(reports.c.student_id == student_id)
+                 .order_by(reports.c.published_at.desc(), reports.c.id))
+        if principal.role != "school_admin":
+            query = query.where(reports.c.visible_from <= self.clock())
+        rows = session.execute(query).all()
+        start = next((i + 1 for i, r in enumerate(rows) if r.id == after), 0) if after else 0
+        page = rows[start:start + limit]
+        more = len(rows) > start + limit
+        return ([{"id": r.id, "period": r.period, "title": r.title,
+                  "published_at": r.published_at} for r in page],
+                page[-1].id if more and page else None)
+
+    def read_report(self, session, principal, report_id: str) -> dict:
+        row = session.execute(sa.select(reports).where(reports.c.id == report_id)).first()
+        if row is None or not self.may_read(session, principal, row.student_id,
+                                            row.school_id):
+            raise NotFound()
+        if principal.role != "school_admin" and row.visible_from > self.clock():
+            raise NotFound()  # embargoed: not there yet for parents and students
+        self._check_restriction(session, row.student_id)
+        return {"id": row.id, "period": row.period, "title": row.title,
+                "published_at": row.published_at, **domain.render(row.content)}
+
+    def _school_of(self, session, student_id: str) -> str | None:
+        school = session.execute(sa.select(students.c.school_id).where(
+            students.c.student_id == student_id)).scalar()
+        if school is None:
+            school = session.execute(sa.select(reports.c.school_id).where(
+                reports.c.student_id == student_id).limit(1)).scalar()
+        return school

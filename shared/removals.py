@@ -1,0 +1,57 @@
+"""Records the school removed (StudentRemoved, GuardianRemoved, …), remembered by id with the
+removal's record_version, so a late or replayed older event about them changes nothing,
+while a newer one (the school adding the record back) does. Each service that projects
+school records keeps this table in its own database."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+
+def define_removed_records(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "removed_records", metadata,
+        sa.Column("school_id", sa.String(36), primary_key=True),
+        sa.Column("record_type", sa.String(20), primary_key=True),
+        sa.Column("record_id", sa.String(36), primary_key=True),
+        sa.Column("record_version", sa.Integer, nullable=False),
+    )
+
+
+class Removals:
+    def __init__(self, table: sa.Table):
+        self.table = table
+
+    def _key(self, record_type: str, record_id: str):
+        return (self.table.c.record_type == record_type, self.table.c.record_id == record_id)
+
+    def remember(self, session: Session, school_id: str, record_type: str, record_id: str,
+                 version: int) -> None:
+        previous = session.execute(sa.select(self.table.c.record_version).where(
+            *self._key(record_type, record_id))).scalar()
+        if previous is None:
+            session.execute(self.table.insert().values(
+                school_id=school_id, record_type=record_type, record_id=record_id,
+                record_version=version))
+        elif previous < version:
+            session.execute(self.table.update().where(*self._key(record_type, record_id))
+                            .values(record_version=version))
+
+    def removed_at(self, session: Session, record_type: str, record_id: str) -> int | None:
+        return session.execute(sa.select(self.table.c.record_version).where(
+            *self._key(record_type, record_id))).scalar()
+
+    def stale(self, session: Session, record_type: str, record_id: str,
+              version: int) -> bool:
+        """True for an event about a removed record that is not newer than the removal;
+        a newer one means the school added the record back, and the marker goes."""
+        removed = self.removed_at(session, record_type, record_id)
+        if removed is None:
+            return False
+        if version > removed:
+            session.execute(self.table.delete().where(*self._key(record_type, record_id)))
+            return False
+        return True
+
+    def is_removed(self, session: Session, record_type: str, record_id: str) -> bool:
+        return self.removed_at(session, record_type, record_id) is not None
