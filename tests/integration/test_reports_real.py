@@ -246,3 +246,42 @@ def test_a_restricted_student_is_kept_but_not_shown(world):
     assert response.status_code == 423
     assert response.json["error"]["code"] == "processing_restricted"
     assert _count(system.runtimes["reports"].engine, "SELECT count(*) FROM reports") == 2
+
+
+def test_a_teachers_erasure_removes_their_name_from_published_reports(world):
+    system, school, _, ids, one, admin = world
+    publish(system, admin)
+    byron = system.tap.wait("StaffRecorded", lambda d: d["family_name"] == "Byron")
+    erasure = new_envelope("ErasureRequested", {
+        "subject": {"school_id": school, "type": "staff", "id": byron["data"]["staff_id"]},
+        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
+    from kombu import Connection, Exchange
+    with Connection(system.settings.broker_url) as conn:
+        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
+            erasure.to_json(), routing_key="dsar.erasure_requested",
+            content_type="application/json", delivery_mode=2)
+    system.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id
+                    and d["service"] == "reports")
+    (summary,) = reports_of(system, one, ids["Annabel"]).json["items"]
+    report = system.call("reports", "get", f"/api/v1/reports/{summary['id']}", one).json
+    teachers = {s["subject"]: s["teachers"] for s in report["subjects"]}
+    assert teachers == {"English": ["Mr Alan Turing"], "Maths": []}
+    with system.runtimes["reports"].engine.connect() as conn:
+        text = json.dumps([dict(r) for r in conn.execute(sa.text(
+            "SELECT content FROM reports")).mappings()], default=str)
+    assert "Byron" not in text
+
+
+def test_a_student_reads_their_own_reports_and_nobody_elses(world):
+    system, school, system_token, ids, _, admin = world
+    system.call("identity", "patch", f"/api/v1/schools/{school}", system.operator,
+                {"student_accounts": True})
+    system.push(system_token, [student("S1", given_name="Annabel", family_name="Quill",
+                                       form_group="7Q", email="annabel@example.org")])
+    me = system.activate("annabel@example.org", "a-student-password-1")
+    engine = system.runtimes["reports"].engine
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM student_accounts") == 1,
+             message="reports knows the student's login")
+    publish(system, admin)
+    assert len(reports_of(system, me, ids["Annabel"]).json["items"]) == 1
+    assert reports_of(system, me, ids["Bartholomew"]).status_code == 404
