@@ -189,9 +189,18 @@ class Reports:
                 student_accounts.c.student_id == student_id)).first() is not None
         return False
 
-    def _check_restriction(self, session, student_id: str) -> None:
+    def _check_restriction(self, session, student_id: str, principal=None) -> None:
+        """A restricted student, or a restricted parent's own link, shows nothing."""
         if self.participant.is_restricted(session, "student", student_id):
             raise Restricted()
+        if principal is not None and principal.role == "parent":
+            guardians = session.execute(sa.select(parent_access.c.guardian_id).where(
+                parent_access.c.account_id == principal.account_id,
+                parent_access.c.student_id == student_id,
+                parent_access.c.verified.is_(True))).scalars().all()
+            if guardians and all(self.participant.is_restricted(session, "guardian", g)
+                                 for g in guardians):
+                raise Restricted()
 
     # --- publishing ---------------------------------------------------------------------
     def publish(self, session, school_id: str, period: str, title: str,
@@ -279,7 +288,7 @@ class Reports:
         school_id = self._school_of(session, student_id)
         if not self.may_read(session, principal, student_id, school_id):
             raise NotFound()
-        self._check_restriction(session, student_id)
+        self._check_restriction(session, student_id, principal)
         query = (sa.select(reports.c.id, reports.c.period, reports.c.title,
                            reports.c.published_at, reports.c.visible_from)
                  .where(reports.c.student_id == student_id)
@@ -301,7 +310,7 @@ class Reports:
             raise NotFound()
         if principal.role != "school_admin" and row.visible_from > self.clock():
             raise NotFound()  # embargoed: not there yet for parents and students
-        self._check_restriction(session, row.student_id)
+        self._check_restriction(session, row.student_id, principal)
         return {"id": row.id, "period": row.period, "title": row.title,
                 "published_at": row.published_at, **domain.render(row.content)}
 

@@ -285,3 +285,23 @@ def test_a_student_reads_their_own_reports_and_nobody_elses(world):
     publish(system, admin)
     assert len(reports_of(system, me, ids["Annabel"]).json["items"]) == 1
     assert reports_of(system, me, ids["Bartholomew"]).status_code == 404
+
+
+def test_a_restricted_parent_link_stops_granting_access(world):
+    system, school, _, ids, one, admin = world
+    publish(system, admin)
+    guardian_id = system.tap.wait("GuardianRecorded",
+                                  lambda d: d["email"] == "one@example.org")["data"][
+        "guardian_id"]
+    restriction = new_envelope("ProcessingRestricted", {
+        "subject": {"school_id": school, "type": "guardian", "id": guardian_id},
+        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
+    from kombu import Connection, Exchange
+    with Connection(system.settings.broker_url) as conn:
+        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
+            restriction.to_json(), routing_key="dsar.processing_restricted",
+            content_type="application/json", delivery_mode=2)
+    system.tap.wait("RestrictionApplied", lambda d: d["request_id"] == restriction.id
+                    and d["service"] == "reports")
+    assert reports_of(system, one, ids["Annabel"]).status_code == 423
+    assert reports_of(system, admin, ids["Annabel"]).status_code == 200  # the school still
