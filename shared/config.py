@@ -33,6 +33,11 @@ class Settings:
     database_urls: Mapping[str, str] = field(default_factory=dict)
     smtp_host: str | None = None
     smtp_port: int = 25
+    smtp_tls: str = "none"  # none | starttls | ssl
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "Pupil Progress <no-reply@pupil-progress.invalid>"
+    public_url: str = "http://127.0.0.1:8080"  # links in emails
     bootstrap_operator_email: str | None = None
     bootstrap_operator_password: str | None = None
     # Messaging knobs: not part of the public contract, sane defaults.
@@ -69,6 +74,11 @@ class Settings:
             database_urls=urls,
             smtp_host=smtp_host,
             smtp_port=_int(env, "PP_SMTP_PORT", 25),
+            smtp_tls=env.get("PP_SMTP_TLS") or "none",
+            smtp_user=env.get("PP_SMTP_USER") or None,
+            smtp_password=env.get("PP_SMTP_PASSWORD") or None,
+            mail_from=env.get("PP_MAIL_FROM") or "Pupil Progress <no-reply@pupil-progress.invalid>",
+            public_url=(env.get("PP_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
             bootstrap_operator_email=env.get("PP_BOOTSTRAP_OPERATOR_EMAIL") or None,
             bootstrap_operator_password=env.get("PP_BOOTSTRAP_OPERATOR_PASSWORD") or None,
             exchange=env.get("PP_EXCHANGE") or DEFAULT_EXCHANGE,

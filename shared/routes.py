@@ -18,6 +18,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/students", "reports"),
     ("/api/v1/reports", "reports"),
     ("/api/v1/notification-preferences", "notifications"),
+    ("/api/v1/privacy-notices", "notifications"),
     ("/api/v1/subject-requests", "dsar"),
     *((f"/openapi/{service}", service) for service in SERVICES),
 )

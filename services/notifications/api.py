@@ -1,8 +1,75 @@
-"""HTTP API of the notifications service (flask-smorest blueprints)."""
+"""HTTP API of the notifications service: a parent's mail preferences, and the operator's
+privacy-notice announcement."""
 from __future__ import annotations
 
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from shared.auth import current_principal, require
+from shared.contracts.fields import SafeString, StrictDate
+from shared.db import run_in_transaction
 from shared.service import ServiceContext
+
+from .mailer import Mailer
+from .service import Notifications
+
+
+class PreferencesSchema(Schema):
+    report_emails = fields.Boolean(required=True)
+
+
+class NoticeSchema(Schema):
+    version = SafeString(required=True, max_length=50, validate=validate.Length(min=1))
+    effective_date = StrictDate(required=True)
+
+
+class NoticeResult(Schema):
+    notified = fields.Integer()
+
+
+def notifications_of(ctx: ServiceContext) -> Notifications:
+    if "notifications" not in ctx.extras:
+        ctx.extras["notifications"] = Notifications(ctx.settings, ctx.participant,
+                                                    Mailer(ctx.settings))
+    return ctx.extras["notifications"]
 
 
 def build_blueprints(ctx: ServiceContext) -> list:
-    return []
+    service = notifications_of(ctx)
+    prefs = Blueprint("notification-preferences", __name__,
+                      url_prefix="/api/v1/notification-preferences",
+                      description="What mail a parent or student wants")
+
+    @prefs.route("", methods=["GET"])
+    @require("parent", "student")
+    @prefs.response(200, PreferencesSchema)
+    def get_preferences():
+        """Report emails on or off (account and security mail always goes)."""
+        account = current_principal().account_id
+        return {"report_emails": run_in_transaction(
+            ctx.sessions, lambda s: service.report_emails(s, account))}
+
+    @prefs.route("", methods=["PUT"])
+    @require("parent", "student")
+    @prefs.arguments(PreferencesSchema)
+    @prefs.response(200, PreferencesSchema)
+    def put_preferences(body):
+        """Turn report emails off (an objection to that processing) or on again."""
+        account = current_principal().account_id
+        run_in_transaction(ctx.sessions, lambda s: service.set_report_emails(
+            s, account, body["report_emails"]))
+        return body
+
+    notices = Blueprint("privacy-notices", __name__, url_prefix="/api/v1/privacy-notices",
+                        description="A new privacy notice, announced to every school")
+
+    @notices.route("", methods=["POST"])
+    @require("operator")
+    @notices.arguments(NoticeSchema)
+    @notices.response(202, NoticeResult)
+    def announce(body):
+        """Tell every school's admins, ahead of its effective date, of a new version."""
+        return {"notified": run_in_transaction(ctx.sessions, lambda s: service.privacy_notice(
+            s, body["version"], body["effective_date"]))}
+
+    return [prefs, notices]

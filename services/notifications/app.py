@@ -16,6 +16,9 @@ SPEC = ServiceSpec(
     declaration=personal_data.DECLARATION,
     build_handlers=handlers.build_handlers,
     build_blueprints=api.build_blueprints,
+    participant_class=personal_data.NotificationsParticipant,
+    build_loops=lambda ctx: [("notifications.sender",
+                              api.notifications_of(ctx).sender(ctx.sessions))],
 )
 
 

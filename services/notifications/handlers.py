@@ -1,11 +1,52 @@
 """Event handlers of the notifications service, and their one explicit map.
 
-Rights events are answered by the shared participant (see personal_data.py).
+Rights events (and SchoolOffboarded) are answered by the shared participant
+(personal_data.py). A late event about an erased subject changes nothing.
 """
 from __future__ import annotations
 
 from shared.service import ServiceContext
 
+from .api import notifications_of
+
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    return {}
+    service = notifications_of(ctx)
+    participant = ctx.participant
+
+    def unless_erased(subject_type: str, key: str, apply):
+        def handler(session, envelope, data):
+            if participant.is_erased(session, subject_type, data[key]):
+                return
+            apply(session, envelope.school_id, data)
+        return handler
+
+    def link(verified: bool):
+        def handler(session, envelope, data):
+            if participant.is_erased(session, "guardian", data["guardian_id"]) or \
+                    participant.is_erased(session, "student", data["student_id"]):
+                return
+            service.link_changed(session, envelope.school_id, data, verified)
+        return handler
+
+    def locked(session, envelope, data):
+        link(False)(session, envelope, data)
+        service.on_link_locked(session, envelope, data)
+
+    def report(session, envelope, data):
+        if not participant.is_erased(session, "student", data["student_id"]):
+            service.on_report_published(session, envelope, data)
+
+    return {
+        "GuardianRecorded": unless_erased("guardian", "guardian_id", service.record_guardian),
+        "GuardianRemoved": unless_erased("guardian", "guardian_id", service.remove_guardian),
+        "StudentRemoved": unless_erased("student", "student_id", service.remove_student),
+        "AccountActivated": lambda s, e, d: service.attach_account(s, d),
+        "InvitationIssued": service.on_invitation,
+        "PasswordResetRequested": service.on_password_reset,
+        "ParentVerified": link(True),
+        "LinkRevoked": link(False),
+        "LinkLocked": locked,
+        "ReportPublished": report,
+        "SchoolActivated": lambda s, e, d: None,  # nothing to set up per school
+    }

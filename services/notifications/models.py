@@ -1,9 +1,72 @@
-"""The notifications service's own database: its tables and the shared plumbing tables."""
+"""The notifications service's own database: its copy of contacts, who is verified for
+which student, preferences, and the delivery log (ids; bodies only until sent)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared.db import UtcDateTime
 from shared.tables import define_plumbing_tables
 
 metadata = sa.MetaData()
 plumbing = define_plumbing_tables(metadata)
+
+Id = sa.String(36)
+
+# Parents as the school recorded them (GuardianRecorded), and their login once activated.
+guardians = sa.Table(
+    "guardians", metadata,
+    sa.Column("guardian_id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False, index=True),
+    sa.Column("account_id", Id, nullable=True, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("record_version", sa.Integer, nullable=False),
+)
+
+# School admins (from their InvitationIssued), to tell about locked links and notices.
+school_admins = sa.Table(
+    "school_admins", metadata,
+    sa.Column("account_id", Id, primary_key=True),
+    sa.Column("school_id", Id, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+)
+
+verified_links = sa.Table(
+    "verified_links", metadata,
+    sa.Column("link_id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("guardian_id", Id, nullable=False, index=True),
+    sa.Column("student_id", Id, nullable=False, index=True),
+    sa.Column("verified", sa.Boolean, nullable=False),
+    sa.Column("record_version", sa.Integer, nullable=False),
+)
+
+preferences = sa.Table(
+    "preferences", metadata,
+    sa.Column("account_id", Id, primary_key=True),
+    sa.Column("report_emails", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One row per message to send: the same event and recipient never get two.
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("event_id", Id, nullable=False),
+    sa.Column("recipient", sa.String(80), nullable=False),  # account:<id> | guardian:<id>
+    sa.Column("school_id", Id, nullable=True, index=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("to_address", sa.String(320), nullable=True),  # blanked once sent
+    sa.Column("subject", sa.String(200), nullable=True),
+    sa.Column("body_text", sa.Text, nullable=True),          # blanked once sent
+    sa.Column("body_html", sa.Text, nullable=True),          # blanked once sent
+    sa.Column("status", sa.String(20), nullable=False),  # pending|sent|failed|skipped
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("last_error", sa.String(200), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("event_id", "recipient", name="uq_delivery_event_recipient"),
+)

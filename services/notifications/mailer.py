@@ -1,0 +1,49 @@
+"""Sending one message: by SMTP (PP_SMTP_HOST, optional STARTTLS/SSL and login), or as an
+.eml file in PP_DATA_DIR/mail/ when no SMTP server is configured."""
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from pathlib import Path
+
+from shared.config import Settings
+
+
+def build_message(settings: Settings, to: str, subject: str, text: str, html: str,
+                  message_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{message_id}@pupil-progress>"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+class Mailer:
+    def __init__(self, settings: Settings, timeout: float = 10.0):
+        self.settings = settings
+        self.timeout = timeout
+
+    def send(self, message: EmailMessage) -> None:
+        s = self.settings
+        if not s.smtp_host:
+            folder = Path(s.data_dir) / "mail"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = message["Message-ID"].strip("<>").split("@")[0]
+            (folder / f"{name}.eml").write_bytes(bytes(message))
+            return
+        context = ssl.create_default_context()
+        if s.smtp_tls == "ssl":
+            client = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=self.timeout,
+                                      context=context)
+        else:
+            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeout)
+        with client:
+            if s.smtp_tls == "starttls":
+                client.starttls(context=context)
+            if s.smtp_user:
+                client.login(s.smtp_user, s.smtp_password or "")
+            client.send_message(message)

@@ -1,0 +1,238 @@
+"""Notifications: who gets which message, queued once per event and recipient, and a
+sender that delivers each one with retries.
+
+The one crash window: the SMTP server accepted a message and the process died before its
+row was marked sent; that message is sent again when the sender runs again (at most once
+more). Every other repeat (a redelivered or duplicated event) finds its delivery row and
+sends nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.config import Settings
+from shared.db import utcnow
+from shared.rights import RightsParticipant
+
+from . import templates
+from .mailer import Mailer, build_message
+from .models import deliveries, guardians, preferences, school_admins, verified_links
+
+log = logging.getLogger(__name__)
+PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+REPORT_EMAILS = "report_emails"  # the processing a parent can object to
+
+
+def _upsert(session: Session, table: sa.Table, key: dict, values: dict, version: int) -> None:
+    where = [table.c[k] == v for k, v in key.items()]
+    current = session.execute(sa.select(table.c.record_version).where(*where)
+                              .with_for_update()).scalar()
+    if current is None:
+        session.execute(table.insert().values(**key, **values, record_version=version))
+    elif current <= version:
+        session.execute(table.update().where(*where).values(**values,
+                                                            record_version=version))
+
+
+@dataclass
+class Notifications:
+    settings: Settings
+    participant: RightsParticipant
+    mailer: Mailer
+    clock: Callable[[], dt.datetime] = utcnow
+    max_attempts: int = 8
+    retry_base_seconds: float = 2.0
+    per_recipient_per_hour: int = 20
+
+    # --- projections ---------------------------------------------------------------------
+    def record_guardian(self, session, school_id, data):
+        _upsert(session, guardians, {"guardian_id": data["guardian_id"]}, {
+            "school_id": school_id, "email": data["email"],
+            "name": f"{data['given_name']} {data['family_name']}"}, data["record_version"])
+
+    def remove_guardian(self, session, school_id, data):
+        session.execute(verified_links.delete().where(
+            verified_links.c.guardian_id == data["guardian_id"]))
+        session.execute(guardians.delete().where(
+            guardians.c.guardian_id == data["guardian_id"]))
+
+    def remove_student(self, session, school_id, data):
+        session.execute(verified_links.delete().where(
+            verified_links.c.student_id == data["student_id"]))
+
+    def attach_account(self, session, data):
+        for guardian_id in data["guardian_ids"]:
+            session.execute(guardians.update().where(guardians.c.guardian_id == guardian_id)
+                            .values(account_id=data["account_id"]))
+
+    def link_changed(self, session, school_id, data, verified: bool):
+        _upsert(session, verified_links, {"link_id": data["link_id"]}, {
+            "school_id": school_id, "account_id": data["account_id"],
+            "guardian_id": data["guardian_id"], "student_id": data["student_id"],
+            "verified": verified}, data["record_version"])
+
+    # --- messages --------------------------------------------------------------------------
+    def _queue(self, session, event_id: str, recipient: str, school_id: str | None,
+               kind: str, to: str, message: templates.Message,
+               skip_reason: str | None = None) -> None:
+        exists = session.execute(sa.select(deliveries.c.id).where(
+            deliveries.c.event_id == event_id, deliveries.c.recipient == recipient)).first()
+        if exists:
+            return  # this event was handled for this recipient already: never twice
+        now = self.clock()
+        skipped = skip_reason is not None
+        session.execute(deliveries.insert().values(
+            id=str(uuid.uuid4()), event_id=event_id, recipient=recipient,
+            school_id=school_id, kind=kind, to_address=None if skipped else to,
+            subject=message.subject, body_text=None if skipped else message.text,
+            body_html=None if skipped else message.html,
+            status=SKIPPED if skipped else PENDING, attempts=0, next_attempt_at=now,
+            last_error=skip_reason, created_at=now))
+
+    def on_invitation(self, session, envelope, data):
+        if data["role"] == "school_admin" and envelope.school_id:
+            key = {"account_id": data["account_id"], "school_id": envelope.school_id}
+            session.execute(school_admins.delete().where(
+                *[school_admins.c[k] == v for k, v in key.items()]))
+            session.execute(school_admins.insert().values(**key, name=data["name"],
+                                                          email=data["email"]))
+        self._queue(session, envelope.id, f"account:{data['account_id']}", envelope.school_id,
+                    "invitation", data["email"], templates.invitation(
+                        self.settings.public_url, data["name"], data["token"], data["role"]))
+
+    def on_password_reset(self, session, envelope, data):
+        # Account and security mail always goes: no preference or objection stops it.
+        self._queue(session, envelope.id, f"account:{data['account_id']}", None, "reset",
+                    data["email"], templates.password_reset(self.settings.public_url,
+                                                            data["name"], data["token"]))
+
+    def on_report_published(self, session, envelope, data):
+        """To every parent with a verified link to the student, once each."""
+        rows = session.execute(
+            sa.select(verified_links.c.account_id, guardians.c.guardian_id, guardians.c.name,
+                      guardians.c.email)
+            .join(guardians, guardians.c.guardian_id == verified_links.c.guardian_id)
+            .where(verified_links.c.student_id == data["student_id"],
+                   verified_links.c.verified.is_(True))).all()
+        student_restricted = self.participant.is_restricted(session, "student",
+                                                            data["student_id"])
+        for row in rows:
+            reason = None
+            if student_restricted or self.participant.is_restricted(session, "guardian",
+                                                                    row.guardian_id):
+                reason = "restricted"
+            elif self._opted_out(session, row.account_id, row.guardian_id):
+                reason = "opted out of report emails"
+            self._queue(session, envelope.id, f"account:{row.account_id}", envelope.school_id,
+                        "report", row.email, templates.report_published(
+                            self.settings.public_url, row.name, data["title"], data["period"],
+                            data["report_id"]), skip_reason=reason)
+
+    def _opted_out(self, session, account_id: str, guardian_id: str) -> bool:
+        choice = session.execute(sa.select(preferences.c.report_emails).where(
+            preferences.c.account_id == account_id)).scalar()
+        return choice is False or self.participant.has_objected(
+            session, "guardian", guardian_id, REPORT_EMAILS)
+
+    def on_link_locked(self, session, envelope, data):
+        for admin in session.execute(sa.select(school_admins).where(
+                school_admins.c.school_id == envelope.school_id)).all():
+            self._queue(session, envelope.id, f"account:{admin.account_id}",
+                        envelope.school_id, "link_locked", admin.email,
+                        templates.link_locked(self.settings.public_url, admin.name))
+
+    def privacy_notice(self, session, version: str, effective: dt.date) -> int:
+        """Tells every school's admins of a new privacy notice, once per version."""
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"privacy-notice/{version}"))
+        admins = {a.account_id: a for a in session.execute(sa.select(school_admins)).all()}
+        for admin in admins.values():
+            self._queue(session, event_id, f"account:{admin.account_id}", None,
+                        "privacy_notice", admin.email, templates.privacy_notice(
+                            self.settings.public_url, admin.name, version,
+                            effective.isoformat()))
+        return len(admins)
+
+    def set_report_emails(self, session, account_id: str, enabled: bool) -> None:
+        session.execute(preferences.delete().where(preferences.c.account_id == account_id))
+        session.execute(preferences.insert().values(account_id=account_id,
+                                                    report_emails=enabled,
+                                                    updated_at=self.clock()))
+
+    def report_emails(self, session, account_id: str) -> bool:
+        choice = session.execute(sa.select(preferences.c.report_emails).where(
+            preferences.c.account_id == account_id)).scalar()
+        return choice is not False
+
+    # --- sending ----------------------------------------------------------------------------
+    def send_one(self, sessions) -> bool:
+        """Send the next due message, if any, in its own transaction; True if one was
+        handled (sent, failed for now, or given up)."""
+        now = self.clock()
+        with sessions() as session, session.begin():
+            row = session.execute(
+                sa.select(deliveries).where(deliveries.c.status == PENDING,
+                                            deliveries.c.next_attempt_at <= now)
+                .order_by(deliveries.c.next_attempt_at).limit(1)
+                .with_for_update(skip_locked=True)).first()
+            if row is None:
+                return False
+            if self._over_cap(session, row, now):
+                session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
+                    status=SKIPPED, last_error="over the hourly cap for this recipient",
+                    to_address=None, body_text=None, body_html=None))
+                return True
+            try:
+                self.mailer.send(build_message(self.settings, row.to_address, row.subject,
+                                               row.body_text, row.body_html, row.id))
+            except Exception as exc:
+                attempts = row.attempts + 1
+                reason = f"{type(exc).__name__}"[:200]
+                if attempts >= self.max_attempts:
+                    values = dict(status=FAILED, to_address=None, body_text=None,
+                                  body_html=None)
+                    log.error("mail given up delivery_id=%s kind=%s reason=%s", row.id,
+                              row.kind, reason)
+                else:
+                    delay = min(300.0, self.retry_base_seconds * 2 ** (attempts - 1))
+                    values = dict(next_attempt_at=now + dt.timedelta(seconds=delay))
+                    log.warning("mail not sent delivery_id=%s attempt=%d reason=%s", row.id,
+                                attempts, reason)
+                session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
+                    attempts=attempts, last_error=reason, **values))
+                return True
+            # Sent: keep the log by ids; the address and the body (tokens) go.
+            session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
+                status=SENT, sent_at=self.clock(), attempts=row.attempts + 1,
+                to_address=None, body_text=None, body_html=None))
+            log.info("mail sent delivery_id=%s kind=%s", row.id, row.kind)
+            return True
+
+    def _over_cap(self, session, row, now) -> bool:
+        if row.kind not in ("report",):
+            return False  # account and security mail is capped by identity itself
+        sent = session.execute(sa.select(sa.func.count()).select_from(deliveries).where(
+            deliveries.c.recipient == row.recipient, deliveries.c.status == SENT,
+            deliveries.c.sent_at > now - dt.timedelta(hours=1))).scalar_one()
+        return sent >= self.per_recipient_per_hour
+
+    def sender(self, sessions) -> Callable:
+        def run(stop) -> None:
+            failures = 0
+            while not stop.is_set():
+                try:
+                    if self.send_one(sessions):
+                        failures = 0
+                        continue
+                except Exception:  # our database is away: wait and try again
+                    failures += 1
+                    log.warning("sender failed (failure %d)", failures,
+                                exc_info=failures == 1)
+                stop.wait(min(10.0, 0.2 * 2 ** min(failures, 5)))
+        return run

@@ -1,0 +1,219 @@
+"""Notifications through the real chain, against a real SMTP server on loopback (aiosmtpd)
+that the test starts, stops and starts again (issue 8)."""
+import email
+import json
+import threading
+import uuid
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from kombu import Connection, Exchange
+
+from services.notifications.models import metadata as notifications_metadata
+from tests.support import free_port, wait_for
+from tests.system import RealSystem, guardian, student
+
+pytestmark = pytest.mark.integration
+PERIOD = "2026 Autumn"
+
+
+class Inbox:
+    """A local SMTP server collecting every message it accepts."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.messages: list[email.message.Message] = []
+        self.lock = threading.Lock()
+        self.controller = None
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        with self.lock:
+            self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def start(self):
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def to(self, address: str) -> list:
+        with self.lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    @staticmethod
+    def text(message) -> str:
+        return "".join(part.get_payload(decode=True).decode() for part in message.walk()
+                       if part.get_content_maintype() == "text")
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def world(broker_settings, tmp_path, new_database, inbox):
+    settings = replace(broker_settings, smtp_host="127.0.0.1", smtp_port=inbox.port)
+    system = RealSystem(settings, tmp_path, new_database,
+                        ["identity", "ingest", "linking", "reports", "notifications"])
+    system.runtimes["notifications"].context.extras["notifications"].retry_base_seconds = 0.2
+    school, system_token = system.school()
+    system.push(system_token, [
+        student("S1", given_name="Annabel", family_name="Quill"),
+        student("S2", "2014-06-01", given_name="Bo", family_name="Rook"),
+        {**guardian("G1", "one@example.org", {"S1": True}), "data": {
+            **guardian("G1", "one@example.org", {"S1": True})["data"],
+            "given_name": "Oonagh"}},
+        guardian("G3", "three@example.org", {"S1": True}),
+        guardian("G2", "two@example.org", {"S2": True}),
+        guardian("G4", "unverified@example.org", {"S1": True}),
+        {"type": "attainment.recorded", "source_id": "A1", "data": {
+            "student_id": "S1", "class_id": "C1", "period": PERIOD, "kind": "grade",
+            "value": "Q7-distinctive-grade"}},
+        {"type": "attainment.recorded", "source_id": "A2", "data": {
+            "student_id": "S2", "class_id": "C1", "period": PERIOD, "kind": "grade",
+            "value": "C"}}])
+    tokens = {}
+    for email_, dob in (("one@example.org", "2015-03-02"), ("three@example.org", "2015-03-02"),
+                        ("two@example.org", "2014-06-01")):
+        tokens[email_] = token = system.activate(email_)
+        link = wait_for(lambda t=token: system.call("linking", "get", "/api/v1/links", t
+                                                    ).json["items"], message="link")[0]
+        assert system.call("linking", "post", f"/api/v1/links/{link['id']}/verify", token,
+                           {"date_of_birth": dob}).status_code == 200
+    engine = system.runtimes["notifications"].engine
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM verified_links WHERE verified") == 3,
+             message="notifications knows the verified links")
+    wait_for(lambda: _count(system.runtimes["reports"].engine,
+                            "SELECT count(*) FROM attainment") == 2, message="reports data")
+    admin = system.admin(school, "admin@example.org")
+    yield system, school, tokens, admin
+    system.close()
+
+
+def _count(engine, sql) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql)).scalar_one()
+
+
+def publish(system, admin):
+    response = system.call("reports", "post", "/api/v1/reports/publish", admin,
+                           {"period": PERIOD, "title": "Autumn report"})
+    assert response.status_code == 202
+
+
+def reports_sent(system, count):
+    wait_for(lambda: _count(system.runtimes["notifications"].engine,
+                            "SELECT count(*) FROM deliveries WHERE kind='report' AND "
+                            "status='sent'") == count, timeout=30, message="report mails sent")
+
+
+def test_a_published_report_mails_each_verified_parent_once_and_nobody_else(world, inbox):
+    system, _, _, admin = world
+    publish(system, admin)
+    reports_sent(system, 3)
+    for address in ("one@example.org", "three@example.org", "two@example.org"):
+        report_mails = [m for m in inbox.to(address) if "New report" in m["Subject"]]
+        assert len(report_mails) == 1, address
+        body = inbox.text(report_mails[0])
+        assert "Autumn report" in body and "/reports/" in body
+        assert "Q7-distinctive-grade" not in body and "Annabel" not in body
+    assert not [m for m in inbox.to("unverified@example.org") if "New report" in m["Subject"]]
+
+
+def test_the_same_report_published_event_three_times_sends_one_email(world, inbox):
+    system, _, _, admin = world
+    publish(system, admin)
+    event = system.tap.wait("ReportPublished", lambda d: True)
+    with Connection(system.settings.broker_url) as conn:
+        producer = conn.Producer(exchange=Exchange(system.settings.exchange, type="topic"))
+        for _ in range(2):  # twice more: three deliveries of the same event in all
+            producer.publish(json.dumps(event), routing_key="reports.report_published",
+                             content_type="application/json", delivery_mode=2)
+    engine = system.runtimes["notifications"].engine
+    wait_for(lambda: _count(engine, f"SELECT count(*) FROM inbox WHERE event_id="
+                                    f"'{event['id']}'") == 1
+             and _count(engine, "SELECT count(*) FROM deliveries WHERE status='pending'") == 0,
+             message="duplicates consumed, mail sent")
+    wait_for(lambda: _count(system.runtimes["notifications"].engine,
+                            "SELECT count(*) FROM delivery_attempts") == 0, message="idle")
+    recipients = [m["To"] for m in inbox.messages if "New report" in m["Subject"]]
+    assert sorted(recipients) == sorted(set(recipients))  # nobody twice
+
+
+def test_smtp_down_while_publishing_then_up_again_delivers_every_mail_once(world, inbox):
+    system, _, _, admin = world
+    inbox.stop()
+    publish(system, admin)
+    engine = system.runtimes["notifications"].engine
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM deliveries WHERE kind='report' "
+                                    "AND attempts > 0 AND status='pending'") >= 1,
+             message="a send failed while SMTP was down")
+    inbox.start()
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM deliveries WHERE kind='report' "
+                                    "AND status='sent'") == 3, timeout=60,
+             message="report mails delivered once SMTP is back")
+    reports = sorted(m["To"] for m in inbox.messages if "New report" in m["Subject"])
+    assert reports == ["one@example.org", "three@example.org", "two@example.org"]
+
+
+def test_an_opted_out_parent_gets_no_report_mail_but_still_a_password_reset(world, inbox):
+    system, _, tokens, admin = world
+    put = system.call("notifications", "put", "/api/v1/notification-preferences",
+                      tokens["one@example.org"], {"report_emails": False})
+    assert put.status_code == 200 and put.json == {"report_emails": False}
+    publish(system, admin)
+    engine = system.runtimes["notifications"].engine
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM deliveries WHERE kind='report' "
+                                    "AND status IN ('sent', 'skipped')") == 3,
+             message="report mails handled")
+    assert not [m for m in inbox.to("one@example.org") if "New report" in m["Subject"]]
+    assert [m for m in inbox.to("three@example.org") if "New report" in m["Subject"]]
+    system.call("identity", "post", "/api/v1/auth/password-reset",
+                json={"email": "one@example.org"})
+    wait_for(lambda: [m for m in inbox.to("one@example.org") if "Reset" in m["Subject"]],
+             message="the reset mail still goes")
+
+
+def test_after_erasure_of_a_parent_nothing_in_notifications_holds_their_email_or_name(
+        world, inbox):
+    system, school, _, admin = world
+    publish(system, admin)
+    engine = system.runtimes["notifications"].engine
+    reports_sent(system, 3)
+    guardian_id = system.tap.wait("GuardianRecorded",
+                                  lambda d: d["email"] == "one@example.org")["data"][
+        "guardian_id"]
+    with engine.connect() as conn:  # the copy was there before
+        assert conn.execute(sa.text("SELECT name FROM guardians WHERE guardian_id=:g"),
+                            {"g": guardian_id}).scalar() == "Oonagh Smith"
+    from shared.messaging.envelope import new_envelope
+    erasure = new_envelope("ErasureRequested", {
+        "subject": {"school_id": school, "type": "guardian", "id": guardian_id},
+        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
+    with Connection(system.settings.broker_url) as conn:
+        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
+            erasure.to_json(), routing_key="dsar.erasure_requested",
+            content_type="application/json", delivery_mode=2)
+    system.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id
+                    and d["service"] == "notifications")
+    found = []
+    with engine.connect() as conn:
+        for table in notifications_metadata.sorted_tables:
+            for row in conn.execute(sa.select(table)).mappings():
+                text = json.dumps(dict(row), default=str)
+                found += [f"{table.name}:{n}" for n in ("one@example.org", "Oonagh")
+                          if n in text]
+    assert found == []
+    mail_dir = system.settings.data_dir / "mail"
+    assert not mail_dir.exists() or not any(
+        "one@example.org" in p.read_text(errors="ignore") for p in mail_dir.iterdir())
