@@ -26,6 +26,8 @@ class Mailer:
     def __init__(self, settings: Settings, timeout: float = 10.0):
         self.settings = settings
         self.timeout = timeout
+        # Loading the CA bundle costs tens of milliseconds: once, and only for TLS.
+        self._tls = ssl.create_default_context() if settings.smtp_tls != "none" else None
 
     def send(self, message: EmailMessage) -> None:
         s = self.settings
@@ -35,15 +37,14 @@ class Mailer:
             name = message["Message-ID"].strip("<>").split("@")[0]
             (folder / f"{name}.eml").write_bytes(bytes(message))
             return
-        context = ssl.create_default_context()
         if s.smtp_tls == "ssl":
             client = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=self.timeout,
-                                      context=context)
+                                      context=self._tls)
         else:
             client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeout)
         with client:
             if s.smtp_tls == "starttls":
-                client.starttls(context=context)
+                client.starttls(context=self._tls)
             if s.smtp_user:
                 client.login(s.smtp_user, s.smtp_password or "")
             client.send_message(message)

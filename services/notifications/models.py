@@ -64,9 +64,12 @@ deliveries = sa.Table(
     sa.Column("body_html", sa.Text, nullable=True),          # blanked once sent
     sa.Column("status", sa.String(20), nullable=False),  # pending|sent|failed|skipped
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("last_error", sa.String(200), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("event_id", "recipient", name="uq_delivery_event_recipient"),
+    # The sender's "next due" lookup, and the hourly cap's count per recipient.
+    sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_recipient_sent", "recipient", "sent_at"),
 )

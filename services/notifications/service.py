@@ -171,18 +171,29 @@ class Notifications:
         return choice is not False
 
     # --- sending ----------------------------------------------------------------------------
-    def send_one(self, sessions) -> bool:
-        """Send the next due message, if any, in its own transaction; True if one was
+    def send_due(self, sessions, batch: int = 50) -> int:
+        """Send up to `batch` due messages, each in its own transaction; how many were
         handled (sent, failed for now, or given up)."""
+        now = self.clock()
+        with sessions() as session:
+            due = session.execute(
+                sa.select(deliveries.c.id).where(deliveries.c.status == PENDING,
+                                                 deliveries.c.next_attempt_at <= now)
+                .order_by(deliveries.c.next_attempt_at).limit(batch)).scalars().all()
+        return sum(self._send(sessions, delivery_id) for delivery_id in due)
+
+    def send_one(self, sessions) -> bool:
+        return self.send_due(sessions, batch=1) == 1
+
+    def _send(self, sessions, delivery_id: str) -> bool:
         now = self.clock()
         with sessions() as session, session.begin():
             row = session.execute(
-                sa.select(deliveries).where(deliveries.c.status == PENDING,
-                                            deliveries.c.next_attempt_at <= now)
-                .order_by(deliveries.c.next_attempt_at).limit(1)
+                sa.select(deliveries).where(deliveries.c.id == delivery_id,
+                                            deliveries.c.status == PENDING)
                 .with_for_update(skip_locked=True)).first()
             if row is None:
-                return False
+                return False  # another sender has it, or it is done
             if self._over_cap(session, row, now):
                 session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
                     status=SKIPPED, last_error="over the hourly cap for this recipient",
@@ -227,7 +238,7 @@ class Notifications:
             failures = 0
             while not stop.is_set():
                 try:
-                    if self.send_one(sessions):
+                    if self.send_due(sessions):
                         failures = 0
                         continue
                 except Exception:  # our database is away: wait and try again

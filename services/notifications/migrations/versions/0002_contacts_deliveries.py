@@ -36,7 +36,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('event_id', 'recipient', name='uq_delivery_event_recipient')
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_deliveries_next_attempt_at'), ['next_attempt_at'], unique=False)
+        batch_op.create_index('ix_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_deliveries_recipient_sent', ['recipient', 'sent_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_school_id'), ['school_id'], unique=False)
 
     op.create_table('guardians',
@@ -96,6 +97,7 @@ def downgrade() -> None:
     op.drop_table('guardians')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deliveries_school_id'))
-        batch_op.drop_index(batch_op.f('ix_deliveries_next_attempt_at'))
+        batch_op.drop_index('ix_deliveries_recipient_sent')
+        batch_op.drop_index('ix_deliveries_due')
 
     op.drop_table('deliveries')

@@ -1,0 +1,105 @@
+"""Report emails per second to a local SMTP server, beside bare smtplib, in one run.
+
+    make bench            (or: .venv/bin/python -m bench.notifications --emails 3000)
+
+3,000 report emails to distinct parents are queued as ReportPublished would queue them,
+then the service's sender delivers them (a transaction per message, the address and body
+blanked once sent) to an aiosmtpd server on loopback, on PostgreSQL
+(PP_TEST_DATABASE_URL; a database of its own, dropped after). The baseline sends the same
+messages with bare smtplib, one connection each, as the sender does.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import smtplib
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from services.notifications import templates
+from services.notifications.api import notifications_of
+from services.notifications.app import SPEC
+from services.notifications.mailer import build_message
+from shared.config import Settings
+from shared.service import ServiceRuntime
+
+DATABASE = os.environ.get("PP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class Sink:
+    def __init__(self):
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        return "250 OK"
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=3000)
+    args = parser.parse_args()
+    sink, port = Sink(), _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    admin_url = "postgresql+psycopg://" + DATABASE.split("://", 1)[1]
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"pp_bench_notifications_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+            settings = replace(Settings.from_env({"PP_DATA_DIR": data_dir}),
+                               database_urls={"notifications": url}, smtp_host="127.0.0.1",
+                               smtp_port=port)
+            rt = ServiceRuntime(SPEC, settings)
+            rt.start()
+            service = notifications_of(rt.context)
+            message = templates.report_published(settings.public_url, "Pat Parent",
+                                                 "Autumn report", "2026 Autumn", "r-1")
+            with rt.context.sessions() as session, session.begin():
+                for i in range(args.emails):
+                    service._queue(session, str(uuid.uuid4()), f"account:{i}", None, "report",
+                                   f"parent{i}@example.org", message)
+            start = time.perf_counter()
+            while service.send_due(rt.context.sessions):
+                pass
+            sender = time.perf_counter() - start
+            delivered = sink.count
+            rt.engine.dispose()
+
+            start = time.perf_counter()
+            for i in range(args.emails):
+                with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                    client.send_message(build_message(settings, f"parent{i}@example.org",
+                                                      message.subject, message.text,
+                                                      message.html, str(uuid.uuid4())))
+            bare = time.perf_counter() - start
+    finally:
+        controller.stop()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    assert delivered == args.emails, (delivered, args.emails)
+    print(f"\n{'path':<52} {'emails':>7} {'seconds':>8} {'emails/s':>9} {'ratio':>6}")
+    print(f"{'bare smtplib, a connection per message (baseline)':<52} {args.emails:>7} "
+          f"{bare:>8.2f} {args.emails / bare:>9.0f} {1:>6.2f}")
+    print(f"{'notifications sender (queue row -> SMTP -> sent)':<52} {args.emails:>7} "
+          f"{sender:>8.2f} {args.emails / sender:>9.0f} {bare / sender:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()

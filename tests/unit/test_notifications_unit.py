@@ -1,0 +1,102 @@
+"""Notifications without a broker: templates, .eml delivery, caps and the privacy notice
+(SQLite, the in-memory broker)."""
+import email
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.notifications import templates
+from services.notifications.app import SPEC
+from shared.auth import TokenSigner, TokenVerifier, key_id
+from shared.config import Settings
+from shared.service import ServiceRuntime
+
+SCHOOL = str(uuid.uuid4())
+
+
+def test_a_report_mail_has_the_title_and_a_link_but_no_grades():
+    message = templates.report_published("https://pp.example", "Pat", "Autumn report",
+                                         "2026 Autumn", "r-1")
+    assert "Autumn report" in message.text and "https://pp.example/reports/r-1" in message.text
+    assert "<a href=\"https://pp.example/reports/r-1\">" in message.html
+
+
+def test_invitation_links_carry_the_token_and_html_is_escaped():
+    message = templates.invitation("https://pp.example", "<b>Pat</b>", "tok_EN-123", "parent")
+    assert "https://pp.example/activate?token=tok_EN-123" in message.text
+    assert "<b>Pat</b>" not in message.html and "&lt;b&gt;Pat&lt;/b&gt;" in message.html
+
+
+@pytest.fixture
+def notifications(tmp_path):
+    rt = ServiceRuntime(SPEC, Settings.from_env({"PP_DATA_DIR": str(tmp_path)}))
+    rt.start()
+    key = Ed25519PrivateKey.generate()
+    rt.verifier = TokenVerifier(lambda: {key_id(key.public_key()): key.public_key()})
+    client = rt.create_app().test_client()
+    yield rt, client, TokenSigner(key), rt.context.extras["notifications"]
+    rt.engine.dispose()
+
+
+def invite_admin(rt, service, email_address):
+    envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL)
+    with rt.context.sessions() as session, session.begin():
+        service.on_invitation(session, envelope, {
+            "invitation_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
+            "role": "school_admin", "name": "Ada Admin", "email": email_address,
+            "token": "t" * 30, "expires_at": None})
+
+
+def send_all(rt, service) -> int:
+    sent = 0
+    while handled := service.send_due(rt.context.sessions):
+        sent += handled
+    return sent
+
+
+def test_without_smtp_mail_is_written_as_eml_files_and_bodies_are_not_kept(notifications,
+                                                                           tmp_path):
+    rt, _, _, service = notifications
+    invite_admin(rt, service, "ada@example.org")
+    assert send_all(rt, service) == 1
+    (path,) = (tmp_path / "mail").iterdir()
+    message = email.message_from_bytes(path.read_bytes())
+    assert message["To"] == "ada@example.org" and "token=" in message.as_string()
+    with rt.engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT status, to_address, body_text FROM deliveries"
+                                   ).one()
+    assert tuple(row) == ("sent", None, None)  # the token is gone from the database
+
+
+def test_the_operator_announces_a_privacy_notice_to_every_schools_admins_once(notifications,
+                                                                              tmp_path):
+    rt, client, signer, service = notifications
+    invite_admin(rt, service, "a1@example.org")
+    invite_admin(rt, service, "a2@example.org")
+    send_all(rt, service)
+    operator = signer.issue(str(uuid.uuid4()), "operator", [])
+    body = {"version": "2027-01", "effective_date": "2027-01-31"}
+    for _ in range(2):  # announced twice: told once
+        response = client.post("/api/v1/privacy-notices", json=body,
+                               headers={"Authorization": f"Bearer {operator}"})
+        assert response.status_code == 202 and response.json == {"notified": 2}
+    assert send_all(rt, service) == 2
+    parent = signer.issue(str(uuid.uuid4()), "parent", [SCHOOL])
+    assert client.post("/api/v1/privacy-notices", json=body,
+                       headers={"Authorization": f"Bearer {parent}"}).status_code == 404
+
+
+def test_report_mails_are_capped_per_recipient_per_hour(notifications):
+    rt, _, _, service = notifications
+    message = templates.report_published("x", "Pat", "T", "P", "r")
+    with rt.context.sessions() as session, session.begin():
+        for _ in range(service.per_recipient_per_hour + 3):
+            service._queue(session, str(uuid.uuid4()), "account:a1", SCHOOL, "report",
+                           "pat@example.org", message)
+    send_all(rt, service)
+    with rt.engine.connect() as conn:
+        counts = dict(conn.exec_driver_sql(
+            "SELECT status, count(*) FROM deliveries GROUP BY status").all())
+    assert counts == {"sent": service.per_recipient_per_hour, "skipped": 3}
