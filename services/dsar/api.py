@@ -1,8 +1,164 @@
-"""HTTP API of the dsar service (flask-smorest blueprints)."""
+"""HTTP API of the dsar service (API.md "Subject requests")."""
 from __future__ import annotations
 
+from flask import Response
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.auth import current_principal, require
+from shared.contracts.fields import SafeString, UuidString
+from shared.db import run_in_transaction
+from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
+
+from . import domain
+from .service import Dsar
+from .service import NotFound as RequestNotFound
+from .service import Refused
+
+
+class SubjectIn(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(("student", "guardian",
+                                                                 "staff")))
+    id = UuidString()
+    source_id = SafeString(max_length=100)
+
+    @validates_schema
+    def _one_key(self, data, **_):
+        if not data.get("id") and not data.get("source_id"):
+            raise ValidationError("Give the subject's id (or source_id).", "id")
+
+
+class RequestIn(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(domain.KINDS))
+    subject = fields.Nested(SubjectIn, required=True)
+    details = fields.Dict(keys=fields.String(), load_default=dict)
+    school_id = UuidString()  # only when the filer belongs to several schools
+
+
+class RefuseIn(Schema):
+    reason = SafeString(required=True, max_length=500, validate=validate.Length(min=1))
+
+
+class ExtendIn(Schema):
+    months = fields.Integer(required=True, validate=validate.Range(1, 2))
+    reason = SafeString(required=True, max_length=500, validate=validate.Length(min=1))
+
+
+class PauseIn(Schema):
+    paused = fields.Boolean(required=True)
+
+
+class RequestOut(Schema):
+    id = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    due_at = fields.DateTime()
+    days_left = fields.Integer()
+    services = fields.Dict(keys=fields.String(), values=fields.String())
+    refusal_reason = fields.String(allow_none=True)
+    subject = fields.Dict()
+
+
+class RequestList(Schema):
+    items = fields.List(fields.Nested(RequestOut))
+    next = fields.String(allow_none=True)
+
+
+def dsar_of(ctx: ServiceContext) -> Dsar:
+    if "dsar" not in ctx.extras:
+        ctx.extras["dsar"] = Dsar(ctx.outbox)
+    return ctx.extras["dsar"]
 
 
 def build_blueprints(ctx: ServiceContext) -> list:
-    return []
+    dsar = dsar_of(ctx)
+    blp = Blueprint("subject-requests", __name__, url_prefix="/api/v1/subject-requests",
+                    description="Data subject requests, fanned out to every service")
+
+    def run(work):
+        try:
+            return run_in_transaction(ctx.sessions, work)
+        except RequestNotFound:
+            raise NotFound() from None
+        except Refused as exc:
+            raise ApiError(409, "refused", str(exc)) from None
+
+    @blp.route("", methods=["POST"])
+    @require("school_admin", "parent", "student")
+    @blp.arguments(RequestIn)
+    @blp.response(201, RequestOut)
+    def file_request(body):
+        """File a request: a school admin's starts at once; a parent's or a student's
+        waits for the school (`awaiting_school`)."""
+        principal = current_principal()
+        subject = body["subject"]
+        if not subject.get("id"):
+            raise ApiError(422, "validation_failed", "Give the subject's id; requests by "
+                           "source_id are not supported yet.",
+                           {"subject.id": ["Required for now."]})
+        school_id = body.get("school_id")
+        if school_id is None:
+            if len(principal.school_ids) != 1:
+                raise ApiError(422, "validation_failed", "Say which school.",
+                               {"school_id": ["Required when you belong to several."]})
+            school_id = principal.school_ids[0]
+        elif not principal.in_school(school_id):
+            raise NotFound()
+        if principal.role == "student" and subject["type"] != "student":
+            raise ApiError(422, "validation_failed", "A student files about themselves.",
+                           {"subject.type": ["Must be student."]})
+        return run(lambda s: dsar.file(s, school_id, body["kind"], subject["type"],
+                                       subject["id"], body["details"],
+                                       principal.account_id, principal.role))
+
+    @blp.route("", methods=["GET"])
+    @require("school_admin")
+    @blp.response(200, RequestList)
+    def overdue():
+        """The school's requests past their due date."""
+        principal = current_principal()
+        return {"items": run(lambda s: dsar.overdue(s, principal.school_ids)), "next": None}
+
+    @blp.route("/<uuid:request_id>", methods=["GET"])
+    @require("school_admin", "parent", "student")
+    @blp.response(200, RequestOut)
+    def get_request(request_id):
+        """Status, due date, days left and each service's progress."""
+        principal = current_principal()
+        return run(lambda s: dsar.get(s, str(request_id), principal))
+
+    def admin_action(name, method, schema=None, doc=""):
+        def view(*args, request_id):
+            principal = current_principal()
+            body = args[0] if args else {}
+            return run(lambda s: method(s, str(request_id), principal.school_ids,
+                                        principal.account_id, **body))
+        view.__name__ = f"{name.replace('-', '_')}_request"
+        view.__doc__ = doc
+        decorated = blp.response(200, RequestOut)(view)
+        if schema is not None:
+            decorated = blp.arguments(schema)(decorated)
+        decorated = require("school_admin")(decorated)
+        blp.route(f"/<uuid:request_id>/{name}", methods=["POST"])(decorated)
+
+    admin_action("approve", dsar.approve, doc="Approve a parent's or student's request.")
+    admin_action("refuse", dsar.refuse, RefuseIn, "Refuse it, with the reason recorded.")
+    admin_action("retry", dsar.retry, doc="Ask the services that failed or are silent again.")
+    admin_action("extend", dsar.extend, ExtendIn, "Extend by up to two months, with a reason.")
+    admin_action("pause", dsar.pause, PauseIn, "Pause while waiting on the requester, or "
+                 "resume.")
+    admin_action("complete", dsar.complete_task, doc="Complete a rectification once the "
+                 "corrected data has been pushed.")
+
+    @blp.route("/<uuid:request_id>/export", methods=["GET"])
+    @require("school_admin")
+    def export(request_id):
+        """The access or portability export: a zip of JSON and a CSV per table, for a
+        limited time."""
+        principal = current_principal()
+        data = run(lambda s: dsar.export_zip(s, str(request_id), principal.school_ids))
+        return Response(data, mimetype="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="subject-request-{request_id}.zip"'})
+
+    return [blp]

@@ -1,11 +1,16 @@
-"""Event handlers of the dsar service, and their one explicit map.
-
-Rights events are answered by the shared participant (see personal_data.py).
-"""
+"""Event handlers of the dsar service, and their one explicit map: every service's answer,
+and identity's SchoolOffboarded (offboarding tracked like an erasure)."""
 from __future__ import annotations
 
 from shared.service import ServiceContext
 
+from . import domain
+from .api import dsar_of
+
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    return {}
+    dsar = dsar_of(ctx)
+    handlers = {answer: dsar.on_answer for answer in sorted(domain.ANSWERS)}
+    handlers["SchoolOffboarded"] = dsar.on_school_offboarded
+    handlers["SchoolActivated"] = lambda session, envelope, data: None
+    return handlers

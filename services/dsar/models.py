@@ -1,9 +1,74 @@
-"""The dsar service's own database: its tables and the shared plumbing tables."""
+"""The dsar service's own database: subject requests, each service's answer, the events
+that asked, export parts until they expire, and the audit trail (ids only)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared.db import UtcDateTime
 from shared.tables import define_plumbing_tables
 
 metadata = sa.MetaData()
 plumbing = define_plumbing_tables(metadata)
+
+Id = sa.String(36)
+
+requests = sa.Table(
+    "requests", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # access … objection | offboarding
+    sa.Column("subject_type", sa.String(20), nullable=True),
+    sa.Column("subject_id", Id, nullable=True),
+    sa.Column("details", sa.JSON, nullable=False),  # e.g. {"processing": "report_emails"}
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("filed_by", Id, nullable=True),
+    sa.Column("filed_as", sa.String(20), nullable=True),  # the filer's role
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("extension_months", sa.Integer, nullable=False, default=0),
+    sa.Column("extension_reason", sa.String(500), nullable=True),
+    sa.Column("paused_at", UtcDateTime, nullable=True),
+    sa.Column("refusal_reason", sa.String(500), nullable=True),
+    sa.Column("completed_at", UtcDateTime, nullable=True),
+    sa.Column("export_expires_at", UtcDateTime, nullable=True),
+)
+
+# One row per service in the data map: pending until it answers, done or failed.
+request_services = sa.Table(
+    "request_services", metadata,
+    sa.Column("request_id", Id, sa.ForeignKey("requests.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("service", sa.String(30), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("asked_at", UtcDateTime, nullable=False),
+    sa.Column("asks", sa.Integer, nullable=False),
+    sa.Column("answered_at", UtcDateTime, nullable=True),
+)
+
+# Every event that asked (first ask and re-asks): answers name the event they answer.
+request_events = sa.Table(
+    "request_events", metadata,
+    sa.Column("event_id", Id, primary_key=True),
+    sa.Column("request_id", Id, sa.ForeignKey("requests.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+)
+
+# Each service's part of an access or portability export, until the export expires.
+export_parts = sa.Table(
+    "export_parts", metadata,
+    sa.Column("request_id", Id, sa.ForeignKey("requests.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("service", sa.String(30), primary_key=True),
+    sa.Column("tables", sa.JSON, nullable=False),
+)
+
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", Id, nullable=False, index=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("step", sa.String(40), nullable=False),
+    sa.Column("service", sa.String(30), nullable=True),
+    sa.Column("actor", Id, nullable=True),  # an account id
+)

@@ -1,3 +1,29 @@
-"""dsar is the requester, not a participant: it keeps ids of subject requests and the
-audit trail for accountability, and exports only until they expire (issue 9)."""
+"""dsar is the requester, not a participant: it keeps ids of subject requests and the audit
+trail for accountability, and each service's export part only until the export expires.
+
+CLASSIFICATION classifies its columns for the data-map check; it answers no rights events
+itself (DECLARATION is None), so it is not in RIGHTS_PARTICIPANTS.
+"""
+from shared.rights import NOT_PERSONAL as N
+from shared.rights import DataDeclaration, Personal
+from shared.rights import TableDeclaration as T
+
 DECLARATION = None
+
+FREE_TEXT = Personal("any", "an admin's reason, written by the school")
+
+CLASSIFICATION = DataDeclaration("dsar", tables=(
+    T("requests", {"id": N, "school_id": N, "kind": N, "subject_type": N, "subject_id": N,
+                   "details": N, "status": N, "filed_by": N, "filed_as": N,
+                   "received_at": N, "due_at": N, "extension_reason": FREE_TEXT,
+                   "paused_at": N, "refusal_reason": FREE_TEXT, "completed_at": N,
+                   "export_expires_at": N}),
+    T("request_services", {"request_id": N, "service": N, "status": N, "reason": N,
+                           "asked_at": N, "answered_at": N}, school_column=None),
+    T("request_events", {"event_id": N, "request_id": N}, school_column=None),
+    T("export_parts", {"request_id": N, "service": N,
+                       "tables": Personal("any", "an access export, until it expires")},
+      school_column=None),
+    T("audit", {"request_id": N, "at": N, "step": N, "service": N, "actor": N},
+      school_column=None),
+))

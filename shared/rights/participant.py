@@ -168,9 +168,10 @@ class RightsParticipant:
             counts[decl.table] = session.execute(
                 table.delete().where(table.c[decl.school_column] == school_id)).rowcount
         ob = self.tables.outbox
-        counts["outbox_scrubbed"] = session.execute(ob.update().where(
-            ob.c.school_id == school_id, ob.c.sent_at.is_not(None),
-            ob.c.payload.is_not(None)).values(payload=None)).rowcount
+        # Sent events of the school go; waiting ones still go out (their consumers drop a
+        # school's late data) and are blanked as they are sent (the school's tombstone).
+        counts["outbox_deleted"] = session.execute(ob.delete().where(
+            ob.c.school_id == school_id, ob.c.sent_at.is_not(None))).rowcount
         counts["dead_letters"] = session.execute(self.tables.dead_letters.delete().where(
             self.tables.dead_letters.c.payload.like(f"%{school_id}%"))).rowcount
         # The school itself is tombstoned: its late events change nothing from now on.

@@ -20,7 +20,11 @@ SPECS = {name: importlib.import_module(f"services.{name}.app").SPEC for name in 
 @pytest.mark.parametrize("name", SERVICES)
 def test_every_person_shaped_column_is_classified(name):
     spec = SPECS[name]
-    declaration = with_plumbing(spec.declaration or DataDeclaration(name, ()))
+    # dsar answers no rights events, but classifies its columns all the same.
+    classification = getattr(importlib.import_module(f"services.{name}.personal_data"),
+                             "CLASSIFICATION", None)
+    declaration = with_plumbing(spec.declaration or classification
+                                or DataDeclaration(name, ()))
     assert unclassified_columns(spec.metadata, declaration) == []
 
 

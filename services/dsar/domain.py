@@ -1,0 +1,31 @@
+"""Subject-request rules, free of Flask and databases: deadlines and what each kind sends."""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+
+KINDS = ("access", "rectification", "erasure", "restriction", "portability", "objection")
+REQUEST_EVENTS = {"access": "AccessRequested", "portability": "AccessRequested",
+                  "erasure": "ErasureRequested", "restriction": "ProcessingRestricted",
+                  "objection": "ObjectionRecorded"}
+ANSWERS = {"ErasureCompleted", "SubjectDataExported", "RestrictionApplied",
+           "ObjectionApplied", "OffboardingCompleted"}
+MAX_EXTENSION_MONTHS = 2
+
+
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """The same date `months` later; the last day of a shorter month (31 Jan -> 28/29 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def due_at(received_at: dt.datetime, extension_months: int = 0,
+           paused_for: dt.timedelta = dt.timedelta(0)) -> dt.datetime:
+    """One calendar month after receipt, plus any extension, plus time spent paused."""
+    return add_months(received_at, 1 + extension_months) + paused_for
+
+
+def days_left(due: dt.datetime, now: dt.datetime) -> int:
+    return (due.date() - now.date()).days

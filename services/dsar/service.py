@@ -1,0 +1,318 @@
+"""Subject requests: filed (and approved when a parent or student files), fanned out as one
+event to every service in the data map, tracked per service, re-asked when silent,
+completed when all have answered; exports assembled; an audit trail of every step."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import uuid
+import zipfile
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.config import RIGHTS_PARTICIPANTS
+from shared.db import utcnow
+from shared.messaging.outbox import Outbox
+
+from . import domain
+from .models import audit, export_parts, request_events, request_services, requests
+
+log = logging.getLogger(__name__)
+AWAITING, IN_PROGRESS, PAUSED = "awaiting_school", "in_progress", "paused"
+COMPLETED, REFUSED, FAILED = "completed", "refused", "failed"
+EXPORT_LIFETIME = dt.timedelta(days=7)
+
+
+class NotFound(Exception):
+    pass
+
+
+class Refused(Exception):
+    """The request cannot be made in this state (a clear 409)."""
+
+
+@dataclass
+class Dsar:
+    outbox: Outbox
+    clock: Callable[[], dt.datetime] = utcnow
+    reask_after: dt.timedelta = dt.timedelta(minutes=10)
+    services: tuple[str, ...] = RIGHTS_PARTICIPANTS
+
+    def _audit(self, session, request_id, step, service=None, actor=None):
+        session.execute(audit.insert().values(request_id=request_id, at=self.clock(),
+                                              step=step, service=service, actor=actor))
+
+    # --- filing --------------------------------------------------------------------------
+    def file(self, session, school_id: str, kind: str, subject_type: str, subject_id: str,
+             details: dict, filer: str, role: str) -> dict:
+        now = self.clock()
+        request_id = str(uuid.uuid4())
+        by_school = role == "school_admin"
+        session.execute(requests.insert().values(
+            id=request_id, school_id=school_id, kind=kind, subject_type=subject_type,
+            subject_id=subject_id, details=details, filed_by=filer, filed_as=role,
+            status=IN_PROGRESS if by_school else AWAITING, received_at=now,
+            due_at=domain.due_at(now), extension_months=0))
+        self._audit(session, request_id, "received", actor=filer)
+        if by_school:
+            self._start(session, request_id)
+        return self.view(session, request_id)
+
+    def approve(self, session, request_id: str, school_ids, admin: str) -> dict:
+        row = self._for_school(session, request_id, school_ids)
+        if row.status != AWAITING:
+            raise Refused("This request is not waiting for the school.")
+        session.execute(requests.update().where(requests.c.id == request_id)
+                        .values(status=IN_PROGRESS))
+        self._audit(session, request_id, "approved", actor=admin)
+        self._start(session, request_id)
+        return self.view(session, request_id)
+
+    def refuse(self, session, request_id: str, school_ids, admin: str, reason: str) -> dict:
+        row = self._for_school(session, request_id, school_ids)
+        if row.status != AWAITING:
+            raise Refused("This request is not waiting for the school.")
+        session.execute(requests.update().where(requests.c.id == request_id).values(
+            status=REFUSED, refusal_reason=reason, completed_at=self.clock()))
+        self._audit(session, request_id, "refused", actor=admin)
+        return self.view(session, request_id)
+
+    def _start(self, session, request_id: str) -> None:
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        if row.kind == "rectification":
+            # The school corrects at source and pushes; the admin completes the task.
+            self._audit(session, request_id, "task_for_school")
+            return
+        now = self.clock()
+        session.execute(request_services.insert(), [
+            {"request_id": request_id, "service": s, "status": "pending", "asked_at": now,
+             "asks": 1} for s in self.services])
+        self._ask(session, row)
+
+    def _ask(self, session, row) -> None:
+        """One request event to every service in the data map (a re-ask is a new event,
+        answered like the first)."""
+        if row.kind == "offboarding":
+            return  # SchoolOffboarded (identity's event) is the request itself
+        event_type = domain.REQUEST_EVENTS[row.kind]
+        if row.kind == "restriction" and row.details.get("lift"):
+            event_type = "RestrictionLifted"
+        data = {"subject": {"school_id": row.school_id, "type": row.subject_type,
+                            "id": row.subject_id}, "subject_request_id": row.id}
+        if event_type == "ObjectionRecorded":
+            data["processing"] = row.details.get("processing", "report_emails")
+        envelope = self.outbox.add(session, event_type, data, school_id=row.school_id)
+        session.execute(request_events.insert().values(event_id=envelope.id,
+                                                       request_id=row.id))
+        self._audit(session, row.id, "sent")
+
+    def complete_task(self, session, request_id: str, school_ids, admin: str) -> dict:
+        row = self._for_school(session, request_id, school_ids)
+        if row.kind != "rectification" or row.status != IN_PROGRESS:
+            raise Refused("Only an open rectification is completed by the school.")
+        session.execute(requests.update().where(requests.c.id == request_id).values(
+            status=COMPLETED, completed_at=self.clock()))
+        self._audit(session, request_id, "completed", actor=admin)
+        return self.view(session, request_id)
+
+    # --- offboarding (identity's SchoolOffboarded is the request) --------------------------
+    def on_school_offboarded(self, session, envelope, data) -> None:
+        now = self.clock()
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"offboarding/{envelope.id}"))
+        session.execute(requests.insert().values(
+            id=request_id, school_id=data["school_id"], kind="offboarding",
+            subject_type=None, subject_id=None, details={}, status=IN_PROGRESS,
+            received_at=now, due_at=domain.due_at(now), extension_months=0))
+        session.execute(request_events.insert().values(event_id=envelope.id,
+                                                       request_id=request_id))
+        session.execute(request_services.insert(), [
+            {"request_id": request_id, "service": s, "status": "pending", "asked_at": now,
+             "asks": 1} for s in self.services])
+        self._audit(session, request_id, "received")
+
+    # --- answers -----------------------------------------------------------------------------
+    def on_answer(self, session, envelope, data) -> None:
+        request_id = session.execute(sa.select(request_events.c.request_id).where(
+            request_events.c.event_id == data["request_id"])).scalar()
+        if request_id is None:
+            log.warning("answer to an unknown request event_id=%s service=%s",
+                        data["request_id"], data["service"])
+            return
+        service = data["service"]
+        status = "done" if data["outcome"] == "done" else "failed"
+        session.execute(request_services.update().where(
+            request_services.c.request_id == request_id,
+            request_services.c.service == service).values(
+            status=status, reason=data.get("reason"), answered_at=self.clock()))
+        if envelope.type == "SubjectDataExported" and status == "done":
+            session.execute(export_parts.delete().where(
+                export_parts.c.request_id == request_id, export_parts.c.service == service))
+            session.execute(export_parts.insert().values(request_id=request_id,
+                                                         service=service,
+                                                         tables=data.get("tables", {})))
+        self._audit(session, request_id, f"answered_{status}", service=service)
+        self._maybe_complete(session, request_id)
+
+    def _maybe_complete(self, session, request_id: str) -> None:
+        statuses = dict(session.execute(sa.select(request_services.c.service,
+                                                  request_services.c.status).where(
+            request_services.c.request_id == request_id)).all())
+        if not statuses or any(s != "done" for s in statuses.values()):
+            if statuses and all(s != "pending" for s in statuses.values()):
+                session.execute(requests.update().where(
+                    requests.c.id == request_id, requests.c.status == IN_PROGRESS)
+                    .values(status=FAILED))
+            return
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        values = {"status": COMPLETED, "completed_at": self.clock()}
+        if row.kind in ("access", "portability"):
+            values["export_expires_at"] = self.clock() + EXPORT_LIFETIME
+        session.execute(requests.update().where(requests.c.id == request_id).values(**values))
+        self._audit(session, request_id, "completed")
+        log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)
+
+    def retry(self, session, request_id: str, school_ids, admin: str) -> dict:
+        """Ask the services that failed (or are silent) again."""
+        row = self._for_school(session, request_id, school_ids)
+        if row.status not in (IN_PROGRESS, FAILED):
+            raise Refused("Nothing to retry.")
+        session.execute(request_services.update().where(
+            request_services.c.request_id == request_id,
+            request_services.c.status != "done").values(status="pending"))
+        session.execute(requests.update().where(requests.c.id == request_id)
+                        .values(status=IN_PROGRESS))
+        self._audit(session, request_id, "retried", actor=admin)
+        self._reask(session, row)
+        return self.view(session, request_id)
+
+    def _reask(self, session, row) -> None:
+        now = self.clock()
+        session.execute(request_services.update().where(
+            request_services.c.request_id == row.id,
+            request_services.c.status == "pending").values(
+            asked_at=now, asks=request_services.c.asks + 1))
+        self._ask(session, row)
+
+    def sweep(self, session) -> int:
+        """Re-ask requests with a service silent for too long; expire old exports."""
+        now = self.clock()
+        stuck = session.execute(
+            sa.select(requests).join(request_services,
+                                     request_services.c.request_id == requests.c.id)
+            .where(requests.c.status == IN_PROGRESS, requests.c.kind != "offboarding",
+                   request_services.c.status == "pending",
+                   request_services.c.asked_at <= now - self.reask_after)
+            .distinct()).all()
+        for row in stuck:
+            self._audit(session, row.id, "reasked")
+            self._reask(session, row)
+        expired = session.execute(sa.select(requests.c.id).where(
+            requests.c.export_expires_at.is_not(None),
+            requests.c.export_expires_at <= now)).scalars().all()
+        if expired:
+            session.execute(export_parts.delete().where(export_parts.c.request_id.in_(expired)))
+            session.execute(requests.update().where(requests.c.id.in_(expired))
+                            .values(export_expires_at=None))
+        return len(stuck)
+
+    # --- deadlines ---------------------------------------------------------------------------
+    def extend(self, session, request_id, school_ids, admin, months: int, reason: str):
+        row = self._for_school(session, request_id, school_ids)
+        total = row.extension_months + months
+        if months < 1 or total > domain.MAX_EXTENSION_MONTHS:
+            raise Refused("A request can be extended by two months at most.")
+        session.execute(requests.update().where(requests.c.id == request_id).values(
+            extension_months=total, extension_reason=reason,
+            due_at=domain.add_months(row.due_at, months)))
+        self._audit(session, request_id, "extended", actor=admin)
+        return self.view(session, request_id)
+
+    def pause(self, session, request_id, school_ids, admin, paused: bool):
+        """Waiting on the requester: the clock stops, and resumes with the time added."""
+        row = self._for_school(session, request_id, school_ids)
+        now = self.clock()
+        if paused and row.status == IN_PROGRESS:
+            session.execute(requests.update().where(requests.c.id == request_id)
+                            .values(status=PAUSED, paused_at=now))
+            self._audit(session, request_id, "paused", actor=admin)
+        elif not paused and row.status == PAUSED:
+            session.execute(requests.update().where(requests.c.id == request_id).values(
+                status=IN_PROGRESS, paused_at=None, due_at=row.due_at + (now - row.paused_at)))
+            self._audit(session, request_id, "resumed", actor=admin)
+        else:
+            raise Refused("The request is not in a state that can be paused or resumed.")
+        return self.view(session, request_id)
+
+    # --- reading ------------------------------------------------------------------------------
+    def _for_school(self, session, request_id, school_ids):
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)
+                              .with_for_update()).first()
+        if row is None or row.school_id not in school_ids:
+            raise NotFound()
+        return row
+
+    def view(self, session, request_id: str) -> dict:
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        services = dict(session.execute(sa.select(request_services.c.service,
+                                                  request_services.c.status).where(
+            request_services.c.request_id == request_id)).all())
+        due = row.due_at if row.status != PAUSED else row.due_at + (self.clock() - row.paused_at)
+        return {"id": row.id, "kind": row.kind, "status": row.status, "due_at": due,
+                "days_left": domain.days_left(due, self.clock()),
+                "services": services or {s: "pending" for s in ()},
+                "refusal_reason": row.refusal_reason,
+                "subject": {"type": row.subject_type, "id": row.subject_id}}
+
+    def get(self, session, request_id: str, principal) -> dict:
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)).first()
+        if row is None:
+            raise NotFound()
+        if principal.role == "school_admin" and principal.in_school(row.school_id):
+            return self.view(session, request_id)
+        if principal.role != "school_admin" and row.filed_by == principal.account_id:
+            return self.view(session, request_id)
+        raise NotFound()
+
+    def overdue(self, session, school_ids) -> list[dict]:
+        now = self.clock()
+        ids = session.execute(sa.select(requests.c.id).where(
+            requests.c.school_id.in_(school_ids),
+            requests.c.status.in_((IN_PROGRESS, AWAITING)),
+            requests.c.due_at < now).order_by(requests.c.due_at)).scalars().all()
+        return [self.view(session, i) for i in ids]
+
+    def export_zip(self, session, request_id: str, school_ids) -> bytes:
+        row = self._for_school(session, request_id, school_ids)
+        if row.kind not in ("access", "portability") or row.status != COMPLETED \
+                or row.export_expires_at is None:
+            raise NotFound()
+        parts = session.execute(sa.select(export_parts.c.service, export_parts.c.tables)
+                                .where(export_parts.c.request_id == request_id)
+                                .order_by(export_parts.c.service)).all()
+        everything = {p.service: p.tables for p in parts}
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("export.json", json.dumps(
+                {"request_id": request_id, "subject": {"type": row.subject_type,
+                                                       "id": row.subject_id},
+                 "services": everything}, indent=2, sort_keys=True, default=str))
+            for service, tables in everything.items():
+                for table, rows in tables.items():
+                    if not rows:
+                        continue
+                    text = io.StringIO()
+                    columns = sorted({k for r in rows for k in r})
+                    writer = csv.DictWriter(text, fieldnames=columns)
+                    writer.writeheader()
+                    for r in rows:
+                        writer.writerow({k: (json.dumps(v) if isinstance(v, (dict, list))
+                                             else v) for k, v in r.items()})
+                    archive.writestr(f"{service}/{table}.csv", text.getvalue())
+        self._audit(session, request_id, "exported")
+        return buffer.getvalue()

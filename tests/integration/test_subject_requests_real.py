@@ -1,0 +1,213 @@
+"""Subject requests end to end: every service running on real RabbitMQ and PostgreSQL,
+requests filed through dsar's API, answered by every service in the data map (issue 9)."""
+import csv
+import importlib
+import io
+import json
+import uuid
+import zipfile
+
+import pytest
+import sqlalchemy as sa
+
+from shared.config import RIGHTS_PARTICIPANTS, SERVICES
+from tests.support import wait_for
+from tests.system import RealSystem, guardian, student
+
+pytestmark = pytest.mark.integration
+PERIOD = "2026 Autumn"
+NEEDLES = ("Zephyrine", "Quarles", "2013-11-07", "Z9-grade", "Radiant", "Zq7")
+
+
+@pytest.fixture
+def world(broker_settings, tmp_path, new_database):
+    system = RealSystem(broker_settings, tmp_path, new_database, list(SERVICES))
+    school, system_token = system.school()
+    system.push(system_token, [
+        {"type": "staff.upserted", "source_id": "T1", "data": {
+            "title": "Ms", "given_name": "Ada", "family_name": "Byron"}},
+        student("S1", "2013-11-07", given_name="Zephyrine", family_name="Quarles",
+                form_group="Zq7"),
+        student("S2", "2014-06-01", given_name="Bo", family_name="Rook", form_group="8R"),
+        {"type": "class.upserted", "source_id": "C1", "data": {
+            "name": "7 Maths", "subject": "Maths", "teacher_ids": ["T1"],
+            "student_ids": ["S1", "S2"]}},
+        {"type": "attainment.recorded", "source_id": "A1", "data": {
+            "student_id": "S1", "class_id": "C1", "period": PERIOD, "kind": "grade",
+            "value": "Z9-grade"}},
+        {"type": "characteristic.recorded", "source_id": "K1", "data": {
+            "student_id": "S1", "class_id": "C1", "period": PERIOD, "kind": "effort",
+            "value": "Radiant"}},
+        {"type": "attainment.recorded", "source_id": "A2", "data": {
+            "student_id": "S2", "class_id": "C1", "period": PERIOD, "kind": "grade",
+            "value": "C"}},
+        guardian("G1", "zq.parent@example.org", {"S1": True}),
+        guardian("G2", "bo.parent@example.org", {"S2": True})])
+    ids = {e["data"]["given_name"]: e["data"]["student_id"] for e in [
+        system.tap.wait("StudentRecorded", lambda d, n=n: d["given_name"] == n)
+        for n in ("Zephyrine", "Bo")]}
+    parent = system.activate("zq.parent@example.org")
+    link = wait_for(lambda: system.call("linking", "get", "/api/v1/links", parent
+                                        ).json["items"], message="link")[0]
+    assert system.call("linking", "post", f"/api/v1/links/{link['id']}/verify", parent,
+                       {"date_of_birth": "2013-11-07"}).status_code == 200
+    wait_for(lambda: _scalar(system, "reports", "SELECT count(*) FROM parent_access "
+                                                "WHERE verified") == 1
+             and _scalar(system, "reports", "SELECT count(*) FROM characteristics") == 1,
+             message="reports ready")
+    admin = system.admin(school, "admin@example.org")
+    assert system.call("reports", "post", "/api/v1/reports/publish", admin,
+                       {"period": PERIOD, "title": "Autumn"}).json["published"] == 2
+    yield system, school, ids, parent, admin
+    system.close()
+
+
+def _scalar(system, service, sql, **params):
+    with system.runtimes[service].engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar_one()
+
+
+def file(system, token, kind, subject_type, subject_id, **details):
+    response = system.call("dsar", "post", "/api/v1/subject-requests", token, {
+        "kind": kind, "subject": {"type": subject_type, "id": subject_id},
+        "details": details})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def completed(system, token, request_id):
+    def done():
+        view = system.call("dsar", "get", f"/api/v1/subject-requests/{request_id}", token).json
+        return view if view["status"] == "completed" else None
+    return wait_for(done, timeout=60, message="request completed")
+
+
+def all_relays_idle(system) -> bool:
+    return all(rt.relay.pending() == 0 for rt in system.runtimes.values())
+
+
+def test_erasure_of_a_student_completes_everywhere_and_leaves_nothing(world):
+    system, _, ids, parent, admin = world
+    request = file(system, admin, "erasure", "student", ids["Zephyrine"])
+    assert request["status"] == "in_progress" and set(request["services"]) == set(
+        RIGHTS_PARTICIPANTS)
+    view = completed(system, admin, request["id"])
+    assert view["services"] == {s: "done" for s in RIGHTS_PARTICIPANTS}
+    wait_for(lambda: all_relays_idle(system), message="every outbox sent")
+    found = []
+    for name in SERVICES:
+        metadata = importlib.import_module(f"services.{name}.models").metadata
+        with system.runtimes[name].engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                for row in conn.execute(sa.select(table)).mappings():
+                    text = json.dumps(dict(row), default=str)
+                    found += [f"{name}.{table.name}:{n}" for n in NEEDLES if n in text]
+    assert found == []
+    sid = ids["Zephyrine"]
+    assert _scalar(system, "linking", "SELECT count(*) FROM links WHERE student_id=:s",
+                   s=sid) == 0
+    assert _scalar(system, "reports", "SELECT count(*) FROM parent_access WHERE "
+                                      "student_id=:s", s=sid) == 0
+    assert _scalar(system, "notifications", "SELECT count(*) FROM verified_links WHERE "
+                                            "student_id=:s", s=sid) == 0
+    # Bo is untouched.
+    assert _scalar(system, "reports", "SELECT count(*) FROM reports") == 1
+    assert system.call("reports", "get", f"/api/v1/students/{sid}/reports", parent
+                       ).status_code == 404
+
+
+def test_an_access_request_returns_exactly_the_subjects_data_as_a_zip(world):
+    system, _, ids, _, admin = world
+    request = file(system, admin, "access", "student", ids["Zephyrine"])
+    completed(system, admin, request["id"])
+    response = system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}/export",
+                           admin)
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    everything = json.loads(archive.read("export.json"))
+    text = json.dumps(everything)
+    assert "Zephyrine" in text and "2013-11-07" in text and "Z9-grade" in text
+    assert "Rook" not in text and ids["Bo"] not in text  # nobody else
+    assert set(everything["services"]) == set(RIGHTS_PARTICIPANTS)
+    csvs = [n for n in archive.namelist() if n.endswith(".csv")]
+    assert csvs
+    for name in csvs:
+        rows = list(csv.DictReader(io.StringIO(archive.read(name).decode())))
+        assert rows, name
+
+
+def test_restriction_stops_reading_and_lifting_it_restores_without_losing_data(world):
+    system, _, ids, parent, admin = world
+    sid = ids["Zephyrine"]
+    restrict = file(system, admin, "restriction", "student", sid)
+    completed(system, admin, restrict["id"])
+    response = system.call("reports", "get", f"/api/v1/students/{sid}/reports", parent)
+    assert response.status_code == 423
+    lift = file(system, admin, "restriction", "student", sid, lift=True)
+    completed(system, admin, lift["id"])
+    assert len(system.call("reports", "get", f"/api/v1/students/{sid}/reports", parent
+                           ).json["items"]) == 1
+    assert _scalar(system, "reports", "SELECT count(*) FROM attainment WHERE "
+                                      "student_id=:s", s=sid) == 1  # never deleted
+
+
+def test_a_parents_request_waits_for_the_school_which_can_refuse_with_a_reason(world):
+    system, school, ids, parent, admin = world
+    request = file(system, parent, "access", "student", ids["Zephyrine"])
+    assert request["status"] == "awaiting_school" and request["services"] == {}
+    refused = system.call("dsar", "post",
+                          f"/api/v1/subject-requests/{request['id']}/refuse", admin,
+                          {"reason": "Already answered last week"})
+    assert refused.json["status"] == "refused"
+    assert refused.json["refusal_reason"] == "Already answered last week"
+    mine = system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}", parent)
+    assert mine.status_code == 200 and mine.json["status"] == "refused"
+    second = file(system, parent, "access", "student", ids["Zephyrine"])
+    approved = system.call("dsar", "post",
+                           f"/api/v1/subject-requests/{second['id']}/approve", admin)
+    assert approved.json["status"] == "in_progress"
+    completed(system, admin, second["id"])
+    other_school, _ = system.school("Elsewhere")
+    other_admin = system.admin(other_school, "other-admin@example.org")
+    assert system.call("dsar", "get", f"/api/v1/subject-requests/{second['id']}",
+                       other_admin).status_code == 404
+
+
+def test_offboarding_a_school_leaves_none_of_its_rows_and_another_school_untouched(world):
+    system, school, _, _, _ = world
+    other, other_token = system.school("Stays")
+    system.push(other_token, [student("O1", given_name="Olive"),
+                              guardian("OG", "olive.parent@example.org", {"O1": True})])
+    system.tap.wait("InvitationIssued", lambda d: d["email"] == "olive.parent@example.org")
+    wait_for(lambda: _scalar(system, "linking", "SELECT count(*) FROM links WHERE "
+                                                "school_id=:s", s=other) == 1,
+             message="the other school's data in place")
+    assert system.call("identity", "delete", f"/api/v1/schools/{school}", system.operator
+                       ).status_code == 202
+
+    def offboarded() -> bool:
+        with system.runtimes["dsar"].engine.connect() as conn:
+            return conn.execute(sa.text(
+                "SELECT status FROM requests WHERE kind='offboarding' AND school_id=:s"),
+                {"s": school}).scalar() == "completed"
+    wait_for(offboarded, timeout=60, message="offboarding completed by every service")
+    wait_for(lambda: all_relays_idle(system), message="every outbox sent")
+    left = {}
+    for name in RIGHTS_PARTICIPANTS:
+        metadata = importlib.import_module(f"services.{name}.models").metadata
+        with system.runtimes[name].engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                if "school_id" not in table.c or table.name in (
+                        "erasure_tombstones", "offboarded_schools", "schools"):
+                    continue  # the school's own tombstone and status are ids only
+                where = [table.c.school_id == school]
+                if table.name == "outbox":  # only the answer to dsar, and blanked rows
+                    where += [table.c.payload.is_not(None),
+                              table.c.event_type != "OffboardingCompleted"]
+                count = conn.execute(sa.select(sa.func.count()).select_from(table).where(
+                    *where)).scalar_one()
+                if count:
+                    left[f"{name}.{table.name}"] = count
+    assert left == {}
+    assert _scalar(system, "linking", "SELECT count(*) FROM links WHERE school_id=:s",
+                   s=other) == 1
