@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from shared.config import RIGHTS_PARTICIPANTS
 from shared.db import utcnow

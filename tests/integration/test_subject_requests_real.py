@@ -4,7 +4,6 @@ import csv
 import importlib
 import io
 import json
-import uuid
 import zipfile
 
 import pytest
