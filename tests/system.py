@@ -35,17 +35,30 @@ class RealSystem:
         for name, runtime in self.runtimes.items():
             runtime.verifier = verifier
             self.clients[name] = runtime.create_app().test_client()
-        self.stop = threading.Event()
-        self.threads = run_threads([loop for rt in self.runtimes.values()
-                                    for loop in rt.build_workers()], self.stop)
-        wait_for(lambda: all(w.connected.is_set() for rt in self.runtimes.values()
-                             for w in rt.queue_workers), message="consumers connected")
+        self.stops: dict[str, threading.Event] = {}
+        self.threads: dict[str, list[threading.Thread]] = {}
+        for name in self.runtimes:
+            self.start_service(name)
         self.operator = self.token(*OPERATOR)
 
+    def start_service(self, name: str) -> None:
+        """Start (or restart) one service's worker: consumers, relay and loops."""
+        runtime = self.runtimes[name]
+        self.stops[name] = stop = threading.Event()
+        self.threads[name] = run_threads(runtime.build_workers(), stop)
+        wait_for(lambda: all(w.connected.is_set() for w in runtime.queue_workers),
+                 message=f"{name} consumers connected")
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service's worker, as if its process were down (its queues keep what
+        arrives meanwhile)."""
+        self.stops[name].set()
+        for thread in self.threads.pop(name, []):
+            thread.join(timeout=15)
+
     def close(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=10)
+        for name in list(self.threads):
+            self.stop_service(name)
         self.tap.close()
         for runtime in self.runtimes.values():
             runtime.engine.dispose()

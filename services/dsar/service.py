@@ -201,13 +201,15 @@ class Dsar:
     def sweep(self, session) -> int:
         """Re-ask requests with a service silent for too long; expire old exports."""
         now = self.clock()
-        stuck = session.execute(
-            sa.select(requests).join(request_services,
-                                     request_services.c.request_id == requests.c.id)
+        stuck_ids = session.execute(
+            sa.select(requests.c.id).join(request_services,
+                                          request_services.c.request_id == requests.c.id)
             .where(requests.c.status == IN_PROGRESS, requests.c.kind != "offboarding",
                    request_services.c.status == "pending",
                    request_services.c.asked_at <= now - self.reask_after)
-            .distinct()).all()
+            .distinct()).scalars().all()
+        stuck = session.execute(sa.select(requests).where(
+            requests.c.id.in_(stuck_ids))).all() if stuck_ids else []
         for row in stuck:
             self._audit(session, row.id, "reasked")
             self._reask(session, row)

@@ -210,3 +210,111 @@ def test_offboarding_a_school_leaves_none_of_its_rows_and_another_school_untouch
     assert left == {}
     assert _scalar(system, "linking", "SELECT count(*) FROM links WHERE school_id=:s",
                    s=other) == 1
+
+
+def test_a_service_down_during_an_erasure_is_reasked_and_the_request_completes_later(world):
+    system, _, ids, _, admin = world
+    system.stop_service("linking")
+    request = file(system, admin, "erasure", "student", ids["Zephyrine"])
+    others = set(RIGHTS_PARTICIPANTS) - {"linking"}
+
+    def waiting_on_linking():
+        view = system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}",
+                           admin).json
+        return view if {s for s, v in view["services"].items() if v == "done"} == others \
+            else None
+    view = wait_for(waiting_on_linking, timeout=60, message="all but linking answered")
+    assert view["status"] == "in_progress" and view["services"]["linking"] == "pending"
+    dsar = system.runtimes["dsar"].context.extras["dsar"]
+    real_clock = dsar.clock
+    dsar.clock = lambda: real_clock() + dsar.reask_after  # the sweeper's next round
+    with system.runtimes["dsar"].context.sessions() as session, session.begin():
+        assert dsar.sweep(session) == 1
+    dsar.clock = real_clock
+    assert _scalar(system, "dsar", "SELECT asks FROM request_services WHERE "
+                                   "service='linking'") == 2
+    system.start_service("linking")
+    completed(system, admin, request["id"])
+    assert _scalar(system, "linking", "SELECT count(*) FROM students") == 1  # only Bo
+
+
+def test_a_repeated_erasure_and_a_late_school_event_bring_nothing_back(world):
+    system, school, ids, _, admin = world
+    sid = ids["Zephyrine"]
+    late = system.tap.wait("StudentRecorded", lambda d: d["student_id"] == sid)
+    late_dob = system.tap.wait("StudentBirthDateRecorded", lambda d: d["student_id"] == sid)
+    request = file(system, admin, "erasure", "student", sid)
+    completed(system, admin, request["id"])
+    erasure = system.tap.wait("ErasureRequested", lambda d: d["subject_request_id"]
+                              == request["id"])
+    from kombu import Connection, Exchange
+    with Connection(system.settings.broker_url) as conn:
+        producer = conn.Producer(exchange=Exchange(system.settings.exchange, type="topic"))
+        for event, key in ((erasure, "dsar.erasure_requested"),
+                           (late, "ingest.student_recorded"),
+                           (late_dob, "ingest.student_birth_date_recorded")):
+            producer.publish(json.dumps(event), routing_key=key,
+                             content_type="application/json", delivery_mode=2)
+    # Every consumer has seen the late events (they were delivered before the erasure too,
+    # so wait on a marker pushed after them instead).
+    _, token = system.school("Marker")
+    system.push(token, [student("M1", given_name="Marker")])
+    for name in ("identity", "linking", "reports"):
+        wait_for(lambda n=name: _scalar(system, n, "SELECT count(*) FROM inbox WHERE "
+                                                   "event_type='StudentRecorded'") >= 3,
+                 message=f"{name} consumed the marker")
+    wait_for(lambda: all_relays_idle(system), message="every outbox sent")
+    for name in ("linking", "reports"):
+        metadata = importlib.import_module(f"services.{name}.models").metadata
+        with system.runtimes[name].engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                text = json.dumps([dict(r) for r in conn.execute(sa.select(table)).mappings()],
+                                  default=str)
+                assert not [n for n in NEEDLES if n in text], f"{name}.{table.name}"
+
+
+def test_a_restricted_student_gets_no_report_mail_and_lifting_restores_it(world):
+    system, _, ids, _, admin = world
+    sid = ids["Zephyrine"]
+    engine = system.runtimes["notifications"].engine
+    wait_for(lambda: _scalar(system, "notifications", "SELECT count(*) FROM deliveries "
+                                                      "WHERE kind='report'") == 1,
+             message="the first publish's mail")
+    restrict = file(system, admin, "restriction", "student", sid)
+    completed(system, admin, restrict["id"])
+    system.call("reports", "post", "/api/v1/reports/publish", admin,
+                {"period": PERIOD, "title": "Autumn again"})
+    wait_for(lambda: _scalar(system, "notifications", "SELECT count(*) FROM deliveries "
+                                                      "WHERE kind='report'") == 2,
+             message="the second publish handled")
+    with engine.connect() as conn:
+        statuses = [r.last_error for r in conn.execute(sa.text(
+            "SELECT last_error FROM deliveries WHERE kind='report' ORDER BY created_at"))]
+    assert statuses[-1] == "restricted"
+    lift = file(system, admin, "restriction", "student", sid, lift=True)
+    completed(system, admin, lift["id"])
+    system.call("reports", "post", "/api/v1/reports/publish", admin,
+                {"period": PERIOD, "title": "Autumn third"})
+    wait_for(lambda: _scalar(system, "notifications", "SELECT count(*) FROM deliveries "
+                                                      "WHERE kind='report' AND status='sent'")
+             == 2, message="mail again after the lift")
+
+
+def test_a_student_files_about_themselves_and_waits_for_the_school(world):
+    system, school, ids, _, admin = world
+    system.call("identity", "patch", f"/api/v1/schools/{school}", system.operator,
+                {"student_accounts": True})
+    school_token = system.call("identity", "post", f"/api/v1/schools/{school}/clients",
+                               system.operator).json
+    push_token = system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "client_credentials", **school_token}).json["access_token"]
+    system.push(push_token, [student("S2", "2014-06-01", given_name="Bo",
+                                     family_name="Rook", form_group="8R",
+                                     email="bo@example.org")])
+    me = system.activate("bo@example.org", "a-student-password-1")
+    request = file(system, me, "access", "student", ids["Bo"])
+    assert request["status"] == "awaiting_school"
+    about_someone_else = system.call("dsar", "post", "/api/v1/subject-requests", me, {
+        "kind": "access", "subject": {"type": "guardian", "id": ids["Bo"]}})
+    assert about_someone_else.status_code == 422
+
