@@ -56,6 +56,7 @@ class Settings:
     key_overlap_seconds: int = 1800
     refresh_token_days: int = 30
     invitation_days: int = 7
+    removed_student_retention_days: int = 365
     log_level: str = "INFO"
 
     @classmethod
@@ -94,6 +95,8 @@ class Settings:
             key_overlap_seconds=_int(env, "PP_JWT_KEY_OVERLAP_SECONDS", 1800),
             refresh_token_days=_int(env, "PP_REFRESH_TOKEN_DAYS", 30),
             invitation_days=_int(env, "PP_INVITATION_DAYS", 7),
+            removed_student_retention_days=_int(env, "PP_REMOVED_STUDENT_RETENTION_DAYS",
+                                                365),
             log_level=env.get("PP_LOG_LEVEL") or "INFO",
         )
 

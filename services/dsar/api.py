@@ -1,6 +1,8 @@
 """HTTP API of the dsar service (API.md "Subject requests")."""
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -60,6 +62,18 @@ class RequestOut(Schema):
     subject = fields.Dict()
 
 
+class AuditStep(Schema):
+    at = fields.DateTime()
+    step = fields.String()
+    service = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True)
+
+
+class AuditList(Schema):
+    items = fields.List(fields.Nested(AuditStep))
+    next = fields.String(allow_none=True)
+
+
 class RequestList(Schema):
     items = fields.List(fields.Nested(RequestOut))
     next = fields.String(allow_none=True)
@@ -67,7 +81,8 @@ class RequestList(Schema):
 
 def dsar_of(ctx: ServiceContext) -> Dsar:
     if "dsar" not in ctx.extras:
-        ctx.extras["dsar"] = Dsar(ctx.outbox)
+        ctx.extras["dsar"] = Dsar(ctx.outbox, removed_retention=dt.timedelta(
+            days=ctx.settings.removed_student_retention_days))
     return ctx.extras["dsar"]
 
 
@@ -93,10 +108,6 @@ def build_blueprints(ctx: ServiceContext) -> list:
         waits for the school (`awaiting_school`)."""
         principal = current_principal()
         subject = body["subject"]
-        if not subject.get("id"):
-            raise ApiError(422, "validation_failed", "Give the subject's id; requests by "
-                           "source_id are not supported yet.",
-                           {"subject.id": ["Required for now."]})
         school_id = body.get("school_id")
         if school_id is None:
             if len(principal.school_ids) != 1:
@@ -109,8 +120,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
             raise ApiError(422, "validation_failed", "A student files about themselves.",
                            {"subject.type": ["Must be student."]})
         return run(lambda s: dsar.file(s, school_id, body["kind"], subject["type"],
-                                       subject["id"], body["details"],
-                                       principal.account_id, principal.role))
+                                       subject.get("id"), body["details"],
+                                       principal.account_id, principal.role,
+                                       source_id=subject.get("source_id")))
 
     @blp.route("", methods=["GET"])
     @require("school_admin")
@@ -150,6 +162,16 @@ def build_blueprints(ctx: ServiceContext) -> list:
                  "resume.")
     admin_action("complete", dsar.complete_task, doc="Complete a rectification once the "
                  "corrected data has been pushed.")
+
+    @blp.route("/<uuid:request_id>/audit", methods=["GET"])
+    @require("school_admin")
+    @blp.response(200, AuditList)
+    def audit_trail(request_id):
+        """Every step of the request, ids only, in order (append-only)."""
+        principal = current_principal()
+        return {"items": run(lambda s: dsar.audit_trail(s, str(request_id),
+                                                        principal.school_ids)),
+                "next": None}
 
     @blp.route("/<uuid:request_id>/export", methods=["GET"])
     @require("school_admin")

@@ -13,4 +13,6 @@ def build_handlers(ctx: ServiceContext) -> dict:
     handlers = {answer: dsar.on_answer for answer in sorted(domain.ANSWERS)}
     handlers["SchoolOffboarded"] = dsar.on_school_offboarded
     handlers["SchoolActivated"] = lambda session, envelope, data: None
+    handlers["SubjectIdResolved"] = dsar.on_subject_id_resolved
+    handlers["StudentRemoved"] = dsar.on_student_removed
     return handlers

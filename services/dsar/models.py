@@ -72,3 +72,11 @@ audit = sa.Table(
     sa.Column("service", sa.String(30), nullable=True),
     sa.Column("actor", Id, nullable=True),  # an account id
 )
+
+# Students the school removed, erased everywhere once the retention period has passed.
+scheduled_erasures = sa.Table(
+    "scheduled_erasures", metadata,
+    sa.Column("student_id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False),
+    sa.Column("erase_at", UtcDateTime, nullable=False, index=True),
+)

@@ -20,7 +20,8 @@ from shared.db import utcnow
 from shared.messaging.outbox import Outbox
 
 from . import domain
-from .models import audit, export_parts, request_events, request_services, requests
+from .models import (audit, export_parts, request_events, request_services, requests,
+                     scheduled_erasures)
 
 log = logging.getLogger(__name__)
 AWAITING, IN_PROGRESS, PAUSED = "awaiting_school", "in_progress", "paused"
@@ -41,6 +42,7 @@ class Dsar:
     outbox: Outbox
     clock: Callable[[], dt.datetime] = utcnow
     reask_after: dt.timedelta = dt.timedelta(minutes=10)
+    removed_retention: dt.timedelta = dt.timedelta(days=365)
     services: tuple[str, ...] = RIGHTS_PARTICIPANTS
 
     def _audit(self, session, request_id, step, service=None, actor=None):
@@ -48,8 +50,11 @@ class Dsar:
                                               step=step, service=service, actor=actor))
 
     # --- filing --------------------------------------------------------------------------
-    def file(self, session, school_id: str, kind: str, subject_type: str, subject_id: str,
-             details: dict, filer: str, role: str) -> dict:
+    def file(self, session, school_id: str, kind: str, subject_type: str,
+             subject_id: str | None, details: dict, filer: str | None, role: str,
+             source_id: str | None = None) -> dict:
+        """A request about a subject given by id, or by the school's source id (then
+        ingest resolves it first, and the request starts once it is known)."""
         now = self.clock()
         request_id = str(uuid.uuid4())
         by_school = role == "school_admin"
@@ -59,9 +64,49 @@ class Dsar:
             status=IN_PROGRESS if by_school else AWAITING, received_at=now,
             due_at=domain.due_at(now), extension_months=0))
         self._audit(session, request_id, "received", actor=filer)
-        if by_school:
+        if subject_id is None:
+            self.outbox.add(session, "SubjectIdRequested", {
+                "request_id": request_id, "subject_type": subject_type,
+                "source_id": source_id}, school_id=school_id)
+            self._audit(session, request_id, "resolving")
+        elif by_school:
             self._start(session, request_id)
         return self.view(session, request_id)
+
+    def on_subject_id_resolved(self, session, envelope, data) -> None:
+        row = session.execute(sa.select(requests).where(
+            requests.c.id == data["request_id"]).with_for_update()).first()
+        if row is None or row.subject_id is not None:
+            return
+        if data["subject_id"] is None:
+            session.execute(requests.update().where(requests.c.id == row.id).values(
+                status=FAILED, refusal_reason="The school has not pushed a record with "
+                "this source id."))
+            self._audit(session, row.id, "unknown_source_id")
+            return
+        session.execute(requests.update().where(requests.c.id == row.id)
+                        .values(subject_id=data["subject_id"]))
+        self._audit(session, row.id, "resolved")
+        if row.status == IN_PROGRESS:
+            self._start(session, row.id)
+
+    # --- students the school removed -------------------------------------------------------
+    def on_student_removed(self, session, envelope, data) -> None:
+        erase_at = self.clock() + self.removed_retention
+        session.execute(scheduled_erasures.delete().where(
+            scheduled_erasures.c.student_id == data["student_id"]))
+        session.execute(scheduled_erasures.insert().values(
+            student_id=data["student_id"], school_id=envelope.school_id, erase_at=erase_at))
+
+    def _erase_removed(self, session) -> int:
+        due = session.execute(sa.select(scheduled_erasures).where(
+            scheduled_erasures.c.erase_at <= self.clock())).all()
+        for row in due:
+            self.file(session, row.school_id, "erasure", "student", row.student_id, {},
+                      None, "school_admin")
+            session.execute(scheduled_erasures.delete().where(
+                scheduled_erasures.c.student_id == row.student_id))
+        return len(due)
 
     def approve(self, session, request_id: str, school_ids, admin: str) -> dict:
         row = self._for_school(session, request_id, school_ids)
@@ -70,7 +115,8 @@ class Dsar:
         session.execute(requests.update().where(requests.c.id == request_id)
                         .values(status=IN_PROGRESS))
         self._audit(session, request_id, "approved", actor=admin)
-        self._start(session, request_id)
+        if row.subject_id is not None:  # else it starts once ingest resolves the id
+            self._start(session, request_id)
         return self.view(session, request_id)
 
     def refuse(self, session, request_id: str, school_ids, admin: str, reason: str) -> dict:
@@ -213,6 +259,7 @@ class Dsar:
         for row in stuck:
             self._audit(session, row.id, "reasked")
             self._reask(session, row)
+        self._erase_removed(session)
         expired = session.execute(sa.select(requests.c.id).where(
             requests.c.export_expires_at.is_not(None),
             requests.c.export_expires_at <= now)).scalars().all()
@@ -279,6 +326,13 @@ class Dsar:
         if principal.role != "school_admin" and row.filed_by == principal.account_id:
             return self.view(session, request_id)
         raise NotFound()
+
+    def audit_trail(self, session, request_id: str, school_ids) -> list[dict]:
+        self._for_school(session, request_id, school_ids)
+        rows = session.execute(sa.select(audit).where(audit.c.request_id == request_id)
+                               .order_by(audit.c.id)).all()
+        return [{"at": r.at, "step": r.step, "service": r.service, "actor": r.actor}
+                for r in rows]
 
     def overdue(self, session, school_ids) -> list[dict]:
         now = self.clock()

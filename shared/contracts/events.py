@@ -206,6 +206,19 @@ class ObjectionRecorded(RightsRequest):
     processing = fields.String(required=True, validate=validate.OneOf(("report_emails",)))
 
 
+class SubjectIdRequested(EventData):
+    """dsar asks ingest which id the school's source id of a record has."""
+    request_id = UuidString(required=True)
+    subject_type = fields.String(required=True, validate=validate.OneOf(
+        ("student", "guardian", "staff")))
+    source_id = SafeString(required=True, max_length=100)
+
+
+class SubjectIdResolved(EventData):
+    request_id = UuidString(required=True)
+    subject_id = UuidString(load_default=None, allow_none=True)  # None: never pushed
+
+
 class RightsAnswer(EventData):
     request_id = UuidString(required=True)  # the id of the event answered
     service = fields.String(required=True)
@@ -249,7 +262,7 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(StudentPlacementRecorded, "ingest", ("reports",)),
     _c(StudentAccountRequested, "ingest", ("identity",)),
     _c(StudentBirthDateRecorded, "ingest", ("linking",)),
-    _c(StudentRemoved, "ingest", ("identity", "linking", "reports", "notifications")),
+    _c(StudentRemoved, "ingest", ("identity", "linking", "reports", "notifications", "dsar")),
     _c(GuardianRecorded, "ingest", ("identity", "notifications")),
     _c(GuardianStudentsRecorded, "ingest", ("linking",)),
     _c(GuardianRemoved, "ingest", ("identity", "linking", "notifications")),
@@ -266,6 +279,8 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(LinkRevoked, "linking", ("reports", "notifications")),
     _c(LinkLocked, "linking", ("reports", "notifications")),
     _c(ReportPublished, "reports", ("notifications",)),
+    _c(SubjectIdRequested, "dsar", ("ingest",), RIGHTS),
+    _c(SubjectIdResolved, "ingest", ("dsar",), RIGHTS),
     _c(ErasureRequested, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
     _c(AccessRequested, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
     _c(ProcessingRestricted, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),

@@ -92,6 +92,12 @@ def test_erasure_of_a_student_completes_everywhere_and_leaves_nothing(world):
         RIGHTS_PARTICIPANTS)
     view = completed(system, admin, request["id"])
     assert view["services"] == {s: "done" for s in RIGHTS_PARTICIPANTS}
+    steps = system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}/audit",
+                        admin).json["items"]
+    assert [s["step"] for s in steps][:2] == ["received", "sent"]
+    assert sorted(s["service"] for s in steps if s["step"] == "answered_done") == sorted(
+        RIGHTS_PARTICIPANTS)
+    assert steps[-1]["step"] == "completed"
     wait_for(lambda: all_relays_idle(system), message="every outbox sent")
     found = []
     for name in SERVICES:
@@ -318,3 +324,17 @@ def test_a_student_files_about_themselves_and_waits_for_the_school(world):
         "kind": "access", "subject": {"type": "guardian", "id": ids["Bo"]}})
     assert about_someone_else.status_code == 422
 
+
+
+def test_a_request_by_the_schools_source_id_is_resolved_by_ingest_then_fanned_out(world):
+    system, _, ids, _, admin = world
+    response = system.call("dsar", "post", "/api/v1/subject-requests", admin, {
+        "kind": "access", "subject": {"type": "student", "source_id": "S1"}})
+    assert response.status_code == 201
+    view = completed(system, admin, response.json["id"])
+    assert view["subject"]["id"] == ids["Zephyrine"]
+    unknown = system.call("dsar", "post", "/api/v1/subject-requests", admin, {
+        "kind": "erasure", "subject": {"type": "student", "source_id": "NOPE"}}).json
+    wait_for(lambda: system.call("dsar", "get", f"/api/v1/subject-requests/{unknown['id']}",
+                                 admin).json["status"] == "failed",
+             message="an unknown source id fails the request")

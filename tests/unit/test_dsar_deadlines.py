@@ -61,3 +61,33 @@ def test_a_request_extended_paused_and_resumed_with_an_injected_clock(tmp_path):
         overdue = dsar.overdue(s, (school,))
     assert [r["id"] for r in overdue] == [request["id"]] and overdue[0]["days_left"] < 0
     rt.engine.dispose()
+
+
+def test_a_student_removed_by_the_school_is_erased_after_the_retention_period(tmp_path):
+    from types import SimpleNamespace
+
+    import sqlalchemy as sa
+    rt = ServiceRuntime(SPEC, Settings.from_env({"PP_DATA_DIR": str(tmp_path),
+                                                 "PP_REMOVED_STUDENT_RETENTION_DAYS": "30"}))
+    rt.start()
+    dsar = dsar_of(rt.context)
+    now = [dt.datetime(2026, 1, 1, tzinfo=UTC)]
+    dsar.clock = lambda: now[0]
+    school, student_id = str(uuid.uuid4()), str(uuid.uuid4())
+    with rt.context.sessions() as s, s.begin():
+        dsar.on_student_removed(s, SimpleNamespace(school_id=school), {
+            "student_id": student_id, "record_version": 3})
+    now[0] += dt.timedelta(days=29)
+    with rt.context.sessions() as s, s.begin():
+        dsar.sweep(s)
+    with rt.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM requests")).scalar_one() == 0
+    now[0] += dt.timedelta(days=2)
+    with rt.context.sessions() as s, s.begin():
+        dsar.sweep(s)
+    with rt.engine.connect() as conn:
+        request = conn.execute(sa.text("SELECT kind, subject_id, status FROM requests")).one()
+        sent = conn.execute(sa.text("SELECT event_type FROM outbox")).scalars().all()
+    assert tuple(request) == ("erasure", student_id, "in_progress")
+    assert sent == ["ErasureRequested"]
+    rt.engine.dispose()

@@ -1,4 +1,4 @@
-"""dsar: subject requests, per-service answers, asking events, export parts, audit.
+"""dsar: subject requests, per-service answers, asking events, export parts, audit, scheduled erasures of removed students.
 
 Revision ID: 0002
 Revises: 0001
@@ -51,6 +51,15 @@ def upgrade() -> None:
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_requests_school_id'), ['school_id'], unique=False)
 
+    op.create_table('scheduled_erasures',
+    sa.Column('student_id', sa.String(length=36), nullable=False),
+    sa.Column('school_id', sa.String(length=36), nullable=False),
+    sa.Column('erase_at', UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('student_id')
+    )
+    with op.batch_alter_table('scheduled_erasures', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_scheduled_erasures_erase_at'), ['erase_at'], unique=False)
+
     op.create_table('export_parts',
     sa.Column('request_id', sa.String(length=36), nullable=False),
     sa.Column('service', sa.String(length=30), nullable=False),
@@ -87,6 +96,10 @@ def downgrade() -> None:
 
     op.drop_table('request_events')
     op.drop_table('export_parts')
+    with op.batch_alter_table('scheduled_erasures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_scheduled_erasures_erase_at'))
+
+    op.drop_table('scheduled_erasures')
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_requests_school_id'))
 
