@@ -31,11 +31,28 @@ class SubjectIn(Schema):
             raise ValidationError("Give the subject's id (or source_id).", "id")
 
 
+class DetailsIn(Schema):
+    """What a kind needs besides its subject: `processing` for an objection, `lift` to
+    end a restriction, and a short note for the school."""
+    processing = fields.String(validate=validate.OneOf(("report_emails",)))
+    lift = fields.Boolean()
+    note = SafeString(max_length=500)
+
+
 class RequestIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(domain.KINDS))
     subject = fields.Nested(SubjectIn, required=True)
-    details = fields.Dict(keys=fields.String(), load_default=dict)
+    details = fields.Nested(DetailsIn, load_default=dict)
     school_id = UuidString()  # only when the filer belongs to several schools
+
+    @validates_schema
+    def _details_fit_the_kind(self, data, **_):
+        details = data.get("details") or {}
+        if data.get("kind") == "objection" and "processing" not in details:
+            raise ValidationError("An objection names the processing objected to.",
+                                  "details")
+        if "lift" in details and data.get("kind") != "restriction":
+            raise ValidationError("Only a restriction can be lifted.", "details")
 
 
 class RefuseIn(Schema):
@@ -59,6 +76,7 @@ class RequestOut(Schema):
     days_left = fields.Integer()
     services = fields.Dict(keys=fields.String(), values=fields.String())
     refusal_reason = fields.String(allow_none=True)
+    details = fields.Dict()
     subject = fields.Dict()
 
 
@@ -119,6 +137,10 @@ def build_blueprints(ctx: ServiceContext) -> list:
         if principal.role == "student" and subject["type"] != "student":
             raise ApiError(422, "validation_failed", "A student files about themselves.",
                            {"subject.type": ["Must be student."]})
+        if principal.role != "school_admin" and not subject.get("id"):
+            raise ApiError(422, "validation_failed", "Give the subject's id.",
+                           {"subject.id": ["Required when filing about yourself or your "
+                                           "child."]})
         return run(lambda s: dsar.file(s, school_id, body["kind"], subject["type"],
                                        subject.get("id"), body["details"],
                                        principal.account_id, principal.role,

@@ -15,4 +15,8 @@ def build_handlers(ctx: ServiceContext) -> dict:
     handlers["SchoolActivated"] = lambda session, envelope, data: None
     handlers["SubjectIdResolved"] = dsar.on_subject_id_resolved
     handlers["StudentRemoved"] = dsar.on_student_removed
+    handlers["AccountActivated"] = dsar.on_account_activated
+    handlers["ParentVerified"] = lambda s, e, d: dsar.on_link(s, e, d, True)
+    handlers["LinkRevoked"] = lambda s, e, d: dsar.on_link(s, e, d, False)
+    handlers["LinkLocked"] = lambda s, e, d: dsar.on_link(s, e, d, False)
     return handlers

@@ -80,3 +80,13 @@ scheduled_erasures = sa.Table(
     sa.Column("school_id", Id, nullable=False),
     sa.Column("erase_at", UtcDateTime, nullable=False, index=True),
 )
+
+# Whom a parent or student may file about: themselves (the guardian or student records
+# their login holds) and, for a parent, each child of a verified link.
+own_subjects = sa.Table(
+    "own_subjects", metadata,
+    sa.Column("account_id", Id, primary_key=True),
+    sa.Column("subject_type", sa.String(20), primary_key=True),
+    sa.Column("subject_id", Id, primary_key=True),
+    sa.Column("via_link", Id, nullable=True),  # the link, for a verified child
+)

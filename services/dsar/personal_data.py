@@ -24,6 +24,8 @@ CLASSIFICATION = DataDeclaration("dsar", tables=(
     T("export_parts", {"request_id": N, "service": N,
                        "tables": Personal("any", "an access export, until it expires")},
       school_column=None),
+    T("own_subjects", {"account_id": N, "subject_type": N, "subject_id": N, "via_link": N},
+      school_column=None),
     T("scheduled_erasures", {"student_id": N, "school_id": N, "erase_at": N}),
     T("audit", {"request_id": N, "at": N, "step": N, "service": N, "actor": N},
       school_column=None),

@@ -20,8 +20,8 @@ from shared.db import utcnow
 from shared.messaging.outbox import Outbox
 
 from . import domain
-from .models import (audit, export_parts, request_events, request_services, requests,
-                     scheduled_erasures)
+from .models import (audit, export_parts, own_subjects, request_events, request_services,
+                     requests, scheduled_erasures)
 
 log = logging.getLogger(__name__)
 AWAITING, IN_PROGRESS, PAUSED = "awaiting_school", "in_progress", "paused"
@@ -52,7 +52,7 @@ class Dsar:
     # --- filing --------------------------------------------------------------------------
     def file(self, session, school_id: str, kind: str, subject_type: str,
              subject_id: str | None, details: dict, filer: str | None, role: str,
-             source_id: str | None = None) -> dict:
+             source_id: str | None = None, trusted: bool = False) -> dict:
         """A request about a subject given by id, or by the school's source id (then
         ingest resolves it first, and the request starts once it is known)."""
         now = self.clock()
@@ -64,14 +64,53 @@ class Dsar:
             status=IN_PROGRESS if by_school else AWAITING, received_at=now,
             due_at=domain.due_at(now), extension_months=0))
         self._audit(session, request_id, "received", actor=filer)
-        if subject_id is None:
+        if role != "school_admin" and not trusted:
+            if not self._owns(session, filer, subject_type, subject_id):
+                raise Refused("You can file about yourself or your verified child.")
+        if subject_id is None or (subject_type != "staff" and not trusted):
+            # ingest resolves a source id, and confirms an id is this school's record.
+            session.execute(requests.update().where(requests.c.id == request_id)
+                            .values(subject_id=None, details={**details,
+                                                              "_claimed_id": subject_id}))
             self.outbox.add(session, "SubjectIdRequested", {
                 "request_id": request_id, "subject_type": subject_type,
-                "source_id": source_id}, school_id=school_id)
+                "source_id": source_id, "subject_id": subject_id}, school_id=school_id)
             self._audit(session, request_id, "resolving")
         elif by_school:
             self._start(session, request_id)
         return self.view(session, request_id)
+
+    def _owns(self, session, account_id, subject_type, subject_id) -> bool:
+        return subject_id is not None and session.execute(
+            sa.select(own_subjects.c.account_id).where(
+                own_subjects.c.account_id == account_id,
+                own_subjects.c.subject_type == subject_type,
+                own_subjects.c.subject_id == subject_id)).first() is not None
+
+    # --- whom parents and students may file about ------------------------------------------
+    def on_account_activated(self, session, envelope, data) -> None:
+        held = {("guardian", g) for g in data["guardian_ids"]} | {
+            ("student", s) for s in data["student_ids"]}
+        session.execute(own_subjects.delete().where(
+            own_subjects.c.account_id == data["account_id"],
+            own_subjects.c.via_link.is_(None)))
+        for subject_type, subject_id in sorted(held):
+            session.execute(own_subjects.insert().values(
+                account_id=data["account_id"], subject_type=subject_type,
+                subject_id=subject_id, via_link=None))
+
+    def on_link(self, session, envelope, data, verified: bool) -> None:
+        session.execute(own_subjects.delete().where(
+            own_subjects.c.via_link == data["link_id"]))
+        if verified:
+            exists = session.execute(sa.select(own_subjects.c.account_id).where(
+                own_subjects.c.account_id == data["account_id"],
+                own_subjects.c.subject_type == "student",
+                own_subjects.c.subject_id == data["student_id"])).first()
+            if not exists:
+                session.execute(own_subjects.insert().values(
+                    account_id=data["account_id"], subject_type="student",
+                    subject_id=data["student_id"], via_link=data["link_id"]))
 
     def on_subject_id_resolved(self, session, envelope, data) -> None:
         row = session.execute(sa.select(requests).where(
@@ -80,14 +119,15 @@ class Dsar:
             return
         if data["subject_id"] is None:
             session.execute(requests.update().where(requests.c.id == row.id).values(
-                status=FAILED, refusal_reason="The school has not pushed a record with "
-                "this source id."))
+                status=FAILED, refusal_reason="The school has no such record (by this id "
+                "or source id)."))
             self._audit(session, row.id, "unknown_source_id")
             return
+        details = {k: v for k, v in row.details.items() if k != "_claimed_id"}
         session.execute(requests.update().where(requests.c.id == row.id)
-                        .values(subject_id=data["subject_id"]))
+                        .values(subject_id=data["subject_id"], details=details))
         self._audit(session, row.id, "resolved")
-        if row.status == IN_PROGRESS:
+        if row.status in (IN_PROGRESS, PAUSED):
             self._start(session, row.id)
 
     # --- students the school removed -------------------------------------------------------
@@ -103,7 +143,7 @@ class Dsar:
             scheduled_erasures.c.erase_at <= self.clock())).all()
         for row in due:
             self.file(session, row.school_id, "erasure", "student", row.student_id, {},
-                      None, "school_admin")
+                      None, "school_admin", trusted=True)
             session.execute(scheduled_erasures.delete().where(
                 scheduled_erasures.c.student_id == row.student_id))
         return len(due)
@@ -189,6 +229,10 @@ class Dsar:
             log.warning("answer to an unknown request event_id=%s service=%s",
                         data["request_id"], data["service"])
             return
+        # One answer at a time per request: the last two answering at once cannot both
+        # miss the completion.
+        session.execute(sa.select(requests.c.id).where(requests.c.id == request_id)
+                        .with_for_update())
         service = data["service"]
         status = "done" if data["outcome"] == "done" else "failed"
         session.execute(request_services.update().where(
@@ -213,6 +257,9 @@ class Dsar:
                 session.execute(requests.update().where(
                     requests.c.id == request_id, requests.c.status == IN_PROGRESS)
                     .values(status=FAILED))
+                # Parts of an export that will not be completed are not kept.
+                session.execute(export_parts.delete().where(
+                    export_parts.c.request_id == request_id))
             return
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
         values = {"status": COMPLETED, "completed_at": self.clock()}
@@ -225,8 +272,11 @@ class Dsar:
     def retry(self, session, request_id: str, school_ids, admin: str) -> dict:
         """Ask the services that failed (or are silent) again."""
         row = self._for_school(session, request_id, school_ids)
-        if row.status not in (IN_PROGRESS, FAILED):
-            raise Refused("Nothing to retry.")
+        if row.status not in (IN_PROGRESS, FAILED) or row.kind in ("rectification",
+                                                                    "offboarding") \
+                or row.subject_id is None:
+            raise Refused("Nothing to retry: only a request sent to the services is "
+                          "asked again (offboarding is re-sent by the operator).")
         session.execute(request_services.update().where(
             request_services.c.request_id == request_id,
             request_services.c.status != "done").values(status="pending"))
@@ -259,6 +309,13 @@ class Dsar:
         for row in stuck:
             self._audit(session, row.id, "reasked")
             self._reask(session, row)
+        for request_id in session.execute(sa.select(requests.c.id).where(
+                requests.c.status == IN_PROGRESS, requests.c.kind != "rectification",
+                ~sa.exists().where(request_services.c.request_id == requests.c.id,
+                                   request_services.c.status == "pending"),
+                sa.exists().where(request_services.c.request_id == requests.c.id))
+                ).scalars().all():
+            self._maybe_complete(session, request_id)
         self._erase_removed(session)
         expired = session.execute(sa.select(requests.c.id).where(
             requests.c.export_expires_at.is_not(None),
@@ -273,11 +330,15 @@ class Dsar:
     def extend(self, session, request_id, school_ids, admin, months: int, reason: str):
         row = self._for_school(session, request_id, school_ids)
         total = row.extension_months + months
+        if row.status not in (AWAITING, IN_PROGRESS, PAUSED):
+            raise Refused("Only an open request can be extended.")
         if months < 1 or total > domain.MAX_EXTENSION_MONTHS:
             raise Refused("A request can be extended by two months at most.")
+        # From receipt (31 Jan + 3 months = 30 Apr), keeping any time spent paused.
+        paused_for = row.due_at - domain.due_at(row.received_at, row.extension_months)
         session.execute(requests.update().where(requests.c.id == request_id).values(
             extension_months=total, extension_reason=reason,
-            due_at=domain.add_months(row.due_at, months)))
+            due_at=domain.due_at(row.received_at, total, paused_for)))
         self._audit(session, request_id, "extended", actor=admin)
         return self.view(session, request_id)
 
@@ -311,10 +372,12 @@ class Dsar:
                                                   request_services.c.status).where(
             request_services.c.request_id == request_id)).all())
         due = row.due_at if row.status != PAUSED else row.due_at + (self.clock() - row.paused_at)
+        if not services and row.kind != "rectification":
+            services = {s: "pending" for s in self.services}  # not sent yet
         return {"id": row.id, "kind": row.kind, "status": row.status, "due_at": due,
-                "days_left": domain.days_left(due, self.clock()),
-                "services": services or {s: "pending" for s in ()},
+                "days_left": domain.days_left(due, self.clock()), "services": services,
                 "refusal_reason": row.refusal_reason,
+                "details": {k: v for k, v in row.details.items() if not k.startswith("_")},
                 "subject": {"type": row.subject_type, "id": row.subject_id}}
 
     def get(self, session, request_id: str, principal) -> dict:
@@ -345,8 +408,8 @@ class Dsar:
     def export_zip(self, session, request_id: str, school_ids) -> bytes:
         row = self._for_school(session, request_id, school_ids)
         if row.kind not in ("access", "portability") or row.status != COMPLETED \
-                or row.export_expires_at is None:
-            raise NotFound()
+                or row.export_expires_at is None or row.export_expires_at <= self.clock():
+            raise NotFound()  # not ready, or expired
         parts = session.execute(sa.select(export_parts.c.service, export_parts.c.tables)
                                 .where(export_parts.c.request_id == request_id)
                                 .order_by(export_parts.c.service)).all()

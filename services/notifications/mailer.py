@@ -42,9 +42,17 @@ class Mailer:
                                       context=self._tls)
         else:
             client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeout)
-        with client:
+        try:
             if s.smtp_tls == "starttls":
                 client.starttls(context=self._tls)
             if s.smtp_user:
                 client.login(s.smtp_user, s.smtp_password or "")
             client.send_message(message)
+        finally:
+            # Accepted is sent: a failing QUIT afterwards must not make us send it again.
+            try:
+                client.quit()
+            except smtplib.SMTPException:
+                client.close()
+            except OSError:
+                client.close()

@@ -58,6 +58,10 @@ deliveries = sa.Table(
     sa.Column("recipient", sa.String(80), nullable=False),  # account:<id> | guardian:<id>
     sa.Column("school_id", Id, nullable=True, index=True),
     sa.Column("kind", sa.String(30), nullable=False),
+    # Whom a report mail is about, so a restriction or erasure after queueing still
+    # stops it at sending time.
+    sa.Column("student_id", Id, nullable=True, index=True),
+    sa.Column("guardian_id", Id, nullable=True, index=True),
     sa.Column("to_address", sa.String(320), nullable=True),  # blanked once sent
     sa.Column("subject", sa.String(200), nullable=True),
     sa.Column("body_text", sa.Text, nullable=True),          # blanked once sent

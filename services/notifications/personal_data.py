@@ -29,34 +29,50 @@ DECLARATION = DataDeclaration("notifications", tables=(
     T("preferences", {"account_id": NOT_PERSONAL, "updated_at": NOT_PERSONAL},
       school_column=None),
     T("deliveries", {"id": NOT_PERSONAL, "event_id": NOT_PERSONAL, "recipient": NOT_PERSONAL,
-                     "school_id": NOT_PERSONAL, "kind": NOT_PERSONAL, "to_address": MESSAGE,
+                     "school_id": NOT_PERSONAL, "kind": NOT_PERSONAL, "student_id": NOT_PERSONAL,
+                     "guardian_id": NOT_PERSONAL, "to_address": MESSAGE,
                      "subject": NOT_PERSONAL, "body_text": MESSAGE, "body_html": MESSAGE,
                      "status": NOT_PERSONAL, "next_attempt_at": NOT_PERSONAL,
                      "last_error": NOT_PERSONAL, "created_at": NOT_PERSONAL,
-                     "sent_at": NOT_PERSONAL}),
+                     "sent_at": NOT_PERSONAL},
+      subjects={"student": "student_id", "guardian": "guardian_id"}),
 ))
 
 
 class NotificationsParticipant(RightsParticipant):
+    """Erasing a guardian removes this school's copy, their link projection and every
+    message to them from this school; their login's preferences stay while the login still
+    holds another school's record. Erasing a student cancels mails about them."""
+
     def erase(self, session, subject):
         from .models import deliveries, guardians, preferences
         recipients, addresses = set(), set()
         if subject.type == "guardian":
             for row in session.execute(sa.select(guardians.c.account_id, guardians.c.email)
-                                       .where(guardians.c.guardian_id == subject.id)).all():
+                                       .where(guardians.c.guardian_id == subject.id,
+                                              guardians.c.school_id == subject.school_id)
+                                       ).all():
                 addresses.add(row.email)
                 recipients.add(f"guardian:{subject.id}")
                 if row.account_id:
                     recipients.add(f"account:{row.account_id}")
-                    session.execute(preferences.delete().where(
-                        preferences.c.account_id == row.account_id))
+                    others = session.execute(sa.select(sa.func.count()).select_from(
+                        guardians).where(guardians.c.account_id == row.account_id,
+                                         guardians.c.guardian_id != subject.id)).scalar_one()
+                    if not others:
+                        session.execute(preferences.delete().where(
+                            preferences.c.account_id == row.account_id))
         counts = super().erase(session, subject)
+        this_school = deliveries.c.school_id == subject.school_id
         removed = 0
         if recipients:
             removed += session.execute(deliveries.delete().where(
-                deliveries.c.recipient.in_(recipients))).rowcount
-        if addresses:
-            removed += session.execute(deliveries.delete().where(
-                deliveries.c.to_address.in_(addresses))).rowcount
+                deliveries.c.recipient.in_(recipients), this_school)).rowcount
+        if addresses:  # mail with no school (resets) to this address, blanked
+            removed += session.execute(deliveries.update().where(
+                deliveries.c.to_address.in_(addresses)).values(
+                to_address=None, body_text=None, body_html=None,
+                status=sa.case((deliveries.c.status == "pending", "skipped"),
+                               else_=deliveries.c.status))).rowcount
         counts["deliveries"] = removed
         return counts

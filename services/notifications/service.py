@@ -47,7 +47,8 @@ class Notifications:
     participant: RightsParticipant
     mailer: Mailer
     clock: Callable[[], dt.datetime] = utcnow
-    max_attempts: int = 8
+    # Retried with backoff (capped at 5 minutes) for a day before the message is given up.
+    give_up_after: dt.timedelta = dt.timedelta(hours=24)
     retry_base_seconds: float = 2.0
     per_recipient_per_hour: int = 20
 
@@ -81,7 +82,8 @@ class Notifications:
     # --- messages --------------------------------------------------------------------------
     def _queue(self, session, event_id: str, recipient: str, school_id: str | None,
                kind: str, to: str, message: templates.Message,
-               skip_reason: str | None = None) -> None:
+               skip_reason: str | None = None, student_id: str | None = None,
+               guardian_id: str | None = None) -> None:
         exists = session.execute(sa.select(deliveries.c.id).where(
             deliveries.c.event_id == event_id, deliveries.c.recipient == recipient)).first()
         if exists:
@@ -90,7 +92,8 @@ class Notifications:
         skipped = skip_reason is not None
         session.execute(deliveries.insert().values(
             id=str(uuid.uuid4()), event_id=event_id, recipient=recipient,
-            school_id=school_id, kind=kind, to_address=None if skipped else to,
+            school_id=school_id, kind=kind, student_id=student_id, guardian_id=guardian_id,
+            to_address=None if skipped else to,
             subject=message.subject, body_text=None if skipped else message.text,
             body_html=None if skipped else message.html,
             status=SKIPPED if skipped else PENDING, attempts=0, next_attempt_at=now,
@@ -133,7 +136,8 @@ class Notifications:
             self._queue(session, envelope.id, f"account:{row.account_id}", envelope.school_id,
                         "report", row.email, templates.report_published(
                             self.settings.public_url, row.name, data["title"], data["period"],
-                            data["report_id"]), skip_reason=reason)
+                            data["report_id"]), skip_reason=reason,
+                        student_id=data["student_id"], guardian_id=row.guardian_id)
 
     def _opted_out(self, session, account_id: str, guardian_id: str) -> bool:
         choice = session.execute(sa.select(preferences.c.report_emails).where(
@@ -194,6 +198,12 @@ class Notifications:
                 .with_for_update(skip_locked=True)).first()
             if row is None:
                 return False  # another sender has it, or it is done
+            reason = self._stopped_since_queued(session, row)
+            if reason:
+                session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
+                    status=SKIPPED, last_error=reason, to_address=None, body_text=None,
+                    body_html=None))
+                return True
             if self._over_cap(session, row, now):
                 session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
                     status=SKIPPED, last_error="over the hourly cap for this recipient",
@@ -205,7 +215,7 @@ class Notifications:
             except Exception as exc:
                 attempts = row.attempts + 1
                 reason = f"{type(exc).__name__}"[:200]
-                if attempts >= self.max_attempts:
+                if now - row.created_at >= self.give_up_after:
                     values = dict(status=FAILED, to_address=None, body_text=None,
                                   body_html=None)
                     log.error("mail given up delivery_id=%s kind=%s reason=%s", row.id,
@@ -224,6 +234,23 @@ class Notifications:
                 to_address=None, body_text=None, body_html=None))
             log.info("mail sent delivery_id=%s kind=%s", row.id, row.kind)
             return True
+
+    def _stopped_since_queued(self, session, row) -> str | None:
+        """A report mail queued before a restriction, objection, opt-out or erasure of
+        its student or guardian does not go."""
+        if row.kind != "report":
+            return None
+        p = self.participant
+        if row.student_id and (p.is_erased(session, "student", row.student_id)
+                               or p.is_restricted(session, "student", row.student_id)):
+            return "restricted or erased"
+        if row.guardian_id and (p.is_erased(session, "guardian", row.guardian_id)
+                                or p.is_restricted(session, "guardian", row.guardian_id)):
+            return "restricted or erased"
+        account = row.recipient.removeprefix("account:")
+        if self._opted_out(session, account, row.guardian_id or ""):
+            return "opted out of report emails"
+        return None
 
     def _over_cap(self, session, row, now) -> bool:
         if row.kind not in ("report",):

@@ -25,6 +25,7 @@ def _html(paragraphs: list[str], link: tuple[str, str] | None = None) -> str:
 
 def _message(subject: str, paragraphs: list[str], link: tuple[str, str] | None = None
              ) -> Message:
+    subject = subject if len(subject) <= 200 else subject[:199] + "…"  # fits the log
     text = "\n\n".join(paragraphs + ([f"{link[0]}: {link[1]}"] if link else []))
     return Message(subject, text + "\n", _html(paragraphs, link))
 

@@ -11,7 +11,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import utcnow
+from shared.db import advisory_lock, utcnow
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.rights import RightsParticipant
@@ -158,6 +158,8 @@ class Reports:
 
     # --- who may read --------------------------------------------------------------------
     def link_changed(self, session, school_id, data, verified: bool):
+        if verified and self.removals.is_removed(session, "student", data["student_id"]):
+            return  # a late ParentVerified for a student the school removed
         _upsert(session, parent_access, {"link_id": data["link_id"]}, {
             "school_id": school_id, "account_id": data["account_id"],
             "guardian_id": data["guardian_id"], "student_id": data["student_id"],
@@ -213,7 +215,10 @@ class Reports:
         ids |= set(session.execute(sa.select(characteristics.c.student_id).where(
             characteristics.c.school_id == school_id,
             characteristics.c.period == period)).scalars())
-        ids = {i for i in ids if not self.erased(session, "student", i)}
+        advisory_lock(session, f"publish:{school_id}:{period}")  # versions stay distinct
+        # No new processing of a restricted student's data: no snapshot while restricted.
+        ids = {i for i in ids if not self.erased(session, "student", i)
+               and not self.participant.is_restricted(session, "student", i)}
         if not ids:
             return 0
         contents = self._build(session, school_id, period, sorted(ids))
@@ -296,7 +301,10 @@ class Reports:
         if principal.role != "school_admin":
             query = query.where(reports.c.visible_from <= self.clock())
         rows = session.execute(query).all()
-        start = next((i + 1 for i, r in enumerate(rows) if r.id == after), 0) if after else 0
+        start = next((i + 1 for i, r in enumerate(rows) if r.id == after), None) \
+            if after else 0
+        if start is None:  # a cursor that is not there (any more): nothing after it
+            return [], None
         page = rows[start:start + limit]
         more = len(rows) > start + limit
         return ([{"id": r.id, "period": r.period, "title": r.title,

@@ -207,11 +207,13 @@ class ObjectionRecorded(RightsRequest):
 
 
 class SubjectIdRequested(EventData):
-    """dsar asks ingest which id the school's source id of a record has."""
+    """dsar asks ingest which id the school's source id of a record has, or whether an id
+    is a record of that school at all (a request must not reach another school's people)."""
     request_id = UuidString(required=True)
     subject_type = fields.String(required=True, validate=validate.OneOf(
         ("student", "guardian", "staff")))
-    source_id = SafeString(required=True, max_length=100)
+    source_id = SafeString(load_default=None, allow_none=True, max_length=100)
+    subject_id = UuidString(load_default=None, allow_none=True)
 
 
 class SubjectIdResolved(EventData):
@@ -274,10 +276,11 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(CharacteristicRecorded, "ingest", ("reports",)),
     _c(InvitationIssued, "identity", ("notifications",)),
     _c(PasswordResetRequested, "identity", ("notifications",)),
-    _c(AccountActivated, "identity", ("linking", "reports", "notifications")),
-    _c(ParentVerified, "linking", ("reports", "notifications")),
-    _c(LinkRevoked, "linking", ("reports", "notifications")),
-    _c(LinkLocked, "linking", ("reports", "notifications")),
+    # dsar keeps which subjects a parent or student may file about.
+    _c(AccountActivated, "identity", ("linking", "reports", "notifications", "dsar")),
+    _c(ParentVerified, "linking", ("reports", "notifications", "dsar")),
+    _c(LinkRevoked, "linking", ("reports", "notifications", "dsar")),
+    _c(LinkLocked, "linking", ("reports", "notifications", "dsar")),
     _c(ReportPublished, "reports", ("notifications",)),
     _c(SubjectIdRequested, "dsar", ("ingest",), RIGHTS),
     _c(SubjectIdResolved, "ingest", ("dsar",), RIGHTS),

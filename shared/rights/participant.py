@@ -129,17 +129,22 @@ class RightsParticipant:
             t.dead_letters.c.payload.like(like))).rowcount
         restricted = session.execute(t.restrictions.delete().where(
             t.restrictions.c.subject_type == subject.type,
-            t.restrictions.c.subject_id == subject.id)).rowcount
+            t.restrictions.c.subject_id == subject.id,
+            t.restrictions.c.school_id == subject.school_id)).rowcount
         objected = session.execute(t.objections.delete().where(
             t.objections.c.subject_type == subject.type,
-            t.objections.c.subject_id == subject.id)).rowcount
+            t.objections.c.subject_id == subject.id,
+            t.objections.c.school_id == subject.school_id)).rowcount
         return {"outbox_scrubbed": scrubbed, "dead_letters": dead,
                 "restrictions": restricted, "objections": objected}
 
     def restrict(self, session: Session, subject: Subject, restricted: bool) -> dict[str, int]:
         r = self.tables.restrictions
+        # Scoped by school: a request naming another school's id changes nothing there
+        # (the insert below then clashes with that school's row and the answer fails).
         session.execute(r.delete().where(r.c.subject_type == subject.type,
-                                         r.c.subject_id == subject.id))
+                                         r.c.subject_id == subject.id,
+                                         r.c.school_id == subject.school_id))
         if restricted:
             session.execute(r.insert().values(subject_type=subject.type,
                                               subject_id=subject.id,
@@ -152,7 +157,8 @@ class RightsParticipant:
         o = self.tables.objections
         session.execute(o.delete().where(o.c.subject_type == subject.type,
                                          o.c.subject_id == subject.id,
-                                         o.c.processing == processing))
+                                         o.c.processing == processing,
+                                         o.c.school_id == subject.school_id))
         session.execute(o.insert().values(subject_type=subject.type, subject_id=subject.id,
                                           processing=processing,
                                           school_id=subject.school_id,
@@ -182,7 +188,8 @@ class RightsParticipant:
                    school_id: str) -> None:
         t = self.tables.erasure_tombstones
         session.execute(t.delete().where(t.c.subject_type == subject_type,
-                                         t.c.subject_id == subject_id))
+                                         t.c.subject_id == subject_id,
+                                         t.c.school_id == school_id))
         session.execute(t.insert().values(subject_type=subject_type, subject_id=subject_id,
                                           school_id=school_id, erased_at=utcnow()))
 

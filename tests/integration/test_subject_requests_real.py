@@ -94,7 +94,8 @@ def test_erasure_of_a_student_completes_everywhere_and_leaves_nothing(world):
     assert view["services"] == {s: "done" for s in RIGHTS_PARTICIPANTS}
     steps = system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}/audit",
                         admin).json["items"]
-    assert [s["step"] for s in steps][:2] == ["received", "sent"]
+    # ingest confirms the id is this school's record before anything is sent
+    assert [s["step"] for s in steps][:4] == ["received", "resolving", "resolved", "sent"]
     assert sorted(s["service"] for s in steps if s["step"] == "answered_done") == sorted(
         RIGHTS_PARTICIPANTS)
     assert steps[-1]["step"] == "completed"
@@ -158,8 +159,15 @@ def test_restriction_stops_reading_and_lifting_it_restores_without_losing_data(w
 
 def test_a_parents_request_waits_for_the_school_which_can_refuse_with_a_reason(world):
     system, school, ids, parent, admin = world
+    wait_for(lambda: _scalar(system, "dsar", "SELECT count(*) FROM own_subjects WHERE "
+                                             "subject_id=:s", s=ids["Zephyrine"]) == 1,
+             message="dsar knows the verified child")
     request = file(system, parent, "access", "student", ids["Zephyrine"])
-    assert request["status"] == "awaiting_school" and request["services"] == {}
+    assert request["status"] == "awaiting_school"
+    assert request["services"] == {s: "pending" for s in RIGHTS_PARTICIPANTS}
+    not_theirs = system.call("dsar", "post", "/api/v1/subject-requests", parent, {
+        "kind": "access", "subject": {"type": "student", "id": ids["Bo"]}})
+    assert not_theirs.status_code == 409
     refused = system.call("dsar", "post",
                           f"/api/v1/subject-requests/{request['id']}/refuse", admin,
                           {"reason": "Already answered last week"})
@@ -282,28 +290,26 @@ def test_a_repeated_erasure_and_a_late_school_event_bring_nothing_back(world):
 def test_a_restricted_student_gets_no_report_mail_and_lifting_restores_it(world):
     system, _, ids, _, admin = world
     sid = ids["Zephyrine"]
-    engine = system.runtimes["notifications"].engine
-    wait_for(lambda: _scalar(system, "notifications", "SELECT count(*) FROM deliveries "
-                                                      "WHERE kind='report'") == 1,
-             message="the first publish's mail")
+
+    def report_mails():
+        return _scalar(system, "notifications", "SELECT count(*) FROM deliveries WHERE "
+                                                "kind='report' AND student_id=:s", s=sid)
+    wait_for(lambda: report_mails() == 1, message="the first publish's mail")
     restrict = file(system, admin, "restriction", "student", sid)
     completed(system, admin, restrict["id"])
-    system.call("reports", "post", "/api/v1/reports/publish", admin,
-                {"period": PERIOD, "title": "Autumn again"})
-    wait_for(lambda: _scalar(system, "notifications", "SELECT count(*) FROM deliveries "
-                                                      "WHERE kind='report'") == 2,
-             message="the second publish handled")
-    with engine.connect() as conn:
-        statuses = [r.last_error for r in conn.execute(sa.text(
-            "SELECT last_error FROM deliveries WHERE kind='report' ORDER BY created_at"))]
-    assert statuses[-1] == "restricted"
+    # While restricted: no new report is made for the student, so no mail either.
+    assert system.call("reports", "post", "/api/v1/reports/publish", admin,
+                       {"period": PERIOD, "title": "Autumn again"}).json["published"] == 1
+    wait_for(lambda: all_relays_idle(system), message="everything sent")
+    assert report_mails() == 1
     lift = file(system, admin, "restriction", "student", sid, lift=True)
     completed(system, admin, lift["id"])
-    system.call("reports", "post", "/api/v1/reports/publish", admin,
-                {"period": PERIOD, "title": "Autumn third"})
+    assert system.call("reports", "post", "/api/v1/reports/publish", admin,
+                       {"period": PERIOD, "title": "Autumn third"}).json["published"] == 2
     wait_for(lambda: _scalar(system, "notifications", "SELECT count(*) FROM deliveries "
-                                                      "WHERE kind='report' AND status='sent'")
-             == 2, message="mail again after the lift")
+                                                      "WHERE kind='report' AND status='sent' "
+                                                      "AND student_id=:s", s=sid) == 2,
+             message="mail again after the lift")
 
 
 def test_a_student_files_about_themselves_and_waits_for_the_school(world):
@@ -318,6 +324,9 @@ def test_a_student_files_about_themselves_and_waits_for_the_school(world):
                                      family_name="Rook", form_group="8R",
                                      email="bo@example.org")])
     me = system.activate("bo@example.org", "a-student-password-1")
+    wait_for(lambda: _scalar(system, "dsar", "SELECT count(*) FROM own_subjects WHERE "
+                                             "subject_id=:s", s=ids["Bo"]) == 1,
+             message="dsar knows the student's own id")
     request = file(system, me, "access", "student", ids["Bo"])
     assert request["status"] == "awaiting_school"
     about_someone_else = system.call("dsar", "post", "/api/v1/subject-requests", me, {
@@ -338,3 +347,17 @@ def test_a_request_by_the_schools_source_id_is_resolved_by_ingest_then_fanned_ou
     wait_for(lambda: system.call("dsar", "get", f"/api/v1/subject-requests/{unknown['id']}",
                                  admin).json["status"] == "failed",
              message="an unknown source id fails the request")
+
+
+def test_a_request_naming_another_schools_student_fails_and_changes_nothing_there(world):
+    system, _, ids, parent, _ = world
+    other, _ = system.school("Elsewhere")
+    other_admin = system.admin(other, "elsewhere-admin@example.org")
+    request = file(system, other_admin, "erasure", "student", ids["Zephyrine"])
+    wait_for(lambda: system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}",
+                                 other_admin).json["status"] == "failed",
+             message="refused as not that school's record")
+    assert _scalar(system, "linking", "SELECT count(*) FROM students WHERE student_id=:s",
+                   s=ids["Zephyrine"]) == 1
+    assert system.call("reports", "get", f"/api/v1/students/{ids['Zephyrine']}/reports",
+                       parent).status_code == 200

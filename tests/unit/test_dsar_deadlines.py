@@ -45,7 +45,8 @@ def test_a_request_extended_paused_and_resumed_with_an_injected_clock(tmp_path):
     assert request["due_at"] == dt.datetime(2026, 2, 28, 10, tzinfo=UTC)
     with rt.context.sessions() as s, s.begin():
         extended = dsar.extend(s, request["id"], (school,), "admin", 1, "complex request")
-    assert extended["due_at"] == dt.datetime(2026, 3, 28, 10, tzinfo=UTC)
+    # From receipt: 31 January + 2 months = 31 March (not 28 February + 1 month).
+    assert extended["due_at"] == dt.datetime(2026, 3, 31, 10, tzinfo=UTC)
     with rt.context.sessions() as s, s.begin():
         with pytest.raises(Exception):
             dsar.extend(s, request["id"], (school,), "admin", 2, "too long")
@@ -55,8 +56,8 @@ def test_a_request_extended_paused_and_resumed_with_an_injected_clock(tmp_path):
     with rt.context.sessions() as s, s.begin():
         resumed = dsar.pause(s, request["id"], (school,), "admin", False)
     assert resumed["status"] == "in_progress"
-    assert resumed["due_at"] == dt.datetime(2026, 4, 2, 10, tzinfo=UTC)
-    now[0] = dt.datetime(2026, 4, 3, tzinfo=UTC)
+    assert resumed["due_at"] == dt.datetime(2026, 4, 5, 10, tzinfo=UTC)
+    now[0] = dt.datetime(2026, 4, 6, tzinfo=UTC)
     with rt.context.sessions() as s, s.begin():
         overdue = dsar.overdue(s, (school,))
     assert [r["id"] for r in overdue] == [request["id"]] and overdue[0]["days_left"] < 0

@@ -1,4 +1,4 @@
-"""dsar: subject requests, per-service answers, asking events, export parts, audit, scheduled erasures of removed students.
+"""dsar: subject requests, per-service answers, asking events, export parts, audit, scheduled erasures of removed students, whom parents and students may file about.
 
 Revision ID: 0002
 Revises: 0001
@@ -28,6 +28,13 @@ def upgrade() -> None:
     with op.batch_alter_table('audit', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_request_id'), ['request_id'], unique=False)
 
+    op.create_table('own_subjects',
+    sa.Column('account_id', sa.String(length=36), nullable=False),
+    sa.Column('subject_type', sa.String(length=20), nullable=False),
+    sa.Column('subject_id', sa.String(length=36), nullable=False),
+    sa.Column('via_link', sa.String(length=36), nullable=True),
+    sa.PrimaryKeyConstraint('account_id', 'subject_type', 'subject_id')
+    )
     op.create_table('requests',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('school_id', sa.String(length=36), nullable=False),
@@ -104,6 +111,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_requests_school_id'))
 
     op.drop_table('requests')
+    op.drop_table('own_subjects')
     with op.batch_alter_table('audit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_request_id'))
 

@@ -22,6 +22,8 @@ def upgrade() -> None:
     sa.Column('recipient', sa.String(length=80), nullable=False),
     sa.Column('school_id', sa.String(length=36), nullable=True),
     sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('student_id', sa.String(length=36), nullable=True),
+    sa.Column('guardian_id', sa.String(length=36), nullable=True),
     sa.Column('to_address', sa.String(length=320), nullable=True),
     sa.Column('subject', sa.String(length=200), nullable=True),
     sa.Column('body_text', sa.Text(), nullable=True),
@@ -37,8 +39,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deliveries_guardian_id'), ['guardian_id'], unique=False)
         batch_op.create_index('ix_deliveries_recipient_sent', ['recipient', 'sent_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_school_id'), ['school_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deliveries_student_id'), ['student_id'], unique=False)
 
     op.create_table('guardians',
     sa.Column('guardian_id', sa.String(length=36), nullable=False),
@@ -96,8 +100,10 @@ def downgrade() -> None:
 
     op.drop_table('guardians')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deliveries_student_id'))
         batch_op.drop_index(batch_op.f('ix_deliveries_school_id'))
         batch_op.drop_index('ix_deliveries_recipient_sent')
+        batch_op.drop_index(batch_op.f('ix_deliveries_guardian_id'))
         batch_op.drop_index('ix_deliveries_due')
 
     op.drop_table('deliveries')
