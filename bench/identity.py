@@ -11,15 +11,13 @@ PyJWT EdDSA decode of the same token.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
-import uuid
 from dataclasses import replace
 
 import jwt
-import sqlalchemy as sa
 
+from bench.common import temporary_database
 from services.identity import domain
 from services.identity.app import SPEC
 from services.identity.service import identity_of
@@ -27,7 +25,6 @@ from shared.auth import ALGORITHM, AUDIENCE, ISSUER
 from shared.config import Settings
 from shared.service import ServiceRuntime
 
-DATABASE = os.environ.get("PP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 EMAIL, PASSWORD = "bench-operator@example.org", "bench-password-1"
 
 
@@ -44,14 +41,9 @@ def main() -> None:
     parser.add_argument("--verifies", type=int, default=5000)
     args = parser.parse_args()
 
-    admin_url = "postgresql+psycopg://" + DATABASE.split("://", 1)[1]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"pp_bench_identity_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url, drop_database = temporary_database("identity")
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
             settings = replace(Settings.from_env({"PP_DATA_DIR": data_dir}),
                                database_urls={"identity": url},
                                bootstrap_operator_email=EMAIL,
@@ -77,9 +69,7 @@ def main() -> None:
             verify_rate = per_second(args.verifies, lambda: verifier.verify(token))
             rt.engine.dispose()
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database()
 
     rows = [("sign-in (password grant, API + PostgreSQL)", sign_in_rate, argon2_rate,
              "bare argon2id verify"),

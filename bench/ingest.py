@@ -12,7 +12,6 @@ number of outbox rows with one bare executemany per batch into the same database
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 import uuid
@@ -21,13 +20,13 @@ from dataclasses import replace
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.common import temporary_database
 from services.ingest.app import SPEC
 from services.ingest.schemas import MAX_EVENTS_PER_BATCH
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.service import ServiceRuntime
 
-DATABASE = os.environ.get("PP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SUBJECTS = ("Maths", "English", "Science", "History", "Geography", "French", "Art",
             "Music", "Computing", "PE")
 
@@ -79,14 +78,9 @@ def main() -> None:
     batches = [events[i:i + MAX_EVENTS_PER_BATCH]
                for i in range(0, len(events), MAX_EVENTS_PER_BATCH)]
 
-    admin_url = "postgresql+psycopg://" + DATABASE.split("://", 1)[1]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"pp_bench_ingest_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url, drop_database = temporary_database("ingest")
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
             settings = replace(Settings.from_env({"PP_DATA_DIR": data_dir}),
                                database_urls={"ingest": url})
             rt = ServiceRuntime(SPEC, settings)
@@ -121,9 +115,7 @@ def main() -> None:
             baseline = time.perf_counter() - start
             rt.engine.dispose()
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database()
 
     print(f"\n{'path':<52} {'records':>8} {'seconds':>8} {'records/s':>10} {'ratio':>6}")
     print(f"{'bare executemany of outbox-sized rows (baseline)':<52} {len(events):>8} "

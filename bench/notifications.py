@@ -11,16 +11,15 @@ messages with bare smtplib, one connection each, as the sender does.
 from __future__ import annotations
 
 import argparse
-import os
 import smtplib
 import tempfile
 import time
 import uuid
 from dataclasses import replace
 
-import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from bench.common import temporary_database
 from services.notifications import templates
 from services.notifications.api import notifications_of
 from services.notifications.app import SPEC
@@ -28,7 +27,6 @@ from services.notifications.mailer import build_message
 from shared.config import Settings
 from shared.service import ServiceRuntime
 
-DATABASE = os.environ.get("PP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 class Sink:
@@ -54,14 +52,9 @@ def main() -> None:
     sink, port = Sink(), _free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    admin_url = "postgresql+psycopg://" + DATABASE.split("://", 1)[1]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"pp_bench_notifications_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url, drop_database = temporary_database("notifications")
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
             settings = replace(Settings.from_env({"PP_DATA_DIR": data_dir}),
                                database_urls={"notifications": url}, smtp_host="127.0.0.1",
                                smtp_port=port)
@@ -90,9 +83,7 @@ def main() -> None:
             bare = time.perf_counter() - start
     finally:
         controller.stop()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database()
     assert delivered == args.emails, (delivered, args.emails)
     print(f"\n{'path':<52} {'emails':>7} {'seconds':>8} {'emails/s':>9} {'ratio':>6}")
     print(f"{'bare smtplib, a connection per message (baseline)':<52} {args.emails:>7} "

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.common import temporary_database
 from bench.ingest import term
 from services.ingest import domain as ingest_domain
 from services.ingest.service import validate_event
@@ -43,7 +44,6 @@ from shared.messaging.consumer import DeliveryProcessor
 from shared.messaging.envelope import new_envelope
 from shared.service import ServiceRuntime
 
-DATABASE = os.environ.get("PP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -104,15 +104,10 @@ def main() -> None:
     school_id = str(uuid.uuid4())
     envelopes = integration_events(term(args.students), school_id)
 
-    admin_url = "postgresql+psycopg://" + DATABASE.split("://", 1)[1]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"pp_bench_reports_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url, drop_database = temporary_database("reports")
     server = None
     try:
         with tempfile.TemporaryDirectory() as data_dir:
-            url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
             settings = replace(Settings.from_env({"PP_DATA_DIR": data_dir}),
                                database_urls={"reports": url})
             rt = ServiceRuntime(SPEC, settings)
@@ -165,9 +160,7 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database()
 
     print(f"\n{'measure':<48} {'count':>7} {'per s':>8}")
     print(f"{'events applied (consumer, a transaction each)':<48} {len(envelopes):>7} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from typing import Callable
 
 from shared.config import Settings
 from shared.logging_setup import configure_logging
@@ -19,6 +20,18 @@ def run_threads(loops, stop: threading.Event) -> list[threading.Thread]:
         thread.start()
         threads.append(thread)
     return threads
+
+
+def periodic(name: str, every_seconds: float, work: Callable[[], object]):
+    """A worker loop running `work` every so often until stopped (schedulers, sweepers);
+    a failing round is logged and the next one tries again."""
+    def run(stop: threading.Event) -> None:
+        while not stop.wait(every_seconds):
+            try:
+                work()
+            except Exception:  # the database may be away for a moment: next round
+                log.warning("%s failed this round", name, exc_info=True)
+    return name, run
 
 
 def run_worker(spec: ServiceSpec, settings: Settings | None = None) -> None:

@@ -12,14 +12,8 @@ from .api import linking_of
 
 def build_handlers(ctx: ServiceContext) -> dict:
     linking = linking_of(ctx)
-    participant = ctx.participant
 
-    def unless_erased(subject_type: str, key: str, apply):
-        def handler(session, envelope, data):
-            if participant.is_erased(session, subject_type, data[key]):
-                return
-            apply(session, envelope.school_id, data)
-        return handler
+    unless_erased = ctx.participant.unless_erased
 
     return {
         "StudentRecorded": unless_erased("student", "student_id", linking.record_student),

@@ -14,12 +14,7 @@ def build_handlers(ctx: ServiceContext) -> dict:
     service = notifications_of(ctx)
     participant = ctx.participant
 
-    def unless_erased(subject_type: str, key: str, apply):
-        def handler(session, envelope, data):
-            if participant.is_erased(session, subject_type, data[key]):
-                return
-            apply(session, envelope.school_id, data)
-        return handler
+    unless_erased = ctx.participant.unless_erased
 
     def link(verified: bool):
         def handler(session, envelope, data):

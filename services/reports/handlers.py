@@ -13,12 +13,7 @@ from .api import reports_of
 def build_handlers(ctx: ServiceContext) -> dict:
     reports = reports_of(ctx)
 
-    def unless_erased(subject_type: str, key: str, apply):
-        def handler(session, envelope, data):
-            if reports.erased(session, subject_type, data.get(key)):
-                return
-            apply(session, envelope.school_id, data)
-        return handler
+    unless_erased = ctx.participant.unless_erased
 
     def link(verified: bool):
         def handler(session, envelope, data):

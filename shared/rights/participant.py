@@ -193,6 +193,16 @@ class RightsParticipant:
         session.execute(t.insert().values(subject_type=subject_type, subject_id=subject_id,
                                           school_id=school_id, erased_at=utcnow()))
 
+    def unless_erased(self, subject_type: str, key: str, apply):
+        """A handler for a school-data event: `apply(session, school_id, data)` unless the
+        subject it is about (`data[key]`) was erased; a late event changes nothing."""
+        def handler(session, envelope, data):
+            subject_id = data.get(key)
+            if subject_id and self.is_erased(session, subject_type, subject_id):
+                return
+            apply(session, envelope.school_id, data)
+        return handler
+
     def is_offboarded(self, session: Session, school_id: str | None) -> bool:
         return bool(school_id) and self.is_erased(session, "school", school_id)
 
