@@ -108,6 +108,23 @@ def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session]
         return result
 
 
+def upsert_versioned(session: Session, table: sa.Table, key: dict, values: dict,
+                     version: int, version_column: str = "record_version") -> bool:
+    """A projection's write: insert, or update when this record_version is not older than
+    the stored one (an older event arriving late changes nothing). False when it was."""
+    where = [table.c[k] == v for k, v in key.items()]
+    current = session.execute(sa.select(table.c[version_column]).where(*where)
+                              .with_for_update()).first()
+    if current is None:
+        session.execute(table.insert().values(**key, **values, **{version_column: version}))
+        return True
+    if current[0] > version:
+        return False
+    session.execute(table.update().where(*where).values(**values,
+                                                        **{version_column: version}))
+    return True
+
+
 def advisory_lock(session: Session, key: str) -> None:
     """Serialise transactions on `key` until this one ends (PostgreSQL advisory lock).
     SQLite needs none: its write transactions are serial already (BEGIN IMMEDIATE)."""

@@ -10,9 +10,13 @@ from dataclasses import replace
 
 from shared.service import ServiceRuntime
 from shared.worker import run_threads
-from tests.support import EventTap, wait_for
+from shared.messaging.envelope import new_envelope
+from tests.support import EventTap, publish_events, wait_for
 
 OPERATOR = ("ops@example.org", "operator-secret-1")
+ANSWERS = {"ErasureRequested": "ErasureCompleted", "AccessRequested": "SubjectDataExported",
+           "ProcessingRestricted": "RestrictionApplied",
+           "RestrictionLifted": "RestrictionApplied"}
 
 
 class RealSystem:
@@ -110,6 +114,17 @@ class RealSystem:
                 "token": token, "password": password}).status_code == 200
         wait_for(activated, message=f"invitation of {email} accepted")
         return self.token(email, password)
+
+    def rights_request(self, event_type: str, school: str, subject_type: str,
+                       subject_id: str, service: str) -> dict:
+        """Publish a rights request as dsar would (ErasureRequested, …) and return the
+        named service's answer, once it arrives."""
+        request = new_envelope(event_type, {
+            "subject": {"school_id": school, "type": subject_type, "id": subject_id},
+            "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
+        publish_events(self.settings, request)
+        return self.tap.wait(ANSWERS[event_type], lambda d: d["request_id"] == request.id
+                             and d["service"] == service)
 
     def admin(self, school: str, email: str) -> str:
         self.call("identity", "post", f"/api/v1/schools/{school}/staff", self.operator,

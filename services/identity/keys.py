@@ -43,6 +43,7 @@ class KeyRing:
                                                 settings.access_token_seconds))
         self._cache_seconds = cache_seconds
         self._cached: tuple[float, list] | None = None
+        self._parsed: dict[str, Ed25519PrivateKey] = {}
         self._lock = threading.Lock()
 
     def ensure(self) -> None:
@@ -91,8 +92,7 @@ class KeyRing:
         active = [r for r in self._rows(conn) if r.retired_at is None]
         if not active:
             raise RuntimeError("no active signing key: run the identity migrations/start-up")
-        key = serialization.load_pem_private_key(active[0].private_pem.encode(), password=None)
-        return TokenSigner(key, self.settings.access_token_seconds,
+        return TokenSigner(self._key(active[0]), self.settings.access_token_seconds,
                            clock=lambda: self.clock().timestamp())
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
@@ -103,10 +103,16 @@ class KeyRing:
         for row in self._rows():
             if row.retired_at is not None and row.retired_at + self.overlap <= now:
                 continue  # past its overlap: tokens it signed have expired
-            private = serialization.load_pem_private_key(row.private_pem.encode(),
-                                                         password=None)
-            keys[row.kid] = private.public_key()
+            keys[row.kid] = self._key(row).public_key()
         return keys
+
+    def _key(self, row) -> Ed25519PrivateKey:
+        """Each key parsed once (a kid never changes its key), not on every sign-in."""
+        key = self._parsed.get(row.kid)
+        if key is None:
+            key = self._parsed[row.kid] = serialization.load_pem_private_key(
+                row.private_pem.encode(), password=None)
+        return key
 
     def jwks(self) -> dict:
         return {"keys": [public_jwk(key) for key in self.public_keys().values()]}

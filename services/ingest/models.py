@@ -40,10 +40,3 @@ batches = sa.Table(
     sa.Column("accepted", sa.Integer, nullable=False),
     sa.Column("rejected", sa.JSON, nullable=False),  # [{"index", "error"}]: field names only
 )
-
-# Schools whose data was erased on offboarding: their pushes are refused from then on.
-offboarded_schools = sa.Table(
-    "offboarded_schools", metadata,
-    sa.Column("school_id", Id, primary_key=True),
-    sa.Column("offboarded_at", UtcDateTime, nullable=False),
-)

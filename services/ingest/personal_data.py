@@ -12,7 +12,7 @@ import json
 
 import sqlalchemy as sa
 
-from shared.db import advisory_lock, utcnow
+from shared.db import advisory_lock
 from shared.rights import NOT_PERSONAL, DataDeclaration, RightsParticipant
 from shared.rights import TableDeclaration as T
 
@@ -24,8 +24,6 @@ DECLARATION = DataDeclaration("ingest", tables=(
     T("batches", {"school_id": NOT_PERSONAL, "batch_id": NOT_PERSONAL,
                   "body_hash": NOT_PERSONAL, "received_at": NOT_PERSONAL,
                   "rejected": NOT_PERSONAL}),  # index and field-name reasons only
-    T("offboarded_schools", {"school_id": NOT_PERSONAL, "offboarded_at": NOT_PERSONAL},
-      school_column=None),
 ))
 
 
@@ -54,9 +52,4 @@ class IngestParticipant(RightsParticipant):
         outbox = self.tables.outbox
         counts["unsent_events"] = session.execute(outbox.delete().where(
             outbox.c.school_id == school_id, outbox.c.sent_at.is_(None))).rowcount
-        from .models import offboarded_schools
-        if not session.execute(sa.select(offboarded_schools.c.school_id).where(
-                offboarded_schools.c.school_id == school_id)).first():
-            session.execute(offboarded_schools.insert().values(school_id=school_id,
-                                                               offboarded_at=utcnow()))
         return counts

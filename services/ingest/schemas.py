@@ -13,8 +13,16 @@ MAX_EVENTS_PER_BATCH = 5000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 MAX_REFERENCES = 2000  # students in a class, children of a guardian
 
-SourceId = lambda **kw: SafeString(max_length=100, validate=validate.Length(min=1), **kw)  # noqa: E731
-Name = lambda **kw: SafeString(max_length=100, validate=validate.Length(min=1), **kw)  # noqa: E731
+
+
+def _text(max_length: int):
+    def field(**kwargs) -> SafeString:
+        return SafeString(max_length=max_length, validate=validate.Length(min=1), **kwargs)
+    return field
+
+
+SourceId = _text(100)  # the school's id of a record
+Name = _text(100)
 
 
 class Batch(Schema):

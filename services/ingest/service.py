@@ -18,7 +18,7 @@ from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
 
 from . import domain, schemas
-from .models import batches, offboarded_schools, records
+from .models import batches, records
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,7 @@ class Ingest:
             if stored.body_hash != digest:
                 raise BatchConflict(batch_id)
             return _result(batch_id, stored.accepted, stored.rejected)
-        if session.execute(sa.select(offboarded_schools.c.school_id).where(
-                offboarded_schools.c.school_id == school_id)).first():
+        if self.participant.is_offboarded(session, school_id):  # the school's tombstone
             raise SchoolOffboarded(school_id)
 
         validated, rejected = [], []

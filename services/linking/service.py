@@ -11,13 +11,13 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock, utcnow
+from shared.db import advisory_lock, upsert_versioned, utcnow
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
 from . import domain
-from .domain import LOCKED, PENDING, REVOKED, VERIFIED
+from .domain import LOCKED, PENDING, REVOKED
 from .models import (guardian_accounts, guardian_students, guardians, links, removed_records,
                      students)
 
@@ -76,16 +76,13 @@ class Linking:
                         version) -> None:
         if self.removals.stale(session, "student", student_id, version):
             return  # removed by the school; this event is older than the removal
-        row = session.execute(sa.select(students).where(
-            students.c.student_id == student_id).with_for_update()).first()
-        if row is None:
-            values = {"name_version": 0, "birth_date_version": 0,
-                      column: value, version_column: version}
-            session.execute(students.insert().values(school_id=school_id,
-                                                     student_id=student_id, **values))
-        elif getattr(row, version_column) <= version:
-            session.execute(students.update().where(students.c.student_id == student_id)
-                            .values(**{column: value, version_column: version}))
+        if not session.execute(sa.select(students.c.student_id).where(
+                students.c.student_id == student_id)).first():
+            session.execute(students.insert().values(
+                school_id=school_id, student_id=student_id, name_version=0,
+                birth_date_version=0))
+        upsert_versioned(session, students, {"student_id": student_id}, {column: value},
+                         version, version_column)
 
     def record_guardian_students(self, session: Session, school_id: str, data: dict) -> None:
         """The school's list of a contact's children: a link for each child with
@@ -287,5 +284,3 @@ class Linking:
         self._revoke(session, link, "school")
         return REVOKED
 
-
-__all__ = ["Linking", "NotFound", "VERIFIED"]

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from shared.config import Settings
-from shared.db import utcnow
+from shared.db import upsert_versioned, utcnow
 from shared.rights import RightsParticipant
 
 from . import templates
@@ -28,17 +27,6 @@ from .models import deliveries, guardians, preferences, school_admins, verified_
 log = logging.getLogger(__name__)
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 REPORT_EMAILS = "report_emails"  # the processing a parent can object to
-
-
-def _upsert(session: Session, table: sa.Table, key: dict, values: dict, version: int) -> None:
-    where = [table.c[k] == v for k, v in key.items()]
-    current = session.execute(sa.select(table.c.record_version).where(*where)
-                              .with_for_update()).scalar()
-    if current is None:
-        session.execute(table.insert().values(**key, **values, record_version=version))
-    elif current <= version:
-        session.execute(table.update().where(*where).values(**values,
-                                                            record_version=version))
 
 
 @dataclass
@@ -54,7 +42,7 @@ class Notifications:
 
     # --- projections ---------------------------------------------------------------------
     def record_guardian(self, session, school_id, data):
-        _upsert(session, guardians, {"guardian_id": data["guardian_id"]}, {
+        upsert_versioned(session, guardians, {"guardian_id": data["guardian_id"]}, {
             "school_id": school_id, "email": data["email"],
             "name": f"{data['given_name']} {data['family_name']}"}, data["record_version"])
 
@@ -74,7 +62,7 @@ class Notifications:
                             .values(account_id=data["account_id"]))
 
     def link_changed(self, session, school_id, data, verified: bool):
-        _upsert(session, verified_links, {"link_id": data["link_id"]}, {
+        upsert_versioned(session, verified_links, {"link_id": data["link_id"]}, {
             "school_id": school_id, "account_id": data["account_id"],
             "guardian_id": data["guardian_id"], "student_id": data["student_id"],
             "verified": verified}, data["record_version"])
@@ -185,9 +173,6 @@ class Notifications:
                                                  deliveries.c.next_attempt_at <= now)
                 .order_by(deliveries.c.next_attempt_at).limit(batch)).scalars().all()
         return sum(self._send(sessions, delivery_id) for delivery_id in due)
-
-    def send_one(self, sessions) -> bool:
-        return self.send_due(sessions, batch=1) == 1
 
     def _send(self, sessions, delivery_id: str) -> bool:
         now = self.clock()

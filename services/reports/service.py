@@ -11,7 +11,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock, utcnow
+from shared.db import advisory_lock, upsert_versioned, utcnow
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.rights import RightsParticipant
@@ -31,22 +31,6 @@ class NotFound(Exception):
 
 class Restricted(Exception):
     """The school restricted processing of this student's data: kept, not shown."""
-
-
-def _upsert(session: Session, table: sa.Table, key: dict, values: dict,
-            version: int, version_column: str = "record_version") -> bool:
-    """Insert, or update when this version is not older than the stored one."""
-    where = [table.c[k] == v for k, v in key.items()]
-    current = session.execute(sa.select(table.c[version_column]).where(*where)
-                              .with_for_update()).first()
-    if current is None:
-        session.execute(table.insert().values(**key, **values, **{version_column: version}))
-        return True
-    if current[0] > version:
-        return False  # an older version arriving late changes nothing
-    session.execute(table.update().where(*where).values(**values,
-                                                        **{version_column: version}))
-    return True
 
 
 @dataclass
@@ -80,13 +64,13 @@ class Reports:
             session.execute(students.insert().values(
                 student_id=student_id, school_id=school_id, name_version=0,
                 placement_version=0))
-        _upsert(session, students, {"student_id": student_id}, values, version,
-                version_column)
+        upsert_versioned(session, students, {"student_id": student_id}, values, version,
+                         version_column)
 
     def record_staff(self, session, school_id, data):
         if self.removals.stale(session, "staff", data["staff_id"], data["record_version"]):
             return
-        _upsert(session, staff, {"staff_id": data["staff_id"]}, {
+        upsert_versioned(session, staff, {"staff_id": data["staff_id"]}, {
             "school_id": school_id,
             "name": f"{data['title']} {data['given_name']} {data['family_name']}"},
             data["record_version"])
@@ -95,7 +79,7 @@ class Reports:
         class_id = data["class_id"]
         if self.removals.stale(session, "class", class_id, data["record_version"]):
             return
-        if not _upsert(session, classes, {"class_id": class_id}, {
+        if not upsert_versioned(session, classes, {"class_id": class_id}, {
                 "school_id": school_id, "name": data["name"], "subject": data["subject"]},
                 data["record_version"]):
             return
@@ -118,7 +102,7 @@ class Reports:
     def record_attainment(self, session, school_id, data):
         if self.removals.is_removed(session, "student", data["student_id"]):
             return  # about a student the school removed
-        _upsert(session, attainment, {"attainment_id": data["attainment_id"]}, {
+        upsert_versioned(session, attainment, {"attainment_id": data["attainment_id"]}, {
             "school_id": school_id, "student_id": data["student_id"],
             "class_id": data["class_id"], "period": data["period"], "kind": data["kind"],
             "value": data["value"], "out_of": data.get("out_of"), "topic": data.get("topic")},
@@ -127,7 +111,8 @@ class Reports:
     def record_characteristic(self, session, school_id, data):
         if self.removals.is_removed(session, "student", data["student_id"]):
             return
-        _upsert(session, characteristics, {"characteristic_id": data["characteristic_id"]}, {
+        upsert_versioned(session, characteristics,
+                         {"characteristic_id": data["characteristic_id"]}, {
             "school_id": school_id, "student_id": data["student_id"],
             "class_id": data.get("class_id"), "period": data["period"],
             "kind": data["kind"], "value": data["value"]}, data["record_version"])
@@ -160,7 +145,7 @@ class Reports:
     def link_changed(self, session, school_id, data, verified: bool):
         if verified and self.removals.is_removed(session, "student", data["student_id"]):
             return  # a late ParentVerified for a student the school removed
-        _upsert(session, parent_access, {"link_id": data["link_id"]}, {
+        upsert_versioned(session, parent_access, {"link_id": data["link_id"]}, {
             "school_id": school_id, "account_id": data["account_id"],
             "guardian_id": data["guardian_id"], "student_id": data["student_id"],
             "verified": verified}, data["record_version"])
@@ -177,32 +162,38 @@ class Reports:
                 session.execute(student_accounts.insert().values(
                     account_id=data["account_id"], student_id=student_id))
 
-    def may_read(self, session, principal, student_id: str, school_id: str | None) -> bool:
+    def _check_access(self, session, principal, student_id: str,
+                      school_id: str | None) -> list[str]:
+        """NotFound unless the caller may read this student's reports: a verified parent,
+        the student's own login, or the school's staff. Returns the guardian records a
+        parent reads through (for the restriction check)."""
+        guardians: list[str] = []
         if principal.role == "school_admin":
-            return school_id is not None and principal.in_school(school_id)
-        if principal.role == "parent":
-            return session.execute(sa.select(parent_access.c.link_id).where(
-                parent_access.c.account_id == principal.account_id,
-                parent_access.c.student_id == student_id,
-                parent_access.c.verified.is_(True))).first() is not None
-        if principal.role == "student":
-            return session.execute(sa.select(student_accounts.c.account_id).where(
-                student_accounts.c.account_id == principal.account_id,
-                student_accounts.c.student_id == student_id)).first() is not None
-        return False
-
-    def _check_restriction(self, session, student_id: str, principal=None) -> None:
-        """A restricted student, or a restricted parent's own link, shows nothing."""
-        if self.participant.is_restricted(session, "student", student_id):
-            raise Restricted()
-        if principal is not None and principal.role == "parent":
+            allowed = school_id is not None and principal.in_school(school_id)
+        elif principal.role == "parent":
             guardians = session.execute(sa.select(parent_access.c.guardian_id).where(
                 parent_access.c.account_id == principal.account_id,
                 parent_access.c.student_id == student_id,
                 parent_access.c.verified.is_(True))).scalars().all()
-            if guardians and all(self.participant.is_restricted(session, "guardian", g)
-                                 for g in guardians):
-                raise Restricted()
+            allowed = bool(guardians)
+        elif principal.role == "student":
+            allowed = session.execute(sa.select(student_accounts.c.account_id).where(
+                student_accounts.c.account_id == principal.account_id,
+                student_accounts.c.student_id == student_id)).first() is not None
+        else:
+            allowed = False
+        if not allowed:
+            raise NotFound()
+        return guardians
+
+    def _check_restriction(self, session, student_id: str, guardians: list[str]) -> None:
+        """Restricted (kept, not shown) when the student is, or every link the parent
+        reads through."""
+        if self.participant.is_restricted(session, "student", student_id):
+            raise Restricted()
+        if guardians and all(self.participant.is_restricted(session, "guardian", g)
+                             for g in guardians):
+            raise Restricted()
 
     # --- publishing ---------------------------------------------------------------------
     def publish(self, session, school_id: str, period: str, title: str,
@@ -290,10 +281,10 @@ class Reports:
     # --- reading --------------------------------------------------------------------------
     def list_reports(self, session, principal, student_id: str, after: str | None,
                      limit: int) -> tuple[list[dict], str | None]:
-        school_id = self._school_of(session, student_id)
-        if not self.may_read(session, principal, student_id, school_id):
-            raise NotFound()
-        self._check_restriction(session, student_id, principal)
+        school_id = (self._school_of(session, student_id)  # only staff are judged by it
+                     if principal.role == "school_admin" else None)
+        guardians = self._check_access(session, principal, student_id, school_id)
+        self._check_restriction(session, student_id, guardians)
         query = (sa.select(reports.c.id, reports.c.period, reports.c.title,
                            reports.c.published_at, reports.c.visible_from)
                  .where(reports.c.student_id == student_id)
@@ -313,12 +304,12 @@ class Reports:
 
     def read_report(self, session, principal, report_id: str) -> dict:
         row = session.execute(sa.select(reports).where(reports.c.id == report_id)).first()
-        if row is None or not self.may_read(session, principal, row.student_id,
-                                            row.school_id):
+        if row is None:
             raise NotFound()
+        guardians = self._check_access(session, principal, row.student_id, row.school_id)
         if principal.role != "school_admin" and row.visible_from > self.clock():
             raise NotFound()  # embargoed: not there yet for parents and students
-        self._check_restriction(session, row.student_id, principal)
+        self._check_restriction(session, row.student_id, guardians)
         return {"id": row.id, "period": row.period, "title": row.title,
                 "published_at": row.published_at, **domain.render(row.content)}
 

@@ -8,17 +8,15 @@ from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
-from kombu import Connection, Exchange
 
 from services.identity.app import SPEC
 from services.identity.models import accounts, memberships
 from services.identity.service import identity_of
-from shared import contracts
 from shared.db import utcnow
 from shared.messaging.envelope import new_envelope
 from shared.service import ServiceRuntime
 from shared.worker import run_threads
-from tests.support import EventTap, wait_for
+from tests.support import EventTap, publish_events, wait_for
 
 pytestmark = pytest.mark.integration
 OPERATOR = ("ops@example.org", "operator-secret-1")
@@ -85,10 +83,7 @@ class IdentityUnderTest:
     def publish(self, event_type, data, school_id, producer="ingest"):
         envelope = new_envelope(event_type, data, producer=producer, school_id=school_id)
         self.last_published = envelope.id
-        with Connection(self.settings.broker_url) as conn:
-            conn.Producer(exchange=Exchange(self.settings.exchange, type="topic")).publish(
-                envelope.to_json(), routing_key=contracts.latest(event_type).routing_key(),
-                content_type="application/json", delivery_mode=2)
+        publish_events(self.settings, envelope)
         return envelope
 
     def invitation_for(self, email) -> dict:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from services.linking.models import links, students
 from shared.messaging.envelope import new_envelope
-from tests.support import wait_for
+from tests.support import publish_events, wait_for
 from tests.system import RealSystem, guardian, student
 
 pytestmark = pytest.mark.integration
@@ -150,16 +150,10 @@ def test_erasing_a_student_removes_links_and_birth_date_and_late_events_change_n
             new_envelope("StudentBirthDateRecorded", {
                 "student_id": student_id, "date_of_birth": "2015-03-02",
                 "record_version": 1}, producer="ingest", school_id=school)]
-    erasure = new_envelope("ErasureRequested", {
-        "subject": {"school_id": school, "type": "student", "id": student_id},
-        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
-    _publish(system, erasure, "dsar.erasure_requested")
-    answer = system.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id
-                             and d["service"] == "linking")
+    answer = system.rights_request("ErasureRequested", school, "student", student_id,
+                                   "linking")
     assert answer["data"]["outcome"] == "done"
-    for event, key in zip(late, ("ingest.student_recorded",
-                                 "ingest.student_birth_date_recorded")):
-        _publish(system, event, key)
+    publish_events(system.settings, *late)
     engine = system.runtimes["linking"].engine
     wait_for(lambda: _applied(engine, late), message="late events consumed")
     with engine.connect() as conn:
@@ -169,14 +163,6 @@ def test_erasing_a_student_removes_links_and_birth_date_and_late_events_change_n
         text = " ".join(str(r) for r in conn.execute(sa.text("SELECT * FROM students")))
     assert "2015-03-02" not in text
     assert system.call("linking", "get", "/api/v1/links", token).json["items"] == []
-
-
-def _publish(system, envelope, routing_key):
-    from kombu import Connection, Exchange
-    with Connection(system.settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
-            envelope.to_json(), routing_key=routing_key, content_type="application/json",
-            delivery_mode=2)
 
 
 def _applied(engine, events) -> bool:

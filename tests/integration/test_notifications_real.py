@@ -3,16 +3,14 @@ that the test starts, stops and starts again (issue 8)."""
 import email
 import json
 import threading
-import uuid
 from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from kombu import Connection, Exchange
 
 from services.notifications.models import metadata as notifications_metadata
-from tests.support import free_port, wait_for
+from tests.support import free_port, publish_events, wait_for
 from tests.system import RealSystem, guardian, student
 
 pytestmark = pytest.mark.integration
@@ -134,11 +132,7 @@ def test_the_same_report_published_event_three_times_sends_one_email(world, inbo
     system, _, _, admin = world
     publish(system, admin)
     event = system.tap.wait("ReportPublished", lambda d: True)
-    with Connection(system.settings.broker_url) as conn:
-        producer = conn.Producer(exchange=Exchange(system.settings.exchange, type="topic"))
-        for _ in range(2):  # twice more: three deliveries of the same event in all
-            producer.publish(json.dumps(event), routing_key="reports.report_published",
-                             content_type="application/json", delivery_mode=2)
+    publish_events(system.settings, event, copies=2)  # three deliveries in all
     engine = system.runtimes["notifications"].engine
     wait_for(lambda: _count(engine, f"SELECT count(*) FROM inbox WHERE event_id="
                                     f"'{event['id']}'") == 1
@@ -196,16 +190,8 @@ def test_after_erasure_of_a_parent_nothing_in_notifications_holds_their_email_or
     with engine.connect() as conn:  # the copy was there before
         assert conn.execute(sa.text("SELECT name FROM guardians WHERE guardian_id=:g"),
                             {"g": guardian_id}).scalar() == "Oonagh Smith"
-    from shared.messaging.envelope import new_envelope
-    erasure = new_envelope("ErasureRequested", {
-        "subject": {"school_id": school, "type": "guardian", "id": guardian_id},
-        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
-    with Connection(system.settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
-            erasure.to_json(), routing_key="dsar.erasure_requested",
-            content_type="application/json", delivery_mode=2)
-    system.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id
-                    and d["service"] == "notifications")
+    system.rights_request("ErasureRequested", school, "guardian", guardian_id,
+                          "notifications")
     found = []
     with engine.connect() as conn:
         for table in notifications_metadata.sorted_tables:

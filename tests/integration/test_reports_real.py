@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from services.reports.models import metadata as reports_metadata
-from shared.messaging.envelope import new_envelope
 from tests.support import wait_for
 from tests.system import RealSystem, guardian, student
 
@@ -201,16 +200,8 @@ def test_pages_are_bounded(world):
 def test_erasing_a_student_leaves_nothing_of_them_in_the_reports_database(world):
     system, school, _, ids, one, admin = world
     publish(system, admin)
-    erasure = new_envelope("ErasureRequested", {
-        "subject": {"school_id": school, "type": "student", "id": ids["Annabel"]},
-        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
-    from kombu import Connection, Exchange
-    with Connection(system.settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
-            erasure.to_json(), routing_key="dsar.erasure_requested",
-            content_type="application/json", delivery_mode=2)
-    done = system.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id
-                           and d["service"] == "reports")
+    done = system.rights_request("ErasureRequested", school, "student", ids["Annabel"],
+                                 "reports")
     assert done["data"]["outcome"] == "done"
     needles = ("Annabel", "Quill", "7Q", "Fractions", "Outstanding", "Excellent", "A*",
                ids["Annabel"])
@@ -232,16 +223,8 @@ def test_erasing_a_student_leaves_nothing_of_them_in_the_reports_database(world)
 def test_a_restricted_student_is_kept_but_not_shown(world):
     system, school, _, ids, one, admin = world
     publish(system, admin)
-    restriction = new_envelope("ProcessingRestricted", {
-        "subject": {"school_id": school, "type": "student", "id": ids["Annabel"]},
-        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
-    from kombu import Connection, Exchange
-    with Connection(system.settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
-            restriction.to_json(), routing_key="dsar.processing_restricted",
-            content_type="application/json", delivery_mode=2)
-    system.tap.wait("RestrictionApplied", lambda d: d["request_id"] == restriction.id
-                    and d["service"] == "reports")
+    system.rights_request("ProcessingRestricted", school, "student", ids["Annabel"],
+                                  "reports")
     response = reports_of(system, one, ids["Annabel"])
     assert response.status_code == 423
     assert response.json["error"]["code"] == "processing_restricted"
@@ -252,16 +235,8 @@ def test_a_teachers_erasure_removes_their_name_from_published_reports(world):
     system, school, _, ids, one, admin = world
     publish(system, admin)
     byron = system.tap.wait("StaffRecorded", lambda d: d["family_name"] == "Byron")
-    erasure = new_envelope("ErasureRequested", {
-        "subject": {"school_id": school, "type": "staff", "id": byron["data"]["staff_id"]},
-        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
-    from kombu import Connection, Exchange
-    with Connection(system.settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
-            erasure.to_json(), routing_key="dsar.erasure_requested",
-            content_type="application/json", delivery_mode=2)
-    system.tap.wait("ErasureCompleted", lambda d: d["request_id"] == erasure.id
-                    and d["service"] == "reports")
+    system.rights_request("ErasureRequested", school, "staff", byron["data"]["staff_id"],
+                                  "reports")
     (summary,) = reports_of(system, one, ids["Annabel"]).json["items"]
     report = system.call("reports", "get", f"/api/v1/reports/{summary['id']}", one).json
     teachers = {s["subject"]: s["teachers"] for s in report["subjects"]}
@@ -293,15 +268,7 @@ def test_a_restricted_parent_link_stops_granting_access(world):
     guardian_id = system.tap.wait("GuardianRecorded",
                                   lambda d: d["email"] == "one@example.org")["data"][
         "guardian_id"]
-    restriction = new_envelope("ProcessingRestricted", {
-        "subject": {"school_id": school, "type": "guardian", "id": guardian_id},
-        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=school)
-    from kombu import Connection, Exchange
-    with Connection(system.settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(system.settings.exchange, type="topic")).publish(
-            restriction.to_json(), routing_key="dsar.processing_restricted",
-            content_type="application/json", delivery_mode=2)
-    system.tap.wait("RestrictionApplied", lambda d: d["request_id"] == restriction.id
-                    and d["service"] == "reports")
+    system.rights_request("ProcessingRestricted", school, "guardian", guardian_id,
+                                  "reports")
     assert reports_of(system, one, ids["Annabel"]).status_code == 423
     assert reports_of(system, admin, ids["Annabel"]).status_code == 200  # the school still

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.ingest.app import SPEC
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
+from tests.support import NullPublisher
 from shared.rights.participant import Subject
 from shared.service import ServiceRuntime
 
@@ -61,13 +62,7 @@ def test_access_exports_the_subjects_own_waiting_events_and_erasure_forgets_its_
         ids = conn.execute(sa.text("SELECT id FROM records")).scalars().all()
     assert ids == [bo]
 
-    class Broker:  # stands in for RabbitMQ: takes everything
-        def publish(self, *args):
-            pass
-
-        def close(self):
-            pass
-    relay = OutboxRelay(rt.engine, rt.spec.tables, Broker(), retention=dt.timedelta(0))
+    relay = OutboxRelay(rt.engine, rt.spec.tables, NullPublisher(), retention=dt.timedelta(0))
     relay.publish_batch()
     with rt.engine.connect() as conn:
         left = conn.execute(sa.text("SELECT payload FROM outbox WHERE payload IS NOT NULL")

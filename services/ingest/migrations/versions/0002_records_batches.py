@@ -1,4 +1,4 @@
-"""Ingest: record ids, the batch ledger and offboarded schools.
+"""Ingest: record ids and the batch ledger.
 
 Revision ID: 0002
 Revises: 0001
@@ -26,11 +26,6 @@ def upgrade() -> None:
     sa.Column('rejected', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('school_id', 'batch_id')
     )
-    op.create_table('offboarded_schools',
-    sa.Column('school_id', sa.String(length=36), nullable=False),
-    sa.Column('offboarded_at', UtcDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('school_id')
-    )
     op.create_table('records',
     sa.Column('school_id', sa.String(length=36), nullable=False),
     sa.Column('source_key', sa.String(length=64), nullable=False),
@@ -45,5 +40,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('records')
-    op.drop_table('offboarded_schools')
     op.drop_table('batches')
