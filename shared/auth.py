@@ -86,6 +86,18 @@ class Principal:
     def in_school(self, school_id: str) -> bool:
         return school_id in self.school_ids
 
+    def acting_school(self, school_id: str | None = None) -> str:
+        """The school a staff or school-system caller acts for: the one named (404 if not
+        theirs), else their only one (422 for an admin of several, who must say)."""
+        if school_id is None:
+            if len(self.school_ids) != 1:
+                raise ApiError(422, "validation_failed", "Say which school.",
+                               {"school_id": ["Required for an admin of several schools."]})
+            return self.school_ids[0]
+        if not self.in_school(school_id):
+            raise ApiError(404, "not_found", "Not found.")
+        return school_id
+
 
 class TokenSigner:
     def __init__(self, private_key: Ed25519PrivateKey, lifetime_seconds: int = 900,

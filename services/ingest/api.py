@@ -1,6 +1,7 @@
 """HTTP API of the ingest service (API.md "School data push")."""
 from __future__ import annotations
 
+from flask import request
 from flask_smorest import Blueprint
 
 from shared.auth import current_principal, require
@@ -9,12 +10,16 @@ from shared.errors import ApiError
 from shared.service import ServiceContext
 from shared.web import bulk_body
 
-from . import schemas
-from .service import BatchConflict, Ingest, SchoolOffboarded
+from . import oneroster, schemas
+from .service import BatchConflict, Ingest, RosterImport, SchoolOffboarded
+
+OFFBOARDED = ("school_offboarded", "This school has left Pupil Progress; its data is no "
+              "longer taken.")
 
 
 def build_blueprints(ctx: ServiceContext) -> list:
     ingest = Ingest(ctx.outbox, ctx.participant)
+    roster = RosterImport(ingest)
     blp = Blueprint("school-data", __name__, url_prefix="/api/v1/school-data",
                     description="School systems push roster, results and characteristics")
 
@@ -27,10 +32,7 @@ def build_blueprints(ctx: ServiceContext) -> list:
         """Accept a batch: each valid event is applied, each invalid one reported by index.
         The school is the one the credentials belong to. The same batch_id again answers
         the same and applies nothing twice."""
-        schools = current_principal().school_ids
-        if len(schools) != 1:  # a school system's token names exactly its own school
-            raise ApiError(401, "unauthorized", "The token is not a school system's.")
-        school_id = schools[0]
+        school_id = current_principal().acting_school()  # the one its token names
         try:
             return run_in_transaction(ctx.sessions, lambda s: ingest.push(
                 s, school_id, body["batch_id"], body["events"]))
@@ -38,7 +40,59 @@ def build_blueprints(ctx: ServiceContext) -> list:
             raise ApiError(409, "batch_id_reused", "This batch_id was used for a different "
                            "batch; send new data under a new batch_id.") from None
         except SchoolOffboarded:
-            raise ApiError(409, "school_offboarded", "This school has left Pupil Progress; "
-                           "its data is no longer taken.") from None
+            raise ApiError(409, *OFFBOARDED) from None
+
+    @blp.route("/oneroster", methods=["POST"])
+    @require("school_system", "school_admin")
+    @bulk_body(oneroster.MAX_BUNDLE_BYTES)
+    @blp.doc(requestBody={"required": True, "description": "The OneRoster 1.2 CSV bundle: "
+                          "a zip with manifest.csv (or multipart/form-data, field `bundle`)",
+                          "content": {"application/zip": {"schema": {
+                              "type": "string", "format": "binary"}}}},
+             parameters=[{"in": "query", "name": "school_id", "schema": {"type": "string"},
+                          "description": "For an admin of several schools"}])
+    @blp.response(202, schemas.RosterUploadResult)
+    def upload_oneroster():
+        """Apply a OneRoster bundle (bulk and delta files per its manifest) as the same
+        events a JSON batch carries. A bundle with any fault is refused whole, with every
+        fault by file and line (422 `invalid_bundle`, `error.rows`); the same bundle again
+        applies nothing. docs/oneroster.md lists the fields used."""
+        school_id = current_principal().acting_school(request.args.get("school_id"))
+        upload = request.files.get("bundle") if request.mimetype == "multipart/form-data" \
+            else None
+        data = upload.read() if upload is not None else request.get_data(cache=False)
+        if not data:
+            raise ApiError(400, "bundle_missing", "Send the bundle's zip as the body "
+                           "(application/zip) or as the form field `bundle`.")
+        try:
+            return run_in_transaction(ctx.sessions, lambda s: roster.upload(s, school_id, data))
+        except oneroster.BundleRejected as exc:
+            raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {len(exc.errors)} "
+                           "fault(s), listed by file and line in `rows`.",
+                           rows=exc.errors) from None
+        except SchoolOffboarded:
+            raise ApiError(409, *OFFBOARDED) from None
+
+    @blp.route("/oneroster/settings", methods=["GET"])
+    @require("school_admin")
+    @blp.response(200, schemas.RosterSettings)
+    def oneroster_settings():
+        """The school's OneRoster choices (`school_id` query for an admin of several)."""
+        school_id = current_principal().acting_school(request.args.get("school_id"))
+        with ctx.sessions() as session:
+            return {"report_contact_roles": list(
+                roster.settings(session, school_id).report_contact_roles)}
+
+    @blp.route("/oneroster/settings", methods=["PUT"])
+    @require("school_admin")
+    @blp.arguments(schemas.RosterSettings)
+    @blp.response(200, schemas.RosterSettings)
+    def change_oneroster_settings(body):
+        """Which contacts (parent, guardian, relative) receive reports when OneRoster says
+        nothing about one. Takes effect from the next upload that carries users.csv."""
+        school_id = current_principal().acting_school(request.args.get("school_id"))
+        settings = run_in_transaction(ctx.sessions, lambda s: roster.change_settings(
+            s, school_id, body["report_contact_roles"]))
+        return {"report_contact_roles": list(settings.report_contact_roles)}
 
     return [blp]

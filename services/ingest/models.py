@@ -40,3 +40,25 @@ batches = sa.Table(
     sa.Column("accepted", sa.Integer, nullable=False),
     sa.Column("rejected", sa.JSON, nullable=False),  # [{"index", "error"}]: field names only
 )
+
+# The roster held from OneRoster uploads, so a delta bundle can be applied: per school and
+# file, the fields Pupil Progress uses of each row (docs/oneroster.md), for the people and
+# relations it uses only. Results are held as their sourcedId and date only (no score).
+roster_rows = sa.Table(
+    "roster_rows", metadata,
+    sa.Column("school_id", Id, primary_key=True),
+    sa.Column("file", sa.String(20), primary_key=True),  # users, enrollments, …
+    sa.Column("sourced_id", sa.String(100), primary_key=True),
+    sa.Column("modified_at", UtcDateTime, nullable=True),  # the row's dateLastModified
+    sa.Column("data", sa.JSON, nullable=False),
+    # The person the row is about (a student, guardian or staff record id): erasure,
+    # access and restriction find their rows by it.
+    sa.Column("subject_id", Id, nullable=True, index=True),
+)
+
+# The school's OneRoster choices: which contacts receive reports when OneRoster says nothing.
+roster_settings = sa.Table(
+    "roster_settings", metadata,
+    sa.Column("school_id", Id, primary_key=True),
+    sa.Column("report_contact_roles", sa.JSON, nullable=False),
+)

@@ -1,7 +1,8 @@
 """Which of the ingest service's tables and columns hold personal data, and of whom.
 
-Ingest holds personal data only in outbox rows not yet published (the relay blanks each
-payload as the broker confirms it). Its `records` table keeps a hash of the school's source
+Ingest holds personal data in outbox rows not yet published (the relay blanks each
+payload as the broker confirms it) and, for a school that uploads OneRoster bundles, in the
+roster held to apply its deltas (`roster_rows`, erased with the subject). Its `records` table keeps a hash of the school's source
 id, the UUID and a hash of the last content. Erasing a subject deletes their record row:
 a push after the erasure is the school's new instruction and gets a new id, while events
 produced before it carry the old id, which every service's tombstone refuses.
@@ -13,7 +14,7 @@ import json
 import sqlalchemy as sa
 
 from shared.db import advisory_lock
-from shared.rights import NOT_PERSONAL, DataDeclaration, RightsParticipant
+from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 
 DECLARATION = DataDeclaration("ingest", tables=(
@@ -24,6 +25,14 @@ DECLARATION = DataDeclaration("ingest", tables=(
     T("batches", {"school_id": NOT_PERSONAL, "batch_id": NOT_PERSONAL,
                   "body_hash": NOT_PERSONAL, "received_at": NOT_PERSONAL,
                   "rejected": NOT_PERSONAL}),  # index and field-name reasons only
+    # A school using OneRoster: the roster as last uploaded (names, emails, birth dates of
+    # the students, contacts and teachers taken; no scores), so that deltas can be applied.
+    T("roster_rows", {"school_id": NOT_PERSONAL, "file": NOT_PERSONAL,
+                      "sourced_id": Personal("any", "the school's id of the record"),
+                      "modified_at": NOT_PERSONAL, "subject_id": NOT_PERSONAL,
+                      "data": Personal("any", "applying the school's OneRoster deltas")},
+      subjects={"student": "subject_id", "guardian": "subject_id", "staff": "subject_id"}),
+    T("roster_settings", {"school_id": NOT_PERSONAL, "report_contact_roles": NOT_PERSONAL}),
 ))
 
 

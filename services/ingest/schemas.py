@@ -127,3 +127,20 @@ DATA_SCHEMAS: dict[str, Schema] = {
     "class.deleted": NoData(),
 }
 EVENT_HEAD = EventHead()
+
+
+class RosterSettings(Schema):
+    """Which contacts receive reports when a OneRoster bundle says nothing about one (no
+    `metadata.receivesReports` on their users row). Empty by default: none do."""
+    report_contact_roles = fields.List(fields.String(validate=validate.OneOf(
+        ("parent", "guardian", "relative"))), required=True, validate=validate.Length(max=3))
+
+
+class RosterUploadResult(Schema):
+    bundle_id = fields.String()
+    files = fields.Dict(keys=fields.String(), values=fields.String())  # file -> bulk | delta
+    rows = fields.Integer(allow_none=True)
+    events = fields.Integer()  # pushed events the roster came to, as in a JSON batch
+    published = fields.Integer()  # integration events published: what changed
+    already_applied = fields.Boolean()
+    ignored = fields.List(fields.Dict())  # [{"file", "line", "error"}]: taken, not used

@@ -2,10 +2,11 @@
 outbox. The rules of translation live in domain.py."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
@@ -17,8 +18,8 @@ from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
 
-from . import domain, schemas
-from .models import batches, records
+from . import domain, oneroster, schemas
+from .models import batches, records, roster_rows, roster_settings
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class Ingest:
             events=len(events), accepted=accepted, rejected=rejected))
         log.info("batch applied school_id=%s batch_id=%s accepted=%d rejected=%d events=%d",
                  school_id, batch_id, accepted, len(rejected), len(envelopes))
-        return _result(batch_id, accepted, rejected)
+        return {**_result(batch_id, accepted, rejected), "published": len(envelopes)}
 
     @staticmethod
     def _change_for(state: _BatchState, record: _Record, kind: str, deleted: bool,
@@ -188,3 +189,181 @@ class Ingest:
 
 def _result(batch_id: str, accepted: int, rejected: list) -> dict:
     return {"batch_id": batch_id, "accepted": accepted, "rejected": list(rejected)}
+
+
+# --- OneRoster bundles ------------------------------------------------------------------------
+
+@dataclass
+class RosterImport:
+    """A OneRoster bundle applied as one batch: read and checked whole, the held roster
+    changed, the roster projected onto pushed events and pushed through `Ingest.push` in
+    the same transaction. Any fault refuses the whole bundle (BundleRejected): a bulk file
+    is the full set, so applying part of one would delete the rest."""
+    ingest: Ingest
+
+    def settings(self, session: Session, school_id: str) -> oneroster.Settings:
+        roles = session.execute(sa.select(roster_settings.c.report_contact_roles).where(
+            roster_settings.c.school_id == school_id)).scalar()
+        return oneroster.Settings(tuple(roles or ()))
+
+    def change_settings(self, session: Session, school_id: str,
+                        report_contact_roles: list[str]) -> oneroster.Settings:
+        roles = sorted(set(report_contact_roles))
+        updated = session.execute(roster_settings.update().where(
+            roster_settings.c.school_id == school_id).values(report_contact_roles=roles))
+        if not updated.rowcount:
+            session.execute(roster_settings.insert().values(
+                school_id=school_id, report_contact_roles=roles))
+        log.info("oneroster settings changed school_id=%s roles=%s", school_id, roles)
+        return oneroster.Settings(tuple(roles))
+
+    def upload(self, session: Session, school_id: str, bundle_bytes: bytes) -> dict:
+        bundle_id = f"oneroster:{hashlib.sha256(bundle_bytes).hexdigest()[:40]}"
+        advisory_lock(session, f"ingest:{school_id}")
+        stored = session.execute(sa.select(batches).where(
+            batches.c.school_id == school_id, batches.c.batch_id == bundle_id)).first()
+        if stored is not None:  # the same bundle again: the same answer, nothing applied
+            return {"bundle_id": bundle_id, "rows": None, "events": stored.accepted,
+                    "published": 0, "ignored": [], "already_applied": True}
+        if self.ingest.participant.is_offboarded(session, school_id):
+            raise SchoolOffboarded(school_id)
+        bundle = oneroster.read_bundle(bundle_bytes)
+        if bundle.unreadable_files:  # its rows' references cannot be judged either
+            raise oneroster.BundleRejected(bundle.errors[:oneroster.MAX_REPORTED_ERRORS])
+        held = self._held(session, school_id)
+        state, ignored = oneroster.apply(held, bundle)
+        ignored += self._drop_stale_results(session, school_id, bundle)
+        projection = oneroster.project(state, bundle, self.settings(session, school_id))
+        errors = bundle.errors + projection.errors
+        if errors:
+            errors.sort(key=lambda e: (e["file"], e["line"] or 0))
+            raise oneroster.BundleRejected(errors[:oneroster.MAX_REPORTED_ERRORS])
+        pushed = projection.events + self._deletions(session, school_id, held, state,
+                                                     bundle, projection)
+        result = self.ingest.push(session, school_id, bundle_id, [
+            {"type": p.type, "source_id": p.source_id, "data": p.data} for p in pushed])
+        if result["rejected"]:  # the push's own checks disagree: refuse it all
+            raise oneroster.BundleRejected([_origin(pushed[r["index"]], r["error"])
+                                            for r in result["rejected"]])
+        self._hold(session, school_id, held, projection, bundle)
+        log.info("oneroster bundle applied school_id=%s bundle_id=%s rows=%d events=%d "
+                 "ignored=%d", school_id, bundle_id, bundle.row_count, result["accepted"],
+                 len(ignored) + len(bundle.ignored))
+        return {"bundle_id": bundle_id, "files": bundle.modes, "rows": bundle.row_count,
+                "events": result["accepted"], "published": result["published"],
+                "already_applied": False,
+                "ignored": (bundle.ignored + ignored + projection.ignored)
+                [:oneroster.MAX_REPORTED_ERRORS]}
+
+    @staticmethod
+    def _held(session: Session, school_id: str) -> oneroster.State:
+        state: oneroster.State = {name: {} for name in oneroster.HELD}
+        for row in session.execute(sa.select(roster_rows).where(
+                roster_rows.c.school_id == school_id, roster_rows.c.file != "results")):
+            state[row.file][row.sourced_id] = oneroster.Row(
+                row.sourced_id, row.data, row.modified_at)
+        return state
+
+    @staticmethod
+    def _drop_stale_results(session: Session, school_id: str,
+                            bundle: oneroster.Bundle) -> list[dict]:
+        """Results are held as sourcedId and date only: enough to refuse an older row."""
+        rows = bundle.rows.get("results", [])
+        held: dict[str, Any] = {}
+        ids = [r.sourced_id for r in rows]
+        for start in range(0, len(ids), 1000):
+            held.update(session.execute(sa.select(
+                roster_rows.c.sourced_id, roster_rows.c.modified_at).where(
+                roster_rows.c.school_id == school_id, roster_rows.c.file == "results",
+                roster_rows.c.sourced_id.in_(ids[start:start + 1000]))).all())
+        fresh, ignored = [], []
+        for row in rows:
+            before = held.get(row.sourced_id)
+            if before and row.modified and row.modified < before:
+                ignored.append({"file": "results.csv", "line": row.line, "error": "Older "
+                                "than what was uploaded before (dateLastModified): not applied."})
+            else:
+                fresh.append(row)
+        bundle.rows["results"] = fresh
+        return ignored
+
+    @staticmethod
+    def _deletions(session: Session, school_id: str, held: oneroster.State,
+                   state: oneroster.State, bundle: oneroster.Bundle,
+                   projection: oneroster.Projection) -> list[oneroster.Pushed]:
+        """X.deleted for every record pushed before (live) that the roster no longer has as
+        that type: a tobedeleted row, a bulk file without it, a contact who no longer
+        receives reports."""
+        candidates = {("class", s) for s in (*held["classes"], *state["classes"])}
+        candidates |= {(t, s) for s in (*held["users"], *state["users"])
+                       for t in ("student", "guardian", "staff")}
+        candidates = {(t, s) for t, s in candidates if s not in projection.projected[t]}
+        live = _live_records(session, school_id, candidates)
+        lines = {(spec, r.sourced_id): r.line for spec in ("users", "classes")
+                 for r in bundle.rows.get(spec, [])}
+        return [oneroster.Pushed(f"{t}.deleted", s, {}, "classes.csv" if t == "class"
+                                 else "users.csv",
+                                 lines.get(("classes" if t == "class" else "users", s)))
+                for t, s in sorted(live)]
+
+    def _hold(self, session: Session, school_id: str, held: oneroster.State,
+              projection: oneroster.Projection, bundle: oneroster.Bundle) -> None:
+        kept = projection.kept
+        gone = [(name, sid) for name in oneroster.HELD for sid in held[name]
+                if sid not in kept[name]]
+        for start in range(0, len(gone), 500):
+            session.execute(roster_rows.delete().where(
+                roster_rows.c.school_id == school_id,
+                sa.tuple_(roster_rows.c.file, roster_rows.c.sourced_id).in_(
+                    gone[start:start + 500])))
+        people = {s: t for t, ids in projection.projected.items() if t != "class" for s in ids}
+        ids = _record_ids(session, school_id, people.items())
+        fresh = [(name, row) for name in oneroster.HELD for row in kept[name].values()
+                 if row.line is not None]
+        fresh += [("results", row) for row in bundle.rows.get("results", [])
+                  if row.status == "active"]
+        values = [{"school_id": school_id, "file": name, "sourced_id": row.sourced_id,
+                   "modified_at": row.modified,
+                   "data": {} if name == "results" else row.values,  # no score held
+                   "subject_id": ids.get(oneroster.subject_of(name, row))}
+                  for name, row in fresh]
+        keys = [(v["file"], v["sourced_id"]) for v in values]
+        for start in range(0, len(keys), 500):
+            session.execute(roster_rows.delete().where(
+                roster_rows.c.school_id == school_id,
+                sa.tuple_(roster_rows.c.file, roster_rows.c.sourced_id).in_(
+                    keys[start:start + 500])))
+        if values:
+            session.execute(roster_rows.insert(), values)
+
+
+def _record_ids(session: Session, school_id: str,
+                typed: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """source id -> record id, for (source id, record type) pairs."""
+    keys = {domain.source_key(school_id, t, s): s for s, t in typed}
+    found, hashes = {}, sorted(keys)
+    for start in range(0, len(hashes), 1000):
+        for key, record_id in session.execute(sa.select(records.c.source_key, records.c.id)
+                                              .where(records.c.school_id == school_id,
+                                                     records.c.source_key.in_(
+                                                         hashes[start:start + 1000]))):
+            found[keys[key]] = record_id
+    return found
+
+
+def _live_records(session: Session, school_id: str,
+                  candidates: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (record type, source id) pairs whose record was pushed and not deleted."""
+    keys = {domain.source_key(school_id, t, s): (t, s) for t, s in candidates}
+    live, hashes = set(), sorted(keys)
+    for start in range(0, len(hashes), 1000):
+        live.update(keys[k] for k in session.execute(sa.select(records.c.source_key).where(
+            records.c.school_id == school_id, records.c.content_hash.is_not(None),
+            records.c.source_key.in_(hashes[start:start + 1000]))).scalars())
+    return live
+
+
+def _origin(pushed: oneroster.Pushed, reason: str) -> dict:
+    if pushed.line is None:
+        reason = f"sourcedId {pushed.source_id} (held from an earlier upload): {reason}"
+    return {"file": pushed.file, "line": pushed.line, "error": reason}

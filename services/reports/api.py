@@ -68,15 +68,7 @@ def build_blueprints(ctx: ServiceContext) -> list:
     def publish(body):
         """Publish a period: one snapshot per student with data in it, visible to parents
         from `visible_from` (default now), when they are told by email."""
-        principal = current_principal()
-        school_id = body.get("school_id")
-        if school_id is None:
-            if len(principal.school_ids) != 1:
-                raise ApiError(422, "validation_failed", "Say which school.",
-                               {"school_id": ["Required for an admin of several schools."]})
-            school_id = principal.school_ids[0]
-        elif not principal.in_school(school_id):
-            raise NotFound()
+        school_id = current_principal().acting_school(body.get("school_id"))
         return {"published": run(lambda s: service.publish(
             s, school_id, body["period"], body["title"], body["visible_from"]))}
 

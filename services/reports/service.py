@@ -72,7 +72,8 @@ class Reports:
             return
         upsert_versioned(session, staff, {"staff_id": data["staff_id"]}, {
             "school_id": school_id,
-            "name": f"{data['title']} {data['given_name']} {data['family_name']}"},
+            "name": " ".join(part for part in (data["title"], data["given_name"],
+                                               data["family_name"]) if part)},
             data["record_version"])
 
     def record_class(self, session, school_id, data):

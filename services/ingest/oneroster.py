@@ -1,0 +1,690 @@
+"""OneRoster 1.2 CSV bundles, read and mapped onto the school-data push (no Flask, no DB).
+
+A bundle is a zip holding `manifest.csv` and one CSV per file the manifest names `bulk` or
+`delta`. Reading checks the zip, the manifest, every needed column and every row, each
+fault reported by file and line. The rows then change the school's held roster (`State`:
+what earlier uploads said, sourcedId -> row); the whole roster is projected onto the same
+pushed events a JSON batch carries (student.upserted, guardian.upserted, …), which ingest
+validates and publishes as it does a batch, skipping what did not change.
+
+docs/oneroster.md has the table of every field used, where it goes, and what is ignored.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from marshmallow import ValidationError
+
+from . import schemas
+
+# A large school's bundle: ~2,000 students with a term of results is ~25 MB of CSV and
+# ~200,000 rows. These bounds leave room and keep one upload's memory bounded.
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024  # the zip as uploaded
+MAX_UNZIPPED_BYTES = 512 * 1024 * 1024  # all its CSVs together, however well they compress
+MAX_ROWS = 1_000_000
+MAX_REPORTED_ERRORS = 1000
+
+CONTACT_ROLES = ("parent", "guardian", "relative")
+MODES = ("bulk", "delta", "absent")
+
+
+class BundleRejected(Exception):
+    """The bundle cannot be applied; `errors` holds every fault found, by file and line."""
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(f"{len(errors)} errors")
+        self.errors = errors
+
+
+@dataclass
+class Row:
+    """One record of a file: from this bundle (with its line) or held from an earlier one."""
+    sourced_id: str
+    values: dict[str, Any]
+    modified: dt.datetime | None = None
+    status: str = "active"
+    line: int | None = None  # None: held from an earlier upload
+
+
+def _error(file: str, line: int | None, reason: str) -> dict:
+    return {"file": file, "line": line, "error": reason}
+
+
+# --- Field checks: the push's own schemas, field by field (partial loads) -----------------
+
+def _checked(schema, values: dict[str, Any], columns: dict[str, str]) -> tuple[dict, list[str]]:
+    """Load `values` with the push schema's fields; reasons name the OneRoster column."""
+    try:
+        return schema.load(values, partial=True), []
+    except ValidationError as err:
+        return {}, [f"{columns.get(name, name)}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+                    for name, msgs in sorted(err.messages.items())]
+
+
+_SOURCE_ID = schemas.SourceId()
+
+
+def _sourced_id(value: str, column: str, reasons: list[str], *, required: bool = True) -> str | None:
+    if not value:
+        if required:
+            reasons.append(f"{column}: Missing.")
+        return None
+    try:
+        return _SOURCE_ID.deserialize(value)
+    except ValidationError as err:
+        reasons.append(f"{column}: {' '.join(err.messages)}")
+        return None
+
+
+def _list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _number(value: str, column: str, reasons: list[str]) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        reasons.append(f"{column}: Not a number.")
+        return None
+
+
+def _boolean(value: str, column: str, reasons: list[str]) -> bool | None:
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if value:
+        reasons.append(f"{column}: true or false.")
+    return None
+
+
+NAME_COLUMNS = {"given_name": "givenName", "family_name": "familyName", "email": "email"}
+
+
+def _users(raw: dict[str, str], reasons: list[str]) -> dict:
+    loaded, problems = _checked(schemas.StudentData(), {
+        "given_name": raw["givenName"], "family_name": raw["familyName"],
+        **({"email": raw["email"]} if raw.get("email") else {})}, NAME_COLUMNS)
+    reasons += problems
+    return {"given_name": loaded.get("given_name"), "family_name": loaded.get("family_name"),
+            "email": loaded.get("email"), "role": raw.get("role") or None,
+            "agents": [a for a in (_sourced_id(s, "agentSourcedIds", reasons)
+                                   for s in _list(raw.get("agentSourcedIds", ""))) if a],
+            "grades": _list(raw.get("grades", "")),
+            "receives_reports": _boolean(raw.get("metadata.receivesReports", ""),
+                                         "metadata.receivesReports", reasons)}
+
+
+def _roles(raw: dict[str, str], reasons: list[str]) -> dict:
+    return {"user": _sourced_id(raw["userSourcedId"], "userSourcedId", reasons),
+            "role": raw["role"], "primary": raw.get("roleType", "") == "primary"}
+
+
+def _demographics(raw: dict[str, str], reasons: list[str]) -> dict:
+    if not raw["birthDate"]:
+        return {"birth_date": None}
+    loaded, problems = _checked(schemas.StudentData(), {"date_of_birth": raw["birthDate"]},
+                                {"date_of_birth": "birthDate"})
+    reasons += problems
+    return {"birth_date": loaded["date_of_birth"].isoformat() if loaded else None}
+
+
+def _orgs(raw: dict[str, str], reasons: list[str]) -> dict:
+    return {"type": raw["type"]}
+
+
+def _sessions(raw: dict[str, str], reasons: list[str]) -> dict:
+    loaded, problems = _checked(schemas.AttainmentData(), {"period": raw["title"]},
+                                {"period": "title"})
+    reasons += problems
+    return {"title": loaded.get("period")}
+
+
+def _courses(raw: dict[str, str], reasons: list[str]) -> dict:
+    loaded, problems = _checked(schemas.ClassData(), {"subject": raw["title"]},
+                                {"subject": "title"})
+    reasons += problems
+    return {"title": loaded.get("subject"), "subjects": _list(raw.get("subjects", ""))}
+
+
+def _classes(raw: dict[str, str], reasons: list[str]) -> dict:
+    loaded, problems = _checked(schemas.ClassData(), {"name": raw["title"]}, {"name": "title"})
+    reasons += problems
+    if raw["classType"] not in ("homeroom", "scheduled"):
+        reasons.append("classType: homeroom or scheduled.")
+    return {"title": loaded.get("name"), "homeroom": raw["classType"] == "homeroom",
+            "course": _sourced_id(raw["courseSourcedId"], "courseSourcedId", reasons),
+            "school": _sourced_id(raw["schoolSourcedId"], "schoolSourcedId", reasons),
+            "subjects": _list(raw.get("subjects", ""))}
+
+
+def _enrollments(raw: dict[str, str], reasons: list[str]) -> dict:
+    return {"class": _sourced_id(raw["classSourcedId"], "classSourcedId", reasons),
+            "user": _sourced_id(raw["userSourcedId"], "userSourcedId", reasons),
+            "role": raw["role"]}
+
+
+def _line_items(raw: dict[str, str], reasons: list[str]) -> dict:
+    session = raw.get("academicSessionSourcedId") or raw.get("gradingPeriodSourcedId", "")
+    loaded, problems = _checked(schemas.AttainmentData(), {"topic": raw["title"]},
+                                {"topic": "title"})
+    reasons += problems
+    out_of = _number(raw.get("resultValueMax", ""), "resultValueMax", reasons)
+    return {"title": loaded.get("topic"),
+            "class": _sourced_id(raw["classSourcedId"], "classSourcedId", reasons),
+            "session": _sourced_id(session, "academicSessionSourcedId", reasons),
+            "out_of": out_of if out_of and out_of > 0 else None}
+
+
+def _results(raw: dict[str, str], reasons: list[str]) -> dict:
+    score, text = raw.get("score", ""), raw.get("textScore", "")
+    if score:
+        _number(score, "score", reasons)
+    loaded, problems = _checked(schemas.AttainmentData(), {"value": score or text},
+                                {"value": "score"}) if (score or text) else ({}, [])
+    reasons += problems
+    return {"line_item": _sourced_id(raw["lineItemSourcedId"], "lineItemSourcedId", reasons),
+            "student": _sourced_id(raw["studentSourcedId"], "studentSourcedId", reasons),
+            "value": loaded.get("value"), "kind": "mark" if score else "grade"}
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    name: str  # the manifest's name: users -> file.users, users.csv
+    needs: tuple[str, ...]  # columns used and required, beyond sourcedId/status/dateLastModified
+    parse: Callable[[dict[str, str], list[str]], dict]
+    any_of: tuple[str, ...] = ()  # at least one of these columns
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.csv"
+
+
+# In the order they are applied: a file's references point to files before it.
+FILES = (
+    FileSpec("orgs", ("name", "type"), _orgs),
+    FileSpec("academicSessions", ("title",), _sessions),
+    FileSpec("courses", ("title",), _courses),
+    FileSpec("classes", ("title", "classType", "courseSourcedId", "schoolSourcedId"), _classes),
+    FileSpec("users", ("givenName", "familyName"), _users),
+    FileSpec("roles", ("userSourcedId", "role"), _roles),
+    FileSpec("demographics", ("birthDate",), _demographics),
+    FileSpec("enrollments", ("classSourcedId", "userSourcedId", "role"), _enrollments),
+    FileSpec("lineItems", ("title", "classSourcedId"), _line_items,
+             any_of=("academicSessionSourcedId", "gradingPeriodSourcedId")),
+    FileSpec("results", ("lineItemSourcedId", "studentSourcedId"), _results),
+)
+SPECS = {spec.name: spec for spec in FILES}
+HELD = tuple(spec.name for spec in FILES if spec.name != "results")  # results are not held
+
+
+# --- Reading the zip ------------------------------------------------------------------------
+
+@dataclass
+class Bundle:
+    modes: dict[str, str]  # file name -> bulk | delta, for the files it carries
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    ignored: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # rows (and files) that cannot be read
+    faulty_ids: set[str] = field(default_factory=set)  # sourcedIds of rows in `errors`
+    unreadable_files: bool = False  # a file could not be read at all (a missing column, …)
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+def _modified(value: str) -> dt.datetime:
+    stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.errors: list[dict] = []
+        self.unzipped = 0
+        try:
+            self.zip = zipfile.ZipFile(io.BytesIO(data))
+            names = [i.filename for i in self.zip.infolist() if not i.is_dir()]
+        except (zipfile.BadZipFile, ValueError):
+            raise BundleRejected([_error("bundle", None, "Not a zip file.")]) from None
+        self.members: dict[str, str] = {}
+        for name in names:  # files at the root, or all in one folder
+            base = name.rsplit("/", 1)[-1]
+            if base in self.members:
+                raise BundleRejected([_error(base, None, "The zip holds two files of this name.")])
+            self.members[base] = name
+
+    def text(self, file: str) -> str | None:
+        try:
+            with self.zip.open(self.members[file]) as member:
+                data = member.read(MAX_UNZIPPED_BYTES - self.unzipped + 1)
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError):
+            self.errors.append(_error(file, None, "Cannot be read from the zip."))
+            return None
+        self.unzipped += len(data)
+        if self.unzipped > MAX_UNZIPPED_BYTES:
+            raise BundleRejected([_error(file, None, f"The bundle unzips to more than "
+                                         f"{MAX_UNZIPPED_BYTES} bytes.")])
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.errors.append(_error(file, None, f"Not UTF-8 (byte {exc.start})."))
+            return None
+
+
+def _records(text: str) -> Iterable[tuple[int, list[str]]]:
+    """(line where the record starts, fields), quoted line breaks included."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields_ = next(reader)
+        except StopIteration:
+            return
+        yield start, fields_
+
+
+def read_manifest(reader: _Reader) -> dict[str, str]:
+    if "manifest.csv" not in reader.members:
+        raise BundleRejected([_error("manifest.csv", None, "Missing: a OneRoster bundle "
+                                     "starts with its manifest.")])
+    text = reader.text("manifest.csv")
+    if text is None:
+        raise BundleRejected(reader.errors)
+    properties: dict[str, tuple[str, int]] = {}
+    errors = []
+    try:
+        records = list(_records(text))
+    except csv.Error as exc:
+        raise BundleRejected([_error("manifest.csv", None, f"Not CSV: {exc}.")]) from None
+    if not records or [c.strip() for c in records[0][1][:2]] != ["propertyName", "value"]:
+        raise BundleRejected([_error("manifest.csv", 1, "The header is propertyName,value.")])
+    for line, values in records[1:]:
+        if len(values) >= 2:
+            properties[values[0].strip()] = (values[1].strip(), line)
+    version = properties.get("oneroster.version", ("", 1))
+    if version[0] not in ("1.2", "1.1"):
+        errors.append(_error("manifest.csv", version[1], "oneroster.version: 1.2 (or 1.1)."))
+    modes = {}
+    for name, (value, line) in properties.items():
+        if not name.startswith("file."):
+            continue
+        file = name[len("file."):]
+        if value not in MODES:
+            errors.append(_error("manifest.csv", line, f"{name}: bulk, delta or absent."))
+        elif value != "absent" and file in SPECS:
+            if f"{file}.csv" not in reader.members:
+                errors.append(_error("manifest.csv", line, f"{name} is {value} but "
+                                     f"{file}.csv is not in the zip."))
+            modes[file] = value
+    if errors:
+        raise BundleRejected(errors)
+    if not modes:
+        raise BundleRejected([_error("manifest.csv", None, "Names no file as bulk or delta.")])
+    return modes
+
+
+def read_bundle(data: bytes) -> Bundle:
+    """Every row of every file the manifest names, checked; the faults found are in
+    `errors` (file, line, reason; never a rejected value). A zip or manifest that cannot be
+    read at all raises BundleRejected."""
+    reader = _Reader(data)
+    bundle = Bundle(read_manifest(reader))
+    for member in sorted(reader.members):
+        name = member.removesuffix(".csv")
+        if member != "manifest.csv" and bundle.modes.get(name) is None:
+            bundle.ignored.append(_error(member, None, "Not used: absent from the manifest "
+                                         "or not a file Pupil Progress takes."))
+    rows_seen = 0
+    for spec in FILES:
+        mode = bundle.modes.get(spec.name)
+        if mode is None:
+            continue
+        text = reader.text(spec.file)
+        if text is not None:
+            rows, rows_seen = _read_file(spec, mode, text, bundle, rows_seen)
+            bundle.rows[spec.name] = rows
+    if reader.errors:
+        bundle.errors = reader.errors + bundle.errors
+        bundle.unreadable_files = True
+    return bundle
+
+
+def _read_file(spec: FileSpec, mode: str, text: str, bundle: Bundle,
+               rows_seen: int) -> tuple[list[Row], int]:
+    errors = bundle.errors
+    try:
+        records = iter(_records(text))
+        header_line, header = next(records, (1, []))
+        header = [h.strip() for h in header]
+        needs = ("sourcedId", "status", "dateLastModified", *spec.needs)
+        missing = [c for c in needs if c not in header]
+        if spec.any_of and not any(c in header for c in spec.any_of):
+            missing.append(" or ".join(spec.any_of))
+        if missing:
+            errors.append(_error(spec.file, header_line, f"Missing column {', '.join(missing)}."))
+            bundle.unreadable_files = True
+            return [], rows_seen
+        rows, seen = [], {}
+        for line, values in records:
+            rows_seen += 1
+            if rows_seen > MAX_ROWS:
+                raise BundleRejected([_error(spec.file, line, f"The bundle holds more than "
+                                             f"{MAX_ROWS} rows.")])
+            if values == [] or values == [""]:
+                continue  # a blank line
+            if len(values) != len(header):
+                errors.append(_error(spec.file, line, f"{len(values)} fields; the header has "
+                                     f"{len(header)}."))
+                continue
+            raw = dict(zip(header, (v.strip() for v in values)))
+            row = _read_row(spec, mode, raw, line, errors)
+            if row is None:
+                bundle.faulty_ids.add(raw["sourcedId"])
+                continue
+            if row.sourced_id in seen:
+                errors.append(_error(spec.file, line, f"sourcedId: Also on line "
+                                     f"{seen[row.sourced_id]}."))
+                continue
+            seen[row.sourced_id] = line
+            rows.append(row)
+        return rows, rows_seen
+    except csv.Error as exc:
+        errors.append(_error(spec.file, None, f"Not CSV: {exc}."))
+        bundle.unreadable_files = True
+        return [], rows_seen
+
+
+def _read_row(spec: FileSpec, mode: str, raw: dict[str, str], line: int,
+              errors: list[dict]) -> Row | None:
+    reasons: list[str] = []
+    sourced_id = _sourced_id(raw["sourcedId"], "sourcedId", reasons)
+    status = raw["status"] or ("active" if mode == "bulk" else "")
+    if status not in ("active", "tobedeleted"):
+        reasons.append("status: active or tobedeleted." if status else
+                       "status: Required in a delta file.")
+    modified = None
+    if raw["dateLastModified"]:
+        try:
+            modified = _modified(raw["dateLastModified"])
+        except ValueError:
+            reasons.append("dateLastModified: Not an ISO 8601 date and time.")
+    elif mode == "delta":
+        reasons.append("dateLastModified: Required in a delta file.")
+    values = spec.parse(raw, reasons) if status != "tobedeleted" else {}
+    if reasons:
+        errors.append(_error(spec.file, line, "; ".join(reasons)))
+        return None
+    return Row(sourced_id, values, modified, status, line)
+
+
+# --- Applying a bundle to the held roster, and projecting the roster ------------------------
+
+State = dict[str, dict[str, Row]]  # file name -> sourcedId -> row
+
+
+@dataclass
+class Settings:
+    """The school's choice of which contacts receive reports when OneRoster says nothing
+    (a `metadata.receivesReports` column on the contact's users row says it per contact)."""
+    report_contact_roles: tuple[str, ...] = ()
+
+
+@dataclass
+class Pushed:
+    """One pushed event (as in a JSON batch) and the row it comes from."""
+    type: str
+    source_id: str
+    data: dict
+    file: str
+    line: int | None
+
+
+def apply(held: State, bundle: Bundle) -> tuple[State, list[dict]]:
+    """The roster after the bundle: bulk files replace what was held, delta rows change it
+    (tobedeleted removes); a delta row older than the held row is ignored. Returns the new
+    state and the ignored rows."""
+    state = {name: dict(held.get(name, {})) for name in HELD}
+    ignored = []
+    for spec in FILES:
+        if spec.name not in bundle.modes or spec.name == "results":
+            continue
+        rows = bundle.rows.get(spec.name, [])
+        if bundle.modes[spec.name] == "bulk":
+            state[spec.name] = {r.sourced_id: r for r in rows if r.status == "active"}
+            continue
+        current = state[spec.name]
+        for row in rows:
+            before = current.get(row.sourced_id)
+            if _stale(row, before):
+                ignored.append(_error(spec.file, row.line, "Older than what was uploaded "
+                                      "before (dateLastModified): not applied."))
+            elif row.status == "tobedeleted":
+                current.pop(row.sourced_id, None)
+            else:
+                current[row.sourced_id] = row
+    return state, ignored
+
+
+def _stale(row: Row, before: Row | None) -> bool:
+    return bool(before and before.modified and row.modified and row.modified < before.modified)
+
+
+@dataclass
+class Projection:
+    events: list[Pushed]
+    kept: State  # what to hold: only the people and relations Pupil Progress uses
+    projected: dict[str, set[str]]  # record type -> source ids pushed as that type
+    errors: list[dict]
+    ignored: list[dict]
+
+
+def user_roles(state: State) -> dict[str, str]:
+    """sourcedId -> role: roles.csv (the primary role first) where it speaks, else the
+    users.csv role column (OneRoster 1.1 exports)."""
+    roles = {sid: row.values["role"] for sid, row in state["users"].items()
+             if row.values.get("role")}
+    for row in sorted(state["roles"].values(), key=lambda r: not r.values["primary"]):
+        roles.setdefault(row.values["user"], row.values["role"])
+        if row.values["primary"]:
+            roles[row.values["user"]] = row.values["role"]
+    return roles
+
+
+def _year_group(grades: list[str]) -> int | None:
+    for grade in grades:
+        if grade.isdigit():
+            return int(grade)
+        if grade in ("IT", "PR", "PK", "TK", "KG"):
+            return 0
+    return None
+
+
+def project(state: State, bundle: Bundle, settings: Settings) -> Projection:
+    """The roster as pushed events: students, the contacts who receive reports for at least
+    one child, teachers, classes (homeroom classes are form groups), and the bundle's
+    results. Errors name the row at fault (held rows by sourcedId)."""
+    errors, ignored, events = [], [], []
+    users, roles = state["users"], user_roles(state)
+
+    def fault(file: str, row: Row, reason: str) -> None:
+        if row.sourced_id in bundle.faulty_ids:
+            return  # its own row's fault is reported already
+        if row.line is None:
+            errors.append(_error(file, None, f"sourcedId {row.sourced_id} (held from an "
+                                 f"earlier upload): {reason}"))
+        else:
+            errors.append(_error(file, row.line, reason))
+
+    def dangling(file: str, row: Row, column: str, target: str, ref: str) -> None:
+        if ref not in bundle.faulty_ids:  # the row it names has a fault of its own
+            errors.append(_error(file, row.line, f"{column}: No {target} record {ref}."))
+
+    # References from rows of this bundle must resolve.
+    for name, key, column, target in (
+            ("classes", "course", "courseSourcedId", "courses"),
+            ("classes", "school", "schoolSourcedId", "orgs"),
+            ("roles", "user", "userSourcedId", "users"),
+            ("demographics", None, "sourcedId", "users"),
+            ("enrollments", "class", "classSourcedId", "classes"),
+            ("lineItems", "class", "classSourcedId", "classes"),
+            ("lineItems", "session", "academicSessionSourcedId", "academicSessions")):
+        for row in state[name].values():
+            ref = row.sourced_id if key is None else row.values.get(key)
+            if row.line is not None and ref and ref not in state[target]:
+                dangling(f"{name}.csv", row, column, target, ref)
+    for row in state["enrollments"].values():
+        if row.line is not None and row.values["role"] in ("student", "teacher") \
+                and row.values["user"] not in users:
+            dangling("enrollments.csv", row, "userSourcedId", "users", row.values["user"])
+
+    students = {s for s, r in roles.items() if r == "student" and s in users}
+    teachers = {s for s, r in roles.items() if r == "teacher" and s in users}
+    for sid, row in users.items():
+        if sid not in roles:
+            fault("users.csv", row, "No role: give role in users.csv or a roles.csv row.")
+
+    classes = state["classes"]
+    enrolled: dict[str, list[Row]] = {}
+    for row in state["enrollments"].values():
+        if row.values["class"] in classes and row.values["user"] in users:
+            enrolled.setdefault(row.values["class"], []).append(row)
+    form_groups: dict[str, str] = {}
+    for class_id, rows in sorted(enrolled.items()):
+        if classes[class_id].values["homeroom"]:
+            for row in rows:
+                if row.values["role"] == "student":
+                    form_groups.setdefault(row.values["user"], classes[class_id].values["title"])
+
+    for sid in sorted(students):
+        row = users[sid]
+        demographics = state["demographics"].get(sid)
+        birth_date = demographics.values.get("birth_date") if demographics else None
+        year_group = _year_group(row.values["grades"])
+        if birth_date is None:
+            fault("demographics.csv" if demographics else "users.csv",
+                  demographics or row, "A student needs a birthDate in demographics.csv: "
+                  "parents prove it to see reports.")
+        if year_group is None:
+            fault("users.csv", row, "grades: A student needs a grade (year group).")
+        if birth_date is None or year_group is None:
+            continue
+        data = {"given_name": row.values["given_name"], "family_name": row.values["family_name"],
+                "date_of_birth": birth_date, "form_group": form_groups.get(sid, ""),
+                "year_group": year_group}
+        if row.values.get("email"):
+            data["email"] = row.values["email"]
+        events.append(Pushed("student.upserted", sid, data, "users.csv", row.line))
+
+    children: dict[str, set[str]] = {}
+    for sid, row in users.items():
+        for agent in row.values["agents"]:
+            if sid in students and roles.get(agent) in CONTACT_ROLES:
+                children.setdefault(agent, set()).add(sid)
+            elif roles.get(sid) in CONTACT_ROLES and agent in students:
+                children.setdefault(sid, set()).add(agent)
+    contacts = set()
+    for sid in sorted(s for s, r in roles.items() if r in CONTACT_ROLES and s in users):
+        row = users[sid]
+        receives = row.values.get("receives_reports")
+        if receives is None:
+            receives = roles[sid] in settings.report_contact_roles
+        kids = sorted(children.get(sid, ()))
+        if not receives or not kids:
+            if row.line is not None:
+                ignored.append(_error("users.csv", row.line, "A contact who receives no "
+                                      "child's reports is not taken."))
+            continue
+        if not row.values.get("email"):
+            if row.line is not None:
+                ignored.append(_error("users.csv", row.line, "A contact without an email "
+                                      "cannot sign in: not taken."))
+            continue
+        contacts.add(sid)
+        events.append(Pushed("guardian.upserted", sid, {
+            "given_name": row.values["given_name"], "family_name": row.values["family_name"],
+            "email": row.values["email"], "students": [
+                {"student_id": kid, "relationship": roles[sid], "receives_reports": True}
+                for kid in kids]}, "users.csv", row.line))
+
+    for sid in sorted(teachers):
+        row = users[sid]
+        events.append(Pushed("staff.upserted", sid, {
+            "title": "", "given_name": row.values["given_name"],
+            "family_name": row.values["family_name"]}, "users.csv", row.line))
+
+    taught = set()
+    for class_id in sorted(classes):
+        row = classes[class_id]
+        if row.values["homeroom"]:
+            continue
+        course = state["courses"].get(row.values["course"])
+        subject = next(iter(row.values["subjects"] or (course.values["subjects"] if course
+                                                        else [])), None)
+        subject = subject or (course.values["title"] if course else row.values["title"])
+        members = enrolled.get(class_id, [])
+        taught.add(class_id)
+        events.append(Pushed("class.upserted", class_id, {
+            "name": row.values["title"], "subject": subject,
+            "teacher_ids": sorted(r.values["user"] for r in members
+                                  if r.values["role"] == "teacher" and r.values["user"] in teachers),
+            "student_ids": sorted(r.values["user"] for r in members
+                                  if r.values["role"] == "student" and r.values["user"] in students)},
+            "classes.csv", row.line))
+
+    line_items, sessions = state["lineItems"], state["academicSessions"]
+    for row in bundle.rows.get("results", []):
+        if row.status != "active":
+            ignored.append(_error("results.csv", row.line, "A result cannot be withdrawn "
+                                  "through OneRoster: not applied."))
+            continue
+        item = line_items.get(row.values["line_item"])
+        if item is None:
+            dangling("results.csv", row, "lineItemSourcedId", "lineItems",
+                     row.values["line_item"])
+            continue
+        if row.values["student"] not in students:
+            dangling("results.csv", row, "studentSourcedId", "student",
+                     row.values["student"])
+            continue
+        if item.values["class"] not in taught:
+            errors.append(_error("results.csv", row.line, "lineItemSourcedId: Its class is "
+                                 "not a scheduled class held."))
+            continue
+        if row.values["value"] is None:
+            ignored.append(_error("results.csv", row.line, "No score: not applied."))
+            continue
+        session = sessions.get(item.values["session"])
+        events.append(Pushed("attainment.recorded", row.sourced_id, {
+            "student_id": row.values["student"], "class_id": item.values["class"],
+            "period": session.values["title"] if session else "", "kind": row.values["kind"],
+            "value": row.values["value"], "out_of": item.values["out_of"],
+            "topic": item.values["title"]}, "results.csv", row.line))
+
+    people = students | teachers | contacts
+    kept = {name: dict(rows) for name, rows in state.items()}
+    kept["users"] = {s: r for s, r in users.items() if s in people}
+    kept["roles"] = {s: r for s, r in state["roles"].items() if r.values["user"] in people}
+    kept["demographics"] = {s: r for s, r in state["demographics"].items() if s in students}
+    kept["enrollments"] = {s: r for s, r in state["enrollments"].items()
+                           if r.values["user"] in people and r.values["class"] in classes}
+    return Projection(events, kept, {"student": students, "guardian": contacts,
+                                     "staff": teachers, "class": taught},
+                      errors, ignored)
+
+
+def subject_of(name: str, row: Row) -> str | None:
+    """The sourcedId of the person a held row is about (its data is theirs)."""
+    if name in ("users", "demographics"):
+        return row.sourced_id
+    if name in ("roles", "enrollments"):
+        return row.values["user"]
+    if name == "results":
+        return row.values["student"]
+    return None

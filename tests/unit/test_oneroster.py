@@ -1,0 +1,261 @@
+"""OneRoster bundles through ingest (SQLite, no relay: the events wait in the outbox)."""
+import io
+import json
+import uuid
+import zipfile
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.ingest import domain, oneroster
+from services.ingest.app import SPEC
+from shared.auth import TokenSigner, TokenVerifier, key_id
+from shared.config import Settings
+from shared.rights.participant import Subject
+from shared.service import ServiceRuntime
+from tests.oneroster_sample import SampleSchool, zip_bundle
+
+SAMPLE = SampleSchool(students=40, classes=4)
+
+
+class Ingest:
+    def __init__(self, tmp_path):
+        self.rt = ServiceRuntime(SPEC, Settings.from_env({"PP_DATA_DIR": str(tmp_path)}))
+        self.rt.start()
+        self.key = Ed25519PrivateKey.generate()
+        self.rt.verifier = TokenVerifier(lambda: {key_id(self.key.public_key()):
+                                                  self.key.public_key()})
+        self.client = self.rt.create_app().test_client()
+
+    def token(self, role: str, *schools: str) -> str:
+        return TokenSigner(self.key).issue(str(uuid.uuid4()), role, list(schools))
+
+    def upload(self, school: str, data: bytes, *, role="school_system", query=None):
+        return self.client.post("/api/v1/school-data/oneroster", data=data,
+                                content_type="application/zip", query_string=query,
+                                headers={"Authorization": f"Bearer {self.token(role, school)}"})
+
+    def set_roles(self, school: str, roles: list[str]):
+        response = self.client.put("/api/v1/school-data/oneroster/settings",
+                                   json={"report_contact_roles": roles}, headers={
+                                       "Authorization": f"Bearer {self.token('school_admin', school)}"})
+        assert response.status_code == 200, response.json
+
+    def push(self, school: str, events: list[dict]):
+        for start in range(0, len(events), 5000):
+            response = self.client.post("/api/v1/school-data/batches", json={
+                "batch_id": uuid.uuid4().hex, "events": events[start:start + 5000]},
+                headers={"Authorization": f"Bearer {self.token('school_system', school)}"})
+            assert response.status_code == 202 and not response.json["rejected"], response.json
+
+    def events(self, school: str) -> list[dict]:
+        with self.rt.engine.connect() as conn:
+            return [json.loads(p) for p in conn.execute(sa.text(
+                "SELECT payload FROM outbox WHERE school_id = :s ORDER BY seq"),
+                {"s": school}).scalars()]
+
+    def count(self, table: str, school: str) -> int:
+        with self.rt.engine.connect() as conn:
+            return conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE school_id = :s"),
+                                {"s": school}).scalar()
+
+    def ids(self, school: str) -> dict[str, str]:
+        """record id -> 'type:source id', for the sample's source ids."""
+        wanted = {domain.source_key(school, t, row["sourcedId"]): f"{t}:{row['sourcedId']}"
+                  for t, file in (("student", "users"), ("guardian", "users"),
+                                  ("staff", "users"), ("class", "classes"),
+                                  ("attainment", "results"))
+                  for row in SAMPLE.tables[file]}
+        with self.rt.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT source_key, id FROM records WHERE "
+                                        "school_id = :s"), {"s": school}).all()
+        return {row.id: wanted[row.source_key] for row in rows if row.source_key in wanted}
+
+
+def normalised(events: list[dict], ids: dict[str, str]) -> Counter:
+    """Events with record ids replaced by the school's source ids: comparable across schools."""
+    def swap(value):
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items() if k != "record_version"}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return ids.get(value, value)
+    return Counter(json.dumps([e["type"], swap(e["data"])], sort_keys=True) for e in events)
+
+
+@pytest.fixture
+def ingest(tmp_path):
+    service = Ingest(tmp_path)
+    yield service
+    service.rt.engine.dispose()
+
+
+def test_a_bundle_pushes_what_the_equivalent_json_batches_push(ingest):
+    by_json, by_roster = str(uuid.uuid4()), str(uuid.uuid4())
+    ingest.push(by_json, SAMPLE.json_events())
+    ingest.set_roles(by_roster, ["parent", "guardian"])
+    response = ingest.upload(by_roster, SAMPLE.bundle())
+    assert response.status_code == 202, response.json
+    assert response.json["rows"] == sum(len(rows) for rows in SAMPLE.tables.values())
+    expected = normalised(ingest.events(by_json), ingest.ids(by_json))
+    assert normalised(ingest.events(by_roster), ingest.ids(by_roster)) == expected
+    types = Counter(e["type"] for e in ingest.events(by_roster))
+    assert types["StudentBirthDateRecorded"] == 40 and types["GuardianRecorded"] == 40
+    assert types["AttainmentRecorded"] == 40 * 3 * 2 and types["ClassRecorded"] == 4
+    ignored = response.json["ignored"]  # the relatives, who receive nothing
+    assert len([i for i in ignored if i["file"] == "users.csv"]) == 8
+    # Held for deltas: people and relations used, no relatives, no scores.
+    with ingest.rt.engine.connect() as conn:
+        held = conn.execute(sa.text("SELECT file, sourced_id, data, subject_id FROM "
+                                    "roster_rows WHERE school_id = :s"), {"s": by_roster}).all()
+    assert not [r for r in held if r.sourced_id.startswith("R0")]
+    assert all(json.loads(r.data) == {} if isinstance(r.data, str) else r.data == {}
+               for r in held if r.file == "results")
+    assert all(r.subject_id for r in held if r.file in ("users", "demographics", "results"))
+    assert "sex" not in json.dumps([r.data for r in held])
+
+    again = ingest.upload(by_roster, SAMPLE.bundle())
+    assert again.status_code == 202 and again.json["already_applied"] is True
+    assert len(ingest.events(by_roster)) == sum(expected.values())
+
+
+def test_without_the_setting_no_contact_receives_reports_unless_the_row_says_so(ingest):
+    school = str(uuid.uuid4())
+    tables = {k: list(v) for k, v in SAMPLE.tables.items()}
+    tables["users"] = [dict(u, **{"metadata.receivesReports": "true"})
+                       if u["sourcedId"] == "P0001" else u for u in tables["users"]]
+    response = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 202, response.json
+    guardians = [e for e in ingest.events(school) if e["type"] == "GuardianRecorded"]
+    assert len(guardians) == 1 and guardians[0]["data"]["email"] == "p0001@home.example"
+    default = ingest.client.get("/api/v1/school-data/oneroster/settings", headers={
+        "Authorization": f"Bearer {ingest.token('school_admin', school)}"})
+    assert default.json == {"report_contact_roles": []}
+
+
+def test_a_delta_removes_a_tobedeleted_student_and_updates_a_changed_result(ingest):
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent"])
+    assert ingest.upload(school, SAMPLE.bundle()).status_code == 202
+    before = len(ingest.events(school))
+    result = next(r for r in SAMPLE.tables["results"] if r["studentSourcedId"] == "S0002")
+    delta = zip_bundle({
+        "users": ("delta", [dict(SAMPLE.user("S0001"), status="tobedeleted",
+                                 dateLastModified="2026-10-01T08:00:00Z")]),
+        "results": ("delta", [dict(result, score="49", dateLastModified="2026-10-01T08:00:00Z")]),
+    })
+    response = ingest.upload(school, delta)
+    assert response.status_code == 202, response.json
+    ids = {v: k for k, v in ingest.ids(school).items()}
+    new = ingest.events(school)[before:]
+    removed = [e for e in new if e["type"] == "StudentRemoved"]
+    assert [e["data"]["student_id"] for e in removed] == [ids["student:S0001"]]
+    # The parent of that child alone receives no reports now: removed too.
+    assert [e["data"]["guardian_id"] for e in new if e["type"] == "GuardianRemoved"] == [
+        ids["guardian:P0001"]]
+    changed = [e["data"] for e in new if e["type"] == "AttainmentRecorded"]
+    assert len(changed) == 1 and changed[0]["value"] == "49"
+    assert changed[0]["attainment_id"] == ids[f"attainment:{result['sourcedId']}"]
+    assert changed[0]["record_version"] == 2
+    for event in (e for e in new if e["type"] == "ClassRecorded"):
+        assert ids["student:S0001"] not in event["data"]["student_ids"]
+    assert {e["type"] for e in new} == {"StudentRemoved", "GuardianRemoved",
+                                        "AttainmentRecorded", "ClassRecorded"}
+
+    # An older row than the one held is ignored; a result cannot be withdrawn.
+    stale = zip_bundle({"results": ("delta", [
+        dict(result, score="1", dateLastModified="2026-09-15T08:00:00Z")])})
+    response = ingest.upload(school, stale)
+    assert response.status_code == 202 and response.json["published"] == 0
+    assert "Older" in response.json["ignored"][0]["error"]
+
+
+def test_a_malformed_bundle_is_refused_row_by_row_and_changes_nothing(ingest):
+    school = str(uuid.uuid4())
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    tables["demographics"][3]["birthDate"] = "2023-02-29"
+    tables["enrollments"][7]["userSourcedId"] = "NOBODY"
+    tables["users"][5]["email"] = "a@b.example\r\nBcc: x@y.example"
+    response = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 422 and response.json["error"]["code"] == "invalid_bundle"
+    rows = {(r["file"], r["line"]): r["error"] for r in response.json["error"]["rows"]}
+    assert set(rows) == {("demographics.csv", 5), ("enrollments.csv", 9), ("users.csv", 7)}
+    assert rows[("demographics.csv", 5)].startswith("birthDate:")
+    assert "NOBODY" in rows[("enrollments.csv", 9)]
+    assert rows[("users.csv", 7)].startswith("email:")
+    assert "2023-02-29" not in json.dumps(response.json)  # reasons, never values
+
+    without_column = zip_bundle({k: ("bulk", v) for k, v in SAMPLE.tables.items()},
+                                headers={"classes": "sourcedId,status,dateLastModified,title,"
+                                         "courseSourcedId,schoolSourcedId"})
+    response = ingest.upload(school, without_column)
+    assert response.status_code == 422
+    assert response.json["error"]["rows"] == [
+        {"file": "classes.csv", "line": 1, "error": "Missing column classType."}]
+    for table in ("outbox", "records", "roster_rows", "batches"):
+        assert ingest.count(table, school) == 0, table
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"not a zip", "Not a zip file."),
+    (zip_bundle({"users": ("bulk", [])}, manifest_extra={"file.users": "sometimes"}),
+     "file.users: bulk, delta or absent."),
+])
+def test_a_bundle_that_cannot_be_read_is_refused(ingest, body, reason):
+    response = ingest.upload(str(uuid.uuid4()), body)
+    assert response.status_code == 422
+    assert [r["error"] for r in response.json["error"]["rows"]] == [reason]
+
+
+def test_a_bundle_unzipping_past_the_limit_is_refused(ingest, monkeypatch):
+    monkeypatch.setattr(oneroster, "MAX_UNZIPPED_BYTES", 4096)
+    response = ingest.upload(str(uuid.uuid4()), SAMPLE.bundle())
+    assert response.status_code == 422
+    assert "unzips to more than 4096 bytes" in response.json["error"]["rows"][0]["error"]
+
+
+def test_an_admin_uploads_for_their_school_only(ingest):
+    school, other = str(uuid.uuid4()), str(uuid.uuid4())
+    small = zip_bundle({"orgs": ("bulk", SAMPLE.tables["orgs"])})
+    assert ingest.upload(school, small, role="school_admin").status_code == 202
+    token = ingest.token("school_admin", school)
+    response = ingest.client.post("/api/v1/school-data/oneroster", data=small,
+                                  content_type="application/zip",
+                                  query_string={"school_id": other},
+                                  headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404
+    assert ingest.upload(school, small, role="parent").status_code == 404
+    form = ingest.client.post("/api/v1/school-data/oneroster", data={
+        "bundle": (io.BytesIO(zip_bundle({"orgs": ("delta", SAMPLE.tables["orgs"])})), "b.zip")},
+        content_type="multipart/form-data", headers={"Authorization": f"Bearer {token}"})
+    assert form.status_code == 202, form.json
+
+
+def test_erasing_a_student_takes_their_held_roster_rows(ingest):
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent"])
+    assert ingest.upload(school, SAMPLE.bundle()).status_code == 202
+    student = {v: k for k, v in ingest.ids(school).items()}["student:S0003"]
+    participant = ingest.rt.context.participant
+    with ingest.rt.context.sessions() as session, session.begin():
+        exported = participant.export(session, Subject(school, "student", student))
+        participant.erase(session, Subject(school, "student", student))
+    files = Counter(r["file"] for r in exported["roster_rows"])
+    assert files == {"users": 1, "roles": 1, "demographics": 1, "enrollments": 4,
+                     "results": 6}
+    with ingest.rt.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT count(*) FROM roster_rows WHERE subject_id = :i"),
+                            {"i": student}).scalar()
+    assert left == 0
+
+
+def test_reading_keeps_lines_of_quoted_line_breaks():
+    text = 'sourcedId,status,dateLastModified,name,type\r\nA,active,,"two\nlines",school\r\nB,active,,x,school\r\n'
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as zf:
+        zf.writestr("manifest.csv", "propertyName,value\noneroster.version,1.2\nfile.orgs,bulk\n")
+        zf.writestr("orgs.csv", text)
+    bundle = oneroster.read_bundle(data.getvalue())
+    assert [(r.sourced_id, r.line) for r in bundle.rows["orgs"]] == [("A", 2), ("B", 4)]
