@@ -1,4 +1,5 @@
-"""A 2,000-student school's term pushed through ingest's API, beside a bare insert.
+"""A 2,000-student school's term pushed through ingest's API, beside a bare insert; and a
+OneRoster bundle of a 2,000-student school beside the same data as JSON batches.
 
     make bench            (or: .venv/bin/python -m bench.ingest --students 2000)
 
@@ -8,6 +9,8 @@ subject three attainment records and four characteristics (about 150,000 records
 (PP_TEST_DATABASE_URL, a database of its own, dropped after). "Accepted" means validated,
 given ids, translated and written to the outbox, committed. The baseline writes the same
 number of outbox rows with one bare executemany per batch into the same database.
+The OneRoster rows compare one bulk bundle upload (read, checked, projected, pushed) with
+pushing the same school's equivalent JSON batches, each into a school of its own.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from services.ingest.schemas import MAX_EVENTS_PER_BATCH
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.service import ServiceRuntime
+from tests.oneroster_sample import SampleSchool
 
 SUBJECTS = ("Maths", "English", "Science", "History", "Geography", "French", "Art",
             "Music", "Computing", "PE")
@@ -102,6 +106,30 @@ def main() -> None:
             with rt.engine.connect() as conn:
                 rows = conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one()
 
+            sample = SampleSchool(students=args.students, classes=max(10, args.students // 25))
+            json_events, bundle = sample.json_events(), sample.bundle()
+            json_token = TokenSigner(key).issue(str(uuid.uuid4()), "school_system",
+                                                [str(uuid.uuid4())])
+            start = time.perf_counter()
+            for i in range(0, len(json_events), MAX_EVENTS_PER_BATCH):
+                response = client.post("/api/v1/school-data/batches", json={
+                    "batch_id": uuid.uuid4().hex,
+                    "events": json_events[i:i + MAX_EVENTS_PER_BATCH]},
+                    headers={"Authorization": f"Bearer {json_token}"})
+                assert response.status_code == 202 and not response.json["rejected"]
+            as_json = time.perf_counter() - start
+            roster_school = str(uuid.uuid4())
+            admin = TokenSigner(key).issue(str(uuid.uuid4()), "school_admin", [roster_school])
+            client.put("/api/v1/school-data/oneroster/settings",
+                       json={"report_contact_roles": ["parent"]},
+                       headers={"Authorization": f"Bearer {admin}"})
+            start = time.perf_counter()
+            response = client.post("/api/v1/school-data/oneroster", data=bundle,
+                                   content_type="application/zip",
+                                   headers={"Authorization": f"Bearer {admin}"})
+            assert response.status_code == 202, response.json
+            as_roster = time.perf_counter() - start
+
             bare = sa.Table("bare", sa.MetaData(), sa.Column("id", sa.String(36)),
                             sa.Column("payload", sa.Text))
             bare.create(rt.engine)
@@ -122,6 +150,12 @@ def main() -> None:
           f"{baseline:>8.2f} {len(events) / baseline:>10.0f} {1:>6.2f}")
     print(f"{'term push through the API (' + str(rows) + ' events out)':<52} {len(events):>8} "
           f"{pushed:>8.2f} {len(events) / pushed:>10.0f} {baseline / pushed:>6.2f}")
+    records = len(json_events)
+    print(f"{'sample school as JSON batches (baseline)':<52} {records:>8} "
+          f"{as_json:>8.2f} {records / as_json:>10.0f} {1:>6.2f}")
+    print(f"{'the same school as one OneRoster bundle (' + str(len(bundle) // 1024) + ' KiB)':<52} "
+          f"{records:>8} {as_roster:>8.2f} {records / as_roster:>10.0f} "
+          f"{as_json / as_roster:>6.2f}")
 
 
 if __name__ == "__main__":

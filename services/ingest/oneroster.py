@@ -67,6 +67,10 @@ def _checked(schema, values: dict[str, Any], columns: dict[str, str]) -> tuple[d
 
 
 _SOURCE_ID = schemas.SourceId()
+# The push's schemas, built once (building one costs more than a load).
+_STUDENT = schemas.DATA_SCHEMAS["student.upserted"]
+_CLASS = schemas.DATA_SCHEMAS["class.upserted"]
+_ATTAINMENT = schemas.DATA_SCHEMAS["attainment.recorded"]
 
 
 def _sourced_id(value: str, column: str, reasons: list[str], *, required: bool = True) -> str | None:
@@ -107,7 +111,7 @@ NAME_COLUMNS = {"given_name": "givenName", "family_name": "familyName", "email":
 
 
 def _users(raw: dict[str, str], reasons: list[str]) -> dict:
-    loaded, problems = _checked(schemas.StudentData(), {
+    loaded, problems = _checked(_STUDENT, {
         "given_name": raw["givenName"], "family_name": raw["familyName"],
         **({"email": raw["email"]} if raw.get("email") else {})}, NAME_COLUMNS)
     reasons += problems
@@ -128,7 +132,7 @@ def _roles(raw: dict[str, str], reasons: list[str]) -> dict:
 def _demographics(raw: dict[str, str], reasons: list[str]) -> dict:
     if not raw["birthDate"]:
         return {"birth_date": None}
-    loaded, problems = _checked(schemas.StudentData(), {"date_of_birth": raw["birthDate"]},
+    loaded, problems = _checked(_STUDENT, {"date_of_birth": raw["birthDate"]},
                                 {"date_of_birth": "birthDate"})
     reasons += problems
     return {"birth_date": loaded["date_of_birth"].isoformat() if loaded else None}
@@ -139,21 +143,21 @@ def _orgs(raw: dict[str, str], reasons: list[str]) -> dict:
 
 
 def _sessions(raw: dict[str, str], reasons: list[str]) -> dict:
-    loaded, problems = _checked(schemas.AttainmentData(), {"period": raw["title"]},
+    loaded, problems = _checked(_ATTAINMENT, {"period": raw["title"]},
                                 {"period": "title"})
     reasons += problems
     return {"title": loaded.get("period")}
 
 
 def _courses(raw: dict[str, str], reasons: list[str]) -> dict:
-    loaded, problems = _checked(schemas.ClassData(), {"subject": raw["title"]},
+    loaded, problems = _checked(_CLASS, {"subject": raw["title"]},
                                 {"subject": "title"})
     reasons += problems
     return {"title": loaded.get("subject"), "subjects": _list(raw.get("subjects", ""))}
 
 
 def _classes(raw: dict[str, str], reasons: list[str]) -> dict:
-    loaded, problems = _checked(schemas.ClassData(), {"name": raw["title"]}, {"name": "title"})
+    loaded, problems = _checked(_CLASS, {"name": raw["title"]}, {"name": "title"})
     reasons += problems
     if raw["classType"] not in ("homeroom", "scheduled"):
         reasons.append("classType: homeroom or scheduled.")
@@ -171,7 +175,7 @@ def _enrollments(raw: dict[str, str], reasons: list[str]) -> dict:
 
 def _line_items(raw: dict[str, str], reasons: list[str]) -> dict:
     session = raw.get("academicSessionSourcedId") or raw.get("gradingPeriodSourcedId", "")
-    loaded, problems = _checked(schemas.AttainmentData(), {"topic": raw["title"]},
+    loaded, problems = _checked(_ATTAINMENT, {"topic": raw["title"]},
                                 {"topic": "title"})
     reasons += problems
     out_of = _number(raw.get("resultValueMax", ""), "resultValueMax", reasons)
@@ -185,7 +189,7 @@ def _results(raw: dict[str, str], reasons: list[str]) -> dict:
     score, text = raw.get("score", ""), raw.get("textScore", "")
     if score:
         _number(score, "score", reasons)
-    loaded, problems = _checked(schemas.AttainmentData(), {"value": score or text},
+    loaded, problems = _checked(_ATTAINMENT, {"value": score or text},
                                 {"value": "score"}) if (score or text) else ({}, [])
     reasons += problems
     return {"line_item": _sourced_id(raw["lineItemSourcedId"], "lineItemSourcedId", reasons),
