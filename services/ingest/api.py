@@ -67,8 +67,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
         try:
             return run_in_transaction(ctx.sessions, lambda s: roster.upload(s, school_id, data))
         except oneroster.BundleRejected as exc:
-            raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {len(exc.errors)} "
-                           "fault(s), listed by file and line in `rows`.",
+            raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {exc.total} "
+                           "fault(s), listed by file and line in `rows` (the first "
+                           f"{oneroster.MAX_REPORTED_ERRORS}).",
                            rows=exc.errors) from None
         except SchoolOffboarded:
             raise ApiError(409, *OFFBOARDED) from None

@@ -56,6 +56,14 @@ roster_rows = sa.Table(
     sa.Column("subject_id", Id, nullable=True, index=True),
 )
 
+# Users erased at the school's request, as a hash of (school, "user", sourcedId): rows of a
+# later bundle that name one are ignored rather than refused as dangling references.
+roster_erased = sa.Table(
+    "roster_erased", metadata,
+    sa.Column("school_id", Id, primary_key=True),
+    sa.Column("source_key", sa.String(64), primary_key=True),
+)
+
 # The school's OneRoster choices: which contacts receive reports when OneRoster says nothing.
 roster_settings = sa.Table(
     "roster_settings", metadata,

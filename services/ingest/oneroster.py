@@ -14,7 +14,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -25,8 +27,8 @@ from . import schemas
 # A large school's bundle: ~2,000 students with a term of results is ~25 MB of CSV and
 # ~200,000 rows. These bounds leave room and keep one upload's memory bounded.
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024  # the zip as uploaded
-MAX_UNZIPPED_BYTES = 512 * 1024 * 1024  # all its CSVs together, however well they compress
-MAX_ROWS = 1_000_000
+MAX_UNZIPPED_BYTES = 128 * 1024 * 1024  # all its CSVs together, however well they compress
+MAX_ROWS = 500_000
 MAX_REPORTED_ERRORS = 1000
 
 CONTACT_ROLES = ("parent", "guardian", "relative")
@@ -38,7 +40,8 @@ class BundleRejected(Exception):
 
     def __init__(self, errors: list[dict]):
         super().__init__(f"{len(errors)} errors")
-        self.errors = errors
+        self.total = len(errors)
+        self.errors = errors[:MAX_REPORTED_ERRORS]
 
 
 @dataclass
@@ -93,10 +96,13 @@ def _number(value: str, column: str, reasons: list[str]) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
         reasons.append(f"{column}: Not a number.")
         return None
+    return number
 
 
 def _boolean(value: str, column: str, reasons: list[str]) -> bool | None:
@@ -149,22 +155,37 @@ def _sessions(raw: dict[str, str], reasons: list[str]) -> dict:
     return {"title": loaded.get("period")}
 
 
+def _subjects(raw: dict[str, str], reasons: list[str]) -> list[str]:
+    """Only the first subject is used (a class's subject); it must fit one."""
+    subjects = _list(raw.get("subjects", ""))[:1]
+    if subjects:
+        reasons += _checked(_CLASS, {"subject": subjects[0]}, {"subject": "subjects"})[1]
+    return subjects
+
+
 def _courses(raw: dict[str, str], reasons: list[str]) -> dict:
     loaded, problems = _checked(_CLASS, {"subject": raw["title"]},
                                 {"subject": "title"})
     reasons += problems
-    return {"title": loaded.get("subject"), "subjects": _list(raw.get("subjects", ""))}
+    return {"title": loaded.get("subject"), "subjects": _subjects(raw, reasons)}
 
 
 def _classes(raw: dict[str, str], reasons: list[str]) -> dict:
-    loaded, problems = _checked(_CLASS, {"name": raw["title"]}, {"name": "title"})
+    homeroom = raw["classType"] == "homeroom"
+    if homeroom:  # its title is the students' form group
+        loaded, problems = _checked(_STUDENT, {"form_group": raw["title"]},
+                                    {"form_group": "title"})
+        title = loaded.get("form_group")
+    else:
+        loaded, problems = _checked(_CLASS, {"name": raw["title"]}, {"name": "title"})
+        title = loaded.get("name")
     reasons += problems
     if raw["classType"] not in ("homeroom", "scheduled"):
         reasons.append("classType: homeroom or scheduled.")
-    return {"title": loaded.get("name"), "homeroom": raw["classType"] == "homeroom",
+    return {"title": title, "homeroom": homeroom,
             "course": _sourced_id(raw["courseSourcedId"], "courseSourcedId", reasons),
             "school": _sourced_id(raw["schoolSourcedId"], "schoolSourcedId", reasons),
-            "subjects": _list(raw.get("subjects", ""))}
+            "subjects": _subjects(raw, reasons)}
 
 
 def _enrollments(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -182,7 +203,7 @@ def _line_items(raw: dict[str, str], reasons: list[str]) -> dict:
     return {"title": loaded.get("topic"),
             "class": _sourced_id(raw["classSourcedId"], "classSourcedId", reasons),
             "session": _sourced_id(session, "academicSessionSourcedId", reasons),
-            "out_of": out_of if out_of and out_of > 0 else None}
+            "out_of": out_of if out_of and out_of > 0 else None}  # 0: no maximum given
 
 
 def _results(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -248,6 +269,25 @@ def _modified(value: str) -> dt.datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
+class _Counted(io.RawIOBase):
+    """A zip member read as a stream, its unzipped bytes counted against the bundle's
+    bound as they come (a zip's declared sizes can lie)."""
+
+    def __init__(self, member, reader: "_Reader", file: str):
+        self.member, self.reader, self.file = member, reader, file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.member.readinto(buffer)
+        self.reader.unzipped += count
+        if self.reader.unzipped > MAX_UNZIPPED_BYTES:
+            raise BundleRejected([_error(self.file, None, f"The bundle unzips to more than "
+                                         f"{MAX_UNZIPPED_BYTES} bytes.")])
+        return count
+
+
 class _Reader:
     def __init__(self, data: bytes):
         self.errors: list[dict] = []
@@ -264,49 +304,46 @@ class _Reader:
                 raise BundleRejected([_error(base, None, "The zip holds two files of this name.")])
             self.members[base] = name
 
-    def text(self, file: str) -> str | None:
+    def records(self, file: str) -> Iterable[tuple[int, list[str]]]:
+        """(line where the record starts, fields) of one member, streamed; quoted line
+        breaks included. Raises _Unreadable with the reason."""
         try:
-            with self.zip.open(self.members[file]) as member:
-                data = member.read(MAX_UNZIPPED_BYTES - self.unzipped + 1)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError):
-            self.errors.append(_error(file, None, "Cannot be read from the zip."))
-            return None
-        self.unzipped += len(data)
-        if self.unzipped > MAX_UNZIPPED_BYTES:
-            raise BundleRejected([_error(file, None, f"The bundle unzips to more than "
-                                         f"{MAX_UNZIPPED_BYTES} bytes.")])
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            self.errors.append(_error(file, None, f"Not UTF-8 (byte {exc.start})."))
-            return None
+            member = self.zip.open(self.members[file])
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, zlib.error):
+            raise _Unreadable("Cannot be read from the zip.") from None
+        with member:
+            text = io.TextIOWrapper(io.BufferedReader(_Counted(member, self, file)),
+                                    encoding="utf-8-sig", newline="")
+            reader = csv.reader(text, strict=True)
+            while True:
+                start = reader.line_num + 1
+                try:
+                    fields_ = next(reader)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError:
+                    raise _Unreadable(f"Not UTF-8 (after line {reader.line_num}).") from None
+                except csv.Error as exc:
+                    raise _Unreadable(f"Not CSV after line {reader.line_num}: {exc}.") from None
+                except (zipfile.BadZipFile, RuntimeError, OSError, zlib.error, EOFError):
+                    raise _Unreadable("Cannot be read from the zip (damaged).") from None
+                yield start, fields_
 
 
-def _records(text: str) -> Iterable[tuple[int, list[str]]]:
-    """(line where the record starts, fields), quoted line breaks included."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    while True:
-        start = reader.line_num + 1
-        try:
-            fields_ = next(reader)
-        except StopIteration:
-            return
-        yield start, fields_
+class _Unreadable(Exception):
+    pass
 
 
 def read_manifest(reader: _Reader) -> dict[str, str]:
     if "manifest.csv" not in reader.members:
         raise BundleRejected([_error("manifest.csv", None, "Missing: a OneRoster bundle "
                                      "starts with its manifest.")])
-    text = reader.text("manifest.csv")
-    if text is None:
-        raise BundleRejected(reader.errors)
     properties: dict[str, tuple[str, int]] = {}
     errors = []
     try:
-        records = list(_records(text))
-    except csv.Error as exc:
-        raise BundleRejected([_error("manifest.csv", None, f"Not CSV: {exc}.")]) from None
+        records = list(reader.records("manifest.csv"))
+    except _Unreadable as exc:
+        raise BundleRejected([_error("manifest.csv", None, str(exc))]) from None
     if not records or [c.strip() for c in records[0][1][:2]] != ["propertyName", "value"]:
         raise BundleRejected([_error("manifest.csv", 1, "The header is propertyName,value.")])
     for line, values in records[1:]:
@@ -348,34 +385,38 @@ def read_bundle(data: bytes) -> Bundle:
     rows_seen = 0
     for spec in FILES:
         mode = bundle.modes.get(spec.name)
-        if mode is None:
-            continue
-        text = reader.text(spec.file)
-        if text is not None:
-            rows, rows_seen = _read_file(spec, mode, text, bundle, rows_seen)
+        if mode is not None:
+            rows, rows_seen = _read_file(spec, mode, reader, bundle, rows_seen)
             bundle.rows[spec.name] = rows
-    if reader.errors:
-        bundle.errors = reader.errors + bundle.errors
-        bundle.unreadable_files = True
     return bundle
 
 
-def _read_file(spec: FileSpec, mode: str, text: str, bundle: Bundle,
+def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
                rows_seen: int) -> tuple[list[Row], int]:
     errors = bundle.errors
+
+    def fault(line: int | None, reason: str) -> None:
+        errors.append(_error(spec.file, line, reason))
+        if len(errors) >= MAX_REPORTED_ERRORS:  # refused anyway: stop reading
+            raise BundleRejected(errors)
+
+    rows: list[Row] = []
     try:
-        records = iter(_records(text))
+        records = iter(reader.records(spec.file))
         header_line, header = next(records, (1, []))
         header = [h.strip() for h in header]
         needs = ("sourcedId", "status", "dateLastModified", *spec.needs)
         missing = [c for c in needs if c not in header]
         if spec.any_of and not any(c in header for c in spec.any_of):
             missing.append(" or ".join(spec.any_of))
-        if missing:
-            errors.append(_error(spec.file, header_line, f"Missing column {', '.join(missing)}."))
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if missing or twice:
             bundle.unreadable_files = True
+            fault(header_line, " ".join(
+                ([f"Missing column {', '.join(missing)}."] if missing else [])
+                + ([f"Column {', '.join(twice)} given twice."] if twice else [])))
             return [], rows_seen
-        rows, seen = [], {}
+        seen: dict[str, int] = {}
         for line, values in records:
             rows_seen += 1
             if rows_seen > MAX_ROWS:
@@ -384,30 +425,28 @@ def _read_file(spec: FileSpec, mode: str, text: str, bundle: Bundle,
             if values == [] or values == [""]:
                 continue  # a blank line
             if len(values) != len(header):
-                errors.append(_error(spec.file, line, f"{len(values)} fields; the header has "
-                                     f"{len(header)}."))
+                fault(line, f"{len(values)} fields; the header has {len(header)}.")
                 continue
             raw = dict(zip(header, (v.strip() for v in values)))
-            row = _read_row(spec, mode, raw, line, errors)
-            if row is None:
+            reasons: list[str] = []
+            row = _read_row(spec, mode, raw, line, reasons)
+            if row is not None and row.sourced_id in seen:
+                reasons.append(f"sourcedId: Also on line {seen[row.sourced_id]}.")
+            if reasons:
                 bundle.faulty_ids.add(raw["sourcedId"])
-                continue
-            if row.sourced_id in seen:
-                errors.append(_error(spec.file, line, f"sourcedId: Also on line "
-                                     f"{seen[row.sourced_id]}."))
+                fault(line, "; ".join(reasons))
                 continue
             seen[row.sourced_id] = line
             rows.append(row)
         return rows, rows_seen
-    except csv.Error as exc:
-        errors.append(_error(spec.file, None, f"Not CSV: {exc}."))
+    except _Unreadable as exc:
         bundle.unreadable_files = True
+        fault(None, str(exc))
         return [], rows_seen
 
 
 def _read_row(spec: FileSpec, mode: str, raw: dict[str, str], line: int,
-              errors: list[dict]) -> Row | None:
-    reasons: list[str] = []
+              reasons: list[str]) -> Row | None:
     sourced_id = _sourced_id(raw["sourcedId"], "sourcedId", reasons)
     status = raw["status"] or ("active" if mode == "bulk" else "")
     if status not in ("active", "tobedeleted"):
@@ -422,10 +461,7 @@ def _read_row(spec: FileSpec, mode: str, raw: dict[str, str], line: int,
     elif mode == "delta":
         reasons.append("dateLastModified: Required in a delta file.")
     values = spec.parse(raw, reasons) if status != "tobedeleted" else {}
-    if reasons:
-        errors.append(_error(spec.file, line, "; ".join(reasons)))
-        return None
-    return Row(sourced_id, values, modified, status, line)
+    return None if reasons else Row(sourced_id, values, modified, status, line)
 
 
 # --- Applying a bundle to the held roster, and projecting the roster ------------------------
@@ -503,17 +539,19 @@ def user_roles(state: State) -> dict[str, str]:
 
 def _year_group(grades: list[str]) -> int | None:
     for grade in grades:
-        if grade.isdigit():
+        if grade.isascii() and grade.isdigit() and len(grade) <= 2:
             return int(grade)
         if grade in ("IT", "PR", "PK", "TK", "KG"):
             return 0
     return None
 
 
-def project(state: State, bundle: Bundle, settings: Settings) -> Projection:
+def project(state: State, bundle: Bundle, settings: Settings,
+            erased: Callable[[str], bool] = lambda sourced_id: False) -> Projection:
     """The roster as pushed events: students, the contacts who receive reports for at least
     one child, teachers, classes (homeroom classes are form groups), and the bundle's
-    results. Errors name the row at fault (held rows by sourcedId)."""
+    results. Errors name the row at fault (held rows by sourcedId). `erased` tells a user
+    erased at the school's request: rows naming one are ignored, not faults."""
     errors, ignored, events = [], [], []
     users, roles = state["users"], user_roles(state)
 
@@ -527,7 +565,12 @@ def project(state: State, bundle: Bundle, settings: Settings) -> Projection:
             errors.append(_error(file, row.line, reason))
 
     def dangling(file: str, row: Row, column: str, target: str, ref: str) -> None:
-        if ref not in bundle.faulty_ids:  # the row it names has a fault of its own
+        if ref in bundle.faulty_ids:  # the row it names has a fault of its own
+            return
+        if target in ("users", "student") and erased(ref):
+            ignored.append(_error(file, row.line, f"{column}: Names a person erased at the "
+                                  "school's request: not applied."))
+        else:
             errors.append(_error(file, row.line, f"{column}: No {target} record {ref}."))
 
     # References from rows of this bundle must resolve.
@@ -551,7 +594,12 @@ def project(state: State, bundle: Bundle, settings: Settings) -> Projection:
     students = {s for s, r in roles.items() if r == "student" and s in users}
     teachers = {s for s, r in roles.items() if r == "teacher" and s in users}
     for sid, row in users.items():
-        if sid not in roles:
+        if sid in roles or row.line is None:  # held without one: ignored when it came
+            continue
+        if erased(sid):
+            ignored.append(_error("users.csv", row.line, "Erased at the school's request: "
+                                  "taken anew only with its role (roles.csv)."))
+        else:
             fault("users.csv", row, "No role: give role in users.csv or a roles.csv row.")
 
     classes = state["classes"]
@@ -596,6 +644,8 @@ def project(state: State, bundle: Bundle, settings: Settings) -> Projection:
     contacts = set()
     for sid in sorted(s for s, r in roles.items() if r in CONTACT_ROLES and s in users):
         row = users[sid]
+        if row.values.get("given_name") is None:
+            continue  # held as a stub: not taken before, and not in this bundle
         receives = row.values.get("receives_reports")
         if receives is None:
             receives = roles[sid] in settings.report_contact_roles
@@ -673,14 +723,22 @@ def project(state: State, bundle: Bundle, settings: Settings) -> Projection:
 
     people = students | teachers | contacts
     kept = {name: dict(rows) for name, rows in state.items()}
-    kept["users"] = {s: r for s, r in users.items() if s in people}
-    kept["roles"] = {s: r for s, r in state["roles"].items() if r.values["user"] in people}
+    # Everyone else is held as a stub (role and links, no name or email), so later deltas
+    # that name them still resolve.
+    kept["users"] = {s: r if s in people else _stub(r) for s, r in users.items()}
+    kept["roles"] = {s: r for s, r in state["roles"].items() if r.values["user"] in users}
     kept["demographics"] = {s: r for s, r in state["demographics"].items() if s in students}
     kept["enrollments"] = {s: r for s, r in state["enrollments"].items()
                            if r.values["user"] in people and r.values["class"] in classes}
     return Projection(events, kept, {"student": students, "guardian": contacts,
                                      "staff": teachers, "class": taught},
                       errors, ignored)
+
+
+def _stub(row: Row) -> Row:
+    values = {**row.values, "given_name": None, "family_name": None, "email": None}
+    return row if values == row.values else Row(row.sourced_id, values, row.modified,
+                                                row.status, row.line)
 
 
 def subject_of(name: str, row: Row) -> str | None:

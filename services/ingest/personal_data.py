@@ -17,6 +17,9 @@ from shared.db import advisory_lock
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 
+from . import domain
+from .models import roster_erased, roster_rows
+
 DECLARATION = DataDeclaration("ingest", tables=(
     T("records", {"school_id": NOT_PERSONAL, "record_type": NOT_PERSONAL,
                   "source_key": NOT_PERSONAL, "id": NOT_PERSONAL,
@@ -32,6 +35,7 @@ DECLARATION = DataDeclaration("ingest", tables=(
                       "modified_at": NOT_PERSONAL, "subject_id": NOT_PERSONAL,
                       "data": Personal("any", "applying the school's OneRoster deltas")},
       subjects={"student": "subject_id", "guardian": "subject_id", "staff": "subject_id"}),
+    T("roster_erased", {"school_id": NOT_PERSONAL, "source_key": NOT_PERSONAL}),
     T("roster_settings", {"school_id": NOT_PERSONAL, "report_contact_roles": NOT_PERSONAL}),
 ))
 
@@ -53,7 +57,33 @@ class IngestParticipant(RightsParticipant):
 
     def erase(self, session, subject):
         advisory_lock(session, f"ingest:{subject.school_id}")
+        self._forget_roster_user(session, subject)
         return super().erase(session, subject)
+
+    @staticmethod
+    def _forget_roster_user(session, subject) -> None:
+        """A OneRoster user erased: remember that (as a hash), so later bundles naming them
+        are not refused, and take their sourcedId out of other users' links."""
+        school = subject.school_id
+        gone = set(session.execute(sa.select(roster_rows.c.sourced_id).where(
+            roster_rows.c.school_id == school, roster_rows.c.file == "users",
+            roster_rows.c.subject_id == subject.id)).scalars())
+        for sourced_id in sorted(gone):
+            key = domain.source_key(school, "user", sourced_id)
+            if not session.execute(sa.select(roster_erased.c.source_key).where(
+                    roster_erased.c.school_id == school,
+                    roster_erased.c.source_key == key)).first():
+                session.execute(roster_erased.insert().values(school_id=school, source_key=key))
+        if not gone:
+            return
+        for row in session.execute(sa.select(roster_rows).where(
+                roster_rows.c.school_id == school, roster_rows.c.file == "users")).all():
+            agents = row.data.get("agents") or []
+            if gone & set(agents):
+                session.execute(roster_rows.update().where(
+                    roster_rows.c.school_id == school, roster_rows.c.file == "users",
+                    roster_rows.c.sourced_id == row.sourced_id).values(
+                    data={**row.data, "agents": [a for a in agents if a not in gone]}))
 
     def offboard(self, session, school_id: str):
         advisory_lock(session, f"ingest:{school_id}")

@@ -19,7 +19,7 @@ from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
 
 from . import domain, oneroster, schemas
-from .models import batches, records, roster_rows, roster_settings
+from .models import batches, records, roster_erased, roster_rows, roster_settings
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,11 @@ class RosterImport:
         return oneroster.Settings(tuple(roles))
 
     def upload(self, session: Session, school_id: str, bundle_bytes: bytes) -> dict:
-        bundle_id = f"oneroster:{hashlib.sha256(bundle_bytes).hexdigest()[:40]}"
+        settings = self.settings(session, school_id)
+        # The same bytes under other settings are another upload (they may take others).
+        digest = hashlib.sha256(bundle_bytes)
+        digest.update(repr(settings.report_contact_roles).encode())
+        bundle_id = f"oneroster:{digest.hexdigest()[:40]}"
         advisory_lock(session, f"ingest:{school_id}")
         stored = session.execute(sa.select(batches).where(
             batches.c.school_id == school_id, batches.c.batch_id == bundle_id)).first()
@@ -229,15 +233,19 @@ class RosterImport:
             raise SchoolOffboarded(school_id)
         bundle = oneroster.read_bundle(bundle_bytes)
         if bundle.unreadable_files:  # its rows' references cannot be judged either
-            raise oneroster.BundleRejected(bundle.errors[:oneroster.MAX_REPORTED_ERRORS])
-        held = self._held(session, school_id)
+            raise oneroster.BundleRejected(bundle.errors)
+        held, subjects = self._held(session, school_id)
         state, ignored = oneroster.apply(held, bundle)
         ignored += self._drop_stale_results(session, school_id, bundle)
-        projection = oneroster.project(state, bundle, self.settings(session, school_id))
+        erased = set(session.execute(sa.select(roster_erased.c.source_key).where(
+            roster_erased.c.school_id == school_id)).scalars())
+        projection = oneroster.project(
+            state, bundle, settings,
+            lambda sid: domain.source_key(school_id, "user", sid) in erased)
         errors = bundle.errors + projection.errors
         if errors:
             errors.sort(key=lambda e: (e["file"], e["line"] or 0))
-            raise oneroster.BundleRejected(errors[:oneroster.MAX_REPORTED_ERRORS])
+            raise oneroster.BundleRejected(errors)
         pushed = projection.events + self._deletions(session, school_id, held, state,
                                                      bundle, projection)
         result = self.ingest.push(session, school_id, bundle_id, [
@@ -245,7 +253,7 @@ class RosterImport:
         if result["rejected"]:  # the push's own checks disagree: refuse it all
             raise oneroster.BundleRejected([_origin(pushed[r["index"]], r["error"])
                                             for r in result["rejected"]])
-        self._hold(session, school_id, held, projection, bundle)
+        self._hold(session, school_id, held, subjects, projection, bundle)
         log.info("oneroster bundle applied school_id=%s bundle_id=%s rows=%d events=%d "
                  "ignored=%d", school_id, bundle_id, bundle.row_count, result["accepted"],
                  len(ignored) + len(bundle.ignored))
@@ -256,13 +264,16 @@ class RosterImport:
                 [:oneroster.MAX_REPORTED_ERRORS]}
 
     @staticmethod
-    def _held(session: Session, school_id: str) -> oneroster.State:
+    def _held(session: Session, school_id: str) -> tuple[oneroster.State, dict]:
+        """The held roster, and the subject id each held row carries."""
         state: oneroster.State = {name: {} for name in oneroster.HELD}
+        subjects = {}
         for row in session.execute(sa.select(roster_rows).where(
                 roster_rows.c.school_id == school_id, roster_rows.c.file != "results")):
             state[row.file][row.sourced_id] = oneroster.Row(
                 row.sourced_id, row.data, row.modified_at)
-        return state
+            subjects[(row.file, row.sourced_id)] = row.subject_id
+        return state, subjects
 
     @staticmethod
     def _drop_stale_results(session: Session, school_id: str,
@@ -306,8 +317,11 @@ class RosterImport:
                                  lines.get(("classes" if t == "class" else "users", s)))
                 for t, s in sorted(live)]
 
-    def _hold(self, session: Session, school_id: str, held: oneroster.State,
+    def _hold(self, session: Session, school_id: str, held: oneroster.State, subjects: dict,
               projection: oneroster.Projection, bundle: oneroster.Bundle) -> None:
+        """Write back what changed: rows of this bundle, rows now held differently (a
+        contact no longer taken becomes a stub), rows whose person's record changed (a
+        role change), and drop what is gone."""
         kept = projection.kept
         gone = [(name, sid) for name in oneroster.HELD for sid in held[name]
                 if sid not in kept[name]]
@@ -319,7 +333,9 @@ class RosterImport:
         people = {s: t for t, ids in projection.projected.items() if t != "class" for s in ids}
         ids = _record_ids(session, school_id, people.items())
         fresh = [(name, row) for name in oneroster.HELD for row in kept[name].values()
-                 if row.line is not None]
+                 if row.line is not None or row is not held[name].get(row.sourced_id)
+                 or subjects.get((name, row.sourced_id))
+                 != ids.get(oneroster.subject_of(name, row))]
         fresh += [("results", row) for row in bundle.rows.get("results", [])
                   if row.status == "active"]
         values = [{"school_id": school_id, "file": name, "sourced_id": row.sourced_id,

@@ -85,6 +85,10 @@ def normalised(events: list[dict], ids: dict[str, str]) -> Counter:
     return Counter(json.dumps([e["type"], swap(e["data"])], sort_keys=True) for e in events)
 
 
+def _data(row) -> dict:
+    return json.loads(row.data) if isinstance(row.data, str) else row.data
+
+
 @pytest.fixture
 def ingest(tmp_path):
     service = Ingest(tmp_path)
@@ -110,10 +114,12 @@ def test_a_bundle_pushes_what_the_equivalent_json_batches_push(ingest):
     with ingest.rt.engine.connect() as conn:
         held = conn.execute(sa.text("SELECT file, sourced_id, data, subject_id FROM "
                                     "roster_rows WHERE school_id = :s"), {"s": by_roster}).all()
-    assert not [r for r in held if r.sourced_id.startswith("R0")]
-    assert all(json.loads(r.data) == {} if isinstance(r.data, str) else r.data == {}
-               for r in held if r.file == "results")
-    assert all(r.subject_id for r in held if r.file in ("users", "demographics", "results"))
+    relatives = [_data(r) for r in held if r.file == "users" and r.sourced_id.startswith("R0")]
+    assert len(relatives) == 8  # held as stubs: links and role, no name or email
+    assert all(r["given_name"] is r["family_name"] is r["email"] is None for r in relatives)
+    assert all(_data(r) == {} for r in held if r.file == "results")
+    assert all(r.subject_id for r in held if r.file in ("users", "demographics", "results")
+               and not r.sourced_id.startswith("R0"))
     assert "sex" not in json.dumps([r.data for r in held])
 
     again = ingest.upload(by_roster, SAMPLE.bundle())
@@ -259,3 +265,105 @@ def test_reading_keeps_lines_of_quoted_line_breaks():
         zf.writestr("orgs.csv", text)
     bundle = oneroster.read_bundle(data.getvalue())
     assert [(r.sourced_id, r.line) for r in bundle.rows["orgs"]] == [("A", 2), ("B", 4)]
+
+
+def later(row: dict, **changes) -> dict:
+    return {**row, "dateLastModified": "2026-10-01T08:00:00Z", **changes}
+
+
+def test_people_not_taken_are_held_as_stubs_so_later_deltas_naming_them_apply(ingest):
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent"])
+    assert ingest.upload(school, SAMPLE.bundle()).status_code == 202
+    relative = SAMPLE.user("R0000")
+    demographics = {"sourcedId": "R0000", "birthDate": "1980-01-01"}
+    delta = zip_bundle({"users": ("delta", [later(relative, phone="0123")]),
+                        "demographics": ("delta", [later(demographics)])})
+    response = ingest.upload(school, delta)
+    assert response.status_code == 202 and response.json["published"] == 0, response.json
+    # The school now lets relatives receive reports: the relative's row is enough.
+    ingest.set_roles(school, ["parent", "relative"])
+    response = ingest.upload(school, delta)  # the same bytes, other settings: applied
+    assert response.status_code == 202 and response.json["already_applied"] is False
+    taken = [e["data"] for e in ingest.events(school)
+             if e["type"] == "GuardianStudentsRecorded"][-1]
+    assert taken["students"][0]["relationship"] == "relative"
+
+
+def test_a_delta_naming_an_erased_student_is_applied_without_them(ingest):
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent"])
+    assert ingest.upload(school, SAMPLE.bundle()).status_code == 202
+    student = {v: k for k, v in ingest.ids(school).items()}["student:S0003"]
+    with ingest.rt.context.sessions() as session, session.begin():
+        ingest.rt.context.participant.erase(session, Subject(school, "student", student))
+    with ingest.rt.engine.connect() as conn:
+        parent = _data(conn.execute(sa.text(
+            "SELECT data FROM roster_rows WHERE school_id = :s AND sourced_id = 'P0003' "
+            "AND file = 'users'"), {"s": school}).one())
+    assert parent["agents"] == []  # the erased child's id is gone from the parent's row
+    enrollment = next(e for e in SAMPLE.tables["enrollments"] if e["userSourcedId"] == "S0003")
+    result = next(r for r in SAMPLE.tables["results"] if r["studentSourcedId"] == "S0003")
+    before = len(ingest.events(school))
+    response = ingest.upload(school, zip_bundle({
+        "users": ("delta", [later(SAMPLE.user("S0003"))]),
+        "enrollments": ("delta", [later(enrollment)]),
+        "results": ("delta", [later(result, score="3")])}))
+    assert response.status_code == 202, response.json
+    assert {i["file"] for i in response.json["ignored"]} == {"users.csv", "results.csv"}
+    # Nothing about them; their classes lose them, their only parent receives nothing now.
+    assert sorted(e["type"] for e in ingest.events(school)[before:]) == [
+        "ClassRecorded"] * 3 + ["GuardianRemoved"]
+    alone = ingest.upload(school, zip_bundle({
+        "enrollments": ("delta", [later(enrollment, dateLastModified="2026-10-02T08:00:00Z")])}))
+    assert alone.status_code == 202 and alone.json["published"] == 0, alone.json
+
+
+def test_a_role_change_moves_the_held_rows_to_the_new_record(ingest):
+    school = str(uuid.uuid4())
+    assert ingest.upload(school, SAMPLE.bundle()).status_code == 202
+    role = next(r for r in SAMPLE.tables["roles"] if r["userSourcedId"] == "S0004")
+    response = ingest.upload(school, zip_bundle({"roles": ("delta", [later(role, role="teacher")])}))
+    assert response.status_code == 202, response.json
+    staff = {v: k for k, v in ingest.ids(school).items()}["staff:S0004"]
+    with ingest.rt.context.sessions() as session, session.begin():
+        ingest.rt.context.participant.erase(session, Subject(school, "staff", staff))
+    with ingest.rt.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT file FROM roster_rows WHERE school_id = :s AND "
+                                    "sourced_id = 'S0004'"), {"s": school}).scalars().all()
+    assert "users" not in left
+
+
+def _tables(changes: dict) -> bytes:
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    for (file, index, column), value in changes.items():
+        tables[file][index][column] = value
+    return zip_bundle({k: ("bulk", v) for k, v in tables.items()})
+
+
+@pytest.mark.parametrize("body, file, line, reason", [
+    (_tables({("users", 4, "grades"): "\u00b2"}), "users.csv", 6, "grades:"),
+    (_tables({("lineItems", 1, "resultValueMax"): "inf"}), "lineItems.csv", 3,
+     "resultValueMax: Not a number."),
+    (_tables({("classes", 0, "title"): "x" * 60}), "classes.csv", 2, "title:"),
+    (zip_bundle({"orgs": ("bulk", [])}, headers={"orgs": "sourcedId,status,dateLastModified,"
+                                                "name,type,name"}), "orgs.csv", 1,
+     "Column name given twice."),
+])
+def test_odd_rows_are_clear_faults(ingest, body, file, line, reason):
+    response = ingest.upload(str(uuid.uuid4()), body)
+    assert response.status_code == 422, response.json
+    rows = response.json["error"]["rows"]
+    assert [(r["file"], r["line"]) for r in rows] == [(file, line)]
+    assert rows[0]["error"].startswith(reason)
+
+
+def test_a_damaged_zip_member_is_a_clear_fault(ingest):
+    data = bytearray(SAMPLE.bundle())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = zf.getinfo("users.csv")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 10
+    data[start:start + 40] = b"\xff" * 40  # the deflate stream, not its headers
+    response = ingest.upload(str(uuid.uuid4()), bytes(data))
+    assert response.status_code == 422
+    assert response.json["error"]["rows"][0]["file"] == "users.csv"

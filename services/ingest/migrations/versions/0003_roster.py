@@ -27,6 +27,11 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_roster_rows_subject_id'), 'roster_rows', ['subject_id'],
                     unique=False)
+    op.create_table('roster_erased',
+    sa.Column('school_id', sa.String(length=36), nullable=False),
+    sa.Column('source_key', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('school_id', 'source_key')
+    )
     op.create_table('roster_settings',
     sa.Column('school_id', sa.String(length=36), nullable=False),
     sa.Column('report_contact_roles', sa.JSON(), nullable=False),
@@ -36,5 +41,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('roster_settings')
+    op.drop_table('roster_erased')
     op.drop_index(op.f('ix_roster_rows_subject_id'), table_name='roster_rows')
     op.drop_table('roster_rows')
