@@ -58,6 +58,8 @@ class Settings:
     invitation_days: int = 7
     removed_student_retention_days: int = 365
     log_level: str = "INFO"
+    log_format: str = "json"  # json (one object per line, for collectors) or text
+    metrics_port: int = 0  # a worker's /metrics port (0: none)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -98,6 +100,8 @@ class Settings:
             removed_student_retention_days=_int(env, "PP_REMOVED_STUDENT_RETENTION_DAYS",
                                                 365),
             log_level=env.get("PP_LOG_LEVEL") or "INFO",
+            log_format=env.get("PP_LOG_FORMAT") or "json",
+            metrics_port=int(env.get("PP_METRICS_PORT") or 0),
         )
 
     def database_url(self, service: str) -> str:

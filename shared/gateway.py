@@ -51,3 +51,20 @@ class Gateway:
             return _json_response(start_response, "404 Not Found",
                                   error_body("not_found", "Not found."))
         return self.apps[service](environ, start_response)
+
+
+def create_readiness_app() -> Gateway:
+    """The gateway's /readyz behind nginx (`gunicorn 'shared.gateway:create_readiness_app()'`):
+    asks each service's /readyz at PP_<SERVICE>_URL, 200 only when all answer 200."""
+    import os
+    import urllib.request
+
+    from shared.config import SERVICES
+
+    def asks(url: str) -> Callable[[], bool]:
+        def ready() -> bool:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/readyz", timeout=2) as answer:
+                return answer.status == 200  # a 503 raises: not ready
+        return ready
+    return Gateway({}, {service: asks(os.environ[f"PP_{service.upper()}_URL"])
+                        for service in SERVICES})

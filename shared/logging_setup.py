@@ -1,6 +1,13 @@
-"""Logging by ids only. A filter masks emails and dates as a last line of defence."""
+"""Logging by ids only. A filter masks emails and dates as a last line of defence.
+
+Production logs are JSON, one object per line, each with the correlation id of the HTTP
+request or event being handled (the request id becomes the correlation id of every event
+it causes), so one request can be followed through every service.
+"""
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import re
 
@@ -33,12 +40,33 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; message and traceback redacted field by field (so the
+    redaction cannot break the JSON)."""
+
+    def __init__(self, service: str | None = None):
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
+                 .isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name,
+                 "service": self.service, "process": record.process,
+                 "correlation_id": getattr(record, "correlation_id", "-"),
+                 "message": redact(record.getMessage())}
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json",
+                      service: str | None = None) -> None:
     root = logging.getLogger()
     if getattr(root, "_pp_configured", False):
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter(
+    handler.setFormatter(JsonFormatter(service) if fmt == "json" else RedactingFormatter(
         "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)

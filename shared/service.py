@@ -12,9 +12,10 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 from flask import Flask
 
-from shared import contracts
+from shared import contracts, metrics
 from shared.auth import TokenVerifier, verifier_from_settings
 from shared.config import Settings
+from shared.logging_setup import configure_logging
 from shared.db import make_engine, make_session_factory, ping, upgrade
 from shared.messaging import topology
 from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker
@@ -89,6 +90,7 @@ class ServiceRuntime:
 
     def start(self) -> None:
         self.migrate()
+        metrics.watch_outbox(self.spec.name, self.engine, self.spec.tables.outbox)
         if self.spec.on_start:
             self.spec.on_start(self.context)
         if self.spec.build_verifier:
@@ -179,7 +181,9 @@ def _unless_offboarded(participant: RightsParticipant, handler: Handler) -> Hand
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> Flask:
     """The web app of one service, migrated and ready (gunicorn's `wsgi:app`)."""
-    runtime = ServiceRuntime(spec, settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format, spec.name)
+    runtime = ServiceRuntime(spec, settings)
     runtime.start()
     return runtime.create_app()
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from typing import Callable
 
 from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
 
+from shared import metrics
+from shared.asyncapi import asyncapi_blueprint
 from shared.contracts.fields import unsafe_character
 from shared.errors import ApiError, install_error_handlers
 from shared.messaging.envelope import correlation_id_var
@@ -112,10 +115,12 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
     api = Api(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+    app.register_blueprint(asyncapi_blueprint())  # plain Flask: not an OpenAPI resource
     install_error_handlers(app)  # after Api(): ours replace flask-smorest's error shape
 
     @app.before_request
     def _start_request():
+        request.environ["pp.started"] = time.perf_counter()
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else str(uuid.uuid4())
         request.environ["pp.request_id"] = request_id
@@ -124,6 +129,12 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
 
     @app.after_request
     def _finish_request(response):
+        started = request.environ.get("pp.started")
+        if started is not None:  # by route pattern, never by the ids in a path
+            route = request.url_rule.rule if request.url_rule else "unmatched"
+            metrics.REQUEST_SECONDS.labels(service, request.method, route,
+                                           str(response.status_code)).observe(
+                time.perf_counter() - started)
         response.headers[REQUEST_ID_HEADER] = request.environ.get("pp.request_id", "")
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -134,6 +145,12 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         token = request.environ.pop("pp.correlation_token", None)
         if token is not None:
             correlation_id_var.reset(token)
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        """Prometheus scrape (not routed by the gateway: operators' network only)."""
+        body, content_type = metrics.exposition()
+        return body, 200, {"Content-Type": content_type}
 
     @app.get("/healthz")
     def healthz():

@@ -6,6 +6,7 @@ import signal
 import threading
 from typing import Callable
 
+from shared import metrics
 from shared.config import Settings
 from shared.logging_setup import configure_logging
 from shared.service import ServiceRuntime, ServiceSpec
@@ -36,13 +37,15 @@ def periodic(name: str, every_seconds: float, work: Callable[[], object]):
 
 def run_worker(spec: ServiceSpec, settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, spec.name)
     settings.require_real_broker()
     runtime = ServiceRuntime(spec, settings)
     runtime.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
     threads = run_threads(runtime.build_workers(), stop)
     log.info("worker started service=%s threads=%d", spec.name, len(threads))
     stop.wait()

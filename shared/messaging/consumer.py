@@ -27,6 +27,8 @@ from shared.db import utcnow
 from shared.tables import PlumbingTables
 
 from . import topology
+from shared import metrics
+
 from .envelope import Envelope, correlation_id_var, parse_envelope
 from .publisher import broker_connection
 
@@ -52,6 +54,15 @@ def _reason(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return f"{type(exc).__name__} (sqlstate {sqlstate})" if sqlstate else type(exc).__name__
+
+
+def _count(service: str, queue: str, outcome: str) -> None:
+    if outcome == RETRY:
+        metrics.FAILED.labels(service, queue).inc()
+    elif outcome == DEAD_LETTERED:
+        metrics.DEAD_LETTERED.labels(service, queue).inc()
+    else:
+        metrics.CONSUMED.labels(service, queue, outcome).inc()
 
 
 @dataclass
@@ -199,6 +210,7 @@ class QueueWorker:
             log.warning("delivery not processed queue=%s error=%s", self.queue.name,
                         type(exc).__name__)
             outcome = self.processor.unprocessable(message.body, exc)
+        _count(self.processor.service, self.queue.name, outcome)
         if outcome == RETRY:
             # Back off a little so a failing handler does not spin, then hand it back.
             self._stop.wait(self.retry_delay(1))

@@ -15,6 +15,7 @@ from typing import Callable, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from shared import metrics
 from shared.db import utcnow
 from shared.tables import PlumbingTables
 
@@ -53,8 +54,8 @@ class OutboxRelay:
         """Publish one batch of due rows; returns how many were confirmed."""
         now = self.clock()
         ob = self.outbox
-        query = (sa.select(ob.c.seq, ob.c.event_id, ob.c.routing_key, ob.c.payload,
-                           ob.c.attempts)
+        query = (sa.select(ob.c.seq, ob.c.event_id, ob.c.event_type, ob.c.routing_key,
+                           ob.c.payload, ob.c.attempts)
                  .where(ob.c.sent_at.is_(None), ob.c.next_attempt_at <= now)
                  .order_by(ob.c.seq).limit(self.batch_size))
         with self.engine.begin() as conn:
@@ -81,6 +82,8 @@ class OutboxRelay:
                     values["payload"] = None
                 conn.execute(ob.update().where(ob.c.seq.in_(sent)).values(**values))
                 self._blank_erased(conn, [r for r in rows if r.seq in set(sent)], now)
+        for row in rows[:len(sent)]:  # counted once committed as sent
+            metrics.PUBLISHED.labels(self.name, row.event_type).inc()
         if len(sent) < len(rows):
             raise RelayStalled(f"{len(rows) - len(sent)} rows not published")
         return len(sent)

@@ -1,0 +1,244 @@
+"""The local stack without Docker: every service as its own gunicorn web process and worker
+process on this machine's RabbitMQ and PostgreSQL (a database per service), behind nginx
+(Debian's package) on port 8080 with the same configuration as compose and Kubernetes.
+
+    python deploy/stack.py up        # (make stack) start everything, wait until ready
+    python deploy/stack.py down      # (make stack-down) stop everything it started
+    python deploy/stack.py status
+    python deploy/stack.py add-worker reports   # one more worker process of a service
+
+Environment: PP_STACK_DIR (pids, logs, mail; ./var/stack), PP_STACK_ADMIN_DATABASE_URL
+(a PostgreSQL URL allowed to create databases; postgresql://postgres@127.0.0.1:5432/postgres),
+PP_STACK_DB_PREFIX (database names; pp_), PP_STACK_BASE_PORT (web ports base+1…; 8100),
+PP_BROKER_URL, and anything PP_* the services read (PP_EXCHANGE, PP_QUEUE_PREFIX, …).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.config import SERVICES  # noqa: E402
+from shared.nginx import upstreams  # noqa: E402
+
+GATEWAY_PORT = 8080  # fixed in deploy/nginx/pupil-progress.conf
+STACK_DIR = Path(os.environ.get("PP_STACK_DIR", ROOT / "var" / "stack")).resolve()
+ADMIN_URL = os.environ.get("PP_STACK_ADMIN_DATABASE_URL",
+                           "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_PREFIX = os.environ.get("PP_STACK_DB_PREFIX", "pp_")
+BASE_PORT = int(os.environ.get("PP_STACK_BASE_PORT", "8100"))
+BROKER_URL = os.environ.get("PP_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def web_port(service: str) -> int:
+    return BASE_PORT + 1 + SERVICES.index(service)
+
+
+READINESS_PORT = BASE_PORT + 1 + len(SERVICES)
+
+
+def database_url(service: str, driver: str = "postgresql+psycopg") -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base.replace('postgresql', driver, 1)}/{DB_PREFIX}{service}"
+
+
+def create_databases() -> None:
+    import psycopg
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+        for service in SERVICES:
+            if f"{DB_PREFIX}{service}" not in existing:
+                conn.execute(f'CREATE DATABASE "{DB_PREFIX}{service}"')
+
+
+def service_env(service: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PP_STACK_")}
+    env.update({
+        "PP_BROKER_URL": BROKER_URL,
+        "PP_DATA_DIR": str(STACK_DIR / "data"),  # mail (.eml) and identity's first key
+        "PP_JWKS_URL": f"http://127.0.0.1:{web_port('identity')}/.well-known/jwks.json",
+        "PP_PUBLIC_URL": env.get("PP_PUBLIC_URL", f"http://127.0.0.1:{GATEWAY_PORT}"),
+        "PP_WEB_WORKERS": env.get("PP_WEB_WORKERS", "1"),
+        "PYTHONPATH": str(ROOT),
+        **{f"PP_{s.upper()}_DATABASE_URL": database_url(s) for s in SERVICES},
+        **{f"PP_{s.upper()}_URL": f"http://127.0.0.1:{web_port(s)}" for s in SERVICES},
+    })
+    if service == "identity":
+        env.pop("PP_JWKS_URL")  # identity signs: it reads its own key ring
+    return env
+
+
+def _start(name: str, argv: list[str], env: dict[str, str]) -> int:
+    (STACK_DIR / "logs").mkdir(parents=True, exist_ok=True)
+    (STACK_DIR / "pids").mkdir(parents=True, exist_ok=True)
+    log = open(STACK_DIR / "logs" / f"{name}.log", "ab")
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)  # its own group: stopped as one
+    (STACK_DIR / "pids" / f"{name}.pid").write_text(str(process.pid))
+    return process.pid
+
+
+def start_web(service: str) -> None:
+    env = {**service_env(service), "PP_BIND": f"127.0.0.1:{web_port(service)}"}
+    _start(f"{service}-web", [sys.executable, "-m", "gunicorn", "-c",
+                              str(ROOT / "deploy" / "gunicorn.conf.py"),
+                              f"services.{service}.wsgi:app"], env)
+
+
+def start_worker(service: str, index: int = 1) -> str:
+    name = f"{service}-worker" + (f"-{index}" if index > 1 else "")
+    metrics_port = BASE_PORT + 20 + 10 * SERVICES.index(service) + index
+    _start(name, [sys.executable, "-m", f"services.{service}.worker"],
+           {**service_env(service), "PP_METRICS_PORT": str(metrics_port)})
+    (STACK_DIR / "pids" / f"{name}.metrics").write_text(str(metrics_port))
+    return name
+
+
+def start_readiness() -> None:
+    env = {**service_env(), "PP_BIND": f"127.0.0.1:{READINESS_PORT}", "PP_WEB_WORKERS": "1"}
+    _start("readiness", [sys.executable, "-m", "gunicorn", "-c",
+                         str(ROOT / "deploy" / "gunicorn.conf.py"),
+                         "shared.gateway:create_readiness_app()"], env)
+
+
+def nginx_conf() -> Path:
+    """The stack's nginx.conf: the shared gateway file, with local upstreams."""
+    conf_dir = STACK_DIR / "nginx"
+    for sub in ("temp", "logs"):
+        (conf_dir / sub).mkdir(parents=True, exist_ok=True)
+    (conf_dir / "upstreams.local.conf").write_text(upstreams(
+        lambda name: f"127.0.0.1:{READINESS_PORT if name == 'readiness' else web_port(name)}"))
+    temp = conf_dir / "temp"
+    (conf_dir / "nginx.conf").write_text(f"""\
+worker_processes 2;
+pid {conf_dir / 'nginx.pid'};
+error_log {conf_dir / 'logs' / 'error.log'} warn;
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    include {conf_dir / 'upstreams.local.conf'};
+    include {ROOT / 'deploy' / 'nginx' / 'pupil-progress.conf'};
+}}
+""")
+    if os.geteuid() == 0:  # nginx's workers run as nobody: let them write their temp files
+        for path in (conf_dir, temp):
+            path.chmod(0o777)
+    return conf_dir / "nginx.conf"
+
+
+def start_nginx() -> None:
+    conf = str(nginx_conf())
+    nginx = os.environ.get("PP_NGINX", "/usr/sbin/nginx")
+    subprocess.run([nginx, "-t", "-q", "-c", conf], check=True)
+    # In the foreground, like the other processes: its access log goes to logs/gateway.log.
+    _start("gateway", [nginx, "-c", conf, "-g", "daemon off;"], dict(os.environ))
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as answer:
+            return answer.status
+    except OSError as exc:
+        return getattr(exc, "code", 0) or 0
+
+
+def _wait(what: str, check, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"timed out waiting for {what}; logs in {STACK_DIR / 'logs'}")
+
+
+def up() -> None:
+    create_databases()
+    # identity first: it makes the signing key the others fetch from its JWKS.
+    start_web("identity")
+    _wait("identity", lambda: _get(f"http://127.0.0.1:{web_port('identity')}/readyz") == 200)
+    for service in SERVICES:
+        if service != "identity":
+            start_web(service)
+    for service in SERVICES:
+        start_worker(service)
+    start_readiness()
+    start_nginx()
+    _wait("every service ready through the gateway",
+          lambda: _get(f"http://127.0.0.1:{GATEWAY_PORT}/readyz") == 200)
+    print(f"stack up: gateway http://127.0.0.1:{GATEWAY_PORT}, logs {STACK_DIR / 'logs'}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_process(name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
+    """Stop one process group; returns its pid. Waits for it to go (then SIGKILL)."""
+    pid_file = STACK_DIR / "pids" / f"{name}.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        try:  # our child when the caller started it (tests): reap it
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return pid
+
+
+def down() -> None:
+    stop_process("gateway")  # first: no new requests
+    for pid_path in sorted((STACK_DIR / "pids").glob("*.pid")):
+        stop_process(pid_path.stem)
+    print("stack down")
+
+
+def status() -> None:
+    states = {p.stem: "running" if _alive(int(p.read_text())) else "gone"
+              for p in sorted((STACK_DIR / "pids").glob("*.pid"))}
+    states["readyz"] = str(_get(f"http://127.0.0.1:{GATEWAY_PORT}/readyz"))
+    print(json.dumps(states, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("up", "down", "status", "add-worker"))
+    parser.add_argument("service", nargs="?", choices=SERVICES)
+    args = parser.parse_args()
+    if args.command == "add-worker":
+        index = 2
+        while (STACK_DIR / "pids" / f"{args.service}-worker-{index}.pid").exists():
+            index += 1
+        print(start_worker(args.service, index))
+    else:
+        {"up": up, "down": down, "status": status}[args.command]()
+
+
+if __name__ == "__main__":
+    main()
