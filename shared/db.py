@@ -45,6 +45,9 @@ class UtcDateTime(sa.types.TypeDecorator):
 
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine tuned for its backend: SQLite in WAL mode for the embedded threads."""
+    for plain in ("postgresql://", "postgres://"):  # operators' URLs (CloudNativePG's uri)
+        if url.startswith(plain):
+            url = "postgresql+psycopg://" + url[len(plain):]
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
