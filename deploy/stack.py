@@ -118,8 +118,11 @@ def nginx_conf() -> Path:
     (conf_dir / "upstreams.local.conf").write_text(upstreams(
         lambda name: f"127.0.0.1:{READINESS_PORT if name == 'readiness' else web_port(name)}"))
     temp = conf_dir / "temp"
+    # As root (CI), nginx's workers would run as nobody, who cannot reach a private stack
+    # folder: run them as the user who started the stack instead.
+    user = "user root;\n" if os.geteuid() == 0 else ""
     (conf_dir / "nginx.conf").write_text(f"""\
-worker_processes 2;
+{user}worker_processes 2;
 pid {conf_dir / 'nginx.pid'};
 error_log {conf_dir / 'logs' / 'error.log'} warn;
 events {{ worker_connections 1024; }}
@@ -133,9 +136,6 @@ http {{
     include {ROOT / 'deploy' / 'nginx' / 'pupil-progress.conf'};
 }}
 """)
-    if os.geteuid() == 0:  # nginx's workers run as nobody: let them write their temp files
-        for path in (conf_dir, temp):
-            path.chmod(0o777)
     return conf_dir / "nginx.conf"
 
 

@@ -61,6 +61,7 @@ server {{
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto $scheme;
     proxy_read_timeout 120s;
+    proxy_hide_header X-Request-ID;  # the services echo it; nginx sets it once, always
     add_header X-Request-ID $pp_request_id always;
 
     location = /healthz {{
