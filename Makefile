@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean stack stack-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ test: $(STAMP)
 # Every benchmark in bench/, each beside its baseline (README "Benchmarks").
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The local stack: every service as separate gunicorn and worker processes on this
+# machine's RabbitMQ and PostgreSQL, behind nginx on 8080 (deploy/stack.py).
+stack: $(STAMP)
+	$(PY) deploy/stack.py up
+
+stack-down:
+	$(PY) deploy/stack.py down
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
