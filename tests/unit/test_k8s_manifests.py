@@ -3,14 +3,17 @@
 No cluster is needed. Built-in kinds are validated strictly (unknown fields are errors)
 against the Kubernetes JSON schemas shipped by `kubernetes-validate`; the operators'
 custom resources (KEDA, RabbitMQ, CloudNativePG) are checked field by field here. The
-example overlay is rendered by a small kustomize stand-in (resources, configMapGenerator,
-namespace, images, patches by name or by target) and validated too.
+example overlay is rendered by a small kustomize stand-in (resources, including other
+kustomization directories, configMapGenerator, namespace, images, patches by name or by
+target, and kustomize's default load restrictor) and validated too.
 """
 from __future__ import annotations
 
 import copy
 import importlib.util
 import re
+import shutil
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -104,18 +107,43 @@ class Rendered:
         self.missing_files: list[Path] = []
 
 
-def render(directory: Path) -> Rendered:
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    return next((directory / n for n in KUSTOMIZATION_NAMES if (directory / n).is_file()),
+                None)
+
+
+def _outside_root(directory: Path, path: Path) -> bool:
+    """kustomize's default LoadRestrictionsRootOnly: files (resources, patches,
+    generator inputs) must lie under the kustomization's own directory; other
+    kustomization directories, however, may be anywhere."""
+    return not path.resolve().is_relative_to(directory.resolve())
+
+
+def render(directory: Path, _stack: tuple[Path, ...] = ()) -> Rendered:
     """What `kustomize build directory` would give, for the features used here."""
     out = Rendered()
-    kust = load_docs(directory / "kustomization.yaml")[0]
+    directory = directory.resolve()
+    kust_file = kustomization_file(directory)
+    if kust_file is None:
+        out.problems.append(f"{directory}: no kustomization file")
+        return out
+    if directory in _stack:
+        out.problems.append(f"{directory}: cycle through {[str(d) for d in _stack]}")
+        return out
+    kust = load_docs(kust_file)[0]
     for entry in kust.get("resources", []):
         path = (directory / entry).resolve()
-        if path.is_dir():
-            inner = render(path)
+        if path.is_dir():  # a kustomization of its own, built first, then accumulated
+            inner = render(path, (*_stack, directory))
             out.objects += inner.objects
             out.problems += inner.problems
             out.missing_files += inner.missing_files
         elif path.is_file():
+            if _outside_root(directory, path):
+                out.problems.append(f"{directory}: resource {entry} is outside the root")
             out.objects += load_docs(path)
         else:
             out.problems.append(f"{directory}: resource {entry} does not exist")
@@ -124,6 +152,9 @@ def render(directory: Path) -> Rendered:
         for entry in gen.get("files", []):
             key, _, rel = entry.rpartition("=")
             path = (directory / rel).resolve()
+            if _outside_root(directory, path):
+                out.problems.append(f"{directory}: configMapGenerator {gen['name']} file "
+                                    f"{rel} is outside the root")
             if path.is_file():
                 data[key or path.name] = path.read_text(encoding="utf-8")
             else:
@@ -132,6 +163,8 @@ def render(directory: Path) -> Rendered:
                             "metadata": {"name": gen["name"]}, "data": data})
     for entry in kust.get("patches", []):
         path = directory / entry["path"]
+        if _outside_root(directory, path):
+            out.problems.append(f"{directory}: patch {entry['path']} is outside the root")
         if not path.is_file():
             out.problems.append(f"{directory}: patch {entry['path']} does not exist")
             continue
@@ -231,9 +264,61 @@ def test_every_service_directory_is_configured():
 
 
 def test_every_base_file_is_a_resource():
-    listed = {(BASE / r).resolve() for r in load_docs(BASE / "kustomization.yaml")[0]["resources"]}
+    resources = [(BASE / r).resolve()
+                 for r in load_docs(BASE / "kustomization.yaml")[0]["resources"]]
+    listed = {p for p in resources if not p.is_dir()}
     on_disk = {p.resolve() for p in BASE.rglob("*.yaml") if p.name != "kustomization.yaml"}
     assert on_disk == listed
+    # The only directory: the gateway's ConfigMap, generated beside its files.
+    assert [p for p in resources if p.is_dir()] == [NGINX.resolve()]
+
+
+def test_no_file_is_loaded_from_outside_its_kustomization_root():
+    """`kubectl apply -k` (LoadRestrictionsRootOnly) must work without flags."""
+    for directory in (BASE, OVERLAY, NGINX):
+        kust = load_docs(directory / "kustomization.yaml")[0]
+        files = [r for r in kust.get("resources", []) if not (directory / r).is_dir()]
+        files += [p["path"] for p in kust.get("patches", [])]
+        files += [f.rpartition("=")[2] for g in kust.get("configMapGenerator", [])
+                  for f in g.get("files", [])]
+        outside = [f for f in files if _outside_root(directory, directory / f)]
+        assert not outside, f"{directory.relative_to(ROOT)}: {outside}"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_kustomize_builds_the_overlay_without_flags():
+    """The real kustomize, where kubectl is at hand: default load restrictor, and the
+    gateway mounts the hash-suffixed ConfigMap."""
+    result = subprocess.run(["kubectl", "kustomize", str(OVERLAY)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    objects = [d for d in yaml.safe_load_all(result.stdout) if d]
+    gw = find("Deployment", "gateway", objects)
+    [name] = [v["configMap"]["name"] for v in gw["spec"]["template"]["spec"]["volumes"]
+              if "configMap" in v]
+    assert name.startswith("gateway-nginx-")
+    cm = find("ConfigMap", name, objects)
+    assert set(cm["data"]) == {"pupil-progress.conf", "upstreams.k8s.conf"}
+    assert cm["metadata"]["namespace"] == gw["metadata"]["namespace"] == "pupil-progress"
+
+
+def test_stand_in_refuses_files_outside_the_root(tmp_path):
+    """Guards the guard: the renderer reports what kustomize's load restrictor refuses,
+    and follows kustomization directories wherever they are."""
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "a.conf").write_text("a\n")
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "kustomization.yaml").write_text(
+        "configMapGenerator:\n- name: cm\n  files:\n  - ../shared/a.conf\n")
+    rendered = render(tmp_path / "base")
+    assert rendered.problems and "outside the root" in rendered.problems[0]
+
+    (tmp_path / "shared" / "kustomization.yaml").write_text(
+        "configMapGenerator:\n- name: cm\n  files:\n  - a.conf\n")
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources:\n- ../shared\n")
+    rendered = render(tmp_path / "base")
+    assert not rendered.problems
+    assert find("ConfigMap", "cm", rendered.objects)["data"] == {"a.conf": "a\n"}
 
 
 # --------------------------------------------------------------------------- schemas
@@ -553,13 +638,28 @@ def test_database_cluster(svc):
 UPSTREAM = re.compile(r"upstream\s+([\w-]+)\s*\{([^}]*)\}")
 
 
+def _config_map_generators(directory: Path) -> list[tuple[Path, dict]]:
+    """(kustomization directory, generator) for directory and the kustomization
+    directories it includes, recursively."""
+    directory = directory.resolve()
+    kust = load_docs(kustomization_file(directory))[0]
+    found = [(directory, g) for g in kust.get("configMapGenerator", [])]
+    for entry in kust.get("resources", []):
+        if (directory / entry).is_dir():
+            found += _config_map_generators(directory / entry)
+    return found
+
+
 def test_gateway_config_map_and_upstreams():
-    kust = load_docs(BASE / "kustomization.yaml")[0]
-    [gen] = [g for g in kust["configMapGenerator"] if g["name"] == "gateway-nginx"]
-    files = {(BASE / f.rpartition("=")[2]).resolve() for f in gen["files"]}
+    [(where, gen)] = [(d, g) for d, g in _config_map_generators(BASE)
+                      if g["name"] == "gateway-nginx"]
+    assert where == NGINX.resolve()  # generated beside its files: no load restrictor flag
+    files = {f.rpartition("=")[0] or Path(f).name: (where / f.rpartition("=")[2]).resolve()
+             for f in gen["files"]}
     upstreams_conf = NGINX / "upstreams.k8s.conf"
     site_conf = NGINX / "pupil-progress.conf"
-    assert files == {upstreams_conf.resolve(), site_conf.resolve()}
+    assert files == {"upstreams.k8s.conf": upstreams_conf.resolve(),
+                     "pupil-progress.conf": site_conf.resolve()}
 
     upstreams = dict(UPSTREAM.findall(upstreams_conf.read_text(encoding="utf-8")))
     assert sorted(upstreams) == sorted([*SERVICES, "readiness"])
@@ -596,6 +696,13 @@ def test_gateway_config_map_and_upstreams():
     volumes = {v["name"]: v for v in gw["spec"]["template"]["spec"]["volumes"]}
     mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/etc/nginx/conf.d")
     assert volumes[mount["name"]]["configMap"]["name"] == "gateway-nginx"
+    for objects in (base_objects(), _overlay().objects):  # the reference resolves
+        gw_r = find("Deployment", "gateway", objects)
+        vols = {v["name"]: v for v in gw_r["spec"]["template"]["spec"]["volumes"]}
+        cm = find("ConfigMap", vols[mount["name"]]["configMap"]["name"], objects)
+        assert cm["metadata"].get("namespace") == gw_r["metadata"].get("namespace")
+        assert set(cm["data"]) == set(files) - ({site_conf.name}
+                                                 if not site_conf.exists() else set())
     _check_pod_security(gw, uid=c["securityContext"]["runAsUser"])
     svc_obj = find("Service", "gateway")
     assert svc_obj["spec"]["ports"][0]["port"] == 8080
