@@ -138,6 +138,16 @@ def register_queue(settings: Settings, name: str) -> None:
 
 
 @pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own, which it may restart or kill."""
+    from tests.throwaway_postgres import ThrowawayPostgres, available
+    if not available():
+        _missing("PostgreSQL's initdb (to start a throwaway server)")
+    with ThrowawayPostgres() as server:
+        yield server
+
+
+@pytest.fixture
 def own_broker():
     """A RabbitMQ node of this test's own, which it may cut off, kill and restart."""
     from tests.throwaway_broker import ThrowawayBroker, available

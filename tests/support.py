@@ -57,28 +57,46 @@ class EventTap:
     def __init__(self, settings, *binding_keys: str, name: str = "tap"):
         import uuid
 
-        from kombu import Connection, Exchange, Queue
         from tests.conftest import register_queue
-        exchange = Exchange(settings.exchange, type="topic", durable=True)
+        self.settings, self.binding_keys = settings, binding_keys or ("#",)
         self.queue_name = f"{settings.queue_prefix}{name}.{uuid.uuid4().hex[:6]}"
         register_queue(settings, self.queue_name)
-        self.conn = Connection(settings.broker_url)
+        self.seen: list[dict] = []
+        self.conn = None
+        self._connect()
+
+    def _connect(self) -> None:
+        """(Re)connect: durable, so what arrives while the tap is away (a broker killed and
+        restarted under a test) waits for it."""
+        from kombu import Connection, Exchange, Queue
+        if self.conn is not None:
+            try:
+                self.conn.release()
+            except Exception:
+                pass
+        exchange = Exchange(self.settings.exchange, type="topic", durable=True)
+        self.conn = Connection(self.settings.broker_url)
         self.channel = self.conn.channel()
         exchange(self.channel).declare()
         self.queue = Queue(self.queue_name, exchange=exchange, bindings=None,
-                           durable=False, auto_delete=False)(self.channel)
+                           durable=True, auto_delete=False)(self.channel)
         self.queue.declare()
-        for key in binding_keys or ("#",):
-            self.queue.bind_to(exchange=settings.exchange, routing_key=key)
-        self.seen: list[dict] = []
+        for key in self.binding_keys:
+            self.queue.bind_to(exchange=self.settings.exchange, routing_key=key)
 
     def _drain(self) -> None:
         import json
-        while True:
-            message = self.queue.get(no_ack=True)
-            if message is None:
-                return
-            self.seen.append(json.loads(message.body))
+        try:
+            while True:
+                message = self.queue.get(no_ack=True)
+                if message is None:
+                    return
+                self.seen.append(json.loads(message.body))
+        except Exception:  # the broker went away: reconnect on the next look
+            try:
+                self._connect()
+            except Exception:
+                self.conn = None
 
     def wait(self, event_type: str, where=lambda data: True, timeout: float = 30.0) -> dict:
         """The first event of this type (matching `where` on its data) seen so far or
@@ -90,7 +108,8 @@ class EventTap:
         return wait_for(find, timeout=timeout, message=f"{event_type} on the broker")
 
     def close(self) -> None:
-        self.conn.release()
+        if self.conn is not None:
+            self.conn.release()
 
 
 def publish_events(settings, *events, copies: int = 1) -> None:

@@ -20,7 +20,10 @@ ANSWERS = {"ErasureRequested": "ErasureCompleted", "AccessRequested": "SubjectDa
 
 
 class RealSystem:
-    def __init__(self, settings, tmp_path, new_database, names: list[str]):
+    def __init__(self, settings, tmp_path, new_database, names: list[str],
+                 overrides: dict[str, dict] | None = None):
+        """`overrides`: per service, settings of its own (its broker URL through a proxy,
+        its database on a server the test restarts)."""
         names = ["identity", *[n for n in names if n != "identity"]]
         self.settings = replace(
             settings, data_dir=tmp_path, bootstrap_operator_email=OPERATOR[0],
@@ -31,7 +34,11 @@ class RealSystem:
         self.runtimes: dict[str, ServiceRuntime] = {}
         for name in names:
             spec = importlib.import_module(f"services.{name}.app").SPEC
-            runtime = ServiceRuntime(spec, self.settings)
+            own = dict((overrides or {}).get(name, {}))
+            if "database_url" in own:
+                own["database_urls"] = {**self.settings.database_urls,
+                                        name: own.pop("database_url")}
+            runtime = ServiceRuntime(spec, replace(self.settings, **own))
             runtime.start()
             self.runtimes[name] = runtime
         verifier = self.runtimes["identity"].verifier
