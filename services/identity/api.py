@@ -59,6 +59,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
     keys = Blueprint("keys", __name__, description="Public signing keys")
 
     @keys.route("/.well-known/jwks.json", methods=["GET"])
+    @keys.alt_response(200, success=True, description="A JSON Web Key Set", schema={
+        "type": "object", "required": ["keys"],
+        "properties": {"keys": {"type": "array", "items": {"type": "object"}}}})
     def jwks():
         """The public keys every service uses to verify access tokens."""
         return jsonify(identity.keys.jwks())
@@ -90,6 +93,7 @@ def build_blueprints(ctx: ServiceContext) -> list:
 
     @auth.route("/auth/logout", methods=["POST"])
     @auth.arguments(schemas.LogoutRequest)
+    @auth.alt_response(204, success=True, description="Signed out (also for an unknown token)")
     def logout(body):
         """Revoke the refresh token and every token rotated from the same sign-in."""
         run(lambda s: identity.logout(s, body["refresh_token"]))
@@ -97,6 +101,8 @@ def build_blueprints(ctx: ServiceContext) -> list:
 
     @auth.route("/auth/password-reset", methods=["POST"])
     @auth.arguments(schemas.ResetRequest)
+    @auth.alt_response(202, success=True, description="Requested", schema={
+        "type": "object", "properties": {"status": {"type": "string"}}})
     def request_reset(body):
         """Email a reset link if the account exists; the answer never says whether."""
         run(lambda s: identity.request_reset(s, body["email"]))

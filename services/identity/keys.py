@@ -13,6 +13,7 @@ import datetime as dt
 import sys
 import threading
 import time
+import zlib
 from typing import Callable
 
 import sqlalchemy as sa
@@ -50,6 +51,9 @@ class KeyRing:
         """The first start adopts the configured (or embedded) key, so verifiers that read
         the key file keep working."""
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # processes starting together: one adopts
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                             {"k": zlib.crc32(b"identity:signing-keys") & 0x7FFFFFFF})
             if conn.execute(sa.select(sa.func.count()).select_from(signing_keys)).scalar():
                 return
             key = load_or_create_private_key(self.settings)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.contracts.fields import SafeString, StrictDate
+from shared.contracts.fields import SafeEmail, SafeString, StrictDate
 
 GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_token",),
                 "client_credentials": ("client_id", "client_secret")}
@@ -13,6 +13,15 @@ GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_to
 def Secret(**kwargs) -> fields.String:  # noqa: N802 - reads like a field class
     """A token or secret we issued (URL-safe, bounded)."""
     return fields.String(validate=validate.Length(min=1, max=300), **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only, as documented: not 1, "yes" or "on"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 class TokenRequest(Schema):
@@ -64,12 +73,12 @@ class Authorisation(Schema):
 class SchoolCreate(Schema):
     name = SafeString(required=True, max_length=200, validate=validate.Length(min=1))
     authorisation = fields.Nested(Authorisation)
-    student_accounts = fields.Boolean(load_default=False)
+    student_accounts = StrictBoolean(load_default=False)
 
 
 class SchoolUpdate(Schema):
     name = SafeString(max_length=200, validate=validate.Length(min=1))
-    student_accounts = fields.Boolean()
+    student_accounts = StrictBoolean()
 
     @validates_schema
     def _something(self, data, **_):
@@ -86,7 +95,9 @@ class SchoolOut(Schema):
 
 class StaffInvite(Schema):
     name = SafeString(required=True, max_length=200, validate=validate.Length(min=1))
-    email = fields.Email(required=True, validate=validate.Length(max=320))
+    # SafeEmail: one line, no control characters (a quoted local part may hold a TAB,
+    # which the InvitationIssued contract refuses: that was a 500).
+    email = SafeEmail(required=True, validate=validate.Length(max=320))
     role = fields.String(required=True, validate=validate.OneOf(("school_admin",)))
 
 

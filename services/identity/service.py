@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from shared.db import utcnow
+from shared.db import advisory_lock, utcnow
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 
@@ -520,6 +520,9 @@ class Identity:
 
     # --- operators ---------------------------------------------------------------------------
     def ensure_operator(self, session: Session, email: str, password: str) -> str:
+        # Every web and worker process starts with this: one at a time, or two gunicorn
+        # workers both insert the operator and one fails to boot.
+        advisory_lock(session, "identity:bootstrap-operator")
         account = self.account_by_email(session, email)
         if account is not None:
             return account.id

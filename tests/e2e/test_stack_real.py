@@ -112,7 +112,9 @@ def stack(tmp_path_factory, amqp_url, pg_admin_url):
            "PP_STACK_ADMIN_DATABASE_URL": admin_url, "PP_BROKER_URL": amqp_url,
            "PP_EXCHANGE": settings.exchange, "PP_QUEUE_PREFIX": settings.queue_prefix,
            "PP_BOOTSTRAP_OPERATOR_EMAIL": OPERATOR[0],
-           "PP_BOOTSTRAP_OPERATOR_PASSWORD": OPERATOR[1], "PP_LOG_LEVEL": "INFO"}
+           "PP_BOOTSTRAP_OPERATOR_PASSWORD": OPERATOR[1], "PP_LOG_LEVEL": "INFO",
+           # Two gunicorn workers per service, as in production: they start together.
+           "PP_WEB_WORKERS": "2"}
     running = Stack(directory, env, admin_url, prefix)
     try:
         running.command("up")
