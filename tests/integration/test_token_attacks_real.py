@@ -1,0 +1,381 @@
+"""Token attacks against every service (issue "Hardening"): each of the six services is
+asked, on an authenticated endpoint, with forged, tampered, stale and misaddressed tokens,
+and answers 401 with the JSON error shape. Each forged token differs from a token the
+service accepts (the control, checked first) in one respect only, so a check that stopped
+being made would let it through.
+
+Every service is tried twice: with the verifier embedded mode shares (identity's key
+ring), and with a verifier fed from identity's /.well-known/jwks.json as separate
+processes use. Also: a replayed refresh token revokes its whole sign-in, and the tokens of
+an account the school removed reach nothing. Real PostgreSQL and RabbitMQ, every service in
+this process (tests/system.py)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import replace
+from types import SimpleNamespace
+
+import jwt
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.identity.service import identity_of
+from shared.auth import AUDIENCE, ISSUER, TokenVerifier, _jwk_to_key, key_id
+from shared.config import SERVICES, Settings
+from tests.conftest import _delete_broker_objects
+from tests.support import wait_for
+from tests.system import RealSystem, guardian, student
+
+pytestmark = pytest.mark.integration
+
+PARENT_PASSWORD = "a-parent-password-1"
+
+
+# --- module-scoped plumbing (conftest's fixtures are per test) ---------------------------------
+@pytest.fixture(scope="module")
+def module_settings(amqp_url):
+    tag = uuid.uuid4().hex[:10]
+    settings = replace(Settings.from_env({}), broker_url=amqp_url, exchange=f"pp.test.{tag}",
+                       queue_prefix=f"test.{tag}.", max_attempts=3)
+    yield settings
+    _delete_broker_objects(settings)
+
+
+@pytest.fixture(scope="module")
+def module_database(pg_admin_url):
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make(label: str = "db") -> str:
+        name = f"pp_test_{label}_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return sa.make_url(pg_admin_url).set(database=name).render_as_string(
+            hide_password=False)
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _scalar(system, service, sql, **params):
+    with system.runtimes[service].engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar()
+
+
+def sign_in(system, email, password) -> dict:
+    response = system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "password", "email": email, "password": password})
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def refresh(system, token):
+    return system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "refresh_token", "refresh_token": token})
+
+
+@pytest.fixture(scope="module")
+def world(module_settings, tmp_path_factory, module_database):
+    system = RealSystem(module_settings, tmp_path_factory.mktemp("tokens"), module_database,
+                        list(SERVICES))
+    try:
+        school, system_token = system.school("School A")
+        system.push(system_token, [
+            student("S1", "2013-11-07", given_name="Alba"),
+            {"type": "class.upserted", "source_id": "C1", "data": {
+                "name": "7 Maths", "subject": "Maths", "teacher_ids": [],
+                "student_ids": ["S1"]}},
+            {"type": "attainment.recorded", "source_id": "A1", "data": {
+                "student_id": "S1", "class_id": "C1", "period": "2026 Autumn",
+                "kind": "grade", "value": "B"}},
+            guardian("GP", "p@a.example.org", {"S1": True}),
+            guardian("GG", "gone@a.example.org", {"S1": True})])
+        s1 = system.tap.wait("StudentRecorded", lambda d: d["given_name"] == "Alba"
+                             )["data"]["student_id"]
+        parent = system.activate("p@a.example.org", PARENT_PASSWORD)
+        gone = system.activate("gone@a.example.org", PARENT_PASSWORD)
+        admin = system.admin(school, "admin@a.example.org")
+        for token in (parent, gone):
+            link = wait_for(lambda t=token: system.call("linking", "get", "/api/v1/links", t
+                                                        ).json["items"], message="link")[0]
+            wait_for(lambda t=token, i=link["id"]: system.call(
+                "linking", "post", f"/api/v1/links/{i}/verify", t,
+                {"date_of_birth": "2013-11-07"}).status_code == 200, message="verified")
+        wait_for(lambda: _scalar(system, "reports", "SELECT count(*) FROM parent_access "
+                                                    "WHERE verified") == 2,
+                 message="reports knows both parents")
+        wait_for(lambda: _scalar(system, "reports", "SELECT count(*) FROM attainment") == 1,
+                 message="reports has the grade")
+        assert system.call("reports", "post", "/api/v1/reports/publish", admin, {
+            "period": "2026 Autumn", "title": "Autumn"}).json["published"] == 1
+        signer = identity_of(system.runtimes["identity"].context).keys.signer()
+        tokens = {"A_admin": admin, "A_parent": parent, "A_gone": gone,
+                  "A_system": system_token, "operator": system.operator}
+        claims = {name: jwt.decode(t, options={"verify_signature": False})
+                  for name, t in tokens.items()}
+        assert {(c["iss"], c["aud"]) for c in claims.values()} == {(ISSUER, AUDIENCE)}
+        assert claims["operator"]["role"] == "operator"
+        yield SimpleNamespace(system=system, school=school, s1=s1, tokens=tokens,
+                              claims=claims, signer=signer)
+    finally:
+        system.close()
+
+
+# --- the endpoints and the attacks ---------------------------------------------------------------
+# One authenticated endpoint per service, and whose (real) token it takes: the control
+# gets 200 with that caller's claims, so a forged token with the same claims would too.
+ENDPOINTS = {
+    "identity": ("get", "/api/v1/me", "A_admin"),
+    "ingest": ("get", "/api/v1/school-data/oneroster/settings", "A_admin"),
+    "linking": ("get", "/api/v1/links", "A_parent"),
+    "reports": ("get", "/api/v1/students/{s1}/reports", "A_parent"),
+    "notifications": ("get", "/api/v1/notification-preferences", "A_parent"),
+    "dsar": ("get", "/api/v1/subject-requests", "A_admin"),
+}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _jws(header: dict, claims: dict, sign) -> str:
+    signing_input = (f"{_b64(json.dumps(header).encode())}."
+                     f"{_b64(json.dumps(claims).encode())}")
+    return f"{signing_input}.{_b64(sign(signing_input.encode()))}"
+
+
+def _fresh(claims: dict, **changes) -> dict:
+    now = int(time.time())
+    out = {**claims, "iat": now, "nbf": now, "exp": now + 600, "jti": str(uuid.uuid4()),
+           **changes}
+    return {k: v for k, v in out.items() if v is not _DROP}
+
+
+_DROP = object()
+FOREIGN = Ed25519PrivateKey.generate()
+
+
+def _hs256(secret: bytes):
+    return lambda data: hmac.new(secret, data, hashlib.sha256).digest()
+
+
+def valid(w, caller: str) -> str:
+    """The caller's claims, freshly signed with identity's key: what the service accepts."""
+    return _jws({"alg": "EdDSA", "typ": "JWT", "kid": w.signer.kid},
+                _fresh(w.claims[caller]), w.signer.key.sign)
+
+
+def attacks(w, caller: str) -> dict[str, str | None]:
+    """name -> the Authorization header (None: none sent)."""
+    claims = w.claims[caller]
+    kid, real = w.signer.kid, w.signer.key
+    public = real.public_key()
+    pem = public.public_bytes(serialization.Encoding.PEM,
+                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    eddsa = {"alg": "EdDSA", "typ": "JWT"}
+
+    def signed(key, header_extra=None, **changes):
+        return "Bearer " + _jws({**eddsa, **(header_extra or {})}, _fresh(claims, **changes),
+                                key.sign)
+    good = valid(w, caller)
+    head, _, signature = good.rpartition(".")
+    forged_payload = _b64(json.dumps(_fresh(claims, role="operator", school_ids=[])).encode())
+    operator_claims = {"sub": w.claims["operator"]["sub"], "role": "operator",
+                       "school_ids": []}
+    return {
+        "no token": None,
+        "empty bearer": "Bearer ",
+        "basic scheme": "Basic " + base64.b64encode(b"p@a.example.org:x").decode(),
+        "valid token, wrong scheme": "Token " + good,
+        "not a jwt": "Bearer not-a-jwt",
+        "three garbage segments": "Bearer a.b.c",
+        "alg none": "Bearer " + _jws({"alg": "none", "typ": "JWT", "kid": kid},
+                                     _fresh(claims), lambda data: b""),
+        "alg none, no signature segment": "Bearer " + _jws(
+            {"alg": "none", "typ": "JWT"}, _fresh(claims), lambda data: b"").rstrip("."),
+        "HS256 with the public key (PEM) as secret": "Bearer " + _jws(
+            {"alg": "HS256", "typ": "JWT", "kid": kid}, _fresh(claims), _hs256(pem)),
+        "HS256 with the public key (raw) as secret": "Bearer " + _jws(
+            {"alg": "HS256", "typ": "JWT", "kid": kid}, _fresh(claims), _hs256(raw)),
+        "HS256 with the JWK's x as secret": "Bearer " + _jws(
+            {"alg": "HS256", "typ": "JWT", "kid": kid}, _fresh(claims),
+            _hs256(_b64(raw).encode())),
+        "foreign key, identity's kid": signed(FOREIGN, {"kid": kid}),
+        "foreign key, unknown kid": signed(FOREIGN, {"kid": key_id(FOREIGN.public_key())}),
+        "foreign key, no kid": signed(FOREIGN),
+        "foreign key, its own JWK embedded in the header": signed(FOREIGN, {
+            "kid": kid, "jwk": {"kty": "OKP", "crv": "Ed25519",
+                                "x": _b64(FOREIGN.public_key().public_bytes(
+                                    serialization.Encoding.Raw,
+                                    serialization.PublicFormat.Raw))}}),
+        "role forged to operator, foreign key": signed(FOREIGN, {"kid": kid},
+                                                       **operator_claims),
+        "claims changed after signing": f"Bearer {head.split('.')[0]}.{forged_payload}."
+                                        f"{signature}",
+        "signature of another token": "Bearer " + ".".join(
+            signed(real, {"kid": kid}, sub=str(uuid.uuid4())).split(" ", 1)[1]
+            .split(".")[:2] + [signature]),
+        "expired": signed(real, {"kid": kid}, iat=int(time.time()) - 1200,
+                          nbf=int(time.time()) - 1200, exp=int(time.time()) - 60),
+        "not yet valid": signed(real, {"kid": kid}, nbf=int(time.time()) + 600),
+        "wrong audience": signed(real, {"kid": kid}, aud="another-api"),
+        "no audience": signed(real, {"kid": kid}, aud=_DROP),
+        "wrong issuer": signed(real, {"kid": kid}, iss="someone-else"),
+        "no expiry": signed(real, {"kid": kid}, exp=_DROP),
+        "unknown role": signed(real, {"kid": kid}, role="superuser"),
+        "school_ids not a list": signed(real, {"kid": kid},
+                                        school_ids=w.claims[caller]["school_ids"][0]),
+    }
+
+
+def _jwks_verifier(w) -> TokenVerifier:
+    """What a service in its own process verifies with: identity's JWKS document."""
+    identity = w.system.clients["identity"]
+
+    def load():
+        document = identity.get("/.well-known/jwks.json").json
+        keys = [_jwk_to_key(k) for k in document["keys"]]
+        return {key_id(k): k for k in keys}
+    return TokenVerifier(load)
+
+
+def _app(w, service: str, mode: str):
+    if mode == "shared":
+        return w.system.clients[service]
+    runtime = w.system.runtimes[service]
+    shared = runtime.verifier
+    runtime.verifier = _jwks_verifier(w)
+    try:
+        return runtime.create_app().test_client()
+    finally:
+        runtime.verifier = shared
+
+
+def _request(client, method, path, authorization):
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    return getattr(client, method)(path, headers=headers)
+
+
+def _is_401(response) -> bool:
+    body = response.get_json(silent=True)
+    return (response.status_code == 401 and response.mimetype == "application/json"
+            and isinstance(body, dict) and set(body) == {"error"}
+            and body["error"]["code"] == "unauthorized"
+            and isinstance(body["error"]["message"], str) and body["error"]["message"])
+
+
+@pytest.mark.parametrize("mode", ["shared", "jwks"])
+@pytest.mark.parametrize("service", list(ENDPOINTS))
+def test_every_forged_or_stale_token_is_refused_with_401(world, service, mode):
+    w = world
+    method, template, caller = ENDPOINTS[service]
+    path = template.format(s1=w.s1)
+    client = _app(w, service, mode)
+    # The control: the same claims, properly signed now, are accepted (with real data).
+    accepted = _request(client, method, path, f"Bearer {valid(w, caller)}")
+    assert accepted.status_code == 200, (accepted.status_code, accepted.json)
+    if service in ("linking", "reports"):
+        assert accepted.json["items"], "the control reads the parent's data"
+    problems = []
+    for name, authorization in attacks(w, caller).items():
+        response = _request(client, method, path, authorization)
+        if not _is_401(response):
+            problems.append(f"{name}: {response.status_code} {response.get_data(True)[:200]}")
+    assert not problems, f"{service} ({mode}) accepted or misanswered:\n" + "\n".join(problems)
+
+
+def test_a_forged_operator_token_changes_nothing_at_operator_only_endpoints(world):
+    w = world
+    kid = w.signer.kid
+    forged = "Bearer " + _jws({"alg": "EdDSA", "typ": "JWT", "kid": kid}, _fresh(
+        w.claims["operator"]), FOREIGN.sign)
+    identity, notifications = w.system.clients["identity"], w.system.clients["notifications"]
+    for response in (
+            identity.patch(f"/api/v1/schools/{w.school}", json={"name": "Pwned"},
+                           headers={"Authorization": forged}),
+            identity.post("/api/v1/schools", json={"name": "Rogue"},
+                          headers={"Authorization": forged}),
+            identity.post(f"/api/v1/schools/{w.school}/clients",
+                          headers={"Authorization": forged}),
+            notifications.post("/api/v1/privacy-notices", json={
+                "version": "rogue", "effective_date": "2030-01-01"},
+                headers={"Authorization": forged})):
+        assert _is_401(response), (response.status_code, response.json)
+    assert _scalar(w.system, "identity", "SELECT name FROM schools WHERE id=:s",
+                   s=w.school) == "School A"
+    assert _scalar(w.system, "identity", "SELECT count(*) FROM schools") == 1
+    assert _scalar(w.system, "identity", "SELECT count(*) FROM clients") == 1
+    # The real operator's token does what the forged one could not.
+    assert identity.post("/api/v1/schools", json={"name": "Real"}, headers={
+        "Authorization": f"Bearer {w.system.operator}"}).status_code == 201
+
+
+def test_a_replayed_refresh_token_is_refused_and_revokes_its_whole_sign_in(world):
+    system = world.system
+    first = sign_in(system, "p@a.example.org", PARENT_PASSWORD)
+    other = sign_in(system, "p@a.example.org", PARENT_PASSWORD)  # another device
+    rotated = refresh(system, first["refresh_token"])
+    assert rotated.status_code == 200 and rotated.json["refresh_token"] != first[
+        "refresh_token"]
+    replay = refresh(system, first["refresh_token"])
+    assert replay.status_code == 401 and replay.json["error"]["code"] == "invalid_grant"
+    assert set(replay.json) == {"error"}
+    # The thief's (or the owner's) newer token from that sign-in stops working too ...
+    after = refresh(system, rotated.json["refresh_token"])
+    assert after.status_code == 401 and after.json["error"]["code"] == "invalid_grant"
+    # ... and stays refused; the account's other sign-in is not that family.
+    assert refresh(system, rotated.json["refresh_token"]).status_code == 401
+    kept = refresh(system, other["refresh_token"])
+    assert kept.status_code == 200
+    # Logging out revokes that family as well.
+    assert system.call("identity", "post", "/api/v1/auth/logout", json={
+        "refresh_token": kept.json["refresh_token"]}).status_code == 204
+    assert refresh(system, kept.json["refresh_token"]).status_code == 401
+    assert refresh(system, "x" * 43).status_code == 401  # never issued
+
+
+def test_the_tokens_of_an_account_the_school_removed_reach_nothing(world):
+    """A removed parent's login is deleted: its refresh token and password are refused
+    (401). Its access token is stateless and lives out its 15 minutes (docs/decisions.md),
+    so the services answer it as they answer anyone without data: none of the child's."""
+    w = world
+    system = w.system
+    session = sign_in(system, "gone@a.example.org", PARENT_PASSWORD)
+    access = session["access_token"]
+    reports_path = f"/api/v1/students/{w.s1}/reports"
+    assert system.call("reports", "get", reports_path, access).status_code == 200
+    assert system.call("linking", "get", "/api/v1/links", access).json["items"]
+    account = w.claims["A_gone"]["sub"]
+    system.push(w.tokens["A_system"], [{"type": "guardian.deleted", "source_id": "GG", "data": {}}])
+    wait_for(lambda: _scalar(system, "identity", "SELECT count(*) FROM accounts WHERE id=:a",
+                             a=account) == 0, message="the login deleted")
+    wait_for(lambda: _scalar(system, "reports", "SELECT count(*) FROM parent_access WHERE "
+                                                "account_id=:a AND verified", a=account) == 0,
+             message="reports no longer lets the login in")
+    renewed = refresh(system, session["refresh_token"])
+    assert renewed.status_code == 401 and renewed.json["error"]["code"] == "invalid_grant"
+    password = system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "password", "email": "gone@a.example.org",
+        "password": PARENT_PASSWORD})
+    assert password.status_code == 401 and password.json["error"]["code"] == \
+        "invalid_credentials"
+    refused = system.call("reports", "get", reports_path, access)
+    assert refused.status_code == 404 and refused.json["error"]["code"] == "not_found"
+    assert system.call("linking", "get", "/api/v1/links", access).json["items"] == []
+    assert system.call("identity", "get", "/api/v1/me", access).status_code in (401, 404)
+    # The other parent, whose login stays, still reads the child's reports.
+    assert system.call("reports", "get", reports_path, w.tokens["A_parent"]
+                       ).status_code == 200
+
