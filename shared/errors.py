@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify
+from marshmallow import INCLUDE, Schema
+from marshmallow import fields as ma_fields
 from werkzeug.exceptions import HTTPException
 
 
@@ -31,6 +33,22 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra) -> 
         error["fields"] = fields
     error.update(extra)
     return {"error": error}
+
+
+class ErrorDetailSchema(Schema):
+    """The documented `error` object; some errors add keys (attempts_left, rows...)."""
+
+    class Meta:
+        unknown = INCLUDE  # documented as additionalProperties: true
+
+    code = ma_fields.String(required=True)
+    message = ma_fields.String(required=True)
+    fields_ = ma_fields.Dict(data_key="fields", keys=ma_fields.String())
+
+
+class ErrorSchema(Schema):
+    """What every error response holds (the OpenAPI documents' `Error`)."""
+    error = ma_fields.Nested(ErrorDetailSchema, required=True)
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",

@@ -13,7 +13,7 @@ from flask_smorest import Api
 from shared import metrics
 from shared.asyncapi import asyncapi_blueprint
 from shared.contracts.fields import unsafe_character
-from shared.errors import ApiError, install_error_handlers
+from shared.errors import ApiError, ErrorSchema, install_error_handlers
 from shared.messaging.envelope import correlation_id_var
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -83,7 +83,11 @@ def _guard_request_body() -> None:
         raise ApiError(413, "payload_too_large", f"The body is over {limit} bytes.")
     if not request.is_json:
         return
-    raw = request.get_data(cache=True)  # werkzeug enforces the limit on chunked bodies
+    raw = request.get_data(cache=True)
+    if request.content_length is None and limit and len(raw) >= limit:
+        # A streamed (chunked) body: werkzeug stops reading at the limit without an error,
+        # so more may have followed. Refused, never parsed cut short.
+        raise ApiError(413, "payload_too_large", f"The body is over {limit} bytes.")
     if not raw:
         return
     try:
@@ -102,6 +106,10 @@ def _guard_request_body() -> None:
                        fields={path: ["Contains a forbidden control character."]})
 
 
+class _Api(Api):
+    ERROR_SCHEMA = ErrorSchema  # our error shape, not flask-smorest's, in the documents
+
+
 def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
                      verifier, blueprints=(), extra_config: dict | None = None) -> Flask:
     app = Flask(f"pp.{service}")
@@ -112,7 +120,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
         **(extra_config or {}))
     app.extensions["pp_verifier"] = verifier
-    api = Api(app)
+    api = _Api(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(asyncapi_blueprint())  # plain Flask: not an OpenAPI resource

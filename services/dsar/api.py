@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.auth import current_principal, require
-from shared.contracts.fields import SafeString, UuidString
+from shared.contracts.fields import SafeString, StrictBoolean, UuidString
 from shared.db import run_in_transaction
 from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
@@ -35,7 +35,7 @@ class DetailsIn(Schema):
     """What a kind needs besides its subject: `processing` for an objection, `lift` to
     end a restriction, and a short note for the school."""
     processing = fields.String(validate=validate.OneOf(("report_emails",)))
-    lift = fields.Boolean()
+    lift = StrictBoolean()
     note = SafeString(max_length=500)
 
 
@@ -65,7 +65,7 @@ class ExtendIn(Schema):
 
 
 class PauseIn(Schema):
-    paused = fields.Boolean(required=True)
+    paused = StrictBoolean(required=True)
 
 
 class RequestOut(Schema):

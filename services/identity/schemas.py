@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.contracts.fields import SafeEmail, SafeString, StrictDate
+from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 
 GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_token",),
                 "client_credentials": ("client_id", "client_secret")}
@@ -13,15 +13,6 @@ GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_to
 def Secret(**kwargs) -> fields.String:  # noqa: N802 - reads like a field class
     """A token or secret we issued (URL-safe, bounded)."""
     return fields.String(validate=validate.Length(min=1, max=300), **kwargs)
-
-
-class StrictBoolean(fields.Boolean):
-    """JSON true or false only, as documented: not 1, "yes" or "on"."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
 
 
 class TokenRequest(Schema):

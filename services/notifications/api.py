@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from shared.auth import current_principal, require
-from shared.contracts.fields import SafeString, StrictDate
+from shared.contracts.fields import SafeString, StrictBoolean, StrictDate
 from shared.db import run_in_transaction
 from shared.service import ServiceContext
 
@@ -15,7 +15,7 @@ from .service import Notifications
 
 
 class PreferencesSchema(Schema):
-    report_emails = fields.Boolean(required=True)
+    report_emails = StrictBoolean(required=True)
 
 
 class NoticeSchema(Schema):

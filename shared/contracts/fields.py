@@ -45,6 +45,15 @@ class SafeString(fields.String):
         return text
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only, as documented: not 1, "yes" or "on"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class UuidString(fields.String):
     """A UUID carried as its canonical lower-case string."""
 
