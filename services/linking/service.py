@@ -188,6 +188,11 @@ class Linking:
 
     def remove_student(self, session: Session, school_id: str, data: dict) -> None:
         student_id = data["student_id"]
+        current = session.execute(sa.select(students.c.name_version,
+                                            students.c.birth_date_version).where(
+            students.c.student_id == student_id)).first()
+        if current is not None and max(current) > data["record_version"]:
+            return  # a late removal: the school has added the student back since
         self.removals.remember(session, school_id, "student", student_id,
                                data["record_version"])
         for link in session.execute(sa.select(links).where(

@@ -23,6 +23,14 @@ guardians = sa.Table(
     sa.Column("record_version", sa.Integer, nullable=False),
 )
 
+# Which login holds a guardian record (AccountActivated): it may arrive before the
+# record itself, whose row then takes its account from here.
+guardian_accounts = sa.Table(
+    "guardian_accounts", metadata,
+    sa.Column("guardian_id", Id, primary_key=True),
+    sa.Column("account_id", Id, nullable=False, index=True),
+)
+
 # School admins (from their InvitationIssued), to tell about locked links and notices.
 school_admins = sa.Table(
     "school_admins", metadata,

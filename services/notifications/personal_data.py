@@ -18,6 +18,8 @@ DECLARATION = DataDeclaration("notifications", tables=(
     T("guardians", {"guardian_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
                     "account_id": NOT_PERSONAL, "name": CONTACT, "email": CONTACT},
       subjects={"guardian": "guardian_id"}),
+    T("guardian_accounts", {"guardian_id": NOT_PERSONAL, "account_id": NOT_PERSONAL},
+      subjects={"guardian": "guardian_id"}, school_column=None),
     T("school_admins", {"account_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
                         "name": Personal("staff", "sending mail"),
                         "email": Personal("staff", "sending mail")},
@@ -43,6 +45,15 @@ class NotificationsParticipant(RightsParticipant):
     """Erasing a guardian removes this school's copy, their link projection and every
     message to them from this school; their login's preferences stay while the login still
     holds another school's record. Erasing a student cancels mails about them."""
+
+    def offboard(self, session, school_id: str):
+        from .models import guardian_accounts, guardians
+        doomed = session.execute(sa.select(guardians.c.guardian_id).where(
+            guardians.c.school_id == school_id)).scalars().all()
+        counts = super().offboard(session, school_id)
+        counts["guardian_accounts"] = session.execute(guardian_accounts.delete().where(
+            guardian_accounts.c.guardian_id.in_(doomed))).rowcount if doomed else 0
+        return counts
 
     def erase(self, session, subject):
         from .models import deliveries, guardians, preferences

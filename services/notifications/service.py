@@ -22,7 +22,8 @@ from shared.rights import RightsParticipant
 
 from . import templates
 from .mailer import Mailer, build_message
-from .models import deliveries, guardians, preferences, school_admins, verified_links
+from .models import (deliveries, guardian_accounts, guardians, preferences, school_admins,
+                     verified_links)
 
 log = logging.getLogger(__name__)
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
@@ -42,22 +43,37 @@ class Notifications:
 
     # --- projections ---------------------------------------------------------------------
     def record_guardian(self, session, school_id, data):
-        upsert_versioned(session, guardians, {"guardian_id": data["guardian_id"]}, {
-            "school_id": school_id, "email": data["email"],
-            "name": f"{data['given_name']} {data['family_name']}"}, data["record_version"])
+        values = {"school_id": school_id, "email": data["email"],
+                  "name": f"{data['given_name']} {data['family_name']}"}
+        account_id = session.execute(sa.select(guardian_accounts.c.account_id).where(
+            guardian_accounts.c.guardian_id == data["guardian_id"])).scalar()
+        if account_id:  # the login's AccountActivated came first
+            values["account_id"] = account_id
+        upsert_versioned(session, guardians, {"guardian_id": data["guardian_id"]}, values,
+                         data["record_version"])
 
     def remove_guardian(self, session, school_id, data):
         session.execute(verified_links.delete().where(
             verified_links.c.guardian_id == data["guardian_id"]))
+        session.execute(guardian_accounts.delete().where(
+            guardian_accounts.c.guardian_id == data["guardian_id"]))
         session.execute(guardians.delete().where(
             guardians.c.guardian_id == data["guardian_id"]))
 
     def remove_student(self, session, school_id, data):
-        session.execute(verified_links.delete().where(
-            verified_links.c.student_id == data["student_id"]))
+        """Not verified any more, the row kept with its version: a ParentVerified that
+        arrives after the removal (older than linking's LinkRevoked) changes nothing."""
+        session.execute(verified_links.update().where(
+            verified_links.c.student_id == data["student_id"]).values(verified=False))
 
     def attach_account(self, session, data):
         for guardian_id in data["guardian_ids"]:
+            if self.participant.is_erased(session, "guardian", guardian_id):
+                continue
+            session.execute(guardian_accounts.delete().where(
+                guardian_accounts.c.guardian_id == guardian_id))
+            session.execute(guardian_accounts.insert().values(
+                guardian_id=guardian_id, account_id=data["account_id"]))
             session.execute(guardians.update().where(guardians.c.guardian_id == guardian_id)
                             .values(account_id=data["account_id"]))
 

@@ -122,6 +122,11 @@ class Reports:
         """The school removed the student: their data goes; published reports stay in the
         archive (erasure is the way to remove those)."""
         student_id = data["student_id"]
+        current = session.execute(sa.select(students.c.name_version,
+                                            students.c.placement_version).where(
+            students.c.student_id == student_id)).first()
+        if current is not None and max(current) > data["record_version"]:
+            return  # a late removal: the school has added the student back since
         self.removals.remember(session, school_id, "student", student_id,
                                data["record_version"])
         for table in (enrolments, attainment, characteristics, parent_access):
