@@ -174,6 +174,13 @@ def test_a_scripted_attacker_with_50_parent_accounts_links_to_no_child_not_their
     assert all(len(replies) == 1 for replies in by_attempt.values()), dict(by_attempt)
     assert "not the date of birth" in next(iter(by_attempt[0]))
 
+    # Nor can a parent's login unlock (or otherwise reset) a link: that is the school's.
+    for i in (0, 1, 41):
+        for action in ("unlock", "revoke"):
+            response = system.call("linking", "post",
+                                   f"/api/v1/links/{attacker_ids[i]}/{action}", attackers[i])
+            assert response.status_code == 404, (action, response.json)  # not for it
+
     after = _rows(system)
     for i, link_id in enumerate(attacker_ids):
         row = after[link_id]
