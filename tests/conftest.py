@@ -7,6 +7,7 @@ and removes them afterwards.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from dataclasses import replace
@@ -72,9 +73,9 @@ def pg_admin_url() -> Iterator[str]:
     _missing("PostgreSQL")
 
 
-@pytest.fixture
-def new_database(pg_admin_url):
-    """Factory: a fresh PostgreSQL database per call, dropped when the test ends."""
+@contextlib.contextmanager
+def _database_factory(pg_admin_url):
+    """A factory of fresh PostgreSQL databases, each dropped when the context ends."""
     admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
     made: list[str] = []
 
@@ -86,23 +87,56 @@ def new_database(pg_admin_url):
         return sa.make_url(pg_admin_url).set(database=name).render_as_string(
             hide_password=False)
 
-    yield make
-    with admin.connect() as conn:
-        for name in made:
-            # FORCE closes only connections to this test's own database.
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make
+    finally:
+        with admin.connect() as conn:
+            for name in made:
+                # FORCE closes only connections to this test's own database.
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def new_database(pg_admin_url):
+    """Factory: a fresh PostgreSQL database per call, dropped when the test ends."""
+    with _database_factory(pg_admin_url) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_database(pg_admin_url):
+    """As new_database, for a world a whole test module shares."""
+    with _database_factory(pg_admin_url) as make:
+        yield make
+
+
+@contextlib.contextmanager
+def _own_broker_names(amqp_url):
+    """Settings on the real broker with exchange and queue names of their own, whose
+    objects are deleted when the context ends."""
+    tag = uuid.uuid4().hex[:10]
+    settings = replace(Settings.from_env({}), broker_url=amqp_url,
+                       exchange=f"pp.test.{tag}", queue_prefix=f"test.{tag}.",
+                       max_attempts=3)
+    try:
+        yield settings
+    finally:
+        _delete_broker_objects(settings)
 
 
 @pytest.fixture
 def broker_settings(amqp_url) -> Iterator[Settings]:
     """Settings on the real broker with this test's own exchange and queue names."""
-    tag = uuid.uuid4().hex[:10]
-    settings = replace(Settings.from_env({}), broker_url=amqp_url,
-                       exchange=f"pp.test.{tag}", queue_prefix=f"test.{tag}.",
-                       max_attempts=3)
-    yield settings
-    _delete_broker_objects(settings)
+    with _own_broker_names(amqp_url) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def module_settings(amqp_url) -> Iterator[Settings]:
+    """As broker_settings, for a world a whole test module shares."""
+    with _own_broker_names(amqp_url) as settings:
+        yield settings
 
 
 def _delete_broker_objects(settings: Settings) -> None:

@@ -17,7 +17,6 @@ import hmac
 import json
 import time
 import uuid
-from dataclasses import replace
 from types import SimpleNamespace
 
 import jwt
@@ -28,44 +27,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.identity.service import identity_of
 from shared.auth import AUDIENCE, ISSUER, TokenVerifier, _jwk_to_key, key_id
-from shared.config import SERVICES, Settings
-from tests.conftest import _delete_broker_objects
+from shared.config import SERVICES
 from tests.support import wait_for
 from tests.system import RealSystem, guardian, student
 
 pytestmark = pytest.mark.integration
 
 PARENT_PASSWORD = "a-parent-password-1"
-
-
-# --- module-scoped plumbing (conftest's fixtures are per test) ---------------------------------
-@pytest.fixture(scope="module")
-def module_settings(amqp_url):
-    tag = uuid.uuid4().hex[:10]
-    settings = replace(Settings.from_env({}), broker_url=amqp_url, exchange=f"pp.test.{tag}",
-                       queue_prefix=f"test.{tag}.", max_attempts=3)
-    yield settings
-    _delete_broker_objects(settings)
-
-
-@pytest.fixture(scope="module")
-def module_database(pg_admin_url):
-    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-
-    def make(label: str = "db") -> str:
-        name = f"pp_test_{label}_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        made.append(name)
-        return sa.make_url(pg_admin_url).set(database=name).render_as_string(
-            hide_password=False)
-
-    yield make
-    with admin.connect() as conn:
-        for name in made:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _scalar(system, service, sql, **params):
