@@ -3,14 +3,19 @@
     make bench            (or: .venv/bin/python -m bench.messaging --events 5000)
 
 Uses PP_TEST_AMQP_URL / PP_TEST_DATABASE_URL (defaults: the local RabbitMQ and
-PostgreSQL). Every path carries the same envelopes; each run gets its own exchange, queues
-and database and removes them. The machine is shared and noisy, so read the ratio, not
-the absolute numbers.
+PostgreSQL). Every path carries the same envelopes to a quorum queue; each run gets its
+own exchange, queues and databases and removes them. The machine is shared and noisy, so
+read the ratio, not the absolute numbers.
 
-  bare kombu            publish (no confirms, persistent) -> consume + ack
-  bare kombu, confirms  publish waiting for each confirm  -> consume + ack
-  outbox pipeline       outbox insert (PostgreSQL commit) -> relay (confirms, mark sent)
-                        -> broker -> idempotent consumer (inbox + handler commit) -> ack
+  bare kombu            publish (no confirms, persistent) -> consume + ack; no database
+  bare kombu, confirms  publish waiting for each confirm  -> consume + ack; no database
+  naive pipeline        outbox insert (PostgreSQL commit) -> relay waiting for each confirm
+                        -> broker -> consumer committing each event (inbox + handler) -> ack
+  pipeline              the same with the relay's window of outstanding confirms
+                        (PP_PUBLISH_WINDOW) and the consumer's batches (PP_CONSUMER_BATCH)
+
+Both pipelines write the outbox rows `--per-transaction` at a time (default 500, as an
+ingest batch writes them) and are durable on both ends.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 from kombu import Connection, Consumer, Exchange, Queue
 
+from bench.common import Figure, table
 from shared.config import Settings
 from shared.messaging.envelope import new_envelope
 from shared.messaging.publisher import broker_connection
@@ -90,7 +96,8 @@ def bare_kombu(bodies: list[str], tag: str, confirms: bool) -> float:
     return elapsed
 
 
-def outbox_pipeline(envelopes, tag: str, per_transaction: int) -> float:
+def outbox_pipeline(envelopes, tag: str, per_transaction: int, *, window: int,
+                    batch: int) -> float:
     """Seconds from the first outbox insert to the consumer's commit of the last event."""
     admin = sa.create_engine(_sqlalchemy_url(DATABASE), isolation_level="AUTOCOMMIT")
     databases = [f"pp_bench_{tag}_{name}" for name in ("linking", "reports")]
@@ -100,7 +107,8 @@ def outbox_pipeline(envelopes, tag: str, per_transaction: int) -> float:
     urls = [sa.make_url(_sqlalchemy_url(DATABASE)).set(database=name)
             .render_as_string(hide_password=False) for name in databases]
     settings = replace(Settings.from_env({}), broker_url=AMQP, exchange=f"pp.bench.{tag}",
-                       queue_prefix=f"bench.{tag}.")
+                       queue_prefix=f"bench.{tag}.", publish_window=window,
+                       consumer_batch=batch, log_level="WARNING")
     producer = fakeservice.runtime(fakeservice.make_spec("linking"), settings, urls[0])
     consumer = fakeservice.runtime(
         fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect}),
@@ -143,27 +151,45 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
+def figures(quick: bool = False, events: int | None = None,
+            per_transaction: int = 500) -> list[Figure]:
+    count = events or (1000 if quick else 5000)
+    tag = uuid.uuid4().hex[:8]
+    envelopes = [new_envelope("ParentVerified", payload(), producer="linking",
+                              school_id=SCHOOL) for _ in range(count)]
+    bodies = [e.to_json() for e in envelopes]
+    bare = count / bare_kombu(bodies, tag + "a", False)
+    confirms = count / bare_kombu(bodies, tag + "b", True)
+    naive = count / outbox_pipeline(envelopes[:count], tag + "n", per_transaction,
+                                    window=1, batch=1)
+    envelopes = [new_envelope("ParentVerified", payload(), producer="linking",
+                              school_id=SCHOOL) for _ in range(count)]
+    defaults = Settings.from_env({})
+    batched = count / outbox_pipeline(envelopes, tag + "p", per_transaction,
+                                      window=defaults.publish_window,
+                                      batch=defaults.consumer_batch)
+    group = "messaging"
+    return [
+        Figure(group, "bare kombu, a confirm per publish -> consume (no database)", confirms,
+               "events/s", "bare kombu publish -> consume", bare),
+        Figure(group, "naive pipeline: confirm per publish, commit per event", naive,
+               "events/s", "bare kombu publish -> consume", bare),
+        Figure(group, f"pipeline: window {defaults.publish_window} confirms, batches of "
+               f"{defaults.consumer_batch}", batched, "events/s", "naive pipeline", naive,
+               target=6.0),
+        Figure(group, "pipeline (the same run)", batched, "events/s",
+               "bare kombu publish -> consume", bare, target=0.5),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--per-transaction", type=int, default=1,
-                        help="events written per outbox transaction (default 1, as a "
-                             "request writes them)")
+    parser.add_argument("--per-transaction", type=int, default=500,
+                        help="events written per outbox transaction (default 500)")
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    tag = uuid.uuid4().hex[:8]
-    envelopes = [new_envelope("ParentVerified", payload(), producer="linking",
-                              school_id=SCHOOL) for _ in range(args.events)]
-    bodies = [e.to_json() for e in envelopes]
-    rows = [("bare kombu publish -> consume", bare_kombu(bodies, tag + "a", False)),
-            ("bare kombu, confirms -> consume", bare_kombu(bodies, tag + "b", True)),
-            (f"outbox -> relay -> consumer commit ({args.per_transaction}/tx)",
-             outbox_pipeline(envelopes, tag, args.per_transaction))]
-    baseline = args.events / rows[0][1]
-    print(f"\n{'path':<44} {'events':>7} {'seconds':>8} {'events/s':>9} {'vs bare':>8}")
-    for name, seconds in rows:
-        rate = args.events / seconds
-        print(f"{name:<44} {args.events:>7} {seconds:>8.2f} {rate:>9.0f} "
-              f"{rate / baseline:>8.2f}")
+    print(table(figures(args.quick, args.events, args.per_transaction)))
 
 
 if __name__ == "__main__":

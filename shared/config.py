@@ -46,7 +46,11 @@ class Settings:
     prefetch: int = 32
     max_attempts: int = 5
     outbox_retention_seconds: int = 3600
-    relay_batch_size: int = 100
+    relay_batch_size: int = 500
+    # Publisher confirms outstanding at once (1: wait for each confirm, the naive relay).
+    publish_window: int = 256
+    # Deliveries applied in one consumer transaction (1: a transaction per event).
+    consumer_batch: int = 64
     # Token keys: embedded mode generates them into data_dir; production names files.
     jwt_private_key_file: str | None = None
     jwt_public_key_file: str | None = None
@@ -89,7 +93,9 @@ class Settings:
             prefetch=_int(env, "PP_PREFETCH", 32),
             max_attempts=_int(env, "PP_MAX_ATTEMPTS", 5),
             outbox_retention_seconds=_int(env, "PP_OUTBOX_RETENTION_SECONDS", 3600),
-            relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 100),
+            relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 500),
+            publish_window=_int(env, "PP_PUBLISH_WINDOW", 256),
+            consumer_batch=_int(env, "PP_CONSUMER_BATCH", 64),
             jwt_private_key_file=env.get("PP_JWT_PRIVATE_KEY_FILE") or None,
             jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
             jwks_url=env.get("PP_JWKS_URL") or None,

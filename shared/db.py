@@ -8,7 +8,7 @@ import datetime as dt
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -126,6 +126,35 @@ def upsert_versioned(session: Session, table: sa.Table, key: dict, values: dict,
     session.execute(table.update().where(*where).values(**values,
                                                         **{version_column: version}))
     return True
+
+
+def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
+                          rows: list[dict], version_column: str = "record_version") -> None:
+    """upsert_versioned for many rows of one table, with three statements: the state they
+    leave is the state applying them one by one, in order, would leave. Every row holds
+    the same columns, the key and the version among them."""
+    latest: dict[Any, dict] = {}
+    for row in rows:  # a later row wins unless it is older
+        previous = latest.get(row[key_column])
+        if previous is None or row[version_column] >= previous[version_column]:
+            latest[row[key_column]] = row
+    key = table.c[key_column]
+    current = dict(session.execute(
+        sa.select(key, table.c[version_column]).where(key.in_(list(latest)))
+        .with_for_update()).all())
+    inserts = [row for k, row in latest.items() if k not in current]
+    updates = [row for k, row in latest.items()
+               if k in current and row[version_column] >= current[k]]
+    if inserts:
+        session.execute(table.insert(), inserts)
+    if updates:
+        # Bind names of their own: SQLAlchemy reserves the column names in SET.
+        columns = [c for c in updates[0] if c != key_column]
+        statement = table.update().where(key == sa.bindparam("k_" + key_column)).values(
+            {c: sa.bindparam("v_" + c) for c in columns})
+        session.execute(statement, [{"k_" + key_column: row[key_column],
+                                     **{"v_" + c: row[c] for c in columns}}
+                                    for row in updates])
 
 
 def advisory_lock(session: Session, key: str) -> None:

@@ -53,5 +53,13 @@ class Removals:
             return False
         return True
 
+    def removed_among(self, session: Session, record_type: str, record_ids) -> set[str]:
+        """Which of these records the school removed (one query)."""
+        if not record_ids:
+            return set()
+        return set(session.execute(sa.select(self.table.c.record_id).where(
+            self.table.c.record_type == record_type,
+            self.table.c.record_id.in_(list(record_ids)))).scalars())
+
     def is_removed(self, session: Session, record_type: str, record_id: str) -> bool:
         return self.removed_at(session, record_type, record_id) is not None

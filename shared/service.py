@@ -134,7 +134,7 @@ class ServiceRuntime:
             loops.append((f"{self.spec.name}.{channel}", worker.run))
         self.relay = OutboxRelay(
             self.engine, self.spec.tables, BrokerPublisher(self.settings),
-            batch_size=self.settings.relay_batch_size,
+            batch_size=self.settings.relay_batch_size, window=self.settings.publish_window,
             retention=dt.timedelta(seconds=self.settings.outbox_retention_seconds
                                    if self.spec.outbox_retention_seconds is None
                                    else self.spec.outbox_retention_seconds),

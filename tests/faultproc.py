@@ -27,7 +27,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 
 from shared.config import Settings
-from shared.messaging.consumer import APPLIED
+from shared.messaging.consumer import APPLIED, DUPLICATE
 from shared.messaging.publisher import BrokerPublisher
 from shared.messaging.relay import OutboxRelay
 from shared.service import ServiceRuntime
@@ -43,8 +43,8 @@ def student_for(i: int) -> str:
     return str(uuid.uuid5(STUDENTS, str(i)))
 
 
-def crash(event_id: str) -> None:
-    print(f"crashed event_id={event_id}", flush=True)
+def crash(event_id: str, unacked: int = 1) -> None:
+    print(f"crashed event_id={event_id}", f"unacked={unacked}", sep="\n", flush=True)
     os._exit(CRASHED)
 
 
@@ -56,10 +56,10 @@ class CrashAfter:
         self.k = int(k) if name == point else 0
         self.seen = 0
 
-    def passed(self, event_id: str) -> None:
+    def passed(self, event_id: str, unacked: int = 1) -> None:
         self.seen += 1
         if self.seen == self.k:
-            crash(event_id)
+            crash(event_id, unacked)
 
 
 def runtime(service: str, url: str, handlers=None) -> ServiceRuntime:
@@ -75,12 +75,14 @@ def produce(url: str, total: int, crash_spec: str | None) -> None:
     after_commit = CrashAfter(crash_spec, "after_commit")
     after_publish = CrashAfter(crash_spec, "after_publish")
     publisher = BrokerPublisher(rt.settings)
-    confirmed_publish = publisher.publish
+    publish_many = publisher.publish_many
 
-    def publish(routing_key, body, message_id):
-        confirmed_publish(routing_key, body, message_id)
-        after_publish.passed(message_id)  # confirmed by the broker, not yet marked sent
-    publisher.publish = publish
+    def publish_then_maybe_crash(messages, window=256):
+        result = publish_many(messages, window)
+        for message_id in result.confirmed:  # confirmed by the broker, not yet marked sent
+            after_publish.passed(message_id)
+        return result
+    publisher.publish_many = publish_then_maybe_crash
     relay = OutboxRelay(rt.engine, rt.spec.tables, publisher, batch_size=20)
     outbox = rt.context.outbox
     with rt.engine.connect() as conn:
@@ -107,14 +109,19 @@ def consume(url: str, crash_spec: str | None) -> None:
     after_commit = CrashAfter(crash_spec, "after_commit")
     loops = rt.build_workers()
     for worker in rt.queue_workers:
-        process = worker.processor.process
+        process_batch = worker.processor.process_batch
 
-        def process_then_maybe_crash(body, process=process):
-            outcome = process(body)
-            if outcome == APPLIED:  # the handler's write is committed; the ack is not sent
-                after_commit.passed(body_id(body))
-            return outcome
-        worker.processor.process = process_then_maybe_crash
+        def process_then_maybe_crash(bodies, process_batch=process_batch):
+            outcomes = process_batch(bodies)
+            # The batch's writes are committed; none of its acks is sent. The test checks
+            # that every delivery of the batch comes back: `unacked=` counts those whose
+            # event is applied (now or by an earlier run).
+            unacked = sum(o in (APPLIED, DUPLICATE) for o in outcomes)
+            for body, outcome in zip(bodies, outcomes):
+                if outcome == APPLIED:
+                    after_commit.passed(body_id(body), unacked)
+            return outcomes
+        worker.processor.process_batch = process_then_maybe_crash
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     threads = run_threads(loops, stop)

@@ -5,6 +5,12 @@ dead-lettered at once, with the reason); then, in one transaction, record the ev
 the inbox and run the handler; ack only after that commits. A handler that raises is
 retried a bounded number of times, then dead-lettered. Dead letters live in the service's
 own database, where they can be listed, replayed and erased.
+
+Deliveries are applied in batches (PP_CONSUMER_BATCH): the inbox rows and every handler's
+effects of up to that many events commit in one transaction, and all are acked after it.
+If anything in a batch fails, the batch is rolled back and each delivery is processed
+alone, so a poison event is retried (and dead-lettered) by itself and never holds up or
+duplicates the others.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 from kombu import Consumer
@@ -36,6 +42,34 @@ log = logging.getLogger(__name__)
 
 # A handler gets the open transaction, the event and its loaded data.
 Handler = Callable[[Session, Envelope, dict[str, Any]], None]
+# A set-based form of a handler: many events of its type applied with a few statements.
+ManyHandler = Callable[[Session, list[tuple[Envelope, dict[str, Any]]]], None]
+
+
+def with_many(handler: Handler, many: ManyHandler) -> Handler:
+    """Give a handler a set-based form for batches. The consumer may apply events with
+    such handlers grouped by type between two events without one (those keep their
+    place), so a set-based handler must leave the same state as applying its events one
+    by one, and must not read what another set-based handler of the service writes."""
+    handler.many = many  # type: ignore[attr-defined]
+    return handler
+
+
+def _groups(items):
+    """The batch in application order: each event without a set-based form alone and in
+    its place; between them, the events with one, grouped by handler."""
+    groups: list[list] = []
+    pending: dict[Any, list] = {}
+    for item in items:
+        handler = item[3]
+        if getattr(handler, "many", None) is None:
+            groups.extend(pending.values())
+            pending = {}
+            groups.append([item])
+        else:
+            pending.setdefault(handler, []).append(item)
+    groups.extend(pending.values())
+    return groups
 
 APPLIED, DUPLICATE, RETRY, DEAD_LETTERED = "applied", "duplicate", "retry", "dead_lettered"
 
@@ -75,6 +109,87 @@ class DeliveryProcessor:
     tables: PlumbingTables
     handlers: Mapping[str, Handler]
     max_attempts: int = 5
+
+    def process_batch(self, bodies: Sequence[bytes | str]) -> list[str]:
+        """Apply many deliveries in one transaction; the outcome of each, in order.
+
+        Undecodable deliveries and events without a handler are dead-lettered one by one;
+        a second copy of an event within the batch is a duplicate. If the transaction
+        fails for any reason, every event of it is processed alone instead."""
+        if len(bodies) == 1:
+            return [self.handle(bodies[0])]
+        outcomes: list[str | None] = [None] * len(bodies)
+        together: list[tuple[int, Envelope, dict, Handler]] = []
+        ids: set[str] = set()
+        for index, body in enumerate(bodies):
+            try:
+                envelope, loaded = parse_envelope(body)
+            except ContractError:
+                outcomes[index] = self.handle(body)  # dead-lettered with its reason
+                continue
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                outcomes[index] = self.handle(body)
+            elif envelope.id in ids:
+                outcomes[index] = DUPLICATE
+            else:
+                ids.add(envelope.id)
+                together.append((index, envelope, loaded, handler))
+        if together:
+            try:
+                for index, outcome in self._apply_together(together):
+                    outcomes[index] = outcome
+            except Exception as exc:
+                log.info("batch of %d rolled back, applying each alone queue=%s error=%s",
+                         len(together), self.queue, type(exc).__name__)
+                for index, *_ in together:
+                    outcomes[index] = self.handle(bodies[index])
+        return outcomes  # type: ignore[return-value]
+
+    def _apply_together(self, items) -> list[tuple[int, str]]:
+        inbox, attempts = self.tables.inbox, self.tables.delivery_attempts
+        with self.sessions() as session, session.begin():
+            seen = set(session.execute(sa.select(inbox.c.event_id).where(
+                inbox.c.event_id.in_([envelope.id for _, envelope, _, _ in items]))).scalars())
+            fresh = [item for item in items if item[1].id not in seen]
+            if fresh:
+                now = utcnow()
+                # Inserted in id order, so two workers' overlapping batches queue on the
+                # same row first instead of deadlocking.
+                session.execute(inbox.insert(), [
+                    {"event_id": envelope.id, "event_type": envelope.type, "applied_at": now}
+                    for envelope in sorted((item[1] for item in fresh), key=lambda e: e.id)])
+                for group in _groups(fresh):
+                    handler = group[0][3]
+                    if len(group) > 1:
+                        handler.many(session, [(envelope, loaded)
+                                               for _, envelope, loaded, _ in group])
+                        continue
+                    envelope, loaded = group[0][1], group[0][2]
+                    token = correlation_id_var.set(envelope.correlation_id)
+                    try:
+                        handler(session, envelope, loaded)
+                    finally:
+                        correlation_id_var.reset(token)
+                session.execute(attempts.delete().where(
+                    attempts.c.event_id.in_([item[1].id for item in fresh])))
+        for _, envelope, _, _ in fresh:
+            token = correlation_id_var.set(envelope.correlation_id)
+            log.info("applied event_id=%s type=%s service=%s", envelope.id, envelope.type,
+                     self.service)
+            correlation_id_var.reset(token)
+        return [(index, APPLIED if envelope.id not in seen else DUPLICATE)
+                for index, envelope, _, _ in items]
+
+    def handle(self, body: bytes | str) -> str:
+        """Process one delivery; if even that fails (our database is away), count an
+        attempt where possible and hand it back for a retry."""
+        try:
+            return self.process(body)
+        except Exception as exc:
+            log.warning("delivery not processed queue=%s error=%s", self.queue,
+                        type(exc).__name__)
+            return self.unprocessable(body, exc)
 
     def process(self, body: bytes | str) -> str:
         try:
@@ -189,59 +304,65 @@ def _body_key(raw: str) -> str:
 
 
 class QueueWorker:
-    """Consumes one of a service's queues; reconnects and resumes after a lost connection."""
+    """Consumes one of a service's queues in batches; reconnects and resumes after a lost
+    connection. A batch is applied once `batch_size` deliveries are waiting or the queue
+    has nothing more to give at once, whichever comes first."""
 
     def __init__(self, settings: Settings, processor: DeliveryProcessor, queue,
                  retry_delay: Callable[[int], float] | None = None):
         self.settings = settings
         self.processor = processor
         self.queue = queue
+        self.batch_size = max(1, settings.consumer_batch)
         self.connected = threading.Event()
         self.idle = threading.Event()
         self.retry_delay = retry_delay or (lambda n: min(2.0, 0.05 * 2 ** n))
         self.reconnects = 0  # connections re-established after a loss (ops, tests)
         self._stop: threading.Event | None = None
+        self._pending: list = []
 
     def _on_message(self, message) -> None:
         self.idle.clear()
-        try:
-            outcome = self.processor.process(message.body)
-        except Exception as exc:  # most likely our own database is unavailable
-            log.warning("delivery not processed queue=%s error=%s", self.queue.name,
-                        type(exc).__name__)
-            outcome = self.processor.unprocessable(message.body, exc)
-        _count(self.processor.service, self.queue.name, outcome)
-        if outcome == RETRY:
-            # Back off a little so a failing handler does not spin, then hand it back.
+        self._pending.append(message)
+
+    def _apply_pending(self) -> None:
+        messages, self._pending = self._pending, []
+        outcomes = self.processor.process_batch([m.body for m in messages])
+        retry = False
+        for message, outcome in zip(messages, outcomes):
+            _count(self.processor.service, self.queue.name, outcome)
+            if outcome == RETRY:
+                retry = True
+            else:
+                message.ack()  # only after the commit that applied (or recorded) it
+        if retry:
+            # Back off a little so a failing handler does not spin, then hand them back.
             self._stop.wait(self.retry_delay(1))
-            message.requeue()
-        else:
-            message.ack()
+            for message, outcome in zip(messages, outcomes):
+                if outcome == RETRY:
+                    message.requeue()
 
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
         failures = 0
+        # Enough prefetched that the next batch is already here while one is applied.
+        prefetch = max(self.settings.prefetch, 2 * self.batch_size)
         while not stop.is_set():
             conn = broker_connection(self.settings.broker_url, name=self.queue.name)
+            self._pending = []  # unacked deliveries of a lost channel come again
             try:
                 conn.ensure_connection(max_retries=1, timeout=5)
                 channel = conn.channel()
                 topology.declare_topology(channel, self.settings, extra=[self.queue])
                 consumer = Consumer(channel, queues=[self.queue], no_ack=False,
-                                    on_message=self._on_message,
-                                    prefetch_count=self.settings.prefetch)
+                                    on_message=self._on_message, prefetch_count=prefetch)
                 with consumer:
                     self.connected.set()
                     if failures:
                         self.reconnects += 1
                         log.info("consumer reconnected queue=%s", self.queue.name)
                     failures = 0
-                    while not stop.is_set():
-                        try:
-                            conn.drain_events(timeout=0.25)
-                        except socket.timeout:
-                            self.idle.set()
-                            conn.heartbeat_check()
+                    self._consume(conn, stop)
             except Exception as exc:  # connection lost, broker restarting, anything: retry
                 self.connected.clear()
                 failures += 1
@@ -256,3 +377,20 @@ class QueueWorker:
                 except Exception:
                     log.debug("releasing a broken connection failed", exc_info=True)
         self.connected.clear()
+
+    def _consume(self, conn, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                # With deliveries waiting, only a moment for more before applying them.
+                conn.drain_events(timeout=0.005 if self._pending else 0.25)
+            except socket.timeout:
+                if self._pending:
+                    self._apply_pending()
+                else:
+                    self.idle.set()
+                    conn.heartbeat_check()
+                continue
+            if len(self._pending) >= self.batch_size:
+                self._apply_pending()
+        if self._pending:  # stopping: apply and ack what is here rather than hand it back
+            self._apply_pending()

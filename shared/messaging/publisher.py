@@ -1,9 +1,20 @@
-"""Publishing to the broker with publisher confirms (kombu; py-amqp waits for each ack)."""
+"""Publishing to the broker with publisher confirms.
+
+`publish` waits for the broker's confirm of one message. `publish_many` keeps a window of
+confirms outstanding: it goes on publishing while earlier messages await their basic.ack,
+and reports which were confirmed as the acks arrive. kombu's own confirm mode waits after
+every publish, so the window uses the py-amqp channel under kombu's connection directly
+(confirm.select, and the channel's basic_ack / basic_nack / basic_return callbacks): the
+same client, connection settings and topology code, no second AMQP library or I/O loop.
+"""
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
+from typing import Sequence
 
+import amqp
 from kombu import Connection
 
 from shared.config import Settings
@@ -29,8 +40,39 @@ def broker_connection(url: str, *, confirm: bool = False, name: str | None = Non
                       transport_options=options, connect_timeout=5)
 
 
+@dataclass
+class PublishResult:
+    """What became of a run of messages: the ids the broker confirmed (in publish order)
+    and, for each failed one, why. Messages in neither were not published."""
+    confirmed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def publish_each(publisher, messages: Sequence[tuple[str, str, str]]) -> PublishResult:
+    """A window of one: each (routing key, body, message id) waits for its confirm; stops
+    at the first failure (the broker is likely unavailable)."""
+    result = PublishResult()
+    for routing_key, body, message_id in messages:
+        try:
+            publisher.publish(routing_key, body, message_id)
+        except Exception as exc:
+            result.failed[message_id] = _error_text(exc)
+            break
+        result.confirmed.append(message_id)
+    return result
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:400] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not confirm a message (returned, nacked, or the connection failed)."""
+
+
 class BrokerPublisher:
-    """Publishes one message and returns only once the broker has confirmed it.
+    """Publishes with publisher confirms on one connection, reconnecting after a failure.
 
     Not thread-safe by design: each relay owns one. A failure closes the connection; the
     next publish reconnects and re-declares the topology.
@@ -39,40 +81,115 @@ class BrokerPublisher:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._conn: Connection | None = None
-        self._producer = None
+        self._channel = None  # py-amqp channel in confirm mode (amqp:// only)
+        self._producer = None  # kombu producer (the embedded memory:// broker)
+        self._next_tag = 0
+        self._outstanding: dict[int, str] = {}
         self._lock = threading.Lock()
-        # A message no queue takes comes back (basic.return) and raises: never marked sent.
-        self._mandatory = settings.broker_url.startswith("amqp")
+        self._amqp = settings.broker_url.startswith("amqp")
+        # A message no queue takes comes back (basic.return): never marked sent.
+        self._mandatory = self._amqp
         self.connects = 0  # connections opened: more than one means it reconnected
 
     def _connect(self):
         # No heartbeats: nothing services them between publishes, and an idle relay would
         # otherwise find its connection closed by the broker.
-        conn = broker_connection(self.settings.broker_url, confirm=True, heartbeat=0,
+        conn = broker_connection(self.settings.broker_url, heartbeat=0,
                                  name=f"{self.settings.queue_prefix}publisher")
         conn.ensure_connection(max_retries=1, timeout=5)
         channel = conn.channel()
         topology.declare_topology(channel, self.settings)
         self._conn = conn
         self.connects += 1
-        self._producer = conn.Producer(channel=channel,
-                                       exchange=topology.exchange(self.settings))
+        if self._amqp:
+            channel.confirm_select()
+            self._channel, self._next_tag = channel, 0  # tags count from 1 per channel
+        else:
+            self._producer = conn.Producer(channel=channel,
+                                           exchange=topology.exchange(self.settings))
 
     def publish(self, routing_key: str, body: str, message_id: str) -> None:
+        """Publish one message and return once the broker has confirmed it."""
+        result = self.publish_many([(routing_key, body, message_id)], window=1)
+        if message_id not in result.confirmed:
+            raise PublishFailed(result.failed.get(message_id, "not confirmed"))
+
+    def publish_many(self, messages: Sequence[tuple[str, str, str]],
+                     window: int = 256) -> PublishResult:
+        """Publish (routing key, body, message id) in order, with up to `window` confirms
+        outstanding. A message the broker returns (no queue takes it) or nacks is failed;
+        a lost connection fails what was awaiting its confirm and stops the run."""
         with self._lock:
+            result = PublishResult()
             try:
                 if self._conn is None:
                     self._connect()
-                self._producer.publish(
-                    body, routing_key=routing_key, content_type="application/json",
-                    content_encoding="utf-8", delivery_mode=2, message_id=message_id,
-                    mandatory=self._mandatory, retry=False, timeout=CONFIRM_TIMEOUT)
-            except Exception:
+                if not self._amqp:
+                    for routing_key, body, message_id in messages:
+                        self._producer.publish(
+                            body, routing_key=routing_key, content_type="application/json",
+                            content_encoding="utf-8", delivery_mode=2,
+                            message_id=message_id, retry=False)
+                        result.confirmed.append(message_id)
+                    return result
+                self._publish_windowed(messages, max(1, window), result)
+            except Exception as exc:
+                reason = _error_text(exc)
+                unsettled = [m[2] for m in messages
+                             if m[2] not in result.failed and m[2] not in result.confirmed]
+                if unsettled:  # at least the one being published fails; the rest waits
+                    result.failed[unsettled[0]] = reason
+                for message_id in self._outstanding.values():
+                    result.failed[message_id] = reason
                 self.close()
-                raise
+            return result
+
+    def _publish_windowed(self, messages, window: int, result: PublishResult) -> None:
+        outstanding: dict[int, str] = {}  # delivery tag -> message id
+        self._outstanding = outstanding
+        returned: dict[str, str] = {}
+
+        def settle(tag: int, multiple: bool, ok: bool) -> None:
+            for done in sorted(t for t in outstanding if t <= tag) if multiple else [tag]:
+                message_id = outstanding.pop(done, None)
+                if message_id is None:
+                    continue
+                if message_id in returned:  # basic.return comes before its ack
+                    result.failed[message_id] = returned.pop(message_id)
+                elif ok:
+                    result.confirmed.append(message_id)
+                else:
+                    result.failed[message_id] = "nacked by the broker"
+
+        def on_return(exc, exchange, routing_key, message) -> None:
+            returned[message.properties.get("message_id")] = _error_text(exc)
+
+        channel = self._channel
+        callbacks = {"basic_ack": lambda tag, multiple: settle(tag, multiple, True),
+                     "basic_nack": lambda tag, multiple: settle(tag, multiple, False),
+                     "basic_return": on_return}
+        for event, callback in callbacks.items():
+            channel.events[event].add(callback)
+        try:
+            for routing_key, body, message_id in messages:
+                while len(outstanding) >= window:
+                    self._conn.drain_events(timeout=CONFIRM_TIMEOUT)
+                self._next_tag += 1
+                outstanding[self._next_tag] = message_id
+                channel.basic_publish(amqp.Message(
+                    body, content_type="application/json", content_encoding="utf-8",
+                    delivery_mode=2, message_id=message_id),
+                    exchange=self.settings.exchange, routing_key=routing_key,
+                    mandatory=self._mandatory)
+            while outstanding:
+                self._conn.drain_events(timeout=CONFIRM_TIMEOUT)
+        finally:
+            for event, callback in callbacks.items():
+                channel.events[event].discard(callback)
 
     def close(self) -> None:
-        conn, self._conn, self._producer = self._conn, None, None
+        conn, self._conn, self._producer, self._channel = self._conn, None, None, None
+        self._outstanding = {}
         if conn is not None:
             try:
                 conn.release()

@@ -1,8 +1,11 @@
 """The outbox relay: publish unsent rows with confirms, mark them sent, retry with backoff.
 
+Rows go out in batches (PP_RELAY_BATCH_SIZE) with a window of outstanding publisher
+confirms (PP_PUBLISH_WINDOW; 1 waits for each confirm); the rows the broker confirmed are
+marked sent, in the batch's one transaction, and a row it did not is retried with backoff.
 Several relays of one service may run at once: on PostgreSQL each takes its batch with
 FOR UPDATE SKIP LOCKED, so no row is held by two. A crash after the publish and before the
-commit publishes that row again; consumers are idempotent, so nothing is applied twice.
+commit publishes those rows again; consumers are idempotent, so nothing is applied twice.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,6 +21,8 @@ from sqlalchemy.engine import Engine
 from shared import metrics
 from shared.db import utcnow
 from shared.tables import PlumbingTables
+
+from .publisher import PublishResult, publish_each
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,7 @@ ERASED_RECENTLY = dt.timedelta(days=7)
 class Publisher(Protocol):
     def publish(self, routing_key: str, body: str, message_id: str) -> None: ...
     def close(self) -> None: ...
+    # Optional: publish_many(messages, window) -> PublishResult (BrokerPublisher has it).
 
 
 def backoff(attempts: int, base: float = 0.5, cap: float = 300.0) -> dt.timedelta:
@@ -38,13 +44,14 @@ def backoff(attempts: int, base: float = 0.5, cap: float = 300.0) -> dt.timedelt
 
 class OutboxRelay:
     def __init__(self, engine: Engine, tables: PlumbingTables, publisher: Publisher, *,
-                 batch_size: int = 100, retention: dt.timedelta = dt.timedelta(hours=1),
+                 batch_size: int = 500, window: int = 256, retention: dt.timedelta = dt.timedelta(hours=1),
                  clock: Callable[[], dt.datetime] = utcnow, name: str = "relay"):
         self.engine = engine
         self.outbox = tables.outbox
         self.tombstones = tables.erasure_tombstones
         self.publisher = publisher
         self.batch_size = batch_size
+        self.window = window
         self.retention = retention
         self.clock = clock
         self.name = name
@@ -62,31 +69,38 @@ class OutboxRelay:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = conn.execute(query).all()
-            sent: list[int] = []
+            if not rows:
+                return 0
+            result = self._publish([(r.routing_key, r.payload, r.event_id) for r in rows])
+            confirmed = set(result.confirmed)
+            sent = [row for row in rows if row.event_id in confirmed]
             for row in rows:
-                try:
-                    self.publisher.publish(row.routing_key, row.payload, row.event_id)
-                except Exception as exc:
-                    attempts = row.attempts + 1
-                    conn.execute(ob.update().where(ob.c.seq == row.seq).values(
-                        attempts=attempts, next_attempt_at=now + backoff(attempts),
-                        last_error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:400]}"
-                        if str(exc) else type(exc).__name__))
-                    log.warning("publish failed event_id=%s attempts=%d", row.event_id,
-                                attempts)
-                    break  # the broker is likely unavailable: stop this batch
-                sent.append(row.seq)
+                reason = result.failed.get(row.event_id)
+                if reason is None:
+                    continue
+                attempts = row.attempts + 1
+                conn.execute(ob.update().where(ob.c.seq == row.seq).values(
+                    attempts=attempts, next_attempt_at=now + backoff(attempts),
+                    last_error=reason))
+                log.warning("publish failed event_id=%s attempts=%d", row.event_id, attempts)
             if sent:
                 values = {"sent_at": self.clock()}
                 if not self.retention:  # keep nothing once the broker has it
                     values["payload"] = None
-                conn.execute(ob.update().where(ob.c.seq.in_(sent)).values(**values))
-                self._blank_erased(conn, [r for r in rows if r.seq in set(sent)], now)
-        for row in rows[:len(sent)]:  # counted once committed as sent
+                conn.execute(ob.update().where(ob.c.seq.in_([r.seq for r in sent]))
+                             .values(**values))
+                self._blank_erased(conn, sent, now)
+        for row in sent:  # counted once committed as sent
             metrics.PUBLISHED.labels(self.name, row.event_type).inc()
         if len(sent) < len(rows):
             raise RelayStalled(f"{len(rows) - len(sent)} rows not published")
         return len(sent)
+
+    def _publish(self, messages: Sequence[tuple[str, str, str]]) -> PublishResult:
+        publish_many = getattr(self.publisher, "publish_many", None)
+        if publish_many is None:
+            return publish_each(self.publisher, messages)
+        return publish_many(messages, self.window)
 
     def _blank_erased(self, conn, rows, now: dt.datetime) -> None:
         """An event about a subject erased while it waited is blanked as soon as it is

@@ -203,6 +203,26 @@ class RightsParticipant:
             apply(session, envelope.school_id, data)
         return handler
 
+    def unless_erased_many(self, subject_type: str, key: str, apply_many):
+        """The set-based form of unless_erased: `apply_many(session, [(school_id, data)])`
+        with the events about erased subjects left out (one query for all of them)."""
+        def many(session, items):
+            erased = self.erased_among(session, subject_type,
+                                       {data[key] for _, data in items if data.get(key)})
+            kept = [(envelope.school_id, data) for envelope, data in items
+                    if data.get(key) not in erased]
+            if kept:
+                apply_many(session, kept)
+        return many
+
+    def erased_among(self, session: Session, subject_type: str, subject_ids) -> set[str]:
+        if not subject_ids:
+            return set()
+        t = self.tables.erasure_tombstones
+        return set(session.execute(sa.select(t.c.subject_id).where(
+            t.c.subject_type == subject_type,
+            t.c.subject_id.in_(list(subject_ids)))).scalars())
+
     def is_offboarded(self, session: Session, school_id: str | None) -> bool:
         return bool(school_id) and self.is_erased(session, "school", school_id)
 

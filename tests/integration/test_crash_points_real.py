@@ -35,7 +35,9 @@ RUNS = int(os.environ.get("PP_FAULT_RUNS", "8"))
 def process_env(settings) -> dict:
     return {**os.environ, "PP_BROKER_URL": settings.broker_url,
             "PP_EXCHANGE": settings.exchange, "PP_QUEUE_PREFIX": settings.queue_prefix,
-            "PP_PREFETCH": "10", "PP_MAX_ATTEMPTS": "3"}
+            "PP_PREFETCH": "10", "PP_MAX_ATTEMPTS": "3",
+            # Batching on, in batches small enough for several crashes in one stream.
+            "PP_CONSUMER_BATCH": "8", "PP_PUBLISH_WINDOW": "16"}
 
 
 STDERR = Path(os.environ.get("TMPDIR", "/tmp")) / f"pp-faultproc-{os.getpid()}.log"
@@ -61,10 +63,15 @@ def stderr_tail() -> str:
 
 def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str | None]:
     """Wait for a fault process to end; (exit code, event id it crashed at)."""
+    rc, crashed, _ = finish_batch(proc, timeout)
+    return rc, crashed
+
+
+def finish_batch(proc: subprocess.Popen, timeout: float = 120):
+    """As finish, and how many applied events of its batch were left unacked."""
     out, _ = proc.communicate(timeout=timeout)
-    crashed = [line.split("=", 1)[1] for line in out.splitlines()
-               if line.startswith("crashed event_id=")]
-    return proc.returncode, (crashed[0] if crashed else None)
+    said = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return proc.returncode, said.get("crashed event_id"), int(said.get("unacked", 0))
 
 
 def rows(url: str, sql: str, **params) -> list:
@@ -92,13 +99,13 @@ class CountingConsumer:
             settings, url)
         loops = self.rt.build_workers()
         for worker in self.rt.queue_workers:
-            process = worker.processor.process
+            process_batch = worker.processor.process_batch
 
-            def counted(body, process=process):
-                outcome = process(body)
-                self.outcomes[outcome] += 1
-                return outcome
-            worker.processor.process = counted
+            def counted(bodies, process_batch=process_batch):
+                outcomes = process_batch(bodies)
+                self.outcomes.update(outcomes)
+                return outcomes
+            worker.processor.process_batch = counted
         self.stop = threading.Event()
         self.threads = run_threads([loop for loop in loops if not loop[0].endswith("relay")],
                                    self.stop)
@@ -171,7 +178,7 @@ def test_consumer_killed_between_its_write_and_its_ack_changes_nothing_on_redeli
     url = new_database("consumer")
     create_tables("reports", url)
     queue = f"{broker_settings.queue_prefix}reports.data"
-    total = 40 + 4 * RUNS
+    total = 40 + 12 * RUNS  # a crashed run applies up to a batch (8) past its K-th event
     events = [new_envelope("ParentVerified", {
         "link_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
         "guardian_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4()),
@@ -190,16 +197,17 @@ def test_consumer_killed_between_its_write_and_its_ack_changes_nothing_on_redeli
     crashes = 0
     for _ in range(RUNS):
         remaining = total - len(effects())
-        rc, crashed = finish(faultproc(broker_settings, "consume", url, "--crash",
-                                       f"after_commit:{rng.randint(1, min(6, remaining))}"))
-        assert rc == CRASHED and crashed, f"seed {seed}: consumer ended {rc}"
+        rc, crashed, unacked = finish_batch(faultproc(
+            broker_settings, "consume", url, "--crash",
+            f"after_commit:{rng.randint(1, min(6, remaining))}"))
+        assert rc == CRASHED and crashed and unacked >= 1, f"seed {seed}: consumer ended {rc}"
         crashes += 1
         applied = effects()
         assert applied[crashed] == 1, f"seed {seed}"
-        # Its write is committed, yet its message is back in the queue for redelivery.
+        # Its batch's writes are committed, yet all its messages are back in the queue.
         wait_for(lambda: queue_counts(broker_settings.broker_url, queue)[0]
-                 == total - len(applied) + 1,
-                 message=f"unacked message returned to the queue (seed {seed})")
+                 == total - len(applied) + unacked,
+                 message=f"unacked messages returned to the queue (seed {seed})")
     assert crashes >= min(RUNS, 4), f"seed {seed}"
 
     last = faultproc(broker_settings, "consume", url)

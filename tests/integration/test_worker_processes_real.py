@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHOOL = str(uuid.uuid4())
 
 
-def test_two_worker_processes_apply_each_event_once(broker_settings, new_database):
+def test_two_worker_processes_apply_each_event_once(broker_settings, new_database, tmp_path):
     url = new_database("twoworkers")
     spec = fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect})
     engine = sa.create_engine(url)
@@ -27,9 +27,10 @@ def test_two_worker_processes_apply_each_event_once(broker_settings, new_databas
     env = {**os.environ, "PP_BROKER_URL": broker_settings.broker_url,
            "PP_EXCHANGE": broker_settings.exchange,
            "PP_QUEUE_PREFIX": broker_settings.queue_prefix, "PP_PREFETCH": "8"}
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
     workers = [subprocess.Popen([sys.executable, "-m", "tests.fakeworker", url], cwd=ROOT,
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-               for _ in range(2)]
+                                env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+               for log in logs]
     queue = f"{broker_settings.queue_prefix}reports.data"
     try:
         wait_for(lambda: queue_counts(broker_settings.broker_url, queue)[1] == 2, timeout=60,
@@ -47,8 +48,15 @@ def test_two_worker_processes_apply_each_event_once(broker_settings, new_databas
 
         def drained():
             return queue_counts(broker_settings.broker_url, queue)[0] == 0
-        wait_for(lambda: drained() and _count(engine) >= len(events), timeout=120,
-                 message="all events applied")
+        try:
+            wait_for(lambda: drained() and _count(engine) >= len(events), timeout=120,
+                     message="all events applied")
+        except AssertionError as exc:  # say where it stuck, with the workers' own words
+            tails = "\n".join(f"--- worker {i} (exit {w.poll()}):\n"
+                              + log.read_text()[-2000:] for i, (w, log)
+                              in enumerate(zip(workers, logs)))
+            raise AssertionError(f"{exc}; queue {queue_counts(broker_settings.broker_url, queue)}"
+                                 f", applied {_count(engine)}\n{tails}") from None
     finally:
         # Stop both workers before counting: a copy still in flight is then either applied
         # (and counted below) or back in the queue, never missed by the assertion.

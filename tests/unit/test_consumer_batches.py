@@ -1,0 +1,148 @@
+"""The batching consumer (issue 13) on SQLite: a batch commits once, a poison event is
+retried alone, set-based handlers leave what one-by-one application would leave."""
+import json
+import random
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from shared.db import make_engine, make_session_factory, upsert_versioned, upsert_versioned_many
+from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
+                                       DeliveryProcessor, with_many)
+from shared.messaging.envelope import new_envelope
+from tests import fakeservice
+
+SCHOOL = "00000000-0000-4000-8000-00000000000a"
+
+
+def verified(student_id=None):
+    return {"link_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
+            "guardian_id": str(uuid.uuid4()), "student_id": student_id or str(uuid.uuid4()),
+            "record_version": 1}
+
+
+def body(event_type="ParentVerified", data=None) -> str:
+    return new_envelope(event_type, data or verified(), producer="linking",
+                        school_id=SCHOOL).to_json()
+
+
+@pytest.fixture
+def world(tmp_path):
+    spec = fakeservice.make_spec("reports")
+    engine = make_engine(f"sqlite:///{tmp_path / 'svc.db'}")
+    spec.metadata.create_all(engine)
+    commits = []
+    sa.event.listen(engine, "commit", lambda conn: commits.append(1))
+    yield spec, engine, make_session_factory(engine), commits
+    engine.dispose()
+
+
+def processor(spec, sessions, handlers, max_attempts=3):
+    return DeliveryProcessor("reports", "reports.data", sessions, spec.tables, handlers,
+                             max_attempts)
+
+
+def rows(engine, sql):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql)).all()
+
+
+def test_a_batch_is_applied_in_one_transaction_with_its_inbox_rows(world):
+    spec, engine, sessions, commits = world
+    consumer = processor(spec, sessions, {"ParentVerified": fakeservice.record_effect})
+    bodies = [body() for _ in range(20)]
+    assert consumer.process_batch(bodies) == [APPLIED] * 20
+    assert len(commits) == 1
+    assert len(rows(engine, "SELECT * FROM effects")) == 20
+    assert len(rows(engine, "SELECT * FROM inbox")) == 20
+
+
+def test_copies_in_a_batch_and_events_applied_before_are_duplicates(world):
+    spec, engine, sessions, _ = world
+    consumer = processor(spec, sessions, {"ParentVerified": fakeservice.record_effect})
+    earlier, new = body(), body()
+    assert consumer.process_batch([earlier]) == [APPLIED]
+    assert consumer.process_batch([new, earlier, new]) == [APPLIED, DUPLICATE, DUPLICATE]
+    ids = sorted(r.event_id for r in rows(engine, "SELECT event_id FROM effects"))
+    assert ids == sorted(json.loads(b)["id"] for b in (earlier, new))
+
+
+def test_a_poison_event_is_retried_alone_and_the_others_applied_once(world):
+    spec, engine, sessions, _ = world
+    poison_student = str(uuid.uuid4())
+
+    def handler(session, envelope, data):
+        fakeservice.record_effect(session, envelope, data)
+        if data["student_id"] == poison_student:
+            raise RuntimeError("cannot apply")
+
+    consumer = processor(spec, sessions, {"ParentVerified": handler}, max_attempts=2)
+    bodies = [body() for _ in range(5)]
+    bodies.insert(2, body(data=verified(poison_student)))
+    assert consumer.process_batch(bodies) == [APPLIED, APPLIED, RETRY, APPLIED, APPLIED,
+                                              APPLIED]
+    # Redelivered with the poison event: the others are duplicates, it is dead-lettered.
+    assert consumer.process_batch(bodies) == [DUPLICATE, DUPLICATE, DEAD_LETTERED,
+                                              DUPLICATE, DUPLICATE, DUPLICATE]
+    effects = [r.student_id for r in rows(engine, "SELECT student_id FROM effects")]
+    assert len(effects) == 5 and poison_student not in effects  # each once, poison none
+    assert len(rows(engine, "SELECT * FROM dead_letters")) == 1
+
+
+def test_an_undecodable_delivery_in_a_batch_is_dead_lettered_once(world):
+    spec, engine, sessions, _ = world
+    consumer = processor(spec, sessions, {"ParentVerified": fakeservice.record_effect})
+    outcomes = consumer.process_batch([body(), "not json", body("LinkRevoked"), body()])
+    assert outcomes == [APPLIED, DEAD_LETTERED, DEAD_LETTERED, APPLIED]
+    assert len(rows(engine, "SELECT * FROM dead_letters")) == 2
+    assert len(rows(engine, "SELECT * FROM effects")) == 2
+
+
+def test_set_based_handlers_are_grouped_between_events_that_keep_their_place(world):
+    spec, engine, sessions, _ = world
+    calls = []
+
+    def one(tag):
+        return lambda session, envelope, data: calls.append((tag, data["student_id"]))
+
+    def many(tag):
+        return lambda session, items: calls.append(
+            (tag + "*", [data["student_id"] for _, data in items]))
+
+    consumer = processor(spec, sessions, {
+        "ParentVerified": with_many(one("verified"), many("verified")),
+        "LinkLocked": with_many(one("locked"), many("locked")),
+        "LinkRevoked": one("revoked")})
+    sequence = [("ParentVerified", "a"), ("LinkLocked", "b"), ("ParentVerified", "c"),
+                ("LinkRevoked", "d"), ("ParentVerified", "e")]
+    bodies = [body(t, verified(f"00000000-0000-4000-8000-00000000000{s}"))
+              for t, s in sequence]
+    assert consumer.process_batch(bodies) == [APPLIED] * 5
+    short = [(tag, [s[-1] for s in ids] if isinstance(ids, list) else ids[-1])
+             for tag, ids in calls]
+    assert short == [("verified*", ["a", "c"]), ("locked", "b"), ("revoked", "d"),
+                     ("verified", "e")]
+
+
+def test_upsert_versioned_many_leaves_what_one_by_one_upserts_leave(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'u.db'}")
+    metadata = sa.MetaData()
+    tables = [sa.Table(name, metadata, sa.Column("record_id", sa.String, primary_key=True),
+                       sa.Column("value", sa.String), sa.Column("record_version", sa.Integer))
+              for name in ("one_by_one", "set_based")]
+    metadata.create_all(engine)
+    sessions = make_session_factory(engine)
+    rng = random.Random(13)
+    for _ in range(30):  # rounds of writes with late, repeated and equal versions
+        batch = [{"record_id": f"r{rng.randint(1, 8)}", "value": f"v{rng.random():.6f}",
+                  "record_version": rng.randint(1, 4)} for _ in range(rng.randint(1, 12))]
+        with sessions() as session, session.begin():
+            for row in batch:
+                upsert_versioned(session, tables[0], {"record_id": row["record_id"]},
+                                 {"value": row["value"]}, row["record_version"])
+            upsert_versioned_many(session, tables[1], "record_id", batch)
+        with engine.connect() as conn:
+            a, b = (conn.execute(sa.select(t).order_by(t.c.record_id)).all() for t in tables)
+        assert a == b
+    engine.dispose()
