@@ -18,7 +18,7 @@ from shared.config import Settings
 from shared.logging_setup import configure_logging
 from shared.db import make_engine, make_session_factory, ping, upgrade
 from shared.messaging import topology
-from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker
+from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker, with_many
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import BrokerPublisher, broker_connection
 from shared.messaging.relay import OutboxRelay
@@ -176,7 +176,24 @@ def _unless_offboarded(participant: RightsParticipant, handler: Handler) -> Hand
                      envelope.id, envelope.school_id)
             return
         return handler(session, envelope, data)
-    return guarded
+
+    many = getattr(handler, "many", None)
+    if many is None:
+        return guarded
+
+    def guarded_many(session, items):
+        offboarded = participant.erased_among(
+            session, "school", {envelope.school_id for envelope, _ in items
+                                if envelope.school_id})
+        kept = [(envelope, data) for envelope, data in items
+                if envelope.school_id not in offboarded]
+        for envelope, _ in items:
+            if envelope.school_id in offboarded:
+                log.info("dropped event of an offboarded school event_id=%s school_id=%s",
+                         envelope.id, envelope.school_id)
+        if kept:
+            many(session, kept)
+    return with_many(guarded, guarded_many)
 
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> Flask:

@@ -11,6 +11,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 
 from shared.config import Settings
+from shared.messaging.consumer import with_many
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, TableDeclaration
 from shared.service import ServiceRuntime, ServiceSpec
 from shared.tables import define_plumbing_tables
@@ -41,11 +42,23 @@ def make_spec(name: str, handlers=None, *, declare: bool = True) -> ServiceSpec:
                        build_handlers=lambda ctx: dict(handlers or {}))
 
 
-def record_effect(session, envelope, data):
+EFFECTS = sa.table("effects", sa.column("event_id"), sa.column("student_id"))
+
+
+def _record_effect(session, envelope, data):
     """A handler whose effect can be counted: one `effects` row per application."""
-    table = sa.table("effects", sa.column("event_id"), sa.column("student_id"))
-    session.execute(table.insert().values(event_id=envelope.id,
-                                          student_id=data["student_id"]))
+    session.execute(EFFECTS.insert().values(event_id=envelope.id,
+                                            student_id=data["student_id"]))
+
+
+def _record_effects(session, items):
+    session.execute(EFFECTS.insert(), [{"event_id": envelope.id,
+                                        "student_id": data["student_id"]}
+                                       for envelope, data in items])
+
+
+# With a set-based form, as a service's bulk handlers have (the consumer's batches).
+record_effect = with_many(_record_effect, _record_effects)
 
 
 def runtime(spec: ServiceSpec, settings: Settings, database_url: str) -> ServiceRuntime:

@@ -11,8 +11,9 @@ from marshmallow import ValidationError
 
 from .base import (ANY_PRODUCER, DATA, RIGHTS, RIGHTS_PARTICIPANTS, SUBJECT_TYPES,
                    Contract, snake)
-from .envelope import EnvelopeSchema
+from .envelope import EnvelopeSchema, load_plain_envelope
 from .events import CONTRACTS
+from .fastpath import plain_loader
 
 __all__ = ["ANY_PRODUCER", "CONTRACTS", "DATA", "RIGHTS", "RIGHTS_PARTICIPANTS",
            "SUBJECT_TYPES", "Contract", "ContractError", "EnvelopeSchema", "contract_for",
@@ -69,14 +70,26 @@ def _schema(schema_class):
 
 
 def validate_envelope(raw: dict) -> dict:
+    plain = load_plain_envelope(raw)
+    if plain is not None:
+        return plain
     try:
         return _schema(EnvelopeSchema).load(raw)
     except ValidationError as err:
         raise ContractError(f"envelope invalid: {_reason(err)}") from None
 
 
+@functools.lru_cache(maxsize=None)
+def _plain_loader(schema_class):
+    return plain_loader(_schema(schema_class))
+
+
 def validate_data(event_type: str, version: int, data: dict) -> dict:
     contract = contract_for(event_type, version)
+    quick = _plain_loader(contract.schema)
+    loaded = quick(data) if quick is not None else None
+    if loaded is not None:
+        return loaded
     try:
         return _schema(contract.schema).load(data)
     except ValidationError as err:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 import uuid
 
@@ -54,10 +55,15 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class UuidString(fields.String):
     """A UUID carried as its canonical lower-case string."""
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is str and CANONICAL_UUID.fullmatch(value):
+            return value  # already canonical (every event's ids): no parse needed
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
             return str(uuid.UUID(text))

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 from kombu import Consumer
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +54,20 @@ def with_many(handler: Handler, many: ManyHandler) -> Handler:
     by one, and must not read what another set-based handler of the service writes."""
     handler.many = many  # type: ignore[attr-defined]
     return handler
+
+
+def _record_new(session: Session, inbox: sa.Table, envelopes: list[Envelope]) -> set[str]:
+    """Insert the inbox rows of events not seen before, in one statement; the ids that
+    were new. Rows go in id order, so two workers' overlapping batches wait on the same
+    row first instead of deadlocking; a row another worker has inserted but not committed
+    makes this one wait for that commit, then counts as seen."""
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    now = utcnow()
+    rows = [{"event_id": e.id, "event_type": e.type, "applied_at": now}
+            for e in sorted(envelopes, key=lambda e: e.id)]
+    statement = insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    return set(session.execute(statement, rows).scalars())
 
 
 def _groups(items):
@@ -149,16 +164,9 @@ class DeliveryProcessor:
     def _apply_together(self, items) -> list[tuple[int, str]]:
         inbox, attempts = self.tables.inbox, self.tables.delivery_attempts
         with self.sessions() as session, session.begin():
-            seen = set(session.execute(sa.select(inbox.c.event_id).where(
-                inbox.c.event_id.in_([envelope.id for _, envelope, _, _ in items]))).scalars())
-            fresh = [item for item in items if item[1].id not in seen]
+            recorded = _record_new(session, inbox, [item[1] for item in items])
+            fresh = [item for item in items if item[1].id in recorded]
             if fresh:
-                now = utcnow()
-                # Inserted in id order, so two workers' overlapping batches queue on the
-                # same row first instead of deadlocking.
-                session.execute(inbox.insert(), [
-                    {"event_id": envelope.id, "event_type": envelope.type, "applied_at": now}
-                    for envelope in sorted((item[1] for item in fresh), key=lambda e: e.id)])
                 for group in _groups(fresh):
                     handler = group[0][3]
                     if len(group) > 1:
@@ -178,7 +186,7 @@ class DeliveryProcessor:
             log.info("applied event_id=%s type=%s service=%s", envelope.id, envelope.type,
                      self.service)
             correlation_id_var.reset(token)
-        return [(index, APPLIED if envelope.id not in seen else DUPLICATE)
+        return [(index, APPLIED if envelope.id in recorded else DUPLICATE)
                 for index, envelope, _, _ in items]
 
     def handle(self, body: bytes | str) -> str:
@@ -320,6 +328,8 @@ class QueueWorker:
         self.reconnects = 0  # connections re-established after a loss (ops, tests)
         self._stop: threading.Event | None = None
         self._pending: list = []
+        # kombu's in-memory transport acks one delivery per call, whatever `multiple` says.
+        self._amqp = settings.broker_url.startswith("amqp")
 
     def _on_message(self, message) -> None:
         self.idle.clear()
@@ -328,13 +338,16 @@ class QueueWorker:
     def _apply_pending(self) -> None:
         messages, self._pending = self._pending, []
         outcomes = self.processor.process_batch([m.body for m in messages])
-        retry = False
-        for message, outcome in zip(messages, outcomes):
+        for outcome in outcomes:
             _count(self.processor.service, self.queue.name, outcome)
-            if outcome == RETRY:
-                retry = True
-            else:
-                message.ack()  # only after the commit that applied (or recorded) it
+        retry = RETRY in outcomes
+        if not retry and len(messages) > 1 and self._amqp:
+            # Every delivery since the last ack is in this batch: one frame acks them all.
+            messages[-1].ack(multiple=True)
+        else:
+            for message, outcome in zip(messages, outcomes):
+                if outcome != RETRY:
+                    message.ack()  # only after the commit that applied (or recorded) it
         if retry:
             # Back off a little so a failing handler does not spin, then hand them back.
             self._stop.wait(self.retry_delay(1))
