@@ -49,8 +49,10 @@ class Settings:
     relay_batch_size: int = 500
     # Publisher confirms outstanding at once (1: wait for each confirm, the naive relay).
     publish_window: int = 256
-    # Deliveries applied in one consumer transaction (1: a transaction per event).
-    consumer_batch: int = 64
+    # Events applied in one consumer transaction (1: a transaction per event).
+    consumer_batch: int = 200
+    # Outbox rows of one routing key sent as one message (1: a message per event).
+    relay_pack: int = 100
     # Token keys: embedded mode generates them into data_dir; production names files.
     jwt_private_key_file: str | None = None
     jwt_public_key_file: str | None = None
@@ -95,7 +97,8 @@ class Settings:
             outbox_retention_seconds=_int(env, "PP_OUTBOX_RETENTION_SECONDS", 3600),
             relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 500),
             publish_window=_int(env, "PP_PUBLISH_WINDOW", 256),
-            consumer_batch=_int(env, "PP_CONSUMER_BATCH", 64),
+            consumer_batch=_int(env, "PP_CONSUMER_BATCH", 200),
+            relay_pack=_int(env, "PP_RELAY_PACK", 100),
             jwt_private_key_file=env.get("PP_JWT_PRIVATE_KEY_FILE") or None,
             jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
             jwks_url=env.get("PP_JWKS_URL") or None,

@@ -135,6 +135,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.engine, self.spec.tables, BrokerPublisher(self.settings),
             batch_size=self.settings.relay_batch_size, window=self.settings.publish_window,
+            pack=self.settings.relay_pack,
             retention=dt.timedelta(seconds=self.settings.outbox_retention_seconds
                                    if self.spec.outbox_retention_seconds is None
                                    else self.spec.outbox_retention_seconds),

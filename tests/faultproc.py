@@ -131,7 +131,7 @@ def consume(url: str, crash_spec: str | None) -> None:
 
 
 def body_id(body) -> str:
-    return json.loads(body)["id"]
+    return (body if isinstance(body, dict) else json.loads(body))["id"]
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ duplicates the others.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import socket
 import threading
@@ -247,7 +248,7 @@ class DeliveryProcessor:
 
     def unprocessable(self, body, exc: Exception) -> str:
         """A delivery whose processing itself failed: retried, but not for ever."""
-        raw = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+        raw = _text(body)
         try:
             attempts = self._count_attempt(_body_key(raw), _reason(exc))
             if attempts >= self.max_attempts:
@@ -289,7 +290,7 @@ class DeliveryProcessor:
                     attempts: int, event_id: str | None = None,
                     event_type: str | None = None) -> str:
         """Store the delivery as a dead letter and forget its attempts, in one transaction."""
-        raw = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+        raw = _text(body)
         event_id = envelope.id if envelope else (event_id or _body_key(raw))
         raw = raw.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
         event_type = envelope.type if envelope else event_type
@@ -305,6 +306,26 @@ class DeliveryProcessor:
         log.error("dead-lettered dead_letter_id=%s event_id=%s queue=%s reason=%s",
                   letter_id, event_id, self.queue, reason)
         return letter_id
+
+
+def unpack(body) -> list:
+    """A delivery's events: a packed message (see OutboxRelay) is a JSON array of
+    envelopes, each applied as its own event; anything else is one delivery as it is."""
+    if body[:1] not in (b"[", "["):
+        return [body]
+    try:
+        events = json.loads(body)
+    except (ValueError, RecursionError):
+        return [body]  # dead-lettered as undecodable, with the reason
+    if isinstance(events, list) and events and all(isinstance(e, dict) for e in events):
+        return events
+    return [body]
+
+
+def _text(body) -> str:
+    if isinstance(body, dict):  # one envelope of a packed message
+        return json.dumps(body)
+    return body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
 
 
 def _body_key(raw: str) -> str:
@@ -327,42 +348,50 @@ class QueueWorker:
         self.retry_delay = retry_delay or (lambda n: min(2.0, 0.05 * 2 ** n))
         self.reconnects = 0  # connections re-established after a loss (ops, tests)
         self._stop: threading.Event | None = None
-        self._pending: list = []
+        self._pending: list = []  # (message, its events)
+        self._pending_events = 0
         # kombu's in-memory transport acks one delivery per call, whatever `multiple` says.
         self._amqp = settings.broker_url.startswith("amqp")
 
     def _on_message(self, message) -> None:
         self.idle.clear()
-        self._pending.append(message)
+        events = unpack(message.body)
+        self._pending.append((message, events))
+        self._pending_events += len(events)
 
     def _apply_pending(self) -> None:
-        messages, self._pending = self._pending, []
-        outcomes = self.processor.process_batch([m.body for m in messages])
+        pending, self._pending, self._pending_events = self._pending, [], 0
+        owners = [index for index, (_, events) in enumerate(pending) for _ in events]
+        outcomes = self.processor.process_batch(
+            [event for _, events in pending for event in events])
         for outcome in outcomes:
             _count(self.processor.service, self.queue.name, outcome)
-        retry = RETRY in outcomes
+        # A message goes back if any of its events is to be retried (the others are
+        # duplicates when it comes again).
+        retry = {owner for owner, outcome in zip(owners, outcomes) if outcome == RETRY}
+        messages = [message for message, _ in pending]
         if not retry and len(messages) > 1 and self._amqp:
             # Every delivery since the last ack is in this batch: one frame acks them all.
             messages[-1].ack(multiple=True)
         else:
-            for message, outcome in zip(messages, outcomes):
-                if outcome != RETRY:
+            for index, message in enumerate(messages):
+                if index not in retry:
                     message.ack()  # only after the commit that applied (or recorded) it
         if retry:
             # Back off a little so a failing handler does not spin, then hand them back.
             self._stop.wait(self.retry_delay(1))
-            for message, outcome in zip(messages, outcomes):
-                if outcome == RETRY:
-                    message.requeue()
+            for index in sorted(retry):
+                messages[index].requeue()
 
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
         failures = 0
-        # Enough prefetched that the next batch is already here while one is applied.
-        prefetch = max(self.settings.prefetch, 2 * self.batch_size)
+        # Enough prefetched that the next batch is already here while one is applied
+        # (bounded: a packed message holds many events).
+        prefetch = max(self.settings.prefetch, min(2 * self.batch_size, 256))
         while not stop.is_set():
             conn = broker_connection(self.settings.broker_url, name=self.queue.name)
-            self._pending = []  # unacked deliveries of a lost channel come again
+            self._pending, self._pending_events = [], 0  # unacked ones come again
             try:
                 conn.ensure_connection(max_retries=1, timeout=5)
                 channel = conn.channel()
@@ -403,7 +432,7 @@ class QueueWorker:
                     self.idle.set()
                     conn.heartbeat_check()
                 continue
-            if len(self._pending) >= self.batch_size:
+            if self._pending_events >= self.batch_size:
                 self._apply_pending()
         if self._pending:  # stopping: apply and ack what is here rather than hand it back
             self._apply_pending()

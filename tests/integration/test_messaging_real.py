@@ -197,3 +197,47 @@ def test_a_publish_no_queue_takes_is_never_marked_sent(broker_settings, new_data
     assert row.sent_at is None and row.attempts == 1 and "NO_ROUTE" in row.last_error
     relay.publisher.close()
     rt.engine.dispose()
+
+
+def test_a_packed_relay_sends_few_messages_and_each_event_is_applied_once(
+        broker_settings, new_database):
+    from dataclasses import replace
+    settings = replace(broker_settings, relay_pack=50, consumer_batch=80)
+    producer = fakeservice.runtime(fakeservice.make_spec("linking"), settings,
+                                   new_database("packer"))
+    consumer = fakeservice.runtime(
+        fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect}),
+        settings, new_database("unpacker"))
+    messages = []
+
+    class Counting(BrokerPublisher):
+        def publish_many(self, batch, window=256):
+            messages.extend(message_id for _, _, message_id in batch)
+            return super().publish_many(batch, window)
+
+    loops = consumer.build_workers()
+    stop = threading.Event()
+    threads = run_threads([loop for loop in loops if not loop[0].endswith("relay")], stop)
+    relay = OutboxRelay(producer.engine, producer.spec.tables, Counting(settings),
+                        batch_size=500, pack=50)
+    try:
+        wait_for(lambda: all(w.connected.is_set() for w in consumer.queue_workers),
+                 message="consumer connected")
+        with producer.context.sessions() as s, s.begin():
+            events = [producer.context.outbox.add(s, "ParentVerified", verified_data(),
+                                                  school_id=SCHOOL) for _ in range(300)]
+        assert relay.publish_batch() == 300
+        assert len(messages) == 6  # 300 events of one routing key, 50 a message
+        wait_for(lambda: fakeservice.count(consumer, "effects") == 300, timeout=60,
+                 message="every packed event applied")
+        relay.publish_batch()  # nothing left: no second copy
+        with consumer.engine.connect() as conn:
+            ids = conn.execute(sa.text("SELECT event_id FROM effects")).scalars().all()
+        assert sorted(ids) == sorted(e.id for e in events)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        relay.publisher.close()
+        producer.engine.dispose()
+        consumer.engine.dispose()

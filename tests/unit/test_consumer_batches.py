@@ -146,3 +146,25 @@ def test_upsert_versioned_many_leaves_what_one_by_one_upserts_leave(tmp_path):
             a, b = (conn.execute(sa.select(t).order_by(t.c.record_id)).all() for t in tables)
         assert a == b
     engine.dispose()
+
+
+def test_a_packed_message_is_unpacked_into_its_events():
+    from shared.messaging.consumer import unpack
+    one, two = body(), body()
+    assert unpack(f"[{one},{two}]".encode()) == [json.loads(one), json.loads(two)]
+    assert unpack(one) == [one]
+    for odd in (b"[1, 2]", b"[]", b"[not json"):  # left whole, to be dead-lettered
+        assert unpack(odd) == [odd]
+
+
+def test_events_of_a_packed_message_are_applied_and_dead_lettered_each_alone(world):
+    from shared.messaging.consumer import unpack
+    spec, engine, sessions, _ = world
+    consumer = processor(spec, sessions, {"ParentVerified": fakeservice.record_effect})
+    bad = json.loads(body())
+    bad["data"]["student_id"] = "not a uuid"
+    events = unpack(f"[{body()},{json.dumps(bad)},{body()}]")
+    assert consumer.process_batch(events) == [APPLIED, DEAD_LETTERED, APPLIED]
+    letter = rows(engine, "SELECT event_id, payload FROM dead_letters")
+    assert letter[0].event_id == bad["id"] and json.loads(letter[0].payload) == bad
+    assert len(rows(engine, "SELECT * FROM effects")) == 2
