@@ -85,13 +85,12 @@ class EventTap:
             self.queue.bind_to(exchange=self.settings.exchange, routing_key=key)
 
     def _drain(self) -> None:
-        import json
         try:
             while True:
                 message = self.queue.get(no_ack=True)
                 if message is None:
                     return
-                self.seen.append(json.loads(message.body))
+                self.seen.extend(envelopes_of(message.body))
         except Exception:  # the broker went away: reconnect on the next look
             try:
                 self._connect()
@@ -138,3 +137,11 @@ class NullPublisher:
 
     def close(self) -> None:
         pass
+
+
+def envelopes_of(body) -> list[dict]:
+    """The envelopes a broker message carries: one, or a relay's pack of them."""
+    import json
+
+    from shared.messaging.consumer import unpack
+    return [e if isinstance(e, dict) else json.loads(e) for e in unpack(body)]

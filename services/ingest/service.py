@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
@@ -14,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from shared.contracts import ContractError
 from shared.db import advisory_lock, utcnow
-from shared.messaging.envelope import new_envelope
+from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
 
-from . import domain, oneroster, schemas
-from .models import batches, records, roster_erased, roster_rows, roster_settings
+from . import domain, fastload, oneroster, record_store, schemas
+from .ids import random_ids
+from .models import batches, roster_erased, roster_rows, roster_settings
+from .outgoing import EventBuilder
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,7 @@ class SchoolOffboarded(Exception):
 
 
 @dataclass
-class _Record:
-    id: str
-    version: int
-    content_hash: str | None
+class _Record(record_store.StoredRecord):
     new: bool = False
     changed: bool = False
 
@@ -45,15 +43,38 @@ class _Record:
 class _BatchState:
     """The records a batch touches, loaded once and written back once."""
     school_id: str
-    records: dict[tuple[str, str], _Record] = field(default_factory=dict)
+    records: dict[tuple[str, str], _Record] = field(default_factory=dict)  # (type, source id)
+    source_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    new_ids: Iterator[str] = field(default_factory=random_ids)
+
+    @classmethod
+    def load(cls, session: Session, school_id: str,
+             named: set[tuple[str, str]]) -> _BatchState:
+        """Every record named (record type, source id), in one query."""
+        state = cls(school_id, source_keys={
+            (t, s): domain.source_key(school_id, t, s) for t, s in named})
+        by_key = {key: named_as for named_as, key in state.source_keys.items()}
+        for stored in record_store.find(session, school_id, by_key):
+            state.records[by_key[stored.source_key]] = _Record(**vars(stored))
+        return state
 
     def get(self, record_type: str, source_id: str) -> _Record:
-        key = (record_type, domain.source_key(self.school_id, record_type, source_id))
+        key = (record_type, source_id)
         record = self.records.get(key)
         if record is None:
-            record = _Record(id=str(uuid.uuid4()), version=0, content_hash=None, new=True)
+            source_key = self.source_keys.get(key) or domain.source_key(
+                self.school_id, record_type, source_id)
+            record = _Record(source_key, record_type, next(self.new_ids), version=0,
+                             content_hash=None, new=True)
             self.records[key] = record
         return record
+
+    def save(self, session: Session) -> None:
+        """New records in one statement, changed ones in another."""
+        touched = self.records.values()
+        record_store.insert(session, self.school_id, [r for r in touched if r.new])
+        record_store.update(session, self.school_id,
+                            [r for r in touched if r.changed and not r.new])
 
 
 def _reason(messages: Any, prefix: str = "") -> str:
@@ -67,19 +88,24 @@ def _reason(messages: Any, prefix: str = "") -> str:
     return f"{prefix.rstrip('.')}: {messages}"
 
 
+# Marshmallow's loads with a fast path for plain, valid events (5,000 in a batch).
+_LOAD_HEAD = fastload.loader(schemas.EVENT_HEAD)
+_LOAD_DATA = {kind: fastload.loader(schema) for kind, schema in schemas.DATA_SCHEMAS.items()}
+
+
 def validate_event(raw: Any) -> tuple[str, str, dict] | str:
     """(type, source id, loaded data) or the reason the event is refused."""
     if not isinstance(raw, dict):
         return "event: Must be an object with type, source_id and data."
     try:
-        head = schemas.EVENT_HEAD.load(raw)
+        head = _LOAD_HEAD(raw)
     except ValidationError as err:
         return _reason(err.messages)
     kind = head["type"]
-    if kind not in schemas.DATA_SCHEMAS:
+    if kind not in _LOAD_DATA:
         return f"type: Unknown type; one of {', '.join(sorted(schemas.DATA_SCHEMAS))}."
     try:
-        data = schemas.DATA_SCHEMAS[kind].load(head["data"])
+        data = _LOAD_DATA[kind](head["data"])
     except ValidationError as err:
         return _reason(err.messages, "data.")
     return kind, head["source_id"], data
@@ -103,33 +129,16 @@ class Ingest:
         if self.participant.is_offboarded(session, school_id):  # the school's tombstone
             raise SchoolOffboarded(school_id)
 
-        validated, rejected = [], []
-        for index, raw in enumerate(events):
-            outcome = validate_event(raw)
-            if isinstance(outcome, str):
-                rejected.append({"index": index, "error": outcome})
-            else:
-                validated.append((index, *outcome))
-        state = self._load(session, school_id, validated)
-        envelopes = []
-        for index, kind, source_id, data in validated:
-            record_type, deleted = domain.KINDS[kind]
-            record = state.get(record_type, source_id)
-            change = self._change_for(state, record, kind, deleted, data)
-            if change is None:
-                continue  # the same content again: nothing new downstream
-            made, content_hash = change
+        validated, rejected = _validate_all(events)
+        state = _BatchState.load(session, school_id, _named(validated))
+        builder = EventBuilder(school_id)
+        envelopes: list[Envelope] = []
+        for index, kind, source_id, data in validated:  # in order: versions follow it
             try:
-                built = [new_envelope(t, {**d, "record_version": record.version + 1},
-                                      producer="ingest", school_id=school_id)
-                         for t, d in made]
+                envelopes += self._apply(state, builder, kind, source_id, data)
             except ContractError as exc:  # our translation and the contracts disagree
                 rejected.append({"index": index, "error": str(exc)})
-                continue
-            record.content_hash, record.version, record.changed = (
-                content_hash, record.version + 1, True)
-            envelopes += built
-        self._save(session, school_id, state)
+        state.save(session)
         self.outbox.add_many(session, envelopes)
         rejected.sort(key=lambda r: r["index"])
         accepted = len(events) - len(rejected)
@@ -141,50 +150,47 @@ class Ingest:
         return {**_result(batch_id, accepted, rejected), "published": len(envelopes)}
 
     @staticmethod
-    def _change_for(state: _BatchState, record: _Record, kind: str, deleted: bool,
-                    data: dict) -> tuple[domain.Events, str | None] | None:
-        """The events to publish for this record now and its new content hash; None when
-        nothing changed. The record itself changes only once the events are built."""
+    def _apply(state: _BatchState, builder: EventBuilder, kind: str, source_id: str,
+               data: dict) -> list[Envelope]:
+        """The events one pushed event publishes (none when nothing changed). The record
+        changes only once they are all built: an event refused changes nothing."""
+        record_type, deleted = domain.KINDS[kind]
+        record = state.get(record_type, source_id)
         made = domain.translate(kind, record.id, data, lambda t, s: state.get(t, s).id)
         if deleted:
-            return None if record.content_hash is None else (made, None)
-        digest = domain.content_hash(state.school_id, record.id, made)
-        return None if digest == record.content_hash else (made, digest)
+            if record.content_hash is None:
+                return []  # never pushed, or deleted already
+            content_hash = None
+        else:
+            content_hash = domain.content_hash(state.school_id, record.id, made)
+            if content_hash == record.content_hash:
+                return []  # the same content again: nothing new downstream
+        version = record.version + 1
+        built = [builder.build(t, {**d, "record_version": version}) for t, d in made]
+        record.content_hash, record.version, record.changed = content_hash, version, True
+        return built
 
-    @staticmethod
-    def _load(session: Session, school_id: str, validated) -> _BatchState:
-        """Every record the batch names (as itself or as a reference), in a few queries."""
-        state = _BatchState(school_id)
-        keys: set[tuple[str, str]] = set()
-        for _index, kind, source_id, data in validated:
-            keys.add((domain.KINDS[kind][0], source_id))
-            for record_type, reference in domain.references(kind, data):
-                keys.add((record_type, reference))
-        hashed = {domain.source_key(school_id, t, s): t for t, s in keys}
-        hashes = sorted(hashed)
-        for start in range(0, len(hashes), 1000):
-            rows = session.execute(sa.select(records).where(
-                records.c.school_id == school_id,
-                records.c.source_key.in_(hashes[start:start + 1000]))).all()
-            for row in rows:
-                state.records[(row.record_type, row.source_key)] = _Record(
-                    row.id, row.version, row.content_hash)
-        return state
 
-    @staticmethod
-    def _save(session: Session, school_id: str, state: _BatchState) -> None:
-        new = [{"school_id": school_id, "record_type": t, "source_key": k, "id": r.id,
-                "version": r.version, "content_hash": r.content_hash}
-               for (t, k), r in state.records.items() if r.new]
-        changed = [{"s": school_id, "k": k, "v": r.version, "h": r.content_hash}
-                   for (_t, k), r in state.records.items() if r.changed and not r.new]
-        if new:
-            session.execute(records.insert(), new)
-        if changed:
-            session.execute(records.update().where(
-                records.c.school_id == sa.bindparam("s"),
-                records.c.source_key == sa.bindparam("k")).values(
-                version=sa.bindparam("v"), content_hash=sa.bindparam("h")), changed)
+def _validate_all(events: list[Any]) -> tuple[list[tuple[int, str, str, dict]], list[dict]]:
+    """(index, type, source id, data) of each valid event; {index, error} of the others."""
+    validated, rejected = [], []
+    for index, raw in enumerate(events):
+        outcome = validate_event(raw)
+        if isinstance(outcome, str):
+            rejected.append({"index": index, "error": outcome})
+        else:
+            validated.append((index, *outcome))
+    return validated, rejected
+
+
+def _named(validated) -> set[tuple[str, str]]:
+    """(record type, source id) of every record the batch names, as itself or as a
+    reference."""
+    named: set[tuple[str, str]] = set()
+    for _index, kind, source_id, data in validated:
+        named.add((domain.KINDS[kind][0], source_id))
+        named.update(domain.references(kind, data))
+    return named
 
 
 def _result(batch_id: str, accepted: int, rejected: list) -> dict:
@@ -357,26 +363,15 @@ def _record_ids(session: Session, school_id: str,
                 typed: Iterable[tuple[str, str]]) -> dict[str, str]:
     """source id -> record id, for (source id, record type) pairs."""
     keys = {domain.source_key(school_id, t, s): s for s, t in typed}
-    found, hashes = {}, sorted(keys)
-    for start in range(0, len(hashes), 1000):
-        for key, record_id in session.execute(sa.select(records.c.source_key, records.c.id)
-                                              .where(records.c.school_id == school_id,
-                                                     records.c.source_key.in_(
-                                                         hashes[start:start + 1000]))):
-            found[keys[key]] = record_id
-    return found
+    return {keys[r.source_key]: r.id for r in record_store.find(session, school_id, keys)}
 
 
 def _live_records(session: Session, school_id: str,
                   candidates: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (record type, source id) pairs whose record was pushed and not deleted."""
     keys = {domain.source_key(school_id, t, s): (t, s) for t, s in candidates}
-    live, hashes = set(), sorted(keys)
-    for start in range(0, len(hashes), 1000):
-        live.update(keys[k] for k in session.execute(sa.select(records.c.source_key).where(
-            records.c.school_id == school_id, records.c.content_hash.is_not(None),
-            records.c.source_key.in_(hashes[start:start + 1000]))).scalars())
-    return live
+    return {keys[r.source_key]
+            for r in record_store.find(session, school_id, keys, live_only=True)}
 
 
 def _origin(pushed: oneroster.Pushed, reason: str) -> dict:

@@ -14,7 +14,7 @@ from services.ingest.app import SPEC as INGEST
 from shared.messaging import topology
 from shared.service import ServiceRuntime
 from shared.worker import run_threads
-from tests.support import wait_for
+from tests.support import envelopes_of, wait_for
 
 pytestmark = pytest.mark.integration
 OPERATOR = ("ops@example.org", "operator-secret-1")
@@ -83,7 +83,7 @@ class Push:
                 message = channel_.basic_get(name, no_ack=True)
                 if message is None:
                     break
-                seen.append(json.loads(message.body))
+                seen.extend(envelopes_of(message.body))
         return seen
 
     def events(self, service, event_type) -> list[dict]:

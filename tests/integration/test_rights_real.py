@@ -1,5 +1,4 @@
 """A rights event answered through the shared participant, over real RabbitMQ and PostgreSQL."""
-import json
 import threading
 import uuid
 
@@ -12,7 +11,7 @@ from shared.messaging.envelope import new_envelope
 from shared.worker import run_threads
 from tests import fakeservice
 from tests.conftest import register_queue
-from tests.support import wait_for
+from tests.support import envelopes_of, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,13 +44,16 @@ def answers(broker_settings):
     queue(channel).declare()
 
     def next_answer(answer_type: str, request_id: str) -> dict:
+        waiting: list[dict] = []
+
         def find():
             message = queue(channel).get(no_ack=True)
-            if message is None:
-                return None
-            body = json.loads(message.body)
-            if body["type"] == answer_type and body["data"]["request_id"] == request_id:
-                return body
+            if message is not None:
+                waiting.extend(envelopes_of(message.body))
+            while waiting:
+                body = waiting.pop(0)
+                if body["type"] == answer_type and body["data"]["request_id"] == request_id:
+                    return body
             return None
         return wait_for(find, message=f"{answer_type} answer")
     yield next_answer

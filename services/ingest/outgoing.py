@@ -1,0 +1,67 @@
+"""The integration events of one batch, built as `new_envelope` builds them.
+
+`new_envelope` checks each event against its contract with a marshmallow load, which is
+most of the cost of a 5,000-event batch. Here each contract's check is compiled once
+(fastload) and the envelope is built directly; anything the fast check is unsure of goes
+through `new_envelope` itself, which refuses it with its own ContractError.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from shared import contracts
+from shared.messaging.envelope import Envelope, correlation_id_var, new_envelope
+
+from . import fastload
+from .ids import random_ids
+
+PRODUCER = "ingest"
+
+
+class EventBuilder:
+    """Builds a batch's events: one moment and one correlation id for the whole batch."""
+
+    def __init__(self, school_id: str):
+        self.school_id = school_id
+        self.event_ids = random_ids()
+        self.occurred_at = dt.datetime.now(dt.timezone.utc)
+        self.correlation_id = correlation_id_var.get()
+
+    def build(self, event_type: str, data: dict[str, Any]) -> Envelope:
+        """The event, checked against its contract (raises ContractError).
+
+        `data` must be JSON-ready (domain.translate writes dates as ISO strings): unlike
+        new_envelope, nothing is converted, so anything else fails loudly when the outbox
+        serialises it rather than going out in another form."""
+        contract, check = _contract(event_type)
+        if check is None or not _passes(check, data):
+            return new_envelope(event_type, data, producer=PRODUCER,
+                                school_id=self.school_id, occurred_at=self.occurred_at)
+        event_id = next(self.event_ids)
+        return Envelope(id=event_id, type=contract.type, version=contract.version,
+                        occurred_at=self.occurred_at, producer=PRODUCER,
+                        school_id=self.school_id,
+                        correlation_id=self.correlation_id or event_id, data=data)
+
+
+def _passes(check: fastload.Load, data: dict[str, Any]) -> bool:
+    """The fast check is sure the data matches, and it has no field the contract lacks."""
+    try:
+        return data.keys() <= check(data).keys()
+    except fastload.Unsure:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def _contract(event_type: str) -> tuple[contracts.Contract | None, fastload.Load | None]:
+    """The latest contract of a type ingest produces and its compiled check; (None, None)
+    for anything else, left to new_envelope to refuse."""
+    try:
+        contract = contracts.latest(event_type)
+    except contracts.ContractError:
+        return None, None
+    if contract.producer not in (contracts.ANY_PRODUCER, PRODUCER):
+        return None, None
+    return contract, fastload.fast_path(contract.schema())
