@@ -12,9 +12,9 @@ import functools
 from typing import Any
 
 from shared import contracts
+from shared.contracts import fastload
 from shared.messaging.envelope import Envelope, correlation_id_var, new_envelope
 
-from . import fastload
 from .ids import random_ids
 
 PRODUCER = "ingest"

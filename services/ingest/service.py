@@ -16,8 +16,9 @@ from shared.db import advisory_lock, utcnow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
+from shared.contracts import fastload
 
-from . import domain, fastload, oneroster, record_store, schemas
+from . import domain, oneroster, record_store, schemas
 from .ids import random_ids
 from .models import batches, roster_erased, roster_rows, roster_settings
 from .outgoing import EventBuilder

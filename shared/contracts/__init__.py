@@ -13,7 +13,7 @@ from .base import (ANY_PRODUCER, DATA, RIGHTS, RIGHTS_PARTICIPANTS, SUBJECT_TYPE
                    Contract, snake)
 from .envelope import EnvelopeSchema, load_plain_envelope
 from .events import CONTRACTS
-from .fastpath import plain_loader
+from .fastload import Unsure, fast_path
 
 __all__ = ["ANY_PRODUCER", "CONTRACTS", "DATA", "RIGHTS", "RIGHTS_PARTICIPANTS",
            "SUBJECT_TYPES", "Contract", "ContractError", "EnvelopeSchema", "contract_for",
@@ -80,16 +80,18 @@ def validate_envelope(raw: dict) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _plain_loader(schema_class):
-    return plain_loader(_schema(schema_class))
+def _quick(schema_class):
+    return fast_path(_schema(schema_class))
 
 
 def validate_data(event_type: str, version: int, data: dict) -> dict:
     contract = contract_for(event_type, version)
-    quick = _plain_loader(contract.schema)
-    loaded = quick(data) if quick is not None else None
-    if loaded is not None:
-        return loaded
+    quick = _quick(contract.schema)
+    if quick is not None:  # the plain form producers write: checked without marshmallow
+        try:
+            return quick(data)
+        except Unsure:
+            pass  # the schema decides, and says why
     try:
         return _schema(contract.schema).load(data)
     except ValidationError as err:

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from services.ingest import domain, fastload, outgoing, schemas
+from services.ingest import domain, outgoing, schemas
+from shared.contracts import fastload
 from services.ingest.service import validate_event
 from shared import contracts
 from shared.messaging.envelope import correlation_id_var, new_envelope

@@ -1,4 +1,5 @@
-"""A fast path for `Schema.load` on the plain, valid input a school's batch is made of.
+"""A fast path for `Schema.load` on plain, valid input: a school's batch (ingest's push
+schemas) and every event's data (the contracts, checked by producers and consumers).
 
 Marshmallow spends most of a 5,000-event batch in its own machinery (error stores,
 getters, hooks), not in the checks themselves. `loader(schema)` reads the schema's fields
