@@ -70,7 +70,8 @@ class Figure:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    whole = abs(value) >= 100 or float(value).is_integer()  # counts: "0 errors"
+    return f"{value:,.0f}" if whole else f"{value:,.2f}"
 
 
 def _ratio(ratio: float | None) -> str:

@@ -23,7 +23,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import temporary_database
+from bench.common import Figure, table, temporary_database
 from services.ingest.app import SPEC
 from services.ingest.schemas import MAX_EVENTS_PER_BATCH
 from shared.auth import TokenSigner, TokenVerifier, key_id
@@ -74,11 +74,9 @@ def term(students: int) -> list[dict]:
     return events
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=2000)
-    args = parser.parse_args()
-    events = term(args.students)
+def figures(quick: bool = False, students: int | None = None) -> list[Figure]:
+    students = students or (200 if quick else 2000)
+    events = term(students)
     batches = [events[i:i + MAX_EVENTS_PER_BATCH]
                for i in range(0, len(events), MAX_EVENTS_PER_BATCH)]
 
@@ -106,7 +104,7 @@ def main() -> None:
             with rt.engine.connect() as conn:
                 rows = conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one()
 
-            sample = SampleSchool(students=args.students, classes=max(10, args.students // 25))
+            sample = SampleSchool(students=students, classes=max(10, students // 25))
             json_events, bundle = sample.json_events(), sample.bundle()
             json_token = TokenSigner(key).issue(str(uuid.uuid4()), "school_system",
                                                 [str(uuid.uuid4())])
@@ -145,17 +143,22 @@ def main() -> None:
     finally:
         drop_database()
 
-    print(f"\n{'path':<52} {'records':>8} {'seconds':>8} {'records/s':>10} {'ratio':>6}")
-    print(f"{'bare executemany of outbox-sized rows (baseline)':<52} {len(events):>8} "
-          f"{baseline:>8.2f} {len(events) / baseline:>10.0f} {1:>6.2f}")
-    print(f"{'term push through the API (' + str(rows) + ' events out)':<52} {len(events):>8} "
-          f"{pushed:>8.2f} {len(events) / pushed:>10.0f} {baseline / pushed:>6.2f}")
     records = len(json_events)
-    print(f"{'sample school as JSON batches (baseline)':<52} {records:>8} "
-          f"{as_json:>8.2f} {records / as_json:>10.0f} {1:>6.2f}")
-    print(f"{'the same school as one OneRoster bundle (' + str(len(bundle) // 1024) + ' KiB)':<52} "
-          f"{records:>8} {as_roster:>8.2f} {records / as_roster:>10.0f} "
-          f"{as_json / as_roster:>6.2f}")
+    return [
+        Figure("ingest", f"term push through the API ({students:,} students, "
+               f"{len(events):,} records, {rows:,} events out)", len(events) / pushed,
+               "records/s", "bare executemany of outbox-sized rows, same database",
+               len(events) / baseline),
+        Figure("ingest", f"OneRoster bundle upload ({len(bundle) // 1024:,} KiB, "
+               f"{records:,} records)", records / as_roster, "records/s",
+               "the same school as JSON batches", records / as_json)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=2000)
+    args = parser.parse_args()
+    print(table(figures(students=args.students)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,194 @@
+"""The system targets on the local stack: a school's term through every service, an erasure
+during it, each worker's memory; and `make run`'s memory under a term.
+
+    .venv/bin/python -m bench.pipeline --students 2000     (make bench runs it too)
+
+The stack is deploy/stack.py's (every service as its own gunicorn and worker processes on
+the machine's RabbitMQ and PostgreSQL, behind nginx on 8080), with the run's own databases,
+exchange and queues, removed after.
+
+- Term: bench.ingest's term (`--students`, about 73 records a student) pushed through nginx
+  in batches of 5,000 and applied by every consuming service: timed until no outbox row is
+  unsent, no queue holds a message, every service's inbox holds every event published for
+  it, and the term school's projections (reports, linking, notifications) hold its rows.
+  Baseline: a bare executemany of as many rows of about the same width (the records as
+  JSON), 5,000 a transaction, into one PostgreSQL database.
+- Erasure: a student of another school erased across every service (filed through dsar's
+  API, timed until the request is completed) once the term's first batch is in, beside the
+  same erasure on the idle stack just before.
+- Memory: each worker process's resident memory sampled every 0.2 s during the term (peak
+  per service), and `make run` (python -m shared.embedded, its own data folder and port)
+  while a `--embedded-students` term goes through it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import uuid
+
+import sqlalchemy as sa
+
+from bench.common import Figure, table, temporary_database
+from bench.ingest import term
+from bench.stack_world import BATCH, Embedded, Stack, classes_and_marks, rss_mb
+from bench.stack_world import students as some_students
+
+GROUP = "pipeline"
+WORKER_MB, EMBEDDED_MB = 150, 400
+
+
+class PeakMemory:
+    """The peak resident memory of each named process, sampled every 0.2 s on a thread."""
+
+    def __init__(self, pids: dict[str, int], tree: bool = False):
+        self.pids, self.tree = pids, tree
+        self.peak = dict.fromkeys(pids, 0.0)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], rss_mb(pid, self.tree))
+            if self.stopped.wait(0.2):
+                return
+
+    def __enter__(self) -> PeakMemory:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+def bare_insert(events: list[dict]) -> float:
+    """Rows per second of a bare executemany of the events as JSON rows, a transaction per
+    batch, into a database of its own."""
+    url, drop_database = temporary_database("pipeline")
+    engine = sa.create_engine(url)
+    try:
+        records = sa.Table(
+            "records", sa.MetaData(), sa.Column("id", sa.String(36), primary_key=True),
+            sa.Column("school_id", sa.String(36)), sa.Column("record_type", sa.String(50)),
+            sa.Column("source_id", sa.String(200)), sa.Column("payload", sa.Text))
+        records.create(engine)
+        school = str(uuid.uuid4())
+        rows = [{"id": str(uuid.uuid4()), "school_id": school, "record_type": e["type"],
+                 "source_id": e["source_id"], "payload": json.dumps(e["data"])} for e in events]
+        start = time.perf_counter()
+        for i in range(0, len(rows), BATCH):
+            with engine.begin() as conn:
+                conn.execute(records.insert(), rows[i:i + BATCH])
+        return len(rows) / (time.perf_counter() - start)
+    finally:
+        engine.dispose()
+        drop_database()
+
+
+def projections(school: str, count: int) -> dict[tuple[str, str, str], int]:
+    """The rows the term leaves in the consuming services' projections."""
+    guardians = count * 3 // 2
+    return {("reports", "students", school): count,
+            ("reports", "attainment", school): count * 30,
+            ("reports", "characteristics", school): count * 40,
+            ("linking", "students", school): count,
+            ("linking", "guardians", school): guardians,
+            ("notifications", "guardians", school): guardians}
+
+
+def on_stack(count: int) -> list[Figure]:
+    events = term(count)
+    print(f"pipeline: baseline insert of {len(events):,} rows", flush=True)
+    baseline = bare_insert(events)
+    stack = Stack(label="pipe")
+    try:
+        print("pipeline: stack up", flush=True)
+        stack.up()
+        _, admin, system = stack.school("Erasing School")
+        stack.push(system, some_students(2, "X", True) + classes_and_marks(["X0", "X1"]))
+        stack.wait_applied(timeout=600)
+        idle_erasure = stack.erase(admin, "X0")
+
+        school, _, term_system = stack.school("Term School")
+        stack.wait_applied(timeout=600)
+        print(f"pipeline: pushing a {count:,}-student term ({len(events):,} records)",
+              flush=True)
+        first_batch, failed = threading.Event(), []
+
+        def push() -> None:
+            try:
+                stack.push(term_system, events, stack.client("127.0.0.254"), first_batch.set)
+            except BaseException as exc:  # the main thread reports it
+                failed.append(exc)
+            finally:
+                first_batch.set()
+        pusher = threading.Thread(target=push)
+        with PeakMemory(stack.workers()) as memory:
+            started = time.perf_counter()
+            pusher.start()
+            first_batch.wait()
+            loaded_erasure = stack.erase(admin, "X1")
+            pusher.join()
+            if failed:
+                raise failed[0]
+            applied = stack.wait_applied(projections(school, count))
+        elapsed = applied - started
+    finally:
+        stack.cleanup()
+
+    figures = [
+        Figure(GROUP, f"term through every service ({count:,} students, {len(events):,} "
+               "records, via nginx)", len(events) / elapsed, "records/s",
+               "bare executemany of as many rows, one database", baseline, target=0.20),
+        Figure(GROUP, "erasure across every service during the term push", loaded_erasure,
+               "s", "the same erasure, idle stack", idle_erasure, target=5,
+               higher_is_better=False)]
+    peaks: dict[str, float] = {}
+    for name, mb in memory.peak.items():
+        service = name.split("-worker")[0]
+        peaks[service] = max(peaks.get(service, 0.0), mb)
+    figures += [Figure(GROUP, f"{service} worker peak RSS during the term", mb, "MB",
+                       target=WORKER_MB, higher_is_better=False)
+                for service, mb in peaks.items()]
+    return figures
+
+
+def embedded(count: int) -> Figure:
+    """`make run`'s peak resident memory (with any children) while a term goes through."""
+    events = term(count)
+    print(f"pipeline: make run, a {count:,}-student term", flush=True)
+    world = Embedded()
+    try:
+        world.up()
+        school, _, system = world.school("Embedded School")
+        with PeakMemory({"make run": world.process.pid}, tree=True) as memory:
+            world.push(system, events)
+            world.wait_applied(projections(school, count))
+    finally:
+        world.cleanup()
+    return Figure(GROUP, f"make run (embedded) peak RSS, a {count:,}-student term",
+                  memory.peak["make run"], "MB", target=EMBEDDED_MB, higher_is_better=False)
+
+
+def figures(quick: bool = False, students: int | None = None,
+            embedded_students: int = 200) -> list[Figure]:
+    out = on_stack(students or (200 if quick else 2000))
+    if embedded_students:
+        out.append(embedded(embedded_students))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=2000)
+    parser.add_argument("--embedded-students", type=int, default=200,
+                        help="the term pushed through make run (0: skip it)")
+    args = parser.parse_args()
+    print(table(figures(students=args.students, embedded_students=args.embedded_students)))
+
+
+if __name__ == "__main__":
+    main()
