@@ -19,7 +19,7 @@ from typing import Callable, Protocol, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from shared import metrics
+from shared import contracts, metrics
 from shared.db import utcnow
 from shared.tables import PlumbingTables
 
@@ -27,6 +27,7 @@ from .publisher import PublishResult, publish_each
 
 log = logging.getLogger(__name__)
 
+RIGHTS_EVENTS = sorted({c.type for c in contracts.CONTRACTS if c.channel == contracts.RIGHTS})
 SCRUBBED_ROW_KEEP = dt.timedelta(days=7)
 # Events waiting longer than this (a broker down for a week) are blanked by the periodic
 # scrub instead, after PP_OUTBOX_RETENTION_SECONDS.
@@ -70,7 +71,12 @@ class OutboxRelay:
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).all()
+            # Rights events (requests, answers) first: an erasure never waits behind a
+            # school's term still going out.
+            rows = conn.execute(query.where(ob.c.event_type.in_(RIGHTS_EVENTS))).all()
+            if len(rows) < self.batch_size:
+                rows += conn.execute(query.where(ob.c.event_type.not_in(RIGHTS_EVENTS))
+                                     .limit(self.batch_size - len(rows))).all()
             if not rows:
                 return 0
             packs = self._packs(rows)

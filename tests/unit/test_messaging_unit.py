@@ -202,3 +202,21 @@ def test_an_event_about_a_subject_erased_while_it_waited_is_blanked_once_sent(db
                             ).scalars().all()
     assert len(rows) == 2 and rows.count(None) == 1  # the erased one blanked, not the other
     assert STUDENT in next(p for p in rows if p)
+
+
+def test_the_relay_sends_rights_events_before_a_backlog_of_school_data(db):
+    spec, engine, sessions = db
+    outbox = Outbox("linking", spec.tables)
+    with sessions() as session, session.begin():
+        for _ in range(30):
+            outbox.add(session, "ParentVerified", verified_data(), school_id=SCHOOL)
+        answer = outbox.add(session, "ErasureCompleted", {
+            "request_id": str(uuid.uuid4()), "service": "linking", "outcome": "done",
+            "counts": {}}, school_id=SCHOOL)
+    publisher = RecordingPublisher()
+    relay = OutboxRelay(engine, spec.tables, publisher, batch_size=10)
+    assert relay.publish_batch() == 10
+    assert publisher.sent[0][2] == answer.id  # first out, though written last
+    while relay.publish_batch():
+        pass
+    assert len(publisher.sent) == 31 and relay.pending() == 0
