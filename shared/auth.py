@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -124,21 +125,34 @@ class InvalidToken(Exception):
 
 
 class TokenVerifier:
-    """Checks signature (EdDSA only), issuer, audience, expiry and the claims we rely on."""
+    """Checks signature (EdDSA only), issuer, audience, expiry and the claims we rely on.
+
+    A token that passed is remembered, by its exact text, in a small LRU until it expires:
+    a token cannot change, so only the clock can invalidate it, and `exp` is checked again
+    on every hit. Any other text (a tampered token) is a miss and fully verified. The
+    remembered tokens are forgotten whenever the keys are reloaded (`refresh_seconds`, or
+    `refresh()`), so a key withdrawn from the JWKS stops its tokens as it does uncached.
+    """
 
     def __init__(self, keys_loader: Callable[[], dict[str, Ed25519PublicKey]],
-                 refresh_seconds: float = 300, leeway: int = 5):
+                 refresh_seconds: float = 300, leeway: int = 5, cache_size: int = 2048):
         self._load = keys_loader
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._loaded_at = 0.0
         self._refresh = refresh_seconds
         self._lock = threading.Lock()
         self.leeway = leeway
+        # token -> (principal, exp); oldest use first. Guarded by _lock, as is the count
+        # of key reloads (a token verified across a reload is not remembered).
+        self._verified: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
+        self._cache_size = cache_size
+        self._reloads = 0
 
     def refresh(self) -> None:
         """Reload the keys at the next verification (as the periodic refresh would)."""
         with self._lock:
             self._loaded_at = 0.0
+            self._forget()
 
     def _key(self, kid: str | None) -> Ed25519PublicKey:
         with self._lock:
@@ -148,6 +162,7 @@ class TokenVerifier:
                     self._loaded_at = time.monotonic()  # also on failure: no refetch storm
                     try:
                         self._keys = self._load()
+                        self._forget()  # verified with keys that may be gone now
                     except Exception as exc:
                         if not self._keys:
                             raise InvalidToken("signing keys unavailable") from exc
@@ -157,7 +172,38 @@ class TokenVerifier:
                 raise InvalidToken("unknown signing key")
             return self._keys[kid]
 
+    def _forget(self) -> None:  # with _lock held
+        self._verified.clear()
+        self._reloads += 1
+
     def verify(self, token: str) -> Principal:
+        principal, reloads = self._remembered(token)
+        if principal is None:
+            principal = self._verify(token)
+            with self._lock:
+                if reloads == self._reloads:
+                    self._verified[token] = (principal, int(principal.claims["exp"]))
+                    if len(self._verified) > self._cache_size:
+                        self._verified.popitem(last=False)
+        return principal
+
+    def _remembered(self, token: str) -> tuple[Principal | None, int]:
+        """The principal of this exact token if it passed before and has not expired since
+        (as pyjwt judges `exp`, with the same leeway) while the keys are fresh; and the
+        count of key reloads so far."""
+        with self._lock:
+            entry = self._verified.get(token)
+            if entry is None:
+                return None, self._reloads
+            principal, exp = entry
+            if (exp <= time.time() - self.leeway
+                    or time.monotonic() - self._loaded_at > self._refresh):
+                del self._verified[token]  # verified afresh: refused, or keys reloaded
+                return None, self._reloads
+            self._verified.move_to_end(token)
+            return principal, self._reloads
+
+    def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != ALGORITHM:

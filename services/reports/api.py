@@ -1,6 +1,9 @@
 """HTTP API of the reports service (API.md "Parent and student", "School admin")."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+from flask import current_app
 from flask_smorest import Blueprint
 
 from shared.auth import current_principal, require
@@ -9,6 +12,7 @@ from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
 
 from . import schemas
+from .reader import reader_of
 from .service import NotFound as ReportNotFound
 from .service import Reports, Restricted
 
@@ -21,18 +25,26 @@ def reports_of(ctx: ServiceContext) -> Reports:
     return ctx.extras["reports"]
 
 
+@contextmanager
+def refusals_answered():
+    """The service's refusals as the API answers them."""
+    try:
+        yield
+    except ReportNotFound:
+        raise NotFound() from None
+    except Restricted:
+        raise ApiError(423, "processing_restricted", "The school has restricted the "
+                       "processing of this student's data; it is kept but not shown "
+                       "for now.") from None
+
+
 def build_blueprints(ctx: ServiceContext) -> list:
     service = reports_of(ctx)
+    reader = reader_of(ctx)
 
     def run(work):
-        try:
+        with refusals_answered():
             return run_in_transaction(ctx.sessions, work)
-        except ReportNotFound:
-            raise NotFound() from None
-        except Restricted:
-            raise ApiError(423, "processing_restricted", "The school has restricted the "
-                           "processing of this student's data; it is kept but not shown "
-                           "for now.") from None
 
     students = Blueprint("student-reports", __name__, url_prefix="/api/v1/students",
                          description="A student's published reports")
@@ -58,8 +70,11 @@ def build_blueprints(ctx: ServiceContext) -> list:
     def read_report(report_id):
         """One report: only through a verified link, the student's own account, or the
         school's staff."""
-        principal = current_principal()
-        return run(lambda s: service.read_report(s, principal, str(report_id)))
+        with refusals_answered():
+            body = service.read_report(reader, current_principal(), str(report_id))
+        # JSON text kept since publishing: byte for byte the schema's dump (see
+        # schemas.report_body).
+        return current_app.response_class(body, mimetype="application/json")
 
     @blp.route("/publish", methods=["POST"])
     @require("school_admin")

@@ -5,6 +5,7 @@ Rights events (and SchoolOffboarded) are answered by the shared participant
 """
 from __future__ import annotations
 
+from shared.messaging.consumer import with_many
 from shared.service import ServiceContext
 
 from .api import reports_of
@@ -14,6 +15,7 @@ def build_handlers(ctx: ServiceContext) -> dict:
     reports = reports_of(ctx)
 
     unless_erased = ctx.participant.unless_erased
+    unless_erased_many = ctx.participant.unless_erased_many
 
     def link(verified: bool):
         def handler(session, envelope, data):
@@ -32,10 +34,13 @@ def build_handlers(ctx: ServiceContext) -> dict:
         "StaffRemoved": unless_erased("staff", "staff_id", reports.remove_staff),
         "ClassRecorded": lambda s, e, d: reports.record_class(s, e.school_id, d),
         "ClassRemoved": lambda s, e, d: reports.remove_class(s, e.school_id, d),
-        "AttainmentRecorded": unless_erased("student", "student_id",
-                                            reports.record_attainment),
-        "CharacteristicRecorded": unless_erased("student", "student_id",
-                                                reports.record_characteristic),
+        # The bulk of a term: set-based forms for the consumer's batches.
+        "AttainmentRecorded": with_many(
+            unless_erased("student", "student_id", reports.record_attainment),
+            unless_erased_many("student", "student_id", reports.record_attainments)),
+        "CharacteristicRecorded": with_many(
+            unless_erased("student", "student_id", reports.record_characteristic),
+            unless_erased_many("student", "student_id", reports.record_characteristics)),
         "ParentVerified": link(True),
         "LinkRevoked": link(False),
         "LinkLocked": link(False),

@@ -89,11 +89,13 @@ parent_access = sa.Table(
     "parent_access", metadata,
     sa.Column("link_id", Id, primary_key=True),
     sa.Column("school_id", Id, nullable=False),
-    sa.Column("account_id", Id, nullable=False, index=True),
+    sa.Column("account_id", Id, nullable=False),
     sa.Column("guardian_id", Id, nullable=False, index=True),
     sa.Column("student_id", Id, nullable=False, index=True),
     sa.Column("verified", sa.Boolean, nullable=False),
     sa.Column("record_version", sa.Integer, nullable=False),
+    # A reader's links to one student, found in one probe on every report read.
+    sa.Index("ix_parent_access_account_student", "account_id", "student_id"),
 )
 
 # ... and the students themselves (AccountActivated carries a student login's ids).
@@ -117,6 +119,10 @@ reports = sa.Table(
     sa.Column("visible_from", UtcDateTime, nullable=False, index=True),
     sa.Column("announced", sa.Boolean, nullable=False),  # ReportPublished sent
     sa.Column("content", sa.JSON, nullable=False),
+    # The API's answer, rendered from `content` when published (and again when an erasure
+    # rewrites it) and served as it is. NULL for reports published before it was kept:
+    # those are rendered when read.
+    sa.Column("body", sa.Text, nullable=True),
 )
 
 removed_records = define_removed_records(metadata)

@@ -47,7 +47,8 @@ DECLARATION = DataDeclaration("reports", tables=(
                   "period": NOT_PERSONAL, "title": NOT_PERSONAL, "published_at": NOT_PERSONAL,
                   "visible_from": NOT_PERSONAL,
                   "content": Personal("any", "the published report: the student's data and "
-                                             "their teachers' names")},
+                                             "their teachers' names"),
+                  "body": Personal("any", "the published report as the API answers it")},
       subjects={"student": "student_id"}),
 ))
 
@@ -61,10 +62,15 @@ class ReportsParticipant(RightsParticipant):
 
     def _remove_teacher(self, session, subject) -> int:
         from .models import reports
-        rows = session.execute(sa.select(reports.c.id, reports.c.content).where(
+        from .schemas import report_body
+        rows = session.execute(sa.select(
+            reports.c.id, reports.c.period, reports.c.title, reports.c.published_at,
+            reports.c.content).where(
             reports.c.school_id == subject.school_id,
             sa.cast(reports.c.content, sa.Text).like(f"%{subject.id}%"))).all()
         for row in rows:
+            content = domain.without_teacher(row.content, subject.id)
             session.execute(reports.update().where(reports.c.id == row.id).values(
-                content=domain.without_teacher(row.content, subject.id)))
+                content=content, body=report_body(row.id, row.period, row.title,
+                                                  row.published_at, content)))
         return len(rows)

@@ -1,11 +1,16 @@
-"""Request and response schemas of the reports API."""
+"""Request and response schemas of the reports API, and a report's answer rendered once."""
 from __future__ import annotations
+
+import datetime as dt
+import json
 
 from marshmallow import Schema, fields, validate
 
 from shared.contracts.fields import SafeString, UtcDateTime, UuidString
 
-from .service import MAX_PAGE
+from . import domain
+
+MAX_PAGE = 50
 
 
 class PublishRequest(Schema):
@@ -70,3 +75,17 @@ class ReportOut(Schema):
     title = fields.String()
     published_at = fields.DateTime()
     subjects = fields.List(fields.Nested(SubjectOut))
+
+
+_REPORT_OUT = ReportOut()  # one instance: building a nested schema is not free
+
+
+def report_body(report_id: str, period: str, title: str, published_at: dt.datetime,
+                content: dict) -> str:
+    """A report's answer as `GET /api/v1/reports/{id}` sends it: the ReportOut dump
+    written as Flask's JSON provider writes it (sorted keys, compact, ASCII, a final
+    newline). Rendered when the report is published, so a read sends stored text."""
+    dump = _REPORT_OUT.dump({"id": report_id, "period": period, "title": title,
+                             "published_at": published_at.astimezone(dt.timezone.utc),
+                             **domain.render(content)})
+    return json.dumps(dump, ensure_ascii=True, sort_keys=True, separators=(",", ":")) + "\n"

@@ -11,18 +11,17 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock, upsert_versioned, utcnow
+from shared.db import advisory_lock, upsert_versioned, upsert_versioned_many, utcnow
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
-from . import domain
+from . import domain, schemas
 from .models import (attainment, characteristics, class_teachers, classes, enrolments,
-                     parent_access, removed_records, reports, staff, student_accounts,
-                     students)
+                     parent_access, plumbing, removed_records, reports, staff,
+                     student_accounts, students)
 
 log = logging.getLogger(__name__)
-MAX_PAGE = 50
 
 
 class NotFound(Exception):
@@ -86,11 +85,11 @@ class Reports:
             return
         session.execute(class_teachers.delete().where(class_teachers.c.class_id == class_id))
         session.execute(enrolments.delete().where(enrolments.c.class_id == class_id))
-        teachers = [t for t in dict.fromkeys(data["teacher_ids"])
-                    if not self.erased(session, "staff", t)]
-        pupils = [s for s in dict.fromkeys(data["student_ids"])
-                  if not self.erased(session, "student", s)
-                  and not self.removals.is_removed(session, "student", s)]
+        erased_staff = self.participant.erased_among(session, "staff", data["teacher_ids"])
+        teachers = [t for t in dict.fromkeys(data["teacher_ids"]) if t not in erased_staff]
+        gone = (self.participant.erased_among(session, "student", data["student_ids"])
+                | self.removals.removed_among(session, "student", data["student_ids"]))
+        pupils = [s for s in dict.fromkeys(data["student_ids"]) if s not in gone]
         if teachers:
             session.execute(class_teachers.insert(), [
                 {"class_id": class_id, "staff_id": t, "school_id": school_id}
@@ -108,6 +107,31 @@ class Reports:
             "class_id": data["class_id"], "period": data["period"], "kind": data["kind"],
             "value": data["value"], "out_of": data.get("out_of"), "topic": data.get("topic")},
             data["record_version"])
+
+    def record_attainments(self, session, items):
+        """record_attainment for many events at once (the consumer's batches)."""
+        self._upsert_results(session, attainment, "attainment_id", [
+            (school_id, data, {"attainment_id": data["attainment_id"],
+                               "class_id": data["class_id"], "kind": data["kind"],
+                               "value": data["value"], "out_of": data.get("out_of"),
+                               "topic": data.get("topic")})
+            for school_id, data in items])
+
+    def record_characteristics(self, session, items):
+        """record_characteristic for many events at once (the consumer's batches)."""
+        self._upsert_results(session, characteristics, "characteristic_id", [
+            (school_id, data, {"characteristic_id": data["characteristic_id"],
+                               "class_id": data.get("class_id"), "kind": data["kind"],
+                               "value": data["value"]})
+            for school_id, data in items])
+
+    def _upsert_results(self, session, table, key, items) -> None:
+        removed = self.removals.removed_among(session, "student",
+                                              {data["student_id"] for _, data, _ in items})
+        upsert_versioned_many(session, table, key, [
+            {**values, "school_id": school_id, "student_id": data["student_id"],
+             "period": data["period"], "record_version": data["record_version"]}
+            for school_id, data, values in items if data["student_id"] not in removed])
 
     def record_characteristic(self, session, school_id, data):
         if self.removals.is_removed(session, "student", data["student_id"]):
@@ -223,10 +247,16 @@ class Reports:
             sa.select(reports.c.student_id, sa.func.max(reports.c.version)).where(
                 reports.c.school_id == school_id, reports.c.period == period)
             .group_by(reports.c.student_id)).all())
-        rows = [{"id": str(uuid.uuid4()), "school_id": school_id, "student_id": sid,
-                 "period": period, "title": title, "version": versions.get(sid, 0) + 1,
-                 "published_at": now, "visible_from": visible_from, "announced": False,
-                 "content": contents[sid]} for sid in sorted(ids)]
+        rows = []
+        for sid in sorted(ids):
+            report_id = str(uuid.uuid4())
+            rows.append({"id": report_id, "school_id": school_id, "student_id": sid,
+                         "period": period, "title": title,
+                         "version": versions.get(sid, 0) + 1, "published_at": now,
+                         "visible_from": visible_from, "announced": False,
+                         "content": contents[sid],
+                         "body": schemas.report_body(report_id, period, title, now,
+                                                     contents[sid])})
         session.execute(reports.insert(), rows)
         announced = self.announce_due(session)
         log.info("reports published school_id=%s count=%d announced=%d", school_id,
@@ -308,16 +338,29 @@ class Reports:
                   "published_at": r.published_at} for r in page],
                 page[-1].id if more and page else None)
 
-    def read_report(self, session, principal, report_id: str) -> dict:
-        row = session.execute(sa.select(reports).where(reports.c.id == report_id)).first()
+    def read_report(self, reader, principal, report_id: str) -> str:
+        """The report's answer (JSON text), in one statement (reader.OneRowReader): the
+        report by primary key with the caller's way in and the restrictions beside it.
+        NotFound when it is not there, not this caller's or (for parents and students) not
+        visible yet; then Restricted, as _check_access and _check_restriction judge."""
+        row = reader.first(READ_REPORT.get(principal.role, READ_REPORT["nobody"]), {
+            "report_id": report_id, "account_id": principal.account_id})
         if row is None:
             raise NotFound()
-        guardians = self._check_access(session, principal, row.student_id, row.school_id)
+        if principal.role == "school_admin":
+            allowed = principal.in_school(row.school_id)
+        else:
+            allowed = bool(row.links)  # a parent's verified links, or the student's own
+        if not allowed:
+            raise NotFound()
         if principal.role != "school_admin" and row.visible_from > self.clock():
             raise NotFound()  # embargoed: not there yet for parents and students
-        self._check_restriction(session, row.student_id, guardians)
-        return {"id": row.id, "period": row.period, "title": row.title,
-                "published_at": row.published_at, **domain.render(row.content)}
+        if row.student_restricted or row.open_links == 0:  # every link restricted
+            raise Restricted()
+        if row.body is not None:
+            return row.body
+        return schemas.report_body(report_id, row.period, row.title, row.published_at,
+                                   row.content)  # published before bodies were kept
 
     def _school_of(self, session, student_id: str) -> str | None:
         school = session.execute(sa.select(students.c.school_id).where(
@@ -326,3 +369,41 @@ class Reports:
             school = session.execute(sa.select(reports.c.school_id).where(
                 reports.c.student_id == student_id).limit(1)).scalar()
         return school
+
+
+def _read_report_statements() -> dict[str, sa.Select]:
+    """Per role, the one SELECT a report read makes (built once; the ids are bound). Its
+    columns: the report's, `student_restricted`, `links` (the caller's ways to the student:
+    a parent's verified links, or 1 for the student's own login) and `open_links` (a
+    parent's links not restricted; NULL for other roles). `content` only comes when no
+    body was kept."""
+    r, pa, sa_accounts = reports, parent_access, student_accounts
+    restrictions = plumbing.restrictions
+
+    def restricted(subject_type: str, subject_id) -> sa.Exists:
+        return sa.exists().where(restrictions.c.subject_type == subject_type,
+                                 restrictions.c.subject_id == subject_id)
+    account = sa.bindparam("account_id")
+    base = [r.c.school_id, r.c.visible_from, r.c.period, r.c.title, r.c.published_at,
+            r.c.body,
+            sa.type_coerce(sa.case((r.c.body.is_(None), r.c.content)), r.c.content.type)
+            .label("content"),
+            restricted("student", r.c.student_id).label("student_restricted")]
+    links = sa.select(sa.func.count()).where(pa.c.account_id == account,
+                                             pa.c.student_id == r.c.student_id,
+                                             pa.c.verified.is_(True))
+    access = {
+        "parent": [links.scalar_subquery().label("links"),
+                   links.where(~restricted("guardian", pa.c.guardian_id))
+                   .scalar_subquery().label("open_links")],
+        "student": [sa.exists().where(sa_accounts.c.account_id == account,
+                                      sa_accounts.c.student_id == r.c.student_id)
+                    .label("links"), sa.null().label("open_links")],
+        "school_admin": [sa.null().label("links"), sa.null().label("open_links")],
+        "nobody": [sa.literal(0).label("links"), sa.null().label("open_links")],
+    }
+    return {role: sa.select(*base, *columns).where(r.c.id == sa.bindparam("report_id"))
+            for role, columns in access.items()}
+
+
+READ_REPORT = _read_report_statements()
