@@ -29,7 +29,9 @@ DESCRIPTION = """\
 Every integration event of Pupil Progress. Each message travels as one JSON envelope
 (`id`, `type`, `version`, `occurred_at`, `producer`, `school_id`, `correlation_id`, `data`)
 published to the durable topic exchange `{exchange}` with routing key
-`<producer>.<event_snake>` and AMQP `message_id` = envelope `id`.
+`<producer>.<event_snake>` and AMQP `message_id` = envelope `id`. A relay may pack
+several envelopes of one routing key into one message, a JSON array of them (`message_id`
+= the first one's `id`): a consumer takes each envelope of the array as its own event.
 
 Delivery is at least once: consumers deduplicate by envelope `id`. Readers are tolerant:
 fields a consumer does not know are ignored, so a version only ever gains optional fields;
