@@ -9,10 +9,12 @@ read the ratio, not the absolute numbers.
 
   bare kombu            publish (no confirms, persistent) -> consume + ack; no database
   bare kombu, confirms  publish waiting for each confirm  -> consume + ack; no database
-  naive pipeline        outbox insert (PostgreSQL commit) -> relay waiting for each confirm
-                        -> broker -> consumer committing each event (inbox + handler) -> ack
+  naive pipeline        outbox insert (PostgreSQL commit) -> relay waiting for each confirm,
+                        a message per event -> broker -> consumer committing each event
+                        (inbox + handler) -> ack
   pipeline              the same with the relay's window of outstanding confirms
-                        (PP_PUBLISH_WINDOW) and the consumer's batches (PP_CONSUMER_BATCH)
+                        (PP_PUBLISH_WINDOW) and packs (PP_RELAY_PACK), and the consumer's
+                        batches (PP_CONSUMER_BATCH)
 
 Both pipelines write the outbox rows `--per-transaction` at a time (default 500, as an
 ingest batch writes them) and are durable on both ends.
@@ -97,7 +99,7 @@ def bare_kombu(bodies: list[str], tag: str, confirms: bool) -> float:
 
 
 def outbox_pipeline(envelopes, tag: str, per_transaction: int, *, window: int,
-                    batch: int) -> float:
+                    batch: int, pack: int) -> float:
     """Seconds from the first outbox insert to the consumer's commit of the last event."""
     admin = sa.create_engine(_sqlalchemy_url(DATABASE), isolation_level="AUTOCOMMIT")
     databases = [f"pp_bench_{tag}_{name}" for name in ("linking", "reports")]
@@ -108,7 +110,7 @@ def outbox_pipeline(envelopes, tag: str, per_transaction: int, *, window: int,
             .render_as_string(hide_password=False) for name in databases]
     settings = replace(Settings.from_env({}), broker_url=AMQP, exchange=f"pp.bench.{tag}",
                        queue_prefix=f"bench.{tag}.", publish_window=window,
-                       consumer_batch=batch, log_level="WARNING")
+                       consumer_batch=batch, relay_pack=pack, log_level="WARNING")
     producer = fakeservice.runtime(fakeservice.make_spec("linking"), settings, urls[0])
     consumer = fakeservice.runtime(
         fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect}),
@@ -121,8 +123,7 @@ def outbox_pipeline(envelopes, tag: str, per_transaction: int, *, window: int,
         start = time.perf_counter()
         for i in range(0, len(envelopes), per_transaction):
             with producer.context.sessions() as session, session.begin():
-                for envelope in envelopes[i:i + per_transaction]:
-                    producer.context.outbox.add_envelope(session, envelope)
+                producer.context.outbox.add_many(session, envelopes[i:i + per_transaction])
             producer.relay.wakeup.set()
         while fakeservice.count(consumer, "effects") < len(envelopes):
             time.sleep(0.02)
@@ -161,21 +162,22 @@ def figures(quick: bool = False, events: int | None = None,
     bare = count / bare_kombu(bodies, tag + "a", False)
     confirms = count / bare_kombu(bodies, tag + "b", True)
     naive = count / outbox_pipeline(envelopes[:count], tag + "n", per_transaction,
-                                    window=1, batch=1)
+                                    window=1, batch=1, pack=1)
     envelopes = [new_envelope("ParentVerified", payload(), producer="linking",
                               school_id=SCHOOL) for _ in range(count)]
     defaults = Settings.from_env({})
     batched = count / outbox_pipeline(envelopes, tag + "p", per_transaction,
                                       window=defaults.publish_window,
-                                      batch=defaults.consumer_batch)
+                                      batch=defaults.consumer_batch,
+                                      pack=defaults.relay_pack)
     group = "messaging"
     return [
         Figure(group, "bare kombu, a confirm per publish -> consume (no database)", confirms,
                "events/s", "bare kombu publish -> consume", bare),
         Figure(group, "naive pipeline: confirm per publish, commit per event", naive,
                "events/s", "bare kombu publish -> consume", bare),
-        Figure(group, f"pipeline: window {defaults.publish_window} confirms, batches of "
-               f"{defaults.consumer_batch}", batched, "events/s", "naive pipeline", naive,
+        Figure(group, f"pipeline: window {defaults.publish_window} confirms, packs of "
+               f"{defaults.relay_pack}, batches of {defaults.consumer_batch}", batched, "events/s", "naive pipeline", naive,
                target=6.0),
         Figure(group, "pipeline (the same run)", batched, "events/s",
                "bare kombu publish -> consume", bare, target=0.5),
