@@ -24,6 +24,7 @@ from . import topology
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT = 10.0  # seconds to wait for the broker's confirm before giving up
+BROKER_REPLY_TIMEOUT = 20.0  # seconds to wait for the reply to any other method
 
 
 def broker_connection(url: str, *, confirm: bool = False, name: str | None = None,
@@ -34,8 +35,14 @@ def broker_connection(url: str, *, confirm: bool = False, name: str | None = Non
         options["client_properties"] = {"connection_name": name}
     if url.startswith("memory://"):
         options["polling_interval"] = 0.02  # the embedded broker: low latency, in-process
-    elif confirm:
-        options["confirm_publish"] = True
+    else:
+        # A broker that never answers a method (a queue declare on a quorum queue left
+        # half-recovered after a crash) must not hang a consumer or relay for ever: the
+        # wait fails, and the caller reconnects and tries again. Reads with their own
+        # timeout (drain_events) are not affected.
+        options["read_timeout"] = BROKER_REPLY_TIMEOUT
+        if confirm:
+            options["confirm_publish"] = True
     return Connection(url, heartbeat=heartbeat if url.startswith("amqp") else 0,
                       transport_options=options, connect_timeout=5)
 

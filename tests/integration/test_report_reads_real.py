@@ -236,10 +236,9 @@ def test_erasures_reach_the_kept_answer(world):
         assert (response.status_code, response.json) == missing(w), caller
 
 
+@pytest.mark.parametrize("world", ["postgresql"], indirect=True)  # SQLite has no server
 def test_a_read_on_a_connection_the_server_dropped_is_made_again(world):
     w = world
-    if w.rt.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no server to drop connections")
     report_id = publish(w)
     expected = read(w, report_id, "zoe_parent").get_data()
     with w.rt.engine.connect() as conn:  # as a database restart would
