@@ -51,6 +51,9 @@ class Settings:
     publish_window: int = 256
     # Events applied in one consumer transaction (1: a transaction per event).
     consumer_batch: int = 200
+    # ... and at most about this many bytes of messages (a ResultsRecorded carries up to
+    # 500 results: events alone would not bound a batch's memory).
+    consumer_batch_bytes: int = 1 << 20
     # Outbox rows of one routing key sent as one message (1: a message per event).
     relay_pack: int = 100
     # Token keys: embedded mode generates them into data_dir; production names files.
@@ -98,6 +101,7 @@ class Settings:
             relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 500),
             publish_window=_int(env, "PP_PUBLISH_WINDOW", 256),
             consumer_batch=_int(env, "PP_CONSUMER_BATCH", 200),
+            consumer_batch_bytes=_int(env, "PP_CONSUMER_BATCH_BYTES", 1 << 20),
             relay_pack=_int(env, "PP_RELAY_PACK", 100),
             jwt_private_key_file=env.get("PP_JWT_PRIVATE_KEY_FILE") or None,
             jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,

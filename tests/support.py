@@ -145,3 +145,22 @@ def envelopes_of(body) -> list[dict]:
 
     from shared.messaging.consumer import unpack
     return [e if isinstance(e, dict) else json.loads(e) for e in unpack(body)]
+
+
+_RESULT_ITEMS = {"attainment": "AttainmentRecorded", "characteristics": "CharacteristicRecorded"}
+
+
+def ungathered(envelopes: list[dict]) -> list[dict]:
+    """Envelopes with each ResultsRecorded (ingest gathers a student's results) spread back
+    into the AttainmentRecorded and CharacteristicRecorded it carries, in its place."""
+    spread = []
+    for envelope in envelopes:
+        if envelope["type"] != "ResultsRecorded":
+            spread.append(envelope)
+            continue
+        data = envelope["data"]
+        for key, event_type in _RESULT_ITEMS.items():
+            spread += [{**envelope, "type": event_type,
+                        "data": {**item, "student_id": data["student_id"]}}
+                       for item in data.get(key, [])]
+    return spread

@@ -4,6 +4,9 @@
 most of the cost of a 5,000-event batch. Here each contract's check is compiled once
 (fastload) and the envelope is built directly; anything the fast check is unsure of goes
 through `new_envelope` itself, which refuses it with its own ContractError.
+
+Results (AttainmentRecorded, CharacteristicRecorded) are checked one by one, then each
+student's are gathered into ResultsRecorded events (`gather_results`).
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 
 from shared import contracts
 from shared.contracts import fastload
+from shared.contracts.events import RESULTS_PER_EVENT
 from shared.messaging.envelope import Envelope, correlation_id_var, new_envelope
 
 from .ids import random_ids
@@ -39,11 +43,41 @@ class EventBuilder:
         if check is None or not _passes(check, data):
             return new_envelope(event_type, data, producer=PRODUCER,
                                 school_id=self.school_id, occurred_at=self.occurred_at)
+        return self._envelope(contract, data)
+
+    def gather_results(self, envelopes: list[Envelope]) -> list[Envelope]:
+        """The batch's events with each student's results gathered into ResultsRecorded
+        events of at most RESULTS_PER_EVENT items, each where the student's first result
+        was (consumers take events in any order; record versions settle what is newer).
+        The items were checked one by one as they were built."""
+        gathered: list[Envelope | dict] = []
+        open_groups: dict[str, dict] = {}
+        for envelope in envelopes:
+            key = _RESULT_ITEMS.get(envelope.type)
+            if key is None:
+                gathered.append(envelope)
+                continue
+            item = dict(envelope.data)
+            student_id = item.pop("student_id")
+            group = open_groups.get(student_id)
+            if group is None or len(group["attainment"]) + len(
+                    group["characteristics"]) == RESULTS_PER_EVENT:
+                group = {"student_id": student_id, "attainment": [], "characteristics": []}
+                open_groups[student_id] = group
+                gathered.append(group)
+            group[key].append(item)
+        results, _check = _contract("ResultsRecorded")
+        return [e if isinstance(e, Envelope) else self._envelope(results, e) for e in gathered]
+
+    def _envelope(self, contract: contracts.Contract, data: dict[str, Any]) -> Envelope:
         event_id = next(self.event_ids)
         return Envelope(id=event_id, type=contract.type, version=contract.version,
                         occurred_at=self.occurred_at, producer=PRODUCER,
                         school_id=self.school_id,
                         correlation_id=self.correlation_id or event_id, data=data)
+
+
+_RESULT_ITEMS = {"AttainmentRecorded": "attainment", "CharacteristicRecorded": "characteristics"}
 
 
 def _passes(check: fastload.Load, data: dict[str, Any]) -> bool:

@@ -140,6 +140,7 @@ class Ingest:
             except ContractError as exc:  # our translation and the contracts disagree
                 rejected.append({"index": index, "error": str(exc)})
         state.save(session)
+        envelopes = builder.gather_results(envelopes)
         self.outbox.add_many(session, envelopes)
         rejected.sort(key=lambda r: r["index"])
         accepted = len(events) - len(rejected)

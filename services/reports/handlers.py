@@ -41,6 +41,9 @@ def build_handlers(ctx: ServiceContext) -> dict:
         "CharacteristicRecorded": with_many(
             unless_erased("student", "student_id", reports.record_characteristic),
             unless_erased_many("student", "student_id", reports.record_characteristics)),
+        "ResultsRecorded": with_many(
+            unless_erased("student", "student_id", reports.record_results),
+            unless_erased_many("student", "student_id", reports.record_results_many)),
         "ParentVerified": link(True),
         "LinkRevoked": link(False),
         "LinkLocked": link(False),

@@ -125,6 +125,21 @@ class Reports:
                                "value": data["value"]})
             for school_id, data in items])
 
+    def record_results(self, session, school_id, data):
+        self.record_results_many(session, [(school_id, data)])
+
+    def record_results_many(self, session, events):
+        """ResultsRecorded events: each item as the AttainmentRecorded or
+        CharacteristicRecorded it gathers (the event carries the student's id once)."""
+        def items(key):
+            return [(school_id, {**item, "student_id": data["student_id"]})
+                    for school_id, data in events for item in data[key]]
+        attainment_items, characteristic_items = items("attainment"), items("characteristics")
+        if attainment_items:
+            self.record_attainments(session, attainment_items)
+        if characteristic_items:
+            self.record_characteristics(session, characteristic_items)
+
     def _upsert_results(self, session, table, key, items) -> None:
         removed = self.removals.removed_among(session, "student",
                                               {data["student_id"] for _, data, _ in items})

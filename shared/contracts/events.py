@@ -122,6 +122,24 @@ class CharacteristicRecorded(RecordEvent):
     value = SafeString(required=True, max_length=50)
 
 
+class ResultsRecorded(EventData):
+    """A pushed batch's attainment and characteristics about one student, as one event.
+
+    A term is mostly results (about 70 a student): one event each made the envelope, the
+    outbox and inbox rows and the checks cost more than the result itself. Each item is
+    the data of an AttainmentRecorded or CharacteristicRecorded, with its own
+    record_version, less the student_id the event carries once. At most RESULTS_PER_EVENT
+    items travel in one event; a student with more gets several."""
+    student_id = UuidString(required=True)
+    attainment = fields.List(fields.Nested(AttainmentRecorded, exclude=("student_id",)),
+                             load_default=list)
+    characteristics = fields.List(
+        fields.Nested(CharacteristicRecorded, exclude=("student_id",)), load_default=list)
+
+
+RESULTS_PER_EVENT = 500
+
+
 # --- accounts (identity) ------------------------------------------------------------
 class InvitationIssued(EventData):
     """Carries the token once; identity keeps only its hash, notifications scrubs it."""
@@ -274,6 +292,7 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(ClassRemoved, "ingest", ("reports",)),
     _c(AttainmentRecorded, "ingest", ("reports",)),
     _c(CharacteristicRecorded, "ingest", ("reports",)),
+    _c(ResultsRecorded, "ingest", ("reports",)),
     _c(InvitationIssued, "identity", ("notifications",)),
     _c(PasswordResetRequested, "identity", ("notifications",)),
     # dsar keeps which subjects a parent or student may file about.

@@ -6,8 +6,9 @@ the inbox and run the handler; ack only after that commits. A handler that raise
 retried a bounded number of times, then dead-lettered. Dead letters live in the service's
 own database, where they can be listed, replayed and erased.
 
-Deliveries are applied in batches (PP_CONSUMER_BATCH): the inbox rows and every handler's
-effects of up to that many events commit in one transaction, and all are acked after it.
+Deliveries are applied in batches (PP_CONSUMER_BATCH events, PP_CONSUMER_BATCH_BYTES of
+messages): the inbox rows and every handler's effects of a batch commit in one transaction,
+and all are acked after it.
 If anything in a batch fails, the batch is rolled back and each delivery is processed
 alone, so a poison event is retried (and dead-lettered) by itself and never holds up or
 duplicates the others.
@@ -335,7 +336,8 @@ def _body_key(raw: str) -> str:
 class QueueWorker:
     """Consumes one of a service's queues in batches; reconnects and resumes after a lost
     connection. A batch is applied once `batch_size` deliveries are waiting or the queue
-    has nothing more to give at once, whichever comes first."""
+    has nothing more to give at once, or `batch_bytes` of messages are waiting, whichever
+    comes first."""
 
     def __init__(self, settings: Settings, processor: DeliveryProcessor, queue,
                  retry_delay: Callable[[int], float] | None = None):
@@ -343,6 +345,7 @@ class QueueWorker:
         self.processor = processor
         self.queue = queue
         self.batch_size = max(1, settings.consumer_batch)
+        self.batch_bytes = max(1, settings.consumer_batch_bytes)
         self.connected = threading.Event()
         self.idle = threading.Event()
         self.retry_delay = retry_delay or (lambda n: min(2.0, 0.05 * 2 ** n))
@@ -350,6 +353,7 @@ class QueueWorker:
         self._stop: threading.Event | None = None
         self._pending: list = []  # (message, its events)
         self._pending_events = 0
+        self._pending_bytes = 0
         # kombu's in-memory transport acks one delivery per call, whatever `multiple` says.
         self._amqp = settings.broker_url.startswith("amqp")
 
@@ -358,9 +362,11 @@ class QueueWorker:
         events = unpack(message.body)
         self._pending.append((message, events))
         self._pending_events += len(events)
+        self._pending_bytes += len(message.body)
 
     def _apply_pending(self) -> None:
         pending, self._pending, self._pending_events = self._pending, [], 0
+        self._pending_bytes = 0
         owners = [index for index, (_, events) in enumerate(pending) for _ in events]
         outcomes = self.processor.process_batch(
             [event for _, events in pending for event in events])
@@ -392,6 +398,7 @@ class QueueWorker:
         while not stop.is_set():
             conn = broker_connection(self.settings.broker_url, name=self.queue.name)
             self._pending, self._pending_events = [], 0  # unacked ones come again
+            self._pending_bytes = 0
             try:
                 conn.ensure_connection(max_retries=1, timeout=5)
                 channel = conn.channel()
@@ -432,7 +439,8 @@ class QueueWorker:
                     self.idle.set()
                     conn.heartbeat_check()
                 continue
-            if self._pending_events >= self.batch_size:
+            if (self._pending_events >= self.batch_size
+                    or self._pending_bytes >= self.batch_bytes):
                 self._apply_pending()
         if self._pending:  # stopping: apply and ack what is here rather than hand it back
             self._apply_pending()

@@ -24,6 +24,7 @@ from shared.messaging.consumer import APPLIED, DeliveryProcessor
 from shared.messaging.envelope import new_envelope
 from shared.service import ServiceRuntime
 from shared.web import MAX_JSON_BYTES
+from tests.support import ungathered
 
 pytestmark = pytest.mark.integration
 
@@ -114,9 +115,9 @@ class Service:
 
     def outbox(self, event_type: str) -> list[dict]:
         with self.engine.connect() as conn:
-            return [json.loads(p)["data"] for p in conn.execute(sa.text(
-                "SELECT payload FROM outbox WHERE event_type = :t ORDER BY seq"),
-                {"t": event_type}).scalars()]
+            envelopes = [json.loads(p) for p in conn.execute(sa.text(
+                "SELECT payload FROM outbox ORDER BY seq")).scalars()]
+        return [e["data"] for e in ungathered(envelopes) if e["type"] == event_type]
 
 
 @pytest.fixture

@@ -151,7 +151,7 @@ def _student_version(draw, version: int) -> list[Event]:
 
 
 @st.composite
-def histories(draw, report_mails: bool = False) -> list[Event]:
+def histories(draw, report_mails: bool = False, gather: bool = True) -> list[Event]:
     """One student's events in the order they were produced.
 
     "full": the student's record changing (name, placement, date of birth), a contact's
@@ -229,6 +229,8 @@ def histories(draw, report_mails: bool = False) -> list[Event]:
                 "kind": draw(st.sampled_from(["attitude", "effort", "behaviour",
                                               "attendance"])),
                 "value": draw(st.sampled_from(["Good", "Excellent"]))}))
+    if gather and draw(st.booleans()):  # as ingest sends them: in ResultsRecorded
+        events = _gathered(events, draw(st.integers(1, 3)))
 
     # What linking said of the contact's link: verified, or locked (then maybe unlocked by
     # the school and verified), or revoked; and, as linking does, revoked when the school
@@ -251,6 +253,30 @@ def histories(draw, report_mails: bool = False) -> list[Event]:
         if parent_account and link_story[-1:] != ["LinkRevoked"]:
             events.append(_link_event("LinkRevoked", len(link_story) + 1))
     return events
+
+
+_RESULT_ITEMS = {"AttainmentRecorded": "attainment", "CharacteristicRecorded": "characteristics"}
+
+
+def _gathered(events: list[Event], parts: int) -> list[Event]:
+    """The results spread over `parts` ResultsRecorded events (each where its first
+    item was), as ingest gathers a batch's results about a student; the rest as they were."""
+    count = sum(e.type in _RESULT_ITEMS for e in events)
+    size = -(-count // parts)
+    out: list[Event] = []
+    position = 0
+    for event in events:
+        if event.type not in _RESULT_ITEMS:
+            out.append(event)
+            continue
+        position += 1
+        if position % size == 1 or size == 1:
+            out.append(Event("ResultsRecorded", "ingest", {
+                "student_id": REF + "student", "attainment": [], "characteristics": []}))
+            group = out[-1].data
+        item = {k: v for k, v in event.data.items() if k != "student_id"}
+        group[_RESULT_ITEMS[event.type]].append(item)
+    return out
 
 
 def _link_event(kind: str, version: int) -> Event:
@@ -376,6 +402,28 @@ def test_any_shuffle_and_duplication_converges_to_the_ordered_state(consumer):
         outcomes = [consumer.deliver(shuffled.envelopes[i]) for i in order]
         assert outcomes.count(APPLIED) == len(history)  # each once, the rest duplicates
         _assert_same_state(consumer, ordered, shuffled)
+    check()
+
+
+def test_gathered_results_leave_the_state_their_events_one_by_one_leave(consumer):
+    """Ingest gathers a batch's results about a student into ResultsRecorded events; in
+    any order and duplicated, they leave what the AttainmentRecorded and
+    CharacteristicRecorded events they carry leave, applied in order."""
+    if "ResultsRecorded" not in consumer.routes:
+        pytest.skip(f"{consumer.name} takes no results")
+
+    @PROPERTY
+    @given(data=st.data())
+    def check(data):
+        history = data.draw(histories(gather=False), label="history")
+        gathered = consumed(consumer, _gathered(history, data.draw(st.integers(1, 3),
+                                                                   label="parts")))
+        one_by_one, together = Copy(consumed(consumer, history)), Copy(gathered)
+        for envelope in one_by_one.envelopes:
+            consumer.deliver(envelope)
+        for i in shuffled_with_duplicates(data, len(gathered)):
+            consumer.deliver(together.envelopes[i])
+        _assert_same_state(consumer, one_by_one, together)
     check()
 
 

@@ -41,6 +41,10 @@ def test_references_across_batches_keep_their_ids(rt):
     bulk.references_across_batches_keep_their_ids(rt)
 
 
+def test_results_travel_gathered_by_student(rt):
+    bulk.results_travel_gathered_by_student(rt)
+
+
 def test_batches_of_one_school_pushed_at_once_share_their_new_records(rt):
     """Each batch names the same new students: the push lock makes one transaction insert
     them and the others find them, so nothing collides and each student has one id."""

@@ -14,7 +14,7 @@ from services.ingest.app import SPEC as INGEST
 from shared.messaging import topology
 from shared.service import ServiceRuntime
 from shared.worker import run_threads
-from tests.support import envelopes_of, wait_for
+from tests.support import envelopes_of, ungathered, wait_for
 
 pytestmark = pytest.mark.integration
 OPERATOR = ("ops@example.org", "operator-secret-1")
@@ -88,7 +88,7 @@ class Push:
 
     def events(self, service, event_type) -> list[dict]:
         wait_for(self.drained, message="ingest's outbox published")
-        return [e for e in self.queue(service) if e["type"] == event_type]
+        return [e for e in ungathered(self.queue(service)) if e["type"] == event_type]
 
 
 @pytest.fixture

@@ -2,14 +2,18 @@
 retried alone, set-based handlers leave what one-by-one application would leave."""
 import json
 import random
+import socket
+import threading
 import uuid
 
+import kombu
 import pytest
 import sqlalchemy as sa
 
+from shared.config import Settings
 from shared.db import make_engine, make_session_factory, upsert_versioned, upsert_versioned_many
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
-                                       DeliveryProcessor, with_many)
+                                       DeliveryProcessor, QueueWorker, with_many)
 from shared.messaging.envelope import new_envelope
 from tests import fakeservice
 
@@ -168,3 +172,54 @@ def test_events_of_a_packed_message_are_applied_and_dead_lettered_each_alone(wor
     letter = rows(engine, "SELECT event_id, payload FROM dead_letters")
     assert letter[0].event_id == bad["id"] and json.loads(letter[0].payload) == bad
     assert len(rows(engine, "SELECT * FROM effects")) == 2
+
+
+class _Delivery:
+    def __init__(self, body: str):
+        self.body, self.acked = body, False
+
+    def ack(self, multiple: bool = False) -> None:
+        self.acked = True
+
+
+class _Broker:
+    """drain_events hands the worker one delivery at a time, then reports the queue empty
+    (and stops the worker)."""
+
+    def __init__(self, worker: QueueWorker, deliveries: list, stop: threading.Event):
+        self.worker, self.deliveries, self.stop = worker, deliveries, stop
+
+    def drain_events(self, timeout: float) -> None:
+        if self.deliveries:
+            self.worker._on_message(self.deliveries.pop(0))
+            return
+        self.stop.set()
+        raise socket.timeout
+
+    def heartbeat_check(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("bytes_bound, batches", [(3, [3, 3, 1]), (1000, [7])])
+def test_a_batch_is_bounded_by_the_bytes_of_its_messages(bytes_bound, batches):
+    """A ResultsRecorded carries up to 500 results: a batch counted in events alone could
+    hold 100,000 of them. Here seven equal messages, batches of at most three messages'
+    bytes."""
+    sizes = []
+
+    class Recorder:
+        service = "reports"
+
+        def process_batch(self, bodies):
+            sizes.append(len(bodies))
+            return [APPLIED] * len(bodies)
+
+    one = body()
+    settings = Settings.from_env({"PP_CONSUMER_BATCH": "100",
+                                  "PP_CONSUMER_BATCH_BYTES": str(bytes_bound * len(one))})
+    worker = QueueWorker(settings, Recorder(), kombu.Queue("reports.data"))
+    stop = threading.Event()
+    worker._stop = stop
+    deliveries = [_Delivery(one) for _ in range(7)]
+    worker._consume(_Broker(worker, list(deliveries), stop), stop)
+    assert sizes == batches and all(d.acked for d in deliveries)

@@ -15,9 +15,11 @@ import sqlalchemy as sa
 from services.ingest import domain
 from services.ingest.app import SPEC
 from services.ingest.service import Ingest
+from shared.contracts.events import RESULTS_PER_EVENT
 from shared.config import Settings
 from shared.db import run_in_transaction
 from shared.service import ServiceRuntime
+from tests.support import ungathered
 
 # BEGIN or the push lock, the batch ledger and tombstone reads, the records read, insert
 # and update, the outbox insert and the ledger row: 8, whatever the batch's size.
@@ -93,6 +95,31 @@ def references_across_batches_keep_their_ids(rt: ServiceRuntime) -> None:
     assert len(ids) == 1 and ids == {record(rt, school, "student", "S9")[0]}
 
 
+def results_travel_gathered_by_student(rt: ServiceRuntime) -> None:
+    """A batch's results about one student go out as ResultsRecorded events of at most
+    RESULTS_PER_EVENT items, each where the student's first result was."""
+    school = str(uuid.uuid4())
+    many = [attainment(f"A{n}", "S1") for n in range(RESULTS_PER_EVENT + 1)]
+    push(rt, school, [attainment("B1", "S2"), student("S1", "Ann"), *many,
+                      characteristic("K1", "S2"), attainment("B2", "S2")])
+    sent = raw_outbox(rt, school)
+    assert [(e["type"], len(e["data"].get("attainment", [])),
+             len(e["data"].get("characteristics", []))) for e in sent] == [
+        ("ResultsRecorded", 2, 1), ("StudentRecorded", 0, 0),
+        ("StudentPlacementRecorded", 0, 0), ("StudentBirthDateRecorded", 0, 0),
+        ("ResultsRecorded", RESULTS_PER_EVENT, 0), ("ResultsRecorded", 1, 0)]
+    s1, s2 = record(rt, school, "student", "S1")[0], record(rt, school, "student", "S2")[0]
+    assert [e["data"]["student_id"] for e in sent if e["type"] == "ResultsRecorded"] == [
+        s2, s1, s1]
+    first = sent[0]["data"]
+    assert [a["attainment_id"] for a in first["attainment"]] == [
+        record(rt, school, "attainment", "B1")[0], record(rt, school, "attainment", "B2")[0]]
+    assert first["characteristics"][0]["characteristic_id"] == record(
+        rt, school, "characteristic", "K1")[0]
+    assert all("student_id" not in item and item["record_version"] == 1
+               for item in first["attainment"] + first["characteristics"])
+
+
 # --- helpers ----------------------------------------------------------------------------------
 
 @contextmanager
@@ -115,11 +142,16 @@ def push(rt: ServiceRuntime, school: str, events: list[dict]) -> dict:
         s, school, uuid.uuid4().hex, events))
 
 
-def outbox(rt: ServiceRuntime, school: str) -> list[dict]:
+def raw_outbox(rt: ServiceRuntime, school: str) -> list[dict]:
     with rt.engine.connect() as conn:
         return [json.loads(p) for p in conn.execute(sa.text(
             "SELECT payload FROM outbox WHERE school_id = :s ORDER BY seq"),
             {"s": school}).scalars()]
+
+
+def outbox(rt: ServiceRuntime, school: str) -> list[dict]:
+    """The outbox's events, a ResultsRecorded as the results it gathers."""
+    return ungathered(raw_outbox(rt, school))
 
 
 def record(rt: ServiceRuntime, school: str, record_type: str, source_id: str):
@@ -142,6 +174,12 @@ def attainment(source: str, student_source: str, value: str = "B") -> dict:
     return {"type": "attainment.recorded", "source_id": source, "data": {
         "student_id": student_source, "class_id": "C1", "period": "2026 Autumn",
         "kind": "grade", "value": value}}
+
+
+def characteristic(source: str, student_source: str) -> dict:
+    return {"type": "characteristic.recorded", "source_id": source, "data": {
+        "student_id": student_source, "period": "2026 Autumn", "kind": "effort",
+        "value": "Good"}}
 
 
 def with_value(event: dict, value: str) -> dict:
@@ -182,6 +220,10 @@ def test_refused_events_change_nothing_and_the_others_apply(rt):
 
 def test_references_across_batches_keep_their_ids(rt):
     references_across_batches_keep_their_ids(rt)
+
+
+def test_results_travel_gathered_by_student(rt):
+    results_travel_gathered_by_student(rt)
 
 
 def test_sqlite_looks_each_named_record_up_by_its_key(rt):

@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.rights.participant import Subject
 from shared.service import ServiceRuntime
 from tests.oneroster_sample import SampleSchool, zip_bundle
+from tests.support import ungathered
 
 SAMPLE = SampleSchool(students=40, classes=4)
 
@@ -52,9 +53,9 @@ class Ingest:
 
     def events(self, school: str) -> list[dict]:
         with self.rt.engine.connect() as conn:
-            return [json.loads(p) for p in conn.execute(sa.text(
+            return ungathered([json.loads(p) for p in conn.execute(sa.text(
                 "SELECT payload FROM outbox WHERE school_id = :s ORDER BY seq"),
-                {"s": school}).scalars()]
+                {"s": school}).scalars()])
 
     def count(self, table: str, school: str) -> int:
         with self.rt.engine.connect() as conn:
