@@ -33,4 +33,4 @@ stack-down:
 	$(PY) deploy/stack.py down
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache tests/artifacts

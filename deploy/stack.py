@@ -116,7 +116,8 @@ def nginx_conf() -> Path:
     for sub in ("temp", "logs"):
         (conf_dir / sub).mkdir(parents=True, exist_ok=True)
     (conf_dir / "upstreams.local.conf").write_text(upstreams(
-        lambda name: f"127.0.0.1:{READINESS_PORT if name == 'readiness' else web_port(name)}"))
+        lambda name: f"127.0.0.1:{READINESS_PORT if name == 'readiness' else web_port(name)}",
+        web_root=str(ROOT / "web")))
     temp = conf_dir / "temp"
     # As root (CI), nginx's workers would run as nobody, who cannot reach a private stack
     # folder: run them as the user who started the stack instead.

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 
 from werkzeug.serving import make_server
 
@@ -22,6 +23,7 @@ from shared.gateway import Gateway
 from shared.logging_setup import configure_logging
 from shared.messaging.publisher import broker_connection
 from shared.service import ServiceRuntime, ServiceSpec
+from shared.webapp import WebApp
 from shared.worker import run_threads
 
 log = logging.getLogger("pp.embedded")
@@ -53,7 +55,7 @@ class EmbeddedSystem:
         for runtime in self.runtimes.values():
             self.threads += run_threads(runtime.build_workers(), self.stop_event)
         readiness = {name: self._ready_check(rt) for name, rt in self.runtimes.items()}
-        self.gateway = Gateway(apps, readiness)
+        self.gateway = Gateway(apps, readiness, web=WebApp())
         return self.gateway
 
     @staticmethod
@@ -109,6 +111,27 @@ class EmbeddedSystem:
             runtime.engine.dispose()
 
 
+def _load_demo(system: EmbeddedSystem, gateway: Gateway, settings: Settings,
+               show_operator_password: bool) -> None:
+    """Load the demo school before the port opens; a failure is reported and the system
+    runs on without it."""
+    from shared import demo
+    print("Loading the demo school...", flush=True)
+    try:
+        result = demo.load_demo(
+            gateway, settings.data_dir, lambda: system.drain(timeout=60),
+            (settings.bootstrap_operator_email, settings.bootstrap_operator_password),
+            operator_password_shown=show_operator_password)
+    except Exception as exc:  # the demo is a convenience: the system itself still runs
+        # DemoError's text names the step and status only; another error's might carry
+        # the data it failed on, so only its type is told.
+        reason = str(exc) if isinstance(exc, demo.DemoError) else type(exc).__name__
+        log.error("demo school not loaded: %s", reason)
+        print(f"The demo school could not be loaded: {reason}", flush=True)
+        return
+    print(demo.logins_text(result), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run Pupil Progress in embedded mode.")
     parser.add_argument("--demo", action="store_true", help="also load a demo school")
@@ -116,11 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    operator_from_env = bool(settings.bootstrap_operator_email
+                             and settings.bootstrap_operator_password)
+    if args.demo and not operator_from_env:
+        from shared import demo
+        # The demo needs an operator to create its school: a made-up one unless named.
+        settings = replace(settings, bootstrap_operator_email=demo.OPERATOR[0],
+                           bootstrap_operator_password=demo.OPERATOR[1])
     system = EmbeddedSystem(settings, load_specs())
     gateway = system.start()
     if args.demo:
-        log.warning("no demo school yet: it arrives with the service issues (identity, "
-                    "ingest, reports)")
+        _load_demo(system, gateway, settings, show_operator_password=not operator_from_env)
     host = os.environ.get("PP_GATEWAY_HOST", "127.0.0.1")
     server = make_server(host, settings.gateway_port, gateway, threaded=True)
     serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)

@@ -6,6 +6,7 @@ from typing import Callable, Mapping
 
 from shared.errors import error_body
 from shared.routes import route
+from shared.webapp import is_app_path
 
 WsgiApp = Callable
 
@@ -20,9 +21,11 @@ def _json_response(start_response, status: str, body: dict):
 
 class Gateway:
     def __init__(self, apps: Mapping[str, WsgiApp],
-                 readiness: Mapping[str, Callable[[], bool]]):
+                 readiness: Mapping[str, Callable[[], bool]], web: WsgiApp | None = None):
+        """`web`: the web app (shared.webapp.WebApp), answering every path outside the API."""
         self.apps = dict(apps)
         self.readiness = dict(readiness)
+        self.web = web
         self.accepting = True
 
     def readyz(self) -> tuple[bool, dict]:
@@ -47,6 +50,8 @@ class Gateway:
             return _json_response(start_response, "503 Service Unavailable",
                                   error_body("shutting_down", "The system is stopping."))
         service = route(path)
+        if service is None and self.web is not None and is_app_path(path):
+            return self.web(environ, start_response)
         if service is None or service not in self.apps:
             return _json_response(start_response, "404 Not Found",
                                   error_body("not_found", "Not found."))

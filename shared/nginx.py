@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shared.config import SERVICES
 from shared.routes import ROUTES
+from shared.webapp import API_PREFIXES, ASSETS, SECURITY_HEADERS, TYPES
 
 OUTPUT = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "pupil-progress.conf"
 PORT = 8080
@@ -80,13 +81,56 @@ server {{
     }}
 """
 
-TAIL = """
-    location / {
-        default_type application/json;
-        return 404 '{"error": {"code": "not_found", "message": "Not found."}}';
-    }
-}
-"""
+NOT_FOUND = """default_type application/json;
+        return 404 '{"error": {"code": "not_found", "message": "Not found."}}';"""
+# Answered by nginx itself above, so never the web app's nor a second location.
+EXACT_ALREADY = ("/healthz", "/readyz")
+
+
+def _api_not_found() -> str:
+    """Paths of the API's kind that no service owns: the API's 404, never the web app."""
+    routed = {prefix for prefix, _ in ROUTES}
+    out = ["\n    # Unknown API paths: the API's own 404, never the web app."]
+    for prefix in API_PREFIXES:
+        if prefix in routed:
+            continue
+        if prefix not in EXACT_ALREADY:
+            out.append(f"    location = {prefix} {{\n        {NOT_FOUND}\n    }}")
+        out.append(f"    location {prefix}/ {{\n        {NOT_FOUND}\n    }}")
+    return "\n".join(out) + "\n"
+
+
+def _web_app() -> str:
+    """The web app (web/): a file as it is, any other path index.html, since the app routes
+    in the browser. `root` is the deployment's: its http-level include names the folder
+    holding web/'s files (see upstreams()). The same headers as the embedded gateway's
+    (shared/webapp.py); add_header here replaces the server's, so X-Request-ID is repeated."""
+    types = "".join(f"            {kind.split(';')[0]} {ext[1:]};\n"
+                    for ext, kind in sorted(TYPES.items()))
+    headers = "".join(f"        add_header {name} \"{value}\" always;\n"
+                      for name, value in SECURITY_HEADERS)
+    common = (f"""        limit_except GET {{ deny all; }}
+        types {{
+{types}        }}
+        default_type application/octet-stream;
+        charset utf-8;
+        charset_types text/css text/javascript application/json image/svg+xml;
+        add_header X-Request-ID $pp_request_id always;
+{headers}""")
+    return (f"""
+    # The web app for parents and students (web/): its files, and its screens' paths.
+    location {ASSETS} {{
+{common}        try_files $uri =404;
+    }}
+    location / {{
+{common}        try_files $uri /index.html;
+    }}
+}}
+""")
+
+
+def _tail() -> str:
+    return _api_not_found() + _web_app()
 
 
 def _location(prefix: str, service: str) -> str:
@@ -98,14 +142,18 @@ def _location(prefix: str, service: str) -> str:
 
 
 def render() -> str:
-    return HEAD + "".join(_location(p, s) for p, s in ROUTES) + TAIL
+    return HEAD + "".join(_location(p, s) for p, s in ROUTES) + _tail()
 
 
-def upstreams(address_of) -> str:
-    """An upstreams file: `address_of(service)` gives host:port (readiness included)."""
+def upstreams(address_of, web_root: str | None = None) -> str:
+    """An upstreams file: `address_of(service)` gives host:port (readiness included);
+    `web_root`, the folder holding web/'s files where nginx runs (its `root`)."""
     names = [*SERVICES, "readiness"]
-    return "".join(f"upstream {name} {{\n    server {address_of(name)};\n    keepalive 16;\n}}\n"
-                   for name in names)
+    root = (f"# The web app's files (web/), served by pupil-progress.conf's `location /`.\n"
+            f"root {web_root};\n") if web_root else ""
+    return root + "".join(
+        f"upstream {name} {{\n    server {address_of(name)};\n    keepalive 16;\n}}\n"
+        for name in names)
 
 
 def main() -> None:

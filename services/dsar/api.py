@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Response
+from flask import Response, jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -78,6 +78,18 @@ class RequestOut(Schema):
     refusal_reason = fields.String(allow_none=True)
     details = fields.Dict()
     subject = fields.Dict()
+    received_at = fields.DateTime()
+
+
+class OwnSubject(Schema):
+    type = fields.String()
+    id = fields.String()
+    yourself = fields.Boolean()  # false: a child, through a verified link
+
+
+class OwnSubjectList(Schema):
+    items = fields.List(fields.Nested(OwnSubject))
+    next = fields.String(allow_none=True)
 
 
 class AuditStep(Schema):
@@ -147,12 +159,25 @@ def build_blueprints(ctx: ServiceContext) -> list:
                                        source_id=subject.get("source_id")))
 
     @blp.route("", methods=["GET"])
-    @require("school_admin")
+    @require("school_admin", "parent", "student")
     @blp.response(200, RequestList)
     def overdue():
-        """The school's requests past their due date."""
+        """A school admin: the school's requests past their due date. A parent or a
+        student: the requests they filed, newest first (the latest 100)."""
         principal = current_principal()
-        return {"items": run(lambda s: dsar.overdue(s, principal.school_ids)), "next": None}
+        if principal.role == "school_admin":
+            return {"items": run(lambda s: dsar.overdue(s, principal.school_ids)),
+                    "next": None}
+        return {"items": run(lambda s: dsar.filed_by(s, principal.account_id)), "next": None}
+
+    @blp.route("/subjects", methods=["GET"])
+    @require("parent", "student")
+    @blp.response(200, OwnSubjectList)
+    def own_subjects():
+        """Whom the caller may file about: their own records, and their verified children."""
+        principal = current_principal()
+        return {"items": run(lambda s: dsar.own_subjects(s, principal.account_id)),
+                "next": None}
 
     @blp.route("/<uuid:request_id>", methods=["GET"])
     @require("school_admin", "parent", "student")
@@ -205,4 +230,18 @@ def build_blueprints(ctx: ServiceContext) -> list:
         return Response(data, mimetype="application/zip", headers={
             "Content-Disposition": f'attachment; filename="subject-request-{request_id}.zip"'})
 
-    return [blp]
+    data_map_blp = Blueprint("data-map", __name__, url_prefix="/api/v1/data-map",
+                             description="Which personal data each part of the system holds")
+
+    @data_map_blp.route("", methods=["GET"])
+    @data_map_blp.alt_response(200, success=True, description="The data map", schema={
+        "type": "object", "required": ["services"], "properties": {
+            "source": {"type": "string"},
+            "services": {"type": "array", "items": {"type": "object"}}}})
+    def data_map_view():
+        """Generated from every service's personal-data declaration (public: the web app's
+        "How we keep your data safe" page)."""
+        from shared.rights.datamap import data_map
+        return jsonify(data_map())
+
+    return [blp, data_map_blp]

@@ -378,7 +378,8 @@ class Dsar:
                 "days_left": domain.days_left(due, self.clock()), "services": services,
                 "refusal_reason": row.refusal_reason,
                 "details": {k: v for k, v in row.details.items() if not k.startswith("_")},
-                "subject": {"type": row.subject_type, "id": row.subject_id}}
+                "subject": {"type": row.subject_type, "id": row.subject_id},
+                "received_at": row.received_at}
 
     def get(self, session, request_id: str, principal) -> dict:
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).first()
@@ -389,6 +390,31 @@ class Dsar:
         if principal.role != "school_admin" and row.filed_by == principal.account_id:
             return self.view(session, request_id)
         raise NotFound()
+
+    def filed_by(self, session, account_id: str, limit: int = 100) -> list[dict]:
+        """The requests a parent or a student filed, newest first."""
+        ids = session.execute(sa.select(requests.c.id).where(
+            requests.c.filed_by == account_id).order_by(requests.c.received_at.desc())
+            .limit(limit)).scalars().all()
+        return [self.view(session, i) for i in ids]
+
+    def own_subjects(self, session, account_id: str) -> list[dict]:
+        """Whom this parent or student may file about: themselves, and verified children."""
+        rows = session.execute(sa.select(own_subjects.c.subject_type,
+                                         own_subjects.c.subject_id).where(
+            own_subjects.c.account_id == account_id).order_by(
+            own_subjects.c.subject_type, own_subjects.c.subject_id)).all()
+        return [{"type": r.subject_type, "id": r.subject_id,
+                 "yourself": r.subject_type == "guardian" or r.subject_type == "student"
+                 and not self._via_link(session, account_id, r.subject_id)} for r in rows]
+
+    @staticmethod
+    def _via_link(session, account_id: str, student_id: str) -> bool:
+        return session.execute(sa.select(own_subjects.c.via_link).where(
+            own_subjects.c.account_id == account_id,
+            own_subjects.c.subject_type == "student",
+            own_subjects.c.subject_id == student_id,
+            own_subjects.c.via_link.is_not(None))).first() is not None
 
     def audit_trail(self, session, request_id: str, school_ids) -> list[dict]:
         self._for_school(session, request_id, school_ids)

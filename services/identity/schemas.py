@@ -111,3 +111,4 @@ class MeOut(Schema):
     school_ids = fields.List(fields.String())
     name = fields.String()
     email = fields.String()
+    student_ids = fields.List(fields.String())  # a student account's own student record

@@ -546,8 +546,14 @@ class Identity:
         account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
         if account is None:
             raise Unknown("no such account")
-        return {"id": account.id, "role": account.role, "name": account.name,
-                "email": account.email, "school_ids": self.school_ids(session, account.id)}
+        me = {"id": account.id, "role": account.role, "name": account.name,
+              "email": account.email, "school_ids": self.school_ids(session, account.id)}
+        if account.role == "student":  # the app lists a student's own reports by this id
+            me["student_ids"] = sorted(set(session.execute(
+                sa.select(memberships.c.student_id).where(
+                    memberships.c.account_id == account.id,
+                    memberships.c.student_id.is_not(None))).scalars().all()))
+        return me
 
 
 def identity_of(ctx) -> Identity:

@@ -27,6 +27,17 @@ class NoticeResult(Schema):
     notified = fields.Integer()
 
 
+class NoticeOut(Schema):
+    version = fields.String()
+    effective_date = fields.Date()
+    announced_at = fields.DateTime()
+
+
+class NoticeList(Schema):
+    items = fields.List(fields.Nested(NoticeOut))
+    next = fields.String(allow_none=True)
+
+
 def notifications_of(ctx: ServiceContext) -> Notifications:
     if "notifications" not in ctx.extras:
         ctx.extras["notifications"] = Notifications(ctx.settings, ctx.participant,
@@ -71,5 +82,12 @@ def build_blueprints(ctx: ServiceContext) -> list:
         """Tell every school's admins, ahead of its effective date, of a new version."""
         return {"notified": run_in_transaction(ctx.sessions, lambda s: service.privacy_notice(
             s, body["version"], body["effective_date"]))}
+
+    @notices.route("", methods=["GET"])
+    @notices.response(200, NoticeList)
+    def versions():
+        """The privacy notice's version history (public: the web app shows it to anyone)."""
+        return {"items": run_in_transaction(ctx.sessions, service.privacy_notice_versions),
+                "next": None}
 
     return [prefs, notices]

@@ -85,3 +85,11 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_deliveries_recipient_sent", "recipient", "sent_at"),
 )
+
+# Every privacy notice version the operator announced: shown to parents with the data map.
+privacy_notices = sa.Table(
+    "privacy_notices", metadata,
+    sa.Column("version", sa.String(50), primary_key=True),
+    sa.Column("effective_date", sa.Date, nullable=False),
+    sa.Column("announced_at", UtcDateTime, nullable=False),
+)

@@ -38,6 +38,8 @@ DECLARATION = DataDeclaration("notifications", tables=(
                      "last_error": NOT_PERSONAL, "created_at": NOT_PERSONAL,
                      "sent_at": NOT_PERSONAL},
       subjects={"student": "student_id", "guardian": "guardian_id"}),
+    T("privacy_notices", {"version": NOT_PERSONAL, "effective_date": NOT_PERSONAL,
+                          "announced_at": NOT_PERSONAL}, school_column=None),
 ))
 
 

@@ -22,8 +22,8 @@ from shared.rights import RightsParticipant
 
 from . import templates
 from .mailer import Mailer, build_message
-from .models import (deliveries, guardian_accounts, guardians, preferences, school_admins,
-                     verified_links)
+from .models import (deliveries, guardian_accounts, guardians, preferences, privacy_notices,
+                     school_admins, verified_links)
 
 log = logging.getLogger(__name__)
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
@@ -159,6 +159,10 @@ class Notifications:
     def privacy_notice(self, session, version: str, effective: dt.date) -> int:
         """Tells every school's admins of a new privacy notice, once per version."""
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"privacy-notice/{version}"))
+        if session.execute(sa.select(privacy_notices.c.version).where(
+                privacy_notices.c.version == version)).first() is None:
+            session.execute(privacy_notices.insert().values(
+                version=version, effective_date=effective, announced_at=self.clock()))
         admins = {a.account_id: a for a in session.execute(sa.select(school_admins)).all()}
         for admin in admins.values():
             self._queue(session, event_id, f"account:{admin.account_id}", None,
@@ -166,6 +170,13 @@ class Notifications:
                             self.settings.public_url, admin.name, version,
                             effective.isoformat()))
         return len(admins)
+
+    def privacy_notice_versions(self, session) -> list[dict]:
+        """Every announced version, the newest effective first."""
+        rows = session.execute(sa.select(privacy_notices).order_by(
+            privacy_notices.c.effective_date.desc(), privacy_notices.c.version.desc())).all()
+        return [{"version": r.version, "effective_date": r.effective_date,
+                 "announced_at": r.announced_at} for r in rows]
 
     def set_report_emails(self, session, account_id: str, enabled: bool) -> None:
         session.execute(preferences.delete().where(preferences.c.account_id == account_id))

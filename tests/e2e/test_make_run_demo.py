@@ -1,0 +1,95 @@
+"""`make run DEMO=1` (shared/demo.py): the demo parent signs in and reads a report at once,
+the printed date of birth confirms the second child, and a restart on the same data folder
+loads nothing twice."""
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from shared import demo
+from tests.e2e.test_make_run import ROOT, ready, stop_with_ctrl_c
+from tests.support import free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def start_demo(data_dir, port):
+    # No PP_BOOTSTRAP_OPERATOR_*: as `make run DEMO=1` on a fresh machine, the demo's
+    # made-up operator is used.
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("PP_BOOTSTRAP_OPERATOR") and key != "PP_BROKER_URL"}
+    env.update(PP_DATA_DIR=str(data_dir), PP_GATEWAY_PORT=str(port),
+               PP_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    return subprocess.Popen([sys.executable, "-m", "shared.embedded", "--demo"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+class Client:
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def call(self, method, path, token=None, **kwargs):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.request(method, self.base + path, headers=headers, timeout=30,
+                                **kwargs)
+
+    def sign_in(self, login):
+        answer = self.call("post", "/api/v1/auth/token", json={
+            "grant_type": "password", "email": login[0], "password": login[1]})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["access_token"]
+
+
+def test_demo_parent_reads_a_report_and_a_restart_loads_nothing_twice(tmp_path):
+    port = free_port()
+    api = Client(port)
+    proc = start_demo(tmp_path, port)
+    try:
+        # The port opens only once the demo is loaded.
+        wait_for(lambda: ready(port), timeout=180, message="gateway ready with the demo")
+        parent = api.sign_in(demo.PARENT)
+        links = api.call("get", "/api/v1/links", parent).json()["items"]
+        by_status = {link["status"]: link for link in links}
+        assert sorted(by_status) == ["pending", "verified"], links
+        child = by_status["verified"]["student"]["id"]
+        listed = api.call("get", f"/api/v1/students/{child}/reports", parent).json()["items"]
+        assert sorted(r["period"] for r in listed) == sorted(demo.PERIODS)
+        report = api.call("get", f"/api/v1/reports/{listed[0]['id']}", parent)
+        assert report.status_code == 200, report.text
+        subjects = {s["subject"]: s for s in report.json()["subjects"]}
+        assert {"Maths", "English", "Science"} <= set(subjects)
+        maths = subjects["Maths"]
+        assert {a["kind"] for a in maths["attainment"]} == {"mark", "grade", "target"}
+        assert {c["kind"] for c in maths["characteristics"]} >= {"attitude", "effort"}
+        assert maths["teachers"]
+        # The other logins work too.
+        for login in (demo.OPERATOR, demo.ADMIN, demo.STUDENT):
+            api.sign_in(login)
+    finally:
+        output = stop_with_ctrl_c(proc)
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output and "could not be loaded" not in output, output
+    for login in (demo.OPERATOR, demo.ADMIN, demo.PARENT, demo.STUDENT):
+        assert f"{login[0]}  {login[1]}" in output
+    assert demo.PENDING_CHILD[3] in output  # the date of birth to try
+
+    proc = start_demo(tmp_path, port)
+    try:
+        wait_for(lambda: ready(port), timeout=180, message="gateway ready again")
+        parent = api.sign_in(demo.PARENT)
+        links = api.call("get", "/api/v1/links", parent).json()["items"]
+        assert len(links) == 2, links
+        again = api.call("get", f"/api/v1/students/{child}/reports", parent).json()["items"]
+        assert again == listed  # nothing published twice
+        # The printed date of birth confirms the pending child.
+        pending = next(link for link in links if link["status"] == "pending")
+        verified = api.call("post", f"/api/v1/links/{pending['id']}/verify", parent,
+                            json={"date_of_birth": demo.PENDING_CHILD[3]})
+        assert verified.status_code == 200 and verified.json()["status"] == "verified"
+    finally:
+        output = stop_with_ctrl_c(proc)
+    assert proc.returncode == 0, output
+    assert "already loaded" in output and "Traceback" not in output, output

@@ -1,0 +1,136 @@
+// The public API (/api/v1), as the mobile apps use it. The access token lives only in this
+// module's memory; the refresh token in sessionStorage (this tab only, gone when it
+// closes) so that a reload keeps the reader signed in. Never localStorage
+// (docs/decisions.md, "The web app").
+
+const REFRESH_KEY = "pp.refresh";
+const EARLY_SECONDS = 30; // refresh a little before the access token expires
+
+let accessToken = null;
+let accessExpiresAt = 0;
+let refreshing = null; // one refresh at a time: a rotated token used twice revokes the sign-in
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || `The request failed (${status}).`);
+    this.status = status;
+    this.code = error.code || "error";
+    this.fields = error.fields || {};
+    this.details = error;
+  }
+}
+
+function storedRefreshToken() {
+  try {
+    return sessionStorage.getItem(REFRESH_KEY);
+  } catch {
+    return null; // storage disabled: the sign-in lasts as long as the page
+  }
+}
+
+function keepTokens(answer) {
+  accessToken = answer.access_token;
+  accessExpiresAt = Date.now() + (answer.expires_in || 0) * 1000;
+  try {
+    if (answer.refresh_token) sessionStorage.setItem(REFRESH_KEY, answer.refresh_token);
+  } catch {
+    // without storage, a reload asks to sign in again
+  }
+}
+
+export function forgetTokens() {
+  accessToken = null;
+  accessExpiresAt = 0;
+  try {
+    sessionStorage.removeItem(REFRESH_KEY);
+  } catch {
+    // nothing stored
+  }
+}
+
+export function hasSession() {
+  return Boolean(accessToken || storedRefreshToken());
+}
+
+async function send(method, path, body, token) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, credentials: "omit", cache: "no-store",
+                                   body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, { error: { code: "offline",
+      message: "We could not reach Pupil Progress. Check your connection and try again." } });
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+async function refresh() {
+  const token = storedRefreshToken();
+  if (!token) return false;
+  if (!refreshing) {
+    refreshing = send("POST", "/api/v1/auth/token", { grant_type: "refresh_token",
+                                                       refresh_token: token })
+      .then((answer) => { keepTokens(answer); return true; })
+      .catch((error) => {
+        if (error.status === 401 || error.status === 400) forgetTokens();
+        return false;
+      })
+      .finally(() => { refreshing = null; });
+  }
+  return refreshing;
+}
+
+async function currentToken() {
+  if (accessToken && Date.now() < accessExpiresAt - EARLY_SECONDS * 1000) return accessToken;
+  if (await refresh()) return accessToken;
+  return accessToken;
+}
+
+/** A call that needs the signed-in reader; a 401 refreshes once and retries. */
+export async function call(method, path, body) {
+  const token = await currentToken();
+  if (!token) throw new ApiError(401, { error: { code: "unauthorized",
+                                                 message: "Please sign in." } });
+  try {
+    return await send(method, path, body, token);
+  } catch (error) {
+    if (error.status !== 401 || !(await refresh())) throw error;
+    return send(method, path, body, accessToken);
+  }
+}
+
+/** A call anyone may make (sign-in, activation, the data map). */
+export function publicCall(method, path, body) {
+  return send(method, path, body, null);
+}
+
+export async function signIn(email, password) {
+  keepTokens(await publicCall("POST", "/api/v1/auth/token",
+                              { grant_type: "password", email, password }));
+}
+
+export async function signOut() {
+  const token = storedRefreshToken();
+  forgetTokens();
+  if (token) {
+    try {
+      await publicCall("POST", "/api/v1/auth/logout", { refresh_token: token });
+    } catch {
+      // signed out here in any case; the token expires on its own
+    }
+  }
+}

@@ -1,0 +1,886 @@
+// Pupil Progress for parents and students: one page, routed in the browser, using only the
+// public API under /api/v1 (what the mobile apps use). The accessible names that the browser
+// tests rely on are listed in web/README.md; change them there too.
+
+import * as api from "./api.js";
+import { attainmentChart } from "./chart.js";
+import { formatDate, h, uniqueId } from "./dom.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("site-nav");
+const navList = document.getElementById("nav-list");
+const statusRegion = document.getElementById("status");
+const alertRegion = document.getElementById("alert");
+
+const STATUS_TEXT = {
+  awaiting_school: "Waiting for the school",
+  in_progress: "In progress",
+  paused: "Paused by the school",
+  completed: "Done",
+  refused: "Refused by the school",
+  failed: "Could not be completed",
+};
+const KIND_TEXT = {
+  access: "A copy of your data",
+  portability: "A portable copy of your data",
+  erasure: "Erasure of your data",
+  rectification: "Correction of your data",
+  restriction: "Restriction of the use of your data",
+  objection: "Objection to the use of your data",
+};
+const SERVICE_TEXT = {
+  identity: "Accounts and sign-in",
+  ingest: "Data received from the school",
+  linking: "Parent and child links",
+  reports: "Reports",
+  notifications: "Emails",
+  dsar: "Requests about personal data",
+};
+const PROGRESS_TEXT = { pending: "Not answered yet", done: "Done", failed: "Failed" };
+const CHARACTERISTIC_TEXT = { attitude: "Attitude", effort: "Effort", behaviour: "Behaviour",
+                              attendance: "Attendance" };
+const MIN_PASSWORD = 10;
+
+const state = {
+  me: null,
+  links: null,
+  afterSignIn: null,
+  fresh: false, // signed in on this page: the account may be seconds old
+  rendered: false,
+  childId: null,
+};
+
+// --- messages ------------------------------------------------------------------------------
+
+function announce(text) {
+  alertRegion.textContent = "";
+  statusRegion.textContent = "";
+  // A fresh node each time, so the same message twice is read twice.
+  window.setTimeout(() => { statusRegion.textContent = text; }, 50);
+}
+
+function announceError(text) {
+  statusRegion.textContent = "";
+  alertRegion.textContent = "";
+  window.setTimeout(() => { alertRegion.textContent = text; }, 50);
+}
+
+function clearMessages() {
+  statusRegion.textContent = "";
+  alertRegion.textContent = "";
+}
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+// --- navigation ----------------------------------------------------------------------------
+
+export function navigate(path, { replace = false } = {}) {
+  if (replace) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  return render();
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[href]");
+  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey
+      || event.ctrlKey || event.shiftKey || event.altKey || link.target) return;
+  const url = new URL(link.href, location.href);
+  if (url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
+  if (link.getAttribute("href").startsWith("#")) return;
+  event.preventDefault();
+  clearMessages();
+  navigate(url.pathname + url.search);
+});
+
+window.addEventListener("popstate", () => render());
+
+function navItems() {
+  const role = state.me && state.me.role;
+  if (role === "parent") {
+    return [["Children", "/children"], ["Reports", "/reports"], ["Requests", "/requests"],
+            ["Notifications", "/notifications"], ["How we keep your data safe", "/privacy"],
+            ["Sign out", "/sign-out"]];
+  }
+  if (role === "student") {
+    return [["Reports", "/reports"], ["Requests", "/requests"],
+            ["Notifications", "/notifications"], ["How we keep your data safe", "/privacy"],
+            ["Sign out", "/sign-out"]];
+  }
+  if (state.me) return [["How we keep your data safe", "/privacy"], ["Sign out", "/sign-out"]];
+  return [["Sign in", "/sign-in"], ["How we keep your data safe", "/privacy"]];
+}
+
+function drawNav(path) {
+  navList.replaceChildren(...navItems().map(([label, href]) => {
+    const current = path === href || (href !== "/" && path.startsWith(`${href}/`));
+    return h("li", {}, h("a", { href, "aria-current": current ? "page" : false }, label));
+  }));
+  nav.hidden = false;
+}
+
+/** Put a screen in <main>: its heading takes the focus after a navigation. */
+function show(title, ...content) {
+  const heading = h("h1", { tabindex: "-1", id: "page-heading" }, title);
+  main.replaceChildren(heading, ...content.flat(Infinity)
+    .filter((part) => part !== null && part !== undefined && part !== false));
+  main.removeAttribute("aria-busy");
+  document.title = `${title} – Pupil Progress`;
+  if (state.rendered) heading.focus();
+  state.rendered = true;
+}
+
+function loading() {
+  main.setAttribute("aria-busy", "true");
+}
+
+// --- forms ---------------------------------------------------------------------------------
+
+function field({ label, type = "text", name, autocomplete, hint, required = true, attrs = {} }) {
+  const id = uniqueId(name);
+  const hintId = hint ? `${id}-hint` : null;
+  const errorId = `${id}-error`;
+  const input = h("input", { id, name, type, autocomplete, required,
+                             "aria-describedby": hintId || false, ...attrs });
+  const error = h("p", { id: errorId, class: "field-error", hidden: true });
+  const wrapper = h("div", { class: "field" },
+    h("label", { for: id }, label),
+    hint ? h("p", { id: hintId, class: "hint" }, hint) : null,
+    error, input);
+  return {
+    wrapper,
+    input,
+    setError(message) {
+      if (message) {
+        error.textContent = message;
+        error.hidden = false;
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
+      } else {
+        error.textContent = "";
+        error.hidden = true;
+        input.removeAttribute("aria-invalid");
+        if (hintId) input.setAttribute("aria-describedby", hintId);
+        else input.removeAttribute("aria-describedby");
+      }
+    },
+  };
+}
+
+function form(onSubmit, ...children) {
+  const element = h("form", { novalidate: true }, ...children);
+  element.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const buttons = element.querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      await onSubmit(event);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  });
+  return element;
+}
+
+function button(label, attrs = {}) {
+  return h("button", { type: "submit", class: "button", ...attrs }, label);
+}
+
+function explainError(error) {
+  if (error.status === 423) {
+    return error.code === "link_locked"
+      ? "This link is locked after 3 wrong answers. Only the school can unlock it: please contact the school."
+      : "The school has paused the use of this information for now. Please contact the school.";
+  }
+  if (error.status === 429) return "Too many attempts: please wait a little and try again.";
+  if (error.status === 404) return "This is not available. It may have been removed.";
+  return error.message;
+}
+
+// --- data ----------------------------------------------------------------------------------
+
+async function allPages(path, bound = 20) {
+  const items = [];
+  let after = null;
+  for (let page = 0; page < bound; page += 1) {
+    const separator = path.includes("?") ? "&" : "?";
+    const answer = await api.call("GET", after ? `${path}${separator}after=${encodeURIComponent(after)}` : path);
+    items.push(...(answer.items || []));
+    if (!answer.next) break;
+    after = answer.next;
+  }
+  return items;
+}
+
+const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
+
+/** Just after activation, the other parts of the system learn of the account within
+ *  seconds: an empty answer then is asked again a few times before it is believed. */
+async function settled(load, isEmpty) {
+  let answer = await load();
+  for (let attempt = 1; state.fresh && isEmpty(answer) && attempt <= 6; attempt += 1) {
+    await sleep(400 * attempt);
+    answer = await load();
+  }
+  return answer;
+}
+
+async function loadLinks() {
+  state.links = await settled(() => allPages("/api/v1/links"), (links) => !links.length);
+  return state.links;
+}
+
+function childName(link) {
+  return (link.student && link.student.name) || "Your child";
+}
+
+/** The students whose reports this reader may open: [{id, name}]. */
+async function readableStudents() {
+  if (state.me.role === "student") {
+    return (state.me.student_ids || []).map((id) => ({ id, name: state.me.name || "You" }));
+  }
+  const links = await loadLinks();
+  return links.filter((l) => l.status === "verified")
+    .map((l) => ({ id: l.student.id, name: childName(l) }));
+}
+
+// --- screens: signing in -------------------------------------------------------------------
+
+function signInScreen(message) {
+  const email = field({ label: "Email", type: "email", name: "email", autocomplete: "username" });
+  const password = field({ label: "Password", type: "password", name: "password",
+                           autocomplete: "current-password" });
+  const problem = h("p", { class: "form-error", hidden: true });
+  const submit = async () => {
+    problem.hidden = true;
+    email.setError(null);
+    password.setError(null);
+    if (!email.input.value.trim()) { email.setError("Enter your email address."); email.input.focus(); return; }
+    if (!password.input.value) { password.setError("Enter your password."); password.input.focus(); return; }
+    try {
+      await api.signIn(email.input.value.trim(), password.input.value);
+      state.me = null;
+      state.fresh = true;
+      window.setTimeout(() => { state.fresh = false; }, 30000);
+      const next = state.afterSignIn || "/";
+      state.afterSignIn = null;
+      await navigate(next, { replace: true });
+      announce("You are signed in.");
+    } catch (error) {
+      problem.textContent = explainError(error);
+      problem.hidden = false;
+      announceError(problem.textContent);
+      password.input.value = "";
+      password.input.focus();
+    }
+  };
+  show("Sign in",
+    message ? h("p", { class: "notice" }, message) : null,
+    form(submit, problem, email.wrapper, password.wrapper, button("Sign in")),
+    h("p", {}, h("a", { href: "/forgot-password" }, "Forgotten your password?")),
+    h("p", {}, "New here? Open the link in the invitation email from your school to activate your account."));
+}
+
+function tokenFromLink(path) {
+  // The token leaves the address bar (and so the history) at once; it stays in the
+  // history entry's state so that a reload still has it.
+  const url = new URL(location.href);
+  const token = url.searchParams.get("token");
+  if (token) {
+    history.replaceState({ token }, "", path);
+    return token;
+  }
+  return (history.state && history.state.token) || null;
+}
+
+function newPasswordScreen({ title, intro, action, done, buttonLabel, path }) {
+  const token = tokenFromLink(path);
+  if (!token) {
+    show(title, h("p", {}, "This page needs the link from your email. Open the link in the email again, or ask the school to send a new one."));
+    return;
+  }
+  const password = field({ label: "Choose a password", type: "password", name: "new-password",
+                           autocomplete: "new-password",
+                           hint: `At least ${MIN_PASSWORD} characters. A few words you will remember make a good password.` });
+  const repeat = field({ label: "Repeat the password", type: "password", name: "repeat-password",
+                         autocomplete: "new-password" });
+  const problem = h("p", { class: "form-error", hidden: true });
+  const submit = async () => {
+    problem.hidden = true;
+    password.setError(null);
+    repeat.setError(null);
+    if (password.input.value.length < MIN_PASSWORD) {
+      password.setError(`The password needs at least ${MIN_PASSWORD} characters.`);
+      announceError(`The password needs at least ${MIN_PASSWORD} characters.`);
+      password.input.focus();
+      return;
+    }
+    if (password.input.value !== repeat.input.value) {
+      repeat.setError("The two passwords are not the same.");
+      announceError("The two passwords are not the same.");
+      repeat.input.focus();
+      return;
+    }
+    try {
+      await action(token, password.input.value);
+      history.replaceState(null, "", path);
+      api.forgetTokens();
+      state.me = null;
+      await navigate("/sign-in", { replace: true });
+      announce(done);
+    } catch (error) {
+      const message = error.code === "invalid_token"
+        ? "This link has expired or has already been used. Ask the school to send a new invitation, or ask for a new password link."
+        : explainError(error);
+      if (error.code === "weak_password") password.setError(message);
+      problem.textContent = message;
+      problem.hidden = false;
+      announceError(message);
+    }
+  };
+  show(title, h("p", {}, intro),
+    form(submit, problem, password.wrapper, repeat.wrapper, button(buttonLabel)));
+}
+
+function activateScreen() {
+  newPasswordScreen({
+    title: "Activate your account", path: "/activate", buttonLabel: "Activate",
+    intro: "Your school has set up a Pupil Progress account for you. Choose a password to activate it.",
+    action: (token, password) => api.publicCall("POST", "/api/v1/auth/activate", { token, password }),
+    done: "Your account is active. Sign in with your email address and the password you chose.",
+  });
+}
+
+function resetPasswordScreen() {
+  newPasswordScreen({
+    title: "Choose a new password", path: "/reset-password", buttonLabel: "Set the password",
+    intro: "Choose a new password for your account. You will be signed out everywhere else.",
+    action: (token, password) => api.publicCall("POST", "/api/v1/auth/password-reset/confirm",
+                                                { token, password }),
+    done: "Your password is changed. Sign in with the new password.",
+  });
+}
+
+function forgotPasswordScreen() {
+  const email = field({ label: "Email", type: "email", name: "email", autocomplete: "username" });
+  const submit = async () => {
+    email.setError(null);
+    if (!email.input.value.trim()) { email.setError("Enter your email address."); email.input.focus(); return; }
+    try {
+      await api.publicCall("POST", "/api/v1/auth/password-reset", { email: email.input.value.trim() });
+      announce("If an account uses that address, we have emailed it a link to choose a new password.");
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  show("Forgotten your password?",
+    h("p", {}, "Enter the email address of your account. We will email you a link to choose a new password."),
+    form(submit, email.wrapper, button("Send me a link")),
+    h("p", {}, h("a", { href: "/sign-in" }, "Back to sign in")));
+}
+
+async function signOutScreen() {
+  await api.signOut();
+  state.me = null;
+  state.links = null;
+  state.childId = null;
+  history.replaceState(null, "", "/sign-in");
+  drawNav("/sign-in");
+  signInScreen();
+  announce("You are signed out.");
+}
+
+// --- screens: children ---------------------------------------------------------------------
+
+function childSection(link, redraw) {
+  const name = childName(link);
+  const headingId = uniqueId("child");
+  const parts = [h("h2", { id: headingId, tabindex: "-1" }, name)];
+  if (link.status === "verified") {
+    parts.push(h("p", { class: "badge badge--ok" }, "Confirmed"),
+      h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(link.student.id)}` },
+                   `Reports for ${name}`)));
+  } else if (link.status === "locked") {
+    parts.push(h("p", { class: "badge badge--locked" }, "Locked"),
+      h("p", {}, "The date of birth was entered wrongly 3 times, so this link is locked to keep the child's data safe. Only the school can unlock it: please contact the school office."));
+  } else {
+    const dob = field({ label: "Date of birth", type: "date", name: "date-of-birth",
+                        autocomplete: "off", hint: "To keep children's data safe, confirm each child with the date of birth the school has.",
+                        attrs: { max: new Date().toISOString().slice(0, 10), min: "1990-01-01" } });
+    const submit = async () => {
+      dob.setError(null);
+      const value = dob.input.value;
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+        dob.setError("Enter the date of birth, for example 2015-03-02.");
+        announceError("Enter the date of birth, for example 2015-03-02.");
+        dob.input.focus();
+        return;
+      }
+      try {
+        await api.call("POST", `/api/v1/links/${encodeURIComponent(link.id)}/verify`,
+                       { date_of_birth: value });
+        link.status = "verified";
+        redraw(link);
+        announce(`${name} is confirmed. You can now read their reports.`);
+      } catch (error) {
+        if (error.status === 422 && error.code === "wrong_date_of_birth") {
+          const left = error.details.attempts_left;
+          if (left === 0) {
+            link.status = "locked";
+            redraw(link);
+            announceError(`That is not the date of birth the school has. The link for ${name} is now locked: only the school can unlock it.`);
+            return;
+          }
+          const message = `That is not the date of birth the school has. ${plural(left, "attempt")} left.`;
+          dob.setError(message);
+          announceError(message);
+          dob.input.focus();
+        } else if (error.status === 423) {
+          link.status = "locked";
+          redraw(link);
+          announceError(explainError(error));
+        } else if (error.status === 422) {
+          const message = (error.fields && error.fields.date_of_birth && error.fields.date_of_birth[0]) || error.message;
+          dob.setError(message);
+          announceError(message);
+        } else {
+          announceError(explainError(error));
+        }
+      }
+    };
+    parts.push(h("p", { class: "badge" }, "Waiting for you to confirm"),
+      form(submit, dob.wrapper, button("Confirm")));
+  }
+  return h("section", { class: "card", "aria-labelledby": headingId, dataset: { link: link.id } },
+           parts);
+}
+
+async function childrenScreen() {
+  const links = await loadLinks();
+  const list = h("div", { class: "cards" });
+  // A child's state changed: its form is gone, so the focus goes to its heading.
+  const redraw = (changed) => {
+    list.replaceChildren(...links.map((link) => childSection(link, redraw)));
+    if (changed) {
+      const section = [...list.children].find((el) => el.dataset.link === changed.id);
+      if (section) section.querySelector("h2").focus();
+    }
+  };
+  redraw();
+  show("Your children",
+    links.length
+      ? h("p", {}, "These are the children your school has linked to you. Confirm each one with their date of birth to see their reports.")
+      : h("p", {}, "No children are linked to your account yet. Your school adds them; if you expected to see a child here, please contact the school."),
+    list);
+}
+
+// --- screens: reports ----------------------------------------------------------------------
+
+/** A child confirmed a moment ago reaches the reports part of the system within seconds:
+ *  until then its reports answer 404, so ask again a few times before saying so. */
+async function reportsOf(studentId) {
+  const path = `/api/v1/students/${encodeURIComponent(studentId)}/reports`;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await allPages(path, 5);
+    } catch (error) {
+      if (error.status !== 404 || attempt >= 6) throw error;
+      await sleep(500 * (attempt + 1));
+    }
+  }
+}
+
+async function reportsScreen(url) {
+  const students = await readableStudents();
+  if (!students.length) {
+    show(state.me.role === "student" ? "Your reports" : "Reports",
+      state.me.role === "student"
+        ? h("p", {}, "Your school has not connected your account to your record yet.")
+        : h("p", {}, "Confirm a child first, then their reports appear here. ",
+            h("a", { href: "/children" }, "Go to your children")));
+    return;
+  }
+  const wanted = url.searchParams.get("student") || state.childId;
+  const current = students.find((s) => s.id === wanted) || students[0];
+  state.childId = current.id;
+  const chooser = students.length > 1
+    ? h("nav", { "aria-label": "Choose a child", class: "child-switcher" },
+      h("ul", {}, students.map((s) => h("li", {},
+        h("a", { href: `/reports?student=${encodeURIComponent(s.id)}`,
+                 "aria-current": s.id === current.id ? "page" : false }, s.name)))))
+    : null;
+  let body;
+  try {
+    const reports = await reportsOf(current.id);
+    body = reports.length
+      ? h("ul", { class: "report-list" }, reports.map((r) => h("li", {},
+        h("a", { href: `/reports/${encodeURIComponent(r.id)}` }, r.title),
+        h("span", { class: "meta" }, ` ${r.period} · published ${formatDate(r.published_at)}`))))
+      : h("p", {}, "No reports have been published yet. We email you when one is.");
+  } catch (error) {
+    if (error.status === 401) throw error;
+    body = h("p", { class: "notice" }, error.status === 404
+      ? "We are still connecting you to these reports. Please try again in a minute."
+      : explainError(error));
+  }
+  const title = state.me.role === "student" ? "Your reports" : `Reports for ${current.name}`;
+  show(title, chooser, body);
+}
+
+function describeAttainment(item) {
+  if (item.kind === "mark" && item.out_of) {
+    const percent = Math.round((Number(item.value) / item.out_of) * 100);
+    return Number.isFinite(percent) ? `${item.value} out of ${item.out_of} (${percent}%)`
+      : `${item.value} out of ${item.out_of}`;
+  }
+  return item.value;
+}
+
+function subjectSection(subject) {
+  const headingId = uniqueId("subject");
+  const title = subject.class ? `${subject.subject} (${subject.class})` : subject.subject;
+  const parts = [h("h3", { id: headingId }, title)];
+  if (subject.teachers && subject.teachers.length) {
+    parts.push(h("p", {}, `${subject.teachers.length > 1 ? "Teachers" : "Teacher"}: ${subject.teachers.join(", ")}`));
+  }
+  if (subject.attainment && subject.attainment.length) {
+    parts.push(h("div", { class: "table-scroll" }, h("table", { class: "data-table" },
+      h("caption", {}, `Results in ${subject.subject}`),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "What"),
+        h("th", { scope: "col" }, "Topic"), h("th", { scope: "col" }, "Result"))),
+      h("tbody", {}, subject.attainment.map((a) => h("tr", {},
+        h("th", { scope: "row" }, a.kind.charAt(0).toUpperCase() + a.kind.slice(1)),
+        h("td", {}, a.topic || "—"), h("td", {}, describeAttainment(a))))))));
+  }
+  if (subject.characteristics && subject.characteristics.length) {
+    parts.push(h("dl", { class: "characteristics" }, subject.characteristics.map((c) => [
+      h("dt", {}, CHARACTERISTIC_TEXT[c.kind] || c.kind), h("dd", {}, c.value)])));
+  }
+  return h("section", { class: "card", "aria-labelledby": headingId }, parts);
+}
+
+async function reportScreen(reportId) {
+  let report;
+  try {
+    report = await api.call("GET", `/api/v1/reports/${encodeURIComponent(reportId)}`);
+  } catch (error) {
+    if (error.status === 401) throw error;
+    show("Report not available", h("p", {}, explainError(error)),
+      h("p", {}, h("a", { href: "/reports" }, "All reports")));
+    return;
+  }
+  const student = report.student || {};
+  const chart = attainmentChart(report.subjects || []);
+  show(report.title,
+    h("p", { class: "meta" }, [student.name, student.form_group ? `form ${student.form_group}` : null,
+      report.period, `published ${formatDate(report.published_at)}`].filter(Boolean).join(" · ")),
+    h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(student.id || "")}` }, "All reports")),
+    h("h2", {}, "Attainment against target"),
+    chart || h("p", {}, "This report has no grades or targets."),
+    h("h2", {}, "Subjects"),
+    (report.subjects || []).map(subjectSection));
+}
+
+// --- screens: requests ---------------------------------------------------------------------
+
+const CHILD_KIND_TEXT = {
+  access: (name) => `A copy of ${name}'s data`,
+  portability: (name) => `A portable copy of ${name}'s data`,
+  erasure: (name) => `Erasure of ${name}'s data`,
+};
+
+/** A parent's request about a child names the child; one about themselves says "your". */
+function requestTitle(request, names) {
+  const subject = request.subject || {};
+  if (state.me.role === "parent" && subject.type === "student") {
+    const name = names[subject.id] || "your child";
+    return (CHILD_KIND_TEXT[request.kind] || (() => KIND_TEXT[request.kind]))(name);
+  }
+  return KIND_TEXT[request.kind] || request.kind;
+}
+
+async function childNames() {
+  if (state.me.role !== "parent") return {};
+  const links = state.links || await loadLinks();
+  return Object.fromEntries(links.map((l) => [l.student.id, childName(l)]));
+}
+
+function requestItem(request, names) {
+  return h("li", { class: "request" },
+    h("a", { href: `/requests/${encodeURIComponent(request.id)}` }, requestTitle(request, names)),
+    h("span", { class: "meta" }, request.received_at ? ` asked on ${formatDate(request.received_at)}` : ""),
+    h("span", { class: `badge badge--${request.status}` }, STATUS_TEXT[request.status] || request.status));
+}
+
+async function requestsScreen() {
+  const [requests, subjects, names] = await Promise.all([
+    api.call("GET", "/api/v1/subject-requests").then((a) => a.items),
+    settled(() => api.call("GET", "/api/v1/subject-requests/subjects").then((a) => a.items),
+            (items) => !items.some((s) => s.yourself)),
+    childNames(),
+  ]);
+  const self = subjects.find((s) => s.yourself);
+  const children = subjects.filter((s) => !s.yourself && s.type === "student");
+  const list = h("ul", { class: "request-list" }, requests.map((r) => requestItem(r, names)));
+  const empty = h("p", { hidden: requests.length > 0 }, "You have not made any requests yet.");
+  const noteId = uniqueId("note");
+  const note = h("textarea", { id: noteId, name: "note", maxlength: "500", rows: "3" });
+
+  const file = async (kind, subject) => {
+    if (!subject) {
+      announceError("Your account is still being set up. Please try again in a minute.");
+      return;
+    }
+    const body = { kind, subject: { type: subject.type, id: subject.id } };
+    if (note.value.trim()) body.details = { note: note.value.trim() };
+    try {
+      const request = await api.call("POST", "/api/v1/subject-requests", body);
+      const filed = { ...request, kind, subject: body.subject,
+                      received_at: request.received_at || new Date().toISOString() };
+      requests.unshift(filed);
+      list.prepend(requestItem(filed, names));
+      empty.hidden = true;
+      note.value = "";
+      announce(`Your request has been sent to the school. ${STATUS_TEXT[request.status] || request.status}.`);
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+
+  // Erasure asks first: one box, for whichever erasure button was pressed.
+  let pending = null;
+  const confirmText = h("p", {});
+  const confirmBox = h("div", { class: "confirm", hidden: true, role: "group",
+                                "aria-labelledby": "erase-confirm-heading" },
+    h("h3", { id: "erase-confirm-heading", tabindex: "-1" }, "Are you sure?"),
+    confirmText,
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "button button--danger", onclick: async () => {
+        confirmBox.hidden = true;
+        await file("erasure", pending.subject);
+        pending.button.focus();
+      } }, "Yes, ask the school to erase it"),
+      h("button", { type: "button", class: "button button--secondary", onclick: () => {
+        confirmBox.hidden = true;
+        pending.button.focus();
+      } }, "Cancel")));
+  const eraseButton = (label, subject, consequence) => {
+    const element = h("button", { type: "button", class: "button button--secondary", onclick: () => {
+      pending = { subject, button: element };
+      confirmText.textContent = consequence;
+      element.closest("section").append(confirmBox);
+      confirmBox.hidden = false;
+      confirmBox.querySelector("h3").focus();
+    } }, label);
+    return element;
+  };
+
+  const childSections = children.map((child) => {
+    const name = names[child.id] || "Your child";
+    const headingId = uniqueId("about-child");
+    return h("section", { class: "card", "aria-labelledby": headingId },
+      h("h2", { id: headingId }, `About ${name}`),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "button", onclick: () => file("access", child) },
+          `Ask for ${name}'s data`),
+        eraseButton(`Ask for ${name}'s data to be erased`, child,
+          `If the school agrees, ${name}'s data is deleted everywhere in Pupil Progress, reports included. This cannot be undone.`)));
+  });
+
+  show("Your requests",
+    h("section", { class: "card", "aria-labelledby": "ask-heading" },
+      h("h2", { id: "ask-heading" }, "Ask the school about your data"),
+      h("p", {}, "Your school decides on every request, usually within one month. You can ask for a copy of the data held about you, for a copy in a format you can take elsewhere, or for your data to be erased."),
+      h("div", { class: "field" }, h("label", { for: noteId }, "Anything the school should know (optional)"), note),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "button", onclick: () => file("access", self) }, "Ask for my data"),
+        h("button", { type: "button", class: "button button--secondary", onclick: () => file("portability", self) }, "Ask for a portable copy"),
+        eraseButton("Ask for my data to be erased", self,
+          "If the school agrees, your data is deleted everywhere in Pupil Progress and you can no longer sign in. This cannot be undone.")),
+      h("p", {}, "To correct something, please contact the school: it corrects its own records, and the change reaches us.")),
+    childSections,
+    h("h2", {}, "Requests you have made"), empty, list);
+}
+
+async function requestScreen(requestId) {
+  let request;
+  try {
+    request = await api.call("GET", `/api/v1/subject-requests/${encodeURIComponent(requestId)}`);
+  } catch (error) {
+    if (error.status === 401) throw error;
+    show("Request not available", h("p", {}, explainError(error)),
+      h("p", {}, h("a", { href: "/requests" }, "All requests")));
+    return;
+  }
+  const services = Object.entries(request.services || {});
+  const rows = [
+    ["Status", STATUS_TEXT[request.status] || request.status],
+    request.received_at ? ["Asked on", formatDate(request.received_at)] : null,
+    ["Due by", `${formatDate(request.due_at)}${request.days_left !== undefined && !["completed", "refused"].includes(request.status) ? ` (${plural(Math.max(0, request.days_left), "day")} left)` : ""}`],
+    request.refusal_reason ? ["The school's reason", request.refusal_reason] : null,
+  ].filter(Boolean);
+  const explain = {
+    awaiting_school: "The school has your request and decides on it. We will show its progress here.",
+    in_progress: "The school approved your request. Each part of the system is answering it.",
+    completed: request.kind === "access" || request.kind === "portability"
+      ? "Done. The school will send you the copy of your data." : "Done.",
+  }[request.status];
+  show(requestTitle(request, await childNames()),
+    h("dl", { class: "summary" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    explain ? h("p", {}, explain) : null,
+    services.length && request.status !== "awaiting_school"
+      ? [h("h2", {}, "Progress in each part of the system"),
+        h("ul", { class: "progress-list" }, services.map(([name, progress]) =>
+          h("li", {}, `${SERVICE_TEXT[name] || name}: ${PROGRESS_TEXT[progress] || progress}`)))]
+      : null,
+    h("p", {}, h("a", { href: "/requests" }, "All requests")));
+}
+
+// --- screens: notifications ----------------------------------------------------------------
+
+async function notificationsScreen() {
+  const preferences = await api.call("GET", "/api/v1/notification-preferences");
+  const id = uniqueId("report-emails");
+  const box = h("input", { type: "checkbox", id, name: "report_emails",
+                           checked: preferences.report_emails });
+  const submit = async () => {
+    try {
+      const saved = await api.call("PUT", "/api/v1/notification-preferences",
+                                   { report_emails: box.checked });
+      box.checked = saved.report_emails;
+      announce(saved.report_emails ? "Saved: we will email you when a new report is published."
+        : "Saved: we will not email you about new reports.");
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  show("Email notifications",
+    form(submit,
+      h("div", { class: "checkbox" }, box, h("label", { for: id }, "Email me when a new report is published")),
+      h("p", { class: "hint" }, "Emails about your account, such as password resets, are always sent. Report emails never contain grades."),
+      button("Save")));
+}
+
+// --- screens: privacy ----------------------------------------------------------------------
+
+async function privacyScreen(url) {
+  const [map, notices] = await Promise.all([
+    api.publicCall("GET", "/api/v1/data-map"),
+    api.publicCall("GET", "/api/v1/privacy-notices").then((a) => a.items).catch(() => []),
+  ]);
+  const asked = url.searchParams.get("version");
+  const services = map.services.filter((s) => s.held.length);
+  show("How we keep your data safe",
+    h("p", {}, "Your school is in charge of your data (the data controller). Pupil Progress processes it for the school, only to show the right reports to the right people, and forgets people completely when the school tells it to."),
+    h("p", {}, "The system is made of separate parts. Each keeps only what it needs, in its own database, and they pass each other identifiers rather than names wherever they can. A child's date of birth is kept in one part only, to check that a parent knows it."),
+    h("h2", {}, "What each part holds, and why"),
+    h("p", { class: "hint" }, "This list is produced by the system from its own data map, so it always matches what is stored."),
+    services.map((service) => {
+      const headingId = uniqueId("service");
+      return h("section", { class: "card", "aria-labelledby": headingId },
+        h("h3", { id: headingId }, `${service.title} (the ${service.service} service)`),
+        h("p", {}, service.role),
+        h("div", { class: "table-scroll" }, h("table", { class: "data-table" },
+          h("caption", {}, `Personal data held by ${service.title}`),
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "What"),
+            h("th", { scope: "col" }, "Whose"), h("th", { scope: "col" }, "Why"))),
+          h("tbody", {}, service.held.map((item) => h("tr", {},
+            h("td", {}, `${item.fields.join(", ")} (${item.what})`),
+            h("td", {}, item.whose_text), h("td", {}, item.purpose || "—")))))));
+    }),
+    h("h2", {}, "Privacy notice versions"),
+    notices.length
+      ? h("ul", {}, notices.map((n) => h("li", { "aria-current": n.version === asked ? "true" : false,
+                                               class: n.version === asked ? "current" : false },
+        `Version ${n.version}, in effect from ${formatDate(n.effective_date)}`)))
+      : h("p", {}, "No new version of the privacy notice has been announced."),
+    h("h2", {}, "How to ask about your data"),
+    h("p", {}, "You can ask for a copy of your data, for a copy you can take elsewhere, for it to be corrected, for its use to be restricted, or for it to be erased. The school decides, usually within one month."),
+    h("p", {}, state.me
+      ? h("a", { href: "/requests" }, "Make a request")
+      : "Sign in, open Requests, and choose what you want. Or contact your school directly."));
+}
+
+// --- routing -------------------------------------------------------------------------------
+
+const PUBLIC = {
+  "/sign-in": () => signInScreen(),
+  "/activate": activateScreen,
+  "/reset-password": resetPasswordScreen,
+  "/forgot-password": forgotPasswordScreen,
+  "/privacy": privacyScreen,
+};
+
+async function signedInRoute(path, url) {
+  const role = state.me.role;
+  if (role !== "parent" && role !== "student") {
+    show("This app is for parents and students",
+      h("p", {}, "School staff and operators use the school console instead."),
+      h("p", {}, h("a", { href: "/sign-out" }, "Sign out")));
+    return;
+  }
+  if (path === "/" || path === "/sign-in") {
+    await navigate(role === "parent" ? "/children" : "/reports", { replace: true });
+    return;
+  }
+  if (path === "/children" && role === "parent") return childrenScreen();
+  if (path === "/reports") return reportsScreen(url);
+  let match = path.match(/^\/reports\/([0-9a-fA-F-]{36})$/);
+  if (match) return reportScreen(match[1]);
+  if (path === "/requests") return requestsScreen();
+  match = path.match(/^\/requests\/([0-9a-fA-F-]{36})$/);
+  if (match) return requestScreen(match[1]);
+  if (path === "/notifications") return notificationsScreen();
+  show("Page not found", h("p", {}, "There is nothing at this address."),
+    h("p", {}, h("a", { href: "/" }, "Go to the start")));
+  return undefined;
+}
+
+async function render() {
+  const url = new URL(location.href);
+  const path = url.pathname.replace(/\/+$/, "") || "/";
+  loading();
+  try {
+    if (path === "/sign-out") {
+      await signOutScreen();
+      return;
+    }
+    if (!state.me && api.hasSession()) {
+      try {
+        state.me = await api.call("GET", "/api/v1/me");
+      } catch (error) {
+        if (error.status !== 401) throw error;
+        api.forgetTokens();
+      }
+    }
+    drawNav(path);
+    if (PUBLIC[path] && !(state.me && path === "/sign-in")) {
+      await PUBLIC[path](url);
+      return;
+    }
+    if (!state.me) {
+      state.afterSignIn = path === "/" ? null : path + url.search;
+      history.replaceState(null, "", "/sign-in");
+      drawNav("/sign-in");
+      signInScreen(path === "/" ? null : "Please sign in to continue.");
+      return;
+    }
+    await signedInRoute(path, url);
+  } catch (error) {
+    if (error.status === 401) {
+      api.forgetTokens();
+      state.me = null;
+      state.afterSignIn = path + url.search;
+      history.replaceState(null, "", "/sign-in");
+      drawNav("/sign-in");
+      signInScreen("Your session has ended. Please sign in again.");
+      return;
+    }
+    show("Something went wrong", h("p", {}, explainError(error)),
+      h("p", {}, h("a", { href: location.pathname + location.search }, "Try again")));
+    announceError(explainError(error));
+  }
+}
+
+render();
