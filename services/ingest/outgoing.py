@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared import contracts
 from shared.contracts import fastload
@@ -33,8 +33,9 @@ class EventBuilder:
         self.occurred_at = dt.datetime.now(dt.timezone.utc)
         self.correlation_id = correlation_id_var.get()
 
-    def build(self, event_type: str, data: dict[str, Any]) -> Envelope:
-        """The event, checked against its contract (raises ContractError).
+    def build(self, event_type: str, data: dict[str, Any]) -> Envelope | _Checked:
+        """The event, checked against its contract (raises ContractError); a result only
+        checked, for gather_results.
 
         `data` must be JSON-ready (domain.translate writes dates as ISO strings): unlike
         new_envelope, nothing is converted, so anything else fails loudly when the outbox
@@ -43,9 +44,11 @@ class EventBuilder:
         if check is None or not _passes(check, data):
             return new_envelope(event_type, data, producer=PRODUCER,
                                 school_id=self.school_id, occurred_at=self.occurred_at)
+        if event_type in _RESULT_ITEMS:
+            return _Checked(event_type, data)  # travels in a ResultsRecorded: no envelope
         return self._envelope(contract, data)
 
-    def gather_results(self, envelopes: list[Envelope]) -> list[Envelope]:
+    def gather_results(self, envelopes: list[Envelope | _Checked]) -> list[Envelope]:
         """The batch's events with each student's results gathered into ResultsRecorded
         events of at most RESULTS_PER_EVENT items, each where the student's first result
         was (consumers take events in any order; record versions settle what is newer).
@@ -78,6 +81,13 @@ class EventBuilder:
 
 
 _RESULT_ITEMS = {"AttainmentRecorded": "attainment", "CharacteristicRecorded": "characteristics"}
+
+
+class _Checked(NamedTuple):
+    """A result's data, checked against its own contract, on its way into a
+    ResultsRecorded."""
+    type: str
+    data: dict[str, Any]
 
 
 def _passes(check: fastload.Load, data: dict[str, Any]) -> bool:

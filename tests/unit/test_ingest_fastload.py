@@ -197,6 +197,10 @@ def test_events_are_built_as_new_envelope_builds_them():
         builder = outgoing.EventBuilder(school)
         for event_type, data in PUBLISHED.items():
             built = builder.build(event_type, data)
+            if event_type in ("AttainmentRecorded", "CharacteristicRecorded"):
+                (built,) = builder.gather_results([built])  # results travel gathered
+                assert built.type == "ResultsRecorded"
+                event_type, data = built.type, built.data
             reference = new_envelope(event_type, data, producer="ingest", school_id=school)
             assert built.id != reference.id and built.correlation_id == "request-1"
             wire, expected = json.loads(built.to_json()), json.loads(reference.to_json())

@@ -46,6 +46,18 @@ def test_valid_body_is_accepted(client):
     assert client.stored == [{"name": "Ann"}]
 
 
+def test_a_json_body_is_parsed_once(client, monkeypatch):
+    """The guard's parse (and checks) serve the view's arguments: webargs does not parse a
+    school's megabytes again."""
+    import webargs.core
+    parsed_again = []
+    real = webargs.core.parse_json
+    monkeypatch.setattr(webargs.core, "parse_json",
+                        lambda *args, **kw: parsed_again.append(1) or real(*args, **kw))
+    assert client.post("/api/v1/things", json={"name": "Ann"}).status_code == 200
+    assert client.stored == [{"name": "Ann"}] and parsed_again == []
+
+
 def test_schema_violation_is_422_with_fields(client):
     err = assert_error(client.post("/api/v1/things", json={}), 422, "validation_failed")
     assert "name" in err["fields"]
