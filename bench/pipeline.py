@@ -151,7 +151,8 @@ def on_stack(count: int) -> list[Figure]:
             pusher.join()
             if failed:
                 raise failed[0]
-            applied = stack.wait_applied(projections(school, count))
+            # The push is over: only the consumers' tail is left, checked more closely.
+            applied = stack.wait_applied(projections(school, count), every=0.2)
         elapsed = applied - started
     finally:
         stack.cleanup()

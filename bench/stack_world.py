@@ -240,11 +240,13 @@ class World:
         return {k: v for k, v in left.items() if v}
 
     def wait_applied(self, projections: dict[tuple[str, str, str], int] | None = None,
-                     timeout: float = 7200) -> float:
+                     timeout: float = 7200, every: float = 1.0) -> float:
         """Wait until nothing is on its way twice in a row (a consumer may hold deliveries
         the queue no longer counts; its inbox does) and the projections, if given as
         {(service, table, school_id): rows}, hold their rows. Returns when (perf_counter)
-        the first of those two checks began."""
+        the first of those two checks began: checking `every` seconds, the end is known to
+        within that (each check reads every service's database: not too often while the
+        services work)."""
         calm_since: float | None = None
 
         def quiet():
@@ -256,7 +258,8 @@ class World:
                 return False
             calm_since = calm_since or checked
             return checked > calm_since
-        wait("every service to apply what was published", quiet, timeout=timeout, every=1.0)
+        wait("every service to apply what was published", quiet, timeout=timeout,
+             every=every)
         return calm_since
 
     def count(self, service: str, table: str, school: str) -> int:
