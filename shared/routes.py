@@ -21,6 +21,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/privacy-notices", "notifications"),
     ("/api/v1/subject-requests", "dsar"),
     ("/api/v1/data-map", "dsar"),  # generated from every service's declaration
+    ("/api/v1/offboardings", "dsar"),  # the operator follows each school's offboarding
     ("/asyncapi", "identity"),  # every service serves the same document
     *((f"/openapi/{service}", service) for service in SERVICES),
 )

@@ -79,6 +79,13 @@ class RequestOut(Schema):
     details = fields.Dict()
     subject = fields.Dict()
     received_at = fields.DateTime()
+    overdue = fields.Boolean()  # open and past its due date
+    filed_as = fields.String(allow_none=True)  # the filer's role
+    extension_months = fields.Integer()
+    extension_reason = fields.String(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    export_expires_at = fields.DateTime(allow_none=True)
+    export_available = fields.Boolean()  # GET …/export answers now
 
 
 class OwnSubject(Schema):
@@ -104,9 +111,38 @@ class AuditList(Schema):
     next = fields.String(allow_none=True)
 
 
+class RequestQuery(Schema):
+    """A school admin's list: `overdue` (the default, as before), `open` or `all`."""
+    scope = fields.String(load_default="overdue", validate=validate.OneOf(
+        ("overdue", "open", "all")))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    after = UuidString(load_default=None)
+
+
 class RequestList(Schema):
     items = fields.List(fields.Nested(RequestOut))
     next = fields.String(allow_none=True)
+
+
+class OffboardingOut(Schema):
+    """A school's offboarding: each service's answer to SchoolOffboarded."""
+    id = fields.String()
+    school_id = fields.String()
+    status = fields.String()  # in_progress | completed | failed
+    received_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+    services = fields.Dict(keys=fields.String(), values=fields.String())
+    reasons = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class OffboardingList(Schema):
+    items = fields.List(fields.Nested(OffboardingOut))
+    next = fields.String(allow_none=True)
+
+
+class PageQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    after = UuidString(load_default=None)
 
 
 def dsar_of(ctx: ServiceContext) -> Dsar:
@@ -160,14 +196,22 @@ def build_blueprints(ctx: ServiceContext) -> list:
 
     @blp.route("", methods=["GET"])
     @require("school_admin", "parent", "student")
+    @blp.arguments(RequestQuery, location="query")
     @blp.response(200, RequestList)
-    def overdue():
-        """A school admin: the school's requests past their due date. A parent or a
-        student: the requests they filed, newest first (the latest 100)."""
+    def overdue(query):
+        """A school admin: the school's requests past their due date (`scope=overdue`, the
+        default), or every open one (`scope=open`: awaiting the school, in progress,
+        paused) or all (`scope=all`), newest first, `limit` at a time (`next` is the
+        `after` of the next page). A parent or a student: the requests they filed, newest
+        first (the latest 100)."""
         principal = current_principal()
         if principal.role == "school_admin":
-            return {"items": run(lambda s: dsar.overdue(s, principal.school_ids)),
-                    "next": None}
+            if query["scope"] == "overdue":
+                return {"items": run(lambda s: dsar.overdue(s, principal.school_ids)),
+                        "next": None}
+            items, next_cursor = run(lambda s: dsar.for_school(
+                s, principal.school_ids, query["scope"], query["after"], query["limit"]))
+            return {"items": items, "next": next_cursor}
         return {"items": run(lambda s: dsar.filed_by(s, principal.account_id)), "next": None}
 
     @blp.route("/subjects", methods=["GET"])
@@ -244,4 +288,26 @@ def build_blueprints(ctx: ServiceContext) -> list:
         from shared.rights.datamap import data_map
         return jsonify(data_map())
 
-    return [blp, data_map_blp]
+    offboardings = Blueprint("offboardings", __name__, url_prefix="/api/v1/offboardings",
+                             description="Offboarded schools: each service's progress")
+
+    @offboardings.route("", methods=["GET"])
+    @require("operator")
+    @offboardings.arguments(PageQuery, location="query")
+    @offboardings.response(200, OffboardingList)
+    def list_offboardings(query):
+        """Every offboarding, by school id, `limit` (at most 100) at a time; `next` is the
+        `after` of the next page."""
+        items, next_cursor = run(lambda s: dsar.offboardings(s, query["after"],
+                                                             query["limit"]))
+        return {"items": items, "next": next_cursor}
+
+    @offboardings.route("/<uuid:school_id>", methods=["GET"])
+    @require("operator")
+    @offboardings.response(200, OffboardingOut)
+    def get_offboarding(school_id):
+        """One school's offboarding: which services have erased its data. 404 until dsar
+        has SchoolOffboarded (moments after DELETE /api/v1/schools/{school_id})."""
+        return run(lambda s: dsar.offboarding(s, str(school_id)))
+
+    return [blp, data_map_blp, offboardings]

@@ -374,12 +374,23 @@ class Dsar:
         due = row.due_at if row.status != PAUSED else row.due_at + (self.clock() - row.paused_at)
         if not services and row.kind != "rectification":
             services = {s: "pending" for s in self.services}  # not sent yet
+        now = self.clock()
+        open_ = row.status in (AWAITING, IN_PROGRESS, PAUSED)
         return {"id": row.id, "kind": row.kind, "status": row.status, "due_at": due,
-                "days_left": domain.days_left(due, self.clock()), "services": services,
+                "days_left": domain.days_left(due, now), "services": services,
                 "refusal_reason": row.refusal_reason,
                 "details": {k: v for k, v in row.details.items() if not k.startswith("_")},
                 "subject": {"type": row.subject_type, "id": row.subject_id},
-                "received_at": row.received_at}
+                "received_at": row.received_at,
+                # For the school's console: the deadline as the law counts it, and more.
+                "overdue": open_ and due < now, "filed_as": row.filed_as,
+                "extension_months": row.extension_months or 0,
+                "extension_reason": row.extension_reason, "completed_at": row.completed_at,
+                "export_expires_at": row.export_expires_at,
+                "export_available": bool(row.kind in ("access", "portability")
+                                         and row.status == COMPLETED
+                                         and row.export_expires_at is not None
+                                         and row.export_expires_at > now)}
 
     def get(self, session, request_id: str, principal) -> dict:
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).first()
@@ -423,6 +434,30 @@ class Dsar:
         return [{"at": r.at, "step": r.step, "service": r.service, "actor": r.actor}
                 for r in rows]
 
+    def for_school(self, session, school_ids, scope: str, after: str | None,
+                   limit: int) -> tuple[list[dict], str | None]:
+        """The school's requests, newest first: `open` (awaiting the school, in progress or
+        paused) or `all`; `after` is the id the previous page ended with. Offboardings are
+        the operator's, not the school's."""
+        query = (sa.select(requests.c.id, requests.c.received_at)
+                 .where(requests.c.school_id.in_(school_ids),
+                        requests.c.kind != "offboarding")
+                 .order_by(requests.c.received_at.desc(), requests.c.id.desc())
+                 .limit(limit + 1))
+        if scope == "open":
+            query = query.where(requests.c.status.in_((AWAITING, IN_PROGRESS, PAUSED)))
+        if after:
+            last = session.execute(sa.select(requests.c.received_at).where(
+                requests.c.id == after, requests.c.school_id.in_(school_ids))).scalar()
+            if last is None:
+                raise NotFound()
+            query = query.where(sa.or_(requests.c.received_at < last, sa.and_(
+                requests.c.received_at == last, requests.c.id < after)))
+        rows = session.execute(query).all()
+        page = rows[:limit]
+        return ([self.view(session, r.id) for r in page],
+                page[-1].id if len(rows) > limit else None)
+
     def overdue(self, session, school_ids) -> list[dict]:
         now = self.clock()
         ids = session.execute(sa.select(requests.c.id).where(
@@ -460,3 +495,34 @@ class Dsar:
                     archive.writestr(f"{service}/{table}.csv", text.getvalue())
         self._audit(session, request_id, "exported")
         return buffer.getvalue()
+
+    # --- offboarding progress, for the operator -----------------------------------------------
+    def offboardings(self, session, after: str | None = None,
+                     limit: int = 50) -> tuple[list[dict], str | None]:
+        """Every school's offboarding, by school id (`after`: the last school id of a
+        page); a school is offboarded once, so its id names its offboarding."""
+        query = (sa.select(requests.c.school_id).where(requests.c.kind == "offboarding")
+                 .order_by(requests.c.school_id).limit(limit + 1))
+        if after:
+            query = query.where(requests.c.school_id > after)
+        school_ids = session.execute(query).scalars().all()
+        page = school_ids[:limit]
+        return ([self.offboarding(session, s) for s in page],
+                page[-1] if len(school_ids) > limit else None)
+
+    def offboarding(self, session, school_id: str) -> dict:
+        """Each service's answer to the school's SchoolOffboarded (pending until it
+        answers), with the reason of any that failed."""
+        row = session.execute(sa.select(requests).where(
+            requests.c.school_id == school_id, requests.c.kind == "offboarding")
+            .order_by(requests.c.received_at.desc()).limit(1)).first()
+        if row is None:
+            raise NotFound()
+        answers = session.execute(sa.select(request_services).where(
+            request_services.c.request_id == row.id).order_by(
+            request_services.c.service)).all()
+        return {"id": row.id, "school_id": row.school_id, "status": row.status,
+                "received_at": row.received_at, "completed_at": row.completed_at,
+                "services": {a.service: a.status for a in answers},
+                "reasons": {a.service: a.reason for a in answers
+                            if a.status == "failed" and a.reason}}

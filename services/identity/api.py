@@ -135,6 +135,25 @@ def build_blueprints(ctx: ServiceContext) -> list:
         return {"id": run(lambda s: identity.create_school(
             s, body["name"], body.get("authorisation"), body["student_accounts"]))}
 
+    @operator.route("/schools", methods=["GET"])
+    @require("operator")
+    @operator.arguments(schemas.SchoolQuery, location="query")
+    @operator.response(200, schemas.SchoolList)
+    def list_schools(query):
+        """Every school (offboarded ones too) with its authorisation and settings, by id,
+        `limit` (at most 100) at a time; `next` is the `after` of the next page."""
+        items, next_cursor = run(lambda s: identity.list_schools(s, query["after"],
+                                                                 query["limit"]))
+        return {"items": items, "next": next_cursor}
+
+    @operator.route("/schools/<uuid:school_id>", methods=["GET"])
+    @require("operator")
+    @operator.response(200, schemas.SchoolDetail)
+    def get_school(school_id):
+        """One school: its authorisation, settings, admins (names and emails, for the
+        onboarding) and school-system clients (never a secret)."""
+        return run(lambda s: identity.school_detail(s, str(school_id)))
+
     @operator.route("/schools/<uuid:school_id>", methods=["PATCH"])
     @require("operator")
     @operator.arguments(schemas.SchoolUpdate)

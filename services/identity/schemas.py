@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
+from shared.contracts.fields import (SafeEmail, SafeString, StrictBoolean, StrictDate,
+                                     UuidString)
 
 GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_token",),
                 "client_credentials": ("client_id", "client_secret")}
@@ -112,3 +113,52 @@ class MeOut(Schema):
     name = fields.String()
     email = fields.String()
     student_ids = fields.List(fields.String())  # a student account's own student record
+
+
+# --- the operator's console: schools with their authorisation, admins and clients ----------
+class SchoolQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    after = UuidString(load_default=None)
+
+
+class AuthorisationOut(Schema):
+    reference = fields.String(allow_none=True)
+    authorised_by = fields.String(allow_none=True)  # erased when the school is offboarded
+    date = fields.Date(allow_none=True)
+
+
+class SchoolView(Schema):
+    id = fields.String()
+    name = fields.String()
+    status = fields.String()  # active | offboarding | offboarded
+    student_accounts = fields.Boolean()
+    authorisation = fields.Nested(AuthorisationOut, allow_none=True)
+    created_at = fields.DateTime()
+    offboarded_at = fields.DateTime(allow_none=True)
+
+
+class SchoolList(Schema):
+    items = fields.List(fields.Nested(SchoolView))
+    next = fields.String(allow_none=True)
+
+
+class SchoolAdminOut(Schema):
+    """A school admin's account, shown to operators only: they run the onboarding."""
+    id = fields.String()
+    name = fields.String()
+    email = fields.String()
+    status = fields.String()  # invited | active
+    invited_at = fields.DateTime()
+    activated_at = fields.DateTime(allow_none=True)
+
+
+class ClientInfo(Schema):
+    """A school-system client: never its secret (only its hash is kept)."""
+    client_id = fields.String()
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class SchoolDetail(SchoolView):
+    admins = fields.List(fields.Nested(SchoolAdminOut))
+    clients = fields.List(fields.Nested(ClientInfo))

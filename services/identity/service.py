@@ -108,6 +108,42 @@ class Identity:
         if not done:
             raise Unknown("no such client")
 
+    # --- the operator's view of schools -----------------------------------------------------
+    def list_schools(self, session: Session, after: str | None = None,
+                     limit: int = 50) -> tuple[list[dict], str | None]:
+        """Every school, offboarded ones too, by id (`after` is the last id of a page)."""
+        query = sa.select(schools).order_by(schools.c.id).limit(limit + 1)
+        if after:
+            query = query.where(schools.c.id > after)
+        rows = session.execute(query).all()
+        page = rows[:limit]
+        return ([_school_view(r) for r in page],
+                page[-1].id if len(rows) > limit else None)
+
+    def school_detail(self, session: Session, school_id: str) -> dict:
+        """One school with its admins (name and email: the operator runs the onboarding)
+        and its school-system clients (ids and dates, never a secret)."""
+        row = session.execute(sa.select(schools).where(schools.c.id == school_id)).first()
+        if row is None:
+            raise Unknown("no such school")
+        m, a = memberships, accounts
+        admins = session.execute(
+            sa.select(a.c.id, m.c.name, a.c.email, a.c.status, m.c.created_at,
+                      a.c.activated_at)
+            .select_from(m.join(a, a.c.id == m.c.account_id))
+            .where(m.c.school_id == school_id, m.c.role == "school_admin")
+            .order_by(m.c.created_at, a.c.id)).all()
+        issued = session.execute(
+            sa.select(clients.c.id, clients.c.created_at, clients.c.revoked_at)
+            .where(clients.c.school_id == school_id)
+            .order_by(clients.c.created_at, clients.c.id)).all()
+        return {**_school_view(row),
+                "admins": [{"id": r.id, "name": r.name, "email": r.email, "status": r.status,
+                            "invited_at": r.created_at, "activated_at": r.activated_at}
+                           for r in admins],
+                "clients": [{"client_id": r.id, "created_at": r.created_at,
+                             "revoked_at": r.revoked_at} for r in issued]}
+
     # --- accounts and invitations --------------------------------------------------------
     def account_by_email(self, session: Session, email: str):
         return session.execute(sa.select(accounts).where(
@@ -567,6 +603,16 @@ def identity_of(ctx) -> Identity:
             invitation_lifetime=dt.timedelta(days=settings.invitation_days),
             refresh_lifetime=dt.timedelta(days=settings.refresh_token_days))
     return ctx.extras["identity"]
+
+
+def _school_view(row) -> dict:
+    authorisation = None
+    if row.authorisation_reference or row.authorised_by or row.authorised_on:
+        authorisation = {"reference": row.authorisation_reference,
+                         "authorised_by": row.authorised_by, "date": row.authorised_on}
+    return {"id": row.id, "name": row.name, "status": row.status,
+            "student_accounts": row.student_accounts, "authorisation": authorisation,
+            "created_at": row.created_at, "offboarded_at": row.offboarded_at}
 
 
 def _same(a: str, b: str) -> bool:

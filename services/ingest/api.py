@@ -10,7 +10,7 @@ from shared.errors import ApiError
 from shared.service import ServiceContext
 from shared.web import bulk_body
 
-from . import oneroster, schemas
+from . import ledger, oneroster, schemas
 from .service import BatchConflict, Ingest, RosterImport, SchoolOffboarded
 
 OFFBOARDED = ("school_offboarded", "This school has left Pupil Progress; its data is no "
@@ -41,6 +41,29 @@ def build_blueprints(ctx: ServiceContext) -> list:
                            "batch; send new data under a new batch_id.") from None
         except SchoolOffboarded:
             raise ApiError(409, *OFFBOARDED) from None
+
+    @blp.route("/batches", methods=["GET"])
+    @require("school_admin", "school_system")
+    @blp.arguments(schemas.BatchQuery, location="query")
+    @blp.response(200, schemas.BatchList)
+    def list_batches(query):
+        """The school's batches and OneRoster bundles, newest first, `limit` (at most 100)
+        at a time; `next` is the `after` of the next page. Counts only."""
+        school_id = current_principal().acting_school(query["school_id"])
+        with ctx.sessions() as session:
+            items, next_cursor = ledger.list_batches(session, school_id, query["after"],
+                                                     query["limit"])
+        return {"items": items, "next": next_cursor}
+
+    @blp.route("/batches/<batch_id>", methods=["GET"])
+    @require("school_admin", "school_system")
+    @blp.response(200, schemas.BatchDetail)
+    def get_batch(batch_id):
+        """One batch: its counts and each rejected event's index and reason (field names,
+        never the values sent). 404 for another school's batch id."""
+        school_id = current_principal().acting_school(request.args.get("school_id"))
+        with ctx.sessions() as session:
+            return ledger.get_batch(session, school_id, batch_id)
 
     @blp.route("/oneroster", methods=["POST"])
     @require("school_system", "school_admin")

@@ -41,6 +41,36 @@ class BatchResult(Schema):
     rejected = fields.List(fields.Dict())
 
 
+class BatchQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    after = fields.String(load_default=None, validate=validate.Length(max=100))
+    school_id = fields.String(load_default=None)  # for an admin of several schools
+
+
+class Rejection(Schema):
+    index = fields.Integer()
+    error = fields.String()
+
+
+class BatchSummary(Schema):
+    """A pushed batch (or OneRoster bundle) as the school sees it later: counts only."""
+    batch_id = fields.String()
+    source = fields.String()  # push | oneroster
+    received_at = fields.DateTime()
+    events = fields.Integer()
+    accepted = fields.Integer()
+    rejected_count = fields.Integer()
+
+
+class BatchDetail(BatchSummary):
+    rejected = fields.List(fields.Nested(Rejection))  # as the push answered: index, error
+
+
+class BatchList(Schema):
+    items = fields.List(fields.Nested(BatchSummary))
+    next = fields.String(allow_none=True)
+
+
 class Tolerant(Schema):
     """Fields we do not know are ignored (a tolerant reader), not refused."""
 

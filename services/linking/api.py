@@ -8,7 +8,7 @@ from shared.db import run_in_transaction
 from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
 
-from . import domain, schemas
+from . import domain, schemas, school_view
 from .service import Linking, NotFound as LinkNotFound
 
 
@@ -49,6 +49,20 @@ def build_blueprints(ctx: ServiceContext) -> list:
             items, next_cursor = run(lambda s: linking.links_for_student(
                 s, principal.school_ids, query["student_id"], query["after"],
                 query["limit"]))
+        return {"items": items, "next": next_cursor}
+
+    @blp.route("/students", methods=["GET"])
+    @require("school_admin")
+    @blp.arguments(schemas.StudentQuery, location="query")
+    @blp.response(200, schemas.SchoolStudentList)
+    def school_students(query):
+        """The school's students by name (`name`: any part of it), each with how many
+        links it has in each state; `link_status=locked` finds the links to unlock; `id`
+        one student (an empty list when it is not the school's)."""
+        school_id = current_principal().acting_school(query["school_id"])
+        items, next_cursor = run(lambda s: school_view.school_students(
+            s, school_id, query["name"], query["link_status"], query["after"],
+            query["limit"], query["id"]))
         return {"items": items, "next": next_cursor}
 
     @blp.route("/<uuid:link_id>/verify", methods=["POST"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from shared.contracts.fields import StrictDate, UuidString
+from shared.contracts.fields import SafeString, StrictDate, UuidString
 
 
 class VerifyRequest(Schema):
@@ -28,6 +28,8 @@ class LinkOut(Schema):
     guardian_id = fields.String()       # school admins only
     failed_attempts = fields.Integer()  # school admins only
     has_account = fields.Boolean()      # school admins only
+    relationship = fields.String(allow_none=True)  # school admins only: the school's word
+    changed_at = fields.DateTime()      # school admins only
 
 
 class LinkList(Schema):
@@ -37,3 +39,31 @@ class LinkList(Schema):
 
 class StatusOut(Schema):
     status = fields.String()
+
+
+class StudentQuery(Schema):
+    id = UuidString(load_default=None)  # one student (a request's subject, by its id)
+    name = SafeString(max_length=100, load_default=None)
+    link_status = fields.String(load_default=None, validate=validate.OneOf(
+        ("pending", "verified", "locked", "revoked")))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    after = UuidString(load_default=None)
+    school_id = UuidString(load_default=None)  # for an admin of several schools
+
+
+class LinkCounts(Schema):
+    pending = fields.Integer()
+    verified = fields.Integer()
+    locked = fields.Integer()
+    revoked = fields.Integer()
+
+
+class SchoolStudent(Schema):
+    id = fields.String()
+    name = fields.String(allow_none=True)
+    links = fields.Nested(LinkCounts)
+
+
+class SchoolStudentList(Schema):
+    items = fields.List(fields.Nested(SchoolStudent))
+    next = fields.String(allow_none=True)

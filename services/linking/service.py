@@ -264,16 +264,25 @@ class Linking:
     def links_for_student(self, session: Session, school_ids, student_id: str,
                           after: str | None = None, limit: int = 50
                           ) -> tuple[list[dict], str | None]:
-        query = (sa.select(links).where(links.c.student_id == student_id,
-                                        links.c.school_id.in_(school_ids))
+        # The school's recorded relationship (free text, "mother") tells the admin which
+        # contact a link is; linking holds no guardian names.
+        query = (sa.select(links, guardian_students.c.relationship, students.c.name)
+                 .select_from(links.outerjoin(guardian_students, sa.and_(
+                     guardian_students.c.guardian_id == links.c.guardian_id,
+                     guardian_students.c.student_id == links.c.student_id))
+                     .outerjoin(students, students.c.student_id == links.c.student_id))
+                 .where(links.c.student_id == student_id,
+                        links.c.school_id.in_(school_ids))
                  .order_by(links.c.id).limit(limit + 1))
         if after:
             query = query.where(links.c.id > after)
         rows = session.execute(query).all()
         page = rows[:limit]
-        return ([{"id": r.id, "student": {"id": r.student_id}, "guardian_id": r.guardian_id,
+        return ([{"id": r.id, "student": {"id": r.student_id, "name": r.name},
+                  "guardian_id": r.guardian_id, "relationship": r.relationship,
                   "status": r.status, "failed_attempts": r.failed_attempts,
-                  "has_account": r.account_id is not None} for r in page],
+                  "has_account": r.account_id is not None,
+                  "changed_at": r.changed_at} for r in page],
                 page[-1].id if len(rows) > limit else None)
 
     def unlock(self, session: Session, school_ids, link_id: str) -> str:

@@ -11,7 +11,7 @@ from shared.db import run_in_transaction
 from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
 
-from . import schemas
+from . import schemas, school_view
 from .reader import reader_of
 from .service import NotFound as ReportNotFound
 from .service import Reports, Restricted
@@ -75,6 +75,29 @@ def build_blueprints(ctx: ServiceContext) -> list:
         # JSON text kept since publishing: byte for byte the schema's dump (see
         # schemas.report_body).
         return current_app.response_class(body, mimetype="application/json")
+
+    @blp.route("", methods=["GET"])
+    @require("school_admin")
+    @blp.arguments(schemas.SchoolReportQuery, location="query")
+    @blp.response(200, schemas.SchoolReportList)
+    def list_school_reports(query):
+        """The school's published reports (of one `period`, or all), newest first, with
+        those still under embargo: `visible` says whether parents see it yet. `limit` (at
+        most 50) at a time; `next` is the `after` of the next page."""
+        school_id = current_principal().acting_school(query["school_id"])
+        items, next_cursor = run(lambda s: school_view.published(
+            s, school_id, query["period"], query["after"], query["limit"], service.clock()))
+        return {"items": items, "next": next_cursor}
+
+    @blp.route("/periods", methods=["GET"])
+    @require("school_admin")
+    @blp.arguments(schemas.SchoolQuery, location="query")
+    @blp.response(200, schemas.PeriodList)
+    def list_periods(query):
+        """The periods the school has data in, with how many students have data and how
+        many reports were published for each: what POST /publish would publish."""
+        school_id = current_principal().acting_school(query["school_id"])
+        return {"items": run(lambda s: school_view.periods(s, school_id)), "next": None}
 
     @blp.route("/publish", methods=["POST"])
     @require("school_admin")

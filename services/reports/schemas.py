@@ -47,6 +47,44 @@ class StudentOut(Schema):
     form_group = fields.String(allow_none=True)
 
 
+class SchoolReportQuery(Page):
+    period = SafeString(max_length=100, load_default=None)
+    school_id = UuidString(load_default=None)  # only for an admin of several schools
+
+
+class SchoolReport(Schema):
+    """A published report as the school sees it: embargoed ones too."""
+    id = fields.String()
+    student = fields.Nested(StudentOut)
+    period = fields.String()
+    title = fields.String()
+    version = fields.Integer()
+    published_at = fields.DateTime()
+    visible_from = fields.DateTime()
+    visible = fields.Boolean()  # parents can see it now
+
+
+class SchoolReportList(Schema):
+    items = fields.List(fields.Nested(SchoolReport))
+    next = fields.String(allow_none=True)
+
+
+class SchoolQuery(Schema):
+    school_id = UuidString(load_default=None)
+
+
+class PeriodOut(Schema):
+    period = fields.String()
+    students = fields.Integer()  # students with data in it
+    reports = fields.Integer()  # reports published for it, every version
+    last_published_at = fields.DateTime(allow_none=True)
+
+
+class PeriodList(Schema):
+    items = fields.List(fields.Nested(PeriodOut))
+    next = fields.String(allow_none=True)
+
+
 class Attainment(Schema):
     kind = fields.String()
     value = fields.String()

@@ -87,6 +87,23 @@ def assert_accessible(page, context=None, name: str | None = None) -> dict:
 
 
 # --- pushed school data (API.md "School data push") ----------------------------------------
+def no_script_errors(page) -> None:
+    """No CSP refusal or script error. The browser also logs each 4xx the app handles (a
+    wrong answer's 422, a 404 while an event travels between services): not these."""
+    handled = "Failed to load resource: the server responded with a status of 4"
+    assert [e for e in page.console_errors if not e.startswith(handled)] == []
+
+
+def main_nav(page, name: str):
+    """A link of the main navigation (other links may contain the same word)."""
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name,
+                                                                    exact=True)
+
+
+def page_heading(page):
+    return page.get_by_role("heading", level=1)
+
+
 def student(source: str, given: str, family: str, date_of_birth: str, form_group: str = "7A",
             year_group: int = 7, email: str | None = None) -> dict:
     data = {"given_name": given, "family_name": family, "date_of_birth": date_of_birth,

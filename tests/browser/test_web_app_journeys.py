@@ -9,26 +9,11 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
-from tests.browser.support import assert_accessible, family_events, screenshot, student
+from tests.browser.support import (
+    assert_accessible, family_events, main_nav, no_script_errors, page_heading, screenshot,
+    student)
 
 PASSWORD = "a-parent-password-1"
-
-
-def _no_script_errors(page):
-    """No CSP refusal or script error. The browser also logs each 4xx the app handles (the
-    wrong answer's 422, the reports list's 404 while a confirmation travels): not these."""
-    handled = "Failed to load resource: the server responded with a status of 4"
-    assert [e for e in page.console_errors if not e.startswith(handled)] == []
-
-
-def _nav(page, name):
-    """A link of the main navigation (other links may contain the same word)."""
-    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name,
-                                                                    exact=True)
-
-
-def _heading(page):
-    return page.get_by_role("heading", level=1)
 
 
 def _activate_in_browser(page, web_system, email, password=PASSWORD):
@@ -36,14 +21,14 @@ def _activate_in_browser(page, web_system, email, password=PASSWORD):
     response = page.goto(link)
     policy = response.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
-    expect(_heading(page)).to_have_text("Activate your account")
+    expect(page_heading(page)).to_have_text("Activate your account")
     assert "token=" not in page.url  # the token leaves the address bar at once
     screenshot(page, "activate")
     assert_accessible(page, name="axe-activate")
     page.get_by_label("Choose a password").fill(password)
     page.get_by_label("Repeat the password").fill(password)
     page.get_by_role("button", name="Activate").click()
-    expect(_heading(page)).to_have_text("Sign in")
+    expect(page_heading(page)).to_have_text("Sign in")
     expect(page.get_by_role("status")).to_contain_text("Your account is active")
 
 
@@ -68,7 +53,7 @@ def test_a_parent_goes_from_the_invitation_email_to_reading_a_report(web_system,
     screenshot(page, "sign-in")
     assert_accessible(page, name="axe-sign-in")
     _sign_in(page, family.parent_email)
-    expect(_heading(page)).to_have_text("Your children")
+    expect(page_heading(page)).to_have_text("Your children")
     child = page.get_by_role("region", name=first.name)
     expect(child.get_by_label("Date of birth")).to_be_visible()
     screenshot(page, "children")
@@ -89,17 +74,17 @@ def test_a_parent_goes_from_the_invitation_email_to_reading_a_report(web_system,
     other.get_by_role("button", name="Confirm").click()
     expect(other.get_by_text("Confirmed")).to_be_visible()
 
-    _nav(page, "Reports").click()
-    expect(_heading(page)).to_have_text(re.compile(r"^Reports for "))
+    main_nav(page, "Reports").click()
+    expect(page_heading(page)).to_have_text(re.compile(r"^Reports for "))
     expect(page.get_by_role("heading", level=1)).to_be_focused()  # focus follows navigation
     switcher = page.get_by_role("navigation", name="Choose a child")
     switcher.get_by_role("link", name=first.name).click()
-    expect(_heading(page)).to_have_text(f"Reports for {first.name}")
+    expect(page_heading(page)).to_have_text(f"Reports for {first.name}")
     screenshot(page, "reports")
     assert_accessible(page, name="axe-reports")
 
     page.get_by_role("link", name="Autumn progress report", exact=True).click()
-    expect(_heading(page)).to_have_text("Autumn progress report")
+    expect(page_heading(page)).to_have_text("Autumn progress report")
     expect(page.get_by_role("heading", name="Attainment against target")).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("grades against targets"))).to_be_visible()
     table = page.get_by_role("table", name="Grades against targets, by subject")
@@ -110,14 +95,14 @@ def test_a_parent_goes_from_the_invitation_email_to_reading_a_report(web_system,
     screenshot(page, "report")
     assert_accessible(page, name="axe-report")
 
-    _nav(page, "Requests").click()  # about a confirmed child, too
+    main_nav(page, "Requests").click()  # about a confirmed child, too
     about = page.get_by_role("region", name=f"About {first.name}")
     about.get_by_role("button", name=f"Ask for {first.name}'s data", exact=True).click()
     filed = page.get_by_role("listitem").filter(
         has=page.get_by_role("link", name=f"A copy of {first.name}'s data"))
     expect(filed).to_contain_text("Waiting for the school")
     assert_accessible(page, name="axe-requests-children")
-    _no_script_errors(page)
+    no_script_errors(page)
 
 
 def test_three_wrong_dates_of_birth_lock_the_link_and_say_the_school_unlocks_it(web_system,
@@ -146,9 +131,9 @@ def test_a_request_for_my_data_is_filed_and_shown_as_waiting_for_the_school(web_
     _, family = _school_with_family(web_system, children=1)
     web_system.activate(family.parent_email, PASSWORD)
     page.goto(web_system.url("/requests"))
-    expect(_heading(page)).to_have_text("Sign in")
+    expect(page_heading(page)).to_have_text("Sign in")
     _sign_in(page, family.parent_email)
-    expect(_heading(page)).to_have_text("Your requests")  # back where the reader was going
+    expect(page_heading(page)).to_have_text("Your requests")  # back where the reader was going
     assert_accessible(page, name="axe-requests-empty")
     page.get_by_role("button", name="Ask for my data", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Waiting for the school")
@@ -161,27 +146,27 @@ def test_a_request_for_my_data_is_filed_and_shown_as_waiting_for_the_school(web_
     page.reload()  # the list comes from the API, and the sign-in survives a reload
     expect(page.get_by_role("link", name="A copy of your data")).to_be_visible()
     page.get_by_role("link", name="A copy of your data").click()
-    expect(_heading(page)).to_have_text("A copy of your data")
+    expect(page_heading(page)).to_have_text("A copy of your data")
     expect(page.get_by_role("main")).to_contain_text("Waiting for the school")
     assert_accessible(page, name="axe-request")
 
-    _nav(page, "Requests").click()
+    main_nav(page, "Requests").click()
     page.get_by_role("button", name="Ask for my data to be erased").click()
     expect(page.get_by_role("heading", name="Are you sure?")).to_be_focused()
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_role("link", name="Erasure of your data")).to_have_count(0)
 
-    _nav(page, "Notifications").click()
+    main_nav(page, "Notifications").click()
     box = page.get_by_label("Email me when a new report is published")
     expect(box).to_be_checked()
     box.uncheck()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_contain_text("will not email you")
     assert_accessible(page, name="axe-notifications")
-    _nav(page, "Sign out").click()
-    expect(_heading(page)).to_have_text("Sign in")
+    main_nav(page, "Sign out").click()
+    expect(page_heading(page)).to_have_text("Sign in")
     page.goto(web_system.url("/requests"))
-    expect(_heading(page)).to_have_text("Sign in")  # the refresh token went with sign-out
+    expect(page_heading(page)).to_have_text("Sign in")  # the refresh token went with sign-out
 
 
 def test_how_we_keep_your_data_safe_comes_from_the_data_map(web_system, page):
@@ -191,7 +176,7 @@ def test_how_we_keep_your_data_safe_comes_from_the_data_map(web_system, page):
     assert answer.status_code == 202, answer.text
     data_map = web_system.call("get", "/api/v1/data-map").json()
     page.goto(web_system.url("/privacy?version=2027-02"))
-    expect(_heading(page)).to_have_text("How we keep your data safe")
+    expect(page_heading(page)).to_have_text("How we keep your data safe")
     for service in data_map["services"]:
         if service["held"]:
             region = page.get_by_role(
@@ -202,7 +187,7 @@ def test_how_we_keep_your_data_safe_comes_from_the_data_map(web_system, page):
     expect(page.get_by_role("main")).to_contain_text("Version 2027-02")
     screenshot(page, "privacy")
     assert_accessible(page, name="axe-privacy")
-    _no_script_errors(page)
+    no_script_errors(page)
 
 
 def test_a_student_reads_their_own_reports_on_a_phone(web_system, open_page):
@@ -221,15 +206,15 @@ def test_a_student_reads_their_own_reports_on_a_phone(web_system, open_page):
     page.get_by_label("Repeat the password").fill("a-student-password-1")
     page.get_by_role("button", name="Activate").click()
     _sign_in(page, email, "a-student-password-1")
-    expect(_heading(page)).to_have_text("Your reports")
-    expect(_nav(page, "Children")).to_have_count(0)
+    expect(page_heading(page)).to_have_text("Your reports")
+    expect(main_nav(page, "Children")).to_have_count(0)
     page.get_by_role("link", name="Phone report", exact=True).click()
     expect(page.get_by_role("heading", name="Attainment against target")).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than the phone"
     screenshot(page, "student-report-phone")
     assert_accessible(page, name="axe-student-report-phone")
-    _nav(page, "Requests").click()
+    main_nav(page, "Requests").click()
     page.get_by_role("button", name="Ask for my data", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Waiting for the school")
 
@@ -238,7 +223,7 @@ def test_signing_in_and_moving_around_with_the_keyboard_alone(web_system, page):
     _, family = _school_with_family(web_system, children=1)
     web_system.activate(family.parent_email, PASSWORD)
     page.goto(web_system.url("/"))
-    expect(_heading(page)).to_have_text("Sign in")
+    expect(page_heading(page)).to_have_text("Sign in")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Enter")
@@ -249,12 +234,12 @@ def test_signing_in_and_moving_around_with_the_keyboard_alone(web_system, page):
     expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
-    expect(_heading(page)).to_have_text("Your children")
-    expect(_heading(page)).to_be_focused()
-    _nav(page, "Notifications").focus()
+    expect(page_heading(page)).to_have_text("Your children")
+    expect(page_heading(page)).to_be_focused()
+    main_nav(page, "Notifications").focus()
     page.keyboard.press("Enter")
-    expect(_heading(page)).to_have_text("Email notifications")
-    expect(_heading(page)).to_be_focused()
+    expect(page_heading(page)).to_have_text("Email notifications")
+    expect(page_heading(page)).to_be_focused()
     box = page.get_by_label("Email me when a new report is published")
     box.focus()
     page.keyboard.press("Space")

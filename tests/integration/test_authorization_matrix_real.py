@@ -264,6 +264,17 @@ def _new_school(w):
     return {"school_id": school}
 
 
+def _offboarded_school(w):
+    """A throwaway school, offboarded, once dsar tracks its offboarding."""
+    school = _new_school(w)["school_id"]
+    _ok(w.system.call("identity", "delete", f"/api/v1/schools/{school}", w.system.operator),
+        202)
+    wait_for(lambda: w.system.call("dsar", "get", f"/api/v1/offboardings/{school}",
+                                   w.system.operator).status_code == 200,
+             message="dsar tracks the offboarding")
+    return {"school_id": school}
+
+
 def _new_client(w):
     client = _ok(w.system.call("identity", "post",
                                f"/api/v1/schools/{w.a_school}/clients", w.system.operator),
@@ -332,6 +343,8 @@ S1_READERS = {"A_parent": (200,), "A_student": (200,), "A_admin": (200,)}
 
 RULES: dict[tuple[str, str, str], Rule] = {
     # identity: the operator's school management; staff invitations also by the school's admin
+    ("identity", "GET", "/api/v1/schools/{school_id}"): Rule(
+        fill=lambda w: {"school_id": w.a_school}, allowed={"operator": (200,)}),
     ("identity", "PATCH", "/api/v1/schools/{school_id}"): Rule(
         fill=lambda w: {"school_id": w.a_school}, allowed={"operator": (200,)},
         body=lambda caller, allowed: ({"student_accounts": True} if allowed
@@ -386,12 +399,20 @@ RULES: dict[tuple[str, str, str], Rule] = {
         state=_link("S2"),
         after=lambda w, ids, before: _must(
             before[0] == "pending" and _link("S2")(w, ids)[0] == "revoked", "not revoked")),
+    # ingest: the batch ledger, for the school's admin and its own system
+    ("ingest", "GET", "/api/v1/school-data/batches/{batch_id}"): Rule(
+        fill=lambda w: {"batch_id": _ok(w.system.call(
+            "ingest", "get", "/api/v1/school-data/batches", w.tokens["A_admin"]),
+            200)["items"][0]["batch_id"]},
+        allowed={"A_admin": (200,), "A_system": (200,)}),
     # reports: a verified parent, the student's own login, the school's staff
     ("reports", "GET", "/api/v1/students/{student_id}/reports"): Rule(
         fill=lambda w: {"student_id": w.sid["S1"]}, allowed=S1_READERS),
     ("reports", "GET", "/api/v1/reports/{report_id}"): Rule(
         fill=lambda w: {"report_id": w.report}, allowed=S1_READERS),
     # dsar: the school's admin; the filer may read their own request
+    ("dsar", "GET", "/api/v1/offboardings/{school_id}"): Rule(
+        fill=_offboarded_school, allowed={"operator": (200,)}),
     ("dsar", "GET", "/api/v1/subject-requests/{request_id}"): Rule(
         fill=lambda w: {"request_id": w.main_request},
         allowed={"A_admin": (200,), "A_parent": (200,)}),
@@ -534,6 +555,11 @@ def test_ids_of_another_school_in_the_query_or_body_are_refused_alike(world):
          {"school_id": "{}"}),
         ("reports", "post", "/api/v1/reports/publish",
          {"period": PERIOD, "title": "Hijack", "school_id": "{}"}, None),
+        # the school admin console's lists (issue 15)
+        ("ingest", "get", "/api/v1/school-data/batches", None, {"school_id": "{}"}),
+        ("reports", "get", "/api/v1/reports", None, {"school_id": "{}"}),
+        ("reports", "get", "/api/v1/reports/periods", None, {"school_id": "{}"}),
+        ("linking", "get", "/api/v1/links/students", None, {"school_id": "{}"}),
         ("dsar", "post", "/api/v1/subject-requests",
          {"kind": "erasure", "school_id": "{}",
           "subject": {"type": "student", "id": w.sid["S1"]}}, None),

@@ -134,3 +134,33 @@ export async function signOut() {
     }
   }
 }
+
+async function sendRaw(method, path, body, token) {
+  const headers = { Accept: "application/json, application/zip" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  try {
+    return await fetch(path, { method, headers, credentials: "omit", cache: "no-store", body });
+  } catch {
+    throw new ApiError(0, { error: { code: "offline",
+      message: "We could not reach Pupil Progress. Check your connection and try again." } });
+  }
+}
+
+/** A call whose body or answer is not JSON (a file upload as FormData, a zip to download):
+ *  the Response once it is ok; a 401 refreshes once and retries, as call() does. */
+export async function callRaw(method, path, body) {
+  let response = await sendRaw(method, path, body, await currentToken());
+  if (response.status === 401 && await refresh()) {
+    response = await sendRaw(method, path, body, accessToken);
+  }
+  if (!response.ok) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    throw new ApiError(response.status, data);
+  }
+  return response;
+}

@@ -1,16 +1,17 @@
 // Pupil Progress for parents and students: one page, routed in the browser, using only the
-// public API under /api/v1 (what the mobile apps use). The accessible names that the browser
-// tests rely on are listed in web/README.md; change them there too.
+// public API under /api/v1 (what the mobile apps use). School admins and operators sign in
+// here too and get their console (admin.js, operator.js). The accessible names that the
+// browser tests rely on are listed in web/README.md; change them there too.
 
 import * as api from "./api.js";
-import { attainmentChart } from "./chart.js";
 import { formatDate, h, uniqueId } from "./dom.js";
+import { reportBody, reportMeta } from "./report-view.js";
+import { allPages, announce, announceError, button, clearMessages, explainError, field, form,
+         loading, navigate, notFound, plural, PROGRESS_TEXT, SERVICE_TEXT, session, setRenderer,
+         show, sleep, summary } from "./ui.js";
 
-const main = document.getElementById("main");
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
-const statusRegion = document.getElementById("status");
-const alertRegion = document.getElementById("alert");
 
 const STATUS_TEXT = {
   awaiting_school: "Waiting for the school",
@@ -28,17 +29,6 @@ const KIND_TEXT = {
   restriction: "Restriction of the use of your data",
   objection: "Objection to the use of your data",
 };
-const SERVICE_TEXT = {
-  identity: "Accounts and sign-in",
-  ingest: "Data received from the school",
-  linking: "Parent and child links",
-  reports: "Reports",
-  notifications: "Emails",
-  dsar: "Requests about personal data",
-};
-const PROGRESS_TEXT = { pending: "Not answered yet", done: "Done", failed: "Failed" };
-const CHARACTERISTIC_TEXT = { attitude: "Attitude", effort: "Effort", behaviour: "Behaviour",
-                              attendance: "Attendance" };
 const MIN_PASSWORD = 10;
 
 const state = {
@@ -46,46 +36,17 @@ const state = {
   links: null,
   afterSignIn: null,
   fresh: false, // signed in on this page: the account may be seconds old
-  rendered: false,
+  staff: null, // the console module of a school admin or an operator, once loaded
   childId: null,
 };
 
-// --- messages ------------------------------------------------------------------------------
-
-function announce(text) {
-  alertRegion.textContent = "";
-  statusRegion.textContent = "";
-  // A fresh node each time, so the same message twice is read twice.
-  window.setTimeout(() => { statusRegion.textContent = text; }, 50);
-}
-
-function announceError(text) {
-  statusRegion.textContent = "";
-  alertRegion.textContent = "";
-  window.setTimeout(() => { alertRegion.textContent = text; }, 50);
-}
-
-function clearMessages() {
-  statusRegion.textContent = "";
-  alertRegion.textContent = "";
-}
-
-function plural(count, word) {
-  return `${count} ${word}${count === 1 ? "" : "s"}`;
-}
-
 // --- navigation ----------------------------------------------------------------------------
-
-export function navigate(path, { replace = false } = {}) {
-  if (replace) history.replaceState(null, "", path);
-  else history.pushState(null, "", path);
-  return render();
-}
 
 document.addEventListener("click", (event) => {
   const link = event.target.closest("a[href]");
   if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey
-      || event.ctrlKey || event.shiftKey || event.altKey || link.target) return;
+      || event.ctrlKey || event.shiftKey || event.altKey || link.target
+      || link.hasAttribute("download")) return; // a file to save (a blob: URL), not a screen
   const url = new URL(link.href, location.href);
   if (url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
   if (link.getAttribute("href").startsWith("#")) return;
@@ -108,6 +69,7 @@ function navItems() {
             ["Notifications", "/notifications"], ["How we keep your data safe", "/privacy"],
             ["Sign out", "/sign-out"]];
   }
+  if (state.staff) return state.staff.navItems();
   if (state.me) return [["How we keep your data safe", "/privacy"], ["Sign out", "/sign-out"]];
   return [["Sign in", "/sign-in"], ["How we keep your data safe", "/privacy"]];
 }
@@ -120,100 +82,7 @@ function drawNav(path) {
   nav.hidden = false;
 }
 
-/** Put a screen in <main>: its heading takes the focus after a navigation. */
-function show(title, ...content) {
-  const heading = h("h1", { tabindex: "-1", id: "page-heading" }, title);
-  main.replaceChildren(heading, ...content.flat(Infinity)
-    .filter((part) => part !== null && part !== undefined && part !== false));
-  main.removeAttribute("aria-busy");
-  document.title = `${title} – Pupil Progress`;
-  if (state.rendered) heading.focus();
-  state.rendered = true;
-}
-
-function loading() {
-  main.setAttribute("aria-busy", "true");
-}
-
-// --- forms ---------------------------------------------------------------------------------
-
-function field({ label, type = "text", name, autocomplete, hint, required = true, attrs = {} }) {
-  const id = uniqueId(name);
-  const hintId = hint ? `${id}-hint` : null;
-  const errorId = `${id}-error`;
-  const input = h("input", { id, name, type, autocomplete, required,
-                             "aria-describedby": hintId || false, ...attrs });
-  const error = h("p", { id: errorId, class: "field-error", hidden: true });
-  const wrapper = h("div", { class: "field" },
-    h("label", { for: id }, label),
-    hint ? h("p", { id: hintId, class: "hint" }, hint) : null,
-    error, input);
-  return {
-    wrapper,
-    input,
-    setError(message) {
-      if (message) {
-        error.textContent = message;
-        error.hidden = false;
-        input.setAttribute("aria-invalid", "true");
-        input.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
-      } else {
-        error.textContent = "";
-        error.hidden = true;
-        input.removeAttribute("aria-invalid");
-        if (hintId) input.setAttribute("aria-describedby", hintId);
-        else input.removeAttribute("aria-describedby");
-      }
-    },
-  };
-}
-
-function form(onSubmit, ...children) {
-  const element = h("form", { novalidate: true }, ...children);
-  element.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const buttons = element.querySelectorAll("button");
-    buttons.forEach((b) => { b.disabled = true; });
-    try {
-      await onSubmit(event);
-    } finally {
-      buttons.forEach((b) => { b.disabled = false; });
-    }
-  });
-  return element;
-}
-
-function button(label, attrs = {}) {
-  return h("button", { type: "submit", class: "button", ...attrs }, label);
-}
-
-function explainError(error) {
-  if (error.status === 423) {
-    return error.code === "link_locked"
-      ? "This link is locked after 3 wrong answers. Only the school can unlock it: please contact the school."
-      : "The school has paused the use of this information for now. Please contact the school.";
-  }
-  if (error.status === 429) return "Too many attempts: please wait a little and try again.";
-  if (error.status === 404) return "This is not available. It may have been removed.";
-  return error.message;
-}
-
 // --- data ----------------------------------------------------------------------------------
-
-async function allPages(path, bound = 20) {
-  const items = [];
-  let after = null;
-  for (let page = 0; page < bound; page += 1) {
-    const separator = path.includes("?") ? "&" : "?";
-    const answer = await api.call("GET", after ? `${path}${separator}after=${encodeURIComponent(after)}` : path);
-    items.push(...(answer.items || []));
-    if (!answer.next) break;
-    after = answer.next;
-  }
-  return items;
-}
-
-const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
 
 /** Just after activation, the other parts of the system learn of the account within
  *  seconds: an empty answer then is asked again a few times before it is believed. */
@@ -260,7 +129,7 @@ function signInScreen(message) {
     if (!password.input.value) { password.setError("Enter your password."); password.input.focus(); return; }
     try {
       await api.signIn(email.input.value.trim(), password.input.value);
-      state.me = null;
+      forgetReader();
       state.fresh = true;
       window.setTimeout(() => { state.fresh = false; }, 30000);
       const next = state.afterSignIn || "/";
@@ -326,7 +195,7 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path }) {
       await action(token, password.input.value);
       history.replaceState(null, "", path);
       api.forgetTokens();
-      state.me = null;
+      forgetReader();
       await navigate("/sign-in", { replace: true });
       announce(done);
     } catch (error) {
@@ -382,7 +251,7 @@ function forgotPasswordScreen() {
 
 async function signOutScreen() {
   await api.signOut();
-  state.me = null;
+  forgetReader();
   state.links = null;
   state.childId = null;
   history.replaceState(null, "", "/sign-in");
@@ -528,38 +397,6 @@ async function reportsScreen(url) {
   show(title, chooser, body);
 }
 
-function describeAttainment(item) {
-  if (item.kind === "mark" && item.out_of) {
-    const percent = Math.round((Number(item.value) / item.out_of) * 100);
-    return Number.isFinite(percent) ? `${item.value} out of ${item.out_of} (${percent}%)`
-      : `${item.value} out of ${item.out_of}`;
-  }
-  return item.value;
-}
-
-function subjectSection(subject) {
-  const headingId = uniqueId("subject");
-  const title = subject.class ? `${subject.subject} (${subject.class})` : subject.subject;
-  const parts = [h("h3", { id: headingId }, title)];
-  if (subject.teachers && subject.teachers.length) {
-    parts.push(h("p", {}, `${subject.teachers.length > 1 ? "Teachers" : "Teacher"}: ${subject.teachers.join(", ")}`));
-  }
-  if (subject.attainment && subject.attainment.length) {
-    parts.push(h("div", { class: "table-scroll" }, h("table", { class: "data-table" },
-      h("caption", {}, `Results in ${subject.subject}`),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "What"),
-        h("th", { scope: "col" }, "Topic"), h("th", { scope: "col" }, "Result"))),
-      h("tbody", {}, subject.attainment.map((a) => h("tr", {},
-        h("th", { scope: "row" }, a.kind.charAt(0).toUpperCase() + a.kind.slice(1)),
-        h("td", {}, a.topic || "—"), h("td", {}, describeAttainment(a))))))));
-  }
-  if (subject.characteristics && subject.characteristics.length) {
-    parts.push(h("dl", { class: "characteristics" }, subject.characteristics.map((c) => [
-      h("dt", {}, CHARACTERISTIC_TEXT[c.kind] || c.kind), h("dd", {}, c.value)])));
-  }
-  return h("section", { class: "card", "aria-labelledby": headingId }, parts);
-}
-
 async function reportScreen(reportId) {
   let report;
   try {
@@ -571,15 +408,10 @@ async function reportScreen(reportId) {
     return;
   }
   const student = report.student || {};
-  const chart = attainmentChart(report.subjects || []);
   show(report.title,
-    h("p", { class: "meta" }, [student.name, student.form_group ? `form ${student.form_group}` : null,
-      report.period, `published ${formatDate(report.published_at)}`].filter(Boolean).join(" · ")),
+    reportMeta(report),
     h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(student.id || "")}` }, "All reports")),
-    h("h2", {}, "Attainment against target"),
-    chart || h("p", {}, "This report has no grades or targets."),
-    h("h2", {}, "Subjects"),
-    (report.subjects || []).map(subjectSection));
+    reportBody(report));
 }
 
 // --- screens: requests ---------------------------------------------------------------------
@@ -727,7 +559,7 @@ async function requestScreen(requestId) {
       ? "Done. The school will send you the copy of your data." : "Done.",
   }[request.status];
   show(requestTitle(request, await childNames()),
-    h("dl", { class: "summary" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    summary(rows),
     explain ? h("p", {}, explain) : null,
     services.length && request.status !== "awaiting_school"
       ? [h("h2", {}, "Progress in each part of the system"),
@@ -812,13 +644,39 @@ const PUBLIC = {
   "/privacy": privacyScreen,
 };
 
+// School staff and operators get their console: a module each, loaded only for them, which
+// draws its own navigation and screens from the same helpers (ui.js).
+const CONSOLES = { school_admin: "./admin.js", operator: "./operator.js" };
+
+/** Who is signed in is asked again on the next screen (a sign-in, a sign-out, a 401). */
+function forgetReader() {
+  state.me = null;
+  state.staff = null;
+  session.me = null;
+}
+
+async function staffConsole(role) {
+  if (!CONSOLES[role]) return null;
+  if (!state.staff) state.staff = await import(CONSOLES[role]);
+  return state.staff;
+}
+
 async function signedInRoute(path, url) {
   const role = state.me.role;
+  if (state.staff) {
+    if (path === "/" || path === "/sign-in") {
+      await navigate(state.staff.navItems()[0][1], { replace: true });
+      return undefined;
+    }
+    if (await state.staff.route(path, url)) return undefined;
+    notFound();
+    return undefined;
+  }
   if (role !== "parent" && role !== "student") {
     show("This app is for parents and students",
-      h("p", {}, "School staff and operators use the school console instead."),
+      h("p", {}, "School staff and operators use the school console: ask the school's administrator for an administrator account."),
       h("p", {}, h("a", { href: "/sign-out" }, "Sign out")));
-    return;
+    return undefined;
   }
   if (path === "/" || path === "/sign-in") {
     await navigate(role === "parent" ? "/children" : "/reports", { replace: true });
@@ -832,8 +690,7 @@ async function signedInRoute(path, url) {
   match = path.match(/^\/requests\/([0-9a-fA-F-]{36})$/);
   if (match) return requestScreen(match[1]);
   if (path === "/notifications") return notificationsScreen();
-  show("Page not found", h("p", {}, "There is nothing at this address."),
-    h("p", {}, h("a", { href: "/" }, "Go to the start")));
+  notFound();
   return undefined;
 }
 
@@ -849,6 +706,8 @@ async function render() {
     if (!state.me && api.hasSession()) {
       try {
         state.me = await api.call("GET", "/api/v1/me");
+        session.me = state.me;
+        await staffConsole(state.me.role);
       } catch (error) {
         if (error.status !== 401) throw error;
         api.forgetTokens();
@@ -870,7 +729,7 @@ async function render() {
   } catch (error) {
     if (error.status === 401) {
       api.forgetTokens();
-      state.me = null;
+      forgetReader();
       state.afterSignIn = path + url.search;
       history.replaceState(null, "", "/sign-in");
       drawNav("/sign-in");
@@ -883,4 +742,5 @@ async function render() {
   }
 }
 
+setRenderer(render);
 render();

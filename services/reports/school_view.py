@@ -1,0 +1,61 @@
+"""What a school admin sees of the school's reports: the periods with data (to publish)
+and the reports published, embargoed or not (to check what parents will see). Read only."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.errors import NotFound
+
+from .models import attainment, characteristics, reports, students
+
+
+def periods(session: Session, school_id: str) -> list[dict]:
+    """Each period with data: how many students have data in it, how many reports were
+    published for it and when last."""
+    with_data: dict[str, set] = {}
+    for table in (attainment, characteristics):
+        for period, student_id in session.execute(
+                sa.select(table.c.period, table.c.student_id).distinct()
+                .where(table.c.school_id == school_id)).all():
+            with_data.setdefault(period, set()).add(student_id)
+    published = {r.period: r for r in session.execute(
+        sa.select(reports.c.period, sa.func.count().label("reports"),
+                  sa.func.max(reports.c.published_at).label("last_published_at"))
+        .where(reports.c.school_id == school_id).group_by(reports.c.period)).all()}
+    names = sorted(set(with_data) | set(published), reverse=True)
+    return [{"period": name, "students": len(with_data.get(name, ())),
+             "reports": published[name].reports if name in published else 0,
+             "last_published_at": published[name].last_published_at
+             if name in published else None} for name in names]
+
+
+def published(session: Session, school_id: str, period: str | None, after: str | None,
+              limit: int, now) -> tuple[list[dict], str | None]:
+    """The school's reports, newest first, each with its student and whether parents can
+    see it yet (`visible_from` passed)."""
+    query = (sa.select(reports.c.id, reports.c.student_id, reports.c.period,
+                       reports.c.title, reports.c.version, reports.c.published_at,
+                       reports.c.visible_from, students.c.name, students.c.form_group)
+             .select_from(reports.outerjoin(students,
+                                            students.c.student_id == reports.c.student_id))
+             .where(reports.c.school_id == school_id)
+             .order_by(reports.c.published_at.desc(), reports.c.id.desc())
+             .limit(limit + 1))
+    if period is not None:
+        query = query.where(reports.c.period == period)
+    if after:
+        last = session.execute(sa.select(reports.c.published_at).where(
+            reports.c.school_id == school_id, reports.c.id == after)).scalar()
+        if last is None:
+            raise NotFound()
+        query = query.where(sa.or_(reports.c.published_at < last, sa.and_(
+            reports.c.published_at == last, reports.c.id < after)))
+    rows = session.execute(query).all()
+    page = rows[:limit]
+    return ([{"id": r.id, "student": {"id": r.student_id, "name": r.name,
+                                      "form_group": r.form_group},
+              "period": r.period, "title": r.title, "version": r.version,
+              "published_at": r.published_at, "visible_from": r.visible_from,
+              "visible": r.visible_from <= now} for r in page],
+            page[-1].id if len(rows) > limit else None)

@@ -1,0 +1,744 @@
+// The school administrator's console (issue 15): subject requests with their deadlines,
+// progress and audit trail; publishing reports and previewing them as parents see them;
+// links by student; what the school's system pushed. It uses only the public API, like the
+// parents' app (app.js loads this module for the role "school_admin"). The accessible names
+// the browser tests rely on are listed in web/README.md.
+
+import * as api from "./api.js";
+import { formatDate, h, uniqueId } from "./dom.js";
+import { reportBody, reportMeta } from "./report-view.js";
+import { announce, announceError, button, explainError, field, form, formatDateTime,
+         navigate, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session, show, sleep,
+         summary, table } from "./ui.js";
+
+const POLL_MS = 1500; // how often an open request's progress is asked again
+
+const KIND_TEXT = {
+  access: "Access to data",
+  portability: "Portable copy of data",
+  erasure: "Erasure",
+  rectification: "Correction (rectification)",
+  restriction: "Restriction of processing",
+  objection: "Objection to processing",
+};
+const STATUS_TEXT = {
+  awaiting_school: "Waiting for your decision",
+  in_progress: "In progress",
+  paused: "Paused",
+  completed: "Done",
+  refused: "Refused",
+  failed: "Failed",
+};
+const SUBJECT_TEXT = { student: "a student", guardian: "a parent or carer", staff: "a member of staff" };
+const FILER_TEXT = { school_admin: "the school", parent: "a parent", student: "the student" };
+const STEP_TEXT = {
+  received: "Received",
+  resolving: "Looking up the school's id",
+  resolved: "The school's id found",
+  unknown_source_id: "The school's id is unknown",
+  approved: "Approved",
+  refused: "Refused",
+  task_for_school: "A task for the school",
+  sent: "Sent to every part of the system",
+  answered_done: "Answered: done",
+  answered_failed: "Answered: failed",
+  completed: "Completed",
+  retried: "Asked again",
+  reasked: "Asked again automatically",
+  extended: "Deadline extended",
+  paused: "Paused",
+  resumed: "Resumed",
+  exported: "Export downloaded",
+};
+const LINK_TEXT = { pending: "Waiting for the parent", verified: "Confirmed", locked: "Locked",
+                    revoked: "Revoked" };
+const OPEN = ["awaiting_school", "in_progress", "paused"];
+
+export function navItems() {
+  return [["Requests", "/requests"], ["Reports", "/reports"], ["Links", "/links"],
+          ["School data", "/school-data"], ["How we keep your data safe", "/privacy"],
+          ["Sign out", "/sign-out"]];
+}
+
+export async function route(path, url) {
+  if (path === "/requests") return done(requestsScreen(url));
+  let match = path.match(/^\/requests\/([0-9a-fA-F-]{36})$/);
+  if (match) return done(requestScreen(match[1]));
+  if (path === "/reports") return done(reportsScreen(url));
+  match = path.match(/^\/reports\/([0-9a-fA-F-]{36})$/);
+  if (match) return done(previewScreen(match[1]));
+  if (path === "/links") return done(linksScreen(url));
+  match = path.match(/^\/links\/([0-9a-fA-F-]{36})$/);
+  if (match) return done(studentLinksScreen(match[1]));
+  if (path === "/school-data") return done(schoolDataScreen());
+  match = path.match(/^\/school-data\/batches\/([A-Za-z0-9._:-]{1,100})$/);
+  if (match) return done(batchScreen(decodeURIComponent(match[1])));
+  return false;
+}
+
+async function done(screen) {
+  await screen;
+  return true;
+}
+
+// --- small pieces --------------------------------------------------------------------------
+
+function card(title, ...content) {
+  const headingId = uniqueId("section");
+  return h("section", { class: "card", "aria-labelledby": headingId },
+    h("h2", { id: headingId, tabindex: "-1" }, title), ...content);
+}
+
+function textArea(label, name, { required = false, hint } = {}) {
+  const id = uniqueId(name);
+  const hintId = hint ? `${id}-hint` : null;
+  const input = h("textarea", { id, name, maxlength: "500", rows: "3", required,
+                                "aria-describedby": hintId || false });
+  return { input, wrapper: h("div", { class: "field" }, h("label", { for: id }, label),
+    hint ? h("p", { id: hintId, class: "hint" }, hint) : null, input) };
+}
+
+function unavailable(title, error, back, backText) {
+  if (error.status === 401) throw error;
+  show(title, h("p", {}, explainError(error)), h("p", {}, h("a", { href: back }, backText)));
+}
+
+function deadline(request) {
+  if (!OPEN.includes(request.status)) return formatDate(request.due_at);
+  if (request.overdue) {
+    return `${formatDate(request.due_at)}: overdue by ${plural(Math.max(1, -request.days_left), "day")}`;
+  }
+  return `${formatDate(request.due_at)} (${plural(Math.max(0, request.days_left), "day")} left)`;
+}
+
+function requestTitle(request) {
+  return `${KIND_TEXT[request.kind] || request.kind} request`;
+}
+
+function about(request, name) {
+  const subject = request.subject || {};
+  const kind = SUBJECT_TEXT[subject.type] || subject.type || "someone";
+  if (name) return `${name} (${kind})`;
+  return `${kind} (id ${subject.id || "not known yet"})`;
+}
+
+/** A student's name for a request about them (linking has it; dsar keeps ids only). */
+async function studentName(subject) {
+  if (!subject || subject.type !== "student" || !subject.id) return null;
+  try {
+    const found = await api.call("GET", `/api/v1/links/students?id=${encodeURIComponent(subject.id)}`);
+    return (found.items[0] && found.items[0].name) || null;
+  } catch (error) {
+    if (error.status === 401) throw error;
+    return null; // the id alone still says whom
+  }
+}
+
+/** Save a response's body as a file: a link to it, clicked, then released. */
+async function saveDownload(response, fallbackName) {
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = disposition.match(/filename="([^"]+)"/);
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: match ? match[1] : fallbackName, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// --- subject requests ----------------------------------------------------------------------
+
+const SCOPES = [["open", "Open"], ["overdue", "Overdue"], ["all", "All"]];
+
+function requestRow(request) {
+  return h("li", { class: "request" },
+    h("a", { href: `/requests/${encodeURIComponent(request.id)}` }, requestTitle(request)),
+    h("span", { class: "meta" }, ` about ${SUBJECT_TEXT[(request.subject || {}).type] || "someone"}, from ${FILER_TEXT[request.filed_as] || "the school"}, received ${formatDate(request.received_at)}; due ${deadline(request)}`),
+    h("span", { class: `badge badge--${request.overdue ? "overdue" : request.status}` },
+      request.overdue ? "Overdue" : STATUS_TEXT[request.status] || request.status));
+}
+
+function fileRequestForm(onFiled) {
+  const kind = selectField({ label: "Kind of request", name: "kind",
+    options: Object.entries(KIND_TEXT).filter(([k]) => k !== "objection"), value: "access" });
+  const type = selectField({ label: "About", name: "subject-type",
+    options: [["student", "A student"], ["guardian", "A parent or carer"], ["staff", "A member of staff"]],
+    value: "student" });
+  const source = field({ label: "The school's id for this person", name: "source-id",
+    autocomplete: "off", hint: "The id your school's system uses for the record (its source id)." });
+  const submit = async () => {
+    source.setError(null);
+    if (!source.input.value.trim()) {
+      source.setError("Enter the school's id for the person.");
+      announceError("Enter the school's id for the person.");
+      source.input.focus();
+      return;
+    }
+    try {
+      const filed = await api.call("POST", "/api/v1/subject-requests", {
+        kind: kind.input.value,
+        subject: { type: type.input.value, source_id: source.input.value.trim() } });
+      source.input.value = "";
+      announce(`The request is filed: ${STATUS_TEXT[filed.status] || filed.status}.`);
+      onFiled(filed);
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  return form(submit, kind.wrapper, type.wrapper, source.wrapper, button("File the request"));
+}
+
+async function requestsScreen(url) {
+  const scope = SCOPES.some(([s]) => s === url.searchParams.get("scope"))
+    ? url.searchParams.get("scope") : "open";
+  const answer = await api.call("GET", `/api/v1/subject-requests?scope=${scope}&limit=50`);
+  const list = h("ul", { class: "request-list" }, answer.items.map(requestRow));
+  const empty = h("p", { hidden: answer.items.length > 0 }, {
+    open: "No request is open.", overdue: "No request is overdue.", all: "No request has been made yet.",
+  }[scope]);
+  let next = answer.next;
+  const more = h("button", { type: "button", class: "button button--secondary", hidden: !next,
+    onclick: async () => {
+      try {
+        const page = await api.call("GET", `/api/v1/subject-requests?scope=${scope}&limit=50&after=${encodeURIComponent(next)}`);
+        list.append(...page.items.map(requestRow));
+        next = page.next;
+        more.hidden = !next;
+        announce(`${plural(page.items.length, "more request")} shown.`);
+      } catch (error) {
+        announceError(explainError(error));
+      }
+    } }, "Show more requests");
+  show("Subject requests",
+    h("p", {}, "Requests from parents and students wait for your decision. Once approved, every part of Pupil Progress answers; the law gives one month, which you may extend by up to two months with a reason."),
+    h("nav", { "aria-label": "Which requests", class: "child-switcher" },
+      h("ul", {}, SCOPES.map(([s, label]) => h("li", {},
+        h("a", { href: `/requests?scope=${s}`, "aria-current": s === scope ? "page" : false }, label))))),
+    empty, list, more,
+    card("File a request for someone",
+      h("p", {}, "When someone asks the school directly, file it here: it starts at once."),
+      fileRequestForm((filed) => {
+        if (scope === "overdue") return;
+        list.prepend(requestRow(filed));
+        empty.hidden = true;
+      })));
+}
+
+function progressItems(request) {
+  return Object.entries(request.services || {}).map(([name, progress]) =>
+    h("li", { class: `progress progress--${progress}` },
+      `${SERVICE_TEXT[name] || name}: ${PROGRESS_TEXT[progress] || progress}`));
+}
+
+function auditRows(steps) {
+  const me = session.me && session.me.id;
+  return steps.map((s) => h("tr", {},
+    h("td", {}, formatDateTime(s.at)),
+    h("td", {}, STEP_TEXT[s.step] || s.step),
+    h("td", {}, s.service ? SERVICE_TEXT[s.service] || s.service : "—"),
+    h("td", {}, !s.actor ? "Pupil Progress" : s.actor === me ? "You" : `Account ${s.actor.slice(0, 8)}`)));
+}
+
+async function requestScreen(requestId) {
+  const path = `/api/v1/subject-requests/${encodeURIComponent(requestId)}`;
+  let request;
+  let steps;
+  try {
+    [request, steps] = await Promise.all([
+      api.call("GET", path), api.call("GET", `${path}/audit`).then((a) => a.items)]);
+  } catch (error) {
+    unavailable("Request not available", error, "/requests", "All requests");
+    return;
+  }
+  let name = await studentName(request.subject);
+  const facts = h("div", {});
+  const actions = h("div", {});
+  const progressHeading = h("h2", { id: uniqueId("progress"), tabindex: "-1" },
+    "Progress in each part of the system");
+  const progress = h("ul", { class: "progress-list", "aria-labelledby": progressHeading.id });
+  const progressPart = h("div", {}, progressHeading, progress);
+  const trail = h("tbody", {});
+  const actionsHeading = h("h2", { id: uniqueId("decide"), tabindex: "-1" }, "What you can do");
+
+  const refresh = async () => {
+    [request, steps] = await Promise.all([
+      api.call("GET", path), api.call("GET", `${path}/audit`).then((a) => a.items)]);
+    // A request filed by the school's id learns whom it is about once ingest answers.
+    if (!name) name = await studentName(request.subject);
+    draw();
+  };
+  // An action's answer is the request itself; the audit trail has a new step.
+  const act = async (name, body, message) => {
+    try {
+      request = await api.call("POST", `${path}/${name}`, body);
+      steps = (await api.call("GET", `${path}/audit`)).items;
+      draw();
+      announce(message);
+      actionsHeading.focus();
+      follow();
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+
+  const refuseBox = () => {
+    const reason = textArea("Reason for refusing", "refusal-reason", {
+      required: true, hint: "The requester sees this reason." });
+    const box = h("div", { class: "confirm", hidden: true },
+      form(async () => {
+        if (!reason.input.value.trim()) {
+          announceError("Give the reason for refusing.");
+          reason.input.focus();
+          return;
+        }
+        await act("refuse", { reason: reason.input.value.trim() }, "The request is refused.");
+      }, reason.wrapper,
+      h("div", { class: "actions" }, button("Refuse the request", { class: "button button--danger" }),
+        h("button", { type: "button", class: "button button--secondary",
+                      onclick: () => { box.hidden = true; } }, "Cancel"))));
+    return { box, open: () => { box.hidden = false; reason.input.focus(); } };
+  };
+
+  const extendForm = () => {
+    const months = selectField({ label: "Extend by", name: "extend-months",
+                                 options: [["1", "1 month"], ["2", "2 months"]], value: "1" });
+    const reason = textArea("Reason for the extension", "extension-reason", { required: true,
+      hint: "Allowed when a request is complex or there are many; tell the requester within the first month." });
+    return card("Extend the deadline", form(async () => {
+      if (!reason.input.value.trim()) {
+        announceError("Give the reason for the extension.");
+        reason.input.focus();
+        return;
+      }
+      await act("extend", { months: Number(months.input.value), reason: reason.input.value.trim() },
+        "The deadline is extended.");
+    }, months.wrapper, reason.wrapper, button("Extend the deadline")));
+  };
+
+  const draw = () => {
+    const status = request.overdue ? "Overdue" : STATUS_TEXT[request.status] || request.status;
+    facts.replaceChildren(summary([
+      ["Status", status],
+      ["About", about(request, name)],
+      ["Filed by", FILER_TEXT[request.filed_as] || "the school"],
+      ["Received", formatDateTime(request.received_at)],
+      ["Due by", deadline(request)],
+      request.extension_months ? ["Extended", `${plural(request.extension_months, "month")}: ${request.extension_reason || ""}`] : null,
+      request.details && request.details.note ? ["Note from the requester", request.details.note] : null,
+      request.refusal_reason ? ["Reason for refusing", request.refusal_reason] : null,
+      request.completed_at ? ["Finished", formatDateTime(request.completed_at)] : null,
+    ]));
+    const parts = [];
+    if (request.status === "awaiting_school") {
+      const refuse = refuseBox();
+      parts.push(h("p", {}, "Check that the requester is entitled to this, then approve or refuse it."),
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "button",
+                        onclick: () => act("approve", undefined, "The request is approved: every part of the system is answering it.") },
+            "Approve"),
+          h("button", { type: "button", class: "button button--secondary", onclick: refuse.open },
+            "Refuse")),
+        refuse.box);
+    }
+    if (request.kind === "rectification" && request.status === "in_progress") {
+      parts.push(h("p", { class: "notice" }, "A task for the school: correct the record in the school's own system, which then pushes the correction here. Mark it done once the correction is sent."),
+        h("div", { class: "actions" }, h("button", { type: "button", class: "button",
+          onclick: () => act("complete", undefined, "The correction is marked as done.") },
+        "Mark the correction as done")));
+    }
+    if (request.status === "in_progress" && request.kind !== "rectification"
+        && Object.values(request.services || {}).some((p) => p !== "done")) {
+      parts.push(h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary",
+        onclick: () => act("retry", undefined, "The parts that have not answered are asked again.") },
+      "Ask the parts that have not answered again")));
+    }
+    if (request.status === "in_progress" || request.status === "paused") {
+      const paused = request.status === "paused";
+      parts.push(h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary",
+        onclick: () => act("pause", { paused: !paused }, paused ? "The request is resumed." : "The request is paused: the deadline waits.") },
+      paused ? "Resume" : "Pause while waiting for the requester")));
+    }
+    if (request.export_available) {
+      parts.push(h("p", {}, `The copy of the data is ready until ${formatDateTime(request.export_expires_at)}. Send it to the requester securely.`),
+        h("div", { class: "actions" }, h("button", { type: "button", class: "button", onclick: async () => {
+          try {
+            await saveDownload(await api.callRaw("GET", `${path}/export`), `subject-request-${request.id}.zip`);
+            announce("The export is downloaded.");
+          } catch (error) {
+            announceError(explainError(error));
+          }
+        } }, "Download the export")));
+    }
+    if (OPEN.includes(request.status)) parts.push(extendForm());
+    if (!parts.length) parts.push(h("p", {}, "Nothing is left to do on this request."));
+    actions.replaceChildren(actionsHeading, ...parts);
+    const services = progressItems(request);
+    progressPart.hidden = !services.length || request.status === "awaiting_school";
+    progress.replaceChildren(...services);
+    trail.replaceChildren(...auditRows(steps));
+  };
+
+  // While every part answers, ask again every POLL_MS; stop when the screen is left.
+  let following = false;
+  const follow = async () => {
+    if (following) return;
+    following = true;
+    try {
+      while (request.status === "in_progress" && request.kind !== "rectification"
+             && progress.isConnected) {
+        await sleep(POLL_MS);
+        if (!progress.isConnected) break;
+        await refresh();
+        if (request.status === "completed") announce("The request is complete: every part of the system has answered.");
+        if (request.status === "failed") announceError("The request failed in a part of the system: ask it again.");
+      }
+    } catch (error) {
+      if (progress.isConnected) announceError(explainError(error));
+    } finally {
+      following = false;
+    }
+  };
+
+  draw();
+  show(requestTitle(request), facts, actions, progressPart,
+    h("h2", {}, "Audit trail"),
+    table("Every step of this request, in order", ["When", "Step", "Part of the system", "By"], trail),
+    h("p", {}, h("a", { href: "/requests" }, "All requests")));
+  follow();
+}
+
+// --- reports -------------------------------------------------------------------------------
+
+function localToIso(value) {
+  // datetime-local gives the reader's local time without a zone; the API wants UTC.
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function reportRow(report) {
+  const name = (report.student && report.student.name) || "A student";
+  return h("tr", {},
+    h("td", {}, name, report.student && report.student.form_group ? h("span", { class: "meta" }, ` (${report.student.form_group})`) : null),
+    h("td", {}, report.period),
+    h("td", {}, report.title, report.version > 1 ? h("span", { class: "meta" }, ` (version ${report.version})`) : null),
+    h("td", {}, report.visible ? `Visible since ${formatDateTime(report.visible_from)}`
+      : `Embargoed until ${formatDateTime(report.visible_from)}`),
+    h("td", {}, h("a", { href: `/reports/${encodeURIComponent(report.id)}` }, "Preview",
+      h("span", { class: "visually-hidden" }, ` the report for ${name}`))));
+}
+
+async function reportsScreen(url) {
+  const wanted = url.searchParams.get("period");
+  const [periods, listing] = await Promise.all([
+    api.call("GET", "/api/v1/reports/periods").then((a) => a.items),
+    api.call("GET", `/api/v1/reports?limit=50${wanted ? `&period=${encodeURIComponent(wanted)}` : ""}`),
+  ]);
+  const withData = periods.filter((p) => p.students > 0);
+  const period = withData.length
+    ? selectField({ label: "Period", name: "period", value: withData[0].period,
+      options: withData.map((p) => [p.period, `${p.period} (${plural(p.students, "student")} with data${p.reports ? `, ${plural(p.reports, "report")} published` : ""})`]) })
+    : null;
+  const title = field({ label: "Title", name: "title", autocomplete: "off",
+                        hint: "Parents see it as the report's name, for example \"Autumn progress report\"." });
+  const from = field({ label: "Visible to parents from (optional)", type: "datetime-local",
+    name: "visible-from", required: false,
+    hint: "Leave empty to show it at once. Parents are emailed when it becomes visible." });
+  const rows = h("tbody", {}, listing.items.map(reportRow));
+  const empty = h("p", { hidden: listing.items.length > 0 }, "No reports have been published yet.");
+  let next = listing.next;
+  const more = h("button", { type: "button", class: "button button--secondary", hidden: !next,
+    onclick: async () => {
+      try {
+        const page = await api.call("GET", `/api/v1/reports?limit=50&after=${encodeURIComponent(next)}${wanted ? `&period=${encodeURIComponent(wanted)}` : ""}`);
+        rows.append(...page.items.map(reportRow));
+        next = page.next;
+        more.hidden = !next;
+      } catch (error) {
+        announceError(explainError(error));
+      }
+    } }, "Show more reports");
+
+  const submit = async () => {
+    title.setError(null);
+    from.setError(null);
+    if (!title.input.value.trim()) {
+      title.setError("Give the reports a title.");
+      announceError("Give the reports a title.");
+      title.input.focus();
+      return;
+    }
+    const body = { period: period.input.value, title: title.input.value.trim() };
+    if (from.input.value) {
+      body.visible_from = localToIso(from.input.value);
+      if (!body.visible_from) {
+        from.setError("Enter a date and time, or leave it empty.");
+        from.input.focus();
+        return;
+      }
+    }
+    try {
+      const answer = await api.call("POST", "/api/v1/reports/publish", body);
+      const when = body.visible_from ? ` Parents see them from ${formatDateTime(body.visible_from)}.` : " Parents can see them now.";
+      const fresh = await api.call("GET", "/api/v1/reports?limit=50");
+      rows.replaceChildren(...fresh.items.map(reportRow));
+      next = fresh.next;
+      more.hidden = !next;
+      empty.hidden = fresh.items.length > 0;
+      title.input.value = "";
+      announce(answer.published
+        ? `Published ${plural(answer.published, "report")} for ${body.period}.${when}`
+        : `Nothing was published: no student has data for ${body.period} yet.`);
+    } catch (error) {
+      if (error.status === 422 && error.fields && error.fields.visible_from) from.setError(error.fields.visible_from[0]);
+      announceError(explainError(error));
+    }
+  };
+
+  show("Reports",
+    card("Publish a period's reports",
+      period
+        ? [h("p", {}, "Publishing makes one report per student with data in the period, a snapshot: later changes need a new publication, and both stay."),
+          form(submit, period.wrapper, title.wrapper, from.wrapper, button("Publish"))]
+        : h("p", {}, "No results or characteristics have arrived from the school's system yet.")),
+    h("h2", {}, "Published reports"),
+    h("p", {}, "Preview a report to see exactly what its parents and the student see."),
+    empty,
+    table(wanted ? `Reports for ${wanted}` : "Reports, newest first",
+          ["Student", "Period", "Title", "Parents see it", "Report"], rows),
+    more);
+}
+
+async function previewScreen(reportId) {
+  let report;
+  try {
+    report = await api.call("GET", `/api/v1/reports/${encodeURIComponent(reportId)}`);
+  } catch (error) {
+    unavailable("Report not available", error, "/reports", "All reports");
+    return;
+  }
+  show(report.title,
+    h("p", { class: "notice" }, "This is what parents and the student see, once the report is visible to them."),
+    reportMeta(report),
+    h("p", {}, h("a", { href: "/reports" }, "All reports")),
+    reportBody(report));
+}
+
+// --- links ---------------------------------------------------------------------------------
+
+function countsText(counts) {
+  const parts = ["locked", "pending", "verified", "revoked"]
+    .filter((s) => counts[s]).map((s) => `${counts[s]} ${LINK_TEXT[s].toLowerCase()}`);
+  return parts.length ? parts.join(", ") : "no links";
+}
+
+async function linksScreen(url) {
+  const name = url.searchParams.get("name") || "";
+  const locked = url.searchParams.get("locked") === "1";
+  const query = new URLSearchParams({ limit: "50" });
+  if (name) query.set("name", name);
+  if (locked) query.set("link_status", "locked");
+  const answer = await api.call("GET", `/api/v1/links/students?${query}`);
+  const search = field({ label: "Student's name", type: "search", name: "student-name",
+    autocomplete: "off", required: false, attrs: { value: name } });
+  const find = async () => {
+    const params = new URLSearchParams();
+    if (search.input.value.trim()) params.set("name", search.input.value.trim());
+    await navigate(`/links${params.toString() ? `?${params}` : ""}`);
+  };
+  const rows = answer.items.map((s) => h("li", {},
+    h("a", { href: `/links/${encodeURIComponent(s.id)}` }, s.name || "A student without a name yet"),
+    h("span", { class: "meta" }, ` ${countsText(s.links)}`),
+    s.links.locked ? h("span", { class: "badge badge--locked" }, "Locked link") : null));
+  show("Links between parents and children",
+    h("p", {}, "A parent sees a child's reports once they confirm the child's date of birth. Three wrong answers lock the link until you unlock it; revoking a link ends the parent's access."),
+    form(find, search.wrapper, h("div", { class: "actions" }, button("Find"),
+      h("a", { href: locked ? "/links" : "/links?locked=1", class: "button button--secondary" },
+        locked ? "Show every student" : "Show students with locked links"))),
+    h("h2", {}, locked ? "Students with a locked link" : name ? `Students matching "${name}"` : "Students"),
+    rows.length ? h("ul", { class: "request-list" }, rows)
+      : h("p", {}, "No student matches."),
+    answer.next ? h("p", { class: "hint" }, "Only the first 50 are shown: search by name to find others.") : null);
+}
+
+async function studentLinksScreen(studentId) {
+  let items;
+  try {
+    items = (await api.call("GET", `/api/v1/links?student_id=${encodeURIComponent(studentId)}&limit=100`)).items;
+  } catch (error) {
+    unavailable("Links not available", error, "/links", "All students");
+    return;
+  }
+  const name = (items[0] && items[0].student && items[0].student.name) || "this student";
+  const list = h("div", { class: "cards" });
+  const labels = {};
+  const label = (link) => {
+    const base = link.relationship ? link.relationship.charAt(0).toUpperCase() + link.relationship.slice(1) : "Contact";
+    labels[base] = (labels[base] || 0) + 1;
+    return labels[base] > 1 ? `${base} (contact ${labels[base]})` : base;
+  };
+  const titles = new Map(items.map((l) => [l.id, label(l)]));
+
+  const section = (link) => {
+    const headingId = uniqueId("link");
+    const parts = [h("h2", { id: headingId, tabindex: "-1" }, titles.get(link.id)),
+      h("p", { class: `badge badge--${link.status === "verified" ? "ok" : link.status}` }, LINK_TEXT[link.status] || link.status),
+      summary([
+        ["Account", link.has_account ? "Activated" : "Not activated yet"],
+        link.status !== "verified" && link.status !== "revoked" ? ["Wrong answers", String(link.failed_attempts || 0)] : null,
+        link.changed_at ? ["Last change", formatDateTime(link.changed_at)] : null,
+      ])];
+    const change = async (action, message) => {
+      try {
+        const answer = await api.call("POST", `/api/v1/links/${encodeURIComponent(link.id)}/${action}`);
+        link.status = answer.status;
+        if (action === "unlock") link.failed_attempts = 0;
+        redraw(link);
+        announce(message);
+      } catch (error) {
+        announceError(explainError(error));
+      }
+    };
+    const buttons = [];
+    if (link.status === "locked") {
+      buttons.push(h("button", { type: "button", class: "button",
+        onclick: () => change("unlock", "The link is unlocked: the parent can answer again.") }, "Unlock"));
+    }
+    if (link.status !== "revoked") {
+      const confirm = h("div", { class: "confirm", hidden: true },
+        h("p", {}, "The parent will no longer see this child's reports. Only the school can undo it."),
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "button button--danger",
+                        onclick: () => change("revoke", "The link is revoked.") }, "Yes, revoke the link"),
+          h("button", { type: "button", class: "button button--secondary",
+                        onclick: () => { confirm.hidden = true; } }, "Cancel")));
+      buttons.push(h("button", { type: "button", class: "button button--secondary",
+        onclick: () => { confirm.hidden = false; confirm.querySelector("button").focus(); } }, "Revoke"));
+      parts.push(h("div", { class: "actions" }, buttons), confirm);
+    } else if (buttons.length) {
+      parts.push(h("div", { class: "actions" }, buttons));
+    }
+    return h("section", { class: "card", "aria-labelledby": headingId, dataset: { link: link.id } }, parts);
+  };
+  // A link's state changed: its buttons are gone, so the focus goes to its heading.
+  const redraw = (changed) => {
+    list.replaceChildren(...items.map(section));
+    if (changed) {
+      const found = [...list.children].find((el) => el.dataset.link === changed.id);
+      if (found) found.querySelector("h2").focus();
+    }
+  };
+  redraw();
+  show(`Links for ${name}`,
+    items.length ? h("p", {}, "Each parent or carer the school records as receiving reports has a link, named here by the relationship the school recorded.")
+      : h("p", {}, "No parent or carer is linked to this student."),
+    list,
+    h("p", {}, h("a", { href: "/links" }, "All students")));
+}
+
+// --- school data ---------------------------------------------------------------------------
+
+const SOURCE_TEXT = { push: "Pushed by the school's system", oneroster: "OneRoster upload" };
+
+function batchRow(batch) {
+  return h("tr", {},
+    h("td", {}, h("a", { href: `/school-data/batches/${encodeURIComponent(batch.batch_id)}` },
+      formatDateTime(batch.received_at), h("span", { class: "visually-hidden" }, ` (batch ${batch.batch_id})`))),
+    h("td", {}, SOURCE_TEXT[batch.source] || batch.source),
+    h("td", {}, String(batch.events)),
+    h("td", {}, String(batch.accepted)),
+    h("td", {}, batch.rejected_count ? h("strong", {}, String(batch.rejected_count)) : "0"));
+}
+
+function uploadForm(onDone) {
+  const id = uniqueId("bundle");
+  const hintId = `${id}-hint`;
+  const input = h("input", { type: "file", id, name: "bundle", accept: ".zip,application/zip",
+                             "aria-describedby": hintId });
+  const problems = h("div", {});
+  const submit = async () => {
+    problems.replaceChildren();
+    const file = input.files && input.files[0];
+    if (!file) {
+      announceError("Choose the bundle's zip file first.");
+      input.focus();
+      return;
+    }
+    const data = new FormData();
+    data.append("bundle", file);
+    try {
+      const answer = await (await api.callRaw("POST", "/api/v1/school-data/oneroster", data)).json();
+      input.value = "";
+      announce(answer.already_applied
+        ? "This bundle was uploaded before: nothing new was applied."
+        : `The bundle is applied: ${plural(answer.rows || 0, "row")} read, ${plural(answer.events || 0, "change")} taken.`);
+      onDone();
+    } catch (error) {
+      const rows = (error.details && error.details.rows) || [];
+      if (rows.length) {
+        problems.replaceChildren(table("Problems in the bundle, by file and line",
+          ["File", "Line", "Problem"], rows.map((r) => h("tr", {},
+            h("td", {}, r.file || ""), h("td", {}, r.line === null || r.line === undefined ? "—" : String(r.line)),
+            h("td", {}, r.error || r.message || "")))));
+      }
+      announceError(explainError(error));
+    }
+  };
+  return form(submit,
+    h("div", { class: "field" }, h("label", { for: id }, "OneRoster bundle (zip)"),
+      h("p", { id: hintId, class: "hint" }, "The zip your school's system exports as OneRoster 1.2 CSV, with its manifest. A bundle with any problem is not applied at all."),
+      input),
+    button("Upload"), problems);
+}
+
+async function schoolDataScreen() {
+  const first = await api.call("GET", "/api/v1/school-data/batches?limit=25");
+  const rows = h("tbody", {}, first.items.map(batchRow));
+  const empty = h("p", { hidden: first.items.length > 0 }, "Nothing has arrived from the school's system yet.");
+  let next = first.next;
+  const more = h("button", { type: "button", class: "button button--secondary", hidden: !next,
+    onclick: async () => {
+      try {
+        const page = await api.call("GET", `/api/v1/school-data/batches?limit=25&after=${encodeURIComponent(next)}`);
+        rows.append(...page.items.map(batchRow));
+        next = page.next;
+        more.hidden = !next;
+      } catch (error) {
+        announceError(explainError(error));
+      }
+    } }, "Show older batches");
+  const reload = async () => {
+    const fresh = await api.call("GET", "/api/v1/school-data/batches?limit=25");
+    rows.replaceChildren(...fresh.items.map(batchRow));
+    empty.hidden = fresh.items.length > 0;
+    next = fresh.next;
+    more.hidden = !next;
+  };
+  show("School data",
+    h("p", {}, "What the school's system sent. An event it sent with a problem is rejected on its own, by its number in the batch; the rest of the batch is applied. Pupil Progress keeps no copy of what was sent, only these counts."),
+    h("h2", {}, "Batches received"),
+    empty,
+    table("Batches, newest first", ["Received", "From", "Events", "Accepted", "Rejected"], rows),
+    more,
+    card("Upload a OneRoster bundle", uploadForm(() => reload().catch(() => {}))));
+}
+
+async function batchScreen(batchId) {
+  let batch;
+  try {
+    batch = await api.call("GET", `/api/v1/school-data/batches/${encodeURIComponent(batchId)}`);
+  } catch (error) {
+    unavailable("Batch not available", error, "/school-data", "All batches");
+    return;
+  }
+  show(`Batch received ${formatDateTime(batch.received_at)}`,
+    summary([["Batch id", batch.batch_id], ["From", SOURCE_TEXT[batch.source] || batch.source],
+             ["Events", String(batch.events)], ["Accepted", String(batch.accepted)],
+             ["Rejected", String(batch.rejected_count)]]),
+    h("h2", {}, "Rejected events"),
+    batch.rejected.length
+      ? [h("p", {}, "Each rejected event by its number in the batch (the first is 0) and the reason. Correct it in the school's system and send it again."),
+        table("Rejected events and why", ["Event number", "Reason"],
+          batch.rejected.map((r) => h("tr", {}, h("td", {}, String(r.index)), h("td", {}, r.error))))]
+      : h("p", {}, "Every event of this batch was accepted."),
+    h("p", {}, h("a", { href: "/school-data" }, "All batches")));
+}

@@ -1,0 +1,569 @@
+// The operator's console (issue 15): schools with their authorisation records, their
+// administrators and school-system credentials, offboarding with each service's progress,
+// and new versions of the privacy notice. Only the public API; the accessible names the
+// browser tests rely on are listed in web/README.md ("Operator console").
+
+import * as api from "./api.js";
+import { formatDate, h, uniqueId } from "./dom.js";
+import { allPages, announce, announceError, button, explainError, field, form, navigate,
+         plural, SERVICE_TEXT, show, summary, table } from "./ui.js";
+
+const SCHOOL_STATE = { active: "Active", offboarding: "Offboarding", offboarded: "Offboarded" };
+const ANSWER_TEXT = { pending: "Waiting", done: "Erased", failed: "Failed" };
+const POLL_MS = 1500; // offboarding progress: each service answers within seconds
+const UUID = "[0-9a-fA-F-]{36}";
+
+export function navItems() {
+  return [["Schools", "/schools"], ["Privacy notice", "/privacy-notices"],
+          ["Sign out", "/sign-out"]];
+}
+
+export async function route(path) {
+  const match = path.match(new RegExp(`^/schools/(${UUID})$`));
+  if (path === "/schools") await schoolsScreen();
+  else if (path === "/schools/new") newSchoolScreen();
+  else if (match) await schoolScreen(match[1].toLowerCase());
+  else if (path === "/privacy-notices") await noticesScreen();
+  else return false;
+  return true;
+}
+
+// --- small pieces ---------------------------------------------------------------------------
+
+function serviceName(service) {
+  return SERVICE_TEXT[service] ? `${SERVICE_TEXT[service]} (${service})` : service;
+}
+
+/** A region: a <section> named by its heading (get_by_role("region", name=…)). */
+function region(title, ...content) {
+  const id = uniqueId("section");
+  return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title),
+    ...content);
+}
+
+function checkbox(label, checked, hint) {
+  const id = uniqueId("checkbox");
+  const hintId = hint ? `${id}-hint` : null;
+  const input = h("input", { type: "checkbox", id, checked, "aria-describedby": hintId || false });
+  return {
+    input,
+    wrapper: h("div", { class: "checkbox-field" },
+      h("div", { class: "checkbox" }, input, h("label", { for: id }, label)),
+      hint ? h("p", { id: hintId, class: "hint" }, hint) : null),
+  };
+}
+
+/** The API's field errors beside their fields (nested ones by their dotted path); the
+ *  first field in error takes the focus. True when some field took an error. */
+function showFieldErrors(error, fieldsByName) {
+  const flat = {};
+  const walk = (value, path) => {
+    if (Array.isArray(value)) flat[path] = value.join(" ");
+    else if (value && typeof value === "object") {
+      Object.entries(value).forEach(([key, inner]) => walk(inner, path ? `${path}.${key}` : key));
+    }
+  };
+  walk(error.fields || {}, "");
+  let first = null;
+  for (const [name, entry] of Object.entries(fieldsByName)) {
+    entry.setError(flat[name] || null);
+    if (flat[name] && !first) first = entry;
+  }
+  if (first) first.input.focus();
+  return Boolean(first);
+}
+
+/** A danger zone's "are you sure?": a group with its own heading and two buttons. */
+function confirmBox(title, text, yesLabel, onYes, onNo) {
+  const headingId = uniqueId("confirm");
+  const buttons = () => box.querySelectorAll("button");
+  const yes = async () => {
+    buttons().forEach((b) => { b.disabled = true; }); // one DELETE, however many clicks
+    try {
+      await onYes();
+    } finally {
+      buttons().forEach((b) => { b.disabled = false; });
+    }
+  };
+  const box = h("div", { class: "confirm", role: "group", "aria-labelledby": headingId },
+    h("h3", { id: headingId, tabindex: "-1" }, title),
+    h("p", {}, text),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "button button--danger", onclick: yes }, yesLabel),
+      h("button", { type: "button", class: "button button--secondary", onclick: onNo },
+        "Cancel")));
+  return box;
+}
+
+// --- schools --------------------------------------------------------------------------------
+
+function authorisationText(authorisation) {
+  if (!authorisation) return "Not recorded";
+  const parts = [authorisation.reference || "No reference"];
+  if (authorisation.authorised_by) parts.push(`signed off by ${authorisation.authorised_by}`);
+  if (authorisation.date) parts.push(`on ${formatDate(authorisation.date)}`);
+  return parts.join(", ");
+}
+
+function progressText(offboarding) {
+  const answers = Object.values(offboarding.services || {});
+  const erased = answers.filter((a) => a === "done").length;
+  if (offboarding.status === "completed") return "every part has erased its data";
+  if (answers.some((a) => a === "failed")) return `${erased} of ${answers.length} parts erased, some failed`;
+  return `${erased} of ${answers.length} parts erased`;
+}
+
+function stateText(school, offboarding) {
+  const state = SCHOOL_STATE[school.status] || school.status;
+  return offboarding && school.status !== "active" ? `${state} (${progressText(offboarding)})` : state;
+}
+
+async function schoolsScreen() {
+  const [schools, offboardings] = await Promise.all([
+    allPages("/api/v1/schools?limit=100"),
+    allPages("/api/v1/offboardings?limit=100").catch(() => []),
+  ]);
+  const progress = Object.fromEntries(offboardings.map((o) => [o.school_id, o]));
+  schools.sort((a, b) => (a.status === "active" ? 0 : 1) - (b.status === "active" ? 0 : 1)
+    || a.name.localeCompare(b.name, "en-GB"));
+  show("Schools",
+    h("p", {}, "The schools Pupil Progress processes data for. Each is the data controller; it is activated on its written authorisation and offboarded when its contract ends."),
+    h("p", {}, h("a", { href: "/schools/new", class: "button" }, "Add a school")),
+    schools.length
+      ? table("Schools and their authorisation",
+        ["School", "State", "Authorisation", "Student accounts"],
+        schools.map((school) => h("tr", {},
+          h("th", { scope: "row" },
+            h("a", { href: `/schools/${encodeURIComponent(school.id)}` }, school.name)),
+          h("td", {}, stateText(school, progress[school.id])),
+          h("td", {}, authorisationText(school.authorisation)),
+          h("td", {}, school.student_accounts ? "On" : "Off"))))
+      : h("p", {}, "There are no schools yet."));
+}
+
+function newSchoolScreen() {
+  const name = field({ label: "School name", name: "name", autocomplete: "off" });
+  const reference = field({ label: "Reference", name: "reference", autocomplete: "off",
+                            hint: "The school's data protection assessment or agreement, e.g. DPIA-2026-014." });
+  const by = field({ label: "Authorised by", name: "authorised_by", autocomplete: "off",
+                     hint: "Who signed it off for the school, e.g. the headteacher." });
+  const date = field({ label: "Date authorised", name: "date", type: "date" });
+  const students = checkbox("Students get their own accounts", false,
+    "Students with an email address in the school's data are invited to read their own reports.");
+  const fields = { name, "authorisation.reference": reference,
+                   "authorisation.authorised_by": by, "authorisation.date": date };
+
+  const submit = async () => {
+    const missing = [[name, "Enter the school's name."], [reference, "Enter the authorisation's reference."],
+                     [by, "Enter who authorised it."], [date, "Enter the date it was authorised."]]
+      .filter(([entry, message]) => { entry.setError(entry.input.value.trim() ? null : message);
+                                      return !entry.input.value.trim(); });
+    if (missing.length) {
+      missing[0][0].input.focus();
+      announceError(`${plural(missing.length, "field")} to complete.`);
+      return;
+    }
+    try {
+      const created = await api.call("POST", "/api/v1/schools", {
+        name: name.input.value.trim(),
+        student_accounts: students.input.checked,
+        authorisation: { reference: reference.input.value.trim(),
+                         authorised_by: by.input.value.trim(), date: date.input.value },
+      });
+      await navigate(`/schools/${encodeURIComponent(created.id)}`);
+      announce(`${name.input.value.trim()} is active. Next: invite its administrator and issue its system's credentials.`);
+    } catch (error) {
+      if (error.status === 422 && showFieldErrors(error, fields)) {
+        announceError("Some fields need correcting.");
+        return;
+      }
+      announceError(explainError(error));
+    }
+  };
+
+  show("Add a school",
+    h("p", {}, "The school is active as soon as it is added. Record the authorisation it gave: Pupil Progress processes its data only on that instruction."),
+    form(submit,
+      name.wrapper,
+      h("fieldset", { class: "fieldset" },
+        h("legend", {}, "The school's authorisation"),
+        reference.wrapper, by.wrapper, date.wrapper),
+      students.wrapper,
+      button("Add the school")),
+    h("p", {}, h("a", { href: "/schools" }, "Back to the schools")));
+}
+
+async function loadSchool(schoolId) {
+  try {
+    return await api.call("GET", `/api/v1/schools/${encodeURIComponent(schoolId)}`);
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+async function schoolScreen(schoolId) {
+  const school = await loadSchool(schoolId);
+  if (!school) {
+    show("School not found", h("p", {}, "There is no school with this address."),
+      h("p", {}, h("a", { href: "/schools" }, "All schools")));
+    return;
+  }
+  const active = school.status === "active";
+  const auth = school.authorisation;
+  show(school.name,
+    summary([
+      ["State", SCHOOL_STATE[school.status] || school.status],
+      ["Added on", formatDate(school.created_at)],
+      ["Authorisation reference", auth && auth.reference ? auth.reference : "Not recorded"],
+      ["Authorised by", auth && auth.authorised_by ? auth.authorised_by
+        : (school.status === "offboarded" ? "Erased at offboarding" : "Not recorded")],
+      ["Date authorised", auth && auth.date ? formatDate(auth.date) : "Not recorded"],
+      school.offboarded_at ? ["Offboarding started", formatDate(school.offboarded_at)] : null,
+    ]),
+    active ? settingsSection(school) : null,
+    active ? adminsSection(school) : null,
+    active ? credentialsSection(school) : null,
+    offboardingSection(school),
+    h("p", {}, h("a", { href: "/schools" }, "All schools")));
+}
+
+function settingsSection(school) {
+  const students = checkbox("Students get their own accounts", school.student_accounts,
+    "Students with an email address in the school's data are invited to read their own reports.");
+  const submit = async () => {
+    try {
+      const saved = await api.call("PATCH", `/api/v1/schools/${encodeURIComponent(school.id)}`,
+                                   { student_accounts: students.input.checked });
+      students.input.checked = saved.student_accounts;
+      announce(saved.student_accounts ? "Saved: students get their own accounts."
+        : "Saved: students do not get accounts.");
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  return region("Settings", form(submit, students.wrapper, button("Save the settings")));
+}
+
+// --- administrators -------------------------------------------------------------------------
+
+function adminRow(school, admin) {
+  const resend = admin.status === "invited"
+    ? h("button", { type: "button", class: "button button--secondary", onclick: async (event) => {
+      const target = event.currentTarget;
+      target.disabled = true;
+      try {
+        await api.call("POST", `/api/v1/accounts/${encodeURIComponent(admin.id)}/invitation`);
+        announce(`A new invitation has been sent to ${admin.name}. The earlier link no longer works.`);
+      } catch (error) {
+        announceError(error.status === 429
+          ? "Invitations to this person are capped each hour: please try again later."
+          : explainError(error));
+      } finally {
+        target.disabled = false;
+      }
+    } }, `Send ${admin.name} a new invitation`)
+    : null;
+  return h("tr", { dataset: { account: admin.id } },
+    h("th", { scope: "row" }, admin.name),
+    h("td", {}, admin.email),
+    h("td", {}, admin.status === "active"
+      ? `Active since ${formatDate(admin.activated_at)}`
+      : `Invited on ${formatDate(admin.invited_at)}`),
+    h("td", {}, resend || "—"));
+}
+
+function adminsSection(school) {
+  const rows = h("tbody", {}, school.admins.map((admin) => adminRow(school, admin)));
+  const listed = table("Administrators of the school", ["Name", "Email", "State", "Invitation"],
+                          rows, { hidden: school.admins.length === 0 });
+  const none = h("p", { hidden: school.admins.length > 0 }, "No administrator yet: invite the school's first one below.");
+  const name = field({ label: "Name", name: "admin_name", autocomplete: "off" });
+  const email = field({ label: "Email", name: "admin_email", type: "email", autocomplete: "off" });
+  const submit = async () => {
+    const blanks = [[name, "Enter the administrator's name."], [email, "Enter their email address."]]
+      .filter(([entry, message]) => { entry.setError(entry.input.value.trim() ? null : message);
+                                      return !entry.input.value.trim(); });
+    if (blanks.length) {
+      blanks[0][0].input.focus();
+      return;
+    }
+    const body = { name: name.input.value.trim(), email: email.input.value.trim(),
+                   role: "school_admin" };
+    try {
+      const created = await api.call("POST", `/api/v1/schools/${encodeURIComponent(school.id)}/staff`, body);
+      const existing = rows.querySelector(`[data-account="${CSS.escape(created.id)}"]`);
+      const row = adminRow(school, { id: created.id, name: body.name, email: body.email,
+                                     status: "invited", invited_at: new Date().toISOString() });
+      if (existing) existing.replaceWith(row); else rows.append(row);
+      listed.hidden = false;
+      none.hidden = true;
+      name.input.value = "";
+      email.input.value = "";
+      announce(`Invitation sent to ${body.name}: they choose a password from the email's link.`);
+    } catch (error) {
+      if (error.status === 409) {
+        email.setError(error.message);
+        email.input.focus();
+        announceError(error.message);
+        return;
+      }
+      if (error.status === 422 && showFieldErrors(error, { name, email })) {
+        announceError("Some fields need correcting.");
+        return;
+      }
+      announceError(explainError(error));
+    }
+  };
+  return region("School administrators",
+    h("p", { class: "hint" }, "Names and email addresses of the school's administrators are shown to operators only, to set the school up."),
+    none, listed,
+    h("h3", {}, "Invite a school administrator"),
+    form(submit, name.wrapper, email.wrapper, button("Send the invitation")));
+}
+
+// --- school-system credentials ----------------------------------------------------------------
+
+function credentialsSection(school) {
+  const section = region("School-system credentials",
+    h("p", {}, "The school's management information system pushes its data with these credentials (client credentials). Each school's system can reach only that school's intake."));
+  const rows = h("tbody", {});
+  const listed = table("Credentials issued", ["Client id", "Issued", "State", "Action"], rows);
+  const none = h("p", {}, "No credentials issued yet.");
+  const fresh = h("div", { class: "fresh-secret-slot" });
+
+  const redraw = (clients) => {
+    rows.replaceChildren(...clients.map((client) => clientRow(school, client, section, redraw)));
+    listed.hidden = clients.length === 0;
+    none.hidden = clients.length > 0;
+  };
+  redraw(school.clients);
+
+  const issue = h("button", { type: "button", class: "button", onclick: async () => {
+    issue.disabled = true;
+    try {
+      const client = await api.call("POST", `/api/v1/schools/${encodeURIComponent(school.id)}/clients`);
+      school.clients.push({ client_id: client.client_id, created_at: new Date().toISOString(),
+                            revoked_at: null });
+      redraw(school.clients);
+      fresh.replaceChildren(freshSecret(client, () => { fresh.replaceChildren(); issue.focus(); }));
+      fresh.querySelector("h3").focus();
+      announce("New credentials issued. The secret is shown only once: copy it now.");
+    } catch (error) {
+      announceError(explainError(error));
+    } finally {
+      issue.disabled = false;
+    }
+  } }, "Issue new credentials");
+  section.append(none, listed, fresh, h("div", { class: "actions" }, issue));
+  return section;
+}
+
+/** The secret, once: the API keeps only its hash, so nobody can show it again. */
+function freshSecret(client, onDone) {
+  const headingId = uniqueId("fresh");
+  const idField = uniqueId("client-id");
+  const secretField = uniqueId("client-secret");
+  const noteId = uniqueId("once");
+  const secret = h("input", { type: "text", id: secretField, class: "code", readonly: true,
+                              value: client.client_secret, "aria-describedby": noteId,
+                              autocomplete: "off", spellcheck: "false" });
+  const copy = h("button", { type: "button", class: "button button--secondary", onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(client.client_secret);
+      announce("The secret is copied.");
+    } catch {
+      secret.select();
+      announceError("The browser did not allow copying: the secret is selected, copy it with the keyboard.");
+    }
+  } }, "Copy the secret");
+  return h("section", { class: "notice fresh-secret", "aria-labelledby": headingId },
+    h("h3", { id: headingId, tabindex: "-1" }, "New credentials: the secret is shown only once"),
+    h("p", { id: noteId, class: "once" }, "Shown only once: copy the secret now and give it to the school's system securely. Pupil Progress keeps only a hash of it and cannot show it again; if it is lost, issue new credentials and revoke these."),
+    h("div", { class: "field" }, h("label", { for: idField }, "Client id"),
+      h("input", { type: "text", id: idField, class: "code", readonly: true,
+                   value: client.client_id, autocomplete: "off", spellcheck: "false" })),
+    h("div", { class: "field" }, h("label", { for: secretField }, "Client secret"), secret),
+    h("div", { class: "actions" }, copy,
+      h("button", { type: "button", class: "button", onclick: onDone }, "I have copied the secret")));
+}
+
+function clientRow(school, client, section, redraw) {
+  const short = client.client_id.slice(0, 8);
+  let action = "—";
+  if (!client.revoked_at) {
+    const revoke = h("button", { type: "button", class: "button button--secondary",
+                                 "aria-label": `Revoke ${client.client_id}` }, "Revoke");
+    revoke.addEventListener("click", () => {
+      const box = confirmBox(`Revoke credentials ${short}…?`,
+        "The school's system can no longer get a token with them; tokens it already has stop working within 15 minutes.",
+        "Yes, revoke them",
+        async () => {
+          try {
+            await api.call("DELETE", `/api/v1/schools/${encodeURIComponent(school.id)}/clients/${encodeURIComponent(client.client_id)}`);
+            client.revoked_at = new Date().toISOString();
+            box.remove();
+            redraw(school.clients);
+            announce(`Credentials ${short}… revoked.`);
+            section.querySelector("h2").focus();
+          } catch (error) {
+            announceError(explainError(error));
+          }
+        },
+        () => { box.remove(); revoke.focus(); });
+      section.querySelectorAll(".confirm").forEach((other) => other.remove());
+      section.append(box);
+      box.querySelector("h3").focus();
+    });
+    action = revoke;
+  }
+  return h("tr", {},
+    h("th", { scope: "row" }, h("code", {}, client.client_id)),
+    h("td", {}, formatDate(client.created_at)),
+    h("td", {}, client.revoked_at ? `Revoked on ${formatDate(client.revoked_at)}` : "In use"),
+    h("td", {}, action));
+}
+
+// --- offboarding ----------------------------------------------------------------------------
+
+function offboardingSection(school) {
+  if (school.status === "active") {
+    const start = h("button", { type: "button", class: "button button--danger" },
+      `Offboard ${school.name}`);
+    const section = region("Offboarding",
+      h("p", {}, "When the school's contract ends, offboarding stops it at once (its people can no longer sign in, its system can no longer push) and every part of Pupil Progress erases the school's data. This cannot be undone."),
+      h("div", { class: "actions" }, start));
+    start.addEventListener("click", () => {
+      const box = confirmBox(`Offboard ${school.name}?`,
+        "Every part of Pupil Progress erases this school's data: reports, links, accounts, requests in progress. Only the school's name and its offboarding are kept.",
+        `Yes, offboard ${school.name}`,
+        async () => {
+          try {
+            await api.call("DELETE", `/api/v1/schools/${encodeURIComponent(school.id)}`);
+            await navigate(`/schools/${encodeURIComponent(school.id)}`, { replace: true });
+            announce(`Offboarding ${school.name}: each part of the system is erasing its data.`);
+          } catch (error) {
+            announceError(explainError(error));
+          }
+        },
+        () => { box.remove(); start.focus(); });
+      section.querySelectorAll(".confirm").forEach((other) => other.remove());
+      section.append(box);
+      box.querySelector("h3").focus();
+    });
+    return section;
+  }
+  const state = h("p", { class: "offboarding-state" }, "Waiting for the first answers…");
+  const listId = uniqueId("progress");
+  const list = h("ul", { class: "progress-list", id: listId,
+                         "aria-label": "Progress in each part of the system" });
+  const section = region("Offboarding progress",
+    h("p", {}, "Each part of the system erases the school's data and says so; the offboarding is complete when every part has."),
+    state, list);
+  followOffboarding(school, section, state, list);
+  return section;
+}
+
+/** Ask dsar for the progress until every service has answered, while this screen shows;
+ *  the end is announced when it came while the operator watched. */
+async function followOffboarding(school, section, state, list) {
+  const wait = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
+  let watched = false;
+  for (let first = true; ; first = false) {
+    await wait(first ? 0 : POLL_MS); // the first ask waits for the screen to be shown
+    if (!section.isConnected) return; // the operator moved on
+    let offboarding;
+    try {
+      offboarding = await api.call("GET", `/api/v1/offboardings/${encodeURIComponent(school.id)}`);
+    } catch (error) {
+      // 404: dsar has not had SchoolOffboarded yet, a moment after the request.
+      if (error.status !== 404) state.textContent = `The progress could not be read (${explainError(error)}). Trying again…`;
+      watched = true;
+      continue;
+    }
+    if (!section.isConnected) return;
+    drawProgress(offboarding, state, list);
+    if (offboarding.status !== "completed" && offboarding.status !== "failed") {
+      watched = true;
+      continue;
+    }
+    if (watched) {
+      announce(offboarding.status === "completed"
+        ? `Offboarding of ${school.name} is complete: every part of the system has erased its data.`
+        : `Offboarding of ${school.name} failed in some parts of the system.`);
+    }
+    return;
+  }
+}
+
+function drawProgress(offboarding, state, list) {
+  const entries = Object.entries(offboarding.services || {});
+  const erased = entries.filter(([, answer]) => answer === "done").length;
+  state.replaceChildren(
+    h("span", { class: `badge badge--${offboarding.status}` },
+      { in_progress: "In progress", completed: "Completed", failed: "Failed" }[offboarding.status]
+        || offboarding.status),
+    " ",
+    offboarding.status === "completed"
+      ? `Every part of the system erased the school's data (completed on ${formatDate(offboarding.completed_at)}).`
+      : `${erased} of ${plural(entries.length, "part")} of the system have erased the school's data.`);
+  list.replaceChildren(...entries.map(([service, answer]) => h("li", { class: `answer answer--${answer}` },
+    `${serviceName(service)}: ${ANSWER_TEXT[answer] || answer}`,
+    offboarding.reasons && offboarding.reasons[service] ? ` (${offboarding.reasons[service]})` : "")));
+}
+
+// --- privacy notice ---------------------------------------------------------------------------
+
+async function noticesScreen() {
+  const versions = await api.publicCall("GET", "/api/v1/privacy-notices").then((a) => a.items);
+  const rows = h("tbody", {});
+  const listed = table("Published versions", ["Version", "In effect from", "Published on"],
+                          rows);
+  const none = h("p", {}, "No version has been published yet.");
+  const redraw = (items) => {
+    rows.replaceChildren(...items.map((notice) => h("tr", {},
+      h("th", { scope: "row" },
+        h("a", { href: `/privacy?version=${encodeURIComponent(notice.version)}` }, notice.version)),
+      h("td", {}, formatDate(notice.effective_date)),
+      h("td", {}, formatDate(notice.announced_at)))));
+    listed.hidden = items.length === 0;
+    none.hidden = items.length > 0;
+  };
+  redraw(versions);
+
+  const version = field({ label: "Version", name: "version", autocomplete: "off",
+                          hint: "As written on the notice, e.g. 2027-02." });
+  const effective = field({ label: "In effect from", name: "effective_date", type: "date",
+                            hint: "Give schools notice: their administrators are emailed now." });
+  const submit = async () => {
+    const blanks = [[version, "Enter the version."], [effective, "Enter the date it takes effect."]]
+      .filter(([entry, message]) => { entry.setError(entry.input.value.trim() ? null : message);
+                                      return !entry.input.value.trim(); });
+    if (blanks.length) {
+      blanks[0][0].input.focus();
+      return;
+    }
+    const body = { version: version.input.value.trim(), effective_date: effective.input.value };
+    try {
+      const answer = await api.call("POST", "/api/v1/privacy-notices", body);
+      const fresh = await api.publicCall("GET", "/api/v1/privacy-notices").then((a) => a.items);
+      redraw(fresh);
+      version.input.value = "";
+      effective.input.value = "";
+      announce(`Version ${body.version} published: ${plural(answer.notified, "school administrator")} told by email.`);
+    } catch (error) {
+      if (error.status === 422 && showFieldErrors(error, { version, effective_date: effective })) {
+        announceError("Some fields need correcting.");
+        return;
+      }
+      announceError(explainError(error));
+    }
+  };
+
+  show("Privacy notice",
+    h("p", {}, "When the privacy notice changes, publish its new version here. Every school's administrators are told by email, and the version appears on \u201cHow we keep your data safe\u201d for everyone."),
+    region("Publish a new version",
+      form(submit, version.wrapper, effective.wrapper, button("Publish this version"))),
+    h("h2", {}, "Versions"),
+    none, listed);
+}

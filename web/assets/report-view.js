@@ -1,0 +1,58 @@
+// One report as its readers see it: the line under the title, the chart of attainment
+// against target and a section per subject. The parents' app and the school admin's
+// preview ("see what parents will see") draw it with the same code.
+
+import { attainmentChart } from "./chart.js";
+import { formatDate, h, uniqueId } from "./dom.js";
+
+const CHARACTERISTIC_TEXT = { attitude: "Attitude", effort: "Effort", behaviour: "Behaviour",
+                              attendance: "Attendance" };
+
+function describeAttainment(item) {
+  if (item.kind === "mark" && item.out_of) {
+    const percent = Math.round((Number(item.value) / item.out_of) * 100);
+    return Number.isFinite(percent) ? `${item.value} out of ${item.out_of} (${percent}%)`
+      : `${item.value} out of ${item.out_of}`;
+  }
+  return item.value;
+}
+
+function subjectSection(subject) {
+  const headingId = uniqueId("subject");
+  const title = subject.class ? `${subject.subject} (${subject.class})` : subject.subject;
+  const parts = [h("h3", { id: headingId }, title)];
+  if (subject.teachers && subject.teachers.length) {
+    parts.push(h("p", {}, `${subject.teachers.length > 1 ? "Teachers" : "Teacher"}: ${subject.teachers.join(", ")}`));
+  }
+  if (subject.attainment && subject.attainment.length) {
+    parts.push(h("div", { class: "table-scroll" }, h("table", { class: "data-table" },
+      h("caption", {}, `Results in ${subject.subject}`),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "What"),
+        h("th", { scope: "col" }, "Topic"), h("th", { scope: "col" }, "Result"))),
+      h("tbody", {}, subject.attainment.map((a) => h("tr", {},
+        h("th", { scope: "row" }, a.kind.charAt(0).toUpperCase() + a.kind.slice(1)),
+        h("td", {}, a.topic || "—"), h("td", {}, describeAttainment(a))))))));
+  }
+  if (subject.characteristics && subject.characteristics.length) {
+    parts.push(h("dl", { class: "characteristics" }, subject.characteristics.map((c) => [
+      h("dt", {}, CHARACTERISTIC_TEXT[c.kind] || c.kind), h("dd", {}, c.value)])));
+  }
+  return h("section", { class: "card", "aria-labelledby": headingId }, parts);
+}
+
+export function reportMeta(report) {
+  const student = report.student || {};
+  return h("p", { class: "meta" }, [student.name, student.form_group ? `form ${student.form_group}` : null,
+    report.period, `published ${formatDate(report.published_at)}`].filter(Boolean).join(" · "));
+}
+
+/** Everything under the title and its links: the chart, then each subject. */
+export function reportBody(report) {
+  const chart = attainmentChart(report.subjects || []);
+  return [
+    h("h2", {}, "Attainment against target"),
+    chart || h("p", {}, "This report has no grades or targets."),
+    h("h2", {}, "Subjects"),
+    (report.subjects || []).map(subjectSection),
+  ];
+}

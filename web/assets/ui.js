@@ -1,0 +1,217 @@
+// The pieces every screen shares (parents' and students' in app.js, the school admin's in
+// admin.js, the operator's in operator.js): the live-region messages, putting a screen in
+// <main>, form fields with their errors, navigation, paging through a list.
+
+import * as api from "./api.js";
+import { h, uniqueId } from "./dom.js";
+
+const main = document.getElementById("main");
+const statusRegion = document.getElementById("status");
+const alertRegion = document.getElementById("alert");
+
+/** The signed-in reader (GET /api/v1/me), kept by app.js for the consoles. */
+export const session = { me: null };
+
+let rendered = false; // the first screen keeps the focus where the browser put it
+let renderer = async () => {};
+
+// --- messages ------------------------------------------------------------------------------
+
+export function announce(text) {
+  alertRegion.textContent = "";
+  statusRegion.textContent = "";
+  // A fresh node each time, so the same message twice is read twice.
+  window.setTimeout(() => { statusRegion.textContent = text; }, 50);
+}
+
+export function announceError(text) {
+  statusRegion.textContent = "";
+  alertRegion.textContent = "";
+  window.setTimeout(() => { alertRegion.textContent = text; }, 50);
+}
+
+export function clearMessages() {
+  statusRegion.textContent = "";
+  alertRegion.textContent = "";
+}
+
+export function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+// --- navigation ----------------------------------------------------------------------------
+
+/** app.js registers the function that draws the screen for the current address. */
+export function setRenderer(render) {
+  renderer = render;
+}
+
+export function navigate(path, { replace = false } = {}) {
+  if (replace) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  return renderer();
+}
+
+/** Put a screen in <main>: its heading takes the focus after a navigation. */
+export function show(title, ...content) {
+  const heading = h("h1", { tabindex: "-1", id: "page-heading" }, title);
+  main.replaceChildren(heading, ...content.flat(Infinity)
+    .filter((part) => part !== null && part !== undefined && part !== false));
+  main.removeAttribute("aria-busy");
+  document.title = `${title} – Pupil Progress`;
+  if (rendered) heading.focus();
+  rendered = true;
+}
+
+export function loading() {
+  main.setAttribute("aria-busy", "true");
+}
+
+export function notFound() {
+  show("Page not found", h("p", {}, "There is nothing at this address."),
+    h("p", {}, h("a", { href: "/" }, "Go to the start")));
+}
+
+// --- forms ---------------------------------------------------------------------------------
+
+export function field({ label, type = "text", name, autocomplete, hint, required = true,
+                        attrs = {} }) {
+  const id = uniqueId(name);
+  const hintId = hint ? `${id}-hint` : null;
+  const errorId = `${id}-error`;
+  const input = h("input", { id, name, type, autocomplete, required,
+                             "aria-describedby": hintId || false, ...attrs });
+  const error = h("p", { id: errorId, class: "field-error", hidden: true });
+  const wrapper = h("div", { class: "field" },
+    h("label", { for: id }, label),
+    hint ? h("p", { id: hintId, class: "hint" }, hint) : null,
+    error, input);
+  return {
+    wrapper,
+    input,
+    setError(message) {
+      if (message) {
+        error.textContent = message;
+        error.hidden = false;
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
+      } else {
+        error.textContent = "";
+        error.hidden = true;
+        input.removeAttribute("aria-invalid");
+        if (hintId) input.setAttribute("aria-describedby", hintId);
+        else input.removeAttribute("aria-describedby");
+      }
+    },
+  };
+}
+
+export function form(onSubmit, ...children) {
+  const element = h("form", { novalidate: true }, ...children);
+  element.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const buttons = element.querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      await onSubmit(event);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  });
+  return element;
+}
+
+export function button(label, attrs = {}) {
+  return h("button", { type: "submit", class: "button", ...attrs }, label);
+}
+
+export function explainError(error) {
+  if (error.status === 423) {
+    return error.code === "link_locked"
+      ? "This link is locked after 3 wrong answers. Only the school can unlock it: please contact the school."
+      : "The school has paused the use of this information for now. Please contact the school.";
+  }
+  if (error.status === 429) return "Too many attempts: please wait a little and try again.";
+  if (error.status === 404) return "This is not available. It may have been removed.";
+  return error.message;
+}
+
+// --- data ----------------------------------------------------------------------------------
+
+export async function allPages(path, bound = 20) {
+  const items = [];
+  let after = null;
+  for (let page = 0; page < bound; page += 1) {
+    const separator = path.includes("?") ? "&" : "?";
+    const answer = await api.call("GET", after ? `${path}${separator}after=${encodeURIComponent(after)}` : path);
+    items.push(...(answer.items || []));
+    if (!answer.next) break;
+    after = answer.next;
+  }
+  return items;
+}
+
+export const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
+
+/** "29 November 2026, 14:05" in the reader's time zone (when something happened). */
+export function formatDateTime(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString("en-GB", { day: "numeric", month: "long", year: "numeric",
+                                        hour: "2-digit", minute: "2-digit" });
+}
+
+/** A labelled <select>: options are [value, text]. */
+export function selectField({ label, name, options, value, hint }) {
+  const id = uniqueId(name);
+  const hintId = hint ? `${id}-hint` : null;
+  const select = h("select", { id, name, "aria-describedby": hintId || false },
+    options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
+  const wrapper = h("div", { class: "field" }, h("label", { for: id }, label),
+    hint ? h("p", { id: hintId, class: "hint" }, hint) : null, select);
+  return { wrapper, input: select };
+}
+
+/** The services, as people call them (request progress, offboarding progress). */
+export const SERVICE_TEXT = {
+  identity: "Accounts and sign-in",
+  ingest: "Data received from the school",
+  linking: "Parent and child links",
+  reports: "Reports",
+  notifications: "Emails",
+  dsar: "Requests about personal data",
+};
+export const PROGRESS_TEXT = { pending: "Not answered yet", done: "Done", failed: "Failed" };
+
+/** Terms and their values as a description list; a falsy row is left out. */
+export function summary(rows) {
+  return h("dl", { class: "summary" },
+    rows.filter(Boolean).map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+}
+
+// A table wider than the screen (a phone) scrolls sideways in its box; the box then takes
+// the focus, so the keyboard can scroll it too (WCAG 2.1.1), and is named after its table.
+const scrollWatch = new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    if (target.scrollWidth > target.clientWidth + 1) {
+      target.setAttribute("tabindex", "0");
+      target.setAttribute("role", "region");
+      target.setAttribute("aria-label", `${target.dataset.caption} (scrolls sideways)`);
+    } else {
+      ["tabindex", "role", "aria-label"].forEach((name) => target.removeAttribute(name));
+    }
+  }
+});
+
+/** A captioned data table in its sideways-scrolling box. `body`: the rows, or a <tbody>
+ * the caller keeps to redraw. */
+export function table(caption, headings, body, attrs = {}) {
+  const box = h("div", { class: "table-scroll", dataset: { caption }, ...attrs },
+    h("table", { class: "data-table" },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, headings.map((text) => h("th", { scope: "col" }, text)))),
+      body instanceof HTMLTableSectionElement ? body : h("tbody", {}, body)));
+  scrollWatch.observe(box);
+  return box;
+}
