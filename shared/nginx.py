@@ -22,6 +22,9 @@ PORT = 8080
 JSON_BODY_LIMIT = "1m"  # API.md: JSON bodies over 1 MiB are 413
 # Per prefix, a larger body: school data pushes (16 MiB JSON batches, 64 MiB OneRoster zips).
 BODY_LIMITS = {"/api/v1/school-data": "64m"}
+# A school's batch (a few MiB) is held in memory on its way to ingest, not written to a
+# temporary file first (nginx's default buffer is 16 KiB); bigger bodies still go to disk.
+LARGE_BODY_BUFFER = "8m"
 # Per client address; bursts allow a page's parallel calls and a school system's batches.
 RATE = "30r/s"
 BURST = 60
@@ -135,7 +138,8 @@ def _tail() -> str:
 
 def _location(prefix: str, service: str) -> str:
     limit = BODY_LIMITS.get(prefix)
-    body = f"        client_max_body_size {limit};\n" if limit else ""
+    body = (f"        client_max_body_size {limit};\n"
+            f"        client_body_buffer_size {LARGE_BODY_BUFFER};\n") if limit else ""
     # Whole path segments, as shared.routes.route matches: /prefix and /prefix/...
     return (f"\n    location = {prefix} {{\n{body}        proxy_pass http://{service};\n    }}\n"
             f"    location {prefix}/ {{\n{body}        proxy_pass http://{service};\n    }}\n")
