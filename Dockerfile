@@ -15,6 +15,8 @@ RUN mkdir -p shared services && touch shared/__init__.py services/__init__.py \
 COPY shared ./shared
 COPY services ./services
 COPY deploy/gunicorn.conf.py ./deploy/gunicorn.conf.py
+# The web app's files: the Kubernetes gateway copies them from this image into nginx's root.
+COPY web ./web
 RUN pip install --no-deps . \
     && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin pp \
     && mkdir -p /var/lib/pupil-progress && chown pp /var/lib/pupil-progress

@@ -52,6 +52,9 @@ METRICS_PORT = 9100
 GATEWAY_PORT = 8080
 BROKER = "pp-rabbitmq"
 READINESS = "gateway-readiness"  # the aggregated /readyz behind nginx
+# The web app's files in the gateway pod: copied from the project image (which holds web/)
+# by an init container into a volume nginx serves, so the app and the API ship together.
+WEB_ROOT = "/usr/share/pupil-progress/web"
 
 # Namespaces of the things outside ours that must reach our pods (README "Assumptions").
 NS_KUBE_SYSTEM = "kube-system"
@@ -490,8 +493,18 @@ def gateway_objects(services) -> list[dict]:
                             "runAsGroup": NGINX_UID},
         "volumeMounts": [
             {"name": "conf", "mountPath": "/etc/nginx/conf.d", "readOnly": True},
+            {"name": "web", "mountPath": WEB_ROOT, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
+    }
+    web_files = {
+        "name": "web-files",
+        "image": IMAGE,
+        "command": ["cp", "-R", "/app/web/.", WEB_ROOT],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                      "limits": {"memory": "32Mi"}},
+        "securityContext": SECURITY_CONTEXT,
+        "volumeMounts": [{"name": "web", "mountPath": WEB_ROOT}],
     }
     r_lbls = labels(READINESS, "readiness")
     r_sel = selector(READINESS, "readiness")
@@ -527,9 +540,11 @@ def gateway_objects(services) -> list[dict]:
                      "automountServiceAccountToken": False,
                      "securityContext": {**POD_SECURITY_CONTEXT, "runAsUser": NGINX_UID,
                                          "runAsGroup": NGINX_UID, "fsGroup": NGINX_UID},
+                     "initContainers": [web_files],
                      "containers": [container],
                      "volumes": [
                          {"name": "conf", "configMap": {"name": NGINX_CONFIG_MAP}},
+                         {"name": "web", "emptyDir": {"sizeLimit": "16Mi"}},
                          {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
                      ],
                  },
@@ -635,7 +650,7 @@ def upstream_address(name: str) -> str:
 
 
 def upstreams() -> str:
-    return HEADER + nginx_upstreams(upstream_address)
+    return HEADER + nginx_upstreams(upstream_address, web_root=WEB_ROOT)
 
 
 # --------------------------------------------------------------------------- output

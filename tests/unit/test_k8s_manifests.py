@@ -733,3 +733,20 @@ def test_readme_names_every_secret_to_create():
     made_by_cnpg = {f"pp-{svc}-db-app" for svc in SERVICES}
     missing = sorted(n for n in names - made_by_cnpg if f"`{n}`" not in readme)
     assert not missing
+
+
+def test_gateway_serves_the_web_app_from_the_project_image():
+    """nginx's root (upstreams.k8s.conf) is a volume an init container fills with web/
+    from the project image, which holds web/ (Dockerfile): the app ships with the API."""
+    [root] = re.findall(r"^root\s+(\S+);", (NGINX / "upstreams.k8s.conf").read_text(),
+                        re.MULTILINE)
+    gateway = find("Deployment", "gateway")["spec"]["template"]["spec"]
+    [nginx] = gateway["containers"]
+    [served] = [m for m in nginx["volumeMounts"] if m["mountPath"] == root]
+    [copier] = gateway["initContainers"]
+    assert copier["image"] == "pupil-progress"
+    assert copier["command"][-2:] == ["/app/web/.", root]
+    assert {"name": served["name"], "mountPath": root} in copier["volumeMounts"]
+    assert served["name"] in {v["name"] for v in gateway["volumes"] if "emptyDir" in v}
+    assert re.search(r"^COPY web \./web$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert re.search(r"^WORKDIR /app$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
