@@ -79,9 +79,10 @@ class Settings:
             url = env.get(f"PP_{service.upper()}_DATABASE_URL")
             urls[service] = url or f"sqlite:///{(data_dir / f'{service}.db').resolve()}"
         smtp_host = env.get("PP_SMTP_HOST") or None
+        gateway_port = _int(env, "PP_GATEWAY_PORT", 8080)
         return cls(
             data_dir=data_dir,
-            gateway_port=_int(env, "PP_GATEWAY_PORT", 8080),
+            gateway_port=gateway_port,
             broker_url=env.get("PP_BROKER_URL") or "memory://",
             database_urls=urls,
             smtp_host=smtp_host,
@@ -90,7 +91,10 @@ class Settings:
             smtp_user=env.get("PP_SMTP_USER") or None,
             smtp_password=env.get("PP_SMTP_PASSWORD") or None,
             mail_from=env.get("PP_MAIL_FROM") or "Pupil Progress <no-reply@pupil-progress.invalid>",
-            public_url=(env.get("PP_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            # Unset: the embedded gateway's own address, so mail links work from make run
+            # on any port.
+            public_url=(env.get("PP_PUBLIC_URL")
+                        or f"http://127.0.0.1:{gateway_port}").rstrip("/"),
             bootstrap_operator_email=env.get("PP_BOOTSTRAP_OPERATOR_EMAIL") or None,
             bootstrap_operator_password=env.get("PP_BOOTSTRAP_OPERATOR_PASSWORD") or None,
             exchange=env.get("PP_EXCHANGE") or DEFAULT_EXCHANGE,

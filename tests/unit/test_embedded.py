@@ -40,3 +40,13 @@ def test_a_rights_event_fans_out_to_every_participant_and_drains_before_stop(tmp
         assert answered == len(RIGHTS_PARTICIPANTS)  # every answer reached dsar
     finally:
         system.stop()
+
+
+def test_mail_links_point_at_the_gateways_own_port_unless_told_otherwise():
+    from shared.config import Settings
+    assert Settings.from_env({}).public_url == "http://127.0.0.1:8080"
+    assert Settings.from_env({"PP_GATEWAY_PORT": "18123"}).public_url == \
+        "http://127.0.0.1:18123"
+    assert Settings.from_env({"PP_GATEWAY_PORT": "18123",
+                              "PP_PUBLIC_URL": "https://pp.example.org/"}).public_url == \
+        "https://pp.example.org"
