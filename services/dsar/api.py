@@ -11,6 +11,7 @@ from shared.auth import current_principal, require
 from shared.contracts.fields import SafeString, StrictBoolean, UuidString
 from shared.db import run_in_transaction
 from shared.errors import ApiError, NotFound
+from shared.pages import PageQuery, page_of
 from shared.service import ServiceContext
 
 from . import domain
@@ -94,9 +95,7 @@ class OwnSubject(Schema):
     yourself = fields.Boolean()  # false: a child, through a verified link
 
 
-class OwnSubjectList(Schema):
-    items = fields.List(fields.Nested(OwnSubject))
-    next = fields.String(allow_none=True)
+OwnSubjectList = page_of(OwnSubject, "OwnSubjectList")
 
 
 class AuditStep(Schema):
@@ -106,22 +105,16 @@ class AuditStep(Schema):
     actor = fields.String(allow_none=True)
 
 
-class AuditList(Schema):
-    items = fields.List(fields.Nested(AuditStep))
-    next = fields.String(allow_none=True)
+AuditList = page_of(AuditStep, "AuditList")
 
 
-class RequestQuery(Schema):
+class RequestQuery(PageQuery):
     """A school admin's list: `overdue` (the default, as before), `open` or `all`."""
     scope = fields.String(load_default="overdue", validate=validate.OneOf(
         ("overdue", "open", "all")))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    after = UuidString(load_default=None)
 
 
-class RequestList(Schema):
-    items = fields.List(fields.Nested(RequestOut))
-    next = fields.String(allow_none=True)
+RequestList = page_of(RequestOut, "RequestList")
 
 
 class OffboardingOut(Schema):
@@ -135,14 +128,7 @@ class OffboardingOut(Schema):
     reasons = fields.Dict(keys=fields.String(), values=fields.String())
 
 
-class OffboardingList(Schema):
-    items = fields.List(fields.Nested(OffboardingOut))
-    next = fields.String(allow_none=True)
-
-
-class PageQuery(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    after = UuidString(load_default=None)
+OffboardingList = page_of(OffboardingOut, "OffboardingList")
 
 
 def dsar_of(ctx: ServiceContext) -> Dsar:

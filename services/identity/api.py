@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from shared.auth import current_principal, require
 from shared.db import run_in_transaction
 from shared.errors import ApiError, NotFound
+from shared.pages import PageQuery
 from shared.service import ServiceContext
 
 from . import domain, schemas
@@ -137,7 +138,7 @@ def build_blueprints(ctx: ServiceContext) -> list:
 
     @operator.route("/schools", methods=["GET"])
     @require("operator")
-    @operator.arguments(schemas.SchoolQuery, location="query")
+    @operator.arguments(PageQuery, location="query")
     @operator.response(200, schemas.SchoolList)
     def list_schools(query):
         """Every school (offboarded ones too) with its authorisation and settings, by id,

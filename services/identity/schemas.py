@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.contracts.fields import (SafeEmail, SafeString, StrictBoolean, StrictDate,
-                                     UuidString)
+from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
+from shared.pages import page_of
 
 GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_token",),
                 "client_credentials": ("client_id", "client_secret")}
@@ -116,11 +116,6 @@ class MeOut(Schema):
 
 
 # --- the operator's console: schools with their authorisation, admins and clients ----------
-class SchoolQuery(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    after = UuidString(load_default=None)
-
-
 class AuthorisationOut(Schema):
     reference = fields.String(allow_none=True)
     authorised_by = fields.String(allow_none=True)  # erased when the school is offboarded
@@ -137,9 +132,7 @@ class SchoolView(Schema):
     offboarded_at = fields.DateTime(allow_none=True)
 
 
-class SchoolList(Schema):
-    items = fields.List(fields.Nested(SchoolView))
-    next = fields.String(allow_none=True)
+SchoolList = page_of(SchoolView, "SchoolList")
 
 
 class SchoolAdminOut(Schema):

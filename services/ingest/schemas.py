@@ -8,6 +8,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictDate
+from shared.pages import PageQuery, page_of
 
 MAX_EVENTS_PER_BATCH = 5000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
@@ -41,9 +42,8 @@ class BatchResult(Schema):
     rejected = fields.List(fields.Dict())
 
 
-class BatchQuery(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    after = fields.String(load_default=None, validate=validate.Length(max=100))
+class BatchQuery(PageQuery):
+    after = fields.String(load_default=None, validate=validate.Length(max=100))  # a batch id
     school_id = fields.String(load_default=None)  # for an admin of several schools
 
 
@@ -66,9 +66,7 @@ class BatchDetail(BatchSummary):
     rejected = fields.List(fields.Nested(Rejection))  # as the push answered: index, error
 
 
-class BatchList(Schema):
-    items = fields.List(fields.Nested(BatchSummary))
-    next = fields.String(allow_none=True)
+BatchList = page_of(BatchSummary, "BatchList")
 
 
 class Tolerant(Schema):

@@ -4,16 +4,15 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.contracts.fields import SafeString, StrictDate, UuidString
+from shared.pages import PageQuery, page_of
 
 
 class VerifyRequest(Schema):
     date_of_birth = StrictDate(required=True)
 
 
-class LinkQuery(Schema):
+class LinkQuery(PageQuery):
     student_id = UuidString()
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    after = UuidString(load_default=None)
 
 
 class StudentOut(Schema):
@@ -32,22 +31,18 @@ class LinkOut(Schema):
     changed_at = fields.DateTime()      # school admins only
 
 
-class LinkList(Schema):
-    items = fields.List(fields.Nested(LinkOut))
-    next = fields.String(allow_none=True)
+LinkList = page_of(LinkOut, "LinkList")
 
 
 class StatusOut(Schema):
     status = fields.String()
 
 
-class StudentQuery(Schema):
+class StudentQuery(PageQuery):
     id = UuidString(load_default=None)  # one student (a request's subject, by its id)
     name = SafeString(max_length=100, load_default=None)
     link_status = fields.String(load_default=None, validate=validate.OneOf(
         ("pending", "verified", "locked", "revoked")))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    after = UuidString(load_default=None)
     school_id = UuidString(load_default=None)  # for an admin of several schools
 
 
@@ -64,6 +59,4 @@ class SchoolStudent(Schema):
     links = fields.Nested(LinkCounts)
 
 
-class SchoolStudentList(Schema):
-    items = fields.List(fields.Nested(SchoolStudent))
-    next = fields.String(allow_none=True)
+SchoolStudentList = page_of(SchoolStudent, "SchoolStudentList")

@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 from shared.auth import current_principal, require
 from shared.contracts.fields import SafeString, StrictBoolean, StrictDate
 from shared.db import run_in_transaction
+from shared.pages import page_of
 from shared.service import ServiceContext
 
 from .mailer import Mailer
@@ -33,9 +34,7 @@ class NoticeOut(Schema):
     announced_at = fields.DateTime()
 
 
-class NoticeList(Schema):
-    items = fields.List(fields.Nested(NoticeOut))
-    next = fields.String(allow_none=True)
+NoticeList = page_of(NoticeOut, "NoticeList")
 
 
 def notifications_of(ctx: ServiceContext) -> Notifications:

@@ -7,6 +7,7 @@ import json
 from marshmallow import Schema, fields, validate
 
 from shared.contracts.fields import SafeString, UtcDateTime, UuidString
+from shared.pages import page_of
 
 from . import domain
 
@@ -36,9 +37,7 @@ class ReportSummary(Schema):
     published_at = fields.DateTime()
 
 
-class ReportList(Schema):
-    items = fields.List(fields.Nested(ReportSummary))
-    next = fields.String(allow_none=True)
+ReportList = page_of(ReportSummary, "ReportList")
 
 
 class StudentOut(Schema):
@@ -64,9 +63,7 @@ class SchoolReport(Schema):
     visible = fields.Boolean()  # parents can see it now
 
 
-class SchoolReportList(Schema):
-    items = fields.List(fields.Nested(SchoolReport))
-    next = fields.String(allow_none=True)
+SchoolReportList = page_of(SchoolReport, "SchoolReportList")
 
 
 class SchoolQuery(Schema):
@@ -80,9 +77,7 @@ class PeriodOut(Schema):
     last_published_at = fields.DateTime(allow_none=True)
 
 
-class PeriodList(Schema):
-    items = fields.List(fields.Nested(PeriodOut))
-    next = fields.String(allow_none=True)
+PeriodList = page_of(PeriodOut, "PeriodList")
 
 
 class Attainment(Schema):
