@@ -106,6 +106,10 @@ def field_schema(field: fields.Field) -> dict:
     if field.allow_none and "type" in out:
         out["type"] = [out["type"], "null"]
         out.get("enum", []).append(None)  # an enum lists every allowed value, null too
+    if field.metadata.get("secret"):  # shared.contracts.SECRET
+        out["x-secret"] = True
+        out["description"] = ("A secret: blanked wherever the event is stored once it is "
+                              "delivered (outbox, dead letters, exports).")
     # Callable defaults (list, dict) are fresh empties; only plain values say something.
     if field.load_default is not missing and not callable(field.load_default):
         out["default"] = field.load_default

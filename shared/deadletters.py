@@ -6,13 +6,16 @@
     python -m shared.deadletters linking purge <id> | --all
 
 Replay puts the original event back on the service's own queue (through the default
-exchange, so no other service sees it again); the worker applies it once, as ever.
+exchange, so no other service sees it again); the worker applies it once, as ever. A letter
+whose event carried a secret (an invitation or reset token) was stored without it and is
+not replayed: its producer issues a new one (an admin resends the invitation).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import logging
 import sys
 from typing import Any
 
@@ -20,9 +23,12 @@ import sqlalchemy as sa
 from kombu import Exchange
 
 from shared.config import SERVICES, Settings
+from shared.contracts import secrets_blanked
 from shared.db import utcnow
 from shared.messaging.publisher import broker_connection
 from shared.tables import PlumbingTables
+
+log = logging.getLogger(__name__)
 
 SUMMARY = ("id", "event_id", "event_type", "queue", "reason", "attempts", "created_at",
            "replayed_at")
@@ -58,6 +64,7 @@ def show_letter(engine, tables: PlumbingTables, letter_id: str) -> dict | None:
         out["data_fields"] = sorted(head.get("data", {}))
     except (ValueError, AttributeError):
         out["envelope"] = None
+    out["replayable"] = row.payload is not None and not secrets_blanked(row.payload)
     return out
 
 
@@ -75,7 +82,9 @@ def replay(engine, tables: PlumbingTables, settings: Settings,
         producer = conn_broker.Producer(exchange=Exchange(""))  # default exchange: one queue
         with engine.begin() as conn:
             for row in conn.execute(query).all():
-                if row.payload is None:
+                if row.payload is None or secrets_blanked(row.payload):
+                    log.warning("dead letter not replayable (its secret was not kept) "
+                                "dead_letter_id=%s", row.id)
                     continue
                 producer.publish(row.payload, routing_key=row.queue,
                                  content_type="application/json", content_encoding="utf-8",

@@ -13,6 +13,7 @@ from shared.rights import TableDeclaration as T
 
 CONTACT = Personal("guardian", "sending mail")
 MESSAGE = Personal("any", "a message waiting to be sent")
+ACCOUNT_MAIL = ("invitation", "reset")  # their bodies carry a token
 
 DECLARATION = DataDeclaration("notifications", tables=(
     T("guardians", {"guardian_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
@@ -47,6 +48,15 @@ class NotificationsParticipant(RightsParticipant):
     """Erasing a guardian removes this school's copy, their link projection and every
     message to them from this school; their login's preferences stay while the login still
     holds another school's record. Erasing a student cancels mails about them."""
+
+    def export(self, session, subject):
+        """A message waiting to be sent is the subject's data, except the body of account
+        mail: it holds an invitation or reset link, a secret that an export never carries."""
+        out = super().export(session, subject)
+        for row in out.get("deliveries", []):
+            if row["kind"] in ACCOUNT_MAIL:
+                row.update(body_text=None, body_html=None)
+        return out
 
     def offboard(self, session, school_id: str):
         from .models import guardian_accounts, guardians

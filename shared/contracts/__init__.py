@@ -6,18 +6,20 @@ Nothing here knows about brokers or databases.
 from __future__ import annotations
 
 import functools
+import json
 
 from marshmallow import ValidationError
 
-from .base import (ANY_PRODUCER, DATA, RIGHTS, RIGHTS_PARTICIPANTS, SUBJECT_TYPES,
+from .base import (ANY_PRODUCER, DATA, RIGHTS, RIGHTS_PARTICIPANTS, SECRET, SUBJECT_TYPES,
                    Contract, snake)
 from .envelope import EnvelopeSchema, load_plain_envelope
 from .events import CONTRACTS
 from .fastload import Unsure, fast_path
 
-__all__ = ["ANY_PRODUCER", "CONTRACTS", "DATA", "RIGHTS", "RIGHTS_PARTICIPANTS",
-           "SUBJECT_TYPES", "Contract", "ContractError", "EnvelopeSchema", "contract_for",
-           "latest", "snake", "validate_data", "validate_envelope"]
+__all__ = ["ANY_PRODUCER", "CONTRACTS", "DATA", "RIGHTS", "RIGHTS_PARTICIPANTS", "SECRET",
+           "SECRET_TYPES", "SUBJECT_TYPES", "Contract", "ContractError", "EnvelopeSchema",
+           "contract_for", "latest", "secret_fields", "secrets_blanked", "snake",
+           "validate_data", "validate_envelope", "without_secrets"]
 
 _BY_KEY: dict[tuple[str, int], Contract] = {(c.type, c.version): c for c in CONTRACTS}
 assert len(_BY_KEY) == len(CONTRACTS), "duplicate contract"
@@ -96,3 +98,75 @@ def validate_data(event_type: str, version: int, data: dict) -> dict:
         return _schema(contract.schema).load(data)
     except ValidationError as err:
         raise ContractError(f"{event_type} v{version} invalid: {_reason(err)}") from None
+
+
+# --- secrets ----------------------------------------------------------------------------
+def _secret_names(contract: Contract) -> set[str]:
+    names = set()
+    for name, field in contract.schema._declared_fields.items():
+        if field.metadata.get("secret"):
+            names.add(field.data_key or name)
+    return names
+
+
+_SECRETS: dict[str, tuple[str, ...]] = {}
+for _contract in CONTRACTS:
+    _names = set(_SECRETS.get(_contract.type, ())) | _secret_names(_contract)
+    if _names:
+        _SECRETS[_contract.type] = tuple(sorted(_names))
+
+# The event types that carry a secret (in any version).
+SECRET_TYPES = frozenset(_SECRETS)
+
+
+def secret_fields(event_type: str) -> tuple[str, ...]:
+    """The data fields of an event type (any of its versions) declared secret
+    (`metadata=SECRET`); secrets are fields of `data` itself, never nested deeper."""
+    return _SECRETS.get(event_type, ())
+
+
+def _envelopes(parsed) -> list[dict]:
+    if isinstance(parsed, dict):
+        return [parsed]
+    if isinstance(parsed, list):
+        return [e for e in parsed if isinstance(e, dict)]
+    return []
+
+
+def without_secrets(body: str) -> str:
+    """A message body (one envelope, or a relay's packed array of them) with the value of
+    every secret field set to null. A body holding no secret is returned as it is; one
+    that is not JSON is no event of ours, and cannot hold one of our secrets by name."""
+    if not any(t in body for t in SECRET_TYPES):  # most bodies: no parse at all
+        return body
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    changed = False
+    for envelope in _envelopes(parsed):
+        data, event_type = envelope.get("data"), envelope.get("type")
+        if not isinstance(data, dict) or not isinstance(event_type, str):
+            continue
+        for name in secret_fields(event_type):
+            if data.get(name) is not None:
+                data[name] = None
+                changed = True
+    return json.dumps(parsed, separators=(",", ":"), sort_keys=True) if changed else body
+
+
+def secrets_blanked(body: str | None) -> bool:
+    """Whether a stored body lost a secret to without_secrets (it can never be applied)."""
+    if not body or not any(t in body for t in SECRET_TYPES):
+        return False
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    for envelope in _envelopes(parsed):
+        data = envelope.get("data")
+        if isinstance(data, dict) and any(
+                name in data and data[name] is None
+                for name in secret_fields(str(envelope.get("type")))):
+            return True
+    return False

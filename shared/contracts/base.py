@@ -15,6 +15,11 @@ RIGHTS_PARTICIPANTS = "rights-participants"  # resolved to the data map's servic
 
 SUBJECT_TYPES = ("student", "guardian", "staff")
 
+# Field metadata of a secret that travels in an event (an invitation or reset token): it is
+# blanked wherever the event comes to rest (the producer's outbox once the broker has it,
+# dead letters, exports), since a reader of a database or a backup could use it.
+SECRET = {"secret": True}
+
 
 class EventData(Schema):
     class Meta:

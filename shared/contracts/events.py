@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from .base import (ANY_PRODUCER, RIGHTS, RIGHTS_PARTICIPANTS, Contract, EventData,
+from .base import (ANY_PRODUCER, RIGHTS, RIGHTS_PARTICIPANTS, SECRET, Contract, EventData,
                    RecordEvent, Subject)
 from .fields import SafeEmail, SafeString, StrictDate, UtcDateTime, UuidString
 
@@ -142,13 +142,15 @@ RESULTS_PER_EVENT = 500
 
 # --- accounts (identity) ------------------------------------------------------------
 class InvitationIssued(EventData):
-    """Carries the token once; identity keeps only its hash, notifications scrubs it."""
+    """Carries the token once (a secret: blanked wherever the event rests); identity keeps
+    only its hash, notifications drops it with the mail's body once sent."""
     invitation_id = UuidString(required=True)
     account_id = UuidString(required=True)
     role = fields.String(required=True)
     name = SafeString(required=True)
     email = SafeEmail(required=True)
-    token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"))
+    token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"),
+                          metadata=SECRET)
     expires_at = UtcDateTime(required=True)
 
 
@@ -158,7 +160,8 @@ class PasswordResetRequested(EventData):
     account_id = UuidString(required=True)
     name = SafeString(required=True)
     email = SafeEmail(required=True)
-    token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"))
+    token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"),
+                          metadata=SECRET)
     expires_at = UtcDateTime(required=True)
 
 

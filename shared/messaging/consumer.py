@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
-from shared.contracts import ContractError
+from shared.contracts import ContractError, without_secrets
 from shared.db import utcnow
 from shared.tables import PlumbingTables
 
@@ -290,10 +290,12 @@ class DeliveryProcessor:
     def dead_letter(self, body, envelope: Envelope | None, reason: str, *,
                     attempts: int, event_id: str | None = None,
                     event_type: str | None = None) -> str:
-        """Store the delivery as a dead letter and forget its attempts, in one transaction."""
+        """Store the delivery as a dead letter and forget its attempts, in one transaction.
+        A secret the event carries is not kept (the letter then cannot be replayed: the
+        producer sends a new one, as a resent invitation does)."""
         raw = _text(body)
         event_id = envelope.id if envelope else (event_id or _body_key(raw))
-        raw = raw.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
+        raw = without_secrets(raw).replace("\x00", "\ufffd")  # PostgreSQL text: no NUL
         event_type = envelope.type if envelope else event_type
         letter_id = str(uuid.uuid4())
         with self.sessions() as session, session.begin():

@@ -3,7 +3,8 @@
 Rows go out in batches (PP_RELAY_BATCH_SIZE) with a window of outstanding publisher
 confirms (PP_PUBLISH_WINDOW; 1 waits for each confirm), rows of one routing key packed up
 to PP_RELAY_PACK to a message; the rows the broker confirmed are marked sent, in the
-batch's one transaction, and a row it did not is retried with backoff.
+batch's one transaction, with the secrets they carry blanked (the rest of a payload stays
+for PP_OUTBOX_RETENTION_SECONDS), and a row it did not is retried with backoff.
 Several relays of one service may run at once: on PostgreSQL each takes its batch with
 FOR UPDATE SKIP LOCKED, so no row is held by two. A crash after the publish and before the
 commit publishes those rows again; consumers are idempotent, so nothing is applied twice.
@@ -103,7 +104,9 @@ class OutboxRelay:
                     values["payload"] = None
                 conn.execute(ob.update().where(ob.c.seq.in_([r.seq for r in sent]))
                              .values(**values))
-                self._blank_erased(conn, sent, now)
+                if self.retention:
+                    self._blank_secrets(conn, sent)
+                    self._blank_erased(conn, sent, now)
         for row in sent:  # counted once committed as sent
             metrics.PUBLISHED.labels(self.name, row.event_type).inc()
         if len(sent) < len(rows):
@@ -135,10 +138,21 @@ class OutboxRelay:
             return publish_each(self.publisher, messages)
         return publish_many(messages, self.window)
 
+    def _blank_secrets(self, conn, rows) -> None:
+        """A secret an event carries (an invitation or reset token) is blanked from its row
+        as soon as the broker has the event, whatever the retention: the rest of the
+        payload may stay for the retention, the secret never rests here."""
+        blanked = [{"row_seq": row.seq, "blank": contracts.without_secrets(row.payload)}
+                   for row in rows if row.event_type in contracts.SECRET_TYPES]
+        if blanked:
+            ob = self.outbox
+            conn.execute(ob.update().where(ob.c.seq == sa.bindparam("row_seq"))
+                         .values(payload=sa.bindparam("blank")), blanked)
+
     def _blank_erased(self, conn, rows, now: dt.datetime) -> None:
         """An event about a subject erased while it waited is blanked as soon as it is
         sent: the erasure could not blank it then, and must leave nothing behind."""
-        if not self.retention or self.tombstones is None:
+        if self.tombstones is None:
             return
         t = self.tombstones
         recent = conn.execute(sa.select(t.c.subject_id).where(

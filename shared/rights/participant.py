@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.contracts import without_secrets
 from shared.db import utcnow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
@@ -60,6 +61,8 @@ def with_plumbing(declaration: DataDeclaration) -> DataDeclaration:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, str):  # a stored event (outbox, dead letters): never its secrets
+        return without_secrets(value)
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
