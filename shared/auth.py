@@ -110,9 +110,15 @@ class TokenSigner:
 
     def issue(self, account_id: str, role: str, school_ids: list[str] | tuple[str, ...],
               **extra: Any) -> str:
-        now = int(self.clock())
+        """`extra` claims: `sid`, the sign-in (refresh-token family) an account's token
+        belongs to, so that signing out revokes that sign-in's tokens only."""
+        issued = self.clock()
+        now = int(issued)
+        # `iat` to the microsecond (a JWT NumericDate may be fractional): a revocation
+        # names the instant before which tokens are dead, and a sign-in in the same
+        # second, after a password reset, must not be.
         claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": account_id, "role": role,
-                  "school_ids": list(school_ids), "iat": now, "nbf": now,
+                  "school_ids": list(school_ids), "iat": round(issued, 6), "nbf": now,
                   "exp": now + self.lifetime, "jti": str(uuid.uuid4()), **extra}
         return jwt.encode(claims, self.key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
@@ -268,6 +274,9 @@ def require(*roles: str):
                 principal = current_app.extensions["pp_verifier"].verify(token.strip())
             except InvalidToken:
                 raise ApiError(401, "unauthorized", "The token is not valid.") from None
+            if _revoked(current_app.extensions.get("pp_revocations"), principal):
+                # Signed out, reset, removed or revoked: refused before its expiry.
+                raise ApiError(401, "unauthorized", "The token is no longer valid.")
             if roles and principal.role not in roles:
                 # Not this caller's kind of resource: the same answer as a missing one.
                 raise ApiError(404, "not_found", "Not found.")
@@ -275,3 +284,14 @@ def require(*roles: str):
             return view(*args, **kwargs)
         return wrapper
     return decorate
+
+
+def _revoked(revocations, principal: Principal) -> bool:
+    if revocations is None:
+        return False
+    from shared.revocations import RevocationsUnavailable
+    try:
+        return revocations.is_revoked(principal.claims)
+    except RevocationsUnavailable:
+        raise ApiError(503, "unavailable", "Try again in a moment.",
+                       headers={"Retry-After": "5"}) from None

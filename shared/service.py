@@ -22,12 +22,15 @@ from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker, w
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import BrokerPublisher, broker_connection
 from shared.messaging.relay import OutboxRelay
+from shared.revocations import RevocationView, apply_revocations
 from shared.rights import DataDeclaration, RightsParticipant
 from shared.rights.participant import with_plumbing
 from shared.tables import PlumbingTables
 from shared.web import create_flask_app
 
 log = logging.getLogger(__name__)
+
+REVOCATION_EVENT = "TokensRevoked"  # every service applies it (shared/revocations.py)
 
 
 @dataclass
@@ -78,6 +81,7 @@ class ServiceRuntime:
         self.context = ServiceContext(spec.name, settings, self.engine, sessions, outbox,
                                       participant)
         self.verifier = verifier_from_settings(settings)
+        self.revocations = RevocationView(self.engine, spec.tables.token_revocations)
         self.relay: OutboxRelay | None = None
         self.queue_workers: list[QueueWorker] = []
 
@@ -102,6 +106,8 @@ class ServiceRuntime:
         if self.context.participant is not None:
             handlers.update(self.context.participant.handlers())
         subs = topology.subscriptions(self.spec.name)
+        if REVOCATION_EVENT in {c.type for chan in subs.values() for c in chan}:
+            handlers[REVOCATION_EVENT] = apply_revocations(self.spec.tables.token_revocations)
         by_channel: dict[str, dict[str, Handler]] = {c: {} for c in topology.CHANNELS}
         for channel, contract_list in subs.items():
             for contract in contract_list:
@@ -165,6 +171,7 @@ class ServiceRuntime:
 
     def create_app(self) -> Flask:
         app = create_flask_app(self.spec.name, ready=self.ready, verifier=self.verifier,
+                               revocations=self.revocations,
                                blueprints=self.spec.build_blueprints(self.context))
         app.extensions["pp_context"] = self.context
         return app

@@ -1,8 +1,9 @@
 """Plumbing tables that live in every service's own database.
 
-`define_plumbing_tables` is frozen at version 1: each service's first migration creates
-exactly these. A later change to the plumbing adds a `define_plumbing_tables_v2` step and
-a migration in every service, never an edit here.
+`define_plumbing_tables_v1` is frozen at version 1: each service's first migration creates
+exactly these. A later change to the plumbing adds a step (`define_plumbing_tables_v2`:
+token revocations) and a migration in every service, never an edit of an earlier step.
+`define_plumbing_tables` is every step, as the services' models use them.
 """
 from __future__ import annotations
 
@@ -24,9 +25,16 @@ class PlumbingTables:
     restrictions: sa.Table
     objections: sa.Table
     erasure_tombstones: sa.Table
+    token_revocations: sa.Table
 
 
 def define_plumbing_tables(metadata: sa.MetaData) -> PlumbingTables:
+    """Every plumbing table, at the newest step."""
+    return PlumbingTables(*define_plumbing_tables_v1(metadata),
+                          define_plumbing_tables_v2(metadata))
+
+
+def define_plumbing_tables_v1(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
     outbox = sa.Table(
         "outbox", metadata,
         sa.Column("seq", _BigId, primary_key=True, autoincrement=True),
@@ -95,18 +103,45 @@ def define_plumbing_tables(metadata: sa.MetaData) -> PlumbingTables:
         sa.Column("school_id", sa.String(36), nullable=False),
         sa.Column("erased_at", UtcDateTime, nullable=False),
     )
-    return PlumbingTables(outbox, inbox, delivery_attempts, dead_letters, restrictions,
-                          objections, erasure_tombstones)
+    return (outbox, inbox, delivery_attempts, dead_letters, restrictions, objections,
+            erasure_tombstones)
+
+
+def define_plumbing_tables_v2(metadata: sa.MetaData) -> sa.Table:
+    """Access tokens revoked before they expire (TokensRevoked, shared/revocations.py):
+    ids and instants only, each row kept until every token it names has expired."""
+    return sa.Table(
+        "token_revocations", metadata,
+        sa.Column("id", sa.String(36), primary_key=True),  # the TokensRevoked event's id
+        sa.Column("subject_id", sa.String(36), nullable=False),  # the tokens' `sub`
+        sa.Column("session_id", sa.String(36), nullable=True),  # their `sid`; NULL: all
+        sa.Column("revoked_before", UtcDateTime, nullable=False),
+        sa.Column("expires_at", UtcDateTime, nullable=False),
+        sa.Index("ix_token_revocations_expires_at", "expires_at"),
+    )
 
 
 def create_plumbing_tables_v1(bind) -> None:
     """For a service's first migration: create the version-1 plumbing tables."""
     metadata = sa.MetaData()
-    define_plumbing_tables(metadata)
+    define_plumbing_tables_v1(metadata)
     metadata.create_all(bind)
 
 
 def drop_plumbing_tables_v1(bind) -> None:
     metadata = sa.MetaData()
-    define_plumbing_tables(metadata)
+    define_plumbing_tables_v1(metadata)
+    metadata.drop_all(bind)
+
+
+def create_plumbing_tables_v2(bind) -> None:
+    """For every service's migration of step 2: create the token revocations table."""
+    metadata = sa.MetaData()
+    define_plumbing_tables_v2(metadata)
+    metadata.create_all(bind)
+
+
+def drop_plumbing_tables_v2(bind) -> None:
+    metadata = sa.MetaData()
+    define_plumbing_tables_v2(metadata)
     metadata.drop_all(bind)

@@ -127,7 +127,8 @@ class _Api(Api):
 
 
 def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
-                     verifier, blueprints=(), extra_config: dict | None = None) -> Flask:
+                     verifier, revocations=None, blueprints=(),
+                     extra_config: dict | None = None) -> Flask:
     app = Flask(f"pp.{service}")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_JSON_BYTES,
@@ -136,6 +137,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
         **(extra_config or {}))
     app.extensions["pp_verifier"] = verifier
+    app.extensions["pp_revocations"] = revocations  # None: no revocations (test apps)
     api = _Api(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)

@@ -19,6 +19,7 @@ def on_start(ctx: ServiceContext) -> None:
     identity = identity_of(ctx)
     identity.keys.ensure()
     settings = ctx.settings
+    ctx.participant.token_lifetime = settings.access_token_seconds
     if settings.bootstrap_operator_email and settings.bootstrap_operator_password:
         with transaction(ctx.sessions) as session:
             identity.ensure_operator(session, settings.bootstrap_operator_email,

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared.config import Settings
+from shared.db import utcnow
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 from shared.rights.participant import Subject
 
 from .models import (accounts, invitations, mail_sends, memberships, password_resets,
                      plumbing, refresh_tokens, schools)
+from .revocation import EVENT as REVOCATION_EVENT, lock_accounts, sign_out_accounts
 
 ACCOUNT = Personal("account", "sign-in and contact")
 
@@ -70,7 +73,10 @@ EXPORTED_ACCOUNT_COLUMNS = ("id", "email", "name", "role", "status", "created_at
 
 class IdentityParticipant(RightsParticipant):
     """The shared participant, plus: the subject's login is exported with its relations,
-    and deleted when its last school relation goes."""
+    and deleted when its last school relation goes; either way its tokens stop."""
+
+    # The access tokens' lifetime (set from the settings when identity starts).
+    token_lifetime: int = Settings().access_token_seconds
 
     def _accounts_of(self, session, subject: Subject) -> list[str]:
         column = {"guardian": "guardian_id", "student": "student_id",
@@ -90,19 +96,28 @@ class IdentityParticipant(RightsParticipant):
 
     def erase(self, session, subject: Subject):
         ids = self._accounts_of(session, subject)
+        lock_accounts(session, ids)
         counts = super().erase(session, subject)
         counts["accounts"] = delete_orphan_accounts(session, ids)
+        self._sign_out(session, ids)
         return counts
 
     def offboard(self, session, school_id: str):
         ids = session.execute(sa.select(memberships.c.account_id).where(
             memberships.c.school_id == school_id)).scalars().all()
+        lock_accounts(session, ids)
         counts = super().offboard(session, school_id)
         counts["accounts"] = delete_orphan_accounts(session, ids)
+        self._sign_out(session, ids)
         counts["schools"] = session.execute(schools.update().where(
             schools.c.id == school_id).values(status="offboarded",
                                               authorised_by=None)).rowcount
         return counts
+
+
+    def _sign_out(self, session, account_ids) -> None:
+        sign_out_accounts(session, self.outbox, account_ids, revoked_before=utcnow(),
+                          token_lifetime=self.token_lifetime)
 
 
 def delete_orphan_accounts(session, account_ids) -> int:
@@ -123,7 +138,9 @@ def delete_orphan_accounts(session, account_ids) -> int:
         for table in (invitations, password_resets, refresh_tokens, mail_sends):
             session.execute(table.delete().where(table.c.account_id == account_id))
         mentions = outbox.c.payload.like(f"%{account_id}%")
-        session.execute(outbox.delete().where(outbox.c.sent_at.is_(None), mentions))
+        # Unsent events about the login go, except the revocation of its tokens (ids).
+        session.execute(outbox.delete().where(outbox.c.sent_at.is_(None), mentions,
+                                              outbox.c.event_type != REVOCATION_EVENT))
         session.execute(outbox.update().where(outbox.c.sent_at.is_not(None), mentions)
                         .values(payload=None))
         removed += session.execute(accounts.delete().where(accounts.c.id == account_id)

@@ -22,6 +22,7 @@ from .domain import (Conflict, InvalidCredentials, InvalidGrant, Throttled, Toke
                      Unknown)
 from .keys import KeyRing
 from .personal_data import delete_orphan_accounts
+from .revocation import lock_accounts, revoke_tokens, sign_out_accounts
 from .models import (accounts, address_failures, clients, invitations, mail_sends,
                      memberships, password_resets, refresh_tokens, removed_records, schools,
                      students)
@@ -84,9 +85,11 @@ class Identity:
         self.active_school(session, school_id)
         session.execute(schools.update().where(schools.c.id == school_id).values(
             status="offboarding", offboarded_at=self.clock()))
-        session.execute(clients.update().where(clients.c.school_id == school_id,
-                                               clients.c.revoked_at.is_(None))
-                        .values(revoked_at=self.clock()))
+        revoked = session.execute(clients.update().where(
+            clients.c.school_id == school_id, clients.c.revoked_at.is_(None))
+            .values(revoked_at=self.clock()).returning(clients.c.id)).scalars().all()
+        for client_id in revoked:  # the school's people follow as identity erases them
+            self._revoke(session, client_id, "client_revoked")
         self.outbox.add(session, "SchoolOffboarded", {"school_id": school_id},
                         school_id=school_id)
         log.info("school offboarding school_id=%s", school_id)
@@ -107,6 +110,7 @@ class Identity:
             clients.c.revoked_at.is_(None)).values(revoked_at=self.clock())).rowcount
         if not done:
             raise Unknown("no such client")
+        self._revoke(session, client_id, "client_revoked")
 
     # --- the operator's view of schools -----------------------------------------------------
     def list_schools(self, session: Session, after: str | None = None,
@@ -292,8 +296,11 @@ class Identity:
         m = memberships
         account_ids = session.execute(sa.select(m.c.account_id).where(
             m.c.school_id == school_id, m.c[column] == value)).scalars().all()
+        lock_accounts(session, account_ids)
         session.execute(m.delete().where(m.c.school_id == school_id, m.c[column] == value))
         removed = delete_orphan_accounts(session, account_ids)
+        sign_out_accounts(session, self.outbox, account_ids, revoked_before=self.clock(),
+                          token_lifetime=self.token_lifetime)
         for account_id in set(account_ids):
             status = session.execute(sa.select(accounts.c.status).where(
                 accounts.c.id == account_id)).scalar()
@@ -453,7 +460,8 @@ class Identity:
             token_hash=domain.hash_secret(refresh), issued_at=now,
             expires_at=now + self.refresh_lifetime))
         signer = self.keys.signer(session.connection())
-        access = signer.issue(account.id, account.role, self.school_ids(session, account.id))
+        access = signer.issue(account.id, account.role, self.school_ids(session, account.id),
+                              sid=family_id)
         return {"access_token": access, "token_type": "Bearer", "expires_in": signer.lifetime,
                 "refresh_token": refresh}
 
@@ -469,10 +477,14 @@ class Identity:
         row = session.execute(sa.select(refresh_tokens).where(
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row.rotated_at is not None or row.revoked_at is not None:
-            # A rotated token used again: stolen or replayed. Revoke the whole family.
-            session.execute(refresh_tokens.update().where(
+            # A rotated token used again: stolen or replayed. Revoke the whole family, and
+            # the access tokens it gave.
+            revoked = session.execute(refresh_tokens.update().where(
                 refresh_tokens.c.family_id == row.family_id,
-                refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now))
+                refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now)).rowcount
+            if revoked:
+                self._revoke(session, row.account_id, "refresh_reuse",
+                             session_id=row.family_id)
             log.warning("refresh token reuse: family revoked account_id=%s family_id=%s",
                         row.account_id, row.family_id)
             raise InvalidGrant("refresh token reused; signed out everywhere it was used")
@@ -486,6 +498,18 @@ class Identity:
                         .values(rotated_at=now))
         return self._tokens(session, account, family_id=row.family_id)
 
+    def _revoke(self, session: Session, subject_id: str, reason: str, *,
+                session_id: str | None = None) -> None:
+        """The access tokens of an account or client (of one sign-in, when `session_id`)
+        issued until now stop working on every service (TokensRevoked)."""
+        revoke_tokens(session, self.outbox, subject_id, reason=reason,
+                      revoked_before=self.clock(), token_lifetime=self.token_lifetime,
+                      session_id=session_id)
+
+    @property
+    def token_lifetime(self) -> int:
+        return self.keys.settings.access_token_seconds
+
     def _lock_account(self, session: Session, account_id: str) -> None:
         session.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)
                         .with_for_update())
@@ -496,12 +520,17 @@ class Identity:
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row is not None:
             self._lock_account(session, row.account_id)
-            session.execute(refresh_tokens.update().where(
+            revoked = session.execute(refresh_tokens.update().where(
                 refresh_tokens.c.family_id == row.family_id,
-                refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=self.clock()))
+                refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=self.clock())
+            ).rowcount
+            if revoked:  # that sign-in's access tokens stop too, on every service
+                self._revoke(session, row.account_id, "logout", session_id=row.family_id)
 
     def client_credentials(self, session: Session, client_id: str, secret: str) -> dict:
-        row = session.execute(sa.select(clients).where(clients.c.id == client_id)).first()
+        # Locked as revoke_client locks it: no token is issued after its revocation.
+        row = session.execute(sa.select(clients).where(clients.c.id == client_id)
+                              .with_for_update()).first()
         if (row is None or row.revoked_at is not None
                 or not _same(row.secret_hash, domain.hash_secret(secret))):
             raise InvalidCredentials()
@@ -549,10 +578,11 @@ class Identity:
             password_resets.c.used_at.is_(None)).values(used_at=now))
         session.execute(accounts.update().where(accounts.c.id == row.account_id).values(
             password_hash=self.hasher.hash(password), failed_logins=0, locked_until=None))
-        # A new password signs out every session.
+        # A new password signs out every session, and every access token issued so far.
         session.execute(refresh_tokens.update().where(
             refresh_tokens.c.account_id == row.account_id,
             refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now))
+        self._revoke(session, row.account_id, "password_reset")
 
     # --- operators ---------------------------------------------------------------------------
     def ensure_operator(self, session: Session, email: str, password: str) -> str:

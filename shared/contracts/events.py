@@ -141,6 +141,9 @@ RESULTS_PER_EVENT = 500
 
 
 # --- accounts (identity) ------------------------------------------------------------
+REVOCATION_REASONS = ("logout", "refresh_reuse", "password_reset", "account_removed",
+                      "membership_removed", "client_revoked")
+
 class InvitationIssued(EventData):
     """Carries the token once (a secret: blanked wherever the event rests); identity keeps
     only its hash, notifications drops it with the mail's body once sent."""
@@ -163,6 +166,18 @@ class PasswordResetRequested(EventData):
     token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"),
                           metadata=SECRET)
     expires_at = UtcDateTime(required=True)
+
+
+class TokensRevoked(EventData):
+    """Access tokens that stop working before they expire: those of `subject_id` (the
+    token's `sub`: an account or a school-system client) issued before `revoked_before`,
+    or only those of one sign-in when `session_id` (the token's `sid`) is given. Every
+    service keeps it until `expires_at`, when every token it names has expired anyway."""
+    subject_id = UuidString(required=True)
+    session_id = UuidString(load_default=None, allow_none=True)
+    revoked_before = UtcDateTime(required=True)
+    expires_at = UtcDateTime(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(REVOCATION_REASONS))
 
 
 class AccountActivated(EventData):
@@ -298,6 +313,8 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(ResultsRecorded, "ingest", ("reports",)),
     _c(InvitationIssued, "identity", ("notifications",)),
     _c(PasswordResetRequested, "identity", ("notifications",)),
+    # On the rights channel: a school's data backlog never delays a sign-out.
+    _c(TokensRevoked, "identity", ALL_SERVICES, RIGHTS),
     # dsar keeps which subjects a parent or student may file about.
     _c(AccountActivated, "identity", ("linking", "reports", "notifications", "dsar")),
     _c(ParentVerified, "linking", ("reports", "notifications", "dsar")),

@@ -48,6 +48,8 @@ def _plumbing_declarations() -> tuple[TableDeclaration, ...]:
                          "school_id": N, "recorded_at": N}),
         T("erasure_tombstones", {"subject_type": N, "subject_id": N, "school_id": N,
                                  "erased_at": N}),
+        T("token_revocations", {"id": N, "subject_id": N, "session_id": N,
+                                "revoked_before": N, "expires_at": N}, school_column=None),
     )
 
 

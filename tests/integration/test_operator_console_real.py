@@ -169,7 +169,9 @@ def test_offboarding_shows_each_services_progress_until_every_service_has_answer
                              system.operator))
     assert detail["status"] == "offboarded" and detail["offboarded_at"]
     assert detail["admins"] == [] and detail["clients"] == []
-    assert system.call("dsar", "get", path, admin).status_code == 404
+    # The school's admin went with it: their token is refused everywhere (TokensRevoked).
+    wait_for(lambda: system.call("dsar", "get", path, admin).status_code == 401,
+             timeout=10, message="the offboarded school's admin refused")
     unknown = system.call("dsar", "get", f"/api/v1/offboardings/{uuid.uuid4()}",
                           system.operator)
     assert unknown.status_code == 404 and unknown.json["error"]["code"] == "not_found"

@@ -8,7 +8,11 @@ Every service is tried twice: with the verifier embedded mode shares (identity's
 ring), and with a verifier fed from identity's /.well-known/jwks.json as separate
 processes use. Also: a replayed refresh token revokes its whole sign-in, and the tokens of
 an account the school removed reach nothing. Real PostgreSQL and RabbitMQ, every service in
-this process (tests/system.py)."""
+this process (tests/system.py).
+
+A token that was valid stops working on every service within seconds of a sign-out, a
+password reset, an erasure of the account, a school's removal of a member of staff or
+of a parent, and a client's revocation (TokensRevoked, docs/decisions.md)."""
 from __future__ import annotations
 
 import base64
@@ -316,8 +320,7 @@ def test_a_replayed_refresh_token_is_refused_and_revokes_its_whole_sign_in(world
 
 def test_the_tokens_of_an_account_the_school_removed_reach_nothing(world):
     """A removed parent's login is deleted: its refresh token and password are refused
-    (401). Its access token is stateless and lives out its 15 minutes (docs/decisions.md),
-    so the services answer it as they answer anyone without data: none of the child's."""
+    (401), and so is its access token, by every service, within seconds (TokensRevoked)."""
     w = world
     system = w.system
     session = sign_in(system, "gone@a.example.org", PARENT_PASSWORD)
@@ -339,11 +342,127 @@ def test_the_tokens_of_an_account_the_school_removed_reach_nothing(world):
         "password": PARENT_PASSWORD})
     assert password.status_code == 401 and password.json["error"]["code"] == \
         "invalid_credentials"
-    refused = system.call("reports", "get", reports_path, access)
-    assert refused.status_code == 404 and refused.json["error"]["code"] == "not_found"
-    assert system.call("linking", "get", "/api/v1/links", access).json["items"] == []
-    assert system.call("identity", "get", "/api/v1/me", access).status_code in (401, 404)
+    refused_everywhere(w, access)
     # The other parent, whose login stays, still reads the child's reports.
     assert system.call("reports", "get", reports_path, w.tokens["A_parent"]
                        ).status_code == 200
 
+
+
+# --- revoked tokens --------------------------------------------------------------------------
+REVOCATION_DEADLINE = 10.0  # seconds: "within a few seconds", with room for a slow machine
+
+
+def answers(w, token: str) -> dict[str, object]:
+    """Each service's answer to the token on its endpoint (the table above)."""
+    out = {}
+    for service, (method, template, _) in ENDPOINTS.items():
+        out[service] = _request(w.system.clients[service], method,
+                                template.format(s1=w.s1), f"Bearer {token}")
+    return out
+
+
+def accepted_everywhere(w, token: str) -> None:
+    """Not refused by any service (an endpoint not for this caller's role answers 404)."""
+    statuses = {service: r.status_code for service, r in answers(w, token).items()}
+    assert 401 not in statuses.values(), statuses
+
+
+def refused_everywhere(w, token: str) -> None:
+    def refused():
+        return all(_is_401(response) for response in answers(w, token).values())
+    wait_for(refused, timeout=REVOCATION_DEADLINE, interval=0.1,
+             message="every service refusing the token")
+
+
+def new_parent(w, source: str, email: str) -> str:
+    """A parent of S1 with an activated login; the guardian's id."""
+    w.system.push(w.tokens["A_system"], [guardian(source, email, {"S1": True})])
+    w.system.activate(email, PARENT_PASSWORD)
+    return w.system.tap.wait("GuardianRecorded", lambda d: d["email"] == email
+                             )["data"]["guardian_id"]
+
+
+def test_a_sign_out_stops_that_sign_ins_access_token_on_every_service(world):
+    w = world
+    new_parent(w, "GL", "leaving@a.example.org")
+    here = sign_in(w.system, "leaving@a.example.org", PARENT_PASSWORD)
+    elsewhere = sign_in(w.system, "leaving@a.example.org", PARENT_PASSWORD)
+    accepted_everywhere(w, here["access_token"])
+    assert w.system.call("identity", "post", "/api/v1/auth/logout", json={
+        "refresh_token": here["refresh_token"]}).status_code == 204
+    refused_everywhere(w, here["access_token"])
+    accepted_everywhere(w, elsewhere["access_token"])  # another sign-in: not signed out
+
+
+def test_a_replayed_refresh_token_stops_the_access_tokens_of_that_sign_in(world):
+    w = world
+    new_parent(w, "GT", "stolen@a.example.org")
+    first = sign_in(w.system, "stolen@a.example.org", PARENT_PASSWORD)
+    rotated = refresh(w.system, first["refresh_token"]).json
+    accepted_everywhere(w, rotated["access_token"])
+    assert refresh(w.system, first["refresh_token"]).status_code == 401  # the replay
+    refused_everywhere(w, rotated["access_token"])
+    refused_everywhere(w, first["access_token"])
+
+
+def test_a_password_reset_stops_every_access_token_and_a_new_sign_in_works_at_once(world):
+    w = world
+    email = "forgetful@a.example.org"
+    new_parent(w, "GR", email)
+    old = [sign_in(w.system, email, PARENT_PASSWORD)["access_token"] for _ in range(2)]
+    for token in old:
+        accepted_everywhere(w, token)
+    assert w.system.call("identity", "post", "/api/v1/auth/password-reset",
+                         json={"email": email}).status_code == 202
+    reset_token = w.system.tap.wait("PasswordResetRequested",
+                                    lambda d: d["email"] == email)["data"]["token"]
+    assert w.system.call("identity", "post", "/api/v1/auth/password-reset/confirm", json={
+        "token": reset_token, "password": "a-new-password-22"}).status_code == 200
+    fresh = sign_in(w.system, email, "a-new-password-22")["access_token"]  # same second
+    for token in old:
+        refused_everywhere(w, token)
+    accepted_everywhere(w, fresh)
+
+
+def test_an_erased_accounts_access_token_is_refused_by_every_service(world):
+    w = world
+    guardian_id = new_parent(w, "GE", "erased@a.example.org")
+    access = sign_in(w.system, "erased@a.example.org", PARENT_PASSWORD)["access_token"]
+    accepted_everywhere(w, access)
+    answer = w.system.rights_request("ErasureRequested", w.school, "guardian", guardian_id,
+                                     "identity")
+    assert answer["data"]["outcome"] == "done" and answer["data"]["counts"]["accounts"] == 1
+    refused_everywhere(w, access)
+
+
+def test_a_member_of_staff_the_school_removed_is_refused_by_every_service(world):
+    """A school removes an admin by erasing the staff subject (their account's id)."""
+    w = world
+    access = w.system.admin(w.school, "leaver@a.example.org")
+    accepted_everywhere(w, access)
+    assert w.system.call("dsar", "get", "/api/v1/subject-requests", access
+                         ).status_code == 200
+    account = jwt.decode(access, options={"verify_signature": False})["sub"]
+    answer = w.system.rights_request("ErasureRequested", w.school, "staff", account,
+                                     "identity")
+    assert answer["data"]["outcome"] == "done"
+    refused_everywhere(w, access)
+    assert _scalar(w.system, "identity", "SELECT count(*) FROM memberships WHERE "
+                                         "account_id=:a", a=account) == 0
+
+
+def test_a_revoked_clients_token_is_refused_by_every_service(world):
+    w = world
+    client = w.system.call("identity", "post", f"/api/v1/schools/{w.school}/clients",
+                           w.system.operator).json
+    access = w.system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "client_credentials", **client}).json["access_token"]
+    accepted_everywhere(w, access)
+    assert w.system.call("ingest", "get", "/api/v1/school-data/batches", access
+                         ).status_code == 200
+    assert w.system.call("identity", "delete", f"/api/v1/schools/{w.school}/clients/"
+                         f"{client['client_id']}", w.system.operator).status_code == 204
+    refused_everywhere(w, access)
+    assert _is_401(w.system.call("ingest", "get", "/api/v1/school-data/batches", access))
+    accepted_everywhere(w, w.tokens["A_system"])  # the school's other client is untouched

@@ -50,3 +50,41 @@ def test_mail_links_point_at_the_gateways_own_port_unless_told_otherwise():
     assert Settings.from_env({"PP_GATEWAY_PORT": "18123",
                               "PP_PUBLIC_URL": "https://pp.example.org/"}).public_url == \
         "https://pp.example.org"
+
+
+def test_a_signed_out_token_is_refused_by_every_service_of_the_gateway(tmp_path):
+    """Embedded mode (one process, SQLite, memory://): each service applies TokensRevoked
+    to its own database and refuses the token through the gateway within seconds."""
+    from werkzeug.test import Client
+    tag = uuid.uuid4().hex[:8]
+    settings = replace(Settings.from_env({"PP_DATA_DIR": str(tmp_path)}),
+                       exchange=f"pp.embedded.{tag}", queue_prefix=f"emb.{tag}.",
+                       bootstrap_operator_email="ops@example.org",
+                       bootstrap_operator_password="operator-secret-1")
+    system = EmbeddedSystem(settings, load_specs())
+    client = Client(system.start())
+    paths = {"identity": "/api/v1/me", "ingest": "/api/v1/school-data/batches",
+             "linking": "/api/v1/links", "reports": "/api/v1/reports",
+             "notifications": "/api/v1/notification-preferences",
+             "dsar": "/api/v1/offboardings"}
+    try:
+        def sign_in():
+            response = client.post("/api/v1/auth/token", json={
+                "grant_type": "password", "email": "ops@example.org",
+                "password": "operator-secret-1"})
+            assert response.status_code == 200, response.json
+            return response.json
+
+        def statuses(token):
+            return {service: client.get(path, headers={
+                "Authorization": f"Bearer {token}"}).status_code
+                for service, path in paths.items()}
+        leaving, staying = sign_in(), sign_in()
+        assert 401 not in statuses(leaving["access_token"]).values()
+        assert client.post("/api/v1/auth/logout", json={
+            "refresh_token": leaving["refresh_token"]}).status_code == 204
+        wait_for(lambda: set(statuses(leaving["access_token"]).values()) == {401},
+                 timeout=10, message="every service refusing the signed-out token")
+        assert 401 not in statuses(staying["access_token"]).values()
+    finally:
+        system.stop()
