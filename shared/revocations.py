@@ -88,9 +88,11 @@ class RevocationView:
         if not isinstance(issued, (int, float)) or isinstance(issued, bool) \
                 or not math.isfinite(issued):
             return True  # no instant to compare: every revocation of the subject holds
+        # A token naming no sign-in (issued before tokens carried `sid`) falls under
+        # every revocation of its subject: refused rather than kept.
         session = claims.get("sid")
-        return any((wanted is None or wanted == session) and issued < before
-                   for wanted, before in entries)
+        return any((wanted is None or session is None or wanted == session)
+                   and issued < before for wanted, before in entries)
 
     def refresh(self) -> None:
         """Read the table at the next check (as the periodic re-read would)."""

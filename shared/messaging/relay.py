@@ -143,7 +143,8 @@ class OutboxRelay:
         as soon as the broker has the event, whatever the retention: the rest of the
         payload may stay for the retention, the secret never rests here."""
         blanked = [{"row_seq": row.seq, "blank": contracts.without_secrets(row.payload)}
-                   for row in rows if row.event_type in contracts.SECRET_TYPES]
+                   for row in rows
+                   if row.event_type in contracts.SECRET_TYPES and row.payload]
         if blanked:
             ob = self.outbox
             conn.execute(ob.update().where(ob.c.seq == sa.bindparam("row_seq"))

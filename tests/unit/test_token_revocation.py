@@ -69,6 +69,7 @@ def test_a_sign_out_refuses_that_sign_ins_tokens_only(db):
     assert view.is_revoked(claims(iat=before))
     assert not view.is_revoked(claims(sid=OTHER_SIGN_IN, iat=before))  # another device
     assert not view.is_revoked(claims(sub=OTHER, iat=before))
+    assert view.is_revoked(claims(sid=None, iat=before))  # names no sign-in: refused
 
 
 def test_an_account_revocation_refuses_tokens_issued_before_its_instant_only(db):
