@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
 
 from shared.config import Settings
 from shared.errors import ApiError
+from shared.revocations import RevocationsUnavailable
 
 ISSUER = "pupil-progress"
 AUDIENCE = "pupil-progress-api"
@@ -289,7 +290,6 @@ def require(*roles: str):
 def _revoked(revocations, principal: Principal) -> bool:
     if revocations is None:
         return False
-    from shared.revocations import RevocationsUnavailable
     try:
         return revocations.is_revoked(principal.claims)
     except RevocationsUnavailable:

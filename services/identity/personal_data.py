@@ -114,7 +114,6 @@ class IdentityParticipant(RightsParticipant):
                                               authorised_by=None)).rowcount
         return counts
 
-
     def _sign_out(self, session, account_ids) -> None:
         sign_out_accounts(session, self.outbox, account_ids, revoked_before=utcnow(),
                           token_lifetime=self.token_lifetime)
