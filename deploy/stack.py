@@ -68,6 +68,8 @@ def service_env(service: str | None = None) -> dict[str, str]:
         "PP_JWKS_URL": f"http://127.0.0.1:{web_port('identity')}/.well-known/jwks.json",
         "PP_PUBLIC_URL": env.get("PP_PUBLIC_URL", f"http://127.0.0.1:{GATEWAY_PORT}"),
         "PP_WEB_WORKERS": env.get("PP_WEB_WORKERS", "1"),
+        # nginx reaches the web processes from 127.0.0.1: it alone names the client.
+        "PP_TRUSTED_PROXIES": env.get("PP_TRUSTED_PROXIES", "127.0.0.1"),
         "PYTHONPATH": str(ROOT),
         **{f"PP_{s.upper()}_DATABASE_URL": database_url(s) for s in SERVICES},
         **{f"PP_{s.upper()}_URL": f"http://127.0.0.1:{web_port(s)}" for s in SERVICES},

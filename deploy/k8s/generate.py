@@ -56,6 +56,12 @@ READINESS = "gateway-readiness"  # the aggregated /readyz behind nginx
 # by an init container into a volume nginx serves, so the app and the API ship together.
 WEB_ROOT = "/usr/share/pupil-progress/web"
 
+# The cluster's pod network (a common default: set yours). The services trust it to name
+# the client (PP_TRUSTED_PROXIES: only the gateway, the readiness aggregator and our own
+# pods may reach a web port, see network_policies), and the gateway trusts it too: an
+# Ingress controller in front of it names the client in X-Forwarded-For.
+POD_NETWORK = "10.0.0.0/8"
+
 # Namespaces of the things outside ours that must reach our pods (README "Assumptions").
 NS_KUBE_SYSTEM = "kube-system"
 NS_CNPG = "cnpg-system"
@@ -422,7 +428,7 @@ def namespace_objects() -> list[dict]:
         {"apiVersion": "v1", "kind": "ConfigMap",
          "metadata": meta("pp-config", {"app.kubernetes.io/part-of": PART_OF}),
          "data": {"PP_PUBLIC_URL": "https://pupil-progress.example.invalid",
-                  "PP_LOG_LEVEL": "INFO"}},
+                  "PP_LOG_LEVEL": "INFO", "PP_TRUSTED_PROXIES": POD_NETWORK}},
     ]
 
 
@@ -650,7 +656,8 @@ def upstream_address(name: str) -> str:
 
 
 def upstreams() -> str:
-    return HEADER + nginx_upstreams(upstream_address, web_root=WEB_ROOT)
+    return HEADER + nginx_upstreams(upstream_address, web_root=WEB_ROOT,
+                                    edge_proxies=(POD_NETWORK,))
 
 
 # --------------------------------------------------------------------------- output
