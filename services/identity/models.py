@@ -141,6 +141,15 @@ sign_in_failures = sa.Table(
     sa.Column("last_failure_at", UtcDateTime, nullable=False, index=True),
 )
 
+# Password resets asked for, until the worker handles them (within a second or so): the
+# request itself does the same work whether or not the email has an account.
+reset_requests = sa.Table(
+    "reset_requests", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False, index=True),
+)
+
 # Emails sent per account (invitations, resets), for the hourly cap.
 mail_sends = sa.Table(
     "mail_sends", metadata,

@@ -23,8 +23,8 @@ from .domain import (Conflict, InvalidCredentials, InvalidGrant, Throttled, Toke
 from .keys import KeyRing
 from .personal_data import delete_orphan_accounts
 from .models import (accounts, address_failures, clients, invitations, mail_sends,
-                     memberships, password_resets, refresh_tokens, removed_records, schools,
-                     sign_in_failures, students)
+                     memberships, password_resets, refresh_tokens, removed_records,
+                     reset_requests, schools, sign_in_failures, students)
 
 log = logging.getLogger(__name__)
 
@@ -541,7 +541,27 @@ class Identity:
 
     # --- password reset --------------------------------------------------------------------
     def request_reset(self, session: Session, email: str) -> None:
-        """Always the same answer; a mail only for an active account, within the cap."""
+        """Always the same answer and the same work, whoever the email belongs to: the
+        request is written down, and the worker decides (handle_reset_requests), so
+        neither the answer nor its timing tells whether the email has an account."""
+        email = domain.normalise_email(email)[:320]  # lower-casing may lengthen it
+        session.execute(reset_requests.insert().values(
+            id=str(uuid.uuid4()), email=email, requested_at=self.clock()))
+
+    def handle_reset_requests(self, session: Session, limit: int = 500) -> int:
+        """The worker's side: a mail for each active account asked about, within the
+        hourly cap; nothing for other emails. Returns how many requests were handled."""
+        rows = session.execute(sa.select(reset_requests.c.id, reset_requests.c.email)
+                               .order_by(reset_requests.c.requested_at).limit(limit)
+                               .with_for_update(skip_locked=True)).all()
+        for row in rows:
+            self._send_reset(session, row.email)
+        if rows:
+            session.execute(reset_requests.delete().where(
+                reset_requests.c.id.in_([row.id for row in rows])))
+        return len(rows)
+
+    def _send_reset(self, session: Session, email: str) -> None:
         account = self.account_by_email(session, email)
         if account is None or account.status != "active":
             return
