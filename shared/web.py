@@ -171,12 +171,6 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         if token is not None:
             correlation_id_var.reset(token)
 
-    @app.get("/metrics")
-    def prometheus_metrics():
-        """Prometheus scrape (not routed by the gateway: operators' network only)."""
-        body, content_type = metrics.exposition()
-        return body, 200, {"Content-Type": content_type}
-
     @app.get("/healthz")
     def healthz():
         return jsonify({"status": "alive", "service": service})

@@ -173,8 +173,8 @@ def env_for(svc: str, component: str) -> list[dict]:
             secret_env("PP_SMTP_USER", "pp-smtp", "user", optional=True),
             secret_env("PP_SMTP_PASSWORD", "pp-smtp", "password", optional=True),
         ]
-    if component == "worker":
-        env.append({"name": "PP_METRICS_PORT", "value": str(METRICS_PORT)})
+    # Both serve /metrics on a port of their own: the web process never on its app port.
+    env.append({"name": "PP_METRICS_PORT", "value": str(METRICS_PORT)})
     return env
 
 
@@ -196,7 +196,8 @@ def deployment(svc: str, component: str) -> dict:
             "name": "web",
             "image": IMAGE,
             "command": ["gunicorn", "-c", "deploy/gunicorn.conf.py", f"services.{svc}.wsgi:app"],
-            "ports": [{"name": "http", "containerPort": WEB_PORT, "protocol": "TCP"}],
+            "ports": [{"name": "http", "containerPort": WEB_PORT, "protocol": "TCP"},
+                      {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
             "env": env_for(svc, component),
             "envFrom": [{"configMapRef": {"name": "pp-config"}}],
             "resources": {"requests": {"cpu": "100m", "memory": "192Mi"},
@@ -216,7 +217,8 @@ def deployment(svc: str, component: str) -> dict:
         replicas, grace = 2, 30
         strategy = {"type": "RollingUpdate",
                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}
-        annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(WEB_PORT),
+        annotations = {"prometheus.io/scrape": "true",
+                       "prometheus.io/port": str(METRICS_PORT),
                        "prometheus.io/path": "/metrics"}
     else:
         container = {
@@ -349,8 +351,7 @@ def network_policies(svc: str) -> list[dict]:
     if svc == "notifications":
         egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp(587, 465)})
     web_from = [{"podSelector": {"matchLabels": selector("gateway", "gateway")}},
-                {"podSelector": {"matchLabels": selector(READINESS, "readiness")}},
-                PROMETHEUS]
+                {"podSelector": {"matchLabels": selector(READINESS, "readiness")}}]
     if svc == "identity":  # every service fetches the JWKS
         web_from.append({"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": PART_OF}}})
     db = db_cluster(svc)
@@ -364,7 +365,9 @@ def network_policies(svc: str) -> list[dict]:
          "metadata": meta(f"{svc}-web-ingress", labels(svc, "policy")),
          "spec": {"podSelector": {"matchLabels": selector(svc, "web")},
                   "policyTypes": ["Ingress"],
-                  "ingress": [{"from": web_from, "ports": tcp(WEB_PORT)}]}},
+                  # Prometheus reaches the metrics port only, never the app's.
+                  "ingress": [{"from": web_from, "ports": tcp(WEB_PORT)},
+                              {"from": [PROMETHEUS], "ports": tcp(METRICS_PORT)}]}},
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
          "metadata": meta(f"{svc}-worker-ingress", labels(svc, "policy")),
          "spec": {"podSelector": {"matchLabels": selector(svc, "worker")},

@@ -7,7 +7,7 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher

@@ -419,3 +419,21 @@ def test_a_flood_of_failed_sign_ins_never_locks_out_a_user_on_another_address(st
         to=f"127.0.0.1:{identity_port}")), timeout=120, interval=0, message="identity refusing 127.0.0.3")
     status, body = sign_in("127.0.0.1", *OPERATOR)
     assert status == 200 and body["access_token"]
+
+
+def test_web_processes_serve_metrics_on_a_port_of_their_own(stack):
+    """Not on the app's port (through nginx or straight): on PP_METRICS_PORT, the sum of
+    the process's gunicorn workers."""
+    base = int(stack.env.get("PP_STACK_BASE_PORT", "8100"))
+    for service in SERVICES:
+        app_port = base + 1 + SERVICES.index(service)
+        assert requests.get(f"http://127.0.0.1:{app_port}/metrics", timeout=5
+                            ).status_code == 404
+        before = stack.metric(f"{service}-web", "pp_http_request_duration_seconds_count",
+                              service=service, route="/healthz")
+        for _ in range(10):
+            assert requests.get(f"http://127.0.0.1:{app_port}/healthz", timeout=5
+                                ).status_code == 200
+        assert stack.metric(f"{service}-web", "pp_http_request_duration_seconds_count",
+                            service=service, route="/healthz") == before + 10
+    assert requests.get(f"{GATEWAY}/metrics", timeout=5).status_code == 404

@@ -139,3 +139,9 @@ def test_random_methods_count_as_other_so_the_series_stay_few(client):
     assert methods() <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
                          "other"}
     assert {"other", "POST"} <= methods()
+
+
+def test_metrics_are_not_served_on_the_app_port(client):
+    """The web process serves /metrics on PP_METRICS_PORT (deploy/gunicorn.conf.py), never
+    beside the API, where anyone who reaches the app could read them."""
+    assert_error(client.get("/metrics"), 404, "not_found")
