@@ -1,8 +1,14 @@
 """gunicorn settings for every service's web process (the image, compose, k8s, local stack).
 
     gunicorn -c deploy/gunicorn.conf.py services.<service>.wsgi:app
+
+With PP_METRICS_PORT set, the process's metrics are served on that port of their own, never
+on the app's port: each gunicorn worker counts into files of prometheus_client's
+multiprocess mode, and the master serves their sum at /metrics.
 """
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("PP_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("PP_WEB_WORKERS", "2"))
@@ -17,3 +23,30 @@ loglevel = os.environ.get("PP_LOG_LEVEL", "info").lower()
 # Each worker builds the app (and runs migrations under an advisory lock) itself, so a
 # worker that dies is replaced cleanly.
 preload_app = False
+
+metrics_port = int(os.environ.get("PP_METRICS_PORT") or 0)
+if metrics_port:
+    # Set before any worker imports prometheus_client (workers are forked after this file
+    # is read); a fresh folder per master, so nothing of an earlier run is summed.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pp-metrics-")
+
+
+def when_ready(server):
+    if metrics_port:
+        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client.multiprocess import MultiProcessCollector
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        start_http_server(metrics_port, registry=registry)
+        server.log.info("metrics on port %d", metrics_port)
+
+
+def child_exit(server, worker):
+    if metrics_port:  # its counts stay in the sum; only its live gauges go
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if metrics_port:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

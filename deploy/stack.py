@@ -68,6 +68,8 @@ def service_env(service: str | None = None) -> dict[str, str]:
         "PP_JWKS_URL": f"http://127.0.0.1:{web_port('identity')}/.well-known/jwks.json",
         "PP_PUBLIC_URL": env.get("PP_PUBLIC_URL", f"http://127.0.0.1:{GATEWAY_PORT}"),
         "PP_WEB_WORKERS": env.get("PP_WEB_WORKERS", "1"),
+        # nginx reaches the web processes from 127.0.0.1: it alone names the client.
+        "PP_TRUSTED_PROXIES": env.get("PP_TRUSTED_PROXIES", "127.0.0.1"),
         "PYTHONPATH": str(ROOT),
         **{f"PP_{s.upper()}_DATABASE_URL": database_url(s) for s in SERVICES},
         **{f"PP_{s.upper()}_URL": f"http://127.0.0.1:{web_port(s)}" for s in SERVICES},
@@ -87,19 +89,26 @@ def _start(name: str, argv: list[str], env: dict[str, str]) -> int:
     return process.pid
 
 
+def metrics_port(service: str, index: int) -> int:
+    """A process's own /metrics port: index 0 the web process, 1… its workers."""
+    return BASE_PORT + 20 + 10 * SERVICES.index(service) + index
+
+
 def start_web(service: str) -> None:
-    env = {**service_env(service), "PP_BIND": f"127.0.0.1:{web_port(service)}"}
+    env = {**service_env(service), "PP_BIND": f"127.0.0.1:{web_port(service)}",
+           "PP_METRICS_PORT": str(metrics_port(service, 0))}
     _start(f"{service}-web", [sys.executable, "-m", "gunicorn", "-c",
                               str(ROOT / "deploy" / "gunicorn.conf.py"),
                               f"services.{service}.wsgi:app"], env)
+    (STACK_DIR / "pids" / f"{service}-web.metrics").write_text(env["PP_METRICS_PORT"])
 
 
 def start_worker(service: str, index: int = 1) -> str:
     name = f"{service}-worker" + (f"-{index}" if index > 1 else "")
-    metrics_port = BASE_PORT + 20 + 10 * SERVICES.index(service) + index
+    port = metrics_port(service, index)
     _start(name, [sys.executable, "-m", f"services.{service}.worker"],
-           {**service_env(service), "PP_METRICS_PORT": str(metrics_port)})
-    (STACK_DIR / "pids" / f"{name}.metrics").write_text(str(metrics_port))
+           {**service_env(service), "PP_METRICS_PORT": str(port)})
+    (STACK_DIR / "pids" / f"{name}.metrics").write_text(str(port))
     return name
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from shared.proxies import TrustedProxies
+
 SERVICES = ("identity", "ingest", "linking", "reports", "notifications", "dsar")
 
 DEFAULT_EXCHANGE = "pp.events"
@@ -23,6 +25,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _proxies(env: Mapping[str, str]) -> TrustedProxies:
+    try:
+        return TrustedProxies.parse(env.get("PP_TRUSTED_PROXIES"))
+    except ValueError as exc:
+        raise ConfigError(f"PP_TRUSTED_PROXIES: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,9 @@ class Settings:
     removed_student_retention_days: int = 365
     log_level: str = "INFO"
     log_format: str = "json"  # json (one object per line, for collectors) or text
-    metrics_port: int = 0  # a worker's /metrics port (0: none)
+    metrics_port: int = 0  # a process's own /metrics port (0: none)
+    # Proxies allowed to name the client in X-Forwarded-For (none: the socket peer is it).
+    trusted_proxies: TrustedProxies = TrustedProxies()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -119,6 +130,7 @@ class Settings:
             log_level=env.get("PP_LOG_LEVEL") or "INFO",
             log_format=env.get("PP_LOG_FORMAT") or "json",
             metrics_port=int(env.get("PP_METRICS_PORT") or 0),
+            trusted_proxies=_proxies(env),
         )
 
     def database_url(self, service: str) -> str:

@@ -16,10 +16,10 @@ import threading
 import time
 from dataclasses import replace
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from shared.config import SERVICES, Settings
-from shared.gateway import Gateway
+from shared.gateway import AccessLog, Gateway
 from shared.logging_setup import configure_logging
 from shared.messaging.publisher import broker_connection
 from shared.service import ServiceRuntime, ServiceSpec
@@ -111,6 +111,25 @@ class EmbeddedSystem:
             runtime.engine.dispose()
 
 
+class _Handler(WSGIRequestHandler):
+    """werkzeug's lines carry the raw request line (its query: tokens, searched names) and
+    the client's address: AccessLog logs each request instead, and a request refused before
+    the app is logged by its status alone."""
+
+    def log_request(self, code="-", size="-") -> None:
+        pass
+
+    def log_error(self, format, *args) -> None:
+        status = next((a for a in args if isinstance(a, int)), "-")
+        log.warning("request refused by the HTTP server status=%s", status)
+
+
+def serve(gateway: Gateway, host: str, port: int):
+    """The gateway's HTTP server (its serve_forever serves until shutdown())."""
+    return make_server(host, port, AccessLog(gateway), threaded=True,
+                       request_handler=_Handler)
+
+
 def _load_demo(system: EmbeddedSystem, gateway: Gateway, settings: Settings,
                show_operator_password: bool) -> None:
     """Load the demo school before the port opens; a failure is reported and the system
@@ -151,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         _load_demo(system, gateway, settings, show_operator_password=not operator_from_env)
     host = os.environ.get("PP_GATEWAY_HOST", "127.0.0.1")
-    server = make_server(host, settings.gateway_port, gateway, threaded=True)
+    server = serve(gateway, host, settings.gateway_port)
     serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
     serving.start()
     print(f"Pupil Progress is running on http://{host}:{settings.gateway_port} "

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import json
-from typing import Callable, Mapping
+import logging
+import time
+from typing import Callable, Iterable, Mapping
+from urllib.parse import quote
 
 from shared.errors import error_body
 from shared.routes import route
 from shared.webapp import is_app_path
 
 WsgiApp = Callable
+access_log = logging.getLogger("pp.gateway.access")
 
 
 def _json_response(start_response, status: str, body: dict):
@@ -56,6 +60,45 @@ class Gateway:
             return _json_response(start_response, "404 Not Found",
                                   error_body("not_found", "Not found."))
         return self.apps[service](environ, start_response)
+
+
+class AccessLog:
+    """The embedded gateway's access log, as nginx's (deploy/nginx, `pp_json`): method,
+    path, status, bytes, seconds and request id. The path only: a query carries invitation
+    and reset tokens and searched names; nor the client's address."""
+
+    def __init__(self, app: WsgiApp):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        answer: dict = {}
+
+        def start(status, headers, exc_info=None):
+            answer["status"], answer["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+        return self._logged(environ, self.app(environ, start), answer, started)
+
+    @staticmethod
+    def _logged(environ, body: Iterable[bytes], answer: dict, started: float):
+        sent = 0
+        try:
+            for chunk in body:
+                sent += len(chunk)
+                yield chunk
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            request_id = next((v for k, v in answer.get("headers", ())
+                               if k.lower() == "x-request-id"), "-")
+            # Percent-encoded again: a decoded path may hold spaces or line breaks.
+            access_log.info(
+                "request method=%s path=%s status=%s bytes=%d seconds=%.3f request_id=%s",
+                quote(environ.get("REQUEST_METHOD", ""), safe=""),
+                quote(environ.get("PATH_INFO", "") or "/", safe="/:@!$&'()*+,;=~"),
+                answer.get("status", "-").split(" ", 1)[0], sent,
+                time.perf_counter() - started, request_id or "-")
 
 
 def create_readiness_app() -> Gateway:

@@ -18,6 +18,15 @@ from shared.db import utcnow
 
 log = logging.getLogger(__name__)
 
+# The methods a label may name; any other (a client may send any token) counts as `other`,
+# so random methods cannot grow the series without bound.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else "other"
+
+
 REQUEST_SECONDS = Histogram(
     "pp_http_request_duration_seconds", "HTTP request latency",
     ["service", "method", "route", "status"],

@@ -52,7 +52,7 @@ log_format pp_json escape=json '{{"time":"$time_iso8601","request_id":"$pp_reque
     '"bytes":$body_bytes_sent,"seconds":$request_time,"upstream":"$upstream_addr"}}';
 
 server {{
-    listen {PORT};
+    listen {PORT};  # on every address of the host (127.0.0.2 as well as 127.0.0.1)
     server_tokens off;
     access_log /dev/stdout pp_json;
     client_max_body_size {JSON_BODY_LIMIT};
@@ -62,7 +62,9 @@ server {{
     proxy_set_header Connection "";
     proxy_set_header Host $host;
     proxy_set_header X-Request-ID $pp_request_id;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    # The client as this gateway saw it, replacing whatever the client sent: the services
+    # trust this hop alone (PP_TRUSTED_PROXIES) for the sign-in limits.
+    proxy_set_header X-Forwarded-For $remote_addr;
     proxy_set_header X-Forwarded-Proto $scheme;
     proxy_read_timeout 120s;
     proxy_hide_header X-Request-ID;  # the services echo it; nginx sets it once, always
@@ -149,13 +151,21 @@ def render() -> str:
     return HEAD + "".join(_location(p, s) for p, s in ROUTES) + _tail()
 
 
-def upstreams(address_of, web_root: str | None = None) -> str:
+def upstreams(address_of, web_root: str | None = None,
+              edge_proxies: tuple[str, ...] = ()) -> str:
     """An upstreams file: `address_of(service)` gives host:port (readiness included);
-    `web_root`, the folder holding web/'s files where nginx runs (its `root`)."""
+    `web_root`, the folder holding web/'s files where nginx runs (its `root`);
+    `edge_proxies`, the CIDRs of what fronts this gateway (an Ingress controller, a load
+    balancer) whose X-Forwarded-For names the client, walked from the right (nginx's
+    realip module: $remote_addr, the rate limits and the services then see the client)."""
     names = [*SERVICES, "readiness"]
     root = (f"# The web app's files (web/), served by pupil-progress.conf's `location /`.\n"
             f"root {web_root};\n") if web_root else ""
-    return root + "".join(
+    edge = ("# The edge in front of this gateway names the client; nobody else can.\n"
+            + "".join(f"set_real_ip_from {cidr};\n" for cidr in edge_proxies)
+            + "real_ip_header X-Forwarded-For;\nreal_ip_recursive on;\n"
+            ) if edge_proxies else ""
+    return root + edge + "".join(
         f"upstream {name} {{\n    server {address_of(name)};\n    keepalive 16;\n}}\n"
         for name in names)
 

@@ -158,7 +158,8 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         started = request.environ.get("pp.started")
         if started is not None:  # by route pattern, never by the ids in a path
             route = request.url_rule.rule if request.url_rule else "unmatched"
-            metrics.REQUEST_SECONDS.labels(service, request.method, route,
+            method = metrics.method_label(request.method)
+            metrics.REQUEST_SECONDS.labels(service, method, route,
                                            str(response.status_code)).observe(
                 time.perf_counter() - started)
         response.headers[REQUEST_ID_HEADER] = request.environ.get("pp.request_id", "")
@@ -171,12 +172,6 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         token = request.environ.pop("pp.correlation_token", None)
         if token is not None:
             correlation_id_var.reset(token)
-
-    @app.get("/metrics")
-    def prometheus_metrics():
-        """Prometheus scrape (not routed by the gateway: operators' network only)."""
-        body, content_type = metrics.exposition()
-        return body, 200, {"Content-Type": content_type}
 
     @app.get("/healthz")
     def healthz():

@@ -26,6 +26,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def http_from(source: str, method: str, url: str, body: dict | None = None,
+              headers: dict | None = None) -> tuple[int, dict | None]:
+    """One request from a given local source address (127.0.0.2 is a second client on
+    this machine): (status, the JSON body or None)."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30,
+                                      source_address=(source, 0))
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
+                     body=payload, headers={"Content-Type": "application/json",
+                                            **(headers or {})})
+        answer = conn.getresponse()
+        raw = answer.read()
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:  # nginx's own pages are HTML
+            data = None
+        return answer.status, data
+    finally:
+        conn.close()
+
+
 def queue_counts(amqp_url: str, queue: str) -> tuple[int, int]:
     """(ready messages, consumers) of a queue; (0, 0) while it does not exist yet."""
     from kombu import Connection

@@ -56,6 +56,12 @@ READINESS = "gateway-readiness"  # the aggregated /readyz behind nginx
 # by an init container into a volume nginx serves, so the app and the API ship together.
 WEB_ROOT = "/usr/share/pupil-progress/web"
 
+# The cluster's pod network (a common default: set yours). The services trust it to name
+# the client (PP_TRUSTED_PROXIES: only the gateway, the readiness aggregator and our own
+# pods may reach a web port, see network_policies), and the gateway trusts it too: an
+# Ingress controller in front of it names the client in X-Forwarded-For.
+POD_NETWORK = "10.0.0.0/8"
+
 # Namespaces of the things outside ours that must reach our pods (README "Assumptions").
 NS_KUBE_SYSTEM = "kube-system"
 NS_CNPG = "cnpg-system"
@@ -167,8 +173,8 @@ def env_for(svc: str, component: str) -> list[dict]:
             secret_env("PP_SMTP_USER", "pp-smtp", "user", optional=True),
             secret_env("PP_SMTP_PASSWORD", "pp-smtp", "password", optional=True),
         ]
-    if component == "worker":
-        env.append({"name": "PP_METRICS_PORT", "value": str(METRICS_PORT)})
+    # Both serve /metrics on a port of their own: the web process never on its app port.
+    env.append({"name": "PP_METRICS_PORT", "value": str(METRICS_PORT)})
     return env
 
 
@@ -190,7 +196,8 @@ def deployment(svc: str, component: str) -> dict:
             "name": "web",
             "image": IMAGE,
             "command": ["gunicorn", "-c", "deploy/gunicorn.conf.py", f"services.{svc}.wsgi:app"],
-            "ports": [{"name": "http", "containerPort": WEB_PORT, "protocol": "TCP"}],
+            "ports": [{"name": "http", "containerPort": WEB_PORT, "protocol": "TCP"},
+                      {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
             "env": env_for(svc, component),
             "envFrom": [{"configMapRef": {"name": "pp-config"}}],
             "resources": {"requests": {"cpu": "100m", "memory": "192Mi"},
@@ -210,7 +217,8 @@ def deployment(svc: str, component: str) -> dict:
         replicas, grace = 2, 30
         strategy = {"type": "RollingUpdate",
                     "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}
-        annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(WEB_PORT),
+        annotations = {"prometheus.io/scrape": "true",
+                       "prometheus.io/port": str(METRICS_PORT),
                        "prometheus.io/path": "/metrics"}
     else:
         container = {
@@ -343,8 +351,7 @@ def network_policies(svc: str) -> list[dict]:
     if svc == "notifications":
         egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp(587, 465)})
     web_from = [{"podSelector": {"matchLabels": selector("gateway", "gateway")}},
-                {"podSelector": {"matchLabels": selector(READINESS, "readiness")}},
-                PROMETHEUS]
+                {"podSelector": {"matchLabels": selector(READINESS, "readiness")}}]
     if svc == "identity":  # every service fetches the JWKS
         web_from.append({"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": PART_OF}}})
     db = db_cluster(svc)
@@ -358,7 +365,9 @@ def network_policies(svc: str) -> list[dict]:
          "metadata": meta(f"{svc}-web-ingress", labels(svc, "policy")),
          "spec": {"podSelector": {"matchLabels": selector(svc, "web")},
                   "policyTypes": ["Ingress"],
-                  "ingress": [{"from": web_from, "ports": tcp(WEB_PORT)}]}},
+                  # Prometheus reaches the metrics port only, never the app's.
+                  "ingress": [{"from": web_from, "ports": tcp(WEB_PORT)},
+                              {"from": [PROMETHEUS], "ports": tcp(METRICS_PORT)}]}},
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
          "metadata": meta(f"{svc}-worker-ingress", labels(svc, "policy")),
          "spec": {"podSelector": {"matchLabels": selector(svc, "worker")},
@@ -422,7 +431,7 @@ def namespace_objects() -> list[dict]:
         {"apiVersion": "v1", "kind": "ConfigMap",
          "metadata": meta("pp-config", {"app.kubernetes.io/part-of": PART_OF}),
          "data": {"PP_PUBLIC_URL": "https://pupil-progress.example.invalid",
-                  "PP_LOG_LEVEL": "INFO"}},
+                  "PP_LOG_LEVEL": "INFO", "PP_TRUSTED_PROXIES": POD_NETWORK}},
     ]
 
 
@@ -650,7 +659,8 @@ def upstream_address(name: str) -> str:
 
 
 def upstreams() -> str:
-    return HEADER + nginx_upstreams(upstream_address, web_root=WEB_ROOT)
+    return HEADER + nginx_upstreams(upstream_address, web_root=WEB_ROOT,
+                                    edge_proxies=(POD_NETWORK,))
 
 
 # --------------------------------------------------------------------------- output

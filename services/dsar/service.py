@@ -3,7 +3,6 @@ event to every service in the data map, tracked per service, re-asked when silen
 completed when all have answered; exports assembled; an audit trail of every step."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -16,6 +15,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from shared.config import RIGHTS_PARTICIPANTS
+from shared.csv_export import csv_table
 from shared.db import utcnow
 from shared.messaging.outbox import Outbox
 
@@ -485,14 +485,7 @@ class Dsar:
                 for table, rows in tables.items():
                     if not rows:
                         continue
-                    text = io.StringIO()
-                    columns = sorted({k for r in rows for k in r})
-                    writer = csv.DictWriter(text, fieldnames=columns)
-                    writer.writeheader()
-                    for r in rows:
-                        writer.writerow({k: (json.dumps(v) if isinstance(v, (dict, list))
-                                             else v) for k, v in r.items()})
-                    archive.writestr(f"{service}/{table}.csv", text.getvalue())
+                    archive.writestr(f"{service}/{table}.csv", csv_table(rows))
         self._audit(session, request_id, "exported")
         return buffer.getvalue()
 

@@ -76,7 +76,8 @@ def build_blueprints(ctx: ServiceContext) -> list:
         """Password, refresh-token and client-credentials grants."""
         grant = body["grant_type"]
         if grant == "password":
-            address = request.remote_addr or "unknown"
+            address = ctx.settings.trusted_proxies.client_address(
+                request.remote_addr, request.headers.get("X-Forwarded-For"))
             return run(lambda s: identity.sign_in(s, body["email"], body["password"], address),
                        commit_on=(domain.InvalidCredentials,))
         if grant == "refresh_token":

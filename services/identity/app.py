@@ -8,6 +8,7 @@ from flask import Flask
 from shared.config import Settings
 from shared.db import transaction
 from shared.service import ServiceContext, ServiceSpec, create_service_app, migrations_dir
+from shared.worker import periodic
 
 from . import api, handlers, models, personal_data
 from .service import identity_of
@@ -26,6 +27,17 @@ def on_start(ctx: ServiceContext) -> None:
                                      settings.bootstrap_operator_password)
 
 
+def reset_mailer(ctx: ServiceContext, every_seconds: float = 0.5):
+    """Handles the password resets asked for (the request only writes them down)."""
+    def round_() -> None:
+        identity = identity_of(ctx)
+        while True:
+            with transaction(ctx.sessions) as session:
+                if identity.handle_reset_requests(session) == 0:
+                    return
+    return periodic("identity.resets", every_seconds, round_)
+
+
 SPEC = ServiceSpec(
     name="identity",
     metadata=models.metadata,
@@ -37,6 +49,7 @@ SPEC = ServiceSpec(
     build_blueprints=api.build_blueprints,
     on_start=on_start,
     build_verifier=lambda ctx: identity_of(ctx).keys.verifier(),
+    build_loops=lambda ctx: [reset_mailer(ctx)],
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import secrets
 from dataclasses import dataclass
 
@@ -112,20 +113,49 @@ def normalise_email(email: str) -> str:
 
 
 # --- throttling -------------------------------------------------------------------------
+def throttle_key(address: str) -> str:
+    """What the sign-in limits count per: an IPv4 address, or an IPv6 /64 (a home or
+    office is given a whole /64, so its owner can step through its addresses at will)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    account_free_failures: int = 5       # then each failure locks for a growing delay
-    account_max_lock: dt.timedelta = dt.timedelta(minutes=15)  # owners are never out long
+    """Sign-in limits that fall on the address failing, never on anyone else.
+
+    Failures against one account count per (account, address) pair: after a few free
+    typos each failure from that address locks that pair for a growing delay, so guessing
+    from one place slows to a handful of checks an hour while the owner, anywhere else,
+    signs in at once. Each address also has a budget of failures across all accounts
+    (guessing many emails from one place). Nothing is counted per account alone, nor
+    globally: no flood of failures, from one address or many, can fill a counter that
+    refuses somebody else.
+    """
+    pair_free_failures: int = 5          # then each failure locks the pair a growing delay
+    pair_max_lock: dt.timedelta = dt.timedelta(minutes=15)
+    pair_memory: dt.timedelta = dt.timedelta(hours=24)  # a pair quiet this long is forgotten
     address_window: dt.timedelta = dt.timedelta(minutes=15)
     address_max_failures: int = 50       # per address per window, across all accounts
 
-    def account_lock(self, failures: int) -> dt.timedelta:
-        """After the free failures: 1 s, 2 s, 4 s ... capped, so a guessing attacker gets
-        a handful of password checks an hour and the owner waits minutes at most."""
-        if failures < self.account_free_failures:
+    def pair_lock(self, failures: int) -> dt.timedelta:
+        """After the free failures: 1 s, 2 s, 4 s ... capped, so one address gets a handful
+        of password checks an hour against an account."""
+        if failures < self.pair_free_failures:
             return dt.timedelta(0)
-        seconds = 2 ** min(failures - self.account_free_failures, 20)
-        return min(dt.timedelta(seconds=seconds), self.account_max_lock)
+        seconds = 2 ** min(failures - self.pair_free_failures, 20)
+        return min(dt.timedelta(seconds=seconds), self.pair_max_lock)
+
+    def address_refused(self, window_start: dt.datetime, failures: int,
+                        now: dt.datetime) -> dt.datetime | None:
+        """Until when an address with these failures is refused (None: it is not)."""
+        ends = window_start + self.address_window
+        return ends if ends > now and failures >= self.address_max_failures else None
 
 
 def seconds_until(moment: dt.datetime, now: dt.datetime) -> int:

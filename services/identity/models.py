@@ -41,9 +41,6 @@ accounts = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),  # invited | active
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("activated_at", UtcDateTime, nullable=True),
-    # Soft lock: failures since the last success, and until when checks are refused.
-    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
-    sa.Column("locked_until", UtcDateTime, nullable=True),
 )
 
 memberships = sa.Table(
@@ -122,13 +119,35 @@ clients = sa.Table(
     sa.Column("revoked_at", UtcDateTime, nullable=True),
 )
 
-# Sign-in failures per client address, in fixed windows (the per-account side is on
-# `accounts`). Keyed by a hash of the address: addresses are not kept in the clear.
+# Sign-in failures per client address, in fixed windows, across all accounts. Keyed by a
+# hash of the address: addresses are not kept in the clear.
 address_failures = sa.Table(
     "address_failures", metadata,
     sa.Column("address_hash", sa.String(64), primary_key=True),
-    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("window_start", UtcDateTime, nullable=False, index=True),
     sa.Column("failures", sa.Integer, nullable=False),
+)
+
+# Sign-in failures against one account from one address (hashed) since that pair's last
+# success, and until when that pair's attempts are refused unchecked. Never per account
+# alone: a lock here stops only the address that earned it. Goes with the account.
+sign_in_failures = sa.Table(
+    "sign_in_failures", metadata,
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("address_hash", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", UtcDateTime, nullable=True),
+    sa.Column("last_failure_at", UtcDateTime, nullable=False, index=True),
+)
+
+# Password resets asked for, until the worker handles them (within a second or so): the
+# request itself does the same work whether or not the email has an account.
+reset_requests = sa.Table(
+    "reset_requests", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("requested_at", UtcDateTime, nullable=False, index=True),
 )
 
 # Emails sent per account (invitations, resets), for the hourly cap.

@@ -44,7 +44,9 @@ class ActivateRequest(Schema):
 
 
 class ResetRequest(Schema):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    # Written down until the worker handles it: an address, never arbitrary text (the
+    # check does not depend on whether an account uses it).
+    email = SafeEmail(required=True, validate=validate.Length(max=320))
 
 
 class ResetConfirm(Schema):

@@ -7,7 +7,7 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -24,8 +24,8 @@ from .keys import KeyRing
 from .personal_data import delete_orphan_accounts
 from .revocation import lock_accounts, revoke_tokens, sign_out_accounts
 from .models import (accounts, address_failures, clients, invitations, mail_sends,
-                     memberships, password_resets, refresh_tokens, removed_records, schools,
-                     students)
+                     memberships, password_resets, refresh_tokens, removed_records,
+                     reset_requests, schools, sign_in_failures, students)
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Identity:
         account_id = str(uuid.uuid4())
         session.execute(accounts.insert().values(
             id=account_id, email=domain.normalise_email(email), name=name, role=role,
-            status="invited", created_at=self.clock(), failed_logins=0))
+            status="invited", created_at=self.clock()))
         return session.execute(sa.select(accounts).where(accounts.c.id == account_id)).one(), True
 
     def add_membership(self, session: Session, account_id: str, school_id: str, role: str,
@@ -271,8 +271,7 @@ class Identity:
         session.execute(invitations.update().where(invitations.c.id == invitation.id)
                         .values(used_at=now))
         session.execute(accounts.update().where(accounts.c.id == invitation.account_id).values(
-            password_hash=self.hasher.hash(password), status="active", activated_at=now,
-            failed_logins=0, locked_until=None))
+            password_hash=self.hasher.hash(password), status="active", activated_at=now))
         self._announce_activation(session, invitation.account_id, invitation.school_id)
         log.info("account activated account_id=%s", invitation.account_id)
         return invitation.account_id
@@ -395,45 +394,72 @@ class Identity:
 
     # --- sign-in -------------------------------------------------------------------------
     def sign_in(self, session: Session, email: str, password: str, address: str) -> dict:
+        """`address`: the client's, as the trusted proxies tell it (shared.proxies). Every
+        limit here is on that address, alone or with the account (see ThrottlePolicy)."""
         now = self.clock()
-        self._check_address(session, address, now)
-        account = session.execute(sa.select(accounts).where(
-            accounts.c.email == domain.normalise_email(email)).with_for_update()).first()
+        address_hash = domain.hash_secret(domain.throttle_key(address))
+        self._check_address(session, address_hash, now)
+        account = self.account_by_email(session, email)
         if account is None or account.status != "active":
             domain.burn_password_check(self.hasher, password)
-            self._address_failed(session, address, now)
+            self._address_failed(session, address_hash, now)
             raise InvalidCredentials()
-        if account.locked_until is not None and account.locked_until > now:
-            # Locked: the password is not checked, whatever is guessed; the same work is
-            # burnt so the answer's timing does not tell a locked account from none.
+        pair = (sign_in_failures.c.account_id == account.id,
+                sign_in_failures.c.address_hash == address_hash)
+        # One attempt at a time per pair, so a burst from one address cannot slip checks
+        # past its lock; other addresses (the owner's) never wait on it.
+        advisory_lock(session, f"identity:sign-in:{account.id}:{address_hash}")
+        locked_until = session.execute(sa.select(sign_in_failures.c.locked_until)
+                                       .where(*pair)).scalar()
+        if locked_until is not None and locked_until > now:
+            # Locked here: the password is not checked, whatever is guessed; the same work
+            # is burnt so the answer's timing does not tell a locked pair from none.
             domain.burn_password_check(self.hasher, password)
-            self._address_failed(session, address, now)
+            self._address_failed(session, address_hash, now)
             raise InvalidCredentials()
         self.password_checks += 1
         if not domain.verify_password(self.hasher, account.password_hash, password):
-            failures = account.failed_logins + 1
-            lock = self.throttle.account_lock(failures)
-            session.execute(accounts.update().where(accounts.c.id == account.id).values(
-                failed_logins=failures, locked_until=now + lock if lock else None))
-            self._address_failed(session, address, now)
-            log.info("sign-in failed account_id=%s failures=%d", account.id, failures)
+            failures = self._pair_failed(session, account.id, address_hash, now)
+            self._address_failed(session, address_hash, now)
+            log.info("sign-in failed account_id=%s failures_from_address=%d", account.id,
+                     failures)
             raise InvalidCredentials()
-        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
+        session.execute(sign_in_failures.delete().where(*pair))
         if self.hasher.check_needs_rehash(account.password_hash):
-            values["password_hash"] = self.hasher.hash(password)
-        session.execute(accounts.update().where(accounts.c.id == account.id).values(**values))
+            session.execute(accounts.update().where(accounts.c.id == account.id).values(
+                password_hash=self.hasher.hash(password)))
         return self._tokens(session, account, family_id=str(uuid.uuid4()))
 
-    def _check_address(self, session: Session, address: str, now: dt.datetime) -> None:
-        row = session.execute(sa.select(address_failures).where(
-            address_failures.c.address_hash == domain.hash_secret(address))).first()
-        if (row is not None and row.window_start + self.throttle.address_window > now
-                and row.failures >= self.throttle.address_max_failures):
-            raise Throttled(domain.seconds_until(row.window_start + self.throttle.address_window,
-                                                 now))
+    def _pair_failed(self, session: Session, account_id: str, address_hash: str,
+                     now: dt.datetime) -> int:
+        """One more failure for (account, address); locks the pair per the policy."""
+        pair = (sign_in_failures.c.account_id == account_id,
+                sign_in_failures.c.address_hash == address_hash)
+        known = session.execute(sa.select(sign_in_failures.c.failures).where(*pair)).scalar()
+        failures = (known or 0) + 1
+        lock = self.throttle.pair_lock(failures)
+        values = {"failures": failures, "last_failure_at": now,
+                  "locked_until": now + lock if lock else None}
+        if known is None:
+            session.execute(sign_in_failures.delete().where(  # forgotten pairs go
+                sign_in_failures.c.last_failure_at <= now - self.throttle.pair_memory))
+            session.execute(sign_in_failures.insert().values(
+                account_id=account_id, address_hash=address_hash, **values))
+        else:
+            session.execute(sign_in_failures.update().where(*pair).values(**values))
+        if lock == self.throttle.pair_max_lock:
+            log.warning("sign-in guessing from one address account_id=%s failures=%d",
+                        account_id, failures)
+        return failures
 
-    def _address_failed(self, session: Session, address: str, now: dt.datetime) -> None:
-        key = domain.hash_secret(address)
+    def _check_address(self, session: Session, address_hash: str, now: dt.datetime) -> None:
+        row = session.execute(sa.select(address_failures).where(
+            address_failures.c.address_hash == address_hash)).first()
+        refused = row and self.throttle.address_refused(row.window_start, row.failures, now)
+        if refused:
+            raise Throttled(domain.seconds_until(refused, now))
+
+    def _address_failed(self, session: Session, key: str, now: dt.datetime) -> None:
         row = session.execute(sa.select(address_failures).where(
             address_failures.c.address_hash == key).with_for_update()).first()
         if row is None:
@@ -544,7 +570,27 @@ class Identity:
 
     # --- password reset --------------------------------------------------------------------
     def request_reset(self, session: Session, email: str) -> None:
-        """Always the same answer; a mail only for an active account, within the cap."""
+        """Always the same answer and the same work, whoever the email belongs to: the
+        request is written down, and the worker decides (handle_reset_requests), so
+        neither the answer nor its timing tells whether the email has an account."""
+        email = domain.normalise_email(email)[:320]  # lower-casing may lengthen it
+        session.execute(reset_requests.insert().values(
+            id=str(uuid.uuid4()), email=email, requested_at=self.clock()))
+
+    def handle_reset_requests(self, session: Session, limit: int = 500) -> int:
+        """The worker's side: a mail for each active account asked about, within the
+        hourly cap; nothing for other emails. Returns how many requests were handled."""
+        rows = session.execute(sa.select(reset_requests.c.id, reset_requests.c.email)
+                               .order_by(reset_requests.c.requested_at).limit(limit)
+                               .with_for_update(skip_locked=True)).all()
+        for row in rows:
+            self._send_reset(session, row.email)
+        if rows:
+            session.execute(reset_requests.delete().where(
+                reset_requests.c.id.in_([row.id for row in rows])))
+        return len(rows)
+
+    def _send_reset(self, session: Session, email: str) -> None:
         account = self.account_by_email(session, email)
         if account is None or account.status != "active":
             return
@@ -577,7 +623,10 @@ class Identity:
             password_resets.c.account_id == row.account_id,
             password_resets.c.used_at.is_(None)).values(used_at=now))
         session.execute(accounts.update().where(accounts.c.id == row.account_id).values(
-            password_hash=self.hasher.hash(password), failed_logins=0, locked_until=None))
+            password_hash=self.hasher.hash(password)))
+        # The owner proved their email: every address's lock on the account is lifted.
+        session.execute(sign_in_failures.delete().where(
+            sign_in_failures.c.account_id == row.account_id))
         # A new password signs out every session, and every access token issued so far.
         session.execute(refresh_tokens.update().where(
             refresh_tokens.c.account_id == row.account_id,
@@ -597,7 +646,7 @@ class Identity:
         session.execute(accounts.insert().values(
             id=account_id, email=domain.normalise_email(email), name="Operator",
             role="operator", password_hash=self.hasher.hash(password), status="active",
-            created_at=self.clock(), activated_at=self.clock(), failed_logins=0))
+            created_at=self.clock(), activated_at=self.clock()))
         log.info("bootstrap operator created account_id=%s", account_id)
         return account_id
 

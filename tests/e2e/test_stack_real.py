@@ -21,7 +21,7 @@ import requests
 
 from shared.config import SERVICES, Settings
 from tests.conftest import _delete_broker_objects
-from tests.support import queue_counts, wait_for
+from tests.support import http_from, queue_counts, wait_for
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -371,3 +371,69 @@ def test_a_worker_killed_with_sigkill_mid_backlog_loses_nothing_and_applies_noth
     # logging it: such events are in the inbox once and were not applied again.
     batch = int(stack.env["PP_CONSUMER_BATCH"])
     assert 0 <= stack.sql("reports", "SELECT count(*) FROM inbox") - len(ids) <= 2 * batch
+
+
+def test_a_flood_of_failed_sign_ins_never_locks_out_a_user_on_another_address(stack):
+    """Issue 21: behind nginx every client once shared nginx's address, so a failed sign-in
+    every few seconds kept everybody out. The attacker at 127.0.0.2 (and twenty more
+    addresses) floods failures on the user's email and on unknown ones, forging
+    X-Forwarded-For as the user's address; the user at 127.0.0.1 signs in all the same."""
+    def sign_in(source, email_address, password, forged="127.0.0.1", to=None):
+        to = to or f"{source}:8080"  # nginx, at the client's own loopback address
+        return http_from(source, "POST", f"http://{to}/api/v1/auth/token",
+                         {"grant_type": "password", "email": email_address,
+                          "password": password}, {"X-Forwarded-For": forged})
+
+    def identity_refuses(answer) -> bool:  # identity's 429, not nginx's rate limit
+        status, body = answer
+        return status == 429 and bool(body) and body["error"]["code"] == "too_many_attempts"
+
+    # nginx listens on every address: a client at 127.0.0.2 reaches it as itself.
+    assert http_from("127.0.0.2", "GET", "http://127.0.0.2:8080/healthz")[0] == 200
+
+    # Spread over many addresses, a few failures each on unknown emails and the user's.
+    for i in range(20):
+        source = f"127.0.0.{10 + i}"
+        for email_address in (f"nobody-{i}@example.org", OPERATOR[0]):
+            for _ in range(3):
+                assert sign_in(source, email_address, "a-wrong-password")[0] in (401, 429)
+    # From one address, until identity refuses that address (its failures reach identity
+    # at nginx's sign-in rate; the forged header never moves them onto the user).
+    attempts = iter(range(10_000))
+    wait_for(lambda: identity_refuses(sign_in(
+        "127.0.0.2", OPERATOR[0] if next(attempts) % 2 else "nobody@example.org",
+        "a-wrong-password")), timeout=120, interval=0.05,
+        message="identity refusing the attacker's address")
+    assert sign_in("127.0.0.2", *OPERATOR)[0] in (401, 429)  # refused there, unchecked
+
+    status, body = sign_in("127.0.0.1", *OPERATOR)
+    assert status == 200 and body["access_token"]
+
+    # Straight to identity's own port, around nginx: the header is not nginx's, so it is
+    # ignored and the flood counts against its real source, not the user it names.
+    identity_port = int(stack.env.get("PP_STACK_BASE_PORT", "8100")) + 1 + \
+        SERVICES.index("identity")
+    direct = iter(range(10_000))
+    wait_for(lambda: identity_refuses(sign_in(
+        "127.0.0.3", f"nobody-{next(direct)}@example.org", "a-wrong-password",
+        to=f"127.0.0.1:{identity_port}")), timeout=120, interval=0, message="identity refusing 127.0.0.3")
+    status, body = sign_in("127.0.0.1", *OPERATOR)
+    assert status == 200 and body["access_token"]
+
+
+def test_web_processes_serve_metrics_on_a_port_of_their_own(stack):
+    """Not on the app's port (through nginx or straight): on PP_METRICS_PORT, the sum of
+    the process's gunicorn workers."""
+    base = int(stack.env.get("PP_STACK_BASE_PORT", "8100"))
+    for service in SERVICES:
+        app_port = base + 1 + SERVICES.index(service)
+        assert requests.get(f"http://127.0.0.1:{app_port}/metrics", timeout=5
+                            ).status_code == 404
+        before = stack.metric(f"{service}-web", "pp_http_request_duration_seconds_count",
+                              service=service, route="/healthz")
+        for _ in range(10):
+            assert requests.get(f"http://127.0.0.1:{app_port}/healthz", timeout=5
+                                ).status_code == 200
+        assert stack.metric(f"{service}-web", "pp_http_request_duration_seconds_count",
+                            service=service, route="/healthz") == before + 10
+    assert requests.get(f"{GATEWAY}/metrics", timeout=5).status_code == 404

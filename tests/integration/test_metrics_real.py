@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kombu import Connection
 
 from services.ingest.app import SPEC as INGEST
+from shared import metrics
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.messaging import topology
 from shared.service import ServiceRuntime
@@ -22,8 +23,9 @@ from tests.tcpproxy import TcpProxy
 pytestmark = pytest.mark.integration
 
 
-def metric(client, name: str, **labels) -> float | None:
-    text = client.get("/metrics").get_data(as_text=True)
+def metric(name: str, **labels) -> float | None:
+    """From this process's registry: what its /metrics port would serve."""
+    text = metrics.exposition()[0].decode()
     wanted = [f'{k}="{v}"' for k, v in labels.items()]
     values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
               if re.match(rf"{name}[{{ ]", line) and all(w in line for w in wanted)]
@@ -61,17 +63,17 @@ def test_the_outbox_backlog_rises_while_the_broker_is_cut_and_falls_after(
         assert response.status_code == 202, response.json
 
     def backlog() -> float:
-        return metric(client, "pp_outbox_backlog", service="ingest")
+        return metric("pp_outbox_backlog", service="ingest")
 
     def requests_timed() -> float:  # counters are per process: compare with the start
-        return metric(client, "pp_http_request_duration_seconds_count", service="ingest",
+        return metric("pp_http_request_duration_seconds_count", service="ingest",
                       route="/api/v1/school-data/batches", status="202") or 0
 
     try:
         timed = requests_timed()
         push(5)
         wait_for(lambda: backlog() == 0, timeout=30, message="the first events published")
-        published = metric(client, "pp_events_published_total", service="ingest",
+        published = metric("pp_events_published_total", service="ingest",
                            event_type="StaffRecorded")
         assert published >= 5  # this process may have published others before
 
@@ -80,14 +82,14 @@ def test_the_outbox_backlog_rises_while_the_broker_is_cut_and_falls_after(
         assert backlog() == 10
         push(10)
         assert backlog() == 20  # rising while the broker is out of reach
-        wait_for(lambda: metric(client, "pp_outbox_oldest_age_seconds",
+        wait_for(lambda: metric("pp_outbox_oldest_age_seconds",
                                 service="ingest") > 0.5, timeout=10,
                  message="the oldest unsent event ageing")
         assert backlog() == 20
 
         proxy.restore()
         wait_for(lambda: backlog() == 0, timeout=60, message="the backlog published")
-        assert metric(client, "pp_events_published_total", service="ingest",
+        assert metric("pp_events_published_total", service="ingest",
                       event_type="StaffRecorded") == published + 20
         assert requests_timed() == timed + 3
     finally:

@@ -2,6 +2,7 @@
 the image's commands, the nginx gateway configuration and its agreement with the route table."""
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -72,13 +73,48 @@ def test_the_nginx_configuration_is_generated_from_the_route_table():
         assert f"upstream {name} {{" in compose_upstreams
 
 
+def test_the_gateway_names_the_client_and_logs_no_query():
+    conf = nginx.render()
+    # The client's own X-Forwarded-For is replaced, never appended to: the services trust
+    # this hop's word alone.
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
+    assert "$proxy_add_x_forwarded_for" not in conf and "$http_x_forwarded_for" not in conf
+    # Listening on every address: a client at 127.0.0.2 reaches it as itself.
+    assert re.search(r"^\s*listen 8080;", conf, re.M)
+    log_format = conf[conf.index("log_format"):conf.index("server {")]
+    assert '"path":"$uri"' in log_format
+    for leak in ("$request_uri", "$args", "$query_string", "$request\"", "$arg_",
+                 "$remote_addr", "$http_x_forwarded_for"):
+        assert leak not in log_format, leak
+    # Kubernetes: the Ingress controller in front names the client, walked from the right.
+    k8s = (ROOT / "deploy" / "nginx" / "upstreams.k8s.conf").read_text()
+    assert "real_ip_header X-Forwarded-For;" in k8s and "real_ip_recursive on;" in k8s
+    assert "set_real_ip_from " in k8s
+    assert "set_real_ip_from" not in (ROOT / "deploy" / "nginx" /
+                                      "upstreams.compose.conf").read_text()
+
+
+def test_compose_services_trust_only_the_gateway_to_name_the_client():
+    import ipaddress
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    gateway = COMPOSE["gateway"]["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(gateway) in ipaddress.ip_network(subnet)
+    for service in SERVICES:
+        for part in ("web", "worker"):
+            env = COMPOSE[f"{service}-{part}"]["environment"]
+            assert env["PP_TRUSTED_PROXIES"] == gateway
+
+
 def test_nginx_accepts_the_configuration(tmp_path):
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.path.exists(binary):
         if os.environ.get("PP_REQUIRE_INTEGRATION") == "1":
             pytest.fail("nginx is required (Debian package nginx)")
         pytest.skip("nginx is not installed")
-    (tmp_path / "upstreams.conf").write_text(nginx.upstreams(lambda name: "127.0.0.1:9"))
+    # With an edge in front (Kubernetes' upstreams): the realip directives are valid too.
+    (tmp_path / "upstreams.conf").write_text(nginx.upstreams(lambda name: "127.0.0.1:9",
+                                                             edge_proxies=("10.0.0.0/8",)))
     (tmp_path / "nginx.conf").write_text(f"""
 pid {tmp_path}/nginx.pid;
 error_log {tmp_path}/error.log;

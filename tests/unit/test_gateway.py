@@ -69,3 +69,44 @@ def test_every_path_a_service_serves_is_routed_to_it(tmp_path):
                 continue
             assert route(path) == spec.name, f"{path} of {spec.name} is not routed to it"
         runtime.engine.dispose()
+
+
+def _get_from_server(server, target: str) -> int:
+    import http.client
+    import socket
+    import threading
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        conn.request("GET", target)
+        status = conn.getresponse().status
+        conn.close()
+        # A request line the server refuses before any app (it would quote it).
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as raw:
+            raw.sendall(b"GET /a b?token=raw-line-secret HTTP/1.1 x\r\n\r\n")
+            assert b"400" in raw.recv(4096)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+    return status
+
+
+def test_the_embedded_gateway_logs_paths_never_queries_nor_addresses(caplog):
+    """Like nginx's access log: invitation and reset tokens and searched names travel in
+    queries, and none of them, nor the client's address, is written."""
+    import logging
+
+    from shared.embedded import serve
+    gateway = Gateway({"identity": _app("identity")}, {})
+    server = serve(gateway, "127.0.0.1", 0)
+    with caplog.at_level(logging.DEBUG):
+        status = _get_from_server(
+            server, "/api/v1/auth/activate?token=invitation-secret&q=Smithson")
+    assert status == 200
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "method=GET path=/api/v1/auth/activate status=200" in text
+    assert "bytes=8" in text  # b"identity"
+    for leak in ("invitation-secret", "Smithson", "raw-line-secret", "token=", "127.0.0.1"):
+        assert leak not in text, leak

@@ -25,13 +25,32 @@ def test_a_reasonable_password_passes():
     domain.check_password_rules("correct horse battery")
 
 
-def test_the_account_lock_grows_and_is_capped():
+def test_the_pair_lock_grows_and_is_capped():
     policy = domain.ThrottlePolicy()
-    locks = [policy.account_lock(n) for n in range(0, 40)]
+    locks = [policy.pair_lock(n) for n in range(0, 40)]
     assert all(lock == dt.timedelta(0) for lock in locks[:5])  # a few free typos
     assert locks[5] == dt.timedelta(seconds=1) and locks[6] == dt.timedelta(seconds=2)
     assert locks == sorted(locks)
-    assert max(locks) == policy.account_max_lock == dt.timedelta(minutes=15)
+    assert max(locks) == policy.pair_max_lock == dt.timedelta(minutes=15)
+
+
+def test_an_address_is_refused_only_past_its_budget_and_only_within_its_window():
+    policy = domain.ThrottlePolicy()
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    within = start + dt.timedelta(minutes=5)
+    assert policy.address_refused(start, 49, within) is None
+    assert policy.address_refused(start, 50, within) == start + policy.address_window
+    assert policy.address_refused(start, 500, start + policy.address_window) is None
+
+
+@pytest.mark.parametrize("address, key", [
+    ("203.0.113.9", "203.0.113.9"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("unknown", "unknown"),
+])
+def test_limits_count_per_ipv4_address_and_per_ipv6_64(address, key):
+    assert domain.throttle_key(address) == key
 
 
 def test_secrets_are_url_safe_random_and_stored_as_hashes():

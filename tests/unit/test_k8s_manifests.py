@@ -467,6 +467,12 @@ def test_web_deployment(svc):
     assert c["command"] == ["gunicorn", "-c", "deploy/gunicorn.conf.py",
                             f"services.{svc}.wsgi:app"]
     assert _port(c, "http") == 8000
+    # /metrics on a port of its own, where the scrape annotations point; never the app's.
+    assert _port(c, "metrics") == 9100
+    assert env_of(c)["PP_METRICS_PORT"]["value"] == "9100"
+    annotations = web["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9100"
+    assert annotations["prometheus.io/path"] == "/metrics"
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["resources"] == {"requests": {"cpu": "100m", "memory": "192Mi"},
@@ -592,6 +598,13 @@ def test_network_policies(svc):
     into_web = _policies_for(web, "Ingress")
     assert _allows(into_web, "Ingress", gateway, 8000)
     assert _allows(_policies_for(gateway, "Egress"), "Egress", web, 8000)
+    # Prometheus scrapes the web pods' metrics port only: the app's port stays closed to it,
+    # and the gateway never reaches the metrics port.
+    assert _allows(into_web, "Ingress", prometheus, 9100)
+    assert not _allows(into_web, "Ingress", prometheus, 8000)
+    assert not _allows(into_web, "Ingress", gateway, 9100)
+    readiness = pod_labels(find("Deployment", "gateway-readiness"))
+    assert not _allows(into_web, "Ingress", readiness, 9100)
     worker = pod_labels(find("Deployment", f"{svc}-worker"))
     into_worker = _policies_for(worker, "Ingress")
     assert _allows(into_worker, "Ingress", prometheus, 9100)

@@ -120,3 +120,28 @@ def test_lone_surrogate_is_refused(client):
     response = client.post("/api/v1/things", data='{"name": "A\\ud800"}',
                            content_type="application/json")
     assert_error(response, 422, "invalid_characters")
+
+
+def test_random_methods_count_as_other_so_the_series_stay_few(client):
+    """A client may send any token as a method; each new label value would be a new
+    series kept for the life of the process."""
+    from prometheus_client import REGISTRY
+
+    def methods() -> set[str]:
+        return {sample.labels["method"] for metric in REGISTRY.collect()
+                if metric.name == "pp_http_request_duration_seconds"
+                for sample in metric.samples if sample.labels.get("service") == "test"}
+    for i in range(50):
+        response = client.open("/api/v1/things", method=f"X{i}FLOOD")
+        assert response.status_code in (400, 405)
+    client.open("/api/v1/nowhere", method="get")  # methods are case-sensitive
+    assert client.post("/api/v1/things", json={"name": "Ann"}).status_code == 200
+    assert methods() <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+                         "other"}
+    assert {"other", "POST"} <= methods()
+
+
+def test_metrics_are_not_served_on_the_app_port(client):
+    """The web process serves /metrics on PP_METRICS_PORT (deploy/gunicorn.conf.py), never
+    beside the API, where anyone who reaches the app could read them."""
+    assert_error(client.get("/metrics"), 404, "not_found")

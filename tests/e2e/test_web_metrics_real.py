@@ -1,0 +1,64 @@
+"""A web process as production runs it (gunicorn with deploy/gunicorn.conf.py, two
+workers) serves /metrics on PP_METRICS_PORT, the sum of its workers' counts, and not on
+the app's port (issue 21)."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import free_port, terminate, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def healthz_count(metrics_port: int) -> float:
+    text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if re.match(r"pp_http_request_duration_seconds_count\{", line)
+               and 'service="identity"' in line and 'route="/healthz"' in line)
+
+
+def test_the_web_process_serves_metrics_on_a_port_of_its_own(amqp_url, new_database,
+                                                               tmp_path):
+    app_port, metrics_port = free_port(), free_port()
+    env = {**os.environ, "PP_BROKER_URL": amqp_url, "PP_DATA_DIR": str(tmp_path),
+           "PP_IDENTITY_DATABASE_URL": new_database("identity"),
+           "PP_BIND": f"127.0.0.1:{app_port}", "PP_WEB_WORKERS": "2",
+           "PP_METRICS_PORT": str(metrics_port)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c",
+                            str(ROOT / "deploy" / "gunicorn.conf.py"),
+                            "services.identity.wsgi:app"], cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def both_up() -> bool:
+            try:
+                return (requests.get(f"http://127.0.0.1:{app_port}/healthz",
+                                     timeout=5).status_code == 200
+                        and requests.get(f"http://127.0.0.1:{metrics_port}/metrics",
+                                         timeout=5).status_code == 200)
+            except requests.ConnectionError:
+                return False
+        wait_for(both_up, timeout=90, interval=0.3, message="gunicorn and its metrics port")
+        assert requests.get(f"http://127.0.0.1:{app_port}/metrics",
+                            timeout=5).status_code == 404
+        # Each worker's first requests (gunicorn hands connections to whichever worker
+        # accepts): the metrics port shows their sum, whichever worker served them.
+        wait_for(lambda: healthz_count(metrics_port) > 0, timeout=30,
+                 message="the first requests counted")
+        before = healthz_count(metrics_port)
+        for _ in range(30):
+            assert requests.get(f"http://127.0.0.1:{app_port}/healthz",
+                                timeout=5).status_code == 200
+        assert healthz_count(metrics_port) == before + 30
+        text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert 'route="/metrics"' not in text
+    finally:
+        terminate([web])
+    _, errors = web.communicate(timeout=30)
+    assert "Traceback" not in errors, errors
