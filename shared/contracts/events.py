@@ -142,7 +142,10 @@ RESULTS_PER_EVENT = 500
 
 # --- accounts (identity) ------------------------------------------------------------
 class InvitationIssued(EventData):
-    """Carries the token once; identity keeps only its hash, notifications scrubs it."""
+    """A school's invitation to one login, to accept its memberships there in `role` (the
+    name is the one that school recorded). Carries the token once; identity keeps only its
+    hash, notifications scrubs it. `existing_login`: the person accepts with the password
+    they already have instead of choosing one."""
     invitation_id = UuidString(required=True)
     account_id = UuidString(required=True)
     role = fields.String(required=True)
@@ -150,6 +153,7 @@ class InvitationIssued(EventData):
     email = SafeEmail(required=True)
     token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"))
     expires_at = UtcDateTime(required=True)
+    existing_login = fields.Boolean(load_default=False)
 
 
 class PasswordResetRequested(EventData):
@@ -163,6 +167,9 @@ class PasswordResetRequested(EventData):
 
 
 class AccountActivated(EventData):
+    """The guardian and student ids of every membership the login's person has accepted
+    (the full set: one left out is no longer the login's), sent when the set changes.
+    `role`: the role of the membership accepted or removed at the envelope's school."""
     account_id = UuidString(required=True)
     role = fields.String(required=True)
     guardian_ids = fields.List(UuidString(), load_default=list)

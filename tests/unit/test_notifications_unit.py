@@ -46,7 +46,7 @@ def invite_admin(rt, service, email_address):
         service.on_invitation(session, envelope, {
             "invitation_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
             "role": "school_admin", "name": "Ada Admin", "email": email_address,
-            "token": "t" * 30, "expires_at": None})
+            "token": "t" * 30, "expires_at": None, "existing_login": False})
 
 
 def send_all(rt, service) -> int:
