@@ -40,7 +40,8 @@ accounts = sa.Table(
     # An operator's name; a school's people have theirs on each membership (what that
     # school recorded), never on the login another school's answers could show.
     sa.Column("name", sa.String(200), nullable=True),
-    sa.Column("kind", sa.String(20), nullable=False),  # operator | person
+    sa.Column("kind", sa.String(20), nullable=False,  # operator | person
+              server_default="person"),
     sa.Column("password_hash", sa.String(200), nullable=True),  # NULL until activated
     sa.Column("status", sa.String(20), nullable=False),  # invited | active (a password set)
     sa.Column("created_at", UtcDateTime, nullable=False),
@@ -64,7 +65,8 @@ memberships = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     # pending until the person accepts this school's invitation; only accepted ones count
     # (tokens, AccountActivated, exports).
-    sa.Column("status", sa.String(20), nullable=False),  # pending | accepted
+    sa.Column("status", sa.String(20), nullable=False,  # pending | accepted
+              server_default="pending"),
     sa.Column("accepted_at", UtcDateTime, nullable=True),
     # A school's guardian or student record belongs to one login (NULLs do not clash).
     sa.UniqueConstraint("school_id", "guardian_id", name="uq_membership_guardian"),

@@ -21,51 +21,48 @@ branch_labels = None
 depends_on = None
 
 
+# Only ALTERs SQLite makes in place (3.35+ for DROP COLUMN): a batch "move and copy" of
+# `accounts` would drop the old table, and with foreign keys on (they are, and a pragma
+# cannot change inside the migration's transaction) that deletes every membership, token
+# and invitation with it.
 def upgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.add_column(sa.Column("kind", sa.String(length=20), nullable=True))
-    with op.batch_alter_table("memberships") as batch:
-        batch.add_column(sa.Column("status", sa.String(length=20), nullable=True))
-        batch.add_column(sa.Column("accepted_at", UtcDateTime(), nullable=True))
-    op.execute("UPDATE accounts SET kind = CASE WHEN role = 'operator' THEN 'operator' "
-               "ELSE 'person' END")
+    op.add_column("accounts", sa.Column("kind", sa.String(length=20), nullable=False,
+                                        server_default="person"))
+    op.execute("UPDATE accounts SET kind = 'operator' WHERE role = 'operator'")
+    # The name moves to a nullable column kept for operators only.
+    op.execute("ALTER TABLE accounts RENAME COLUMN name TO name_before_0003")
+    op.add_column("accounts", sa.Column("name", sa.String(length=200), nullable=True))
+    op.execute("UPDATE accounts SET name = name_before_0003 WHERE kind = 'operator'")
+    op.add_column("memberships", sa.Column("status", sa.String(length=20), nullable=False,
+                                           server_default="pending"))
+    op.add_column("memberships", sa.Column("accepted_at", UtcDateTime(), nullable=True))
     op.execute("UPDATE memberships SET role = (SELECT a.role FROM accounts a "
                "WHERE a.id = memberships.account_id)")
     op.execute("UPDATE memberships SET status = 'accepted', accepted_at = (SELECT "
                "a.activated_at FROM accounts a WHERE a.id = memberships.account_id) "
                "WHERE account_id IN (SELECT id FROM accounts WHERE status = 'active')")
-    op.execute("UPDATE memberships SET status = 'pending' WHERE status IS NULL")
-    op.execute("UPDATE accounts SET name = NULL WHERE kind = 'person'")
-    with op.batch_alter_table("accounts") as batch:
-        batch.alter_column("kind", existing_type=sa.String(length=20), nullable=False)
-        batch.alter_column("name", existing_type=sa.String(length=200), nullable=True)
-        batch.drop_column("role")
-    with op.batch_alter_table("memberships") as batch:
-        batch.alter_column("status", existing_type=sa.String(length=20), nullable=False)
-    with op.batch_alter_table("refresh_tokens") as batch:
-        batch.add_column(sa.Column("role", sa.String(length=20), nullable=True))
-    with op.batch_alter_table("mail_sends") as batch:
-        batch.add_column(sa.Column("school_id", sa.String(length=36), nullable=True))
+    op.execute("ALTER TABLE accounts DROP COLUMN name_before_0003")
+    op.execute("ALTER TABLE accounts DROP COLUMN role")
+    op.add_column("refresh_tokens", sa.Column("role", sa.String(length=20), nullable=True))
+    op.add_column("mail_sends", sa.Column("school_id", sa.String(length=36), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("mail_sends") as batch:
-        batch.drop_column("school_id")
-    with op.batch_alter_table("refresh_tokens") as batch:
-        batch.drop_column("role")
-    with op.batch_alter_table("accounts") as batch:
-        batch.add_column(sa.Column("role", sa.String(length=20), nullable=True))
-    # One role per login again: the operator's, else its oldest membership's.
+    op.execute("ALTER TABLE mail_sends DROP COLUMN school_id")
+    op.execute("ALTER TABLE refresh_tokens DROP COLUMN role")
+    # One role and one name per login again: the operator's, else its oldest membership's.
+    op.add_column("accounts", sa.Column("role", sa.String(length=20), nullable=False,
+                                        server_default="parent"))
     op.execute("UPDATE accounts SET role = CASE WHEN kind = 'operator' THEN 'operator' "
-               "ELSE (SELECT m.role FROM memberships m WHERE m.account_id = accounts.id "
-               "ORDER BY m.created_at LIMIT 1) END")
-    op.execute("UPDATE accounts SET name = COALESCE(name, (SELECT m.name FROM memberships m "
-               "WHERE m.account_id = accounts.id ORDER BY m.created_at LIMIT 1), '')")
-    op.execute("UPDATE accounts SET role = 'parent' WHERE role IS NULL")
-    with op.batch_alter_table("accounts") as batch:
-        batch.alter_column("role", existing_type=sa.String(length=20), nullable=False)
-        batch.alter_column("name", existing_type=sa.String(length=200), nullable=False)
-        batch.drop_column("kind")
-    with op.batch_alter_table("memberships") as batch:
-        batch.drop_column("accepted_at")
-        batch.drop_column("status")
+               "ELSE COALESCE((SELECT m.role FROM memberships m WHERE m.account_id = "
+               "accounts.id ORDER BY m.created_at LIMIT 1), 'parent') END")
+    op.execute("ALTER TABLE accounts RENAME COLUMN name TO name_after_0003")
+    op.add_column("accounts", sa.Column("name", sa.String(length=200), nullable=False,
+                                        server_default=""))
+    op.execute("UPDATE accounts SET name = COALESCE(name_after_0003, (SELECT m.name FROM "
+               "memberships m WHERE m.account_id = accounts.id ORDER BY m.created_at "
+               "LIMIT 1), '')")
+    op.execute("ALTER TABLE accounts DROP COLUMN name_after_0003")
+    op.execute("ALTER TABLE accounts DROP COLUMN kind")
+    op.execute("ALTER TABLE memberships DROP COLUMN accepted_at")
+    op.execute("ALTER TABLE memberships DROP COLUMN status")
