@@ -287,7 +287,7 @@ class Identity:
             accounts.c.id == invitation.account_id).with_for_update()).one()
         m = memberships
         if session.execute(sa.select(m.c.id).where(
-                m.c.account_id == account.id, m.c.school_id == invitation.school_id,
+                m.c.account_id == account.id, _invited_by(m.c.school_id, invitation),
                 m.c.status == PENDING).limit(1)).first() is None:
             raise TokenUnusable("This invitation link is not valid (used or expired).")
         return invitation, account
@@ -316,10 +316,10 @@ class Identity:
                         .values(used_at=now))
         m = memberships
         accepted = [r.role for r in session.execute(sa.select(m.c.role).where(
-            m.c.account_id == account.id, m.c.school_id == invitation.school_id,
+            m.c.account_id == account.id, _invited_by(m.c.school_id, invitation),
             m.c.status == PENDING).order_by(m.c.created_at))]
         session.execute(m.update().where(
-            m.c.account_id == account.id, m.c.school_id == invitation.school_id,
+            m.c.account_id == account.id, _invited_by(m.c.school_id, invitation),
             m.c.status == PENDING).values(status=ACCEPTED, accepted_at=now))
         self._announce_activation(session, account.id, invitation.school_id, accepted[-1])
         log.info("invitation accepted account_id=%s school_id=%s", account.id,
@@ -728,6 +728,15 @@ def _same(a: str, b: str) -> bool:
 
 def _same_school(column, school_id: str | None):
     return column.is_(None) if school_id is None else column == school_id
+
+
+def _invited_by(school_column, invitation):
+    """The memberships an invitation accepts: its school's. An invitation without a school
+    was issued before invitations were per school (migration 0003) and accepts every
+    pending membership of its login, as it promised then."""
+    if invitation.school_id is None:
+        return sa.true()
+    return school_column == invitation.school_id
 
 
 def _acting_role(roles: list[str], asked: str | None) -> str:

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
+from services.identity import domain
 from services.identity.app import SPEC
 from services.identity.models import accounts, memberships
 from services.identity.service import identity_of
@@ -610,3 +611,23 @@ def test_an_access_request_exports_the_login_with_that_schools_relation(idp):
     assert [m["guardian_id"] for m in tables["memberships"]] == [guardian]
     (account,) = tables["accounts"]
     assert account["email"] == "export-me@example.org" and "password_hash" not in account
+
+
+def test_an_invitation_issued_before_they_were_per_school_accepts_the_whole_login(idp):
+    """Migration 0003 leaves an unused invitation of a login not yet activated without a
+    school: it promised the whole account, so it accepts every pending membership."""
+    operator = idp.token(*OPERATOR)
+    north, south = idp.new_school(operator, "North"), idp.new_school(operator, "South")
+    idp.guardian(north, "early@example.org")
+    idp.guardian(south, "early@example.org")
+    token = idp.invitation_for("early@example.org")["token"]
+    idp.tap.wait("InvitationIssued", lambda d: d["email"] == "early@example.org"
+                 and d["token"] != token)  # the other school's
+    with idp.rt.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE invitations SET school_id = NULL WHERE token_hash = :h"),
+                     {"h": domain.hash_secret(token)})
+    assert idp.post("/api/v1/auth/activate", {"token": token,
+                                              "password": "early-pass-1"}).status_code == 200
+    signed_in = idp.sign_in("early@example.org", "early-pass-1").json
+    principal = idp.app.extensions["pp_verifier"].verify(signed_in["access_token"])
+    assert principal.school_ids == tuple(sorted((north, south)))

@@ -53,8 +53,15 @@ def migrate_logins_made_before(engine: sa.Engine) -> None:
                     "record_version, created_at) VALUES (:m, :i, :s, :r, :n, 1, :c)"),
                     {"m": account_id.replace("-0000000000", "-1000000000"), "i": account_id, "s": SCHOOL, "r": role,
                      "n": name, "c": NOW})
+        conn.execute(sa.text(  # the invited login's unused invitation, from school A
+            "INSERT INTO invitations (id, account_id, school_id, token_hash, created_at, "
+            "expires_at) VALUES (:i, :a, :s, :h, :c, :c)"), {
+            "i": "00000000-0000-4000-8000-000000000099", "a": ACCOUNTS[3][0], "s": SCHOOL,
+            "h": "0" * 64, "c": NOW})
     _migrate(engine, "head")
     assert count(engine, "memberships") == 3  # none lost on the way
+    with engine.connect() as conn:  # for the whole login, as it was when issued
+        assert conn.execute(sa.text("SELECT school_id FROM invitations")).all() == [(None,)]
     with engine.connect() as conn:
         accounts = {r.email: r for r in conn.execute(sa.text(
             "SELECT email, name, kind, status FROM accounts"))}

@@ -4,8 +4,10 @@ until the person accepts that school's invitation (docs/decisions.md, "Identity"
 Existing logins: an operator stays an operator (`kind`); everyone else's role is already on
 their memberships, which are accepted when the login is active (the person accepted an
 invitation) and pending otherwise. A school's people keep their names on the memberships
-only. Refresh tokens gain the role they act in (NULL: the login's default), mail caps the
-school an invitation was for.
+only. An unused invitation of a login not yet activated loses its school: issued when an
+invitation was for the whole login, it accepts all of that login's pending memberships.
+Refresh tokens gain the role they act in (NULL: the login's default), mail caps the school
+an invitation was for.
 
 Revision ID: 0003_membership_roles
 Revises: 0002
@@ -41,6 +43,10 @@ def upgrade() -> None:
     op.execute("UPDATE memberships SET status = 'accepted', accepted_at = (SELECT "
                "a.activated_at FROM accounts a WHERE a.id = memberships.account_id) "
                "WHERE account_id IN (SELECT id FROM accounts WHERE status = 'active')")
+    # An unused invitation of a login not yet activated was, until now, for the whole
+    # login: without a school, it accepts every pending membership, as it promised.
+    op.execute("UPDATE invitations SET school_id = NULL WHERE used_at IS NULL AND "
+               "account_id IN (SELECT id FROM accounts WHERE status = 'invited')")
     op.execute("ALTER TABLE accounts DROP COLUMN name_before_0003")
     op.execute("ALTER TABLE accounts DROP COLUMN role")
     op.add_column("refresh_tokens", sa.Column("role", sa.String(length=20), nullable=True))
