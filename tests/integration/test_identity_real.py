@@ -104,16 +104,20 @@ class IdentityUnderTest:
                                           "record_version": version}, school_id)
         return guardian_id
 
-    def accept(self, email, password, sent=1) -> None:
-        """Accept the newest of the `sent` invitations for an existing login, with its own
-        password."""
-        def invitations():
+    def existing_login_invitations(self, email, sent=1) -> list[dict]:
+        """The invitations for an existing login to this email, once `sent` were seen."""
+        def seen():
             self.tap.wait("InvitationIssued", lambda d: d["email"] == email
                           and d["existing_login"])
             found = [e["data"] for e in self.tap.seen if e["type"] == "InvitationIssued"
                      and e["data"]["email"] == email and e["data"]["existing_login"]]
             return found if len(found) >= sent else None
-        newest = wait_for(invitations, message=f"{sent} invitation(s)")[-1]
+        return wait_for(seen, message=f"{sent} invitation(s)")
+
+    def accept(self, email, password, sent=1) -> None:
+        """Accept the newest of the `sent` invitations for an existing login, with its own
+        password."""
+        newest = self.existing_login_invitations(email, sent)[-1]
         assert self.post("/api/v1/auth/activate", {"token": newest["token"],
                                                    "password": password}).status_code == 200
 
@@ -507,6 +511,14 @@ def test_a_staff_invitation_to_another_login_waits_for_the_person_to_accept(idp)
     assert as_operator.status_code == 201 and as_operator.json == as_admin.json
     signed_in = idp.sign_in("parent@example.org", parent_password).json
     assert (signed_in["role"], signed_in["roles"]) == ("parent", ["parent"])  # not yet
+    # The activation page learns which form to show; only the token's holder can ask.
+    existing = idp.existing_login_invitations("parent@example.org", sent=2)[-1]["token"]
+    new = idp.invitation_for("fresh@example.org")["token"]
+    assert idp.post("/api/v1/auth/invitation", {"token": existing}).json[
+        "existing_login"] is True
+    assert idp.post("/api/v1/auth/invitation", {"token": new}).json["existing_login"] is False
+    unknown = idp.post("/api/v1/auth/invitation", {"token": "x" * 43})
+    assert unknown.status_code == 400 and unknown.json["error"]["code"] == "invalid_token"
 
     idp.accept("parent@example.org", parent_password, sent=2)
     signed_in = idp.sign_in("parent@example.org", parent_password).json
@@ -524,6 +536,13 @@ def test_a_staff_invitation_to_another_login_waits_for_the_person_to_accept(idp)
         "grant_type": "password", "email": "parent@example.org",
         "password": parent_password, "role": "student"})
     assert not_held.status_code == 422 and not_held.json["error"]["code"] == "role_not_held"
+    refused = idp.post("/api/v1/auth/token", {
+        "grant_type": "refresh_token", "refresh_token": again.json["refresh_token"],
+        "role": "operator"})
+    assert refused.status_code == 422  # and nothing rotated: the token still works
+    assert idp.post("/api/v1/auth/token", {
+        "grant_type": "refresh_token", "refresh_token": again.json["refresh_token"],
+        "role": "school_admin"}).status_code == 200
 
 
 def test_a_changed_student_email_moves_the_student_to_the_new_login(idp):
