@@ -51,8 +51,8 @@ def migrate_logins_made_before(engine: sa.Engine) -> None:
                 conn.execute(sa.text(
                     "INSERT INTO memberships (id, account_id, school_id, role, name, "
                     "record_version, created_at) VALUES (:m, :i, :s, :r, :n, 1, :c)"),
-                    {"m": account_id.replace("-0000000000", "-1000000000"), "i": account_id, "s": SCHOOL, "r": role,
-                     "n": name, "c": NOW})
+                    {"m": account_id.replace("-0000000000", "-1000000000"), "i": account_id,
+                     "s": SCHOOL, "r": role, "n": name, "c": NOW})
         conn.execute(sa.text(  # the invited login's unused invitation, from school A
             "INSERT INTO invitations (id, account_id, school_id, token_hash, created_at, "
             "expires_at) VALUES (:i, :a, :s, :h, :c, :c)"), {
