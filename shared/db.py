@@ -184,6 +184,18 @@ def _upsert_json_rows(session: Session, table: sa.Table, key_column: str,
         where=table.c[version_column] <= insert.excluded[version_column]))
 
 
+def insert_unless_present(session: Session, table: sa.Table, values: dict,
+                          conflict_columns: tuple[str, ...]) -> None:
+    """`INSERT … ON CONFLICT (conflict_columns) DO NOTHING` (PostgreSQL and SQLite): one
+    statement whether or not the row is there, so neither the work nor its timing tells."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing(
+        index_elements=[table.c[c] for c in conflict_columns]))
+
+
 def advisory_lock(session: Session, key: str) -> None:
     """Serialise transactions on `key` until this one ends (PostgreSQL advisory lock).
     SQLite needs none: its write transactions are serial already (BEGIN IMMEDIATE)."""

@@ -27,6 +27,8 @@ def to_api_error(exc: domain.IdentityError) -> ApiError:
         return ApiError(429, exc.code, "Too many attempts from here: try again later.",
                         headers={"Retry-After": str(exc.retry_after)},
                         retry_after=exc.retry_after)
+    if isinstance(exc, domain.RoleNotHeld):
+        return ApiError(422, exc.code, str(exc), {"role": [str(exc)]})
     if isinstance(exc, domain.WeakPassword):
         return ApiError(422, exc.code, str(exc), {"password": [str(exc)]})
     if isinstance(exc, domain.TokenUnusable):
@@ -73,15 +75,19 @@ def build_blueprints(ctx: ServiceContext) -> list:
     @auth.arguments(schemas.TokenRequest)
     @auth.response(200, schemas.TokenResponse)
     def token(body):
-        """Password, refresh-token and client-credentials grants."""
+        """Password, refresh-token and client-credentials grants. A token is for one role:
+        the one named in `role` (password and refresh grants; a refresh naming another
+        role switches the sign-in to it), else the sign-in's, else the login's default.
+        The answer says which (`role`) and which the login holds (`roles`)."""
         grant = body["grant_type"]
         if grant == "password":
             address = ctx.settings.trusted_proxies.client_address(
                 request.remote_addr, request.headers.get("X-Forwarded-For"))
-            return run(lambda s: identity.sign_in(s, body["email"], body["password"], address),
+            return run(lambda s: identity.sign_in(s, body["email"], body["password"], address,
+                                                  body.get("role")),
                        commit_on=(domain.InvalidCredentials,))
         if grant == "refresh_token":
-            return run(lambda s: identity.refresh(s, body["refresh_token"]),
+            return run(lambda s: identity.refresh(s, body["refresh_token"], body.get("role")),
                        commit_on=(domain.InvalidGrant,))
         return run(lambda s: identity.client_credentials(s, body["client_id"],
                                                          body["client_secret"]))
@@ -89,9 +95,23 @@ def build_blueprints(ctx: ServiceContext) -> list:
     @auth.route("/auth/activate", methods=["POST"])
     @auth.arguments(schemas.ActivateRequest)
     def activate(body):
-        """Set the password with the invitation's token (single use); proves the email."""
-        account_id = run(lambda s: identity.activate(s, body["token"], body["password"]))
+        """Accept a school's invitation with its token (single use; proves the email). A
+        new login sets its password; a login that has one already gives it (a wrong one
+        is a failed sign-in, 401): an invitation never overwrites a password."""
+        address = ctx.settings.trusted_proxies.client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"))
+        account_id = run(lambda s: identity.activate(s, body["token"], body["password"],
+                                                     address),
+                         commit_on=(domain.InvalidCredentials,))
         return jsonify({"status": "active", "account_id": account_id})
+
+    @auth.route("/auth/invitation", methods=["POST"])
+    @auth.arguments(schemas.InvitationCheck)
+    @auth.response(200, schemas.InvitationStatus)
+    def invitation_status(body):
+        """For the activation page: whether accepting this invitation sets a new password
+        or asks for the login's existing one. Unusable tokens: 400 invalid_token."""
+        return run(lambda s: identity.invitation_status(s, body["token"]))
 
     @auth.route("/auth/logout", methods=["POST"])
     @auth.arguments(schemas.LogoutRequest)
@@ -176,22 +196,26 @@ def build_blueprints(ctx: ServiceContext) -> list:
     @operator.arguments(schemas.StaffInvite)
     @operator.response(201, schemas.IdOut)
     def invite_staff(body, school_id):
-        """Invite a member of staff; the invitation is emailed."""
+        """Invite a member of staff; the invitation is emailed. The same answer whether or
+        not the email has a login anywhere: it joins the school's staff when the person
+        accepts."""
         school_scope(str(school_id))
-        by_operator = current_principal().role == "operator"
         return {"id": run(lambda s: identity.invite_staff(
-            s, str(school_id), body["name"], body["email"], body["role"],
-            by_operator=by_operator))}
+            s, str(school_id), body["name"], body["email"], body["role"]))}
 
     @operator.route("/accounts/<uuid:account_id>/invitation", methods=["POST"])
     @require("operator", "school_admin")
+    @operator.arguments(schemas.ResendQuery, location="query")
     @operator.response(202, schemas.InvitationOut)
-    def resend_invitation(account_id):
-        """Send a new invitation (earlier links stop working); capped per hour."""
+    def resend_invitation(query, account_id):
+        """Send a new invitation to accept the school's (`school_id`, else the caller's or
+        the login's pending one) memberships; earlier links of that school stop working;
+        capped per hour."""
         principal = current_principal()
         scope = None if principal.role == "operator" else principal.school_ids
+        school_id = str(query["school_id"]) if query.get("school_id") else None
         return {"expires_at": run(lambda s: identity.resend_invitation(
-            s, str(account_id), scope))}
+            s, str(account_id), scope, school_id))}
 
     @operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
     @require("operator")

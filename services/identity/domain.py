@@ -20,7 +20,13 @@ PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 256  # bounds the hashing work an attacker can ask for
 
 STAFF_ROLES = ("school_admin",)
+# The roles a person's login can act in, in the order a sign-in that names none picks from.
 ACCOUNT_ROLES = ("operator", "school_admin", "parent", "student")
+
+
+def default_role(roles) -> str | None:
+    """The role a sign-in acts in when it names none: the first the login holds."""
+    return next((role for role in ACCOUNT_ROLES if role in roles), None)
 
 
 class IdentityError(Exception):
@@ -35,6 +41,12 @@ class InvalidCredentials(IdentityError):
 
 class InvalidGrant(IdentityError):
     code = "invalid_grant"
+
+
+class RoleNotHeld(IdentityError):
+    """A sign-in or refresh asked for a role the login does not hold (asked only once
+    the password or refresh token proved whose login it is)."""
+    code = "role_not_held"
 
 
 class TokenUnusable(IdentityError):

@@ -1,8 +1,10 @@
 """The identity service's own database: its tables and the shared plumbing tables.
 
-One login (`accounts`) per person across schools; each school's relation to that person is
-a separate `memberships` row, so one school's erasure or offboarding removes only its own.
-Secrets (invitation, reset and refresh tokens, client secrets) are stored as hashes only.
+One login (`accounts`) per person across schools and roles; each school's relation to that
+person is a separate `memberships` row with its own role, pending until the person accepts
+that school's invitation, so one school's erasure or offboarding removes only its own and
+no school's records reach the login before the person's own act. Secrets (invitation, reset
+and refresh tokens, client secrets) are stored as hashes only.
 """
 from __future__ import annotations
 
@@ -35,10 +37,13 @@ accounts = sa.Table(
     "accounts", metadata,
     sa.Column("id", Id, primary_key=True),
     sa.Column("email", sa.String(320), nullable=False, unique=True),  # lower-cased
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("role", sa.String(20), nullable=False),
+    # An operator's name; a school's people have theirs on each membership (what that
+    # school recorded), never on the login another school's answers could show.
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("kind", sa.String(20), nullable=False,  # operator | person
+              server_default="person"),
     sa.Column("password_hash", sa.String(200), nullable=True),  # NULL until activated
-    sa.Column("status", sa.String(20), nullable=False),  # invited | active
+    sa.Column("status", sa.String(20), nullable=False),  # invited | active (a password set)
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("activated_at", UtcDateTime, nullable=True),
 )
@@ -55,6 +60,11 @@ memberships = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),  # as this school recorded it
     sa.Column("record_version", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # pending until the person accepts this school's invitation; only accepted ones count
+    # (tokens, AccountActivated, exports).
+    sa.Column("status", sa.String(20), nullable=False,  # pending | accepted
+              server_default="pending"),
+    sa.Column("accepted_at", UtcDateTime, nullable=True),
     # A school's guardian or student record belongs to one login (NULLs do not clash).
     sa.UniqueConstraint("school_id", "guardian_id", name="uq_membership_guardian"),
     sa.UniqueConstraint("school_id", "student_id", name="uq_membership_student"),
@@ -74,6 +84,8 @@ students = sa.Table(
     sa.Column("record_version", sa.Integer, nullable=False),
 )
 
+# One school's invitation to one login: accepting it accepts that login's pending
+# memberships at that school (and, for a new login, sets its password).
 invitations = sa.Table(
     "invitations", metadata,
     sa.Column("id", Id, primary_key=True),
@@ -103,6 +115,8 @@ refresh_tokens = sa.Table(
     sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
               nullable=False, index=True),
     sa.Column("family_id", Id, nullable=False, index=True),
+    # The role this sign-in acts in (a token is for one role); NULL: the login's default.
+    sa.Column("role", sa.String(20), nullable=True),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("issued_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
@@ -150,12 +164,14 @@ reset_requests = sa.Table(
     sa.Column("requested_at", UtcDateTime, nullable=False, index=True),
 )
 
-# Emails sent per account (invitations, resets), for the hourly cap.
+# Emails sent per account (invitations, resets), for the hourly cap; invitations are
+# counted per school, so one school's sends never show in another's answers.
 mail_sends = sa.Table(
     "mail_sends", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
               nullable=False, index=True),
+    sa.Column("school_id", Id, nullable=True),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("sent_at", UtcDateTime, nullable=False),
 )

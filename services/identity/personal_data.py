@@ -1,9 +1,11 @@
 """Which of the identity service's tables and columns hold personal data, and of whom.
 
 The shared rights participant exports, erases and restricts from this declaration; the
-data-map test fails on any text, date or JSON column left unclassified. Identity adds one
-rule: a login goes only with its last school relation, so erasing a guardian at one school
-never removes what another school holds.
+data-map test fails on any text, date or JSON column left unclassified. Identity adds two
+rules: a login goes only with its last school relation, so erasing a guardian at one school
+never removes what another school holds; and a school's export holds the login only as that
+school's relation shows it (what it recorded, and the person's acceptance of its
+invitation), never what the login holds for another school.
 """
 from __future__ import annotations
 
@@ -29,14 +31,15 @@ DECLARATION = DataDeclaration("identity", tables=(
                   "offboarded_at": NOT_PERSONAL}, school_column=None),
     # Reached through memberships (see IdentityParticipant), never by a school's subject id.
     T("accounts", {"id": NOT_PERSONAL, "email": ACCOUNT, "name": ACCOUNT,
-                   "role": NOT_PERSONAL, "password_hash": ACCOUNT, "status": NOT_PERSONAL,
+                   "kind": NOT_PERSONAL, "password_hash": ACCOUNT, "status": NOT_PERSONAL,
                    "created_at": NOT_PERSONAL, "activated_at": NOT_PERSONAL},
       school_column=None),
     T("memberships", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
                       "school_id": NOT_PERSONAL, "role": NOT_PERSONAL,
                       "guardian_id": NOT_PERSONAL, "student_id": NOT_PERSONAL,
                       "name": Personal("any", "the name the school recorded"),
-                      "created_at": NOT_PERSONAL},
+                      "created_at": NOT_PERSONAL, "status": NOT_PERSONAL,
+                      "accepted_at": NOT_PERSONAL},
       subjects={"guardian": "guardian_id", "student": "student_id", "staff": "account_id"}),
     T("removed_records", {"school_id": NOT_PERSONAL, "record_type": NOT_PERSONAL,
                           "record_id": NOT_PERSONAL}),
@@ -52,7 +55,8 @@ DECLARATION = DataDeclaration("identity", tables=(
                           "expires_at": NOT_PERSONAL, "used_at": NOT_PERSONAL},
       school_column=None),
     T("refresh_tokens", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
-                         "family_id": NOT_PERSONAL, "token_hash": NOT_PERSONAL,
+                         "family_id": NOT_PERSONAL, "role": NOT_PERSONAL,
+                         "token_hash": NOT_PERSONAL,
                          "issued_at": NOT_PERSONAL, "expires_at": NOT_PERSONAL,
                          "rotated_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL},
       school_column=None),
@@ -67,38 +71,51 @@ DECLARATION = DataDeclaration("identity", tables=(
     T("reset_requests", {"id": NOT_PERSONAL,
                          "email": Personal("any", "a password reset asked for, until handled"),
                          "requested_at": NOT_PERSONAL}, school_column=None),
-    T("mail_sends", {"account_id": NOT_PERSONAL, "kind": NOT_PERSONAL,
-                     "sent_at": NOT_PERSONAL}, school_column=None),
+    T("mail_sends", {"account_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
+                     "kind": NOT_PERSONAL, "sent_at": NOT_PERSONAL}, school_column=None),
     T("signing_keys", {"kid": NOT_PERSONAL, "private_pem": NOT_PERSONAL,
                        "created_at": NOT_PERSONAL, "retired_at": NOT_PERSONAL},
       school_column=None),
 ))
 
-EXPORTED_ACCOUNT_COLUMNS = ("id", "email", "name", "role", "status", "created_at",
-                            "activated_at")
+# The membership column a rights subject of each type is found by.
+SUBJECT_COLUMNS = {"guardian": "guardian_id", "student": "student_id", "staff": "account_id"}
 
 
 class IdentityParticipant(RightsParticipant):
-    """The shared participant, plus: the subject's login is exported with its relations,
-    and deleted when its last school relation goes; either way its tokens stop."""
+    """The shared participant, plus: the subject's login is exported as the school's
+    relations show it, and deleted when its last school relation goes; either way its
+    tokens stop."""
 
     # The access tokens' lifetime (set from the settings when identity starts).
     token_lifetime: int = Settings().access_token_seconds
 
     def _accounts_of(self, session, subject: Subject) -> list[str]:
-        column = {"guardian": "guardian_id", "student": "student_id",
-                  "staff": "account_id"}[subject.type]
+        column = SUBJECT_COLUMNS[subject.type]
         return session.execute(sa.select(memberships.c.account_id).where(
             memberships.c.school_id == subject.school_id,
             memberships.c[column] == subject.id)).scalars().all()
 
     def export(self, session, subject: Subject):
+        """The login as this school knows it, one entry per relation: the email and name
+        the school recorded, the role it gave, and whether (and when) the person accepted
+        its invitation. Never the login's own dates, status, name or other schools: until
+        the person accepts, this is what an email nobody uses would export."""
         out = super().export(session, subject)
-        ids = self._accounts_of(session, subject)
-        rows = session.execute(sa.select(*(accounts.c[c] for c in EXPORTED_ACCOUNT_COLUMNS))
-                               .where(accounts.c.id.in_(ids))).mappings().all()
-        out["accounts"] = [{k: (v.isoformat() if hasattr(v, "isoformat") else v)
-                            for k, v in row.items()} for row in rows]
+        column = SUBJECT_COLUMNS[subject.type]
+        m = memberships
+        rows = session.execute(
+            sa.select(m.c.account_id, accounts.c.email, m.c.name, m.c.role, m.c.status,
+                      m.c.created_at, m.c.accepted_at)
+            .select_from(m.join(accounts, accounts.c.id == m.c.account_id))
+            .where(m.c.school_id == subject.school_id, m.c[column] == subject.id)
+            .order_by(m.c.created_at, m.c.id)).all()
+        out["accounts"] = [{
+            "id": r.account_id, "email": r.email, "name": r.name, "role": r.role,
+            "status": "active" if r.status == "accepted" else "invited",
+            "created_at": r.created_at.isoformat(),
+            "activated_at": r.accepted_at.isoformat() if r.accepted_at else None}
+            for r in rows]
         return out
 
     def erase(self, session, subject: Subject):
@@ -133,9 +150,9 @@ def delete_orphan_accounts(session, account_ids) -> int:
     removed = 0
     outbox = plumbing.outbox
     for account_id in set(account_ids):
-        role = session.execute(sa.select(accounts.c.role).where(
+        kind = session.execute(sa.select(accounts.c.kind).where(
             accounts.c.id == account_id)).scalar()
-        if role is None or role == "operator":
+        if kind is None or kind == "operator":
             continue
         left = session.execute(sa.select(sa.func.count()).select_from(memberships)
                                .where(memberships.c.account_id == account_id)).scalar_one()

@@ -6,6 +6,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
 
+from .domain import ACCOUNT_ROLES
+
 GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_token",),
                 "client_credentials": ("client_id", "client_secret")}
 
@@ -18,6 +20,8 @@ def Secret(**kwargs) -> fields.String:  # noqa: N802 - reads like a field class
 
 class TokenRequest(Schema):
     grant_type = fields.String(required=True, validate=validate.OneOf(tuple(GRANT_FIELDS)))
+    # The role to act in, for a login holding several (password and refresh grants).
+    role = fields.String(validate=validate.OneOf(ACCOUNT_ROLES))
     email = fields.String(validate=validate.Length(min=1, max=320))
     password = fields.String(validate=validate.Length(min=1, max=300))
     refresh_token = Secret()
@@ -36,6 +40,21 @@ class TokenResponse(Schema):
     token_type = fields.String()
     expires_in = fields.Integer()
     refresh_token = fields.String()
+    role = fields.String()  # the role this token acts in (password and refresh grants)
+    roles = fields.List(fields.String())  # every role the login holds
+
+
+class InvitationCheck(Schema):
+    token = Secret(required=True)
+
+
+class InvitationStatus(Schema):
+    existing_login = fields.Boolean()  # true: accept with the login's own password
+    expires_at = fields.DateTime()
+
+
+class ResendQuery(Schema):
+    school_id = fields.UUID()  # the school whose invitation to send again
 
 
 class ActivateRequest(Schema):
@@ -110,9 +129,10 @@ class InvitationOut(Schema):
 
 class MeOut(Schema):
     id = fields.String()
-    role = fields.String()
+    role = fields.String()  # the role the token acts in
+    roles = fields.List(fields.String())  # every role the login holds
     school_ids = fields.List(fields.String())
-    name = fields.String()
+    name = fields.String(allow_none=True)
     email = fields.String()
     student_ids = fields.List(fields.String())  # a student account's own student record
 

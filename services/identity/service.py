@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock, utcnow
+from shared.db import advisory_lock, insert_unless_present, utcnow
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 
@@ -28,6 +28,7 @@ from .models import (accounts, address_failures, clients, invitations, mail_send
                      reset_requests, schools, sign_in_failures, students)
 
 log = logging.getLogger(__name__)
+PENDING, ACCEPTED = "pending", "accepted"  # a membership, before and after the person's act
 
 
 @dataclass
@@ -131,9 +132,10 @@ class Identity:
         if row is None:
             raise Unknown("no such school")
         m, a = memberships, accounts
+        # An admin is "active" here once they accepted this school's invitation.
         admins = session.execute(
-            sa.select(a.c.id, m.c.name, a.c.email, a.c.status, m.c.created_at,
-                      a.c.activated_at)
+            sa.select(a.c.id, m.c.name, a.c.email, m.c.status, m.c.created_at,
+                      m.c.accepted_at)
             .select_from(m.join(a, a.c.id == m.c.account_id))
             .where(m.c.school_id == school_id, m.c.role == "school_admin")
             .order_by(m.c.created_at, a.c.id)).all()
@@ -142,33 +144,35 @@ class Identity:
             .where(clients.c.school_id == school_id)
             .order_by(clients.c.created_at, clients.c.id)).all()
         return {**_school_view(row),
-                "admins": [{"id": r.id, "name": r.name, "email": r.email, "status": r.status,
-                            "invited_at": r.created_at, "activated_at": r.activated_at}
+                "admins": [{"id": r.id, "name": r.name, "email": r.email,
+                            "status": "active" if r.status == ACCEPTED else "invited",
+                            "invited_at": r.created_at, "activated_at": r.accepted_at}
                            for r in admins],
                 "clients": [{"client_id": r.id, "created_at": r.created_at,
                              "revoked_at": r.revoked_at} for r in issued]}
 
-    # --- accounts and invitations --------------------------------------------------------
+    # --- accounts, memberships and invitations -------------------------------------------
     def account_by_email(self, session: Session, email: str):
         return session.execute(sa.select(accounts).where(
             accounts.c.email == domain.normalise_email(email))).first()
 
-    def ensure_account(self, session: Session, email: str, name: str, role: str):
-        """One login per person: the account for this email, created (invited) if new."""
-        row = self.account_by_email(session, email)
-        if row is not None:
-            return row, False
-        account_id = str(uuid.uuid4())
-        session.execute(accounts.insert().values(
-            id=account_id, email=domain.normalise_email(email), name=name, role=role,
-            status="invited", created_at=self.clock()))
-        return session.execute(sa.select(accounts).where(accounts.c.id == account_id)).one(), True
+    def login_for(self, session: Session, email: str):
+        """One login per person: the account for this email, created (invited, nothing of
+        any school's on it) if new. The same statements run whether or not it existed, so
+        neither the answer nor the work tells a school that it did."""
+        insert_unless_present(session, accounts, {
+            "id": str(uuid.uuid4()), "email": domain.normalise_email(email), "name": None,
+            "kind": "person", "status": "invited", "created_at": self.clock()}, ("email",))
+        return self.account_by_email(session, email)
 
     def add_membership(self, session: Session, account_id: str, school_id: str, role: str,
                        name: str, *, guardian_id: str | None = None,
-                       student_id: str | None = None, record_version: int = 0) -> bool:
+                       student_id: str | None = None, record_version: int = 0) -> tuple[bool, str]:
+        """This school's relation to the login: (new?, status). A new one is pending until
+        the person accepts the school's invitation, unless they already accepted this
+        school in this role (the school knows their login then)."""
         m = memberships
-        existing = session.execute(sa.select(m.c.id).where(
+        existing = session.execute(sa.select(m.c.id, m.c.status).where(
             m.c.account_id == account_id, m.c.school_id == school_id,
             m.c.guardian_id.is_(None) if guardian_id is None else m.c.guardian_id == guardian_id,
             m.c.student_id.is_(None) if student_id is None else m.c.student_id == student_id,
@@ -176,43 +180,50 @@ class Identity:
         if existing:
             session.execute(m.update().where(m.c.id == existing.id).values(
                 name=name, record_version=record_version))
-            return False
+            return False, existing.status
+        accepted = session.execute(sa.select(m.c.id).where(
+            m.c.account_id == account_id, m.c.school_id == school_id, m.c.role == role,
+            m.c.status == ACCEPTED).limit(1)).first() is not None
+        now = self.clock()
         session.execute(m.insert().values(
             id=str(uuid.uuid4()), account_id=account_id, school_id=school_id, role=role,
             guardian_id=guardian_id, student_id=student_id, name=name,
-            record_version=record_version, created_at=self.clock()))
-        return True
+            record_version=record_version, created_at=now,
+            status=ACCEPTED if accepted else PENDING, accepted_at=now if accepted else None))
+        return True, ACCEPTED if accepted else PENDING
 
     def invite_staff(self, session: Session, school_id: str, name: str, email: str,
-                     role: str, *, by_operator: bool) -> str:
-        """The staff account's id. An email already used by an account of another kind
-        cannot become staff: operators are told (409); a school admin gets the same answer
-        as for anyone else and nothing happens, so schools cannot probe who has a login."""
+                     role: str) -> str:
+        """The staff login's id, with a pending membership and an invitation: the same
+        answer, id and work whether or not the email has a login anywhere (one login may
+        be staff here and a parent or staff elsewhere; it joins this school's staff only
+        when the person accepts)."""
         self.active_school(session, school_id)
-        account, created = self.ensure_account(session, email, name, role)
-        if not created and account.role not in domain.STAFF_ROLES:
-            if by_operator:
-                raise Conflict("This email already belongs to an account of another kind.")
-            log.warning("staff invitation not applied (email held by another kind of "
-                        "account) account_id=%s school_id=%s", account.id, school_id)
-            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{school_id}/{account.id}"))
-        self.add_membership(session, account.id, school_id, role, name)
-        if account.status != "active":
+        account = self.login_for(session, email)
+        _, status = self.add_membership(session, account.id, school_id, role, name)
+        if status == PENDING:
             self.issue_invitation(session, account.id, school_id)
         return account.id
 
     def issue_invitation(self, session: Session, account_id: str,
-                         school_id: str | None) -> dt.datetime | None:
-        """A new single-use token (earlier unused ones stop working); its hash is kept, the
-        token itself travels once, in InvitationIssued. None when the hourly cap is hit."""
+                         school_id: str) -> dt.datetime | None:
+        """A new single-use token for this school's pending memberships of the login
+        (earlier unused ones of the school stop working); its hash is kept, the token
+        itself travels once, in InvitationIssued. None when the hourly cap is hit."""
         account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)
                                   .with_for_update()).one()
-        if account.status == "active":
-            raise Conflict("This account is already active.")
-        if not self._may_mail(session, account_id, "invitation"):
-            log.warning("invitation mail capped account_id=%s", account_id)
+        m = memberships
+        pending = session.execute(sa.select(m.c.role, m.c.name).where(
+            m.c.account_id == account_id, m.c.school_id == school_id, m.c.status == PENDING)
+            .order_by(m.c.created_at.desc(), m.c.id).limit(1)).first()
+        if pending is None:
+            raise Conflict("This person has accepted the school's invitation already.")
+        if not self._may_mail(session, account_id, "invitation", school_id):
+            log.warning("invitation mail capped account_id=%s school_id=%s", account_id,
+                        school_id)
             return None
         session.execute(invitations.delete().where(invitations.c.account_id == account_id,
+                                                   invitations.c.school_id == school_id,
                                                    invitations.c.used_at.is_(None)))
         token, now = domain.new_secret(), self.clock()
         invitation_id = str(uuid.uuid4())
@@ -220,22 +231,30 @@ class Identity:
         session.execute(invitations.insert().values(
             id=invitation_id, account_id=account_id, school_id=school_id,
             token_hash=domain.hash_secret(token), created_at=now, expires_at=expires_at))
+        # The mail tells an existing login to accept with its own password; only the
+        # person reads it, never the school.
         self.outbox.add(session, "InvitationIssued", {
-            "invitation_id": invitation_id, "account_id": account_id, "role": account.role,
-            "name": account.name, "email": account.email, "token": token,
-            "expires_at": expires_at}, school_id=school_id)
+            "invitation_id": invitation_id, "account_id": account_id, "role": pending.role,
+            "name": pending.name, "email": account.email, "token": token,
+            "expires_at": expires_at, "existing_login": account.status == "active"},
+            school_id=school_id)
         log.info("invitation issued account_id=%s invitation_id=%s", account_id,
                  invitation_id)
         return expires_at
 
     def resend_invitation(self, session: Session, account_id: str,
-                          school_ids: tuple[str, ...] | None) -> dt.datetime:
-        """By an operator (school_ids None) or an admin of one of the account's schools."""
+                          school_ids: tuple[str, ...] | None,
+                          school_id: str | None = None) -> dt.datetime:
+        """By an operator (school_ids None: any school, or the one named) or an admin of
+        one of the login's schools, for that school's pending memberships."""
         m = memberships
         query = sa.select(m.c.school_id).where(m.c.account_id == account_id)
         if school_ids is not None:
             query = query.where(m.c.school_id.in_(school_ids))
-        school = session.execute(query.limit(1)).first()
+        if school_id is not None:
+            query = query.where(m.c.school_id == school_id)
+        school = session.execute(
+            query.order_by((m.c.status == PENDING).desc(), m.c.created_at).limit(1)).first()
         if school is None:
             raise Unknown("no such account")
         expires_at = self.issue_invitation(session, account_id, school.school_id)
@@ -243,10 +262,12 @@ class Identity:
             raise Throttled(3600)
         return expires_at
 
-    def _may_mail(self, session: Session, account_id: str, kind: str) -> bool:
+    def _may_mail(self, session: Session, account_id: str, kind: str,
+                  school_id: str | None = None) -> bool:
         now = self.clock()
         sent = session.execute(sa.select(sa.func.count()).select_from(mail_sends).where(
             mail_sends.c.account_id == account_id, mail_sends.c.kind == kind,
+            _same_school(mail_sends.c.school_id, school_id),
             mail_sends.c.sent_at > now - dt.timedelta(hours=1))).scalar_one()
         if sent >= domain.MAILS_PER_ACCOUNT_PER_HOUR:
             return False
@@ -254,37 +275,103 @@ class Identity:
             mail_sends.c.account_id == account_id,
             mail_sends.c.sent_at <= now - dt.timedelta(hours=1)))
         session.execute(mail_sends.insert().values(account_id=account_id, kind=kind,
-                                                   sent_at=now))
+                                                   school_id=school_id, sent_at=now))
         return True
 
-    def activate(self, session: Session, token: str, password: str) -> str:
-        domain.check_password_rules(password)
-        now = self.clock()
+    def _invitation(self, session: Session, token: str):
+        """The usable invitation of this token with its login, both locked; else
+        TokenUnusable (one answer for unknown, used, expired or withdrawn)."""
         invitation = session.execute(sa.select(invitations).where(
             invitations.c.token_hash == domain.hash_secret(token)).with_for_update()).first()
-        if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
+        if (invitation is None or invitation.used_at is not None
+                or invitation.expires_at <= self.clock()):
             raise TokenUnusable("This invitation link is not valid (used or expired).")
-        status = session.execute(sa.select(accounts.c.status).where(
-            accounts.c.id == invitation.account_id).with_for_update()).scalar()
-        if status != "invited":  # an invitation never overwrites an active password
+        account = session.execute(sa.select(accounts).where(
+            accounts.c.id == invitation.account_id).with_for_update()).one()
+        m = memberships
+        if session.execute(sa.select(m.c.id).where(
+                m.c.account_id == account.id, _invited_by(m.c.school_id, invitation),
+                m.c.status == PENDING).limit(1)).first() is None:
             raise TokenUnusable("This invitation link is not valid (used or expired).")
+        return invitation, account
+
+    def invitation_status(self, session: Session, token: str) -> dict:
+        """For the activation page: whether this invitation is accepted with a new
+        password or with the login's existing one."""
+        invitation, account = self._invitation(session, token)
+        return {"existing_login": account.status == "active",
+                "expires_at": invitation.expires_at}
+
+    def activate(self, session: Session, token: str, password: str,
+                 address: str = "unknown") -> str:
+        """Accepts the school's invitation: the login's pending memberships there count
+        from now on. A new login sets its password; an existing one proves it with its
+        own (an invitation never overwrites an active password), limited like a sign-in
+        from `address`."""
+        invitation, account = self._invitation(session, token)
+        now = self.clock()
+        if account.status == "active":
+            address_hash = domain.hash_secret(domain.throttle_key(address))
+            self._check_address(session, address_hash, now)
+            try:
+                self._check_own_password(session, account, password, now, address_hash)
+            except InvalidCredentials:
+                self._address_failed(session, address_hash, now)
+                raise
+        else:
+            domain.check_password_rules(password)
+            session.execute(accounts.update().where(accounts.c.id == account.id).values(
+                password_hash=self.hasher.hash(password), status="active",
+                activated_at=now))
         session.execute(invitations.update().where(invitations.c.id == invitation.id)
                         .values(used_at=now))
-        session.execute(accounts.update().where(accounts.c.id == invitation.account_id).values(
-            password_hash=self.hasher.hash(password), status="active", activated_at=now))
-        self._announce_activation(session, invitation.account_id, invitation.school_id)
-        log.info("account activated account_id=%s", invitation.account_id)
-        return invitation.account_id
+        m = memberships
+        accepted = [r.role for r in session.execute(sa.select(m.c.role).where(
+            m.c.account_id == account.id, _invited_by(m.c.school_id, invitation),
+            m.c.status == PENDING).order_by(m.c.created_at))]
+        session.execute(m.update().where(
+            m.c.account_id == account.id, _invited_by(m.c.school_id, invitation),
+            m.c.status == PENDING).values(status=ACCEPTED, accepted_at=now))
+        self._announce_activation(session, account.id, invitation.school_id, accepted[-1])
+        log.info("invitation accepted account_id=%s school_id=%s", account.id,
+                 invitation.school_id)
+        return account.id
+
+    def _check_own_password(self, session: Session, account, password: str,
+                            now: dt.datetime, address_hash: str) -> None:
+        """The login's own password, under the lock of the (account, address) pair:
+        InvalidCredentials if wrong (counted against that pair only) or while the pair is
+        locked (not checked then). A success clears the pair."""
+        pair = (sign_in_failures.c.account_id == account.id,
+                sign_in_failures.c.address_hash == address_hash)
+        # One attempt at a time per pair, so a burst from one address cannot slip checks
+        # past its lock; other addresses (the owner's) never wait on it.
+        advisory_lock(session, f"identity:sign-in:{account.id}:{address_hash}")
+        locked_until = session.execute(sa.select(sign_in_failures.c.locked_until)
+                                       .where(*pair)).scalar()
+        if locked_until is not None and locked_until > now:
+            # Locked here: the password is not checked, whatever is guessed; the same work
+            # is burnt so the answer's timing does not tell a locked pair from none.
+            domain.burn_password_check(self.hasher, password)
+            raise InvalidCredentials()
+        self.password_checks += 1
+        if not domain.verify_password(self.hasher, account.password_hash, password):
+            failures = self._pair_failed(session, account.id, address_hash, now)
+            log.info("password check failed account_id=%s failures_from_address=%d",
+                     account.id, failures)
+            raise InvalidCredentials()
+        session.execute(sign_in_failures.delete().where(*pair))
 
     def _announce_activation(self, session: Session, account_id: str,
-                             school_id: str | None) -> None:
-        """AccountActivated carries the guardian (and student) ids the login holds, so
-        linking can attach their links; sent again when an active login gains some."""
-        account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)).one()
-        rows = session.execute(sa.select(memberships.c.guardian_id, memberships.c.student_id)
-                               .where(memberships.c.account_id == account_id)).all()
+                             school_id: str | None, role: str) -> None:
+        """AccountActivated carries the guardian (and student) ids of the login's accepted
+        memberships, so linking can attach their links; sent again when that set changes
+        (a membership accepted or removed). `role`: the role at `school_id` that changed."""
+        m = memberships
+        rows = session.execute(sa.select(m.c.guardian_id, m.c.student_id).where(
+            m.c.account_id == account_id, m.c.status == ACCEPTED)).all()
         self.outbox.add(session, "AccountActivated", {
-            "account_id": account_id, "role": account.role,
+            "account_id": account_id, "role": role,
             "guardian_ids": sorted({r.guardian_id for r in rows if r.guardian_id}),
             "student_ids": sorted({r.student_id for r in rows if r.student_id})},
             school_id=school_id)
@@ -293,18 +380,26 @@ class Identity:
         """Removes one school's relation; the login goes only with its last relation."""
         (column, value), = subject.items()
         m = memberships
-        account_ids = session.execute(sa.select(m.c.account_id).where(
-            m.c.school_id == school_id, m.c[column] == value)).scalars().all()
-        lock_accounts(session, account_ids)
+        removed_rows = session.execute(sa.select(m.c.account_id, m.c.role, m.c.status).where(
+            m.c.school_id == school_id, m.c[column] == value)).all()
+        lock_accounts(session, [r.account_id for r in removed_rows])
         session.execute(m.delete().where(m.c.school_id == school_id, m.c[column] == value))
+        account_ids = [r.account_id for r in removed_rows]
         removed = delete_orphan_accounts(session, account_ids)
         sign_out_accounts(session, self.outbox, account_ids, revoked_before=self.clock(),
                           token_lifetime=self.token_lifetime)
-        for account_id in set(account_ids):
-            status = session.execute(sa.select(accounts.c.status).where(
-                accounts.c.id == account_id)).scalar()
-            if status == "active":  # linking learns the login's remaining records
-                self._announce_activation(session, account_id, school_id)
+        for row in removed_rows:
+            # Nothing left to accept here: the school's unused invitation stops working.
+            if session.execute(sa.select(m.c.id).where(
+                    m.c.account_id == row.account_id, m.c.school_id == school_id,
+                    m.c.status == PENDING).limit(1)).first() is None:
+                session.execute(invitations.delete().where(
+                    invitations.c.account_id == row.account_id,
+                    invitations.c.school_id == school_id, invitations.c.used_at.is_(None)))
+            if row.status == ACCEPTED and session.execute(sa.select(accounts.c.id).where(
+                    accounts.c.id == row.account_id)).first() is not None:
+                # linking learns the login's remaining records
+                self._announce_activation(session, row.account_id, school_id, row.role)
         return removed
 
     # --- school data events ---------------------------------------------------------------
@@ -316,9 +411,10 @@ class Identity:
 
     def _record_login(self, session: Session, school_id: str, record_type: str,
                       record_id: str, version: int, email: str, name: str) -> None:
-        """A school's guardian or student record held by the login of its email: created
-        and invited if new; moved when the school changes the email; older versions,
-        and records the school removed, change nothing."""
+        """A school's guardian or student record, a membership of the login of its email
+        (created and invited if new): pending, with the school's invitation, until the
+        person accepts; moved when the school changes the email. Older versions, and
+        records the school removed, change nothing."""
         if self._removed(session, school_id, record_type, record_id, version):
             return
         role, column = {"guardian": ("parent", "guardian_id"),
@@ -328,18 +424,16 @@ class Identity:
             m.c.school_id == school_id, m.c[column] == record_id)).first()
         if current is not None and current.record_version > version:
             return  # an older version arriving late changes nothing
-        account, created = self.ensure_account(session, email, name, role)
-        if account.role != role:
-            raise domain.IdentityError(f"email belongs to a non-{role} account")
+        account = self.login_for(session, email)
         if current is not None and current.account_id != account.id:
             # The school changed the email: the relation moves to that login.
             self.remove_membership(session, school_id, **{column: record_id})
-        new = self.add_membership(session, account.id, school_id, role, name,
-                                  record_version=version, **{column: record_id})
-        if account.status != "active" and (new or created):
+        new, status = self.add_membership(session, account.id, school_id, role, name,
+                                          record_version=version, **{column: record_id})
+        if new and status == PENDING:
             self.issue_invitation(session, account.id, school_id)
-        elif account.status == "active" and new:
-            self._announce_activation(session, account.id, school_id)
+        elif new:  # the person accepted this school in this role before
+            self._announce_activation(session, account.id, school_id, role)
 
     def _removed(self, session: Session, school_id: str, record_type: str, record_id: str,
                  version: int) -> bool:
@@ -393,42 +487,31 @@ class Identity:
                            data["record_version"], data["email"], name)
 
     # --- sign-in -------------------------------------------------------------------------
-    def sign_in(self, session: Session, email: str, password: str, address: str) -> dict:
-        """`address`: the client's, as the trusted proxies tell it (shared.proxies). Every
-        limit here is on that address, alone or with the account (see ThrottlePolicy)."""
+    def sign_in(self, session: Session, email: str, password: str, address: str,
+                role: str | None = None) -> dict:
+        """Tokens for one role: the one named, else the login's default (a person with
+        several roles switches with a refresh naming another). `address`: the client's, as
+        the trusted proxies tell it (shared.proxies). Every limit here is on that address,
+        alone or with the account (see ThrottlePolicy)."""
         now = self.clock()
         address_hash = domain.hash_secret(domain.throttle_key(address))
         self._check_address(session, address_hash, now)
         account = self.account_by_email(session, email)
-        if account is None or account.status != "active":
+        roles = (self.roles(session, account)
+                 if account is not None and account.status == "active" else [])
+        if not roles:  # unknown, never activated, or no accepted role: one answer
             domain.burn_password_check(self.hasher, password)
             self._address_failed(session, address_hash, now)
             raise InvalidCredentials()
-        pair = (sign_in_failures.c.account_id == account.id,
-                sign_in_failures.c.address_hash == address_hash)
-        # One attempt at a time per pair, so a burst from one address cannot slip checks
-        # past its lock; other addresses (the owner's) never wait on it.
-        advisory_lock(session, f"identity:sign-in:{account.id}:{address_hash}")
-        locked_until = session.execute(sa.select(sign_in_failures.c.locked_until)
-                                       .where(*pair)).scalar()
-        if locked_until is not None and locked_until > now:
-            # Locked here: the password is not checked, whatever is guessed; the same work
-            # is burnt so the answer's timing does not tell a locked pair from none.
-            domain.burn_password_check(self.hasher, password)
+        try:
+            self._check_own_password(session, account, password, now, address_hash)
+        except InvalidCredentials:
             self._address_failed(session, address_hash, now)
-            raise InvalidCredentials()
-        self.password_checks += 1
-        if not domain.verify_password(self.hasher, account.password_hash, password):
-            failures = self._pair_failed(session, account.id, address_hash, now)
-            self._address_failed(session, address_hash, now)
-            log.info("sign-in failed account_id=%s failures_from_address=%d", account.id,
-                     failures)
-            raise InvalidCredentials()
-        session.execute(sign_in_failures.delete().where(*pair))
+            raise
         if self.hasher.check_needs_rehash(account.password_hash):
             session.execute(accounts.update().where(accounts.c.id == account.id).values(
                 password_hash=self.hasher.hash(password)))
-        return self._tokens(session, account, family_id=str(uuid.uuid4()))
+        return self._tokens(session, account, str(uuid.uuid4()), _acting_role(roles, role))
 
     def _pair_failed(self, session: Session, account_id: str, address_hash: str,
                      now: dt.datetime) -> int:
@@ -474,24 +557,39 @@ class Identity:
             session.execute(address_failures.update().where(
                 address_failures.c.address_hash == key).values(failures=row.failures + 1))
 
-    def school_ids(self, session: Session, account_id: str) -> list[str]:
-        return sorted(set(session.execute(sa.select(memberships.c.school_id).where(
-            memberships.c.account_id == account_id)).scalars().all()))
+    def roles(self, session: Session, account) -> list[str]:
+        """The roles the login may act in: operator (an account kind) and the roles of
+        its accepted memberships, in the order of domain.ACCOUNT_ROLES."""
+        held = set(session.execute(sa.select(memberships.c.role).where(
+            memberships.c.account_id == account.id,
+            memberships.c.status == ACCEPTED)).scalars())
+        if account.kind == "operator":
+            held.add("operator")
+        return [role for role in domain.ACCOUNT_ROLES if role in held]
 
-    def _tokens(self, session: Session, account, family_id: str) -> dict:
+    def school_ids(self, session: Session, account_id: str, role: str) -> list[str]:
+        """The schools whose invitation the person accepted in this role."""
+        return sorted(set(session.execute(sa.select(memberships.c.school_id).where(
+            memberships.c.account_id == account_id, memberships.c.role == role,
+            memberships.c.status == ACCEPTED)).scalars().all()))
+
+    def _tokens(self, session: Session, account, family_id: str, role: str) -> dict:
         now = self.clock()
         refresh = domain.new_secret()
         session.execute(refresh_tokens.insert().values(
-            id=str(uuid.uuid4()), account_id=account.id, family_id=family_id,
+            id=str(uuid.uuid4()), account_id=account.id, family_id=family_id, role=role,
             token_hash=domain.hash_secret(refresh), issued_at=now,
             expires_at=now + self.refresh_lifetime))
         signer = self.keys.signer(session.connection())
-        access = signer.issue(account.id, account.role, self.school_ids(session, account.id),
+        access = signer.issue(account.id, role, self.school_ids(session, account.id, role),
                               sid=family_id)
         return {"access_token": access, "token_type": "Bearer", "expires_in": signer.lifetime,
-                "refresh_token": refresh}
+                "refresh_token": refresh, "role": role,
+                "roles": self.roles(session, account)}
 
-    def refresh(self, session: Session, token: str) -> dict:
+    def refresh(self, session: Session, token: str, role: str | None = None) -> dict:
+        """A new pair for the same sign-in, in its role or in the role named (which the
+        login must hold: RoleNotHeld, and nothing rotated, otherwise)."""
         now = self.clock()
         found = session.execute(sa.select(refresh_tokens.c.account_id).where(
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
@@ -518,11 +616,15 @@ class Identity:
             raise InvalidGrant("refresh token expired")
         account = session.execute(sa.select(accounts).where(
             accounts.c.id == row.account_id)).first()
-        if account is None or account.status != "active":
+        roles = self.roles(session, account) if account is not None else []
+        if account is None or account.status != "active" or not roles:
             raise InvalidGrant("account unavailable")
+        if role is None and row.role is not None and row.role not in roles:
+            raise InvalidGrant("the sign-in's role is no longer held")
+        acting = _acting_role(roles, role or row.role)
         session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
                         .values(rotated_at=now))
-        return self._tokens(session, account, family_id=row.family_id)
+        return self._tokens(session, account, row.family_id, acting)
 
     def _revoke(self, session: Session, subject_id: str, reason: str, *,
                 session_id: str | None = None) -> None:
@@ -604,9 +706,20 @@ class Identity:
             id=reset_id, account_id=account.id, token_hash=domain.hash_secret(token),
             created_at=now, expires_at=now + self.reset_lifetime))
         self.outbox.add(session, "PasswordResetRequested", {
-            "reset_id": reset_id, "account_id": account.id, "name": account.name,
+            "reset_id": reset_id, "account_id": account.id,
+            "name": self._greeting_name(session, account),
             "email": account.email, "token": token, "expires_at": now + self.reset_lifetime},
             school_id=None)
+
+    def _greeting_name(self, session: Session, account) -> str:
+        """The name to greet the person by in their own mail: an operator's, else the one
+        a school they accepted recorded most recently ("" when none)."""
+        if account.kind == "operator":
+            return account.name or ""
+        m = memberships
+        return session.execute(sa.select(m.c.name).where(
+            m.c.account_id == account.id, m.c.status == ACCEPTED)
+            .order_by(m.c.accepted_at.desc(), m.c.id).limit(1)).scalar() or ""
 
     def reset_password(self, session: Session, token: str, password: str) -> None:
         domain.check_password_rules(password)
@@ -645,7 +758,7 @@ class Identity:
         account_id = str(uuid.uuid4())
         session.execute(accounts.insert().values(
             id=account_id, email=domain.normalise_email(email), name="Operator",
-            role="operator", password_hash=self.hasher.hash(password), status="active",
+            kind="operator", password_hash=self.hasher.hash(password), status="active",
             created_at=self.clock(), activated_at=self.clock()))
         log.info("bootstrap operator created account_id=%s", account_id)
         return account_id
@@ -656,18 +769,22 @@ class Identity:
                 clients.c.id == account_id, clients.c.revoked_at.is_(None))).first()
             if client is None:
                 raise Unknown("no such client")
-            return {"id": client.id, "role": role, "school_ids": [client.school_id],
-                    "name": "School system", "email": None}
+            return {"id": client.id, "role": role, "roles": [role],
+                    "school_ids": [client.school_id], "name": "School system", "email": None}
         account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
         if account is None:
             raise Unknown("no such account")
-        me = {"id": account.id, "role": account.role, "name": account.name,
-              "email": account.email, "school_ids": self.school_ids(session, account.id)}
-        if account.role == "student":  # the app lists a student's own reports by this id
-            me["student_ids"] = sorted(set(session.execute(
-                sa.select(memberships.c.student_id).where(
-                    memberships.c.account_id == account.id,
-                    memberships.c.student_id.is_not(None))).scalars().all()))
+        m = memberships
+        accepted = session.execute(sa.select(m.c.name, m.c.student_id).where(
+            m.c.account_id == account.id, m.c.role == role, m.c.status == ACCEPTED)
+            .order_by(m.c.accepted_at.desc(), m.c.id)).all()
+        name = account.name if role == "operator" else next(
+            (r.name for r in accepted), None)
+        me = {"id": account.id, "role": role, "roles": self.roles(session, account),
+              "name": name, "email": account.email,
+              "school_ids": self.school_ids(session, account.id, role)}
+        if role == "student":  # the app lists a student's own reports by this id
+            me["student_ids"] = sorted({r.student_id for r in accepted if r.student_id})
         return me
 
 
@@ -696,3 +813,26 @@ def _school_view(row) -> dict:
 
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a, b)
+
+
+def _same_school(column, school_id: str | None):
+    return column.is_(None) if school_id is None else column == school_id
+
+
+def _invited_by(school_column, invitation):
+    """The memberships an invitation accepts: its school's. An invitation without a school
+    was issued before invitations were per school (migration 0003) and accepts every
+    pending membership of its login, as it promised then."""
+    if invitation.school_id is None:
+        return sa.true()
+    return school_column == invitation.school_id
+
+
+def _acting_role(roles: list[str], asked: str | None) -> str:
+    """The role a token is for: the one asked for, which the login must hold, else its
+    default."""
+    if asked is None:
+        return domain.default_role(roles)
+    if asked not in roles:
+        raise domain.RoleNotHeld("This login does not hold that role.")
+    return asked

@@ -112,7 +112,8 @@ class Notifications:
                                                           email=data["email"]))
         self._queue(session, envelope.id, f"account:{data['account_id']}", envelope.school_id,
                     "invitation", data["email"], templates.invitation(
-                        self.settings.public_url, data["name"], data["token"], data["role"]))
+                        self.settings.public_url, data["name"], data["token"], data["role"],
+                        data["existing_login"]))
 
     def on_password_reset(self, session, envelope, data):
         # Account and security mail always goes: no preference or objection stops it.

@@ -30,17 +30,34 @@ def _message(subject: str, paragraphs: list[str], link: tuple[str, str] | None =
     return Message(subject, text + "\n", _html(paragraphs, link))
 
 
-def invitation(base: str, name: str, token: str, role: str) -> Message:
+def _hello(name: str) -> str:
+    return f"Hello {name}," if name else "Hello,"
+
+
+def invitation(base: str, name: str, token: str, role: str,
+               existing_login: bool = False) -> Message:
+    link = f"{base}/activate?token={quote(token)}"
+    if existing_login:
+        # The person has a login (with this school or another, in some role): accepting
+        # never sets a new password, so they sign in with the one they have.
+        what = {"parent": "a parent or carer", "student": "a student",
+                "school_admin": "a school administrator"}.get(role, "a member")
+        return _message("Your Pupil Progress invitation", [
+            _hello(name), f"A school has invited you to Pupil Progress as {what}.",
+            "You already have a Pupil Progress login with this email address. Open the "
+            "link and enter the password you already use to accept; nothing changes until "
+            "you do. The link works once."],
+            ("Accept the invitation", link))
     who = "your child's school" if role in ("parent", "student") else "Pupil Progress"
     return _message("Your Pupil Progress account", [
-        f"Hello {name},", f"{who} has set up a Pupil Progress account for you.",
+        _hello(name), f"{who} has set up a Pupil Progress account for you.",
         "Choose a password to activate it. The link works once."],
-        ("Activate your account", f"{base}/activate?token={quote(token)}"))
+        ("Activate your account", link))
 
 
 def password_reset(base: str, name: str, token: str) -> Message:
     return _message("Reset your Pupil Progress password", [
-        f"Hello {name},", "Someone asked to reset the password of your account. If it was "
+        _hello(name), "Someone asked to reset the password of your account. If it was "
         "you, choose a new one; the link works once and expires within the hour. If not, "
         "you can ignore this email."],
         ("Choose a new password", f"{base}/reset-password?token={quote(token)}"))

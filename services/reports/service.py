@@ -196,8 +196,12 @@ class Reports:
             "verified": verified}, data["record_version"])
 
     def student_account(self, session, data):
-        if data["role"] != "student":
-            return
+        """AccountActivated: the login reads the reports of the student records it holds
+        (the full set, whatever the role the event is about; one it no longer holds is
+        dropped)."""
+        session.execute(student_accounts.delete().where(
+            student_accounts.c.account_id == data["account_id"],
+            student_accounts.c.student_id.not_in(data["student_ids"])))
         for student_id in data["student_ids"]:
             if self.erased(session, "student", student_id):
                 continue

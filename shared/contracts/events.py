@@ -145,8 +145,11 @@ REVOCATION_REASONS = ("logout", "refresh_reuse", "password_reset", "account_remo
                       "membership_removed", "client_revoked")
 
 class InvitationIssued(EventData):
-    """Carries the token once (a secret: blanked wherever the event rests); identity keeps
-    only its hash, notifications drops it with the mail's body once sent."""
+    """A school's invitation to one login, to accept its memberships there in `role` (the
+    name is the one that school recorded). Carries the token once (a secret: blanked
+    wherever the event rests); identity keeps only its hash, notifications drops it with
+    the mail's body once sent. `existing_login`: the person accepts with the password they
+    already have instead of choosing one."""
     invitation_id = UuidString(required=True)
     account_id = UuidString(required=True)
     role = fields.String(required=True)
@@ -155,6 +158,7 @@ class InvitationIssued(EventData):
     token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"),
                           metadata=SECRET)
     expires_at = UtcDateTime(required=True)
+    existing_login = fields.Boolean(load_default=False)
 
 
 class PasswordResetRequested(EventData):
@@ -181,6 +185,9 @@ class TokensRevoked(EventData):
 
 
 class AccountActivated(EventData):
+    """The guardian and student ids of every membership the login's person has accepted
+    (the full set: one left out is no longer the login's), sent when the set changes.
+    `role`: the role of the membership accepted or removed at the envelope's school."""
     account_id = UuidString(required=True)
     role = fields.String(required=True)
     guardian_ids = fields.List(UuidString(), load_default=list)

@@ -12,6 +12,7 @@ from tests.browser.conftest import PHONE
 from tests.browser.support import (
     assert_accessible, family_events, main_nav, no_script_errors, page_heading, screenshot,
     student)
+from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"
 
@@ -247,3 +248,56 @@ def test_signing_in_and_moving_around_with_the_keyboard_alone(web_system, page):
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("Saved")
+
+
+def test_a_teacher_at_one_school_accepts_another_schools_invitation_as_a_parent(web_system,
+                                                                                page):
+    """Issue 21: school B records school A's admin as a parent. The invitation asks for
+    the password the person already has (it never sets another); once accepted, the one
+    login acts as A's staff or as B's parent, switched from the navigation."""
+    school_a = web_system.create_school()
+    school_b = web_system.create_school()
+    email = school_a.admin_email
+    first_link = web_system.invitation_link(email)  # A's, accepted already
+    family = family_events(children=1)
+    (kid,) = family.children
+    for event in family.events:
+        if event["type"] == "guardian.upserted":
+            event["data"]["email"] = email
+    web_system.push(school_b, family.events)
+    web_system.publish(school_b, family.period, expect=1, title="B's autumn report")
+    link = wait_for(lambda: (lambda newest: newest if newest != first_link else None)(
+        web_system.invitation_link(email)), timeout=60, message="B's invitation email")
+
+    page.goto(link)
+    expect(page_heading(page)).to_have_text("Accept the invitation")
+    assert "token=" not in page.url
+    expect(page.get_by_label("Choose a password")).to_have_count(0)
+    screenshot(page, "accept-invitation")
+    assert_accessible(page, name="axe-accept-invitation")
+    page.get_by_label("Your password").fill("not-the-password-1")
+    page.get_by_role("button", name="Accept the invitation").click()
+    expect(page.get_by_role("alert")).to_contain_text("not the password of your login")
+    screenshot(page, "accept-invitation-wrong-password")
+    page.get_by_label("Your password").fill(school_a.admin_password)
+    page.get_by_role("button", name="Accept the invitation").click()
+    expect(page_heading(page)).to_have_text("Sign in")
+    expect(page.get_by_role("status")).to_contain_text("The invitation is accepted")
+
+    _sign_in(page, email, school_a.admin_password)
+    expect(page_heading(page)).to_have_text("Subject requests")  # A's console first
+    main_nav(page, "Use as parent").click()
+    expect(page_heading(page)).to_have_text("Your children")
+    expect(main_nav(page, "Use as school staff")).to_be_visible()
+    child = page.get_by_role("region", name=kid.name)
+    child.get_by_label("Date of birth").fill(kid.date_of_birth)
+    child.get_by_role("button", name="Confirm").click()
+    expect(child.get_by_text("Confirmed")).to_be_visible()
+    screenshot(page, "teacher-as-parent")
+    assert_accessible(page, name="axe-teacher-as-parent")
+    child.get_by_role("link", name=f"Reports for {kid.name}").click()
+    page.get_by_role("link", name="B's autumn report", exact=True).click()
+    expect(page.get_by_role("heading", name="Attainment against target")).to_be_visible()
+    main_nav(page, "Use as school staff").click()
+    expect(page_heading(page)).to_have_text("Subject requests")
+    no_script_errors(page)

@@ -329,8 +329,10 @@ def test_identity_keeps_sql_looking_text_verbatim(start):
         with service.engine.connect() as conn:
             row = conn.execute(sa.text("SELECT name, authorisation_reference, authorised_by "
                                        "FROM schools WHERE id = :i"), {"i": school}).one()
-            account = conn.execute(sa.text("SELECT name, email FROM accounts WHERE id = :i"),
-                                   {"i": invited.json["id"]}).one()
+            account = conn.execute(sa.text(  # the name the school recorded, the login
+                "SELECT m.name, a.email FROM memberships m JOIN accounts a ON "
+                "a.id = m.account_id WHERE a.id = :i AND m.school_id = :s"),
+                {"i": invited.json["id"], "s": school}).one()
         assert tuple(row) == (value, value, value)
         assert tuple(account) == (value, email)
         assert any(e["school_id"] == school and e["name"] == value

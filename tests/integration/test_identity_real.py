@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
+from services.identity import domain
 from services.identity.app import SPEC
 from services.identity.models import accounts, memberships
 from services.identity.service import identity_of
@@ -103,6 +104,23 @@ class IdentityUnderTest:
                                           "record_version": version}, school_id)
         return guardian_id
 
+    def existing_login_invitations(self, email, sent=1) -> list[dict]:
+        """The invitations for an existing login to this email, once `sent` were seen."""
+        def seen():
+            self.tap.wait("InvitationIssued", lambda d: d["email"] == email
+                          and d["existing_login"])
+            found = [e["data"] for e in self.tap.seen if e["type"] == "InvitationIssued"
+                     and e["data"]["email"] == email and e["data"]["existing_login"]]
+            return found if len(found) >= sent else None
+        return wait_for(seen, message=f"{sent} invitation(s)")
+
+    def accept(self, email, password, sent=1) -> None:
+        """Accept the newest of the `sent` invitations for an existing login, with its own
+        password."""
+        newest = self.existing_login_invitations(email, sent)[-1]
+        assert self.post("/api/v1/auth/activate", {"token": newest["token"],
+                                                   "password": password}).status_code == 200
+
     def parent_account(self, school_id, email) -> tuple[str, str]:
         """A guardian pushed by the school, invited and activated: (guardian id, password)."""
         guardian_id = self.guardian(school_id, email)
@@ -147,8 +165,8 @@ def test_school_admin_and_parent_journeys_through_the_api(idp):
 
     admin = idp.token("ada@example.org", "admin-password-1")
     me = idp.client.get("/api/v1/me", headers={"Authorization": f"Bearer {admin}"}).json
-    assert me == {"id": admin_id, "role": "school_admin", "school_ids": [school],
-                  "name": "Ada Admin", "email": "ada@example.org"}
+    assert me == {"id": admin_id, "role": "school_admin", "roles": ["school_admin"],
+                  "school_ids": [school], "name": "Ada Admin", "email": "ada@example.org"}
 
     # A guardian pushed by the school becomes a parent account with its own invitation.
     guardian_id = idp.guardian(school, "pat@example.org")
@@ -299,7 +317,9 @@ def test_erasing_a_guardian_at_one_school_keeps_their_relation_to_another(idp):
     north, south = idp.new_school(operator, "North"), idp.new_school(operator, "South")
     guardian_north, password = idp.parent_account(north, "sam@example.org")
     guardian_south = idp.guardian(south, "sam@example.org")
-    # The active login gains the second school's guardian id (linking is told again).
+    # The person accepts South's invitation with the password they have: the login gains
+    # the second school's guardian id (linking is told again).
+    idp.accept("sam@example.org", password)
     idp.tap.wait("AccountActivated", lambda d: sorted(d["guardian_ids"]) == sorted(
         [guardian_north, guardian_south]))
 
@@ -333,8 +353,9 @@ def test_offboarding_a_school_emits_school_offboarded_and_erases_its_part(idp):
     operator = idp.token(*OPERATOR)
     gone, stays = idp.new_school(operator, "Gone"), idp.new_school(operator, "Stays")
     idp.parent_account(gone, "only-gone@example.org")
-    idp.parent_account(gone, "both@example.org")
+    _, password = idp.parent_account(gone, "both@example.org")
     idp.guardian(stays, "both@example.org")
+    idp.accept("both@example.org", password)
     idp.tap.wait("AccountActivated", lambda d: len(d["guardian_ids"]) == 2)
     response = idp.client.delete(f"/api/v1/schools/{gone}",
                                  headers={"Authorization": f"Bearer {operator}"})
@@ -480,24 +501,57 @@ def admin_of(idp, operator, school, email) -> str:
     return idp.token(email, "admin-password-1")
 
 
-def test_a_school_admin_cannot_probe_for_other_logins_through_staff_invitations(idp):
+def test_a_staff_invitation_to_another_login_waits_for_the_person_to_accept(idp):
+    """Inviting an email that has a login (here a parent's) answers as for a fresh email,
+    to an admin and to an operator alike; the login is untouched until the person accepts
+    with their own password, and then acts in each role with a token of its own."""
     operator = idp.token(*OPERATOR)
     school = idp.new_school(operator)
-    idp.parent_account(school, "parent@example.org")
+    _, parent_password = idp.parent_account(school, "parent@example.org")
     admin = admin_of(idp, operator, school, "probe-admin@example.org")
-    with idp.rt.engine.connect() as conn:
-        before = conn.execute(sa.text("SELECT count(*) FROM memberships")).scalar_one()
     as_admin = idp.post(f"/api/v1/schools/{school}/staff", {
         "name": "X", "email": "parent@example.org", "role": "school_admin"}, token=admin)
     fresh = idp.post(f"/api/v1/schools/{school}/staff", {
         "name": "Y", "email": "fresh@example.org", "role": "school_admin"}, token=admin)
     assert as_admin.status_code == fresh.status_code == 201  # the same answer
-    with idp.rt.engine.connect() as conn:
-        after = conn.execute(sa.text("SELECT count(*) FROM memberships")).scalar_one()
-    assert after == before + 1  # only the fresh one: the parent's login is untouched
+    assert uuid.UUID(as_admin.json["id"]).version == uuid.UUID(fresh.json["id"]).version == 4
     as_operator = idp.post(f"/api/v1/schools/{school}/staff", {
         "name": "X", "email": "parent@example.org", "role": "school_admin"}, token=operator)
-    assert as_operator.status_code == 409  # operators may know
+    assert as_operator.status_code == 201 and as_operator.json == as_admin.json
+    signed_in = idp.sign_in("parent@example.org", parent_password).json
+    assert (signed_in["role"], signed_in["roles"]) == ("parent", ["parent"])  # not yet
+    # The activation page learns which form to show; only the token's holder can ask.
+    existing = idp.existing_login_invitations("parent@example.org", sent=2)[-1]["token"]
+    new = idp.invitation_for("fresh@example.org")["token"]
+    assert idp.post("/api/v1/auth/invitation", {"token": existing}).json[
+        "existing_login"] is True
+    assert idp.post("/api/v1/auth/invitation", {"token": new}).json["existing_login"] is False
+    unknown = idp.post("/api/v1/auth/invitation", {"token": "x" * 43})
+    assert unknown.status_code == 400 and unknown.json["error"]["code"] == "invalid_token"
+
+    idp.accept("parent@example.org", parent_password, sent=2)
+    signed_in = idp.sign_in("parent@example.org", parent_password).json
+    assert (signed_in["role"], signed_in["roles"]) == ("school_admin",
+                                                       ["school_admin", "parent"])
+    as_parent = idp.post("/api/v1/auth/token", {
+        "grant_type": "refresh_token", "refresh_token": signed_in["refresh_token"],
+        "role": "parent"}).json
+    verify = idp.app.extensions["pp_verifier"].verify
+    assert verify(as_parent["access_token"]).role == "parent"
+    again = idp.post("/api/v1/auth/token", {"grant_type": "refresh_token",
+                                            "refresh_token": as_parent["refresh_token"]})
+    assert verify(again.json["access_token"]).role == "parent"  # the sign-in keeps its role
+    not_held = idp.post("/api/v1/auth/token", {
+        "grant_type": "password", "email": "parent@example.org",
+        "password": parent_password, "role": "student"})
+    assert not_held.status_code == 422 and not_held.json["error"]["code"] == "role_not_held"
+    refused = idp.post("/api/v1/auth/token", {
+        "grant_type": "refresh_token", "refresh_token": again.json["refresh_token"],
+        "role": "operator"})
+    assert refused.status_code == 422  # and nothing rotated: the token still works
+    assert idp.post("/api/v1/auth/token", {
+        "grant_type": "refresh_token", "refresh_token": again.json["refresh_token"],
+        "role": "school_admin"}).status_code == 200
 
 
 def test_a_changed_student_email_moves_the_student_to_the_new_login(idp):
@@ -585,3 +639,23 @@ def test_an_access_request_exports_the_login_with_that_schools_relation(idp):
     assert [m["guardian_id"] for m in tables["memberships"]] == [guardian]
     (account,) = tables["accounts"]
     assert account["email"] == "export-me@example.org" and "password_hash" not in account
+
+
+def test_an_invitation_issued_before_they_were_per_school_accepts_the_whole_login(idp):
+    """Migration 0003 leaves an unused invitation of a login not yet activated without a
+    school: it promised the whole account, so it accepts every pending membership."""
+    operator = idp.token(*OPERATOR)
+    north, south = idp.new_school(operator, "North"), idp.new_school(operator, "South")
+    idp.guardian(north, "early@example.org")
+    idp.guardian(south, "early@example.org")
+    token = idp.invitation_for("early@example.org")["token"]
+    idp.tap.wait("InvitationIssued", lambda d: d["email"] == "early@example.org"
+                 and d["token"] != token)  # the other school's
+    with idp.rt.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE invitations SET school_id = NULL WHERE token_hash = :h"),
+                     {"h": domain.hash_secret(token)})
+    assert idp.post("/api/v1/auth/activate", {"token": token,
+                                              "password": "early-pass-1"}).status_code == 200
+    signed_in = idp.sign_in("early@example.org", "early-pass-1").json
+    principal = idp.app.extensions["pp_verifier"].verify(signed_in["access_token"])
+    assert principal.school_ids == tuple(sorted((north, south)))

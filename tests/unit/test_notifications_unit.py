@@ -29,6 +29,22 @@ def test_invitation_links_carry_the_token_and_html_is_escaped():
     assert "<b>Pat</b>" not in message.html and "&lt;b&gt;Pat&lt;/b&gt;" in message.html
 
 
+def test_an_invitation_to_an_existing_login_asks_for_the_password_already_used():
+    """Issue 21: accepting never sets a new password for a login that has one."""
+    message = templates.invitation("https://pp.example", "Pat", "tok_EN-123", "parent",
+                                   existing_login=True)
+    assert "https://pp.example/activate?token=tok_EN-123" in message.text
+    assert "password you already use" in message.text and "as a parent or carer" in message.text
+    assert "Choose a password" not in message.text
+    fresh = templates.invitation("https://pp.example", "Pat", "tok_EN-123", "parent")
+    assert "Choose a password" in fresh.text and "already" not in fresh.text
+
+
+def test_mail_to_a_login_with_no_name_on_record_still_greets():
+    assert templates.password_reset("https://pp.example", "", "tok_EN-123").text.startswith(
+        "Hello,\n")
+
+
 @pytest.fixture
 def notifications(tmp_path):
     rt = ServiceRuntime(SPEC, Settings.from_env({"PP_DATA_DIR": str(tmp_path)}))
@@ -46,7 +62,7 @@ def invite_admin(rt, service, email_address):
         service.on_invitation(session, envelope, {
             "invitation_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
             "role": "school_admin", "name": "Ada Admin", "email": email_address,
-            "token": "t" * 30, "expires_at": None})
+            "token": "t" * 30, "expires_at": None, "existing_login": False})
 
 
 def send_all(rt, service) -> int:

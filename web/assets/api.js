@@ -123,6 +123,16 @@ export async function signIn(email, password) {
                               { grant_type: "password", email, password }));
 }
 
+/** A token for another of the login's roles (a refresh naming it); the sign-in keeps
+ *  that role from then on. */
+export async function switchRole(role) {
+  if (refreshing) await refreshing;
+  const token = storedRefreshToken();
+  if (!token) throw new ApiError(401, { error: { code: "unauthorized", message: "Please sign in." } });
+  keepTokens(await send("POST", "/api/v1/auth/token", { grant_type: "refresh_token",
+                                                        refresh_token: token, role }));
+}
+
 export async function signOut() {
   const token = storedRefreshToken();
   forgetTokens();

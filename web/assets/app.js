@@ -30,6 +30,11 @@ const KIND_TEXT = {
   objection: "Objection to the use of your data",
 };
 const MIN_PASSWORD = 10;
+const USED_LINK = "This link has expired or has already been used. Ask the school to send a new invitation, or ask for a new password link.";
+// A login may act in several roles (a teacher who is a parent too): one at a time, switched
+// from the navigation.
+const ROLE_TEXT = { parent: "parent", student: "student", school_admin: "school staff",
+                    operator: "operator" };
 
 const state = {
   me: null,
@@ -74,8 +79,18 @@ function navItems() {
   return [["Sign in", "/sign-in"], ["How we keep your data safe", "/privacy"]];
 }
 
+/** Links to the login's other roles, before "Sign out". */
+function withRoleSwitch(items) {
+  const others = ((state.me && state.me.roles) || []).filter((r) => r !== state.me.role && ROLE_TEXT[r]);
+  if (!others.length) return items;
+  const switches = others.map((r) => [`Use as ${ROLE_TEXT[r]}`, `/switch/${r}`]);
+  const last = items.length - 1;
+  return items[last] && items[last][1] === "/sign-out"
+    ? [...items.slice(0, last), ...switches, items[last]] : [...items, ...switches];
+}
+
 function drawNav(path) {
-  navList.replaceChildren(...navItems().map(([label, href]) => {
+  navList.replaceChildren(...withRoleSwitch(navItems()).map(([label, href]) => {
     const current = path === href || (href !== "/" && path.startsWith(`${href}/`));
     return h("li", {}, h("a", { href, "aria-current": current ? "page" : false }, label));
   }));
@@ -199,9 +214,7 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path }) {
       await navigate("/sign-in", { replace: true });
       announce(done);
     } catch (error) {
-      const message = error.code === "invalid_token"
-        ? "This link has expired or has already been used. Ask the school to send a new invitation, or ask for a new password link."
-        : explainError(error);
+      const message = error.code === "invalid_token" ? USED_LINK : explainError(error);
       if (error.code === "weak_password") password.setError(message);
       problem.textContent = message;
       problem.hidden = false;
@@ -212,13 +225,69 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path }) {
     form(submit, problem, password.wrapper, repeat.wrapper, button(buttonLabel)));
 }
 
-function activateScreen() {
+async function activateScreen() {
+  const token = tokenFromLink("/activate");
+  let invitation = null;
+  if (token) {
+    try {
+      invitation = await api.publicCall("POST", "/api/v1/auth/invitation", { token });
+    } catch (error) {
+      if (error.code !== "invalid_token") throw error;
+      show("Activate your account", h("p", {}, USED_LINK));
+      return;
+    }
+  }
+  if (invitation && invitation.existing_login) {
+    acceptWithOwnPasswordScreen(token);
+    return;
+  }
   newPasswordScreen({
     title: "Activate your account", path: "/activate", buttonLabel: "Activate",
     intro: "Your school has set up a Pupil Progress account for you. Choose a password to activate it.",
     action: (token, password) => api.publicCall("POST", "/api/v1/auth/activate", { token, password }),
     done: "Your account is active. Sign in with your email address and the password you chose.",
   });
+}
+
+/** The invitation of a school to a login that exists already (with this school or another,
+ *  in another role): accepted with the password the person has, which never changes here. */
+function acceptWithOwnPasswordScreen(token) {
+  const password = field({ label: "Your password", type: "password", name: "password",
+                           autocomplete: "current-password",
+                           hint: "The password you already use to sign in to Pupil Progress." });
+  const problem = h("p", { class: "form-error", hidden: true });
+  const submit = async () => {
+    problem.hidden = true;
+    password.setError(null);
+    if (!password.input.value) {
+      password.setError("Enter your password.");
+      announceError("Enter your password.");
+      password.input.focus();
+      return;
+    }
+    try {
+      await api.publicCall("POST", "/api/v1/auth/activate", { token, password: password.input.value });
+      history.replaceState(null, "", "/activate");
+      api.forgetTokens();
+      forgetReader();
+      await navigate("/sign-in", { replace: true });
+      announce("The invitation is accepted. Sign in with your email address and your password.");
+    } catch (error) {
+      const message = error.code === "invalid_token" ? USED_LINK
+        : error.status === 401
+          ? "That is not the password of your login, or there were too many attempts: try again later. If you have forgotten it, ask for a new one, then open this link again."
+          : explainError(error);
+      problem.textContent = message;
+      problem.hidden = false;
+      announceError(message);
+      password.input.value = "";
+      password.input.focus();
+    }
+  };
+  show("Accept the invitation",
+    h("p", {}, "You already have a Pupil Progress login with this email address. A school has invited you to use it with them too: enter the password you already use to accept. Your password does not change, and nothing is shared with the school until you accept."),
+    form(submit, problem, password.wrapper, button("Accept the invitation")),
+    h("p", {}, h("a", { href: "/forgot-password" }, "Forgotten your password?")));
 }
 
 function resetPasswordScreen() {
@@ -694,6 +763,16 @@ async function signedInRoute(path, url) {
   return undefined;
 }
 
+/** Acts in another of the login's roles: a token for it, then that role's first screen. */
+async function switchRole(role) {
+  await api.switchRole(role);
+  forgetReader();
+  state.links = null;
+  state.childId = null;
+  await navigate("/", { replace: true });
+  announce(`You are using Pupil Progress as ${ROLE_TEXT[role] || role}.`);
+}
+
 async function render() {
   const url = new URL(location.href);
   const path = url.pathname.replace(/\/+$/, "") || "/";
@@ -701,6 +780,11 @@ async function render() {
   try {
     if (path === "/sign-out") {
       await signOutScreen();
+      return;
+    }
+    const switching = path.match(/^\/switch\/([a-z_]+)$/);
+    if (switching && api.hasSession()) {
+      await switchRole(switching[1]);
       return;
     }
     if (!state.me && api.hasSession()) {

@@ -253,7 +253,8 @@ function adminRow(school, admin) {
       const target = event.currentTarget;
       target.disabled = true;
       try {
-        await api.call("POST", `/api/v1/accounts/${encodeURIComponent(admin.id)}/invitation`);
+        await api.call("POST", `/api/v1/accounts/${encodeURIComponent(admin.id)}/invitation`
+                               + `?school_id=${encodeURIComponent(school.id)}`);
         announce(`A new invitation has been sent to ${admin.name}. The earlier link no longer works.`);
       } catch (error) {
         announceError(error.status === 429
