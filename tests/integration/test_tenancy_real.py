@@ -101,11 +101,13 @@ def accept(w, email, school, password):
 
 def statements_of(w, call) -> list[str]:
     """The SQL statements identity runs for `call` in this thread (its workers' own are
-    left out), and the call's answer."""
+    left out, and so are the token check's periodic reads of signing keys and
+    revocations, which run for every caller alike), and the call's answer."""
     engine, seen, me = w.system.runtimes["identity"].engine, [], threading.get_ident()
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        if threading.get_ident() == me and "signing_keys" not in statement:
+        if (threading.get_ident() == me and "signing_keys" not in statement
+                and "token_revocations" not in statement):
             seen.append(" ".join(statement.split()))
     sa.event.listen(engine, "before_cursor_execute", record)
     try:
