@@ -19,7 +19,7 @@ def build_handlers(ctx: ServiceContext) -> dict:
         """Applies a school-data event unless its subject was erased (a late event never
         brings erased data back); an unknown or offboarded school is permanent."""
         def handler(session, envelope, data):
-            if participant.is_erased(session, subject_type, data[key]):
+            if participant.is_erased(session, subject_type, data[key], envelope.school_id):
                 return
             if identity.school_offboarded(session, envelope.school_id):
                 return  # the school's data is gone: a straggler is dropped, not kept
