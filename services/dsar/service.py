@@ -67,8 +67,9 @@ class Dsar:
         if role != "school_admin" and not trusted:
             if not self._owns(session, filer, subject_type, subject_id):
                 raise Refused("You can file about yourself or your verified child.")
-        if subject_id is None or (subject_type != "staff" and not trusted):
-            # ingest resolves a source id, and confirms an id is this school's record.
+        if subject_id is None or not trusted:
+            # ingest resolves a source id, and confirms an id is this school's record;
+            # identity confirms a staff id that is one of the school's admins.
             session.execute(requests.update().where(requests.c.id == request_id)
                             .values(subject_id=None, details={**details,
                                                               "_claimed_id": subject_id}))
@@ -113,17 +114,31 @@ class Dsar:
                     subject_id=data["student_id"], via_link=data["link_id"]))
 
     def on_subject_id_resolved(self, session, envelope, data) -> None:
+        """One service's answer: the subject is this school's (the request goes on), or
+        unknown to it; the request fails once every service that could know says so."""
         row = session.execute(sa.select(requests).where(
             requests.c.id == data["request_id"]).with_for_update()).first()
-        if row is None or row.subject_id is not None:
+        if row is None or row.subject_id is not None or row.status == FAILED:
+            return
+        expected = domain.resolvers(row.subject_type, row.details.get("_claimed_id")
+                                    is not None)
+        if envelope.producer not in expected:
+            log.warning("subject id answered by an unexpected service request_id=%s "
+                        "service=%s", row.id, envelope.producer)
             return
         if data["subject_id"] is None:
+            unknown_to = sorted({*row.details.get("_unknown_to", ()), envelope.producer})
+            if set(unknown_to) < set(expected):  # another may still know the subject
+                session.execute(requests.update().where(requests.c.id == row.id).values(
+                    details={**row.details, "_unknown_to": unknown_to}))
+                return
             session.execute(requests.update().where(requests.c.id == row.id).values(
                 status=FAILED, refusal_reason="The school has no such record (by this id "
                 "or source id)."))
             self._audit(session, row.id, "unknown_source_id")
             return
-        details = {k: v for k, v in row.details.items() if k != "_claimed_id"}
+        details = {k: v for k, v in row.details.items()
+                   if k not in ("_claimed_id", "_unknown_to")}
         session.execute(requests.update().where(requests.c.id == row.id)
                         .values(subject_id=data["subject_id"], details=details))
         self._audit(session, row.id, "resolved")

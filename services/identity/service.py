@@ -69,6 +69,15 @@ class Identity:
             raise Unknown("no such school")
         return row
 
+    def staff_member(self, session: Session, school_id: str | None,
+                     account_id: str) -> str | None:
+        """The account id when it is a member of staff of this school, else None (a
+        subject request names only its own school's people)."""
+        m = memberships
+        return session.execute(sa.select(m.c.account_id).where(
+            m.c.school_id == school_id, m.c.account_id == account_id,
+            m.c.role.in_(domain.STAFF_ROLES)).limit(1)).scalar()
+
     def update_school(self, session: Session, school_id: str, changes: dict) -> dict:
         self.active_school(session, school_id)
         allowed = {k: v for k, v in changes.items() if k in ("name", "student_accounts")}
