@@ -225,8 +225,14 @@ class Identity:
         session.execute(invitations.insert().values(
             id=invitation_id, account_id=account_id, school_id=school_id,
             token_hash=domain.hash_secret(token), created_at=now, expires_at=expires_at))
+        records = session.execute(sa.select(memberships.c.guardian_id,
+                                            memberships.c.student_id).where(
+            memberships.c.account_id == account_id,
+            memberships.c.school_id == school_id)).all()
         self.outbox.add(session, "InvitationIssued", {
             "invitation_id": invitation_id, "account_id": account_id, "role": account.role,
+            "guardian_ids": sorted({r.guardian_id for r in records if r.guardian_id}),
+            "student_ids": sorted({r.student_id for r in records if r.student_id}),
             "name": account.name, "email": account.email, "token": token,
             "expires_at": expires_at}, school_id=school_id)
         log.info("invitation issued account_id=%s invitation_id=%s", account_id,

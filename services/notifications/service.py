@@ -113,9 +113,13 @@ class Notifications:
                 *[school_admins.c[k] == v for k, v in key.items()]))
             session.execute(school_admins.insert().values(**key, name=data["name"],
                                                           email=data["email"]))
+        # The mail belongs to the school's record the login is invited for, and goes
+        # with its erasure (the first one's, should a login hold several there).
         self._queue(session, envelope.id, f"account:{data['account_id']}", envelope.school_id,
                     "invitation", data["email"], templates.invitation(
-                        self.settings.public_url, data["name"], data["token"], data["role"]))
+                        self.settings.public_url, data["name"], data["token"], data["role"]),
+                    student_id=next(iter(data.get("student_ids") or ()), None),
+                    guardian_id=next(iter(data.get("guardian_ids") or ()), None))
 
     def on_password_reset(self, session, envelope, data):
         # Account and security mail always goes: no preference or objection stops it.

@@ -142,10 +142,14 @@ RESULTS_PER_EVENT = 500
 
 # --- accounts (identity) ------------------------------------------------------------
 class InvitationIssued(EventData):
-    """Carries the token once; identity keeps only its hash, notifications scrubs it."""
+    """Carries the token once; identity keeps only its hash, notifications scrubs it.
+    `guardian_ids` and `student_ids`: the school's records the login is invited for (the
+    mail belongs to them, and goes with their erasure)."""
     invitation_id = UuidString(required=True)
     account_id = UuidString(required=True)
     role = fields.String(required=True)
+    guardian_ids = fields.List(UuidString(), load_default=list)
+    student_ids = fields.List(UuidString(), load_default=list)
     name = SafeString(required=True)
     email = SafeEmail(required=True)
     token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"))

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import utcnow
+from shared.db import purge_after_commit, utcnow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.tables import PlumbingTables
@@ -313,6 +313,7 @@ class RightsParticipant:
 
     def on_erasure_requested(self, session, env, data):
         subject = self._subject(data)
+        purge_after_commit(session)
         self._answer(session, env, "ErasureCompleted", lambda: self.erase(session, subject))
 
     def on_access_requested(self, session, env, data):
@@ -339,5 +340,6 @@ class RightsParticipant:
                      lambda: self.record_objection(session, subject, data["processing"]))
 
     def on_school_offboarded(self, session, env, data):
+        purge_after_commit(session)
         self._answer(session, env, "OffboardingCompleted",
                      lambda: self.offboard(session, data["school_id"]))
