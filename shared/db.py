@@ -5,6 +5,7 @@ Each service owns one database; nothing here lets one service see another's tabl
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -60,6 +62,9 @@ def make_engine(url: str, **kwargs) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # Deleted rows are overwritten with zeros, not left readable in free space
+            # (an erasure must leave nothing); see also purge_after_commit.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -83,7 +88,54 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "after_commit", _note_commit)
+    event.listen(factory, "after_transaction_end", _purge_if_asked)
+    return factory
+
+
+_PURGE, _COMMITTED = "pp_purge_after_commit", "pp_committed"
+
+
+def purge_after_commit(session: Session) -> None:
+    """This transaction erases personal data: once it commits, leave no copy of the old
+    bytes on disk. SQLite (secure_delete on) zeroes deleted rows in the database pages, but
+    the pages as they were stay in the write-ahead log until it is checkpointed and
+    truncated; PostgreSQL needs nothing here (its dead rows are vacuumed, and a cell scan
+    cannot see them)."""
+    session.info[_PURGE] = True
+
+
+def _note_commit(session: Session) -> None:
+    session.info[_COMMITTED] = True
+
+
+def _purge_if_asked(session: Session, transaction) -> None:
+    if transaction.parent is not None:
+        return  # a savepoint: the outer transaction decides
+    committed = session.info.pop(_COMMITTED, False)
+    if session.info.pop(_PURGE, False) and committed:
+        # Only now, with the connection given back: a statement it still held would
+        # keep the old log alive and the checkpoint waiting for itself.
+        checkpoint_wal(session.get_bind())
+
+
+def checkpoint_wal(bind) -> bool:
+    """SQLite: copy the write-ahead log into the database and truncate it to nothing, so
+    the old versions of changed pages are gone from the disk. False when a reader or
+    writer kept it from completing within the busy timeout (it is logged; the next
+    erasure's checkpoint takes those pages too). A no-op, True, elsewhere."""
+    engine = bind.engine if isinstance(bind, sa.engine.Connection) else bind
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()  # outside any transaction: a checkpoint needs that
+    try:
+        busy, _, _ = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        raw.close()
+    if busy:
+        log.warning("write-ahead log not truncated (busy) database=%s", engine.url.database)
+    return not busy
 
 
 @contextmanager

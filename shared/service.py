@@ -190,9 +190,8 @@ def _unless_offboarded(participant: RightsParticipant, handler: Handler) -> Hand
         return guarded
 
     def guarded_many(session, items):
-        offboarded = participant.erased_among(
-            session, "school", {envelope.school_id for envelope, _ in items
-                                if envelope.school_id})
+        offboarded = participant.offboarded_among(
+            session, {envelope.school_id for envelope, _ in items})
         kept = [(envelope, data) for envelope, data in items
                 if envelope.school_id not in offboarded]
         for envelope, _ in items:

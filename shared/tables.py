@@ -1,13 +1,14 @@
 """Plumbing tables that live in every service's own database.
 
-`define_plumbing_tables_v1` is frozen at version 1: each service's first migration creates
-exactly these. A later change to the plumbing adds a step (`define_plumbing_tables_v2`:
-token revocations) and a migration in every service, never an edit of an earlier step.
-`define_plumbing_tables` is every step, as the services' models use them.
+`define_plumbing_tables` is the current shape, the one the services' models use. Each
+version is reached by migrations every service runs, never by an edit of an earlier step:
+version 1 (`define_plumbing_tables_v1`, frozen: each service's first migration creates
+exactly these), step 2 (`define_plumbing_tables_v2`: token revocations), step 3
+(`rights_state_per_school_v3`: the rights state keyed by school).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -26,12 +27,6 @@ class PlumbingTables:
     objections: sa.Table
     erasure_tombstones: sa.Table
     token_revocations: sa.Table
-
-
-def define_plumbing_tables(metadata: sa.MetaData) -> PlumbingTables:
-    """Every plumbing table, at the newest step."""
-    return PlumbingTables(*define_plumbing_tables_v1(metadata),
-                          define_plumbing_tables_v2(metadata))
 
 
 def define_plumbing_tables_v1(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
@@ -145,3 +140,88 @@ def drop_plumbing_tables_v2(bind) -> None:
     metadata = sa.MetaData()
     define_plumbing_tables_v2(metadata)
     metadata.drop_all(bind)
+
+
+# Step 3: the rights state (tombstones, restrictions, objections) is keyed by the school
+# first. A request of one school names a subject of that school; keyed by type and id alone,
+# a row one school wrote was read as the state of another school's record with that id (an
+# erasure filed by school A about school B's teacher made B's later pushes of the teacher
+# be ignored).
+_RIGHTS_STATE_KEYS_V3 = {
+    "erasure_tombstones": ("school_id", "subject_type", "subject_id"),
+    "restrictions": ("school_id", "subject_type", "subject_id"),
+    "objections": ("school_id", "subject_type", "subject_id", "processing"),
+}
+_RIGHTS_STATE_KEYS_V1 = {
+    "erasure_tombstones": ("subject_type", "subject_id"),
+    "restrictions": ("subject_type", "subject_id"),
+    "objections": ("subject_type", "subject_id", "processing"),
+}
+
+
+def define_plumbing_tables(metadata: sa.MetaData) -> PlumbingTables:
+    """Every plumbing table as it is now (step 3)."""
+    v1 = PlumbingTables(*define_plumbing_tables_v1(metadata),
+                        define_plumbing_tables_v2(metadata))
+    for table in (v1.restrictions, v1.objections, v1.erasure_tombstones):
+        metadata.remove(table)
+    restrictions = sa.Table(
+        "restrictions", metadata,
+        sa.Column("subject_type", sa.String(20), primary_key=True),
+        sa.Column("subject_id", sa.String(36), primary_key=True),
+        sa.Column("school_id", sa.String(36), primary_key=True),
+        sa.Column("restricted_at", UtcDateTime, nullable=False),
+    )
+    objections = sa.Table(
+        "objections", metadata,
+        sa.Column("subject_type", sa.String(20), primary_key=True),
+        sa.Column("subject_id", sa.String(36), primary_key=True),
+        sa.Column("processing", sa.String(50), primary_key=True),
+        sa.Column("school_id", sa.String(36), primary_key=True),
+        sa.Column("recorded_at", UtcDateTime, nullable=False),
+    )
+    # An erased id (never its data) at the school that erased it, so a late event cannot
+    # bring the data back there, and nothing another school holds is touched.
+    erasure_tombstones = sa.Table(
+        "erasure_tombstones", metadata,
+        sa.Column("subject_type", sa.String(20), primary_key=True),
+        sa.Column("subject_id", sa.String(36), primary_key=True),
+        sa.Column("school_id", sa.String(36), primary_key=True),
+        sa.Column("erased_at", UtcDateTime, nullable=False),
+    )
+    for table, key in ((restrictions, _RIGHTS_STATE_KEYS_V3["restrictions"]),
+                       (objections, _RIGHTS_STATE_KEYS_V3["objections"]),
+                       (erasure_tombstones, _RIGHTS_STATE_KEYS_V3["erasure_tombstones"])):
+        # The key's column order (school first) is the order of its index.
+        table.append_constraint(sa.PrimaryKeyConstraint(*key, name=f"{table.name}_pkey"))
+    return replace(v1, restrictions=restrictions, objections=objections,
+                   erasure_tombstones=erasure_tombstones)
+
+
+def _rekey(op, keys: dict[str, tuple[str, ...]]) -> None:
+    bind = op.get_bind()
+    for name, key in keys.items():
+        if bind.dialect.name == "postgresql":
+            op.drop_constraint(f"{name}_pkey", name, type_="primary")
+            op.create_primary_key(f"{name}_pkey", name, list(key))
+            continue
+        # SQLite cannot alter a key: the table is copied into one with the new key.
+        old = sa.Table(name, sa.MetaData(), autoload_with=bind)
+        copy = sa.Table(f"_new_{name}", sa.MetaData(),
+                        *(sa.Column(c.name, c.type, nullable=c.nullable and c.name not in key)
+                          for c in old.columns),
+                        sa.PrimaryKeyConstraint(*key, name=f"{name}_pkey"))
+        copy.create(bind)
+        columns = [c.name for c in old.columns]
+        bind.execute(copy.insert().from_select(columns, sa.select(*old.c)))
+        op.drop_table(name)
+        op.rename_table(copy.name, name)
+
+
+def rights_state_per_school_v3(op) -> None:
+    """For every service's migration of step 3: key the rights state by school."""
+    _rekey(op, _RIGHTS_STATE_KEYS_V3)
+
+
+def rights_state_per_school_v3_downgrade(op) -> None:
+    _rekey(op, _RIGHTS_STATE_KEYS_V1)

@@ -11,6 +11,19 @@ REQUEST_EVENTS = {"access": "AccessRequested", "portability": "AccessRequested",
 ANSWERS = {"ErasureCompleted", "SubjectDataExported", "RestrictionApplied",
            "ObjectionApplied", "OffboardingCompleted"}
 MAX_EXTENSION_MONTHS = 2
+# Free text on a request (the filer's note, an admin's reasons): it may name anyone, so it
+# goes with the erasure of the subject or of the requester.
+FREE_TEXT = ("extension_reason", "refusal_reason")
+NOTE = "note"
+
+
+def resolvers(subject_type: str, by_id: bool) -> tuple[str, ...]:
+    """The services that can confirm a subject is the filing school's: ingest keeps the
+    records schools push (and resolves their source ids); a staff id may instead be one of
+    the school's invited admins, which are accounts only identity knows."""
+    if subject_type == "staff" and by_id:
+        return ("identity", "ingest")
+    return ("ingest",)
 
 
 def add_months(moment: dt.datetime, months: int) -> dt.datetime:

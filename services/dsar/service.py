@@ -16,12 +16,12 @@ import sqlalchemy as sa
 
 from shared.config import RIGHTS_PARTICIPANTS
 from shared.csv_export import csv_table
-from shared.db import utcnow
+from shared.db import purge_after_commit, utcnow
 from shared.messaging.outbox import Outbox
 
 from . import domain
-from .models import (audit, export_parts, own_subjects, request_events, request_services,
-                     requests, scheduled_erasures)
+from .models import (audit, export_parts, own_subjects, plumbing, request_events,
+                     request_services, requests, scheduled_erasures)
 
 log = logging.getLogger(__name__)
 AWAITING, IN_PROGRESS, PAUSED = "awaiting_school", "in_progress", "paused"
@@ -67,8 +67,9 @@ class Dsar:
         if role != "school_admin" and not trusted:
             if not self._owns(session, filer, subject_type, subject_id):
                 raise Refused("You can file about yourself or your verified child.")
-        if subject_id is None or (subject_type != "staff" and not trusted):
-            # ingest resolves a source id, and confirms an id is this school's record.
+        if subject_id is None or not trusted:
+            # ingest resolves a source id, and confirms an id is this school's record;
+            # identity confirms a staff id that is one of the school's admins.
             session.execute(requests.update().where(requests.c.id == request_id)
                             .values(subject_id=None, details={**details,
                                                               "_claimed_id": subject_id}))
@@ -113,17 +114,31 @@ class Dsar:
                     subject_id=data["student_id"], via_link=data["link_id"]))
 
     def on_subject_id_resolved(self, session, envelope, data) -> None:
+        """One service's answer: the subject is this school's (the request goes on), or
+        unknown to it; the request fails once every service that could know says so."""
         row = session.execute(sa.select(requests).where(
             requests.c.id == data["request_id"]).with_for_update()).first()
-        if row is None or row.subject_id is not None:
+        if row is None or row.subject_id is not None or row.status == FAILED:
+            return
+        expected = domain.resolvers(row.subject_type, row.details.get("_claimed_id")
+                                    is not None)
+        if envelope.producer not in expected:
+            log.warning("subject id answered by an unexpected service request_id=%s "
+                        "service=%s", row.id, envelope.producer)
             return
         if data["subject_id"] is None:
+            unknown_to = sorted({*row.details.get("_unknown_to", ()), envelope.producer})
+            if set(unknown_to) < set(expected):  # another may still know the subject
+                session.execute(requests.update().where(requests.c.id == row.id).values(
+                    details={**row.details, "_unknown_to": unknown_to}))
+                return
             session.execute(requests.update().where(requests.c.id == row.id).values(
                 status=FAILED, refusal_reason="The school has no such record (by this id "
                 "or source id)."))
             self._audit(session, row.id, "unknown_source_id")
             return
-        details = {k: v for k, v in row.details.items() if k != "_claimed_id"}
+        details = {k: v for k, v in row.details.items()
+                   if k not in ("_claimed_id", "_unknown_to")}
         session.execute(requests.update().where(requests.c.id == row.id)
                         .values(subject_id=data["subject_id"], details=details))
         self._audit(session, row.id, "resolved")
@@ -267,7 +282,76 @@ class Dsar:
             values["export_expires_at"] = self.clock() + EXPORT_LIFETIME
         session.execute(requests.update().where(requests.c.id == request_id).values(**values))
         self._audit(session, request_id, "completed")
+        if row.kind == "erasure":
+            self._forget_subject(session, row)
+        elif row.kind == "offboarding":
+            self._forget_school(session, row.school_id)
         log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)
+
+    # --- what dsar itself holds about an erased subject ---------------------------------------
+    def _forget_subject(self, session, erasure) -> None:
+        """Every service has erased the subject; dsar's own copies go too: the exports
+        that name them (taken before the erasure, still downloadable), and the free text
+        on the school's requests about them or filed by them (a note may name anyone).
+        The requests themselves stay, ids only, for accountability."""
+        school, kind, subject_id = erasure.school_id, erasure.subject_type, erasure.subject_id
+        filers = set(session.execute(sa.select(own_subjects.c.account_id).where(
+            own_subjects.c.subject_type == kind, own_subjects.c.subject_id == subject_id,
+            own_subjects.c.via_link.is_(None))).scalars())
+        if kind == "staff":
+            filers.add(subject_id)  # a member of staff files as their own account
+        session.execute(own_subjects.delete().where(own_subjects.c.subject_type == kind,
+                                                    own_subjects.c.subject_id == subject_id))
+        concerned = sa.or_(sa.and_(requests.c.subject_type == kind,
+                                   requests.c.subject_id == subject_id),
+                           requests.c.filed_by.in_(sorted(filers)))
+        ids = set(session.execute(sa.select(requests.c.id).where(
+            requests.c.school_id == school, concerned)).scalars())
+        self._blank_free_text(session, ids)
+        naming = set(session.execute(
+            sa.select(export_parts.c.request_id).join(
+                requests, requests.c.id == export_parts.c.request_id).where(
+                requests.c.school_id == school,
+                sa.cast(export_parts.c.tables, sa.Text).like(f"%{subject_id}%"))
+        ).scalars())
+        self._withdraw_exports(session, self._with_exports(session, ids) | naming)
+        dead = plumbing.dead_letters
+        session.execute(dead.delete().where(dead.c.payload.like(f"%{subject_id}%")))
+        purge_after_commit(session)
+
+    def _forget_school(self, session, school_id: str) -> None:
+        """An offboarded school: its requests stay as ids; exports and free text go."""
+        ids = set(session.execute(sa.select(requests.c.id).where(
+            requests.c.school_id == school_id)).scalars())
+        self._blank_free_text(session, ids)
+        self._withdraw_exports(session, self._with_exports(session, ids))
+        purge_after_commit(session)
+
+    @staticmethod
+    def _with_exports(session, ids) -> set[str]:
+        if not ids:
+            return set()
+        return set(session.execute(sa.select(requests.c.id).where(
+            requests.c.id.in_(sorted(ids)), requests.c.export_expires_at.is_not(None))
+        ).scalars()) | set(session.execute(sa.select(export_parts.c.request_id).where(
+            export_parts.c.request_id.in_(sorted(ids)))).scalars())
+
+    def _blank_free_text(self, session, ids) -> None:
+        for row in session.execute(sa.select(requests.c.id, requests.c.details).where(
+                requests.c.id.in_(sorted(ids)))).all() if ids else ():
+            session.execute(requests.update().where(requests.c.id == row.id).values(
+                details={k: v for k, v in row.details.items() if k != domain.NOTE},
+                **{column: None for column in domain.FREE_TEXT}))
+
+    def _withdraw_exports(self, session, ids) -> None:
+        """The export is not downloadable any more (the answer an expired one gets)."""
+        if not ids:
+            return
+        session.execute(export_parts.delete().where(export_parts.c.request_id.in_(sorted(ids))))
+        session.execute(requests.update().where(requests.c.id.in_(sorted(ids)))
+                        .values(export_expires_at=None))
+        for request_id in sorted(ids):
+            self._audit(session, request_id, "export_withdrawn")
 
     def retry(self, session, request_id: str, school_ids, admin: str) -> dict:
         """Ask the services that failed (or are silent) again."""

@@ -19,7 +19,7 @@ def build_handlers(ctx: ServiceContext) -> dict:
         """Applies a school-data event unless its subject was erased (a late event never
         brings erased data back); an unknown or offboarded school is permanent."""
         def handler(session, envelope, data):
-            if participant.is_erased(session, subject_type, data[key]):
+            if participant.is_erased(session, subject_type, data[key], envelope.school_id):
                 return
             if identity.school_offboarded(session, envelope.school_id):
                 return  # the school's data is gone: a straggler is dropped, not kept
@@ -43,6 +43,17 @@ def build_handlers(ctx: ServiceContext) -> dict:
         # Invited admins are accounts, not pushed staff records: nothing to remove yet.
         return None
 
+    def on_subject_id_requested(session, envelope, data):
+        """A staff subject may be one of the school's invited admins (an account, which
+        ingest does not know): say whether it is one of this school's."""
+        if data["subject_type"] != "staff" or not data.get("subject_id"):
+            return  # pushed records and source ids are ingest's to resolve
+        ctx.outbox.add(session, "SubjectIdResolved", {
+            "request_id": data["request_id"],
+            "subject_id": identity.staff_member(session, envelope.school_id,
+                                                data["subject_id"])},
+            school_id=envelope.school_id)
+
     return {
         "GuardianRecorded": school_record("guardian", "guardian_id", identity.record_guardian),
         "GuardianRemoved": school_record("guardian", "guardian_id", on_guardian_removed),
@@ -51,4 +62,5 @@ def build_handlers(ctx: ServiceContext) -> dict:
                                                  identity.request_student_account),
         "StudentRemoved": school_record("student", "student_id", on_student_removed),
         "StaffRemoved": school_record("staff", "staff_id", on_staff_removed),
+        "SubjectIdRequested": on_subject_id_requested,
     }

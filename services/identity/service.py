@@ -71,6 +71,15 @@ class Identity:
             raise Unknown("no such school")
         return row
 
+    def staff_member(self, session: Session, school_id: str | None,
+                     account_id: str) -> str | None:
+        """The account id when it is a member of staff of this school, else None (a
+        subject request names only its own school's people)."""
+        m = memberships
+        return session.execute(sa.select(m.c.account_id).where(
+            m.c.school_id == school_id, m.c.account_id == account_id,
+            m.c.role.in_(domain.STAFF_ROLES)).limit(1)).scalar()
+
     def update_school(self, session: Session, school_id: str, changes: dict) -> dict:
         self.active_school(session, school_id)
         allowed = {k: v for k, v in changes.items() if k in ("name", "student_accounts")}
@@ -231,10 +240,16 @@ class Identity:
         session.execute(invitations.insert().values(
             id=invitation_id, account_id=account_id, school_id=school_id,
             token_hash=domain.hash_secret(token), created_at=now, expires_at=expires_at))
+        records = session.execute(sa.select(memberships.c.guardian_id,
+                                            memberships.c.student_id).where(
+            memberships.c.account_id == account_id,
+            memberships.c.school_id == school_id)).all()
         # The mail tells an existing login to accept with its own password; only the
         # person reads it, never the school.
         self.outbox.add(session, "InvitationIssued", {
             "invitation_id": invitation_id, "account_id": account_id, "role": pending.role,
+            "guardian_ids": sorted({r.guardian_id for r in records if r.guardian_id}),
+            "student_ids": sorted({r.student_id for r in records if r.student_id}),
             "name": pending.name, "email": account.email, "token": token,
             "expires_at": expires_at, "existing_login": account.status == "active"},
             school_id=school_id)

@@ -23,6 +23,6 @@ def build_handlers(ctx: ServiceContext) -> dict:
         "GuardianStudentsRecorded": unless_erased("guardian", "guardian_id",
                                                   linking.record_guardian_students),
         "GuardianRemoved": unless_erased("guardian", "guardian_id", linking.remove_guardian),
-        "AccountActivated": lambda session, envelope, data: linking.attach_account(session,
-                                                                                   data),
+        "AccountActivated": lambda session, envelope, data: linking.attach_account(
+            session, data, envelope.school_id),
     }

@@ -106,7 +106,8 @@ class Linking:
             guardian_students.c.guardian_id == guardian_id))
         wanted = set()
         for child in data["students"]:
-            if (self.participant.is_erased(session, "student", child["student_id"])
+            if (self.participant.is_erased(session, "student", child["student_id"],
+                                           school_id)
                     or self.removals.is_removed(session, "student", child["student_id"])):
                 continue
             session.execute(guardian_students.insert().values(
@@ -135,7 +136,7 @@ class Linking:
             if student_id not in wanted:
                 self._revoke(session, link, "data")
 
-    def attach_account(self, session: Session, data: dict) -> None:
+    def attach_account(self, session: Session, data: dict, school_id: str | None) -> None:
         """AccountActivated: `guardian_ids` is the full set this login holds now. Their
         links go to it; a guardian record it no longer holds (the school moved it to
         another email) is detached: its links are revoked for this login and wait, pending,
@@ -150,9 +151,11 @@ class Linking:
             session.execute(guardian_accounts.delete().where(
                 guardian_accounts.c.guardian_id == guardian_id,
                 guardian_accounts.c.account_id == account_id))
-        for guardian_id in sorted(held):
-            if self.participant.is_erased(session, "guardian", guardian_id):
-                continue
+        known = dict(session.execute(sa.select(guardians.c.guardian_id, guardians.c.school_id)
+                                     .where(guardians.c.guardian_id.in_(sorted(held)))).all())
+        erased = self.participant.erased_at_their_schools(
+            session, "guardian", {g: known.get(g, school_id) for g in held})
+        for guardian_id in sorted(held - erased):
             advisory_lock(session, f"guardian:{guardian_id}")
             current = session.execute(sa.select(guardian_accounts.c.account_id).where(
                 guardian_accounts.c.guardian_id == guardian_id)).scalar()
@@ -238,8 +241,10 @@ class Linking:
             links.c.id == link_id).with_for_update()).first()
         if link is None or link.account_id != account_id or link.status == REVOKED:
             raise NotFound()
-        if (self.participant.is_restricted(session, "student", link.student_id)
-                or self.participant.is_restricted(session, "guardian", link.guardian_id)):
+        if (self.participant.is_restricted(session, "student", link.student_id,
+                                           link.school_id)
+                or self.participant.is_restricted(session, "guardian", link.guardian_id,
+                                                  link.school_id)):
             raise domain.Restricted()
         expected = session.execute(sa.select(students.c.date_of_birth).where(
             students.c.student_id == link.student_id)).scalar()

@@ -39,8 +39,9 @@ NoticeList = page_of(NoticeOut, "NoticeList")
 
 def notifications_of(ctx: ServiceContext) -> Notifications:
     if "notifications" not in ctx.extras:
-        ctx.extras["notifications"] = Notifications(ctx.settings, ctx.participant,
-                                                    Mailer(ctx.settings))
+        mailer = Mailer(ctx.settings)
+        ctx.participant.mailer = mailer  # an erasure takes the mail folder's copies too
+        ctx.extras["notifications"] = Notifications(ctx.settings, ctx.participant, mailer)
     return ctx.extras["notifications"]
 
 

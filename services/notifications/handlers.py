@@ -18,8 +18,9 @@ def build_handlers(ctx: ServiceContext) -> dict:
 
     def link(verified: bool):
         def handler(session, envelope, data):
-            if participant.is_erased(session, "guardian", data["guardian_id"]) or \
-                    participant.is_erased(session, "student", data["student_id"]):
+            school_id = envelope.school_id
+            if participant.is_erased(session, "guardian", data["guardian_id"], school_id) or \
+                    participant.is_erased(session, "student", data["student_id"], school_id):
                 return
             service.link_changed(session, envelope.school_id, data, verified)
         return handler
@@ -29,14 +30,15 @@ def build_handlers(ctx: ServiceContext) -> dict:
         service.on_link_locked(session, envelope, data)
 
     def report(session, envelope, data):
-        if not participant.is_erased(session, "student", data["student_id"]):
+        if not participant.is_erased(session, "student", data["student_id"],
+                                     envelope.school_id):
             service.on_report_published(session, envelope, data)
 
     return {
         "GuardianRecorded": unless_erased("guardian", "guardian_id", service.record_guardian),
         "GuardianRemoved": unless_erased("guardian", "guardian_id", service.remove_guardian),
         "StudentRemoved": unless_erased("student", "student_id", service.remove_student),
-        "AccountActivated": lambda s, e, d: service.attach_account(s, d),
+        "AccountActivated": lambda s, e, d: service.attach_account(s, d, e.school_id),
         "InvitationIssued": service.on_invitation,
         "PasswordResetRequested": service.on_password_reset,
         "ParentVerified": link(True),

@@ -29,10 +29,15 @@ class Mailer:
         # Loading the CA bundle costs tens of milliseconds: once, and only for TLS.
         self._tls = ssl.create_default_context() if settings.smtp_tls != "none" else None
 
+    @property
+    def folder(self) -> Path | None:
+        """Where messages are written when there is no SMTP server (embedded mode)."""
+        return None if self.settings.smtp_host else Path(self.settings.data_dir) / "mail"
+
     def send(self, message: EmailMessage) -> None:
         s = self.settings
-        if not s.smtp_host:
-            folder = Path(s.data_dir) / "mail"
+        folder = self.folder
+        if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             name = message["Message-ID"].strip("<>").split("@")[0]
             (folder / f"{name}.eml").write_bytes(bytes(message))
@@ -56,3 +61,13 @@ class Mailer:
                 client.close()
             except OSError:
                 client.close()
+
+    def forget(self, delivery_ids) -> None:
+        """The mail folder's copies of these messages go with their deliveries (an
+        erasure): the folder holds names and addresses like the rows did. Mail an SMTP
+        server accepted is the recipient's, out of our reach."""
+        folder = self.folder
+        if folder is None:
+            return
+        for delivery_id in delivery_ids:
+            (folder / f"{delivery_id}.eml").unlink(missing_ok=True)

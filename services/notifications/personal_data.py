@@ -47,7 +47,12 @@ DECLARATION = DataDeclaration("notifications", tables=(
 class NotificationsParticipant(RightsParticipant):
     """Erasing a guardian removes this school's copy, their link projection and every
     message to them from this school; their login's preferences stay while the login still
-    holds another school's record. Erasing a student cancels mails about them."""
+    holds another school's record. Erasing a student removes the mails about them and to
+    their own login; erasing a member of staff, the mails to them. A message goes with its
+    copy in the mail folder (embedded mode's `.eml` files), and a login left with nothing
+    here loses its mails of no school too (password resets, privacy notices)."""
+
+    mailer = None  # the service's Mailer, wired by notifications_of (its files go too)
 
     def export(self, session, subject):
         """A message waiting to be sent is the subject's data, except the body of account
@@ -59,17 +64,21 @@ class NotificationsParticipant(RightsParticipant):
         return out
 
     def offboard(self, session, school_id: str):
-        from .models import guardian_accounts, guardians
+        from .models import deliveries, guardian_accounts, guardians
         doomed = session.execute(sa.select(guardians.c.guardian_id).where(
             guardians.c.school_id == school_id)).scalars().all()
+        mails = session.execute(sa.select(deliveries.c.id).where(
+            deliveries.c.school_id == school_id)).scalars().all()
         counts = super().offboard(session, school_id)
         counts["guardian_accounts"] = session.execute(guardian_accounts.delete().where(
             guardian_accounts.c.guardian_id.in_(doomed))).rowcount if doomed else 0
+        self._forget_files(mails)
         return counts
 
     def erase(self, session, subject):
-        from .models import deliveries, guardians, preferences
-        recipients, addresses = set(), set()
+        from .models import deliveries, guardians, preferences, school_admins
+        this_school = deliveries.c.school_id == subject.school_id
+        recipients, addresses, logins = set(), set(), set()
         if subject.type == "guardian":
             for row in session.execute(sa.select(guardians.c.account_id, guardians.c.email)
                                        .where(guardians.c.guardian_id == subject.id,
@@ -79,23 +88,60 @@ class NotificationsParticipant(RightsParticipant):
                 recipients.add(f"guardian:{subject.id}")
                 if row.account_id:
                     recipients.add(f"account:{row.account_id}")
+                    logins.add(row.account_id)
                     others = session.execute(sa.select(sa.func.count()).select_from(
                         guardians).where(guardians.c.account_id == row.account_id,
                                          guardians.c.guardian_id != subject.id)).scalar_one()
                     if not others:
                         session.execute(preferences.delete().where(
                             preferences.c.account_id == row.account_id))
+        elif subject.type == "staff":  # an invited admin: the account is the subject
+            recipients.add(f"account:{subject.id}")
+            logins.add(subject.id)
+        elif subject.type == "student":  # the student's own login, named by its invitation
+            for recipient in session.execute(sa.select(deliveries.c.recipient).where(
+                    deliveries.c.student_id == subject.id, this_school,
+                    deliveries.c.kind == "invitation")).scalars():
+                recipients.add(recipient)
+                logins.add(recipient.removeprefix("account:"))
+        about = sa.or_(deliveries.c.student_id == subject.id,
+                       deliveries.c.guardian_id == subject.id)
+        mails = set(session.execute(sa.select(deliveries.c.id).where(this_school, sa.or_(
+            about, deliveries.c.recipient.in_(sorted(recipients))))).scalars())
         counts = super().erase(session, subject)
-        this_school = deliveries.c.school_id == subject.school_id
         removed = 0
         if recipients:
             removed += session.execute(deliveries.delete().where(
-                deliveries.c.recipient.in_(recipients), this_school)).rowcount
+                deliveries.c.recipient.in_(sorted(recipients)), this_school)).rowcount
         if addresses:  # mail with no school (resets) to this address, blanked
+            blanked = set(session.execute(sa.select(deliveries.c.id).where(
+                deliveries.c.to_address.in_(sorted(addresses)))).scalars())
+            mails |= blanked
             removed += session.execute(deliveries.update().where(
-                deliveries.c.to_address.in_(addresses)).values(
+                deliveries.c.id.in_(sorted(blanked))).values(
                 to_address=None, body_text=None, body_html=None,
                 status=sa.case((deliveries.c.status == "pending", "skipped"),
-                               else_=deliveries.c.status))).rowcount
-        counts["deliveries"] = removed
+                               else_=deliveries.c.status))).rowcount if blanked else 0
+        for account_id in sorted(logins):
+            recipient = f"account:{account_id}"
+            if session.execute(sa.select(deliveries.c.id).where(
+                    deliveries.c.recipient == recipient, deliveries.c.school_id.is_not(None))
+                    .limit(1)).first() or session.execute(sa.select(guardians.c.guardian_id)
+                    .where(guardians.c.account_id == account_id).limit(1)).first() \
+                    or session.execute(sa.select(school_admins.c.account_id).where(
+                        school_admins.c.account_id == account_id).limit(1)).first():
+                continue  # another school still mails this login: its own mail stays
+            schoolless = set(session.execute(sa.select(deliveries.c.id).where(
+                deliveries.c.recipient == recipient,
+                deliveries.c.school_id.is_(None))).scalars())
+            if schoolless:
+                mails |= schoolless
+                removed += session.execute(deliveries.delete().where(
+                    deliveries.c.id.in_(sorted(schoolless)))).rowcount
+        counts["deliveries"] = counts.get("deliveries", 0) + removed
+        self._forget_files(mails)
         return counts
+
+    def _forget_files(self, delivery_ids) -> None:
+        if self.mailer is not None and delivery_ids:
+            self.mailer.forget(sorted(delivery_ids))

@@ -66,10 +66,13 @@ class Notifications:
         session.execute(verified_links.update().where(
             verified_links.c.student_id == data["student_id"]).values(verified=False))
 
-    def attach_account(self, session, data):
-        for guardian_id in data["guardian_ids"]:
-            if self.participant.is_erased(session, "guardian", guardian_id):
-                continue
+    def attach_account(self, session, data, school_id: str | None):
+        held = set(data["guardian_ids"])
+        known = dict(session.execute(sa.select(guardians.c.guardian_id, guardians.c.school_id)
+                                     .where(guardians.c.guardian_id.in_(sorted(held)))).all())
+        erased = self.participant.erased_at_their_schools(
+            session, "guardian", {g: known.get(g, school_id) for g in held})
+        for guardian_id in sorted(held - erased):
             session.execute(guardian_accounts.delete().where(
                 guardian_accounts.c.guardian_id == guardian_id))
             session.execute(guardian_accounts.insert().values(
@@ -110,10 +113,14 @@ class Notifications:
                 *[school_admins.c[k] == v for k, v in key.items()]))
             session.execute(school_admins.insert().values(**key, name=data["name"],
                                                           email=data["email"]))
+        # The mail belongs to the school's record the login is invited for, and goes
+        # with its erasure (the first one's, should a login hold several there).
         self._queue(session, envelope.id, f"account:{data['account_id']}", envelope.school_id,
                     "invitation", data["email"], templates.invitation(
                         self.settings.public_url, data["name"], data["token"], data["role"],
-                        data["existing_login"]))
+                        data.get("existing_login", False)),
+                    student_id=next(iter(data.get("student_ids") or ()), None),
+                    guardian_id=next(iter(data.get("guardian_ids") or ()), None))
 
     def on_password_reset(self, session, envelope, data):
         # Account and security mail always goes: no preference or objection stops it.
@@ -129,14 +136,16 @@ class Notifications:
             .join(guardians, guardians.c.guardian_id == verified_links.c.guardian_id)
             .where(verified_links.c.student_id == data["student_id"],
                    verified_links.c.verified.is_(True))).all()
+        school_id = envelope.school_id
         student_restricted = self.participant.is_restricted(session, "student",
-                                                            data["student_id"])
+                                                            data["student_id"], school_id)
         for row in rows:
             reason = None
             if student_restricted or self.participant.is_restricted(session, "guardian",
-                                                                    row.guardian_id):
+                                                                    row.guardian_id,
+                                                                    school_id):
                 reason = "restricted"
-            elif self._opted_out(session, row.account_id, row.guardian_id):
+            elif self._opted_out(session, row.account_id, row.guardian_id, school_id):
                 reason = "opted out of report emails"
             self._queue(session, envelope.id, f"account:{row.account_id}", envelope.school_id,
                         "report", row.email, templates.report_published(
@@ -144,11 +153,12 @@ class Notifications:
                             data["report_id"]), skip_reason=reason,
                         student_id=data["student_id"], guardian_id=row.guardian_id)
 
-    def _opted_out(self, session, account_id: str, guardian_id: str) -> bool:
+    def _opted_out(self, session, account_id: str, guardian_id: str,
+                   school_id: str | None) -> bool:
         choice = session.execute(sa.select(preferences.c.report_emails).where(
             preferences.c.account_id == account_id)).scalar()
         return choice is False or self.participant.has_objected(
-            session, "guardian", guardian_id, REPORT_EMAILS)
+            session, "guardian", guardian_id, REPORT_EMAILS, school_id)
 
     def on_link_locked(self, session, envelope, data):
         for admin in session.execute(sa.select(school_admins).where(
@@ -254,14 +264,16 @@ class Notifications:
         if row.kind != "report":
             return None
         p = self.participant
-        if row.student_id and (p.is_erased(session, "student", row.student_id)
-                               or p.is_restricted(session, "student", row.student_id)):
+        school = row.school_id
+        if row.student_id and (p.is_erased(session, "student", row.student_id, school)
+                               or p.is_restricted(session, "student", row.student_id, school)):
             return "restricted or erased"
-        if row.guardian_id and (p.is_erased(session, "guardian", row.guardian_id)
-                                or p.is_restricted(session, "guardian", row.guardian_id)):
+        if row.guardian_id and (p.is_erased(session, "guardian", row.guardian_id, school)
+                                or p.is_restricted(session, "guardian", row.guardian_id,
+                                                   school)):
             return "restricted or erased"
         account = row.recipient.removeprefix("account:")
-        if self._opted_out(session, account, row.guardian_id or ""):
+        if self._opted_out(session, account, row.guardian_id or "", school):
             return "opted out of report emails"
         return None
 

@@ -19,8 +19,9 @@ def build_handlers(ctx: ServiceContext) -> dict:
 
     def link(verified: bool):
         def handler(session, envelope, data):
-            if reports.erased(session, "student", data["student_id"]) or reports.erased(
-                    session, "guardian", data["guardian_id"]):
+            school_id = envelope.school_id
+            if reports.erased(session, "student", data["student_id"], school_id) or \
+                    reports.erased(session, "guardian", data["guardian_id"], school_id):
                 return
             reports.link_changed(session, envelope.school_id, data, verified)
         return handler
@@ -47,6 +48,6 @@ def build_handlers(ctx: ServiceContext) -> dict:
         "ParentVerified": link(True),
         "LinkRevoked": link(False),
         "LinkLocked": link(False),
-        "AccountActivated": lambda s, e, d: reports.student_account(s, d),
+        "AccountActivated": lambda s, e, d: reports.student_account(s, d, e.school_id),
         "SchoolActivated": lambda s, e, d: None,  # nothing to set up per school
     }

@@ -39,9 +39,10 @@ class Reports:
     clock: Callable[[], dt.datetime] = utcnow
     removals: Removals = field(default_factory=lambda: Removals(removed_records))
 
-    def erased(self, session: Session, subject_type: str, subject_id: str | None) -> bool:
+    def erased(self, session: Session, subject_type: str, subject_id: str | None,
+               school_id: str | None) -> bool:
         return bool(subject_id) and self.participant.is_erased(session, subject_type,
-                                                                subject_id)
+                                                                subject_id, school_id)
 
     # --- projections of the school's data ------------------------------------------------
     def record_student(self, session, school_id, data):
@@ -85,9 +86,11 @@ class Reports:
             return
         session.execute(class_teachers.delete().where(class_teachers.c.class_id == class_id))
         session.execute(enrolments.delete().where(enrolments.c.class_id == class_id))
-        erased_staff = self.participant.erased_among(session, "staff", data["teacher_ids"])
+        erased_staff = self.participant.erased_among(session, "staff", data["teacher_ids"],
+                                                     school_id)
         teachers = [t for t in dict.fromkeys(data["teacher_ids"]) if t not in erased_staff]
-        gone = (self.participant.erased_among(session, "student", data["student_ids"])
+        gone = (self.participant.erased_among(session, "student", data["student_ids"],
+                                              school_id)
                 | self.removals.removed_among(session, "student", data["student_ids"]))
         pupils = [s for s in dict.fromkeys(data["student_ids"]) if s not in gone]
         if teachers:
@@ -195,16 +198,19 @@ class Reports:
             "guardian_id": data["guardian_id"], "student_id": data["student_id"],
             "verified": verified}, data["record_version"])
 
-    def student_account(self, session, data):
+    def student_account(self, session, data, school_id: str | None):
         """AccountActivated: the login reads the reports of the student records it holds
         (the full set, whatever the role the event is about; one it no longer holds is
-        dropped)."""
+        dropped), each unless erased at its school."""
         session.execute(student_accounts.delete().where(
             student_accounts.c.account_id == data["account_id"],
             student_accounts.c.student_id.not_in(data["student_ids"])))
-        for student_id in data["student_ids"]:
-            if self.erased(session, "student", student_id):
-                continue
+        held = set(data["student_ids"])
+        known = dict(session.execute(sa.select(students.c.student_id, students.c.school_id)
+                                     .where(students.c.student_id.in_(sorted(held)))).all())
+        erased = self.participant.erased_at_their_schools(
+            session, "student", {s: known.get(s, school_id) for s in held})
+        for student_id in sorted(held - erased):
             if not session.execute(sa.select(student_accounts.c.account_id).where(
                     student_accounts.c.account_id == data["account_id"],
                     student_accounts.c.student_id == student_id)).first():
@@ -235,12 +241,14 @@ class Reports:
             raise NotFound()
         return guardians
 
-    def _check_restriction(self, session, student_id: str, guardians: list[str]) -> None:
+    def _check_restriction(self, session, student_id: str, guardians: list[str],
+                           school_id: str | None) -> None:
         """Restricted (kept, not shown) when the student is, or every link the parent
-        reads through."""
-        if self.participant.is_restricted(session, "student", student_id):
+        reads through (restricted by the student's school)."""
+        if self.participant.is_restricted(session, "student", student_id, school_id):
             raise Restricted()
-        if guardians and all(self.participant.is_restricted(session, "guardian", g)
+        if guardians and all(self.participant.is_restricted(session, "guardian", g,
+                                                            school_id)
                              for g in guardians):
             raise Restricted()
 
@@ -257,8 +265,8 @@ class Reports:
             characteristics.c.period == period)).scalars())
         advisory_lock(session, f"publish:{school_id}:{period}")  # versions stay distinct
         # No new processing of a restricted student's data: no snapshot while restricted.
-        ids = {i for i in ids if not self.erased(session, "student", i)
-               and not self.participant.is_restricted(session, "student", i)}
+        ids = {i for i in ids if not self.erased(session, "student", i, school_id)
+               and not self.participant.is_restricted(session, "student", i, school_id)}
         if not ids:
             return 0
         contents = self._build(session, school_id, period, sorted(ids))
@@ -336,10 +344,9 @@ class Reports:
     # --- reading --------------------------------------------------------------------------
     def list_reports(self, session, principal, student_id: str, after: str | None,
                      limit: int) -> tuple[list[dict], str | None]:
-        school_id = (self._school_of(session, student_id)  # only staff are judged by it
-                     if principal.role == "school_admin" else None)
+        school_id = self._school_of(session, student_id)
         guardians = self._check_access(session, principal, student_id, school_id)
-        self._check_restriction(session, student_id, guardians)
+        self._check_restriction(session, student_id, guardians, school_id)
         query = (sa.select(reports.c.id, reports.c.period, reports.c.title,
                            reports.c.published_at, reports.c.visible_from)
                  .where(reports.c.student_id == student_id)
@@ -399,8 +406,9 @@ def _read_report_statements() -> dict[str, sa.Select]:
     r, pa, sa_accounts = reports, parent_access, student_accounts
     restrictions = plumbing.restrictions
 
-    def restricted(subject_type: str, subject_id) -> sa.Exists:
-        return sa.exists().where(restrictions.c.subject_type == subject_type,
+    def restricted(subject_type: str, subject_id) -> sa.Exists:  # by the report's school
+        return sa.exists().where(restrictions.c.school_id == r.c.school_id,
+                                 restrictions.c.subject_type == subject_type,
                                  restrictions.c.subject_id == subject_id)
     account = sa.bindparam("account_id")
     base = [r.c.school_id, r.c.visible_from, r.c.period, r.c.title, r.c.published_at,

@@ -149,10 +149,14 @@ class InvitationIssued(EventData):
     name is the one that school recorded). Carries the token once (a secret: blanked
     wherever the event rests); identity keeps only its hash, notifications drops it with
     the mail's body once sent. `existing_login`: the person accepts with the password they
-    already have instead of choosing one."""
+    already have instead of choosing one. `guardian_ids` and `student_ids`: the school's
+    records the login is invited for (the mail belongs to them, and goes with their
+    erasure)."""
     invitation_id = UuidString(required=True)
     account_id = UuidString(required=True)
     role = fields.String(required=True)
+    guardian_ids = fields.List(UuidString(), load_default=list)
+    student_ids = fields.List(UuidString(), load_default=list)
     name = SafeString(required=True)
     email = SafeEmail(required=True)
     token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"),
@@ -250,8 +254,10 @@ class ObjectionRecorded(RightsRequest):
 
 
 class SubjectIdRequested(EventData):
-    """dsar asks ingest which id the school's source id of a record has, or whether an id
-    is a record of that school at all (a request must not reach another school's people)."""
+    """dsar asks which id the school's source id of a record has, or whether an id is a
+    subject of that school at all (a request must not reach another school's people).
+    Ingest answers for the records schools push; identity also answers for a staff id,
+    since a school's invited admins are accounts, not pushed records."""
     request_id = UuidString(required=True)
     subject_type = fields.String(required=True, validate=validate.OneOf(
         ("student", "guardian", "staff")))
@@ -260,8 +266,10 @@ class SubjectIdRequested(EventData):
 
 
 class SubjectIdResolved(EventData):
+    """The answer of one service that keeps the school's subjects (the envelope's
+    producer): the subject's id, or None when it knows no such subject of that school."""
     request_id = UuidString(required=True)
-    subject_id = UuidString(load_default=None, allow_none=True)  # None: never pushed
+    subject_id = UuidString(load_default=None, allow_none=True)
 
 
 class RightsAnswer(EventData):
@@ -328,8 +336,8 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(LinkRevoked, "linking", ("reports", "notifications", "dsar")),
     _c(LinkLocked, "linking", ("reports", "notifications", "dsar")),
     _c(ReportPublished, "reports", ("notifications",)),
-    _c(SubjectIdRequested, "dsar", ("ingest",), RIGHTS),
-    _c(SubjectIdResolved, "ingest", ("dsar",), RIGHTS),
+    _c(SubjectIdRequested, "dsar", ("ingest", "identity"), RIGHTS),
+    _c(SubjectIdResolved, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(ErasureRequested, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
     _c(AccessRequested, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
     _c(ProcessingRestricted, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shared import contracts, metrics
-from shared.db import utcnow
+from shared.db import checkpoint_wal, utcnow
 from shared.tables import PlumbingTables
 
 from .publisher import PublishResult, publish_each
@@ -66,7 +66,7 @@ class OutboxRelay:
         now = self.clock()
         ob = self.outbox
         query = (sa.select(ob.c.seq, ob.c.event_id, ob.c.event_type, ob.c.routing_key,
-                           ob.c.payload, ob.c.attempts)
+                           ob.c.school_id, ob.c.payload, ob.c.attempts)
                  .where(ob.c.sent_at.is_(None), ob.c.next_attempt_at <= now)
                  .order_by(ob.c.seq).limit(self.batch_size))
         with self.engine.begin() as conn:
@@ -80,6 +80,7 @@ class OutboxRelay:
                                      .limit(self.batch_size - len(rows))).all()
             if not rows:
                 return 0
+            blanked = False
             packs = self._packs(rows)
             result = self._publish([(key, body, rows_[0].event_id)
                                     for key, body, rows_ in packs])
@@ -106,7 +107,9 @@ class OutboxRelay:
                              .values(**values))
                 if self.retention:
                     self._blank_secrets(conn, sent)
-                    self._blank_erased(conn, sent, now)
+                blanked = self._blank_erased(conn, sent, now)
+        if blanked:  # what an erasure could not blank before it went out: gone from disk
+            checkpoint_wal(self.engine)
         for row in sent:  # counted once committed as sent
             metrics.PUBLISHED.labels(self.name, row.event_type).inc()
         if len(sent) < len(rows):
@@ -150,20 +153,25 @@ class OutboxRelay:
             conn.execute(ob.update().where(ob.c.seq == sa.bindparam("row_seq"))
                          .values(payload=sa.bindparam("blank")), blanked)
 
-    def _blank_erased(self, conn, rows, now: dt.datetime) -> None:
+    def _blank_erased(self, conn, rows, now: dt.datetime) -> bool:
         """An event about a subject erased while it waited is blanked as soon as it is
-        sent: the erasure could not blank it then, and must leave nothing behind."""
+        sent: the erasure could not blank it then, and must leave nothing behind. True
+        when the batch held such an event (its old bytes are then purged from disk)."""
         if self.tombstones is None:
-            return
+            return False
         t = self.tombstones
-        recent = conn.execute(sa.select(t.c.subject_id).where(
-            t.c.erased_at > now - ERASED_RECENTLY)).scalars().all()
+        recent = conn.execute(sa.select(t.c.school_id, t.c.subject_id).where(
+            t.c.erased_at > now - ERASED_RECENTLY)).all()
         if not recent:
-            return
-        doomed = [r.seq for r in rows if any(i in r.payload for i in recent)]
-        if doomed:
+            return False
+        # A school's erasure reaches that school's events (and those of no school).
+        doomed = [r.seq for r in rows if any(
+            subject_id in r.payload for school_id, subject_id in recent
+            if r.school_id in (None, school_id))]
+        if doomed and self.retention:  # without retention every sent payload is blank
             conn.execute(self.outbox.update().where(self.outbox.c.seq.in_(doomed))
                          .values(payload=None))
+        return bool(doomed)
 
     def scrub(self) -> int:
         """Blank payloads sent longer ago than the retention; drop old scrubbed rows."""

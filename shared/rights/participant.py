@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import without_secrets
-from shared.db import utcnow
+from shared.db import purge_after_commit, utcnow
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.tables import PlumbingTables
@@ -145,8 +145,7 @@ class RightsParticipant:
 
     def restrict(self, session: Session, subject: Subject, restricted: bool) -> dict[str, int]:
         r = self.tables.restrictions
-        # Scoped by school: a request naming another school's id changes nothing there
-        # (the insert below then clashes with that school's row and the answer fails).
+        # Keyed by school: a request naming another school's id changes nothing there.
         session.execute(r.delete().where(r.c.subject_type == subject.type,
                                          r.c.subject_id == subject.id,
                                          r.c.school_id == subject.school_id))
@@ -200,54 +199,86 @@ class RightsParticipant:
 
     def unless_erased(self, subject_type: str, key: str, apply):
         """A handler for a school-data event: `apply(session, school_id, data)` unless the
-        subject it is about (`data[key]`) was erased; a late event changes nothing."""
+        subject it is about (`data[key]`) was erased by the event's school; a late event
+        changes nothing."""
         def handler(session, envelope, data):
             subject_id = data.get(key)
-            if subject_id and self.is_erased(session, subject_type, subject_id):
+            if subject_id and self.is_erased(session, subject_type, subject_id,
+                                             envelope.school_id):
                 return
             apply(session, envelope.school_id, data)
         return handler
 
     def unless_erased_many(self, subject_type: str, key: str, apply_many):
         """The set-based form of unless_erased: `apply_many(session, [(school_id, data)])`
-        with the events about erased subjects left out (one query for all of them)."""
+        with the events about erased subjects left out (one query per school)."""
         def many(session, items):
-            erased = self.erased_among(session, subject_type,
-                                       {data[key] for _, data in items if data.get(key)})
+            by_school: dict[str, set[str]] = {}
+            for envelope, data in items:
+                if data.get(key):
+                    by_school.setdefault(envelope.school_id, set()).add(data[key])
+            erased = {(school, subject_id) for school, ids in by_school.items()
+                      for subject_id in self.erased_among(session, subject_type, ids, school)}
             kept = [(envelope.school_id, data) for envelope, data in items
-                    if data.get(key) not in erased]
+                    if (envelope.school_id, data.get(key)) not in erased]
             if kept:
                 apply_many(session, kept)
         return many
 
-    def erased_among(self, session: Session, subject_type: str, subject_ids) -> set[str]:
-        if not subject_ids:
+    # --- queries every service uses -------------------------------------------------
+    # The rights state is the school's: a row written for one school never speaks for a
+    # record of another, whatever id a request named.
+    def erased_among(self, session: Session, subject_type: str, subject_ids,
+                     school_id: str | None) -> set[str]:
+        """Which of these subjects of the school were erased there."""
+        if not subject_ids or not school_id:
             return set()
         t = self.tables.erasure_tombstones
         return set(session.execute(sa.select(t.c.subject_id).where(
-            t.c.subject_type == subject_type,
+            t.c.school_id == school_id, t.c.subject_type == subject_type,
             t.c.subject_id.in_(list(subject_ids)))).scalars())
 
-    def is_offboarded(self, session: Session, school_id: str | None) -> bool:
-        return bool(school_id) and self.is_erased(session, "school", school_id)
+    def erased_at_their_schools(self, session: Session, subject_type: str,
+                                schools: dict[str, str | None]) -> set[str]:
+        """For events that list records of several schools (AccountActivated): which of
+        these subjects were erased at their own school (`schools`: id -> the school the
+        service holds the record at, or the event's school for one not seen yet)."""
+        by_school: dict[str | None, set[str]] = {}
+        for subject_id, school_id in schools.items():
+            by_school.setdefault(school_id, set()).add(subject_id)
+        return {subject_id for school_id, ids in by_school.items()
+                for subject_id in self.erased_among(session, subject_type, ids, school_id)}
 
-    # --- queries every service uses -------------------------------------------------
-    def is_restricted(self, session: Session, subject_type: str, subject_id: str) -> bool:
+    def is_erased(self, session: Session, subject_type: str, subject_id: str,
+                  school_id: str | None) -> bool:
+        return subject_id in self.erased_among(session, subject_type, {subject_id},
+                                               school_id)
+
+    def is_offboarded(self, session: Session, school_id: str | None) -> bool:
+        return bool(school_id) and self.is_erased(session, "school", school_id, school_id)
+
+    def offboarded_among(self, session: Session, school_ids) -> set[str]:
+        t = self.tables.erasure_tombstones
+        ids = [s for s in school_ids if s]
+        if not ids:
+            return set()
+        return set(session.execute(sa.select(t.c.subject_id).where(
+            t.c.subject_type == "school", t.c.school_id == t.c.subject_id,
+            t.c.subject_id.in_(ids))).scalars())
+
+    def is_restricted(self, session: Session, subject_type: str, subject_id: str,
+                      school_id: str | None) -> bool:
         r = self.tables.restrictions
-        return session.execute(sa.select(r.c.subject_id).where(
-            r.c.subject_type == subject_type, r.c.subject_id == subject_id)).first() is not None
+        return bool(school_id) and session.execute(sa.select(r.c.subject_id).where(
+            r.c.school_id == school_id, r.c.subject_type == subject_type,
+            r.c.subject_id == subject_id)).first() is not None
 
     def has_objected(self, session: Session, subject_type: str, subject_id: str,
-                     processing: str) -> bool:
+                     processing: str, school_id: str | None) -> bool:
         o = self.tables.objections
-        return session.execute(sa.select(o.c.subject_id).where(
-            o.c.subject_type == subject_type, o.c.subject_id == subject_id,
-            o.c.processing == processing)).first() is not None
-
-    def is_erased(self, session: Session, subject_type: str, subject_id: str) -> bool:
-        t = self.tables.erasure_tombstones
-        return session.execute(sa.select(t.c.subject_id).where(
-            t.c.subject_type == subject_type, t.c.subject_id == subject_id)).first() is not None
+        return bool(school_id) and session.execute(sa.select(o.c.subject_id).where(
+            o.c.school_id == school_id, o.c.subject_type == subject_type,
+            o.c.subject_id == subject_id, o.c.processing == processing)).first() is not None
 
     # --- the rights events -----------------------------------------------------------
     def handlers(self) -> dict[str, Any]:
@@ -287,6 +318,7 @@ class RightsParticipant:
 
     def on_erasure_requested(self, session, env, data):
         subject = self._subject(data)
+        purge_after_commit(session)
         self._answer(session, env, "ErasureCompleted", lambda: self.erase(session, subject))
 
     def on_access_requested(self, session, env, data):
@@ -313,5 +345,6 @@ class RightsParticipant:
                      lambda: self.record_objection(session, subject, data["processing"]))
 
     def on_school_offboarded(self, session, env, data):
+        purge_after_commit(session)
         self._answer(session, env, "OffboardingCompleted",
                      lambda: self.offboard(session, data["school_id"]))

@@ -204,6 +204,22 @@ def test_an_admin_approves_an_erasure_request_and_watches_every_service_complete
         assert file.read(2) == b"PK"  # a zip
     expect(page.get_by_role("status")).to_contain_text("The export is downloaded")
     screenshot(page, "request-export")
+
+    # The student is erased: the export names her, so it is withdrawn (issue 21).
+    access_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    erasure = web_system.call("post", "/api/v1/subject-requests", school.admin_token, json={
+        "kind": "erasure", "subject": {"type": "student",
+                                       "source_id": family.children[0].source_id}})
+    assert erasure.status_code == 201, erasure.text
+    wait_for(lambda: web_system.call("get", f"/api/v1/subject-requests/{erasure.json()['id']}",
+                                     school.admin_token).json()["status"] == "completed",
+             timeout=60, interval=0.2, message="the student's erasure completed")
+    page.reload()
+    expect(page_heading(page)).to_have_text("Access to data request")
+    expect(trail.get_by_role("row", name=re.compile("Export withdrawn"))).to_have_count(1)
+    expect(page.get_by_role("button", name="Download the export")).to_have_count(0)
+    screenshot(page, "request-export-withdrawn")
+    assert access_id in page.url
     no_script_errors(page)
 
 

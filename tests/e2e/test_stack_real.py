@@ -437,3 +437,29 @@ def test_web_processes_serve_metrics_on_a_port_of_their_own(stack):
         assert stack.metric(f"{service}-web", "pp_http_request_duration_seconds_count",
                             service=service, route="/healthz") == before + 10
     assert requests.get(f"{GATEWAY}/metrics", timeout=5).status_code == 404
+
+
+def test_an_erasure_leaves_nothing_in_any_database_cell_or_file_of_the_data_folder(stack):
+    """Issue 21 on PostgreSQL: after a completed erasure no cell of any table of any
+    service's database, and no file under PP_DATA_DIR (mail, keys), holds the person's name,
+    email or date of birth; the other student's are found (the scan sees them)."""
+    from tests.erasure_scan import (CONTROL, Api, assert_erased_everywhere,
+                                    check_exports_after, erase_a_student,
+                                    scan_files, scan_postgres_cells)
+    data_dir = stack.dir / "data"
+    api = Api(GATEWAY, data_dir / "mail")
+    erased = erase_a_student(api, OPERATOR, uuid.uuid4().hex[:8])
+    check_exports_after(api, erased)
+    wait_for(lambda: all(stack.sql(s, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                         == 0 for s in SERVICES), timeout=60, interval=0.3,
+             message="every outbox sent")
+    base = stack.admin_url.rsplit("/", 1)[0]
+    urls = {service: f"{base}/{stack.prefix}{service}" for service in SERVICES}
+
+    def scan(needles):
+        return ({(n, f"cell {w}") for n, w in scan_postgres_cells(urls, needles)}
+                | {(n, f"file {w}") for n, w in scan_files(data_dir, needles)})
+    found = assert_erased_everywhere(
+        scan, lambda where: "cells" if where.startswith("cell ") else "files")
+    assert found.get("cells") == set(CONTROL.needles), found
+    assert found.get("files") >= {CONTROL.given, CONTROL.family, CONTROL.email}, found

@@ -97,7 +97,7 @@ def world(request, tmp_path):
                 "student_id": sid, "record_version": 1}, verified)
         for account, sid in ((i.zoe_login, i.zoe), (i.sam_login, i.sam)):
             service.student_account(session, {"role": "student", "account_id": account,
-                                              "student_ids": [sid]})
+                                              "student_ids": [sid]}, school)
     w.tokens = {
         "zoe_parent": w.signer.issue(i.zoe_parent, "parent", [school]),
         "sam_parent": w.signer.issue(i.sam_parent, "parent", [school]),

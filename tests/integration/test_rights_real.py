@@ -102,3 +102,18 @@ def test_export_returns_declared_data_and_erase_removes_it(participant, answers,
         leftovers = conn.execute(sa.text(
             "SELECT count(*) FROM outbox WHERE payload LIKE :p"), {"p": "%Ann%"}).scalar_one()
     assert leftovers == 0
+
+
+@pytest.mark.parametrize("name", ["identity", "reports"])
+def test_the_rights_state_keeps_its_rows_when_keyed_by_school_on_postgresql(name,
+                                                                          new_database):
+    import importlib
+
+    from shared.db import make_engine
+    from tests.unit.test_data_map import migrate_keeping_rights_state
+    engine = make_engine(new_database(name))
+    try:
+        spec = importlib.import_module(f"services.{name}.app").SPEC
+        migrate_keeping_rights_state(engine, spec)
+    finally:
+        engine.dispose()

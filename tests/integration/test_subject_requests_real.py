@@ -4,12 +4,14 @@ import csv
 import importlib
 import io
 import json
+import uuid
 import zipfile
 
 import pytest
 import sqlalchemy as sa
 
 from shared.config import RIGHTS_PARTICIPANTS, SERVICES
+from shared.messaging.envelope import new_envelope
 from tests.support import publish_events, wait_for
 from tests.system import RealSystem, guardian, student
 
@@ -81,6 +83,15 @@ def completed(system, token, request_id):
         view = system.call("dsar", "get", f"/api/v1/subject-requests/{request_id}", token).json
         return view if view["status"] == "completed" else None
     return wait_for(done, timeout=60, message="request completed")
+
+
+def decided(system, token, request_id):
+    """The request once it is no longer in progress (completed, failed or refused)."""
+    def view():
+        answer = system.call("dsar", "get", f"/api/v1/subject-requests/{request_id}",
+                             token).json
+        return answer if answer["status"] != "in_progress" else None
+    return wait_for(view, timeout=60, message="the request decided")
 
 
 def all_relays_idle(system) -> bool:
@@ -356,3 +367,95 @@ def test_a_request_naming_another_schools_student_fails_and_changes_nothing_ther
                    s=ids["Zephyrine"]) == 1
     assert system.call("reports", "get", f"/api/v1/students/{ids['Zephyrine']}/reports",
                        parent).status_code == 200
+
+
+# --- a request reaches only its own school's subjects (issue 21) ---------------------------
+def _teacher_in_place(system, teacher_id, name_part) -> bool:
+    """The teacher as reports holds them: named, teaching the class, on the report."""
+    return (_scalar(system, "reports", "SELECT count(*) FROM staff WHERE staff_id=:t AND "
+                                       "name LIKE :n", t=teacher_id, n=f"%{name_part}%") == 1
+            and _scalar(system, "reports", "SELECT count(*) FROM class_teachers WHERE "
+                                           "staff_id=:t", t=teacher_id) == 1)
+
+
+def _push_teacher_again(system, school, family_name):
+    """The school's later push of its teacher (renamed) and of the class they teach."""
+    client = system.call("identity", "post", f"/api/v1/schools/{school}/clients",
+                         system.operator).json
+    token = system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "client_credentials", **client}).json["access_token"]
+    system.push(token, [
+        {"type": "staff.upserted", "source_id": "T1", "data": {
+            "title": "Ms", "given_name": "Ada", "family_name": family_name}},
+        {"type": "class.upserted", "source_id": "C1", "data": {
+            "name": "7 Maths", "subject": "Maths", "teacher_ids": ["T1"],
+            "student_ids": ["S1", "S2"]}}])
+
+
+def test_an_erasure_of_another_schools_teacher_or_admin_fails_and_changes_nothing_there(world):
+    system, school, _, _, admin = world
+    teacher = system.tap.wait("StaffRecorded",
+                              lambda d: d["given_name"] == "Ada")["data"]["staff_id"]
+    assert _teacher_in_place(system, teacher, "Byron")
+    second_admin = system.call("identity", "post", f"/api/v1/schools/{school}/staff",
+                               system.operator, {"name": "Second Admin",
+                                                 "email": "second@example.org",
+                                                 "role": "school_admin"}).json["id"]
+    system.activate("second@example.org", "an-admin-password-2")
+    other, _ = system.school("Elsewhere")
+    other_admin = system.admin(other, "elsewhere-admin@example.org")
+    requests = [file(system, other_admin, "erasure", "staff", subject)
+                for subject in (teacher, second_admin)]
+    for request in requests:
+        view = decided(system, other_admin, request["id"])
+        assert view["status"] == "failed", view  # asked of nobody: not that school's
+        assert not _scalar(system, "dsar", "SELECT count(*) FROM request_services WHERE "
+                                           "request_id=:r", r=request["id"])
+    # Untouched in every service: no tombstone anywhere, the teacher and admin in place.
+    for name in RIGHTS_PARTICIPANTS:
+        assert _scalar(system, name, "SELECT count(*) FROM erasure_tombstones WHERE "
+                                     "subject_type='staff'") == 0, name
+    assert _teacher_in_place(system, teacher, "Byron")
+    assert _scalar(system, "reports", "SELECT count(*) FROM reports WHERE "
+                                      "body LIKE '%Ada Byron%'") == 2  # still on the reports
+    assert system.token("second@example.org", "an-admin-password-2")
+    # The school's later push of the teacher is applied.
+    _push_teacher_again(system, school, "Lovelace")
+    wait_for(lambda: _teacher_in_place(system, teacher, "Lovelace"), timeout=30,
+             message="the school's new push applied")
+    # The school's own requests about its own staff still go through (ingest confirms a
+    # pushed teacher, identity an invited admin).
+    own = file(system, admin, "erasure", "staff", second_admin)
+    completed(system, admin, own["id"])
+    assert system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "password", "email": "second@example.org",
+        "password": "an-admin-password-2"}).status_code == 401
+    own_teacher = file(system, admin, "access", "staff", teacher)
+    completed(system, admin, own_teacher["id"])
+
+
+def test_a_tombstone_is_the_erasing_schools_alone(world):
+    """An erasure that names another school's teacher (as one filed before dsar checked
+    staff subjects did) tombstones the id at the filing school only: the teacher's own
+    school keeps them, and its later pushes are applied."""
+    system, school, _, _, _ = world
+    teacher = system.tap.wait("StaffRecorded",
+                              lambda d: d["given_name"] == "Ada")["data"]["staff_id"]
+    other, _ = system.school("Elsewhere")
+    request = new_envelope("ErasureRequested", {
+        "subject": {"school_id": other, "type": "staff", "id": teacher},
+        "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=other)
+    publish_events(system.settings, request)
+    for name in RIGHTS_PARTICIPANTS:
+        answer = system.tap.wait("ErasureCompleted", lambda d, n=name: d["request_id"]
+                                 == request.id and d["service"] == n)
+        assert answer["data"]["outcome"] == "done", answer
+        assert _scalar(system, name, "SELECT count(*) FROM erasure_tombstones WHERE "
+                                     "subject_id=:t AND school_id=:s", t=teacher,
+                       s=other) == 1, name
+        assert _scalar(system, name, "SELECT count(*) FROM erasure_tombstones WHERE "
+                                     "school_id=:s", s=school) == 0, name
+    assert _teacher_in_place(system, teacher, "Byron")
+    _push_teacher_again(system, school, "Lovelace")
+    wait_for(lambda: _teacher_in_place(system, teacher, "Lovelace"), timeout=30,
+             message="the school's new push applied")

@@ -78,3 +78,41 @@ def test_migrations_build_exactly_the_models(name, tmp_path):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), spec.metadata)
     assert diff == []
+
+
+def migrate_keeping_rights_state(engine, spec) -> None:
+    """Migrate a service's database to just before the rights state was keyed by school,
+    write a row of each kind, migrate to head: the rows are still there, keyed by school,
+    and another school can hold the same subject's state beside them."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(spec.migrations_dir))
+    step = next(s for s in ScriptDirectory.from_config(cfg).walk_revisions()
+                if "rights_state_per_school" in s.path)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, step.down_revision)
+        now = "2026-01-01 00:00:00+00:00"
+        conn.execute(sa.text("INSERT INTO erasure_tombstones VALUES "
+                             "('student', 's1', 'school-a', :t)"), {"t": now})
+        conn.execute(sa.text("INSERT INTO restrictions VALUES ('student', 's1', 'school-a', :t)"),
+                     {"t": now})
+        conn.execute(sa.text("INSERT INTO objections VALUES "
+                             "('guardian', 'g1', 'report_emails', 'school-a', :t)"), {"t": now})
+    upgrade(engine, spec.migrations_dir, spec.metadata)
+    with engine.begin() as conn:
+        for table in ("erasure_tombstones", "restrictions", "objections"):
+            assert conn.execute(sa.text(f"SELECT school_id FROM {table}")).scalars().all() \
+                == ["school-a"], table
+            assert sa.inspect(conn).get_pk_constraint(table)["constrained_columns"][0] \
+                == "school_id"
+        conn.execute(sa.text("INSERT INTO erasure_tombstones VALUES "
+                             "('student', 's1', 'school-b', :t)"), {"t": now})
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_rights_state_keeps_its_rows_when_keyed_by_school(name, tmp_path):
+    migrate_keeping_rights_state(make_engine(f"sqlite:///{tmp_path / 'm.db'}"), SPECS[name])

@@ -116,3 +116,50 @@ def test_report_mails_are_capped_per_recipient_per_hour(notifications):
         counts = dict(conn.exec_driver_sql(
             "SELECT status, count(*) FROM deliveries GROUP BY status").all())
     assert counts == {"sent": service.per_recipient_per_hour, "skipped": 3}
+
+
+def _invite(rt, service, school, email_address, role, **records):
+    envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=school)
+    account = str(uuid.uuid4())
+    with rt.context.sessions() as session, session.begin():
+        service.on_invitation(session, envelope, {
+            "invitation_id": str(uuid.uuid4()), "account_id": account, "role": role,
+            "name": "Someone", "email": email_address, "token": "t" * 30,
+            "expires_at": None, "guardian_ids": [], "student_ids": [], **records})
+    return account
+
+
+def _mail_to(tmp_path) -> set[str]:
+    return {email.message_from_bytes(p.read_bytes())["To"]
+            for p in (tmp_path / "mail").glob("*.eml")}
+
+
+def _erase(rt, school, subject_type, subject_id):
+    from shared.rights import Subject
+    with rt.context.sessions() as session, session.begin():
+        return rt.context.participant.erase(session, Subject(school, subject_type,
+                                                             subject_id))
+
+
+def test_an_erasure_takes_the_mail_files_of_the_deliveries_it_removes(notifications,
+                                                                      tmp_path):
+    """The mail folder holds names and addresses like the rows did: a student's, a
+    parent's (not yet signed up) and an admin's invitation mails go with their erasure;
+    another school's mail to the same kind of person stays."""
+    rt, _, _, service = notifications
+    other_school = str(uuid.uuid4())
+    student, guardian = str(uuid.uuid4()), str(uuid.uuid4())
+    _invite(rt, service, SCHOOL, "student@example.org", "student", student_ids=[student])
+    _invite(rt, service, SCHOOL, "parent@example.org", "parent", guardian_ids=[guardian])
+    admin = _invite(rt, service, SCHOOL, "admin@example.org", "school_admin")
+    _invite(rt, service, other_school, "kept@example.org", "student",
+            student_ids=[str(uuid.uuid4())])
+    assert send_all(rt, service) == 4
+    _erase(rt, SCHOOL, "student", student)
+    _erase(rt, SCHOOL, "guardian", guardian)
+    _erase(rt, other_school, "staff", admin)  # another school's erasure: nothing here
+    assert _mail_to(tmp_path) == {"admin@example.org", "kept@example.org"}
+    _erase(rt, SCHOOL, "staff", admin)
+    assert _mail_to(tmp_path) == {"kept@example.org"}
+    with rt.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM deliveries").scalar_one() == 1

@@ -1,6 +1,7 @@
 """The shared rights participant against a test service's declared tables (SQLite)."""
 import datetime as dt
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -75,7 +76,7 @@ def test_erasure_removes_the_subject_leaves_others_and_keeps_a_tombstone(svc):
     with sessions() as s:
         names = s.execute(sa.text("SELECT given_name FROM pupils")).scalars().all()
         assert names == ["Ben"]
-        assert participant.is_erased(s, "student", ANN)
+        assert participant.is_erased(s, "student", ANN, SCHOOL)
     (answer,) = answers(spec, sessions)
     assert answer["type"] == "ErasureCompleted" and answer["data"]["counts"]["pupils"] == 1
     assert "Ann" not in str(answer)  # counts, never content
@@ -85,10 +86,10 @@ def test_restriction_on_and_off(svc):
     spec, sessions, participant = svc
     handle(participant, sessions, rights_event("ProcessingRestricted", ANN))
     with sessions() as s:
-        assert participant.is_restricted(s, "student", ANN)
+        assert participant.is_restricted(s, "student", ANN, SCHOOL)
     handle(participant, sessions, rights_event("RestrictionLifted", ANN))
     with sessions() as s:
-        assert not participant.is_restricted(s, "student", ANN)
+        assert not participant.is_restricted(s, "student", ANN, SCHOOL)
     kinds = [(a["type"], a["data"]["restricted"]) for a in answers(spec, sessions)]
     assert kinds == [("RestrictionApplied", True), ("RestrictionApplied", False)]
 
@@ -98,7 +99,7 @@ def test_objection_is_recorded(svc):
     handle(participant, sessions, rights_event("ObjectionRecorded", ANN,
                                                processing="report_emails"))
     with sessions() as s:
-        assert participant.has_objected(s, "student", ANN, "report_emails")
+        assert participant.has_objected(s, "student", ANN, "report_emails", SCHOOL)
 
 
 def test_offboarding_erases_the_whole_school_only(svc):
@@ -128,3 +129,72 @@ def test_a_failing_erasure_answers_failed_with_a_reason_and_changes_nothing(svc)
     assert answer["data"]["outcome"] == "failed" and "RuntimeError" in answer["data"]["reason"]
     with sessions() as s:
         assert s.execute(sa.text("SELECT count(*) FROM pupils")).scalar_one() == 2
+
+
+def other_schools_event(kind, subject_id, **extra):
+    """A request of OTHER_SCHOOL naming SCHOOL's subject (dsar refuses to send one: this is
+    the participant's own guard, should one ever arrive)."""
+    return new_envelope(kind, {"subject": {"school_id": OTHER_SCHOOL, "type": "student",
+                                           "id": subject_id},
+                               "subject_request_id": str(uuid.uuid4()), **extra},
+                        producer="dsar", school_id=OTHER_SCHOOL)
+
+
+def test_another_schools_erasure_tombstones_nothing_of_this_school(svc):
+    spec, sessions, participant = svc
+    handle(participant, sessions, other_schools_event("ErasureRequested", ANN))
+    with sessions() as s:
+        assert s.execute(sa.text("SELECT count(*) FROM pupils")).scalar_one() == 2
+        assert participant.is_erased(s, "student", ANN, OTHER_SCHOOL)
+        assert not participant.is_erased(s, "student", ANN, SCHOOL)
+        assert participant.erased_among(s, "student", {ANN, BEN}, SCHOOL) == set()
+    # This school's later event about Ann is applied; the other school's is not.
+    applied = []
+    guarded = participant.unless_erased("student", "student_id",
+                                        lambda s, school, data: applied.append(school))
+    for school in (SCHOOL, OTHER_SCHOOL):
+        with sessions() as s, s.begin():
+            guarded(s, SimpleNamespace(school_id=school), {"student_id": ANN})
+    assert applied == [SCHOOL]
+    many = participant.unless_erased_many(
+        "student", "student_id", lambda s, items: applied.extend(i[0] for i in items))
+    with sessions() as s, s.begin():
+        many(s, [(SimpleNamespace(school_id=school), {"student_id": ANN})
+                 for school in (SCHOOL, OTHER_SCHOOL)])
+    assert applied == [SCHOOL, SCHOOL]
+
+
+def test_a_schools_own_erasure_tombstones_its_subject_there(svc):
+    spec, sessions, participant = svc
+    handle(participant, sessions, rights_event("ErasureRequested", ANN))
+    handle(participant, sessions, other_schools_event("ErasureRequested", ANN))
+    with sessions() as s:  # one tombstone per school, side by side
+        assert participant.is_erased(s, "student", ANN, SCHOOL)
+        assert participant.is_erased(s, "student", ANN, OTHER_SCHOOL)
+    assert [a["data"]["outcome"] for a in answers(spec, sessions)] == ["done", "done"]
+
+
+def test_another_schools_restriction_and_objection_are_not_this_schools(svc):
+    spec, sessions, participant = svc
+    handle(participant, sessions, other_schools_event("ProcessingRestricted", ANN))
+    handle(participant, sessions, other_schools_event("ObjectionRecorded", ANN,
+                                                      processing="report_emails"))
+    with sessions() as s:
+        assert participant.is_restricted(s, "student", ANN, OTHER_SCHOOL)
+        assert not participant.is_restricted(s, "student", ANN, SCHOOL)
+        assert not participant.has_objected(s, "student", ANN, "report_emails", SCHOOL)
+    # This school's own restriction is its own row, not a clash with the other's.
+    handle(participant, sessions, rights_event("ProcessingRestricted", ANN))
+    with sessions() as s:
+        assert participant.is_restricted(s, "student", ANN, SCHOOL)
+    assert all(a["data"]["outcome"] == "done" for a in answers(spec, sessions))
+
+
+def test_an_offboarded_schools_tombstone_is_only_its_own(svc):
+    spec, sessions, participant = svc
+    handle(participant, sessions, new_envelope("SchoolOffboarded", {"school_id": SCHOOL},
+                                               producer="identity", school_id=SCHOOL))
+    with sessions() as s:
+        assert participant.is_offboarded(s, SCHOOL)
+        assert not participant.is_offboarded(s, OTHER_SCHOOL)
+        assert participant.offboarded_among(s, {SCHOOL, OTHER_SCHOOL, None}) == {SCHOOL}

@@ -49,6 +49,7 @@ const STEP_TEXT = {
   paused: "Paused",
   resumed: "Resumed",
   exported: "Export downloaded",
+  export_withdrawn: "Export withdrawn: someone it names was erased",
 };
 const LINK_TEXT = { pending: "Waiting for the parent", verified: "Confirmed", locked: "Locked",
                     revoked: "Revoked" };

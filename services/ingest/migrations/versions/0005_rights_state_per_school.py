@@ -1,0 +1,21 @@
+"""The shared plumbing, step 3: tombstones, restrictions and objections keyed by school.
+
+Revision ID: 0005
+Revises: 0004
+"""
+from alembic import op
+
+from shared.tables import rights_state_per_school_v3, rights_state_per_school_v3_downgrade
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    rights_state_per_school_v3(op)
+
+
+def downgrade() -> None:
+    rights_state_per_school_v3_downgrade(op)
