@@ -37,6 +37,9 @@ def _hello(name: str) -> str:
 def invitation(base: str, name: str, token: str, role: str,
                existing_login: bool = False) -> Message:
     link = f"{base}/activate?token={quote(token)}"
+    # One subject for both kinds: a school's access export shows its mails' subjects, and
+    # must not tell whether the email already had a login (only the body, which only the
+    # person reads, differs).
     if existing_login:
         # The person has a login (with this school or another, in some role): accepting
         # never sets a new password, so they sign in with the one they have.
@@ -49,7 +52,7 @@ def invitation(base: str, name: str, token: str, role: str,
             "you do. The link works once."],
             ("Accept the invitation", link))
     who = "your child's school" if role in ("parent", "student") else "Pupil Progress"
-    return _message("Your Pupil Progress account", [
+    return _message("Your Pupil Progress invitation", [
         _hello(name), f"{who} has set up a Pupil Progress account for you.",
         "Choose a password to activate it. The link works once."],
         ("Activate your account", link))
