@@ -21,7 +21,7 @@ from . import domain
 from .domain import (Conflict, InvalidCredentials, InvalidGrant, Throttled, TokenUnusable,
                      Unknown)
 from .keys import KeyRing
-from .personal_data import delete_orphan_accounts
+from .personal_data import accepted_logins, delete_orphan_accounts
 from .revocation import lock_accounts, revoke_tokens, sign_out_accounts
 from .models import (accounts, address_failures, clients, invitations, mail_sends,
                      memberships, password_resets, refresh_tokens, removed_records,
@@ -399,10 +399,9 @@ class Identity:
             m.c.school_id == school_id, m.c[column] == value)).all()
         lock_accounts(session, [r.account_id for r in removed_rows])
         session.execute(m.delete().where(m.c.school_id == school_id, m.c[column] == value))
-        account_ids = [r.account_id for r in removed_rows]
-        removed = delete_orphan_accounts(session, account_ids)
-        sign_out_accounts(session, self.outbox, account_ids, revoked_before=self.clock(),
-                          token_lifetime=self.token_lifetime)
+        removed = delete_orphan_accounts(session, [r.account_id for r in removed_rows])
+        sign_out_accounts(session, self.outbox, accepted_logins(removed_rows),
+                          revoked_before=self.clock(), token_lifetime=self.token_lifetime)
         for row in removed_rows:
             # Nothing left to accept here: the school's unused invitation stops working.
             if session.execute(sa.select(m.c.id).where(
