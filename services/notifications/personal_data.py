@@ -55,12 +55,15 @@ class NotificationsParticipant(RightsParticipant):
     mailer = None  # the service's Mailer, wired by notifications_of (its files go too)
 
     def export(self, session, subject):
-        """A message waiting to be sent is the subject's data, except the body of account
-        mail: it holds an invitation or reset link, a secret that an export never carries."""
+        """A message waiting to be sent is the subject's data, except what account mail
+        says: its body holds an invitation or reset link, a secret that an export never
+        carries, and its subject line tells a login that exists (at this school or any
+        other) from a new one, which a school must not learn from its export before the
+        person accepts its invitation. The export keeps that a mail of that kind went."""
         out = super().export(session, subject)
         for row in out.get("deliveries", []):
             if row["kind"] in ACCOUNT_MAIL:
-                row.update(body_text=None, body_html=None)
+                row.update(subject=None, body_text=None, body_html=None)
         return out
 
     def offboard(self, session, school_id: str):
