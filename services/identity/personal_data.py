@@ -73,7 +73,7 @@ DECLARATION = DataDeclaration("identity", tables=(
                          "requested_at": NOT_PERSONAL}, school_column=None),
     T("mail_sends", {"account_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
                      "kind": NOT_PERSONAL, "sent_at": NOT_PERSONAL}, school_column=None),
-    T("signing_keys", {"kid": NOT_PERSONAL, "private_pem": NOT_PERSONAL,
+    T("signing_keys", {"kid": NOT_PERSONAL, "sealed_private_key": NOT_PERSONAL,
                        "created_at": NOT_PERSONAL, "retired_at": NOT_PERSONAL},
       school_column=None),
 ))
