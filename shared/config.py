@@ -67,6 +67,9 @@ class Settings:
     relay_pack: int = 100
     # Token keys: embedded mode generates them into data_dir; production names files.
     jwt_private_key_file: str | None = None
+    # Identity's secret, kept outside its database (services/identity/secret.py): keys the
+    # hashes of client addresses and seals the signing keys. Unset: made in data_dir.
+    identity_secret_file: str | None = None
     jwt_public_key_file: str | None = None
     jwks_url: str | None = None
     access_token_seconds: int = 900
@@ -119,6 +122,7 @@ class Settings:
             consumer_batch_bytes=_int(env, "PP_CONSUMER_BATCH_BYTES", 1 << 20),
             relay_pack=_int(env, "PP_RELAY_PACK", 100),
             jwt_private_key_file=env.get("PP_JWT_PRIVATE_KEY_FILE") or None,
+            identity_secret_file=env.get("PP_IDENTITY_SECRET_FILE") or None,
             jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
             jwks_url=env.get("PP_JWKS_URL") or None,
             access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900),

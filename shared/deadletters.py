@@ -97,6 +97,33 @@ def replay(engine, tables: PlumbingTables, settings: Settings,
     return replayed
 
 
+def erase_letters_naming(session, dead_letters: sa.Table, subject_id: str,
+                         school_id: str) -> int:
+    """Deletes the dead letters that name an erased subject of this school: those holding
+    an event of the school, or of no school, that names it. A subject's id may be the same
+    at another school (a staff subject is the login's id), and a letter of that school's
+    stays: it is not this erasure's to delete, and deleting it would lose an event that
+    school is owed. A body that is not JSON cannot say whose it is and goes."""
+    doomed = []
+    for letter_id, payload in session.execute(sa.select(dead_letters.c.id,
+                                                        dead_letters.c.payload).where(
+            dead_letters.c.payload.like(f"%{subject_id}%"))).all():
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            doomed.append(letter_id)
+            continue
+        events = body if isinstance(body, list) else [body]
+        if any(not isinstance(event, dict) or (
+                event.get("school_id") in (school_id, None)
+                and subject_id in json.dumps(event)) for event in events):
+            doomed.append(letter_id)
+    if not doomed:
+        return 0
+    return session.execute(dead_letters.delete().where(dead_letters.c.id.in_(doomed))
+                           ).rowcount
+
+
 def purge(engine, tables: PlumbingTables, letter_ids: list[str] | None) -> int:
     dl = tables.dead_letters
     statement = dl.delete()

@@ -38,6 +38,10 @@ HEAD = f"""\
 limit_req_zone $binary_remote_addr zone=pp_clients:10m rate={RATE};
 limit_req_zone $binary_remote_addr zone=pp_sign_in:10m rate={SIGN_IN_RATE};
 limit_req_status 429;
+# Not a line per refused request in the error log (written at warn and above): nginx would
+# write the client's address and the request line, query and all (the tokens of invitation
+# and reset links, searched names). The access log says 429, with the path only.
+limit_req_log_level info;
 
 # A request id for every request: the client's own when it is a sane token, else a new
 # one. Every service takes it as the correlation id of what the request causes.

@@ -157,6 +157,8 @@ def env_for(svc: str, component: str) -> list[dict]:
     if svc == "identity":
         env += [
             {"name": "PP_JWT_PRIVATE_KEY_FILE", "value": "/run/secrets/jwt/private.pem"},
+            # Keys what identity keeps hashed or sealed in its database; never in it.
+            {"name": "PP_IDENTITY_SECRET_FILE", "value": "/run/secrets/identity/secret"},
             secret_env("PP_BOOTSTRAP_OPERATOR_EMAIL", "pp-bootstrap-operator", "email",
                        optional=True),
             secret_env("PP_BOOTSTRAP_OPERATOR_PASSWORD", "pp-bootstrap-operator",
@@ -185,6 +187,10 @@ def volumes_for(svc: str) -> tuple[list[dict], list[dict]]:
         volumes.append({"name": "jwt", "secret": {"secretName": "pp-jwt-signing",
                                                   "defaultMode": 0o440}})
         mounts.append({"name": "jwt", "mountPath": "/run/secrets/jwt", "readOnly": True})
+        volumes.append({"name": "identity-secret", "secret": {
+            "secretName": "pp-identity-secret", "defaultMode": 0o440}})
+        mounts.append({"name": "identity-secret", "mountPath": "/run/secrets/identity",
+                       "readOnly": True})
     return volumes, mounts
 
 

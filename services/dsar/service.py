@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from shared.config import RIGHTS_PARTICIPANTS
 from shared.csv_export import csv_table
 from shared.db import purge_after_commit, utcnow
+from shared.deadletters import erase_letters_naming
 from shared.messaging.outbox import Outbox
 
 from . import domain
@@ -315,8 +316,7 @@ class Dsar:
                 sa.cast(export_parts.c.tables, sa.Text).like(f"%{subject_id}%"))
         ).scalars())
         self._withdraw_exports(session, self._with_exports(session, ids) | naming)
-        dead = plumbing.dead_letters
-        session.execute(dead.delete().where(dead.c.payload.like(f"%{subject_id}%")))
+        erase_letters_naming(session, plumbing.dead_letters, subject_id, school)
         purge_after_commit(session)
 
     def _forget_school(self, session, school_id: str) -> None:

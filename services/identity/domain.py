@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
@@ -135,6 +136,14 @@ def throttle_key(address: str) -> str:
     if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+def address_digest(key: bytes, address: str) -> str:
+    """What identity stores for a client address: an HMAC-SHA256 of its throttle key under
+    the deployment's address key (services/identity/secret.py). An unkeyed hash of an IPv4
+    address is undone by hashing all 2^32 of them; without the key, which never rests in
+    the database, a reader of the database or a backup cannot."""
+    return hmac.new(key, throttle_key(address).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

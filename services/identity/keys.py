@@ -1,5 +1,7 @@
 """Token signing keys, kept in identity's database so every identity process signs with
-the same key and a rotation reaches them all.
+the same key and a rotation reaches them all; sealed there with identity's secret
+(secret.py), which never rests in the database, so a reader of the database or a backup
+cannot sign tokens.
 
 The newest key signs. A rotated-out key stays in the JWKS for the overlap window
 (`PP_JWT_KEY_OVERLAP_SECONDS`, at least the access-token lifetime), so tokens it signed
@@ -27,18 +29,20 @@ from shared.config import Settings
 from shared.db import utcnow
 
 from .models import signing_keys
+from .secret import IdentitySecret, is_sealed
 
 
-def _pem(key: Ed25519PrivateKey) -> str:
+def _pem(key: Ed25519PrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+                             serialization.NoEncryption())
 
 
 class KeyRing:
-    def __init__(self, engine: sa.Engine, settings: Settings,
+    def __init__(self, engine: sa.Engine, settings: Settings, secret: IdentitySecret,
                  clock: Callable[[], dt.datetime] = utcnow, cache_seconds: float = 5.0):
         self.engine = engine
         self.settings = settings
+        self.secret = secret
         self.clock = clock
         self.overlap = dt.timedelta(seconds=max(settings.key_overlap_seconds,
                                                 settings.access_token_seconds))
@@ -49,21 +53,35 @@ class KeyRing:
 
     def ensure(self) -> None:
         """The first start adopts the configured (or embedded) key, so verifiers that read
-        the key file keep working."""
+        the key file keep working. Keys stored before they were sealed (identity
+        migration 0008) are sealed here, and every key is checked to open with this
+        process's secret: a process configured with another secret stops at start."""
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # processes starting together: one adopts
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
                              {"k": zlib.crc32(b"identity:signing-keys") & 0x7FFFFFFF})
-            if conn.execute(sa.select(sa.func.count()).select_from(signing_keys)).scalar():
+            rows = conn.execute(sa.select(signing_keys.c.kid,
+                                          signing_keys.c.sealed_private_key)).all()
+            for row in rows:
+                if is_sealed(row.sealed_private_key):
+                    self.secret.unseal(row.sealed_private_key, row.kid)
+                else:
+                    conn.execute(signing_keys.update().where(signing_keys.c.kid == row.kid)
+                                 .values(sealed_private_key=self.secret.seal(
+                                     row.sealed_private_key.encode(), row.kid)))
+            if rows:
                 return
             key = load_or_create_private_key(self.settings)
             try:
                 with conn.begin_nested():
                     conn.execute(signing_keys.insert().values(
-                        kid=key_id(key.public_key()), private_pem=_pem(key),
+                        kid=key_id(key.public_key()), **self._sealed(key),
                         created_at=self.clock(), retired_at=None))
             except sa.exc.IntegrityError:
                 pass  # another process adopted it first
+
+    def _sealed(self, key: Ed25519PrivateKey) -> dict:
+        return {"sealed_private_key": self.secret.seal(_pem(key), key_id(key.public_key()))}
 
     def rotate(self) -> str:
         key = Ed25519PrivateKey.generate()
@@ -72,7 +90,7 @@ class KeyRing:
         with self.engine.begin() as conn:
             conn.execute(signing_keys.update().where(signing_keys.c.retired_at.is_(None))
                          .values(retired_at=now))
-            conn.execute(signing_keys.insert().values(kid=kid, private_pem=_pem(key),
+            conn.execute(signing_keys.insert().values(kid=kid, **self._sealed(key),
                                                       created_at=now, retired_at=None))
         self._cached = None
         return kid
@@ -115,7 +133,7 @@ class KeyRing:
         key = self._parsed.get(row.kid)
         if key is None:
             key = self._parsed[row.kid] = serialization.load_pem_private_key(
-                row.private_pem.encode(), password=None)
+                self.secret.unseal(row.sealed_private_key, row.kid), password=None)
         return key
 
     def jwks(self) -> dict:
@@ -131,7 +149,8 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     settings = Settings.from_env()
-    ring = KeyRing(make_engine(settings.database_url("identity")), settings)
+    ring = KeyRing(make_engine(settings.database_url("identity")), settings,
+                   IdentitySecret.load(settings))
     ring.ensure()
     print(f"signing with key {ring.rotate()}")
     return 0

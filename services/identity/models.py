@@ -134,7 +134,8 @@ clients = sa.Table(
 )
 
 # Sign-in failures per client address, in fixed windows, across all accounts. Keyed by a
-# hash of the address: addresses are not kept in the clear.
+# keyed hash of the address (domain.address_digest): addresses are not kept, nor anything
+# a reader of the database could turn back into one.
 address_failures = sa.Table(
     "address_failures", metadata,
     sa.Column("address_hash", sa.String(64), primary_key=True),
@@ -177,11 +178,12 @@ mail_sends = sa.Table(
 )
 
 # Token signing keys: the newest signs; older ones stay published until `retired_at`
-# plus the overlap, so tokens they signed keep working until they expire.
+# plus the overlap, so tokens they signed keep working until they expire. The private key
+# is sealed with identity's secret (secret.py), which is never stored here.
 signing_keys = sa.Table(
     "signing_keys", metadata,
     sa.Column("kid", sa.String(32), primary_key=True),
-    sa.Column("private_pem", sa.Text, nullable=False),
+    sa.Column("sealed_private_key", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("retired_at", UtcDateTime, nullable=True),
 )

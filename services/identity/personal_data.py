@@ -73,7 +73,7 @@ DECLARATION = DataDeclaration("identity", tables=(
                          "requested_at": NOT_PERSONAL}, school_column=None),
     T("mail_sends", {"account_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
                      "kind": NOT_PERSONAL, "sent_at": NOT_PERSONAL}, school_column=None),
-    T("signing_keys", {"kid": NOT_PERSONAL, "private_pem": NOT_PERSONAL,
+    T("signing_keys", {"kid": NOT_PERSONAL, "sealed_private_key": NOT_PERSONAL,
                        "created_at": NOT_PERSONAL, "retired_at": NOT_PERSONAL},
       school_column=None),
 ))
@@ -90,11 +90,11 @@ class IdentityParticipant(RightsParticipant):
     # The access tokens' lifetime (set from the settings when identity starts).
     token_lifetime: int = Settings().access_token_seconds
 
-    def _accounts_of(self, session, subject: Subject) -> list[str]:
+    def _memberships_of(self, session, subject: Subject) -> list:
         column = SUBJECT_COLUMNS[subject.type]
-        return session.execute(sa.select(memberships.c.account_id).where(
-            memberships.c.school_id == subject.school_id,
-            memberships.c[column] == subject.id)).scalars().all()
+        return session.execute(sa.select(memberships.c.account_id, memberships.c.status)
+                               .where(memberships.c.school_id == subject.school_id,
+                                      memberships.c[column] == subject.id)).all()
 
     def export(self, session, subject: Subject):
         """The login as this school knows it, one entry per relation: the email and name
@@ -119,20 +119,22 @@ class IdentityParticipant(RightsParticipant):
         return out
 
     def erase(self, session, subject: Subject):
-        ids = self._accounts_of(session, subject)
+        rows = self._memberships_of(session, subject)
+        ids = [r.account_id for r in rows]
         lock_accounts(session, ids)
         counts = super().erase(session, subject)
         counts["accounts"] = delete_orphan_accounts(session, ids)
-        self._sign_out(session, ids)
+        self._sign_out(session, accepted_logins(rows))
         return counts
 
     def offboard(self, session, school_id: str):
-        ids = session.execute(sa.select(memberships.c.account_id).where(
-            memberships.c.school_id == school_id)).scalars().all()
+        rows = session.execute(sa.select(memberships.c.account_id, memberships.c.status)
+                               .where(memberships.c.school_id == school_id)).all()
+        ids = [r.account_id for r in rows]
         lock_accounts(session, ids)
         counts = super().offboard(session, school_id)
         counts["accounts"] = delete_orphan_accounts(session, ids)
-        self._sign_out(session, ids)
+        self._sign_out(session, accepted_logins(rows))
         counts["schools"] = session.execute(schools.update().where(
             schools.c.id == school_id).values(status="offboarded",
                                               authorised_by=None)).rowcount
@@ -141,6 +143,15 @@ class IdentityParticipant(RightsParticipant):
     def _sign_out(self, session, account_ids) -> None:
         sign_out_accounts(session, self.outbox, account_ids, revoked_before=utcnow(),
                           token_lifetime=self.token_lifetime)
+
+
+def accepted_logins(removed_memberships) -> list[str]:
+    """The logins whose tokens must stop when these memberships go: those the person had
+    accepted. A pending membership is in no token (a token names accepted schools only),
+    so removing it revokes nothing; otherwise a school that recorded anyone's email, then
+    removed the record, erased it or was offboarded, would sign that person out at every
+    other school, as often as it liked."""
+    return sorted({r.account_id for r in removed_memberships if r.status == "accepted"})
 
 
 def delete_orphan_accounts(session, account_ids) -> int:

@@ -21,7 +21,8 @@ from . import domain
 from .domain import (Conflict, InvalidCredentials, InvalidGrant, Throttled, TokenUnusable,
                      Unknown)
 from .keys import KeyRing
-from .personal_data import delete_orphan_accounts
+from .secret import IdentitySecret
+from .personal_data import accepted_logins, delete_orphan_accounts
 from .revocation import lock_accounts, revoke_tokens, sign_out_accounts
 from .models import (accounts, address_failures, clients, invitations, mail_sends,
                      memberships, password_resets, refresh_tokens, removed_records,
@@ -39,6 +40,7 @@ class Identity:
     hasher: PasswordHasher
     invitation_lifetime: dt.timedelta
     refresh_lifetime: dt.timedelta
+    address_key: bytes  # keys the stored hashes of client addresses (secret.py)
     reset_lifetime: dt.timedelta = dt.timedelta(hours=1)
     throttle: domain.ThrottlePolicy = domain.ThrottlePolicy()
     clock: Callable[[], dt.datetime] = utcnow
@@ -326,7 +328,7 @@ class Identity:
         invitation, account = self._invitation(session, token)
         now = self.clock()
         if account.status == "active":
-            address_hash = domain.hash_secret(domain.throttle_key(address))
+            address_hash = domain.address_digest(self.address_key, address)
             self._check_address(session, address_hash, now)
             try:
                 self._check_own_password(session, account, password, now, address_hash)
@@ -399,10 +401,9 @@ class Identity:
             m.c.school_id == school_id, m.c[column] == value)).all()
         lock_accounts(session, [r.account_id for r in removed_rows])
         session.execute(m.delete().where(m.c.school_id == school_id, m.c[column] == value))
-        account_ids = [r.account_id for r in removed_rows]
-        removed = delete_orphan_accounts(session, account_ids)
-        sign_out_accounts(session, self.outbox, account_ids, revoked_before=self.clock(),
-                          token_lifetime=self.token_lifetime)
+        removed = delete_orphan_accounts(session, [r.account_id for r in removed_rows])
+        sign_out_accounts(session, self.outbox, accepted_logins(removed_rows),
+                          revoked_before=self.clock(), token_lifetime=self.token_lifetime)
         for row in removed_rows:
             # Nothing left to accept here: the school's unused invitation stops working.
             if session.execute(sa.select(m.c.id).where(
@@ -509,7 +510,7 @@ class Identity:
         the trusted proxies tell it (shared.proxies). Every limit here is on that address,
         alone or with the account (see ThrottlePolicy)."""
         now = self.clock()
-        address_hash = domain.hash_secret(domain.throttle_key(address))
+        address_hash = domain.address_digest(self.address_key, address)
         self._check_address(session, address_hash, now)
         account = self.account_by_email(session, email)
         roles = (self.roles(session, account)
@@ -808,11 +809,13 @@ def identity_of(ctx) -> Identity:
     share it)."""
     if "identity" not in ctx.extras:
         settings = ctx.settings
+        secret = IdentitySecret.load(settings)
         ctx.extras["identity"] = Identity(
-            outbox=ctx.outbox, keys=KeyRing(ctx.engine, settings),
+            outbox=ctx.outbox, keys=KeyRing(ctx.engine, settings, secret),
             hasher=domain.password_hasher(),
             invitation_lifetime=dt.timedelta(days=settings.invitation_days),
-            refresh_lifetime=dt.timedelta(days=settings.refresh_token_days))
+            refresh_lifetime=dt.timedelta(days=settings.refresh_token_days),
+            address_key=secret.address_key)
     return ctx.extras["identity"]
 
 

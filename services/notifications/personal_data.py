@@ -55,12 +55,15 @@ class NotificationsParticipant(RightsParticipant):
     mailer = None  # the service's Mailer, wired by notifications_of (its files go too)
 
     def export(self, session, subject):
-        """A message waiting to be sent is the subject's data, except the body of account
-        mail: it holds an invitation or reset link, a secret that an export never carries."""
+        """A message waiting to be sent is the subject's data, except what account mail
+        says: its body holds an invitation or reset link, a secret that an export never
+        carries, and its subject line tells a login that exists (at this school or any
+        other) from a new one, which a school must not learn from its export before the
+        person accepts its invitation. The export keeps that a mail of that kind went."""
         out = super().export(session, subject)
         for row in out.get("deliveries", []):
             if row["kind"] in ACCOUNT_MAIL:
-                row.update(body_text=None, body_html=None)
+                row.update(subject=None, body_text=None, body_html=None)
         return out
 
     def offboard(self, session, school_id: str):
@@ -113,9 +116,21 @@ class NotificationsParticipant(RightsParticipant):
         if recipients:
             removed += session.execute(deliveries.delete().where(
                 deliveries.c.recipient.in_(sorted(recipients)), this_school)).rowcount
-        if addresses:  # mail with no school (resets) to this address, blanked
+        if addresses:
+            # Mail still waiting for the address: this school's, and mail of no school (a
+            # reset) unless another school records the address. Another school's mail to
+            # the same person is that school's; so is the login's own while another
+            # school holds it.
+            lowered = sorted({a.lower() for a in addresses})
+            elsewhere = {e.lower() for table in (guardians, school_admins)
+                         for e in session.execute(sa.select(table.c.email).where(
+                             sa.func.lower(table.c.email).in_(lowered),
+                             table.c.school_id != subject.school_id)).scalars()}
+            to = sa.func.lower(deliveries.c.to_address)
             blanked = set(session.execute(sa.select(deliveries.c.id).where(
-                deliveries.c.to_address.in_(sorted(addresses)))).scalars())
+                to.in_(lowered), sa.or_(this_school, sa.and_(
+                    deliveries.c.school_id.is_(None),
+                    to.in_(sorted(set(lowered) - elsewhere)))))).scalars())
             mails |= blanked
             removed += session.execute(deliveries.update().where(
                 deliveries.c.id.in_(sorted(blanked))).values(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from shared.contracts import without_secrets
 from shared.db import purge_after_commit, utcnow
+from shared.deadletters import erase_letters_naming
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.tables import PlumbingTables
@@ -117,21 +118,23 @@ class RightsParticipant:
         return counts
 
     def _erase_plumbing(self, session: Session, subject: Subject) -> dict[str, int]:
-        """Sent event payloads and dead letters naming the subject go at once. Unsent
-        events still go out (their consumers drop what concerns an erased subject, and
-        an event may name other people too); the relay blanks each as it is confirmed,
-        since the tombstone is there by then (see OutboxRelay)."""
+        """Sent event payloads and dead letters naming the subject go at once: the
+        school's own and those of no school. Another school's stay, though they may name
+        the same id (a staff subject is the login's id, the same at every school): they
+        are that school's. Unsent events still go out (their consumers drop what concerns
+        an erased subject, and an event may name other people too); the relay blanks each
+        as it is confirmed, since the tombstone is there by then (see OutboxRelay)."""
         t = self.tables
-        like = f"%{subject.id}%"
+        naming = sa.and_(t.outbox.c.payload.like(f"%{subject.id}%"),
+                         sa.or_(t.outbox.c.school_id == subject.school_id,
+                                t.outbox.c.school_id.is_(None)))
         # Wait for a relay publishing one of them right now: once it has marked it sent,
         # the scrub below (a later statement) sees and blanks it.
         session.execute(sa.select(t.outbox.c.seq).where(
-            t.outbox.c.sent_at.is_(None), t.outbox.c.payload.like(like)).with_for_update())
+            t.outbox.c.sent_at.is_(None), naming).with_for_update())
         scrubbed = session.execute(t.outbox.update().where(
-            t.outbox.c.sent_at.is_not(None), t.outbox.c.payload.like(like))
-            .values(payload=None)).rowcount
-        dead = session.execute(t.dead_letters.delete().where(
-            t.dead_letters.c.payload.like(like))).rowcount
+            t.outbox.c.sent_at.is_not(None), naming).values(payload=None)).rowcount
+        dead = erase_letters_naming(session, t.dead_letters, subject.id, subject.school_id)
         restricted = session.execute(t.restrictions.delete().where(
             t.restrictions.c.subject_type == subject.type,
             t.restrictions.c.subject_id == subject.id,

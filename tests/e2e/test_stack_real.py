@@ -421,6 +421,25 @@ def test_a_flood_of_failed_sign_ins_never_locks_out_a_user_on_another_address(st
     assert status == 200 and body["access_token"]
 
 
+def test_a_flood_writes_no_token_and_no_address_to_nginxs_error_log(stack):
+    """Red team (issue 21): nginx wrote a line per request it refused for the rate, with
+    the client's address and the request line, query and all: the invitation and reset
+    tokens of the web app's links, searched names. Its access log holds paths only; its
+    error log must not hold more. A flood of reset links and sign-ins from 127.0.0.9 is
+    refused (429) and leaves neither the token nor the address there."""
+    statuses = [http_from("127.0.0.9", "GET",
+                          "http://127.0.0.9:8080/reset-password?token=flood-token-one")[0]
+                for _ in range(120)]
+    statuses += [http_from("127.0.0.9", "POST", "http://127.0.0.9:8080/api/v1/auth/token"
+                           "?token=flood-token-two", {"grant_type": "password",
+                                                     "email": "nobody@example.org",
+                                                     "password": "a-wrong-password"})[0]
+                 for _ in range(30)]
+    assert 429 in statuses
+    error_log = (stack.dir / "nginx" / "logs" / "error.log").read_text(errors="replace")
+    assert "flood-token" not in error_log and "127.0.0.9" not in error_log
+
+
 def test_web_processes_serve_metrics_on_a_port_of_their_own(stack):
     """Not on the app's port (through nginx or straight): on PP_METRICS_PORT, the sum of
     the process's gunicorn workers."""

@@ -203,3 +203,40 @@ def test_after_erasure_of_a_parent_nothing_in_notifications_holds_their_email_or
     mail_dir = system.settings.data_dir / "mail"
     assert not mail_dir.exists() or not any(
         "one@example.org" in p.read_text(errors="ignore") for p in mail_dir.iterdir())
+
+
+def test_an_erasure_at_another_school_leaves_this_schools_mail_to_the_same_address(
+        world, inbox):
+    """Red team (issue 21): school B records a guardian with the email of one of this
+    school's parents and then erases that record. Mail of this school to the parent, and
+    the parent's own password reset, waiting for SMTP meanwhile, must still go: the
+    erasure blanked and skipped every message waiting for that address, whichever school
+    had sent it."""
+    system, _, _, admin = world
+    engine = system.runtimes["notifications"].engine
+    b_school, b_system = system.school("School B")
+    system.push(b_system, [student("BS1", given_name="Bryn"),
+                           guardian("BG1", "two@example.org", {"BS1": True})])
+    ours = system.tap.wait("GuardianRecorded", lambda d: d["email"] == "two@example.org")
+    b_guardian = system.tap.wait("GuardianRecorded", lambda d: d["email"] == "two@example.org"
+                                 and d["guardian_id"] != ours["data"]["guardian_id"]
+                                 )["data"]["guardian_id"]
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM deliveries WHERE kind='invitation'"
+                                    f" AND school_id='{b_school}' AND status='sent'") == 1,
+             message="B's invitation sent")
+    inbox.stop()
+    publish(system, admin)
+    system.call("identity", "post", "/api/v1/auth/password-reset",
+                json={"email": "two@example.org"})
+    waiting = ("SELECT count(*) FROM deliveries WHERE to_address='two@example.org' AND "
+               "status='pending' AND attempts > 0 AND kind IN ('report', 'reset')")
+    wait_for(lambda: _count(engine, waiting) == 2, timeout=30,
+             message="this school's report mail and the reset waiting for SMTP")
+    answer = system.rights_request("ErasureRequested", b_school, "guardian", b_guardian,
+                                   "notifications")
+    assert answer["data"]["outcome"] == "done"
+    assert _count(engine, waiting) == 2
+    inbox.start()
+    wait_for(lambda: {m["Subject"].split(":")[0] for m in inbox.to("two@example.org")}
+             >= {"New report", "Reset your Pupil Progress password"}, timeout=60,
+             message="both delivered once SMTP is back")

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.config import SERVICES
-from tests.support import wait_for
+from tests.support import publish_events, wait_for
 from tests.system import RealSystem, guardian, student
 
 pytestmark = pytest.mark.integration
@@ -327,3 +327,49 @@ def test_a_teacher_admin_at_one_school_is_a_parent_at_another_after_accepting(wo
     assert system.call("reports", "get", f"/api/v1/students/{sid}/reports",
                        as_admin["access_token"]).status_code == 404
     no_dead_letters(w)
+
+
+# --- (5) an erasure of a staff subject reaches only the filing school's stored events -------
+def test_an_erasure_of_a_staff_login_reaches_only_the_filing_schools_stored_events(world):
+    """Red team: a staff subject is addressed by the login's id, the same at every school.
+    School B's erasure of the member of staff it invited (who is school A's admin) must
+    reach B's stored events about that login only: an event of school A naming them that a
+    service could not apply (a dead letter, kept to be replayed) stays in every service,
+    dsar included, and so do A's sent events about its admin; B's own dead letter goes."""
+    w, system = world, world.system
+    staff_at_a(w, "shared5@example.org")
+    account = _ok(invite_staff(w, w.b_school, w.b_admin, "shared5@example.org",
+                               "Sam Shared-B"), 201)["id"]
+    # One poison event per school naming the login (`role` is not a role): linking and
+    # dsar, among others, dead-letter it at once.
+    poison = {school: {"id": str(uuid.uuid4()), "type": "AccountActivated", "version": 1,
+                       "occurred_at": "2026-12-01T09:00:00+00:00", "producer": "identity",
+                       "school_id": school, "correlation_id": str(uuid.uuid4()),
+                       "data": {"account_id": account, "role": 7, "guardian_ids": []}}
+              for school in (w.a_school, w.b_school)}
+    publish_events(system.settings, *poison.values())
+
+    def dead_letters(service) -> set[str]:
+        with system.runtimes[service].engine.connect() as conn:
+            return set(conn.execute(sa.text("SELECT event_id FROM dead_letters WHERE "
+                                            "event_id IN (:a, :b)"),
+                                    {"a": poison[w.a_school]["id"],
+                                     "b": poison[w.b_school]["id"]}).scalars())
+    wait_for(lambda: all(len(dead_letters(s)) == 2 for s in ("linking", "dsar")),
+             message="both poison events dead-lettered")
+
+    def a_events_about_the_admin() -> int:  # sent, within the retention
+        return _scalar(system, "identity", "SELECT count(*) FROM outbox WHERE school_id=:s "
+                       "AND payload LIKE :a", s=w.a_school, a=f"%{account}%")
+    before = a_events_about_the_admin()
+    assert before >= 1  # A's invitation and its acceptance
+    request = _ok(system.call("dsar", "post", "/api/v1/subject-requests", w.b_admin, {
+        "kind": "erasure", "subject": {"type": "staff", "id": account}}), 201)
+    wait_for(lambda: system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}",
+                                 w.b_admin).json["status"] == "completed", timeout=60,
+             message="B's erasure completed")
+    for service in ("linking", "dsar"):
+        assert dead_letters(service) == {poison[w.a_school]["id"]}, service
+    assert a_events_about_the_admin() == before
+    # A's admin is still A's admin: B's erasure signed nothing out (never accepted at B).
+    assert sign_in(w, "shared5@example.org", ADMIN_PASSWORD).status_code == 200

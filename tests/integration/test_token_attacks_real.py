@@ -466,3 +466,51 @@ def test_a_revoked_clients_token_is_refused_by_every_service(world):
     refused_everywhere(w, access)
     assert _is_401(w.system.call("ingest", "get", "/api/v1/school-data/batches", access))
     accepted_everywhere(w, w.tokens["A_system"])  # the school's other client is untouched
+
+
+def test_a_school_removing_what_a_person_never_accepted_signs_them_out_nowhere(world):
+    """Red team (issue 21): school C records school A's admin's email (a guardian, a staff
+    invitation) and the person never accepts. C then removes the record, erases the staff
+    subject and is offboarded: none of it may stop the admin's tokens at A. A pending
+    membership is in no token, and a revocation there let any school sign any person it
+    knew the email of out of every service, as often as it liked. C's own admin, who did
+    accept, is signed out by the offboarding as before."""
+    w, system = world, world.system
+    account, email = w.claims["A_admin"]["sub"], "admin@a.example.org"
+
+    def revocations(subject) -> int:  # TokensRevoked identity published about the login
+        return sum(1 for e in system.tap.seen if e["type"] == "TokensRevoked"
+                   and e["data"]["subject_id"] == subject)
+
+    def memberships_at(school, role="%") -> int:
+        return _scalar(system, "identity", "SELECT count(*) FROM memberships WHERE "
+                       "account_id = :a AND school_id = :s AND role LIKE :r",
+                       a=account, s=school, r=role)
+
+    before = revocations(account)
+    school, school_system = system.school("School C")
+    c_admin = system.admin(school, "admin@c.example.org")
+    system.push(school_system, [student("CS1", given_name="Cato"),
+                                guardian("CG1", email, {"CS1": True})])
+    invited = system.call("identity", "post", f"/api/v1/schools/{school}/staff", c_admin,
+                          {"name": "Ada Elsewhere", "email": email, "role": "school_admin"})
+    assert invited.status_code == 201 and invited.json["id"] == account
+    wait_for(lambda: memberships_at(school) == 2, message="C's two pending memberships")
+
+    system.push(school_system, [{"type": "guardian.deleted", "source_id": "CG1"}])
+    wait_for(lambda: memberships_at(school, "parent") == 0, message="C's guardian removed")
+    answer = system.rights_request("ErasureRequested", school, "staff", account, "identity")
+    assert answer["data"]["outcome"] == "done" and memberships_at(school) == 0
+    system.push(school_system, [guardian("CG2", email, {"CS1": True})])
+    wait_for(lambda: memberships_at(school) == 1, message="C's guardian again")
+    assert system.call("identity", "delete", f"/api/v1/schools/{school}",
+                       system.operator).status_code == 202
+    wait_for(lambda: _scalar(system, "identity", "SELECT status FROM schools WHERE id = :s",
+                             s=school) == "offboarded", message="C offboarded")
+
+    # The offboarding signs C's admin out; identity published it after everything above.
+    c_account = jwt.decode(c_admin, options={"verify_signature": False})["sub"]
+    system.tap.wait("TokensRevoked", lambda d: d["subject_id"] == c_account)
+    refused_everywhere(w, c_admin)
+    assert revocations(account) == before
+    accepted_everywhere(w, w.tokens["A_admin"])

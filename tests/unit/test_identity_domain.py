@@ -53,6 +53,19 @@ def test_limits_count_per_ipv4_address_and_per_ipv6_64(address, key):
     assert domain.throttle_key(address) == key
 
 
+def test_an_address_is_stored_as_a_keyed_hash_of_its_throttle_key():
+    """Without the deployment's key a stored hash names no address (an unkeyed SHA-256
+    of an IPv4 address falls to hashing all 2^32); one /64 still counts as one."""
+    import hashlib
+    key, other = b"k" * 32, b"o" * 32
+    stored = domain.address_digest(key, "203.0.113.9")
+    assert stored != hashlib.sha256(b"203.0.113.9").hexdigest()
+    assert stored != domain.address_digest(other, "203.0.113.9")
+    assert stored == domain.address_digest(key, "203.0.113.9")
+    assert (domain.address_digest(key, "2001:db8:1:2::1")
+            == domain.address_digest(key, "2001:db8:1:2:ffff::7"))
+
+
 def test_secrets_are_url_safe_random_and_stored_as_hashes():
     first, second = domain.new_secret(), domain.new_secret()
     assert first != second and len(first) >= 40

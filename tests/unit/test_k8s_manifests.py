@@ -449,9 +449,16 @@ def _check_common_env(svc: str, container: dict):
         assert "PP_JWKS_URL" not in env
         mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/run/secrets/jwt")
         assert mount["readOnly"] is True
+        # Identity's secret (address hashes, sealed keys) comes from a Secret of its own,
+        # the same file in every identity pod, never from the database.
+        assert env["PP_IDENTITY_SECRET_FILE"]["value"] == "/run/secrets/identity/secret"
+        mount = next(m for m in container["volumeMounts"]
+                     if m["mountPath"] == "/run/secrets/identity")
+        assert mount["readOnly"] is True
     else:
         assert env["PP_JWKS_URL"]["value"] == "http://identity-web:8000/.well-known/jwks.json"
         assert "PP_JWT_PRIVATE_KEY_FILE" not in env
+        assert "PP_IDENTITY_SECRET_FILE" not in env
     smtp = {f"PP_SMTP_{k}" for k in ("HOST", "PORT", "TLS", "USER", "PASSWORD")}
     if svc == "notifications":
         assert smtp <= set(env)
