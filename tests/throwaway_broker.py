@@ -81,13 +81,14 @@ class ThrowawayBroker:
     def close_all_connections(self) -> None:
         self.ctl("close_all_connections", "test: connections force-closed")
 
-    def kill(self) -> None:
-        """SIGKILL the node (no clean shutdown), as a crashed broker would go, once every
-        quorum queue it has would survive that (see quorum_queues_on_disk)."""
+    def kill(self, settled: bool = True) -> None:
+        """SIGKILL the node (no clean shutdown), as a crashed broker would go; `settled`:
+        once every quorum queue it has would survive that (see quorum_queues_on_disk)."""
         if self.process is None:
             return
-        wait_for(self.quorum_queues_on_disk, timeout=30, interval=0.2,
-                 message=f"{self.name} to write its quorum queues' Ra registry")
+        if settled:
+            wait_for(self.quorum_queues_on_disk, timeout=30, interval=0.2,
+                     message=f"{self.name} to write its quorum queues' Ra registry")
         self._sigkill()
 
     def quorum_queues_on_disk(self) -> bool:
@@ -97,10 +98,10 @@ class ThrowawayBroker:
         RabbitMQ 3.10 (Ra 2.2) makes a new quorum queue's server folder (`<uid>/config`)
         before it answers the declare, but writes the server into the registry only at the
         registry's next auto-save, ~1 s later. A node killed in between comes back with the
-        queue in its metadata and no server behind it: every declare, consume and publish
-        of that queue fails until it is deleted (docs/operations.md, "A broker node crashed
-        just after a queue was declared"). The tests kill a broker to show that nothing is
-        lost over a crash of a broker whose queues are settled, not to lose that window."""
+        queue in its metadata and no server behind it: every consume and publish of that
+        queue fails until it is deleted (docs/operations.md, "A queue lost in a
+        broker crash"; tests/integration/test_lost_queue_real.py). The other tests kill a
+        broker to show that nothing is lost over a crash, not to lose that window."""
         folder = self.folder / "mnesia" / self.name / "quorum" / self.name
         registry = folder / "names.dets"
         servers = [p.parent.name for p in folder.glob("*/config")]
@@ -132,8 +133,7 @@ class ThrowawayBroker:
 
     def destroy(self) -> None:
         try:
-            if self.process is not None:
-                self._sigkill()
+            self.kill(settled=False)
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
