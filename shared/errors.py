@@ -8,6 +8,8 @@ from marshmallow import INCLUDE, Schema
 from marshmallow import fields as ma_fields
 from werkzeug.exceptions import HTTPException
 
+from shared.db import RETRY_AFTER_SECONDS, database_unavailable
+
 
 class ApiError(Exception):
     """Raise from a view or use case to answer a clear 4xx; `extra` joins the error body."""
@@ -86,5 +88,9 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if database_unavailable(exc):  # no primary (a failover), a restart: not a bug
+            app.logger.warning("database unavailable type=%s", type(exc).__name__)
+            return (jsonify(error_body("unavailable", "Try again in a moment.")), 503,
+                    {"Retry-After": str(RETRY_AFTER_SECONDS)})
         app.logger.exception("unhandled error type=%s", type(exc).__name__)
         return jsonify(error_body("internal_error", "Internal error.")), 500
