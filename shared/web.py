@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from shared import metrics
 from shared.asyncapi import asyncapi_blueprint
 from shared.contracts.fields import unsafe_character
+from shared.db import RETRY_AFTER_SECONDS, database_unavailable
 from shared.errors import ApiError, DomainError, ErrorSchema, answer_of, error_body
 from shared.messaging.envelope import correlation_id_var
 
@@ -160,6 +161,10 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if database_unavailable(exc):  # no primary (a failover), a restart: not a bug
+            app.logger.warning("database unavailable type=%s", type(exc).__name__)
+            return (jsonify(error_body("unavailable", "Try again in a moment.")), 503,
+                    {"Retry-After": str(RETRY_AFTER_SECONDS)})
         app.logger.exception("unhandled error type=%s", type(exc).__name__)
         return jsonify(error_body("internal_error", "Internal error.")), 500
 

@@ -182,6 +182,17 @@ def own_postgres():
 
 
 @pytest.fixture
+def own_postgres_pair():
+    """A primary and a synchronous streaming standby of this test's own, which it may kill
+    and promote."""
+    from tests.throwaway_postgres import ThrowawayPair, available
+    if not available():
+        _missing("PostgreSQL's initdb and pg_basebackup (to start a throwaway pair)")
+    with ThrowawayPair() as pair:
+        yield pair
+
+
+@pytest.fixture
 def own_broker():
     """A RabbitMQ node of this test's own, which it may cut off, kill and restart."""
     from tests.throwaway_broker import ThrowawayBroker, available
