@@ -139,13 +139,15 @@ class EventTap:
 
 def publish_events(settings, *events, copies: int = 1) -> None:
     """Publish events (envelopes, or their wire form as a tap saw them) on the test's
-    exchange as their producer's relay would, each `copies` times (a redelivery)."""
+    exchange as their producer's relay would, each `copies` times (a redelivery); confirmed,
+    as a relay's are (unconfirmed ones still in flight at the close may be dropped)."""
     import json
 
     from kombu import Connection, Exchange
 
     from shared.contracts import snake
-    with Connection(settings.broker_url) as conn:
+    options = {"confirm_publish": True} if settings.broker_url.startswith("amqp") else {}
+    with Connection(settings.broker_url, transport_options=options) as conn:
         producer = conn.Producer(exchange=Exchange(settings.exchange, type="topic"))
         for event in events:
             wire = event if isinstance(event, dict) else event.to_wire()

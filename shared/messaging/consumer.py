@@ -401,13 +401,16 @@ class QueueWorker:
             conn = broker_connection(self.settings.broker_url, name=self.queue.name)
             self._pending, self._pending_events = [], 0  # unacked ones come again
             self._pending_bytes = 0
+            on_queue = False  # between the broker answering and the consumer on its queue
             try:
                 conn.ensure_connection(max_retries=1, timeout=5)
+                on_queue = True
                 channel = conn.channel()
                 topology.declare_topology(channel, self.settings, extra=[self.queue])
                 consumer = Consumer(channel, queues=[self.queue], no_ack=False,
                                     on_message=self._on_message, prefetch_count=prefetch)
                 with consumer:
+                    on_queue = False
                     self.connected.set()
                     if failures:
                         self.reconnects += 1
@@ -417,6 +420,11 @@ class QueueWorker:
             except Exception as exc:  # connection lost, broker restarting, anything: retry
                 self.connected.clear()
                 failures += 1
+                if on_queue:  # not the connection: the queue (or its topology) fails
+                    log.error("queue not declared or consumed though the broker answers "
+                              "queue=%s failure=%d error=%s: if it goes on, see "
+                              "docs/operations.md, 'A queue lost in a broker crash'",
+                              self.queue.name, failures, type(exc).__name__)
                 log.warning("consumer connection lost queue=%s failure=%d error=%s",
                             self.queue.name, failures, type(exc).__name__,
                             exc_info=not isinstance(exc, (*conn.connection_errors,
