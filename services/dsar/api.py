@@ -188,9 +188,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
             if query["scope"] == "overdue":
                 return {"items": run(lambda s: dsar.overdue(s, principal.school_ids)),
                         "next": None}
-            items, next_cursor = run(lambda s: dsar.for_school(
+            page = run(lambda s: dsar.for_school(
                 s, principal.school_ids, query["scope"], query["after"], query["limit"]))
-            return {"items": items, "next": next_cursor}
+            return page._asdict()
         return {"items": run(lambda s: dsar.filed_by(s, principal.account_id)), "next": None}
 
     @blp.route("/subjects", methods=["GET"])
@@ -277,9 +277,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
     def list_offboardings(query):
         """Every offboarding, by school id, `limit` (at most 100) at a time; `next` is the
         `after` of the next page."""
-        items, next_cursor = run(lambda s: dsar.offboardings(s, query["after"],
+        page = run(lambda s: dsar.offboardings(s, query["after"],
                                                              query["limit"]))
-        return {"items": items, "next": next_cursor}
+        return page._asdict()
 
     @offboardings.route("/<uuid:school_id>", methods=["GET"])
     @require("operator")

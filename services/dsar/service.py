@@ -20,6 +20,7 @@ from shared.db import purge_after_commit, utcnow
 from shared.deadletters import erase_letters_naming
 from shared.errors import Conflict, NotFound
 from shared.messaging.outbox import Outbox
+from shared.pages import Key, Page, keyset_page
 
 from . import domain
 from .models import (audit, export_parts, own_subjects, plumbing, request_events,
@@ -517,28 +518,21 @@ class Dsar:
                 for r in rows]
 
     def for_school(self, session, school_ids, scope: str, after: str | None,
-                   limit: int) -> tuple[list[dict], str | None]:
+                   limit: int) -> Page:
         """The school's requests, newest first: `open` (awaiting the school, in progress or
         paused) or `all`; `after` is the id the previous page ended with. Offboardings are
         the operator's, not the school's."""
         query = (sa.select(requests.c.id, requests.c.received_at)
                  .where(requests.c.school_id.in_(school_ids),
-                        requests.c.kind != "offboarding")
-                 .order_by(requests.c.received_at.desc(), requests.c.id.desc())
-                 .limit(limit + 1))
+                        requests.c.kind != "offboarding"))
         if scope == "open":
             query = query.where(requests.c.status.in_((AWAITING, IN_PROGRESS, PAUSED)))
-        if after:
-            last = session.execute(sa.select(requests.c.received_at).where(
-                requests.c.id == after, requests.c.school_id.in_(school_ids))).scalar()
-            if last is None:
-                raise NotFound()
-            query = query.where(sa.or_(requests.c.received_at < last, sa.and_(
-                requests.c.received_at == last, requests.c.id < after)))
-        rows = session.execute(query).all()
-        page = rows[:limit]
-        return ([self.view(session, r.id) for r in page],
-                page[-1].id if len(rows) > limit else None)
+        newest_first = [Key(requests.c.received_at, descending=True),
+                        Key(requests.c.id, descending=True)]
+        return keyset_page(session, query, newest_first, after, limit, position=sa.select(
+            requests.c.received_at).where(requests.c.id == after,
+                                          requests.c.school_id.in_(school_ids))).map(
+            lambda r: self.view(session, r.id))
 
     def overdue(self, session, school_ids) -> list[dict]:
         now = self.clock()
@@ -573,17 +567,13 @@ class Dsar:
 
     # --- offboarding progress, for the operator -----------------------------------------------
     def offboardings(self, session, after: str | None = None,
-                     limit: int = 50) -> tuple[list[dict], str | None]:
+                     limit: int = 50) -> Page:
         """Every school's offboarding, by school id (`after`: the last school id of a
         page); a school is offboarded once, so its id names its offboarding."""
-        query = (sa.select(requests.c.school_id).where(requests.c.kind == "offboarding")
-                 .order_by(requests.c.school_id).limit(limit + 1))
-        if after:
-            query = query.where(requests.c.school_id > after)
-        school_ids = session.execute(query).scalars().all()
-        page = school_ids[:limit]
-        return ([self.offboarding(session, s) for s in page],
-                page[-1] if len(school_ids) > limit else None)
+        return keyset_page(
+            session, sa.select(requests.c.school_id).where(requests.c.kind == "offboarding"),
+            [Key(requests.c.school_id)], after, limit).map(
+            lambda r: self.offboarding(session, r.school_id))
 
     def offboarding(self, session, school_id: str) -> dict:
         """Each service's answer to the school's SchoolOffboarded (pending until it

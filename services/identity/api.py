@@ -136,9 +136,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
     def list_schools(query):
         """Every school (offboarded ones too) with its authorisation and settings, by id,
         `limit` (at most 100) at a time; `next` is the `after` of the next page."""
-        items, next_cursor = run(lambda s: identity.list_schools(s, query["after"],
+        page = run(lambda s: identity.list_schools(s, query["after"],
                                                                  query["limit"]))
-        return {"items": items, "next": next_cursor}
+        return page._asdict()
 
     @operator.route("/schools/<uuid:school_id>", methods=["GET"])
     @require("operator")

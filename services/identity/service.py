@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import advisory_lock, insert_unless_present, utcnow
 from shared.messaging.outbox import Outbox
+from shared.pages import Key, Page, keyset_page
 from shared.removals import Removals
 
 from . import domain
@@ -126,15 +127,10 @@ class Identity:
 
     # --- the operator's view of schools -----------------------------------------------------
     def list_schools(self, session: Session, after: str | None = None,
-                     limit: int = 50) -> tuple[list[dict], str | None]:
+                     limit: int = 50) -> Page:
         """Every school, offboarded ones too, by id (`after` is the last id of a page)."""
-        query = sa.select(schools).order_by(schools.c.id).limit(limit + 1)
-        if after:
-            query = query.where(schools.c.id > after)
-        rows = session.execute(query).all()
-        page = rows[:limit]
-        return ([_school_view(r) for r in page],
-                page[-1].id if len(rows) > limit else None)
+        return keyset_page(session, sa.select(schools), [Key(schools.c.id)], after,
+                           limit).map(_school_view)
 
     def school_detail(self, session: Session, school_id: str) -> dict:
         """One school with its admins (name and email: the operator runs the onboarding)

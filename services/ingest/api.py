@@ -41,9 +41,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
         at a time; `next` is the `after` of the next page. Counts only."""
         school_id = current_principal().acting_school(query["school_id"])
         with ctx.sessions() as session:
-            items, next_cursor = ledger.list_batches(session, school_id, query["after"],
+            page = ledger.list_batches(session, school_id, query["after"],
                                                      query["limit"])
-        return {"items": items, "next": next_cursor}
+        return page._asdict()
 
     @blp.route("/batches/<batch_id>", methods=["GET"])
     @require("school_admin", "school_system")

@@ -28,16 +28,16 @@ def build_blueprints(ctx: ServiceContext) -> list:
         """A parent's own links; a school admin's links for one student (`student_id`)."""
         principal = current_principal()
         if principal.role == "parent":
-            items, next_cursor = run(lambda s: linking.own_links(
+            page = run(lambda s: linking.own_links(
                 s, principal.account_id, query["after"], query["limit"]))
         else:
             if "student_id" not in query:
                 raise ApiError(422, "validation_failed", "Give the student_id.",
                                {"student_id": ["Required for school admins."]})
-            items, next_cursor = run(lambda s: linking.links_for_student(
+            page = run(lambda s: linking.links_for_student(
                 s, principal.school_ids, query["student_id"], query["after"],
                 query["limit"]))
-        return {"items": items, "next": next_cursor}
+        return page._asdict()
 
     @blp.route("/students", methods=["GET"])
     @require("school_admin")
@@ -48,10 +48,10 @@ def build_blueprints(ctx: ServiceContext) -> list:
         links it has in each state; `link_status=locked` finds the links to unlock; `id`
         one student (an empty list when it is not the school's)."""
         school_id = current_principal().acting_school(query["school_id"])
-        items, next_cursor = run(lambda s: school_view.school_students(
+        page = run(lambda s: school_view.school_students(
             s, school_id, query["name"], query["link_status"], query["after"],
             query["limit"], query["id"]))
-        return {"items": items, "next": next_cursor}
+        return page._asdict()
 
     @blp.route("/<uuid:link_id>/verify", methods=["POST"])
     @require("parent")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from shared.db import advisory_lock, upsert_versioned, utcnow
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
+from shared.pages import Key, Page, keyset_page
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
@@ -218,19 +219,14 @@ class Linking:
 
     # --- parents ---------------------------------------------------------------------------
     def own_links(self, session: Session, account_id: str, after: str | None = None,
-                  limit: int = 50) -> tuple[list[dict], str | None]:
+                  limit: int = 50) -> Page:
         query = (sa.select(links.c.id, links.c.student_id, links.c.status, students.c.name)
                  .select_from(links.outerjoin(students,
                                               students.c.student_id == links.c.student_id))
-                 .where(links.c.account_id == account_id, links.c.status != REVOKED)
-                 .order_by(links.c.id).limit(limit + 1))
-        if after:
-            query = query.where(links.c.id > after)
-        rows = session.execute(query).all()
-        page = rows[:limit]
-        return ([{"id": r.id, "student": {"id": r.student_id, "name": r.name},
-                  "status": r.status} for r in page],
-                page[-1].id if len(rows) > limit else None)
+                 .where(links.c.account_id == account_id, links.c.status != REVOKED))
+        return keyset_page(session, query, [Key(links.c.id)], after, limit).map(
+            lambda r: {"id": r.id, "student": {"id": r.student_id, "name": r.name},
+                       "status": r.status})
 
     def verify(self, session: Session, account_id: str, link_id: str,
                date_of_birth: dt.date) -> domain.Answer:
@@ -264,8 +260,7 @@ class Linking:
         return link
 
     def links_for_student(self, session: Session, school_ids, student_id: str,
-                          after: str | None = None, limit: int = 50
-                          ) -> tuple[list[dict], str | None]:
+                          after: str | None = None, limit: int = 50) -> Page:
         # The school's recorded relationship (free text, "mother") tells the admin which
         # contact a link is; linking holds no guardian names.
         query = (sa.select(links, guardian_students.c.relationship, students.c.name)
@@ -274,18 +269,13 @@ class Linking:
                      guardian_students.c.student_id == links.c.student_id))
                      .outerjoin(students, students.c.student_id == links.c.student_id))
                  .where(links.c.student_id == student_id,
-                        links.c.school_id.in_(school_ids))
-                 .order_by(links.c.id).limit(limit + 1))
-        if after:
-            query = query.where(links.c.id > after)
-        rows = session.execute(query).all()
-        page = rows[:limit]
-        return ([{"id": r.id, "student": {"id": r.student_id, "name": r.name},
-                  "guardian_id": r.guardian_id, "relationship": r.relationship,
-                  "status": r.status, "failed_attempts": r.failed_attempts,
-                  "has_account": r.account_id is not None,
-                  "changed_at": r.changed_at} for r in page],
-                page[-1].id if len(rows) > limit else None)
+                        links.c.school_id.in_(school_ids)))
+        return keyset_page(session, query, [Key(links.c.id)], after, limit).map(
+            lambda r: {"id": r.id, "student": {"id": r.student_id, "name": r.name},
+                       "guardian_id": r.guardian_id, "relationship": r.relationship,
+                       "status": r.status, "failed_attempts": r.failed_attempts,
+                       "has_account": r.account_id is not None,
+                       "changed_at": r.changed_at})
 
     def unlock(self, session: Session, school_ids, link_id: str) -> str:
         link = self._admin_link(session, school_ids, link_id)

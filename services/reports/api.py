@@ -39,9 +39,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
         """Newest first, `limit` (at most 50) at a time; `next` is the `after` of the next
         page."""
         principal = current_principal()
-        items, next_cursor = run(lambda s: service.list_reports(
+        page = run(lambda s: service.list_reports(
             s, principal, str(student_id), page["after"], page["limit"]))
-        return {"items": items, "next": next_cursor}
+        return page._asdict()
 
     blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
                     description="Published reports")
@@ -66,9 +66,9 @@ def build_blueprints(ctx: ServiceContext) -> list:
         those still under embargo: `visible` says whether parents see it yet. `limit` (at
         most 50) at a time; `next` is the `after` of the next page."""
         school_id = current_principal().acting_school(query["school_id"])
-        items, next_cursor = run(lambda s: school_view.published(
+        page = run(lambda s: school_view.published(
             s, school_id, query["period"], query["after"], query["limit"], service.clock()))
-        return {"items": items, "next": next_cursor}
+        return page._asdict()
 
     @blp.route("/periods", methods=["GET"])
     @require("school_admin")
