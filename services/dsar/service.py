@@ -23,12 +23,11 @@ from shared.messaging.outbox import Outbox
 from shared.pages import Key, Page, keyset_page
 
 from . import domain
+from .domain import Answer, Kind, Status
 from .models import (audit, export_parts, own_subjects, plumbing, request_events,
                      request_services, requests, scheduled_erasures)
 
 log = logging.getLogger(__name__)
-AWAITING, IN_PROGRESS, PAUSED = "awaiting_school", "in_progress", "paused"
-COMPLETED, REFUSED, FAILED = "completed", "refused", "failed"
 EXPORT_LIFETIME = dt.timedelta(days=7)
 
 
@@ -61,7 +60,7 @@ class Dsar:
         session.execute(requests.insert().values(
             id=request_id, school_id=school_id, kind=kind, subject_type=subject_type,
             subject_id=subject_id, details=details, filed_by=filer, filed_as=role,
-            status=IN_PROGRESS if by_school else AWAITING, received_at=now,
+            status=Status.IN_PROGRESS if by_school else Status.AWAITING, received_at=now,
             due_at=domain.due_at(now), extension_months=0))
         self._audit(session, request_id, "received", actor=filer)
         if role != "school_admin" and not trusted:
@@ -118,7 +117,7 @@ class Dsar:
         unknown to it; the request fails once every service that could know says so."""
         row = session.execute(sa.select(requests).where(
             requests.c.id == data["request_id"]).with_for_update()).first()
-        if row is None or row.subject_id is not None or row.status == FAILED:
+        if row is None or row.subject_id is not None or row.status == Status.FAILED:
             return
         expected = domain.resolvers(row.subject_type, row.details.get("_claimed_id")
                                     is not None)
@@ -133,7 +132,7 @@ class Dsar:
                     details={**row.details, "_unknown_to": unknown_to}))
                 return
             session.execute(requests.update().where(requests.c.id == row.id).values(
-                status=FAILED, refusal_reason="The school has no such record (by this id "
+                status=Status.FAILED, refusal_reason="The school has no such record (by this id "
                 "or source id)."))
             self._audit(session, row.id, "unknown_source_id")
             return
@@ -142,7 +141,7 @@ class Dsar:
         session.execute(requests.update().where(requests.c.id == row.id)
                         .values(subject_id=data["subject_id"], details=details))
         self._audit(session, row.id, "resolved")
-        if row.status in (IN_PROGRESS, PAUSED):
+        if row.status in (Status.IN_PROGRESS, Status.PAUSED):
             self._start(session, row.id)
 
     # --- students the school removed -------------------------------------------------------
@@ -157,7 +156,7 @@ class Dsar:
         due = session.execute(sa.select(scheduled_erasures).where(
             scheduled_erasures.c.erase_at <= self.clock())).all()
         for row in due:
-            self.file(session, row.school_id, "erasure", "student", row.student_id, {},
+            self.file(session, row.school_id, Kind.ERASURE, "student", row.student_id, {},
                       None, "school_admin", trusted=True)
             session.execute(scheduled_erasures.delete().where(
                 scheduled_erasures.c.student_id == row.student_id))
@@ -165,10 +164,10 @@ class Dsar:
 
     def approve(self, session, request_id: str, school_ids, admin: str) -> dict:
         row = self._for_school(session, request_id, school_ids)
-        if row.status != AWAITING:
+        if row.status != Status.AWAITING:
             raise Refused("This request is not waiting for the school.")
         session.execute(requests.update().where(requests.c.id == request_id)
-                        .values(status=IN_PROGRESS))
+                        .values(status=Status.IN_PROGRESS))
         self._audit(session, request_id, "approved", actor=admin)
         if row.subject_id is not None:  # else it starts once ingest resolves the id
             self._start(session, request_id)
@@ -176,29 +175,29 @@ class Dsar:
 
     def refuse(self, session, request_id: str, school_ids, admin: str, reason: str) -> dict:
         row = self._for_school(session, request_id, school_ids)
-        if row.status != AWAITING:
+        if row.status != Status.AWAITING:
             raise Refused("This request is not waiting for the school.")
         session.execute(requests.update().where(requests.c.id == request_id).values(
-            status=REFUSED, refusal_reason=reason, completed_at=self.clock()))
+            status=Status.REFUSED, refusal_reason=reason, completed_at=self.clock()))
         self._audit(session, request_id, "refused", actor=admin)
         return self.view(session, request_id)
 
     def _start(self, session, request_id: str) -> None:
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
-        if row.kind == "rectification":
+        if row.kind == Kind.RECTIFICATION:
             # The school corrects at source and pushes; the admin completes the task.
             self._audit(session, request_id, "task_for_school")
             return
         now = self.clock()
         session.execute(request_services.insert(), [
-            {"request_id": request_id, "service": s, "status": "pending", "asked_at": now,
+            {"request_id": request_id, "service": s, "status": Answer.PENDING, "asked_at": now,
              "asks": 1} for s in self.services])
         self._ask(session, row)
 
     def _ask(self, session, row) -> None:
         """One request event to every service in the data map (a re-ask is a new event,
         answered like the first)."""
-        if row.kind == "offboarding":
+        if row.kind == Kind.OFFBOARDING:
             return  # SchoolOffboarded (identity's event) is the request itself
         event_type = domain.REQUEST_EVENTS[row.kind]
         if row.kind == "restriction" and row.details.get("lift"):
@@ -214,10 +213,10 @@ class Dsar:
 
     def complete_task(self, session, request_id: str, school_ids, admin: str) -> dict:
         row = self._for_school(session, request_id, school_ids)
-        if row.kind != "rectification" or row.status != IN_PROGRESS:
+        if row.kind != Kind.RECTIFICATION or row.status != Status.IN_PROGRESS:
             raise Refused("Only an open rectification is completed by the school.")
         session.execute(requests.update().where(requests.c.id == request_id).values(
-            status=COMPLETED, completed_at=self.clock()))
+            status=Status.COMPLETED, completed_at=self.clock()))
         self._audit(session, request_id, "completed", actor=admin)
         return self.view(session, request_id)
 
@@ -226,13 +225,13 @@ class Dsar:
         now = self.clock()
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"offboarding/{envelope.id}"))
         session.execute(requests.insert().values(
-            id=request_id, school_id=data["school_id"], kind="offboarding",
-            subject_type=None, subject_id=None, details={}, status=IN_PROGRESS,
+            id=request_id, school_id=data["school_id"], kind=Kind.OFFBOARDING,
+            subject_type=None, subject_id=None, details={}, status=Status.IN_PROGRESS,
             received_at=now, due_at=domain.due_at(now), extension_months=0))
         session.execute(request_events.insert().values(event_id=envelope.id,
                                                        request_id=request_id))
         session.execute(request_services.insert(), [
-            {"request_id": request_id, "service": s, "status": "pending", "asked_at": now,
+            {"request_id": request_id, "service": s, "status": Answer.PENDING, "asked_at": now,
              "asks": 1} for s in self.services])
         self._audit(session, request_id, "received")
 
@@ -249,12 +248,12 @@ class Dsar:
         session.execute(sa.select(requests.c.id).where(requests.c.id == request_id)
                         .with_for_update())
         service = data["service"]
-        status = "done" if data["outcome"] == "done" else "failed"
+        status = Answer.DONE if data["outcome"] == "done" else Answer.FAILED
         session.execute(request_services.update().where(
             request_services.c.request_id == request_id,
             request_services.c.service == service).values(
             status=status, reason=data.get("reason"), answered_at=self.clock()))
-        if envelope.type == "SubjectDataExported" and status == "done":
+        if envelope.type == "SubjectDataExported" and status == Answer.DONE:
             session.execute(export_parts.delete().where(
                 export_parts.c.request_id == request_id, export_parts.c.service == service))
             session.execute(export_parts.insert().values(request_id=request_id,
@@ -267,24 +266,24 @@ class Dsar:
         statuses = dict(session.execute(sa.select(request_services.c.service,
                                                   request_services.c.status).where(
             request_services.c.request_id == request_id)).all())
-        if not statuses or any(s != "done" for s in statuses.values()):
-            if statuses and all(s != "pending" for s in statuses.values()):
+        if not statuses or any(s != Answer.DONE for s in statuses.values()):
+            if statuses and all(s != Answer.PENDING for s in statuses.values()):
                 session.execute(requests.update().where(
-                    requests.c.id == request_id, requests.c.status == IN_PROGRESS)
-                    .values(status=FAILED))
+                    requests.c.id == request_id, requests.c.status == Status.IN_PROGRESS)
+                    .values(status=Status.FAILED))
                 # Parts of an export that will not be completed are not kept.
                 session.execute(export_parts.delete().where(
                     export_parts.c.request_id == request_id))
             return
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
-        values = {"status": COMPLETED, "completed_at": self.clock()}
-        if row.kind in ("access", "portability"):
+        values = {"status": Status.COMPLETED, "completed_at": self.clock()}
+        if row.kind in domain.EXPORTS:
             values["export_expires_at"] = self.clock() + EXPORT_LIFETIME
         session.execute(requests.update().where(requests.c.id == request_id).values(**values))
         self._audit(session, request_id, "completed")
-        if row.kind == "erasure":
+        if row.kind == Kind.ERASURE:
             self._forget_subject(session, row)
-        elif row.kind == "offboarding":
+        elif row.kind == Kind.OFFBOARDING:
             self._forget_school(session, row.school_id)
         log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)
 
@@ -355,16 +354,16 @@ class Dsar:
     def retry(self, session, request_id: str, school_ids, admin: str) -> dict:
         """Ask the services that failed (or are silent) again."""
         row = self._for_school(session, request_id, school_ids)
-        if row.status not in (IN_PROGRESS, FAILED) or row.kind in ("rectification",
-                                                                    "offboarding") \
+        if row.status not in (Status.IN_PROGRESS, Status.FAILED) \
+                or row.kind in (Kind.RECTIFICATION, Kind.OFFBOARDING) \
                 or row.subject_id is None:
             raise Refused("Nothing to retry: only a request sent to the services is "
                           "asked again (offboarding is re-sent by the operator).")
         session.execute(request_services.update().where(
             request_services.c.request_id == request_id,
-            request_services.c.status != "done").values(status="pending"))
+            request_services.c.status != Answer.DONE).values(status=Answer.PENDING))
         session.execute(requests.update().where(requests.c.id == request_id)
-                        .values(status=IN_PROGRESS))
+                        .values(status=Status.IN_PROGRESS))
         self._audit(session, request_id, "retried", actor=admin)
         self._reask(session, row)
         return self.view(session, request_id)
@@ -373,7 +372,7 @@ class Dsar:
         now = self.clock()
         session.execute(request_services.update().where(
             request_services.c.request_id == row.id,
-            request_services.c.status == "pending").values(
+            request_services.c.status == Answer.PENDING).values(
             asked_at=now, asks=request_services.c.asks + 1))
         self._ask(session, row)
 
@@ -383,8 +382,8 @@ class Dsar:
         stuck_ids = session.execute(
             sa.select(requests.c.id).join(request_services,
                                           request_services.c.request_id == requests.c.id)
-            .where(requests.c.status == IN_PROGRESS, requests.c.kind != "offboarding",
-                   request_services.c.status == "pending",
+            .where(requests.c.status == Status.IN_PROGRESS, requests.c.kind != Kind.OFFBOARDING,
+                   request_services.c.status == Answer.PENDING,
                    request_services.c.asked_at <= now - self.reask_after)
             .distinct()).scalars().all()
         stuck = session.execute(sa.select(requests).where(
@@ -393,9 +392,9 @@ class Dsar:
             self._audit(session, row.id, "reasked")
             self._reask(session, row)
         for request_id in session.execute(sa.select(requests.c.id).where(
-                requests.c.status == IN_PROGRESS, requests.c.kind != "rectification",
+                requests.c.status == Status.IN_PROGRESS, requests.c.kind != Kind.RECTIFICATION,
                 ~sa.exists().where(request_services.c.request_id == requests.c.id,
-                                   request_services.c.status == "pending"),
+                                   request_services.c.status == Answer.PENDING),
                 sa.exists().where(request_services.c.request_id == requests.c.id))
                 ).scalars().all():
             self._maybe_complete(session, request_id)
@@ -413,7 +412,7 @@ class Dsar:
     def extend(self, session, request_id, school_ids, admin, months: int, reason: str):
         row = self._for_school(session, request_id, school_ids)
         total = row.extension_months + months
-        if row.status not in (AWAITING, IN_PROGRESS, PAUSED):
+        if row.status not in domain.OPEN:
             raise Refused("Only an open request can be extended.")
         if months < 1 or total > domain.MAX_EXTENSION_MONTHS:
             raise Refused("A request can be extended by two months at most.")
@@ -429,13 +428,14 @@ class Dsar:
         """Waiting on the requester: the clock stops, and resumes with the time added."""
         row = self._for_school(session, request_id, school_ids)
         now = self.clock()
-        if paused and row.status == IN_PROGRESS:
+        if paused and row.status == Status.IN_PROGRESS:
             session.execute(requests.update().where(requests.c.id == request_id)
-                            .values(status=PAUSED, paused_at=now))
+                            .values(status=Status.PAUSED, paused_at=now))
             self._audit(session, request_id, "paused", actor=admin)
-        elif not paused and row.status == PAUSED:
+        elif not paused and row.status == Status.PAUSED:
             session.execute(requests.update().where(requests.c.id == request_id).values(
-                status=IN_PROGRESS, paused_at=None, due_at=row.due_at + (now - row.paused_at)))
+                status=Status.IN_PROGRESS, paused_at=None,
+                due_at=row.due_at + (now - row.paused_at)))
             self._audit(session, request_id, "resumed", actor=admin)
         else:
             raise Refused("The request is not in a state that can be paused or resumed.")
@@ -454,11 +454,12 @@ class Dsar:
         services = dict(session.execute(sa.select(request_services.c.service,
                                                   request_services.c.status).where(
             request_services.c.request_id == request_id)).all())
-        due = row.due_at if row.status != PAUSED else row.due_at + (self.clock() - row.paused_at)
-        if not services and row.kind != "rectification":
-            services = {s: "pending" for s in self.services}  # not sent yet
+        due = row.due_at if row.status != Status.PAUSED \
+            else row.due_at + (self.clock() - row.paused_at)
+        if not services and row.kind != Kind.RECTIFICATION:
+            services = {s: Answer.PENDING for s in self.services}  # not sent yet
         now = self.clock()
-        open_ = row.status in (AWAITING, IN_PROGRESS, PAUSED)
+        open_ = row.status in domain.OPEN
         return {"id": row.id, "kind": row.kind, "status": row.status, "due_at": due,
                 "days_left": domain.days_left(due, now), "services": services,
                 "refusal_reason": row.refusal_reason,
@@ -470,8 +471,8 @@ class Dsar:
                 "extension_months": row.extension_months or 0,
                 "extension_reason": row.extension_reason, "completed_at": row.completed_at,
                 "export_expires_at": row.export_expires_at,
-                "export_available": bool(row.kind in ("access", "portability")
-                                         and row.status == COMPLETED
+                "export_available": bool(row.kind in domain.EXPORTS
+                                         and row.status == Status.COMPLETED
                                          and row.export_expires_at is not None
                                          and row.export_expires_at > now)}
 
@@ -524,9 +525,9 @@ class Dsar:
         the operator's, not the school's."""
         query = (sa.select(requests.c.id, requests.c.received_at)
                  .where(requests.c.school_id.in_(school_ids),
-                        requests.c.kind != "offboarding"))
+                        requests.c.kind != Kind.OFFBOARDING))
         if scope == "open":
-            query = query.where(requests.c.status.in_((AWAITING, IN_PROGRESS, PAUSED)))
+            query = query.where(requests.c.status.in_(domain.OPEN))
         newest_first = [Key(requests.c.received_at, descending=True),
                         Key(requests.c.id, descending=True)]
         return keyset_page(session, query, newest_first, after, limit, position=sa.select(
@@ -538,13 +539,13 @@ class Dsar:
         now = self.clock()
         ids = session.execute(sa.select(requests.c.id).where(
             requests.c.school_id.in_(school_ids),
-            requests.c.status.in_((IN_PROGRESS, AWAITING)),
+            requests.c.status.in_((Status.IN_PROGRESS, Status.AWAITING)),
             requests.c.due_at < now).order_by(requests.c.due_at)).scalars().all()
         return [self.view(session, i) for i in ids]
 
     def export_zip(self, session, request_id: str, school_ids) -> bytes:
         row = self._for_school(session, request_id, school_ids)
-        if row.kind not in ("access", "portability") or row.status != COMPLETED \
+        if row.kind not in domain.EXPORTS or row.status != Status.COMPLETED \
                 or row.export_expires_at is None or row.export_expires_at <= self.clock():
             raise NotFound()  # not ready, or expired
         parts = session.execute(sa.select(export_parts.c.service, export_parts.c.tables)
@@ -571,7 +572,7 @@ class Dsar:
         """Every school's offboarding, by school id (`after`: the last school id of a
         page); a school is offboarded once, so its id names its offboarding."""
         return keyset_page(
-            session, sa.select(requests.c.school_id).where(requests.c.kind == "offboarding"),
+            session, sa.select(requests.c.school_id).where(requests.c.kind == Kind.OFFBOARDING),
             [Key(requests.c.school_id)], after, limit).map(
             lambda r: self.offboarding(session, r.school_id))
 
@@ -579,7 +580,7 @@ class Dsar:
         """Each service's answer to the school's SchoolOffboarded (pending until it
         answers), with the reason of any that failed."""
         row = session.execute(sa.select(requests).where(
-            requests.c.school_id == school_id, requests.c.kind == "offboarding")
+            requests.c.school_id == school_id, requests.c.kind == Kind.OFFBOARDING)
             .order_by(requests.c.received_at.desc()).limit(1)).first()
         if row is None:
             raise NotFound()
@@ -590,4 +591,4 @@ class Dsar:
                 "received_at": row.received_at, "completed_at": row.completed_at,
                 "services": {a.service: a.status for a in answers},
                 "reasons": {a.service: a.reason for a in answers
-                            if a.status == "failed" and a.reason}}
+                            if a.status == Answer.FAILED and a.reason}}

@@ -8,6 +8,7 @@ import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,6 +24,30 @@ ARGON2_PARALLELISM = 1
 
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 256  # bounds the hashing work an attacker can ask for
+
+
+
+class SchoolStatus(StrEnum):
+    ACTIVE = "active"
+    OFFBOARDING = "offboarding"  # SchoolOffboarded sent; identity erases as the others do
+    OFFBOARDED = "offboarded"
+
+
+class AccountStatus(StrEnum):
+    INVITED = "invited"  # a login with no password yet
+    ACTIVE = "active"
+
+
+class AccountKind(StrEnum):
+    PERSON = "person"
+    OPERATOR = "operator"
+
+
+class MembershipStatus(StrEnum):
+    """A school's relation to a login, before and after the person accepts it."""
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+
 
 STAFF_ROLES = ("school_admin",)
 # The roles a person's login can act in, in the order a sign-in that names none picks from.

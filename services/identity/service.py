@@ -19,8 +19,8 @@ from shared.pages import Key, Page, keyset_page
 from shared.removals import Removals
 
 from . import domain
-from .domain import (Conflict, InvalidCredentials, InvalidGrant, Throttled, TokenUnusable,
-                     Unknown)
+from .domain import (AccountKind, AccountStatus, Conflict, InvalidCredentials, InvalidGrant,
+                     MembershipStatus, SchoolStatus, Throttled, TokenUnusable, Unknown)
 from .keys import KeyRing
 from .secret import IdentitySecret
 from .personal_data import accepted_logins, delete_orphan_accounts
@@ -30,7 +30,7 @@ from .models import (accounts, address_failures, clients, invitations, mail_send
                      reset_requests, schools, sign_in_failures, students)
 
 log = logging.getLogger(__name__)
-PENDING, ACCEPTED = "pending", "accepted"  # a membership, before and after the person's act
+PENDING, ACCEPTED = MembershipStatus
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Identity:
         school_id = str(uuid.uuid4())
         authorisation = authorisation or {}
         session.execute(schools.insert().values(
-            id=school_id, name=name, status="active", student_accounts=student_accounts,
+            id=school_id, name=name, status=SchoolStatus.ACTIVE, student_accounts=student_accounts,
             authorisation_reference=authorisation.get("reference"),
             authorised_by=authorisation.get("authorised_by"),
             authorised_on=authorisation.get("date"), created_at=self.clock()))
@@ -66,11 +66,11 @@ class Identity:
     def school_offboarded(self, session: Session, school_id: str | None) -> bool:
         status = session.execute(sa.select(schools.c.status).where(
             schools.c.id == school_id)).scalar()
-        return status in ("offboarding", "offboarded")
+        return status in (SchoolStatus.OFFBOARDING, SchoolStatus.OFFBOARDED)
 
     def active_school(self, session: Session, school_id: str):
         row = session.execute(sa.select(schools).where(schools.c.id == school_id)).first()
-        if row is None or row.status != "active":
+        if row is None or row.status != SchoolStatus.ACTIVE:
             raise Unknown("no such school")
         return row
 
@@ -97,7 +97,7 @@ class Identity:
         SchoolOffboarded (dsar tracks the answers)."""
         self.active_school(session, school_id)
         session.execute(schools.update().where(schools.c.id == school_id).values(
-            status="offboarding", offboarded_at=self.clock()))
+            status=SchoolStatus.OFFBOARDING, offboarded_at=self.clock()))
         revoked = session.execute(clients.update().where(
             clients.c.school_id == school_id, clients.c.revoked_at.is_(None))
             .values(revoked_at=self.clock()).returning(clients.c.id)).scalars().all()
@@ -152,7 +152,8 @@ class Identity:
             .order_by(clients.c.created_at, clients.c.id)).all()
         return {**_school_view(row),
                 "admins": [{"id": r.id, "name": r.name, "email": r.email,
-                            "status": "active" if r.status == ACCEPTED else "invited",
+                            "status": AccountStatus.ACTIVE if r.status == ACCEPTED
+                            else AccountStatus.INVITED,
                             "invited_at": r.created_at, "activated_at": r.accepted_at}
                            for r in admins],
                 "clients": [{"client_id": r.id, "created_at": r.created_at,
@@ -169,7 +170,8 @@ class Identity:
         neither the answer nor the work tells a school that it did."""
         insert_unless_present(session, accounts, {
             "id": str(uuid.uuid4()), "email": domain.normalise_email(email), "name": None,
-            "kind": "person", "status": "invited", "created_at": self.clock()}, ("email",))
+            "kind": AccountKind.PERSON, "status": AccountStatus.INVITED,
+            "created_at": self.clock()}, ("email",))
         return self.account_by_email(session, email)
 
     def add_membership(self, session: Session, account_id: str, school_id: str, role: str,
@@ -249,7 +251,7 @@ class Identity:
             "guardian_ids": sorted({r.guardian_id for r in records if r.guardian_id}),
             "student_ids": sorted({r.student_id for r in records if r.student_id}),
             "name": pending.name, "email": account.email, "token": token,
-            "expires_at": expires_at, "existing_login": account.status == "active"},
+            "expires_at": expires_at, "existing_login": account.status == AccountStatus.ACTIVE},
             school_id=school_id)
         log.info("invitation issued account_id=%s invitation_id=%s", account_id,
                  invitation_id)
@@ -312,7 +314,7 @@ class Identity:
         """For the activation page: whether this invitation is accepted with a new
         password or with the login's existing one."""
         invitation, account = self._invitation(session, token)
-        return {"existing_login": account.status == "active",
+        return {"existing_login": account.status == AccountStatus.ACTIVE,
                 "expires_at": invitation.expires_at}
 
     def activate(self, session: Session, token: str, password: str,
@@ -323,7 +325,7 @@ class Identity:
         from `address`."""
         invitation, account = self._invitation(session, token)
         now = self.clock()
-        if account.status == "active":
+        if account.status == AccountStatus.ACTIVE:
             address_hash = domain.address_digest(self.address_key, address)
             self._check_address(session, address_hash, now)
             try:
@@ -334,7 +336,7 @@ class Identity:
         else:
             domain.check_password_rules(password)
             session.execute(accounts.update().where(accounts.c.id == account.id).values(
-                password_hash=self.hasher.hash(password), status="active",
+                password_hash=self.hasher.hash(password), status=AccountStatus.ACTIVE,
                 activated_at=now))
         session.execute(invitations.update().where(invitations.c.id == invitation.id)
                         .values(used_at=now))
@@ -510,7 +512,7 @@ class Identity:
         self._check_address(session, address_hash, now)
         account = self.account_by_email(session, email)
         roles = (self.roles(session, account)
-                 if account is not None and account.status == "active" else [])
+                 if account is not None and account.status == AccountStatus.ACTIVE else [])
         if not roles:  # unknown, never activated, or no accepted role: one answer
             domain.burn_password_check(self.hasher, password)
             self._address_failed(session, address_hash, now)
@@ -575,7 +577,7 @@ class Identity:
         held = set(session.execute(sa.select(memberships.c.role).where(
             memberships.c.account_id == account.id,
             memberships.c.status == ACCEPTED)).scalars())
-        if account.kind == "operator":
+        if account.kind == AccountKind.OPERATOR:
             held.add("operator")
         return [role for role in domain.ACCOUNT_ROLES if role in held]
 
@@ -629,7 +631,7 @@ class Identity:
         account = session.execute(sa.select(accounts).where(
             accounts.c.id == row.account_id)).first()
         roles = self.roles(session, account) if account is not None else []
-        if account is None or account.status != "active" or not roles:
+        if account is None or account.status != AccountStatus.ACTIVE or not roles:
             raise InvalidGrant("account unavailable")
         if role is None and row.role is not None and row.role not in roles:
             raise InvalidGrant("the sign-in's role is no longer held")
@@ -676,7 +678,7 @@ class Identity:
             raise InvalidCredentials()
         school = session.execute(sa.select(schools.c.status).where(
             schools.c.id == row.school_id)).scalar()
-        if school != "active":
+        if school != SchoolStatus.ACTIVE:
             raise InvalidCredentials()
         signer = self.keys.signer(session.connection())
         return {"access_token": signer.issue(client_id, "school_system", [row.school_id]),
@@ -706,7 +708,7 @@ class Identity:
 
     def _send_reset(self, session: Session, email: str) -> None:
         account = self.account_by_email(session, email)
-        if account is None or account.status != "active":
+        if account is None or account.status != AccountStatus.ACTIVE:
             return
         self._lock_account(session, account.id)  # the hourly cap counts under the lock
         if not self._may_mail(session, account.id, "reset"):
@@ -726,7 +728,7 @@ class Identity:
     def _greeting_name(self, session: Session, account) -> str:
         """The name to greet the person by in their own mail: an operator's, else the one
         a school they accepted recorded most recently ("" when none)."""
-        if account.kind == "operator":
+        if account.kind == AccountKind.OPERATOR:
             return account.name or ""
         m = memberships
         return session.execute(sa.select(m.c.name).where(
@@ -770,8 +772,8 @@ class Identity:
         account_id = str(uuid.uuid4())
         session.execute(accounts.insert().values(
             id=account_id, email=domain.normalise_email(email), name="Operator",
-            kind="operator", password_hash=self.hasher.hash(password), status="active",
-            created_at=self.clock(), activated_at=self.clock()))
+            kind=AccountKind.OPERATOR, password_hash=self.hasher.hash(password),
+            status=AccountStatus.ACTIVE, created_at=self.clock(), activated_at=self.clock()))
         log.info("bootstrap operator created account_id=%s", account_id)
         return account_id
 

@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 
 from shared.pages import Key, Page, keyset_page
 
+from .domain import LinkStatus
 from .models import links, students
 
-STATES = ("pending", "verified", "locked", "revoked")
+STATES = tuple(LinkStatus)
 
 
 def school_students(session: Session, school_id: str, name: str | None,

@@ -19,7 +19,7 @@ from shared.removals import Removals
 from shared.rights import RightsParticipant
 
 from . import domain
-from .domain import LOCKED, PENDING, REVOKED
+from .domain import LOCKED, PENDING, REVOKED, RevokedBy
 from .models import (guardian_accounts, guardian_students, guardians, links, removed_records,
                      students)
 
@@ -49,7 +49,7 @@ class Linking:
         session.execute(links.update().where(links.c.id == link.id)
                         .values(changed_at=self.clock(), **values))
 
-    def _revoke(self, session: Session, link, by: str) -> None:
+    def _revoke(self, session: Session, link, by: RevokedBy) -> None:
         if link.status == REVOKED:
             return
         self._set(session, link, status=REVOKED, revoked_by=by)
@@ -126,13 +126,13 @@ class Linking:
                     id=str(uuid.uuid4()), school_id=school_id, guardian_id=guardian_id,
                     student_id=student_id, account_id=account_id, status=PENDING,
                     failed_attempts=0, version=0, created_at=now, changed_at=now))
-            elif link.status == REVOKED and link.revoked_by == "data":
+            elif link.status == REVOKED and link.revoked_by == RevokedBy.DATA:
                 # The school's records ask for it again; an admin's revocation stands.
                 self._set(session, link, status=PENDING, failed_attempts=0,
                           account_id=account_id, revoked_by=None)
         for student_id, link in existing.items():
             if student_id not in wanted:
-                self._revoke(session, link, "data")
+                self._revoke(session, link, RevokedBy.DATA)
 
     def attach_account(self, session: Session, data: dict, school_id: str | None) -> None:
         """AccountActivated: `guardian_ids` is the full set this login holds now. Their
@@ -180,8 +180,8 @@ class Linking:
         for link in session.execute(sa.select(links).where(
                 links.c.guardian_id == guardian_id, links.c.account_id == account_id)
                 .with_for_update()).all():
-            reopen = link.status != REVOKED or link.revoked_by == "data"
-            self._revoke(session, link, "data")
+            reopen = link.status != REVOKED or link.revoked_by == RevokedBy.DATA
+            self._revoke(session, link, RevokedBy.DATA)
             values = {"account_id": None}
             if reopen:
                 values.update(status=PENDING, failed_attempts=0, revoked_by=None)
@@ -199,7 +199,7 @@ class Linking:
         for link in session.execute(sa.select(links).where(
                 links.c.student_id == student_id, links.c.school_id == school_id)
                 .with_for_update()).all():
-            self._revoke(session, link, "data")
+            self._revoke(session, link, RevokedBy.DATA)
         session.execute(guardian_students.delete().where(
             guardian_students.c.student_id == student_id))
         session.execute(students.delete().where(students.c.student_id == student_id))
@@ -211,7 +211,7 @@ class Linking:
                                data["record_version"])
         for link in session.execute(sa.select(links).where(
                 links.c.guardian_id == guardian_id).with_for_update()).all():
-            self._revoke(session, link, "data")
+            self._revoke(session, link, RevokedBy.DATA)
         session.execute(guardian_students.delete().where(
             guardian_students.c.guardian_id == guardian_id))
         session.execute(guardian_accounts.delete().where(
@@ -287,6 +287,6 @@ class Linking:
 
     def revoke(self, session: Session, school_ids, link_id: str) -> str:
         link = self._admin_link(session, school_ids, link_id)
-        self._revoke(session, link, "school")
+        self._revoke(session, link, RevokedBy.SCHOOL)
         return REVOKED
 

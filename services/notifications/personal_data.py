@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 
+from .domain import DeliveryStatus
+
 CONTACT = Personal("guardian", "sending mail")
 MESSAGE = Personal("any", "a message waiting to be sent")
 ACCOUNT_MAIL = ("invitation", "reset")  # their bodies carry a token
@@ -135,7 +137,8 @@ class NotificationsParticipant(RightsParticipant):
             removed += session.execute(deliveries.update().where(
                 deliveries.c.id.in_(sorted(blanked))).values(
                 to_address=None, body_text=None, body_html=None,
-                status=sa.case((deliveries.c.status == "pending", "skipped"),
+                status=sa.case((deliveries.c.status == DeliveryStatus.PENDING,
+                                DeliveryStatus.SKIPPED),
                                else_=deliveries.c.status))).rowcount if blanked else 0
         for account_id in sorted(logins):
             recipient = f"account:{account_id}"
