@@ -22,7 +22,6 @@ from . import domain
 from .domain import (AccountKind, AccountStatus, Conflict, InvalidCredentials, InvalidGrant,
                      MembershipStatus, SchoolStatus, Throttled, TokenUnusable, Unknown)
 from .keys import KeyRing
-from .secret import IdentitySecret
 from .personal_data import accepted_logins, delete_orphan_accounts
 from .revocation import lock_accounts, revoke_tokens, sign_out_accounts
 from .models import (accounts, address_failures, clients, invitations, mail_sends,
@@ -800,21 +799,6 @@ class Identity:
         if role == "student":  # the app lists a student's own reports by this id
             me["student_ids"] = sorted({r.student_id for r in accepted if r.student_id})
         return me
-
-
-def identity_of(ctx) -> Identity:
-    """The process's Identity, built once from the service context (API and handlers
-    share it)."""
-    if "identity" not in ctx.extras:
-        settings = ctx.settings
-        secret = IdentitySecret.load(settings)
-        ctx.extras["identity"] = Identity(
-            outbox=ctx.outbox, keys=KeyRing(ctx.engine, settings, secret),
-            hasher=domain.password_hasher(),
-            invitation_lifetime=dt.timedelta(days=settings.invitation_days),
-            refresh_lifetime=dt.timedelta(days=settings.refresh_token_days),
-            address_key=secret.address_key)
-    return ctx.extras["identity"]
 
 
 def _school_view(row) -> dict:

@@ -54,7 +54,7 @@ class NotificationsParticipant(RightsParticipant):
     copy in the mail folder (embedded mode's `.eml` files), and a login left with nothing
     here loses its mails of no school too (password resets, privacy notices)."""
 
-    mailer = None  # the service's Mailer, wired by notifications_of (its files go too)
+    mailer = None  # the service's Mailer, wired by bootstrap.build (its files go too)
 
     def export(self, session, subject):
         """A message waiting to be sent is the subject's data, except what account mail

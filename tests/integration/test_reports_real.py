@@ -141,7 +141,7 @@ def test_everyone_else_gets_404_on_every_endpoint_that_takes_an_id(world):
 
 def test_an_embargoed_report_is_invisible_until_its_time_and_only_then_announced(world):
     system, _, _, ids, one, admin = world
-    service = system.runtimes["reports"].context.extras["reports"]
+    service = system.runtimes["reports"].context.use_cases.reports
     now = dt.datetime.now(dt.timezone.utc)
     service.clock = lambda: now
     publish(system, admin, visible_from=(now + dt.timedelta(days=1)).isoformat())
