@@ -70,7 +70,7 @@ def keyset_page(session: Session, query: sa.Select[Any], keys: Sequence[Key],
     rows = session.execute(query.limit(limit + 1)).all()
     page = rows[:limit]
     more = len(rows) > limit
-    return Page(page, str(page[-1]._mapping[unique.column]) if more else None)
+    return Page(list(page), str(page[-1]._mapping[unique.column]) if more else None)
 
 
 def _after(keys: Sequence[Key], values: Sequence[Any]) -> sa.ColumnElement[bool]:

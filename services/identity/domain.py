@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -54,7 +55,7 @@ STAFF_ROLES = ("school_admin",)
 ACCOUNT_ROLES = ("operator", "school_admin", "parent", "student")
 
 
-def default_role(roles) -> str | None:
+def default_role(roles: Collection[str]) -> str | None:
     """The role a sign-in acts in when it names none: the first the login holds."""
     return next((role for role in ACCOUNT_ROLES if role in roles), None)
 

@@ -212,7 +212,8 @@ def test_erasing_a_student_leaves_nothing_of_them_in_the_reports_database(world)
                 continue  # the id alone, kept so late events cannot bring data back
             for row in conn.execute(sa.select(table)).mappings():
                 text = json.dumps(dict(row), default=str)
-                found += [f"{table.name}:{n}:{row.get('event_type')}:{row.get('sent_at')}" for n in needles if n in text]
+                found += [f"{table.name}:{n}:{row.get('event_type')}:{row.get('sent_at')}"
+                          for n in needles if n in text]
     assert found == []
     assert reports_of(system, one, ids["Annabel"]).status_code == 404
     # Bartholomew's data is untouched.

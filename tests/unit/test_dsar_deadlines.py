@@ -7,6 +7,7 @@ import pytest
 
 from services.dsar import domain
 from services.dsar.app import SPEC
+from services.dsar.service import Refused
 from shared.config import Settings
 from shared.service import ServiceRuntime
 
@@ -47,7 +48,7 @@ def test_a_request_extended_paused_and_resumed_with_an_injected_clock(tmp_path):
     # From receipt: 31 January + 2 months = 31 March (not 28 February + 1 month).
     assert extended["due_at"] == dt.datetime(2026, 3, 31, 10, tzinfo=UTC)
     with rt.context.sessions() as s, s.begin():
-        with pytest.raises(Exception):
+        with pytest.raises(Refused):
             dsar.extend(s, request["id"], (school,), "admin", 2, "too long")
     with rt.context.sessions() as s, s.begin():
         assert dsar.pause(s, request["id"], (school,), "admin", True)["status"] == "paused"
