@@ -5,6 +5,8 @@ import calendar
 import datetime as dt
 from enum import StrEnum
 
+from shared.errors import Conflict
+
 
 class Kind(StrEnum):
     ACCESS = "access"
@@ -33,6 +35,11 @@ class Answer(StrEnum):
     FAILED = "failed"
 
 
+class Refused(Conflict):
+    """The request cannot be made in this state (a clear 409)."""
+    code = "refused"
+
+
 KINDS = tuple(k for k in Kind if k is not Kind.OFFBOARDING)  # what may be filed
 EXPORTS = (Kind.ACCESS, Kind.PORTABILITY)  # the kinds that leave an export to download
 OPEN = (Status.AWAITING, Status.IN_PROGRESS, Status.PAUSED)
@@ -42,6 +49,7 @@ REQUEST_EVENTS = {"access": "AccessRequested", "portability": "AccessRequested",
 ANSWERS = {"ErasureCompleted", "SubjectDataExported", "RestrictionApplied",
            "ObjectionApplied", "OffboardingCompleted"}
 MAX_EXTENSION_MONTHS = 2
+EXPORT_LIFETIME = dt.timedelta(days=7)  # how long a completed export can be downloaded
 # Free text on a request (the filer's note, an admin's reasons): it may name anyone, so it
 # goes with the erasure of the subject or of the requester.
 FREE_TEXT = ("extension_reason", "refusal_reason")

@@ -7,7 +7,7 @@ import pytest
 
 from services.dsar import domain
 from services.dsar.app import SPEC
-from services.dsar.service import Refused
+from services.dsar.domain import Refused
 from shared.config import Settings
 from shared.service import ServiceRuntime
 
