@@ -34,6 +34,8 @@ from shared.web import create_flask_app
 log = logging.getLogger(__name__)
 
 REVOCATION_EVENT = "TokensRevoked"  # every service applies it (shared/revocations.py)
+# A worker loop: its name, and what runs it until the event is set.
+Loop = tuple[str, Callable[[threading.Event], None]]
 
 
 @dataclass
@@ -71,7 +73,7 @@ class ServiceSpec:
     # it as it is confirmed (ingest keeps no personal data once published).
     outbox_retention_seconds: int | None = None
     # More loops for the worker process, beside consumers and relay (e.g. a scheduler).
-    build_loops: Callable[[ServiceContext], list] = lambda ctx: []
+    build_loops: Callable[[ServiceContext], list[Loop]] = lambda ctx: []
 
 
 class ServiceRuntime:
@@ -222,6 +224,15 @@ def current_context() -> ServiceContext:
 
 
 T = TypeVar("T")
+P = TypeVar("P", bound=RightsParticipant)
+
+
+def participant_of(ctx: ServiceContext, kind: type[P]) -> P:
+    """The service's rights participant, as the class its spec names."""
+    if not isinstance(ctx.participant, kind):
+        raise TypeError(f"{ctx.name}'s participant is not a {kind.__name__}")
+    return ctx.participant
+
 
 
 def in_transaction(work: Callable[[Session], T], commit_on: tuple[type[BaseException], ...] = ()

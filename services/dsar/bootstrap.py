@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from shared.db import transaction
-from shared.service import ServiceContext, ServiceSpec, migrations_dir
+from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir
 from shared.worker import periodic
 
 from . import api, handlers, models, personal_data
@@ -24,7 +24,7 @@ def build(ctx: ServiceContext) -> UseCases:
         days=ctx.settings.removed_student_retention_days)))
 
 
-def sweeper(ctx: ServiceContext, every_seconds: float = 30.0):
+def sweeper(ctx: ServiceContext, every_seconds: float = 30.0) -> Loop:
     """Re-asks silent services and deletes expired exports."""
     uses: UseCases = ctx.use_cases
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from shared.auth import TokenVerifier
 from shared.db import transaction
-from shared.service import ServiceContext, ServiceSpec, migrations_dir
+from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir, participant_of
 from shared.worker import periodic
 
 from . import api, domain, handlers, models, personal_data
@@ -38,7 +38,8 @@ def on_start(ctx: ServiceContext) -> None:
     uses: UseCases = ctx.use_cases
     uses.identity.keys.ensure()
     settings = ctx.settings
-    ctx.participant.token_lifetime = settings.access_token_seconds
+    participant_of(ctx, personal_data.IdentityParticipant).token_lifetime = \
+        settings.access_token_seconds
     if settings.bootstrap_operator_email and settings.bootstrap_operator_password:
         with transaction(ctx.sessions) as session:
             uses.identity.ensure_operator(session, settings.bootstrap_operator_email,
@@ -50,7 +51,7 @@ def verifier(ctx: ServiceContext) -> TokenVerifier:
     return uses.identity.keys.verifier()
 
 
-def reset_mailer(ctx: ServiceContext, every_seconds: float = 0.5):
+def reset_mailer(ctx: ServiceContext, every_seconds: float = 0.5) -> Loop:
     """Handles the password resets asked for (the request only writes them down)."""
     uses: UseCases = ctx.use_cases
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.service import ServiceContext, ServiceSpec, migrations_dir
+from shared.service import ServiceContext, ServiceSpec, migrations_dir, participant_of
 
 from . import api, handlers, models, personal_data
 from .service import Ingest, RosterImport
@@ -17,7 +17,7 @@ class UseCases:
 
 
 def build(ctx: ServiceContext) -> UseCases:
-    ingest = Ingest(ctx.outbox, ctx.participant)
+    ingest = Ingest(ctx.outbox, participant_of(ctx, personal_data.IngestParticipant))
     return UseCases(ingest, RosterImport(ingest))
 
 

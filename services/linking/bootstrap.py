@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.service import ServiceContext, ServiceSpec, migrations_dir
+from shared.service import ServiceContext, ServiceSpec, migrations_dir, participant_of
 
 from . import api, handlers, models, personal_data
 from .service import Linking
@@ -16,7 +16,7 @@ class UseCases:
 
 
 def build(ctx: ServiceContext) -> UseCases:
-    return UseCases(Linking(ctx.outbox, ctx.participant))
+    return UseCases(Linking(ctx.outbox, participant_of(ctx, personal_data.LinkingParticipant)))
 
 
 SPEC = ServiceSpec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.service import ServiceContext, ServiceSpec, migrations_dir
+from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir, participant_of
 
 from . import api, handlers, models, personal_data
 from .mailer import Mailer
@@ -19,11 +19,12 @@ class UseCases:
 
 def build(ctx: ServiceContext) -> UseCases:
     mailer = Mailer(ctx.settings)
-    ctx.participant.mailer = mailer  # an erasure takes the mail folder's copies too
-    return UseCases(Notifications(ctx.settings, ctx.participant, mailer))
+    participant = participant_of(ctx, personal_data.NotificationsParticipant)
+    participant.mailer = mailer  # an erasure takes the mail folder's copies too
+    return UseCases(Notifications(ctx.settings, participant, mailer))
 
 
-def sender(ctx: ServiceContext):
+def sender(ctx: ServiceContext) -> Loop:
     uses: UseCases = ctx.use_cases
     return ("notifications.sender", uses.notifications.sender(ctx.sessions))
 

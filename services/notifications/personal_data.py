@@ -12,6 +12,7 @@ from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsPartici
 from shared.rights import TableDeclaration as T
 
 from .domain import DeliveryStatus
+from .mailer import Mailer
 
 CONTACT = Personal("guardian", "sending mail")
 MESSAGE = Personal("any", "a message waiting to be sent")
@@ -54,7 +55,8 @@ class NotificationsParticipant(RightsParticipant):
     copy in the mail folder (embedded mode's `.eml` files), and a login left with nothing
     here loses its mails of no school too (password resets, privacy notices)."""
 
-    mailer = None  # the service's Mailer, wired by bootstrap.build (its files go too)
+    # The service's Mailer, wired by bootstrap.build (its files go too).
+    mailer: Mailer | None = None
 
     def export(self, session, subject):
         """A message waiting to be sent is the subject's data, except what account mail

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.db import transaction
-from shared.service import ServiceContext, ServiceSpec, migrations_dir
+from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir, participant_of
 from shared.worker import periodic
 
 from . import api, handlers, models, personal_data
@@ -21,10 +21,11 @@ class UseCases:
 
 
 def build(ctx: ServiceContext) -> UseCases:
-    return UseCases(Reports(ctx.outbox, ctx.participant), OneRowReader(ctx.engine))
+    participant = participant_of(ctx, personal_data.ReportsParticipant)
+    return UseCases(Reports(ctx.outbox, participant), OneRowReader(ctx.engine))
 
 
-def announcer(ctx: ServiceContext, every_seconds: float = 15.0):
+def announcer(ctx: ServiceContext, every_seconds: float = 15.0) -> Loop:
     """Sends ReportPublished for embargoed reports as their `visible_from` passes."""
     uses: UseCases = ctx.use_cases
 
