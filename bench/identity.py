@@ -22,7 +22,6 @@ import jwt
 from bench.common import Figure, table, temporary_database
 from services.identity import domain
 from services.identity.app import SPEC
-from services.identity.service import identity_of
 from shared.auth import ALGORITHM, AUDIENCE, ISSUER
 from shared.config import Settings
 from shared.service import ServiceRuntime
@@ -68,7 +67,7 @@ def figures(quick: bool = False, sign_ins: int | None = None,
             sign_in_rate = per_second(sign_ins, sign_in)
 
             token = client.post("/api/v1/auth/token", json=body).json["access_token"]
-            keys = identity_of(rt.context).keys
+            keys = rt.context.use_cases.identity.keys
             public = keys.public_keys()[jwt.get_unverified_header(token)["kid"]]
 
             def bare_decode(text: str):

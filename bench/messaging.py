@@ -177,8 +177,8 @@ def figures(quick: bool = False, events: int | None = None,
         Figure(group, "naive pipeline: confirm per publish, commit per event", naive,
                "events/s", "bare kombu publish -> consume", bare),
         Figure(group, f"pipeline: window {defaults.publish_window} confirms, packs of "
-               f"{defaults.relay_pack}, batches of {defaults.consumer_batch}", batched, "events/s", "naive pipeline", naive,
-               target=6.0),
+               f"{defaults.relay_pack}, batches of {defaults.consumer_batch}", batched,
+               "events/s", "naive pipeline", naive, target=6.0),
         Figure(group, "pipeline (the same run)", batched, "events/s",
                "bare kombu publish -> consume", bare, target=0.5),
     ]

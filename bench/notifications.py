@@ -21,7 +21,6 @@ from aiosmtpd.controller import Controller
 
 from bench.common import Figure, table, temporary_database
 from services.notifications import templates
-from services.notifications.api import notifications_of
 from services.notifications.app import SPEC
 from services.notifications.mailer import build_message
 from shared.config import Settings
@@ -57,7 +56,7 @@ def figures(quick: bool = False, emails: int | None = None) -> list[Figure]:
                                smtp_port=port)
             rt = ServiceRuntime(SPEC, settings)
             rt.start()
-            service = notifications_of(rt.context)
+            service = rt.context.use_cases.notifications
             message = templates.report_published(settings.public_url, "Pat Parent",
                                                  "Autumn report", "2026 Autumn", "r-1")
             with rt.context.sessions() as session, session.begin():

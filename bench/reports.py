@@ -41,7 +41,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.common import Figure, percentile_ms, table, temporary_database
 from services.reports import models as m
-from services.reports.api import reports_of
 from services.reports.app import SPEC
 from shared.auth import TokenSigner
 from shared.config import Settings
@@ -102,7 +101,7 @@ def seed(rt: ServiceRuntime, school_id: str, students: int) -> list[tuple[str, s
             "link_id": str(uuid.uuid4()), "school_id": school_id,
             "account_id": str(uuid.uuid4()), "guardian_id": str(uuid.uuid4()),
             "student_id": ids[g % students], "verified": True, "record_version": 1})
-    service = reports_of(rt.context)
+    service = rt.context.use_cases.reports
     with transaction(rt.context.sessions) as session:
         for table_, batch in rows.items():
             session.execute(table_.insert(), batch)

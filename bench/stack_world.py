@@ -111,12 +111,14 @@ def students(count: int, prefix: str, with_parents: bool) -> list[dict]:
     for n in range(count):
         sid = f"{prefix}{n}"
         events.append({"type": "student.upserted", "source_id": sid, "data": {
-            "given_name": "Sam", "family_name": "Reed", "date_of_birth": f"2014-0{1 + n % 9}-1{n % 9}",
-            "form_group": "9C", "year_group": 9}})
+            "given_name": "Sam", "family_name": "Reed",
+            "date_of_birth": f"2014-0{1 + n % 9}-1{n % 9}", "form_group": "9C", "year_group": 9}})
         if with_parents:
             events.append({"type": "guardian.upserted", "source_id": f"G{sid}", "data": {
-                "given_name": "Lou", "family_name": "Reed", "email": f"p{sid.lower()}@bench.example",
-                "students": [{"student_id": sid, "relationship": "parent", "receives_reports": True}]}})
+                "given_name": "Lou", "family_name": "Reed",
+                "email": f"p{sid.lower()}@bench.example",
+                "students": [{"student_id": sid, "relationship": "parent",
+                              "receives_reports": True}]}})
     return events
 
 
@@ -125,7 +127,8 @@ def classes_and_marks(sids: list[str]) -> list[dict]:
         "title": "Dr", "given_name": "Ada", "family_name": "Lov"}}]
     for subject in ("Maths", "English", "Science"):
         events.append({"type": "class.upserted", "source_id": f"C-{subject}", "data": {
-            "name": f"9C {subject}", "subject": subject, "teacher_ids": ["T1"], "student_ids": sids}})
+            "name": f"9C {subject}", "subject": subject, "teacher_ids": ["T1"],
+            "student_ids": sids}})
         events += [{"type": "attainment.recorded", "source_id": f"A-{subject}-{s}", "data": {
             "student_id": s, "class_id": f"C-{subject}", "period": PERIOD, "kind": "mark",
             "value": "61", "out_of": 100}} for s in sids]
@@ -193,8 +196,9 @@ class World:
     def push(self, system: str, events: list[dict], client: Client | None = None,
              after_batch=None) -> None:
         for start in range(0, len(events), BATCH):
-            status, body = (client or self.http).call("POST", "/api/v1/school-data/batches", system, {
-                "batch_id": uuid.uuid4().hex, "events": events[start:start + BATCH]})
+            status, body = (client or self.http).call(
+                "POST", "/api/v1/school-data/batches", system, {
+                    "batch_id": uuid.uuid4().hex, "events": events[start:start + BATCH]})
             assert status == 202 and not body["rejected"], body
             if after_batch:
                 after_batch()
@@ -263,7 +267,8 @@ class World:
         return calm_since
 
     def count(self, service: str, table: str, school: str) -> int:
-        return self.rows(service, f"SELECT count(*) FROM {table} WHERE school_id = '{school}'")[0][0]
+        return self.rows(service,
+                         f"SELECT count(*) FROM {table} WHERE school_id = '{school}'")[0][0]
 
 
 class Stack(World):
@@ -330,7 +335,8 @@ class Stack(World):
 
     def workers(self) -> dict[str, int]:
         """Worker process ids by pid-file name (reports-worker, reports-worker-2, …)."""
-        return {p.stem: int(p.read_text()) for p in sorted((self.dir / "pids").glob("*-worker*.pid"))}
+        return {p.stem: int(p.read_text())
+                for p in sorted((self.dir / "pids").glob("*-worker*.pid"))}
 
 
 class Embedded(World):

@@ -47,33 +47,33 @@ class Conflict(DomainError):
     """The request does not fit the current state (409); the message says why."""
     status = 409
     code = "conflict"
-    answer = None
+    answer: str | None = None
 
 
 class Locked(DomainError):
     """The object is there but may not be used for now (423)."""
     status = 423
     code = "locked"
-    answer = None
+    answer: str | None = None
 
 
 class Unauthenticated(DomainError):
     """Credentials or a grant that prove nothing (401)."""
     status = 401
     code = "unauthorized"
-    answer = None
+    answer: str | None = None
 
 
 class BadRequest(DomainError):
     status = 400
     code = "bad_request"
-    answer = None
+    answer: str | None = None
 
 
 class Invalid(DomainError):
     """Input the rules refuse (422); the message says why."""
     code = "validation_failed"
-    answer = None
+    answer: str | None = None
 
 
 class TooManyRequests(DomainError):
@@ -92,7 +92,7 @@ class ApiError(DomainError):
     """An answer a view gives itself (input that no rule judges, such as a missing query
     parameter): status, code and message given where it is raised."""
 
-    answer = None
+    answer: str | None = None
 
     def __init__(self, status: int, code: str, message: str,
                  fields: dict[str, Any] | None = None, *,

@@ -1,22 +1,25 @@
-"""Wiring one service: its database, outbox, handlers, rights participant, web app and
-worker threads. The same wiring serves gunicorn, the worker process and embedded mode."""
+"""Running one service: its database, outbox, use cases, handlers, rights participant, web
+app and worker threads, as its `bootstrap.py` specifies them (ServiceSpec). The same
+runtime serves gunicorn, the worker process and embedded mode."""
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
+from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
 from shared import contracts, metrics
 from shared.auth import TokenVerifier, verifier_from_settings
 from shared.config import Settings
 from shared.logging_setup import configure_logging
-from shared.db import make_engine, make_session_factory, ping, upgrade
+from shared.db import make_engine, make_session_factory, ping, run_in_transaction, upgrade
 from shared.messaging import topology
 from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker, with_many
 from shared.messaging.outbox import Outbox
@@ -31,6 +34,8 @@ from shared.web import create_flask_app
 log = logging.getLogger(__name__)
 
 REVOCATION_EVENT = "TokensRevoked"  # every service applies it (shared/revocations.py)
+# A worker loop: its name, and what runs it until the event is set.
+Loop = tuple[str, Callable[[threading.Event], None]]
 
 
 @dataclass
@@ -42,7 +47,9 @@ class ServiceContext:
     sessions: Any
     outbox: Outbox
     participant: RightsParticipant | None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # What the spec's `build` made, once per process: the service's use cases (its
+    # bootstrap.py types them).
+    use_cases: Any = None
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,12 @@ class ServiceSpec:
     tables: PlumbingTables
     migrations_dir: Path | None
     declaration: DataDeclaration | None  # None: not in the data map
+    # The use cases, built once per process (ServiceContext.use_cases).
+    build: Callable[[ServiceContext], Any] = lambda ctx: None
     build_handlers: Callable[[ServiceContext], Mapping[str, Handler]] = lambda ctx: {}
-    build_blueprints: Callable[[ServiceContext], list] = lambda ctx: []
+    # The routes: module-level views on these, reaching the use cases through
+    # current_context().
+    blueprints: tuple[Blueprint, ...] = ()
     participant_class: type[RightsParticipant] = RightsParticipant
     on_start: Callable[[ServiceContext], None] | None = None
     # The service that signs tokens verifies them from its own keys (see identity).
@@ -62,7 +73,7 @@ class ServiceSpec:
     # it as it is confirmed (ingest keeps no personal data once published).
     outbox_retention_seconds: int | None = None
     # More loops for the worker process, beside consumers and relay (e.g. a scheduler).
-    build_loops: Callable[[ServiceContext], list] = lambda ctx: []
+    build_loops: Callable[[ServiceContext], list[Loop]] = lambda ctx: []
 
 
 class ServiceRuntime:
@@ -80,6 +91,7 @@ class ServiceRuntime:
                 outbox)
         self.context = ServiceContext(spec.name, settings, self.engine, sessions, outbox,
                                       participant)
+        self.context.use_cases = spec.build(self.context)
         self.verifier = verifier_from_settings(settings)
         self.revocations = RevocationView(self.engine, spec.tables.token_revocations)
         self.relay: OutboxRelay | None = None
@@ -172,7 +184,7 @@ class ServiceRuntime:
     def create_app(self) -> Flask:
         app = create_flask_app(self.spec.name, ready=self.ready, verifier=self.verifier,
                                revocations=self.revocations,
-                               blueprints=self.spec.build_blueprints(self.context))
+                               blueprints=self.spec.blueprints)
         app.extensions["pp_context"] = self.context
         return app
 
@@ -203,6 +215,32 @@ def _unless_offboarded(participant: RightsParticipant, handler: Handler) -> Hand
     return with_many(guarded, guarded_many)
 
 
+def current_context() -> ServiceContext:
+    """The context of the service answering this request (a view's way to its use cases,
+    settings and sessions)."""
+    context = current_app.extensions["pp_context"]
+    assert isinstance(context, ServiceContext)
+    return context
+
+
+T = TypeVar("T")
+P = TypeVar("P", bound=RightsParticipant)
+
+
+def participant_of(ctx: ServiceContext, kind: type[P]) -> P:
+    """The service's rights participant, as the class its spec names."""
+    if not isinstance(ctx.participant, kind):
+        raise TypeError(f"{ctx.name}'s participant is not a {kind.__name__}")
+    return ctx.participant
+
+
+
+def in_transaction(work: Callable[[Session], T], commit_on: tuple[type[BaseException], ...] = ()
+                   ) -> T:
+    """`work(session)` in one transaction of the service answering this request."""
+    return run_in_transaction(current_context().sessions, work, commit_on=commit_on)
+
+
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> Flask:
     """The web app of one service, migrated and ready (gunicorn's `wsgi:app`)."""
     settings = settings or Settings.from_env()
@@ -221,4 +259,5 @@ def contracts_consumed(service: str) -> set[str]:
 
 
 __all__ = ["ServiceContext", "ServiceRuntime", "ServiceSpec", "contracts",
-           "contracts_consumed", "create_service_app", "migrations_dir"]
+           "contracts_consumed", "create_service_app", "current_context", "in_transaction",
+           "migrations_dir"]

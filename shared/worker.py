@@ -9,7 +9,7 @@ from typing import Callable
 from shared import metrics
 from shared.config import Settings
 from shared.logging_setup import configure_logging
-from shared.service import ServiceRuntime, ServiceSpec
+from shared.service import Loop, ServiceRuntime, ServiceSpec
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def run_threads(loops, stop: threading.Event) -> list[threading.Thread]:
     return threads
 
 
-def periodic(name: str, every_seconds: float, work: Callable[[], object]):
+def periodic(name: str, every_seconds: float, work: Callable[[], object]) -> Loop:
     """A worker loop running `work` every so often until stopped (schedulers, sweepers);
     a failing round is logged and the next one tries again."""
     def run(stop: threading.Event) -> None:

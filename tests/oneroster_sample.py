@@ -116,8 +116,9 @@ class SampleSchool:
             parent = f"P{n:04d}"
             agents = [parent] + ([f"R{n:04d}"] if n % 5 == 0 else [])
             self._user(t, sid, "student", rnd, grades=form[0], agents=agents)
-            t["demographics"].append({"sourcedId": sid, "sex": "other", "birthDate":
-                                      f"201{3 if form[0] == '7' else 2}-0{rnd.randint(1, 9)}-1{rnd.randint(0, 9)}"})
+            born = (f"201{3 if form[0] == '7' else 2}-0{rnd.randint(1, 9)}"
+                    f"-1{rnd.randint(0, 9)}")
+            t["demographics"].append({"sourcedId": sid, "sex": "other", "birthDate": born})
             self._user(t, parent, "parent", rnd, email=f"{parent.lower()}@home.example",
                        agents=[sid])
             if n % 5 == 0:  # a relative on record, who receives nothing

@@ -3,14 +3,53 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from enum import StrEnum
 
-KINDS = ("access", "rectification", "erasure", "restriction", "portability", "objection")
+from shared.errors import Conflict
+
+
+class Kind(StrEnum):
+    ACCESS = "access"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+    RESTRICTION = "restriction"
+    PORTABILITY = "portability"
+    OBJECTION = "objection"
+    OFFBOARDING = "offboarding"  # SchoolOffboarded, tracked like a request; never filed
+
+
+class Status(StrEnum):
+    """A request's."""
+    AWAITING = "awaiting_school"  # a parent's or student's, until the school approves
+    IN_PROGRESS = "in_progress"
+    PAUSED = "paused"             # waiting on the requester: the deadline stops
+    COMPLETED = "completed"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+class Answer(StrEnum):
+    """One service's, to a request sent to it."""
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Refused(Conflict):
+    """The request cannot be made in this state (a clear 409)."""
+    code = "refused"
+
+
+KINDS = tuple(k for k in Kind if k is not Kind.OFFBOARDING)  # what may be filed
+EXPORTS = (Kind.ACCESS, Kind.PORTABILITY)  # the kinds that leave an export to download
+OPEN = (Status.AWAITING, Status.IN_PROGRESS, Status.PAUSED)
 REQUEST_EVENTS = {"access": "AccessRequested", "portability": "AccessRequested",
                   "erasure": "ErasureRequested", "restriction": "ProcessingRestricted",
                   "objection": "ObjectionRecorded"}
 ANSWERS = {"ErasureCompleted", "SubjectDataExported", "RestrictionApplied",
            "ObjectionApplied", "OffboardingCompleted"}
 MAX_EXTENSION_MONTHS = 2
+EXPORT_LIFETIME = dt.timedelta(days=7)  # how long a completed export can be downloaded
 # Free text on a request (the filer's note, an admin's reasons): it may name anyone, so it
 # goes with the erasure of the subject or of the requester.
 FREE_TEXT = ("extension_reason", "refusal_reason")

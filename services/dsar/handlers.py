@@ -2,14 +2,18 @@
 and identity's SchoolOffboarded (offboarding tracked like an erasure)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.service import ServiceContext
 
 from . import domain
-from .api import dsar_of
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    dsar = dsar_of(ctx)
+    uses: UseCases = ctx.use_cases
+    dsar = uses.dsar
     handlers = {answer: dsar.on_answer for answer in sorted(domain.ANSWERS)}
     handlers["SchoolOffboarded"] = dsar.on_school_offboarded
     handlers["SchoolActivated"] = lambda session, envelope, data: None

@@ -1,208 +1,237 @@
 """HTTP API of the identity service (API.md "Sign-in" and "Operator")."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from shared.auth import current_principal, require
-from shared.db import run_in_transaction
 from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
-from shared.service import ServiceContext
+from shared.service import current_context, in_transaction
 
 from . import domain, schemas
-from .service import identity_of
+from .service import Identity
 
-def build_blueprints(ctx: ServiceContext) -> list:
-    identity = identity_of(ctx)
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
-    def run(work, commit_on=()):
-        try:
-            return run_in_transaction(ctx.sessions, work, commit_on=commit_on)
-        except sa.exc.IntegrityError:
-            # Two requests creating the same thing at once: one wins, the other may retry.
-            raise ApiError(409, "conflict", "A concurrent request changed this; try again."
-                           ) from None
 
-    def school_scope(school_id: str) -> None:
-        """Operators reach every school; a school admin only their own (else 404)."""
-        principal = current_principal()
-        if principal.role != "operator" and not principal.in_school(school_id):
-            raise NotFound()
+def identity() -> Identity:
+    uses: UseCases = current_context().use_cases
+    return uses.identity
 
-    keys = Blueprint("keys", __name__, description="Public signing keys")
 
-    @keys.route("/.well-known/jwks.json", methods=["GET"])
-    @keys.alt_response(200, success=True, description="A JSON Web Key Set", schema={
-        "type": "object", "required": ["keys"],
-        "properties": {"keys": {"type": "array", "items": {"type": "object"}}}})
-    def jwks():
-        """The public keys every service uses to verify access tokens."""
-        return jsonify(identity.keys.jwks())
+def run(work, commit_on=()):
+    """`work` in one transaction; two requests creating the same thing at once: one
+    wins, the other is told to retry (409)."""
+    try:
+        return in_transaction(work, commit_on=commit_on)
+    except sa.exc.IntegrityError:
+        raise ApiError(409, "conflict", "A concurrent request changed this; try again."
+                       ) from None
 
-    auth = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in")
 
-    @auth.route("/auth/token", methods=["POST"])
-    @auth.arguments(schemas.TokenRequest)
-    @auth.response(200, schemas.TokenResponse)
-    def token(body):
-        """Password, refresh-token and client-credentials grants. A token is for one role:
-        the one named in `role` (password and refresh grants; a refresh naming another
-        role switches the sign-in to it), else the sign-in's, else the login's default.
-        The answer says which (`role`) and which the login holds (`roles`)."""
-        grant = body["grant_type"]
-        if grant == "password":
-            address = ctx.settings.trusted_proxies.client_address(
-                request.remote_addr, request.headers.get("X-Forwarded-For"))
-            return run(lambda s: identity.sign_in(s, body["email"], body["password"], address,
-                                                  body.get("role")),
-                       commit_on=(domain.InvalidCredentials,))
-        if grant == "refresh_token":
-            return run(lambda s: identity.refresh(s, body["refresh_token"], body.get("role")),
-                       commit_on=(domain.InvalidGrant,))
-        return run(lambda s: identity.client_credentials(s, body["client_id"],
-                                                         body["client_secret"]))
+def school_scope(school_id: str) -> None:
+    """Operators reach every school; a school admin only their own (else 404)."""
+    principal = current_principal()
+    if principal.role != "operator" and not principal.in_school(school_id):
+        raise NotFound()
 
-    @auth.route("/auth/activate", methods=["POST"])
-    @auth.arguments(schemas.ActivateRequest)
-    def activate(body):
-        """Accept a school's invitation with its token (single use; proves the email). A
-        new login sets its password; a login that has one already gives it (a wrong one
-        is a failed sign-in, 401): an invitation never overwrites a password."""
-        address = ctx.settings.trusted_proxies.client_address(
+
+keys = Blueprint("keys", __name__, description="Public signing keys")
+
+
+@keys.route("/.well-known/jwks.json", methods=["GET"])
+@keys.alt_response(200, success=True, description="A JSON Web Key Set", schema={
+    "type": "object", "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {"type": "object"}}}})
+def jwks():
+    """The public keys every service uses to verify access tokens."""
+    return jsonify(identity().keys.jwks())
+
+
+auth = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in")
+
+
+@auth.route("/auth/token", methods=["POST"])
+@auth.arguments(schemas.TokenRequest)
+@auth.response(200, schemas.TokenResponse)
+def token(body):
+    """Password, refresh-token and client-credentials grants. A token is for one role:
+    the one named in `role` (password and refresh grants; a refresh naming another
+    role switches the sign-in to it), else the sign-in's, else the login's default.
+    The answer says which (`role`) and which the login holds (`roles`)."""
+    grant = body["grant_type"]
+    if grant == "password":
+        address = current_context().settings.trusted_proxies.client_address(
             request.remote_addr, request.headers.get("X-Forwarded-For"))
-        account_id = run(lambda s: identity.activate(s, body["token"], body["password"],
-                                                     address),
-                         commit_on=(domain.InvalidCredentials,))
-        return jsonify({"status": "active", "account_id": account_id})
+        return run(lambda s: identity().sign_in(s, body["email"], body["password"], address,
+                                                body.get("role")),
+                   commit_on=(domain.InvalidCredentials,))
+    if grant == "refresh_token":
+        return run(lambda s: identity().refresh(s, body["refresh_token"], body.get("role")),
+                   commit_on=(domain.InvalidGrant,))
+    return run(lambda s: identity().client_credentials(s, body["client_id"],
+                                                       body["client_secret"]))
 
-    @auth.route("/auth/invitation", methods=["POST"])
-    @auth.arguments(schemas.InvitationCheck)
-    @auth.response(200, schemas.InvitationStatus)
-    def invitation_status(body):
-        """For the activation page: whether accepting this invitation sets a new password
-        or asks for the login's existing one. Unusable tokens: 400 invalid_token."""
-        return run(lambda s: identity.invitation_status(s, body["token"]))
 
-    @auth.route("/auth/logout", methods=["POST"])
-    @auth.arguments(schemas.LogoutRequest)
-    @auth.alt_response(204, success=True, description="Signed out (also for an unknown token)")
-    def logout(body):
-        """Revoke the refresh token and every token rotated from the same sign-in."""
-        run(lambda s: identity.logout(s, body["refresh_token"]))
-        return "", 204
+@auth.route("/auth/activate", methods=["POST"])
+@auth.arguments(schemas.ActivateRequest)
+def activate(body):
+    """Accept a school's invitation with its token (single use; proves the email). A
+    new login sets its password; a login that has one already gives it (a wrong one
+    is a failed sign-in, 401): an invitation never overwrites a password."""
+    address = current_context().settings.trusted_proxies.client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"))
+    account_id = run(lambda s: identity().activate(s, body["token"], body["password"],
+                                                   address),
+                     commit_on=(domain.InvalidCredentials,))
+    return jsonify({"status": "active", "account_id": account_id})
 
-    @auth.route("/auth/password-reset", methods=["POST"])
-    @auth.arguments(schemas.ResetRequest)
-    @auth.alt_response(202, success=True, description="Requested", schema={
-        "type": "object", "properties": {"status": {"type": "string"}}})
-    def request_reset(body):
-        """Email a reset link if the account exists; the answer never says whether."""
-        run(lambda s: identity.request_reset(s, body["email"]))
-        return jsonify({"status": "requested"}), 202
 
-    @auth.route("/auth/password-reset/confirm", methods=["POST"])
-    @auth.arguments(schemas.ResetConfirm)
-    def confirm_reset(body):
-        """Set a new password with the reset token; signs out every session."""
-        run(lambda s: identity.reset_password(s, body["token"], body["password"]))
-        return jsonify({"status": "reset"})
+@auth.route("/auth/invitation", methods=["POST"])
+@auth.arguments(schemas.InvitationCheck)
+@auth.response(200, schemas.InvitationStatus)
+def invitation_status(body):
+    """For the activation page: whether accepting this invitation sets a new password
+    or asks for the login's existing one. Unusable tokens: 400 invalid_token."""
+    return run(lambda s: identity().invitation_status(s, body["token"]))
 
-    @auth.route("/me", methods=["GET"])
-    @require("operator", "school_admin", "parent", "student", "school_system")
-    @auth.response(200, schemas.MeOut)
-    def me():
-        """The signed-in account."""
-        principal = current_principal()
-        return run(lambda s: identity.me(s, principal.account_id, principal.role))
 
-    operator = Blueprint("schools", __name__, url_prefix="/api/v1",
-                         description="Schools, staff and school-system clients")
+@auth.route("/auth/logout", methods=["POST"])
+@auth.arguments(schemas.LogoutRequest)
+@auth.alt_response(204, success=True, description="Signed out (also for an unknown token)")
+def logout(body):
+    """Revoke the refresh token and every token rotated from the same sign-in."""
+    run(lambda s: identity().logout(s, body["refresh_token"]))
+    return "", 204
 
-    @operator.route("/schools", methods=["POST"])
-    @require("operator")
-    @operator.arguments(schemas.SchoolCreate)
-    @operator.response(201, schemas.IdOut)
-    def create_school(body):
-        """Create a school (active at once), recording its authorisation."""
-        return {"id": run(lambda s: identity.create_school(
-            s, body["name"], body.get("authorisation"), body["student_accounts"]))}
 
-    @operator.route("/schools", methods=["GET"])
-    @require("operator")
-    @operator.arguments(PageQuery, location="query")
-    @operator.response(200, schemas.SchoolList)
-    def list_schools(query):
-        """Every school (offboarded ones too) with its authorisation and settings, by id,
-        `limit` (at most 100) at a time; `next` is the `after` of the next page."""
-        items, next_cursor = run(lambda s: identity.list_schools(s, query["after"],
-                                                                 query["limit"]))
-        return {"items": items, "next": next_cursor}
+@auth.route("/auth/password-reset", methods=["POST"])
+@auth.arguments(schemas.ResetRequest)
+@auth.alt_response(202, success=True, description="Requested", schema={
+    "type": "object", "properties": {"status": {"type": "string"}}})
+def request_reset(body):
+    """Email a reset link if the account exists; the answer never says whether."""
+    run(lambda s: identity().request_reset(s, body["email"]))
+    return jsonify({"status": "requested"}), 202
 
-    @operator.route("/schools/<uuid:school_id>", methods=["GET"])
-    @require("operator")
-    @operator.response(200, schemas.SchoolDetail)
-    def get_school(school_id):
-        """One school: its authorisation, settings, admins (names and emails, for the
-        onboarding) and school-system clients (never a secret)."""
-        return run(lambda s: identity.school_detail(s, str(school_id)))
 
-    @operator.route("/schools/<uuid:school_id>", methods=["PATCH"])
-    @require("operator")
-    @operator.arguments(schemas.SchoolUpdate)
-    @operator.response(200, schemas.SchoolOut)
-    def update_school(body, school_id):
-        """Change a school's settings, such as student accounts."""
-        return run(lambda s: identity.update_school(s, str(school_id), body))
+@auth.route("/auth/password-reset/confirm", methods=["POST"])
+@auth.arguments(schemas.ResetConfirm)
+def confirm_reset(body):
+    """Set a new password with the reset token; signs out every session."""
+    run(lambda s: identity().reset_password(s, body["token"], body["password"]))
+    return jsonify({"status": "reset"})
 
-    @operator.route("/schools/<uuid:school_id>", methods=["DELETE"])
-    @require("operator")
-    def offboard_school(school_id):
-        """Offboard: every service erases the school's data (SchoolOffboarded)."""
-        run(lambda s: identity.offboard_school(s, str(school_id)))
-        return jsonify({"status": "offboarding"}), 202
 
-    @operator.route("/schools/<uuid:school_id>/staff", methods=["POST"])
-    @require("operator", "school_admin")
-    @operator.arguments(schemas.StaffInvite)
-    @operator.response(201, schemas.IdOut)
-    def invite_staff(body, school_id):
-        """Invite a member of staff; the invitation is emailed. The same answer whether or
-        not the email has a login anywhere: it joins the school's staff when the person
-        accepts."""
-        school_scope(str(school_id))
-        return {"id": run(lambda s: identity.invite_staff(
-            s, str(school_id), body["name"], body["email"], body["role"]))}
+@auth.route("/me", methods=["GET"])
+@require("operator", "school_admin", "parent", "student", "school_system")
+@auth.response(200, schemas.MeOut)
+def me():
+    """The signed-in account."""
+    principal = current_principal()
+    return run(lambda s: identity().me(s, principal.account_id, principal.role))
 
-    @operator.route("/accounts/<uuid:account_id>/invitation", methods=["POST"])
-    @require("operator", "school_admin")
-    @operator.arguments(schemas.ResendQuery, location="query")
-    @operator.response(202, schemas.InvitationOut)
-    def resend_invitation(query, account_id):
-        """Send a new invitation to accept the school's (`school_id`, else the caller's or
-        the login's pending one) memberships; earlier links of that school stop working;
-        capped per hour."""
-        principal = current_principal()
-        scope = None if principal.role == "operator" else principal.school_ids
-        school_id = str(query["school_id"]) if query.get("school_id") else None
-        return {"expires_at": run(lambda s: identity.resend_invitation(
-            s, str(account_id), scope, school_id))}
 
-    @operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
-    @require("operator")
-    @operator.response(201, schemas.ClientOut)
-    def create_client(school_id):
-        """Credentials for the school's systems; the secret is shown only here."""
-        client_id, secret = run(lambda s: identity.create_client(s, str(school_id)))
-        return {"client_id": client_id, "client_secret": secret}
+operator = Blueprint("schools", __name__, url_prefix="/api/v1",
+                     description="Schools, staff and school-system clients")
 
-    @operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>",
-                    methods=["DELETE"])
-    @require("operator")
-    def revoke_client(school_id, client_id):
-        """Revoke a school-system client: its tokens are refused once they expire."""
-        run(lambda s: identity.revoke_client(s, str(school_id), str(client_id)))
-        return "", 204
 
-    return [keys, auth, operator]
+@operator.route("/schools", methods=["POST"])
+@require("operator")
+@operator.arguments(schemas.SchoolCreate)
+@operator.response(201, schemas.IdOut)
+def create_school(body):
+    """Create a school (active at once), recording its authorisation."""
+    return {"id": run(lambda s: identity().create_school(
+        s, body["name"], body.get("authorisation"), body["student_accounts"]))}
+
+
+@operator.route("/schools", methods=["GET"])
+@require("operator")
+@operator.arguments(PageQuery, location="query")
+@operator.response(200, schemas.SchoolList)
+def list_schools(query):
+    """Every school (offboarded ones too) with its authorisation and settings, by id,
+    `limit` (at most 100) at a time; `next` is the `after` of the next page."""
+    return run(lambda s: identity().list_schools(s, query["after"],
+                                                 query["limit"]))._asdict()
+
+
+@operator.route("/schools/<uuid:school_id>", methods=["GET"])
+@require("operator")
+@operator.response(200, schemas.SchoolDetail)
+def get_school(school_id):
+    """One school: its authorisation, settings, admins (names and emails, for the
+    onboarding) and school-system clients (never a secret)."""
+    return run(lambda s: identity().school_detail(s, str(school_id)))
+
+
+@operator.route("/schools/<uuid:school_id>", methods=["PATCH"])
+@require("operator")
+@operator.arguments(schemas.SchoolUpdate)
+@operator.response(200, schemas.SchoolOut)
+def update_school(body, school_id):
+    """Change a school's settings, such as student accounts."""
+    return run(lambda s: identity().update_school(s, str(school_id), body))
+
+
+@operator.route("/schools/<uuid:school_id>", methods=["DELETE"])
+@require("operator")
+def offboard_school(school_id):
+    """Offboard: every service erases the school's data (SchoolOffboarded)."""
+    run(lambda s: identity().offboard_school(s, str(school_id)))
+    return jsonify({"status": "offboarding"}), 202
+
+
+@operator.route("/schools/<uuid:school_id>/staff", methods=["POST"])
+@require("operator", "school_admin")
+@operator.arguments(schemas.StaffInvite)
+@operator.response(201, schemas.IdOut)
+def invite_staff(body, school_id):
+    """Invite a member of staff; the invitation is emailed. The same answer whether or
+    not the email has a login anywhere: it joins the school's staff when the person
+    accepts."""
+    school_scope(str(school_id))
+    return {"id": run(lambda s: identity().invite_staff(
+        s, str(school_id), body["name"], body["email"], body["role"]))}
+
+
+@operator.route("/accounts/<uuid:account_id>/invitation", methods=["POST"])
+@require("operator", "school_admin")
+@operator.arguments(schemas.ResendQuery, location="query")
+@operator.response(202, schemas.InvitationOut)
+def resend_invitation(query, account_id):
+    """Send a new invitation to accept the school's (`school_id`, else the caller's or
+    the login's pending one) memberships; earlier links of that school stop working;
+    capped per hour."""
+    principal = current_principal()
+    scope = None if principal.role == "operator" else principal.school_ids
+    school_id = str(query["school_id"]) if query.get("school_id") else None
+    return {"expires_at": run(lambda s: identity().resend_invitation(
+        s, str(account_id), scope, school_id))}
+
+
+@operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
+@require("operator")
+@operator.response(201, schemas.ClientOut)
+def create_client(school_id):
+    """Credentials for the school's systems; the secret is shown only here."""
+    client_id, secret = run(lambda s: identity().create_client(s, str(school_id)))
+    return {"client_id": client_id, "client_secret": secret}
+
+
+@operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>",
+                methods=["DELETE"])
+@require("operator")
+def revoke_client(school_id, client_id):
+    """Revoke a school-system client: its tokens are refused once they expire."""
+    run(lambda s: identity().revoke_client(s, str(school_id), str(client_id)))
+    return "", 204
+
+
+BLUEPRINTS = (keys, auth, operator)

@@ -7,7 +7,9 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
+from enum import StrEnum
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,12 +26,36 @@ ARGON2_PARALLELISM = 1
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 256  # bounds the hashing work an attacker can ask for
 
+
+
+class SchoolStatus(StrEnum):
+    ACTIVE = "active"
+    OFFBOARDING = "offboarding"  # SchoolOffboarded sent; identity erases as the others do
+    OFFBOARDED = "offboarded"
+
+
+class AccountStatus(StrEnum):
+    INVITED = "invited"  # a login with no password yet
+    ACTIVE = "active"
+
+
+class AccountKind(StrEnum):
+    PERSON = "person"
+    OPERATOR = "operator"
+
+
+class MembershipStatus(StrEnum):
+    """A school's relation to a login, before and after the person accepts it."""
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+
+
 STAFF_ROLES = ("school_admin",)
 # The roles a person's login can act in, in the order a sign-in that names none picks from.
 ACCOUNT_ROLES = ("operator", "school_admin", "parent", "student")
 
 
-def default_role(roles) -> str | None:
+def default_role(roles: Collection[str]) -> str | None:
     """The role a sign-in acts in when it names none: the first the login holds."""
     return next((role for role in ACCOUNT_ROLES if role in roles), None)
 

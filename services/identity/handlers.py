@@ -4,15 +4,19 @@ Rights events (and SchoolOffboarded) are answered by IdentityParticipant (person
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.messaging.consumer import PermanentError
 from shared.service import ServiceContext
 
 from . import domain
-from .service import identity_of
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    identity = identity_of(ctx)
+    uses: UseCases = ctx.use_cases
+    identity = uses.identity
     participant = ctx.participant
 
     def school_record(subject_type: str, key: str, apply):

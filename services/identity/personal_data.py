@@ -17,6 +17,7 @@ from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsPartici
 from shared.rights import TableDeclaration as T
 from shared.rights.participant import Subject
 
+from .domain import AccountKind, AccountStatus, MembershipStatus, SchoolStatus
 from .models import (accounts, invitations, mail_sends, memberships, password_resets,
                      plumbing, refresh_tokens, schools)
 from .revocation import EVENT as REVOCATION_EVENT, lock_accounts, sign_out_accounts
@@ -112,7 +113,8 @@ class IdentityParticipant(RightsParticipant):
             .order_by(m.c.created_at, m.c.id)).all()
         out["accounts"] = [{
             "id": r.account_id, "email": r.email, "name": r.name, "role": r.role,
-            "status": "active" if r.status == "accepted" else "invited",
+            "status": AccountStatus.ACTIVE if r.status == MembershipStatus.ACCEPTED
+            else AccountStatus.INVITED,
             "created_at": r.created_at.isoformat(),
             "activated_at": r.accepted_at.isoformat() if r.accepted_at else None}
             for r in rows]
@@ -136,7 +138,7 @@ class IdentityParticipant(RightsParticipant):
         counts["accounts"] = delete_orphan_accounts(session, ids)
         self._sign_out(session, accepted_logins(rows))
         counts["schools"] = session.execute(schools.update().where(
-            schools.c.id == school_id).values(status="offboarded",
+            schools.c.id == school_id).values(status=SchoolStatus.OFFBOARDED,
                                               authorised_by=None)).rowcount
         return counts
 
@@ -151,7 +153,8 @@ def accepted_logins(removed_memberships) -> list[str]:
     so removing it revokes nothing; otherwise a school that recorded anyone's email, then
     removed the record, erased it or was offboarded, would sign that person out at every
     other school, as often as it liked."""
-    return sorted({r.account_id for r in removed_memberships if r.status == "accepted"})
+    return sorted({r.account_id for r in removed_memberships
+                   if r.status == MembershipStatus.ACCEPTED})
 
 
 def delete_orphan_accounts(session, account_ids) -> int:
@@ -163,7 +166,7 @@ def delete_orphan_accounts(session, account_ids) -> int:
     for account_id in set(account_ids):
         kind = session.execute(sa.select(accounts.c.kind).where(
             accounts.c.id == account_id)).scalar()
-        if kind is None or kind == "operator":
+        if kind is None or kind == AccountKind.OPERATOR:
             continue
         left = session.execute(sa.select(sa.func.count()).select_from(memberships)
                                .where(memberships.c.account_id == account_id)).scalar_one()

@@ -1,110 +1,128 @@
 """HTTP API of the ingest service (API.md "School data push")."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import request
 from flask_smorest import Blueprint
 
 from shared.auth import current_principal, require
-from shared.db import run_in_transaction
 from shared.errors import ApiError
-from shared.service import ServiceContext
+from shared.service import current_context, in_transaction
 from shared.web import bulk_body
 
 from . import ledger, oneroster, schemas
 from .service import Ingest, RosterImport
 
-def build_blueprints(ctx: ServiceContext) -> list:
-    ingest = Ingest(ctx.outbox, ctx.participant)
-    roster = RosterImport(ingest)
-    blp = Blueprint("school-data", __name__, url_prefix="/api/v1/school-data",
-                    description="School systems push roster, results and characteristics")
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
-    @blp.route("/batches", methods=["POST"])
-    @require("school_system")
-    @bulk_body(schemas.MAX_BATCH_BYTES)
-    @blp.arguments(schemas.Batch)
-    @blp.response(202, schemas.BatchResult)
-    def push_batch(body):
-        """Accept a batch: each valid event is applied, each invalid one reported by index.
-        The school is the one the credentials belong to. The same batch_id again answers
-        the same and applies nothing twice."""
-        school_id = current_principal().acting_school()  # the one its token names
-        return run_in_transaction(ctx.sessions, lambda s: ingest.push(
-            s, school_id, body["batch_id"], body["events"]))
 
-    @blp.route("/batches", methods=["GET"])
-    @require("school_admin", "school_system")
-    @blp.arguments(schemas.BatchQuery, location="query")
-    @blp.response(200, schemas.BatchList)
-    def list_batches(query):
-        """The school's batches and OneRoster bundles, newest first, `limit` (at most 100)
-        at a time; `next` is the `after` of the next page. Counts only."""
-        school_id = current_principal().acting_school(query["school_id"])
-        with ctx.sessions() as session:
-            items, next_cursor = ledger.list_batches(session, school_id, query["after"],
-                                                     query["limit"])
-        return {"items": items, "next": next_cursor}
+def ingest() -> Ingest:
+    uses: UseCases = current_context().use_cases
+    return uses.ingest
 
-    @blp.route("/batches/<batch_id>", methods=["GET"])
-    @require("school_admin", "school_system")
-    @blp.response(200, schemas.BatchDetail)
-    def get_batch(batch_id):
-        """One batch: its counts and each rejected event's index and reason (field names,
-        never the values sent). 404 for another school's batch id."""
-        school_id = current_principal().acting_school(request.args.get("school_id"))
-        with ctx.sessions() as session:
-            return ledger.get_batch(session, school_id, batch_id)
 
-    @blp.route("/oneroster", methods=["POST"])
-    @require("school_system", "school_admin")
-    @bulk_body(oneroster.MAX_BUNDLE_BYTES)
-    @blp.doc(requestBody={"required": True, "description": "The OneRoster 1.2 CSV bundle: "
-                          "a zip with manifest.csv (or multipart/form-data, field `bundle`)",
-                          "content": {"application/zip": {"schema": {
-                              "type": "string", "format": "binary"}}}},
-             parameters=[{"in": "query", "name": "school_id", "schema": {"type": "string"},
-                          "description": "For an admin of several schools"}])
-    @blp.response(202, schemas.RosterUploadResult)
-    def upload_oneroster():
-        """Apply a OneRoster bundle (bulk and delta files per its manifest) as the same
-        events a JSON batch carries. A bundle with any fault is refused whole, with every
-        fault by file and line (422 `invalid_bundle`, `error.rows`); the same bundle again
-        applies nothing. docs/oneroster.md lists the fields used."""
-        school_id = current_principal().acting_school(request.args.get("school_id"))
-        upload = request.files.get("bundle") if request.mimetype == "multipart/form-data" \
-            else None
-        data = upload.read() if upload is not None else request.get_data(cache=False)
-        if not data:
-            raise ApiError(400, "bundle_missing", "Send the bundle's zip as the body "
-                           "(application/zip) or as the form field `bundle`.")
-        try:
-            return run_in_transaction(ctx.sessions, lambda s: roster.upload(s, school_id, data))
-        except oneroster.BundleRejected as exc:
-            raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {exc.total} "
-                           "fault(s), listed by file and line in `rows` (the first "
-                           f"{oneroster.MAX_REPORTED_ERRORS}).",
-                           rows=exc.errors) from None
+def roster() -> RosterImport:
+    uses: UseCases = current_context().use_cases
+    return uses.roster
 
-    @blp.route("/oneroster/settings", methods=["GET"])
-    @require("school_admin")
-    @blp.response(200, schemas.RosterSettings)
-    def oneroster_settings():
-        """The school's OneRoster choices (`school_id` query for an admin of several)."""
-        school_id = current_principal().acting_school(request.args.get("school_id"))
-        with ctx.sessions() as session:
-            return {"report_contact_roles": list(
-                roster.settings(session, school_id).report_contact_roles)}
 
-    @blp.route("/oneroster/settings", methods=["PUT"])
-    @require("school_admin")
-    @blp.arguments(schemas.RosterSettings)
-    @blp.response(200, schemas.RosterSettings)
-    def change_oneroster_settings(body):
-        """Which contacts (parent, guardian, relative) receive reports when OneRoster says
-        nothing about one. Takes effect from the next upload that carries users.csv."""
-        school_id = current_principal().acting_school(request.args.get("school_id"))
-        settings = run_in_transaction(ctx.sessions, lambda s: roster.change_settings(
-            s, school_id, body["report_contact_roles"]))
-        return {"report_contact_roles": list(settings.report_contact_roles)}
+blp = Blueprint("school-data", __name__, url_prefix="/api/v1/school-data",
+                description="School systems push roster, results and characteristics")
 
-    return [blp]
+
+@blp.route("/batches", methods=["POST"])
+@require("school_system")
+@bulk_body(schemas.MAX_BATCH_BYTES)
+@blp.arguments(schemas.Batch)
+@blp.response(202, schemas.BatchResult)
+def push_batch(body):
+    """Accept a batch: each valid event is applied, each invalid one reported by index.
+    The school is the one the credentials belong to. The same batch_id again answers
+    the same and applies nothing twice."""
+    school_id = current_principal().acting_school()  # the one its token names
+    return in_transaction(lambda s: ingest().push(
+        s, school_id, body["batch_id"], body["events"]))
+
+
+@blp.route("/batches", methods=["GET"])
+@require("school_admin", "school_system")
+@blp.arguments(schemas.BatchQuery, location="query")
+@blp.response(200, schemas.BatchList)
+def list_batches(query):
+    """The school's batches and OneRoster bundles, newest first, `limit` (at most 100)
+    at a time; `next` is the `after` of the next page. Counts only."""
+    school_id = current_principal().acting_school(query["school_id"])
+    with current_context().sessions() as session:
+        return ledger.list_batches(session, school_id, query["after"],
+                                   query["limit"])._asdict()
+
+
+@blp.route("/batches/<batch_id>", methods=["GET"])
+@require("school_admin", "school_system")
+@blp.response(200, schemas.BatchDetail)
+def get_batch(batch_id):
+    """One batch: its counts and each rejected event's index and reason (field names,
+    never the values sent). 404 for another school's batch id."""
+    school_id = current_principal().acting_school(request.args.get("school_id"))
+    with current_context().sessions() as session:
+        return ledger.get_batch(session, school_id, batch_id)
+
+
+@blp.route("/oneroster", methods=["POST"])
+@require("school_system", "school_admin")
+@bulk_body(oneroster.MAX_BUNDLE_BYTES)
+@blp.doc(requestBody={"required": True, "description": "The OneRoster 1.2 CSV bundle: "
+                      "a zip with manifest.csv (or multipart/form-data, field `bundle`)",
+                      "content": {"application/zip": {"schema": {
+                          "type": "string", "format": "binary"}}}},
+         parameters=[{"in": "query", "name": "school_id", "schema": {"type": "string"},
+                      "description": "For an admin of several schools"}])
+@blp.response(202, schemas.RosterUploadResult)
+def upload_oneroster():
+    """Apply a OneRoster bundle (bulk and delta files per its manifest) as the same
+    events a JSON batch carries. A bundle with any fault is refused whole, with every
+    fault by file and line (422 `invalid_bundle`, `error.rows`); the same bundle again
+    applies nothing. docs/oneroster.md lists the fields used."""
+    school_id = current_principal().acting_school(request.args.get("school_id"))
+    upload = request.files.get("bundle") if request.mimetype == "multipart/form-data" \
+        else None
+    data = upload.read() if upload is not None else request.get_data(cache=False)
+    if not data:
+        raise ApiError(400, "bundle_missing", "Send the bundle's zip as the body "
+                       "(application/zip) or as the form field `bundle`.")
+    try:
+        return in_transaction(lambda s: roster().upload(s, school_id, data))
+    except oneroster.BundleRejected as exc:
+        raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {exc.total} "
+                       "fault(s), listed by file and line in `rows` (the first "
+                       f"{oneroster.MAX_REPORTED_ERRORS}).",
+                       rows=exc.errors) from None
+
+
+@blp.route("/oneroster/settings", methods=["GET"])
+@require("school_admin")
+@blp.response(200, schemas.RosterSettings)
+def oneroster_settings():
+    """The school's OneRoster choices (`school_id` query for an admin of several)."""
+    school_id = current_principal().acting_school(request.args.get("school_id"))
+    with current_context().sessions() as session:
+        return {"report_contact_roles": list(
+            roster().settings(session, school_id).report_contact_roles)}
+
+
+@blp.route("/oneroster/settings", methods=["PUT"])
+@require("school_admin")
+@blp.arguments(schemas.RosterSettings)
+@blp.response(200, schemas.RosterSettings)
+def change_oneroster_settings(body):
+    """Which contacts (parent, guardian, relative) receive reports when OneRoster says
+    nothing about one. Takes effect from the next upload that carries users.csv."""
+    school_id = current_principal().acting_school(request.args.get("school_id"))
+    settings = in_transaction(lambda s: roster().change_settings(
+        s, school_id, body["report_contact_roles"]))
+    return {"report_contact_roles": list(settings.report_contact_roles)}
+
+
+BLUEPRINTS = (blp,)

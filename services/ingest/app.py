@@ -1,24 +1,14 @@
-"""The ingest service: specification and app factory."""
+"""The ingest service's app factory (its wiring: bootstrap.py)."""
 from __future__ import annotations
 
 from flask import Flask
 
 from shared.config import Settings
-from shared.service import ServiceSpec, create_service_app, migrations_dir
+from shared.service import create_service_app
 
-from . import api, handlers, models, personal_data
+from .bootstrap import SPEC
 
-SPEC = ServiceSpec(
-    name="ingest",
-    metadata=models.metadata,
-    tables=models.plumbing,
-    migrations_dir=migrations_dir(__file__),
-    declaration=personal_data.DECLARATION,
-    build_handlers=handlers.build_handlers,
-    build_blueprints=api.build_blueprints,
-    participant_class=personal_data.IngestParticipant,
-    outbox_retention_seconds=0,  # sent payloads are blanked at once: nothing personal stays
-)
+__all__ = ["SPEC", "create_app"]
 
 
 def create_app(settings: Settings | None = None) -> Flask:

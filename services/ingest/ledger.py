@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.errors import NotFound
+from shared.pages import Key, Page, keyset_page
 
 from .models import batches
 
@@ -20,24 +21,18 @@ def _summary(row) -> dict:
 
 
 def list_batches(session: Session, school_id: str, after: str | None,
-                 limit: int) -> tuple[list[dict], str | None]:
+                 limit: int) -> Page:
     """Newest first; `after` is the batch id the previous page ended with."""
     columns = [batches.c.batch_id, batches.c.received_at, batches.c.events,
                batches.c.accepted, batches.c.rejected]
-    query = (sa.select(*columns).where(batches.c.school_id == school_id)
-             .order_by(batches.c.received_at.desc(), batches.c.batch_id.desc())
-             .limit(limit + 1))
-    if after:
-        last = session.execute(sa.select(batches.c.received_at).where(
-            batches.c.school_id == school_id, batches.c.batch_id == after)).scalar()
-        if last is None:  # a cursor that is not there: nothing after it
-            return [], None
-        query = query.where(sa.or_(
-            batches.c.received_at < last,
-            sa.and_(batches.c.received_at == last, batches.c.batch_id < after)))
-    rows = session.execute(query).all()
-    page = rows[:limit]
-    return [_summary(r) for r in page], (page[-1].batch_id if len(rows) > limit else None)
+    newest_first = [Key(batches.c.received_at, descending=True),
+                    Key(batches.c.batch_id, descending=True)]
+    # A cursor that is not there: nothing after it.
+    return keyset_page(session, sa.select(*columns).where(batches.c.school_id == school_id),
+                       newest_first, after, limit, missing="empty", position=sa.select(
+                           batches.c.received_at).where(batches.c.school_id == school_id,
+                                                        batches.c.batch_id == after)
+                       ).map(_summary)
 
 
 def get_batch(session: Session, school_id: str, batch_id: str) -> dict:

@@ -2,10 +2,11 @@
 
 Ingest holds personal data in outbox rows not yet published (the relay blanks each
 payload as the broker confirms it) and, for a school that uploads OneRoster bundles, in the
-roster held to apply its deltas (`roster_rows`, erased with the subject). Its `records` table keeps a hash of the school's source
-id, the UUID and a hash of the last content. Erasing a subject deletes their record row:
-a push after the erasure is the school's new instruction and gets a new id, while events
-produced before it carry the old id, which every service's tombstone refuses.
+roster held to apply its deltas (`roster_rows`, erased with the subject). Its `records`
+table keeps a hash of the school's source id, the UUID and a hash of the last content.
+Erasing a subject deletes their record row: a push after the erasure is the school's new
+instruction and gets a new id, while events produced before it carry the old id, which
+every service's tombstone refuses.
 """
 from __future__ import annotations
 

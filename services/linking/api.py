@@ -1,98 +1,101 @@
 """HTTP API of the linking service (API.md "Parent and student", "School admin")."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_smorest import Blueprint
 
 from shared.auth import current_principal, require
-from shared.db import run_in_transaction
 from shared.errors import ApiError
-from shared.service import ServiceContext
+from shared.service import current_context, in_transaction
 
 from . import domain, schemas, school_view
 from .service import Linking
 
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
-def build_blueprints(ctx: ServiceContext) -> list:
-    linking = linking_of(ctx)
-    blp = Blueprint("links", __name__, url_prefix="/api/v1/links",
-                    description="Parents prove each child's date of birth")
-
-    def run(work):
-        return run_in_transaction(ctx.sessions, work)
-
-    @blp.route("", methods=["GET"])
-    @require("parent", "school_admin")
-    @blp.arguments(schemas.LinkQuery, location="query")
-    @blp.response(200, schemas.LinkList)
-    def list_links(query):
-        """A parent's own links; a school admin's links for one student (`student_id`)."""
-        principal = current_principal()
-        if principal.role == "parent":
-            items, next_cursor = run(lambda s: linking.own_links(
-                s, principal.account_id, query["after"], query["limit"]))
-        else:
-            if "student_id" not in query:
-                raise ApiError(422, "validation_failed", "Give the student_id.",
-                               {"student_id": ["Required for school admins."]})
-            items, next_cursor = run(lambda s: linking.links_for_student(
-                s, principal.school_ids, query["student_id"], query["after"],
-                query["limit"]))
-        return {"items": items, "next": next_cursor}
-
-    @blp.route("/students", methods=["GET"])
-    @require("school_admin")
-    @blp.arguments(schemas.StudentQuery, location="query")
-    @blp.response(200, schemas.SchoolStudentList)
-    def school_students(query):
-        """The school's students by name (`name`: any part of it), each with how many
-        links it has in each state; `link_status=locked` finds the links to unlock; `id`
-        one student (an empty list when it is not the school's)."""
-        school_id = current_principal().acting_school(query["school_id"])
-        items, next_cursor = run(lambda s: school_view.school_students(
-            s, school_id, query["name"], query["link_status"], query["after"],
-            query["limit"], query["id"]))
-        return {"items": items, "next": next_cursor}
-
-    @blp.route("/<uuid:link_id>/verify", methods=["POST"])
-    @require("parent")
-    @blp.arguments(schemas.VerifyRequest)
-    @blp.response(200, schemas.StatusOut)
-    def verify(body, link_id):
-        """Answer with the child's date of birth: right verifies the link; three wrong
-        answers lock it until the school unlocks it."""
-        principal = current_principal()
-        result = run(lambda s: linking.verify(s, principal.account_id, str(link_id),
-                                              body["date_of_birth"]))
-        if not result.correct:  # committed: the wrong answer counts
-            raise ApiError(422, "wrong_date_of_birth",
-                           "That is not the date of birth the school has."
-                           + (" The link is now locked; the school can unlock it."
-                              if result.status == domain.LOCKED else ""),
-                           attempts_left=result.attempts_left)
-        return {"status": result.status}
-
-    @blp.route("/<uuid:link_id>/unlock", methods=["POST"])
-    @require("school_admin")
-    @blp.response(200, schemas.StatusOut)
-    def unlock(link_id):
-        """Unlock a locked link: the parent gets three answers again."""
-        principal = current_principal()
-        return {"status": run(lambda s: linking.unlock(s, principal.school_ids,
-                                                       str(link_id)))}
-
-    @blp.route("/<uuid:link_id>/revoke", methods=["POST"])
-    @require("school_admin")
-    @blp.response(200, schemas.StatusOut)
-    def revoke(link_id):
-        """Revoke a link: the parent loses access to the child's reports."""
-        principal = current_principal()
-        return {"status": run(lambda s: linking.revoke(s, principal.school_ids,
-                                                       str(link_id)))}
-
-    return [blp]
+blp = Blueprint("links", __name__, url_prefix="/api/v1/links",
+                description="Parents prove each child's date of birth")
 
 
-def linking_of(ctx: ServiceContext) -> Linking:
-    if "linking" not in ctx.extras:
-        ctx.extras["linking"] = Linking(ctx.outbox, ctx.participant)
-    return ctx.extras["linking"]
+def linking() -> Linking:
+    uses: UseCases = current_context().use_cases
+    return uses.linking
+
+
+@blp.route("", methods=["GET"])
+@require("parent", "school_admin")
+@blp.arguments(schemas.LinkQuery, location="query")
+@blp.response(200, schemas.LinkList)
+def list_links(query):
+    """A parent's own links; a school admin's links for one student (`student_id`)."""
+    principal = current_principal()
+    if principal.role == "parent":
+        page = in_transaction(lambda s: linking().own_links(
+            s, principal.account_id, query["after"], query["limit"]))
+    else:
+        if "student_id" not in query:
+            raise ApiError(422, "validation_failed", "Give the student_id.",
+                           {"student_id": ["Required for school admins."]})
+        page = in_transaction(lambda s: linking().links_for_student(
+            s, principal.school_ids, query["student_id"], query["after"],
+            query["limit"]))
+    return page._asdict()
+
+
+@blp.route("/students", methods=["GET"])
+@require("school_admin")
+@blp.arguments(schemas.StudentQuery, location="query")
+@blp.response(200, schemas.SchoolStudentList)
+def school_students(query):
+    """The school's students by name (`name`: any part of it), each with how many
+    links it has in each state; `link_status=locked` finds the links to unlock; `id`
+    one student (an empty list when it is not the school's)."""
+    school_id = current_principal().acting_school(query["school_id"])
+    page = in_transaction(lambda s: school_view.school_students(
+        s, school_id, query["name"], query["link_status"], query["after"],
+        query["limit"], query["id"]))
+    return page._asdict()
+
+
+@blp.route("/<uuid:link_id>/verify", methods=["POST"])
+@require("parent")
+@blp.arguments(schemas.VerifyRequest)
+@blp.response(200, schemas.StatusOut)
+def verify(body, link_id):
+    """Answer with the child's date of birth: right verifies the link; three wrong
+    answers lock it until the school unlocks it."""
+    principal = current_principal()
+    result = in_transaction(lambda s: linking().verify(s, principal.account_id, str(link_id),
+                                                       body["date_of_birth"]))
+    if not result.correct:  # committed: the wrong answer counts
+        raise ApiError(422, "wrong_date_of_birth",
+                       "That is not the date of birth the school has."
+                       + (" The link is now locked; the school can unlock it."
+                          if result.status == domain.LOCKED else ""),
+                       attempts_left=result.attempts_left)
+    return {"status": result.status}
+
+
+@blp.route("/<uuid:link_id>/unlock", methods=["POST"])
+@require("school_admin")
+@blp.response(200, schemas.StatusOut)
+def unlock(link_id):
+    """Unlock a locked link: the parent gets three answers again."""
+    principal = current_principal()
+    return {"status": in_transaction(lambda s: linking().unlock(s, principal.school_ids,
+                                                                str(link_id)))}
+
+
+@blp.route("/<uuid:link_id>/revoke", methods=["POST"])
+@require("school_admin")
+@blp.response(200, schemas.StatusOut)
+def revoke(link_id):
+    """Revoke a link: the parent loses access to the child's reports."""
+    principal = current_principal()
+    return {"status": in_transaction(lambda s: linking().revoke(s, principal.school_ids,
+                                                                str(link_id)))}
+
+
+BLUEPRINTS = (blp,)

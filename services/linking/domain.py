@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 
 from shared.errors import Conflict, DomainError, Locked
 
 MAX_WRONG_ANSWERS = 3
-PENDING, VERIFIED, LOCKED, REVOKED = "pending", "verified", "locked", "revoked"
+
+
+class LinkStatus(StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    LOCKED = "locked"
+    REVOKED = "revoked"
+
+
+class RevokedBy(StrEnum):
+    """Why a revoked link is revoked."""
+    SCHOOL = "school"  # an admin; only an admin undoes it
+    DATA = "data"      # the school's records stopped asking for it; asking again reopens it
+
+
+PENDING, VERIFIED, LOCKED, REVOKED = LinkStatus  # the rules below read best unqualified
 
 
 class LinkError(DomainError):

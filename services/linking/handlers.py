@@ -5,13 +5,17 @@ Rights events (and SchoolOffboarded) are answered by the shared participant
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.service import ServiceContext
 
-from .api import linking_of
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    linking = linking_of(ctx)
+    uses: UseCases = ctx.use_cases
+    linking = uses.linking
 
     unless_erased = ctx.participant.unless_erased
 

@@ -54,10 +54,8 @@ links = sa.Table(
     sa.Column("guardian_id", Id, nullable=False),
     sa.Column("student_id", Id, nullable=False, index=True),
     sa.Column("account_id", Id, nullable=True, index=True),
-    sa.Column("status", sa.String(20), nullable=False),  # pending|verified|locked|revoked
-    # Why a revoked link is revoked: "school" (an admin; only an admin undoes it) or "data"
-    # (the school's records stopped asking for it; records asking again reopen it).
-    sa.Column("revoked_by", sa.String(10), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),  # domain.LinkStatus
+    sa.Column("revoked_by", sa.String(10), nullable=True),  # domain.RevokedBy, when revoked
     sa.Column("failed_attempts", sa.Integer, nullable=False, default=0),
     sa.Column("version", sa.Integer, nullable=False, default=0),  # record_version of events
     sa.Column("created_at", UtcDateTime, nullable=False),

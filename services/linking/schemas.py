@@ -6,6 +6,8 @@ from marshmallow import Schema, fields, validate
 from shared.contracts.fields import SafeString, StrictDate, UuidString
 from shared.pages import PageQuery, page_of
 
+from .domain import LinkStatus
+
 
 class VerifyRequest(Schema):
     date_of_birth = StrictDate(required=True)
@@ -42,7 +44,7 @@ class StudentQuery(PageQuery):
     id = UuidString(load_default=None)  # one student (a request's subject, by its id)
     name = SafeString(max_length=100, load_default=None)
     link_status = fields.String(load_default=None, validate=validate.OneOf(
-        ("pending", "verified", "locked", "revoked")))
+        tuple(LinkStatus)))
     school_id = UuidString(load_default=None)  # for an admin of several schools
 
 

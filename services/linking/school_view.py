@@ -5,23 +5,23 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.errors import NotFound
+from shared.pages import Key, Page, keyset_page
 
+from .domain import LinkStatus
 from .models import links, students
 
-STATES = ("pending", "verified", "locked", "revoked")
+STATES = tuple(LinkStatus)
 
 
 def school_students(session: Session, school_id: str, name: str | None,
                     link_status: str | None, after: str | None, limit: int,
-                    student_id: str | None = None) -> tuple[list[dict], str | None]:
+                    student_id: str | None = None) -> Page:
     """By name (then id); `name` matches any part of it, ignoring case; `link_status`
     keeps the students with a link in that state (such as the locked ones to unlock);
     `student_id` just that one."""
     sort_name = sa.func.coalesce(students.c.name, "")
     query = (sa.select(students.c.student_id, students.c.name, sort_name.label("sort_name"))
-             .where(students.c.school_id == school_id)
-             .order_by(sort_name, students.c.student_id).limit(limit + 1))
+             .where(students.c.school_id == school_id))
     if student_id:
         query = query.where(students.c.student_id == student_id)
     if name:
@@ -30,22 +30,17 @@ def school_students(session: Session, school_id: str, name: str | None,
     if link_status:
         query = query.where(sa.exists().where(links.c.student_id == students.c.student_id,
                                               links.c.status == link_status))
-    if after:
-        last = session.execute(sa.select(sort_name).where(
-            students.c.school_id == school_id, students.c.student_id == after)).scalar()
-        if last is None:
-            raise NotFound()
-        query = query.where(sa.or_(sort_name > last, sa.and_(
-            sort_name == last, students.c.student_id > after)))
-    rows = session.execute(query).all()
-    page = rows[:limit]
+    page = keyset_page(session, query, [Key(sort_name), Key(students.c.student_id)], after,
+                       limit, position=sa.select(sort_name).where(
+                           students.c.school_id == school_id,
+                           students.c.student_id == after))
     counts: dict[str, dict[str, int]] = {r.student_id: dict.fromkeys(STATES, 0)
-                                         for r in page}
+                                         for r in page.items}
     if counts:
         for student_id, status, count in session.execute(
                 sa.select(links.c.student_id, links.c.status, sa.func.count())
                 .where(links.c.student_id.in_(list(counts)))
                 .group_by(links.c.student_id, links.c.status)).all():
             counts[student_id][status] = count
-    return ([{"id": r.student_id, "name": r.name, "links": counts[r.student_id]}
-             for r in page], page[-1].student_id if len(rows) > limit else None)
+    return page.map(lambda r: {"id": r.student_id, "name": r.name,
+                               "links": counts[r.student_id]})

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from shared.db import advisory_lock, upsert_versioned, utcnow
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
+from shared.pages import Key, Page, keyset_page
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
 from . import domain
-from .domain import LOCKED, PENDING, REVOKED
+from .domain import LOCKED, PENDING, REVOKED, RevokedBy
 from .models import (guardian_accounts, guardian_students, guardians, links, removed_records,
                      students)
 
@@ -48,7 +49,7 @@ class Linking:
         session.execute(links.update().where(links.c.id == link.id)
                         .values(changed_at=self.clock(), **values))
 
-    def _revoke(self, session: Session, link, by: str) -> None:
+    def _revoke(self, session: Session, link, by: RevokedBy) -> None:
         if link.status == REVOKED:
             return
         self._set(session, link, status=REVOKED, revoked_by=by)
@@ -125,13 +126,13 @@ class Linking:
                     id=str(uuid.uuid4()), school_id=school_id, guardian_id=guardian_id,
                     student_id=student_id, account_id=account_id, status=PENDING,
                     failed_attempts=0, version=0, created_at=now, changed_at=now))
-            elif link.status == REVOKED and link.revoked_by == "data":
+            elif link.status == REVOKED and link.revoked_by == RevokedBy.DATA:
                 # The school's records ask for it again; an admin's revocation stands.
                 self._set(session, link, status=PENDING, failed_attempts=0,
                           account_id=account_id, revoked_by=None)
         for student_id, link in existing.items():
             if student_id not in wanted:
-                self._revoke(session, link, "data")
+                self._revoke(session, link, RevokedBy.DATA)
 
     def attach_account(self, session: Session, data: dict, school_id: str | None) -> None:
         """AccountActivated: `guardian_ids` is the full set this login holds now. Their
@@ -179,8 +180,8 @@ class Linking:
         for link in session.execute(sa.select(links).where(
                 links.c.guardian_id == guardian_id, links.c.account_id == account_id)
                 .with_for_update()).all():
-            reopen = link.status != REVOKED or link.revoked_by == "data"
-            self._revoke(session, link, "data")
+            reopen = link.status != REVOKED or link.revoked_by == RevokedBy.DATA
+            self._revoke(session, link, RevokedBy.DATA)
             values = {"account_id": None}
             if reopen:
                 values.update(status=PENDING, failed_attempts=0, revoked_by=None)
@@ -198,7 +199,7 @@ class Linking:
         for link in session.execute(sa.select(links).where(
                 links.c.student_id == student_id, links.c.school_id == school_id)
                 .with_for_update()).all():
-            self._revoke(session, link, "data")
+            self._revoke(session, link, RevokedBy.DATA)
         session.execute(guardian_students.delete().where(
             guardian_students.c.student_id == student_id))
         session.execute(students.delete().where(students.c.student_id == student_id))
@@ -210,7 +211,7 @@ class Linking:
                                data["record_version"])
         for link in session.execute(sa.select(links).where(
                 links.c.guardian_id == guardian_id).with_for_update()).all():
-            self._revoke(session, link, "data")
+            self._revoke(session, link, RevokedBy.DATA)
         session.execute(guardian_students.delete().where(
             guardian_students.c.guardian_id == guardian_id))
         session.execute(guardian_accounts.delete().where(
@@ -218,19 +219,14 @@ class Linking:
 
     # --- parents ---------------------------------------------------------------------------
     def own_links(self, session: Session, account_id: str, after: str | None = None,
-                  limit: int = 50) -> tuple[list[dict], str | None]:
+                  limit: int = 50) -> Page:
         query = (sa.select(links.c.id, links.c.student_id, links.c.status, students.c.name)
                  .select_from(links.outerjoin(students,
                                               students.c.student_id == links.c.student_id))
-                 .where(links.c.account_id == account_id, links.c.status != REVOKED)
-                 .order_by(links.c.id).limit(limit + 1))
-        if after:
-            query = query.where(links.c.id > after)
-        rows = session.execute(query).all()
-        page = rows[:limit]
-        return ([{"id": r.id, "student": {"id": r.student_id, "name": r.name},
-                  "status": r.status} for r in page],
-                page[-1].id if len(rows) > limit else None)
+                 .where(links.c.account_id == account_id, links.c.status != REVOKED))
+        return keyset_page(session, query, [Key(links.c.id)], after, limit).map(
+            lambda r: {"id": r.id, "student": {"id": r.student_id, "name": r.name},
+                       "status": r.status})
 
     def verify(self, session: Session, account_id: str, link_id: str,
                date_of_birth: dt.date) -> domain.Answer:
@@ -264,8 +260,7 @@ class Linking:
         return link
 
     def links_for_student(self, session: Session, school_ids, student_id: str,
-                          after: str | None = None, limit: int = 50
-                          ) -> tuple[list[dict], str | None]:
+                          after: str | None = None, limit: int = 50) -> Page:
         # The school's recorded relationship (free text, "mother") tells the admin which
         # contact a link is; linking holds no guardian names.
         query = (sa.select(links, guardian_students.c.relationship, students.c.name)
@@ -274,18 +269,13 @@ class Linking:
                      guardian_students.c.student_id == links.c.student_id))
                      .outerjoin(students, students.c.student_id == links.c.student_id))
                  .where(links.c.student_id == student_id,
-                        links.c.school_id.in_(school_ids))
-                 .order_by(links.c.id).limit(limit + 1))
-        if after:
-            query = query.where(links.c.id > after)
-        rows = session.execute(query).all()
-        page = rows[:limit]
-        return ([{"id": r.id, "student": {"id": r.student_id, "name": r.name},
-                  "guardian_id": r.guardian_id, "relationship": r.relationship,
-                  "status": r.status, "failed_attempts": r.failed_attempts,
-                  "has_account": r.account_id is not None,
-                  "changed_at": r.changed_at} for r in page],
-                page[-1].id if len(rows) > limit else None)
+                        links.c.school_id.in_(school_ids)))
+        return keyset_page(session, query, [Key(links.c.id)], after, limit).map(
+            lambda r: {"id": r.id, "student": {"id": r.student_id, "name": r.name},
+                       "guardian_id": r.guardian_id, "relationship": r.relationship,
+                       "status": r.status, "failed_attempts": r.failed_attempts,
+                       "has_account": r.account_id is not None,
+                       "changed_at": r.changed_at})
 
     def unlock(self, session: Session, school_ids, link_id: str) -> str:
         link = self._admin_link(session, school_ids, link_id)
@@ -297,6 +287,6 @@ class Linking:
 
     def revoke(self, session: Session, school_ids, link_id: str) -> str:
         link = self._admin_link(session, school_ids, link_id)
-        self._revoke(session, link, "school")
+        self._revoke(session, link, RevokedBy.SCHOOL)
         return REVOKED
 

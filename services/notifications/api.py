@@ -2,17 +2,20 @@
 privacy-notice announcement."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from shared.auth import current_principal, require
 from shared.contracts.fields import SafeString, StrictBoolean, StrictDate
-from shared.db import run_in_transaction
 from shared.pages import page_of
-from shared.service import ServiceContext
+from shared.service import current_context, in_transaction
 
-from .mailer import Mailer
 from .service import Notifications
+
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
 
 class PreferencesSchema(Schema):
@@ -37,57 +40,58 @@ class NoticeOut(Schema):
 NoticeList = page_of(NoticeOut, "NoticeList")
 
 
-def notifications_of(ctx: ServiceContext) -> Notifications:
-    if "notifications" not in ctx.extras:
-        mailer = Mailer(ctx.settings)
-        ctx.participant.mailer = mailer  # an erasure takes the mail folder's copies too
-        ctx.extras["notifications"] = Notifications(ctx.settings, ctx.participant, mailer)
-    return ctx.extras["notifications"]
+def notifications() -> Notifications:
+    uses: UseCases = current_context().use_cases
+    return uses.notifications
 
 
-def build_blueprints(ctx: ServiceContext) -> list:
-    service = notifications_of(ctx)
-    prefs = Blueprint("notification-preferences", __name__,
-                      url_prefix="/api/v1/notification-preferences",
-                      description="What mail a parent or student wants")
+prefs = Blueprint("notification-preferences", __name__,
+                  url_prefix="/api/v1/notification-preferences",
+                  description="What mail a parent or student wants")
 
-    @prefs.route("", methods=["GET"])
-    @require("parent", "student")
-    @prefs.response(200, PreferencesSchema)
-    def get_preferences():
-        """Report emails on or off (account and security mail always goes)."""
-        account = current_principal().account_id
-        return {"report_emails": run_in_transaction(
-            ctx.sessions, lambda s: service.report_emails(s, account))}
 
-    @prefs.route("", methods=["PUT"])
-    @require("parent", "student")
-    @prefs.arguments(PreferencesSchema)
-    @prefs.response(200, PreferencesSchema)
-    def put_preferences(body):
-        """Turn report emails off (an objection to that processing) or on again."""
-        account = current_principal().account_id
-        run_in_transaction(ctx.sessions, lambda s: service.set_report_emails(
-            s, account, body["report_emails"]))
-        return body
+@prefs.route("", methods=["GET"])
+@require("parent", "student")
+@prefs.response(200, PreferencesSchema)
+def get_preferences():
+    """Report emails on or off (account and security mail always goes)."""
+    account = current_principal().account_id
+    return {"report_emails": in_transaction(
+        lambda s: notifications().report_emails(s, account))}
 
-    notices = Blueprint("privacy-notices", __name__, url_prefix="/api/v1/privacy-notices",
-                        description="A new privacy notice, announced to every school")
 
-    @notices.route("", methods=["POST"])
-    @require("operator")
-    @notices.arguments(NoticeSchema)
-    @notices.response(202, NoticeResult)
-    def announce(body):
-        """Tell every school's admins, ahead of its effective date, of a new version."""
-        return {"notified": run_in_transaction(ctx.sessions, lambda s: service.privacy_notice(
-            s, body["version"], body["effective_date"]))}
+@prefs.route("", methods=["PUT"])
+@require("parent", "student")
+@prefs.arguments(PreferencesSchema)
+@prefs.response(200, PreferencesSchema)
+def put_preferences(body):
+    """Turn report emails off (an objection to that processing) or on again."""
+    account = current_principal().account_id
+    in_transaction(lambda s: notifications().set_report_emails(
+        s, account, body["report_emails"]))
+    return body
 
-    @notices.route("", methods=["GET"])
-    @notices.response(200, NoticeList)
-    def versions():
-        """The privacy notice's version history (public: the web app shows it to anyone)."""
-        return {"items": run_in_transaction(ctx.sessions, service.privacy_notice_versions),
-                "next": None}
 
-    return [prefs, notices]
+notices = Blueprint("privacy-notices", __name__, url_prefix="/api/v1/privacy-notices",
+                    description="A new privacy notice, announced to every school")
+
+
+@notices.route("", methods=["POST"])
+@require("operator")
+@notices.arguments(NoticeSchema)
+@notices.response(202, NoticeResult)
+def announce(body):
+    """Tell every school's admins, ahead of its effective date, of a new version."""
+    return {"notified": in_transaction(lambda s: notifications().privacy_notice(
+        s, body["version"], body["effective_date"]))}
+
+
+@notices.route("", methods=["GET"])
+@notices.response(200, NoticeList)
+def versions():
+    """The privacy notice's version history (public: the web app shows it to anyone)."""
+    return {"items": in_transaction(lambda s: notifications().privacy_notice_versions(s)),
+            "next": None}
+
+
+BLUEPRINTS = (prefs, notices)

@@ -1,25 +1,14 @@
-"""The notifications service: specification and app factory."""
+"""The notifications service's app factory (its wiring: bootstrap.py)."""
 from __future__ import annotations
 
 from flask import Flask
 
 from shared.config import Settings
-from shared.service import ServiceSpec, create_service_app, migrations_dir
+from shared.service import create_service_app
 
-from . import api, handlers, models, personal_data
+from .bootstrap import SPEC
 
-SPEC = ServiceSpec(
-    name="notifications",
-    metadata=models.metadata,
-    tables=models.plumbing,
-    migrations_dir=migrations_dir(__file__),
-    declaration=personal_data.DECLARATION,
-    build_handlers=handlers.build_handlers,
-    build_blueprints=api.build_blueprints,
-    participant_class=personal_data.NotificationsParticipant,
-    build_loops=lambda ctx: [("notifications.sender",
-                              api.notifications_of(ctx).sender(ctx.sessions))],
-)
+__all__ = ["SPEC", "create_app"]
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -5,13 +5,17 @@ Rights events (and SchoolOffboarded) are answered by the shared participant
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.service import ServiceContext
 
-from .api import notifications_of
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    service = notifications_of(ctx)
+    uses: UseCases = ctx.use_cases
+    service = uses.notifications
     participant = ctx.participant
 
     unless_erased = ctx.participant.unless_erased

@@ -11,6 +11,9 @@ import sqlalchemy as sa
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 
+from .domain import DeliveryStatus
+from .mailer import Mailer
+
 CONTACT = Personal("guardian", "sending mail")
 MESSAGE = Personal("any", "a message waiting to be sent")
 ACCOUNT_MAIL = ("invitation", "reset")  # their bodies carry a token
@@ -52,7 +55,8 @@ class NotificationsParticipant(RightsParticipant):
     copy in the mail folder (embedded mode's `.eml` files), and a login left with nothing
     here loses its mails of no school too (password resets, privacy notices)."""
 
-    mailer = None  # the service's Mailer, wired by notifications_of (its files go too)
+    # The service's Mailer, wired by bootstrap.build (its files go too).
+    mailer: Mailer | None = None
 
     def export(self, session, subject):
         """A message waiting to be sent is the subject's data, except what account mail
@@ -135,7 +139,8 @@ class NotificationsParticipant(RightsParticipant):
             removed += session.execute(deliveries.update().where(
                 deliveries.c.id.in_(sorted(blanked))).values(
                 to_address=None, body_text=None, body_html=None,
-                status=sa.case((deliveries.c.status == "pending", "skipped"),
+                status=sa.case((deliveries.c.status == DeliveryStatus.PENDING,
+                                DeliveryStatus.SKIPPED),
                                else_=deliveries.c.status))).rowcount if blanked else 0
         for account_id in sorted(logins):
             recipient = f"account:{account_id}"

@@ -21,12 +21,12 @@ from shared.db import upsert_versioned, utcnow
 from shared.rights import RightsParticipant
 
 from . import templates
+from .domain import DeliveryStatus
 from .mailer import Mailer, build_message
 from .models import (deliveries, guardian_accounts, guardians, preferences, privacy_notices,
                      school_admins, verified_links)
 
 log = logging.getLogger(__name__)
-PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 REPORT_EMAILS = "report_emails"  # the processing a parent can object to
 
 
@@ -103,8 +103,8 @@ class Notifications:
             to_address=None if skipped else to,
             subject=message.subject, body_text=None if skipped else message.text,
             body_html=None if skipped else message.html,
-            status=SKIPPED if skipped else PENDING, attempts=0, next_attempt_at=now,
-            last_error=skip_reason, created_at=now))
+            status=DeliveryStatus.SKIPPED if skipped else DeliveryStatus.PENDING, attempts=0,
+            next_attempt_at=now, last_error=skip_reason, created_at=now))
 
     def on_invitation(self, session, envelope, data):
         if data["role"] == "school_admin" and envelope.school_id:
@@ -207,7 +207,7 @@ class Notifications:
         now = self.clock()
         with sessions() as session:
             due = session.execute(
-                sa.select(deliveries.c.id).where(deliveries.c.status == PENDING,
+                sa.select(deliveries.c.id).where(deliveries.c.status == DeliveryStatus.PENDING,
                                                  deliveries.c.next_attempt_at <= now)
                 .order_by(deliveries.c.next_attempt_at).limit(batch)).scalars().all()
         return sum(self._send(sessions, delivery_id) for delivery_id in due)
@@ -217,20 +217,21 @@ class Notifications:
         with sessions() as session, session.begin():
             row = session.execute(
                 sa.select(deliveries).where(deliveries.c.id == delivery_id,
-                                            deliveries.c.status == PENDING)
+                                            deliveries.c.status == DeliveryStatus.PENDING)
                 .with_for_update(skip_locked=True)).first()
             if row is None:
                 return False  # another sender has it, or it is done
             reason = self._stopped_since_queued(session, row)
             if reason:
                 session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
-                    status=SKIPPED, last_error=reason, to_address=None, body_text=None,
-                    body_html=None))
+                    status=DeliveryStatus.SKIPPED, last_error=reason, to_address=None,
+                    body_text=None, body_html=None))
                 return True
             if self._over_cap(session, row, now):
                 session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
-                    status=SKIPPED, last_error="over the hourly cap for this recipient",
-                    to_address=None, body_text=None, body_html=None))
+                    status=DeliveryStatus.SKIPPED,
+                    last_error="over the hourly cap for this recipient", to_address=None,
+                    body_text=None, body_html=None))
                 return True
             try:
                 self.mailer.send(build_message(self.settings, row.to_address, row.subject,
@@ -239,7 +240,7 @@ class Notifications:
                 attempts = row.attempts + 1
                 reason = f"{type(exc).__name__}"[:200]
                 if now - row.created_at >= self.give_up_after:
-                    values = dict(status=FAILED, to_address=None, body_text=None,
+                    values = dict(status=DeliveryStatus.FAILED, to_address=None, body_text=None,
                                   body_html=None)
                     log.error("mail given up delivery_id=%s kind=%s reason=%s", row.id,
                               row.kind, reason)
@@ -253,7 +254,7 @@ class Notifications:
                 return True
             # Sent: keep the log by ids; the address and the body (tokens) go.
             session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
-                status=SENT, sent_at=self.clock(), attempts=row.attempts + 1,
+                status=DeliveryStatus.SENT, sent_at=self.clock(), attempts=row.attempts + 1,
                 to_address=None, body_text=None, body_html=None))
             log.info("mail sent delivery_id=%s kind=%s", row.id, row.kind)
             return True
@@ -281,7 +282,7 @@ class Notifications:
         if row.kind not in ("report",):
             return False  # account and security mail is capped by identity itself
         sent = session.execute(sa.select(sa.func.count()).select_from(deliveries).where(
-            deliveries.c.recipient == row.recipient, deliveries.c.status == SENT,
+            deliveries.c.recipient == row.recipient, deliveries.c.status == DeliveryStatus.SENT,
             deliveries.c.sent_at > now - dt.timedelta(hours=1))).scalar_one()
         return sent >= self.per_recipient_per_hour
 

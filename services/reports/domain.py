@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 GENERAL = "General"  # characteristics recorded without a class
+Row = dict[str, Any]  # a plain row or snapshot part, as JSON holds it
+
 KIND_ORDER = {"mark": 0, "grade": 1, "target": 2, "attitude": 0, "effort": 1,
               "behaviour": 2, "attendance": 3}
 
 
-def build_report(student: dict, classes: dict[str, dict], teachers: dict[str, list[dict]],
-                 attainment: Iterable[dict], characteristics: Iterable[dict]) -> dict:
+def build_report(student: Row, classes: dict[str, Row], teachers: dict[str, list[Row]],
+                 attainment: Iterable[Row], characteristics: Iterable[Row]) -> Row:
     """The snapshot: student, then one entry per class the student has data in."""
     subjects: dict[str | None, dict[str, Any]] = {}
 
@@ -48,7 +50,7 @@ def build_report(student: dict, classes: dict[str, dict], teachers: dict[str, li
             "subjects": ordered}
 
 
-def render(content: dict) -> dict:
+def render(content: Row) -> Row:
     """The API's view of a snapshot: teachers as names."""
     return {"student": content["student"], "subjects": [
         {"subject": s["subject"], "class": s["class"],
@@ -57,7 +59,7 @@ def render(content: dict) -> dict:
         for s in content["subjects"]]}
 
 
-def without_teacher(content: dict, staff_id: str) -> dict:
+def without_teacher(content: Row, staff_id: str) -> Row:
     """The snapshot with one teacher's name taken out (their erasure)."""
     return {**content, "subjects": [
         {**s, "teachers": [t for t in s["teachers"] if t["id"] != staff_id]}

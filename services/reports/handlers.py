@@ -5,14 +5,18 @@ Rights events (and SchoolOffboarded) are answered by the shared participant
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.messaging.consumer import with_many
 from shared.service import ServiceContext
 
-from .api import reports_of
+if TYPE_CHECKING:
+    from .bootstrap import UseCases
 
 
 def build_handlers(ctx: ServiceContext) -> dict:
-    reports = reports_of(ctx)
+    uses: UseCases = ctx.use_cases
+    reports = uses.reports
 
     unless_erased = ctx.participant.unless_erased
     unless_erased_many = ctx.participant.unless_erased_many

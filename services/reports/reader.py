@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 
 from shared.db import make_engine
-from shared.service import ServiceContext
 
 
 class OneRowReader:
@@ -67,10 +66,3 @@ class OneRowReader:
     def dispose(self) -> None:
         if self.postgresql:
             self.engine.dispose()
-
-
-def reader_of(ctx: ServiceContext) -> OneRowReader:
-    """The service's one reader (and pool), made on first use."""
-    if "reports.reader" not in ctx.extras:
-        ctx.extras["reports.reader"] = OneRowReader(ctx.engine)
-    return ctx.extras["reports.reader"]

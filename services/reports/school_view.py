@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.errors import NotFound
+from shared.pages import Key, Page, keyset_page
 
 from .models import attainment, characteristics, reports, students
 
@@ -31,7 +31,7 @@ def periods(session: Session, school_id: str) -> list[dict]:
 
 
 def published(session: Session, school_id: str, period: str | None, after: str | None,
-              limit: int, now) -> tuple[list[dict], str | None]:
+              limit: int, now) -> Page:
     """The school's reports, newest first, each with its student and whether parents can
     see it yet (`visible_from` passed)."""
     query = (sa.select(reports.c.id, reports.c.student_id, reports.c.period,
@@ -39,23 +39,16 @@ def published(session: Session, school_id: str, period: str | None, after: str |
                        reports.c.visible_from, students.c.name, students.c.form_group)
              .select_from(reports.outerjoin(students,
                                             students.c.student_id == reports.c.student_id))
-             .where(reports.c.school_id == school_id)
-             .order_by(reports.c.published_at.desc(), reports.c.id.desc())
-             .limit(limit + 1))
+             .where(reports.c.school_id == school_id))
     if period is not None:
         query = query.where(reports.c.period == period)
-    if after:
-        last = session.execute(sa.select(reports.c.published_at).where(
-            reports.c.school_id == school_id, reports.c.id == after)).scalar()
-        if last is None:
-            raise NotFound()
-        query = query.where(sa.or_(reports.c.published_at < last, sa.and_(
-            reports.c.published_at == last, reports.c.id < after)))
-    rows = session.execute(query).all()
-    page = rows[:limit]
-    return ([{"id": r.id, "student": {"id": r.student_id, "name": r.name,
-                                      "form_group": r.form_group},
-              "period": r.period, "title": r.title, "version": r.version,
-              "published_at": r.published_at, "visible_from": r.visible_from,
-              "visible": r.visible_from <= now} for r in page],
-            page[-1].id if len(rows) > limit else None)
+    newest_first = [Key(reports.c.published_at, descending=True),
+                    Key(reports.c.id, descending=True)]
+    return keyset_page(session, query, newest_first, after, limit, position=sa.select(
+        reports.c.published_at).where(reports.c.school_id == school_id,
+                                      reports.c.id == after)).map(
+        lambda r: {"id": r.id, "student": {"id": r.student_id, "name": r.name,
+                                           "form_group": r.form_group},
+                   "period": r.period, "title": r.title, "version": r.version,
+                   "published_at": r.published_at, "visible_from": r.visible_from,
+                   "visible": r.visible_from <= now})

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import advisory_lock, upsert_versioned, upsert_versioned_many, utcnow
 from shared.errors import Locked, NotFound
+from shared.pages import Key, Page, keyset_page
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.rights import RightsParticipant
@@ -343,26 +344,22 @@ class Reports:
 
     # --- reading --------------------------------------------------------------------------
     def list_reports(self, session, principal, student_id: str, after: str | None,
-                     limit: int) -> tuple[list[dict], str | None]:
+                     limit: int) -> Page:
         school_id = self._school_of(session, student_id)
         guardians = self._check_access(session, principal, student_id, school_id)
         self._check_restriction(session, student_id, guardians, school_id)
-        query = (sa.select(reports.c.id, reports.c.period, reports.c.title,
-                           reports.c.published_at, reports.c.visible_from)
-                 .where(reports.c.student_id == student_id)
-                 .order_by(reports.c.published_at.desc(), reports.c.id))
+        shown = [reports.c.student_id == student_id]
         if principal.role != "school_admin":
-            query = query.where(reports.c.visible_from <= self.clock())
-        rows = session.execute(query).all()
-        start = next((i + 1 for i, r in enumerate(rows) if r.id == after), None) \
-            if after else 0
-        if start is None:  # a cursor that is not there (any more): nothing after it
-            return [], None
-        page = rows[start:start + limit]
-        more = len(rows) > start + limit
-        return ([{"id": r.id, "period": r.period, "title": r.title,
-                  "published_at": r.published_at} for r in page],
-                page[-1].id if more and page else None)
+            shown.append(reports.c.visible_from <= self.clock())
+        query = sa.select(reports.c.id, reports.c.period, reports.c.title,
+                          reports.c.published_at).where(*shown)
+        newest_first = [Key(reports.c.published_at, descending=True), Key(reports.c.id)]
+        # A cursor that is not there (any more): nothing after it.
+        return keyset_page(session, query, newest_first, after, limit, missing="empty",
+                           position=sa.select(reports.c.published_at).where(
+                               reports.c.id == after, *shown)).map(
+            lambda r: {"id": r.id, "period": r.period, "title": r.title,
+                       "published_at": r.published_at})
 
     def read_report(self, reader, principal, report_id: str) -> str:
         """The report's answer (JSON text), in one statement (reader.OneRowReader): the

@@ -10,14 +10,14 @@ import json
 
 from marshmallow import ValidationError
 
-from .base import (ANY_PRODUCER, DATA, RIGHTS, RIGHTS_PARTICIPANTS, SECRET, SUBJECT_TYPES,
-                   Contract, snake)
+from .base import (ANY_PRODUCER, DATA, EVERY_PARTICIPANT, EVERY_SERVICE, RIGHTS, SECRET,
+                   SUBJECT_TYPES, Contract, snake)
 from .envelope import EnvelopeSchema, load_plain_envelope
 from .events import CONTRACTS
 from .fastload import Unsure, fast_path
 
-__all__ = ["ANY_PRODUCER", "CONTRACTS", "DATA", "RIGHTS", "RIGHTS_PARTICIPANTS", "SECRET",
-           "SECRET_TYPES", "SUBJECT_TYPES", "Contract", "ContractError", "EnvelopeSchema",
+__all__ = ["ANY_PRODUCER", "CONTRACTS", "DATA", "EVERY_PARTICIPANT", "EVERY_SERVICE", "RIGHTS",
+           "SECRET", "SECRET_TYPES", "SUBJECT_TYPES", "Contract", "ContractError", "EnvelopeSchema",
            "contract_for", "latest", "secret_fields", "secrets_blanked", "snake",
            "validate_data", "validate_envelope", "without_secrets"]
 

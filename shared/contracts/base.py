@@ -11,7 +11,9 @@ from .fields import UuidString
 DATA = "data"
 RIGHTS = "rights"
 ANY_PRODUCER = "*"  # rights answers come from every participant
-RIGHTS_PARTICIPANTS = "rights-participants"  # resolved to the data map's services
+# Consumers named as a group, resolved by the topology (shared/config.py names them):
+EVERY_PARTICIPANT = "every-participant"  # RIGHTS_PARTICIPANTS, the data map's services
+EVERY_SERVICE = "every-service"          # SERVICES, all of them
 
 SUBJECT_TYPES = ("student", "guardian", "staff")
 

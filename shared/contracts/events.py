@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from .base import (ANY_PRODUCER, RIGHTS, RIGHTS_PARTICIPANTS, SECRET, Contract, EventData,
-                   RecordEvent, Subject)
+from .base import (ANY_PRODUCER, EVERY_PARTICIPANT, EVERY_SERVICE, RIGHTS, SECRET, Contract,
+                   EventData, RecordEvent, Subject)
 from .fields import SafeEmail, SafeString, StrictDate, UtcDateTime, UuidString
-
-ALL_SERVICES = ("identity", "ingest", "linking", "reports", "notifications", "dsar")
 
 
 # --- tenants (identity) -------------------------------------------------------------
@@ -310,7 +308,7 @@ def _c(schema, producer, consumers, channel="data") -> Contract:
 CONTRACTS: tuple[Contract, ...] = (
     # Ingest needs no list of schools: a school system's token names its school.
     _c(SchoolActivated, "identity", ("reports", "notifications", "dsar")),
-    _c(SchoolOffboarded, "identity", (RIGHTS_PARTICIPANTS, "dsar"), RIGHTS),
+    _c(SchoolOffboarded, "identity", (EVERY_PARTICIPANT, "dsar"), RIGHTS),
     _c(StudentRecorded, "ingest", ("identity", "linking", "reports")),
     _c(StudentPlacementRecorded, "ingest", ("reports",)),
     _c(StudentAccountRequested, "ingest", ("identity",)),
@@ -329,7 +327,7 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(InvitationIssued, "identity", ("notifications",)),
     _c(PasswordResetRequested, "identity", ("notifications",)),
     # On the rights channel: a school's data backlog never delays a sign-out.
-    _c(TokensRevoked, "identity", ALL_SERVICES, RIGHTS),
+    _c(TokensRevoked, "identity", (EVERY_SERVICE,), RIGHTS),
     # dsar keeps which subjects a parent or student may file about.
     _c(AccountActivated, "identity", ("linking", "reports", "notifications", "dsar")),
     _c(ParentVerified, "linking", ("reports", "notifications", "dsar")),
@@ -338,11 +336,11 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(ReportPublished, "reports", ("notifications",)),
     _c(SubjectIdRequested, "dsar", ("ingest", "identity"), RIGHTS),
     _c(SubjectIdResolved, ANY_PRODUCER, ("dsar",), RIGHTS),
-    _c(ErasureRequested, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
-    _c(AccessRequested, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
-    _c(ProcessingRestricted, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
-    _c(RestrictionLifted, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
-    _c(ObjectionRecorded, "dsar", (RIGHTS_PARTICIPANTS,), RIGHTS),
+    _c(ErasureRequested, "dsar", (EVERY_PARTICIPANT,), RIGHTS),
+    _c(AccessRequested, "dsar", (EVERY_PARTICIPANT,), RIGHTS),
+    _c(ProcessingRestricted, "dsar", (EVERY_PARTICIPANT,), RIGHTS),
+    _c(RestrictionLifted, "dsar", (EVERY_PARTICIPANT,), RIGHTS),
+    _c(ObjectionRecorded, "dsar", (EVERY_PARTICIPANT,), RIGHTS),
     _c(ErasureCompleted, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(SubjectDataExported, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(RestrictionApplied, ANY_PRODUCER, ("dsar",), RIGHTS),

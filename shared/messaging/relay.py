@@ -47,7 +47,8 @@ def backoff(attempts: int, base: float = 0.5, cap: float = 300.0) -> dt.timedelt
 
 class OutboxRelay:
     def __init__(self, engine: Engine, tables: PlumbingTables, publisher: Publisher, *,
-                 batch_size: int = 500, window: int = 256, pack: int = 1, retention: dt.timedelta = dt.timedelta(hours=1),
+                 batch_size: int = 500, window: int = 256, pack: int = 1,
+                 retention: dt.timedelta = dt.timedelta(hours=1),
                  clock: Callable[[], dt.datetime] = utcnow, name: str = "relay"):
         self.engine = engine
         self.outbox = tables.outbox

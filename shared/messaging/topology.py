@@ -22,12 +22,11 @@ def queue_name(settings: Settings, service: str, channel: str) -> str:
 
 
 def consumers_of(contract: contracts.Contract) -> tuple[str, ...]:
+    groups = {contracts.EVERY_PARTICIPANT: RIGHTS_PARTICIPANTS,
+              contracts.EVERY_SERVICE: SERVICES}
     names: list[str] = []
     for consumer in contract.consumers:
-        if consumer == contracts.RIGHTS_PARTICIPANTS:
-            names.extend(RIGHTS_PARTICIPANTS)
-        else:
-            names.append(consumer)
+        names.extend(groups.get(consumer, (consumer,)))
     return tuple(dict.fromkeys(names))
 
 

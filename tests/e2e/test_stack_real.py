@@ -416,7 +416,8 @@ def test_a_flood_of_failed_sign_ins_never_locks_out_a_user_on_another_address(st
     direct = iter(range(10_000))
     wait_for(lambda: identity_refuses(sign_in(
         "127.0.0.3", f"nobody-{next(direct)}@example.org", "a-wrong-password",
-        to=f"127.0.0.1:{identity_port}")), timeout=120, interval=0, message="identity refusing 127.0.0.3")
+        to=f"127.0.0.1:{identity_port}")), timeout=120, interval=0,
+        message="identity refusing 127.0.0.3")
     status, body = sign_in("127.0.0.1", *OPERATOR)
     assert status == 200 and body["access_token"]
 

@@ -245,7 +245,7 @@ def test_json_nested_ten_thousand_deep_is_refused(name, start):
     method, path, role = JSON_ENDPOINTS[name]
     token = service.token(role, SCHOOL)
     before = service.counts()
-    for label, body in DEEP.items():
+    for body in DEEP.values():
         response = service.call(method, path, token, data=body,
                                 content_type="application/json")
         assert_error(response, 400, "too_deep")
@@ -267,7 +267,7 @@ def test_identity_school_creation_refuses_bad_text_and_dates(start):
                               "date": "2024-02-29"}}
     before = service.counts()
     for field in ("name", "authorisation.reference", "authorisation.authorised_by"):
-        for kind, value in hostile_text(mark := marker()).items():
+        for _kind, value in hostile_text(mark := marker()).items():
             response = service.call("post", "/api/v1/schools", token,
                                     with_value(good, field, value))
             refused_and_unstored(service, before, mark, response, field)
@@ -290,11 +290,11 @@ def test_identity_staff_invitation_refuses_bad_text_and_emails(start):
     path = f"/api/v1/schools/{school}/staff"
     good = {"name": "Ann Head", "email": "ann@example.org", "role": "school_admin"}
     before = service.counts()
-    for kind, value in hostile_text(mark := marker()).items():
+    for _kind, value in hostile_text(mark := marker()).items():
         refused_and_unstored(service, before, mark,
                              service.call("post", path, token, with_value(good, "name", value)),
                              "name")
-    for kind, value in hostile_emails(mark := marker()).items():
+    for _kind, value in hostile_emails(mark := marker()).items():
         refused_and_unstored(service, before, mark, service.call(
             "post", path, token, with_value(good, "email", value)), "email")
     for value in SQL:
@@ -530,7 +530,7 @@ def test_reports_publish_refuses_bad_text_and_dates(start):
             "visible_from": "2024-02-29T09:00:00+00:00"}
     before = service.counts()
     for field in ("period", "title"):
-        for kind, value in hostile_text(mark := marker()).items():
+        for _kind, value in hostile_text(mark := marker()).items():
             response = service.call("post", "/api/v1/reports/publish", token,
                                     with_value(good, field, value))
             refused_and_unstored(service, before, mark, response, field)
@@ -591,7 +591,7 @@ def test_dsar_refuses_bad_text(start):
             "details": {"note": "Asked by phone"}}
     before = service.counts()
     for field in ("subject.source_id", "details.note"):
-        for kind, value in hostile_text(mark := marker()).items():
+        for _kind, value in hostile_text(mark := marker()).items():
             response = service.call("post", "/api/v1/subject-requests", token,
                                     with_value(good, field, value))
             refused_and_unstored(service, before, mark, response, field)
@@ -652,7 +652,7 @@ def test_notifications_privacy_notice_refuses_bad_text_and_dates(start):
         producer="identity", school_id=SCHOOL))
     good = {"version": "2024-1", "effective_date": "2024-02-29"}
     before = service.counts()
-    for kind, value in hostile_text(mark := marker()).items():
+    for _kind, value in hostile_text(mark := marker()).items():
         response = service.call("post", "/api/v1/privacy-notices", token,
                                 with_value(good, "version", value))
         refused_and_unstored(service, before, mark, response, "version")

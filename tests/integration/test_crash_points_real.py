@@ -259,8 +259,8 @@ def test_producer_and_consumer_killed_at_random_moments_in_a_stream(broker_setti
             try:  # kill once it has moved on a random amount: a random point in its work
                 wait_for(lambda: progress() >= target or procs[victim].poll() is not None,
                          timeout=60, interval=0.01, message=f"{victim} progress")
-            except AssertionError:
-                raise AssertionError(f"seed {seed}: {victim} stuck")
+            except AssertionError as stuck:
+                raise AssertionError(f"seed {seed}: {victim} stuck") from stuck
             if procs[victim].poll() is None:
                 procs[victim].kill()
                 procs[victim].wait()

@@ -192,7 +192,7 @@ def test_a_scripted_attacker_with_50_parent_accounts_links_to_no_child_not_their
     # No attacker link was ever verified: linking published no ParentVerified for any,
     # and exactly one LinkLocked each (waited for: events follow the state they tell).
     for link_id in attacker_ids:
-        system.tap.wait("LinkLocked", lambda d, l=link_id: d["link_id"] == l)
+        system.tap.wait("LinkLocked", lambda d, link=link_id: d["link_id"] == link)
     seen = system.tap.seen
     assert not [e for e in seen if e["type"] == "ParentVerified"
                 and e["data"]["link_id"] in set(attacker_ids)]

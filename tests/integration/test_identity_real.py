@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from services.identity import domain
 from services.identity.app import SPEC
 from services.identity.models import accounts, memberships
-from services.identity.service import identity_of
 from shared.db import utcnow
 from shared.messaging.envelope import new_envelope
 from shared.service import ServiceRuntime
@@ -46,7 +45,7 @@ class IdentityUnderTest:
         self.rt.start()
         self.app = self.rt.create_app()
         self.client = self.app.test_client()
-        self.identity = identity_of(self.rt.context)
+        self.identity = self.rt.context.use_cases.identity
         self.stop = threading.Event()
         self.threads = run_threads(self.rt.build_workers(), self.stop)
         wait_for(lambda: all(w.connected.is_set() for w in self.rt.queue_workers),

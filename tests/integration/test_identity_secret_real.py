@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.identity.app import SPEC
 from services.identity.secret import SecretError
-from services.identity.service import identity_of
 from shared.auth import key_id
 from shared.service import ServiceRuntime
 
@@ -82,7 +81,7 @@ def test_a_reader_of_identitys_database_learns_no_address_and_no_signing_key(
             assert not stored & unkeyed_hashes_around(peer)
 
         # The signing key is in the database only sealed: no PEM, no key material.
-        ring = identity_of(rt.context).keys
+        ring = rt.context.use_cases.identity.keys
         private = ring._key(ring._rows()[0])
         assert key_id(private.public_key()) == jwt.get_unverified_header(token)["kid"]
         raw = private.private_bytes(serialization.Encoding.Raw,

@@ -95,7 +95,7 @@ def assert_nothing_lost_nothing_twice(system) -> None:
     to; applied counters (this test's queues) equal inbox rows; no dead letters."""
     published: dict[str, set[str]] = {s: set() for s in SERVICES}
     for producer in SERVICES:
-        for event_id, event_type, routing_key in _rows(
+        for event_id, event_type, _routing_key in _rows(
                 system, producer, "SELECT event_id, event_type, routing_key FROM outbox"):
             contract = contracts.latest(event_type)
             for consumer in topology.consumers_of(contract):

@@ -63,7 +63,7 @@ def world(broker_settings, tmp_path, new_database, inbox):
     settings = replace(broker_settings, smtp_host="127.0.0.1", smtp_port=inbox.port)
     system = RealSystem(settings, tmp_path, new_database,
                         ["identity", "ingest", "linking", "reports", "notifications"])
-    system.runtimes["notifications"].context.extras["notifications"].retry_base_seconds = 0.2
+    system.runtimes["notifications"].context.use_cases.notifications.retry_base_seconds = 0.2
     school, system_token = system.school()
     system.push(system_token, [
         student("S1", given_name="Annabel", family_name="Quill"),

@@ -91,7 +91,7 @@ def test_a_bundle_and_the_same_json_batches_end_in_the_same_state_and_a_delta_ap
     for table in ("students", "guardians", "guardian_students", "links"):
         assert count(system, "linking", table, by_roster) == count(
             system, "linking", table, by_json), table
-    for school, admin in ((by_json, json_admin), (by_roster, roster_admin)):
+    for _school, admin in ((by_json, json_admin), (by_roster, roster_admin)):
         published = system.call("reports", "post", "/api/v1/reports/publish", admin,
                                 {"period": PERIOD, "title": "Autumn report"})
         assert published.status_code == 202 and published.json["published"] == 200

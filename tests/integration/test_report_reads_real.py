@@ -16,10 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import jsonify
 
 from services.reports import domain, schemas
-from services.reports.api import reports_of
 from services.reports.app import SPEC
 from services.reports.models import reports
-from services.reports.reader import reader_of
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.rights import Subject
@@ -43,7 +41,7 @@ def world(request, tmp_path):
     key = Ed25519PrivateKey.generate()
     rt.verifier = TokenVerifier(lambda: {key_id(key.public_key()): key.public_key()})
     app = rt.create_app()
-    service = reports_of(rt.context)
+    service = rt.context.use_cases.reports
     school, elsewhere = str(uuid.uuid4()), str(uuid.uuid4())
     w = SimpleNamespace(rt=rt, app=app, client=app.test_client(), service=service,
                         school=school, signer=TokenSigner(key),
@@ -109,7 +107,7 @@ def world(request, tmp_path):
     }
     yield w
     rt.engine.dispose()
-    reader_of(rt.context).dispose()
+    rt.context.use_cases.reader.dispose()
 
 
 def publish(w, visible_from=None) -> str:

@@ -141,7 +141,7 @@ def test_everyone_else_gets_404_on_every_endpoint_that_takes_an_id(world):
 
 def test_an_embargoed_report_is_invisible_until_its_time_and_only_then_announced(world):
     system, _, _, ids, one, admin = world
-    service = system.runtimes["reports"].context.extras["reports"]
+    service = system.runtimes["reports"].context.use_cases.reports
     now = dt.datetime.now(dt.timezone.utc)
     service.clock = lambda: now
     publish(system, admin, visible_from=(now + dt.timedelta(days=1)).isoformat())
@@ -212,7 +212,8 @@ def test_erasing_a_student_leaves_nothing_of_them_in_the_reports_database(world)
                 continue  # the id alone, kept so late events cannot bring data back
             for row in conn.execute(sa.select(table)).mappings():
                 text = json.dumps(dict(row), default=str)
-                found += [f"{table.name}:{n}:{row.get('event_type')}:{row.get('sent_at')}" for n in needles if n in text]
+                found += [f"{table.name}:{n}:{row.get('event_type')}:{row.get('sent_at')}"
+                          for n in needles if n in text]
     assert found == []
     assert reports_of(system, one, ids["Annabel"]).status_code == 404
     # Bartholomew's data is untouched.

@@ -252,7 +252,7 @@ def test_a_service_down_during_an_erasure_is_reasked_and_the_request_completes_l
             else None
     view = wait_for(waiting_on_linking, timeout=60, message="all but linking answered")
     assert view["status"] == "in_progress" and view["services"]["linking"] == "pending"
-    dsar = system.runtimes["dsar"].context.extras["dsar"]
+    dsar = system.runtimes["dsar"].context.use_cases.dsar
     real_clock = dsar.clock
     dsar.clock = lambda: real_clock() + dsar.reask_after  # the sweeper's next round
     with system.runtimes["dsar"].context.sessions() as session, session.begin():

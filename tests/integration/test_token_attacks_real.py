@@ -29,7 +29,6 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.identity.service import identity_of
 from shared.auth import AUDIENCE, ISSUER, TokenVerifier, _jwk_to_key, key_id
 from shared.config import SERVICES
 from tests.support import wait_for
@@ -91,7 +90,7 @@ def world(module_settings, tmp_path_factory, module_database):
                  message="reports has the grade")
         assert system.call("reports", "post", "/api/v1/reports/publish", admin, {
             "period": "2026 Autumn", "title": "Autumn"}).json["published"] == 1
-        signer = identity_of(system.runtimes["identity"].context).keys.signer()
+        signer = system.runtimes["identity"].context.use_cases.identity.keys.signer()
         tokens = {"A_admin": admin, "A_parent": parent, "A_gone": gone,
                   "A_system": system_token, "operator": system.operator}
         claims = {name: jwt.decode(t, options={"verify_signature": False})

@@ -212,7 +212,7 @@ def test_document_matches_the_asyncapi_subset(doc):
 
 
 def test_references_resolve_and_stay_within_their_channel(doc):
-    for channel_id, channel in doc["channels"].items():
+    for channel in doc["channels"].values():
         for message in channel["messages"].values():
             _resolve(doc, message["$ref"])
         # Every {parameter} in an address is declared, and nothing else is.

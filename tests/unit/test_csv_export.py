@@ -8,7 +8,6 @@ import zipfile
 
 import pytest
 
-from services.dsar.api import dsar_of
 from services.dsar.app import SPEC
 from services.dsar.models import export_parts, requests
 from shared.config import Settings
@@ -47,7 +46,7 @@ def test_an_access_export_neutralises_what_people_typed(tmp_path):
     rt = ServiceRuntime(SPEC, Settings.from_env({"PP_DATA_DIR": str(tmp_path)}))
     rt.start()
     try:
-        dsar = dsar_of(rt.context)
+        dsar = rt.context.use_cases.dsar
         school = str(uuid.uuid4())
         with rt.context.sessions() as s, s.begin():
             request = dsar.file(s, school, "access", "student", str(uuid.uuid4()), {},

@@ -88,10 +88,9 @@ def test_the_privacy_notice_versions_are_public_newest_first(tmp_path):
 
 
 def test_a_parent_lists_whom_they_may_ask_about_and_their_own_requests(tmp_path):
-    from services.dsar.api import dsar_of
     rt, client, signer = _runtime("dsar", tmp_path)
     try:
-        dsar = dsar_of(rt.context)
+        dsar = rt.context.use_cases.dsar
         parent, other, guardian, child = (str(uuid.uuid4()) for _ in range(4))
         envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL)
         with rt.context.sessions() as session, session.begin():

@@ -62,8 +62,8 @@ def test_a_request_without_a_database_answers_503_with_retry_after():
 
     client = create_flask_app("test", ready=dict, verifier=None,
                               blueprints=[blp]).test_client()
-    away = client.get("/api/v1/away")
-    assert away.status_code == 503 and away.headers["Retry-After"] == "5"
-    assert away.json["error"]["code"] == "unavailable"
-    bug = client.get("/api/v1/bug")
-    assert bug.status_code == 500 and "Retry-After" not in bug.headers
+    unavailable = client.get("/api/v1/away")
+    assert unavailable.status_code == 503 and unavailable.headers["Retry-After"] == "5"
+    assert unavailable.json["error"]["code"] == "unavailable"
+    broken = client.get("/api/v1/bug")
+    assert broken.status_code == 500 and "Retry-After" not in broken.headers

@@ -6,8 +6,8 @@ import uuid
 import pytest
 
 from services.dsar import domain
-from services.dsar.api import dsar_of
 from services.dsar.app import SPEC
+from services.dsar.domain import Refused
 from shared.config import Settings
 from shared.service import ServiceRuntime
 
@@ -35,7 +35,7 @@ def test_extension_and_pause_move_the_due_date():
 def test_a_request_extended_paused_and_resumed_with_an_injected_clock(tmp_path):
     rt = ServiceRuntime(SPEC, Settings.from_env({"PP_DATA_DIR": str(tmp_path)}))
     rt.start()
-    dsar = dsar_of(rt.context)
+    dsar = rt.context.use_cases.dsar
     now = [dt.datetime(2026, 1, 31, 10, tzinfo=UTC)]
     dsar.clock = lambda: now[0]
     school = str(uuid.uuid4())
@@ -48,7 +48,7 @@ def test_a_request_extended_paused_and_resumed_with_an_injected_clock(tmp_path):
     # From receipt: 31 January + 2 months = 31 March (not 28 February + 1 month).
     assert extended["due_at"] == dt.datetime(2026, 3, 31, 10, tzinfo=UTC)
     with rt.context.sessions() as s, s.begin():
-        with pytest.raises(Exception):
+        with pytest.raises(Refused):
             dsar.extend(s, request["id"], (school,), "admin", 2, "too long")
     with rt.context.sessions() as s, s.begin():
         assert dsar.pause(s, request["id"], (school,), "admin", True)["status"] == "paused"
@@ -71,7 +71,7 @@ def test_a_student_removed_by_the_school_is_erased_after_the_retention_period(tm
     rt = ServiceRuntime(SPEC, Settings.from_env({"PP_DATA_DIR": str(tmp_path),
                                                  "PP_REMOVED_STUDENT_RETENTION_DAYS": "30"}))
     rt.start()
-    dsar = dsar_of(rt.context)
+    dsar = rt.context.use_cases.dsar
     now = [dt.datetime(2026, 1, 1, tzinfo=UTC)]
     dsar.clock = lambda: now[0]
     school, student_id = str(uuid.uuid4()), str(uuid.uuid4())

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.identity.app import SPEC
-from services.identity.service import identity_of
 from shared.auth import AUDIENCE, ISSUER, key_id
 from shared.config import Settings
 from shared.service import ServiceRuntime
@@ -69,12 +68,12 @@ def test_token_attacks_are_refused_inside_the_service(service):
     good = sign_in(client)
     header = jwt.get_unverified_header(good)
     claims = jwt.decode(good, options={"verify_signature": False})
-    public = identity_of(rt.context).keys.public_keys()[header["kid"]]
+    public = rt.context.use_cases.identity.keys.public_keys()[header["kid"]]
     public_pem = public.public_bytes(serialization.Encoding.PEM,
                                      serialization.PublicFormat.SubjectPublicKeyInfo)
     public_raw = public.public_bytes(serialization.Encoding.Raw,
                                      serialization.PublicFormat.Raw)
-    ring = identity_of(rt.context).keys
+    ring = rt.context.use_cases.identity.keys
     private = ring._key(ring._rows()[0])
     head, body, signature = good.split(".")
     tampered_claims = {**claims, "role": "operator", "sub": "someone-else"}
@@ -104,7 +103,7 @@ def test_token_attacks_are_refused_inside_the_service(service):
 
 def test_a_rotated_out_key_works_through_the_overlap_then_stops(service):
     rt, client, app = service
-    ring = identity_of(rt.context).keys
+    ring = rt.context.use_cases.identity.keys
     old_token = sign_in(client)
     old_kid = jwt.get_unverified_header(old_token)["kid"]
     new_kid = ring.rotate()
@@ -126,6 +125,6 @@ def test_a_rotated_out_key_works_through_the_overlap_then_stops(service):
 
 def test_the_overlap_is_never_shorter_than_an_access_token_lives(service):
     rt, _, _ = service
-    ring = identity_of(rt.context).keys
+    ring = rt.context.use_cases.identity.keys
     assert ring.overlap >= dt.timedelta(seconds=rt.settings.access_token_seconds)
     assert key_id  # the kid is derived from the key (shared.auth.key_id)

@@ -52,7 +52,7 @@ def notifications(tmp_path):
     key = Ed25519PrivateKey.generate()
     rt.verifier = TokenVerifier(lambda: {key_id(key.public_key()): key.public_key()})
     client = rt.create_app().test_client()
-    yield rt, client, TokenSigner(key), rt.context.extras["notifications"]
+    yield rt, client, TokenSigner(key), rt.context.use_cases.notifications
     rt.engine.dispose()
 
 

@@ -41,7 +41,8 @@ class Ingest:
     def set_roles(self, school: str, roles: list[str]):
         response = self.client.put("/api/v1/school-data/oneroster/settings",
                                    json={"report_contact_roles": roles}, headers={
-                                       "Authorization": f"Bearer {self.token('school_admin', school)}"})
+                                       "Authorization":
+                                       f"Bearer {self.token('school_admin', school)}"})
         assert response.status_code == 200, response.json
 
     def push(self, school: str, events: list[dict]):
@@ -259,7 +260,8 @@ def test_erasing_a_student_takes_their_held_roster_rows(ingest):
 
 
 def test_reading_keeps_lines_of_quoted_line_breaks():
-    text = 'sourcedId,status,dateLastModified,name,type\r\nA,active,,"two\nlines",school\r\nB,active,,x,school\r\n'
+    text = ('sourcedId,status,dateLastModified,name,type\r\n'
+            'A,active,,"two\nlines",school\r\nB,active,,x,school\r\n')
     data = io.BytesIO()
     with zipfile.ZipFile(data, "w") as zf:
         zf.writestr("manifest.csv", "propertyName,value\noneroster.version,1.2\nfile.orgs,bulk\n")
@@ -324,7 +326,8 @@ def test_a_role_change_moves_the_held_rows_to_the_new_record(ingest):
     school = str(uuid.uuid4())
     assert ingest.upload(school, SAMPLE.bundle()).status_code == 202
     role = next(r for r in SAMPLE.tables["roles"] if r["userSourcedId"] == "S0004")
-    response = ingest.upload(school, zip_bundle({"roles": ("delta", [later(role, role="teacher")])}))
+    response = ingest.upload(school, zip_bundle({"roles": ("delta", [
+        later(role, role="teacher")])}))
     assert response.status_code == 202, response.json
     staff = {v: k for k, v in ingest.ids(school).items()}["staff:S0004"]
     with ingest.rt.context.sessions() as session, session.begin():

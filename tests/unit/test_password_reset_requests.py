@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from services.identity.app import SPEC
-from services.identity.service import identity_of
 from shared.config import Settings
 from shared.service import ServiceRuntime
 
@@ -62,7 +61,7 @@ def test_a_known_and_an_unknown_email_run_the_same_statements(service):
 
 def test_the_worker_mails_the_account_holder_only_and_within_the_cap(service):
     rt, client = service
-    identity = identity_of(rt.context)
+    identity = rt.context.use_cases.identity
     for email in ("nobody@example.org", OPERATOR[0].upper(), "another@example.org"):
         assert client.post("/api/v1/auth/password-reset", json={"email": email}
                            ).status_code == 202

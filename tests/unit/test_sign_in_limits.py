@@ -10,7 +10,6 @@ from argon2 import PasswordHasher
 from services.identity import domain
 from services.identity.app import SPEC
 from services.identity.models import accounts
-from services.identity.service import identity_of
 from shared.config import Settings
 from shared.db import utcnow
 from shared.proxies import TrustedProxies
@@ -41,7 +40,7 @@ class Identity:
         self.rt = ServiceRuntime(SPEC, settings)
         self.rt.start()
         self.client = self.rt.create_app().test_client()
-        self.identity = identity_of(self.rt.context)
+        self.identity = self.rt.context.use_cases.identity
         self.clock = FakeClock()
         self.identity.clock = self.clock
         # Cheap hashes: the limits, not argon2's cost, are under test.

@@ -1,0 +1,255 @@
+"""A request's fan-out: one event to every service in the data map, each service's answer
+tracked, silent ones re-asked, the request completed once all have answered (and, for
+an erasure, dsar's own copies forgotten); a part of Dsar, service.py."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Callable
+
+import sqlalchemy as sa
+
+from shared.db import purge_after_commit
+from shared.deadletters import erase_letters_naming
+from shared.messaging.outbox import Outbox
+
+from . import domain
+from .domain import EXPORT_LIFETIME, Answer, Kind, Refused, Status
+from .models import (export_parts, own_subjects, plumbing, request_events,
+                     request_services, requests, scheduled_erasures)
+
+log = logging.getLogger(__name__)
+
+
+class FanOut:
+    """Asking every service, and following their answers."""
+    outbox: Outbox
+    clock: Callable[[], dt.datetime]
+    reask_after: dt.timedelta
+    removed_retention: dt.timedelta
+    services: tuple[str, ...]
+
+    def on_subject_id_resolved(self, session, envelope, data) -> None:
+        """One service's answer: the subject is this school's (the request goes on), or
+        unknown to it; the request fails once every service that could know says so."""
+        row = session.execute(sa.select(requests).where(
+            requests.c.id == data["request_id"]).with_for_update()).first()
+        if row is None or row.subject_id is not None or row.status == Status.FAILED:
+            return
+        expected = domain.resolvers(row.subject_type, row.details.get("_claimed_id")
+                                    is not None)
+        if envelope.producer not in expected:
+            log.warning("subject id answered by an unexpected service request_id=%s "
+                        "service=%s", row.id, envelope.producer)
+            return
+        if data["subject_id"] is None:
+            unknown_to = sorted({*row.details.get("_unknown_to", ()), envelope.producer})
+            if set(unknown_to) < set(expected):  # another may still know the subject
+                session.execute(requests.update().where(requests.c.id == row.id).values(
+                    details={**row.details, "_unknown_to": unknown_to}))
+                return
+            session.execute(requests.update().where(requests.c.id == row.id).values(
+                status=Status.FAILED, refusal_reason="The school has no such record (by this id "
+                "or source id)."))
+            self._audit(session, row.id, "unknown_source_id")
+            return
+        details = {k: v for k, v in row.details.items()
+                   if k not in ("_claimed_id", "_unknown_to")}
+        session.execute(requests.update().where(requests.c.id == row.id)
+                        .values(subject_id=data["subject_id"], details=details))
+        self._audit(session, row.id, "resolved")
+        if row.status in (Status.IN_PROGRESS, Status.PAUSED):
+            self._start(session, row.id)
+
+    # --- students the school removed -------------------------------------------------------
+    def on_student_removed(self, session, envelope, data) -> None:
+        erase_at = self.clock() + self.removed_retention
+        session.execute(scheduled_erasures.delete().where(
+            scheduled_erasures.c.student_id == data["student_id"]))
+        session.execute(scheduled_erasures.insert().values(
+            student_id=data["student_id"], school_id=envelope.school_id, erase_at=erase_at))
+
+    def _erase_removed(self, session) -> int:
+        due = session.execute(sa.select(scheduled_erasures).where(
+            scheduled_erasures.c.erase_at <= self.clock())).all()
+        for row in due:
+            self.file(session, row.school_id, Kind.ERASURE, "student", row.student_id, {},
+                      None, "school_admin", trusted=True)
+            session.execute(scheduled_erasures.delete().where(
+                scheduled_erasures.c.student_id == row.student_id))
+        return len(due)
+
+    def _start(self, session, request_id: str) -> None:
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        if row.kind == Kind.RECTIFICATION:
+            # The school corrects at source and pushes; the admin completes the task.
+            self._audit(session, request_id, "task_for_school")
+            return
+        now = self.clock()
+        session.execute(request_services.insert(), [
+            {"request_id": request_id, "service": s, "status": Answer.PENDING, "asked_at": now,
+             "asks": 1} for s in self.services])
+        self._ask(session, row)
+
+    def _ask(self, session, row) -> None:
+        """One request event to every service in the data map (a re-ask is a new event,
+        answered like the first)."""
+        if row.kind == Kind.OFFBOARDING:
+            return  # SchoolOffboarded (identity's event) is the request itself
+        event_type = domain.REQUEST_EVENTS[row.kind]
+        if row.kind == "restriction" and row.details.get("lift"):
+            event_type = "RestrictionLifted"
+        data = {"subject": {"school_id": row.school_id, "type": row.subject_type,
+                            "id": row.subject_id}, "subject_request_id": row.id}
+        if event_type == "ObjectionRecorded":
+            data["processing"] = row.details.get("processing", "report_emails")
+        envelope = self.outbox.add(session, event_type, data, school_id=row.school_id)
+        session.execute(request_events.insert().values(event_id=envelope.id,
+                                                       request_id=row.id))
+        self._audit(session, row.id, "sent")
+
+    # --- answers -----------------------------------------------------------------------------
+    def on_answer(self, session, envelope, data) -> None:
+        request_id = session.execute(sa.select(request_events.c.request_id).where(
+            request_events.c.event_id == data["request_id"])).scalar()
+        if request_id is None:
+            log.warning("answer to an unknown request event_id=%s service=%s",
+                        data["request_id"], data["service"])
+            return
+        # One answer at a time per request: the last two answering at once cannot both
+        # miss the completion.
+        session.execute(sa.select(requests.c.id).where(requests.c.id == request_id)
+                        .with_for_update())
+        service = data["service"]
+        status = Answer.DONE if data["outcome"] == "done" else Answer.FAILED
+        session.execute(request_services.update().where(
+            request_services.c.request_id == request_id,
+            request_services.c.service == service).values(
+            status=status, reason=data.get("reason"), answered_at=self.clock()))
+        if envelope.type == "SubjectDataExported" and status == Answer.DONE:
+            session.execute(export_parts.delete().where(
+                export_parts.c.request_id == request_id, export_parts.c.service == service))
+            session.execute(export_parts.insert().values(request_id=request_id,
+                                                         service=service,
+                                                         tables=data.get("tables", {})))
+        self._audit(session, request_id, f"answered_{status}", service=service)
+        self._maybe_complete(session, request_id)
+
+    def _maybe_complete(self, session, request_id: str) -> None:
+        statuses = dict(session.execute(sa.select(request_services.c.service,
+                                                  request_services.c.status).where(
+            request_services.c.request_id == request_id)).all())
+        if not statuses or any(s != Answer.DONE for s in statuses.values()):
+            if statuses and all(s != Answer.PENDING for s in statuses.values()):
+                session.execute(requests.update().where(
+                    requests.c.id == request_id, requests.c.status == Status.IN_PROGRESS)
+                    .values(status=Status.FAILED))
+                # Parts of an export that will not be completed are not kept.
+                session.execute(export_parts.delete().where(
+                    export_parts.c.request_id == request_id))
+            return
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        values = {"status": Status.COMPLETED, "completed_at": self.clock()}
+        if row.kind in domain.EXPORTS:
+            values["export_expires_at"] = self.clock() + EXPORT_LIFETIME
+        session.execute(requests.update().where(requests.c.id == request_id).values(**values))
+        self._audit(session, request_id, "completed")
+        if row.kind == Kind.ERASURE:
+            self._forget_subject(session, row)
+        elif row.kind == Kind.OFFBOARDING:
+            self._forget_school(session, row.school_id)
+        log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)
+
+    # --- what dsar itself holds about an erased subject ---------------------------------------
+    def _forget_subject(self, session, erasure) -> None:
+        """Every service has erased the subject; dsar's own copies go too: the exports
+        that name them (taken before the erasure, still downloadable), and the free text
+        on the school's requests about them or filed by them (a note may name anyone).
+        The requests themselves stay, ids only, for accountability."""
+        school, kind, subject_id = erasure.school_id, erasure.subject_type, erasure.subject_id
+        filers = set(session.execute(sa.select(own_subjects.c.account_id).where(
+            own_subjects.c.subject_type == kind, own_subjects.c.subject_id == subject_id,
+            own_subjects.c.via_link.is_(None))).scalars())
+        if kind == "staff":
+            filers.add(subject_id)  # a member of staff files as their own account
+        session.execute(own_subjects.delete().where(own_subjects.c.subject_type == kind,
+                                                    own_subjects.c.subject_id == subject_id))
+        concerned = sa.or_(sa.and_(requests.c.subject_type == kind,
+                                   requests.c.subject_id == subject_id),
+                           requests.c.filed_by.in_(sorted(filers)))
+        ids = set(session.execute(sa.select(requests.c.id).where(
+            requests.c.school_id == school, concerned)).scalars())
+        self._blank_free_text(session, ids)
+        naming = set(session.execute(
+            sa.select(export_parts.c.request_id).join(
+                requests, requests.c.id == export_parts.c.request_id).where(
+                requests.c.school_id == school,
+                sa.cast(export_parts.c.tables, sa.Text).like(f"%{subject_id}%"))
+        ).scalars())
+        self._withdraw_exports(session, self._with_exports(session, ids) | naming)
+        erase_letters_naming(session, plumbing.dead_letters, subject_id, school)
+        purge_after_commit(session)
+
+    def _blank_free_text(self, session, ids) -> None:
+        for row in session.execute(sa.select(requests.c.id, requests.c.details).where(
+                requests.c.id.in_(sorted(ids)))).all() if ids else ():
+            session.execute(requests.update().where(requests.c.id == row.id).values(
+                details={k: v for k, v in row.details.items() if k != domain.NOTE},
+                **{column: None for column in domain.FREE_TEXT}))
+
+    def retry(self, session, request_id: str, school_ids, admin: str) -> dict:
+        """Ask the services that failed (or are silent) again."""
+        row = self._for_school(session, request_id, school_ids)
+        if row.status not in (Status.IN_PROGRESS, Status.FAILED) \
+                or row.kind in (Kind.RECTIFICATION, Kind.OFFBOARDING) \
+                or row.subject_id is None:
+            raise Refused("Nothing to retry: only a request sent to the services is "
+                          "asked again (offboarding is re-sent by the operator).")
+        session.execute(request_services.update().where(
+            request_services.c.request_id == request_id,
+            request_services.c.status != Answer.DONE).values(status=Answer.PENDING))
+        session.execute(requests.update().where(requests.c.id == request_id)
+                        .values(status=Status.IN_PROGRESS))
+        self._audit(session, request_id, "retried", actor=admin)
+        self._reask(session, row)
+        return self.view(session, request_id)
+
+    def _reask(self, session, row) -> None:
+        now = self.clock()
+        session.execute(request_services.update().where(
+            request_services.c.request_id == row.id,
+            request_services.c.status == Answer.PENDING).values(
+            asked_at=now, asks=request_services.c.asks + 1))
+        self._ask(session, row)
+
+    def sweep(self, session) -> int:
+        """Re-ask requests with a service silent for too long; expire old exports."""
+        now = self.clock()
+        stuck_ids = session.execute(
+            sa.select(requests.c.id).join(request_services,
+                                          request_services.c.request_id == requests.c.id)
+            .where(requests.c.status == Status.IN_PROGRESS, requests.c.kind != Kind.OFFBOARDING,
+                   request_services.c.status == Answer.PENDING,
+                   request_services.c.asked_at <= now - self.reask_after)
+            .distinct()).scalars().all()
+        stuck = session.execute(sa.select(requests).where(
+            requests.c.id.in_(stuck_ids))).all() if stuck_ids else []
+        for row in stuck:
+            self._audit(session, row.id, "reasked")
+            self._reask(session, row)
+        for request_id in session.execute(sa.select(requests.c.id).where(
+                requests.c.status == Status.IN_PROGRESS, requests.c.kind != Kind.RECTIFICATION,
+                ~sa.exists().where(request_services.c.request_id == requests.c.id,
+                                   request_services.c.status == Answer.PENDING),
+                sa.exists().where(request_services.c.request_id == requests.c.id))
+                ).scalars().all():
+            self._maybe_complete(session, request_id)
+        self._erase_removed(session)
+        expired = session.execute(sa.select(requests.c.id).where(
+            requests.c.export_expires_at.is_not(None),
+            requests.c.export_expires_at <= now)).scalars().all()
+        if expired:
+            session.execute(export_parts.delete().where(export_parts.c.request_id.in_(expired)))
+            session.execute(requests.update().where(requests.c.id.in_(expired))
+                            .values(export_expires_at=None))
+        return len(stuck)

@@ -1,0 +1,149 @@
+"""Identity's schools and their school-system clients, and the operator's view of them
+(a part of Identity, service.py)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.messaging.outbox import Outbox
+from shared.pages import Key, Page, keyset_page
+
+from . import domain
+from .domain import AccountStatus, MembershipStatus, SchoolStatus, Unknown
+from .models import accounts, clients, memberships, schools
+
+log = logging.getLogger(__name__)
+ACCEPTED = MembershipStatus.ACCEPTED
+
+
+class SchoolsAndClients:
+    """Creating, changing and offboarding schools; issuing and revoking clients."""
+    outbox: Outbox
+    clock: Callable[[], dt.datetime]
+
+    # --- schools ----------------------------------------------------------------------
+    def create_school(self, session: Session, name: str, authorisation: dict | None,
+                      student_accounts: bool = False) -> str:
+        school_id = str(uuid.uuid4())
+        authorisation = authorisation or {}
+        session.execute(schools.insert().values(
+            id=school_id, name=name, status=SchoolStatus.ACTIVE, student_accounts=student_accounts,
+            authorisation_reference=authorisation.get("reference"),
+            authorised_by=authorisation.get("authorised_by"),
+            authorised_on=authorisation.get("date"), created_at=self.clock()))
+        self.outbox.add(session, "SchoolActivated", {
+            "school_id": school_id, "name": name, "student_accounts": student_accounts},
+            school_id=school_id)
+        log.info("school created school_id=%s", school_id)
+        return school_id
+
+    def school_offboarded(self, session: Session, school_id: str | None) -> bool:
+        status = session.execute(sa.select(schools.c.status).where(
+            schools.c.id == school_id)).scalar()
+        return status in (SchoolStatus.OFFBOARDING, SchoolStatus.OFFBOARDED)
+
+    def active_school(self, session: Session, school_id: str):
+        row = session.execute(sa.select(schools).where(schools.c.id == school_id)).first()
+        if row is None or row.status != SchoolStatus.ACTIVE:
+            raise Unknown("no such school")
+        return row
+
+    def staff_member(self, session: Session, school_id: str | None,
+                     account_id: str) -> str | None:
+        """The account id when it is a member of staff of this school, else None (a
+        subject request names only its own school's people)."""
+        m = memberships
+        return session.execute(sa.select(m.c.account_id).where(
+            m.c.school_id == school_id, m.c.account_id == account_id,
+            m.c.role.in_(domain.STAFF_ROLES)).limit(1)).scalar()
+
+    def update_school(self, session: Session, school_id: str, changes: dict) -> dict:
+        self.active_school(session, school_id)
+        allowed = {k: v for k, v in changes.items() if k in ("name", "student_accounts")}
+        if allowed:
+            session.execute(schools.update().where(schools.c.id == school_id).values(**allowed))
+        row = self.active_school(session, school_id)
+        return {"id": row.id, "name": row.name, "student_accounts": row.student_accounts,
+                "status": row.status}
+
+    def offboard_school(self, session: Session, school_id: str) -> None:
+        """Stops the school at once; every service, identity included, erases its data on
+        SchoolOffboarded (dsar tracks the answers)."""
+        self.active_school(session, school_id)
+        session.execute(schools.update().where(schools.c.id == school_id).values(
+            status=SchoolStatus.OFFBOARDING, offboarded_at=self.clock()))
+        revoked = session.execute(clients.update().where(
+            clients.c.school_id == school_id, clients.c.revoked_at.is_(None))
+            .values(revoked_at=self.clock()).returning(clients.c.id)).scalars().all()
+        for client_id in revoked:  # the school's people follow as identity erases them
+            self._revoke(session, client_id, "client_revoked")
+        self.outbox.add(session, "SchoolOffboarded", {"school_id": school_id},
+                        school_id=school_id)
+        log.info("school offboarding school_id=%s", school_id)
+
+    # --- school-system clients ---------------------------------------------------------
+    def create_client(self, session: Session, school_id: str) -> tuple[str, str]:
+        self.active_school(session, school_id)
+        client_id, secret = str(uuid.uuid4()), domain.new_secret()
+        session.execute(clients.insert().values(
+            id=client_id, school_id=school_id, secret_hash=domain.hash_secret(secret),
+            created_at=self.clock()))
+        log.info("client issued client_id=%s school_id=%s", client_id, school_id)
+        return client_id, secret
+
+    def revoke_client(self, session: Session, school_id: str, client_id: str) -> None:
+        done = session.execute(clients.update().where(
+            clients.c.id == client_id, clients.c.school_id == school_id,
+            clients.c.revoked_at.is_(None)).values(revoked_at=self.clock())).rowcount
+        if not done:
+            raise Unknown("no such client")
+        self._revoke(session, client_id, "client_revoked")
+
+    # --- the operator's view of schools -----------------------------------------------------
+    def list_schools(self, session: Session, after: str | None = None,
+                     limit: int = 50) -> Page:
+        """Every school, offboarded ones too, by id (`after` is the last id of a page)."""
+        return keyset_page(session, sa.select(schools), [Key(schools.c.id)], after,
+                           limit).map(_school_view)
+
+    def school_detail(self, session: Session, school_id: str) -> dict:
+        """One school with its admins (name and email: the operator runs the onboarding)
+        and its school-system clients (ids and dates, never a secret)."""
+        row = session.execute(sa.select(schools).where(schools.c.id == school_id)).first()
+        if row is None:
+            raise Unknown("no such school")
+        m, a = memberships, accounts
+        # An admin is "active" here once they accepted this school's invitation.
+        admins = session.execute(
+            sa.select(a.c.id, m.c.name, a.c.email, m.c.status, m.c.created_at,
+                      m.c.accepted_at)
+            .select_from(m.join(a, a.c.id == m.c.account_id))
+            .where(m.c.school_id == school_id, m.c.role == "school_admin")
+            .order_by(m.c.created_at, a.c.id)).all()
+        issued = session.execute(
+            sa.select(clients.c.id, clients.c.created_at, clients.c.revoked_at)
+            .where(clients.c.school_id == school_id)
+            .order_by(clients.c.created_at, clients.c.id)).all()
+        return {**_school_view(row),
+                "admins": [{"id": r.id, "name": r.name, "email": r.email,
+                            "status": AccountStatus.ACTIVE if r.status == ACCEPTED
+                            else AccountStatus.INVITED,
+                            "invited_at": r.created_at, "activated_at": r.accepted_at}
+                           for r in admins],
+                "clients": [{"client_id": r.id, "created_at": r.created_at,
+                             "revoked_at": r.revoked_at} for r in issued]}
+
+
+def _school_view(row) -> dict:
+    authorisation = None
+    if row.authorisation_reference or row.authorised_by or row.authorised_on:
+        authorisation = {"reference": row.authorisation_reference,
+                         "authorised_by": row.authorised_by, "date": row.authorised_on}
+    return {"id": row.id, "name": row.name, "status": row.status,
+            "student_accounts": row.student_accounts, "authorisation": authorisation,
+            "created_at": row.created_at, "offboarded_at": row.offboarded_at}

@@ -1,0 +1,11 @@
+"""Notification rules and states, free of Flask, SQLAlchemy sessions and kombu."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"    # given up after the attempts
+    SKIPPED = "skipped"  # not to be sent: no address, objected to, over the cap, erased

@@ -1,0 +1,113 @@
+"""The habits that keep the code one can read (issue 22): ruff and mypy find nothing, and
+no function, method or module grows past a size one can hold. `make test` runs these, so
+the build fails the day one slips. The tools and their versions: pyproject.toml."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from radon.complexity import cc_visit
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE = ("shared", "services", "bench", "deploy")  # the product and its tools (not tests)
+MAX_FUNCTION_LINES = 60
+MAX_COMPLEXITY = 10  # radon ranks 1-5 A, 6-10 B, 11-20 C: nothing at C or worse
+MAX_MODULE_LINES = 500
+
+# Known to be over, each to be split into named steps; listed so that nothing new joins
+# them, and checked to still be over so that the list only shrinks. Ids are
+# "path:qualified.name" (functions) or "path" (modules).
+NOT_YET = {
+    "bench/ingest.py:figures", "bench/ingest.py:term", "bench/load.py:figures",
+    "bench/messaging.py:outbox_pipeline", "bench/pipeline.py:on_stack",
+    "bench/reports.py:seed",
+    "deploy/k8s/generate.py", "deploy/k8s/generate.py:deployment",
+    "deploy/k8s/generate.py:gateway_objects",
+    "services/dsar/service.py:Dsar.view",
+    "services/identity/sign_in.py:SignInAndTokens.refresh",
+    "services/ingest/domain.py:translate",
+    "services/ingest/oneroster.py", "services/ingest/oneroster.py:project",
+    "services/ingest/oneroster.py:read_manifest", "services/ingest/oneroster.py:_read_file",
+    "services/ingest/oneroster.py:apply",
+    "services/ingest/service.py:RosterImport._deletions",
+    "services/ingest/service.py:RosterImport._hold",
+    "services/linking/service.py:Linking.record_guardian_students",
+    "services/notifications/personal_data.py:NotificationsParticipant.erase",
+    "services/reports/service.py:Reports.record_class",
+    "shared/asyncapi.py:_base_schema", "shared/asyncapi.py:field_schema",
+    "shared/config.py:Settings.from_env", "shared/contracts/envelope.py:load_plain_envelope",
+    "shared/contracts/fastload.py:fast_path", "shared/db.py:upsert_versioned_many",
+    "shared/demo.py:DemoLoader.load", "shared/demo.py:DemoLoader._activated",
+    "shared/gateway.py:Gateway.__call__",
+    "shared/messaging/consumer.py:DeliveryProcessor._apply_together",
+    "shared/messaging/consumer.py:QueueWorker._apply_pending",
+    "shared/messaging/relay.py:OutboxRelay.publish_batch",
+    "shared/service.py:ServiceRuntime.handlers_by_channel",
+    "shared/tables.py:define_plumbing_tables_v1",
+    "shared/web.py:first_unsafe_text", "shared/web.py:_guard_request_body",
+    "shared/web.py:_from_http_exception", "shared/webapp.py:resolve_file",
+}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for root in CODE for p in (ROOT / root).rglob("*.py")
+                  if "migrations/versions" not in p.as_posix())  # written by Alembic
+
+
+def _functions(tree: ast.AST, prefix: str = ""):
+    """(qualified name, node) of every function and method, nested ones included."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            name = f"{prefix}{node.name}"
+            if not isinstance(node, ast.ClassDef):
+                yield name, node
+            yield from _functions(node, f"{name}.")
+
+
+def _too_big() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for path in _modules():
+        where = path.relative_to(ROOT).as_posix()
+        source = path.read_text(encoding="utf-8")
+        lines = len(source.splitlines())
+        if lines > MAX_MODULE_LINES:
+            found[where] = f"{lines} lines"
+        for name, node in _functions(ast.parse(source)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found[f"{where}:{name}"] = f"{length} lines"
+        for block in cc_visit(source):
+            for item in [block, *getattr(block, "methods", ())]:
+                if not hasattr(item, "methods") and item.complexity > MAX_COMPLEXITY:
+                    name = f"{item.classname}.{item.name}" if item.classname else item.name
+                    found.setdefault(f"{where}:{name}", f"complexity {item.complexity}")
+    return found
+
+
+def test_no_function_or_module_grows_past_a_size_one_can_hold():
+    found = _too_big()
+    new = {k: v for k, v in found.items() if k not in NOT_YET}
+    assert not new, f"split into named steps (at most {MAX_FUNCTION_LINES} lines and " \
+                    f"complexity {MAX_COMPLEXITY} a function, {MAX_MODULE_LINES} lines a " \
+                    f"module): {new}"
+    mended = sorted(NOT_YET - set(found))
+    assert not mended, f"no longer over: take them off NOT_YET: {mended}"
+
+
+def _tool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_ruff_finds_nothing():
+    """The rule set is in pyproject.toml ([tool.ruff])."""
+    result = _tool("ruff", "check", "--no-cache", *CODE, "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_finds_nothing():
+    """Strict on the modules pyproject.toml lists ([tool.mypy] files)."""
+    result = _tool("mypy", "--no-incremental")
+    assert result.returncode == 0, result.stdout + result.stderr
