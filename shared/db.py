@@ -45,11 +45,63 @@ class UtcDateTime(sa.types.TypeDecorator):
         return value
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """An engine tuned for its backend: SQLite in WAL mode for the embedded threads."""
-    for plain in ("postgresql://", "postgres://"):  # operators' URLs (CloudNativePG's uri)
+# How long libpq tries each host of a URL before the next one (unless the URL says).
+CONNECT_TIMEOUT_SECONDS = 5
+# What a caller is told to wait before trying again while the database is away.
+RETRY_AFTER_SECONDS = 5
+# SQLSTATEs meaning "not now", not "wrong": connection exceptions (08…), the server
+# shutting down or starting (57P01-03), a read-only server (25006: a standby, or a primary
+# demoted under a pooled connection).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "25006")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot take this work now (no primary, the
+    server restarting, a connection lost) rather than that the work is wrong: the caller
+    should try again later, and nothing was committed that it was told of."""
+    if isinstance(exc, sa.exc.TimeoutError):  # the pool: no connection within its timeout
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - installed with the project
+        return False
+    if not isinstance(exc, psycopg.Error):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    if state is None:  # raised by the driver itself: connecting failed, connection closed
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+    return state.startswith(_UNAVAILABLE_STATES)
+
+
+def postgres_url(url: str) -> str:
+    """A PostgreSQL URL as SQLAlchemy's psycopg dialect takes it. Operators' plain
+    `postgresql://` URLs (CloudNativePG's uri) get the driver; libpq's several-host form
+    (`postgresql://user@h1:5432,h2:5432/db?target_session_attrs=read-write`, what a
+    primary with standbys is given as) becomes one `host=` parameter per host."""
+    for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
             url = "postgresql+psycopg://" + url[len(plain):]
+    prefix = "postgresql+psycopg://"
+    if not url.startswith(prefix):
+        return url
+    rest = url[len(prefix):]
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hostlist = netloc.rpartition("@")
+    if "," not in hostlist:
+        return url
+    path, question, query = tail.partition("?")
+    hosts = "&".join(f"host={host}" for host in hostlist.split(",") if host)
+    query = f"{hosts}&{query}" if query else hosts
+    return f"{prefix}{userinfo}{at}/{path}?{query}"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine tuned for its backend: SQLite in WAL mode for the embedded threads."""
+    url = postgres_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -84,6 +136,10 @@ def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("hide_parameters", True)  # no personal data in error messages
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
+    if url.startswith("postgresql") and "connect_timeout" not in sa.make_url(url).query:
+        # A host that does not answer (a lost machine) is given up for the next one.
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                                  **kwargs.get("connect_args", {})}
     return sa.create_engine(url, **kwargs)
 
 

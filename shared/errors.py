@@ -1,38 +1,120 @@
-"""One JSON error shape for every service: {"error": {"code", "message", "fields"?}}."""
+"""Errors a request can end with, and their one JSON shape:
+{"error": {"code", "message", "fields"?, ...}}.
+
+Use cases and rules raise a `DomainError`: its class says the HTTP status, the error code
+and what the caller is told, so no view translates exceptions of its own. Flask answers
+every one the same way (shared/web.py `install_error_handlers`). This module is free of
+Flask: domain modules import their errors from it.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify
 from marshmallow import INCLUDE, Schema
 from marshmallow import fields as ma_fields
-from werkzeug.exceptions import HTTPException
+
+REFUSED = "The request was refused."
 
 
-class ApiError(Exception):
-    """Raise from a view or use case to answer a clear 4xx; `extra` joins the error body."""
+class DomainError(Exception):
+    """A rule refused the request. A subclass names the answer: `status`, `code`, and
+    `answer`, what the caller reads whatever detail the raiser gave (None: the message
+    raised with is the answer). `field` names the input at fault, answered in `fields`;
+    keyword arguments join the error body (`attempts_left`, `rows`...)."""
+
+    status: int = 422
+    code: str = "refused"
+    answer: str | None = REFUSED
+    field: str | None = None
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        super().__init__(message or self.answer or REFUSED)
+        self.message: str = self.answer or str(self)
+        self.fields: dict[str, Any] | None = (
+            {self.field: [self.message]} if self.field else None)
+        self.headers: dict[str, str] = {}
+        self.extra: dict[str, Any] = extra
+
+
+class NotFound(DomainError):
+    """Also what a caller gets for an object they may not see: existence never leaks."""
+    status = 404
+    code = "not_found"
+    answer = "Not found."
+
+
+class Conflict(DomainError):
+    """The request does not fit the current state (409); the message says why."""
+    status = 409
+    code = "conflict"
+    answer = None
+
+
+class Locked(DomainError):
+    """The object is there but may not be used for now (423)."""
+    status = 423
+    code = "locked"
+    answer = None
+
+
+class Unauthenticated(DomainError):
+    """Credentials or a grant that prove nothing (401)."""
+    status = 401
+    code = "unauthorized"
+    answer = None
+
+
+class BadRequest(DomainError):
+    status = 400
+    code = "bad_request"
+    answer = None
+
+
+class Invalid(DomainError):
+    """Input the rules refuse (422); the message says why."""
+    code = "validation_failed"
+    answer = None
+
+
+class TooManyRequests(DomainError):
+    """Refused for a while; `retry_after` seconds are in the body and Retry-After."""
+    status = 429
+    code = "too_many_requests"
+    answer = "Too many requests: try again later."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message or f"retry after {retry_after}s", retry_after=retry_after)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class ApiError(DomainError):
+    """An answer a view gives itself (input that no rule judges, such as a missing query
+    parameter): status, code and message given where it is raised."""
+
+    answer = None
 
     def __init__(self, status: int, code: str, message: str,
                  fields: dict[str, Any] | None = None, *,
-                 headers: dict[str, str] | None = None, **extra: Any):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.fields, self.extra, self.headers = fields, extra, headers or {}
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.status, self.code = status, code
+        self.fields, self.headers = fields, headers or {}
 
 
-class NotFound(ApiError):
-    """Also what a caller gets for an object they may not see: existence never leaks."""
-
-    def __init__(self, message: str = "Not found."):
-        super().__init__(404, "not_found", message)
-
-
-def error_body(code: str, message: str, fields: dict | None = None, **extra) -> dict:
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None,
+               **extra: Any) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if fields:
         error["fields"] = fields
     error.update(extra)
     return {"error": error}
+
+
+def answer_of(exc: DomainError) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The one translation of a refusal into an HTTP answer: body, status, headers."""
+    return (error_body(exc.code, exc.message, exc.fields, **exc.extra), exc.status,
+            exc.headers)
 
 
 class ErrorDetailSchema(Schema):
@@ -49,42 +131,3 @@ class ErrorDetailSchema(Schema):
 class ErrorSchema(Schema):
     """What every error response holds (the OpenAPI documents' `Error`)."""
     error = ma_fields.Nested(ErrorDetailSchema, required=True)
-
-
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
-               404: "not_found", 405: "method_not_allowed", 409: "conflict",
-               413: "payload_too_large", 415: "unsupported_media_type",
-               422: "validation_failed", 423: "locked", 429: "too_many_requests"}
-
-
-def _from_http_exception(exc: HTTPException):
-    status = exc.code or 500
-    fields = None
-    data = getattr(exc, "data", None) or {}
-    messages = data.get("messages") if isinstance(data, dict) else None
-    if messages:  # webargs/flask-smorest: {"json": {"field": ["msg"]}}
-        fields = {}
-        for location in messages.values():
-            if isinstance(location, dict):
-                fields.update(location)
-    code = _HTTP_CODES.get(status, "error" if status < 500 else "internal_error")
-    message = exc.description if status < 500 else "Internal error."
-    if status == 422 and fields:
-        message = "Some fields are invalid."
-    return jsonify(error_body(code, message, fields)), status
-
-
-def install_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return (jsonify(error_body(exc.code, exc.message, exc.fields, **exc.extra)),
-                exc.status, exc.headers)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        return _from_http_exception(exc)
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        app.logger.exception("unhandled error type=%s", type(exc).__name__)
-        return jsonify(error_body("internal_error", "Internal error.")), 500

@@ -10,11 +10,13 @@ from typing import Callable
 from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
 from flask_smorest.arguments import ArgumentsMixin
+from werkzeug.exceptions import HTTPException
 
 from shared import metrics
 from shared.asyncapi import asyncapi_blueprint
 from shared.contracts.fields import unsafe_character
-from shared.errors import ApiError, ErrorSchema, install_error_handlers
+from shared.db import RETRY_AFTER_SECONDS, database_unavailable
+from shared.errors import ApiError, DomainError, ErrorSchema, answer_of, error_body
 from shared.messaging.envelope import correlation_id_var
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -120,6 +122,51 @@ def _json_parsed_once(req, schema):
     if _PARSED_JSON in req.environ:
         return req.environ[_PARSED_JSON]
     return _load_json(req, schema)
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
+               404: "not_found", 405: "method_not_allowed", 409: "conflict",
+               413: "payload_too_large", 415: "unsupported_media_type",
+               422: "validation_failed", 423: "locked", 429: "too_many_requests"}
+
+
+def _from_http_exception(exc: HTTPException):
+    status = exc.code or 500
+    fields = None
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if messages:  # webargs/flask-smorest: {"json": {"field": ["msg"]}}
+        fields = {}
+        for location in messages.values():
+            if isinstance(location, dict):
+                fields.update(location)
+    code = _HTTP_CODES.get(status, "error" if status < 500 else "internal_error")
+    message = exc.description if status < 500 else "Internal error."
+    if status == 422 and fields:
+        message = "Some fields are invalid."
+    return jsonify(error_body(code, message, fields)), status
+
+
+def install_error_handlers(app: Flask) -> None:
+    """Every refusal (shared/errors.py), every HTTP error and anything unexpected, in the
+    one error shape."""
+    @app.errorhandler(DomainError)
+    def _refused(exc: DomainError):
+        body, status, headers = answer_of(exc)
+        return jsonify(body), status, headers
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return _from_http_exception(exc)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        if database_unavailable(exc):  # no primary (a failover), a restart: not a bug
+            app.logger.warning("database unavailable type=%s", type(exc).__name__)
+            return (jsonify(error_body("unavailable", "Try again in a moment.")), 503,
+                    {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        app.logger.exception("unhandled error type=%s", type(exc).__name__)
+        return jsonify(error_body("internal_error", "Internal error.")), 500
 
 
 class _Api(Api):

@@ -182,6 +182,45 @@ def own_postgres():
 
 
 @pytest.fixture
+def readable_copy():
+    """Factory: a copy of a folder that a server's unprivileged processes can read (as
+    root, nginx's workers run as nobody), wherever the clone is. A clone inside a folder
+    only its owner may enter (a `mktemp -d` folder) is closed to them, and so is pytest's
+    tmp_path: the copy goes in a world-readable folder of its own, removed afterwards."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    made: list[Path] = []
+
+    def copy(tree) -> Path:
+        outer = Path(tempfile.mkdtemp(prefix="pp-readable-"))
+        made.append(outer)
+        os.chmod(outer, 0o755)
+        target = outer / Path(tree).name
+        shutil.copytree(tree, target)
+        for folder, _, files in os.walk(target):
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        return target
+
+    yield copy
+    for outer in made:
+        shutil.rmtree(outer, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres_pair():
+    """A primary and a synchronous streaming standby of this test's own, which it may kill
+    and promote."""
+    from tests.throwaway_postgres import ThrowawayPair, available
+    if not available():
+        _missing("PostgreSQL's initdb and pg_basebackup (to start a throwaway pair)")
+    with ThrowawayPair() as pair:
+        yield pair
+
+
+@pytest.fixture
 def own_broker():
     """A RabbitMQ node of this test's own, which it may cut off, kill and restart."""
     from tests.throwaway_broker import ThrowawayBroker, available

@@ -16,8 +16,6 @@ from shared.service import ServiceContext
 
 from . import domain
 from .service import Dsar
-from .service import NotFound as RequestNotFound
-from .service import Refused
 
 
 class SubjectIn(Schema):
@@ -144,12 +142,7 @@ def build_blueprints(ctx: ServiceContext) -> list:
                     description="Data subject requests, fanned out to every service")
 
     def run(work):
-        try:
-            return run_in_transaction(ctx.sessions, work)
-        except RequestNotFound:
-            raise NotFound() from None
-        except Refused as exc:
-            raise ApiError(409, "refused", str(exc)) from None
+        return run_in_transaction(ctx.sessions, work)
 
     @blp.route("", methods=["POST"])
     @require("school_admin", "parent", "student")

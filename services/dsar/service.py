@@ -18,6 +18,7 @@ from shared.config import RIGHTS_PARTICIPANTS
 from shared.csv_export import csv_table
 from shared.db import purge_after_commit, utcnow
 from shared.deadletters import erase_letters_naming
+from shared.errors import Conflict, NotFound
 from shared.messaging.outbox import Outbox
 
 from . import domain
@@ -30,12 +31,9 @@ COMPLETED, REFUSED, FAILED = "completed", "refused", "failed"
 EXPORT_LIFETIME = dt.timedelta(days=7)
 
 
-class NotFound(Exception):
-    pass
-
-
-class Refused(Exception):
+class Refused(Conflict):
     """The request cannot be made in this state (a clear 409)."""
+    code = "refused"
 
 
 @dataclass

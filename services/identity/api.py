@@ -14,40 +14,12 @@ from shared.service import ServiceContext
 from . import domain, schemas
 from .service import identity_of
 
-INVALID_CREDENTIALS = ("Email or password is wrong, or there were too many attempts: "
-                       "try again later.")
-
-
-def to_api_error(exc: domain.IdentityError) -> ApiError:
-    if isinstance(exc, domain.InvalidCredentials):
-        return ApiError(401, exc.code, INVALID_CREDENTIALS)
-    if isinstance(exc, domain.InvalidGrant):
-        return ApiError(401, exc.code, "The refresh token is not valid.")
-    if isinstance(exc, domain.Throttled):
-        return ApiError(429, exc.code, "Too many attempts from here: try again later.",
-                        headers={"Retry-After": str(exc.retry_after)},
-                        retry_after=exc.retry_after)
-    if isinstance(exc, domain.RoleNotHeld):
-        return ApiError(422, exc.code, str(exc), {"role": [str(exc)]})
-    if isinstance(exc, domain.WeakPassword):
-        return ApiError(422, exc.code, str(exc), {"password": [str(exc)]})
-    if isinstance(exc, domain.TokenUnusable):
-        return ApiError(400, exc.code, str(exc))
-    if isinstance(exc, domain.Conflict):
-        return ApiError(409, exc.code, str(exc))
-    if isinstance(exc, domain.Unknown):
-        return NotFound()
-    return ApiError(422, exc.code, "The request was refused.")
-
-
 def build_blueprints(ctx: ServiceContext) -> list:
     identity = identity_of(ctx)
 
     def run(work, commit_on=()):
         try:
             return run_in_transaction(ctx.sessions, work, commit_on=commit_on)
-        except domain.IdentityError as exc:
-            raise to_api_error(exc) from None
         except sa.exc.IntegrityError:
             # Two requests creating the same thing at once: one wins, the other may retry.
             raise ApiError(409, "conflict", "A concurrent request changed this; try again."

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from shared import errors
+from shared.errors import (BadRequest, DomainError, Invalid, NotFound, TooManyRequests,
+                           Unauthenticated)
+
 # OWASP's minimum for argon2id: m=19 MiB, t=2, p=1. Raising these rehashes on sign-in.
 ARGON2_MEMORY_KIB = 19 * 1024
 ARGON2_TIME_COST = 2
@@ -30,49 +34,50 @@ def default_role(roles) -> str | None:
     return next((role for role in ACCOUNT_ROLES if role in roles), None)
 
 
-class IdentityError(Exception):
-    """A rule refused the request; `code` is the API error code."""
-    code = "refused"
+class IdentityError(DomainError):
+    """A rule refused the request; the class says the answer (shared/errors.py)."""
 
 
-class InvalidCredentials(IdentityError):
+class InvalidCredentials(IdentityError, Unauthenticated):
     """Unknown email, wrong password, locked account: deliberately one answer for all."""
     code = "invalid_credentials"
+    answer = ("Email or password is wrong, or there were too many attempts: "
+              "try again later.")
 
 
-class InvalidGrant(IdentityError):
+class InvalidGrant(IdentityError, Unauthenticated):
     code = "invalid_grant"
+    answer = "The refresh token is not valid."
 
 
-class RoleNotHeld(IdentityError):
+class RoleNotHeld(IdentityError, Invalid):
     """A sign-in or refresh asked for a role the login does not hold (asked only once
     the password or refresh token proved whose login it is)."""
     code = "role_not_held"
+    field = "role"
 
 
-class TokenUnusable(IdentityError):
+class TokenUnusable(IdentityError, BadRequest):
     """An invitation or reset token that is unknown, used or expired (one answer)."""
     code = "invalid_token"
 
 
-class WeakPassword(IdentityError):
+class WeakPassword(IdentityError, Invalid):
     code = "weak_password"
+    field = "password"
 
 
-class Throttled(IdentityError):
+class Throttled(IdentityError, TooManyRequests):
     code = "too_many_attempts"
-
-    def __init__(self, retry_after: int):
-        super().__init__(f"retry after {retry_after}s")
-        self.retry_after = retry_after
+    answer = "Too many attempts from here: try again later."
 
 
-class Conflict(IdentityError):
+class Conflict(IdentityError, errors.Conflict):
     code = "conflict"
 
 
-class Unknown(IdentityError):
-    code = "not_found"
+class Unknown(IdentityError, NotFound):
+    """No such school, client or account (answered as any missing object is)."""
 
 
 def password_hasher() -> PasswordHasher:

@@ -11,11 +11,7 @@ from shared.service import ServiceContext
 from shared.web import bulk_body
 
 from . import ledger, oneroster, schemas
-from .service import BatchConflict, Ingest, RosterImport, SchoolOffboarded
-
-OFFBOARDED = ("school_offboarded", "This school has left Pupil Progress; its data is no "
-              "longer taken.")
-
+from .service import Ingest, RosterImport
 
 def build_blueprints(ctx: ServiceContext) -> list:
     ingest = Ingest(ctx.outbox, ctx.participant)
@@ -33,14 +29,8 @@ def build_blueprints(ctx: ServiceContext) -> list:
         The school is the one the credentials belong to. The same batch_id again answers
         the same and applies nothing twice."""
         school_id = current_principal().acting_school()  # the one its token names
-        try:
-            return run_in_transaction(ctx.sessions, lambda s: ingest.push(
-                s, school_id, body["batch_id"], body["events"]))
-        except BatchConflict:
-            raise ApiError(409, "batch_id_reused", "This batch_id was used for a different "
-                           "batch; send new data under a new batch_id.") from None
-        except SchoolOffboarded:
-            raise ApiError(409, *OFFBOARDED) from None
+        return run_in_transaction(ctx.sessions, lambda s: ingest.push(
+            s, school_id, body["batch_id"], body["events"]))
 
     @blp.route("/batches", methods=["GET"])
     @require("school_admin", "school_system")
@@ -94,8 +84,6 @@ def build_blueprints(ctx: ServiceContext) -> list:
                            "fault(s), listed by file and line in `rows` (the first "
                            f"{oneroster.MAX_REPORTED_ERRORS}).",
                            rows=exc.errors) from None
-        except SchoolOffboarded:
-            raise ApiError(409, *OFFBOARDED) from None
 
     @blp.route("/oneroster/settings", methods=["GET"])
     @require("school_admin")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from shared.contracts import ContractError
 from shared.db import advisory_lock, utcnow
+from shared.errors import Conflict
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
@@ -26,12 +27,16 @@ from .outgoing import EventBuilder
 log = logging.getLogger(__name__)
 
 
-class BatchConflict(Exception):
+class BatchConflict(Conflict):
     """The batch id was used before for a different body."""
+    code = "batch_id_reused"
+    answer = ("This batch_id was used for a different batch; send new data under a new "
+              "batch_id.")
 
 
-class SchoolOffboarded(Exception):
-    pass
+class SchoolOffboarded(Conflict):
+    code = "school_offboarded"
+    answer = "This school has left Pupil Progress; its data is no longer taken."
 
 
 @dataclass

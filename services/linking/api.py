@@ -5,11 +5,11 @@ from flask_smorest import Blueprint
 
 from shared.auth import current_principal, require
 from shared.db import run_in_transaction
-from shared.errors import ApiError, NotFound
+from shared.errors import ApiError
 from shared.service import ServiceContext
 
 from . import domain, schemas, school_view
-from .service import Linking, NotFound as LinkNotFound
+from .service import Linking
 
 
 def build_blueprints(ctx: ServiceContext) -> list:
@@ -18,19 +18,7 @@ def build_blueprints(ctx: ServiceContext) -> list:
                     description="Parents prove each child's date of birth")
 
     def run(work):
-        try:
-            return run_in_transaction(ctx.sessions, work)
-        except LinkNotFound:
-            raise NotFound() from None
-        except domain.LinkLocked:
-            raise ApiError(423, "link_locked", "This link is locked after 3 wrong answers; "
-                           "the school can unlock it.") from None
-        except domain.Restricted:
-            raise ApiError(423, "processing_restricted", "The school has restricted the "
-                           "processing of this data for now.") from None
-        except domain.LinkError:
-            raise ApiError(409, "not_ready", "The school's record for this child is not "
-                           "complete yet; try again later.") from None
+        return run_in_transaction(ctx.sessions, work)
 
     @blp.route("", methods=["GET"])
     @require("parent", "school_admin")

@@ -5,20 +5,30 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from shared.errors import Conflict, DomainError, Locked
+
 MAX_WRONG_ANSWERS = 3
 PENDING, VERIFIED, LOCKED, REVOKED = "pending", "verified", "locked", "revoked"
 
 
-class LinkError(Exception):
-    code = "refused"
+class LinkError(DomainError):
+    """A link that cannot take an answer now; the class says the answer."""
 
 
-class LinkLocked(LinkError):
+class NotReady(LinkError, Conflict):
+    code = "not_ready"
+    answer = ("The school's record for this child is not complete yet; try again "
+              "later.")
+
+
+class LinkLocked(LinkError, Locked):
     code = "link_locked"
+    answer = "This link is locked after 3 wrong answers; the school can unlock it."
 
 
-class Restricted(LinkError):
+class Restricted(LinkError, Locked):
     code = "processing_restricted"
+    answer = "The school has restricted the processing of this data for now."
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ def answer(status: str, failed_attempts: int, expected: dt.date | None,
     if status == VERIFIED:
         return Answer(VERIFIED, failed_attempts, None, True)
     if expected is None:
-        raise LinkError("not_ready")
+        raise NotReady()
     if given == expected:
         return Answer(VERIFIED, failed_attempts, "ParentVerified", True)
     failed = failed_attempts + 1

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.db import advisory_lock, upsert_versioned, utcnow
+from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.rights import RightsParticipant
@@ -22,10 +23,6 @@ from .models import (guardian_accounts, guardian_students, guardians, links, rem
                      students)
 
 log = logging.getLogger(__name__)
-
-
-class NotFound(Exception):
-    """No such link for this caller (another parent's link answers the same)."""
 
 
 @dataclass

@@ -1,20 +1,16 @@
 """HTTP API of the reports service (API.md "Parent and student", "School admin")."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from flask import current_app
 from flask_smorest import Blueprint
 
 from shared.auth import current_principal, require
 from shared.db import run_in_transaction
-from shared.errors import ApiError, NotFound
 from shared.service import ServiceContext
 
 from . import schemas, school_view
 from .reader import reader_of
-from .service import NotFound as ReportNotFound
-from .service import Reports, Restricted
+from .service import Reports
 
 READERS = ("parent", "student", "school_admin")
 
@@ -25,26 +21,12 @@ def reports_of(ctx: ServiceContext) -> Reports:
     return ctx.extras["reports"]
 
 
-@contextmanager
-def refusals_answered():
-    """The service's refusals as the API answers them."""
-    try:
-        yield
-    except ReportNotFound:
-        raise NotFound() from None
-    except Restricted:
-        raise ApiError(423, "processing_restricted", "The school has restricted the "
-                       "processing of this student's data; it is kept but not shown "
-                       "for now.") from None
-
-
 def build_blueprints(ctx: ServiceContext) -> list:
     service = reports_of(ctx)
     reader = reader_of(ctx)
 
     def run(work):
-        with refusals_answered():
-            return run_in_transaction(ctx.sessions, work)
+        return run_in_transaction(ctx.sessions, work)
 
     students = Blueprint("student-reports", __name__, url_prefix="/api/v1/students",
                          description="A student's published reports")
@@ -70,8 +52,7 @@ def build_blueprints(ctx: ServiceContext) -> list:
     def read_report(report_id):
         """One report: only through a verified link, the student's own account, or the
         school's staff."""
-        with refusals_answered():
-            body = service.read_report(reader, current_principal(), str(report_id))
+        body = service.read_report(reader, current_principal(), str(report_id))
         # JSON text kept since publishing: byte for byte the schema's dump (see
         # schemas.report_body).
         return current_app.response_class(body, mimetype="application/json")

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.db import advisory_lock, upsert_versioned, upsert_versioned_many, utcnow
+from shared.errors import Locked, NotFound
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.rights import RightsParticipant
@@ -24,12 +25,11 @@ from .models import (attainment, characteristics, class_teachers, classes, enrol
 log = logging.getLogger(__name__)
 
 
-class NotFound(Exception):
-    """Not there, or not for this caller: the same answer."""
-
-
-class Restricted(Exception):
+class Restricted(Locked):
     """The school restricted processing of this student's data: kept, not shown."""
+    code = "processing_restricted"
+    answer = ("The school has restricted the processing of this student's data; it is "
+              "kept but not shown for now.")
 
 
 @dataclass

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import without_secrets
-from shared.db import purge_after_commit, utcnow
+from shared.db import database_unavailable, purge_after_commit, utcnow
 from shared.deadletters import erase_letters_naming
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
@@ -301,9 +301,9 @@ class RightsParticipant:
         try:
             with session.begin_nested():
                 result = work()
-        except sa.exc.OperationalError:
-            raise  # deadlock, lost connection, lock timeout: the consumer retries
         except Exception as exc:
+            if isinstance(exc, sa.exc.OperationalError) or database_unavailable(exc):
+                raise  # deadlock, lost connection, no primary: the consumer retries
             log.warning("rights request failed request_id=%s type=%s service=%s error=%s",
                         env.id, env.type, self.service, type(exc).__name__)
             answer.update(outcome="failed", reason=f"{type(exc).__name__} in {self.service}",

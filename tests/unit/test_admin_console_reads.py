@@ -163,7 +163,6 @@ def test_the_schools_students_by_name_with_their_links_counts():
 def test_the_schools_requests_open_or_all_with_their_deadline_facts():
     from services.dsar.models import metadata, requests
     from services.dsar.service import Dsar
-    from services.dsar.service import NotFound as RequestNotFound
     session = _session(metadata)
     dsar = Dsar(outbox=None, clock=lambda: NOW)
 
@@ -194,5 +193,5 @@ def test_the_schools_requests_open_or_all_with_their_deadline_facts():
     assert facts[waiting]["overdue"] is False and facts[waiting]["days_left"] == 28
     assert facts[done]["overdue"] is False and facts[done]["export_available"] is True
     assert facts[waiting]["filed_as"] == "parent" and facts[waiting]["extension_months"] == 0
-    with pytest.raises(RequestNotFound):  # another school's cursor
+    with pytest.raises(NotFound):  # another school's cursor
         dsar.for_school(session, [OTHER], "all", waiting, 50)

@@ -7,7 +7,7 @@ from flask import Flask, jsonify
 
 from shared.auth import (AUDIENCE, ISSUER, InvalidToken, TokenSigner, TokenVerifier, key_id,
                          require)
-from shared.errors import install_error_handlers
+from shared.web import install_error_handlers
 
 KEY = Ed25519PrivateKey.generate()
 SIGNER = TokenSigner(KEY, lifetime_seconds=60)

@@ -16,7 +16,7 @@ from flask import Flask, jsonify
 
 from shared.auth import TokenSigner, TokenVerifier, key_id, require
 from shared.db import make_engine, make_session_factory, utcnow
-from shared.errors import install_error_handlers
+from shared.web import install_error_handlers
 from shared.messaging.envelope import new_envelope
 from shared.revocations import (RevocationsUnavailable, RevocationView, apply_revocations,
                                 revocation_data)

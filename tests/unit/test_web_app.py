@@ -152,9 +152,11 @@ def test_nginx_serves_the_app_with_the_same_headers():
     assert "root " not in nginx.upstreams(lambda n: "x:1")
 
 
-def test_nginx_with_the_generated_configuration_serves_the_app(tmp_path):
+def test_nginx_with_the_generated_configuration_serves_the_app(tmp_path, readable_copy):
     """The generated file in a real nginx (Debian's), on a free port: the page for an app
-    route with the headers, the files with their types, the API's 404, no way out of web/."""
+    route with the headers, the files with their types, the API's 404, no way out of web/.
+    Its workers serve a copy of web/ they can read wherever the clone is (as root they run
+    as nobody, and a clone in a private folder is closed to them)."""
     import os
     import shutil
     import subprocess
@@ -167,11 +169,15 @@ def test_nginx_with_the_generated_configuration_serves_the_app(tmp_path):
     if not os.path.exists(binary):
         pytest.skip("nginx is not installed")
     port = free_port()
+    web_root = readable_copy(WEB_ROOT)
+    secret = web_root.parent / "pyproject.toml"  # what a way out of web/ would reach
+    secret.write_text("[project]\n")
+    secret.chmod(0o644)
     conf = nginx.render().replace(f"listen {nginx.PORT};", f"listen 127.0.0.1:{port};")
     conf = conf.replace("access_log /dev/stdout pp_json;", "access_log off;")
     (tmp_path / "pp.conf").write_text(conf)
     (tmp_path / "upstreams.conf").write_text(nginx.upstreams(lambda name: "127.0.0.1:9",
-                                                             web_root=str(WEB_ROOT)))
+                                                             web_root=str(web_root)))
     temp = "".join(f"    {kind}_temp_path {tmp_path}/{kind};\n"
                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     (tmp_path / "nginx.conf").write_text(
