@@ -132,6 +132,13 @@ def test_the_compose_stack_serves_the_whole_journey_through_its_nginx():
                     json={"date_of_birth": "2015-03-02"})
     assert verified.status_code == 200 and verified.json()["status"] == "verified"
     student_id = link["student"]["id"]
+    # Both reports and notifications have heard of the verified link (from RabbitMQ): a
+    # report published before notifications knows the parent mails nobody.
+    wait_for(lambda: sql("reports", "SELECT count(*) FROM parent_access WHERE "
+                         f"student_id = '{student_id}' AND verified") != "0"
+             and sql("notifications", "SELECT count(*) FROM verified_links WHERE "
+                     f"link_id = '{link['id']}'") != "0",
+             timeout=90, interval=0.5, message="the verified link known downstream")
 
     def published():  # reports hears of the data and the verified link from RabbitMQ
         answer = call("post", "/api/v1/reports/publish", admin, json={
