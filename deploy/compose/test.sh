@@ -36,6 +36,8 @@ teardown() {
   elif docker info >/dev/null 2>&1; then
     log "down"
     docker compose down --volumes --remove-orphans --timeout 20 >/dev/null 2>&1 || true
+    # Earlier builds of the image, untagged by this one (the build cache stays).
+    docker image prune --force --filter "label=com.docker.compose.project=$PROJECT" >/dev/null 2>&1 || true
   fi
   if [ $started_engine = 1 ] && [ "${PP_COMPOSE_KEEP:-0}" != 1 ]; then
     deploy/compose/engine.sh stop
