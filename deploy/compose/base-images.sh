@@ -2,7 +2,8 @@
 # Local stand-ins for the official images docker-compose.yml and the Dockerfile name, for a
 # Docker host that reaches no image registry (only Debian's and PyPI's package mirrors).
 #
-#   deploy/compose/base-images.sh          # build whatever is missing, keep the rest
+#   deploy/compose/base-images.sh          # pull what is missing, else build a stand-in
+#   PP_COMPOSE_STANDINS=always deploy/compose/base-images.sh   # never try to pull
 #   deploy/compose/base-images.sh --list   # what is there, stand-in or official
 #
 # Each stand-in is built from Debian bookworm's packages: debian:bookworm-slim itself by
@@ -11,7 +12,7 @@
 # entrypoint, paths, health commands). They carry the label org.pupil-progress.stand-in
 # with a hash of their recipe: a changed recipe rebuilds them, and an image without the
 # label (the real one, pulled from a registry) is never touched. On a host that can pull,
-# none of this is needed: `docker compose up --build` pulls the official images.
+# the official images are pulled and nothing is built.
 #
 # The machine's own certificate authorities (/usr/local/share/ca-certificates, what
 # Debian's update-ca-certificates adds to the bundle) go into the stand-in base, so that
@@ -106,19 +107,35 @@ if [ "${1:-}" = "--list" ]; then
   exit 0
 fi
 
-base_state=$(state_of "debian:$SUITE-slim" "$(recipe_hash base)")
-rebuilt_base=0
-case $base_state in
-  missing|stale) build_base "$(recipe_hash base)"; rebuilt_base=1 ;;
-esac
+# Which images need a stand-in: ours that are stale, and missing ones that no registry
+# gives (a pull is tried first, unless PP_COMPOSE_STANDINS=always).
+todo=()
+ours=()
 for entry in "${IMAGES[@]}"; do
   set -- $entry
-  want=$(recipe_hash "$2")
-  state=$(state_of "$1" "$want")
-  # A stand-in made on an older base is rebuilt with it (docker's cache keeps this cheap).
-  [ $rebuilt_base = 1 ] && [ "$state" = current ] && state=stale
+  state=$(state_of "$1" "$(recipe_hash "$2")")
   case $state in
-    missing|stale) build_standin "$1" "$2" "$want" ;;
+    current) ours+=("$entry") ;;
+    stale) todo+=("$entry") ;;
+    missing)
+      if [ "${PP_COMPOSE_STANDINS:-auto}" != always ] && timeout 600 docker pull -q "$1" >/dev/null 2>&1; then
+        log "pulled $1"
+      else
+        todo+=("$entry")
+      fi ;;
   esac
+done
+
+if [ ${#todo[@]} -gt 0 ] || [ ${#ours[@]} -gt 0 ]; then
+  case $(state_of "debian:$SUITE-slim" "$(recipe_hash base)") in
+    missing|stale)
+      build_base "$(recipe_hash base)"
+      # Stand-ins made on an older base are rebuilt with it (docker's cache keeps this cheap).
+      todo+=("${ours[@]}") ;;
+  esac
+fi
+for entry in "${todo[@]}"; do
+  set -- $entry
+  build_standin "$1" "$2" "$(recipe_hash "$2")"
 done
 log "base images ready"
