@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean stack stack-down
+.PHONY: run test bench install clean stack stack-down compose-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ stack: $(STAMP)
 
 stack-down:
 	$(PY) deploy/stack.py down
+
+# docker-compose.yml end to end (deploy/compose/test.sh): a Docker engine (started if none
+# runs), the base images (local stand-ins when no registry answers), build, up, the journey
+# through the compose's nginx on 18080, and down, always.
+compose-test: $(STAMP)
+	deploy/compose/test.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache tests/artifacts

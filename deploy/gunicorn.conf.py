@@ -23,6 +23,9 @@ loglevel = os.environ.get("PP_LOG_LEVEL", "info").lower()
 # Each worker builds the app (and runs migrations under an advisory lock) itself, so a
 # worker that dies is replaced cleanly.
 preload_app = False
+# No runtime control socket (gunicorn 27's `gunicornc`): nothing here uses it, and its
+# default place, the user's home, does not exist for the image's user.
+control_socket_disable = True
 
 metrics_port = int(os.environ.get("PP_METRICS_PORT") or 0)
 if metrics_port:

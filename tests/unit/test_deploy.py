@@ -129,3 +129,18 @@ http {{
     result = subprocess.run([binary, "-t", "-c", str(tmp_path / "nginx.conf")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_base_image_compose_and_the_dockerfile_name_has_a_local_stand_in():
+    """`make compose-test` builds, where no registry answers, a stand-in for each image the
+    compose file and the Dockerfile name (deploy/compose/base-images.sh): a new or bumped
+    image name needs its recipe there too."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    named = {entry["image"] for entry in compose.values()} - {"pupil-progress:latest"}
+    named |= set(re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M))
+    script = (ROOT / "deploy" / "compose" / "base-images.sh").read_text()
+    recipes = dict(re.findall(r'^\s+"(\S+) (\w+)"$', script, re.M))
+    assert named == set(recipes), "deploy/compose/base-images.sh IMAGES"
+    for recipe in recipes.values():
+        dockerfile = ROOT / "deploy" / "compose" / "standins" / recipe / "Dockerfile"
+        assert dockerfile.read_text().count("FROM debian:bookworm-slim") == 1, recipe
