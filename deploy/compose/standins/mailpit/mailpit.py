@@ -82,30 +82,38 @@ class Api(BaseHTTPRequestHandler):
         with _lock:
             messages = list(_messages)
         if path == "/api/v1/messages":
-            summaries = [{k: m[k] for k in SUMMARY} for m in messages]
-            return self._json(200, {"total": len(messages), "unread": len(messages),
-                                    "count": len(messages), "messages_count": len(messages),
-                                    "start": 0, "tags": [], "messages": summaries})
+            return self._list(messages)
         if path.startswith("/api/v1/message/"):
-            wanted = path.rsplit("/", 1)[1]
-            if wanted == "latest" and messages:
-                return self._json(200, messages[0])
-            for message in messages:
-                if message["ID"] == wanted:
-                    return self._json(200, message)
-            return self._json(404, {"Error": "message not found"})
+            return self._one(messages, path.rsplit("/", 1)[1])
         if path in ("/", "/index.html"):
-            rows = "".join(f"<li>{html.escape(m['Created'])} {html.escape(m['Subject'])}</li>"
-                           for m in messages)
-            data = f"<!doctype html><title>Mailpit</title><ul>{rows}</ul>".encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            return self.wfile.write(data)
+            return self._index(messages)
         if path in ("/livez", "/readyz"):
             return self._json(200, {})
         return self._json(404, {"Error": "not found"})
+
+    def _list(self, messages):
+        summaries = [{k: m[k] for k in SUMMARY} for m in messages]
+        return self._json(200, {"total": len(messages), "unread": len(messages),
+                                "count": len(messages), "messages_count": len(messages),
+                                "start": 0, "tags": [], "messages": summaries})
+
+    def _one(self, messages, wanted):
+        if wanted == "latest" and messages:
+            return self._json(200, messages[0])
+        for message in messages:
+            if message["ID"] == wanted:
+                return self._json(200, message)
+        return self._json(404, {"Error": "message not found"})
+
+    def _index(self, messages):
+        rows = "".join(f"<li>{html.escape(m['Created'])} {html.escape(m['Subject'])}</li>"
+                       for m in messages)
+        data = f"<!doctype html><title>Mailpit</title><ul>{rows}</ul>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return self.wfile.write(data)
 
     def do_DELETE(self):  # noqa: N802
         if self.path.split("?", 1)[0] == "/api/v1/messages":
