@@ -98,14 +98,19 @@ def get_request(request_id):
     return in_transaction(lambda s: dsar().get(s, str(request_id), principal))
 
 
+def _as_school_admin(action, request_id, **body):
+    """One admin action on one request, in the signed-in admin's schools and name."""
+    p = current_principal()
+    return in_transaction(lambda s: action(dsar(), s, str(request_id), p.school_ids,
+                                           p.account_id, **body))
+
+
 @blp.route("/<uuid:request_id>/approve", methods=["POST"])
 @require("school_admin")
 @blp.response(200, RequestOut)
 def approve_request(request_id):
     """Approve a parent's or student's request."""
-    p = current_principal()
-    return in_transaction(lambda s: dsar().approve(s, str(request_id), p.school_ids,
-                                                   p.account_id))
+    return _as_school_admin(Dsar.approve, request_id)
 
 
 @blp.route("/<uuid:request_id>/refuse", methods=["POST"])
@@ -114,9 +119,7 @@ def approve_request(request_id):
 @blp.response(200, RequestOut)
 def refuse_request(body, request_id):
     """Refuse it, with the reason recorded."""
-    p = current_principal()
-    return in_transaction(lambda s: dsar().refuse(s, str(request_id), p.school_ids,
-                                                  p.account_id, **body))
+    return _as_school_admin(Dsar.refuse, request_id, **body)
 
 
 @blp.route("/<uuid:request_id>/retry", methods=["POST"])
@@ -124,9 +127,7 @@ def refuse_request(body, request_id):
 @blp.response(200, RequestOut)
 def retry_request(request_id):
     """Ask the services that failed or are silent again."""
-    p = current_principal()
-    return in_transaction(lambda s: dsar().retry(s, str(request_id), p.school_ids,
-                                                 p.account_id))
+    return _as_school_admin(Dsar.retry, request_id)
 
 
 @blp.route("/<uuid:request_id>/extend", methods=["POST"])
@@ -135,9 +136,7 @@ def retry_request(request_id):
 @blp.response(200, RequestOut)
 def extend_request(body, request_id):
     """Extend by up to two months, with a reason."""
-    p = current_principal()
-    return in_transaction(lambda s: dsar().extend(s, str(request_id), p.school_ids,
-                                                  p.account_id, **body))
+    return _as_school_admin(Dsar.extend, request_id, **body)
 
 
 @blp.route("/<uuid:request_id>/pause", methods=["POST"])
@@ -146,9 +145,7 @@ def extend_request(body, request_id):
 @blp.response(200, RequestOut)
 def pause_request(body, request_id):
     """Pause while waiting on the requester, or resume."""
-    p = current_principal()
-    return in_transaction(lambda s: dsar().pause(s, str(request_id), p.school_ids,
-                                                 p.account_id, **body))
+    return _as_school_admin(Dsar.pause, request_id, **body)
 
 
 @blp.route("/<uuid:request_id>/complete", methods=["POST"])
@@ -156,9 +153,7 @@ def pause_request(body, request_id):
 @blp.response(200, RequestOut)
 def complete_request(request_id):
     """Complete a rectification once the corrected data has been pushed."""
-    p = current_principal()
-    return in_transaction(lambda s: dsar().complete_task(s, str(request_id), p.school_ids,
-                                                         p.account_id))
+    return _as_school_admin(Dsar.complete_task, request_id)
 
 
 @blp.route("/<uuid:request_id>/audit", methods=["GET"])
