@@ -50,7 +50,12 @@ class Owed:
 class ErasureLedger:
     def __init__(self, url: str):
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)  # one table, append-only: no migration history
+        # One table, append-only: no migration history. dsar's web and worker processes
+        # start at once: one makes it, the others wait for the lock and find it.
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('pp_erasure_ledger'))"))
+            metadata.create_all(conn)
 
     def record(self, step: str, request_id: str, school_id: str, subject_type: str,
                subject_id: str) -> None:
