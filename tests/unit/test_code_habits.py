@@ -45,8 +45,7 @@ NOT_YET = {
     "shared/messaging/relay.py:OutboxRelay.publish_batch",
     "shared/service.py:ServiceRuntime.handlers_by_channel",
     "shared/tables.py:define_plumbing_tables_v1",
-    "shared/web.py:first_unsafe_text", "shared/web.py:_guard_request_body",
-    "shared/web.py:_from_http_exception", "shared/webapp.py:resolve_file",
+    "shared/webapp.py:resolve_file",
 }
 
 
