@@ -87,6 +87,13 @@ class ThrowawayCluster:
         leaders = [q["leader"] for q in self.quorum_queues(prefix).values()]
         return max(self.nodes, key=lambda n: leaders.count(n.name))
 
+    def clients_node(self) -> ThrowawayBroker:
+        """The node most client connections are on."""
+        rows = json.loads(self.other().ctl("list_connections", "-q", "--formatter", "json",
+                                           "port"))
+        ports = [row["port"] for row in rows]
+        return max(self.nodes, key=lambda n: ports.count(n.port))
+
     def wait_replicated(self, prefix: str, timeout: float = 60) -> dict:
         """Until every such queue has every node as an online member."""
         names = sorted(n.name for n in self.nodes)
