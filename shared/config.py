@@ -98,6 +98,9 @@ class Settings:
     refresh_token_days: int = 30
     invitation_days: int = 7
     removed_student_retention_days: int = 365
+    # The erasure ledger's database (shared/erasure_ledger.py; dsar writes it): apart from
+    # the services' databases, so a restore of those never rolls it back. Unset: none.
+    erasure_ledger_url: str | None = None
     log_level: str = "INFO"
     log_format: str = "json"  # json (one object per line, for collectors) or text
     metrics_port: int = 0  # a process's own /metrics port (0: none)
@@ -151,6 +154,7 @@ class Settings:
             invitation_days=_int(env, "PP_INVITATION_DAYS", 7),
             removed_student_retention_days=_int(env, "PP_REMOVED_STUDENT_RETENTION_DAYS",
                                                 365),
+            erasure_ledger_url=env.get("PP_ERASURE_LEDGER_URL") or None,
             log_level=env.get("PP_LOG_LEVEL") or "INFO",
             log_format=env.get("PP_LOG_FORMAT") or "json",
             metrics_port=int(env.get("PP_METRICS_PORT") or 0),
