@@ -126,13 +126,17 @@ def _users(raw: dict[str, str], reasons: list[str]) -> dict:
             "agents": [a for a in (_sourced_id(s, "agentSourcedIds", reasons)
                                    for s in _list(raw.get("agentSourcedIds", ""))) if a],
             "grades": _list(raw.get("grades", "")),
+            "orgs": [o for o in (_sourced_id(s, "orgSourcedIds", reasons) for s in _list(
+                f"{raw.get('orgSourcedIds', '')},{raw.get('primaryOrgSourcedId', '')}")) if o],
             "receives_reports": _boolean(raw.get("metadata.receivesReports", ""),
                                          "metadata.receivesReports", reasons)}
 
 
 def _roles(raw: dict[str, str], reasons: list[str]) -> dict:
     return {"user": _sourced_id(raw["userSourcedId"], "userSourcedId", reasons),
-            "role": raw["role"], "primary": raw.get("roleType", "") == "primary"}
+            "role": raw["role"], "primary": raw.get("roleType", "") == "primary",
+            "org": _sourced_id(raw.get("orgSourcedId", ""), "orgSourcedId", reasons,
+                               required=False)}
 
 
 def _demographics(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -191,7 +195,9 @@ def _classes(raw: dict[str, str], reasons: list[str]) -> dict:
 def _enrollments(raw: dict[str, str], reasons: list[str]) -> dict:
     return {"class": _sourced_id(raw["classSourcedId"], "classSourcedId", reasons),
             "user": _sourced_id(raw["userSourcedId"], "userSourcedId", reasons),
-            "role": raw["role"]}
+            "role": raw["role"],
+            "school": _sourced_id(raw.get("schoolSourcedId", ""), "schoolSourcedId", reasons,
+                                  required=False)}
 
 
 def _line_items(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -527,6 +533,9 @@ class Settings:
     """The school's choice of which contacts receive reports when OneRoster says nothing
     (a `metadata.receivesReports` column on the contact's users row says it per contact)."""
     report_contact_roles: tuple[str, ...] = ()
+    # The school's own orgs (sourcedIds) in a district or trust export: rows of only
+    # other orgs are not taken (roster_scope.py). Empty: not set.
+    school_orgs: tuple[str, ...] = ()
 
 
 @dataclass

@@ -37,7 +37,8 @@ DECLARATION = DataDeclaration("ingest", tables=(
                       "data": Personal("any", "applying the school's OneRoster deltas")},
       subjects={"student": "subject_id", "guardian": "subject_id", "staff": "subject_id"}),
     T("roster_erased", {"school_id": NOT_PERSONAL, "source_key": NOT_PERSONAL}),
-    T("roster_settings", {"school_id": NOT_PERSONAL, "report_contact_roles": NOT_PERSONAL}),
+    T("roster_settings", {"school_id": NOT_PERSONAL, "report_contact_roles": NOT_PERSONAL,
+                          "school_org_ids": NOT_PERSONAL}),
 ))
 
 

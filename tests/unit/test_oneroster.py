@@ -140,7 +140,7 @@ def test_without_the_setting_no_contact_receives_reports_unless_the_row_says_so(
     assert len(guardians) == 1 and guardians[0]["data"]["email"] == "p0001@home.example"
     default = ingest.client.get("/api/v1/school-data/oneroster/settings", headers={
         "Authorization": f"Bearer {ingest.token('school_admin', school)}"})
-    assert default.json == {"report_contact_roles": []}
+    assert default.json == {"report_contact_roles": [], "school_org_ids": []}
 
 
 def test_a_delta_removes_a_tobedeleted_student_and_updates_a_changed_result(ingest):
