@@ -370,3 +370,35 @@ def test_a_damaged_zip_member_is_a_clear_fault(ingest):
     response = ingest.upload(str(uuid.uuid4()), bytes(data))
     assert response.status_code == 422
     assert response.json["error"]["rows"][0]["file"] == "users.csv"
+
+
+def test_a_user_with_several_roles_keeps_each_and_roles_not_taken_are_listed(ingest):
+    """Issue 23: a 1.2 roles.csv makes a teacher also a guardian of a student; both are
+    honoured. A role Pupil Progress has no use for is listed in `ignored`."""
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent", "guardian"])
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    student = next(u for u in tables["users"] if u["sourcedId"] == "S0001")
+    student["agentSourcedIds"] += ",T000"
+    tables["roles"] += [
+        {"sourcedId": "RO-T000-g", "userSourcedId": "T000", "roleType": "secondary",
+         "role": "guardian", "orgSourcedId": "ORG1"},
+        {"sourcedId": "RO-T001-a", "userSourcedId": "T001", "roleType": "secondary",
+         "role": "aide", "orgSourcedId": "ORG1"}]
+    response = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 202, response.json
+    keys = {domain.source_key(school, t, "T000"): t for t in ("staff", "guardian")}
+    with ingest.rt.engine.connect() as conn:
+        ids = {keys[r.source_key]: r.id for r in conn.execute(sa.text(
+            "SELECT source_key, id FROM records WHERE school_id = :s AND content_hash IS NOT "
+            "NULL"), {"s": school}) if r.source_key in keys}
+    assert set(ids) == {"staff", "guardian"}
+    events = ingest.events(school)
+    children = next(e for e in events if e["type"] == "GuardianStudentsRecorded"
+                    and e["data"]["guardian_id"] == ids["guardian"])["data"]["students"]
+    assert [c["relationship"] for c in children] == ["guardian"]
+    assert any(e["type"] == "StaffRecorded" and e["data"]["staff_id"] == ids["staff"]
+               for e in events)
+    line = len(tables["roles"]) + 1  # the aide's row, the last one
+    assert {"file": "roles.csv", "line": line, "error": "role: Not a role Pupil Progress "
+            "takes (student, teacher, parent, guardian, relative)."} in response.json["ignored"]
