@@ -129,7 +129,9 @@ def _users(raw: dict[str, str], reasons: list[str]) -> dict:
             "orgs": [o for o in (_sourced_id(s, "orgSourcedIds", reasons) for s in _list(
                 f"{raw.get('orgSourcedIds', '')},{raw.get('primaryOrgSourcedId', '')}")) if o],
             "receives_reports": _boolean(raw.get("metadata.receivesReports", ""),
-                                         "metadata.receivesReports", reasons)}
+                                         "metadata.receivesReports", reasons),
+            # false: the school does not let this person sign in (no invitation).
+            "enabled": _boolean(raw.get("enabledUser", ""), "enabledUser", reasons) is not False}
 
 
 def _roles(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -716,8 +718,8 @@ def project(state: State, bundle: Bundle, settings: Settings,
         data = {"given_name": row.values["given_name"], "family_name": row.values["family_name"],
                 "date_of_birth": birth_date, "form_group": form_groups.get(sid, ""),
                 "year_group": _year_group(row.values["grades"])}
-        if row.values.get("email"):
-            data["email"] = row.values["email"]
+        if row.values.get("email") and row.values.get("enabled", True):
+            data["email"] = row.values["email"]  # enabledUser false: no student account
         events.append(Pushed("student.upserted", sid, data, "users.csv", row.line))
 
     children: dict[str, set[str]] = {}
@@ -741,10 +743,12 @@ def project(state: State, bundle: Bundle, settings: Settings,
                 ignored.append(_error("users.csv", row.line, "A contact who receives no "
                                       "child's reports is not taken."))
             continue
-        if not row.values.get("email"):
+        if not row.values.get("email") or not row.values.get("enabled", True):
             if row.line is not None:
                 ignored.append(_error("users.csv", row.line, "A contact without an email "
-                                      "cannot sign in: not taken."))
+                                      "cannot sign in: not taken." if row.values.get("enabled",
+                                      True) else "enabledUser false: no invitation; not "
+                                      "taken."))
             continue
         contacts.add(sid)
         events.append(Pushed("guardian.upserted", sid, {

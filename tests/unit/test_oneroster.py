@@ -402,3 +402,29 @@ def test_a_user_with_several_roles_keeps_each_and_roles_not_taken_are_listed(ing
     line = len(tables["roles"]) + 1  # the aide's row, the last one
     assert {"file": "roles.csv", "line": line, "error": "role: Not a role Pupil Progress "
             "takes (student, teacher, parent, guardian, relative)."} in response.json["ignored"]
+
+
+def test_enabled_user_false_means_no_invitation(ingest):
+    """Issue 23: enabledUser=false (in any case) is honoured: a contact is not taken (no
+    invitation), a student is taken without a student account; another value is a fault."""
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent"])
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    lines = {}
+    for line, user in enumerate(tables["users"], 2):
+        if user["sourcedId"] in ("P0001", "S0002"):
+            user["enabledUser"], user["email"] = "FALSE", f"{user['sourcedId']}@x.example"
+            lines[user["sourcedId"]] = line
+    response = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 202, response.json
+    assert {"file": "users.csv", "line": lines["P0001"], "error": "enabledUser false: no "
+            "invitation; not taken."} in response.json["ignored"]
+    events = ingest.events(school)
+    assert not any(e["type"] == "GuardianRecorded" and e["data"]["email"] ==
+                   "P0001@x.example" for e in events)
+    assert not any(e["type"] == "StudentAccountRequested" for e in events)
+    tables["users"][0]["enabledUser"] = "maybe"
+    refused = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert refused.status_code == 422
+    assert refused.json["error"]["rows"] == [{"file": "users.csv", "line": 2,
+                                              "error": "enabledUser: true or false."}]
