@@ -428,3 +428,28 @@ def test_enabled_user_false_means_no_invitation(ingest):
     assert refused.status_code == 422
     assert refused.json["error"]["rows"] == [{"file": "users.csv", "line": 2,
                                               "error": "enabledUser: true or false."}]
+
+
+def test_erasing_either_record_of_a_user_with_two_roles_erases_their_held_rows(ingest):
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent", "guardian"])
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    next(u for u in tables["users"] if u["sourcedId"] == "S0001")["agentSourcedIds"] += ",T000"
+    tables["roles"].append({"sourcedId": "RO-T000-g", "userSourcedId": "T000",
+                            "roleType": "secondary", "role": "guardian",
+                            "orgSourcedId": "ORG1"})
+    assert ingest.upload(school, zip_bundle(
+        {k: ("bulk", v) for k, v in tables.items()})).status_code == 202
+    for record_type in ("guardian", "staff"):
+        with ingest.rt.engine.connect() as conn:
+            record = conn.execute(sa.text("SELECT id FROM records WHERE source_key = :k"), {
+                "k": domain.source_key(school, record_type, "T000")}).scalar()
+        with ingest.rt.context.sessions() as session, session.begin():
+            ingest.rt.context.participant.erase(session, Subject(school, record_type, record))
+        with ingest.rt.engine.connect() as conn:
+            left = conn.execute(sa.text(
+                "SELECT file FROM roster_rows WHERE school_id = :s AND (sourced_id = 'T000' "
+                "OR sourced_id LIKE 'RO-T000%')"), {"s": school}).scalars().all()
+        assert left == [], (record_type, left)
+        assert ingest.upload(school, zip_bundle(  # taken anew, as a new record
+            {k: ("bulk", v) for k, v in tables.items()})).status_code == 202
