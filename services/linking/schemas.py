@@ -26,6 +26,7 @@ class LinkOut(Schema):
     id = fields.String()
     student = fields.Nested(StudentOut)
     status = fields.String()
+    school_id = fields.String()         # the child's school (GET /me names it)
     guardian_id = fields.String()       # school admins only
     failed_attempts = fields.Integer()  # school admins only
     has_account = fields.Boolean()      # school admins only

@@ -40,9 +40,10 @@ function subjectSection(subject) {
   return h("section", { class: "card", "aria-labelledby": headingId }, parts);
 }
 
-export function reportMeta(report) {
+export function reportMeta(report, school) {
   const student = report.student || {};
-  return h("p", { class: "meta" }, [student.name, student.form_group ? `form ${student.form_group}` : null,
+  const who = student.name && school ? `${student.name} at ${school}` : student.name;
+  return h("p", { class: "meta" }, [who, student.form_group ? `form ${student.form_group}` : null,
     report.period, `published ${formatDate(report.published_at)}`].filter(Boolean).join(" · "));
 }
 
