@@ -44,6 +44,7 @@ def web_port(service: str) -> int:
 
 
 READINESS_PORT = BASE_PORT + 1 + len(SERVICES)
+LEDGER = "erasure_ledger"  # dsar's ledger of erasures, apart from the services' databases
 
 
 def database_url(service: str, driver: str = "postgresql+psycopg") -> str:
@@ -55,7 +56,7 @@ def create_databases() -> None:
     import psycopg
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         existing = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
-        for service in SERVICES:
+        for service in (*SERVICES, LEDGER):
             if f"{DB_PREFIX}{service}" not in existing:
                 conn.execute(f'CREATE DATABASE "{DB_PREFIX}{service}"')
 
@@ -72,6 +73,7 @@ def service_env(service: str | None = None) -> dict[str, str]:
         "PP_TRUSTED_PROXIES": env.get("PP_TRUSTED_PROXIES", "127.0.0.1"),
         "PYTHONPATH": str(ROOT),
         **{f"PP_{s.upper()}_DATABASE_URL": database_url(s) for s in SERVICES},
+        "PP_ERASURE_LEDGER_URL": database_url(LEDGER),
         **{f"PP_{s.upper()}_URL": f"http://127.0.0.1:{web_port(s)}" for s in SERVICES},
     })
     if service == "identity":

@@ -125,6 +125,18 @@ def erase_a_student(api: Api, operator_login: tuple[str, str], tag: str) -> Eras
     CONTROL), a parent of the erased one who confirmed the child and got a report mail, a
     published report naming both; an access export of each, with a note naming them; then
     the erasure of ERASED (with a note naming them) to completion."""
+    return erase(api, prepare_a_school(api, operator_login, tag))
+
+
+@dataclass
+class Prepared:
+    admin: str
+    erased_id: str
+    exports: dict  # Person -> the access request made about them
+
+
+def prepare_a_school(api: Api, operator_login: tuple[str, str], tag: str) -> Prepared:
+    """Everything erase_a_student does before the erasure itself."""
     operator = api.sign_in(*operator_login)
     school = api.ok("post", "/api/v1/schools", operator, status=201,
                     json={"name": f"Erasure School {tag}"}).json()["id"]
@@ -187,6 +199,12 @@ def erase_a_student(api: Api, operator_login: tuple[str, str], tag: str) -> Eras
         text = zipfile.ZipFile(io.BytesIO(archive.content)).read("export.json").decode()
         assert all(n in text for n in person.needles), "the export holds the person"
         exports[person] = request["id"]
+    return Prepared(admin, erased_id, exports)
+
+
+def erase(api: Api, prepared: Prepared) -> Erased:
+    """The erasure of ERASED, with a note naming her, to completion."""
+    admin, erased_id, exports = prepared.admin, prepared.erased_id, prepared.exports
     erasure = file_request(api, admin, "erasure", erased_id,
                            f"{ERASED.given} {ERASED.family} ({ERASED.date_of_birth}, "
                            f"{ERASED.email}) left the school; her mother asked us to "

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from shared.db import transaction
+from shared.erasure_ledger import ledger_from_url
 from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir
 from shared.worker import periodic
 
@@ -21,7 +22,8 @@ class UseCases:
 
 def build(ctx: ServiceContext) -> UseCases:
     return UseCases(Dsar(ctx.outbox, removed_retention=dt.timedelta(
-        days=ctx.settings.removed_student_retention_days)))
+        days=ctx.settings.removed_student_retention_days),
+        ledger=ledger_from_url(ctx.settings.erasure_ledger_url)))
 
 
 def sweeper(ctx: ServiceContext, every_seconds: float = 30.0) -> Loop:

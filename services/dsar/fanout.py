@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from shared.db import purge_after_commit
 from shared.deadletters import erase_letters_naming
+from shared.erasure_ledger import COMPLETED, SENT, ErasureLedger
 from shared.messaging.outbox import Outbox
 
 from . import domain
@@ -28,6 +29,7 @@ class FanOut:
     reask_after: dt.timedelta
     removed_retention: dt.timedelta
     services: tuple[str, ...]
+    ledger: ErasureLedger | None
 
     def on_subject_id_resolved(self, session, envelope, data) -> None:
         """One service's answer: the subject is this school's (the request goes on), or
@@ -89,7 +91,15 @@ class FanOut:
         session.execute(request_services.insert(), [
             {"request_id": request_id, "service": s, "status": Answer.PENDING, "asked_at": now,
              "asks": 1} for s in self.services])
+        self._to_ledger(SENT, row)
         self._ask(session, row)
+
+    def _to_ledger(self, step: str, row) -> None:
+        """An erasure's step in the ledger, on its own connection: `sent` before this
+        transaction commits (an erasure that goes out is always there; one rolled back
+        is retried), `completed` once every service has committed theirs."""
+        if self.ledger is not None and row.kind == Kind.ERASURE:
+            self.ledger.record(step, row.id, row.school_id, row.subject_type, row.subject_id)
 
     def _ask(self, session, row) -> None:
         """One request event to every service in the data map (a re-ask is a new event,
@@ -156,6 +166,7 @@ class FanOut:
         self._audit(session, request_id, "completed")
         if row.kind == Kind.ERASURE:
             self._forget_subject(session, row)
+            self._to_ledger(COMPLETED, row)
         elif row.kind == Kind.OFFBOARDING:
             self._forget_school(session, row.school_id)
         log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)

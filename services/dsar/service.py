@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from shared.config import RIGHTS_PARTICIPANTS
 from shared.db import utcnow
+from shared.erasure_ledger import ErasureLedger
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
 
@@ -36,6 +37,8 @@ class Dsar(Requests, FanOut, Exports, Offboarding):
     reask_after: dt.timedelta = dt.timedelta(minutes=10)
     removed_retention: dt.timedelta = dt.timedelta(days=365)
     services: tuple[str, ...] = RIGHTS_PARTICIPANTS
+    # Every erasure sent and completed, where a restore does not roll it back.
+    ledger: ErasureLedger | None = None
 
     def _audit(self, session, request_id, step, service=None, actor=None):
         session.execute(audit.insert().values(request_id=request_id, at=self.clock(),

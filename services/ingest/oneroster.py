@@ -334,12 +334,29 @@ class _Unreadable(Exception):
     pass
 
 
-def read_manifest(reader: _Reader) -> dict[str, str]:
+# The files each version's manifest names (1EdTech OneRoster CSV binding 1.1 §2.1 and
+# 1.2 §3.1.1: every one is given, absent, bulk or delta).
+VERSION_FILES = {
+    "1.1": ("academicSessions", "categories", "classes", "classResources", "courses",
+            "courseResources", "demographics", "enrollments", "lineItems", "orgs",
+            "resources", "results", "users"),
+    "1.2": ("academicSessions", "categories", "classes", "classResources", "courses",
+            "courseResources", "demographics", "enrollments", "lineItemLearningObjectiveIds",
+            "lineItems", "lineItemScoreScales", "orgs", "resources",
+            "resultLearningObjectiveIds", "results", "resultScoreScales", "roles",
+            "scoreScales", "userProfiles", "userResources", "users"),
+}
+
+
+def read_manifest(reader: _Reader) -> tuple[dict[str, str], list[dict], list[dict], bool]:
+    """(file name -> bulk | delta, faults, warnings, whether a fault leaves a file Pupil
+    Progress takes unknown). A fault in one manifest row does not stop the others, nor the
+    files' own checks: every fault is reported."""
     if "manifest.csv" not in reader.members:
         raise BundleRejected([_error("manifest.csv", None, "Missing: a OneRoster bundle "
                                      "starts with its manifest.")])
     properties: dict[str, tuple[str, int]] = {}
-    errors = []
+    errors, warnings = [], []
     try:
         records = list(reader.records("manifest.csv"))
     except _Unreadable as exc:
@@ -350,8 +367,9 @@ def read_manifest(reader: _Reader) -> dict[str, str]:
         if len(values) >= 2:
             properties[values[0].strip()] = (values[1].strip(), line)
     version = properties.get("oneroster.version", ("", 1))
-    if version[0] not in ("1.2", "1.1"):
+    if version[0] not in VERSION_FILES:
         errors.append(_error("manifest.csv", version[1], "oneroster.version: 1.2 (or 1.1)."))
+    incomplete = bool(errors)
     modes = {}
     for name, (value, line) in properties.items():
         if not name.startswith("file."):
@@ -359,16 +377,27 @@ def read_manifest(reader: _Reader) -> dict[str, str]:
         file = name[len("file."):]
         if value not in MODES:
             errors.append(_error("manifest.csv", line, f"{name}: bulk, delta or absent."))
+            incomplete = incomplete or file in SPECS
         elif value != "absent" and file in SPECS:
             if f"{file}.csv" not in reader.members:
                 errors.append(_error("manifest.csv", line, f"{name} is {value} but "
                                      f"{file}.csv is not in the zip."))
-            modes[file] = value
-    if errors:
-        raise BundleRejected(errors)
-    if not modes:
-        raise BundleRejected([_error("manifest.csv", None, "Names no file as bulk or delta.")])
-    return modes
+                incomplete = True
+            else:
+                modes[file] = value
+    for file in VERSION_FILES.get(version[0], ()):
+        if f"file.{file}" in properties:
+            continue
+        if file in SPECS:  # a file we take: absent or forgotten cannot be told apart
+            errors.append(_error("manifest.csv", None, f"file.{file}: Missing; the "
+                                 "manifest names every file, as absent, bulk or delta."))
+            incomplete = True
+        else:
+            warnings.append(_error("manifest.csv", None, f"file.{file}: Missing (a file "
+                                   "Pupil Progress does not take): read as absent."))
+    if not modes and not errors:
+        errors.append(_error("manifest.csv", None, "Names no file as bulk or delta."))
+    return modes, errors, warnings, incomplete
 
 
 def read_bundle(data: bytes) -> Bundle:
@@ -376,7 +405,8 @@ def read_bundle(data: bytes) -> Bundle:
     `errors` (file, line, reason; never a rejected value). A zip or manifest that cannot be
     read at all raises BundleRejected."""
     reader = _Reader(data)
-    bundle = Bundle(read_manifest(reader))
+    modes, errors, warnings, incomplete = read_manifest(reader)
+    bundle = Bundle(modes, ignored=warnings, errors=errors, unreadable_files=incomplete)
     for member in sorted(reader.members):
         name = member.removesuffix(".csv")
         if member != "manifest.csv" and bundle.modes.get(name) is None:
@@ -409,12 +439,15 @@ def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
         missing = [c for c in needs if c not in header]
         if spec.any_of and not any(c in header for c in spec.any_of):
             missing.append(" or ".join(spec.any_of))
-        twice = sorted({c for c in header if header.count(c) > 1})
-        if missing or twice:
+        twice = sorted({c for c in header if c and header.count(c) > 1})
+        unnamed = [str(n) for n, c in enumerate(header, 1) if not c]
+        if missing or twice or unnamed:
             bundle.unreadable_files = True
             fault(header_line, " ".join(
                 ([f"Missing column {', '.join(missing)}."] if missing else [])
-                + ([f"Column {', '.join(twice)} given twice."] if twice else [])))
+                + ([f"Column {', '.join(twice)} given twice."] if twice else [])
+                + ([f"Column {', '.join(unnamed)} of the header has no name."]
+                   if unnamed else [])))
             return [], rows_seen
         seen: dict[str, int] = {}
         for line, values in records:
@@ -424,8 +457,8 @@ def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
                                              f"{MAX_ROWS} rows.")])
             if values == [] or values == [""]:
                 continue  # a blank line
-            if len(values) != len(header):
-                fault(line, f"{len(values)} fields; the header has {len(header)}.")
+            values = _fitted(spec, header, values, line, bundle)
+            if values is None:
                 continue
             raw = dict(zip(header, (v.strip() for v in values)))
             reasons: list[str] = []
@@ -443,6 +476,26 @@ def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
         bundle.unreadable_files = True
         fault(None, str(exc))
         return [], rows_seen
+
+
+def _fitted(spec: FileSpec, header: list[str], values: list[str], line: int,
+            bundle: Bundle) -> list[str] | None:
+    """The row's fields, one per column. Extra empty fields at the end (a spreadsheet's
+    artefact) are dropped with a warning; other counts are a fault, and the row's
+    sourcedId still counts as present (rows naming it are not refused as dangling)."""
+    if len(values) > len(header) and not any(v.strip() for v in values[len(header):]):
+        bundle.ignored.append(_error(spec.file, line, f"{len(values) - len(header)} empty "
+                                     "field(s) after the last column: dropped."))
+        return values[:len(header)]
+    if len(values) == len(header):
+        return values
+    if "sourcedId" in header and header.index("sourcedId") < len(values):
+        bundle.faulty_ids.add(values[header.index("sourcedId")].strip())
+    bundle.errors.append(_error(spec.file, line, f"{len(values)} fields; the header has "
+                                f"{len(header)}."))
+    if len(bundle.errors) >= MAX_REPORTED_ERRORS:
+        raise BundleRejected(bundle.errors)
+    return None
 
 
 def _read_row(spec: FileSpec, mode: str, raw: dict[str, str], line: int,
@@ -538,11 +591,11 @@ def user_roles(state: State) -> dict[str, str]:
 
 
 def _year_group(grades: list[str]) -> int | None:
+    """The first grade 01-13 as a year group; none such (no `grades`, or only codes like
+    PS, KG, UG, Other): not known."""
     for grade in grades:
-        if grade.isascii() and grade.isdigit() and len(grade) <= 2:
+        if grade.isascii() and grade.isdigit() and len(grade) <= 2 and 1 <= int(grade) <= 13:
             return int(grade)
-        if grade in ("IT", "PR", "PK", "TK", "KG"):
-            return 0
     return None
 
 
@@ -618,18 +671,11 @@ def project(state: State, bundle: Bundle, settings: Settings,
         row = users[sid]
         demographics = state["demographics"].get(sid)
         birth_date = demographics.values.get("birth_date") if demographics else None
-        year_group = _year_group(row.values["grades"])
-        if birth_date is None:
-            fault("demographics.csv" if demographics else "users.csv",
-                  demographics or row, "A student needs a birthDate in demographics.csv: "
-                  "parents prove it to see reports.")
-        if year_group is None:
-            fault("users.csv", row, "grades: A student needs a grade (year group).")
-        if birth_date is None or year_group is None:
-            continue
+        # Both optional: without a birthDate the links wait for one (none can be
+        # confirmed); without a grade 01-13 the year group is not known.
         data = {"given_name": row.values["given_name"], "family_name": row.values["family_name"],
                 "date_of_birth": birth_date, "form_group": form_groups.get(sid, ""),
-                "year_group": year_group}
+                "year_group": _year_group(row.values["grades"])}
         if row.values.get("email"):
             data["email"] = row.values["email"]
         events.append(Pushed("student.upserted", sid, data, "users.csv", row.line))

@@ -85,9 +85,13 @@ class EventHead(Tolerant):
 class StudentData(Tolerant):
     given_name = Name(required=True)
     family_name = Name(required=True)
-    date_of_birth = StrictDate(required=True)
+    # Optional (issue 23): without one the student's links wait for it, and no link can be
+    # confirmed; a later push that gives it makes them confirmable.
+    date_of_birth = StrictDate(load_default=None, allow_none=True)
     form_group = SafeString(required=True, max_length=50)
-    year_group = fields.Integer(required=True, strict=True, validate=validate.Range(0, 20))
+    # Optional: not known (OneRoster's `grades` is optional) shows as unknown.
+    year_group = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                validate=validate.Range(0, 20))
     email = SafeEmail(load_default=None)
 
 

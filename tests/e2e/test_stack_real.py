@@ -126,7 +126,7 @@ def stack(tmp_path_factory, amqp_url, pg_admin_url):
         subprocess.run([sys.executable, "deploy/stack.py", "down"], cwd=ROOT, env=env,
                        capture_output=True, timeout=300)
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            for service in SERVICES:
+            for service in (*SERVICES, "erasure_ledger"):
                 conn.execute(f'DROP DATABASE IF EXISTS "{prefix}{service}" WITH (FORCE)')
         _delete_broker_objects(settings)
 

@@ -346,7 +346,6 @@ def _tables(changes: dict) -> bytes:
 
 
 @pytest.mark.parametrize("body, file, line, reason", [
-    (_tables({("users", 4, "grades"): "\u00b2"}), "users.csv", 6, "grades:"),
     (_tables({("lineItems", 1, "resultValueMax"): "inf"}), "lineItems.csv", 3,
      "resultValueMax: Not a number."),
     (_tables({("classes", 0, "title"): "x" * 60}), "classes.csv", 2, "title:"),

@@ -1,0 +1,111 @@
+"""The backup drill (issue 26): back up every service's database while the system runs,
+erase a student afterwards, restore the backup, and find her nowhere: before the system
+serves again, `python -m shared.restore` carries out again every erasure the backup does
+not hold, from the erasure ledger the restore does not roll back.
+
+The system is embedded mode's process (`python -m shared.embedded`) on the test's own
+PostgreSQL databases, one per service and one for the ledger; backup and restore are the
+commands ops run (docs/operations.md, "Restoring a backup")."""
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from shared.backup import pg_tool
+from shared.config import SERVICES
+from tests.e2e.test_make_run import ready, stop_with_ctrl_c
+from tests.erasure_scan import (CONTROL, ERASED, Api, assert_erased_everywhere,
+                                check_exports_after, erase, prepare_a_school,
+                                scan_postgres_cells)
+from tests.support import free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+OPERATOR = ("ops@example.org", "operator-secret-1")
+
+
+def _env(data_dir: Path, port: int, urls: dict[str, str], ledger: str) -> dict[str, str]:
+    env = {**os.environ, "PP_DATA_DIR": str(data_dir), "PP_GATEWAY_PORT": str(port),
+           "PP_BOOTSTRAP_OPERATOR_EMAIL": OPERATOR[0],
+           "PP_BOOTSTRAP_OPERATOR_PASSWORD": OPERATOR[1], "PP_ERASURE_LEDGER_URL": ledger,
+           **{f"PP_{s.upper()}_DATABASE_URL": url for s, url in urls.items()}}
+    env.pop("PP_BROKER_URL", None)
+    return env
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "shared.embedded"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        wait_for(lambda: ready(port) or proc.poll() is not None, timeout=180,
+                 message="gateway ready")
+    except AssertionError:
+        stop_with_ctrl_c(proc)
+        raise
+    assert proc.poll() is None, proc.communicate()[0]
+    return proc
+
+
+def _command(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (argv, result.stdout, result.stderr[-4000:])
+    return result
+
+
+def _plain(url: str) -> str:
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
+
+
+def _dumps_text(folder: Path) -> str:
+    """Every dump of the backup as the SQL it restores (COPY data included)."""
+    return "".join(subprocess.run([pg_tool("pg_restore"), "--file", "-", str(path)],
+                                  capture_output=True, text=True, check=True).stdout
+                   for path in sorted(folder.glob("*.dump")))
+
+
+def test_a_restored_backup_brings_no_erased_person_back(tmp_path, new_database):
+    urls = {service: new_database(service) for service in SERVICES}
+    port, folder = free_port(), tmp_path / "backup"
+    env = _env(tmp_path / "data", port, urls, new_database("ledger"))
+    api = Api(f"http://127.0.0.1:{port}", tmp_path / "data" / "mail")
+    proc = _serve(env, port)
+    try:
+        prepared = prepare_a_school(api, OPERATOR, uuid.uuid4().hex[:8])
+        manifest = json.loads(_command(env, "shared.backup", str(folder)).stdout)
+        assert set(manifest["services"]) == set(SERVICES)
+        held = _dumps_text(folder)
+        assert all(needle in held for needle in ERASED.needles), "the backup holds her"
+        erased = erase(api, prepared)  # after the backup: the backup does not know
+    finally:
+        output = stop_with_ctrl_c(proc)
+    assert "Traceback" not in output, output[-4000:]
+
+    restored = _command(env, "shared.restore", str(folder))
+    report = json.loads(restored.stdout)["reapplied"]
+    assert [(r["subject"]["id"], r["status"]) for r in report] == [
+        (prepared.erased_id, "completed")], report
+    assert all(status == "done" for status in report[0]["services"].values()), report
+
+    plain = {service: _plain(url) for service, url in urls.items()}
+    found = assert_erased_everywhere(lambda needles: scan_postgres_cells(plain, needles),
+                                     lambda where: "cells")
+    assert found == {"cells": set(CONTROL.needles)}, found  # the scan sees what is there
+
+    proc = _serve(env, port)  # serving again, on the restored databases
+    try:
+        check_exports_after(api, erased)
+        replay = api.ok("get", f"/api/v1/subject-requests/{report[0]['request_id']}",
+                        erased.admin).json()
+        assert replay["kind"] == "erasure" and replay["status"] == "completed", replay
+        assert replay["details"]["replay_of"], replay
+    finally:
+        output = stop_with_ctrl_c(proc)
+    assert "Traceback" not in output, output[-4000:]
