@@ -89,4 +89,7 @@ own_subjects = sa.Table(
     sa.Column("subject_type", sa.String(20), primary_key=True),
     sa.Column("subject_id", Id, primary_key=True),
     sa.Column("via_link", Id, nullable=True),  # the link, for a verified child
+    # The school whose record it is, where a request about it is filed (NULL: not known,
+    # an AccountActivated of before issue 24).
+    sa.Column("school_id", Id, nullable=True),
 )

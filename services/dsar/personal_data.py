@@ -31,7 +31,8 @@ CLASSIFICATION = DataDeclaration("dsar", tables=(
                        "tables": Personal("any", "an access export, until it expires or an "
                                                  "erasure of anyone it names")},
       school_column=None),
-    T("own_subjects", {"account_id": N, "subject_type": N, "subject_id": N, "via_link": N},
+    T("own_subjects", {"account_id": N, "subject_type": N, "subject_id": N, "via_link": N,
+                        "school_id": N},
       school_column=None),
     T("scheduled_erasures", {"student_id": N, "school_id": N, "erase_at": N}),
     T("audit", {"request_id": N, "at": N, "step": N, "service": N, "actor": N},

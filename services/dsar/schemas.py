@@ -69,6 +69,7 @@ class RequestOut(Schema):
     details = fields.Dict()
     subject = fields.Dict()
     received_at = fields.DateTime()
+    school_id = fields.String()  # the school that decides (a parent may have several)
     overdue = fields.Boolean()  # open and past its due date
     filed_as = fields.String(allow_none=True)  # the filer's role
     extension_months = fields.Integer()
@@ -82,6 +83,7 @@ class OwnSubject(Schema):
     type = fields.String()
     id = fields.String()
     yourself = fields.Boolean()  # false: a child, through a verified link
+    school_id = fields.String(allow_none=True)  # the school whose record it is
 
 
 OwnSubjectList = page_of(OwnSubject, "OwnSubjectList")

@@ -68,7 +68,7 @@ class Dsar(Requests, FanOut, Exports, Offboarding):
                 "refusal_reason": row.refusal_reason,
                 "details": {k: v for k, v in row.details.items() if not k.startswith("_")},
                 "subject": {"type": row.subject_type, "id": row.subject_id},
-                "received_at": row.received_at,
+                "received_at": row.received_at, "school_id": row.school_id,
                 # For the school's console: the deadline as the law counts it, and more.
                 "overdue": open_ and due < now, "filed_as": row.filed_as,
                 "extension_months": row.extension_months or 0,

@@ -67,13 +67,14 @@ class Requests:
     def on_account_activated(self, session, envelope, data) -> None:
         held = {("guardian", g) for g in data["guardian_ids"]} | {
             ("student", s) for s in data["student_ids"]}
+        schools = data.get("record_schools") or {}
         session.execute(own_subjects.delete().where(
             own_subjects.c.account_id == data["account_id"],
             own_subjects.c.via_link.is_(None)))
         for subject_type, subject_id in sorted(held):
             session.execute(own_subjects.insert().values(
                 account_id=data["account_id"], subject_type=subject_type,
-                subject_id=subject_id, via_link=None))
+                subject_id=subject_id, via_link=None, school_id=schools.get(subject_id)))
 
     def on_link(self, session, envelope, data, verified: bool) -> None:
         session.execute(own_subjects.delete().where(
@@ -86,7 +87,8 @@ class Requests:
             if not exists:
                 session.execute(own_subjects.insert().values(
                     account_id=data["account_id"], subject_type="student",
-                    subject_id=data["student_id"], via_link=data["link_id"]))
+                    subject_id=data["student_id"], via_link=data["link_id"],
+                    school_id=envelope.school_id))
 
     def approve(self, session, request_id: str, school_ids, admin: str) -> dict:
         row = self._for_school(session, request_id, school_ids)
@@ -170,10 +172,11 @@ class Requests:
     def own_subjects(self, session, account_id: str) -> list[dict]:
         """Whom this parent or student may file about: themselves, and verified children."""
         rows = session.execute(sa.select(own_subjects.c.subject_type,
-                                         own_subjects.c.subject_id).where(
+                                         own_subjects.c.subject_id,
+                                         own_subjects.c.school_id).where(
             own_subjects.c.account_id == account_id).order_by(
             own_subjects.c.subject_type, own_subjects.c.subject_id)).all()
-        return [{"type": r.subject_type, "id": r.subject_id,
+        return [{"type": r.subject_type, "id": r.subject_id, "school_id": r.school_id,
                  "yourself": r.subject_type == "guardian" or r.subject_type == "student"
                  and not self._via_link(session, account_id, r.subject_id)} for r in rows]
 

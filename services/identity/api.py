@@ -148,7 +148,7 @@ operator = Blueprint("schools", __name__, url_prefix="/api/v1",
 def create_school(body):
     """Create a school (active at once), recording its authorisation."""
     return {"id": run(lambda s: identity().create_school(
-        s, body["name"], body.get("authorisation"), body["student_accounts"]))}
+        s, body["name"], body.get("authorisation"), body["student_accounts"], body))}
 
 
 @operator.route("/schools", methods=["GET"])

@@ -234,12 +234,14 @@ class AccountsAndInvitations:
         memberships, so linking can attach their links; sent again when that set changes
         (a membership accepted or removed). `role`: the role at `school_id` that changed."""
         m = memberships
-        rows = session.execute(sa.select(m.c.guardian_id, m.c.student_id).where(
+        rows = session.execute(sa.select(m.c.guardian_id, m.c.student_id, m.c.school_id).where(
             m.c.account_id == account_id, m.c.status == ACCEPTED)).all()
         self.outbox.add(session, "AccountActivated", {
             "account_id": account_id, "role": role,
             "guardian_ids": sorted({r.guardian_id for r in rows if r.guardian_id}),
-            "student_ids": sorted({r.student_id for r in rows if r.student_id})},
+            "student_ids": sorted({r.student_id for r in rows if r.student_id}),
+            "record_schools": {r.guardian_id or r.student_id: r.school_id for r in rows
+                               if r.guardian_id or r.student_id}},
             school_id=school_id)
 
     def remove_membership(self, session: Session, school_id: str, **subject: str) -> int:

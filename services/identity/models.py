@@ -25,6 +25,9 @@ schools = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),  # active | offboarding
     sa.Column("student_accounts", sa.Boolean, nullable=False, default=False),
+    # The school office, shown to its parents wherever the app says "contact the school".
+    sa.Column("office_email", sa.String(320), nullable=True),
+    sa.Column("office_phone", sa.String(50), nullable=True),
     # The controller's authorisation: its data protection assessment and who signed it off.
     sa.Column("authorisation_reference", sa.String(200), nullable=True),
     sa.Column("authorised_by", sa.String(200), nullable=True),

@@ -26,6 +26,8 @@ ACCOUNT = Personal("account", "sign-in and contact")
 
 DECLARATION = DataDeclaration("identity", tables=(
     T("schools", {"id": NOT_PERSONAL, "name": NOT_PERSONAL, "status": NOT_PERSONAL,
+                  "student_accounts": NOT_PERSONAL, "office_email": NOT_PERSONAL,
+                  "office_phone": NOT_PERSONAL,
                   "authorisation_reference": NOT_PERSONAL,
                   "authorised_by": Personal("staff", "the controller's authorisation"),
                   "authorised_on": NOT_PERSONAL, "created_at": NOT_PERSONAL,

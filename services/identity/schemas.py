@@ -83,15 +83,33 @@ class Authorisation(Schema):
     date = StrictDate(required=True)
 
 
+PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()-]{4,40}$",
+                        error="Give a phone number: digits, spaces, brackets, dashes and "
+                              "an optional leading +, for example 01632 960 123.")
+
+
+def OfficeEmail() -> SafeEmail:  # noqa: N802 - reads like a field class
+    """The school office's email address, shown to its parents; null clears it."""
+    return SafeEmail(allow_none=True, validate=validate.Length(max=320))
+
+
+def OfficePhone() -> SafeString:  # noqa: N802 - reads like a field class
+    return SafeString(allow_none=True, max_length=50, validate=PHONE)
+
+
 class SchoolCreate(Schema):
     name = SafeString(required=True, max_length=200, validate=validate.Length(min=1))
     authorisation = fields.Nested(Authorisation)
     student_accounts = StrictBoolean(load_default=False)
+    office_email = OfficeEmail()
+    office_phone = OfficePhone()
 
 
 class SchoolUpdate(Schema):
     name = SafeString(max_length=200, validate=validate.Length(min=1))
     student_accounts = StrictBoolean()
+    office_email = OfficeEmail()
+    office_phone = OfficePhone()
 
     @validates_schema
     def _something(self, data, **_):
@@ -104,6 +122,16 @@ class SchoolOut(Schema):
     name = fields.String()
     student_accounts = fields.Boolean()
     status = fields.String()
+    office_email = fields.String(allow_none=True)
+    office_phone = fields.String(allow_none=True)
+
+
+class SchoolContact(Schema):
+    """A school the signed-in person belongs to: its name and its office's contact."""
+    id = fields.String()
+    name = fields.String()
+    office_email = fields.String(allow_none=True)
+    office_phone = fields.String(allow_none=True)
 
 
 class StaffInvite(Schema):
@@ -135,6 +163,7 @@ class MeOut(Schema):
     name = fields.String(allow_none=True)
     email = fields.String()
     student_ids = fields.List(fields.String())  # a student account's own student record
+    schools = fields.List(fields.Nested(SchoolContact))  # each of school_ids, by name
 
 
 # --- the operator's console: schools with their authorisation, admins and clients ----------
@@ -149,6 +178,8 @@ class SchoolView(Schema):
     name = fields.String()
     status = fields.String()  # active | offboarding | offboarded
     student_accounts = fields.Boolean()
+    office_email = fields.String(allow_none=True)
+    office_phone = fields.String(allow_none=True)
     authorisation = fields.Nested(AuthorisationOut, allow_none=True)
     created_at = fields.DateTime()
     offboarded_at = fields.DateTime(allow_none=True)

@@ -19,6 +19,7 @@ from .models import accounts, client_schools, clients, memberships, schools
 
 log = logging.getLogger(__name__)
 ACCEPTED = MembershipStatus.ACCEPTED
+OFFICE = ("office_email", "office_phone")  # the school office, shown to its parents
 
 
 class SchoolsAndClients:
@@ -28,19 +29,34 @@ class SchoolsAndClients:
 
     # --- schools ----------------------------------------------------------------------
     def create_school(self, session: Session, name: str, authorisation: dict | None,
-                      student_accounts: bool = False) -> str:
+                      student_accounts: bool = False, contact: dict | None = None) -> str:
         school_id = str(uuid.uuid4())
         authorisation = authorisation or {}
+        contact = {k: v for k, v in (contact or {}).items() if k in OFFICE}
         session.execute(schools.insert().values(
             id=school_id, name=name, status=SchoolStatus.ACTIVE, student_accounts=student_accounts,
             authorisation_reference=authorisation.get("reference"),
             authorised_by=authorisation.get("authorised_by"),
-            authorised_on=authorisation.get("date"), created_at=self.clock()))
-        self.outbox.add(session, "SchoolActivated", {
-            "school_id": school_id, "name": name, "student_accounts": student_accounts},
-            school_id=school_id)
+            authorised_on=authorisation.get("date"), created_at=self.clock(), **contact))
+        self._announce_school(session, school_id)
         log.info("school created school_id=%s", school_id)
         return school_id
+
+    def _announce_school(self, session: Session, school_id: str) -> None:
+        """SchoolActivated carries the school's name and office contact: sent when it is
+        created and again when they change (notifications names the school in its mail)."""
+        row = session.execute(sa.select(schools).where(schools.c.id == school_id)).one()
+        self.outbox.add(session, "SchoolActivated", {
+            "school_id": school_id, "name": row.name, "student_accounts": row.student_accounts,
+            "office_email": row.office_email, "office_phone": row.office_phone},
+            school_id=school_id)
+
+    def school_contacts(self, session: Session, school_ids: list[str]) -> list[dict]:
+        """The schools a person belongs to, by name, with their office's contact."""
+        rows = session.execute(sa.select(schools).where(
+            schools.c.id.in_(school_ids)).order_by(schools.c.name, schools.c.id)).all()
+        return [{"id": r.id, "name": r.name, "office_email": r.office_email,
+                 "office_phone": r.office_phone} for r in rows]
 
     def school_offboarded(self, session: Session, school_id: str | None) -> bool:
         status = session.execute(sa.select(schools.c.status).where(
@@ -64,12 +80,15 @@ class SchoolsAndClients:
 
     def update_school(self, session: Session, school_id: str, changes: dict) -> dict:
         self.active_school(session, school_id)
-        allowed = {k: v for k, v in changes.items() if k in ("name", "student_accounts")}
+        allowed = {k: v or None if k in OFFICE else v for k, v in changes.items()
+                   if k in ("name", "student_accounts") + OFFICE}
         if allowed:
             session.execute(schools.update().where(schools.c.id == school_id).values(**allowed))
+            self._announce_school(session, school_id)
         row = self.active_school(session, school_id)
         return {"id": row.id, "name": row.name, "student_accounts": row.student_accounts,
-                "status": row.status}
+                "status": row.status, "office_email": row.office_email,
+                "office_phone": row.office_phone}
 
     def offboard_school(self, session: Session, school_id: str) -> None:
         """Stops the school at once; every service, identity included, erases its data on
@@ -162,4 +181,5 @@ def _school_view(row) -> dict:
                          "authorised_by": row.authorised_by, "date": row.authorised_on}
     return {"id": row.id, "name": row.name, "status": row.status,
             "student_accounts": row.student_accounts, "authorisation": authorisation,
+            "office_email": row.office_email, "office_phone": row.office_phone,
             "created_at": row.created_at, "offboarded_at": row.offboarded_at}

@@ -289,6 +289,7 @@ class SignInAndTokens:
         me = {"id": account.id, "role": role, "roles": self.roles(session, account),
               "name": name, "email": account.email,
               "school_ids": self.school_ids(session, account.id, role)}
+        me["schools"] = self.school_contacts(session, me["school_ids"])
         if role == "student":  # the app lists a student's own reports by this id
             me["student_ids"] = sorted({r.student_id for r in accepted if r.student_id})
         return me

@@ -26,6 +26,7 @@ class LinkOut(Schema):
     id = fields.String()
     student = fields.Nested(StudentOut)
     status = fields.String()
+    school_id = fields.String()         # the child's school (GET /me names it)
     # Pending, and the school has not sent the child's date of birth: it cannot be confirmed
     # until the school does (OneRoster's demographics, or a push's date_of_birth).
     waiting_for_date_of_birth = fields.Boolean()

@@ -40,10 +40,13 @@ class Linking:
         version = session.execute(links.update().where(links.c.id == link.id)
                                   .values(version=links.c.version + 1)
                                   .returning(links.c.version)).scalar_one()
-        self.outbox.add(session, event_type, {
-            "link_id": link.id, "account_id": link.account_id, "guardian_id": link.guardian_id,
-            "student_id": link.student_id, "record_version": version},
-            school_id=link.school_id)
+        data = {"link_id": link.id, "account_id": link.account_id,
+                "guardian_id": link.guardian_id, "student_id": link.student_id,
+                "record_version": version}
+        if event_type == "LinkLocked":  # the admins' mail names the child
+            data["student_name"] = session.execute(sa.select(students.c.name).where(
+                students.c.student_id == link.student_id)).scalar()
+        self.outbox.add(session, event_type, data, school_id=link.school_id)
 
     def _set(self, session: Session, link, **values) -> None:
         session.execute(links.update().where(links.c.id == link.id)
@@ -221,13 +224,15 @@ class Linking:
     def own_links(self, session: Session, account_id: str, after: str | None = None,
                   limit: int = 50) -> Page:
         query = (sa.select(links.c.id, links.c.student_id, links.c.status, students.c.name,
+                           links.c.school_id,
                            students.c.date_of_birth.is_(None).label("no_birth_date"))
                  .select_from(links.outerjoin(students,
                                               students.c.student_id == links.c.student_id))
                  .where(links.c.account_id == account_id, links.c.status != REVOKED))
         return keyset_page(session, query, [Key(links.c.id)], after, limit).map(
             lambda r: {"id": r.id, "student": {"id": r.student_id, "name": r.name},
-                       "status": r.status, "waiting_for_date_of_birth": _waiting(r)})
+                       "status": r.status, "school_id": r.school_id,
+                       "waiting_for_date_of_birth": _waiting(r)})
 
     def verify(self, session: Session, account_id: str, link_id: str,
                date_of_birth: dt.date) -> domain.Answer:

@@ -49,5 +49,5 @@ def build_handlers(ctx: ServiceContext) -> dict:
         "LinkRevoked": link(False),
         "LinkLocked": locked,
         "ReportPublished": report,
-        "SchoolActivated": lambda s, e, d: None,  # nothing to set up per school
+        "SchoolActivated": lambda s, e, d: service.record_school(s, d),
     }

@@ -93,3 +93,13 @@ privacy_notices = sa.Table(
     sa.Column("effective_date", sa.Date, nullable=False),
     sa.Column("announced_at", UtcDateTime, nullable=False),
 )
+
+# Each school's name and office contact (SchoolActivated, sent again when they change):
+# every mail says which school it is from.
+schools = sa.Table(
+    "schools", metadata,
+    sa.Column("school_id", Id, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("office_email", sa.String(320), nullable=True),
+    sa.Column("office_phone", sa.String(50), nullable=True),
+)

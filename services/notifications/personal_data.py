@@ -16,6 +16,8 @@ from .mailer import Mailer
 
 CONTACT = Personal("guardian", "sending mail")
 MESSAGE = Personal("any", "a message waiting to be sent")
+# A mail's subject line names the child it is about ("A new report for Alex at …").
+SENT = Personal("any", "the record of a mail sent")
 ACCOUNT_MAIL = ("invitation", "reset")  # their bodies carry a token
 
 DECLARATION = DataDeclaration("notifications", tables=(
@@ -37,13 +39,15 @@ DECLARATION = DataDeclaration("notifications", tables=(
     T("deliveries", {"id": NOT_PERSONAL, "event_id": NOT_PERSONAL, "recipient": NOT_PERSONAL,
                      "school_id": NOT_PERSONAL, "kind": NOT_PERSONAL, "student_id": NOT_PERSONAL,
                      "guardian_id": NOT_PERSONAL, "to_address": MESSAGE,
-                     "subject": NOT_PERSONAL, "body_text": MESSAGE, "body_html": MESSAGE,
+                     "subject": SENT, "body_text": MESSAGE, "body_html": MESSAGE,
                      "status": NOT_PERSONAL, "next_attempt_at": NOT_PERSONAL,
                      "last_error": NOT_PERSONAL, "created_at": NOT_PERSONAL,
                      "sent_at": NOT_PERSONAL},
       subjects={"student": "student_id", "guardian": "guardian_id"}),
     T("privacy_notices", {"version": NOT_PERSONAL, "effective_date": NOT_PERSONAL,
                           "announced_at": NOT_PERSONAL}, school_column=None),
+    T("schools", {"school_id": NOT_PERSONAL, "name": NOT_PERSONAL,
+                  "office_email": NOT_PERSONAL, "office_phone": NOT_PERSONAL}),
 ))
 
 

@@ -24,7 +24,7 @@ from . import templates
 from .domain import DeliveryStatus
 from .mailer import Mailer, build_message
 from .models import (deliveries, guardian_accounts, guardians, preferences, privacy_notices,
-                     school_admins, verified_links)
+                     school_admins, schools, verified_links)
 
 log = logging.getLogger(__name__)
 REPORT_EMAILS = "report_emails"  # the processing a parent can object to
@@ -118,7 +118,8 @@ class Notifications:
         self._queue(session, envelope.id, f"account:{data['account_id']}", envelope.school_id,
                     "invitation", data["email"], templates.invitation(
                         self.settings.public_url, data["name"], data["token"], data["role"],
-                        data.get("existing_login", False)),
+                        data.get("existing_login", False),
+                        self.school(session, envelope.school_id)),
                     student_id=next(iter(data.get("student_ids") or ()), None),
                     guardian_id=next(iter(data.get("guardian_ids") or ()), None))
 
@@ -137,6 +138,7 @@ class Notifications:
             .where(verified_links.c.student_id == data["student_id"],
                    verified_links.c.verified.is_(True))).all()
         school_id = envelope.school_id
+        school = self.school(session, school_id)
         student_restricted = self.participant.is_restricted(session, "student",
                                                             data["student_id"], school_id)
         for row in rows:
@@ -150,7 +152,8 @@ class Notifications:
             self._queue(session, envelope.id, f"account:{row.account_id}", envelope.school_id,
                         "report", row.email, templates.report_published(
                             self.settings.public_url, row.name, data["title"], data["period"],
-                            data["report_id"]), skip_reason=reason,
+                            data["report_id"], data.get("student_name"), school),
+                        skip_reason=reason,
                         student_id=data["student_id"], guardian_id=row.guardian_id)
 
     def _opted_out(self, session, account_id: str, guardian_id: str,
@@ -161,11 +164,30 @@ class Notifications:
             session, "guardian", guardian_id, REPORT_EMAILS, school_id)
 
     def on_link_locked(self, session, envelope, data):
+        school = self.school(session, envelope.school_id)
         for admin in session.execute(sa.select(school_admins).where(
                 school_admins.c.school_id == envelope.school_id)).all():
+            # It names the child: it goes with the child's erasure (student_id).
             self._queue(session, envelope.id, f"account:{admin.account_id}",
                         envelope.school_id, "link_locked", admin.email,
-                        templates.link_locked(self.settings.public_url, admin.name))
+                        templates.link_locked(self.settings.public_url, admin.name,
+                                              data["student_id"], data.get("student_name"),
+                                              school), student_id=data["student_id"])
+
+    # --- schools ---------------------------------------------------------------------------
+    def record_school(self, session, data) -> None:
+        """SchoolActivated: a new school, or its name or office contact changed."""
+        session.execute(schools.delete().where(schools.c.school_id == data["school_id"]))
+        session.execute(schools.insert().values(
+            school_id=data["school_id"], name=data["name"],
+            office_email=data.get("office_email"), office_phone=data.get("office_phone")))
+
+    def school(self, session, school_id: str | None) -> templates.School:
+        row = session.execute(sa.select(schools).where(
+            schools.c.school_id == school_id)).first() if school_id else None
+        if row is None:
+            return templates.School()
+        return templates.School(row.name, row.office_email, row.office_phone)
 
     def privacy_notice(self, session, version: str, effective: dt.date) -> int:
         """Tells every school's admins of a new privacy notice, once per version."""

@@ -34,25 +34,51 @@ def _hello(name: str) -> str:
     return f"Hello {name}," if name else "Hello,"
 
 
+@dataclass(frozen=True)
+class School:
+    """The school a mail comes from, and how to reach its office."""
+    name: str | None = None
+    office_email: str | None = None
+    office_phone: str | None = None
+
+    @property
+    def called(self) -> str:
+        return self.name or "your school"
+
+    def contact(self) -> str:
+        """"Contact the school" with the office's details when the school gave them."""
+        ways = [w for w in (self.office_email, self.office_phone) if w]
+        how = f" ({' or '.join(ways)})" if ways else ""
+        return f"If you have a question, contact {self.called}{how}."
+
+
 def invitation(base: str, name: str, token: str, role: str,
-               existing_login: bool = False) -> Message:
+               existing_login: bool = False, school: School = School()) -> Message:
     link = f"{base}/activate?token={quote(token)}"
     # One subject for both kinds: a school's access export shows its mails' subjects, and
     # must not tell whether the email already had a login (only the body, which only the
     # person reads, differs).
+    subject = f"Your Pupil Progress invitation from {school.name}" if school.name else \
+        "Your Pupil Progress invitation"
     if existing_login:
         # The person has a login (with this school or another, in some role): accepting
         # never sets a new password, so they sign in with the one they have.
         what = {"parent": "a parent or carer", "student": "a student",
                 "school_admin": "a school administrator"}.get(role, "a member")
-        return _message("Your Pupil Progress invitation", [
-            _hello(name), f"A school has invited you to Pupil Progress as {what}.",
+        return _message(subject, [
+            _hello(name), f"{school.name or 'A school'} has invited you to Pupil Progress "
+            f"as {what}.",
             "You already have a Pupil Progress login with this email address. Open the "
             "link and enter the password you already use to accept; nothing changes until "
             "you do. The link works once."],
             ("Accept the invitation", link))
-    who = "your child's school" if role in ("parent", "student") else "Pupil Progress"
-    return _message("Your Pupil Progress invitation", [
+    if role == "parent":
+        who = school.name or "Your child's school"
+    elif role == "student":
+        who = school.name or "Your school"
+    else:
+        who = "Pupil Progress"
+    return _message(subject, [
         _hello(name), f"{who} has set up a Pupil Progress account for you.",
         "Choose a password to activate it. The link works once."],
         ("Activate your account", link))
@@ -66,22 +92,30 @@ def password_reset(base: str, name: str, token: str) -> Message:
         ("Choose a new password", f"{base}/reset-password?token={quote(token)}"))
 
 
-def report_published(base: str, name: str, title: str, period: str, report_id: str) -> Message:
-    return _message(f"New report: {title}", [
-        f"Hello {name},", f"A new report ({title}, {period}) has been published for your "
-        "child. Sign in to read it."],
+def report_published(base: str, name: str, title: str, period: str, report_id: str,
+                     child: str | None = None, school: School = School()) -> Message:
+    """Names the child and the school: a parent of two, or at two schools, knows which."""
+    who = child or "your child"
+    where = f" at {school.name}" if school.name else ""
+    return _message(f"A new report for {who}{where}", [
+        _hello(name), f"{school.name or 'The school'} has published a new report for "
+        f"{who}: {title} ({period}). Sign in to read it.", school.contact()],
         ("Read the report", f"{base}/reports/{quote(report_id)}"))
 
 
-def link_locked(base: str, name: str) -> Message:
-    return _message("A parent link was locked", [
-        f"Hello {name},", "A parent answered a child's date of birth wrongly three times, so "
-        "the link is locked. Check the contact's details and unlock it if it is right."],
-        ("Review links", f"{base}/admin/links"))
+def link_locked(base: str, name: str, student_id: str, child: str | None = None,
+                school: School = School()) -> Message:
+    who = child or "a child"
+    where = f" at {school.name}" if school.name else ""
+    return _message(f"A parent's link to {who}{where} was locked", [
+        _hello(name), f"A parent answered the date of birth of {who}{where} wrongly three "
+        "times, so the link is locked. Check the contact's details and unlock it if they "
+        "are right."],
+        ("Review the links", f"{base}/links/{quote(student_id)}"))
 
 
 def privacy_notice(base: str, name: str, version: str, effective: str) -> Message:
     return _message("Pupil Progress privacy notice: a new version", [
-        f"Hello {name},", f"A new version of the privacy notice ({version}) takes effect on "
+        _hello(name), f"A new version of the privacy notice ({version}) takes effect on "
         f"{effective}. Please read it and share it with your school community as needed."],
         ("Read the privacy notice", f"{base}/privacy?version={quote(version)}"))

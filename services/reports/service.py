@@ -337,10 +337,13 @@ class Reports:
             return 0
         session.execute(reports.update().where(reports.c.id.in_([r.id for r in due]))
                         .values(announced=True))
-        for r in due:
+        names = dict(session.execute(sa.select(students.c.student_id, students.c.name).where(
+            students.c.student_id.in_(sorted({r.student_id for r in due})))).all())
+        for r in due:  # the mail names the child (notifications holds no student names)
             self.outbox.add(session, "ReportPublished", {
                 "report_id": r.id, "student_id": r.student_id, "period": r.period,
-                "title": r.title, "published_at": r.published_at}, school_id=r.school_id)
+                "title": r.title, "published_at": r.published_at,
+                "student_name": names.get(r.student_id)}, school_id=r.school_id)
         return len(due)
 
     # --- reading --------------------------------------------------------------------------

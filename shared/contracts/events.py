@@ -15,9 +15,12 @@ from .fields import SafeEmail, SafeString, StrictDate, UtcDateTime, UuidString
 
 # --- tenants (identity) -------------------------------------------------------------
 class SchoolActivated(EventData):
+    """A new school, and again whenever its name or office contact changes."""
     school_id = UuidString(required=True)
     name = SafeString(required=True)
     student_accounts = fields.Boolean(load_default=False)
+    office_email = SafeString(allow_none=True, load_default=None, max_length=320)
+    office_phone = SafeString(allow_none=True, load_default=None, max_length=50)
 
 
 class SchoolOffboarded(EventData):
@@ -194,6 +197,9 @@ class AccountActivated(EventData):
     role = fields.String(required=True)
     guardian_ids = fields.List(UuidString(), load_default=list)
     student_ids = fields.List(UuidString(), load_default=list)
+    # Each of those records' school (record id -> school id): a parent at two schools
+    # files a request at the school whose record it is.
+    record_schools = fields.Dict(keys=UuidString(), values=UuidString(), load_default=dict)
 
 
 # --- links (linking) ----------------------------------------------------------------
@@ -213,7 +219,7 @@ class LinkRevoked(LinkEvent):
 
 
 class LinkLocked(LinkEvent):
-    pass
+    student_name = SafeString(allow_none=True, load_default=None)  # for the admins' mail
 
 
 # --- reports ------------------------------------------------------------------------
@@ -223,6 +229,7 @@ class ReportPublished(EventData):
     period = SafeString(required=True, max_length=100)
     title = SafeString(required=True)
     published_at = UtcDateTime(required=True)
+    student_name = SafeString(allow_none=True, load_default=None)  # the parents' mail names it
 
 
 # --- rights (dsar asks, every participant answers) ----------------------------------

@@ -165,7 +165,9 @@ def test_school_admin_and_parent_journeys_through_the_api(idp):
     admin = idp.token("ada@example.org", "admin-password-1")
     me = idp.client.get("/api/v1/me", headers={"Authorization": f"Bearer {admin}"}).json
     assert me == {"id": admin_id, "role": "school_admin", "roles": ["school_admin"],
-                  "school_ids": [school], "name": "Ada Admin", "email": "ada@example.org"}
+                  "school_ids": [school], "name": "Ada Admin", "email": "ada@example.org",
+                  "schools": [{"id": school, "name": "Hill School", "office_email": None,
+                               "office_phone": None}]}  # issue 24: each school, named
 
     # A guardian pushed by the school becomes a parent account with its own invitation.
     guardian_id = idp.guardian(school, "pat@example.org")

@@ -119,13 +119,18 @@ def test_a_published_report_mails_each_verified_parent_once_and_nobody_else(worl
     system, _, _, admin = world
     publish(system, admin)
     reports_sent(system, 3)
-    for address in ("one@example.org", "three@example.org", "two@example.org"):
-        report_mails = [m for m in inbox.to(address) if "New report" in m["Subject"]]
+    children = {"one@example.org": "Annabel Quill", "three@example.org": "Annabel Quill",
+                "two@example.org": "Bo Rook"}
+    for address, child in children.items():
+        report_mails = [m for m in inbox.to(address) if "A new report for" in m["Subject"]]
         assert len(report_mails) == 1, address
         body = inbox.text(report_mails[0])
         assert "Autumn report" in body and "/reports/" in body
-        assert "Q7-distinctive-grade" not in body and "Annabel" not in body
-    assert not [m for m in inbox.to("unverified@example.org") if "New report" in m["Subject"]]
+        # Issue 24: it names the child (and the school), never a grade or another child.
+        assert report_mails[0]["Subject"].startswith(f"A new report for {child} at ")
+        other = ({"Annabel Quill", "Bo Rook"} - {child}).pop()
+        assert "Q7-distinctive-grade" not in body and other not in body
+    assert not [m for m in inbox.to("unverified@example.org") if "A new report for" in m["Subject"]]
 
 
 def test_the_same_report_published_event_three_times_sends_one_email(world, inbox):
@@ -140,7 +145,7 @@ def test_the_same_report_published_event_three_times_sends_one_email(world, inbo
              message="duplicates consumed, mail sent")
     wait_for(lambda: _count(system.runtimes["notifications"].engine,
                             "SELECT count(*) FROM delivery_attempts") == 0, message="idle")
-    recipients = [m["To"] for m in inbox.messages if "New report" in m["Subject"]]
+    recipients = [m["To"] for m in inbox.messages if "A new report for" in m["Subject"]]
     assert sorted(recipients) == sorted(set(recipients))  # nobody twice
 
 
@@ -156,7 +161,7 @@ def test_smtp_down_while_publishing_then_up_again_delivers_every_mail_once(world
     wait_for(lambda: _count(engine, "SELECT count(*) FROM deliveries WHERE kind='report' "
                                     "AND status='sent'") == 3, timeout=60,
              message="report mails delivered once SMTP is back")
-    reports = sorted(m["To"] for m in inbox.messages if "New report" in m["Subject"])
+    reports = sorted(m["To"] for m in inbox.messages if "A new report for" in m["Subject"])
     assert reports == ["one@example.org", "three@example.org", "two@example.org"]
 
 
@@ -170,8 +175,8 @@ def test_an_opted_out_parent_gets_no_report_mail_but_still_a_password_reset(worl
     wait_for(lambda: _count(engine, "SELECT count(*) FROM deliveries WHERE kind='report' "
                                     "AND status IN ('sent', 'skipped')") == 3,
              message="report mails handled")
-    assert not [m for m in inbox.to("one@example.org") if "New report" in m["Subject"]]
-    assert [m for m in inbox.to("three@example.org") if "New report" in m["Subject"]]
+    assert not [m for m in inbox.to("one@example.org") if "A new report for" in m["Subject"]]
+    assert [m for m in inbox.to("three@example.org") if "A new report for" in m["Subject"]]
     system.call("identity", "post", "/api/v1/auth/password-reset",
                 json={"email": "one@example.org"})
     wait_for(lambda: [m for m in inbox.to("one@example.org") if "Reset" in m["Subject"]],
@@ -237,6 +242,6 @@ def test_an_erasure_at_another_school_leaves_this_schools_mail_to_the_same_addre
     assert answer["data"]["outcome"] == "done"
     assert _count(engine, waiting) == 2
     inbox.start()
-    wait_for(lambda: {m["Subject"].split(":")[0] for m in inbox.to("two@example.org")}
-             >= {"New report", "Reset your Pupil Progress password"}, timeout=60,
+    wait_for(lambda: {m["Subject"].split(" for ")[0] for m in inbox.to("two@example.org")}
+             >= {"A new report", "Reset your Pupil Progress password"}, timeout=60,
              message="both delivered once SMTP is back")

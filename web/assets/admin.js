@@ -7,6 +7,7 @@
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
 import { reportBody, reportMeta } from "./report-view.js";
+import { schools } from "./schools.js";
 import { announce, announceError, button, explainError, field, form, formatDateTime,
          navigate, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session, show, sleep,
          summary, table } from "./ui.js";
@@ -519,7 +520,7 @@ async function previewScreen(reportId) {
   }
   show(report.title,
     h("p", { class: "notice" }, "This is what parents and the student see, once the report is visible to them."),
-    reportMeta(report),
+    reportMeta(report, (schools()[0] || {}).name),
     h("p", {}, h("a", { href: "/reports" }, "All reports")),
     reportBody(report));
 }

@@ -6,9 +6,10 @@
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
 import { reportBody, reportMeta } from "./report-view.js";
+import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, explainError, field, form,
-         loading, navigate, notFound, plural, PROGRESS_TEXT, SERVICE_TEXT, session, setRenderer,
-         show, sleep, summary } from "./ui.js";
+         loading, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
+         setRenderer, show, sleep, summary } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
@@ -119,14 +120,23 @@ function childName(link) {
   return (link.student && link.student.name) || "Your child";
 }
 
-/** The students whose reports this reader may open: [{id, name}]. */
+/** The students whose reports this reader may open: [{id, name, school_id}]. */
 async function readableStudents() {
   if (state.me.role === "student") {
-    return (state.me.student_ids || []).map((id) => ({ id, name: state.me.name || "You" }));
+    return (state.me.student_ids || []).map((id) => ({ id, name: state.me.name || "You",
+                                                       school_id: (state.me.school_ids || [])[0] }));
   }
   const links = await loadLinks();
   return links.filter((l) => l.status === "verified")
-    .map((l) => ({ id: l.student.id, name: childName(l) }));
+    .map((l) => ({ id: l.student.id, name: childName(l), school_id: l.school_id }));
+}
+
+/** The school of a student this reader may read about (a child's link, or one's own). */
+async function schoolOfStudent(studentId) {
+  if (state.me.role === "student") return (state.me.school_ids || [])[0];
+  const links = state.links || await loadLinks();
+  const link = links.find((l) => l.student.id === studentId);
+  return link ? link.school_id : null;
 }
 
 // --- screens: signing in -------------------------------------------------------------------
@@ -334,17 +344,19 @@ async function signOutScreen() {
 function childSection(link, redraw) {
   const name = childName(link);
   const headingId = uniqueId("child");
-  const parts = [h("h2", { id: headingId, tabindex: "-1" }, name)];
+  const parts = [h("h2", { id: headingId, tabindex: "-1" }, name),
+    h("p", { class: "meta school-name" }, `At ${schoolName(link.school_id)}`)];
   if (link.status === "verified") {
     parts.push(h("p", { class: "badge badge--ok" }, "Confirmed"),
       h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(link.student.id)}` },
                    `Reports for ${name}`)));
   } else if (link.status === "locked") {
     parts.push(h("p", { class: "badge badge--locked" }, "Locked"),
-      h("p", {}, "The date of birth was entered wrongly 3 times, so this link is locked to keep the child's data safe. Only the school can unlock it: please contact the school office."));
+      contactSentence("The date of birth was entered wrongly 3 times, so this link is locked to keep the child's data safe. Only the school can unlock it:", link.school_id));
   } else if (link.waiting_for_date_of_birth) {
     parts.push(h("p", { class: "badge" }, "Waiting for the school to send a date of birth"),
-      h("p", {}, `You confirm each child with the date of birth the school has, and the school has not sent ${name}'s yet. You can confirm once it does: nothing for you to do until then.`));
+      h("p", {}, `You confirm each child with the date of birth the school has, and the school has not sent ${name}'s yet. You can confirm once it does: nothing for you to do until then.`),
+      contactSentence("If you have a question,", link.school_id));
   } else {
     const dob = field({ label: "Date of birth", type: "date", name: "date-of-birth",
                         autocomplete: "off", hint: "To keep children's data safe, confirm each child with the date of birth the school has.",
@@ -412,7 +424,7 @@ async function childrenScreen() {
   show("Your children",
     links.length
       ? h("p", {}, "These are the children your school has linked to you. Confirm each one with their date of birth to see their reports.")
-      : h("p", {}, "No children are linked to your account yet. Your school adds them; if you expected to see a child here, please contact the school."),
+      : contactSentence("No children are linked to your account yet. Your school adds them; if you expected to see a child here,", (state.me.school_ids || [])[0]),
     list);
 }
 
@@ -449,7 +461,8 @@ async function reportsScreen(url) {
     ? h("nav", { "aria-label": "Choose a child", class: "child-switcher" },
       h("ul", {}, students.map((s) => h("li", {},
         h("a", { href: `/reports?student=${encodeURIComponent(s.id)}`,
-                 "aria-current": s.id === current.id ? "page" : false }, s.name)))))
+                 "aria-current": s.id === current.id ? "page" : false },
+          schools().length > 1 ? `${s.name} (${schoolName(s.school_id)})` : s.name)))))
     : null;
   let body;
   try {
@@ -466,7 +479,8 @@ async function reportsScreen(url) {
       : explainError(error));
   }
   const title = state.me.role === "student" ? "Your reports" : `Reports for ${current.name}`;
-  show(title, chooser, body);
+  show(title, h("p", { class: "meta school-name" }, `${current.name} at ${schoolName(current.school_id)}`),
+    chooser, body);
 }
 
 async function reportScreen(reportId) {
@@ -481,7 +495,7 @@ async function reportScreen(reportId) {
   }
   const student = report.student || {};
   show(report.title,
-    reportMeta(report),
+    reportMeta(report, schoolName(await schoolOfStudent(student.id))),
     h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(student.id || "")}` }, "All reports")),
     reportBody(report));
 }
@@ -513,7 +527,8 @@ async function childNames() {
 function requestItem(request, names) {
   return h("li", { class: "request" },
     h("a", { href: `/requests/${encodeURIComponent(request.id)}` }, requestTitle(request, names)),
-    h("span", { class: "meta" }, request.received_at ? ` asked on ${formatDate(request.received_at)}` : ""),
+    h("span", { class: "meta" }, request.received_at ? ` asked on ${formatDate(request.received_at)}` : "",
+      schools().length > 1 && request.school_id ? ` · ${schoolName(request.school_id)}` : ""),
     h("span", { class: `badge badge--${request.status}` }, STATUS_TEXT[request.status] || request.status));
 }
 
@@ -524,7 +539,13 @@ async function requestsScreen() {
             (items) => !items.some((s) => s.yourself)),
     childNames(),
   ]);
-  const self = subjects.find((s) => s.yourself);
+  // A parent at two schools has a record at each: the request goes to the school chosen.
+  const selves = subjects.filter((s) => s.yourself);
+  const which = selves.length > 1 ? selectField({
+    label: "Which school should answer", name: "school",
+    options: selves.map((s) => [s.school_id || "", schoolName(s.school_id)]),
+    hint: "Each school decides about the data it shared." }) : null;
+  const self = () => (which ? selves.find((s) => (s.school_id || "") === which.input.value) : selves[0]);
   const children = subjects.filter((s) => !s.yourself && s.type === "student");
   const list = h("ul", { class: "request-list" }, requests.map((r) => requestItem(r, names)));
   const empty = h("p", { hidden: requests.length > 0 }, "You have not made any requests yet.");
@@ -537,6 +558,7 @@ async function requestsScreen() {
       return;
     }
     const body = { kind, subject: { type: subject.type, id: subject.id } };
+    if (subject.school_id) body.school_id = subject.school_id;
     if (note.value.trim()) body.details = { note: note.value.trim() };
     try {
       const request = await api.call("POST", "/api/v1/subject-requests", body);
@@ -571,7 +593,7 @@ async function requestsScreen() {
       } }, "Cancel")));
   const eraseButton = (label, subject, consequence) => {
     const element = h("button", { type: "button", class: "button button--secondary", onclick: () => {
-      pending = { subject, button: element };
+      pending = { subject: typeof subject === "function" ? subject() : subject, button: element };
       confirmText.textContent = consequence;
       element.closest("section").append(confirmBox);
       confirmBox.hidden = false;
@@ -585,6 +607,7 @@ async function requestsScreen() {
     const headingId = uniqueId("about-child");
     return h("section", { class: "card", "aria-labelledby": headingId },
       h("h2", { id: headingId }, `About ${name}`),
+      h("p", { class: "meta school-name" }, `At ${schoolName(child.school_id)}`),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "button", onclick: () => file("access", child) },
           `Ask for ${name}'s data`),
@@ -596,13 +619,15 @@ async function requestsScreen() {
     h("section", { class: "card", "aria-labelledby": "ask-heading" },
       h("h2", { id: "ask-heading" }, "Ask the school about your data"),
       h("p", {}, "Your school decides on every request, usually within one month. You can ask for a copy of the data held about you, for a copy in a format you can take elsewhere, or for your data to be erased."),
+      which ? which.wrapper : null,
       h("div", { class: "field" }, h("label", { for: noteId }, "Anything the school should know (optional)"), note),
       h("div", { class: "actions" },
-        h("button", { type: "button", class: "button", onclick: () => file("access", self) }, "Ask for my data"),
-        h("button", { type: "button", class: "button button--secondary", onclick: () => file("portability", self) }, "Ask for a portable copy"),
+        h("button", { type: "button", class: "button", onclick: () => file("access", self()) }, "Ask for my data"),
+        h("button", { type: "button", class: "button button--secondary", onclick: () => file("portability", self()) }, "Ask for a portable copy"),
         eraseButton("Ask for my data to be erased", self,
           "If the school agrees, your data is deleted everywhere in Pupil Progress and you can no longer sign in. This cannot be undone.")),
-      h("p", {}, "To correct something, please contact the school: it corrects its own records, and the change reaches us.")),
+      contactSentence("To correct something,", ...schools().map((school) => school.id)),
+      h("p", {}, "The school corrects its own records, and the change reaches us.")),
     childSections,
     h("h2", {}, "Requests you have made"), empty, list);
 }
@@ -624,8 +649,9 @@ async function requestScreen(requestId) {
     ["Due by", `${formatDate(request.due_at)}${request.days_left !== undefined && !["completed", "refused"].includes(request.status) ? ` (${plural(Math.max(0, request.days_left), "day")} left)` : ""}`],
     request.refusal_reason ? ["The school's reason", request.refusal_reason] : null,
   ].filter(Boolean);
+  const school = schoolName(request.school_id);
   const explain = {
-    awaiting_school: "The school has your request and decides on it. We will show its progress here.",
+    awaiting_school: `${school} has your request and decides on it. We will show its progress here.`,
     in_progress: "The school approved your request. Each part of the system is answering it.",
     completed: request.kind === "access" || request.kind === "portability"
       ? "Done. The school will send you the copy of your data." : "Done.",
@@ -633,6 +659,8 @@ async function requestScreen(requestId) {
   show(requestTitle(request, await childNames()),
     summary(rows),
     explain ? h("p", {}, explain) : null,
+    request.status === "awaiting_school" || request.status === "paused"
+      ? contactSentence("To ask about it,", request.school_id) : null,
     services.length && request.status !== "awaiting_school"
       ? [h("h2", {}, "Progress in each part of the system"),
         h("ul", { class: "progress-list" }, services.map(([name, progress]) =>
@@ -801,6 +829,7 @@ async function render() {
       }
     }
     drawNav(path);
+    drawFooter();
     if (PUBLIC[path] && !(state.me && path === "/sign-in")) {
       await PUBLIC[path](url);
       return;

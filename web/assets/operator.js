@@ -231,18 +231,36 @@ async function schoolScreen(schoolId) {
 function settingsSection(school) {
   const students = checkbox("Students get their own accounts", school.student_accounts,
     "Students with an email address in the school's data are invited to read their own reports.");
+  // The school office: shown to its parents wherever the app says "contact the school".
+  const email = field({ label: "Office email", type: "email", name: "office-email", required: false,
+                        autocomplete: "off", hint: "Parents see it wherever the app asks them to contact the school." });
+  const phone = field({ label: "Office phone", type: "tel", name: "office-phone", required: false,
+                        autocomplete: "off", hint: "For example 01632 960 123." });
+  email.input.value = school.office_email || "";
+  phone.input.value = school.office_phone || "";
   const submit = async () => {
+    email.setError(null);
+    phone.setError(null);
     try {
-      const saved = await api.call("PATCH", `/api/v1/schools/${encodeURIComponent(school.id)}`,
-                                   { student_accounts: students.input.checked });
+      const saved = await api.call("PATCH", `/api/v1/schools/${encodeURIComponent(school.id)}`, {
+        student_accounts: students.input.checked,
+        office_email: email.input.value.trim() || null,
+        office_phone: phone.input.value.trim() || null });
       students.input.checked = saved.student_accounts;
-      announce(saved.student_accounts ? "Saved: students get their own accounts."
-        : "Saved: students do not get accounts.");
+      email.input.value = saved.office_email || "";
+      phone.input.value = saved.office_phone || "";
+      announce(`Saved: students ${saved.student_accounts ? "get" : "do not get"} their own accounts; the office's contact is ${[saved.office_email, saved.office_phone].filter(Boolean).join(", ") || "not given"}.`);
     } catch (error) {
+      const fields = error.fields || {};
+      if (fields.office_email) email.setError(fields.office_email[0]);
+      if (fields.office_phone) phone.setError(fields.office_phone[0]);
       announceError(explainError(error));
+      if (fields.office_email) email.input.focus();
+      else if (fields.office_phone) phone.input.focus();
     }
   };
-  return region("Settings", form(submit, students.wrapper, button("Save the settings")));
+  return region("Settings", form(submit, students.wrapper, email.wrapper, phone.wrapper,
+                                 button("Save the settings")));
 }
 
 // --- administrators -------------------------------------------------------------------------

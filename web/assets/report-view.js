@@ -40,11 +40,12 @@ function subjectSection(subject) {
   return h("section", { class: "card", "aria-labelledby": headingId }, parts);
 }
 
-export function reportMeta(report) {
+export function reportMeta(report, school) {
   const student = report.student || {};
+  const who = student.name && school ? `${student.name} at ${school}` : student.name;
   const year = !("year_group" in student) ? null
     : student.year_group === null ? "year group not known" : `year ${student.year_group}`;
-  return h("p", { class: "meta" }, [student.name, student.form_group ? `form ${student.form_group}` : null, year,
+  return h("p", { class: "meta" }, [who, student.form_group ? `form ${student.form_group}` : null, year,
     report.period, `published ${formatDate(report.published_at)}`].filter(Boolean).join(" · "));
 }
 
