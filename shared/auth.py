@@ -17,7 +17,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar, cast
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
 
 from shared.config import Settings
 from shared.errors import ApiError
-from shared.revocations import RevocationsUnavailable
+from shared.revocations import RevocationsUnavailable, RevocationView
 
 ISSUER = "pupil-progress"
 AUDIENCE = "pupil-progress-api"
@@ -238,34 +238,49 @@ def _jwk_to_key(jwk: dict[str, str]) -> Ed25519PublicKey:
 
 def verifier_from_settings(settings: Settings) -> TokenVerifier:
     if settings.jwt_public_key_file:
-        def load():
-            key = serialization.load_pem_public_key(
-                Path(settings.jwt_public_key_file).read_bytes())
-            return {key_id(key): key}
-    elif settings.jwks_url:
-        def load():
-            with urllib.request.urlopen(settings.jwks_url, timeout=5) as response:
-                document = json.load(response)
-            keys = [_jwk_to_key(k) for k in document.get("keys", [])]
-            return {key_id(k): k for k in keys}
-    else:
-        def load():
-            key = load_or_create_private_key(settings).public_key()
-            return {key_id(key): key}
-    return TokenVerifier(load)
+        return TokenVerifier(_pem_keys(Path(settings.jwt_public_key_file)))
+    if settings.jwks_url:
+        return TokenVerifier(_jwks_keys(settings.jwks_url))
+
+    def own_key() -> dict[str, Ed25519PublicKey]:
+        key = load_or_create_private_key(settings).public_key()
+        return {key_id(key): key}
+    return TokenVerifier(own_key)
+
+
+def _pem_keys(path: Path) -> Callable[[], dict[str, Ed25519PublicKey]]:
+    def load() -> dict[str, Ed25519PublicKey]:
+        key = serialization.load_pem_public_key(path.read_bytes())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("the token public key is not an Ed25519 key")
+        return {key_id(key): key}
+    return load
+
+
+def _jwks_keys(url: str) -> Callable[[], dict[str, Ed25519PublicKey]]:
+    def load() -> dict[str, Ed25519PublicKey]:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            document = json.load(response)
+        keys = [_jwk_to_key(k) for k in document.get("keys", [])]
+        return {key_id(k): k for k in keys}
+    return load
 
 
 # --- Flask side --------------------------------------------------------------------
 def current_principal() -> Principal:
     from flask import g
-    return g.principal
+    principal: Principal = g.principal
+    return principal
 
 
-def require(*roles: str):
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def require(*roles: str) -> Callable[[View], View]:
     """Decorator: a valid bearer token with one of these roles, else 401 (never 403)."""
-    def decorate(view):
+    def decorate(view: View) -> View:
         @functools.wraps(view)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             from flask import current_app, g, request
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
@@ -283,11 +298,11 @@ def require(*roles: str):
                 raise ApiError(404, "not_found", "Not found.")
             g.principal = principal
             return view(*args, **kwargs)
-        return wrapper
+        return cast(View, wrapper)
     return decorate
 
 
-def _revoked(revocations, principal: Principal) -> bool:
+def _revoked(revocations: RevocationView | None, principal: Principal) -> bool:
     if revocations is None:
         return False
     try:

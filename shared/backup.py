@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -58,7 +59,7 @@ def _run(argv: list[str], env: dict[str, str]) -> None:
         raise SystemExit(f"{Path(argv[0]).name} failed: {result.stderr.strip()[-2000:]}")
 
 
-def backup(settings: Settings, folder: Path) -> dict:
+def backup(settings: Settings, folder: Path) -> dict[str, Any]:
     """Dump every service's database into `folder`; the manifest last."""
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / MANIFEST).exists():
@@ -87,11 +88,11 @@ def backup(settings: Settings, folder: Path) -> dict:
     return manifest
 
 
-def read_manifest(folder: Path) -> dict:
+def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.exists():
         raise SystemExit(f"{folder} has no {MANIFEST}: not a finished backup")
-    manifest: dict = json.loads(path.read_text())
+    manifest: dict[str, Any] = json.loads(path.read_text())
     return manifest
 
 

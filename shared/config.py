@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from shared.proxies import TrustedProxies
 
@@ -32,6 +32,26 @@ def _proxies(env: Mapping[str, str]) -> TrustedProxies:
         return TrustedProxies.parse(env.get("PP_TRUSTED_PROXIES"))
     except ValueError as exc:
         raise ConfigError(f"PP_TRUSTED_PROXIES: {exc}") from exc
+
+
+BROKER_SCHEMES = ("amqp://", "amqps://")
+
+
+def broker_url(value: str | Sequence[str]) -> str:
+    """One broker URL, or every node of a cluster: a list, or URLs separated by `;` (and
+    any whitespace around them). Returns the `;`-joined form kombu fails over on, nodes in
+    the order given (docs/operations.md, "Giving services a RabbitMQ cluster")."""
+    parts = value.split(";") if isinstance(value, str) else list(value)
+    urls = [part.strip() for part in parts if part.strip()]
+    if not urls:
+        raise ConfigError("PP_BROKER_URL is empty")
+    if urls[0].startswith("memory://") and len(urls) == 1:
+        return urls[0]
+    for url in urls:
+        if not url.startswith(BROKER_SCHEMES):
+            raise ConfigError("PP_BROKER_URL: each node must be an amqp:// or amqps:// URL "
+                              f"(memory:// only alone), got one starting {url[:8]!r}")
+    return ";".join(urls)
 
 
 @dataclass(frozen=True)
@@ -100,7 +120,7 @@ class Settings:
         return cls(
             data_dir=data_dir,
             gateway_port=gateway_port,
-            broker_url=env.get("PP_BROKER_URL") or "memory://",
+            broker_url=broker_url(env.get("PP_BROKER_URL") or "memory://"),
             database_urls=urls,
             smtp_host=smtp_host,
             smtp_port=_int(env, "PP_SMTP_PORT", 25),
@@ -140,6 +160,15 @@ class Settings:
             metrics_port=int(env.get("PP_METRICS_PORT") or 0),
             trusted_proxies=_proxies(env),
         )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.broker_url, str):  # a cluster's nodes given as a list
+            object.__setattr__(self, "broker_url", broker_url(self.broker_url))
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """Every broker node services may use, in failover order."""
+        return self.broker_url.split(";")
 
     def database_url(self, service: str) -> str:
         return self.database_urls[service]

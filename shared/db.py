@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -24,13 +24,14 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-class UtcDateTime(sa.types.TypeDecorator):
+class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
     """Timezone-aware UTC timestamps on every backend (SQLite forgets the zone)."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: dt.datetime | None,
+                           dialect: sa.Dialect) -> dt.datetime | None:
         if value is not None:
             if value.tzinfo is None:
                 raise ValueError("naive datetime stored")
@@ -39,7 +40,8 @@ class UtcDateTime(sa.types.TypeDecorator):
                 value = value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: Any | None,
+                             dialect: sa.Dialect) -> dt.datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
         return value
@@ -64,7 +66,11 @@ def database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa.exc.DBAPIError):
         if exc.connection_invalidated:
             return True
-        exc = exc.orig
+        return _driver_says_unavailable(exc.orig)
+    return _driver_says_unavailable(exc)
+
+
+def _driver_says_unavailable(exc: BaseException | None) -> bool:
     try:
         import psycopg
     except ImportError:  # pragma: no cover - installed with the project
@@ -74,7 +80,7 @@ def database_unavailable(exc: BaseException) -> bool:
     state = getattr(exc, "sqlstate", None)
     if state is None:  # raised by the driver itself: connecting failed, connection closed
         return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
-    return state.startswith(_UNAVAILABLE_STATES)
+    return bool(state.startswith(_UNAVAILABLE_STATES))
 
 
 def postgres_url(url: str) -> str:
@@ -99,7 +105,7 @@ def postgres_url(url: str) -> str:
     return f"{prefix}{userinfo}{at}/{path}?{query}"
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned for its backend: SQLite in WAL mode for the embedded threads."""
     url = postgres_url(url)
     if url.startswith("sqlite"):
@@ -111,7 +117,7 @@ def make_engine(url: str, **kwargs) -> Engine:
                                                      "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+        def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             # Deleted rows are overwritten with zeros, not left readable in free space
@@ -124,11 +130,12 @@ def make_engine(url: str, **kwargs) -> Engine:
         # pysqlite's own transaction handling defers BEGIN; make it explicit and
         # immediate so two threads writing never deadlock on a lock upgrade.
         @event.listens_for(engine, "connect")
-        def _no_pysqlite_begin(dbapi_conn, _record):  # pragma: no cover - trivial
+        def _no_pysqlite_begin(dbapi_conn: Any,
+                               _record: object) -> None:  # pragma: no cover - trivial
             dbapi_conn.isolation_level = None
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn):  # pragma: no cover - trivial
+        def _begin_immediate(conn: sa.Connection) -> None:  # pragma: no cover - trivial
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
@@ -166,7 +173,7 @@ def _note_commit(session: Session) -> None:
     session.info[_COMMITTED] = True
 
 
-def _purge_if_asked(session: Session, transaction) -> None:
+def _purge_if_asked(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is not None:
         return  # a savepoint: the outer transaction decides
     committed = session.info.pop(_COMMITTED, False)
@@ -176,7 +183,7 @@ def _purge_if_asked(session: Session, transaction) -> None:
         checkpoint_wal(session.get_bind())
 
 
-def checkpoint_wal(bind) -> bool:
+def checkpoint_wal(bind: Engine | sa.Connection) -> bool:
     """SQLite: copy the write-ahead log into the database and truncate it to nothing, so
     the old versions of changed pages are gone from the disk. False when a reader or
     writer kept it from completing within the busy timeout (it is logged; the next
@@ -186,7 +193,8 @@ def checkpoint_wal(bind) -> bool:
         return True
     raw = engine.raw_connection()  # outside any transaction: a checkpoint needs that
     try:
-        busy, _, _ = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        driver: Any = raw.driver_connection  # sqlite3's own connection
+        busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
         raw.close()
     if busy:
@@ -219,7 +227,7 @@ def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session]
         return result
 
 
-def upsert_versioned(session: Session, table: sa.Table, key: dict, values: dict,
+def upsert_versioned(session: Session, table: sa.Table, key: dict[str, Any], values: dict[str, Any],
                      version: int, version_column: str = "record_version") -> bool:
     """A projection's write: insert, or update when this record_version is not older than
     the stored one (an older event arriving late changes nothing). False when it was."""
@@ -237,13 +245,14 @@ def upsert_versioned(session: Session, table: sa.Table, key: dict, values: dict,
 
 
 def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
-                          rows: list[dict], version_column: str = "record_version") -> None:
+                          rows: list[dict[str, Any]],
+                          version_column: str = "record_version") -> None:
     """upsert_versioned for many rows of one table: the state they leave is the state
     applying them one by one, in order, would leave. Every row holds the same columns, the
     key and the version among them. On PostgreSQL one statement (the rows as one JSON
     parameter, `INSERT … ON CONFLICT DO UPDATE … WHERE` the stored version is not newer);
     elsewhere three (read the versions, insert, update)."""
-    latest: dict[Any, dict] = {}
+    latest: dict[Any, dict[str, Any]] = {}
     for row in rows:  # a later row wins unless it is older
         previous = latest.get(row[key_column])
         if previous is None or row[version_column] >= previous[version_column]:
@@ -274,7 +283,7 @@ def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
 
 
 def _upsert_json_rows(session: Session, table: sa.Table, key_column: str,
-                      version_column: str, rows: list[dict]) -> None:
+                      version_column: str, rows: list[dict[str, Any]]) -> None:
     """PostgreSQL: the rows (JSON-ready values) as one parameter read back by
     json_to_recordset, inserted or, where the key exists and the stored version is not
     newer, written over: thousands of rows in one statement instead of one each."""
@@ -292,14 +301,11 @@ def _upsert_json_rows(session: Session, table: sa.Table, key_column: str,
         where=table.c[version_column] <= insert.excluded[version_column]))
 
 
-def insert_unless_present(session: Session, table: sa.Table, values: dict,
+def insert_unless_present(session: Session, table: sa.Table, values: dict[str, Any],
                           conflict_columns: tuple[str, ...]) -> None:
     """`INSERT … ON CONFLICT (conflict_columns) DO NOTHING` (PostgreSQL and SQLite): one
     statement whether or not the row is there, so neither the work nor its timing tells."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = _insert_of(session.get_bind().dialect.name)
     session.execute(insert(table).values(**values).on_conflict_do_nothing(
         index_elements=[table.c[c] for c in conflict_columns]))
 
@@ -334,3 +340,19 @@ def upgrade(engine: Engine, migrations_dir: Path, metadata: sa.MetaData) -> None
         cfg.attributes["connection"] = conn
         cfg.attributes["target_metadata"] = metadata
         command.upgrade(cfg, "head")
+
+
+def _insert_of(dialect: str) -> Callable[[sa.Table], Any]:
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert
+
+
+def affected(result: Any) -> int:
+    """The rows an UPDATE or DELETE touched (Session.execute is typed as giving a Result,
+    whose cursor form carries rowcount)."""
+    count: int = result.rowcount
+    return count

@@ -20,12 +20,14 @@ import sys
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from kombu import Exchange
 
 from shared.config import SERVICES, Settings
 from shared.contracts import secrets_blanked
-from shared.db import utcnow
-from shared.messaging.publisher import broker_connection
+from shared.db import affected, utcnow
+from shared.messaging.publisher import broker_connection, connect
 from shared.tables import PlumbingTables
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,13 @@ SUMMARY = ("id", "event_id", "event_type", "queue", "reason", "attempts", "creat
            "replayed_at")
 
 
-def _row(row) -> dict[str, Any]:
+def _row(row: sa.Row[Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v)
             for k, v in row._mapping.items() if k in SUMMARY}
 
 
-def list_letters(engine, tables: PlumbingTables, include_replayed: bool = False) -> list[dict]:
+def list_letters(engine: Engine, tables: PlumbingTables,
+                 include_replayed: bool = False) -> list[dict[str, Any]]:
     dl = tables.dead_letters
     query = sa.select(*(dl.c[c] for c in SUMMARY)).order_by(dl.c.created_at)
     if not include_replayed:
@@ -48,7 +51,8 @@ def list_letters(engine, tables: PlumbingTables, include_replayed: bool = False)
         return [_row(r) for r in conn.execute(query)]
 
 
-def show_letter(engine, tables: PlumbingTables, letter_id: str) -> dict | None:
+def show_letter(engine: Engine, tables: PlumbingTables,
+                letter_id: str) -> dict[str, Any] | None:
     """One dead letter: its summary and the envelope's head, never the event's data."""
     dl = tables.dead_letters
     with engine.connect() as conn:
@@ -68,7 +72,7 @@ def show_letter(engine, tables: PlumbingTables, letter_id: str) -> dict | None:
     return out
 
 
-def replay(engine, tables: PlumbingTables, settings: Settings,
+def replay(engine: Engine, tables: PlumbingTables, settings: Settings,
            letter_ids: list[str] | None) -> int:
     """Publish letters back to their queue (confirmed), then mark them replayed."""
     dl = tables.dead_letters
@@ -79,6 +83,7 @@ def replay(engine, tables: PlumbingTables, settings: Settings,
                                     name=f"{settings.queue_prefix}deadletters")
     replayed = 0
     try:
+        connect(conn_broker)  # the first node of a cluster that answers
         producer = conn_broker.Producer(exchange=Exchange(""))  # default exchange: one queue
         with engine.begin() as conn:
             for row in conn.execute(query).all():
@@ -97,7 +102,7 @@ def replay(engine, tables: PlumbingTables, settings: Settings,
     return replayed
 
 
-def erase_letters_naming(session, dead_letters: sa.Table, subject_id: str,
+def erase_letters_naming(session: Session, dead_letters: sa.Table, subject_id: str,
                          school_id: str) -> int:
     """Deletes the dead letters that name an erased subject of this school: those holding
     an event of the school, or of no school, that names it. A subject's id may be the same
@@ -120,17 +125,17 @@ def erase_letters_naming(session, dead_letters: sa.Table, subject_id: str,
             doomed.append(letter_id)
     if not doomed:
         return 0
-    return session.execute(dead_letters.delete().where(dead_letters.c.id.in_(doomed))
-                           ).rowcount
+    return affected(session.execute(
+        dead_letters.delete().where(dead_letters.c.id.in_(doomed))))
 
 
-def purge(engine, tables: PlumbingTables, letter_ids: list[str] | None) -> int:
+def purge(engine: Engine, tables: PlumbingTables, letter_ids: list[str] | None) -> int:
     dl = tables.dead_letters
     statement = dl.delete()
     if letter_ids is not None:
         statement = statement.where(dl.c.id.in_(letter_ids))
     with engine.begin() as conn:
-        return conn.execute(statement).rowcount
+        return affected(conn.execute(statement))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     spec = importlib.import_module(f"services.{args.service}.app").SPEC
     engine = make_engine(settings.database_url(args.service))
-    ids = None if getattr(args, "all", False) else [getattr(args, "id", None)]
+    ids = None if getattr(args, "all", False) else [str(getattr(args, "id", ""))]
     if args.command == "list":
         result: Any = list_letters(engine, spec.tables, args.include_replayed)
     elif args.command == "show":

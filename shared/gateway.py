@@ -4,18 +4,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import quote
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from shared.errors import error_body
 from shared.routes import route
 from shared.webapp import is_app_path
 
-WsgiApp = Callable
+WsgiApp = WSGIApplication
 access_log = logging.getLogger("pp.gateway.access")
 
 
-def _json_response(start_response, status: str, body: dict):
+def _json_response(start_response: StartResponse, status: str,
+                   body: dict[str, Any]) -> list[bytes]:
     payload = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"),
                             ("Content-Length", str(len(payload))),
@@ -32,8 +35,8 @@ class Gateway:
         self.web = web
         self.accepting = True
 
-    def readyz(self) -> tuple[bool, dict]:
-        states = {}
+    def readyz(self) -> tuple[bool, dict[str, Any]]:
+        states: dict[str, str] = {}
         for service, is_ready in self.readiness.items():
             try:
                 states[service] = "ready" if is_ready() else "not_ready"
@@ -42,14 +45,11 @@ class Gateway:
         ok = self.accepting and all(s == "ready" for s in states.values())
         return ok, {"status": "ready" if ok else "not_ready", "services": states}
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
-        if path == "/readyz":
-            ok, body = self.readyz()
-            return _json_response(start_response, "200 OK" if ok else "503 Service Unavailable",
-                                  body)
-        if path == "/healthz":
-            return _json_response(start_response, "200 OK", {"status": "alive"})
+        if path in ("/readyz", "/healthz"):
+            return self._probe(path, start_response)
         if not self.accepting:
             return _json_response(start_response, "503 Service Unavailable",
                                   error_body("shutting_down", "The system is stopping."))
@@ -61,6 +61,13 @@ class Gateway:
                                   error_body("not_found", "Not found."))
         return self.apps[service](environ, start_response)
 
+    def _probe(self, path: str, start_response: StartResponse) -> list[bytes]:
+        if path == "/healthz":
+            return _json_response(start_response, "200 OK", {"status": "alive"})
+        ok, body = self.readyz()
+        return _json_response(start_response, "200 OK" if ok else "503 Service Unavailable",
+                              body)
+
 
 class AccessLog:
     """The embedded gateway's access log, as nginx's (deploy/nginx, `pp_json`): method,
@@ -70,17 +77,20 @@ class AccessLog:
     def __init__(self, app: WsgiApp):
         self.app = app
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        answer: dict = {}
+        answer: dict[str, Any] = {}
 
-        def start(status, headers, exc_info=None):
+        def start(status: str, headers: list[tuple[str, str]],
+                  exc_info: Any = None) -> Callable[[bytes], object]:
             answer["status"], answer["headers"] = status, headers
             return start_response(status, headers, exc_info)
         return self._logged(environ, self.app(environ, start), answer, started)
 
     @staticmethod
-    def _logged(environ, body: Iterable[bytes], answer: dict, started: float):
+    def _logged(environ: WSGIEnvironment, body: Iterable[bytes], answer: dict[str, Any],
+                started: float) -> Iterator[bytes]:
         sent = 0
         try:
             for chunk in body:
@@ -112,7 +122,7 @@ def create_readiness_app() -> Gateway:
     def asks(url: str) -> Callable[[], bool]:
         def ready() -> bool:
             with urllib.request.urlopen(f"{url.rstrip('/')}/readyz", timeout=2) as answer:
-                return answer.status == 200  # a 503 raises: not ready
+                return bool(answer.status == 200)  # a 503 raises: not ready
         return ready
     return Gateway({}, {service: asks(os.environ[f"PP_{service.upper()}_URL"])
                         for service in SERVICES})

@@ -8,6 +8,7 @@ never an id, so series stay few.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
@@ -44,10 +45,10 @@ class OutboxBacklog:
     """pp_outbox_backlog and pp_outbox_oldest_age_seconds per service, read at scrape time
     (one collector for the process: embedded mode holds every service)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.outboxes: dict[str, tuple[sa.Engine, sa.Table]] = {}
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         backlog = GaugeMetricFamily("pp_outbox_backlog", "Events written, not yet confirmed "
                                     "by the broker", labels=["service"])
         age = GaugeMetricFamily("pp_outbox_oldest_age_seconds", "Age of the oldest unsent "

@@ -11,6 +11,7 @@ def run(target_metadata: sa.MetaData) -> None:
     if connection is None:
         # Invoked from the alembic CLI: PP_<SERVICE>_DATABASE_URL names the database.
         url = config.get_main_option("sqlalchemy.url")
+        assert url, "sqlalchemy.url is set by the service's alembic.ini"
         engine = sa.create_engine(url)
         with engine.begin() as connection:
             _configure_and_run(connection, target_metadata)
@@ -18,7 +19,7 @@ def run(target_metadata: sa.MetaData) -> None:
     _configure_and_run(connection, target_metadata)
 
 
-def _configure_and_run(connection, target_metadata) -> None:
+def _configure_and_run(connection: sa.Connection, target_metadata: sa.MetaData) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite",
                       compare_type=True)

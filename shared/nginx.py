@@ -11,6 +11,7 @@ file against this generator, so a new route cannot be missed.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from shared.config import SERVICES
@@ -155,7 +156,7 @@ def render() -> str:
     return HEAD + "".join(_location(p, s) for p, s in ROUTES) + _tail()
 
 
-def upstreams(address_of, web_root: str | None = None,
+def upstreams(address_of: Callable[[str], str], web_root: str | None = None,
               edge_proxies: tuple[str, ...] = ()) -> str:
     """An upstreams file: `address_of(service)` gives host:port (readiness included);
     `web_root`, the folder holding web/'s files where nginx runs (its `root`);

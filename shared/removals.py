@@ -4,6 +4,8 @@ while a newer one (the school adding the record back) does. Each service that pr
 school records keeps this table in its own database."""
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -22,7 +24,7 @@ class Removals:
     def __init__(self, table: sa.Table):
         self.table = table
 
-    def _key(self, record_type: str, record_id: str):
+    def _key(self, record_type: str, record_id: str) -> tuple[sa.ColumnElement[bool], ...]:
         return (self.table.c.record_type == record_type, self.table.c.record_id == record_id)
 
     def remember(self, session: Session, school_id: str, record_type: str, record_id: str,
@@ -53,7 +55,8 @@ class Removals:
             return False
         return True
 
-    def removed_among(self, session: Session, record_type: str, record_ids) -> set[str]:
+    def removed_among(self, session: Session, record_type: str,
+                      record_ids: Collection[str]) -> set[str]:
         """Which of these records the school removed (one query)."""
         if not record_ids:
             return set()

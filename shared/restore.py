@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 
 from shared.backup import read_manifest, restore_databases
@@ -50,7 +51,7 @@ def owed_erasures(settings: Settings, mark: int | None,
         ledger.dispose()
 
 
-def reapply(settings: Settings, owed: list[Owed], timeout: float = 600.0) -> list[dict]:
+def reapply(settings: Settings, owed: list[Owed], timeout: float = 600.0) -> list[dict[str, Any]]:
     """File each owed erasure in dsar and run the whole system, in this process and on
     the in-memory broker, until each has finished and nothing is left in flight."""
     if not owed:
@@ -77,7 +78,8 @@ def reapply(settings: Settings, owed: list[Owed], timeout: float = 600.0) -> lis
             for o, request_id in filed]
 
 
-def _wait_finished(sessions, dsar, ids: list[str], timeout: float) -> dict[str, dict]:
+def _wait_finished(sessions: Any, dsar: Any, ids: list[str],
+                   timeout: float) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         with transaction(sessions) as session:

@@ -44,10 +44,10 @@ def revocation_data(subject_id: str, *, reason: str, revoked_before: dt.datetime
             "reason": reason}
 
 
-def apply_revocations(table: sa.Table) -> Callable:
+def apply_revocations(table: sa.Table) -> Callable[..., None]:
     """The TokensRevoked handler every service has: the revocation is kept until the tokens
     it names have expired; expired ones are pruned as new ones arrive."""
-    def on_tokens_revoked(session, envelope, data) -> None:
+    def on_tokens_revoked(session: Any, envelope: Any, data: Mapping[str, Any]) -> None:
         now = utcnow()
         session.execute(table.delete().where(table.c.expires_at <= now))
         if data["expires_at"] > now:

@@ -23,7 +23,7 @@ from shared.db import make_engine, make_session_factory, ping, run_in_transactio
 from shared.messaging import topology
 from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker, with_many
 from shared.messaging.outbox import Outbox
-from shared.messaging.publisher import BrokerPublisher, broker_connection
+from shared.messaging.publisher import BrokerPublisher, broker_connection, connect
 from shared.messaging.relay import OutboxRelay
 from shared.revocations import RevocationView, apply_revocations
 from shared.rights import DataDeclaration, RightsParticipant
@@ -173,7 +173,7 @@ class ServiceRuntime:
         try:
             conn = broker_connection(self.settings.broker_url)
             try:
-                conn.ensure_connection(max_retries=1, timeout=3)
+                connect(conn, timeout=3)
             finally:
                 conn.release()
             checks["broker"] = "ok"

@@ -9,10 +9,14 @@ exactly these), step 2 (`define_plumbing_tables_v2`: token revocations), step 3
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from .db import UtcDateTime
+
+if TYPE_CHECKING:
+    from alembic.operations import Operations
 
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -29,7 +33,8 @@ class PlumbingTables:
     token_revocations: sa.Table
 
 
-def define_plumbing_tables_v1(metadata: sa.MetaData) -> tuple[sa.Table, ...]:
+def define_plumbing_tables_v1(metadata: sa.MetaData) -> tuple[
+        sa.Table, sa.Table, sa.Table, sa.Table, sa.Table, sa.Table, sa.Table]:
     outbox = sa.Table(
         "outbox", metadata,
         sa.Column("seq", _BigId, primary_key=True, autoincrement=True),
@@ -116,27 +121,27 @@ def define_plumbing_tables_v2(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def create_plumbing_tables_v1(bind) -> None:
+def create_plumbing_tables_v1(bind: sa.Engine | sa.Connection) -> None:
     """For a service's first migration: create the version-1 plumbing tables."""
     metadata = sa.MetaData()
     define_plumbing_tables_v1(metadata)
     metadata.create_all(bind)
 
 
-def drop_plumbing_tables_v1(bind) -> None:
+def drop_plumbing_tables_v1(bind: sa.Engine | sa.Connection) -> None:
     metadata = sa.MetaData()
     define_plumbing_tables_v1(metadata)
     metadata.drop_all(bind)
 
 
-def create_plumbing_tables_v2(bind) -> None:
+def create_plumbing_tables_v2(bind: sa.Engine | sa.Connection) -> None:
     """For every service's migration of step 2: create the token revocations table."""
     metadata = sa.MetaData()
     define_plumbing_tables_v2(metadata)
     metadata.create_all(bind)
 
 
-def drop_plumbing_tables_v2(bind) -> None:
+def drop_plumbing_tables_v2(bind: sa.Engine | sa.Connection) -> None:
     metadata = sa.MetaData()
     define_plumbing_tables_v2(metadata)
     metadata.drop_all(bind)
@@ -198,7 +203,7 @@ def define_plumbing_tables(metadata: sa.MetaData) -> PlumbingTables:
                    erasure_tombstones=erasure_tombstones)
 
 
-def _rekey(op, keys: dict[str, tuple[str, ...]]) -> None:
+def _rekey(op: Operations, keys: dict[str, tuple[str, ...]]) -> None:
     bind = op.get_bind()
     for name, key in keys.items():
         if bind.dialect.name == "postgresql":
@@ -218,10 +223,10 @@ def _rekey(op, keys: dict[str, tuple[str, ...]]) -> None:
         op.rename_table(copy.name, name)
 
 
-def rights_state_per_school_v3(op) -> None:
+def rights_state_per_school_v3(op: Operations) -> None:
     """For every service's migration of step 3: key the rights state by school."""
     _rekey(op, _RIGHTS_STATE_KEYS_V3)
 
 
-def rights_state_per_school_v3_downgrade(op) -> None:
+def rights_state_per_school_v3_downgrade(op: Operations) -> None:
     _rekey(op, _RIGHTS_STATE_KEYS_V1)

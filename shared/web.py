@@ -5,11 +5,13 @@ import json
 import re
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from flask import Flask, current_app, jsonify, request
-from flask_smorest import Api
+from flask import Flask, Request, Response, current_app, jsonify, request
+from flask_smorest import Api, Blueprint
 from flask_smorest.arguments import ArgumentsMixin
+from marshmallow import Schema
 from werkzeug.exceptions import HTTPException
 
 from shared import metrics
@@ -19,6 +21,13 @@ from shared.db import RETRY_AFTER_SECONDS, database_unavailable
 from shared.errors import ApiError, DomainError, ErrorSchema, answer_of, error_body
 from shared.messaging.envelope import correlation_id_var
 
+if TYPE_CHECKING:
+    from shared.auth import TokenVerifier
+    from shared.revocations import RevocationView
+
+# What an error handler gives Flask: a body and status, headers too when there are some.
+Answer = Union[tuple[Response, int], tuple[Response, int, dict[str, str]]]
+
 MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -26,7 +35,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
-def json_depth(value) -> int:
+def json_depth(value: Any) -> int:
     """Deepest nesting of a parsed JSON value (iterative: no recursion limit to hit)."""
     deepest = 0
     stack = [(value, 1)]
@@ -41,32 +50,44 @@ def json_depth(value) -> int:
     return deepest
 
 
-def first_unsafe_text(value) -> tuple[str, str] | None:
+def first_unsafe_text(value: Any) -> tuple[str, str] | None:
     """(path, character) of the first string holding a forbidden control character."""
-    stack = [("", value)]
+    stack: list[tuple[str, Any]] = [("", value)]
     while stack:
         path, item = stack.pop()
-        if isinstance(item, str):
-            bad = unsafe_character(item, allow_newlines=True)
-            if bad is not None and bad not in "\t\n\r":
-                return path or "body", bad
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                bad = unsafe_character(str(key), allow_newlines=False)
-                if bad is not None:
-                    return f"{path}.{key}".lstrip(".") or "body", bad
-                stack.append((f"{path}.{key}".lstrip("."), child))
+        found = _unsafe_here(path, item)
+        if found is not None:
+            return found
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{key}".lstrip("."), child) for key, child in item.items())
         elif isinstance(item, list):
             stack.extend((f"{path}.{i}".lstrip("."), child) for i, child in enumerate(item))
     return None
 
 
-def bulk_body(max_bytes: int):
+def _unsafe_here(path: str, item: Any) -> tuple[str, str] | None:
+    """A forbidden character in this string, or in one of this object's keys."""
+    if isinstance(item, str):
+        bad = unsafe_character(item, allow_newlines=True)
+        if bad is not None and bad not in "\t\n\r":
+            return path or "body", bad
+    elif isinstance(item, dict):
+        for key in item:
+            bad = unsafe_character(str(key), allow_newlines=False)
+            if bad is not None:
+                return f"{path}.{key}".lstrip(".") or "body", bad
+    return None
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def bulk_body(max_bytes: int) -> Callable[[View], View]:
     """For an endpoint taking many items (a school's data push): its own body limit, and
     forbidden characters checked item by item by the view, so one bad item is reported by
     its index instead of refusing the whole body."""
-    def decorate(view):
-        view.pp_bulk_body_bytes = max_bytes
+    def decorate(view: View) -> View:
+        view.pp_bulk_body_bytes = max_bytes  # type: ignore[attr-defined]  # read by _bulk_limit
         return view
     return decorate
 
@@ -74,33 +95,11 @@ def bulk_body(max_bytes: int):
 def _guard_request_body() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS", "DELETE") and not request.content_length:
         return
-    view = current_app.view_functions.get(request.endpoint or "")
-    bulk_bytes = getattr(view, "pp_bulk_body_bytes", None)
-    if bulk_bytes:
-        if not request.headers.get("Authorization", "").lower().startswith("bearer "):
-            # Not worth reading megabytes for a caller who is refused anyway.
-            raise ApiError(401, "unauthorized", "A bearer token is required.")
-        request.max_content_length = bulk_bytes
-    limit = request.max_content_length
-    if request.content_length is not None and limit and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", f"The body is over {limit} bytes.")
-    if not request.is_json:
-        return
-    raw = request.get_data(cache=True)
-    if request.content_length is None and limit and len(raw) >= limit:
-        # A streamed (chunked) body: werkzeug stops reading at the limit without an error,
-        # so more may have followed. Refused, never parsed cut short.
-        raise ApiError(413, "payload_too_large", f"The body is over {limit} bytes.")
+    bulk_bytes = _bulk_limit()
+    raw = _json_body_within_limit()
     if not raw:
         return
-    try:
-        parsed = json.loads(raw)
-    except RecursionError:  # the C parser gives up near a thousand levels
-        raise ApiError(400, "too_deep", f"JSON is nested deeper than {MAX_JSON_DEPTH}.") from None
-    except ValueError:
-        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
-    if json_depth(parsed) > MAX_JSON_DEPTH:
-        raise ApiError(400, "too_deep", f"JSON is nested deeper than {MAX_JSON_DEPTH}.")
+    parsed = _parsed_json(raw)
     request.environ[_PARSED_JSON] = parsed
     found = None if bulk_bytes else first_unsafe_text(parsed)
     if found:
@@ -110,18 +109,59 @@ def _guard_request_body() -> None:
                        fields={path: ["Contains a forbidden control character."]})
 
 
+def _bulk_limit() -> int | None:
+    """A bulk endpoint's own body limit, set on the request (bearer callers only)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    bulk_bytes: int | None = getattr(view, "pp_bulk_body_bytes", None)
+    if bulk_bytes:
+        if not request.headers.get("Authorization", "").lower().startswith("bearer "):
+            # Not worth reading megabytes for a caller who is refused anyway.
+            raise ApiError(401, "unauthorized", "A bearer token is required.")
+        request.max_content_length = bulk_bytes
+    return bulk_bytes
+
+
+def _json_body_within_limit() -> bytes | None:
+    """The raw JSON body (None when the body is not JSON), refused past the limit."""
+    limit = request.max_content_length
+    if request.content_length is not None and limit and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"The body is over {limit} bytes.")
+    if not request.is_json:
+        return None
+    raw = request.get_data(cache=True)
+    if request.content_length is None and limit and len(raw) >= limit:
+        # A streamed (chunked) body: werkzeug stops reading at the limit without an error,
+        # so more may have followed. Refused, never parsed cut short.
+        raise ApiError(413, "payload_too_large", f"The body is over {limit} bytes.")
+    return raw
+
+
+def _parsed_json(raw: bytes) -> Any:
+    try:
+        parsed = json.loads(raw)
+    except RecursionError:  # the C parser gives up near a thousand levels
+        raise ApiError(400, "too_deep", f"JSON is nested deeper than {MAX_JSON_DEPTH}.") from None
+    except ValueError:
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
+    if json_depth(parsed) > MAX_JSON_DEPTH:
+        raise ApiError(400, "too_deep", f"JSON is nested deeper than {MAX_JSON_DEPTH}.")
+    return parsed
+
+
 _PARSED_JSON = "pp.parsed_json"
 _ARGUMENTS = ArgumentsMixin.ARGUMENTS_PARSER  # flask-smorest's webargs parser
 _load_json = _ARGUMENTS.load_json
 
 
-@_ARGUMENTS.location_loader("json")
-def _json_parsed_once(req, schema):
+def _json_parsed_once(req: Request, schema: Schema) -> Any:
     """A view's JSON arguments from the body the guard above parsed and checked, instead of
     webargs parsing it again (a school's 5,000-event batch is megabytes)."""
     if _PARSED_JSON in req.environ:
         return req.environ[_PARSED_JSON]
     return _load_json(req, schema)
+
+
+_ARGUMENTS.location_loader("json")(_json_parsed_once)  # registered, not decorated: typed
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
@@ -130,37 +170,43 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
                422: "validation_failed", 423: "locked", 429: "too_many_requests"}
 
 
-def _from_http_exception(exc: HTTPException):
+def _from_http_exception(exc: HTTPException) -> tuple[Response, int]:
     status = exc.code or 500
-    fields = None
-    data = getattr(exc, "data", None) or {}
-    messages = data.get("messages") if isinstance(data, dict) else None
-    if messages:  # webargs/flask-smorest: {"json": {"field": ["msg"]}}
-        fields = {}
-        for location in messages.values():
-            if isinstance(location, dict):
-                fields.update(location)
+    fields = _field_messages(exc)
     code = _HTTP_CODES.get(status, "error" if status < 500 else "internal_error")
-    message = exc.description if status < 500 else "Internal error."
+    message = (exc.description or "") if status < 500 else "Internal error."
     if status == 422 and fields:
         message = "Some fields are invalid."
     return jsonify(error_body(code, message, fields)), status
+
+
+def _field_messages(exc: HTTPException) -> dict[str, Any] | None:
+    """webargs/flask-smorest's {"json": {"field": ["msg"]}} as {"field": ["msg"]}."""
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not messages:
+        return None
+    fields: dict[str, Any] = {}
+    for location in messages.values():
+        if isinstance(location, dict):
+            fields.update(location)
+    return fields
 
 
 def install_error_handlers(app: Flask) -> None:
     """Every refusal (shared/errors.py), every HTTP error and anything unexpected, in the
     one error shape."""
     @app.errorhandler(DomainError)
-    def _refused(exc: DomainError):
+    def _refused(exc: DomainError) -> Answer:
         body, status, headers = answer_of(exc)
         return jsonify(body), status, headers
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
+    def _http_error(exc: HTTPException) -> Answer:
         return _from_http_exception(exc)
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception) -> Answer:
         if database_unavailable(exc):  # no primary (a failover), a restart: not a bug
             app.logger.warning("database unavailable type=%s", type(exc).__name__)
             return (jsonify(error_body("unavailable", "Try again in a moment.")), 503,
@@ -169,13 +215,14 @@ def install_error_handlers(app: Flask) -> None:
         return jsonify(error_body("internal_error", "Internal error.")), 500
 
 
-class _Api(Api):
+class _Api(Api):  # type: ignore[misc]  # flask-smorest ships no type information
     ERROR_SCHEMA = ErrorSchema  # our error shape, not flask-smorest's, in the documents
 
 
 def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
-                     verifier, revocations=None, blueprints=(),
-                     extra_config: dict | None = None) -> Flask:
+                     verifier: TokenVerifier, revocations: RevocationView | None = None,
+                     blueprints: Iterable[Blueprint] = (),
+                     extra_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(f"pp.{service}")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_JSON_BYTES,
@@ -192,7 +239,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
     install_error_handlers(app)  # after Api(): ours replace flask-smorest's error shape
 
     @app.before_request
-    def _start_request():
+    def _start_request() -> None:
         request.environ["pp.started"] = time.perf_counter()
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else str(uuid.uuid4())
@@ -201,7 +248,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         _guard_request_body()
 
     @app.after_request
-    def _finish_request(response):
+    def _finish_request(response: Response) -> Response:
         started = request.environ.get("pp.started")
         if started is not None:  # by route pattern, never by the ids in a path
             route = request.url_rule.rule if request.url_rule else "unmatched"
@@ -215,21 +262,24 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         return response
 
     @app.teardown_request
-    def _end_request(_exc):
+    def _end_request(_exc: BaseException | None) -> None:
         token = request.environ.pop("pp.correlation_token", None)
         if token is not None:
             correlation_id_var.reset(token)
 
+    _install_probes(app, service, ready)
+    app.extensions["pp_api"] = api
+    return app
+
+
+def _install_probes(app: Flask, service: str, ready: Callable[[], dict[str, str]]) -> None:
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> Response:
         return jsonify({"status": "alive", "service": service})
 
     @app.get("/readyz")
-    def readyz():
+    def readyz() -> tuple[Response, int]:
         checks = ready()
         ok = all(v == "ok" for v in checks.values())
         return jsonify({"status": "ready" if ok else "not_ready", "service": service,
                         "checks": checks}), 200 if ok else 503
-
-    app.extensions["pp_api"] = api
-    return app

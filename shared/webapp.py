@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -71,7 +73,8 @@ class WebApp:
     def __init__(self, root: Path = WEB_ROOT):
         self.root = root
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., object]) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "") or "/"
         if method not in ("GET", "HEAD"):
@@ -93,7 +96,8 @@ class WebApp:
         return self._answer(start_response, "200 OK", body, kind, [], method)
 
     @staticmethod
-    def _answer(start_response, status, body: bytes, kind: str, extra, method):
+    def _answer(start_response: Callable[..., object], status: str, body: bytes, kind: str,
+                extra: Iterable[tuple[str, str]], method: str) -> list[bytes]:
         start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body))),
                                 *SECURITY_HEADERS, *extra])
         return [b""] if method == "HEAD" else [body]

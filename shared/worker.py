@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 from shared import metrics
 from shared.config import Settings
@@ -14,7 +14,7 @@ from shared.service import Loop, ServiceRuntime, ServiceSpec
 log = logging.getLogger(__name__)
 
 
-def run_threads(loops, stop: threading.Event) -> list[threading.Thread]:
+def run_threads(loops: Iterable[Loop], stop: threading.Event) -> list[threading.Thread]:
     threads = []
     for name, target in loops:
         thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)

@@ -228,3 +228,15 @@ def own_broker():
         _missing("rabbitmq-server (to start a throwaway broker node)")
     with ThrowawayBroker() as broker:
         yield broker
+
+
+@pytest.fixture(scope="module")
+def own_cluster():
+    """A three-node RabbitMQ cluster of this test module's own (tests/throwaway_cluster.py),
+    whose nodes it may kill and cut off; every node is killed when the module ends."""
+    from tests.throwaway_broker import available
+    from tests.throwaway_cluster import ThrowawayCluster
+    if not available():
+        _missing("rabbitmq-server (to start a throwaway cluster)")
+    with ThrowawayCluster() as cluster:
+        yield cluster

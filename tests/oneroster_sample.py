@@ -31,6 +31,12 @@ HEADERS = {
     "results": "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,"
                "scoreStatus,score,scoreDate,comment",
 }
+# Every file of the 1.2 binding: a manifest names each (absent, bulk or delta).
+ALL_FILES = ("academicSessions", "categories", "classes", "classResources", "courses",
+             "courseResources", "demographics", "enrollments", "lineItemLearningObjectiveIds",
+             "lineItems", "lineItemScoreScales", "orgs", "resources",
+             "resultLearningObjectiveIds", "results", "resultScoreScales", "roles",
+             "scoreScales", "userProfiles", "userResources", "users")
 STAMP = "2026-09-01T08:00:00Z"
 PERIOD = "Autumn 2026"
 SUBJECTS = ("Maths", "English", "Science", "History", "Geography", "French", "Art",
@@ -47,7 +53,7 @@ def zip_bundle(files: dict[str, tuple[str, list[dict]]], *, manifest_extra: dict
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         manifest = [("manifest.version", "1.0"), ("oneroster.version", "1.2")]
         manifest += [(f"file.{name}", files[name][0] if name in files else "absent")
-                     for name in HEADERS]
+                     for name in ALL_FILES]
         manifest += list((manifest_extra or {}).items())
         zf.writestr(_member("manifest.csv"), _csv(["propertyName", "value"], [dict(
             propertyName=k, value=v) for k, v in manifest]))

@@ -26,18 +26,30 @@ def available() -> bool:
 
 
 class ThrowawayBroker:
-    def __init__(self):
+    def __init__(self, cookie: str | None = None, config: str = ""):
+        """`cookie`: the Erlang cookie (nodes of one cluster share it; default: a cookie of
+        the node's own); `config`: rabbitmq.conf lines (tests/throwaway_cluster.py)."""
         self.name = f"pptest{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="pp-rabbit-"))
         self.as_rabbitmq = os.geteuid() == 0
+        (self.folder / "rabbitmq.conf").write_text(config)
+        if cookie is not None:
+            cookie_file = self.folder / ".erlang.cookie"
+            cookie_file.write_text(cookie)
+            os.chmod(cookie_file, 0o400)
         if self.as_rabbitmq:
             user = pwd.getpwnam("rabbitmq")
             os.chmod(self.folder, 0o755)
-            os.chown(self.folder, user.pw_uid, user.pw_gid)
+            for path in (self.folder, *self.folder.iterdir()):
+                os.chown(path, user.pw_uid, user.pw_gid)
         self.process: subprocess.Popen | None = None
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        # The Erlang distribution's tick (the node and its rabbitmqctl alike), in seconds,
+        # when not Erlang's 60; read at each start. A quorum queue's commands (a consume
+        # among them) time out after net_ticktime + 5 s (rabbit_fifo_client).
+        self.net_ticktime: int | None = None
 
     def _command(self, *argv: str) -> list[str]:
         env = [f"HOME={self.folder}", f"RABBITMQ_NODENAME={self.name}",
@@ -45,10 +57,14 @@ class ThrowawayBroker:
                f"RABBITMQ_DIST_PORT={self.dist_port}",
                f"RABBITMQ_MNESIA_BASE={self.folder}/mnesia",
                f"RABBITMQ_LOG_BASE={self.folder}/log",
-               f"RABBITMQ_CONFIG_FILE={self.folder}/none",
+               f"RABBITMQ_CONFIG_FILE={self.folder}/rabbitmq.conf",
                f"RABBITMQ_ADVANCED_CONFIG_FILE={self.folder}/none-advanced.config",
                f"RABBITMQ_ENABLED_PLUGINS_FILE={self.folder}/plugins",
                f"RABBITMQ_PID_FILE={self.folder}/pid"]
+        if self.net_ticktime is not None:
+            tick = f"-kernel net_ticktime {self.net_ticktime}"
+            env += [f"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS={tick}",
+                    f"RABBITMQ_CTL_ERL_ARGS={tick}"]
         prefix = ["runuser", "-u", "rabbitmq", "--"] if self.as_rabbitmq else []
         return [*prefix, "env", *env, *argv]
 

@@ -40,9 +40,10 @@ def translate(kind: str, record_id: str, data: dict[str, Any], resolve: Resolve)
             ("StudentPlacementRecorded", {"student_id": record_id,
                                           "form_group": data["form_group"],
                                           "year_group": data["year_group"]}),
-            ("StudentBirthDateRecorded", {"student_id": record_id,
-                                          "date_of_birth": data["date_of_birth"].isoformat()}),
         ]
+        if data.get("date_of_birth"):  # none sent: the links wait for one
+            events.append(("StudentBirthDateRecorded", {
+                "student_id": record_id, "date_of_birth": data["date_of_birth"].isoformat()}))
         if data.get("email"):
             events.append(("StudentAccountRequested", {"student_id": record_id,
                                                        "email": data["email"]}))

@@ -126,13 +126,19 @@ def _users(raw: dict[str, str], reasons: list[str]) -> dict:
             "agents": [a for a in (_sourced_id(s, "agentSourcedIds", reasons)
                                    for s in _list(raw.get("agentSourcedIds", ""))) if a],
             "grades": _list(raw.get("grades", "")),
+            "orgs": [o for o in (_sourced_id(s, "orgSourcedIds", reasons) for s in _list(
+                f"{raw.get('orgSourcedIds', '')},{raw.get('primaryOrgSourcedId', '')}")) if o],
             "receives_reports": _boolean(raw.get("metadata.receivesReports", ""),
-                                         "metadata.receivesReports", reasons)}
+                                         "metadata.receivesReports", reasons),
+            # false: the school does not let this person sign in (no invitation).
+            "enabled": _boolean(raw.get("enabledUser", ""), "enabledUser", reasons) is not False}
 
 
 def _roles(raw: dict[str, str], reasons: list[str]) -> dict:
     return {"user": _sourced_id(raw["userSourcedId"], "userSourcedId", reasons),
-            "role": raw["role"], "primary": raw.get("roleType", "") == "primary"}
+            "role": raw["role"], "primary": raw.get("roleType", "") == "primary",
+            "org": _sourced_id(raw.get("orgSourcedId", ""), "orgSourcedId", reasons,
+                               required=False)}
 
 
 def _demographics(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -191,7 +197,9 @@ def _classes(raw: dict[str, str], reasons: list[str]) -> dict:
 def _enrollments(raw: dict[str, str], reasons: list[str]) -> dict:
     return {"class": _sourced_id(raw["classSourcedId"], "classSourcedId", reasons),
             "user": _sourced_id(raw["userSourcedId"], "userSourcedId", reasons),
-            "role": raw["role"]}
+            "role": raw["role"],
+            "school": _sourced_id(raw.get("schoolSourcedId", ""), "schoolSourcedId", reasons,
+                                  required=False)}
 
 
 def _line_items(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -334,12 +342,29 @@ class _Unreadable(Exception):
     pass
 
 
-def read_manifest(reader: _Reader) -> dict[str, str]:
+# The files each version's manifest names (1EdTech OneRoster CSV binding 1.1 §2.1 and
+# 1.2 §3.1.1: every one is given, absent, bulk or delta).
+VERSION_FILES = {
+    "1.1": ("academicSessions", "categories", "classes", "classResources", "courses",
+            "courseResources", "demographics", "enrollments", "lineItems", "orgs",
+            "resources", "results", "users"),
+    "1.2": ("academicSessions", "categories", "classes", "classResources", "courses",
+            "courseResources", "demographics", "enrollments", "lineItemLearningObjectiveIds",
+            "lineItems", "lineItemScoreScales", "orgs", "resources",
+            "resultLearningObjectiveIds", "results", "resultScoreScales", "roles",
+            "scoreScales", "userProfiles", "userResources", "users"),
+}
+
+
+def read_manifest(reader: _Reader) -> tuple[dict[str, str], list[dict], list[dict], bool]:
+    """(file name -> bulk | delta, faults, warnings, whether a fault leaves a file Pupil
+    Progress takes unknown). A fault in one manifest row does not stop the others, nor the
+    files' own checks: every fault is reported."""
     if "manifest.csv" not in reader.members:
         raise BundleRejected([_error("manifest.csv", None, "Missing: a OneRoster bundle "
                                      "starts with its manifest.")])
     properties: dict[str, tuple[str, int]] = {}
-    errors = []
+    errors, warnings = [], []
     try:
         records = list(reader.records("manifest.csv"))
     except _Unreadable as exc:
@@ -350,8 +375,9 @@ def read_manifest(reader: _Reader) -> dict[str, str]:
         if len(values) >= 2:
             properties[values[0].strip()] = (values[1].strip(), line)
     version = properties.get("oneroster.version", ("", 1))
-    if version[0] not in ("1.2", "1.1"):
+    if version[0] not in VERSION_FILES:
         errors.append(_error("manifest.csv", version[1], "oneroster.version: 1.2 (or 1.1)."))
+    incomplete = bool(errors)
     modes = {}
     for name, (value, line) in properties.items():
         if not name.startswith("file."):
@@ -359,16 +385,27 @@ def read_manifest(reader: _Reader) -> dict[str, str]:
         file = name[len("file."):]
         if value not in MODES:
             errors.append(_error("manifest.csv", line, f"{name}: bulk, delta or absent."))
+            incomplete = incomplete or file in SPECS
         elif value != "absent" and file in SPECS:
             if f"{file}.csv" not in reader.members:
                 errors.append(_error("manifest.csv", line, f"{name} is {value} but "
                                      f"{file}.csv is not in the zip."))
-            modes[file] = value
-    if errors:
-        raise BundleRejected(errors)
-    if not modes:
-        raise BundleRejected([_error("manifest.csv", None, "Names no file as bulk or delta.")])
-    return modes
+                incomplete = True
+            else:
+                modes[file] = value
+    for file in VERSION_FILES.get(version[0], ()):
+        if f"file.{file}" in properties:
+            continue
+        if file in SPECS:  # a file we take: absent or forgotten cannot be told apart
+            errors.append(_error("manifest.csv", None, f"file.{file}: Missing; the "
+                                 "manifest names every file, as absent, bulk or delta."))
+            incomplete = True
+        else:
+            warnings.append(_error("manifest.csv", None, f"file.{file}: Missing (a file "
+                                   "Pupil Progress does not take): read as absent."))
+    if not modes and not errors:
+        errors.append(_error("manifest.csv", None, "Names no file as bulk or delta."))
+    return modes, errors, warnings, incomplete
 
 
 def read_bundle(data: bytes) -> Bundle:
@@ -376,7 +413,8 @@ def read_bundle(data: bytes) -> Bundle:
     `errors` (file, line, reason; never a rejected value). A zip or manifest that cannot be
     read at all raises BundleRejected."""
     reader = _Reader(data)
-    bundle = Bundle(read_manifest(reader))
+    modes, errors, warnings, incomplete = read_manifest(reader)
+    bundle = Bundle(modes, ignored=warnings, errors=errors, unreadable_files=incomplete)
     for member in sorted(reader.members):
         name = member.removesuffix(".csv")
         if member != "manifest.csv" and bundle.modes.get(name) is None:
@@ -409,12 +447,15 @@ def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
         missing = [c for c in needs if c not in header]
         if spec.any_of and not any(c in header for c in spec.any_of):
             missing.append(" or ".join(spec.any_of))
-        twice = sorted({c for c in header if header.count(c) > 1})
-        if missing or twice:
+        twice = sorted({c for c in header if c and header.count(c) > 1})
+        unnamed = [str(n) for n, c in enumerate(header, 1) if not c]
+        if missing or twice or unnamed:
             bundle.unreadable_files = True
             fault(header_line, " ".join(
                 ([f"Missing column {', '.join(missing)}."] if missing else [])
-                + ([f"Column {', '.join(twice)} given twice."] if twice else [])))
+                + ([f"Column {', '.join(twice)} given twice."] if twice else [])
+                + ([f"Column {', '.join(unnamed)} of the header has no name."]
+                   if unnamed else [])))
             return [], rows_seen
         seen: dict[str, int] = {}
         for line, values in records:
@@ -424,8 +465,8 @@ def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
                                              f"{MAX_ROWS} rows.")])
             if values == [] or values == [""]:
                 continue  # a blank line
-            if len(values) != len(header):
-                fault(line, f"{len(values)} fields; the header has {len(header)}.")
+            values = _fitted(spec, header, values, line, bundle)
+            if values is None:
                 continue
             raw = dict(zip(header, (v.strip() for v in values)))
             reasons: list[str] = []
@@ -443,6 +484,26 @@ def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
         bundle.unreadable_files = True
         fault(None, str(exc))
         return [], rows_seen
+
+
+def _fitted(spec: FileSpec, header: list[str], values: list[str], line: int,
+            bundle: Bundle) -> list[str] | None:
+    """The row's fields, one per column. Extra empty fields at the end (a spreadsheet's
+    artefact) are dropped with a warning; other counts are a fault, and the row's
+    sourcedId still counts as present (rows naming it are not refused as dangling)."""
+    if len(values) > len(header) and not any(v.strip() for v in values[len(header):]):
+        bundle.ignored.append(_error(spec.file, line, f"{len(values) - len(header)} empty "
+                                     "field(s) after the last column: dropped."))
+        return values[:len(header)]
+    if len(values) == len(header):
+        return values
+    if "sourcedId" in header and header.index("sourcedId") < len(values):
+        bundle.faulty_ids.add(values[header.index("sourcedId")].strip())
+    bundle.errors.append(_error(spec.file, line, f"{len(values)} fields; the header has "
+                                f"{len(header)}."))
+    if len(bundle.errors) >= MAX_REPORTED_ERRORS:
+        raise BundleRejected(bundle.errors)
+    return None
 
 
 def _read_row(spec: FileSpec, mode: str, raw: dict[str, str], line: int,
@@ -474,6 +535,9 @@ class Settings:
     """The school's choice of which contacts receive reports when OneRoster says nothing
     (a `metadata.receivesReports` column on the contact's users row says it per contact)."""
     report_contact_roles: tuple[str, ...] = ()
+    # The school's own orgs (sourcedIds) in a district or trust export: rows of only
+    # other orgs are not taken (roster_scope.py). Empty: not set.
+    school_orgs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -525,24 +589,54 @@ class Projection:
     ignored: list[dict]
 
 
-def user_roles(state: State) -> dict[str, str]:
-    """sourcedId -> role: roles.csv (the primary role first) where it speaks, else the
-    users.csv role column (OneRoster 1.1 exports)."""
-    roles = {sid: row.values["role"] for sid, row in state["users"].items()
-             if row.values.get("role")}
-    for row in sorted(state["roles"].values(), key=lambda r: not r.values["primary"]):
-        roles.setdefault(row.values["user"], row.values["role"])
-        if row.values["primary"]:
-            roles[row.values["user"]] = row.values["role"]
+TAKEN_ROLES = ("student", "teacher", *CONTACT_ROLES)
+
+
+def user_roles(state: State) -> dict[str, list[str]]:
+    """sourcedId -> every role of the user, each once: roles.csv's primary roles first,
+    then the users.csv role column (OneRoster 1.1), then roles.csv's other roles. A 1.2
+    user may be, say, a teacher of a class and a guardian of a student: each role is
+    honoured."""
+    roles: dict[str, list[str]] = {}
+
+    def add(user: str, role: str) -> None:
+        if role not in roles.setdefault(user, []):
+            roles[user].append(role)
+    ordered = sorted(state["roles"].values(), key=lambda r: not r.values["primary"])
+    for row in (r for r in ordered if r.values["primary"]):
+        add(row.values["user"], row.values["role"])
+    for sid, row in state["users"].items():
+        if row.values.get("role"):
+            add(sid, row.values["role"])
+    for row in ordered:
+        add(row.values["user"], row.values["role"])
     return roles
 
 
+def _contact_role(roles: list[str] | None) -> str | None:
+    """The user's contact role (parent, guardian, relative), the primary one first."""
+    return next((r for r in roles or () if r in CONTACT_ROLES), None)
+
+
+def _roles_not_taken(state: State) -> list[dict]:
+    """Roles Pupil Progress has no use for (administrators, aides, …), by row."""
+    ignored = [_error("roles.csv", row.line, "role: Not a role Pupil "
+                      "Progress takes (student, teacher, parent, guardian, relative).")
+               for row in state["roles"].values()
+               if row.line is not None and row.values["role"] not in TAKEN_ROLES]
+    ignored += [_error("users.csv", row.line, "role: Not a role Pupil "
+                       "Progress takes (student, teacher, parent, guardian, relative).")
+                for row in state["users"].values() if row.line is not None
+                and row.values.get("role") and row.values["role"] not in TAKEN_ROLES]
+    return ignored
+
+
 def _year_group(grades: list[str]) -> int | None:
+    """The first grade 01-13 as a year group; none such (no `grades`, or only codes like
+    PS, KG, UG, Other): not known."""
     for grade in grades:
-        if grade.isascii() and grade.isdigit() and len(grade) <= 2:
+        if grade.isascii() and grade.isdigit() and len(grade) <= 2 and 1 <= int(grade) <= 13:
             return int(grade)
-        if grade in ("IT", "PR", "PK", "TK", "KG"):
-            return 0
     return None
 
 
@@ -591,8 +685,9 @@ def project(state: State, bundle: Bundle, settings: Settings,
                 and row.values["user"] not in users:
             dangling("enrollments.csv", row, "userSourcedId", "users", row.values["user"])
 
-    students = {s for s, r in roles.items() if r == "student" and s in users}
-    teachers = {s for s, r in roles.items() if r == "teacher" and s in users}
+    students = {s for s, r in roles.items() if "student" in r and s in users}
+    teachers = {s for s, r in roles.items() if "teacher" in r and s in users}
+    ignored += _roles_not_taken(state)
     for sid, row in users.items():
         if sid in roles or row.line is None:  # held without one: ignored when it came
             continue
@@ -618,53 +713,49 @@ def project(state: State, bundle: Bundle, settings: Settings,
         row = users[sid]
         demographics = state["demographics"].get(sid)
         birth_date = demographics.values.get("birth_date") if demographics else None
-        year_group = _year_group(row.values["grades"])
-        if birth_date is None:
-            fault("demographics.csv" if demographics else "users.csv",
-                  demographics or row, "A student needs a birthDate in demographics.csv: "
-                  "parents prove it to see reports.")
-        if year_group is None:
-            fault("users.csv", row, "grades: A student needs a grade (year group).")
-        if birth_date is None or year_group is None:
-            continue
+        # Both optional: without a birthDate the links wait for one (none can be
+        # confirmed); without a grade 01-13 the year group is not known.
         data = {"given_name": row.values["given_name"], "family_name": row.values["family_name"],
                 "date_of_birth": birth_date, "form_group": form_groups.get(sid, ""),
-                "year_group": year_group}
-        if row.values.get("email"):
-            data["email"] = row.values["email"]
+                "year_group": _year_group(row.values["grades"])}
+        if row.values.get("email") and row.values.get("enabled", True):
+            data["email"] = row.values["email"]  # enabledUser false: no student account
         events.append(Pushed("student.upserted", sid, data, "users.csv", row.line))
 
     children: dict[str, set[str]] = {}
     for sid, row in users.items():
         for agent in row.values["agents"]:
-            if sid in students and roles.get(agent) in CONTACT_ROLES:
+            if sid in students and _contact_role(roles.get(agent)):
                 children.setdefault(agent, set()).add(sid)
-            elif roles.get(sid) in CONTACT_ROLES and agent in students:
+            if _contact_role(roles.get(sid)) and agent in students:
                 children.setdefault(sid, set()).add(agent)
     contacts = set()
-    for sid in sorted(s for s, r in roles.items() if r in CONTACT_ROLES and s in users):
+    for sid in sorted(s for s, r in roles.items() if _contact_role(r) and s in users):
         row = users[sid]
         if row.values.get("given_name") is None:
             continue  # held as a stub: not taken before, and not in this bundle
         receives = row.values.get("receives_reports")
         if receives is None:
-            receives = roles[sid] in settings.report_contact_roles
+            receives = _contact_role(roles[sid]) in settings.report_contact_roles
         kids = sorted(children.get(sid, ()))
         if not receives or not kids:
             if row.line is not None:
                 ignored.append(_error("users.csv", row.line, "A contact who receives no "
                                       "child's reports is not taken."))
             continue
-        if not row.values.get("email"):
+        if not row.values.get("email") or not row.values.get("enabled", True):
             if row.line is not None:
                 ignored.append(_error("users.csv", row.line, "A contact without an email "
-                                      "cannot sign in: not taken."))
+                                      "cannot sign in: not taken." if row.values.get("enabled",
+                                      True) else "enabledUser false: no invitation; not "
+                                      "taken."))
             continue
         contacts.add(sid)
         events.append(Pushed("guardian.upserted", sid, {
             "given_name": row.values["given_name"], "family_name": row.values["family_name"],
             "email": row.values["email"], "students": [
-                {"student_id": kid, "relationship": roles[sid], "receives_reports": True}
+                {"student_id": kid, "relationship": _contact_role(roles[sid]),
+                 "receives_reports": True}
                 for kid in kids]}, "users.csv", row.line))
 
     for sid in sorted(teachers):

@@ -85,9 +85,13 @@ class EventHead(Tolerant):
 class StudentData(Tolerant):
     given_name = Name(required=True)
     family_name = Name(required=True)
-    date_of_birth = StrictDate(required=True)
+    # Optional (issue 23): without one the student's links wait for it, and no link can be
+    # confirmed; a later push that gives it makes them confirmable.
+    date_of_birth = StrictDate(load_default=None, allow_none=True)
     form_group = SafeString(required=True, max_length=50)
-    year_group = fields.Integer(required=True, strict=True, validate=validate.Range(0, 20))
+    # Optional: not known (OneRoster's `grades` is optional) shows as unknown.
+    year_group = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                validate=validate.Range(0, 20))
     email = SafeEmail(load_default=None)
 
 
@@ -161,7 +165,10 @@ class RosterSettings(Schema):
     """Which contacts receive reports when a OneRoster bundle says nothing about one (no
     `metadata.receivesReports` on their users row). Empty by default: none do."""
     report_contact_roles = fields.List(fields.String(validate=validate.OneOf(
-        ("parent", "guardian", "relative"))), required=True, validate=validate.Length(max=3))
+        ("parent", "guardian", "relative"))), validate=validate.Length(max=3))
+    # A district or trust export: the school's own org sourcedIds (orgs.csv); rows of only
+    # other orgs are not taken. A bundle with several schools needs it.
+    school_org_ids = fields.List(SourceId(), validate=validate.Length(max=50))
 
 
 class RosterUploadResult(Schema):
@@ -172,3 +179,5 @@ class RosterUploadResult(Schema):
     published = fields.Integer()  # integration events published: what changed
     already_applied = fields.Boolean()
     ignored = fields.List(fields.Dict())  # [{"file", "line", "error"}]: taken, not used
+    # A district or trust export: rows not taken, per other org and file (no one named).
+    other_orgs = fields.Dict(keys=fields.String(), values=fields.Dict())

@@ -33,8 +33,8 @@ class LinkError(DomainError):
 
 class NotReady(LinkError, Conflict):
     code = "not_ready"
-    answer = ("The school's record for this child is not complete yet; try again "
-              "later.")
+    answer = ("Waiting for the school to send this child's date of birth: the link can "
+              "be confirmed once the school has sent it.")
 
 
 class LinkLocked(LinkError, Locked):

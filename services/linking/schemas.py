@@ -26,6 +26,9 @@ class LinkOut(Schema):
     id = fields.String()
     student = fields.Nested(StudentOut)
     status = fields.String()
+    # Pending, and the school has not sent the child's date of birth: it cannot be confirmed
+    # until the school does (OneRoster's demographics, or a push's date_of_birth).
+    waiting_for_date_of_birth = fields.Boolean()
     guardian_id = fields.String()       # school admins only
     failed_attempts = fields.Integer()  # school admins only
     has_account = fields.Boolean()      # school admins only
@@ -58,6 +61,8 @@ class LinkCounts(Schema):
 class SchoolStudent(Schema):
     id = fields.String()
     name = fields.String(allow_none=True)
+    # No date of birth from the school yet: none of the student's links can be confirmed.
+    waiting_for_date_of_birth = fields.Boolean()
     links = fields.Nested(LinkCounts)
 
 

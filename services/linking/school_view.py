@@ -20,7 +20,8 @@ def school_students(session: Session, school_id: str, name: str | None,
     keeps the students with a link in that state (such as the locked ones to unlock);
     `student_id` just that one."""
     sort_name = sa.func.coalesce(students.c.name, "")
-    query = (sa.select(students.c.student_id, students.c.name, sort_name.label("sort_name"))
+    query = (sa.select(students.c.student_id, students.c.name, sort_name.label("sort_name"),
+                       students.c.date_of_birth.is_(None).label("no_birth_date"))
              .where(students.c.school_id == school_id))
     if student_id:
         query = query.where(students.c.student_id == student_id)
@@ -43,4 +44,5 @@ def school_students(session: Session, school_id: str, name: str | None,
                 .group_by(links.c.student_id, links.c.status)).all():
             counts[student_id][status] = count
     return page.map(lambda r: {"id": r.student_id, "name": r.name,
+                               "waiting_for_date_of_birth": bool(r.no_birth_date),
                                "links": counts[r.student_id]})

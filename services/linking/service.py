@@ -220,13 +220,14 @@ class Linking:
     # --- parents ---------------------------------------------------------------------------
     def own_links(self, session: Session, account_id: str, after: str | None = None,
                   limit: int = 50) -> Page:
-        query = (sa.select(links.c.id, links.c.student_id, links.c.status, students.c.name)
+        query = (sa.select(links.c.id, links.c.student_id, links.c.status, students.c.name,
+                           students.c.date_of_birth.is_(None).label("no_birth_date"))
                  .select_from(links.outerjoin(students,
                                               students.c.student_id == links.c.student_id))
                  .where(links.c.account_id == account_id, links.c.status != REVOKED))
         return keyset_page(session, query, [Key(links.c.id)], after, limit).map(
             lambda r: {"id": r.id, "student": {"id": r.student_id, "name": r.name},
-                       "status": r.status})
+                       "status": r.status, "waiting_for_date_of_birth": _waiting(r)})
 
     def verify(self, session: Session, account_id: str, link_id: str,
                date_of_birth: dt.date) -> domain.Answer:
@@ -263,7 +264,8 @@ class Linking:
                           after: str | None = None, limit: int = 50) -> Page:
         # The school's recorded relationship (free text, "mother") tells the admin which
         # contact a link is; linking holds no guardian names.
-        query = (sa.select(links, guardian_students.c.relationship, students.c.name)
+        query = (sa.select(links, guardian_students.c.relationship, students.c.name,
+                           students.c.date_of_birth.is_(None).label("no_birth_date"))
                  .select_from(links.outerjoin(guardian_students, sa.and_(
                      guardian_students.c.guardian_id == links.c.guardian_id,
                      guardian_students.c.student_id == links.c.student_id))
@@ -275,6 +277,7 @@ class Linking:
                        "guardian_id": r.guardian_id, "relationship": r.relationship,
                        "status": r.status, "failed_attempts": r.failed_attempts,
                        "has_account": r.account_id is not None,
+                       "waiting_for_date_of_birth": _waiting(r),
                        "changed_at": r.changed_at})
 
     def unlock(self, session: Session, school_ids, link_id: str) -> str:
@@ -290,3 +293,8 @@ class Linking:
         self._revoke(session, link, RevokedBy.SCHOOL)
         return REVOKED
 
+
+def _waiting(row) -> bool:
+    """A pending link whose student has no date of birth yet (or no record at all yet):
+    it cannot be confirmed until the school sends one."""
+    return row.status == PENDING and bool(row.no_birth_date)

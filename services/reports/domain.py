@@ -46,7 +46,8 @@ def build_report(student: Row, classes: dict[str, Row], teachers: dict[str, list
     ordered = sorted(subjects.values(),
                      key=lambda s: (s["subject"] == GENERAL, s["subject"], s["class"] or ""))
     return {"student": {"id": student["id"], "name": student.get("name"),
-                        "form_group": student.get("form_group")},
+                        "form_group": student.get("form_group"),
+                        "year_group": student.get("year_group")},  # None: not known
             "subjects": ordered}
 
 

@@ -44,6 +44,9 @@ class StudentOut(Schema):
     id = fields.String()
     name = fields.String(allow_none=True)
     form_group = fields.String(allow_none=True)
+    # None: the school has not sent one (OneRoster `grades` is optional); absent from
+    # reports published before it was shown.
+    year_group = fields.Integer(allow_none=True)
 
 
 class SchoolReportQuery(Page):

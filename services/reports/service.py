@@ -319,7 +319,8 @@ class Reports:
             person = people.get(sid)
             out[sid] = domain.build_report(
                 {"id": sid, "name": person.name if person else None,
-                 "form_group": person.form_group if person else None},
+                 "form_group": person.form_group if person else None,
+                 "year_group": person.year_group if person else None},
                 class_rows, teachers, marks.get(sid, []), traits.get(sid, []))
         return out
 

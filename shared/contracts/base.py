@@ -1,6 +1,7 @@
 """What a contract is: one event type at one version, its schema, producer and consumers."""
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -49,7 +50,7 @@ class Contract:
     type: str
     version: int
     producer: str
-    schema: type[Schema]
+    schema: builtins.type[Schema]  # builtins: the field `type` shadows it here
     consumers: tuple[str, ...] | str
     channel: str = DATA
 

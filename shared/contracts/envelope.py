@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
@@ -35,7 +36,7 @@ _UTC_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+00:
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
-def load_plain_envelope(raw: dict) -> dict | None:
+def load_plain_envelope(raw: dict[str, Any]) -> dict[str, Any] | None:
     """The loaded envelope when it is plainly valid in the form producers write it, else
     None (then EnvelopeSchema decides)."""
     try:

@@ -35,7 +35,7 @@ class StudentRecorded(RecordEvent):
 class StudentPlacementRecorded(RecordEvent):
     student_id = UuidString(required=True)
     form_group = SafeString(required=True, max_length=50)
-    year_group = fields.Integer(required=True, strict=True)
+    year_group = fields.Integer(required=True, strict=True, allow_none=True)  # None: unknown
 
 
 class StudentAccountRequested(RecordEvent):

@@ -5,6 +5,8 @@ import datetime as dt
 import re
 import unicodedata
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from marshmallow import ValidationError, fields
 
@@ -31,13 +33,15 @@ def unsafe_character(text: str, *, allow_newlines: bool = True) -> str | None:
 class SafeString(fields.String):
     """A string with no control characters (NUL and friends) and no bidi overrides."""
 
-    def __init__(self, *args, max_length: int = 200, single_line: bool = True, **kwargs):
+    def __init__(self, *args: Any, max_length: int = 200, single_line: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_length = max_length
         self.single_line = single_line
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
+    def _deserialize(self, value: Any, attr: str | None,
+                     data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
         bad = unsafe_character(text, allow_newlines=not self.single_line)
         if bad is not None:
             raise ValidationError(f"Contains a forbidden character (U+{ord(bad):04X}).")
@@ -49,7 +53,8 @@ class SafeString(fields.String):
 class StrictBoolean(fields.Boolean):
     """JSON true or false only, as documented: not 1, "yes" or "on"."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None,
+                     data: Mapping[str, Any] | None, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
@@ -61,7 +66,8 @@ CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 class UuidString(fields.String):
     """A UUID carried as its canonical lower-case string."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None,
+                     data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         if type(value) is str and CANONICAL_UUID.fullmatch(value):
             return value  # already canonical (every event's ids): no parse needed
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -74,7 +80,10 @@ class UuidString(fields.String):
 class StrictDate(fields.Date):
     """A real calendar date written YYYY-MM-DD (no year 0000, no 2023-02-29)."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    # marshmallow's Date derives from DateTime, whose stub promises a datetime.
+    def _deserialize(  # type: ignore[override]
+            self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+            **kwargs: Any) -> dt.date:
         if not isinstance(value, str) or len(value) != 10:
             raise ValidationError("Not a date in YYYY-MM-DD form.")
         try:
@@ -86,7 +95,8 @@ class StrictDate(fields.Date):
 class UtcDateTime(fields.DateTime):
     """An ISO 8601 timestamp that must carry a timezone; returned in UTC."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None,
+                     data: Mapping[str, Any] | None, **kwargs: Any) -> dt.datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
         if moment.tzinfo is None:
             raise ValidationError("Timestamp must include a timezone.")
@@ -96,7 +106,7 @@ class UtcDateTime(fields.DateTime):
 class SafeEmail(SafeString):
     """An email address on one line (no CR/LF header injection), checked as an address."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         from marshmallow import validate
         kwargs.setdefault("max_length", 320)
         super().__init__(*args, **kwargs)

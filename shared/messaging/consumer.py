@@ -39,7 +39,7 @@ from . import topology
 from shared import metrics
 
 from .envelope import Envelope, correlation_id_var, parse_envelope
-from .publisher import broker_connection
+from .publisher import broker_connection, connect
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +403,7 @@ class QueueWorker:
             self._pending_bytes = 0
             on_queue = False  # between the broker answering and the consumer on its queue
             try:
-                conn.ensure_connection(max_retries=1, timeout=5)
+                connect(conn)
                 on_queue = True
                 channel = conn.channel()
                 topology.declare_topology(channel, self.settings, extra=[self.queue])

@@ -57,7 +57,7 @@ def new_envelope(event_type: str, data: dict[str, Any], *, producer: str,
         data=wire_data)
 
 
-def parse_envelope(body: bytes | str | dict) -> tuple[Envelope, dict[str, Any]]:
+def parse_envelope(body: bytes | str | dict[str, Any]) -> tuple[Envelope, dict[str, Any]]:
     """Decode and validate a delivered event; returns it and its loaded data.
 
     Raises ContractError (with a reason free of personal data) when it does not match.
@@ -87,7 +87,7 @@ def parse_envelope(body: bytes | str | dict) -> tuple[Envelope, dict[str, Any]]:
     return envelope, loaded
 
 
-def _json_default(value):
+def _json_default(value: object) -> str:
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

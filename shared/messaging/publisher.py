@@ -29,7 +29,10 @@ BROKER_REPLY_TIMEOUT = 20.0  # seconds to wait for the reply to any other method
 
 def broker_connection(url: str, *, confirm: bool = False, name: str | None = None,
                       heartbeat: int = 30) -> Connection:
-    """A kombu connection; `name` shows in the broker's connection list (ops, tests)."""
+    """A kombu connection; `name` shows in the broker's connection list (ops, tests).
+
+    `url` may name every node of a cluster, `;`-separated (PP_BROKER_URL): kombu fails over
+    to the next node when one does not answer (see connect)."""
     options: dict = {}
     if name and url.startswith("amqp"):
         options["client_properties"] = {"connection_name": name}
@@ -45,6 +48,14 @@ def broker_connection(url: str, *, confirm: bool = False, name: str | None = Non
             options["confirm_publish"] = True
     return Connection(url, heartbeat=heartbeat if url.startswith("amqp") else 0,
                       transport_options=options, connect_timeout=5)
+
+
+def connect(conn: Connection, timeout: float = 5) -> Connection:
+    """Connect to the first node that answers: with a cluster's nodes, one try of each in
+    order, without pause (`timeout` per node); with one URL, two tries, as before."""
+    nodes = len(conn.alt) if conn.alt else 1
+    conn.ensure_connection(max_retries=max(1, nodes - 1), timeout=timeout * nodes)
+    return conn
 
 
 @dataclass
@@ -103,7 +114,7 @@ class BrokerPublisher:
         # otherwise find its connection closed by the broker.
         conn = broker_connection(self.settings.broker_url, heartbeat=0,
                                  name=f"{self.settings.queue_prefix}publisher")
-        conn.ensure_connection(max_retries=1, timeout=5)
+        connect(conn)
         channel = conn.channel()
         topology.declare_topology(channel, self.settings)
         self._conn = conn

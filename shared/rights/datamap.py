@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from functools import lru_cache
+from typing import Any
 
 from shared.config import RIGHTS_PARTICIPANTS, SERVICES
 
@@ -73,7 +74,7 @@ def _readable(name: str, names: dict[str, str]) -> str:
     return names.get(name) or name.replace("_", " ")
 
 
-def service_entry(declaration: DataDeclaration) -> dict:
+def service_entry(declaration: DataDeclaration) -> dict[str, Any]:
     held = []
     for table in declaration.tables:
         groups: dict[tuple[str, str], list[str]] = {}
@@ -92,7 +93,7 @@ def service_entry(declaration: DataDeclaration) -> dict:
 
 
 @lru_cache(maxsize=1)
-def data_map() -> dict:
+def data_map() -> dict[str, Any]:
     """Every service, the personal data it declares (grouped by whose and why), in order."""
     return {"source": "the personal-data declarations of every service",
             "services": [service_entry(declaration_of(s)) for s in SERVICES]}

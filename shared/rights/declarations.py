@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 
@@ -53,10 +53,10 @@ _PERSON_SHAPED = (sa.String, sa.Text, sa.Date, sa.DateTime, sa.JSON, sa.Enum,
                   sa.LargeBinary)
 
 
-def _person_shaped(column: sa.Column) -> bool:
-    col_type = column.type
+def _person_shaped(column: sa.Column[Any]) -> bool:
+    col_type: object = column.type
     if isinstance(col_type, sa.types.TypeDecorator):
-        col_type = col_type.impl_instance if hasattr(col_type, "impl_instance") else col_type.impl
+        col_type = getattr(col_type, "impl_instance", col_type.impl)
     return isinstance(col_type, _PERSON_SHAPED)
 
 
@@ -72,9 +72,9 @@ def unclassified_columns(metadata: sa.MetaData, declaration: DataDeclaration) ->
             if declared is None or column.name not in declared.columns:
                 problems.append(f"{table.name}.{column.name}")
     for declared in declaration.tables:
-        table = metadata.tables.get(declared.table)
-        names = set(table.columns.keys()) if table is not None else set()
-        for column in (*declared.columns, *declared.subjects.values()):
-            if column not in names:
-                problems.append(f"{declared.table}.{column} (declared, missing)")
+        existing = metadata.tables.get(declared.table)
+        names = set(existing.columns.keys()) if existing is not None else set()
+        for name in (*declared.columns, *declared.subjects.values()):
+            if name not in names:
+                problems.append(f"{declared.table}.{name} (declared, missing)")
     return problems

@@ -10,7 +10,7 @@ from shared import deadletters
 from shared.messaging.envelope import new_envelope
 from shared.worker import run_threads
 from tests import fakeservice
-from tests.support import wait_for
+from tests.support import publish_events, wait_for
 
 pytestmark = pytest.mark.integration
 SCHOOL = str(uuid.uuid4())
@@ -37,11 +37,7 @@ def test_dead_letter_is_listed_replayed_after_the_fix_and_applied_once(broker_se
             "link_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
             "guardian_id": str(uuid.uuid4()), "student_id": student, "record_version": 1},
             producer="linking", school_id=SCHOOL)
-        from kombu import Connection, Exchange  # as linking's relay would publish it
-        with Connection(broker_settings.broker_url) as conn:
-            conn.Producer(exchange=Exchange(broker_settings.exchange, type="topic")).publish(
-                env.to_json(), routing_key="linking.parent_verified",
-                content_type="application/json", delivery_mode=2)
+        publish_events(broker_settings, env)  # as linking's relay would publish it
 
         letters = wait_for(lambda: deadletters.list_letters(rt.engine, rt.spec.tables),
                            message="dead letter")

@@ -214,3 +214,41 @@ def test_a_guardian_moved_to_another_email_leaves_the_old_login(system):
 def _count(engine, sql) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.text(sql)).scalar_one() or 0
+
+
+def test_without_a_date_of_birth_links_wait_for_one_and_none_can_be_confirmed(system):
+    """Issue 23: a push without date_of_birth (as a OneRoster bundle without
+    demographics) takes the student; the link waits, visibly to the parent and the
+    school's admins, and becomes confirmable when the school sends the date."""
+    school, system_token = system.school()
+    email = f"wait-{uuid.uuid4().hex[:8]}@example.org"
+    without = student("S1")
+    del without["data"]["date_of_birth"]
+    del without["data"]["year_group"]
+    system.push(system_token, [without, guardian("G1", email, {"S1": True})])
+    token = system.activate(email)
+    admin = system.admin(school, f"admin-{uuid.uuid4().hex[:8]}@example.org")
+
+    def listed():
+        items = system.call("linking", "get", "/api/v1/links", token).json["items"]
+        return items if items and items[0]["student"]["name"] else None
+    (link,) = wait_for(listed, message="link attached to the parent")
+    assert link["status"] == "pending" and link["waiting_for_date_of_birth"] is True
+    for guess in ("2015-03-02", "2015-03-03", "2015-03-04", "2015-03-05"):
+        refused = verify(system, token, link["id"], guess)
+        assert refused.status_code == 409, refused.json
+        assert refused.json["error"]["code"] == "not_ready"
+        assert "Waiting for the school to send" in refused.json["error"]["message"]
+    (seen,) = system.call("linking", "get", "/api/v1/links/students", admin).json["items"]
+    assert seen["waiting_for_date_of_birth"] is True and seen["links"]["pending"] == 1
+    by_admin = system.call("linking", "get", "/api/v1/links", admin,
+                           query={"student_id": seen["id"]}).json["items"]
+    assert [(i["waiting_for_date_of_birth"], i["failed_attempts"]) for i in by_admin] == [
+        (True, 0)]  # the answers tried meanwhile count for nothing
+
+    system.push(system_token, [student("S1", "2015-03-02")])
+    wait_for(lambda: not system.call("linking", "get", "/api/v1/links", token).json[
+        "items"][0]["waiting_for_date_of_birth"], message="the date of birth arrived")
+    assert verify(system, token, link["id"], "2015-03-02").json == {"status": "verified"}
+    (seen,) = system.call("linking", "get", "/api/v1/links/students", admin).json["items"]
+    assert seen["waiting_for_date_of_birth"] is False

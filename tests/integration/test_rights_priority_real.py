@@ -5,14 +5,13 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from kombu import Connection, Exchange
+from kombu import Connection
 
-from shared import contracts
 from shared.messaging import topology
 from shared.messaging.envelope import new_envelope
 from shared.worker import run_threads
 from tests import fakeservice
-from tests.support import queue_counts, wait_for
+from tests.support import publish_events, queue_counts, wait_for
 
 pytestmark = pytest.mark.integration
 SCHOOL = "00000000-0000-4000-8000-0000000000fd"
@@ -33,16 +32,8 @@ def test_a_rights_event_behind_ten_thousand_data_events_is_applied_first(broker_
         "subject": {"school_id": SCHOOL, "type": "student", "id": str(uuid.uuid4())},
         "subject_request_id": str(uuid.uuid4())}, producer="dsar", school_id=SCHOOL)
     with Connection(broker_settings.broker_url) as conn:
-        channel = conn.channel()
-        topology.declare_topology(channel, broker_settings)
-        producer = conn.Producer(channel, exchange=Exchange(broker_settings.exchange,
-                                                            type="topic"))
-        for event in data_events:
-            producer.publish(event.to_json(), routing_key="linking.parent_verified",
-                             content_type="application/json", delivery_mode=2)
-        producer.publish(erasure.to_json(),
-                         routing_key=contracts.latest("ErasureRequested").routing_key(),
-                         content_type="application/json", delivery_mode=2)
+        topology.declare_topology(conn.channel(), broker_settings)
+    publish_events(broker_settings, *data_events, erasure)
     wait_for(lambda: queue_counts(broker_settings.broker_url, data_queue)[0] == BACKLOG,
              timeout=60, message="the whole backlog queued before any consumer starts")
 

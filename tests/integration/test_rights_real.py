@@ -6,12 +6,11 @@ import pytest
 import sqlalchemy as sa
 from kombu import Connection, Exchange, Queue
 
-from shared import contracts
 from shared.messaging.envelope import new_envelope
 from shared.worker import run_threads
 from tests import fakeservice
 from tests.conftest import register_queue
-from tests.support import envelopes_of, wait_for
+from tests.support import envelopes_of, publish_events, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -67,13 +66,6 @@ def request(kind, student_id):
                         producer="dsar", school_id=SCHOOL)
 
 
-def send(settings, envelope):
-    with Connection(settings.broker_url) as conn:
-        conn.Producer(exchange=Exchange(settings.exchange, type="topic")).publish(
-            envelope.to_json(), routing_key=contracts.latest(envelope.type).routing_key(),
-            content_type="application/json", delivery_mode=2)
-
-
 def test_export_returns_declared_data_and_erase_removes_it(participant, answers,
                                                            broker_settings):
     ann = str(uuid.uuid4())
@@ -83,7 +75,7 @@ def test_export_returns_declared_data_and_erase_removes_it(participant, answers,
                           "'2014-01-09')"), {"i": ann, "j": str(uuid.uuid4()), "s": SCHOOL})
 
     access = request("AccessRequested", ann)
-    send(broker_settings, access)
+    publish_events(broker_settings, access)
     exported = answers("SubjectDataExported", access.id)
     assert exported["producer"] == "linking" and exported["data"]["outcome"] == "done"
     assert exported["data"]["tables"]["pupils"] == [
@@ -92,7 +84,7 @@ def test_export_returns_declared_data_and_erase_removes_it(participant, answers,
     wait_for(lambda: fakeservice.count(participant, "outbox", "sent_at IS NULL") == 0,
              message="export marked sent")
     erase = request("ErasureRequested", ann)
-    send(broker_settings, erase)
+    publish_events(broker_settings, erase)
     completed = answers("ErasureCompleted", erase.id)
     assert completed["data"]["counts"]["pupils"] == 1
     assert fakeservice.count(participant, "pupils", "id=:i", i=ann) == 0

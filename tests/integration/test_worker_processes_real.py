@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from kombu import Connection, Exchange
 
 from shared.messaging.envelope import new_envelope
 from tests import fakeservice
-from tests.support import queue_counts, terminate, wait_for
+from tests.support import publish_events, queue_counts, terminate, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +38,7 @@ def test_two_worker_processes_apply_each_event_once(broker_settings, new_databas
             "link_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
             "guardian_id": str(uuid.uuid4()), "student_id": str(uuid.uuid4()),
             "record_version": 1}, producer="linking", school_id=SCHOOL) for _ in range(400)]
-        with Connection(broker_settings.broker_url) as conn:
-            producer = conn.Producer(exchange=Exchange(broker_settings.exchange, type="topic"))
-            for event in events:
-                for _ in range(2):  # every event delivered twice
-                    producer.publish(event.to_json(), routing_key="linking.parent_verified",
-                                     content_type="application/json", delivery_mode=2)
+        publish_events(broker_settings, *events, copies=2)  # every event delivered twice
 
         def drained():
             return queue_counts(broker_settings.broker_url, queue)[0] == 0

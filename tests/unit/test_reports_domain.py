@@ -37,3 +37,10 @@ def test_a_teachers_erasure_takes_their_name_out_of_every_subject():
     content = domain.without_teacher(build(), "t1")
     names = [t for s in domain.render(content)["subjects"] for t in s["teachers"]]
     assert names == ["Mr Art Teacher"]
+
+
+def test_a_year_group_not_known_shows_as_such():
+    assert domain.render(build())["student"]["year_group"] is None  # not sent: unknown
+    known = domain.build_report({"id": "s1", "name": "Ann Lee", "form_group": "7A",
+                                 "year_group": 7}, CLASSES, TEACHERS, [], [])
+    assert domain.render(known)["student"]["year_group"] == 7

@@ -549,7 +549,8 @@ async function linksScreen(url) {
   const rows = answer.items.map((s) => h("li", {},
     h("a", { href: `/links/${encodeURIComponent(s.id)}` }, s.name || "A student without a name yet"),
     h("span", { class: "meta" }, ` ${countsText(s.links)}`),
-    s.links.locked ? h("span", { class: "badge badge--locked" }, "Locked link") : null));
+    s.links.locked ? h("span", { class: "badge badge--locked" }, "Locked link") : null,
+    s.waiting_for_date_of_birth ? h("span", { class: "badge" }, "Waiting for the school to send a date of birth") : null));
   show("Links between parents and children",
     h("p", {}, "A parent sees a child's reports once they confirm the child's date of birth. Three wrong answers lock the link until you unlock it; revoking a link ends the parent's access."),
     form(find, search.wrapper, h("div", { class: "actions" }, button("Find"),
@@ -583,6 +584,7 @@ async function studentLinksScreen(studentId) {
     const headingId = uniqueId("link");
     const parts = [h("h2", { id: headingId, tabindex: "-1" }, titles.get(link.id)),
       h("p", { class: `badge badge--${link.status === "verified" ? "ok" : link.status}` }, LINK_TEXT[link.status] || link.status),
+      link.waiting_for_date_of_birth ? h("p", {}, "Waiting for the school to send a date of birth: the parent cannot confirm this child until your school system sends it.") : null,
       summary([
         ["Account", link.has_account ? "Activated" : "Not activated yet"],
         link.status !== "verified" && link.status !== "revoked" ? ["Wrong answers", String(link.failed_attempts || 0)] : null,

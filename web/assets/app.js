@@ -342,6 +342,9 @@ function childSection(link, redraw) {
   } else if (link.status === "locked") {
     parts.push(h("p", { class: "badge badge--locked" }, "Locked"),
       h("p", {}, "The date of birth was entered wrongly 3 times, so this link is locked to keep the child's data safe. Only the school can unlock it: please contact the school office."));
+  } else if (link.waiting_for_date_of_birth) {
+    parts.push(h("p", { class: "badge" }, "Waiting for the school to send a date of birth"),
+      h("p", {}, `You confirm each child with the date of birth the school has, and the school has not sent ${name}'s yet. You can confirm once it does: nothing for you to do until then.`));
   } else {
     const dob = field({ label: "Date of birth", type: "date", name: "date-of-birth",
                         autocomplete: "off", hint: "To keep children's data safe, confirm each child with the date of birth the school has.",

@@ -42,7 +42,9 @@ function subjectSection(subject) {
 
 export function reportMeta(report) {
   const student = report.student || {};
-  return h("p", { class: "meta" }, [student.name, student.form_group ? `form ${student.form_group}` : null,
+  const year = !("year_group" in student) ? null
+    : student.year_group === null ? "year group not known" : `year ${student.year_group}`;
+  return h("p", { class: "meta" }, [student.name, student.form_group ? `form ${student.form_group}` : null, year,
     report.period, `published ${formatDate(report.published_at)}`].filter(Boolean).join(" · "));
 }
 
