@@ -85,8 +85,13 @@ def upload_oneroster():
     """Apply a OneRoster bundle (bulk and delta files per its manifest) as the same
     events a JSON batch carries. A bundle with any fault is refused whole, with every
     fault by file and line (422 `invalid_bundle`, `error.rows`); the same bundle again
-    applies nothing. docs/oneroster.md lists the fields used."""
-    school_id = current_principal().acting_school(request.args.get("school_id"))
+    applies nothing. docs/oneroster.md lists the fields used. A trust's client authorised
+    for several schools, naming none, applies the bundle to each of its schools that names
+    its own orgs (`school_org_ids`), each school's rows to that school alone (`schools`)."""
+    principal = current_principal()
+    several = principal.role == "school_system" and len(principal.school_ids) > 1 \
+        and not request.args.get("school_id")
+    school_id = None if several else principal.acting_school(request.args.get("school_id"))
     upload = request.files.get("bundle") if request.mimetype == "multipart/form-data" \
         else None
     data = upload.read() if upload is not None else request.get_data(cache=False)
@@ -94,6 +99,9 @@ def upload_oneroster():
         raise ApiError(400, "bundle_missing", "Send the bundle's zip as the body "
                        "(application/zip) or as the form field `bundle`.")
     try:
+        if school_id is None:
+            return in_transaction(lambda s: roster().upload_for_trust(
+                s, list(principal.school_ids), data))
         return in_transaction(lambda s: roster().upload(s, school_id, data))
     except oneroster.BundleRejected as exc:
         raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {exc.total} "

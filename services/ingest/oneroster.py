@@ -658,12 +658,18 @@ def project(state: State, bundle: Bundle, settings: Settings,
         else:
             errors.append(_error(file, row.line, reason))
 
+    removed = {r.sourced_id for rows in bundle.rows.values() for r in rows
+               if r.status == "tobedeleted"}
+
     def dangling(file: str, row: Row, column: str, target: str, ref: str) -> None:
         if ref in bundle.faulty_ids:  # the row it names has a fault of its own
             return
         if target in ("users", "student") and erased(ref):
             ignored.append(_error(file, row.line, f"{column}: Names a person erased at the "
                                   "school's request: not applied."))
+        elif ref in removed:
+            errors.append(_error(file, row.line, f"{column}: Names {ref}, which this "
+                                 "bundle marks tobedeleted."))
         else:
             errors.append(_error(file, row.line, f"{column}: No {target} record {ref}."))
 

@@ -181,3 +181,5 @@ class RosterUploadResult(Schema):
     ignored = fields.List(fields.Dict())  # [{"file", "line", "error"}]: taken, not used
     # A district or trust export: rows not taken, per other org and file (no one named).
     other_orgs = fields.Dict(keys=fields.String(), values=fields.Dict())
+    # A trust's client, several schools: school id -> that school's answer (as above).
+    schools = fields.Dict(keys=fields.String(), values=fields.Dict())

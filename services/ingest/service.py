@@ -288,6 +288,18 @@ class RosterImport:
                 "ignored": (bundle.ignored + ignored + projection.ignored)
                 [:oneroster.MAX_REPORTED_ERRORS]}
 
+    def upload_for_trust(self, session: Session, school_ids: list[str],
+                         bundle_bytes: bytes) -> dict:
+        """One export for several schools of a trust: applied to each school that names its
+        own orgs, each taking only its rows; all or nothing."""
+        chosen = [s for s in sorted(school_ids) if self.settings(session, s).school_orgs]
+        if not chosen:
+            raise oneroster.BundleRejected([{"file": "orgs.csv", "line": None, "error": (
+                "This client acts for several schools and none names its own orgs: set "
+                "each school's school_org_ids in its OneRoster settings, or name the "
+                "school (school_id).")}])
+        return {"schools": {s: self.upload(session, s, bundle_bytes) for s in chosen}}
+
     @staticmethod
     def _held(session: Session, school_id: str) -> tuple[oneroster.State, dict]:
         """The held roster, and the subject id each held row carries."""
