@@ -190,28 +190,30 @@ class ServiceRuntime:
 
 
 def _unless_offboarded(participant: RightsParticipant, handler: Handler) -> Handler:
+    def kept(session, items):
+        """The events of the batch whose school is not offboarded (one query)."""
+        offboarded = participant.offboarded_among(
+            session, {envelope.school_id for envelope, _ in items})
+        for envelope, _ in items:
+            if envelope.school_id in offboarded:
+                log.info("dropped event of an offboarded school event_id=%s school_id=%s",
+                         envelope.id, envelope.school_id)
+        return [(envelope, data) for envelope, data in items
+                if envelope.school_id not in offboarded]
+
     def guarded(session, envelope, data):
-        if participant.is_offboarded(session, envelope.school_id):
-            log.info("dropped event of an offboarded school event_id=%s school_id=%s",
-                     envelope.id, envelope.school_id)
-            return
-        return handler(session, envelope, data)
+        if kept(session, [(envelope, data)]):
+            return handler(session, envelope, data)
+        return None
 
     many = getattr(handler, "many", None)
     if many is None:
         return guarded
 
     def guarded_many(session, items):
-        offboarded = participant.offboarded_among(
-            session, {envelope.school_id for envelope, _ in items})
-        kept = [(envelope, data) for envelope, data in items
-                if envelope.school_id not in offboarded]
-        for envelope, _ in items:
-            if envelope.school_id in offboarded:
-                log.info("dropped event of an offboarded school event_id=%s school_id=%s",
-                         envelope.id, envelope.school_id)
-        if kept:
-            many(session, kept)
+        items = kept(session, items)
+        if items:
+            many(session, items)
     return with_many(guarded, guarded_many)
 
 

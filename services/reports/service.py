@@ -104,16 +104,12 @@ class Reports:
                 for s in pupils])
 
     def record_attainment(self, session, school_id, data):
-        if self.removals.is_removed(session, "student", data["student_id"]):
-            return  # about a student the school removed
-        upsert_versioned(session, attainment, {"attainment_id": data["attainment_id"]}, {
-            "school_id": school_id, "student_id": data["student_id"],
-            "class_id": data["class_id"], "period": data["period"], "kind": data["kind"],
-            "value": data["value"], "out_of": data.get("out_of"), "topic": data.get("topic")},
-            data["record_version"])
+        """One AttainmentRecorded: the rule is written once, in record_attainments."""
+        self.record_attainments(session, [(school_id, data)])
 
     def record_attainments(self, session, items):
-        """record_attainment for many events at once (the consumer's batches)."""
+        """AttainmentRecorded events: the attainment upserted by version, unless the
+        school removed the student."""
         self._upsert_results(session, attainment, "attainment_id", [
             (school_id, data, {"attainment_id": data["attainment_id"],
                                "class_id": data["class_id"], "kind": data["kind"],
@@ -122,7 +118,8 @@ class Reports:
             for school_id, data in items])
 
     def record_characteristics(self, session, items):
-        """record_characteristic for many events at once (the consumer's batches)."""
+        """CharacteristicRecorded events: the characteristic upserted by version, unless
+        the school removed the student."""
         self._upsert_results(session, characteristics, "characteristic_id", [
             (school_id, data, {"characteristic_id": data["characteristic_id"],
                                "class_id": data.get("class_id"), "kind": data["kind"],
@@ -153,13 +150,8 @@ class Reports:
             for school_id, data, values in items if data["student_id"] not in removed])
 
     def record_characteristic(self, session, school_id, data):
-        if self.removals.is_removed(session, "student", data["student_id"]):
-            return
-        upsert_versioned(session, characteristics,
-                         {"characteristic_id": data["characteristic_id"]}, {
-            "school_id": school_id, "student_id": data["student_id"],
-            "class_id": data.get("class_id"), "period": data["period"],
-            "kind": data["kind"], "value": data["value"]}, data["record_version"])
+        """One CharacteristicRecorded: the rule is written once, in record_characteristics."""
+        self.record_characteristics(session, [(school_id, data)])
 
     def remove_student(self, session, school_id, data):
         """The school removed the student: their data goes; published reports stay in the

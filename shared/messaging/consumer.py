@@ -9,6 +9,8 @@ own database, where they can be listed, replayed and erased.
 Deliveries are applied in batches (PP_CONSUMER_BATCH events, PP_CONSUMER_BATCH_BYTES of
 messages): the inbox rows and every handler's effects of a batch commit in one transaction,
 and all are acked after it.
+A delivery on its own is a batch of one: one path and one inbox mechanism (insert ... on
+conflict do nothing returning, on PostgreSQL and SQLite alike) serve both.
 If anything in a batch fails, the batch is rolled back and each delivery is processed
 alone, so a poison event is retried (and dead-lettered) by itself and never holds up or
 duplicates the others.
@@ -27,7 +29,6 @@ from typing import Any, Callable, Mapping, Sequence
 import sqlalchemy as sa
 from kombu import Consumer
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
@@ -72,21 +73,36 @@ def _record_new(session: Session, inbox: sa.Table, envelopes: list[Envelope]) ->
     return set(session.execute(statement, rows).scalars())
 
 
-def _groups(items):
+def _groups(batch: list[_Delivery]) -> list[list[_Delivery]]:
     """The batch in application order: each event without a set-based form alone and in
     its place; between them, the events with one, grouped by handler."""
-    groups: list[list] = []
-    pending: dict[Any, list] = {}
-    for item in items:
-        handler = item[3]
-        if getattr(handler, "many", None) is None:
+    groups: list[list[_Delivery]] = []
+    pending: dict[Handler, list[_Delivery]] = {}
+    for delivery in batch:
+        if getattr(delivery.handler, "many", None) is None:
             groups.extend(pending.values())
             pending = {}
-            groups.append([item])
+            groups.append([delivery])
         else:
-            pending.setdefault(handler, []).append(item)
+            pending.setdefault(delivery.handler, []).append(delivery)
     groups.extend(pending.values())
     return groups
+
+
+def _run(session: Session, group: list[_Delivery]) -> None:
+    """Apply a group of events of one handler: with its set-based form if it has more
+    than one, else the event by itself in its correlation id."""
+    handler = group[0].handler
+    if len(group) > 1:
+        handler.many(session, [(d.envelope, d.data) for d in group])  # type: ignore[attr-defined]
+        return
+    envelope = group[0].envelope
+    token = correlation_id_var.set(envelope.correlation_id)
+    try:
+        handler(session, envelope, group[0].data)
+    finally:
+        correlation_id_var.reset(token)
+
 
 APPLIED, DUPLICATE, RETRY, DEAD_LETTERED = "applied", "duplicate", "retry", "dead_lettered"
 
@@ -116,9 +132,25 @@ def _count(service: str, queue: str, outcome: str) -> None:
         metrics.CONSUMED.labels(service, queue, outcome).inc()
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """One event of a batch, ready to apply: where it stands in the batch, the delivery
+    as it came, the event, its loaded data and the handler its type is routed to."""
+
+    index: int
+    body: Any
+    envelope: Envelope
+    data: dict[str, Any]
+    handler: Handler
+
+
 @dataclass
 class DeliveryProcessor:
-    """Everything about one delivery except the broker: testable without one."""
+    """Everything about deliveries except the broker: testable without one.
+
+    There is one way to apply events: a batch, in one transaction (`process` is a batch of
+    one). If the transaction fails, each of its events is applied alone, the same way; an
+    event that fails alone is retried a bounded number of times, then dead-lettered."""
 
     service: str
     queue: str
@@ -127,81 +159,37 @@ class DeliveryProcessor:
     handlers: Mapping[str, Handler]
     max_attempts: int = 5
 
-    def process_batch(self, bodies: Sequence[bytes | str]) -> list[str]:
+    def process(self, body: bytes | str) -> str:
+        """Process one delivery: its outcome."""
+        return self.process_batch([body])[0]
+
+    def process_batch(self, bodies: Sequence[Any]) -> list[str]:
         """Apply many deliveries in one transaction; the outcome of each, in order.
 
         Undecodable deliveries and events without a handler are dead-lettered one by one;
-        a second copy of an event within the batch is a duplicate. If the transaction
-        fails for any reason, every event of it is processed alone instead."""
-        if len(bodies) == 1:
-            return [self.handle(bodies[0])]
-        outcomes: list[str | None] = [None] * len(bodies)
-        together: list[tuple[int, Envelope, dict, Handler]] = []
+        a second copy of an event within the batch is a duplicate."""
+        outcomes = [""] * len(bodies)
+        batch: list[_Delivery] = []
         ids: set[str] = set()
         for index, body in enumerate(bodies):
             try:
-                envelope, loaded = parse_envelope(body)
-            except ContractError:
-                outcomes[index] = self.handle(body)  # dead-lettered with its reason
+                admitted = self._admit(index, body)
+            except Exception as exc:  # our database is away: the dead letter is not stored
+                outcomes[index] = self._not_processed(body, exc)
                 continue
-            handler = self.handlers.get(envelope.type)
-            if handler is None:
-                outcomes[index] = self.handle(body)
-            elif envelope.id in ids:
+            if isinstance(admitted, str):
+                outcomes[index] = admitted
+            elif admitted.envelope.id in ids:
                 outcomes[index] = DUPLICATE
             else:
-                ids.add(envelope.id)
-                together.append((index, envelope, loaded, handler))
-        if together:
-            try:
-                for index, outcome in self._apply_together(together):
-                    outcomes[index] = outcome
-            except Exception as exc:
-                log.info("batch of %d rolled back, applying each alone queue=%s error=%s",
-                         len(together), self.queue, type(exc).__name__)
-                for index, *_ in together:
-                    outcomes[index] = self.handle(bodies[index])
-        return outcomes  # type: ignore[return-value]
+                ids.add(admitted.envelope.id)
+                batch.append(admitted)
+        for index, outcome in self._apply(batch):
+            outcomes[index] = outcome
+        return outcomes
 
-    def _apply_together(self, items) -> list[tuple[int, str]]:
-        inbox, attempts = self.tables.inbox, self.tables.delivery_attempts
-        with self.sessions() as session, session.begin():
-            recorded = _record_new(session, inbox, [item[1] for item in items])
-            fresh = [item for item in items if item[1].id in recorded]
-            if fresh:
-                for group in _groups(fresh):
-                    handler = group[0][3]
-                    if len(group) > 1:
-                        handler.many(session, [(envelope, loaded)
-                                               for _, envelope, loaded, _ in group])
-                        continue
-                    envelope, loaded = group[0][1], group[0][2]
-                    token = correlation_id_var.set(envelope.correlation_id)
-                    try:
-                        handler(session, envelope, loaded)
-                    finally:
-                        correlation_id_var.reset(token)
-                session.execute(attempts.delete().where(
-                    attempts.c.event_id.in_([item[1].id for item in fresh])))
-        for _, envelope, _, _ in fresh:
-            token = correlation_id_var.set(envelope.correlation_id)
-            log.info("applied event_id=%s type=%s service=%s", envelope.id, envelope.type,
-                     self.service)
-            correlation_id_var.reset(token)
-        return [(index, APPLIED if envelope.id in recorded else DUPLICATE)
-                for index, envelope, _, _ in items]
-
-    def handle(self, body: bytes | str) -> str:
-        """Process one delivery; if even that fails (our database is away), count an
-        attempt where possible and hand it back for a retry."""
-        try:
-            return self.process(body)
-        except Exception as exc:
-            log.warning("delivery not processed queue=%s error=%s", self.queue,
-                        type(exc).__name__)
-            return self.unprocessable(body, exc)
-
-    def process(self, body: bytes | str) -> str:
+    def _admit(self, index: int, body: Any) -> _Delivery | str:
+        """The delivery ready to apply, or DEAD_LETTERED if it never can be."""
         try:
             envelope, loaded = parse_envelope(body)
         except ContractError as exc:
@@ -213,39 +201,60 @@ class DeliveryProcessor:
             self.dead_letter(body, envelope, f"no handler for {envelope.type} in "
                              f"{self.service}", attempts=1)
             return DEAD_LETTERED
-        token = correlation_id_var.set(envelope.correlation_id)
+        return _Delivery(index, body, envelope, loaded, handler)
+
+    def _apply(self, batch: list[_Delivery]) -> list[tuple[int, str]]:
+        """(index, outcome) of each event of the batch: all applied in one transaction,
+        or, if that fails, each alone."""
+        if not batch:
+            return []
         try:
-            return self._apply(body, envelope, loaded, handler)
+            return self._apply_together(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                return [(batch[0].index, self._failure(batch[0], exc))]
+            log.info("batch of %d rolled back, applying each alone queue=%s error=%s",
+                     len(batch), self.queue, type(exc).__name__)
+        return [pair for delivery in batch for pair in self._apply([delivery])]
+
+    def _apply_together(self, batch: list[_Delivery]) -> list[tuple[int, str]]:
+        attempts = self.tables.delivery_attempts
+        with self.sessions() as session, session.begin():
+            recorded = _record_new(session, self.tables.inbox,
+                                   [delivery.envelope for delivery in batch])
+            fresh = [delivery for delivery in batch if delivery.envelope.id in recorded]
+            for group in _groups(fresh):
+                _run(session, group)
+            if fresh:
+                # Earlier failed attempts are forgotten in the same commit (no extra trip).
+                session.execute(attempts.delete().where(attempts.c.event_id.in_(
+                    [delivery.envelope.id for delivery in fresh])))
+        for delivery in fresh:
+            token = correlation_id_var.set(delivery.envelope.correlation_id)
+            log.info("applied event_id=%s type=%s service=%s", delivery.envelope.id,
+                     delivery.envelope.type, self.service)
+            correlation_id_var.reset(token)
+        return [(delivery.index, APPLIED if delivery.envelope.id in recorded else DUPLICATE)
+                for delivery in batch]
+
+    def _failure(self, delivery: _Delivery, exc: Exception) -> str:
+        """The outcome of an event that failed alone: dead-lettered at once if it never
+        can succeed, else an attempt counted (and dead-lettered after the last)."""
+        token = correlation_id_var.set(delivery.envelope.correlation_id)
+        try:
+            if isinstance(exc, PermanentError):
+                self.dead_letter(delivery.body, delivery.envelope, _reason(exc), attempts=1)
+                return DEAD_LETTERED
+            return self._failed(delivery.body, delivery.envelope, exc)
+        except Exception as error:  # our database is away too
+            return self._not_processed(delivery.body, error)
         finally:
             correlation_id_var.reset(token)
 
-    def _apply(self, body, envelope: Envelope, loaded, handler: Handler) -> str:
-        inbox = self.tables.inbox
-        try:
-            with self.sessions() as session, session.begin():
-                seen = session.execute(sa.select(inbox.c.event_id).where(
-                    inbox.c.event_id == envelope.id)).first()
-                if seen:
-                    return DUPLICATE
-                session.execute(inbox.insert().values(
-                    event_id=envelope.id, event_type=envelope.type, applied_at=utcnow()))
-                handler(session, envelope, loaded)
-                # Earlier failed attempts are forgotten in the same commit (no extra trip).
-                session.execute(self.tables.delivery_attempts.delete().where(
-                    self.tables.delivery_attempts.c.event_id == envelope.id))
-        except IntegrityError as exc:
-            # Another worker committed the same event first: our inbox insert lost.
-            if self._already_applied(envelope.id):
-                return DUPLICATE
-            return self._failed(body, envelope, exc)
-        except PermanentError as exc:
-            self.dead_letter(body, envelope, _reason(exc), attempts=1)
-            return DEAD_LETTERED
-        except Exception as exc:
-            return self._failed(body, envelope, exc)
-        log.info("applied event_id=%s type=%s service=%s", envelope.id, envelope.type,
-                 self.service)
-        return APPLIED
+    def _not_processed(self, body: Any, exc: Exception) -> str:
+        log.warning("delivery not processed queue=%s error=%s", self.queue,
+                    type(exc).__name__)
+        return self.unprocessable(body, exc)
 
     def unprocessable(self, body, exc: Exception) -> str:
         """A delivery whose processing itself failed: retried, but not for ever."""
@@ -258,11 +267,6 @@ class DeliveryProcessor:
         except Exception:  # the database is down: keep the message until it is back
             log.warning("cannot record attempt queue=%s", self.queue, exc_info=True)
         return RETRY
-
-    def _already_applied(self, event_id: str) -> bool:
-        with self.sessions() as session:
-            return session.execute(sa.select(self.tables.inbox.c.event_id).where(
-                self.tables.inbox.c.event_id == event_id)).first() is not None
 
     def _failed(self, body, envelope: Envelope, exc: Exception) -> str:
         attempts = self._count_attempt(envelope.id, _reason(exc))

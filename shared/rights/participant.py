@@ -203,13 +203,14 @@ class RightsParticipant:
     def unless_erased(self, subject_type: str, key: str, apply):
         """A handler for a school-data event: `apply(session, school_id, data)` unless the
         subject it is about (`data[key]`) was erased by the event's school; a late event
-        changes nothing."""
+        changes nothing. The guard is unless_erased_many's, for a batch of one."""
+        def apply_each(session, kept):
+            for school_id, data in kept:
+                apply(session, school_id, data)
+        guarded = self.unless_erased_many(subject_type, key, apply_each)
+
         def handler(session, envelope, data):
-            subject_id = data.get(key)
-            if subject_id and self.is_erased(session, subject_type, subject_id,
-                                             envelope.school_id):
-                return
-            apply(session, envelope.school_id, data)
+            guarded(session, [(envelope, data)])
         return handler
 
     def unless_erased_many(self, subject_type: str, key: str, apply_many):
