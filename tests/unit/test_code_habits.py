@@ -25,8 +25,6 @@ NOT_YET = {
     "bench/reports.py:seed",
     "deploy/k8s/generate.py", "deploy/k8s/generate.py:deployment",
     "deploy/k8s/generate.py:gateway_objects",
-    "services/dsar/service.py:Dsar.view",
-    "services/identity/sign_in.py:SignInAndTokens.refresh",
     "services/ingest/domain.py:translate",
     "services/ingest/oneroster.py", "services/ingest/oneroster.py:project",
     "services/ingest/oneroster.py:read_manifest", "services/ingest/oneroster.py:_read_file",
