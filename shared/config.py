@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from shared.proxies import TrustedProxies
 
@@ -111,54 +111,22 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         data_dir = Path(env.get("PP_DATA_DIR") or "./var")
-        urls = {}
-        for service in SERVICES:
-            url = env.get(f"PP_{service.upper()}_DATABASE_URL")
-            urls[service] = url or f"sqlite:///{(data_dir / f'{service}.db').resolve()}"
-        smtp_host = env.get("PP_SMTP_HOST") or None
         gateway_port = _int(env, "PP_GATEWAY_PORT", 8080)
         return cls(
             data_dir=data_dir,
             gateway_port=gateway_port,
-            broker_url=broker_url(env.get("PP_BROKER_URL") or "memory://"),
-            database_urls=urls,
-            smtp_host=smtp_host,
-            smtp_port=_int(env, "PP_SMTP_PORT", 25),
-            smtp_tls=env.get("PP_SMTP_TLS") or "none",
-            smtp_user=env.get("PP_SMTP_USER") or None,
-            smtp_password=env.get("PP_SMTP_PASSWORD") or None,
-            mail_from=env.get("PP_MAIL_FROM") or "Pupil Progress <no-reply@pupil-progress.invalid>",
+            database_urls=_database_urls(env, data_dir),
             # Unset: the embedded gateway's own address, so mail links work from make run
             # on any port.
             public_url=(env.get("PP_PUBLIC_URL")
                         or f"http://127.0.0.1:{gateway_port}").rstrip("/"),
             bootstrap_operator_email=env.get("PP_BOOTSTRAP_OPERATOR_EMAIL") or None,
             bootstrap_operator_password=env.get("PP_BOOTSTRAP_OPERATOR_PASSWORD") or None,
-            exchange=env.get("PP_EXCHANGE") or DEFAULT_EXCHANGE,
-            queue_prefix=env.get("PP_QUEUE_PREFIX") or "",
-            prefetch=_int(env, "PP_PREFETCH", 32),
-            max_attempts=_int(env, "PP_MAX_ATTEMPTS", 5),
-            outbox_retention_seconds=_int(env, "PP_OUTBOX_RETENTION_SECONDS", 3600),
-            relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 500),
-            publish_window=_int(env, "PP_PUBLISH_WINDOW", 256),
-            consumer_batch=_int(env, "PP_CONSUMER_BATCH", 200),
-            consumer_batch_bytes=_int(env, "PP_CONSUMER_BATCH_BYTES", 1 << 20),
-            relay_pack=_int(env, "PP_RELAY_PACK", 100),
-            jwt_private_key_file=env.get("PP_JWT_PRIVATE_KEY_FILE") or None,
-            identity_secret_file=env.get("PP_IDENTITY_SECRET_FILE") or None,
-            jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
-            jwks_url=env.get("PP_JWKS_URL") or None,
-            access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900),
-            key_overlap_seconds=_int(env, "PP_JWT_KEY_OVERLAP_SECONDS", 1800),
-            refresh_token_days=_int(env, "PP_REFRESH_TOKEN_DAYS", 30),
             invitation_days=_int(env, "PP_INVITATION_DAYS", 7),
             removed_student_retention_days=_int(env, "PP_REMOVED_STUDENT_RETENTION_DAYS",
                                                 365),
-            erasure_ledger_url=env.get("PP_ERASURE_LEDGER_URL") or None,
-            log_level=env.get("PP_LOG_LEVEL") or "INFO",
-            log_format=env.get("PP_LOG_FORMAT") or "json",
-            metrics_port=int(env.get("PP_METRICS_PORT") or 0),
-            trusted_proxies=_proxies(env),
+            **_messaging_settings(env), **_mail_settings(env), **_token_settings(env),
+            **_operations_settings(env),
         )
 
     def __post_init__(self) -> None:
@@ -179,6 +147,57 @@ class Settings:
             raise ConfigError(
                 "PP_BROKER_URL must name a real broker (amqp://...) when services run as "
                 "separate processes; use `make run` for the all-in-one embedded mode")
+
+def _database_urls(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
+    """PP_<SERVICE>_DATABASE_URL, else a SQLite file per service in the data folder."""
+    return {service: env.get(f"PP_{service.upper()}_DATABASE_URL")
+            or f"sqlite:///{(data_dir / f'{service}.db').resolve()}" for service in SERVICES}
+
+
+def _operations_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    return dict(
+        erasure_ledger_url=env.get("PP_ERASURE_LEDGER_URL") or None,
+        log_level=env.get("PP_LOG_LEVEL") or "INFO",
+        log_format=env.get("PP_LOG_FORMAT") or "json",
+        metrics_port=int(env.get("PP_METRICS_PORT") or 0),
+        trusted_proxies=_proxies(env))
+
+
+def _messaging_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    return dict(
+        broker_url=broker_url(env.get("PP_BROKER_URL") or "memory://"),
+        exchange=env.get("PP_EXCHANGE") or DEFAULT_EXCHANGE,
+        queue_prefix=env.get("PP_QUEUE_PREFIX") or "",
+        prefetch=_int(env, "PP_PREFETCH", 32),
+        max_attempts=_int(env, "PP_MAX_ATTEMPTS", 5),
+        outbox_retention_seconds=_int(env, "PP_OUTBOX_RETENTION_SECONDS", 3600),
+        relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 500),
+        publish_window=_int(env, "PP_PUBLISH_WINDOW", 256),
+        consumer_batch=_int(env, "PP_CONSUMER_BATCH", 200),
+        consumer_batch_bytes=_int(env, "PP_CONSUMER_BATCH_BYTES", 1 << 20),
+        relay_pack=_int(env, "PP_RELAY_PACK", 100))
+
+
+def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    return dict(
+        smtp_host=env.get("PP_SMTP_HOST") or None,
+        smtp_port=_int(env, "PP_SMTP_PORT", 25),
+        smtp_tls=env.get("PP_SMTP_TLS") or "none",
+        smtp_user=env.get("PP_SMTP_USER") or None,
+        smtp_password=env.get("PP_SMTP_PASSWORD") or None,
+        mail_from=env.get("PP_MAIL_FROM") or "Pupil Progress <no-reply@pupil-progress.invalid>")
+
+
+def _token_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    return dict(
+        jwt_private_key_file=env.get("PP_JWT_PRIVATE_KEY_FILE") or None,
+        identity_secret_file=env.get("PP_IDENTITY_SECRET_FILE") or None,
+        jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
+        jwks_url=env.get("PP_JWKS_URL") or None,
+        access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900),
+        key_overlap_seconds=_int(env, "PP_JWT_KEY_OVERLAP_SECONDS", 1800),
+        refresh_token_days=_int(env, "PP_REFRESH_TOKEN_DAYS", 30))
+
 
 # The data map: every service that declares personal data answers every rights event.
 # A test checks this against the services' declarations.

@@ -35,6 +35,13 @@ class PlumbingTables:
 
 def define_plumbing_tables_v1(metadata: sa.MetaData) -> tuple[
         sa.Table, sa.Table, sa.Table, sa.Table, sa.Table, sa.Table, sa.Table]:
+    """outbox, inbox, delivery_attempts, dead_letters, restrictions, objections,
+    erasure_tombstones as the first migration made them."""
+    return (*_messaging_tables_v1(metadata), *_rights_tables_v1(metadata))
+
+
+def _messaging_tables_v1(metadata: sa.MetaData) -> tuple[
+        sa.Table, sa.Table, sa.Table, sa.Table]:
     outbox = sa.Table(
         "outbox", metadata,
         sa.Column("seq", _BigId, primary_key=True, autoincrement=True),
@@ -80,6 +87,10 @@ def define_plumbing_tables_v1(metadata: sa.MetaData) -> tuple[
         sa.Column("replayed_at", UtcDateTime, nullable=True),
         sa.Index("ix_dead_letters_created_at", "created_at"),
     )
+    return outbox, inbox, delivery_attempts, dead_letters
+
+
+def _rights_tables_v1(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
     restrictions = sa.Table(
         "restrictions", metadata,
         sa.Column("subject_type", sa.String(20), primary_key=True),
@@ -103,8 +114,7 @@ def define_plumbing_tables_v1(metadata: sa.MetaData) -> tuple[
         sa.Column("school_id", sa.String(36), nullable=False),
         sa.Column("erased_at", UtcDateTime, nullable=False),
     )
-    return (outbox, inbox, delivery_attempts, dead_letters, restrictions, objections,
-            erasure_tombstones)
+    return restrictions, objections, erasure_tombstones
 
 
 def define_plumbing_tables_v2(metadata: sa.MetaData) -> sa.Table:

@@ -52,10 +52,8 @@ def is_app_path(path: str) -> bool:
 def resolve_file(root: Path, path: str) -> Path | None:
     """The file under `root` that `path` names, or None (a directory, a dot file, a path
     that would leave root, or no such file)."""
-    if "\\" in path or "\x00" in path:
-        return None
-    parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
-    if any(p.startswith(".") for p in parts) or ".." in path.split("/"):
+    parts = _plain_parts(path)
+    if parts is None:
         return None
     candidate = root.joinpath(*parts) if parts else root
     try:
@@ -65,6 +63,14 @@ def resolve_file(root: Path, path: str) -> Path | None:
     if not resolved.is_file() or not resolved.is_relative_to(root.resolve()):
         return None
     return resolved
+
+
+def _plain_parts(path: str) -> list[str] | None:
+    """The path's segments, or None when it holds a backslash, a NUL, `..` or a dot file."""
+    if "\\" in path or "\x00" in path or ".." in path.split("/"):
+        return None
+    parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
+    return None if any(p.startswith(".") for p in parts) else parts
 
 
 class WebApp:

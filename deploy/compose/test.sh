@@ -64,6 +64,12 @@ SECONDS=0
 docker compose build --quiet
 log "build in ${SECONDS}s"
 
+# The files compose bind-mounts are read inside the containers by users that are not root
+# (nginx, postgres): a clone made with umask 077 holds them as 0600/0700, unreadable
+# there. They are public (the web app, nginx's config, the databases' names), so they
+# are made world-readable, as a umask-022 clone has them.
+chmod -R a+rX web deploy/nginx deploy/postgres/init.sql
+
 SECONDS=0
 docker compose up --detach --wait --wait-timeout "${PP_COMPOSE_TEST_WAIT:-600}" --quiet-pull
 log "up and healthy in ${SECONDS}s"

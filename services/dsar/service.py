@@ -54,17 +54,12 @@ class Dsar(Requests, FanOut, Exports, Offboarding):
 
     def view(self, session, request_id: str) -> dict:
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
-        services = dict(session.execute(sa.select(request_services.c.service,
-                                                  request_services.c.status).where(
-            request_services.c.request_id == request_id)).all())
-        due = row.due_at if row.status != Status.PAUSED \
-            else row.due_at + (self.clock() - row.paused_at)
-        if not services and row.kind != Kind.RECTIFICATION:
-            services = {s: Answer.PENDING for s in self.services}  # not sent yet
         now = self.clock()
+        due = row.due_at if row.status != Status.PAUSED else row.due_at + (now - row.paused_at)
         open_ = row.status in domain.OPEN
         return {"id": row.id, "kind": row.kind, "status": row.status, "due_at": due,
-                "days_left": domain.days_left(due, now), "services": services,
+                "days_left": domain.days_left(due, now),
+                "services": self._answers_so_far(session, row),
                 "refusal_reason": row.refusal_reason,
                 "details": {k: v for k, v in row.details.items() if not k.startswith("_")},
                 "subject": {"type": row.subject_type, "id": row.subject_id},
@@ -74,7 +69,20 @@ class Dsar(Requests, FanOut, Exports, Offboarding):
                 "extension_months": row.extension_months or 0,
                 "extension_reason": row.extension_reason, "completed_at": row.completed_at,
                 "export_expires_at": row.export_expires_at,
-                "export_available": bool(row.kind in domain.EXPORTS
-                                         and row.status == Status.COMPLETED
-                                         and row.export_expires_at is not None
-                                         and row.export_expires_at > now)}
+                "export_available": _export_available(row, now)}
+
+    def _answers_so_far(self, session, row) -> dict:
+        """Each service's answer; before the fan-out, every service pending (a
+        rectification goes to no service)."""
+        services = dict(session.execute(sa.select(request_services.c.service,
+                                                  request_services.c.status).where(
+            request_services.c.request_id == row.id)).all())
+        if not services and row.kind != Kind.RECTIFICATION:
+            services = {s: Answer.PENDING for s in self.services}  # not sent yet
+        return services
+
+
+def _export_available(row, now) -> bool:
+    """An access or portability answer can be downloaded until it expires."""
+    return bool(row.kind in domain.EXPORTS and row.status == Status.COMPLETED
+                and row.export_expires_at is not None and row.export_expires_at > now)

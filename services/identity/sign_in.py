@@ -7,7 +7,7 @@ import datetime as dt
 import hmac
 import logging
 import uuid
-from typing import Callable
+from typing import Any, Callable, NoReturn
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -134,19 +134,28 @@ class SignInAndTokens:
         row = session.execute(sa.select(refresh_tokens).where(
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row.rotated_at is not None or row.revoked_at is not None:
-            # A rotated token used again: stolen or replayed. Revoke the whole family, and
-            # the access tokens it gave.
-            revoked = session.execute(refresh_tokens.update().where(
-                refresh_tokens.c.family_id == row.family_id,
-                refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now)).rowcount
-            if revoked:
-                self._revoke(session, row.account_id, "refresh_reuse",
-                             session_id=row.family_id)
-            log.warning("refresh token reuse: family revoked account_id=%s family_id=%s",
-                        row.account_id, row.family_id)
-            raise InvalidGrant("refresh token reused; signed out everywhere it was used")
+            self._sign_out_reused_family(session, row, now)
         if row.expires_at <= now:
             raise InvalidGrant("refresh token expired")
+        account, acting = self._still_allowed(session, row, role)
+        session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
+                        .values(rotated_at=now))
+        return self._tokens(session, account, row.family_id, acting)
+
+    def _sign_out_reused_family(self, session: Session, row: Any, now: dt.datetime) -> NoReturn:
+        """A rotated token used again: stolen or replayed. Revoke the whole family, and the
+        access tokens it gave."""
+        revoked = session.execute(refresh_tokens.update().where(
+            refresh_tokens.c.family_id == row.family_id,
+            refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now)).rowcount
+        if revoked:
+            self._revoke(session, row.account_id, "refresh_reuse", session_id=row.family_id)
+        log.warning("refresh token reuse: family revoked account_id=%s family_id=%s",
+                    row.account_id, row.family_id)
+        raise InvalidGrant("refresh token reused; signed out everywhere it was used")
+
+    def _still_allowed(self, session: Session, row: Any, role: str | None) -> tuple[Any, str]:
+        """The refreshed sign-in's account, still active, and the role it acts in."""
         account = session.execute(sa.select(accounts).where(
             accounts.c.id == row.account_id)).first()
         roles = self.roles(session, account) if account is not None else []
@@ -154,10 +163,7 @@ class SignInAndTokens:
             raise InvalidGrant("account unavailable")
         if role is None and row.role is not None and row.role not in roles:
             raise InvalidGrant("the sign-in's role is no longer held")
-        acting = _acting_role(roles, role or row.role)
-        session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
-                        .values(rotated_at=now))
-        return self._tokens(session, account, row.family_id, acting)
+        return account, _acting_role(roles, role or row.role)
 
     def logout(self, session: Session, token: str) -> None:
         row = session.execute(sa.select(refresh_tokens.c.family_id,
