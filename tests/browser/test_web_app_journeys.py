@@ -5,13 +5,14 @@ a student's own reports, a phone screen; axe-core on every screen, screenshots a
 
 The accessible names used here are the contract in web/README.md."""
 import re
+import uuid
 
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
 from tests.browser.support import (
-    assert_accessible, family_events, main_nav, no_script_errors, page_heading, screenshot,
-    student)
+    assert_accessible, family_events, guardian, main_nav, no_script_errors, page_heading,
+    screenshot, student)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"
@@ -300,4 +301,27 @@ def test_a_teacher_at_one_school_accepts_another_schools_invitation_as_a_parent(
     expect(page.get_by_role("heading", name="Attainment against target")).to_be_visible()
     main_nav(page, "Use as school staff").click()
     expect(page_heading(page)).to_have_text("Subject requests")
+    no_script_errors(page)
+
+
+def test_a_child_without_a_date_of_birth_waits_for_the_school_and_the_parent_is_told(
+        web_system, page):
+    """Issue 23: the school sent no date of birth; the parent sees plainly why they cannot
+    confirm yet, and the school's admin sees the link waiting."""
+    school = web_system.create_school()
+    tag = uuid.uuid4().hex[:8]
+    email = f"waiting-{tag}@browser-tests.example"
+    kid = student(f"S-{tag}", "Wren", "Waits", "2015-03-02")
+    del kid["data"]["date_of_birth"]
+    web_system.push(school, [kid, guardian(f"G-{tag}", email, {f"S-{tag}": True})])
+    token = web_system.activate(email, PASSWORD)
+    web_system.links(token)
+    page.goto(web_system.url("/children"))
+    _sign_in(page, email)
+    child = page.get_by_role("region", name="Wren Waits")
+    expect(child).to_contain_text("Waiting for the school to send a date of birth")
+    expect(child).to_contain_text("the school has not sent Wren Waits's yet")
+    expect(child.get_by_label("Date of birth")).to_have_count(0)
+    screenshot(page, "waiting-for-date-of-birth")
+    assert_accessible(page, name="axe-waiting-for-date-of-birth")
     no_script_errors(page)
