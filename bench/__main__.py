@@ -20,7 +20,8 @@ from pathlib import Path
 
 from bench.common import AMQP, DATABASE, Figure, table
 
-MODULES = ("messaging", "identity", "ingest", "reports", "notifications", "pipeline", "load")
+MODULES = ("messaging", "identity", "ingest", "reports", "notifications", "pipeline", "load",
+           "scaling")
 
 
 class Outcome:

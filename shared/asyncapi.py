@@ -12,6 +12,7 @@ import inspect
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response
 from marshmallow import Schema, fields, missing, validate
@@ -22,6 +23,7 @@ from shared.contracts.fields import SafeString, UuidString
 from shared.messaging import topology
 
 AMQP_BINDING_VERSION = "0.3.0"
+JsonSchema = dict[str, Any]  # a JSON document's object, as json.dumps takes it
 # Defaults, not the environment: the document must read the same on every machine.
 _SETTINGS = Settings()
 
@@ -40,15 +42,16 @@ every rights participant, which names itself in the routing key (`{{service}}`).
 
 
 # --- marshmallow field -> JSON Schema ---------------------------------------------------
-def object_schema(schema_class: type[Schema]) -> dict:
+def object_schema(schema_class: type[Schema]) -> JsonSchema:
     """A marshmallow schema as a JSON Schema object (fields in declaration order)."""
-    properties, required = {}, []
+    properties: JsonSchema = {}
+    required: list[str] = []
     for name, field in schema_class().fields.items():
         key = field.data_key or name
         properties[key] = field_schema(field)
         if field.required:
             required.append(key)
-    out: dict = {"type": "object", "properties": properties}
+    out: JsonSchema = {"type": "object", "properties": properties}
     if required:
         out["required"] = required
     # No additionalProperties=false: unknown fields are ignored (Meta.unknown = EXCLUDE).
@@ -62,47 +65,42 @@ _SCALARS = ((fields.Email, "string", "email"), (UuidString, "string", "uuid"),
             (fields.Integer, "integer", None), (fields.Float, "number", None))
 
 
-def _base_schema(field: fields.Field) -> dict:
+def _base_schema(field: fields.Field) -> JsonSchema:
     if isinstance(field, fields.Nested):
         nested = object_schema(type(field.schema))
         return {"type": "array", "items": nested} if field.many else nested
     if isinstance(field, fields.List):
         return {"type": "array", "items": field_schema(field.inner)}
     if isinstance(field, fields.Dict):
-        out = {"type": "object"}
+        out: JsonSchema = {"type": "object"}
         if field.value_field is not None:
             out["additionalProperties"] = field_schema(field.value_field)
         return out
-    for cls, json_type, fmt in _SCALARS:
-        if isinstance(field, cls):
-            out = {"type": json_type}
-            if fmt:
-                out["format"] = fmt
-            if isinstance(field, SafeString):  # SafeEmail gets its format from validate.Email
-                out["maxLength"] = field.max_length
-            return out
+    scalar = _scalar_schema(field)
+    if scalar is not None:
+        return scalar
     if type(field) is fields.Raw:
         return {}
     # Failing loudly keeps a new field type from being documented as "anything".
     raise TypeError(f"no JSON Schema for {type(field).__name__}: teach shared/asyncapi.py")
 
 
-def field_schema(field: fields.Field) -> dict:
+def _scalar_schema(field: fields.Field) -> JsonSchema | None:
+    for cls, json_type, fmt in _SCALARS:
+        if isinstance(field, cls):
+            out: JsonSchema = {"type": json_type}
+            if fmt:
+                out["format"] = fmt
+            if isinstance(field, SafeString):  # SafeEmail gets its format from validate.Email
+                out["maxLength"] = field.max_length
+            return out
+    return None
+
+
+def field_schema(field: fields.Field) -> JsonSchema:
     out = _base_schema(field)
     for validator in field.validators:
-        if isinstance(validator, validate.OneOf):
-            out["enum"] = list(validator.choices)
-        elif isinstance(validator, validate.Regexp):
-            out["pattern"] = validator.regex.pattern
-        elif isinstance(validator, validate.Email):
-            out["format"] = "email"
-        elif isinstance(validator, validate.Range):
-            if validator.min is not None:
-                out["minimum" if validator.min_inclusive else "exclusiveMinimum"] = validator.min
-            if validator.max is not None:
-                out["maximum" if validator.max_inclusive else "exclusiveMaximum"] = validator.max
-        else:
-            raise TypeError(f"no JSON Schema for validator {type(validator).__name__}")
+        out.update(_validator_schema(validator))
     if field.allow_none and "type" in out:
         out["type"] = [out["type"], "null"]
         out.get("enum", []).append(None)  # an enum lists every allowed value, null too
@@ -114,6 +112,23 @@ def field_schema(field: fields.Field) -> dict:
     if field.load_default is not missing and not callable(field.load_default):
         out["default"] = field.load_default
     return out
+
+
+def _validator_schema(validator: Any) -> JsonSchema:
+    if isinstance(validator, validate.OneOf):
+        return {"enum": list(validator.choices)}
+    if isinstance(validator, validate.Regexp):
+        return {"pattern": validator.regex.pattern}
+    if isinstance(validator, validate.Email):
+        return {"format": "email"}
+    if isinstance(validator, validate.Range):
+        out: JsonSchema = {}
+        if validator.min is not None:
+            out["minimum" if validator.min_inclusive else "exclusiveMinimum"] = validator.min
+        if validator.max is not None:
+            out["maximum" if validator.max_inclusive else "exclusiveMaximum"] = validator.max
+        return out
+    raise TypeError(f"no JSON Schema for validator {type(validator).__name__}")
 
 
 # --- contracts -> AsyncAPI --------------------------------------------------------------
@@ -133,7 +148,7 @@ def message_name(contract: contracts.Contract) -> str:
     return f"{contract.type}.v{contract.version}"
 
 
-def payload_schema(contract: contracts.Contract) -> dict:
+def payload_schema(contract: contracts.Contract) -> JsonSchema:
     """The envelope, pinned to this contract, with its data schema in `data`."""
     envelope = object_schema(contracts.EnvelopeSchema)
     props = envelope["properties"]
@@ -144,7 +159,7 @@ def payload_schema(contract: contracts.Contract) -> dict:
     return envelope
 
 
-def _message(contract: contracts.Contract) -> dict:
+def _message(contract: contracts.Contract) -> JsonSchema:
     # A class's own docstring only: Python does not inherit __doc__.
     doc = inspect.cleandoc(contract.schema.__doc__ or "")
     return {"name": message_name(contract), "title": f"{contract.type} v{contract.version}",
@@ -158,9 +173,9 @@ def _message(contract: contracts.Contract) -> dict:
             "x-routing-key": routing_key(contract)}
 
 
-def _channel(versions: list[contracts.Contract]) -> dict:
+def _channel(versions: list[contracts.Contract]) -> JsonSchema:
     latest = versions[-1]
-    channel = {"address": routing_key(latest), "title": latest.type,
+    channel: JsonSchema = {"address": routing_key(latest), "title": latest.type,
                "messages": {message_name(c): {"$ref": f"#/components/messages/{message_name(c)}"}
                             for c in versions}}
     if latest.producer == contracts.ANY_PRODUCER:
@@ -175,11 +190,12 @@ def _channel(versions: list[contracts.Contract]) -> dict:
     return channel
 
 
-def _operations(by_type: dict[str, list[contracts.Contract]]) -> dict:
+def _operations(by_type: dict[str, list[contracts.Contract]]) -> JsonSchema:
     """Per event type, a send per producer and a receive per consumer, each with its versions."""
-    ops: dict[str, dict] = {}
+    ops: dict[str, JsonSchema] = {}
 
-    def add(op_id: str, action: str, service: str, contract: contracts.Contract, extra: dict):
+    def add(op_id: str, action: str, service: str, contract: contracts.Contract,
+            extra: JsonSchema) -> None:
         op = ops.setdefault(op_id, {
             "action": action, "channel": {"$ref": f"#/channels/{contract.type}"},
             "summary": f"{service} {'publishes' if action == 'send' else 'consumes'} "
@@ -200,7 +216,7 @@ def _operations(by_type: dict[str, list[contracts.Contract]]) -> dict:
     return ops
 
 
-def document() -> dict:
+def document() -> JsonSchema:
     by_type: dict[str, list[contracts.Contract]] = {}
     for contract in contracts.CONTRACTS:  # catalogue order; each type's versions ascending
         by_type.setdefault(contract.type, []).append(contract)
@@ -232,7 +248,7 @@ def asyncapi_blueprint() -> Blueprint:
     blueprint = Blueprint("asyncapi", __name__, url_prefix="/asyncapi")
 
     @blueprint.get("/asyncapi.json")
-    def asyncapi_json():
+    def asyncapi_json() -> Response:
         return Response(render(), mimetype="application/json")
 
     return blueprint

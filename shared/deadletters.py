@@ -27,7 +27,7 @@ from kombu import Exchange
 from shared.config import SERVICES, Settings
 from shared.contracts import secrets_blanked
 from shared.db import affected, utcnow
-from shared.messaging.publisher import broker_connection
+from shared.messaging.publisher import broker_connection, connect
 from shared.tables import PlumbingTables
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def replay(engine: Engine, tables: PlumbingTables, settings: Settings,
                                     name=f"{settings.queue_prefix}deadletters")
     replayed = 0
     try:
+        connect(conn_broker)  # the first node of a cluster that answers
         producer = conn_broker.Producer(exchange=Exchange(""))  # default exchange: one queue
         with engine.begin() as conn:
             for row in conn.execute(query).all():

@@ -14,9 +14,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from shared.config import SERVICES, Settings
 from shared.gateway import AccessLog, Gateway
@@ -29,7 +31,7 @@ from shared.worker import run_threads
 log = logging.getLogger("pp.embedded")
 
 
-def load_specs(names=SERVICES) -> list[ServiceSpec]:
+def load_specs(names: Iterable[str] = SERVICES) -> list[ServiceSpec]:
     return [importlib.import_module(f"services.{name}.app").SPEC for name in names]
 
 
@@ -59,7 +61,7 @@ class EmbeddedSystem:
         return self.gateway
 
     @staticmethod
-    def _ready_check(runtime: ServiceRuntime):
+    def _ready_check(runtime: ServiceRuntime) -> Callable[[], bool]:
         def check() -> bool:
             checks = runtime.ready()
             consuming = all(w.connected.is_set() for w in runtime.queue_workers)
@@ -116,15 +118,15 @@ class _Handler(WSGIRequestHandler):
     the client's address: AccessLog logs each request instead, and a request refused before
     the app is logged by its status alone."""
 
-    def log_request(self, code="-", size="-") -> None:
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
-    def log_error(self, format, *args) -> None:
+    def log_error(self, format: str, *args: Any) -> None:
         status = next((a for a in args if isinstance(a, int)), "-")
         log.warning("request refused by the HTTP server status=%s", status)
 
 
-def serve(gateway: Gateway, host: str, port: int):
+def serve(gateway: Gateway, host: str, port: int) -> BaseWSGIServer:
     """The gateway's HTTP server (its serve_forever serves until shutdown())."""
     return make_server(host, port, AccessLog(gateway), threaded=True,
                        request_handler=_Handler)
@@ -136,10 +138,12 @@ def _load_demo(system: EmbeddedSystem, gateway: Gateway, settings: Settings,
     runs on without it."""
     from shared import demo
     print("Loading the demo school...", flush=True)
+    email, password = settings.bootstrap_operator_email, settings.bootstrap_operator_password
+    assert email and password, "main() names an operator before loading the demo"
     try:
         result = demo.load_demo(
             gateway, settings.data_dir, lambda: system.drain(timeout=60),
-            (settings.bootstrap_operator_email, settings.bootstrap_operator_password),
+            (email, password),
             operator_password_shown=show_operator_password)
     except Exception as exc:  # the demo is a convenience: the system itself still runs
         # DemoError's text names the step and status only; another error's might carry

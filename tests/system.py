@@ -103,16 +103,25 @@ class RealSystem:
         assert response.status_code == 202 and not response.json["rejected"], response.json
         return response.json
 
-    def activate(self, email: str, password: str = "a-parent-password-1") -> str:
-        """Accept the invitation sent to this email; returns the account's access token."""
+    def activate(self, email: str, password: str = "a-parent-password-1",
+                 records: int = 0) -> str:
+        """Accept the invitation sent to this email; returns the account's access token.
+        `records`: accept only an invitation naming at least this many of the school's
+        guardian and student records. Identity invites once per record it applies, so
+        an email on two records gets a first invitation naming one; accepted while the
+        second record is being applied, it leaves that one pending (a new invitation)."""
         tried: set[str] = set()
+
+        def wanted(data: dict) -> bool:
+            return (data["email"] == email
+                    and len(data["guardian_ids"]) + len(data["student_ids"]) >= records)
 
         def activated() -> bool:
             # A resend (or a second record with the same email) replaces the token: take
             # the newest one seen so far.
-            self.tap.wait("InvitationIssued", lambda d: d["email"] == email)
+            self.tap.wait("InvitationIssued", wanted)
             tokens = [e["data"]["token"] for e in self.tap.seen
-                      if e["type"] == "InvitationIssued" and e["data"]["email"] == email]
+                      if e["type"] == "InvitationIssued" and wanted(e["data"])]
             token = tokens[-1]
             if token in tried:
                 return False

@@ -46,6 +46,10 @@ class ThrowawayBroker:
                 os.chown(path, user.pw_uid, user.pw_gid)
         self.process: subprocess.Popen | None = None
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        # The Erlang distribution's tick (the node and its rabbitmqctl alike), in seconds,
+        # when not Erlang's 60; read at each start. A quorum queue's commands (a consume
+        # among them) time out after net_ticktime + 5 s (rabbit_fifo_client).
+        self.net_ticktime: int | None = None
 
     def _command(self, *argv: str) -> list[str]:
         env = [f"HOME={self.folder}", f"RABBITMQ_NODENAME={self.name}",
@@ -57,6 +61,10 @@ class ThrowawayBroker:
                f"RABBITMQ_ADVANCED_CONFIG_FILE={self.folder}/none-advanced.config",
                f"RABBITMQ_ENABLED_PLUGINS_FILE={self.folder}/plugins",
                f"RABBITMQ_PID_FILE={self.folder}/pid"]
+        if self.net_ticktime is not None:
+            tick = f"-kernel net_ticktime {self.net_ticktime}"
+            env += [f"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS={tick}",
+                    f"RABBITMQ_CTL_ERL_ARGS={tick}"]
         prefix = ["runuser", "-u", "rabbitmq", "--"] if self.as_rabbitmq else []
         return [*prefix, "env", *env, *argv]
 

@@ -225,6 +225,18 @@ def create_client(school_id):
     return {"client_id": client_id, "client_secret": secret}
 
 
+@operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>/schools/"
+                "<uuid:other_school_id>", methods=["PUT"])
+@require("operator")
+def grant_client(school_id, client_id, other_school_id):
+    """Let the school's client act for another school of the same trust too (a trust's
+    system uploading one OneRoster export for several schools); its next token carries
+    both."""
+    run(lambda s: identity().grant_client(s, str(school_id), str(client_id),
+                                          str(other_school_id)))
+    return "", 204
+
+
 @operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>",
                 methods=["DELETE"])
 @require("operator")

@@ -136,6 +136,15 @@ clients = sa.Table(
     sa.Column("revoked_at", UtcDateTime, nullable=True),
 )
 
+# Further schools a client may act for (the operator grants it): one trust's system
+# uploading one export for several of its schools.
+client_schools = sa.Table(
+    "client_schools", metadata,
+    sa.Column("client_id", Id, primary_key=True),
+    sa.Column("school_id", Id, primary_key=True, index=True),
+    sa.Column("granted_at", UtcDateTime, nullable=False),
+)
+
 # Sign-in failures per client address, in fixed windows, across all accounts. Keyed by a
 # keyed hash of the address (domain.address_digest): addresses are not kept, nor anything
 # a reader of the database could turn back into one.

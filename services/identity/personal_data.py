@@ -65,6 +65,8 @@ DECLARATION = DataDeclaration("identity", tables=(
       school_column=None),
     T("clients", {"id": NOT_PERSONAL, "school_id": NOT_PERSONAL, "secret_hash": NOT_PERSONAL,
                   "created_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL}),
+    T("client_schools", {"client_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
+                         "granted_at": NOT_PERSONAL}),
     T("address_failures", {"address_hash": Personal("any", "sign-in throttling, hashed"),
                            "window_start": NOT_PERSONAL}, school_column=None),
     T("sign_in_failures", {"account_id": NOT_PERSONAL,

@@ -15,7 +15,7 @@ from shared.pages import Key, Page, keyset_page
 
 from . import domain
 from .domain import AccountStatus, MembershipStatus, SchoolStatus, Unknown
-from .models import accounts, clients, memberships, schools
+from .models import accounts, client_schools, clients, memberships, schools
 
 log = logging.getLogger(__name__)
 ACCEPTED = MembershipStatus.ACCEPTED
@@ -114,6 +114,22 @@ class SchoolsAndClients:
             created_at=self.clock()))
         log.info("client issued client_id=%s school_id=%s", client_id, school_id)
         return client_id, secret
+
+    def grant_client(self, session: Session, school_id: str, client_id: str,
+                     other_school_id: str) -> None:
+        """Let the school's client act for another school too (one trust's system)."""
+        self.active_school(session, other_school_id)
+        if not session.execute(sa.select(clients.c.id).where(
+                clients.c.id == client_id, clients.c.school_id == school_id,
+                clients.c.revoked_at.is_(None))).first():
+            raise Unknown("no such client")
+        if other_school_id == school_id or session.execute(sa.select(
+                client_schools.c.client_id).where(client_schools.c.client_id == client_id,
+                client_schools.c.school_id == other_school_id)).first():
+            return
+        session.execute(client_schools.insert().values(
+            client_id=client_id, school_id=other_school_id, granted_at=self.clock()))
+        log.info("client granted client_id=%s school_id=%s", client_id, other_school_id)
 
     def revoke_client(self, session: Session, school_id: str, client_id: str) -> None:
         done = session.execute(clients.update().where(

@@ -20,8 +20,8 @@ from . import domain
 from .domain import (AccountKind, AccountStatus, InvalidCredentials, InvalidGrant,
                      MembershipStatus, SchoolStatus, TokenUnusable, Unknown)
 from .keys import KeyRing
-from .models import (accounts, clients, memberships, password_resets, refresh_tokens,
-                     reset_requests, schools, sign_in_failures)
+from .models import (accounts, client_schools, clients, memberships, password_resets,
+                     refresh_tokens, reset_requests, schools, sign_in_failures)
 
 log = logging.getLogger(__name__)
 ACCEPTED = MembershipStatus.ACCEPTED
@@ -183,8 +183,14 @@ class SignInAndTokens:
             schools.c.id == row.school_id)).scalar()
         if school != SchoolStatus.ACTIVE:
             raise InvalidCredentials()
+        granted = session.execute(sa.select(client_schools.c.school_id).join(
+            schools, schools.c.id == client_schools.c.school_id).where(
+            client_schools.c.client_id == client_id,
+            schools.c.status == SchoolStatus.ACTIVE).order_by(client_schools.c.school_id)
+        ).scalars().all()
         signer = self.keys.signer(session.connection())
-        return {"access_token": signer.issue(client_id, "school_system", [row.school_id]),
+        return {"access_token": signer.issue(client_id, "school_system",
+                                             [row.school_id, *granted]),
                 "token_type": "Bearer", "expires_in": signer.lifetime}
 
     # --- password reset --------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """HTTP API of the ingest service (API.md "School data push")."""
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from flask import request
@@ -84,8 +85,13 @@ def upload_oneroster():
     """Apply a OneRoster bundle (bulk and delta files per its manifest) as the same
     events a JSON batch carries. A bundle with any fault is refused whole, with every
     fault by file and line (422 `invalid_bundle`, `error.rows`); the same bundle again
-    applies nothing. docs/oneroster.md lists the fields used."""
-    school_id = current_principal().acting_school(request.args.get("school_id"))
+    applies nothing. docs/oneroster.md lists the fields used. A trust's client authorised
+    for several schools, naming none, applies the bundle to each of its schools that names
+    its own orgs (`school_org_ids`), each school's rows to that school alone (`schools`)."""
+    principal = current_principal()
+    several = principal.role == "school_system" and len(principal.school_ids) > 1 \
+        and not request.args.get("school_id")
+    school_id = None if several else principal.acting_school(request.args.get("school_id"))
     upload = request.files.get("bundle") if request.mimetype == "multipart/form-data" \
         else None
     data = upload.read() if upload is not None else request.get_data(cache=False)
@@ -93,6 +99,9 @@ def upload_oneroster():
         raise ApiError(400, "bundle_missing", "Send the bundle's zip as the body "
                        "(application/zip) or as the form field `bundle`.")
     try:
+        if school_id is None:
+            return in_transaction(lambda s: roster().upload_for_trust(
+                s, list(principal.school_ids), data))
         return in_transaction(lambda s: roster().upload(s, school_id, data))
     except oneroster.BundleRejected as exc:
         raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {exc.total} "
@@ -101,28 +110,49 @@ def upload_oneroster():
                        rows=exc.errors) from None
 
 
+def _settings_school() -> str:
+    """The school whose settings: an operator names it (`school_id`), an admin of several
+    too."""
+    principal = current_principal()
+    school_id = request.args.get("school_id")
+    if principal.role != "operator":
+        return principal.acting_school(school_id)
+    try:
+        return str(uuid.UUID(school_id or ""))
+    except ValueError:
+        raise ApiError(422, "validation_failed", "Say which school.",
+                       {"school_id": ["Required: the school's id."]}) from None
+
+
+def _settings_out(settings: oneroster.Settings) -> dict:
+    return {"report_contact_roles": list(settings.report_contact_roles),
+            "school_org_ids": list(settings.school_orgs)}
+
+
 @blp.route("/oneroster/settings", methods=["GET"])
-@require("school_admin")
+@require("school_admin", "operator")
 @blp.response(200, schemas.RosterSettings)
 def oneroster_settings():
-    """The school's OneRoster choices (`school_id` query for an admin of several)."""
-    school_id = current_principal().acting_school(request.args.get("school_id"))
+    """The school's OneRoster choices (`school_id` query for an operator or an admin of
+    several)."""
+    school_id = _settings_school()
     with current_context().sessions() as session:
-        return {"report_contact_roles": list(
-            roster().settings(session, school_id).report_contact_roles)}
+        return _settings_out(roster().settings(session, school_id))
 
 
 @blp.route("/oneroster/settings", methods=["PUT"])
-@require("school_admin")
+@require("school_admin", "operator")
 @blp.arguments(schemas.RosterSettings)
 @blp.response(200, schemas.RosterSettings)
 def change_oneroster_settings(body):
     """Which contacts (parent, guardian, relative) receive reports when OneRoster says
-    nothing about one. Takes effect from the next upload that carries users.csv."""
-    school_id = current_principal().acting_school(request.args.get("school_id"))
+    nothing about one, and (a district or trust export) which orgs are the school's own:
+    rows of only other orgs are not taken. Each setting given is changed, the others
+    stay. Takes effect from the next upload."""
+    school_id = _settings_school()
     settings = in_transaction(lambda s: roster().change_settings(
-        s, school_id, body["report_contact_roles"]))
-    return {"report_contact_roles": list(settings.report_contact_roles)}
+        s, school_id, body.get("report_contact_roles"), body.get("school_org_ids")))
+    return _settings_out(settings)
 
 
 BLUEPRINTS = (blp,)

@@ -64,9 +64,11 @@ roster_erased = sa.Table(
     sa.Column("source_key", sa.String(64), primary_key=True),
 )
 
-# The school's OneRoster choices: which contacts receive reports when OneRoster says nothing.
+# The school's OneRoster choices: which contacts receive reports when OneRoster says
+# nothing, and which orgs of a district or trust export are the school's own.
 roster_settings = sa.Table(
     "roster_settings", metadata,
     sa.Column("school_id", Id, primary_key=True),
     sa.Column("report_contact_roles", sa.JSON, nullable=False),
+    sa.Column("school_org_ids", sa.JSON, nullable=True),  # org sourcedIds; NULL: not set
 )

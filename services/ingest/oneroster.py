@@ -126,13 +126,19 @@ def _users(raw: dict[str, str], reasons: list[str]) -> dict:
             "agents": [a for a in (_sourced_id(s, "agentSourcedIds", reasons)
                                    for s in _list(raw.get("agentSourcedIds", ""))) if a],
             "grades": _list(raw.get("grades", "")),
+            "orgs": [o for o in (_sourced_id(s, "orgSourcedIds", reasons) for s in _list(
+                f"{raw.get('orgSourcedIds', '')},{raw.get('primaryOrgSourcedId', '')}")) if o],
             "receives_reports": _boolean(raw.get("metadata.receivesReports", ""),
-                                         "metadata.receivesReports", reasons)}
+                                         "metadata.receivesReports", reasons),
+            # false: the school does not let this person sign in (no invitation).
+            "enabled": _boolean(raw.get("enabledUser", ""), "enabledUser", reasons) is not False}
 
 
 def _roles(raw: dict[str, str], reasons: list[str]) -> dict:
     return {"user": _sourced_id(raw["userSourcedId"], "userSourcedId", reasons),
-            "role": raw["role"], "primary": raw.get("roleType", "") == "primary"}
+            "role": raw["role"], "primary": raw.get("roleType", "") == "primary",
+            "org": _sourced_id(raw.get("orgSourcedId", ""), "orgSourcedId", reasons,
+                               required=False)}
 
 
 def _demographics(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -191,7 +197,9 @@ def _classes(raw: dict[str, str], reasons: list[str]) -> dict:
 def _enrollments(raw: dict[str, str], reasons: list[str]) -> dict:
     return {"class": _sourced_id(raw["classSourcedId"], "classSourcedId", reasons),
             "user": _sourced_id(raw["userSourcedId"], "userSourcedId", reasons),
-            "role": raw["role"]}
+            "role": raw["role"],
+            "school": _sourced_id(raw.get("schoolSourcedId", ""), "schoolSourcedId", reasons,
+                                  required=False)}
 
 
 def _line_items(raw: dict[str, str], reasons: list[str]) -> dict:
@@ -527,6 +535,9 @@ class Settings:
     """The school's choice of which contacts receive reports when OneRoster says nothing
     (a `metadata.receivesReports` column on the contact's users row says it per contact)."""
     report_contact_roles: tuple[str, ...] = ()
+    # The school's own orgs (sourcedIds) in a district or trust export: rows of only
+    # other orgs are not taken (roster_scope.py). Empty: not set.
+    school_orgs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -578,16 +589,46 @@ class Projection:
     ignored: list[dict]
 
 
-def user_roles(state: State) -> dict[str, str]:
-    """sourcedId -> role: roles.csv (the primary role first) where it speaks, else the
-    users.csv role column (OneRoster 1.1 exports)."""
-    roles = {sid: row.values["role"] for sid, row in state["users"].items()
-             if row.values.get("role")}
-    for row in sorted(state["roles"].values(), key=lambda r: not r.values["primary"]):
-        roles.setdefault(row.values["user"], row.values["role"])
-        if row.values["primary"]:
-            roles[row.values["user"]] = row.values["role"]
+TAKEN_ROLES = ("student", "teacher", *CONTACT_ROLES)
+
+
+def user_roles(state: State) -> dict[str, list[str]]:
+    """sourcedId -> every role of the user, each once: roles.csv's primary roles first,
+    then the users.csv role column (OneRoster 1.1), then roles.csv's other roles. A 1.2
+    user may be, say, a teacher of a class and a guardian of a student: each role is
+    honoured."""
+    roles: dict[str, list[str]] = {}
+
+    def add(user: str, role: str) -> None:
+        if role not in roles.setdefault(user, []):
+            roles[user].append(role)
+    ordered = sorted(state["roles"].values(), key=lambda r: not r.values["primary"])
+    for row in (r for r in ordered if r.values["primary"]):
+        add(row.values["user"], row.values["role"])
+    for sid, row in state["users"].items():
+        if row.values.get("role"):
+            add(sid, row.values["role"])
+    for row in ordered:
+        add(row.values["user"], row.values["role"])
     return roles
+
+
+def _contact_role(roles: list[str] | None) -> str | None:
+    """The user's contact role (parent, guardian, relative), the primary one first."""
+    return next((r for r in roles or () if r in CONTACT_ROLES), None)
+
+
+def _roles_not_taken(state: State) -> list[dict]:
+    """Roles Pupil Progress has no use for (administrators, aides, …), by row."""
+    ignored = [_error("roles.csv", row.line, "role: Not a role Pupil "
+                      "Progress takes (student, teacher, parent, guardian, relative).")
+               for row in state["roles"].values()
+               if row.line is not None and row.values["role"] not in TAKEN_ROLES]
+    ignored += [_error("users.csv", row.line, "role: Not a role Pupil "
+                       "Progress takes (student, teacher, parent, guardian, relative).")
+                for row in state["users"].values() if row.line is not None
+                and row.values.get("role") and row.values["role"] not in TAKEN_ROLES]
+    return ignored
 
 
 def _year_group(grades: list[str]) -> int | None:
@@ -617,12 +658,18 @@ def project(state: State, bundle: Bundle, settings: Settings,
         else:
             errors.append(_error(file, row.line, reason))
 
+    removed = {r.sourced_id for rows in bundle.rows.values() for r in rows
+               if r.status == "tobedeleted"}
+
     def dangling(file: str, row: Row, column: str, target: str, ref: str) -> None:
         if ref in bundle.faulty_ids:  # the row it names has a fault of its own
             return
         if target in ("users", "student") and erased(ref):
             ignored.append(_error(file, row.line, f"{column}: Names a person erased at the "
                                   "school's request: not applied."))
+        elif ref in removed:
+            errors.append(_error(file, row.line, f"{column}: Names {ref}, which this "
+                                 "bundle marks tobedeleted."))
         else:
             errors.append(_error(file, row.line, f"{column}: No {target} record {ref}."))
 
@@ -644,8 +691,9 @@ def project(state: State, bundle: Bundle, settings: Settings,
                 and row.values["user"] not in users:
             dangling("enrollments.csv", row, "userSourcedId", "users", row.values["user"])
 
-    students = {s for s, r in roles.items() if r == "student" and s in users}
-    teachers = {s for s, r in roles.items() if r == "teacher" and s in users}
+    students = {s for s, r in roles.items() if "student" in r and s in users}
+    teachers = {s for s, r in roles.items() if "teacher" in r and s in users}
+    ignored += _roles_not_taken(state)
     for sid, row in users.items():
         if sid in roles or row.line is None:  # held without one: ignored when it came
             continue
@@ -676,41 +724,44 @@ def project(state: State, bundle: Bundle, settings: Settings,
         data = {"given_name": row.values["given_name"], "family_name": row.values["family_name"],
                 "date_of_birth": birth_date, "form_group": form_groups.get(sid, ""),
                 "year_group": _year_group(row.values["grades"])}
-        if row.values.get("email"):
-            data["email"] = row.values["email"]
+        if row.values.get("email") and row.values.get("enabled", True):
+            data["email"] = row.values["email"]  # enabledUser false: no student account
         events.append(Pushed("student.upserted", sid, data, "users.csv", row.line))
 
     children: dict[str, set[str]] = {}
     for sid, row in users.items():
         for agent in row.values["agents"]:
-            if sid in students and roles.get(agent) in CONTACT_ROLES:
+            if sid in students and _contact_role(roles.get(agent)):
                 children.setdefault(agent, set()).add(sid)
-            elif roles.get(sid) in CONTACT_ROLES and agent in students:
+            if _contact_role(roles.get(sid)) and agent in students:
                 children.setdefault(sid, set()).add(agent)
     contacts = set()
-    for sid in sorted(s for s, r in roles.items() if r in CONTACT_ROLES and s in users):
+    for sid in sorted(s for s, r in roles.items() if _contact_role(r) and s in users):
         row = users[sid]
         if row.values.get("given_name") is None:
             continue  # held as a stub: not taken before, and not in this bundle
         receives = row.values.get("receives_reports")
         if receives is None:
-            receives = roles[sid] in settings.report_contact_roles
+            receives = _contact_role(roles[sid]) in settings.report_contact_roles
         kids = sorted(children.get(sid, ()))
         if not receives or not kids:
             if row.line is not None:
                 ignored.append(_error("users.csv", row.line, "A contact who receives no "
                                       "child's reports is not taken."))
             continue
-        if not row.values.get("email"):
+        if not row.values.get("email") or not row.values.get("enabled", True):
             if row.line is not None:
                 ignored.append(_error("users.csv", row.line, "A contact without an email "
-                                      "cannot sign in: not taken."))
+                                      "cannot sign in: not taken." if row.values.get("enabled",
+                                      True) else "enabledUser false: no invitation; not "
+                                      "taken."))
             continue
         contacts.add(sid)
         events.append(Pushed("guardian.upserted", sid, {
             "given_name": row.values["given_name"], "family_name": row.values["family_name"],
             "email": row.values["email"], "students": [
-                {"student_id": kid, "relationship": roles[sid], "receives_reports": True}
+                {"student_id": kid, "relationship": _contact_role(roles[sid]),
+                 "receives_reports": True}
                 for kid in kids]}, "users.csv", row.line))
 
     for sid in sorted(teachers):

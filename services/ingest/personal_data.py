@@ -19,7 +19,7 @@ from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsPartici
 from shared.rights import TableDeclaration as T
 
 from . import domain
-from .models import roster_erased, roster_rows
+from .models import records, roster_erased, roster_rows
 
 DECLARATION = DataDeclaration("ingest", tables=(
     T("records", {"school_id": NOT_PERSONAL, "record_type": NOT_PERSONAL,
@@ -37,7 +37,8 @@ DECLARATION = DataDeclaration("ingest", tables=(
                       "data": Personal("any", "applying the school's OneRoster deltas")},
       subjects={"student": "subject_id", "guardian": "subject_id", "staff": "subject_id"}),
     T("roster_erased", {"school_id": NOT_PERSONAL, "source_key": NOT_PERSONAL}),
-    T("roster_settings", {"school_id": NOT_PERSONAL, "report_contact_roles": NOT_PERSONAL}),
+    T("roster_settings", {"school_id": NOT_PERSONAL, "report_contact_roles": NOT_PERSONAL,
+                          "school_org_ids": NOT_PERSONAL}),
 ))
 
 
@@ -58,8 +59,37 @@ class IngestParticipant(RightsParticipant):
 
     def erase(self, session, subject):
         advisory_lock(session, f"ingest:{subject.school_id}")
+        self._claim_held_rows(session, subject)
         self._forget_roster_user(session, subject)
         return super().erase(session, subject)
+
+    @staticmethod
+    def _claim_held_rows(session, subject) -> None:
+        """A OneRoster user with several roles (a teacher who is also a guardian) has a
+        record per role, but their held rows carry one record's id: erasing any of their
+        records erases those rows too."""
+        school = subject.school_id
+        key = session.execute(sa.select(records.c.source_key).where(
+            records.c.school_id == school, records.c.id == subject.id)).scalar()
+        if key is None:
+            return
+        users = {sid for sid, held_by in session.execute(sa.select(
+            roster_rows.c.sourced_id, roster_rows.c.subject_id).where(
+            roster_rows.c.school_id == school, roster_rows.c.file == "users")).all()
+            if held_by != subject.id and domain.source_key(school, subject.type, sid) == key}
+        if not users:
+            return
+        held = session.execute(sa.select(
+            roster_rows.c.file, roster_rows.c.sourced_id, roster_rows.c.data).where(
+            roster_rows.c.school_id == school,
+            roster_rows.c.file.in_(("users", "demographics", "roles", "enrollments")))).all()
+        for row in held:
+            person = row.sourced_id if row.file in ("users", "demographics") \
+                else row.data.get("user")
+            if person in users:
+                session.execute(roster_rows.update().where(
+                    roster_rows.c.school_id == school, roster_rows.c.file == row.file,
+                    roster_rows.c.sourced_id == row.sourced_id).values(subject_id=subject.id))
 
     @staticmethod
     def _forget_roster_user(session, subject) -> None:

@@ -165,7 +165,10 @@ class RosterSettings(Schema):
     """Which contacts receive reports when a OneRoster bundle says nothing about one (no
     `metadata.receivesReports` on their users row). Empty by default: none do."""
     report_contact_roles = fields.List(fields.String(validate=validate.OneOf(
-        ("parent", "guardian", "relative"))), required=True, validate=validate.Length(max=3))
+        ("parent", "guardian", "relative"))), validate=validate.Length(max=3))
+    # A district or trust export: the school's own org sourcedIds (orgs.csv); rows of only
+    # other orgs are not taken. A bundle with several schools needs it.
+    school_org_ids = fields.List(SourceId(), validate=validate.Length(max=50))
 
 
 class RosterUploadResult(Schema):
@@ -176,3 +179,7 @@ class RosterUploadResult(Schema):
     published = fields.Integer()  # integration events published: what changed
     already_applied = fields.Boolean()
     ignored = fields.List(fields.Dict())  # [{"file", "line", "error"}]: taken, not used
+    # A district or trust export: rows not taken, per other org and file (no one named).
+    other_orgs = fields.Dict(keys=fields.String(), values=fields.Dict())
+    # A trust's client, several schools: school id -> that school's answer (as above).
+    schools = fields.Dict(keys=fields.String(), values=fields.Dict())

@@ -19,7 +19,7 @@ from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
 from shared.contracts import fastload
 
-from . import domain, oneroster, record_store, schemas
+from . import domain, oneroster, record_store, roster_scope, schemas
 from .ids import random_ids
 from .models import batches, roster_erased, roster_rows, roster_settings
 from .outgoing import EventBuilder
@@ -215,26 +215,35 @@ class RosterImport:
     ingest: Ingest
 
     def settings(self, session: Session, school_id: str) -> oneroster.Settings:
-        roles = session.execute(sa.select(roster_settings.c.report_contact_roles).where(
-            roster_settings.c.school_id == school_id)).scalar()
-        return oneroster.Settings(tuple(roles or ()))
+        row = session.execute(sa.select(roster_settings).where(
+            roster_settings.c.school_id == school_id)).first()
+        if row is None:
+            return oneroster.Settings()
+        return oneroster.Settings(tuple(row.report_contact_roles or ()),
+                                  tuple(row.school_org_ids or ()))
 
     def change_settings(self, session: Session, school_id: str,
-                        report_contact_roles: list[str]) -> oneroster.Settings:
-        roles = sorted(set(report_contact_roles))
+                        report_contact_roles: list[str] | None = None,
+                        school_org_ids: list[str] | None = None) -> oneroster.Settings:
+        """Changes the settings given; the others stay as they are."""
+        before = self.settings(session, school_id)
+        roles = sorted(set(before.report_contact_roles if report_contact_roles is None
+                           else report_contact_roles))
+        orgs = sorted(set(before.school_orgs if school_org_ids is None else school_org_ids))
+        values = {"report_contact_roles": roles, "school_org_ids": orgs}
         updated = session.execute(roster_settings.update().where(
-            roster_settings.c.school_id == school_id).values(report_contact_roles=roles))
+            roster_settings.c.school_id == school_id).values(**values))
         if not updated.rowcount:
-            session.execute(roster_settings.insert().values(
-                school_id=school_id, report_contact_roles=roles))
-        log.info("oneroster settings changed school_id=%s roles=%s", school_id, roles)
-        return oneroster.Settings(tuple(roles))
+            session.execute(roster_settings.insert().values(school_id=school_id, **values))
+        log.info("oneroster settings changed school_id=%s roles=%s orgs=%d", school_id, roles,
+                 len(orgs))
+        return oneroster.Settings(tuple(roles), tuple(orgs))
 
     def upload(self, session: Session, school_id: str, bundle_bytes: bytes) -> dict:
         settings = self.settings(session, school_id)
         # The same bytes under other settings are another upload (they may take others).
         digest = hashlib.sha256(bundle_bytes)
-        digest.update(repr(settings.report_contact_roles).encode())
+        digest.update(repr((settings.report_contact_roles, settings.school_orgs)).encode())
         bundle_id = f"oneroster:{digest.hexdigest()[:40]}"
         advisory_lock(session, f"ingest:{school_id}")
         stored = session.execute(sa.select(batches).where(
@@ -248,6 +257,9 @@ class RosterImport:
         if bundle.unreadable_files:  # its rows' references cannot be judged either
             raise oneroster.BundleRejected(bundle.errors)
         held, subjects = self._held(session, school_id)
+        faults, other_orgs = roster_scope.scope(held, bundle, settings.school_orgs)
+        if faults:
+            raise oneroster.BundleRejected(bundle.errors + faults)
         state, ignored = oneroster.apply(held, bundle)
         ignored += self._drop_stale_results(session, school_id, bundle)
         erased = set(session.execute(sa.select(roster_erased.c.source_key).where(
@@ -272,9 +284,21 @@ class RosterImport:
                  len(ignored) + len(bundle.ignored))
         return {"bundle_id": bundle_id, "files": bundle.modes, "rows": bundle.row_count,
                 "events": result["accepted"], "published": result["published"],
-                "already_applied": False,
+                "already_applied": False, "other_orgs": other_orgs,
                 "ignored": (bundle.ignored + ignored + projection.ignored)
                 [:oneroster.MAX_REPORTED_ERRORS]}
+
+    def upload_for_trust(self, session: Session, school_ids: list[str],
+                         bundle_bytes: bytes) -> dict:
+        """One export for several schools of a trust: applied to each school that names its
+        own orgs, each taking only its rows; all or nothing."""
+        chosen = [s for s in sorted(school_ids) if self.settings(session, s).school_orgs]
+        if not chosen:
+            raise oneroster.BundleRejected([{"file": "orgs.csv", "line": None, "error": (
+                "This client acts for several schools and none names its own orgs: set "
+                "each school's school_org_ids in its OneRoster settings, or name the "
+                "school (school_id).")}])
+        return {"schools": {s: self.upload(session, s, bundle_bytes) for s in chosen}}
 
     @staticmethod
     def _held(session: Session, school_id: str) -> tuple[oneroster.State, dict]:

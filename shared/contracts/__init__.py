@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
+from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from .base import (ANY_PRODUCER, DATA, EVERY_PARTICIPANT, EVERY_SERVICE, RIGHTS, SECRET,
                    SUBJECT_TYPES, Contract, snake)
@@ -51,7 +53,7 @@ def _reason(err: ValidationError) -> str:
     return "; ".join(f"{k}: {v}" for k, v in sorted(_flatten(err.messages).items()))
 
 
-def _flatten(messages, prefix="") -> dict[str, str]:
+def _flatten(messages: Any, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
@@ -65,28 +67,29 @@ def _flatten(messages, prefix="") -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _schema(schema_class):
+def _schema(schema_class: type[Schema]) -> Schema:
     # One instance per schema: building one costs more than the load itself, and a
     # marshmallow schema keeps no state between loads.
     return schema_class()
 
 
-def validate_envelope(raw: dict) -> dict:
+def validate_envelope(raw: dict[str, Any]) -> dict[str, Any]:
     plain = load_plain_envelope(raw)
     if plain is not None:
         return plain
     try:
-        return _schema(EnvelopeSchema).load(raw)
+        loaded: dict[str, Any] = _schema(EnvelopeSchema).load(raw)
+        return loaded
     except ValidationError as err:
         raise ContractError(f"envelope invalid: {_reason(err)}") from None
 
 
 @functools.lru_cache(maxsize=None)
-def _quick(schema_class):
+def _quick(schema_class: type[Schema]) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
     return fast_path(_schema(schema_class))
 
 
-def validate_data(event_type: str, version: int, data: dict) -> dict:
+def validate_data(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
     contract = contract_for(event_type, version)
     quick = _quick(contract.schema)
     if quick is not None:  # the plain form producers write: checked without marshmallow
@@ -95,7 +98,8 @@ def validate_data(event_type: str, version: int, data: dict) -> dict:
         except Unsure:
             pass  # the schema decides, and says why
     try:
-        return _schema(contract.schema).load(data)
+        loaded: dict[str, Any] = _schema(contract.schema).load(data)
+        return loaded
     except ValidationError as err:
         raise ContractError(f"{event_type} v{version} invalid: {_reason(err)}") from None
 
@@ -125,7 +129,7 @@ def secret_fields(event_type: str) -> tuple[str, ...]:
     return _SECRETS.get(event_type, ())
 
 
-def _envelopes(parsed) -> list[dict]:
+def _envelopes(parsed: Any) -> list[dict[str, Any]]:
     if isinstance(parsed, dict):
         return [parsed]
     if isinstance(parsed, list):

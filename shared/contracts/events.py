@@ -6,7 +6,7 @@ the DESIGN.md table, which is why a pushed student is split into several events.
 """
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
 from .base import (ANY_PRODUCER, EVERY_PARTICIPANT, EVERY_SERVICE, RIGHTS, SECRET, Contract,
                    EventData, RecordEvent, Subject)
@@ -308,7 +308,8 @@ class SubjectDataExported(RightsAnswer):
                          load_default=dict)
 
 
-def _c(schema, producer, consumers, channel="data") -> Contract:
+def _c(schema: type[Schema], producer: str, consumers: tuple[str, ...] | str,
+       channel: str = "data") -> Contract:
     return Contract(schema.__name__, 1, producer, schema, consumers, channel)
 
 

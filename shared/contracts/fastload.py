@@ -34,17 +34,19 @@ _REQUIRED = object()  # in place of a missing field's default: it has none
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def loader(schema: Schema) -> Callable[[Any], dict]:
+def loader(schema: Schema) -> Callable[[Any], dict[str, Any]]:
     """`schema.load`, trying the fast path first (raises ValidationError as load does)."""
     fast = fast_path(schema)
-    if fast is None:
-        return schema.load
 
-    def load(raw: Any) -> dict:
-        try:
-            return fast(raw)
-        except Unsure:
-            return schema.load(raw)
+    def load(raw: Any) -> dict[str, Any]:
+        if fast is not None:
+            try:
+                loaded: dict[str, Any] = fast(raw)
+                return loaded
+            except Unsure:
+                pass
+        slow: dict[str, Any] = schema.load(raw)
+        return slow
     return load
 
 
@@ -67,7 +69,7 @@ def fast_path(schema: Schema) -> Load | None:
     known = {in_key for in_key, *_ in plan}
     refuse_unknown = schema.unknown == RAISE
 
-    def load(raw: Any) -> dict:
+    def load(raw: Any) -> dict[str, Any]:
         if type(raw) is not dict or (refuse_unknown and not raw.keys() <= known):
             raise Unsure
         out = {}
@@ -222,7 +224,7 @@ def _dict(field: fields.Dict) -> Load | None:
     if field.key_field is not None or field.value_field is not None:
         return None
 
-    def convert(value: Any) -> dict:
+    def convert(value: Any) -> dict[Any, Any]:
         if type(value) is not dict:
             raise Unsure
         return dict(value)
@@ -234,7 +236,7 @@ def _list(field: fields.List) -> Load | None:
     if load_item is None:
         return None
 
-    def convert(value: Any) -> list:
+    def convert(value: Any) -> list[Any]:
         if type(value) is not list:
             raise Unsure
         return [load_item(item) for item in value]
@@ -250,7 +252,7 @@ def _nested(field: fields.Nested) -> Load | None:
     if not field.many:
         return load_one
 
-    def convert(value: Any) -> list:
+    def convert(value: Any) -> list[Any]:
         if type(value) is not list:
             raise Unsure
         return [load_one(item) for item in value]

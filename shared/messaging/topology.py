@@ -5,6 +5,9 @@ event whose consumer is not running yet waits in that consumer's durable queue.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from kombu import Exchange, Queue, binding
 
 from shared import contracts
@@ -72,7 +75,7 @@ def all_queues(settings: Settings) -> list[Queue]:
     return queues
 
 
-def declare_topology(channel, settings: Settings, extra: list[Queue] = ()) -> None:
+def declare_topology(channel: Any, settings: Settings, extra: Sequence[Queue] = ()) -> None:
     exchange(settings)(channel).declare()
     for queue in [*all_queues(settings), *extra]:
         queue(channel).declare()

@@ -310,6 +310,11 @@ def _staff_invited(w, ids):
                                          "'matrix-staff-%'")
 
 
+def _grants(w, ids):
+    return _scalar(w.system, "identity", "SELECT count(*) FROM client_schools WHERE "
+                   "client_id=:c", c=ids["client_id"])
+
+
 def _clients_of_a(w, ids):
     return _scalar(w.system, "identity", "SELECT count(*) FROM clients WHERE school_id=:s "
                                          "AND revoked_at IS NULL", s=ids["school_id"])
@@ -377,6 +382,12 @@ RULES: dict[tuple[str, str, str], Rule] = {
         state=_clients_of_a,
         after=lambda w, ids, before: _must(
             _clients_of_a(w, ids) == before + 1, "no client was issued")),
+    ("identity", "PUT",
+     "/api/v1/schools/{school_id}/clients/{client_id}/schools/{other_school_id}"): Rule(
+        fill=lambda w: {**_new_client(w), "other_school_id": w.b_school},
+        allowed={"operator": (204,)}, state=_grants,
+        after=lambda w, ids, before: _must(
+            _grants(w, ids) == before + 1, "the client was not granted the school")),
     ("identity", "DELETE", "/api/v1/schools/{school_id}/clients/{client_id}"): Rule(
         fill=_new_client, allowed={"operator": (204,)}, state=_client_grant,
         after=lambda w, ids, before: _must(

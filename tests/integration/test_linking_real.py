@@ -197,11 +197,16 @@ def test_a_guardian_moved_to_another_email_leaves_the_old_login(system):
     system.push(system_token, [student("S1"), student("S2", given_name="Bo"),
                                guardian("G1", "old@example.org", {"S1": True}),
                                guardian("G2", "old@example.org", {"S2": True})])
-    old = system.activate("old@example.org")
+    old = system.activate("old@example.org", records=2)  # the one login of G1 and G2
     wait_for(lambda: len(system.call("linking", "get", "/api/v1/links", old)
                          .json["items"]) == 2, message="two links")
     system.push(system_token, [guardian("G1", "new@example.org", {"S1": True})])
-    # The old login still holds G2 (so it stays) but no longer G1: it loses Ann's link.
+    # A login that loses a record is signed out (its tokens name its records), as linking
+    # learns by the broker; then it signs in again: the old login still holds G2 (so it
+    # stays) but no longer G1: it loses Ann's link.
+    wait_for(lambda: system.call("linking", "get", "/api/v1/links", old).status_code == 401,
+             message="the old login's token refused once it lost G1")
+    old = system.token("old@example.org", "a-parent-password-1")
     wait_for(lambda: [i["student"]["name"] for i in system.call(
         "linking", "get", "/api/v1/links", old).json["items"]] == ["Bo Smith"],
         message="old login detached from the moved guardian")

@@ -30,9 +30,10 @@ ACCEPTED = [
     "edfi-lms-toolkit/edfi-oneroster-1.1.zip",
     # No grades: the year group is unknown.
     "catalyst-moodle/oneroster_test_data.zip",
-    # No birth dates (demographics.csv holds only its header): the links wait for them.
-    "classlink-mockroster/OneRoster-original.zip",
 ]
+# A district's export: 3 schools. Refused until the school names its own org; then only
+# that org's rows are taken (no birth dates there: the links wait for them).
+DISTRICT = "classlink-mockroster/OneRoster-original.zip"
 # Every fault (file, line) the binding gives for each bundle that breaks it.
 REFUSED = {
     "catalyst-moodle/v1p2_full_dataset.zip": {
@@ -64,12 +65,16 @@ def _tables(data: bytes) -> dict[str, list[dict]]:
                 for n in zf.namelist() if n.endswith(".csv")}
 
 
-def held_in_files(data: bytes) -> dict:
+def held_in_files(data: bytes, org: str | None = None) -> dict:
     """What the files hold, read here on their own: sourcedIds of the students,
-    teachers and scheduled classes, and each student's grade 01-13 (None: not known)."""
+    teachers and scheduled classes, and each student's grade 01-13 (None: not known);
+    with `org`, only that school's users and classes."""
     tables = _tables(data)
     live = {name: [r for r in rows if r.get("status") != "tobedeleted"]
             for name, rows in tables.items()}
+    if org is not None:
+        live["users"] = [u for u in live["users"] if org in u["orgSourcedIds"].split(",")]
+        live["classes"] = [c for c in live["classes"] if c["schoolSourcedId"] == org]
     roles = {u["sourcedId"]: u.get("role") for u in live["users"]}
     for role in live.get("roles", []):
         if role["roleType"] == "primary":
@@ -97,12 +102,15 @@ def system(module_settings, tmp_path_factory, module_database):
     running.close()
 
 
+def _post(system, token: str, data: bytes):
+    return system.clients["ingest"].post(
+        "/api/v1/school-data/oneroster", data=data, content_type="application/zip",
+        headers={"Authorization": f"Bearer {token}"})
+
+
 def _upload(system, name: str):
     school, token = system.school(f"Bundle {Path(name).stem}")
-    response = system.clients["ingest"].post(
-        "/api/v1/school-data/oneroster", data=(SAMPLES / name).read_bytes(),
-        content_type="application/zip", headers={"Authorization": f"Bearer {token}"})
-    return school, response
+    return school, _post(system, token, (SAMPLES / name).read_bytes())
 
 
 def _rows(system, service: str, sql: str, school: str) -> list:
@@ -117,7 +125,58 @@ def test_a_bundle_that_keeps_the_spec_is_accepted_and_creates_what_its_files_hol
     school, response = _upload(system, name)
     assert response.status_code == 202, response.json
     assert not response.json["already_applied"]
+    _holds_what_the_files_hold(system, name, school, expected)
 
+
+def test_a_district_export_puts_only_the_schools_own_pupils_in_it(system):
+    school, token = system.school("ClassLink HS")
+    data = (SAMPLES / DISTRICT).read_bytes()
+    refused = _post(system, token, data)
+    assert refused.status_code == 422, refused.json
+    (fault,) = refused.json["error"]["rows"]
+    assert fault["file"] == "orgs.csv" and "school_org_ids" in fault["error"]
+    assert system.call("ingest", "put", "/api/v1/school-data/oneroster/settings",
+                       system.operator, {"school_org_ids": ["2"]},
+                       query={"school_id": school}).status_code == 200
+    accepted = _post(system, token, data)
+    assert accepted.status_code == 202, accepted.json
+    users = _tables(data)["users"]
+    assert {org: files["users.csv"] for org, files in accepted.json["other_orgs"].items()} \
+        == {o: sum(u["orgSourcedIds"] == o for u in users) for o in ("3", "7")}
+    _holds_what_the_files_hold(system, DISTRICT, school, held_in_files(data, "2"))
+    held = {r.sourced_id for r in _rows(system, "ingest", "SELECT sourced_id FROM roster_rows "
+                                        "WHERE school_id = :s AND file = 'users'", school)}
+    assert held <= {u["sourcedId"] for u in users if u["orgSourcedIds"] == "2"}
+
+
+def test_one_upload_serves_several_schools_of_a_trust_each_taking_its_own(system):
+    """A trust's client the operator authorised for two schools uploads the district's
+    export once: each school takes only its own org's rows."""
+    call, operator = system.call, system.operator
+    high = call("identity", "post", "/api/v1/schools", operator, {"name": "Trust HS"}).json["id"]
+    middle = call("identity", "post", "/api/v1/schools", operator, {"name": "Trust MS"}).json["id"]
+    client = call("identity", "post", f"/api/v1/schools/{high}/clients", operator).json
+    granted = call("identity", "put", f"/api/v1/schools/{high}/clients/{client['client_id']}"
+                   f"/schools/{middle}", operator)
+    assert granted.status_code == 204, granted.json
+    token = call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "client_credentials", **client}).json["access_token"]
+    data = (SAMPLES / DISTRICT).read_bytes()
+    unset = _post(system, token, data)
+    assert unset.status_code == 422 and "school_org_ids" in unset.json["error"]["rows"][0][
+        "error"], unset.json
+    for school, org in ((high, "2"), (middle, "3")):
+        assert call("ingest", "put", "/api/v1/school-data/oneroster/settings", operator,
+                    {"school_org_ids": [org]}, query={"school_id": school}).status_code == 200
+    answer = _post(system, token, data)
+    assert answer.status_code == 202, answer.json
+    assert set(answer.json["schools"]) == {high, middle}
+    for school, org in ((high, "2"), (middle, "3")):
+        assert set(answer.json["schools"][school]["other_orgs"]) == {"2", "3", "7"} - {org}
+        _holds_what_the_files_hold(system, DISTRICT, school, held_in_files(data, org))
+
+
+def _holds_what_the_files_hold(system, name: str, school: str, expected: dict) -> None:
     keys = {domain.source_key(school, t, s): (t, s)
             for t in ("student", "staff", "class") for s in expected[t]}
     live = {(r.record_type, r.source_key) for r in _rows(
@@ -154,4 +213,7 @@ def test_a_bundle_that_breaks_the_spec_is_refused_with_every_fault(system, name)
     rows = response.json["error"]["rows"]
     assert {(r["file"], r["line"]) for r in rows} == REFUSED[name], rows
     assert all(r["error"] for r in rows)
+    if name.endswith("Test_full_data_set.zip"):  # a fault the data manager can act on
+        assert all("marks tobedeleted" in r["error"] for r in rows
+                   if r["file"] == "enrollments.csv")
     assert not _rows(system, "ingest", "SELECT 1 FROM records WHERE school_id = :s", school)

@@ -99,7 +99,7 @@ def test_the_verified_parent_reads_exactly_what_was_pushed(world):
     assert summary["period"] == PERIOD and summary["title"] == "Autumn report"
     report = system.call("reports", "get", f"/api/v1/reports/{summary['id']}", one).json
     assert report["student"] == {"id": ids["Annabel"], "name": "Annabel Quill",
-                                 "form_group": "7Q"}
+                                 "form_group": "7Q", "year_group": 7}
     assert report["subjects"] == [
         {"subject": "English", "class": "7 English", "teachers": ["Mr Alan Turing"],
          "attainment": [{"kind": "target", "value": "A*"}],

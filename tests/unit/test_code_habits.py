@@ -36,7 +36,6 @@ NOT_YET = {
     "services/linking/service.py:Linking.record_guardian_students",
     "services/notifications/personal_data.py:NotificationsParticipant.erase",
     "services/reports/service.py:Reports.record_class",
-    "shared/asyncapi.py:_base_schema", "shared/asyncapi.py:field_schema",
     "shared/config.py:Settings.from_env", "shared/contracts/envelope.py:load_plain_envelope",
     "shared/contracts/fastload.py:fast_path", "shared/db.py:upsert_versioned_many",
     "shared/demo.py:DemoLoader.load", "shared/demo.py:DemoLoader._activated",

@@ -140,7 +140,7 @@ def test_without_the_setting_no_contact_receives_reports_unless_the_row_says_so(
     assert len(guardians) == 1 and guardians[0]["data"]["email"] == "p0001@home.example"
     default = ingest.client.get("/api/v1/school-data/oneroster/settings", headers={
         "Authorization": f"Bearer {ingest.token('school_admin', school)}"})
-    assert default.json == {"report_contact_roles": []}
+    assert default.json == {"report_contact_roles": [], "school_org_ids": []}
 
 
 def test_a_delta_removes_a_tobedeleted_student_and_updates_a_changed_result(ingest):
@@ -370,3 +370,86 @@ def test_a_damaged_zip_member_is_a_clear_fault(ingest):
     response = ingest.upload(str(uuid.uuid4()), bytes(data))
     assert response.status_code == 422
     assert response.json["error"]["rows"][0]["file"] == "users.csv"
+
+
+def test_a_user_with_several_roles_keeps_each_and_roles_not_taken_are_listed(ingest):
+    """Issue 23: a 1.2 roles.csv makes a teacher also a guardian of a student; both are
+    honoured. A role Pupil Progress has no use for is listed in `ignored`."""
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent", "guardian"])
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    student = next(u for u in tables["users"] if u["sourcedId"] == "S0001")
+    student["agentSourcedIds"] += ",T000"
+    tables["roles"] += [
+        {"sourcedId": "RO-T000-g", "userSourcedId": "T000", "roleType": "secondary",
+         "role": "guardian", "orgSourcedId": "ORG1"},
+        {"sourcedId": "RO-T001-a", "userSourcedId": "T001", "roleType": "secondary",
+         "role": "aide", "orgSourcedId": "ORG1"}]
+    response = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 202, response.json
+    keys = {domain.source_key(school, t, "T000"): t for t in ("staff", "guardian")}
+    with ingest.rt.engine.connect() as conn:
+        ids = {keys[r.source_key]: r.id for r in conn.execute(sa.text(
+            "SELECT source_key, id FROM records WHERE school_id = :s AND content_hash IS NOT "
+            "NULL"), {"s": school}) if r.source_key in keys}
+    assert set(ids) == {"staff", "guardian"}
+    events = ingest.events(school)
+    children = next(e for e in events if e["type"] == "GuardianStudentsRecorded"
+                    and e["data"]["guardian_id"] == ids["guardian"])["data"]["students"]
+    assert [c["relationship"] for c in children] == ["guardian"]
+    assert any(e["type"] == "StaffRecorded" and e["data"]["staff_id"] == ids["staff"]
+               for e in events)
+    line = len(tables["roles"]) + 1  # the aide's row, the last one
+    assert {"file": "roles.csv", "line": line, "error": "role: Not a role Pupil Progress "
+            "takes (student, teacher, parent, guardian, relative)."} in response.json["ignored"]
+
+
+def test_enabled_user_false_means_no_invitation(ingest):
+    """Issue 23: enabledUser=false (in any case) is honoured: a contact is not taken (no
+    invitation), a student is taken without a student account; another value is a fault."""
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent"])
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    lines = {}
+    for line, user in enumerate(tables["users"], 2):
+        if user["sourcedId"] in ("P0001", "S0002"):
+            user["enabledUser"], user["email"] = "FALSE", f"{user['sourcedId']}@x.example"
+            lines[user["sourcedId"]] = line
+    response = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 202, response.json
+    assert {"file": "users.csv", "line": lines["P0001"], "error": "enabledUser false: no "
+            "invitation; not taken."} in response.json["ignored"]
+    events = ingest.events(school)
+    assert not any(e["type"] == "GuardianRecorded" and e["data"]["email"] ==
+                   "P0001@x.example" for e in events)
+    assert not any(e["type"] == "StudentAccountRequested" for e in events)
+    tables["users"][0]["enabledUser"] = "maybe"
+    refused = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert refused.status_code == 422
+    assert refused.json["error"]["rows"] == [{"file": "users.csv", "line": 2,
+                                              "error": "enabledUser: true or false."}]
+
+
+def test_erasing_either_record_of_a_user_with_two_roles_erases_their_held_rows(ingest):
+    school = str(uuid.uuid4())
+    ingest.set_roles(school, ["parent", "guardian"])
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    next(u for u in tables["users"] if u["sourcedId"] == "S0001")["agentSourcedIds"] += ",T000"
+    tables["roles"].append({"sourcedId": "RO-T000-g", "userSourcedId": "T000",
+                            "roleType": "secondary", "role": "guardian",
+                            "orgSourcedId": "ORG1"})
+    assert ingest.upload(school, zip_bundle(
+        {k: ("bulk", v) for k, v in tables.items()})).status_code == 202
+    for record_type in ("guardian", "staff"):
+        with ingest.rt.engine.connect() as conn:
+            record = conn.execute(sa.text("SELECT id FROM records WHERE source_key = :k"), {
+                "k": domain.source_key(school, record_type, "T000")}).scalar()
+        with ingest.rt.context.sessions() as session, session.begin():
+            ingest.rt.context.participant.erase(session, Subject(school, record_type, record))
+        with ingest.rt.engine.connect() as conn:
+            left = conn.execute(sa.text(
+                "SELECT file FROM roster_rows WHERE school_id = :s AND (sourced_id = 'T000' "
+                "OR sourced_id LIKE 'RO-T000%')"), {"s": school}).scalars().all()
+        assert left == [], (record_type, left)
+        assert ingest.upload(school, zip_bundle(  # taken anew, as a new record
+            {k: ("bulk", v) for k, v in tables.items()})).status_code == 202

@@ -1,0 +1,150 @@
+"""One service's worker as one process and as two, on the local stack: the scaling
+assumption of docs/capacity.md (a worker's throughput adds up with its processes) checked,
+not assumed.
+
+    .venv/bin/python -m bench.scaling --students 2000      (make bench runs it too)
+
+The service is reports, whose worker takes the bulk of school data (the one to scale at
+term end). On deploy/stack.py's stack (its own databases, exchange and queues, removed
+after; one web process a service, to leave the cores to the workers), for N = 1, then 2:
+reports' worker processes are stopped, a new school's term (`--students`, bench.ingest's
+term) is pushed through nginx, and every other service applies its part, so the term's
+events for reports wait in its queue; then N worker processes are started on that backlog
+and reports is timed until it has applied every event published for it (its inbox) and its
+projections hold every row: the term's records per second, from starting the processes to
+the last event reports' inbox records (a process's start-up, about a second, included in
+both). Each N has its own school with an equal term. And each service's database growth
+for the second school's term (roster and results), per student, after a VACUUM: the
+figure docs/capacity.md sizes databases from (the bench keeps outbox rows a day, against
+an hour in production, so event producers' figures are high).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from bench.common import DATABASE, Figure, table
+from bench.ingest import term
+from bench.pipeline import projections
+from bench.stack_world import ROOT, Stack, wait
+from shared.config import SERVICES
+
+GROUP = "scaling"
+SERVICE = "reports"
+
+
+def stop_workers(stack: Stack) -> None:
+    for name, pid in stack.workers().items():
+        if not name.startswith(f"{SERVICE}-worker"):
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)  # drains the batch in hand, then exits
+        except ProcessLookupError:
+            pass
+        wait(f"{name} to stop", lambda pid=pid: not _alive(pid), timeout=60, every=0.2)
+        (stack.dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # ours when the stack was started by this process
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def add_worker(stack: Stack) -> None:
+    done = subprocess.run([sys.executable, "deploy/stack.py", "add-worker", SERVICE],
+                          cwd=ROOT, env=stack.env, capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode:
+        raise SystemExit(f"add-worker failed: {done.stderr[-2000:]}")
+
+
+def only_reports_left(stack: Stack) -> bool:
+    """Every outbox sent and every other service's inbox complete: what is left is the
+    backlog in reports' queue."""
+    return set(stack.backlog()) <= {f"{SERVICE} inbox", "queues"}
+
+
+def drain_rate(stack: Stack, processes: int, count: int) -> tuple[float, int]:
+    """A new school's term left waiting for reports, then applied by `processes` workers:
+    the term's records per second, from starting the processes to the last event applied,
+    and how many events that was."""
+    stop_workers(stack)
+    school, _, system = stack.school(f"Scaling School {processes}")
+    events = term(count)
+    print(f"scaling: {len(events):,} records pushed with reports stopped", flush=True)
+    stack.push(system, events)
+    wait("every service but reports to apply the term", lambda: only_reports_left(stack),
+         timeout=1800, every=1.0)
+    (since,) = stack.rows(SERVICE, "SELECT now()")[0]
+    for _ in range(processes):
+        add_worker(stack)
+    print(f"scaling: {processes} reports worker(s) started on the backlog", flush=True)
+    stack.wait_applied(projections(school, count), every=0.5)
+    last, total = stack.rows(SERVICE, (
+        "SELECT max(applied_at), count(*) FROM inbox "
+        f"WHERE applied_at >= '{since.isoformat()}'"))[0]
+    return len(events) / (last - since).total_seconds(), total
+
+
+def sizes(stack: Stack) -> dict[str, int]:
+    """Each service's database size on disk, after a VACUUM (dead rows not counted)."""
+    out = {}
+    for service in SERVICES:
+        base = DATABASE.rsplit("/", 1)[0]
+        with psycopg.connect(f"{base}/{stack.prefix}{service}", autocommit=True) as conn:
+            conn.execute("VACUUM")
+            out[service] = conn.execute(
+                "SELECT pg_database_size(current_database())").fetchone()[0]
+    return out
+
+
+def figures(quick: bool = False, students: int | None = None) -> list[Figure]:
+    count = students or (300 if quick else 2000)
+    stack = Stack(web_workers=1, label="scale")
+    try:
+        print("scaling: stack up", flush=True)
+        stack.up()
+        one, events = drain_rate(stack, 1, count)
+        before = sizes(stack)
+        two, _ = drain_rate(stack, 2, count)
+        grown = {s: (size - before[s]) / count for s, size in sizes(stack).items()}
+    finally:
+        stack.cleanup()
+    what = f"a {count:,}-student term's backlog ({len(term(count)):,} records, {events:,} events)"
+    return [
+        Figure(GROUP, f"reports worker, 1 process: {what}", one, "records/s"),
+        Figure(GROUP, f"reports worker, 2 processes: {what}", two, "records/s",
+               "1 process", one),
+        *(Figure(GROUP, f"{service} database growth a student, one school's term pushed "
+                 "(VACUUMed; outboxes kept a day)", bytes_ / 1024, "KiB")
+          for service, bytes_ in grown.items()),
+        Figure(GROUP, "load average (1 min) when the run ended", os.getloadavg()[0], ""),
+        Figure(GROUP, "cores on this machine (shared by the stack, PostgreSQL, RabbitMQ)",
+               float(os.cpu_count() or 0), "cores"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=2000)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    print(table(figures(students=args.students)))
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
