@@ -45,6 +45,17 @@ def list_reports(page, student_id):
         s, principal, str(student_id), page["after"], page["limit"]))._asdict()
 
 
+@students.route("/<uuid:student_id>/progress", methods=["GET"])
+@require(*READERS)
+@students.response(200, schemas.ProgressOut)
+def student_progress(student_id):
+    """Progress over the school year: each subject's grade against its target in every
+    report published within a year of the newest (oldest first), what changed since the
+    previous report, and attendance per report."""
+    principal = current_principal()
+    return in_transaction(lambda s: reports().progress(s, principal, str(student_id)))
+
+
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
                 description="Published reports")
 

@@ -125,3 +125,38 @@ def report_body(report_id: str, period: str, title: str, published_at: dt.dateti
                              "published_at": published_at.astimezone(dt.timezone.utc),
                              **domain.render(content)})
     return json.dumps(dump, ensure_ascii=True, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+# --- progress over the school year (issue 24) ----------------------------------------------
+class ProgressPeriod(Schema):
+    report_id = fields.String()
+    period = fields.String()
+    title = fields.String()
+    published_at = fields.DateTime()
+    attendance = fields.Float(allow_none=True)  # a percentage, when the school sent one
+
+
+class ProgressPoint(Schema):
+    period = fields.String()
+    grade = fields.String(allow_none=True)   # the grade, else the mark as "NN%"
+    target = fields.String(allow_none=True)
+    standing = fields.String(allow_none=True)  # below | on | above target; null: unknown
+
+
+class ProgressChange(Schema):
+    before = fields.String(allow_none=True)
+    after = fields.String(allow_none=True)
+    direction = fields.String(allow_none=True)  # up | down | same | changed
+
+
+class ProgressSubject(Schema):
+    subject = fields.String()
+    class_ = fields.String(data_key="class", attribute="class", allow_none=True)
+    points = fields.List(fields.Nested(ProgressPoint))  # one per period, oldest first
+    change = fields.Nested(ProgressChange, allow_none=True)  # since the previous report
+
+
+class ProgressOut(Schema):
+    student_id = fields.String()
+    periods = fields.List(fields.Nested(ProgressPeriod))  # the school year, oldest first
+    subjects = fields.List(fields.Nested(ProgressSubject))

@@ -18,7 +18,7 @@ from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
-from . import domain, schemas
+from . import domain, progress, schemas
 from .models import (attainment, characteristics, class_teachers, classes, enrolments,
                      parent_access, plumbing, removed_records, reports, staff,
                      student_accounts, students)
@@ -380,6 +380,20 @@ class Reports:
             return row.body
         return schemas.report_body(report_id, row.period, row.title, row.published_at,
                                    row.content)  # published before bodies were kept
+
+    def progress(self, session, principal, student_id: str) -> dict:
+        """Each subject's grade against target in every report of the school year the
+        caller may see, what changed since the previous one, attendance (progress.py)."""
+        school_id = self._school_of(session, student_id)
+        guardians = self._check_access(session, principal, student_id, school_id)
+        self._check_restriction(session, student_id, guardians, school_id)
+        shown = [reports.c.student_id == student_id]
+        if principal.role != "school_admin":
+            shown.append(reports.c.visible_from <= self.clock())
+        rows = session.execute(sa.select(reports.c.id, reports.c.period, reports.c.title,
+                                         reports.c.published_at, reports.c.content)
+                               .where(*shown)).mappings().all()
+        return {"student_id": student_id, **progress.progress([dict(r) for r in rows])}
 
     def _school_of(self, session, student_id: str) -> str | None:
         school = session.execute(sa.select(students.c.school_id).where(

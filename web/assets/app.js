@@ -6,6 +6,7 @@
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
 import { reportBody, reportMeta } from "./report-view.js";
+import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, explainError, field, form,
          loading, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
@@ -347,7 +348,7 @@ function childSection(link, redraw) {
   const parts = [h("h2", { id: headingId, tabindex: "-1" }, name),
     h("p", { class: "meta school-name" }, `At ${schoolName(link.school_id)}`)];
   if (link.status === "verified") {
-    parts.push(h("p", { class: "badge badge--ok" }, "Confirmed"),
+    parts.push(h("p", { class: "badge badge--ok" }, "Confirmed"), latestReport(link),
       h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(link.student.id)}` },
                    `Reports for ${name}`)));
   } else if (link.status === "locked") {
@@ -409,8 +410,26 @@ function childSection(link, redraw) {
            parts);
 }
 
+/** Home: a confirmed child's latest report and what changed since the one before. */
+function latestReport(link) {
+  const progress = link.progress;
+  if (!progress || !progress.periods.length) return null;
+  const latest = progress.periods[progress.periods.length - 1];
+  const changes = changeLines(progress);
+  return h("div", { class: "latest" },
+    h("p", {}, "Latest report: ", h("a", { href: `/reports/${encodeURIComponent(latest.report_id)}` }, latest.title),
+      ` (${latest.period})`),
+    changes.length && progress.periods.length > 1
+      ? h("ul", { class: "trend", "aria-label": `Since the last report, for ${childName(link)}` },
+        changes.map((line) => h("li", {}, line)))
+      : null);
+}
+
 async function childrenScreen() {
   const links = await loadLinks();
+  await Promise.all(links.filter((l) => l.status === "verified").map(async (l) => {
+    l.progress = await loadProgress(l.student.id).catch(() => null);
+  }));
   const list = h("div", { class: "cards" });
   // A child's state changed: its form is gone, so the focus goes to its heading.
   const redraw = (changed) => {
@@ -494,9 +513,12 @@ async function reportScreen(reportId) {
     return;
   }
   const student = report.student || {};
+  const [school, progress] = await Promise.all([schoolOfStudent(student.id),
+    loadProgress(student.id).catch(() => null)]);
   show(report.title,
-    reportMeta(report, schoolName(await schoolOfStudent(student.id))),
+    reportMeta(report, schoolName(school)),
     h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(student.id || "")}` }, "All reports")),
+    progressSection(progress),
     reportBody(report));
 }
 

@@ -35,7 +35,8 @@ function subjectSection(subject) {
   }
   if (subject.characteristics && subject.characteristics.length) {
     parts.push(h("dl", { class: "characteristics" }, subject.characteristics.map((c) => [
-      h("dt", {}, CHARACTERISTIC_TEXT[c.kind] || c.kind), h("dd", {}, c.value)])));
+      h("dt", {}, CHARACTERISTIC_TEXT[c.kind] || c.kind),
+      h("dd", {}, c.kind === "attendance" && Number.isFinite(Number(c.value)) ? `${c.value}%` : c.value)])));
   }
   return h("section", { class: "card", "aria-labelledby": headingId }, parts);
 }
