@@ -181,7 +181,7 @@ def prepare_a_school(api: Api, operator_login: tuple[str, str], tag: str) -> Pre
         """Published (both students' reports), and mailed to the parent: notifications may
         hear of the confirmed link after a publish, so a publish is made again (a new
         version) until the mail comes."""
-        if any("A new report" in t for t in api.mail_texts(parent_email)):
+        if any("published a new report" in t for t in api.mail_texts(parent_email)):
             return True
         answer = api.ok("post", "/api/v1/reports/publish", admin, status=202,
                         json={"period": PERIOD, "title": "Autumn report"})

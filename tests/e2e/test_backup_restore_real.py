@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from shared.backup import pg_tool
 from shared.config import SERVICES
-from tests.e2e.test_make_run import ready, stop_with_ctrl_c
+from tests.e2e.test_make_run import output_of, ready, spawn, stop_with_ctrl_c
 from tests.erasure_scan import (CONTROL, ERASED, Api, assert_erased_everywhere,
                                 check_exports_after, erase, prepare_a_school,
                                 scan_postgres_cells)
@@ -39,16 +39,14 @@ def _env(data_dir: Path, port: int, urls: dict[str, str], ledger: str) -> dict[s
 
 
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "shared.embedded"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = spawn([sys.executable, "-m", "shared.embedded"], env)
     try:
         wait_for(lambda: ready(port) or proc.poll() is not None, timeout=180,
                  message="gateway ready")
     except AssertionError:
         stop_with_ctrl_c(proc)
         raise
-    assert proc.poll() is None, proc.communicate()[0]
+    assert proc.poll() is None, output_of(proc)
     return proc
 
 

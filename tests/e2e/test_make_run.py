@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,22 @@ def start(cmd, data_dir, port):
            "PP_BOOTSTRAP_OPERATOR_EMAIL": "ops@example.org",
            "PP_BOOTSTRAP_OPERATOR_PASSWORD": "operator-secret-1"}
     env.pop("PP_BROKER_URL", None)
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return spawn(cmd, env)
+
+
+def spawn(cmd, env) -> subprocess.Popen:
+    """The server in its own process group, its output into a file: a pipe nobody reads
+    while it runs fills at 64 KiB of logs and then blocks the server mid-request."""
+    output = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    proc.output_file = output
+    return proc
+
+
+def output_of(proc) -> str:
+    proc.output_file.seek(0)
+    return proc.output_file.read()
 
 
 def ready(port):
@@ -35,8 +50,8 @@ def ready(port):
 
 def stop_with_ctrl_c(proc) -> str:
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
-    output, _ = proc.communicate(timeout=60)
-    return output
+    proc.wait(timeout=60)
+    return output_of(proc)
 
 
 def test_make_run_is_ready_stops_on_ctrl_c_and_restarts_on_its_data(tmp_path):

@@ -2,14 +2,13 @@
 the printed date of birth confirms the second child, and a restart on the same data folder
 loads nothing twice."""
 import os
-import subprocess
 import sys
 
 import pytest
 import requests
 
 from shared import demo
-from tests.e2e.test_make_run import ROOT, ready, stop_with_ctrl_c
+from tests.e2e.test_make_run import ready, spawn, stop_with_ctrl_c
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -22,9 +21,7 @@ def start_demo(data_dir, port):
            if not key.startswith("PP_BOOTSTRAP_OPERATOR") and key != "PP_BROKER_URL"}
     env.update(PP_DATA_DIR=str(data_dir), PP_GATEWAY_PORT=str(port),
                PP_PUBLIC_URL=f"http://127.0.0.1:{port}")
-    return subprocess.Popen([sys.executable, "-m", "shared.embedded", "--demo"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    return spawn([sys.executable, "-m", "shared.embedded", "--demo"], env)
 
 
 class Client:
