@@ -421,6 +421,8 @@ RULES: dict[tuple[str, str, str], Rule] = {
         fill=lambda w: {"student_id": w.sid["S1"]}, allowed=S1_READERS),
     ("reports", "GET", "/api/v1/reports/{report_id}"): Rule(
         fill=lambda w: {"report_id": w.report}, allowed=S1_READERS),
+    ("reports", "GET", "/api/v1/students/{student_id}/progress"): Rule(
+        fill=lambda w: {"student_id": w.sid["S1"]}, allowed=S1_READERS),
     # dsar: the school's admin; the filer may read their own request
     ("dsar", "GET", "/api/v1/offboardings/{school_id}"): Rule(
         fill=_offboarded_school, allowed={"operator": (200,)}),
