@@ -81,6 +81,22 @@ class RealSystem:
         return getattr(self.clients[service], method)(path, json=json, headers=headers,
                                                       query_string=query)
 
+    def upload_roster(self, token: str, data: bytes, query: dict | None = None,
+                      timeout: float = 240):
+        """POST a OneRoster bundle; a 202's job polled until it ends (applied, refused or
+        failed). (the POST's response, the job as it ended, or None without a 202)."""
+        response = self.clients["ingest"].post(
+            "/api/v1/school-data/oneroster", data=data, content_type="application/zip",
+            headers={"Authorization": f"Bearer {token}"}, query_string=query)
+        if response.status_code != 202:
+            return response, None
+        url = response.json["status_url"]
+
+        def ended():
+            job = self.call("ingest", "get", url, token).json
+            return job if job["status"] in ("applied", "refused", "failed") else None
+        return response, wait_for(ended, timeout=timeout, message="the OneRoster job ended")
+
     def token(self, email: str, password: str) -> str:
         response = self.call("identity", "post", "/api/v1/auth/token", json={
             "grant_type": "password", "email": email, "password": password})

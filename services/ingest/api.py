@@ -13,6 +13,7 @@ from shared.service import current_context, in_transaction
 from shared.web import bulk_body
 
 from . import ledger, oneroster, schemas
+from .jobs import RosterJobs
 from .service import Ingest, RosterImport
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ def ingest() -> Ingest:
 def roster() -> RosterImport:
     uses: UseCases = current_context().use_cases
     return uses.roster
+
+
+def jobs() -> RosterJobs:
+    uses: UseCases = current_context().use_cases
+    return uses.jobs
 
 
 blp = Blueprint("school-data", __name__, url_prefix="/api/v1/school-data",
@@ -80,18 +86,24 @@ def get_batch(batch_id):
                           "type": "string", "format": "binary"}}}},
          parameters=[{"in": "query", "name": "school_id", "schema": {"type": "string"},
                       "description": "For an admin of several schools"}])
-@blp.response(202, schemas.RosterUploadResult)
+@blp.response(202, schemas.RosterJob, headers={"Location": {
+    "description": "The job's status (GET)", "schema": {"type": "string"}}})
 def upload_oneroster():
-    """Apply a OneRoster bundle (bulk and delta files per its manifest) as the same
-    events a JSON batch carries. A bundle with any fault is refused whole, with every
-    fault by file and line (422 `invalid_bundle`, `error.rows`); the same bundle again
-    applies nothing. docs/oneroster.md lists the fields used. A trust's client authorised
-    for several schools, naming none, applies the bundle to each of its schools that names
-    its own orgs (`school_org_ids`), each school's rows to that school alone (`schools`)."""
+    """Accept a OneRoster bundle (bulk and delta files per its manifest), to be applied as
+    the same events a JSON batch carries. The bundle is checked in the request: one with
+    any fault is refused whole, with every fault by file and line (422 `invalid_bundle`,
+    `error.rows`), and nothing is kept. A bundle that passes is stored as a job and
+    applied by the worker: the answer (202) is the job; its `status_url` tells how it
+    goes (`queued`, `applying` with `progress`, then `applied` with `result`, or
+    `refused` with `faults`). The same bytes again answer the same job. docs/oneroster.md
+    lists the fields used. A trust's client authorised for several schools, naming none,
+    has the bundle applied to each of its schools that names its own orgs
+    (`school_org_ids`), each school's rows to that school alone (`result.schools`)."""
     principal = current_principal()
-    several = principal.role == "school_system" and len(principal.school_ids) > 1 \
+    trust = principal.role == "school_system" and len(principal.school_ids) > 1 \
         and not request.args.get("school_id")
-    school_id = None if several else principal.acting_school(request.args.get("school_id"))
+    schools = list(principal.school_ids) if trust \
+        else [principal.acting_school(request.args.get("school_id"))]
     upload = request.files.get("bundle") if request.mimetype == "multipart/form-data" \
         else None
     data = upload.read() if upload is not None else request.get_data(cache=False)
@@ -99,15 +111,26 @@ def upload_oneroster():
         raise ApiError(400, "bundle_missing", "Send the bundle's zip as the body "
                        "(application/zip) or as the form field `bundle`.")
     try:
-        if school_id is None:
-            return in_transaction(lambda s: roster().upload_for_trust(
-                s, list(principal.school_ids), data))
-        return in_transaction(lambda s: roster().upload(s, school_id, data))
+        job = in_transaction(lambda s: jobs().submit(s, principal, schools, trust, data))
     except oneroster.BundleRejected as exc:
         raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {exc.total} "
                        "fault(s), listed by file and line in `rows` (the first "
                        f"{oneroster.MAX_REPORTED_ERRORS}).",
                        rows=exc.errors) from None
+    return job, 202, {"Location": job["status_url"]}
+
+
+@blp.route("/oneroster/jobs/<job_id>", methods=["GET"])
+@require("school_system", "school_admin")
+@blp.response(200, schemas.RosterJob)
+def oneroster_job(job_id):
+    """An upload's job: `queued`, `applying` (with `progress`: stage, done of total,
+    percent), `applied` (with `result`: the counts, `ignored`, `other_orgs`), `refused`
+    (with `faults` by file and line: found when it was applied, e.g. the roster held
+    changed since the upload) or `failed` (our side; send it again). 404 for another
+    school's job, and for a trust's job, for any caller but its client."""
+    with current_context().sessions() as session:
+        return jobs().status(session, current_principal(), job_id)
 
 
 def _settings_school() -> str:

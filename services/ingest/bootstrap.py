@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.service import ServiceContext, ServiceSpec, migrations_dir, participant_of
+from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir, participant_of
+from shared.worker import periodic
 
 from . import api, handlers, models, personal_data
+from .jobs import RosterJobs
 from .service import Ingest, RosterImport
 
 
@@ -14,11 +16,20 @@ from .service import Ingest, RosterImport
 class UseCases:
     ingest: Ingest
     roster: RosterImport  # OneRoster bundles, applied through `ingest`
+    jobs: RosterJobs  # OneRoster uploads: accepted by the request, applied by the worker
 
 
 def build(ctx: ServiceContext) -> UseCases:
     ingest = Ingest(ctx.outbox, participant_of(ctx, personal_data.IngestParticipant))
-    return UseCases(ingest, RosterImport(ingest))
+    roster = RosterImport(ingest)
+    return UseCases(ingest, roster, RosterJobs(roster, ctx.engine))
+
+
+def roster_jobs(ctx: ServiceContext, every_seconds: float = 0.5) -> Loop:
+    """Applies the OneRoster uploads accepted (the request only stores them)."""
+    uses: UseCases = ctx.use_cases
+    return periodic("ingest.roster_jobs", every_seconds,
+                    lambda: uses.jobs.drain(ctx.sessions))
 
 
 SPEC = ServiceSpec(
@@ -31,5 +42,6 @@ SPEC = ServiceSpec(
     build=build,
     build_handlers=handlers.build_handlers,
     blueprints=api.BLUEPRINTS,
+    build_loops=lambda ctx: [roster_jobs(ctx)],
     outbox_retention_seconds=0,  # sent payloads are blanked at once: nothing personal stays
 )

@@ -72,3 +72,40 @@ roster_settings = sa.Table(
     sa.Column("report_contact_roles", sa.JSON, nullable=False),
     sa.Column("school_org_ids", sa.JSON, nullable=True),  # org sourcedIds; NULL: not set
 )
+
+# OneRoster uploads accepted and not yet applied, or applied (docs/oneroster.md "Upload
+# jobs"): the request stores the zip here and answers 202; the worker claims the job (FOR
+# UPDATE SKIP LOCKED) and applies it in one transaction, so a job accepted survives any
+# process's death. The zip is deleted once the job ends; the answer (counts, faults by file
+# and line, never a value) stays.
+roster_jobs = sa.Table(
+    "roster_jobs", metadata,
+    sa.Column("job_id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False, index=True),  # the school that uploaded
+    # The schools it is applied to: [school_id], or a trust client's schools.
+    sa.Column("schools", sa.JSON, nullable=False),
+    sa.Column("trust", sa.Boolean, nullable=False),  # a trust's client, for its schools
+    sa.Column("uploaded_by", Id, nullable=False),  # the account or client id
+    # A hash of (schools, settings, bytes): the same bytes again answer the same job.
+    sa.Column("job_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(20), nullable=False),  # queued | applied | refused | failed
+    sa.Column("bundle", sa.LargeBinary, nullable=True),  # the zip, until the job ends
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True),  # the upload's answer (counts, ignored)
+    sa.Column("faults", sa.JSON, nullable=True),  # [{"file", "line", "error"}]
+)
+
+# How far the worker is with a job, written beside its transaction (a separate, short
+# one), so the console can show it while the job applies.
+roster_job_progress = sa.Table(
+    "roster_job_progress", metadata,
+    sa.Column("job_id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False),
+    sa.Column("stage", sa.String(20), nullable=False),  # reading | checking | applying | saving
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -37,6 +37,17 @@ DECLARATION = DataDeclaration("ingest", tables=(
                       "data": Personal("any", "applying the school's OneRoster deltas")},
       subjects={"student": "subject_id", "guardian": "subject_id", "staff": "subject_id"}),
     T("roster_erased", {"school_id": NOT_PERSONAL, "source_key": NOT_PERSONAL}),
+    # An upload accepted and not yet applied: the zip as sent (everyone in it), deleted
+    # once the worker has applied or refused it (minutes). What stays is counts and faults
+    # by file and line (reasons name columns, never values).
+    T("roster_jobs", {"job_id": NOT_PERSONAL, "school_id": NOT_PERSONAL, "schools": NOT_PERSONAL,
+                      "uploaded_by": NOT_PERSONAL, "job_key": NOT_PERSONAL,
+                      "status": NOT_PERSONAL, "received_at": NOT_PERSONAL,
+                      "finished_at": NOT_PERSONAL, "result": NOT_PERSONAL,
+                      "faults": NOT_PERSONAL,
+                      "bundle": Personal("any", "applying the school's OneRoster upload")}),
+    T("roster_job_progress", {"school_id": NOT_PERSONAL, "job_id": NOT_PERSONAL,
+                              "stage": NOT_PERSONAL, "updated_at": NOT_PERSONAL}),
     T("roster_settings", {"school_id": NOT_PERSONAL, "report_contact_roles": NOT_PERSONAL,
                           "school_org_ids": NOT_PERSONAL}),
 ))

@@ -183,3 +183,31 @@ class RosterUploadResult(Schema):
     other_orgs = fields.Dict(keys=fields.String(), values=fields.Dict())
     # A trust's client, several schools: school id -> that school's answer (as above).
     schools = fields.Dict(keys=fields.String(), values=fields.Dict())
+
+
+class RosterJobProgress(Schema):
+    stage = fields.String()  # reading | checking | applying | saving
+    done = fields.Integer()  # rows or events of this stage done …
+    total = fields.Integer()  # … of these (0: not counted)
+    percent = fields.Integer()  # of the whole application, roughly
+
+
+class RosterFault(Schema):
+    file = fields.String(allow_none=True)
+    line = fields.Integer(allow_none=True)
+    error = fields.String()
+
+
+class RosterJob(Schema):
+    """A OneRoster upload, accepted (202) and applied by the worker."""
+    job_id = fields.String()
+    status = fields.String()  # queued | applying | applied | refused | failed
+    status_url = fields.String()  # GET it for news
+    received_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    size = fields.Integer()  # bytes of the zip
+    schools = fields.List(fields.String())  # the schools it is applied to
+    progress = fields.Nested(RosterJobProgress, allow_none=True)  # while applying
+    result = fields.Nested(RosterUploadResult, allow_none=True)  # once applied
+    faults = fields.List(fields.Nested(RosterFault))  # refused or failed: why
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
@@ -25,6 +25,13 @@ from .models import batches, roster_erased, roster_rows, roster_settings
 from .outgoing import EventBuilder
 
 log = logging.getLogger(__name__)
+# Told of each stage of an upload's application: (stage, done, total).
+Progress = Callable[[str, int, int], None] | None
+
+
+def _say(progress: Progress, stage: str, done: int = 0, total: int = 0) -> None:
+    if progress is not None:
+        progress(stage, done, total)
 
 
 class BatchConflict(Conflict):
@@ -123,7 +130,9 @@ class Ingest:
     participant: RightsParticipant
 
     def push(self, session: Session, school_id: str, batch_id: str,
-             events: list[Any]) -> dict:
+             events: list[Any], progress: Callable[[int], None] | None = None) -> dict:
+        """`progress` hears how many events were applied, every thousand (a OneRoster
+        job's progress)."""
         digest = domain.body_hash(events)
         advisory_lock(session, f"ingest:{school_id}")  # one batch of a school at a time
         stored = session.execute(sa.select(batches).where(
@@ -139,7 +148,9 @@ class Ingest:
         state = _BatchState.load(session, school_id, _named(validated))
         builder = EventBuilder(school_id)
         envelopes: list[Envelope] = []
-        for index, kind, source_id, data in validated:  # in order: versions follow it
+        for done, (index, kind, source_id, data) in enumerate(validated):  # versions follow it
+            if progress is not None and done % 1000 == 0:
+                progress(done)
             try:
                 envelopes += self._apply(state, builder, kind, source_id, data)
             except ContractError as exc:  # our translation and the contracts disagree
@@ -206,6 +217,17 @@ def _result(batch_id: str, accepted: int, rejected: list) -> dict:
 
 # --- OneRoster bundles ------------------------------------------------------------------------
 
+class _Prepared(NamedTuple):
+    """A bundle checked against the roster held, ready to apply."""
+    bundle: oneroster.Bundle
+    held: oneroster.State
+    subjects: dict
+    state: oneroster.State
+    projection: oneroster.Projection
+    ignored: list[dict]
+    other_orgs: dict
+
+
 @dataclass
 class RosterImport:
     """A OneRoster bundle applied as one batch: read and checked whole, the held roster
@@ -239,23 +261,29 @@ class RosterImport:
                  len(orgs))
         return oneroster.Settings(tuple(roles), tuple(orgs))
 
-    def upload(self, session: Session, school_id: str, bundle_bytes: bytes) -> dict:
+    def bundle_id(self, session: Session, school_id: str, bundle_bytes: bytes) -> str:
+        """The same bytes under other settings are another upload (they may take others)."""
         settings = self.settings(session, school_id)
-        # The same bytes under other settings are another upload (they may take others).
         digest = hashlib.sha256(bundle_bytes)
         digest.update(repr((settings.report_contact_roles, settings.school_orgs)).encode())
-        bundle_id = f"oneroster:{digest.hexdigest()[:40]}"
-        advisory_lock(session, f"ingest:{school_id}")
-        stored = session.execute(sa.select(batches).where(
-            batches.c.school_id == school_id, batches.c.batch_id == bundle_id)).first()
-        if stored is not None:  # the same bundle again: the same answer, nothing applied
-            return {"bundle_id": bundle_id, "rows": None, "events": stored.accepted,
-                    "published": 0, "ignored": [], "already_applied": True}
+        return f"oneroster:{digest.hexdigest()[:40]}"
+
+    def check(self, session: Session, school_id: str, bundle_bytes: bytes) -> None:
+        """Every check that changes nothing (the bundle's shape, its orgs, its references
+        to the roster held): raises BundleRejected with every fault, or SchoolOffboarded.
+        The upload's request runs it, so a malformed bundle is refused at once."""
         if self.ingest.participant.is_offboarded(session, school_id):
             raise SchoolOffboarded(school_id)
+        self._prepare(session, school_id, bundle_bytes)
+
+    def _prepare(self, session: Session, school_id: str, bundle_bytes: bytes,
+                 progress: Progress = None) -> _Prepared:
+        settings = self.settings(session, school_id)
+        _say(progress, "reading")
         bundle = oneroster.read_bundle(bundle_bytes)
         if bundle.unreadable_files:  # its rows' references cannot be judged either
             raise oneroster.BundleRejected(bundle.errors)
+        _say(progress, "checking", 0, bundle.row_count)
         held, subjects = self._held(session, school_id)
         faults, other_orgs = roster_scope.scope(held, bundle, settings.school_orgs)
         if faults:
@@ -271,34 +299,61 @@ class RosterImport:
         if errors:
             errors.sort(key=lambda e: (e["file"], e["line"] or 0))
             raise oneroster.BundleRejected(errors)
-        pushed = projection.events + self._deletions(session, school_id, held, state,
+        return _Prepared(bundle, held, subjects, state, projection, ignored, other_orgs)
+
+    def upload(self, session: Session, school_id: str, bundle_bytes: bytes,
+               progress: Progress = None) -> dict:
+        """Apply the bundle (the worker does, for a job the upload accepted); `progress`
+        hears of each stage (reading, checking, applying done/total, saving)."""
+        bundle_id = self.bundle_id(session, school_id, bundle_bytes)
+        advisory_lock(session, f"ingest:{school_id}")
+        stored = session.execute(sa.select(batches).where(
+            batches.c.school_id == school_id, batches.c.batch_id == bundle_id)).first()
+        if stored is not None:  # the same bundle again: the same answer, nothing applied
+            return {"bundle_id": bundle_id, "rows": None, "events": stored.accepted,
+                    "published": 0, "ignored": [], "already_applied": True}
+        if self.ingest.participant.is_offboarded(session, school_id):
+            raise SchoolOffboarded(school_id)
+        p = self._prepare(session, school_id, bundle_bytes, progress)
+        bundle, projection = p.bundle, p.projection
+        pushed = projection.events + self._deletions(session, school_id, p.held, p.state,
                                                      bundle, projection)
+        _say(progress, "applying", 0, len(pushed))
         result = self.ingest.push(session, school_id, bundle_id, [
-            {"type": p.type, "source_id": p.source_id, "data": p.data} for p in pushed])
+            {"type": x.type, "source_id": x.source_id, "data": x.data} for x in pushed],
+            progress=None if progress is None else lambda done: progress(
+                "applying", done, len(pushed)))
         if result["rejected"]:  # the push's own checks disagree: refuse it all
             raise oneroster.BundleRejected([_origin(pushed[r["index"]], r["error"])
                                             for r in result["rejected"]])
-        self._hold(session, school_id, held, subjects, projection, bundle)
+        _say(progress, "saving")
+        self._hold(session, school_id, p.held, p.subjects, projection, bundle)
+        ignored = bundle.ignored + p.ignored + projection.ignored
         log.info("oneroster bundle applied school_id=%s bundle_id=%s rows=%d events=%d "
                  "ignored=%d", school_id, bundle_id, bundle.row_count, result["accepted"],
-                 len(ignored) + len(bundle.ignored))
+                 len(ignored))
         return {"bundle_id": bundle_id, "files": bundle.modes, "rows": bundle.row_count,
                 "events": result["accepted"], "published": result["published"],
-                "already_applied": False, "other_orgs": other_orgs,
-                "ignored": (bundle.ignored + ignored + projection.ignored)
-                [:oneroster.MAX_REPORTED_ERRORS]}
+                "already_applied": False, "other_orgs": p.other_orgs,
+                "ignored": ignored[:oneroster.MAX_REPORTED_ERRORS]}
 
-    def upload_for_trust(self, session: Session, school_ids: list[str],
-                         bundle_bytes: bytes) -> dict:
-        """One export for several schools of a trust: applied to each school that names its
-        own orgs, each taking only its rows; all or nothing."""
+    def trust_schools(self, session: Session, school_ids: list[str]) -> list[str]:
+        """The schools of a trust's client that name their own orgs (each takes its rows
+        of the export); none: refused, saying what to set."""
         chosen = [s for s in sorted(school_ids) if self.settings(session, s).school_orgs]
         if not chosen:
             raise oneroster.BundleRejected([{"file": "orgs.csv", "line": None, "error": (
                 "This client acts for several schools and none names its own orgs: set "
                 "each school's school_org_ids in its OneRoster settings, or name the "
                 "school (school_id).")}])
-        return {"schools": {s: self.upload(session, s, bundle_bytes) for s in chosen}}
+        return chosen
+
+    def upload_for_trust(self, session: Session, school_ids: list[str],
+                         bundle_bytes: bytes, progress: Progress = None) -> dict:
+        """One export for several schools of a trust: applied to each school that names its
+        own orgs, each taking only its rows; all or nothing."""
+        return {"schools": {s: self.upload(session, s, bundle_bytes, progress)
+                            for s in self.trust_schools(session, school_ids)}}
 
     @staticmethod
     def _held(session: Session, school_id: str) -> tuple[oneroster.State, dict]:

@@ -10,6 +10,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -103,9 +104,13 @@ def system(module_settings, tmp_path_factory, module_database):
 
 
 def _post(system, token: str, data: bytes):
-    return system.clients["ingest"].post(
-        "/api/v1/school-data/oneroster", data=data, content_type="application/zip",
-        headers={"Authorization": f"Bearer {token}"})
+    """The upload's answer: a 422 as refused at once, or the job once it ended (202:
+    accepted; the job's `result` is the answer)."""
+    response, job = system.upload_roster(token, data)
+    if job is None:
+        return response
+    assert job["status"] == "applied", job
+    return SimpleNamespace(status_code=response.status_code, json=job["result"])
 
 
 def _upload(system, name: str):
