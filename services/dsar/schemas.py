@@ -72,6 +72,8 @@ class RequestOut(Schema):
     school_id = fields.String()  # the school that decides (a parent may have several)
     overdue = fields.Boolean()  # open and past its due date
     filed_as = fields.String(allow_none=True)  # the filer's role
+    # The filer's account id: the console names them through identity (dsar keeps ids).
+    filed_by = fields.String(allow_none=True)
     extension_months = fields.Integer()
     extension_reason = fields.String(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)

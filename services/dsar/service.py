@@ -66,6 +66,7 @@ class Dsar(Requests, FanOut, Exports, Offboarding):
                 "received_at": row.received_at, "school_id": row.school_id,
                 # For the school's console: the deadline as the law counts it, and more.
                 "overdue": open_ and due < now, "filed_as": row.filed_as,
+                "filed_by": row.filed_by,
                 "extension_months": row.extension_months or 0,
                 "extension_reason": row.extension_reason, "completed_at": row.completed_at,
                 "export_expires_at": row.export_expires_at,

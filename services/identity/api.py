@@ -12,7 +12,7 @@ from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
 
-from . import domain, schemas
+from . import domain, people, schemas
 from .service import Identity
 
 if TYPE_CHECKING:
@@ -186,6 +186,23 @@ def offboard_school(school_id):
     """Offboard: every service erases the school's data (SchoolOffboarded)."""
     run(lambda s: identity().offboard_school(s, str(school_id)))
     return jsonify({"status": "offboarding"}), 202
+
+
+@operator.route("/schools/<uuid:school_id>/people", methods=["GET"])
+@require("school_admin")
+@operator.arguments(schemas.PeopleQuery, location="query")
+@operator.response(200, schemas.PersonList)
+def school_people(query, school_id):
+    """The names the school recorded for its own people, by account, guardian or student
+    id (a school admin's console names who filed a request, whom it is about, who acted
+    in its audit trail and each link's contact). Only this school's memberships answer:
+    an id of another school's person answers nothing. 404 for another school."""
+    school_scope(str(school_id))
+    ids = {k: [str(v) for v in query[k]] for k in ("account_id", "guardian_id",
+                                                   "student_id")}
+    return {"items": run(lambda s: people.school_people(
+        s, str(school_id), ids["account_id"], ids["guardian_id"], ids["student_id"])),
+        "next": None}
 
 
 @operator.route("/schools/<uuid:school_id>/staff", methods=["POST"])

@@ -208,3 +208,30 @@ class ClientInfo(Schema):
 class SchoolDetail(SchoolView):
     admins = fields.List(fields.Nested(SchoolAdminOut))
     clients = fields.List(fields.Nested(ClientInfo))
+
+
+# --- a school admin's console: the names of the school's own people (issue 24) -------------
+class PeopleQuery(Schema):
+    """Ids to name, each kind repeatable (`?account_id=…&account_id=…`); 100 in all."""
+    account_id = fields.List(fields.UUID(), load_default=list)
+    guardian_id = fields.List(fields.UUID(), load_default=list)
+    student_id = fields.List(fields.UUID(), load_default=list)
+
+    @validates_schema
+    def _bounded(self, data, **_):
+        from .people import MAX_IDS
+        count = sum(len(data.get(k) or ()) for k in ("account_id", "guardian_id",
+                                                      "student_id"))
+        if count > MAX_IDS:
+            raise ValidationError(f"At most {MAX_IDS} ids in one lookup.", "account_id")
+
+
+class PersonOut(Schema):
+    account_id = fields.String()
+    role = fields.String()  # at this school: school_admin, parent, student
+    guardian_id = fields.String(allow_none=True)  # the school's guardian record, a parent's
+    student_id = fields.String(allow_none=True)  # the school's student record, a student's
+    name = fields.String()  # as this school recorded it
+
+
+PersonList = page_of(PersonOut, "PersonList")

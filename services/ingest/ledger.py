@@ -1,6 +1,7 @@
 """The school's view of what its system pushed: the batch ledger, newest first, and one
-batch's rejections. Read only; the ledger holds counts and, per rejected event, its index
-and a reason naming fields (never a value), so nothing here is personal data."""
+batch's rejections. Read only; the ledger holds counts and, per rejected event, its index,
+a reason naming fields (never a value) and the event's source id (issue 24: the school finds
+the record to correct by it; personal data, erased with its subject, personal_data.py)."""
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -19,16 +19,20 @@ from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsPartici
 from shared.rights import TableDeclaration as T
 
 from . import domain
-from .models import records, roster_erased, roster_rows
+from .models import batches, records, roster_erased, roster_rows
 
 DECLARATION = DataDeclaration("ingest", tables=(
     T("records", {"school_id": NOT_PERSONAL, "record_type": NOT_PERSONAL,
                   "source_key": NOT_PERSONAL, "id": NOT_PERSONAL,
                   "content_hash": NOT_PERSONAL},
       subjects={"student": "id", "guardian": "id", "staff": "id"}),
+    # Each rejected event's index, a reason naming fields only (never a value) and its
+    # source id (issue 24), so the school's admin finds the record to correct; a source id
+    # naming an erased subject's record is blanked with them (_forget_rejections).
     T("batches", {"school_id": NOT_PERSONAL, "batch_id": NOT_PERSONAL,
                   "body_hash": NOT_PERSONAL, "received_at": NOT_PERSONAL,
-                  "rejected": NOT_PERSONAL}),  # index and field-name reasons only
+                  "rejected": Personal("any", "showing the school which events it sent "
+                                              "were rejected, by the record's own id")}),
     # A school using OneRoster: the roster as last uploaded (names, emails, birth dates of
     # the students, contacts and teachers taken; no scores), so that deltas can be applied.
     T("roster_rows", {"school_id": NOT_PERSONAL, "file": NOT_PERSONAL,
@@ -66,13 +70,17 @@ class IngestParticipant(RightsParticipant):
         out["unsent_events"] = [
             {"event_type": r.event_type, "data": data} for r in rows
             if (data := json.loads(r.payload)["data"]).get(key) == subject.id]
+        out["rejected_events"] = [
+            {"batch_id": batch_id, "received_at": at.isoformat(), **rejection}
+            for batch_id, at, rejection in _subjects_rejections(session, subject)]
         return out
 
     def erase(self, session, subject):
         advisory_lock(session, f"ingest:{subject.school_id}")
         self._claim_held_rows(session, subject)
         self._forget_roster_user(session, subject)
-        return super().erase(session, subject)
+        forgotten = _forget_rejections(session, subject)  # before the record row goes
+        return {**super().erase(session, subject), "rejected_source_ids": forgotten}
 
     @staticmethod
     def _claim_held_rows(session, subject) -> None:
@@ -134,3 +142,51 @@ class IngestParticipant(RightsParticipant):
         counts["unsent_events"] = session.execute(outbox.delete().where(
             outbox.c.school_id == school_id, outbox.c.sent_at.is_(None))).rowcount
         return counts
+
+
+
+def _subject_key(session, subject) -> str | None:
+    return session.execute(sa.select(records.c.source_key).where(
+        records.c.school_id == subject.school_id, records.c.id == subject.id)).scalar()
+
+
+def _names_subject(rejection: dict, subject, key: str) -> bool:
+    sid = rejection.get("source_id")
+    return bool(sid) and domain.source_key(subject.school_id, subject.type, sid) == key
+
+
+def _school_rejections(session, school_id: str):
+    return session.execute(sa.select(batches.c.batch_id, batches.c.received_at,
+                                     batches.c.rejected).where(
+        batches.c.school_id == school_id)).all()
+
+
+def _subjects_rejections(session, subject):
+    """(batch id, received at, rejection) of every rejected event of the school whose
+    source id is the subject's record's (compared as ingest's keyed hash of it)."""
+    key = _subject_key(session, subject)
+    if key is None:
+        return
+    for row in _school_rejections(session, subject.school_id):
+        for rejection in row.rejected or []:
+            if _names_subject(rejection, subject, key):
+                yield row.batch_id, row.received_at, rejection
+
+
+def _forget_rejections(session, subject) -> int:
+    """The subject's source id goes from every rejection naming it (its index and reason
+    stay: the school's counts do not change). The number of rejections blanked."""
+    key = _subject_key(session, subject)
+    if key is None:
+        return 0
+    forgotten = 0
+    for row in _school_rejections(session, subject.school_id):
+        rejected = list(row.rejected or [])
+        kept = [{**r, "source_id": None} if _names_subject(r, subject, key) else r
+                for r in rejected]
+        if kept != rejected:
+            forgotten += sum(1 for a, b in zip(rejected, kept) if a != b)
+            session.execute(batches.update().where(
+                batches.c.school_id == subject.school_id,
+                batches.c.batch_id == row.batch_id).values(rejected=kept))
+    return forgotten

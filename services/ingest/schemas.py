@@ -50,6 +50,9 @@ class BatchQuery(PageQuery):
 class Rejection(Schema):
     index = fields.Integer()
     error = fields.String()
+    # The event's source id, so the school finds the record to correct (issue 24); absent
+    # from batches before it, and None when the source id itself was not valid.
+    source_id = fields.String(allow_none=True)
 
 
 class BatchSummary(Schema):

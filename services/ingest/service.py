@@ -124,6 +124,21 @@ def validate_event(raw: Any) -> tuple[str, str, dict] | str:
     return kind, head["source_id"], data
 
 
+_SOURCE_ID = schemas.EventHead().fields["source_id"]
+
+
+def rejected_source_id(raw: Any) -> str | None:
+    """A rejected event's source id, only when it is itself valid (a value refused for its
+    own sake, too long or with control characters, is never kept or shown)."""
+    value = raw.get("source_id") if isinstance(raw, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(_SOURCE_ID.deserialize(value))
+    except ValidationError:
+        return None
+
+
 @dataclass
 class Ingest:
     outbox: Outbox
@@ -154,7 +169,7 @@ class Ingest:
             try:
                 envelopes += self._apply(state, builder, kind, source_id, data)
             except ContractError as exc:  # our translation and the contracts disagree
-                rejected.append({"index": index, "error": str(exc)})
+                rejected.append({"index": index, "error": str(exc), "source_id": source_id})
         state.save(session)
         envelopes = builder.gather_results(envelopes)
         self.outbox.add_many(session, envelopes)
@@ -190,12 +205,15 @@ class Ingest:
 
 
 def _validate_all(events: list[Any]) -> tuple[list[tuple[int, str, str, dict]], list[dict]]:
-    """(index, type, source id, data) of each valid event; {index, error} of the others."""
+    """(index, type, source id, data) of each valid event; {index, error, source_id} of
+    the others (the source id when it was a valid one, else None: the school finds the
+    record by it; issue 24)."""
     validated, rejected = [], []
     for index, raw in enumerate(events):
         outcome = validate_event(raw)
         if isinstance(outcome, str):
-            rejected.append({"index": index, "error": outcome})
+            rejected.append({"index": index, "error": outcome,
+                             "source_id": rejected_source_id(raw)})
         else:
             validated.append((index, *outcome))
     return validated, rejected

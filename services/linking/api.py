@@ -51,7 +51,8 @@ def list_links(query):
 def school_students(query):
     """The school's students by name (`name`: any part of it), each with how many
     links it has in each state; `link_status=locked` finds the links to unlock; `id`
-    one student (an empty list when it is not the school's)."""
+    (repeatable, up to 100) just those students, leaving out any that is not the
+    school's."""
     school_id = current_principal().acting_school(query["school_id"])
     page = in_transaction(lambda s: school_view.school_students(
         s, school_id, query["name"], query["link_status"], query["after"],

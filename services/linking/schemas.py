@@ -33,6 +33,9 @@ class LinkOut(Schema):
     guardian_id = fields.String()       # school admins only
     failed_attempts = fields.Integer()  # school admins only
     has_account = fields.Boolean()      # school admins only
+    # School admins only: the login holding the contact's record, so the console names the
+    # parent who filed a request and their relationship to the child (issue 24).
+    account_id = fields.String(allow_none=True)
     relationship = fields.String(allow_none=True)  # school admins only: the school's word
     changed_at = fields.DateTime()      # school admins only
 
@@ -45,7 +48,8 @@ class StatusOut(Schema):
 
 
 class StudentQuery(PageQuery):
-    id = UuidString(load_default=None)  # one student (a request's subject, by its id)
+    # Students by id (a request's subject; repeatable for a page of requests, 100 at most).
+    id = fields.List(UuidString(), load_default=None, validate=validate.Length(max=100))
     name = SafeString(max_length=100, load_default=None)
     link_status = fields.String(load_default=None, validate=validate.OneOf(
         tuple(LinkStatus)))

@@ -15,16 +15,16 @@ STATES = tuple(LinkStatus)
 
 def school_students(session: Session, school_id: str, name: str | None,
                     link_status: str | None, after: str | None, limit: int,
-                    student_id: str | None = None) -> Page:
+                    student_ids: list[str] | None = None) -> Page:
     """By name (then id); `name` matches any part of it, ignoring case; `link_status`
     keeps the students with a link in that state (such as the locked ones to unlock);
-    `student_id` just that one."""
+    `student_ids` just those."""
     sort_name = sa.func.coalesce(students.c.name, "")
     query = (sa.select(students.c.student_id, students.c.name, sort_name.label("sort_name"),
                        students.c.date_of_birth.is_(None).label("no_birth_date"))
              .where(students.c.school_id == school_id))
-    if student_id:
-        query = query.where(students.c.student_id == student_id)
+    if student_ids:
+        query = query.where(students.c.student_id.in_(student_ids))
     if name:
         query = query.where(sa.func.lower(students.c.name).contains(name.lower(),
                                                                    autoescape=True))

@@ -282,6 +282,7 @@ class Linking:
                        "guardian_id": r.guardian_id, "relationship": r.relationship,
                        "status": r.status, "failed_attempts": r.failed_attempts,
                        "has_account": r.account_id is not None,
+                       "account_id": r.account_id, "school_id": r.school_id,
                        "waiting_for_date_of_birth": _waiting(r),
                        "changed_at": r.changed_at})
 

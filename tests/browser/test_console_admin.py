@@ -142,7 +142,7 @@ def test_an_admin_approves_an_erasure_request_and_watches_every_service_complete
     row = page.get_by_role("listitem").filter(has=page.get_by_role("link",
                                                                    name="Erasure request"))
     expect(row).to_contain_text("Waiting for your decision")
-    expect(row).to_contain_text("from a parent")
+    expect(row).to_contain_text("from Pat Example (a parent)")  # names (issue 24)
     screenshot(page, "requests")
     assert_accessible(page, name="axe-admin-requests")
 
@@ -187,7 +187,8 @@ def test_an_admin_approves_an_erasure_request_and_watches_every_service_complete
     filing.get_by_role("button", name="File the request").click()
     expect(page.get_by_role("status")).to_contain_text("The request is filed")
     expect(page.get_by_role("listitem").filter(has=page.get_by_role(
-        "link", name="Access to data request"))).to_contain_text("from the school")
+        "link", name="Access to data request"))).to_contain_text(
+        "from Alex Admin (for the school)")
     assert_accessible(page, name="axe-admin-requests-all")
 
     # Once every part has answered, the copy downloads (through the API, under the CSP).
@@ -278,7 +279,7 @@ def test_the_admin_sees_batches_with_their_rejections_and_links_by_student(web_s
     assert_accessible(page, name="axe-admin-links")
     page.get_by_role("link", name=kid.name).click()
     expect(page_heading(page)).to_have_text(f"Links for {kid.name}")
-    contact = page.get_by_role("region", name="Parent")
+    contact = page.get_by_role("region", name="Pat Example (Parent)")
     expect(contact).to_contain_text("Confirmed")
     expect(contact).to_contain_text("Activated")
     screenshot(page, "student-links-phone")

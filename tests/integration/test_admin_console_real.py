@@ -99,7 +99,9 @@ def test_the_batches_newest_first_with_each_rejection_by_index_and_reason(world)
 
     detail = _ok(call("ingest", "get", f"/api/v1/school-data/batches/{mistake}", w.a_admin))
     assert detail["rejected"] == answer["rejected"]
-    assert all(set(r) == {"index", "error"} for r in detail["rejected"])
+    assert all(set(r) == {"index", "error", "source_id"} for r in detail["rejected"])
+    # Each rejected event's own source id, so the school finds the record (issue 24).
+    assert [r["source_id"] for r in detail["rejected"]] == ["S9", "X"]
     assert "Secret" not in str(detail) and "2015-02-30" not in str(detail)  # no values
     # The school's own system reads its ledger too.
     assert _ok(call("ingest", "get", f"/api/v1/school-data/batches/{mistake}",
@@ -268,3 +270,75 @@ def test_the_open_and_all_requests_with_their_deadlines(world):
                 query={"scope": "mine"}).status_code == 422
     assert call("dsar", "get", "/api/v1/subject-requests", w.b_admin,
                 query={"scope": "all", "after": filed["id"]}).status_code == 404
+
+
+# --- identity: the names of the school's own people (issue 24) ------------------------------
+def test_the_admin_names_the_schools_own_people_and_never_another_schools(world):
+    """dsar and the audit trail keep ids: the console asks identity for the names, in one
+    call for many ids. The person's name is the one this school recorded; the same login
+    at school B, named otherwise there, is never named to A's admin by B's record; B's
+    people are unknown to A's admin, and everyone but A's admin gets the 404 an unknown
+    school gets."""
+    w, call = world, world.system.call
+    me = {name: _ok(call("identity", "get", "/api/v1/me", token))
+          for name, token in (("parent", w.parent), ("a_admin", w.a_admin),
+                              ("b_admin", w.b_admin))}
+    guardian_event = w.system.tap.wait("GuardianRecorded", lambda d: d["email"] ==
+                                       "p@a.example.org")
+    # The same parent is a contact at school B too, under another name and record.
+    w.system.push(w.b_system, [{"type": "guardian.upserted", "source_id": "GB", "data": {
+        "given_name": "Patricia", "family_name": "Bee-Name", "email": "p@a.example.org",
+        "students": [{"student_id": "SB1", "relationship": "aunt",
+                      "receives_reports": True}]}}])
+    b_guardian = w.system.tap.wait("GuardianRecorded", lambda d: d["given_name"] ==
+                                   "Patricia")["data"]["guardian_id"]
+    path = f"/api/v1/schools/{w.a_school}/people"
+    ids = {"account_id": [me["parent"]["id"], me["a_admin"]["id"], me["b_admin"]["id"]],
+           "guardian_id": [guardian_event["data"]["guardian_id"], b_guardian]}
+    people = wait_for(lambda: (lambda items: items if len(items) == 2 else None)(
+        _ok(call("identity", "get", path, w.a_admin, query=ids))["items"]),
+        message="identity names A's parent and admin")
+    assert sorted((p["role"], p["name"]) for p in people) == [
+        ("parent", "Pat Smith"), ("school_admin", "School Admin")]
+    parent = next(p for p in people if p["role"] == "parent")
+    assert parent["account_id"] == me["parent"]["id"]
+    assert parent["guardian_id"] == guardian_event["data"]["guardian_id"]
+    assert "Patricia" not in str(people) and b_guardian not in str(people)
+
+    # B's admin asking of B's people names B's record (by its id), not A's; the login
+    # is not B's by its account id until the person accepts B's invitation.
+    b_people = wait_for(lambda: (lambda items: items if len(items) == 2 else None)(_ok(call(
+        "identity", "get", f"/api/v1/schools/{w.b_school}/people", w.b_admin,
+        query=ids))["items"]), message="identity has B's record of the parent")
+    assert sorted((p["name"], p["guardian_id"]) for p in b_people) == [
+        ("Patricia Bee-Name", b_guardian), ("School Admin", None)]
+    assert "Pat Smith" not in str(b_people)
+
+    # Another school's path: the 404 an unknown school gets; parents and the operator too.
+    unknown = call("identity", "get", f"/api/v1/schools/{uuid.uuid4()}/people", w.b_admin,
+                   query=ids)
+    assert unknown.status_code == 404
+    for token in (w.b_admin, w.parent, w.system.operator, w.a_system):
+        refused = call("identity", "get", path, token, query=ids)
+        assert refused.status_code == 404 and refused.json == unknown.json, refused.json
+    # Bounded, and no ids asks nothing.
+    assert call("identity", "get", path, w.a_admin, query={
+        "account_id": [str(uuid.uuid4()) for _ in range(101)]}).status_code == 422
+    assert _ok(call("identity", "get", path, w.a_admin))["items"] == []
+
+
+def test_a_links_contact_login_is_shown_to_the_admin_only(world):
+    """The admin's links carry the contact's login (to name who filed a request and their
+    relationship to the child); a parent's own links do not."""
+    w, call = world, world.system.call
+    me = _ok(call("identity", "get", "/api/v1/me", w.parent))
+    rows = wait_for(lambda: (lambda items: items if items and items[0]["account_id"]
+                             else None)(_ok(call("linking", "get", "/api/v1/links", w.a_admin,
+                                                 query={"student_id": w.sid["S1"]}))["items"]),
+                    message="linking knows the parent's login")
+    assert [(r["account_id"], r["relationship"]) for r in rows] == [(me["id"], "parent")]
+    own = _ok(call("linking", "get", "/api/v1/links", w.parent))["items"]
+    assert own and all("account_id" not in link for link in own)
+    named = _ok(call("linking", "get", "/api/v1/links/students", w.a_admin,
+                     query={"id": [w.sid["S1"], w.sid["S2"]]}))["items"]
+    assert [s["name"] for s in named] == ["Alba Ames", "Bruno Bell"]

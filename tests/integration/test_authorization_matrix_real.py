@@ -372,6 +372,9 @@ RULES: dict[tuple[str, str, str], Rule] = {
         state=_staff_invited,
         after=lambda w, ids, before: _must(
             _staff_invited(w, ids) == before + 2, "the allowed invitations were not made")),
+    # the names of the school's own people, for its admin's console (issue 24)
+    ("identity", "GET", "/api/v1/schools/{school_id}/people"): Rule(
+        fill=lambda w: {"school_id": w.a_school}, allowed={"A_admin": (200,)}),
     ("identity", "POST", "/api/v1/accounts/{account_id}/invitation"): Rule(
         fill=_pending_staff, allowed={"operator": (202,), "A_admin": (202,)},
         state=_invitations,

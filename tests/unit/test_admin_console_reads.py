@@ -154,9 +154,15 @@ def test_the_schools_students_by_name_with_their_links_counts():
     assert [s["name"] for s in school_view.school_students(
         session, SCHOOL, None, "locked", None, 50)[0]] == ["Ada Lovelace"]
     assert [s["name"] for s in school_view.school_students(
-        session, SCHOOL, None, None, None, 50, named["Alan Turing"])[0]] == ["Alan Turing"]
+        session, SCHOOL, None, None, None, 50, [named["Alan Turing"]])[0]] == ["Alan Turing"]
+    # A page of requests names its students in one call (issue 24); another school's
+    # student is left out, as one nobody has.
+    assert [s["name"] for s in school_view.school_students(
+        session, SCHOOL, None, None, None, 50,
+        [named["Alan Turing"], named["Ada Lovelace"], str(uuid.uuid4())])[0]] == [
+        "Ada Lovelace", "Alan Turing"]
     assert school_view.school_students(session, OTHER, None, None, None, 50,
-                                       named["Alan Turing"]) == ([], None)
+                                       [named["Alan Turing"]]) == ([], None)
 
 
 # --- dsar -----------------------------------------------------------------------------------

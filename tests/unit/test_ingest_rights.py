@@ -79,3 +79,41 @@ def test_offboarding_removes_the_school_and_refuses_its_later_pushes(ingest):
         {"type": "staff.deleted", "source_id": "T1"}]},
         headers={"Authorization": f"Bearer {token}"})
     assert later.status_code == 409 and later.json["error"]["code"] == "school_offboarded"
+
+
+def test_a_rejected_events_source_id_is_shown_exported_and_erased_with_its_subject(ingest):
+    """Issue 24: the school's admin sees the source id of each rejected event (to find the
+    record to correct); a source id that is itself invalid is never kept; the subject's
+    access export has their rejections, and their erasure blanks the source id."""
+    rt, client, token = ingest
+    ann, bo = student_id(rt, "Ann"), student_id(rt, "Bo")
+    bad = {"given_name": "Ann", "family_name": "Lee", "date_of_birth": "2015-02-30",
+           "form_group": "7A", "year_group": 7}
+    pushed = client.post("/api/v1/school-data/batches", json={"batch_id": "b-bad", "events": [
+        {"type": "student.upserted", "source_id": "S1", "data": bad},
+        {"type": "student.upserted", "source_id": "S2", "data": bad},
+        {"type": "student.upserted", "source_id": "S\x003", "data": bad},
+        {"type": "student.upserted", "source_id": "x" * 101, "data": bad}]},
+        headers={"Authorization": f"Bearer {token}"})
+    assert pushed.status_code == 202, pushed.json
+    assert [(r["index"], r["source_id"]) for r in pushed.json["rejected"]] == [
+        (0, "S1"), (1, "S2"), (2, None), (3, None)]
+    shown = client.get("/api/v1/school-data/batches/b-bad",
+                       headers={"Authorization": f"Bearer {token}"}).json["rejected"]
+    assert [r["source_id"] for r in shown] == ["S1", "S2", None, None]
+    assert "date_of_birth" in shown[0]["error"] and "2015-02-30" not in json.dumps(shown)
+
+    participant = rt.context.participant
+    with rt.context.sessions() as session, session.begin():
+        exported = participant.export(session, Subject(SCHOOL, "student", ann))
+        counts = participant.erase(session, Subject(SCHOOL, "student", ann))
+    assert [(r["batch_id"], r["index"], r["source_id"]) for r in exported[
+        "rejected_events"]] == [("b-bad", 0, "S1")]
+    assert counts["rejected_source_ids"] == 1
+    shown = client.get("/api/v1/school-data/batches/b-bad",
+                       headers={"Authorization": f"Bearer {token}"}).json["rejected"]
+    assert [r["source_id"] for r in shown] == [None, "S2", None, None]  # Bo's stays
+    assert len(shown) == 4 and "date_of_birth" in shown[0]["error"]
+    with rt.context.sessions() as session:
+        assert participant.export(session, Subject(SCHOOL, "student", bo))[
+            "rejected_events"][0]["source_id"] == "S2"

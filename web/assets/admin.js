@@ -6,6 +6,7 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
+import { relationshipText, requestPeople, requestRelationship, schoolPeople } from "./people.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { schools } from "./schools.js";
 import { announce, announceError, button, explainError, field, form, formatDateTime,
@@ -124,16 +125,11 @@ function about(request, name) {
   return `${kind} (id ${subject.id || "not known yet"})`;
 }
 
-/** A student's name for a request about them (linking has it; dsar keeps ids only). */
-async function studentName(subject) {
-  if (!subject || subject.type !== "student" || !subject.id) return null;
-  try {
-    const found = await api.call("GET", `/api/v1/links/students?id=${encodeURIComponent(subject.id)}`);
-    return (found.items[0] && found.items[0].name) || null;
-  } catch (error) {
-    if (error.status === 401) throw error;
-    return null; // the id alone still says whom
-  }
+/** Who filed a request, by name where the school has one (issue 24). */
+function filerText(request, filer) {
+  const kind = FILER_TEXT[request.filed_as] || "the school";
+  if (!filer) return kind;
+  return request.filed_as === "school_admin" ? `${filer} (for the school)` : `${filer} (${kind})`;
 }
 
 /** Save a response's body as a file: a link to it, clicked, then released. */
@@ -152,10 +148,11 @@ async function saveDownload(response, fallbackName) {
 
 const SCOPES = [["open", "Open"], ["overdue", "Overdue"], ["all", "All"]];
 
-function requestRow(request) {
+function requestRow(request, names = {}) {
+  const kind = SUBJECT_TEXT[(request.subject || {}).type] || "someone";
   return h("li", { class: "request" },
     h("a", { href: `/requests/${encodeURIComponent(request.id)}` }, requestTitle(request)),
-    h("span", { class: "meta" }, ` about ${SUBJECT_TEXT[(request.subject || {}).type] || "someone"}, from ${FILER_TEXT[request.filed_as] || "the school"}, received ${formatDate(request.received_at)}; due ${deadline(request)}`),
+    h("span", { class: "meta" }, ` about ${names.about ? `${names.about} (${kind})` : kind}, from ${filerText(request, names.filer)}, received ${formatDate(request.received_at)}; due ${deadline(request)}`),
     h("span", { class: `badge badge--${request.overdue ? "overdue" : request.status}` },
       request.overdue ? "Overdue" : STATUS_TEXT[request.status] || request.status));
 }
@@ -194,7 +191,12 @@ async function requestsScreen(url) {
   const scope = SCOPES.some(([s]) => s === url.searchParams.get("scope"))
     ? url.searchParams.get("scope") : "open";
   const answer = await api.call("GET", `/api/v1/subject-requests?scope=${scope}&limit=50`);
-  const list = h("ul", { class: "request-list" }, answer.items.map(requestRow));
+  // Names from the services holding them, one lookup per page (dsar keeps ids only).
+  const rowsOf = async (items) => {
+    const names = await requestPeople(items);
+    return items.map((r) => requestRow(r, names.get(r.id)));
+  };
+  const list = h("ul", { class: "request-list" }, await rowsOf(answer.items));
   const empty = h("p", { hidden: answer.items.length > 0 }, {
     open: "No request is open.", overdue: "No request is overdue.", all: "No request has been made yet.",
   }[scope]);
@@ -203,7 +205,7 @@ async function requestsScreen(url) {
     onclick: async () => {
       try {
         const page = await api.call("GET", `/api/v1/subject-requests?scope=${scope}&limit=50&after=${encodeURIComponent(next)}`);
-        list.append(...page.items.map(requestRow));
+        list.append(...await rowsOf(page.items));
         next = page.next;
         more.hidden = !next;
         announce(`${plural(page.items.length, "more request")} shown.`);
@@ -221,7 +223,7 @@ async function requestsScreen(url) {
       h("p", {}, "When someone asks the school directly, file it here: it starts at once."),
       fileRequestForm((filed) => {
         if (scope === "overdue") return;
-        list.prepend(requestRow(filed));
+        rowsOf([filed]).then(([row]) => list.prepend(row));
         empty.hidden = true;
       })));
 }
@@ -232,13 +234,23 @@ function progressItems(request) {
       `${SERVICE_TEXT[name] || name}: ${PROGRESS_TEXT[progress] || progress}`));
 }
 
-function auditRows(steps) {
-  const me = session.me && session.me.id;
+const ROLE_TEXT = { school_admin: "school staff", parent: "parent", student: "student" };
+
+/** Who took a step: "You", a name the school recorded (with its role), or Pupil Progress. */
+function actorText(actor, people) {
+  if (!actor) return "Pupil Progress";
+  if (session.me && actor === session.me.id) return "You";
+  const person = people && people.accounts.get(actor);
+  if (person) return `${person.name} (${ROLE_TEXT[person.role] || person.role})`;
+  return `An account no longer at the school (${actor.slice(0, 8)})`;
+}
+
+function auditRows(steps, people) {
   return steps.map((s) => h("tr", {},
     h("td", {}, formatDateTime(s.at)),
     h("td", {}, STEP_TEXT[s.step] || s.step),
     h("td", {}, s.service ? SERVICE_TEXT[s.service] || s.service : "—"),
-    h("td", {}, !s.actor ? "Pupil Progress" : s.actor === me ? "You" : `Account ${s.actor.slice(0, 8)}`)));
+    h("td", {}, actorText(s.actor, people))));
 }
 
 async function requestScreen(requestId) {
@@ -252,7 +264,22 @@ async function requestScreen(requestId) {
     unavailable("Request not available", error, "/requests", "All requests");
     return;
   }
-  let name = await studentName(request.subject);
+  // Names from the services holding them (dsar keeps ids only); asked again when new.
+  let names = {};
+  let relationship = null;
+  let actors = null;
+  const known = new Set();
+  const learnNames = async () => {
+    const wanted = [request.filed_by, ...steps.map((s) => s.actor)].filter(Boolean);
+    if (!names.about || wanted.some((id) => !known.has(id))) {
+      wanted.forEach((id) => known.add(id));
+      [names, actors] = await Promise.all([
+        requestPeople([request]).then((m) => m.get(request.id) || {}),
+        schoolPeople(request.school_id, { accounts: [...known] })]);
+      relationship = await requestRelationship(request, names);
+    }
+  };
+  await learnNames();
   const facts = h("div", {});
   const actions = h("div", {});
   const progressHeading = h("h2", { id: uniqueId("progress"), tabindex: "-1" },
@@ -266,7 +293,7 @@ async function requestScreen(requestId) {
     [request, steps] = await Promise.all([
       api.call("GET", path), api.call("GET", `${path}/audit`).then((a) => a.items)]);
     // A request filed by the school's id learns whom it is about once ingest answers.
-    if (!name) name = await studentName(request.subject);
+    await learnNames();
     draw();
   };
   // An action's answer is the request itself; the audit trail has a new step.
@@ -274,6 +301,7 @@ async function requestScreen(requestId) {
     try {
       request = await api.call("POST", `${path}/${name}`, body);
       steps = (await api.call("GET", `${path}/audit`)).items;
+      await learnNames();
       draw();
       announce(message);
       actionsHeading.focus();
@@ -321,8 +349,9 @@ async function requestScreen(requestId) {
     const status = request.overdue ? "Overdue" : STATUS_TEXT[request.status] || request.status;
     facts.replaceChildren(summary([
       ["Status", status],
-      ["About", about(request, name)],
-      ["Filed by", FILER_TEXT[request.filed_as] || "the school"],
+      ["About", about(request, names.about)],
+      ["Filed by", filerText(request, names.filer)],
+      relationship ? ["Relationship", relationship] : null,
       ["Received", formatDateTime(request.received_at)],
       ["Due by", deadline(request)],
       request.extension_months ? ["Extended", `${plural(request.extension_months, "month")}: ${request.extension_reason || ""}`] : null,
@@ -377,7 +406,7 @@ async function requestScreen(requestId) {
     const services = progressItems(request);
     progressPart.hidden = !services.length || request.status === "awaiting_school";
     progress.replaceChildren(...services);
-    trail.replaceChildren(...auditRows(steps));
+    trail.replaceChildren(...auditRows(steps, actors));
   };
 
   // While every part answers, ask again every POLL_MS; stop when the screen is left.
@@ -573,9 +602,15 @@ async function studentLinksScreen(studentId) {
   }
   const name = (items[0] && items[0].student && items[0].student.name) || "this student";
   const list = h("div", { class: "cards" });
+  // Each contact by the name the school recorded (identity holds it), then the relationship.
+  const contacts = items.length ? (await schoolPeople(items[0].school_id,
+    { guardians: items.map((l) => l.guardian_id) })).guardians : new Map();
   const labels = {};
   const label = (link) => {
-    const base = link.relationship ? link.relationship.charAt(0).toUpperCase() + link.relationship.slice(1) : "Contact";
+    const said = relationshipText(link.relationship);
+    const base = said ? said.charAt(0).toUpperCase() + said.slice(1) : "Contact";
+    const person = contacts.get(link.guardian_id);
+    if (person) return `${person.name} (${base})`;
     labels[base] = (labels[base] || 0) + 1;
     return labels[base] > 1 ? `${base} (contact ${labels[base]})` : base;
   };
@@ -633,7 +668,7 @@ async function studentLinksScreen(studentId) {
   };
   redraw();
   show(`Links for ${name}`,
-    items.length ? h("p", {}, "Each parent or carer the school records as receiving reports has a link, named here by the relationship the school recorded.")
+    items.length ? h("p", {}, "Each parent or carer the school records as receiving reports has a link, named here as the school recorded them, with their relationship to the student.")
       : h("p", {}, "No parent or carer is linked to this student."),
     list,
     h("p", {}, h("a", { href: "/links" }, "All students")));
@@ -740,9 +775,10 @@ async function batchScreen(batchId) {
              ["Rejected", String(batch.rejected_count)]]),
     h("h2", {}, "Rejected events"),
     batch.rejected.length
-      ? [h("p", {}, "Each rejected event by its number in the batch (the first is 0) and the reason. Correct it in the school's system and send it again."),
-        table("Rejected events and why", ["Event number", "Reason"],
-          batch.rejected.map((r) => h("tr", {}, h("td", {}, String(r.index)), h("td", {}, r.error))))]
+      ? [h("p", {}, "Each rejected event by its number in the batch (the first is 0), the school's id of the record it was about, and the reason. Find the record by that id in the school's system, correct it and send it again."),
+        table("Rejected events and why", ["Event number", "School's id of the record", "Reason"],
+          batch.rejected.map((r) => h("tr", {}, h("td", {}, String(r.index)),
+            h("td", {}, r.source_id || "Not given (or not valid)"), h("td", {}, r.error))))]
       : h("p", {}, "Every event of this batch was accepted."),
     h("p", {}, h("a", { href: "/school-data" }, "All batches")));
 }
