@@ -17,7 +17,9 @@ COPY services ./services
 COPY deploy/gunicorn.conf.py ./deploy/gunicorn.conf.py
 # The web app's files: the Kubernetes gateway copies them from this image into nginx's root.
 COPY web ./web
-RUN pip install --no-deps . \
+# Readable by the app's user whatever the clone's umask (a umask-077 clone's files are 0600:
+# COPY keeps their modes, and the processes below do not run as root).
+RUN chmod -R a+rX /app && pip install --no-deps . \
     && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin pp \
     && mkdir -p /var/lib/pupil-progress && chown pp /var/lib/pupil-progress
 

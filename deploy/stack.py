@@ -44,7 +44,7 @@ def web_port(service: str) -> int:
 
 
 READINESS_PORT = BASE_PORT + 1 + len(SERVICES)
-LEDGER = "erasure_ledger"  # dsar's ledger of erasures, apart from the services' databases
+LEDGER = "erasure_ledger"  # identity's and dsar's ledger, apart from the services' databases
 
 
 def database_url(service: str, driver: str = "postgresql+psycopg") -> str:

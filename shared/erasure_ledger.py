@@ -1,21 +1,26 @@
-"""The erasure ledger: every erasure dsar sends and completes, in a small database of its own
-(`PP_ERASURE_LEDGER_URL`) that a restore of the services' databases never rolls back.
+"""The erasure ledger: every erasure and every school offboarding, sent and completed, in a
+small database of its own (`PP_ERASURE_LEDGER_URL`) that a restore of the services'
+databases never rolls back.
 
 It holds ids only (the request, the school, the subject's type and id: pseudonymous keys, no
 name, email or date of birth), so it may be kept longer than any backup and copied freely.
-A restore (shared/restore.py) asks it which erasures a backup does not hold yet and files
-them again before the system serves (docs/operations.md, "Restoring a backup").
+A restore (shared/restore.py) asks it which erasures and offboardings a backup does not hold
+yet and carries them out again before the system serves (docs/operations.md, "Restoring a
+backup").
 
-Rows are appended, never updated: `sent` when dsar first asks the services to erase (written
-before dsar's transaction commits, so an erasure that went out is never missing here: a
-transaction that then rolls back leaves a row for an erasure the school did ask for, and is
-retried), `completed` once every service answered done (written after they all committed).
-`seq` comes from one sequence, so a row numbered at or below a backup's mark was written
-before the backup began.
+Rows are appended, never updated: `sent` when the request first goes out (an erasure: dsar
+asking the services; an offboarding: identity's SchoolOffboarded), written before that
+transaction commits, so a request that went out is never missing here (a transaction that
+then rolls back leaves a row for a request the school or the operator did make, and is
+carried out at a restore); `completed` once every service answered done (dsar writes it,
+after they all committed). An offboarding is the subject type `school` with the school's id
+as the subject, under dsar's id for it (`offboarding_request_id`). `seq` comes from one
+sequence, so a row numbered at or below a backup's mark was written before the backup began.
 """
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -23,6 +28,16 @@ import sqlalchemy as sa
 from shared.db import UtcDateTime, make_engine, utcnow
 
 SENT, COMPLETED = "sent", "completed"
+SCHOOL = "school"  # the subject type of an offboarding: the whole school
+# The services that write the ledger: each needs PP_ERASURE_LEDGER_URL wherever it runs
+# (docker-compose.yml, deploy/k8s, deploy/stack.py; tests/unit/test_deploy.py checks).
+RECORDERS = ("dsar", "identity")
+
+
+def offboarding_request_id(event_id: str) -> str:
+    """dsar's id for the offboarding that identity's SchoolOffboarded `event_id` asks for
+    (identity writes `sent` under it, dsar `completed`)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"offboarding/{event_id}"))
 
 metadata = sa.MetaData()
 entries = sa.Table(
@@ -45,6 +60,10 @@ class Owed:
     subject_type: str
     subject_id: str
     request_ids: tuple[str, ...]
+
+    @property
+    def offboarding(self) -> bool:
+        return self.subject_type == SCHOOL
 
 
 class ErasureLedger:
@@ -73,9 +92,10 @@ class ErasureLedger:
                        .scalar_one())
 
     def owed(self, mark: int | None = None, since: dt.datetime | None = None) -> list[Owed]:
-        """The erasures a backup does not hold: every one sent, except those completed at
-        or below `mark` (a backup's manifest) or before `since` (a point in time a
-        database was recovered to). One entry per subject, oldest first."""
+        """The erasures and offboardings a backup does not hold: every one sent, except
+        those completed at or below `mark` (a backup's manifest) or before `since` (a
+        point in time a database was recovered to). One entry per subject (a school, for
+        an offboarding), oldest first."""
         done = sa.select(entries.c.request_id).where(entries.c.step == COMPLETED)
         if mark is not None:
             done = done.where(entries.c.seq <= mark)

@@ -44,7 +44,7 @@ recipe_hash() {
   if [ "$1" = base ]; then
     { echo "$BASE_RECIPE $SUITE $MIRROR"; cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true; }
   else
-    tar -C "$HERE/standins/$1" -c --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner .
+    tar -C "$HERE/standins/$1" -c --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=a+rX .
   fi | sha256sum | cut -c1-16
 }
 
@@ -93,10 +93,17 @@ EOF
     -c "LABEL $LABEL=$want" -c 'CMD ["bash"]' -c 'ENV LANG=C.UTF-8' - "debian:$SUITE-slim" >/dev/null
 }
 
+# Built from a copy readable by all: COPY keeps a file's mode, and a clone made with umask
+# 077 holds the recipes' scripts as 0700/0600, which the images' own users (postgres,
+# rabbitmq, nobody) could not run or read. The hash above counts the modes the same way.
 build_standin() {
-  local image=$1 recipe=$2 want=$3
+  local image=$1 recipe=$2 want=$3 context
   log "building stand-in $image (standins/$recipe)"
-  docker build -q --label "$LABEL=$want" -t "$image" "$HERE/standins/$recipe" >/dev/null
+  context=$(mktemp -d)
+  cp -R "$HERE/standins/$recipe/." "$context/"
+  chmod -R a+rX "$context"
+  docker build -q --label "$LABEL=$want" -t "$image" "$context" >/dev/null || { rm -rf "$context"; return 1; }
+  rm -rf "$context"
 }
 
 if [ "${1:-}" = "--list" ]; then

@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from shared.config import SERVICES  # noqa: E402
+from shared.erasure_ledger import RECORDERS  # noqa: E402
 from shared.nginx import upstreams as nginx_upstreams  # noqa: E402
 
 K8S = ROOT / "deploy" / "k8s"
@@ -67,6 +68,12 @@ NS_KUBE_SYSTEM = "kube-system"
 NS_CNPG = "cnpg-system"
 NS_RABBITMQ_OPERATOR = "rabbitmq-system"
 NS_KEDA = "keda"
+
+
+# The erasure ledger (shared/erasure_ledger.py): a CloudNativePG cluster of its own, which
+# no restore of a service's database touches; the services in RECORDERS write it.
+LEDGER = "erasure-ledger"
+LEDGER_DB = "erasure_ledger"  # its database and owner
 
 
 # --------------------------------------------------------------------------- helpers
@@ -154,6 +161,15 @@ def env_for(svc: str, component: str) -> list[dict]:
          "value": f"postgresql+psycopg://$(DB_USER):$(DB_PASSWORD)@{db}-rw:5432/{svc}"},
         {"name": "PP_DATA_DIR", "value": "/tmp/pp"},
     ]
+    if svc in RECORDERS:
+        ledger = db_cluster(LEDGER)
+        env += [
+            secret_env("LEDGER_USER", f"{ledger}-app", "username"),
+            secret_env("LEDGER_PASSWORD", f"{ledger}-app", "password"),
+            {"name": "PP_ERASURE_LEDGER_URL",
+             "value": f"postgresql+psycopg://$(LEDGER_USER):$(LEDGER_PASSWORD)@{ledger}-rw"
+                      f":5432/{LEDGER_DB}"},
+        ]
     if svc == "identity":
         env += [
             {"name": "PP_JWT_PRIVATE_KEY_FILE", "value": "/run/secrets/jwt/private.pem"},
@@ -351,6 +367,9 @@ def network_policies(svc: str) -> list[dict]:
          "ports": tcp(5672)},
         DNS_EGRESS,
     ]
+    if svc in RECORDERS:
+        egress.append({"to": [{"podSelector": {"matchLabels": {
+            "cnpg.io/cluster": db_cluster(LEDGER)}}}], "ports": tcp(5432)})
     if svc != "identity":
         egress.append({"to": [{"podSelector": {"matchLabels": selector("identity", "web")}}],
                        "ports": tcp(WEB_PORT)})
@@ -416,6 +435,49 @@ def cnpg_cluster(svc: str) -> dict:
             "bootstrap": {"initdb": {"database": svc, "owner": svc}},
         },
     }
+
+
+def ledger_objects() -> list[dict]:
+    """The erasure ledger's own database cluster (ids only, a few rows per erasure and
+    offboarding), reached by the pods of the services that write it, and its policy."""
+    cluster = db_cluster(LEDGER)
+    db_pods = {"cnpg.io/cluster": cluster}
+    writers = {"matchExpressions": [
+        {"key": "app.kubernetes.io/name", "operator": "In", "values": sorted(RECORDERS)},
+        {"key": "app.kubernetes.io/part-of", "operator": "In", "values": [PART_OF]},
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["web", "worker"]},
+    ]}
+    return [
+        {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+         "metadata": meta(cluster, labels(LEDGER, "database")),
+         "spec": {
+             "instances": 3,
+             "primaryUpdateStrategy": "unsupervised",
+             "storage": {"size": "2Gi"},
+             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                           "limits": {"memory": "512Mi"}},
+             # Every web and worker pod of its writers keeps a pool (5 + overflow 10).
+             "postgresql": {"parameters": {"max_connections": "500"}},
+             "bootstrap": {"initdb": {"database": LEDGER_DB, "owner": LEDGER_DB}},
+         }},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": meta(cluster, labels(LEDGER, "database")),
+         "spec": {"podSelector": {"matchLabels": db_pods},
+                  "policyTypes": ["Ingress", "Egress"],
+                  "ingress": [
+                      {"from": [{"podSelector": writers},
+                                {"podSelector": {"matchLabels": db_pods}}],
+                       "ports": tcp(5432)},
+                      {"from": [ns_peer(NS_CNPG)], "ports": tcp(8000)},
+                      {"from": [PROMETHEUS], "ports": tcp(9187)},
+                  ],
+                  "egress": [
+                      {"to": [{"podSelector": {"matchLabels": db_pods}}],
+                       "ports": tcp(5432, 8000)},
+                      DNS_EGRESS,
+                      API_EGRESS,
+                  ]}},
+    ]
 
 
 def service_objects(svc: str) -> list[dict]:
@@ -632,6 +694,7 @@ def kustomization(services) -> dict:
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": ["namespace-policies.yaml", "broker.yaml", "gateway.yaml",
+                      "erasure-ledger.yaml",
                       *(f"services/{svc}.yaml" for svc in services),
                       # A kustomization directory, so allowed outside the base.
                       nginx_dir],
@@ -648,6 +711,8 @@ def nginx_kustomization() -> dict:
 
 
 def scheduled_backups(services) -> list[dict]:
+    """A daily base backup of every database cluster, the erasure ledger's included (its
+    own backup: it is never restored with the services')."""
     return [{
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "ScheduledBackup",
@@ -655,7 +720,7 @@ def scheduled_backups(services) -> list[dict]:
         "spec": {"schedule": "0 30 2 * * *", "backupOwnerReference": "self",
                  "method": "barmanObjectStore",
                  "cluster": {"name": db_cluster(svc)}},
-    } for svc in services]
+    } for svc in (*services, LEDGER)]
 
 
 def upstream_address(name: str) -> str:
@@ -700,6 +765,7 @@ def render(services=SERVICES) -> dict[Path, str]:
         BASE / "namespace-policies.yaml": dump(namespace_objects()),
         BASE / "broker.yaml": dump(broker_objects()),
         BASE / "gateway.yaml": dump(gateway_objects(services)),
+        BASE / "erasure-ledger.yaml": dump(ledger_objects()),
         UPSTREAMS: upstreams(),
         BACKUPS: dump(scheduled_backups(services)),
     }

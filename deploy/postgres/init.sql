@@ -6,3 +6,7 @@ CREATE USER linking PASSWORD 'linking';        CREATE DATABASE linking OWNER lin
 CREATE USER reports PASSWORD 'reports';        CREATE DATABASE reports OWNER reports;
 CREATE USER notifications PASSWORD 'notifications'; CREATE DATABASE notifications OWNER notifications;
 CREATE USER dsar PASSWORD 'dsar';              CREATE DATABASE dsar OWNER dsar;
+-- The erasure ledger (shared/erasure_ledger.py): identity and dsar append to it, a restore
+-- reads it. Its own database and owner, never restored with the services' (on one server
+-- here, for development; in production on another server: docs/operations.md).
+CREATE USER erasure_ledger PASSWORD 'erasure_ledger'; CREATE DATABASE erasure_ledger OWNER erasure_ledger;

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from shared.db import purge_after_commit
 from shared.deadletters import erase_letters_naming
-from shared.erasure_ledger import COMPLETED, SENT, ErasureLedger
+from shared.erasure_ledger import COMPLETED, SCHOOL, SENT, ErasureLedger
 from shared.messaging.outbox import Outbox
 
 from . import domain
@@ -97,9 +97,14 @@ class FanOut:
     def _to_ledger(self, step: str, row) -> None:
         """An erasure's step in the ledger, on its own connection: `sent` before this
         transaction commits (an erasure that goes out is always there; one rolled back
-        is retried), `completed` once every service has committed theirs."""
-        if self.ledger is not None and row.kind == Kind.ERASURE:
+        is retried), `completed` once every service has committed theirs. An
+        offboarding's `completed` too (identity wrote its `sent`), the school its subject."""
+        if self.ledger is None:
+            return
+        if row.kind == Kind.ERASURE:
             self.ledger.record(step, row.id, row.school_id, row.subject_type, row.subject_id)
+        elif row.kind == Kind.OFFBOARDING:
+            self.ledger.record(step, row.id, row.school_id, SCHOOL, row.school_id)
 
     def _ask(self, session, row) -> None:
         """One request event to every service in the data map (a re-ask is a new event,
@@ -169,6 +174,7 @@ class FanOut:
             self._to_ledger(COMPLETED, row)
         elif row.kind == Kind.OFFBOARDING:
             self._forget_school(session, row.school_id)
+            self._to_ledger(COMPLETED, row)
         log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)
 
     # --- what dsar itself holds about an erased subject ---------------------------------------

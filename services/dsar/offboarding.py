@@ -3,12 +3,12 @@ erasure, with each service's progress for the operator (a part of Dsar, service.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Callable
 
 import sqlalchemy as sa
 
 from shared.db import purge_after_commit
+from shared.erasure_ledger import offboarding_request_id
 from shared.errors import NotFound
 from shared.pages import Key, Page, keyset_page
 
@@ -25,7 +25,7 @@ class Offboarding:
     # --- offboarding (identity's SchoolOffboarded is the request) --------------------------
     def on_school_offboarded(self, session, envelope, data) -> None:
         now = self.clock()
-        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"offboarding/{envelope.id}"))
+        request_id = offboarding_request_id(envelope.id)  # identity's ledger row names it
         session.execute(requests.insert().values(
             id=request_id, school_id=data["school_id"], kind=Kind.OFFBOARDING,
             subject_type=None, subject_id=None, details={}, status=Status.IN_PROGRESS,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from shared.auth import TokenVerifier
 from shared.db import transaction
+from shared.erasure_ledger import ledger_from_url
 from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir, participant_of
 from shared.worker import periodic
 
@@ -31,7 +32,8 @@ def build(ctx: ServiceContext) -> UseCases:
         hasher=domain.password_hasher(),
         invitation_lifetime=dt.timedelta(days=settings.invitation_days),
         refresh_lifetime=dt.timedelta(days=settings.refresh_token_days),
-        address_key=secret.address_key))
+        address_key=secret.address_key,
+        ledger=ledger_from_url(settings.erasure_ledger_url)))
 
 
 def on_start(ctx: ServiceContext) -> None:

@@ -10,6 +10,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.erasure_ledger import SCHOOL, SENT, ErasureLedger, offboarding_request_id
 from shared.messaging.outbox import Outbox
 from shared.pages import Key, Page, keyset_page
 
@@ -26,6 +27,7 @@ class SchoolsAndClients:
     """Creating, changing and offboarding schools; issuing and revoking clients."""
     outbox: Outbox
     clock: Callable[[], dt.datetime]
+    ledger: ErasureLedger | None
 
     # --- schools ----------------------------------------------------------------------
     def create_school(self, session: Session, name: str, authorisation: dict | None,
@@ -92,18 +94,36 @@ class SchoolsAndClients:
 
     def offboard_school(self, session: Session, school_id: str) -> None:
         """Stops the school at once; every service, identity included, erases its data on
-        SchoolOffboarded (dsar tracks the answers)."""
+        SchoolOffboarded (dsar tracks the answers). The ledger has it before this commits:
+        a restore of an older backup offboards the school again (shared/restore.py)."""
         self.active_school(session, school_id)
-        session.execute(schools.update().where(schools.c.id == school_id).values(
+        event_id = self._offboard(session, school_id)
+        if self.ledger is not None:
+            self.ledger.record(SENT, offboarding_request_id(event_id), school_id, SCHOOL,
+                               school_id)
+        log.info("school offboarding school_id=%s", school_id)
+
+    def offboard_again(self, session: Session, school_id: str) -> str:
+        """A restore's replay of an offboarding the restored databases do not hold
+        (finished): the school stopped again, whatever state the backup left it in (or
+        none: it may have been made after the backup), and SchoolOffboarded sent again,
+        which every service carries out as the first time. Its SchoolOffboarded event's
+        id."""
+        event_id = self._offboard(session, school_id)
+        log.info("school offboarding replayed school_id=%s", school_id)
+        return event_id
+
+    def _offboard(self, session: Session, school_id: str) -> str:
+        session.execute(schools.update().where(
+            schools.c.id == school_id, schools.c.status == SchoolStatus.ACTIVE).values(
             status=SchoolStatus.OFFBOARDING, offboarded_at=self.clock()))
         revoked = session.execute(clients.update().where(
             clients.c.school_id == school_id, clients.c.revoked_at.is_(None))
             .values(revoked_at=self.clock()).returning(clients.c.id)).scalars().all()
         for client_id in revoked:  # the school's people follow as identity erases them
             self._revoke(session, client_id, "client_revoked")
-        self.outbox.add(session, "SchoolOffboarded", {"school_id": school_id},
-                        school_id=school_id)
-        log.info("school offboarding school_id=%s", school_id)
+        return self.outbox.add(session, "SchoolOffboarded", {"school_id": school_id},
+                               school_id=school_id).id
 
     # --- school-system clients ---------------------------------------------------------
     def create_client(self, session: Session, school_id: str) -> tuple[str, str]:

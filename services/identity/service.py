@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from shared.db import utcnow
+from shared.erasure_ledger import ErasureLedger
 from shared.messaging.outbox import Outbox
 
 from . import domain
@@ -41,6 +42,8 @@ class Identity(SchoolsAndClients, AccountsAndInvitations, SignInAndTokens, Throt
     throttle: domain.ThrottlePolicy = domain.ThrottlePolicy()
     clock: Callable[[], dt.datetime] = utcnow
     password_checks: int = 0  # argon2 verifications done (tests, metrics)
+    # Every offboarding sent, where a restore does not roll it back (shared/erasure_ledger).
+    ledger: ErasureLedger | None = None
 
     def _revoke(self, session: Session, subject_id: str, reason: str, *,
                 session_id: str | None = None) -> None:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from shared import nginx
@@ -144,3 +145,106 @@ def test_every_base_image_compose_and_the_dockerfile_name_has_a_local_stand_in()
     for recipe in recipes.values():
         dockerfile = ROOT / "deploy" / "compose" / "standins" / recipe / "Dockerfile"
         assert dockerfile.read_text().count("FROM debian:bookworm-slim") == 1, recipe
+
+
+# --- the erasure ledger: wherever the system runs, every service that writes it has it ------
+LEDGER_ENV = "PP_ERASURE_LEDGER_URL"
+
+
+def _ledger_writers() -> set[str]:
+    """The services whose code opens the ledger (their bootstrap builds one from the
+    setting): found in the code, so a new writer cannot be left out of RECORDERS."""
+    return {path.relative_to(ROOT / "services").parts[0]
+            for path in (ROOT / "services").rglob("*.py")
+            if "erasure_ledger_url" in path.read_text()}
+
+
+def test_the_services_writing_the_ledger_are_the_recorders_deployments_name():
+    from shared.erasure_ledger import RECORDERS
+    assert _ledger_writers() == set(RECORDERS) == {"dsar", "identity"}
+
+
+@pytest.mark.parametrize("service", sorted(_ledger_writers()))
+def test_compose_gives_every_ledger_writer_the_ledger_in_its_own_database(service):
+    """Unset, nothing is written and a restore would bring erased people and offboarded
+    schools back: each web and worker of a writer names the ledger, in a database of its
+    own (no service's, so restoring the services' databases never rolls it back), which
+    the compose's PostgreSQL creates."""
+    init = (ROOT / "deploy" / "postgres" / "init.sql").read_text()
+    for part in ("web", "worker"):
+        url = sa.make_url(COMPOSE[f"{service}-{part}"]["environment"][LEDGER_ENV])
+        assert url.drivername == "postgresql+psycopg" and url.host == "postgres"
+        assert url.database not in SERVICES
+        assert url.database not in {sa.make_url(v).database for k, v in COMPOSE[
+            f"{service}-{part}"]["environment"].items() if k.endswith("_DATABASE_URL")}
+        assert f"CREATE USER {url.username} PASSWORD '{url.password}';" in init
+        assert f"CREATE DATABASE {url.database} OWNER {url.username};" in init
+
+
+@pytest.mark.parametrize("service", sorted(_ledger_writers()))
+def test_kubernetes_gives_every_ledger_writer_the_ledgers_own_cluster(service):
+    """Each writer's Deployments compose the URL from the ledger cluster's app secret,
+    reach its pods (and its pods let them in), and the cluster is its own, backed up."""
+    docs = [d for path in sorted((ROOT / "deploy" / "k8s" / "base").rglob("*.yaml"))
+            for d in yaml.safe_load_all(path.read_text()) if d]
+    clusters = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Cluster"}
+    ledger = clusters["pp-erasure-ledger-db"]
+    assert ledger["spec"]["bootstrap"]["initdb"]["database"] == "erasure_ledger"
+    assert {f"pp-{s}-db" for s in SERVICES} | {"pp-erasure-ledger-db"} == set(clusters)
+    backups = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "overlays" / "example" /
+                                  "scheduled-backups.yaml").read_text())
+    assert "pp-erasure-ledger-db" in {b["spec"]["cluster"]["name"] for b in backups if b}
+    for part in ("web", "worker"):
+        deployment = next(d for d in docs if d["kind"] == "Deployment"
+                          and d["metadata"]["name"] == f"{service}-{part}")
+        env = {e["name"]: e for e in
+               deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env[LEDGER_ENV]["value"] == ("postgresql+psycopg://$(LEDGER_USER):"
+                                            "$(LEDGER_PASSWORD)@pp-erasure-ledger-db-rw"
+                                            ":5432/erasure_ledger")
+        for name in ("LEDGER_USER", "LEDGER_PASSWORD"):  # defined before they are used
+            assert list(env).index(name) < list(env).index(LEDGER_ENV)
+            assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "pp-erasure-ledger-db-app"
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+        out = [rule for p in policies if "Egress" in p["spec"]["policyTypes"]
+               and _selects(p["spec"]["podSelector"], labels)
+               for rule in p["spec"].get("egress", [])]
+        assert any({"cnpg.io/cluster": "pp-erasure-ledger-db"} == peer.get(
+            "podSelector", {}).get("matchLabels") for rule in out for peer in rule.get("to", [])
+            if 5432 in [p["port"] for p in rule.get("ports", [])])
+        into = next(p for p in policies if p["metadata"]["name"] == "pp-erasure-ledger-db")
+        assert any(_selects(peer["podSelector"], labels)
+                   for rule in into["spec"]["ingress"] for peer in rule.get("from", [])
+                   if "podSelector" in peer and 5432 in [p["port"] for p in rule["ports"]])
+
+
+def test_no_service_that_does_not_write_the_ledger_reaches_its_cluster_in_kubernetes():
+    policy = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "base" / "erasure-ledger.yaml")
+                                .read_text())
+    into = next(d for d in policy if d and d["kind"] == "NetworkPolicy")
+    for service in set(SERVICES) - _ledger_writers():
+        for part in ("web", "worker"):
+            labels = {"app.kubernetes.io/name": service, "app.kubernetes.io/component": part,
+                      "app.kubernetes.io/part-of": "pupil-progress"}
+            assert not any(_selects(peer["podSelector"], labels)
+                           for rule in into["spec"]["ingress"]
+                           for peer in rule.get("from", []) if "podSelector" in peer)
+
+
+def test_the_local_stack_gives_every_process_the_ledger():
+    spec = importlib.util.spec_from_file_location("pp_stack", ROOT / "deploy" / "stack.py")
+    stack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stack)
+    for service in _ledger_writers():
+        url = sa.make_url(stack.service_env(service)[LEDGER_ENV])
+        assert url.database.endswith("erasure_ledger")
+        assert url.database not in {sa.make_url(stack.database_url(s)).database
+                                    for s in SERVICES}
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    return all(labels.get(e["key"]) in e["values"]
+               for e in selector.get("matchExpressions", []) if e["operator"] == "In")

@@ -392,7 +392,7 @@ def test_overlay_renders_with_namespace_image_and_patches():
             assert image == f"{tag['newName']}:{tag['newTag']}"
     assert find("HorizontalPodAutoscaler", "ingest-web", objects)["spec"]["maxReplicas"] == 20
     clusters = all_of("Cluster", objects)
-    assert len(clusters) == len(SERVICES)
+    assert len(clusters) == len(SERVICES) + 1  # and the erasure ledger's
     for cluster in clusters:  # the backup patch reached every database
         store = cluster["spec"]["backup"]["barmanObjectStore"]
         assert store["destinationPath"].startswith("s3://")
@@ -750,7 +750,7 @@ def test_readme_names_every_secret_to_create():
         if obj["kind"] == "Cluster":
             creds = obj["spec"]["backup"]["barmanObjectStore"]["s3Credentials"]
             names |= {ref["name"] for ref in creds.values()}
-    made_by_cnpg = {f"pp-{svc}-db-app" for svc in SERVICES}
+    made_by_cnpg = {f"pp-{svc}-db-app" for svc in (*SERVICES, "erasure-ledger")}
     missing = sorted(n for n in names - made_by_cnpg if f"`{n}`" not in readme)
     assert not missing
 
