@@ -24,6 +24,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/offboardings", "dsar"),  # the operator follows each school's offboarding
     ("/asyncapi", "identity"),  # every service serves the same document
     *((f"/openapi/{service}", service) for service in SERVICES),
+    # Each service's receipt keys, a JWKS (shared/receipts; issue 30).
+    *((f"/receipt-keys/{service}", service) for service in SERVICES),
 )
 
 

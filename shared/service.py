@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, jsonify
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker, w
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import BrokerPublisher, broker_connection, connect
 from shared.messaging.relay import OutboxRelay
+from shared.receipts import ReceiptKeys
 from shared.revocations import RevocationView, apply_revocations
 from shared.rights import DataDeclaration, RightsParticipant
 from shared.rights.participant import with_plumbing
@@ -95,6 +96,9 @@ class ServiceRuntime:
         self.verifier = verifier_from_settings(settings)
         self.revocations = RevocationView(self.engine, spec.tables.token_revocations)
         self.relay: OutboxRelay | None = None
+        # The service's receipt signing keys, published at /receipt-keys/<service>.
+        self.receipt_keys = (ReceiptKeys(spec.name, spec.tables.receipt_keys)
+                             if spec.tables.receipt_keys is not None else None)
         self.queue_workers: list[QueueWorker] = []
 
     # --- start-up ---------------------------------------------------------------------
@@ -106,6 +110,9 @@ class ServiceRuntime:
 
     def start(self) -> None:
         self.migrate()
+        if self.receipt_keys is not None:
+            with self.engine.begin() as conn:  # the service's receipt key, made once
+                self.receipt_keys.ensure(conn)
         metrics.watch_outbox(self.spec.name, self.engine, self.spec.tables.outbox)
         if self.spec.on_start:
             self.spec.on_start(self.context)
@@ -186,6 +193,16 @@ class ServiceRuntime:
                                revocations=self.revocations,
                                blueprints=self.spec.blueprints)
         app.extensions["pp_context"] = self.context
+        keys = self.receipt_keys
+        if keys is not None:
+            def receipt_keys() -> Any:
+                """The service's receipt keys, every one it ever signed with (public)."""
+                with self.engine.connect() as conn:
+                    response = jsonify(keys.jwks(conn))
+                response.headers["Cache-Control"] = "public, max-age=300"
+                return response
+            app.add_url_rule(f"/receipt-keys/{self.spec.name}", "receipt_keys",
+                             receipt_keys)
         return app
 
 

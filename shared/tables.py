@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from .db import UtcDateTime
+from .receipts.keys import define_receipt_keys
 
 if TYPE_CHECKING:
     from alembic.operations import Operations
@@ -31,6 +32,8 @@ class PlumbingTables:
     objections: sa.Table
     erasure_tombstones: sa.Table
     token_revocations: sa.Table
+    # Step 4 (issue 30): the service's receipt signing keys (shared/receipts/keys.py).
+    receipt_keys: sa.Table | None = None
 
 
 def define_plumbing_tables_v1(metadata: sa.MetaData) -> tuple[
@@ -175,7 +178,7 @@ _RIGHTS_STATE_KEYS_V1 = {
 
 
 def define_plumbing_tables(metadata: sa.MetaData) -> PlumbingTables:
-    """Every plumbing table as it is now (step 3)."""
+    """Every plumbing table as it is now (step 4: the receipt keys)."""
     v1 = PlumbingTables(*define_plumbing_tables_v1(metadata),
                         define_plumbing_tables_v2(metadata))
     for table in (v1.restrictions, v1.objections, v1.erasure_tombstones):
@@ -210,7 +213,8 @@ def define_plumbing_tables(metadata: sa.MetaData) -> PlumbingTables:
         # The key's column order (school first) is the order of its index.
         table.append_constraint(sa.PrimaryKeyConstraint(*key, name=f"{table.name}_pkey"))
     return replace(v1, restrictions=restrictions, objections=objections,
-                   erasure_tombstones=erasure_tombstones)
+                   erasure_tombstones=erasure_tombstones,
+                   receipt_keys=define_receipt_keys(metadata))
 
 
 def _rekey(op: Operations, keys: dict[str, tuple[str, ...]]) -> None:

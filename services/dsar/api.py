@@ -179,6 +179,30 @@ def export(request_id):
         "Content-Disposition": f'attachment; filename="subject-request-{request_id}.zip"'})
 
 
+RECEIPT_MIMETYPE = "application/jose"  # a compact JWS (RFC 7515 section 9.2.1)
+
+
+def _receipt_file(token: str, name: str) -> Response:
+    return Response(token + "\n", mimetype=RECEIPT_MIMETYPE, headers={
+        "Content-Disposition": f'attachment; filename="{name}.jws"'})
+
+
+@blp.route("/<uuid:request_id>/receipt", methods=["GET"])
+@require("school_admin")
+@blp.alt_response(200, success=True, description="The receipt: a compact JWS",
+                  content_type=RECEIPT_MIMETYPE, schema={"type": "string"})
+def receipt(request_id):
+    """The receipt of a completed request: one JWS signed by dsar over every service's
+    own signed answer (what it did, counts only) and the audit chain's head. Verify it
+    offline with `python -m shared.receipts verify` or any JOSE library against the
+    services' keys (GET /receipt-keys/{service}); docs/receipts.md. 404 until the
+    request completes."""
+    principal = current_principal()
+    token = in_transaction(lambda s: dsar().receipt(s, str(request_id),
+                                                    principal.school_ids))
+    return _receipt_file(token, f"receipt-{request_id}")
+
+
 data_map_blp = Blueprint("data-map", __name__, url_prefix="/api/v1/data-map",
                          description="Which personal data each part of the system holds")
 
@@ -216,6 +240,19 @@ def get_offboarding(school_id):
     """One school's offboarding: which services have erased its data. 404 until dsar
     has SchoolOffboarded (moments after DELETE /api/v1/schools/{school_id})."""
     return in_transaction(lambda s: dsar().offboarding(s, str(school_id)))
+
+
+@offboardings.route("/<uuid:school_id>/receipt", methods=["GET"])
+@require("operator")
+@offboardings.alt_response(200, success=True, description="The offboarding certificate: "
+                           "a compact JWS", content_type=RECEIPT_MIMETYPE,
+                           schema={"type": "string"})
+def offboarding_receipt(school_id):
+    """The offboarding certificate: every service's signed statement that the school's
+    data is gone (counts only, no personal data), in one JWS dsar signed. 404 until every
+    service has answered."""
+    token = in_transaction(lambda s: dsar().offboarding_receipt(s, str(school_id)))
+    return _receipt_file(token, f"offboarding-{school_id}")
 
 
 BLUEPRINTS = (blp, data_map_blp, offboardings)

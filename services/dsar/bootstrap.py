@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from shared.db import transaction
 from shared.erasure_ledger import ledger_from_url
+from shared.receipts import ReceiptKeys
 from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir
 from shared.worker import periodic
 
@@ -23,7 +24,9 @@ class UseCases:
 def build(ctx: ServiceContext) -> UseCases:
     return UseCases(Dsar(ctx.outbox, removed_retention=dt.timedelta(
         days=ctx.settings.removed_student_retention_days),
-        ledger=ledger_from_url(ctx.settings.erasure_ledger_url)))
+        ledger=ledger_from_url(ctx.settings.erasure_ledger_url),
+        receipt_keys=ReceiptKeys("dsar", models.plumbing.receipt_keys)
+        if models.plumbing.receipt_keys is not None else None))
 
 
 def sweeper(ctx: ServiceContext, every_seconds: float = 30.0) -> Loop:

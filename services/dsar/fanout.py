@@ -140,7 +140,8 @@ class FanOut:
         session.execute(request_services.update().where(
             request_services.c.request_id == request_id,
             request_services.c.service == service).values(
-            status=status, reason=data.get("reason"), answered_at=self.clock()))
+            status=status, reason=data.get("reason"), answered_at=self.clock(),
+            signed_answer=data.get("signature")))
         if envelope.type == "SubjectDataExported" and status == Answer.DONE:
             session.execute(export_parts.delete().where(
                 export_parts.c.request_id == request_id, export_parts.c.service == service))
@@ -169,6 +170,7 @@ class FanOut:
             values["export_expires_at"] = self.clock() + EXPORT_LIFETIME
         session.execute(requests.update().where(requests.c.id == request_id).values(**values))
         self._audit(session, request_id, "completed")
+        self._issue_receipt(session, request_id)
         if row.kind == Kind.ERASURE:
             self._forget_subject(session, row)
             self._to_ledger(COMPLETED, row)

@@ -31,6 +31,9 @@ requests = sa.Table(
     sa.Column("refusal_reason", sa.String(500), nullable=True),
     sa.Column("completed_at", UtcDateTime, nullable=True),
     sa.Column("export_expires_at", UtcDateTime, nullable=True),
+    # Once completed: the receipt, a JWS dsar signed over every service's signed answer
+    # and the audit chain's head (issue 30; shared/receipts).
+    sa.Column("receipt", sa.Text, nullable=True),
 )
 
 # One row per service in the data map: pending until it answers, done or failed.
@@ -44,6 +47,7 @@ request_services = sa.Table(
     sa.Column("asked_at", UtcDateTime, nullable=False),
     sa.Column("asks", sa.Integer, nullable=False),
     sa.Column("answered_at", UtcDateTime, nullable=True),
+    sa.Column("signed_answer", sa.Text, nullable=True),  # the service's JWS, as it came
 )
 
 # Every event that asked (first ask and re-asks): answers name the event they answer.
@@ -71,6 +75,17 @@ audit = sa.Table(
     sa.Column("step", sa.String(40), nullable=False),
     sa.Column("service", sa.String(30), nullable=True),
     sa.Column("actor", Id, nullable=True),  # an account id
+    # The hash chain (audit_chain.py): the entry before's hash, and this one's.
+    sa.Column("prev_hash", sa.String(64), nullable=True),
+    sa.Column("hash", sa.String(64), nullable=True),
+)
+
+# The chain's head: its last entry and hash (one row, locked by each append).
+audit_head = sa.Table(
+    "audit_head", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
 )
 
 # Students the school removed, erased everywhere once the retention period has passed.

@@ -23,9 +23,10 @@ CLASSIFICATION = DataDeclaration("dsar", tables=(
                    "details": NOTE, "status": N, "filed_by": N, "filed_as": N,
                    "received_at": N, "due_at": N, "extension_reason": FREE_TEXT,
                    "paused_at": N, "refusal_reason": FREE_TEXT, "completed_at": N,
-                   "export_expires_at": N}),
+                   "export_expires_at": N, "receipt": N}),
     T("request_services", {"request_id": N, "service": N, "status": N, "reason": N,
-                           "asked_at": N, "answered_at": N}, school_column=None),
+                           "asked_at": N, "answered_at": N, "signed_answer": N},
+      school_column=None),
     T("request_events", {"event_id": N, "request_id": N}, school_column=None),
     T("export_parts", {"request_id": N, "service": N,
                        "tables": Personal("any", "an access export, until it expires or an "
@@ -35,6 +36,7 @@ CLASSIFICATION = DataDeclaration("dsar", tables=(
                         "school_id": N},
       school_column=None),
     T("scheduled_erasures", {"student_id": N, "school_id": N, "erase_at": N}),
-    T("audit", {"request_id": N, "at": N, "step": N, "service": N, "actor": N},
-      school_column=None),
+    T("audit", {"request_id": N, "at": N, "step": N, "service": N, "actor": N,
+                "prev_hash": N, "hash": N}, school_column=None),
+    T("audit_head", {"id": N, "seq": N, "hash": N}, school_column=None),
 ))

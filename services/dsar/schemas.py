@@ -79,6 +79,7 @@ class RequestOut(Schema):
     completed_at = fields.DateTime(allow_none=True)
     export_expires_at = fields.DateTime(allow_none=True)
     export_available = fields.Boolean()  # GET …/export answers now
+    receipt_available = fields.Boolean()  # GET …/receipt answers (a completed request)
 
 
 class OwnSubject(Schema):
@@ -96,6 +97,8 @@ class AuditStep(Schema):
     step = fields.String()
     service = fields.String(allow_none=True)
     actor = fields.String(allow_none=True)
+    seq = fields.Integer()  # the entry's place in the hash chain
+    hash = fields.String(allow_none=True)  # its hash (audit_chain.py)
 
 
 AuditList = page_of(AuditStep, "AuditList")

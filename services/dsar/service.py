@@ -18,18 +18,21 @@ from shared.db import utcnow
 from shared.erasure_ledger import ErasureLedger
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
+from shared.receipts import ReceiptKeys
 
 from . import domain
 from .domain import Answer, Kind, Status
 from .exports import Exports
 from .fanout import FanOut
+from . import audit_chain
 from .offboarding import Offboarding
-from .models import audit, request_services, requests
+from .models import request_services, requests
+from .receipts import Receipts
 from .subject_requests import Requests
 
 
 @dataclass
-class Dsar(Requests, FanOut, Exports, Offboarding):
+class Dsar(Requests, FanOut, Exports, Offboarding, Receipts):
     """The dsar service's dependencies, wired once per process (bootstrap.py), and what
     every part uses: the audit trail, a request of the caller's school, its view."""
     outbox: Outbox
@@ -39,10 +42,11 @@ class Dsar(Requests, FanOut, Exports, Offboarding):
     services: tuple[str, ...] = RIGHTS_PARTICIPANTS
     # Every erasure sent and completed, where a restore does not roll it back.
     ledger: ErasureLedger | None = None
+    # dsar's receipt keys (its participant's): it signs each completed request's receipt.
+    receipt_keys: ReceiptKeys | None = None
 
     def _audit(self, session, request_id, step, service=None, actor=None):
-        session.execute(audit.insert().values(request_id=request_id, at=self.clock(),
-                                              step=step, service=service, actor=actor))
+        audit_chain.append(session, request_id, self.clock(), step, service, actor)
 
     # --- reading ------------------------------------------------------------------------------
     def _for_school(self, session, request_id, school_ids):
@@ -70,7 +74,8 @@ class Dsar(Requests, FanOut, Exports, Offboarding):
                 "extension_months": row.extension_months or 0,
                 "extension_reason": row.extension_reason, "completed_at": row.completed_at,
                 "export_expires_at": row.export_expires_at,
-                "export_available": _export_available(row, now)}
+                "export_available": _export_available(row, now),
+                "receipt_available": row.receipt is not None}
 
     def _answers_so_far(self, session, row) -> dict:
         """Each service's answer; before the fan-out, every service pending (a

@@ -192,8 +192,8 @@ class Requests:
         self._for_school(session, request_id, school_ids)
         rows = session.execute(sa.select(audit).where(audit.c.request_id == request_id)
                                .order_by(audit.c.id)).all()
-        return [{"at": r.at, "step": r.step, "service": r.service, "actor": r.actor}
-                for r in rows]
+        return [{"at": r.at, "step": r.step, "service": r.service, "actor": r.actor,
+                 "seq": r.id, "hash": r.hash} for r in rows]
 
     def for_school(self, session, school_ids, scope: str, after: str | None,
                    limit: int) -> Page:

@@ -277,12 +277,19 @@ class SubjectIdResolved(EventData):
     subject_id = UuidString(load_default=None, allow_none=True)
 
 
+_COMPACT_JWS = r"^[A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{1,8000}\.[A-Za-z0-9_-]{86}$"
+
+
 class RightsAnswer(EventData):
     request_id = UuidString(required=True)  # the id of the event answered
     service = fields.String(required=True)
     outcome = fields.String(required=True, validate=validate.OneOf(("done", "failed")))
     reason = SafeString(load_default=None, allow_none=True, max_length=500)
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
+    # The answer signed by the answering service (a compact JWS, shared/receipts): the
+    # school's receipt carries it as it is (issue 30). None from a service of before.
+    signature = fields.String(load_default=None, allow_none=True,
+                              validate=validate.Regexp(_COMPACT_JWS))
 
 
 class ErasureCompleted(RightsAnswer):

@@ -16,6 +16,7 @@ from shared.db import database_unavailable, purge_after_commit, utcnow
 from shared.deadletters import erase_letters_naming
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
+from shared.receipts.keys import ReceiptKeys
 from shared.tables import PlumbingTables
 
 from .declarations import DataDeclaration, TableDeclaration
@@ -51,6 +52,8 @@ def _plumbing_declarations() -> tuple[TableDeclaration, ...]:
                                  "erased_at": N}),
         T("token_revocations", {"id": N, "subject_id": N, "session_id": N,
                                 "revoked_before": N, "expires_at": N}, school_column=None),
+        T("receipt_keys", {"kid": N, "private_key": N, "created_at": N, "retired_at": N},
+          school_column=None),
     )
 
 
@@ -89,6 +92,9 @@ class RightsParticipant:
         self.metadata = metadata
         self.tables = tables
         self.outbox = outbox
+        # The service's receipt keys: each answer is signed (issue 30).
+        self.receipts = (ReceiptKeys(service, tables.receipt_keys)
+                         if tables.receipt_keys is not None else None)
 
     # --- the operations a service may extend ------------------------------------------
     def _subject_tables(self, subject: Subject):
@@ -313,7 +319,26 @@ class RightsParticipant:
         else:
             counts, more = result if isinstance(result, tuple) else (result, {})
             answer.update(outcome="done", counts=counts, **extra, **more)
+        answer["signature"] = self._signed(session, env, answer_type, answer)
         self.outbox.add(session, answer_type, answer, school_id=env.school_id)
+
+    def _signed(self, session: Session, env: Envelope, answer_type: str,
+                answer: dict[str, Any]) -> str | None:
+        """The answer as a JWS under the service's receipt key: which request, about whom,
+        what was done (counts per table, never the data) and when (shared/receipts)."""
+        if self.receipts is None:
+            return None
+        subject = env.data.get("subject")
+        claims = {"answer": answer_type, "request_event": env.id,
+                  "subject_request_id": env.data.get("subject_request_id"),
+                  "school_id": env.school_id or env.data.get("school_id"),
+                  "subject": dict(subject) if isinstance(subject, dict) else None,
+                  "service": self.service, "outcome": answer["outcome"],
+                  "counts": answer["counts"], "reason": answer.get("reason"),
+                  "at": utcnow().isoformat()}
+        claims.update({k: answer[k] for k in ("restricted",) if k in answer})
+        claims.update({k: env.data[k] for k in ("processing",) if k in env.data})
+        return self.receipts.sign(session, claims)
 
     @staticmethod
     def _subject(data) -> Subject:

@@ -1,0 +1,117 @@
+"""The audit trail of requests as a hash chain (issue 30): each entry holds the hash of the
+one before and its own (shared/receipts/receipt.py `entry_hash`), and the chain's head is
+kept in `audit_head` and published in every receipt. An entry edited in the database no
+longer matches its hash; one deleted breaks the link of the next; the last one deleted no
+longer matches the head. Appends are serialised by a lock on the head row.
+
+    python -m services.dsar.audit_chain check     (exit 1, naming each broken entry)
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+
+from shared.receipts.receipt import GENESIS, entry_hash
+
+from .models import audit, audit_head
+
+HEAD_ID = 1
+
+
+def at_text(at: dt.datetime) -> str:
+    """The instant as it is hashed: UTC to the microsecond (what the database keeps)."""
+    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def fields_of(row: Any) -> dict[str, Any]:
+    return {"seq": row.id, "request_id": row.request_id, "at": at_text(row.at),
+            "step": row.step, "service": row.service, "actor": row.actor}
+
+
+def append(session, request_id: str, at: dt.datetime, step: str,
+           service: str | None = None, actor: str | None = None) -> None:
+    head = session.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)
+                           .with_for_update()).first()
+    prev = head.hash if head is not None else GENESIS
+    seq = session.execute(audit.insert().values(
+        request_id=request_id, at=at, step=step, service=service, actor=actor,
+        prev_hash=prev, hash="")).inserted_primary_key[0]
+    digest = entry_hash(prev, {"seq": seq, "request_id": request_id, "at": at_text(at),
+                               "step": step, "service": service, "actor": actor})
+    session.execute(audit.update().where(audit.c.id == seq).values(hash=digest))
+    if head is None:
+        session.execute(audit_head.insert().values(id=HEAD_ID, seq=seq, hash=digest))
+    else:
+        session.execute(audit_head.update().where(audit_head.c.id == HEAD_ID)
+                        .values(seq=seq, hash=digest))
+
+
+def entries_of(session, request_id: str) -> list[dict[str, Any]]:
+    """A request's entries with their links, as a receipt carries them."""
+    rows = session.execute(sa.select(audit).where(audit.c.request_id == request_id)
+                           .order_by(audit.c.id)).all()
+    return [{**fields_of(r), "prev": r.prev_hash, "hash": r.hash} for r in rows]
+
+
+@dataclass(frozen=True)
+class Break:
+    seq: int | None
+    request_id: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"entry {self.seq} (request {self.request_id})" if self.seq else "the head"
+        return f"{where}: {self.problem}"
+
+
+def _rows(conn) -> Iterator[Any]:
+    """Every entry in chain order, a thousand at a time."""
+    after = 0
+    while True:
+        rows = conn.execute(sa.select(audit).where(audit.c.id > after)
+                            .order_by(audit.c.id).limit(1000)).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].id
+
+
+def check(conn) -> Iterator[Break]:
+    """Every break in the chain, in order."""
+    prev, last = GENESIS, None
+    for row in _rows(conn):
+        if row.prev_hash != prev:
+            yield Break(row.id, row.request_id, "its link does not match the entry "
+                        "before it (an entry before it was removed or altered)")
+        if entry_hash(row.prev_hash or "", fields_of(row)) != row.hash:
+            yield Break(row.id, row.request_id, "altered (it no longer matches its hash)")
+        prev, last = row.hash, row
+    head = conn.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)).first()
+    if head is not None and (last is None or (head.seq, head.hash) != (last.id, last.hash)):
+        yield Break(None, None, f"the head names entry {head.seq}, but the chain ends at "
+                    f"{last.id if last is not None else 'nothing'} (its last entries were "
+                    "removed)")
+
+
+def main(argv: list[str]) -> int:
+    from shared.config import Settings
+    from shared.db import make_engine
+    if argv[1:] != ["check"]:
+        print(__doc__)
+        return 2
+    engine = make_engine(Settings.from_env().database_url("dsar"))
+    with engine.connect() as conn:
+        breaks = list(check(conn))
+    for found in breaks:
+        print(f"BROKEN: {found}")
+    if not breaks:
+        print("the audit chain is intact")
+    return 1 if breaks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,77 @@
+"""Receipts from the command line.
+
+    python -m shared.receipts verify RECEIPT --keys JWKS [--keys JWKS ...]
+        offline: every signature of a receipt against published keys (files of JWKS JSON,
+        e.g. each service's GET /receipt-keys/<service>); exit 0 if it verifies, else 1
+    python -m shared.receipts rotate SERVICE     (ops: SERVICE signs with a new key)
+    python -m shared.receipts jwks SERVICE       (SERVICE's public keys, as served)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .jws import keys_from_jwks
+from .receipt import InvalidReceipt, verify_receipt
+
+
+def verify(receipt_path: str, key_paths: list[str]) -> int:
+    keys = {}
+    for path in key_paths:
+        with open(path, encoding="utf-8") as handle:
+            keys.update(keys_from_jwks(json.load(handle)))
+    with open(receipt_path, encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    try:
+        verified = verify_receipt(text, keys)
+    except InvalidReceipt as exc:
+        print(f"NOT VERIFIED: {exc}")
+        return 1
+    request = verified.request
+    print(f"VERIFIED: {request.get('kind')} request {request.get('id')} of school "
+          f"{request.get('school_id')}, completed {request.get('completed_at')}")
+    for service, answer in sorted(verified.answers.items()):
+        counts = ", ".join(f"{t}={n}" for t, n in sorted(answer.get("counts", {}).items()))
+        print(f"  {service}: {answer.get('outcome')} at {answer.get('at')} ({counts or '-'})")
+    print(f"  audit head: entry {verified.audit_head.get('seq')} "
+          f"{verified.audit_head.get('hash')}")
+    return 0
+
+
+def _keys_of(service: str) -> tuple[Any, Any]:
+    import importlib
+
+    from shared.config import Settings
+    from shared.db import make_engine
+    settings = Settings.from_env()
+    models = importlib.import_module(f"services.{service}.models")
+    table = models.metadata.tables["receipt_keys"]
+    from .keys import ReceiptKeys
+    return make_engine(settings.database_url(service)), ReceiptKeys(service, table)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.receipts", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("verify")
+    check.add_argument("receipt")
+    check.add_argument("--keys", action="append", required=True)
+    for name in ("rotate", "jwks"):
+        commands.add_parser(name).add_argument("service")
+    args = parser.parse_args(argv)
+    if args.command == "verify":
+        return verify(args.receipt, args.keys)
+    engine, ring = _keys_of(args.service)
+    with engine.begin() as conn:
+        if args.command == "rotate":
+            print(f"{args.service} signs receipts with key {ring.rotate(conn)}")
+        else:
+            print(json.dumps(ring.jwks(conn), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
