@@ -1,14 +1,14 @@
 """The shared plumbing, step 4: the service's receipt signing keys (issue 30).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 from alembic import op
 
 from shared.receipts.keys import create_receipt_keys, drop_receipt_keys
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
