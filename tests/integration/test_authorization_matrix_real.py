@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.config import SERVICES
+from tests.oneroster_sample import zip_bundle
 from tests.support import wait_for
 from tests.system import RealSystem, guardian, student
 
@@ -275,6 +276,27 @@ def _offboarded_school(w):
     return {"school_id": school}
 
 
+def _completed_offboarding(w):
+    """A throwaway school whose offboarding every service has confirmed (its certificate
+    exists only then)."""
+    ids = _offboarded_school(w)
+    wait_for(lambda: w.system.call("dsar", "get", f"/api/v1/offboardings/{ids['school_id']}",
+                                   w.system.operator).json.get("status") == "completed",
+             timeout=60, message="every service confirmed the offboarding")
+    return ids
+
+
+def _roster_job(w):
+    """A OneRoster upload by A's school system: a delta of one org, which changes no one."""
+    bundle = zip_bundle({"orgs": ("delta", [{"sourcedId": f"ORG-{uuid.uuid4().hex[:8]}",
+                                             "name": "Matrix Annex", "type": "school"}])})
+    response = w.system.clients["ingest"].post(
+        "/api/v1/school-data/oneroster", data=bundle, content_type="application/zip",
+        headers={"Authorization": f"Bearer {w.tokens['A_system']}"})
+    assert response.status_code == 202, response.json
+    return {"job_id": response.json["job_id"]}
+
+
 def _new_client(w):
     client = _ok(w.system.call("identity", "post",
                                f"/api/v1/schools/{w.a_school}/clients", w.system.operator),
@@ -414,6 +436,8 @@ RULES: dict[tuple[str, str, str], Rule] = {
         after=lambda w, ids, before: _must(
             before[0] == "pending" and _link("S2")(w, ids)[0] == "revoked", "not revoked")),
     # ingest: the batch ledger, for the school's admin and its own system
+    ("ingest", "GET", "/api/v1/school-data/oneroster/jobs/{job_id}"): Rule(
+        fill=_roster_job, allowed={"A_admin": (200,), "A_system": (200,)}),
     ("ingest", "GET", "/api/v1/school-data/batches/{batch_id}"): Rule(
         fill=lambda w: {"batch_id": _ok(w.system.call(
             "ingest", "get", "/api/v1/school-data/batches", w.tokens["A_admin"]),
@@ -429,6 +453,10 @@ RULES: dict[tuple[str, str, str], Rule] = {
     # dsar: the school's admin; the filer may read their own request
     ("dsar", "GET", "/api/v1/offboardings/{school_id}"): Rule(
         fill=_offboarded_school, allowed={"operator": (200,)}),
+    ("dsar", "GET", "/api/v1/offboardings/{school_id}/receipt"): Rule(
+        fill=_completed_offboarding, allowed={"operator": (200,)}),
+    ("dsar", "GET", "/api/v1/subject-requests/{request_id}/receipt"): Rule(
+        fill=lambda w: {"request_id": w.access_request}, allowed={"A_admin": (200,)}),
     ("dsar", "GET", "/api/v1/subject-requests/{request_id}"): Rule(
         fill=lambda w: {"request_id": w.main_request},
         allowed={"A_admin": (200,), "A_parent": (200,)}),
