@@ -170,23 +170,29 @@ def sizes(stack: Stack) -> dict[str, int]:
     return out
 
 
-def figures(quick: bool = False, students: int | None = None,
-            rounds: int | None = None) -> list[Figure]:
-    count = students or (300 if quick else 2000)
-    rounds = rounds or (1 if quick else 2)
+def run_rounds(count: int, rounds: int) -> tuple[list[Drain], dict[str, float]]:
+    """Every round's drain, in alternating order, and each database's growth a student over
+    the second drain's term."""
     stack = Stack(web_workers=1, label="scale")
     drains: list[Drain] = []
     try:
         print("scaling: stack up", flush=True)
         stack.up()
         for index, processes in enumerate(alternating(rounds)):
+            before = sizes(stack) if index == 1 else None
             drains.append(drain_rate(stack, processes, count, label=f" #{index + 1}"))
-            if index == 0:
-                before = sizes(stack)
-            elif index == 1:
+            if before is not None:
                 grown = {s: (size - before[s]) / count for s, size in sizes(stack).items()}
     finally:
         stack.cleanup()
+    return drains, grown
+
+
+def figures(quick: bool = False, students: int | None = None,
+            rounds: int | None = None) -> list[Figure]:
+    count = students or (300 if quick else 2000)
+    rounds = rounds or (1 if quick else 2)
+    drains, grown = run_rounds(count, rounds)
     events = drains[0].events
     what = (f"a {count:,}-student term's backlog ({len(term(count)):,} records, "
             f"{events:,} events), median of {rounds}")

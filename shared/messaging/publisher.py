@@ -153,12 +153,6 @@ class BrokerPublisher:
                         result.confirmed.append(message_id)
                     return result
                 self._publish_windowed(messages, max(1, window), result)
-                if NACKED in result.failed.values():
-                    # A nack is the broker giving up on a message (a quorum queue that
-                    # lost its leader with its node): the node may be going or gone, so
-                    # the next publish connects afresh, to whichever node answers, rather
-                    # than reuse a channel on it.
-                    self.close()
             except Exception as exc:
                 reason = _error_text(exc)
                 unsettled = [m[2] for m in messages
@@ -212,6 +206,11 @@ class BrokerPublisher:
         finally:
             for event, callback in callbacks.items():
                 channel.events[event].discard(callback)
+        if NACKED in result.failed.values():
+            # A nack is the broker giving up on a message (a quorum queue that lost its
+            # leader with its node): the node may be going or gone, so the next publish
+            # connects afresh, to whichever node answers, rather than reuse a channel on it.
+            self.close()
 
     def close(self) -> None:
         conn, self._conn, self._producer, self._channel = self._conn, None, None, None

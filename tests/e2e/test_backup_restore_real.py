@@ -121,7 +121,7 @@ def test_a_restored_backup_brings_no_erased_person_back(tmp_path, new_database):
         try:
             wait_for(applied, timeout=120, interval=0.5)
         except AssertionError:
-            raise AssertionError(f"the leaving student applied only in {sorted(seen)}")
+            raise AssertionError(f"the leaving student applied only in {sorted(seen)}") from None
         manifest = json.loads(_command(env, "shared.backup", str(folder)).stdout)
         assert set(manifest["services"]) == set(SERVICES)
         held = _dumps_text(folder)
