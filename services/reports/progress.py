@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .domain import GENERAL, Row
+from .domain import GENERAL, KIND_ORDER, Row
 
 SCHOOL_YEAR = dt.timedelta(days=366)  # reports within a year of the newest one
 
@@ -76,7 +76,8 @@ def school_year(rows: list[Row]) -> list[Row]:
 
 
 def progress(rows: list[Row]) -> Row:
-    """`rows`: id, period, title, published_at, content of the student's visible reports."""
+    """`rows`: id, period, title, published_at, content of the student's visible reports.
+    Each subject's grades against target; each characteristic's values (`characteristics`)."""
     year = school_year(rows)
     periods = [{"report_id": r["id"], "period": r["period"], "title": r["title"],
                 "published_at": r["published_at"], "attendance": _attendance(r["content"])}
@@ -95,7 +96,36 @@ def progress(rows: list[Row]) -> Row:
         entry["change"] = _latest_change(entry["points"])
         entry["points"] = [p or {"period": year[i]["period"], "grade": None, "target": None,
                                  "standing": None} for i, p in enumerate(entry["points"])]
-    return {"periods": periods, "subjects": ordered}
+    return {"periods": periods, "subjects": ordered, "characteristics": _characteristics(year)}
+
+
+def _characteristics(year: list[Row]) -> list[Row]:
+    """Attitude, effort and behaviour (attendance is the period's own figure), per subject
+    (General: without a class) and kind, in every report of the year, and what changed."""
+    found: dict[tuple, Row] = {}
+    for index, report in enumerate(year):
+        for subject in report["content"].get("subjects", []):
+            for item in subject.get("characteristics", []):
+                if item["kind"] == "attendance":
+                    continue
+                key = (subject["subject"], subject.get("class"), item["kind"])
+                entry = found.setdefault(key, {"subject": key[0], "class": key[1],
+                                               "kind": key[2], "values": [None] * len(year)})
+                entry["values"][index] = {"value": item["value"]}
+    ordered = sorted(found.values(), key=lambda c: (
+        c["subject"] == GENERAL, c["subject"], c["class"] or "", KIND_ORDER[c["kind"]]))
+    out = []
+    for entry in ordered:
+        values = entry.pop("values")
+        entry["change"] = None
+        if len(values) >= 2 and values[-1] is not None and values[-2] is not None:
+            before, after = values[-2]["value"], values[-1]["value"]
+            entry["change"] = {"before": before, "after": after,
+                               "direction": change(before, after)}
+        entry["points"] = [{"period": year[i]["period"], "value": v["value"] if v else None}
+                           for i, v in enumerate(values)]
+        out.append(entry)
+    return out
 
 
 def _latest_change(points: list[Row | None]) -> Row | None:
