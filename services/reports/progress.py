@@ -102,30 +102,26 @@ def progress(rows: list[Row]) -> Row:
 def _characteristics(year: list[Row]) -> list[Row]:
     """Attitude, effort and behaviour (attendance is the period's own figure), per subject
     (General: without a class) and kind, in every report of the year, and what changed."""
-    found: dict[tuple, Row] = {}
+    found: dict[tuple, list[Any]] = {}
     for index, report in enumerate(year):
         for subject in report["content"].get("subjects", []):
             for item in subject.get("characteristics", []):
-                if item["kind"] == "attendance":
-                    continue
-                key = (subject["subject"], subject.get("class"), item["kind"])
-                entry = found.setdefault(key, {"subject": key[0], "class": key[1],
-                                               "kind": key[2], "values": [None] * len(year)})
-                entry["values"][index] = {"value": item["value"]}
-    ordered = sorted(found.values(), key=lambda c: (
-        c["subject"] == GENERAL, c["subject"], c["class"] or "", KIND_ORDER[c["kind"]]))
-    out = []
-    for entry in ordered:
-        values = entry.pop("values")
-        entry["change"] = None
-        if len(values) >= 2 and values[-1] is not None and values[-2] is not None:
-            before, after = values[-2]["value"], values[-1]["value"]
-            entry["change"] = {"before": before, "after": after,
-                               "direction": change(before, after)}
-        entry["points"] = [{"period": year[i]["period"], "value": v["value"] if v else None}
-                           for i, v in enumerate(values)]
-        out.append(entry)
-    return out
+                if item["kind"] != "attendance":
+                    key = (subject["subject"], subject.get("class"), item["kind"])
+                    found.setdefault(key, [None] * len(year))[index] = item["value"]
+    ordered = sorted(found, key=lambda k: (k[0] == GENERAL, k[0], k[1] or "", KIND_ORDER[k[2]]))
+    return [{"subject": subject, "class": class_, "kind": kind,
+             "points": [{"period": year[i]["period"], "value": v}
+                        for i, v in enumerate(found[(subject, class_, kind)])],
+             "change": _value_change(found[(subject, class_, kind)])}
+            for subject, class_, kind in ordered]
+
+
+def _value_change(values: list[Any]) -> Row | None:
+    if len(values) < 2 or values[-1] is None or values[-2] is None:
+        return None
+    return {"before": values[-2], "after": values[-1],
+            "direction": change(values[-2], values[-1])}
 
 
 def _latest_change(points: list[Row | None]) -> Row | None:
