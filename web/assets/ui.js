@@ -106,6 +106,19 @@ export function field({ label, type = "text", name, autocomplete, hint, required
   };
 }
 
+/** A labelled checkbox, with an optional hint under it. */
+export function checkbox(label, checked, hint) {
+  const id = uniqueId("checkbox");
+  const hintId = hint ? `${id}-hint` : null;
+  const input = h("input", { type: "checkbox", id, checked, "aria-describedby": hintId || false });
+  return {
+    input,
+    wrapper: h("div", { class: "checkbox-field" },
+      h("div", { class: "checkbox" }, input, h("label", { for: id }, label)),
+      hint ? h("p", { id: hintId, class: "hint" }, hint) : null),
+  };
+}
+
 export function form(onSubmit, ...children) {
   const element = h("form", { novalidate: true }, ...children);
   element.addEventListener("submit", async (event) => {
