@@ -6,11 +6,12 @@ import datetime as dt
 
 import pytest
 
-from tests.integration.test_notifications_real import (  # noqa: F401  (fixtures)
-    PERIOD, _count, inbox, publish, reports_sent, world)
+from tests.integration import test_notifications_real as base
+from tests.integration.test_notifications_real import PERIOD, _count, publish, reports_sent
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
+inbox, world = base.inbox, base.world  # its fixtures: the five services and an SMTP server
 ONE, THREE = "one@example.org", "three@example.org"  # Annabel's verified parents
 
 
