@@ -182,7 +182,21 @@ class ProgressSubject(Schema):
     change = fields.Nested(ProgressChange, allow_none=True)  # since the previous report
 
 
+class ProgressValue(Schema):
+    period = fields.String()
+    value = fields.String(allow_none=True)  # null: not in that report
+
+
+class ProgressCharacteristic(Schema):
+    subject = fields.String()  # "General": recorded without a class
+    class_ = fields.String(data_key="class", attribute="class", allow_none=True)
+    kind = fields.String()  # attitude | effort | behaviour
+    points = fields.List(fields.Nested(ProgressValue))  # one per period, oldest first
+    change = fields.Nested(ProgressChange, allow_none=True)  # since the previous report
+
+
 class ProgressOut(Schema):
     student_id = fields.String()
     periods = fields.List(fields.Nested(ProgressPeriod))  # the school year, oldest first
     subjects = fields.List(fields.Nested(ProgressSubject))
+    characteristics = fields.List(fields.Nested(ProgressCharacteristic))
