@@ -9,11 +9,13 @@ import { formatDate, h, uniqueId } from "./dom.js";
 import { relationshipText, requestPeople, requestRelationship, schoolPeople } from "./people.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { schools } from "./schools.js";
-import { announce, announceError, button, checkbox, explainError, field, form, formatDateTime,
+import { allPages, announce, announceError, button, checkbox, explainError, field, form,
+         formatDateTime,
          navigate, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session, show, sleep,
-         summary, table } from "./ui.js";
+         summary, table, watchScrolling } from "./ui.js";
 
 const POLL_MS = 1500; // how often an open request's progress is asked again
+const EMBARGO_SLACK_MS = 5 * 60 * 1000; // the API refuses an embargo further in the past
 
 const KIND_TEXT = {
   access: "Access to data",
@@ -451,9 +453,11 @@ function reportRow(report) {
   return h("tr", {},
     h("td", {}, name, report.student && report.student.form_group ? h("span", { class: "meta" }, ` (${report.student.form_group})`) : null),
     h("td", {}, report.period),
-    h("td", {}, report.title, report.version > 1 ? h("span", { class: "meta" }, ` (version ${report.version})`) : null),
-    h("td", {}, report.visible ? `Visible since ${formatDateTime(report.visible_from)}`
-      : `Embargoed until ${formatDateTime(report.visible_from)}`),
+    h("td", {}, report.title, report.version > 1 ? h("span", { class: "meta" }, ` (version ${report.version})`) : null,
+      report.updated_at ? h("span", { class: "meta" }, ` (updated on ${formatDate(report.updated_at)})`) : null),
+    h("td", {}, report.withdrawn_at ? `Withdrawn on ${formatDate(report.withdrawn_at)}`
+      : report.visible ? `Visible since ${formatDateTime(report.visible_from)}`
+        : `Embargoed until ${formatDateTime(report.visible_from)}`),
     h("td", {}, h("a", { href: `/reports/${encodeURIComponent(report.id)}` }, "Preview",
       h("span", { class: "visually-hidden" }, ` the report for ${name}`))));
 }
@@ -506,9 +510,53 @@ async function reportsScreen(url) {
         from.input.focus();
         return;
       }
+      if (new Date(body.visible_from).getTime() < Date.now() - EMBARGO_SLACK_MS) {
+        from.setError("That date has passed: leave it empty to show the reports at once, or choose a later date.");
+        from.input.focus();
+        return;
+      }
     }
+    await confirmPublishing(body);
+  };
+
+  const confirmBox = h("div", { class: "confirm", hidden: true });
+  const confirmPublishing = async (body) => {
+    const chosen = periods.find((p) => p.period === body.period) || { students: 0, parents: 0 };
+    const when = body.visible_from ? `when the reports become visible on ${formatDateTime(body.visible_from)}` : "now";
+    const params = new URLSearchParams({ period: body.period, title: body.title });
+    let preview = null;
+    try {
+      const draft = await api.call("GET", `/api/v1/reports/draft?${params}`);
+      const who = (draft.student && draft.student.name) || "a student";
+      preview = h("details", { class: "draft-preview" },
+        h("summary", {}, `See the report for ${who} before publishing`),
+        h("p", { class: "notice" }, "This is what parents and the student will see. Nothing is published yet."),
+        reportMeta(draft, (schools()[0] || {}).name), reportBody(draft));
+      watchScrolling(preview, "Chart of grades against targets");
+    } catch (error) {
+      if (error.status !== 404) announceError(explainError(error));
+    }
+    const headingId = uniqueId("confirm");
+    confirmBox.replaceChildren(
+      h("h3", { id: headingId, tabindex: "-1" }, "Check before publishing"),
+      h("p", {}, `This publishes ${plural(chosen.students, "report")} for ${body.period}, titled "${body.title}". `
+        + `${plural(chosen.parents, "parent")} with a confirmed link will be emailed ${when}, except any who turned report emails off.`),
+      preview ? h("p", {}, "Preview a report first to check it reads as you expect.") : null,
+      preview,
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "button", onclick: () => publishNow(body) },
+          `Yes, publish ${plural(chosen.students, "report")}`),
+        h("button", { type: "button", class: "button button--secondary",
+                      onclick: () => { confirmBox.hidden = true; title.input.focus(); } }, "Cancel")));
+    confirmBox.hidden = false;
+    document.getElementById(headingId).focus();
+  };
+
+  const publishNow = async (body) => {
+    confirmBox.querySelectorAll("button").forEach((b) => { b.disabled = true; });
     try {
       const answer = await api.call("POST", "/api/v1/reports/publish", body);
+      confirmBox.hidden = true;
       const when = body.visible_from ? ` Parents see them from ${formatDateTime(body.visible_from)}.` : " Parents can see them now.";
       const fresh = await api.call("GET", "/api/v1/reports?limit=50");
       rows.replaceChildren(...fresh.items.map(reportRow));
@@ -520,8 +568,14 @@ async function reportsScreen(url) {
         ? `Published ${plural(answer.published, "report")} for ${body.period}.${when}`
         : `Nothing was published: no student has data for ${body.period} yet.`);
     } catch (error) {
-      if (error.status === 422 && error.fields && error.fields.visible_from) from.setError(error.fields.visible_from[0]);
+      confirmBox.hidden = true;
+      if (error.status === 422 && error.fields && error.fields.visible_from) {
+        from.setError(error.fields.visible_from[0]);
+        from.input.focus();
+      }
       announceError(explainError(error));
+    } finally {
+      confirmBox.querySelectorAll("button").forEach((b) => { b.disabled = false; });
     }
   };
 
@@ -529,7 +583,7 @@ async function reportsScreen(url) {
     card("Publish a period's reports",
       period
         ? [h("p", {}, "Publishing makes one report per student with data in the period, a snapshot: later changes need a new publication, and both stay."),
-          form(submit, period.wrapper, title.wrapper, from.wrapper, button("Publish"))]
+          form(submit, period.wrapper, title.wrapper, from.wrapper, button("Publish")), confirmBox]
         : h("p", {}, "No results or characteristics have arrived from the school's system yet.")),
     h("h2", {}, "Published reports"),
     h("p", {}, "Preview a report to see exactly what its parents and the student see."),
@@ -547,11 +601,74 @@ async function previewScreen(reportId) {
     unavailable("Report not available", error, "/reports", "All reports");
     return;
   }
-  show(report.title,
-    h("p", { class: "notice" }, "This is what parents and the student see, once the report is visible to them."),
+  // Whether it is current, withdrawn or replaced: the student's reports as the school sees
+  // them (a replaced one is not listed; its correction is).
+  let listed = null;
+  try {
+    const studentId = report.student && report.student.id;
+    const listing = studentId ? await allPages(`/api/v1/students/${encodeURIComponent(studentId)}/reports`) : [];
+    listed = listing.find((r) => r.id === report.id) || null;
+  } catch (error) {
+    listed = null;
+  }
+  let state;
+  if (!listed) {
+    state = h("p", { class: "notice" }, "This report was corrected: parents and the student see the corrected version instead. ",
+      h("a", { href: "/reports" }, "Find it in the reports"), ".");
+  } else if (listed.withdrawn_at) {
+    state = h("p", { class: "notice" }, `Withdrawn on ${formatDate(listed.withdrawn_at)}: parents and the student no longer see this report.`);
+  } else {
+    state = h("p", { class: "notice" }, "This is what parents and the student see, once the report is visible to them.");
+  }
+  show(report.title, state,
     reportMeta(report, (schools()[0] || {}).name),
     h("p", {}, h("a", { href: "/reports" }, "All reports")),
-    reportBody(report));
+    reportBody(report),
+    listed && !listed.withdrawn_at ? correctionCard(report) : null);
+}
+
+/** Correct a published report (made again from the data held now) or withdraw it. */
+function correctionCard(report) {
+  const id = uniqueId("notify");
+  const notify = h("input", { type: "checkbox", id, "aria-describedby": `${id}-hint` });
+  const correct = async () => {
+    try {
+      const answer = await api.call("POST", `/api/v1/reports/${encodeURIComponent(report.id)}/correct`,
+                                    { notify: notify.checked });
+      await navigate(`/reports/${encodeURIComponent(answer.id)}`);
+      announce(notify.checked
+        ? "The report is corrected. The parents who were told about it will be emailed that it was updated."
+        : "The report is corrected. Parents see the updated version; nobody was emailed.");
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  const withdraw = async () => {
+    try {
+      await api.call("POST", `/api/v1/reports/${encodeURIComponent(report.id)}/withdraw`);
+      await navigate(`/reports/${encodeURIComponent(report.id)}`, { replace: true });
+      announce("The report is withdrawn: parents and the student no longer see it.");
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  const confirm = h("div", { class: "confirm", hidden: true },
+    h("p", {}, "Parents and the student will no longer see this report, and emails about it not sent yet will not be sent. This cannot be undone."),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "button button--danger", onclick: withdraw }, "Yes, withdraw the report"),
+      h("button", { type: "button", class: "button button--secondary",
+                    onclick: () => { confirm.hidden = true; } }, "Cancel")));
+  return card("Correct or withdraw this report",
+    h("p", {}, "Fix the mistake in your school's system first. Correcting makes this report again from the data held now; the new version replaces this one, and parents and the student see only it, marked \u201cupdated on\u201d the day you correct it."),
+    form(correct,
+      h("div", { class: "checkbox-field" },
+        h("div", { class: "checkbox" }, notify, h("label", { for: id }, "Email the parents who were told about this report")),
+        h("p", { id: `${id}-hint`, class: "hint" }, "Leave it unticked to correct the report without emailing anyone.")),
+      button("Correct the report")),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "button button--secondary",
+        onclick: () => { confirm.hidden = false; confirm.querySelector("button").focus(); } }, "Withdraw the report")),
+    confirm);
 }
 
 // --- links ---------------------------------------------------------------------------------

@@ -217,6 +217,16 @@ const scrollWatch = new ResizeObserver((entries) => {
   }
 });
 
+/** Boxes drawn elsewhere (a report's tables and chart) get the same keyboard access when
+ * they scroll sideways: named after their table's caption, or `fallback`. */
+export function watchScrolling(root, fallback) {
+  root.querySelectorAll(".table-scroll, .chart-scroll").forEach((box) => {
+    const caption = box.querySelector("caption");
+    box.dataset.caption = caption ? caption.textContent : fallback;
+    scrollWatch.observe(box);
+  });
+}
+
 /** A captioned data table in its sideways-scrolling box. `body`: the rows, or a <tbody>
  * the caller keeps to redraw. */
 export function table(caption, headings, body, attrs = {}) {
