@@ -11,8 +11,15 @@ from playwright.sync_api import expect
 
 from shared.demo import token_of
 from tests.browser.conftest import PHONE
-from tests.browser.support import (assert_accessible, family_events, main_nav,
-                                   no_script_errors, page_heading, screenshot)
+from tests.browser.support import (
+    assert_accessible,
+    family_events,
+    fill_date,
+    main_nav,
+    no_script_errors,
+    page_heading,
+    screenshot,
+)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"
@@ -94,15 +101,15 @@ def test_a_parent_at_two_schools_sees_who_and_where_everywhere(web_system, open_
 
     for child in (avery, robin):
         region = page.get_by_role("region", name=child.name)
-        region.get_by_label("Date of birth").fill(child.date_of_birth)
+        fill_date(region, child.date_of_birth)
         region.get_by_role("button", name="Confirm").click()
         expect(region.get_by_text("Confirmed")).to_be_visible()
     locked = page.get_by_role("region", name=blake.name)
     for left in ("2 attempts left", "1 attempt left"):
-        locked.get_by_label("Date of birth").fill("2011-11-11")
+        fill_date(locked, "2011-11-11")
         locked.get_by_role("button", name="Confirm").click()
         expect(locked.get_by_text(left)).to_be_visible()
-    locked.get_by_label("Date of birth").fill("2011-11-11")
+    fill_date(locked, "2011-11-11")
     locked.get_by_role("button", name="Confirm").click()
     expect(locked.get_by_text("Locked", exact=True)).to_be_visible()
     expect(locked).to_contain_text("please contact Southgate Primary")

@@ -8,7 +8,7 @@ import { formatDate, h, uniqueId } from "./dom.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
-import { allPages, announce, announceError, button, clearMessages, explainError, field, form,
+import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
          loading, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
          setRenderer, show, sleep, summary } from "./ui.js";
 
@@ -359,16 +359,14 @@ function childSection(link, redraw) {
       h("p", {}, `You confirm each child with the date of birth the school has, and the school has not sent ${name}'s yet. You can confirm once it does: nothing for you to do until then.`),
       contactSentence("If you have a question,", link.school_id));
   } else {
-    const dob = field({ label: "Date of birth", type: "date", name: "date-of-birth",
-                        autocomplete: "off", hint: "To keep children's data safe, confirm each child with the date of birth the school has.",
-                        attrs: { max: new Date().toISOString().slice(0, 10), min: "1990-01-01" } });
+    const dob = dateField({ legend: "Date of birth", name: "date-of-birth", past: true,
+                            hint: "To keep children's data safe, confirm each child with the date of birth the school has." });
     const submit = async () => {
       dob.setError(null);
-      const value = dob.input.value;
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) {
-        dob.setError("Enter the date of birth, for example 2015-03-02.");
-        announceError("Enter the date of birth, for example 2015-03-02.");
-        dob.input.focus();
+      const { date: value, error: problem, part } = dob.read();
+      if (problem) {  // said once, next to the field; a malformed date costs no attempt
+        dob.setError(problem, part);
+        dob.focus(part);
         return;
       }
       try {
@@ -386,18 +384,15 @@ function childSection(link, redraw) {
             announceError(`That is not the date of birth the school has. The link for ${name} is now locked: only the school can unlock it.`);
             return;
           }
-          const message = `That is not the date of birth the school has. ${plural(left, "attempt")} left.`;
-          dob.setError(message);
-          announceError(message);
-          dob.input.focus();
+          dob.setError(`That is not the date of birth the school has. ${plural(left, "attempt")} left.`);
+          dob.focus();
         } else if (error.status === 423) {
           link.status = "locked";
           redraw(link);
           announceError(explainError(error));
         } else if (error.status === 422) {
-          const message = (error.fields && error.fields.date_of_birth && error.fields.date_of_birth[0]) || error.message;
-          dob.setError(message);
-          announceError(message);
+          dob.setError((error.fields && error.fields.date_of_birth && error.fields.date_of_birth[0]) || error.message);
+          dob.focus();
         } else {
           announceError(explainError(error));
         }
