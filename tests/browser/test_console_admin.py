@@ -14,14 +14,8 @@ from playwright.sync_api import expect
 from shared.config import RIGHTS_PARTICIPANTS
 from tests.browser.conftest import PHONE
 from tests.browser.support import (
-    ADMIN_PASSWORD,
-    assert_accessible,
-    family_events,
-    main_nav,
-    no_script_errors,
-    page_heading,
-    screenshot,
-)
+    ADMIN_PASSWORD, assert_accessible, family_events, main_nav, no_script_errors, page_heading,
+    screenshot)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"

@@ -14,13 +14,7 @@ from playwright.sync_api import expect
 from shared.config import RIGHTS_PARTICIPANTS
 from tests.browser.conftest import PHONE
 from tests.browser.support import (
-    assert_accessible,
-    family_events,
-    main_nav,
-    no_script_errors,
-    page_heading,
-    screenshot,
-)
+    assert_accessible, family_events, main_nav, no_script_errors, page_heading, screenshot)
 
 WAIT = 60_000  # ms: offboarding travels through every service's queue
 

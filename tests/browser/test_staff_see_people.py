@@ -11,15 +11,8 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
-from tests.browser.support import (
-    ADMIN_PASSWORD,
-    assert_accessible,
-    family_events,
-    main_nav,
-    no_script_errors,
-    page_heading,
-    screenshot,
-)
+from tests.browser.support import (ADMIN_PASSWORD, assert_accessible, family_events,
+                                   main_nav, no_script_errors, page_heading, screenshot)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"
