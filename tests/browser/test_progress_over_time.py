@@ -7,14 +7,8 @@ import uuid
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
-from tests.browser.support import (
-    assert_accessible,
-    family_events,
-    fill_date,
-    no_script_errors,
-    page_heading,
-    screenshot,
-)
+from tests.browser.support import (assert_accessible, family_events, fill_date, no_script_errors,
+                                   page_heading, screenshot)
 
 PASSWORD = "a-parent-password-1"
 

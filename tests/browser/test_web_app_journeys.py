@@ -11,16 +11,8 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
 from tests.browser.support import (
-    assert_accessible,
-    family_events,
-    fill_date,
-    guardian,
-    main_nav,
-    no_script_errors,
-    page_heading,
-    screenshot,
-    student,
-)
+    assert_accessible, family_events, fill_date, guardian, main_nav, no_script_errors, page_heading,
+    screenshot, student)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"

@@ -11,15 +11,8 @@ from playwright.sync_api import expect
 
 from shared.demo import token_of
 from tests.browser.conftest import PHONE
-from tests.browser.support import (
-    assert_accessible,
-    family_events,
-    fill_date,
-    main_nav,
-    no_script_errors,
-    page_heading,
-    screenshot,
-)
+from tests.browser.support import (assert_accessible, family_events, fill_date, main_nav,
+                                   no_script_errors, page_heading, screenshot)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"
