@@ -50,7 +50,7 @@ def test_no_parent_or_school_admin_screen_scrolls_sideways_on_a_phone(web_system
     for path, label, heading in (
             ("/reports", "admin-reports", "Reports"),
             (f"/reports/{report['id']}", "admin-report-preview", None),
-            ("/requests", "admin-requests", "Requests"),
+            ("/requests", "admin-requests", "Subject requests"),
             ("/links", "admin-links", None),
             (f"/links/{student}", "admin-student-links", None),
             ("/school-data", "admin-school-data", "School data"),

@@ -10,7 +10,7 @@ import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
          loading, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
-         setRenderer, show, sleep, summary } from "./ui.js";
+         setRenderer, show, sleep, summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
@@ -730,13 +730,10 @@ async function privacyScreen(url) {
       return h("section", { class: "card", "aria-labelledby": headingId },
         h("h3", { id: headingId }, `${service.title} (the ${service.service} service)`),
         h("p", {}, service.role),
-        h("div", { class: "table-scroll" }, h("table", { class: "data-table" },
-          h("caption", {}, `Personal data held by ${service.title}`),
-          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "What"),
-            h("th", { scope: "col" }, "Whose"), h("th", { scope: "col" }, "Why"))),
-          h("tbody", {}, service.held.map((item) => h("tr", {},
+        table(`Personal data held by ${service.title}`, ["What", "Whose", "Why"],
+          service.held.map((item) => h("tr", {},
             h("td", {}, `${item.fields.join(", ")} (${item.what})`),
-            h("td", {}, item.whose_text), h("td", {}, item.purpose || "—")))))));
+            h("td", {}, item.whose_text), h("td", {}, item.purpose || "—")))));
     }),
     h("h2", {}, "Privacy notice versions"),
     notices.length
