@@ -38,12 +38,12 @@ def change_annabels_grade(system, school):
              message="the corrected grade arrived")
 
 
-def updated_mails(inbox, address):
+def updated_mails(inbox, address):  # noqa: F811
     return [m for m in inbox.to(address) if "An updated report for" in m["Subject"]]
 
 
 def test_a_correction_replaces_the_report_and_tells_only_the_parents_told_before(
-        world, inbox):
+        world, inbox):  # noqa: F811
     system, school, tokens, admin = world
     # THREE had report emails off when it was published: not told of the original.
     system.call("notifications", "put", "/api/v1/notification-preferences", tokens[THREE],
@@ -97,7 +97,7 @@ def test_a_correction_replaces_the_report_and_tells_only_the_parents_told_before
 
 
 def test_a_correction_the_school_keeps_quiet_mails_nobody_and_a_withdrawal_hides_it(
-        world, inbox):
+        world, inbox):  # noqa: F811
     system, _, tokens, admin = world
     publish(system, admin)
     reports_sent(system, 3)
@@ -131,7 +131,7 @@ def test_a_correction_the_school_keeps_quiet_mails_nobody_and_a_withdrawal_hides
     assert correct(system, admin, new_id).status_code == 409
 
 
-def test_mail_not_yet_sent_about_a_withdrawn_report_is_not_sent(world, inbox):
+def test_mail_not_yet_sent_about_a_withdrawn_report_is_not_sent(world, inbox):  # noqa: F811
     system, _, _, admin = world
     inbox.stop()  # nothing goes out until the withdrawal is in
     publish(system, admin)
@@ -150,7 +150,7 @@ def test_mail_not_yet_sent_about_a_withdrawn_report_is_not_sent(world, inbox):
         "two@example.org"]
 
 
-def test_an_embargo_more_than_five_minutes_in_the_past_is_refused(world, inbox):
+def test_an_embargo_more_than_five_minutes_in_the_past_is_refused(world, inbox):  # noqa: F811
     system, _, _, admin = world
     now = dt.datetime.now(dt.timezone.utc)
     refused = system.call("reports", "post", "/api/v1/reports/publish", admin, {
