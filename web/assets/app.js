@@ -9,7 +9,7 @@ import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
-         loading, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
+         loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
          setRenderer, show, sleep, summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
@@ -488,9 +488,11 @@ async function reportsScreen(url) {
       : h("p", {}, "No reports have been published yet. We email you when one is.");
   } catch (error) {
     if (error.status === 401) throw error;
-    body = h("p", { class: "notice" }, error.status === 404
-      ? "We are still connecting you to these reports. Please try again in a minute."
-      : explainError(error));
+    body = error.status === 423  // who to ask, and how to reach them
+      ? contactSentence(lockedLead(error), current.school_id)
+      : h("p", { class: "notice" }, error.status === 404
+        ? "We are still connecting you to these reports. Please try again in a minute."
+        : explainError(error));
   }
   const title = state.me.role === "student" ? "Your reports" : `Reports for ${current.name}`;
   show(title, h("p", { class: "meta school-name" }, `${current.name} at ${schoolName(current.school_id)}`),
@@ -503,7 +505,10 @@ async function reportScreen(reportId) {
     report = await api.call("GET", `/api/v1/reports/${encodeURIComponent(reportId)}`);
   } catch (error) {
     if (error.status === 401) throw error;
-    show("Report not available", h("p", {}, explainError(error)),
+    show("Report not available",
+      error.status === 423  // the report's school is not known here: each of the reader's
+        ? contactSentence(lockedLead(error), ...schools().map((school) => school.id))
+        : h("p", {}, explainError(error)),
       h("p", {}, h("a", { href: "/reports" }, "All reports")));
     return;
   }

@@ -189,12 +189,16 @@ export function button(label, attrs = {}) {
   return h("button", { type: "submit", class: "button", ...attrs }, label);
 }
 
+/** What a 423 means, leading into "please contact <the school, with its office's email and
+ *  phone>" (schools.js contactSentence), or into "please contact the school." */
+export function lockedLead(error) {
+  return error.code === "link_locked"
+    ? "This link is locked after 3 wrong answers. Only the school can unlock it:"
+    : "The school has paused the use of this information for now. If you have a question,";
+}
+
 export function explainError(error) {
-  if (error.status === 423) {
-    return error.code === "link_locked"
-      ? "This link is locked after 3 wrong answers. Only the school can unlock it: please contact the school."
-      : "The school has paused the use of this information for now. Please contact the school.";
-  }
+  if (error.status === 423) return `${lockedLead(error)} please contact the school.`;
   if (error.status === 429) return "Too many attempts: please wait a little and try again.";
   if (error.status === 404) return "This is not available. It may have been removed.";
   return error.message;
