@@ -484,7 +484,7 @@ async function reportsScreen(url) {
     body = reports.length
       ? h("ul", { class: "report-list" }, reports.map((r) => h("li", {},
         h("a", { href: `/reports/${encodeURIComponent(r.id)}` }, r.title),
-        h("span", { class: "meta" }, ` ${r.period} · published ${formatDate(r.published_at)}`))))
+        h("span", { class: "meta" }, ` ${r.period} · published ${formatDate(r.published_at)}${r.updated_at ? ` · updated on ${formatDate(r.updated_at)}` : ""}`))))
       : h("p", {}, "No reports have been published yet. We email you when one is.");
   } catch (error) {
     if (error.status === 401) throw error;
