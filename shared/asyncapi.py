@@ -178,21 +178,30 @@ def example_of(schema: JsonSchema, name: str = "") -> Any:
         return schema["const"]
     if "enum" in schema:
         return next(v for v in schema["enum"] if v is not None)
-    kind = schema.get("type")
-    kind = next(t for t in kind if t != "null") if isinstance(kind, list) else kind
+    kind = _non_null(schema.get("type"))
     if kind == "object":
-        if "properties" in schema:
-            return {key: example_of(value, key) for key, value in schema["properties"].items()}
-        key = example_of(schema.get("propertyNames", {"type": "string"}), "key")
-        return {key: example_of(schema.get("additionalProperties") or {"type": "string"})}
+        return _example_object(schema)
     if kind == "array":
         return [example_of(schema["items"], name)]
-    if kind == "boolean":
-        return True
-    if kind in ("integer", "number"):
-        return schema.get("minimum", 1)
-    if kind != "string":
-        return None  # fields.Raw: any value
+    if kind == "string":
+        return _example_string(schema, name)
+    return {"boolean": True, "integer": schema.get("minimum", 1),
+            "number": schema.get("minimum", 1)}.get(kind or "")  # None: fields.Raw, any value
+
+
+def _non_null(kind: str | list[str] | None) -> str | None:
+    """A nullable field's type ([t, "null"]) as t."""
+    return next(t for t in kind if t != "null") if isinstance(kind, list) else kind
+
+
+def _example_object(schema: JsonSchema) -> JsonSchema:
+    if "properties" in schema:
+        return {key: example_of(value, key) for key, value in schema["properties"].items()}
+    key = example_of(schema.get("propertyNames", {"type": "string"}), "key")
+    return {key: example_of(schema.get("additionalProperties") or {"type": "string"})}
+
+
+def _example_string(schema: JsonSchema, name: str) -> str:
     if "format" in schema:
         return _EXAMPLE_FORMATS[schema["format"]]
     if "pattern" in schema:
