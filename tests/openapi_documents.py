@@ -23,14 +23,15 @@ GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 def document(name: str) -> dict[str, Any]:
     """The service's document as its app serves it, without a database or broker (the
     engine connects lazily; nothing here runs a query)."""
-    settings = replace(Settings(), data_dir=Path(tempfile.mkdtemp(prefix="pp-openapi-")),
-                       database_urls={name: "postgresql+psycopg://nobody@127.0.0.1:9/none"})
-    spec = importlib.import_module(f"services.{name}.app").SPEC
-    runtime = ServiceRuntime(spec, settings)
-    try:
-        return served_document(runtime.create_app().test_client(), name)
-    finally:
-        runtime.engine.dispose()
+    with tempfile.TemporaryDirectory(prefix="pp-openapi-") as data_dir:
+        settings = replace(Settings(), data_dir=Path(data_dir), database_urls={
+            name: "postgresql+psycopg://nobody@127.0.0.1:9/none"})
+        spec = importlib.import_module(f"services.{name}.app").SPEC
+        runtime = ServiceRuntime(spec, settings)
+        try:
+            return served_document(runtime.create_app().test_client(), name)
+        finally:
+            runtime.engine.dispose()
 
 
 def served_document(client: Any, name: str) -> dict[str, Any]:
@@ -48,8 +49,12 @@ def generate_client(doc: dict[str, Any], name: str, directory: Path) -> Any:
     source = directory / f"{name}-openapi.json"
     source.write_text(json.dumps(doc))
     config = directory / f"{name}-generator.json"
-    # No post hooks: the generator would run ruff from PATH over the generated code.
-    config.write_text(json.dumps({"package_name_override": package, "post_hooks": []}))
+    # No post hooks: the generator would run ruff from PATH over the generated code. Media
+    # types it has no reader for are bytes to it (its documented override).
+    config.write_text(json.dumps({
+        "package_name_override": package, "post_hooks": [],
+        "content_type_overrides": {"application/zip": "application/octet-stream",
+                                   "application/jose": "text/plain"}}))
     result = subprocess.run(
         [str(GENERATOR), "generate", "--path", str(source), "--meta", "none",
          "--output-path", str(directory / package), "--config", str(config)],

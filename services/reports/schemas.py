@@ -53,6 +53,7 @@ class ReportSummary(Schema):
     title = fields.String()
     published_at = fields.DateTime()
     updated_at = fields.DateTime(allow_none=True)  # when corrected; None otherwise
+    withdrawn_at = fields.DateTime(allow_none=True)  # only the school sees withdrawn ones
 
 
 ReportList = page_of(ReportSummary, "ReportList")
@@ -91,6 +92,13 @@ SchoolReportList = page_of(SchoolReport, "SchoolReportList")
 
 class SchoolQuery(Schema):
     school_id = UuidString(load_default=None)
+
+
+class DraftQuery(Schema):
+    period = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
+    title = SafeString(max_length=200, load_default=None)
+    student_id = UuidString(load_default=None)  # default: the first by name with data
+    school_id = UuidString(load_default=None)  # only for an admin of several schools
 
 
 class PeriodOut(Schema):
@@ -182,7 +190,21 @@ class ProgressSubject(Schema):
     change = fields.Nested(ProgressChange, allow_none=True)  # since the previous report
 
 
+class ProgressValue(Schema):
+    period = fields.String()
+    value = fields.String(allow_none=True)  # null: not in that report
+
+
+class ProgressCharacteristic(Schema):
+    subject = fields.String()  # "General": recorded without a class
+    class_ = fields.String(data_key="class", attribute="class", allow_none=True)
+    kind = fields.String()  # attitude | effort | behaviour
+    points = fields.List(fields.Nested(ProgressValue))  # one per period, oldest first
+    change = fields.Nested(ProgressChange, allow_none=True)  # since the previous report
+
+
 class ProgressOut(Schema):
     student_id = fields.String()
     periods = fields.List(fields.Nested(ProgressPeriod))  # the school year, oldest first
     subjects = fields.List(fields.Nested(ProgressSubject))
+    characteristics = fields.List(fields.Nested(ProgressCharacteristic))
