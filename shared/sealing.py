@@ -85,7 +85,7 @@ def clear_to_seal(sealer: Sealer | Any, stored: Iterable[tuple[str, str]],
     if clear and sealed:
         raise SealingError(f"{what} {', '.join(clear)} stored in clear beside sealed keys: "
                            "not written by a process holding the secret, so not adopted; "
-                           "remove it (docs/operations.md)")
+                           "remove it (docs/operations.md, Receipt secrets)")
     return clear
 
 

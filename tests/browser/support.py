@@ -280,6 +280,18 @@ class WebSystem:
         assert answer.status_code == 200, answer.text
         return answer.json()["access_token"]
 
+    def verify_receipt(self, text: str):
+        """A downloaded receipt, verified offline against every service's published
+        receipt keys (GET /receipt-keys/<service>, through the gateway)."""
+        from shared.config import SERVICES
+        from shared.receipts import keys_from_jwks, verify_receipt
+        keys = {}
+        for service in SERVICES:
+            published = self.call("get", f"/receipt-keys/{service}")
+            assert published.status_code == 200, published.text
+            keys.update(keys_from_jwks(published.json()))
+        return verify_receipt(text, keys)
+
     def operator_token(self) -> str:
         # Access tokens live PP_ACCESS_TOKEN_SECONDS (15 min): a fresh one per use.
         return self.sign_in(*self.operator)

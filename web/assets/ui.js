@@ -164,6 +164,18 @@ export async function allPages(path, bound = 20) {
   return items;
 }
 
+/** Save a response's body as a file: a link to it, clicked, then released. */
+export async function saveDownload(response, fallbackName) {
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = disposition.match(/filename="([^"]+)"/);
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: match ? match[1] : fallbackName, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 export const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
 
 /** "29 November 2026, 14:05" in the reader's time zone (when something happened). */
