@@ -31,6 +31,7 @@ MAX_UNZIPPED_BYTES = 128 * 1024 * 1024  # all its CSVs together, however well th
 MAX_ROWS = 500_000
 MAX_REPORTED_ERRORS = 1000
 MAX_RECORD_CHARS = 256 * 1024  # one CSV record (row), quoted line breaks and all
+MAX_MEMBERS = 100  # files in the zip: the manifest and one CSV per file it names (22 at most)
 
 CONTACT_ROLES = ("parent", "guardian", "relative")
 MODES = ("bulk", "delta", "absent")
@@ -306,6 +307,10 @@ class _Reader:
             names = [i.filename for i in self.zip.infolist() if not i.is_dir()]
         except (zipfile.BadZipFile, ValueError):
             raise BundleRejected([_error("bundle", None, "Not a zip file.")]) from None
+        if len(names) > MAX_MEMBERS:  # each would be listed back as not used
+            raise BundleRejected([_error("bundle", None, f"The zip holds {len(names)} files; "
+                                         f"a OneRoster bundle holds its manifest and one "
+                                         f"CSV per file it names (at most {MAX_MEMBERS}).")])
         self.members: dict[str, str] = {}
         for name in names:  # files at the root, or all in one folder
             base = name.rsplit("/", 1)[-1]

@@ -265,6 +265,26 @@ def test_a_record_too_long_is_refused_before_it_is_split(ingest, record):
         assert ingest.count(table, school) == 0, table
 
 
+def test_a_zip_of_too_many_files_is_refused(ingest):
+    """Each file the manifest does not name is listed back as not used: a zip of a
+    hundred thousand empty files would fill the job's answer (and take the request's
+    time and memory to list)."""
+    school = str(uuid.uuid4())
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(zip_bundle({"orgs": ("bulk", SAMPLE.tables["orgs"])}))
+                         ) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        for n in range(oneroster.MAX_MEMBERS):
+            dst.writestr(f"junk/{n}.txt", b"")
+    response = ingest.upload(school, out.getvalue())
+    assert response.status_code == 422
+    [fault] = response.json["error"]["rows"]
+    assert fault["error"].startswith(f"The zip holds {oneroster.MAX_MEMBERS + 2} files")
+    for table in ("outbox", "records", "roster_rows", "batches", "roster_jobs"):
+        assert ingest.count(table, school) == 0, table
+
+
 def test_an_admin_uploads_for_their_school_only(ingest):
     school, other = str(uuid.uuid4()), str(uuid.uuid4())
     small = zip_bundle({"orgs": ("bulk", SAMPLE.tables["orgs"])})
