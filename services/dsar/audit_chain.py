@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Generator, Iterator, Mapping
 
 import sqlalchemy as sa
 
@@ -105,7 +105,7 @@ def _receipt_heads(conn, keys: Mapping[str, Any] | None) -> Iterator[
 
 def check(conn, keys: Mapping[str, Any] | None = None) -> Iterator[Break]:
     """Every break in the chain, in order, then every receipt whose head the chain no
-    longer holds."""
+    longer holds, then the head row's."""
     anchors: dict[int, list[tuple[str, str]]] = {}
     for request_id, seq, digest in _receipt_heads(conn, keys):
         if seq is None or digest is None:
@@ -113,6 +113,17 @@ def check(conn, keys: Mapping[str, Any] | None = None) -> Iterator[Break]:
                         "keys (the receipt was altered)")
         else:
             anchors.setdefault(seq, []).append((request_id, digest))
+    last = yield from _links(conn, anchors)
+    for seq, named in sorted(anchors.items()):  # what the walk did not meet
+        for request_id, _ in named:
+            yield Break(seq, request_id, "missing, though the request's receipt names it "
+                        "as the chain's head (entries were removed)")
+    yield from _head(conn, last)
+
+
+def _links(conn, anchors: dict[int, list[tuple[str, str]]]) -> Generator[Break, None, Any]:
+    """Each entry's link and hash, and each receipt's head met on the way (taken out of
+    `anchors`); returns the last entry."""
     prev, last = GENESIS, None
     for row in _rows(conn):
         if row.prev_hash != prev:
@@ -125,10 +136,10 @@ def check(conn, keys: Mapping[str, Any] | None = None) -> Iterator[Break]:
                 yield Break(row.id, request_id, "not the entry the request's receipt names "
                             "as the chain's head (the chain was rewritten from there)")
         prev, last = row.hash, row
-    for seq, named in sorted(anchors.items()):
-        for request_id, _ in named:
-            yield Break(seq, request_id, "missing, though the request's receipt names it "
-                        "as the chain's head (entries were removed)")
+    return last
+
+
+def _head(conn, last: Any) -> Iterator[Break]:
     head = conn.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)).first()
     if head is None and last is not None:
         yield Break(None, None, f"no head is kept, but the chain holds entries up to "
