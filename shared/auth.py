@@ -276,8 +276,15 @@ def current_principal() -> Principal:
 View = TypeVar("View", bound=Callable[..., Any])
 
 
+# The OpenAPI security scheme of every service's document (shared/web.py registers it).
+BEARER_SCHEME = "bearer"
+BEARER_SCHEME_SPEC = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                      "description": "An access token from identity's POST /api/v1/auth/token"}
+
+
 def require(*roles: str) -> Callable[[View], View]:
-    """Decorator: a valid bearer token with one of these roles, else 401 (never 403)."""
+    """Decorator: a valid bearer token with one of these roles, else 401 (never 403). The
+    operation's OpenAPI entry says so: the bearer scheme, and the roles in `x-roles`."""
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -298,8 +305,25 @@ def require(*roles: str) -> Callable[[View], View]:
                 raise ApiError(404, "not_found", "Not found.")
             g.principal = principal
             return view(*args, **kwargs)
+        _document(wrapper, {"security": [{BEARER_SCHEME: []}],
+                            **({"x-roles": list(roles)} if roles else {})})
         return cast(View, wrapper)
     return decorate
+
+
+def public(view: View) -> View:
+    """Decorator for the OpenAPI document alone: the operation needs no token (sign-in,
+    activation, the keys), said explicitly so that no operation is silent on it."""
+    _document(view, {"security": []})
+    return view
+
+
+def _document(view: Any, doc: dict[str, Any]) -> None:
+    """Add to the view's flask-smorest documentation (what its Blueprint.doc would add);
+    a copy, since functools.wraps shares the wrapped view's."""
+    apidoc = dict(getattr(view, "_apidoc", {}))
+    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), **doc}
+    view._apidoc = apidoc
 
 
 def _revoked(revocations: RevocationView | None, principal: Principal) -> bool:

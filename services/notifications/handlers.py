@@ -37,6 +37,8 @@ class Handlers:
                 route("LinkRevoked", self.on_link_revoked),
                 route("LinkLocked", self.on_link_locked),
                 route("ReportPublished", self.on_report_published),
+                route("ReportCorrected", self.on_report_corrected),
+                route("ReportWithdrawn", self.on_report_withdrawn),
                 route("SchoolActivated", self.on_school_activated)]
 
     def _linked(self, session: Session, events: Events) -> Events:
@@ -86,6 +88,14 @@ class Handlers:
     def on_report_published(self, session: Session, events: Events) -> None:
         for e in self.participant.not_erased(session, "student", "student_id", events):
             self.notifications.on_report_published(session, e.envelope, e.data)
+
+    def on_report_corrected(self, session: Session, events: Events) -> None:
+        for e in self.participant.not_erased(session, "student", "student_id", events):
+            self.notifications.on_report_corrected(session, e.envelope, e.data)
+
+    def on_report_withdrawn(self, session: Session, events: Events) -> None:
+        for e in events:
+            self.notifications.on_report_withdrawn(session, e.envelope, e.data)
 
     def on_school_activated(self, session: Session, events: Events) -> None:
         for e in events:

@@ -415,7 +415,7 @@ function latestReport(link) {
   const progress = link.progress;
   if (!progress || !progress.periods.length) return null;
   const latest = progress.periods[progress.periods.length - 1];
-  const changes = changeLines(progress);
+  const changes = changeLines(progress, { glance: true });
   return h("div", { class: "latest" },
     h("p", {}, "Latest report: ", h("a", { href: `/reports/${encodeURIComponent(latest.report_id)}` }, latest.title),
       ` (${latest.period})`),
