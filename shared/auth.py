@@ -32,6 +32,9 @@ ISSUER = "pupil-progress"
 AUDIENCE = "pupil-progress-api"
 ALGORITHM = "EdDSA"
 ROLES = ("operator", "school_admin", "parent", "student", "school_system")
+# Roles that reach people's data or the platform's: their tokens must show a second factor
+# (`amr` with "otp", RFC 8176) on every endpoint but those that pass one (issue 25).
+STAFF_ROLES = ("operator", "school_admin")
 
 
 def _b64(data: bytes) -> str:
@@ -276,8 +279,15 @@ def current_principal() -> Principal:
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-def require(*roles: str) -> Callable[[View], View]:
-    """Decorator: a valid bearer token with one of these roles, else 401 (never 403)."""
+def passed_second_factor(principal: Principal) -> bool:
+    amr = principal.claims.get("amr")
+    return isinstance(amr, list) and "otp" in amr
+
+
+def require(*roles: str, second_factor: bool = True) -> Callable[[View], View]:
+    """Decorator: a valid bearer token with one of these roles, else 401 (never 403). A
+    staff or operator token must also have passed the second factor (401
+    second_factor_required), except on the endpoints that pass it (`second_factor=False`)."""
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -296,6 +306,11 @@ def require(*roles: str) -> Callable[[View], View]:
             if roles and principal.role not in roles:
                 # Not this caller's kind of resource: the same answer as a missing one.
                 raise ApiError(404, "not_found", "Not found.")
+            if (second_factor and principal.role in STAFF_ROLES
+                    and not passed_second_factor(principal)):
+                raise ApiError(401, "second_factor_required",
+                               "Pass the second factor first (POST /api/v1/auth/"
+                               "second-factor).")
             g.principal = principal
             return view(*args, **kwargs)
         return cast(View, wrapper)

@@ -49,6 +49,7 @@ from schemathesis import GenerationMode
 
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.service import ServiceRuntime
+from tests import second_factor
 
 pytestmark = pytest.mark.integration
 
@@ -120,9 +121,11 @@ class Service:
                 return [self.operator_token]
             # The rest (the school's people, for its admin): a token from identity's own ring.
             signer = self.rt.context.use_cases.identity.keys.signer()
-            return [signer.issue(str(uuid.uuid4()), role, [SCHOOL]) for role in roles]
+            return [signer.issue(str(uuid.uuid4()), role, [SCHOOL],
+                                 **second_factor.passed_claims()) for role in roles]
         # Tokens for one school; made once (a fresh account id each would add nothing).
-        return [self.signer.issue(str(uuid.uuid4()), role, [SCHOOL]) for role in roles]
+        return [self.signer.issue(str(uuid.uuid4()), role, [SCHOOL],
+                                 **second_factor.passed_claims()) for role in roles]
 
 
 @pytest.fixture
