@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.auth import AUDIENCE, ISSUER, TokenVerifier, _jwk_to_key, key_id
 from shared.config import SERVICES
+from tests import second_factor
 from tests.support import wait_for
 from tests.system import RealSystem, guardian, student
 
@@ -45,10 +46,12 @@ def _scalar(system, service, sql, **params):
 
 
 def sign_in(system, email, password) -> dict:
+    """A sign-in's tokens; a staff or operator one passed the second factor."""
     response = system.call("identity", "post", "/api/v1/auth/token", json={
         "grant_type": "password", "email": email, "password": password})
     assert response.status_code == 200, response.json
-    return response.json
+    return second_factor.complete(second_factor.flask_post(system.clients["identity"]),
+                                  response.json)
 
 
 def refresh(system, token):
