@@ -27,6 +27,7 @@ _lock = threading.Lock()
 _keys: dict[str, str] = {}  # account id -> TOTP key
 _last_step: dict[str, int] = {}  # account id -> the last time step whose code was given
 _recovery: dict[str, list[str]] = {}  # account id -> recovery codes not given yet
+_by_email: dict[str, str] = {}  # email -> account id, of the sign-ins completed here
 
 
 def account_of(token: str) -> str:
@@ -77,13 +78,17 @@ def enrol(post: Post, token: str) -> dict:
     return done
 
 
-def complete(post: Post, answer: dict[str, Any]) -> dict[str, Any]:
+def complete(post: Post, answer: dict[str, Any], email: str | None = None
+             ) -> dict[str, Any]:
     """The token answer, with an access token that passed the second factor when the
-    role needs one."""
+    role needs one. `email`: the login's, remembered for code_for (browser tests)."""
     state = answer.get("second_factor")
     if state in (None, "passed"):
         return answer
     token = answer["access_token"]
+    if email:
+        with _lock:
+            _by_email[email.lower()] = account_of(token)
     if state == "enrol":
         done = enrol(post, token)
     else:
@@ -113,6 +118,13 @@ def requests_post(base_url: str, session=None) -> Post:
                                                      response.text)
         return response.json()
     return post
+
+
+def code_for(email: str) -> str:
+    """A code (or recovery code) not given before, for the login of this email, which a
+    sign-in through `complete` enrolled: what a person types on the code screen."""
+    factor = next_factor(_by_email[email.lower()])
+    return factor.get("code") or factor["recovery_code"]
 
 
 def passed_claims() -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import io
 import ipaddress
 import secrets
 from collections.abc import Collection
@@ -254,9 +255,13 @@ def totp_uri(key: str, email: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    """The QR code of an otpauth URI as an inline SVG, drawn here (no outside service)."""
-    return str(segno.make_qr(uri, error="m").svg_inline(scale=4, border=4, dark="#000",
-                                                         light="#fff"))
+    """The QR code of an otpauth URI as an SVG document, drawn here (no outside service):
+    dark on white, whatever the page's colours, for the phone's camera."""
+    out = io.BytesIO()
+    segno.make_qr(uri, error="m").save(out, kind="svg", scale=4, border=4, dark="#000",
+                                       light="#fff", xmldecl=False, svgns=True, nl=False,
+                                       title="QR code of the sign-in key")
+    return out.getvalue().decode()
 
 
 def totp_step(key: str, code: str, now: dt.datetime, last_step: int | None) -> int | None:
