@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
                                                                 Ed25519PublicKey)
 
 from shared.config import Settings
-from shared.errors import ApiError
+from shared.errors import ApiError, StepUpRequired
 from shared.revocations import RevocationsUnavailable, RevocationView
 
 ISSUER = "pupil-progress"
@@ -35,6 +35,9 @@ ROLES = ("operator", "school_admin", "parent", "student", "school_system")
 # Roles that reach people's data or the platform's: their tokens must show a second factor
 # (`amr` with "otp", RFC 8176) on every endpoint but those that pass one (issue 25).
 STAFF_ROLES = ("operator", "school_admin")
+# The gravest actions (approving an erasure, issuing or revoking client credentials,
+# offboarding a school, unlocking a link) want the second factor passed this recently.
+STEP_UP_SECONDS = 15 * 60
 
 
 def _b64(data: bytes) -> str:
@@ -284,10 +287,27 @@ def passed_second_factor(principal: Principal) -> bool:
     return isinstance(amr, list) and "otp" in amr
 
 
-def require(*roles: str, second_factor: bool = True) -> Callable[[View], View]:
+def recent_second_factor(principal: Principal, now: float | None = None) -> bool:
+    """The token's sign-in passed the second factor within STEP_UP_SECONDS."""
+    otp_at = principal.claims.get("otp_at")
+    if not passed_second_factor(principal) or not isinstance(otp_at, (int, float)):
+        return False
+    return (time.time() if now is None else now) - otp_at <= STEP_UP_SECONDS
+
+
+def require_recent_second_factor() -> None:
+    """In a view: 401 step_up_required unless the caller passed the second factor within
+    STEP_UP_SECONDS (for a grave action the decorator cannot tell from the path)."""
+    if not recent_second_factor(current_principal()):
+        raise StepUpRequired()
+
+
+def require(*roles: str, second_factor: bool = True,
+            step_up: bool = False) -> Callable[[View], View]:
     """Decorator: a valid bearer token with one of these roles, else 401 (never 403). A
     staff or operator token must also have passed the second factor (401
-    second_factor_required), except on the endpoints that pass it (`second_factor=False`)."""
+    second_factor_required), except on the endpoints that pass it (`second_factor=False`);
+    with `step_up`, within STEP_UP_SECONDS (401 step_up_required: pass it again)."""
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -311,6 +331,8 @@ def require(*roles: str, second_factor: bool = True) -> Callable[[View], View]:
                 raise ApiError(401, "second_factor_required",
                                "Pass the second factor first (POST /api/v1/auth/"
                                "second-factor).")
+            if step_up and not recent_second_factor(principal):
+                raise StepUpRequired()
             g.principal = principal
             return view(*args, **kwargs)
         return cast(View, wrapper)

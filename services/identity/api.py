@@ -239,7 +239,7 @@ def update_school(body, school_id):
 
 
 @operator.route("/schools/<uuid:school_id>", methods=["DELETE"])
-@require("operator")
+@require("operator", step_up=True)
 def offboard_school(school_id):
     """Offboard: every service erases the school's data (SchoolOffboarded)."""
     run(lambda s: identity().offboard_school(s, str(school_id)))
@@ -292,7 +292,7 @@ def resend_invitation(query, account_id):
 
 
 @operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
-@require("operator")
+@require("operator", step_up=True)
 @operator.response(201, schemas.ClientOut)
 def create_client(school_id):
     """Credentials for the school's systems; the secret is shown only here."""
@@ -314,7 +314,7 @@ def grant_client(school_id, client_id, other_school_id):
 
 @operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>",
                 methods=["DELETE"])
-@require("operator")
+@require("operator", step_up=True)
 def revoke_client(school_id, client_id):
     """Revoke a school-system client: its tokens are refused once they expire."""
     run(lambda s: identity().revoke_client(s, str(school_id), str(client_id)))

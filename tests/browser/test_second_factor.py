@@ -12,6 +12,7 @@ import pyotp
 from playwright.sync_api import expect
 
 from shared.demo import token_of
+from tests import second_factor
 from tests.browser.conftest import PHONE
 from tests.browser.support import (ADMIN_PASSWORD, assert_accessible, no_script_errors,
                                    page_heading, screenshot)
@@ -111,3 +112,44 @@ def test_the_set_up_screen_fits_a_phone(web_system, open_page):
     screenshot(phone, "set-up-two-step-phone")
     assert_accessible(phone, name="axe-set-up-two-step-phone")
     no_script_errors(phone)
+
+
+def _age_second_factor(web_system, account_id, minutes=16):
+    """As if this login's sign-ins passed their second factor `minutes` ago: what the
+    clock would do, written in the running system's identity database (SQLite)."""
+    import sqlalchemy as sa
+
+    from services.identity.models import refresh_tokens
+    engine = sa.create_engine(f"sqlite:///{web_system.data_dir / 'identity.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(refresh_tokens.update().where(
+                refresh_tokens.c.account_id == account_id,
+                refresh_tokens.c.otp_at.is_not(None)).values(
+                otp_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes)))
+    finally:
+        engine.dispose()
+
+
+def test_the_operator_gives_the_code_again_to_issue_credentials(web_system, page):
+    """Step-up: with the code older than 15 minutes, issuing credentials asks for it again
+    in a dialog, then goes through without another click."""
+    school = web_system.create_school()
+    page.goto(web_system.url(f"/schools/{school.id}"))
+    web_system.staff_signs_in(page, *web_system.operator)
+    credentials = page.get_by_role("region", name="School-system credentials")
+    expect(credentials.get_by_role("button", name="Issue new credentials")).to_be_visible()
+    operator_id = second_factor.account_of(web_system.operator_token())
+    _age_second_factor(web_system, operator_id)
+    page.reload()  # the console's next token comes from its sign-in: passed 16 minutes ago
+    credentials = page.get_by_role("region", name="School-system credentials")
+    credentials.get_by_role("button", name="Issue new credentials").click()
+    dialog = page.get_by_role("dialog", name="Enter your code again")
+    expect(dialog).to_be_visible()
+    screenshot(page, "step-up")
+    assert_accessible(page, name="axe-step-up")
+    dialog.get_by_label("Code", exact=True).fill(second_factor.code_for(web_system.operator[0]))
+    dialog.get_by_role("button", name="Continue").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("status")).to_contain_text("New credentials issued")
+    no_script_errors(page)

@@ -101,3 +101,33 @@ def test_a_staff_token_without_the_second_factor_is_refused(role):
     assert c.get("/staff", headers={"Authorization": f"Bearer {passed}"}).status_code == 200
     parent = SIGNER.issue("p", "parent", [SCHOOL], amr=["pwd"])  # parents need none
     assert c.get("/staff", headers={"Authorization": f"Bearer {parent}"}).status_code == 200
+
+
+def test_a_grave_action_wants_the_second_factor_passed_within_fifteen_minutes():
+    from shared.auth import STEP_UP_SECONDS
+    app = Flask("t")
+    app.extensions["pp_verifier"] = VERIFIER
+    install_error_handlers(app)
+
+    @app.post("/grave")
+    @require("operator", step_up=True)
+    def grave():
+        return jsonify({"ok": True})
+
+    c = app.test_client()
+    now = int(time.time())
+    for otp_at, status, code in ((now - 60, 200, None),
+                                 (now - STEP_UP_SECONDS - 60, 401, "step_up_required"),
+                                 (None, 401, "step_up_required"),
+                                 ("recently", 401, "step_up_required")):
+        claims = {"amr": ["pwd", "otp"]}
+        if otp_at is not None:
+            claims["otp_at"] = otp_at
+        token = SIGNER.issue("o", "operator", [], **claims)
+        answer = c.post("/grave", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == status, otp_at
+        if code:
+            assert answer.json["error"]["code"] == code
+    password_only = SIGNER.issue("o", "operator", [], amr=["pwd"], otp_at=now)
+    answer = c.post("/grave", headers={"Authorization": f"Bearer {password_only}"})
+    assert answer.json["error"]["code"] == "second_factor_required"

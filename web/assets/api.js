@@ -12,6 +12,18 @@ let refreshing = null; // one refresh at a time: a rotated token used twice revo
 // Staff and operators: where the sign-in stands with its second factor ("enrol",
 // "required", "passed"); null for the roles that need none.
 let secondFactor = null;
+// The console's prompt for the authenticator code again (second-factor.js), for the
+// gravest actions when the code is older than 15 minutes: resolves true once passed.
+let stepUp = null;
+
+export function onStepUp(prompt) {
+  stepUp = prompt;
+}
+
+/** A 401 step_up_required: the code again (if the person gives it), then true. */
+async function steppedUp(error) {
+  return error.code === "step_up_required" && stepUp !== null && await stepUp();
+}
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -113,7 +125,10 @@ export async function call(method, path, body) {
   try {
     return await send(method, path, body, token);
   } catch (error) {
-    if (error.status !== 401 || !(await refresh())) throw error;
+    if (await steppedUp(error)) return send(method, path, body, accessToken);
+    if (error.status !== 401 || error.code === "step_up_required" || !(await refresh())) {
+      throw error;
+    }
     return send(method, path, body, accessToken);
   }
 }

@@ -798,6 +798,7 @@ function forgetReader() {
 
 async function staffConsole(role) {
   if (!CONSOLES[role]) return null;
+  await import("./second-factor.js"); // asks for the code again before the gravest actions
   if (!state.staff) state.staff = await import(CONSOLES[role]);
   return state.staff;
 }

@@ -106,3 +106,41 @@ function recoveryCodesScreen(codes, done) {
     list,
     form(async () => { await done(); }, button("I have kept my recovery codes")));
 }
+
+// --- the code again, for the gravest actions ---------------------------------------------
+
+/** A dialog asking for the app's code (or a recovery code) again: true once passed,
+ *  false if the person cancels. */
+function askForCodeAgain() {
+  return new Promise((resolve) => {
+    const code = field({ label: "Code", name: "step-up-code", autocomplete: "one-time-code",
+                         hint: CODE_HINT, attrs: { inputmode: "text", spellcheck: "false" } });
+    const problem = problemLine();
+    let passed = false;
+    const dialog = h("dialog", { class: "step-up", "aria-labelledby": "step-up-heading" });
+    const submit = async () => {
+      problem.hidden = true;
+      const value = code.input.value.replace(/\s+/g, "");
+      if (!value) { code.setError("Enter the code from your app."); code.input.focus(); return; }
+      try {
+        await api.passSecondFactor(/^\d{6}$/.test(value) ? { code: value } : { recovery_code: value });
+        passed = true;
+        dialog.close();
+      } catch (error) {
+        refused(problem, code.input, error);
+      }
+    };
+    dialog.append(
+      h("h2", { id: "step-up-heading" }, "Enter your code again"),
+      h("p", {}, "Approving an erasure, issuing or revoking credentials, offboarding a school and unlocking a link need a code from your authenticator app within the last 15 minutes."),
+      form(submit, problem, code.wrapper, button("Continue"),
+        h("button", { type: "button", class: "button button--secondary",
+                      onclick: () => dialog.close() }, "Cancel")));
+    dialog.addEventListener("close", () => { dialog.remove(); resolve(passed); });
+    document.body.append(dialog);
+    dialog.showModal();
+    code.input.focus();
+  });
+}
+
+api.onStepUp(askForCodeAgain);

@@ -132,6 +132,7 @@ export function explainError(error) {
       : "The school has paused the use of this information for now. Please contact the school.";
   }
   if (error.status === 429) return "Too many attempts: please wait a little and try again.";
+  if (error.code === "step_up_required") return "This needs your authenticator code again: try again and enter it.";
   if (error.status === 404) return "This is not available. It may have been removed.";
   return error.message;
 }
