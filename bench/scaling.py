@@ -17,15 +17,25 @@ both). Each N has its own school with an equal term. And each service's database
 for the second school's term (roster and results), per student, after a VACUUM: the
 figure docs/capacity.md sizes databases from (the bench keeps outbox rows a day, against
 an hour in production, so event producers' figures are high).
+
+On a machine shared with other work, a rate follows whatever else runs in the same
+minute. So the rounds alternate (1, 2, then 2, 1, …: a drift in the machine's load falls
+on both alike), each figure is the median of its rounds, and beside the rates the bench
+reports the workers' CPU time (user + system, from /proc) per event and per record: what
+a record costs a core, whatever the machine does meanwhile; docs/capacity.md sizes reports'
+workers from it.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -77,12 +87,57 @@ def only_reports_left(stack: Stack) -> bool:
     return set(stack.backlog()) <= {f"{SERVICE} inbox", "queues"}
 
 
-def drain_rate(stack: Stack, processes: int, count: int) -> tuple[float, int]:
+def cpu_seconds_of_stat(text: str) -> float:
+    """User + system CPU seconds of a process (and of its children it waited for), from the
+    text of its /proc/<pid>/stat."""
+    fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])  # stat fields 14 to 17
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_cpu_seconds(stack: Stack) -> float:
+    """CPU seconds used so far by the running reports worker processes."""
+    return sum(cpu_seconds_of_stat(Path(f"/proc/{pid}/stat").read_text())
+               for name, pid in stack.workers().items()
+               if name.startswith(f"{SERVICE}-worker") and _alive(pid))
+
+
+def alternating(rounds: int) -> list[int]:
+    """The process counts to run, round after round: 1, 2, then 2, 1, and so on."""
+    return [n for r in range(rounds) for n in ((1, 2) if r % 2 == 0 else (2, 1))]
+
+
+@dataclass
+class Drain:
+    processes: int
+    records: int
+    events: int  # events reports applied (its inbox)
+    seconds: float  # from starting the processes to the last event applied
+    cpu_seconds: float  # the processes' CPU time over the same span
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def ms_per_event(self) -> float:
+        return 1000 * self.cpu_seconds / self.events
+
+    @property
+    def ms_per_record(self) -> float:
+        return 1000 * self.cpu_seconds / self.records
+
+
+def median_of(drains: list[Drain], processes: int, figure: str) -> float:
+    return statistics.median(getattr(d, figure) for d in drains if d.processes == processes)
+
+
+def drain_rate(stack: Stack, processes: int, count: int, label: str = "") -> Drain:
     """A new school's term left waiting for reports, then applied by `processes` workers:
-    the term's records per second, from starting the processes to the last event applied,
-    and how many events that was."""
+    how many records and events, how long from starting the processes to the last event
+    applied, and the CPU time the processes used."""
     stop_workers(stack)
-    school, _, system = stack.school(f"Scaling School {processes}")
+    school, _, system = stack.school(f"Scaling School {processes}{label}")
     events = term(count)
     print(f"scaling: {len(events):,} records pushed with reports stopped", flush=True)
     stack.push(system, events)
@@ -93,10 +148,14 @@ def drain_rate(stack: Stack, processes: int, count: int) -> tuple[float, int]:
         add_worker(stack)
     print(f"scaling: {processes} reports worker(s) started on the backlog", flush=True)
     stack.wait_applied(projections(school, count), every=0.5)
+    cpu = workers_cpu_seconds(stack)  # before they stop: their whole life is this backlog
     last, total = stack.rows(SERVICE, (
         "SELECT max(applied_at), count(*) FROM inbox "
         f"WHERE applied_at >= '{since.isoformat()}'"))[0]
-    return len(events) / (last - since).total_seconds(), total
+    drain = Drain(processes, len(events), total, (last - since).total_seconds(), cpu)
+    print(f"scaling: {processes} process(es): {drain.rate:,.0f} records/s, "
+          f"{drain.ms_per_event:.2f} ms CPU an event", flush=True)
+    return drain
 
 
 def sizes(stack: Stack) -> dict[str, int]:
@@ -111,23 +170,45 @@ def sizes(stack: Stack) -> dict[str, int]:
     return out
 
 
-def figures(quick: bool = False, students: int | None = None) -> list[Figure]:
-    count = students or (300 if quick else 2000)
+def run_rounds(count: int, rounds: int) -> tuple[list[Drain], dict[str, float]]:
+    """Every round's drain, in alternating order, and each database's growth a student over
+    the second drain's term."""
     stack = Stack(web_workers=1, label="scale")
+    drains: list[Drain] = []
     try:
         print("scaling: stack up", flush=True)
         stack.up()
-        one, events = drain_rate(stack, 1, count)
-        before = sizes(stack)
-        two, _ = drain_rate(stack, 2, count)
-        grown = {s: (size - before[s]) / count for s, size in sizes(stack).items()}
+        for index, processes in enumerate(alternating(rounds)):
+            before = sizes(stack) if index == 1 else None
+            drains.append(drain_rate(stack, processes, count, label=f" #{index + 1}"))
+            if before is not None:
+                grown = {s: (size - before[s]) / count for s, size in sizes(stack).items()}
     finally:
         stack.cleanup()
-    what = f"a {count:,}-student term's backlog ({len(term(count)):,} records, {events:,} events)"
+    return drains, grown
+
+
+def figures(quick: bool = False, students: int | None = None,
+            rounds: int | None = None) -> list[Figure]:
+    count = students or (300 if quick else 2000)
+    rounds = rounds or (1 if quick else 2)
+    drains, grown = run_rounds(count, rounds)
+    events = drains[0].events
+    what = (f"a {count:,}-student term's backlog ({len(term(count)):,} records, "
+            f"{events:,} events), median of {rounds}")
+    one, two = (median_of(drains, n, "rate") for n in (1, 2))
+    cpu = {n: median_of(drains, n, "ms_per_event") for n in (1, 2)}
     return [
         Figure(GROUP, f"reports worker, 1 process: {what}", one, "records/s"),
         Figure(GROUP, f"reports worker, 2 processes: {what}", two, "records/s",
                "1 process", one),
+        Figure(GROUP, "reports worker CPU time an event, 1 process", cpu[1], "ms"),
+        Figure(GROUP, "reports worker CPU time an event, 2 processes", cpu[2], "ms",
+               "1 process", cpu[1], higher_is_better=False),
+        Figure(GROUP, "reports worker CPU time a record, 1 process",
+               median_of(drains, 1, "ms_per_record"), "ms"),
+        *(Figure(GROUP, f"round {i + 1}: {d.processes} process(es)", d.rate, "records/s")
+          for i, d in enumerate(drains)),
         *(Figure(GROUP, f"{service} database growth a student, one school's term pushed "
                  "(VACUUMed; outboxes kept a day)", bytes_ / 1024, "KiB")
           for service, bytes_ in grown.items()),
@@ -140,9 +221,11 @@ def figures(quick: bool = False, students: int | None = None) -> list[Figure]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of (1, 2) processes, alternating in order")
     args = parser.parse_args()
     started = time.perf_counter()
-    print(table(figures(students=args.students)))
+    print(table(figures(students=args.students, rounds=args.rounds)))
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

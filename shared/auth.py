@@ -282,6 +282,12 @@ def current_principal() -> Principal:
 View = TypeVar("View", bound=Callable[..., Any])
 
 
+# The OpenAPI security scheme of every service's document (shared/web.py registers it).
+BEARER_SCHEME = "bearer"
+BEARER_SCHEME_SPEC = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                      "description": "An access token from identity's POST /api/v1/auth/token"}
+
+
 def passed_second_factor(principal: Principal) -> bool:
     amr = principal.claims.get("amr")
     return isinstance(amr, list) and "otp" in amr
@@ -295,19 +301,13 @@ def recent_second_factor(principal: Principal, now: float | None = None) -> bool
     return (time.time() if now is None else now) - otp_at <= STEP_UP_SECONDS
 
 
-def require_recent_second_factor() -> None:
-    """In a view: 401 step_up_required unless the caller passed the second factor within
-    STEP_UP_SECONDS (for a grave action the decorator cannot tell from the path)."""
-    if not recent_second_factor(current_principal()):
-        raise StepUpRequired()
-
-
 def require(*roles: str, second_factor: bool = True,
             step_up: bool = False) -> Callable[[View], View]:
     """Decorator: a valid bearer token with one of these roles, else 401 (never 403). A
     staff or operator token must also have passed the second factor (401
     second_factor_required), except on the endpoints that pass it (`second_factor=False`);
-    with `step_up`, within STEP_UP_SECONDS (401 step_up_required: pass it again)."""
+    with `step_up`, within STEP_UP_SECONDS (401 step_up_required: pass it again). The
+    operation's OpenAPI entry says so: the bearer scheme, and the roles in `x-roles`."""
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -335,8 +335,25 @@ def require(*roles: str, second_factor: bool = True,
                 raise StepUpRequired()
             g.principal = principal
             return view(*args, **kwargs)
+        _document(wrapper, {"security": [{BEARER_SCHEME: []}],
+                            **({"x-roles": list(roles)} if roles else {})})
         return cast(View, wrapper)
     return decorate
+
+
+def public(view: View) -> View:
+    """Decorator for the OpenAPI document alone: the operation needs no token (sign-in,
+    activation, the keys), said explicitly so that no operation is silent on it."""
+    _document(view, {"security": []})
+    return view
+
+
+def _document(view: Any, doc: dict[str, Any]) -> None:
+    """Add to the view's flask-smorest documentation (what its Blueprint.doc would add);
+    a copy, since functools.wraps shares the wrapped view's."""
+    apidoc = dict(getattr(view, "_apidoc", {}))
+    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), **doc}
+    view._apidoc = apidoc
 
 
 def _revoked(revocations: RevocationView | None, principal: Principal) -> bool:

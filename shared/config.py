@@ -90,6 +90,9 @@ class Settings:
     # Identity's secret, kept outside its database (services/identity/secret.py): keys the
     # hashes of client addresses and seals the signing keys. Unset: made in data_dir.
     identity_secret_file: str | None = None
+    # Every other service's secret sealing its receipt signing keys in its database
+    # (shared/receipts/keys.py). Unset: data_dir/keys/receipt-secret-<service>.
+    receipt_secret_file: str | None = None
     jwt_public_key_file: str | None = None
     jwks_url: str | None = None
     access_token_seconds: int = 900
@@ -192,6 +195,7 @@ def _token_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return dict(
         jwt_private_key_file=env.get("PP_JWT_PRIVATE_KEY_FILE") or None,
         identity_secret_file=env.get("PP_IDENTITY_SECRET_FILE") or None,
+        receipt_secret_file=env.get("PP_RECEIPT_SECRET_FILE") or None,
         jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
         jwks_url=env.get("PP_JWKS_URL") or None,
         access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900),

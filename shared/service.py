@@ -26,6 +26,8 @@ from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import BrokerPublisher, broker_connection, connect
 from shared.messaging.relay import OutboxRelay
 from shared.receipts import ReceiptKeys
+from shared.receipts.keys import receipt_sealer
+from shared.sealing import Sealer, read_secret
 from shared.revocations import RevocationView, apply_revocations
 from shared.rights import DataDeclaration, RightsParticipant
 from shared.rights.participant import with_plumbing
@@ -51,6 +53,8 @@ class ServiceContext:
     # What the spec's `build` made, once per process: the service's use cases (its
     # bootstrap.py types them).
     use_cases: Any = None
+    # The service's receipt signing keys (receipt_keys_for), None without the table.
+    receipt_keys: ReceiptKeys | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,33 @@ class ServiceSpec:
     outbox_retention_seconds: int | None = None
     # More loops for the worker process, beside consumers and relay (e.g. a scheduler).
     build_loops: Callable[[ServiceContext], list[Loop]] = lambda ctx: []
+    # What seals the receipt keys (None: the receipt secret file; identity: its secret).
+    receipt_sealer: Callable[[Settings], Sealer] | None = None
+
+
+RECEIPT_SECRET_SETTING = "PP_RECEIPT_SECRET_FILE"
+
+
+def receipt_secret_path(settings: Settings, service: str) -> Path:
+    if settings.receipt_secret_file:
+        return Path(settings.receipt_secret_file)
+    return settings.data_dir / "keys" / f"receipt-secret-{service}"
+
+
+def receipt_keys_for(spec: ServiceSpec, settings: Settings) -> ReceiptKeys | None:
+    """The service's receipt signing keys, sealed at rest by its secret: the one way every
+    process and command of a service reaches them."""
+    if spec.tables.receipt_keys is None:
+        return None
+    if spec.receipt_sealer is not None:
+        sealer = spec.receipt_sealer(settings)
+    else:
+        path = receipt_secret_path(settings, spec.name)
+        sealer = receipt_sealer(
+            read_secret(path, named=bool(settings.receipt_secret_file),
+                        setting=RECEIPT_SECRET_SETTING),
+            f"{spec.name}'s receipt secret ({RECEIPT_SECRET_SETTING} {path})")
+    return ReceiptKeys(spec.name, spec.tables.receipt_keys, sealer)
 
 
 class ServiceRuntime:
@@ -85,20 +116,19 @@ class ServiceRuntime:
         self.engine = engine or make_engine(settings.database_url(spec.name))
         sessions = make_session_factory(self.engine)
         outbox = Outbox(spec.name, spec.tables)
+        # The service's receipt signing keys, published at /receipt-keys/<service>.
+        self.receipt_keys = receipt_keys_for(spec, settings)
         participant = None
         if spec.declaration is not None:
             participant = spec.participant_class(
                 spec.name, with_plumbing(spec.declaration), spec.metadata, spec.tables,
-                outbox)
+                outbox, receipts=self.receipt_keys)
         self.context = ServiceContext(spec.name, settings, self.engine, sessions, outbox,
-                                      participant)
+                                      participant, receipt_keys=self.receipt_keys)
         self.context.use_cases = spec.build(self.context)
         self.verifier = verifier_from_settings(settings)
         self.revocations = RevocationView(self.engine, spec.tables.token_revocations)
         self.relay: OutboxRelay | None = None
-        # The service's receipt signing keys, published at /receipt-keys/<service>.
-        self.receipt_keys = (ReceiptKeys(spec.name, spec.tables.receipt_keys)
-                             if spec.tables.receipt_keys is not None else None)
         self.queue_workers: list[QueueWorker] = []
 
     # --- start-up ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared import metrics
 from shared.asyncapi import asyncapi_blueprint
+from shared.auth import BEARER_SCHEME, BEARER_SCHEME_SPEC
 from shared.contracts.fields import unsafe_character
 from shared.db import RETRY_AFTER_SECONDS, database_unavailable
 from shared.errors import ApiError, DomainError, ErrorSchema, answer_of, error_body
@@ -233,6 +234,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
     app.extensions["pp_verifier"] = verifier
     app.extensions["pp_revocations"] = revocations  # None: no revocations (test apps)
     api = _Api(app)
+    api.spec.components.security_scheme(BEARER_SCHEME, BEARER_SCHEME_SPEC)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(asyncapi_blueprint())  # plain Flask: not an OpenAPI resource

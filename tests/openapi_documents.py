@@ -48,8 +48,12 @@ def generate_client(doc: dict[str, Any], name: str, directory: Path) -> Any:
     source = directory / f"{name}-openapi.json"
     source.write_text(json.dumps(doc))
     config = directory / f"{name}-generator.json"
-    # No post hooks: the generator would run ruff from PATH over the generated code.
-    config.write_text(json.dumps({"package_name_override": package, "post_hooks": []}))
+    # No post hooks: the generator would run ruff from PATH over the generated code. Media
+    # types it has no reader for are bytes to it (its documented override).
+    config.write_text(json.dumps({
+        "package_name_override": package, "post_hooks": [],
+        "content_type_overrides": {"application/zip": "application/octet-stream",
+                                   "application/jose": "text/plain"}}))
     result = subprocess.run(
         [str(GENERATOR), "generate", "--path", str(source), "--meta", "none",
          "--output-path", str(directory / package), "--config", str(config)],

@@ -89,10 +89,11 @@ class ThrowawayBroker:
         except Exception:
             return False
 
-    def ctl(self, *args: str) -> str:
+    def ctl(self, *args: str, timeout: float = 60) -> str:
         return subprocess.run(self._command(str(RABBIT_BIN / "rabbitmqctl"), "-n", self.name,
                                             *args),
-                              capture_output=True, text=True, check=True, timeout=60).stdout
+                              capture_output=True, text=True, check=True,
+                              timeout=timeout).stdout
 
     def close_all_connections(self) -> None:
         self.ctl("close_all_connections", "test: connections force-closed")

@@ -148,6 +148,12 @@ POD_SECURITY_CONTEXT = {
 
 # --------------------------------------------------------------------------- services
 
+# Every service but identity: a key per service (its name) of one Secret.
+RECEIPT_SECRETS = "pp-receipt-secrets"
+RECEIPT_SECRET_DIR = "/run/secrets/receipts"
+RECEIPT_SECRET_FILE = f"{RECEIPT_SECRET_DIR}/secret"
+
+
 def env_for(svc: str, component: str) -> list[dict]:
     db = db_cluster(svc)
     env = [
@@ -183,6 +189,9 @@ def env_for(svc: str, component: str) -> list[dict]:
     else:
         env.append({"name": "PP_JWKS_URL",
                     "value": f"http://identity-web:{WEB_PORT}/.well-known/jwks.json"})
+        # Seals the service's receipt signing keys in its database (identity's are sealed
+        # by its own secret); never in the database.
+        env.append({"name": "PP_RECEIPT_SECRET_FILE", "value": RECEIPT_SECRET_FILE})
     if svc == "notifications":
         env += [
             secret_env("PP_SMTP_HOST", "pp-smtp", "host"),
@@ -206,6 +215,12 @@ def volumes_for(svc: str) -> tuple[list[dict], list[dict]]:
         volumes.append({"name": "identity-secret", "secret": {
             "secretName": "pp-identity-secret", "defaultMode": 0o440}})
         mounts.append({"name": "identity-secret", "mountPath": "/run/secrets/identity",
+                       "readOnly": True})
+    else:  # the service's own key of pp-receipt-secrets, and no other service's
+        volumes.append({"name": "receipt-secret", "secret": {
+            "secretName": RECEIPT_SECRETS, "defaultMode": 0o440,
+            "items": [{"key": svc, "path": "secret"}]}})
+        mounts.append({"name": "receipt-secret", "mountPath": RECEIPT_SECRET_DIR,
                        "readOnly": True})
     return volumes, mounts
 

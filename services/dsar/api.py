@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from shared.auth import current_principal, recent_second_factor, require
+from shared.auth import current_principal, public, recent_second_factor, require
 from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.rights.datamap import data_map
@@ -171,6 +171,9 @@ def audit_trail(request_id):
 
 @blp.route("/<uuid:request_id>/export", methods=["GET"])
 @require("school_admin")
+@blp.alt_response(200, success=True, description="The export: a zip of JSON and CSV files",
+                  content_type="application/zip",
+                  schema={"type": "string", "format": "binary"})
 def export(request_id):
     """The access or portability export: a zip of JSON and a CSV per table, for a
     limited time."""
@@ -210,6 +213,7 @@ data_map_blp = Blueprint("data-map", __name__, url_prefix="/api/v1/data-map",
 
 
 @data_map_blp.route("", methods=["GET"])
+@public
 @data_map_blp.alt_response(200, success=True, description="The data map", schema={
     "type": "object", "required": ["services"], "properties": {
         "source": {"type": "string"},

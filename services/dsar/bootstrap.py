@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from shared.db import transaction
 from shared.erasure_ledger import ledger_from_url
-from shared.receipts import ReceiptKeys
 from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir
 from shared.worker import periodic
 
@@ -25,8 +24,7 @@ def build(ctx: ServiceContext) -> UseCases:
     return UseCases(Dsar(ctx.outbox, removed_retention=dt.timedelta(
         days=ctx.settings.removed_student_retention_days),
         ledger=ledger_from_url(ctx.settings.erasure_ledger_url),
-        receipt_keys=ReceiptKeys("dsar", models.plumbing.receipt_keys)
-        if models.plumbing.receipt_keys is not None else None))
+        receipt_keys=ctx.receipt_keys))
 
 
 def sweeper(ctx: ServiceContext, every_seconds: float = 30.0) -> Loop:

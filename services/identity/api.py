@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from shared.auth import current_principal, require
+from shared.auth import current_principal, public, require
 from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
@@ -45,6 +45,7 @@ keys = Blueprint("keys", __name__, description="Public signing keys")
 
 
 @keys.route("/.well-known/jwks.json", methods=["GET"])
+@public
 @keys.alt_response(200, success=True, description="A JSON Web Key Set", schema={
     "type": "object", "required": ["keys"],
     "properties": {"keys": {"type": "array", "items": {"type": "object"}}}})
@@ -57,6 +58,7 @@ auth = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in")
 
 
 @auth.route("/auth/token", methods=["POST"])
+@public
 @auth.arguments(schemas.TokenRequest)
 @auth.response(200, schemas.TokenResponse)
 def token(body):
@@ -79,7 +81,10 @@ def token(body):
 
 
 @auth.route("/auth/activate", methods=["POST"])
+@public
 @auth.arguments(schemas.ActivateRequest)
+@auth.alt_response(200, success=True, schema=schemas.Activated,
+                   description="The invitation accepted: the account is active")
 def activate(body):
     """Accept a school's invitation with its token (single use; proves the email). A
     new login sets its password; a login that has one already gives it (a wrong one
@@ -93,6 +98,7 @@ def activate(body):
 
 
 @auth.route("/auth/invitation", methods=["POST"])
+@public
 @auth.arguments(schemas.InvitationCheck)
 @auth.response(200, schemas.InvitationStatus)
 def invitation_status(body):
@@ -102,6 +108,7 @@ def invitation_status(body):
 
 
 @auth.route("/auth/logout", methods=["POST"])
+@public
 @auth.arguments(schemas.LogoutRequest)
 @auth.alt_response(204, success=True, description="Signed out (also for an unknown token)")
 def logout(body):
@@ -111,6 +118,7 @@ def logout(body):
 
 
 @auth.route("/auth/password-reset", methods=["POST"])
+@public
 @auth.arguments(schemas.ResetRequest)
 @auth.alt_response(202, success=True, description="Requested", schema={
     "type": "object", "properties": {"status": {"type": "string"}}})
@@ -121,7 +129,10 @@ def request_reset(body):
 
 
 @auth.route("/auth/password-reset/confirm", methods=["POST"])
+@public
 @auth.arguments(schemas.ResetConfirm)
+@auth.alt_response(200, success=True, schema=schemas.StatusOut,
+                   description="The password set (`reset`)")
 def confirm_reset(body):
     """Set a new password with the reset token; signs out every session."""
     run(lambda s: identity().reset_password(s, body["token"], body["password"]))
@@ -240,6 +251,8 @@ def update_school(body, school_id):
 
 @operator.route("/schools/<uuid:school_id>", methods=["DELETE"])
 @require("operator", step_up=True)
+@operator.alt_response(202, success=True, schema=schemas.StatusOut,
+                       description="Offboarding begun (`offboarding`)")
 def offboard_school(school_id):
     """Offboard: every service erases the school's data (SchoolOffboarded)."""
     run(lambda s: identity().offboard_school(s, str(school_id)))
@@ -303,6 +316,7 @@ def create_client(school_id):
 @operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>/schools/"
                 "<uuid:other_school_id>", methods=["PUT"])
 @require("operator")
+@operator.alt_response(204, success=True, description="The client may act for both schools")
 def grant_client(school_id, client_id, other_school_id):
     """Let the school's client act for another school of the same trust too (a trust's
     system uploading one OneRoster export for several schools); its next token carries
@@ -315,6 +329,7 @@ def grant_client(school_id, client_id, other_school_id):
 @operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>",
                 methods=["DELETE"])
 @require("operator", step_up=True)
+@operator.alt_response(204, success=True, description="The client revoked")
 def revoke_client(school_id, client_id):
     """Revoke a school-system client: its tokens are refused once they expire."""
     run(lambda s: identity().revoke_client(s, str(school_id), str(client_id)))

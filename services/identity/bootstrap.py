@@ -78,4 +78,6 @@ SPEC = ServiceSpec(
     on_start=on_start,
     build_verifier=verifier,
     build_loops=lambda ctx: [reset_mailer(ctx)],
+    # Identity's receipt keys are sealed by its own secret (secret.py).
+    receipt_sealer=lambda settings: IdentitySecret.load(settings).receipt_sealer,
 )

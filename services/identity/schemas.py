@@ -263,3 +263,14 @@ class PersonOut(Schema):
 
 
 PersonList = page_of(PersonOut, "PersonList")
+
+
+class Activated(Schema):
+    """The answer to an accepted invitation."""
+    status = fields.String(required=True, metadata={"description": "Always `active`"})
+    account_id = fields.String(required=True, metadata={"description": "The account's id"})
+
+
+class StatusOut(Schema):
+    """An answer saying what was done: `reset` (a password), `offboarding` (a school)."""
+    status = fields.String(required=True, metadata={"description": "What was done"})

@@ -83,7 +83,11 @@ def get_batch(batch_id):
 @blp.doc(requestBody={"required": True, "description": "The OneRoster 1.2 CSV bundle: "
                       "a zip with manifest.csv (or multipart/form-data, field `bundle`)",
                       "content": {"application/zip": {"schema": {
-                          "type": "string", "format": "binary"}}}},
+                          "type": "string", "format": "binary"}},
+                          "multipart/form-data": {"schema": {
+                              "type": "object", "required": ["bundle"], "properties": {
+                                  "bundle": {"type": "string", "format": "binary",
+                                             "description": "The bundle's zip"}}}}}},
          parameters=[{"in": "query", "name": "school_id", "schema": {"type": "string"},
                       "description": "For an admin of several schools"}])
 @blp.response(202, schemas.RosterJob, headers={"Location": {

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from shared.auth import current_principal, require
+from shared.auth import current_principal, public, require
 from shared.contracts.fields import SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
 from shared.service import current_context, in_transaction
@@ -87,6 +87,7 @@ def announce(body):
 
 
 @notices.route("", methods=["GET"])
+@public
 @notices.response(200, NoticeList)
 def versions():
     """The privacy notice's version history (public: the web app shows it to anyone)."""

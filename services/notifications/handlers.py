@@ -38,6 +38,11 @@ def build_handlers(ctx: ServiceContext) -> dict:
                                      envelope.school_id):
             service.on_report_published(session, envelope, data)
 
+    def corrected(session, envelope, data):  # ReportCorrected (issue 24)
+        if not participant.is_erased(session, "student", data["student_id"],
+                                     envelope.school_id):
+            service.on_report_corrected(session, envelope, data)
+
     return {
         "GuardianRecorded": unless_erased("guardian", "guardian_id", service.record_guardian),
         "GuardianRemoved": unless_erased("guardian", "guardian_id", service.remove_guardian),
@@ -49,5 +54,7 @@ def build_handlers(ctx: ServiceContext) -> dict:
         "LinkRevoked": link(False),
         "LinkLocked": locked,
         "ReportPublished": report,
+        "ReportCorrected": corrected,
+        "ReportWithdrawn": lambda s, e, d: service.on_report_withdrawn(s, e, d),
         "SchoolActivated": lambda s, e, d: service.record_school(s, d),
     }

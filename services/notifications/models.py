@@ -70,6 +70,8 @@ deliveries = sa.Table(
     # stops it at sending time.
     sa.Column("student_id", Id, nullable=True, index=True),
     sa.Column("guardian_id", Id, nullable=True, index=True),
+    # The report a report mail is about: a correction mails those told of the original.
+    sa.Column("report_id", Id, nullable=True, index=True),
     sa.Column("to_address", sa.String(320), nullable=True),  # blanked once sent
     sa.Column("subject", sa.String(200), nullable=True),
     sa.Column("body_text", sa.Text, nullable=True),          # blanked once sent

@@ -28,6 +28,7 @@ from .models import (deliveries, guardian_accounts, guardians, preferences, priv
 
 log = logging.getLogger(__name__)
 REPORT_EMAILS = "report_emails"  # the processing a parent can object to
+REPORT_KINDS = ("report", "report_updated")  # mail about a report (and its corrections)
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Notifications:
     def _queue(self, session, event_id: str, recipient: str, school_id: str | None,
                kind: str, to: str, message: templates.Message,
                skip_reason: str | None = None, student_id: str | None = None,
-               guardian_id: str | None = None) -> None:
+               guardian_id: str | None = None, report_id: str | None = None) -> None:
         exists = session.execute(sa.select(deliveries.c.id).where(
             deliveries.c.event_id == event_id, deliveries.c.recipient == recipient)).first()
         if exists:
@@ -100,6 +101,7 @@ class Notifications:
         session.execute(deliveries.insert().values(
             id=str(uuid.uuid4()), event_id=event_id, recipient=recipient,
             school_id=school_id, kind=kind, student_id=student_id, guardian_id=guardian_id,
+            report_id=report_id,
             to_address=None if skipped else to,
             subject=message.subject, body_text=None if skipped else message.text,
             body_html=None if skipped else message.html,
@@ -131,6 +133,33 @@ class Notifications:
 
     def on_report_published(self, session, envelope, data):
         """To every parent with a verified link to the student, once each."""
+        self._report_mail(session, envelope, data, "report", templates.report_published)
+
+    def on_report_corrected(self, session, envelope, data):
+        """ReportCorrected: if the school chose to, an "updated report" mail to the parents
+        who were told of the report it replaces (and still read the child's reports)."""
+        if not data["notify"]:
+            return
+        told = set(session.execute(sa.select(deliveries.c.recipient).where(
+            deliveries.c.report_id == data["replaces"],
+            deliveries.c.kind.in_(REPORT_KINDS),
+            deliveries.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENT))))
+            .scalars())
+        self._report_mail(session, envelope, data, "report_updated",
+                          templates.report_updated, told=told)
+
+    def on_report_withdrawn(self, session, envelope, data):
+        """ReportWithdrawn: mail about the report not sent yet is not sent."""
+        session.execute(deliveries.update().where(
+            deliveries.c.report_id == data["report_id"],
+            deliveries.c.status == DeliveryStatus.PENDING).values(
+            status=DeliveryStatus.SKIPPED, last_error="report withdrawn", to_address=None,
+            body_text=None, body_html=None))
+
+    def _report_mail(self, session, envelope, data, kind: str, template,
+                     told: set[str] | None = None):
+        """A mail about a report to each parent with a verified link to the student (of
+        those in `told`, when given), skipped where restricted or opted out."""
         rows = session.execute(
             sa.select(verified_links.c.account_id, guardians.c.guardian_id, guardians.c.name,
                       guardians.c.email)
@@ -142,6 +171,8 @@ class Notifications:
         student_restricted = self.participant.is_restricted(session, "student",
                                                             data["student_id"], school_id)
         for row in rows:
+            if told is not None and f"account:{row.account_id}" not in told:
+                continue
             reason = None
             if student_restricted or self.participant.is_restricted(session, "guardian",
                                                                     row.guardian_id,
@@ -150,11 +181,11 @@ class Notifications:
             elif self._opted_out(session, row.account_id, row.guardian_id, school_id):
                 reason = "opted out of report emails"
             self._queue(session, envelope.id, f"account:{row.account_id}", envelope.school_id,
-                        "report", row.email, templates.report_published(
+                        kind, row.email, template(
                             self.settings.public_url, row.name, data["title"], data["period"],
                             data["report_id"], data.get("student_name"), school),
-                        skip_reason=reason,
-                        student_id=data["student_id"], guardian_id=row.guardian_id)
+                        skip_reason=reason, student_id=data["student_id"],
+                        guardian_id=row.guardian_id, report_id=data["report_id"])
 
     def _opted_out(self, session, account_id: str, guardian_id: str,
                    school_id: str | None) -> bool:
@@ -284,7 +315,7 @@ class Notifications:
     def _stopped_since_queued(self, session, row) -> str | None:
         """A report mail queued before a restriction, objection, opt-out or erasure of
         its student or guardian does not go."""
-        if row.kind != "report":
+        if row.kind not in REPORT_KINDS:
             return None
         p = self.participant
         school = row.school_id
@@ -301,7 +332,7 @@ class Notifications:
         return None
 
     def _over_cap(self, session, row, now) -> bool:
-        if row.kind not in ("report",):
+        if row.kind not in REPORT_KINDS:
             return False  # account and security mail is capped by identity itself
         sent = session.execute(sa.select(sa.func.count()).select_from(deliveries).where(
             deliveries.c.recipient == row.recipient, deliveries.c.status == DeliveryStatus.SENT,

@@ -103,6 +103,19 @@ def report_published(base: str, name: str, title: str, period: str, report_id: s
         ("Read the report", f"{base}/reports/{quote(report_id)}"))
 
 
+def report_updated(base: str, name: str, title: str, period: str, report_id: str,
+                   child: str | None = None, school: School = School()) -> Message:
+    """A report the parent was told of was corrected (issue 24): the link opens the new
+    version; the old one is gone."""
+    who = child or "your child"
+    where = f" at {school.name}" if school.name else ""
+    return _message(f"An updated report for {who}{where}", [
+        _hello(name), f"{school.name or 'The school'} has corrected the report for {who}: "
+        f"{title} ({period}). The updated report replaces the one we told you about; "
+        "sign in to read it.", school.contact()],
+        ("Read the updated report", f"{base}/reports/{quote(report_id)}"))
+
+
 def link_locked(base: str, name: str, student_id: str, child: str | None = None,
                 school: School = School()) -> Message:
     who = child or "a child"

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from shared.auth import current_principal, require
 from shared.service import current_context, in_transaction
 
-from . import schemas, school_view
+from . import corrections, schemas, school_view
 from .reader import OneRowReader
 from .service import Reports
 
@@ -98,16 +98,57 @@ def list_periods(query):
             "next": None}
 
 
+@blp.route("/draft", methods=["GET"])
+@require("school_admin")
+@blp.arguments(schemas.DraftQuery, location="query")
+@blp.response(200, schemas.ReportOut)
+def draft_report(query):
+    """Before publishing: one student's report as publishing the period now would make it
+    (the first by name with data, or `student_id`), kept nowhere. Its `id` is "draft"."""
+    school_id = current_principal().acting_school(query["school_id"])
+    body = in_transaction(lambda s: school_view.draft(
+        reports(), s, school_id, query["period"], query["title"], query["student_id"],
+        reports().clock()))
+    return current_app.response_class(body, mimetype="application/json")
+
+
 @blp.route("/publish", methods=["POST"])
 @require("school_admin")
 @blp.arguments(schemas.PublishRequest)
 @blp.response(202, schemas.PublishResult)
 def publish(body):
     """Publish a period: one snapshot per student with data in it, visible to parents
-    from `visible_from` (default now), when they are told by email."""
+    from `visible_from` (default now), when they are told by email. A `visible_from`
+    more than five minutes in the past is refused (422)."""
     school_id = current_principal().acting_school(body.get("school_id"))
     return {"published": in_transaction(lambda s: reports().publish(
         s, school_id, body["period"], body["title"], body["visible_from"]))}
+
+
+@blp.route("/<uuid:report_id>/correct", methods=["POST"])
+@require("school_admin")
+@blp.arguments(schemas.CorrectRequest)
+@blp.response(200, schemas.CorrectResult)
+def correct_report(body, report_id):
+    """Replace a published report with a new snapshot of the student's data in its period
+    now (fix the data in the school's system first). Parents then see only the new one,
+    marked "updated on"; those told of the original are emailed about the correction
+    only when `notify` is true. 409 when it was corrected or withdrawn already, or no
+    data is left to report."""
+    principal = current_principal()
+    return in_transaction(lambda s: corrections.correct(
+        reports(), s, principal, str(report_id), body["notify"], body.get("title")))
+
+
+@blp.route("/<uuid:report_id>/withdraw", methods=["POST"])
+@require("school_admin")
+@blp.response(200, schemas.WithdrawResult)
+def withdraw_report(report_id):
+    """Withdraw a published report: parents and the student no longer see it, and mail
+    about it not sent yet is not sent. Withdrawing it again answers the same."""
+    principal = current_principal()
+    return in_transaction(lambda s: corrections.withdraw(reports(), s, principal,
+                                                         str(report_id)))
 
 
 BLUEPRINTS = (students, blp)

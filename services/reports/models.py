@@ -123,6 +123,12 @@ reports = sa.Table(
     # rewrites it) and served as it is. NULL for reports published before it was kept:
     # those are rendered when read.
     sa.Column("body", sa.Text, nullable=True),
+    # Corrections (issue 24): a corrected report points at the snapshot that replaced it;
+    # the replacement says when it was updated. Parents see neither a replaced nor a
+    # withdrawn report.
+    sa.Column("replaced_by", Id, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=True),
+    sa.Column("withdrawn_at", UtcDateTime, nullable=True),
 )
 
 removed_records = define_removed_records(metadata)

@@ -45,7 +45,8 @@ DECLARATION = DataDeclaration("reports", tables=(
                           "record_id": NOT_PERSONAL}),
     T("reports", {"id": NOT_PERSONAL, "school_id": NOT_PERSONAL, "student_id": NOT_PERSONAL,
                   "period": NOT_PERSONAL, "title": NOT_PERSONAL, "published_at": NOT_PERSONAL,
-                  "visible_from": NOT_PERSONAL,
+                  "visible_from": NOT_PERSONAL, "replaced_by": NOT_PERSONAL,
+                  "updated_at": NOT_PERSONAL, "withdrawn_at": NOT_PERSONAL,
                   "content": Personal("any", "the published report: the student's data and "
                                              "their teachers' names"),
                   "body": Personal("any", "the published report as the API answers it")},
@@ -65,12 +66,13 @@ class ReportsParticipant(RightsParticipant):
         from .schemas import report_body
         rows = session.execute(sa.select(
             reports.c.id, reports.c.period, reports.c.title, reports.c.published_at,
-            reports.c.content).where(
+            reports.c.updated_at, reports.c.content).where(
             reports.c.school_id == subject.school_id,
             sa.cast(reports.c.content, sa.Text).like(f"%{subject.id}%"))).all()
         for row in rows:
             content = domain.without_teacher(row.content, subject.id)
             session.execute(reports.update().where(reports.c.id == row.id).values(
                 content=content, body=report_body(row.id, row.period, row.title,
-                                                  row.published_at, content)))
+                                                  row.published_at, content,
+                                                  row.updated_at)))
         return len(rows)

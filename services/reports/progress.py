@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .domain import GENERAL, Row
+from .domain import GENERAL, KIND_ORDER, Row
 
 SCHOOL_YEAR = dt.timedelta(days=366)  # reports within a year of the newest one
 
@@ -76,7 +76,8 @@ def school_year(rows: list[Row]) -> list[Row]:
 
 
 def progress(rows: list[Row]) -> Row:
-    """`rows`: id, period, title, published_at, content of the student's visible reports."""
+    """`rows`: id, period, title, published_at, content of the student's visible reports.
+    Each subject's grades against target; each characteristic's values (`characteristics`)."""
     year = school_year(rows)
     periods = [{"report_id": r["id"], "period": r["period"], "title": r["title"],
                 "published_at": r["published_at"], "attendance": _attendance(r["content"])}
@@ -95,7 +96,32 @@ def progress(rows: list[Row]) -> Row:
         entry["change"] = _latest_change(entry["points"])
         entry["points"] = [p or {"period": year[i]["period"], "grade": None, "target": None,
                                  "standing": None} for i, p in enumerate(entry["points"])]
-    return {"periods": periods, "subjects": ordered}
+    return {"periods": periods, "subjects": ordered, "characteristics": _characteristics(year)}
+
+
+def _characteristics(year: list[Row]) -> list[Row]:
+    """Attitude, effort and behaviour (attendance is the period's own figure), per subject
+    (General: without a class) and kind, in every report of the year, and what changed."""
+    found: dict[tuple, list[Any]] = {}
+    for index, report in enumerate(year):
+        for subject in report["content"].get("subjects", []):
+            for item in subject.get("characteristics", []):
+                if item["kind"] != "attendance":
+                    key = (subject["subject"], subject.get("class"), item["kind"])
+                    found.setdefault(key, [None] * len(year))[index] = item["value"]
+    ordered = sorted(found, key=lambda k: (k[0] == GENERAL, k[0], k[1] or "", KIND_ORDER[k[2]]))
+    return [{"subject": subject, "class": class_, "kind": kind,
+             "points": [{"period": year[i]["period"], "value": v}
+                        for i, v in enumerate(found[(subject, class_, kind)])],
+             "change": _value_change(found[(subject, class_, kind)])}
+            for subject, class_, kind in ordered]
+
+
+def _value_change(values: list[Any]) -> Row | None:
+    if len(values) < 2 or values[-1] is None or values[-2] is None:
+        return None
+    return {"before": values[-2], "after": values[-1],
+            "direction": change(values[-2], values[-1])}
 
 
 def _latest_change(points: list[Row | None]) -> Row | None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.db import advisory_lock, upsert_versioned, upsert_versioned_many, utcnow
-from shared.errors import Locked, NotFound
+from shared.errors import Invalid, Locked, NotFound
 from shared.pages import Key, Page, keyset_page
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
@@ -31,6 +31,22 @@ class Restricted(Locked):
     code = "processing_restricted"
     answer = ("The school has restricted the processing of this student's data; it is "
               "kept but not shown for now.")
+
+
+class EmbargoInThePast(Invalid):
+    field = "visible_from"
+    answer = ("The date parents see the reports from is in the past: leave it empty to "
+              "show them at once, or give a later date.")
+
+
+EMBARGO_SLACK = dt.timedelta(minutes=5)  # a form filled in slowly is not "in the past"
+
+
+def shown_to_readers(now: dt.datetime) -> list:
+    """What a parent or student sees of the reports: visible, neither replaced by a
+    correction nor withdrawn."""
+    return [reports.c.visible_from <= now, reports.c.replaced_by.is_(None),
+            reports.c.withdrawn_at.is_(None)]
 
 
 @dataclass
@@ -250,6 +266,8 @@ class Reports:
                 visible_from: dt.datetime | None) -> int:
         """One snapshot per student with data in the period; announced now or when due."""
         now = self.clock()
+        if visible_from is not None and visible_from < now - EMBARGO_SLACK:
+            raise EmbargoInThePast()
         visible_from = visible_from or now
         ids = set(session.execute(sa.select(attainment.c.student_id).where(
             attainment.c.school_id == school_id, attainment.c.period == period)).scalars())
@@ -262,7 +280,7 @@ class Reports:
                and not self.participant.is_restricted(session, "student", i, school_id)}
         if not ids:
             return 0
-        contents = self._build(session, school_id, period, sorted(ids))
+        contents = self.snapshots(session, school_id, period, sorted(ids))
         versions = dict(session.execute(
             sa.select(reports.c.student_id, sa.func.max(reports.c.version)).where(
                 reports.c.school_id == school_id, reports.c.period == period)
@@ -283,7 +301,8 @@ class Reports:
                  len(rows), announced)
         return len(rows)
 
-    def _build(self, session, school_id, period, student_ids) -> dict[str, dict]:
+    def snapshots(self, session, school_id, period, student_ids) -> dict[str, dict]:
+        """Each student's report content from the data held now (publish, correct)."""
         class_rows = {r.class_id: {"name": r.name, "subject": r.subject} for r in
                       session.execute(sa.select(classes).where(
                           classes.c.school_id == school_id)).all()}
@@ -323,7 +342,7 @@ class Reports:
                                         reports.c.student_id, reports.c.period,
                                         reports.c.title, reports.c.published_at)
                               .where(reports.c.announced.is_(False),
-                                     reports.c.visible_from <= now)
+                                     *shown_to_readers(now))
                               .with_for_update(skip_locked=True)).all()
         if not due:
             return 0
@@ -346,16 +365,20 @@ class Reports:
         self._check_restriction(session, student_id, guardians, school_id)
         shown = [reports.c.student_id == student_id]
         if principal.role != "school_admin":
-            shown.append(reports.c.visible_from <= self.clock())
+            shown += shown_to_readers(self.clock())
+        else:
+            shown.append(reports.c.replaced_by.is_(None))
         query = sa.select(reports.c.id, reports.c.period, reports.c.title,
-                          reports.c.published_at).where(*shown)
+                          reports.c.published_at, reports.c.updated_at,
+                          reports.c.withdrawn_at).where(*shown)
         newest_first = [Key(reports.c.published_at, descending=True), Key(reports.c.id)]
         # A cursor that is not there (any more): nothing after it.
         return keyset_page(session, query, newest_first, after, limit, missing="empty",
                            position=sa.select(reports.c.published_at).where(
                                reports.c.id == after, *shown)).map(
             lambda r: {"id": r.id, "period": r.period, "title": r.title,
-                       "published_at": r.published_at})
+                       "published_at": r.published_at, "updated_at": r.updated_at,
+                       "withdrawn_at": r.withdrawn_at})
 
     def read_report(self, reader, principal, report_id: str) -> str:
         """The report's answer (JSON text), in one statement (reader.OneRowReader): the
@@ -372,14 +395,14 @@ class Reports:
             allowed = bool(row.links)  # a parent's verified links, or the student's own
         if not allowed:
             raise NotFound()
-        if principal.role != "school_admin" and row.visible_from > self.clock():
-            raise NotFound()  # embargoed: not there yet for parents and students
+        if principal.role != "school_admin" and not _shown(row, self.clock()):
+            raise NotFound()
         if row.student_restricted or row.open_links == 0:  # every link restricted
             raise Restricted()
         if row.body is not None:
             return row.body
         return schemas.report_body(report_id, row.period, row.title, row.published_at,
-                                   row.content)  # published before bodies were kept
+                                   row.content, row.updated_at)  # before bodies were kept
 
     def progress(self, session, principal, student_id: str) -> dict:
         """Each subject's grade against target in every report of the school year the
@@ -389,7 +412,9 @@ class Reports:
         self._check_restriction(session, student_id, guardians, school_id)
         shown = [reports.c.student_id == student_id]
         if principal.role != "school_admin":
-            shown.append(reports.c.visible_from <= self.clock())
+            shown += shown_to_readers(self.clock())
+        else:
+            shown += [reports.c.replaced_by.is_(None), reports.c.withdrawn_at.is_(None)]
         rows = session.execute(sa.select(reports.c.id, reports.c.period, reports.c.title,
                                          reports.c.published_at, reports.c.content)
                                .where(*shown)).mappings().all()
@@ -402,6 +427,12 @@ class Reports:
             school = session.execute(sa.select(reports.c.school_id).where(
                 reports.c.student_id == student_id).limit(1)).scalar()
         return school
+
+
+def _shown(row, now: dt.datetime) -> bool:
+    """As shown_to_readers: not embargoed (not there yet), neither corrected nor withdrawn
+    (not there any more)."""
+    return row.visible_from <= now and row.replaced_by is None and row.withdrawn_at is None
 
 
 def _read_report_statements() -> dict[str, sa.Select]:
@@ -418,8 +449,8 @@ def _read_report_statements() -> dict[str, sa.Select]:
                                  restrictions.c.subject_type == subject_type,
                                  restrictions.c.subject_id == subject_id)
     account = sa.bindparam("account_id")
-    base = [r.c.school_id, r.c.visible_from, r.c.period, r.c.title, r.c.published_at,
-            r.c.body,
+    base = [r.c.school_id, r.c.visible_from, r.c.replaced_by, r.c.withdrawn_at, r.c.period,
+            r.c.title, r.c.published_at, r.c.updated_at, r.c.body,
             sa.type_coerce(sa.case((r.c.body.is_(None), r.c.content)), r.c.content.type)
             .label("content"),
             restricted("student", r.c.student_id).label("student_restricted")]

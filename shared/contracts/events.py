@@ -232,6 +232,23 @@ class ReportPublished(EventData):
     student_name = SafeString(allow_none=True, load_default=None)  # the parents' mail names it
 
 
+class ReportCorrected(EventData):
+    """A report parents were told of was replaced by a corrected one (`report_id`)."""
+    report_id = UuidString(required=True)
+    replaces = UuidString(required=True)
+    student_id = UuidString(required=True)
+    period = SafeString(required=True, max_length=100)
+    title = SafeString(required=True)
+    updated_at = UtcDateTime(required=True)
+    notify = fields.Boolean(required=True)  # the school chose to tell those told before
+    student_name = SafeString(allow_none=True, load_default=None)
+
+
+class ReportWithdrawn(EventData):
+    report_id = UuidString(required=True)
+    student_id = UuidString(required=True)
+
+
 # --- rights (dsar asks, every participant answers) ----------------------------------
 class RightsRequest(EventData):
     subject = fields.Nested(Subject, required=True)
@@ -349,6 +366,8 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(LinkRevoked, "linking", ("reports", "notifications", "dsar")),
     _c(LinkLocked, "linking", ("reports", "notifications", "dsar")),
     _c(ReportPublished, "reports", ("notifications",)),
+    _c(ReportCorrected, "reports", ("notifications",)),
+    _c(ReportWithdrawn, "reports", ("notifications",)),
     _c(SubjectIdRequested, "dsar", ("ingest", "identity"), RIGHTS),
     _c(SubjectIdResolved, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(ErasureRequested, "dsar", (EVERY_PARTICIPANT,), RIGHTS),

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT = 10.0  # seconds to wait for the broker's confirm before giving up
 BROKER_REPLY_TIMEOUT = 20.0  # seconds to wait for the reply to any other method
+NACKED = "nacked by the broker"
 
 
 def broker_connection(url: str, *, confirm: bool = False, name: str | None = None,
@@ -92,8 +93,9 @@ class PublishFailed(RuntimeError):
 class BrokerPublisher:
     """Publishes with publisher confirms on one connection, reconnecting after a failure.
 
-    Not thread-safe by design: each relay owns one. A failure closes the connection; the
-    next publish reconnects and re-declares the topology.
+    Not thread-safe by design: each relay owns one. A failure (a lost connection, a
+    missing confirm, a nack) closes the connection; the next publish reconnects, to the
+    first node of a cluster that answers, and re-declares the topology.
     """
 
     def __init__(self, settings: Settings):
@@ -177,7 +179,7 @@ class BrokerPublisher:
                 elif ok:
                     result.confirmed.append(message_id)
                 else:
-                    result.failed[message_id] = "nacked by the broker"
+                    result.failed[message_id] = NACKED
 
         def on_return(exc, exchange, routing_key, message) -> None:
             returned[message.properties.get("message_id")] = _error_text(exc)
@@ -204,6 +206,11 @@ class BrokerPublisher:
         finally:
             for event, callback in callbacks.items():
                 channel.events[event].discard(callback)
+        if NACKED in result.failed.values():
+            # A nack is the broker giving up on a message (a quorum queue that lost its
+            # leader with its node): the node may be going or gone, so the next publish
+            # connects afresh, to whichever node answers, rather than reuse a channel on it.
+            self.close()
 
     def close(self) -> None:
         conn, self._conn, self._producer, self._channel = self._conn, None, None, None

@@ -41,15 +41,16 @@ def verify(receipt_path: str, key_paths: list[str]) -> int:
 
 
 def _keys_of(service: str) -> tuple[Any, Any]:
+    """The service's keys as its processes reach them (sealed by its secret: run the
+    command with the service's configuration)."""
     import importlib
 
     from shared.config import Settings
     from shared.db import make_engine
+    from shared.service import receipt_keys_for
     settings = Settings.from_env()
-    models = importlib.import_module(f"services.{service}.models")
-    table = models.metadata.tables["receipt_keys"]
-    from .keys import ReceiptKeys
-    return make_engine(settings.database_url(service)), ReceiptKeys(service, table)
+    spec = importlib.import_module(f"services.{service}.app").SPEC
+    return make_engine(settings.database_url(service)), receipt_keys_for(spec, settings)
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,13 @@ stops signing but stays published in the service's JWKS for good, so every recei
 signed keeps verifying. A key's id names its service (`<service>:<fingerprint>`), so a
 verifier knows which service a signature speaks for.
 
+A private key rests in the database only sealed (shared/sealing.py) by a secret of the
+configuration: identity's own secret for identity, for every other service the file
+`PP_RECEIPT_SECRET_FILE` names (Kubernetes: its key of the `pp-receipt-secrets` Secret),
+else `PP_DATA_DIR/keys/receipt-secret-<service>`, made on first use. `ensure`, at start,
+seals a key stored in clear before (the first receipts release) and stops a process
+whose secret does not open the stored keys.
+
     python -m shared.receipts rotate SERVICE   (ops: start signing with a new key)
 """
 from __future__ import annotations
@@ -22,10 +29,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.db import UtcDateTime, utcnow
+from shared.sealing import Sealer, SealingError, is_sealed
 
 from . import jws
 
 ANSWER_TYPE = "pp-rights-answer+jws"  # the JWS `typ` of one service's signed answer
+SEALING_LABEL = b"pupil-progress receipts: sealed keys"
+
+
+def receipt_sealer(material: bytes, source: str) -> Sealer:
+    """What seals a service's receipt keys, from its secret's bytes."""
+    return Sealer(material, SEALING_LABEL, source)
 
 
 def define_receipt_keys(metadata: sa.MetaData) -> sa.Table:
@@ -33,7 +47,7 @@ def define_receipt_keys(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         "receipt_keys", metadata,
         sa.Column("kid", sa.String(80), primary_key=True),
-        sa.Column("private_key", sa.Text, nullable=False),  # PKCS#8 PEM
+        sa.Column("private_key", sa.Text, nullable=False),  # PKCS#8 PEM, sealed
         sa.Column("created_at", UtcDateTime, nullable=False),
         sa.Column("retired_at", UtcDateTime, nullable=True),
     )
@@ -71,20 +85,30 @@ class ReceiptKeys:
     """One service's keys, read through the caller's connection or session (a handler signs
     inside its own transaction)."""
 
-    def __init__(self, service: str, table: sa.Table,
+    def __init__(self, service: str, table: sa.Table, sealer: Sealer,
                  clock: Callable[[], dt.datetime] = utcnow):
         self.service = service
         self.table = table
+        self.sealer = sealer
         self.clock = clock
         self._parsed: dict[str, Ed25519PrivateKey] = {}
         self._lock = threading.Lock()
 
     def ensure(self, conn: sa.Connection | Any) -> str:
         """The signing key's id, made on first use (processes starting together: one makes
-        it, on PostgreSQL; on SQLite writers are serialised anyway)."""
+        it, on PostgreSQL; on SQLite writers are serialised anyway). Keys stored in clear
+        are sealed here, and every stored key must open with this process's secret: one
+        configured with another stops (SealingError) rather than sign apart."""
         if _dialect(conn) == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {
                 "k": zlib.crc32(f"{self.service}:receipt-keys".encode()) & 0x7FFFFFFF})
+        for row in conn.execute(sa.select(self.table.c.kid, self.table.c.private_key)).all():
+            if is_sealed(row.private_key):
+                self.sealer.unseal(row.private_key, row.kid)
+            else:
+                conn.execute(self.table.update().where(self.table.c.kid == row.kid)
+                             .values(private_key=self.sealer.seal(
+                                 row.private_key.encode("ascii"), row.kid)))
         active = self._active(conn)
         if active is not None:
             return str(active.kid)
@@ -102,7 +126,8 @@ class ReceiptKeys:
         pem = key.private_bytes(serialization.Encoding.PEM,
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode("ascii")
-        conn.execute(self.table.insert().values(kid=kid, private_key=pem,
+        conn.execute(self.table.insert().values(kid=kid, private_key=self.sealer.seal(
+                                                    pem.encode("ascii"), kid),
                                                 created_at=self.clock(), retired_at=None))
         return kid
 
@@ -114,8 +139,10 @@ class ReceiptKeys:
         with self._lock:
             key = self._parsed.get(row.kid)
             if key is None:
-                loaded = serialization.load_pem_private_key(row.private_key.encode("ascii"),
-                                                            password=None)
+                if not is_sealed(row.private_key):  # only ever sealed: ensure() saw to it
+                    raise SealingError(f"receipt key {row.kid} is not sealed")
+                loaded = serialization.load_pem_private_key(
+                    self.sealer.unseal(row.private_key, row.kid), password=None)
                 assert isinstance(loaded, Ed25519PrivateKey)
                 key = self._parsed[row.kid] = loaded
             return key

@@ -86,15 +86,15 @@ class RightsParticipant:
     """
 
     def __init__(self, service: str, declaration: DataDeclaration, metadata: sa.MetaData,
-                 tables: PlumbingTables, outbox: Outbox):
+                 tables: PlumbingTables, outbox: Outbox, receipts: ReceiptKeys | None = None):
         self.service = service
         self.declaration = declaration
         self.metadata = metadata
         self.tables = tables
         self.outbox = outbox
-        # The service's receipt keys: each answer is signed (issue 30).
-        self.receipts = (ReceiptKeys(service, tables.receipt_keys)
-                         if tables.receipt_keys is not None else None)
+        # The service's receipt keys (shared.service.receipt_keys_for): each answer is
+        # signed (issue 30); None, unsigned.
+        self.receipts = receipts
 
     # --- the operations a service may extend ------------------------------------------
     def _subject_tables(self, subject: Subject):

@@ -78,6 +78,11 @@ def test_an_admin_publishes_reports_and_a_parent_then_sees_them(web_system, open
 
     admin.get_by_label("Title", exact=True).fill("Autumn progress report")
     admin.get_by_role("button", name="Publish").click()
+    # Publishing asks to confirm, saying whom it tells (issue 24).
+    expect(admin.get_by_role("heading", name="Check before publishing")).to_be_focused()
+    expect(admin.get_by_text("1 parent with a confirmed link will be emailed now")
+           ).to_be_visible()
+    admin.get_by_role("button", name="Yes, publish 1 report").click()
     expect(admin.get_by_role("status")).to_contain_text(
         f"Published 1 report for {family.period}")
     published = admin.get_by_role("table", name="Reports, newest first")
@@ -89,6 +94,9 @@ def test_an_admin_publishes_reports_and_a_parent_then_sees_them(web_system, open
     admin.get_by_label("Title", exact=True).fill("Embargoed report")
     admin.get_by_label("Visible to parents from (optional)").fill(later)
     admin.get_by_role("button", name="Publish").click()
+    expect(admin.get_by_text("will be emailed when the reports become visible on")
+           ).to_be_visible()
+    admin.get_by_role("button", name="Yes, publish 1 report").click()
     expect(admin.get_by_role("status")).to_contain_text("Parents see them from")
     expect(published.get_by_role("row", name=re.compile("Embargoed report"))
            ).to_contain_text("Embargoed until")

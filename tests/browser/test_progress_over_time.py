@@ -14,7 +14,8 @@ PASSWORD = "a-parent-password-1"
 
 
 def _second_period(events: list[dict], period: str) -> list[dict]:
-    """The same people and classes with a new period's results: Maths grade up to 6."""
+    """The same people and classes with a new period's results: Maths grade up to 6,
+    attendance down to 93.5%, effort in Maths from Good to Excellent."""
     out = []
     for event in events:
         if event["type"] not in ("attainment.recorded", "characteristic.recorded"):
@@ -24,6 +25,8 @@ def _second_period(events: list[dict], period: str) -> list[dict]:
             data["value"] = "6"
         if data.get("kind") == "attendance":
             data["value"] = "93.5"
+        if data.get("kind") == "effort" and data["class_id"].endswith("-Maths"):
+            data["value"] = "Excellent"
         out.append({**event, "source_id": event["source_id"] + "-p2", "data": data})
     return out
 
@@ -51,12 +54,19 @@ def test_a_report_shows_progress_over_the_year_and_home_shows_the_trend(web_syst
     child.get_by_label("Date of birth").fill(kid.date_of_birth)
     child.get_by_role("button", name="Confirm").click()
     expect(child.get_by_text("Confirmed")).to_be_visible()
-    page.reload()
+    # The reports screen waits until the reports part of the system knows the link (a
+    # few seconds at most); the home, drawn again after it, then has each child's trend.
+    child.get_by_role("link", name=f"Reports for {kid.name}").click()
+    expect(page.get_by_role("link", name="Spring report")).to_be_visible()
+    page.goto(web_system.url("/children"))
     child = page.get_by_role("region", name=kid.name)
     expect(child.get_by_role("link", name="Spring report")).to_be_visible()
     trend = child.get_by_role("list", name=f"Since the last report, for {kid.name}")
     expect(trend).to_contain_text("Maths: up from 5 to 6")
     expect(trend).to_contain_text("English: no change (5)")
+    expect(trend).to_contain_text("Attendance: down from 96.5% to 93.5%")
+    expect(trend).to_contain_text("Effort in Maths: changed from Good to Excellent")
+    expect(trend).not_to_contain_text("Attitude")  # at a glance: what changed only
     screenshot(page, "home-trend")
     assert_accessible(page, name="axe-home-trend")
 
@@ -75,6 +85,15 @@ def test_a_report_shows_progress_over_the_year_and_home_shows_the_trend(web_syst
     expect(maths).to_contain_text("up")
     expect(table.get_by_role("row", name="Attendance")).to_contain_text("96.5%")
     expect(table.get_by_role("row", name="Attendance")).to_contain_text("93.5%")
+    traits = section.get_by_role(
+        "table", name="Attitude, effort and behaviour in each report this school year")
+    effort = traits.get_by_role("row", name="Effort in Maths (7A Maths)")
+    expect(effort).to_contain_text("Good")
+    expect(effort).to_contain_text("Excellent")
+    expect(effort).to_contain_text("changed")
+    expect(traits.get_by_role("row", name="Attitude in English (7A English)")
+           ).to_contain_text("no change")
+    expect(section).to_contain_text("Effort in Maths: changed from Good to Excellent")
     general = page.get_by_role("region", name="General")
     expect(general).to_contain_text("93.5%")
     screenshot(page, "report-progress")

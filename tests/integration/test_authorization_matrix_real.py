@@ -368,6 +368,28 @@ def _expect(**checks):
 A = {"A_admin": OK}
 S1_READERS = {"A_parent": (200,), "A_student": (200,), "A_admin": (200,)}
 
+
+def _report_state(w, ids):
+    """What correcting or withdrawing a report changes (issue 24)."""
+    with w.system.runtimes["reports"].engine.connect() as conn:
+        return tuple(conn.execute(sa.text(
+            "SELECT replaced_by, withdrawn_at FROM reports WHERE id=:r"),
+            {"r": ids["report_id"]}).one())
+
+
+def _throwaway_report(w):
+    """A report of S2's (whom no other rule reads) for the admin to correct or withdraw:
+    a copy of S1's row under a new id, so school A's own report stays as it is."""
+    report_id = str(uuid.uuid4())
+    with w.system.runtimes["reports"].engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO reports (id, school_id, student_id, period, title, version, "
+            "published_at, visible_from, announced, content, body) SELECT :new, school_id, "
+            ":student, period, 'Throwaway', 99, published_at, visible_from, announced, "
+            "content, NULL FROM reports WHERE id=:r"),
+            {"new": report_id, "student": w.sid["S2"], "r": w.report})
+    return {"report_id": report_id}
+
 RULES: dict[tuple[str, str, str], Rule] = {
     # identity: the operator's school management; staff invitations also by the school's admin
     ("identity", "GET", "/api/v1/schools/{school_id}"): Rule(
@@ -450,6 +472,20 @@ RULES: dict[tuple[str, str, str], Rule] = {
         fill=lambda w: {"report_id": w.report}, allowed=S1_READERS),
     ("reports", "GET", "/api/v1/students/{student_id}/progress"): Rule(
         fill=lambda w: {"student_id": w.sid["S1"]}, allowed=S1_READERS),
+    # reports: the school's admin corrects or withdraws a published report (issue 24)
+    ("reports", "POST", "/api/v1/reports/{report_id}/correct"): Rule(
+        fill=lambda w: {"report_id": w.report}, allowed={"A_admin": (200,)},
+        body=lambda caller, allowed: {"notify": False}, state=_report_state,
+        throwaway=_throwaway_report,
+        after=lambda w, ids, before: _must(
+            before == (None, None) and _report_state(w, ids)[0] is not None,
+            "the report was not replaced")),
+    ("reports", "POST", "/api/v1/reports/{report_id}/withdraw"): Rule(
+        fill=lambda w: {"report_id": w.report}, allowed={"A_admin": (200,)},
+        state=_report_state, throwaway=_throwaway_report,
+        after=lambda w, ids, before: _must(
+            before == (None, None) and _report_state(w, ids)[1] is not None,
+            "the report was not withdrawn")),
     # dsar: the school's admin; the filer may read their own request
     ("dsar", "GET", "/api/v1/offboardings/{school_id}"): Rule(
         fill=_offboarded_school, allowed={"operator": (200,)}),
@@ -603,6 +639,8 @@ def test_ids_of_another_school_in_the_query_or_body_are_refused_alike(world):
         ("ingest", "get", "/api/v1/school-data/batches", None, {"school_id": "{}"}),
         ("reports", "get", "/api/v1/reports", None, {"school_id": "{}"}),
         ("reports", "get", "/api/v1/reports/periods", None, {"school_id": "{}"}),
+        ("reports", "get", "/api/v1/reports/draft", None,
+         {"school_id": "{}", "period": PERIOD}),
         ("linking", "get", "/api/v1/links/students", None, {"school_id": "{}"}),
         ("dsar", "post", "/api/v1/subject-requests",
          {"kind": "erasure", "school_id": "{}",

@@ -18,6 +18,7 @@ from shared.config import SERVICES
 from tests.integration.test_journey_faults_real import _sql, assert_nothing_lost_nothing_twice
 from tests.support import wait_for
 from tests.system import RealSystem, student
+from tests.throwaway_cluster import LOADED
 
 pytestmark = pytest.mark.integration
 STUDENTS = 30
@@ -88,7 +89,7 @@ def _term_and_erasure(system: RealSystem, fault, heal) -> MoveClock:
             "name": "9A Maths", "subject": "Maths", "teacher_ids": ["T1"],
             "student_ids": sources}}])
     wait_for(lambda: _sql(system, "reports", "SELECT count(*) FROM students WHERE "
-                          "school_id = :s", s=school) == len(sources), timeout=60,
+                          "school_id = :s", s=school) == len(sources), timeout=LOADED,
              interval=0.2, message="the roster in reports")
     marks = [{"type": "attainment.recorded", "source_id": f"A{s}", "data": {
         "student_id": s, "class_id": "C1", "period": PERIOD, "kind": "mark",
@@ -109,10 +110,10 @@ def _term_and_erasure(system: RealSystem, fault, heal) -> MoveClock:
         view = system.call("dsar", "get", f"/api/v1/subject-requests/{filed.json['id']}",
                            admin).json
         return view["status"] == "completed" and set(view["services"].values()) == {"done"}
-    wait_for(erased, timeout=120, interval=0.3, message="the erasure completed everywhere")
+    wait_for(erased, timeout=LOADED, interval=0.3, message="the erasure completed everywhere")
     wait_for(lambda: _sql(system, "reports", "SELECT count(*) FROM attainment WHERE "
                           "school_id = :s AND period = :p", s=school, p=PERIOD) == STUDENTS,
-             timeout=120, interval=0.3, message="the whole term's marks in reports")
+             timeout=LOADED, interval=0.3, message="the whole term's marks in reports")
     assert _sql(system, "reports", "SELECT count(*) FROM students WHERE school_id = :s",
                 s=school) == STUDENTS  # S0 is gone
     return clock
@@ -120,7 +121,8 @@ def _term_and_erasure(system: RealSystem, fault, heal) -> MoveClock:
 
 def _consumers_back(system: RealSystem) -> None:
     wait_for(lambda: all(w.connected.is_set() for r in system.runtimes.values()
-                         for w in r.queue_workers), timeout=60, message="every consumer back")
+                         for w in r.queue_workers), timeout=LOADED,
+             message="every consumer back")
 
 
 def test_every_service_is_given_every_node_and_quorum_queues_replicate_to_all_three(
@@ -173,14 +175,17 @@ def test_the_node_the_services_are_on_is_cut_off_during_a_term_and_an_erasure_th
     healed: list[float] = []
 
     def heal():
-        own_cluster.wait_running(rest, timeout=60)  # the majority saw it gone ...
-        wait_for(lambda: not cut._accepts_amqp(), timeout=60,
+        # Each step waits for its condition, up to a deadline a loaded machine meets.
+        own_cluster.wait_running(rest)  # the majority saw it gone ...
+        wait_for(lambda: not cut._accepts_amqp(), timeout=LOADED, interval=0.5,
                  message=f"{cut.name} paused")  # ... and it stopped serving
-        assert all(q["leader"] != cut.name  # the majority leads every queue now
-                   for q in own_cluster.quorum_queues(prefix, rest[0]).values())
+        wait_for(lambda: own_cluster._try(lambda: all(  # the majority leads every queue
+            q["leader"] != cut.name
+            for q in own_cluster.quorum_queues(prefix, rest[0]).values())),
+            timeout=LOADED, interval=0.5, message="the majority to lead every queue")
         began = time.monotonic()
         own_cluster.heal(cut)
-        own_cluster.wait_running(own_cluster.nodes, timeout=90)
+        own_cluster.wait_running(own_cluster.nodes)
         healed.append(time.monotonic() - began)
     clock = _term_and_erasure(world, lambda: own_cluster.partition(cut), heal)
     assert_nothing_lost_nothing_twice(world)

@@ -112,10 +112,34 @@ def test_the_published_reports_with_their_embargo_and_the_periods():
     with pytest.raises(NotFound):  # a cursor from another school
         school_view.published(session, OTHER, None, listing[0]["id"], 50, NOW)
 
+    # Publishing tells the parents with a confirmed link, each once (issue 24).
+    from services.reports.models import parent_access
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    for account, kid, verified, school in ((a, kids[0], True, SCHOOL),
+                                           (c, kids[0], False, SCHOOL),
+                                           (a, kids[1], True, SCHOOL),
+                                           (b, kids[1], True, SCHOOL),
+                                           (c, kids[2], True, OTHER)):
+        session.execute(parent_access.insert().values(
+            link_id=str(uuid.uuid4()), school_id=school, account_id=account,
+            guardian_id=str(uuid.uuid4()), student_id=kid, verified=verified,
+            record_version=1))
     assert school_view.periods(session, SCHOOL) == [
-        {"period": "2026 Spring", "students": 1, "reports": 0, "last_published_at": None},
-        {"period": "2026 Autumn", "students": 3, "reports": 4, "last_published_at": NOW}]
+        {"period": "2026 Spring", "students": 1, "parents": 1, "reports": 0,
+         "last_published_at": None},
+        {"period": "2026 Autumn", "students": 3, "parents": 2, "reports": 4,
+         "last_published_at": NOW}]
     assert school_view.periods(session, str(uuid.uuid4())) == []
+
+    # A corrected report shows as its replacement; a withdrawn one is not visible (issue 24).
+    session.execute(reports.update().where(reports.c.id == listing[1]["id"])
+                    .values(replaced_by=listing[0]["id"]))
+    session.execute(reports.update().where(reports.c.id == listing[2]["id"])
+                    .values(withdrawn_at=NOW))
+    after, _ = school_view.published(session, SCHOOL, None, None, 50, NOW)
+    assert [r["id"] for r in after] == [listing[0]["id"], listing[2]["id"], listing[3]["id"]]
+    assert after[1]["visible"] is False and after[1]["withdrawn_at"] == NOW
+    assert after[2]["visible"] is True and after[2]["withdrawn_at"] is None
 
 
 # --- linking --------------------------------------------------------------------------------

@@ -459,6 +459,11 @@ def _check_common_env(svc: str, container: dict):
         assert env["PP_JWKS_URL"]["value"] == "http://identity-web:8000/.well-known/jwks.json"
         assert "PP_JWT_PRIVATE_KEY_FILE" not in env
         assert "PP_IDENTITY_SECRET_FILE" not in env
+        # Its receipt keys are sealed by its own key of pp-receipt-secrets, no other's.
+        assert env["PP_RECEIPT_SECRET_FILE"]["value"] == "/run/secrets/receipts/secret"
+        mount = next(m for m in container["volumeMounts"]
+                     if m["mountPath"] == "/run/secrets/receipts")
+        assert mount["readOnly"] is True
     smtp = {f"PP_SMTP_{k}" for k in ("HOST", "PORT", "TLS", "USER", "PASSWORD")}
     if svc == "notifications":
         assert smtp <= set(env)

@@ -465,3 +465,27 @@ def test_erasing_either_record_of_a_user_with_two_roles_erases_their_held_rows(i
         assert left == [], (record_type, left)
         assert ingest.upload(school, zip_bundle(  # taken anew, as a new record
             {k: ("bulk", v) for k, v in tables.items()})).status_code == 202
+
+
+@pytest.mark.parametrize("file, column, value", [
+    ("classes", "classType", "Scheduled"),  # a class refused for its shape
+    ("classes", "title", "x" * 300),
+    ("lineItems", "resultValueMax", "inf"),  # a line item refused for its shape
+    ("users", "givenName", "\x07"),  # a student refused for their shape
+    ("roles", "status", "inactive"),  # a student's role refused: their role is not known
+])
+def test_rows_naming_a_row_refused_for_its_shape_are_not_refused_as_well(
+        ingest, file, column, value):
+    """Each fault is real: the one row at fault is reported, not the enrollments, line
+    items and results that name it (issue 23, "Faults that are true")."""
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    target = {"classes": "CL0", "lineItems": "LI0-0", "users": "S0000",
+              "roles": "RO-S0000"}[file]
+    index = next(i for i, r in enumerate(tables[file]) if r["sourcedId"] == target)
+    tables[file][index][column] = value
+    response = ingest.upload(str(uuid.uuid4()),
+                             zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 422, response.json
+    rows = response.json["error"]["rows"]
+    assert [(r["file"], r["line"]) for r in rows] == [(f"{file}.csv", index + 2)], rows
+    assert rows[0]["error"].startswith(f"{column}:")

@@ -15,6 +15,7 @@ from shared.receipts import (ANSWER_TYPE, RECEIPT_TYPE, InvalidReceipt, ReceiptK
                              keys_from_jwks, verify_receipt)
 from shared.receipts import jws
 from shared.receipts.__main__ import main as receipts_cli
+from shared.receipts.keys import receipt_sealer
 from shared.receipts.receipt import GENESIS, entry_hash
 from shared.rights import RightsParticipant
 from shared.rights.participant import with_plumbing
@@ -23,6 +24,11 @@ from tests import fakeservice
 SCHOOL = str(uuid.uuid4())
 SERVICES = ("linking", "reports")
 REQUEST = str(uuid.uuid4())
+SEALER = receipt_sealer(b"a test deployment's receipt secret, 32 bytes or more", "test")
+
+
+def ring(name, spec):
+    return ReceiptKeys(name, spec.tables.receipt_keys, SEALER)
 
 
 @pytest.fixture
@@ -35,7 +41,8 @@ def world(tmp_path):
         spec.metadata.create_all(engine)
         out[name] = (spec, make_session_factory(engine),
                      RightsParticipant(name, with_plumbing(spec.declaration), spec.metadata,
-                                       spec.tables, Outbox(name, spec.tables)))
+                                       spec.tables, Outbox(name, spec.tables),
+                                       receipts=ring(name, spec)))
     return out
 
 
@@ -53,7 +60,7 @@ def _jwks(world):
     keys = []
     for name, (spec, sessions, _) in world.items():
         with sessions() as s:
-            keys += ReceiptKeys(name, spec.tables.receipt_keys).jwks(s)["keys"]
+            keys += ring(name, spec).jwks(s)["keys"]
     return {"keys": keys}
 
 
@@ -73,7 +80,7 @@ def _receipt(world, answers, services=SERVICES, request_id=None, events=()):
                "audit": {"head": {"seq": 3, "hash": prev}, "entries": entries}}
     spec, sessions, _ = world["dsar"]
     with sessions() as s, s.begin():
-        return ReceiptKeys("dsar", spec.tables.receipt_keys).sign(s, payload, RECEIPT_TYPE)
+        return ring("dsar", spec).sign(s, payload, RECEIPT_TYPE)
 
 
 @pytest.fixture
@@ -168,7 +175,7 @@ def test_an_altered_audit_entry_fails_verification(world, erased):
     payload["audit"]["entries"][1]["step"] = "refused"
     spec, sessions, _ = world["dsar"]
     with sessions() as s, s.begin():  # even signed again by dsar's own key
-        forged = ReceiptKeys("dsar", spec.tables.receipt_keys).sign(s, payload, RECEIPT_TYPE)
+        forged = ring("dsar", spec).sign(s, payload, RECEIPT_TYPE)
     with pytest.raises(InvalidReceipt, match="audit entry 2"):
         verify_receipt(forged, keys_from_jwks(_jwks(world)))
 
@@ -176,12 +183,12 @@ def test_an_altered_audit_entry_fails_verification(world, erased):
 def test_rotation_keeps_old_receipts_verifiable(world, erased):
     receipt, _, _, _ = erased
     spec, sessions, _ = world["dsar"]
-    ring = ReceiptKeys("dsar", spec.tables.receipt_keys)
+    keys = ring("dsar", spec)
     with sessions() as s, s.begin():
         old = jws.unverified(receipt)[0]["kid"]
-        new = ring.rotate(s)
+        new = keys.rotate(s)
         assert new != old and new.startswith("dsar:")
-        assert jws.unverified(ring.sign(s, {"x": 1}))[0]["kid"] == new
+        assert jws.unverified(keys.sign(s, {"x": 1}))[0]["kid"] == new
     jwks = _jwks(world)
     assert {old, new} <= {k["kid"] for k in jwks["keys"]}
     verify_receipt(receipt, keys_from_jwks(jwks))

@@ -39,9 +39,44 @@ def test_a_subject_missing_from_a_report_has_an_empty_point_and_no_change():
                     _report("r2", "Spring", 90, "6", "6")])
     english = next(s for s in out["subjects"] if s["subject"] == "English")
     assert english["points"][0]["grade"] is None and english["change"] is None
-    assert progress([]) == {"periods": [], "subjects": []}
+    assert progress([]) == {"periods": [], "subjects": [], "characteristics": []}
 
 
 def test_words_for_standing_and_change():
     assert standing("7", "6") == "above" and standing("A", "B") is None
     assert change("B", "A") == "changed" and change("4", "3") == "down"
+
+
+def _with_characteristics(report, effort, behaviour=None):
+    for subject in report["content"]["subjects"]:
+        if subject["subject"] == "Maths":
+            subject["characteristics"] = [{"kind": "effort", "value": effort}]
+    if behaviour:
+        report["content"]["subjects"].append({"subject": "General", "class": None,
+                                              "attainment": [], "characteristics": [
+                                                  {"kind": "behaviour", "value": behaviour},
+                                                  {"kind": "attendance", "value": "97"}]})
+    return report
+
+
+def test_characteristics_in_every_period_and_what_changed():
+    out = progress([_with_characteristics(_report("r1", "Autumn", 0, "5", "6"), "Good", "3"),
+                    _with_characteristics(_report("r2", "Spring", 90, "6", "6"),
+                                          "Excellent", "4")])
+    effort, behaviour = out["characteristics"]  # subjects first, General last
+    assert (effort["subject"], effort["class"], effort["kind"]) == ("Maths", "7A Maths",
+                                                                    "effort")
+    assert [p["value"] for p in effort["points"]] == ["Good", "Excellent"]
+    assert effort["change"] == {"before": "Good", "after": "Excellent",
+                                "direction": "changed"}
+    assert (behaviour["subject"], behaviour["kind"]) == ("General", "behaviour")
+    assert behaviour["change"]["direction"] == "up"
+    assert all(c["kind"] != "attendance" for c in out["characteristics"])
+
+
+def test_a_characteristic_missing_from_the_latest_report_has_no_change():
+    out = progress([_with_characteristics(_report("r1", "Autumn", 0, "5", "6"), "Good"),
+                    _report("r2", "Spring", 90, "6", "6")])
+    (effort,) = out["characteristics"]
+    assert [p["value"] for p in effort["points"]] == ["Good", None]
+    assert effort["change"] is None

@@ -434,7 +434,7 @@ function latestReport(link) {
   const progress = link.progress;
   if (!progress || !progress.periods.length) return null;
   const latest = progress.periods[progress.periods.length - 1];
-  const changes = changeLines(progress);
+  const changes = changeLines(progress, { glance: true });
   return h("div", { class: "latest" },
     h("p", {}, "Latest report: ", h("a", { href: `/reports/${encodeURIComponent(latest.report_id)}` }, latest.title),
       ` (${latest.period})`),
@@ -508,7 +508,7 @@ async function reportsScreen(url) {
     body = reports.length
       ? h("ul", { class: "report-list" }, reports.map((r) => h("li", {},
         h("a", { href: `/reports/${encodeURIComponent(r.id)}` }, r.title),
-        h("span", { class: "meta" }, ` ${r.period} · published ${formatDate(r.published_at)}`))))
+        h("span", { class: "meta" }, ` ${r.period} · published ${formatDate(r.published_at)}${r.updated_at ? ` · updated on ${formatDate(r.updated_at)}` : ""}`))))
       : h("p", {}, "No reports have been published yet. We email you when one is.");
   } catch (error) {
     if (error.status === 401) throw error;

@@ -5,8 +5,8 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
-import { allPages, announce, announceError, button, explainError, field, form, navigate,
-         plural, SERVICE_TEXT, show, summary, table } from "./ui.js";
+import { allPages, announce, announceError, button, checkbox, explainError, field, form,
+         navigate, plural, SERVICE_TEXT, show, summary, table } from "./ui.js";
 
 const SCHOOL_STATE = { active: "Active", offboarding: "Offboarding", offboarded: "Offboarded" };
 const ANSWER_TEXT = { pending: "Waiting", done: "Erased", failed: "Failed" };
@@ -39,18 +39,6 @@ function region(title, ...content) {
   const id = uniqueId("section");
   return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title),
     ...content);
-}
-
-function checkbox(label, checked, hint) {
-  const id = uniqueId("checkbox");
-  const hintId = hint ? `${id}-hint` : null;
-  const input = h("input", { type: "checkbox", id, checked, "aria-describedby": hintId || false });
-  return {
-    input,
-    wrapper: h("div", { class: "checkbox-field" },
-      h("div", { class: "checkbox" }, input, h("label", { for: id }, label)),
-      hint ? h("p", { id: hintId, class: "hint" }, hint) : null),
-  };
 }
 
 /** The API's field errors beside their fields (nested ones by their dotted path); the

@@ -20,12 +20,33 @@ export function percent(value) {
   return value === null || value === undefined || !Number.isFinite(number) ? "—" : `${number}%`;
 }
 
-/** "Maths: up from 5 to 6" for each subject that has a change since the last report. */
-export function changeLines(progress) {
-  return progress.subjects.filter((s) => s.change && s.change.direction)
-    .map((s) => (s.change.direction === "same"
-      ? `${s.subject}: no change (${s.change.after})`
-      : `${s.subject}: ${CHANGE_TEXT[s.change.direction]} from ${s.change.before} to ${s.change.after}`));
+export const KIND_TEXT = { attitude: "Attitude", effort: "Effort", behaviour: "Behaviour" };
+
+function changeLine(what, change, unit = "") {
+  return change.direction === "same"
+    ? `${what}: no change (${change.after}${unit})`
+    : `${what}: ${CHANGE_TEXT[change.direction]} from ${change.before}${unit} to ${change.after}${unit}`;
+}
+
+function characteristicName(c) {
+  return c.subject === "General" ? KIND_TEXT[c.kind] || c.kind
+    : `${KIND_TEXT[c.kind] || c.kind} in ${c.subject}`;
+}
+
+/** "Maths: up from 5 to 6" for each subject that has a change since the last report, then
+ *  attendance and each characteristic ("Effort in Maths: changed from Good to Excellent");
+ *  `glance` (the parent's home): only the characteristics that changed. */
+export function changeLines(progress, { glance = false } = {}) {
+  const lines = progress.subjects.filter((s) => s.change && s.change.direction)
+    .map((s) => changeLine(s.subject, s.change));
+  const [before, after] = progress.periods.slice(-2).map((p) => p.attendance);
+  if (progress.periods.length > 1 && Number.isFinite(before) && Number.isFinite(after)) {
+    lines.push(changeLine("Attendance", { before, after,
+      direction: after > before ? "up" : after < before ? "down" : "same" }, "%"));
+  }
+  return lines.concat((progress.characteristics || [])
+    .filter((c) => c.change && c.change.direction && !(glance && c.change.direction === "same"))
+    .map((c) => changeLine(characteristicName(c), c.change)));
 }
 
 function pointText(point) {
@@ -77,6 +98,18 @@ function progressTable(progress) {
     ["Subject", ...progress.periods.map((p) => p.period), "Since the last report"], rows);
 }
 
+function characteristicsTable(progress) {
+  const items = progress.characteristics || [];
+  if (!items.length) return null;
+  const rows = items.map((c) => h("tr", {},
+    h("th", { scope: "row" }, c.subject === "General" ? KIND_TEXT[c.kind] || c.kind
+      : `${KIND_TEXT[c.kind] || c.kind} in ${c.class ? `${c.subject} (${c.class})` : c.subject}`),
+    c.points.map((p) => h("td", {}, p.value === null || p.value === undefined ? "—" : p.value)),
+    h("td", {}, c.change && c.change.direction ? CHANGE_TEXT[c.change.direction] : "—")));
+  return table("Attitude, effort and behaviour in each report this school year",
+    ["What", ...progress.periods.map((p) => p.period), "Since the last report"], rows);
+}
+
 /** The report screen's section: heading, what changed, the chart and its table. */
 export function progressSection(progress) {
   if (!progress || !progress.periods.length) return null;
@@ -90,5 +123,6 @@ export function progressSection(progress) {
       : h("p", {}, "This is the first report this school year: the next one will show what changed."),
     chart(progress),
     h("p", { class: "hint" }, "Solid lines join each subject's grades; dashed lines are its targets. The table says the same in words."),
-    progressTable(progress));
+    progressTable(progress),
+    characteristicsTable(progress));
 }

@@ -47,7 +47,9 @@ export function reportMeta(report, school) {
   const year = !("year_group" in student) ? null
     : student.year_group === null ? "year group not known" : `year ${student.year_group}`;
   return h("p", { class: "meta" }, [who, student.form_group ? `form ${student.form_group}` : null, year,
-    report.period, `published ${formatDate(report.published_at)}`].filter(Boolean).join(" · "));
+    report.period, `published ${formatDate(report.published_at)}`,
+    // A corrected report (issue 24): the school replaced the one first published.
+    report.updated_at ? `updated on ${formatDate(report.updated_at)}` : null].filter(Boolean).join(" · "));
 }
 
 /** Everything under the title and its links: the chart, then each subject. */

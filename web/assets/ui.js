@@ -106,6 +106,19 @@ export function field({ label, type = "text", name, autocomplete, hint, required
   };
 }
 
+/** A labelled checkbox, with an optional hint under it. */
+export function checkbox(label, checked, hint) {
+  const id = uniqueId("checkbox");
+  const hintId = hint ? `${id}-hint` : null;
+  const input = h("input", { type: "checkbox", id, checked, "aria-describedby": hintId || false });
+  return {
+    input,
+    wrapper: h("div", { class: "checkbox-field" },
+      h("div", { class: "checkbox" }, input, h("label", { for: id }, label)),
+      hint ? h("p", { id: hintId, class: "hint" }, hint) : null),
+  };
+}
+
 export function form(onSubmit, ...children) {
   const element = h("form", { novalidate: true }, ...children);
   element.addEventListener("submit", async (event) => {
@@ -204,6 +217,16 @@ const scrollWatch = new ResizeObserver((entries) => {
     }
   }
 });
+
+/** Boxes drawn elsewhere (a report's tables and chart) get the same keyboard access when
+ * they scroll sideways: named after their table's caption, or `fallback`. */
+export function watchScrolling(root, fallback) {
+  root.querySelectorAll(".table-scroll, .chart-scroll").forEach((box) => {
+    const caption = box.querySelector("caption");
+    box.dataset.caption = caption ? caption.textContent : fallback;
+    scrollWatch.observe(box);
+  });
+}
 
 /** A captioned data table in its sideways-scrolling box. `body`: the rows, or a <tbody>
  * the caller keeps to redraw. */
