@@ -22,6 +22,7 @@ from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.rights import Subject
 from shared.service import ServiceRuntime
+from tests import second_factor
 
 pytestmark = pytest.mark.integration
 PERIOD = "2026 Autumn"
@@ -102,8 +103,10 @@ def world(request, tmp_path):
         "pending_parent": w.signer.issue(i.pending_parent, "parent", [school]),
         "zoe_login": w.signer.issue(i.zoe_login, "student", [school]),
         "sam_login": w.signer.issue(i.sam_login, "student", [school]),
-        "admin": w.signer.issue(str(uuid.uuid4()), "school_admin", [school]),
-        "other_admin": w.signer.issue(str(uuid.uuid4()), "school_admin", [elsewhere]),
+        "admin": w.signer.issue(str(uuid.uuid4()), "school_admin", [school],
+                                **second_factor.passed_claims()),
+        "other_admin": w.signer.issue(str(uuid.uuid4()), "school_admin", [elsewhere],
+                                      **second_factor.passed_claims()),
     }
     yield w
     rt.engine.dispose()

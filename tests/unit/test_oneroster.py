@@ -16,6 +16,7 @@ from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.rights.participant import Subject
 from shared.service import ServiceRuntime
+from tests import second_factor
 from tests.oneroster_sample import HEADERS, SampleSchool, zip_bundle
 from tests.support import ungathered
 
@@ -32,7 +33,8 @@ class Ingest:
         self.client = self.rt.create_app().test_client()
 
     def token(self, role: str, *schools: str) -> str:
-        return TokenSigner(self.key).issue(str(uuid.uuid4()), role, list(schools))
+        return TokenSigner(self.key).issue(str(uuid.uuid4()), role, list(schools),
+                                           **second_factor.passed_claims())
 
     def upload(self, school: str, data: bytes, *, role="school_system", query=None):
         """The upload's answer: refused at once (422, …), or its job applied here as the
