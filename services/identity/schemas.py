@@ -68,6 +68,34 @@ class TokenResponse(Schema):
     refresh_token = fields.String()
     role = fields.String()  # the role this token acts in (password and refresh grants)
     roles = fields.List(fields.String())  # every role the login holds
+    # Staff and operators: passed, required (pass it: POST /auth/second-factor) or enrol
+    # (POST /auth/second-factor/totp); absent for roles that need none.
+    second_factor = fields.String()
+
+
+class TotpEnrolment(Schema):
+    key = fields.String()  # the manual key (base32), shown only here
+    uri = fields.String()  # otpauth://totp/...
+    qr_svg = fields.String()  # the URI as a QR code, an inline SVG
+
+
+class SecondFactorCode(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+
+
+class SecondFactorPass(Schema):
+    """A code of the authenticator app, or one of the recovery codes: exactly one."""
+    code = fields.String(validate=validate.Length(min=1, max=20))
+    recovery_code = fields.String(validate=validate.Length(min=1, max=40))
+
+    @validates_schema
+    def one_of(self, data, **_):
+        if ("code" in data) == ("recovery_code" in data):
+            raise ValidationError("Give a code or a recovery code.", "code")
+
+
+class SecondFactorPassed(TokenResponse):
+    recovery_codes = fields.List(fields.String())  # on confirming an enrolment only
 
 
 class InvitationCheck(Schema):

@@ -285,7 +285,7 @@ def test_a_teacher_at_one_school_accepts_another_schools_invitation_as_a_parent(
     expect(page_heading(page)).to_have_text("Sign in")
     expect(page.get_by_role("status")).to_contain_text("The invitation is accepted")
 
-    _sign_in(page, email, school_a.admin_password)
+    web_system.staff_signs_in(page, email, school_a.admin_password)
     expect(page_heading(page)).to_have_text("Subject requests")  # A's console first
     main_nav(page, "Use as parent").click()
     expect(page_heading(page)).to_have_text("Your children")

@@ -16,6 +16,7 @@ from shared.db import utcnow
 from shared.messaging.envelope import new_envelope
 from shared.service import ServiceRuntime
 from shared.worker import run_threads
+from tests import second_factor
 from tests.support import EventTap, publish_events, wait_for
 
 pytestmark = pytest.mark.integration
@@ -69,9 +70,11 @@ class IdentityUnderTest:
                                                 "password": password}, address=address)
 
     def token(self, email, password) -> str:
+        """The access token; a staff or operator one passed the second factor."""
         response = self.sign_in(email, password)
         assert response.status_code == 200, response.json
-        return response.json["access_token"]
+        return second_factor.complete(second_factor.flask_post(self.client),
+                                      response.json)["access_token"]
 
     def erase_guardian(self, school_id, guardian_id) -> dict:
         """dsar's ErasureRequested for a guardian at one school; identity's answer."""

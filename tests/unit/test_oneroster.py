@@ -16,6 +16,7 @@ from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.rights.participant import Subject
 from shared.service import ServiceRuntime
+from tests import second_factor
 from tests.oneroster_sample import HEADERS, SampleSchool, zip_bundle
 from tests.support import ungathered
 
@@ -32,7 +33,8 @@ class Ingest:
         self.client = self.rt.create_app().test_client()
 
     def token(self, role: str, *schools: str) -> str:
-        return TokenSigner(self.key).issue(str(uuid.uuid4()), role, list(schools))
+        return TokenSigner(self.key).issue(str(uuid.uuid4()), role, list(schools),
+                                           **second_factor.passed_claims())
 
     def upload(self, school: str, data: bytes, *, role="school_system", query=None):
         """The upload's answer: refused at once (422, …), or its job applied here as the
@@ -232,6 +234,57 @@ def test_a_bundle_unzipping_past_the_limit_is_refused(ingest, monkeypatch):
     response = ingest.upload(str(uuid.uuid4()), SAMPLE.bundle())
     assert response.status_code == 422
     assert "unzips to more than 4096 bytes" in response.json["error"]["rows"][0]["error"]
+
+
+def _with_users_csv(text: str) -> bytes:
+    """A bundle naming users.csv bulk, that file's text as given."""
+    bundle = zip_bundle({"users": ("bulk", [])})
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bundle)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename.endswith("users.csv"):
+                body = body.decode().splitlines()[0].encode() + b"\n" + text.encode()
+            dst.writestr(info.filename, body)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("record", [
+    "," * (2 * oneroster.MAX_RECORD_CHARS),  # one line of empty fields (a few KB zipped)
+    '"\n",' * oneroster.MAX_RECORD_CHARS,  # one record over many lines (quoted breaks)
+])
+def test_a_record_too_long_is_refused_before_it_is_split(ingest, record):
+    """A record of millions of empty fields zips to almost nothing but takes gigabytes
+    once split into fields: a record past MAX_RECORD_CHARS is refused as it is read."""
+    school = str(uuid.uuid4())
+    response = ingest.upload(school, _with_users_csv(record + "\n"))
+    assert response.status_code == 422
+    [fault] = response.json["error"]["rows"]
+    assert fault["file"] == "users.csv" and fault["line"] == 2
+    assert f"Longer than {oneroster.MAX_RECORD_CHARS} characters" in fault["error"]
+    for table in ("outbox", "records", "roster_rows", "batches", "roster_jobs"):
+        assert ingest.count(table, school) == 0, table
+
+
+def test_a_zip_of_too_many_files_is_refused(ingest):
+    """Each file the manifest does not name is listed back as not used: a zip of a
+    hundred thousand empty files would fill the job's answer (and take the request's
+    time and memory to list)."""
+    school = str(uuid.uuid4())
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(zip_bundle({"orgs": ("bulk", SAMPLE.tables["orgs"])}))
+                         ) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        for n in range(oneroster.MAX_MEMBERS):
+            dst.writestr(f"junk/{n}.txt", b"")
+    response = ingest.upload(school, out.getvalue())
+    assert response.status_code == 422
+    [fault] = response.json["error"]["rows"]
+    assert fault["error"].startswith(f"The zip holds {oneroster.MAX_MEMBERS + 2} files")
+    for table in ("outbox", "records", "roster_rows", "batches", "roster_jobs"):
+        assert ingest.count(table, school) == 0, table
 
 
 def test_an_admin_uploads_for_their_school_only(ingest):

@@ -158,9 +158,11 @@ function signInScreen(message) {
       forgetReader();
       state.fresh = true;
       window.setTimeout(() => { state.fresh = false; }, 30000);
-      const next = state.afterSignIn || "/";
-      state.afterSignIn = null;
-      await navigate(next, { replace: true });
+      if (needsSecondFactor()) {
+        await navigate("/second-factor", { replace: true });
+        return;
+      }
+      await afterSignIn();
       announce("You are signed in.");
     } catch (error) {
       problem.textContent = explainError(error);
@@ -175,6 +177,23 @@ function signInScreen(message) {
     form(submit, problem, email.wrapper, password.wrapper, button("Sign in")),
     h("p", {}, h("a", { href: "/forgot-password" }, "Forgotten your password?")),
     h("p", {}, "New here? Open the link in the invitation email from your school to activate your account."));
+}
+
+/** Staff and operators: the password is not enough until the second factor is passed. */
+function needsSecondFactor() {
+  return ["enrol", "required"].includes(api.secondFactorState());
+}
+
+async function afterSignIn() {
+  const next = state.afterSignIn || "/";
+  state.afterSignIn = null;
+  forgetReader();
+  await navigate(next, { replace: true });
+}
+
+async function secondFactorRoute() {
+  const module = await import("./second-factor.js");
+  await module.secondFactorScreen(afterSignIn);
 }
 
 function tokenFromLink(path) {
@@ -776,6 +795,7 @@ function forgetReader() {
 
 async function staffConsole(role) {
   if (!CONSOLES[role]) return null;
+  await import("./second-factor.js"); // asks for the code again before the gravest actions
   if (!state.staff) state.staff = await import(CONSOLES[role]);
   return state.staff;
 }
@@ -783,7 +803,7 @@ async function staffConsole(role) {
 async function signedInRoute(path, url) {
   const role = state.me.role;
   if (state.staff) {
-    if (path === "/" || path === "/sign-in") {
+    if (["/", "/sign-in", "/second-factor"].includes(path)) {
       await navigate(state.staff.navItems()[0][1], { replace: true });
       return undefined;
     }
@@ -797,7 +817,7 @@ async function signedInRoute(path, url) {
       h("p", {}, h("a", { href: "/sign-out" }, "Sign out")));
     return undefined;
   }
-  if (path === "/" || path === "/sign-in") {
+  if (["/", "/sign-in", "/second-factor"].includes(path)) {
     await navigate(role === "parent" ? "/children" : "/reports", { replace: true });
     return;
   }
@@ -837,6 +857,11 @@ async function render() {
       await switchRole(switching[1]);
       return;
     }
+    if (path === "/second-factor" && needsSecondFactor()) {
+      drawNav(path);
+      await secondFactorRoute();
+      return;
+    }
     if (!state.me && api.hasSession()) {
       try {
         state.me = await api.call("GET", "/api/v1/me");
@@ -844,6 +869,14 @@ async function render() {
         await staffConsole(state.me.role);
       } catch (error) {
         if (error.status !== 401) throw error;
+        if (error.code === "second_factor_required" && needsSecondFactor()) {
+          // A reload between the password and the code: the code is still to give.
+          state.afterSignIn = ["/", "/second-factor"].includes(path) ? null : path + url.search;
+          history.replaceState(null, "", "/second-factor");
+          drawNav("/second-factor");
+          await secondFactorRoute();
+          return;
+        }
         api.forgetTokens();
       }
     }

@@ -213,6 +213,7 @@ export function lockedLead(error) {
 export function explainError(error) {
   if (error.status === 423) return `${lockedLead(error)} please contact the school.`;
   if (error.status === 429) return "Too many attempts: please wait a little and try again.";
+  if (error.code === "step_up_required") return "This needs your authenticator code again: try again and enter it.";
   if (error.status === 404) return "This is not available. It may have been removed.";
   return error.message;
 }
