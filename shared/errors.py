@@ -155,7 +155,8 @@ class ErrorDetailSchema(Schema):
         "description": "What went wrong, for a person."})
     fields_ = ma_fields.Dict(data_key="fields", keys=ma_fields.String(), metadata={
         "description": "Invalid input: each field's messages (422).",
-        "additionalProperties": {"$ref": f"#/components/schemas/{FIELD_MESSAGES}"}})
+        # a FieldMessages map itself: each field's messages, or a nested field's map
+        "additionalProperties": FIELD_MESSAGES_SCHEMA["additionalProperties"]})
     rows = ma_fields.List(ma_fields.Nested(ErrorRowSchema), metadata={
         "description": "A refused OneRoster bundle's faults by file and line (422 "
         "`invalid_bundle`)."})
