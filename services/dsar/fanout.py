@@ -171,6 +171,7 @@ class FanOut:
         session.execute(requests.update().where(requests.c.id == request_id).values(**values))
         self._audit(session, request_id, "completed")
         self._issue_receipt(session, request_id)
+        self._announce_closed(session, request_id, "completed")
         if row.kind == Kind.ERASURE:
             self._forget_subject(session, row)
             self._to_ledger(COMPLETED, row)
@@ -178,6 +179,19 @@ class FanOut:
             self._forget_school(session, row.school_id)
             self._to_ledger(COMPLETED, row)
         log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)
+
+    def _announce_closed(self, session, request_id: str, outcome: str) -> None:
+        """SubjectRequestClosed, for notifications to tell the requester (and, for an
+        offboarding, to mail the certificate to the school's office): ids, the school's
+        reason for a refusal, and the offboarding's receipt."""
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        self.outbox.add(session, "SubjectRequestClosed", {
+            "request_id": row.id, "kind": row.kind, "outcome": outcome,
+            "reason": row.refusal_reason if outcome == "refused" else None,
+            "filed_by": row.filed_by, "filed_as": row.filed_as,
+            "lift": bool(row.details.get("lift")),
+            "certificate": row.receipt if row.kind == Kind.OFFBOARDING else None},
+            school_id=row.school_id)
 
     # --- what dsar itself holds about an erased subject ---------------------------------------
     def _forget_subject(self, session, erasure) -> None:

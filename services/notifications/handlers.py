@@ -57,4 +57,5 @@ def build_handlers(ctx: ServiceContext) -> dict:
         "ReportCorrected": corrected,
         "ReportWithdrawn": lambda s, e, d: service.on_report_withdrawn(s, e, d),
         "SchoolActivated": lambda s, e, d: service.record_school(s, d),
+        "SubjectRequestClosed": service.on_request_closed,
     }
