@@ -84,18 +84,18 @@ class NotificationsParticipant(RightsParticipant):
 
     # --- mail that must outlive the address it goes to (issue 30) ------------------------
     def on_erasure_requested(self, session, env, data):
-        """A parent with a login is erased: their address goes now, but should they have
-        asked for it themselves, they are owed word that it is done. The mail is written
-        first and held (`held`, event_id the request's id, no school: an offboarding does
-        not take it), then released by dsar's SubjectRequestClosed if they filed the
-        request, or deleted if they did not."""
+        """A parent with a login who asked for their own erasure (`by_subject`): their
+        address goes now, but they are owed word that it is done. The mail is written with
+        the erasure and held (`held`, event_id the request's id, no school: an offboarding
+        does not take it), then released by dsar's SubjectRequestClosed once every service
+        has erased them (deleted, should it not be theirs to receive)."""
         from .models import guardians
         subject = self._subject(data)
         contact = session.execute(sa.select(guardians.c.account_id, guardians.c.name,
                                             guardians.c.email).where(
             guardians.c.guardian_id == subject.id,
             guardians.c.school_id == subject.school_id)).first() \
-            if subject.type == "guardian" else None
+            if subject.type == "guardian" and data.get("by_subject") else None
         school = self._school(session, subject.school_id)
         super().on_erasure_requested(session, env, data)
         if contact is None or contact.account_id is None or session.execute(

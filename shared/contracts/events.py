@@ -256,7 +256,9 @@ class RightsRequest(EventData):
 
 
 class ErasureRequested(RightsRequest):
-    pass
+    # The subject asked themselves (a parent their own record, a student theirs): a
+    # service that erases their address holds back word of the completion (issue 30).
+    by_subject = fields.Boolean(load_default=False)
 
 
 class AccessRequested(RightsRequest):
