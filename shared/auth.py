@@ -25,13 +25,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
                                                                 Ed25519PublicKey)
 
 from shared.config import Settings
-from shared.errors import ApiError
+from shared.errors import ApiError, StepUpRequired
 from shared.revocations import RevocationsUnavailable, RevocationView
 
 ISSUER = "pupil-progress"
 AUDIENCE = "pupil-progress-api"
 ALGORITHM = "EdDSA"
 ROLES = ("operator", "school_admin", "parent", "student", "school_system")
+# Roles that reach people's data or the platform's: their tokens must show a second factor
+# (`amr` with "otp", RFC 8176) on every endpoint but those that pass one (issue 25).
+STAFF_ROLES = ("operator", "school_admin")
+# The gravest actions (approving an erasure, issuing or revoking client credentials,
+# offboarding a school, unlocking a link) want the second factor passed this recently.
+STEP_UP_SECONDS = 15 * 60
 
 
 def _b64(data: bytes) -> str:
@@ -282,8 +288,25 @@ BEARER_SCHEME_SPEC = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                       "description": "An access token from identity's POST /api/v1/auth/token"}
 
 
-def require(*roles: str) -> Callable[[View], View]:
-    """Decorator: a valid bearer token with one of these roles, else 401 (never 403). The
+def passed_second_factor(principal: Principal) -> bool:
+    amr = principal.claims.get("amr")
+    return isinstance(amr, list) and "otp" in amr
+
+
+def recent_second_factor(principal: Principal, now: float | None = None) -> bool:
+    """The token's sign-in passed the second factor within STEP_UP_SECONDS."""
+    otp_at = principal.claims.get("otp_at")
+    if not passed_second_factor(principal) or not isinstance(otp_at, (int, float)):
+        return False
+    return (time.time() if now is None else now) - otp_at <= STEP_UP_SECONDS
+
+
+def require(*roles: str, second_factor: bool = True,
+            step_up: bool = False) -> Callable[[View], View]:
+    """Decorator: a valid bearer token with one of these roles, else 401 (never 403). A
+    staff or operator token must also have passed the second factor (401
+    second_factor_required), except on the endpoints that pass it (`second_factor=False`);
+    with `step_up`, within STEP_UP_SECONDS (401 step_up_required: pass it again). The
     operation's OpenAPI entry says so: the bearer scheme, and the roles in `x-roles`."""
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -303,6 +326,13 @@ def require(*roles: str) -> Callable[[View], View]:
             if roles and principal.role not in roles:
                 # Not this caller's kind of resource: the same answer as a missing one.
                 raise ApiError(404, "not_found", "Not found.")
+            if (second_factor and principal.role in STAFF_ROLES
+                    and not passed_second_factor(principal)):
+                raise ApiError(401, "second_factor_required",
+                               "Pass the second factor first (POST /api/v1/auth/"
+                               "second-factor).")
+            if step_up and not recent_second_factor(principal):
+                raise StepUpRequired()
             g.principal = principal
             return view(*args, **kwargs)
         _document(wrapper, {"security": [{BEARER_SCHEME: []}],

@@ -12,6 +12,11 @@ Idempotent on the same PP_DATA_DIR: `demo.json` there records which steps are do
 only, no personal data and no secret), every step is safe to repeat (fixed batch ids,
 sign-in before activation), and a finished demo is not loaded again.
 
+The operator and the school admin sign in in two steps (issue 25): the demo enrols their
+authenticator keys through the API at their first sign-in, keeps them in
+PP_DATA_DIR/keys/demo-authenticator.json (made-up logins, as the passwords printed here)
+and prints them, for a person to add to an authenticator app.
+
 Everyone here is made up: names, emails (on the reserved .example domain) and dates.
 """
 from __future__ import annotations
@@ -22,11 +27,12 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote
 
+import pyotp
 from werkzeug.test import Client
 
 log = logging.getLogger("pp.demo")
@@ -70,6 +76,8 @@ class DemoResult:
     operator_email: str
     operator_password: str | None  # None: the operator's password came from the environment
     loaded_now: bool
+    # email -> the authenticator (TOTP) key of the demo's staff logins
+    authenticator_keys: dict[str, str] = field(default_factory=dict)
 
 
 # --- mail ---------------------------------------------------------------------------------
@@ -187,9 +195,49 @@ def results_events() -> list[dict]:
 
 
 # --- talking to the gateway ---------------------------------------------------------------
+class Authenticators:
+    """The demo staff's authenticator keys, and the time step of the last code each gave
+    (identity accepts a code once), in a file of the data folder's keys."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.known: dict[str, dict] = (json.loads(path.read_text()) if path.exists()
+                                       else {})
+
+    def key(self, email: str) -> str | None:
+        entry = self.known.get(email)
+        return entry["key"] if entry else None
+
+    def remember(self, email: str, key: str) -> None:
+        self.known[email] = {"key": key, "last_step": 0}
+        self._save()
+
+    def next_code(self, email: str) -> str:
+        """A code of a step no earlier sign-in used (waiting for the next step if this
+        one's and the next one's are used)."""
+        entry = self.known[email]
+        totp = pyotp.TOTP(entry["key"])
+        while True:
+            now = totp.timecode(time.time())
+            step = max(entry["last_step"] + 1, now)
+            if step <= now + 1:
+                entry["last_step"] = step
+                self._save()
+                return totp.generate_otp(step)
+            time.sleep(1)  # both codes of this window used: the next step's
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(json.dumps(self.known, indent=1))
+        tmp.replace(self.path)
+
+
 class Api:
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app, authenticators: Authenticators | None = None):
         self.client = Client(wsgi_app)
+        self.authenticators = authenticators
 
     def call(self, method: str, path: str, token: str | None = None, body=None):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -209,9 +257,32 @@ class Api:
         return answer
 
     def sign_in(self, address: str, password: str) -> str | None:
+        """An access token (for staff and operators, past the second factor), or None if
+        the password is refused."""
         status, answer = self.call("post", "/api/v1/auth/token", body={
             "grant_type": "password", "email": address, "password": password})
-        return answer["access_token"] if status == 200 else None
+        if status != 200:
+            return None
+        token: str = answer["access_token"]
+        state = answer.get("second_factor")
+        if state in (None, "passed"):
+            return token
+        if self.authenticators is None:
+            raise DemoError("demo step 'second factor' has no authenticator keys")
+        if state == "enrol":
+            key = self.expect("enrol an authenticator", (201,), "post",
+                              "/api/v1/auth/second-factor/totp", token, {})["key"]
+            self.authenticators.remember(address, key)
+            return self.expect("confirm the authenticator", (200,), "post",
+                               "/api/v1/auth/second-factor/totp/confirm", token,
+                               {"code": self.authenticators.next_code(address)}
+                               )["access_token"]
+        if self.authenticators.key(address) is None:
+            raise DemoError("demo step 'second factor' met a login whose authenticator "
+                            "the demo did not enrol (set up by hand?)")
+        return self.expect("pass the second factor", (200,), "post",
+                           "/api/v1/auth/second-factor", token,
+                           {"code": self.authenticators.next_code(address)})["access_token"]
 
 
 class DemoLoader:
@@ -219,8 +290,10 @@ class DemoLoader:
                  operator: tuple[str, str]):
         """`settle`: wait until the system has delivered every event so far (embedded
         mode's drain)."""
-        self.api = Api(wsgi_app)
         self.data_dir = Path(data_dir)
+        self.authenticators = Authenticators(self.data_dir / "keys" /
+                                             "demo-authenticator.json")
+        self.api = Api(wsgi_app, self.authenticators)
         self.settle = settle
         self.operator = operator
         self.state_file = self.data_dir / "demo.json"
@@ -370,6 +443,9 @@ def logins_text(result: DemoResult) -> str:
         f"                {VERIFIED_CHILD[1]} is confirmed; confirm {PENDING_CHILD[1]} "
         f"with the date of birth {born} (three wrong answers lock the link)",
         f"  student       {STUDENT[0]}  {STUDENT[1]}",
+        "Staff sign in in two steps: add these authenticator keys to an app (TOTP, "
+        "e.g. FreeOTP), or run python -c \"import pyotp; print(pyotp.TOTP('KEY').now())\":",
+        *(f"  {email}  {key}" for email, key in sorted(result.authenticator_keys.items())),
     ])
 
 
@@ -379,4 +455,6 @@ def load_demo(wsgi_app, data_dir: Path, settle: Callable[[], object],
     school_id = loader.load()
     return DemoResult(school_id=school_id, operator_email=operator[0],
                       operator_password=operator[1] if operator_password_shown else None,
-                      loaded_now=loader.loaded_now)
+                      loaded_now=loader.loaded_now,
+                      authenticator_keys={email: entry["key"] for email, entry
+                                          in loader.authenticators.known.items()})

@@ -64,6 +64,14 @@ class Unauthenticated(DomainError):
     answer: str | None = None
 
 
+class StepUpRequired(Unauthenticated):
+    """One of the gravest actions, with a second factor passed too long ago: give it
+    again (POST /api/v1/auth/second-factor), then retry (shared.auth.STEP_UP_SECONDS)."""
+    code = "step_up_required"
+    answer = ("This action needs your authenticator code again: pass the second factor "
+              "(POST /api/v1/auth/second-factor), then try again.")
+
+
 class BadRequest(DomainError):
     status = 400
     code = "bad_request"

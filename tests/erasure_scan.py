@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 
 import requests
 
+from tests import second_factor
 from tests.support import wait_for
 
 PERIOD = "Autumn 2026"
@@ -70,9 +71,18 @@ class Api:
         return answer
 
     def sign_in(self, address: str, password: str) -> str:
-        return self.ok("post", "/api/v1/auth/token", json={
-            "grant_type": "password", "email": address, "password": password}
-        ).json()["access_token"]
+        """The access token; a staff or operator one passed the second factor."""
+        answer = self.ok("post", "/api/v1/auth/token", json={
+            "grant_type": "password", "email": address, "password": password}).json()
+
+        def post(path: str, body: dict, token: str) -> dict:
+            return self.ok("post", path, token, status=self._created(path),
+                           json=body).json()
+        return second_factor.complete(post, answer)["access_token"]
+
+    @staticmethod
+    def _created(path: str) -> int:
+        return 201 if path.endswith("/second-factor/totp") else 200
 
     def mail_texts(self, to: str) -> list[str]:
         texts = []

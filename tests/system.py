@@ -11,6 +11,7 @@ from dataclasses import replace
 from shared.service import ServiceRuntime
 from shared.worker import run_threads
 from shared.messaging.envelope import new_envelope
+from tests import second_factor
 from tests.support import EventTap, publish_events, wait_for
 
 OPERATOR = ("ops@example.org", "operator-secret-1")
@@ -98,10 +99,13 @@ class RealSystem:
         return response, wait_for(ended, timeout=timeout, message="the OneRoster job ended")
 
     def token(self, email: str, password: str) -> str:
+        """A password sign-in's access token; a staff or operator one has passed the
+        second factor (tests/second_factor.py)."""
         response = self.call("identity", "post", "/api/v1/auth/token", json={
             "grant_type": "password", "email": email, "password": password})
         assert response.status_code == 200, response.json
-        return response.json["access_token"]
+        return second_factor.complete(second_factor.flask_post(self.clients["identity"]),
+                                      response.json)["access_token"]
 
     def school(self, name: str = "Hill School") -> tuple[str, str]:
         """A new school and its school system's token."""

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from shared.auth import current_principal, public, require
+from shared.auth import current_principal, public, recent_second_factor, require
 from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.rights.datamap import data_map
@@ -109,8 +109,10 @@ def _as_school_admin(action, request_id, **body):
 @require("school_admin")
 @blp.response(200, RequestOut)
 def approve_request(request_id):
-    """Approve a parent's or student's request."""
-    return _as_school_admin(Dsar.approve, request_id)
+    """Approve a parent's or student's request. An erasure wants the second factor passed
+    within 15 minutes (401 step_up_required: pass it again, then retry)."""
+    return _as_school_admin(Dsar.approve, request_id,
+                            second_factor_recent=recent_second_factor(current_principal()))
 
 
 @blp.route("/<uuid:request_id>/refuse", methods=["POST"])

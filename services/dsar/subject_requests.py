@@ -9,7 +9,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from shared.errors import NotFound
+from shared.errors import NotFound, StepUpRequired
 from shared.messaging.outbox import Outbox
 from shared.pages import Key, Page, keyset_page
 
@@ -90,10 +90,15 @@ class Requests:
                     subject_id=data["student_id"], via_link=data["link_id"],
                     school_id=envelope.school_id))
 
-    def approve(self, session, request_id: str, school_ids, admin: str) -> dict:
+    def approve(self, session, request_id: str, school_ids, admin: str,
+                second_factor_recent: bool) -> dict:
+        """`second_factor_recent`: the admin passed the second factor lately, which an
+        erasure wants (StepUpRequired otherwise)."""
         row = self._for_school(session, request_id, school_ids)
         if row.status != Status.AWAITING:
             raise Refused("This request is not waiting for the school.")
+        if row.kind == Kind.ERASURE and not second_factor_recent:
+            raise StepUpRequired()
         session.execute(requests.update().where(requests.c.id == request_id)
                         .values(status=Status.IN_PROGRESS))
         self._audit(session, request_id, "approved", actor=admin)

@@ -57,12 +57,22 @@ def jwks():
 auth = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in")
 
 
+# The token endpoint takes JSON, or the form-encoded body RFC 6749 4.4.2 and OAuth clients
+# send: webargs reads either ("json_or_form"), documented as both content types.
+auth.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+    **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING, "json_or_form": "application/json"}
+
+
 @auth.route("/auth/token", methods=["POST"])
 @public
-@auth.arguments(schemas.TokenRequest)
+@auth.arguments(schemas.TokenRequest, location="json_or_form")
+@auth.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
+    "schema": schemas.TokenRequest}}})
 @auth.response(200, schemas.TokenResponse)
 def token(body):
-    """Password, refresh-token and client-credentials grants. A token is for one role:
+    """Password, refresh-token and client-credentials grants, as JSON or form-encoded
+    (RFC 6749); a client may give its id and secret by HTTP Basic instead (a wrong one:
+    401 invalid_client). A token is for one role:
     the one named in `role` (password and refresh grants; a refresh naming another
     role switches the sign-in to it), else the sign-in's, else the login's default.
     The answer says which (`role`) and which the login holds (`roles`)."""
@@ -139,6 +149,64 @@ def confirm_reset(body):
     return jsonify({"status": "reset"})
 
 
+def client_address() -> str:
+    return str(current_context().settings.trusted_proxies.client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For")))
+
+
+def sign_in_of_token() -> tuple[str, str, str]:
+    """The account, sign-in (refresh-token family) and role of the bearer token."""
+    principal = current_principal()
+    family = principal.claims.get("sid")
+    if not isinstance(family, str):
+        raise ApiError(401, "unauthorized", "This token is not of a sign-in.")
+    return principal.account_id, family, principal.role
+
+
+@auth.route("/auth/second-factor/totp", methods=["POST"])
+@require("operator", "school_admin", second_factor=False)
+@auth.response(201, schemas.TotpEnrolment)
+def enrol_totp():
+    """Start enrolling an authenticator app (TOTP, RFC 6238): its key, as a QR code drawn
+    here and as a manual key, shown only now. Again before confirming: a new key. 409
+    once a second factor is enrolled."""
+    account_id, _, _ = sign_in_of_token()
+    return run(lambda s: identity().enrol_totp(s, account_id))
+
+
+@auth.route("/auth/second-factor/totp/confirm", methods=["POST"])
+@require("operator", "school_admin", second_factor=False)
+@auth.arguments(schemas.SecondFactorCode)
+@auth.response(200, schemas.SecondFactorPassed)
+def confirm_totp(body):
+    """Confirm the enrolment with the app's current code: ten single-use recovery codes
+    (shown only now) and an access token of this sign-in that passed the second factor
+    (the sign-in's refresh token gives such tokens from now on). Wrong codes are limited
+    as wrong passwords are (401 invalid_second_factor)."""
+    account_id, family, role = sign_in_of_token()
+    address = client_address()
+    return run(lambda s: identity().confirm_totp(s, account_id, family, role, body["code"],
+                                                 address),
+               commit_on=(domain.SecondFactorRefused,))
+
+
+@auth.route("/auth/second-factor", methods=["POST"])
+@require("operator", "school_admin", second_factor=False)
+@auth.arguments(schemas.SecondFactorPass)
+@auth.response(200, schemas.TokenResponse)
+def pass_second_factor(body):
+    """Pass the second factor after the password: the app's current code (each accepted
+    once) or an unused recovery code. An access token of this sign-in that passed it (the
+    sign-in's refresh token gives such tokens from now on). Wrong codes are limited as
+    wrong passwords are (401 invalid_second_factor)."""
+    account_id, family, role = sign_in_of_token()
+    address = client_address()
+    return run(lambda s: identity().pass_second_factor(
+        s, account_id, family, role, address, code=body.get("code"),
+        recovery_code=body.get("recovery_code")),
+        commit_on=(domain.SecondFactorRefused,))
+
+
 @auth.route("/me", methods=["GET"])
 @require("operator", "school_admin", "parent", "student", "school_system")
 @auth.response(200, schemas.MeOut)
@@ -192,7 +260,7 @@ def update_school(body, school_id):
 
 
 @operator.route("/schools/<uuid:school_id>", methods=["DELETE"])
-@require("operator")
+@require("operator", step_up=True)
 @operator.alt_response(202, success=True, schema=schemas.StatusOut,
                        description="Offboarding begun (`offboarding`)")
 def offboard_school(school_id):
@@ -247,7 +315,7 @@ def resend_invitation(query, account_id):
 
 
 @operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
-@require("operator")
+@require("operator", step_up=True)
 @operator.response(201, schemas.ClientOut)
 def create_client(school_id):
     """Credentials for the school's systems; the secret is shown only here."""
@@ -270,7 +338,7 @@ def grant_client(school_id, client_id, other_school_id):
 
 @operator.route("/schools/<uuid:school_id>/clients/<uuid:client_id>",
                 methods=["DELETE"])
-@require("operator")
+@require("operator", step_up=True)
 @operator.alt_response(204, success=True, description="The client revoked")
 def revoke_client(school_id, client_id):
     """Revoke a school-system client: its tokens are refused once they expire."""

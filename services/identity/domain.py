@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import io
 import ipaddress
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
+import pyotp
+import segno
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -69,6 +72,17 @@ class InvalidCredentials(IdentityError, Unauthenticated):
     code = "invalid_credentials"
     answer = ("Email or password is wrong, or there were too many attempts: "
               "try again later.")
+
+
+class InvalidClient(IdentityError, Unauthenticated):
+    """A client-credentials grant whose client is unknown, revoked, of a school not active,
+    or whose secret is wrong: one answer for all (RFC 6749 5.2 invalid_client)."""
+    code = "invalid_client"
+    answer = "The client id or secret is wrong, or the client may no longer sign in."
+
+    def __init__(self, message: str | None = None, **extra: object) -> None:
+        super().__init__(message, **extra)
+        self.headers = {"WWW-Authenticate": 'Basic realm="Pupil Progress"'}
 
 
 class InvalidGrant(IdentityError, Unauthenticated):
@@ -216,3 +230,77 @@ def seconds_until(moment: dt.datetime, now: dt.datetime) -> int:
 
 # --- mail caps ----------------------------------------------------------------------------
 MAILS_PER_ACCOUNT_PER_HOUR = 5
+
+
+# --- second factor (TOTP, RFC 6238) ---------------------------------------------------------
+SECOND_FACTOR_ROLES = ("operator", "school_admin")  # shared.auth.STAFF_ROLES: must pass one
+TOTP_ISSUER = "Pupil Progress"
+TOTP_DRIFT_STEPS = 1  # a code of the step before or after the current one is accepted too
+RECOVERY_CODES = 10
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read and typed
+
+
+class SecondFactorRefused(IdentityError, Unauthenticated):
+    """A wrong, used or replayed code, or too many attempts from here: one answer."""
+    code = "invalid_second_factor"
+    answer = ("The code is wrong or was used already, or there were too many attempts: "
+              "try again later.")
+
+
+class NotEnrolled(IdentityError, errors.Conflict):
+    code = "second_factor_not_enrolled"
+    answer = "This login has no second factor yet: enrol one first."
+
+
+class AlreadyEnrolled(IdentityError, errors.Conflict):
+    code = "second_factor_enrolled"
+    answer = "This login already has a second factor."
+
+
+def new_totp_key() -> str:
+    return pyotp.random_base32()  # 32 base32 characters: 160 bits, RFC 4226's advice
+
+
+def totp_uri(key: str, email: str) -> str:
+    return pyotp.TOTP(key).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
+
+
+def qr_svg(uri: str) -> str:
+    """The QR code of an otpauth URI as an SVG document, drawn here (no outside service):
+    dark on white, whatever the page's colours, for the phone's camera."""
+    out = io.BytesIO()
+    segno.make_qr(uri, error="m").save(out, kind="svg", scale=4, border=4, dark="#000",
+                                       light="#fff", xmldecl=False, svgns=True, nl=False,
+                                       title="QR code of the sign-in key")
+    return out.getvalue().decode()
+
+
+def totp_step(key: str, code: str, now: dt.datetime, last_step: int | None) -> int | None:
+    """The time step whose code `code` is (within the drift allowed), if it is later than
+    the last step accepted (a code is accepted once); None otherwise."""
+    code = code.strip().replace(" ", "")
+    if len(code) != 6 or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(key)
+    current = totp.timecode(now)
+    found = None
+    for step in range(current - TOTP_DRIFT_STEPS, current + TOTP_DRIFT_STEPS + 1):
+        # Every candidate compared, in constant time, whichever matches.
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            found = step
+    if found is None or (last_step is not None and found <= last_step):
+        return None
+    return found
+
+
+def new_recovery_codes() -> list[str]:
+    """Ten codes of ten characters (about 49 bits each), shown as xxxxx-xxxxx."""
+    def one() -> str:
+        raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
+        return f"{raw[:5]}-{raw[5:]}"
+    return [one() for _ in range(RECOVERY_CODES)]
+
+
+def normalise_recovery_code(code: str) -> str:
+    raw = "".join(ch for ch in code.lower() if ch.isalnum())
+    return f"{raw[:5]}-{raw[5:]}" if len(raw) == 10 else raw

@@ -125,6 +125,34 @@ refresh_tokens = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("rotated_at", UtcDateTime, nullable=True),  # exchanged for a newer one
     sa.Column("revoked_at", UtcDateTime, nullable=True),
+    # When this sign-in last passed the second factor (NULL: the password alone); its
+    # access tokens say so (`amr`, `otp_at`), and a refresh keeps it.
+    sa.Column("otp_at", UtcDateTime, nullable=True),
+)
+
+# A login's TOTP second factor (RFC 6238): its key sealed with identity's secret
+# (secret.py, bound to the account), pending until a first code confirms it; the time step
+# of the last code accepted, so no code is accepted twice.
+second_factors = sa.Table(
+    "second_factors", metadata,
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("sealed_totp_key", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("confirmed_at", UtcDateTime, nullable=True),
+    sa.Column("last_step", sa.BigInteger, nullable=True),
+)
+
+# Single-use recovery codes of a login's second factor, argon2-hashed; used ones stay,
+# marked, until the next enrolment replaces the set.
+recovery_codes = sa.Table(
+    "recovery_codes", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("code_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=True),
 )
 
 clients = sa.Table(

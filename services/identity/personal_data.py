@@ -19,7 +19,7 @@ from shared.rights.participant import Subject
 
 from .domain import AccountKind, AccountStatus, MembershipStatus, SchoolStatus
 from .models import (accounts, invitations, mail_sends, memberships, password_resets,
-                     plumbing, refresh_tokens, schools)
+                     plumbing, recovery_codes, refresh_tokens, schools, second_factors)
 from .revocation import EVENT as REVOCATION_EVENT, lock_accounts, sign_out_accounts
 
 ACCOUNT = Personal("account", "sign-in and contact")
@@ -61,7 +61,18 @@ DECLARATION = DataDeclaration("identity", tables=(
                          "family_id": NOT_PERSONAL, "role": NOT_PERSONAL,
                          "token_hash": NOT_PERSONAL,
                          "issued_at": NOT_PERSONAL, "expires_at": NOT_PERSONAL,
-                         "rotated_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL},
+                         "rotated_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL,
+                         "otp_at": NOT_PERSONAL},
+      school_column=None),
+    # A login's second factor: its TOTP key (sealed with identity's secret) and its
+    # recovery codes (hashed); they go with the login.
+    T("second_factors", {"account_id": NOT_PERSONAL,
+                         "sealed_totp_key": Personal("account", "second factor, sealed"),
+                         "created_at": NOT_PERSONAL, "confirmed_at": NOT_PERSONAL},
+      school_column=None),
+    T("recovery_codes", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
+                         "code_hash": Personal("account", "second factor recovery, hashed"),
+                         "created_at": NOT_PERSONAL, "used_at": NOT_PERSONAL},
       school_column=None),
     T("clients", {"id": NOT_PERSONAL, "school_id": NOT_PERSONAL, "secret_hash": NOT_PERSONAL,
                   "created_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL}),
@@ -179,7 +190,8 @@ def delete_orphan_accounts(session, account_ids) -> int:
                                .where(memberships.c.account_id == account_id)).scalar_one()
         if left:
             continue
-        for table in (invitations, password_resets, refresh_tokens, mail_sends):
+        for table in (invitations, password_resets, refresh_tokens, mail_sends,
+                      second_factors, recovery_codes):
             session.execute(table.delete().where(table.c.account_id == account_id))
         mentions = outbox.c.payload.like(f"%{account_id}%")
         # Unsent events about the login go, except the revocation of its tokens (ids).

@@ -1,7 +1,12 @@
 """Request and response schemas of the identity API (marshmallow; OpenAPI via smorest)."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from base64 import b64decode
+from binascii import Error as Base64Error
+from urllib.parse import unquote_plus
+
+from flask import has_request_context, request
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
@@ -27,6 +32,27 @@ class TokenRequest(Schema):
     refresh_token = Secret()
     client_id = Secret()
     client_secret = Secret()
+    scope = fields.String(validate=validate.Length(max=300))  # OAuth clients send it; unused
+
+    @pre_load
+    def _basic_client(self, data, **_):
+        """RFC 6749 2.3.1: a client may authenticate with HTTP Basic (its id and secret
+        form-encoded, then base64) instead of the body; not both."""
+        header = request.headers.get("Authorization", "") if has_request_context() else ""
+        if not header[:6].lower() == "basic ":
+            return data
+        if "client_id" in data or "client_secret" in data:
+            raise ValidationError({"client_id": [
+                "Give the client's id and secret once: in the Authorization header or in "
+                "the body."]})
+        try:
+            client_id, _, secret = b64decode(header[6:].strip(), validate=True
+                                             ).decode("utf-8").partition(":")
+        except (Base64Error, UnicodeDecodeError):
+            raise ValidationError({"client_id": [
+                "The Authorization header is not Basic base64(id:secret)."]}) from None
+        return {**data, "client_id": unquote_plus(client_id),
+                "client_secret": unquote_plus(secret)}
 
     @validates_schema
     def _grant_fields(self, data, **_):
@@ -42,6 +68,34 @@ class TokenResponse(Schema):
     refresh_token = fields.String()
     role = fields.String()  # the role this token acts in (password and refresh grants)
     roles = fields.List(fields.String())  # every role the login holds
+    # Staff and operators: passed, required (pass it: POST /auth/second-factor) or enrol
+    # (POST /auth/second-factor/totp); absent for roles that need none.
+    second_factor = fields.String()
+
+
+class TotpEnrolment(Schema):
+    key = fields.String()  # the manual key (base32), shown only here
+    uri = fields.String()  # otpauth://totp/...
+    qr_svg = fields.String()  # the URI as a QR code, an inline SVG
+
+
+class SecondFactorCode(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+
+
+class SecondFactorPass(Schema):
+    """A code of the authenticator app, or one of the recovery codes: exactly one."""
+    code = fields.String(validate=validate.Length(min=1, max=20))
+    recovery_code = fields.String(validate=validate.Length(min=1, max=40))
+
+    @validates_schema
+    def one_of(self, data, **_):
+        if ("code" in data) == ("recovery_code" in data):
+            raise ValidationError("Give a code or a recovery code.", "code")
+
+
+class SecondFactorPassed(TokenResponse):
+    recovery_codes = fields.List(fields.String())  # on confirming an enrolment only
 
 
 class InvitationCheck(Schema):

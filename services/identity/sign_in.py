@@ -17,7 +17,7 @@ from shared.db import advisory_lock
 from shared.messaging.outbox import Outbox
 
 from . import domain
-from .domain import (AccountKind, AccountStatus, InvalidCredentials, InvalidGrant,
+from .domain import (AccountKind, AccountStatus, InvalidClient, InvalidCredentials, InvalidGrant,
                      MembershipStatus, SchoolStatus, TokenUnusable, Unknown)
 from .keys import KeyRing
 from .models import (accounts, client_schools, clients, memberships, password_resets,
@@ -106,19 +106,36 @@ class SignInAndTokens:
             memberships.c.account_id == account_id, memberships.c.role == role,
             memberships.c.status == ACCEPTED)).scalars().all()))
 
-    def _tokens(self, session: Session, account, family_id: str, role: str) -> dict:
+    def _tokens(self, session: Session, account, family_id: str, role: str,
+                otp_at: dt.datetime | None = None) -> dict:
+        """A refresh token and an access token for the sign-in `family_id`, which passed
+        the second factor at `otp_at` (None: not yet, or not needed)."""
         now = self.clock()
         refresh = domain.new_secret()
         session.execute(refresh_tokens.insert().values(
             id=str(uuid.uuid4()), account_id=account.id, family_id=family_id, role=role,
             token_hash=domain.hash_secret(refresh), issued_at=now,
-            expires_at=now + self.refresh_lifetime))
+            expires_at=now + self.refresh_lifetime, otp_at=otp_at))
+        access, lifetime = self._access(session, account.id, family_id, role, otp_at)
+        answer = {"access_token": access, "token_type": "Bearer", "expires_in": lifetime,
+                  "refresh_token": refresh, "role": role,
+                  "roles": self.roles(session, account)}
+        state = self.second_factor_state(session, account.id, role, otp_at)
+        if state is not None:
+            answer["second_factor"] = state
+        return answer
+
+    def _access(self, session: Session, account_id: str, family_id: str, role: str,
+                otp_at: dt.datetime | None) -> tuple[str, int]:
+        """An access token of the sign-in, saying how it was made (`amr`, RFC 8176: the
+        password, and the one-time code when the sign-in passed it, at `otp_at`)."""
         signer = self.keys.signer(session.connection())
-        access = signer.issue(account.id, role, self.school_ids(session, account.id, role),
-                              sid=family_id)
-        return {"access_token": access, "token_type": "Bearer", "expires_in": signer.lifetime,
-                "refresh_token": refresh, "role": role,
-                "roles": self.roles(session, account)}
+        extra: dict[str, Any] = {"sid": family_id, "amr": ["pwd"]}
+        if otp_at is not None:
+            extra.update(amr=["pwd", "otp"], otp_at=int(otp_at.timestamp()))
+        access = signer.issue(account_id, role, self.school_ids(session, account_id, role),
+                              **extra)
+        return access, signer.lifetime
 
     def refresh(self, session: Session, token: str, role: str | None = None) -> dict:
         """A new pair for the same sign-in, in its role or in the role named (which the
@@ -140,7 +157,7 @@ class SignInAndTokens:
         account, acting = self._still_allowed(session, row, role)
         session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
                         .values(rotated_at=now))
-        return self._tokens(session, account, row.family_id, acting)
+        return self._tokens(session, account, row.family_id, acting, row.otp_at)
 
     def _sign_out_reused_family(self, session: Session, row: Any, now: dt.datetime) -> NoReturn:
         """A rotated token used again: stolen or replayed. Revoke the whole family, and the
@@ -184,11 +201,11 @@ class SignInAndTokens:
                               .with_for_update()).first()
         if (row is None or row.revoked_at is not None
                 or not _same(row.secret_hash, domain.hash_secret(secret))):
-            raise InvalidCredentials()
+            raise InvalidClient()
         school = session.execute(sa.select(schools.c.status).where(
             schools.c.id == row.school_id)).scalar()
         if school != SchoolStatus.ACTIVE:
-            raise InvalidCredentials()
+            raise InvalidClient()
         granted = session.execute(sa.select(client_schools.c.school_id).join(
             schools, schools.c.id == client_schools.c.school_id).where(
             client_schools.c.client_id == client_id,

@@ -80,7 +80,7 @@ def verify(body, link_id):
 
 
 @blp.route("/<uuid:link_id>/unlock", methods=["POST"])
-@require("school_admin")
+@require("school_admin", step_up=True)
 @blp.response(200, schemas.StatusOut)
 def unlock(link_id):
     """Unlock a locked link: the parent gets three answers again."""

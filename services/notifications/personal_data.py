@@ -83,13 +83,18 @@ class NotificationsParticipant(RightsParticipant):
         return out
 
     # --- mail that must outlive the address it goes to (issue 30) ------------------------
-    def on_erasure_requested(self, session, env, data):
+    def on_erasure_requested(self, session, events):
+        for event in events:
+            self._erase_one(session, event)
+
+    def _erase_one(self, session, event):
         """A parent with a login who asked for their own erasure (`by_subject`): their
         address goes now, but they are owed word that it is done. The mail is written with
         the erasure and held (`held`, event_id the request's id, no school: an offboarding
         does not take it), then released by dsar's SubjectRequestClosed once every service
         has erased them (deleted, should it not be theirs to receive)."""
         from .models import guardians
+        data = event.data
         subject = self._subject(data)
         contact = session.execute(sa.select(guardians.c.account_id, guardians.c.name,
                                             guardians.c.email).where(
@@ -97,7 +102,7 @@ class NotificationsParticipant(RightsParticipant):
             guardians.c.school_id == subject.school_id)).first() \
             if subject.type == "guardian" and data.get("by_subject") else None
         school = self._school(session, subject.school_id)
-        super().on_erasure_requested(session, env, data)
+        super().on_erasure_requested(session, [event])
         if contact is None or contact.account_id is None or session.execute(
                 sa.select(guardians.c.guardian_id).where(
                     guardians.c.guardian_id == subject.id,
@@ -106,15 +111,18 @@ class NotificationsParticipant(RightsParticipant):
         self._hold(session, data["subject_request_id"], f"account:{contact.account_id}",
                    contact.email, templates.own_erasure_complete(contact.name, school))
 
-    def on_school_offboarded(self, session, env, data):
+    def on_school_offboarded(self, session, events):
         """The school's office is sent the offboarding certificate once every service has
         answered; its address is erased now, so the mail is written and held first
         (released with the certificate by SubjectRequestClosed)."""
-        school = self._school(session, data["school_id"])
-        super().on_school_offboarded(session, env, data)
-        if school.office_email and self.is_offboarded(session, data["school_id"]):
-            self._hold(session, offboarding_request_id(env.id), f"school:{data['school_id']}",
-                       school.office_email, templates.offboarding_certificate(school))
+        for event in events:
+            school_id = event.data["school_id"]
+            school = self._school(session, school_id)
+            super().on_school_offboarded(session, [event])
+            if school.office_email and self.is_offboarded(session, school_id):
+                self._hold(session, offboarding_request_id(event.envelope.id),
+                           f"school:{school_id}", school.office_email,
+                           templates.offboarding_certificate(school))
 
     @staticmethod
     def _school(session, school_id):

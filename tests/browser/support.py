@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from shared.demo import latest_invitation_link, token_of
+from tests import second_factor
 from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +103,16 @@ def main_nav(page, name: str):
 
 def page_heading(page):
     return page.get_by_role("heading", level=1)
+
+
+def fill_date(within, iso_date: str, name: str = "Date of birth") -> None:
+    """Type a YYYY-MM-DD date into the day, month and year fields of the group `name` (the
+    GOV.UK date input pattern: no browser date picker, no locale order)."""
+    year, month, day = iso_date.split("-")
+    group = within.get_by_role("group", name=name)
+    group.get_by_label("Day").fill(str(int(day)))
+    group.get_by_label("Month").fill(str(int(month)))
+    group.get_by_label("Year").fill(year)
 
 
 def student(source: str, given: str, family: str, date_of_birth: str, form_group: str = "7A",
@@ -275,10 +286,25 @@ class WebSystem:
                                  **kwargs)
 
     def sign_in(self, email: str, password: str) -> str:
+        """An access token; a staff or operator one passed the second factor (enrolled
+        by tests/second_factor.py at the login's first sign-in)."""
         answer = self.call("post", "/api/v1/auth/token", json={
             "grant_type": "password", "email": email, "password": password})
         assert answer.status_code == 200, answer.text
-        return answer.json()["access_token"]
+        return second_factor.complete(second_factor.requests_post(self.base_url, self.http),
+                                      answer.json(), email=email)["access_token"]
+
+    def staff_signs_in(self, page, email: str, password: str) -> None:
+        """A member of staff or an operator signs in on the page: the password, then the
+        authenticator's code (their app enrolled through the API first, if not yet)."""
+        from playwright.sync_api import expect
+        self.sign_in(email, password)
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
+        page.get_by_label("Code", exact=True).fill(second_factor.code_for(email))
+        page.get_by_role("button", name="Continue").click()
 
     def verify_receipt(self, text: str):
         """A downloaded receipt, verified offline against every service's published

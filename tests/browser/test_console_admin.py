@@ -34,7 +34,7 @@ def _sign_in(page, email, password):
 
 def _admin_signs_in(web_system, page, school, path="/"):
     page.goto(web_system.url(path))
-    _sign_in(page, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(page, school.admin_email, ADMIN_PASSWORD)
 
 
 def _verified_parent(web_system, family) -> str:

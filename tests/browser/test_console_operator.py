@@ -22,9 +22,7 @@ WAIT = 60_000  # ms: offboarding travels through every service's queue
 def _sign_in_as_operator(page, web_system, path="/schools"):
     page.goto(web_system.url(path))
     expect(page_heading(page)).to_have_text("Sign in")
-    page.get_by_label("Email").fill(web_system.operator[0])
-    page.get_by_label("Password").fill(web_system.operator[1])
-    page.get_by_role("button", name="Sign in").click()
+    web_system.staff_signs_in(page, *web_system.operator)
 
 
 def _client_token(web_system, client_id, secret):

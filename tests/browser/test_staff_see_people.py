@@ -18,12 +18,6 @@ from tests.support import wait_for
 PASSWORD = "a-parent-password-1"
 
 
-def _sign_in(page, address, password):
-    page.get_by_label("Email").fill(address)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def _family_with_a_mother(web_system, school):
     """A pushed family whose contact the school records as the child's mother, the
     parent verified; (family, the parent's token, the child's student id)."""
@@ -72,7 +66,7 @@ def test_an_admin_sees_who_filed_whom_it_is_about_and_who_acted_by_name(web_syst
 
     page = open_page(name="desktop")
     page.goto(web_system.url("/"))
-    _sign_in(page, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(page, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(page)).to_have_text("Subject requests")
     row = page.get_by_role("listitem").filter(has=page.get_by_role(
         "link", name="Access to data request"))
@@ -105,7 +99,7 @@ def test_an_admin_sees_who_filed_whom_it_is_about_and_who_acted_by_name(web_syst
     # The same screens on a phone: the names fit and nothing scrolls sideways.
     phone = open_page(viewport=PHONE, name="phone")
     phone.goto(web_system.url(f"/requests/{request_id}"))
-    _sign_in(phone, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(phone, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(phone)).to_have_text("Access to data request")
     expect(phone.get_by_role("main")).to_contain_text(f"Morgan Mothersole is {child}'s mother")
     overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -116,7 +110,7 @@ def test_an_admin_sees_who_filed_whom_it_is_about_and_who_acted_by_name(web_syst
     other = web_system.create_school()
     stranger = open_page(name="other-school")
     stranger.goto(web_system.url(f"/requests/{request_id}"))
-    _sign_in(stranger, other.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(stranger, other.admin_email, ADMIN_PASSWORD)
     expect(page_heading(stranger)).to_have_text("Request not available")
     expect(stranger.get_by_role("main")).not_to_contain_text("Mothersole")
     answer = web_system.call("get", f"/api/v1/schools/{school.id}/people", other.admin_token,
@@ -141,7 +135,7 @@ def test_an_admin_sees_each_contacts_name_and_each_rejected_events_source_id(web
 
     page = open_page(viewport=PHONE, name="phone")
     page.goto(web_system.url(f"/school-data/batches/{batch_id}"))
-    _sign_in(page, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(page, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(page)).to_have_text(re.compile("^Batch received"))
     rejected = page.get_by_role("table", name="Rejected events and why")
     expect(rejected.get_by_role("columnheader", name="School's id of the record")
@@ -167,7 +161,7 @@ def test_an_admin_sees_each_contacts_name_and_each_rejected_events_source_id(web
 
     desktop = open_page(name="desktop")
     desktop.goto(web_system.url(urlsplit(page.url).path))
-    _sign_in(desktop, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(desktop, school.admin_email, ADMIN_PASSWORD)
     expect(desktop.get_by_role("region", name="Morgan Mothersole (Mother)")).to_be_visible()
     screenshot(desktop, "links-with-names")
     no_script_errors(page)

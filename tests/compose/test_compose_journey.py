@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from shared.config import SERVICES
+from tests import second_factor
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,8 @@ def sign_in(address: str, password: str) -> str:
     answer = call("post", "/api/v1/auth/token", json={
         "grant_type": "password", "email": address, "password": password})
     assert answer.status_code == 200, answer.text
-    return answer.json()["access_token"]
+    return second_factor.complete(second_factor.requests_post(GATEWAY),
+                                  answer.json())["access_token"]
 
 
 def mails(to: str, subject: str = "") -> list[str]:

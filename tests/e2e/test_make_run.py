@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from shared.config import SERVICES
+from tests import second_factor
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -66,9 +67,11 @@ def test_make_run_is_ready_stops_on_ctrl_c_and_restarts_on_its_data(tmp_path):
         missing = requests.get(f"http://127.0.0.1:{port}/api/v1/nowhere", timeout=5)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         # The bootstrap operator signs in through the gateway and creates a school.
-        token = requests.post(f"http://127.0.0.1:{port}/api/v1/auth/token", timeout=10, json={
+        answer = requests.post(f"http://127.0.0.1:{port}/api/v1/auth/token", timeout=10, json={
             "grant_type": "password", "email": "ops@example.org",
-            "password": "operator-secret-1"}).json()["access_token"]
+            "password": "operator-secret-1"}).json()
+        token = second_factor.complete(second_factor.requests_post(
+            f"http://127.0.0.1:{port}"), answer)["access_token"]
         created = requests.post(f"http://127.0.0.1:{port}/api/v1/schools", timeout=10,
                                 json={"name": "Embedded School"},
                                 headers={"Authorization": f"Bearer {token}"})

@@ -1,9 +1,13 @@
 """`make run DEMO=1` (shared/demo.py): the demo parent signs in and reads a report at once,
 the printed date of birth confirms the second child, and a restart on the same data folder
 loads nothing twice."""
+import json
 import os
+import re
 import sys
+import time
 
+import pyotp
 import pytest
 import requests
 
@@ -72,6 +76,10 @@ def test_demo_parent_reads_a_report_and_a_restart_loads_nothing_twice(tmp_path):
     for login in (demo.OPERATOR, demo.ADMIN, demo.PARENT, demo.STUDENT):
         assert f"{login[0]}  {login[1]}" in output
     assert demo.PENDING_CHILD[3] in output  # the date of birth to try
+    # Staff sign in in two steps: their authenticator keys are printed.
+    keys = dict(re.findall(r"^  (\S+@demo-academy\.example)  ([A-Z2-7]{32})$", output,
+                           re.MULTILINE))
+    assert set(keys) == {demo.OPERATOR[0], demo.ADMIN[0]}, output
 
     proc = start_demo(tmp_path, port)
     try:
@@ -86,6 +94,23 @@ def test_demo_parent_reads_a_report_and_a_restart_loads_nothing_twice(tmp_path):
         verified = api.call("post", f"/api/v1/links/{pending['id']}/verify", parent,
                             json={"date_of_birth": demo.PENDING_CHILD[3]})
         assert verified.status_code == 200 and verified.json()["status"] == "verified"
+        # A person signs in as the admin with the printed key (a code of a step after the
+        # demo's own sign-ins: each code is accepted once).
+        password_only = api.call("post", "/api/v1/auth/token", json={
+            "grant_type": "password", "email": demo.ADMIN[0], "password": demo.ADMIN[1]})
+        assert password_only.json()["second_factor"] == "required"
+        token = password_only.json()["access_token"]
+        assert api.call("get", "/api/v1/subject-requests", token).status_code == 401
+        totp = pyotp.TOTP(keys[demo.ADMIN[0]])
+        used = json.loads((tmp_path / "keys" / "demo-authenticator.json").read_text())[
+            demo.ADMIN[0]]["last_step"]
+        wait_for(lambda: totp.timecode(time.time()) > used, timeout=70, interval=1,
+                 message="a step after the demo's last code")
+        passed = api.call("post", "/api/v1/auth/second-factor", token,
+                          json={"code": totp.now()})
+        assert passed.status_code == 200, passed.text
+        assert api.call("get", "/api/v1/subject-requests",
+                        passed.json()["access_token"]).status_code == 200
     finally:
         output = stop_with_ctrl_c(proc)
     assert proc.returncode == 0, output

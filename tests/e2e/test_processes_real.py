@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from shared.config import SERVICES
+from tests import second_factor
 from tests.support import free_port, queue_counts, terminate, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -30,7 +31,8 @@ def signed_out_tokens_are_refused_by_every_process(ports) -> None:
                                  json={"grant_type": "password", "email": OPERATOR[0],
                                        "password": OPERATOR[1]}, timeout=30)
         assert response.status_code == 200, response.text
-        return response.json()
+        return second_factor.complete(second_factor.requests_post(
+            f"http://127.0.0.1:{ports['identity']}"), response.json())
 
     def statuses(token):
         return {service: requests.get(f"http://127.0.0.1:{ports[service]}{path}",

@@ -23,6 +23,7 @@ from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.messaging.consumer import APPLIED, DeliveryProcessor
 from shared.messaging.envelope import new_envelope
 from shared.service import ServiceRuntime
+from tests import second_factor
 from shared.web import MAX_JSON_BYTES
 from tests.support import ungathered
 
@@ -77,8 +78,10 @@ class Service:
             response = self.client.post("/api/v1/auth/token", json={
                 "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]})
             assert response.status_code == 200, response.json
-            return response.json["access_token"]
-        return self.signer.issue(account or str(uuid.uuid4()), role, list(schools))
+            return second_factor.complete(second_factor.flask_post(self.client),
+                                          response.json)["access_token"]
+        return self.signer.issue(account or str(uuid.uuid4()), role, list(schools),
+                                  **second_factor.passed_claims())
 
     def call(self, method, path, token=None, body=None, **kwargs):
         headers = kwargs.pop("headers", {})

@@ -14,6 +14,7 @@ from services.ingest.app import SPEC as INGEST
 from shared.messaging import topology
 from shared.service import ServiceRuntime
 from shared.worker import run_threads
+from tests import second_factor
 from tests.support import envelopes_of, ungathered, wait_for
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,8 @@ class Push:
     def _token(self, grant) -> str:
         response = self.id_client.post("/api/v1/auth/token", json=grant)
         assert response.status_code == 200, response.json
-        return response.json["access_token"]
+        return second_factor.complete(second_factor.flask_post(self.id_client),
+                                      response.json)["access_token"]
 
     def school(self, name="Hill School") -> tuple[str, str]:
         """A new school and a school-system token for it."""

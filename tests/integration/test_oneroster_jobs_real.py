@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.ingest.app import SPEC
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.service import ServiceRuntime
+from tests import second_factor
 from tests.oneroster_sample import SampleSchool
 from tests.support import terminate, wait_for
 
@@ -61,7 +62,8 @@ class Ingest:
         return worker
 
     def token(self, role: str, *schools: str, account: str | None = None) -> str:
-        return TokenSigner(self.key).issue(account or str(uuid.uuid4()), role, list(schools))
+        return TokenSigner(self.key).issue(account or str(uuid.uuid4()), role, list(schools),
+                                           **second_factor.passed_claims())
 
     def upload(self, token: str, data: bytes, query: dict | None = None):
         return self.client.post(UPLOAD, data=data, content_type="application/zip",

@@ -22,6 +22,7 @@ from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.rights import Subject
 from shared.service import ServiceRuntime
+from tests import second_factor
 
 pytestmark = pytest.mark.integration
 PERIOD = "2026 Autumn"
@@ -74,15 +75,15 @@ def world(request, tmp_path):
             for class_id, kind, value, more in (
                     (i.maths, "mark", "67", {"out_of": 80, "topic": "Fractions"}),
                     (i.maths, "grade", "B", {}), (i.art, "target", "A*", {})):
-                service.record_attainment(session, school, {
+                service.record_attainments(session, [(school, {
                     "attainment_id": str(uuid.uuid4()), "record_version": 1,
                     "student_id": sid, "class_id": class_id, "period": PERIOD,
-                    "kind": kind, "value": value, **more})
+                    "kind": kind, "value": value, **more})])
             for class_id, kind in ((i.maths, "effort"), (None, "attendance")):
-                service.record_characteristic(session, school, {
+                service.record_characteristics(session, [(school, {
                     "characteristic_id": str(uuid.uuid4()), "record_version": 1,
                     "student_id": sid, "class_id": class_id, "period": PERIOD,
-                    "kind": kind, "value": "Good"})
+                    "kind": kind, "value": "Good"})])
         # Zoë's parent is on the school's records twice (two guardian records, one
         # account); Sam's once; one more parent of Zoë has not verified.
         for account, guardian, sid, verified in (
@@ -102,8 +103,10 @@ def world(request, tmp_path):
         "pending_parent": w.signer.issue(i.pending_parent, "parent", [school]),
         "zoe_login": w.signer.issue(i.zoe_login, "student", [school]),
         "sam_login": w.signer.issue(i.sam_login, "student", [school]),
-        "admin": w.signer.issue(str(uuid.uuid4()), "school_admin", [school]),
-        "other_admin": w.signer.issue(str(uuid.uuid4()), "school_admin", [elsewhere]),
+        "admin": w.signer.issue(str(uuid.uuid4()), "school_admin", [school],
+                                **second_factor.passed_claims()),
+        "other_admin": w.signer.issue(str(uuid.uuid4()), "school_admin", [elsewhere],
+                                      **second_factor.passed_claims()),
     }
     yield w
     rt.engine.dispose()

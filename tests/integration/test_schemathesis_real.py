@@ -50,6 +50,7 @@ from schemathesis import GenerationMode
 
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.service import ServiceRuntime
+from tests import second_factor
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +124,8 @@ class Service:
             response = self.client.post("/api/v1/auth/token", json={
                 "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]})
             assert response.status_code == 200, response.json
-            self.operator_token = response.json["access_token"]
+            self.operator_token = second_factor.complete(
+                second_factor.flask_post(self.client), response.json)["access_token"]
 
     def tokens_for(self, roles: tuple[str, ...]) -> list[str]:
         if self.name == "identity":
@@ -131,9 +133,11 @@ class Service:
                 return [self.operator_token]
             # The rest (the school's people, for its admin): a token from identity's own ring.
             signer = self.rt.context.use_cases.identity.keys.signer()
-            return [signer.issue(str(uuid.uuid4()), role, [SCHOOL]) for role in roles]
+            return [signer.issue(str(uuid.uuid4()), role, [SCHOOL],
+                                 **second_factor.passed_claims()) for role in roles]
         # Tokens for one school; made once (a fresh account id each would add nothing).
-        return [self.signer.issue(str(uuid.uuid4()), role, [SCHOOL]) for role in roles]
+        return [self.signer.issue(str(uuid.uuid4()), role, [SCHOOL],
+                                 **second_factor.passed_claims()) for role in roles]
 
 
 @pytest.fixture

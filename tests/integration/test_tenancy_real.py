@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.config import SERVICES
+from tests import second_factor
 from tests.support import publish_events, wait_for
 from tests.system import RealSystem, guardian, student
 
@@ -69,8 +70,13 @@ def staff_at_a(w, email, name="Tess Teacher-Aname") -> str:
 
 
 def sign_in(w, email, password, **extra):
-    return w.system.call("identity", "post", "/api/v1/auth/token", json={
+    """The token answer (a staff one past the second factor), or the refusal."""
+    response = w.system.call("identity", "post", "/api/v1/auth/token", json={
         "grant_type": "password", "email": email, "password": password, **extra})
+    if response.status_code != 200:
+        return response
+    return SimpleNamespace(status_code=200, json=second_factor.complete(
+        second_factor.flask_post(w.system.clients["identity"]), response.json))
 
 
 def token_claims(w, token):

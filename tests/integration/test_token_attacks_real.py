@@ -31,8 +31,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.auth import AUDIENCE, ISSUER, TokenVerifier, _jwk_to_key, key_id
 from shared.config import SERVICES
+from tests import second_factor
 from tests.support import wait_for
-from tests.system import RealSystem, guardian, student
+from tests.system import OPERATOR, RealSystem, guardian, student
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +46,12 @@ def _scalar(system, service, sql, **params):
 
 
 def sign_in(system, email, password) -> dict:
+    """A sign-in's tokens; a staff or operator one passed the second factor."""
     response = system.call("identity", "post", "/api/v1/auth/token", json={
         "grant_type": "password", "email": email, "password": password})
     assert response.status_code == 200, response.json
-    return response.json
+    return second_factor.complete(second_factor.flask_post(system.clients["identity"]),
+                                  response.json)
 
 
 def refresh(system, token):
@@ -513,3 +516,63 @@ def test_a_school_removing_what_a_person_never_accepted_signs_them_out_nowhere(w
     refused_everywhere(w, c_admin)
     assert revocations(account) == before
     accepted_everywhere(w, w.tokens["A_admin"])
+
+
+# --- the second factor (issue 25) ---------------------------------------------------------
+# A staff or operator endpoint of each service; the control (the caller's token that passed
+# the second factor) reaches it: 200, or 422 for a body left empty.
+STAFF_ENDPOINTS = [
+    ("identity", "get", "/api/v1/schools", "operator", 200),
+    ("identity", "get", "/api/v1/me", "A_admin", 200),
+    ("ingest", "get", "/api/v1/school-data/oneroster/settings", "A_admin", 200),
+    ("linking", "get", "/api/v1/links/students", "A_admin", 200),
+    ("reports", "get", "/api/v1/reports", "A_admin", 200),
+    ("notifications", "post", "/api/v1/privacy-notices", "operator", 422),
+    ("dsar", "get", "/api/v1/subject-requests", "A_admin", 200),
+    ("dsar", "get", "/api/v1/offboardings", "operator", 200),
+]
+
+
+@pytest.mark.parametrize("service,method,path,caller,control", STAFF_ENDPOINTS)
+def test_a_staff_token_without_the_second_factor_reaches_no_service(
+        world, service, method, path, caller, control):
+    """Properly signed, fresh, of a real sign-in, but not through the second factor: every
+    service answers 401 second_factor_required, to a real password-only token too."""
+    w = world
+    client = w.system.clients[service]
+
+    def answer(token):
+        return getattr(client, method)(path, json={} if method == "post" else None,
+                                       headers={"Authorization": f"Bearer {token}"})
+    accepted = answer(valid(w, caller))
+    assert accepted.status_code == control, (accepted.status_code, accepted.json)
+    kid, key = w.signer.kid, w.signer.key
+    claims = w.claims[caller]
+    password_only = w.system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "password", "email": _email_of(w, caller),
+        "password": _password_of(caller)}).json
+    assert password_only["second_factor"] == "required"
+    tokens = {"real password-only sign-in": password_only["access_token"],
+              **{name: _jws({"alg": "EdDSA", "typ": "JWT", "kid": kid},
+                            _fresh(claims, **changes), key.sign)
+                 for name, changes in {
+                     "no amr": {"amr": _DROP, "otp_at": _DROP},
+                     "amr of the password only": {"amr": ["pwd"], "otp_at": _DROP},
+                     "amr a string": {"amr": "otp"},
+                     "another method named": {"amr": ["pwd", "sms"]}}.items()}}
+    problems = []
+    for name, token in tokens.items():
+        response = answer(token)
+        body = response.get_json(silent=True) or {}
+        if (response.status_code != 401
+                or body.get("error", {}).get("code") != "second_factor_required"):
+            problems.append(f"{name}: {response.status_code} {body}")
+    assert not problems, f"{service} {path}:\n" + "\n".join(problems)
+
+
+def _email_of(w, caller):
+    return {"operator": OPERATOR[0], "A_admin": "admin@a.example.org"}[caller]
+
+
+def _password_of(caller):
+    return {"operator": OPERATOR[1], "A_admin": "an-admin-password-1"}[caller]

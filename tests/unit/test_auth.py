@@ -67,5 +67,67 @@ def test_require_answers_401_without_token_and_404_for_other_roles():
     assert c.get("/admin-only", headers={"Authorization": "Bearer junk"}).status_code == 401
     parent = SIGNER.issue("p", "parent", [SCHOOL])
     assert c.get("/admin-only", headers={"Authorization": f"Bearer {parent}"}).status_code == 404
-    admin = SIGNER.issue("a", "school_admin", [SCHOOL])
+    admin = SIGNER.issue("a", "school_admin", [SCHOOL], amr=["pwd", "otp"])
     assert c.get("/admin-only", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["school_admin", "operator"])
+def test_a_staff_token_without_the_second_factor_is_refused(role):
+    """Staff and operators: a token of the password alone (or with no `amr`) is refused
+    with 401 second_factor_required, except where the factor is passed."""
+    app = Flask("t")
+    app.extensions["pp_verifier"] = VERIFIER
+    install_error_handlers(app)
+
+    @app.get("/staff")
+    @require(role, "parent")
+    def staff():
+        return jsonify({"ok": True})
+
+    @app.post("/pass")
+    @require(role, second_factor=False)
+    def pass_():
+        return jsonify({"ok": True})
+
+    c = app.test_client()
+    for claims in ({}, {"amr": ["pwd"]}, {"amr": "otp"}, {"amr": ["pwd", "mfa"]}):
+        token = SIGNER.issue("a", role, [SCHOOL], **claims)
+        answer = c.get("/staff", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401, claims
+        assert answer.json["error"]["code"] == "second_factor_required"
+        assert c.post("/pass", headers={"Authorization": f"Bearer {token}"}
+                      ).status_code == 200
+    passed = SIGNER.issue("a", role, [SCHOOL], amr=["pwd", "otp"])
+    assert c.get("/staff", headers={"Authorization": f"Bearer {passed}"}).status_code == 200
+    parent = SIGNER.issue("p", "parent", [SCHOOL], amr=["pwd"])  # parents need none
+    assert c.get("/staff", headers={"Authorization": f"Bearer {parent}"}).status_code == 200
+
+
+def test_a_grave_action_wants_the_second_factor_passed_within_fifteen_minutes():
+    from shared.auth import STEP_UP_SECONDS
+    app = Flask("t")
+    app.extensions["pp_verifier"] = VERIFIER
+    install_error_handlers(app)
+
+    @app.post("/grave")
+    @require("operator", step_up=True)
+    def grave():
+        return jsonify({"ok": True})
+
+    c = app.test_client()
+    now = int(time.time())
+    for otp_at, status, code in ((now - 60, 200, None),
+                                 (now - STEP_UP_SECONDS - 60, 401, "step_up_required"),
+                                 (None, 401, "step_up_required"),
+                                 ("recently", 401, "step_up_required")):
+        claims = {"amr": ["pwd", "otp"]}
+        if otp_at is not None:
+            claims["otp_at"] = otp_at
+        token = SIGNER.issue("o", "operator", [], **claims)
+        answer = c.post("/grave", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == status, otp_at
+        if code:
+            assert answer.json["error"]["code"] == code
+    password_only = SIGNER.issue("o", "operator", [], amr=["pwd"], otp_at=now)
+    answer = c.post("/grave", headers={"Authorization": f"Bearer {password_only}"})
+    assert answer.json["error"]["code"] == "second_factor_required"

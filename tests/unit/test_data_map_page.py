@@ -14,6 +14,7 @@ from shared.config import SERVICES, Settings
 from shared.rights import Personal
 from shared.rights.datamap import SERVICE_ROLES, SERVICE_TITLES, data_map, declaration_of
 from shared.service import ServiceRuntime
+from tests import second_factor
 
 SCHOOL = str(uuid.uuid4())
 
@@ -75,7 +76,9 @@ def test_the_privacy_notice_versions_are_public_newest_first(tmp_path):
     rt, client, signer = _runtime("notifications", tmp_path)
     try:
         assert client.get("/api/v1/privacy-notices").get_json() == {"items": [], "next": None}
-        operator = {"Authorization": f"Bearer {signer.issue(str(uuid.uuid4()), 'operator', [])}"}
+        operator_token = signer.issue(str(uuid.uuid4()), "operator", [],
+                                      **second_factor.passed_claims())
+        operator = {"Authorization": f"Bearer {operator_token}"}
         for version, date in (("2027-01", "2027-01-31"), ("2027-06", "2027-06-30"),
                               ("2027-01", "2027-01-31")):  # announced twice: listed once
             assert client.post("/api/v1/privacy-notices", headers=operator, json={

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from shared.config import RIGHTS_PARTICIPANTS, Settings
 from shared.embedded import EmbeddedSystem, load_specs
+from tests import second_factor
 from tests.support import wait_for
 
 
@@ -73,7 +74,7 @@ def test_a_signed_out_token_is_refused_by_every_service_of_the_gateway(tmp_path)
                 "grant_type": "password", "email": "ops@example.org",
                 "password": "operator-secret-1"})
             assert response.status_code == 200, response.json
-            return response.json
+            return second_factor.complete(second_factor.flask_post(client), response.json)
 
         def statuses(token):
             return {service: client.get(path, headers={

@@ -12,6 +12,7 @@ from services.notifications.app import SPEC
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.service import ServiceRuntime
+from tests import second_factor
 
 SCHOOL = str(uuid.uuid4())
 
@@ -102,7 +103,8 @@ def test_the_operator_announces_a_privacy_notice_to_every_schools_admins_once(no
     invite_admin(rt, service, "a1@example.org")
     invite_admin(rt, service, "a2@example.org")
     send_all(rt, service)
-    operator = signer.issue(str(uuid.uuid4()), "operator", [])
+    operator = signer.issue(str(uuid.uuid4()), "operator", [],
+                            **second_factor.passed_claims())
     body = {"version": "2027-01", "effective_date": "2027-01-31"}
     for _ in range(2):  # announced twice: told once
         response = client.post("/api/v1/privacy-notices", json=body,

@@ -9,6 +9,21 @@ const EARLY_SECONDS = 30; // refresh a little before the access token expires
 let accessToken = null;
 let accessExpiresAt = 0;
 let refreshing = null; // one refresh at a time: a rotated token used twice revokes the sign-in
+// Staff and operators: where the sign-in stands with its second factor ("enrol",
+// "required", "passed"); null for the roles that need none.
+let secondFactor = null;
+// The console's prompt for the authenticator code again (second-factor.js), for the
+// gravest actions when the code is older than 15 minutes: resolves true once passed.
+let stepUp = null;
+
+export function onStepUp(prompt) {
+  stepUp = prompt;
+}
+
+/** A 401 step_up_required: the code again (if the person gives it), then true. */
+async function steppedUp(error) {
+  return error.code === "step_up_required" && stepUp !== null && await stepUp();
+}
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -31,6 +46,7 @@ function storedRefreshToken() {
 
 function keepTokens(answer) {
   accessToken = answer.access_token;
+  secondFactor = answer.second_factor || null;
   accessExpiresAt = Date.now() + (answer.expires_in || 0) * 1000;
   try {
     if (answer.refresh_token) sessionStorage.setItem(REFRESH_KEY, answer.refresh_token);
@@ -41,6 +57,7 @@ function keepTokens(answer) {
 
 export function forgetTokens() {
   accessToken = null;
+  secondFactor = null;
   accessExpiresAt = 0;
   try {
     sessionStorage.removeItem(REFRESH_KEY);
@@ -108,7 +125,10 @@ export async function call(method, path, body) {
   try {
     return await send(method, path, body, token);
   } catch (error) {
-    if (error.status !== 401 || !(await refresh())) throw error;
+    if (await steppedUp(error)) return send(method, path, body, accessToken);
+    if (error.status !== 401 || error.code === "step_up_required" || !(await refresh())) {
+      throw error;
+    }
     return send(method, path, body, accessToken);
   }
 }
@@ -121,6 +141,35 @@ export function publicCall(method, path, body) {
 export async function signIn(email, password) {
   keepTokens(await publicCall("POST", "/api/v1/auth/token",
                               { grant_type: "password", email, password }));
+}
+
+/** "enrol" or "required" while a staff sign-in has still to pass its second factor. */
+export function secondFactorState() {
+  return secondFactor;
+}
+
+/** A call with the current token, never retried: a wrong code must count once. */
+async function callOnce(method, path, body) {
+  const token = await currentToken();
+  if (!token) throw new ApiError(401, { error: { code: "unauthorized", message: "Please sign in." } });
+  return send(method, path, body, token);
+}
+
+/** A new authenticator key for the login: { key, uri, qr_svg }. */
+export function enrolTotp() {
+  return callOnce("POST", "/api/v1/auth/second-factor/totp", {});
+}
+
+/** The first code confirms the key; the sign-in has passed. Returns the recovery codes. */
+export async function confirmTotp(code) {
+  const answer = await callOnce("POST", "/api/v1/auth/second-factor/totp/confirm", { code });
+  keepTokens(answer);
+  return answer.recovery_codes;
+}
+
+/** Passes the second factor with the app's code or a recovery code. */
+export async function passSecondFactor(body) {
+  keepTokens(await callOnce("POST", "/api/v1/auth/second-factor", body));
 }
 
 /** A token for another of the login's roles (a refresh naming it); the sign-in keeps
