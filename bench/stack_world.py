@@ -170,7 +170,7 @@ class World:
                     if found:
                         return unquote(found.group(1))
             return None
-        return wait("an invitation", find, timeout=120, every=0.2)
+        return wait("an invitation", find, timeout=600, every=0.2)  # a loaded machine
 
     def activate(self, client: Client, address: str, password: str) -> str:
         status, body = client.call("POST", "/api/v1/auth/activate", body={

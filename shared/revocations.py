@@ -44,19 +44,21 @@ def revocation_data(subject_id: str, *, reason: str, revoked_before: dt.datetime
             "reason": reason}
 
 
-def apply_revocations(table: sa.Table) -> Callable[..., None]:
+def apply_revocations(table: sa.Table) -> Callable[[Any, list[Any]], None]:
     """The TokensRevoked handler every service has: the revocation is kept until the tokens
     it names have expired; expired ones are pruned as new ones arrive."""
-    def on_tokens_revoked(session: Any, envelope: Any, data: Mapping[str, Any]) -> None:
-        now = utcnow()
-        session.execute(table.delete().where(table.c.expires_at <= now))
-        if data["expires_at"] > now:
-            session.execute(table.insert().values(
-                id=envelope.id, subject_id=data["subject_id"],
-                session_id=data.get("session_id"), revoked_before=data["revoked_before"],
-                expires_at=data["expires_at"]))
-        log.info("tokens revoked subject_id=%s session_id=%s reason=%s event_id=%s",
-                 data["subject_id"], data.get("session_id"), data["reason"], envelope.id)
+    def on_tokens_revoked(session: Any, events: list[Any]) -> None:
+        for event in events:
+            data: Mapping[str, Any] = event.data
+            now = utcnow()
+            session.execute(table.delete().where(table.c.expires_at <= now))
+            if data["expires_at"] > now:
+                session.execute(table.insert().values(
+                    id=event.id, subject_id=data["subject_id"],
+                    session_id=data.get("session_id"), revoked_before=data["revoked_before"],
+                    expires_at=data["expires_at"]))
+            log.info("tokens revoked subject_id=%s session_id=%s reason=%s event_id=%s",
+                     data["subject_id"], data.get("session_id"), data["reason"], event.id)
     return on_tokens_revoked
 
 

@@ -17,6 +17,7 @@ import base64
 import os
 import secrets
 from pathlib import Path
+from typing import Any, Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -66,6 +67,26 @@ class Sealer:
 
 def is_sealed(value: str) -> bool:
     return value.startswith(SEALED_PREFIX)
+
+
+def clear_to_seal(sealer: Sealer | Any, stored: Iterable[tuple[str, str]],
+                  what: str) -> list[str]:
+    """Of the (key id, stored value) rows of a table of sealed keys, the ids of those in
+    clear, to be sealed now: the keys of a release before sealing, adopted all at once.
+    Every sealed one must open (SealingError otherwise). A key in clear beside sealed
+    ones was not written by a process holding the secret (one would have sealed it):
+    anyone who can write the database (or a backup restored) could plant a key they
+    know and have it sign; it is refused (SealingError), never adopted."""
+    stored = list(stored)
+    clear = [kid for kid, value in stored if not is_sealed(value)]
+    sealed = [(kid, value) for kid, value in stored if is_sealed(value)]
+    for kid, value in sealed:
+        sealer.unseal(value, kid)
+    if clear and sealed:
+        raise SealingError(f"{what} {', '.join(clear)} stored in clear beside sealed keys: "
+                           "not written by a process holding the secret, so not adopted; "
+                           "remove it (docs/operations.md, Receipt secrets)")
+    return clear
 
 
 def read_secret(path: Path, *, named: bool, setting: str) -> bytes:

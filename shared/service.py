@@ -8,7 +8,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, jsonify
@@ -21,7 +21,7 @@ from shared.config import Settings
 from shared.logging_setup import configure_logging
 from shared.db import make_engine, make_session_factory, ping, run_in_transaction, upgrade
 from shared.messaging import topology
-from shared.messaging.consumer import DeliveryProcessor, Handler, QueueWorker, with_many
+from shared.messaging.consumer import DeliveryProcessor, Event, QueueWorker, Route, route
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import BrokerPublisher, broker_connection, connect
 from shared.messaging.relay import OutboxRelay
@@ -66,7 +66,9 @@ class ServiceSpec:
     declaration: DataDeclaration | None  # None: not in the data map
     # The use cases, built once per process (ServiceContext.use_cases).
     build: Callable[[ServiceContext], Any] = lambda ctx: None
-    build_handlers: Callable[[ServiceContext], Mapping[str, Handler]] = lambda ctx: {}
+    # The events the service acts on, each routed to its handler (events it does not act
+    # on are not routed to it).
+    build_routes: Callable[[ServiceContext], Sequence[Route]] = lambda ctx: ()
     # The routes: module-level views on these, reaching the use cases through
     # current_context().
     blueprints: tuple[Blueprint, ...] = ()
@@ -150,24 +152,28 @@ class ServiceRuntime:
             self.verifier = self.spec.build_verifier(self.context)
 
     # --- messaging ----------------------------------------------------------------------
-    def handlers_by_channel(self) -> dict[str, dict[str, Handler]]:
-        handlers: dict[str, Handler] = dict(self.spec.build_handlers(self.context))
+    def handlers_by_channel(self) -> dict[str, dict[str, Route]]:
+        """The routes of each of the service's queues, by event type."""
+        routes = list(self.spec.build_routes(self.context))
         if self.context.participant is not None:
-            handlers.update(self.context.participant.handlers())
+            routes += self.context.participant.routes()
         subs = topology.subscriptions(self.spec.name)
         if REVOCATION_EVENT in {c.type for chan in subs.values() for c in chan}:
-            handlers[REVOCATION_EVENT] = apply_revocations(self.spec.tables.token_revocations)
-        by_channel: dict[str, dict[str, Handler]] = {c: {} for c in topology.CHANNELS}
+            routes.append(route(REVOCATION_EVENT,
+                                apply_revocations(self.spec.tables.token_revocations)))
+        by_type = {r.event_type: r for r in routes}
+        if len(by_type) != len(routes):
+            raise ValueError(f"{self.spec.name} routes an event type twice")
+        by_channel: dict[str, dict[str, Route]] = {c: {} for c in topology.CHANNELS}
         for channel, contract_list in subs.items():
             for contract in contract_list:
-                if contract.type in handlers:
-                    by_channel[channel][contract.type] = handlers[contract.type]
+                if contract.type in by_type:
+                    by_channel[channel][contract.type] = by_type[contract.type]
         participant = self.context.participant
         if participant is not None:  # an offboarded school's late data changes nothing
-            by_channel[contracts.DATA] = {t: _unless_offboarded(participant, h)
-                                          for t, h in by_channel[contracts.DATA].items()}
-        routed = {t for chan in by_channel.values() for t in chan}
-        stray = set(handlers) - routed
+            by_channel[contracts.DATA] = {t: _unless_offboarded(participant, r)
+                                          for t, r in by_channel[contracts.DATA].items()}
+        stray = set(by_type) - {t for chan in by_channel.values() for t in chan}
         if stray:
             raise ValueError(f"{self.spec.name} handles events the contracts do not route "
                              f"to it: {sorted(stray)}")
@@ -236,32 +242,18 @@ class ServiceRuntime:
         return app
 
 
-def _unless_offboarded(participant: RightsParticipant, handler: Handler) -> Handler:
-    def kept(session, items):
-        """The events of the batch whose school is not offboarded (one query)."""
-        offboarded = participant.offboarded_among(
-            session, {envelope.school_id for envelope, _ in items})
-        for envelope, _ in items:
-            if envelope.school_id in offboarded:
+def _unless_offboarded(participant: RightsParticipant, routed: Route) -> Route:
+    """The route with the events of offboarded schools left out (one query a group)."""
+    def kept(session: Session, events: list[Event[Any]]) -> None:
+        offboarded = participant.offboarded_among(session, {e.school_id for e in events})
+        for event in events:
+            if event.school_id in offboarded:
                 log.info("dropped event of an offboarded school event_id=%s school_id=%s",
-                         envelope.id, envelope.school_id)
-        return [(envelope, data) for envelope, data in items
-                if envelope.school_id not in offboarded]
-
-    def guarded(session, envelope, data):
-        if kept(session, [(envelope, data)]):
-            return handler(session, envelope, data)
-        return None
-
-    many = getattr(handler, "many", None)
-    if many is None:
-        return guarded
-
-    def guarded_many(session, items):
-        items = kept(session, items)
-        if items:
-            many(session, items)
-    return with_many(guarded, guarded_many)
+                         event.id, event.school_id)
+        events = [e for e in events if e.school_id not in offboarded]
+        if events:
+            routed.handler(session, events)
+    return route(routed.event_type, kept, gathered=routed.gathered)
 
 
 def current_context() -> ServiceContext:

@@ -11,13 +11,14 @@ from dataclasses import replace
 import sqlalchemy as sa
 
 from shared.config import Settings
-from shared.messaging.consumer import with_many
+from shared.messaging.consumer import Route, route
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, TableDeclaration
 from shared.service import ServiceRuntime, ServiceSpec
 from shared.tables import define_plumbing_tables
 
 
 def make_spec(name: str, handlers=None, *, declare: bool = True) -> ServiceSpec:
+    """`handlers`: event type -> a handler (gathered) or a Route."""
     metadata = sa.MetaData()
     tables = define_plumbing_tables(metadata)
     sa.Table("pupils", metadata,
@@ -39,26 +40,19 @@ def make_spec(name: str, handlers=None, *, declare: bool = True) -> ServiceSpec:
     )) if declare else None
     return ServiceSpec(name=name, metadata=metadata, tables=tables, migrations_dir=None,
                        declaration=declaration,
-                       build_handlers=lambda ctx: dict(handlers or {}))
+                       build_routes=lambda ctx: [
+                           h if isinstance(h, Route) else route(t, h, gathered=True)
+                           for t, h in (handlers or {}).items()])
 
 
 EFFECTS = sa.table("effects", sa.column("event_id"), sa.column("student_id"))
 
 
-def _record_effect(session, envelope, data):
+def record_effect(session, events):
     """A handler whose effect can be counted: one `effects` row per application."""
-    session.execute(EFFECTS.insert().values(event_id=envelope.id,
-                                            student_id=data["student_id"]))
-
-
-def _record_effects(session, items):
-    session.execute(EFFECTS.insert(), [{"event_id": envelope.id,
-                                        "student_id": data["student_id"]}
-                                       for envelope, data in items])
-
-
-# With a set-based form, as a service's bulk handlers have (the consumer's batches).
-record_effect = with_many(_record_effect, _record_effects)
+    session.execute(EFFECTS.insert(), [{"event_id": event.id,
+                                        "student_id": event.data["student_id"]}
+                                       for event in events])
 
 
 def runtime(spec: ServiceSpec, settings: Settings, database_url: str) -> ServiceRuntime:

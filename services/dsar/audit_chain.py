@@ -4,6 +4,10 @@ kept in `audit_head` and published in every receipt. An entry edited in the data
 longer matches its hash; one deleted breaks the link of the next; the last one deleted no
 longer matches the head. Appends are serialised by a lock on the head row.
 
+The hashes are unkeyed: a writer of the database could cut the tail and move the head, or
+rewrite every hash after an edit. The heads dsar signed into receipts (verified against
+its keys) anchor the chain: each must still be the entry it names.
+
     python -m services.dsar.audit_chain check     (exit 1, naming each broken entry)
 """
 from __future__ import annotations
@@ -11,13 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator, Mapping
 
 import sqlalchemy as sa
 
+from shared.receipts import RECEIPT_TYPE, jws, keys_from_jwks
 from shared.receipts.receipt import GENESIS, entry_hash
 
-from .models import audit, audit_head
+from .models import audit, audit_head, requests
 
 HEAD_ID = 1
 
@@ -64,7 +69,8 @@ class Break:
     problem: str
 
     def __str__(self) -> str:
-        where = f"entry {self.seq} (request {self.request_id})" if self.seq else "the head"
+        where = (f"entry {self.seq} (request {self.request_id})" if self.seq
+                 else f"request {self.request_id}" if self.request_id else "the head")
         return f"{where}: {self.problem}"
 
 
@@ -80,8 +86,44 @@ def _rows(conn) -> Iterator[Any]:
         after = rows[-1].id
 
 
-def check(conn) -> Iterator[Break]:
-    """Every break in the chain, in order."""
+def _receipt_heads(conn, keys: Mapping[str, Any] | None) -> Iterator[
+        tuple[str, int | None, str | None]]:
+    """(request id, head seq, head hash) of every receipt dsar signed: the chain's heads
+    as they were, out of reach of a writer of the chain (who could otherwise cut its tail
+    and move `audit_head`, or rewrite every hash after an edit). With `keys` (dsar's
+    published keys) each is verified; (id, None, None) for one that does not."""
+    for request_id, token in conn.execute(sa.select(requests.c.id, requests.c.receipt)
+                                          .where(requests.c.receipt.is_not(None))):
+        try:
+            _, payload = (jws.verify(token, keys, RECEIPT_TYPE) if keys is not None
+                          else jws.unverified(token))
+            head = payload["audit"]["head"]
+            yield request_id, int(head["seq"]), str(head["hash"])
+        except (jws.InvalidJws, KeyError, TypeError, ValueError):
+            yield request_id, None, None
+
+
+def check(conn, keys: Mapping[str, Any] | None = None) -> Iterator[Break]:
+    """Every break in the chain, in order, then every receipt whose head the chain no
+    longer holds, then the head row's."""
+    anchors: dict[int, list[tuple[str, str]]] = {}
+    for request_id, seq, digest in _receipt_heads(conn, keys):
+        if seq is None or digest is None:
+            yield Break(None, request_id, "its receipt does not verify against dsar's "
+                        "keys (the receipt was altered)")
+        else:
+            anchors.setdefault(seq, []).append((request_id, digest))
+    last = yield from _links(conn, anchors)
+    for seq, named in sorted(anchors.items()):  # what the walk did not meet
+        for request_id, _ in named:
+            yield Break(seq, request_id, "missing, though the request's receipt names it "
+                        "as the chain's head (entries were removed)")
+    yield from _head(conn, last)
+
+
+def _links(conn, anchors: dict[int, list[tuple[str, str]]]) -> Generator[Break, None, Any]:
+    """Each entry's link and hash, and each receipt's head met on the way (taken out of
+    `anchors`); returns the last entry."""
     prev, last = GENESIS, None
     for row in _rows(conn):
         if row.prev_hash != prev:
@@ -89,8 +131,19 @@ def check(conn) -> Iterator[Break]:
                         "before it (an entry before it was removed or altered)")
         if entry_hash(row.prev_hash or "", fields_of(row)) != row.hash:
             yield Break(row.id, row.request_id, "altered (it no longer matches its hash)")
+        for request_id, digest in anchors.pop(row.id, []):
+            if digest != row.hash:
+                yield Break(row.id, request_id, "not the entry the request's receipt names "
+                            "as the chain's head (the chain was rewritten from there)")
         prev, last = row.hash, row
+    return last
+
+
+def _head(conn, last: Any) -> Iterator[Break]:
     head = conn.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)).first()
+    if head is None and last is not None:
+        yield Break(None, None, f"no head is kept, but the chain holds entries up to "
+                    f"{last.id} (the head was removed)")
     if head is not None and (last is None or (head.seq, head.hash) != (last.id, last.hash)):
         yield Break(None, None, f"the head names entry {head.seq}, but the chain ends at "
                     f"{last.id if last is not None else 'nothing'} (its last entries were "
@@ -103,9 +156,15 @@ def main(argv: list[str]) -> int:
     if argv[1:] != ["check"]:
         print(__doc__)
         return 2
-    engine = make_engine(Settings.from_env().database_url("dsar"))
+    from shared.service import receipt_keys_for
+
+    from .app import SPEC
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url("dsar"))
+    ring = receipt_keys_for(SPEC, settings)
     with engine.connect() as conn:
-        breaks = list(check(conn))
+        keys = keys_from_jwks(ring.jwks(conn)) if ring is not None else None
+        breaks = list(check(conn, keys))
     for found in breaks:
         print(f"BROKEN: {found}")
     if not breaks:

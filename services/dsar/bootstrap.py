@@ -44,7 +44,7 @@ SPEC = ServiceSpec(
     migrations_dir=migrations_dir(__file__),
     declaration=personal_data.DECLARATION,
     build=build,
-    build_handlers=handlers.build_handlers,
+    build_routes=handlers.build_routes,
     blueprints=api.BLUEPRINTS,
     build_loops=lambda ctx: [sweeper(ctx)],
 )

@@ -1,70 +1,103 @@
-"""Event handlers of the identity service, and their one explicit map.
+"""The events the identity service acts on, each routed to its handler.
 
 Rights events (and SchoolOffboarded) are answered by IdentityParticipant (personal_data.py).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from shared.messaging.consumer import PermanentError
+from sqlalchemy.orm import Session
+
+from shared.messaging.consumer import Event, PermanentError, Route, route
+from shared.messaging.outbox import Outbox
+from shared.rights import RightsParticipant
 from shared.service import ServiceContext
 
 from . import domain
+from .service import Identity
+
 if TYPE_CHECKING:
     from .bootstrap import UseCases
 
+Events = list[Event[Any]]
 
-def build_handlers(ctx: ServiceContext) -> dict:
-    uses: UseCases = ctx.use_cases
-    identity = uses.identity
-    participant = ctx.participant
 
-    def school_record(subject_type: str, key: str, apply):
-        """Applies a school-data event unless its subject was erased (a late event never
-        brings erased data back); an unknown or offboarded school is permanent."""
-        def handler(session, envelope, data):
-            if participant.is_erased(session, subject_type, data[key], envelope.school_id):
-                return
-            if identity.school_offboarded(session, envelope.school_id):
-                return  # the school's data is gone: a straggler is dropped, not kept
-            try:
-                apply(session, envelope.school_id, data)
-            except domain.Unknown:
-                raise PermanentError(f"school {envelope.school_id} is not active") from None
-            except domain.IdentityError as exc:
-                raise PermanentError(f"{type(exc).__name__} for {key} {data[key]}") from None
-        return handler
+class Handlers:
+    def __init__(self, identity: Identity, participant: RightsParticipant, outbox: Outbox):
+        self.identity = identity
+        self.participant = participant
+        self.outbox = outbox
 
-    def on_guardian_removed(session, school_id, data):
-        identity.remove_record(session, school_id, "guardian", data["guardian_id"],
-                               data["record_version"])
+    def routes(self) -> list[Route]:
+        return [route("GuardianRecorded", self.on_guardian_recorded),
+                route("GuardianRemoved", self.on_guardian_removed),
+                route("StudentRecorded", self.on_student_recorded),
+                route("StudentAccountRequested", self.on_student_account_requested),
+                route("StudentRemoved", self.on_student_removed),
+                route("SubjectIdRequested", self.on_subject_id_requested)]
 
-    def on_student_removed(session, school_id, data):
-        identity.remove_record(session, school_id, "student", data["student_id"],
-                               data["record_version"])
+    def _school_data(self, session: Session, subject_type: str, key: str,
+                     events: Events) -> Events:
+        """The school-data events to apply: not about an erased subject (a late event
+        never brings erased data back), nor of an offboarded school (a straggler is
+        dropped, not kept)."""
+        return [e for e in self.participant.not_erased(session, subject_type, key, events)
+                if not self.identity.school_offboarded(session, e.school_id)]
 
-    def on_staff_removed(session, school_id, data):
-        # Invited admins are accounts, not pushed staff records: nothing to remove yet.
-        return None
+    @contextmanager
+    def _permanent(self, event: Event[Any], key: str) -> Iterator[None]:
+        """An unknown or inactive school, or data identity refuses, never succeeds."""
+        try:
+            yield
+        except domain.Unknown:
+            raise PermanentError(f"school {event.school_id} is not active") from None
+        except domain.IdentityError as exc:
+            raise PermanentError(f"{type(exc).__name__} for {key} {event.data[key]}") \
+                from None
 
-    def on_subject_id_requested(session, envelope, data):
+    def on_guardian_recorded(self, session: Session, events: Events) -> None:
+        for e in self._school_data(session, "guardian", "guardian_id", events):
+            with self._permanent(e, "guardian_id"):
+                self.identity.record_guardian(session, e.school_id, e.data)
+
+    def on_guardian_removed(self, session: Session, events: Events) -> None:
+        for e in self._school_data(session, "guardian", "guardian_id", events):
+            with self._permanent(e, "guardian_id"):
+                self.identity.remove_record(session, e.school_id, "guardian",
+                                            e.data["guardian_id"], e.data["record_version"])
+
+    def on_student_recorded(self, session: Session, events: Events) -> None:
+        for e in self._school_data(session, "student", "student_id", events):
+            with self._permanent(e, "student_id"):
+                self.identity.record_student(session, e.school_id, e.data)
+
+    def on_student_account_requested(self, session: Session, events: Events) -> None:
+        for e in self._school_data(session, "student", "student_id", events):
+            with self._permanent(e, "student_id"):
+                self.identity.request_student_account(session, e.school_id, e.data)
+
+    def on_student_removed(self, session: Session, events: Events) -> None:
+        for e in self._school_data(session, "student", "student_id", events):
+            with self._permanent(e, "student_id"):
+                self.identity.remove_record(session, e.school_id, "student",
+                                            e.data["student_id"], e.data["record_version"])
+
+    def on_subject_id_requested(self, session: Session, events: Events) -> None:
         """A staff subject may be one of the school's invited admins (an account, which
         ingest does not know): say whether it is one of this school's."""
-        if data["subject_type"] != "staff" or not data.get("subject_id"):
-            return  # pushed records and source ids are ingest's to resolve
-        ctx.outbox.add(session, "SubjectIdResolved", {
-            "request_id": data["request_id"],
-            "subject_id": identity.staff_member(session, envelope.school_id,
-                                                data["subject_id"])},
-            school_id=envelope.school_id)
+        for e in events:
+            if e.data["subject_type"] != "staff" or not e.data.get("subject_id"):
+                continue  # pushed records and source ids are ingest's to resolve
+            self.outbox.add(session, "SubjectIdResolved", {
+                "request_id": e.data["request_id"],
+                "subject_id": self.identity.staff_member(session, e.school_id,
+                                                         e.data["subject_id"])},
+                school_id=e.school_id)
 
-    return {
-        "GuardianRecorded": school_record("guardian", "guardian_id", identity.record_guardian),
-        "GuardianRemoved": school_record("guardian", "guardian_id", on_guardian_removed),
-        "StudentRecorded": school_record("student", "student_id", identity.record_student),
-        "StudentAccountRequested": school_record("student", "student_id",
-                                                 identity.request_student_account),
-        "StudentRemoved": school_record("student", "student_id", on_student_removed),
-        "StaffRemoved": school_record("staff", "staff_id", on_staff_removed),
-        "SubjectIdRequested": on_subject_id_requested,
-    }
+
+def build_routes(ctx: ServiceContext) -> list[Route]:
+    uses: UseCases = ctx.use_cases
+    assert ctx.participant is not None
+    return Handlers(uses.identity, ctx.participant, ctx.outbox).routes()

@@ -27,9 +27,10 @@ from shared.auth import (TokenSigner, TokenVerifier, key_id, load_or_create_priv
                          public_jwk)
 from shared.config import Settings
 from shared.db import utcnow
+from shared.sealing import clear_to_seal
 
 from .models import signing_keys
-from .secret import IdentitySecret, is_sealed
+from .secret import IdentitySecret
 
 
 def _pem(key: Ed25519PrivateKey) -> bytes:
@@ -54,21 +55,21 @@ class KeyRing:
     def ensure(self) -> None:
         """The first start adopts the configured (or embedded) key, so verifiers that read
         the key file keep working. Keys stored before they were sealed (identity
-        migration 0008) are sealed here, and every key is checked to open with this
-        process's secret: a process configured with another secret stops at start."""
+        migration 0008) are sealed here (only when none is sealed yet: shared/sealing.py
+        clear_to_seal refuses a key planted in clear beside sealed ones), and every key is
+        checked to open with this process's secret: a process configured with another
+        secret stops at start."""
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # processes starting together: one adopts
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
                              {"k": zlib.crc32(b"identity:signing-keys") & 0x7FFFFFFF})
             rows = conn.execute(sa.select(signing_keys.c.kid,
                                           signing_keys.c.sealed_private_key)).all()
-            for row in rows:
-                if is_sealed(row.sealed_private_key):
-                    self.secret.unseal(row.sealed_private_key, row.kid)
-                else:
-                    conn.execute(signing_keys.update().where(signing_keys.c.kid == row.kid)
-                                 .values(sealed_private_key=self.secret.seal(
-                                     row.sealed_private_key.encode(), row.kid)))
+            stored = dict(rows)
+            for kid in clear_to_seal(self.secret, stored.items(), "token signing key"):
+                conn.execute(signing_keys.update().where(signing_keys.c.kid == kid)
+                             .values(sealed_private_key=self.secret.seal(
+                                 stored[kid].encode(), kid)))
             if rows:
                 return
             key = load_or_create_private_key(self.settings)

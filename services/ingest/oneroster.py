@@ -30,6 +30,8 @@ MAX_BUNDLE_BYTES = 64 * 1024 * 1024  # the zip as uploaded
 MAX_UNZIPPED_BYTES = 128 * 1024 * 1024  # all its CSVs together, however well they compress
 MAX_ROWS = 500_000
 MAX_REPORTED_ERRORS = 1000
+MAX_RECORD_CHARS = 256 * 1024  # one CSV record (row), quoted line breaks and all
+MAX_MEMBERS = 100  # files in the zip: the manifest and one CSV per file it names (22 at most)
 
 CONTACT_ROLES = ("parent", "guardian", "relative")
 MODES = ("bulk", "delta", "absent")
@@ -305,6 +307,10 @@ class _Reader:
             names = [i.filename for i in self.zip.infolist() if not i.is_dir()]
         except (zipfile.BadZipFile, ValueError):
             raise BundleRejected([_error("bundle", None, "Not a zip file.")]) from None
+        if len(names) > MAX_MEMBERS:  # each would be listed back as not used
+            raise BundleRejected([_error("bundle", None, f"The zip holds {len(names)} files; "
+                                         f"a OneRoster bundle holds its manifest and one "
+                                         f"CSV per file it names (at most {MAX_MEMBERS}).")])
         self.members: dict[str, str] = {}
         for name in names:  # files at the root, or all in one folder
             base = name.rsplit("/", 1)[-1]
@@ -322,9 +328,11 @@ class _Reader:
         with member:
             text = io.TextIOWrapper(io.BufferedReader(_Counted(member, self, file)),
                                     encoding="utf-8-sig", newline="")
-            reader = csv.reader(text, strict=True)
+            record = _RecordLines(text)
+            reader = csv.reader(record, strict=True)
             while True:
                 start = reader.line_num + 1
+                record.begin(start)
                 try:
                     fields_ = next(reader)
                 except StopIteration:
@@ -339,7 +347,35 @@ class _Reader:
 
 
 class _Unreadable(Exception):
-    pass
+    def __init__(self, reason: str, line: int | None = None):
+        super().__init__(reason)
+        self.line = line
+
+
+class _RecordLines:
+    """The lines csv.reader splits, read at most MAX_RECORD_CHARS of one record at a
+    time: a record of millions of empty fields zips to a few kilobytes but would take
+    gigabytes once split, so one longer than that is refused before it is split. The
+    reader asks for the lines of one record at a time (`begin` starts the next)."""
+
+    def __init__(self, text: io.TextIOBase):
+        self.text, self.used, self.line = text, 0, 1
+
+    def begin(self, line: int) -> None:
+        self.used, self.line = 0, line
+
+    def __iter__(self) -> "_RecordLines":
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(MAX_RECORD_CHARS - self.used + 1)
+        if not line:
+            raise StopIteration
+        self.used += len(line)
+        if self.used > MAX_RECORD_CHARS:
+            raise _Unreadable(f"Longer than {MAX_RECORD_CHARS} characters (a row that "
+                              "long is not a OneRoster row).", self.line)
+        return line
 
 
 # The files each version's manifest names (1EdTech OneRoster CSV binding 1.1 §2.1 and
@@ -368,7 +404,7 @@ def read_manifest(reader: _Reader) -> tuple[dict[str, str], list[dict], list[dic
     try:
         records = list(reader.records("manifest.csv"))
     except _Unreadable as exc:
-        raise BundleRejected([_error("manifest.csv", None, str(exc))]) from None
+        raise BundleRejected([_error("manifest.csv", exc.line, str(exc))]) from None
     if not records or [c.strip() for c in records[0][1][:2]] != ["propertyName", "value"]:
         raise BundleRejected([_error("manifest.csv", 1, "The header is propertyName,value.")])
     for line, values in records[1:]:
@@ -485,7 +521,7 @@ def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
         return rows, rows_seen
     except _Unreadable as exc:
         bundle.unreadable_files = True
-        fault(None, str(exc))
+        fault(exc.line, str(exc))
         return [], rows_seen
 
 

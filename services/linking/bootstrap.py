@@ -27,6 +27,6 @@ SPEC = ServiceSpec(
     declaration=personal_data.DECLARATION,
     participant_class=personal_data.LinkingParticipant,
     build=build,
-    build_handlers=handlers.build_handlers,
+    build_routes=handlers.build_routes,
     blueprints=api.BLUEPRINTS,
 )

@@ -1,32 +1,65 @@
-"""Event handlers of the linking service, and their one explicit map.
+"""The events the linking service acts on, each routed to its handler.
 
 Rights events (and SchoolOffboarded) are answered by the shared participant
 (personal_data.py). A late event about an erased subject changes nothing.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.orm import Session
+
+from shared.messaging.consumer import Event, Route, route
+from shared.rights import RightsParticipant
 from shared.service import ServiceContext
+
+from .service import Linking
 
 if TYPE_CHECKING:
     from .bootstrap import UseCases
 
+Events = list[Event[Any]]
 
-def build_handlers(ctx: ServiceContext) -> dict:
+
+class Handlers:
+    def __init__(self, linking: Linking, participant: RightsParticipant):
+        self.linking = linking
+        self.participant = participant
+
+    def routes(self) -> list[Route]:
+        return [route("StudentRecorded", self.on_student_recorded),
+                route("StudentBirthDateRecorded", self.on_student_birth_date_recorded),
+                route("StudentRemoved", self.on_student_removed),
+                route("GuardianStudentsRecorded", self.on_guardian_students_recorded),
+                route("GuardianRemoved", self.on_guardian_removed),
+                route("AccountActivated", self.on_account_activated)]
+
+    def on_student_recorded(self, session: Session, events: Events) -> None:
+        for e in self.participant.not_erased(session, "student", "student_id", events):
+            self.linking.record_student(session, e.school_id, e.data)
+
+    def on_student_birth_date_recorded(self, session: Session, events: Events) -> None:
+        for e in self.participant.not_erased(session, "student", "student_id", events):
+            self.linking.record_birth_date(session, e.school_id, e.data)
+
+    def on_student_removed(self, session: Session, events: Events) -> None:
+        for e in self.participant.not_erased(session, "student", "student_id", events):
+            self.linking.remove_student(session, e.school_id, e.data)
+
+    def on_guardian_students_recorded(self, session: Session, events: Events) -> None:
+        for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
+            self.linking.record_guardian_students(session, e.school_id, e.data)
+
+    def on_guardian_removed(self, session: Session, events: Events) -> None:
+        for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
+            self.linking.remove_guardian(session, e.school_id, e.data)
+
+    def on_account_activated(self, session: Session, events: Events) -> None:
+        for e in events:
+            self.linking.attach_account(session, e.data, e.school_id)
+
+
+def build_routes(ctx: ServiceContext) -> list[Route]:
     uses: UseCases = ctx.use_cases
-    linking = uses.linking
-
-    unless_erased = ctx.participant.unless_erased
-
-    return {
-        "StudentRecorded": unless_erased("student", "student_id", linking.record_student),
-        "StudentBirthDateRecorded": unless_erased("student", "student_id",
-                                                  linking.record_birth_date),
-        "StudentRemoved": unless_erased("student", "student_id", linking.remove_student),
-        "GuardianStudentsRecorded": unless_erased("guardian", "guardian_id",
-                                                  linking.record_guardian_students),
-        "GuardianRemoved": unless_erased("guardian", "guardian_id", linking.remove_guardian),
-        "AccountActivated": lambda session, envelope, data: linking.attach_account(
-            session, data, envelope.school_id),
-    }
+    assert ctx.participant is not None
+    return Handlers(uses.linking, ctx.participant).routes()

@@ -37,7 +37,7 @@ SPEC = ServiceSpec(
     declaration=personal_data.DECLARATION,
     participant_class=personal_data.NotificationsParticipant,
     build=build,
-    build_handlers=handlers.build_handlers,
+    build_routes=handlers.build_routes,
     blueprints=api.BLUEPRINTS,
     build_loops=lambda ctx: [sender(ctx)],
 )

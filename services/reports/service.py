@@ -119,10 +119,6 @@ class Reports:
                 {"class_id": class_id, "student_id": s, "school_id": school_id}
                 for s in pupils])
 
-    def record_attainment(self, session, school_id, data):
-        """One AttainmentRecorded: the rule is written once, in record_attainments."""
-        self.record_attainments(session, [(school_id, data)])
-
     def record_attainments(self, session, items):
         """AttainmentRecorded events: the attainment upserted by version, unless the
         school removed the student."""
@@ -142,10 +138,7 @@ class Reports:
                                "value": data["value"]})
             for school_id, data in items])
 
-    def record_results(self, session, school_id, data):
-        self.record_results_many(session, [(school_id, data)])
-
-    def record_results_many(self, session, events):
+    def record_results(self, session, events):
         """ResultsRecorded events: each item as the AttainmentRecorded or
         CharacteristicRecorded it gathers (the event carries the student's id once)."""
         def items(key):
@@ -164,10 +157,6 @@ class Reports:
             {**values, "school_id": school_id, "student_id": data["student_id"],
              "period": data["period"], "record_version": data["record_version"]}
             for school_id, data, values in items if data["student_id"] not in removed])
-
-    def record_characteristic(self, session, school_id, data):
-        """One CharacteristicRecorded: the rule is written once, in record_characteristics."""
-        self.record_characteristics(session, [(school_id, data)])
 
     def remove_student(self, session, school_id, data):
         """The school removed the student: their data goes; published reports stay in the

@@ -339,7 +339,7 @@ def _c(schema: type[Schema], producer: str, consumers: tuple[str, ...] | str,
 
 CONTRACTS: tuple[Contract, ...] = (
     # Ingest needs no list of schools: a school system's token names its school.
-    _c(SchoolActivated, "identity", ("reports", "notifications", "dsar")),
+    _c(SchoolActivated, "identity", ("notifications",)),
     _c(SchoolOffboarded, "identity", (EVERY_PARTICIPANT, "dsar"), RIGHTS),
     _c(StudentRecorded, "ingest", ("identity", "linking", "reports")),
     _c(StudentPlacementRecorded, "ingest", ("reports",)),
@@ -350,7 +350,7 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(GuardianStudentsRecorded, "ingest", ("linking",)),
     _c(GuardianRemoved, "ingest", ("identity", "linking", "notifications")),
     _c(StaffRecorded, "ingest", ("reports",)),
-    _c(StaffRemoved, "ingest", ("identity", "reports")),
+    _c(StaffRemoved, "ingest", ("reports",)),
     _c(ClassRecorded, "ingest", ("reports",)),
     _c(ClassRemoved, "ingest", ("reports",)),
     _c(AttainmentRecorded, "ingest", ("reports",)),

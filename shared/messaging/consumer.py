@@ -24,7 +24,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 import sqlalchemy as sa
 from kombu import Consumer
@@ -44,19 +44,47 @@ from .publisher import broker_connection, connect
 
 log = logging.getLogger(__name__)
 
-# A handler gets the open transaction, the event and its loaded data.
-Handler = Callable[[Session, Envelope, dict[str, Any]], None]
-# A set-based form of a handler: many events of its type applied with a few statements.
-ManyHandler = Callable[[Session, list[tuple[Envelope, dict[str, Any]]]], None]
+T = TypeVar("T")
 
 
-def with_many(handler: Handler, many: ManyHandler) -> Handler:
-    """Give a handler a set-based form for batches. The consumer may apply events with
-    such handlers grouped by type between two events without one (those keep their
-    place), so a set-based handler must leave the same state as applying its events one
-    by one, and must not read what another set-based handler of the service writes."""
-    handler.many = many  # type: ignore[attr-defined]
-    return handler
+@dataclass(frozen=True)
+class Event(Generic[T]):
+    """One delivered event as a handler sees it: the envelope (id, school, correlation id)
+    and its data as the contract loaded it."""
+
+    envelope: Envelope
+    data: T
+
+    @property
+    def id(self) -> str:
+        return self.envelope.id
+
+    @property
+    def school_id(self) -> str | None:
+        return self.envelope.school_id
+
+
+# The one handler signature: the open transaction and the events to apply, all of one type
+# and in the order they came.
+Handler = Callable[[Session, list[Event[Any]]], None]
+
+
+@dataclass(frozen=True)
+class Route:
+    """An event type and the handler it is routed to.
+
+    A `gathered` handler gets every event of its type in a batch at once, applied between
+    the events of handlers that are not gathered (those are applied one by one, each in
+    its place). So a gathered handler must leave the state applying its events one by one
+    would leave, and must not read what another gathered handler of the service writes."""
+
+    event_type: str
+    handler: Handler
+    gathered: bool = False
+
+
+def route(event_type: str, handler: Handler, *, gathered: bool = False) -> Route:
+    return Route(event_type, handler, gathered)
 
 
 def _record_new(session: Session, inbox: sa.Table, envelopes: list[Envelope]) -> set[str]:
@@ -74,34 +102,31 @@ def _record_new(session: Session, inbox: sa.Table, envelopes: list[Envelope]) ->
 
 
 def _groups(batch: list[_Delivery]) -> list[list[_Delivery]]:
-    """The batch in application order: each event without a set-based form alone and in
-    its place; between them, the events with one, grouped by handler."""
+    """The batch in application order: each event of a handler that is not gathered alone
+    and in its place; between them, the events of gathered handlers, grouped by route."""
     groups: list[list[_Delivery]] = []
-    pending: dict[Handler, list[_Delivery]] = {}
+    pending: dict[Route, list[_Delivery]] = {}
     for delivery in batch:
-        if getattr(delivery.handler, "many", None) is None:
+        if not delivery.route.gathered:
             groups.extend(pending.values())
             pending = {}
             groups.append([delivery])
         else:
-            pending.setdefault(delivery.handler, []).append(delivery)
+            pending.setdefault(delivery.route, []).append(delivery)
     groups.extend(pending.values())
     return groups
 
 
 def _run(session: Session, group: list[_Delivery]) -> None:
-    """Apply a group of events of one handler: with its set-based form if it has more
-    than one, else the event by itself in its correlation id."""
-    handler = group[0].handler
-    if len(group) > 1:
-        handler.many(session, [(d.envelope, d.data) for d in group])  # type: ignore[attr-defined]
-        return
-    envelope = group[0].envelope
-    token = correlation_id_var.set(envelope.correlation_id)
+    """Apply a group of events of one route; a group of one in its correlation id."""
+    events: list[Event[Any]] = [Event(d.envelope, d.data) for d in group]
+    token = correlation_id_var.set(group[0].envelope.correlation_id) if len(group) == 1 \
+        else None
     try:
-        handler(session, envelope, group[0].data)
+        group[0].route.handler(session, events)
     finally:
-        correlation_id_var.reset(token)
+        if token is not None:
+            correlation_id_var.reset(token)
 
 
 APPLIED, DUPLICATE, RETRY, DEAD_LETTERED = "applied", "duplicate", "retry", "dead_lettered"
@@ -135,13 +160,13 @@ def _count(service: str, queue: str, outcome: str) -> None:
 @dataclass(frozen=True)
 class _Delivery:
     """One event of a batch, ready to apply: where it stands in the batch, the delivery
-    as it came, the event, its loaded data and the handler its type is routed to."""
+    as it came, the event, its loaded data and the route of its type."""
 
     index: int
     body: Any
     envelope: Envelope
     data: dict[str, Any]
-    handler: Handler
+    route: Route
 
 
 @dataclass
@@ -156,7 +181,7 @@ class DeliveryProcessor:
     queue: str
     sessions: sessionmaker[Session]
     tables: PlumbingTables
-    handlers: Mapping[str, Handler]
+    handlers: Mapping[str, Route]  # by event type
     max_attempts: int = 5
 
     def process(self, body: bytes | str) -> str:
@@ -184,7 +209,7 @@ class DeliveryProcessor:
             else:
                 ids.add(admitted.envelope.id)
                 batch.append(admitted)
-        for index, outcome in self._apply(batch):
+        for index, outcome in self._settle(batch):
             outcomes[index] = outcome
         return outcomes
 
@@ -196,28 +221,28 @@ class DeliveryProcessor:
             self.dead_letter(body, None, str(exc), attempts=1, event_id=exc.event_id,
                              event_type=exc.event_type)
             return DEAD_LETTERED
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
+        routed = self.handlers.get(envelope.type)
+        if routed is None:
             self.dead_letter(body, envelope, f"no handler for {envelope.type} in "
                              f"{self.service}", attempts=1)
             return DEAD_LETTERED
-        return _Delivery(index, body, envelope, loaded, handler)
+        return _Delivery(index, body, envelope, loaded, routed)
 
-    def _apply(self, batch: list[_Delivery]) -> list[tuple[int, str]]:
+    def _settle(self, batch: list[_Delivery]) -> list[tuple[int, str]]:
         """(index, outcome) of each event of the batch: all applied in one transaction,
-        or, if that fails, each alone."""
+        or, if that fails, each alone (the same way: a batch of one)."""
         if not batch:
             return []
         try:
-            return self._apply_together(batch)
+            return self._apply(batch)
         except Exception as exc:
             if len(batch) == 1:
                 return [(batch[0].index, self._failure(batch[0], exc))]
             log.info("batch of %d rolled back, applying each alone queue=%s error=%s",
                      len(batch), self.queue, type(exc).__name__)
-        return [pair for delivery in batch for pair in self._apply([delivery])]
+        return [pair for delivery in batch for pair in self._settle([delivery])]
 
-    def _apply_together(self, batch: list[_Delivery]) -> list[tuple[int, str]]:
+    def _apply(self, batch: list[_Delivery]) -> list[tuple[int, str]]:
         attempts = self.tables.delivery_attempts
         with self.sessions() as session, session.begin():
             recorded = _record_new(session, self.tables.inbox,

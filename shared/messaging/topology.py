@@ -75,7 +75,26 @@ def all_queues(settings: Settings) -> list[Queue]:
     return queues
 
 
+# Bindings an earlier release declared and this one does not: (service, channel, binding
+# key). A queue keeps its bindings until they are removed, so each is unbound as the
+# topology is declared. A message already on the queue when its binding goes is
+# dead-lettered there ("no handler"), as docs/decisions.md says.
+RETIRED_BINDINGS: tuple[tuple[str, str, str], ...] = (
+    # Events a service did nothing with (issue 22: no service keeps a no-op handler).
+    ("reports", contracts.DATA, "identity.school_activated"),
+    ("dsar", contracts.DATA, "identity.school_activated"),
+    ("identity", contracts.DATA, "ingest.staff_removed"),
+)
+
+
 def declare_topology(channel: Any, settings: Settings, extra: Sequence[Queue] = ()) -> None:
-    exchange(settings)(channel).declare()
-    for queue in [*all_queues(settings), *extra]:
+    ex = exchange(settings)
+    ex(channel).declare()
+    queues = [*all_queues(settings), *extra]
+    for queue in queues:
         queue(channel).declare()
+    declared = {queue.name for queue in queues}
+    for service, queue_channel, key in RETIRED_BINDINGS:
+        name = queue_name(settings, service, queue_channel)
+        if name in declared:  # unbinding from a queue that is not there fails the channel
+            channel.queue_unbind(queue=name, exchange=ex.name, routing_key=key)

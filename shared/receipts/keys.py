@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.db import UtcDateTime, utcnow
-from shared.sealing import Sealer, SealingError, is_sealed
+from shared.sealing import Sealer, SealingError, clear_to_seal, is_sealed
 
 from . import jws
 
@@ -97,25 +97,31 @@ class ReceiptKeys:
     def ensure(self, conn: sa.Connection | Any) -> str:
         """The signing key's id, made on first use (processes starting together: one makes
         it, on PostgreSQL; on SQLite writers are serialised anyway). Keys stored in clear
-        are sealed here, and every stored key must open with this process's secret: one
-        configured with another stops (SealingError) rather than sign apart."""
+        are sealed here (only when no key is sealed yet: one in clear beside sealed ones was
+        planted, shared/sealing.py clear_to_seal), and every stored key must open with this
+        process's secret: one configured with another stops (SealingError) rather than
+        sign apart."""
         if _dialect(conn) == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {
                 "k": zlib.crc32(f"{self.service}:receipt-keys".encode()) & 0x7FFFFFFF})
-        for row in conn.execute(sa.select(self.table.c.kid, self.table.c.private_key)).all():
-            if is_sealed(row.private_key):
-                self.sealer.unseal(row.private_key, row.kid)
-            else:
-                conn.execute(self.table.update().where(self.table.c.kid == row.kid)
-                             .values(private_key=self.sealer.seal(
-                                 row.private_key.encode("ascii"), row.kid)))
+        self._seal_and_check(conn)
         active = self._active(conn)
         if active is not None:
             return str(active.kid)
         return self._insert(conn)
 
+    def _seal_and_check(self, conn: Any) -> None:
+        stored = dict(conn.execute(sa.select(self.table.c.kid,
+                                             self.table.c.private_key)).all())
+        for kid in clear_to_seal(self.sealer, stored.items(),
+                                 f"{self.service}'s receipt key"):
+            conn.execute(self.table.update().where(self.table.c.kid == kid).values(
+                private_key=self.sealer.seal(stored[kid].encode("ascii"), kid)))
+
     def rotate(self, conn: sa.Connection | Any) -> str:
-        """A new key signs from now on; the old ones stay published."""
+        """A new key signs from now on; the old ones stay published. Only with the
+        service's own secret (the command run with another configuration stops here)."""
+        self._seal_and_check(conn)
         conn.execute(self.table.update().where(self.table.c.retired_at.is_(None))
                      .values(retired_at=self.clock()))
         return self._insert(conn)

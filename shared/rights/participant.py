@@ -5,6 +5,7 @@ import datetime as dt
 import decimal
 import logging
 import uuid
+from functools import partial
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from shared.contracts import without_secrets
 from shared.db import database_unavailable, purge_after_commit, utcnow
 from shared.deadletters import erase_letters_naming
+from shared.messaging.consumer import Event, Route, route
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.receipts.keys import ReceiptKeys
@@ -206,34 +208,18 @@ class RightsParticipant:
         session.execute(t.insert().values(subject_type=subject_type, subject_id=subject_id,
                                           school_id=school_id, erased_at=utcnow()))
 
-    def unless_erased(self, subject_type: str, key: str, apply):
-        """A handler for a school-data event: `apply(session, school_id, data)` unless the
-        subject it is about (`data[key]`) was erased by the event's school; a late event
-        changes nothing. The guard is unless_erased_many's, for a batch of one."""
-        def apply_each(session, kept):
-            for school_id, data in kept:
-                apply(session, school_id, data)
-        guarded = self.unless_erased_many(subject_type, key, apply_each)
-
-        def handler(session, envelope, data):
-            guarded(session, [(envelope, data)])
-        return handler
-
-    def unless_erased_many(self, subject_type: str, key: str, apply_many):
-        """The set-based form of unless_erased: `apply_many(session, [(school_id, data)])`
-        with the events about erased subjects left out (one query per school)."""
-        def many(session, items):
-            by_school: dict[str, set[str]] = {}
-            for envelope, data in items:
-                if data.get(key):
-                    by_school.setdefault(envelope.school_id, set()).add(data[key])
-            erased = {(school, subject_id) for school, ids in by_school.items()
-                      for subject_id in self.erased_among(session, subject_type, ids, school)}
-            kept = [(envelope.school_id, data) for envelope, data in items
-                    if (envelope.school_id, data.get(key)) not in erased]
-            if kept:
-                apply_many(session, kept)
-        return many
+    def not_erased(self, session: Session, subject_type: str, key: str,
+                   events: list[Event[Any]]) -> list[Event[Any]]:
+        """The events whose subject (`data[key]`) was not erased by the event's school, in
+        their order (one query per school): a late event about an erased subject changes
+        nothing."""
+        by_school: dict[str | None, set[str]] = {}
+        for event in events:
+            if event.data.get(key):
+                by_school.setdefault(event.school_id, set()).add(event.data[key])
+        erased = {(school, subject_id) for school, ids in by_school.items()
+                  for subject_id in self.erased_among(session, subject_type, ids, school)}
+        return [e for e in events if (e.school_id, e.data.get(key)) not in erased]
 
     # --- queries every service uses -------------------------------------------------
     # The rights state is the school's: a row written for one school never speaks for a
@@ -291,15 +277,13 @@ class RightsParticipant:
             o.c.subject_id == subject_id, o.c.processing == processing)).first() is not None
 
     # --- the rights events -----------------------------------------------------------
-    def handlers(self) -> dict[str, Any]:
-        return {
-            "ErasureRequested": self.on_erasure_requested,
-            "AccessRequested": self.on_access_requested,
-            "ProcessingRestricted": self.on_processing_restricted,
-            "RestrictionLifted": self.on_restriction_lifted,
-            "ObjectionRecorded": self.on_objection_recorded,
-            "SchoolOffboarded": self.on_school_offboarded,
-        }
+    def routes(self) -> list[Route]:
+        return [route("ErasureRequested", self.on_erasure_requested),
+                route("AccessRequested", self.on_access_requested),
+                route("ProcessingRestricted", self.on_processing_restricted),
+                route("RestrictionLifted", self.on_restriction_lifted),
+                route("ObjectionRecorded", self.on_objection_recorded),
+                route("SchoolOffboarded", self.on_school_offboarded)]
 
     def _answer(self, session: Session, env: Envelope, answer_type: str, work,
                 **extra) -> None:
@@ -345,35 +329,44 @@ class RightsParticipant:
         s = data["subject"]
         return Subject(school_id=s["school_id"], type=s["type"], id=s["id"])
 
-    def on_erasure_requested(self, session, env, data):
-        subject = self._subject(data)
-        purge_after_commit(session)
-        self._answer(session, env, "ErasureCompleted", lambda: self.erase(session, subject))
+    def _exported(self, session: Session, subject: Subject
+                  ) -> tuple[dict[str, int], dict[str, Any]]:
+        tables = self.export(session, subject)
+        return {name: len(rows) for name, rows in tables.items()}, {"tables": tables}
 
-    def on_access_requested(self, session, env, data):
-        subject = self._subject(data)
+    def on_erasure_requested(self, session: Session, events: list[Event[Any]]) -> None:
+        for event in events:
+            subject = self._subject(event.data)
+            purge_after_commit(session)
+            self._answer(session, event.envelope, "ErasureCompleted",
+                         partial(self.erase, session, subject))
 
-        def work():
-            tables = self.export(session, subject)
-            return {name: len(rows) for name, rows in tables.items()}, {"tables": tables}
-        self._answer(session, env, "SubjectDataExported", work)
+    def on_access_requested(self, session: Session, events: list[Event[Any]]) -> None:
+        for event in events:
+            self._answer(session, event.envelope, "SubjectDataExported",
+                         partial(self._exported, session, self._subject(event.data)))
 
-    def on_processing_restricted(self, session, env, data):
-        subject = self._subject(data)
-        self._answer(session, env, "RestrictionApplied",
-                     lambda: self.restrict(session, subject, True), restricted=True)
+    def on_processing_restricted(self, session: Session, events: list[Event[Any]]) -> None:
+        for event in events:
+            subject = self._subject(event.data)
+            self._answer(session, event.envelope, "RestrictionApplied",
+                         partial(self.restrict, session, subject, True), restricted=True)
 
-    def on_restriction_lifted(self, session, env, data):
-        subject = self._subject(data)
-        self._answer(session, env, "RestrictionApplied",
-                     lambda: self.restrict(session, subject, False), restricted=False)
+    def on_restriction_lifted(self, session: Session, events: list[Event[Any]]) -> None:
+        for event in events:
+            subject = self._subject(event.data)
+            self._answer(session, event.envelope, "RestrictionApplied",
+                         partial(self.restrict, session, subject, False), restricted=False)
 
-    def on_objection_recorded(self, session, env, data):
-        subject = self._subject(data)
-        self._answer(session, env, "ObjectionApplied",
-                     lambda: self.record_objection(session, subject, data["processing"]))
+    def on_objection_recorded(self, session: Session, events: list[Event[Any]]) -> None:
+        for event in events:
+            subject, processing = self._subject(event.data), event.data["processing"]
+            self._answer(session, event.envelope, "ObjectionApplied",
+                         partial(self.record_objection, session, subject, processing))
 
-    def on_school_offboarded(self, session, env, data):
-        purge_after_commit(session)
-        self._answer(session, env, "OffboardingCompleted",
-                     lambda: self.offboard(session, data["school_id"]))
+    def on_school_offboarded(self, session: Session, events: list[Event[Any]]) -> None:
+        for event in events:
+            school_id = event.data["school_id"]
+            purge_after_commit(session)
+            self._answer(session, event.envelope, "OffboardingCompleted",
+                         partial(self.offboard, session, school_id))

@@ -12,7 +12,7 @@ import uuid
 from playwright.sync_api import expect
 
 from shared.config import RIGHTS_PARTICIPANTS
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.support import (
     ADMIN_PASSWORD, assert_accessible, family_events, main_nav, no_script_errors, page_heading,
     screenshot)
@@ -179,6 +179,30 @@ def test_an_admin_approves_an_erasure_request_and_watches_every_service_complete
     expect(trail.get_by_role("row", name=re.compile("Completed"))).to_have_count(1)
     screenshot(page, "request-completed")
     assert_accessible(page, name="axe-admin-request-completed")
+
+    # The school's proof (issue 30): the signed receipt downloads and verifies offline.
+    receipt_button = page.get_by_role("button", name="Download the receipt")
+    expect(receipt_button).to_be_visible(timeout=SLOW)
+    with page.expect_download() as download:
+        receipt_button.click()
+    assert download.value.suggested_filename.endswith(".jws")
+    with open(download.value.path(), encoding="utf-8") as file:
+        receipt = file.read()
+    verified = web_system.verify_receipt(receipt)
+    assert verified.request["kind"] == "erasure"
+    assert set(verified.answers) == set(RIGHTS_PARTICIPANTS)
+    expect(page.get_by_role("status")).to_contain_text("The receipt is downloaded")
+    screenshot(page, "request-receipt")
+    page.reload()  # the download is itself a step of the audit trail
+    expect(trail.get_by_role("row", name=re.compile("Receipt downloaded"))).to_have_count(
+        1, timeout=SLOW)
+    page.set_viewport_size(PHONE)  # the same screen on a phone
+    expect(receipt_button).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the completed request is {overflow}px wider than the phone"
+    screenshot(page, "phone-request-receipt")
+    assert_accessible(page, name="axe-phone-request-receipt")
+    page.set_viewport_size(DESKTOP)
 
     main_nav(page, "Requests").click()
     expect(page.get_by_role("link", name="Erasure request")).to_have_count(0)  # not open

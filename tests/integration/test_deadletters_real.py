@@ -21,10 +21,10 @@ def test_dead_letter_is_listed_replayed_after_the_fix_and_applied_once(broker_se
     broken = threading.Event()
     broken.set()
 
-    def sometimes_broken(session, envelope, data):
+    def sometimes_broken(session, events):
         if broken.is_set():
             raise RuntimeError("projection bug")
-        fakeservice.record_effect(session, envelope, data)
+        fakeservice.record_effect(session, events)
 
     rt = fakeservice.runtime(fakeservice.make_spec("reports", {
         "ParentVerified": sometimes_broken}), broker_settings, new_database("dl"))

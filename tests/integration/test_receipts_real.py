@@ -104,6 +104,7 @@ def test_one_services_answer_removed_fails(erased, capsys):
 
 def _check(system, monkeypatch, capsys) -> tuple[int, str]:
     monkeypatch.setenv("PP_DSAR_DATABASE_URL", system.settings.database_url("dsar"))
+    monkeypatch.setenv("PP_DATA_DIR", str(system.settings.data_dir))  # dsar's receipt secret
     code = audit_chain.main(["audit_chain", "check"])
     return code, capsys.readouterr().out
 

@@ -75,15 +75,15 @@ def world(request, tmp_path):
             for class_id, kind, value, more in (
                     (i.maths, "mark", "67", {"out_of": 80, "topic": "Fractions"}),
                     (i.maths, "grade", "B", {}), (i.art, "target", "A*", {})):
-                service.record_attainment(session, school, {
+                service.record_attainments(session, [(school, {
                     "attainment_id": str(uuid.uuid4()), "record_version": 1,
                     "student_id": sid, "class_id": class_id, "period": PERIOD,
-                    "kind": kind, "value": value, **more})
+                    "kind": kind, "value": value, **more})])
             for class_id, kind in ((i.maths, "effort"), (None, "attendance")):
-                service.record_characteristic(session, school, {
+                service.record_characteristics(session, [(school, {
                     "characteristic_id": str(uuid.uuid4()), "record_version": 1,
                     "student_id": sid, "class_id": class_id, "period": PERIOD,
-                    "kind": kind, "value": "Good"})
+                    "kind": kind, "value": "Good"})])
         # Zoë's parent is on the school's records twice (two guardian records, one
         # account); Sam's once; one more parent of Zoë has not verified.
         for account, guardian, sid, verified in (

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory, upsert_versioned, upsert_versioned_many
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
-                                       DeliveryProcessor, QueueWorker, with_many)
+                                       DeliveryProcessor, QueueWorker, route)
 from shared.messaging.envelope import new_envelope
 from tests import fakeservice
 
@@ -43,7 +43,10 @@ def world(tmp_path):
 
 
 def processor(spec, sessions, handlers, max_attempts=3):
-    return DeliveryProcessor("reports", "reports.data", sessions, spec.tables, handlers,
+    """`handlers`: event type -> a handler (gathered) or a Route."""
+    routes = {t: h if not callable(h) else route(t, h, gathered=True)
+              for t, h in handlers.items()}
+    return DeliveryProcessor("reports", "reports.data", sessions, spec.tables, routes,
                              max_attempts)
 
 
@@ -76,9 +79,9 @@ def test_a_poison_event_is_retried_alone_and_the_others_applied_once(world):
     spec, engine, sessions, _ = world
     poison_student = str(uuid.uuid4())
 
-    def handler(session, envelope, data):
-        fakeservice.record_effect(session, envelope, data)
-        if data["student_id"] == poison_student:
+    def handler(session, events):
+        fakeservice.record_effect(session, events)
+        if any(e.data["student_id"] == poison_student for e in events):
             raise RuntimeError("cannot apply")
 
     consumer = processor(spec, sessions, {"ParentVerified": handler}, max_attempts=2)
@@ -103,21 +106,20 @@ def test_an_undecodable_delivery_in_a_batch_is_dead_lettered_once(world):
     assert len(rows(engine, "SELECT * FROM effects")) == 2
 
 
-def test_set_based_handlers_are_grouped_between_events_that_keep_their_place(world):
+def test_gathered_handlers_are_grouped_between_events_that_keep_their_place(world):
     spec, engine, sessions, _ = world
     calls = []
 
-    def one(tag):
-        return lambda session, envelope, data: calls.append((tag, data["student_id"]))
-
-    def many(tag):
-        return lambda session, items: calls.append(
-            (tag + "*", [data["student_id"] for _, data in items]))
+    def handler(tag):
+        return lambda session, events: calls.append(
+            (tag if len(events) == 1 else tag + "*",
+             events[0].data["student_id"] if len(events) == 1
+             else [e.data["student_id"] for e in events]))
 
     consumer = processor(spec, sessions, {
-        "ParentVerified": with_many(one("verified"), many("verified")),
-        "LinkLocked": with_many(one("locked"), many("locked")),
-        "LinkRevoked": one("revoked")})
+        "ParentVerified": route("ParentVerified", handler("verified"), gathered=True),
+        "LinkLocked": route("LinkLocked", handler("locked"), gathered=True),
+        "LinkRevoked": route("LinkRevoked", handler("revoked"))})
     sequence = [("ParentVerified", "a"), ("LinkLocked", "b"), ("ParentVerified", "c"),
                 ("LinkRevoked", "d"), ("ParentVerified", "e")]
     bodies = [body(t, verified(f"00000000-0000-4000-8000-00000000000{s}"))

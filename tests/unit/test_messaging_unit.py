@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.db import make_engine, make_session_factory, utcnow
+from shared.messaging.consumer import route
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
                                        DeliveryProcessor, PermanentError)
 from shared.messaging.envelope import new_envelope
@@ -101,7 +102,7 @@ def test_relay_scrubs_sent_payloads_after_retention(db):
 
 def make_processor(spec, sessions, handler, max_attempts=3):
     return DeliveryProcessor("reports", "reports.data", sessions, spec.tables,
-                             {"ParentVerified": handler}, max_attempts)
+                             {"ParentVerified": route("ParentVerified", handler)}, max_attempts)
 
 
 def test_consumer_applies_once_and_ignores_duplicates(db):
@@ -130,8 +131,8 @@ def test_event_failing_its_schema_is_dead_lettered_with_reason(db):
 def test_failing_handler_is_retried_then_dead_lettered_and_its_effect_rolled_back(db):
     spec, engine, sessions = db
 
-    def explode(session, envelope, data):
-        fakeservice.record_effect(session, envelope, data)
+    def explode(session, events):
+        fakeservice.record_effect(session, events)
         raise RuntimeError("downstream unavailable")
 
     processor = make_processor(spec, sessions, explode, max_attempts=3)
@@ -149,7 +150,7 @@ def test_failing_handler_is_retried_then_dead_lettered_and_its_effect_rolled_bac
 def test_permanent_error_is_dead_lettered_at_once(db):
     spec, engine, sessions = db
 
-    def refuse(session, envelope, data):
+    def refuse(session, events):
         raise PermanentError("student unknown at school")
 
     processor = make_processor(spec, sessions, refuse)
@@ -220,3 +221,29 @@ def test_the_relay_sends_rights_events_before_a_backlog_of_school_data(db):
     while relay.publish_batch():
         pass
     assert len(publisher.sent) == 31 and relay.pending() == 0
+
+
+def test_retired_bindings_are_unbound_from_the_queues_declared():
+    """A binding an earlier release declared goes as the topology is declared (a queue
+    keeps its bindings otherwise), and only from a queue that is there."""
+    from kombu import Connection
+
+    from shared.config import Settings
+    from shared.messaging import topology
+    settings = Settings(broker_url="memory://")
+    calls = []
+    with Connection("memory://") as conn:
+        channel = conn.channel()
+        real_unbind = channel.queue_unbind
+
+        def unbind(queue, exchange=None, routing_key="", **kwargs):
+            calls.append((queue, routing_key))
+            return real_unbind(queue, exchange, routing_key, **kwargs)
+        channel.queue_unbind = unbind
+        topology.declare_topology(channel, settings)
+    assert sorted(calls) == sorted(
+        (topology.queue_name(settings, service, channel_name), key)
+        for service, channel_name, key in topology.RETIRED_BINDINGS)
+    for service, channel_name, key in topology.RETIRED_BINDINGS:
+        bound = [c.binding_key for c in topology.subscriptions(service)[channel_name]]
+        assert key not in bound  # retired: no contract binds it again

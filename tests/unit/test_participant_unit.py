@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.db import make_engine, make_session_factory
+from shared.messaging.consumer import Event
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
@@ -54,7 +55,8 @@ def handle(participant, sessions, env):
     from shared.messaging.envelope import parse_envelope
     parsed, loaded = parse_envelope(env.to_json())
     with sessions() as s, s.begin():
-        participant.handlers()[env.type](s, parsed, loaded)
+        routes = {r.event_type: r.handler for r in participant.routes()}
+        routes[env.type](s, [Event(parsed, loaded)])
 
 
 def test_access_exports_only_the_subjects_declared_rows(svc):
@@ -149,19 +151,12 @@ def test_another_schools_erasure_tombstones_nothing_of_this_school(svc):
         assert not participant.is_erased(s, "student", ANN, SCHOOL)
         assert participant.erased_among(s, "student", {ANN, BEN}, SCHOOL) == set()
     # This school's later event about Ann is applied; the other school's is not.
-    applied = []
-    guarded = participant.unless_erased("student", "student_id",
-                                        lambda s, school, data: applied.append(school))
-    for school in (SCHOOL, OTHER_SCHOOL):
-        with sessions() as s, s.begin():
-            guarded(s, SimpleNamespace(school_id=school), {"student_id": ANN})
-    assert applied == [SCHOOL]
-    many = participant.unless_erased_many(
-        "student", "student_id", lambda s, items: applied.extend(i[0] for i in items))
-    with sessions() as s, s.begin():
-        many(s, [(SimpleNamespace(school_id=school), {"student_id": ANN})
-                 for school in (SCHOOL, OTHER_SCHOOL)])
-    assert applied == [SCHOOL, SCHOOL]
+    events = [Event(SimpleNamespace(school_id=school), {"student_id": ANN})
+              for school in (SCHOOL, OTHER_SCHOOL)]
+    with sessions() as s:
+        kept = participant.not_erased(s, "student", "student_id", events)
+        assert [e.school_id for e in kept] == [SCHOOL]
+        assert participant.not_erased(s, "student", "student_id", events[1:]) == []
 
 
 def test_a_schools_own_erasure_tombstones_its_subject_there(svc):

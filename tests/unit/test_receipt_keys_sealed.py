@@ -84,8 +84,8 @@ def test_a_key_stored_in_clear_is_sealed_at_start_and_still_signs(service, tmp_p
     pem = old.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
     table = rt.spec.tables.receipt_keys
-    with rt.engine.begin() as conn:  # as the first receipts release stored it
-        conn.execute(table.update().values(retired_at=utcnow()))
+    with rt.engine.begin() as conn:  # as the first receipts release stored it: in clear
+        conn.execute(table.delete())
         conn.execute(table.insert().values(kid=kid, private_key=pem, created_at=utcnow(),
                                            retired_at=None))
     rt.engine.dispose()
@@ -126,3 +126,65 @@ def test_identity_seals_its_receipt_keys_with_its_own_secret(tmp_path):
         started("identity", tmp_path, identity_secret_file=str(other))
     # the receipt secret setting is not identity's
     started("identity", tmp_path, receipt_secret_file=str(other)).engine.dispose()
+
+
+def _planted(service: str) -> tuple[Ed25519PrivateKey, str, str]:
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return key, kid_for(service, key), pem
+
+
+@pytest.mark.parametrize("service", ("identity", "dsar"))
+def test_a_receipt_key_planted_in_clear_beside_sealed_ones_never_signs(service, tmp_path):
+    """A writer of the database (or a tampered backup restored) adds a key they know, in
+    clear, newest: were it sealed at start as a key from before sealing, the service
+    would sign receipts with it, and they could forge any. The process stops instead."""
+    rt = started(service, tmp_path)
+    key, kid, pem = _planted(service)
+    table = rt.spec.tables.receipt_keys
+    with rt.engine.begin() as conn:
+        conn.execute(table.update().values(retired_at=utcnow()))
+        conn.execute(table.insert().values(kid=kid, private_key=pem, created_at=utcnow(),
+                                           retired_at=None))
+    rt.engine.dispose()
+    with pytest.raises(SealingError, match="stored in clear beside sealed keys"):
+        started(service, tmp_path)
+    (stored,) = [r.private_key for r in rows(rt) if r.kid == kid]
+    assert stored == pem  # left as found, for whoever looks into it
+
+
+def test_a_token_signing_key_planted_in_clear_beside_sealed_ones_never_signs(tmp_path):
+    """The same for identity's access-token keys: a planted key would mint any token."""
+    from services.identity.models import signing_keys
+    from shared.auth import key_id
+    rt = started("identity", tmp_path)
+    key, _, pem = _planted("identity")
+    kid = key_id(key.public_key())
+    with rt.engine.begin() as conn:
+        conn.execute(signing_keys.update().values(retired_at=utcnow()))
+        conn.execute(signing_keys.insert().values(kid=kid, sealed_private_key=pem,
+                                                  created_at=utcnow(), retired_at=None))
+    rt.engine.dispose()
+    with pytest.raises(SealingError, match="stored in clear beside sealed keys"):
+        started("identity", tmp_path)
+
+
+def test_the_rotate_command_with_another_secret_seals_nothing(tmp_path, monkeypatch):
+    """`python -m shared.receipts rotate` run without the service's secret (another data
+    folder: a new secret made there) stops before adding a key no process could open."""
+    from shared.receipts.__main__ import main as receipts_cli
+    rt = started("linking", tmp_path)
+    url = rt.settings.database_url("linking")
+    rt.engine.dispose()
+    monkeypatch.setenv("PP_LINKING_DATABASE_URL", url)
+    monkeypatch.setenv("PP_DATA_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(SealingError):
+        receipts_cli(["rotate", "linking"])
+    monkeypatch.setenv("PP_DATA_DIR", str(tmp_path))
+    assert receipts_cli(["rotate", "linking"]) == 0
+    again = started("linking", tmp_path)  # every key opens with the service's secret
+    try:
+        assert len(rows(again)) == 2
+    finally:
+        again.engine.dispose()

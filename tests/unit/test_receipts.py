@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.db import make_engine, make_session_factory
+from shared.messaging.consumer import Event
 from shared.messaging.envelope import new_envelope, parse_envelope
 from shared.messaging.outbox import Outbox
 from shared.receipts import (ANSWER_TYPE, RECEIPT_TYPE, InvalidReceipt, ReceiptKeys,
@@ -50,7 +51,8 @@ def _answer(world, service, event):
     spec, sessions, participant = world[service]
     parsed, loaded = parse_envelope(event.to_json())
     with sessions() as s, s.begin():
-        participant.handlers()[event.type](s, parsed, loaded)
+        routes = {r.event_type: r.handler for r in participant.routes()}
+        routes[event.type](s, [Event(parsed, loaded)])
         payload = s.execute(sa.select(spec.tables.outbox.c.payload).order_by(
             spec.tables.outbox.c.seq.desc()).limit(1)).scalar_one()
     return json.loads(payload)["data"]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from shared import contracts, deadletters
 from shared.db import make_engine, make_session_factory, utcnow
-from shared.messaging.consumer import DEAD_LETTERED, RETRY, DeliveryProcessor
+from shared.messaging.consumer import DEAD_LETTERED, RETRY, DeliveryProcessor, route
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay
@@ -121,10 +121,11 @@ def test_a_packed_message_of_secrets_is_blanked_row_by_row(db):
 
 def processor(spec, sessions, handler):
     return DeliveryProcessor("notifications", "notifications.data", sessions, spec.tables,
-                             {"InvitationIssued": handler}, max_attempts=2)
+                             {"InvitationIssued": route("InvitationIssued", handler)},
+                             max_attempts=2)
 
 
-def failing(session, envelope, data):
+def failing(session, events):
     raise RuntimeError("mail template broken")
 
 

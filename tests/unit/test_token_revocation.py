@@ -17,6 +17,7 @@ from flask import Flask, jsonify
 from shared.auth import TokenSigner, TokenVerifier, key_id, require
 from shared.db import make_engine, make_session_factory, utcnow
 from shared.web import install_error_handlers
+from shared.messaging.consumer import Event
 from shared.messaging.envelope import new_envelope
 from shared.revocations import (RevocationsUnavailable, RevocationView, apply_revocations,
                                 revocation_data)
@@ -44,7 +45,7 @@ def revoke(db, subject, *, before=None, session_id=None, lifetime=900):
     envelope = new_envelope("TokensRevoked", data, producer="identity", school_id=None)
     loaded = dict(data)  # as the contract loads it
     with sessions() as session, session.begin():
-        apply_revocations(table)(session, envelope, loaded)
+        apply_revocations(table)(session, [Event(envelope, loaded)])
 
 
 class Clock:

@@ -10,9 +10,8 @@ import { relationshipText, requestPeople, requestRelationship, schoolPeople } fr
 import { reportBody, reportMeta } from "./report-view.js";
 import { schools } from "./schools.js";
 import { allPages, announce, announceError, button, checkbox, explainError, field, form,
-         formatDateTime,
-         navigate, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session, show, sleep,
-         summary, table, watchScrolling } from "./ui.js";
+         formatDateTime, navigate, plural, PROGRESS_TEXT, saveDownload, selectField,
+         SERVICE_TEXT, session, show, sleep, summary, table, watchScrolling } from "./ui.js";
 
 const POLL_MS = 1500; // how often an open request's progress is asked again
 const EMBARGO_SLACK_MS = 5 * 60 * 1000; // the API refuses an embargo further in the past
@@ -53,6 +52,7 @@ const STEP_TEXT = {
   paused: "Paused",
   resumed: "Resumed",
   exported: "Export downloaded",
+  receipt_downloaded: "Receipt downloaded",
   export_withdrawn: "Export withdrawn: someone it names was erased",
 };
 const LINK_TEXT = { pending: "Waiting for the parent", verified: "Confirmed", locked: "Locked",
@@ -132,18 +132,6 @@ function filerText(request, filer) {
   const kind = FILER_TEXT[request.filed_as] || "the school";
   if (!filer) return kind;
   return request.filed_as === "school_admin" ? `${filer} (for the school)` : `${filer} (${kind})`;
-}
-
-/** Save a response's body as a file: a link to it, clicked, then released. */
-async function saveDownload(response, fallbackName) {
-  const disposition = response.headers.get("Content-Disposition") || "";
-  const match = disposition.match(/filename="([^"]+)"/);
-  const url = URL.createObjectURL(await response.blob());
-  const link = h("a", { href: url, download: match ? match[1] : fallbackName, hidden: true });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 // --- subject requests ----------------------------------------------------------------------
@@ -401,6 +389,17 @@ async function requestScreen(requestId) {
             announceError(explainError(error));
           }
         } }, "Download the export")));
+    }
+    if (request.receipt_available) {
+      parts.push(h("p", {}, "The receipt is the school's proof of what was done: every part of Pupil Progress signed its own answer, and anyone can check the signatures without us."),
+        h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary", onclick: async () => {
+          try {
+            await saveDownload(await api.callRaw("GET", `${path}/receipt`), `receipt-${request.id}.jws`);
+            announce("The receipt is downloaded.");
+          } catch (error) {
+            announceError(explainError(error));
+          }
+        } }, "Download the receipt")));
     }
     if (OPEN.includes(request.status)) parts.push(extendForm());
     if (!parts.length) parts.push(h("p", {}, "Nothing is left to do on this request."));
