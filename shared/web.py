@@ -216,6 +216,16 @@ def install_error_handlers(app: Flask) -> None:
         return jsonify(error_body("internal_error", "Internal error.")), 500
 
 
+def _one_of(converter: Any, field: Any, **_: Any) -> dict[str, Any]:
+    """apispec: a field documented as one of several schemas (its metadata's `one_of`: a
+    function giving them, called when the document is built), e.g. a batch's events by
+    their type. Documentation only: the field loads as it is declared."""
+    variants = field.metadata.get("one_of")
+    if variants is None:
+        return {}
+    return {"oneOf": [converter.resolve_nested_schema(schema) for schema in variants()]}
+
+
 class _Api(Api):  # type: ignore[misc]  # flask-smorest ships no type information
     ERROR_SCHEMA = ErrorSchema  # our error shape, not flask-smorest's, in the documents
 
@@ -235,6 +245,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
     app.extensions["pp_revocations"] = revocations  # None: no revocations (test apps)
     api = _Api(app)
     api.spec.components.security_scheme(BEARER_SCHEME, BEARER_SCHEME_SPEC)
+    api.ma_plugin.converter.add_attribute_function(_one_of)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(asyncapi_blueprint())  # plain Flask: not an OpenAPI resource

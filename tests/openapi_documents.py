@@ -23,14 +23,15 @@ GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 def document(name: str) -> dict[str, Any]:
     """The service's document as its app serves it, without a database or broker (the
     engine connects lazily; nothing here runs a query)."""
-    settings = replace(Settings(), data_dir=Path(tempfile.mkdtemp(prefix="pp-openapi-")),
-                       database_urls={name: "postgresql+psycopg://nobody@127.0.0.1:9/none"})
-    spec = importlib.import_module(f"services.{name}.app").SPEC
-    runtime = ServiceRuntime(spec, settings)
-    try:
-        return served_document(runtime.create_app().test_client(), name)
-    finally:
-        runtime.engine.dispose()
+    with tempfile.TemporaryDirectory(prefix="pp-openapi-") as data_dir:
+        settings = replace(Settings(), data_dir=Path(data_dir), database_urls={
+            name: "postgresql+psycopg://nobody@127.0.0.1:9/none"})
+        spec = importlib.import_module(f"services.{name}.app").SPEC
+        runtime = ServiceRuntime(spec, settings)
+        try:
+            return served_document(runtime.create_app().test_client(), name)
+        finally:
+            runtime.engine.dispose()
 
 
 def served_document(client: Any, name: str) -> dict[str, Any]:

@@ -57,12 +57,22 @@ def jwks():
 auth = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in")
 
 
+# The token endpoint takes JSON, or the form-encoded body RFC 6749 4.4.2 and OAuth clients
+# send: webargs reads either ("json_or_form"), documented as both content types.
+auth.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+    **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING, "json_or_form": "application/json"}
+
+
 @auth.route("/auth/token", methods=["POST"])
 @public
-@auth.arguments(schemas.TokenRequest)
+@auth.arguments(schemas.TokenRequest, location="json_or_form")
+@auth.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
+    "schema": schemas.TokenRequest}}})
 @auth.response(200, schemas.TokenResponse)
 def token(body):
-    """Password, refresh-token and client-credentials grants. A token is for one role:
+    """Password, refresh-token and client-credentials grants, as JSON or form-encoded
+    (RFC 6749); a client may give its id and secret by HTTP Basic instead (a wrong one:
+    401 invalid_client). A token is for one role:
     the one named in `role` (password and refresh grants; a refresh naming another
     role switches the sign-in to it), else the sign-in's, else the login's default.
     The answer says which (`role`) and which the login holds (`roles`)."""

@@ -71,6 +71,17 @@ class InvalidCredentials(IdentityError, Unauthenticated):
               "try again later.")
 
 
+class InvalidClient(IdentityError, Unauthenticated):
+    """A client-credentials grant whose client is unknown, revoked, of a school not active,
+    or whose secret is wrong: one answer for all (RFC 6749 5.2 invalid_client)."""
+    code = "invalid_client"
+    answer = "The client id or secret is wrong, or the client may no longer sign in."
+
+    def __init__(self, message: str | None = None, **extra: object) -> None:
+        super().__init__(message, **extra)
+        self.headers = {"WWW-Authenticate": 'Basic realm="Pupil Progress"'}
+
+
 class InvalidGrant(IdentityError, Unauthenticated):
     code = "invalid_grant"
     answer = "The refresh token is not valid."

@@ -1,7 +1,12 @@
 """Request and response schemas of the identity API (marshmallow; OpenAPI via smorest)."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from base64 import b64decode
+from binascii import Error as Base64Error
+from urllib.parse import unquote_plus
+
+from flask import has_request_context, request
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
@@ -27,6 +32,27 @@ class TokenRequest(Schema):
     refresh_token = Secret()
     client_id = Secret()
     client_secret = Secret()
+    scope = fields.String(validate=validate.Length(max=300))  # OAuth clients send it; unused
+
+    @pre_load
+    def _basic_client(self, data, **_):
+        """RFC 6749 2.3.1: a client may authenticate with HTTP Basic (its id and secret
+        form-encoded, then base64) instead of the body; not both."""
+        header = request.headers.get("Authorization", "") if has_request_context() else ""
+        if not header[:6].lower() == "basic ":
+            return data
+        if "client_id" in data or "client_secret" in data:
+            raise ValidationError({"client_id": [
+                "Give the client's id and secret once: in the Authorization header or in "
+                "the body."]})
+        try:
+            client_id, _, secret = b64decode(header[6:].strip(), validate=True
+                                             ).decode("utf-8").partition(":")
+        except (Base64Error, UnicodeDecodeError):
+            raise ValidationError({"client_id": [
+                "The Authorization header is not Basic base64(id:secret)."]}) from None
+        return {**data, "client_id": unquote_plus(client_id),
+                "client_secret": unquote_plus(secret)}
 
     @validates_schema
     def _grant_fields(self, data, **_):

@@ -17,7 +17,7 @@ from shared.db import advisory_lock
 from shared.messaging.outbox import Outbox
 
 from . import domain
-from .domain import (AccountKind, AccountStatus, InvalidCredentials, InvalidGrant,
+from .domain import (AccountKind, AccountStatus, InvalidClient, InvalidCredentials, InvalidGrant,
                      MembershipStatus, SchoolStatus, TokenUnusable, Unknown)
 from .keys import KeyRing
 from .models import (accounts, client_schools, clients, memberships, password_resets,
@@ -184,11 +184,11 @@ class SignInAndTokens:
                               .with_for_update()).first()
         if (row is None or row.revoked_at is not None
                 or not _same(row.secret_hash, domain.hash_secret(secret))):
-            raise InvalidCredentials()
+            raise InvalidClient()
         school = session.execute(sa.select(schools.c.status).where(
             schools.c.id == row.school_id)).scalar()
         if school != SchoolStatus.ACTIVE:
-            raise InvalidCredentials()
+            raise InvalidClient()
         granted = session.execute(sa.select(client_schools.c.school_id).join(
             schools, schools.c.id == client_schools.c.school_id).where(
             client_schools.c.client_id == client_id,

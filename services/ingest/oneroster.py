@@ -475,6 +475,9 @@ def _read_file(spec: FileSpec, mode: str, reader: _Reader, bundle: Bundle,
                 reasons.append(f"sourcedId: Also on line {seen[row.sourced_id]}.")
             if reasons:
                 bundle.faulty_ids.add(raw["sourcedId"])
+                if spec.name == "roles" and raw.get("userSourcedId"):
+                    # the user's role is not known: not "No role", nor rows naming them
+                    bundle.faulty_ids.add(raw["userSourcedId"])
                 fault(line, "; ".join(reasons))
                 continue
             seen[row.sourced_id] = line
@@ -805,6 +808,8 @@ def project(state: State, bundle: Bundle, settings: Settings,
                      row.values["student"])
             continue
         if item.values["class"] not in taught:
+            if item.values["class"] in bundle.faulty_ids:
+                continue  # its class has a fault of its own, reported already
             errors.append(_error("results.csv", row.line, "lineItemSourcedId: Its class is "
                                  "not a scheduled class held."))
             continue

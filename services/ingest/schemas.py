@@ -5,6 +5,8 @@ CRLF in an email or a NUL in a name rejects that event, by its index, and nothin
 """
 from __future__ import annotations
 
+import functools
+
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictDate
@@ -31,7 +33,8 @@ class Batch(Schema):
         r"^[A-Za-z0-9._:-]{1,100}$", error="1 to 100 letters, digits or . _ : -"))
     # Each event is checked on its own (EventHead + its data schema), so one bad event is
     # reported by index instead of refusing the batch.
-    events = fields.List(fields.Raw(), required=True, validate=validate.Length(
+    events = fields.List(fields.Raw(metadata={"one_of": lambda: event_schemas()}),
+                         required=True, validate=validate.Length(
         min=1, max=MAX_EVENTS_PER_BATCH,
         error=f"A batch holds 1 to {MAX_EVENTS_PER_BATCH} events."))
 
@@ -162,6 +165,20 @@ DATA_SCHEMAS: dict[str, Schema] = {
     "class.deleted": NoData(),
 }
 EVENT_HEAD = EventHead()
+
+
+@functools.cache
+def event_schemas() -> tuple[type[Schema], ...]:
+    """For the OpenAPI document alone (the events load as EventHead and DATA_SCHEMAS): each
+    type of event as a schema of its own, named by its type (StudentUpsertedEvent, ...)."""
+    def event(kind: str, data: Schema) -> type[Schema]:
+        name = "".join(part.capitalize() for part in kind.replace(".", "_").split("_"))
+        return Tolerant.from_dict({
+            "type": fields.String(required=True, validate=validate.OneOf([kind])),
+            "source_id": SourceId(required=True),
+            "data": fields.Nested(type(data), required=not isinstance(data, NoData)),
+        }, name=f"{name}Event")
+    return tuple(event(kind, data) for kind, data in DATA_SCHEMAS.items())
 
 
 class RosterSettings(Schema):

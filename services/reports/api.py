@@ -98,6 +98,20 @@ def list_periods(query):
             "next": None}
 
 
+@blp.route("/draft", methods=["GET"])
+@require("school_admin")
+@blp.arguments(schemas.DraftQuery, location="query")
+@blp.response(200, schemas.ReportOut)
+def draft_report(query):
+    """Before publishing: one student's report as publishing the period now would make it
+    (the first by name with data, or `student_id`), kept nowhere. Its `id` is "draft"."""
+    school_id = current_principal().acting_school(query["school_id"])
+    body = in_transaction(lambda s: school_view.draft(
+        reports(), s, school_id, query["period"], query["title"], query["student_id"],
+        reports().clock()))
+    return current_app.response_class(body, mimetype="application/json")
+
+
 @blp.route("/publish", methods=["POST"])
 @require("school_admin")
 @blp.arguments(schemas.PublishRequest)

@@ -53,6 +53,7 @@ class ReportSummary(Schema):
     title = fields.String()
     published_at = fields.DateTime()
     updated_at = fields.DateTime(allow_none=True)  # when corrected; None otherwise
+    withdrawn_at = fields.DateTime(allow_none=True)  # only the school sees withdrawn ones
 
 
 ReportList = page_of(ReportSummary, "ReportList")
@@ -91,6 +92,13 @@ SchoolReportList = page_of(SchoolReport, "SchoolReportList")
 
 class SchoolQuery(Schema):
     school_id = UuidString(load_default=None)
+
+
+class DraftQuery(Schema):
+    period = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
+    title = SafeString(max_length=200, load_default=None)
+    student_id = UuidString(load_default=None)  # default: the first by name with data
+    school_id = UuidString(load_default=None)  # only for an admin of several schools
 
 
 class PeriodOut(Schema):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.errors import NotFound
 from shared.pages import Key, Page, keyset_page
 
 from .models import attainment, characteristics, parent_access, reports, students
+from .schemas import report_body
 
 
 def periods(session: Session, school_id: str) -> list[dict]:
@@ -64,3 +66,26 @@ def published(session: Session, school_id: str, period: str | None, after: str |
                    "published_at": r.published_at, "visible_from": r.visible_from,
                    "visible": r.visible_from <= now and r.withdrawn_at is None,
                    "updated_at": r.updated_at, "withdrawn_at": r.withdrawn_at})
+
+
+def draft(uc, session: Session, school_id: str, period: str, title: str | None,
+          student_id: str | None, now) -> str:
+    """What publishing the period would give one student (`student_id`, or the first by
+    name with data in it), built from the data held now and kept nowhere: the preview a
+    school admin sees before publishing. NotFound when that student has no data in it."""
+    with_data: set = set()
+    for table in (attainment, characteristics):
+        with_data |= set(session.execute(sa.select(table.c.student_id).distinct().where(
+            table.c.school_id == school_id, table.c.period == period)).scalars())
+    with_data = {s for s in with_data if not uc.erased(session, "student", s, school_id)
+                 and not uc.participant.is_restricted(session, "student", s, school_id)}
+    if student_id is None:
+        names = dict(session.execute(sa.select(students.c.student_id, students.c.name)
+                                     .where(students.c.student_id.in_(sorted(with_data))))
+                     .all())
+        student_id = min(with_data, key=lambda s: (names.get(s) or "\uffff", s),
+                         default=None)
+    if student_id not in with_data:
+        raise NotFound()
+    content = uc.snapshots(session, school_id, period, [student_id])[student_id]
+    return report_body("draft", period, title or period, now, content)

@@ -363,14 +363,16 @@ class Reports:
         else:
             shown.append(reports.c.replaced_by.is_(None))
         query = sa.select(reports.c.id, reports.c.period, reports.c.title,
-                          reports.c.published_at, reports.c.updated_at).where(*shown)
+                          reports.c.published_at, reports.c.updated_at,
+                          reports.c.withdrawn_at).where(*shown)
         newest_first = [Key(reports.c.published_at, descending=True), Key(reports.c.id)]
         # A cursor that is not there (any more): nothing after it.
         return keyset_page(session, query, newest_first, after, limit, missing="empty",
                            position=sa.select(reports.c.published_at).where(
                                reports.c.id == after, *shown)).map(
             lambda r: {"id": r.id, "period": r.period, "title": r.title,
-                       "published_at": r.published_at, "updated_at": r.updated_at})
+                       "published_at": r.published_at, "updated_at": r.updated_at,
+                       "withdrawn_at": r.withdrawn_at})
 
     def read_report(self, reader, principal, report_id: str) -> str:
         """The report's answer (JSON text), in one statement (reader.OneRowReader): the

@@ -77,29 +77,42 @@ class UuidString(fields.String):
             raise ValidationError("Not a valid UUID.") from exc
 
 
+DATE_EXPECTED = "expected year-month-day as YYYY-MM-DD, for example 2015-03-02"
+TIMESTAMP_EXPECTED = "expected an ISO 8601 timestamp with its timezone, for example " \
+    "2026-03-02T09:00:00Z"
+
+
 class StrictDate(fields.Date):
-    """A real calendar date written YYYY-MM-DD (no year 0000, no 2023-02-29)."""
+    """A real calendar date written YYYY-MM-DD (no year 0000, no 2023-02-29); a refusal
+    says what was expected (issue 24)."""
 
     # marshmallow's Date derives from DateTime, whose stub promises a datetime.
     def _deserialize(  # type: ignore[override]
             self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
             **kwargs: Any) -> dt.date:
         if not isinstance(value, str) or len(value) != 10:
-            raise ValidationError("Not a date in YYYY-MM-DD form.")
+            raise ValidationError(f"Not a date: {DATE_EXPECTED}.")
         try:
             return dt.date.fromisoformat(value)
         except ValueError as exc:
-            raise ValidationError("Not a real date.") from exc
+            # The value is not echoed: it may be a date of birth, and reasons are kept.
+            raise ValidationError(f"Not a real date (no such day, or not written as "
+                                  f"YYYY-MM-DD): {DATE_EXPECTED}.") from exc
 
 
 class UtcDateTime(fields.DateTime):
     """An ISO 8601 timestamp that must carry a timezone; returned in UTC."""
 
+    default_error_messages = {  # noqa: RUF012 - marshmallow merges the class attribute
+        "invalid": f"Not a timestamp: {TIMESTAMP_EXPECTED}.",
+        "invalid_awareness": f"Not a timestamp: {TIMESTAMP_EXPECTED}.",
+        "format": f"Not a timestamp: {TIMESTAMP_EXPECTED}."}
+
     def _deserialize(self, value: Any, attr: str | None,
                      data: Mapping[str, Any] | None, **kwargs: Any) -> dt.datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
         if moment.tzinfo is None:
-            raise ValidationError("Timestamp must include a timezone.")
+            raise ValidationError(f"Timestamp must include a timezone: {TIMESTAMP_EXPECTED}.")
         return moment.astimezone(dt.timezone.utc)
 
 

@@ -102,6 +102,13 @@ class ReceiptKeys:
         if _dialect(conn) == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {
                 "k": zlib.crc32(f"{self.service}:receipt-keys".encode()) & 0x7FFFFFFF})
+        self._seal_and_check(conn)
+        active = self._active(conn)
+        if active is not None:
+            return str(active.kid)
+        return self._insert(conn)
+
+    def _seal_and_check(self, conn: Any) -> None:
         for row in conn.execute(sa.select(self.table.c.kid, self.table.c.private_key)).all():
             if is_sealed(row.private_key):
                 self.sealer.unseal(row.private_key, row.kid)
@@ -109,13 +116,11 @@ class ReceiptKeys:
                 conn.execute(self.table.update().where(self.table.c.kid == row.kid)
                              .values(private_key=self.sealer.seal(
                                  row.private_key.encode("ascii"), row.kid)))
-        active = self._active(conn)
-        if active is not None:
-            return str(active.kid)
-        return self._insert(conn)
 
     def rotate(self, conn: sa.Connection | Any) -> str:
-        """A new key signs from now on; the old ones stay published."""
+        """A new key signs from now on; the old ones stay published. Only with the
+        service's own secret (the command run with another configuration stops here)."""
+        self._seal_and_check(conn)
         conn.execute(self.table.update().where(self.table.c.retired_at.is_(None))
                      .values(retired_at=self.clock()))
         return self._insert(conn)

@@ -104,6 +104,16 @@ def page_heading(page):
     return page.get_by_role("heading", level=1)
 
 
+def fill_date(within, iso_date: str, name: str = "Date of birth") -> None:
+    """Type a YYYY-MM-DD date into the day, month and year fields of the group `name` (the
+    GOV.UK date input pattern: no browser date picker, no locale order)."""
+    year, month, day = iso_date.split("-")
+    group = within.get_by_role("group", name=name)
+    group.get_by_label("Day").fill(str(int(day)))
+    group.get_by_label("Month").fill(str(int(month)))
+    group.get_by_label("Year").fill(year)
+
+
 def student(source: str, given: str, family: str, date_of_birth: str, form_group: str = "7A",
             year_group: int = 7, email: str | None = None) -> dict:
     data = {"given_name": given, "family_name": family, "date_of_birth": date_of_birth,
@@ -279,6 +289,18 @@ class WebSystem:
             "grant_type": "password", "email": email, "password": password})
         assert answer.status_code == 200, answer.text
         return answer.json()["access_token"]
+
+    def verify_receipt(self, text: str):
+        """A downloaded receipt, verified offline against every service's published
+        receipt keys (GET /receipt-keys/<service>, through the gateway)."""
+        from shared.config import SERVICES
+        from shared.receipts import keys_from_jwks, verify_receipt
+        keys = {}
+        for service in SERVICES:
+            published = self.call("get", f"/receipt-keys/{service}")
+            assert published.status_code == 200, published.text
+            keys.update(keys_from_jwks(published.json()))
+        return verify_receipt(text, keys)
 
     def operator_token(self) -> str:
         # Access tokens live PP_ACCESS_TOKEN_SECONDS (15 min): a fresh one per use.

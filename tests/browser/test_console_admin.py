@@ -12,7 +12,7 @@ import uuid
 from playwright.sync_api import expect
 
 from shared.config import RIGHTS_PARTICIPANTS
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.support import (
     ADMIN_PASSWORD, assert_accessible, family_events, main_nav, no_script_errors, page_heading,
     screenshot)
@@ -78,6 +78,11 @@ def test_an_admin_publishes_reports_and_a_parent_then_sees_them(web_system, open
 
     admin.get_by_label("Title", exact=True).fill("Autumn progress report")
     admin.get_by_role("button", name="Publish").click()
+    # Publishing asks to confirm, saying whom it tells (issue 24).
+    expect(admin.get_by_role("heading", name="Check before publishing")).to_be_focused()
+    expect(admin.get_by_text("1 parent with a confirmed link will be emailed now")
+           ).to_be_visible()
+    admin.get_by_role("button", name="Yes, publish 1 report").click()
     expect(admin.get_by_role("status")).to_contain_text(
         f"Published 1 report for {family.period}")
     published = admin.get_by_role("table", name="Reports, newest first")
@@ -89,6 +94,9 @@ def test_an_admin_publishes_reports_and_a_parent_then_sees_them(web_system, open
     admin.get_by_label("Title", exact=True).fill("Embargoed report")
     admin.get_by_label("Visible to parents from (optional)").fill(later)
     admin.get_by_role("button", name="Publish").click()
+    expect(admin.get_by_text("will be emailed when the reports become visible on")
+           ).to_be_visible()
+    admin.get_by_role("button", name="Yes, publish 1 report").click()
     expect(admin.get_by_role("status")).to_contain_text("Parents see them from")
     expect(published.get_by_role("row", name=re.compile("Embargoed report"))
            ).to_contain_text("Embargoed until")
@@ -171,6 +179,30 @@ def test_an_admin_approves_an_erasure_request_and_watches_every_service_complete
     expect(trail.get_by_role("row", name=re.compile("Completed"))).to_have_count(1)
     screenshot(page, "request-completed")
     assert_accessible(page, name="axe-admin-request-completed")
+
+    # The school's proof (issue 30): the signed receipt downloads and verifies offline.
+    receipt_button = page.get_by_role("button", name="Download the receipt")
+    expect(receipt_button).to_be_visible(timeout=SLOW)
+    with page.expect_download() as download:
+        receipt_button.click()
+    assert download.value.suggested_filename.endswith(".jws")
+    with open(download.value.path(), encoding="utf-8") as file:
+        receipt = file.read()
+    verified = web_system.verify_receipt(receipt)
+    assert verified.request["kind"] == "erasure"
+    assert set(verified.answers) == set(RIGHTS_PARTICIPANTS)
+    expect(page.get_by_role("status")).to_contain_text("The receipt is downloaded")
+    screenshot(page, "request-receipt")
+    page.reload()  # the download is itself a step of the audit trail
+    expect(trail.get_by_role("row", name=re.compile("Receipt downloaded"))).to_have_count(
+        1, timeout=SLOW)
+    page.set_viewport_size(PHONE)  # the same screen on a phone
+    expect(receipt_button).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the completed request is {overflow}px wider than the phone"
+    screenshot(page, "phone-request-receipt")
+    assert_accessible(page, name="axe-phone-request-receipt")
+    page.set_viewport_size(DESKTOP)
 
     main_nav(page, "Requests").click()
     expect(page.get_by_role("link", name="Erasure request")).to_have_count(0)  # not open

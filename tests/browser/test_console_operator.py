@@ -12,7 +12,7 @@ import uuid
 from playwright.sync_api import expect
 
 from shared.config import RIGHTS_PARTICIPANTS
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.support import (
     assert_accessible, family_events, main_nav, no_script_errors, page_heading, screenshot)
 
@@ -189,6 +189,26 @@ def test_offboarding_shows_each_services_progress_until_every_one_has_erased(web
     expect(page.get_by_role("main")).to_contain_text("Offboard")
     screenshot(page, "offboarding-completed")
     assert_accessible(page, name="axe-offboarding-completed")
+
+    # The certificate (issue 30): every service's signed statement, verified offline.
+    certificate = progress.get_by_role("button", name="Download the offboarding certificate")
+    with page.expect_download() as download:
+        certificate.click()
+    assert download.value.suggested_filename == f"offboarding-{school.id}.jws"
+    with open(download.value.path(), encoding="utf-8") as file:
+        verified = web_system.verify_receipt(file.read())
+    assert verified.request["kind"] == "offboarding" and verified.request["subject"] is None
+    assert set(verified.answers) == set(RIGHTS_PARTICIPANTS)
+    expect(page.get_by_role("status")).to_contain_text(
+        "The offboarding certificate is downloaded")
+    screenshot(page, "offboarding-certificate")
+    page.set_viewport_size(PHONE)  # the same screen on a phone
+    expect(certificate).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the offboarded school is {overflow}px wider than the phone"
+    screenshot(page, "phone-offboarding-certificate")
+    assert_accessible(page, name="axe-phone-offboarding-certificate")
+    page.set_viewport_size(DESKTOP)
 
     # Its people and its system are stopped; its admins and credentials are gone.
     assert web_system.call("post", "/api/v1/auth/token", json={

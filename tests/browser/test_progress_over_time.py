@@ -7,7 +7,7 @@ import uuid
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
-from tests.browser.support import (assert_accessible, family_events, no_script_errors,
+from tests.browser.support import (assert_accessible, family_events, fill_date, no_script_errors,
                                    page_heading, screenshot)
 
 PASSWORD = "a-parent-password-1"
@@ -51,7 +51,7 @@ def test_a_report_shows_progress_over_the_year_and_home_shows_the_trend(web_syst
     page.goto(web_system.url("/children"))
     _sign_in(page, family.parent_email)
     child = page.get_by_role("region", name=kid.name)
-    child.get_by_label("Date of birth").fill(kid.date_of_birth)
+    fill_date(child, kid.date_of_birth)
     child.get_by_role("button", name="Confirm").click()
     expect(child.get_by_text("Confirmed")).to_be_visible()
     # The reports screen waits until the reports part of the system knows the link (a

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
 from tests.browser.support import (
-    assert_accessible, family_events, guardian, main_nav, no_script_errors, page_heading,
+    assert_accessible, family_events, fill_date, guardian, main_nav, no_script_errors, page_heading,
     screenshot, student)
 from tests.support import wait_for
 
@@ -57,22 +57,22 @@ def test_a_parent_goes_from_the_invitation_email_to_reading_a_report(web_system,
     _sign_in(page, family.parent_email)
     expect(page_heading(page)).to_have_text("Your children")
     child = page.get_by_role("region", name=first.name)
-    expect(child.get_by_label("Date of birth")).to_be_visible()
+    expect(child.get_by_role("group", name="Date of birth")).to_be_visible()
     screenshot(page, "children")
     assert_accessible(page, name="axe-children")
 
-    child.get_by_label("Date of birth").fill("2010-01-01")
+    fill_date(child, "2010-01-01")
     child.get_by_role("button", name="Confirm").click()
     expect(child.get_by_text("2 attempts left")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("2 attempts left")
     screenshot(page, "wrong-date-of-birth")
     assert_accessible(page, name="axe-wrong-date-of-birth")
 
-    child.get_by_label("Date of birth").fill(first.date_of_birth)
+    fill_date(child, first.date_of_birth)
     child.get_by_role("button", name="Confirm").click()
     expect(child.get_by_text("Confirmed")).to_be_visible()
     other = page.get_by_role("region", name=second.name)
-    other.get_by_label("Date of birth").fill(second.date_of_birth)
+    fill_date(other, second.date_of_birth)
     other.get_by_role("button", name="Confirm").click()
     expect(other.get_by_text("Confirmed")).to_be_visible()
 
@@ -116,14 +116,14 @@ def test_three_wrong_dates_of_birth_lock_the_link_and_say_the_school_unlocks_it(
     _sign_in(page, family.parent_email)
     child = page.get_by_role("region", name=kid.name)
     for left in ("2 attempts left", "1 attempt left"):
-        child.get_by_label("Date of birth").fill("2011-11-11")
+        fill_date(child, "2011-11-11")
         child.get_by_role("button", name="Confirm").click()
         expect(child.get_by_text(left)).to_be_visible()
-    child.get_by_label("Date of birth").fill("2011-11-11")
+    fill_date(child, "2011-11-11")
     child.get_by_role("button", name="Confirm").click()
     expect(child.get_by_text("Locked", exact=True)).to_be_visible()
     expect(child).to_contain_text("Only the school can unlock it")
-    expect(child.get_by_label("Date of birth")).to_have_count(0)
+    expect(child.get_by_role("group", name="Date of birth")).to_have_count(0)
     screenshot(page, "locked")
     assert_accessible(page, name="axe-locked")
 
@@ -291,7 +291,7 @@ def test_a_teacher_at_one_school_accepts_another_schools_invitation_as_a_parent(
     expect(page_heading(page)).to_have_text("Your children")
     expect(main_nav(page, "Use as school staff")).to_be_visible()
     child = page.get_by_role("region", name=kid.name)
-    child.get_by_label("Date of birth").fill(kid.date_of_birth)
+    fill_date(child, kid.date_of_birth)
     child.get_by_role("button", name="Confirm").click()
     expect(child.get_by_text("Confirmed")).to_be_visible()
     screenshot(page, "teacher-as-parent")
@@ -321,7 +321,7 @@ def test_a_child_without_a_date_of_birth_waits_for_the_school_and_the_parent_is_
     child = page.get_by_role("region", name="Wren Waits")
     expect(child).to_contain_text("Waiting for the school to send a date of birth")
     expect(child).to_contain_text("the school has not sent Wren Waits's yet")
-    expect(child.get_by_label("Date of birth")).to_have_count(0)
+    expect(child.get_by_role("group", name="Date of birth")).to_have_count(0)
     screenshot(page, "waiting-for-date-of-birth")
     assert_accessible(page, name="axe-waiting-for-date-of-birth")
     no_script_errors(page)

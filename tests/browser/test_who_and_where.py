@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from shared.demo import token_of
 from tests.browser.conftest import PHONE
-from tests.browser.support import (assert_accessible, family_events, main_nav,
+from tests.browser.support import (assert_accessible, family_events, fill_date, main_nav,
                                    no_script_errors, page_heading, screenshot)
 from tests.support import wait_for
 
@@ -94,15 +94,15 @@ def test_a_parent_at_two_schools_sees_who_and_where_everywhere(web_system, open_
 
     for child in (avery, robin):
         region = page.get_by_role("region", name=child.name)
-        region.get_by_label("Date of birth").fill(child.date_of_birth)
+        fill_date(region, child.date_of_birth)
         region.get_by_role("button", name="Confirm").click()
         expect(region.get_by_text("Confirmed")).to_be_visible()
     locked = page.get_by_role("region", name=blake.name)
     for left in ("2 attempts left", "1 attempt left"):
-        locked.get_by_label("Date of birth").fill("2011-11-11")
+        fill_date(locked, "2011-11-11")
         locked.get_by_role("button", name="Confirm").click()
         expect(locked.get_by_text(left)).to_be_visible()
-    locked.get_by_label("Date of birth").fill("2011-11-11")
+    fill_date(locked, "2011-11-11")
     locked.get_by_role("button", name="Confirm").click()
     expect(locked.get_by_text("Locked", exact=True)).to_be_visible()
     expect(locked).to_contain_text("please contact Southgate Primary")
@@ -192,3 +192,50 @@ def test_the_operator_sets_the_school_offices_contact(web_system, page):
                             web_system.operator_token()).json()
     assert (shown["office_email"], shown["office_phone"]) == ("office@school.example",
                                                               "01632 960 333")
+
+
+def test_a_paused_childs_reports_say_how_to_reach_the_school_office(web_system, open_page):
+    """The school restricted the use of a child's data: the parent's reports screen and the
+    report itself say who to ask, with the office's email and phone, not "the school"."""
+    called = f"Paused Academy {uuid.uuid4().hex[:6]}"
+    school = _school(web_system, called, "office@paused.example", "01632 960 444")
+    family = family_events(children=1)
+    (kid,) = family.children
+    web_system.push(school, family.events)
+    web_system.publish(school, family.period, expect=1)
+    token = web_system.activate(family.parent_email, PASSWORD)
+    (link,) = web_system.links(token)
+    wait_for(lambda: web_system.call(
+        "post", f"/api/v1/links/{link['id']}/verify", token,
+        json={"date_of_birth": kid.date_of_birth}).status_code == 200,
+        timeout=60, interval=0.2, message="the link verified")
+    student = link["student"]["id"]
+    (report,) = web_system.reports_of(token, student)
+    filed = web_system.call("post", "/api/v1/subject-requests", school.admin_token, json={
+        "kind": "restriction", "subject": {"type": "student", "id": student}, "details": {}})
+    assert filed.status_code == 201, filed.text
+    wait_for(lambda: web_system.call(
+        "get", f"/api/v1/students/{student}/reports", token).status_code == 423,
+        timeout=60, interval=0.2, message="the child's reports paused")
+
+    for name, viewport in (("desktop", None), ("phone", PHONE)):
+        page = open_page(name=name, **({"viewport": viewport} if viewport else {}))
+        page.goto(web_system.url(f"/reports?student={student}"))
+        page.get_by_label("Email").fill(family.parent_email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        main = page.get_by_role("main")
+        expect(main).to_contain_text("The school has paused the use of this information")
+        expect(main).to_contain_text(f"please contact {called}")
+        expect(main.get_by_role("link", name="office@paused.example")).to_have_attribute(
+            "href", "mailto:office@paused.example")
+        expect(main.get_by_role("link", name="01632 960 444")).to_be_visible()
+        screenshot(page, f"paused-reports-{name}")
+        assert_accessible(page, name=f"axe-paused-reports-{name}")
+
+        page.goto(web_system.url(f"/reports/{report['id']}"))
+        expect(page_heading(page)).to_have_text("Report not available")
+        expect(main.get_by_role("link", name="office@paused.example")).to_be_visible()
+        screenshot(page, f"paused-report-{name}")
+        assert_accessible(page, name=f"axe-paused-report-{name}")
+        no_script_errors(page)

@@ -639,6 +639,8 @@ def test_ids_of_another_school_in_the_query_or_body_are_refused_alike(world):
         ("ingest", "get", "/api/v1/school-data/batches", None, {"school_id": "{}"}),
         ("reports", "get", "/api/v1/reports", None, {"school_id": "{}"}),
         ("reports", "get", "/api/v1/reports/periods", None, {"school_id": "{}"}),
+        ("reports", "get", "/api/v1/reports/draft", None,
+         {"school_id": "{}", "period": PERIOD}),
         ("linking", "get", "/api/v1/links/students", None, {"school_id": "{}"}),
         ("dsar", "post", "/api/v1/subject-requests",
          {"kind": "erasure", "school_id": "{}",

@@ -141,10 +141,13 @@ def test_a_generated_client_runs_the_parents_journey(generated):
         {"type": "attainment.recorded", "source_id": "A1", "data": {
             "student_id": "S1", "class_id": "C1", "period": PERIOD, "kind": "mark",
             "value": "42", "out_of": 50}}]
+    batch = g.model("ingest", "Batch").from_dict({"batch_id": uuid.uuid4().hex,
+                                                  "events": events})  # typed by `type`
+    assert [type(e).__name__ for e in batch.events] == [
+        "StudentUpsertedEvent", "GuardianUpsertedEvent", "StaffUpsertedEvent",
+        "ClassUpsertedEvent", "AttainmentRecordedEvent"]
     pushed = answer(g.api("ingest", "school_data.post_api_v1_school_data_batches")
-                    .sync_detailed(client=g.client("ingest", system_token),
-                                   body=g.model("ingest", "Batch")(
-                                       batch_id=uuid.uuid4().hex, events=events)), 202)
+                    .sync_detailed(client=g.client("ingest", system_token), body=batch), 202)
     assert not pushed.rejected, pushed
 
     # The parent activates and confirms the child's date of birth.

@@ -660,3 +660,52 @@ def test_an_invitation_issued_before_they_were_per_school_accepts_the_whole_logi
     signed_in = idp.sign_in("early@example.org", "early-pass-1").json
     principal = idp.app.extensions["pp_verifier"].verify(signed_in["access_token"])
     assert principal.school_ids == tuple(sorted((north, south)))
+
+
+def test_the_token_endpoint_takes_what_oauth_clients_send(idp):
+    """Issue 24: RFC 6749's form-encoded body, the client's id and secret by HTTP Basic
+    (form-encoded, then base64), and invalid_client (not "Email or password") for a wrong
+    client secret."""
+    import base64
+    from urllib.parse import quote_plus
+
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    issued = idp.post(f"/api/v1/schools/{school}/clients", token=operator).json
+    form = idp.client.post("/api/v1/auth/token", data={
+        "grant_type": "client_credentials", "client_id": issued["client_id"],
+        "client_secret": issued["client_secret"], "scope": "oneroster"})
+    assert form.status_code == 200, form.json
+    assert form.json["token_type"] == "Bearer"
+
+    def basic(client_id, secret):
+        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+    by_basic = idp.client.post("/api/v1/auth/token", data={"grant_type": "client_credentials"},
+                               headers=basic(issued["client_id"], issued["client_secret"]))
+    assert by_basic.status_code == 200, by_basic.json
+    principal = idp.app.extensions["pp_verifier"].verify(by_basic.json["access_token"])
+    assert principal.role == "school_system" and principal.school_ids == (school,)
+
+    wrong = idp.client.post("/api/v1/auth/token", data={"grant_type": "client_credentials"},
+                            headers=basic(issued["client_id"], "not-the-secret"))
+    assert wrong.status_code == 401 and wrong.json["error"]["code"] == "invalid_client"
+    assert "password" not in wrong.json["error"]["message"].lower()
+    assert wrong.headers["WWW-Authenticate"].startswith("Basic")
+    in_json = idp.post("/api/v1/auth/token", {"grant_type": "client_credentials",
+                                              "client_id": issued["client_id"],
+                                              "client_secret": "not-the-secret"})
+    assert in_json.status_code == 401 and in_json.json["error"]["code"] == "invalid_client"
+
+    both = idp.client.post("/api/v1/auth/token", data={
+        "grant_type": "client_credentials", "client_id": issued["client_id"],
+        "client_secret": issued["client_secret"]},
+        headers=basic(issued["client_id"], issued["client_secret"]))
+    assert both.status_code == 422 and "client_id" in both.json["error"]["fields"]
+
+    # A person's sign-in, form-encoded, as an OAuth client sends the password grant.
+    signed_in = idp.client.post("/api/v1/auth/token", data={
+        "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]},
+        environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert signed_in.status_code == 200 and signed_in.json["role"] == "operator"

@@ -67,9 +67,11 @@ def _tables(data: bytes) -> dict[str, list[dict]]:
 
 
 def held_in_files(data: bytes, org: str | None = None) -> dict:
-    """What the files hold, read here on their own: sourcedIds of the students,
-    teachers and scheduled classes, and each student's grade 01-13 (None: not known);
-    with `org`, only that school's users and classes."""
+    """What the files hold, read here on their own: sourcedIds of the students, the
+    contacts taken (under the default settings: a contact whose row says it receives
+    reports, with an email, enabled, linked to a student), teachers, scheduled classes and
+    results with a score, and each student's grade 01-13 (None: not known); with `org`,
+    only that school's users and classes."""
     tables = _tables(data)
     live = {name: [r for r in rows if r.get("status") != "tobedeleted"]
             for name, rows in tables.items()}
@@ -87,9 +89,21 @@ def held_in_files(data: bytes, org: str | None = None) -> dict:
         numbers = [int(g) for g in codes if g.isdigit() and 1 <= int(g) <= 13]
         grades[user["sourcedId"]] = numbers[0] if numbers else None
     births = {d["sourcedId"] for d in live.get("demographics", []) if d.get("birthDate")}
+    kin = {u["sourcedId"] for u in live["users"] if roles.get(u["sourcedId"]) in (
+        "parent", "guardian", "relative")}
+    linked = {a for u in live["users"] for a in (u.get("agentSourcedIds") or "").split(",")
+              if u["sourcedId"] in students} | {
+        u["sourcedId"] for u in live["users"] if u["sourcedId"] in kin
+        and students & set((u.get("agentSourcedIds") or "").split(","))}
+    contacts = {u["sourcedId"] for u in live["users"] if u["sourcedId"] in kin & linked
+                and u.get("metadata.receivesReports", "").lower() == "true" and u.get("email")
+                and u.get("enabledUser", "").lower() != "false"}
+    classes = {c["sourcedId"] for c in live["classes"] if c["classType"] == "scheduled"}
+    items = {i["sourcedId"] for i in live.get("lineItems", []) if i["classSourcedId"] in classes}
+    results = {r["sourcedId"] for r in live.get("results", []) if r["lineItemSourcedId"] in items
+               and r["studentSourcedId"] in students and (r.get("score") or r.get("textScore"))}
     return {"student": students, "staff": {s for s, r in roles.items() if r == "teacher"},
-            "class": {c["sourcedId"] for c in live["classes"]
-                      if c["classType"] == "scheduled"},
+            "guardian": contacts, "attainment": results, "class": classes,
             "grades": {s: grades[s] for s in students}, "born": students & births}
 
 
@@ -130,6 +144,9 @@ def test_a_bundle_that_keeps_the_spec_is_accepted_and_creates_what_its_files_hol
     school, response = _upload(system, name)
     assert response.status_code == 202, response.json
     assert not response.json["already_applied"]
+    warnings = [i for i in response.json["ignored"] if "after the last column" in i["error"]]
+    assert len(warnings) == (2 if name == "edfi-lms-toolkit/edfi-oneroster-1.1.zip" else 0)
+    assert {w["file"] for w in warnings} <= {"users.csv"}
     _holds_what_the_files_hold(system, name, school, expected)
 
 
@@ -183,7 +200,8 @@ def test_one_upload_serves_several_schools_of_a_trust_each_taking_its_own(system
 
 def _holds_what_the_files_hold(system, name: str, school: str, expected: dict) -> None:
     keys = {domain.source_key(school, t, s): (t, s)
-            for t in ("student", "staff", "class") for s in expected[t]}
+            for t in ("student", "guardian", "staff", "class", "attainment")
+            for s in expected[t]}
     live = {(r.record_type, r.source_key) for r in _rows(
         system, "ingest", "SELECT record_type, source_key FROM records WHERE school_id = :s "
         "AND content_hash IS NOT NULL", school)}

@@ -6,11 +6,12 @@ import datetime as dt
 
 import pytest
 
-from tests.integration.test_notifications_real import (  # noqa: F401  (fixtures)
-    PERIOD, _count, inbox, publish, reports_sent, world)
+from tests.integration import test_notifications_real as base
+from tests.integration.test_notifications_real import PERIOD, _count, publish, reports_sent
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
+inbox, world = base.inbox, base.world  # its fixtures: the five services and an SMTP server
 ONE, THREE = "one@example.org", "three@example.org"  # Annabel's verified parents
 
 
@@ -163,3 +164,45 @@ def test_an_embargo_more_than_five_minutes_in_the_past_is_refused(world, inbox):
         "period": PERIOD, "title": "Autumn report",
         "visible_from": (now - dt.timedelta(minutes=1)).isoformat()})
     assert slow_form.status_code == 202 and slow_form.json["published"] == 2
+
+
+def test_the_draft_shows_a_students_report_before_publishing_and_keeps_nothing(
+        world, inbox):
+    system, _, _, admin = world
+    draft = system.call("reports", "get", "/api/v1/reports/draft", admin,
+                        query={"period": PERIOD, "title": "Autumn report"})
+    assert draft.status_code == 200, draft.json
+    assert draft.json["id"] == "draft" and draft.json["title"] == "Autumn report"
+    assert draft.json["student"]["name"] == "Annabel Quill"  # the first by name
+    assert "Q7-distinctive-grade" in str(draft.json["subjects"])
+    bo = system.call("reports", "get", "/api/v1/reports/draft", admin, query={
+        "period": PERIOD, "student_id": system.tap.wait(
+            "StudentRecorded", lambda d: d["given_name"] == "Bo")["data"]["student_id"]})
+    assert bo.json["student"]["name"] == "Bo Rook"
+    assert system.call("reports", "get", "/api/v1/reports/draft", admin,
+                       query={"period": "1999 Never"}).status_code == 404
+    assert _count(system.runtimes["reports"].engine, "SELECT count(*) FROM reports") == 0
+    assert system.call("reports", "get", "/api/v1/reports/periods", admin
+                       ).json["items"][0]["parents"] == 3  # whom publishing will tell
+
+
+def test_a_report_corrected_under_embargo_is_announced_once_as_new_when_due(world, inbox):
+    system, _, _, admin = world
+    service = system.runtimes["reports"].context.use_cases.reports
+    now = dt.datetime.now(dt.timezone.utc)
+    service.clock = lambda: now
+    response = system.call("reports", "post", "/api/v1/reports/publish", admin, {
+        "period": PERIOD, "title": "Autumn report",
+        "visible_from": (now + dt.timedelta(days=1)).isoformat()})
+    assert response.status_code == 202
+    original = annabels_report(system, admin)
+    new_id = correct(system, admin, original["id"]).json["id"]
+    service.clock = lambda: now + dt.timedelta(days=1, seconds=1)
+    with system.runtimes["reports"].context.sessions() as session, session.begin():
+        assert service.announce_due(session) == 2  # Bo's, and Annabel's corrected one
+    system.tap.wait("ReportPublished", lambda d: d["report_id"] == new_id)
+    system.tap._drain()
+    announced = {e["data"]["report_id"] for e in system.tap.seen
+                 if e["type"] == "ReportPublished"}
+    assert new_id in announced and original["id"] not in announced
+    assert not [e for e in system.tap.seen if e["type"] == "ReportCorrected"]

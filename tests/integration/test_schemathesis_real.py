@@ -70,6 +70,12 @@ CONFIG = schemathesis.Config.from_dict({
                               "422", "423", "428", "429"]}}})
 
 
+# The batch push checks each event on its own: an invalid event is rejected by its index
+# in the 202 (API.md "School data push"), not the batch; the document types the events
+# (a oneOf by type), so a generated invalid event is no invalid request to refuse.
+ITEM_BY_ITEM = {"POST /api/v1/school-data/batches"}
+
+
 # A OneRoster bundle goes as raw bytes (generated ones are not zips: refused, never a 5xx).
 schemathesis.serializer.alias("application/zip", "application/octet-stream")
 
@@ -149,6 +155,8 @@ def fuzz(service: Service, operation, mode: GenerationMode,
     answers by (operation, status)."""
     roles = allowed_roles(view_for(service.app, operation.method, operation.path))
     tokens = service.tokens_for(roles) if roles else [None]
+    checks = CHECKS if operation.label not in ITEM_BY_ITEM else [
+        check for check in CHECKS if check is not st_checks.negative_data_rejection]
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               phases=[Phase.explicit, Phase.generate],  # no shrinking: report as found
@@ -159,7 +167,7 @@ def fuzz(service: Service, operation, mode: GenerationMode,
         response = case.call(headers=headers)
         if statuses is not None:
             statuses[operation.label, response.status_code] += 1
-        case.validate_response(response, checks=CHECKS, headers=headers)
+        case.validate_response(response, checks=checks, headers=headers)
 
     try:
         run()

@@ -186,7 +186,9 @@ def test_refusals_keep_marshmallows_reasons():
     reason = validate_event({"type": "student.upserted", "source_id": "S1", "data": {
         "given_name": "Ann", "family_name": "Lee", "date_of_birth": "2023-02-29",
         "form_group": "7A", "year_group": True}})
-    assert reason == ("data.date_of_birth: Not a real date.; "
+    assert reason == ("data.date_of_birth: Not a real date (no such day, or not written as "
+                      "YYYY-MM-DD): expected year-month-day as YYYY-MM-DD, for example "
+                      "2015-03-02.; "
                       "data.year_group: Not a valid integer.")
 
 

@@ -23,6 +23,16 @@ def test_a_report_mail_has_the_title_and_a_link_but_no_grades():
     assert "<a href=\"https://pp.example/reports/r-1\">" in message.html
 
 
+def test_an_updated_report_mail_names_the_child_and_school_and_links_the_new_version():
+    message = templates.report_updated("https://pp.example", "Pat", "Autumn report",
+                                       "2026 Autumn", "r-2", "Alex Example",
+                                       templates.School("Demo Academy", "office@demo.example"))
+    assert message.subject == "An updated report for Alex Example at Demo Academy"
+    assert "corrected the report for Alex Example" in message.text
+    assert "https://pp.example/reports/r-2" in message.text
+    assert "office@demo.example" in message.text
+
+
 def test_invitation_links_carry_the_token_and_html_is_escaped():
     message = templates.invitation("https://pp.example", "<b>Pat</b>", "tok_EN-123", "parent")
     assert "https://pp.example/activate?token=tok_EN-123" in message.text

@@ -16,7 +16,7 @@ from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.rights.participant import Subject
 from shared.service import ServiceRuntime
-from tests.oneroster_sample import SampleSchool, zip_bundle
+from tests.oneroster_sample import HEADERS, SampleSchool, zip_bundle
 from tests.support import ungathered
 
 SAMPLE = SampleSchool(students=40, classes=4)
@@ -463,3 +463,121 @@ def test_erasing_either_record_of_a_user_with_two_roles_erases_their_held_rows(i
         assert left == [], (record_type, left)
         assert ingest.upload(school, zip_bundle(  # taken anew, as a new record
             {k: ("bulk", v) for k, v in tables.items()})).status_code == 202
+
+
+@pytest.mark.parametrize("file, column, value", [
+    ("classes", "classType", "Scheduled"),  # a class refused for its shape
+    ("classes", "title", "x" * 300),
+    ("lineItems", "resultValueMax", "inf"),  # a line item refused for its shape
+    ("users", "givenName", "\x07"),  # a student refused for their shape
+    ("roles", "status", "inactive"),  # a student's role refused: their role is not known
+])
+def test_rows_naming_a_row_refused_for_its_shape_are_not_refused_as_well(
+        ingest, file, column, value):
+    """Each fault is real: the one row at fault is reported, not the enrollments, line
+    items and results that name it (issue 23, "Faults that are true")."""
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    target = {"classes": "CL0", "lineItems": "LI0-0", "users": "S0000",
+              "roles": "RO-S0000"}[file]
+    index = next(i for i, r in enumerate(tables[file]) if r["sourcedId"] == target)
+    tables[file][index][column] = value
+    response = ingest.upload(str(uuid.uuid4()),
+                             zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 422, response.json
+    rows = response.json["error"]["rows"]
+    assert [(r["file"], r["line"]) for r in rows] == [(f"{file}.csv", index + 2)], rows
+    assert rows[0]["error"].startswith(f"{column}:")
+
+
+def _placements(ingest, school: str) -> dict[str, int | None]:
+    """Each student's latest year group as published, by the school's source id."""
+    ids = ingest.ids(school)
+    return {ids[e["data"]["student_id"]].split(":")[1]: e["data"]["year_group"]
+            for e in ingest.events(school) if e["type"] == "StudentPlacementRecorded"}
+
+
+def test_a_grade_outside_01_to_13_or_none_leaves_the_year_group_unknown(ingest):
+    """`grades` is optional: no grade, or only codes such as PS, UG, Other, is taken with
+    the year group unknown; the first grade 01-13 is the year group."""
+    school = str(uuid.uuid4())
+    grades = {"S0000": "PS", "S0001": "UG", "S0002": "Other", "S0003": "", "S0004": "KG,07"}
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    for user in tables["users"]:
+        user["grades"] = grades.get(user["sourcedId"], user["grades"])
+    response = ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()}))
+    assert response.status_code == 202, response.json
+    placed = _placements(ingest, school)
+    assert {s: placed[s] for s in grades} == {"S0000": None, "S0001": None, "S0002": None,
+                                              "S0003": None, "S0004": 7}
+    assert placed["S0006"] == 8  # the sample's own grade
+
+
+def test_a_date_of_birth_arrives_with_a_later_upload_and_stays_when_one_omits_it(ingest):
+    """A bundle without demographics.csv takes the students with no date of birth (their
+    links wait); a later delta gives one (the links become confirmable); a bundle after
+    that without one does not take it away."""
+    school = str(uuid.uuid4())
+    tables = {k: [dict(r) for r in v] for k, v in SAMPLE.tables.items()}
+    del tables["demographics"]
+    assert ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()})
+                         ).status_code == 202
+    births = [e for e in ingest.events(school) if e["type"] == "StudentBirthDateRecorded"]
+    assert births == [] and len(_placements(ingest, school)) == 40
+
+    delta = zip_bundle({"demographics": ("delta", [{
+        "sourcedId": "S0000", "birthDate": "2013-05-15",
+        "dateLastModified": "2026-09-02T08:00:00Z"}])})
+    assert ingest.upload(school, delta).status_code == 202
+    births = [e for e in ingest.events(school) if e["type"] == "StudentBirthDateRecorded"]
+    ids = ingest.ids(school)
+    assert [(ids[e["data"]["student_id"]], e["data"]["date_of_birth"]) for e in births] == [
+        ("student:S0000", "2013-05-15")]
+
+    next(u for u in tables["users"] if u["sourcedId"] == "S0001")["givenName"] = "Renamed"
+    before = len(ingest.events(school))
+    assert ingest.upload(school, zip_bundle({k: ("bulk", v) for k, v in tables.items()})
+                         ).status_code == 202
+    later = ingest.events(school)[before:]
+    assert later and not [e for e in later if e["type"] == "StudentBirthDateRecorded"]
+    assert not [e for e in later if "birth" in json.dumps(e).lower()]
+
+
+def _with_users_lines(data: bytes, extra: dict[str, str]) -> tuple[bytes, dict[str, int]]:
+    """The bundle with `extra` appended to the users.csv lines of those sourcedIds; and
+    each one's line number."""
+    out, lines = io.BytesIO(), {}
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "users.csv":
+                rows = body.decode().split("\r\n")
+                for n, row in enumerate(rows, 1):
+                    sid = row.split(",", 1)[0]
+                    if sid in extra:
+                        rows[n - 1], lines[sid] = row + extra[sid], n
+                body = "\r\n".join(rows).encode()
+            dst.writestr(info, body)
+    return out.getvalue(), lines
+
+
+def test_extra_empty_fields_are_warnings_and_extra_values_one_fault(ingest):
+    """A spreadsheet's trailing empty fields are dropped with a warning; a field with a
+    value past the header refuses the bundle, with that one row's fault (the rows naming
+    the student are not refused as well)."""
+    columns = len(HEADERS["users"].split(","))
+    data, lines = _with_users_lines(SAMPLE.bundle(), {"S0000": ",,", "T000": ","})
+    response = ingest.upload(str(uuid.uuid4()), data)
+    assert response.status_code == 202, response.json
+    warnings = [i for i in response.json["ignored"] if "after the last column" in i["error"]]
+    assert warnings == [
+        {"file": "users.csv", "line": lines["T000"],
+         "error": "1 empty field(s) after the last column: dropped."},
+        {"file": "users.csv", "line": lines["S0000"],
+         "error": "2 empty field(s) after the last column: dropped."}]
+
+    data, lines = _with_users_lines(SAMPLE.bundle(), {"S0001": ",,x"})
+    response = ingest.upload(str(uuid.uuid4()), data)
+    assert response.status_code == 422, response.json
+    assert response.json["error"]["rows"] == [
+        {"file": "users.csv", "line": lines["S0001"],
+         "error": f"{columns + 2} fields; the header has {columns}."}]

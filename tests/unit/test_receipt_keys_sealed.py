@@ -126,3 +126,23 @@ def test_identity_seals_its_receipt_keys_with_its_own_secret(tmp_path):
         started("identity", tmp_path, identity_secret_file=str(other))
     # the receipt secret setting is not identity's
     started("identity", tmp_path, receipt_secret_file=str(other)).engine.dispose()
+
+
+def test_the_rotate_command_with_another_secret_seals_nothing(tmp_path, monkeypatch):
+    """`python -m shared.receipts rotate` run without the service's secret (another data
+    folder: a new secret made there) stops before adding a key no process could open."""
+    from shared.receipts.__main__ import main as receipts_cli
+    rt = started("linking", tmp_path)
+    url = rt.settings.database_url("linking")
+    rt.engine.dispose()
+    monkeypatch.setenv("PP_LINKING_DATABASE_URL", url)
+    monkeypatch.setenv("PP_DATA_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(SealingError):
+        receipts_cli(["rotate", "linking"])
+    monkeypatch.setenv("PP_DATA_DIR", str(tmp_path))
+    assert receipts_cli(["rotate", "linking"]) == 0
+    again = started("linking", tmp_path)  # every key opens with the service's secret
+    try:
+        assert len(rows(again)) == 2
+    finally:
+        again.engine.dispose()

@@ -9,11 +9,12 @@ import { formatDate, h, uniqueId } from "./dom.js";
 import { relationshipText, requestPeople, requestRelationship, schoolPeople } from "./people.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { schools } from "./schools.js";
-import { announce, announceError, button, explainError, field, form, formatDateTime,
-         navigate, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session, show, sleep,
-         summary, table } from "./ui.js";
+import { allPages, announce, announceError, button, checkbox, explainError, field, form,
+         formatDateTime, navigate, plural, PROGRESS_TEXT, saveDownload, selectField,
+         SERVICE_TEXT, session, show, sleep, summary, table, watchScrolling } from "./ui.js";
 
 const POLL_MS = 1500; // how often an open request's progress is asked again
+const EMBARGO_SLACK_MS = 5 * 60 * 1000; // the API refuses an embargo further in the past
 
 const KIND_TEXT = {
   access: "Access to data",
@@ -51,6 +52,7 @@ const STEP_TEXT = {
   paused: "Paused",
   resumed: "Resumed",
   exported: "Export downloaded",
+  receipt_downloaded: "Receipt downloaded",
   export_withdrawn: "Export withdrawn: someone it names was erased",
 };
 const LINK_TEXT = { pending: "Waiting for the parent", verified: "Confirmed", locked: "Locked",
@@ -73,7 +75,7 @@ export async function route(path, url) {
   if (path === "/links") return done(linksScreen(url));
   match = path.match(/^\/links\/([0-9a-fA-F-]{36})$/);
   if (match) return done(studentLinksScreen(match[1]));
-  if (path === "/school-data") return done(schoolDataScreen());
+  if (path === "/school-data") return done(schoolDataScreen(url));
   match = path.match(/^\/school-data\/batches\/([A-Za-z0-9._:-]{1,100})$/);
   if (match) return done(batchScreen(decodeURIComponent(match[1])));
   return false;
@@ -130,18 +132,6 @@ function filerText(request, filer) {
   const kind = FILER_TEXT[request.filed_as] || "the school";
   if (!filer) return kind;
   return request.filed_as === "school_admin" ? `${filer} (for the school)` : `${filer} (${kind})`;
-}
-
-/** Save a response's body as a file: a link to it, clicked, then released. */
-async function saveDownload(response, fallbackName) {
-  const disposition = response.headers.get("Content-Disposition") || "";
-  const match = disposition.match(/filename="([^"]+)"/);
-  const url = URL.createObjectURL(await response.blob());
-  const link = h("a", { href: url, download: match ? match[1] : fallbackName, hidden: true });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 // --- subject requests ----------------------------------------------------------------------
@@ -400,6 +390,17 @@ async function requestScreen(requestId) {
           }
         } }, "Download the export")));
     }
+    if (request.receipt_available) {
+      parts.push(h("p", {}, "The receipt is the school's proof of what was done: every part of Pupil Progress signed its own answer, and anyone can check the signatures without us."),
+        h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary", onclick: async () => {
+          try {
+            await saveDownload(await api.callRaw("GET", `${path}/receipt`), `receipt-${request.id}.jws`);
+            announce("The receipt is downloaded.");
+          } catch (error) {
+            announceError(explainError(error));
+          }
+        } }, "Download the receipt")));
+    }
     if (OPEN.includes(request.status)) parts.push(extendForm());
     if (!parts.length) parts.push(h("p", {}, "Nothing is left to do on this request."));
     actions.replaceChildren(actionsHeading, ...parts);
@@ -451,9 +452,11 @@ function reportRow(report) {
   return h("tr", {},
     h("td", {}, name, report.student && report.student.form_group ? h("span", { class: "meta" }, ` (${report.student.form_group})`) : null),
     h("td", {}, report.period),
-    h("td", {}, report.title, report.version > 1 ? h("span", { class: "meta" }, ` (version ${report.version})`) : null),
-    h("td", {}, report.visible ? `Visible since ${formatDateTime(report.visible_from)}`
-      : `Embargoed until ${formatDateTime(report.visible_from)}`),
+    h("td", {}, report.title, report.version > 1 ? h("span", { class: "meta" }, ` (version ${report.version})`) : null,
+      report.updated_at ? h("span", { class: "meta" }, ` (updated on ${formatDate(report.updated_at)})`) : null),
+    h("td", {}, report.withdrawn_at ? `Withdrawn on ${formatDate(report.withdrawn_at)}`
+      : report.visible ? `Visible since ${formatDateTime(report.visible_from)}`
+        : `Embargoed until ${formatDateTime(report.visible_from)}`),
     h("td", {}, h("a", { href: `/reports/${encodeURIComponent(report.id)}` }, "Preview",
       h("span", { class: "visually-hidden" }, ` the report for ${name}`))));
 }
@@ -506,9 +509,53 @@ async function reportsScreen(url) {
         from.input.focus();
         return;
       }
+      if (new Date(body.visible_from).getTime() < Date.now() - EMBARGO_SLACK_MS) {
+        from.setError("That date has passed: leave it empty to show the reports at once, or choose a later date.");
+        from.input.focus();
+        return;
+      }
     }
+    await confirmPublishing(body);
+  };
+
+  const confirmBox = h("div", { class: "confirm", hidden: true });
+  const confirmPublishing = async (body) => {
+    const chosen = periods.find((p) => p.period === body.period) || { students: 0, parents: 0 };
+    const when = body.visible_from ? `when the reports become visible on ${formatDateTime(body.visible_from)}` : "now";
+    const params = new URLSearchParams({ period: body.period, title: body.title });
+    let preview = null;
+    try {
+      const draft = await api.call("GET", `/api/v1/reports/draft?${params}`);
+      const who = (draft.student && draft.student.name) || "a student";
+      preview = h("details", { class: "draft-preview" },
+        h("summary", {}, `See the report for ${who} before publishing`),
+        h("p", { class: "notice" }, "This is what parents and the student will see. Nothing is published yet."),
+        reportMeta(draft, (schools()[0] || {}).name), reportBody(draft));
+      watchScrolling(preview, "Chart of grades against targets");
+    } catch (error) {
+      if (error.status !== 404) announceError(explainError(error));
+    }
+    const headingId = uniqueId("confirm");
+    confirmBox.replaceChildren(
+      h("h3", { id: headingId, tabindex: "-1" }, "Check before publishing"),
+      h("p", {}, `This publishes ${plural(chosen.students, "report")} for ${body.period}, titled "${body.title}". `
+        + `${plural(chosen.parents, "parent")} with a confirmed link will be emailed ${when}, except any who turned report emails off.`),
+      preview ? h("p", {}, "Preview a report first to check it reads as you expect.") : null,
+      preview,
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "button", onclick: () => publishNow(body) },
+          `Yes, publish ${plural(chosen.students, "report")}`),
+        h("button", { type: "button", class: "button button--secondary",
+                      onclick: () => { confirmBox.hidden = true; title.input.focus(); } }, "Cancel")));
+    confirmBox.hidden = false;
+    document.getElementById(headingId).focus();
+  };
+
+  const publishNow = async (body) => {
+    confirmBox.querySelectorAll("button").forEach((b) => { b.disabled = true; });
     try {
       const answer = await api.call("POST", "/api/v1/reports/publish", body);
+      confirmBox.hidden = true;
       const when = body.visible_from ? ` Parents see them from ${formatDateTime(body.visible_from)}.` : " Parents can see them now.";
       const fresh = await api.call("GET", "/api/v1/reports?limit=50");
       rows.replaceChildren(...fresh.items.map(reportRow));
@@ -520,8 +567,14 @@ async function reportsScreen(url) {
         ? `Published ${plural(answer.published, "report")} for ${body.period}.${when}`
         : `Nothing was published: no student has data for ${body.period} yet.`);
     } catch (error) {
-      if (error.status === 422 && error.fields && error.fields.visible_from) from.setError(error.fields.visible_from[0]);
+      confirmBox.hidden = true;
+      if (error.status === 422 && error.fields && error.fields.visible_from) {
+        from.setError(error.fields.visible_from[0]);
+        from.input.focus();
+      }
       announceError(explainError(error));
+    } finally {
+      confirmBox.querySelectorAll("button").forEach((b) => { b.disabled = false; });
     }
   };
 
@@ -529,7 +582,7 @@ async function reportsScreen(url) {
     card("Publish a period's reports",
       period
         ? [h("p", {}, "Publishing makes one report per student with data in the period, a snapshot: later changes need a new publication, and both stay."),
-          form(submit, period.wrapper, title.wrapper, from.wrapper, button("Publish"))]
+          form(submit, period.wrapper, title.wrapper, from.wrapper, button("Publish")), confirmBox]
         : h("p", {}, "No results or characteristics have arrived from the school's system yet.")),
     h("h2", {}, "Published reports"),
     h("p", {}, "Preview a report to see exactly what its parents and the student see."),
@@ -547,11 +600,74 @@ async function previewScreen(reportId) {
     unavailable("Report not available", error, "/reports", "All reports");
     return;
   }
-  show(report.title,
-    h("p", { class: "notice" }, "This is what parents and the student see, once the report is visible to them."),
+  // Whether it is current, withdrawn or replaced: the student's reports as the school sees
+  // them (a replaced one is not listed; its correction is).
+  let listed = null;
+  try {
+    const studentId = report.student && report.student.id;
+    const listing = studentId ? await allPages(`/api/v1/students/${encodeURIComponent(studentId)}/reports`) : [];
+    listed = listing.find((r) => r.id === report.id) || null;
+  } catch (error) {
+    listed = null;
+  }
+  let state;
+  if (!listed) {
+    state = h("p", { class: "notice" }, "This report was corrected: parents and the student see the corrected version instead. ",
+      h("a", { href: "/reports" }, "Find it in the reports"), ".");
+  } else if (listed.withdrawn_at) {
+    state = h("p", { class: "notice" }, `Withdrawn on ${formatDate(listed.withdrawn_at)}: parents and the student no longer see this report.`);
+  } else {
+    state = h("p", { class: "notice" }, "This is what parents and the student see, once the report is visible to them.");
+  }
+  show(report.title, state,
     reportMeta(report, (schools()[0] || {}).name),
     h("p", {}, h("a", { href: "/reports" }, "All reports")),
-    reportBody(report));
+    reportBody(report),
+    listed && !listed.withdrawn_at ? correctionCard(report) : null);
+}
+
+/** Correct a published report (made again from the data held now) or withdraw it. */
+function correctionCard(report) {
+  const id = uniqueId("notify");
+  const notify = h("input", { type: "checkbox", id, "aria-describedby": `${id}-hint` });
+  const correct = async () => {
+    try {
+      const answer = await api.call("POST", `/api/v1/reports/${encodeURIComponent(report.id)}/correct`,
+                                    { notify: notify.checked });
+      await navigate(`/reports/${encodeURIComponent(answer.id)}`);
+      announce(notify.checked
+        ? "The report is corrected. The parents who were told about it will be emailed that it was updated."
+        : "The report is corrected. Parents see the updated version; nobody was emailed.");
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  const withdraw = async () => {
+    try {
+      await api.call("POST", `/api/v1/reports/${encodeURIComponent(report.id)}/withdraw`);
+      await navigate(`/reports/${encodeURIComponent(report.id)}`, { replace: true });
+      announce("The report is withdrawn: parents and the student no longer see it.");
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  const confirm = h("div", { class: "confirm", hidden: true },
+    h("p", {}, "Parents and the student will no longer see this report, and emails about it not sent yet will not be sent. This cannot be undone."),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "button button--danger", onclick: withdraw }, "Yes, withdraw the report"),
+      h("button", { type: "button", class: "button button--secondary",
+                    onclick: () => { confirm.hidden = true; } }, "Cancel")));
+  return card("Correct or withdraw this report",
+    h("p", {}, "Fix the mistake in your school's system first. Correcting makes this report again from the data held now; the new version replaces this one, and parents and the student see only it, marked \u201cupdated on\u201d the day you correct it."),
+    form(correct,
+      h("div", { class: "checkbox-field" },
+        h("div", { class: "checkbox" }, notify, h("label", { for: id }, "Email the parents who were told about this report")),
+        h("p", { id: `${id}-hint`, class: "hint" }, "Leave it unticked to correct the report without emailing anyone.")),
+      button("Correct the report")),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "button button--secondary",
+        onclick: () => { confirm.hidden = false; confirm.querySelector("button").focus(); } }, "Withdraw the report")),
+    confirm);
 }
 
 // --- links ---------------------------------------------------------------------------------
@@ -688,12 +804,109 @@ function batchRow(batch) {
     h("td", {}, batch.rejected_count ? h("strong", {}, String(batch.rejected_count)) : "0"));
 }
 
-function uploadForm(onDone) {
+// A OneRoster upload is a job (docs/oneroster.md "An upload is a job"): the upload answers
+// at once; the job's status is asked again every POLL_MS until it ends.
+const JOB_URL = "/api/v1/school-data/oneroster/jobs/";
+const JOB_STAGE_TEXT = { reading: "Reading the files", checking: "Checking every row",
+                         applying: "Applying the changes", saving: "Saving what was applied" };
+const JOB_ENDED = ["applied", "refused", "failed"];
+const CONTACT_ROLES = [["parent", "Parents"], ["guardian", "Guardians"], ["relative", "Relatives"]];
+const SHOWN_ROWS = 50; // of a job's ignored rows; the rest are counted
+
+function faultRows(rows) {
+  return rows.map((r) => h("tr", {},
+    h("td", {}, r.file || "The bundle"), h("td", {}, r.line === null || r.line === undefined ? "—" : String(r.line)),
+    h("td", {}, r.error || r.message || "")));
+}
+
+function problemsTable(rows) {
+  return table("Problems in the bundle, by file and line", ["File", "Line", "Problem"], faultRows(rows));
+}
+
+/** What a job shows, by its status: progress while it waits or applies, then its outcome. */
+function jobView(job) {
+  const labelId = uniqueId("job-progress");
+  const parts = [h("p", {}, `Received ${formatDateTime(job.received_at)}.`)];
+  if (job.status === "queued" || job.status === "applying") {
+    const step = job.progress;
+    const text = !step ? "Waiting to start: the bundle is stored and will be applied shortly."
+      : `${JOB_STAGE_TEXT[step.stage] || step.stage}${step.total ? `: ${step.done} of ${step.total}` : ""} (${step.percent}%)`;
+    parts.push(h("p", { id: labelId }, text),
+      h("progress", { max: "100", value: step ? String(step.percent) : false,
+                      "aria-labelledby": labelId }),
+      h("p", { class: "hint" }, "You can leave this page: the upload goes on. A large school's first bundle takes a minute or two."));
+  } else if (job.status === "applied") {
+    const result = job.result || {};
+    parts.push(h("p", { class: "badge badge--ok" }, "Applied"),
+      summary([["Rows read", result.rows === null || result.rows === undefined ? "—" : String(result.rows)],
+               ["Changes taken", String(result.events || 0)],
+               ["Changes sent on", String(result.published || 0)]]));
+    const others = Object.entries(result.other_orgs || {});
+    if (others.length) {
+      parts.push(table("Rows of other schools' orgs, not taken", ["Org", "File", "Rows"],
+        others.flatMap(([org, files]) => Object.entries(files).map(([file, count]) =>
+          h("tr", {}, h("td", {}, org), h("td", {}, file), h("td", {}, String(count)))))));
+    }
+    const ignored = result.ignored || [];
+    if (ignored.length) {
+      parts.push(table("Rows not taken or changed, and why", ["File", "Line", "Reason"],
+        faultRows(ignored.slice(0, SHOWN_ROWS))),
+      ignored.length > SHOWN_ROWS ? h("p", { class: "hint" }, `And ${plural(ignored.length - SHOWN_ROWS, "more row")}.`) : null);
+    }
+  } else if (job.status === "refused") {
+    parts.push(h("p", { class: "badge badge--refused" }, "Not applied"),
+      h("p", {}, "Nothing of this bundle was applied. Correct each problem in the school's system and export again."),
+      problemsTable(job.faults || []));
+  } else {
+    parts.push(h("p", { class: "badge badge--failed" }, "Failed"),
+      h("p", {}, (job.faults && job.faults[0] && job.faults[0].error) || "The upload could not be applied: send it again later."));
+  }
+  return parts.filter(Boolean);
+}
+
+function jobMessage(job) {
+  if (job.status === "applied") {
+    const result = job.result || {};
+    return `The bundle is applied: ${plural(result.rows || 0, "row")} read, ${plural(result.events || 0, "change")} taken.`;
+  }
+  if (job.status === "refused") return `The bundle was not applied: ${plural((job.faults || []).length, "problem")}, listed by file and line.`;
+  return "The upload could not be applied: send it again later.";
+}
+
+/** The upload form and the job it started: `?job=<id>` in the address, so a reload (or
+ * coming back) shows the job again. */
+function uploadForm(url, onDone) {
   const id = uniqueId("bundle");
   const hintId = `${id}-hint`;
   const input = h("input", { type: "file", id, name: "bundle", accept: ".zip,application/zip",
                              "aria-describedby": hintId });
   const problems = h("div", {});
+  const jobHeadingId = uniqueId("job");
+  const jobBody = h("div", {});
+  const jobPart = h("section", { class: "job", "aria-labelledby": jobHeadingId, hidden: true },
+    h("h3", { id: jobHeadingId }, "The latest upload"), jobBody);
+  let following = null;
+
+  const follow = async (job) => {
+    const jobId = job.job_id;
+    following = jobId;
+    jobPart.hidden = false;
+    jobBody.replaceChildren(...jobView(job));
+    try {
+      while (!JOB_ENDED.includes(job.status)) {
+        await sleep(POLL_MS);
+        if (!jobPart.isConnected || following !== jobId) return;
+        job = await api.call("GET", `${JOB_URL}${encodeURIComponent(jobId)}`);
+        if (!jobPart.isConnected || following !== jobId) return;
+        jobBody.replaceChildren(...jobView(job));
+      }
+    } catch (error) {
+      if (jobPart.isConnected) announceError(explainError(error));
+      return;
+    }
+    return job;
+  };
+
   const submit = async () => {
     problems.replaceChildren();
     const file = input.files && input.files[0];
@@ -704,33 +917,102 @@ function uploadForm(onDone) {
     }
     const data = new FormData();
     data.append("bundle", file);
+    let job;
     try {
-      const answer = await (await api.callRaw("POST", "/api/v1/school-data/oneroster", data)).json();
-      input.value = "";
-      announce(answer.already_applied
-        ? "This bundle was uploaded before: nothing new was applied."
-        : `The bundle is applied: ${plural(answer.rows || 0, "row")} read, ${plural(answer.events || 0, "change")} taken.`);
-      onDone();
+      job = await (await api.callRaw("POST", "/api/v1/school-data/oneroster", data)).json();
     } catch (error) {
       const rows = (error.details && error.details.rows) || [];
       if (rows.length) {
-        problems.replaceChildren(table("Problems in the bundle, by file and line",
-          ["File", "Line", "Problem"], rows.map((r) => h("tr", {},
-            h("td", {}, r.file || ""), h("td", {}, r.line === null || r.line === undefined ? "—" : String(r.line)),
-            h("td", {}, r.error || r.message || "")))));
+        problems.replaceChildren(problemsTable(rows));
+        announceError(`The bundle was not applied: ${plural(rows.length, "problem")}, listed below by file and line. Nothing of it was applied.`);
+      } else {
+        announceError(explainError(error));
+      }
+      return;
+    }
+    input.value = "";
+    history.replaceState(null, "", `/school-data?job=${encodeURIComponent(job.job_id)}`);
+    if (JOB_ENDED.includes(job.status)) {
+      announce(job.status === "applied"
+        ? "This bundle was uploaded before and is applied: nothing new was applied."
+        : jobMessage(job));
+      follow(job);
+      return;
+    }
+    announce("The bundle is received and checked: it is being applied. Its progress shows below.");
+    const ended = await follow(job);
+    if (ended) {
+      (ended.status === "applied" ? announce : announceError)(jobMessage(ended));
+      onDone();
+    }
+  };
+
+  const resume = async () => {
+    const jobId = url.searchParams.get("job");
+    if (!jobId) return;
+    try {
+      const job = await api.call("GET", `${JOB_URL}${encodeURIComponent(jobId)}`);
+      if (!JOB_ENDED.includes(job.status) && (await follow(job))) onDone();
+      else if (JOB_ENDED.includes(job.status)) follow(job);
+    } catch (error) {
+      if (error.status !== 404) announceError(explainError(error));
+    }
+  };
+
+  const element = [form(submit,
+    h("div", { class: "field" }, h("label", { for: id }, "OneRoster bundle (zip)"),
+      h("p", { id: hintId, class: "hint" }, "The zip your school's system exports as OneRoster 1.2 CSV (or 1.1), with its manifest. A bundle with any problem is not applied at all: each problem is listed by file and line."),
+      input),
+    button("Upload"), problems), jobPart];
+  return { element, resume };
+}
+
+/** The school's OneRoster choices (PUT /api/v1/school-data/oneroster/settings). */
+async function rosterSettingsCard() {
+  let settings;
+  try {
+    settings = await api.call("GET", "/api/v1/school-data/oneroster/settings");
+  } catch (error) {
+    return card("OneRoster settings", h("p", {}, `The settings could not be read: ${explainError(error)}`));
+  }
+  const legendId = uniqueId("roles");
+  const roles = CONTACT_ROLES.map(([role, label]) => [role, checkbox(label,
+    settings.report_contact_roles.includes(role))]);
+  const orgs = field({ label: "Your school's OneRoster org ids", name: "school-org-ids",
+    autocomplete: "off", required: false,
+    hint: "Only for an export that holds several schools (a district's or a trust's): the sourcedId of your school in its orgs.csv, several separated by commas. Rows that belong only to other schools are then not taken, only counted.",
+    attrs: { value: settings.school_org_ids.join(", ") } });
+  const save = async () => {
+    orgs.setError(null);
+    const body = {
+      report_contact_roles: roles.filter(([, box]) => box.input.checked).map(([role]) => role),
+      school_org_ids: orgs.input.value.split(",").map((s) => s.trim()).filter(Boolean),
+    };
+    try {
+      const saved = await api.call("PUT", "/api/v1/school-data/oneroster/settings", body);
+      orgs.input.value = saved.school_org_ids.join(", ");
+      announce("The OneRoster settings are saved. They apply from the next upload.");
+    } catch (error) {
+      const problem = error.fields && error.fields.school_org_ids;
+      if (problem) {
+        orgs.setError(Array.isArray(problem) ? String(problem[0]) : Object.values(problem).flat().join(" "));
+        orgs.input.focus();
       }
       announceError(explainError(error));
     }
   };
-  return form(submit,
-    h("div", { class: "field" }, h("label", { for: id }, "OneRoster bundle (zip)"),
-      h("p", { id: hintId, class: "hint" }, "The zip your school's system exports as OneRoster 1.2 CSV, with its manifest. A bundle with any problem is not applied at all."),
-      input),
-    button("Upload"), problems);
+  return card("OneRoster settings", form(save,
+    h("fieldset", { class: "fieldset", "aria-describedby": `${legendId}-hint` },
+      h("legend", { id: legendId }, "Contacts who receive reports"),
+      h("p", { id: `${legendId}-hint`, class: "hint" }, "When a contact's row in your export does not say whether they receive reports (metadata.receivesReports), their role decides. Until you choose, no contact from OneRoster receives reports."),
+      roles.map(([, box]) => box.wrapper)),
+    orgs.wrapper,
+    button("Save the settings")));
 }
 
-async function schoolDataScreen() {
-  const first = await api.call("GET", "/api/v1/school-data/batches?limit=25");
+async function schoolDataScreen(url) {
+  const [first, settingsCard] = await Promise.all([
+    api.call("GET", "/api/v1/school-data/batches?limit=25"), rosterSettingsCard()]);
   const rows = h("tbody", {}, first.items.map(batchRow));
   const empty = h("p", { hidden: first.items.length > 0 }, "Nothing has arrived from the school's system yet.");
   let next = first.next;
@@ -752,13 +1034,16 @@ async function schoolDataScreen() {
     next = fresh.next;
     more.hidden = !next;
   };
+  const upload = uploadForm(url, () => reload().catch(() => {}));
   show("School data",
     h("p", {}, "What the school's system sent. An event it sent with a problem is rejected on its own, by its number in the batch; the rest of the batch is applied. Pupil Progress keeps no copy of what was sent, only these counts."),
     h("h2", {}, "Batches received"),
     empty,
     table("Batches, newest first", ["Received", "From", "Events", "Accepted", "Rejected"], rows),
     more,
-    card("Upload a OneRoster bundle", uploadForm(() => reload().catch(() => {}))));
+    card("Upload a OneRoster bundle", upload.element),
+    settingsCard);
+  upload.resume();
 }
 
 async function batchScreen(batchId) {

@@ -8,9 +8,9 @@ import { formatDate, h, uniqueId } from "./dom.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
-import { allPages, announce, announceError, button, clearMessages, explainError, field, form,
-         loading, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
-         setRenderer, show, sleep, summary } from "./ui.js";
+import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
+         loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
+         setRenderer, show, sleep, summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
@@ -359,16 +359,14 @@ function childSection(link, redraw) {
       h("p", {}, `You confirm each child with the date of birth the school has, and the school has not sent ${name}'s yet. You can confirm once it does: nothing for you to do until then.`),
       contactSentence("If you have a question,", link.school_id));
   } else {
-    const dob = field({ label: "Date of birth", type: "date", name: "date-of-birth",
-                        autocomplete: "off", hint: "To keep children's data safe, confirm each child with the date of birth the school has.",
-                        attrs: { max: new Date().toISOString().slice(0, 10), min: "1990-01-01" } });
+    const dob = dateField({ legend: "Date of birth", name: "date-of-birth", past: true,
+                            hint: "To keep children's data safe, confirm each child with the date of birth the school has." });
     const submit = async () => {
       dob.setError(null);
-      const value = dob.input.value;
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) {
-        dob.setError("Enter the date of birth, for example 2015-03-02.");
-        announceError("Enter the date of birth, for example 2015-03-02.");
-        dob.input.focus();
+      const { date: value, error: problem, part } = dob.read();
+      if (problem) {  // said once, next to the field; a malformed date costs no attempt
+        dob.setError(problem, part);
+        dob.focus(part);
         return;
       }
       try {
@@ -386,18 +384,15 @@ function childSection(link, redraw) {
             announceError(`That is not the date of birth the school has. The link for ${name} is now locked: only the school can unlock it.`);
             return;
           }
-          const message = `That is not the date of birth the school has. ${plural(left, "attempt")} left.`;
-          dob.setError(message);
-          announceError(message);
-          dob.input.focus();
+          dob.setError(`That is not the date of birth the school has. ${plural(left, "attempt")} left.`);
+          dob.focus();
         } else if (error.status === 423) {
           link.status = "locked";
           redraw(link);
           announceError(explainError(error));
         } else if (error.status === 422) {
-          const message = (error.fields && error.fields.date_of_birth && error.fields.date_of_birth[0]) || error.message;
-          dob.setError(message);
-          announceError(message);
+          dob.setError((error.fields && error.fields.date_of_birth && error.fields.date_of_birth[0]) || error.message);
+          dob.focus();
         } else {
           announceError(explainError(error));
         }
@@ -489,13 +484,15 @@ async function reportsScreen(url) {
     body = reports.length
       ? h("ul", { class: "report-list" }, reports.map((r) => h("li", {},
         h("a", { href: `/reports/${encodeURIComponent(r.id)}` }, r.title),
-        h("span", { class: "meta" }, ` ${r.period} · published ${formatDate(r.published_at)}`))))
+        h("span", { class: "meta" }, ` ${r.period} · published ${formatDate(r.published_at)}${r.updated_at ? ` · updated on ${formatDate(r.updated_at)}` : ""}`))))
       : h("p", {}, "No reports have been published yet. We email you when one is.");
   } catch (error) {
     if (error.status === 401) throw error;
-    body = h("p", { class: "notice" }, error.status === 404
-      ? "We are still connecting you to these reports. Please try again in a minute."
-      : explainError(error));
+    body = error.status === 423  // who to ask, and how to reach them
+      ? contactSentence(lockedLead(error), current.school_id)
+      : h("p", { class: "notice" }, error.status === 404
+        ? "We are still connecting you to these reports. Please try again in a minute."
+        : explainError(error));
   }
   const title = state.me.role === "student" ? "Your reports" : `Reports for ${current.name}`;
   show(title, h("p", { class: "meta school-name" }, `${current.name} at ${schoolName(current.school_id)}`),
@@ -508,7 +505,10 @@ async function reportScreen(reportId) {
     report = await api.call("GET", `/api/v1/reports/${encodeURIComponent(reportId)}`);
   } catch (error) {
     if (error.status === 401) throw error;
-    show("Report not available", h("p", {}, explainError(error)),
+    show("Report not available",
+      error.status === 423  // the report's school is not known here: each of the reader's
+        ? contactSentence(lockedLead(error), ...schools().map((school) => school.id))
+        : h("p", {}, explainError(error)),
       h("p", {}, h("a", { href: "/reports" }, "All reports")));
     return;
   }
@@ -735,13 +735,10 @@ async function privacyScreen(url) {
       return h("section", { class: "card", "aria-labelledby": headingId },
         h("h3", { id: headingId }, `${service.title} (the ${service.service} service)`),
         h("p", {}, service.role),
-        h("div", { class: "table-scroll" }, h("table", { class: "data-table" },
-          h("caption", {}, `Personal data held by ${service.title}`),
-          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "What"),
-            h("th", { scope: "col" }, "Whose"), h("th", { scope: "col" }, "Why"))),
-          h("tbody", {}, service.held.map((item) => h("tr", {},
+        table(`Personal data held by ${service.title}`, ["What", "Whose", "Why"],
+          service.held.map((item) => h("tr", {},
             h("td", {}, `${item.fields.join(", ")} (${item.what})`),
-            h("td", {}, item.whose_text), h("td", {}, item.purpose || "—")))))));
+            h("td", {}, item.whose_text), h("td", {}, item.purpose || "—")))));
     }),
     h("h2", {}, "Privacy notice versions"),
     notices.length

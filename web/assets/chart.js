@@ -3,6 +3,7 @@
 // (the SVG is one labelled image); both come from the same rows.
 
 import { h, svg, uniqueId } from "./dom.js";
+import { table } from "./ui.js";
 
 const ROW_HEIGHT = 34;
 const LABEL_WIDTH = 130;
@@ -97,18 +98,15 @@ export function attainmentChart(subjects) {
   const { picture, drawn } = chartSvg(rows, titleId);
   const summary = drawn.map((r) => `${r.subject}: grade ${r.grade ?? "none"}, target ${r.target ?? "none"}`)
     .join("; ");
-  const table = h("table", { class: "data-table" },
-    h("caption", {}, "Grades against targets, by subject"),
-    h("thead", {}, h("tr", {},
-      h("th", { scope: "col" }, "Subject"), h("th", { scope: "col" }, "Grade"),
-      h("th", { scope: "col" }, "Target"), h("th", { scope: "col" }, "Compared with target"))),
-    h("tbody", {}, rows.map((r) => h("tr", {},
+  const figures = table("Grades against targets, by subject",
+    ["Subject", "Grade", "Target", "Compared with target"],
+    rows.map((r) => h("tr", {},
       h("th", { scope: "row" }, r.subject), h("td", {}, r.grade ?? "—"),
-      h("td", {}, r.target ?? "—"), h("td", {}, comparison(r))))));
+      h("td", {}, r.target ?? "—"), h("td", {}, comparison(r)))));
   return h("figure", { class: "chart-figure" },
     drawn.length ? [h("span", { id: titleId, class: "visually-hidden" },
                       `Chart of grades against targets. ${summary}. The same figures are in the table below.`),
                     h("div", { class: "chart-scroll" }, picture)] : null,
     h("figcaption", {}, "Each bar is the latest grade; the dark line is the target."),
-    h("div", { class: "table-scroll" }, table));
+    figures);
 }

@@ -5,8 +5,8 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
-import { allPages, announce, announceError, button, explainError, field, form, navigate,
-         plural, SERVICE_TEXT, show, summary, table } from "./ui.js";
+import { allPages, announce, announceError, button, checkbox, explainError, field, form,
+         navigate, plural, saveDownload, SERVICE_TEXT, show, summary, table } from "./ui.js";
 
 const SCHOOL_STATE = { active: "Active", offboarding: "Offboarding", offboarded: "Offboarded" };
 const ANSWER_TEXT = { pending: "Waiting", done: "Erased", failed: "Failed" };
@@ -39,18 +39,6 @@ function region(title, ...content) {
   const id = uniqueId("section");
   return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title),
     ...content);
-}
-
-function checkbox(label, checked, hint) {
-  const id = uniqueId("checkbox");
-  const hintId = hint ? `${id}-hint` : null;
-  const input = h("input", { type: "checkbox", id, checked, "aria-describedby": hintId || false });
-  return {
-    input,
-    wrapper: h("div", { class: "checkbox-field" },
-      h("div", { class: "checkbox" }, input, h("label", { for: id }, label)),
-      hint ? h("p", { id: hintId, class: "hint" }, hint) : null),
-  };
 }
 
 /** The API's field errors beside their fields (nested ones by their dotted path); the
@@ -476,16 +464,27 @@ function offboardingSection(school) {
   const listId = uniqueId("progress");
   const list = h("ul", { class: "progress-list", id: listId,
                          "aria-label": "Progress in each part of the system" });
+  const certificate = h("div", { hidden: true },
+    h("p", {}, "The offboarding certificate is every part's signed statement that the school's data is gone, with no personal data in it; anyone can check the signatures without us."),
+    h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary", onclick: async () => {
+      try {
+        await saveDownload(await api.callRaw("GET", `/api/v1/offboardings/${encodeURIComponent(school.id)}/receipt`),
+          `offboarding-${school.id}.jws`);
+        announce("The offboarding certificate is downloaded.");
+      } catch (error) {
+        announceError(explainError(error));
+      }
+    } }, "Download the offboarding certificate")));
   const section = region("Offboarding progress",
     h("p", {}, "Each part of the system erases the school's data and says so; the offboarding is complete when every part has."),
-    state, list);
-  followOffboarding(school, section, state, list);
+    state, list, certificate);
+  followOffboarding(school, section, state, list, certificate);
   return section;
 }
 
 /** Ask dsar for the progress until every service has answered, while this screen shows;
  *  the end is announced when it came while the operator watched. */
-async function followOffboarding(school, section, state, list) {
+async function followOffboarding(school, section, state, list, certificate) {
   const wait = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
   let watched = false;
   for (let first = true; ; first = false) {
@@ -502,6 +501,7 @@ async function followOffboarding(school, section, state, list) {
     }
     if (!section.isConnected) return;
     drawProgress(offboarding, state, list);
+    certificate.hidden = offboarding.status !== "completed";
     if (offboarding.status !== "completed" && offboarding.status !== "failed") {
       watched = true;
       continue;

@@ -4,6 +4,7 @@
 
 import { attainmentChart } from "./chart.js";
 import { formatDate, h, uniqueId } from "./dom.js";
+import { table } from "./ui.js";
 
 const CHARACTERISTIC_TEXT = { attitude: "Attitude", effort: "Effort", behaviour: "Behaviour",
                               attendance: "Attendance" };
@@ -25,13 +26,10 @@ function subjectSection(subject) {
     parts.push(h("p", {}, `${subject.teachers.length > 1 ? "Teachers" : "Teacher"}: ${subject.teachers.join(", ")}`));
   }
   if (subject.attainment && subject.attainment.length) {
-    parts.push(h("div", { class: "table-scroll" }, h("table", { class: "data-table" },
-      h("caption", {}, `Results in ${subject.subject}`),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "What"),
-        h("th", { scope: "col" }, "Topic"), h("th", { scope: "col" }, "Result"))),
-      h("tbody", {}, subject.attainment.map((a) => h("tr", {},
+    parts.push(table(`Results in ${subject.subject}`, ["What", "Topic", "Result"],
+      subject.attainment.map((a) => h("tr", {},
         h("th", { scope: "row" }, a.kind.charAt(0).toUpperCase() + a.kind.slice(1)),
-        h("td", {}, a.topic || "—"), h("td", {}, describeAttainment(a))))))));
+        h("td", {}, a.topic || "—"), h("td", {}, describeAttainment(a))))));
   }
   if (subject.characteristics && subject.characteristics.length) {
     parts.push(h("dl", { class: "characteristics" }, subject.characteristics.map((c) => [
@@ -47,7 +45,9 @@ export function reportMeta(report, school) {
   const year = !("year_group" in student) ? null
     : student.year_group === null ? "year group not known" : `year ${student.year_group}`;
   return h("p", { class: "meta" }, [who, student.form_group ? `form ${student.form_group}` : null, year,
-    report.period, `published ${formatDate(report.published_at)}`].filter(Boolean).join(" · "));
+    report.period, `published ${formatDate(report.published_at)}`,
+    // A corrected report (issue 24): the school replaced the one first published.
+    report.updated_at ? `updated on ${formatDate(report.updated_at)}` : null].filter(Boolean).join(" · "));
 }
 
 /** Everything under the title and its links: the chart, then each subject. */

@@ -106,6 +106,83 @@ export function field({ label, type = "text", name, autocomplete, hint, required
   };
 }
 
+/** A date as three fields, day, month and year (the GOV.UK date input pattern): their order
+ *  is written on the page, never taken from the browser's locale as a date picker's is.
+ *  `read()` answers {date: "YYYY-MM-DD"} or {error, part}: the message says what is
+ *  expected, and `part` the field (or fields) to fix. */
+export function dateField({ legend, name, hint, noun = legend.toLowerCase(),
+                            past = false }) {
+  const id = uniqueId(name);
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  const example = "for example, 27 3 2014";
+  const parts = [["day", "Day", 2], ["month", "Month", 2], ["year", "Year", 4]].map(
+    ([part, label, size]) => {
+      const input = h("input", { id: `${id}-${part}`, name: `${name}-${part}`, type: "text",
+                                 inputmode: "numeric", autocomplete: "off", spellcheck: "false",
+                                 class: `date-input__input date-input__input--${size}`,
+                                 maxlength: size });
+      return { part, input, item: h("div", { class: "date-input__item" },
+        h("label", { for: input.id }, label), input) };
+    });
+  // Shown once, here; role=alert reads it out as it appears.
+  const error = h("p", { id: errorId, class: "field-error", role: "alert", hidden: true });
+  const fieldset = h("fieldset", { class: "field date-input", "aria-describedby": hintId },
+    h("legend", {}, legend),
+    h("p", { id: hintId, class: "hint" }, [hint, `Day, month and year, ${example}.`]
+      .filter(Boolean).join(" ")),
+    error, h("div", { class: "date-input__parts" }, parts.map((p) => p.item)));
+  const byPart = Object.fromEntries(parts.map((p) => [p.part, p.input]));
+  const setError = (message, part) => {
+    error.textContent = message || "";
+    error.hidden = !message;
+    fieldset.setAttribute("aria-describedby", message ? `${hintId} ${errorId}` : hintId);
+    parts.forEach((p) => {
+      if (message && (!part || [].concat(part).includes(p.part))) {
+        p.input.setAttribute("aria-invalid", "true");
+        p.input.setAttribute("aria-describedby", errorId);
+      } else {
+        p.input.removeAttribute("aria-invalid");
+        p.input.removeAttribute("aria-describedby");
+      }
+    });
+  };
+  const read = () => {
+    const raw = Object.fromEntries(parts.map((p) => [p.part, p.input.value.trim()]));
+    const missing = parts.filter((p) => !raw[p.part]).map((p) => p.part);
+    if (missing.length === 3) return { error: `Enter the ${noun}, ${example}.`, part: "day" };
+    if (missing.length) {
+      return { error: `The ${noun} must include a ${missing.join(" and a ")}.`, part: missing };
+    }
+    const bad = parts.find((p) => !/^\d+$/.test(raw[p.part]));
+    if (bad) return { error: `The ${bad.part} must be a number, ${example}.`, part: bad.part };
+    if (raw.year.length !== 4) return { error: "The year must have 4 numbers, for example 2014.", part: "year" };
+    const [day, month, year] = [Number(raw.day), Number(raw.month), Number(raw.year)];
+    if (month < 1 || month > 12) return { error: `The month must be from 1 to 12, ${example}.`, part: "month" };
+    const date = new Date(Date.UTC(year, month - 1, day));
+    if (day < 1 || date.getUTCDate() !== day) {
+      return { error: `The ${noun} must be a real date: that month has no day ${day}.`, part: "day" };
+    }
+    if (past && date > new Date()) return { error: `The ${noun} must be in the past.`, part: "year" };
+    return { date: date.toISOString().slice(0, 10) };
+  };
+  return { wrapper: fieldset, setError, read,
+           focus: (part = "day") => byPart[[].concat(part)[0]].focus() };
+}
+
+/** A labelled checkbox, with an optional hint under it. */
+export function checkbox(label, checked, hint) {
+  const id = uniqueId("checkbox");
+  const hintId = hint ? `${id}-hint` : null;
+  const input = h("input", { type: "checkbox", id, checked, "aria-describedby": hintId || false });
+  return {
+    input,
+    wrapper: h("div", { class: "checkbox-field" },
+      h("div", { class: "checkbox" }, input, h("label", { for: id }, label)),
+      hint ? h("p", { id: hintId, class: "hint" }, hint) : null),
+  };
+}
+
 export function form(onSubmit, ...children) {
   const element = h("form", { novalidate: true }, ...children);
   element.addEventListener("submit", async (event) => {
@@ -125,12 +202,16 @@ export function button(label, attrs = {}) {
   return h("button", { type: "submit", class: "button", ...attrs }, label);
 }
 
+/** What a 423 means, leading into "please contact <the school, with its office's email and
+ *  phone>" (schools.js contactSentence), or into "please contact the school." */
+export function lockedLead(error) {
+  return error.code === "link_locked"
+    ? "This link is locked after 3 wrong answers. Only the school can unlock it:"
+    : "The school has paused the use of this information for now. If you have a question,";
+}
+
 export function explainError(error) {
-  if (error.status === 423) {
-    return error.code === "link_locked"
-      ? "This link is locked after 3 wrong answers. Only the school can unlock it: please contact the school."
-      : "The school has paused the use of this information for now. Please contact the school.";
-  }
+  if (error.status === 423) return `${lockedLead(error)} please contact the school.`;
   if (error.status === 429) return "Too many attempts: please wait a little and try again.";
   if (error.status === 404) return "This is not available. It may have been removed.";
   return error.message;
@@ -149,6 +230,18 @@ export async function allPages(path, bound = 20) {
     after = answer.next;
   }
   return items;
+}
+
+/** Save a response's body as a file: a link to it, clicked, then released. */
+export async function saveDownload(response, fallbackName) {
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = disposition.match(/filename="([^"]+)"/);
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: match ? match[1] : fallbackName, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 export const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
@@ -203,6 +296,16 @@ const scrollWatch = new ResizeObserver((entries) => {
     }
   }
 });
+
+/** Boxes drawn elsewhere (a report's tables and chart) get the same keyboard access when
+ * they scroll sideways: named after their table's caption, or `fallback`. */
+export function watchScrolling(root, fallback) {
+  root.querySelectorAll(".table-scroll, .chart-scroll").forEach((box) => {
+    const caption = box.querySelector("caption");
+    box.dataset.caption = caption ? caption.textContent : fallback;
+    scrollWatch.observe(box);
+  });
+}
 
 /** A captioned data table in its sideways-scrolling box. `body`: the rows, or a <tbody>
  * the caller keeps to redraw. */
