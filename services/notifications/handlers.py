@@ -43,7 +43,8 @@ class Handlers:
                 route(ev.ReportPublished, self.on_report_published),
                 route(ev.ReportCorrected, self.on_report_corrected),
                 route(ev.ReportWithdrawn, self.on_report_withdrawn),
-                route(ev.SchoolActivated, self.on_school_activated)]
+                route(ev.SchoolActivated, self.on_school_activated),
+                route(ev.SubjectRequestClosed, self.on_subject_request_closed)]
 
     def _linked(self, session: Session, events: Sequence[E]) -> list[E]:
         """The link events whose guardian and student were not erased."""
@@ -105,6 +106,11 @@ class Handlers:
     def on_school_activated(self, session: Session, events: Events[ev.SchoolActivated]) -> None:
         for e in events:
             self.notifications.record_school(session, e.data)
+
+    def on_subject_request_closed(self, session: Session,
+                                  events: Events[ev.SubjectRequestClosed]) -> None:
+        for e in events:  # issue 30: the requester's mail, the office's certificate
+            self.notifications.on_request_closed(session, e.envelope, e.data)
 
 
 def build_routes(ctx: ServiceContext) -> list[Route]:

@@ -214,6 +214,61 @@ class Notifications:
                                               data["student_id"], data.get("student_name"),
                                               school), student_id=data["student_id"])
 
+    # --- what a requester is owed, and the offboarding certificate (issue 30) ----------
+    def on_request_closed(self, session: Session, envelope: Envelope,
+                          data: Mapping[str, Any]) -> None:
+        """SubjectRequestClosed: a mail held for this request (a parent's own erasure,
+        a school's offboarding: written before their address was erased) goes now, or
+        goes nowhere if it was not theirs to receive; otherwise the parent who filed is
+        told from their contact here. A student's address is identity's alone: a student
+        requester sees the outcome on their requests page."""
+        requester = f"account:{data['filed_by']}" if data.get("filed_by") and \
+            data.get("filed_as") in ("parent", "student") else None
+        released = self._release_held(session, envelope.school_id, data, requester)
+        if requester is None or released or data["kind"] == "offboarding":
+            return
+        self._tell_requester(session, envelope.school_id, data, requester)
+
+    def _release_held(self, session: Session, school_id: str | None,
+                      data: Mapping[str, Any], requester: str | None) -> bool:
+        """The held mails of this request: released if theirs (the certificate attached
+        for the school's office), else deleted; whether the requester's was released."""
+        held = session.execute(sa.select(deliveries.c.id, deliveries.c.recipient).where(
+            deliveries.c.event_id == data["request_id"],
+            deliveries.c.status == DeliveryStatus.HELD)).all()
+        completed = data["outcome"] == "completed"
+        released = False
+        for row in held:
+            values: dict = {}
+            if data["kind"] == "offboarding" and row.recipient == f"school:{school_id}":
+                values["attachment"] = data.get("certificate")
+            theirs = completed and (row.recipient == requester or values.get("attachment"))
+            if not theirs:  # not theirs to receive (the school filed it): the address goes
+                session.execute(deliveries.delete().where(deliveries.c.id == row.id))
+                self.mailer.forget([row.id])
+                continue
+            released = released or row.recipient == requester
+            session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
+                status=DeliveryStatus.PENDING, next_attempt_at=self.clock(), **values))
+        return released
+
+    def _tell_requester(self, session: Session, school_id: str | None,
+                        data: Mapping[str, Any], requester: str) -> None:
+        contact = session.execute(
+            sa.select(guardians.c.name, guardians.c.email).where(
+                guardians.c.account_id == data["filed_by"])
+            .order_by((guardians.c.school_id == school_id).desc(),
+                      guardians.c.guardian_id).limit(1)).first()
+        if contact is None:
+            log.info("no address for the requester request_id=%s filed_as=%s",
+                     data["request_id"], data.get("filed_as"))
+            return
+        kind = "lift" if data["kind"] == "restriction" and data.get("lift") else data["kind"]
+        self._queue(session, data["request_id"], requester, school_id, "request_closed",
+                    contact.email, templates.request_closed(
+                        contact.name, kind, data["outcome"], data.get("reason"),
+                        self.school(session, school_id)))
+
     # --- schools ---------------------------------------------------------------------------
     def record_school(self, session: Session, data: Mapping[str, Any]) -> None:
         """SchoolActivated: a new school, or its name or office contact changed."""
@@ -296,14 +351,17 @@ class Notifications:
                     body_text=None, body_html=None))
                 return True
             try:
+                attachment = (templates.CERTIFICATE_FILE, row.attachment) \
+                    if row.attachment else None
                 self.mailer.send(build_message(self.settings, row.to_address, row.subject,
-                                               row.body_text, row.body_html, row.id))
+                                               row.body_text, row.body_html, row.id,
+                                               attachment))
             except Exception as exc:
                 attempts = row.attempts + 1
                 reason = f"{type(exc).__name__}"[:200]
                 if now - row.created_at >= self.give_up_after:
                     values = dict(status=DeliveryStatus.FAILED, to_address=None, body_text=None,
-                                  body_html=None)
+                                  body_html=None, attachment=None)
                     log.error("mail given up delivery_id=%s kind=%s reason=%s", row.id,
                               row.kind, reason)
                 else:
@@ -317,7 +375,7 @@ class Notifications:
             # Sent: keep the log by ids; the address and the body (tokens) go.
             session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
                 status=DeliveryStatus.SENT, sent_at=self.clock(), attempts=row.attempts + 1,
-                to_address=None, body_text=None, body_html=None))
+                to_address=None, body_text=None, body_html=None, attachment=None))
             log.info("mail sent delivery_id=%s kind=%s", row.id, row.kind)
             return True
 

@@ -379,6 +379,7 @@ class ErasureRequested(EventData):
     _nested: ClassVar[dict[str, type[EventData]]] = {"subject": Subject}
     subject: Subject
     subject_request_id: str
+    by_subject: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +473,20 @@ class OffboardingCompleted(EventData):
     signature: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SubjectRequestClosed(EventData):
+    """dsar: a request completed or was refused (issue 30), for notifications to tell the (...)"""
+    event_type: ClassVar[str] = "SubjectRequestClosed"
+    request_id: str
+    kind: str
+    outcome: str
+    reason: str | None = None
+    filed_by: str | None = None
+    filed_as: str | None = None
+    lift: bool = False
+    certificate: str | None = None
+
+
 BY_TYPE: dict[str, type[EventData]] = {
     "AccessRequested": AccessRequested,
     "AccountActivated": AccountActivated,
@@ -511,5 +526,6 @@ BY_TYPE: dict[str, type[EventData]] = {
     "SubjectDataExported": SubjectDataExported,
     "SubjectIdRequested": SubjectIdRequested,
     "SubjectIdResolved": SubjectIdResolved,
+    "SubjectRequestClosed": SubjectRequestClosed,
     "TokensRevoked": TokensRevoked,
 }
