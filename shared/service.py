@@ -16,6 +16,7 @@ from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
 from shared import contracts, metrics
+from shared.contracts import typed
 from shared.auth import TokenVerifier, verifier_from_settings
 from shared.config import Settings
 from shared.logging_setup import configure_logging
@@ -159,7 +160,7 @@ class ServiceRuntime:
             routes += self.context.participant.routes()
         subs = topology.subscriptions(self.spec.name)
         if REVOCATION_EVENT in {c.type for chan in subs.values() for c in chan}:
-            routes.append(route(REVOCATION_EVENT,
+            routes.append(route(typed.TokensRevoked,
                                 apply_revocations(self.spec.tables.token_revocations)))
         by_type = {r.event_type: r for r in routes}
         if len(by_type) != len(routes):
@@ -244,7 +245,7 @@ class ServiceRuntime:
 
 def _unless_offboarded(participant: RightsParticipant, routed: Route) -> Route:
     """The route with the events of offboarded schools left out (one query a group)."""
-    def kept(session: Session, events: list[Event[Any]]) -> None:
+    def kept(session: Session, events: Sequence[Event[Any]]) -> None:
         offboarded = participant.offboarded_among(session, {e.school_id for e in events})
         for event in events:
             if event.school_id in offboarded:
@@ -253,7 +254,7 @@ def _unless_offboarded(participant: RightsParticipant, routed: Route) -> Route:
         events = [e for e in events if e.school_id not in offboarded]
         if events:
             routed.handler(session, events)
-    return route(routed.event_type, kept, gathered=routed.gathered)
+    return route(routed.data_class, kept, gathered=routed.gathered)
 
 
 def current_context() -> ServiceContext:

@@ -11,6 +11,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 
 from shared.config import Settings
+from shared.contracts import typed
 from shared.messaging.consumer import Route, route
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, TableDeclaration
 from shared.service import ServiceRuntime, ServiceSpec
@@ -41,7 +42,8 @@ def make_spec(name: str, handlers=None, *, declare: bool = True) -> ServiceSpec:
     return ServiceSpec(name=name, metadata=metadata, tables=tables, migrations_dir=None,
                        declaration=declaration,
                        build_routes=lambda ctx: [
-                           h if isinstance(h, Route) else route(t, h, gathered=True)
+                           h if isinstance(h, Route) else route(typed.BY_TYPE[t], h,
+                                                                gathered=True)
                            for t, h in (handlers or {}).items()])
 
 

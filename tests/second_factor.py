@@ -7,9 +7,10 @@ returns the answer with the access token that passed. `post(path, body, token)` 
 identity API and returns the JSON of a 200/201 answer (asserting the status).
 
 The TOTP keys are remembered here by account id (ids are unique across tests), and a code
-is never given twice (identity accepts each once): the codes of the step before, the
-current and the next one (identity's drift allowance), then the login's recovery codes,
-and only then waiting for the next step.
+is never given twice (identity accepts each once): the codes of the current step and the
+next one (identity allows one step of drift; never the step before, which may be out of
+the window by the time identity checks it), then the login's recovery codes, and only then
+waiting for the next step.
 """
 from __future__ import annotations
 
@@ -54,9 +55,9 @@ def next_factor(account_id: str) -> dict[str, str]:
     while True:
         with _lock:
             now = totp.timecode(dt.datetime.now(dt.timezone.utc))
-            last = _last_step.get(account_id, now - 2)
+            last = _last_step.get(account_id, now - 1)
             if last < now + 1:
-                step = max(last + 1, now - 1)
+                step = max(last + 1, now)
                 _last_step[account_id] = step
                 return {"code": totp.generate_otp(step)}
             if _recovery.get(account_id):

@@ -118,6 +118,8 @@ class FanOut:
                             "id": row.subject_id}, "subject_request_id": row.id}
         if event_type == "ObjectionRecorded":
             data["processing"] = row.details.get("processing", "report_emails")
+        if event_type == "ErasureRequested":
+            data["by_subject"] = self._by_subject(session, row)
         envelope = self.outbox.add(session, event_type, data, school_id=row.school_id)
         session.execute(request_events.insert().values(event_id=envelope.id,
                                                        request_id=row.id))
@@ -171,6 +173,7 @@ class FanOut:
         session.execute(requests.update().where(requests.c.id == request_id).values(**values))
         self._audit(session, request_id, "completed")
         self._issue_receipt(session, request_id)
+        self._announce_closed(session, request_id, "completed")
         if row.kind == Kind.ERASURE:
             self._forget_subject(session, row)
             self._to_ledger(COMPLETED, row)
@@ -178,6 +181,27 @@ class FanOut:
             self._forget_school(session, row.school_id)
             self._to_ledger(COMPLETED, row)
         log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)
+
+    def _by_subject(self, session, row) -> bool:
+        """Whether the subject filed the request themselves: a parent about a guardian
+        record (they may file about their own only), a student about their own record."""
+        if row.filed_as == "parent":
+            return row.subject_type == "guardian"
+        return row.filed_as == "student" and row.subject_type == "student" and \
+            not self._via_link(session, row.filed_by, row.subject_id)
+
+    def _announce_closed(self, session, request_id: str, outcome: str) -> None:
+        """SubjectRequestClosed, for notifications to tell the requester (and, for an
+        offboarding, to mail the certificate to the school's office): ids, the school's
+        reason for a refusal, and the offboarding's receipt."""
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
+        self.outbox.add(session, "SubjectRequestClosed", {
+            "request_id": row.id, "kind": row.kind, "outcome": outcome,
+            "reason": row.refusal_reason if outcome == "refused" else None,
+            "filed_by": row.filed_by, "filed_as": row.filed_as,
+            "lift": bool(row.details.get("lift")),
+            "certificate": row.receipt if row.kind == Kind.OFFBOARDING else None},
+            school_id=row.school_id)
 
     # --- what dsar itself holds about an erased subject ---------------------------------------
     def _forget_subject(self, session, erasure) -> None:

@@ -2,20 +2,26 @@
 and identity's SchoolOffboarded (offboarding tracked like an erasure)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
 from shared.service import ServiceContext
 
-from . import domain
 from .service import Dsar
 
 if TYPE_CHECKING:
     from .bootstrap import UseCases
 
-Events = list[Event[Any]]
+D = TypeVar("D", bound=ev.EventData)
+E = TypeVar("E", bound=Event[Any])
+Events = Sequence[Event[D]]  # a handler's events, of one type
+# One service's part of a request (domain.ANSWERS).
+Answer = (ev.ErasureCompleted | ev.SubjectDataExported | ev.RestrictionApplied
+          | ev.ObjectionApplied | ev.OffboardingCompleted)
 
 
 class Handlers:
@@ -23,46 +29,51 @@ class Handlers:
         self.dsar = dsar
 
     def routes(self) -> list[Route]:
-        return [*(route(answer, self.on_answer) for answer in sorted(domain.ANSWERS)),
-                route("SchoolOffboarded", self.on_school_offboarded),
-                route("SubjectIdResolved", self.on_subject_id_resolved),
-                route("StudentRemoved", self.on_student_removed),
-                route("AccountActivated", self.on_account_activated),
-                route("ParentVerified", self.on_parent_verified),
-                route("LinkRevoked", self.on_link_revoked),
-                route("LinkLocked", self.on_link_locked)]
+        return [route(ev.ErasureCompleted, self.on_answer),
+                route(ev.SubjectDataExported, self.on_answer),
+                route(ev.RestrictionApplied, self.on_answer),
+                route(ev.ObjectionApplied, self.on_answer),
+                route(ev.OffboardingCompleted, self.on_answer),
+                route(ev.SchoolOffboarded, self.on_school_offboarded),
+                route(ev.SubjectIdResolved, self.on_subject_id_resolved),
+                route(ev.StudentRemoved, self.on_student_removed),
+                route(ev.AccountActivated, self.on_account_activated),
+                route(ev.ParentVerified, self.on_parent_verified),
+                route(ev.LinkRevoked, self.on_link_revoked),
+                route(ev.LinkLocked, self.on_link_locked)]
 
-    def on_answer(self, session: Session, events: Events) -> None:
+    def on_answer(self, session: Session, events: Events[Answer]) -> None:
         """ErasureCompleted, SubjectDataExported, RestrictionApplied, ObjectionApplied and
         OffboardingCompleted: one service's part of a request."""
         for e in events:
             self.dsar.on_answer(session, e.envelope, e.data)
 
-    def on_school_offboarded(self, session: Session, events: Events) -> None:
+    def on_school_offboarded(self, session: Session, events: Events[ev.SchoolOffboarded]) -> None:
         for e in events:
             self.dsar.on_school_offboarded(session, e.envelope, e.data)
 
-    def on_subject_id_resolved(self, session: Session, events: Events) -> None:
+    def on_subject_id_resolved(self, session: Session,
+                               events: Events[ev.SubjectIdResolved]) -> None:
         for e in events:
             self.dsar.on_subject_id_resolved(session, e.envelope, e.data)
 
-    def on_student_removed(self, session: Session, events: Events) -> None:
+    def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
         for e in events:
             self.dsar.on_student_removed(session, e.envelope, e.data)
 
-    def on_account_activated(self, session: Session, events: Events) -> None:
+    def on_account_activated(self, session: Session, events: Events[ev.AccountActivated]) -> None:
         for e in events:
             self.dsar.on_account_activated(session, e.envelope, e.data)
 
-    def on_parent_verified(self, session: Session, events: Events) -> None:
+    def on_parent_verified(self, session: Session, events: Events[ev.ParentVerified]) -> None:
         for e in events:
             self.dsar.on_link(session, e.envelope, e.data, True)
 
-    def on_link_revoked(self, session: Session, events: Events) -> None:
+    def on_link_revoked(self, session: Session, events: Events[ev.LinkRevoked]) -> None:
         for e in events:
             self.dsar.on_link(session, e.envelope, e.data, False)
 
-    def on_link_locked(self, session: Session, events: Events) -> None:
+    def on_link_locked(self, session: Session, events: Events[ev.LinkLocked]) -> None:
         for e in events:
             self.dsar.on_link(session, e.envelope, e.data, False)
 

@@ -113,6 +113,7 @@ class Requests:
         session.execute(requests.update().where(requests.c.id == request_id).values(
             status=Status.REFUSED, refusal_reason=reason, completed_at=self.clock()))
         self._audit(session, request_id, "refused", actor=admin)
+        self._announce_closed(session, request_id, "refused")
         return self.view(session, request_id)
 
     def complete_task(self, session, request_id: str, school_ids, admin: str) -> dict:
@@ -122,6 +123,7 @@ class Requests:
         session.execute(requests.update().where(requests.c.id == request_id).values(
             status=Status.COMPLETED, completed_at=self.clock()))
         self._audit(session, request_id, "completed", actor=admin)
+        self._announce_closed(session, request_id, "completed")
         return self.view(session, request_id)
 
     # --- deadlines ---------------------------------------------------------------------------

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, PermanentError, Route, route
 from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
@@ -21,7 +23,9 @@ from .service import Identity
 if TYPE_CHECKING:
     from .bootstrap import UseCases
 
-Events = list[Event[Any]]
+D = TypeVar("D", bound=ev.EventData)
+E = TypeVar("E", bound=Event[Any])
+Events = Sequence[Event[D]]  # a handler's events, of one type
 
 
 class Handlers:
@@ -31,15 +35,15 @@ class Handlers:
         self.outbox = outbox
 
     def routes(self) -> list[Route]:
-        return [route("GuardianRecorded", self.on_guardian_recorded),
-                route("GuardianRemoved", self.on_guardian_removed),
-                route("StudentRecorded", self.on_student_recorded),
-                route("StudentAccountRequested", self.on_student_account_requested),
-                route("StudentRemoved", self.on_student_removed),
-                route("SubjectIdRequested", self.on_subject_id_requested)]
+        return [route(ev.GuardianRecorded, self.on_guardian_recorded),
+                route(ev.GuardianRemoved, self.on_guardian_removed),
+                route(ev.StudentRecorded, self.on_student_recorded),
+                route(ev.StudentAccountRequested, self.on_student_account_requested),
+                route(ev.StudentRemoved, self.on_student_removed),
+                route(ev.SubjectIdRequested, self.on_subject_id_requested)]
 
     def _school_data(self, session: Session, subject_type: str, key: str,
-                     events: Events) -> Events:
+                     events: Sequence[E]) -> list[E]:
         """The school-data events to apply: not about an erased subject (a late event
         never brings erased data back), nor of an offboarded school (a straggler is
         dropped, not kept)."""
@@ -57,43 +61,45 @@ class Handlers:
             raise PermanentError(f"{type(exc).__name__} for {key} {event.data[key]}") \
                 from None
 
-    def on_guardian_recorded(self, session: Session, events: Events) -> None:
+    def on_guardian_recorded(self, session: Session, events: Events[ev.GuardianRecorded]) -> None:
         for e in self._school_data(session, "guardian", "guardian_id", events):
             with self._permanent(e, "guardian_id"):
-                self.identity.record_guardian(session, e.school_id, e.data)
+                self.identity.record_guardian(session, e.school, e.data)
 
-    def on_guardian_removed(self, session: Session, events: Events) -> None:
+    def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
         for e in self._school_data(session, "guardian", "guardian_id", events):
             with self._permanent(e, "guardian_id"):
-                self.identity.remove_record(session, e.school_id, "guardian",
-                                            e.data["guardian_id"], e.data["record_version"])
+                self.identity.remove_record(session, e.school, "guardian",
+                                            e.data.guardian_id, e.data.record_version)
 
-    def on_student_recorded(self, session: Session, events: Events) -> None:
+    def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
         for e in self._school_data(session, "student", "student_id", events):
             with self._permanent(e, "student_id"):
-                self.identity.record_student(session, e.school_id, e.data)
+                self.identity.record_student(session, e.school, e.data)
 
-    def on_student_account_requested(self, session: Session, events: Events) -> None:
+    def on_student_account_requested(self, session: Session,
+                                     events: Events[ev.StudentAccountRequested]) -> None:
         for e in self._school_data(session, "student", "student_id", events):
             with self._permanent(e, "student_id"):
-                self.identity.request_student_account(session, e.school_id, e.data)
+                self.identity.request_student_account(session, e.school, e.data)
 
-    def on_student_removed(self, session: Session, events: Events) -> None:
+    def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
         for e in self._school_data(session, "student", "student_id", events):
             with self._permanent(e, "student_id"):
-                self.identity.remove_record(session, e.school_id, "student",
-                                            e.data["student_id"], e.data["record_version"])
+                self.identity.remove_record(session, e.school, "student",
+                                            e.data.student_id, e.data.record_version)
 
-    def on_subject_id_requested(self, session: Session, events: Events) -> None:
+    def on_subject_id_requested(self, session: Session,
+                                events: Events[ev.SubjectIdRequested]) -> None:
         """A staff subject may be one of the school's invited admins (an account, which
         ingest does not know): say whether it is one of this school's."""
         for e in events:
-            if e.data["subject_type"] != "staff" or not e.data.get("subject_id"):
+            if e.data.subject_type != "staff" or not e.data.subject_id:
                 continue  # pushed records and source ids are ingest's to resolve
             self.outbox.add(session, "SubjectIdResolved", {
-                "request_id": e.data["request_id"],
+                "request_id": e.data.request_id,
                 "subject_id": self.identity.staff_member(session, e.school_id,
-                                                         e.data["subject_id"])},
+                                                         e.data.subject_id)},
                 school_id=e.school_id)
 
 

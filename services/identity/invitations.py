@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from typing import Callable
+from collections.abc import Mapping
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -270,7 +271,7 @@ class AccountsAndInvitations:
         return removed
 
     # --- school data events ---------------------------------------------------------------
-    def record_guardian(self, session: Session, school_id: str, data: dict) -> None:
+    def record_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         self.active_school(session, school_id)
         self._record_login(session, school_id, "guardian", data["guardian_id"],
                            data["record_version"], data["email"],
@@ -317,7 +318,7 @@ class AccountsAndInvitations:
             session.execute(students.delete().where(students.c.school_id == school_id,
                                                     students.c.student_id == record_id))
 
-    def record_student(self, session: Session, school_id: str, data: dict) -> None:
+    def record_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         school = self.active_school(session, school_id)
         name = f"{data['given_name']} {data['family_name']}"
         if self._removed(session, school_id, "student", data["student_id"],
@@ -343,7 +344,8 @@ class AccountsAndInvitations:
                 students.c.student_id == data["student_id"]).values(
                 name=name, record_version=data["record_version"]))
 
-    def request_student_account(self, session: Session, school_id: str, data: dict) -> None:
+    def request_student_account(self, session: Session, school_id: str, data: Mapping[str,
+                                Any]) -> None:
         school = self.active_school(session, school_id)
         if not school.student_accounts:
             return  # the school has not enabled student accounts: nothing is kept

@@ -154,7 +154,10 @@ class IdentityParticipant(RightsParticipant):
         self._sign_out(session, accepted_logins(rows))
         counts["schools"] = session.execute(schools.update().where(
             schools.c.id == school_id).values(status=SchoolStatus.OFFBOARDED,
-                                              authorised_by=None)).rowcount
+                                              authorised_by=None, office_email=None,
+                                              office_phone=None)).rowcount
+        # The office's address goes too: notifications mails it the offboarding
+        # certificate from the copy it held back for that (issue 30).
         return counts
 
     def _sign_out(self, session, account_ids) -> None:

@@ -5,11 +5,13 @@ tells dsar which id a school's source id has (it alone keeps that mapping, hashe
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
 from shared.messaging.outbox import Outbox
 from shared.service import ServiceContext
@@ -17,7 +19,9 @@ from shared.service import ServiceContext
 from . import domain
 from .models import records
 
-Events = list[Event[Any]]
+D = TypeVar("D", bound=ev.EventData)
+E = TypeVar("E", bound=Event[Any])
+Events = Sequence[Event[D]]  # a handler's events, of one type
 
 
 class Handlers:
@@ -25,21 +29,22 @@ class Handlers:
         self.outbox = outbox
 
     def routes(self) -> list[Route]:
-        return [route("SubjectIdRequested", self.on_subject_id_requested)]
+        return [route(ev.SubjectIdRequested, self.on_subject_id_requested)]
 
-    def on_subject_id_requested(self, session: Session, events: Events) -> None:
+    def on_subject_id_requested(self, session: Session,
+                                events: Events[ev.SubjectIdRequested]) -> None:
         for e in events:
             data = e.data
-            query = sa.select(records.c.id).where(records.c.school_id == e.school_id,
-                                                  records.c.record_type == data["subject_type"])
-            if data.get("subject_id"):
-                query = query.where(records.c.id == data["subject_id"])
+            query = sa.select(records.c.id).where(records.c.school_id == e.school,
+                                                  records.c.record_type == data.subject_type)
+            if data.subject_id:
+                query = query.where(records.c.id == data.subject_id)
             else:
                 query = query.where(records.c.source_key == domain.source_key(
-                    e.school_id, data["subject_type"], data["source_id"]))
+                    e.school, data.subject_type, cast(str, data.source_id)))
             subject_id = session.execute(query).scalar()
             self.outbox.add(session, "SubjectIdResolved", {
-                "request_id": data["request_id"], "subject_id": subject_id},
+                "request_id": data.request_id, "subject_id": subject_id},
                 school_id=e.school_id)
 
 

@@ -6,7 +6,8 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Mapping
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -61,12 +62,12 @@ class Linking:
         log.info("link revoked link_id=%s", link.id)
 
     # --- the school's data ---------------------------------------------------------------
-    def record_student(self, session: Session, school_id: str, data: dict) -> None:
+    def record_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         self._upsert_student(session, school_id, data["student_id"], "name", "name_version",
                              f"{data['given_name']} {data['family_name']}",
                              data["record_version"])
 
-    def record_birth_date(self, session: Session, school_id: str, data: dict) -> None:
+    def record_birth_date(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         """A changed date of birth applies to answers from now on; a link already verified
         stays verified (the parent proved the school's record as it then was)."""
         self._upsert_student(session, school_id, data["student_id"], "date_of_birth",
@@ -85,7 +86,8 @@ class Linking:
         upsert_versioned(session, students, {"student_id": student_id}, {column: value},
                          version, version_column)
 
-    def record_guardian_students(self, session: Session, school_id: str, data: dict) -> None:
+    def record_guardian_students(self, session: Session, school_id: str, data: Mapping[str,
+                                 Any]) -> None:
         """The school's list of a contact's children: a link for each child with
         receives_reports, none for the others (an existing one is revoked)."""
         guardian_id, version = data["guardian_id"], data["record_version"]
@@ -137,7 +139,8 @@ class Linking:
             if student_id not in wanted:
                 self._revoke(session, link, RevokedBy.DATA)
 
-    def attach_account(self, session: Session, data: dict, school_id: str | None) -> None:
+    def attach_account(self, session: Session, data: Mapping[str, Any],
+                       school_id: str | None) -> None:
         """AccountActivated: `guardian_ids` is the full set this login holds now. Their
         links go to it; a guardian record it no longer holds (the school moved it to
         another email) is detached: its links are revoked for this login and wait, pending,
@@ -190,7 +193,7 @@ class Linking:
                 values.update(status=PENDING, failed_attempts=0, revoked_by=None)
             self._set(session, link, **values)
 
-    def remove_student(self, session: Session, school_id: str, data: dict) -> None:
+    def remove_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         student_id = data["student_id"]
         current = session.execute(sa.select(students.c.name_version,
                                             students.c.birth_date_version).where(
@@ -207,7 +210,7 @@ class Linking:
             guardian_students.c.student_id == student_id))
         session.execute(students.delete().where(students.c.student_id == student_id))
 
-    def remove_guardian(self, session: Session, school_id: str, data: dict) -> None:
+    def remove_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         guardian_id = data["guardian_id"]
         advisory_lock(session, f"guardian:{guardian_id}")
         self.removals.remember(session, school_id, "guardian", guardian_id,

@@ -5,10 +5,12 @@ Rights events (and SchoolOffboarded) are answered by the shared participant
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
 from shared.rights import RightsParticipant
 from shared.service import ServiceContext
@@ -18,7 +20,9 @@ from .service import Notifications
 if TYPE_CHECKING:
     from .bootstrap import UseCases
 
-Events = list[Event[Any]]
+D = TypeVar("D", bound=ev.EventData)
+E = TypeVar("E", bound=Event[Any])
+Events = Sequence[Event[D]]  # a handler's events, of one type
 
 
 class Handlers:
@@ -27,79 +31,86 @@ class Handlers:
         self.participant = participant
 
     def routes(self) -> list[Route]:
-        return [route("GuardianRecorded", self.on_guardian_recorded),
-                route("GuardianRemoved", self.on_guardian_removed),
-                route("StudentRemoved", self.on_student_removed),
-                route("AccountActivated", self.on_account_activated),
-                route("InvitationIssued", self.on_invitation_issued),
-                route("PasswordResetRequested", self.on_password_reset_requested),
-                route("ParentVerified", self.on_parent_verified),
-                route("LinkRevoked", self.on_link_revoked),
-                route("LinkLocked", self.on_link_locked),
-                route("ReportPublished", self.on_report_published),
-                route("ReportCorrected", self.on_report_corrected),
-                route("ReportWithdrawn", self.on_report_withdrawn),
-                route("SchoolActivated", self.on_school_activated)]
+        return [route(ev.GuardianRecorded, self.on_guardian_recorded),
+                route(ev.GuardianRemoved, self.on_guardian_removed),
+                route(ev.StudentRemoved, self.on_student_removed),
+                route(ev.AccountActivated, self.on_account_activated),
+                route(ev.InvitationIssued, self.on_invitation_issued),
+                route(ev.PasswordResetRequested, self.on_password_reset_requested),
+                route(ev.ParentVerified, self.on_parent_verified),
+                route(ev.LinkRevoked, self.on_link_revoked),
+                route(ev.LinkLocked, self.on_link_locked),
+                route(ev.ReportPublished, self.on_report_published),
+                route(ev.ReportCorrected, self.on_report_corrected),
+                route(ev.ReportWithdrawn, self.on_report_withdrawn),
+                route(ev.SchoolActivated, self.on_school_activated),
+                route(ev.SubjectRequestClosed, self.on_subject_request_closed)]
 
-    def _linked(self, session: Session, events: Events) -> Events:
+    def _linked(self, session: Session, events: Sequence[E]) -> list[E]:
         """The link events whose guardian and student were not erased."""
         kept = self.participant.not_erased(session, "guardian", "guardian_id", events)
         return self.participant.not_erased(session, "student", "student_id", kept)
 
-    def on_guardian_recorded(self, session: Session, events: Events) -> None:
+    def on_guardian_recorded(self, session: Session, events: Events[ev.GuardianRecorded]) -> None:
         for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
-            self.notifications.record_guardian(session, e.school_id, e.data)
+            self.notifications.record_guardian(session, e.school, e.data)
 
-    def on_guardian_removed(self, session: Session, events: Events) -> None:
+    def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
         for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
-            self.notifications.remove_guardian(session, e.school_id, e.data)
+            self.notifications.remove_guardian(session, e.school, e.data)
 
-    def on_student_removed(self, session: Session, events: Events) -> None:
+    def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
         for e in self.participant.not_erased(session, "student", "student_id", events):
-            self.notifications.remove_student(session, e.school_id, e.data)
+            self.notifications.remove_student(session, e.school, e.data)
 
-    def on_account_activated(self, session: Session, events: Events) -> None:
+    def on_account_activated(self, session: Session, events: Events[ev.AccountActivated]) -> None:
         for e in events:
             self.notifications.attach_account(session, e.data, e.school_id)
 
-    def on_invitation_issued(self, session: Session, events: Events) -> None:
+    def on_invitation_issued(self, session: Session, events: Events[ev.InvitationIssued]) -> None:
         for e in events:
             self.notifications.on_invitation(session, e.envelope, e.data)
 
-    def on_password_reset_requested(self, session: Session, events: Events) -> None:
+    def on_password_reset_requested(self, session: Session,
+                                    events: Events[ev.PasswordResetRequested]) -> None:
         for e in events:
             self.notifications.on_password_reset(session, e.envelope, e.data)
 
-    def on_parent_verified(self, session: Session, events: Events) -> None:
+    def on_parent_verified(self, session: Session, events: Events[ev.ParentVerified]) -> None:
         for e in self._linked(session, events):
-            self.notifications.link_changed(session, e.school_id, e.data, True)
+            self.notifications.link_changed(session, e.school, e.data, True)
 
-    def on_link_revoked(self, session: Session, events: Events) -> None:
+    def on_link_revoked(self, session: Session, events: Events[ev.LinkRevoked]) -> None:
         for e in self._linked(session, events):
-            self.notifications.link_changed(session, e.school_id, e.data, False)
+            self.notifications.link_changed(session, e.school, e.data, False)
 
-    def on_link_locked(self, session: Session, events: Events) -> None:
+    def on_link_locked(self, session: Session, events: Events[ev.LinkLocked]) -> None:
         linked = {e.id for e in self._linked(session, events)}
         for e in events:
             if e.id in linked:
-                self.notifications.link_changed(session, e.school_id, e.data, False)
+                self.notifications.link_changed(session, e.school, e.data, False)
             self.notifications.on_link_locked(session, e.envelope, e.data)
 
-    def on_report_published(self, session: Session, events: Events) -> None:
+    def on_report_published(self, session: Session, events: Events[ev.ReportPublished]) -> None:
         for e in self.participant.not_erased(session, "student", "student_id", events):
             self.notifications.on_report_published(session, e.envelope, e.data)
 
-    def on_report_corrected(self, session: Session, events: Events) -> None:
+    def on_report_corrected(self, session: Session, events: Events[ev.ReportCorrected]) -> None:
         for e in self.participant.not_erased(session, "student", "student_id", events):
             self.notifications.on_report_corrected(session, e.envelope, e.data)
 
-    def on_report_withdrawn(self, session: Session, events: Events) -> None:
+    def on_report_withdrawn(self, session: Session, events: Events[ev.ReportWithdrawn]) -> None:
         for e in events:
             self.notifications.on_report_withdrawn(session, e.envelope, e.data)
 
-    def on_school_activated(self, session: Session, events: Events) -> None:
+    def on_school_activated(self, session: Session, events: Events[ev.SchoolActivated]) -> None:
         for e in events:
             self.notifications.record_school(session, e.data)
+
+    def on_subject_request_closed(self, session: Session,
+                                  events: Events[ev.SubjectRequestClosed]) -> None:
+        for e in events:  # issue 30: the requester's mail, the office's certificate
+            self.notifications.on_request_closed(session, e.envelope, e.data)
 
 
 def build_routes(ctx: ServiceContext) -> list[Route]:

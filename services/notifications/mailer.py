@@ -11,7 +11,9 @@ from shared.config import Settings
 
 
 def build_message(settings: Settings, to: str, subject: str, text: str, html: str,
-                  message_id: str) -> EmailMessage:
+                  message_id: str, attachment: tuple[str, str] | None = None
+                  ) -> EmailMessage:
+    """`attachment`: a file's name and its text (the offboarding certificate)."""
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
@@ -19,6 +21,10 @@ def build_message(settings: Settings, to: str, subject: str, text: str, html: st
     message["Message-ID"] = f"<{message_id}@pupil-progress>"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
+    if attachment is not None:
+        name, content = attachment
+        message.add_attachment(content.encode(), maintype="application",
+                               subtype="jose", filename=name)
     return message
 
 

@@ -76,7 +76,9 @@ deliveries = sa.Table(
     sa.Column("subject", sa.String(200), nullable=True),
     sa.Column("body_text", sa.Text, nullable=True),          # blanked once sent
     sa.Column("body_html", sa.Text, nullable=True),          # blanked once sent
-    sa.Column("status", sa.String(20), nullable=False),  # pending|sent|failed|skipped
+    # A file sent with the mail (the offboarding certificate), blanked once sent.
+    sa.Column("attachment", sa.Text, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),  # pending|held|sent|failed|skipped
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("last_error", sa.String(200), nullable=True),

@@ -6,11 +6,17 @@ guardian removes the copy, their link projection, and every stored message to th
 """
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
+
+from shared.db import utcnow
+from shared.erasure_ledger import offboarding_request_id
 
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 
+from . import templates
 from .domain import DeliveryStatus
 from .mailer import Mailer
 
@@ -41,6 +47,7 @@ DECLARATION = DataDeclaration("notifications", tables=(
                      "guardian_id": NOT_PERSONAL, "report_id": NOT_PERSONAL,
                      "to_address": MESSAGE,
                      "subject": SENT, "body_text": MESSAGE, "body_html": MESSAGE,
+                     "attachment": NOT_PERSONAL,
                      "status": NOT_PERSONAL, "next_attempt_at": NOT_PERSONAL,
                      "last_error": NOT_PERSONAL, "created_at": NOT_PERSONAL,
                      "sent_at": NOT_PERSONAL},
@@ -74,6 +81,71 @@ class NotificationsParticipant(RightsParticipant):
             if row["kind"] in ACCOUNT_MAIL:
                 row.update(subject=None, body_text=None, body_html=None)
         return out
+
+    # --- mail that must outlive the address it goes to (issue 30) ------------------------
+    def on_erasure_requested(self, session, events):
+        for event in events:
+            self._erase_one(session, event)
+
+    def _erase_one(self, session, event):
+        """A parent with a login who asked for their own erasure (`by_subject`): their
+        address goes now, but they are owed word that it is done. The mail is written with
+        the erasure and held (`held`, event_id the request's id, no school: an offboarding
+        does not take it), then released by dsar's SubjectRequestClosed once every service
+        has erased them (deleted, should it not be theirs to receive)."""
+        from .models import guardians
+        data = event.data
+        subject = self._subject(data)
+        contact = session.execute(sa.select(guardians.c.account_id, guardians.c.name,
+                                            guardians.c.email).where(
+            guardians.c.guardian_id == subject.id,
+            guardians.c.school_id == subject.school_id)).first() \
+            if subject.type == "guardian" and data.get("by_subject") else None
+        school = self._school(session, subject.school_id)
+        super().on_erasure_requested(session, [event])
+        if contact is None or contact.account_id is None or session.execute(
+                sa.select(guardians.c.guardian_id).where(
+                    guardians.c.guardian_id == subject.id,
+                    guardians.c.school_id == subject.school_id)).first():
+            return  # no login to have asked, or the erasure failed (it is asked again)
+        self._hold(session, data["subject_request_id"], f"account:{contact.account_id}",
+                   contact.email, templates.own_erasure_complete(contact.name, school))
+
+    def on_school_offboarded(self, session, events):
+        """The school's office is sent the offboarding certificate once every service has
+        answered; its address is erased now, so the mail is written and held first
+        (released with the certificate by SubjectRequestClosed)."""
+        for event in events:
+            school_id = event.data["school_id"]
+            school = self._school(session, school_id)
+            super().on_school_offboarded(session, [event])
+            if school.office_email and self.is_offboarded(session, school_id):
+                self._hold(session, offboarding_request_id(event.envelope.id),
+                           f"school:{school_id}", school.office_email,
+                           templates.offboarding_certificate(school))
+
+    @staticmethod
+    def _school(session, school_id):
+        from .models import schools
+        row = session.execute(sa.select(schools).where(
+            schools.c.school_id == school_id)).first()
+        return templates.School(row.name, row.office_email, row.office_phone) if row \
+            else templates.School()
+
+    @staticmethod
+    def _hold(session, request_id: str, recipient: str, to: str,
+              message: templates.Message) -> None:
+        from .models import deliveries
+        if session.execute(sa.select(deliveries.c.id).where(
+                deliveries.c.event_id == request_id,
+                deliveries.c.recipient == recipient)).first():
+            return
+        now = utcnow()
+        session.execute(deliveries.insert().values(
+            id=str(uuid.uuid4()), event_id=request_id, recipient=recipient, school_id=None,
+            kind="request_closed", to_address=to, subject=message.subject,
+            body_text=message.text, body_html=message.html, status=DeliveryStatus.HELD,
+            attempts=0, next_attempt_at=now, created_at=now))
 
     def offboard(self, session, school_id: str):
         from .models import deliveries, guardian_accounts, guardians

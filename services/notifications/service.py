@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from shared.db import upsert_versioned, utcnow
+from shared.messaging.envelope import Envelope
 from shared.rights import RightsParticipant
 
 from . import templates
@@ -43,7 +46,7 @@ class Notifications:
     per_recipient_per_hour: int = 20
 
     # --- projections ---------------------------------------------------------------------
-    def record_guardian(self, session, school_id, data):
+    def record_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         values = {"school_id": school_id, "email": data["email"],
                   "name": f"{data['given_name']} {data['family_name']}"}
         account_id = session.execute(sa.select(guardian_accounts.c.account_id).where(
@@ -53,7 +56,7 @@ class Notifications:
         upsert_versioned(session, guardians, {"guardian_id": data["guardian_id"]}, values,
                          data["record_version"])
 
-    def remove_guardian(self, session, school_id, data):
+    def remove_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         session.execute(verified_links.delete().where(
             verified_links.c.guardian_id == data["guardian_id"]))
         session.execute(guardian_accounts.delete().where(
@@ -61,13 +64,14 @@ class Notifications:
         session.execute(guardians.delete().where(
             guardians.c.guardian_id == data["guardian_id"]))
 
-    def remove_student(self, session, school_id, data):
+    def remove_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         """Not verified any more, the row kept with its version: a ParentVerified that
         arrives after the removal (older than linking's LinkRevoked) changes nothing."""
         session.execute(verified_links.update().where(
             verified_links.c.student_id == data["student_id"]).values(verified=False))
 
-    def attach_account(self, session, data, school_id: str | None):
+    def attach_account(self, session: Session, data: Mapping[str, Any],
+                       school_id: str | None) -> None:
         held = set(data["guardian_ids"])
         known = dict(session.execute(sa.select(guardians.c.guardian_id, guardians.c.school_id)
                                      .where(guardians.c.guardian_id.in_(sorted(held)))).all())
@@ -81,7 +85,8 @@ class Notifications:
             session.execute(guardians.update().where(guardians.c.guardian_id == guardian_id)
                             .values(account_id=data["account_id"]))
 
-    def link_changed(self, session, school_id, data, verified: bool):
+    def link_changed(self, session: Session, school_id: str, data: Mapping[str, Any],
+                     verified: bool) -> None:
         upsert_versioned(session, verified_links, {"link_id": data["link_id"]}, {
             "school_id": school_id, "account_id": data["account_id"],
             "guardian_id": data["guardian_id"], "student_id": data["student_id"],
@@ -108,7 +113,7 @@ class Notifications:
             status=DeliveryStatus.SKIPPED if skipped else DeliveryStatus.PENDING, attempts=0,
             next_attempt_at=now, last_error=skip_reason, created_at=now))
 
-    def on_invitation(self, session, envelope, data):
+    def on_invitation(self, session: Session, envelope: Envelope, data: Mapping[str, Any]) -> None:
         if data["role"] == "school_admin" and envelope.school_id:
             key = {"account_id": data["account_id"], "school_id": envelope.school_id}
             session.execute(school_admins.delete().where(
@@ -125,17 +130,20 @@ class Notifications:
                     student_id=next(iter(data.get("student_ids") or ()), None),
                     guardian_id=next(iter(data.get("guardian_ids") or ()), None))
 
-    def on_password_reset(self, session, envelope, data):
+    def on_password_reset(self, session: Session, envelope: Envelope, data: Mapping[str,
+                          Any]) -> None:
         # Account and security mail always goes: no preference or objection stops it.
         self._queue(session, envelope.id, f"account:{data['account_id']}", None, "reset",
                     data["email"], templates.password_reset(self.settings.public_url,
                                                             data["name"], data["token"]))
 
-    def on_report_published(self, session, envelope, data):
+    def on_report_published(self, session: Session, envelope: Envelope, data: Mapping[str,
+                            Any]) -> None:
         """To every parent with a verified link to the student, once each."""
         self._report_mail(session, envelope, data, "report", templates.report_published)
 
-    def on_report_corrected(self, session, envelope, data):
+    def on_report_corrected(self, session: Session, envelope: Envelope, data: Mapping[str,
+                            Any]) -> None:
         """ReportCorrected: if the school chose to, an "updated report" mail to the parents
         who were told of the report it replaces (and still read the child's reports)."""
         if not data["notify"]:
@@ -148,7 +156,8 @@ class Notifications:
         self._report_mail(session, envelope, data, "report_updated",
                           templates.report_updated, told=told)
 
-    def on_report_withdrawn(self, session, envelope, data):
+    def on_report_withdrawn(self, session: Session, envelope: Envelope, data: Mapping[str,
+                            Any]) -> None:
         """ReportWithdrawn: mail about the report not sent yet is not sent."""
         session.execute(deliveries.update().where(
             deliveries.c.report_id == data["report_id"],
@@ -194,7 +203,7 @@ class Notifications:
         return choice is False or self.participant.has_objected(
             session, "guardian", guardian_id, REPORT_EMAILS, school_id)
 
-    def on_link_locked(self, session, envelope, data):
+    def on_link_locked(self, session: Session, envelope: Envelope, data: Mapping[str, Any]) -> None:
         school = self.school(session, envelope.school_id)
         for admin in session.execute(sa.select(school_admins).where(
                 school_admins.c.school_id == envelope.school_id)).all():
@@ -205,8 +214,63 @@ class Notifications:
                                               data["student_id"], data.get("student_name"),
                                               school), student_id=data["student_id"])
 
+    # --- what a requester is owed, and the offboarding certificate (issue 30) ----------
+    def on_request_closed(self, session: Session, envelope: Envelope,
+                          data: Mapping[str, Any]) -> None:
+        """SubjectRequestClosed: a mail held for this request (a parent's own erasure,
+        a school's offboarding: written before their address was erased) goes now, or
+        goes nowhere if it was not theirs to receive; otherwise the parent who filed is
+        told from their contact here. A student's address is identity's alone: a student
+        requester sees the outcome on their requests page."""
+        requester = f"account:{data['filed_by']}" if data.get("filed_by") and \
+            data.get("filed_as") in ("parent", "student") else None
+        released = self._release_held(session, envelope.school_id, data, requester)
+        if requester is None or released or data["kind"] == "offboarding":
+            return
+        self._tell_requester(session, envelope.school_id, data, requester)
+
+    def _release_held(self, session: Session, school_id: str | None,
+                      data: Mapping[str, Any], requester: str | None) -> bool:
+        """The held mails of this request: released if theirs (the certificate attached
+        for the school's office), else deleted; whether the requester's was released."""
+        held = session.execute(sa.select(deliveries.c.id, deliveries.c.recipient).where(
+            deliveries.c.event_id == data["request_id"],
+            deliveries.c.status == DeliveryStatus.HELD)).all()
+        completed = data["outcome"] == "completed"
+        released = False
+        for row in held:
+            values: dict = {}
+            if data["kind"] == "offboarding" and row.recipient == f"school:{school_id}":
+                values["attachment"] = data.get("certificate")
+            theirs = completed and (row.recipient == requester or values.get("attachment"))
+            if not theirs:  # not theirs to receive (the school filed it): the address goes
+                session.execute(deliveries.delete().where(deliveries.c.id == row.id))
+                self.mailer.forget([row.id])
+                continue
+            released = released or row.recipient == requester
+            session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
+                status=DeliveryStatus.PENDING, next_attempt_at=self.clock(), **values))
+        return released
+
+    def _tell_requester(self, session: Session, school_id: str | None,
+                        data: Mapping[str, Any], requester: str) -> None:
+        contact = session.execute(
+            sa.select(guardians.c.name, guardians.c.email).where(
+                guardians.c.account_id == data["filed_by"])
+            .order_by((guardians.c.school_id == school_id).desc(),
+                      guardians.c.guardian_id).limit(1)).first()
+        if contact is None:
+            log.info("no address for the requester request_id=%s filed_as=%s",
+                     data["request_id"], data.get("filed_as"))
+            return
+        kind = "lift" if data["kind"] == "restriction" and data.get("lift") else data["kind"]
+        self._queue(session, data["request_id"], requester, school_id, "request_closed",
+                    contact.email, templates.request_closed(
+                        contact.name, kind, data["outcome"], data.get("reason"),
+                        self.school(session, school_id)))
+
     # --- schools ---------------------------------------------------------------------------
-    def record_school(self, session, data) -> None:
+    def record_school(self, session: Session, data: Mapping[str, Any]) -> None:
         """SchoolActivated: a new school, or its name or office contact changed."""
         session.execute(schools.delete().where(schools.c.school_id == data["school_id"]))
         session.execute(schools.insert().values(
@@ -287,14 +351,17 @@ class Notifications:
                     body_text=None, body_html=None))
                 return True
             try:
+                attachment = (templates.CERTIFICATE_FILE, row.attachment) \
+                    if row.attachment else None
                 self.mailer.send(build_message(self.settings, row.to_address, row.subject,
-                                               row.body_text, row.body_html, row.id))
+                                               row.body_text, row.body_html, row.id,
+                                               attachment))
             except Exception as exc:
                 attempts = row.attempts + 1
                 reason = f"{type(exc).__name__}"[:200]
                 if now - row.created_at >= self.give_up_after:
                     values = dict(status=DeliveryStatus.FAILED, to_address=None, body_text=None,
-                                  body_html=None)
+                                  body_html=None, attachment=None)
                     log.error("mail given up delivery_id=%s kind=%s reason=%s", row.id,
                               row.kind, reason)
                 else:
@@ -308,7 +375,7 @@ class Notifications:
             # Sent: keep the log by ids; the address and the body (tokens) go.
             session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
                 status=DeliveryStatus.SENT, sent_at=self.clock(), attempts=row.attempts + 1,
-                to_address=None, body_text=None, body_html=None))
+                to_address=None, body_text=None, body_html=None, attachment=None))
             log.info("mail sent delivery_id=%s kind=%s", row.id, row.kind)
             return True
 

@@ -132,3 +132,59 @@ def privacy_notice(base: str, name: str, version: str, effective: str) -> Messag
         _hello(name), f"A new version of the privacy notice ({version}) takes effect on "
         f"{effective}. Please read it and share it with your school community as needed."],
         ("Read the privacy notice", f"{base}/privacy?version={quote(version)}"))
+
+
+# --- what a requester is owed, and the offboarding certificate (issue 30) ---------------
+_DONE = {
+    "access": "Your copy of the data is ready: sign in to download it (it can be "
+              "downloaded for seven days).",
+    "portability": "Your copy of the data is ready: sign in to download it (it can be "
+                   "downloaded for seven days).",
+    "rectification": "The school has corrected the data in its own records.",
+    "erasure": "The personal data concerned has been erased from Pupil Progress.",
+    "restriction": "The processing of the data concerned is now restricted.",
+    "lift": "The restriction of the data concerned has been lifted.",
+    "objection": "Report emails about the person concerned are no longer sent.",
+}
+_WHAT = {"access": "a copy of data", "portability": "a copy of data (portable)",
+         "rectification": "a correction", "erasure": "erasure",
+         "restriction": "a restriction", "lift": "lifting a restriction",
+         "objection": "an objection"}
+
+
+def request_closed(name: str, kind: str, outcome: str, reason: str | None,
+                   school: School = School()) -> Message:
+    """To the parent or student who filed a request: done, or refused with the school's
+    reason. Names the school and the kind of request, never whom it was about."""
+    what = _WHAT.get(kind, "a request")
+    if outcome == "refused":
+        return _message(f"Your request to {school.called} was refused", [
+            _hello(name), f"{school.name or 'The school'} has refused your request for "
+            f"{what}.", f"The school's reason: {reason or 'none given'}", school.contact()])
+    return _message(f"Your request to {school.called} is complete", [
+        _hello(name), f"{school.name or 'The school'} has completed your request for "
+        f"{what}.", _DONE.get(kind, ""), school.contact()])
+
+
+def own_erasure_complete(name: str, school: School = School()) -> Message:
+    """Written while the parent's own erasure runs (their address is erased with it) and
+    sent once every service has erased them."""
+    return _message(f"Your request to {school.called} is complete", [
+        _hello(name), f"{school.name or 'The school'} has completed your request for "
+        "erasure: your personal data has been erased from Pupil Progress, including the "
+        "email address this message was sent to. This is the last email you will receive "
+        "from us.", school.contact()])
+
+
+CERTIFICATE_FILE = "offboarding-certificate.jws"
+
+
+def offboarding_certificate(school: School = School()) -> Message:
+    """To the school's office as its offboarding completes: the certificate is attached."""
+    return _message(f"{school.called}: offboarding certificate", [
+        "Hello,", f"The data of {school.called} has been erased from Pupil Progress. "
+        f"Attached ({CERTIFICATE_FILE}) is the offboarding certificate: every service's "
+        "signed statement that the school's data is gone. It holds no personal data and "
+        "can be verified without us against the published keys (python -m shared.receipts "
+        "verify, or any JOSE library).", "This office address has now been erased too: "
+        "this is the last email it will receive from us."])

@@ -7,10 +7,12 @@ are applied with a few statements.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
 from shared.rights import RightsParticipant
 from shared.service import ServiceContext
@@ -20,7 +22,9 @@ from .service import Reports
 if TYPE_CHECKING:
     from .bootstrap import UseCases
 
-Events = list[Event[Any]]
+D = TypeVar("D", bound=ev.EventData)
+E = TypeVar("E", bound=Event[Any])
+Events = Sequence[Event[D]]  # a handler's events, of one type
 
 
 class Handlers:
@@ -29,87 +33,90 @@ class Handlers:
         self.participant = participant
 
     def routes(self) -> list[Route]:
-        return [route("StudentRecorded", self.on_student_recorded),
-                route("StudentPlacementRecorded", self.on_student_placement_recorded),
-                route("StudentRemoved", self.on_student_removed),
-                route("StaffRecorded", self.on_staff_recorded),
-                route("StaffRemoved", self.on_staff_removed),
-                route("ClassRecorded", self.on_class_recorded),
-                route("ClassRemoved", self.on_class_removed),
-                route("AttainmentRecorded", self.on_attainment_recorded, gathered=True),
-                route("CharacteristicRecorded", self.on_characteristic_recorded,
+        return [route(ev.StudentRecorded, self.on_student_recorded),
+                route(ev.StudentPlacementRecorded, self.on_student_placement_recorded),
+                route(ev.StudentRemoved, self.on_student_removed),
+                route(ev.StaffRecorded, self.on_staff_recorded),
+                route(ev.StaffRemoved, self.on_staff_removed),
+                route(ev.ClassRecorded, self.on_class_recorded),
+                route(ev.ClassRemoved, self.on_class_removed),
+                route(ev.AttainmentRecorded, self.on_attainment_recorded, gathered=True),
+                route(ev.CharacteristicRecorded, self.on_characteristic_recorded,
                       gathered=True),
-                route("ResultsRecorded", self.on_results_recorded, gathered=True),
-                route("ParentVerified", self.on_parent_verified),
-                route("LinkRevoked", self.on_link_revoked),
-                route("LinkLocked", self.on_link_locked),
-                route("AccountActivated", self.on_account_activated)]
+                route(ev.ResultsRecorded, self.on_results_recorded, gathered=True),
+                route(ev.ParentVerified, self.on_parent_verified),
+                route(ev.LinkRevoked, self.on_link_revoked),
+                route(ev.LinkLocked, self.on_link_locked),
+                route(ev.AccountActivated, self.on_account_activated)]
 
-    def _students(self, session: Session, events: Events) -> Events:
+    def _students(self, session: Session, events: Sequence[E]) -> list[E]:
         return self.participant.not_erased(session, "student", "student_id", events)
 
-    def _linked(self, session: Session, events: Events) -> Events:
+    def _linked(self, session: Session, events: Sequence[E]) -> list[E]:
         """The link events whose student and guardian were not erased."""
         kept = self._students(session, events)
         return self.participant.not_erased(session, "guardian", "guardian_id", kept)
 
-    def on_student_recorded(self, session: Session, events: Events) -> None:
+    def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
         for e in self._students(session, events):
-            self.reports.record_student(session, e.school_id, e.data)
+            self.reports.record_student(session, e.school, e.data)
 
-    def on_student_placement_recorded(self, session: Session, events: Events) -> None:
+    def on_student_placement_recorded(self, session: Session,
+                                      events: Events[ev.StudentPlacementRecorded]) -> None:
         for e in self._students(session, events):
-            self.reports.record_placement(session, e.school_id, e.data)
+            self.reports.record_placement(session, e.school, e.data)
 
-    def on_student_removed(self, session: Session, events: Events) -> None:
+    def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
         for e in self._students(session, events):
-            self.reports.remove_student(session, e.school_id, e.data)
+            self.reports.remove_student(session, e.school, e.data)
 
-    def on_staff_recorded(self, session: Session, events: Events) -> None:
+    def on_staff_recorded(self, session: Session, events: Events[ev.StaffRecorded]) -> None:
         for e in self.participant.not_erased(session, "staff", "staff_id", events):
-            self.reports.record_staff(session, e.school_id, e.data)
+            self.reports.record_staff(session, e.school, e.data)
 
-    def on_staff_removed(self, session: Session, events: Events) -> None:
+    def on_staff_removed(self, session: Session, events: Events[ev.StaffRemoved]) -> None:
         for e in self.participant.not_erased(session, "staff", "staff_id", events):
-            self.reports.remove_staff(session, e.school_id, e.data)
+            self.reports.remove_staff(session, e.school, e.data)
 
-    def on_class_recorded(self, session: Session, events: Events) -> None:
+    def on_class_recorded(self, session: Session, events: Events[ev.ClassRecorded]) -> None:
         for e in events:
-            self.reports.record_class(session, e.school_id, e.data)
+            self.reports.record_class(session, e.school, e.data)
 
-    def on_class_removed(self, session: Session, events: Events) -> None:
+    def on_class_removed(self, session: Session, events: Events[ev.ClassRemoved]) -> None:
         for e in events:
-            self.reports.remove_class(session, e.school_id, e.data)
+            self.reports.remove_class(session, e.school, e.data)
 
-    def on_attainment_recorded(self, session: Session, events: Events) -> None:
+    def on_attainment_recorded(self, session: Session,
+                               events: Events[ev.AttainmentRecorded]) -> None:
         kept = self._students(session, events)
         if kept:
-            self.reports.record_attainments(session, [(e.school_id, e.data) for e in kept])
+            self.reports.record_attainments(session, [(e.school, e.data) for e in kept])
 
-    def on_characteristic_recorded(self, session: Session, events: Events) -> None:
+    def on_characteristic_recorded(self, session: Session,
+                                   events: Events[ev.CharacteristicRecorded]) -> None:
         kept = self._students(session, events)
         if kept:
             self.reports.record_characteristics(session,
-                                                [(e.school_id, e.data) for e in kept])
+                                                [(e.school, e.data) for e in kept])
 
-    def on_results_recorded(self, session: Session, events: Events) -> None:
+    def on_results_recorded(self, session: Session, events: Events[ev.ResultsRecorded]) -> None:
         kept = self._students(session, events)
         if kept:
-            self.reports.record_results(session, [(e.school_id, e.data) for e in kept])
+            self.reports.record_results(session, [(e.school, e.data) for e in kept])
 
-    def on_parent_verified(self, session: Session, events: Events) -> None:
+    def on_parent_verified(self, session: Session, events: Events[ev.ParentVerified]) -> None:
         for e in self._linked(session, events):
-            self.reports.link_changed(session, e.school_id, e.data, True)
+            self.reports.link_changed(session, e.school, e.data, True)
 
-    def on_link_revoked(self, session: Session, events: Events) -> None:
+    def on_link_revoked(self, session: Session, events: Events[ev.LinkRevoked]) -> None:
         for e in self._linked(session, events):
-            self.reports.link_changed(session, e.school_id, e.data, False)
+            self.reports.link_changed(session, e.school, e.data, False)
 
-    def on_link_locked(self, session: Session, events: Events) -> None:
+    def on_link_locked(self, session: Session, events: Events[ev.LinkLocked]) -> None:
         for e in self._linked(session, events):
-            self.reports.link_changed(session, e.school_id, e.data, False)
+            self.reports.link_changed(session, e.school, e.data, False)
 
-    def on_account_activated(self, session: Session, events: Events) -> None:
+    def on_account_activated(self, session: Session, events: Events[ev.AccountActivated]) -> None:
         for e in events:
             self.reports.student_account(session, e.data, e.school_id)
 

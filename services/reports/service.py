@@ -6,7 +6,8 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Mapping
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -62,12 +63,12 @@ class Reports:
                                                                 subject_id, school_id)
 
     # --- projections of the school's data ------------------------------------------------
-    def record_student(self, session, school_id, data):
+    def record_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         self._student(session, school_id, data["student_id"], "name_version",
                       data["record_version"],
                       name=f"{data['given_name']} {data['family_name']}")
 
-    def record_placement(self, session, school_id, data):
+    def record_placement(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         self._student(session, school_id, data["student_id"], "placement_version",
                       data["record_version"], form_group=data["form_group"],
                       year_group=data["year_group"])
@@ -84,7 +85,7 @@ class Reports:
         upsert_versioned(session, students, {"student_id": student_id}, values, version,
                          version_column)
 
-    def record_staff(self, session, school_id, data):
+    def record_staff(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         if self.removals.stale(session, "staff", data["staff_id"], data["record_version"]):
             return
         upsert_versioned(session, staff, {"staff_id": data["staff_id"]}, {
@@ -93,7 +94,7 @@ class Reports:
                                                data["family_name"]) if part)},
             data["record_version"])
 
-    def record_class(self, session, school_id, data):
+    def record_class(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         class_id = data["class_id"]
         if self.removals.stale(session, "class", class_id, data["record_version"]):
             return
@@ -119,7 +120,8 @@ class Reports:
                 {"class_id": class_id, "student_id": s, "school_id": school_id}
                 for s in pupils])
 
-    def record_attainments(self, session, items):
+    def record_attainments(self, session: Session,
+                           items: list[tuple[str, Mapping[str, Any]]]) -> None:
         """AttainmentRecorded events: the attainment upserted by version, unless the
         school removed the student."""
         self._upsert_results(session, attainment, "attainment_id", [
@@ -129,7 +131,8 @@ class Reports:
                                "topic": data.get("topic")})
             for school_id, data in items])
 
-    def record_characteristics(self, session, items):
+    def record_characteristics(self, session: Session,
+                               items: list[tuple[str, Mapping[str, Any]]]) -> None:
         """CharacteristicRecorded events: the characteristic upserted by version, unless
         the school removed the student."""
         self._upsert_results(session, characteristics, "characteristic_id", [
@@ -138,7 +141,7 @@ class Reports:
                                "value": data["value"]})
             for school_id, data in items])
 
-    def record_results(self, session, events):
+    def record_results(self, session: Session, events: list[tuple[str, Mapping[str, Any]]]) -> None:
         """ResultsRecorded events: each item as the AttainmentRecorded or
         CharacteristicRecorded it gathers (the event carries the student's id once)."""
         def items(key):
@@ -158,7 +161,7 @@ class Reports:
              "period": data["period"], "record_version": data["record_version"]}
             for school_id, data, values in items if data["student_id"] not in removed])
 
-    def remove_student(self, session, school_id, data):
+    def remove_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         """The school removed the student: their data goes; published reports stay in the
         archive (erasure is the way to remove those)."""
         student_id = data["student_id"]
@@ -173,14 +176,14 @@ class Reports:
             session.execute(table.delete().where(table.c.student_id == student_id))
         session.execute(students.delete().where(students.c.student_id == student_id))
 
-    def remove_staff(self, session, school_id, data):
+    def remove_staff(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         self.removals.remember(session, school_id, "staff", data["staff_id"],
                                data["record_version"])
         session.execute(class_teachers.delete().where(
             class_teachers.c.staff_id == data["staff_id"]))
         session.execute(staff.delete().where(staff.c.staff_id == data["staff_id"]))
 
-    def remove_class(self, session, school_id, data):
+    def remove_class(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         self.removals.remember(session, school_id, "class", data["class_id"],
                                data["record_version"])
         for table in (class_teachers, enrolments):
@@ -188,7 +191,8 @@ class Reports:
         session.execute(classes.delete().where(classes.c.class_id == data["class_id"]))
 
     # --- who may read --------------------------------------------------------------------
-    def link_changed(self, session, school_id, data, verified: bool):
+    def link_changed(self, session: Session, school_id: str, data: Mapping[str, Any],
+                     verified: bool) -> None:
         if verified and self.removals.is_removed(session, "student", data["student_id"]):
             return  # a late ParentVerified for a student the school removed
         upsert_versioned(session, parent_access, {"link_id": data["link_id"]}, {
@@ -196,7 +200,8 @@ class Reports:
             "guardian_id": data["guardian_id"], "student_id": data["student_id"],
             "verified": verified}, data["record_version"])
 
-    def student_account(self, session, data, school_id: str | None):
+    def student_account(self, session: Session, data: Mapping[str, Any],
+                        school_id: str | None) -> None:
         """AccountActivated: the login reads the reports of the student records it holds
         (the full set, whatever the role the event is about; one it no longer holds is
         dropped), each unless erased at its school."""

@@ -272,6 +272,9 @@ class RightsRequest(EventData):
 
 class ErasureRequested(RightsRequest):
     """dsar asks every participant to erase a subject's personal data."""
+    # The subject asked themselves (a parent their own record, a student theirs): a
+    # service that erases their address holds back word of the completion (issue 30).
+    by_subject = fields.Boolean(load_default=False)
 
 
 class AccessRequested(RightsRequest):
@@ -349,6 +352,24 @@ class SubjectDataExported(RightsAnswer):
                          load_default=dict)
 
 
+class SubjectRequestClosed(EventData):
+    """dsar: a request completed or was refused (issue 30), for notifications to tell the
+    requester, or, for an offboarding, to mail the certificate to the school's office.
+    Ids only, beside the school's reason for a refusal (shown to the requester) and the
+    offboarding's certificate (a JWS with no personal data in it)."""
+    request_id = UuidString(required=True)  # dsar's request (subject_request_id)
+    kind = fields.String(required=True, validate=validate.OneOf((
+        "access", "rectification", "erasure", "restriction", "portability", "objection",
+        "offboarding")))
+    outcome = fields.String(required=True, validate=validate.OneOf(("completed", "refused")))
+    reason = SafeString(load_default=None, allow_none=True, max_length=500)
+    filed_by = UuidString(load_default=None, allow_none=True)  # the requester's login
+    filed_as = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(
+        ("school_admin", "parent", "student")))
+    lift = fields.Boolean(load_default=False)  # a restriction request that lifted one
+    certificate = SafeString(load_default=None, allow_none=True, max_length=200_000)
+
+
 def _c(schema: type[Schema], producer: str, consumers: tuple[str, ...] | str,
        channel: str = "data") -> Contract:
     return Contract(schema.__name__, 1, producer, schema, consumers, channel)
@@ -397,4 +418,5 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(RestrictionApplied, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(ObjectionApplied, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(OffboardingCompleted, ANY_PRODUCER, ("dsar",), RIGHTS),
+    _c(SubjectRequestClosed, "dsar", ("notifications",), RIGHTS),
 )

@@ -24,7 +24,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar, cast
 
 import sqlalchemy as sa
 from kombu import Consumer
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from shared.contracts import ContractError, without_secrets
+from shared.contracts.typed import EventData
 from shared.db import utcnow
 from shared.tables import PlumbingTables
 
@@ -44,13 +45,14 @@ from .publisher import broker_connection, connect
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+T = TypeVar("T", covariant=True)
+D = TypeVar("D", bound=EventData)
 
 
 @dataclass(frozen=True)
 class Event(Generic[T]):
     """One delivered event as a handler sees it: the envelope (id, school, correlation id)
-    and its data as the contract loaded it."""
+    and its data as the contract loaded it, typed (shared/contracts/typed.py)."""
 
     envelope: Envelope
     data: T
@@ -63,10 +65,15 @@ class Event(Generic[T]):
     def school_id(self) -> str | None:
         return self.envelope.school_id
 
+    @property
+    def school(self) -> str:
+        """The school of an event about a school's data (its envelope names one)."""
+        return cast(str, self.envelope.school_id)
+
 
 # The one handler signature: the open transaction and the events to apply, all of one type
 # and in the order they came.
-Handler = Callable[[Session, list[Event[Any]]], None]
+Handler = Callable[[Session, Sequence[Event[Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -78,13 +85,20 @@ class Route:
     its place). So a gathered handler must leave the state applying its events one by one
     would leave, and must not read what another gathered handler of the service writes."""
 
-    event_type: str
+    data_class: type[EventData]  # the event's typed data (its type is the event's)
     handler: Handler
     gathered: bool = False
 
+    @property
+    def event_type(self) -> str:
+        return self.data_class.event_type
 
-def route(event_type: str, handler: Handler, *, gathered: bool = False) -> Route:
-    return Route(event_type, handler, gathered)
+
+def route(data_class: type[D], handler: Callable[[Session, Sequence[Event[D]]], None], *,
+          gathered: bool = False) -> Route:
+    """Route the events of `data_class`'s type to `handler` (a type checker holds the
+    handler to that type)."""
+    return Route(data_class, handler, gathered)
 
 
 def _record_new(session: Session, inbox: sa.Table, envelopes: list[Envelope]) -> set[str]:
@@ -165,7 +179,7 @@ class _Delivery:
     index: int
     body: Any
     envelope: Envelope
-    data: dict[str, Any]
+    data: EventData
     route: Route
 
 
@@ -226,7 +240,7 @@ class DeliveryProcessor:
             self.dead_letter(body, envelope, f"no handler for {envelope.type} in "
                              f"{self.service}", attempts=1)
             return DEAD_LETTERED
-        return _Delivery(index, body, envelope, loaded, routed)
+        return _Delivery(index, body, envelope, routed.data_class.load(loaded), routed)
 
     def _settle(self, batch: list[_Delivery]) -> list[tuple[int, str]]:
         """(index, outcome) of each event of the batch: all applied in one transaction,

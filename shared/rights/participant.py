@@ -7,7 +7,8 @@ import logging
 import uuid
 from functools import partial
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from shared.contracts import without_secrets
 from shared.db import database_unavailable, purge_after_commit, utcnow
 from shared.deadletters import erase_letters_naming
+from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
@@ -24,6 +26,7 @@ from shared.tables import PlumbingTables
 from .declarations import DataDeclaration, TableDeclaration
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=Event[Any])
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,7 @@ class RightsParticipant:
                                           school_id=school_id, erased_at=utcnow()))
 
     def not_erased(self, session: Session, subject_type: str, key: str,
-                   events: list[Event[Any]]) -> list[Event[Any]]:
+                   events: Sequence[E]) -> list[E]:
         """The events whose subject (`data[key]`) was not erased by the event's school, in
         their order (one query per school): a late event about an erased subject changes
         nothing."""
@@ -278,12 +281,12 @@ class RightsParticipant:
 
     # --- the rights events -----------------------------------------------------------
     def routes(self) -> list[Route]:
-        return [route("ErasureRequested", self.on_erasure_requested),
-                route("AccessRequested", self.on_access_requested),
-                route("ProcessingRestricted", self.on_processing_restricted),
-                route("RestrictionLifted", self.on_restriction_lifted),
-                route("ObjectionRecorded", self.on_objection_recorded),
-                route("SchoolOffboarded", self.on_school_offboarded)]
+        return [route(ev.ErasureRequested, self.on_erasure_requested),
+                route(ev.AccessRequested, self.on_access_requested),
+                route(ev.ProcessingRestricted, self.on_processing_restricted),
+                route(ev.RestrictionLifted, self.on_restriction_lifted),
+                route(ev.ObjectionRecorded, self.on_objection_recorded),
+                route(ev.SchoolOffboarded, self.on_school_offboarded)]
 
     def _answer(self, session: Session, env: Envelope, answer_type: str, work,
                 **extra) -> None:
@@ -334,39 +337,45 @@ class RightsParticipant:
         tables = self.export(session, subject)
         return {name: len(rows) for name, rows in tables.items()}, {"tables": tables}
 
-    def on_erasure_requested(self, session: Session, events: list[Event[Any]]) -> None:
+    def on_erasure_requested(self, session: Session,
+                             events: Sequence[Event[ev.ErasureRequested]]) -> None:
         for event in events:
             subject = self._subject(event.data)
             purge_after_commit(session)
             self._answer(session, event.envelope, "ErasureCompleted",
                          partial(self.erase, session, subject))
 
-    def on_access_requested(self, session: Session, events: list[Event[Any]]) -> None:
+    def on_access_requested(self, session: Session,
+                            events: Sequence[Event[ev.AccessRequested]]) -> None:
         for event in events:
             self._answer(session, event.envelope, "SubjectDataExported",
                          partial(self._exported, session, self._subject(event.data)))
 
-    def on_processing_restricted(self, session: Session, events: list[Event[Any]]) -> None:
+    def on_processing_restricted(self, session: Session,
+                                 events: Sequence[Event[ev.ProcessingRestricted]]) -> None:
         for event in events:
             subject = self._subject(event.data)
             self._answer(session, event.envelope, "RestrictionApplied",
                          partial(self.restrict, session, subject, True), restricted=True)
 
-    def on_restriction_lifted(self, session: Session, events: list[Event[Any]]) -> None:
+    def on_restriction_lifted(self, session: Session,
+                              events: Sequence[Event[ev.RestrictionLifted]]) -> None:
         for event in events:
             subject = self._subject(event.data)
             self._answer(session, event.envelope, "RestrictionApplied",
                          partial(self.restrict, session, subject, False), restricted=False)
 
-    def on_objection_recorded(self, session: Session, events: list[Event[Any]]) -> None:
+    def on_objection_recorded(self, session: Session,
+                              events: Sequence[Event[ev.ObjectionRecorded]]) -> None:
         for event in events:
-            subject, processing = self._subject(event.data), event.data["processing"]
+            subject, processing = self._subject(event.data), event.data.processing
             self._answer(session, event.envelope, "ObjectionApplied",
                          partial(self.record_objection, session, subject, processing))
 
-    def on_school_offboarded(self, session: Session, events: list[Event[Any]]) -> None:
+    def on_school_offboarded(self, session: Session,
+                             events: Sequence[Event[ev.SchoolOffboarded]]) -> None:
         for event in events:
-            school_id = event.data["school_id"]
+            school_id = event.data.school_id
             purge_after_commit(session)
             self._answer(session, event.envelope, "OffboardingCompleted",
                          partial(self.offboard, session, school_id))

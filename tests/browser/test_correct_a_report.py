@@ -67,7 +67,7 @@ def test_an_admin_publishes_after_a_preview_corrects_then_withdraws_and_the_pare
 
     admin = open_page(name="admin")
     admin.goto(web_system.url("/reports"))
-    _sign_in(admin, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(admin, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(admin)).to_have_text("Reports")
 
     # An embargo in the past: refused beside its field, nothing to confirm.
@@ -154,7 +154,7 @@ def test_an_admin_publishes_after_a_preview_corrects_then_withdraws_and_the_pare
 
     phone = open_page(name="admin-phone", viewport=PHONE)
     phone.goto(web_system.url("/reports"))
-    _sign_in(phone, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(phone, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(phone)).to_have_text("Reports")
     # The reports table scrolls in its box, not the page (visually hidden text in its cells
     # once widened the page).

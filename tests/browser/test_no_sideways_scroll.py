@@ -44,7 +44,7 @@ def test_no_parent_or_school_admin_screen_scrolls_sideways_on_a_phone(web_system
 
     admin = open_page(viewport=PHONE, name="admin-phone")
     admin.goto(web_system.url("/reports"))
-    _sign_in(admin, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(admin, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(admin)).to_have_text("Reports")
     expect(admin.get_by_text("Autumn progress report with a long title").first).to_be_visible()
     for path, label, heading in (

@@ -43,7 +43,7 @@ def test_an_admin_sets_oneroster_settings_and_follows_an_upload_until_it_is_appl
     sample = SampleSchool(students=12, classes=3)
     admin = open_page(name="admin")
     admin.goto(web_system.url("/school-data"))
-    _sign_in(admin, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(admin, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(admin)).to_have_text("School data")
 
     settings = admin.get_by_role("region", name="OneRoster settings")
@@ -122,7 +122,7 @@ def test_an_admin_sets_oneroster_settings_and_follows_an_upload_until_it_is_appl
     # page sideways, nor the batches table.
     phone = open_page(viewport=PHONE, name="phone")
     phone.goto(job_url)
-    _sign_in(phone, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(phone, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(phone)).to_have_text("School data")
     expect(phone.get_by_role("region", name="The latest upload")).to_contain_text("Applied")
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -221,7 +221,7 @@ def test_a_pupil_without_a_year_group_or_a_date_of_birth_is_shown_so_to_school_a
     # The school: the link waits for a date of birth; the report's year group not known.
     admin = open_page(name="admin")
     admin.goto(web_system.url("/links"))
-    _sign_in(admin, school.admin_email, ADMIN_PASSWORD)
+    web_system.staff_signs_in(admin, school.admin_email, ADMIN_PASSWORD)
     expect(page_heading(admin)).to_have_text("Links between parents and children")
     row = admin.get_by_role("listitem").filter(has=admin.get_by_role(
         "link", name=names["S1"], exact=True))

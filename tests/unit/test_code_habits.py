@@ -15,6 +15,8 @@ CODE = ("shared", "services", "bench", "deploy")  # the product and its tools (n
 MAX_FUNCTION_LINES = 60
 MAX_COMPLEXITY = 10  # radon ranks 1-5 A, 6-10 B, 11-20 C: nothing at C or worse
 MAX_MODULE_LINES = 500
+# Written by a generator (its source is held to the limits instead).
+GENERATED = {(ROOT / "shared/contracts/typed.py").as_posix()}
 
 # Known to be over, each to be split into named steps; listed so that nothing new joins
 # them, and checked to still be over so that the list only shrinks. Ids are
@@ -45,7 +47,8 @@ NOT_YET = {
 
 def _modules() -> list[Path]:
     return sorted(p for root in CODE for p in (ROOT / root).rglob("*.py")
-                  if "migrations/versions" not in p.as_posix())  # written by Alembic
+                  if "migrations/versions" not in p.as_posix()  # written by Alembic
+                  and p.as_posix() not in GENERATED)
 
 
 def _functions(tree: ast.AST, prefix: str = ""):

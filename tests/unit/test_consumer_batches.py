@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.config import Settings
+from shared.contracts import typed
 from shared.db import make_engine, make_session_factory, upsert_versioned, upsert_versioned_many
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
                                        DeliveryProcessor, QueueWorker, route)
@@ -44,7 +45,7 @@ def world(tmp_path):
 
 def processor(spec, sessions, handlers, max_attempts=3):
     """`handlers`: event type -> a handler (gathered) or a Route."""
-    routes = {t: h if not callable(h) else route(t, h, gathered=True)
+    routes = {t: h if not callable(h) else route(typed.BY_TYPE[t], h, gathered=True)
               for t, h in handlers.items()}
     return DeliveryProcessor("reports", "reports.data", sessions, spec.tables, routes,
                              max_attempts)
@@ -117,9 +118,9 @@ def test_gathered_handlers_are_grouped_between_events_that_keep_their_place(worl
              else [e.data["student_id"] for e in events]))
 
     consumer = processor(spec, sessions, {
-        "ParentVerified": route("ParentVerified", handler("verified"), gathered=True),
-        "LinkLocked": route("LinkLocked", handler("locked"), gathered=True),
-        "LinkRevoked": route("LinkRevoked", handler("revoked"))})
+        "ParentVerified": route(typed.ParentVerified, handler("verified"), gathered=True),
+        "LinkLocked": route(typed.LinkLocked, handler("locked"), gathered=True),
+        "LinkRevoked": route(typed.LinkRevoked, handler("revoked"))})
     sequence = [("ParentVerified", "a"), ("LinkLocked", "b"), ("ParentVerified", "c"),
                 ("LinkRevoked", "d"), ("ParentVerified", "e")]
     bodies = [body(t, verified(f"00000000-0000-4000-8000-00000000000{s}"))

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.db import make_engine, make_session_factory, utcnow
+from shared.contracts import typed
 from shared.messaging.consumer import route
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
                                        DeliveryProcessor, PermanentError)
@@ -102,7 +103,7 @@ def test_relay_scrubs_sent_payloads_after_retention(db):
 
 def make_processor(spec, sessions, handler, max_attempts=3):
     return DeliveryProcessor("reports", "reports.data", sessions, spec.tables,
-                             {"ParentVerified": route("ParentVerified", handler)}, max_attempts)
+                             {"ParentVerified": route(typed.ParentVerified, handler)}, max_attempts)
 
 
 def test_consumer_applies_once_and_ignores_duplicates(db):

@@ -55,8 +55,8 @@ def handle(participant, sessions, env):
     from shared.messaging.envelope import parse_envelope
     parsed, loaded = parse_envelope(env.to_json())
     with sessions() as s, s.begin():
-        routes = {r.event_type: r.handler for r in participant.routes()}
-        routes[env.type](s, [Event(parsed, loaded)])
+        routed = {r.event_type: r for r in participant.routes()}[env.type]
+        routed.handler(s, [Event(parsed, routed.data_class.load(loaded))])
 
 
 def test_access_exports_only_the_subjects_declared_rows(svc):

@@ -51,8 +51,8 @@ def _answer(world, service, event):
     spec, sessions, participant = world[service]
     parsed, loaded = parse_envelope(event.to_json())
     with sessions() as s, s.begin():
-        routes = {r.event_type: r.handler for r in participant.routes()}
-        routes[event.type](s, [Event(parsed, loaded)])
+        routed = {r.event_type: r for r in participant.routes()}[event.type]
+        routed.handler(s, [Event(parsed, routed.data_class.load(loaded))])
         payload = s.execute(sa.select(spec.tables.outbox.c.payload).order_by(
             spec.tables.outbox.c.seq.desc()).limit(1)).scalar_one()
     return json.loads(payload)["data"]

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from shared import contracts, deadletters
 from shared.db import make_engine, make_session_factory, utcnow
+from shared.contracts import typed
 from shared.messaging.consumer import DEAD_LETTERED, RETRY, DeliveryProcessor, route
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
@@ -121,7 +122,7 @@ def test_a_packed_message_of_secrets_is_blanked_row_by_row(db):
 
 def processor(spec, sessions, handler):
     return DeliveryProcessor("notifications", "notifications.data", sessions, spec.tables,
-                             {"InvitationIssued": route("InvitationIssued", handler)},
+                             {"InvitationIssued": route(typed.InvitationIssued, handler)},
                              max_attempts=2)
 
 

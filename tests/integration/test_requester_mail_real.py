@@ -1,0 +1,172 @@
+"""What a requester is owed, and the offboarding certificate (issue 30): every service on
+real RabbitMQ and PostgreSQL, mail to the project's loopback SMTP server. The requester is
+mailed when their request completes or is refused; a parent's own erasure still mails
+them, and afterwards no table holds their address; an offboarding mails the certificate
+to the school's office, and afterwards that address is gone too."""
+import importlib
+from dataclasses import replace
+
+import pytest
+import sqlalchemy as sa
+
+from shared.config import SERVICES
+from tests.integration.test_notifications_real import Inbox
+from tests.support import wait_for
+from tests.system import RealSystem, guardian, student
+
+pytestmark = pytest.mark.integration
+PARENT = "quillon.parent@example.org"
+OFFICE = "office.zx@hill-school.example"
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def world(broker_settings, tmp_path, new_database, inbox):
+    settings = replace(broker_settings, smtp_host="127.0.0.1", smtp_port=inbox.port)
+    system = RealSystem(settings, tmp_path, new_database, list(SERVICES))
+    system.runtimes["notifications"].context.use_cases.notifications.retry_base_seconds = 0.2
+    school, system_token = system.school("Hill School")
+    system.push(system_token, [
+        student("S1", "2013-11-07", given_name="Zephyrine", family_name="Quarles"),
+        guardian("G1", PARENT, {"S1": True})])
+    parent = system.activate(PARENT)
+    link = wait_for(lambda: system.call("linking", "get", "/api/v1/links", parent
+                                        ).json["items"], message="link")[0]
+    assert system.call("linking", "post", f"/api/v1/links/{link['id']}/verify", parent,
+                       {"date_of_birth": "2013-11-07"}).status_code == 200
+    admin = system.admin(school, "admin@example.org")
+    wait_for(lambda: len(subjects(system, parent)) == 2, message="dsar knows whom they "
+             "may file about")
+    yield system, school, parent, admin
+    system.close()
+
+
+def subjects(system, token) -> list[dict]:
+    return system.call("dsar", "get", "/api/v1/subject-requests/subjects", token
+                       ).json["items"]
+
+
+def file(system, token, kind, subject_type, subject_id):
+    response = system.call("dsar", "post", "/api/v1/subject-requests", token, {
+        "kind": kind, "subject": {"type": subject_type, "id": subject_id}})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def decide(system, admin, request_id, action, **body):
+    response = system.call("dsar", "post", f"/api/v1/subject-requests/{request_id}/{action}",
+                           admin, body or None)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def about_requests(inbox, address) -> list:
+    """The mails to `address` other than its invitation."""
+    return [m for m in inbox.to(address) if "invitation" not in m["Subject"]]
+
+
+def mails_to(inbox, address, count=1) -> list:
+    return wait_for(lambda: len(about_requests(inbox, address)) >= count
+                    and about_requests(inbox, address),
+                    timeout=60, message=f"{count} mail(s) delivered")
+
+
+def holding(system, needle: str) -> list[str]:
+    """Every table, in every service's database, with a row whose text holds `needle`."""
+    found = []
+    for name in SERVICES:
+        metadata = importlib.import_module(f"services.{name}.models").metadata
+        with system.runtimes[name].engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                count = conn.execute(sa.text(
+                    f'SELECT count(*) FROM "{table.name}" AS t WHERE '
+                    f"lower(t::text) LIKE :needle"), {"needle": f"%{needle.lower()}%"}
+                ).scalar_one()
+                if count:
+                    found.append(f"{name}.{table.name}")
+    return found
+
+
+def relays_idle(system) -> bool:
+    return all(rt.relay.pending() == 0 for rt in system.runtimes.values())
+
+
+def test_a_completed_access_request_mails_the_parent_who_filed_it(world, inbox):
+    system, _, parent, admin = world
+    child = next(s for s in subjects(system, parent) if s["type"] == "student")
+    request = file(system, parent, "access", "student", child["id"])
+    decide(system, admin, request["id"], "approve")
+    [mail] = mails_to(inbox, PARENT)
+    text = Inbox.text(mail)
+    assert mail["Subject"] == "Your request to Hill School is complete"
+    assert "completed your request for a copy of data" in text
+    assert "Zephyrine" not in text and "Quarles" not in text  # nobody else's data
+    assert about_requests(inbox, "admin@example.org") == []
+
+
+def test_a_refused_request_mails_the_reason(world, inbox):
+    system, _, parent, admin = world
+    child = next(s for s in subjects(system, parent) if s["type"] == "student")
+    request = file(system, parent, "erasure", "student", child["id"])
+    decide(system, admin, request["id"], "refuse", reason="We must keep it until July")
+    [mail] = mails_to(inbox, PARENT)
+    assert mail["Subject"] == "Your request to Hill School was refused"
+    assert "The school's reason: We must keep it until July" in Inbox.text(mail)
+
+
+def test_a_parents_own_erasure_still_mails_them_and_leaves_their_address_nowhere(world,
+                                                                               inbox):
+    system, _, parent, admin = world
+    me = next(s for s in subjects(system, parent) if s["type"] == "guardian")
+    request = file(system, parent, "erasure", "guardian", me["id"])
+    decide(system, admin, request["id"], "approve")
+    [mail] = mails_to(inbox, PARENT)
+    assert mail["Subject"] == "Your request to Hill School is complete"
+    assert "your personal data has been erased" in Inbox.text(mail)
+    wait_for(lambda: relays_idle(system), message="every outbox sent")
+    assert holding(system, PARENT) == []
+
+
+def test_an_erasure_the_school_filed_about_a_parent_mails_nobody_and_keeps_no_address(
+        world, inbox):
+    system, _, parent, admin = world
+    me = next(s for s in subjects(system, parent) if s["type"] == "guardian")
+    request = file(system, admin, "erasure", "guardian", me["id"])
+
+    def completed():
+        view = system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}",
+                           admin).json
+        return view["status"] == "completed"
+    wait_for(completed, timeout=60, message="erasure completed")
+    wait_for(lambda: relays_idle(system), message="every outbox sent")
+    wait_for(lambda: holding(system, PARENT) == [], message="the held mail deleted")
+    assert about_requests(inbox, PARENT) == []
+
+
+def test_offboarding_mails_the_certificate_to_the_office_then_forgets_its_address(world,
+                                                                                inbox):
+    system, school, _, _ = world
+    assert system.call("identity", "patch", f"/api/v1/schools/{school}", system.operator,
+                       {"office_email": OFFICE}).status_code == 200
+    wait_for(lambda: holding(system, OFFICE) and "notifications.schools" in
+             holding(system, OFFICE), message="notifications knows the office address")
+    assert system.call("identity", "delete", f"/api/v1/schools/{school}", system.operator
+                       ).status_code == 202
+    [mail] = mails_to(inbox, OFFICE)
+    assert mail["Subject"] == "Hill School: offboarding certificate"
+    [attached] = [p for p in mail.walk() if p.get_filename()]
+    assert attached.get_filename() == "offboarding-certificate.jws"
+    certificate = attached.get_payload(decode=True).decode()
+    downloaded = system.call("dsar", "get", f"/api/v1/offboardings/{school}/receipt",
+                             system.operator)
+    assert downloaded.status_code == 200
+    assert certificate == downloaded.get_data(as_text=True).strip()
+    wait_for(lambda: relays_idle(system), message="every outbox sent")
+    assert holding(system, OFFICE) == []
