@@ -10,6 +10,7 @@ import argparse
 import functools
 import inspect
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ def _base_schema(field: fields.Field) -> JsonSchema:
         return {"type": "array", "items": field_schema(field.inner)}
     if isinstance(field, fields.Dict):
         out: JsonSchema = {"type": "object"}
+        if field.key_field is not None and type(field.key_field) is not fields.String:
+            out["propertyNames"] = field_schema(field.key_field)
         if field.value_field is not None:
             out["additionalProperties"] = field_schema(field.value_field)
         return out
@@ -159,12 +162,71 @@ def payload_schema(contract: contracts.Contract) -> JsonSchema:
     return envelope
 
 
+# --- examples: one payload per message, built from its schema ----------------------------
+_EXAMPLE_UUID = "3f0c6d2e-8b1a-4c55-9d7e-2a6f1b9c0e41"
+_EXAMPLE_FORMATS = {"uuid": _EXAMPLE_UUID, "date": "2015-09-01",
+                    "date-time": "2026-01-15T09:30:00Z", "email": "parent@example.org"}
+# Strings a pattern asks for (a token's shape), tried in turn.
+_PATTERNED = ("SchoolActivated", "identity",
+              "c2lnbi1pbi10b2tlbi1leGFtcGxlLW9ubHk",
+              "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJleGFtcGxlIn0." + "A" * 86)
+
+
+def example_of(schema: JsonSchema, name: str = "") -> Any:
+    """A value `schema` accepts, made up (no real person): for a message's example."""
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return next(v for v in schema["enum"] if v is not None)
+    kind = _non_null(schema.get("type"))
+    if kind == "object":
+        return _example_object(schema)
+    if kind == "array":
+        return [example_of(schema["items"], name)]
+    if kind == "string":
+        return _example_string(schema, name)
+    return {"boolean": True, "integer": schema.get("minimum", 1),
+            "number": schema.get("minimum", 1)}.get(kind or "")  # None: fields.Raw, any value
+
+
+def _non_null(kind: str | list[str] | None) -> str | None:
+    """A nullable field's type ([t, "null"]) as t."""
+    return next(t for t in kind if t != "null") if isinstance(kind, list) else kind
+
+
+def _example_object(schema: JsonSchema) -> JsonSchema:
+    if "properties" in schema:
+        return {key: example_of(value, key) for key, value in schema["properties"].items()}
+    key = example_of(schema.get("propertyNames", {"type": "string"}), "key")
+    return {key: example_of(schema.get("additionalProperties") or {"type": "string"})}
+
+
+def _example_string(schema: JsonSchema, name: str) -> str:
+    if "format" in schema:
+        return _EXAMPLE_FORMATS[schema["format"]]
+    if "pattern" in schema:
+        pattern = re.compile(schema["pattern"])
+        return next(text for text in _PATTERNED if pattern.fullmatch(text))
+    return f"example {name}".strip()[:schema.get("maxLength", 100)]
+
+
+def _summary(doc: str) -> str:
+    """The docstring's first sentence (a message's one-line summary)."""
+    first = " ".join(doc.split("\n\n")[0].split())
+    return first.split(". ")[0].rstrip(".") + "."
+
+
 def _message(contract: contracts.Contract) -> JsonSchema:
-    # A class's own docstring only: Python does not inherit __doc__.
+    # A class's own docstring only: Python does not inherit __doc__. Every contract has one
+    # (tests/unit/test_asyncapi.py).
     doc = inspect.cleandoc(contract.schema.__doc__ or "")
+    payload = payload_schema(contract)
     return {"name": message_name(contract), "title": f"{contract.type} v{contract.version}",
-            **({"description": doc} if doc else {}), "contentType": "application/json",
-            "payload": payload_schema(contract),
+            "summary": _summary(doc), "description": doc, "contentType": "application/json",
+            "payload": payload,
+            "examples": [{"name": f"{contract.type}-example",
+                          "summary": f"A {contract.type} envelope (made-up values).",
+                          "payload": example_of(payload)}],
             "bindings": {"amqp": {"contentEncoding": "utf-8",
                                   "bindingVersion": AMQP_BINDING_VERSION}},
             "x-producer": contract.producer, "x-producers": list(producers(contract)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import INCLUDE, Schema
+from marshmallow import Schema
 from marshmallow import fields as ma_fields
 
 REFUSED = "The request was refused."
@@ -125,17 +125,49 @@ def answer_of(exc: DomainError) -> tuple[dict[str, Any], int, dict[str, str]]:
             exc.headers)
 
 
+# A field's messages: a list of them, or for a nested object the same map for its fields
+# (webargs/marshmallow's shape). Registered as a component by shared/web.py.
+FIELD_MESSAGES = "FieldMessages"
+FIELD_MESSAGES_SCHEMA = {
+    "type": "object", "description": "Field name -> its messages, or for a nested object "
+    "(or a list's index) the same map for its own fields.",
+    "additionalProperties": {"oneOf": [
+        {"type": "array", "items": {"type": "string"}},
+        {"$ref": f"#/components/schemas/{FIELD_MESSAGES}"}]}}
+
+
+class ErrorRowSchema(Schema):
+    """A row of an uploaded file that was refused or not used: where, and why."""
+    file = ma_fields.String(allow_none=True, metadata={
+        "description": "The file (e.g. `users.csv`); null when the fault is the bundle's."})
+    line = ma_fields.Integer(allow_none=True, metadata={
+        "description": "The line in the file (the header is line 1); null for the file."})
+    error = ma_fields.String(required=True, metadata={
+        "description": "Why: the column and the reason, no personal data."})
+
+
 class ErrorDetailSchema(Schema):
-    """The documented `error` object; some errors add keys (attempts_left, rows...)."""
+    """The documented `error` object: its code and message, and the keys some errors add."""
 
-    class Meta:
-        unknown = INCLUDE  # documented as additionalProperties: true
-
-    code = ma_fields.String(required=True)
-    message = ma_fields.String(required=True)
-    fields_ = ma_fields.Dict(data_key="fields", keys=ma_fields.String())
+    code = ma_fields.String(required=True, metadata={
+        "description": "What went wrong, for a program (e.g. `validation_failed`)."})
+    message = ma_fields.String(required=True, metadata={
+        "description": "What went wrong, for a person."})
+    fields_ = ma_fields.Dict(data_key="fields", keys=ma_fields.String(), metadata={
+        "description": "Invalid input: each field's messages (422).",
+        # a FieldMessages map itself: each field's messages, or a nested field's map
+        "additionalProperties": FIELD_MESSAGES_SCHEMA["additionalProperties"]})
+    rows = ma_fields.List(ma_fields.Nested(ErrorRowSchema), metadata={
+        "description": "A refused OneRoster bundle's faults by file and line (422 "
+        "`invalid_bundle`)."})
+    attempts_left = ma_fields.Integer(metadata={
+        "description": "Date-of-birth answers left before the link locks (422 "
+        "`wrong_date_of_birth`)."})
+    retry_after = ma_fields.Integer(metadata={
+        "description": "Seconds to wait before trying again (429, as Retry-After)."})
 
 
 class ErrorSchema(Schema):
     """What every error response holds (the OpenAPI documents' `Error`)."""
-    error = ma_fields.Nested(ErrorDetailSchema, required=True)
+    error = ma_fields.Nested(ErrorDetailSchema, required=True, metadata={
+        "description": "The refusal: its code, message and details."})

@@ -19,14 +19,20 @@ DEFAULT_PAGE, MAX_PAGE = 50, 100
 class PageQuery(Schema):
     """A page: at most `limit` items, after the one whose id is `after` (the previous
     page's `next`)."""
-    limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(1, MAX_PAGE))
-    after = UuidString(load_default=None)
+    limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(1, MAX_PAGE),
+                           metadata={"description": "At most this many items."})
+    after = UuidString(load_default=None, metadata={
+        "description": "The previous page's `next`: the items after it."})
 
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:
     """The answer schema of a list of `item`s, named `name` in the OpenAPI document."""
-    return Schema.from_dict({"items": fields.List(fields.Nested(item)),
-                             "next": fields.String(allow_none=True)}, name=name)
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item), required=True, metadata={
+            "description": "This page's items."}),
+        "next": fields.String(required=True, allow_none=True, metadata={
+            "description": "The `after` of the next page; null on the last page."}),
+    }, name=name)
 
 
 class Page(NamedTuple):

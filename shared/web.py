@@ -19,7 +19,8 @@ from shared.asyncapi import asyncapi_blueprint
 from shared.auth import BEARER_SCHEME, BEARER_SCHEME_SPEC
 from shared.contracts.fields import unsafe_character
 from shared.db import RETRY_AFTER_SECONDS, database_unavailable
-from shared.errors import ApiError, DomainError, ErrorSchema, answer_of, error_body
+from shared.errors import (FIELD_MESSAGES, FIELD_MESSAGES_SCHEMA, ApiError, DomainError,
+                           ErrorSchema, answer_of, error_body)
 from shared.messaging.envelope import correlation_id_var
 
 if TYPE_CHECKING:
@@ -229,6 +230,10 @@ def _one_of(converter: Any, field: Any, **_: Any) -> dict[str, Any]:
 class _Api(Api):  # type: ignore[misc]  # flask-smorest ships no type information
     ERROR_SCHEMA = ErrorSchema  # our error shape, not flask-smorest's, in the documents
 
+    def _register_pagination_header(self) -> None:
+        """Not registered: flask-smorest's page-number `PaginationMetadata` header (and its
+        schema) is not how we page; lists page by `after` and answer `next` (shared/pages)."""
+
 
 def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
                      verifier: TokenVerifier, revocations: RevocationView | None = None,
@@ -245,6 +250,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
     app.extensions["pp_revocations"] = revocations  # None: no revocations (test apps)
     api = _Api(app)
     api.spec.components.security_scheme(BEARER_SCHEME, BEARER_SCHEME_SPEC)
+    api.spec.components.schema(FIELD_MESSAGES, FIELD_MESSAGES_SCHEMA)
     api.ma_plugin.converter.add_attribute_function(_one_of)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)

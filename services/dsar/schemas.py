@@ -58,6 +58,21 @@ class PauseIn(Schema):
     paused = StrictBoolean(required=True)
 
 
+class SubjectOut(Schema):
+    """Whom a request is about (none for an offboarding)."""
+    type = fields.String(allow_none=True, metadata={
+        "description": "student, guardian or staff."})
+    id = fields.String(allow_none=True, metadata={"description": "The subject's id."})
+
+
+class DetailsOut(Schema):
+    """What the request asked besides its subject (as filed; see DetailsIn)."""
+    processing = fields.String(metadata={
+        "description": "The processing objected to (an objection): report_emails."})
+    lift = fields.Boolean(metadata={"description": "A restriction lifted, not asked for."})
+    note = fields.String(metadata={"description": "The filer's short note for the school."})
+
+
 class RequestOut(Schema):
     id = fields.String()
     kind = fields.String()
@@ -66,8 +81,8 @@ class RequestOut(Schema):
     days_left = fields.Integer()
     services = fields.Dict(keys=fields.String(), values=fields.String())
     refusal_reason = fields.String(allow_none=True)
-    details = fields.Dict()
-    subject = fields.Dict()
+    details = fields.Nested(DetailsOut)
+    subject = fields.Nested(SubjectOut)
     received_at = fields.DateTime()
     school_id = fields.String()  # the school that decides (a parent may have several)
     overdue = fields.Boolean()  # open and past its due date

@@ -10,6 +10,7 @@ import functools
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictDate
+from shared.errors import ErrorRowSchema
 from shared.pages import PageQuery, page_of
 
 MAX_EVENTS_PER_BATCH = 5000
@@ -39,23 +40,23 @@ class Batch(Schema):
         error=f"A batch holds 1 to {MAX_EVENTS_PER_BATCH} events."))
 
 
-class BatchResult(Schema):
-    batch_id = fields.String()
-    accepted = fields.Integer()
-    rejected = fields.List(fields.Dict())
-
-
-class BatchQuery(PageQuery):
-    after = fields.String(load_default=None, validate=validate.Length(max=100))  # a batch id
-    school_id = fields.String(load_default=None)  # for an admin of several schools
-
-
 class Rejection(Schema):
     index = fields.Integer()
     error = fields.String()
     # The event's source id, so the school finds the record to correct (issue 24); absent
     # from batches before it, and None when the source id itself was not valid.
     source_id = fields.String(allow_none=True)
+
+
+class BatchResult(Schema):
+    batch_id = fields.String()
+    accepted = fields.Integer()
+    rejected = fields.List(fields.Nested(Rejection))  # the events refused, by index
+
+
+class BatchQuery(PageQuery):
+    after = fields.String(load_default=None, validate=validate.Length(max=100))  # a batch id
+    school_id = fields.String(load_default=None)  # for an admin of several schools
 
 
 class BatchSummary(Schema):
@@ -198,11 +199,13 @@ class RosterUploadResult(Schema):
     events = fields.Integer()  # pushed events the roster came to, as in a JSON batch
     published = fields.Integer()  # integration events published: what changed
     already_applied = fields.Boolean()
-    ignored = fields.List(fields.Dict())  # [{"file", "line", "error"}]: taken, not used
+    ignored = fields.List(fields.Nested(ErrorRowSchema))  # taken, not used: file, line, why
     # A district or trust export: rows not taken, per other org and file (no one named).
-    other_orgs = fields.Dict(keys=fields.String(), values=fields.Dict())
+    other_orgs = fields.Dict(keys=fields.String(), values=fields.Dict(
+        keys=fields.String(), values=fields.Integer()))  # org -> file -> rows not taken
     # A trust's client, several schools: school id -> that school's answer (as above).
-    schools = fields.Dict(keys=fields.String(), values=fields.Dict())
+    schools = fields.Dict(keys=fields.String(),
+                          values=fields.Nested(lambda: RosterUploadResult()))
 
 
 class RosterJobProgress(Schema):
@@ -210,12 +213,6 @@ class RosterJobProgress(Schema):
     done = fields.Integer()  # rows or events of this stage done …
     total = fields.Integer()  # … of these (0: not counted)
     percent = fields.Integer()  # of the whole application, roughly
-
-
-class RosterFault(Schema):
-    file = fields.String(allow_none=True)
-    line = fields.Integer(allow_none=True)
-    error = fields.String()
 
 
 class RosterJob(Schema):
@@ -229,5 +226,5 @@ class RosterJob(Schema):
     schools = fields.List(fields.String())  # the schools it is applied to
     progress = fields.Nested(RosterJobProgress, allow_none=True)  # while applying
     result = fields.Nested(RosterUploadResult, allow_none=True)  # once applied
-    faults = fields.List(fields.Nested(RosterFault))  # refused or failed: why
+    faults = fields.List(fields.Nested(ErrorRowSchema))  # refused or failed: why
 

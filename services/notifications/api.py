@@ -19,22 +19,28 @@ if TYPE_CHECKING:
 
 
 class PreferencesSchema(Schema):
-    report_emails = StrictBoolean(required=True)
+    report_emails = StrictBoolean(required=True, metadata={
+        "description": "Whether a new report is announced by email."})
 
 
 class NoticeSchema(Schema):
-    version = SafeString(required=True, max_length=50, validate=validate.Length(min=1))
-    effective_date = StrictDate(required=True)
+    version = SafeString(required=True, max_length=50, validate=validate.Length(min=1),
+                         metadata={"description": "The notice's version, as published."})
+    effective_date = StrictDate(required=True, metadata={
+        "description": "The day the version takes effect."})
 
 
 class NoticeResult(Schema):
-    notified = fields.Integer()
+    notified = fields.Integer(required=True, metadata={
+        "description": "How many accounts are told of the new version."})
 
 
 class NoticeOut(Schema):
-    version = fields.String()
-    effective_date = fields.Date()
-    announced_at = fields.DateTime()
+    version = fields.String(required=True, metadata={"description": "The notice's version."})
+    effective_date = fields.Date(required=True, metadata={
+        "description": "The day the version takes (or took) effect."})
+    announced_at = fields.DateTime(required=True, metadata={
+        "description": "When it was announced."})
 
 
 NoticeList = page_of(NoticeOut, "NoticeList")

@@ -30,12 +30,14 @@ class SchoolOffboarded(EventData):
 
 # --- school data (ingest) -----------------------------------------------------------
 class StudentRecorded(RecordEvent):
+    """A student of the school, new or with a changed name."""
     student_id = UuidString(required=True)
     given_name = SafeString(required=True)
     family_name = SafeString(required=True)
 
 
 class StudentPlacementRecorded(RecordEvent):
+    """A student's form group and year group, new or changed."""
     student_id = UuidString(required=True)
     form_group = SafeString(required=True, max_length=50)
     year_group = fields.Integer(required=True, strict=True, allow_none=True)  # None: unknown
@@ -54,10 +56,12 @@ class StudentBirthDateRecorded(RecordEvent):
 
 
 class StudentRemoved(RecordEvent):
+    """A student no longer on the school's roll: their records go."""
     student_id = UuidString(required=True)
 
 
 class GuardianRecorded(RecordEvent):
+    """A parent or carer of the school, new or with a changed name or email."""
     guardian_id = UuidString(required=True)
     given_name = SafeString(required=True)
     family_name = SafeString(required=True)
@@ -71,15 +75,18 @@ class GuardianStudent(EventData):
 
 
 class GuardianStudentsRecorded(RecordEvent):
+    """The students a guardian is responsible for, the whole list each time."""
     guardian_id = UuidString(required=True)
     students = fields.List(fields.Nested(GuardianStudent), required=True)
 
 
 class GuardianRemoved(RecordEvent):
+    """A guardian no longer known to the school: their records go."""
     guardian_id = UuidString(required=True)
 
 
 class StaffRecorded(RecordEvent):
+    """A member of staff, new or with a changed title or name."""
     staff_id = UuidString(required=True)
     title = SafeString(required=True, max_length=50)
     given_name = SafeString(required=True)
@@ -87,10 +94,12 @@ class StaffRecorded(RecordEvent):
 
 
 class StaffRemoved(RecordEvent):
+    """A member of staff who left the school."""
     staff_id = UuidString(required=True)
 
 
 class ClassRecorded(RecordEvent):
+    """A class: its name, subject, teachers and students, new or changed."""
     class_id = UuidString(required=True)
     name = SafeString(required=True)
     subject = SafeString(required=True)
@@ -99,10 +108,12 @@ class ClassRecorded(RecordEvent):
 
 
 class ClassRemoved(RecordEvent):
+    """A class the school no longer teaches."""
     class_id = UuidString(required=True)
 
 
 class AttainmentRecorded(RecordEvent):
+    """A student's mark, grade or target in a class for a period."""
     attainment_id = UuidString(required=True)
     student_id = UuidString(required=True)
     class_id = UuidString(required=True)
@@ -114,6 +125,7 @@ class AttainmentRecorded(RecordEvent):
 
 
 class CharacteristicRecorded(RecordEvent):
+    """A student's attitude, effort, behaviour or attendance for a period."""
     characteristic_id = UuidString(required=True)
     student_id = UuidString(required=True)
     class_id = UuidString(load_default=None, allow_none=True)
@@ -211,19 +223,21 @@ class LinkEvent(RecordEvent):
 
 
 class ParentVerified(LinkEvent):
-    pass
+    """A parent confirmed the child's date of birth: the link to the child is active."""
 
 
 class LinkRevoked(LinkEvent):
-    pass
+    """A parent's link to a child was ended: the parent no longer sees the child."""
 
 
 class LinkLocked(LinkEvent):
+    """A link locked after too many wrong dates of birth; the school can unlock it."""
     student_name = SafeString(allow_none=True, load_default=None)  # for the admins' mail
 
 
 # --- reports ------------------------------------------------------------------------
 class ReportPublished(EventData):
+    """A student's report for a period was published to their parents."""
     report_id = UuidString(required=True)
     student_id = UuidString(required=True)
     period = SafeString(required=True, max_length=100)
@@ -245,6 +259,7 @@ class ReportCorrected(EventData):
 
 
 class ReportWithdrawn(EventData):
+    """A published report was withdrawn: parents no longer see it."""
     report_id = UuidString(required=True)
     student_id = UuidString(required=True)
 
@@ -256,24 +271,26 @@ class RightsRequest(EventData):
 
 
 class ErasureRequested(RightsRequest):
+    """dsar asks every participant to erase a subject's personal data."""
     # The subject asked themselves (a parent their own record, a student theirs): a
     # service that erases their address holds back word of the completion (issue 30).
     by_subject = fields.Boolean(load_default=False)
 
 
 class AccessRequested(RightsRequest):
-    pass
+    """dsar asks every participant for its part of a subject's data."""
 
 
 class ProcessingRestricted(RightsRequest):
-    pass
+    """dsar asks every participant to restrict processing of a subject's data."""
 
 
 class RestrictionLifted(RightsRequest):
-    pass
+    """dsar asks every participant to lift a subject's restriction."""
 
 
 class ObjectionRecorded(RightsRequest):
+    """dsar asks every participant to stop a processing the subject objected to."""
     processing = fields.String(required=True, validate=validate.OneOf(("report_emails",)))
 
 
@@ -312,19 +329,20 @@ class RightsAnswer(EventData):
 
 
 class ErasureCompleted(RightsAnswer):
-    pass
+    """A participant's answer: it erased the subject's personal data."""
 
 
 class RestrictionApplied(RightsAnswer):
+    """A participant's answer: the restriction is applied (or lifted)."""
     restricted = fields.Boolean(required=True)
 
 
 class ObjectionApplied(RightsAnswer):
-    pass
+    """A participant's answer: the processing objected to has stopped."""
 
 
 class OffboardingCompleted(RightsAnswer):
-    pass
+    """A participant's answer: it erased the whole school."""
 
 
 class SubjectDataExported(RightsAnswer):

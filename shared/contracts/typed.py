@@ -68,6 +68,7 @@ class SchoolOffboarded(EventData):
 
 @dataclass(frozen=True, slots=True)
 class StudentRecorded(EventData):
+    """A student of the school, new or with a changed name."""
     event_type: ClassVar[str] = "StudentRecorded"
     record_version: int
     student_id: str
@@ -77,6 +78,7 @@ class StudentRecorded(EventData):
 
 @dataclass(frozen=True, slots=True)
 class StudentPlacementRecorded(EventData):
+    """A student's form group and year group, new or changed."""
     event_type: ClassVar[str] = "StudentPlacementRecorded"
     record_version: int
     student_id: str
@@ -104,6 +106,7 @@ class StudentBirthDateRecorded(EventData):
 
 @dataclass(frozen=True, slots=True)
 class StudentRemoved(EventData):
+    """A student no longer on the school's roll: their records go."""
     event_type: ClassVar[str] = "StudentRemoved"
     record_version: int
     student_id: str
@@ -111,6 +114,7 @@ class StudentRemoved(EventData):
 
 @dataclass(frozen=True, slots=True)
 class GuardianRecorded(EventData):
+    """A parent or carer of the school, new or with a changed name or email."""
     event_type: ClassVar[str] = "GuardianRecorded"
     record_version: int
     guardian_id: str
@@ -128,6 +132,7 @@ class GuardianStudent(EventData):
 
 @dataclass(frozen=True, slots=True)
 class GuardianStudentsRecorded(EventData):
+    """The students a guardian is responsible for, the whole list each time."""
     event_type: ClassVar[str] = "GuardianStudentsRecorded"
     _nested: ClassVar[dict[str, type[EventData]]] = {"students": GuardianStudent}
     record_version: int
@@ -137,6 +142,7 @@ class GuardianStudentsRecorded(EventData):
 
 @dataclass(frozen=True, slots=True)
 class GuardianRemoved(EventData):
+    """A guardian no longer known to the school: their records go."""
     event_type: ClassVar[str] = "GuardianRemoved"
     record_version: int
     guardian_id: str
@@ -144,6 +150,7 @@ class GuardianRemoved(EventData):
 
 @dataclass(frozen=True, slots=True)
 class StaffRecorded(EventData):
+    """A member of staff, new or with a changed title or name."""
     event_type: ClassVar[str] = "StaffRecorded"
     record_version: int
     staff_id: str
@@ -154,6 +161,7 @@ class StaffRecorded(EventData):
 
 @dataclass(frozen=True, slots=True)
 class StaffRemoved(EventData):
+    """A member of staff who left the school."""
     event_type: ClassVar[str] = "StaffRemoved"
     record_version: int
     staff_id: str
@@ -161,6 +169,7 @@ class StaffRemoved(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ClassRecorded(EventData):
+    """A class: its name, subject, teachers and students, new or changed."""
     event_type: ClassVar[str] = "ClassRecorded"
     record_version: int
     class_id: str
@@ -172,6 +181,7 @@ class ClassRecorded(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ClassRemoved(EventData):
+    """A class the school no longer teaches."""
     event_type: ClassVar[str] = "ClassRemoved"
     record_version: int
     class_id: str
@@ -179,6 +189,7 @@ class ClassRemoved(EventData):
 
 @dataclass(frozen=True, slots=True)
 class AttainmentRecorded(EventData):
+    """A student's mark, grade or target in a class for a period."""
     event_type: ClassVar[str] = "AttainmentRecorded"
     record_version: int
     attainment_id: str
@@ -193,6 +204,7 @@ class AttainmentRecorded(EventData):
 
 @dataclass(frozen=True, slots=True)
 class CharacteristicRecorded(EventData):
+    """A student's attitude, effort, behaviour or attendance for a period."""
     event_type: ClassVar[str] = "CharacteristicRecorded"
     record_version: int
     characteristic_id: str
@@ -287,6 +299,7 @@ class AccountActivated(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ParentVerified(EventData):
+    """A parent confirmed the child's date of birth: the link to the child is active."""
     event_type: ClassVar[str] = "ParentVerified"
     record_version: int
     link_id: str
@@ -297,6 +310,7 @@ class ParentVerified(EventData):
 
 @dataclass(frozen=True, slots=True)
 class LinkRevoked(EventData):
+    """A parent's link to a child was ended: the parent no longer sees the child."""
     event_type: ClassVar[str] = "LinkRevoked"
     record_version: int
     link_id: str
@@ -307,6 +321,7 @@ class LinkRevoked(EventData):
 
 @dataclass(frozen=True, slots=True)
 class LinkLocked(EventData):
+    """A link locked after too many wrong dates of birth; the school can unlock it."""
     event_type: ClassVar[str] = "LinkLocked"
     record_version: int
     link_id: str
@@ -318,6 +333,7 @@ class LinkLocked(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ReportPublished(EventData):
+    """A student's report for a period was published to their parents."""
     event_type: ClassVar[str] = "ReportPublished"
     report_id: str
     student_id: str
@@ -343,6 +359,7 @@ class ReportCorrected(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ReportWithdrawn(EventData):
+    """A published report was withdrawn: parents no longer see it."""
     event_type: ClassVar[str] = "ReportWithdrawn"
     report_id: str
     student_id: str
@@ -375,6 +392,7 @@ class Subject(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ErasureRequested(EventData):
+    """dsar asks every participant to erase a subject's personal data."""
     event_type: ClassVar[str] = "ErasureRequested"
     _nested: ClassVar[dict[str, type[EventData]]] = {"subject": Subject}
     subject: Subject
@@ -384,6 +402,7 @@ class ErasureRequested(EventData):
 
 @dataclass(frozen=True, slots=True)
 class AccessRequested(EventData):
+    """dsar asks every participant for its part of a subject's data."""
     event_type: ClassVar[str] = "AccessRequested"
     _nested: ClassVar[dict[str, type[EventData]]] = {"subject": Subject}
     subject: Subject
@@ -392,6 +411,7 @@ class AccessRequested(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ProcessingRestricted(EventData):
+    """dsar asks every participant to restrict processing of a subject's data."""
     event_type: ClassVar[str] = "ProcessingRestricted"
     _nested: ClassVar[dict[str, type[EventData]]] = {"subject": Subject}
     subject: Subject
@@ -400,6 +420,7 @@ class ProcessingRestricted(EventData):
 
 @dataclass(frozen=True, slots=True)
 class RestrictionLifted(EventData):
+    """dsar asks every participant to lift a subject's restriction."""
     event_type: ClassVar[str] = "RestrictionLifted"
     _nested: ClassVar[dict[str, type[EventData]]] = {"subject": Subject}
     subject: Subject
@@ -408,6 +429,7 @@ class RestrictionLifted(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ObjectionRecorded(EventData):
+    """dsar asks every participant to stop a processing the subject objected to."""
     event_type: ClassVar[str] = "ObjectionRecorded"
     _nested: ClassVar[dict[str, type[EventData]]] = {"subject": Subject}
     subject: Subject
@@ -417,6 +439,7 @@ class ObjectionRecorded(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ErasureCompleted(EventData):
+    """A participant's answer: it erased the subject's personal data."""
     event_type: ClassVar[str] = "ErasureCompleted"
     request_id: str
     service: str
@@ -441,6 +464,7 @@ class SubjectDataExported(EventData):
 
 @dataclass(frozen=True, slots=True)
 class RestrictionApplied(EventData):
+    """A participant's answer: the restriction is applied (or lifted)."""
     event_type: ClassVar[str] = "RestrictionApplied"
     request_id: str
     service: str
@@ -453,6 +477,7 @@ class RestrictionApplied(EventData):
 
 @dataclass(frozen=True, slots=True)
 class ObjectionApplied(EventData):
+    """A participant's answer: the processing objected to has stopped."""
     event_type: ClassVar[str] = "ObjectionApplied"
     request_id: str
     service: str
@@ -464,6 +489,7 @@ class ObjectionApplied(EventData):
 
 @dataclass(frozen=True, slots=True)
 class OffboardingCompleted(EventData):
+    """A participant's answer: it erased the whole school."""
     event_type: ClassVar[str] = "OffboardingCompleted"
     request_id: str
     service: str

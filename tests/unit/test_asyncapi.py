@@ -171,8 +171,13 @@ _MESSAGE = {
     "patternProperties": _EXT,
     "properties": {
         "name": {"type": "string"}, "title": {"type": "string"},
+        "summary": {"type": "string"},
         "description": {"type": "string"}, "contentType": {"type": "string"},
         "payload": {"type": "object"},
+        "examples": {"type": "array", "items": {  # AsyncAPI 3.0's Message Example Object
+            "type": "object", "required": ["payload"], "additionalProperties": False,
+            "properties": {"name": {"type": "string"}, "summary": {"type": "string"},
+                           "payload": {}}}},
         "bindings": {"type": "object", "properties": {"amqp": {
             "type": "object", "additionalProperties": False,
             "properties": {"contentEncoding": {"type": "string"},
@@ -318,3 +323,24 @@ def test_blueprint_serves_the_document(doc):
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     assert response.get_json() == doc
+
+
+@pytest.mark.parametrize("contract", contracts.CONTRACTS, ids=asyncapi.message_name)
+def test_every_message_has_a_summary_a_description_and_an_example(doc, contract):
+    """For consumers (issue 28): what the event says in one line and in full, and a payload
+    it accepts (made up, built from its schema)."""
+    message = doc["components"]["messages"][asyncapi.message_name(contract)]
+    assert message["summary"].strip() and "\n" not in message["summary"]
+    assert message["description"].strip()
+    (example,) = message["examples"]
+    assert example["name"] and example["summary"]
+    jsonschema.validate(example["payload"], message["payload"])
+    assert example["payload"]["type"] == contract.type
+
+
+def test_the_example_is_what_the_contract_accepts(doc):
+    """The example passes the contract's own schema too, not only the document's."""
+    for contract in contracts.CONTRACTS:
+        payload = doc["components"]["messages"][asyncapi.message_name(contract)][
+            "examples"][0]["payload"]
+        assert contract.schema().validate(payload["data"]) == {}, contract.type

@@ -52,3 +52,111 @@ def test_the_checks_catch_an_operation_silent_on_security_or_success():
         test_every_operation_declares_its_security(broken)
     with pytest.raises(AssertionError, match="without a documented success"):
         test_every_operation_documents_a_success_answer(broken)
+
+
+def test_paging_is_only_after_and_next(doc):
+    """No page-number `PaginationMetadata` (flask-smorest's): lists page by `after` and
+    answer `next` (shared/pages.py)."""
+    components = doc["components"]
+    assert "PaginationMetadata" not in components.get("schemas", {})
+    assert "PAGINATION" not in components.get("headers", {})
+    assert "PaginationMetadata" not in str(doc)
+
+
+def untyped_objects(doc):
+    """Where a schema leaves an object free-form (no properties and no typed
+    additionalProperties) or a value untyped (`{}`). apispec's nullable nested field
+    (`anyOf: [{type: object, nullable: true}, {$ref}]`) says null or the referenced schema:
+    typed."""
+    found = []
+
+    def walk(node, where, in_any_of=False):
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}/{index}", in_any_of)
+            return
+        if not isinstance(node, dict):
+            return
+        if node == {}:
+            found.append(where)
+        elif node.get("type") == "object" and "properties" not in node:
+            extra = node.get("additionalProperties", True)
+            if extra in (True, {}) and not (in_any_of and node.get("nullable")):
+                found.append(where)
+        for key, value in node.items():
+            if key in ("properties",):  # names, each a schema
+                for name, prop in value.items():
+                    walk(prop, f"{where}/{name}")
+            elif key in ("additionalProperties", "items", "oneOf", "anyOf", "allOf"):
+                walk(value, f"{where}/{key}", key == "anyOf")
+    for name, schema in doc["components"]["schemas"].items():
+        walk(schema, name)
+    return found
+
+
+def test_every_schema_is_typed_all_the_way_down(doc):
+    """Errors (`fields`, `rows`), a batch's rejections, OneRoster's `ignored` rows: no
+    free-form object."""
+    untyped = untyped_objects(doc)
+    assert not untyped, f"untyped objects: {untyped}"
+
+
+def test_the_one_error_schema_answers_every_error(doc):
+    error = {"$ref": "#/components/schemas/Error"}
+    for label, op in operations(doc):
+        for status, answer in op["responses"].items():
+            if status[0] in "45" and "content" in answer:
+                assert answer["content"]["application/json"]["schema"] == error, (
+                    label, status)
+    detail = doc["components"]["schemas"]["ErrorDetail"]
+    assert detail["additionalProperties"] is False  # every key it may hold, declared
+    assert detail["properties"]["rows"]["items"] == {"$ref": "#/components/schemas/ErrorRow"}
+
+
+def test_the_typing_check_catches_a_free_form_object():
+    broken = {"components": {"schemas": {"A": {"type": "object", "properties": {
+        "rows": {"type": "array", "items": {"type": "object", "additionalProperties": {}}},
+        "any": {}}}}}}
+    assert untyped_objects(broken) == ["A/rows/items", "A/rows/items/additionalProperties",
+                                       "A/any"]
+
+
+# The services whose schemas are described field by field so far (issue 28 is done service
+# by service: a service joins when each of its properties has its description).
+DESCRIBED = ("linking", "notifications")
+
+
+def undescribed_properties(doc):
+    return [f"{name}.{prop}" for name, schema in doc["components"]["schemas"].items()
+            for prop, value in schema.get("properties", {}).items()
+            if not value.get("description")]
+
+
+def answer_schemas(doc):
+    """The components a success answer's body refers to (directly)."""
+    names = set()
+    for _label, op in operations(doc):
+        for status, answer in op["responses"].items():
+            for media in answer.get("content", {}).values() if status[0] == "2" else ():
+                ref = media.get("schema", {}).get("$ref", "")
+                if ref:
+                    names.add(ref.rsplit("/", 1)[1])
+    return names
+
+
+@pytest.mark.parametrize("name", DESCRIBED)
+def test_every_property_is_described_and_answers_say_what_is_always_there(name):
+    """From the marshmallow fields' metadata (written once); `required` on the fields an
+    answer always holds, so a generated client does not make them all optional."""
+    doc = document(name)
+    missing = undescribed_properties(doc)
+    assert not missing, f"properties without a description: {missing}"
+    silent = sorted(n for n in answer_schemas(doc)
+                    if not doc["components"]["schemas"][n].get("required"))
+    assert not silent, f"answers that declare no required field: {silent}"
+
+
+def test_the_description_check_catches_a_silent_property():
+    broken = {"components": {"schemas": {"A": {"type": "object", "properties": {
+        "said": {"type": "string", "description": "Said."}, "silent": {"type": "string"}}}}}}
+    assert undescribed_properties(broken) == ["A.silent"]
