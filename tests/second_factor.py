@@ -121,6 +121,11 @@ def requests_post(base_url: str, session=None) -> Post:
     return post
 
 
+def knows(email: str) -> bool:
+    """Whether a sign-in through `complete` enrolled (or passed) this email's login."""
+    return email.lower() in _by_email
+
+
 def code_for(email: str) -> str:
     """A code (or recovery code) not given before, for the login of this email, which a
     sign-in through `complete` enrolled: what a person types on the code screen."""

@@ -175,9 +175,7 @@ def test_a_parent_at_two_schools_sees_who_and_where_everywhere(web_system, open_
 def test_the_operator_sets_the_school_offices_contact(web_system, page):
     school = web_system.create_school()
     page.goto(web_system.url(f"/schools/{school.id}"))
-    page.get_by_label("Email").fill(web_system.operator[0])
-    page.get_by_label("Password").fill(web_system.operator[1])
-    page.get_by_role("button", name="Sign in").click()
+    web_system.staff_signs_in(page, *web_system.operator)
     settings = page.get_by_role("region", name="Settings")
     settings.get_by_label("Office phone").fill("call us")
     settings.get_by_role("button", name="Save the settings").click()
