@@ -71,6 +71,9 @@ class DetailsOut(Schema):
         "description": "The processing objected to (an objection): report_emails."})
     lift = fields.Boolean(metadata={"description": "A restriction lifted, not asked for."})
     note = fields.String(metadata={"description": "The filer's short note for the school."})
+    replay_of = fields.List(fields.String(), metadata={
+        "description": "An erasure re-applied after a restore from backup: the ids of the "
+                       "requests it stands for (shared/restore.py)."})
 
 
 class RequestOut(Schema):
