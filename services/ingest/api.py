@@ -174,7 +174,7 @@ def _settings_out(settings: oneroster.Settings) -> dict:
 @require("school_admin", "operator")
 @answers(422)
 @operation("getOneRosterSettings")
-@blp.response(200, schemas.RosterSettings)
+@blp.response(200, schemas.RosterSettingsOut)
 def oneroster_settings():
     """The school's OneRoster settings.
 
@@ -189,7 +189,7 @@ def oneroster_settings():
 @require("school_admin", "operator")
 @operation("changeOneRosterSettings")
 @blp.arguments(schemas.RosterSettings)
-@blp.response(200, schemas.RosterSettings)
+@blp.response(200, schemas.RosterSettingsOut)
 def change_oneroster_settings(body):
     """Change the school's OneRoster settings.
 
