@@ -46,9 +46,8 @@ keys = Blueprint("keys", __name__, description="Public signing keys")
 
 @keys.route("/.well-known/jwks.json", methods=["GET"])
 @public
-@keys.alt_response(200, success=True, description="A JSON Web Key Set", schema={
-    "type": "object", "required": ["keys"],
-    "properties": {"keys": {"type": "array", "items": {"type": "object"}}}})
+@keys.alt_response(200, success=True, description="A JSON Web Key Set",
+                   schema=schemas.JwksOut)
 def jwks():
     """The token-signing public keys (a JWKS).
 
