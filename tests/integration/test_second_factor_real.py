@@ -3,6 +3,7 @@ PostgreSQL and RabbitMQ (issue 25): enrolment at first sign-in, confirmation wit
 recovery codes, passing it at each sign-in, a code accepted once, wrong codes limited as
 wrong passwords are, recovery codes single use, the key sealed at rest."""
 import datetime as dt
+import threading
 
 import jwt
 import pyotp
@@ -204,3 +205,24 @@ def test_wrong_codes_from_many_addresses_lock_the_account_s_codes(idp):
     owner = idp.sign_in(OPERATOR[0], "a-new-password-9", address=fresh).json["access_token"]
     assert idp.post(PASS, {"code": code_at(key, clock, steps=1)}, owner,
                     address=fresh).status_code == 200
+
+
+def test_one_code_sent_at_once_on_many_sign_ins_passes_one_of_them(idp):
+    """Racing a code seen over a shoulder against its owner: requests with the same code
+    at the same moment are serialised on the account, and only one passes."""
+    key, _ = enrolled(idp)
+    tokens = [signed_in(idp)["access_token"] for _ in range(6)]
+    code, barrier, statuses = code_at(key, idp.identity.clock), threading.Barrier(6), []
+
+    def attempt(token):
+        client = idp.client.application.test_client()
+        barrier.wait()
+        statuses.append(client.post(PASS, json={"code": code}, headers={
+            "Authorization": f"Bearer {token}"},
+            environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code)
+    threads = [threading.Thread(target=attempt, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200] + [401] * 5
