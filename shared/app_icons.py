@@ -36,26 +36,32 @@ def _distance(px: float, py: float, a: tuple[float, float], b: tuple[float, floa
 def draw(size: int) -> bytes:
     """The icon as a PNG (8-bit RGB) of size × size pixels."""
     scale = size / BOX
-    points = [(x * scale, y * scale) for x, y in POINTS]
-    segments = list(zip(points, points[1:]))
-    half = STROKE * scale / 2
-    lo_x = min(x for x, _ in points) - half - 1
-    hi_x = max(x for x, _ in points) + half + 1
-    lo_y = min(y for _, y in points) - half - 1
-    hi_y = max(y for _, y in points) + half + 1
+    line = _Line([(x * scale, y * scale) for x, y in POINTS], STROKE * scale / 2)
     rows = []
     for y in range(size):
         row = bytearray([0])  # filter: none
-        cy = y + 0.5
         for x in range(size):
-            cx = x + 0.5
-            cover = 0.0
-            if lo_x <= cx <= hi_x and lo_y <= cy <= hi_y:
-                d = min(_distance(cx, cy, a, b) for a, b in segments)
-                cover = max(0.0, min(1.0, half - d + 0.5))
+            cover = line.cover(x + 0.5, y + 0.5)
             row += bytes(round(bg + (fg - bg) * cover) for bg, fg in zip(BACKGROUND, LINE))
         rows.append(bytes(row))
     return _png(size, size, b"".join(rows))
+
+
+class _Line:
+    """The polyline with round caps and joins: how much of a pixel (by its centre) it covers."""
+
+    def __init__(self, points: list[tuple[float, float]], half: float):
+        self.segments = list(zip(points, points[1:]))
+        self.half = half
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        self.box = (min(xs) - half - 1, max(xs) + half + 1, min(ys) - half - 1, max(ys) + half + 1)
+
+    def cover(self, cx: float, cy: float) -> float:
+        lo_x, hi_x, lo_y, hi_y = self.box
+        if not (lo_x <= cx <= hi_x and lo_y <= cy <= hi_y):
+            return 0.0
+        d = min(_distance(cx, cy, a, b) for a, b in self.segments)
+        return max(0.0, min(1.0, self.half - d + 0.5))
 
 
 def _png(width: int, height: int, raw: bytes) -> bytes:

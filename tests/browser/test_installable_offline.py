@@ -12,8 +12,9 @@ import struct
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE
-from tests.browser.support import (CHROMIUM, CHROMIUM_ARGS, assert_accessible, family_events, main_nav,
-                                   no_script_errors, page_heading, screenshot)
+from tests.browser.support import (CHROMIUM, CHROMIUM_ARGS, assert_accessible,
+                                   family_events, main_nav, no_script_errors, page_heading,
+                                   screenshot)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"
