@@ -834,6 +834,7 @@ const CONSOLES = { school_admin: "./admin.js", operator: "./operator.js" };
 /** Who is signed in is asked again on the next screen (a sign-in, a sign-out, a 401). */
 function forgetReader() {
   state.me = null;
+  state.offline = false;
   state.staff = null;
   session.me = null;
 }
@@ -977,7 +978,6 @@ async function render() {
 window.addEventListener("online", () => {
   if (!state.offline) return;
   forgetReader();
-  state.offline = false;
   render();
 });
 
