@@ -290,7 +290,8 @@ BEARER_SCHEME_SPEC = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
 
 def passed_second_factor(principal: Principal) -> bool:
     amr = principal.claims.get("amr")
-    return isinstance(amr, list) and "otp" in amr
+    # "otp": the password then a code; "mfa": a passkey with user verification (both).
+    return isinstance(amr, list) and ("otp" in amr or "mfa" in amr)
 
 
 def recent_second_factor(principal: Principal, now: float | None = None) -> bool:

@@ -300,3 +300,50 @@ class Activated(Schema):
 class StatusOut(Schema):
     """An answer saying what was done: `reset` (a password), `offboarding` (a school)."""
     status = fields.String(required=True, metadata={"description": "What was done"})
+
+
+# --- passkeys (WebAuthn) -----------------------------------------------------------------
+CREDENTIAL_MAX_CHARS = 16_000
+
+
+def _credential_size(value: dict) -> None:
+    import json
+    if len(json.dumps(value)) > CREDENTIAL_MAX_CHARS:
+        raise ValidationError("The credential is too large.")
+
+
+class PasskeyOptions(Schema):
+    """A single-use challenge (valid five minutes) and the options to hand to the
+    browser's navigator.credentials.create() or .get() as WebAuthn's JSON form
+    (PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON)."""
+    challenge_id = fields.String()
+    options = fields.Dict(metadata={"description": "PublicKeyCredentialCreationOptionsJSON "
+                                    "or PublicKeyCredentialRequestOptionsJSON"})
+
+
+class PasskeyRegister(Schema):
+    challenge_id = fields.UUID(required=True)
+    name = SafeString(required=True, validate=validate.Length(min=1, max=60))
+    credential = fields.Dict(required=True, validate=_credential_size, metadata={
+        "description": "The browser's answer, PublicKeyCredential.toJSON() "
+                       "(RegistrationResponseJSON)"})
+
+
+class PasskeySignIn(Schema):
+    challenge_id = fields.UUID(required=True)
+    credential = fields.Dict(required=True, validate=_credential_size, metadata={
+        "description": "The browser's answer, PublicKeyCredential.toJSON() "
+                       "(AuthenticationResponseJSON)"})
+    role = fields.String(validate=validate.OneOf(ACCOUNT_ROLES))
+
+
+class PasskeyOut(Schema):
+    """A passkey as its owner sees it: never its credential id or public key."""
+    id = fields.String()
+    name = fields.String()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+
+
+class PasskeyList(Schema):
+    items = fields.List(fields.Nested(PasskeyOut))
