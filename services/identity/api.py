@@ -223,7 +223,7 @@ def list_passkeys():
 
 @auth.route("/auth/passkeys/registration", methods=["POST"])
 @require(*EVERYONE)
-@auth.response(201, schemas.PasskeyOptions)
+@auth.response(201, schemas.PasskeyCreation)
 def passkey_registration_options():
     """Begin adding a passkey to the signed-in login: a challenge (single use, five
     minutes) and the options for navigator.credentials.create() (a discoverable
@@ -261,7 +261,7 @@ def remove_passkey(passkey_id):
 
 @auth.route("/auth/passkey/options", methods=["POST"])
 @public
-@auth.response(201, schemas.PasskeyOptions)
+@auth.response(201, schemas.PasskeyRequest)
 def passkey_sign_in_options():
     """Begin signing in with a passkey, no email needed: a challenge (single use, five
     minutes) and the options for navigator.credentials.get() (the browser offers the

@@ -6,7 +6,7 @@ from binascii import Error as Base64Error
 from urllib.parse import unquote_plus
 
 from flask import has_request_context, request
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
@@ -303,37 +303,137 @@ class StatusOut(Schema):
 
 
 # --- passkeys (WebAuthn) -----------------------------------------------------------------
-CREDENTIAL_MAX_CHARS = 16_000
+# WebAuthn's JSON forms (Level 3): binary members as base64url strings. Members a browser
+# may add that identity does not read are dropped (EXCLUDE), not refused.
+def _b64(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
-def _credential_size(value: dict) -> None:
-    import json
-    if len(json.dumps(value)) > CREDENTIAL_MAX_CHARS:
-        raise ValidationError("The credential is too large.")
+class RpEntity(Schema):
+    id = fields.String()
+    name = fields.String()
 
 
-class PasskeyOptions(Schema):
-    """A single-use challenge (valid five minutes) and the options to hand to the
-    browser's navigator.credentials.create() or .get() as WebAuthn's JSON form
-    (PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON)."""
+class UserEntity(Schema):
+    id = fields.String()
+    name = fields.String()
+    displayName = fields.String()
+
+
+class CredentialParameter(Schema):
+    type = fields.String()
+    alg = fields.Integer()
+
+
+class CredentialDescriptor(Schema):
+    id = fields.String()
+    type = fields.String()
+    transports = fields.List(fields.String())
+
+
+class AuthenticatorSelection(Schema):
+    residentKey = fields.String()
+    requireResidentKey = fields.Boolean()
+    userVerification = fields.String()
+    authenticatorAttachment = fields.String()
+
+
+class CreationOptions(Schema):
+    """PublicKeyCredentialCreationOptionsJSON."""
+    rp = fields.Nested(RpEntity)
+    user = fields.Nested(UserEntity)
+    challenge = fields.String()
+    pubKeyCredParams = fields.List(fields.Nested(CredentialParameter))
+    timeout = fields.Integer()
+    excludeCredentials = fields.List(fields.Nested(CredentialDescriptor))
+    authenticatorSelection = fields.Nested(AuthenticatorSelection)
+    attestation = fields.String()
+
+
+class RequestOptions(Schema):
+    """PublicKeyCredentialRequestOptionsJSON."""
+    challenge = fields.String()
+    timeout = fields.Integer()
+    rpId = fields.String()
+    allowCredentials = fields.List(fields.Nested(CredentialDescriptor))
+    userVerification = fields.String()
+
+
+class PasskeyCreation(Schema):
+    """A single-use challenge (valid five minutes) and the options for the browser's
+    navigator.credentials.create()."""
     challenge_id = fields.String()
-    options = fields.Dict(metadata={"description": "PublicKeyCredentialCreationOptionsJSON "
-                                    "or PublicKeyCredentialRequestOptionsJSON"})
+    options = fields.Nested(CreationOptions)
+
+
+class PasskeyRequest(Schema):
+    """A single-use challenge (valid five minutes) and the options for the browser's
+    navigator.credentials.get()."""
+    challenge_id = fields.String()
+    options = fields.Nested(RequestOptions)
+
+
+class CredProps(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    rk = fields.Boolean()
+
+
+class ExtensionResults(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    credProps = fields.Nested(CredProps)
+
+
+class AttestationResponse(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    clientDataJSON = _b64(4000, required=True)
+    attestationObject = _b64(12000, required=True)
+    transports = fields.List(fields.String(validate=validate.Length(max=20)),
+                             validate=validate.Length(max=10))
+
+
+class AssertionResponse(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    clientDataJSON = _b64(4000, required=True)
+    authenticatorData = _b64(4000, required=True)
+    signature = _b64(2000, required=True)
+    userHandle = fields.String(allow_none=True,
+                               validate=validate.Length(max=200))
+
+
+class _Credential(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    id = _b64(1400, required=True)
+    rawId = _b64(1400, required=True)
+    type = fields.String(required=True, validate=validate.Equal("public-key"))
+    clientExtensionResults = fields.Nested(ExtensionResults)
+    authenticatorAttachment = fields.String(allow_none=True,
+                                            validate=validate.Length(max=30))
+
+
+class RegistrationCredential(_Credential):
+    """RegistrationResponseJSON: PublicKeyCredential.toJSON() of a new passkey."""
+    response = fields.Nested(AttestationResponse, required=True)
+
+
+class AuthenticationCredential(_Credential):
+    """AuthenticationResponseJSON: PublicKeyCredential.toJSON() of an assertion."""
+    response = fields.Nested(AssertionResponse, required=True)
 
 
 class PasskeyRegister(Schema):
     challenge_id = fields.UUID(required=True)
     name = SafeString(required=True, validate=validate.Length(min=1, max=60))
-    credential = fields.Dict(required=True, validate=_credential_size, metadata={
-        "description": "The browser's answer, PublicKeyCredential.toJSON() "
-                       "(RegistrationResponseJSON)"})
+    credential = fields.Nested(RegistrationCredential, required=True)
 
 
 class PasskeySignIn(Schema):
     challenge_id = fields.UUID(required=True)
-    credential = fields.Dict(required=True, validate=_credential_size, metadata={
-        "description": "The browser's answer, PublicKeyCredential.toJSON() "
-                       "(AuthenticationResponseJSON)"})
+    credential = fields.Nested(AuthenticationCredential, required=True)
     role = fields.String(validate=validate.OneOf(ACCOUNT_ROLES))
 
 

@@ -197,7 +197,7 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(service):
         assert answer.status_code == 422, answer.json
     assert client.post("/api/v1/auth/passkey", json={"credential": {}}).status_code == 422
     assert client.post("/api/v1/auth/passkey", json={
-        "challenge_id": begun["challenge_id"], "credential": {"rawId": 5}}).status_code == 401
+        "challenge_id": begun["challenge_id"], "credential": {"rawId": 5}}).status_code == 422
     with rt.engine.connect() as conn:
         assert conn.execute(passkeys.select()).all() == []
     assert client.get("/api/v1/auth/passkeys").status_code == 401
