@@ -28,7 +28,7 @@ CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
 NAME_MAX_LENGTH = 60
 MAX_PASSKEYS = 10  # per login: bounds what one account can store
 # RFC 8176: a hardware-secured key ("hwk"), the user verified by the device ("user"),
-# and so more than one factor ("mfa"); shared.auth counts "mfa" as the second factor.
+# and so more than one factor ("mfa"); shared.auth counts "hwk" with "user" as both.
 PASSKEY_AMR = ["hwk", "user", "mfa"]
 METHOD = "passkey"  # refresh_tokens.method of a sign-in begun with one
 
@@ -98,7 +98,7 @@ def registration_options(rp: RelyingParty, challenge: bytes, user_handle: str,
             user_verification=UserVerificationRequirement.REQUIRED),
         exclude_credentials=[PublicKeyCredentialDescriptor(
             id=webauthn.base64url_to_bytes(c)) for c in existing])
-    return json.loads(webauthn.options_to_json(options))
+    return dict(json.loads(webauthn.options_to_json(options)))
 
 
 def authentication_options(rp: RelyingParty, challenge: bytes) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def authentication_options(rp: RelyingParty, challenge: bytes) -> dict[str, Any]
     options = webauthn.generate_authentication_options(
         rp_id=rp.rp_id, challenge=challenge, timeout=rp.timeout_ms,
         user_verification=UserVerificationRequirement.REQUIRED)
-    return json.loads(webauthn.options_to_json(options))
+    return dict(json.loads(webauthn.options_to_json(options)))
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,8 @@ class NewPasskey:
     sign_count: int
 
 
-def verify_registration(rp: RelyingParty, credential: dict, challenge: bytes) -> NewPasskey:
+def verify_registration(rp: RelyingParty, credential: dict[str, Any],
+                        challenge: bytes) -> NewPasskey:
     """The authenticator's attestation checked against the challenge, RP ID and origins,
     with user verification: PasskeyNotRegistered otherwise."""
     try:
@@ -131,7 +132,7 @@ def verify_registration(rp: RelyingParty, credential: dict, challenge: bytes) ->
                       verified.credential_public_key, verified.sign_count)
 
 
-def credential_id_of(credential: dict) -> str:
+def credential_id_of(credential: dict[str, Any]) -> str:
     """The credential id an assertion names (base64url), checked only for its shape."""
     raw = credential.get("rawId") or credential.get("id")
     if not isinstance(raw, str) or not 1 <= len(raw) <= 1400:
@@ -142,7 +143,7 @@ def credential_id_of(credential: dict) -> str:
         raise PasskeyRefused() from exc
 
 
-def user_handle_of(credential: dict) -> str | None:
+def user_handle_of(credential: dict[str, Any]) -> str | None:
     """The user handle a discoverable credential answers with (the login's id), if any."""
     response = credential.get("response")
     handle = response.get("userHandle") if isinstance(response, dict) else None
@@ -154,7 +155,7 @@ def user_handle_of(credential: dict) -> str | None:
         raise PasskeyRefused() from exc
 
 
-def verify_assertion(rp: RelyingParty, credential: dict, challenge: bytes,
+def verify_assertion(rp: RelyingParty, credential: dict[str, Any], challenge: bytes,
                      public_key: bytes, sign_count: int) -> int:
     """The authenticator's signature over the challenge checked with the stored public
     key, the RP ID, the origins and user verification; its counter must have grown

@@ -6,7 +6,8 @@ from binascii import Error as Base64Error
 from urllib.parse import unquote_plus
 
 from flask import has_request_context, request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (EXCLUDE, Schema, ValidationError, fields, pre_load, validate,
+                         validates_schema)
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of

@@ -3,8 +3,8 @@ in it. The API and the event handlers call these; the rules live in domain.py.
 
 Identity is one object per process, its use cases in a module per seam: schools and
 their clients (schools.py), logins, memberships and invitations (invitations.py), sign-in
-and tokens (sign_in.py), the second factor (second_factor.py), passkeys (passkeys.py) and the sign-in limits
-(throttling.py)."""
+and tokens (sign_in.py), the second factor (second_factor.py), passkeys (passkeys.py)
+and the sign-in limits (throttling.py)."""
 from __future__ import annotations
 
 import datetime as dt
