@@ -246,7 +246,9 @@ EVERYONE = ("operator", "school_admin", "parent", "student")
 @require(*EVERYONE)
 @auth.response(200, schemas.PasskeyList)
 def list_passkeys():
-    """The signed-in login's passkeys: their names and dates, never a key."""
+    """List the signed-in login's passkeys.
+
+    The signed-in login's passkeys: their names and dates, never a key."""
     account_id = current_principal().account_id
     return {"items": run(lambda s: identity().list_passkeys(s, account_id))}
 
@@ -255,7 +257,9 @@ def list_passkeys():
 @require(*EVERYONE)
 @auth.response(201, schemas.PasskeyCreation)
 def passkey_registration_options():
-    """Begin adding a passkey to the signed-in login: a challenge (single use, five
+    """Begin adding a passkey.
+
+    Begin adding a passkey to the signed-in login: a challenge (single use, five
     minutes) and the options for navigator.credentials.create() (a discoverable
     credential, user verification required). Staff need a token that passed the second
     factor. 409 too_many_passkeys at ten."""
@@ -268,7 +272,9 @@ def passkey_registration_options():
 @auth.arguments(schemas.PasskeyRegister)
 @auth.response(201, schemas.PasskeyOut)
 def register_passkey(body):
-    """Add the passkey the browser made for that challenge, under the name given. The
+    """Add a passkey under a name.
+
+    Add the passkey the browser made for that challenge, under the name given. The
     attestation is checked against the challenge, the RP ID and the origins configured
     (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
     and the challenge is spent."""
@@ -282,7 +288,9 @@ def register_passkey(body):
 @require(*EVERYONE)
 @auth.alt_response(204, success=True, description="The passkey removed")
 def remove_passkey(passkey_id):
-    """Remove one of the signed-in login's passkeys: it signs nobody in from now on
+    """Remove a passkey.
+
+    Remove one of the signed-in login's passkeys: it signs nobody in from now on
     (another login's: 404)."""
     account_id = current_principal().account_id
     run(lambda s: identity().remove_passkey(s, account_id, str(passkey_id)))
@@ -293,7 +301,9 @@ def remove_passkey(passkey_id):
 @public
 @auth.response(201, schemas.PasskeyRequest)
 def passkey_sign_in_options():
-    """Begin signing in with a passkey, no email needed: a challenge (single use, five
+    """Begin signing in with a passkey.
+
+    Begin signing in with a passkey, no email needed: a challenge (single use, five
     minutes) and the options for navigator.credentials.get() (the browser offers the
     passkeys it holds for this site; user verification required)."""
     return run(lambda s: identity().passkey_sign_in_options(s))
@@ -304,7 +314,9 @@ def passkey_sign_in_options():
 @auth.arguments(schemas.PasskeySignIn)
 @auth.response(200, schemas.TokenResponse)
 def sign_in_with_passkey(body):
-    """Sign in with a passkey instead of a password: the browser's answer to the
+    """Sign in with a passkey instead of a password.
+
+    Sign in with a passkey instead of a password: the browser's answer to the
     challenge. Tokens as the password grant gives (in `role`, else the login's
     default), having passed both factors (`amr` ["hwk", "user", "mfa"], `otp_at`): staff
     need no code. Anything that does not check out (unknown or removed passkey, wrong
