@@ -6,7 +6,8 @@ from binascii import Error as Base64Error
 from urllib.parse import unquote_plus
 
 from flask import has_request_context, request
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (EXCLUDE, Schema, ValidationError, fields, pre_load, validate,
+                         validates_schema)
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
@@ -300,3 +301,150 @@ class Activated(Schema):
 class StatusOut(Schema):
     """An answer saying what was done: `reset` (a password), `offboarding` (a school)."""
     status = fields.String(required=True, metadata={"description": "What was done"})
+
+
+# --- passkeys (WebAuthn) -----------------------------------------------------------------
+# WebAuthn's JSON forms (Level 3): binary members as base64url strings. Members a browser
+# may add that identity does not read are dropped (EXCLUDE), not refused.
+def _b64(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class RpEntity(Schema):
+    id = fields.String()
+    name = fields.String()
+
+
+class UserEntity(Schema):
+    id = fields.String()
+    name = fields.String()
+    displayName = fields.String()
+
+
+class CredentialParameter(Schema):
+    type = fields.String()
+    alg = fields.Integer()
+
+
+class CredentialDescriptor(Schema):
+    id = fields.String()
+    type = fields.String()
+    transports = fields.List(fields.String())
+
+
+class AuthenticatorSelection(Schema):
+    residentKey = fields.String()
+    requireResidentKey = fields.Boolean()
+    userVerification = fields.String()
+    authenticatorAttachment = fields.String()
+
+
+class CreationOptions(Schema):
+    """PublicKeyCredentialCreationOptionsJSON."""
+    rp = fields.Nested(RpEntity)
+    user = fields.Nested(UserEntity)
+    challenge = fields.String()
+    pubKeyCredParams = fields.List(fields.Nested(CredentialParameter))
+    timeout = fields.Integer()
+    excludeCredentials = fields.List(fields.Nested(CredentialDescriptor))
+    authenticatorSelection = fields.Nested(AuthenticatorSelection)
+    attestation = fields.String()
+
+
+class RequestOptions(Schema):
+    """PublicKeyCredentialRequestOptionsJSON."""
+    challenge = fields.String()
+    timeout = fields.Integer()
+    rpId = fields.String()
+    allowCredentials = fields.List(fields.Nested(CredentialDescriptor))
+    userVerification = fields.String()
+
+
+class PasskeyCreation(Schema):
+    """A single-use challenge (valid five minutes) and the options for the browser's
+    navigator.credentials.create()."""
+    challenge_id = fields.String()
+    options = fields.Nested(CreationOptions)
+
+
+class PasskeyRequest(Schema):
+    """A single-use challenge (valid five minutes) and the options for the browser's
+    navigator.credentials.get()."""
+    challenge_id = fields.String()
+    options = fields.Nested(RequestOptions)
+
+
+class CredProps(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    rk = fields.Boolean()
+
+
+class ExtensionResults(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    credProps = fields.Nested(CredProps)
+
+
+class AttestationResponse(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    clientDataJSON = _b64(4000, required=True)
+    attestationObject = _b64(12000, required=True)
+    transports = fields.List(fields.String(validate=validate.Length(max=20)),
+                             validate=validate.Length(max=10))
+
+
+class AssertionResponse(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    clientDataJSON = _b64(4000, required=True)
+    authenticatorData = _b64(4000, required=True)
+    signature = _b64(2000, required=True)
+    userHandle = fields.String(allow_none=True,
+                               validate=validate.Length(max=200))
+
+
+class _Credential(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    id = _b64(1400, required=True)
+    rawId = _b64(1400, required=True)
+    type = fields.String(required=True, validate=validate.Equal("public-key"))
+    clientExtensionResults = fields.Nested(ExtensionResults)
+    authenticatorAttachment = fields.String(allow_none=True,
+                                            validate=validate.Length(max=30))
+
+
+class RegistrationCredential(_Credential):
+    """RegistrationResponseJSON: PublicKeyCredential.toJSON() of a new passkey."""
+    response = fields.Nested(AttestationResponse, required=True)
+
+
+class AuthenticationCredential(_Credential):
+    """AuthenticationResponseJSON: PublicKeyCredential.toJSON() of an assertion."""
+    response = fields.Nested(AssertionResponse, required=True)
+
+
+class PasskeyRegister(Schema):
+    challenge_id = fields.UUID(required=True)
+    name = SafeString(required=True, validate=validate.Length(min=1, max=60))
+    credential = fields.Nested(RegistrationCredential, required=True)
+
+
+class PasskeySignIn(Schema):
+    challenge_id = fields.UUID(required=True)
+    credential = fields.Nested(AuthenticationCredential, required=True)
+    role = fields.String(validate=validate.OneOf(ACCOUNT_ROLES))
+
+
+class PasskeyOut(Schema):
+    """A passkey as its owner sees it: never its credential id or public key."""
+    id = fields.String()
+    name = fields.String()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+
+
+class PasskeyList(Schema):
+    items = fields.List(fields.Nested(PasskeyOut))
