@@ -29,11 +29,15 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import unquote
 
 import pyotp
 from werkzeug.test import Client
+
+# A JSON object as the API takes and answers it.
+Json = dict[str, Any]
+WsgiApp = Callable[..., Any]
 
 log = logging.getLogger("pp.demo")
 
@@ -119,10 +123,10 @@ def _level(student: int, subject: int, period: int) -> int:
     return min(3, (student + subject) % 3 + period)
 
 
-def roster_events() -> list[dict]:
-    events: list[dict] = []
+def roster_events() -> list[Json]:
+    events: list[Json] = []
     for source, given, family, born, form, year, own_email in STUDENTS:
-        data = {"given_name": given, "family_name": family, "date_of_birth": born,
+        data: Json = {"given_name": given, "family_name": family, "date_of_birth": born,
                 "form_group": form, "year_group": year}
         if own_email:
             data["email"] = own_email
@@ -160,8 +164,8 @@ def roster_events() -> list[dict]:
     return events
 
 
-def results_events() -> list[dict]:
-    events: list[dict] = []
+def results_events() -> list[Json]:
+    events: list[Json] = []
     for s, student in enumerate(STUDENTS):
         source, form = student[0], student[4]
         for p, period in enumerate(PERIODS):
@@ -201,12 +205,12 @@ class Authenticators:
 
     def __init__(self, path: Path):
         self.path = path
-        self.known: dict[str, dict] = (json.loads(path.read_text()) if path.exists()
+        self.known: dict[str, Json] = (json.loads(path.read_text()) if path.exists()
                                        else {})
 
     def key(self, email: str) -> str | None:
         entry = self.known.get(email)
-        return entry["key"] if entry else None
+        return str(entry["key"]) if entry else None
 
     def remember(self, email: str, key: str) -> None:
         self.known[email] = {"key": key, "last_step": 0}
@@ -223,7 +227,7 @@ class Authenticators:
             if step <= now + 1:
                 entry["last_step"] = step
                 self._save()
-                return totp.generate_otp(step)
+                return str(totp.generate_otp(step))
             time.sleep(1)  # both codes of this window used: the next step's
 
     def _save(self) -> None:
@@ -235,11 +239,12 @@ class Authenticators:
 
 
 class Api:
-    def __init__(self, wsgi_app, authenticators: Authenticators | None = None):
+    def __init__(self, wsgi_app: WsgiApp, authenticators: Authenticators | None = None):
         self.client = Client(wsgi_app)
         self.authenticators = authenticators
 
-    def call(self, method: str, path: str, token: str | None = None, body=None):
+    def call(self, method: str, path: str, token: str | None = None,
+             body: Json | None = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = self.client.open(path, method=method.upper(), json=body, headers=headers)
         try:
@@ -248,7 +253,7 @@ class Api:
             response.close()
 
     def expect(self, step: str, statuses: tuple[int, ...], method: str, path: str,
-               token: str | None = None, body=None) -> dict:
+               token: str | None = None, body: Json | None = None) -> Any:
         status, answer = self.call(method, path, token, body)
         if status not in statuses:
             # The error code only: an answer may echo what was sent (names, emails).
@@ -273,20 +278,23 @@ class Api:
             key = self.expect("enrol an authenticator", (201,), "post",
                               "/api/v1/auth/second-factor/totp", token, {})["key"]
             self.authenticators.remember(address, key)
-            return self.expect("confirm the authenticator", (200,), "post",
-                               "/api/v1/auth/second-factor/totp/confirm", token,
-                               {"code": self.authenticators.next_code(address)}
-                               )["access_token"]
+            confirmed: str = self.expect(
+                "confirm the authenticator", (200,), "post",
+                "/api/v1/auth/second-factor/totp/confirm", token,
+                {"code": self.authenticators.next_code(address)})["access_token"]
+            return confirmed
         if self.authenticators.key(address) is None:
             raise DemoError("demo step 'second factor' met a login whose authenticator "
                             "the demo did not enrol (set up by hand?)")
-        return self.expect("pass the second factor", (200,), "post",
-                           "/api/v1/auth/second-factor", token,
-                           {"code": self.authenticators.next_code(address)})["access_token"]
+        passed: str = self.expect("pass the second factor", (200,), "post",
+                                  "/api/v1/auth/second-factor", token,
+                                  {"code": self.authenticators.next_code(address)}
+                                  )["access_token"]
+        return passed
 
 
 class DemoLoader:
-    def __init__(self, wsgi_app, data_dir: Path, settle: Callable[[], object],
+    def __init__(self, wsgi_app: WsgiApp, data_dir: Path, settle: Callable[[], object],
                  operator: tuple[str, str]):
         """`settle`: wait until the system has delivered every event so far (embedded
         mode's drain)."""
@@ -297,10 +305,10 @@ class DemoLoader:
         self.settle = settle
         self.operator = operator
         self.state_file = self.data_dir / "demo.json"
-        self.state: dict = {}
+        self.state: Json = {}
         self.loaded_now = False
 
-    def _save(self, **done) -> None:
+    def _save(self, **done: Any) -> None:
         self.state.update(done)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state, indent=1))
@@ -322,7 +330,7 @@ class DemoLoader:
         if operator is None:
             raise DemoError("the operator cannot sign in (is PP_BOOTSTRAP_OPERATOR_PASSWORD "
                             "the password this data folder's operator was created with?)")
-        school_id = self.state.get("school_id")
+        school_id: str | None = self.state.get("school_id")
         if school_id:
             # Still there? (The databases may have been removed without demo.json.)
             status, _ = self.api.call("patch", f"/api/v1/schools/{school_id}", operator,
@@ -449,7 +457,7 @@ def logins_text(result: DemoResult) -> str:
     ])
 
 
-def load_demo(wsgi_app, data_dir: Path, settle: Callable[[], object],
+def load_demo(wsgi_app: WsgiApp, data_dir: Path, settle: Callable[[], object],
               operator: tuple[str, str], operator_password_shown: bool) -> DemoResult:
     loader = DemoLoader(wsgi_app, data_dir, settle, operator)
     school_id = loader.load()

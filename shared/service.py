@@ -22,7 +22,8 @@ from shared.config import Settings
 from shared.logging_setup import configure_logging
 from shared.db import make_engine, make_session_factory, ping, run_in_transaction, upgrade
 from shared.messaging import topology
-from shared.messaging.consumer import DeliveryProcessor, Event, QueueWorker, Route, route
+from shared.messaging.consumer import DeliveryProcessor, Event, Route, route
+from shared.messaging.queue_worker import QueueWorker
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import BrokerPublisher, broker_connection, connect
 from shared.messaging.relay import OutboxRelay
@@ -180,9 +181,9 @@ class ServiceRuntime:
                              f"to it: {sorted(stray)}")
         return by_channel
 
-    def build_workers(self) -> list[tuple[str, Callable[[threading.Event], None]]]:
+    def build_workers(self) -> list[Loop]:
         """The worker's loops: one consumer per queue, and the outbox relay."""
-        loops = []
+        loops: list[Loop] = []
         self.queue_workers = []
         for channel, handlers in self.handlers_by_channel().items():
             if not topology.subscriptions(self.spec.name)[channel]:
