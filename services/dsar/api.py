@@ -41,7 +41,8 @@ def file_request(body):
     """File a subject request.
 
     File a request: a school admin's starts at once; a parent's or a student's
-    waits for the school (`awaiting_school`)."""
+    waits for the school (`awaiting_school`). A school admin's erasure wants the second
+    factor passed within 15 minutes, as approving one does (401 step_up_required)."""
     principal = current_principal()
     subject = body["subject"]
     school_id = body.get("school_id")
@@ -61,7 +62,8 @@ def file_request(body):
                                        "child."]})
     return in_transaction(lambda s: dsar().file(
         s, school_id, body["kind"], subject["type"], subject.get("id"), body["details"],
-        principal.account_id, principal.role, source_id=subject.get("source_id")))
+        principal.account_id, principal.role, source_id=subject.get("source_id"),
+        second_factor_recent=recent_second_factor(principal)))
 
 
 @blp.route("", methods=["GET"])
