@@ -102,8 +102,7 @@ def token(body):
 @operation("activateAccount")
 @auth.arguments(schemas.ActivateRequest, example=examples.ACTIVATE_REQUEST)
 @auth.alt_response(200, success=True, schema=schemas.Activated,
-                   description="The invitation accepted: the account is active",
-                   example=examples.ACTIVATED)
+                   description="Accepted: the account is active", example=examples.ACTIVATED)
 def activate(body):
     """Accept a school's invitation and activate the login.
 
