@@ -209,7 +209,8 @@ def confirm_totp(body):
     Confirm the enrolment with the app's current code: ten single-use recovery codes
     (shown only now) and an access token of this sign-in that passed the second factor
     (the sign-in's refresh token gives such tokens from now on). Wrong codes are limited
-    as wrong passwords are (401 invalid_second_factor)."""
+    as wrong passwords are, and per account from every address too (401
+    invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().confirm_totp(s, account_id, family, role, body["code"],
@@ -228,7 +229,8 @@ def pass_second_factor(body):
     Pass the second factor after the password: the app's current code (each accepted
     once) or an unused recovery code. An access token of this sign-in that passed it (the
     sign-in's refresh token gives such tokens from now on). Wrong codes are limited as
-    wrong passwords are (401 invalid_second_factor)."""
+    wrong passwords are, and per account from every address too (401
+    invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().pass_second_factor(
