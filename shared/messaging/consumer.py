@@ -38,6 +38,9 @@ from shared.tables import PlumbingTables
 from .envelope import Envelope, correlation_id_var, parse_envelope
 
 log = logging.getLogger(__name__)
+# One line per event applied: a deployment's trail of what each event caused (by its
+# correlation id); `make run` quiets it at INFO (shared/embedded.py).
+applied_log = logging.getLogger(f"{__name__}.applied")
 
 # A delivery as it arrives: the message body (bytes from RabbitMQ, text from the
 # in-memory broker), or one envelope of a packed message.
@@ -279,8 +282,8 @@ class DeliveryProcessor:
                     [delivery.envelope.id for delivery in fresh])))
         for delivery in fresh:
             token = correlation_id_var.set(delivery.envelope.correlation_id)
-            log.info("applied event_id=%s type=%s service=%s", delivery.envelope.id,
-                     delivery.envelope.type, self.service)
+            applied_log.info("applied event_id=%s type=%s service=%s",
+                             delivery.envelope.id, delivery.envelope.type, self.service)
             correlation_id_var.reset(token)
         return [(delivery.index, APPLIED if delivery.envelope.id in recorded else DUPLICATE)
                 for delivery in batch]
