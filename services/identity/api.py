@@ -7,8 +7,9 @@ import sqlalchemy as sa
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from shared.auth import answers, current_principal, operation, public, require
-from shared.errors import ApiError, NotFound
+from shared.auth import (STAFF_ROLES, answers, current_principal, operation, public,
+                         recent_second_factor, require)
+from shared.errors import ApiError, NotFound, StepUpRequired
 from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
 
@@ -211,7 +212,8 @@ def confirm_totp(body):
     Confirm the enrolment with the app's current code: ten single-use recovery codes
     (shown only now) and an access token of this sign-in that passed the second factor
     (the sign-in's refresh token gives such tokens from now on). Wrong codes are limited
-    as wrong passwords are (401 invalid_second_factor)."""
+    as wrong passwords are, and per account from every address too (401
+    invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().confirm_totp(s, account_id, family, role, body["code"],
@@ -230,7 +232,8 @@ def pass_second_factor(body):
     Pass the second factor after the password: the app's current code (each accepted
     once) or an unused recovery code. An access token of this sign-in that passed it (the
     sign-in's refresh token gives such tokens from now on). Wrong codes are limited as
-    wrong passwords are (401 invalid_second_factor)."""
+    wrong passwords are, and per account from every address too (401
+    invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().pass_second_factor(
@@ -254,6 +257,16 @@ def list_passkeys():
     return {"items": run(lambda s: identity().list_passkeys(s, account_id))}
 
 
+def adding_a_passkey() -> str:
+    """The account adding a passkey. A passkey signs in with both factors at once, so for
+    staff adding one is as grave as an enrolment: their sign-in must have passed the second
+    factor lately (a stolen refresh token keeps giving tokens of an old pass)."""
+    principal = current_principal()
+    if principal.role in STAFF_ROLES and not recent_second_factor(principal):
+        raise StepUpRequired()
+    return principal.account_id
+
+
 @auth.route("/auth/passkeys/registration", methods=["POST"])
 @require(*EVERYONE)
 @auth.response(201, schemas.PasskeyCreation)
@@ -263,8 +276,8 @@ def passkey_registration_options():
     Begin adding a passkey to the signed-in login: a challenge (single use, five
     minutes) and the options for navigator.credentials.create() (a discoverable
     credential, user verification required). Staff need a token that passed the second
-    factor. 409 too_many_passkeys at ten."""
-    account_id = current_principal().account_id
+    factor within 15 minutes (401 step_up_required). 409 too_many_passkeys at ten."""
+    account_id = adding_a_passkey()
     return run(lambda s: identity().passkey_registration_options(s, account_id))
 
 
@@ -278,8 +291,8 @@ def register_passkey(body):
     Add the passkey the browser made for that challenge, under the name given. The
     attestation is checked against the challenge, the RP ID and the origins configured
     (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
-    and the challenge is spent."""
-    account_id = current_principal().account_id
+    and the challenge is spent. Staff: as when beginning, 401 step_up_required."""
+    account_id = adding_a_passkey()
     return run(lambda s: identity().register_passkey(
         s, account_id, str(body["challenge_id"]), body["name"], body["credential"]),
         commit_on=(PasskeyNotRegistered,))
