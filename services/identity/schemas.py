@@ -426,6 +426,12 @@ class AuthenticationCredential(_Credential):
     response = fields.Nested(AssertionResponse, required=True)
 
 
+class PasskeyBegin(Schema):
+    """The login's password, asked again before adding a passkey (not needed within 15
+    minutes of passing a second factor)."""
+    password = fields.String(validate=validate.Length(min=1, max=300), load_only=True)
+
+
 class PasskeyRegister(Schema):
     challenge_id = fields.UUID(required=True)
     name = SafeString(required=True, validate=validate.Length(min=1, max=60))
