@@ -81,6 +81,9 @@ class Settings:
     queue_prefix: str = ""
     prefetch: int = 32
     max_attempts: int = 5
+    # How long a consumer remembers the events it applied (docs/decisions.md "Inbox
+    # retention"); an older event is refused, since whether it was applied cannot be told.
+    inbox_retention_days: int = 30
     outbox_retention_seconds: int = 3600
     relay_batch_size: int = 500
     # Publisher confirms outstanding at once (1: wait for each confirm, the naive relay).
@@ -182,6 +185,7 @@ def _messaging_settings(env: Mapping[str, str]) -> dict[str, Any]:
         queue_prefix=env.get("PP_QUEUE_PREFIX") or "",
         prefetch=_int(env, "PP_PREFETCH", 32),
         max_attempts=_int(env, "PP_MAX_ATTEMPTS", 5),
+        inbox_retention_days=_int(env, "PP_INBOX_RETENTION_DAYS", 30),
         outbox_retention_seconds=_int(env, "PP_OUTBOX_RETENTION_SECONDS", 3600),
         relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 500),
         publish_window=_int(env, "PP_PUBLISH_WINDOW", 256),

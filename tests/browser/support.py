@@ -314,12 +314,12 @@ class WebSystem:
         """A downloaded receipt, verified offline against every service's published
         receipt keys (GET /receipt-keys/<service>, through the gateway)."""
         from shared.config import SERVICES
-        from shared.receipts import keys_from_jwks, verify_receipt
+        from shared.receipts import service_keys, verify_receipt
         keys = {}
         for service in SERVICES:
             published = self.call("get", f"/receipt-keys/{service}")
             assert published.status_code == 200, published.text
-            keys.update(keys_from_jwks(published.json()))
+            keys[service] = service_keys(published.json(), service)[1]
         return verify_receipt(text, keys)
 
     def operator_token(self) -> str:

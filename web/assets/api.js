@@ -103,6 +103,9 @@ async function refresh() {
                                                        refresh_token: token })
       .then((answer) => { keepTokens(answer); return true; })
       .catch((error) => {
+        // Offline: the sign-in stands (the copies kept for reading offline are its); the
+        // caller learns that the network is missing, not that the reader is signed out.
+        if (error.status === 0) throw error;
         if (error.status === 401 || error.status === 400) forgetTokens();
         return false;
       })
