@@ -9,6 +9,7 @@ from shared.auth import (answers, current_principal, operation, public,
                          recent_second_factor, require)
 
 from . import domain, schemas
+from . import passkey_schemas as ps
 from .api import client_address, identity, run
 from .passkey_rules import PasskeyNotRegistered, PasskeyRefused
 
@@ -20,7 +21,7 @@ EVERYONE = ("operator", "school_admin", "parent", "student")
 
 @passkeys.route("/auth/passkeys", methods=["GET"])
 @require(*EVERYONE)
-@passkeys.response(200, schemas.PasskeyList)
+@passkeys.response(200, ps.PasskeyList)
 def list_passkeys():
     """List the signed-in login's passkeys.
 
@@ -33,8 +34,8 @@ def list_passkeys():
 @require(*EVERYONE)
 @answers(409, 429)
 @operation("beginPasskeyRegistration")
-@passkeys.arguments(schemas.PasskeyBegin)
-@passkeys.response(201, schemas.PasskeyCreation)
+@passkeys.arguments(ps.PasskeyBegin)
+@passkeys.response(201, ps.PasskeyCreation)
 def passkey_registration_options(body):
     """Begin adding a passkey.
 
@@ -55,8 +56,8 @@ def passkey_registration_options(body):
 @passkeys.route("/auth/passkeys", methods=["POST"])
 @require(*EVERYONE)
 @answers(409)
-@passkeys.arguments(schemas.PasskeyRegister)
-@passkeys.response(201, schemas.PasskeyOut)
+@passkeys.arguments(ps.PasskeyRegister)
+@passkeys.response(201, ps.PasskeyOut)
 def register_passkey(body):
     """Add a passkey under a name.
 
@@ -87,7 +88,7 @@ def remove_passkey(passkey_id):
 @public
 @answers(429)
 @operation("beginPasskeySignIn")
-@passkeys.response(201, schemas.PasskeyRequest)
+@passkeys.response(201, ps.PasskeyRequest)
 def passkey_sign_in_options():
     """Begin signing in with a passkey.
 
@@ -101,7 +102,7 @@ def passkey_sign_in_options():
 @passkeys.route("/auth/passkey", methods=["POST"])
 @public
 @answers(401, 429)
-@passkeys.arguments(schemas.PasskeySignIn)
+@passkeys.arguments(ps.PasskeySignIn)
 @passkeys.response(200, schemas.TokenResponse)
 def sign_in_with_passkey(body):
     """Sign in with a passkey instead of a password.
