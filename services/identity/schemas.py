@@ -12,10 +12,6 @@ from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, Strict
 from shared.pages import page_of
 
 from .domain import ACCOUNT_ROLES
-# The passkey schemas, answered as schemas.Passkey… by the API (their own module: WebAuthn's
-# JSON forms).
-from .passkey_schemas import (PasskeyCreation, PasskeyList, PasskeyOut,  # noqa: F401
-                              PasskeyRegister, PasskeyRequest, PasskeySignIn)
 
 GRANT_FIELDS = {"password": ("email", "password"), "refresh_token": ("refresh_token",),
                 "client_credentials": ("client_id", "client_secret")}
