@@ -14,8 +14,9 @@ from shared.rights.datamap import data_map
 from shared.service import current_context, in_transaction
 
 from . import examples
-from .schemas import (AuditList, ExtendIn, OffboardingList, OffboardingOut, OwnSubjectList,
-                      PauseIn, RefuseIn, RequestIn, RequestList, RequestOut, RequestQuery)
+from .schemas import (AuditList, DataMapOut, ExtendIn, OffboardingList, OffboardingOut,
+                      OwnSubjectList, PauseIn, RefuseIn, RequestIn, RequestList, RequestOut,
+                      RequestQuery)
 from .service import Dsar
 
 if TYPE_CHECKING:
@@ -257,10 +258,8 @@ data_map_blp = Blueprint("data-map", __name__, url_prefix="/api/v1/data-map",
 @data_map_blp.route("", methods=["GET"])
 @public
 @operation("getDataMap")
-@data_map_blp.alt_response(200, success=True, description="The data map", schema={
-    "type": "object", "required": ["services"], "properties": {
-        "source": {"type": "string"},
-        "services": {"type": "array", "items": {"type": "object"}}}})
+@data_map_blp.alt_response(200, success=True, description="The data map",
+                           schema=DataMapOut)
 def data_map_view():
     """The map of the personal data every service keeps.
 

@@ -186,3 +186,33 @@ class OffboardingOut(Schema):
 
 
 OffboardingList = page_of(OffboardingOut, "OffboardingList")
+
+
+class DataMapHeld(Schema):
+    """Personal data one table holds, of one kind of person, for one purpose."""
+    table = fields.String(required=True, metadata={"description": "The table."})
+    what = fields.String(required=True, metadata={"description": "The table, in words."})
+    fields_ = fields.List(fields.String(), data_key="fields", required=True, metadata={
+        "description": "The fields held, in words."})
+    columns = fields.List(fields.String(), required=True, metadata={
+        "description": "The columns holding them."})
+    whose = fields.String(required=True, metadata={"description": "Whose data (a code)."})
+    whose_text = fields.String(required=True, metadata={"description": "Whose, in words."})
+    purpose = fields.String(required=True, metadata={"description": "What it is kept for."})
+
+
+class DataMapService(Schema):
+    service = fields.String(required=True, metadata={"description": "The service's name."})
+    title = fields.String(required=True, metadata={"description": "Its title, in words."})
+    role = fields.String(required=True, metadata={"description": "What it does."})
+    answers_requests = fields.Boolean(required=True, metadata={
+        "description": "It answers subject requests for the data it holds."})
+    held = fields.List(fields.Nested(DataMapHeld), required=True, metadata={
+        "description": "The personal data it holds."})
+
+
+class DataMapOut(Schema):
+    """The data map (shared/rights/datamap.py), for the document: answered as generated."""
+    source = fields.String(required=True, metadata={"description": "Where the map comes from."})
+    services = fields.List(fields.Nested(DataMapService), required=True, metadata={
+        "description": "Every service, in order."})

@@ -33,8 +33,7 @@ class Requests:
         ingest resolves it first, and the request starts once it is known). A school
         admin's starts with no approval, so their erasure wants the second factor passed
         lately (`second_factor_recent`, as approving one does: StepUpRequired)."""
-        if role == "school_admin" and kind == Kind.ERASURE and not second_factor_recent:
-            raise StepUpRequired()
+        _step_up_for_erasure(role, kind, second_factor_recent)
         now = self.clock()
         request_id = str(uuid.uuid4())
         by_school = role == "school_admin"
@@ -231,3 +230,10 @@ class Requests:
             requests.c.status.in_((Status.IN_PROGRESS, Status.AWAITING)),
             requests.c.due_at < now).order_by(requests.c.due_at)).scalars().all()
         return [self.view(session, i) for i in ids]
+
+
+def _step_up_for_erasure(role: str, kind: str, second_factor_recent: bool) -> None:
+    """A school admin's erasure starts with no approval: it wants the second factor passed
+    lately, as approving one does."""
+    if role == "school_admin" and kind == Kind.ERASURE and not second_factor_recent:
+        raise StepUpRequired()

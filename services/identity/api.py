@@ -46,9 +46,8 @@ keys = Blueprint("keys", __name__, description="Public signing keys")
 
 @keys.route("/.well-known/jwks.json", methods=["GET"])
 @public
-@keys.alt_response(200, success=True, description="A JSON Web Key Set", schema={
-    "type": "object", "required": ["keys"],
-    "properties": {"keys": {"type": "array", "items": {"type": "object"}}}})
+@keys.alt_response(200, success=True, description="A JSON Web Key Set",
+                   schema=schemas.JwksOut)
 def jwks():
     """The token-signing public keys (a JWKS).
 
@@ -102,8 +101,7 @@ def token(body):
 @operation("activateAccount")
 @auth.arguments(schemas.ActivateRequest, example=examples.ACTIVATE_REQUEST)
 @auth.alt_response(200, success=True, schema=schemas.Activated,
-                   description="The invitation accepted: the account is active",
-                   example=examples.ACTIVATED)
+                   description="Accepted: the account is active", example=examples.ACTIVATED)
 def activate(body):
     """Accept a school's invitation and activate the login.
 

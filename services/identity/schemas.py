@@ -6,8 +6,7 @@ from binascii import Error as Base64Error
 from urllib.parse import unquote_plus
 
 from flask import has_request_context, request
-from marshmallow import (Schema, ValidationError, fields, pre_load, validate,
-                         validates_schema)
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
@@ -381,3 +380,19 @@ class Activated(Schema):
 class StatusOut(Schema):
     """An answer saying what was done: `reset` (a password), `offboarding` (a school)."""
     status = fields.String(required=True, metadata={"description": "What was done"})
+
+
+class JwkOut(Schema):
+    """One public key (RFC 8037: an Ed25519 key)."""
+    kty = fields.String(required=True, metadata={"description": "`OKP`."})
+    crv = fields.String(required=True, metadata={"description": "`Ed25519`."})
+    x = fields.String(required=True, metadata={"description": "The public key, base64url."})
+    kid = fields.String(required=True, metadata={
+        "description": "The key's id: a token's `kid` header names it."})
+    alg = fields.String(required=True, metadata={"description": "`EdDSA`."})
+    use = fields.String(required=True, metadata={"description": "`sig`."})
+
+
+class JwksOut(Schema):
+    keys = fields.List(fields.Nested(JwkOut), required=True, metadata={
+        "description": "Every key a token may be signed with now."})

@@ -155,6 +155,11 @@ def untyped_objects(doc):
                 walk(value, f"{where}/{key}", key == "anyOf")
     for name, schema in doc["components"]["schemas"].items():
         walk(schema, name)
+    for label, op in operations(doc):  # schemas written in an operation itself
+        bodies = [("request", op.get("requestBody", {}))] + list(op["responses"].items())
+        for where, body in bodies:
+            for media_type, media in body.get("content", {}).items():
+                walk(media.get("schema", {"type": "string"}), f"{label} {where} {media_type}")
     return found
 
 
@@ -181,9 +186,10 @@ def test_the_one_error_schema_answers_every_error(doc):
 def test_the_typing_check_catches_a_free_form_object():
     broken = {"components": {"schemas": {"A": {"type": "object", "properties": {
         "rows": {"type": "array", "items": {"type": "object", "additionalProperties": {}}},
-        "any": {}}}}}}
+        "any": {}}}}}, "paths": {"/x": {"get": {"responses": {"200": {"content": {
+            "application/json": {"schema": {"type": "object"}}}}}}}}}
     assert untyped_objects(broken) == ["A/rows/items", "A/rows/items/additionalProperties",
-                                       "A/any"]
+                                       "A/any", "GET /x 200 application/json"]
 
 
 # The services whose schemas are described field by field so far (issue 28 is done service
