@@ -40,6 +40,19 @@ school_admins = sa.Table(
     sa.Column("email", sa.String(320), nullable=False),
 )
 
+# A student's login (their InvitationIssued, role student): the one address a student
+# requester is told at when their request completes or is refused (issue 30). Only
+# students the school gave a login; erased with the student, gone when the school
+# removes them.
+student_contacts = sa.Table(
+    "student_contacts", metadata,
+    sa.Column("student_id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False, index=True),
+    sa.Column("account_id", Id, nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+)
+
 verified_links = sa.Table(
     "verified_links", metadata,
     sa.Column("link_id", Id, primary_key=True),
