@@ -322,7 +322,8 @@ class DemoLoader:
             time.sleep(0.2)  # consumers connecting on their threads
 
     def load(self) -> str:
-        """Load the demo school (or find it loaded); returns its id."""
+        """Load the demo school (or find it loaded); returns its id. Each step is skipped
+        when demo.json says an earlier (perhaps interrupted) load did it."""
         self._wait_ready()
         if self.state_file.exists():
             self.state = json.loads(self.state_file.read_text())
@@ -330,58 +331,76 @@ class DemoLoader:
         if operator is None:
             raise DemoError("the operator cannot sign in (is PP_BOOTSTRAP_OPERATOR_PASSWORD "
                             "the password this data folder's operator was created with?)")
-        school_id: str | None = self.state.get("school_id")
-        if school_id:
-            # Still there? (The databases may have been removed without demo.json.)
-            status, _ = self.api.call("patch", f"/api/v1/schools/{school_id}", operator,
-                                      {"student_accounts": True})
-            if status == 404:
-                self.state = {}
-                school_id = None
+        school_id = self._school_still_there(operator)
         if school_id and self.state.get("done"):
             return school_id
         log.info("loading the demo school")
         self.loaded_now = True
-        if not school_id:
-            school_id = self.api.expect("create the school", (201,), "post", "/api/v1/schools",
-                                        operator, {
+        school_id = school_id or self._create_school(operator)
+        self.settle()
+        admin = self._school_admin(school_id, operator)
+        if not self.state.get("pushed"):
+            self._push_school_data(school_id, operator)
+        parent = self._activated("parent", PARENT, operator)
+        self._activated("student", STUDENT, operator)
+        self.settle()  # AccountActivated reaches linking: the parent's links appear
+        self._verify_first_child(parent)
+        self._publish_periods(admin)
+        self._save(done=True)
+        return school_id
+
+    def _school_still_there(self, operator: str) -> str | None:
+        """The school of an earlier load, if the system still has it (the databases may
+        have been removed without demo.json)."""
+        school_id: str | None = self.state.get("school_id")
+        if school_id:
+            status, _ = self.api.call("patch", f"/api/v1/schools/{school_id}", operator,
+                                      {"student_accounts": True})
+            if status == 404:
+                self.state = {}
+                return None
+        return school_id
+
+    def _create_school(self, operator: str) -> str:
+        school_id: str = self.api.expect(
+            "create the school", (201,), "post", "/api/v1/schools", operator, {
                 "name": SCHOOL_NAME, "student_accounts": True,
                 "authorisation": {"reference": "DEMO-DPIA-0001",
                                   "authorised_by": "Demo Academy governors",
                                   "date": "2026-09-01"}})["id"]
-            self._save(school_id=school_id)
-        self.settle()
+        self._save(school_id=school_id)
+        return school_id
 
+    def _school_admin(self, school_id: str, operator: str) -> str:
+        """The school admin's token (invited and activated first, if need be)."""
         if not self.state.get("admin_account"):
             self._save(admin_account=self.api.expect(
                 "invite the school admin", (201,), "post",
                 f"/api/v1/schools/{school_id}/staff", operator,
                 {"name": "Dana Headley", "email": ADMIN[0], "role": "school_admin"})["id"])
             self.settle()
-        admin = self._activated("admin", ADMIN, operator, self.state["admin_account"])
+        return self._activated("admin", ADMIN, operator, self.state["admin_account"])
 
-        if not self.state.get("pushed"):
-            client = self.api.expect("issue client credentials", (201,), "post",
-                                     f"/api/v1/schools/{school_id}/clients", operator)
-            system = self.api.expect("client credentials sign-in", (200,), "post",
-                                     "/api/v1/auth/token", body={
-                                         "grant_type": "client_credentials", **client})
-            for batch_id, events in (("demo-roster-1", roster_events()),
-                                     ("demo-results-1", results_events())):
-                answer = self.api.expect(f"push {batch_id}", (202,), "post",
-                                         "/api/v1/school-data/batches",
-                                         system["access_token"],
-                                         {"batch_id": batch_id, "events": events})
-                if answer.get("rejected"):
-                    raise DemoError(f"demo push {batch_id} rejected "
-                                    f"{len(answer['rejected'])} events: "
-                                    f"{[r.get('index') for r in answer['rejected']][:5]}")
-                self.settle()  # the roster applied everywhere before results refer to it
-            self._save(pushed=True)
+    def _push_school_data(self, school_id: str, operator: str) -> None:
+        """The roster, then the results, as the school's system would push them."""
+        client = self.api.expect("issue client credentials", (201,), "post",
+                                 f"/api/v1/schools/{school_id}/clients", operator)
+        system = self.api.expect("client credentials sign-in", (200,), "post",
+                                 "/api/v1/auth/token", body={
+                                     "grant_type": "client_credentials", **client})
+        for batch_id, events in (("demo-roster-1", roster_events()),
+                                 ("demo-results-1", results_events())):
+            answer = self.api.expect(f"push {batch_id}", (202,), "post",
+                                     "/api/v1/school-data/batches", system["access_token"],
+                                     {"batch_id": batch_id, "events": events})
+            if answer.get("rejected"):
+                raise DemoError(f"demo push {batch_id} rejected "
+                                f"{len(answer['rejected'])} events: "
+                                f"{[r.get('index') for r in answer['rejected']][:5]}")
+            self.settle()  # the roster applied everywhere before results refer to it
+        self._save(pushed=True)
 
-        parent = self._activated("parent", PARENT, operator)
-        self._activated("student", STUDENT, operator)
-        self.settle()  # AccountActivated reaches linking: the parent's links appear
+    def _verify_first_child(self, parent: str) -> None:
         links = self.api.expect("list the parent's links", (200,), "get", "/api/v1/links",
                                 parent)["items"]
         child_name = f"{VERIFIED_CHILD[1]} {VERIFIED_CHILD[2]}"
@@ -394,6 +413,7 @@ class DemoLoader:
                             {"date_of_birth": VERIFIED_CHILD[3]})
             self.settle()  # ParentVerified reaches reports and notifications
 
+    def _publish_periods(self, admin: str) -> None:
         for period in PERIODS:
             if period in self.state.get("published", []):
                 continue
@@ -401,8 +421,6 @@ class DemoLoader:
                             admin, {"period": period, "title": f"{period} report"})
             self._save(published=[*self.state.get("published", []), period])
         self.settle()
-        self._save(done=True)
-        return school_id
 
     def _activated(self, key: str, login: tuple[str, str], operator: str,
                    account_id: str | None = None) -> str:
@@ -413,28 +431,33 @@ class DemoLoader:
             token = self.api.sign_in(*login)
             if token:
                 return token
+        self._accept_invitation(login, operator, account_id)
+        token = self.api.sign_in(*login)
+        if token is None:
+            raise DemoError("demo step 'sign in after activation' failed")
+        self._save(activated=sorted({*self.state.get("activated", []), key}))
+        return token
+
+    def _accept_invitation(self, login: tuple[str, str], operator: str,
+                           account_id: str | None) -> None:
+        """Activate with the newest invitation in the mail folder; a used or expired one
+        (an interrupted earlier load) is replaced by a fresh one, once."""
         for attempt in range(2):
             link = latest_invitation_link(self.data_dir / "mail", login[0])
             if link:
                 status, _ = self.api.call("post", "/api/v1/auth/activate", body={
                     "token": token_of(link), "password": login[1]})
                 if status == 200:
-                    break
+                    return
                 if attempt == 0 and self.api.sign_in(*login):
-                    break  # activated by an earlier, interrupted load
+                    return  # activated by an earlier, interrupted load
             if attempt or account_id is None:
                 raise DemoError("demo step 'accept an invitation' found no usable "
                                 "invitation in the mail folder (with PP_SMTP_HOST set, "
                                 "mail goes to that server instead)")
-            # A used or expired invitation (an interrupted earlier load): a fresh one.
             self.api.expect("resend an invitation", (202,), "post",
                             f"/api/v1/accounts/{account_id}/invitation", operator)
             self.settle()
-        token = self.api.sign_in(*login)
-        if token is None:
-            raise DemoError("demo step 'sign in after activation' failed")
-        self._save(activated=sorted({*self.state.get("activated", []), key}))
-        return token
 
 
 def logins_text(result: DemoResult) -> str:

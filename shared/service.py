@@ -156,18 +156,9 @@ class ServiceRuntime:
     # --- messaging ----------------------------------------------------------------------
     def handlers_by_channel(self) -> dict[str, dict[str, Route]]:
         """The routes of each of the service's queues, by event type."""
-        routes = list(self.spec.build_routes(self.context))
-        if self.context.participant is not None:
-            routes += self.context.participant.routes()
-        subs = topology.subscriptions(self.spec.name)
-        if REVOCATION_EVENT in {c.type for chan in subs.values() for c in chan}:
-            routes.append(route(typed.TokensRevoked,
-                                apply_revocations(self.spec.tables.token_revocations)))
-        by_type = {r.event_type: r for r in routes}
-        if len(by_type) != len(routes):
-            raise ValueError(f"{self.spec.name} routes an event type twice")
+        by_type = self._routes_by_type()
         by_channel: dict[str, dict[str, Route]] = {c: {} for c in topology.CHANNELS}
-        for channel, contract_list in subs.items():
+        for channel, contract_list in topology.subscriptions(self.spec.name).items():
             for contract in contract_list:
                 if contract.type in by_type:
                     by_channel[channel][contract.type] = by_type[contract.type]
@@ -181,6 +172,21 @@ class ServiceRuntime:
                              f"to it: {sorted(stray)}")
         return by_channel
 
+    def _routes_by_type(self) -> dict[str, Route]:
+        """Every route of the service: its own, the rights participant's and the token
+        revocations every subscriber applies; an event type routed twice is a mistake."""
+        routes = list(self.spec.build_routes(self.context))
+        if self.context.participant is not None:
+            routes += self.context.participant.routes()
+        subscribed = topology.subscriptions(self.spec.name).values()
+        if REVOCATION_EVENT in {c.type for chan in subscribed for c in chan}:
+            routes.append(route(typed.TokensRevoked,
+                                apply_revocations(self.spec.tables.token_revocations)))
+        by_type = {r.event_type: r for r in routes}
+        if len(by_type) != len(routes):
+            raise ValueError(f"{self.spec.name} routes an event type twice")
+        return by_type
+
     def build_workers(self) -> list[Loop]:
         """The worker's loops: one consumer per queue, and the outbox relay."""
         loops: list[Loop] = []
@@ -191,7 +197,8 @@ class ServiceRuntime:
             queue = topology.service_queue(self.settings, self.spec.name, channel)
             processor = DeliveryProcessor(self.spec.name, queue.name, self.context.sessions,
                                           self.spec.tables, handlers,
-                                          self.settings.max_attempts)
+                                          self.settings.max_attempts,
+                                          dt.timedelta(days=self.settings.inbox_retention_days))
             worker = QueueWorker(self.settings, processor, queue)
             self.queue_workers.append(worker)
             loops.append((f"{self.spec.name}.{channel}", worker.run))

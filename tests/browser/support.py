@@ -305,7 +305,7 @@ class WebSystem:
             self.sign_in(email, password)  # enrols the login's authenticator
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
         page.get_by_label("Code", exact=True).fill(second_factor.code_for(email))
         page.get_by_role("button", name="Continue").click()
