@@ -111,6 +111,27 @@ privacy_notices = sa.Table(
     sa.Column("announced_at", UtcDateTime, nullable=False),
 )
 
+# The witness of dsar's audit chain (witness.py, issue 30): the newest head dsar signed
+# that extends the one held, and heads that arrived ahead of their turn. Hashes and
+# numbers only.
+audit_witness = sa.Table(
+    "audit_witness", metadata,
+    sa.Column("chain", sa.String(40), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("checkpoint", sa.Text, nullable=False),  # dsar's JWS over seq, prev, hash
+    sa.Column("witnessed_at", UtcDateTime, nullable=False),
+)
+audit_checkpoints_ahead = sa.Table(
+    "audit_checkpoints_ahead", metadata,
+    sa.Column("chain", sa.String(40), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("prev", sa.String(64), primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("checkpoint", sa.Text, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+)
+
 # Each school's name and office contact (SchoolActivated, sent again when they change):
 # every mail says which school it is from.
 schools = sa.Table(
