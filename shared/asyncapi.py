@@ -169,7 +169,8 @@ _EXAMPLE_FORMATS = {"uuid": _EXAMPLE_UUID, "date": "2015-09-01",
 # Strings a pattern asks for (a token's shape), tried in turn.
 _PATTERNED = ("SchoolActivated", "identity",
               "c2lnbi1pbi10b2tlbi1leGFtcGxlLW9ubHk",
-              "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJleGFtcGxlIn0." + "A" * 86)
+              "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJleGFtcGxlIn0." + "A" * 86,
+              "0" * 63 + "1")  # a SHA-256 in hex (the audit chain's, issue 30)
 
 
 def example_of(schema: JsonSchema, name: str = "") -> Any:

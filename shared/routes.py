@@ -19,6 +19,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/reports", "reports"),
     ("/api/v1/notification-preferences", "notifications"),
     ("/api/v1/privacy-notices", "notifications"),
+    ("/api/v1/audit-witness", "notifications"),  # dsar's audit chain witnessed (issue 30)
     ("/api/v1/subject-requests", "dsar"),
     ("/api/v1/data-map", "dsar"),  # generated from every service's declaration
     ("/api/v1/offboardings", "dsar"),  # the operator follows each school's offboarding

@@ -6,25 +6,32 @@ longer matches the head. Appends are serialised by a lock on the head row.
 
 The hashes are unkeyed: a writer of the database could cut the tail and move the head, or
 rewrite every hash after an edit. The heads dsar signed into receipts (verified against
-its keys) anchor the chain: each must still be the entry it names.
+its keys) anchor the chain: each must still be the entry it names. So does the head a
+witness outside dsar's database holds (notifications, services/notifications/witness.py:
+dsar signs the chain's head after every append and sends it): entries appended after the
+newest receipt, cut with the head moved back, no longer reach the witnessed entry.
 
-    python -m services.dsar.audit_chain check     (exit 1, naming each broken entry)
+    python -m services.dsar.audit_chain check [--witness FILE|URL]
+        exit 1, naming each broken entry; --witness: the witnessed head, as
+        GET /api/v1/audit-witness answers it (a file of that JSON, or the URL)
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from dataclasses import dataclass
 from typing import Any, Generator, Iterator, Mapping
 
 import sqlalchemy as sa
 
-from shared.receipts import RECEIPT_TYPE, jws, keys_from_jwks
+from shared.receipts import CHECKPOINT_TYPE, RECEIPT_TYPE, jws, keys_from_jwks
 from shared.receipts.receipt import GENESIS, entry_hash
 
 from .models import audit, audit_head, requests
 
 HEAD_ID = 1
+CHAIN = "dsar-audit"  # the chain a checkpoint is of
 
 
 def at_text(at: dt.datetime) -> str:
@@ -38,7 +45,8 @@ def fields_of(row: Any) -> dict[str, Any]:
 
 
 def append(session, request_id: str, at: dt.datetime, step: str,
-           service: str | None = None, actor: str | None = None) -> None:
+           service: str | None = None, actor: str | None = None) -> tuple[int, str, str]:
+    """The entry appended: (its seq, the hash before it, its hash)."""
     head = session.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)
                            .with_for_update()).first()
     prev = head.hash if head is not None else GENESIS
@@ -53,6 +61,13 @@ def append(session, request_id: str, at: dt.datetime, step: str,
     else:
         session.execute(audit_head.update().where(audit_head.c.id == HEAD_ID)
                         .values(seq=seq, hash=digest))
+    return seq, prev, digest
+
+
+def checkpoint(seq: int, prev: str, digest: str, at: dt.datetime) -> dict[str, Any]:
+    """What dsar signs after an append, for a witness outside its database (the
+    AuditCheckpointed event): the chain's head and the hash before it."""
+    return {"chain": CHAIN, "seq": seq, "prev": prev, "hash": digest, "at": at_text(at)}
 
 
 def entries_of(session, request_id: str) -> list[dict[str, Any]]:
@@ -67,10 +82,12 @@ class Break:
     seq: int | None
     request_id: str | None
     problem: str
+    where: str | None = None
 
     def __str__(self) -> str:
-        where = (f"entry {self.seq} (request {self.request_id})" if self.seq
-                 else f"request {self.request_id}" if self.request_id else "the head")
+        where = self.where or (f"entry {self.seq} (request {self.request_id})" if self.seq
+                               else f"request {self.request_id}" if self.request_id
+                               else "the head")
         return f"{where}: {self.problem}"
 
 
@@ -103,9 +120,11 @@ def _receipt_heads(conn, keys: Mapping[str, Any] | None) -> Iterator[
             yield request_id, None, None
 
 
-def check(conn, keys: Mapping[str, Any] | None = None) -> Iterator[Break]:
+def check(conn, keys: Mapping[str, Any] | None = None,
+          witnessed: Mapping[str, Any] | None = None) -> Iterator[Break]:
     """Every break in the chain, in order, then every receipt whose head the chain no
-    longer holds, then the head row's."""
+    longer holds, then the head row's, then the witness's (`witnessed`: the held head as
+    GET /api/v1/audit-witness answers it; its checkpoint verified with `keys`)."""
     anchors: dict[int, list[tuple[str, str]]] = {}
     for request_id, seq, digest in _receipt_heads(conn, keys):
         if seq is None or digest is None:
@@ -119,6 +138,38 @@ def check(conn, keys: Mapping[str, Any] | None = None) -> Iterator[Break]:
             yield Break(seq, request_id, "missing, though the request's receipt names it "
                         "as the chain's head (entries were removed)")
     yield from _head(conn, last)
+    if witnessed is not None:
+        yield from _witnessed(conn, keys, witnessed)
+
+
+def _witnessed(conn, keys: Mapping[str, Any] | None,
+               witnessed: Mapping[str, Any]) -> Iterator[Break]:
+    """The head the witness holds, as dsar signed it, must be in the chain with that
+    hash: else the chain's last entries were cut (the gap named) or rewritten."""
+    where = "the witnessed head"
+    try:
+        token = str(witnessed["checkpoint"])
+        _, signed = (jws.verify(token, keys, CHECKPOINT_TYPE) if keys is not None
+                     else jws.unverified(token))
+        if signed.get("chain") != CHAIN:
+            raise ValueError("another chain")
+        seq, digest = int(signed["seq"]), str(signed["hash"])
+    except (jws.InvalidJws, KeyError, TypeError, ValueError):
+        yield Break(None, None, "its checkpoint does not verify against dsar's keys",
+                    where)
+        return
+    row = conn.execute(sa.select(audit).where(audit.c.id == seq)).first()
+    if row is None:
+        before = conn.execute(sa.select(sa.func.max(audit.c.id)).where(
+            audit.c.id < seq)).scalar()
+        first = (before or 0) + 1
+        gap = f"entry {seq}" if first == seq else f"entries {first} to {seq}"
+        yield Break(None, None, f"{gap} missing: the witness saw the chain reach entry "
+                    f"{seq}, but dsar's chain has nothing after entry {before or 0} up to "
+                    "it (its last entries were removed)", where)
+    elif row.hash != digest:
+        yield Break(seq, row.request_id, "not the entry the witness holds as the chain's "
+                    "head (the chain was rewritten from there)")
 
 
 def _links(conn, anchors: dict[int, list[tuple[str, str]]]) -> Generator[Break, None, Any]:
@@ -150,12 +201,29 @@ def _head(conn, last: Any) -> Iterator[Break]:
                     "removed)")
 
 
+def read_witness(source: str) -> dict[str, Any]:
+    """The witnessed head: a file of GET /api/v1/audit-witness's JSON, or that URL."""
+    if source.startswith(("http://", "https://")):
+        import urllib.request
+        with urllib.request.urlopen(source, timeout=30) as answer:  # noqa: S310
+            return dict(json.load(answer))
+    with open(source, encoding="utf-8") as handle:
+        return dict(json.load(handle))
+
+
 def main(argv: list[str]) -> int:
     from shared.config import Settings
     from shared.db import make_engine
-    if argv[1:] != ["check"]:
+    args = argv[1:]
+    witness = None
+    if args[1:2] == ["--witness"] and len(args) == 3:
+        witness, args = read_witness(args[2]), args[:1]
+    if args != ["check"]:
         print(__doc__)
         return 2
+    if witness is None:
+        print("note: no --witness given: entries after the newest receipt are anchored "
+              "only by the head row", file=sys.stderr)
     from shared.service import receipt_keys_for
 
     from .app import SPEC
@@ -164,7 +232,7 @@ def main(argv: list[str]) -> int:
     ring = receipt_keys_for(SPEC, settings)
     with engine.connect() as conn:
         keys = keys_from_jwks(ring.jwks(conn)) if ring is not None else None
-        breaks = list(check(conn, keys))
+        breaks = list(check(conn, keys, witness))
     for found in breaks:
         print(f"BROKEN: {found}")
     if not breaks:

@@ -18,7 +18,7 @@ from shared.db import utcnow
 from shared.erasure_ledger import ErasureLedger
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
-from shared.receipts import ReceiptKeys
+from shared.receipts import CHECKPOINT_TYPE, ReceiptKeys
 
 from . import domain
 from .domain import Answer, Kind, Status
@@ -46,7 +46,21 @@ class Dsar(Requests, FanOut, Exports, Offboarding, Receipts):
     receipt_keys: ReceiptKeys | None = None
 
     def _audit(self, session, request_id, step, service=None, actor=None):
-        audit_chain.append(session, request_id, self.clock(), step, service, actor)
+        at = self.clock()
+        seq, prev, digest = audit_chain.append(session, request_id, at, step, service,
+                                               actor)
+        self._checkpoint(session, seq, prev, digest, at)
+
+    def _checkpoint(self, session, seq: int, prev: str, digest: str, at) -> None:
+        """The chain's new head, signed with dsar's receipt key, to the witness
+        (notifications keeps the newest head that extends the one it holds): written
+        with the entry, so a head that committed is witnessed (issue 30)."""
+        if self.receipt_keys is None:
+            return
+        token = self.receipt_keys.sign(session, audit_chain.checkpoint(seq, prev, digest, at),
+                                       CHECKPOINT_TYPE)
+        self.outbox.add(session, "AuditCheckpointed", {
+            "seq": seq, "prev": prev, "hash": digest, "checkpoint": token}, school_id=None)
 
     # --- reading ------------------------------------------------------------------------------
     def _for_school(self, session, request_id, school_ids):

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from shared.auth import current_principal, operation, public, require
+from shared.auth import answers, current_principal, operation, public, require
 from shared.contracts.fields import SafeString, StrictBoolean, StrictDate
+from shared.errors import NotFound
 from shared.pages import page_of
 from shared.service import current_context, in_transaction
 
-from . import examples
+from . import examples, witness
 from .service import Notifications
 
 if TYPE_CHECKING:
@@ -112,4 +113,45 @@ def versions():
             "next": None}
 
 
-BLUEPRINTS = (prefs, notices)
+class WitnessedHead(Schema):
+    chain = fields.String(required=True, metadata={
+        "description": "The chain witnessed: dsar-audit, dsar's audit trail of requests."})
+    seq = fields.Integer(required=True, metadata={
+        "description": "The number of the newest entry witnessed."})
+    hash = fields.String(required=True, metadata={
+        "description": "That entry's hash (SHA-256, hex): the chain up to it."})
+    checkpoint = fields.String(required=True, metadata={
+        "description": "The same, as dsar signed it: a compact JWS (typ "
+                       "pp-audit-checkpoint+jws) under a key of dsar's published receipt "
+                       "keys (GET /receipt-keys/dsar)."})
+    witnessed_at = fields.DateTime(required=True, metadata={
+        "description": "When the witness last moved on."})
+    waiting = fields.Integer(required=True, metadata={
+        "description": "Checkpoints received that do not follow the one held (ahead of "
+                       "their turn; many and growing: the chain forked from what was "
+                       "witnessed)."})
+
+
+witness_api = Blueprint("audit-witness", __name__, url_prefix="/api/v1/audit-witness",
+                        description="dsar's audit chain, witnessed outside its database")
+
+
+@witness_api.route("", methods=["GET"])
+@public
+@operation("getAuditWitness")
+@answers(404)
+@witness_api.response(200, WitnessedHead)
+def audit_witness():
+    """The audit chain's head as witnessed.
+
+    The newest head of dsar's audit chain that notifications witnessed (issue 30): give
+    it to `python -m services.dsar.audit_chain check --witness`, which requires that
+    entry in dsar's chain with that hash. Public: a number and hashes, which every
+    receipt shows too. 404 until a first checkpoint came."""
+    held = in_transaction(witness.witnessed)
+    if held is None:
+        raise NotFound()
+    return held
+
+
+BLUEPRINTS = (prefs, notices, witness_api)

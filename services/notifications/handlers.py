@@ -15,6 +15,7 @@ from shared.messaging.consumer import Event, Route, route
 from shared.rights import RightsParticipant
 from shared.service import ServiceContext
 
+from . import witness
 from .service import Notifications
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class Handlers:
                 route(ev.ReportCorrected, self.on_report_corrected),
                 route(ev.ReportWithdrawn, self.on_report_withdrawn),
                 route(ev.SchoolActivated, self.on_school_activated),
-                route(ev.SubjectRequestClosed, self.on_subject_request_closed)]
+                route(ev.SubjectRequestClosed, self.on_subject_request_closed),
+                route(ev.AuditCheckpointed, self.on_audit_checkpointed)]
 
     def _linked(self, session: Session, events: Sequence[E]) -> list[E]:
         """The link events whose guardian and student were not erased."""
@@ -111,6 +113,11 @@ class Handlers:
                                   events: Events[ev.SubjectRequestClosed]) -> None:
         for e in events:  # issue 30: the requester's mail, the office's certificate
             self.notifications.on_request_closed(session, e.envelope, e.data)
+
+    def on_audit_checkpointed(self, session: Session,
+                              events: Events[ev.AuditCheckpointed]) -> None:
+        for e in events:  # issue 30: dsar's audit chain witnessed outside its database
+            witness.witness_checkpoint(session, e.data, self.notifications.clock())
 
 
 def build_routes(ctx: ServiceContext) -> list[Route]:

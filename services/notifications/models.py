@@ -40,6 +40,19 @@ school_admins = sa.Table(
     sa.Column("email", sa.String(320), nullable=False),
 )
 
+# A student's login (their InvitationIssued, role student): the one address a student
+# requester is told at when their request completes or is refused (issue 30). Only
+# students the school gave a login; erased with the student, gone when the school
+# removes them.
+student_contacts = sa.Table(
+    "student_contacts", metadata,
+    sa.Column("student_id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False, index=True),
+    sa.Column("account_id", Id, nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+)
+
 verified_links = sa.Table(
     "verified_links", metadata,
     sa.Column("link_id", Id, primary_key=True),
@@ -96,6 +109,27 @@ privacy_notices = sa.Table(
     sa.Column("version", sa.String(50), primary_key=True),
     sa.Column("effective_date", sa.Date, nullable=False),
     sa.Column("announced_at", UtcDateTime, nullable=False),
+)
+
+# The witness of dsar's audit chain (witness.py, issue 30): the newest head dsar signed
+# that extends the one held, and heads that arrived ahead of their turn. Hashes and
+# numbers only.
+audit_witness = sa.Table(
+    "audit_witness", metadata,
+    sa.Column("chain", sa.String(40), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("checkpoint", sa.Text, nullable=False),  # dsar's JWS over seq, prev, hash
+    sa.Column("witnessed_at", UtcDateTime, nullable=False),
+)
+audit_checkpoints_ahead = sa.Table(
+    "audit_checkpoints_ahead", metadata,
+    sa.Column("chain", sa.String(40), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("prev", sa.String(64), primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("checkpoint", sa.Text, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
 )
 
 # Each school's name and office contact (SchoolActivated, sent again when they change):

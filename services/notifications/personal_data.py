@@ -1,8 +1,10 @@
 """Which of the notifications service's tables and columns hold personal data, and of whom.
 
-Notifications keeps its own copy of parents' and admins' names and emails, and a delivery
-log by ids; a message's address and body are kept only until it is sent. Erasing a
-guardian removes the copy, their link projection, and every stored message to them.
+Notifications keeps its own copy of parents' and admins' names and emails (and a student
+login's, from its invitation, to tell a student requester), and a delivery log by ids; a
+message's address and body are kept only until it is sent. Erasing a guardian removes the
+copy, their link projection, and every stored message to them; erasing a student, their
+login's copy too.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from .domain import DeliveryStatus
 from .mailer import Mailer
 
 CONTACT = Personal("guardian", "sending mail")
+# A student login's address: only to tell the student how a request they filed ended.
+STUDENT_CONTACT = Personal("student", "telling a student how their request ended")
 MESSAGE = Personal("any", "a message waiting to be sent")
 # A mail's subject line names the child it is about ("A new report for Alex at …").
 SENT = Personal("any", "the record of a mail sent")
@@ -36,6 +40,10 @@ DECLARATION = DataDeclaration("notifications", tables=(
                         "name": Personal("staff", "sending mail"),
                         "email": Personal("staff", "sending mail")},
       subjects={"staff": "account_id"}),
+    T("student_contacts", {"student_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
+                           "account_id": NOT_PERSONAL,
+                           "name": STUDENT_CONTACT, "email": STUDENT_CONTACT},
+      subjects={"student": "student_id"}),
     T("verified_links", {"link_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
                          "account_id": NOT_PERSONAL, "guardian_id": NOT_PERSONAL,
                          "student_id": NOT_PERSONAL},
@@ -52,6 +60,13 @@ DECLARATION = DataDeclaration("notifications", tables=(
                      "last_error": NOT_PERSONAL, "created_at": NOT_PERSONAL,
                      "sent_at": NOT_PERSONAL},
       subjects={"student": "student_id", "guardian": "guardian_id"}),
+    T("audit_witness", {"chain": NOT_PERSONAL, "seq": NOT_PERSONAL, "hash": NOT_PERSONAL,
+                        "checkpoint": NOT_PERSONAL, "witnessed_at": NOT_PERSONAL},
+      school_column=None),
+    T("audit_checkpoints_ahead", {"chain": NOT_PERSONAL, "seq": NOT_PERSONAL,
+                                  "prev": NOT_PERSONAL, "hash": NOT_PERSONAL,
+                                  "checkpoint": NOT_PERSONAL, "received_at": NOT_PERSONAL},
+      school_column=None),
     T("privacy_notices", {"version": NOT_PERSONAL, "effective_date": NOT_PERSONAL,
                           "announced_at": NOT_PERSONAL}, school_column=None),
     T("schools", {"school_id": NOT_PERSONAL, "name": NOT_PERSONAL,
@@ -88,25 +103,28 @@ class NotificationsParticipant(RightsParticipant):
             self._erase_one(session, event)
 
     def _erase_one(self, session, event):
-        """A parent with a login who asked for their own erasure (`by_subject`): their
-        address goes now, but they are owed word that it is done. The mail is written with
-        the erasure and held (`held`, event_id the request's id, no school: an offboarding
-        does not take it), then released by dsar's SubjectRequestClosed once every service
-        has erased them (deleted, should it not be theirs to receive)."""
-        from .models import guardians
+        """A parent or student with a login who asked for their own erasure
+        (`by_subject`): their address goes now, but they are owed word that it is done.
+        The mail is written with the erasure and held (`held`, event_id the request's id,
+        no school: an offboarding does not take it), then released by dsar's
+        SubjectRequestClosed once every service has erased them (deleted, should it not be
+        theirs to receive)."""
+        from .models import guardians, student_contacts
         data = event.data
         subject = self._subject(data)
-        contact = session.execute(sa.select(guardians.c.account_id, guardians.c.name,
-                                            guardians.c.email).where(
-            guardians.c.guardian_id == subject.id,
-            guardians.c.school_id == subject.school_id)).first() \
-            if subject.type == "guardian" and data.get("by_subject") else None
+        table, key = {"guardian": (guardians, "guardian_id"),
+                      "student": (student_contacts, "student_id")}.get(subject.type,
+                                                                       (None, None))
+        if table is None or not data.get("by_subject"):
+            super().on_erasure_requested(session, [event])
+            return
+        theirs = sa.and_(table.c[key] == subject.id, table.c.school_id == subject.school_id)
+        contact = session.execute(sa.select(table.c.account_id, table.c.name,
+                                            table.c.email).where(theirs)).first()
         school = self._school(session, subject.school_id)
         super().on_erasure_requested(session, [event])
         if contact is None or contact.account_id is None or session.execute(
-                sa.select(guardians.c.guardian_id).where(
-                    guardians.c.guardian_id == subject.id,
-                    guardians.c.school_id == subject.school_id)).first():
+                sa.select(table.c[key]).where(theirs)).first():
             return  # no login to have asked, or the erasure failed (it is asked again)
         self._hold(session, data["subject_request_id"], f"account:{contact.account_id}",
                    contact.email, templates.own_erasure_complete(contact.name, school))

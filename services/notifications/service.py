@@ -28,7 +28,7 @@ from . import templates
 from .domain import DeliveryStatus
 from .mailer import Mailer, build_message
 from .models import (deliveries, guardian_accounts, guardians, preferences, privacy_notices,
-                     school_admins, schools, verified_links)
+                     school_admins, schools, student_contacts, verified_links)
 
 log = logging.getLogger(__name__)
 REPORT_EMAILS = "report_emails"  # the processing a parent can object to
@@ -67,9 +67,31 @@ class Notifications:
 
     def remove_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         """Not verified any more, the row kept with its version: a ParentVerified that
-        arrives after the removal (older than linking's LinkRevoked) changes nothing."""
+        arrives after the removal (older than linking's LinkRevoked) changes nothing. The
+        student's own contact goes, as a removed guardian's does."""
         session.execute(verified_links.update().where(
             verified_links.c.student_id == data["student_id"]).values(verified=False))
+        session.execute(student_contacts.delete().where(
+            student_contacts.c.student_id == data["student_id"],
+            student_contacts.c.school_id == school_id))
+
+    def record_student_contact(self, session: Session, school_id: str | None,
+                               data: Mapping[str, Any]) -> None:
+        """A student invitation's login (InvitationIssued, role student): its address and
+        the name the school recorded, kept per student record so the student is told how
+        a request they file ends (issue 30). The newest invitation wins (the school
+        changed the email: the record moved to another login). Not for a student erased
+        here already (the erasure may come first: rights travel apart)."""
+        if data["role"] != "student" or not school_id:
+            return
+        for student_id in sorted(set(data.get("student_ids") or ())):
+            if self.participant.is_erased(session, "student", student_id, school_id):
+                continue
+            session.execute(student_contacts.delete().where(
+                student_contacts.c.student_id == student_id))
+            session.execute(student_contacts.insert().values(
+                student_id=student_id, school_id=school_id, account_id=data["account_id"],
+                name=data["name"], email=data["email"]))
 
     def attach_account(self, session: Session, data: Mapping[str, Any],
                        school_id: str | None) -> None:
@@ -115,6 +137,7 @@ class Notifications:
             next_attempt_at=now, last_error=skip_reason, created_at=now))
 
     def on_invitation(self, session: Session, envelope: Envelope, data: Mapping[str, Any]) -> None:
+        self.record_student_contact(session, envelope.school_id, data)
         if data["role"] == "school_admin" and envelope.school_id:
             key = {"account_id": data["account_id"], "school_id": envelope.school_id}
             session.execute(school_admins.delete().where(
@@ -220,9 +243,9 @@ class Notifications:
                           data: Mapping[str, Any]) -> None:
         """SubjectRequestClosed: a mail held for this request (a parent's own erasure,
         a school's offboarding: written before their address was erased) goes now, or
-        goes nowhere if it was not theirs to receive; otherwise the parent who filed is
-        told from their contact here. A student's address is identity's alone: a student
-        requester sees the outcome on their requests page."""
+        goes nowhere if it was not theirs to receive; otherwise the parent or student
+        who filed is told from their contact here (a guardian's record, or a student's
+        login as their invitation gave it)."""
         requester = f"account:{data['filed_by']}" if data.get("filed_by") and \
             data.get("filed_as") in ("parent", "student") else None
         released = self._release_held(session, envelope.school_id, data, requester)
@@ -255,11 +278,12 @@ class Notifications:
 
     def _tell_requester(self, session: Session, school_id: str | None,
                         data: Mapping[str, Any], requester: str) -> None:
+        contacts = student_contacts if data.get("filed_as") == "student" else guardians
+        key = contacts.c.student_id if contacts is student_contacts else contacts.c.guardian_id
         contact = session.execute(
-            sa.select(guardians.c.name, guardians.c.email).where(
-                guardians.c.account_id == data["filed_by"])
-            .order_by((guardians.c.school_id == school_id).desc(),
-                      guardians.c.guardian_id).limit(1)).first()
+            sa.select(contacts.c.name, contacts.c.email).where(
+                contacts.c.account_id == data["filed_by"])
+            .order_by((contacts.c.school_id == school_id).desc(), key).limit(1)).first()
         if contact is None:
             log.info("no address for the requester request_id=%s filed_as=%s",
                      data["request_id"], data.get("filed_as"))

@@ -370,6 +370,20 @@ class SubjectRequestClosed(EventData):
     certificate = SafeString(load_default=None, allow_none=True, max_length=200_000)
 
 
+class AuditCheckpointed(EventData):
+    """dsar: its audit chain's head after an entry was appended (issue 30), for a service
+    with a database of its own to witness: the entry's number, the hash before it and its
+    own, and the same signed by dsar's receipt key (a JWS, `typ`
+    pp-audit-checkpoint+jws). The witness keeps the newest head that extends the one it
+    holds, so entries cut from dsar's database (its tail with the head moved back) no
+    longer match what was witnessed. Hashes and a number only: no personal data."""
+    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    prev = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    checkpoint = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9_-]{1,500}\.[A-Za-z0-9_-]{1,1000}\.[A-Za-z0-9_-]{1,200}$"))
+
+
 def _c(schema: type[Schema], producer: str, consumers: tuple[str, ...] | str,
        channel: str = "data") -> Contract:
     return Contract(schema.__name__, 1, producer, schema, consumers, channel)
@@ -419,4 +433,6 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(ObjectionApplied, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(OffboardingCompleted, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(SubjectRequestClosed, "dsar", ("notifications",), RIGHTS),
+    # The audit chain's head, witnessed outside dsar's database (issue 30).
+    _c(AuditCheckpointed, "dsar", ("notifications",), RIGHTS),
 )

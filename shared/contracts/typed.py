@@ -513,10 +513,21 @@ class SubjectRequestClosed(EventData):
     certificate: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AuditCheckpointed(EventData):
+    """dsar: its audit chain's head after an entry was appended (issue 30), for a service (...)"""
+    event_type: ClassVar[str] = "AuditCheckpointed"
+    seq: int
+    prev: str
+    hash: str
+    checkpoint: str
+
+
 BY_TYPE: dict[str, type[EventData]] = {
     "AccessRequested": AccessRequested,
     "AccountActivated": AccountActivated,
     "AttainmentRecorded": AttainmentRecorded,
+    "AuditCheckpointed": AuditCheckpointed,
     "CharacteristicRecorded": CharacteristicRecorded,
     "ClassRecorded": ClassRecorded,
     "ClassRemoved": ClassRemoved,

@@ -19,6 +19,8 @@ from . import jws
 from .keys import ANSWER_TYPE, service_of
 
 RECEIPT_TYPE = "pp-rights-receipt+jws"
+# dsar's signed audit chain head after an append, kept by a witness (issue 30).
+CHECKPOINT_TYPE = "pp-audit-checkpoint+jws"
 GENESIS = "0" * 64  # the `prev` of the audit trail's first entry
 ENTRY_FIELDS = ("seq", "request_id", "at", "step", "service", "actor")
 

@@ -2,8 +2,12 @@
 real RabbitMQ and PostgreSQL, mail to the project's loopback SMTP server. The requester is
 mailed when their request completes or is refused; a parent's own erasure still mails
 them, and afterwards no table holds their address; an offboarding mails the certificate
-to the school's office, and afterwards that address is gone too."""
+to the school's office, and afterwards that address is gone too. A student who files is
+mailed too, at their login's address (kept by notifications from their invitation)."""
 import importlib
+import io
+import json
+import zipfile
 from dataclasses import replace
 
 import pytest
@@ -170,3 +174,72 @@ def test_offboarding_mails_the_certificate_to_the_office_then_forgets_its_addres
     assert certificate == downloaded.get_data(as_text=True).strip()
     wait_for(lambda: relays_idle(system), message="every outbox sent")
     assert holding(system, OFFICE) == []
+
+
+# --- a student requester (issue 30 review): notifications keeps the student login's
+# address from its invitation, declared, exported and erased with the student.
+STUDENT = "bo.rook.student@example.org"
+
+
+@pytest.fixture
+def student_world(broker_settings, tmp_path, new_database, inbox):
+    settings = replace(broker_settings, smtp_host="127.0.0.1", smtp_port=inbox.port)
+    system = RealSystem(settings, tmp_path, new_database, list(SERVICES))
+    system.runtimes["notifications"].context.use_cases.notifications.retry_base_seconds = 0.2
+    school, system_token = system.school("Hill School")
+    assert system.call("identity", "patch", f"/api/v1/schools/{school}", system.operator,
+                       {"student_accounts": True}).status_code == 200
+    system.push(system_token, [
+        student("S1", "2013-11-07", given_name="Zephyrine", family_name="Quarles"),
+        student("S2", "2014-06-01", given_name="Bo", family_name="Rook", email=STUDENT),
+        guardian("G1", PARENT, {"S1": True, "S2": True})])
+    me = system.activate(STUDENT, "a-student-password-1")
+    admin = system.admin(school, "admin@example.org")
+    wait_for(lambda: len(subjects(system, me)) == 1, message="dsar knows the student's id")
+    yield system, school, me, admin
+    system.close()
+
+
+def test_a_student_requester_is_mailed_when_their_request_completes(student_world, inbox):
+    system, _, me, admin = student_world
+    [mine] = subjects(system, me)
+    request = file(system, me, "access", "student", mine["id"])
+    decide(system, admin, request["id"], "approve")
+    [mail] = mails_to(inbox, STUDENT)
+    text = Inbox.text(mail)
+    assert mail["Subject"] == "Your request to Hill School is complete"
+    assert "Bo Rook" in text and "completed your request for a copy of data" in text
+    assert "Zephyrine" not in text and "Pat" not in text  # nobody else's data
+    # The address notifications keeps is the student's own data: in their export.
+    export = system.call("dsar", "get", f"/api/v1/subject-requests/{request['id']}/export",
+                         admin)
+    assert export.status_code == 200
+    everything = json.loads(zipfile.ZipFile(io.BytesIO(export.data)).read("export.json"))
+    [contact] = everything["services"]["notifications"]["student_contacts"]
+    assert contact["email"] == STUDENT and contact["student_id"] == mine["id"]
+
+
+def test_a_student_requester_is_mailed_the_schools_reason_for_a_refusal(student_world,
+                                                                         inbox):
+    system, _, me, admin = student_world
+    [mine] = subjects(system, me)
+    request = file(system, me, "erasure", "student", mine["id"])
+    decide(system, admin, request["id"], "refuse", reason="Exam results are kept a year")
+    [mail] = mails_to(inbox, STUDENT)
+    assert mail["Subject"] == "Your request to Hill School was refused"
+    assert "The school's reason: Exam results are kept a year" in Inbox.text(mail)
+    assert holding(system, STUDENT) != []  # refused: nothing was erased
+
+
+def test_a_students_own_erasure_still_mails_them_and_leaves_their_address_nowhere(
+        student_world, inbox):
+    system, _, me, admin = student_world
+    [mine] = subjects(system, me)
+    assert "notifications.student_contacts" in holding(system, STUDENT)
+    request = file(system, me, "erasure", "student", mine["id"])
+    decide(system, admin, request["id"], "approve")
+    [mail] = mails_to(inbox, STUDENT)
+    assert mail["Subject"] == "Your request to Hill School is complete"
+    assert "your personal data has been erased" in Inbox.text(mail)
+    wait_for(lambda: relays_idle(system), message="every outbox sent")
+    assert holding(system, STUDENT) == []

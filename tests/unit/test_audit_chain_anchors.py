@@ -118,3 +118,66 @@ def test_removing_the_head_row_with_the_tail_is_found(dsar):
         conn.execute(audit_head.delete())
     assert breaks(engine, keys) == [f"the head: no head is kept, but the chain holds "
                                     f"entries up to {last - 1} (the head was removed)"]
+
+
+# --- the witness (issue 30 review): the head held outside dsar's database -------------
+def signed_head(conn) -> dict:
+    """The chain's head as dsar signs it after an append (the AuditCheckpointed event),
+    and as the witness answers it."""
+    from shared.receipts import CHECKPOINT_TYPE
+    head = conn.execute(sa.select(audit_head)).one()
+    prev = conn.execute(sa.select(audit.c.prev_hash).where(audit.c.id == head.seq)).scalar()
+    ring = ReceiptKeys("dsar", plumbing.receipt_keys, SEALER)
+    token = ring.sign(conn, audit_chain.checkpoint(head.seq, prev, head.hash, T0),
+                      CHECKPOINT_TYPE)
+    return {"seq": head.seq, "hash": head.hash, "checkpoint": token}
+
+
+def witnessed_breaks(engine, keys, witnessed) -> list[str]:
+    with engine.connect() as conn:
+        return [str(b) for b in audit_chain.check(conn, keys, witnessed)]
+
+
+def test_a_tail_cut_after_the_newest_receipt_is_named_by_the_witness(dsar):
+    engine, keys, _, seq = dsar
+    with engine.begin() as conn:
+        witnessed = signed_head(conn)
+        end = witnessed["seq"]
+        conn.execute(audit.delete().where(audit.c.id > seq))  # the later request's
+        rewrite(conn)
+    assert end == seq + 2
+    assert breaks(engine, keys) == []  # the receipts alone do not see it
+    assert witnessed_breaks(engine, keys, witnessed) == [
+        f"the witnessed head: entries {seq + 1} to {end} missing: the witness saw the "
+        f"chain reach entry {end}, but dsar's chain has nothing after entry {seq} up to "
+        "it (its last entries were removed)"]
+
+
+def test_a_tail_cut_and_appended_again_is_named_by_the_witness(dsar):
+    """The same numbers written again (SQLite reuses them, as a reset sequence would):
+    the witnessed entry is there, but not the one witnessed."""
+    engine, keys, _, seq = dsar
+    with engine.begin() as conn:
+        witnessed = signed_head(conn)
+        conn.execute(audit.delete().where(audit.c.id > seq))
+        rewrite(conn)
+        for n in range(2):
+            audit_chain.append(conn, "forged", T0 + dt.timedelta(seconds=20 + n), "received")
+    assert breaks(engine, keys) == []
+    [found] = witnessed_breaks(engine, keys, witnessed)
+    assert found == (f"entry {witnessed['seq']} (request forged): not the entry the witness "
+                     "holds as the chain's head (the chain was rewritten from there)")
+
+
+def test_a_witnessed_head_not_signed_by_dsar_is_a_break(dsar):
+    engine, keys, _, _ = dsar
+    with engine.begin() as conn:
+        witnessed = signed_head(conn)
+    header, payload = jws.unverified(witnessed["checkpoint"])
+    payload["seq"] = 1
+    forged = ".".join([witnessed["checkpoint"].split(".")[0],
+                       jws.b64encode(jws.canonical_json(payload)),
+                       witnessed["checkpoint"].split(".")[2]])
+    assert witnessed_breaks(engine, keys, {**witnessed, "checkpoint": forged}) == [
+        "the witnessed head: its checkpoint does not verify against dsar's keys"]
+    assert witnessed_breaks(engine, keys, witnessed) == []

@@ -88,7 +88,8 @@ def test_a_student_removed_by_the_school_is_erased_after_the_retention_period(tm
         dsar.sweep(s)
     with rt.engine.connect() as conn:
         request = conn.execute(sa.text("SELECT kind, subject_id, status FROM requests")).one()
-        sent = conn.execute(sa.text("SELECT event_type FROM outbox")).scalars().all()
+        sent = conn.execute(sa.text("SELECT event_type FROM outbox WHERE event_type != "
+                                    "'AuditCheckpointed'")).scalars().all()  # the audit's
     assert tuple(request) == ("erasure", student_id, "in_progress")
     assert sent == ["ErasureRequested"]
     rt.engine.dispose()

@@ -1,0 +1,74 @@
+"""The witness of dsar's audit chain (issue 30): a copy of the chain's head outside dsar's
+database, so entries cut from that database (its last entries deleted and the head moved
+back) no longer match what was witnessed.
+
+After every entry it appends, dsar signs the chain's new head (the entry's number, the
+hash before it and its own) and sends it (AuditCheckpointed). The witness keeps the newest
+head that *extends* the one it holds: a checkpoint counts only if the hash before it is the
+held head's hash. One that arrives ahead of its turn (several workers, a redelivery) waits
+until the one before it comes; one that does not extend the held head never counts (a
+chain cut and appended again from an older entry forks from what was witnessed, and
+stays a fork). The first checkpoint ever seen is adopted as it is.
+
+Dsar's check reads the held head (GET /api/v1/audit-witness) and requires the entry it
+names to be in the chain with that hash (services/dsar/audit_chain.py). Hashes and numbers
+only: no personal data, nothing of any school.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from .models import audit_checkpoints_ahead as ahead
+from .models import audit_witness as witness
+
+CHAIN = "dsar-audit"
+
+
+def witness_checkpoint(session: Session, data: Mapping[str, Any], now: dt.datetime) -> None:
+    """One AuditCheckpointed: the held head moves on if it extends it (then so do the
+    checkpoints waiting ahead that follow), else it waits ahead (or is already behind)."""
+    held = session.execute(sa.select(witness).where(witness.c.chain == CHAIN)
+                           .with_for_update()).first()
+    if held is None:
+        session.execute(witness.insert().values(
+            chain=CHAIN, seq=data["seq"], hash=data["hash"], checkpoint=data["checkpoint"],
+            witnessed_at=now))
+        return
+    if data["seq"] <= held.seq:
+        return  # witnessed already, or an older head arriving late
+    if data["prev"] != held.hash:
+        if session.execute(sa.select(ahead.c.seq).where(
+                ahead.c.chain == CHAIN, ahead.c.seq == data["seq"],
+                ahead.c.prev == data["prev"])).first() is None:
+            session.execute(ahead.insert().values(
+                chain=CHAIN, seq=data["seq"], prev=data["prev"], hash=data["hash"],
+                checkpoint=data["checkpoint"], received_at=now))
+        return
+    head = (data["seq"], data["hash"], data["checkpoint"])
+    while True:  # the checkpoints waiting for this one
+        follows = session.execute(sa.select(ahead).where(
+            ahead.c.chain == CHAIN, ahead.c.prev == head[1], ahead.c.seq > head[0])
+            .order_by(ahead.c.seq).limit(1)).first()
+        if follows is None:
+            break
+        head = (follows.seq, follows.hash, follows.checkpoint)
+    session.execute(witness.update().where(witness.c.chain == CHAIN).values(
+        seq=head[0], hash=head[1], checkpoint=head[2], witnessed_at=now))
+    session.execute(ahead.delete().where(ahead.c.chain == CHAIN, ahead.c.seq <= head[0]))
+
+
+def witnessed(session: Session) -> dict[str, Any] | None:
+    """The held head: dsar's signed checkpoint, and how many wait ahead of it."""
+    held = session.execute(sa.select(witness).where(witness.c.chain == CHAIN)).first()
+    if held is None:
+        return None
+    waiting = session.execute(sa.select(sa.func.count()).select_from(ahead).where(
+        ahead.c.chain == CHAIN)).scalar_one()
+    return {"chain": CHAIN, "seq": held.seq, "hash": held.hash,
+            "checkpoint": held.checkpoint, "witnessed_at": held.witnessed_at,
+            "waiting": waiting}
