@@ -96,6 +96,7 @@ privacy_notices = sa.Table(
     sa.Column("version", sa.String(50), primary_key=True),
     sa.Column("effective_date", sa.Date, nullable=False),
     sa.Column("announced_at", UtcDateTime, nullable=False),
+    sa.Column("text", sa.Text, nullable=True),  # null: announced before texts were kept
 )
 
 # Each school's name and office contact (SchoolActivated, sent again when they change):
