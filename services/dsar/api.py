@@ -205,14 +205,17 @@ def audit_trail(request_id):
 @blp.route("/<uuid:request_id>/export", methods=["GET"])
 @require("school_admin")
 @operation("downloadExport")
-@blp.alt_response(200, success=True, description="The export: a zip of JSON and CSV files",
+@blp.alt_response(200, success=True, description="The export: a zip of JSON and CSV files "
+                  "and a summary to read (your-data.html)",
                   content_type="application/zip",
                   schema={"type": "string", "format": "binary"})
 def export(request_id):
     """Download an access or portability export (zip).
 
-    The access or portability export: a zip of JSON and a CSV per table, for a
-    limited time."""
+    The access or portability export, for a limited time: a zip of JSON (export.json),
+    a CSV per table, and your-data.html, a summary a person can read and print, grouped
+    by what the data is (account, links, reports, emails, requests), without internal ids
+    or hashes."""
     principal = current_principal()
     data = in_transaction(lambda s: dsar().export_zip(s, str(request_id),
                                                       principal.school_ids))

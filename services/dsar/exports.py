@@ -13,9 +13,12 @@ import sqlalchemy as sa
 from shared.csv_export import csv_table
 from shared.errors import NotFound
 
-from . import domain
+from . import domain, summary
 from .domain import Status
 from .models import export_parts, requests
+
+
+SUMMARY_FILE = "your-data.html"
 
 
 class Exports:
@@ -42,6 +45,9 @@ class Exports:
                     if not rows:
                         continue
                     archive.writestr(f"{service}/{table}.csv", csv_table(rows))
+            # For a person to read and print (issue 24): grouped, no ids or hashes.
+            archive.writestr(SUMMARY_FILE, summary.render(
+                everything, row.kind, row.completed_at, row.export_expires_at))
         self._audit(session, request_id, "exported")
         return buffer.getvalue()
 

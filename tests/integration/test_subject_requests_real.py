@@ -4,6 +4,7 @@ import csv
 import importlib
 import io
 import json
+import re
 import uuid
 import zipfile
 
@@ -135,6 +136,10 @@ def test_erasure_of_a_student_completes_everywhere_and_leaves_nothing(world):
                        ).status_code == 404
 
 
+UUID_OR_HASH = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
+                          r"\b[0-9a-fA-F]{16,}\b", re.I)
+
+
 def test_an_access_request_returns_exactly_the_subjects_data_as_a_zip(world):
     system, _, ids, _, admin = world
     request = file(system, admin, "access", "student", ids["Zephyrine"])
@@ -153,6 +158,15 @@ def test_an_access_request_returns_exactly_the_subjects_data_as_a_zip(world):
     for name in csvs:
         rows = list(csv.DictReader(io.StringIO(archive.read(name).decode())))
         assert rows, name
+    # Issue 24: beside them, a summary a person reads, grouped, without ids or hashes.
+    page = archive.read("your-data.html").decode()
+    assert "Zephyrine" in page and "Z9-grade" in page and "7 November 2013" in page
+    assert "Rook" not in page
+    assert not UUID_OR_HASH.search(page), UUID_OR_HASH.search(page)
+    assert ids["Zephyrine"] not in page and request["id"] not in page
+    for group in ("Your account", "Links between parents and children", "Reports",
+                  "Emails", "Requests about personal data"):
+        assert f">{group}</h2>" in page, group
 
 
 def test_restriction_stops_reading_and_lifting_it_restores_without_losing_data(world):
