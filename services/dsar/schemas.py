@@ -97,6 +97,8 @@ class RequestOut(Schema):
     completed_at = fields.DateTime(allow_none=True)
     export_expires_at = fields.DateTime(allow_none=True)
     export_available = fields.Boolean()  # GET …/export answers now
+    # Released to the parent or student who asked: they download it too (issue 24).
+    export_released = fields.Boolean()
     receipt_available = fields.Boolean()  # GET …/receipt answers (a completed request)
 
 

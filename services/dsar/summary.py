@@ -66,24 +66,42 @@ def _when(text: str) -> str | None:
     return moment.strftime("%-d %B %Y, %H:%M") + (" UTC" if moment.tzinfo else "")
 
 
-def _value_html(value: Any) -> str:
+def _empty(value: Any) -> bool:
+    return value is None or value in ("", [], {})
+
+
+def _parsed(value: Any) -> Any:
+    """JSON held as text (a request's details) as what it holds."""
     if isinstance(value, str) and value.strip().startswith(("{", "[")):
         try:
-            value = json.loads(value)
+            return json.loads(value)
         except ValueError:
-            pass
+            return value
+    return value
+
+
+def _mapping_html(value: dict[str, Any]) -> str:
+    items = [(k, v) for k, v in value.items()
+             if not _internal_field(str(k)) and not _empty(v)]
+    if not items:
+        return "—"
+    return "<dl>" + "".join(f"<dt>{escape(_label(str(k)))}</dt><dd>{_value_html(v)}</dd>"
+                            for k, v in items) + "</dl>"
+
+
+def _list_html(value: list[Any]) -> str:
+    shown = [v for v in value if not _empty(v)]
+    if not shown:
+        return "—"
+    return "<ul>" + "".join(f"<li>{_value_html(v)}</li>" for v in shown) + "</ul>"
+
+
+def _value_html(value: Any) -> str:
+    value = _parsed(value)
     if isinstance(value, dict):
-        items = [(k, v) for k, v in value.items() if not _internal_field(str(k))
-                 and v not in (None, "", [], {})]
-        if not items:
-            return "—"
-        return "<dl>" + "".join(f"<dt>{escape(_label(str(k)))}</dt><dd>{_value_html(v)}</dd>"
-                                for k, v in items) + "</dl>"
+        return _mapping_html(value)
     if isinstance(value, list):
-        shown = [v for v in value if v not in (None, "", [], {})]
-        if not shown:
-            return "—"
-        return "<ul>" + "".join(f"<li>{_value_html(v)}</li>" for v in shown) + "</ul>"
+        return _list_html(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if value is None:
@@ -93,8 +111,7 @@ def _value_html(value: Any) -> str:
 
 
 def _record_html(row: dict[str, Any]) -> str:
-    fields = [(k, v) for k, v in row.items() if not _internal_field(k)
-              and v not in (None, "", [], {})]
+    fields = [(k, v) for k, v in row.items() if not _internal_field(k) and not _empty(v)]
     if not fields:
         return ""
     return "<dl class=\"record\">" + "".join(

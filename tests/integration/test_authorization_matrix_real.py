@@ -500,6 +500,10 @@ RULES: dict[tuple[str, str, str], Rule] = {
         fill=lambda w: {"request_id": w.main_request}, allowed={"A_admin": (200,)}),
     ("dsar", "GET", "/api/v1/subject-requests/{request_id}/export"): Rule(
         fill=lambda w: {"request_id": w.access_request}, allowed={"A_admin": (200,)}),
+    # The school filed this one itself: nobody to release it to (409, past the ownership
+    # check); a parent's own released export is test_subject_requests_real's.
+    ("dsar", "POST", "/api/v1/subject-requests/{request_id}/release"): Rule(
+        fill=lambda w: {"request_id": w.access_request}, allowed={"A_admin": (409,)}),
     ("dsar", "POST", "/api/v1/subject-requests/{request_id}/approve"): Rule(
         fill=lambda w: {"request_id": parent_request(w)}, allowed={"A_admin": (200,)},
         state=_dsar_state, after=_expect(status="in_progress")),

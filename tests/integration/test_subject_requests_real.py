@@ -212,6 +212,32 @@ def test_a_parents_request_waits_for_the_school_which_can_refuse_with_a_reason(w
     assert system.call("dsar", "get", f"/api/v1/subject-requests/{second['id']}",
                        other_admin).status_code == 404
 
+    # Issue 24: the school hands the copy over itself, or releases it to the parent, who
+    # then downloads it in the app until it expires.
+    path = f"/api/v1/subject-requests/{second['id']}"
+    assert system.call("dsar", "get", f"{path}/export", parent).status_code == 404
+    assert system.call("dsar", "get", path, parent).json["export_released"] is False
+    assert system.call("dsar", "post", f"{path}/release", other_admin).status_code == 404
+    assert system.call("dsar", "post", f"{path}/release", parent).status_code == 404
+    released = system.call("dsar", "post", f"{path}/release", admin)
+    assert released.status_code == 200 and released.json["export_released"] is True
+    assert system.call("dsar", "post", f"{path}/release", admin).status_code == 200
+    mine = system.call("dsar", "get", path, parent).json
+    assert mine["export_released"] is True and mine["export_expires_at"]
+    download = system.call("dsar", "get", f"{path}/export", parent)
+    assert download.status_code == 200 and download.mimetype == "application/zip"
+    page = zipfile.ZipFile(io.BytesIO(download.data)).read("your-data.html").decode()
+    assert "Zephyrine" in page and not UUID_OR_HASH.search(page)
+    steps = [e["step"] for e in system.call("dsar", "get", f"{path}/audit", admin
+                                            ).json["items"]]
+    assert steps.count("export_released") == 1 and "exported_to_requester" in steps
+    school_filed = file(system, admin, "access", "student", ids["Zephyrine"])
+    completed(system, admin, school_filed["id"])
+    refused = system.call("dsar", "post",
+                          f"/api/v1/subject-requests/{school_filed['id']}/release", admin)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == \
+        "filed_by_the_school"
+
 
 def test_offboarding_a_school_leaves_none_of_its_rows_and_another_school_untouched(world):
     system, school, _, _, _ = world

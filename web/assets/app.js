@@ -10,8 +10,8 @@ import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
-         loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
-         setRenderer, show, sleep, summary, table } from "./ui.js";
+         formatDateTime, loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, saveDownload,
+         selectField, SERVICE_TEXT, session, setRenderer, show, sleep, summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
@@ -695,15 +695,32 @@ async function requestScreen(requestId) {
     request.refusal_reason ? ["The school's reason", request.refusal_reason] : null,
   ].filter(Boolean);
   const school = schoolName(request.school_id);
+  const copy = request.kind === "access" || request.kind === "portability";
   const explain = {
     awaiting_school: `${school} has your request and decides on it. We will show its progress here.`,
     in_progress: "The school approved your request. Each part of the system is answering it.",
-    completed: request.kind === "access" || request.kind === "portability"
-      ? "Done. The school will send you the copy of your data." : "Done.",
+    completed: copy && request.export_released
+      ? `Done. ${school} has made the copy of your data available here.`
+      : copy ? `Done. ${school} will give you the copy of your data, or make it available here.` : "Done.",
   }[request.status];
+  // The school released the copy to the person who asked (issue 24): download it here
+  // until it expires. The zip holds your-data.html, a summary to read and print.
+  const download = request.export_released
+    ? [h("p", {}, `You can download it until ${formatDateTime(request.export_expires_at)}. The download is a zip file: open your-data.html in it to read or print your data; the other files hold the same data for a computer.`),
+      h("div", { class: "actions" }, h("button", { type: "button", class: "button", onclick: async () => {
+        try {
+          await saveDownload(await api.callRaw("GET", `/api/v1/subject-requests/${encodeURIComponent(request.id)}/export`),
+            "your-data.zip");
+          announce("Your copy is downloaded.");
+        } catch (error) {
+          announceError(explainError(error));
+        }
+      } }, "Download your copy"))]
+    : null;
   show(requestTitle(request, await childNames()),
     summary(rows),
     explain ? h("p", {}, explain) : null,
+    download,
     request.status === "awaiting_school" || request.status === "paused"
       ? contactSentence("To ask about it,", request.school_id) : null,
     services.length && request.status !== "awaiting_school"
