@@ -12,7 +12,7 @@ from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
 
-from . import domain, people, schemas
+from . import domain, examples, people, schemas
 from .service import Identity
 
 if TYPE_CHECKING:
@@ -69,10 +69,10 @@ auth.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
 @public
 @answers(401, 429)
 @operation("issueToken")
-@auth.arguments(schemas.TokenRequest, location="json_or_form")
+@auth.arguments(schemas.TokenRequest, location="json_or_form", example=examples.TOKEN_REQUEST)
 @auth.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
     "schema": schemas.TokenRequest}}})
-@auth.response(200, schemas.TokenResponse)
+@auth.response(200, schemas.TokenResponse, example=examples.TOKEN_RESPONSE)
 def token(body):
     """Get an access token: password, refresh-token or client grant.
 
@@ -100,9 +100,10 @@ def token(body):
 @public
 @answers(401, 429)
 @operation("activateAccount")
-@auth.arguments(schemas.ActivateRequest)
+@auth.arguments(schemas.ActivateRequest, example=examples.ACTIVATE_REQUEST)
 @auth.alt_response(200, success=True, schema=schemas.Activated,
-                   description="The invitation accepted: the account is active")
+                   description="The invitation accepted: the account is active",
+                   example=examples.ACTIVATED)
 def activate(body):
     """Accept a school's invitation and activate the login.
 
@@ -209,7 +210,8 @@ def confirm_totp(body):
     Confirm the enrolment with the app's current code: ten single-use recovery codes
     (shown only now) and an access token of this sign-in that passed the second factor
     (the sign-in's refresh token gives such tokens from now on). Wrong codes are limited
-    as wrong passwords are (401 invalid_second_factor)."""
+    as wrong passwords are, and per account from every address too (401
+    invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().confirm_totp(s, account_id, family, role, body["code"],
@@ -221,14 +223,15 @@ def confirm_totp(body):
 @require("operator", "school_admin", second_factor=False)
 @answers(409, 429)
 @auth.arguments(schemas.SecondFactorPass)
-@auth.response(200, schemas.TokenResponse)
+@auth.response(200, schemas.TokenResponse, example=examples.TOKEN_RESPONSE)
 def pass_second_factor(body):
     """Pass the second factor after the password.
 
     Pass the second factor after the password: the app's current code (each accepted
     once) or an unused recovery code. An access token of this sign-in that passed it (the
     sign-in's refresh token gives such tokens from now on). Wrong codes are limited as
-    wrong passwords are (401 invalid_second_factor)."""
+    wrong passwords are, and per account from every address too (401
+    invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().pass_second_factor(
@@ -240,7 +243,7 @@ def pass_second_factor(body):
 @auth.route("/me", methods=["GET"])
 @require("operator", "school_admin", "parent", "student", "school_system")
 @operation("getMe")
-@auth.response(200, schemas.MeOut)
+@auth.response(200, schemas.MeOut, example=examples.ME)
 def me():
     """The signed-in account.
 
@@ -255,8 +258,8 @@ operator = Blueprint("schools", __name__, url_prefix="/api/v1",
 
 @operator.route("/schools", methods=["POST"])
 @require("operator")
-@operator.arguments(schemas.SchoolCreate)
-@operator.response(201, schemas.IdOut)
+@operator.arguments(schemas.SchoolCreate, example=examples.SCHOOL_CREATE)
+@operator.response(201, schemas.IdOut, example=examples.CREATED)
 def create_school(body):
     """Create a school.
 
@@ -335,8 +338,8 @@ def school_people(query, school_id):
 @operator.route("/schools/<uuid:school_id>/staff", methods=["POST"])
 @require("operator", "school_admin")
 @answers(409)
-@operator.arguments(schemas.StaffInvite)
-@operator.response(201, schemas.IdOut)
+@operator.arguments(schemas.StaffInvite, example=examples.STAFF_INVITE)
+@operator.response(201, schemas.IdOut, example=examples.CREATED)
 def invite_staff(body, school_id):
     """Invite a member of staff.
 
@@ -368,7 +371,7 @@ def resend_invitation(query, account_id):
 
 @operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
 @require("operator", step_up=True)
-@operator.response(201, schemas.ClientOut)
+@operator.response(201, schemas.ClientOut, example=examples.CLIENT)
 def create_client(school_id):
     """Create a school-system client (id and secret).
 
