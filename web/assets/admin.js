@@ -392,7 +392,8 @@ async function requestScreen(requestId) {
         "Release to the person who asked")));
     }
     if (request.export_available) {
-      parts.push(h("p", {}, `The copy of the data is ready until ${formatDateTime(request.export_expires_at)}. The zip holds a summary to read and print (your-data.html) and the full data as JSON and CSV files.`),
+      const toRequester = ["parent", "student"].includes(request.filed_as);
+      parts.push(h("p", {}, `${toRequester ? "" : `The copy of the data is ready until ${formatDateTime(request.export_expires_at)}. Send it to the requester securely. `}The zip holds a summary to read and print (your-data.html) and the full data as JSON and CSV files.`),
         h("div", { class: "actions" }, h("button", { type: "button", class: "button", onclick: async () => {
           try {
             await saveDownload(await api.callRaw("GET", `${path}/export`), `subject-request-${request.id}.zip`);
