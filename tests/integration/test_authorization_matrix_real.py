@@ -548,8 +548,14 @@ def _id_operations(w) -> dict[tuple[str, str, str], list[str]]:
     return found
 
 
+# Public by design, and their path names no school's object: every caller, and nobody
+# signed in, reads them alike (tests/unit/test_notifications_unit.py reads a version).
+PUBLIC_OPERATIONS = {("notifications", "GET", "/api/v1/privacy-notices/{version}")}
+
+
 def test_every_id_bearing_operation_in_the_openapi_documents_has_a_rule(world):
-    operations = _id_operations(world)
+    operations = {k: v for k, v in _id_operations(world).items()
+                  if k not in PUBLIC_OPERATIONS}
     assert len(operations) >= 20  # the documents were read, not empty
     missing = sorted(set(operations) - set(RULES))
     stale = sorted(set(RULES) - set(operations))
