@@ -207,21 +207,45 @@ def audit_trail(request_id):
 
 
 @blp.route("/<uuid:request_id>/export", methods=["GET"])
-@require("school_admin")
+@require("school_admin", "parent", "student")
 @operation("downloadExport")
-@blp.alt_response(200, success=True, description="The export: a zip of JSON and CSV files",
+@blp.alt_response(200, success=True, description="The export: a zip of JSON and CSV files "
+                  "and a summary to read (your-data.html)",
                   content_type="application/zip",
                   schema={"type": "string", "format": "binary"})
 def export(request_id):
     """Download an access or portability export (zip).
 
-    The access or portability export: a zip of JSON and a CSV per table, for a
-    limited time."""
+    The access or portability export, for a limited time: a zip of JSON (export.json),
+    a CSV per table, and your-data.html, a summary a person can read and print, grouped
+    by what the data is (account, links, reports, emails, requests), without internal ids
+    or hashes. The school's admins download it; the parent or student who filed the
+    request too, once the school released it to them (POST …/release), until it
+    expires (404 before)."""
     principal = current_principal()
-    data = in_transaction(lambda s: dsar().export_zip(s, str(request_id),
-                                                      principal.school_ids))
+    if principal.role == "school_admin":
+        data = in_transaction(lambda s: dsar().export_zip(s, str(request_id),
+                                                          principal.school_ids))
+    else:
+        data = in_transaction(lambda s: dsar().export_zip_for_requester(
+            s, str(request_id), principal.account_id))
     return Response(data, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="subject-request-{request_id}.zip"'})
+
+
+@blp.route("/<uuid:request_id>/release", methods=["POST"])
+@require("school_admin")
+@answers(409)
+@blp.response(200, RequestOut)
+def release_export(request_id):
+    """Release the export to the requester.
+
+    The school's choice for an access or portability request a parent or student filed:
+    hand the copy over itself (download it here), or release it to them, so they download
+    it in the app until it expires (`export_released`). 409 when there is no copy to
+    release (not completed, not a copy, expired) or the school filed the request itself.
+    Releasing again changes nothing."""
+    return _as_school_admin(Dsar.release_export, request_id)
 
 
 RECEIPT_MIMETYPE = "application/jose"  # a compact JWS (RFC 7515 section 9.2.1)

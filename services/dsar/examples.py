@@ -10,4 +10,5 @@ REQUEST_OUT = {"id": REQUEST_ID, "kind": "access", "status": "awaiting_school",
                "school_id": SCHOOL_ID, "overdue": False, "filed_as": "parent",
                "filed_by": ACCOUNT_ID, "extension_months": 0, "extension_reason": None,
                "completed_at": None, "export_expires_at": None, "export_available": False,
+               "export_released": False,
                "receipt_available": False}

@@ -11,11 +11,26 @@ from typing import Callable
 import sqlalchemy as sa
 
 from shared.csv_export import csv_table
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 
-from . import domain
+from . import domain, summary
 from .domain import Status
 from .models import export_parts, requests
+
+
+SUMMARY_FILE = "your-data.html"
+
+
+class NoExportToRelease(Conflict):
+    code = "no_export_to_release"
+    answer = ("There is no copy to release: the request is not a completed request for a "
+              "copy of data, or its copy has expired.")
+
+
+class FiledByTheSchool(Conflict):
+    code = "filed_by_the_school"
+    answer = ("The school filed this request itself: there is nobody to release the copy "
+              "to in the app. Hand it over yourself.")
 
 
 class Exports:
@@ -24,6 +39,35 @@ class Exports:
 
     def export_zip(self, session, request_id: str, school_ids) -> bytes:
         row = self._for_school(session, request_id, school_ids)
+        return self._zip(session, row, "exported")
+
+    def export_zip_for_requester(self, session, request_id: str, account_id: str) -> bytes:
+        """The parent or student who asked, once the school released the export to them;
+        404 otherwise (not theirs, not released, not ready, expired)."""
+        row = session.execute(sa.select(requests).where(requests.c.id == request_id)
+                              .with_for_update()).first()
+        if row is None or row.filed_by != account_id or row.export_released_at is None:
+            raise NotFound()
+        return self._zip(session, row, "exported_to_requester")
+
+    def release_export(self, session, request_id: str, school_ids, actor: str) -> dict:
+        """The school lets the parent or student who asked download the export in the app
+        until it expires (issue 24), instead of handing it over itself."""
+        row = self._for_school(session, request_id, school_ids)
+        now = self.clock()
+        if row.kind not in domain.EXPORTS or row.status != Status.COMPLETED \
+                or row.export_expires_at is None or row.export_expires_at <= now:
+            raise NoExportToRelease()
+        if row.filed_by is None or row.filed_as not in ("parent", "student"):
+            raise FiledByTheSchool()
+        if row.export_released_at is None:
+            session.execute(requests.update().where(requests.c.id == request_id)
+                            .values(export_released_at=now))
+            self._audit(session, request_id, "export_released", actor=actor)
+        return self.view(session, request_id)
+
+    def _zip(self, session, row, step: str) -> bytes:
+        request_id = row.id
         if row.kind not in domain.EXPORTS or row.status != Status.COMPLETED \
                 or row.export_expires_at is None or row.export_expires_at <= self.clock():
             raise NotFound()  # not ready, or expired
@@ -42,7 +86,10 @@ class Exports:
                     if not rows:
                         continue
                     archive.writestr(f"{service}/{table}.csv", csv_table(rows))
-        self._audit(session, request_id, "exported")
+            # For a person to read and print (issue 24): grouped, no ids or hashes.
+            archive.writestr(SUMMARY_FILE, summary.render(
+                everything, row.kind, row.completed_at, row.export_expires_at))
+        self._audit(session, request_id, step)
         return buffer.getvalue()
 
     @staticmethod

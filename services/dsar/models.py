@@ -31,6 +31,9 @@ requests = sa.Table(
     sa.Column("refusal_reason", sa.String(500), nullable=True),
     sa.Column("completed_at", UtcDateTime, nullable=True),
     sa.Column("export_expires_at", UtcDateTime, nullable=True),
+    # The school released the export to the parent or student who asked (issue 24): they
+    # download it in the app until it expires. Null: the school hands it over itself.
+    sa.Column("export_released_at", UtcDateTime, nullable=True),
     # Once completed: the receipt, a JWS dsar signed over every service's signed answer
     # and the audit chain's head (issue 30; shared/receipts).
     sa.Column("receipt", sa.Text, nullable=True),

@@ -23,7 +23,7 @@ CLASSIFICATION = DataDeclaration("dsar", tables=(
                    "details": NOTE, "status": N, "filed_by": N, "filed_as": N,
                    "received_at": N, "due_at": N, "extension_reason": FREE_TEXT,
                    "paused_at": N, "refusal_reason": FREE_TEXT, "completed_at": N,
-                   "export_expires_at": N, "receipt": N}),
+                   "export_expires_at": N, "export_released_at": N, "receipt": N}),
     T("request_services", {"request_id": N, "service": N, "status": N, "reason": N,
                            "asked_at": N, "answered_at": N, "signed_answer": N},
       school_column=None),

@@ -125,6 +125,9 @@ class RequestOut(Schema):
         "description": "When the export stops being available, or null."})
     export_available = fields.Boolean(required=True, metadata={
         "description": "GET .../export answers now."})  # GET …/export answers now
+    export_released = fields.Boolean(required=True, metadata={
+        "description": "Released to the parent or student who filed it: they download "
+                       "it too (POST .../release), until export_expires_at."})
     receipt_available = fields.Boolean(required=True, metadata={
         "description": "GET .../receipt answers (a completed request)."})
 

@@ -89,6 +89,8 @@ class Dsar(Requests, FanOut, Exports, Offboarding, Receipts):
                 "extension_reason": row.extension_reason, "completed_at": row.completed_at,
                 "export_expires_at": row.export_expires_at,
                 "export_available": _export_available(row, now),
+                "export_released": _export_available(row, now)
+                and row.export_released_at is not None,
                 "receipt_available": row.receipt is not None}
 
     def _answers_so_far(self, session, row) -> dict:

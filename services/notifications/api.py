@@ -25,11 +25,19 @@ class PreferencesSchema(Schema):
         "description": "Whether a new report is announced by email."})
 
 
+MAX_NOTICE_CHARS = 100_000
+
+
 class NoticeSchema(Schema):
     version = SafeString(required=True, max_length=50, validate=validate.Length(min=1),
                          metadata={"description": "The notice's version, as published."})
     effective_date = StrictDate(required=True, metadata={
         "description": "The day the version takes effect."})
+    text = SafeString(required=True, single_line=False, max_length=MAX_NOTICE_CHARS,
+                      validate=validate.Length(min=1), metadata={
+                          "description": "The notice's words as people read them: plain "
+                          "text, a blank line between paragraphs. Shown at the link the "
+                          "announcement mail gives (/privacy?version=…)."})
 
 
 class NoticeResult(Schema):
@@ -43,6 +51,14 @@ class NoticeOut(Schema):
         "description": "The day the version takes (or took) effect."})
     announced_at = fields.DateTime(required=True, metadata={
         "description": "When it was announced."})
+    has_text = fields.Boolean(required=True, metadata={
+        "description": "Whether its text is kept (not for a version announced before "
+                       "texts were)."})
+
+
+class NoticeText(NoticeOut):
+    text = fields.String(required=True, allow_none=True, metadata={
+        "description": "The notice's words (null: announced before texts were kept)."})
 
 
 NoticeList = page_of(NoticeOut, "NoticeList")
@@ -91,14 +107,18 @@ notices = Blueprint("privacy-notices", __name__, url_prefix="/api/v1/privacy-not
 @notices.route("", methods=["POST"])
 @require("operator")
 @operation("announcePrivacyNotice")
+@answers(409)
 @notices.arguments(NoticeSchema)
 @notices.response(202, NoticeResult)
 def announce(body):
     """Announce a new privacy-notice version.
 
-    Tell every school's admins, ahead of its effective date, of a new version."""
+    Tell every school's admins, ahead of its effective date, of a new version, with its
+    text; their mail links to that version's text. The same again changes nothing; other
+    words or another date under a version published already are refused (409): a change
+    is a new version."""
     return {"notified": in_transaction(lambda s: notifications().privacy_notice(
-        s, body["version"], body["effective_date"]))}
+        s, body["version"], body["effective_date"], body["text"]))}
 
 
 @notices.route("", methods=["GET"])
@@ -155,3 +175,18 @@ def audit_witness():
 
 
 BLUEPRINTS = (prefs, notices, witness_api)
+
+
+@notices.route("/<path:version>", methods=["GET"])
+@public
+@operation("getPrivacyNotice")
+@notices.response(200, NoticeText)
+def version_text(version):
+    """One privacy-notice version with its text.
+
+    The version the announcement mail links to, with its words (public). 404 for a
+    version never announced."""
+    return in_transaction(lambda s: notifications().privacy_notice_version(s, version))
+
+
+BLUEPRINTS = (prefs, notices)

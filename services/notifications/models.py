@@ -109,6 +109,7 @@ privacy_notices = sa.Table(
     sa.Column("version", sa.String(50), primary_key=True),
     sa.Column("effective_date", sa.Date, nullable=False),
     sa.Column("announced_at", UtcDateTime, nullable=False),
+    sa.Column("text", sa.Text, nullable=True),  # null: announced before texts were kept
 )
 
 # The witness of dsar's audit chain (witness.py, issue 30): the newest head dsar signed

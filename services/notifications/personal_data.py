@@ -68,7 +68,8 @@ DECLARATION = DataDeclaration("notifications", tables=(
                                   "checkpoint": NOT_PERSONAL, "received_at": NOT_PERSONAL},
       school_column=None),
     T("privacy_notices", {"version": NOT_PERSONAL, "effective_date": NOT_PERSONAL,
-                          "announced_at": NOT_PERSONAL}, school_column=None),
+                          "announced_at": NOT_PERSONAL, "text": NOT_PERSONAL},
+      school_column=None),
     T("schools", {"school_id": NOT_PERSONAL, "name": NOT_PERSONAL,
                   "office_email": NOT_PERSONAL, "office_phone": NOT_PERSONAL}),
 ))

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from shared.backoff import RECONNECT, Backoff
 from shared.config import Settings
 from shared.db import upsert_versioned, utcnow
+from shared.errors import Conflict, NotFound
 from shared.messaging.envelope import Envelope
 from shared.rights import RightsParticipant
 
@@ -33,6 +34,14 @@ from .models import (deliveries, guardian_accounts, guardians, preferences, priv
 log = logging.getLogger(__name__)
 REPORT_EMAILS = "report_emails"  # the processing a parent can object to
 REPORT_KINDS = ("report", "report_updated")  # mail about a report (and its corrections)
+
+
+class NoticeVersionPublished(Conflict):
+    """A privacy notice version is published once, with its words and date."""
+    code = "privacy_notice_version_published"
+    answer = ("This version of the privacy notice was published with other words or "
+              "another date; publish the change as a new version.")
+    field = "version"
 
 
 @dataclass
@@ -309,13 +318,24 @@ class Notifications:
             return templates.School()
         return templates.School(row.name, row.office_email, row.office_phone)
 
-    def privacy_notice(self, session, version: str, effective: dt.date) -> int:
-        """Tells every school's admins of a new privacy notice, once per version."""
+    def privacy_notice(self, session, version: str, effective: dt.date,
+                       text: str | None = None) -> int:
+        """Tells every school's admins of a new privacy notice, once per version. A version
+        is published once with its words (issue 24): the same again changes nothing,
+        other words or another date under it are refused (a change is a new version)."""
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"privacy-notice/{version}"))
-        if session.execute(sa.select(privacy_notices.c.version).where(
-                privacy_notices.c.version == version)).first() is None:
+        known = session.execute(sa.select(privacy_notices).where(
+            privacy_notices.c.version == version)).first()
+        if known is None:
             session.execute(privacy_notices.insert().values(
-                version=version, effective_date=effective, announced_at=self.clock()))
+                version=version, effective_date=effective, announced_at=self.clock(),
+                text=text))
+        elif known.effective_date != effective or (known.text is not None
+                                                   and text != known.text):
+            raise NoticeVersionPublished(version)
+        elif known.text is None and text is not None:  # announced before texts were kept
+            session.execute(privacy_notices.update().where(
+                privacy_notices.c.version == version).values(text=text))
         admins = {a.account_id: a for a in session.execute(sa.select(school_admins)).all()}
         for admin in admins.values():
             self._queue(session, event_id, f"account:{admin.account_id}", None,
@@ -326,10 +346,23 @@ class Notifications:
 
     def privacy_notice_versions(self, session) -> list[dict]:
         """Every announced version, the newest effective first."""
-        rows = session.execute(sa.select(privacy_notices).order_by(
-            privacy_notices.c.effective_date.desc(), privacy_notices.c.version.desc())).all()
+        rows = session.execute(sa.select(
+            privacy_notices.c.version, privacy_notices.c.effective_date,
+            privacy_notices.c.announced_at, privacy_notices.c.text.is_not(None).label(
+                "has_text")).order_by(privacy_notices.c.effective_date.desc(),
+                                      privacy_notices.c.version.desc())).all()
         return [{"version": r.version, "effective_date": r.effective_date,
-                 "announced_at": r.announced_at} for r in rows]
+                 "announced_at": r.announced_at, "has_text": bool(r.has_text)} for r in rows]
+
+    def privacy_notice_version(self, session, version: str) -> dict:
+        """One version with its text (None for one announced before texts were kept)."""
+        row = session.execute(sa.select(privacy_notices).where(
+            privacy_notices.c.version == version)).first()
+        if row is None:
+            raise NotFound()
+        return {"version": row.version, "effective_date": row.effective_date,
+                "announced_at": row.announced_at, "has_text": row.text is not None,
+                "text": row.text}
 
     def set_report_emails(self, session, account_id: str, enabled: bool) -> None:
         session.execute(preferences.delete().where(preferences.c.account_id == account_id))

@@ -147,10 +147,12 @@ def privacy_notice(base: str, name: str, version: str, effective: str) -> Messag
 
 # --- what a requester is owed, and the offboarding certificate (issue 30) ---------------
 _DONE = {
-    "access": "Your copy of the data is ready: sign in to download it (it can be "
-              "downloaded for seven days).",
-    "portability": "Your copy of the data is ready: sign in to download it (it can be "
-                   "downloaded for seven days).",
+    # The school hands the copy over itself or releases it to be downloaded in the app
+    # (issue 24): the mail promises neither alone.
+    "access": "Your copy of the data is ready. The school will give it to you, or make it "
+              "available to download when you sign in (for seven days).",
+    "portability": "Your copy of the data is ready. The school will give it to you, or make "
+                   "it available to download when you sign in (for seven days).",
     "rectification": "The school has corrected the data in its own records.",
     "erasure": "The personal data concerned has been erased from Pupil Progress.",
     "restriction": "The processing of the data concerned is now restricted.",

@@ -38,7 +38,7 @@ class Subject:
 
 def _plumbing_declarations() -> tuple[TableDeclaration, ...]:
     from .declarations import NOT_PERSONAL as N, Personal, TableDeclaration as T
-    event = Personal("any", "an event's payload may name anyone it is about")
+    event = Personal("any", "a message between the parts may name anyone it is about")
     return (
         T("outbox", {"event_id": N, "event_type": N, "routing_key": N, "school_id": N,
                      "payload": event, "created_at": N, "next_attempt_at": N,

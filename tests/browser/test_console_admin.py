@@ -8,6 +8,7 @@ The accessible names used here are the contract in web/README.md."""
 import datetime as dt
 import re
 import uuid
+import zipfile
 
 from playwright.sync_api import expect
 
@@ -323,3 +324,70 @@ def test_the_admin_sees_batches_with_their_rejections_and_links_by_student(web_s
     expect(contact).to_contain_text("Revoked")
     expect(contact.get_by_role("button", name="Revoke")).to_have_count(0)
     no_script_errors(page)
+
+
+def test_the_school_releases_a_parents_copy_and_the_parent_downloads_it_in_the_app(
+        web_system, open_page):
+    """Issue 24: the school decides whether to hand the copy over itself or release it to
+    the parent who asked; released, the parent downloads it in the app, with the summary
+    a person reads (your-data.html) inside."""
+    school = web_system.create_school()
+    family = family_events(children=1)
+    web_system.push(school, family.events)
+    parent_token = _verified_parent(web_system, family)
+    yourself = wait_for(lambda: next((s for s in web_system.call(
+        "get", "/api/v1/subject-requests/subjects", parent_token).json()["items"]
+        if s["yourself"]), None), timeout=60, interval=0.2, message="the parent's own record")
+    filed = web_system.call("post", "/api/v1/subject-requests", parent_token, json={
+        "kind": "access", "subject": {"type": yourself["type"], "id": yourself["id"]}})
+    assert filed.status_code == 201, filed.text
+    request_id = filed.json()["id"]
+    approved = web_system.call("post", f"/api/v1/subject-requests/{request_id}/approve",
+                               school.admin_token)
+    assert approved.status_code == 200, approved.text
+    wait_for(lambda: web_system.call("get", f"/api/v1/subject-requests/{request_id}",
+                                     school.admin_token).json()["status"] == "completed",
+             timeout=90, interval=0.3, message="the access request completed")
+
+    # Not released yet: the parent is told the school decides, and has nothing to download.
+    parent = open_page(name="parent")
+    parent.goto(web_system.url(f"/requests/{request_id}"))
+    _sign_in(parent, family.parent_email, PASSWORD)
+    expect(page_heading(parent)).to_have_text(re.compile("copy of", re.I))
+    expect(parent.get_by_role("main")).to_contain_text("will give you the copy of your data")
+    expect(parent.get_by_role("button", name="Download your copy")).to_have_count(0)
+
+    admin = open_page(name="admin")
+    _admin_signs_in(web_system, admin, school, f"/requests/{request_id}")
+    release = admin.get_by_role("button", name="Release to the person who asked")
+    expect(release).to_be_visible(timeout=SLOW)
+    expect(admin.get_by_role("button", name="Download the export")).to_be_visible()
+    screenshot(admin, "request-export-to-release")
+    assert_accessible(admin, name="axe-admin-request-export-to-release")
+    release.click()
+    expect(admin.get_by_role("status")).to_contain_text("The copy is released")
+    expect(admin.get_by_role("main")).to_contain_text("Released to the person who asked")
+    expect(release).to_have_count(0)
+    trail = admin.get_by_role("table", name="Every step of this request, in order")
+    expect(trail.get_by_role("row", name=re.compile("Export released"))).to_contain_text("You")
+    screenshot(admin, "request-export-released")
+    no_script_errors(admin)
+
+    parent.reload()
+    download_button = parent.get_by_role("button", name="Download your copy")
+    expect(download_button).to_be_visible(timeout=SLOW)
+    expect(parent.get_by_role("main")).to_contain_text("your-data.html")
+    screenshot(parent, "parent-copy-released")
+    assert_accessible(parent, name="axe-parent-copy-released")
+    with parent.expect_download() as download:
+        download_button.click()
+    expect(parent.get_by_role("status")).to_contain_text("Your copy is downloaded")
+    with zipfile.ZipFile(download.value.path()) as archive:
+        page_text = archive.read("your-data.html").decode()
+    assert "Your account" in page_text and family.parent_email in page_text
+    parent.set_viewport_size(PHONE)
+    expect(download_button).to_be_visible()
+    overflow = parent.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the request is {overflow}px wider than the phone"
+    screenshot(parent, "phone-parent-copy-released")
+    no_script_errors(parent)

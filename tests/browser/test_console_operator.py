@@ -6,7 +6,11 @@ erase its data; the schools list on a phone. axe-core on every screen, screensho
 artefacts.
 
 The accessible names used here are the contract in web/README.md ("Operator console")."""
+import email
+import email.policy
+import pathlib
 import re
+import urllib.parse
 import uuid
 
 from playwright.sync_api import expect
@@ -15,6 +19,7 @@ from shared.config import RIGHTS_PARTICIPANTS
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.support import (
     assert_accessible, family_events, main_nav, no_script_errors, page_heading, screenshot)
+from tests.support import wait_for
 
 WAIT = 60_000  # ms: offboarding travels through every service's queue
 
@@ -127,8 +132,25 @@ def test_an_operator_adds_a_school_and_issues_credentials_that_work(web_system, 
     no_script_errors(page)
 
 
+def _privacy_notice_link(mail_dir, address: str, version: str) -> str | None:
+    """The link of the privacy-notice mail to `address` about `version`, once it is sent."""
+    for path in pathlib.Path(mail_dir).glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if address not in str(message["To"]) or "privacy notice" not in str(
+                message["Subject"]):
+            continue
+        text = message.get_body(("plain",)).get_content()
+        match = re.search(r"Read the privacy notice: (\S+)", text)
+        if match and f"version={urllib.parse.quote(version)}" in match.group(1):
+            return match.group(1)
+    return None
+
+
 def test_an_operator_publishes_a_privacy_notice_version_and_it_is_listed(web_system, page):
+    """Issue 24: a version carries its text, and the mail announcing it links to that
+    version's text."""
     version = f"op-{uuid.uuid4().hex[:8]}"
+    school = web_system.create_school()
     _sign_in_as_operator(page, web_system, "/privacy-notices")
     expect(page_heading(page)).to_have_text("Privacy notice")
     assert_accessible(page, name="axe-privacy-notice")
@@ -137,6 +159,12 @@ def test_an_operator_publishes_a_privacy_notice_version_and_it_is_listed(web_sys
     expect(publish.get_by_label("Version")).to_be_focused()  # nothing filled in
     publish.get_by_label("Version").fill(version)
     publish.get_by_label("In effect from").fill("2027-03-01")
+    publish.get_by_role("button", name="Publish this version").click()
+    expect(publish.get_by_label("Text of the notice")).to_be_focused()  # no text yet
+    expect(publish).to_contain_text("Enter the text of the notice.")
+    publish.get_by_label("Text of the notice").fill(
+        f"Notice {version}: we keep only what your school sends.\n\n"
+        "You can ask your school for a copy of your data.")
     publish.get_by_role("button", name="Publish this version").click()
     expect(page.get_by_role("status")).to_contain_text(f"Version {version} published")
     versions = page.get_by_role("table", name="Published versions")
@@ -148,9 +176,25 @@ def test_an_operator_publishes_a_privacy_notice_version_and_it_is_listed(web_sys
     assert any(n["version"] == version and n["effective_date"] == "2027-03-01"
                for n in listed)
 
-    row.get_by_role("link", name=version).click()  # as everyone sees it
+    # The same version with other words is refused beside the field: a change is a new one.
+    publish.get_by_label("Version").fill(version)
+    publish.get_by_label("In effect from").fill("2027-03-01")
+    publish.get_by_label("Text of the notice").fill("Other words.")
+    publish.get_by_role("button", name="Publish this version").click()
+    expect(publish).to_contain_text("publish the change as a new version")
+
+    # The school's admin is mailed a link to this version's text.
+    link = wait_for(lambda: _privacy_notice_link(web_system.mail_dir, school.admin_email,
+                                                 version),
+                    timeout=60, interval=0.2, message="the privacy-notice mail")
+    page.goto(link)
     expect(page_heading(page)).to_have_text("How we keep your data safe")
-    expect(page.get_by_role("main")).to_contain_text(f"Version {version}")
+    notice = page.get_by_role("region", name=f"Privacy notice, version {version}")
+    expect(notice).to_contain_text(f"Notice {version}: we keep only what your school sends.")
+    expect(notice.locator("p", has_text="You can ask your school")).to_have_count(1)
+    expect(notice).to_contain_text("In effect from 1 March 2027")
+    screenshot(page, "privacy-notice-version-text")
+    assert_accessible(page, name="axe-privacy-notice-version-text")
     no_script_errors(page)
 
 

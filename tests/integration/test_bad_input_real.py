@@ -653,7 +653,7 @@ def test_notifications_privacy_notice_refuses_bad_text_and_dates(start):
         "role": "school_admin", "name": "Ann Head", "email": "head@example.org",
         "token": "t" * 40, "expires_at": "2030-01-01T00:00:00+00:00"},
         producer="identity", school_id=SCHOOL))
-    good = {"version": "2024-1", "effective_date": "2024-02-29"}
+    good = {"version": "2024-1", "effective_date": "2024-02-29", "text": "Our notice."}
     before = service.counts()
     for _kind, value in hostile_text(mark := marker()).items():
         response = service.call("post", "/api/v1/privacy-notices", token,
@@ -666,7 +666,8 @@ def test_notifications_privacy_notice_refuses_bad_text_and_dates(start):
     tables = service.tables()
     for value in SQL:
         response = service.call("post", "/api/v1/privacy-notices", token,
-                                {"version": value, "effective_date": "2024-02-29"})
+                                {"version": value, "effective_date": "2024-02-29",
+                                 "text": "Our notice."})
         assert response.status_code == 202 and response.json == {"notified": 1}
     with service.engine.connect() as conn:
         bodies = conn.execute(sa.text("SELECT body_text FROM deliveries WHERE kind = "

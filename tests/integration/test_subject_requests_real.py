@@ -4,6 +4,7 @@ import csv
 import importlib
 import io
 import json
+import re
 import uuid
 import zipfile
 
@@ -135,6 +136,10 @@ def test_erasure_of_a_student_completes_everywhere_and_leaves_nothing(world):
                        ).status_code == 404
 
 
+UUID_OR_HASH = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
+                          r"\b[0-9a-fA-F]{16,}\b", re.I)
+
+
 def test_an_access_request_returns_exactly_the_subjects_data_as_a_zip(world):
     system, _, ids, _, admin = world
     request = file(system, admin, "access", "student", ids["Zephyrine"])
@@ -153,6 +158,15 @@ def test_an_access_request_returns_exactly_the_subjects_data_as_a_zip(world):
     for name in csvs:
         rows = list(csv.DictReader(io.StringIO(archive.read(name).decode())))
         assert rows, name
+    # Issue 24: beside them, a summary a person reads, grouped, without ids or hashes.
+    page = archive.read("your-data.html").decode()
+    assert "Zephyrine" in page and "Z9-grade" in page and "7 November 2013" in page
+    assert "Rook" not in page
+    assert not UUID_OR_HASH.search(page), UUID_OR_HASH.search(page)
+    assert ids["Zephyrine"] not in page and request["id"] not in page
+    for group in ("Your account", "Links between parents and children", "Reports",
+                  "Emails", "Requests about personal data"):
+        assert f">{group}</h2>" in page, group
 
 
 def test_restriction_stops_reading_and_lifting_it_restores_without_losing_data(world):
@@ -197,6 +211,32 @@ def test_a_parents_request_waits_for_the_school_which_can_refuse_with_a_reason(w
     other_admin = system.admin(other_school, "other-admin@example.org")
     assert system.call("dsar", "get", f"/api/v1/subject-requests/{second['id']}",
                        other_admin).status_code == 404
+
+    # Issue 24: the school hands the copy over itself, or releases it to the parent, who
+    # then downloads it in the app until it expires.
+    path = f"/api/v1/subject-requests/{second['id']}"
+    assert system.call("dsar", "get", f"{path}/export", parent).status_code == 404
+    assert system.call("dsar", "get", path, parent).json["export_released"] is False
+    assert system.call("dsar", "post", f"{path}/release", other_admin).status_code == 404
+    assert system.call("dsar", "post", f"{path}/release", parent).status_code == 404
+    released = system.call("dsar", "post", f"{path}/release", admin)
+    assert released.status_code == 200 and released.json["export_released"] is True
+    assert system.call("dsar", "post", f"{path}/release", admin).status_code == 200
+    mine = system.call("dsar", "get", path, parent).json
+    assert mine["export_released"] is True and mine["export_expires_at"]
+    download = system.call("dsar", "get", f"{path}/export", parent)
+    assert download.status_code == 200 and download.mimetype == "application/zip"
+    page = zipfile.ZipFile(io.BytesIO(download.data)).read("your-data.html").decode()
+    assert "Zephyrine" in page and not UUID_OR_HASH.search(page)
+    steps = [e["step"] for e in system.call("dsar", "get", f"{path}/audit", admin
+                                            ).json["items"]]
+    assert steps.count("export_released") == 1 and "exported_to_requester" in steps
+    school_filed = file(system, admin, "access", "student", ids["Zephyrine"])
+    completed(system, admin, school_filed["id"])
+    refused = system.call("dsar", "post",
+                          f"/api/v1/subject-requests/{school_filed['id']}/release", admin)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == \
+        "filed_by_the_school"
 
 
 def test_offboarding_a_school_leaves_none_of_its_rows_and_another_school_untouched(world):

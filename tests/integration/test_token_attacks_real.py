@@ -284,7 +284,7 @@ def test_a_forged_operator_token_changes_nothing_at_operator_only_endpoints(worl
             identity.post(f"/api/v1/schools/{w.school}/clients",
                           headers={"Authorization": forged}),
             notifications.post("/api/v1/privacy-notices", json={
-                "version": "rogue", "effective_date": "2030-01-01"},
+                "version": "rogue", "effective_date": "2030-01-01", "text": "Rogue."},
                 headers={"Authorization": forged})):
         assert _is_401(response), (response.status_code, response.json)
     assert _scalar(w.system, "identity", "SELECT name FROM schools WHERE id=:s",

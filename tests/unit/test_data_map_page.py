@@ -82,10 +82,13 @@ def test_the_privacy_notice_versions_are_public_newest_first(tmp_path):
         for version, date in (("2027-01", "2027-01-31"), ("2027-06", "2027-06-30"),
                               ("2027-01", "2027-01-31")):  # announced twice: listed once
             assert client.post("/api/v1/privacy-notices", headers=operator, json={
-                "version": version, "effective_date": date}).status_code == 202
+                "version": version, "effective_date": date,
+                "text": f"Notice {version}."}).status_code == 202
         items = client.get("/api/v1/privacy-notices").get_json()["items"]
         assert [(i["version"], i["effective_date"]) for i in items] == [
             ("2027-06", "2027-06-30"), ("2027-01", "2027-01-31")]
+        assert client.get("/api/v1/privacy-notices/2027-06").get_json()["text"] == \
+            "Notice 2027-06."
     finally:
         rt.engine.dispose()
 

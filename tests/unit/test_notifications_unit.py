@@ -1,14 +1,19 @@
 """Notifications without a broker: templates, .eml delivery, caps and the privacy notice
 (SQLite, the in-memory broker)."""
+import datetime as dt
 import email
+import re
+import urllib.parse
 import uuid
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.notifications import templates
 from services.notifications.app import SPEC
+from services.notifications.models import privacy_notices
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.service import ServiceRuntime
@@ -105,7 +110,7 @@ def test_the_operator_announces_a_privacy_notice_to_every_schools_admins_once(no
     send_all(rt, service)
     operator = signer.issue(str(uuid.uuid4()), "operator", [],
                             **second_factor.passed_claims())
-    body = {"version": "2027-01", "effective_date": "2027-01-31"}
+    body = {"version": "2027-01", "effective_date": "2027-01-31", "text": "Our notice."}
     for _ in range(2):  # announced twice: told once
         response = client.post("/api/v1/privacy-notices", json=body,
                                headers={"Authorization": f"Bearer {operator}"})
@@ -114,6 +119,58 @@ def test_the_operator_announces_a_privacy_notice_to_every_schools_admins_once(no
     parent = signer.issue(str(uuid.uuid4()), "parent", [SCHOOL])
     assert client.post("/api/v1/privacy-notices", json=body,
                        headers={"Authorization": f"Bearer {parent}"}).status_code == 404
+
+
+def test_a_privacy_notice_version_carries_its_text_and_its_mail_links_to_that_version(
+        notifications, tmp_path):
+    """Issue 24: the version's words are kept and served at the link its mail gives."""
+    rt, client, signer, service = notifications
+    invite_admin(rt, service, "a1@example.org")
+    send_all(rt, service)
+    operator = {"Authorization": "Bearer " + signer.issue(
+        str(uuid.uuid4()), "operator", [], **second_factor.passed_claims())}
+    words = "We keep only what your school sends.\n\nYou can ask for a copy."
+    body = {"version": "2027 spring/1", "effective_date": "2027-03-01", "text": words}
+    missing = client.post("/api/v1/privacy-notices", headers=operator,
+                          json={k: v for k, v in body.items() if k != "text"})
+    assert missing.status_code == 422 and "text" in missing.json["error"]["fields"]
+    assert client.post("/api/v1/privacy-notices", headers=operator,
+                       json=body).status_code == 202
+    assert client.post("/api/v1/privacy-notices", headers=operator,
+                       json=body).status_code == 202  # the same again: nothing new
+    for changed in ({"text": words + " Changed."}, {"effective_date": "2027-04-01"}):
+        refused = client.post("/api/v1/privacy-notices", headers=operator,
+                              json={**body, **changed})
+        assert refused.status_code == 409
+        assert refused.json["error"]["code"] == "privacy_notice_version_published"
+    assert send_all(rt, service) == 1
+    (mail,) = [email.message_from_bytes(p.read_bytes()) for p in (tmp_path / "mail").iterdir()
+               if b"privacy notice" in p.read_bytes()]
+    text = next(part for part in mail.walk() if part.get_content_type() == "text/plain"
+                ).get_payload(decode=True).decode()
+    link = re.search(r"Read the privacy notice: (\S+)", text).group(1)
+    assert link.endswith("/privacy?version=2027%20spring/1")
+    version = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["version"][0]
+    shown = client.get(f"/api/v1/privacy-notices/{urllib.parse.quote(version)}")
+    assert shown.status_code == 200 and shown.json["text"] == words
+    assert shown.json["version"] == "2027 spring/1" and shown.json["has_text"] is True
+    assert client.get("/api/v1/privacy-notices/never").status_code == 404
+
+
+def test_a_version_announced_before_texts_were_kept_takes_its_text_once(notifications):
+    rt, client, signer, service = notifications
+    with rt.context.sessions() as session, session.begin():
+        session.execute(sa.insert(privacy_notices).values(
+            version="2026-01", effective_date=dt.date(2026, 1, 31),
+            announced_at=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)))
+    assert client.get("/api/v1/privacy-notices").json["items"][0]["has_text"] is False
+    assert client.get("/api/v1/privacy-notices/2026-01").json["text"] is None
+    operator = {"Authorization": "Bearer " + signer.issue(
+        str(uuid.uuid4()), "operator", [], **second_factor.passed_claims())}
+    assert client.post("/api/v1/privacy-notices", headers=operator, json={
+        "version": "2026-01", "effective_date": "2026-01-31", "text": "Old words."}
+    ).status_code == 202
+    assert client.get("/api/v1/privacy-notices/2026-01").json["text"] == "Old words."
 
 
 def test_report_mails_are_capped_per_recipient_per_hour(notifications):

@@ -128,8 +128,21 @@ def words_of_python(source: str) -> list[str]:
             and isinstance(node.value, str) and id(node) not in docstrings]
 
 
-def shown_texts() -> list[tuple[str, str]]:
+def data_map_texts() -> list[str]:
+    """What "How we keep your data safe" shows of the data map: each part's title and
+    role, and of what it holds the kind, fields, whose and why (not the ids the page
+    reads: service, table, columns, whose)."""
+    from shared.rights.datamap import data_map
     texts = []
+    for service in data_map()["services"]:
+        texts += [service["title"], service["role"]]
+        for held in service["held"]:
+            texts += [held["what"], *held["fields"], held["whose_text"], held["purpose"] or ""]
+    return texts
+
+
+def shown_texts() -> list[tuple[str, str]]:
+    texts = [("data map", t) for t in data_map_texts()]
     for path in sorted((WEB / "assets").glob("*.js")):
         texts += [(path.name, t) for t in words_of_js(path.read_text())]
     texts += [("index.html", t) for t in words_of_html((WEB / "index.html").read_text())]
@@ -151,7 +164,8 @@ def test_the_scan_reads_what_people_see_and_catches_an_internal_word():
                          '</script>') == ["Your payload", "Hi", "there"]
     texts = shown_texts()
     files = {f for f, _ in texts}
-    assert {"app.js", "admin.js", "operator.js", "index.html", "templates.py"} <= files
+    assert {"app.js", "admin.js", "operator.js", "index.html", "templates.py",
+            "data map"} <= files
     assert ("templates.py", "Activate your account") in texts
     assert any(f == "admin.js" and "rejected on its own" in t for f, t in texts)
 

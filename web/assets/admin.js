@@ -52,6 +52,8 @@ const STEP_TEXT = {
   paused: "Paused",
   resumed: "Resumed",
   exported: "Export downloaded",
+  export_released: "Export released to the person who asked",
+  exported_to_requester: "Export downloaded by the person who asked",
   receipt_downloaded: "Receipt downloaded",
   export_withdrawn: "Export withdrawn: someone it names was erased",
 };
@@ -379,8 +381,19 @@ async function requestScreen(requestId) {
         onclick: () => act("pause", { paused: !paused }, paused ? "The request is resumed." : "The request is paused: the deadline waits.") },
       paused ? "Resume" : "Pause while waiting for the requester")));
     }
+    if (request.export_available && request.export_released) {
+      parts.push(h("p", {}, `Released to the person who asked: they can download the copy in the app until ${formatDateTime(request.export_expires_at)}.`));
+    } else if (request.export_available && ["parent", "student"].includes(request.filed_as)) {
+      // The school's choice (issue 24): hand the copy over itself, or release it to the
+      // person who asked, who then downloads it in the app until it expires.
+      parts.push(h("p", {}, `The copy of the data is ready until ${formatDateTime(request.export_expires_at)}. Download it and hand it over yourself, or release it to the person who asked: they can then download it in the app until then.`),
+        h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary",
+          onclick: () => act("release", undefined, "The copy is released: the person who asked can download it in the app.") },
+        "Release to the person who asked")));
+    }
     if (request.export_available) {
-      parts.push(h("p", {}, `The copy of the data is ready until ${formatDateTime(request.export_expires_at)}. Send it to the requester securely.`),
+      const toRequester = ["parent", "student"].includes(request.filed_as);
+      parts.push(h("p", {}, `${toRequester ? "" : `The copy of the data is ready until ${formatDateTime(request.export_expires_at)}. Send it to the requester securely. `}The zip holds a summary to read and print (your-data.html) and the full data as JSON and CSV files.`),
         h("div", { class: "actions" }, h("button", { type: "button", class: "button", onclick: async () => {
           try {
             await saveDownload(await api.callRaw("GET", `${path}/export`), `subject-request-${request.id}.zip`);

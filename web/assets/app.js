@@ -12,9 +12,8 @@ import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
-         formatDateTime,
-         loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
-         setRenderer, show, sleep, summary, table } from "./ui.js";
+         formatDateTime, loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, saveDownload,
+         selectField, SERVICE_TEXT, session, setRenderer, show, sleep, summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
@@ -774,15 +773,32 @@ async function requestScreen(requestId) {
     request.refusal_reason ? ["The school's reason", request.refusal_reason] : null,
   ].filter(Boolean);
   const school = schoolName(request.school_id);
+  const copy = request.kind === "access" || request.kind === "portability";
   const explain = {
     awaiting_school: `${school} has your request and decides on it. We will show its progress here.`,
     in_progress: "The school approved your request. Each part of the system is answering it.",
-    completed: request.kind === "access" || request.kind === "portability"
-      ? "Done. The school will send you the copy of your data." : "Done.",
+    completed: copy && request.export_released
+      ? `Done. ${school} has made the copy of your data available here.`
+      : copy ? `Done. ${school} will give you the copy of your data, or make it available here.` : "Done.",
   }[request.status];
+  // The school released the copy to the person who asked (issue 24): download it here
+  // until it expires. The zip holds your-data.html, a summary to read and print.
+  const download = request.export_released
+    ? [h("p", {}, `You can download it until ${formatDateTime(request.export_expires_at)}. The download is a zip file: open your-data.html in it to read or print your data; the other files hold the same data for a computer.`),
+      h("div", { class: "actions" }, h("button", { type: "button", class: "button", onclick: async () => {
+        try {
+          await saveDownload(await api.callRaw("GET", `/api/v1/subject-requests/${encodeURIComponent(request.id)}/export`),
+            "your-data.zip");
+          announce("Your copy is downloaded.");
+        } catch (error) {
+          announceError(explainError(error));
+        }
+      } }, "Download your copy"))]
+    : null;
   show(requestTitle(request, await childNames()),
     summary(rows),
     explain ? h("p", {}, explain) : null,
+    download,
     request.status === "awaiting_school" || request.status === "paused"
       ? contactSentence("To ask about it,", request.school_id) : null,
     services.length && request.status !== "awaiting_school"
@@ -820,22 +836,47 @@ async function notificationsScreen() {
 
 // --- screens: privacy ----------------------------------------------------------------------
 
+/** The privacy notice's version to show: the one asked for (the announcement mail links to
+ *  its version), else the newest in effect today, else the newest announced. */
+function noticeToShow(notices, asked) {
+  if (asked) return notices.find((n) => n.version === asked) || null;
+  const today = new Date().toISOString().slice(0, 10);
+  return notices.find((n) => n.effective_date <= today) || notices[0] || null;
+}
+
 async function privacyScreen(url) {
   const [map, notices] = await Promise.all([
     api.publicCall("GET", "/api/v1/data-map"),
     api.publicCall("GET", "/api/v1/privacy-notices").then((a) => a.items).catch(() => []),
   ]);
   const asked = url.searchParams.get("version");
+  const chosen = noticeToShow(notices, asked);
+  const notice = chosen && chosen.has_text
+    ? await api.publicCall("GET", `/api/v1/privacy-notices/${encodeURIComponent(chosen.version)}`)
+      .catch(() => null)
+    : null;
   const services = map.services.filter((s) => s.held.length);
+  const noticeHeadingId = uniqueId("notice");
+  const noticeSection = notice && notice.text
+    ? h("section", { class: "card notice", "aria-labelledby": noticeHeadingId },
+      h("h2", { id: noticeHeadingId }, `Privacy notice, version ${notice.version}`),
+      h("p", { class: "meta" }, `In effect from ${formatDate(notice.effective_date)}`),
+      notice.text.split(/\n\s*\n/).map((paragraph) => h("p", {}, paragraph.trim())))
+    : asked
+      ? h("p", {}, chosen
+        ? `The text of version ${asked} is not online. Ask your school for a copy.`
+        : `There is no version ${asked} of the privacy notice. The versions are listed below.`)
+      : null;
   show("How we keep your data safe",
     h("p", {}, "Your school is in charge of your data (the data controller). Pupil Progress processes it for the school, only to show the right reports to the right people, and forgets people completely when the school tells it to."),
+    noticeSection,
     h("p", {}, "The system is made of separate parts. Each keeps only what it needs, in its own database, and they pass each other identifiers rather than names wherever they can. A child's date of birth is kept in one part only, to check that a parent knows it."),
     h("h2", {}, "What each part holds, and why"),
     h("p", { class: "hint" }, "This list is produced by the system from its own data map, so it always matches what is stored."),
     services.map((service) => {
       const headingId = uniqueId("service");
       return h("section", { class: "card", "aria-labelledby": headingId },
-        h("h3", { id: headingId }, `${service.title} (the ${service.service} service)`),
+        h("h3", { id: headingId }, service.title),
         h("p", {}, service.role),
         table(`Personal data held by ${service.title}`, ["What", "Whose", "Why"],
           service.held.map((item) => h("tr", {},
@@ -844,9 +885,14 @@ async function privacyScreen(url) {
     }),
     h("h2", {}, "Privacy notice versions"),
     notices.length
-      ? h("ul", {}, notices.map((n) => h("li", { "aria-current": n.version === asked ? "true" : false,
-                                               class: n.version === asked ? "current" : false },
-        `Version ${n.version}, in effect from ${formatDate(n.effective_date)}`)))
+      ? h("ul", {}, notices.map((n) => {
+        const shown = n.version === (notice ? notice.version : asked);
+        const label = `Version ${n.version}, in effect from ${formatDate(n.effective_date)}`;
+        return h("li", { "aria-current": shown ? "true" : false, class: shown ? "current" : false },
+          n.has_text && !shown
+            ? h("a", { href: `/privacy?version=${encodeURIComponent(n.version)}` }, label)
+            : label);
+      }))
       : h("p", {}, "No new version of the privacy notice has been announced."),
     h("h2", {}, "How to ask about your data"),
     h("p", {}, "You can ask for a copy of your data, for a copy you can take elsewhere, for it to be corrected, for its use to be restricted, or for it to be erased. The school decides, usually within one month."),

@@ -554,24 +554,31 @@ async function noticesScreen() {
                           hint: "As written on the notice, e.g. 2027-02." });
   const effective = field({ label: "In effect from", name: "effective_date", type: "date",
                             hint: "Give schools notice: their administrators are emailed now." });
+  const words = field({ label: "Text of the notice", name: "text", multiline: true,
+                        attrs: { rows: "12", maxlength: "100000" },
+                        hint: "As people will read it: a blank line between paragraphs. The email links to this text; once published it cannot change (publish a new version instead)." });
   const submit = async () => {
-    const blanks = [[version, "Enter the version."], [effective, "Enter the date it takes effect."]]
+    const blanks = [[version, "Enter the version."], [effective, "Enter the date it takes effect."],
+                    [words, "Enter the text of the notice."]]
       .filter(([entry, message]) => { entry.setError(entry.input.value.trim() ? null : message);
                                       return !entry.input.value.trim(); });
     if (blanks.length) {
       blanks[0][0].input.focus();
       return;
     }
-    const body = { version: version.input.value.trim(), effective_date: effective.input.value };
+    const body = { version: version.input.value.trim(), effective_date: effective.input.value,
+                   text: words.input.value.trim() };
     try {
       const answer = await api.call("POST", "/api/v1/privacy-notices", body);
       const fresh = await api.publicCall("GET", "/api/v1/privacy-notices").then((a) => a.items);
       redraw(fresh);
       version.input.value = "";
       effective.input.value = "";
+      words.input.value = "";
       announce(`Version ${body.version} published: ${plural(answer.notified, "school administrator")} told by email.`);
     } catch (error) {
-      if (error.status === 422 && showFieldErrors(error, { version, effective_date: effective })) {
+      if ((error.status === 422 || error.status === 409)
+          && showFieldErrors(error, { version, effective_date: effective, text: words })) {
         announceError("Some fields need correcting.");
         return;
       }
@@ -582,7 +589,8 @@ async function noticesScreen() {
   show("Privacy notice",
     h("p", {}, "When the privacy notice changes, publish its new version here. Every school's administrators are told by email, and the version appears on \u201cHow we keep your data safe\u201d for everyone."),
     region("Publish a new version",
-      form(submit, version.wrapper, effective.wrapper, button("Publish this version"))),
+      form(submit, version.wrapper, effective.wrapper, words.wrapper,
+        button("Publish this version"))),
     h("h2", {}, "Versions"),
     none, listed);
 }

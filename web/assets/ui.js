@@ -84,12 +84,15 @@ export function notFound() {
 // --- forms ---------------------------------------------------------------------------------
 
 export function field({ label, type = "text", name, autocomplete, hint, required = true,
-                        attrs = {} }) {
+                        attrs = {}, multiline = false }) {
   const id = uniqueId(name);
   const hintId = hint ? `${id}-hint` : null;
   const errorId = `${id}-error`;
-  const input = h("input", { id, name, type, autocomplete, required,
-                             "aria-describedby": hintId || false, ...attrs });
+  const input = multiline
+    ? h("textarea", { id, name, autocomplete, required, "aria-describedby": hintId || false,
+                      ...attrs })
+    : h("input", { id, name, type, autocomplete, required,
+                   "aria-describedby": hintId || false, ...attrs });
   const error = h("p", { id: errorId, class: "field-error", hidden: true });
   const wrapper = h("div", { class: "field" },
     h("label", { for: id }, label),
