@@ -146,6 +146,12 @@ export async function signIn(email, password) {
                               { grant_type: "password", email, password }));
 }
 
+/** A passkey's answer to a sign-in challenge: tokens, both factors passed. */
+export async function signInWithPasskey(challengeId, credential) {
+  keepTokens(await publicCall("POST", "/api/v1/auth/passkey",
+                              { challenge_id: challengeId, credential }));
+}
+
 /** "enrol" or "required" while a staff sign-in has still to pass its second factor. */
 export function secondFactorState() {
   return secondFactor;

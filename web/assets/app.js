@@ -4,6 +4,7 @@
 // browser tests rely on are listed in web/README.md; change them there too.
 
 import * as api from "./api.js";
+import { accountScreen, explainPasskeyError, passkeysSupported, signInWithPasskey } from "./passkeys.js";
 import { formatDate, h, uniqueId } from "./dom.js";
 import { inChildOrder } from "./children.js";
 import * as offline from "./offline.js";
@@ -95,8 +96,16 @@ function withRoleSwitch(items) {
     ? [...items.slice(0, last), ...switches, items[last]] : [...items, ...switches];
 }
 
+/** Account settings (passkeys), for every role, before "Sign out". */
+function withAccount(items) {
+  if (!state.me) return items;
+  const last = items.length - 1;
+  return items[last] && items[last][1] === "/sign-out"
+    ? [...items.slice(0, last), ["Account", "/account"], items[last]] : items;
+}
+
 function drawNav(path) {
-  navList.replaceChildren(...withRoleSwitch(navItems()).map(([label, href]) => {
+  navList.replaceChildren(...withRoleSwitch(withAccount(navItems())).map(([label, href]) => {
     const current = path === href || (href !== "/" && path.startsWith(`${href}/`));
     return h("li", {}, h("a", { href, "aria-current": current ? "page" : false }, label));
   }));
@@ -181,8 +190,37 @@ function signInScreen(message) {
   show("Sign in",
     message ? h("p", { class: "notice" }, message) : null,
     form(submit, problem, email.wrapper, password.wrapper, button("Sign in")),
+    passkeySignIn(problem),
     h("p", {}, h("a", { href: "/forgot-password" }, "Forgotten your password?")),
     h("p", {}, "New here? Open the link in the invitation email from your school to activate your account."));
+}
+
+/** "Sign in with a passkey": no email, the browser offers the passkeys it holds. */
+function passkeySignIn(problem) {
+  if (!passkeysSupported()) return null;
+  const signIn = async (event) => {
+    const trigger = event.currentTarget;
+    problem.hidden = true;
+    trigger.disabled = true;
+    try {
+      await signInWithPasskey();
+      forgetReader();
+      state.fresh = true;
+      window.setTimeout(() => { state.fresh = false; }, 30000);
+      await afterSignIn();
+      announce("You are signed in.");
+    } catch (error) {
+      problem.textContent = explainPasskeyError(error);
+      problem.hidden = false;
+      announceError(problem.textContent);
+    } finally {
+      trigger.disabled = false;
+    }
+  };
+  return h("div", { class: "passkey-sign-in" },
+    h("p", { class: "or" }, "or"),
+    h("button", { type: "button", class: "button button--secondary", onclick: signIn },
+      "Sign in with a passkey"));
 }
 
 /** Staff and operators: the password is not enough until the second factor is passed. */
@@ -849,6 +887,7 @@ async function staffConsole(role) {
 
 async function signedInRoute(path, url) {
   const role = state.me.role;
+  if (path === "/account") return accountScreen();
   if (state.staff) {
     if (["/", "/sign-in", "/second-factor"].includes(path)) {
       await navigate(state.staff.navItems()[0][1], { replace: true });
