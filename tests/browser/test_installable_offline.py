@@ -40,7 +40,7 @@ STORAGE = """async () => {
 
 def _parent_with_a_report(web_system, title):
     """A school and a parent whose one child is confirmed (through the API), with a report
-    published; returns (family, report id)."""
+    published; returns (school, family, report id)."""
     school = web_system.create_school()
     family = family_events(children=1)
     web_system.push(school, family.events)
@@ -51,7 +51,7 @@ def _parent_with_a_report(web_system, title):
                              json={"date_of_birth": family.children[0].date_of_birth})
     assert answer.status_code == 200, answer.text
     (report,) = web_system.reports_of(token, link["student"]["id"])
-    return family, report["id"]
+    return school, family, report["id"]
 
 
 def _sign_in(page, web_system, email):
@@ -61,7 +61,14 @@ def _sign_in(page, web_system, email):
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page_heading(page)).to_have_text("Your children")
     # The service worker controls the page once it has kept the app's files.
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    _controlled(page)
+
+
+def _controlled(page):
+    """Waits until the service worker controls the page (polled with evaluate: a predicate
+    for wait_for_function is evaluated as a string, which the app's CSP may refuse)."""
+    wait_for(lambda: page.evaluate("() => navigator.serviceWorker.controller !== null"),
+             timeout=30, message="the service worker in control")
 
 
 def _storage(page):
@@ -112,7 +119,7 @@ def _manifest_and_installability(web_system, page):
         sizes.add(icon["sizes"])
     assert {"192x192", "512x512"} <= sizes
 
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    _controlled(page)
     cdp = page.context.new_cdp_session(page)
     parsed = cdp.send("Page.getAppManifest")
     assert parsed["url"].endswith("/manifest.webmanifest") and parsed["errors"] == [], parsed
@@ -126,7 +133,7 @@ def _manifest_and_installability(web_system, page):
 
 def test_a_parent_reopens_a_viewed_report_offline_and_signing_out_leaves_nothing(
         web_system, open_page):
-    family, report_id = _parent_with_a_report(web_system, "Offline progress report")
+    _, family, report_id = _parent_with_a_report(web_system, "Offline progress report")
     child = family.children[0].name
     for viewport, name in ((None, "desktop"), (PHONE, "phone")):
         page = open_page(viewport=viewport, name=name)
@@ -174,8 +181,8 @@ def test_a_parent_reopens_a_viewed_report_offline_and_signing_out_leaves_nothing
 
 def test_the_next_person_on_the_same_browser_never_gets_the_last_ones_copies(
         web_system, open_page):
-    first, first_report = _parent_with_a_report(web_system, "First family's report")
-    second, _ = _parent_with_a_report(web_system, "Second family's report")
+    _, first, first_report = _parent_with_a_report(web_system, "First family's report")
+    _, second, _ = _parent_with_a_report(web_system, "Second family's report")
     tab = open_page(name="first")
     _sign_in(tab, web_system, first.parent_email)
     tab.get_by_role("link", name="First family's report").click()
@@ -203,3 +210,27 @@ def test_the_next_person_on_the_same_browser_never_gets_the_last_ones_copies(
     screenshot(page, "second-parent-offline")
     context.set_offline(False)
     page.close()
+
+
+def _kept(page, report_id) -> bool:
+    return any(e["url"] == f"/offline/reports/{report_id}"
+               for entries in _storage(page)["caches"].values() for e in entries)
+
+
+def test_a_withdrawn_reports_copy_goes_when_the_parent_next_opens_it(web_system, page):
+    school, family, report_id = _parent_with_a_report(web_system, "Soon withdrawn report")
+    _sign_in(page, web_system, family.parent_email)
+    page.get_by_role("link", name="Soon withdrawn report").click()
+    expect(page_heading(page)).to_have_text("Soon withdrawn report")
+    wait_for(lambda: _kept(page, report_id), message="the report's copy kept on the device")
+
+    answer = web_system.call("post", f"/api/v1/reports/{report_id}/withdraw", school.admin_token)
+    assert answer.status_code == 200, answer.text
+    page.reload()
+    expect(page_heading(page)).to_have_text("Report not available")
+    assert not _kept(page, report_id)
+    page.context.set_offline(True)
+    page.reload()
+    expect(page_heading(page)).to_have_text("You are offline")
+    expect(page.get_by_text("Soon withdrawn report")).to_have_count(0)
+    page.context.set_offline(False)

@@ -574,6 +574,7 @@ async function reportScreen(reportId) {
       drawReport(copy.report, copy.progress, copy.school_name, copy.saved_at);
       return;
     }
+    await offline.forgetReport(reportId); // not readable any more: nor is its copy
     show("Report not available",
       error.status === 423  // the report's school is not known here: each of the reader's
         ? contactSentence(lockedLead(error), ...schools().map((school) => school.id))

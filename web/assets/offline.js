@@ -92,6 +92,21 @@ export async function saveReport(reportId, copy) {
   }
 }
 
+/** A report the reader may no longer read (withdrawn, replaced, paused, a link revoked):
+ *  its copy goes too. */
+export async function forgetReport(reportId) {
+  const id = storedReader();
+  if (!id || !available() || !(await caches.has(cacheName(id)))) return;
+  try {
+    const cache = await caches.open(cacheName(id));
+    await cache.delete(`/offline/reports/${reportId}`);
+    const index = (await read(cache, INDEX)) || [];
+    await write(cache, INDEX, index.filter((entry) => entry.id !== reportId));
+  } catch {
+    // storage refused: the copy stays until sign-out
+  }
+}
+
 /** The copy of a report kept for the reader here, or null. */
 export async function savedReport(reportId) {
   const id = storedReader();
