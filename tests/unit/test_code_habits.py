@@ -36,10 +36,6 @@ NOT_YET = {
     "services/notifications/personal_data.py:NotificationsParticipant.erase",
     "shared/contracts/envelope.py:load_plain_envelope",
     "shared/contracts/fastload.py:fast_path", "shared/db.py:upsert_versioned_many",
-    "shared/demo.py:DemoLoader.load", "shared/demo.py:DemoLoader._activated",
-    "shared/messaging/consumer.py:QueueWorker._apply_pending",
-    "shared/messaging/relay.py:OutboxRelay.publish_batch",
-    "shared/service.py:ServiceRuntime.handlers_by_channel",
 }
 
 
