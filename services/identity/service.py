@@ -3,8 +3,8 @@ in it. The API and the event handlers call these; the rules live in domain.py.
 
 Identity is one object per process, its use cases in a module per seam: schools and
 their clients (schools.py), the guardian and student records they push (roster.py),
-logins, memberships and invitations (invitations.py), sign-in
-and tokens (sign_in.py), the second factor (second_factor.py) and the sign-in limits
+logins, memberships and invitations (invitations.py), sign-in and tokens (sign_in.py),
+the second factor (second_factor.py), passkeys (passkeys.py) and the sign-in limits
 (throttling.py)."""
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from .models import accounts
 from .revocation import revoke_tokens
 from .roster import SchoolRecords
 from .schools import SchoolsAndClients
+from .passkey_rules import RelyingParty
+from .passkeys import Passkeys
 from .second_factor import SecondFactor
 from .sign_in import SignInAndTokens
 from .throttling import Throttling
@@ -34,7 +36,7 @@ from .throttling import Throttling
 
 @dataclass
 class Identity(SchoolsAndClients, SchoolRecords, AccountsAndInvitations, SignInAndTokens,
-               SecondFactor, Throttling):
+               SecondFactor, Passkeys, Throttling):
     """The identity service's dependencies, wired once per process (bootstrap.py), and
     what every part uses: revoking tokens and locking a login's row."""
     outbox: Outbox
@@ -49,6 +51,8 @@ class Identity(SchoolsAndClients, SchoolRecords, AccountsAndInvitations, SignInA
     password_checks: int = 0  # argon2 verifications done (tests, metrics)
     # Every offboarding sent, where a restore does not roll it back (shared/erasure_ledger).
     ledger: ErasureLedger | None = None
+    # Passkeys' relying party: RP ID and origins from the settings (passkeys.py).
+    relying_party: RelyingParty = RelyingParty()
 
     def _revoke(self, session: Session, subject_id: str, reason: str, *,
                 session_id: str | None = None) -> None:
