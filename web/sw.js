@@ -25,6 +25,7 @@ const SHELL = [
   "/assets/icons/icon-512.png",
   "/assets/offline.js",
   "/assets/operator.js",
+  "/assets/passkeys.js",
   "/assets/people.js",
   "/assets/progress.js",
   "/assets/report-view.js",
