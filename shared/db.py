@@ -9,7 +9,7 @@ import logging
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -290,6 +290,8 @@ def _upsert_json_rows(session: Session, table: sa.Table, key_column: str,
     from sqlalchemy.dialects import postgresql
 
     columns = list(rows[0])
+    rows = [{c: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v
+             for c, v in row.items()} for row in rows]  # read back as the columns' types
     given = (sa.func.json_to_recordset(sa.literal(rows, postgresql.JSON))
              .table_valued(*(sa.column(c, table.c[c].type) for c in columns))
              .render_derived("given", with_types=True))
@@ -301,21 +303,38 @@ def _upsert_json_rows(session: Session, table: sa.Table, key_column: str,
         where=table.c[version_column] <= insert.excluded[version_column]))
 
 
-def insert_unless_present(session: Session, table: sa.Table, values: dict[str, Any],
+def insert_unless_present(session: Session, table: sa.Table,
+                          values: dict[str, Any] | list[dict[str, Any]],
                           conflict_columns: tuple[str, ...]) -> None:
-    """`INSERT … ON CONFLICT (conflict_columns) DO NOTHING` (PostgreSQL and SQLite): one
-    statement whether or not the row is there, so neither the work nor its timing tells."""
+    """`INSERT … ON CONFLICT (conflict_columns) DO NOTHING` (PostgreSQL and SQLite) of a
+    row or of many: the same statements whether or not a row is there, so neither the
+    work nor its timing tells."""
+    rows = values if isinstance(values, list) else [values]
+    if not rows:
+        return
     insert = _insert_of(session.get_bind().dialect.name)
-    session.execute(insert(table).values(**values).on_conflict_do_nothing(
-        index_elements=[table.c[c] for c in conflict_columns]))
+    session.execute(insert(table).on_conflict_do_nothing(
+        index_elements=[table.c[c] for c in conflict_columns]), rows)
 
 
 def advisory_lock(session: Session, key: str) -> None:
     """Serialise transactions on `key` until this one ends (PostgreSQL advisory lock).
     SQLite needs none: its write transactions are serial already (BEGIN IMMEDIATE)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
-                        {"k": zlib.crc32(key.encode()) & 0x7FFFFFFF})
+    advisory_locks(session, [key])
+
+
+def advisory_locks(session: Session, keys: Iterable[str]) -> None:
+    """advisory_lock on each of `keys`, in one statement, taken in one order (the keys'
+    numbers, sorted) so two transactions locking overlapping sets never deadlock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    numbers = sorted({zlib.crc32(key.encode()) & 0x7FFFFFFF for key in keys})
+    if len(numbers) == 1:
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": numbers[0]})
+    elif numbers:
+        session.execute(sa.text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                                "(SELECT unnest(CAST(:ks AS bigint[])) AS k ORDER BY k) AS keys"),
+                        {"ks": numbers})
 
 
 def ping(engine: Engine) -> None:

@@ -4,7 +4,7 @@ while a newer one (the school adding the record back) does. Each service that pr
 school records keeps this table in its own database."""
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -47,13 +47,24 @@ class Removals:
               version: int) -> bool:
         """True for an event about a removed record that is not newer than the removal;
         a newer one means the school added the record back, and the marker goes."""
-        removed = self.removed_at(session, record_type, record_id)
-        if removed is None:
-            return False
-        if version > removed:
-            session.execute(self.table.delete().where(*self._key(record_type, record_id)))
-            return False
-        return True
+        return record_id in self.stale_among(session, record_type, {record_id: version})
+
+    def stale_among(self, session: Session, record_type: str,
+                    versions: Mapping[str, int]) -> set[str]:
+        """stale() for many records at once (record id -> the event's version), in two
+        statements at most: the ids whose events are stale; the markers of the records
+        added back (a newer version) go."""
+        if not versions:
+            return set()
+        removed = dict(session.execute(sa.select(
+            self.table.c.record_id, self.table.c.record_version).where(
+            self.table.c.record_type == record_type,
+            self.table.c.record_id.in_(sorted(versions)))).all())
+        back = sorted(i for i, at in removed.items() if versions[i] > at)
+        if back:
+            session.execute(self.table.delete().where(self.table.c.record_type == record_type,
+                                                      self.table.c.record_id.in_(back)))
+        return set(removed) - set(back)
 
     def removed_among(self, session: Session, record_type: str,
                       record_ids: Collection[str]) -> set[str]:

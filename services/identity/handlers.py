@@ -1,6 +1,10 @@
 """The events the identity service acts on, each routed to its handler.
 
 Rights events (and SchoolOffboarded) are answered by IdentityParticipant (personal_data.py).
+A school's roster (guardian and student records) is gathered: each batch's events of one
+type are applied a school at a time, with a few statements (an event a school's set cannot
+take fails the batch, whose events are then applied one by one: that one is dead-lettered
+alone).
 """
 from __future__ import annotations
 
@@ -35,9 +39,9 @@ class Handlers:
         self.outbox = outbox
 
     def routes(self) -> list[Route]:
-        return [route(ev.GuardianRecorded, self.on_guardian_recorded),
+        return [route(ev.GuardianRecorded, self.on_guardian_recorded, gathered=True),
                 route(ev.GuardianRemoved, self.on_guardian_removed),
-                route(ev.StudentRecorded, self.on_student_recorded),
+                route(ev.StudentRecorded, self.on_student_recorded, gathered=True),
                 route(ev.StudentAccountRequested, self.on_student_account_requested),
                 route(ev.StudentRemoved, self.on_student_removed),
                 route(ev.SubjectIdRequested, self.on_subject_id_requested)]
@@ -47,8 +51,18 @@ class Handlers:
         """The school-data events to apply: not about an erased subject (a late event
         never brings erased data back), nor of an offboarded school (a straggler is
         dropped, not kept)."""
-        return [e for e in self.participant.not_erased(session, subject_type, key, events)
-                if not self.identity.school_offboarded(session, e.school_id)]
+        kept = self.participant.not_erased(session, subject_type, key, events)
+        offboarded = {school for school in {e.school_id for e in kept}
+                      if self.identity.school_offboarded(session, school)}
+        return [e for e in kept if e.school_id not in offboarded]
+
+    def _by_school(self, session: Session, subject_type: str, key: str,
+                   events: Sequence[E]) -> dict[str, list[E]]:
+        """_school_data's events, by school, in order."""
+        found: dict[str, list[E]] = {}
+        for e in self._school_data(session, subject_type, key, events):
+            found.setdefault(e.school, []).append(e)
+        return found
 
     @contextmanager
     def _permanent(self, event: Event[Any], key: str) -> Iterator[None]:
@@ -62,9 +76,10 @@ class Handlers:
                 from None
 
     def on_guardian_recorded(self, session: Session, events: Events[ev.GuardianRecorded]) -> None:
-        for e in self._school_data(session, "guardian", "guardian_id", events):
-            with self._permanent(e, "guardian_id"):
-                self.identity.record_guardian(session, e.school, e.data)
+        for school, mine in self._by_school(session, "guardian", "guardian_id",
+                                            events).items():
+            with self._permanent(mine[0], "guardian_id"):
+                self.identity.record_guardians(session, school, [e.data for e in mine])
 
     def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
         for e in self._school_data(session, "guardian", "guardian_id", events):
@@ -73,9 +88,10 @@ class Handlers:
                                             e.data.guardian_id, e.data.record_version)
 
     def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
-        for e in self._school_data(session, "student", "student_id", events):
-            with self._permanent(e, "student_id"):
-                self.identity.record_student(session, e.school, e.data)
+        for school, mine in self._by_school(session, "student", "student_id",
+                                            events).items():
+            with self._permanent(mine[0], "student_id"):
+                self.identity.record_students(session, school, [e.data for e in mine])
 
     def on_student_account_requested(self, session: Session,
                                      events: Events[ev.StudentAccountRequested]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
 import sqlalchemy as sa
@@ -14,13 +14,13 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from shared.db import advisory_lock, insert_unless_present
+from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
-from shared.removals import Removals
 
 from . import domain
 from .domain import (AccountKind, AccountStatus, Conflict, InvalidCredentials,
                      MembershipStatus, Throttled, TokenUnusable, Unknown)
-from .models import accounts, invitations, mail_sends, memberships, removed_records, students
+from .models import accounts, invitations, mail_sends, memberships
 from .personal_data import accepted_logins, delete_orphan_accounts
 from .revocation import lock_accounts, sign_out_accounts
 
@@ -42,41 +42,66 @@ class AccountsAndInvitations:
             accounts.c.email == domain.normalise_email(email))).first()
 
     def login_for(self, session: Session, email: str):
-        """One login per person: the account for this email, created (invited, nothing of
-        any school's on it) if new. The same statements run whether or not it existed, so
-        neither the answer nor the work tells a school that it did."""
-        insert_unless_present(session, accounts, {
-            "id": str(uuid.uuid4()), "email": domain.normalise_email(email), "name": None,
-            "kind": AccountKind.PERSON, "status": AccountStatus.INVITED,
-            "created_at": self.clock()}, ("email",))
-        return self.account_by_email(session, email)
+        return self.logins_for(session, [email])[email]
+
+    def logins_for(self, session: Session, emails: Sequence[str]) -> dict[str, Any]:
+        """One login per person: the account of each email (as given -> its row), created
+        (invited, nothing of any school's on it) if new. The same statements run whether
+        or not one existed, so neither the answer nor the work tells a school that it
+        did: one insert of them all, one read."""
+        wanted = {email: domain.normalise_email(email) for email in emails}
+        now = self.clock()
+        insert_unless_present(session, accounts, [{
+            "id": str(uuid.uuid4()), "email": address, "name": None,
+            "kind": AccountKind.PERSON, "status": AccountStatus.INVITED, "created_at": now}
+            for address in sorted(set(wanted.values()))], ("email",))
+        rows = {r.email: r for r in session.execute(sa.select(accounts).where(
+            accounts.c.email.in_(sorted(set(wanted.values()))))).all()}
+        return {email: rows[address] for email, address in wanted.items()}
 
     def add_membership(self, session: Session, account_id: str, school_id: str, role: str,
-                       name: str, *, guardian_id: str | None = None,
-                       student_id: str | None = None, record_version: int = 0) -> tuple[bool, str]:
-        """This school's relation to the login: (new?, status). A new one is pending until
-        the person accepts the school's invitation, unless they already accepted this
-        school in this role (the school knows their login then)."""
+                       name: str) -> tuple[bool, str]:
+        (_, new, status), = self.add_memberships(session, school_id, role,
+                                                 [(account_id, name, 0, {})])
+        return new, status
+
+    def add_memberships(self, session: Session, school_id: str, role: str,
+                        wanted: Sequence[tuple[str, str, int, Mapping[str, str]]]
+                        ) -> list[tuple[str, bool, str]]:
+        """This school's relations to logins (account, name, record version, the record
+        id: {"guardian_id": …}, {"student_id": …} or {}), each (account, new?, status).
+        A new one is pending until the person accepts the school's invitation, unless they
+        already accepted this school in this role (the school knows their login then)."""
         m = memberships
-        existing = session.execute(sa.select(m.c.id, m.c.status).where(
-            m.c.account_id == account_id, m.c.school_id == school_id,
-            m.c.guardian_id.is_(None) if guardian_id is None else m.c.guardian_id == guardian_id,
-            m.c.student_id.is_(None) if student_id is None else m.c.student_id == student_id,
-            m.c.role == role)).first()
-        if existing:
-            session.execute(m.update().where(m.c.id == existing.id).values(
-                name=name, record_version=record_version))
-            return False, existing.status
-        accepted = session.execute(sa.select(m.c.id).where(
-            m.c.account_id == account_id, m.c.school_id == school_id, m.c.role == role,
-            m.c.status == ACCEPTED).limit(1)).first() is not None
-        now = self.clock()
-        session.execute(m.insert().values(
-            id=str(uuid.uuid4()), account_id=account_id, school_id=school_id, role=role,
-            guardian_id=guardian_id, student_id=student_id, name=name,
-            record_version=record_version, created_at=now,
-            status=ACCEPTED if accepted else PENDING, accepted_at=now if accepted else None))
-        return True, ACCEPTED if accepted else PENDING
+        ids = sorted({account_id for account_id, *_ in wanted})
+        existing = {(r.account_id, r.guardian_id, r.student_id): r for r in session.execute(
+            sa.select(m.c.id, m.c.status, m.c.account_id, m.c.guardian_id, m.c.student_id)
+            .where(m.c.account_id.in_(ids), m.c.school_id == school_id, m.c.role == role))}
+        accepted = set(session.execute(sa.select(m.c.account_id).where(
+            m.c.account_id.in_(ids), m.c.school_id == school_id, m.c.role == role,
+            m.c.status == ACCEPTED)).scalars())
+        now, out, updates, inserts = self.clock(), [], [], []
+        for account_id, name, version, record in wanted:
+            found = existing.get((account_id, record.get("guardian_id"),
+                                  record.get("student_id")))
+            if found is not None:
+                updates.append({"i": found.id, "n": name, "v": version})
+                out.append((account_id, False, found.status))
+                continue
+            status = ACCEPTED if account_id in accepted else PENDING
+            inserts.append(dict(
+                id=str(uuid.uuid4()), account_id=account_id, school_id=school_id,
+                role=role, guardian_id=record.get("guardian_id"),
+                student_id=record.get("student_id"), name=name, record_version=version,
+                created_at=now, status=status,
+                accepted_at=now if status == ACCEPTED else None))
+            out.append((account_id, True, status))
+        if updates:
+            session.execute(m.update().where(m.c.id == sa.bindparam("i")).values(
+                name=sa.bindparam("n"), record_version=sa.bindparam("v")), updates)
+        if inserts:
+            session.execute(m.insert(), inserts)
+        return out
 
     def invite_staff(self, session: Session, school_id: str, name: str, email: str,
                      role: str) -> str:
@@ -94,45 +119,58 @@ class AccountsAndInvitations:
     def issue_invitation(self, session: Session, account_id: str,
                          school_id: str) -> dt.datetime | None:
         """A new single-use token for this school's pending memberships of the login
-        (earlier unused ones of the school stop working); its hash is kept, the token
-        itself travels once, in InvitationIssued. None when the hourly cap is hit."""
-        account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)
-                                  .with_for_update()).one()
-        m = memberships
-        pending = session.execute(sa.select(m.c.role, m.c.name).where(
-            m.c.account_id == account_id, m.c.school_id == school_id, m.c.status == PENDING)
-            .order_by(m.c.created_at.desc(), m.c.id).limit(1)).first()
-        if pending is None:
+        (earlier unused ones of the school stop working). None when the hourly cap is
+        hit."""
+        issued = self.issue_invitations(session, school_id, [account_id])
+        if account_id not in issued:
             raise Conflict("This person has accepted the school's invitation already.")
-        if not self._may_mail(session, account_id, "invitation", school_id):
+        return issued[account_id]
+
+    def issue_invitations(self, session: Session, school_id: str,
+                          account_ids: Sequence[str]) -> dict[str, dt.datetime | None]:
+        """issue_invitation for many logins of one school, with a few statements: when
+        each invitation expires (None: the login's hourly cap was hit). A login with no
+        pending membership at the school gets none and is left out. The token's hash is
+        kept; the token itself travels once, in InvitationIssued."""
+        ids = sorted(set(account_ids))
+        if not ids:
+            return {}
+        logins = {r.id: r for r in session.execute(sa.select(accounts).where(
+            accounts.c.id.in_(ids)).order_by(accounts.c.id).with_for_update())}
+        held = _held_at(session, ids, school_id)
+        pending = sorted(a for a in ids if held[a][0] is not None)
+        allowed = self._may_mail_many(session, pending, "invitation", school_id)
+        for account_id in sorted(set(pending) - allowed):
             log.warning("invitation mail capped account_id=%s school_id=%s", account_id,
                         school_id)
-            return None
-        session.execute(invitations.delete().where(invitations.c.account_id == account_id,
-                                                   invitations.c.school_id == school_id,
-                                                   invitations.c.used_at.is_(None)))
-        token, now = domain.new_secret(), self.clock()
-        invitation_id = str(uuid.uuid4())
-        expires_at = now + self.invitation_lifetime
-        session.execute(invitations.insert().values(
-            id=invitation_id, account_id=account_id, school_id=school_id,
-            token_hash=domain.hash_secret(token), created_at=now, expires_at=expires_at))
-        records = session.execute(sa.select(memberships.c.guardian_id,
-                                            memberships.c.student_id).where(
-            memberships.c.account_id == account_id,
-            memberships.c.school_id == school_id)).all()
-        # The mail tells an existing login to accept with its own password; only the
-        # person reads it, never the school.
-        self.outbox.add(session, "InvitationIssued", {
-            "invitation_id": invitation_id, "account_id": account_id, "role": pending.role,
-            "guardian_ids": sorted({r.guardian_id for r in records if r.guardian_id}),
-            "student_ids": sorted({r.student_id for r in records if r.student_id}),
-            "name": pending.name, "email": account.email, "token": token,
-            "expires_at": expires_at, "existing_login": account.status == AccountStatus.ACTIVE},
-            school_id=school_id)
-        log.info("invitation issued account_id=%s invitation_id=%s", account_id,
-                 invitation_id)
-        return expires_at
+        issued: dict[str, dt.datetime | None] = {a: None for a in pending}
+        if not allowed:
+            return issued
+        session.execute(invitations.delete().where(invitations.c.account_id.in_(
+            sorted(allowed)), invitations.c.school_id == school_id,
+            invitations.c.used_at.is_(None)))
+        now, rows, envelopes = self.clock(), [], []
+        for account_id in sorted(allowed):
+            token, invitation_id = domain.new_secret(), str(uuid.uuid4())
+            issued[account_id] = expires_at = now + self.invitation_lifetime
+            rows.append(dict(id=invitation_id, account_id=account_id, school_id=school_id,
+                             token_hash=domain.hash_secret(token), created_at=now,
+                             expires_at=expires_at))
+            (role, name), guardian_ids, student_ids = held[account_id]
+            account = logins[account_id]
+            # The mail tells an existing login to accept with its own password; only the
+            # person reads it, never the school.
+            envelopes.append(new_envelope("InvitationIssued", {
+                "invitation_id": invitation_id, "account_id": account_id, "role": role,
+                "guardian_ids": guardian_ids, "student_ids": student_ids, "name": name,
+                "email": account.email, "token": token, "expires_at": expires_at,
+                "existing_login": account.status == AccountStatus.ACTIVE},
+                producer=self.outbox.producer, school_id=school_id))
+            log.info("invitation issued account_id=%s invitation_id=%s", account_id,
+                     invitation_id)
+        session.execute(invitations.insert(), rows)
+        self.outbox.add_many(session, envelopes)
+        return issued
 
     def resend_invitation(self, session: Session, account_id: str,
                           school_ids: tuple[str, ...] | None,
@@ -156,19 +194,30 @@ class AccountsAndInvitations:
 
     def _may_mail(self, session: Session, account_id: str, kind: str,
                   school_id: str | None = None) -> bool:
+        return bool(self._may_mail_many(session, [account_id], kind, school_id))
+
+    def _may_mail_many(self, session: Session, account_ids: Sequence[str], kind: str,
+                       school_id: str | None = None) -> set[str]:
+        """The logins that may be sent one more mail of this kind within the hourly cap,
+        each send counted."""
+        if not account_ids:
+            return set()
         now = self.clock()
-        sent = session.execute(sa.select(sa.func.count()).select_from(mail_sends).where(
-            mail_sends.c.account_id == account_id, mail_sends.c.kind == kind,
-            _same_school(mail_sends.c.school_id, school_id),
-            mail_sends.c.sent_at > now - dt.timedelta(hours=1))).scalar_one()
-        if sent >= domain.MAILS_PER_ACCOUNT_PER_HOUR:
-            return False
-        session.execute(mail_sends.delete().where(
-            mail_sends.c.account_id == account_id,
-            mail_sends.c.sent_at <= now - dt.timedelta(hours=1)))
-        session.execute(mail_sends.insert().values(account_id=account_id, kind=kind,
-                                                   school_id=school_id, sent_at=now))
-        return True
+        hour_ago = now - dt.timedelta(hours=1)
+        sent = dict(session.execute(
+            sa.select(mail_sends.c.account_id, sa.func.count()).where(
+                mail_sends.c.account_id.in_(sorted(account_ids)), mail_sends.c.kind == kind,
+                _same_school(mail_sends.c.school_id, school_id),
+                mail_sends.c.sent_at > hour_ago).group_by(mail_sends.c.account_id)).all())
+        allowed = sorted(a for a in set(account_ids)
+                         if sent.get(a, 0) < domain.MAILS_PER_ACCOUNT_PER_HOUR)
+        if allowed:
+            session.execute(mail_sends.delete().where(mail_sends.c.account_id.in_(allowed),
+                                                      mail_sends.c.sent_at <= hour_ago))
+            session.execute(mail_sends.insert(), [
+                {"account_id": a, "kind": kind, "school_id": school_id, "sent_at": now}
+                for a in allowed])
+        return set(allowed)
 
     def _invitation(self, session: Session, token: str):
         """The usable invitation of this token with its login, both locked; else
@@ -270,91 +319,6 @@ class AccountsAndInvitations:
                 self._announce_activation(session, row.account_id, school_id, row.role)
         return removed
 
-    # --- school data events ---------------------------------------------------------------
-    def record_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        self.active_school(session, school_id)
-        self._record_login(session, school_id, "guardian", data["guardian_id"],
-                           data["record_version"], data["email"],
-                           f"{data['given_name']} {data['family_name']}")
-
-    def _record_login(self, session: Session, school_id: str, record_type: str,
-                      record_id: str, version: int, email: str, name: str) -> None:
-        """A school's guardian or student record, a membership of the login of its email
-        (created and invited if new): pending, with the school's invitation, until the
-        person accepts; moved when the school changes the email. Older versions, and
-        records the school removed, change nothing."""
-        if self._removed(session, school_id, record_type, record_id, version):
-            return
-        role, column = {"guardian": ("parent", "guardian_id"),
-                        "student": ("student", "student_id")}[record_type]
-        m = memberships
-        current = session.execute(sa.select(m.c.account_id, m.c.record_version).where(
-            m.c.school_id == school_id, m.c[column] == record_id)).first()
-        if current is not None and current.record_version > version:
-            return  # an older version arriving late changes nothing
-        account = self.login_for(session, email)
-        if current is not None and current.account_id != account.id:
-            # The school changed the email: the relation moves to that login.
-            self.remove_membership(session, school_id, **{column: record_id})
-        new, status = self.add_membership(session, account.id, school_id, role, name,
-                                          record_version=version, **{column: record_id})
-        if new and status == PENDING:
-            self.issue_invitation(session, account.id, school_id)
-        elif new:  # the person accepted this school in this role before
-            self._announce_activation(session, account.id, school_id, role)
-
-    def _removed(self, session: Session, school_id: str, record_type: str, record_id: str,
-                 version: int) -> bool:
-        return Removals(removed_records).stale(session, record_type, record_id, version)
-
-    def remove_record(self, session: Session, school_id: str, record_type: str,
-                      record_id: str, version: int) -> None:
-        """GuardianRemoved / StudentRemoved: the relation (and a login left with none)
-        goes; the removal's version is kept so older events cannot undo it."""
-        Removals(removed_records).remember(session, school_id, record_type, record_id,
-                                           version)
-        self.remove_membership(session, school_id, **{f"{record_type}_id": record_id})
-        if record_type == "student":
-            session.execute(students.delete().where(students.c.school_id == school_id,
-                                                    students.c.student_id == record_id))
-
-    def record_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        school = self.active_school(session, school_id)
-        name = f"{data['given_name']} {data['family_name']}"
-        if self._removed(session, school_id, "student", data["student_id"],
-                         data["record_version"]):
-            return
-        m = memberships
-        session.execute(m.update().where(m.c.school_id == school_id,
-                                         m.c.student_id == data["student_id"],
-                                         m.c.record_version <= data["record_version"])
-                        .values(name=name, record_version=data["record_version"]))
-        if not school.student_accounts:
-            return  # names are kept only where students get accounts
-        row = session.execute(sa.select(students.c.record_version).where(
-            students.c.school_id == school_id,
-            students.c.student_id == data["student_id"])).first()
-        if row is None:
-            session.execute(students.insert().values(
-                school_id=school_id, student_id=data["student_id"], name=name,
-                record_version=data["record_version"]))
-        elif row.record_version <= data["record_version"]:
-            session.execute(students.update().where(
-                students.c.school_id == school_id,
-                students.c.student_id == data["student_id"]).values(
-                name=name, record_version=data["record_version"]))
-
-    def request_student_account(self, session: Session, school_id: str, data: Mapping[str,
-                                Any]) -> None:
-        school = self.active_school(session, school_id)
-        if not school.student_accounts:
-            return  # the school has not enabled student accounts: nothing is kept
-        name = session.execute(sa.select(students.c.name).where(
-            students.c.school_id == school_id,
-            students.c.student_id == data["student_id"])).scalar() or "Student"
-        self._record_login(session, school_id, "student", data["student_id"],
-                           data["record_version"], data["email"], name)
-
     # --- operators ---------------------------------------------------------------------------
     def ensure_operator(self, session: Session, email: str, password: str) -> str:
         # Every web and worker process starts with this: one at a time, or two gunicorn
@@ -371,6 +335,25 @@ class AccountsAndInvitations:
             status=AccountStatus.ACTIVE, created_at=self.clock(), activated_at=self.clock()))
         log.info("bootstrap operator created account_id=%s", account_id)
         return account_id
+
+
+def _held_at(session: Session, account_ids: list[str], school_id: str) -> dict[str, Any]:
+    """Of each login at the school: ((role, name) of its latest pending membership, or
+    None), and the guardian and student ids of all its memberships there."""
+    m = memberships
+    rows = session.execute(sa.select(m.c.account_id, m.c.role, m.c.name, m.c.status,
+                                     m.c.guardian_id, m.c.student_id)
+                           .where(m.c.account_id.in_(account_ids), m.c.school_id == school_id)
+                           .order_by(m.c.created_at.desc(), m.c.id)).all()
+    by_account: dict[str, list[Any]] = {account_id: [] for account_id in account_ids}
+    for row in rows:
+        by_account[row.account_id].append(row)
+    held: dict[str, Any] = {}
+    for account_id, mine in by_account.items():
+        latest = next(((r.role, r.name) for r in mine if r.status == PENDING), None)
+        held[account_id] = (latest, sorted({r.guardian_id for r in mine if r.guardian_id}),
+                            sorted({r.student_id for r in mine if r.student_id}))
+    return held
 
 
 def _same_school(column, school_id: str | None):

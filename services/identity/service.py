@@ -2,9 +2,10 @@
 in it. The API and the event handlers call these; the rules live in domain.py.
 
 Identity is one object per process, its use cases in a module per seam: schools and
-their clients (schools.py), logins, memberships and invitations (invitations.py), sign-in
-and tokens (sign_in.py), the second factor (second_factor.py), passkeys (passkeys.py)
-and the sign-in limits (throttling.py)."""
+their clients (schools.py), the guardian and student records they push (roster.py),
+logins, memberships and invitations (invitations.py), sign-in and tokens (sign_in.py),
+the second factor (second_factor.py), passkeys (passkeys.py) and the sign-in limits
+(throttling.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -24,6 +25,7 @@ from .invitations import AccountsAndInvitations
 from .keys import KeyRing
 from .models import accounts
 from .revocation import revoke_tokens
+from .roster import SchoolRecords
 from .schools import SchoolsAndClients
 from .passkey_rules import RelyingParty
 from .passkeys import Passkeys
@@ -33,8 +35,8 @@ from .throttling import Throttling
 
 
 @dataclass
-class Identity(SchoolsAndClients, AccountsAndInvitations, SignInAndTokens, SecondFactor,
-               Passkeys, Throttling):
+class Identity(SchoolsAndClients, SchoolRecords, AccountsAndInvitations, SignInAndTokens,
+               SecondFactor, Passkeys, Throttling):
     """The identity service's dependencies, wired once per process (bootstrap.py), and
     what every part uses: revoking tokens and locking a login's row."""
     outbox: Outbox

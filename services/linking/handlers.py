@@ -1,7 +1,9 @@
 """The events the linking service acts on, each routed to its handler.
 
 Rights events (and SchoolOffboarded) are answered by the shared participant
-(personal_data.py). A late event about an erased subject changes nothing.
+(personal_data.py). A late event about an erased subject changes nothing. A school's
+roster (students' names and dates of birth, contacts' lists of children) is gathered: each
+batch's events of one type are applied with a few statements.
 """
 from __future__ import annotations
 
@@ -31,21 +33,25 @@ class Handlers:
         self.participant = participant
 
     def routes(self) -> list[Route]:
-        return [route(ev.StudentRecorded, self.on_student_recorded),
-                route(ev.StudentBirthDateRecorded, self.on_student_birth_date_recorded),
+        return [route(ev.StudentRecorded, self.on_student_recorded, gathered=True),
+                route(ev.StudentBirthDateRecorded, self.on_student_birth_date_recorded,
+                      gathered=True),
                 route(ev.StudentRemoved, self.on_student_removed),
-                route(ev.GuardianStudentsRecorded, self.on_guardian_students_recorded),
+                route(ev.GuardianStudentsRecorded, self.on_guardian_students_recorded,
+                      gathered=True),
                 route(ev.GuardianRemoved, self.on_guardian_removed),
                 route(ev.AccountActivated, self.on_account_activated)]
 
     def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
-        for e in self.participant.not_erased(session, "student", "student_id", events):
-            self.linking.record_student(session, e.school, e.data)
+        kept = self.participant.not_erased(session, "student", "student_id", events)
+        if kept:
+            self.linking.record_students(session, [(e.school, e.data) for e in kept])
 
     def on_student_birth_date_recorded(self, session: Session,
                                        events: Events[ev.StudentBirthDateRecorded]) -> None:
-        for e in self.participant.not_erased(session, "student", "student_id", events):
-            self.linking.record_birth_date(session, e.school, e.data)
+        kept = self.participant.not_erased(session, "student", "student_id", events)
+        if kept:
+            self.linking.record_birth_dates(session, [(e.school, e.data) for e in kept])
 
     def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
         for e in self.participant.not_erased(session, "student", "student_id", events):
@@ -53,8 +59,9 @@ class Handlers:
 
     def on_guardian_students_recorded(self, session: Session,
                                       events: Events[ev.GuardianStudentsRecorded]) -> None:
-        for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
-            self.linking.record_guardian_students(session, e.school, e.data)
+        kept = self.participant.not_erased(session, "guardian", "guardian_id", events)
+        if kept:
+            self.linking.record_guardian_students(session, [(e.school, e.data) for e in kept])
 
     def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
         for e in self.participant.not_erased(session, "guardian", "guardian_id", events):

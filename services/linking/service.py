@@ -12,7 +12,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock, upsert_versioned, utcnow
+from shared.db import advisory_lock, advisory_locks, upsert_versioned_many, utcnow
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
 from shared.pages import Key, Page, keyset_page
@@ -62,81 +62,133 @@ class Linking:
         log.info("link revoked link_id=%s", link.id)
 
     # --- the school's data ---------------------------------------------------------------
-    def record_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        self._upsert_student(session, school_id, data["student_id"], "name", "name_version",
-                             f"{data['given_name']} {data['family_name']}",
-                             data["record_version"])
+    # Each takes a batch's events of one type (school, data), in order, and leaves what
+    # applying them one by one would leave, with a few statements for the whole batch.
+    def record_students(self, session: Session,
+                        items: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """StudentRecorded: the students' names."""
+        self._upsert_students(session, "name", "name_version", [
+            (school_id, data["student_id"], f"{data['given_name']} {data['family_name']}",
+             data["record_version"]) for school_id, data in items])
 
-    def record_birth_date(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        """A changed date of birth applies to answers from now on; a link already verified
-        stays verified (the parent proved the school's record as it then was)."""
-        self._upsert_student(session, school_id, data["student_id"], "date_of_birth",
-                             "birth_date_version", data["date_of_birth"],
-                             data["record_version"])
+    def record_birth_dates(self, session: Session,
+                           items: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """StudentBirthDateRecorded: a changed date of birth applies to answers from now
+        on; a link already verified stays verified (the parent proved the school's record
+        as it then was)."""
+        self._upsert_students(session, "date_of_birth", "birth_date_version", [
+            (school_id, data["student_id"], data["date_of_birth"], data["record_version"])
+            for school_id, data in items])
 
-    def _upsert_student(self, session, school_id, student_id, column, version_column, value,
-                        version) -> None:
-        if self.removals.stale(session, "student", student_id, version):
-            return  # removed by the school; this event is older than the removal
-        if not session.execute(sa.select(students.c.student_id).where(
-                students.c.student_id == student_id)).first():
-            session.execute(students.insert().values(
-                school_id=school_id, student_id=student_id, name_version=0,
-                birth_date_version=0))
-        upsert_versioned(session, students, {"student_id": student_id}, {column: value},
-                         version, version_column)
+    def _upsert_students(self, session, column, version_column, items) -> None:
+        """One column of the students' rows (items: school, student, value, version),
+        upserted by that column's version, except where the school removed the student
+        and the event is not newer than the removal."""
+        latest = _latest(items)
+        stale = self.removals.stale_among(
+            session, "student", {student_id: row[0] for student_id, row in latest.items()})
+        upsert_versioned_many(session, students, "student_id", [
+            {"student_id": student_id, "school_id": school_id, column: value,
+             version_column: version}
+            for student_id, (version, (school_id, value)) in sorted(latest.items())
+            if student_id not in stale], version_column)
 
-    def record_guardian_students(self, session: Session, school_id: str, data: Mapping[str,
-                                 Any]) -> None:
-        """The school's list of a contact's children: a link for each child with
-        receives_reports, none for the others (an existing one is revoked)."""
-        guardian_id, version = data["guardian_id"], data["record_version"]
-        advisory_lock(session, f"guardian:{guardian_id}")  # against attach_account
-        if self.removals.stale(session, "guardian", guardian_id, version):
+    def record_guardian_students(self, session: Session,
+                                 items: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """GuardianStudentsRecorded: the school's list of a contact's children: a link for
+        each child with receives_reports, none for the others (an existing one is
+        revoked). An older list arriving late changes nothing."""
+        latest = {guardian_id: (school_id, data) for guardian_id, (_, (school_id, data))
+                  in _latest([(school_id, data["guardian_id"], data, data["record_version"])
+                              for school_id, data in items]).items()}
+        ids = sorted(latest)
+        advisory_locks(session, [f"guardian:{g}" for g in ids])  # against attach_account
+        stale = self.removals.stale_among(
+            session, "guardian", {g: latest[g][1]["record_version"] for g in ids})
+        stored = dict(session.execute(sa.select(guardians.c.guardian_id,
+                                                guardians.c.record_version).where(
+            guardians.c.guardian_id.in_(ids)).with_for_update()).all())
+        applied = {g: latest[g] for g in ids if g not in stale
+                   and stored.get(g, -1) <= latest[g][1]["record_version"]}
+        if not applied:
             return
-        row = session.execute(sa.select(guardians).where(
-            guardians.c.guardian_id == guardian_id).with_for_update()).first()
-        if row is not None and row.record_version > version:
-            return  # an older list arriving late changes nothing
-        if row is None:
-            session.execute(guardians.insert().values(school_id=school_id,
-                                                      guardian_id=guardian_id,
-                                                      record_version=version))
-        else:
-            session.execute(guardians.update().where(guardians.c.guardian_id == guardian_id)
-                            .values(record_version=version))
+        upsert_versioned_many(session, guardians, "guardian_id", [
+            {"guardian_id": g, "school_id": school_id,
+             "record_version": data["record_version"]}
+            for g, (school_id, data) in applied.items()])
+        wanted = self._children(session, applied)
+        self._links_wanted(session, applied, wanted)
+
+    def _children(self, session: Session,
+                  applied: dict[str, tuple[str, Mapping[str, Any]]]) -> dict[str, set[str]]:
+        """The guardians' lists of children written over, without children erased or
+        removed by the school; the children who receive reports, by guardian."""
         session.execute(guardian_students.delete().where(
-            guardian_students.c.guardian_id == guardian_id))
-        wanted = set()
-        for child in data["students"]:
-            if (self.participant.is_erased(session, "student", child["student_id"],
-                                           school_id)
-                    or self.removals.is_removed(session, "student", child["student_id"])):
-                continue
-            session.execute(guardian_students.insert().values(
-                school_id=school_id, guardian_id=guardian_id, student_id=child["student_id"],
-                relationship=child["relationship"],
-                receives_reports=child["receives_reports"]))
-            if child["receives_reports"]:
-                wanted.add(child["student_id"])
-        account_id = session.execute(sa.select(guardian_accounts.c.account_id).where(
-            guardian_accounts.c.guardian_id == guardian_id)).scalar()
-        existing = {r.student_id: r for r in session.execute(sa.select(links).where(
-            links.c.guardian_id == guardian_id).with_for_update()).all()}
-        now = self.clock()
-        for student_id in wanted:
-            link = existing.get(student_id)
-            if link is None:
-                session.execute(links.insert().values(
-                    id=str(uuid.uuid4()), school_id=school_id, guardian_id=guardian_id,
-                    student_id=student_id, account_id=account_id, status=PENDING,
-                    failed_attempts=0, version=0, created_at=now, changed_at=now))
-            elif link.status == REVOKED and link.revoked_by == RevokedBy.DATA:
-                # The school's records ask for it again; an admin's revocation stands.
-                self._set(session, link, status=PENDING, failed_attempts=0,
-                          account_id=account_id, revoked_by=None)
-        for student_id, link in existing.items():
-            if student_id not in wanted:
+            guardian_students.c.guardian_id.in_(sorted(applied))))
+        gone = self._gone_children(session, applied)
+        rows, wanted = [], {}
+        for guardian_id, (school_id, data) in applied.items():
+            wanted[guardian_id] = set()
+            for child in data["students"]:
+                if (school_id, child["student_id"]) in gone:
+                    continue
+                rows.append({"school_id": school_id, "guardian_id": guardian_id,
+                             "student_id": child["student_id"],
+                             "relationship": child["relationship"],
+                             "receives_reports": child["receives_reports"]})
+                if child["receives_reports"]:
+                    wanted[guardian_id].add(child["student_id"])
+        if rows:
+            session.execute(guardian_students.insert(), rows)
+        return wanted
+
+    def _gone_children(self, session: Session,
+                       applied: dict[str, tuple[str, Mapping[str, Any]]]) -> set[tuple[str, str]]:
+        """(school, student) of the listed children erased at the school, or removed by
+        it: never listed again."""
+        by_school: dict[str, set[str]] = {}
+        for school_id, data in applied.values():
+            by_school.setdefault(school_id, set()).update(
+                child["student_id"] for child in data["students"])
+        removed = self.removals.removed_among(
+            session, "student", {s for ids in by_school.values() for s in ids})
+        return {(school_id, s) for school_id, ids in by_school.items() for s in ids
+                if s in removed} | {
+            (school_id, s) for school_id, ids in by_school.items()
+            for s in self.participant.erased_among(session, "student", ids, school_id)}
+
+    def _links_wanted(self, session: Session,
+                      applied: dict[str, tuple[str, Mapping[str, Any]]],
+                      wanted: dict[str, set[str]]) -> None:
+        """A pending link for each child wanted (with the contact's login, if it came
+        first); a link revoked by the school's data asked for again; the links no longer
+        wanted revoked."""
+        ids = sorted(applied)
+        logins = dict(session.execute(sa.select(guardian_accounts.c.guardian_id,
+                                                guardian_accounts.c.account_id).where(
+            guardian_accounts.c.guardian_id.in_(ids))).all())
+        existing = {(r.guardian_id, r.student_id): r for r in session.execute(
+            sa.select(links).where(links.c.guardian_id.in_(ids))
+            .order_by(links.c.id).with_for_update()).all()}
+        now, new = self.clock(), []
+        for guardian_id in ids:
+            account_id = logins.get(guardian_id)
+            for student_id in sorted(wanted[guardian_id]):
+                link = existing.get((guardian_id, student_id))
+                if link is None:
+                    new.append(dict(
+                        id=str(uuid.uuid4()), school_id=applied[guardian_id][0],
+                        guardian_id=guardian_id, student_id=student_id,
+                        account_id=account_id, status=PENDING, failed_attempts=0,
+                        version=0, created_at=now, changed_at=now))
+                elif link.status == REVOKED and link.revoked_by == RevokedBy.DATA:
+                    # The school's records ask for it again; an admin's revocation stands.
+                    self._set(session, link, status=PENDING, failed_attempts=0,
+                              account_id=account_id, revoked_by=None)
+        if new:
+            session.execute(links.insert(), new)
+        for (guardian_id, student_id), link in existing.items():
+            if student_id not in wanted[guardian_id]:
                 self._revoke(session, link, RevokedBy.DATA)
 
     def attach_account(self, session: Session, data: Mapping[str, Any],
@@ -307,3 +359,14 @@ def _waiting(row) -> bool:
     """A pending link whose student has no date of birth yet (or no record at all yet):
     it cannot be confirmed until the school sends one."""
     return row.status == PENDING and bool(row.no_birth_date)
+
+
+def _latest(items) -> dict:
+    """Each record's latest item (the highest version; the later of equals), as
+    id -> (version, (school, value)); items are (school, id, value, version)."""
+    latest: dict = {}
+    for school_id, record_id, value, version in items:
+        known = latest.get(record_id)
+        if known is None or version >= known[0]:
+            latest[record_id] = (version, (school_id, value))
+    return latest

@@ -1,7 +1,9 @@
 """The events the notifications service acts on, each routed to its handler.
 
 Rights events (and SchoolOffboarded) are answered by the shared participant
-(personal_data.py). A late event about an erased subject changes nothing.
+(personal_data.py). A late event about an erased subject changes nothing. A school's
+roster (its contacts, the invitations identity sends them) is gathered: each batch's events
+of one type are applied with a few statements.
 """
 from __future__ import annotations
 
@@ -32,11 +34,11 @@ class Handlers:
         self.participant = participant
 
     def routes(self) -> list[Route]:
-        return [route(ev.GuardianRecorded, self.on_guardian_recorded),
+        return [route(ev.GuardianRecorded, self.on_guardian_recorded, gathered=True),
                 route(ev.GuardianRemoved, self.on_guardian_removed),
                 route(ev.StudentRemoved, self.on_student_removed),
                 route(ev.AccountActivated, self.on_account_activated),
-                route(ev.InvitationIssued, self.on_invitation_issued),
+                route(ev.InvitationIssued, self.on_invitation_issued, gathered=True),
                 route(ev.PasswordResetRequested, self.on_password_reset_requested),
                 route(ev.ParentVerified, self.on_parent_verified),
                 route(ev.LinkRevoked, self.on_link_revoked),
@@ -54,8 +56,9 @@ class Handlers:
         return self.participant.not_erased(session, "student", "student_id", kept)
 
     def on_guardian_recorded(self, session: Session, events: Events[ev.GuardianRecorded]) -> None:
-        for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
-            self.notifications.record_guardian(session, e.school, e.data)
+        kept = self.participant.not_erased(session, "guardian", "guardian_id", events)
+        if kept:
+            self.notifications.record_guardians(session, [(e.school, e.data) for e in kept])
 
     def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
         for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
@@ -70,8 +73,7 @@ class Handlers:
             self.notifications.attach_account(session, e.data, e.school_id)
 
     def on_invitation_issued(self, session: Session, events: Events[ev.InvitationIssued]) -> None:
-        for e in events:
-            self.notifications.on_invitation(session, e.envelope, e.data)
+        self.notifications.on_invitations(session, [(e.envelope, e.data) for e in events])
 
     def on_password_reset_requested(self, session: Session,
                                     events: Events[ev.PasswordResetRequested]) -> None:

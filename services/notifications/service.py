@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from shared.backoff import RECONNECT, Backoff
 from shared.config import Settings
-from shared.db import upsert_versioned, utcnow
+from shared.db import upsert_versioned, upsert_versioned_many, utcnow
 from shared.errors import Conflict, NotFound
 from shared.messaging.envelope import Envelope
 from shared.rights import RightsParticipant
@@ -44,6 +44,35 @@ class NoticeVersionPublished(Conflict):
     field = "version"
 
 
+@dataclass(frozen=True)
+class Mail:
+    """A message to queue: one delivery row per event and recipient."""
+    event_id: str
+    recipient: str
+    school_id: str | None
+    kind: str
+    to: str
+    message: templates.Message
+    skip_reason: str | None = None
+    student_id: str | None = None
+    guardian_id: str | None = None
+    report_id: str | None = None
+
+    def delivery(self, now: dt.datetime) -> dict[str, Any]:
+        """Its delivery row: pending, or skipped (with the reason) and holding no address
+        or body."""
+        skipped = self.skip_reason is not None
+        return dict(
+            id=str(uuid.uuid4()), event_id=self.event_id, recipient=self.recipient,
+            school_id=self.school_id, kind=self.kind, student_id=self.student_id,
+            guardian_id=self.guardian_id, report_id=self.report_id,
+            to_address=None if skipped else self.to, subject=self.message.subject,
+            body_text=None if skipped else self.message.text,
+            body_html=None if skipped else self.message.html,
+            status=DeliveryStatus.SKIPPED if skipped else DeliveryStatus.PENDING,
+            attempts=0, next_attempt_at=now, last_error=self.skip_reason, created_at=now)
+
+
 @dataclass
 class Notifications:
     settings: Settings
@@ -56,15 +85,27 @@ class Notifications:
     per_recipient_per_hour: int = 20
 
     # --- projections ---------------------------------------------------------------------
-    def record_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        values = {"school_id": school_id, "email": data["email"],
-                  "name": f"{data['given_name']} {data['family_name']}"}
-        account_id = session.execute(sa.select(guardian_accounts.c.account_id).where(
-            guardian_accounts.c.guardian_id == data["guardian_id"])).scalar()
-        if account_id:  # the login's AccountActivated came first
-            values["account_id"] = account_id
-        upsert_versioned(session, guardians, {"guardian_id": data["guardian_id"]}, values,
-                         data["record_version"])
+    def record_guardians(self, session: Session,
+                         items: list[tuple[str, Mapping[str, Any]]]) -> None:
+        """GuardianRecorded events (school, data), in order: each contact upserted by
+        version, with the login whose AccountActivated came first. Two statements for the
+        whole set (the logins, then the upsert)."""
+        ids = sorted({data["guardian_id"] for _, data in items})
+        logins = dict(session.execute(sa.select(guardian_accounts.c.guardian_id,
+                                                guardian_accounts.c.account_id).where(
+            guardian_accounts.c.guardian_id.in_(ids))).all()) if ids else {}
+        rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+        for school_id, data in items:
+            row = {"guardian_id": data["guardian_id"], "school_id": school_id,
+                   "email": data["email"],
+                   "name": f"{data['given_name']} {data['family_name']}",
+                   "record_version": data["record_version"]}
+            account_id = logins.get(data["guardian_id"])
+            if account_id:  # a contact without a login keeps the account it has
+                row["account_id"] = account_id
+            rows[bool(account_id)].append(row)
+        for group in rows.values():  # each group holds the same columns; ids do not overlap
+            upsert_versioned_many(session, guardians, "guardian_id", group)
 
     def remove_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         session.execute(verified_links.delete().where(
@@ -129,21 +170,8 @@ class Notifications:
                kind: str, to: str, message: templates.Message,
                skip_reason: str | None = None, student_id: str | None = None,
                guardian_id: str | None = None, report_id: str | None = None) -> None:
-        exists = session.execute(sa.select(deliveries.c.id).where(
-            deliveries.c.event_id == event_id, deliveries.c.recipient == recipient)).first()
-        if exists:
-            return  # this event was handled for this recipient already: never twice
-        now = self.clock()
-        skipped = skip_reason is not None
-        session.execute(deliveries.insert().values(
-            id=str(uuid.uuid4()), event_id=event_id, recipient=recipient,
-            school_id=school_id, kind=kind, student_id=student_id, guardian_id=guardian_id,
-            report_id=report_id,
-            to_address=None if skipped else to,
-            subject=message.subject, body_text=None if skipped else message.text,
-            body_html=None if skipped else message.html,
-            status=DeliveryStatus.SKIPPED if skipped else DeliveryStatus.PENDING, attempts=0,
-            next_attempt_at=now, last_error=skip_reason, created_at=now))
+        self._queue_many(session, [Mail(event_id, recipient, school_id, kind, to, message,
+                                        skip_reason, student_id, guardian_id, report_id)])
 
     def on_invitation(self, session: Session, envelope: Envelope, data: Mapping[str, Any]) -> None:
         self.record_student_contact(session, envelope.school_id, data)
@@ -162,6 +190,50 @@ class Notifications:
                         self.school(session, envelope.school_id)),
                     student_id=next(iter(data.get("student_ids") or ()), None),
                     guardian_id=next(iter(data.get("guardian_ids") or ()), None))
+
+
+    def _queue_many(self, session, mails: list[Mail]) -> None:
+        """Each mail's delivery row, unless its event was handled for its recipient
+        already (never twice): one query for those, one insert for the rest."""
+        if not mails:
+            return
+        keys = {(m.event_id, m.recipient) for m in mails}
+        done = {(row.event_id, row.recipient) for row in session.execute(
+            sa.select(deliveries.c.event_id, deliveries.c.recipient).where(
+                deliveries.c.event_id.in_(sorted({e for e, _ in keys}))))}
+        now, rows = self.clock(), []
+        for m in mails:
+            if (m.event_id, m.recipient) not in done:
+                done.add((m.event_id, m.recipient))
+                rows.append(m.delivery(now))
+        if rows:
+            session.execute(deliveries.insert(), rows)
+
+    def on_invitations(self, session: Session,
+                       items: list[tuple[Envelope, Mapping[str, Any]]]) -> None:
+        """InvitationIssued events, in order: a school admin's contact kept for the
+        school's mail; each invitation's mail queued (all in one insert)."""
+        schools_seen: dict[str | None, templates.School] = {}
+        mails = []
+        for envelope, data in items:
+            if data["role"] == "school_admin" and envelope.school_id:
+                key = {"account_id": data["account_id"], "school_id": envelope.school_id}
+                session.execute(school_admins.delete().where(
+                    *[school_admins.c[k] == v for k, v in key.items()]))
+                session.execute(school_admins.insert().values(**key, name=data["name"],
+                                                              email=data["email"]))
+            if envelope.school_id not in schools_seen:
+                schools_seen[envelope.school_id] = self.school(session, envelope.school_id)
+            # The mail belongs to the school's record the login is invited for, and goes
+            # with its erasure (the first one's, should a login hold several there).
+            mails.append(Mail(
+                envelope.id, f"account:{data['account_id']}", envelope.school_id,
+                "invitation", data["email"], templates.invitation(
+                    self.settings.public_url, data["name"], data["token"], data["role"],
+                    data.get("existing_login", False), schools_seen[envelope.school_id]),
+                student_id=next(iter(data.get("student_ids") or ()), None),
+                guardian_id=next(iter(data.get("guardian_ids") or ()), None)))
+        self._queue_many(session, mails)
 
     def on_password_reset(self, session: Session, envelope: Envelope, data: Mapping[str,
                           Any]) -> None:

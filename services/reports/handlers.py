@@ -3,7 +3,7 @@
 Rights events (and SchoolOffboarded) are answered by the shared participant
 (personal_data.py). A late event about an erased subject changes nothing. The bulk of a
 term (attainment, characteristics, results) is gathered: each batch's events of one type
-are applied with a few statements.
+are applied with a few statements, and so is its roster (students, staff, classes).
 """
 from __future__ import annotations
 
@@ -33,12 +33,16 @@ class Handlers:
         self.participant = participant
 
     def routes(self) -> list[Route]:
-        return [route(ev.StudentRecorded, self.on_student_recorded),
-                route(ev.StudentPlacementRecorded, self.on_student_placement_recorded),
+        return [route(ev.StudentRecorded, self.on_student_recorded,
+                      gathered=True),
+                route(ev.StudentPlacementRecorded, self.on_student_placement_recorded,
+                      gathered=True),
                 route(ev.StudentRemoved, self.on_student_removed),
-                route(ev.StaffRecorded, self.on_staff_recorded),
+                route(ev.StaffRecorded, self.on_staff_recorded,
+                      gathered=True),
                 route(ev.StaffRemoved, self.on_staff_removed),
-                route(ev.ClassRecorded, self.on_class_recorded),
+                route(ev.ClassRecorded, self.on_class_recorded,
+                      gathered=True),
                 route(ev.ClassRemoved, self.on_class_removed),
                 route(ev.AttainmentRecorded, self.on_attainment_recorded, gathered=True),
                 route(ev.CharacteristicRecorded, self.on_characteristic_recorded,
@@ -58,29 +62,32 @@ class Handlers:
         return self.participant.not_erased(session, "guardian", "guardian_id", kept)
 
     def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
-        for e in self._students(session, events):
-            self.reports.record_student(session, e.school, e.data)
+        kept = self._students(session, events)
+        if kept:
+            self.reports.record_students(session, [(e.school, e.data) for e in kept])
 
     def on_student_placement_recorded(self, session: Session,
                                       events: Events[ev.StudentPlacementRecorded]) -> None:
-        for e in self._students(session, events):
-            self.reports.record_placement(session, e.school, e.data)
+        kept = self._students(session, events)
+        if kept:
+            self.reports.record_placements(session, [(e.school, e.data) for e in kept])
 
     def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
         for e in self._students(session, events):
             self.reports.remove_student(session, e.school, e.data)
 
     def on_staff_recorded(self, session: Session, events: Events[ev.StaffRecorded]) -> None:
-        for e in self.participant.not_erased(session, "staff", "staff_id", events):
-            self.reports.record_staff(session, e.school, e.data)
+        kept = self.participant.not_erased(session, "staff", "staff_id", events)
+        if kept:
+            self.reports.record_staff(session, [(e.school, e.data) for e in kept])
 
     def on_staff_removed(self, session: Session, events: Events[ev.StaffRemoved]) -> None:
         for e in self.participant.not_erased(session, "staff", "staff_id", events):
             self.reports.remove_staff(session, e.school, e.data)
 
     def on_class_recorded(self, session: Session, events: Events[ev.ClassRecorded]) -> None:
-        for e in events:
-            self.reports.record_class(session, e.school, e.data)
+        if events:
+            self.reports.record_classes(session, [(e.school, e.data) for e in events])
 
     def on_class_removed(self, session: Session, events: Events[ev.ClassRemoved]) -> None:
         for e in events:

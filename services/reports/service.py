@@ -20,6 +20,7 @@ from shared.removals import Removals
 from shared.rights import RightsParticipant
 
 from . import domain, progress, schemas
+from .roster import RosterProjections
 from .models import (attainment, characteristics, class_teachers, classes, enrolments,
                      parent_access, plumbing, removed_records, reports, staff,
                      student_accounts, students)
@@ -51,7 +52,7 @@ def shown_to_readers(now: dt.datetime) -> list:
 
 
 @dataclass
-class Reports:
+class Reports(RosterProjections):
     outbox: Outbox
     participant: RightsParticipant
     clock: Callable[[], dt.datetime] = utcnow
@@ -62,64 +63,7 @@ class Reports:
         return bool(subject_id) and self.participant.is_erased(session, subject_type,
                                                                 subject_id, school_id)
 
-    # --- projections of the school's data ------------------------------------------------
-    def record_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        self._student(session, school_id, data["student_id"], "name_version",
-                      data["record_version"],
-                      name=f"{data['given_name']} {data['family_name']}")
-
-    def record_placement(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        self._student(session, school_id, data["student_id"], "placement_version",
-                      data["record_version"], form_group=data["form_group"],
-                      year_group=data["year_group"])
-
-    def _student(self, session, school_id, student_id, version_column, version, **values):
-        if self.removals.stale(session, "student", student_id, version):
-            return
-        exists = session.execute(sa.select(students.c.student_id).where(
-            students.c.student_id == student_id)).first()
-        if not exists:
-            session.execute(students.insert().values(
-                student_id=student_id, school_id=school_id, name_version=0,
-                placement_version=0))
-        upsert_versioned(session, students, {"student_id": student_id}, values, version,
-                         version_column)
-
-    def record_staff(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        if self.removals.stale(session, "staff", data["staff_id"], data["record_version"]):
-            return
-        upsert_versioned(session, staff, {"staff_id": data["staff_id"]}, {
-            "school_id": school_id,
-            "name": " ".join(part for part in (data["title"], data["given_name"],
-                                               data["family_name"]) if part)},
-            data["record_version"])
-
-    def record_class(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        class_id = data["class_id"]
-        if self.removals.stale(session, "class", class_id, data["record_version"]):
-            return
-        if not upsert_versioned(session, classes, {"class_id": class_id}, {
-                "school_id": school_id, "name": data["name"], "subject": data["subject"]},
-                data["record_version"]):
-            return
-        session.execute(class_teachers.delete().where(class_teachers.c.class_id == class_id))
-        session.execute(enrolments.delete().where(enrolments.c.class_id == class_id))
-        erased_staff = self.participant.erased_among(session, "staff", data["teacher_ids"],
-                                                     school_id)
-        teachers = [t for t in dict.fromkeys(data["teacher_ids"]) if t not in erased_staff]
-        gone = (self.participant.erased_among(session, "student", data["student_ids"],
-                                              school_id)
-                | self.removals.removed_among(session, "student", data["student_ids"]))
-        pupils = [s for s in dict.fromkeys(data["student_ids"]) if s not in gone]
-        if teachers:
-            session.execute(class_teachers.insert(), [
-                {"class_id": class_id, "staff_id": t, "school_id": school_id}
-                for t in teachers])
-        if pupils:
-            session.execute(enrolments.insert(), [
-                {"class_id": class_id, "student_id": s, "school_id": school_id}
-                for s in pupils])
-
+    # --- projections of the school's data (its roster: roster.py) ----------------------
     def record_attainments(self, session: Session,
                            items: list[tuple[str, Mapping[str, Any]]]) -> None:
         """AttainmentRecorded events: the attainment upserted by version, unless the

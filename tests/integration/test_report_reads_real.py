@@ -54,23 +54,23 @@ def world(request, tmp_path):
     with rt.context.sessions() as session, session.begin():
         for staff_id, given, family in ((i.byron, "Ada", "Byron"),
                                         (i.turing, "Alan", "Turing")):
-            service.record_staff(session, school, {
+            service.record_staff(session, [(school, {
                 "staff_id": staff_id, "record_version": 1, "title": "Dr",
-                "given_name": given, "family_name": family})
+                "given_name": given, "family_name": family})])
         # Non-ASCII on purpose: the answer is ASCII with \u escapes, as Flask writes it.
         for sid, given, family, form in ((i.zoe, "Zoë", "Ångström", "7Q"),
                                          (i.sam, "Sam", "Rook", "8R")):
-            service.record_student(session, school, {
+            service.record_students(session, [(school, {
                 "student_id": sid, "record_version": 1, "given_name": given,
-                "family_name": family})
-            service.record_placement(session, school, {
+                "family_name": family})])
+            service.record_placements(session, [(school, {
                 "student_id": sid, "record_version": 1, "form_group": form,
-                "year_group": 7})
+                "year_group": 7})])
         for class_id, name, subject, teacher in ((i.maths, "7 Maths", "Maths", i.byron),
                                                  (i.art, "7 Art", "Art", i.turing)):
-            service.record_class(session, school, {
+            service.record_classes(session, [(school, {
                 "class_id": class_id, "record_version": 1, "name": name, "subject": subject,
-                "teacher_ids": [teacher], "student_ids": [i.zoe, i.sam]})
+                "teacher_ids": [teacher], "student_ids": [i.zoe, i.sam]})])
         for sid in (i.zoe, i.sam):
             for class_id, kind, value, more in (
                     (i.maths, "mark", "67", {"out_of": 80, "topic": "Fractions"}),

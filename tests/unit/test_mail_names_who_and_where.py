@@ -35,9 +35,9 @@ def test_report_mails_of_two_children_differ_by_name(notifications):  # noqa: F8
     children = [str(uuid.uuid4()), str(uuid.uuid4())]
     with rt.context.sessions() as session, session.begin():
         service.record_school(session, OFFICE)
-        service.record_guardian(session, SCHOOL, {
+        service.record_guardians(session, [(SCHOOL, {
             "guardian_id": guardian, "given_name": "Pat", "family_name": "Parent",
-            "email": "pat@example.org", "record_version": 1})
+            "email": "pat@example.org", "record_version": 1})])
         service.attach_account(session, {"account_id": account, "guardian_ids": [guardian]},
                                SCHOOL)
         for child, name in zip(children, ("Alex Sample", "Sam Sample")):

@@ -75,10 +75,10 @@ def notifications(tmp_path):
 def invite_admin(rt, service, email_address):
     envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL)
     with rt.context.sessions() as session, session.begin():
-        service.on_invitation(session, envelope, {
+        service.on_invitations(session, [(envelope, {
             "invitation_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
             "role": "school_admin", "name": "Ada Admin", "email": email_address,
-            "token": "t" * 30, "expires_at": None, "existing_login": False})
+            "token": "t" * 30, "expires_at": None, "existing_login": False})])
 
 
 def send_all(rt, service) -> int:
@@ -191,10 +191,10 @@ def _invite(rt, service, school, email_address, role, **records):
     envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=school)
     account = str(uuid.uuid4())
     with rt.context.sessions() as session, session.begin():
-        service.on_invitation(session, envelope, {
+        service.on_invitations(session, [(envelope, {
             "invitation_id": str(uuid.uuid4()), "account_id": account, "role": role,
             "name": "Someone", "email": email_address, "token": "t" * 30,
-            "expires_at": None, "guardian_ids": [], "student_ids": [], **records})
+            "expires_at": None, "guardian_ids": [], "student_ids": [], **records})])
     return account
 
 

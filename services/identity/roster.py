@@ -1,0 +1,177 @@
+"""A school's guardian and student records as identity keeps them (a part of Identity,
+service.py): each guardian (and each student with an account) a membership of the login of
+their email, created and invited if new.
+
+Every use case here takes a set of one school's records, as the consumer gathers a batch's
+events of one type, and leaves what applying them one by one would leave, with a few
+statements for the whole set: one code path for a single event and for a school's roster.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.removals import Removals
+
+from .domain import MembershipStatus
+from .models import memberships, removed_records, students
+
+log = logging.getLogger(__name__)
+PENDING, ACCEPTED = MembershipStatus
+ROLES = {"guardian": ("parent", "guardian_id"), "student": ("student", "student_id")}
+
+
+@dataclass(frozen=True)
+class Record:
+    """A school's guardian or student record naming its person's login."""
+    record_id: str
+    version: int
+    email: str
+    name: str
+
+
+def latest(records: Sequence[Any], key: Callable[[Any], str],
+           version: Callable[[Any], int]) -> dict[str, Any]:
+    """Each record's latest item, in order: the highest version, the later of equals (an
+    older one arriving late changes nothing; an equal one applies again)."""
+    found: dict[str, Any] = {}
+    for item in records:
+        known = found.get(key(item))
+        if known is None or version(item) >= version(known):
+            found[key(item)] = item
+    return found
+
+
+def _new(added: list[tuple[str, bool, str]], status: str) -> list[str]:
+    """The logins with a new membership of this status."""
+    return sorted({account_id for account_id, new, s in added if new and s == status})
+
+
+class SchoolRecords:
+    """GuardianRecorded, StudentRecorded, StudentAccountRequested and the removals."""
+    clock: Callable[[], dt.datetime]
+
+    # provided by the other parts of Identity
+    active_school: Callable[..., Any]
+    logins_for: Callable[..., dict[str, Any]]
+    add_memberships: Callable[..., list[tuple[str, bool, str]]]
+    remove_membership: Callable[..., int]
+    issue_invitations: Callable[..., dict[str, dt.datetime | None]]
+    _announce_activation: Callable[..., None]
+
+    def record_guardians(self, session: Session, school_id: str,
+                         items: Sequence[Mapping[str, Any]]) -> None:
+        """GuardianRecorded events of one school, in order."""
+        self.active_school(session, school_id)
+        self._record_logins(session, school_id, "guardian", [
+            Record(d["guardian_id"], d["record_version"], d["email"],
+                   f"{d['given_name']} {d['family_name']}") for d in items])
+
+    def _record_logins(self, session: Session, school_id: str, record_type: str,
+                       records: Sequence[Record]) -> None:
+        """A school's guardian or student records, each a membership of the login of its
+        email (created and invited if new): pending, with the school's invitation, until
+        the person accepts; moved when the school changes the email. Older versions, and
+        records the school removed, change nothing."""
+        role, column = ROLES[record_type]
+        todo, current = self._to_apply(session, school_id, record_type, records)
+        if not todo:
+            return  # older versions arriving late, or removed records
+        logins = self.logins_for(session, [r.email for r in todo])
+        accounts = [logins[r.email].id for r in todo]
+        for record, account_id in zip(todo, accounts):
+            if current.get(record.record_id, account_id) != account_id:
+                # The school changed the email: the relation moves to that login.
+                self.remove_membership(session, school_id, **{column: record.record_id})
+        added = self.add_memberships(session, school_id, role, [
+            (account_id, record.name, record.version, {column: record.record_id})
+            for record, account_id in zip(todo, accounts)])
+        self.issue_invitations(session, school_id, _new(added, PENDING))
+        for account_id in _new(added, ACCEPTED):  # accepted this school in this role before
+            self._announce_activation(session, account_id, school_id, role)
+
+    def _to_apply(self, session: Session, school_id: str, record_type: str,
+                  records: Sequence[Record]) -> tuple[list[Record], dict[str, str]]:
+        """The records that change something (each one's latest; not removed by the
+        school, nor older than the membership), and the login each record's membership
+        has now."""
+        column = ROLES[record_type][1]
+        wanted = latest(records, lambda r: r.record_id, lambda r: r.version)
+        stale = Removals(removed_records).stale_among(
+            session, record_type, {i: r.version for i, r in wanted.items()})
+        m = memberships
+        current = {r[2]: r for r in session.execute(sa.select(
+            m.c.account_id, m.c.record_version, m.c[column]).where(
+            m.c.school_id == school_id, m.c[column].in_(sorted(wanted)))).all()}
+        todo = [r for i, r in sorted(wanted.items()) if i not in stale
+                and not (i in current and current[i].record_version > r.version)]
+        return todo, {i: row.account_id for i, row in current.items()}
+
+    def _removed(self, session: Session, record_type: str, record_id: str,
+                 version: int) -> bool:
+        return Removals(removed_records).stale(session, record_type, record_id, version)
+
+    def remove_record(self, session: Session, school_id: str, record_type: str,
+                      record_id: str, version: int) -> None:
+        """GuardianRemoved / StudentRemoved: the relation (and a login left with none)
+        goes; the removal's version is kept so older events cannot undo it."""
+        Removals(removed_records).remember(session, school_id, record_type, record_id,
+                                           version)
+        self.remove_membership(session, school_id, **{f"{record_type}_id": record_id})
+        if record_type == "student":
+            session.execute(students.delete().where(students.c.school_id == school_id,
+                                                    students.c.student_id == record_id))
+
+    def record_students(self, session: Session, school_id: str,
+                        items: Sequence[Mapping[str, Any]]) -> None:
+        """StudentRecorded events of one school, in order: the name on a student's
+        membership, and kept until the account request where students get accounts."""
+        school = self.active_school(session, school_id)
+        wanted = latest(items, lambda d: d["student_id"], lambda d: d["record_version"])
+        stale = Removals(removed_records).stale_among(
+            session, "student", {i: d["record_version"] for i, d in wanted.items()})
+        rows = [{"s": i, "v": d["record_version"],
+                 "n": f"{d['given_name']} {d['family_name']}"}
+                for i, d in sorted(wanted.items()) if i not in stale]
+        if not rows:
+            return
+        m = memberships
+        session.execute(m.update().where(
+            m.c.school_id == school_id, m.c.student_id == sa.bindparam("s"),
+            m.c.record_version <= sa.bindparam("v")).values(
+            name=sa.bindparam("n"), record_version=sa.bindparam("v")), rows)
+        if school.student_accounts:  # names are kept only where students get accounts
+            self._keep_student_names(session, school_id, rows)
+
+    def _keep_student_names(self, session: Session, school_id: str,
+                            rows: list[dict[str, Any]]) -> None:
+        s = students
+        kept = dict(session.execute(sa.select(s.c.student_id, s.c.record_version).where(
+            s.c.school_id == school_id,
+            s.c.student_id.in_([r["s"] for r in rows]))).all())
+        new = [{"school_id": school_id, "student_id": r["s"], "name": r["n"],
+                "record_version": r["v"]} for r in rows if r["s"] not in kept]
+        newer = [r for r in rows if r["s"] in kept and kept[r["s"]] <= r["v"]]
+        if new:
+            session.execute(s.insert(), new)
+        if newer:
+            session.execute(s.update().where(
+                s.c.school_id == school_id, s.c.student_id == sa.bindparam("s")).values(
+                name=sa.bindparam("n"), record_version=sa.bindparam("v")), newer)
+
+    def request_student_account(self, session: Session, school_id: str, data: Mapping[str,
+                                Any]) -> None:
+        school = self.active_school(session, school_id)
+        if not school.student_accounts:
+            return  # the school has not enabled student accounts: nothing is kept
+        name = session.execute(sa.select(students.c.name).where(
+            students.c.school_id == school_id,
+            students.c.student_id == data["student_id"])).scalar() or "Student"
+        self._record_logins(session, school_id, "student", [
+            Record(data["student_id"], data["record_version"], data["email"], name)])
