@@ -8,7 +8,7 @@ from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from shared.auth import current_principal, public, require
-from shared.errors import ApiError, NotFound
+from shared.errors import ApiError, ErrorSchema, NotFound
 from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
 
@@ -163,9 +163,31 @@ def sign_in_of_token() -> tuple[str, str, str]:
     return principal.account_id, family, principal.role
 
 
+def answers(*statuses: tuple[int, str]):
+    """Document the errors an operation really answers, each with the one error schema
+    (its `code` tells them apart)."""
+    def decorate(view):
+        for status, description in reversed(statuses):
+            view = auth.alt_response(status, schema=ErrorSchema,
+                                     description=description)(view)
+        return view
+    return decorate
+
+
+UNAUTHORIZED = (401, "unauthorized: no valid token; second_factor_required: a staff "
+                "token that has not passed the second factor")
+STEP_UP = (401, "unauthorized: no valid token; second_factor_required: not passed; "
+           "step_up_required: passed more than 15 minutes ago (pass it again, then retry)")
+WRONG_CODE = (401, "unauthorized: no valid token or not a sign-in's; "
+              "invalid_second_factor: a wrong or used code, or too many attempts")
+NOT_STAFF = (404, "not_found: the token's role has no second factor here")
+
+
 @auth.route("/auth/second-factor/totp", methods=["POST"])
 @require("operator", "school_admin", second_factor=False)
 @auth.response(201, schemas.TotpEnrolment)
+@answers((401, "unauthorized: no valid token, or not a sign-in's"), NOT_STAFF,
+         (409, "second_factor_enrolled: the login has a confirmed second factor"))
 def enrol_totp():
     """Start enrolling an authenticator app (TOTP, RFC 6238): its key, as a QR code drawn
     here and as a manual key, shown only now. Again before confirming: a new key. 409
@@ -178,6 +200,9 @@ def enrol_totp():
 @require("operator", "school_admin", second_factor=False)
 @auth.arguments(schemas.SecondFactorCode)
 @auth.response(200, schemas.SecondFactorPassed)
+@answers(WRONG_CODE, NOT_STAFF,
+         (409, "second_factor_not_enrolled: no enrolment started; "
+               "second_factor_enrolled: already confirmed"))
 def confirm_totp(body):
     """Confirm the enrolment with the app's current code: ten single-use recovery codes
     (shown only now) and an access token of this sign-in that passed the second factor
@@ -194,6 +219,8 @@ def confirm_totp(body):
 @require("operator", "school_admin", second_factor=False)
 @auth.arguments(schemas.SecondFactorPass)
 @auth.response(200, schemas.TokenResponse)
+@answers(WRONG_CODE, NOT_STAFF,
+         (409, "second_factor_not_enrolled: the login has no second factor yet: enrol"))
 def pass_second_factor(body):
     """Pass the second factor after the password: the app's current code (each accepted
     once) or an unused recovery code. An access token of this sign-in that passed it (the
@@ -205,6 +232,49 @@ def pass_second_factor(body):
         s, account_id, family, role, address, code=body.get("code"),
         recovery_code=body.get("recovery_code")),
         commit_on=(domain.SecondFactorRefused,))
+
+
+@auth.route("/auth/second-factor/totp/replacement", methods=["POST"])
+@require("operator", "school_admin", step_up=True)
+@auth.response(201, schemas.TotpEnrolment)
+@answers(STEP_UP, NOT_STAFF,
+         (409, "second_factor_not_enrolled: no confirmed authenticator app to replace"))
+def start_totp_replacement():
+    """Replace your authenticator app (a new phone): a new key, as a QR code and a manual
+    key, shown only now. The app in use keeps working until a code of the new one
+    confirms it (POST .../replacement/confirm). Wants a second factor passed within 15
+    minutes; you are emailed when it is replaced."""
+    account_id, _, _ = sign_in_of_token()
+    return run(lambda s: identity().start_totp_replacement(s, account_id))
+
+
+@auth.route("/auth/second-factor/totp/replacement/confirm", methods=["POST"])
+@require("operator", "school_admin", step_up=True)
+@auth.arguments(schemas.SecondFactorCode)
+@auth.response(200, schemas.RecoveryCodes)
+@answers((401, STEP_UP[1] + "; invalid_second_factor: a wrong code of the new app, or "
+               "too many attempts"), NOT_STAFF,
+         (409, "second_factor_not_enrolled: no replacement started"))
+def confirm_totp_replacement(body):
+    """Confirm the new authenticator app with its current code: it replaces the old one,
+    and ten new recovery codes (shown only now) replace the old ones."""
+    account_id, _, _ = sign_in_of_token()
+    address = client_address()
+    return run(lambda s: identity().confirm_totp_replacement(s, account_id, body["code"],
+                                                             address),
+               commit_on=(domain.SecondFactorRefused,))
+
+
+@auth.route("/auth/second-factor/recovery-codes", methods=["POST"])
+@require("operator", "school_admin", step_up=True)
+@auth.response(200, schemas.RecoveryCodes)
+@answers(STEP_UP, NOT_STAFF,
+         (409, "second_factor_not_enrolled: no authenticator app enrolled"))
+def regenerate_recovery_codes():
+    """Ten new recovery codes, shown only now; the earlier ones stop working. Wants a
+    second factor passed within 15 minutes; you are emailed."""
+    account_id, _, _ = sign_in_of_token()
+    return run(lambda s: identity().regenerate_recovery_codes(s, account_id))
 
 
 @auth.route("/me", methods=["GET"])
@@ -344,6 +414,64 @@ def revoke_client(school_id, client_id):
     """Revoke a school-system client: its tokens are refused once they expire."""
     run(lambda s: identity().revoke_client(s, str(school_id), str(client_id)))
     return "", 204
+
+
+@operator.route("/accounts/<uuid:account_id>/second-factor", methods=["DELETE"])
+@require("operator", "school_admin", step_up=True)
+@operator.arguments(schemas.SecondFactorResetQuery, location="query")
+@operator.response(200, schemas.SecondFactorReset)
+@answers(STEP_UP,
+         (404, "not_found: no such login, or not one you may reset (a school admin: "
+               "only the admins of their own schools; an operator: school admins and "
+               "other operators)"),
+         (409, "own_second_factor: your own (replace it instead); "
+               "second_factor_not_enrolled: the login has no second factor"))
+def reset_second_factor(query, account_id):
+    """Reset another person's second factor (a lost phone and lost recovery codes): a
+    school admin for another admin of the same school, an operator for a school admin or
+    another operator; never one's own. The key and recovery codes go, every sign-in of
+    the person ends, and their next sign-in enrols a new authenticator app. Recorded in
+    the school's audit trail (GET /schools/{id}/second-factor-resets); the person is
+    emailed. Wants the caller's second factor passed within 15 minutes."""
+    principal = current_principal()
+    school_id = str(query["school_id"]) if query.get("school_id") else None
+    return run(lambda s: identity().reset_second_factor(
+        s, principal.account_id, principal.role, principal.school_ids, str(account_id),
+        school_id))
+
+
+@operator.route("/schools/<uuid:school_id>/second-factors", methods=["GET"])
+@require("operator", "school_admin")
+@operator.response(200, schemas.StaffFactorList)
+@answers(UNAUTHORIZED, (404, "not_found: not your school"))
+def school_admin_factors(school_id):
+    """The school's admins and whether each has a second factor (never a key or a
+    code): who may need a reset."""
+    school_scope(str(school_id))
+    return {"items": run(lambda s: identity().school_admin_factors(s, str(school_id))),
+            "next": None}
+
+
+@operator.route("/schools/<uuid:school_id>/second-factor-resets", methods=["GET"])
+@require("operator", "school_admin")
+@operator.response(200, schemas.SecondFactorResetList)
+@answers(UNAUTHORIZED, (404, "not_found: not your school"))
+def school_second_factor_resets(school_id):
+    """The school's audit trail of second factors reset, newest first: whose, by whom
+    (ids: GET /schools/{id}/people names them) and when."""
+    school_scope(str(school_id))
+    return {"items": run(lambda s: identity().second_factor_resets(s, str(school_id))),
+            "next": None}
+
+
+@operator.route("/operators/second-factor-resets", methods=["GET"])
+@require("operator")
+@operator.response(200, schemas.SecondFactorResetList)
+@answers(UNAUTHORIZED)
+def operator_second_factor_resets():
+    """The audit trail of operators' second factors reset by another operator."""
+    return {"items": run(lambda s: identity().second_factor_resets(s, None)),
+            "next": None}
 
 
 BLUEPRINTS = (keys, auth, operator)
