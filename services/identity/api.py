@@ -464,7 +464,7 @@ def school_second_factor_resets(school_id):
             "next": None}
 
 
-@operator.route("/operators/second-factor-resets", methods=["GET"])
+@operator.route("/accounts/second-factor-resets", methods=["GET"])
 @require("operator")
 @operator.response(200, schemas.SecondFactorResetList)
 @answers(UNAUTHORIZED)

@@ -25,7 +25,7 @@ from . import domain
 from .domain import (AlreadyEnrolled, NotEnrolled, OwnSecondFactor, SecondFactorRefused,
                      Unknown)
 from .keys import KeyRing
-from .models import (accounts, memberships, recovery_codes, refresh_tokens,
+from .models import (accounts, memberships, recovery_codes, refresh_tokens, schools,
                      second_factor_resets, second_factors, sign_in_failures)
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,8 @@ class SecondFactor:
 
     def second_factor_resets(self, session: Session, school_id: str | None) -> list[dict]:
         """The resets recorded at a school (None: of operators' logins), newest first."""
+        if school_id is not None:
+            self._known_school(session, school_id)
         r = second_factor_resets
         where = r.c.school_id.is_(None) if school_id is None else r.c.school_id == school_id
         rows = session.execute(sa.select(r).where(where).order_by(r.c.at.desc(), r.c.id)
@@ -212,6 +214,7 @@ class SecondFactor:
     def school_admin_factors(self, session: Session, school_id: str) -> list[dict]:
         """The school's admins who accepted, each with whether they have a second factor
         (never the key nor the codes), by name."""
+        self._known_school(session, school_id)
         m, f = memberships, second_factors
         rows = session.execute(
             sa.select(m.c.account_id, m.c.name, accounts.c.email, f.c.confirmed_at,
@@ -275,6 +278,11 @@ class SecondFactor:
                 else "enrol")
 
     # --- parts ------------------------------------------------------------------------------
+    def _known_school(self, session: Session, school_id: str) -> None:
+        if session.execute(sa.select(schools.c.id).where(
+                schools.c.id == school_id)).first() is None:
+            raise Unknown("no such school")
+
     def _new_recovery_codes(self, session: Session, account_id: str,
                             now: dt.datetime) -> list[str]:
         codes = domain.new_recovery_codes()

@@ -172,7 +172,7 @@ def test_an_operator_resets_a_school_admins_or_another_operators_factor(idp):
         sub(operator)]
     # And another operator's: recorded at no school, in the operators' trail.
     assert delete(idp, RESET.format(sub(ops2)), operator).status_code == 200
-    (entry,) = get(idp, "/api/v1/operators/second-factor-resets", operator).json["items"]
+    (entry,) = get(idp, "/api/v1/accounts/second-factor-resets", operator).json["items"]
     assert entry["account_id"] == sub(ops2) and entry["school_id"] is None
     assert idp.sign_in("ops2@example.org", "operator-secret-2").json[
         "second_factor"] == "enrol"
