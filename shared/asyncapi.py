@@ -1,4 +1,4 @@
-"""The AsyncAPI 3.0 description of every integration event, generated from the contracts.
+"""The AsyncAPI 3.1 description of every integration event, generated from the contracts.
 
 Integrators read it at GET /asyncapi/asyncapi.json or in docs/asyncapi.json. It is derived,
 never edited: a unit test fails when the contracts change and the file was not regenerated
@@ -285,7 +285,7 @@ def document() -> JsonSchema:
     for versions in by_type.values():
         versions.sort(key=lambda c: c.version)
     return {
-        "asyncapi": "3.0.0",
+        "asyncapi": "3.1.0",
         "info": {"title": "Pupil Progress events", "version": "1",
                  "description": DESCRIPTION.format(exchange=_SETTINGS.exchange)},
         "defaultContentType": "application/json",

@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Callable, TypeVar, cast
 
@@ -335,8 +336,10 @@ def require(*roles: str, second_factor: bool = True,
                 raise StepUpRequired()
             g.principal = principal
             return view(*args, **kwargs)
+        # Every such operation answers 401; one for some roles only answers 404 to others.
         _document(wrapper, {"security": [{BEARER_SCHEME: []}],
-                            **({"x-roles": list(roles)} if roles else {})})
+                            **({"x-roles": list(roles)} if roles else {}),
+                            "responses": error_answers(401, *((404,) if roles else ()))})
         return cast(View, wrapper)
     return decorate
 
@@ -348,11 +351,47 @@ def public(view: View) -> View:
     return view
 
 
+def answers(*statuses: int) -> Callable[[View], View]:
+    """Decorator for the OpenAPI document alone: the error statuses the operation answers
+    besides those of its kind (`require`: 401, and 404 to other roles; a body: 400 and
+    413, shared/web.py; arguments: 422), each with the one error schema."""
+    def decorate(view: View) -> View:
+        _document(view, {"responses": error_answers(*statuses)})
+        return view
+    return decorate
+
+
+def operation(operation_id: str) -> Callable[[View], View]:
+    """Decorator for the OpenAPI document alone: the operation's id, where its function's
+    name (the default, `operation_id`) would not say what it does."""
+    def decorate(view: View) -> View:
+        _document(view, {"operationId": operation_id})
+        return view
+    return decorate
+
+
+def error_answers(*statuses: int) -> dict[str, str]:
+    """Responses by status, each flask-smorest's response component of that status (its
+    HTTP phrase, the one error schema)."""
+    return {str(status): HTTPStatus(status).name for status in statuses}
+
+
+def operation_id(name: str) -> str:
+    """A view's operationId: its function's name in camelCase (`create_school`:
+    createSchool), what a generated client names the call."""
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
 def _document(view: Any, doc: dict[str, Any]) -> None:
-    """Add to the view's flask-smorest documentation (what its Blueprint.doc would add);
-    a copy, since functools.wraps shares the wrapped view's."""
+    """Add to the view's flask-smorest documentation (what its Blueprint.doc would add),
+    with its operationId; a copy, since functools.wraps shares the wrapped view's."""
     apidoc = dict(getattr(view, "_apidoc", {}))
-    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), **doc}
+    earlier = apidoc.get("manual_doc", {})
+    manual = {**earlier, **doc, "responses": {**earlier.get("responses", {}),
+                                              **doc.get("responses", {})}}
+    manual.setdefault("operationId", operation_id(view.__name__))
+    apidoc["manual_doc"] = manual
     view._apidoc = apidoc
 
 

@@ -29,11 +29,15 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import unquote
 
 import pyotp
 from werkzeug.test import Client
+
+# A JSON object as the API takes and answers it.
+Json = dict[str, Any]
+WsgiApp = Callable[..., Any]
 
 log = logging.getLogger("pp.demo")
 
@@ -119,10 +123,10 @@ def _level(student: int, subject: int, period: int) -> int:
     return min(3, (student + subject) % 3 + period)
 
 
-def roster_events() -> list[dict]:
-    events: list[dict] = []
+def roster_events() -> list[Json]:
+    events: list[Json] = []
     for source, given, family, born, form, year, own_email in STUDENTS:
-        data = {"given_name": given, "family_name": family, "date_of_birth": born,
+        data: Json = {"given_name": given, "family_name": family, "date_of_birth": born,
                 "form_group": form, "year_group": year}
         if own_email:
             data["email"] = own_email
@@ -160,8 +164,8 @@ def roster_events() -> list[dict]:
     return events
 
 
-def results_events() -> list[dict]:
-    events: list[dict] = []
+def results_events() -> list[Json]:
+    events: list[Json] = []
     for s, student in enumerate(STUDENTS):
         source, form = student[0], student[4]
         for p, period in enumerate(PERIODS):
@@ -201,12 +205,12 @@ class Authenticators:
 
     def __init__(self, path: Path):
         self.path = path
-        self.known: dict[str, dict] = (json.loads(path.read_text()) if path.exists()
+        self.known: dict[str, Json] = (json.loads(path.read_text()) if path.exists()
                                        else {})
 
     def key(self, email: str) -> str | None:
         entry = self.known.get(email)
-        return entry["key"] if entry else None
+        return str(entry["key"]) if entry else None
 
     def remember(self, email: str, key: str) -> None:
         self.known[email] = {"key": key, "last_step": 0}
@@ -223,7 +227,7 @@ class Authenticators:
             if step <= now + 1:
                 entry["last_step"] = step
                 self._save()
-                return totp.generate_otp(step)
+                return str(totp.generate_otp(step))
             time.sleep(1)  # both codes of this window used: the next step's
 
     def _save(self) -> None:
@@ -235,11 +239,12 @@ class Authenticators:
 
 
 class Api:
-    def __init__(self, wsgi_app, authenticators: Authenticators | None = None):
+    def __init__(self, wsgi_app: WsgiApp, authenticators: Authenticators | None = None):
         self.client = Client(wsgi_app)
         self.authenticators = authenticators
 
-    def call(self, method: str, path: str, token: str | None = None, body=None):
+    def call(self, method: str, path: str, token: str | None = None,
+             body: Json | None = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = self.client.open(path, method=method.upper(), json=body, headers=headers)
         try:
@@ -248,7 +253,7 @@ class Api:
             response.close()
 
     def expect(self, step: str, statuses: tuple[int, ...], method: str, path: str,
-               token: str | None = None, body=None) -> dict:
+               token: str | None = None, body: Json | None = None) -> Any:
         status, answer = self.call(method, path, token, body)
         if status not in statuses:
             # The error code only: an answer may echo what was sent (names, emails).
@@ -273,20 +278,23 @@ class Api:
             key = self.expect("enrol an authenticator", (201,), "post",
                               "/api/v1/auth/second-factor/totp", token, {})["key"]
             self.authenticators.remember(address, key)
-            return self.expect("confirm the authenticator", (200,), "post",
-                               "/api/v1/auth/second-factor/totp/confirm", token,
-                               {"code": self.authenticators.next_code(address)}
-                               )["access_token"]
+            confirmed: str = self.expect(
+                "confirm the authenticator", (200,), "post",
+                "/api/v1/auth/second-factor/totp/confirm", token,
+                {"code": self.authenticators.next_code(address)})["access_token"]
+            return confirmed
         if self.authenticators.key(address) is None:
             raise DemoError("demo step 'second factor' met a login whose authenticator "
                             "the demo did not enrol (set up by hand?)")
-        return self.expect("pass the second factor", (200,), "post",
-                           "/api/v1/auth/second-factor", token,
-                           {"code": self.authenticators.next_code(address)})["access_token"]
+        passed: str = self.expect("pass the second factor", (200,), "post",
+                                  "/api/v1/auth/second-factor", token,
+                                  {"code": self.authenticators.next_code(address)}
+                                  )["access_token"]
+        return passed
 
 
 class DemoLoader:
-    def __init__(self, wsgi_app, data_dir: Path, settle: Callable[[], object],
+    def __init__(self, wsgi_app: WsgiApp, data_dir: Path, settle: Callable[[], object],
                  operator: tuple[str, str]):
         """`settle`: wait until the system has delivered every event so far (embedded
         mode's drain)."""
@@ -297,10 +305,10 @@ class DemoLoader:
         self.settle = settle
         self.operator = operator
         self.state_file = self.data_dir / "demo.json"
-        self.state: dict = {}
+        self.state: Json = {}
         self.loaded_now = False
 
-    def _save(self, **done) -> None:
+    def _save(self, **done: Any) -> None:
         self.state.update(done)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state, indent=1))
@@ -314,7 +322,8 @@ class DemoLoader:
             time.sleep(0.2)  # consumers connecting on their threads
 
     def load(self) -> str:
-        """Load the demo school (or find it loaded); returns its id."""
+        """Load the demo school (or find it loaded); returns its id. Each step is skipped
+        when demo.json says an earlier (perhaps interrupted) load did it."""
         self._wait_ready()
         if self.state_file.exists():
             self.state = json.loads(self.state_file.read_text())
@@ -322,58 +331,76 @@ class DemoLoader:
         if operator is None:
             raise DemoError("the operator cannot sign in (is PP_BOOTSTRAP_OPERATOR_PASSWORD "
                             "the password this data folder's operator was created with?)")
-        school_id = self.state.get("school_id")
-        if school_id:
-            # Still there? (The databases may have been removed without demo.json.)
-            status, _ = self.api.call("patch", f"/api/v1/schools/{school_id}", operator,
-                                      {"student_accounts": True})
-            if status == 404:
-                self.state = {}
-                school_id = None
+        school_id = self._school_still_there(operator)
         if school_id and self.state.get("done"):
             return school_id
         log.info("loading the demo school")
         self.loaded_now = True
-        if not school_id:
-            school_id = self.api.expect("create the school", (201,), "post", "/api/v1/schools",
-                                        operator, {
+        school_id = school_id or self._create_school(operator)
+        self.settle()
+        admin = self._school_admin(school_id, operator)
+        if not self.state.get("pushed"):
+            self._push_school_data(school_id, operator)
+        parent = self._activated("parent", PARENT, operator)
+        self._activated("student", STUDENT, operator)
+        self.settle()  # AccountActivated reaches linking: the parent's links appear
+        self._verify_first_child(parent)
+        self._publish_periods(admin)
+        self._save(done=True)
+        return school_id
+
+    def _school_still_there(self, operator: str) -> str | None:
+        """The school of an earlier load, if the system still has it (the databases may
+        have been removed without demo.json)."""
+        school_id: str | None = self.state.get("school_id")
+        if school_id:
+            status, _ = self.api.call("patch", f"/api/v1/schools/{school_id}", operator,
+                                      {"student_accounts": True})
+            if status == 404:
+                self.state = {}
+                return None
+        return school_id
+
+    def _create_school(self, operator: str) -> str:
+        school_id: str = self.api.expect(
+            "create the school", (201,), "post", "/api/v1/schools", operator, {
                 "name": SCHOOL_NAME, "student_accounts": True,
                 "authorisation": {"reference": "DEMO-DPIA-0001",
                                   "authorised_by": "Demo Academy governors",
                                   "date": "2026-09-01"}})["id"]
-            self._save(school_id=school_id)
-        self.settle()
+        self._save(school_id=school_id)
+        return school_id
 
+    def _school_admin(self, school_id: str, operator: str) -> str:
+        """The school admin's token (invited and activated first, if need be)."""
         if not self.state.get("admin_account"):
             self._save(admin_account=self.api.expect(
                 "invite the school admin", (201,), "post",
                 f"/api/v1/schools/{school_id}/staff", operator,
                 {"name": "Dana Headley", "email": ADMIN[0], "role": "school_admin"})["id"])
             self.settle()
-        admin = self._activated("admin", ADMIN, operator, self.state["admin_account"])
+        return self._activated("admin", ADMIN, operator, self.state["admin_account"])
 
-        if not self.state.get("pushed"):
-            client = self.api.expect("issue client credentials", (201,), "post",
-                                     f"/api/v1/schools/{school_id}/clients", operator)
-            system = self.api.expect("client credentials sign-in", (200,), "post",
-                                     "/api/v1/auth/token", body={
-                                         "grant_type": "client_credentials", **client})
-            for batch_id, events in (("demo-roster-1", roster_events()),
-                                     ("demo-results-1", results_events())):
-                answer = self.api.expect(f"push {batch_id}", (202,), "post",
-                                         "/api/v1/school-data/batches",
-                                         system["access_token"],
-                                         {"batch_id": batch_id, "events": events})
-                if answer.get("rejected"):
-                    raise DemoError(f"demo push {batch_id} rejected "
-                                    f"{len(answer['rejected'])} events: "
-                                    f"{[r.get('index') for r in answer['rejected']][:5]}")
-                self.settle()  # the roster applied everywhere before results refer to it
-            self._save(pushed=True)
+    def _push_school_data(self, school_id: str, operator: str) -> None:
+        """The roster, then the results, as the school's system would push them."""
+        client = self.api.expect("issue client credentials", (201,), "post",
+                                 f"/api/v1/schools/{school_id}/clients", operator)
+        system = self.api.expect("client credentials sign-in", (200,), "post",
+                                 "/api/v1/auth/token", body={
+                                     "grant_type": "client_credentials", **client})
+        for batch_id, events in (("demo-roster-1", roster_events()),
+                                 ("demo-results-1", results_events())):
+            answer = self.api.expect(f"push {batch_id}", (202,), "post",
+                                     "/api/v1/school-data/batches", system["access_token"],
+                                     {"batch_id": batch_id, "events": events})
+            if answer.get("rejected"):
+                raise DemoError(f"demo push {batch_id} rejected "
+                                f"{len(answer['rejected'])} events: "
+                                f"{[r.get('index') for r in answer['rejected']][:5]}")
+            self.settle()  # the roster applied everywhere before results refer to it
+        self._save(pushed=True)
 
-        parent = self._activated("parent", PARENT, operator)
-        self._activated("student", STUDENT, operator)
-        self.settle()  # AccountActivated reaches linking: the parent's links appear
+    def _verify_first_child(self, parent: str) -> None:
         links = self.api.expect("list the parent's links", (200,), "get", "/api/v1/links",
                                 parent)["items"]
         child_name = f"{VERIFIED_CHILD[1]} {VERIFIED_CHILD[2]}"
@@ -386,6 +413,7 @@ class DemoLoader:
                             {"date_of_birth": VERIFIED_CHILD[3]})
             self.settle()  # ParentVerified reaches reports and notifications
 
+    def _publish_periods(self, admin: str) -> None:
         for period in PERIODS:
             if period in self.state.get("published", []):
                 continue
@@ -393,8 +421,6 @@ class DemoLoader:
                             admin, {"period": period, "title": f"{period} report"})
             self._save(published=[*self.state.get("published", []), period])
         self.settle()
-        self._save(done=True)
-        return school_id
 
     def _activated(self, key: str, login: tuple[str, str], operator: str,
                    account_id: str | None = None) -> str:
@@ -405,28 +431,33 @@ class DemoLoader:
             token = self.api.sign_in(*login)
             if token:
                 return token
+        self._accept_invitation(login, operator, account_id)
+        token = self.api.sign_in(*login)
+        if token is None:
+            raise DemoError("demo step 'sign in after activation' failed")
+        self._save(activated=sorted({*self.state.get("activated", []), key}))
+        return token
+
+    def _accept_invitation(self, login: tuple[str, str], operator: str,
+                           account_id: str | None) -> None:
+        """Activate with the newest invitation in the mail folder; a used or expired one
+        (an interrupted earlier load) is replaced by a fresh one, once."""
         for attempt in range(2):
             link = latest_invitation_link(self.data_dir / "mail", login[0])
             if link:
                 status, _ = self.api.call("post", "/api/v1/auth/activate", body={
                     "token": token_of(link), "password": login[1]})
                 if status == 200:
-                    break
+                    return
                 if attempt == 0 and self.api.sign_in(*login):
-                    break  # activated by an earlier, interrupted load
+                    return  # activated by an earlier, interrupted load
             if attempt or account_id is None:
                 raise DemoError("demo step 'accept an invitation' found no usable "
                                 "invitation in the mail folder (with PP_SMTP_HOST set, "
                                 "mail goes to that server instead)")
-            # A used or expired invitation (an interrupted earlier load): a fresh one.
             self.api.expect("resend an invitation", (202,), "post",
                             f"/api/v1/accounts/{account_id}/invitation", operator)
             self.settle()
-        token = self.api.sign_in(*login)
-        if token is None:
-            raise DemoError("demo step 'sign in after activation' failed")
-        self._save(activated=sorted({*self.state.get("activated", []), key}))
-        return token
 
 
 def logins_text(result: DemoResult) -> str:
@@ -449,7 +480,7 @@ def logins_text(result: DemoResult) -> str:
     ])
 
 
-def load_demo(wsgi_app, data_dir: Path, settle: Callable[[], object],
+def load_demo(wsgi_app: WsgiApp, data_dir: Path, settle: Callable[[], object],
               operator: tuple[str, str], operator_password_shown: bool) -> DemoResult:
     loader = DemoLoader(wsgi_app, data_dir, settle, operator)
     school_id = loader.load()

@@ -20,12 +20,15 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from shared.contracts.typed import TokensRevoked
 from shared.db import utcnow
+from shared.messaging.consumer import Event
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +47,20 @@ def revocation_data(subject_id: str, *, reason: str, revoked_before: dt.datetime
             "reason": reason}
 
 
-def apply_revocations(table: sa.Table) -> Callable[[Any, list[Any]], None]:
+def apply_revocations(table: sa.Table
+                      ) -> Callable[[Session, Sequence[Event[TokensRevoked]]], None]:
     """The TokensRevoked handler every service has: the revocation is kept until the tokens
     it names have expired; expired ones are pruned as new ones arrive."""
-    def on_tokens_revoked(session: Any, events: list[Any]) -> None:
+    def on_tokens_revoked(session: Session, events: Sequence[Event[TokensRevoked]]) -> None:
         for event in events:
-            data: Mapping[str, Any] = event.data
+            data = event.data
             now = utcnow()
             session.execute(table.delete().where(table.c.expires_at <= now))
-            if data["expires_at"] > now:
+            if data.expires_at > now:
                 session.execute(table.insert().values(
-                    id=event.id, subject_id=data["subject_id"],
-                    session_id=data.get("session_id"), revoked_before=data["revoked_before"],
-                    expires_at=data["expires_at"]))
+                    id=event.id, subject_id=data.subject_id,
+                    session_id=data.session_id, revoked_before=data.revoked_before,
+                    expires_at=data.expires_at))
             log.info("tokens revoked subject_id=%s session_id=%s reason=%s event_id=%s",
                      data["subject_id"], data.get("session_id"), data["reason"], event.id)
     return on_tokens_revoked

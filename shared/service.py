@@ -22,7 +22,8 @@ from shared.config import Settings
 from shared.logging_setup import configure_logging
 from shared.db import make_engine, make_session_factory, ping, run_in_transaction, upgrade
 from shared.messaging import topology
-from shared.messaging.consumer import DeliveryProcessor, Event, QueueWorker, Route, route
+from shared.messaging.consumer import DeliveryProcessor, Event, Route, route
+from shared.messaging.queue_worker import QueueWorker
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import BrokerPublisher, broker_connection, connect
 from shared.messaging.relay import OutboxRelay
@@ -155,18 +156,9 @@ class ServiceRuntime:
     # --- messaging ----------------------------------------------------------------------
     def handlers_by_channel(self) -> dict[str, dict[str, Route]]:
         """The routes of each of the service's queues, by event type."""
-        routes = list(self.spec.build_routes(self.context))
-        if self.context.participant is not None:
-            routes += self.context.participant.routes()
-        subs = topology.subscriptions(self.spec.name)
-        if REVOCATION_EVENT in {c.type for chan in subs.values() for c in chan}:
-            routes.append(route(typed.TokensRevoked,
-                                apply_revocations(self.spec.tables.token_revocations)))
-        by_type = {r.event_type: r for r in routes}
-        if len(by_type) != len(routes):
-            raise ValueError(f"{self.spec.name} routes an event type twice")
+        by_type = self._routes_by_type()
         by_channel: dict[str, dict[str, Route]] = {c: {} for c in topology.CHANNELS}
-        for channel, contract_list in subs.items():
+        for channel, contract_list in topology.subscriptions(self.spec.name).items():
             for contract in contract_list:
                 if contract.type in by_type:
                     by_channel[channel][contract.type] = by_type[contract.type]
@@ -180,9 +172,24 @@ class ServiceRuntime:
                              f"to it: {sorted(stray)}")
         return by_channel
 
-    def build_workers(self) -> list[tuple[str, Callable[[threading.Event], None]]]:
+    def _routes_by_type(self) -> dict[str, Route]:
+        """Every route of the service: its own, the rights participant's and the token
+        revocations every subscriber applies; an event type routed twice is a mistake."""
+        routes = list(self.spec.build_routes(self.context))
+        if self.context.participant is not None:
+            routes += self.context.participant.routes()
+        subscribed = topology.subscriptions(self.spec.name).values()
+        if REVOCATION_EVENT in {c.type for chan in subscribed for c in chan}:
+            routes.append(route(typed.TokensRevoked,
+                                apply_revocations(self.spec.tables.token_revocations)))
+        by_type = {r.event_type: r for r in routes}
+        if len(by_type) != len(routes):
+            raise ValueError(f"{self.spec.name} routes an event type twice")
+        return by_type
+
+    def build_workers(self) -> list[Loop]:
         """The worker's loops: one consumer per queue, and the outbox relay."""
-        loops = []
+        loops: list[Loop] = []
         self.queue_workers = []
         for channel, handlers in self.handlers_by_channel().items():
             if not topology.subscriptions(self.spec.name)[channel]:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from flask import Flask, Request, Response, current_app, jsonify, request
+from apispec import BasePlugin
 from flask_smorest import Api, Blueprint
 from flask_smorest.arguments import ArgumentsMixin
 from marshmallow import Schema
@@ -16,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared import metrics
 from shared.asyncapi import asyncapi_blueprint
-from shared.auth import BEARER_SCHEME, BEARER_SCHEME_SPEC
+from shared.auth import BEARER_SCHEME, BEARER_SCHEME_SPEC, error_answers
 from shared.contracts.fields import unsafe_character
 from shared.db import RETRY_AFTER_SECONDS, database_unavailable
 from shared.errors import (FIELD_MESSAGES, FIELD_MESSAGES_SCHEMA, ApiError, DomainError,
@@ -227,6 +228,19 @@ def _one_of(converter: Any, field: Any, **_: Any) -> dict[str, Any]:
     return {"oneOf": [converter.resolve_nested_schema(schema) for schema in variants()]}
 
 
+class _BodyAnswers(BasePlugin):
+    """apispec: every operation taking a body answers 400 (not JSON, nested too deep) and
+    413 (over the limit) from the guard above, before its view runs."""
+
+    def operation_helper(self, path: str | None = None,
+                         operations: dict[str, Any] | None = None, **_: Any) -> None:
+        for operation in (operations or {}).values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                for status, answer in error_answers(400, 413).items():
+                    responses.setdefault(status, answer)
+
+
 class _Api(Api):  # type: ignore[misc]  # flask-smorest ships no type information
     ERROR_SCHEMA = ErrorSchema  # our error shape, not flask-smorest's, in the documents
 
@@ -248,7 +262,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         **(extra_config or {}))
     app.extensions["pp_verifier"] = verifier
     app.extensions["pp_revocations"] = revocations  # None: no revocations (test apps)
-    api = _Api(app)
+    api = _Api(app, spec_kwargs={"extra_plugins": [_BodyAnswers()]})
     api.spec.components.security_scheme(BEARER_SCHEME, BEARER_SCHEME_SPEC)
     api.spec.components.schema(FIELD_MESSAGES, FIELD_MESSAGES_SCHEMA)
     api.ma_plugin.converter.add_attribute_function(_one_of)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from typing import Callable, TypeVar
 
+from shared.messaging.publisher import PublishResult
+
 T = TypeVar("T")
 
 
@@ -187,7 +189,29 @@ class _Confirms:
         raise AssertionError(f"the broker refused published message {tag}")
 
 
-class NullPublisher:
+class OneByOnePublisher:
+    """A relay's publisher for unit tests: `publish_many` is a window of one over the
+    test's own `publish`, stopping at the first message it refuses (raises)."""
+
+    def publish(self, routing_key: str, body: str, message_id: str) -> None:
+        raise NotImplementedError
+
+    def publish_many(self, messages, window: int = 1) -> PublishResult:
+        result = PublishResult()
+        for routing_key, body, message_id in messages:
+            try:
+                self.publish(routing_key, body, message_id)
+            except Exception as exc:
+                result.failed[message_id] = f"{type(exc).__name__}: {exc}"
+                break
+            result.confirmed.append(message_id)
+        return result
+
+    def close(self) -> None:
+        pass
+
+
+class NullPublisher(OneByOnePublisher):
     """Stands in for RabbitMQ under a relay in unit tests: takes every message."""
 
     def publish(self, *args) -> None:
@@ -201,7 +225,7 @@ def envelopes_of(body) -> list[dict]:
     """The envelopes a broker message carries: one, or a relay's pack of them."""
     import json
 
-    from shared.messaging.consumer import unpack
+    from shared.messaging.queue_worker import unpack
     return [e if isinstance(e, dict) else json.loads(e) for e in unpack(body)]
 
 

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from shared.auth import current_principal, public, recent_second_factor, require
+from shared.auth import (answers, current_principal, operation, public,
+                         recent_second_factor, require)
 from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.rights.datamap import data_map
@@ -31,10 +32,13 @@ blp = Blueprint("subject-requests", __name__, url_prefix="/api/v1/subject-reques
 
 @blp.route("", methods=["POST"])
 @require("school_admin", "parent", "student")
+@answers(409)
 @blp.arguments(RequestIn)
 @blp.response(201, RequestOut)
 def file_request(body):
-    """File a request: a school admin's starts at once; a parent's or a student's
+    """File a subject request.
+
+    File a request: a school admin's starts at once; a parent's or a student's
     waits for the school (`awaiting_school`)."""
     principal = current_principal()
     subject = body["subject"]
@@ -60,10 +64,13 @@ def file_request(body):
 
 @blp.route("", methods=["GET"])
 @require("school_admin", "parent", "student")
+@operation("listRequests")
 @blp.arguments(RequestQuery, location="query")
 @blp.response(200, RequestList)
 def overdue(query):
-    """A school admin: the school's requests past their due date (`scope=overdue`, the
+    """List subject requests.
+
+    A school admin: the school's requests past their due date (`scope=overdue`, the
     default), or every open one (`scope=open`: awaiting the school, in progress,
     paused) or all (`scope=all`), newest first, `limit` at a time (`next` is the
     `after` of the next page). A parent or a student: the requests they filed, newest
@@ -81,9 +88,12 @@ def overdue(query):
 
 @blp.route("/subjects", methods=["GET"])
 @require("parent", "student")
+@operation("listOwnSubjects")
 @blp.response(200, OwnSubjectList)
 def own_subjects():
-    """Whom the caller may file about: their own records, and their verified children."""
+    """Whom the caller may file a request about.
+
+    Whom the caller may file about: their own records, and their verified children."""
     principal = current_principal()
     return {"items": in_transaction(lambda s: dsar().own_subjects(s, principal.account_id)),
             "next": None}
@@ -93,7 +103,9 @@ def own_subjects():
 @require("school_admin", "parent", "student")
 @blp.response(200, RequestOut)
 def get_request(request_id):
-    """Status, due date, days left and each service's progress."""
+    """One subject request and its progress.
+
+    Status, due date, days left and each service's progress."""
     principal = current_principal()
     return in_transaction(lambda s: dsar().get(s, str(request_id), principal))
 
@@ -107,9 +119,12 @@ def _as_school_admin(action, request_id, **body):
 
 @blp.route("/<uuid:request_id>/approve", methods=["POST"])
 @require("school_admin")
+@answers(409)
 @blp.response(200, RequestOut)
 def approve_request(request_id):
-    """Approve a parent's or student's request. An erasure wants the second factor passed
+    """Approve a parent's or student's request.
+
+    Approve a parent's or student's request. An erasure wants the second factor passed
     within 15 minutes (401 step_up_required: pass it again, then retry)."""
     return _as_school_admin(Dsar.approve, request_id,
                             second_factor_recent=recent_second_factor(current_principal()))
@@ -117,52 +132,70 @@ def approve_request(request_id):
 
 @blp.route("/<uuid:request_id>/refuse", methods=["POST"])
 @require("school_admin")
+@answers(409)
 @blp.arguments(RefuseIn)
 @blp.response(200, RequestOut)
 def refuse_request(body, request_id):
-    """Refuse it, with the reason recorded."""
+    """Refuse a request, with the reason.
+
+    Refuse it, with the reason recorded."""
     return _as_school_admin(Dsar.refuse, request_id, **body)
 
 
 @blp.route("/<uuid:request_id>/retry", methods=["POST"])
 @require("school_admin")
+@answers(409)
 @blp.response(200, RequestOut)
 def retry_request(request_id):
-    """Ask the services that failed or are silent again."""
+    """Ask the silent or failed services again.
+
+    Ask the services that failed or are silent again."""
     return _as_school_admin(Dsar.retry, request_id)
 
 
 @blp.route("/<uuid:request_id>/extend", methods=["POST"])
 @require("school_admin")
+@answers(409)
 @blp.arguments(ExtendIn)
 @blp.response(200, RequestOut)
 def extend_request(body, request_id):
-    """Extend by up to two months, with a reason."""
+    """Extend a request's due date.
+
+    Extend by up to two months, with a reason."""
     return _as_school_admin(Dsar.extend, request_id, **body)
 
 
 @blp.route("/<uuid:request_id>/pause", methods=["POST"])
 @require("school_admin")
+@answers(409)
 @blp.arguments(PauseIn)
 @blp.response(200, RequestOut)
 def pause_request(body, request_id):
-    """Pause while waiting on the requester, or resume."""
+    """Pause a request, or resume it.
+
+    Pause while waiting on the requester, or resume."""
     return _as_school_admin(Dsar.pause, request_id, **body)
 
 
 @blp.route("/<uuid:request_id>/complete", methods=["POST"])
 @require("school_admin")
+@answers(409)
 @blp.response(200, RequestOut)
 def complete_request(request_id):
-    """Complete a rectification once the corrected data has been pushed."""
+    """Complete a rectification.
+
+    Complete a rectification once the corrected data has been pushed."""
     return _as_school_admin(Dsar.complete_task, request_id)
 
 
 @blp.route("/<uuid:request_id>/audit", methods=["GET"])
 @require("school_admin")
+@operation("getAuditTrail")
 @blp.response(200, AuditList)
 def audit_trail(request_id):
-    """Every step of the request, ids only, in order (append-only)."""
+    """A request's audit trail.
+
+    Every step of the request, ids only, in order (append-only)."""
     principal = current_principal()
     return {"items": in_transaction(lambda s: dsar().audit_trail(s, str(request_id),
                                                                  principal.school_ids)),
@@ -171,11 +204,14 @@ def audit_trail(request_id):
 
 @blp.route("/<uuid:request_id>/export", methods=["GET"])
 @require("school_admin")
+@operation("downloadExport")
 @blp.alt_response(200, success=True, description="The export: a zip of JSON and CSV files",
                   content_type="application/zip",
                   schema={"type": "string", "format": "binary"})
 def export(request_id):
-    """The access or portability export: a zip of JSON and a CSV per table, for a
+    """Download an access or portability export (zip).
+
+    The access or portability export: a zip of JSON and a CSV per table, for a
     limited time."""
     principal = current_principal()
     data = in_transaction(lambda s: dsar().export_zip(s, str(request_id),
@@ -194,10 +230,13 @@ def _receipt_file(token: str, name: str) -> Response:
 
 @blp.route("/<uuid:request_id>/receipt", methods=["GET"])
 @require("school_admin")
+@operation("getRequestReceipt")
 @blp.alt_response(200, success=True, description="The receipt: a compact JWS",
                   content_type=RECEIPT_MIMETYPE, schema={"type": "string"})
 def receipt(request_id):
-    """The receipt of a completed request: one JWS signed by dsar over every service's
+    """A completed request's signed receipt.
+
+    The receipt of a completed request: one JWS signed by dsar over every service's
     own signed answer (what it did, counts only) and the audit chain's head. Verify it
     offline with `python -m shared.receipts verify` or any JOSE library against the
     services' keys (GET /receipt-keys/{service}); docs/receipts.md. 404 until the
@@ -214,12 +253,15 @@ data_map_blp = Blueprint("data-map", __name__, url_prefix="/api/v1/data-map",
 
 @data_map_blp.route("", methods=["GET"])
 @public
+@operation("getDataMap")
 @data_map_blp.alt_response(200, success=True, description="The data map", schema={
     "type": "object", "required": ["services"], "properties": {
         "source": {"type": "string"},
         "services": {"type": "array", "items": {"type": "object"}}}})
 def data_map_view():
-    """Generated from every service's personal-data declaration (public: the web app's
+    """The map of the personal data every service keeps.
+
+    Generated from every service's personal-data declaration (public: the web app's
     "How we keep your data safe" page)."""
     return jsonify(data_map())
 
@@ -233,7 +275,9 @@ offboardings = Blueprint("offboardings", __name__, url_prefix="/api/v1/offboardi
 @offboardings.arguments(PageQuery, location="query")
 @offboardings.response(200, OffboardingList)
 def list_offboardings(query):
-    """Every offboarding, by school id, `limit` (at most 100) at a time; `next` is the
+    """List school offboardings.
+
+    Every offboarding, by school id, `limit` (at most 100) at a time; `next` is the
     `after` of the next page."""
     return in_transaction(lambda s: dsar().offboardings(s, query["after"],
                                                         query["limit"]))._asdict()
@@ -243,18 +287,23 @@ def list_offboardings(query):
 @require("operator")
 @offboardings.response(200, OffboardingOut)
 def get_offboarding(school_id):
-    """One school's offboarding: which services have erased its data. 404 until dsar
+    """One school's offboarding.
+
+    One school's offboarding: which services have erased its data. 404 until dsar
     has SchoolOffboarded (moments after DELETE /api/v1/schools/{school_id})."""
     return in_transaction(lambda s: dsar().offboarding(s, str(school_id)))
 
 
 @offboardings.route("/<uuid:school_id>/receipt", methods=["GET"])
 @require("operator")
+@operation("getOffboardingReceipt")
 @offboardings.alt_response(200, success=True, description="The offboarding certificate: "
                            "a compact JWS", content_type=RECEIPT_MIMETYPE,
                            schema={"type": "string"})
 def offboarding_receipt(school_id):
-    """The offboarding certificate: every service's signed statement that the school's
+    """A school's offboarding certificate.
+
+    The offboarding certificate: every service's signed statement that the school's
     data is gone (counts only, no personal data), in one JWS dsar signed. 404 until every
     service has answered."""
     token = in_transaction(lambda s: dsar().offboarding_receipt(s, str(school_id)))

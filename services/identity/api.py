@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from shared.auth import current_principal, public, require
-from shared.errors import ApiError, ErrorSchema, NotFound
+from shared.auth import answers, current_principal, operation, public, require
+from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
 
@@ -50,7 +50,9 @@ keys = Blueprint("keys", __name__, description="Public signing keys")
     "type": "object", "required": ["keys"],
     "properties": {"keys": {"type": "array", "items": {"type": "object"}}}})
 def jwks():
-    """The public keys every service uses to verify access tokens."""
+    """The token-signing public keys (a JWKS).
+
+    The public keys every service uses to verify access tokens."""
     return jsonify(identity().keys.jwks())
 
 
@@ -65,12 +67,16 @@ auth.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
 
 @auth.route("/auth/token", methods=["POST"])
 @public
+@answers(401, 429)
+@operation("issueToken")
 @auth.arguments(schemas.TokenRequest, location="json_or_form")
 @auth.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
     "schema": schemas.TokenRequest}}})
 @auth.response(200, schemas.TokenResponse)
 def token(body):
-    """Password, refresh-token and client-credentials grants, as JSON or form-encoded
+    """Get an access token: password, refresh-token or client grant.
+
+    Password, refresh-token and client-credentials grants, as JSON or form-encoded
     (RFC 6749); a client may give its id and secret by HTTP Basic instead (a wrong one:
     401 invalid_client). A token is for one role:
     the one named in `role` (password and refresh grants; a refresh naming another
@@ -92,11 +98,15 @@ def token(body):
 
 @auth.route("/auth/activate", methods=["POST"])
 @public
+@answers(401, 429)
+@operation("activateAccount")
 @auth.arguments(schemas.ActivateRequest)
 @auth.alt_response(200, success=True, schema=schemas.Activated,
                    description="The invitation accepted: the account is active")
 def activate(body):
-    """Accept a school's invitation with its token (single use; proves the email). A
+    """Accept a school's invitation and activate the login.
+
+    Accept a school's invitation with its token (single use; proves the email). A
     new login sets its password; a login that has one already gives it (a wrong one
     is a failed sign-in, 401): an invitation never overwrites a password."""
     address = current_context().settings.trusted_proxies.client_address(
@@ -109,10 +119,13 @@ def activate(body):
 
 @auth.route("/auth/invitation", methods=["POST"])
 @public
+@operation("checkInvitation")
 @auth.arguments(schemas.InvitationCheck)
 @auth.response(200, schemas.InvitationStatus)
 def invitation_status(body):
-    """For the activation page: whether accepting this invitation sets a new password
+    """Check an invitation before accepting it.
+
+    For the activation page: whether accepting this invitation sets a new password
     or asks for the login's existing one. Unusable tokens: 400 invalid_token."""
     return run(lambda s: identity().invitation_status(s, body["token"]))
 
@@ -122,29 +135,37 @@ def invitation_status(body):
 @auth.arguments(schemas.LogoutRequest)
 @auth.alt_response(204, success=True, description="Signed out (also for an unknown token)")
 def logout(body):
-    """Revoke the refresh token and every token rotated from the same sign-in."""
+    """Sign out: revoke a refresh token and its sign-in.
+
+    Revoke the refresh token and every token rotated from the same sign-in."""
     run(lambda s: identity().logout(s, body["refresh_token"]))
     return "", 204
 
 
 @auth.route("/auth/password-reset", methods=["POST"])
 @public
+@operation("requestPasswordReset")
 @auth.arguments(schemas.ResetRequest)
 @auth.alt_response(202, success=True, description="Requested", schema={
     "type": "object", "properties": {"status": {"type": "string"}}})
 def request_reset(body):
-    """Email a reset link if the account exists; the answer never says whether."""
+    """Ask for a password-reset email.
+
+    Email a reset link if the account exists; the answer never says whether."""
     run(lambda s: identity().request_reset(s, body["email"]))
     return jsonify({"status": "requested"}), 202
 
 
 @auth.route("/auth/password-reset/confirm", methods=["POST"])
 @public
+@operation("confirmPasswordReset")
 @auth.arguments(schemas.ResetConfirm)
 @auth.alt_response(200, success=True, schema=schemas.StatusOut,
                    description="The password set (`reset`)")
 def confirm_reset(body):
-    """Set a new password with the reset token; signs out every session."""
+    """Set a new password with a reset token.
+
+    Set a new password with the reset token; signs out every session."""
     run(lambda s: identity().reset_password(s, body["token"], body["password"]))
     return jsonify({"status": "reset"})
 
@@ -163,33 +184,14 @@ def sign_in_of_token() -> tuple[str, str, str]:
     return principal.account_id, family, principal.role
 
 
-def answers(*statuses: tuple[int, str]):
-    """Document the errors an operation really answers, each with the one error schema
-    (its `code` tells them apart)."""
-    def decorate(view):
-        for status, description in reversed(statuses):
-            view = auth.alt_response(status, schema=ErrorSchema,
-                                     description=description)(view)
-        return view
-    return decorate
-
-
-UNAUTHORIZED = (401, "unauthorized: no valid token; second_factor_required: a staff "
-                "token that has not passed the second factor")
-STEP_UP = (401, "unauthorized: no valid token; second_factor_required: not passed; "
-           "step_up_required: passed more than 15 minutes ago (pass it again, then retry)")
-WRONG_CODE = (401, "unauthorized: no valid token or not a sign-in's; "
-              "invalid_second_factor: a wrong or used code, or too many attempts")
-NOT_STAFF = (404, "not_found: the token's role has no second factor here")
-
-
 @auth.route("/auth/second-factor/totp", methods=["POST"])
 @require("operator", "school_admin", second_factor=False)
+@answers(409)
 @auth.response(201, schemas.TotpEnrolment)
-@answers((401, "unauthorized: no valid token, or not a sign-in's"), NOT_STAFF,
-         (409, "second_factor_enrolled: the login has a confirmed second factor"))
 def enrol_totp():
-    """Start enrolling an authenticator app (TOTP, RFC 6238): its key, as a QR code drawn
+    """Start enrolling an authenticator app (TOTP).
+
+    Start enrolling an authenticator app (TOTP, RFC 6238): its key, as a QR code drawn
     here and as a manual key, shown only now. Again before confirming: a new key. 409
     once a second factor is enrolled."""
     account_id, _, _ = sign_in_of_token()
@@ -198,13 +200,13 @@ def enrol_totp():
 
 @auth.route("/auth/second-factor/totp/confirm", methods=["POST"])
 @require("operator", "school_admin", second_factor=False)
+@answers(409, 429)
 @auth.arguments(schemas.SecondFactorCode)
 @auth.response(200, schemas.SecondFactorPassed)
-@answers(WRONG_CODE, NOT_STAFF,
-         (409, "second_factor_not_enrolled: no enrolment started; "
-               "second_factor_enrolled: already confirmed"))
 def confirm_totp(body):
-    """Confirm the enrolment with the app's current code: ten single-use recovery codes
+    """Confirm the authenticator app's enrolment.
+
+    Confirm the enrolment with the app's current code: ten single-use recovery codes
     (shown only now) and an access token of this sign-in that passed the second factor
     (the sign-in's refresh token gives such tokens from now on). Wrong codes are limited
     as wrong passwords are (401 invalid_second_factor)."""
@@ -217,12 +219,13 @@ def confirm_totp(body):
 
 @auth.route("/auth/second-factor", methods=["POST"])
 @require("operator", "school_admin", second_factor=False)
+@answers(409, 429)
 @auth.arguments(schemas.SecondFactorPass)
 @auth.response(200, schemas.TokenResponse)
-@answers(WRONG_CODE, NOT_STAFF,
-         (409, "second_factor_not_enrolled: the login has no second factor yet: enrol"))
 def pass_second_factor(body):
-    """Pass the second factor after the password: the app's current code (each accepted
+    """Pass the second factor after the password.
+
+    Pass the second factor after the password: the app's current code (each accepted
     once) or an unused recovery code. An access token of this sign-in that passed it (the
     sign-in's refresh token gives such tokens from now on). Wrong codes are limited as
     wrong passwords are (401 invalid_second_factor)."""
@@ -236,28 +239,33 @@ def pass_second_factor(body):
 
 @auth.route("/auth/second-factor/totp/replacement", methods=["POST"])
 @require("operator", "school_admin", step_up=True)
+@answers(409, 429)
 @auth.response(201, schemas.TotpEnrolment)
-@answers(STEP_UP, NOT_STAFF,
-         (409, "second_factor_not_enrolled: no confirmed authenticator app to replace"))
 def start_totp_replacement():
-    """Replace your authenticator app (a new phone): a new key, as a QR code and a manual
+    """Start replacing your authenticator app.
+
+    Replace your authenticator app (a new phone): a new key, as a QR code and a manual
     key, shown only now. The app in use keeps working until a code of the new one
-    confirms it (POST .../replacement/confirm). Wants a second factor passed within 15
-    minutes; you are emailed when it is replaced."""
+    confirms it (POST .../replacement/confirm). Wants the second factor passed within 15
+    minutes (401 step_up_required); 409 second_factor_not_enrolled when there is no
+    confirmed app to replace. You are emailed when it is replaced."""
     account_id, _, _ = sign_in_of_token()
     return run(lambda s: identity().start_totp_replacement(s, account_id))
 
 
 @auth.route("/auth/second-factor/totp/replacement/confirm", methods=["POST"])
 @require("operator", "school_admin", step_up=True)
+@answers(409, 429)
 @auth.arguments(schemas.SecondFactorCode)
 @auth.response(200, schemas.RecoveryCodes)
-@answers((401, STEP_UP[1] + "; invalid_second_factor: a wrong code of the new app, or "
-               "too many attempts"), NOT_STAFF,
-         (409, "second_factor_not_enrolled: no replacement started"))
 def confirm_totp_replacement(body):
-    """Confirm the new authenticator app with its current code: it replaces the old one,
-    and ten new recovery codes (shown only now) replace the old ones."""
+    """Confirm your new authenticator app.
+
+    Confirm the new authenticator app with its current code: it replaces the old one, and
+    ten new recovery codes (shown only now) replace the old ones. A wrong code: 401
+    invalid_second_factor, limited as wrong passwords are; 401 step_up_required when the
+    second factor was passed more than 15 minutes ago; 409 second_factor_not_enrolled
+    when no replacement was started."""
     account_id, _, _ = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().confirm_totp_replacement(s, account_id, body["code"],
@@ -267,21 +275,26 @@ def confirm_totp_replacement(body):
 
 @auth.route("/auth/second-factor/recovery-codes", methods=["POST"])
 @require("operator", "school_admin", step_up=True)
+@answers(409)
 @auth.response(200, schemas.RecoveryCodes)
-@answers(STEP_UP, NOT_STAFF,
-         (409, "second_factor_not_enrolled: no authenticator app enrolled"))
 def regenerate_recovery_codes():
-    """Ten new recovery codes, shown only now; the earlier ones stop working. Wants a
-    second factor passed within 15 minutes; you are emailed."""
+    """Make new recovery codes.
+
+    Ten new recovery codes, shown only now; the earlier ones stop working. Wants the
+    second factor passed within 15 minutes (401 step_up_required); 409
+    second_factor_not_enrolled without an authenticator app. You are emailed."""
     account_id, _, _ = sign_in_of_token()
     return run(lambda s: identity().regenerate_recovery_codes(s, account_id))
 
 
 @auth.route("/me", methods=["GET"])
 @require("operator", "school_admin", "parent", "student", "school_system")
+@operation("getMe")
 @auth.response(200, schemas.MeOut)
 def me():
-    """The signed-in account."""
+    """The signed-in account.
+
+    The signed-in account."""
     principal = current_principal()
     return run(lambda s: identity().me(s, principal.account_id, principal.role))
 
@@ -295,7 +308,9 @@ operator = Blueprint("schools", __name__, url_prefix="/api/v1",
 @operator.arguments(schemas.SchoolCreate)
 @operator.response(201, schemas.IdOut)
 def create_school(body):
-    """Create a school (active at once), recording its authorisation."""
+    """Create a school.
+
+    Create a school (active at once), recording its authorisation."""
     return {"id": run(lambda s: identity().create_school(
         s, body["name"], body.get("authorisation"), body["student_accounts"], body))}
 
@@ -305,7 +320,9 @@ def create_school(body):
 @operator.arguments(PageQuery, location="query")
 @operator.response(200, schemas.SchoolList)
 def list_schools(query):
-    """Every school (offboarded ones too) with its authorisation and settings, by id,
+    """List every school.
+
+    Every school (offboarded ones too) with its authorisation and settings, by id,
     `limit` (at most 100) at a time; `next` is the `after` of the next page."""
     return run(lambda s: identity().list_schools(s, query["after"],
                                                  query["limit"]))._asdict()
@@ -315,7 +332,9 @@ def list_schools(query):
 @require("operator")
 @operator.response(200, schemas.SchoolDetail)
 def get_school(school_id):
-    """One school: its authorisation, settings, admins (names and emails, for the
+    """One school, with its admins and clients.
+
+    One school: its authorisation, settings, admins (names and emails, for the
     onboarding) and school-system clients (never a secret)."""
     return run(lambda s: identity().school_detail(s, str(school_id)))
 
@@ -325,7 +344,9 @@ def get_school(school_id):
 @operator.arguments(schemas.SchoolUpdate)
 @operator.response(200, schemas.SchoolOut)
 def update_school(body, school_id):
-    """Change a school's settings, such as student accounts."""
+    """Change a school's settings.
+
+    Change a school's settings, such as student accounts."""
     return run(lambda s: identity().update_school(s, str(school_id), body))
 
 
@@ -334,17 +355,22 @@ def update_school(body, school_id):
 @operator.alt_response(202, success=True, schema=schemas.StatusOut,
                        description="Offboarding begun (`offboarding`)")
 def offboard_school(school_id):
-    """Offboard: every service erases the school's data (SchoolOffboarded)."""
+    """Offboard a school: erase its data everywhere.
+
+    Offboard: every service erases the school's data (SchoolOffboarded)."""
     run(lambda s: identity().offboard_school(s, str(school_id)))
     return jsonify({"status": "offboarding"}), 202
 
 
 @operator.route("/schools/<uuid:school_id>/people", methods=["GET"])
 @require("school_admin")
+@operation("listSchoolPeople")
 @operator.arguments(schemas.PeopleQuery, location="query")
 @operator.response(200, schemas.PersonList)
 def school_people(query, school_id):
-    """The names the school recorded for its own people, by account, guardian or student
+    """Names of the school's own people, by id.
+
+    The names the school recorded for its own people, by account, guardian or student
     id (a school admin's console names who filed a request, whom it is about, who acted
     in its audit trail and each link's contact). Only this school's memberships answer:
     an id of another school's person answers nothing. 404 for another school."""
@@ -358,10 +384,13 @@ def school_people(query, school_id):
 
 @operator.route("/schools/<uuid:school_id>/staff", methods=["POST"])
 @require("operator", "school_admin")
+@answers(409)
 @operator.arguments(schemas.StaffInvite)
 @operator.response(201, schemas.IdOut)
 def invite_staff(body, school_id):
-    """Invite a member of staff; the invitation is emailed. The same answer whether or
+    """Invite a member of staff.
+
+    Invite a member of staff; the invitation is emailed. The same answer whether or
     not the email has a login anywhere: it joins the school's staff when the person
     accepts."""
     school_scope(str(school_id))
@@ -371,10 +400,13 @@ def invite_staff(body, school_id):
 
 @operator.route("/accounts/<uuid:account_id>/invitation", methods=["POST"])
 @require("operator", "school_admin")
+@answers(409, 429)
 @operator.arguments(schemas.ResendQuery, location="query")
 @operator.response(202, schemas.InvitationOut)
 def resend_invitation(query, account_id):
-    """Send a new invitation to accept the school's (`school_id`, else the caller's or
+    """Send a login's invitation again.
+
+    Send a new invitation to accept the school's (`school_id`, else the caller's or
     the login's pending one) memberships; earlier links of that school stop working;
     capped per hour."""
     principal = current_principal()
@@ -388,7 +420,9 @@ def resend_invitation(query, account_id):
 @require("operator", step_up=True)
 @operator.response(201, schemas.ClientOut)
 def create_client(school_id):
-    """Credentials for the school's systems; the secret is shown only here."""
+    """Create a school-system client (id and secret).
+
+    Credentials for the school's systems; the secret is shown only here."""
     client_id, secret = run(lambda s: identity().create_client(s, str(school_id)))
     return {"client_id": client_id, "client_secret": secret}
 
@@ -398,7 +432,9 @@ def create_client(school_id):
 @require("operator")
 @operator.alt_response(204, success=True, description="The client may act for both schools")
 def grant_client(school_id, client_id, other_school_id):
-    """Let the school's client act for another school of the same trust too (a trust's
+    """Let a client act for another school of its trust.
+
+    Let the school's client act for another school of the same trust too (a trust's
     system uploading one OneRoster export for several schools); its next token carries
     both."""
     run(lambda s: identity().grant_client(s, str(school_id), str(client_id),
@@ -411,28 +447,30 @@ def grant_client(school_id, client_id, other_school_id):
 @require("operator", step_up=True)
 @operator.alt_response(204, success=True, description="The client revoked")
 def revoke_client(school_id, client_id):
-    """Revoke a school-system client: its tokens are refused once they expire."""
+    """Revoke a school-system client.
+
+    Revoke a school-system client: its tokens are refused once they expire."""
     run(lambda s: identity().revoke_client(s, str(school_id), str(client_id)))
     return "", 204
 
 
 @operator.route("/accounts/<uuid:account_id>/second-factor", methods=["DELETE"])
 @require("operator", "school_admin", step_up=True)
+@answers(409)
 @operator.arguments(schemas.SecondFactorResetQuery, location="query")
 @operator.response(200, schemas.SecondFactorReset)
-@answers(STEP_UP,
-         (404, "not_found: no such login, or not one you may reset (a school admin: "
-               "only the admins of their own schools; an operator: school admins and "
-               "other operators)"),
-         (409, "own_second_factor: your own (replace it instead); "
-               "second_factor_not_enrolled: the login has no second factor"))
 def reset_second_factor(query, account_id):
-    """Reset another person's second factor (a lost phone and lost recovery codes): a
-    school admin for another admin of the same school, an operator for a school admin or
-    another operator; never one's own. The key and recovery codes go, every sign-in of
-    the person ends, and their next sign-in enrols a new authenticator app. Recorded in
-    the school's audit trail (GET /schools/{id}/second-factor-resets); the person is
-    emailed. Wants the caller's second factor passed within 15 minutes."""
+    """Reset another person's second factor.
+
+    Reset another person's second factor (a lost phone and lost recovery codes): a school
+    admin for another admin of the same school, an operator for a school admin or another
+    operator; never one's own (409 own_second_factor: replace it instead). The key and
+    recovery codes go, every sign-in of the person ends, and their next sign-in enrols a
+    new authenticator app. Recorded in the school's audit trail (GET
+    /schools/{id}/second-factor-resets); the person is emailed. 404 for a login the caller
+    may not reset; 409 second_factor_not_enrolled when it has no second factor; 401
+    step_up_required when the caller's second factor was passed more than 15 minutes
+    ago."""
     principal = current_principal()
     school_id = str(query["school_id"]) if query.get("school_id") else None
     return run(lambda s: identity().reset_second_factor(
@@ -443,10 +481,11 @@ def reset_second_factor(query, account_id):
 @operator.route("/schools/<uuid:school_id>/second-factors", methods=["GET"])
 @require("operator", "school_admin")
 @operator.response(200, schemas.StaffFactorList)
-@answers(UNAUTHORIZED, (404, "not_found: not your school"))
 def school_admin_factors(school_id):
-    """The school's admins and whether each has a second factor (never a key or a
-    code): who may need a reset."""
+    """The school's admins' second factors.
+
+    The school's admins who accepted, and whether each has a second factor (never a key
+    or a code): who may need a reset. 404 for another school."""
     school_scope(str(school_id))
     return {"items": run(lambda s: identity().school_admin_factors(s, str(school_id))),
             "next": None}
@@ -455,10 +494,11 @@ def school_admin_factors(school_id):
 @operator.route("/schools/<uuid:school_id>/second-factor-resets", methods=["GET"])
 @require("operator", "school_admin")
 @operator.response(200, schemas.SecondFactorResetList)
-@answers(UNAUTHORIZED, (404, "not_found: not your school"))
 def school_second_factor_resets(school_id):
-    """The school's audit trail of second factors reset, newest first: whose, by whom
-    (ids: GET /schools/{id}/people names them) and when."""
+    """The school's audit trail of second factors reset.
+
+    The second factors reset at the school, newest first: whose, by whom (ids: GET
+    /schools/{id}/people names them) and when. 404 for another school."""
     school_scope(str(school_id))
     return {"items": run(lambda s: identity().second_factor_resets(s, str(school_id))),
             "next": None}
@@ -467,9 +507,10 @@ def school_second_factor_resets(school_id):
 @operator.route("/accounts/second-factor-resets", methods=["GET"])
 @require("operator")
 @operator.response(200, schemas.SecondFactorResetList)
-@answers(UNAUTHORIZED)
 def operator_second_factor_resets():
-    """The audit trail of operators' second factors reset by another operator."""
+    """The operators' audit trail of second factors reset.
+
+    Operators' second factors reset by another operator, newest first."""
     return {"items": run(lambda s: identity().second_factor_resets(s, None)),
             "next": None}
 

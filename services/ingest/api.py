@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from flask import request
 from flask_smorest import Blueprint
 
-from shared.auth import current_principal, require
+from shared.auth import answers, current_principal, operation, require
 from shared.errors import ApiError
 from shared.service import current_context, in_transaction
 from shared.web import bulk_body
@@ -41,11 +41,14 @@ blp = Blueprint("school-data", __name__, url_prefix="/api/v1/school-data",
 
 @blp.route("/batches", methods=["POST"])
 @require("school_system")
+@answers(409)
 @bulk_body(schemas.MAX_BATCH_BYTES)
 @blp.arguments(schemas.Batch)
 @blp.response(202, schemas.BatchResult)
 def push_batch(body):
-    """Accept a batch: each valid event is applied, each invalid one reported by index.
+    """Push a batch of school data (events).
+
+    Accept a batch: each valid event is applied, each invalid one reported by index.
     The school is the one the credentials belong to. The same batch_id again answers
     the same and applies nothing twice."""
     school_id = current_principal().acting_school()  # the one its token names
@@ -58,7 +61,9 @@ def push_batch(body):
 @blp.arguments(schemas.BatchQuery, location="query")
 @blp.response(200, schemas.BatchList)
 def list_batches(query):
-    """The school's batches and OneRoster bundles, newest first, `limit` (at most 100)
+    """List the school's batches and OneRoster bundles.
+
+    The school's batches and OneRoster bundles, newest first, `limit` (at most 100)
     at a time; `next` is the `after` of the next page. Counts only."""
     school_id = current_principal().acting_school(query["school_id"])
     with current_context().sessions() as session:
@@ -70,7 +75,9 @@ def list_batches(query):
 @require("school_admin", "school_system")
 @blp.response(200, schemas.BatchDetail)
 def get_batch(batch_id):
-    """One batch: its counts and each rejected event's index and reason (field names,
+    """One batch, with its rejected events.
+
+    One batch: its counts and each rejected event's index and reason (field names,
     never the values sent). 404 for another school's batch id."""
     school_id = current_principal().acting_school(request.args.get("school_id"))
     with current_context().sessions() as session:
@@ -79,6 +86,8 @@ def get_batch(batch_id):
 
 @blp.route("/oneroster", methods=["POST"])
 @require("school_system", "school_admin")
+@answers(409, 422)
+@operation("uploadOneRoster")
 @bulk_body(oneroster.MAX_BUNDLE_BYTES)
 @blp.doc(requestBody={"required": True, "description": "The OneRoster 1.2 CSV bundle: "
                       "a zip with manifest.csv (or multipart/form-data, field `bundle`)",
@@ -93,7 +102,9 @@ def get_batch(batch_id):
 @blp.response(202, schemas.RosterJob, headers={"Location": {
     "description": "The job's status (GET)", "schema": {"type": "string"}}})
 def upload_oneroster():
-    """Accept a OneRoster bundle (bulk and delta files per its manifest), to be applied as
+    """Upload a OneRoster 1.2 CSV bundle.
+
+    Accept a OneRoster bundle (bulk and delta files per its manifest), to be applied as
     the same events a JSON batch carries. The bundle is checked in the request: one with
     any fault is refused whole, with every fault by file and line (422 `invalid_bundle`,
     `error.rows`), and nothing is kept. A bundle that passes is stored as a job and
@@ -126,9 +137,12 @@ def upload_oneroster():
 
 @blp.route("/oneroster/jobs/<job_id>", methods=["GET"])
 @require("school_system", "school_admin")
+@operation("getOneRosterJob")
 @blp.response(200, schemas.RosterJob)
 def oneroster_job(job_id):
-    """An upload's job: `queued`, `applying` (with `progress`: stage, done of total,
+    """An upload's job: its status and result.
+
+    An upload's job: `queued`, `applying` (with `progress`: stage, done of total,
     percent), `applied` (with `result`: the counts, `ignored`, `other_orgs`), `refused`
     (with `faults` by file and line: found when it was applied, e.g. the roster held
     changed since the upload) or `failed` (our side; send it again). 404 for another
@@ -158,9 +172,13 @@ def _settings_out(settings: oneroster.Settings) -> dict:
 
 @blp.route("/oneroster/settings", methods=["GET"])
 @require("school_admin", "operator")
+@answers(422)
+@operation("getOneRosterSettings")
 @blp.response(200, schemas.RosterSettings)
 def oneroster_settings():
-    """The school's OneRoster choices (`school_id` query for an operator or an admin of
+    """The school's OneRoster settings.
+
+    The school's OneRoster choices (`school_id` query for an operator or an admin of
     several)."""
     school_id = _settings_school()
     with current_context().sessions() as session:
@@ -169,10 +187,13 @@ def oneroster_settings():
 
 @blp.route("/oneroster/settings", methods=["PUT"])
 @require("school_admin", "operator")
+@operation("changeOneRosterSettings")
 @blp.arguments(schemas.RosterSettings)
 @blp.response(200, schemas.RosterSettings)
 def change_oneroster_settings(body):
-    """Which contacts (parent, guardian, relative) receive reports when OneRoster says
+    """Change the school's OneRoster settings.
+
+    Which contacts (parent, guardian, relative) receive reports when OneRoster says
     nothing about one, and (a district or trust export) which orgs are the school's own:
     rows of only other orgs are not taken. Each setting given is changed, the others
     stay. Takes effect from the next upload."""

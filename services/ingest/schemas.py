@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictDate
 from shared.errors import ErrorRowSchema
@@ -16,6 +16,9 @@ from shared.pages import PageQuery, page_of
 MAX_EVENTS_PER_BATCH = 5000
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 MAX_REFERENCES = 2000  # students in a class, children of a guardian
+# A year group as English schools count them (issue 24): 0 is Reception, 1 to 13 Year 1 to
+# Year 13 (sixth form's 12 and 13). Nursery and anything else: leave it out (not known).
+YEAR_GROUPS = (0, 13)
 
 
 
@@ -76,20 +79,23 @@ class BatchDetail(BatchSummary):
 BatchList = page_of(BatchSummary, "BatchList")
 
 
-class Tolerant(Schema):
-    """Fields we do not know are ignored (a tolerant reader), not refused."""
+class Strict(Schema):
+    """A pushed event's fields we do not know are refused, each by name (issue 24): a
+    misspelt `yaer_group` or a field we never keep is the school's mistake to hear of,
+    not to see dropped in silence. (The integration events between our services stay
+    tolerant readers: shared.contracts.base.EventData.)"""
 
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
 
-class EventHead(Tolerant):
+class EventHead(Strict):
     type = fields.String(required=True)
     source_id = SourceId(required=True)
     data = fields.Dict(load_default=dict)
 
 
-class StudentData(Tolerant):
+class StudentData(Strict):
     given_name = Name(required=True)
     family_name = Name(required=True)
     # Optional (issue 23): without one the student's links wait for it, and no link can be
@@ -98,17 +104,19 @@ class StudentData(Tolerant):
     form_group = SafeString(required=True, max_length=50)
     # Optional: not known (OneRoster's `grades` is optional) shows as unknown.
     year_group = fields.Integer(load_default=None, allow_none=True, strict=True,
-                                validate=validate.Range(0, 20))
+                                validate=validate.Range(*YEAR_GROUPS, error=(
+                                    "A year group from 0 (Reception) to 13 (Year 13); "
+                                    "leave it out when not known.")))
     email = SafeEmail(load_default=None)
 
 
-class GuardianChild(Tolerant):
+class GuardianChild(Strict):
     student_id = SourceId(required=True)
     relationship = SafeString(required=True, max_length=100)
     receives_reports = fields.Boolean(required=True)
 
 
-class GuardianData(Tolerant):
+class GuardianData(Strict):
     given_name = Name(required=True)
     family_name = Name(required=True)
     email = SafeEmail(required=True)
@@ -116,14 +124,14 @@ class GuardianData(Tolerant):
                            validate=validate.Length(max=50))
 
 
-class StaffData(Tolerant):
+class StaffData(Strict):
     title = SafeString(required=True, max_length=50)
     given_name = Name(required=True)
     family_name = Name(required=True)
     email = SafeEmail(load_default=None)  # accepted, not kept: no service needs it
 
 
-class ClassData(Tolerant):
+class ClassData(Strict):
     name = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
     subject = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
     teacher_ids = fields.List(SourceId(), required=True,
@@ -132,7 +140,7 @@ class ClassData(Tolerant):
                               validate=validate.Length(max=MAX_REFERENCES))
 
 
-class AttainmentData(Tolerant):
+class AttainmentData(Strict):
     student_id = SourceId(required=True)
     class_id = SourceId(required=True)
     period = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
@@ -143,7 +151,7 @@ class AttainmentData(Tolerant):
     topic = SafeString(load_default=None, allow_none=True, max_length=200)
 
 
-class CharacteristicData(Tolerant):
+class CharacteristicData(Strict):
     student_id = SourceId(required=True)
     class_id = SourceId(load_default=None, allow_none=True)
     period = SafeString(required=True, max_length=100, validate=validate.Length(min=1))
@@ -152,7 +160,7 @@ class CharacteristicData(Tolerant):
     value = SafeString(required=True, max_length=50, validate=validate.Length(min=1))
 
 
-class NoData(Tolerant):
+class NoData(Strict):
     pass
 
 
@@ -174,7 +182,7 @@ def event_schemas() -> tuple[type[Schema], ...]:
     type of event as a schema of its own, named by its type (StudentUpsertedEvent, ...)."""
     def event(kind: str, data: Schema) -> type[Schema]:
         name = "".join(part.capitalize() for part in kind.replace(".", "_").split("_"))
-        return Tolerant.from_dict({
+        return Strict.from_dict({
             "type": fields.String(required=True, validate=validate.OneOf([kind])),
             "source_id": SourceId(required=True),
             "data": fields.Nested(type(data), required=not isinstance(data, NoData)),

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from flask_smorest import Blueprint
 
-from shared.auth import current_principal, require
+from shared.auth import answers, current_principal, operation, require
 from shared.errors import ApiError
 from shared.service import current_context, in_transaction
 
@@ -29,7 +29,9 @@ def linking() -> Linking:
 @blp.arguments(schemas.LinkQuery, location="query")
 @blp.response(200, schemas.LinkList)
 def list_links(query):
-    """A parent's own links; a school admin's links for one student (`student_id`)."""
+    """List links to children.
+
+    A parent's own links; a school admin's links for one student (`student_id`)."""
     principal = current_principal()
     if principal.role == "parent":
         page = in_transaction(lambda s: linking().own_links(
@@ -46,10 +48,13 @@ def list_links(query):
 
 @blp.route("/students", methods=["GET"])
 @require("school_admin")
+@operation("listSchoolStudents")
 @blp.arguments(schemas.StudentQuery, location="query")
 @blp.response(200, schemas.SchoolStudentList)
 def school_students(query):
-    """The school's students by name (`name`: any part of it), each with how many
+    """Find the school's students, with their links counted.
+
+    The school's students by name (`name`: any part of it), each with how many
     links it has in each state; `link_status=locked` finds the links to unlock; `id`
     (repeatable, up to 100) just those students, leaving out any that is not the
     school's."""
@@ -62,10 +67,14 @@ def school_students(query):
 
 @blp.route("/<uuid:link_id>/verify", methods=["POST"])
 @require("parent")
+@answers(409, 423)
+@operation("verifyLink")
 @blp.arguments(schemas.VerifyRequest)
 @blp.response(200, schemas.StatusOut)
 def verify(body, link_id):
-    """Answer with the child's date of birth: right verifies the link; three wrong
+    """Confirm a link with the child's date of birth.
+
+    Answer with the child's date of birth: right verifies the link; three wrong
     answers lock it until the school unlocks it."""
     principal = current_principal()
     result = in_transaction(lambda s: linking().verify(s, principal.account_id, str(link_id),
@@ -81,9 +90,12 @@ def verify(body, link_id):
 
 @blp.route("/<uuid:link_id>/unlock", methods=["POST"])
 @require("school_admin", step_up=True)
+@operation("unlockLink")
 @blp.response(200, schemas.StatusOut)
 def unlock(link_id):
-    """Unlock a locked link: the parent gets three answers again."""
+    """Unlock a locked link.
+
+    Unlock a locked link: the parent gets three answers again."""
     principal = current_principal()
     return {"status": in_transaction(lambda s: linking().unlock(s, principal.school_ids,
                                                                 str(link_id)))}
@@ -91,9 +103,12 @@ def unlock(link_id):
 
 @blp.route("/<uuid:link_id>/revoke", methods=["POST"])
 @require("school_admin")
+@operation("revokeLink")
 @blp.response(200, schemas.StatusOut)
 def revoke(link_id):
-    """Revoke a link: the parent loses access to the child's reports."""
+    """Revoke a link.
+
+    Revoke a link: the parent loses access to the child's reports."""
     principal = current_principal()
     return {"status": in_transaction(lambda s: linking().revoke(s, principal.school_ids,
                                                                 str(link_id)))}

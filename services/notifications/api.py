@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from shared.auth import current_principal, public, require
+from shared.auth import current_principal, operation, public, require
 from shared.contracts.fields import SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
 from shared.service import current_context, in_transaction
@@ -60,7 +60,9 @@ prefs = Blueprint("notification-preferences", __name__,
 @require("parent", "student")
 @prefs.response(200, PreferencesSchema)
 def get_preferences():
-    """Report emails on or off (account and security mail always goes)."""
+    """Your report-email preference.
+
+    Report emails on or off (account and security mail always goes)."""
     account = current_principal().account_id
     return {"report_emails": in_transaction(
         lambda s: notifications().report_emails(s, account))}
@@ -71,7 +73,9 @@ def get_preferences():
 @prefs.arguments(PreferencesSchema)
 @prefs.response(200, PreferencesSchema)
 def put_preferences(body):
-    """Turn report emails off (an objection to that processing) or on again."""
+    """Turn report emails off or on.
+
+    Turn report emails off (an objection to that processing) or on again."""
     account = current_principal().account_id
     in_transaction(lambda s: notifications().set_report_emails(
         s, account, body["report_emails"]))
@@ -84,19 +88,25 @@ notices = Blueprint("privacy-notices", __name__, url_prefix="/api/v1/privacy-not
 
 @notices.route("", methods=["POST"])
 @require("operator")
+@operation("announcePrivacyNotice")
 @notices.arguments(NoticeSchema)
 @notices.response(202, NoticeResult)
 def announce(body):
-    """Tell every school's admins, ahead of its effective date, of a new version."""
+    """Announce a new privacy-notice version.
+
+    Tell every school's admins, ahead of its effective date, of a new version."""
     return {"notified": in_transaction(lambda s: notifications().privacy_notice(
         s, body["version"], body["effective_date"]))}
 
 
 @notices.route("", methods=["GET"])
 @public
+@operation("listPrivacyNotices")
 @notices.response(200, NoticeList)
 def versions():
-    """The privacy notice's version history (public: the web app shows it to anyone)."""
+    """The privacy notice's versions.
+
+    The privacy notice's version history (public: the web app shows it to anyone)."""
     return {"items": in_transaction(lambda s: notifications().privacy_notice_versions(s)),
             "next": None}
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.backoff import RECONNECT, Backoff
 from shared.config import Settings
 from shared.db import upsert_versioned, utcnow
 from shared.messaging.envelope import Envelope
@@ -374,7 +375,7 @@ class Notifications:
                     log.error("mail given up delivery_id=%s kind=%s reason=%s", row.id,
                               row.kind, reason)
                 else:
-                    delay = min(300.0, self.retry_base_seconds * 2 ** (attempts - 1))
+                    delay = Backoff(self.retry_base_seconds, cap=300.0).seconds(attempts)
                     values = dict(next_attempt_at=now + dt.timedelta(seconds=delay))
                     log.warning("mail not sent delivery_id=%s attempt=%d reason=%s", row.id,
                                 attempts, reason)
@@ -427,5 +428,5 @@ class Notifications:
                     failures += 1
                     log.warning("sender failed (failure %d)", failures,
                                 exc_info=failures == 1)
-                stop.wait(min(10.0, 0.2 * 2 ** min(failures, 5)))
+                stop.wait(RECONNECT.seconds(failures))
         return run

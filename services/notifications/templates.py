@@ -52,6 +52,21 @@ class School:
         return f"If you have a question, contact {self.called}{how}."
 
 
+# Each role in its own words (issue 24): what the person is invited as, and what the
+# account is for them. A student's invitation never speaks of "your child".
+_ROLES = {
+    "parent": ("a parent or carer",
+               "With it you can read the reports {school} publishes about your child, once "
+               "you have confirmed your child's date of birth in the app."),
+    "student": ("a student",
+                "With it you can read your own reports from {school}."),
+    "school_admin": ("a school administrator",
+                     "With it you look after {school}'s place in Pupil Progress: parents' "
+                     "links, reports and requests about personal data. Signing in also asks "
+                     "for a code from an authenticator app."),
+}
+
+
 def invitation(base: str, name: str, token: str, role: str,
                existing_login: bool = False, school: School = School()) -> Message:
     link = f"{base}/activate?token={quote(token)}"
@@ -60,27 +75,23 @@ def invitation(base: str, name: str, token: str, role: str,
     # person reads, differs).
     subject = f"Your Pupil Progress invitation from {school.name}" if school.name else \
         "Your Pupil Progress invitation"
+    what, use = _ROLES.get(role, ("a member", "With it you can sign in to Pupil Progress."))
+    inviter = school.name or {"parent": "Your child's school", "student": "Your school"}.get(
+        role, "A school")
+    use = use.format(school=school.name or ("the school" if role != "school_admin"
+                                            else "your school"))
     if existing_login:
         # The person has a login (with this school or another, in some role): accepting
         # never sets a new password, so they sign in with the one they have.
-        what = {"parent": "a parent or carer", "student": "a student",
-                "school_admin": "a school administrator"}.get(role, "a member")
         return _message(subject, [
-            _hello(name), f"{school.name or 'A school'} has invited you to Pupil Progress "
-            f"as {what}.",
+            _hello(name), f"{inviter} has invited you to Pupil Progress as {what}.", use,
             "You already have a Pupil Progress login with this email address. Open the "
             "link and enter the password you already use to accept; nothing changes until "
             "you do. The link works once."],
             ("Accept the invitation", link))
-    if role == "parent":
-        who = school.name or "Your child's school"
-    elif role == "student":
-        who = school.name or "Your school"
-    else:
-        who = "Pupil Progress"
     return _message(subject, [
-        _hello(name), f"{who} has set up a Pupil Progress account for you.",
-        "Choose a password to activate it. The link works once."],
+        _hello(name), f"{inviter} has set up a Pupil Progress account for you as {what}.",
+        use, "Choose a password to activate it. The link works once."],
         ("Activate your account", link))
 
 

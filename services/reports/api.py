@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from flask_smorest import Blueprint
 
-from shared.auth import current_principal, require
+from shared.auth import answers, current_principal, operation, require
 from shared.service import current_context, in_transaction
 
 from . import corrections, schemas, school_view
@@ -35,10 +35,14 @@ students = Blueprint("student-reports", __name__, url_prefix="/api/v1/students",
 
 @students.route("/<uuid:student_id>/reports", methods=["GET"])
 @require(*READERS)
+@answers(423)
+@operation("listStudentReports")
 @students.arguments(schemas.Page, location="query")
 @students.response(200, schemas.ReportList)
 def list_reports(page, student_id):
-    """Newest first, `limit` (at most 50) at a time; `next` is the `after` of the next
+    """List a student's published reports.
+
+    Newest first, `limit` (at most 50) at a time; `next` is the `after` of the next
     page."""
     principal = current_principal()
     return in_transaction(lambda s: reports().list_reports(
@@ -47,9 +51,13 @@ def list_reports(page, student_id):
 
 @students.route("/<uuid:student_id>/progress", methods=["GET"])
 @require(*READERS)
+@answers(423)
+@operation("getStudentProgress")
 @students.response(200, schemas.ProgressOut)
 def student_progress(student_id):
-    """Progress over the school year: each subject's grade against its target in every
+    """A student's progress over the school year.
+
+    Progress over the school year: each subject's grade against its target in every
     report published within a year of the newest (oldest first), what changed since the
     previous report, and attendance per report."""
     principal = current_principal()
@@ -62,9 +70,13 @@ blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
 
 @blp.route("/<uuid:report_id>", methods=["GET"])
 @require(*READERS)
+@answers(423)
+@operation("getReport")
 @blp.response(200, schemas.ReportOut)
 def read_report(report_id):
-    """One report: only through a verified link, the student's own account, or the
+    """Read one report.
+
+    One report: only through a verified link, the student's own account, or the
     school's staff."""
     body = reports().read_report(reader(), current_principal(), str(report_id))
     # JSON text kept since publishing: byte for byte the schema's dump (see
@@ -77,7 +89,9 @@ def read_report(report_id):
 @blp.arguments(schemas.SchoolReportQuery, location="query")
 @blp.response(200, schemas.SchoolReportList)
 def list_school_reports(query):
-    """The school's published reports (of one `period`, or all), newest first, with
+    """List the school's published reports.
+
+    The school's published reports (of one `period`, or all), newest first, with
     those still under embargo: `visible` says whether parents see it yet. `limit` (at
     most 50) at a time; `next` is the `after` of the next page."""
     school_id = current_principal().acting_school(query["school_id"])
@@ -91,7 +105,9 @@ def list_school_reports(query):
 @blp.arguments(schemas.SchoolQuery, location="query")
 @blp.response(200, schemas.PeriodList)
 def list_periods(query):
-    """The periods the school has data in, with how many students have data and how
+    """List the periods the school has data in.
+
+    The periods the school has data in, with how many students have data and how
     many reports were published for each: what POST /publish would publish."""
     school_id = current_principal().acting_school(query["school_id"])
     return {"items": in_transaction(lambda s: school_view.periods(s, school_id)),
@@ -100,10 +116,13 @@ def list_periods(query):
 
 @blp.route("/draft", methods=["GET"])
 @require("school_admin")
+@operation("previewReport")
 @blp.arguments(schemas.DraftQuery, location="query")
 @blp.response(200, schemas.ReportOut)
 def draft_report(query):
-    """Before publishing: one student's report as publishing the period now would make it
+    """Preview a student's report before publishing.
+
+    Before publishing: one student's report as publishing the period now would make it
     (the first by name with data, or `student_id`), kept nowhere. Its `id` is "draft"."""
     school_id = current_principal().acting_school(query["school_id"])
     body = in_transaction(lambda s: school_view.draft(
@@ -114,10 +133,13 @@ def draft_report(query):
 
 @blp.route("/publish", methods=["POST"])
 @require("school_admin")
+@operation("publishPeriod")
 @blp.arguments(schemas.PublishRequest)
 @blp.response(202, schemas.PublishResult)
 def publish(body):
-    """Publish a period: one snapshot per student with data in it, visible to parents
+    """Publish a period's reports.
+
+    Publish a period: one snapshot per student with data in it, visible to parents
     from `visible_from` (default now), when they are told by email. A `visible_from`
     more than five minutes in the past is refused (422)."""
     school_id = current_principal().acting_school(body.get("school_id"))
@@ -127,10 +149,13 @@ def publish(body):
 
 @blp.route("/<uuid:report_id>/correct", methods=["POST"])
 @require("school_admin")
+@answers(409, 423)
 @blp.arguments(schemas.CorrectRequest)
 @blp.response(200, schemas.CorrectResult)
 def correct_report(body, report_id):
-    """Replace a published report with a new snapshot of the student's data in its period
+    """Correct a published report.
+
+    Replace a published report with a new snapshot of the student's data in its period
     now (fix the data in the school's system first). Parents then see only the new one,
     marked "updated on"; those told of the original are emailed about the correction
     only when `notify` is true. 409 when it was corrected or withdrawn already, or no
@@ -144,7 +169,9 @@ def correct_report(body, report_id):
 @require("school_admin")
 @blp.response(200, schemas.WithdrawResult)
 def withdraw_report(report_id):
-    """Withdraw a published report: parents and the student no longer see it, and mail
+    """Withdraw a published report.
+
+    Withdraw a published report: parents and the student no longer see it, and mail
     about it not sent yet is not sent. Withdrawing it again answers the same."""
     principal = current_principal()
     return in_transaction(lambda s: corrections.withdraw(reports(), s, principal,

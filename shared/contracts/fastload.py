@@ -53,9 +53,7 @@ def loader(schema: Schema) -> Callable[[Any], dict[str, Any]]:
 def fast_path(schema: Schema) -> Load | None:
     """A load that raises Unsure instead of judging anything unusual; None when the schema
     uses something the fast path does not know (then every load goes to marshmallow)."""
-    hooks = getattr(schema, "_hooks", None)  # pre/post_load, validates…: not known here
-    if hooks is None or any(hooks.values()) or schema.many \
-            or schema.unknown not in (EXCLUDE, RAISE):
+    if _has_hooks(type(schema)) or schema.many or schema.unknown not in (EXCLUDE, RAISE):
         return None
     plan = []
     for name, field in schema.load_fields.items():
@@ -82,6 +80,13 @@ def fast_path(schema: Schema) -> Load | None:
                 out[out_key] = default() if callable(default) else default
         return out
     return load
+
+
+def _has_hooks(schema_class: type[Schema]) -> bool:
+    """Whether the schema has pre/post_load, validates or validates_schema methods (not
+    known here): marshmallow's decorators mark each with `__marshmallow_hook__`."""
+    return any(hasattr(getattr(schema_class, name, None), "__marshmallow_hook__")
+               for name in dir(schema_class))
 
 
 def _field(field: fields.Field) -> Load | None:

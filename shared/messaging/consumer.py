@@ -20,30 +20,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import socket
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar, cast
 
 import sqlalchemy as sa
-from kombu import Consumer
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.config import Settings
 from shared.contracts import ContractError, without_secrets
 from shared.contracts.typed import EventData
 from shared.db import utcnow
 from shared.tables import PlumbingTables
 
-from . import topology
-from shared import metrics
 
 from .envelope import Envelope, correlation_id_var, parse_envelope
-from .publisher import broker_connection, connect
 
 log = logging.getLogger(__name__)
+
+# A delivery as it arrives: the message body (bytes from RabbitMQ, text from the
+# in-memory broker), or one envelope of a packed message.
+Body = bytes | str | dict[str, Any]
 
 T = TypeVar("T", covariant=True)
 D = TypeVar("D", bound=EventData)
@@ -107,7 +104,7 @@ def _record_new(session: Session, inbox: sa.Table, envelopes: list[Envelope]) ->
     row first instead of deadlocking; a row another worker has inserted but not committed
     makes this one wait for that commit, then counts as seen."""
     dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
     rows = [{"event_id": e.id, "event_type": e.type, "applied_at": now}
             for e in sorted(envelopes, key=lambda e: e.id)]
@@ -160,15 +157,6 @@ def _reason(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {text}"[:1000] if text else type(exc).__name__
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return f"{type(exc).__name__} (sqlstate {sqlstate})" if sqlstate else type(exc).__name__
-
-
-def _count(service: str, queue: str, outcome: str) -> None:
-    if outcome == RETRY:
-        metrics.FAILED.labels(service, queue).inc()
-    elif outcome == DEAD_LETTERED:
-        metrics.DEAD_LETTERED.labels(service, queue).inc()
-    else:
-        metrics.CONSUMED.labels(service, queue, outcome).inc()
 
 
 @dataclass(frozen=True)
@@ -295,7 +283,7 @@ class DeliveryProcessor:
                     type(exc).__name__)
         return self.unprocessable(body, exc)
 
-    def unprocessable(self, body, exc: Exception) -> str:
+    def unprocessable(self, body: Body, exc: Exception) -> str:
         """A delivery whose processing itself failed: retried, but not for ever."""
         raw = _text(body)
         try:
@@ -307,7 +295,7 @@ class DeliveryProcessor:
             log.warning("cannot record attempt queue=%s", self.queue, exc_info=True)
         return RETRY
 
-    def _failed(self, body, envelope: Envelope, exc: Exception) -> str:
+    def _failed(self, body: Body, envelope: Envelope, exc: Exception) -> str:
         attempts = self._count_attempt(envelope.id, _reason(exc))
         log.warning("handler failed event_id=%s type=%s attempt=%d/%d error=%s",
                     envelope.id, envelope.type, attempts, self.max_attempts,
@@ -330,7 +318,7 @@ class DeliveryProcessor:
                 session.execute(da.insert().values(event_id=key, **values))
         return attempts
 
-    def dead_letter(self, body, envelope: Envelope | None, reason: str, *,
+    def dead_letter(self, body: Body, envelope: Envelope | None, reason: str, *,
                     attempts: int, event_id: str | None = None,
                     event_type: str | None = None) -> str:
         """Store the delivery as a dead letter and forget its attempts, in one transaction.
@@ -354,21 +342,7 @@ class DeliveryProcessor:
         return letter_id
 
 
-def unpack(body) -> list:
-    """A delivery's events: a packed message (see OutboxRelay) is a JSON array of
-    envelopes, each applied as its own event; anything else is one delivery as it is."""
-    if body[:1] not in (b"[", "["):
-        return [body]
-    try:
-        events = json.loads(body)
-    except (ValueError, RecursionError):
-        return [body]  # dead-lettered as undecodable, with the reason
-    if isinstance(events, list) and events and all(isinstance(e, dict) for e in events):
-        return events
-    return [body]
-
-
-def _text(body) -> str:
+def _text(body: Body) -> str:
     if isinstance(body, dict):  # one envelope of a packed message
         return json.dumps(body)
     return body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
@@ -376,124 +350,3 @@ def _text(body) -> str:
 
 def _body_key(raw: str) -> str:
     return "sha1:" + hashlib.sha1(raw.encode("utf-8", "replace")).hexdigest()[:40]
-
-
-class QueueWorker:
-    """Consumes one of a service's queues in batches; reconnects and resumes after a lost
-    connection. A batch is applied once `batch_size` deliveries are waiting or the queue
-    has nothing more to give at once, or `batch_bytes` of messages are waiting, whichever
-    comes first."""
-
-    def __init__(self, settings: Settings, processor: DeliveryProcessor, queue,
-                 retry_delay: Callable[[int], float] | None = None):
-        self.settings = settings
-        self.processor = processor
-        self.queue = queue
-        self.batch_size = max(1, settings.consumer_batch)
-        self.batch_bytes = max(1, settings.consumer_batch_bytes)
-        self.connected = threading.Event()
-        self.idle = threading.Event()
-        self.retry_delay = retry_delay or (lambda n: min(2.0, 0.05 * 2 ** n))
-        self.reconnects = 0  # connections re-established after a loss (ops, tests)
-        self._stop: threading.Event | None = None
-        self._pending: list = []  # (message, its events)
-        self._pending_events = 0
-        self._pending_bytes = 0
-        # kombu's in-memory transport acks one delivery per call, whatever `multiple` says.
-        self._amqp = settings.broker_url.startswith("amqp")
-
-    def _on_message(self, message) -> None:
-        self.idle.clear()
-        events = unpack(message.body)
-        self._pending.append((message, events))
-        self._pending_events += len(events)
-        self._pending_bytes += len(message.body)
-
-    def _apply_pending(self) -> None:
-        pending, self._pending, self._pending_events = self._pending, [], 0
-        self._pending_bytes = 0
-        owners = [index for index, (_, events) in enumerate(pending) for _ in events]
-        outcomes = self.processor.process_batch(
-            [event for _, events in pending for event in events])
-        for outcome in outcomes:
-            _count(self.processor.service, self.queue.name, outcome)
-        # A message goes back if any of its events is to be retried (the others are
-        # duplicates when it comes again).
-        retry = {owner for owner, outcome in zip(owners, outcomes) if outcome == RETRY}
-        messages = [message for message, _ in pending]
-        if not retry and len(messages) > 1 and self._amqp:
-            # Every delivery since the last ack is in this batch: one frame acks them all.
-            messages[-1].ack(multiple=True)
-        else:
-            for index, message in enumerate(messages):
-                if index not in retry:
-                    message.ack()  # only after the commit that applied (or recorded) it
-        if retry:
-            # Back off a little so a failing handler does not spin, then hand them back.
-            self._stop.wait(self.retry_delay(1))
-            for index in sorted(retry):
-                messages[index].requeue()
-
-    def run(self, stop: threading.Event) -> None:
-        self._stop = stop
-        failures = 0
-        # Enough prefetched that the next batch is already here while one is applied
-        # (bounded: a packed message holds many events).
-        prefetch = max(self.settings.prefetch, min(2 * self.batch_size, 256))
-        while not stop.is_set():
-            conn = broker_connection(self.settings.broker_url, name=self.queue.name)
-            self._pending, self._pending_events = [], 0  # unacked ones come again
-            self._pending_bytes = 0
-            on_queue = False  # between the broker answering and the consumer on its queue
-            try:
-                connect(conn)
-                on_queue = True
-                channel = conn.channel()
-                topology.declare_topology(channel, self.settings, extra=[self.queue])
-                consumer = Consumer(channel, queues=[self.queue], no_ack=False,
-                                    on_message=self._on_message, prefetch_count=prefetch)
-                with consumer:
-                    on_queue = False
-                    self.connected.set()
-                    if failures:
-                        self.reconnects += 1
-                        log.info("consumer reconnected queue=%s", self.queue.name)
-                    failures = 0
-                    self._consume(conn, stop)
-            except Exception as exc:  # connection lost, broker restarting, anything: retry
-                self.connected.clear()
-                failures += 1
-                if on_queue:  # not the connection: the queue (or its topology) fails
-                    log.error("queue not declared or consumed though the broker answers "
-                              "queue=%s failure=%d error=%s: if it goes on, see "
-                              "docs/operations.md, 'A queue lost in a broker crash'",
-                              self.queue.name, failures, type(exc).__name__)
-                log.warning("consumer connection lost queue=%s failure=%d error=%s",
-                            self.queue.name, failures, type(exc).__name__,
-                            exc_info=not isinstance(exc, (*conn.connection_errors,
-                                                          *conn.channel_errors, OSError)))
-                stop.wait(min(10.0, 0.2 * 2 ** min(failures, 6)))
-            finally:
-                try:
-                    conn.release()
-                except Exception:
-                    log.debug("releasing a broken connection failed", exc_info=True)
-        self.connected.clear()
-
-    def _consume(self, conn, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                # With deliveries waiting, only a moment for more before applying them.
-                conn.drain_events(timeout=0.005 if self._pending else 0.25)
-            except socket.timeout:
-                if self._pending:
-                    self._apply_pending()
-                else:
-                    self.idle.set()
-                    conn.heartbeat_check()
-                continue
-            if (self._pending_events >= self.batch_size
-                    or self._pending_bytes >= self.batch_bytes):
-                self._apply_pending()
-        if self._pending:  # stopping: apply and ack what is here rather than hand it back
-            self._apply_pending()

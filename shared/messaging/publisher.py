@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import amqp
 from kombu import Connection
@@ -34,7 +34,7 @@ def broker_connection(url: str, *, confirm: bool = False, name: str | None = Non
 
     `url` may name every node of a cluster, `;`-separated (PP_BROKER_URL): kombu fails over
     to the next node when one does not answer (see connect)."""
-    options: dict = {}
+    options: dict[str, Any] = {}
     if name and url.startswith("amqp"):
         options["client_properties"] = {"connection_name": name}
     if url.startswith("memory://"):
@@ -67,20 +67,6 @@ class PublishResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def publish_each(publisher, messages: Sequence[tuple[str, str, str]]) -> PublishResult:
-    """A window of one: each (routing key, body, message id) waits for its confirm; stops
-    at the first failure (the broker is likely unavailable)."""
-    result = PublishResult()
-    for routing_key, body, message_id in messages:
-        try:
-            publisher.publish(routing_key, body, message_id)
-        except Exception as exc:
-            result.failed[message_id] = _error_text(exc)
-            break
-        result.confirmed.append(message_id)
-    return result
-
-
 def _error_text(exc: BaseException) -> str:
     text = str(exc).splitlines()[0][:400] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -101,8 +87,8 @@ class BrokerPublisher:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._conn: Connection | None = None
-        self._channel = None  # py-amqp channel in confirm mode (amqp:// only)
-        self._producer = None  # kombu producer (the embedded memory:// broker)
+        self._channel: Any = None  # py-amqp channel in confirm mode (amqp:// only)
+        self._producer: Any = None  # kombu producer (the embedded memory:// broker)
         self._next_tag = 0
         self._outstanding: dict[int, str] = {}
         self._lock = threading.Lock()
@@ -111,7 +97,7 @@ class BrokerPublisher:
         self._mandatory = self._amqp
         self.connects = 0  # connections opened: more than one means it reconnected
 
-    def _connect(self):
+    def _connect(self) -> Connection:
         # No heartbeats: nothing services them between publishes, and an idle relay would
         # otherwise find its connection closed by the broker.
         conn = broker_connection(self.settings.broker_url, heartbeat=0,
@@ -127,6 +113,7 @@ class BrokerPublisher:
         else:
             self._producer = conn.Producer(channel=channel,
                                            exchange=topology.exchange(self.settings))
+        return conn
 
     def publish(self, routing_key: str, body: str, message_id: str) -> None:
         """Publish one message and return once the broker has confirmed it."""
@@ -142,8 +129,7 @@ class BrokerPublisher:
         with self._lock:
             result = PublishResult()
             try:
-                if self._conn is None:
-                    self._connect()
+                conn = self._conn if self._conn is not None else self._connect()
                 if not self._amqp:
                     for routing_key, body, message_id in messages:
                         self._producer.publish(
@@ -152,7 +138,7 @@ class BrokerPublisher:
                             message_id=message_id, retry=False)
                         result.confirmed.append(message_id)
                     return result
-                self._publish_windowed(messages, max(1, window), result)
+                self._publish_windowed(conn, messages, max(1, window), result)
             except Exception as exc:
                 reason = _error_text(exc)
                 unsettled = [m[2] for m in messages
@@ -164,7 +150,8 @@ class BrokerPublisher:
                 self.close()
             return result
 
-    def _publish_windowed(self, messages, window: int, result: PublishResult) -> None:
+    def _publish_windowed(self, conn: Connection, messages: Sequence[tuple[str, str, str]],
+                          window: int, result: PublishResult) -> None:
         outstanding: dict[int, str] = {}  # delivery tag -> message id
         self._outstanding = outstanding
         returned: dict[str, str] = {}
@@ -181,7 +168,8 @@ class BrokerPublisher:
                 else:
                     result.failed[message_id] = NACKED
 
-        def on_return(exc, exchange, routing_key, message) -> None:
+        def on_return(exc: Exception, exchange: str, routing_key: str,
+                      message: amqp.Message) -> None:
             returned[message.properties.get("message_id")] = _error_text(exc)
 
         channel = self._channel
@@ -193,7 +181,7 @@ class BrokerPublisher:
         try:
             for routing_key, body, message_id in messages:
                 while len(outstanding) >= window:
-                    self._conn.drain_events(timeout=CONFIRM_TIMEOUT)
+                    conn.drain_events(timeout=CONFIRM_TIMEOUT)
                 self._next_tag += 1
                 outstanding[self._next_tag] = message_id
                 channel.basic_publish(amqp.Message(
@@ -202,7 +190,7 @@ class BrokerPublisher:
                     exchange=self.settings.exchange, routing_key=routing_key,
                     mandatory=self._mandatory)
             while outstanding:
-                self._conn.drain_events(timeout=CONFIRM_TIMEOUT)
+                conn.drain_events(timeout=CONFIRM_TIMEOUT)
         finally:
             for event, callback in callbacks.items():
                 channel.events[event].discard(callback)

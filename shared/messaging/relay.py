@@ -15,18 +15,23 @@ import datetime as dt
 import logging
 import threading
 import time
-from typing import Callable, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence, TypeAlias, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shared import contracts, metrics
+from shared.backoff import Backoff
 from shared.db import checkpoint_wal, utcnow
 from shared.tables import PlumbingTables
 
-from .publisher import PublishResult, publish_each
+from .publisher import PublishResult
 
 log = logging.getLogger(__name__)
+
+# A row of the outbox as the relay selects it (seq, event_id, event_type, ...).
+OutboxRow: TypeAlias = "sa.Row[Unpack[tuple[Any, ...]]]"
 
 RIGHTS_EVENTS = sorted({c.type for c in contracts.CONTRACTS if c.channel == contracts.RIGHTS})
 SCRUBBED_ROW_KEEP = dt.timedelta(days=7)
@@ -36,13 +41,30 @@ ERASED_RECENTLY = dt.timedelta(days=7)
 
 
 class Publisher(Protocol):
-    def publish(self, routing_key: str, body: str, message_id: str) -> None: ...
+    """What a relay publishes through: BrokerPublisher, or a test's stand-in."""
+
+    def publish_many(self, messages: Sequence[tuple[str, str, str]],
+                     window: int = ...) -> PublishResult: ...
     def close(self) -> None: ...
-    # Optional: publish_many(messages, window) -> PublishResult (BrokerPublisher has it).
 
 
-def backoff(attempts: int, base: float = 0.5, cap: float = 300.0) -> dt.timedelta:
-    return dt.timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))
+@dataclass(frozen=True)
+class Pack:
+    """One message on the wire: the rows of one routing key that travel in it. Its
+    message id is its first row's event id (a lone row keeps its own)."""
+    routing_key: str
+    body: str
+    rows: list[OutboxRow]
+
+    @property
+    def message_id(self) -> str:
+        return str(self.rows[0].event_id)
+
+
+# A row the broker did not take waits longer each time, up to five minutes; a relay that
+# stalls (the broker or the database down) waits up to half a minute between rounds.
+ROW_RETRY = Backoff(base=0.5, cap=300.0)
+STALLED = Backoff(base=1.0, cap=30.0)
 
 
 class OutboxRelay:
@@ -65,50 +87,18 @@ class OutboxRelay:
     def publish_batch(self) -> int:
         """Publish one batch of due rows; returns how many were confirmed."""
         now = self.clock()
-        ob = self.outbox
-        query = (sa.select(ob.c.seq, ob.c.event_id, ob.c.event_type, ob.c.routing_key,
-                           ob.c.school_id, ob.c.payload, ob.c.attempts)
-                 .where(ob.c.sent_at.is_(None), ob.c.next_attempt_at <= now)
-                 .order_by(ob.c.seq).limit(self.batch_size))
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            # Rights events (requests, answers) first: an erasure never waits behind a
-            # school's term still going out.
-            rows = conn.execute(query.where(ob.c.event_type.in_(RIGHTS_EVENTS))).all()
-            if len(rows) < self.batch_size:
-                rows += conn.execute(query.where(ob.c.event_type.not_in(RIGHTS_EVENTS))
-                                     .limit(self.batch_size - len(rows))).all()
+            rows = self._take_due(conn, now)
             if not rows:
                 return 0
-            blanked = False
             packs = self._packs(rows)
-            result = self._publish([(key, body, rows_[0].event_id)
-                                    for key, body, rows_ in packs])
-            confirmed = set(result.confirmed)
-            sent = [row for _, _, rows_ in packs if rows_[0].event_id in confirmed
-                    for row in rows_]
-            failed = {row.event_id: result.failed[rows_[0].event_id]
-                      for _, _, rows_ in packs if rows_[0].event_id in result.failed
-                      for row in rows_}
-            for row in rows:
-                reason = failed.get(row.event_id)
-                if reason is None:
-                    continue
-                attempts = row.attempts + 1
-                conn.execute(ob.update().where(ob.c.seq == row.seq).values(
-                    attempts=attempts, next_attempt_at=now + backoff(attempts),
-                    last_error=reason))
-                log.warning("publish failed event_id=%s attempts=%d", row.event_id, attempts)
-            if sent:
-                values = {"sent_at": self.clock()}
-                if not self.retention:  # keep nothing once the broker has it
-                    values["payload"] = None
-                conn.execute(ob.update().where(ob.c.seq.in_([r.seq for r in sent]))
-                             .values(**values))
-                if self.retention:
-                    self._blank_secrets(conn, sent)
-                blanked = self._blank_erased(conn, sent, now)
+            result = self.publisher.publish_many(
+                [(pack.routing_key, pack.body, pack.message_id) for pack in packs],
+                self.window)
+            sent = [row for pack in packs if pack.message_id in result.confirmed
+                    for row in pack.rows]
+            self._retry_later(conn, packs, result.failed, now)
+            blanked = self._mark_sent(conn, sent, now)
         if blanked:  # what an erasure could not blank before it went out: gone from disk
             checkpoint_wal(self.engine)
         for row in sent:  # counted once committed as sent
@@ -117,14 +107,61 @@ class OutboxRelay:
             raise RelayStalled(f"{len(rows) - len(sent)} rows not published")
         return len(sent)
 
-    def _packs(self, rows) -> list[tuple[str, str, list]]:
+    def _take_due(self, conn: sa.Connection, now: dt.datetime) -> list[OutboxRow]:
+        """Up to a batch of unsent rows whose time has come, rights events first: an
+        erasure never waits behind a school's term still going out. On PostgreSQL the rows
+        are locked (SKIP LOCKED) so that another relay of the service takes others."""
+        ob = self.outbox
+        query = (sa.select(ob.c.seq, ob.c.event_id, ob.c.event_type, ob.c.routing_key,
+                           ob.c.school_id, ob.c.payload, ob.c.attempts)
+                 .where(ob.c.sent_at.is_(None), ob.c.next_attempt_at <= now)
+                 .order_by(ob.c.seq).limit(self.batch_size))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(conn.execute(query.where(ob.c.event_type.in_(RIGHTS_EVENTS))).all())
+        if len(rows) < self.batch_size:
+            rows += conn.execute(query.where(ob.c.event_type.not_in(RIGHTS_EVENTS))
+                                 .limit(self.batch_size - len(rows))).all()
+        return rows
+
+    def _retry_later(self, conn: sa.Connection, packs: list[Pack],
+                     failed: dict[str, str], now: dt.datetime) -> None:
+        """Each row of a pack the broker did not confirm waits its backoff, with why."""
+        ob = self.outbox
+        for pack in packs:
+            reason = failed.get(pack.message_id)
+            if reason is None:
+                continue
+            for row in pack.rows:
+                attempts = row.attempts + 1
+                conn.execute(ob.update().where(ob.c.seq == row.seq).values(
+                    attempts=attempts, next_attempt_at=now + ROW_RETRY.delay(attempts),
+                    last_error=reason))
+                log.warning("publish failed event_id=%s attempts=%d", row.event_id, attempts)
+
+    def _mark_sent(self, conn: sa.Connection, sent: list[OutboxRow],
+                   now: dt.datetime) -> bool:
+        """Mark the confirmed rows sent, blanking what must not rest on disk; True when an
+        erased subject's event was among them (its old bytes are then purged from disk)."""
+        if not sent:
+            return False
+        values: dict[str, Any] = {"sent_at": self.clock()}
+        if not self.retention:  # keep nothing once the broker has it
+            values["payload"] = None
+        conn.execute(self.outbox.update().where(self.outbox.c.seq.in_([r.seq for r in sent]))
+                     .values(**values))
+        if self.retention:
+            self._blank_secrets(conn, sent)
+        return self._blank_erased(conn, sent, now)
+
+    def _packs(self, rows: Sequence[OutboxRow]) -> list[Pack]:
         """The rows as messages: rows with one routing key travel together, up to `pack` a
         message, as a JSON array of their envelopes (one envelope alone as itself).
         Consumers take each envelope as its own event (inbox row, checks, handler); the
         broker's work per event, which bounds a term's throughput, shrinks by the pack.
         Events of different keys may pass each other: consumers converge whatever the
         order (tests/integration/test_event_ordering_property_real.py)."""
-        by_key: dict[str, list] = {}
+        by_key: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_key.setdefault(row.routing_key, []).append(row)
         packs = []
@@ -133,16 +170,10 @@ class OutboxRelay:
                 chunk = group[start:start + self.pack]
                 body = (chunk[0].payload if len(chunk) == 1
                         else "[" + ",".join(row.payload for row in chunk) + "]")
-                packs.append((key, body, chunk))
+                packs.append(Pack(key, body, chunk))
         return packs
 
-    def _publish(self, messages: Sequence[tuple[str, str, str]]) -> PublishResult:
-        publish_many = getattr(self.publisher, "publish_many", None)
-        if publish_many is None:
-            return publish_each(self.publisher, messages)
-        return publish_many(messages, self.window)
-
-    def _blank_secrets(self, conn, rows) -> None:
+    def _blank_secrets(self, conn: sa.Connection, rows: list[OutboxRow]) -> None:
         """A secret an event carries (an invitation or reset token) is blanked from its row
         as soon as the broker has the event, whatever the retention: the rest of the
         payload may stay for the retention, the secret never rests here."""
@@ -154,7 +185,8 @@ class OutboxRelay:
             conn.execute(ob.update().where(ob.c.seq == sa.bindparam("row_seq"))
                          .values(payload=sa.bindparam("blank")), blanked)
 
-    def _blank_erased(self, conn, rows, now: dt.datetime) -> bool:
+    def _blank_erased(self, conn: sa.Connection, rows: list[OutboxRow],
+                      now: dt.datetime) -> bool:
         """An event about a subject erased while it waited is blanked as soon as it is
         sent: the erasure could not blank it then, and must leave nothing behind. True
         when the batch held such an event (its old bytes are then purged from disk)."""
@@ -208,7 +240,7 @@ class OutboxRelay:
                 failures += 1
                 log.warning("relay %s stalled (failure %d)", self.name, failures,
                             exc_info=failures == 1)
-                stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                stop.wait(STALLED.seconds(failures))
                 continue
             self.wakeup.wait(idle_wait)
             self.wakeup.clear()

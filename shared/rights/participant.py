@@ -7,8 +7,8 @@ import logging
 import uuid
 from functools import partial
 from dataclasses import dataclass
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, Iterator, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -83,6 +83,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _changed(session: Session, statement: sa.Executable) -> int:
+    """How many rows a DELETE or UPDATE changed."""
+    return cast("sa.CursorResult[Any]", session.execute(statement)).rowcount
+
+
 class RightsParticipant:
     """Exports, erases, restricts and offboards by the declaration; answers via the outbox.
 
@@ -102,7 +107,8 @@ class RightsParticipant:
         self.receipts = receipts
 
     # --- the operations a service may extend ------------------------------------------
-    def _subject_tables(self, subject: Subject):
+    def _subject_tables(self, subject: Subject
+                        ) -> Iterator[tuple[TableDeclaration, sa.Table, sa.ColumnElement[bool]]]:
         for decl in self.declaration.tables:
             column = decl.subjects.get(subject.type)
             if column is None:
@@ -123,7 +129,7 @@ class RightsParticipant:
     def erase(self, session: Session, subject: Subject) -> dict[str, int]:
         counts: dict[str, int] = {}
         for decl, table, condition in self._subject_tables(subject):
-            counts[decl.table] = session.execute(table.delete().where(condition)).rowcount
+            counts[decl.table] = _changed(session, table.delete().where(condition))
         counts.update(self._erase_plumbing(session, subject))
         self._tombstone(session, subject.type, subject.id, subject.school_id)
         return counts
@@ -143,17 +149,17 @@ class RightsParticipant:
         # the scrub below (a later statement) sees and blanks it.
         session.execute(sa.select(t.outbox.c.seq).where(
             t.outbox.c.sent_at.is_(None), naming).with_for_update())
-        scrubbed = session.execute(t.outbox.update().where(
-            t.outbox.c.sent_at.is_not(None), naming).values(payload=None)).rowcount
+        scrubbed = _changed(session, t.outbox.update().where(
+            t.outbox.c.sent_at.is_not(None), naming).values(payload=None))
         dead = erase_letters_naming(session, t.dead_letters, subject.id, subject.school_id)
-        restricted = session.execute(t.restrictions.delete().where(
+        restricted = _changed(session, t.restrictions.delete().where(
             t.restrictions.c.subject_type == subject.type,
             t.restrictions.c.subject_id == subject.id,
-            t.restrictions.c.school_id == subject.school_id)).rowcount
-        objected = session.execute(t.objections.delete().where(
+            t.restrictions.c.school_id == subject.school_id))
+        objected = _changed(session, t.objections.delete().where(
             t.objections.c.subject_type == subject.type,
             t.objections.c.subject_id == subject.id,
-            t.objections.c.school_id == subject.school_id)).rowcount
+            t.objections.c.school_id == subject.school_id))
         return {"outbox_scrubbed": scrubbed, "dead_letters": dead,
                 "restrictions": restricted, "objections": objected}
 
@@ -189,15 +195,16 @@ class RightsParticipant:
             if decl.table in ("outbox",) or not decl.school_column:
                 continue
             table = self.metadata.tables[decl.table]
-            counts[decl.table] = session.execute(
-                table.delete().where(table.c[decl.school_column] == school_id)).rowcount
+            counts[decl.table] = _changed(
+                session, table.delete().where(table.c[decl.school_column] == school_id))
         ob = self.tables.outbox
         # Sent events of the school go; waiting ones still go out (their consumers drop a
         # school's late data) and are blanked as they are sent (the school's tombstone).
-        counts["outbox_deleted"] = session.execute(ob.delete().where(
-            ob.c.school_id == school_id, ob.c.sent_at.is_not(None))).rowcount
-        counts["dead_letters"] = session.execute(self.tables.dead_letters.delete().where(
-            self.tables.dead_letters.c.payload.like(f"%{school_id}%"))).rowcount
+        counts["outbox_deleted"] = _changed(session, ob.delete().where(
+            ob.c.school_id == school_id, ob.c.sent_at.is_not(None)))
+        letters = self.tables.dead_letters
+        counts["dead_letters"] = _changed(session, letters.delete().where(
+            letters.c.payload.like(f"%{school_id}%")))
         # The school itself is tombstoned: its late events change nothing from now on.
         self._tombstone(session, "school", school_id, school_id)
         return counts
@@ -227,15 +234,16 @@ class RightsParticipant:
     # --- queries every service uses -------------------------------------------------
     # The rights state is the school's: a row written for one school never speaks for a
     # record of another, whatever id a request named.
-    def erased_among(self, session: Session, subject_type: str, subject_ids,
+    def erased_among(self, session: Session, subject_type: str, subject_ids: Iterable[str],
                      school_id: str | None) -> set[str]:
         """Which of these subjects of the school were erased there."""
-        if not subject_ids or not school_id:
+        ids = list(subject_ids)
+        if not ids or not school_id:
             return set()
         t = self.tables.erasure_tombstones
         return set(session.execute(sa.select(t.c.subject_id).where(
             t.c.school_id == school_id, t.c.subject_type == subject_type,
-            t.c.subject_id.in_(list(subject_ids)))).scalars())
+            t.c.subject_id.in_(ids))).scalars())
 
     def erased_at_their_schools(self, session: Session, subject_type: str,
                                 schools: dict[str, str | None]) -> set[str]:
@@ -254,9 +262,11 @@ class RightsParticipant:
                                                school_id)
 
     def is_offboarded(self, session: Session, school_id: str | None) -> bool:
-        return bool(school_id) and self.is_erased(session, "school", school_id, school_id)
+        return school_id is not None and self.is_erased(session, "school", school_id,
+                                                        school_id)
 
-    def offboarded_among(self, session: Session, school_ids) -> set[str]:
+    def offboarded_among(self, session: Session,
+                         school_ids: Iterable[str | None]) -> set[str]:
         t = self.tables.erasure_tombstones
         ids = [s for s in school_ids if s]
         if not ids:
@@ -288,8 +298,8 @@ class RightsParticipant:
                 route(ev.ObjectionRecorded, self.on_objection_recorded),
                 route(ev.SchoolOffboarded, self.on_school_offboarded)]
 
-    def _answer(self, session: Session, env: Envelope, answer_type: str, work,
-                **extra) -> None:
+    def _answer(self, session: Session, env: Envelope, answer_type: str,
+                work: Callable[[], Any], **extra: Any) -> None:
         """Run `work` in a savepoint; answer done with its counts, or failed with a reason."""
         answer: dict[str, Any] = {"request_id": env.id, "service": self.service}
         try:
@@ -328,7 +338,7 @@ class RightsParticipant:
         return self.receipts.sign(session, claims)
 
     @staticmethod
-    def _subject(data) -> Subject:
+    def _subject(data: Any) -> Subject:
         s = data["subject"]
         return Subject(school_id=s["school_id"], type=s["type"], id=s["id"])
 

@@ -64,18 +64,19 @@ class Generated:
     def second_factor_post(self, path: str, body: dict, token: str) -> dict:
         """tests/second_factor.py's `post`, through identity's generated operations."""
         operation, status, model = {
-            "/api/v1/auth/second-factor/totp": ("totp", 201, None),
-            "/api/v1/auth/second-factor/totp/confirm": ("totp_confirm", 200,
+            "/api/v1/auth/second-factor/totp": ("enrol_totp", 201, None),
+            "/api/v1/auth/second-factor/totp/confirm": ("confirm_totp", 200,
                                                         "SecondFactorCode"),
-            "/api/v1/auth/second-factor": ("", 200, "SecondFactorPass")}[path]
-        module = self.api("identity", "auth.post_api_v1_auth_second_factor"
-                          + (f"_{operation}" if operation else ""))
+            "/api/v1/auth/second-factor": ("pass_second_factor", 200, "SecondFactorPass"),
+        }[path]
+        module = self.api("identity", f"auth.{operation}")
         kwargs = {"body": self.model("identity", model).from_dict(body)} if model else {}
         return answer(module.sync_detailed(client=self.client("identity", token), **kwargs),
                       status).to_dict()
 
     def api(self, service: str, module: str):
-        """An operation's module, e.g. api("identity", "auth.post_api_v1_auth_token")."""
+        """An operation's module: its tag and operationId, snake_cased (e.g.
+        api("identity", "auth.issue_token"))."""
         return importlib.import_module(f"pp_{service}_client.api.{module}")
 
     def model(self, service: str, name: str):
@@ -91,7 +92,7 @@ def answer(response, status: int):
 def sign_in(g: Generated, email: str, password: str) -> str:
     TokenRequest = g.model("identity", "TokenRequest")
     Grant = g.model("identity", "TokenRequestGrantType")
-    signed_in = answer(g.api("identity", "auth.post_api_v1_auth_token").sync_detailed(
+    signed_in = answer(g.api("identity", "auth.issue_token").sync_detailed(
         client=g.client("identity"), body=TokenRequest(
             grant_type=Grant.PASSWORD, email=email, password=password)), 200)
     # Staff and operators pass the second factor (issue 25), through the generated client.
@@ -103,7 +104,7 @@ def activate(g: Generated, email: str, password: str) -> str:
     """Accept the newest invitation sent to this email (a replaced one is refused: try
     the next), then sign in."""
     tried: set[str] = set()
-    activate_op = g.api("identity", "auth.post_api_v1_auth_activate")
+    activate_op = g.api("identity", "auth.activate_account")
     ActivateRequest = g.model("identity", "ActivateRequest")
 
     def accepted() -> bool:
@@ -140,19 +141,19 @@ def test_a_generated_client_runs_the_parents_journey(generated):
     operator = sign_in(g, *OPERATOR)
 
     # The operator creates a school, its school system's credentials and its admin.
-    school = answer(g.api("identity", "schools.post_api_v1_schools").sync_detailed(
+    school = answer(g.api("identity", "schools.create_school").sync_detailed(
         client=g.client("identity", operator),
         body=g.model("identity", "SchoolCreate")(name="Hill School")), 201)
-    credentials = answer(g.api("identity", "schools.post_api_v1_schools_school_id_clients")
+    credentials = answer(g.api("identity", "schools.create_client")
                          .sync_detailed(school.id, client=g.client("identity", operator)), 201)
     admin_email = f"head-{uuid.uuid4().hex[:6]}@hill.example"
-    answer(g.api("identity", "schools.post_api_v1_schools_school_id_staff").sync_detailed(
+    answer(g.api("identity", "schools.invite_staff").sync_detailed(
         school.id, client=g.client("identity", operator),
         body=g.model("identity", "StaffInvite")(
             name="School Admin", email=admin_email,
             role=g.model("identity", "StaffInviteRole").SCHOOL_ADMIN)), 201)
     TokenRequest = g.model("identity", "TokenRequest")
-    system_token = answer(g.api("identity", "auth.post_api_v1_auth_token").sync_detailed(
+    system_token = answer(g.api("identity", "auth.issue_token").sync_detailed(
         client=g.client("identity"), body=TokenRequest(
             grant_type=g.model("identity", "TokenRequestGrantType").CLIENT_CREDENTIALS,
             client_id=credentials.client_id, client_secret=credentials.client_secret)),
@@ -181,17 +182,17 @@ def test_a_generated_client_runs_the_parents_journey(generated):
     assert [type(e).__name__ for e in batch.events] == [
         "StudentUpsertedEvent", "GuardianUpsertedEvent", "StaffUpsertedEvent",
         "ClassUpsertedEvent", "AttainmentRecordedEvent"]
-    pushed = answer(g.api("ingest", "school_data.post_api_v1_school_data_batches")
+    pushed = answer(g.api("ingest", "school_data.push_batch")
                     .sync_detailed(client=g.client("ingest", system_token), body=batch), 202)
     assert not pushed.rejected, pushed
 
     # The parent activates and confirms the child's date of birth.
     parent = activate(g, parent_email, "a-parent-password-1")
-    links = g.api("linking", "links.get_api_v1_links")
+    links = g.api("linking", "links.list_links")
     link = wait_for(lambda: answer(links.sync_detailed(client=g.client("linking", parent)),
                                    200).items, timeout=120, interval=0.2,
                     message="the parent's link")[0]
-    answer(g.api("linking", "links.post_api_v1_links_link_id_verify").sync_detailed(
+    answer(g.api("linking", "links.verify_link").sync_detailed(
         link.id, client=g.client("linking", parent),
         body=g.model("linking", "VerifyRequest")(date_of_birth=BIRTHDAY)), 200)
     student_id = link.student.id
@@ -204,24 +205,24 @@ def test_a_generated_client_runs_the_parents_journey(generated):
              and _count(g.system, "reports", "SELECT count(*) FROM attainment WHERE "
                         "student_id = :s", s=student_id),
              timeout=120, interval=0.2, message="the verified link and the marks in reports")
-    published = answer(g.api("reports", "reports.post_api_v1_reports_publish").sync_detailed(
+    published = answer(g.api("reports", "reports.publish_period").sync_detailed(
         client=g.client("reports", admin), body=g.model("reports", "PublishRequest")(
             period=PERIOD, title="Autumn report")), 202)
     assert published.published == 1
-    listed = answer(g.api("reports", "student_reports.get_api_v1_students_student_id_reports")
+    listed = answer(g.api("reports", "student_reports.list_student_reports")
                     .sync_detailed(student_id, client=g.client("reports", parent)), 200)
-    report = answer(g.api("reports", "reports.get_api_v1_reports_report_id").sync_detailed(
+    report = answer(g.api("reports", "reports.get_report").sync_detailed(
         listed.items[0].id, client=g.client("reports", parent)), 200)
     assert report.subjects[0].attainment[0].value == "42"
 
     # The parent files a request for their child's data, and follows it.
     RequestIn = g.model("dsar", "RequestIn")
-    filed = answer(g.api("dsar", "subject_requests.post_api_v1_subject_requests")
+    filed = answer(g.api("dsar", "subject_requests.file_request")
                    .sync_detailed(client=g.client("dsar", parent), body=RequestIn(
                        kind=g.model("dsar", "RequestInKind").ACCESS,
                        subject=g.model("dsar", "SubjectIn")(
                            type_=g.model("dsar", "SubjectInType").STUDENT,
                            id=student_id))), 201)
-    followed = answer(g.api("dsar", "subject_requests.get_api_v1_subject_requests_request_id")
+    followed = answer(g.api("dsar", "subject_requests.get_request")
                       .sync_detailed(filed.id, client=g.client("dsar", parent)), 200)
     assert followed.id == filed.id and followed.kind == "access"

@@ -191,14 +191,51 @@ def test_a_school_systems_token_writes_only_its_own_schools_data(school_push):
     smuggled = school_push.client.post("/api/v1/school-data/batches", json={
         "batch_id": "x1", "school_id": school_b, "events": [student("S1")]},
         headers={"Authorization": f"Bearer {token_a}"})
-    assert smuggled.status_code in (202, 422)
-    school_push.push(token_a, [{**student("S2"), "school_id": school_b}])
+    assert smuggled.status_code == 422
+    assert "school_id" in smuggled.json["error"]["fields"]
+    inside = school_push.push(token_a, [{**student("S2"), "school_id": school_b},
+                                        student("S3")])
+    assert inside.json["rejected"] == [{"index": 0, "error": "school_id: Unknown field.",
+                                        "source_id": "S2"}]
     recorded = school_push.events("reports", "StudentRecorded")
     assert recorded and {e["school_id"] for e in recorded} == {school_a}
     operator = school_push.client.post("/api/v1/school-data/batches", json={
         "batch_id": "x2", "events": [student("S3")]},
         headers={"Authorization": f"Bearer {school_push.operator}"})
     assert operator.status_code == 404  # only school systems push
+
+
+def test_a_year_group_out_of_range_or_an_unknown_field_is_refused_and_changes_nothing(
+        school_push):
+    """Issue 24: `year_group: 17` and a field we do not know were taken in silence (the
+    field dropped). Each is refused by index naming the field, and the student keeps what
+    the school pushed before."""
+    _, token = school_push.school()
+    assert school_push.push(token, [student("S1")]).json["accepted"] == 1
+    (placed,) = school_push.events("reports", "StudentPlacementRecorded")
+    answer = school_push.push(token, [
+        student("S1", year_group=17, form_group="13Z"),
+        student("S1", form_group="13Z", nickname="Annie"),
+        {**student("S1", form_group="13Z"), "priority": "high"}])
+    assert answer.status_code == 202 and answer.json["accepted"] == 0
+    assert [(r["index"], r["error"]) for r in answer.json["rejected"]] == [
+        (0, "data.year_group: A year group from 0 (Reception) to 13 (Year 13); leave it "
+            "out when not known."),
+        (1, "data.nickname: Unknown field."),
+        (2, "priority: Unknown field.")]
+    assert "Annie" not in str(answer.json) and "high" not in str(answer.json)
+    assert school_push.events("reports", "StudentPlacementRecorded") == [placed]
+    assert placed["data"]["year_group"] == 7 and placed["data"]["form_group"] == "7A"
+    # Reception and Year 13 are year groups; left out, the year group is not known.
+    unknown = student("S3")
+    del unknown["data"]["year_group"]
+    reception = school_push.push(token, [student("S1", year_group=0),
+                                         student("S2", year_group=13), unknown])
+    assert reception.json["accepted"] == 3
+    wait_for(school_push.drained, message="published")
+    years = {e["data"]["year_group"] for e in
+             school_push.events("reports", "StudentPlacementRecorded")}
+    assert years == {7, 0, 13, None}
 
 
 def test_only_linkings_queue_ever_receives_a_date_of_birth(school_push):

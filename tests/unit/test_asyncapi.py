@@ -174,7 +174,7 @@ _MESSAGE = {
         "summary": {"type": "string"},
         "description": {"type": "string"}, "contentType": {"type": "string"},
         "payload": {"type": "object"},
-        "examples": {"type": "array", "items": {  # AsyncAPI 3.0's Message Example Object
+        "examples": {"type": "array", "items": {  # AsyncAPI 3.1's Message Example Object
             "type": "object", "required": ["payload"], "additionalProperties": False,
             "properties": {"name": {"type": "string"}, "summary": {"type": "string"},
                            "payload": {}}}},
@@ -186,7 +186,7 @@ ASYNCAPI_SUBSET = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "type": "object", "required": ["asyncapi", "info"], "additionalProperties": False,
     "properties": {
-        "asyncapi": {"const": "3.0.0"},
+        "asyncapi": {"const": "3.1.0"},
         "info": {"type": "object", "required": ["title", "version"],
                  "properties": {"title": {"type": "string"}, "version": {"type": "string"},
                                 "description": {"type": "string"}}},

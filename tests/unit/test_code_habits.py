@@ -38,10 +38,6 @@ NOT_YET = {
     "services/reports/service.py:Reports.record_class",
     "shared/contracts/envelope.py:load_plain_envelope",
     "shared/contracts/fastload.py:fast_path", "shared/db.py:upsert_versioned_many",
-    "shared/demo.py:DemoLoader.load", "shared/demo.py:DemoLoader._activated",
-    "shared/messaging/consumer.py:QueueWorker._apply_pending",
-    "shared/messaging/relay.py:OutboxRelay.publish_batch",
-    "shared/service.py:ServiceRuntime.handlers_by_channel",
 }
 
 

@@ -14,7 +14,8 @@ from shared.config import Settings
 from shared.contracts import typed
 from shared.db import make_engine, make_session_factory, upsert_versioned, upsert_versioned_many
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
-                                       DeliveryProcessor, QueueWorker, route)
+                                       DeliveryProcessor, route)
+from shared.messaging.queue_worker import QueueWorker
 from shared.messaging.envelope import new_envelope
 from tests import fakeservice
 
@@ -168,7 +169,7 @@ def upserts_many_as_one_by_one(engine: sa.Engine) -> None:
 
 
 def test_a_packed_message_is_unpacked_into_its_events():
-    from shared.messaging.consumer import unpack
+    from shared.messaging.queue_worker import unpack
     one, two = body(), body()
     assert unpack(f"[{one},{two}]".encode()) == [json.loads(one), json.loads(two)]
     assert unpack(one) == [one]
@@ -177,7 +178,7 @@ def test_a_packed_message_is_unpacked_into_its_events():
 
 
 def test_events_of_a_packed_message_are_applied_and_dead_lettered_each_alone(world):
-    from shared.messaging.consumer import unpack
+    from shared.messaging.queue_worker import unpack
     spec, engine, sessions, _ = world
     consumer = processor(spec, sessions, {"ParentVerified": fakeservice.record_effect})
     bad = json.loads(body())

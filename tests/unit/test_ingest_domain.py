@@ -39,16 +39,38 @@ def test_references_are_resolved_to_ids():
                                              ("student", "S2")]
 
 
-def test_unknown_fields_are_ignored_and_bad_ones_named_without_their_values():
-    assert isinstance(loaded({"type": "staff.upserted", "source_id": "T1", "extra": 1,
-                              "data": {"title": "Dr", "given_name": "A", "family_name": "B",
-                                       "shoe_size": 9}}), tuple)
+def test_unknown_fields_are_refused_by_name_and_bad_ones_named_without_their_values():
+    """Issue 24: a field we do not know is the school's mistake to hear of, by its name."""
+    reason = validate_event({"type": "staff.upserted", "source_id": "T1", "data": {
+        "title": "Dr", "given_name": "A", "family_name": "B", "shoe_size": 9}})
+    assert reason == "data.shoe_size: Unknown field."
+    assert validate_event({"type": "staff.upserted", "source_id": "T1", "extra": 1, "data": {
+        "title": "Dr", "given_name": "A", "family_name": "B"}}) == "extra: Unknown field."
+    child = validate_event({"type": "guardian.upserted", "source_id": "G1", "data": {
+        "given_name": "Pat", "family_name": "Lee", "email": "pat@example.org", "students": [
+            {"student_id": "S1", "relationship": "Mother", "receives_reports": True,
+             "parental_responsibility": True}]}})
+    assert child == "data.students.0.parental_responsibility: Unknown field."
     reason = validate_event({"type": "student.upserted", "source_id": "S1", "data": {
         "given_name": "Ann", "family_name": "Lee", "date_of_birth": "2023-02-29",
         "form_group": "7A", "year_group": "seven"}})
     assert "data.date_of_birth" in reason and "data.year_group" in reason
     assert "2023-02-29" not in reason and "seven" not in reason
     assert validate_event("not an object").startswith("event:")
+
+
+def test_a_year_group_is_reception_to_year_13():
+    """0 (Reception) to 13; out of that range is refused naming the field, not kept."""
+    def student(year):
+        return {"type": "student.upserted", "source_id": "S1", "data": {
+            "given_name": "Ann", "family_name": "Lee", "form_group": "7A",
+            "year_group": year}}
+    for year in (0, 1, 7, 13, None):
+        assert loaded(student(year))[2]["year_group"] == year
+    for year in (17, 14, -1, 100):
+        reason = validate_event(student(year))
+        assert reason.startswith("data.year_group: A year group from 0 (Reception) to 13")
+        assert str(year) not in reason
 
 
 def test_the_content_hash_changes_with_content_and_is_salted_by_the_record():

@@ -217,3 +217,26 @@ def test_events_are_built_as_new_envelope_builds_them():
         builder.build("StudentRecorded", bad)
     with pytest.raises(contracts.ContractError):  # not an event ingest produces
         builder.build("ParentVerified", {})
+
+
+def test_a_schema_with_hooks_or_validators_of_its_own_is_left_to_marshmallow():
+    """A hook may change or refuse anything: the fast path does not know it, so it steps
+    aside (found through marshmallow's public decorator marks, not its private state)."""
+    from marshmallow import Schema, fields, pre_load, validates_schema
+
+    class Plain(Schema):
+        name = fields.String(required=True)
+
+    class Trimmed(Plain):
+        @pre_load
+        def trim(self, data, **kwargs):
+            return {k: v.strip() for k, v in data.items()}
+
+    class Checked(Plain):
+        @validates_schema
+        def check(self, data, **kwargs):
+            pass
+
+    assert fastload.fast_path(Plain()) is not None
+    assert fastload.fast_path(Trimmed()) is None and fastload.fast_path(Checked()) is None
+    assert fastload.loader(Trimmed())({"name": "  x "}) == {"name": "x"}

@@ -79,4 +79,5 @@ def test_an_invitation_names_the_school_a_school_renamed_is_named_anew(notificat
     assert row.subject == "Your Pupil Progress invitation from Demo Academy Trust"
     parent = templates.invitation("x", "Pat", "t" * 30, "parent",
                                   school=templates.School("Demo Academy"))
-    assert "Demo Academy has set up a Pupil Progress account for you." in parent.text
+    assert "Demo Academy has set up a Pupil Progress account for you as a parent or carer." \
+        in parent.text

@@ -15,6 +15,7 @@ from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay, RelayStalled
 from tests import fakeservice
+from tests.support import OneByOnePublisher
 
 SCHOOL = "00000000-0000-4000-8000-00000000000a"
 STUDENT = "00000000-0000-4000-8000-0000000000b1"
@@ -33,7 +34,7 @@ def db(tmp_path):
     return spec, engine, make_session_factory(engine)
 
 
-class RecordingPublisher:
+class RecordingPublisher(OneByOnePublisher):
     def __init__(self, fail_times=0):
         self.sent, self.fail_times = [], fail_times
 

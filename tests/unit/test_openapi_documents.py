@@ -44,6 +44,21 @@ def test_every_operation_documents_a_success_answer(doc):
     assert not missing, f"operations without a documented success answer: {missing}"
 
 
+def test_every_success_answer_says_its_body(doc):
+    """A success answer other than 204 declares its body's media type and schema (JSON,
+    the export's application/zip, a receipt's application/jose); a 204 has none."""
+    silent = []
+    for label, op in operations(doc):
+        for status, answer in op["responses"].items():
+            if not status.startswith("2"):
+                continue
+            content = answer.get("content", {})
+            if (status == "204") == bool(content) or not all(
+                    media.get("schema") for media in content.values()):
+                silent.append(f"{label} {status}")
+    assert not silent, f"success answers silent on their body: {silent}"
+
+
 def test_the_checks_catch_an_operation_silent_on_security_or_success():
     """The checks themselves: an operation without either is caught."""
     broken = {"components": {"securitySchemes": {BEARER_SCHEME: {"scheme": "bearer"}}},
@@ -52,6 +67,55 @@ def test_the_checks_catch_an_operation_silent_on_security_or_success():
         test_every_operation_declares_its_security(broken)
     with pytest.raises(AssertionError, match="without a documented success"):
         test_every_operation_documents_a_success_answer(broken)
+    broken["paths"]["/x"]["post"]["responses"]["202"] = {"description": "Accepted"}
+    with pytest.raises(AssertionError, match="silent on their body.*POST /x 202"):
+        test_every_success_answer_says_its_body(broken)
+
+
+def test_every_operation_has_an_id_a_one_line_summary_and_a_description(doc):
+    """What a generated client names the call (unique in the document), a summary of one
+    line (the docstring's first paragraph) and a description (the rest)."""
+    ids = [op.get("operationId") for _label, op in operations(doc)]
+    assert None not in ids, [label for label, op in operations(doc) if "operationId" not in op]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    bad = [label for label, op in operations(doc)
+           if "\n" in op.get("summary", "\n") or len(op["summary"]) > 80
+           or not op.get("description", "").strip()]
+    assert not bad, f"operations without a one-line summary and a description: {bad}"
+
+
+def answer_of(doc, answer):
+    """A response, its `$ref` to a response component followed."""
+    ref = answer.get("$ref", "")
+    return doc["components"]["responses"][ref.rsplit("/", 1)[1]] if ref else answer
+
+
+def test_every_operation_documents_the_errors_of_its_kind(doc):
+    """A token-guarded operation answers 401 (no, a revoked or an expired token; staff
+    without the second factor) and, for some roles only, 404 to the others
+    (shared/auth.require); one taking a body 400 (not JSON, too deep), 413 (too large)
+    and 422 (invalid): each documented, each with the one error schema."""
+    missing = []
+    for label, op in operations(doc):
+        wanted = set()
+        if op["security"]:
+            wanted.add("401")
+        if op.get("x-roles"):
+            wanted.add("404")
+        if "requestBody" in op:
+            wanted |= {"400", "413", "422"}
+        missing += [f"{label} {status}" for status in sorted(wanted - set(op["responses"]))]
+    assert not missing, f"undocumented errors: {missing}"
+
+
+def test_the_error_checks_catch_an_operation_silent_on_its_errors():
+    broken = {"paths": {"/x": {"post": {
+        "operationId": "x", "summary": "Two\nlines.", "security": [{BEARER_SCHEME: []}],
+        "x-roles": ["operator"], "requestBody": {}, "responses": {"200": {}, "401": {}}}}}}
+    with pytest.raises(AssertionError, match="400.*404.*413.*422"):
+        test_every_operation_documents_the_errors_of_its_kind(broken)
+    with pytest.raises(AssertionError, match="one-line summary"):
+        test_every_operation_has_an_id_a_one_line_summary_and_a_description(broken)
 
 
 def test_paging_is_only_after_and_next(doc):
@@ -105,7 +169,8 @@ def test_the_one_error_schema_answers_every_error(doc):
     error = {"$ref": "#/components/schemas/Error"}
     for label, op in operations(doc):
         for status, answer in op["responses"].items():
-            if status[0] in "45" and "content" in answer:
+            answer = answer_of(doc, answer)
+            if status[0] in "45" or status == "default":
                 assert answer["content"]["application/json"]["schema"] == error, (
                     label, status)
     detail = doc["components"]["schemas"]["ErrorDetail"]

@@ -44,6 +44,7 @@ def _publisher(answers_per_connection: list[list[str]]):
         made.append(conn)
         publisher._conn, publisher._channel, publisher._next_tag = conn, conn, 0
         publisher.connects += 1
+        return conn
     publisher._connect = connect
     return publisher, made
 

@@ -20,6 +20,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.rights import RightsParticipant
 from shared.rights.participant import Subject, with_plumbing
 from tests import fakeservice
+from tests.support import OneByOnePublisher
 
 SCHOOL = "00000000-0000-4000-8000-00000000000a"
 TOKEN = "a-secret-token-0123456789abcdefghij"
@@ -45,7 +46,7 @@ def db(tmp_path):
     return spec, engine, make_session_factory(engine)
 
 
-class Publisher:
+class Publisher(OneByOnePublisher):
     def __init__(self, refuse: set[str] = frozenset()):
         self.sent, self.refuse = [], refuse
 

@@ -19,6 +19,7 @@ from shared.db import make_engine, make_session_factory, utcnow
 from shared.web import install_error_handlers
 from shared.messaging.consumer import Event
 from shared.messaging.envelope import new_envelope
+from shared.contracts import typed
 from shared.revocations import (RevocationsUnavailable, RevocationView, apply_revocations,
                                 revocation_data)
 from shared.tables import define_plumbing_tables
@@ -43,7 +44,7 @@ def revoke(db, subject, *, before=None, session_id=None, lifetime=900):
     data = revocation_data(subject, reason="logout", revoked_before=before or utcnow(),
                            token_lifetime=lifetime, session_id=session_id)
     envelope = new_envelope("TokensRevoked", data, producer="identity", school_id=None)
-    loaded = dict(data)  # as the contract loads it
+    loaded = typed.TokensRevoked.load(data)  # as the contract loads it
     with sessions() as session, session.begin():
         apply_revocations(table)(session, [Event(envelope, loaded)])
 

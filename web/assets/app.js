@@ -5,11 +5,12 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
+import { inChildOrder } from "./children.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
-         loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
+         loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
          setRenderer, show, sleep, summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
@@ -112,8 +113,10 @@ async function settled(load, isEmpty) {
   return answer;
 }
 
+/** The reader's links, in the children's order (children.js): every screen lists them so. */
 async function loadLinks() {
-  state.links = await settled(() => allPages("/api/v1/links"), (links) => !links.length);
+  const links = await settled(() => allPages("/api/v1/links"), (found) => !found.length);
+  state.links = inChildOrder(links, (link) => ({ name: childName(link), id: link.student.id }));
   return state.links;
 }
 
@@ -124,8 +127,8 @@ function childName(link) {
 /** The students whose reports this reader may open: [{id, name, school_id}]. */
 async function readableStudents() {
   if (state.me.role === "student") {
-    return (state.me.student_ids || []).map((id) => ({ id, name: state.me.name || "You",
-                                                       school_id: (state.me.school_ids || [])[0] }));
+    return inChildOrder((state.me.student_ids || []).map((id) => ({
+      id, name: state.me.name || "You", school_id: (state.me.school_ids || [])[0] })));
   }
   const links = await loadLinks();
   return links.filter((l) => l.status === "verified")
@@ -587,7 +590,8 @@ async function requestsScreen() {
     options: selves.map((s) => [s.school_id || "", schoolName(s.school_id)]),
     hint: "Each school decides about the data it shared." }) : null;
   const self = () => (which ? selves.find((s) => (s.school_id || "") === which.input.value) : selves[0]);
-  const children = subjects.filter((s) => !s.yourself && s.type === "student");
+  const children = inChildOrder(subjects.filter((s) => !s.yourself && s.type === "student"),
+                                (s) => ({ name: names[s.id] || "", id: s.id }));
   const list = h("ul", { class: "request-list" }, requests.map((r) => requestItem(r, names)));
   const empty = h("p", { hidden: requests.length > 0 }, "You have not made any requests yet.");
   const noteId = uniqueId("note");
@@ -907,6 +911,8 @@ async function render() {
     show("Something went wrong", h("p", {}, explainError(error)),
       h("p", {}, h("a", { href: location.pathname + location.search }, "Try again")));
     announceError(explainError(error));
+  } finally {
+    loaded(); // a screen that drew nothing new (a redirect did) is not left busy
   }
 }
 

@@ -8,6 +8,7 @@ import { h, uniqueId } from "./dom.js";
 const main = document.getElementById("main");
 const statusRegion = document.getElementById("status");
 const alertRegion = document.getElementById("alert");
+const busyRegion = document.getElementById("page-loading");
 
 /** The signed-in reader (GET /api/v1/me), kept by app.js for the consoles. */
 export const session = { me: null };
@@ -57,14 +58,22 @@ export function show(title, ...content) {
   const heading = h("h1", { tabindex: "-1", id: "page-heading" }, title);
   main.replaceChildren(heading, ...content.flat(Infinity)
     .filter((part) => part !== null && part !== undefined && part !== false));
-  main.removeAttribute("aria-busy");
+  loaded();
   document.title = `${title} – Pupil Progress`;
   if (rendered) heading.focus();
   rendered = true;
 }
 
+/** A screen is fetching what it shows: <main> is aria-busy and the "Loading…" status shows
+ *  (after a moment, styles.css: a fast answer does not flash it) until the screen is drawn. */
 export function loading() {
   main.setAttribute("aria-busy", "true");
+  busyRegion.hidden = false;
+}
+
+export function loaded() {
+  main.removeAttribute("aria-busy");
+  busyRegion.hidden = true;
 }
 
 export function notFound() {
