@@ -6,10 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench install clean stack stack-down compose-test
 
-$(STAMP): pyproject.toml
+# The AsyncAPI parser (a test dependency, Node: tools/asyncapi's lockfile) when npm is here;
+# without it, its test skips (and fails under PP_REQUIRE_INTEGRATION).
+$(STAMP): pyproject.toml tools/asyncapi/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	if command -v npm >/dev/null; then \
+	  npm ci --ignore-scripts --no-audit --no-fund --prefix tools/asyncapi >/dev/null; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -291,7 +291,9 @@ BEARER_SCHEME_SPEC = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
 
 def passed_second_factor(principal: Principal) -> bool:
     amr = principal.claims.get("amr")
-    return isinstance(amr, list) and "otp" in amr
+    # "otp": the password then a code; "hwk" with "user": a passkey whose device verified
+    # the person (identity requires it), both factors at once. "mfa" alone says nothing.
+    return isinstance(amr, list) and ("otp" in amr or ("hwk" in amr and "user" in amr))
 
 
 def recent_second_factor(principal: Principal, now: float | None = None) -> bool:

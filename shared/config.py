@@ -1,10 +1,12 @@
 """Configuration from the environment only (names fixed by API.md where they appear there)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from shared.proxies import TrustedProxies
 
@@ -67,6 +69,11 @@ class Settings:
     smtp_password: str | None = None
     mail_from: str = "Pupil Progress <no-reply@pupil-progress.invalid>"
     public_url: str = "http://127.0.0.1:8080"  # links in emails
+    # Passkeys (WebAuthn, services/identity/passkeys.py): the relying party's id (a domain:
+    # browsers refuse an IP address) and the origins the web app is served from. Unset: the
+    # public URL's, with localhost for 127.0.0.1 (open http://localhost:<port>/ to use them).
+    passkey_rp_id: str = "localhost"
+    passkey_origins: tuple[str, ...] = ("http://localhost:8080",)
     bootstrap_operator_email: str | None = None
     bootstrap_operator_password: str | None = None
     # Messaging knobs: not part of the public contract, sane defaults.
@@ -74,6 +81,9 @@ class Settings:
     queue_prefix: str = ""
     prefetch: int = 32
     max_attempts: int = 5
+    # How long a consumer remembers the events it applied (docs/decisions.md "Inbox
+    # retention"); an older event is refused, since whether it was applied cannot be told.
+    inbox_retention_days: int = 30
     outbox_retention_seconds: int = 3600
     relay_batch_size: int = 500
     # Publisher confirms outstanding at once (1: wait for each confirm, the naive relay).
@@ -115,14 +125,16 @@ class Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("PP_DATA_DIR") or "./var")
         gateway_port = _int(env, "PP_GATEWAY_PORT", 8080)
+        public_url = (env.get("PP_PUBLIC_URL")
+                      or f"http://127.0.0.1:{gateway_port}").rstrip("/")
         return cls(
             data_dir=data_dir,
             gateway_port=gateway_port,
             database_urls=_database_urls(env, data_dir),
             # Unset: the embedded gateway's own address, so mail links work from make run
             # on any port.
-            public_url=(env.get("PP_PUBLIC_URL")
-                        or f"http://127.0.0.1:{gateway_port}").rstrip("/"),
+            public_url=public_url,
+            **_passkey_settings(env, public_url),
             bootstrap_operator_email=env.get("PP_BOOTSTRAP_OPERATOR_EMAIL") or None,
             bootstrap_operator_password=env.get("PP_BOOTSTRAP_OPERATOR_PASSWORD") or None,
             invitation_days=_int(env, "PP_INVITATION_DAYS", 7),
@@ -173,6 +185,7 @@ def _messaging_settings(env: Mapping[str, str]) -> dict[str, Any]:
         queue_prefix=env.get("PP_QUEUE_PREFIX") or "",
         prefetch=_int(env, "PP_PREFETCH", 32),
         max_attempts=_int(env, "PP_MAX_ATTEMPTS", 5),
+        inbox_retention_days=_int(env, "PP_INBOX_RETENTION_DAYS", 30),
         outbox_retention_seconds=_int(env, "PP_OUTBOX_RETENTION_SECONDS", 3600),
         relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 500),
         publish_window=_int(env, "PP_PUBLISH_WINDOW", 256),
@@ -189,6 +202,24 @@ def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
         smtp_user=env.get("PP_SMTP_USER") or None,
         smtp_password=env.get("PP_SMTP_PASSWORD") or None,
         mail_from=env.get("PP_MAIL_FROM") or "Pupil Progress <no-reply@pupil-progress.invalid>")
+
+
+def _passkey_settings(env: Mapping[str, str], public_url: str) -> dict[str, Any]:
+    """PP_PASSKEY_RP_ID and PP_PASSKEY_ORIGINS (comma-separated), else the public URL's
+    host and origin; an IP address (make run's 127.0.0.1) becomes localhost, the one
+    name a browser lets a plain-http page use for passkeys."""
+    parts = urlsplit(public_url)
+    host = parts.hostname or "localhost"
+    try:
+        ipaddress.ip_address(host)
+        host = "localhost"
+    except ValueError:
+        pass
+    port = f":{parts.port}" if parts.port else ""
+    origins = [o.strip().rstrip("/") for o in (env.get("PP_PASSKEY_ORIGINS") or "").split(",")
+               if o.strip()]
+    return dict(passkey_rp_id=env.get("PP_PASSKEY_RP_ID") or host,
+                passkey_origins=tuple(origins or [f"{parts.scheme}://{host}{port}"]))
 
 
 def _token_settings(env: Mapping[str, str]) -> dict[str, Any]:

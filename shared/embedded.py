@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -132,10 +133,21 @@ def serve(gateway: Gateway, host: str, port: int) -> BaseWSGIServer:
                        request_handler=_Handler)
 
 
+def boxed(lines: list[str], wrap: int = 88) -> str:
+    """Lines in a box of plain characters, so they stand out among the log lines; a long
+    line wraps, its continuation indented as it was."""
+    lines = [part for line in lines for part in (textwrap.wrap(
+        line, wrap, subsequent_indent=" " * (len(line) - len(line.lstrip()) + 2),
+        break_long_words=False, break_on_hyphens=False) or [""])]
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join([rule, *(f"| {line.ljust(width)} |" for line in lines), rule])
+
+
 def _load_demo(system: EmbeddedSystem, gateway: Gateway, settings: Settings,
-               show_operator_password: bool) -> None:
+               show_operator_password: bool) -> str | None:
     """Load the demo school before the port opens; a failure is reported and the system
-    runs on without it."""
+    runs on without it. Answers the logins to print once the port is open."""
     from shared import demo
     print("Loading the demo school...", flush=True)
     email, password = settings.bootstrap_operator_email, settings.bootstrap_operator_password
@@ -151,8 +163,8 @@ def _load_demo(system: EmbeddedSystem, gateway: Gateway, settings: Settings,
         reason = str(exc) if isinstance(exc, demo.DemoError) else type(exc).__name__
         log.error("demo school not loaded: %s", reason)
         print(f"The demo school could not be loaded: {reason}", flush=True)
-        return
-    print(demo.logins_text(result), flush=True)
+        return None
+    return demo.logins_text(result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    if logging.getLogger().getEffectiveLevel() >= logging.INFO:
+        # A line per event applied is for following one request through a deployment;
+        # here it buried the demo's logins (issue 24). PP_LOG_LEVEL=DEBUG shows them.
+        logging.getLogger("shared.messaging.consumer.applied").setLevel(logging.WARNING)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     operator_from_env = bool(settings.bootstrap_operator_email
                              and settings.bootstrap_operator_password)
@@ -171,14 +187,16 @@ def main(argv: list[str] | None = None) -> int:
                            bootstrap_operator_password=demo.OPERATOR[1])
     system = EmbeddedSystem(settings, load_specs())
     gateway = system.start()
-    if args.demo:
-        _load_demo(system, gateway, settings, show_operator_password=not operator_from_env)
+    logins = _load_demo(system, gateway, settings, show_operator_password=not operator_from_env
+                        ) if args.demo else None
     host = os.environ.get("PP_GATEWAY_HOST", "127.0.0.1")
     server = serve(gateway, host, settings.gateway_port)
     serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
     serving.start()
-    print(f"Pupil Progress is running on http://{host}:{settings.gateway_port} "
-          f"(data in {settings.data_dir}); Ctrl-C to stop.", flush=True)
+    running = (f"Pupil Progress is running on http://{host}:{settings.gateway_port} "
+               f"(data in {settings.data_dir}); Ctrl-C to stop.")
+    # Last, after every line of starting up, and boxed: what to open and how to sign in.
+    print(boxed([running, *(["", *logins.splitlines()] if logins else [])]), flush=True)
 
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

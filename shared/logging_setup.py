@@ -17,6 +17,14 @@ _EMAIL = re.compile(r"[^\s@'\"<>(),;]+@[^\s@'\"<>(),;]+\.[A-Za-z]{2,}")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 # PostgreSQL error details quote the offending values ("Key (email)=(jane@...)").
 _DETAIL = re.compile(r"DETAIL:.*")
+# A terminal's colour and cursor codes (CSI and other ESC sequences), as a library writes
+# them when it sees a terminal: they are noise in a JSON log line (issue 24).
+_TERMINAL_CODES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[()*+][0-9A-Za-z]|[@-Z\\-_])")
+
+
+def plain(text: str) -> str:
+    """The text without terminal colour codes."""
+    return _TERMINAL_CODES.sub("", text) if "\x1b" in text else text
 
 
 def redact(text: str) -> str:
@@ -27,7 +35,7 @@ class RedactingFormatter(logging.Formatter):
     """Redacts the whole formatted record, tracebacks included."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return plain(redact(super().format(record)))
 
 
 class RedactingFilter(logging.Filter):
@@ -54,9 +62,9 @@ class JsonFormatter(logging.Formatter):
                  "level": record.levelname, "logger": record.name,
                  "service": self.service, "process": record.process,
                  "correlation_id": getattr(record, "correlation_id", "-"),
-                 "message": redact(record.getMessage())}
+                 "message": plain(redact(record.getMessage()))}
         if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
+            entry["exception"] = plain(redact(self.formatException(record.exc_info)))
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -197,7 +197,8 @@ class ServiceRuntime:
             queue = topology.service_queue(self.settings, self.spec.name, channel)
             processor = DeliveryProcessor(self.spec.name, queue.name, self.context.sessions,
                                           self.spec.tables, handlers,
-                                          self.settings.max_attempts)
+                                          self.settings.max_attempts,
+                                          dt.timedelta(days=self.settings.inbox_retention_days))
             worker = QueueWorker(self.settings, processor, queue)
             self.queue_workers.append(worker)
             loops.append((f"{self.spec.name}.{channel}", worker.run))

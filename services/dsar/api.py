@@ -13,6 +13,7 @@ from shared.pages import PageQuery
 from shared.rights.datamap import data_map
 from shared.service import current_context, in_transaction
 
+from . import examples
 from .schemas import (AuditList, ExtendIn, OffboardingList, OffboardingOut, OwnSubjectList,
                       PauseIn, RefuseIn, RequestIn, RequestList, RequestOut, RequestQuery)
 from .service import Dsar
@@ -33,13 +34,14 @@ blp = Blueprint("subject-requests", __name__, url_prefix="/api/v1/subject-reques
 @blp.route("", methods=["POST"])
 @require("school_admin", "parent", "student")
 @answers(409)
-@blp.arguments(RequestIn)
-@blp.response(201, RequestOut)
+@blp.arguments(RequestIn, example=examples.REQUEST_IN)
+@blp.response(201, RequestOut, example=examples.REQUEST_OUT)
 def file_request(body):
     """File a subject request.
 
     File a request: a school admin's starts at once; a parent's or a student's
-    waits for the school (`awaiting_school`)."""
+    waits for the school (`awaiting_school`). A school admin's erasure wants the second
+    factor passed within 15 minutes, as approving one does (401 step_up_required)."""
     principal = current_principal()
     subject = body["subject"]
     school_id = body.get("school_id")
@@ -59,7 +61,8 @@ def file_request(body):
                                        "child."]})
     return in_transaction(lambda s: dsar().file(
         s, school_id, body["kind"], subject["type"], subject.get("id"), body["details"],
-        principal.account_id, principal.role, source_id=subject.get("source_id")))
+        principal.account_id, principal.role, source_id=subject.get("source_id"),
+        second_factor_recent=recent_second_factor(principal)))
 
 
 @blp.route("", methods=["GET"])
@@ -101,7 +104,7 @@ def own_subjects():
 
 @blp.route("/<uuid:request_id>", methods=["GET"])
 @require("school_admin", "parent", "student")
-@blp.response(200, RequestOut)
+@blp.response(200, RequestOut, example=examples.REQUEST_OUT)
 def get_request(request_id):
     """One subject request and its progress.
 
@@ -120,7 +123,7 @@ def _as_school_admin(action, request_id, **body):
 @blp.route("/<uuid:request_id>/approve", methods=["POST"])
 @require("school_admin")
 @answers(409)
-@blp.response(200, RequestOut)
+@blp.response(200, RequestOut, example=examples.REQUEST_OUT)
 def approve_request(request_id):
     """Approve a parent's or student's request.
 
@@ -134,7 +137,7 @@ def approve_request(request_id):
 @require("school_admin")
 @answers(409)
 @blp.arguments(RefuseIn)
-@blp.response(200, RequestOut)
+@blp.response(200, RequestOut, example=examples.REQUEST_OUT)
 def refuse_request(body, request_id):
     """Refuse a request, with the reason.
 
@@ -145,7 +148,7 @@ def refuse_request(body, request_id):
 @blp.route("/<uuid:request_id>/retry", methods=["POST"])
 @require("school_admin")
 @answers(409)
-@blp.response(200, RequestOut)
+@blp.response(200, RequestOut, example=examples.REQUEST_OUT)
 def retry_request(request_id):
     """Ask the silent or failed services again.
 
@@ -157,7 +160,7 @@ def retry_request(request_id):
 @require("school_admin")
 @answers(409)
 @blp.arguments(ExtendIn)
-@blp.response(200, RequestOut)
+@blp.response(200, RequestOut, example=examples.REQUEST_OUT)
 def extend_request(body, request_id):
     """Extend a request's due date.
 
@@ -169,7 +172,7 @@ def extend_request(body, request_id):
 @require("school_admin")
 @answers(409)
 @blp.arguments(PauseIn)
-@blp.response(200, RequestOut)
+@blp.response(200, RequestOut, example=examples.REQUEST_OUT)
 def pause_request(body, request_id):
     """Pause a request, or resume it.
 
@@ -180,7 +183,7 @@ def pause_request(body, request_id):
 @blp.route("/<uuid:request_id>/complete", methods=["POST"])
 @require("school_admin")
 @answers(409)
-@blp.response(200, RequestOut)
+@blp.response(200, RequestOut, example=examples.REQUEST_OUT)
 def complete_request(request_id):
     """Complete a rectification.
 

@@ -27,9 +27,14 @@ class Requests:
     # --- filing --------------------------------------------------------------------------
     def file(self, session, school_id: str, kind: str, subject_type: str,
              subject_id: str | None, details: dict, filer: str | None, role: str,
-             source_id: str | None = None, trusted: bool = False) -> dict:
+             source_id: str | None = None, trusted: bool = False,
+             second_factor_recent: bool = True) -> dict:
         """A request about a subject given by id, or by the school's source id (then
-        ingest resolves it first, and the request starts once it is known)."""
+        ingest resolves it first, and the request starts once it is known). A school
+        admin's starts with no approval, so their erasure wants the second factor passed
+        lately (`second_factor_recent`, as approving one does: StepUpRequired)."""
+        if role == "school_admin" and kind == Kind.ERASURE and not second_factor_recent:
+            raise StepUpRequired()
         now = self.clock()
         request_id = str(uuid.uuid4())
         by_school = role == "school_admin"

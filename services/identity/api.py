@@ -12,7 +12,8 @@ from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
 
-from . import domain, people, schemas
+from . import domain, examples, people, schemas
+from .passkey_rules import PasskeyNotRegistered, PasskeyRefused
 from .service import Identity
 
 if TYPE_CHECKING:
@@ -69,10 +70,10 @@ auth.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
 @public
 @answers(401, 429)
 @operation("issueToken")
-@auth.arguments(schemas.TokenRequest, location="json_or_form")
+@auth.arguments(schemas.TokenRequest, location="json_or_form", example=examples.TOKEN_REQUEST)
 @auth.doc(requestBody={"content": {"application/x-www-form-urlencoded": {
     "schema": schemas.TokenRequest}}})
-@auth.response(200, schemas.TokenResponse)
+@auth.response(200, schemas.TokenResponse, example=examples.TOKEN_RESPONSE)
 def token(body):
     """Get an access token: password, refresh-token or client grant.
 
@@ -100,9 +101,10 @@ def token(body):
 @public
 @answers(401, 429)
 @operation("activateAccount")
-@auth.arguments(schemas.ActivateRequest)
+@auth.arguments(schemas.ActivateRequest, example=examples.ACTIVATE_REQUEST)
 @auth.alt_response(200, success=True, schema=schemas.Activated,
-                   description="The invitation accepted: the account is active")
+                   description="The invitation accepted: the account is active",
+                   example=examples.ACTIVATED)
 def activate(body):
     """Accept a school's invitation and activate the login.
 
@@ -221,7 +223,7 @@ def confirm_totp(body):
 @require("operator", "school_admin", second_factor=False)
 @answers(409, 429)
 @auth.arguments(schemas.SecondFactorPass)
-@auth.response(200, schemas.TokenResponse)
+@auth.response(200, schemas.TokenResponse, example=examples.TOKEN_RESPONSE)
 def pass_second_factor(body):
     """Pass the second factor after the password.
 
@@ -237,10 +239,100 @@ def pass_second_factor(body):
         commit_on=(domain.SecondFactorRefused,))
 
 
+# --- passkeys (WebAuthn; passkeys.py) ------------------------------------------------------
+EVERYONE = ("operator", "school_admin", "parent", "student")
+
+
+@auth.route("/auth/passkeys", methods=["GET"])
+@require(*EVERYONE)
+@auth.response(200, schemas.PasskeyList)
+def list_passkeys():
+    """List the signed-in login's passkeys.
+
+    The signed-in login's passkeys: their names and dates, never a key."""
+    account_id = current_principal().account_id
+    return {"items": run(lambda s: identity().list_passkeys(s, account_id))}
+
+
+@auth.route("/auth/passkeys/registration", methods=["POST"])
+@require(*EVERYONE)
+@auth.response(201, schemas.PasskeyCreation)
+def passkey_registration_options():
+    """Begin adding a passkey.
+
+    Begin adding a passkey to the signed-in login: a challenge (single use, five
+    minutes) and the options for navigator.credentials.create() (a discoverable
+    credential, user verification required). Staff need a token that passed the second
+    factor. 409 too_many_passkeys at ten."""
+    account_id = current_principal().account_id
+    return run(lambda s: identity().passkey_registration_options(s, account_id))
+
+
+@auth.route("/auth/passkeys", methods=["POST"])
+@require(*EVERYONE)
+@auth.arguments(schemas.PasskeyRegister)
+@auth.response(201, schemas.PasskeyOut)
+def register_passkey(body):
+    """Add a passkey under a name.
+
+    Add the passkey the browser made for that challenge, under the name given. The
+    attestation is checked against the challenge, the RP ID and the origins configured
+    (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
+    and the challenge is spent."""
+    account_id = current_principal().account_id
+    return run(lambda s: identity().register_passkey(
+        s, account_id, str(body["challenge_id"]), body["name"], body["credential"]),
+        commit_on=(PasskeyNotRegistered,))
+
+
+@auth.route("/auth/passkeys/<uuid:passkey_id>", methods=["DELETE"])
+@require(*EVERYONE)
+@auth.alt_response(204, success=True, description="The passkey removed")
+def remove_passkey(passkey_id):
+    """Remove a passkey.
+
+    Remove one of the signed-in login's passkeys: it signs nobody in from now on
+    (another login's: 404)."""
+    account_id = current_principal().account_id
+    run(lambda s: identity().remove_passkey(s, account_id, str(passkey_id)))
+    return "", 204
+
+
+@auth.route("/auth/passkey/options", methods=["POST"])
+@public
+@auth.response(201, schemas.PasskeyRequest)
+def passkey_sign_in_options():
+    """Begin signing in with a passkey.
+
+    Begin signing in with a passkey, no email needed: a challenge (single use, five
+    minutes) and the options for navigator.credentials.get() (the browser offers the
+    passkeys it holds for this site; user verification required)."""
+    return run(lambda s: identity().passkey_sign_in_options(s))
+
+
+@auth.route("/auth/passkey", methods=["POST"])
+@public
+@auth.arguments(schemas.PasskeySignIn)
+@auth.response(200, schemas.TokenResponse)
+def sign_in_with_passkey(body):
+    """Sign in with a passkey instead of a password.
+
+    Sign in with a passkey instead of a password: the browser's answer to the
+    challenge. Tokens as the password grant gives (in `role`, else the login's
+    default), having passed both factors (`amr` ["hwk", "user", "mfa"], `otp_at`): staff
+    need no code. Anything that does not check out (unknown or removed passkey, wrong
+    signature, origin or RP ID, no user verification, a counter that went back, a
+    challenge used or expired): 401 invalid_passkey, counted against the address as a
+    wrong password is."""
+    return run(lambda s: identity().sign_in_with_passkey(
+        s, str(body["challenge_id"]), body["credential"], client_address(),
+        body.get("role")), commit_on=(PasskeyRefused,))
+
+
 @auth.route("/me", methods=["GET"])
 @require("operator", "school_admin", "parent", "student", "school_system")
 @operation("getMe")
-@auth.response(200, schemas.MeOut)
+@auth.response(200, schemas.MeOut, example=examples.ME)
 def me():
     """The signed-in account.
 
@@ -255,8 +347,8 @@ operator = Blueprint("schools", __name__, url_prefix="/api/v1",
 
 @operator.route("/schools", methods=["POST"])
 @require("operator")
-@operator.arguments(schemas.SchoolCreate)
-@operator.response(201, schemas.IdOut)
+@operator.arguments(schemas.SchoolCreate, example=examples.SCHOOL_CREATE)
+@operator.response(201, schemas.IdOut, example=examples.CREATED)
 def create_school(body):
     """Create a school.
 
@@ -335,8 +427,8 @@ def school_people(query, school_id):
 @operator.route("/schools/<uuid:school_id>/staff", methods=["POST"])
 @require("operator", "school_admin")
 @answers(409)
-@operator.arguments(schemas.StaffInvite)
-@operator.response(201, schemas.IdOut)
+@operator.arguments(schemas.StaffInvite, example=examples.STAFF_INVITE)
+@operator.response(201, schemas.IdOut, example=examples.CREATED)
 def invite_staff(body, school_id):
     """Invite a member of staff.
 
@@ -368,7 +460,7 @@ def resend_invitation(query, account_id):
 
 @operator.route("/schools/<uuid:school_id>/clients", methods=["POST"])
 @require("operator", step_up=True)
-@operator.response(201, schemas.ClientOut)
+@operator.response(201, schemas.ClientOut, example=examples.CLIENT)
 def create_client(school_id):
     """Create a school-system client (id and secret).
 

@@ -15,6 +15,7 @@ from shared.worker import periodic
 
 from . import api, domain, handlers, models, personal_data, recovery_api
 from .keys import KeyRing
+from .passkey_rules import RelyingParty
 from .secret import IdentitySecret
 from .service import Identity
 
@@ -33,7 +34,8 @@ def build(ctx: ServiceContext) -> UseCases:
         invitation_lifetime=dt.timedelta(days=settings.invitation_days),
         refresh_lifetime=dt.timedelta(days=settings.refresh_token_days),
         address_key=secret.address_key,
-        ledger=ledger_from_url(settings.erasure_ledger_url)))
+        ledger=ledger_from_url(settings.erasure_ledger_url),
+        relying_party=RelyingParty(settings.passkey_rp_id, settings.passkey_origins)))
 
 
 def on_start(ctx: ServiceContext) -> None:

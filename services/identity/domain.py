@@ -191,6 +191,19 @@ def address_digest(key: bytes, address: str) -> str:
     return hmac.new(key, throttle_key(address).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def factor_address_digest(key: bytes, address: str) -> str:
+    """The address as the second factor's own (account, address) pair keys it: apart from
+    the password's, so a password that succeeds (a thief holding it signing in again)
+    does not clear the wrong codes counted from there."""
+    return hmac.new(key, b"second-factor " + throttle_key(address).encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+
+
+# The key of an account's own count of wrong codes, from every address (sign_in_failures'
+# address_hash: never a hex digest, so no address's pair).
+FACTOR_ACCOUNT_WIDE = "second-factor:any-address"
+
+
 @dataclass(frozen=True)
 class ThrottlePolicy:
     """Sign-in limits that fall on the address failing, never on anyone else.
@@ -208,6 +221,12 @@ class ThrottlePolicy:
     pair_memory: dt.timedelta = dt.timedelta(hours=24)  # a pair quiet this long is forgotten
     address_window: dt.timedelta = dt.timedelta(minutes=15)
     address_max_failures: int = 50       # per address per window, across all accounts
+    # Wrong second-factor codes against one account from every address together: only
+    # someone holding the password reaches them, and a 6-digit code must not fall to
+    # guesses spread over many addresses. A password reset lifts it (it ends the thief's
+    # sign-ins too).
+    factor_account_free_failures: int = 10
+    factor_account_max_lock: dt.timedelta = dt.timedelta(hours=1)
 
     def pair_lock(self, failures: int) -> dt.timedelta:
         """After the free failures: 1 s, 2 s, 4 s ... capped, so one address gets a handful
@@ -216,6 +235,14 @@ class ThrottlePolicy:
             return dt.timedelta(0)
         seconds = 2 ** min(failures - self.pair_free_failures, 20)
         return min(dt.timedelta(seconds=seconds), self.pair_max_lock)
+
+    def factor_account_lock(self, failures: int) -> dt.timedelta:
+        """After the account's free wrong codes: 1 s, 2 s, 4 s ... up to an hour, so codes
+        spread over any number of addresses get a couple of dozen checks a day."""
+        if failures < self.factor_account_free_failures:
+            return dt.timedelta(0)
+        seconds = 2 ** min(failures - self.factor_account_free_failures, 20)
+        return min(dt.timedelta(seconds=seconds), self.factor_account_max_lock)
 
     def address_refused(self, window_start: dt.datetime, failures: int,
                         now: dt.datetime) -> dt.datetime | None:

@@ -128,6 +128,8 @@ refresh_tokens = sa.Table(
     # When this sign-in last passed the second factor (NULL: the password alone); its
     # access tokens say so (`amr`, `otp_at`), and a refresh keeps it.
     sa.Column("otp_at", UtcDateTime, nullable=True),
+    # How the sign-in began: NULL the password, "passkey" a passkey (both factors at once).
+    sa.Column("method", sa.String(20), nullable=True),
 )
 
 # A login's TOTP second factor (RFC 6238): its key sealed with identity's secret
@@ -170,6 +172,34 @@ recovery_codes = sa.Table(
     sa.Column("code_hash", sa.String(200), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("used_at", UtcDateTime, nullable=True),
+)
+
+# A login's passkeys (WebAuthn credentials, services/identity/passkeys.py): the credential
+# id (base64url) and COSE public key the authenticator made, the name the person gave it,
+# and the authenticator's signature counter (a clone's lower count is refused).
+passkeys = sa.Table(
+    "passkeys", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("credential_id", sa.String(1400), nullable=False, unique=True),
+    sa.Column("public_key", sa.LargeBinary, nullable=False),
+    sa.Column("sign_count", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(60), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+)
+
+# Passkey challenges handed out and not yet answered: each is used once (deleted when
+# answered, right or wrong) and expires. A registration's names its login; a sign-in's none.
+passkey_challenges = sa.Table(
+    "passkey_challenges", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("purpose", sa.String(20), nullable=False),  # register | sign_in
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+              nullable=True, index=True),
+    sa.Column("challenge", sa.String(100), nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
 
 clients = sa.Table(

@@ -18,8 +18,9 @@ from shared.rights import TableDeclaration as T
 from shared.rights.participant import Subject
 
 from .domain import AccountKind, AccountStatus, MembershipStatus, SchoolStatus
-from .models import (accounts, invitations, mail_sends, memberships, password_resets,
-                     plumbing, recovery_codes, refresh_tokens, schools, second_factors)
+from .models import (accounts, invitations, mail_sends, memberships, passkey_challenges,
+                     passkeys, password_resets, plumbing, recovery_codes, refresh_tokens,
+                     schools, second_factors)
 from .revocation import EVENT as REVOCATION_EVENT, lock_accounts, sign_out_accounts
 
 ACCOUNT = Personal("account", "sign-in and contact")
@@ -62,7 +63,7 @@ DECLARATION = DataDeclaration("identity", tables=(
                          "token_hash": NOT_PERSONAL,
                          "issued_at": NOT_PERSONAL, "expires_at": NOT_PERSONAL,
                          "rotated_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL,
-                         "otp_at": NOT_PERSONAL},
+                         "otp_at": NOT_PERSONAL, "method": NOT_PERSONAL},
       school_column=None),
     # A login's second factor: its TOTP key (sealed with identity's secret) and its
     # recovery codes (hashed); they go with the login.
@@ -83,6 +84,19 @@ DECLARATION = DataDeclaration("identity", tables=(
                          "code_hash": Personal("account", "second factor recovery, hashed"),
                          "created_at": NOT_PERSONAL, "used_at": NOT_PERSONAL},
       school_column=None),
+    # A login's passkeys: the credential id and public key the person's device made, and
+    # the name they gave it. An access request exports the names and dates, never the
+    # credential or key (IdentityParticipant.export); they go with the login.
+    T("passkeys", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
+                   "credential_id": Personal("account", "passkey sign-in, its credential"),
+                   "public_key": Personal("account", "passkey sign-in, its public key"),
+                   "sign_count": NOT_PERSONAL,
+                   "name": Personal("account", "passkey sign-in, the name given to it"),
+                   "created_at": NOT_PERSONAL, "last_used_at": NOT_PERSONAL},
+      school_column=None),
+    T("passkey_challenges", {"id": NOT_PERSONAL, "purpose": NOT_PERSONAL,
+                             "account_id": NOT_PERSONAL, "challenge": NOT_PERSONAL,
+                             "expires_at": NOT_PERSONAL}, school_column=None),
     T("clients", {"id": NOT_PERSONAL, "school_id": NOT_PERSONAL, "secret_hash": NOT_PERSONAL,
                   "created_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL}),
     T("client_schools", {"client_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
@@ -145,6 +159,18 @@ class IdentityParticipant(RightsParticipant):
                if r.role == "school_admin" and r.status == MembershipStatus.ACCEPTED
                else {})}
             for r in rows]
+        # The person's passkeys, once they accepted this school's invitation (before, the
+        # login is nobody's this school knows): names and dates only, never a key.
+        accepted = sorted({r.account_id for r in rows
+                           if r.status == MembershipStatus.ACCEPTED})
+        out["passkeys"] = [{
+            "name": p.name, "created_at": p.created_at.isoformat(),
+            "last_used_at": p.last_used_at.isoformat() if p.last_used_at else None}
+            for p in session.execute(sa.select(passkeys.c.name, passkeys.c.created_at,
+                                               passkeys.c.last_used_at)
+                                     .where(passkeys.c.account_id.in_(accepted))
+                                     .order_by(passkeys.c.created_at, passkeys.c.id))
+            ] if accepted else []
         return out
 
     def erase(self, session, subject: Subject):
@@ -219,7 +245,7 @@ def delete_orphan_accounts(session, account_ids) -> int:
         if left:
             continue
         for table in (invitations, password_resets, refresh_tokens, mail_sends,
-                      second_factors, recovery_codes):
+                      second_factors, recovery_codes, passkeys, passkey_challenges):
             session.execute(table.delete().where(table.c.account_id == account_id))
         mentions = outbox.c.payload.like(f"%{account_id}%")
         # Unsent events about the login go, except the revocation of its tokens (ids).

@@ -6,7 +6,8 @@ from binascii import Error as Base64Error
 from urllib.parse import unquote_plus
 
 from flask import has_request_context, request
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (EXCLUDE, Schema, ValidationError, fields, pre_load, validate,
+                         validates_schema)
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
@@ -24,15 +25,24 @@ def Secret(**kwargs) -> fields.String:  # noqa: N802 - reads like a field class
 
 
 class TokenRequest(Schema):
-    grant_type = fields.String(required=True, validate=validate.OneOf(tuple(GRANT_FIELDS)))
+    grant_type = fields.String(required=True, validate=validate.OneOf(tuple(GRANT_FIELDS)),
+                               metadata={"description": "password, refresh_token or "
+                                                        "client_credentials."})
     # The role to act in, for a login holding several (password and refresh grants).
-    role = fields.String(validate=validate.OneOf(ACCOUNT_ROLES))
-    email = fields.String(validate=validate.Length(min=1, max=320))
-    password = fields.String(validate=validate.Length(min=1, max=300))
-    refresh_token = Secret()
-    client_id = Secret()
-    client_secret = Secret()
-    scope = fields.String(validate=validate.Length(max=300))  # OAuth clients send it; unused
+    role = fields.String(validate=validate.OneOf(ACCOUNT_ROLES), metadata={
+        "description": "The role to act in, for a login of several roles (password, refresh)."})
+    email = fields.String(validate=validate.Length(min=1, max=320), metadata={
+        "description": "The login's email (password grant)."})
+    password = fields.String(validate=validate.Length(min=1, max=300), metadata={
+        "description": "The login's password (password grant)."})
+    refresh_token = Secret(metadata={
+        "description": "A refresh token of the sign-in (refresh grant)."})
+    client_id = Secret(metadata={
+        "description": "The school-system client's id (client grant; or HTTP Basic)."})
+    client_secret = Secret(metadata={
+        "description": "The client's secret (client grant; or HTTP Basic)."})
+    scope = fields.String(validate=validate.Length(max=300), metadata={
+        "description": "Sent by some OAuth clients; ignored."})  # OAuth clients send it; unused
 
     @pre_load
     def _basic_client(self, data, **_):
@@ -62,31 +72,43 @@ class TokenRequest(Schema):
 
 
 class TokenResponse(Schema):
-    access_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
-    refresh_token = fields.String()
-    role = fields.String()  # the role this token acts in (password and refresh grants)
-    roles = fields.List(fields.String())  # every role the login holds
+    access_token = fields.String(required=True, metadata={
+        "description": "The access token (a JWT): send it as `Authorization: Bearer`."})
+    token_type = fields.String(required=True, metadata={"description": "Always `Bearer`."})
+    expires_in = fields.Integer(required=True, metadata={
+        "description": "Seconds until the access token expires."})
+    refresh_token = fields.String(metadata={
+        "description": "A new refresh token (password and refresh grants); the old one is spent."})
+    role = fields.String(metadata={
+        "description": "The role this token acts in (not for a client)."})
+    roles = fields.List(fields.String(), metadata={
+        "description": "Every role the login holds (not for a client)."})
     # Staff and operators: passed, required (pass it: POST /auth/second-factor) or enrol
     # (POST /auth/second-factor/totp); absent for roles that need none.
-    second_factor = fields.String()
+    second_factor = fields.String(metadata={
+        "description": "Staff and operators: `passed`, `required` or `enrol`; else absent."})
 
 
 class TotpEnrolment(Schema):
-    key = fields.String()  # the manual key (base32), shown only here
-    uri = fields.String()  # otpauth://totp/...
-    qr_svg = fields.String()  # the URI as a QR code, an inline SVG
+    key = fields.String(required=True, metadata={
+        "description": "The manual key (base32), shown only now."})
+    uri = fields.String(required=True, metadata={
+        "description": "The otpauth:// URI an authenticator app takes."})  # otpauth://totp/...
+    qr_svg = fields.String(required=True, metadata={
+        "description": "The URI as a QR code, an inline SVG."})
 
 
 class SecondFactorCode(Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    code = fields.String(required=True, validate=validate.Length(min=1, max=20), metadata={
+        "description": "The authenticator app's current code."})
 
 
 class SecondFactorPass(Schema):
     """A code of the authenticator app, or one of the recovery codes: exactly one."""
-    code = fields.String(validate=validate.Length(min=1, max=20))
-    recovery_code = fields.String(validate=validate.Length(min=1, max=40))
+    code = fields.String(validate=validate.Length(min=1, max=20), metadata={
+        "description": "The authenticator app's current code (or give recovery_code)."})
+    recovery_code = fields.String(validate=validate.Length(min=1, max=40), metadata={
+        "description": "An unused recovery code (or give code)."})
 
     @validates_schema
     def one_of(self, data, **_):
@@ -95,7 +117,8 @@ class SecondFactorPass(Schema):
 
 
 class SecondFactorPassed(TokenResponse):
-    recovery_codes = fields.List(fields.String())  # on confirming an enrolment only
+    recovery_codes = fields.List(fields.String(), metadata={
+        "description": "Ten single-use recovery codes, shown only on confirming an enrolment."})
 
 
 class RecoveryCodes(Schema):
@@ -147,42 +170,52 @@ class StaffFactorList(Schema):
 
 
 class InvitationCheck(Schema):
-    token = Secret(required=True)
+    token = Secret(required=True, metadata={
+        "description": "The invitation's token, from the emailed link."})
 
 
 class InvitationStatus(Schema):
-    existing_login = fields.Boolean()  # true: accept with the login's own password
-    expires_at = fields.DateTime()
+    existing_login = fields.Boolean(required=True, metadata={
+        "description": "True: accept with the login's own password; false: set one."})
+    expires_at = fields.DateTime(required=True, metadata={
+        "description": "When the invitation stops working."})
 
 
 class ResendQuery(Schema):
-    school_id = fields.UUID()  # the school whose invitation to send again
+    school_id = fields.UUID(metadata={"description": "The school whose invitation to send again."})
 
 
 class ActivateRequest(Schema):
-    token = Secret(required=True)
-    password = fields.String(required=True, validate=validate.Length(max=300))
+    token = Secret(required=True, metadata={
+        "description": "The invitation's token, from the emailed link."})
+    password = fields.String(required=True, validate=validate.Length(max=300), metadata={
+        "description": "A new login's password, or an existing login's own."})
 
 
 class ResetRequest(Schema):
     # Written down until the worker handles it: an address, never arbitrary text (the
     # check does not depend on whether an account uses it).
-    email = SafeEmail(required=True, validate=validate.Length(max=320))
+    email = SafeEmail(required=True, validate=validate.Length(max=320), metadata={
+        "description": "The login's email."})
 
 
 class ResetConfirm(Schema):
-    token = Secret(required=True)
-    password = fields.String(required=True, validate=validate.Length(max=300))
+    token = Secret(required=True, metadata={
+        "description": "The reset token, from the emailed link."})
+    password = fields.String(required=True, validate=validate.Length(max=300), metadata={
+        "description": "The new password."})
 
 
 class LogoutRequest(Schema):
-    refresh_token = Secret(required=True)
+    refresh_token = Secret(required=True, metadata={"description": "The sign-in's refresh token."})
 
 
 class Authorisation(Schema):
-    reference = SafeString(required=True, max_length=200)
-    authorised_by = SafeString(required=True, max_length=200)
-    date = StrictDate(required=True)
+    reference = SafeString(required=True, max_length=200, metadata={
+        "description": "The school's authorisation reference (e.g. a contract number)."})
+    authorised_by = SafeString(required=True, max_length=200, metadata={
+        "description": "Who authorised it at the school."})
+    date = StrictDate(required=True, metadata={"description": "When it was authorised."})
 
 
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()-]{4,40}$",
@@ -190,28 +223,37 @@ PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()-]{4,40}$",
                               "an optional leading +, for example 01632 960 123.")
 
 
-def OfficeEmail() -> SafeEmail:  # noqa: N802 - reads like a field class
+def OfficeEmail(**kwargs) -> SafeEmail:  # noqa: N802 - reads like a field class
     """The school office's email address, shown to its parents; null clears it."""
-    return SafeEmail(allow_none=True, validate=validate.Length(max=320))
+    return SafeEmail(allow_none=True, validate=validate.Length(max=320), **kwargs)
 
 
-def OfficePhone() -> SafeString:  # noqa: N802 - reads like a field class
-    return SafeString(allow_none=True, max_length=50, validate=PHONE)
+def OfficePhone(**kwargs) -> SafeString:  # noqa: N802 - reads like a field class
+    return SafeString(allow_none=True, max_length=50, validate=PHONE, **kwargs)
 
 
 class SchoolCreate(Schema):
-    name = SafeString(required=True, max_length=200, validate=validate.Length(min=1))
-    authorisation = fields.Nested(Authorisation)
-    student_accounts = StrictBoolean(load_default=False)
-    office_email = OfficeEmail()
-    office_phone = OfficePhone()
+    name = SafeString(required=True, max_length=200, validate=validate.Length(min=1), metadata={
+        "description": "The school's name."})
+    authorisation = fields.Nested(Authorisation, metadata={
+        "description": "The school's authorisation to use the service."})
+    student_accounts = StrictBoolean(load_default=False, metadata={
+        "description": "Whether students get accounts of their own (default false)."})
+    office_email = OfficeEmail(metadata={
+        "description": "The school office's email, shown to its parents."})
+    office_phone = OfficePhone(metadata={
+        "description": "The school office's phone number, shown to its parents."})
 
 
 class SchoolUpdate(Schema):
-    name = SafeString(max_length=200, validate=validate.Length(min=1))
-    student_accounts = StrictBoolean()
-    office_email = OfficeEmail()
-    office_phone = OfficePhone()
+    name = SafeString(max_length=200, validate=validate.Length(min=1), metadata={
+        "description": "The school's new name."})
+    student_accounts = StrictBoolean(metadata={
+        "description": "Whether students get accounts of their own."})
+    office_email = OfficeEmail(metadata={
+        "description": "The school office's email; null clears it."})
+    office_phone = OfficePhone(metadata={
+        "description": "The school office's phone number; null clears it."})
 
     @validates_schema
     def _something(self, data, **_):
@@ -220,71 +262,99 @@ class SchoolUpdate(Schema):
 
 
 class SchoolOut(Schema):
-    id = fields.String()
-    name = fields.String()
-    student_accounts = fields.Boolean()
-    status = fields.String()
-    office_email = fields.String(allow_none=True)
-    office_phone = fields.String(allow_none=True)
+    id = fields.String(required=True, metadata={"description": "The school's id."})
+    name = fields.String(required=True, metadata={"description": "The school's name."})
+    student_accounts = fields.Boolean(required=True, metadata={
+        "description": "Whether students get accounts of their own."})
+    status = fields.String(required=True, metadata={
+        "description": "active, offboarding or offboarded."})
+    office_email = fields.String(allow_none=True, required=True, metadata={
+        "description": "The school office's email, or null."})
+    office_phone = fields.String(allow_none=True, required=True, metadata={
+        "description": "The school office's phone number, or null."})
 
 
 class SchoolContact(Schema):
     """A school the signed-in person belongs to: its name and its office's contact."""
-    id = fields.String()
-    name = fields.String()
-    office_email = fields.String(allow_none=True)
-    office_phone = fields.String(allow_none=True)
+    id = fields.String(required=True, metadata={"description": "The school's id."})
+    name = fields.String(required=True, metadata={"description": "The school's name."})
+    office_email = fields.String(allow_none=True, required=True, metadata={
+        "description": "The school office's email, or null."})
+    office_phone = fields.String(allow_none=True, required=True, metadata={
+        "description": "The school office's phone number, or null."})
 
 
 class StaffInvite(Schema):
-    name = SafeString(required=True, max_length=200, validate=validate.Length(min=1))
+    name = SafeString(required=True, max_length=200, validate=validate.Length(min=1), metadata={
+        "description": "The person's name."})
     # SafeEmail: one line, no control characters (a quoted local part may hold a TAB,
     # which the InvitationIssued contract refuses: that was a 500).
-    email = SafeEmail(required=True, validate=validate.Length(max=320))
-    role = fields.String(required=True, validate=validate.OneOf(("school_admin",)))
+    email = SafeEmail(required=True, validate=validate.Length(max=320), metadata={
+        "description": "Where the invitation is sent."})
+    role = fields.String(required=True, validate=validate.OneOf(("school_admin",)), metadata={
+        "description": "The staff role: school_admin."})
 
 
 class IdOut(Schema):
-    id = fields.String()
+    id = fields.String(required=True, metadata={"description": "The new object's id."})
 
 
 class ClientOut(Schema):
-    client_id = fields.String()
-    client_secret = fields.String()
+    client_id = fields.String(required=True, metadata={"description": "The client's id."})
+    client_secret = fields.String(required=True, metadata={
+        "description": "The client's secret, shown only now."})
 
 
 class InvitationOut(Schema):
-    expires_at = fields.DateTime()
+    expires_at = fields.DateTime(required=True, metadata={
+        "description": "When the new invitation stops working."})
 
 
 class MeOut(Schema):
-    id = fields.String()
-    role = fields.String()  # the role the token acts in
-    roles = fields.List(fields.String())  # every role the login holds
-    school_ids = fields.List(fields.String())
-    name = fields.String(allow_none=True)
-    email = fields.String()
-    student_ids = fields.List(fields.String())  # a student account's own student record
-    schools = fields.List(fields.Nested(SchoolContact))  # each of school_ids, by name
+    id = fields.String(required=True, metadata={
+        "description": "The account's id (a client's id for a school system)."})
+    role = fields.String(required=True, metadata={"description": "The role the token acts in."})
+    roles = fields.List(fields.String(), required=True, metadata={
+        "description": "Every role the login holds."})  # every role the login holds
+    school_ids = fields.List(fields.String(), required=True, metadata={
+        "description": "The schools the account belongs to in this role."})
+    name = fields.String(allow_none=True, required=True, metadata={
+        "description": "The account's name, or null."})
+    email = fields.String(required=True, allow_none=True, metadata={
+        "description": "The login's email (null for a school system)."})
+    student_ids = fields.List(fields.String(), metadata={
+        "description": "A student account's own student record."})
+    schools = fields.List(fields.Nested(SchoolContact), metadata={
+        "description": "Each of school_ids, with its name and office contact."})
 
 
 # --- the operator's console: schools with their authorisation, admins and clients ----------
 class AuthorisationOut(Schema):
-    reference = fields.String(allow_none=True)
-    authorised_by = fields.String(allow_none=True)  # erased when the school is offboarded
-    date = fields.Date(allow_none=True)
+    reference = fields.String(allow_none=True, required=True, metadata={
+        "description": "The authorisation reference, or null."})
+    authorised_by = fields.String(allow_none=True, required=True, metadata={
+        "description": "Who authorised it (erased when the school is offboarded)."})
+    date = fields.Date(allow_none=True, required=True, metadata={
+        "description": "When it was authorised, or null."})
 
 
 class SchoolView(Schema):
-    id = fields.String()
-    name = fields.String()
-    status = fields.String()  # active | offboarding | offboarded
-    student_accounts = fields.Boolean()
-    office_email = fields.String(allow_none=True)
-    office_phone = fields.String(allow_none=True)
-    authorisation = fields.Nested(AuthorisationOut, allow_none=True)
-    created_at = fields.DateTime()
-    offboarded_at = fields.DateTime(allow_none=True)
+    id = fields.String(required=True, metadata={"description": "The school's id."})
+    name = fields.String(required=True, metadata={"description": "The school's name."})
+    status = fields.String(required=True, metadata={
+        "description": "active, offboarding or offboarded."})  # active | offboarding | offboarded
+    student_accounts = fields.Boolean(required=True, metadata={
+        "description": "Whether students get accounts of their own."})
+    office_email = fields.String(allow_none=True, required=True, metadata={
+        "description": "The school office's email, or null."})
+    office_phone = fields.String(allow_none=True, required=True, metadata={
+        "description": "The school office's phone number, or null."})
+    authorisation = fields.Nested(AuthorisationOut, allow_none=True, required=True, metadata={
+        "description": "The school's authorisation, or null when none was recorded."})
+    created_at = fields.DateTime(required=True, metadata={
+        "description": "When the school was created."})
+    offboarded_at = fields.DateTime(allow_none=True, required=True, metadata={
+        "description": "When it was offboarded, or null."})
 
 
 SchoolList = page_of(SchoolView, "SchoolList")
@@ -292,32 +362,40 @@ SchoolList = page_of(SchoolView, "SchoolList")
 
 class SchoolAdminOut(Schema):
     """A school admin's account, shown to operators only: they run the onboarding."""
-    id = fields.String()
-    name = fields.String()
-    email = fields.String()
-    status = fields.String()  # invited | active
-    invited_at = fields.DateTime()
-    activated_at = fields.DateTime(allow_none=True)
+    id = fields.String(required=True, metadata={"description": "The admin's account id."})
+    name = fields.String(required=True, metadata={"description": "The admin's name."})
+    email = fields.String(required=True, metadata={"description": "The admin's email."})
+    status = fields.String(required=True, metadata={"description": "invited or active."})
+    invited_at = fields.DateTime(required=True, metadata={
+        "description": "When they were invited."})
+    activated_at = fields.DateTime(allow_none=True, required=True, metadata={
+        "description": "When they accepted, or null."})
 
 
 class ClientInfo(Schema):
     """A school-system client: never its secret (only its hash is kept)."""
-    client_id = fields.String()
-    created_at = fields.DateTime()
-    revoked_at = fields.DateTime(allow_none=True)
+    client_id = fields.String(required=True, metadata={"description": "The client's id."})
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created."})
+    revoked_at = fields.DateTime(allow_none=True, required=True, metadata={
+        "description": "When it was revoked, or null."})
 
 
 class SchoolDetail(SchoolView):
-    admins = fields.List(fields.Nested(SchoolAdminOut))
-    clients = fields.List(fields.Nested(ClientInfo))
+    admins = fields.List(fields.Nested(SchoolAdminOut), required=True, metadata={
+        "description": "The school's admins."})
+    clients = fields.List(fields.Nested(ClientInfo), required=True, metadata={
+        "description": "The school's school-system clients (never a secret)."})
 
 
 # --- a school admin's console: the names of the school's own people (issue 24) -------------
 class PeopleQuery(Schema):
     """Ids to name, each kind repeatable (`?account_id=…&account_id=…`); 100 in all."""
-    account_id = fields.List(fields.UUID(), load_default=list)
-    guardian_id = fields.List(fields.UUID(), load_default=list)
-    student_id = fields.List(fields.UUID(), load_default=list)
+    account_id = fields.List(fields.UUID(), load_default=list, metadata={
+        "description": "Logins to name (repeatable)."})
+    guardian_id = fields.List(fields.UUID(), load_default=list, metadata={
+        "description": "Guardian records to name (repeatable)."})
+    student_id = fields.List(fields.UUID(), load_default=list, metadata={
+        "description": "Student records to name (repeatable)."})
 
     @validates_schema
     def _bounded(self, data, **_):
@@ -329,11 +407,14 @@ class PeopleQuery(Schema):
 
 
 class PersonOut(Schema):
-    account_id = fields.String()
-    role = fields.String()  # at this school: school_admin, parent, student
-    guardian_id = fields.String(allow_none=True)  # the school's guardian record, a parent's
-    student_id = fields.String(allow_none=True)  # the school's student record, a student's
-    name = fields.String()  # as this school recorded it
+    account_id = fields.String(required=True, metadata={"description": "The person's login."})
+    role = fields.String(required=True, metadata={
+        "description": "Their role at this school: school_admin, parent or student."})
+    guardian_id = fields.String(allow_none=True, required=True, metadata={
+        "description": "A parent's guardian record, else null."})
+    student_id = fields.String(allow_none=True, required=True, metadata={
+        "description": "A student's student record, else null."})
+    name = fields.String(required=True, metadata={"description": "The name this school recorded."})
 
 
 PersonList = page_of(PersonOut, "PersonList")
@@ -348,3 +429,150 @@ class Activated(Schema):
 class StatusOut(Schema):
     """An answer saying what was done: `reset` (a password), `offboarding` (a school)."""
     status = fields.String(required=True, metadata={"description": "What was done"})
+
+
+# --- passkeys (WebAuthn) -----------------------------------------------------------------
+# WebAuthn's JSON forms (Level 3): binary members as base64url strings. Members a browser
+# may add that identity does not read are dropped (EXCLUDE), not refused.
+def _b64(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class RpEntity(Schema):
+    id = fields.String()
+    name = fields.String()
+
+
+class UserEntity(Schema):
+    id = fields.String()
+    name = fields.String()
+    displayName = fields.String()
+
+
+class CredentialParameter(Schema):
+    type = fields.String()
+    alg = fields.Integer()
+
+
+class CredentialDescriptor(Schema):
+    id = fields.String()
+    type = fields.String()
+    transports = fields.List(fields.String())
+
+
+class AuthenticatorSelection(Schema):
+    residentKey = fields.String()
+    requireResidentKey = fields.Boolean()
+    userVerification = fields.String()
+    authenticatorAttachment = fields.String()
+
+
+class CreationOptions(Schema):
+    """PublicKeyCredentialCreationOptionsJSON."""
+    rp = fields.Nested(RpEntity)
+    user = fields.Nested(UserEntity)
+    challenge = fields.String()
+    pubKeyCredParams = fields.List(fields.Nested(CredentialParameter))
+    timeout = fields.Integer()
+    excludeCredentials = fields.List(fields.Nested(CredentialDescriptor))
+    authenticatorSelection = fields.Nested(AuthenticatorSelection)
+    attestation = fields.String()
+
+
+class RequestOptions(Schema):
+    """PublicKeyCredentialRequestOptionsJSON."""
+    challenge = fields.String()
+    timeout = fields.Integer()
+    rpId = fields.String()
+    allowCredentials = fields.List(fields.Nested(CredentialDescriptor))
+    userVerification = fields.String()
+
+
+class PasskeyCreation(Schema):
+    """A single-use challenge (valid five minutes) and the options for the browser's
+    navigator.credentials.create()."""
+    challenge_id = fields.String()
+    options = fields.Nested(CreationOptions)
+
+
+class PasskeyRequest(Schema):
+    """A single-use challenge (valid five minutes) and the options for the browser's
+    navigator.credentials.get()."""
+    challenge_id = fields.String()
+    options = fields.Nested(RequestOptions)
+
+
+class CredProps(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    rk = fields.Boolean()
+
+
+class ExtensionResults(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    credProps = fields.Nested(CredProps)
+
+
+class AttestationResponse(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    clientDataJSON = _b64(4000, required=True)
+    attestationObject = _b64(12000, required=True)
+    transports = fields.List(fields.String(validate=validate.Length(max=20)),
+                             validate=validate.Length(max=10))
+
+
+class AssertionResponse(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    clientDataJSON = _b64(4000, required=True)
+    authenticatorData = _b64(4000, required=True)
+    signature = _b64(2000, required=True)
+    userHandle = fields.String(allow_none=True,
+                               validate=validate.Length(max=200))
+
+
+class _Credential(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    id = _b64(1400, required=True)
+    rawId = _b64(1400, required=True)
+    type = fields.String(required=True, validate=validate.Equal("public-key"))
+    clientExtensionResults = fields.Nested(ExtensionResults)
+    authenticatorAttachment = fields.String(allow_none=True,
+                                            validate=validate.Length(max=30))
+
+
+class RegistrationCredential(_Credential):
+    """RegistrationResponseJSON: PublicKeyCredential.toJSON() of a new passkey."""
+    response = fields.Nested(AttestationResponse, required=True)
+
+
+class AuthenticationCredential(_Credential):
+    """AuthenticationResponseJSON: PublicKeyCredential.toJSON() of an assertion."""
+    response = fields.Nested(AssertionResponse, required=True)
+
+
+class PasskeyRegister(Schema):
+    challenge_id = fields.UUID(required=True)
+    name = SafeString(required=True, validate=validate.Length(min=1, max=60))
+    credential = fields.Nested(RegistrationCredential, required=True)
+
+
+class PasskeySignIn(Schema):
+    challenge_id = fields.UUID(required=True)
+    credential = fields.Nested(AuthenticationCredential, required=True)
+    role = fields.String(validate=validate.OneOf(ACCOUNT_ROLES))
+
+
+class PasskeyOut(Schema):
+    """A passkey as its owner sees it: never its credential id or public key."""
+    id = fields.String()
+    name = fields.String()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+
+
+class PasskeyList(Schema):
+    items = fields.List(fields.Nested(PasskeyOut))

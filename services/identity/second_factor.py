@@ -5,8 +5,9 @@ Staff and operators (domain.SECOND_FACTOR_ROLES) sign in with the password first
 token says so (`amr` ["pwd"]) and every staff and operator endpoint refuses it
 (shared.auth: 401 second_factor_required) except these. Passing the factor marks the
 sign-in (its refresh-token family): its tokens say ["pwd", "otp"] and when (`otp_at`),
-and a refresh keeps both. Wrong codes count as wrong passwords do, per (account, address)
-and per address (throttling.py); a code is accepted once, a recovery code too."""
+and a refresh keeps both. Wrong codes are limited as wrong passwords are, per (account,
+address) in pairs of their own and per address, and also per account from every address
+(throttling.py, domain.ThrottlePolicy); a code is accepted once, a recovery code too."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,15 +19,14 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock
 from shared.messaging.outbox import Outbox
 
 from . import domain
 from .domain import (AlreadyEnrolled, NotEnrolled, OwnSecondFactor, SecondFactorRefused,
                      Unknown)
 from .keys import KeyRing
-from .models import (accounts, memberships, recovery_codes, refresh_tokens, schools,
-                     second_factor_resets, second_factors, sign_in_failures)
+from .models import (accounts, memberships, passkeys, recovery_codes, refresh_tokens,
+                     schools, second_factor_resets, second_factors, sign_in_failures)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class SecondFactor:
     hasher: PasswordHasher
     address_key: bytes
     clock: Callable[[], dt.datetime]
+    throttle: domain.ThrottlePolicy
 
     def enrol_totp(self, session: Session, account_id: str) -> dict:
         """A new TOTP key for the login (replacing one not yet confirmed), with its QR code
@@ -145,7 +146,7 @@ class SecondFactor:
                             school_id: str | None = None) -> dict:
         """Another admin of the school (for its school admins) or an operator (for school
         admins and other operators) removes a login's second factor: its key, pending
-        keys and recovery codes go, every sign-in of it ends, and its next sign-in enrols
+        keys, recovery codes and passkeys go, every sign-in of it ends, and its next sign-in enrols
         again. Recorded in second_factor_resets; the person is mailed. Nobody resets their
         own (409: replace it while signed in instead); anyone else: 404, as a missing
         login is answered."""
@@ -153,11 +154,14 @@ class SecondFactor:
             raise OwnSecondFactor()
         where = self._reset_scope(session, actor_role, actor_schools, account_id, school_id)
         self._lock_account(session, account_id)
-        if session.execute(sa.select(second_factors.c.account_id).where(
-                second_factors.c.account_id == account_id)).first() is None:
+        if not any(session.execute(sa.select(t.c.account_id).where(
+                t.c.account_id == account_id).limit(1)).first() is not None
+                for t in (second_factors, passkeys)):
             raise NotEnrolled("This login has no second factor to reset.")
         now = self.clock()
-        for table in (second_factors, recovery_codes):
+        # Its passkeys go too (for staff a passkey is both factors): a reset starts over,
+        # and takes with it anything a thief may have added.
+        for table in (second_factors, recovery_codes, passkeys):
             session.execute(table.delete().where(table.c.account_id == account_id))
         session.execute(refresh_tokens.update().where(
             refresh_tokens.c.account_id == account_id,
@@ -316,28 +320,33 @@ class SecondFactor:
         return found
 
     def _attempt(self, session: Session, account_id: str, address: str, check):
-        """`check()` under the sign-in limits, as a password is checked: refused unchecked
-        while this address is over its budget or its pair with the account is locked; a
-        failure counts against both. Returns what `check` found (SecondFactorRefused
-        when nothing)."""
+        """`check()` under the sign-in limits: refused unchecked while this address is over
+        its budget, or while the account's codes are locked from this address (a pair of
+        the second factor's own, which a password's success does not clear) or from every
+        address (too many wrong codes on the account). A failure counts against all three.
+        Returns what `check` found (SecondFactorRefused when nothing)."""
         now = self.clock()
         address_hash = domain.address_digest(self.address_key, address)
         self._check_address(session, address_hash, now)
-        pair = (sign_in_failures.c.account_id == account_id,
-                sign_in_failures.c.address_hash == address_hash)
-        advisory_lock(session, f"identity:sign-in:{account_id}:{address_hash}")
-        locked_until = session.execute(sa.select(sign_in_failures.c.locked_until)
-                                       .where(*pair)).scalar()
-        if locked_until is not None and locked_until > now:
+        pair_hash = domain.factor_address_digest(self.address_key, address)
+        counts = (sign_in_failures.c.account_id == account_id,
+                  sign_in_failures.c.address_hash.in_([pair_hash,
+                                                       domain.FACTOR_ACCOUNT_WIDE]))
+        # The callers hold the account's row lock: attempts on one account are serial.
+        locks = session.execute(sa.select(sign_in_failures.c.locked_until)
+                                .where(*counts)).scalars().all()
+        if any(until is not None and until > now for until in locks):
             raise SecondFactorRefused()
         found = check()
         if found is None:
-            failures = self._pair_failed(session, account_id, address_hash, now)
+            failures = self._pair_failed(session, account_id, pair_hash, now)
+            self._pair_failed(session, account_id, domain.FACTOR_ACCOUNT_WIDE, now,
+                              lock_for=self.throttle.factor_account_lock)
             self._address_failed(session, address_hash, now)
             log.info("second factor check failed account_id=%s failures_from_address=%d",
                      account_id, failures)
             raise SecondFactorRefused()
-        session.execute(sign_in_failures.delete().where(*pair))
+        session.execute(sign_in_failures.delete().where(*counts))
         return found
 
     def _passed(self, session: Session, account_id: str, family_id: str, role: str) -> dict:

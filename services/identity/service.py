@@ -3,8 +3,8 @@ in it. The API and the event handlers call these; the rules live in domain.py.
 
 Identity is one object per process, its use cases in a module per seam: schools and
 their clients (schools.py), logins, memberships and invitations (invitations.py), sign-in
-and tokens (sign_in.py), the second factor (second_factor.py) and the sign-in limits
-(throttling.py)."""
+and tokens (sign_in.py), the second factor (second_factor.py), passkeys (passkeys.py)
+and the sign-in limits (throttling.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -25,6 +25,8 @@ from .keys import KeyRing
 from .models import accounts
 from .revocation import revoke_tokens
 from .schools import SchoolsAndClients
+from .passkey_rules import RelyingParty
+from .passkeys import Passkeys
 from .second_factor import SecondFactor
 from .sign_in import SignInAndTokens
 from .throttling import Throttling
@@ -32,7 +34,7 @@ from .throttling import Throttling
 
 @dataclass
 class Identity(SchoolsAndClients, AccountsAndInvitations, SignInAndTokens, SecondFactor,
-               Throttling):
+               Passkeys, Throttling):
     """The identity service's dependencies, wired once per process (bootstrap.py), and
     what every part uses: revoking tokens and locking a login's row."""
     outbox: Outbox
@@ -47,6 +49,8 @@ class Identity(SchoolsAndClients, AccountsAndInvitations, SignInAndTokens, Secon
     password_checks: int = 0  # argon2 verifications done (tests, metrics)
     # Every offboarding sent, where a restore does not roll it back (shared/erasure_ledger).
     ledger: ErasureLedger | None = None
+    # Passkeys' relying party: RP ID and origins from the settings (passkeys.py).
+    relying_party: RelyingParty = RelyingParty()
 
     def _revoke(self, session: Session, subject_id: str, reason: str, *,
                 session_id: str | None = None) -> None:

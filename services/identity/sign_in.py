@@ -20,6 +20,7 @@ from . import domain
 from .domain import (AccountKind, AccountStatus, InvalidClient, InvalidCredentials, InvalidGrant,
                      MembershipStatus, SchoolStatus, TokenUnusable, Unknown)
 from .keys import KeyRing
+from .passkey_rules import METHOD as PASSKEY, PASSKEY_AMR
 from .models import (accounts, client_schools, clients, memberships, password_resets,
                      refresh_tokens, reset_requests, schools, sign_in_failures)
 
@@ -107,15 +108,16 @@ class SignInAndTokens:
             memberships.c.status == ACCEPTED)).scalars().all()))
 
     def _tokens(self, session: Session, account, family_id: str, role: str,
-                otp_at: dt.datetime | None = None) -> dict:
+                otp_at: dt.datetime | None = None, method: str | None = None) -> dict:
         """A refresh token and an access token for the sign-in `family_id`, which passed
-        the second factor at `otp_at` (None: not yet, or not needed)."""
+        the second factor at `otp_at` (None: not yet, or not needed) and began with
+        `method` (None: the password; "passkey": both factors at once)."""
         now = self.clock()
         refresh = domain.new_secret()
         session.execute(refresh_tokens.insert().values(
             id=str(uuid.uuid4()), account_id=account.id, family_id=family_id, role=role,
             token_hash=domain.hash_secret(refresh), issued_at=now,
-            expires_at=now + self.refresh_lifetime, otp_at=otp_at))
+            expires_at=now + self.refresh_lifetime, otp_at=otp_at, method=method))
         access, lifetime = self._access(session, account.id, family_id, role, otp_at)
         answer = {"access_token": access, "token_type": "Bearer", "expires_in": lifetime,
                   "refresh_token": refresh, "role": role,
@@ -133,6 +135,9 @@ class SignInAndTokens:
         extra: dict[str, Any] = {"sid": family_id, "amr": ["pwd"]}
         if otp_at is not None:
             extra.update(amr=["pwd", "otp"], otp_at=int(otp_at.timestamp()))
+        if session.execute(sa.select(refresh_tokens.c.method).where(
+                refresh_tokens.c.family_id == family_id).limit(1)).scalar() == PASSKEY:
+            extra["amr"] = list(PASSKEY_AMR)  # a passkey sign-in: both factors at once
         access = signer.issue(account_id, role, self.school_ids(session, account_id, role),
                               **extra)
         return access, signer.lifetime
@@ -157,7 +162,8 @@ class SignInAndTokens:
         account, acting = self._still_allowed(session, row, role)
         session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
                         .values(rotated_at=now))
-        return self._tokens(session, account, row.family_id, acting, row.otp_at)
+        return self._tokens(session, account, row.family_id, acting, row.otp_at,
+                            row.method)
 
     def _sign_out_reused_family(self, session: Session, row: Any, now: dt.datetime) -> NoReturn:
         """A rotated token used again: stolen or replayed. Revoke the whole family, and the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,13 +21,15 @@ class Throttling:
     throttle: domain.ThrottlePolicy
 
     def _pair_failed(self, session: Session, account_id: str, address_hash: str,
-                     now: dt.datetime) -> int:
-        """One more failure for (account, address); locks the pair per the policy."""
+                     now: dt.datetime,
+                     lock_for: Callable[[int], dt.timedelta] | None = None) -> int:
+        """One more failure for (account, address); locks the pair per the policy
+        (`lock_for`, else ThrottlePolicy.pair_lock)."""
         pair = (sign_in_failures.c.account_id == account_id,
                 sign_in_failures.c.address_hash == address_hash)
         known = session.execute(sa.select(sign_in_failures.c.failures).where(*pair)).scalar()
         failures = (known or 0) + 1
-        lock = self.throttle.pair_lock(failures)
+        lock = (lock_for or self.throttle.pair_lock)(failures)
         values = {"failures": failures, "last_failure_at": now,
                   "locked_until": now + lock if lock else None}
         if known is None:
@@ -36,7 +39,7 @@ class Throttling:
                 account_id=account_id, address_hash=address_hash, **values))
         else:
             session.execute(sign_in_failures.update().where(*pair).values(**values))
-        if lock == self.throttle.pair_max_lock:
+        if lock and lock >= self.throttle.pair_max_lock:
             log.warning("sign-in guessing from one address account_id=%s failures=%d",
                         account_id, failures)
         return failures

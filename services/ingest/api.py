@@ -12,7 +12,7 @@ from shared.errors import ApiError
 from shared.service import current_context, in_transaction
 from shared.web import bulk_body
 
-from . import ledger, oneroster, schemas
+from . import examples, ledger, oneroster, schemas
 from .jobs import RosterJobs
 from .service import Ingest, RosterImport
 
@@ -43,8 +43,8 @@ blp = Blueprint("school-data", __name__, url_prefix="/api/v1/school-data",
 @require("school_system")
 @answers(409)
 @bulk_body(schemas.MAX_BATCH_BYTES)
-@blp.arguments(schemas.Batch)
-@blp.response(202, schemas.BatchResult)
+@blp.arguments(schemas.Batch, example=examples.BATCH)
+@blp.response(202, schemas.BatchResult, example=examples.BATCH_RESULT)
 def push_batch(body):
     """Push a batch of school data (events).
 
@@ -138,7 +138,7 @@ def upload_oneroster():
 @blp.route("/oneroster/jobs/<job_id>", methods=["GET"])
 @require("school_system", "school_admin")
 @operation("getOneRosterJob")
-@blp.response(200, schemas.RosterJob)
+@blp.response(200, schemas.RosterJob, example=examples.ROSTER_JOB)
 def oneroster_job(job_id):
     """An upload's job: its status and result.
 
@@ -174,7 +174,7 @@ def _settings_out(settings: oneroster.Settings) -> dict:
 @require("school_admin", "operator")
 @answers(422)
 @operation("getOneRosterSettings")
-@blp.response(200, schemas.RosterSettings)
+@blp.response(200, schemas.RosterSettingsOut)
 def oneroster_settings():
     """The school's OneRoster settings.
 
@@ -189,7 +189,7 @@ def oneroster_settings():
 @require("school_admin", "operator")
 @operation("changeOneRosterSettings")
 @blp.arguments(schemas.RosterSettings)
-@blp.response(200, schemas.RosterSettings)
+@blp.response(200, schemas.RosterSettingsOut)
 def change_oneroster_settings(body):
     """Change the school's OneRoster settings.
 

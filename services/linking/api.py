@@ -9,7 +9,7 @@ from shared.auth import answers, current_principal, operation, require
 from shared.errors import ApiError
 from shared.service import current_context, in_transaction
 
-from . import domain, schemas, school_view
+from . import domain, examples, schemas, school_view
 from .service import Linking
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def linking() -> Linking:
 @blp.route("", methods=["GET"])
 @require("parent", "school_admin")
 @blp.arguments(schemas.LinkQuery, location="query")
-@blp.response(200, schemas.LinkList)
+@blp.response(200, schemas.LinkList, example=examples.LINKS)
 def list_links(query):
     """List links to children.
 
@@ -69,8 +69,8 @@ def school_students(query):
 @require("parent")
 @answers(409, 423)
 @operation("verifyLink")
-@blp.arguments(schemas.VerifyRequest)
-@blp.response(200, schemas.StatusOut)
+@blp.arguments(schemas.VerifyRequest, example=examples.VERIFY)
+@blp.response(200, schemas.StatusOut, example=examples.VERIFIED)
 def verify(body, link_id):
     """Confirm a link with the child's date of birth.
 

@@ -12,6 +12,7 @@ from shared.contracts.fields import SafeString, StrictBoolean, StrictDate
 from shared.pages import page_of
 from shared.service import current_context, in_transaction
 
+from . import examples
 from .service import Notifications
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ prefs = Blueprint("notification-preferences", __name__,
 
 @prefs.route("", methods=["GET"])
 @require("parent", "student")
-@prefs.response(200, PreferencesSchema)
+@prefs.response(200, PreferencesSchema, example=examples.PREFERENCES)
 def get_preferences():
     """Your report-email preference.
 
@@ -70,8 +71,8 @@ def get_preferences():
 
 @prefs.route("", methods=["PUT"])
 @require("parent", "student")
-@prefs.arguments(PreferencesSchema)
-@prefs.response(200, PreferencesSchema)
+@prefs.arguments(PreferencesSchema, example=examples.PREFERENCES)
+@prefs.response(200, PreferencesSchema, example=examples.PREFERENCES)
 def put_preferences(body):
     """Turn report emails off or on.
 

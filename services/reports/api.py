@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from shared.auth import answers, current_principal, operation, require
 from shared.service import current_context, in_transaction
 
-from . import corrections, schemas, school_view
+from . import corrections, examples, schemas, school_view
 from .reader import OneRowReader
 from .service import Reports
 
@@ -38,7 +38,7 @@ students = Blueprint("student-reports", __name__, url_prefix="/api/v1/students",
 @answers(423)
 @operation("listStudentReports")
 @students.arguments(schemas.Page, location="query")
-@students.response(200, schemas.ReportList)
+@students.response(200, schemas.ReportList, example=examples.REPORTS)
 def list_reports(page, student_id):
     """List a student's published reports.
 
@@ -72,7 +72,7 @@ blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
 @require(*READERS)
 @answers(423)
 @operation("getReport")
-@blp.response(200, schemas.ReportOut)
+@blp.response(200, schemas.ReportOut, example=examples.REPORT)
 def read_report(report_id):
     """Read one report.
 
@@ -118,7 +118,7 @@ def list_periods(query):
 @require("school_admin")
 @operation("previewReport")
 @blp.arguments(schemas.DraftQuery, location="query")
-@blp.response(200, schemas.ReportOut)
+@blp.response(200, schemas.ReportOut, example=examples.REPORT)
 def draft_report(query):
     """Preview a student's report before publishing.
 
@@ -134,8 +134,8 @@ def draft_report(query):
 @blp.route("/publish", methods=["POST"])
 @require("school_admin")
 @operation("publishPeriod")
-@blp.arguments(schemas.PublishRequest)
-@blp.response(202, schemas.PublishResult)
+@blp.arguments(schemas.PublishRequest, example=examples.PUBLISH)
+@blp.response(202, schemas.PublishResult, example=examples.PUBLISHED)
 def publish(body):
     """Publish a period's reports.
 

@@ -17,6 +17,7 @@ duplicates the others.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -30,17 +31,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contracts import ContractError, without_secrets
 from shared.contracts.typed import EventData
-from shared.db import utcnow
+from shared.db import affected, utcnow
 from shared.tables import PlumbingTables
 
 
 from .envelope import Envelope, correlation_id_var, parse_envelope
 
 log = logging.getLogger(__name__)
+# One line per event applied: a deployment's trail of what each event caused (by its
+# correlation id); `make run` quiets it at INFO (shared/embedded.py).
+applied_log = logging.getLogger(f"{__name__}.applied")
 
 # A delivery as it arrives: the message body (bytes from RabbitMQ, text from the
 # in-memory broker), or one envelope of a packed message.
 Body = bytes | str | dict[str, Any]
+
+# Producers' clocks may be behind the consumer's: inbox rows are kept this much longer
+# than the age at which an event is refused.
+INBOX_CLOCK_MARGIN = dt.timedelta(days=1)
 
 T = TypeVar("T", covariant=True)
 D = TypeVar("D", bound=EventData)
@@ -185,6 +193,7 @@ class DeliveryProcessor:
     tables: PlumbingTables
     handlers: Mapping[str, Route]  # by event type
     max_attempts: int = 5
+    inbox_retention: dt.timedelta = dt.timedelta(days=30)
 
     def process(self, body: bytes | str) -> str:
         """Process one delivery: its outcome."""
@@ -223,12 +232,27 @@ class DeliveryProcessor:
             self.dead_letter(body, None, str(exc), attempts=1, event_id=exc.event_id,
                              event_type=exc.event_type)
             return DEAD_LETTERED
+        if envelope.occurred_at < utcnow() - self.inbox_retention:
+            self.dead_letter(body, envelope, f"older than the inbox retention "
+                             f"({self.inbox_retention.days} days): whether it was applied "
+                             "cannot be told; its producer must send it again", attempts=1)
+            return DEAD_LETTERED
         routed = self.handlers.get(envelope.type)
         if routed is None:
             self.dead_letter(body, envelope, f"no handler for {envelope.type} in "
                              f"{self.service}", attempts=1)
             return DEAD_LETTERED
         return _Delivery(index, body, envelope, routed.data_class.load(loaded), routed)
+
+    def prune_inbox(self) -> int:
+        """Forget the events applied before the retention (and a day's margin for the
+        producers' clocks): no event that old is admitted any more (`_admit`), so none of
+        them can come again and be taken for new. Returns how many rows went."""
+        inbox = self.tables.inbox
+        horizon = utcnow() - self.inbox_retention - INBOX_CLOCK_MARGIN
+        with self.sessions() as session, session.begin():
+            return affected(session.execute(inbox.delete().where(
+                inbox.c.applied_at < horizon)))
 
     def _settle(self, batch: list[_Delivery]) -> list[tuple[int, str]]:
         """(index, outcome) of each event of the batch: all applied in one transaction,
@@ -258,8 +282,8 @@ class DeliveryProcessor:
                     [delivery.envelope.id for delivery in fresh])))
         for delivery in fresh:
             token = correlation_id_var.set(delivery.envelope.correlation_id)
-            log.info("applied event_id=%s type=%s service=%s", delivery.envelope.id,
-                     delivery.envelope.type, self.service)
+            applied_log.info("applied event_id=%s type=%s service=%s",
+                             delivery.envelope.id, delivery.envelope.type, self.service)
             correlation_id_var.reset(token)
         return [(delivery.index, APPLIED if delivery.envelope.id in recorded else DUPLICATE)
                 for delivery in batch]

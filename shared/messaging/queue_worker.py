@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 from kombu import Connection, Consumer, Queue
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # Deliveries a handler failed on go back after a pause, so that a failing handler does
 # not spin.
 HANDLER_RETRY = Backoff(base=0.1, cap=2.0)
+# Seconds between two prunings of the inbox by one worker (the first soon after start).
+PRUNE_EVERY = 3600.0
 
 
 def _count(service: str, queue: str, outcome: str) -> None:
@@ -71,6 +74,7 @@ class QueueWorker:
         self.batch_bytes = max(1, settings.consumer_batch_bytes)
         self.connected = threading.Event()
         self.idle = threading.Event()
+        self._next_prune = 0.0
         self.reconnects = 0  # connections re-established after a loss (ops, tests)
         self._stop: threading.Event | None = None
         self._pending: list[_Received] = []
@@ -168,6 +172,23 @@ class QueueWorker:
                     log.debug("releasing a broken connection failed", exc_info=True)
         self.connected.clear()
 
+    def _prune_inbox_now_and_then(self) -> None:
+        """While idle, at most once every PRUNE_EVERY seconds: the inbox forgets what is
+        older than its retention (a failure waits for the next time: nothing depends on
+        it soon)."""
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY
+        try:
+            pruned = self.processor.prune_inbox()
+        except Exception as exc:
+            log.warning("inbox not pruned queue=%s error=%s", self.queue.name,
+                        type(exc).__name__)
+            return
+        if pruned:
+            log.info("inbox pruned queue=%s rows=%d", self.queue.name, pruned)
+
     def _consume(self, conn: Connection, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
@@ -179,6 +200,7 @@ class QueueWorker:
                 else:
                     self.idle.set()
                     conn.heartbeat_check()
+                    self._prune_inbox_now_and_then()
                 continue
             if (self._pending_events >= self.batch_size
                     or self._pending_bytes >= self.batch_bytes):

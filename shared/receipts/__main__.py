@@ -1,8 +1,10 @@
 """Receipts from the command line.
 
-    python -m shared.receipts verify RECEIPT --keys JWKS [--keys JWKS ...]
+    python -m shared.receipts verify RECEIPT --keys [SERVICE=]JWKS [--keys ...]
         offline: every signature of a receipt against published keys (files of JWKS JSON,
-        e.g. each service's GET /receipt-keys/<service>); exit 0 if it verifies, else 1
+        each service's GET /receipt-keys/<service>, kept as that service's: SERVICE=FILE,
+        or a FILE whose document names its service); a signature counts for a service
+        only under a key of its own set; exit 0 if it verifies, else 1
     python -m shared.receipts rotate SERVICE     (ops: SERVICE signs with a new key)
     python -m shared.receipts jwks SERVICE       (SERVICE's public keys, as served)
 """
@@ -13,19 +15,34 @@ import json
 import sys
 from typing import Any
 
-from .jws import keys_from_jwks
+from .jws import InvalidJws, service_keys
 from .receipt import InvalidReceipt, verify_receipt
 
 
-def verify(receipt_path: str, key_paths: list[str]) -> int:
-    keys = {}
-    for path in key_paths:
+def key_sets(key_args: list[str]) -> dict[str, dict[str, Any]]:
+    """Each --keys as its service's own set: SERVICE=FILE binds the file to SERVICE (the
+    document, if it names a service, must name the same); a bare FILE is the service its
+    document names. Two files of one service (copies kept over the years) are one set."""
+    sets: dict[str, dict[str, Any]] = {}
+    for arg in key_args:
+        service, sep, path = arg.partition("=")
+        if not sep or "/" in service or "\\" in service:
+            service, path = "", arg
         with open(path, encoding="utf-8") as handle:
-            keys.update(keys_from_jwks(json.load(handle)))
+            document = json.load(handle)
+        try:
+            name, keys = service_keys(document, service or None)
+        except InvalidJws as exc:
+            raise InvalidReceipt(f"{path}: {exc}") from None
+        sets.setdefault(name, {}).update(keys)
+    return sets
+
+
+def verify(receipt_path: str, key_args: list[str]) -> int:
     with open(receipt_path, encoding="utf-8", newline="") as handle:
         text = handle.read()
     try:
-        verified = verify_receipt(text, keys)
+        verified = verify_receipt(text, key_sets(key_args))
     except InvalidReceipt as exc:
         print(f"NOT VERIFIED: {exc}")
         return 1

@@ -94,7 +94,8 @@ def public_jwk(key: Ed25519PublicKey, kid: str) -> dict[str, str]:
 
 
 def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
-    """The Ed25519 keys of a JWKS, by kid (others ignored)."""
+    """The Ed25519 keys of a JWKS, by kid (others ignored). Whose keys they are is the
+    caller's to know: to verify what a service signed, use `service_keys`."""
     keys = {}
     for jwk in jwks.get("keys", []) if isinstance(jwks, Mapping) else []:
         if not isinstance(jwk, Mapping) or jwk.get("kty") != "OKP" \
@@ -105,3 +106,25 @@ def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
             continue
         keys[str(jwk["kid"])] = Ed25519PublicKey.from_public_bytes(raw)
     return keys
+
+
+def service_keys(jwks: Mapping[str, Any],
+                 service: str | None = None) -> tuple[str, dict[str, Ed25519PublicKey]]:
+    """One service's own key set: (the service, its keys by kid). The service is the one
+    the caller got the JWKS from (`service`), else the one the document names (its
+    `service` member, as GET /receipt-keys/<service> serves it); the two must agree. Every
+    key's id must name that service: a key set holding another service's kid is refused,
+    so a key published by one service never speaks for another (InvalidJws)."""
+    named = jwks.get("service") if isinstance(jwks, Mapping) else None
+    if service is None:
+        if not isinstance(named, str) or not named:
+            raise InvalidJws("the key set does not say whose it is (give it as "
+                             "SERVICE=FILE)")
+        service = named
+    elif named is not None and named != service:
+        raise InvalidJws(f"the key set given as {service}'s names {named} as its service")
+    keys = keys_from_jwks(jwks)
+    strangers = sorted(kid for kid in keys if kid.partition(":")[0] != service)
+    if strangers:
+        raise InvalidJws(f"{service}'s key set holds keys of another service: {strangers}")
+    return service, keys

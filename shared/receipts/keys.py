@@ -162,9 +162,11 @@ class ReceiptKeys:
             row = self._active(conn)
         return jws.sign(self._key(row), str(row.kid), payload, typ)
 
-    def jwks(self, conn: sa.Connection | Any) -> dict[str, list[dict[str, str]]]:
-        """Every public key the service ever signed receipts with, newest first."""
+    def jwks(self, conn: sa.Connection | Any) -> dict[str, Any]:
+        """Every public key the service ever signed receipts with, newest first, and whose
+        they are (`service`: a verifier binds the set to that service, jws.service_keys)."""
         rows = conn.execute(sa.select(self.table).order_by(
             self.table.c.created_at.desc())).all()
-        return {"keys": [jws.public_jwk(self._key(r).public_key(), str(r.kid))
+        return {"service": self.service,
+                "keys": [jws.public_jwk(self._key(r).public_key(), str(r.kid))
                          for r in rows]}

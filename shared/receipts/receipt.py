@@ -1,8 +1,10 @@
 """A request's receipt: one JWS signed by dsar whose payload lists every service's own
 signed answer (each a JWS under that service's key) and the audit trail's entries for the
-request with the chain's head. Verifying needs only the published keys (a JWKS):
+request with the chain's head. Verifying needs only the published keys (each service's
+JWKS, kept as that service's: a signature counts for a service only under a key of its
+own key set):
 
-    python -m shared.receipts verify receipt.jws --keys keys.json
+    python -m shared.receipts verify receipt.jws --keys dsar=dsar.json --keys ...
 
 Everything in it is ids, counts and instants: no personal data."""
 from __future__ import annotations
@@ -39,11 +41,16 @@ class Verified:
     audit_head: dict[str, Any]
 
 
-def verify_receipt(text: str, keys: Mapping[str, Ed25519PublicKey]) -> Verified:
-    """Every signature, every expected service's answer, and the audit entries' links."""
+KeySets = Mapping[str, Mapping[str, Ed25519PublicKey]]  # service -> its own keys by kid
+
+
+def verify_receipt(text: str, keys: KeySets) -> Verified:
+    """Every signature, every expected service's answer, and the audit entries' links.
+    `keys`: each service's own key set (jws.service_keys); dsar's signs the receipt, and
+    each service's answer verifies only under that service's set."""
     token = text[:-1] if text.endswith("\n") else text
     try:
-        header, receipt = jws.verify(token, keys, RECEIPT_TYPE)
+        header, receipt = jws.verify(token, keys.get("dsar", {}), RECEIPT_TYPE)
     except jws.InvalidJws as exc:
         raise InvalidReceipt(f"the receipt: {exc}") from None
     if service_of(str(header["kid"])) != "dsar":
@@ -63,15 +70,26 @@ def verify_receipt(text: str, keys: Mapping[str, Ed25519PublicKey]) -> Verified:
     return Verified(request, checked, _audit(receipt.get("audit"), str(request.get("id"))))
 
 
-def _answer(service: str, token: Any, request: Mapping[str, Any],
-            keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
+def _signed_answer(service: str, token: Any, keys: KeySets) -> dict[str, Any]:
+    """The answer's payload, signed under one of the service's own published keys (never
+    another service's, whatever its kid says)."""
     if not isinstance(token, str):
         raise InvalidReceipt(f"{service} has no signed answer in the receipt")
+    if service not in keys:
+        raise InvalidReceipt(f"{service}'s answer: no key set of {service} was given")
     try:
-        header, answer = jws.verify(token, keys, ANSWER_TYPE)
+        if service_of(str(jws.unverified(token)[0].get("kid"))) != service:
+            raise InvalidReceipt(f"{service}'s answer is signed by another service's key")
+        _, answer = jws.verify(token, keys[service], ANSWER_TYPE)
     except jws.InvalidJws as exc:
         raise InvalidReceipt(f"{service}'s answer: {exc}") from None
-    if service_of(str(header["kid"])) != service or answer.get("service") != service:
+    return answer
+
+
+def _answer(service: str, token: Any, request: Mapping[str, Any],
+            keys: KeySets) -> dict[str, Any]:
+    answer = _signed_answer(service, token, keys)
+    if answer.get("service") != service:
         raise InvalidReceipt(f"{service}'s answer is signed by another service's key")
     if answer.get("request_event") not in (request.get("events") or ()):
         raise InvalidReceipt(f"{service}'s answer answers another request")

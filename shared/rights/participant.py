@@ -8,13 +8,13 @@ import uuid
 from functools import partial
 from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
-from typing import Any, Callable, Iterator, TypeVar, cast
+from typing import Any, Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import without_secrets
-from shared.db import database_unavailable, purge_after_commit, utcnow
+from shared.db import affected, database_unavailable, purge_after_commit, utcnow
 from shared.deadletters import erase_letters_naming
 from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
@@ -83,11 +83,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _changed(session: Session, statement: sa.Executable) -> int:
-    """How many rows a DELETE or UPDATE changed."""
-    return cast("sa.CursorResult[Any]", session.execute(statement)).rowcount
-
-
 class RightsParticipant:
     """Exports, erases, restricts and offboards by the declaration; answers via the outbox.
 
@@ -129,7 +124,7 @@ class RightsParticipant:
     def erase(self, session: Session, subject: Subject) -> dict[str, int]:
         counts: dict[str, int] = {}
         for decl, table, condition in self._subject_tables(subject):
-            counts[decl.table] = _changed(session, table.delete().where(condition))
+            counts[decl.table] = affected(session.execute(table.delete().where(condition)))
         counts.update(self._erase_plumbing(session, subject))
         self._tombstone(session, subject.type, subject.id, subject.school_id)
         return counts
@@ -149,17 +144,17 @@ class RightsParticipant:
         # the scrub below (a later statement) sees and blanks it.
         session.execute(sa.select(t.outbox.c.seq).where(
             t.outbox.c.sent_at.is_(None), naming).with_for_update())
-        scrubbed = _changed(session, t.outbox.update().where(
-            t.outbox.c.sent_at.is_not(None), naming).values(payload=None))
+        scrubbed = affected(session.execute(t.outbox.update().where(
+            t.outbox.c.sent_at.is_not(None), naming).values(payload=None)))
         dead = erase_letters_naming(session, t.dead_letters, subject.id, subject.school_id)
-        restricted = _changed(session, t.restrictions.delete().where(
+        restricted = affected(session.execute(t.restrictions.delete().where(
             t.restrictions.c.subject_type == subject.type,
             t.restrictions.c.subject_id == subject.id,
-            t.restrictions.c.school_id == subject.school_id))
-        objected = _changed(session, t.objections.delete().where(
+            t.restrictions.c.school_id == subject.school_id)))
+        objected = affected(session.execute(t.objections.delete().where(
             t.objections.c.subject_type == subject.type,
             t.objections.c.subject_id == subject.id,
-            t.objections.c.school_id == subject.school_id))
+            t.objections.c.school_id == subject.school_id)))
         return {"outbox_scrubbed": scrubbed, "dead_letters": dead,
                 "restrictions": restricted, "objections": objected}
 
@@ -195,16 +190,16 @@ class RightsParticipant:
             if decl.table in ("outbox",) or not decl.school_column:
                 continue
             table = self.metadata.tables[decl.table]
-            counts[decl.table] = _changed(
-                session, table.delete().where(table.c[decl.school_column] == school_id))
+            counts[decl.table] = affected(session.execute(
+                table.delete().where(table.c[decl.school_column] == school_id)))
         ob = self.tables.outbox
         # Sent events of the school go; waiting ones still go out (their consumers drop a
         # school's late data) and are blanked as they are sent (the school's tombstone).
-        counts["outbox_deleted"] = _changed(session, ob.delete().where(
-            ob.c.school_id == school_id, ob.c.sent_at.is_not(None)))
+        counts["outbox_deleted"] = affected(session.execute(ob.delete().where(
+            ob.c.school_id == school_id, ob.c.sent_at.is_not(None))))
         letters = self.tables.dead_letters
-        counts["dead_letters"] = _changed(session, letters.delete().where(
-            letters.c.payload.like(f"%{school_id}%")))
+        counts["dead_letters"] = affected(session.execute(letters.delete().where(
+            letters.c.payload.like(f"%{school_id}%"))))
         # The school itself is tombstoned: its late events change nothing from now on.
         self._tombstone(session, "school", school_id, school_id)
         return counts

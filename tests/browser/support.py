@@ -305,7 +305,7 @@ class WebSystem:
             self.sign_in(email, password)  # enrols the login's authenticator
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Enter your code")
         page.get_by_label("Code", exact=True).fill(second_factor.code_for(email))
         page.get_by_role("button", name="Continue").click()
@@ -314,12 +314,12 @@ class WebSystem:
         """A downloaded receipt, verified offline against every service's published
         receipt keys (GET /receipt-keys/<service>, through the gateway)."""
         from shared.config import SERVICES
-        from shared.receipts import keys_from_jwks, verify_receipt
+        from shared.receipts import service_keys, verify_receipt
         keys = {}
         for service in SERVICES:
             published = self.call("get", f"/receipt-keys/{service}")
             assert published.status_code == 200, published.text
-            keys.update(keys_from_jwks(published.json()))
+            keys[service] = service_keys(published.json(), service)[1]
         return verify_receipt(text, keys)
 
     def operator_token(self) -> str:

@@ -29,7 +29,7 @@ SLOW = 90_000
 def _sign_in(page, email, password):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def _admin_signs_in(web_system, page, school, path="/"):

@@ -24,7 +24,7 @@ NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
 def _sign_in(page, address, password):
     page.get_by_label("Email").fill(address)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def _verified_parent(web_system, family) -> str:

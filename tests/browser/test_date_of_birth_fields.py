@@ -14,7 +14,7 @@ PASSWORD = "a-parent-password-1"
 def _sign_in(page, address):
     page.get_by_label("Email").fill(address)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def _type(group, day="", month="", year=""):

@@ -15,7 +15,7 @@ PASSWORD = "a-parent-password-1"
 def _sign_in(page, email, password):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def _fits(page, label):

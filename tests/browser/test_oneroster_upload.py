@@ -28,7 +28,7 @@ HALF_WAY = {"stage": "applying", "done": 120, "total": 300, "percent": 49}
 def _sign_in(page, email, password):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def _bundle_file(tmp_path, name: str, data: bytes) -> str:

@@ -34,7 +34,7 @@ def _second_period(events: list[dict], period: str) -> list[dict]:
 def _sign_in(page, address):
     page.get_by_label("Email").fill(address)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def test_a_report_shows_progress_over_the_year_and_home_shows_the_trend(web_system,

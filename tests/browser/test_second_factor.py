@@ -36,7 +36,7 @@ def _new_admin(web_system) -> str:
 def _password(page, email):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def _code(totp, steps=0):

@@ -37,7 +37,7 @@ def _activate_in_browser(page, web_system, email, password=PASSWORD):
 def _sign_in(page, email, password=PASSWORD):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def _school_with_family(web_system, children=2, title=None):

@@ -70,7 +70,7 @@ def _two_schools(web_system):
 def _sign_in(page, address):
     page.get_by_label("Email").fill(address)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def test_a_parent_at_two_schools_sees_who_and_where_everywhere(web_system, open_page):
@@ -221,7 +221,7 @@ def test_a_paused_childs_reports_say_how_to_reach_the_school_office(web_system, 
         page.goto(web_system.url(f"/reports?student={student}"))
         page.get_by_label("Email").fill(family.parent_email)
         page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         main = page.get_by_role("main")
         expect(main).to_contain_text("The school has paused the use of this information")
         expect(main).to_contain_text(f"please contact {called}")

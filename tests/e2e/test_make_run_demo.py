@@ -44,6 +44,14 @@ class Client:
         return answer.json()["access_token"]
 
 
+def _the_box(output: str) -> list[str]:
+    """The lines inside the box `make run` prints once it is ready."""
+    lines = output.splitlines()
+    top = next(i for i, line in enumerate(lines) if re.fullmatch(r"\+-+\+", line))
+    bottom = next(i for i in range(top + 1, len(lines)) if lines[i] == lines[top])
+    return [line[2:-2].rstrip() for line in lines[top + 1:bottom]]
+
+
 def test_demo_parent_reads_a_report_and_a_restart_loads_nothing_twice(tmp_path):
     port = free_port()
     api = Client(port)
@@ -73,11 +81,22 @@ def test_demo_parent_reads_a_report_and_a_restart_loads_nothing_twice(tmp_path):
         output = stop_with_ctrl_c(proc)
     assert proc.returncode == 0, output
     assert "Traceback" not in output and "could not be loaded" not in output, output
+    # Issue 24: the logins are not buried. They come in a box after every line of starting
+    # up (the port opens after the box), and the log lines stay few and plain JSON.
+    box = _the_box(output)
+    assert box[0].startswith("Pupil Progress is running on http://127.0.0.1:")
+    box_text = "\n".join(box)
     for login in (demo.OPERATOR, demo.ADMIN, demo.PARENT, demo.STUDENT):
-        assert f"{login[0]}  {login[1]}" in output
-    assert demo.PENDING_CHILD[3] in output  # the date of birth to try
+        assert f"{login[0]}  {login[1]}" in box_text
+    assert demo.PENDING_CHILD[3] in box_text  # the date of birth to try
+    logged = [line for line in output.splitlines() if line.startswith("{")]
+    starting = output[:output.index(box[0])]
+    assert len([line for line in starting.splitlines() if line.startswith("{")]) < 40
+    assert all(json.loads(line) and "\x1b" not in line and "\\u001b" not in line
+               for line in logged)
+    assert not any('"applied event_id=' in line for line in logged)  # one a event: quiet
     # Staff sign in in two steps: their authenticator keys are printed.
-    keys = dict(re.findall(r"^  (\S+@demo-academy\.example)  ([A-Z2-7]{32})$", output,
+    keys = dict(re.findall(r"^  (\S+@demo-academy\.example)  ([A-Z2-7]{32})$", box_text,
                            re.MULTILINE))
     assert set(keys) == {demo.OPERATOR[0], demo.ADMIN[0]}, output
 

@@ -3,6 +3,7 @@ PostgreSQL and RabbitMQ (issue 25): enrolment at first sign-in, confirmation wit
 recovery codes, passing it at each sign-in, a code accepted once, wrong codes limited as
 wrong passwords are, recovery codes single use, the key sealed at rest."""
 import datetime as dt
+import threading
 
 import jwt
 import pyotp
@@ -163,3 +164,65 @@ def test_wrong_codes_are_limited_as_wrong_passwords_are(idp):
                     address="192.0.2.44").status_code == 200
     clock.advance(seconds=31)  # the lock (1 s) is over, and a new code
     assert from_guesser(code_at(key, clock)) == 200
+
+
+def test_signing_in_again_with_the_password_does_not_clear_wrong_codes(idp):
+    """A thief holding the password cannot buy fresh guesses at the code by signing in
+    again: a password's success clears the password's count, not the codes'."""
+    key, _ = enrolled(idp)
+    clock = idp.identity.clock
+    thief = "203.0.113.20"
+    wrong = code_at(key, clock, steps=9)
+    for _ in range(idp.identity.throttle.pair_free_failures):
+        token = signed_in(idp, address=thief)["access_token"]
+        assert idp.post(PASS, {"code": wrong}, token, address=thief).status_code == 401
+    again = signed_in(idp, address=thief)["access_token"]  # the password still works
+    right = idp.post(PASS, {"code": code_at(key, clock)}, again, address=thief)
+    assert right.status_code == 401, "locked: the code is not even checked"
+
+
+def test_wrong_codes_from_many_addresses_lock_the_account_s_codes(idp):
+    """Guessing a 6-digit code spread over many addresses (an IPv6 /48 holds 65,536 of
+    the /64s the limits count by) meets an account-wide limit on wrong codes, which only
+    someone holding the password can reach; a password reset lifts it."""
+    key, _ = enrolled(idp)
+    clock = idp.identity.clock
+    free = idp.identity.throttle.factor_account_free_failures
+    for n in range(free + 1):
+        address = f"2001:db8:{n:x}::1"
+        token = signed_in(idp, address=address)["access_token"]
+        assert idp.post(PASS, {"code": code_at(key, clock, steps=9)}, token,
+                        address=address).status_code == 401
+    fresh = "2001:db8:ffff::1"
+    token = signed_in(idp, address=fresh)["access_token"]
+    assert idp.post(PASS, {"code": code_at(key, clock)}, token,
+                    address=fresh).status_code == 401, "the account's codes are locked"
+    # The owner resets the password (which signs the thief out too): codes count again.
+    assert idp.post("/api/v1/auth/password-reset", {"email": OPERATOR[0]}).status_code == 202
+    reset = idp.tap.wait("PasswordResetRequested", lambda d: d["email"] == OPERATOR[0])
+    assert idp.post("/api/v1/auth/password-reset/confirm", {
+        "token": reset["data"]["token"], "password": "a-new-password-9"}).status_code == 200
+    owner = idp.sign_in(OPERATOR[0], "a-new-password-9", address=fresh).json["access_token"]
+    assert idp.post(PASS, {"code": code_at(key, clock, steps=1)}, owner,
+                    address=fresh).status_code == 200
+
+
+def test_one_code_sent_at_once_on_many_sign_ins_passes_one_of_them(idp):
+    """Racing a code seen over a shoulder against its owner: requests with the same code
+    at the same moment are serialised on the account, and only one passes."""
+    key, _ = enrolled(idp)
+    tokens = [signed_in(idp)["access_token"] for _ in range(6)]
+    code, barrier, statuses = code_at(key, idp.identity.clock), threading.Barrier(6), []
+
+    def attempt(token):
+        client = idp.client.application.test_client()
+        barrier.wait()
+        statuses.append(client.post(PASS, json={"code": code}, headers={
+            "Authorization": f"Bearer {token}"},
+            environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code)
+    threads = [threading.Thread(target=attempt, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200] + [401] * 5

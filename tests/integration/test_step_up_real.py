@@ -138,3 +138,22 @@ def test_unlocking_a_link_wants_a_recent_second_factor(world):
     unlocked = system.call("linking", "post", f"/api/v1/links/{locked}/unlock", fresh)
     assert unlocked.status_code == 200, unlocked.json
     assert _count(system, "linking", status, l=locked) != "locked"
+
+
+def test_a_school_admin_filing_an_erasure_wants_a_recent_second_factor(world):
+    """A school admin's own request starts at once, with no approval: filing an erasure
+    is itself the grave act, so it wants the step-up an approval of one does."""
+    system, school, s1, _, admin, _ = world
+    old = stale(system, admin)
+    erasures = "SELECT count(*) FROM requests WHERE kind='erasure' AND filed_by=:a"
+    account = jwt.decode(admin, options={"verify_signature": False})["sub"]
+    body = {"kind": "erasure", "subject": {"type": "student", "id": s1}}
+    assert refused(system.call("dsar", "post", "/api/v1/subject-requests", old, body))
+    assert _count(system, "dsar", erasures, a=account) == 0
+    # A lesser request takes the older second factor.
+    access = system.call("dsar", "post", "/api/v1/subject-requests", old,
+                         {**body, "kind": "access"})
+    assert access.status_code == 201, access.json
+    filed = system.call("dsar", "post", "/api/v1/subject-requests", again(system, old), body)
+    assert filed.status_code == 201, filed.json
+    assert _count(system, "dsar", erasures, a=account) == 1

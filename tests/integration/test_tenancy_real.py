@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.config import SERVICES
+from shared.db import utcnow
 from tests import second_factor
 from tests.support import publish_events, wait_for
 from tests.system import RealSystem, guardian, student
@@ -349,7 +350,7 @@ def test_an_erasure_of_a_staff_login_reaches_only_the_filing_schools_stored_even
     # One poison event per school naming the login (`role` is not a role): linking and
     # dsar, among others, dead-letter it at once.
     poison = {school: {"id": str(uuid.uuid4()), "type": "AccountActivated", "version": 1,
-                       "occurred_at": "2026-12-01T09:00:00+00:00", "producer": "identity",
+                       "occurred_at": utcnow().isoformat(), "producer": "identity",
                        "school_id": school, "correlation_id": str(uuid.uuid4()),
                        "data": {"account_id": account, "role": 7, "guardian_ids": []}}
               for school in (w.a_school, w.b_school)}

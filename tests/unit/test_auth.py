@@ -90,7 +90,8 @@ def test_a_staff_token_without_the_second_factor_is_refused(role):
         return jsonify({"ok": True})
 
     c = app.test_client()
-    for claims in ({}, {"amr": ["pwd"]}, {"amr": "otp"}, {"amr": ["pwd", "mfa"]}):
+    for claims in ({}, {"amr": ["pwd"]}, {"amr": "otp"}, {"amr": ["pwd", "mfa"]},
+                   {"amr": ["hwk"]}, {"amr": ["user", "mfa"]}):
         token = SIGNER.issue("a", role, [SCHOOL], **claims)
         answer = c.get("/staff", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 401, claims
@@ -99,6 +100,8 @@ def test_a_staff_token_without_the_second_factor_is_refused(role):
                       ).status_code == 200
     passed = SIGNER.issue("a", role, [SCHOOL], amr=["pwd", "otp"])
     assert c.get("/staff", headers={"Authorization": f"Bearer {passed}"}).status_code == 200
+    passkey = SIGNER.issue("a", role, [SCHOOL], amr=["hwk", "user", "mfa"])  # both at once
+    assert c.get("/staff", headers={"Authorization": f"Bearer {passkey}"}).status_code == 200
     parent = SIGNER.issue("p", "parent", [SCHOOL], amr=["pwd"])  # parents need none
     assert c.get("/staff", headers={"Authorization": f"Bearer {parent}"}).status_code == 200
 

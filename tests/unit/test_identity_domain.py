@@ -34,6 +34,25 @@ def test_the_pair_lock_grows_and_is_capped():
     assert max(locks) == policy.pair_max_lock == dt.timedelta(minutes=15)
 
 
+def test_wrong_codes_lock_the_account_after_its_free_ones_for_up_to_an_hour():
+    policy = domain.ThrottlePolicy()
+    locks = [policy.factor_account_lock(n) for n in range(0, 40)]
+    free = policy.factor_account_free_failures
+    assert free > policy.pair_free_failures  # one address's typos never lock the account
+    assert all(lock == dt.timedelta(0) for lock in locks[:free])
+    assert locks[free] == dt.timedelta(seconds=1) and locks == sorted(locks)
+    assert max(locks) == policy.factor_account_max_lock == dt.timedelta(hours=1)
+
+
+def test_a_code_s_pair_is_keyed_apart_from_the_password_s():
+    key = b"k" * 32
+    assert (domain.factor_address_digest(key, "203.0.113.9")
+            != domain.address_digest(key, "203.0.113.9"))
+    assert (domain.factor_address_digest(key, "2001:db8:1:2::1")
+            == domain.factor_address_digest(key, "2001:db8:1:2::ffff"))  # the same /64
+    assert domain.FACTOR_ACCOUNT_WIDE != domain.address_digest(key, "unknown")
+
+
 def test_an_address_is_refused_only_past_its_budget_and_only_within_its_window():
     policy = domain.ThrottlePolicy()
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

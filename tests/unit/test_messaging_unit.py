@@ -249,3 +249,32 @@ def test_retired_bindings_are_unbound_from_the_queues_declared():
     for service, channel_name, key in topology.RETIRED_BINDINGS:
         bound = [c.binding_key for c in topology.subscriptions(service)[channel_name]]
         assert key not in bound  # retired: no contract binds it again
+
+
+def test_the_inbox_forgets_old_events_and_an_event_that_old_is_refused_not_reapplied(db):
+    """Inbox rows go after the retention (plus a day for clocks); an event older than the
+    retention is dead-lettered with why, so a redelivery or replay that comes after its
+    row went is never applied a second time (docs/decisions.md "Inbox retention")."""
+    spec, engine, sessions = db
+    processor = make_processor(spec, sessions, fakeservice.record_effect)
+    now = utcnow()
+    recent = new_envelope("ParentVerified", verified_data(), producer="linking",
+                          school_id=SCHOOL, occurred_at=now - dt.timedelta(days=29)).to_json()
+    assert processor.process(recent) == APPLIED
+    stale = new_envelope("ParentVerified", verified_data(), producer="linking",
+                         school_id=SCHOOL, occurred_at=now - dt.timedelta(days=31)).to_json()
+    with sessions() as s, s.begin():  # as if it had been applied 32 days ago
+        s.execute(spec.tables.inbox.insert().values(
+            event_id=json.loads(stale)["id"], event_type="ParentVerified",
+            applied_at=now - dt.timedelta(days=32)))
+
+    assert processor.prune_inbox() == 1  # the 32-day-old row only
+    assert count(engine, "inbox") == 1
+    # Its row gone, the old event comes again: refused, not applied twice.
+    assert processor.process(stale) == DEAD_LETTERED
+    with engine.connect() as conn:
+        reason = conn.execute(sa.text("SELECT reason FROM dead_letters")).scalar_one()
+    assert "older than the inbox retention" in reason
+    # The recent one's row is kept: its redelivery is still a duplicate.
+    assert processor.process(recent) == DUPLICATE
+    assert count(engine, "effects") == 1

@@ -188,7 +188,7 @@ def test_the_typing_check_catches_a_free_form_object():
 
 # The services whose schemas are described field by field so far (issue 28 is done service
 # by service: a service joins when each of its properties has its description).
-DESCRIBED = ("linking", "notifications")
+DESCRIBED = ("identity", "ingest", "linking", "notifications", "dsar", "reports")
 
 
 def undescribed_properties(doc):
@@ -225,3 +225,64 @@ def test_the_description_check_catches_a_silent_property():
     broken = {"components": {"schemas": {"A": {"type": "object", "properties": {
         "said": {"type": "string", "description": "Said."}, "silent": {"type": "string"}}}}}}
     assert undescribed_properties(broken) == ["A.silent"]
+
+
+# Each service's main operations (issue 28): an example of the request each takes (when it
+# takes a body) and of its success answer, e.g. for an integrator's first call.
+MAIN_OPERATIONS = {
+    "identity": ("issueToken", "activateAccount", "getMe", "createSchool", "inviteStaff",
+                 "createClient"),
+    "ingest": ("pushBatch", "getOneRosterJob"),
+    "linking": ("listLinks", "verifyLink"),
+    "reports": ("publishPeriod", "listStudentReports", "getReport"),
+    "notifications": ("getPreferences", "putPreferences"),
+    "dsar": ("fileRequest", "getRequest"),
+}
+
+
+def examples_of(doc):
+    """(where, example, schema) of every example in the document's requests and answers."""
+    for label, op in operations(doc):
+        bodies = [("request", op.get("requestBody", {}))] + [
+            (status, answer) for status, answer in op["responses"].items()]
+        for where, body in bodies:
+            for media_type, media in body.get("content", {}).items():
+                if "example" in media:
+                    yield f"{label} {where} {media_type}", media["example"], media["schema"]
+
+
+def test_the_main_operations_have_examples():
+    missing = []
+    for name, main in MAIN_OPERATIONS.items():
+        doc = document(name)
+        by_id = {op["operationId"]: (label, op) for label, op in operations(doc)}
+        for operation_id in main:
+            label, op = by_id[operation_id]
+            found = {where.split(" ")[2] for where, _e, _s in examples_of(
+                {"paths": {"/": {label.split(" ")[0].lower(): op}}})}
+            if "requestBody" in op and "request" not in found:
+                missing.append(f"{name} {operation_id} request")
+            if not any(status.startswith("2") for status in found):
+                missing.append(f"{name} {operation_id} answer")
+    assert not missing, f"main operations without examples: {missing}"
+
+
+def test_every_example_fits_its_schema(doc):
+    """An example a generated client or a validator would refuse misleads: each is checked
+    against its schema (openapi-schema-validator, OpenAPI 3.0's dialect)."""
+    from openapi_schema_validator import OAS30Validator
+    wrong = []
+    for where, example, schema in examples_of(doc):
+        validator = OAS30Validator({**schema, "components": doc["components"]})
+        wrong += [f"{where}: {error.message}" for error in validator.iter_errors(example)]
+    assert not wrong, wrong
+
+
+def test_the_example_check_catches_a_wrong_example():
+    broken = {"components": {"schemas": {"A": {"type": "object", "required": ["id"],
+                                                "properties": {"id": {"type": "string"}}}}},
+              "paths": {"/x": {"get": {"responses": {"200": {"content": {
+                  "application/json": {"schema": {"$ref": "#/components/schemas/A"},
+                                       "example": {"id": 7}}}}}}}}}
+    with pytest.raises(AssertionError, match="GET /x 200 application/json: 7 is not"):
+        test_every_example_fits_its_schema(broken)

@@ -13,7 +13,7 @@ from shared.messaging.consumer import Event
 from shared.messaging.envelope import new_envelope, parse_envelope
 from shared.messaging.outbox import Outbox
 from shared.receipts import (ANSWER_TYPE, RECEIPT_TYPE, InvalidReceipt, ReceiptKeys,
-                             keys_from_jwks, verify_receipt)
+                             keys_from_jwks, service_keys, verify_receipt)
 from shared.receipts import jws
 from shared.receipts.__main__ import main as receipts_cli
 from shared.receipts.keys import receipt_sealer
@@ -59,11 +59,22 @@ def _answer(world, service, event):
 
 
 def _jwks(world):
-    keys = []
+    """Every service's keys in one JWKS (as a JOSE library reads them)."""
+    return {"keys": [k for jwks in _published(world).values() for k in jwks["keys"]]}
+
+
+def _published(world):
+    """Each service's JWKS, as GET /receipt-keys/<service> serves it."""
+    out = {}
     for name, (spec, sessions, _) in world.items():
         with sessions() as s:
-            keys += ring(name, spec).jwks(s)["keys"]
-    return {"keys": keys}
+            out[name] = ring(name, spec).jwks(s)
+    return out
+
+
+def _keys(world):
+    """Each service's own key set, as a verifier holds them."""
+    return dict(service_keys(jwks) for jwks in _published(world).values())
 
 
 def _receipt(world, answers, services=SERVICES, request_id=None, events=()):
@@ -99,7 +110,7 @@ def test_each_service_signs_its_answer_with_its_own_key(world, erased):
     _, answers, _, event = erased
     keys = keys_from_jwks(_jwks(world))
     for service, token in answers.items():
-        header, claims = jws.verify(token, keys, ANSWER_TYPE)
+        header, claims = jws.verify(token, _keys(world)[service], ANSWER_TYPE)
         assert header["kid"].startswith(f"{service}:")
         assert claims["service"] == service and claims["request_event"] == event.id
         assert claims["subject"] == event.data["subject"] and claims["outcome"] == "done"
@@ -127,14 +138,14 @@ def test_a_signed_answer_carries_counts_never_the_data(world):
 
 def test_the_receipt_verifies_offline(world, erased):
     receipt, _, _, _ = erased
-    verified = verify_receipt(receipt, keys_from_jwks(_jwks(world)))
+    verified = verify_receipt(receipt, _keys(world))
     assert set(verified.answers) == set(SERVICES)
     assert verified.audit_head["seq"] == 3
 
 
 def test_altering_any_one_byte_fails_verification(world, erased):
     receipt, _, _, _ = erased
-    keys = keys_from_jwks(_jwks(world))
+    keys = _keys(world)
     text = receipt + "\n"
     for position in range(len(text)):
         replacement = "B" if text[position] == "A" else "A"
@@ -145,7 +156,7 @@ def test_altering_any_one_byte_fails_verification(world, erased):
 
 def test_removing_one_services_answer_fails_verification(world, erased):
     receipt, answers, _, event = erased
-    keys = keys_from_jwks(_jwks(world))
+    keys = _keys(world)
     header, payload = jws.unverified(receipt)
     # Cut out of the signed receipt: dsar's signature no longer covers it.
     del payload["answers"]["reports"]
@@ -168,7 +179,7 @@ def test_an_answer_to_another_request_does_not_count(world, erased):
     _, answers, _, _ = erased
     receipt = _receipt(world, answers, events=[str(uuid.uuid4())])
     with pytest.raises(InvalidReceipt, match="answers another request"):
-        verify_receipt(receipt, keys_from_jwks(_jwks(world)))
+        verify_receipt(receipt, _keys(world))
 
 
 def test_an_altered_audit_entry_fails_verification(world, erased):
@@ -179,7 +190,7 @@ def test_an_altered_audit_entry_fails_verification(world, erased):
     with sessions() as s, s.begin():  # even signed again by dsar's own key
         forged = ring("dsar", spec).sign(s, payload, RECEIPT_TYPE)
     with pytest.raises(InvalidReceipt, match="audit entry 2"):
-        verify_receipt(forged, keys_from_jwks(_jwks(world)))
+        verify_receipt(forged, _keys(world))
 
 
 def test_rotation_keeps_old_receipts_verifiable(world, erased):
@@ -191,16 +202,15 @@ def test_rotation_keeps_old_receipts_verifiable(world, erased):
         new = keys.rotate(s)
         assert new != old and new.startswith("dsar:")
         assert jws.unverified(keys.sign(s, {"x": 1}))[0]["kid"] == new
-    jwks = _jwks(world)
+    jwks = _published(world)["dsar"]
     assert {old, new} <= {k["kid"] for k in jwks["keys"]}
-    verify_receipt(receipt, keys_from_jwks(jwks))
+    verify_receipt(receipt, _keys(world))
 
 
 def test_the_command_verifies_a_receipt_file(world, erased, tmp_path, capsys):
     receipt, _, _, _ = erased
     (tmp_path / "r.jws").write_text(receipt + "\n")
-    (tmp_path / "keys.json").write_text(json.dumps(_jwks(world)))
-    args = ["verify", str(tmp_path / "r.jws"), "--keys", str(tmp_path / "keys.json")]
+    args = ["verify", str(tmp_path / "r.jws"), *_key_files(world, tmp_path)]
     assert receipts_cli(args) == 0
     assert "VERIFIED" in capsys.readouterr().out
     (tmp_path / "r.jws").write_text(receipt.replace(".", ".A", 1) + "\n")
@@ -220,3 +230,67 @@ def test_any_jose_library_verifies_a_receipt(world, erased):
         kid = jwt.get_unverified_header(token)["kid"]
         assert kid.startswith(service + ":")
         jwt.api_jws.decode(token, by_kid[kid].key, algorithms=["EdDSA"])
+
+
+def _key_files(world, folder, published=None) -> list[str]:
+    """--keys arguments: each service's JWKS as a file (the document names its service)."""
+    args = []
+    for name, jwks in (published or _published(world)).items():
+        (folder / f"{name}.json").write_text(json.dumps(jwks))
+        args += ["--keys", str(folder / f"{name}.json")]
+    return args
+
+
+def _forged_by_linking(world, erased):
+    """Linking publishes, beside its own, a key it holds whose id claims reports, and
+    signs with it an answer claiming to be reports' (what reports would have said)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    receipt, answers, _, event = erased
+    published = _published(world)
+    key, kid = Ed25519PrivateKey.generate(), "reports:0000forged000000"
+    published["linking"]["keys"].append(jws.public_jwk(key.public_key(), kid))
+    _, claims = jws.unverified(answers["reports"])
+    forged = _receipt(world, {**answers, "reports": jws.sign(key, kid, claims, ANSWER_TYPE)},
+                      events=[event.id])
+    return forged, published
+
+
+def test_a_key_in_one_services_key_set_cannot_sign_for_another(world, erased, tmp_path,
+                                                              capsys):
+    """Issue 30 review: the command took every --keys file into one pool and trusted the
+    service a kid names, so a key published in linking's set verified an answer claiming
+    reports. Now each set is its service's own, and one holding another's kid is refused."""
+    forged, published = _forged_by_linking(world, erased)
+    (tmp_path / "r.jws").write_text(forged + "\n")
+    args = ["verify", str(tmp_path / "r.jws"), *_key_files(world, tmp_path, published)]
+    assert receipts_cli(args) == 1
+    out = capsys.readouterr().out
+    assert "NOT VERIFIED" in out and "linking's key set holds keys of another service: " \
+        "['reports:0000forged000000']" in out, out
+    # With the sets bound, the forged key is in no set of reports'.
+    with pytest.raises(InvalidReceipt, match="reports's answer: signed by an unknown key"):
+        verify_receipt(forged, {"dsar": _keys(world)["dsar"],
+                                "linking": _keys(world)["linking"],
+                                "reports": _keys(world)["reports"]})
+
+
+def test_a_key_set_is_bound_to_the_service_given(world, erased, tmp_path, capsys):
+    receipt, _, _, _ = erased
+    published = _published(world)
+    (tmp_path / "r.jws").write_text(receipt + "\n")
+    files = _key_files(world, tmp_path, published)
+    paths = {name: str(tmp_path / f"{name}.json") for name in published}
+    # SERVICE=FILE binds it; linking's set given as reports' is refused
+    bound = [a for name, path in paths.items() for a in ("--keys", f"{name}={path}")]
+    assert receipts_cli(["verify", str(tmp_path / "r.jws"), *bound]) == 0
+    capsys.readouterr()
+    swapped = bound[:]
+    swapped[swapped.index(f"reports={paths['reports']}")] = f"reports={paths['linking']}"
+    assert receipts_cli(["verify", str(tmp_path / "r.jws"), *swapped]) == 1
+    assert "the key set given as reports's names linking as its service" \
+        in capsys.readouterr().out
+    # a JWKS that does not say whose it is must be given as SERVICE=FILE
+    anonymous = {"keys": published["reports"]["keys"]}
+    (tmp_path / "reports.json").write_text(json.dumps(anonymous))
+    assert receipts_cli(["verify", str(tmp_path / "r.jws"), *files]) == 1
+    assert "does not say whose it is" in capsys.readouterr().out

@@ -103,6 +103,9 @@ async function refresh() {
                                                        refresh_token: token })
       .then((answer) => { keepTokens(answer); return true; })
       .catch((error) => {
+        // Offline: the sign-in stands (the copies kept for reading offline are its); the
+        // caller learns that the network is missing, not that the reader is signed out.
+        if (error.status === 0) throw error;
         if (error.status === 401 || error.status === 400) forgetTokens();
         return false;
       })
@@ -141,6 +144,12 @@ export function publicCall(method, path, body) {
 export async function signIn(email, password) {
   keepTokens(await publicCall("POST", "/api/v1/auth/token",
                               { grant_type: "password", email, password }));
+}
+
+/** A passkey's answer to a sign-in challenge: tokens, both factors passed. */
+export async function signInWithPasskey(challengeId, credential) {
+  keepTokens(await publicCall("POST", "/api/v1/auth/passkey",
+                              { challenge_id: challengeId, credential }));
 }
 
 /** "enrol" or "required" while a staff sign-in has still to pass its second factor. */

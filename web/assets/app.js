@@ -4,12 +4,15 @@
 // browser tests rely on are listed in web/README.md; change them there too.
 
 import * as api from "./api.js";
+import { accountScreen, explainPasskeyError, passkeysSupported, signInWithPasskey } from "./passkeys.js";
 import { formatDate, h, uniqueId } from "./dom.js";
 import { inChildOrder } from "./children.js";
+import * as offline from "./offline.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
+         formatDateTime,
          loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, selectField, SERVICE_TEXT, session,
          setRenderer, show, sleep, summary, table } from "./ui.js";
 
@@ -46,6 +49,7 @@ const state = {
   fresh: false, // signed in on this page: the account may be seconds old
   staff: null, // the console module of a school admin or an operator, once loaded
   childId: null,
+  offline: false, // the reader's `me` came from the copy kept on the device (offline.js)
 };
 
 // --- navigation ----------------------------------------------------------------------------
@@ -96,8 +100,16 @@ function withRoleSwitch(items) {
     ? [...items.slice(0, last), ...switches, items[last]] : [...items, ...switches];
 }
 
+/** Account settings (passkeys), for every role, before "Sign out". */
+function withAccount(items) {
+  if (!state.me) return items;
+  const last = items.length - 1;
+  return items[last] && items[last][1] === "/sign-out"
+    ? [...items.slice(0, last), ["Account", "/account"], items[last]] : items;
+}
+
 function drawNav(path) {
-  navList.replaceChildren(...withRoleSwitch(navItems()).map(([label, href]) => {
+  navList.replaceChildren(...withRoleSwitch(withAccount(navItems())).map(([label, href]) => {
     const current = path === href || (href !== "/" && path.startsWith(`${href}/`));
     return h("li", {}, h("a", { href, "aria-current": current ? "page" : false }, label));
   }));
@@ -182,8 +194,37 @@ function signInScreen(message) {
   show("Sign in",
     message ? h("p", { class: "notice" }, message) : null,
     form(submit, problem, email.wrapper, password.wrapper, button("Sign in")),
+    passkeySignIn(problem),
     h("p", {}, h("a", { href: "/forgot-password" }, "Forgotten your password?")),
     h("p", {}, "New here? Open the link in the invitation email from your school to activate your account."));
+}
+
+/** "Sign in with a passkey": no email, the browser offers the passkeys it holds. */
+function passkeySignIn(problem) {
+  if (!passkeysSupported()) return null;
+  const signIn = async (event) => {
+    const trigger = event.currentTarget;
+    problem.hidden = true;
+    trigger.disabled = true;
+    try {
+      await signInWithPasskey();
+      forgetReader();
+      state.fresh = true;
+      window.setTimeout(() => { state.fresh = false; }, 30000);
+      await afterSignIn();
+      announce("You are signed in.");
+    } catch (error) {
+      problem.textContent = explainPasskeyError(error);
+      problem.hidden = false;
+      announceError(problem.textContent);
+    } finally {
+      trigger.disabled = false;
+    }
+  };
+  return h("div", { class: "passkey-sign-in" },
+    h("p", { class: "or" }, "or"),
+    h("button", { type: "button", class: "button button--secondary", onclick: signIn },
+      "Sign in with a passkey"));
 }
 
 /** Staff and operators: the password is not enough until the second factor is passed. */
@@ -356,6 +397,7 @@ function forgotPasswordScreen() {
 }
 
 async function signOutScreen() {
+  await offline.forgetAll(); // every copy kept for reading offline leaves the device
   await api.signOut();
   forgetReader();
   state.links = null;
@@ -531,6 +573,12 @@ async function reportScreen(reportId) {
     report = await api.call("GET", `/api/v1/reports/${encodeURIComponent(reportId)}`);
   } catch (error) {
     if (error.status === 401) throw error;
+    if (error.code === "offline") {
+      const copy = await offline.savedReport(reportId);
+      if (!copy) throw error;
+      drawReport(copy.report, copy.progress, copy.school_name, copy.saved_at);
+      return;
+    }
     show("Report not available",
       error.status === 423  // the report's school is not known here: each of the reader's
         ? contactSentence(lockedLead(error), ...schools().map((school) => school.id))
@@ -539,13 +587,44 @@ async function reportScreen(reportId) {
     return;
   }
   const student = report.student || {};
-  const [school, progress] = await Promise.all([schoolOfStudent(student.id),
+  const [school, progress] = await Promise.all([schoolOfStudent(student.id).catch(() => null),
     loadProgress(student.id).catch(() => null)]);
+  await offline.saveReport(reportId, { report, progress, school_name: schoolName(school) });
+  drawReport(report, progress, schoolName(school));
+}
+
+/** A report as published; `savedAt` when it is the copy kept for reading offline. */
+function drawReport(report, progress, school, savedAt = null) {
+  const student = report.student || {};
+  if (savedAt) state.offline = true; // back online, the screen is drawn anew
   show(report.title,
-    reportMeta(report, schoolName(school)),
+    savedAt ? offlineBanner(savedAt) : null,
+    reportMeta(report, school),
     h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(student.id || "")}` }, "All reports")),
     progressSection(progress),
     reportBody(report));
+}
+
+function offlineBanner(savedAt) {
+  return h("p", { class: "offline-banner" },
+    h("strong", {}, `You are offline — showing the copy saved on ${formatDateTime(savedAt)}.`),
+    " It may have changed since: it is updated when you open it with a connection.");
+}
+
+/** Without a connection, a screen that is not kept: the reports that are. */
+async function offlineScreen() {
+  const saved = await offline.savedReports();
+  state.offline = true;
+  show("You are offline",
+    h("p", { class: "offline-banner" }, h("strong", {}, "You are offline."),
+      " We could not reach Pupil Progress: check your connection. This screen will update when it is back."),
+    saved.length
+      ? [h("h2", {}, "Reports you can read offline"),
+        h("p", {}, "Copies saved on this device when you last opened them."),
+        h("ul", { class: "report-list" }, saved.map((entry) => h("li", {},
+          h("a", { href: `/reports/${encodeURIComponent(entry.id)}` }, entry.title),
+          h("span", { class: "meta" }, ` ${entry.student} · ${entry.period} · saved on ${formatDateTime(entry.saved_at)}`))))]
+      : h("p", {}, "No reports are saved on this device yet: a report you open with a connection can be read here offline afterwards."));
 }
 
 // --- screens: requests ---------------------------------------------------------------------
@@ -797,6 +876,7 @@ const CONSOLES = { school_admin: "./admin.js", operator: "./operator.js" };
 /** Who is signed in is asked again on the next screen (a sign-in, a sign-out, a 401). */
 function forgetReader() {
   state.me = null;
+  state.offline = false;
   state.staff = null;
   session.me = null;
 }
@@ -810,6 +890,7 @@ async function staffConsole(role) {
 
 async function signedInRoute(path, url) {
   const role = state.me.role;
+  if (path === "/account") return accountScreen();
   if (state.staff) {
     if (["/", "/sign-in", "/second-factor"].includes(path)) {
       await navigate(state.staff.navItems()[0][1], { replace: true });
@@ -874,18 +955,29 @@ async function render() {
       try {
         state.me = await api.call("GET", "/api/v1/me");
         session.me = state.me;
+        state.offline = false;
+        await offline.keepFor(state.me);
         await staffConsole(state.me.role);
       } catch (error) {
-        if (error.status !== 401) throw error;
-        if (error.code === "second_factor_required" && needsSecondFactor()) {
+        if (error.code === "offline") {
+          // Offline in a tab signed in: the reader as last seen here, for the kept copies.
+          state.me = await offline.savedReader();
+          if (!state.me) throw error;
+          session.me = state.me;
+          state.offline = true;
+        } else if (error.status !== 401) {
+          throw error;
+        } else if (error.code === "second_factor_required" && needsSecondFactor()) {
           // A reload between the password and the code: the code is still to give.
           state.afterSignIn = ["/", "/second-factor"].includes(path) ? null : path + url.search;
           history.replaceState(null, "", "/second-factor");
           drawNav("/second-factor");
           await secondFactorRoute();
           return;
+        } else {
+          api.forgetTokens();
+          await offline.forgetAll(); // the sign-in has ended: so have its copies
         }
-        api.forgetTokens();
       }
     }
     drawNav(path);
@@ -906,10 +998,15 @@ async function render() {
     if (error.status === 401) {
       api.forgetTokens();
       forgetReader();
+      await offline.forgetAll(); // the sign-in has ended: so have its copies
       state.afterSignIn = path + url.search;
       history.replaceState(null, "", "/sign-in");
       drawNav("/sign-in");
       signInScreen("Your session has ended. Please sign in again.");
+      return;
+    }
+    if (error.code === "offline" && state.me && ["parent", "student"].includes(state.me.role)) {
+      await offlineScreen();
       return;
     }
     show("Something went wrong", h("p", {}, explainError(error)),
@@ -920,5 +1017,13 @@ async function render() {
   }
 }
 
+// Back online after screens drawn from the kept copies: the reader and the screen anew.
+window.addEventListener("online", () => {
+  if (!state.offline) return;
+  forgetReader();
+  render();
+});
+
 setRenderer(render);
+offline.registerServiceWorker();
 render();

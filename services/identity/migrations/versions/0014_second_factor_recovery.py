@@ -1,16 +1,16 @@
 """Identity: a replacement TOTP key awaiting its first code, and the audit trail of second
 factors reset by another admin or an operator (issue 25).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 
 from shared.db import UtcDateTime
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

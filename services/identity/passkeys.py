@@ -1,0 +1,179 @@
+"""Identity's passkeys (WebAuthn): adding one to a login, listing and removing them, and
+signing in with one instead of a password (a part of Identity, service.py; the rules in
+passkey_rules.py).
+
+Signing in needs no email: the browser offers the passkeys it holds for this site
+(discoverable credentials) and the one chosen names its login. Every challenge is used
+once, right or wrong, and expires after five minutes. A passkey sign-in is both factors
+(user verification is required): its tokens say `amr` ["hwk", "user", "mfa"] and when
+(`otp_at`), so staff reach their console with no TOTP code, and a fresh one passes
+step-up. Failed passkey sign-ins count against the client address's budget as wrong
+passwords do."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from . import domain
+from . import passkey_rules as rules
+from .domain import AccountStatus, Unknown
+from .models import accounts, passkey_challenges, passkeys
+
+log = logging.getLogger(__name__)
+REGISTER, SIGN_IN = "register", "sign_in"
+
+
+class Passkeys:
+    """Adding, listing, removing and signing in with passkeys."""
+    relying_party: rules.RelyingParty
+    clock: Callable[[], dt.datetime]
+    address_key: bytes
+
+    # --- adding ---------------------------------------------------------------------------
+    def passkey_registration_options(self, session: Session, account_id: str) -> dict:
+        """A challenge to add a passkey to the login, and the options for the browser's
+        navigator.credentials.create()."""
+        self._lock_account(session, account_id)
+        email = session.execute(sa.select(accounts.c.email).where(
+            accounts.c.id == account_id)).scalar()
+        if email is None:
+            raise Unknown("no such account")
+        existing = list(session.execute(sa.select(passkeys.c.credential_id).where(
+            passkeys.c.account_id == account_id)).scalars())
+        if len(existing) >= rules.MAX_PASSKEYS:
+            raise rules.TooManyPasskeys()
+        challenge_id, challenge = self._new_challenge(session, REGISTER, account_id)
+        return {"challenge_id": challenge_id, "options": rules.registration_options(
+            self.relying_party, challenge, account_id, email, existing)}
+
+    def register_passkey(self, session: Session, account_id: str, challenge_id: str,
+                         name: str, credential: dict) -> dict:
+        """The authenticator's answer to that challenge checked, and the passkey kept
+        under the name given."""
+        name = rules.passkey_name(name)
+        self._lock_account(session, account_id)
+        challenge = self._take_challenge(session, challenge_id, REGISTER, account_id,
+                                         rules.PasskeyNotRegistered)
+        new = rules.verify_registration(self.relying_party, credential, challenge)
+        count = session.execute(sa.select(sa.func.count()).select_from(passkeys).where(
+            passkeys.c.account_id == account_id)).scalar_one()
+        if count >= rules.MAX_PASSKEYS:
+            raise rules.TooManyPasskeys()
+        taken = session.execute(sa.select(passkeys.c.id).where(
+            passkeys.c.credential_id == new.credential_id)).first()
+        if taken is not None:
+            raise rules.PasskeyNotRegistered()
+        row = {"id": str(uuid.uuid4()), "account_id": account_id,
+               "credential_id": new.credential_id, "public_key": new.public_key,
+               "sign_count": new.sign_count, "name": name, "created_at": self.clock(),
+               "last_used_at": None}
+        session.execute(passkeys.insert().values(**row))
+        log.info("passkey added account_id=%s passkey_id=%s", account_id, row["id"])
+        self.second_factor_changed(session, account_id, "added", "passkey")
+        return _shown(row)
+
+    # --- listing and removing ---------------------------------------------------------------
+    def list_passkeys(self, session: Session, account_id: str) -> list[dict]:
+        rows = session.execute(sa.select(passkeys).where(
+            passkeys.c.account_id == account_id).order_by(passkeys.c.created_at,
+                                                          passkeys.c.id)).all()
+        return [_shown(r._asdict()) for r in rows]
+
+    def remove_passkey(self, session: Session, account_id: str, passkey_id: str) -> None:
+        """The passkey goes: it signs nobody in from now on. Another login's: 404."""
+        self._lock_account(session, account_id)
+        gone = session.execute(passkeys.delete().where(
+            passkeys.c.id == passkey_id, passkeys.c.account_id == account_id)).rowcount
+        if not gone:
+            raise rules.PasskeyUnknown()
+        log.info("passkey removed account_id=%s passkey_id=%s", account_id, passkey_id)
+        self.second_factor_changed(session, account_id, "removed", "passkey")
+
+    # --- signing in -------------------------------------------------------------------------
+    def passkey_sign_in_options(self, session: Session) -> dict:
+        """A challenge for a sign-in by passkey, and the options for the browser's
+        navigator.credentials.get() (no email: the browser offers its passkeys)."""
+        challenge_id, challenge = self._new_challenge(session, SIGN_IN, None)
+        return {"challenge_id": challenge_id,
+                "options": rules.authentication_options(self.relying_party, challenge)}
+
+    def sign_in_with_passkey(self, session: Session, challenge_id: str, credential: dict,
+                             address: str, role: str | None = None) -> dict:
+        """Tokens for the passkey's login, as a password sign-in gives, but having passed
+        both factors. PasskeyRefused (one answer) for anything that does not check out;
+        each refusal counts against the address."""
+        now = self.clock()
+        address_hash = domain.address_digest(self.address_key, address)
+        self._check_address(session, address_hash, now)
+        try:
+            return self._passkey_tokens(session, challenge_id, credential, role, now)
+        except rules.PasskeyRefused:
+            self._address_failed(session, address_hash, now)
+            raise
+
+    def _passkey_tokens(self, session: Session, challenge_id: str, credential: dict,
+                        role: str | None, now: dt.datetime) -> dict:
+        challenge = self._take_challenge(session, challenge_id, SIGN_IN, None,
+                                         rules.PasskeyRefused)
+        credential_id = rules.credential_id_of(credential)
+        row = session.execute(sa.select(passkeys).where(
+            passkeys.c.credential_id == credential_id)).first()
+        if row is None:
+            raise rules.PasskeyRefused()
+        handle = rules.user_handle_of(credential)
+        if handle is not None and handle != row.account_id:
+            raise rules.PasskeyRefused()
+        self._lock_account(session, row.account_id)
+        account = session.execute(sa.select(accounts).where(
+            accounts.c.id == row.account_id)).first()
+        roles = (self.roles(session, account)
+                 if account is not None and account.status == AccountStatus.ACTIVE else [])
+        if not roles:
+            raise rules.PasskeyRefused()
+        counter = rules.verify_assertion(self.relying_party, credential, challenge,
+                                         row.public_key, row.sign_count)
+        session.execute(passkeys.update().where(passkeys.c.id == row.id).values(
+            sign_count=counter, last_used_at=now))
+        from .sign_in import _acting_role
+        log.info("passkey sign-in account_id=%s passkey_id=%s", row.account_id, row.id)
+        return self._tokens(session, account, str(uuid.uuid4()),
+                            _acting_role(roles, role), otp_at=now, method=rules.METHOD)
+
+    # --- challenges -------------------------------------------------------------------------
+    def _new_challenge(self, session: Session, purpose: str,
+                       account_id: str | None) -> tuple[str, bytes]:
+        now = self.clock()
+        session.execute(passkey_challenges.delete().where(
+            passkey_challenges.c.expires_at <= now))
+        challenge, challenge_id = rules.new_challenge(), str(uuid.uuid4())
+        session.execute(passkey_challenges.insert().values(
+            id=challenge_id, purpose=purpose, account_id=account_id,
+            challenge=rules.encode_challenge(challenge),
+            expires_at=now + rules.CHALLENGE_LIFETIME))
+        return challenge_id, challenge
+
+    def _take_challenge(self, session: Session, challenge_id: str, purpose: str,
+                        account_id: str | None, refusal: type[Exception]) -> bytes:
+        """The challenge, used up now whatever follows (the caller commits on `refusal`):
+        `refusal` if unknown, used, expired, for another purpose or another login."""
+        row = session.execute(sa.select(passkey_challenges).where(
+            passkey_challenges.c.id == challenge_id)).first()
+        if row is None:
+            raise refusal()
+        taken = session.execute(passkey_challenges.delete().where(
+            passkey_challenges.c.id == challenge_id)).rowcount
+        if (not taken or row.purpose != purpose or row.account_id != account_id
+                or row.expires_at <= self.clock()):
+            raise refusal()
+        return rules.decode_challenge(row.challenge)
+
+
+def _shown(row: dict) -> dict:
+    """What the owner sees of a passkey: never its key or credential id."""
+    return {"id": row["id"], "name": row["name"], "created_at": row["created_at"],
+            "last_used_at": row["last_used_at"]}

@@ -1,0 +1,3 @@
+"""Examples of notifications' main requests and answers, for its OpenAPI document."""
+
+PREFERENCES = {"report_emails": False}

@@ -1,0 +1,94 @@
+"""Passkeys on real PostgreSQL and RabbitMQ (issue 25): a parent adds one and signs in
+with it; the access request exports its name and dates (never its key or credential id);
+erasing the parent removes it; a challenge answered twice at once is used once. The
+answers come from a software authenticator (tests/passkey_authenticator.py)."""
+import concurrent.futures
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from services.identity.models import passkey_challenges, passkeys
+from tests.integration.test_identity_real import OPERATOR, IdentityUnderTest
+from tests.passkey_authenticator import SoftAuthenticator
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def idp(broker_settings, new_database, tmp_path):
+    service = IdentityUnderTest(broker_settings, tmp_path, new_database("identity"))
+    yield service
+    service.close()
+
+
+def device_for(idp) -> SoftAuthenticator:
+    return SoftAuthenticator(idp.settings.passkey_origins[0])
+
+
+def add_passkey(idp, token, device, name):
+    begun = idp.post("/api/v1/auth/passkeys/registration", token=token)
+    assert begun.status_code == 201, begun.json
+    added = idp.post("/api/v1/auth/passkeys", {
+        "challenge_id": begun.json["challenge_id"], "name": name,
+        "credential": device.create(begun.json["options"])}, token=token)
+    assert added.status_code == 201, added.json
+    return added.json
+
+
+def test_a_parents_passkey_signs_in_is_exported_without_keys_and_erased(idp):
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    email = f"passkey-{uuid.uuid4().hex[:6]}@example.org"
+    guardian, password = idp.parent_account(school, email)
+    token = idp.token(email, password)
+    device = device_for(idp)
+    add_passkey(idp, token, device, "Kitchen tablet")
+
+    begun = idp.post("/api/v1/auth/passkey/options").json
+    signed_in = idp.post("/api/v1/auth/passkey", {
+        "challenge_id": begun["challenge_id"], "credential": device.get(begun["options"])})
+    assert signed_in.status_code == 200, signed_in.json
+    principal = idp.app.extensions["pp_verifier"].verify(signed_in.json["access_token"])
+    assert principal.role == "parent" and principal.school_ids == (school,)
+    assert principal.claims["amr"] == ["hwk", "user", "mfa"]
+
+    request = idp.publish("AccessRequested", {
+        "subject": {"school_id": school, "type": "guardian", "id": guardian},
+        "subject_request_id": str(uuid.uuid4())}, school, producer="dsar")
+    exported = idp.tap.wait("SubjectDataExported", lambda d: d["request_id"] == request.id)
+    (passkey,) = exported["data"]["tables"]["passkeys"]
+    assert passkey["name"] == "Kitchen tablet"
+    assert set(passkey) == {"name", "created_at", "last_used_at"}
+    assert passkey["last_used_at"] is not None
+    with idp.rt.engine.connect() as conn:
+        stored = conn.execute(sa.select(passkeys.c.credential_id)).scalar_one()
+    assert stored not in str(exported["data"])  # nor the credential, anywhere
+
+    assert idp.erase_guardian(school, guardian)["data"]["outcome"] == "done"
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(passkeys)).scalar() == 0
+    begun = idp.post("/api/v1/auth/passkey/options").json
+    assert idp.post("/api/v1/auth/passkey", {
+        "challenge_id": begun["challenge_id"],
+        "credential": device.get(begun["options"])}).status_code == 401
+
+
+def test_one_challenge_answered_twice_at_once_signs_in_once(idp):
+    operator = idp.token(*OPERATOR)
+    device = device_for(idp)
+    add_passkey(idp, operator, device, "Desk key")
+    begun = idp.post("/api/v1/auth/passkey/options").json
+    first, second = device.get(begun["options"]), device.get(begun["options"])
+
+    def answer(credential):
+        with idp.app.test_client() as client:
+            return client.post("/api/v1/auth/passkey", json={
+                "challenge_id": begun["challenge_id"], "credential": credential}
+            ).status_code
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        codes = sorted(pool.map(answer, (first, second)))
+    assert codes == [200, 401]
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(passkey_challenges)
+                            ).scalar() == 0

@@ -1,0 +1,155 @@
+// Passkeys (issue 25): signing in with one instead of a password (no email needed: the
+// browser offers the passkeys it holds for this site), and the "Passkeys" section of the
+// account settings, where anyone adds one under a name they choose, sees theirs and
+// removes them. Only the public API; WebAuthn's binary fields travel as base64url.
+// The accessible names the browser tests rely on are listed in web/README.md.
+
+import * as api from "./api.js";
+import { h, uniqueId } from "./dom.js";
+import { announce, announceError, button, explainError, field, form, formatDateTime, show } from "./ui.js";
+
+export function passkeysSupported() {
+  return Boolean(window.PublicKeyCredential && navigator.credentials);
+}
+
+function fromB64url(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const raw = atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0)).buffer;
+}
+
+function toB64url(buffer) {
+  let raw = "";
+  new Uint8Array(buffer).forEach((b) => { raw += String.fromCharCode(b); });
+  return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function creationOptions(options) {
+  return { ...options, challenge: fromB64url(options.challenge),
+           user: { ...options.user, id: fromB64url(options.user.id) },
+           excludeCredentials: (options.excludeCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })) };
+}
+
+function requestOptions(options) {
+  return { ...options, challenge: fromB64url(options.challenge),
+           allowCredentials: (options.allowCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })) };
+}
+
+function credentialJson(credential) {
+  const r = credential.response;
+  const response = { clientDataJSON: toB64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toB64url(r.attestationObject);
+    if (r.getTransports) response.transports = r.getTransports();
+  } else {
+    response.authenticatorData = toB64url(r.authenticatorData);
+    response.signature = toB64url(r.signature);
+    if (r.userHandle) response.userHandle = toB64url(r.userHandle);
+  }
+  return { id: credential.id, rawId: toB64url(credential.rawId), type: credential.type,
+           response, clientExtensionResults: credential.getClientExtensionResults(),
+           authenticatorAttachment: credential.authenticatorAttachment || undefined };
+}
+
+function deviceRefusal(error) {
+  if (error && (error.name === "NotAllowedError" || error.name === "AbortError")) {
+    return "The passkey was not used: it was cancelled, or the time ran out. Try again.";
+  }
+  if (error && error.name === "InvalidStateError") {
+    return "This device already holds a passkey for your account.";
+  }
+  return null;
+}
+
+/** Signs in with a passkey the browser offers: resolves once the tokens are kept. */
+export async function signInWithPasskey() {
+  const begun = await api.publicCall("POST", "/api/v1/auth/passkey/options", {});
+  let credential;
+  try {
+    credential = await navigator.credentials.get({ publicKey: requestOptions(begun.options) });
+  } catch (error) {
+    throw Object.assign(new Error(deviceRefusal(error) || "The passkey could not be used."), { device: true });
+  }
+  await api.signInWithPasskey(begun.challenge_id, credentialJson(credential));
+}
+
+/** What to say when a passkey sign-in fails. */
+export function explainPasskeyError(error) {
+  if (error.device) return error.message;
+  if (error.code === "invalid_passkey") {
+    return "This passkey could not sign you in. It may have been removed: sign in with your password.";
+  }
+  return explainError(error);
+}
+
+async function addPasskey(name) {
+  const begun = await api.call("POST", "/api/v1/auth/passkeys/registration", {});
+  let credential;
+  try {
+    credential = await navigator.credentials.create({ publicKey: creationOptions(begun.options) });
+  } catch (error) {
+    throw Object.assign(new Error(deviceRefusal(error) || "The passkey could not be created."), { device: true });
+  }
+  return api.call("POST", "/api/v1/auth/passkeys",
+                  { challenge_id: begun.challenge_id, name, credential: credentialJson(credential) });
+}
+
+function passkeyItem(passkey, redraw) {
+  const remove = async () => {
+    try {
+      await api.call("DELETE", `/api/v1/auth/passkeys/${passkey.id}`);
+      await redraw();
+      announce(`Passkey "${passkey.name}" removed. It no longer signs you in.`);
+    } catch (error) {
+      announceError(explainError(error));
+    }
+  };
+  return h("li", { class: "passkey" },
+    h("p", { class: "passkey__name" }, passkey.name),
+    h("p", { class: "hint" }, `Added ${formatDateTime(passkey.created_at)}. `,
+      passkey.last_used_at ? `Last used ${formatDateTime(passkey.last_used_at)}.` : "Not used yet."),
+    h("button", { type: "button", class: "button button--secondary",
+                  "aria-label": `Remove passkey ${passkey.name}`, onclick: remove }, "Remove"));
+}
+
+/** The "Passkeys" section: the login's passkeys, and adding one. */
+async function passkeysSection(redraw) {
+  const { items } = await api.call("GET", "/api/v1/auth/passkeys");
+  const headingId = uniqueId("passkeys");
+  const name = field({ label: "Passkey name", name: "passkey-name", autocomplete: "off",
+                       hint: "So you can tell your passkeys apart, such as \u201cMy phone\u201d or \u201cWork laptop\u201d.",
+                       attrs: { maxlength: 60 } });
+  const problem = h("p", { class: "form-error", hidden: true });
+  const submit = async () => {
+    problem.hidden = true;
+    name.setError(null);
+    const value = name.input.value.trim();
+    if (!value) { name.setError("Give the passkey a name."); name.input.focus(); return; }
+    try {
+      const added = await addPasskey(value);
+      await redraw();
+      announce(`Passkey "${added.name}" added. You can sign in with it instead of your password.`);
+    } catch (error) {
+      problem.textContent = error.device ? error.message : explainError(error);
+      problem.hidden = false;
+      announceError(problem.textContent);
+    }
+  };
+  return h("section", { class: "card", "aria-labelledby": headingId },
+    h("h2", { id: headingId }, "Passkeys"),
+    h("p", {}, "A passkey signs you in with your device's screen lock (your fingerprint, face or PIN) instead of your password. For school staff it counts as both steps of signing in."),
+    items.length
+      ? h("ul", { class: "passkeys", "aria-label": "Your passkeys" }, items.map((p) => passkeyItem(p, redraw)))
+      : h("p", {}, "You have no passkeys yet."),
+    passkeysSupported()
+      ? form(submit, problem, name.wrapper, button("Add a passkey"))
+      : h("p", { class: "notice" }, "This browser cannot create passkeys."));
+}
+
+/** Account settings: for now, the passkeys. */
+export async function accountScreen() {
+  const draw = async () => {
+    show("Account settings", await passkeysSection(draw));
+  };
+  await draw();
+}
