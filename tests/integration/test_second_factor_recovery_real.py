@@ -298,3 +298,27 @@ def test_the_access_export_shows_the_factor_and_erasure_removes_it(idp):
     with idp.rt.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(second_factor_resets)
                             ).scalar_one() == 0
+
+
+def test_passkeys_added_and_removed_are_mailed_and_a_reset_removes_them(idp):
+    """The passkey work calls the same hook: SecondFactorChanged added/removed passkey;
+    a reset by another admin takes the person's passkeys too (a clean start)."""
+    from services.identity.models import passkeys
+    from tests.integration.test_passkeys_real import add_passkey, device_for
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    di, _ = admin(idp, operator, school, "di@example.org")
+    ed, _ = admin(idp, operator, school, "ed@example.org")
+    ed_id = sub(ed)
+    first = add_passkey(idp, ed, device_for(idp), "Work laptop")
+    assert changed(idp, ed_id, "added", "passkey")["email"] == "ed@example.org"
+    removed = idp.client.delete(f"/api/v1/auth/passkeys/{first['id']}",
+                                headers={"Authorization": f"Bearer {ed}"})
+    assert removed.status_code == 204, removed.json
+    assert changed(idp, ed_id, "removed", "passkey")
+    add_passkey(idp, ed, device_for(idp), "Phone")
+    assert delete(idp, RESET.format(ed_id), di).status_code == 200
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(passkeys).where(
+            passkeys.c.account_id == ed_id)).scalar_one() == 0
+    assert factor_rows(idp, ed_id) == (0, 0)
