@@ -155,9 +155,7 @@ class IdentityParticipant(RightsParticipant):
             else AccountStatus.INVITED,
             "created_at": r.created_at.isoformat(),
             "activated_at": r.accepted_at.isoformat() if r.accepted_at else None,
-            **({"second_factor": second_factor_of(session, r.account_id)}
-               if r.role == "school_admin" and r.status == MembershipStatus.ACCEPTED
-               else {})}
+            **staff_factor(session, r)}
             for r in rows]
         # The person's passkeys, once they accepted this school's invitation (before, the
         # login is nobody's this school knows): names and dates only, never a key.
@@ -201,6 +199,14 @@ class IdentityParticipant(RightsParticipant):
     def _sign_out(self, session, account_ids) -> None:
         sign_out_accounts(session, self.outbox, account_ids, revoked_before=utcnow(),
                           token_lifetime=self.token_lifetime)
+
+
+def staff_factor(session, membership) -> dict:
+    """A school admin's export entry holds their second factor (second_factor_of); other
+    relations hold nothing of it."""
+    if membership.role != "school_admin" or membership.status != MembershipStatus.ACCEPTED:
+        return {}
+    return {"second_factor": second_factor_of(session, membership.account_id)}
 
 
 def second_factor_of(session, account_id: str) -> dict | None:

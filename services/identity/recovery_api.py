@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from shared.auth import answers, current_principal, require
 
 from . import domain, schemas
+from . import recovery_schemas as rs
 from .api import client_address, identity, run, school_scope, sign_in_of_token
 
 recovery = Blueprint("second_factor", __name__, url_prefix="/api/v1",
@@ -37,7 +38,7 @@ def start_totp_replacement():
 @require("operator", "school_admin", step_up=True)
 @answers(409, 429)
 @recovery.arguments(schemas.SecondFactorCode)
-@recovery.response(200, schemas.RecoveryCodes)
+@recovery.response(200, rs.RecoveryCodes)
 def confirm_totp_replacement(body):
     """Confirm your new authenticator app.
 
@@ -56,7 +57,7 @@ def confirm_totp_replacement(body):
 @recovery.route("/auth/second-factor/recovery-codes", methods=["POST"])
 @require("operator", "school_admin", step_up=True)
 @answers(409)
-@recovery.response(200, schemas.RecoveryCodes)
+@recovery.response(200, rs.RecoveryCodes)
 def regenerate_recovery_codes():
     """Make new recovery codes.
 
@@ -70,8 +71,8 @@ def regenerate_recovery_codes():
 @recovery.route("/accounts/<uuid:account_id>/second-factor", methods=["DELETE"])
 @require("operator", "school_admin", step_up=True)
 @answers(409)
-@recovery.arguments(schemas.SecondFactorResetQuery, location="query")
-@recovery.response(200, schemas.SecondFactorReset)
+@recovery.arguments(rs.SecondFactorResetQuery, location="query")
+@recovery.response(200, rs.SecondFactorReset)
 def reset_second_factor(query, account_id):
     """Reset another person's second factor.
 
@@ -93,7 +94,7 @@ def reset_second_factor(query, account_id):
 
 @recovery.route("/schools/<uuid:school_id>/second-factors", methods=["GET"])
 @require("operator", "school_admin")
-@recovery.response(200, schemas.StaffFactorList)
+@recovery.response(200, rs.StaffFactorList)
 def school_admin_factors(school_id):
     """The school's admins' second factors.
 
@@ -106,7 +107,7 @@ def school_admin_factors(school_id):
 
 @recovery.route("/schools/<uuid:school_id>/second-factor-resets", methods=["GET"])
 @require("operator", "school_admin")
-@recovery.response(200, schemas.SecondFactorResetList)
+@recovery.response(200, rs.SecondFactorResetList)
 def school_second_factor_resets(school_id):
     """The school's audit trail of second factors reset.
 
@@ -119,7 +120,7 @@ def school_second_factor_resets(school_id):
 
 @recovery.route("/accounts/second-factor-resets", methods=["GET"])
 @require("operator")
-@recovery.response(200, schemas.SecondFactorResetList)
+@recovery.response(200, rs.SecondFactorResetList)
 def operator_second_factor_resets():
     """The operators' audit trail of second factors reset.
 
