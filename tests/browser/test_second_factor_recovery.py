@@ -41,7 +41,7 @@ def test_an_admin_resets_another_admins_two_step_sign_in(web_system, page, open_
     page.goto(web_system.url("/two-step"))
     page.get_by_label("Email").fill(school.admin_email)
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page_heading(page)).to_have_text("Enter your code")
     # Between the password and the code the person is signed in: "Sign out", not "Sign in".
     expect(main_nav(page, "Sign out")).to_be_visible()
@@ -82,7 +82,7 @@ def test_an_admin_resets_another_admins_two_step_sign_in(web_system, page, open_
     phone.goto(web_system.url("/"))
     phone.get_by_label("Email").fill(backup)
     phone.get_by_label("Password").fill(ADMIN_PASSWORD)
-    phone.get_by_role("button", name="Sign in").click()
+    phone.get_by_role("button", name="Sign in", exact=True).click()
     expect(page_heading(phone)).to_have_text("Set up two-step sign-in")
     expect(main_nav(phone, "Sign in")).to_have_count(0)
 
