@@ -8,7 +8,9 @@
 // always gets the current ones (and the cache is refreshed with them); offline, the copy.
 
 const SHELL_CACHE = "pp-shell-v1";
-// Every file under web/ but this one and README.md (tests/unit/test_web_app_install.py).
+// The files kept at install, so the app opens offline after one visit: every file under
+// web/ but this one and README.md, and at least every module the page loads at start
+// (tests/unit/test_web_app_install.py). A file missing here is still kept once fetched.
 const SHELL = [
   "/index.html",
   "/manifest.webmanifest",
@@ -60,9 +62,9 @@ self.addEventListener("fetch", (event) => {
   const { request } = event;
   const url = new URL(request.url);
   if (request.method !== "GET" || !isApp(url)) return; // the network, untouched
-  // A file of the shell by its path; any other screen's address is the page (the app
-  // routes in the browser).
-  const key = SHELL.includes(url.pathname) ? url.pathname
+  // A file of the app by its path (one not in SHELL yet is kept once fetched); any other
+  // screen's address is the page (the app routes in the browser).
+  const key = SHELL.includes(url.pathname) || url.pathname.startsWith("/assets/") ? url.pathname
     : request.mode === "navigate" ? "/index.html" : null;
   if (!key) return;
   event.respondWith((async () => {

@@ -13,7 +13,6 @@ from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
 
 from . import domain, examples, people, schemas
-from .passkey_rules import PasskeyNotRegistered, PasskeyRefused
 from .service import Identity
 
 if TYPE_CHECKING:
@@ -211,7 +210,8 @@ def confirm_totp(body):
     Confirm the enrolment with the app's current code: ten single-use recovery codes
     (shown only now) and an access token of this sign-in that passed the second factor
     (the sign-in's refresh token gives such tokens from now on). Wrong codes are limited
-    as wrong passwords are (401 invalid_second_factor)."""
+    as wrong passwords are, and per account from every address too (401
+    invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().confirm_totp(s, account_id, family, role, body["code"],
@@ -230,103 +230,14 @@ def pass_second_factor(body):
     Pass the second factor after the password: the app's current code (each accepted
     once) or an unused recovery code. An access token of this sign-in that passed it (the
     sign-in's refresh token gives such tokens from now on). Wrong codes are limited as
-    wrong passwords are (401 invalid_second_factor)."""
+    wrong passwords are, and per account from every address too (401
+    invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
     return run(lambda s: identity().pass_second_factor(
         s, account_id, family, role, address, code=body.get("code"),
         recovery_code=body.get("recovery_code")),
         commit_on=(domain.SecondFactorRefused,))
-
-
-# --- passkeys (WebAuthn; passkeys.py) ------------------------------------------------------
-EVERYONE = ("operator", "school_admin", "parent", "student")
-
-
-@auth.route("/auth/passkeys", methods=["GET"])
-@require(*EVERYONE)
-@auth.response(200, schemas.PasskeyList)
-def list_passkeys():
-    """List the signed-in login's passkeys.
-
-    The signed-in login's passkeys: their names and dates, never a key."""
-    account_id = current_principal().account_id
-    return {"items": run(lambda s: identity().list_passkeys(s, account_id))}
-
-
-@auth.route("/auth/passkeys/registration", methods=["POST"])
-@require(*EVERYONE)
-@auth.response(201, schemas.PasskeyCreation)
-def passkey_registration_options():
-    """Begin adding a passkey.
-
-    Begin adding a passkey to the signed-in login: a challenge (single use, five
-    minutes) and the options for navigator.credentials.create() (a discoverable
-    credential, user verification required). Staff need a token that passed the second
-    factor. 409 too_many_passkeys at ten."""
-    account_id = current_principal().account_id
-    return run(lambda s: identity().passkey_registration_options(s, account_id))
-
-
-@auth.route("/auth/passkeys", methods=["POST"])
-@require(*EVERYONE)
-@auth.arguments(schemas.PasskeyRegister)
-@auth.response(201, schemas.PasskeyOut)
-def register_passkey(body):
-    """Add a passkey under a name.
-
-    Add the passkey the browser made for that challenge, under the name given. The
-    attestation is checked against the challenge, the RP ID and the origins configured
-    (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
-    and the challenge is spent."""
-    account_id = current_principal().account_id
-    return run(lambda s: identity().register_passkey(
-        s, account_id, str(body["challenge_id"]), body["name"], body["credential"]),
-        commit_on=(PasskeyNotRegistered,))
-
-
-@auth.route("/auth/passkeys/<uuid:passkey_id>", methods=["DELETE"])
-@require(*EVERYONE)
-@auth.alt_response(204, success=True, description="The passkey removed")
-def remove_passkey(passkey_id):
-    """Remove a passkey.
-
-    Remove one of the signed-in login's passkeys: it signs nobody in from now on
-    (another login's: 404)."""
-    account_id = current_principal().account_id
-    run(lambda s: identity().remove_passkey(s, account_id, str(passkey_id)))
-    return "", 204
-
-
-@auth.route("/auth/passkey/options", methods=["POST"])
-@public
-@auth.response(201, schemas.PasskeyRequest)
-def passkey_sign_in_options():
-    """Begin signing in with a passkey.
-
-    Begin signing in with a passkey, no email needed: a challenge (single use, five
-    minutes) and the options for navigator.credentials.get() (the browser offers the
-    passkeys it holds for this site; user verification required)."""
-    return run(lambda s: identity().passkey_sign_in_options(s))
-
-
-@auth.route("/auth/passkey", methods=["POST"])
-@public
-@auth.arguments(schemas.PasskeySignIn)
-@auth.response(200, schemas.TokenResponse)
-def sign_in_with_passkey(body):
-    """Sign in with a passkey instead of a password.
-
-    Sign in with a passkey instead of a password: the browser's answer to the
-    challenge. Tokens as the password grant gives (in `role`, else the login's
-    default), having passed both factors (`amr` ["hwk", "user", "mfa"], `otp_at`): staff
-    need no code. Anything that does not check out (unknown or removed passkey, wrong
-    signature, origin or RP ID, no user verification, a counter that went back, a
-    challenge used or expired): 401 invalid_passkey, counted against the address as a
-    wrong password is."""
-    return run(lambda s: identity().sign_in_with_passkey(
-        s, str(body["challenge_id"]), body["credential"], client_address(),
-        body.get("role")), commit_on=(PasskeyRefused,))
 
 
 @auth.route("/me", methods=["GET"])

@@ -200,6 +200,9 @@ passkey_challenges = sa.Table(
               nullable=True, index=True),
     sa.Column("challenge", sa.String(100), nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+    # A sign-in's: the keyed hash of the address it was handed to (at most a few open
+    # per address, passkey_rules.OPEN_SIGN_IN_CHALLENGES).
+    sa.Column("address_hash", sa.String(64), nullable=True, index=True),
 )
 
 clients = sa.Table(

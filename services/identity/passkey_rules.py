@@ -27,6 +27,9 @@ from .domain import IdentityError
 CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
 NAME_MAX_LENGTH = 60
 MAX_PASSKEYS = 10  # per login: bounds what one account can store
+# Sign-in challenges one client address may hold open at once (each lives five minutes):
+# a flood of unanswered ones from one address is refused (429), not stored.
+OPEN_SIGN_IN_CHALLENGES = 20
 # RFC 8176: a hardware-secured key ("hwk"), the user verified by the device ("user"),
 # and so more than one factor ("mfa"); shared.auth counts "hwk" with "user" as both.
 PASSKEY_AMR = ["hwk", "user", "mfa"]
@@ -67,6 +70,14 @@ class PasskeyName(IdentityError, Invalid):
 class TooManyPasskeys(IdentityError, Conflict):
     code = "too_many_passkeys"
     answer = f"A login can have at most {MAX_PASSKEYS} passkeys: remove one first."
+
+
+class ReauthenticationRequired(IdentityError, Unauthenticated):
+    """Adding a passkey asks who is there: the password, unless the sign-in passed a
+    second factor (a code, or a passkey) within the last 15 minutes. A stolen token alone
+    never plants a passkey that outlives a password reset."""
+    code = "reauthentication_required"
+    answer = "Enter your password to add a passkey."
 
 
 class PasskeyUnknown(IdentityError, NotFound):

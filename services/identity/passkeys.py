@@ -19,10 +19,13 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import advisory_lock
+
 from . import domain
 from . import passkey_rules as rules
 from .domain import AccountStatus, Unknown
 from .models import accounts, passkey_challenges, passkeys
+from .sign_in import _acting_role
 
 log = logging.getLogger(__name__)
 REGISTER, SIGN_IN = "register", "sign_in"
@@ -35,14 +38,23 @@ class Passkeys:
     address_key: bytes
 
     # --- adding ---------------------------------------------------------------------------
-    def passkey_registration_options(self, session: Session, account_id: str) -> dict:
+    def passkey_registration_options(self, session: Session, account_id: str,
+                                     password: str | None, address: str,
+                                     recent_factor: bool) -> dict:
         """A challenge to add a passkey to the login, and the options for the browser's
-        navigator.credentials.create()."""
+        navigator.credentials.create(). Who is there is asked again: the login's password
+        (checked under the sign-in limits), unless `recent_factor` (the token's sign-in
+        passed a second factor within the last 15 minutes)."""
         self._lock_account(session, account_id)
-        email = session.execute(sa.select(accounts.c.email).where(
-            accounts.c.id == account_id)).scalar()
-        if email is None:
+        account = session.execute(sa.select(accounts).where(
+            accounts.c.id == account_id)).first()
+        if account is None:
             raise Unknown("no such account")
+        if password:
+            self._confirm_password(session, account, password, address)
+        elif not recent_factor:
+            raise rules.ReauthenticationRequired()
+        email = account.email
         existing = list(session.execute(sa.select(passkeys.c.credential_id).where(
             passkeys.c.account_id == account_id)).scalars())
         if len(existing) >= rules.MAX_PASSKEYS:
@@ -50,6 +62,18 @@ class Passkeys:
         challenge_id, challenge = self._new_challenge(session, REGISTER, account_id)
         return {"challenge_id": challenge_id, "options": rules.registration_options(
             self.relying_party, challenge, account_id, email, existing)}
+
+    def _confirm_password(self, session: Session, account, password: str,
+                          address: str) -> None:
+        """The login's own password, limited as a sign-in's: InvalidCredentials if wrong."""
+        now = self.clock()
+        address_hash = domain.address_digest(self.address_key, address)
+        self._check_address(session, address_hash, now)
+        try:
+            self._check_own_password(session, account, password, now, address_hash)
+        except domain.InvalidCredentials:
+            self._address_failed(session, address_hash, now)
+            raise
 
     def register_passkey(self, session: Session, account_id: str, challenge_id: str,
                          name: str, credential: dict) -> dict:
@@ -95,10 +119,20 @@ class Passkeys:
         self.second_factor_changed(session, account_id, "removed", "passkey")
 
     # --- signing in -------------------------------------------------------------------------
-    def passkey_sign_in_options(self, session: Session) -> dict:
+    def passkey_sign_in_options(self, session: Session, address: str) -> dict:
         """A challenge for a sign-in by passkey, and the options for the browser's
-        navigator.credentials.get() (no email: the browser offers its passkeys)."""
-        challenge_id, challenge = self._new_challenge(session, SIGN_IN, None)
+        navigator.credentials.get() (no email: the browser offers its passkeys). Throttled
+        while this address is over its sign-in budget or holds too many open."""
+        now = self.clock()
+        address_hash = domain.address_digest(self.address_key, address)
+        self._check_address(session, address_hash, now)
+        advisory_lock(session, f"identity:passkey-challenges:{address_hash}")
+        c = passkey_challenges
+        open_ = session.execute(sa.select(sa.func.count(), sa.func.min(c.c.expires_at)).where(
+            c.c.address_hash == address_hash, c.c.expires_at > now)).one()
+        if open_[0] >= rules.OPEN_SIGN_IN_CHALLENGES:
+            raise domain.Throttled(domain.seconds_until(open_[1], now))
+        challenge_id, challenge = self._new_challenge(session, SIGN_IN, None, address_hash)
         return {"challenge_id": challenge_id,
                 "options": rules.authentication_options(self.relying_party, challenge)}
 
@@ -135,24 +169,25 @@ class Passkeys:
                  if account is not None and account.status == AccountStatus.ACTIVE else [])
         if not roles:
             raise rules.PasskeyRefused()
+        acting = _acting_role(roles, role)  # RoleNotHeld spends the challenge too
         counter = rules.verify_assertion(self.relying_party, credential, challenge,
                                          row.public_key, row.sign_count)
         session.execute(passkeys.update().where(passkeys.c.id == row.id).values(
             sign_count=counter, last_used_at=now))
-        from .sign_in import _acting_role
         log.info("passkey sign-in account_id=%s passkey_id=%s", row.account_id, row.id)
         return self._tokens(session, account, str(uuid.uuid4()),
-                            _acting_role(roles, role), otp_at=now, method=rules.METHOD)
+                            acting, otp_at=now, method=rules.METHOD)
 
     # --- challenges -------------------------------------------------------------------------
-    def _new_challenge(self, session: Session, purpose: str,
-                       account_id: str | None) -> tuple[str, bytes]:
+    def _new_challenge(self, session: Session, purpose: str, account_id: str | None,
+                       address_hash: str | None = None) -> tuple[str, bytes]:
         now = self.clock()
         session.execute(passkey_challenges.delete().where(
             passkey_challenges.c.expires_at <= now))
         challenge, challenge_id = rules.new_challenge(), str(uuid.uuid4())
         session.execute(passkey_challenges.insert().values(
             id=challenge_id, purpose=purpose, account_id=account_id,
+            address_hash=address_hash,
             challenge=rules.encode_challenge(challenge),
             expires_at=now + rules.CHALLENGE_LIFETIME))
         return challenge_id, challenge

@@ -58,7 +58,7 @@ def _sign_in(page, web_system, email):
     page.goto(web_system.url("/sign-in"))
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page_heading(page)).to_have_text("Your children")
     # The service worker controls the page once it has kept the app's files.
     page.wait_for_function("navigator.serviceWorker.controller !== null")

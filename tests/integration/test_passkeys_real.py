@@ -3,12 +3,15 @@ with it; the access request exports its name and dates (never its key or credent
 erasing the parent removes it; a challenge answered twice at once is used once. The
 answers come from a software authenticator (tests/passkey_authenticator.py)."""
 import concurrent.futures
+import time
 import uuid
 
+import jwt
 import pytest
 import sqlalchemy as sa
 
 from services.identity.models import passkey_challenges, passkeys
+from shared.auth import STEP_UP_SECONDS
 from tests.integration.test_identity_real import OPERATOR, IdentityUnderTest
 from tests.passkey_authenticator import SoftAuthenticator
 
@@ -26,8 +29,11 @@ def device_for(idp) -> SoftAuthenticator:
     return SoftAuthenticator(idp.settings.passkey_origins[0])
 
 
-def add_passkey(idp, token, device, name):
-    begun = idp.post("/api/v1/auth/passkeys/registration", token=token)
+def add_passkey(idp, token, device, name, password=None):
+    """A parent signed in with the password gives it again; staff who just gave their
+    code need not."""
+    begun = idp.post("/api/v1/auth/passkeys/registration",
+                     {"password": password} if password else {}, token=token)
     assert begun.status_code == 201, begun.json
     added = idp.post("/api/v1/auth/passkeys", {
         "challenge_id": begun.json["challenge_id"], "name": name,
@@ -43,7 +49,7 @@ def test_a_parents_passkey_signs_in_is_exported_without_keys_and_erased(idp):
     guardian, password = idp.parent_account(school, email)
     token = idp.token(email, password)
     device = device_for(idp)
-    add_passkey(idp, token, device, "Kitchen tablet")
+    add_passkey(idp, token, device, "Kitchen tablet", password)
 
     begun = idp.post("/api/v1/auth/passkey/options").json
     signed_in = idp.post("/api/v1/auth/passkey", {
@@ -92,3 +98,25 @@ def test_one_challenge_answered_twice_at_once_signs_in_once(idp):
     with idp.rt.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(passkey_challenges)
                             ).scalar() == 0
+
+
+def test_staff_add_a_passkey_only_with_a_recent_second_factor(idp):
+    """A passkey signs in with both factors at once, so adding one to a staff login is as
+    grave as an enrolment: a token whose sign-in passed the factor long ago (a stolen
+    refresh token keeps giving those) is refused with 401 step_up_required, at both
+    steps, and no passkey is added."""
+    operator = idp.token(*OPERATOR)
+    claims = jwt.decode(operator, options={"verify_signature": False})
+    stale = idp.identity.keys.signer().issue(
+        claims["sub"], claims["role"], claims["school_ids"], sid=claims["sid"],
+        amr=claims["amr"], otp_at=int(time.time()) - STEP_UP_SECONDS - 60)
+    begun = idp.post("/api/v1/auth/passkeys/registration", token=stale)
+    assert begun.status_code == 401 and begun.json["error"]["code"] == "step_up_required"
+    begun = idp.post("/api/v1/auth/passkeys/registration", token=operator)
+    added = idp.post("/api/v1/auth/passkeys", {
+        "challenge_id": begun.json["challenge_id"], "name": "Thief's key",
+        "credential": device_for(idp).create(begun.json["options"])}, token=stale)
+    assert added.status_code == 401 and added.json["error"]["code"] == "step_up_required"
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(passkeys)).scalar_one() == 0
+    add_passkey(idp, operator, device_for(idp), "Office laptop")  # a fresh factor: added

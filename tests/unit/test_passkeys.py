@@ -41,7 +41,8 @@ def password_sign_in(client) -> dict:
 
 
 def add_passkey(client, token, device, name="My laptop"):
-    begun = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token))
+    begun = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
+                        json={})
     assert begun.status_code == 201, begun.json
     added = client.post("/api/v1/auth/passkeys", headers=bearer(token), json={
         "challenge_id": begun.json["challenge_id"], "name": name,
@@ -121,7 +122,8 @@ def test_a_challenge_is_used_once_and_expires(service):
         assert conn.execute(passkey_challenges.select()).all() == []
 
     # A registration challenge does not sign in, nor a sign-in's register.
-    reg = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token)).json
+    reg = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
+                      json={}).json
     crossed = client.post("/api/v1/auth/passkey", json={
         "challenge_id": reg["challenge_id"], "credential": device.get(reg["options"])})
     assert crossed.status_code == 401
@@ -146,7 +148,8 @@ def test_another_origin_and_no_user_verification_are_refused(service):
     assert passkey_sign_in(client, device, origin="http://evil.example").status_code == 401
     device.verifies_user = False
     assert passkey_sign_in(client, device).status_code == 401
-    begun = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token)).json
+    begun = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
+                        json={}).json
     refused = client.post("/api/v1/auth/passkeys", headers=bearer(token), json={
         "challenge_id": begun["challenge_id"], "name": "Lazy",
         "credential": device.create(begun["options"])})
@@ -186,7 +189,8 @@ def test_staff_need_the_second_factor_before_adding_a_passkey(service):
 def test_bad_input_is_a_clear_4xx_and_changes_nothing(service):
     rt, client = service
     token = password_sign_in(client)["access_token"]
-    begun = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token)).json
+    begun = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
+                        json={}).json
     device = SoftAuthenticator(ORIGIN)
     for body in ({"challenge_id": begun["challenge_id"], "name": "",
                   "credential": device.create(begun["options"])},
@@ -201,3 +205,61 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(service):
     with rt.engine.connect() as conn:
         assert conn.execute(passkeys.select()).all() == []
     assert client.get("/api/v1/auth/passkeys").status_code == 401
+
+
+def test_adding_a_passkey_asks_for_the_password_unless_a_factor_is_recent(service):
+    """A stolen token alone must not plant a passkey (one outlives a password reset):
+    the password again, unless the sign-in passed a second factor within 15 minutes."""
+    rt, client = service
+    answer = password_sign_in(client)
+    from services.identity.models import refresh_tokens
+    with rt.engine.begin() as conn:  # as if the code had been given 16 minutes ago
+        conn.execute(refresh_tokens.update().values(
+            otp_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=16)))
+    stale = client.post("/api/v1/auth/token", json={
+        "grant_type": "refresh_token", "refresh_token": answer["refresh_token"]}).json
+    token = stale["access_token"]
+    refused = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
+                          json={})
+    assert refused.status_code == 401
+    assert refused.json["error"]["code"] == "reauthentication_required"
+    wrong = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
+                        json={"password": "not-the-password"})
+    assert wrong.status_code == 401 and wrong.json["error"]["code"] == "invalid_credentials"
+    with rt.engine.connect() as conn:
+        assert conn.execute(passkey_challenges.select()).all() == []
+    right = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
+                        json={"password": OPERATOR[1]})
+    assert right.status_code == 201, right.json
+
+
+def test_a_role_not_held_spends_the_challenge(service):
+    _, client = service
+    token = password_sign_in(client)["access_token"]
+    device = SoftAuthenticator(ORIGIN)
+    add_passkey(client, token, device)
+    begun = client.post("/api/v1/auth/passkey/options").json
+    answer = device.get(begun["options"])
+    wrong_role = client.post("/api/v1/auth/passkey", json={
+        "challenge_id": begun["challenge_id"], "credential": answer, "role": "parent"})
+    assert wrong_role.status_code == 422
+    again = client.post("/api/v1/auth/passkey", json={
+        "challenge_id": begun["challenge_id"], "credential": answer})
+    assert again.status_code == 401  # the same answer is not good twice
+
+
+def test_one_address_holds_a_bounded_number_of_open_sign_in_challenges(service):
+    rt, client = service
+    from services.identity.passkey_rules import OPEN_SIGN_IN_CHALLENGES
+    here = {"REMOTE_ADDR": "203.0.113.9"}
+    for _ in range(OPEN_SIGN_IN_CHALLENGES):
+        assert client.post("/api/v1/auth/passkey/options", environ_base=here
+                           ).status_code == 201
+    flooded = client.post("/api/v1/auth/passkey/options", environ_base=here)
+    assert flooded.status_code == 429 and int(flooded.headers["Retry-After"]) >= 1
+    elsewhere = client.post("/api/v1/auth/passkey/options",
+                            environ_base={"REMOTE_ADDR": "203.0.113.10"})
+    assert elsewhere.status_code == 201  # another address is not held back
+    with rt.engine.connect() as conn:
+        assert len(conn.execute(passkey_challenges.select()).all()) == (
+            OPEN_SIGN_IN_CHALLENGES + 1)

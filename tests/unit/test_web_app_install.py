@@ -51,13 +51,31 @@ def test_the_icons_are_the_pngs_the_project_draws(size):
     assert struct.unpack(">II", committed[16:24]) == (size, size)
 
 
-def test_the_service_worker_keeps_every_file_of_the_app_and_no_api_answer():
+def _static_imports(module: str, seen: set[str]) -> set[str]:
+    """`module` ("/assets/app.js") and every module it imports statically, transitively."""
+    if module in seen:
+        return seen
+    seen.add(module)
+    text = (WEB_ROOT / module.lstrip("/")).read_text()
+    for name in re.findall(r'^\s*(?:import|export)\b[^;]*?from\s+"\./([\w.-]+\.js)"', text, re.M):
+        _static_imports(f"/assets/{name}", seen)
+    return seen
+
+
+def test_the_service_worker_keeps_the_apps_files_and_no_api_answer():
     worker = (WEB_ROOT / "sw.js").read_text()
     listed = json.loads("[" + re.search(r"const SHELL = \[(.*?)\];", worker, re.S).group(1)
                         .strip().rstrip(",") + "]")
-    files = sorted("/" + str(p.relative_to(WEB_ROOT)) for p in WEB_ROOT.rglob("*")
-                   if p.is_file() and p.name not in ("README.md", "sw.js"))
-    assert sorted(listed) == files  # a new file joins the list, or it is not there offline
+    files = {"/" + str(p.relative_to(WEB_ROOT)) for p in WEB_ROOT.rglob("*")
+             if p.is_file() and p.name not in ("README.md", "sw.js")}
+    # A name that is no file would fail the worker's install (addAll refuses a 404).
+    assert set(listed) <= files, set(listed) - files
+    # What the page needs to start offline: add a new module the app imports to SHELL.
+    boot = _static_imports("/assets/app.js", set()) | {
+        "/index.html", "/manifest.webmanifest", "/assets/styles.css", "/assets/favicon.svg",
+        "/assets/icons/icon-192.png", "/assets/icons/icon-512.png"}
+    assert boot <= set(listed), f"add to SHELL in web/sw.js: {sorted(boot - set(listed))}"
+    assert "/assets/offline.js" in boot and "/assets/children.js" in boot  # the parser works
     assert '"/api"' in worker and "respondWith" in worker
     assert "localStorage" not in worker and "indexedDB" not in worker
 

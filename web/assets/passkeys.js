@@ -82,8 +82,9 @@ export function explainPasskeyError(error) {
   return explainError(error);
 }
 
-async function addPasskey(name) {
-  const begun = await api.call("POST", "/api/v1/auth/passkeys/registration", {});
+async function addPasskey(name, password) {
+  const begun = await api.call("POST", "/api/v1/auth/passkeys/registration",
+                               password ? { password } : {});
   let credential;
   try {
     credential = await navigator.credentials.create({ publicKey: creationOptions(begun.options) });
@@ -119,17 +120,30 @@ async function passkeysSection(redraw) {
   const name = field({ label: "Passkey name", name: "passkey-name", autocomplete: "off",
                        hint: "So you can tell your passkeys apart, such as \u201cMy phone\u201d or \u201cWork laptop\u201d.",
                        attrs: { maxlength: 60 } });
+  const password = field({ label: "Your password", type: "password", name: "current-password",
+                           autocomplete: "current-password", required: false,
+                           hint: "To check it is you. Not needed within 15 minutes of signing in with a passkey or an authenticator code." });
   const problem = h("p", { class: "form-error", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     name.setError(null);
+    password.setError(null);
     const value = name.input.value.trim();
     if (!value) { name.setError("Give the passkey a name."); name.input.focus(); return; }
     try {
-      const added = await addPasskey(value);
+      const added = await addPasskey(value, password.input.value);
       await redraw();
       announce(`Passkey "${added.name}" added. You can sign in with it instead of your password.`);
     } catch (error) {
+      if (error.code === "reauthentication_required" || error.code === "invalid_credentials") {
+        password.setError(error.code === "invalid_credentials"
+          ? "That password is wrong, or there were too many attempts: try again later."
+          : "Enter your password to add a passkey.");
+        password.input.value = "";
+        password.input.focus();
+        announceError("Enter your password to add a passkey.");
+        return;
+      }
       problem.textContent = error.device ? error.message : explainError(error);
       problem.hidden = false;
       announceError(problem.textContent);
@@ -142,7 +156,7 @@ async function passkeysSection(redraw) {
       ? h("ul", { class: "passkeys", "aria-label": "Your passkeys" }, items.map((p) => passkeyItem(p, redraw)))
       : h("p", {}, "You have no passkeys yet."),
     passkeysSupported()
-      ? form(submit, problem, name.wrapper, button("Add a passkey"))
+      ? form(submit, problem, name.wrapper, password.wrapper, button("Add a passkey"))
       : h("p", { class: "notice" }, "This browser cannot create passkeys."));
 }
 

@@ -1,0 +1,119 @@
+"""HTTP API of identity's passkeys (WebAuthn; the use cases in passkeys.py): a login's
+passkeys, added, listed and removed by the signed-in person, and signing in with one
+instead of a password (issue 25)."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from shared.auth import (answers, current_principal, operation, public,
+                         recent_second_factor, require)
+
+from . import domain, schemas
+from . import passkey_schemas as ps
+from .api import client_address, identity, run
+from .passkey_rules import PasskeyNotRegistered, PasskeyRefused
+
+passkeys = Blueprint("passkeys", __name__, url_prefix="/api/v1",
+                     description="Passkeys: adding them, and signing in with one")
+
+EVERYONE = ("operator", "school_admin", "parent", "student")
+
+
+@passkeys.route("/auth/passkeys", methods=["GET"])
+@require(*EVERYONE)
+@passkeys.response(200, ps.PasskeyList)
+def list_passkeys():
+    """List the signed-in login's passkeys.
+
+    The signed-in login's passkeys: their names and dates, never a key."""
+    account_id = current_principal().account_id
+    return {"items": run(lambda s: identity().list_passkeys(s, account_id))}
+
+
+@passkeys.route("/auth/passkeys/registration", methods=["POST"])
+@require(*EVERYONE)
+@answers(409, 429)
+@operation("beginPasskeyRegistration")
+@passkeys.arguments(ps.PasskeyBegin)
+@passkeys.response(201, ps.PasskeyCreation)
+def passkey_registration_options(body):
+    """Begin adding a passkey.
+
+    Begin adding a passkey to the signed-in login: a challenge (single use, five
+    minutes) and the options for navigator.credentials.create() (a discoverable
+    credential, user verification required). Staff need a token that passed the second
+    factor. Who is there is asked again: `password` (wrong: 401 invalid_credentials,
+    limited as a sign-in), unless the sign-in passed a second factor (a code or a
+    passkey) within the last 15 minutes (else 401 reauthentication_required). 409
+    too_many_passkeys at ten."""
+    principal = current_principal()
+    recent = recent_second_factor(principal)
+    return run(lambda s: identity().passkey_registration_options(
+        s, principal.account_id, body.get("password"), client_address(), recent),
+        commit_on=(domain.InvalidCredentials,))
+
+
+@passkeys.route("/auth/passkeys", methods=["POST"])
+@require(*EVERYONE)
+@answers(409)
+@passkeys.arguments(ps.PasskeyRegister)
+@passkeys.response(201, ps.PasskeyOut)
+def register_passkey(body):
+    """Add a passkey under a name.
+
+    Add the passkey the browser made for that challenge, under the name given. The
+    attestation is checked against the challenge, the RP ID and the origins configured
+    (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
+    and the challenge is spent."""
+    account_id = current_principal().account_id
+    return run(lambda s: identity().register_passkey(
+        s, account_id, str(body["challenge_id"]), body["name"], body["credential"]),
+        commit_on=(PasskeyNotRegistered,))
+
+
+@passkeys.route("/auth/passkeys/<uuid:passkey_id>", methods=["DELETE"])
+@require(*EVERYONE)
+@passkeys.alt_response(204, success=True, description="The passkey removed")
+def remove_passkey(passkey_id):
+    """Remove a passkey.
+
+    Remove one of the signed-in login's passkeys: it signs nobody in from now on
+    (another login's: 404)."""
+    account_id = current_principal().account_id
+    run(lambda s: identity().remove_passkey(s, account_id, str(passkey_id)))
+    return "", 204
+
+
+@passkeys.route("/auth/passkey/options", methods=["POST"])
+@public
+@answers(429)
+@operation("beginPasskeySignIn")
+@passkeys.response(201, ps.PasskeyRequest)
+def passkey_sign_in_options():
+    """Begin signing in with a passkey.
+
+    Begin signing in with a passkey, no email needed: a challenge (single use, five
+    minutes) and the options for navigator.credentials.get() (the browser offers the
+    passkeys it holds for this site; user verification required). One address holds at
+    most 20 open at once, and none while over its sign-in budget (429)."""
+    return run(lambda s: identity().passkey_sign_in_options(s, client_address()))
+
+
+@passkeys.route("/auth/passkey", methods=["POST"])
+@public
+@answers(401, 429)
+@passkeys.arguments(ps.PasskeySignIn)
+@passkeys.response(200, schemas.TokenResponse)
+def sign_in_with_passkey(body):
+    """Sign in with a passkey instead of a password.
+
+    Sign in with a passkey instead of a password: the browser's answer to the
+    challenge. Tokens as the password grant gives (in `role`, else the login's
+    default), having passed both factors (`amr` ["hwk", "user", "mfa"], `otp_at`): staff
+    need no code. Anything that does not check out (unknown or removed passkey, wrong
+    signature, origin or RP ID, no user verification, a counter that went back, a
+    challenge used or expired): 401 invalid_passkey, counted against the address as a
+    wrong password is."""
+    return run(lambda s: identity().sign_in_with_passkey(
+        s, str(body["challenge_id"]), body["credential"], client_address(),
+        body.get("role")), commit_on=(PasskeyRefused, domain.RoleNotHeld))
