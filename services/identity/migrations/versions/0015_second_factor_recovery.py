@@ -1,16 +1,16 @@
 """Identity: a replacement TOTP key awaiting its first code, and the audit trail of second
 factors reset by another admin or an operator (issue 25).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
 
 from shared.db import UtcDateTime
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
