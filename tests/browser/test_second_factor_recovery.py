@@ -8,6 +8,7 @@ on every screen, screenshots (desktop and a 390 px phone) as artefacts.
 The accessible names used here are the contract in web/README.md ("Two-step sign-in")."""
 import uuid
 
+import pyotp
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
@@ -116,7 +117,8 @@ def test_the_operator_resets_a_school_admins_two_step_sign_in(web_system, page):
     no_script_errors(page)
 
 
-def test_an_admin_makes_new_recovery_codes(web_system, page):
+def test_an_admin_makes_new_recovery_codes_and_sets_up_a_new_app(web_system, page,
+                                                                  open_page):
     school = web_system.create_school()
     page.goto(web_system.url("/two-step"))
     web_system.staff_signs_in(page, school.admin_email, ADMIN_PASSWORD)
@@ -127,3 +129,35 @@ def test_an_admin_makes_new_recovery_codes(web_system, page):
     screenshot(page, "new-recovery-codes")
     assert_accessible(page, name="axe-new-recovery-codes")
     no_script_errors(page)
+
+    # A new phone: a new key, confirmed with the new app's code, replaces the old one.
+    own.get_by_role("button", name="Set up a new authenticator app").click()
+    qr = own.get_by_role("img", name="QR code of your new sign-in key, for your "
+                                     "authenticator app")
+    expect(qr).to_be_visible()
+    key = own.locator(".totp-key").inner_text().replace(" ", "")
+    own.get_by_label("Code from the new app").fill("000000" if pyotp.TOTP(key).now()
+                                                   != "000000" else "111111")
+    own.get_by_role("button", name="Confirm the new app").click()
+    expect(own.get_by_label("Code from the new app")).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "new-app-wrong-code")
+    assert_accessible(page, name="axe-new-app-wrong-code")
+    own.get_by_label("Code from the new app").fill(pyotp.TOTP(key).now())
+    own.get_by_role("button", name="Confirm the new app").click()
+    expect(own).to_contain_text("Your new authenticator app is set up")
+    codes = own.get_by_role("list", name="Recovery codes").get_by_role("listitem")
+    expect(codes).to_have_count(10)
+    recovery = codes.nth(0).inner_text()
+    screenshot(page, "new-app-set-up")
+    no_script_errors(page)
+    # The next sign-in takes the new app's codes (here a new recovery code), on a phone.
+    phone = open_page(viewport=PHONE, name="phone")
+    phone.goto(web_system.url("/two-step"))
+    phone.get_by_label("Email").fill(school.admin_email)
+    phone.get_by_label("Password").fill(ADMIN_PASSWORD)
+    phone.get_by_role("button", name="Sign in", exact=True).click()
+    phone.get_by_label("Code", exact=True).fill(recovery)
+    phone.get_by_role("button", name="Continue").click()
+    expect(page_heading(phone)).to_have_text("Two-step sign-in")
+    overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the phone"
