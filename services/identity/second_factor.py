@@ -184,24 +184,18 @@ class SecondFactor:
         admin_at = set(session.execute(sa.select(memberships.c.school_id).where(
             memberships.c.account_id == account_id, memberships.c.role == "school_admin",
             memberships.c.status == domain.MembershipStatus.ACCEPTED)).scalars())
-        if actor_role == "school_admin":
-            shared = sorted(admin_at & set(actor_schools))
-            if school_id is not None:
-                shared = [s for s in shared if s == school_id]
-            if not shared:
-                raise Unknown("no such account")
-            return shared[0]
-        kind = session.execute(sa.select(accounts.c.kind).where(
-            accounts.c.id == account_id)).scalar()
-        if kind == domain.AccountKind.OPERATOR:
+        operator_login = session.execute(sa.select(accounts.c.kind).where(
+            accounts.c.id == account_id)).scalar() == domain.AccountKind.OPERATOR
+        if actor_role == "operator" and operator_login:
             return None
-        if school_id is not None:
-            if school_id not in admin_at:
-                raise Unknown("no such account")
-            return school_id
-        if not admin_at:  # a parent or student: no second factor of theirs to reset
+        # A school admin: the schools they share with the person, never an operator's
+        # login (even one that is also an admin there). An operator: any of theirs.
+        may = (set() if operator_login else admin_at & set(actor_schools)
+               ) if actor_role == "school_admin" else admin_at
+        where = sorted(s for s in may if school_id is None or s == school_id)
+        if not where:  # also a parent's or student's login: no factor of theirs to reset
             raise Unknown("no such account")
-        return sorted(admin_at)[0]
+        return where[0]
 
     def second_factor_resets(self, session: Session, school_id: str | None) -> list[dict]:
         """The resets recorded at a school (None: of operators' logins), newest first."""

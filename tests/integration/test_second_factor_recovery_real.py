@@ -160,8 +160,18 @@ def test_an_operator_resets_a_school_admins_or_another_operators_factor(idp):
     ops2 = idp.token("ops2@example.org", "operator-secret-2")
     guardian, _ = idp.parent_account(school, "pat@example.org")
 
-    # A school admin never resets an operator's factor (nor sees that it exists).
+    # A school admin never resets an operator's factor (nor sees that it exists), even
+    # an operator who is also an admin of their school.
     assert delete(idp, RESET.format(sub(ops2)), di).status_code == 404
+    idp.post(f"/api/v1/schools/{school}/staff", {"name": "Op Two", "role": "school_admin",
+                                                 "email": "ops2@example.org"}, token=operator)
+    idp.accept("ops2@example.org", "operator-secret-2")
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT count(*) FROM memberships WHERE account_id = :a AND status = 'accepted'"),
+            {"a": sub(ops2)}).scalar_one() == 1
+    assert delete(idp, RESET.format(sub(ops2)), di).status_code == 404
+    assert delete(idp, RESET.format(sub(ops2)), di, school_id=school).status_code == 404
     # An operator resets a school admin's; the school's trail records it.
     done = delete(idp, RESET.format(sub(di)), operator)
     assert done.status_code == 200, done.json
