@@ -32,6 +32,7 @@ const SHELL = [
   "/assets/schools.js",
   "/assets/second-factor.js",
   "/assets/styles.css",
+  "/assets/two-step.js",
   "/assets/ui.js",
 ];
 // Paths that are the API's, never the app's (shared/webapp.py API_PREFIXES).

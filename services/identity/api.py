@@ -405,4 +405,4 @@ def revoke_client(school_id, client_id):
     return "", 204
 
 
-BLUEPRINTS = (keys, auth, operator)
+BLUEPRINTS = (keys, auth, operator)  # and recovery_api's (bootstrap.py)

@@ -13,7 +13,7 @@ from shared.erasure_ledger import ledger_from_url
 from shared.service import Loop, ServiceContext, ServiceSpec, migrations_dir, participant_of
 from shared.worker import periodic
 
-from . import api, domain, handlers, models, passkeys_api, personal_data
+from . import api, domain, handlers, models, passkeys_api, personal_data, recovery_api
 from .keys import KeyRing
 from .passkey_rules import RelyingParty
 from .secret import IdentitySecret
@@ -76,7 +76,7 @@ SPEC = ServiceSpec(
     participant_class=personal_data.IdentityParticipant,
     build=build,
     build_routes=handlers.build_routes,
-    blueprints=(*api.BLUEPRINTS, passkeys_api.passkeys),
+    blueprints=(*api.BLUEPRINTS, passkeys_api.passkeys, recovery_api.recovery),
     on_start=on_start,
     build_verifier=verifier,
     build_loops=lambda ctx: [reset_mailer(ctx)],

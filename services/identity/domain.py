@@ -284,6 +284,15 @@ class AlreadyEnrolled(IdentityError, errors.Conflict):
     answer = "This login already has a second factor."
 
 
+class OwnSecondFactor(IdentityError, errors.Conflict):
+    """Resetting one's own second factor: never by that door (a stolen password and
+    session would remove the factor that guards them); the owner replaces it signed in,
+    with a fresh code, or asks another admin."""
+    code = "own_second_factor"
+    answer = ("You cannot reset your own second factor: replace it from your account, "
+              "or ask another admin of your school or an operator.")
+
+
 def new_totp_key() -> str:
     return pyotp.random_base32()  # 32 base32 characters: 160 bits, RFC 4226's advice
 

@@ -143,6 +143,23 @@ second_factors = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("confirmed_at", UtcDateTime, nullable=True),
     sa.Column("last_step", sa.BigInteger, nullable=True),
+    # A replacement key the signed-in owner asked for (self re-enrolment), sealed as the
+    # key is; the confirmed key keeps working until a code of this one confirms it.
+    sa.Column("pending_sealed_totp_key", sa.Text, nullable=True),
+    sa.Column("pending_created_at", UtcDateTime, nullable=True),
+)
+
+# The audit trail of second factors reset by someone else: whose (`account_id`), at which
+# school (NULL: an operator's login), by whom and in which role. Ids only: the console
+# names the school's people from their memberships.
+second_factor_resets = sa.Table(
+    "second_factor_resets", metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, nullable=False, index=True),
+    sa.Column("school_id", Id, nullable=True, index=True),
+    sa.Column("actor_id", Id, nullable=False),
+    sa.Column("actor_role", sa.String(20), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
 )
 
 # Single-use recovery codes of a login's second factor, argon2-hashed; used ones stay,

@@ -98,6 +98,7 @@ class Passkeys:
                "last_used_at": None}
         session.execute(passkeys.insert().values(**row))
         log.info("passkey added account_id=%s passkey_id=%s", account_id, row["id"])
+        self.second_factor_changed(session, account_id, "added", "passkey")
         return _shown(row)
 
     # --- listing and removing ---------------------------------------------------------------
@@ -115,6 +116,7 @@ class Passkeys:
         if not gone:
             raise rules.PasskeyUnknown()
         log.info("passkey removed account_id=%s passkey_id=%s", account_id, passkey_id)
+        self.second_factor_changed(session, account_id, "removed", "passkey")
 
     # --- signing in -------------------------------------------------------------------------
     def passkey_sign_in_options(self, session: Session, address: str) -> dict:

@@ -69,8 +69,17 @@ DECLARATION = DataDeclaration("identity", tables=(
     # recovery codes (hashed); they go with the login.
     T("second_factors", {"account_id": NOT_PERSONAL,
                          "sealed_totp_key": Personal("account", "second factor, sealed"),
-                         "created_at": NOT_PERSONAL, "confirmed_at": NOT_PERSONAL},
+                         "created_at": NOT_PERSONAL, "confirmed_at": NOT_PERSONAL,
+                         "pending_sealed_totp_key": Personal("account",
+                                                             "second factor, sealed"),
+                         "pending_created_at": NOT_PERSONAL},
       school_column=None),
+    # Who reset whose second factor, at a school, and when: ids and a date. Exported and
+    # erased with the person whose factor it was (a staff subject at that school).
+    T("second_factor_resets", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
+                               "school_id": NOT_PERSONAL, "actor_id": NOT_PERSONAL,
+                               "actor_role": NOT_PERSONAL, "at": NOT_PERSONAL},
+      subjects={"staff": "account_id"}),
     T("recovery_codes", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
                          "code_hash": Personal("account", "second factor recovery, hashed"),
                          "created_at": NOT_PERSONAL, "used_at": NOT_PERSONAL},
@@ -147,7 +156,8 @@ class IdentityParticipant(RightsParticipant):
             "status": AccountStatus.ACTIVE if r.status == MembershipStatus.ACCEPTED
             else AccountStatus.INVITED,
             "created_at": r.created_at.isoformat(),
-            "activated_at": r.accepted_at.isoformat() if r.accepted_at else None}
+            "activated_at": r.accepted_at.isoformat() if r.accepted_at else None,
+            **staff_factor(session, r)}
             for r in rows]
         # The person's passkeys, once they accepted this school's invitation (before, the
         # login is nobody's this school knows): names and dates only, never a key.
@@ -191,6 +201,30 @@ class IdentityParticipant(RightsParticipant):
     def _sign_out(self, session, account_ids) -> None:
         sign_out_accounts(session, self.outbox, account_ids, revoked_before=utcnow(),
                           token_lifetime=self.token_lifetime)
+
+
+def staff_factor(session, membership) -> dict:
+    """A school admin's export entry holds their second factor (second_factor_of); other
+    relations hold nothing of it."""
+    if membership.role != "school_admin" or membership.status != MembershipStatus.ACCEPTED:
+        return {}
+    return {"second_factor": second_factor_of(session, membership.account_id)}
+
+
+def second_factor_of(session, account_id: str) -> dict | None:
+    """A staff login's second factor as its export shows it: that an authenticator app is
+    enrolled, since when, and how many recovery codes are left; never the key nor the
+    codes. None when there is none."""
+    row = session.execute(sa.select(second_factors.c.confirmed_at).where(
+        second_factors.c.account_id == account_id,
+        second_factors.c.confirmed_at.is_not(None))).first()
+    if row is None:
+        return None
+    left = session.execute(sa.select(sa.func.count()).select_from(recovery_codes).where(
+        recovery_codes.c.account_id == account_id,
+        recovery_codes.c.used_at.is_(None))).scalar_one()
+    return {"type": "totp", "enrolled_at": row.confirmed_at.isoformat(),
+            "recovery_codes_remaining": left}
 
 
 def accepted_logins(removed_memberships) -> list[str]:

@@ -19,11 +19,14 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+from shared.messaging.outbox import Outbox
+
 from . import domain
-from .domain import AlreadyEnrolled, NotEnrolled, SecondFactorRefused, Unknown
+from .domain import (AlreadyEnrolled, NotEnrolled, OwnSecondFactor, SecondFactorRefused,
+                     Unknown)
 from .keys import KeyRing
-from .models import (accounts, recovery_codes, refresh_tokens, second_factors,
-                     sign_in_failures)
+from .models import (accounts, memberships, passkeys, recovery_codes, refresh_tokens,
+                     schools, second_factor_resets, second_factors, sign_in_failures)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ def _sealing_context(account_id: str) -> str:
 
 class SecondFactor:
     """Enrolling, confirming and passing the second factor."""
+    outbox: Outbox
     keys: KeyRing
     hasher: PasswordHasher
     address_key: bytes
@@ -74,15 +78,168 @@ class SecondFactor:
         session.execute(second_factors.update().where(
             second_factors.c.account_id == account_id).values(confirmed_at=now,
                                                              last_step=step))
-        codes = domain.new_recovery_codes()
-        session.execute(recovery_codes.delete().where(
-            recovery_codes.c.account_id == account_id))
-        session.execute(recovery_codes.insert(), [
-            {"id": str(uuid.uuid4()), "account_id": account_id, "created_at": now,
-             "code_hash": self.hasher.hash(c)} for c in codes])
+        codes = self._new_recovery_codes(session, account_id, now)
         log.info("second factor enrolled account_id=%s", account_id)
+        self.second_factor_changed(session, account_id, "added", "totp")
         return {**self._passed(session, account_id, family_id, role),
                 "recovery_codes": codes}
+
+    # --- the owner's own changes (signed in, with a fresh second factor: step-up) --------
+    def start_totp_replacement(self, session: Session, account_id: str) -> dict:
+        """A new key for the owner's authenticator app, awaiting a code of it: the key in
+        use keeps working until then. Asked again: another new key. 409
+        second_factor_not_enrolled when there is no confirmed key to replace."""
+        self._lock_account(session, account_id)
+        email = session.execute(sa.select(accounts.c.email).where(
+            accounts.c.id == account_id)).scalar()
+        if email is None:
+            raise Unknown("no such account")
+        if self._factor(session, account_id, confirmed=True) is None:
+            raise NotEnrolled()
+        key = domain.new_totp_key()
+        session.execute(second_factors.update().where(
+            second_factors.c.account_id == account_id).values(
+            pending_sealed_totp_key=self.keys.secret.seal(key.encode(),
+                                                          _sealing_context(account_id)),
+            pending_created_at=self.clock()))
+        uri = domain.totp_uri(key, email)
+        return {"key": key, "uri": uri, "qr_svg": domain.qr_svg(uri)}
+
+    def confirm_totp_replacement(self, session: Session, account_id: str, code: str,
+                                 address: str) -> dict:
+        """A code of the new key replaces the old key, and the recovery codes with ten new
+        ones (shown only now). Wrong codes are limited as at sign-in. 409
+        second_factor_not_enrolled when no replacement was started."""
+        self._lock_account(session, account_id)
+        row = self._factor(session, account_id, confirmed=True)
+        if row is None or row.pending_sealed_totp_key is None:
+            raise NotEnrolled("Start replacing the authenticator app first.")
+        pending = row.pending_sealed_totp_key
+
+        def check():
+            key = self.keys.secret.unseal(pending, _sealing_context(account_id))
+            return domain.totp_step(key.decode(), code, self.clock(), None)
+        step = self._attempt(session, account_id, address, check)
+        now = self.clock()
+        session.execute(second_factors.update().where(
+            second_factors.c.account_id == account_id).values(
+            sealed_totp_key=pending, created_at=now, confirmed_at=now, last_step=step,
+            pending_sealed_totp_key=None, pending_created_at=None))
+        codes = self._new_recovery_codes(session, account_id, now)
+        log.info("second factor replaced account_id=%s", account_id)
+        self.second_factor_changed(session, account_id, "replaced", "totp")
+        return {"recovery_codes": codes}
+
+    def regenerate_recovery_codes(self, session: Session, account_id: str) -> dict:
+        """Ten new recovery codes (shown only now); the earlier ones stop working."""
+        self._lock_account(session, account_id)
+        if self._factor(session, account_id, confirmed=True) is None:
+            raise NotEnrolled()
+        codes = self._new_recovery_codes(session, account_id, self.clock())
+        log.info("recovery codes regenerated account_id=%s", account_id)
+        self.second_factor_changed(session, account_id, "replaced", "recovery_codes")
+        return {"recovery_codes": codes}
+
+    # --- recovery by someone else ----------------------------------------------------------
+    def reset_second_factor(self, session: Session, actor_id: str, actor_role: str,
+                            actor_schools, account_id: str,
+                            school_id: str | None = None) -> dict:
+        """Another admin of the school (for its school admins) or an operator (for school
+        admins and other operators) removes a login's second factor: its key, pending
+        keys, recovery codes and passkeys go, every sign-in of it ends, and its next sign-in enrols
+        again. Recorded in second_factor_resets; the person is mailed. Nobody resets their
+        own (409: replace it while signed in instead); anyone else: 404, as a missing
+        login is answered."""
+        if account_id == actor_id:
+            raise OwnSecondFactor()
+        where = self._reset_scope(session, actor_role, actor_schools, account_id, school_id)
+        self._lock_account(session, account_id)
+        if not any(session.execute(sa.select(t.c.account_id).where(
+                t.c.account_id == account_id).limit(1)).first() is not None
+                for t in (second_factors, passkeys)):
+            raise NotEnrolled("This login has no second factor to reset.")
+        now = self.clock()
+        # Its passkeys go too (for staff a passkey is both factors): a reset starts over,
+        # and takes with it anything a thief may have added.
+        for table in (second_factors, recovery_codes, passkeys):
+            session.execute(table.delete().where(table.c.account_id == account_id))
+        session.execute(refresh_tokens.update().where(
+            refresh_tokens.c.account_id == account_id,
+            refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now))
+        self._revoke(session, account_id, "second_factor_reset")
+        reset_id = str(uuid.uuid4())
+        session.execute(second_factor_resets.insert().values(
+            id=reset_id, account_id=account_id, school_id=where, actor_id=actor_id,
+            actor_role=actor_role, at=now))
+        log.info("second factor reset account_id=%s by actor_id=%s role=%s", account_id,
+                 actor_id, actor_role)
+        self.second_factor_changed(session, account_id, "reset", "totp", by_role=actor_role)
+        return {"id": reset_id, "account_id": account_id, "school_id": where,
+                "actor_id": actor_id, "actor_role": actor_role, "at": now}
+
+    def _reset_scope(self, session: Session, actor_role: str, actor_schools,
+                     account_id: str, school_id: str | None) -> str | None:
+        """The school the reset is recorded at (None: an operator's login), after checking
+        the caller may reset this login; NotFound (Unknown) otherwise."""
+        admin_at = set(session.execute(sa.select(memberships.c.school_id).where(
+            memberships.c.account_id == account_id, memberships.c.role == "school_admin",
+            memberships.c.status == domain.MembershipStatus.ACCEPTED)).scalars())
+        operator_login = session.execute(sa.select(accounts.c.kind).where(
+            accounts.c.id == account_id)).scalar() == domain.AccountKind.OPERATOR
+        if actor_role == "operator" and operator_login:
+            return None
+        # A school admin: the schools they share with the person, never an operator's
+        # login (even one that is also an admin there). An operator: any of theirs.
+        may = (set() if operator_login else admin_at & set(actor_schools)
+               ) if actor_role == "school_admin" else admin_at
+        where = sorted(s for s in may if school_id is None or s == school_id)
+        if not where:  # also a parent's or student's login: no factor of theirs to reset
+            raise Unknown("no such account")
+        return where[0]
+
+    def second_factor_resets(self, session: Session, school_id: str | None) -> list[dict]:
+        """The resets recorded at a school (None: of operators' logins), newest first."""
+        if school_id is not None:
+            self._known_school(session, school_id)
+        r = second_factor_resets
+        where = r.c.school_id.is_(None) if school_id is None else r.c.school_id == school_id
+        rows = session.execute(sa.select(r).where(where).order_by(r.c.at.desc(), r.c.id)
+                               .limit(200)).all()
+        return [{"id": row.id, "account_id": row.account_id, "school_id": row.school_id,
+                 "actor_id": row.actor_id, "actor_role": row.actor_role, "at": row.at}
+                for row in rows]
+
+    def school_admin_factors(self, session: Session, school_id: str) -> list[dict]:
+        """The school's admins who accepted, each with whether they have a second factor
+        (never the key nor the codes), by name."""
+        self._known_school(session, school_id)
+        m, f = memberships, second_factors
+        rows = session.execute(
+            sa.select(m.c.account_id, m.c.name, accounts.c.email, f.c.confirmed_at,
+                      f.c.created_at)
+            .select_from(m.join(accounts, accounts.c.id == m.c.account_id)
+                         .outerjoin(f, f.c.account_id == m.c.account_id))
+            .where(m.c.school_id == school_id, m.c.role == "school_admin",
+                   m.c.status == domain.MembershipStatus.ACCEPTED)
+            .order_by(m.c.name, m.c.account_id)).all()
+        return [{"account_id": r.account_id, "name": r.name, "email": r.email,
+                 "second_factor": ("enrolled" if r.confirmed_at is not None
+                                   else "pending" if r.created_at is not None else "none"),
+                 "enrolled_at": r.confirmed_at} for r in rows]
+
+    def second_factor_changed(self, session: Session, account_id: str, kind: str,
+                              factor: str, by_role: str | None = None) -> None:
+        """The hook every change of a login's factors calls (TOTP, recovery codes,
+        passkeys): SecondFactorChanged, so notifications mails the person. `kind`: added,
+        replaced, removed or reset; `factor`: totp, recovery_codes or passkey."""
+        account = session.execute(sa.select(accounts).where(
+            accounts.c.id == account_id)).first()
+        if account is None:
+            return
+        self.outbox.add(session, "SecondFactorChanged", {
+            "account_id": account_id, "name": self._greeting_name(session, account),
+            "email": account.email, "kind": kind, "factor": factor, "by_role": by_role,
+            "at": self.clock()}, school_id=None)
 
     def pass_second_factor(self, session: Session, account_id: str, family_id: str,
                            role: str, address: str, code: str | None = None,
@@ -119,6 +276,21 @@ class SecondFactor:
                 else "enrol")
 
     # --- parts ------------------------------------------------------------------------------
+    def _known_school(self, session: Session, school_id: str) -> None:
+        if session.execute(sa.select(schools.c.id).where(
+                schools.c.id == school_id)).first() is None:
+            raise Unknown("no such school")
+
+    def _new_recovery_codes(self, session: Session, account_id: str,
+                            now: dt.datetime) -> list[str]:
+        codes = domain.new_recovery_codes()
+        session.execute(recovery_codes.delete().where(
+            recovery_codes.c.account_id == account_id))
+        session.execute(recovery_codes.insert(), [
+            {"id": str(uuid.uuid4()), "account_id": account_id, "created_at": now,
+             "code_hash": self.hasher.hash(c)} for c in codes])
+        return codes
+
     def _factor(self, session: Session, account_id: str, confirmed: bool):
         done = (second_factors.c.confirmed_at.is_not(None) if confirmed
                 else second_factors.c.confirmed_at.is_(None))

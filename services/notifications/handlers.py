@@ -40,6 +40,7 @@ class Handlers:
                 route(ev.AccountActivated, self.on_account_activated),
                 route(ev.InvitationIssued, self.on_invitation_issued, gathered=True),
                 route(ev.PasswordResetRequested, self.on_password_reset_requested),
+                route(ev.SecondFactorChanged, self.on_second_factor_changed),
                 route(ev.ParentVerified, self.on_parent_verified),
                 route(ev.LinkRevoked, self.on_link_revoked),
                 route(ev.LinkLocked, self.on_link_locked),
@@ -79,6 +80,11 @@ class Handlers:
                                     events: Events[ev.PasswordResetRequested]) -> None:
         for e in events:
             self.notifications.on_password_reset(session, e.envelope, e.data)
+
+    def on_second_factor_changed(self, session: Session,
+                                 events: Events[ev.SecondFactorChanged]) -> None:
+        for e in events:
+            self.notifications.on_second_factor_changed(session, e.envelope, e.data)
 
     def on_parent_verified(self, session: Session, events: Events[ev.ParentVerified]) -> None:
         for e in self._linked(session, events):

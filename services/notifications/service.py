@@ -242,6 +242,15 @@ class Notifications:
                     data["email"], templates.password_reset(self.settings.public_url,
                                                             data["name"], data["token"]))
 
+    def on_second_factor_changed(self, session: Session, envelope: Envelope,
+                                 data: Mapping[str, Any]) -> None:
+        """A factor added, replaced, removed or reset: the person is told, always (account
+        and security mail), naming no secret."""
+        self._queue(session, envelope.id, f"account:{data['account_id']}", None,
+                    "second_factor", data["email"], templates.second_factor_changed(
+                        self.settings.public_url, data["name"], data["kind"],
+                        data["factor"], data.get("by_role")))
+
     def on_report_published(self, session: Session, envelope: Envelope, data: Mapping[str,
                             Any]) -> None:
         """To every parent with a verified link to the student, once each."""

@@ -103,6 +103,43 @@ def password_reset(base: str, name: str, token: str) -> Message:
         ("Choose a new password", f"{base}/reset-password?token={quote(token)}"))
 
 
+_FACTORS = {"totp": "an authenticator app", "recovery_codes": "a set of recovery codes",
+            "passkey": "a passkey"}
+
+
+def second_factor_changed(base: str, name: str, kind: str, factor: str,
+                          by_role: str | None = None) -> Message:
+    """A change to how the person signs in (issue 25): what changed, never a code, key or
+    passkey; and what to do if it was not them."""
+    what = _FACTORS.get(factor, "a second factor")
+    by = {"school_admin": "another administrator of your school",
+          "operator": "a Pupil Progress operator"}.get(by_role or "", "someone")
+    if kind == "reset":
+        subject = "Your Pupil Progress second factor was reset"
+        said = (f"The second factor of your Pupil Progress account was reset by {by}: your "
+                "authenticator app and recovery codes no longer work, and you were signed "
+                "out. When you next sign in you will set up an authenticator app again.")
+    elif kind == "removed":
+        subject = "A sign-in method was removed from your Pupil Progress account"
+        said = f"{what[0].upper()}{what[1:]} was removed from your Pupil Progress account."
+    elif kind == "replaced" and factor == "recovery_codes":
+        subject = "New recovery codes for your Pupil Progress account"
+        said = ("New recovery codes were made for your Pupil Progress account; the earlier "
+                "ones no longer work.")
+    elif kind == "replaced":
+        subject = "A new sign-in method on your Pupil Progress account"
+        said = (f"{what[0].upper()}{what[1:]} was set up on your Pupil Progress account in "
+                "place of the earlier one, which no longer works.")
+    else:
+        subject = "A new sign-in method on your Pupil Progress account"
+        said = f"{what[0].upper()}{what[1:]} was added to your Pupil Progress account."
+    return _message(subject, [
+        _hello(name), said,
+        "If this was you, there is nothing to do. If it was not, change your password now "
+        "and tell your school's administrator or Pupil Progress at once: someone else may "
+        "be able to sign in as you."], ("Sign in", f"{base}/sign-in"))
+
+
 def report_published(base: str, name: str, title: str, period: str, report_id: str,
                      child: str | None = None, school: School = School()) -> Message:
     """Names the child and the school: a parent of two, or at two schools, knows which."""

@@ -155,7 +155,7 @@ RESULTS_PER_EVENT = 500
 
 # --- accounts (identity) ------------------------------------------------------------
 REVOCATION_REASONS = ("logout", "refresh_reuse", "password_reset", "account_removed",
-                      "membership_removed", "client_revoked")
+                      "membership_removed", "client_revoked", "second_factor_reset")
 
 class InvitationIssued(EventData):
     """A school's invitation to one login, to accept its memberships there in `role` (the
@@ -187,6 +187,26 @@ class PasswordResetRequested(EventData):
     token = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{20,200}$"),
                           metadata=SECRET)
     expires_at = UtcDateTime(required=True)
+
+
+SECOND_FACTOR_KINDS = ("added", "replaced", "removed", "reset")
+SECOND_FACTOR_TYPES = ("totp", "recovery_codes", "passkey")
+
+
+class SecondFactorChanged(EventData):
+    """A login's second factor changed: an authenticator app (`totp`), its recovery codes
+    or a passkey added, replaced by the owner, removed, or reset by someone else (`by_role`:
+    school_admin or operator). notifications mails the person each time, naming no secret
+    (a change they did not make is how a stolen sign-in shows). `name` and `email` as
+    PasswordResetRequested carries them."""
+    account_id = UuidString(required=True)
+    name = SafeString(required=True)
+    email = SafeEmail(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(SECOND_FACTOR_KINDS))
+    factor = fields.String(required=True, validate=validate.OneOf(SECOND_FACTOR_TYPES))
+    by_role = fields.String(load_default=None, allow_none=True,
+                            validate=validate.OneOf(("school_admin", "operator")))
+    at = UtcDateTime(required=True)
 
 
 class TokensRevoked(EventData):
@@ -410,6 +430,7 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(ResultsRecorded, "ingest", ("reports",)),
     _c(InvitationIssued, "identity", ("notifications",)),
     _c(PasswordResetRequested, "identity", ("notifications",)),
+    _c(SecondFactorChanged, "identity", ("notifications",)),
     # On the rights channel: a school's data backlog never delays a sign-out.
     _c(TokensRevoked, "identity", (EVERY_SERVICE,), RIGHTS),
     # dsar keeps which subjects a parent or student may file about.

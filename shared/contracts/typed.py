@@ -276,6 +276,19 @@ class PasswordResetRequested(EventData):
 
 
 @dataclass(frozen=True, slots=True)
+class SecondFactorChanged(EventData):
+    """A login's second factor changed: an authenticator app (`totp`), its recovery codes (...)"""
+    event_type: ClassVar[str] = "SecondFactorChanged"
+    account_id: str
+    name: str
+    email: str
+    kind: str
+    factor: str
+    at: dt.datetime
+    by_role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TokensRevoked(EventData):
     """Access tokens that stop working before they expire: those of `subject_id` (the (...)"""
     event_type: ClassVar[str] = "TokensRevoked"
@@ -553,6 +566,7 @@ BY_TYPE: dict[str, type[EventData]] = {
     "ResultsRecorded": ResultsRecorded,
     "SchoolActivated": SchoolActivated,
     "SchoolOffboarded": SchoolOffboarded,
+    "SecondFactorChanged": SecondFactorChanged,
     "StaffRecorded": StaffRecorded,
     "StaffRemoved": StaffRemoved,
     "StudentAccountRequested": StudentAccountRequested,

@@ -320,6 +320,21 @@ def _pending_staff(w):
     return {"account_id": account}
 
 
+def _enrolled_admin(w):
+    """Another admin of school A, who passed the second factor (enrolled): a login whose
+    factor the school's admins and the operator may reset (issue 25)."""
+    token = w.system.admin(w.a_school, f"second-{uuid.uuid4().hex[:8]}@a.example.org")
+    return {"account_id": _ok(w.system.call("identity", "get", "/api/v1/me", token),
+                              200)["id"]}
+
+
+def _factor_of(w, ids):
+    return (_scalar(w.system, "identity", "SELECT count(*) FROM second_factors WHERE "
+                                          "account_id=:a", a=ids["account_id"]),
+            _scalar(w.system, "identity", "SELECT count(*) FROM second_factor_resets WHERE "
+                                          "account_id=:a", a=ids["account_id"]))
+
+
 def _invitations(w, ids):
     return (_scalar(w.system, "identity", "SELECT count(*) FROM invitations WHERE "
                                           "account_id=:a", a=ids["account_id"]),
@@ -424,6 +439,19 @@ RULES: dict[tuple[str, str, str], Rule] = {
         state=_invitations,
         after=lambda w, ids, before: _must(
             _invitations(w, ids)[1] == before[1] + 2, "the allowed resends were not sent")),
+    # the second factor's recovery (issue 25): the school's other admins and the operator
+    # reset a school admin's factor (the second of them finds it reset already: 409)
+    ("identity", "DELETE", "/api/v1/accounts/{account_id}/second-factor"): Rule(
+        fill=_enrolled_admin, allowed={"operator": (200, 409), "A_admin": (200, 409)},
+        state=_factor_of,
+        after=lambda w, ids, before: _must(
+            before[0] == 1 and _factor_of(w, ids) == (0, 1), "the factor was not reset")),
+    ("identity", "GET", "/api/v1/schools/{school_id}/second-factors"): Rule(
+        fill=lambda w: {"school_id": w.a_school},
+        allowed={"operator": (200,), "A_admin": (200,)}),
+    ("identity", "GET", "/api/v1/schools/{school_id}/second-factor-resets"): Rule(
+        fill=lambda w: {"school_id": w.a_school},
+        allowed={"operator": (200,), "A_admin": (200,)}),
     ("identity", "POST", "/api/v1/schools/{school_id}/clients"): Rule(
         fill=lambda w: {"school_id": w.a_school}, allowed={"operator": (201,)},
         state=_clients_of_a,

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from types import SimpleNamespace
@@ -576,3 +577,67 @@ def _email_of(w, caller):
 
 def _password_of(caller):
     return {"operator": OPERATOR[1], "A_admin": "an-admin-password-1"}[caller]
+
+
+# The only staff endpoints a token without the second factor may call: those that pass it.
+PASSES_THE_FACTOR = {("identity", "post", "/api/v1/auth/second-factor/totp"),
+                     ("identity", "post", "/api/v1/auth/second-factor/totp/confirm"),
+                     ("identity", "post", "/api/v1/auth/second-factor")}
+
+
+def _staff_operations(w) -> list[tuple[str, str, str, str]]:
+    """(service, method, path, caller) for every operation a staff role may call, as each
+    service's OpenAPI document says (`x-roles`), with each staff caller it names."""
+    from tests.openapi_documents import SERVICES as DOCUMENTED, served_document
+    found = []
+    for service in DOCUMENTED:
+        doc = served_document(w.system.clients[service], service)
+        for path, item in doc["paths"].items():
+            for method, op in item.items():
+                roles = op.get("x-roles", []) if isinstance(op, dict) else []
+                for role, caller in (("operator", "operator"), ("school_admin", "A_admin")):
+                    if role in roles:
+                        found.append((service, method, path, caller))
+    return found
+
+
+def test_every_staff_endpoint_of_every_service_refuses_a_token_without_the_second_factor(
+        world):
+    """Issue 25, every staff and operator endpoint, read from the services' own OpenAPI
+    documents (a new one cannot escape): a real password-only sign-in's token, and a
+    token signed by identity with no `amr`, get 401 second_factor_required (before any id
+    or body is looked at), except on the three endpoints that pass the factor."""
+    w = world
+    operations = _staff_operations(w)
+    from tests.openapi_documents import SERVICES as DOCUMENTED
+    assert {s for s, *_ in operations} == set(DOCUMENTED)  # every service serves staff
+    assert len(operations) >= 60  # the documents were read
+    assert PASSES_THE_FACTOR <= {(s, m, p) for s, m, p, _ in operations}
+    password_only = {}
+    for caller in ("operator", "A_admin"):
+        answer = w.system.call("identity", "post", "/api/v1/auth/token", json={
+            "grant_type": "password", "email": _email_of(w, caller),
+            "password": _password_of(caller)}).json
+        assert answer["second_factor"] == "required"
+        forged = _jws({"alg": "EdDSA", "typ": "JWT", "kid": w.signer.kid},
+                      _fresh(w.claims[caller], amr=_DROP, otp_at=_DROP), w.signer.key.sign)
+        password_only[caller] = {"password-only sign-in": answer["access_token"],
+                                 "no amr": forged}
+    problems, checked = [], 0
+    for service, method, template, caller in operations:
+        if (service, method, template) in PASSES_THE_FACTOR:
+            continue
+        path = re.sub(r"{[^}]+}", lambda _: str(uuid.uuid4()), template)
+        client = w.system.clients[service]
+        for name, token in password_only[caller].items():
+            response = getattr(client, method)(
+                path, json={} if method in ("post", "put", "patch") else None,
+                headers={"Authorization": f"Bearer {token}"})
+            body = response.get_json(silent=True) or {}
+            checked += 1
+            if (response.status_code != 401
+                    or body.get("error", {}).get("code") != "second_factor_required"):
+                problems.append(f"{service} {method.upper()} {template} as {caller} "
+                                f"({name}): {response.status_code} {body}")
+    assert not problems, "\n".join(problems)
+    assert checked >= 100

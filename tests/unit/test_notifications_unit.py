@@ -4,6 +4,9 @@ import datetime as dt
 import email
 import re
 import urllib.parse
+
+
+import email.policy
 import uuid
 from types import SimpleNamespace
 
@@ -232,3 +235,36 @@ def test_an_erasure_takes_the_mail_files_of_the_deliveries_it_removes(notificati
     assert _mail_to(tmp_path) == {"kept@example.org"}
     with rt.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM deliveries").scalar_one() == 1
+
+
+@pytest.mark.parametrize("kind,factor,by_role,says", [
+    ("added", "totp", None, "An authenticator app was added"),
+    ("replaced", "totp", None, "in place of the earlier one"),
+    ("replaced", "recovery_codes", None, "New recovery codes were made"),
+    ("added", "passkey", None, "A passkey was added"),
+    ("removed", "passkey", None, "A passkey was removed"),
+    ("reset", "totp", "school_admin", "reset by another administrator of your school"),
+    ("reset", "totp", "operator", "reset by a Pupil Progress operator"),
+])
+def test_every_second_factor_change_mails_the_person_naming_no_secret(
+        notifications, tmp_path, kind, factor, by_role, says):
+    """Issue 25: SecondFactorChanged is mailed to the person, always (security mail), with
+    what changed and what to do if it was not them; the event carries no secret, so the
+    mail cannot hold one."""
+    rt, _, _, service = notifications
+    account_id = str(uuid.uuid4())
+    envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=None)
+    with rt.context.sessions() as session, session.begin():
+        service.on_second_factor_changed(session, envelope, {
+            "account_id": account_id, "name": "Ada Admin", "email": "ada@example.org",
+            "kind": kind, "factor": factor, "by_role": by_role, "at": None})
+        service.on_second_factor_changed(session, envelope, {  # redelivered: once
+            "account_id": account_id, "name": "Ada Admin", "email": "ada@example.org",
+            "kind": kind, "factor": factor, "by_role": by_role, "at": None})
+    assert send_all(rt, service) == 1
+    (path,) = (tmp_path / "mail").iterdir()
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    body = message.get_body(("plain",)).get_content()
+    assert message["To"] == "ada@example.org"
+    assert says in body and "If it was not, change your password" in body
+    assert "token=" not in body and "otpauth" not in body

@@ -9,6 +9,7 @@ import { formatDate, h, uniqueId } from "./dom.js";
 import { relationshipText, requestPeople, requestRelationship, schoolPeople } from "./people.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { schools } from "./schools.js";
+import { ownTwoStepSection, schoolTwoStepSection } from "./two-step.js";
 import { allPages, announce, announceError, button, checkbox, explainError, field, form,
          formatDateTime, navigate, plural, PROGRESS_TEXT, saveDownload, selectField,
          SERVICE_TEXT, session, show, sleep, summary, table, watchScrolling } from "./ui.js";
@@ -63,8 +64,8 @@ const OPEN = ["awaiting_school", "in_progress", "paused"];
 
 export function navItems() {
   return [["Requests", "/requests"], ["Reports", "/reports"], ["Links", "/links"],
-          ["School data", "/school-data"], ["How we keep your data safe", "/privacy"],
-          ["Sign out", "/sign-out"]];
+          ["School data", "/school-data"], ["Two-step sign-in", "/two-step"],
+          ["How we keep your data safe", "/privacy"], ["Sign out", "/sign-out"]];
 }
 
 export async function route(path, url) {
@@ -78,6 +79,7 @@ export async function route(path, url) {
   match = path.match(/^\/links\/([0-9a-fA-F-]{36})$/);
   if (match) return done(studentLinksScreen(match[1]));
   if (path === "/school-data") return done(schoolDataScreen(url));
+  if (path === "/two-step") return done(twoStepScreen());
   match = path.match(/^\/school-data\/batches\/([A-Za-z0-9._:-]{1,100})$/);
   if (match) return done(batchScreen(decodeURIComponent(match[1])));
   return false;
@@ -86,6 +88,19 @@ export async function route(path, url) {
 async function done(screen) {
   await screen;
   return true;
+}
+
+// --- two-step sign-in (issue 25) -------------------------------------------------------------
+
+async function twoStepScreen() {
+  const me = session.me;
+  const sections = [];
+  for (const school of schools()) {
+    const section = await schoolTwoStepSection(school.id, me.id);
+    if (schools().length > 1) section.prepend(h("p", { class: "hint" }, school.name));
+    sections.push(section);
+  }
+  show("Two-step sign-in", ownTwoStepSection(), ...sections);
 }
 
 // --- small pieces --------------------------------------------------------------------------

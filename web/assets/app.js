@@ -81,7 +81,11 @@ function navItems() {
             ["Sign out", "/sign-out"]];
   }
   if (state.staff) return state.staff.navItems();
-  if (state.me) return [["How we keep your data safe", "/privacy"], ["Sign out", "/sign-out"]];
+  // Signed in, or between the password and the second factor (the code or enrolment
+  // screens): the person is signed in already and may only sign out, never "Sign in".
+  if (state.me || (api.hasSession() && needsSecondFactor())) {
+    return [["How we keep your data safe", "/privacy"], ["Sign out", "/sign-out"]];
+  }
   return [["Sign in", "/sign-in"], ["How we keep your data safe", "/privacy"]];
 }
 

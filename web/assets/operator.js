@@ -5,8 +5,9 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
+import { ownTwoStepSection, schoolTwoStepSection } from "./two-step.js";
 import { allPages, announce, announceError, button, checkbox, explainError, field, form,
-         navigate, plural, saveDownload, SERVICE_TEXT, show, summary, table } from "./ui.js";
+         navigate, plural, saveDownload, SERVICE_TEXT, session, show, summary, table } from "./ui.js";
 
 const SCHOOL_STATE = { active: "Active", offboarding: "Offboarding", offboarded: "Offboarded" };
 const ANSWER_TEXT = { pending: "Waiting", done: "Erased", failed: "Failed" };
@@ -15,7 +16,7 @@ const UUID = "[0-9a-fA-F-]{36}";
 
 export function navItems() {
   return [["Schools", "/schools"], ["Privacy notice", "/privacy-notices"],
-          ["Sign out", "/sign-out"]];
+          ["Two-step sign-in", "/two-step"], ["Sign out", "/sign-out"]];
 }
 
 export async function route(path) {
@@ -24,6 +25,7 @@ export async function route(path) {
   else if (path === "/schools/new") newSchoolScreen();
   else if (match) await schoolScreen(match[1].toLowerCase());
   else if (path === "/privacy-notices") await noticesScreen();
+  else if (path === "/two-step") show("Two-step sign-in", ownTwoStepSection());
   else return false;
   return true;
 }
@@ -199,6 +201,7 @@ async function schoolScreen(schoolId) {
   }
   const active = school.status === "active";
   const auth = school.authorisation;
+  const twoStep = active ? await schoolTwoStepSection(school.id, session.me && session.me.id) : null;
   show(school.name,
     summary([
       ["State", SCHOOL_STATE[school.status] || school.status],
@@ -211,6 +214,7 @@ async function schoolScreen(schoolId) {
     ]),
     active ? settingsSection(school) : null,
     active ? adminsSection(school) : null,
+    twoStep,
     active ? credentialsSection(school) : null,
     offboardingSection(school),
     h("p", {}, h("a", { href: "/schools" }, "All schools")));
