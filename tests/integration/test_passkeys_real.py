@@ -112,6 +112,10 @@ def test_staff_add_a_passkey_only_with_a_recent_second_factor(idp):
         amr=claims["amr"], otp_at=int(time.time()) - STEP_UP_SECONDS - 60)
     begun = idp.post("/api/v1/auth/passkeys/registration", token=stale)
     assert begun.status_code == 401 and begun.json["error"]["code"] == "step_up_required"
+    # The password is no second factor: with it, still the code again.
+    begun = idp.post("/api/v1/auth/passkeys/registration", {"password": OPERATOR[1]},
+                     token=stale)
+    assert begun.status_code == 401 and begun.json["error"]["code"] == "step_up_required"
     begun = idp.post("/api/v1/auth/passkeys/registration", token=operator)
     added = idp.post("/api/v1/auth/passkeys", {
         "challenge_id": begun.json["challenge_id"], "name": "Thief's key",
@@ -120,3 +124,22 @@ def test_staff_add_a_passkey_only_with_a_recent_second_factor(idp):
     with idp.rt.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(passkeys)).scalar_one() == 0
     add_passkey(idp, operator, device_for(idp), "Office laptop")  # a fresh factor: added
+
+
+def test_a_parent_gives_the_password_again_to_add_a_passkey(idp):
+    """A parent has no second factor: a token alone (maybe stolen) plants no passkey; the
+    password again does, and a wrong one is refused with nothing stored."""
+    school = idp.new_school(idp.token(*OPERATOR))
+    email = f"passkey-{uuid.uuid4().hex[:6]}@example.org"
+    _, password = idp.parent_account(school, email)
+    token = idp.token(email, password)
+    refused = idp.post("/api/v1/auth/passkeys/registration", {}, token=token)
+    assert refused.status_code == 401
+    assert refused.json["error"]["code"] == "reauthentication_required"
+    wrong = idp.post("/api/v1/auth/passkeys/registration", {"password": "nope-nope-1"},
+                     token=token)
+    assert wrong.status_code == 401 and wrong.json["error"]["code"] == "invalid_credentials"
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(passkey_challenges)
+                            ).scalar_one() == 0
+    add_passkey(idp, token, device_for(idp), "Phone", password)
