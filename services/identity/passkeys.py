@@ -161,6 +161,11 @@ class Passkeys:
         if handle is not None and handle != row.account_id:
             raise rules.PasskeyRefused()
         self._lock_account(session, row.account_id)
+        # Read again under the lock: a removal or reset that held it took the passkey, or
+        # a sign-in that held it moved its counter on (a clone's answer at once with it).
+        row = session.execute(sa.select(passkeys).where(passkeys.c.id == row.id)).first()
+        if row is None:
+            raise rules.PasskeyRefused()
         account = session.execute(sa.select(accounts).where(
             accounts.c.id == row.account_id)).first()
         roles = (self.roles(session, account)

@@ -14,6 +14,7 @@ from services.identity.models import passkey_challenges, passkeys
 from shared.auth import STEP_UP_SECONDS
 from tests.integration.test_identity_real import OPERATOR, IdentityUnderTest
 from tests.passkey_authenticator import SoftAuthenticator
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +144,39 @@ def test_a_parent_gives_the_password_again_to_add_a_passkey(idp):
         assert conn.execute(sa.select(sa.func.count()).select_from(passkey_challenges)
                             ).scalar_one() == 0
     add_passkey(idp, token, device_for(idp), "Phone", password)
+
+
+def test_a_passkey_removed_while_its_sign_in_waits_signs_nobody_in(idp):
+    """Removing a passkey (or a reset taking it) holds the login's row lock; a sign-in by
+    that passkey waiting on the lock meanwhile must see it gone, not sign in with the row
+    (or the counter) it read before waiting."""
+    operator = idp.token(*OPERATOR)
+    device = device_for(idp)
+    add_passkey(idp, operator, device, "Lost phone")
+    begun = idp.post("/api/v1/auth/passkey/options").json
+    answer = device.get(begun["options"])
+    with idp.rt.engine.connect() as conn:
+        account_id = conn.execute(sa.select(passkeys.c.account_id)).scalar_one()
+    remover = idp.rt.engine.connect()
+    removing = remover.begin()
+    remover.execute(sa.text("SELECT id FROM accounts WHERE id = :id FOR UPDATE"),
+                    {"id": account_id})  # as remove_passkey holds it
+
+    def sign_in():
+        with idp.app.test_client() as client:
+            return client.post("/api/v1/auth/passkey", json={
+                "challenge_id": begun["challenge_id"], "credential": answer})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(sign_in)
+        try:
+            wait_for(lambda: remover.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar(),
+                message="the sign-in waiting on the login's lock")
+            remover.execute(passkeys.delete().where(passkeys.c.account_id == account_id))
+            removing.commit()
+        finally:
+            remover.close()
+        answered = pending.result(timeout=30)
+    assert answered.status_code == 401, answered.json
+    assert answered.json["error"]["code"] == "invalid_passkey"
