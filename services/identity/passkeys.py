@@ -172,9 +172,11 @@ class Passkeys:
                  if account is not None and account.status == AccountStatus.ACTIVE else [])
         if not roles:
             raise rules.PasskeyRefused()
-        acting = _acting_role(roles, role)  # RoleNotHeld spends the challenge too
         counter = rules.verify_assertion(self.relying_party, credential, challenge,
                                          row.public_key, row.sign_count)
+        # The role asked for only once the signature proved whose login it is (else a
+        # forged answer would learn the login's roles); RoleNotHeld spends the challenge.
+        acting = _acting_role(roles, role)
         session.execute(passkeys.update().where(passkeys.c.id == row.id).values(
             sign_count=counter, last_used_at=now))
         log.info("passkey sign-in account_id=%s passkey_id=%s", row.account_id, row.id)

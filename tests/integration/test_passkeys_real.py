@@ -180,3 +180,28 @@ def test_a_passkey_removed_while_its_sign_in_waits_signs_nobody_in(idp):
         answered = pending.result(timeout=30)
     assert answered.status_code == 401, answered.json
     assert answered.json["error"]["code"] == "invalid_passkey"
+
+
+def test_a_forged_answer_naming_a_role_learns_nothing_of_the_login(idp):
+    """Whose login a passkey is, and its roles, are told only to its holder: an answer
+    naming a known credential id but signed with another key, asking for a role, is the
+    one 401 invalid_passkey, never 422 role_not_held (which would say the credential
+    exists and its login does not hold that role)."""
+    school = idp.new_school(idp.token(*OPERATOR))
+    email = f"passkey-{uuid.uuid4().hex[:6]}@example.org"
+    _, password = idp.parent_account(school, email)
+    device = device_for(idp)
+    add_passkey(idp, idp.token(email, password), device, "Phone", password)
+    victim = device.credentials[0]
+
+    thief = device_for(idp)
+    thief.create({"rp": {"id": victim.rp_id}, "user": {"id": "eA"}, "challenge": "eA"})
+    forged = thief.credentials[0]
+    forged.credential_id, forged.user_handle = victim.credential_id, victim.user_handle
+    for role in ("operator", "parent"):
+        begun = idp.post("/api/v1/auth/passkey/options").json
+        answered = idp.post("/api/v1/auth/passkey", {
+            "challenge_id": begun["challenge_id"], "role": role,
+            "credential": thief.get(begun["options"], credential=forged)})
+        assert answered.status_code == 401, answered.json
+        assert answered.json["error"]["code"] == "invalid_passkey"
