@@ -205,3 +205,35 @@ def test_a_forged_answer_naming_a_role_learns_nothing_of_the_login(idp):
             "credential": thief.get(begun["options"], credential=forged)})
         assert answered.status_code == 401, answered.json
         assert answered.json["error"]["code"] == "invalid_passkey"
+
+
+def test_another_logins_credential_id_is_never_registered_again(idp):
+    """A credential id is one login's: another login registering the same id (with its
+    own key) is refused, nothing is stored, and the id still signs in the first login.
+    A guard: the check held when reviewed (security review, atk25b)."""
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    owner = device_for(idp)
+    add_passkey(idp, operator, owner, "Desk key")
+    email = f"passkey-{uuid.uuid4().hex[:6]}@example.org"
+    _, password = idp.parent_account(school, email)
+    thief_token = idp.token(email, password)
+    begun = idp.post("/api/v1/auth/passkeys/registration", {"password": password},
+                     token=thief_token)
+    # The thief's device makes its own key under the owner's credential id (an
+    # authenticator chooses the id it attests: here os.urandom, made to return it).
+    taken = owner.credentials[0].credential_id
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tests.passkey_authenticator.os.urandom", lambda n: taken)
+        answer = device_for(idp).create(begun.json["options"])
+    refused = idp.post("/api/v1/auth/passkeys", {
+        "challenge_id": begun.json["challenge_id"], "name": "Mine now",
+        "credential": answer}, token=thief_token)
+    assert refused.status_code == 422 and refused.json["error"]["code"] == (
+        "passkey_not_registered")
+    with idp.rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(passkeys)).scalar_one() == 1
+    begun = idp.post("/api/v1/auth/passkey/options").json
+    signed_in = idp.post("/api/v1/auth/passkey", {
+        "challenge_id": begun["challenge_id"], "credential": owner.get(begun["options"])})
+    assert signed_in.status_code == 200 and signed_in.json["role"] == "operator"
