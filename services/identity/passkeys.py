@@ -163,15 +163,22 @@ class Passkeys:
         if handle is not None and handle != row.account_id:
             raise rules.PasskeyRefused()
         self._lock_account(session, row.account_id)
+        # Read again under the lock: a removal or reset that held it took the passkey, or
+        # a sign-in that held it moved its counter on (a clone's answer at once with it).
+        row = session.execute(sa.select(passkeys).where(passkeys.c.id == row.id)).first()
+        if row is None:
+            raise rules.PasskeyRefused()
         account = session.execute(sa.select(accounts).where(
             accounts.c.id == row.account_id)).first()
         roles = (self.roles(session, account)
                  if account is not None and account.status == AccountStatus.ACTIVE else [])
         if not roles:
             raise rules.PasskeyRefused()
-        acting = _acting_role(roles, role)  # RoleNotHeld spends the challenge too
         counter = rules.verify_assertion(self.relying_party, credential, challenge,
                                          row.public_key, row.sign_count)
+        # The role asked for only once the signature proved whose login it is (else a
+        # forged answer would learn the login's roles); RoleNotHeld spends the challenge.
+        acting = _acting_role(roles, role)
         session.execute(passkeys.update().where(passkeys.c.id == row.id).values(
             sign_count=counter, last_used_at=now))
         log.info("passkey sign-in account_id=%s passkey_id=%s", row.account_id, row.id)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from shared.auth import (answers, current_principal, operation, public,
+from shared.auth import (STAFF_ROLES, answers, current_principal, operation, public,
                          recent_second_factor, require)
+from shared.errors import StepUpRequired
 
 from . import domain, schemas
 from . import passkey_schemas as ps
@@ -17,6 +18,17 @@ passkeys = Blueprint("passkeys", __name__, url_prefix="/api/v1",
                      description="Passkeys: adding them, and signing in with one")
 
 EVERYONE = ("operator", "school_admin", "parent", "student")
+
+
+def adding_a_passkey():
+    """The principal adding a passkey. A passkey signs in with both factors at once, so
+    for staff adding one is as grave as an enrolment: their sign-in must have passed the
+    second factor within 15 minutes, the password being no second factor (a stolen
+    refresh token keeps giving tokens of an old pass): 401 step_up_required."""
+    principal = current_principal()
+    if principal.role in STAFF_ROLES and not recent_second_factor(principal):
+        raise StepUpRequired()
+    return principal
 
 
 @passkeys.route("/auth/passkeys", methods=["GET"])
@@ -42,11 +54,12 @@ def passkey_registration_options(body):
     Begin adding a passkey to the signed-in login: a challenge (single use, five
     minutes) and the options for navigator.credentials.create() (a discoverable
     credential, user verification required). Staff need a token that passed the second
-    factor. Who is there is asked again: `password` (wrong: 401 invalid_credentials,
-    limited as a sign-in), unless the sign-in passed a second factor (a code or a
-    passkey) within the last 15 minutes (else 401 reauthentication_required). 409
+    factor within 15 minutes (else 401 step_up_required; a password does not stand in
+    for it). Parents and students are asked again who is there: `password` (wrong: 401
+    invalid_credentials, limited as a sign-in), unless the sign-in passed a passkey
+    within the last 15 minutes (else 401 reauthentication_required). 409
     too_many_passkeys at ten."""
-    principal = current_principal()
+    principal = adding_a_passkey()
     recent = recent_second_factor(principal)
     return run(lambda s: identity().passkey_registration_options(
         s, principal.account_id, body.get("password"), client_address(), recent),
@@ -64,8 +77,8 @@ def register_passkey(body):
     Add the passkey the browser made for that challenge, under the name given. The
     attestation is checked against the challenge, the RP ID and the origins configured
     (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
-    and the challenge is spent."""
-    account_id = current_principal().account_id
+    and the challenge is spent. Staff: as when beginning, 401 step_up_required."""
+    account_id = adding_a_passkey().account_id
     return run(lambda s: identity().register_passkey(
         s, account_id, str(body["challenge_id"]), body["name"], body["credential"]),
         commit_on=(PasskeyNotRegistered,))

@@ -207,9 +207,10 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(service):
     assert client.get("/api/v1/auth/passkeys").status_code == 401
 
 
-def test_adding_a_passkey_asks_for_the_password_unless_a_factor_is_recent(service):
-    """A stolen token alone must not plant a passkey (one outlives a password reset):
-    the password again, unless the sign-in passed a second factor within 15 minutes."""
+def test_staff_add_a_passkey_only_with_a_recent_factor_never_the_password_alone(service):
+    """A stolen token alone must not plant a passkey (one outlives a password reset), and
+    for staff a passkey is both factors: the second factor within 15 minutes, the
+    password being no stand-in for it (parents' password path: test_passkeys_real)."""
     rt, client = service
     answer = password_sign_in(client)
     from services.identity.models import refresh_tokens
@@ -219,18 +220,13 @@ def test_adding_a_passkey_asks_for_the_password_unless_a_factor_is_recent(servic
     stale = client.post("/api/v1/auth/token", json={
         "grant_type": "refresh_token", "refresh_token": answer["refresh_token"]}).json
     token = stale["access_token"]
-    refused = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
-                          json={})
-    assert refused.status_code == 401
-    assert refused.json["error"]["code"] == "reauthentication_required"
-    wrong = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
-                        json={"password": "not-the-password"})
-    assert wrong.status_code == 401 and wrong.json["error"]["code"] == "invalid_credentials"
+    for body in ({}, {"password": "not-the-password"}, {"password": OPERATOR[1]}):
+        refused = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
+                              json=body)
+        assert refused.status_code == 401
+        assert refused.json["error"]["code"] == "step_up_required"
     with rt.engine.connect() as conn:
         assert conn.execute(passkey_challenges.select()).all() == []
-    right = client.post("/api/v1/auth/passkeys/registration", headers=bearer(token),
-                        json={"password": OPERATOR[1]})
-    assert right.status_code == 201, right.json
 
 
 def test_a_role_not_held_spends_the_challenge(service):
