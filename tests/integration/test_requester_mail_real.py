@@ -14,21 +14,12 @@ import pytest
 import sqlalchemy as sa
 
 from shared.config import SERVICES
-from tests.integration.test_notifications_real import Inbox
-from tests.support import wait_for
+from tests.support import Inbox, wait_for
 from tests.system import RealSystem, guardian, student
 
 pytestmark = pytest.mark.integration
 PARENT = "quillon.parent@example.org"
 OFFICE = "office.zx@hill-school.example"
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    box.start()
-    yield box
-    box.stop()
 
 
 @pytest.fixture
