@@ -1,6 +1,8 @@
 """Helpers for tests: wait on a condition with a deadline (never a bare sleep)."""
 from __future__ import annotations
 
+import email
+import threading
 import time
 from typing import Callable, TypeVar
 
@@ -26,6 +28,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Inbox:
+    """A local SMTP server collecting every message it accepts."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.messages: list[email.message.Message] = []
+        self.lock = threading.Lock()
+        self.controller = None
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        with self.lock:
+            self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def start(self):
+        from aiosmtpd.controller import Controller
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def to(self, address: str) -> list:
+        with self.lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    @staticmethod
+    def text(message) -> str:
+        return "".join(part.get_payload(decode=True).decode() for part in message.walk()
+                       if part.get_content_maintype() == "text")
 
 
 def http_from(source: str, method: str, url: str, body: dict | None = None,

@@ -167,6 +167,26 @@ class RealSystem:
                   {"name": "School Admin", "email": email, "role": "school_admin"})
         return self.activate(email, "an-admin-password-1")
 
+    def completed_erasure(self, students: list[dict]) -> tuple[str, str]:
+        """A school with these students pushed, whose admin files the erasure of the first
+        (by its source id) and waits for it to complete: (the request's id, the admin's
+        token). The receipts' and the audit witness's tests start here (issue 30)."""
+        school, system_token = self.school()
+        self.push(system_token, students)
+        first = students[0]
+        self.tap.wait("StudentRecorded",
+                      lambda d: d["given_name"] == first["data"]["given_name"])
+        admin = self.admin(school, "admin@example.org")
+        filed = self.call("dsar", "post", "/api/v1/subject-requests", admin, {
+            "kind": "erasure", "subject": {"type": "student",
+                                           "source_id": first["source_id"]}})
+        assert filed.status_code == 201, filed.json
+        request_id = filed.json["id"]
+        wait_for(lambda: self.call("dsar", "get", f"/api/v1/subject-requests/{request_id}",
+                                   admin).json["status"] == "completed",
+                 timeout=90, message="the erasure completed")
+        return request_id, admin
+
 
 # Pushed school data, as a school system sends it (API.md "School data push").
 def student(source: str, date_of_birth: str = "2015-03-02", **over) -> dict:

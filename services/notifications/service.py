@@ -73,6 +73,20 @@ class Mail:
             attempts=0, next_attempt_at=now, last_error=self.skip_reason, created_at=now)
 
 
+def _newest_student_contacts(items: list[tuple[str | None, Mapping[str, Any]]]
+                             ) -> dict[str, dict[str, Any]]:
+    """Each student record's contact row from the newest student invitation naming it."""
+    newest: dict[str, dict[str, Any]] = {}
+    for school_id, data in items:
+        if data["role"] != "student" or not school_id:
+            continue
+        for student_id in sorted(set(data.get("student_ids") or ())):
+            newest[student_id] = dict(
+                student_id=student_id, school_id=school_id, account_id=data["account_id"],
+                name=data["name"], email=data["email"])
+    return newest
+
+
 @dataclass
 class Notifications:
     settings: Settings
@@ -125,23 +139,23 @@ class Notifications:
             student_contacts.c.student_id == data["student_id"],
             student_contacts.c.school_id == school_id))
 
-    def record_student_contact(self, session: Session, school_id: str | None,
-                               data: Mapping[str, Any]) -> None:
-        """A student invitation's login (InvitationIssued, role student): its address and
-        the name the school recorded, kept per student record so the student is told how
-        a request they file ends (issue 30). The newest invitation wins (the school
-        changed the email: the record moved to another login). Not for a student erased
-        here already (the erasure may come first: rights travel apart)."""
-        if data["role"] != "student" or not school_id:
+    def record_student_contacts(self, session: Session,
+                                items: list[tuple[str | None, Mapping[str, Any]]]) -> None:
+        """Student invitations' logins (InvitationIssued, role student), in order: each
+        address and the name the school recorded, kept per student record so the student
+        is told how a request they file ends (issue 30). The newest invitation wins (the
+        school changed the email: the record moved to another login). Not for a student
+        erased here already (the erasure may come first: rights travel apart). Three
+        statements for the whole set (the erased, the delete, the insert)."""
+        newest = _newest_student_contacts(items)
+        erased = self.participant.erased_at_their_schools(
+            session, "student", {s: row["school_id"] for s, row in newest.items()})
+        rows = [row for s, row in sorted(newest.items()) if s not in erased]
+        if not rows:
             return
-        for student_id in sorted(set(data.get("student_ids") or ())):
-            if self.participant.is_erased(session, "student", student_id, school_id):
-                continue
-            session.execute(student_contacts.delete().where(
-                student_contacts.c.student_id == student_id))
-            session.execute(student_contacts.insert().values(
-                student_id=student_id, school_id=school_id, account_id=data["account_id"],
-                name=data["name"], email=data["email"]))
+        session.execute(student_contacts.delete().where(
+            student_contacts.c.student_id.in_([row["student_id"] for row in rows])))
+        session.execute(student_contacts.insert(), rows)
 
     def attach_account(self, session: Session, data: Mapping[str, Any],
                        school_id: str | None) -> None:
@@ -173,25 +187,6 @@ class Notifications:
         self._queue_many(session, [Mail(event_id, recipient, school_id, kind, to, message,
                                         skip_reason, student_id, guardian_id, report_id)])
 
-    def on_invitation(self, session: Session, envelope: Envelope, data: Mapping[str, Any]) -> None:
-        self.record_student_contact(session, envelope.school_id, data)
-        if data["role"] == "school_admin" and envelope.school_id:
-            key = {"account_id": data["account_id"], "school_id": envelope.school_id}
-            session.execute(school_admins.delete().where(
-                *[school_admins.c[k] == v for k, v in key.items()]))
-            session.execute(school_admins.insert().values(**key, name=data["name"],
-                                                          email=data["email"]))
-        # The mail belongs to the school's record the login is invited for, and goes
-        # with its erasure (the first one's, should a login hold several there).
-        self._queue(session, envelope.id, f"account:{data['account_id']}", envelope.school_id,
-                    "invitation", data["email"], templates.invitation(
-                        self.settings.public_url, data["name"], data["token"], data["role"],
-                        data.get("existing_login", False),
-                        self.school(session, envelope.school_id)),
-                    student_id=next(iter(data.get("student_ids") or ()), None),
-                    guardian_id=next(iter(data.get("guardian_ids") or ()), None))
-
-
     def _queue_many(self, session, mails: list[Mail]) -> None:
         """Each mail's delivery row, unless its event was handled for its recipient
         already (never twice): one query for those, one insert for the rest."""
@@ -211,8 +206,10 @@ class Notifications:
 
     def on_invitations(self, session: Session,
                        items: list[tuple[Envelope, Mapping[str, Any]]]) -> None:
-        """InvitationIssued events, in order: a school admin's contact kept for the
-        school's mail; each invitation's mail queued (all in one insert)."""
+        """InvitationIssued events, in order: a student login's contact kept (for their
+        requests), a school admin's for the school's mail; each invitation's mail queued
+        (all in one insert)."""
+        self.record_student_contacts(session, [(e.school_id, data) for e, data in items])
         schools_seen: dict[str | None, templates.School] = {}
         mails = []
         for envelope, data in items:

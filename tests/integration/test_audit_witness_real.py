@@ -24,17 +24,7 @@ def world(broker_settings, tmp_path, new_database):
     """A completed erasure with its receipt, then entries after it (the receipt
     downloaded twice: each download is an audit entry)."""
     system = RealSystem(broker_settings, tmp_path, new_database, list(SERVICES))
-    school, system_token = system.school()
-    system.push(system_token, [student("S1")])
-    system.tap.wait("StudentRecorded", lambda d: d["given_name"] == "Ann")
-    admin = system.admin(school, "admin@example.org")
-    filed = system.call("dsar", "post", "/api/v1/subject-requests", admin, {
-        "kind": "erasure", "subject": {"type": "student", "source_id": "S1"}})
-    assert filed.status_code == 201, filed.json
-    request_id = filed.json["id"]
-    wait_for(lambda: system.call("dsar", "get", f"/api/v1/subject-requests/{request_id}",
-                                 admin).json["status"] == "completed",
-             timeout=90, message="the erasure completed")
+    request_id, admin = system.completed_erasure([student("S1")])
     yield system, request_id, admin
     system.close()
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from shared.config import SERVICES
 from tests.oneroster_sample import zip_bundle
+from tests.passkey_authenticator import SoftAuthenticator
 from tests.support import wait_for
 from tests.system import RealSystem, guardian, student
 
@@ -33,6 +34,7 @@ PERIOD = "2026 Autumn"
 DOB = {"S1": "2013-11-07", "S2": "2014-06-01", "S3": "2012-01-15", "SB1": "2013-02-02"}
 WRONG_DOB = "2000-01-01"
 STUDENT_PASSWORD = "a-student-password-1"
+PARENT_PASSWORD = "a-parent-password-1"  # RealSystem.activate's
 
 # Every caller the matrix tries. "A_parent" has a verified link to S1; "A_other_parent" is a
 # parent at the same school with a pending link to S1, a verified one to S2 and a locked one
@@ -335,6 +337,24 @@ def _factor_of(w, ids):
                                           "account_id=:a", a=ids["account_id"]))
 
 
+def _parents_passkey(w):
+    """A passkey A's parent adds (issue 25; the password given again, as a parent does),
+    from a software authenticator: theirs alone to remove."""
+    token, call = w.tokens["A_parent"], w.system.call
+    begun = _ok(call("identity", "post", "/api/v1/auth/passkeys/registration", token,
+                     {"password": PARENT_PASSWORD}), 201)
+    device = SoftAuthenticator(w.system.settings.passkey_origins[0])
+    added = _ok(call("identity", "post", "/api/v1/auth/passkeys", token, {
+        "challenge_id": begun["challenge_id"], "name": "Matrix phone",
+        "credential": device.create(begun["options"])}), 201)
+    return {"passkey_id": added["id"]}
+
+
+def _passkey_kept(w, ids):
+    return _scalar(w.system, "identity", "SELECT count(*) FROM passkeys WHERE id=:p",
+                   p=ids["passkey_id"])
+
+
 def _invitations(w, ids):
     return (_scalar(w.system, "identity", "SELECT count(*) FROM invitations WHERE "
                                           "account_id=:a", a=ids["account_id"]),
@@ -446,6 +466,12 @@ RULES: dict[tuple[str, str, str], Rule] = {
         state=_factor_of,
         after=lambda w, ids, before: _must(
             before[0] == 1 and _factor_of(w, ids) == (0, 1), "the factor was not reset")),
+    # a passkey (issue 25): its owner alone removes it; every other login, of any role
+    # and school, gets the 404 a random id gets, and the passkey stays
+    ("identity", "DELETE", "/api/v1/auth/passkeys/{passkey_id}"): Rule(
+        fill=_parents_passkey, allowed={"A_parent": (204,)}, state=_passkey_kept,
+        after=lambda w, ids, before: _must(
+            before == 1 and _passkey_kept(w, ids) == 0, "the passkey was not removed")),
     ("identity", "GET", "/api/v1/schools/{school_id}/second-factors"): Rule(
         fill=lambda w: {"school_id": w.a_school},
         allowed={"operator": (200,), "A_admin": (200,)}),

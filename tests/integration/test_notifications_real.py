@@ -1,61 +1,17 @@
 """Notifications through the real chain, against a real SMTP server on loopback (aiosmtpd)
 that the test starts, stops and starts again (issue 8)."""
-import email
 import json
-import threading
 from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from services.notifications.models import metadata as notifications_metadata
-from tests.support import free_port, publish_events, wait_for
+from tests.support import publish_events, wait_for
 from tests.system import RealSystem, guardian, student
 
 pytestmark = pytest.mark.integration
 PERIOD = "2026 Autumn"
-
-
-class Inbox:
-    """A local SMTP server collecting every message it accepts."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.messages: list[email.message.Message] = []
-        self.lock = threading.Lock()
-        self.controller = None
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
-        with self.lock:
-            self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def start(self):
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    def to(self, address: str) -> list:
-        with self.lock:
-            return [m for m in self.messages if m["To"] == address]
-
-    @staticmethod
-    def text(message) -> str:
-        return "".join(part.get_payload(decode=True).decode() for part in message.walk()
-                       if part.get_content_maintype() == "text")
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    box.start()
-    yield box
-    box.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from shared.config import RIGHTS_PARTICIPANTS, SERVICES
 from shared.receipts import RECEIPT_TYPE
 from shared.receipts import jws
 from shared.receipts.__main__ import main as receipts_cli
-from tests.support import wait_for
 from tests.system import RealSystem, student
 
 pytestmark = pytest.mark.integration
@@ -28,17 +27,7 @@ def erased(module_settings, tmp_path_factory, module_database):
     console downloads it, and every service's published keys, as files."""
     tmp = tmp_path_factory.mktemp("receipts")
     system = RealSystem(module_settings, tmp, module_database, list(SERVICES))
-    school, system_token = system.school()
-    system.push(system_token, [student("S1"), student("S2", given_name="Bo")])
-    system.tap.wait("StudentRecorded", lambda d: d["given_name"] == "Ann")
-    admin = system.admin(school, "admin@example.org")
-    filed = system.call("dsar", "post", "/api/v1/subject-requests", admin, {
-        "kind": "erasure", "subject": {"type": "student", "source_id": "S1"}})
-    assert filed.status_code == 201, filed.json
-    request_id = filed.json["id"]
-    wait_for(lambda: system.call("dsar", "get", f"/api/v1/subject-requests/{request_id}",
-                                 admin).json["status"] == "completed",
-             timeout=90, message="the erasure completed")
+    request_id, admin = system.completed_erasure([student("S1"), student("S2", given_name="Bo")])
     download = system.call("dsar", "get", f"/api/v1/subject-requests/{request_id}/receipt",
                            admin)
     assert download.status_code == 200 and download.mimetype == "application/jose"
