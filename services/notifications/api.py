@@ -174,9 +174,6 @@ def audit_witness():
     return held
 
 
-BLUEPRINTS = (prefs, notices, witness_api)
-
-
 @notices.route("/<path:version>", methods=["GET"])
 @public
 @operation("getPrivacyNotice")
@@ -189,4 +186,6 @@ def version_text(version):
     return in_transaction(lambda s: notifications().privacy_notice_version(s, version))
 
 
-BLUEPRINTS = (prefs, notices)
+# Every blueprint, the witness's too (a merge had dropped it: GET /api/v1/audit-witness
+# answered 404, so the check could not be given the witnessed head).
+BLUEPRINTS = (prefs, notices, witness_api)
