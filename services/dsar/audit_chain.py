@@ -158,6 +158,11 @@ def _witnessed(conn, keys: Mapping[str, Any] | None,
         yield Break(None, None, "its checkpoint does not verify against dsar's keys",
                     where)
         return
+    held = (witnessed.get("seq", seq), witnessed.get("hash", digest))
+    if held != (seq, digest):  # the witness moved on by a head its checkpoint does not sign
+        yield Break(None, None, f"the witness holds entry {held[0]}, but its checkpoint "
+                    f"signs entry {seq} (the witness was given a false checkpoint)", where)
+        return
     row = conn.execute(sa.select(audit).where(audit.c.id == seq)).first()
     if row is None:
         before = conn.execute(sa.select(sa.func.max(audit.c.id)).where(

@@ -186,4 +186,6 @@ def version_text(version):
     return in_transaction(lambda s: notifications().privacy_notice_version(s, version))
 
 
+# Every blueprint, the witness's too (a merge had dropped it: GET /api/v1/audit-witness
+# answered 404, so the check could not be given the witnessed head).
 BLUEPRINTS = (prefs, notices, witness_api)

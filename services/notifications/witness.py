@@ -10,6 +10,14 @@ until the one before it comes; one that does not extend the held head never coun
 chain cut and appended again from an older entry forks from what was witnessed, and
 stays a fork). The first checkpoint ever seen is adopted as it is.
 
+The head is taken from the signed checkpoint, never from the event's fields beside it
+(security review, atk): the event is published by whoever writes dsar's outbox or holds
+the broker's credentials, and a head of its own carrying a genuine checkpoint of an older
+entry moved the witness on while the check read only the checkpoint. A checkpoint whose
+payload is not the event's head (or not a checkpoint of this chain) is refused. The
+signature itself is checked by the check, which holds dsar's keys: a forged one here
+makes the check fail, loudly.
+
 Dsar's check reads the held head (GET /api/v1/audit-witness) and requires the entry it
 names to be in the chain with that hash (services/dsar/audit_chain.py). Hashes and numbers
 only: no personal data, nothing of any school.
@@ -17,21 +25,41 @@ only: no personal data, nothing of any school.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.receipts import CHECKPOINT_TYPE, jws
+
 from .models import audit_checkpoints_ahead as ahead
 from .models import audit_witness as witness
 
 CHAIN = "dsar-audit"
+log = logging.getLogger(__name__)
+
+
+def signed_head(data: Mapping[str, Any]) -> bool:
+    """The event's head is the one its checkpoint signs (the signature is the check's)."""
+    try:
+        header, payload = jws.unverified(str(data["checkpoint"]))
+    except jws.InvalidJws:
+        return False
+    return (header.get("typ") == CHECKPOINT_TYPE and payload.get("chain") == CHAIN
+            and (payload.get("seq"), payload.get("prev"), payload.get("hash"))
+            == (data["seq"], data["prev"], data["hash"]))
 
 
 def witness_checkpoint(session: Session, data: Mapping[str, Any], now: dt.datetime) -> None:
     """One AuditCheckpointed: the held head moves on if it extends it (then so do the
-    checkpoints waiting ahead that follow), else it waits ahead (or is already behind)."""
+    checkpoints waiting ahead that follow), else it waits ahead (or is already behind).
+    One whose checkpoint does not sign its head is refused (logged, ids only)."""
+    if not signed_head(data):
+        log.warning("audit checkpoint refused: its checkpoint does not sign its head",
+                    extra={"seq": data.get("seq")})
+        return
     held = session.execute(sa.select(witness).where(witness.c.chain == CHAIN)
                            .with_for_update()).first()
     if held is None:

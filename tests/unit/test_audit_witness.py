@@ -7,10 +7,14 @@ import datetime as dt
 import hashlib
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.notifications import witness
 from services.notifications.models import metadata
 from shared.db import make_engine, make_session_factory
+from shared.receipts import CHECKPOINT_TYPE, jws
+
+KEY = Ed25519PrivateKey.generate()
 
 NOW = dt.datetime(2026, 12, 6, 5, 0, tzinfo=dt.timezone.utc)
 
@@ -24,7 +28,9 @@ def chain(start: int, count: int, prev: str, label: str = "") -> list[dict]:
     out = []
     for seq in range(start, start + count):
         own = digest(f"{label}{seq}{prev}")
-        out.append({"seq": seq, "prev": prev, "hash": own, "checkpoint": f"a.b.{seq}"})
+        token = jws.sign(KEY, "dsar:test", {"chain": witness.CHAIN, "seq": seq,
+                                            "prev": prev, "hash": own}, CHECKPOINT_TYPE)
+        out.append({"seq": seq, "prev": prev, "hash": own, "checkpoint": token})
         prev = own
     return out
 
@@ -49,7 +55,7 @@ def test_in_order_the_witness_holds_the_newest_head(sessions):
     cps = chain(1, 5, "0" * 64)
     held = deliver(sessions, cps)
     assert (held["seq"], held["hash"], held["waiting"]) == (5, cps[-1]["hash"], 0)
-    assert held["checkpoint"] == "a.b.5"
+    assert held["checkpoint"] == cps[-1]["checkpoint"]
     assert deliver(sessions, cps[:3])["seq"] == 5  # late repeats change nothing
 
 
