@@ -25,8 +25,6 @@ NOT_YET = {
     "bench/ingest.py:figures", "bench/ingest.py:term", "bench/load.py:figures",
     "bench/messaging.py:outbox_pipeline", "bench/pipeline.py:on_stack",
     "bench/reports.py:seed",
-    "deploy/k8s/generate.py", "deploy/k8s/generate.py:deployment",
-    "deploy/k8s/generate.py:gateway_objects",
     "services/ingest/domain.py:translate",
     "services/ingest/service.py:RosterImport._deletions",
     "services/ingest/service.py:RosterImport._hold",
