@@ -25,9 +25,6 @@ NOT_YET = {
     "bench/ingest.py:figures", "bench/ingest.py:term", "bench/load.py:figures",
     "bench/messaging.py:outbox_pipeline", "bench/pipeline.py:on_stack",
     "bench/reports.py:seed",
-    "services/ingest/domain.py:translate",
-    "services/ingest/service.py:RosterImport._deletions",
-    "services/ingest/service.py:RosterImport._hold",
     "services/notifications/personal_data.py:NotificationsParticipant.erase",
     "services/notifications/service.py",  # 561 lines after the last merges: to split
     "shared/contracts/envelope.py:load_plain_envelope",
