@@ -252,17 +252,30 @@ def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
     key and the version among them. On PostgreSQL one statement (the rows as one JSON
     parameter, `INSERT … ON CONFLICT DO UPDATE … WHERE` the stored version is not newer);
     elsewhere three (read the versions, insert, update)."""
-    latest: dict[Any, dict[str, Any]] = {}
-    for row in rows:  # a later row wins unless it is older
-        previous = latest.get(row[key_column])
-        if previous is None or row[version_column] >= previous[version_column]:
-            latest[row[key_column]] = row
+    latest = _latest_by_key(rows, key_column, version_column)
     if not latest:
         return
     if session.get_bind().dialect.name == "postgresql":
         _upsert_json_rows(session, table, key_column, version_column,
                           [latest[k] for k in sorted(latest)])  # one lock order for all
-        return
+    else:
+        _upsert_read_then_write(session, table, key_column, version_column, latest)
+
+
+def _latest_by_key(rows: list[dict[str, Any]], key_column: str,
+                   version_column: str) -> dict[Any, dict[str, Any]]:
+    """key -> the row that applying them in order leaves: a later row wins unless older."""
+    latest: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        previous = latest.get(row[key_column])
+        if previous is None or row[version_column] >= previous[version_column]:
+            latest[row[key_column]] = row
+    return latest
+
+
+def _upsert_read_then_write(session: Session, table: sa.Table, key_column: str,
+                            version_column: str, latest: dict[Any, dict[str, Any]]) -> None:
+    """Read the stored versions (locked), insert the new keys, update the rows not older."""
     key = table.c[key_column]
     current = dict(session.execute(
         sa.select(key, table.c[version_column]).where(key.in_(list(latest)))
@@ -273,13 +286,20 @@ def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
     if inserts:
         session.execute(table.insert(), inserts)
     if updates:
-        # Bind names of their own: SQLAlchemy reserves the column names in SET.
-        columns = [c for c in updates[0] if c != key_column]
-        statement = table.update().where(key == sa.bindparam("k_" + key_column)).values(
-            {c: sa.bindparam("v_" + c) for c in columns})
-        session.execute(statement, [{"k_" + key_column: row[key_column],
-                                     **{"v_" + c: row[c] for c in columns}}
-                                    for row in updates])
+        _update_by_key(session, table, key_column, updates)
+
+
+def _update_by_key(session: Session, table: sa.Table, key_column: str,
+                   updates: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE of the rows' other columns, by key."""
+    # Bind names of their own: SQLAlchemy reserves the column names in SET.
+    key = table.c[key_column]
+    columns = [c for c in updates[0] if c != key_column]
+    statement = table.update().where(key == sa.bindparam("k_" + key_column)).values(
+        {c: sa.bindparam("v_" + c) for c in columns})
+    session.execute(statement, [{"k_" + key_column: row[key_column],
+                                 **{"v_" + c: row[c] for c in columns}}
+                                for row in updates])
 
 
 def _upsert_json_rows(session: Session, table: sa.Table, key_column: str,

@@ -33,51 +33,72 @@ def translate(kind: str, record_id: str, data: dict[str, Any], resolve: Resolve)
     record_type, deleted = KINDS[kind]
     if deleted:
         return [(REMOVED[record_type], {f"{record_type}_id": record_id})]
-    if record_type == "student":
-        events: Events = [
-            ("StudentRecorded", {"student_id": record_id, "given_name": data["given_name"],
-                                 "family_name": data["family_name"]}),
-            ("StudentPlacementRecorded", {"student_id": record_id,
-                                          "form_group": data["form_group"],
-                                          "year_group": data["year_group"]}),
-        ]
-        if data.get("date_of_birth"):  # none sent: the links wait for one
-            events.append(("StudentBirthDateRecorded", {
-                "student_id": record_id, "date_of_birth": data["date_of_birth"].isoformat()}))
-        if data.get("email"):
-            events.append(("StudentAccountRequested", {"student_id": record_id,
-                                                       "email": data["email"]}))
-        return events
-    if record_type == "guardian":
-        return [
-            ("GuardianRecorded", {"guardian_id": record_id, "given_name": data["given_name"],
-                                  "family_name": data["family_name"],
-                                  "email": data["email"]}),
-            ("GuardianStudentsRecorded", {"guardian_id": record_id, "students": [
-                {"student_id": resolve("student", child["student_id"]),
-                 "relationship": child["relationship"],
-                 "receives_reports": child["receives_reports"]}
-                for child in data["students"]]}),
-        ]
-    if record_type == "staff":
-        return [("StaffRecorded", {"staff_id": record_id, "title": data["title"],
-                                   "given_name": data["given_name"],
-                                   "family_name": data["family_name"]})]
-    if record_type == "class":
-        return [("ClassRecorded", {
-            "class_id": record_id, "name": data["name"], "subject": data["subject"],
-            "teacher_ids": [resolve("staff", s) for s in data["teacher_ids"]],
-            "student_ids": [resolve("student", s) for s in data["student_ids"]]})]
-    if record_type == "attainment":
-        return [("AttainmentRecorded", {
-            "attainment_id": record_id, "student_id": resolve("student", data["student_id"]),
-            "class_id": resolve("class", data["class_id"]), "period": data["period"],
-            "kind": data["kind"], "value": data["value"], "out_of": data["out_of"],
-            "topic": data["topic"]})]
+    return TRANSLATIONS[record_type](record_id, data, resolve)
+
+
+def _student(record_id: str, data: dict[str, Any], resolve: Resolve) -> Events:
+    events: Events = [
+        ("StudentRecorded", {"student_id": record_id, "given_name": data["given_name"],
+                             "family_name": data["family_name"]}),
+        ("StudentPlacementRecorded", {"student_id": record_id,
+                                      "form_group": data["form_group"],
+                                      "year_group": data["year_group"]}),
+    ]
+    if data.get("date_of_birth"):  # none sent: the links wait for one
+        events.append(("StudentBirthDateRecorded", {
+            "student_id": record_id, "date_of_birth": data["date_of_birth"].isoformat()}))
+    if data.get("email"):
+        events.append(("StudentAccountRequested", {"student_id": record_id,
+                                                   "email": data["email"]}))
+    return events
+
+
+def _guardian(record_id: str, data: dict[str, Any], resolve: Resolve) -> Events:
+    return [
+        ("GuardianRecorded", {"guardian_id": record_id, "given_name": data["given_name"],
+                              "family_name": data["family_name"],
+                              "email": data["email"]}),
+        ("GuardianStudentsRecorded", {"guardian_id": record_id, "students": [
+            {"student_id": resolve("student", child["student_id"]),
+             "relationship": child["relationship"],
+             "receives_reports": child["receives_reports"]}
+            for child in data["students"]]}),
+    ]
+
+
+def _staff(record_id: str, data: dict[str, Any], resolve: Resolve) -> Events:
+    return [("StaffRecorded", {"staff_id": record_id, "title": data["title"],
+                               "given_name": data["given_name"],
+                               "family_name": data["family_name"]})]
+
+
+def _class(record_id: str, data: dict[str, Any], resolve: Resolve) -> Events:
+    return [("ClassRecorded", {
+        "class_id": record_id, "name": data["name"], "subject": data["subject"],
+        "teacher_ids": [resolve("staff", s) for s in data["teacher_ids"]],
+        "student_ids": [resolve("student", s) for s in data["student_ids"]]})]
+
+
+def _attainment(record_id: str, data: dict[str, Any], resolve: Resolve) -> Events:
+    return [("AttainmentRecorded", {
+        "attainment_id": record_id, "student_id": resolve("student", data["student_id"]),
+        "class_id": resolve("class", data["class_id"]), "period": data["period"],
+        "kind": data["kind"], "value": data["value"], "out_of": data["out_of"],
+        "topic": data["topic"]})]
+
+
+def _characteristic(record_id: str, data: dict[str, Any], resolve: Resolve) -> Events:
     return [("CharacteristicRecorded", {
         "characteristic_id": record_id, "student_id": resolve("student", data["student_id"]),
         "class_id": resolve("class", data["class_id"]) if data["class_id"] else None,
         "period": data["period"], "kind": data["kind"], "value": data["value"]})]
+
+
+# Record type -> the integration events a pushed record of that type becomes.
+TRANSLATIONS: dict[str, Callable[[str, dict[str, Any], Resolve], Events]] = {
+    "student": _student, "guardian": _guardian, "staff": _staff, "class": _class,
+    "attainment": _attainment, "characteristic": _characteristic,
+}
 
 
 def references(kind: str, data: dict[str, Any]) -> list[tuple[str, str]]:

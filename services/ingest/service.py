@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import sqlalchemy as sa
 from marshmallow import ValidationError
@@ -19,9 +19,9 @@ from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
 from shared.contracts import fastload
 
-from . import domain, oneroster, record_store, roster_scope, schemas
+from . import domain, held_roster, oneroster, record_store, roster_scope, schemas
 from .ids import random_ids
-from .models import batches, roster_erased, roster_rows, roster_settings
+from .models import batches, roster_erased, roster_settings
 from .outgoing import EventBuilder
 
 log = logging.getLogger(__name__)
@@ -302,12 +302,12 @@ class RosterImport:
         if bundle.unreadable_files:  # its rows' references cannot be judged either
             raise oneroster.BundleRejected(bundle.errors)
         _say(progress, "checking", 0, bundle.row_count)
-        held, subjects = self._held(session, school_id)
+        held, subjects = held_roster.load(session, school_id)
         faults, other_orgs = roster_scope.scope(held, bundle, settings.school_orgs)
         if faults:
             raise oneroster.BundleRejected(bundle.errors + faults)
         state, ignored = oneroster.apply(held, bundle)
-        ignored += self._drop_stale_results(session, school_id, bundle)
+        ignored += held_roster.drop_stale_results(session, school_id, bundle)
         erased = set(session.execute(sa.select(roster_erased.c.source_key).where(
             roster_erased.c.school_id == school_id)).scalars())
         projection = oneroster.project(
@@ -334,8 +334,8 @@ class RosterImport:
             raise SchoolOffboarded(school_id)
         p = self._prepare(session, school_id, bundle_bytes, progress)
         bundle, projection = p.bundle, p.projection
-        pushed = projection.events + self._deletions(session, school_id, p.held, p.state,
-                                                     bundle, projection)
+        pushed = projection.events + held_roster.deletions(session, school_id, p.held,
+                                                           p.state, bundle, projection)
         _say(progress, "applying", 0, len(pushed))
         result = self.ingest.push(session, school_id, bundle_id, [
             {"type": x.type, "source_id": x.source_id, "data": x.data} for x in pushed],
@@ -345,7 +345,7 @@ class RosterImport:
             raise oneroster.BundleRejected([_origin(pushed[r["index"]], r["error"])
                                             for r in result["rejected"]])
         _say(progress, "saving")
-        self._hold(session, school_id, p.held, p.subjects, projection, bundle)
+        held_roster.write_back(session, school_id, p.held, p.subjects, projection, bundle)
         ignored = bundle.ignored + p.ignored + projection.ignored
         log.info("oneroster bundle applied school_id=%s bundle_id=%s rows=%d events=%d "
                  "ignored=%d", school_id, bundle_id, bundle.row_count, result["accepted"],
@@ -372,110 +372,6 @@ class RosterImport:
         own orgs, each taking only its rows; all or nothing."""
         return {"schools": {s: self.upload(session, s, bundle_bytes, progress)
                             for s in self.trust_schools(session, school_ids)}}
-
-    @staticmethod
-    def _held(session: Session, school_id: str) -> tuple[oneroster.State, dict]:
-        """The held roster, and the subject id each held row carries."""
-        state: oneroster.State = {name: {} for name in oneroster.HELD}
-        subjects = {}
-        for row in session.execute(sa.select(roster_rows).where(
-                roster_rows.c.school_id == school_id, roster_rows.c.file != "results")):
-            state[row.file][row.sourced_id] = oneroster.Row(
-                row.sourced_id, row.data, row.modified_at)
-            subjects[(row.file, row.sourced_id)] = row.subject_id
-        return state, subjects
-
-    @staticmethod
-    def _drop_stale_results(session: Session, school_id: str,
-                            bundle: oneroster.Bundle) -> list[dict]:
-        """Results are held as sourcedId and date only: enough to refuse an older row."""
-        rows = bundle.rows.get("results", [])
-        held: dict[str, Any] = {}
-        ids = [r.sourced_id for r in rows]
-        for start in range(0, len(ids), 1000):
-            held.update(session.execute(sa.select(
-                roster_rows.c.sourced_id, roster_rows.c.modified_at).where(
-                roster_rows.c.school_id == school_id, roster_rows.c.file == "results",
-                roster_rows.c.sourced_id.in_(ids[start:start + 1000]))).all())
-        fresh, ignored = [], []
-        for row in rows:
-            before = held.get(row.sourced_id)
-            if before and row.modified and row.modified < before:
-                ignored.append({"file": "results.csv", "line": row.line, "error": "Older "
-                                "than what was uploaded before (dateLastModified): not applied."})
-            else:
-                fresh.append(row)
-        bundle.rows["results"] = fresh
-        return ignored
-
-    @staticmethod
-    def _deletions(session: Session, school_id: str, held: oneroster.State,
-                   state: oneroster.State, bundle: oneroster.Bundle,
-                   projection: oneroster.Projection) -> list[oneroster.Pushed]:
-        """X.deleted for every record pushed before (live) that the roster no longer has as
-        that type: a tobedeleted row, a bulk file without it, a contact who no longer
-        receives reports."""
-        candidates = {("class", s) for s in (*held["classes"], *state["classes"])}
-        candidates |= {(t, s) for s in (*held["users"], *state["users"])
-                       for t in ("student", "guardian", "staff")}
-        candidates = {(t, s) for t, s in candidates if s not in projection.projected[t]}
-        live = _live_records(session, school_id, candidates)
-        lines = {(spec, r.sourced_id): r.line for spec in ("users", "classes")
-                 for r in bundle.rows.get(spec, [])}
-        return [oneroster.Pushed(f"{t}.deleted", s, {}, "classes.csv" if t == "class"
-                                 else "users.csv",
-                                 lines.get(("classes" if t == "class" else "users", s)))
-                for t, s in sorted(live)]
-
-    def _hold(self, session: Session, school_id: str, held: oneroster.State, subjects: dict,
-              projection: oneroster.Projection, bundle: oneroster.Bundle) -> None:
-        """Write back what changed: rows of this bundle, rows now held differently (a
-        contact no longer taken becomes a stub), rows whose person's record changed (a
-        role change), and drop what is gone."""
-        kept = projection.kept
-        gone = [(name, sid) for name in oneroster.HELD for sid in held[name]
-                if sid not in kept[name]]
-        for start in range(0, len(gone), 500):
-            session.execute(roster_rows.delete().where(
-                roster_rows.c.school_id == school_id,
-                sa.tuple_(roster_rows.c.file, roster_rows.c.sourced_id).in_(
-                    gone[start:start + 500])))
-        people = {s: t for t, ids in projection.projected.items() if t != "class" for s in ids}
-        ids = _record_ids(session, school_id, people.items())
-        fresh = [(name, row) for name in oneroster.HELD for row in kept[name].values()
-                 if row.line is not None or row is not held[name].get(row.sourced_id)
-                 or subjects.get((name, row.sourced_id))
-                 != ids.get(oneroster.subject_of(name, row))]
-        fresh += [("results", row) for row in bundle.rows.get("results", [])
-                  if row.status == "active"]
-        values = [{"school_id": school_id, "file": name, "sourced_id": row.sourced_id,
-                   "modified_at": row.modified,
-                   "data": {} if name == "results" else row.values,  # no score held
-                   "subject_id": ids.get(oneroster.subject_of(name, row))}
-                  for name, row in fresh]
-        keys = [(v["file"], v["sourced_id"]) for v in values]
-        for start in range(0, len(keys), 500):
-            session.execute(roster_rows.delete().where(
-                roster_rows.c.school_id == school_id,
-                sa.tuple_(roster_rows.c.file, roster_rows.c.sourced_id).in_(
-                    keys[start:start + 500])))
-        if values:
-            session.execute(roster_rows.insert(), values)
-
-
-def _record_ids(session: Session, school_id: str,
-                typed: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """source id -> record id, for (source id, record type) pairs."""
-    keys = {domain.source_key(school_id, t, s): s for s, t in typed}
-    return {keys[r.source_key]: r.id for r in record_store.find(session, school_id, keys)}
-
-
-def _live_records(session: Session, school_id: str,
-                  candidates: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The (record type, source id) pairs whose record was pushed and not deleted."""
-    keys = {domain.source_key(school_id, t, s): (t, s) for t, s in candidates}
-    return {keys[r.source_key]
-            for r in record_store.find(session, school_id, keys, live_only=True)}
 
 
 def _origin(pushed: oneroster.Pushed, reason: str) -> dict:

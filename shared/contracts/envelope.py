@@ -36,6 +36,23 @@ _UTC_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+00:
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
+def _plain_event(event_id: Any, event_type: Any, version: Any, producer: Any) -> bool:
+    """Which event this is: a canonical UUID, a type and version, its producer."""
+    return bool(type(event_id) is str and CANONICAL_UUID.fullmatch(event_id)
+                and type(event_type) is str and TYPE.match(event_type)
+                and type(version) is int and version >= 1
+                and type(producer) is str and PRODUCER.match(producer))
+
+
+def _plain_context(occurred_at: Any, school_id: Any, correlation_id: Any, data: Any) -> bool:
+    """When and where: a UTC timestamp, the school (or none), the correlation id, a dict."""
+    return bool(type(occurred_at) is str and _UTC_TIMESTAMP.fullmatch(occurred_at)
+                and (school_id is None or (type(school_id) is str
+                                           and CANONICAL_UUID.fullmatch(school_id)))
+                and type(correlation_id) is str and _PLAIN_ID.fullmatch(correlation_id)
+                and type(data) is dict)
+
+
 def load_plain_envelope(raw: dict[str, Any]) -> dict[str, Any] | None:
     """The loaded envelope when it is plainly valid in the form producers write it, else
     None (then EnvelopeSchema decides)."""
@@ -45,15 +62,8 @@ def load_plain_envelope(raw: dict[str, Any]) -> dict[str, Any] | None:
         correlation_id, data = raw["correlation_id"], raw["data"]
     except KeyError:
         return None
-    if not (type(event_id) is str and CANONICAL_UUID.fullmatch(event_id)
-            and type(event_type) is str and TYPE.match(event_type)
-            and type(version) is int and version >= 1
-            and type(occurred_at) is str and _UTC_TIMESTAMP.fullmatch(occurred_at)
-            and type(producer) is str and PRODUCER.match(producer)
-            and (school_id is None or (type(school_id) is str
-                                       and CANONICAL_UUID.fullmatch(school_id)))
-            and type(correlation_id) is str and _PLAIN_ID.fullmatch(correlation_id)
-            and type(data) is dict):
+    if not (_plain_event(event_id, event_type, version, producer)
+            and _plain_context(occurred_at, school_id, correlation_id, data)):
         return None
     try:
         moment = dt.datetime.fromisoformat(occurred_at)

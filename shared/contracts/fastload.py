@@ -55,7 +55,17 @@ def fast_path(schema: Schema) -> Load | None:
     uses something the fast path does not know (then every load goes to marshmallow)."""
     if _has_hooks(type(schema)) or schema.many or schema.unknown not in (EXCLUDE, RAISE):
         return None
-    plan = []
+    plan = _plan(schema)
+    return None if plan is None else _loader(plan, refuse_unknown=schema.unknown == RAISE)
+
+
+# One field's step: (key in the input, key in the output, its load, its default).
+Step = tuple[str, str, Callable[[Any], Any], Any]
+
+
+def _plan(schema: Schema) -> list[Step] | None:
+    """The schema's fields as steps, in its order; None if one is not known here."""
+    plan: list[Step] = []
     for name, field in schema.load_fields.items():
         load_value = _field(field)
         out_key = field.attribute or name
@@ -64,8 +74,11 @@ def fast_path(schema: Schema) -> Load | None:
         in_key = field.data_key if field.data_key is not None else name
         plan.append((in_key, out_key, load_value,
                      _REQUIRED if field.required else field.load_default))
+    return plan
+
+
+def _loader(plan: list[Step], refuse_unknown: bool) -> Load:
     known = {in_key for in_key, *_ in plan}
-    refuse_unknown = schema.unknown == RAISE
 
     def load(raw: Any) -> dict[str, Any]:
         if type(raw) is not dict or (refuse_unknown and not raw.keys() <= known):

@@ -230,7 +230,7 @@ def test_a_bundle_that_cannot_be_read_is_refused(ingest, body, reason):
 
 
 def test_a_bundle_unzipping_past_the_limit_is_refused(ingest, monkeypatch):
-    monkeypatch.setattr(oneroster, "MAX_UNZIPPED_BYTES", 4096)
+    monkeypatch.setattr(oneroster.reading, "MAX_UNZIPPED_BYTES", 4096)
     response = ingest.upload(str(uuid.uuid4()), SAMPLE.bundle())
     assert response.status_code == 422
     assert "unzips to more than 4096 bytes" in response.json["error"]["rows"][0]["error"]
