@@ -34,7 +34,6 @@ NOT_YET = {
     "services/ingest/service.py:RosterImport._deletions",
     "services/ingest/service.py:RosterImport._hold",
     "services/notifications/personal_data.py:NotificationsParticipant.erase",
-    "services/notifications/service.py",  # 561 lines after the last merges: to split
     "shared/contracts/envelope.py:load_plain_envelope",
     "shared/contracts/fastload.py:fast_path", "shared/db.py:upsert_versioned_many",
 }
