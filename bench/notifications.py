@@ -2,11 +2,13 @@
 
     make bench            (or: .venv/bin/python -m bench.notifications --emails 3000)
 
-3,000 report emails to distinct parents are queued as ReportPublished would queue them,
-then the service's sender delivers them (a transaction per message, the address and body
-blanked once sent) to an aiosmtpd server on loopback, on PostgreSQL
-(PP_TEST_DATABASE_URL; a database of its own, dropped after). The baseline sends the same
-messages with bare smtplib, one connection each, as the sender does.
+3,000 report emails to distinct parents of one school are queued as ReportPublished would
+queue them, then the service's sender delivers them (due rows claimed a batch at a time,
+checked for restrictions, erasures, objections, opt-outs and the hourly cap, sent over its
+one kept SMTP connection, marked sent and blanked) to an aiosmtpd server on loopback, on
+PostgreSQL (PP_TEST_DATABASE_URL; a database of its own, dropped after). The baseline is
+what a mail engineer would write: bare smtplib sending the same messages (built the same
+way) over one connection. Target (issue 27): the sender at ≥ 0.7× of it.
 """
 from __future__ import annotations
 
@@ -23,13 +25,22 @@ from bench.common import Figure, table, temporary_database
 from services.notifications import templates
 from services.notifications.app import SPEC
 from services.notifications.mailer import build_message
+from services.notifications.service import Mail
 from shared.config import Settings
 from shared.service import ServiceRuntime
 
 
 class Sink:
+    """Counts messages and connections (each EHLO)."""
+
     def __init__(self):
         self.count = 0
+        self.connections = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        self.connections += 1
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
@@ -59,20 +70,24 @@ def figures(quick: bool = False, emails: int | None = None) -> list[Figure]:
             service = rt.context.use_cases.notifications
             message = templates.report_published(settings.public_url, "Pat Parent",
                                                  "Autumn report", "2026 Autumn", "r-1")
+            school = str(uuid.uuid4())
             with rt.context.sessions() as session, session.begin():
-                for i in range(emails):
-                    service._queue(session, str(uuid.uuid4()), f"account:{i}", None, "report",
-                                   f"parent{i}@example.org", message)
+                service._queue_many(session, [
+                    Mail(str(uuid.uuid4()), f"account:{i}", school, "report",
+                         f"parent{i}@example.org", message, student_id=f"student-{i}",
+                         guardian_id=f"guardian-{i}", report_id=f"report-{i}")
+                    for i in range(emails)])
             start = time.perf_counter()
             while service.send_due(rt.context.sessions):
                 pass
+            service.mailer.close()
             sender = time.perf_counter() - start
-            delivered = sink.count
+            delivered, connections = sink.count, sink.connections
             rt.engine.dispose()
 
             start = time.perf_counter()
-            for i in range(emails):
-                with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                for i in range(emails):
                     client.send_message(build_message(settings, f"parent{i}@example.org",
                                                       message.subject, message.text,
                                                       message.html, str(uuid.uuid4())))
@@ -80,10 +95,11 @@ def figures(quick: bool = False, emails: int | None = None) -> list[Figure]:
     finally:
         controller.stop()
         drop_database()
-    assert delivered == emails, (delivered, emails)
+    assert delivered == emails and connections == 1, (delivered, emails, connections)
     return [Figure("notifications", f"report emails by the service's sender ({emails:,}: due "
-                   "row, SMTP, marked sent and blanked)", emails / sender, "emails/s",
-                   "bare smtplib, a connection per message", emails / bare)]
+                   "rows checked, SMTP over one kept connection, marked sent and blanked)",
+                   emails / sender, "emails/s", "bare smtplib, one connection for them all",
+                   emails / bare, target=0.7)]
 
 
 def main() -> None:

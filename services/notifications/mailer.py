@@ -1,9 +1,10 @@
-"""Sending one message: by SMTP (PP_SMTP_HOST, optional STARTTLS/SSL and login), or as an
-.eml file in PP_DATA_DIR/mail/ when no SMTP server is configured."""
+"""Sending messages: by SMTP (PP_SMTP_HOST, optional STARTTLS/SSL and login) over one kept
+connection, or as .eml files in PP_DATA_DIR/mail/ when no SMTP server is configured."""
 from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -29,11 +30,19 @@ def build_message(settings: Settings, to: str, subject: str, text: str, html: st
 
 
 class Mailer:
+    """Sends over one SMTP connection, opened on first use and kept for the messages after
+    it (a sender's batch, and the next while mail is due), until close(). A kept
+    connection the server dropped meanwhile (its idle timeout, a restart, a 421) is opened
+    again once for the message that found it gone; a new connection that fails is the
+    message's failure. One sender thread uses it; the lock keeps any other caller apart."""
+
     def __init__(self, settings: Settings, timeout: float = 10.0):
         self.settings = settings
         self.timeout = timeout
         # Loading the CA bundle costs tens of milliseconds: once, and only for TLS.
         self._tls = ssl.create_default_context() if settings.smtp_tls != "none" else None
+        self._client: smtplib.SMTP | None = None
+        self._lock = threading.Lock()
 
     @property
     def folder(self) -> Path | None:
@@ -41,13 +50,43 @@ class Mailer:
         return None if self.settings.smtp_host else Path(self.settings.data_dir) / "mail"
 
     def send(self, message: EmailMessage) -> None:
-        s = self.settings
+        """Returns once the server accepted the message; raises otherwise (the connection
+        is kept only when the server refused this message and the session is in step)."""
         folder = self.folder
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             name = message["Message-ID"].strip("<>").split("@")[0]
             (folder / f"{name}.eml").write_bytes(bytes(message))
             return
+        with self._lock:
+            kept = self._client is not None
+            try:
+                self._connected().send_message(message)
+            except Exception as exc:
+                if refused(exc):
+                    raise
+                self._drop()
+                if not (kept and _gone(exc)):
+                    raise
+                # Not accepted (a 421, or no answer before the end of DATA, which SMTP
+                # leaves to the client to send again): once more on a new connection.
+                try:
+                    self._connected().send_message(message)
+                except Exception as again:
+                    if not refused(again):
+                        self._drop()
+                    raise
+
+    def close(self) -> None:
+        """QUIT the kept connection (nothing due: it does not wait open)."""
+        with self._lock:
+            self._drop()
+
+    def _connected(self) -> smtplib.SMTP:
+        if self._client is not None:
+            return self._client
+        s = self.settings
+        assert s.smtp_host
         if s.smtp_tls == "ssl":
             client = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=self.timeout,
                                       context=self._tls)
@@ -58,15 +97,21 @@ class Mailer:
                 client.starttls(context=self._tls)
             if s.smtp_user:
                 client.login(s.smtp_user, s.smtp_password or "")
-            client.send_message(message)
-        finally:
-            # Accepted is sent: a failing QUIT afterwards must not make us send it again.
-            try:
-                client.quit()
-            except smtplib.SMTPException:
-                client.close()
-            except OSError:
-                client.close()
+        except Exception:
+            client.close()
+            raise
+        self._client = client
+        return client
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        # Accepted is sent: a failing QUIT must not make us send anything again.
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
 
     def forget(self, delivery_ids) -> None:
         """The mail folder's copies of these messages go with their deliveries (an
@@ -77,3 +122,17 @@ class Mailer:
             return
         for delivery_id in delivery_ids:
             (folder / f"{delivery_id}.eml").unlink(missing_ok=True)
+
+
+def refused(exc: BaseException) -> bool:
+    """The server answered that it will not take this message (a 4xx or 5xx other than
+    421, or every recipient refused): smtplib reset the session, the connection is fine."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return True
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code != 421
+
+
+def _gone(exc: BaseException) -> bool:
+    """The connection went (closed, reset, or the server closing it with a 421)."""
+    return isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError)) or (
+        isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421)

@@ -1,10 +1,10 @@
 """Notifications: who gets which message, queued once per event and recipient, and a
-sender that delivers each one with retries.
+sender that delivers them with retries (sending.py).
 
-The one crash window: the SMTP server accepted a message and the process died before its
-row was marked sent; that message is sent again when the sender runs again (at most once
-more). Every other repeat (a redelivered or duplicated event) finds its delivery row and
-sends nothing.
+The one crash window: the SMTP server accepted messages and the process died before the
+batch marked them sent; those are sent again when the sender runs again (at most once
+more, sending.py). Every other repeat (a redelivered or duplicated event) finds its
+delivery row and sends nothing.
 """
 from __future__ import annotations
 
@@ -18,22 +18,21 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.backoff import RECONNECT, Backoff
+from shared.backoff import RECONNECT
 from shared.config import Settings
 from shared.db import upsert_versioned, upsert_versioned_many, utcnow
 from shared.errors import Conflict, NotFound
 from shared.messaging.envelope import Envelope
 from shared.rights import RightsParticipant
 
-from . import templates
+from . import sending, templates
 from .domain import DeliveryStatus
-from .mailer import Mailer, build_message
+from .mailer import Mailer
 from .models import (deliveries, guardian_accounts, guardians, preferences, privacy_notices,
                      school_admins, schools, student_contacts, verified_links)
 
 log = logging.getLogger(__name__)
-REPORT_EMAILS = "report_emails"  # the processing a parent can object to
-REPORT_KINDS = ("report", "report_updated")  # mail about a report (and its corrections)
+REPORT_EMAILS, REPORT_KINDS = sending.REPORT_EMAILS, sending.REPORT_KINDS
 
 
 class NoticeVersionPublished(Conflict):
@@ -453,94 +452,11 @@ class Notifications:
             preferences.c.account_id == account_id)).scalar()
         return choice is not False
 
-    # --- sending ----------------------------------------------------------------------------
+    # --- sending (sending.py) -----------------------------------------------------------
     def send_due(self, sessions, batch: int = 50) -> int:
-        """Send up to `batch` due messages, each in its own transaction; how many were
-        handled (sent, failed for now, or given up)."""
-        now = self.clock()
-        with sessions() as session:
-            due = session.execute(
-                sa.select(deliveries.c.id).where(deliveries.c.status == DeliveryStatus.PENDING,
-                                                 deliveries.c.next_attempt_at <= now)
-                .order_by(deliveries.c.next_attempt_at).limit(batch)).scalars().all()
-        return sum(self._send(sessions, delivery_id) for delivery_id in due)
-
-    def _send(self, sessions, delivery_id: str) -> bool:
-        now = self.clock()
-        with sessions() as session, session.begin():
-            row = session.execute(
-                sa.select(deliveries).where(deliveries.c.id == delivery_id,
-                                            deliveries.c.status == DeliveryStatus.PENDING)
-                .with_for_update(skip_locked=True)).first()
-            if row is None:
-                return False  # another sender has it, or it is done
-            reason = self._stopped_since_queued(session, row)
-            if reason:
-                session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
-                    status=DeliveryStatus.SKIPPED, last_error=reason, to_address=None,
-                    body_text=None, body_html=None))
-                return True
-            if self._over_cap(session, row, now):
-                session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
-                    status=DeliveryStatus.SKIPPED,
-                    last_error="over the hourly cap for this recipient", to_address=None,
-                    body_text=None, body_html=None))
-                return True
-            try:
-                attachment = (templates.CERTIFICATE_FILE, row.attachment) \
-                    if row.attachment else None
-                self.mailer.send(build_message(self.settings, row.to_address, row.subject,
-                                               row.body_text, row.body_html, row.id,
-                                               attachment))
-            except Exception as exc:
-                attempts = row.attempts + 1
-                reason = f"{type(exc).__name__}"[:200]
-                if now - row.created_at >= self.give_up_after:
-                    values = dict(status=DeliveryStatus.FAILED, to_address=None, body_text=None,
-                                  body_html=None, attachment=None)
-                    log.error("mail given up delivery_id=%s kind=%s reason=%s", row.id,
-                              row.kind, reason)
-                else:
-                    delay = Backoff(self.retry_base_seconds, cap=300.0).seconds(attempts)
-                    values = dict(next_attempt_at=now + dt.timedelta(seconds=delay))
-                    log.warning("mail not sent delivery_id=%s attempt=%d reason=%s", row.id,
-                                attempts, reason)
-                session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
-                    attempts=attempts, last_error=reason, **values))
-                return True
-            # Sent: keep the log by ids; the address and the body (tokens) go.
-            session.execute(deliveries.update().where(deliveries.c.id == row.id).values(
-                status=DeliveryStatus.SENT, sent_at=self.clock(), attempts=row.attempts + 1,
-                to_address=None, body_text=None, body_html=None, attachment=None))
-            log.info("mail sent delivery_id=%s kind=%s", row.id, row.kind)
-            return True
-
-    def _stopped_since_queued(self, session, row) -> str | None:
-        """A report mail queued before a restriction, objection, opt-out or erasure of
-        its student or guardian does not go."""
-        if row.kind not in REPORT_KINDS:
-            return None
-        p = self.participant
-        school = row.school_id
-        if row.student_id and (p.is_erased(session, "student", row.student_id, school)
-                               or p.is_restricted(session, "student", row.student_id, school)):
-            return "restricted or erased"
-        if row.guardian_id and (p.is_erased(session, "guardian", row.guardian_id, school)
-                                or p.is_restricted(session, "guardian", row.guardian_id,
-                                                   school)):
-            return "restricted or erased"
-        account = row.recipient.removeprefix("account:")
-        if self._opted_out(session, account, row.guardian_id or "", school):
-            return "opted out of report emails"
-        return None
-
-    def _over_cap(self, session, row, now) -> bool:
-        if row.kind not in REPORT_KINDS:
-            return False  # account and security mail is capped by identity itself
-        sent = session.execute(sa.select(sa.func.count()).select_from(deliveries).where(
-            deliveries.c.recipient == row.recipient, deliveries.c.status == DeliveryStatus.SENT,
-            deliveries.c.sent_at > now - dt.timedelta(hours=1))).scalar_one()
-        return sent >= self.per_recipient_per_hour
+        """Send up to `batch` due messages over the mailer's one connection, in one
+        transaction; how many were handled (sent, skipped, failed for now, or given up)."""
+        return sending.send_due(self, sessions, batch)
 
     def sender(self, sessions) -> Callable:
         def run(stop) -> None:
@@ -554,5 +470,7 @@ class Notifications:
                     failures += 1
                     log.warning("sender failed (failure %d)", failures,
                                 exc_info=failures == 1)
+                self.mailer.close()  # nothing due: the connection does not wait open
                 stop.wait(RECONNECT.seconds(failures))
+            self.mailer.close()
         return run

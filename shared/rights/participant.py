@@ -277,6 +277,26 @@ class RightsParticipant:
             r.c.school_id == school_id, r.c.subject_type == subject_type,
             r.c.subject_id == subject_id)).first() is not None
 
+    def restricted_among(self, session: Session, subject_type: str,
+                         subject_ids: Iterable[str], school_id: str | None) -> set[str]:
+        """Which of these subjects of the school are restricted there (one query)."""
+        ids, r = sorted(set(subject_ids)), self.tables.restrictions
+        if not ids or not school_id:
+            return set()
+        return set(session.execute(sa.select(r.c.subject_id).where(
+            r.c.school_id == school_id, r.c.subject_type == subject_type,
+            r.c.subject_id.in_(ids))).scalars())
+
+    def objected_among(self, session: Session, subject_type: str, subject_ids: Iterable[str],
+                       processing: str, school_id: str | None) -> set[str]:
+        """Which of these subjects of the school objected to this processing there."""
+        ids, o = sorted(set(subject_ids)), self.tables.objections
+        if not ids or not school_id:
+            return set()
+        return set(session.execute(sa.select(o.c.subject_id).where(
+            o.c.school_id == school_id, o.c.subject_type == subject_type,
+            o.c.subject_id.in_(ids), o.c.processing == processing)).scalars())
+
     def has_objected(self, session: Session, subject_type: str, subject_id: str,
                      processing: str, school_id: str | None) -> bool:
         o = self.tables.objections

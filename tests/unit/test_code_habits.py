@@ -26,7 +26,6 @@ NOT_YET = {
     "bench/messaging.py:outbox_pipeline", "bench/pipeline.py:on_stack",
     "bench/reports.py:seed",
     "services/notifications/personal_data.py:NotificationsParticipant.erase",
-    "services/notifications/service.py",  # 561 lines after the last merges: to split
 }
 
 
