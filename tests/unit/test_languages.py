@@ -62,3 +62,31 @@ def test_a_school_sets_its_default_language(service):  # noqa: F811
     assert {s["default_language"] for s in listed} == {"cy"}
     announced = _payloads(rt, "SchoolActivated")
     assert [p["default_language"] for p in announced] == ["en", "cy", "cy"]
+
+
+def test_errors_answer_in_welsh_when_asked(service):  # noqa: F811
+    _, client, _ = service
+    token = sign_in(client)
+    welsh = {"Accept-Language": "cy-GB, en;q=0.5"}
+    refused = _call(client, "PATCH", "/api/v1/me", token, {"language": "fr"}, **welsh)
+    assert refused.status_code == 422 and refused.headers["Content-Language"] == "cy"
+    assert refused.json["error"]["message"] == "Mae rhai meysydd yn annilys."
+    assert refused.json["error"]["fields"] == {"language": ["Rhaid iddo fod yn un o: en, cy."]}
+    missing = _call(client, "PATCH", "/api/v1/me", token, {}, **welsh)
+    assert missing.json["error"]["fields"]["language"] == [
+        "Mae angen y maes hwn: nid oes data ar ei gyfer."]
+    wrong = client.post("/api/v1/auth/token", headers=welsh, json={
+        "grant_type": "password", "email": "nobody@example.org", "password": "not-it-at-all"})
+    assert wrong.status_code == 401 and wrong.json["error"]["code"] == "invalid_credentials"
+    assert wrong.json["error"]["message"] == (
+        "Mae'r e-bost neu'r cyfrinair yn anghywir, neu bu gormod o ymdrechion: rhowch gynnig "
+        "arall arni yn nes ymlaen.")
+    unknown = client.get("/api/v1/nowhere", headers=welsh)
+    assert unknown.status_code == 404 and unknown.json["error"]["message"].startswith(
+        "Ni chanfuwyd yr URL")
+    english = _call(client, "PATCH", "/api/v1/me", token, {"language": "fr"},
+                    **{"Accept-Language": "en-GB"})
+    assert english.headers["Content-Language"] == "en"
+    assert english.json["error"]["fields"] == {"language": ["Must be one of: en, cy."]}
+    unsaid = _call(client, "PATCH", "/api/v1/me", token, {"language": "fr"})
+    assert unsaid.json["error"]["message"] == "Some fields are invalid."
