@@ -90,3 +90,14 @@ def test_errors_answer_in_welsh_when_asked(service):  # noqa: F811
     assert english.json["error"]["fields"] == {"language": ["Must be one of: en, cy."]}
     unsaid = _call(client, "PATCH", "/api/v1/me", token, {"language": "fr"})
     assert unsaid.json["error"]["message"] == "Some fields are invalid."
+
+
+def test_the_gateways_own_refusals_answer_in_welsh_when_asked():
+    from werkzeug.test import Client
+
+    from shared.gateway import Gateway
+    client = Client(Gateway({}, {}))
+    welsh = client.get("/api/v1/nowhere", headers={"Accept-Language": "cy"})
+    assert welsh.status_code == 404 and welsh.headers["Content-Language"] == "cy"
+    assert welsh.json["error"] == {"code": "not_found", "message": "Heb ei ganfod."}
+    assert client.get("/api/v1/nowhere").json["error"]["message"] == "Not found."
