@@ -10,6 +10,7 @@ from urllib.parse import quote
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from shared.errors import error_body
+from shared.i18n import SHARED_LOCALES, negotiate, translate_text
 from shared.routes import route
 from shared.webapp import is_app_path
 
@@ -23,6 +24,18 @@ def _json_response(start_response: StartResponse, status: str,
     start_response(status, [("Content-Type", "application/json"),
                             ("Content-Length", str(len(payload))),
                             ("Cache-Control", "no-store")])
+    return [payload]
+
+
+def _refusal(environ: WSGIEnvironment, start_response: StartResponse, status: str,
+             code: str, message: str) -> list[bytes]:
+    """The gateway's own error answer, in the language the request asks for (issue 29)."""
+    language = negotiate(environ.get("HTTP_ACCEPT_LANGUAGE"))
+    body = error_body(code, translate_text(message, language, (SHARED_LOCALES,)))
+    payload = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(payload))),
+                            ("Content-Language", language), ("Cache-Control", "no-store")])
     return [payload]
 
 
@@ -51,14 +64,14 @@ class Gateway:
         if path in ("/readyz", "/healthz"):
             return self._probe(path, start_response)
         if not self.accepting:
-            return _json_response(start_response, "503 Service Unavailable",
-                                  error_body("shutting_down", "The system is stopping."))
+            return _refusal(environ, start_response, "503 Service Unavailable",
+                            "shutting_down", "The system is stopping.")
         service = route(path)
         if service is None and self.web is not None and is_app_path(path):
             return self.web(environ, start_response)
         if service is None or service not in self.apps:
-            return _json_response(start_response, "404 Not Found",
-                                  error_body("not_found", "Not found."))
+            return _refusal(environ, start_response, "404 Not Found", "not_found",
+                            "Not found.")
         return self.apps[service](environ, start_response)
 
     def _probe(self, path: str, start_response: StartResponse) -> list[bytes]:

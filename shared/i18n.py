@@ -11,9 +11,11 @@ tests/unit catch; at run time it falls back to English rather than failing a req
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date as _babel_format_date
@@ -97,3 +99,67 @@ def missing(directory: Path, messages: Iterable[str], language: str = "cy") -> l
     """The messages `language`'s catalogue in `directory` has no translation for."""
     translator = Translator(directory, language)
     return [m for m in messages if translator.gettext(m) == m and m.strip()]
+
+
+# --- answers already written: an error's message and its fields' messages (issue 29) ---------
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+@functools.lru_cache(maxsize=None)
+def _patterns(directory: Path, language: str) -> tuple[tuple[re.Pattern[str], list[str], str],
+                                                       ...]:
+    """The catalogue's messages with placeholders (`{limit}`, `{max}`: written with an
+    f-string or str.format where raised) as patterns matching the text they became."""
+    found = catalogue(directory, language)
+    out = []
+    for entry in found or ():
+        if not isinstance(entry.id, str) or not isinstance(entry.string, str) or not (
+                entry.string and _PLACEHOLDER.search(entry.id)):
+            continue
+        names = _PLACEHOLDER.findall(entry.id)
+        literal = _PLACEHOLDER.split(entry.id)[::2]
+        regex = "(.+?)".join(re.escape(part) for part in literal)
+        out.append((re.compile(regex + r"\Z", re.DOTALL), names, entry.string))
+    return tuple(out)
+
+
+def translate_text(message: str, language: str, directories: Sequence[Path]) -> str:
+    """A message already written in English, in `language`: the first of `directories`
+    whose catalogue has it, as written or as the text a message with placeholders became
+    ("The body is over 1000 bytes." by "The body is over {limit} bytes."). English when
+    none has it."""
+    if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
+        return message
+    for directory in directories:
+        translated = Translator(directory, language).gettext(message)
+        if translated != message:
+            return translated
+    for directory in directories:
+        for pattern, names, template in _patterns(directory, language):
+            matched = pattern.match(message)
+            if matched:
+                return _filled(template, dict(zip(names, matched.groups())))
+    return message
+
+
+def _filled(template: str, values: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def translate_messages(messages: Any, language: str, directories: Sequence[Path]) -> Any:
+    """A field-messages map (marshmallow's shape: lists of messages, nested maps) with
+    every message translated."""
+    if isinstance(messages, str):
+        return translate_text(messages, language, directories)
+    if isinstance(messages, dict):
+        return {key: translate_messages(value, language, directories)
+                for key, value in messages.items()}
+    if isinstance(messages, (list, tuple)):
+        return [translate_messages(value, language, directories) for value in messages]
+    return messages
+
+
+def service_locales(service: str) -> tuple[Path, ...]:
+    """Where the words a service answers with are: its own catalogue, then shared's."""
+    own = SHARED_LOCALES.parent.parent / "services" / service / "locales"
+    return ((own,) if (own / "cy.po").is_file() else ()) + (SHARED_LOCALES,)

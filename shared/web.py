@@ -20,6 +20,8 @@ from shared.asyncapi import asyncapi_blueprint
 from shared.auth import BEARER_SCHEME, BEARER_SCHEME_SPEC, error_answers
 from shared.contracts.fields import unsafe_character
 from shared.db import RETRY_AFTER_SECONDS, database_unavailable
+from shared.i18n import (DEFAULT_LANGUAGE, SHARED_LOCALES, negotiate, service_locales,
+                         translate_messages, translate_text)
 from shared.errors import (FIELD_MESSAGES, FIELD_MESSAGES_SCHEMA, ApiError, DomainError,
                            ErrorSchema, answer_of, error_body)
 from shared.messaging.envelope import correlation_id_var
@@ -173,14 +175,14 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
                422: "validation_failed", 423: "locked", 429: "too_many_requests"}
 
 
-def _from_http_exception(exc: HTTPException) -> tuple[Response, int]:
+def _from_http_exception(exc: HTTPException) -> tuple[dict[str, Any], int]:
     status = exc.code or 500
     fields = _field_messages(exc)
     code = _HTTP_CODES.get(status, "error" if status < 500 else "internal_error")
     message = (exc.description or "") if status < 500 else "Internal error."
     if status == 422 and fields:
         message = "Some fields are invalid."
-    return jsonify(error_body(code, message, fields)), status
+    return error_body(code, message, fields), status
 
 
 def _field_messages(exc: HTTPException) -> dict[str, Any] | None:
@@ -202,20 +204,37 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _refused(exc: DomainError) -> Answer:
         body, status, headers = answer_of(exc)
-        return jsonify(body), status, headers
+        return _in_their_language(app, body, status, headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Answer:
-        return _from_http_exception(exc)
+        return _in_their_language(app, *_from_http_exception(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Answer:
         if database_unavailable(exc):  # no primary (a failover), a restart: not a bug
             app.logger.warning("database unavailable type=%s", type(exc).__name__)
-            return (jsonify(error_body("unavailable", "Try again in a moment.")), 503,
-                    {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            return _in_their_language(
+                app, error_body("unavailable", "Try again in a moment."), 503,
+                {"Retry-After": str(RETRY_AFTER_SECONDS)})
         app.logger.exception("unhandled error type=%s", type(exc).__name__)
-        return jsonify(error_body("internal_error", "Internal error.")), 500
+        return _in_their_language(app, error_body("internal_error", "Internal error."), 500)
+
+
+def _in_their_language(app: Flask, body: dict[str, Any], status: int,
+                       headers: dict[str, str] | None = None) -> Answer:
+    """An error's answer in the language the request asks for (Accept-Language: issue 29),
+    its message and its fields' messages translated by the text raised, through the
+    service's catalogue then shared's; Content-Language says which."""
+    language = negotiate(request.headers.get("Accept-Language"))
+    if language != DEFAULT_LANGUAGE:
+        directories = app.extensions.get("pp_locales") or (SHARED_LOCALES,)
+        error = dict(body["error"])
+        error["message"] = translate_text(error["message"], language, directories)
+        if "fields" in error:
+            error["fields"] = translate_messages(error["fields"], language, directories)
+        body = {**body, "error": error}
+    return jsonify(body), status, {**(headers or {}), "Content-Language": language}
 
 
 def _one_of(converter: Any, field: Any, **_: Any) -> dict[str, Any]:
@@ -261,6 +280,7 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         OPENAPI_JSON_PATH="openapi.json", JSON_SORT_KEYS=False,
         **(extra_config or {}))
     app.extensions["pp_verifier"] = verifier
+    app.extensions["pp_locales"] = service_locales(service)  # its errors' Welsh (issue 29)
     app.extensions["pp_revocations"] = revocations  # None: no revocations (test apps)
     api = _Api(app, spec_kwargs={"extra_plugins": [_BodyAnswers()]})
     api.spec.components.security_scheme(BEARER_SCHEME, BEARER_SCHEME_SPEC)

@@ -124,12 +124,13 @@ class RealSystem:
         return response.json
 
     def activate(self, email: str, password: str = "a-parent-password-1",
-                 records: int = 0) -> str:
+                 records: int = 0, language: str | None = None) -> str:
         """Accept the invitation sent to this email; returns the account's access token.
         `records`: accept only an invitation naming at least this many of the school's
         guardian and student records. Identity invites once per record it applies, so
         an email on two records gets a first invitation naming one; accepted while the
-        second record is being applied, it leaves that one pending (a new invitation)."""
+        second record is being applied, it leaves that one pending (a new invitation).
+        `language`: the one chosen on the activation page (issue 29), if any."""
         tried: set[str] = set()
 
         def wanted(data: dict) -> bool:
@@ -146,8 +147,9 @@ class RealSystem:
             if token in tried:
                 return False
             tried.add(token)
+            chosen = {"language": language} if language else {}
             return self.call("identity", "post", "/api/v1/auth/activate", json={
-                "token": token, "password": password}).status_code == 200
+                "token": token, "password": password, **chosen}).status_code == 200
         wait_for(activated, message=f"invitation of {email} accepted")
         return self.token(email, password)
 

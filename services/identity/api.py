@@ -111,7 +111,7 @@ def activate(body):
     address = current_context().settings.trusted_proxies.client_address(
         request.remote_addr, request.headers.get("X-Forwarded-For"))
     account_id = run(lambda s: identity().activate(s, body["token"], body["password"],
-                                                   address),
+                                                   address, body.get("language")),
                      commit_on=(domain.InvalidCredentials,))
     return jsonify({"status": "active", "account_id": account_id})
 
@@ -248,6 +248,23 @@ def me():
     The signed-in account."""
     principal = current_principal()
     return run(lambda s: identity().me(s, principal.account_id, principal.role))
+
+
+@auth.route("/me", methods=["PATCH"])
+@require("operator", "school_admin", "parent", "student")
+@operation("chooseLanguage")
+@auth.arguments(schemas.LanguageChoice, example=examples.LANGUAGE)
+@auth.response(200, schemas.LanguageOut, example=examples.LANGUAGE)
+def choose_language(body):
+    """Choose the signed-in person's language.
+
+    The signed-in person's language, `en` (English) or `cy` (Cymraeg): the app's, and
+    every email to them from now on (LanguageChosen). Kept on the login as their personal
+    data: exported on an access request, erased with the account. Answers the language
+    now recorded (GET /api/v1/me shows it as `language`)."""
+    principal = current_principal()
+    return {"language": run(lambda s: identity().choose_language(
+        s, principal.account_id, body["language"]))}
 
 
 operator = Blueprint("schools", __name__, url_prefix="/api/v1",

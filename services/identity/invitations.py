@@ -244,11 +244,11 @@ class AccountsAndInvitations:
                 "expires_at": invitation.expires_at}
 
     def activate(self, session: Session, token: str, password: str,
-                 address: str = "unknown") -> str:
+                 address: str = "unknown", language: str | None = None) -> str:
         """Accepts the school's invitation: the login's pending memberships there count
         from now on. A new login sets its password; an existing one proves it with its
         own (an invitation never overwrites an active password), limited like a sign-in
-        from `address`."""
+        from `address`. A `language` given is recorded as the login's (Languages)."""
         invitation, account = self._invitation(session, token)
         now = self.clock()
         if account.status == AccountStatus.ACTIVE:
@@ -274,6 +274,8 @@ class AccountsAndInvitations:
             m.c.account_id == account.id, _invited_by(m.c.school_id, invitation),
             m.c.status == PENDING).values(status=ACCEPTED, accepted_at=now))
         self._announce_activation(session, account.id, invitation.school_id, accepted[-1])
+        if language is not None:  # offered on the activation page (issue 29)
+            self.choose_language(session, account.id, language)
         log.info("invitation accepted account_id=%s school_id=%s", account.id,
                  invitation.school_id)
         return account.id

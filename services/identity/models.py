@@ -29,6 +29,9 @@ schools = sa.Table(
     sa.Column("office_email", sa.String(320), nullable=True),
     sa.Column("office_phone", sa.String(50), nullable=True),
     # The controller's authorisation: its data protection assessment and who signed it off.
+    # The language the school writes to families in first ("en" | "cy", issue 29).
+    sa.Column("default_language", sa.String(2), nullable=False, default="en",
+              server_default="en"),
     sa.Column("authorisation_reference", sa.String(200), nullable=True),
     sa.Column("authorised_by", sa.String(200), nullable=True),
     sa.Column("authorised_on", sa.Date, nullable=True),
@@ -49,6 +52,8 @@ accounts = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),  # invited | active (a password set)
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("activated_at", UtcDateTime, nullable=True),
+    # The person's language ("en" | "cy"); null until they choose (issue 29).
+    sa.Column("language", sa.String(2), nullable=True),
 )
 
 memberships = sa.Table(

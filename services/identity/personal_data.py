@@ -28,6 +28,7 @@ ACCOUNT = Personal("account", "sign-in and contact")
 DECLARATION = DataDeclaration("identity", tables=(
     T("schools", {"id": NOT_PERSONAL, "name": NOT_PERSONAL, "status": NOT_PERSONAL,
                   "student_accounts": NOT_PERSONAL, "office_email": NOT_PERSONAL,
+                  "default_language": NOT_PERSONAL,
                   "office_phone": NOT_PERSONAL,
                   "authorisation_reference": NOT_PERSONAL,
                   "authorised_by": Personal("staff", "the controller's authorisation"),
@@ -36,7 +37,9 @@ DECLARATION = DataDeclaration("identity", tables=(
     # Reached through memberships (see IdentityParticipant), never by a school's subject id.
     T("accounts", {"id": NOT_PERSONAL, "email": ACCOUNT, "name": ACCOUNT,
                    "kind": NOT_PERSONAL, "password_hash": ACCOUNT, "status": NOT_PERSONAL,
-                   "created_at": NOT_PERSONAL, "activated_at": NOT_PERSONAL},
+                   "created_at": NOT_PERSONAL, "activated_at": NOT_PERSONAL,
+                   "language": Personal("account", "the language chosen for the app and "
+                                                   "emails")},
       school_column=None),
     T("memberships", {"id": NOT_PERSONAL, "account_id": NOT_PERSONAL,
                       "school_id": NOT_PERSONAL, "role": NOT_PERSONAL,
@@ -147,7 +150,7 @@ class IdentityParticipant(RightsParticipant):
         m = memberships
         rows = session.execute(
             sa.select(m.c.account_id, accounts.c.email, m.c.name, m.c.role, m.c.status,
-                      m.c.created_at, m.c.accepted_at)
+                      m.c.created_at, m.c.accepted_at, accounts.c.language)
             .select_from(m.join(accounts, accounts.c.id == m.c.account_id))
             .where(m.c.school_id == subject.school_id, m.c[column] == subject.id)
             .order_by(m.c.created_at, m.c.id)).all()
@@ -157,6 +160,8 @@ class IdentityParticipant(RightsParticipant):
             else AccountStatus.INVITED,
             "created_at": r.created_at.isoformat(),
             "activated_at": r.accepted_at.isoformat() if r.accepted_at else None,
+            # the language the person chose (issue 29), once they accepted (before: theirs)
+            "language": r.language if r.status == MembershipStatus.ACCEPTED else None,
             **staff_factor(session, r)}
             for r in rows]
         # The person's passkeys, once they accepted this school's invitation (before, the

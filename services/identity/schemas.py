@@ -9,6 +9,7 @@ from flask import has_request_context, request
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate
+from shared.i18n import LANGUAGES
 from shared.pages import page_of
 
 from .domain import ACCOUNT_ROLES
@@ -136,11 +137,30 @@ class ResendQuery(Schema):
     school_id = fields.UUID(metadata={"description": "The school whose invitation to send again."})
 
 
+def Language(**kwargs) -> fields.String:  # noqa: N802 - reads like a field class
+    """A language of ours (shared/i18n.LANGUAGES): "en" or "cy"."""
+    return fields.String(validate=validate.OneOf(LANGUAGES), **kwargs)
+
+
 class ActivateRequest(Schema):
     token = Secret(required=True, metadata={
         "description": "The invitation's token, from the emailed link."})
     password = fields.String(required=True, validate=validate.Length(max=300), metadata={
         "description": "A new login's password, or an existing login's own."})
+    language = Language(metadata={
+        "description": "The language the person chose on the activation page: `en` "
+                       "(English) or `cy` (Cymraeg); every email to them is in it. Omitted: "
+                       "not chosen (emails are bilingual, the school's default first)."})
+
+
+class LanguageChoice(Schema):
+    language = Language(required=True, metadata={
+        "description": "`en` (English) or `cy` (Cymraeg): the app's and every email's."})
+
+
+class LanguageOut(Schema):
+    language = fields.String(required=True, metadata={
+        "description": "The language now recorded: `en` or `cy`."})
 
 
 class ResetRequest(Schema):
@@ -194,6 +214,9 @@ class SchoolCreate(Schema):
         "description": "The school office's email, shown to its parents."})
     office_phone = OfficePhone(metadata={
         "description": "The school office's phone number, shown to its parents."})
+    default_language = Language(load_default="en", metadata={
+        "description": "The language the school writes to families in first: `en` "
+                       "(default) or `cy` (a Welsh-medium school)."})
 
 
 class SchoolUpdate(Schema):
@@ -205,6 +228,8 @@ class SchoolUpdate(Schema):
         "description": "The school office's email; null clears it."})
     office_phone = OfficePhone(metadata={
         "description": "The school office's phone number; null clears it."})
+    default_language = Language(metadata={
+        "description": "The language the school writes to families in first: `en` or `cy`."})
 
     @validates_schema
     def _something(self, data, **_):
@@ -223,6 +248,8 @@ class SchoolOut(Schema):
         "description": "The school office's email, or null."})
     office_phone = fields.String(allow_none=True, required=True, metadata={
         "description": "The school office's phone number, or null."})
+    default_language = fields.String(required=True, metadata={
+        "description": "The language the school writes to families in first: `en` or `cy`."})
 
 
 class SchoolContact(Schema):
@@ -273,6 +300,9 @@ class MeOut(Schema):
         "description": "The account's name, or null."})
     email = fields.String(required=True, allow_none=True, metadata={
         "description": "The login's email (null for a school system)."})
+    language = fields.String(required=True, allow_none=True, metadata={
+        "description": "The language the person chose, `en` or `cy`; null when not chosen "
+                       "(issue 29; change it with PATCH /api/v1/me)."})
     student_ids = fields.List(fields.String(), metadata={
         "description": "A student account's own student record."})
     schools = fields.List(fields.Nested(SchoolContact), metadata={
@@ -300,6 +330,8 @@ class SchoolView(Schema):
         "description": "The school office's email, or null."})
     office_phone = fields.String(allow_none=True, required=True, metadata={
         "description": "The school office's phone number, or null."})
+    default_language = fields.String(required=True, metadata={
+        "description": "The language the school writes to families in first: `en` or `cy`."})
     authorisation = fields.Nested(AuthorisationOut, allow_none=True, required=True, metadata={
         "description": "The school's authorisation, or null when none was recorded."})
     created_at = fields.DateTime(required=True, metadata={

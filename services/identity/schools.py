@@ -21,6 +21,9 @@ from .models import accounts, client_schools, clients, memberships, schools
 log = logging.getLogger(__name__)
 ACCEPTED = MembershipStatus.ACCEPTED
 OFFICE = ("office_email", "office_phone")  # the school office, shown to its parents
+# The school's settings besides its name: who may have accounts, its office, and the language
+# it writes to families in first (issue 29).
+SETTINGS = ("student_accounts", "default_language") + OFFICE
 
 
 class SchoolsAndClients:
@@ -34,7 +37,8 @@ class SchoolsAndClients:
                       student_accounts: bool = False, contact: dict | None = None) -> str:
         school_id = str(uuid.uuid4())
         authorisation = authorisation or {}
-        contact = {k: v for k, v in (contact or {}).items() if k in OFFICE}
+        contact = {k: v for k, v in (contact or {}).items()
+                   if k in OFFICE or k == "default_language"}
         session.execute(schools.insert().values(
             id=school_id, name=name, status=SchoolStatus.ACTIVE, student_accounts=student_accounts,
             authorisation_reference=authorisation.get("reference"),
@@ -45,13 +49,14 @@ class SchoolsAndClients:
         return school_id
 
     def _announce_school(self, session: Session, school_id: str) -> None:
-        """SchoolActivated carries the school's name and office contact: sent when it is
-        created and again when they change (notifications names the school in its mail)."""
+        """SchoolActivated carries the school's name, office contact and default language:
+        sent when it is created and again when they change (notifications names the school
+        in its mail, and writes first in its language where a person's is not known)."""
         row = session.execute(sa.select(schools).where(schools.c.id == school_id)).one()
         self.outbox.add(session, "SchoolActivated", {
             "school_id": school_id, "name": row.name, "student_accounts": row.student_accounts,
-            "office_email": row.office_email, "office_phone": row.office_phone},
-            school_id=school_id)
+            "office_email": row.office_email, "office_phone": row.office_phone,
+            "default_language": row.default_language}, school_id=school_id)
 
     def school_contacts(self, session: Session, school_ids: list[str]) -> list[dict]:
         """The schools a person belongs to, by name, with their office's contact."""
@@ -83,14 +88,14 @@ class SchoolsAndClients:
     def update_school(self, session: Session, school_id: str, changes: dict) -> dict:
         self.active_school(session, school_id)
         allowed = {k: v or None if k in OFFICE else v for k, v in changes.items()
-                   if k in ("name", "student_accounts") + OFFICE}
+                   if k in ("name",) + SETTINGS}
         if allowed:
             session.execute(schools.update().where(schools.c.id == school_id).values(**allowed))
             self._announce_school(session, school_id)
         row = self.active_school(session, school_id)
         return {"id": row.id, "name": row.name, "student_accounts": row.student_accounts,
                 "status": row.status, "office_email": row.office_email,
-                "office_phone": row.office_phone}
+                "office_phone": row.office_phone, "default_language": row.default_language}
 
     def offboard_school(self, session: Session, school_id: str) -> None:
         """Stops the school at once; every service, identity included, erases its data on
@@ -202,4 +207,5 @@ def _school_view(row) -> dict:
     return {"id": row.id, "name": row.name, "status": row.status,
             "student_accounts": row.student_accounts, "authorisation": authorisation,
             "office_email": row.office_email, "office_phone": row.office_phone,
-            "created_at": row.created_at, "offboarded_at": row.offboarded_at}
+            "default_language": row.default_language, "created_at": row.created_at,
+            "offboarded_at": row.offboarded_at}

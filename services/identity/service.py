@@ -23,6 +23,7 @@ from shared.messaging.outbox import Outbox
 from . import domain
 from .invitations import AccountsAndInvitations
 from .keys import KeyRing
+from .languages import Languages
 from .models import accounts
 from .revocation import revoke_tokens
 from .roster import SchoolRecords
@@ -36,7 +37,7 @@ from .throttling import Throttling
 
 @dataclass
 class Identity(SchoolsAndClients, SchoolRecords, AccountsAndInvitations, SignInAndTokens,
-               SecondFactor, Passkeys, Throttling):
+               SecondFactor, Passkeys, Throttling, Languages):
     """The identity service's dependencies, wired once per process (bootstrap.py), and
     what every part uses: revoking tokens and locking a login's row."""
     outbox: Outbox

@@ -305,7 +305,8 @@ class SignInAndTokens:
             if client is None:
                 raise Unknown("no such client")
             return {"id": client.id, "role": role, "roles": [role],
-                    "school_ids": [client.school_id], "name": "School system", "email": None}
+                    "school_ids": [client.school_id], "name": "School system", "email": None,
+                    "language": None}
         account = session.execute(sa.select(accounts).where(accounts.c.id == account_id)).first()
         if account is None:
             raise Unknown("no such account")
@@ -316,7 +317,7 @@ class SignInAndTokens:
         name = account.name if role == "operator" else next(
             (r.name for r in accepted), None)
         me = {"id": account.id, "role": role, "roles": self.roles(session, account),
-              "name": name, "email": account.email,
+              "name": name, "email": account.email, "language": account.language,
               "school_ids": self.school_ids(session, account.id, role)}
         me["schools"] = self.school_contacts(session, me["school_ids"])
         if role == "student":  # the app lists a student's own reports by this id

@@ -169,6 +169,7 @@ def test_school_admin_and_parent_journeys_through_the_api(idp):
     me = idp.client.get("/api/v1/me", headers={"Authorization": f"Bearer {admin}"}).json
     assert me == {"id": admin_id, "role": "school_admin", "roles": ["school_admin"],
                   "school_ids": [school], "name": "Ada Admin", "email": "ada@example.org",
+                  "language": None,
                   "schools": [{"id": school, "name": "Hill School", "office_email": None,
                                "office_phone": None}]}  # issue 24: each school, named
 
