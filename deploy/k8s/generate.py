@@ -225,6 +225,14 @@ def volumes_for(svc: str) -> tuple[list[dict], list[dict]]:
     return volumes, mounts
 
 
+# Interactive requests before bulk work (issue 27, docs/decisions.md): under contention a
+# container's CPU share follows its request (cgroup cpu.weight), so a worker requests a
+# quarter of a web pod's and takes the rest only while the node has it idle (no CPU
+# limit on either). A worker also lowers its own niceness (shared/worker.py), which counts
+# only among the processes of its own container.
+WEB_CPU, WORKER_CPU = "100m", "25m"
+
+
 def deployment(svc: str, component: str) -> dict:
     name = f"{svc}-{component}"
     volumes, mounts = volumes_for(svc)
@@ -237,7 +245,7 @@ def deployment(svc: str, component: str) -> dict:
                       {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
             "env": env_for(svc, component),
             "envFrom": [{"configMapRef": {"name": "pp-config"}}],
-            "resources": {"requests": {"cpu": "100m", "memory": "192Mi"},
+            "resources": {"requests": {"cpu": WEB_CPU, "memory": "192Mi"},
                           "limits": {"memory": "512Mi"}},
             # Migrations run at start-up: the startup probe gives them time.
             "startupProbe": {"httpGet": {"path": "/healthz", "port": "http"},
@@ -265,7 +273,7 @@ def deployment(svc: str, component: str) -> dict:
             "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
             "env": env_for(svc, component),
             "envFrom": [{"configMapRef": {"name": "pp-config"}}],
-            "resources": {"requests": {"cpu": "100m", "memory": "160Mi"},
+            "resources": {"requests": {"cpu": WORKER_CPU, "memory": "160Mi"},
                           "limits": {"memory": "256Mi"}},
             "startupProbe": {"httpGet": {"path": "/metrics", "port": "metrics"},
                              "periodSeconds": 5, "failureThreshold": 36},
