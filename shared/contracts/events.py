@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from .base import (ANY_PRODUCER, EVERY_PARTICIPANT, EVERY_SERVICE, RIGHTS, SECRET, Contract,
                    EventData, RecordEvent, Subject)
+from ..i18n import LANGUAGES
 from .fields import SafeEmail, SafeString, StrictDate, UtcDateTime, UuidString
 
 
@@ -21,6 +22,16 @@ class SchoolActivated(EventData):
     student_accounts = fields.Boolean(load_default=False)
     office_email = SafeString(allow_none=True, load_default=None, max_length=320)
     office_phone = SafeString(allow_none=True, load_default=None, max_length=50)
+    # The language the school writes to families in first (a Welsh-medium school: "cy"):
+    # emails to a person whose own choice is not known are bilingual, this one first.
+    default_language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
+
+
+class LanguageChosen(EventData):
+    """The language a login chose (at activation or later): every email to that person is
+    in it. Sent again whenever it changes; erased with the account."""
+    account_id = UuidString(required=True)
+    language = fields.String(required=True, validate=validate.OneOf(LANGUAGES))
 
 
 class SchoolOffboarded(EventData):
@@ -412,6 +423,7 @@ def _c(schema: type[Schema], producer: str, consumers: tuple[str, ...] | str,
 CONTRACTS: tuple[Contract, ...] = (
     # Ingest needs no list of schools: a school system's token names its school.
     _c(SchoolActivated, "identity", ("notifications",)),
+    _c(LanguageChosen, "identity", ("notifications",)),
     _c(SchoolOffboarded, "identity", (EVERY_PARTICIPANT, "dsar"), RIGHTS),
     _c(StudentRecorded, "ingest", ("identity", "linking", "reports")),
     _c(StudentPlacementRecorded, "ingest", ("reports",)),

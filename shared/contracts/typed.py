@@ -57,6 +57,15 @@ class SchoolActivated(EventData):
     student_accounts: bool = False
     office_email: str | None = None
     office_phone: str | None = None
+    default_language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageChosen(EventData):
+    """The language a login chose (at activation or later): every email to that person is (...)"""
+    event_type: ClassVar[str] = "LanguageChosen"
+    account_id: str
+    language: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,6 +559,7 @@ BY_TYPE: dict[str, type[EventData]] = {
     "GuardianRemoved": GuardianRemoved,
     "GuardianStudentsRecorded": GuardianStudentsRecorded,
     "InvitationIssued": InvitationIssued,
+    "LanguageChosen": LanguageChosen,
     "LinkLocked": LinkLocked,
     "LinkRevoked": LinkRevoked,
     "ObjectionApplied": ObjectionApplied,
