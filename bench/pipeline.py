@@ -113,7 +113,8 @@ def on_stack(count: int) -> list[Figure]:
     events = term(count)
     print(f"pipeline: baseline insert of {len(events):,} rows", flush=True)
     baseline = bare_insert(events)
-    stack = Stack(label="pipe")
+    # What the services can apply, not the pace a school is taken at (issue 27): unbounded.
+    stack = Stack(label="pipe", env={"PP_INGEST_SCHOOL_EVENTS_PER_SECOND": "0"})
     try:
         print("pipeline: stack up", flush=True)
         stack.up()

@@ -202,9 +202,13 @@ class World:
     def push(self, system: str, events: list[dict], client: Client | None = None,
              after_batch=None) -> None:
         for start in range(0, len(events), BATCH):
-            status, body = (client or self.http).call(
-                "POST", "/api/v1/school-data/batches", system, {
-                    "batch_id": uuid.uuid4().hex, "events": events[start:start + BATCH]})
+            batch = {"batch_id": uuid.uuid4().hex, "events": events[start:start + BATCH]}
+            while True:  # beyond the school's pace: the same batch after Retry-After
+                status, body = (client or self.http).call(
+                    "POST", "/api/v1/school-data/batches", system, batch)
+                if status != 429:
+                    break
+                time.sleep(body["error"]["retry_after"])
             assert status == 202 and not body["rejected"], body
             if after_batch:
                 after_batch()
@@ -280,7 +284,8 @@ class World:
 class Stack(World):
     """deploy/stack.py with this run's own folder, databases, exchange and queues."""
 
-    def __init__(self, web_workers: int = 2, label: str = "bench"):
+    def __init__(self, web_workers: int = 2, label: str = "bench",
+                 env: dict[str, str] | None = None):
         tag = uuid.uuid4().hex[:8]
         self.dir = Path(tempfile.mkdtemp(prefix=f"pp-{label}-"))
         self.data_dir = self.dir / "data"
@@ -295,7 +300,7 @@ class Stack(World):
                     "PP_BOOTSTRAP_OPERATOR_PASSWORD": OPERATOR[1], "PP_LOG_LEVEL": "WARNING",
                     # backlog() counts outbox rows: keep them for the whole run
                     "PP_OUTBOX_RETENTION_SECONDS": "86400",
-                    "PP_WEB_WORKERS": str(web_workers)}
+                    "PP_WEB_WORKERS": str(web_workers), **(env or {})}
         super().__init__()
 
     def command(self, command: str) -> None:

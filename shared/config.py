@@ -119,6 +119,12 @@ class Settings:
     metrics_port: int = 0  # a process's own /metrics port (0: none)
     # Proxies allowed to name the client in X-Forwarded-For (none: the socket peer is it).
     trusted_proxies: TrustedProxies = TrustedProxies()
+    # Interactive requests before bulk work (issue 27, docs/decisions.md): a worker
+    # process lowers its CPU priority by this (os.nice) as it starts; web processes keep 0.
+    worker_nice: int = 10
+    # Ingest takes at most this many events a second of one school's pushes (judged over
+    # 10 seconds); beyond it 429 with Retry-After. 0: unbounded.
+    ingest_school_events_per_second: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -175,7 +181,9 @@ def _operations_settings(env: Mapping[str, str]) -> dict[str, Any]:
         log_level=env.get("PP_LOG_LEVEL") or "INFO",
         log_format=env.get("PP_LOG_FORMAT") or "json",
         metrics_port=int(env.get("PP_METRICS_PORT") or 0),
-        trusted_proxies=_proxies(env))
+        trusted_proxies=_proxies(env),
+        worker_nice=_int(env, "PP_WORKER_NICE", 10),
+        ingest_school_events_per_second=_int(env, "PP_INGEST_SCHOOL_EVENTS_PER_SECOND", 1000))
 
 
 def _messaging_settings(env: Mapping[str, str]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable
@@ -35,10 +36,19 @@ def periodic(name: str, every_seconds: float, work: Callable[[], object]) -> Loo
     return name, run
 
 
+def lower_priority(settings: Settings) -> int:
+    """Bulk work yields the CPU to interactive requests (issue 27, docs/decisions.md): the
+    worker process lowers its own priority by PP_WORKER_NICE before it starts any thread
+    (Linux threads take their creator's niceness); web processes keep theirs. The one
+    place of truth for the stack, compose and Kubernetes alike. Returns the niceness now."""
+    return os.nice(settings.worker_nice) if settings.worker_nice > 0 else os.nice(0)
+
+
 def run_worker(spec: ServiceSpec, settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_format, spec.name)
     settings.require_real_broker()
+    niceness = lower_priority(settings)
     runtime = ServiceRuntime(spec, settings)
     runtime.start()
     stop = threading.Event()
@@ -47,7 +57,8 @@ def run_worker(spec: ServiceSpec, settings: Settings | None = None) -> None:
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
     threads = run_threads(runtime.build_workers(), stop)
-    log.info("worker started service=%s threads=%d", spec.name, len(threads))
+    log.info("worker started service=%s threads=%d nice=%d", spec.name, len(threads),
+             niceness)
     stop.wait()
     for thread in threads:
         thread.join(timeout=15)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 import uuid
 from dataclasses import replace
 
@@ -118,8 +119,15 @@ class RealSystem:
         return school, response.json["access_token"]
 
     def push(self, system_token: str, events: list[dict]) -> dict:
+        """One batch; beyond the school's pace (429), the same batch after Retry-After, as
+        a school system does."""
+        batch = {"batch_id": uuid.uuid4().hex, "events": events}
         response = self.call("ingest", "post", "/api/v1/school-data/batches", system_token,
-                             {"batch_id": uuid.uuid4().hex, "events": events})
+                             batch)
+        while response.status_code == 429:
+            time.sleep(int(response.headers["Retry-After"]))
+            response = self.call("ingest", "post", "/api/v1/school-data/batches",
+                                 system_token, batch)
         assert response.status_code == 202 and not response.json["rejected"], response.json
         return response.json
 

@@ -41,7 +41,7 @@ blp = Blueprint("school-data", __name__, url_prefix="/api/v1/school-data",
 
 @blp.route("/batches", methods=["POST"])
 @require("school_system")
-@answers(409)
+@answers(409, 429)
 @bulk_body(schemas.MAX_BATCH_BYTES)
 @blp.arguments(schemas.Batch, example=examples.BATCH)
 @blp.response(202, schemas.BatchResult, example=examples.BATCH_RESULT)
@@ -50,10 +50,14 @@ def push_batch(body):
 
     Accept a batch: each valid event is applied, each invalid one reported by index.
     The school is the one the credentials belong to. The same batch_id again answers
-    the same and applies nothing twice."""
+    the same and applies nothing twice. A school's pushes are taken at a bounded pace
+    (PP_INGEST_SCHOOL_EVENTS_PER_SECOND over 10 seconds, so parents' reads keep their
+    speed): beyond it the batch is refused whole, 429 `push_rate_exceeded` with
+    `Retry-After` (seconds); nothing of it is kept, send the same batch again after
+    that wait."""
     school_id = current_principal().acting_school()  # the one its token names
     return in_transaction(lambda s: ingest().push(
-        s, school_id, body["batch_id"], body["events"]))
+        s, school_id, body["batch_id"], body["events"], paced=True))
 
 
 @blp.route("/batches", methods=["GET"])

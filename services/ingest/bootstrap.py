@@ -9,6 +9,7 @@ from shared.worker import periodic
 
 from . import api, handlers, models, personal_data
 from .jobs import RosterJobs
+from .pace import PushPace
 from .service import Ingest, RosterImport
 
 
@@ -20,7 +21,8 @@ class UseCases:
 
 
 def build(ctx: ServiceContext) -> UseCases:
-    ingest = Ingest(ctx.outbox, participant_of(ctx, personal_data.IngestParticipant))
+    ingest = Ingest(ctx.outbox, participant_of(ctx, personal_data.IngestParticipant),
+                    PushPace(ctx.settings.ingest_school_events_per_second))
     roster = RosterImport(ingest)
     return UseCases(ingest, roster, RosterJobs(roster, ctx.engine))
 

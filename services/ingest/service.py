@@ -23,6 +23,7 @@ from . import domain, held_roster, oneroster, record_store, roster_scope, schema
 from .ids import random_ids
 from .models import batches, roster_erased, roster_settings
 from .outgoing import EventBuilder
+from .pace import PushPace
 
 log = logging.getLogger(__name__)
 # Told of each stage of an upload's application: (stage, done, total).
@@ -143,11 +144,14 @@ def rejected_source_id(raw: Any) -> str | None:
 class Ingest:
     outbox: Outbox
     participant: RightsParticipant
+    pace: PushPace = PushPace(0)  # a school's pushes over HTTP (pace.py); 0: unbounded
 
     def push(self, session: Session, school_id: str, batch_id: str,
-             events: list[Any], progress: Callable[[int], None] | None = None) -> dict:
+             events: list[Any], progress: Callable[[int], None] | None = None,
+             paced: bool = False) -> dict:
         """`progress` hears how many events were applied, every thousand (a OneRoster
-        job's progress)."""
+        job's progress). `paced`: a school system's push, refused (429) beyond the
+        school's pace; the same batch again is answered as before, never refused."""
         digest = domain.body_hash(events)
         advisory_lock(session, f"ingest:{school_id}")  # one batch of a school at a time
         stored = session.execute(sa.select(batches).where(
@@ -158,6 +162,8 @@ class Ingest:
             return _result(batch_id, stored.accepted, stored.rejected)
         if self.participant.is_offboarded(session, school_id):  # the school's tombstone
             raise SchoolOffboarded(school_id)
+        if paced:
+            self.pace.admit(session, school_id, len(events), utcnow())
 
         validated, rejected = _validate_all(events)
         state = _BatchState.load(session, school_id, _named(validated))

@@ -51,6 +51,10 @@ def signed_out_tokens_are_refused_by_every_process(ports) -> None:
     assert 401 not in after.values(), after
 
 
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_each_service_runs_as_gunicorn_web_and_worker(amqp_url, new_database, tmp_path,
                                                       broker_settings):
     env = {**os.environ, "PP_BROKER_URL": amqp_url, "PP_DATA_DIR": str(tmp_path),
@@ -87,6 +91,9 @@ def test_each_service_runs_as_gunicorn_web_and_worker(amqp_url, new_database, tm
             wait_for(lambda: queue_counts(amqp_url, queue)[1] >= 1, timeout=90,
                      message=f"{service} worker consuming")
         signed_out_tokens_are_refused_by_every_process(ports)
+        # Bulk work yields to requests (issue 27): each worker 10 nicer than its web process.
+        assert [niceness(p.pid) for p in procs[1::2]] == [niceness(p.pid) + 10
+                                                         for p in procs[0::2]]
     finally:
         terminate(procs)
     assert all(proc.returncode is not None for proc in procs)

@@ -519,7 +519,7 @@ def test_worker_deployment_and_scaling(svc):
     assert env_of(c)["PP_METRICS_PORT"]["value"] == "9100"
     assert c["livenessProbe"]["httpGet"]["path"] == "/metrics"
     assert c["livenessProbe"]["httpGet"]["port"] in ("metrics", 9100)
-    assert c["resources"] == {"requests": {"cpu": "100m", "memory": "160Mi"},
+    assert c["resources"] == {"requests": {"cpu": "25m", "memory": "160Mi"},
                               "limits": {"memory": "256Mi"}}
     _check_pod_security(worker)
     _check_common_env(svc, c)

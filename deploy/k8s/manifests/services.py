@@ -16,6 +16,14 @@ RECEIPT_SECRET_DIR = "/run/secrets/receipts"
 RECEIPT_SECRET_FILE = f"{RECEIPT_SECRET_DIR}/secret"
 
 
+# Interactive requests before bulk work (issue 27, docs/decisions.md): under contention a
+# container's CPU share follows its request (cgroup cpu.weight), so a worker requests a
+# quarter of a web pod's and takes the rest only while the node has it idle (no CPU
+# limit on either). A worker also lowers its own niceness (shared/worker.py), which counts
+# only among the processes of its own container.
+WEB_CPU, WORKER_CPU = "100m", "25m"
+
+
 def env_for(svc: str, component: str) -> list[dict]:
     db = db_cluster(svc)
     env = [
@@ -101,7 +109,7 @@ def web_container(svc: str, mounts: list[dict]) -> dict:
                   {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "env": env_for(svc, "web"),
         "envFrom": [{"configMapRef": {"name": "pp-config"}}],
-        "resources": {"requests": {"cpu": "100m", "memory": "192Mi"},
+        "resources": {"requests": {"cpu": WEB_CPU, "memory": "192Mi"},
                       "limits": {"memory": "512Mi"}},
         # Migrations run at start-up: the startup probe gives them time.
         "startupProbe": {"httpGet": {"path": "/healthz", "port": "http"},
@@ -125,7 +133,7 @@ def worker_container(svc: str, mounts: list[dict]) -> dict:
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "env": env_for(svc, "worker"),
         "envFrom": [{"configMapRef": {"name": "pp-config"}}],
-        "resources": {"requests": {"cpu": "100m", "memory": "160Mi"},
+        "resources": {"requests": {"cpu": WORKER_CPU, "memory": "160Mi"},
                       "limits": {"memory": "256Mi"}},
         "startupProbe": {"httpGet": {"path": "/metrics", "port": "metrics"},
                          "periodSeconds": 5, "failureThreshold": 36},
