@@ -325,11 +325,23 @@ async function activateScreen() {
   newPasswordScreen({
     title: t("Activate your account"), path: "/activate", buttonLabel: t("Activate"),
     intro: t("Your school has set up a Pupil Progress account for you. Choose a password to activate it."),
-    action: (token, password) => api.publicCall("POST", "/api/v1/auth/activate",
-                                                { token, password, language: currentLanguage() }),
+    action: activate,
     offerLanguage: true,
     done: t("Your account is active. Sign in with your email address and the password you chose."),
   });
+}
+
+/** Activation records the language chosen on its screen; an identity service that does not
+ *  know the field yet refuses it (422 naming "language"): then without it (recorded later,
+ *  PATCH /api/v1/me, once signed in). */
+async function activate(token, password) {
+  try {
+    return await api.publicCall("POST", "/api/v1/auth/activate",
+                                { token, password, language: currentLanguage() });
+  } catch (error) {
+    if (!(error.fields && error.fields.language)) throw error;
+    return api.publicCall("POST", "/api/v1/auth/activate", { token, password });
+  }
 }
 
 /** The invitation of a school to a login that exists already (with this school or another,
