@@ -15,6 +15,10 @@ from tests.support import wait_for
 
 PASSWORD = "cyfrinair-rhiant-1"
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
+# A date in Welsh: "6 Rhagfyr 2026" (Intl, or the catalogue's months where chromium has no
+# Welsh date data), "… am 18:19" with a time.
+WELSH_DATE = re.compile(r"\d{1,2} (Ionawr|Chwefror|Mawrth|Ebrill|Mai|Mehefin|Gorffennaf|Awst|"
+                        r"Medi|Hydref|Tachwedd|Rhagfyr) \d{4}")
 
 
 def _cymraeg(page):
@@ -93,6 +97,7 @@ def test_a_parent_activates_confirms_reads_and_asks_in_welsh(web_system, open_pa
     expect(page_heading(page)).to_have_text(f"Adroddiadau {kid.name}")
     meta = page.get_by_role("main").locator(".report-list .meta").first
     expect(meta).to_contain_text("cyhoeddwyd")
+    expect(meta).to_contain_text(WELSH_DATE)
     _step(page, "reports", size)
     page.get_by_role("link", name="Adroddiad yr hydref", exact=True).click()
     expect(page.get_by_role("heading", name="Cyrhaeddiad o'i gymharu â'r targed")).to_be_visible()
@@ -184,6 +189,8 @@ def test_the_school_admin_decides_a_request_in_welsh(web_system, open_page, size
     row.get_by_role("link", name="Cais: Mynediad at ddata").click()
     expect(page_heading(page)).to_have_text("Cais: Mynediad at ddata")
     expect(page.get_by_role("main")).to_contain_text("diwrnod ar ôl")
+    expect(page.get_by_role("main")).to_contain_text(WELSH_DATE)
+    expect(page.get_by_role("main")).to_contain_text(re.compile(r" am \d\d:\d\d"))
     trail = page.get_by_role("table", name="Pob cam yn y cais hwn, yn eu trefn")
     expect(trail.get_by_role("row", name=re.compile("Derbyniwyd"))).to_have_count(1)
     _step(page, "admin-request", size)

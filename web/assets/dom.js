@@ -1,7 +1,7 @@
 // Building the page: elements from data, always through textContent and attributes (never
 // innerHTML), so a name or a title from the school can never become markup.
 
-import { locale } from "./i18n.js";
+import { formatDateIn } from "./i18n.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -42,6 +42,5 @@ export function formatDate(iso) {
   if (!iso) return "";
   const date = new Date(iso.length === 10 ? `${iso}T00:00:00Z` : iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleDateString(locale(), { day: "numeric", month: "long", year: "numeric",
-                                           timeZone: "UTC" });
+  return formatDateIn(date, { timeZone: "UTC" });
 }

@@ -106,3 +106,23 @@ export function texts(table) {
     get: (target, key) => (typeof target[key] === "string" ? t(target[key]) : target[key]),
   });
 }
+
+const MONTHS = [N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_("June"),
+                N_("July"), N_("August"), N_("September"), N_("October"), N_("November"),
+                N_("December")];
+
+/** "6 December 2026" ("6 Rhagfyr 2026"), with `time` "… at 18:19" ("… am 18:19"): by
+ *  Intl.DateTimeFormat in the language; a browser built without the language's date data
+ *  (Debian's chromium has no "cy" for dates, though it has its plural rules) gets the
+ *  numbers from Intl and the month's name from the catalogue. */
+export function formatDateIn(date, { time = false, timeZone } = {}) {
+  const options = { day: "numeric", month: "long", year: "numeric", timeZone,
+                    ...(time ? { hour: "2-digit", minute: "2-digit" } : {}) };
+  if (Intl.DateTimeFormat.supportedLocalesOf([locale()]).length) {
+    return new Intl.DateTimeFormat(locale(), options).format(date);
+  }
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { ...options, month: "numeric",
+    hourCycle: "h23" }).formatToParts(date).map((part) => [part.type, part.value]));
+  const day = `${parts.day} ${t(MONTHS[Number(parts.month) - 1])} ${parts.year}`;
+  return time ? t("{date} at {time}", { date: day, time: `${parts.hour}:${parts.minute}` }) : day;
+}

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { h, uniqueId } from "./dom.js";
-import { hasText, locale, N_, t, texts } from "./i18n.js";
+import { formatDateIn, hasText, N_, t, texts } from "./i18n.js";
 
 // The parts of a date, as a message names them ("The day must be a number").
 const PART_TEXT = texts({ day: N_("day"), month: N_("month"), year: N_("year") });
@@ -274,8 +274,7 @@ export function formatDateTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleString(locale(), { day: "numeric", month: "long", year: "numeric",
-                                        hour: "2-digit", minute: "2-digit" });
+  return formatDateIn(date, { time: true });
 }
 
 /** A labelled <select>: options are [value, text]. */
