@@ -68,6 +68,7 @@ def test_a_parent_activates_confirms_reads_and_asks_in_welsh(web_system, open_pa
     expect(page_heading(page)).to_have_text("Actifadwch eich cyfrif")
     expect(page.locator("html")).to_have_attribute("lang", "cy")
     expect(page.get_by_label("Dewiswch gyfrinair")).to_have_value(PASSWORD)
+    expect(page.get_by_label("Cymraeg", exact=True)).to_be_focused()
     expect(page.get_by_role("button", name="Cymraeg")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_role("button", name="Cymraeg")).to_have_attribute("lang", "cy")
     expect(page.get_by_role("button", name="English")).to_have_attribute("lang", "en")

@@ -437,7 +437,7 @@ function languageChoice() {
       const id = `${name}-${code}`;
       return h("div", { class: "radio" },
         h("input", { type: "radio", id, name, value: code, checked: code === currentLanguage(),
-                     onchange: () => switchLanguage(code) }),
+                     onchange: () => switchLanguage(code, { fromScreen: true }) }),
         h("label", { for: id, lang: code }, label));
     }));
 }
@@ -1161,7 +1161,7 @@ function restoreTyped(values) {
 }
 
 /** Cymraeg / English: the same screen (route and what was typed), in the other language. */
-async function switchLanguage(code) {
+async function switchLanguage(code, { fromScreen = false } = {}) {
   if (code === currentLanguage()) return;
   const typed = typedValues();
   await useLanguage(code);
@@ -1169,8 +1169,10 @@ async function switchLanguage(code) {
   recordLanguage(code);
   await render();
   restoreTyped(typed);
-  const option = document.querySelector(`[data-language="${code}"]`);
-  if (option && document.activeElement && !document.activeElement.matches("input")) option.focus();
+  // The focus stays on what was used: the switcher, or the screen's own choice (activation).
+  const choice = document.querySelector(`#main input[type="radio"][value="${code}"]`);
+  const option = fromScreen && choice ? choice : document.querySelector(`[data-language="${code}"]`);
+  if (option) option.focus();
 }
 
 document.querySelectorAll("[data-language]").forEach((option) => {
