@@ -101,7 +101,7 @@ function passkeyItem(passkey, redraw) {
     try {
       await api.call("DELETE", `/api/v1/auth/passkeys/${passkey.id}`);
       await redraw();
-      announce(t("Passkey “{name}” removed. It no longer signs you in.", { name: passkey.name }));
+      announce(t("Passkey \"{name}\" removed. It no longer signs you in.", { name: passkey.name }));
     } catch (error) {
       announceError(explainError(error));
     }
@@ -134,7 +134,7 @@ async function passkeysSection(redraw) {
     try {
       const added = await addPasskey(value, password.input.value);
       await redraw();
-      announce(t("Passkey “{name}” added. You can sign in with it instead of your password.", { name: added.name }));
+      announce(t("Passkey \"{name}\" added. You can sign in with it instead of your password.", { name: added.name }));
     } catch (error) {
       if (error.code === "reauthentication_required" || error.code === "invalid_credentials") {
         password.setError(error.code === "invalid_credentials"
