@@ -7,10 +7,10 @@
 // Network first: the files have no hashed names (no build step), so online the reader
 // always gets the current ones (and the cache is refreshed with them); offline, the copy.
 
-const SHELL_CACHE = "pp-shell-v1";
+const SHELL_CACHE = "pp-shell-v2";
 // The files kept at install, so the app opens offline after one visit: every file under
-// web/ but this one and README.md, and at least every module the page loads at start
-// (tests/unit/test_web_app_install.py). A file missing here is still kept once fetched.
+// web/ but this one and README.md, and at least every module the page loads at start and
+// both languages' catalogues (tests/unit/test_web_app_install.py). A file missing here is still kept once fetched.
 const SHELL = [
   "/index.html",
   "/manifest.webmanifest",
@@ -21,6 +21,9 @@ const SHELL = [
   "/assets/children.js",
   "/assets/dom.js",
   "/assets/favicon.svg",
+  "/assets/i18n.js",
+  "/assets/i18n/cy.json",
+  "/assets/i18n/en.json",
   "/assets/icons/icon-192.png",
   "/assets/icons/icon-512.png",
   "/assets/offline.js",

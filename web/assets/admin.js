@@ -6,6 +6,7 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
+import { N_, t, texts } from "./i18n.js";
 import { relationshipText, requestPeople, requestRelationship, schoolPeople } from "./people.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { schools } from "./schools.js";
@@ -17,55 +18,55 @@ import { allPages, announce, announceError, button, checkbox, explainError, fiel
 const POLL_MS = 1500; // how often an open request's progress is asked again
 const EMBARGO_SLACK_MS = 5 * 60 * 1000; // the API refuses an embargo further in the past
 
-const KIND_TEXT = {
-  access: "Access to data",
-  portability: "Portable copy of data",
-  erasure: "Erasure",
-  rectification: "Correction (rectification)",
-  restriction: "Restriction of processing",
-  objection: "Objection to processing",
-};
-const STATUS_TEXT = {
-  awaiting_school: "Waiting for your decision",
-  in_progress: "In progress",
-  paused: "Paused",
-  completed: "Done",
-  refused: "Refused",
-  failed: "Failed",
-};
-const SUBJECT_TEXT = { student: "a student", guardian: "a parent or carer", staff: "a member of staff" };
-const FILER_TEXT = { school_admin: "the school", parent: "a parent", student: "the student" };
-const STEP_TEXT = {
-  received: "Received",
-  resolving: "Looking up the school's id",
-  resolved: "The school's id found",
-  unknown_source_id: "The school's id is unknown",
-  approved: "Approved",
-  refused: "Refused",
-  task_for_school: "A task for the school",
-  sent: "Sent to every part of the system",
-  answered_done: "Answered: done",
-  answered_failed: "Answered: failed",
-  completed: "Completed",
-  retried: "Asked again",
-  reasked: "Asked again automatically",
-  extended: "Deadline extended",
-  paused: "Paused",
-  resumed: "Resumed",
-  exported: "Export downloaded",
-  export_released: "Export released to the person who asked",
-  exported_to_requester: "Export downloaded by the person who asked",
-  receipt_downloaded: "Receipt downloaded",
-  export_withdrawn: "Export withdrawn: someone it names was erased",
-};
-const LINK_TEXT = { pending: "Waiting for the parent", verified: "Confirmed", locked: "Locked",
-                    revoked: "Revoked" };
+const KIND_TEXT = texts({
+  access: N_("Access to data"),
+  portability: N_("Portable copy of data"),
+  erasure: N_("Erasure"),
+  rectification: N_("Correction (rectification)"),
+  restriction: N_("Restriction of processing"),
+  objection: N_("Objection to processing"),
+});
+const STATUS_TEXT = texts({
+  awaiting_school: N_("Waiting for your decision"),
+  in_progress: N_("In progress"),
+  paused: N_("Paused"),
+  completed: N_("Done"),
+  refused: N_("Refused"),
+  failed: N_("Failed"),
+});
+const SUBJECT_TEXT = texts({ student: N_("a student"), guardian: N_("a parent or carer"), staff: N_("a member of staff") });
+const FILER_TEXT = texts({ school_admin: N_("the school"), parent: N_("a parent"), student: N_("the student") });
+const STEP_TEXT = texts({
+  received: N_("Received"),
+  resolving: N_("Looking up the school's id"),
+  resolved: N_("The school's id found"),
+  unknown_source_id: N_("The school's id is unknown"),
+  approved: N_("Approved"),
+  refused: N_("Refused"),
+  task_for_school: N_("A task for the school"),
+  sent: N_("Sent to every part of the system"),
+  answered_done: N_("Answered: done"),
+  answered_failed: N_("Answered: failed"),
+  completed: N_("Completed"),
+  retried: N_("Asked again"),
+  reasked: N_("Asked again automatically"),
+  extended: N_("Deadline extended"),
+  paused: N_("Paused"),
+  resumed: N_("Resumed"),
+  exported: N_("Export downloaded"),
+  export_released: N_("Export released to the person who asked"),
+  exported_to_requester: N_("Export downloaded by the person who asked"),
+  receipt_downloaded: N_("Receipt downloaded"),
+  export_withdrawn: N_("Export withdrawn: someone it names was erased"),
+});
+const LINK_TEXT = texts({ pending: N_("Waiting for the parent"), verified: N_("Confirmed"), locked: N_("Locked"),
+                    revoked: N_("Revoked") });
 const OPEN = ["awaiting_school", "in_progress", "paused"];
 
 export function navItems() {
-  return [["Requests", "/requests"], ["Reports", "/reports"], ["Links", "/links"],
-          ["School data", "/school-data"], ["Two-step sign-in", "/two-step"],
-          ["How we keep your data safe", "/privacy"], ["Sign out", "/sign-out"]];
+  return [[t("Requests"), "/requests"], [t("Reports"), "/reports"], [t("Links"), "/links"],
+          [t("School data"), "/school-data"], [t("Two-step sign-in"), "/two-step"],
+          [t("How we keep your data safe"), "/privacy"], [t("Sign out"), "/sign-out"]];
 }
 
 export async function route(path, url) {
@@ -100,7 +101,7 @@ async function twoStepScreen() {
     if (schools().length > 1) section.prepend(h("p", { class: "hint" }, school.name));
     sections.push(section);
   }
-  show("Two-step sign-in", ownTwoStepSection(), ...sections);
+  show(t("Two-step sign-in"), ownTwoStepSection(), ...sections);
 }
 
 // --- small pieces --------------------------------------------------------------------------
@@ -128,55 +129,57 @@ function unavailable(title, error, back, backText) {
 function deadline(request) {
   if (!OPEN.includes(request.status)) return formatDate(request.due_at);
   if (request.overdue) {
-    return `${formatDate(request.due_at)}: overdue by ${plural(Math.max(1, -request.days_left), "day")}`;
+    return t("{date}: overdue by {days}", { date: formatDate(request.due_at), days: plural(Math.max(1, -request.days_left), "day") });
   }
-  return `${formatDate(request.due_at)} (${plural(Math.max(0, request.days_left), "day")} left)`;
+  return t("{date} ({count} days left)", { date: formatDate(request.due_at), count: Math.max(0, request.days_left) });
 }
 
 function requestTitle(request) {
-  return `${KIND_TEXT[request.kind] || request.kind} request`;
+  return t("{kind} request", { kind: KIND_TEXT[request.kind] || request.kind });
 }
 
 function about(request, name) {
   const subject = request.subject || {};
-  const kind = SUBJECT_TEXT[subject.type] || subject.type || "someone";
+  const kind = SUBJECT_TEXT[subject.type] || subject.type || t("someone");
   if (name) return `${name} (${kind})`;
-  return `${kind} (id ${subject.id || "not known yet"})`;
+  return t("{kind} (id {id})", { kind, id: subject.id || t("not known yet") });
 }
 
 /** Who filed a request, by name where the school has one (issue 24). */
 function filerText(request, filer) {
-  const kind = FILER_TEXT[request.filed_as] || "the school";
+  const kind = FILER_TEXT[request.filed_as] || t("the school");
   if (!filer) return kind;
-  return request.filed_as === "school_admin" ? `${filer} (for the school)` : `${filer} (${kind})`;
+  return request.filed_as === "school_admin" ? t("{filer} (for the school)", { filer }) : `${filer} (${kind})`;
 }
 
 // --- subject requests ----------------------------------------------------------------------
 
-const SCOPES = [["open", "Open"], ["overdue", "Overdue"], ["all", "All"]];
+const SCOPES = [["open", N_("Open")], ["overdue", N_("Overdue")], ["all", N_("All")]];
 
 function requestRow(request, names = {}) {
-  const kind = SUBJECT_TEXT[(request.subject || {}).type] || "someone";
+  const kind = SUBJECT_TEXT[(request.subject || {}).type] || t("someone");
   return h("li", { class: "request" },
     h("a", { href: `/requests/${encodeURIComponent(request.id)}` }, requestTitle(request)),
-    h("span", { class: "meta" }, ` about ${names.about ? `${names.about} (${kind})` : kind}, from ${filerText(request, names.filer)}, received ${formatDate(request.received_at)}; due ${deadline(request)}`),
+    h("span", { class: "meta" }, " ", t("about {whom}, from {filer}, received {date}; due {deadline}", {
+      whom: names.about ? `${names.about} (${kind})` : kind, filer: filerText(request, names.filer),
+      date: formatDate(request.received_at), deadline: deadline(request) })),
     h("span", { class: `badge badge--${request.overdue ? "overdue" : request.status}` },
-      request.overdue ? "Overdue" : STATUS_TEXT[request.status] || request.status));
+      request.overdue ? t("Overdue") : STATUS_TEXT[request.status] || request.status));
 }
 
 function fileRequestForm(onFiled) {
-  const kind = selectField({ label: "Kind of request", name: "kind",
+  const kind = selectField({ label: t("Kind of request"), name: "kind",
     options: Object.entries(KIND_TEXT).filter(([k]) => k !== "objection"), value: "access" });
-  const type = selectField({ label: "About", name: "subject-type",
-    options: [["student", "A student"], ["guardian", "A parent or carer"], ["staff", "A member of staff"]],
+  const type = selectField({ label: t("About"), name: "subject-type",
+    options: [["student", t("A student")], ["guardian", t("A parent or carer")], ["staff", t("A member of staff")]],
     value: "student" });
-  const source = field({ label: "The school's id for this person", name: "source-id",
-    autocomplete: "off", hint: "The id your school's system uses for the record (its source id)." });
+  const source = field({ label: t("The school's id for this person"), name: "source-id",
+    autocomplete: "off", hint: t("The id your school's system uses for the record (its source id).") });
   const submit = async () => {
     source.setError(null);
     if (!source.input.value.trim()) {
-      source.setError("Enter the school's id for the person.");
-      announceError("Enter the school's id for the person.");
+      source.setError(t("Enter the school's id for the person."));
+      announceError(t("Enter the school's id for the person."));
       source.input.focus();
       return;
     }
@@ -185,13 +188,13 @@ function fileRequestForm(onFiled) {
         kind: kind.input.value,
         subject: { type: type.input.value, source_id: source.input.value.trim() } });
       source.input.value = "";
-      announce(`The request is filed: ${STATUS_TEXT[filed.status] || filed.status}.`);
+      announce(t("The request is filed: {status}.", { status: STATUS_TEXT[filed.status] || filed.status }));
       onFiled(filed);
     } catch (error) {
       announceError(explainError(error));
     }
   };
-  return form(submit, kind.wrapper, type.wrapper, source.wrapper, button("File the request"));
+  return form(submit, kind.wrapper, type.wrapper, source.wrapper, button(t("File the request")));
 }
 
 async function requestsScreen(url) {
@@ -205,7 +208,7 @@ async function requestsScreen(url) {
   };
   const list = h("ul", { class: "request-list" }, await rowsOf(answer.items));
   const empty = h("p", { hidden: answer.items.length > 0 }, {
-    open: "No request is open.", overdue: "No request is overdue.", all: "No request has been made yet.",
+    open: t("No request is open."), overdue: t("No request is overdue."), all: t("No request has been made yet."),
   }[scope]);
   let next = answer.next;
   const more = h("button", { type: "button", class: "button button--secondary", hidden: !next,
@@ -215,19 +218,19 @@ async function requestsScreen(url) {
         list.append(...await rowsOf(page.items));
         next = page.next;
         more.hidden = !next;
-        announce(`${plural(page.items.length, "more request")} shown.`);
+        announce(t("{count} more requests shown.", { count: page.items.length }));
       } catch (error) {
         announceError(explainError(error));
       }
-    } }, "Show more requests");
-  show("Subject requests",
-    h("p", {}, "Requests from parents and students wait for your decision. Once approved, every part of Pupil Progress answers; the law gives one month, which you may extend by up to two months with a reason."),
-    h("nav", { "aria-label": "Which requests", class: "child-switcher" },
+    } }, t("Show more requests"));
+  show(t("Subject requests"),
+    h("p", {}, t("Requests from parents and students wait for your decision. Once approved, every part of Pupil Progress answers; the law gives one month, which you may extend by up to two months with a reason.")),
+    h("nav", { "aria-label": t("Which requests"), class: "child-switcher" },
       h("ul", {}, SCOPES.map(([s, label]) => h("li", {},
-        h("a", { href: `/requests?scope=${s}`, "aria-current": s === scope ? "page" : false }, label))))),
+        h("a", { href: `/requests?scope=${s}`, "aria-current": s === scope ? "page" : false }, t(label)))))),
     empty, list, more,
-    card("File a request for someone",
-      h("p", {}, "When someone asks the school directly, file it here: it starts at once."),
+    card(t("File a request for someone"),
+      h("p", {}, t("When someone asks the school directly, file it here: it starts at once.")),
       fileRequestForm((filed) => {
         if (scope === "overdue") return;
         rowsOf([filed]).then(([row]) => list.prepend(row));
@@ -238,18 +241,18 @@ async function requestsScreen(url) {
 function progressItems(request) {
   return Object.entries(request.services || {}).map(([name, progress]) =>
     h("li", { class: `progress progress--${progress}` },
-      `${SERVICE_TEXT[name] || name}: ${PROGRESS_TEXT[progress] || progress}`));
+      t("{service}: {progress}", { service: SERVICE_TEXT[name] || name, progress: PROGRESS_TEXT[progress] || progress })));
 }
 
-const ROLE_TEXT = { school_admin: "school staff", parent: "parent", student: "student" };
+const ROLE_TEXT = texts({ school_admin: N_("school staff"), parent: N_("parent"), student: N_("student") });
 
 /** Who took a step: "You", a name the school recorded (with its role), or Pupil Progress. */
 function actorText(actor, people) {
-  if (!actor) return "Pupil Progress";
-  if (session.me && actor === session.me.id) return "You";
+  if (!actor) return t("Pupil Progress");
+  if (session.me && actor === session.me.id) return t("You");
   const person = people && people.accounts.get(actor);
   if (person) return `${person.name} (${ROLE_TEXT[person.role] || person.role})`;
-  return `An account no longer at the school (${actor.slice(0, 8)})`;
+  return t("An account no longer at the school ({id})", { id: actor.slice(0, 8) });
 }
 
 function auditRows(steps, people) {
@@ -268,7 +271,7 @@ async function requestScreen(requestId) {
     [request, steps] = await Promise.all([
       api.call("GET", path), api.call("GET", `${path}/audit`).then((a) => a.items)]);
   } catch (error) {
-    unavailable("Request not available", error, "/requests", "All requests");
+    unavailable(t("Request not available"), error, "/requests", t("All requests"));
     return;
   }
   // Names from the services holding them (dsar keeps ids only); asked again when new.
@@ -290,11 +293,11 @@ async function requestScreen(requestId) {
   const facts = h("div", {});
   const actions = h("div", {});
   const progressHeading = h("h2", { id: uniqueId("progress"), tabindex: "-1" },
-    "Progress in each part of the system");
+    t("Progress in each part of the system"));
   const progress = h("ul", { class: "progress-list", "aria-labelledby": progressHeading.id });
   const progressPart = h("div", {}, progressHeading, progress);
   const trail = h("tbody", {});
-  const actionsHeading = h("h2", { id: uniqueId("decide"), tabindex: "-1" }, "What you can do");
+  const actionsHeading = h("h2", { id: uniqueId("decide"), tabindex: "-1" }, t("What you can do"));
 
   const refresh = async () => {
     [request, steps] = await Promise.all([
@@ -319,118 +322,119 @@ async function requestScreen(requestId) {
   };
 
   const refuseBox = () => {
-    const reason = textArea("Reason for refusing", "refusal-reason", {
-      required: true, hint: "The requester sees this reason." });
+    const reason = textArea(t("Reason for refusing"), "refusal-reason", {
+      required: true, hint: t("The requester sees this reason.") });
     const box = h("div", { class: "confirm", hidden: true },
       form(async () => {
         if (!reason.input.value.trim()) {
-          announceError("Give the reason for refusing.");
+          announceError(t("Give the reason for refusing."));
           reason.input.focus();
           return;
         }
-        await act("refuse", { reason: reason.input.value.trim() }, "The request is refused.");
+        await act("refuse", { reason: reason.input.value.trim() }, t("The request is refused."));
       }, reason.wrapper,
-      h("div", { class: "actions" }, button("Refuse the request", { class: "button button--danger" }),
+      h("div", { class: "actions" }, button(t("Refuse the request"), { class: "button button--danger" }),
         h("button", { type: "button", class: "button button--secondary",
-                      onclick: () => { box.hidden = true; } }, "Cancel"))));
+                      onclick: () => { box.hidden = true; } }, t("Cancel")))));
     return { box, open: () => { box.hidden = false; reason.input.focus(); } };
   };
 
   const extendForm = () => {
-    const months = selectField({ label: "Extend by", name: "extend-months",
-                                 options: [["1", "1 month"], ["2", "2 months"]], value: "1" });
-    const reason = textArea("Reason for the extension", "extension-reason", { required: true,
-      hint: "Allowed when a request is complex or there are many; tell the requester within the first month." });
-    return card("Extend the deadline", form(async () => {
+    const months = selectField({ label: t("Extend by"), name: "extend-months",
+                                 options: [["1", t("1 month")], ["2", t("2 months")]], value: "1" });
+    const reason = textArea(t("Reason for the extension"), "extension-reason", { required: true,
+      hint: t("Allowed when a request is complex or there are many; tell the requester within the first month.") });
+    return card(t("Extend the deadline"), form(async () => {
       if (!reason.input.value.trim()) {
-        announceError("Give the reason for the extension.");
+        announceError(t("Give the reason for the extension."));
         reason.input.focus();
         return;
       }
       await act("extend", { months: Number(months.input.value), reason: reason.input.value.trim() },
-        "The deadline is extended.");
-    }, months.wrapper, reason.wrapper, button("Extend the deadline")));
+        t("The deadline is extended."));
+    }, months.wrapper, reason.wrapper, button(t("Extend the deadline"))));
   };
 
   const draw = () => {
-    const status = request.overdue ? "Overdue" : STATUS_TEXT[request.status] || request.status;
+    const status = request.overdue ? t("Overdue") : STATUS_TEXT[request.status] || request.status;
     facts.replaceChildren(summary([
-      ["Status", status],
-      ["About", about(request, names.about)],
-      ["Filed by", filerText(request, names.filer)],
-      relationship ? ["Relationship", relationship] : null,
-      ["Received", formatDateTime(request.received_at)],
-      ["Due by", deadline(request)],
-      request.extension_months ? ["Extended", `${plural(request.extension_months, "month")}: ${request.extension_reason || ""}`] : null,
-      request.details && request.details.note ? ["Note from the requester", request.details.note] : null,
-      request.refusal_reason ? ["Reason for refusing", request.refusal_reason] : null,
-      request.completed_at ? ["Finished", formatDateTime(request.completed_at)] : null,
+      [t("Status"), status],
+      [t("About"), about(request, names.about)],
+      [t("Filed by"), filerText(request, names.filer)],
+      relationship ? [t("Relationship"), relationship] : null,
+      [t("Received"), formatDateTime(request.received_at)],
+      [t("Due by"), deadline(request)],
+      request.extension_months ? [t("Extended"), t("{months}: {reason}", { months: plural(request.extension_months, "month"), reason: request.extension_reason || "" })] : null,
+      request.details && request.details.note ? [t("Note from the requester"), request.details.note] : null,
+      request.refusal_reason ? [t("Reason for refusing"), request.refusal_reason] : null,
+      request.completed_at ? [t("Finished"), formatDateTime(request.completed_at)] : null,
     ]));
     const parts = [];
     if (request.status === "awaiting_school") {
       const refuse = refuseBox();
-      parts.push(h("p", {}, "Check that the requester is entitled to this, then approve or refuse it."),
+      parts.push(h("p", {}, t("Check that the requester is entitled to this, then approve or refuse it.")),
         h("div", { class: "actions" },
           h("button", { type: "button", class: "button",
-                        onclick: () => act("approve", undefined, "The request is approved: every part of the system is answering it.") },
-            "Approve"),
+                        onclick: () => act("approve", undefined, t("The request is approved: every part of the system is answering it.")) },
+            t("Approve")),
           h("button", { type: "button", class: "button button--secondary", onclick: refuse.open },
-            "Refuse")),
+            t("Refuse"))),
         refuse.box);
     }
     if (request.kind === "rectification" && request.status === "in_progress") {
-      parts.push(h("p", { class: "notice" }, "A task for the school: correct the record in the school's own system, which then pushes the correction here. Mark it done once the correction is sent."),
+      parts.push(h("p", { class: "notice" }, t("A task for the school: correct the record in the school's own system, which then pushes the correction here. Mark it done once the correction is sent.")),
         h("div", { class: "actions" }, h("button", { type: "button", class: "button",
-          onclick: () => act("complete", undefined, "The correction is marked as done.") },
-        "Mark the correction as done")));
+          onclick: () => act("complete", undefined, t("The correction is marked as done.")) },
+        t("Mark the correction as done"))));
     }
     if (request.status === "in_progress" && request.kind !== "rectification"
         && Object.values(request.services || {}).some((p) => p !== "done")) {
       parts.push(h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary",
-        onclick: () => act("retry", undefined, "The parts that have not answered are asked again.") },
-      "Ask the parts that have not answered again")));
+        onclick: () => act("retry", undefined, t("The parts that have not answered are asked again.")) },
+      t("Ask the parts that have not answered again"))));
     }
     if (request.status === "in_progress" || request.status === "paused") {
       const paused = request.status === "paused";
       parts.push(h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary",
-        onclick: () => act("pause", { paused: !paused }, paused ? "The request is resumed." : "The request is paused: the deadline waits.") },
-      paused ? "Resume" : "Pause while waiting for the requester")));
+        onclick: () => act("pause", { paused: !paused }, paused ? t("The request is resumed.") : t("The request is paused: the deadline waits.")) },
+      paused ? t("Resume") : t("Pause while waiting for the requester"))));
     }
     if (request.export_available && request.export_released) {
-      parts.push(h("p", {}, `Released to the person who asked: they can download the copy in the app until ${formatDateTime(request.export_expires_at)}.`));
+      parts.push(h("p", {}, t("Released to the person who asked: they can download the copy in the app until {date}.", { date: formatDateTime(request.export_expires_at) })));
     } else if (request.export_available && ["parent", "student"].includes(request.filed_as)) {
       // The school's choice (issue 24): hand the copy over itself, or release it to the
       // person who asked, who then downloads it in the app until it expires.
-      parts.push(h("p", {}, `The copy of the data is ready until ${formatDateTime(request.export_expires_at)}. Download it and hand it over yourself, or release it to the person who asked: they can then download it in the app until then.`),
+      parts.push(h("p", {}, t("The copy of the data is ready until {date}. Download it and hand it over yourself, or release it to the person who asked: they can then download it in the app until then.", { date: formatDateTime(request.export_expires_at) })),
         h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary",
-          onclick: () => act("release", undefined, "The copy is released: the person who asked can download it in the app.") },
-        "Release to the person who asked")));
+          onclick: () => act("release", undefined, t("The copy is released: the person who asked can download it in the app.")) },
+        t("Release to the person who asked"))));
     }
     if (request.export_available) {
       const toRequester = ["parent", "student"].includes(request.filed_as);
-      parts.push(h("p", {}, `${toRequester ? "" : `The copy of the data is ready until ${formatDateTime(request.export_expires_at)}. Send it to the requester securely. `}The zip holds a summary to read and print (your-data.html) and the full data as JSON and CSV files.`),
+      parts.push(h("p", {}, toRequester ? null : [t("The copy of the data is ready until {date}. Send it to the requester securely.", { date: formatDateTime(request.export_expires_at) }), " "],
+        t("The zip holds a summary to read and print (your-data.html) and the full data as JSON and CSV files.")),
         h("div", { class: "actions" }, h("button", { type: "button", class: "button", onclick: async () => {
           try {
             await saveDownload(await api.callRaw("GET", `${path}/export`), `subject-request-${request.id}.zip`);
-            announce("The export is downloaded.");
+            announce(t("The export is downloaded."));
           } catch (error) {
             announceError(explainError(error));
           }
-        } }, "Download the export")));
+        } }, t("Download the export"))));
     }
     if (request.receipt_available) {
-      parts.push(h("p", {}, "The receipt is the school's proof of what was done: every part of Pupil Progress signed its own answer, and anyone can check the signatures without us."),
+      parts.push(h("p", {}, t("The receipt is the school's proof of what was done: every part of Pupil Progress signed its own answer, and anyone can check the signatures without us.")),
         h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary", onclick: async () => {
           try {
             await saveDownload(await api.callRaw("GET", `${path}/receipt`), `receipt-${request.id}.jws`);
-            announce("The receipt is downloaded.");
+            announce(t("The receipt is downloaded."));
           } catch (error) {
             announceError(explainError(error));
           }
-        } }, "Download the receipt")));
+        } }, t("Download the receipt"))));
     }
     if (OPEN.includes(request.status)) parts.push(extendForm());
-    if (!parts.length) parts.push(h("p", {}, "Nothing is left to do on this request."));
+    if (!parts.length) parts.push(h("p", {}, t("Nothing is left to do on this request.")));
     actions.replaceChildren(actionsHeading, ...parts);
     const services = progressItems(request);
     progressPart.hidden = !services.length || request.status === "awaiting_school";
@@ -449,8 +453,8 @@ async function requestScreen(requestId) {
         await sleep(POLL_MS);
         if (!progress.isConnected) break;
         await refresh();
-        if (request.status === "completed") announce("The request is complete: every part of the system has answered.");
-        if (request.status === "failed") announceError("The request failed in a part of the system: ask it again.");
+        if (request.status === "completed") announce(t("The request is complete: every part of the system has answered."));
+        if (request.status === "failed") announceError(t("The request failed in a part of the system: ask it again."));
       }
     } catch (error) {
       if (progress.isConnected) announceError(explainError(error));
@@ -461,9 +465,9 @@ async function requestScreen(requestId) {
 
   draw();
   show(requestTitle(request), facts, actions, progressPart,
-    h("h2", {}, "Audit trail"),
-    table("Every step of this request, in order", ["When", "Step", "Part of the system", "By"], trail),
-    h("p", {}, h("a", { href: "/requests" }, "All requests")));
+    h("h2", {}, t("Audit trail")),
+    table(t("Every step of this request, in order"), [t("When"), t("Step"), t("Part of the system"), t("By")], trail),
+    h("p", {}, h("a", { href: "/requests" }, t("All requests"))));
   follow();
 }
 

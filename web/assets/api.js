@@ -3,6 +3,8 @@
 // closes) so that a reload keeps the reader signed in. Never localStorage
 // (docs/decisions.md, "The web app").
 
+import { currentLanguage, t } from "./i18n.js";
+
 const REFRESH_KEY = "pp.refresh";
 const EARLY_SECONDS = 30; // refresh a little before the access token expires
 
@@ -28,7 +30,7 @@ async function steppedUp(error) {
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || `The request failed (${status}).`);
+    super(error.message || t("The request failed ({status}).", { status }));
     this.status = status;
     this.code = error.code || "error";
     this.fields = error.fields || {};
@@ -71,7 +73,7 @@ export function hasSession() {
 }
 
 async function send(method, path, body, token) {
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", "Accept-Language": currentLanguage() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
@@ -80,7 +82,7 @@ async function send(method, path, body, token) {
                                    body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new ApiError(0, { error: { code: "offline",
-      message: "We could not reach Pupil Progress. Check your connection and try again." } });
+      message: t("We could not reach Pupil Progress. Check your connection and try again.") } });
   }
   const text = await response.text();
   let data = null;
@@ -124,7 +126,7 @@ async function currentToken() {
 export async function call(method, path, body) {
   const token = await currentToken();
   if (!token) throw new ApiError(401, { error: { code: "unauthorized",
-                                                 message: "Please sign in." } });
+                                                 message: t("Please sign in.") } });
   try {
     return await send(method, path, body, token);
   } catch (error) {
@@ -160,7 +162,7 @@ export function secondFactorState() {
 /** A call with the current token, never retried: a wrong code must count once. */
 async function callOnce(method, path, body) {
   const token = await currentToken();
-  if (!token) throw new ApiError(401, { error: { code: "unauthorized", message: "Please sign in." } });
+  if (!token) throw new ApiError(401, { error: { code: "unauthorized", message: t("Please sign in.") } });
   return send(method, path, body, token);
 }
 
@@ -186,7 +188,7 @@ export async function passSecondFactor(body) {
 export async function switchRole(role) {
   if (refreshing) await refreshing;
   const token = storedRefreshToken();
-  if (!token) throw new ApiError(401, { error: { code: "unauthorized", message: "Please sign in." } });
+  if (!token) throw new ApiError(401, { error: { code: "unauthorized", message: t("Please sign in.") } });
   keepTokens(await send("POST", "/api/v1/auth/token", { grant_type: "refresh_token",
                                                         refresh_token: token, role }));
 }
@@ -204,13 +206,14 @@ export async function signOut() {
 }
 
 async function sendRaw(method, path, body, token) {
-  const headers = { Accept: "application/json, application/zip" };
+  const headers = { Accept: "application/json, application/zip",
+                    "Accept-Language": currentLanguage() };
   if (token) headers.Authorization = `Bearer ${token}`;
   try {
     return await fetch(path, { method, headers, credentials: "omit", cache: "no-store", body });
   } catch {
     throw new ApiError(0, { error: { code: "offline",
-      message: "We could not reach Pupil Progress. Check your connection and try again." } });
+      message: t("We could not reach Pupil Progress. Check your connection and try again.") } });
   }
 }
 

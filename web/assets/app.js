@@ -4,6 +4,7 @@
 // browser tests rely on are listed in web/README.md; change them there too.
 
 import * as api from "./api.js";
+import { currentLanguage, N_, preferredLanguage, t, texts, tParts, useLanguage } from "./i18n.js";
 import { accountScreen, explainPasskeyError, passkeysSupported, signInWithPasskey } from "./passkeys.js";
 import { formatDate, h, uniqueId } from "./dom.js";
 import { inChildOrder } from "./children.js";
@@ -18,28 +19,30 @@ import { allPages, announce, announceError, button, clearMessages, dateField, ex
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
 
-const STATUS_TEXT = {
-  awaiting_school: "Waiting for the school",
-  in_progress: "In progress",
-  paused: "Paused by the school",
-  completed: "Done",
-  refused: "Refused by the school",
-  failed: "Could not be completed",
-};
-const KIND_TEXT = {
-  access: "A copy of your data",
-  portability: "A portable copy of your data",
-  erasure: "Erasure of your data",
-  rectification: "Correction of your data",
-  restriction: "Restriction of the use of your data",
-  objection: "Objection to the use of your data",
-};
+const STATUS_TEXT = texts({
+  awaiting_school: N_("Waiting for the school"),
+  in_progress: N_("In progress"),
+  paused: N_("Paused by the school"),
+  completed: N_("Done"),
+  refused: N_("Refused by the school"),
+  failed: N_("Could not be completed"),
+});
+const KIND_TEXT = texts({
+  access: N_("A copy of your data"),
+  portability: N_("A portable copy of your data"),
+  erasure: N_("Erasure of your data"),
+  rectification: N_("Correction of your data"),
+  restriction: N_("Restriction of the use of your data"),
+  objection: N_("Objection to the use of your data"),
+});
 const MIN_PASSWORD = 10;
-const USED_LINK = "This link has expired or has already been used. Ask the school to send a new invitation, or ask for a new password link.";
+// Each language named in itself (and marked so: lang="cy", lang="en").
+const LANGUAGE_NAMES = [["cy", "Cymraeg"], ["en", "English"]];
+const USED_LINK = N_("This link has expired or has already been used. Ask the school to send a new invitation, or ask for a new password link.");
 // A login may act in several roles (a teacher who is a parent too): one at a time, switched
 // from the navigation.
-const ROLE_TEXT = { parent: "parent", student: "student", school_admin: "school staff",
-                    operator: "operator" };
+const ROLE_TEXT = texts({ parent: N_("parent"), student: N_("student"), school_admin: N_("school staff"),
+                    operator: N_("operator") });
 
 const state = {
   me: null,
@@ -71,29 +74,29 @@ window.addEventListener("popstate", () => render());
 function navItems() {
   const role = state.me && state.me.role;
   if (role === "parent") {
-    return [["Children", "/children"], ["Reports", "/reports"], ["Requests", "/requests"],
-            ["Notifications", "/notifications"], ["How we keep your data safe", "/privacy"],
-            ["Sign out", "/sign-out"]];
+    return [[t("Children"), "/children"], [t("Reports"), "/reports"], [t("Requests"), "/requests"],
+            [t("Notifications"), "/notifications"], [t("How we keep your data safe"), "/privacy"],
+            [t("Sign out"), "/sign-out"]];
   }
   if (role === "student") {
-    return [["Reports", "/reports"], ["Requests", "/requests"],
-            ["Notifications", "/notifications"], ["How we keep your data safe", "/privacy"],
-            ["Sign out", "/sign-out"]];
+    return [[t("Reports"), "/reports"], [t("Requests"), "/requests"],
+            [t("Notifications"), "/notifications"], [t("How we keep your data safe"), "/privacy"],
+            [t("Sign out"), "/sign-out"]];
   }
   if (state.staff) return state.staff.navItems();
   // Signed in, or between the password and the second factor (the code or enrolment
   // screens): the person is signed in already and may only sign out, never "Sign in".
   if (state.me || (api.hasSession() && needsSecondFactor())) {
-    return [["How we keep your data safe", "/privacy"], ["Sign out", "/sign-out"]];
+    return [[t("How we keep your data safe"), "/privacy"], [t("Sign out"), "/sign-out"]];
   }
-  return [["Sign in", "/sign-in"], ["How we keep your data safe", "/privacy"]];
+  return [[t("Sign in"), "/sign-in"], [t("How we keep your data safe"), "/privacy"]];
 }
 
 /** Links to the login's other roles, before "Sign out". */
 function withRoleSwitch(items) {
   const others = ((state.me && state.me.roles) || []).filter((r) => r !== state.me.role && ROLE_TEXT[r]);
   if (!others.length) return items;
-  const switches = others.map((r) => [`Use as ${ROLE_TEXT[r]}`, `/switch/${r}`]);
+  const switches = others.map((r) => [t("Use as {role}", { role: ROLE_TEXT[r] }), `/switch/${r}`]);
   const last = items.length - 1;
   return items[last] && items[last][1] === "/sign-out"
     ? [...items.slice(0, last), ...switches, items[last]] : [...items, ...switches];
@@ -104,7 +107,7 @@ function withAccount(items) {
   if (!state.me) return items;
   const last = items.length - 1;
   return items[last] && items[last][1] === "/sign-out"
-    ? [...items.slice(0, last), ["Account", "/account"], items[last]] : items;
+    ? [...items.slice(0, last), [t("Account"), "/account"], items[last]] : items;
 }
 
 function drawNav(path) {
@@ -136,14 +139,14 @@ async function loadLinks() {
 }
 
 function childName(link) {
-  return (link.student && link.student.name) || "Your child";
+  return (link.student && link.student.name) || t("Your child");
 }
 
 /** The students whose reports this reader may open: [{id, name, school_id}]. */
 async function readableStudents() {
   if (state.me.role === "student") {
     return inChildOrder((state.me.student_ids || []).map((id) => ({
-      id, name: state.me.name || "You", school_id: (state.me.school_ids || [])[0] })));
+      id, name: state.me.name || t("You"), school_id: (state.me.school_ids || [])[0] })));
   }
   const links = await loadLinks();
   return links.filter((l) => l.status === "verified")
@@ -161,16 +164,16 @@ async function schoolOfStudent(studentId) {
 // --- screens: signing in -------------------------------------------------------------------
 
 function signInScreen(message) {
-  const email = field({ label: "Email", type: "email", name: "email", autocomplete: "username" });
-  const password = field({ label: "Password", type: "password", name: "password",
+  const email = field({ label: t("Email"), type: "email", name: "email", autocomplete: "username" });
+  const password = field({ label: t("Password"), type: "password", name: "password",
                            autocomplete: "current-password" });
   const problem = h("p", { class: "form-error", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     email.setError(null);
     password.setError(null);
-    if (!email.input.value.trim()) { email.setError("Enter your email address."); email.input.focus(); return; }
-    if (!password.input.value) { password.setError("Enter your password."); password.input.focus(); return; }
+    if (!email.input.value.trim()) { email.setError(t("Enter your email address.")); email.input.focus(); return; }
+    if (!password.input.value) { password.setError(t("Enter your password.")); password.input.focus(); return; }
     try {
       await api.signIn(email.input.value.trim(), password.input.value);
       forgetReader();
@@ -181,7 +184,7 @@ function signInScreen(message) {
         return;
       }
       await afterSignIn();
-      announce("You are signed in.");
+      announce(t("You are signed in."));
     } catch (error) {
       problem.textContent = explainError(error);
       problem.hidden = false;
@@ -190,12 +193,12 @@ function signInScreen(message) {
       password.input.focus();
     }
   };
-  show("Sign in",
+  show(t("Sign in"),
     message ? h("p", { class: "notice" }, message) : null,
-    form(submit, problem, email.wrapper, password.wrapper, button("Sign in")),
+    form(submit, problem, email.wrapper, password.wrapper, button(t("Sign in"))),
     passkeySignIn(problem),
-    h("p", {}, h("a", { href: "/forgot-password" }, "Forgotten your password?")),
-    h("p", {}, "New here? Open the link in the invitation email from your school to activate your account."));
+    h("p", {}, h("a", { href: "/forgot-password" }, t("Forgotten your password?"))),
+    h("p", {}, t("New here? Open the link in the invitation email from your school to activate your account.")));
 }
 
 /** "Sign in with a passkey": no email, the browser offers the passkeys it holds. */
@@ -211,7 +214,7 @@ function passkeySignIn(problem) {
       state.fresh = true;
       window.setTimeout(() => { state.fresh = false; }, 30000);
       await afterSignIn();
-      announce("You are signed in.");
+      announce(t("You are signed in."));
     } catch (error) {
       problem.textContent = explainPasskeyError(error);
       problem.hidden = false;
@@ -221,9 +224,9 @@ function passkeySignIn(problem) {
     }
   };
   return h("div", { class: "passkey-sign-in" },
-    h("p", { class: "or" }, "or"),
+    h("p", { class: "or" }, t("or")),
     h("button", { type: "button", class: "button button--secondary", onclick: signIn },
-      "Sign in with a passkey"));
+      t("Sign in with a passkey")));
 }
 
 /** Staff and operators: the password is not enough until the second factor is passed. */
@@ -255,16 +258,16 @@ function tokenFromLink(path) {
   return (history.state && history.state.token) || null;
 }
 
-function newPasswordScreen({ title, intro, action, done, buttonLabel, path }) {
+function newPasswordScreen({ title, intro, action, done, buttonLabel, path, offerLanguage = false }) {
   const token = tokenFromLink(path);
   if (!token) {
-    show(title, h("p", {}, "This page needs the link from your email. Open the link in the email again, or ask the school to send a new one."));
+    show(title, h("p", {}, t("This page needs the link from your email. Open the link in the email again, or ask the school to send a new one.")));
     return;
   }
-  const password = field({ label: "Choose a password", type: "password", name: "new-password",
+  const password = field({ label: t("Choose a password"), type: "password", name: "new-password",
                            autocomplete: "new-password",
-                           hint: `At least ${MIN_PASSWORD} characters. A few words you will remember make a good password.` });
-  const repeat = field({ label: "Repeat the password", type: "password", name: "repeat-password",
+                           hint: t("At least {count} characters. A few words you will remember make a good password.", { count: MIN_PASSWORD }) });
+  const repeat = field({ label: t("Repeat the password"), type: "password", name: "repeat-password",
                          autocomplete: "new-password" });
   const problem = h("p", { class: "form-error", hidden: true });
   const submit = async () => {
@@ -272,14 +275,14 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path }) {
     password.setError(null);
     repeat.setError(null);
     if (password.input.value.length < MIN_PASSWORD) {
-      password.setError(`The password needs at least ${MIN_PASSWORD} characters.`);
-      announceError(`The password needs at least ${MIN_PASSWORD} characters.`);
+      password.setError(t("The password needs at least {count} characters.", { count: MIN_PASSWORD }));
+      announceError(t("The password needs at least {count} characters.", { count: MIN_PASSWORD }));
       password.input.focus();
       return;
     }
     if (password.input.value !== repeat.input.value) {
-      repeat.setError("The two passwords are not the same.");
-      announceError("The two passwords are not the same.");
+      repeat.setError(t("The two passwords are not the same."));
+      announceError(t("The two passwords are not the same."));
       repeat.input.focus();
       return;
     }
@@ -291,7 +294,7 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path }) {
       await navigate("/sign-in", { replace: true });
       announce(done);
     } catch (error) {
-      const message = error.code === "invalid_token" ? USED_LINK : explainError(error);
+      const message = error.code === "invalid_token" ? t(USED_LINK) : explainError(error);
       if (error.code === "weak_password") password.setError(message);
       problem.textContent = message;
       problem.hidden = false;
@@ -299,7 +302,8 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path }) {
     }
   };
   show(title, h("p", {}, intro),
-    form(submit, problem, password.wrapper, repeat.wrapper, button(buttonLabel)));
+    form(submit, problem, offerLanguage ? languageChoice() : null, password.wrapper, repeat.wrapper,
+         button(buttonLabel)));
 }
 
 async function activateScreen() {
@@ -310,7 +314,7 @@ async function activateScreen() {
       invitation = await api.publicCall("POST", "/api/v1/auth/invitation", { token });
     } catch (error) {
       if (error.code !== "invalid_token") throw error;
-      show("Activate your account", h("p", {}, USED_LINK));
+      show(t("Activate your account"), h("p", {}, t(USED_LINK)));
       return;
     }
   }
@@ -319,26 +323,40 @@ async function activateScreen() {
     return;
   }
   newPasswordScreen({
-    title: "Activate your account", path: "/activate", buttonLabel: "Activate",
-    intro: "Your school has set up a Pupil Progress account for you. Choose a password to activate it.",
-    action: (token, password) => api.publicCall("POST", "/api/v1/auth/activate", { token, password }),
-    done: "Your account is active. Sign in with your email address and the password you chose.",
+    title: t("Activate your account"), path: "/activate", buttonLabel: t("Activate"),
+    intro: t("Your school has set up a Pupil Progress account for you. Choose a password to activate it."),
+    action: activate,
+    offerLanguage: true,
+    done: t("Your account is active. Sign in with your email address and the password you chose."),
   });
+}
+
+/** Activation records the language chosen on its screen; an identity service that does not
+ *  know the field yet refuses it (422 naming "language"): then without it (recorded later,
+ *  PATCH /api/v1/me, once signed in). */
+async function activate(token, password) {
+  try {
+    return await api.publicCall("POST", "/api/v1/auth/activate",
+                                { token, password, language: currentLanguage() });
+  } catch (error) {
+    if (!(error.fields && error.fields.language)) throw error;
+    return api.publicCall("POST", "/api/v1/auth/activate", { token, password });
+  }
 }
 
 /** The invitation of a school to a login that exists already (with this school or another,
  *  in another role): accepted with the password the person has, which never changes here. */
 function acceptWithOwnPasswordScreen(token) {
-  const password = field({ label: "Your password", type: "password", name: "password",
+  const password = field({ label: t("Your password"), type: "password", name: "password",
                            autocomplete: "current-password",
-                           hint: "The password you already use to sign in to Pupil Progress." });
+                           hint: t("The password you already use to sign in to Pupil Progress.") });
   const problem = h("p", { class: "form-error", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     password.setError(null);
     if (!password.input.value) {
-      password.setError("Enter your password.");
-      announceError("Enter your password.");
+      password.setError(t("Enter your password."));
+      announceError(t("Enter your password."));
       password.input.focus();
       return;
     }
@@ -348,11 +366,11 @@ function acceptWithOwnPasswordScreen(token) {
       api.forgetTokens();
       forgetReader();
       await navigate("/sign-in", { replace: true });
-      announce("The invitation is accepted. Sign in with your email address and your password.");
+      announce(t("The invitation is accepted. Sign in with your email address and your password."));
     } catch (error) {
-      const message = error.code === "invalid_token" ? USED_LINK
+      const message = error.code === "invalid_token" ? t(USED_LINK)
         : error.status === 401
-          ? "That is not the password of your login, or there were too many attempts: try again later. If you have forgotten it, ask for a new one, then open this link again."
+          ? t("That is not the password of your login, or there were too many attempts: try again later. If you have forgotten it, ask for a new one, then open this link again.")
           : explainError(error);
       problem.textContent = message;
       problem.hidden = false;
@@ -361,38 +379,38 @@ function acceptWithOwnPasswordScreen(token) {
       password.input.focus();
     }
   };
-  show("Accept the invitation",
-    h("p", {}, "You already have a Pupil Progress login with this email address. A school has invited you to use it with them too: enter the password you already use to accept. Your password does not change, and nothing is shared with the school until you accept."),
-    form(submit, problem, password.wrapper, button("Accept the invitation")),
-    h("p", {}, h("a", { href: "/forgot-password" }, "Forgotten your password?")));
+  show(t("Accept the invitation"),
+    h("p", {}, t("You already have a Pupil Progress login with this email address. A school has invited you to use it with them too: enter the password you already use to accept. Your password does not change, and nothing is shared with the school until you accept.")),
+    form(submit, problem, password.wrapper, button(t("Accept the invitation"))),
+    h("p", {}, h("a", { href: "/forgot-password" }, t("Forgotten your password?"))));
 }
 
 function resetPasswordScreen() {
   newPasswordScreen({
-    title: "Choose a new password", path: "/reset-password", buttonLabel: "Set the password",
-    intro: "Choose a new password for your account. You will be signed out everywhere else.",
+    title: t("Choose a new password"), path: "/reset-password", buttonLabel: t("Set the password"),
+    intro: t("Choose a new password for your account. You will be signed out everywhere else."),
     action: (token, password) => api.publicCall("POST", "/api/v1/auth/password-reset/confirm",
                                                 { token, password }),
-    done: "Your password is changed. Sign in with the new password.",
+    done: t("Your password is changed. Sign in with the new password."),
   });
 }
 
 function forgotPasswordScreen() {
-  const email = field({ label: "Email", type: "email", name: "email", autocomplete: "username" });
+  const email = field({ label: t("Email"), type: "email", name: "email", autocomplete: "username" });
   const submit = async () => {
     email.setError(null);
-    if (!email.input.value.trim()) { email.setError("Enter your email address."); email.input.focus(); return; }
+    if (!email.input.value.trim()) { email.setError(t("Enter your email address.")); email.input.focus(); return; }
     try {
       await api.publicCall("POST", "/api/v1/auth/password-reset", { email: email.input.value.trim() });
-      announce("If an account uses that address, we have emailed it a link to choose a new password.");
+      announce(t("If an account uses that address, we have emailed it a link to choose a new password."));
     } catch (error) {
       announceError(explainError(error));
     }
   };
-  show("Forgotten your password?",
-    h("p", {}, "Enter the email address of your account. We will email you a link to choose a new password."),
-    form(submit, email.wrapper, button("Send me a link")),
-    h("p", {}, h("a", { href: "/sign-in" }, "Back to sign in")));
+  show(t("Forgotten your password?"),
+    h("p", {}, t("Enter the email address of your account. We will email you a link to choose a new password.")),
+    form(submit, email.wrapper, button(t("Send me a link"))),
+    h("p", {}, h("a", { href: "/sign-in" }, t("Back to sign in"))));
 }
 
 async function signOutScreen() {
@@ -404,7 +422,24 @@ async function signOutScreen() {
   history.replaceState(null, "", "/sign-in");
   drawNav("/sign-in");
   signInScreen();
-  announce("You are signed out.");
+  announce(t("You are signed out."));
+}
+
+/** At activation: the language of the account (its emails too), each named in itself;
+ *  choosing one shows this screen in it at once. */
+function languageChoice() {
+  const name = uniqueId("language");
+  const hintId = `${name}-hint`;
+  return h("fieldset", { class: "field language-choice", "aria-describedby": hintId },
+    h("legend", {}, t("Your language")),
+    h("p", { id: hintId, class: "hint" }, t("We use it on every screen and in every email we send you.")),
+    LANGUAGE_NAMES.map(([code, label]) => {
+      const id = `${name}-${code}`;
+      return h("div", { class: "radio" },
+        h("input", { type: "radio", id, name, value: code, checked: code === currentLanguage(),
+                     onchange: () => switchLanguage(code, { fromScreen: true }) }),
+        h("label", { for: id, lang: code }, label));
+    }));
 }
 
 // --- screens: children ---------------------------------------------------------------------
@@ -413,21 +448,21 @@ function childSection(link, redraw) {
   const name = childName(link);
   const headingId = uniqueId("child");
   const parts = [h("h2", { id: headingId, tabindex: "-1" }, name),
-    h("p", { class: "meta school-name" }, `At ${schoolName(link.school_id)}`)];
+    h("p", { class: "meta school-name" }, t("At {school}", { school: schoolName(link.school_id) }))];
   if (link.status === "verified") {
-    parts.push(h("p", { class: "badge badge--ok" }, "Confirmed"), latestReport(link),
+    parts.push(h("p", { class: "badge badge--ok" }, t("Confirmed")), latestReport(link),
       h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(link.student.id)}` },
-                   `Reports for ${name}`)));
+                   t("Reports for {name}", { name }))));
   } else if (link.status === "locked") {
-    parts.push(h("p", { class: "badge badge--locked" }, "Locked"),
-      contactSentence("The date of birth was entered wrongly 3 times, so this link is locked to keep the child's data safe. Only the school can unlock it:", link.school_id));
+    parts.push(h("p", { class: "badge badge--locked" }, t("Locked")),
+      contactSentence(t("The date of birth was entered wrongly 3 times, so this link is locked to keep the child's data safe. Only the school can unlock it:"), link.school_id));
   } else if (link.waiting_for_date_of_birth) {
-    parts.push(h("p", { class: "badge" }, "Waiting for the school to send a date of birth"),
-      h("p", {}, `You confirm each child with the date of birth the school has, and the school has not sent ${name}'s yet. You can confirm once it does: nothing for you to do until then.`),
-      contactSentence("If you have a question,", link.school_id));
+    parts.push(h("p", { class: "badge" }, t("Waiting for the school to send a date of birth")),
+      h("p", {}, t("You confirm each child with the date of birth the school has, and the school has not sent {name}'s yet. You can confirm once it does: nothing for you to do until then.", { name })),
+      contactSentence(t("If you have a question,"), link.school_id));
   } else {
-    const dob = dateField({ legend: "Date of birth", name: "date-of-birth", past: true,
-                            hint: "To keep children's data safe, confirm each child with the date of birth the school has." });
+    const dob = dateField({ legend: t("Date of birth"), name: "date-of-birth", past: true,
+                            hint: t("To keep children's data safe, confirm each child with the date of birth the school has.") });
     const submit = async () => {
       dob.setError(null);
       const { date: value, error: problem, part } = dob.read();
@@ -441,17 +476,17 @@ function childSection(link, redraw) {
                        { date_of_birth: value });
         link.status = "verified";
         redraw(link);
-        announce(`${name} is confirmed. You can now read their reports.`);
+        announce(t("{name} is confirmed. You can now read their reports.", { name }));
       } catch (error) {
         if (error.status === 422 && error.code === "wrong_date_of_birth") {
           const left = error.details.attempts_left;
           if (left === 0) {
             link.status = "locked";
             redraw(link);
-            announceError(`That is not the date of birth the school has. The link for ${name} is now locked: only the school can unlock it.`);
+            announceError(t("That is not the date of birth the school has. The link for {name} is now locked: only the school can unlock it.", { name }));
             return;
           }
-          dob.setError(`That is not the date of birth the school has. ${plural(left, "attempt")} left.`);
+          dob.setError(t("That is not the date of birth the school has. {count} attempts left.", { count: left }));
           dob.focus();
         } else if (error.status === 423) {
           link.status = "locked";
@@ -465,8 +500,8 @@ function childSection(link, redraw) {
         }
       }
     };
-    parts.push(h("p", { class: "badge" }, "Waiting for you to confirm"),
-      form(submit, dob.wrapper, button("Confirm")));
+    parts.push(h("p", { class: "badge" }, t("Waiting for you to confirm")),
+      form(submit, dob.wrapper, button(t("Confirm"))));
   }
   return h("section", { class: "card", "aria-labelledby": headingId, dataset: { link: link.id } },
            parts);
@@ -479,10 +514,10 @@ function latestReport(link) {
   const latest = progress.periods[progress.periods.length - 1];
   const changes = changeLines(progress, { glance: true });
   return h("div", { class: "latest" },
-    h("p", {}, "Latest report: ", h("a", { href: `/reports/${encodeURIComponent(latest.report_id)}` }, latest.title),
-      ` (${latest.period})`),
+    h("p", {}, tParts("Latest report: {report} ({period})", { period: latest.period,
+      report: h("a", { href: `/reports/${encodeURIComponent(latest.report_id)}` }, latest.title) })),
     changes.length && progress.periods.length > 1
-      ? h("ul", { class: "trend", "aria-label": `Since the last report, for ${childName(link)}` },
+      ? h("ul", { class: "trend", "aria-label": t("Since the last report, for {name}", { name: childName(link) }) },
         changes.map((line) => h("li", {}, line)))
       : null);
 }
@@ -502,10 +537,10 @@ async function childrenScreen() {
     }
   };
   redraw();
-  show("Your children",
+  show(t("Your children"),
     links.length
-      ? h("p", {}, "These are the children your school has linked to you. Confirm each one with their date of birth to see their reports.")
-      : contactSentence("No children are linked to your account yet. Your school adds them; if you expected to see a child here,", (state.me.school_ids || [])[0]),
+      ? h("p", {}, t("These are the children your school has linked to you. Confirm each one with their date of birth to see their reports."))
+      : contactSentence(t("No children are linked to your account yet. Your school adds them; if you expected to see a child here,"), (state.me.school_ids || [])[0]),
     list);
 }
 
@@ -528,18 +563,18 @@ async function reportsOf(studentId) {
 async function reportsScreen(url) {
   const students = await readableStudents();
   if (!students.length) {
-    show(state.me.role === "student" ? "Your reports" : "Reports",
+    show(state.me.role === "student" ? t("Your reports") : t("Reports"),
       state.me.role === "student"
-        ? h("p", {}, "Your school has not connected your account to your record yet.")
-        : h("p", {}, "Confirm a child first, then their reports appear here. ",
-            h("a", { href: "/children" }, "Go to your children")));
+        ? h("p", {}, t("Your school has not connected your account to your record yet."))
+        : h("p", {}, tParts("Confirm a child first, then their reports appear here. {link}",
+            { link: h("a", { href: "/children" }, t("Go to your children")) })));
     return;
   }
   const wanted = url.searchParams.get("student") || state.childId;
   const current = students.find((s) => s.id === wanted) || students[0];
   state.childId = current.id;
   const chooser = students.length > 1
-    ? h("nav", { "aria-label": "Choose a child", class: "child-switcher" },
+    ? h("nav", { "aria-label": t("Choose a child"), class: "child-switcher" },
       h("ul", {}, students.map((s) => h("li", {},
         h("a", { href: `/reports?student=${encodeURIComponent(s.id)}`,
                  "aria-current": s.id === current.id ? "page" : false },
@@ -551,18 +586,19 @@ async function reportsScreen(url) {
     body = reports.length
       ? h("ul", { class: "report-list" }, reports.map((r) => h("li", {},
         h("a", { href: `/reports/${encodeURIComponent(r.id)}` }, r.title),
-        h("span", { class: "meta" }, ` ${r.period} · published ${formatDate(r.published_at)}${r.updated_at ? ` · updated on ${formatDate(r.updated_at)}` : ""}`))))
-      : h("p", {}, "No reports have been published yet. We email you when one is.");
+        h("span", { class: "meta" }, " ", [r.period, t("published {date}", { date: formatDate(r.published_at) }),
+          r.updated_at ? t("updated on {date}", { date: formatDate(r.updated_at) }) : null].filter(Boolean).join(" · ")))))
+      : h("p", {}, t("No reports have been published yet. We email you when one is."));
   } catch (error) {
     if (error.status === 401) throw error;
     body = error.status === 423  // who to ask, and how to reach them
       ? contactSentence(lockedLead(error), current.school_id)
       : h("p", { class: "notice" }, error.status === 404
-        ? "We are still connecting you to these reports. Please try again in a minute."
+        ? t("We are still connecting you to these reports. Please try again in a minute.")
         : explainError(error));
   }
-  const title = state.me.role === "student" ? "Your reports" : `Reports for ${current.name}`;
-  show(title, h("p", { class: "meta school-name" }, `${current.name} at ${schoolName(current.school_id)}`),
+  const title = state.me.role === "student" ? t("Your reports") : t("Reports for {name}", { name: current.name });
+  show(title, h("p", { class: "meta school-name" }, t("{name} at {school}", { name: current.name, school: schoolName(current.school_id) })),
     chooser, body);
 }
 
@@ -579,11 +615,11 @@ async function reportScreen(reportId) {
       return;
     }
     await offline.forgetReport(reportId); // not readable any more: nor is its copy
-    show("Report not available",
+    show(t("Report not available"),
       error.status === 423  // the report's school is not known here: each of the reader's
         ? contactSentence(lockedLead(error), ...schools().map((school) => school.id))
         : h("p", {}, explainError(error)),
-      h("p", {}, h("a", { href: "/reports" }, "All reports")));
+      h("p", {}, h("a", { href: "/reports" }, t("All reports"))));
     return;
   }
   const student = report.student || {};
@@ -600,46 +636,46 @@ function drawReport(report, progress, school, savedAt = null) {
   show(report.title,
     savedAt ? offlineBanner(savedAt) : null,
     reportMeta(report, school),
-    h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(student.id || "")}` }, "All reports")),
+    h("p", {}, h("a", { href: `/reports?student=${encodeURIComponent(student.id || "")}` }, t("All reports"))),
     progressSection(progress),
     reportBody(report));
 }
 
 function offlineBanner(savedAt) {
   return h("p", { class: "offline-banner" },
-    h("strong", {}, `You are offline — showing the copy saved on ${formatDateTime(savedAt)}.`),
-    " It may have changed since: it is updated when you open it with a connection.");
+    h("strong", {}, t("You are offline — showing the copy saved on {date}.", { date: formatDateTime(savedAt) })),
+    " ", t("It may have changed since: it is updated when you open it with a connection."));
 }
 
 /** Without a connection, a screen that is not kept: the reports that are. */
 async function offlineScreen() {
   const saved = await offline.savedReports();
   state.offline = true;
-  show("You are offline",
-    h("p", { class: "offline-banner" }, h("strong", {}, "You are offline."),
-      " We could not reach Pupil Progress: check your connection. This screen will update when it is back."),
+  show(t("You are offline"),
+    h("p", { class: "offline-banner" }, h("strong", {}, t("You are offline.")),
+      " ", t("We could not reach Pupil Progress: check your connection. This screen will update when it is back.")),
     saved.length
-      ? [h("h2", {}, "Reports you can read offline"),
-        h("p", {}, "Copies saved on this device when you last opened them."),
+      ? [h("h2", {}, t("Reports you can read offline")),
+        h("p", {}, t("Copies saved on this device when you last opened them.")),
         h("ul", { class: "report-list" }, saved.map((entry) => h("li", {},
           h("a", { href: `/reports/${encodeURIComponent(entry.id)}` }, entry.title),
-          h("span", { class: "meta" }, ` ${entry.student} · ${entry.period} · saved on ${formatDateTime(entry.saved_at)}`))))]
-      : h("p", {}, "No reports are saved on this device yet: a report you open with a connection can be read here offline afterwards."));
+          h("span", { class: "meta" }, " ", [entry.student, entry.period, t("saved on {date}", { date: formatDateTime(entry.saved_at) })].join(" · ")))))]
+      : h("p", {}, t("No reports are saved on this device yet: a report you open with a connection can be read here offline afterwards.")));
 }
 
 // --- screens: requests ---------------------------------------------------------------------
 
 const CHILD_KIND_TEXT = {
-  access: (name) => `A copy of ${name}'s data`,
-  portability: (name) => `A portable copy of ${name}'s data`,
-  erasure: (name) => `Erasure of ${name}'s data`,
+  access: (name) => t("A copy of {name}'s data", { name }),
+  portability: (name) => t("A portable copy of {name}'s data", { name }),
+  erasure: (name) => t("Erasure of {name}'s data", { name }),
 };
 
 /** A parent's request about a child names the child; one about themselves says "your". */
 function requestTitle(request, names) {
   const subject = request.subject || {};
   if (state.me.role === "parent" && subject.type === "student") {
-    const name = names[subject.id] || "your child";
+    const name = names[subject.id] || t("your child");
     return (CHILD_KIND_TEXT[request.kind] || (() => KIND_TEXT[request.kind]))(name);
   }
   return KIND_TEXT[request.kind] || request.kind;
@@ -654,7 +690,7 @@ async function childNames() {
 function requestItem(request, names) {
   return h("li", { class: "request" },
     h("a", { href: `/requests/${encodeURIComponent(request.id)}` }, requestTitle(request, names)),
-    h("span", { class: "meta" }, request.received_at ? ` asked on ${formatDate(request.received_at)}` : "",
+    h("span", { class: "meta" }, request.received_at ? [" ", t("asked on {date}", { date: formatDate(request.received_at) })] : "",
       schools().length > 1 && request.school_id ? ` · ${schoolName(request.school_id)}` : ""),
     h("span", { class: `badge badge--${request.status}` }, STATUS_TEXT[request.status] || request.status));
 }
@@ -669,20 +705,20 @@ async function requestsScreen() {
   // A parent at two schools has a record at each: the request goes to the school chosen.
   const selves = subjects.filter((s) => s.yourself);
   const which = selves.length > 1 ? selectField({
-    label: "Which school should answer", name: "school",
+    label: t("Which school should answer"), name: "school",
     options: selves.map((s) => [s.school_id || "", schoolName(s.school_id)]),
-    hint: "Each school decides about the data it shared." }) : null;
+    hint: t("Each school decides about the data it shared.") }) : null;
   const self = () => (which ? selves.find((s) => (s.school_id || "") === which.input.value) : selves[0]);
   const children = inChildOrder(subjects.filter((s) => !s.yourself && s.type === "student"),
                                 (s) => ({ name: names[s.id] || "", id: s.id }));
   const list = h("ul", { class: "request-list" }, requests.map((r) => requestItem(r, names)));
-  const empty = h("p", { hidden: requests.length > 0 }, "You have not made any requests yet.");
+  const empty = h("p", { hidden: requests.length > 0 }, t("You have not made any requests yet."));
   const noteId = uniqueId("note");
   const note = h("textarea", { id: noteId, name: "note", maxlength: "500", rows: "3" });
 
   const file = async (kind, subject) => {
     if (!subject) {
-      announceError("Your account is still being set up. Please try again in a minute.");
+      announceError(t("Your account is still being set up. Please try again in a minute."));
       return;
     }
     const body = { kind, subject: { type: subject.type, id: subject.id } };
@@ -696,7 +732,7 @@ async function requestsScreen() {
       list.prepend(requestItem(filed, names));
       empty.hidden = true;
       note.value = "";
-      announce(`Your request has been sent to the school. ${STATUS_TEXT[request.status] || request.status}.`);
+      announce(t("Your request has been sent to the school. {status}.", { status: STATUS_TEXT[request.status] || request.status }));
     } catch (error) {
       announceError(explainError(error));
     }
@@ -707,18 +743,18 @@ async function requestsScreen() {
   const confirmText = h("p", {});
   const confirmBox = h("div", { class: "confirm", hidden: true, role: "group",
                                 "aria-labelledby": "erase-confirm-heading" },
-    h("h3", { id: "erase-confirm-heading", tabindex: "-1" }, "Are you sure?"),
+    h("h3", { id: "erase-confirm-heading", tabindex: "-1" }, t("Are you sure?")),
     confirmText,
     h("div", { class: "actions" },
       h("button", { type: "button", class: "button button--danger", onclick: async () => {
         confirmBox.hidden = true;
         await file("erasure", pending.subject);
         pending.button.focus();
-      } }, "Yes, ask the school to erase it"),
+      } }, t("Yes, ask the school to erase it")),
       h("button", { type: "button", class: "button button--secondary", onclick: () => {
         confirmBox.hidden = true;
         pending.button.focus();
-      } }, "Cancel")));
+      } }, t("Cancel"))));
   const eraseButton = (label, subject, consequence) => {
     const element = h("button", { type: "button", class: "button button--secondary", onclick: () => {
       pending = { subject: typeof subject === "function" ? subject() : subject, button: element };
@@ -731,33 +767,33 @@ async function requestsScreen() {
   };
 
   const childSections = children.map((child) => {
-    const name = names[child.id] || "Your child";
+    const name = names[child.id] || t("Your child");
     const headingId = uniqueId("about-child");
     return h("section", { class: "card", "aria-labelledby": headingId },
-      h("h2", { id: headingId }, `About ${name}`),
-      h("p", { class: "meta school-name" }, `At ${schoolName(child.school_id)}`),
+      h("h2", { id: headingId }, t("About {name}", { name })),
+      h("p", { class: "meta school-name" }, t("At {school}", { school: schoolName(child.school_id) })),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "button", onclick: () => file("access", child) },
-          `Ask for ${name}'s data`),
-        eraseButton(`Ask for ${name}'s data to be erased`, child,
-          `If the school agrees, ${name}'s data is deleted everywhere in Pupil Progress, reports included. This cannot be undone.`)));
+          t("Ask for {name}'s data", { name })),
+        eraseButton(t("Ask for {name}'s data to be erased", { name }), child,
+          t("If the school agrees, {name}'s data is deleted everywhere in Pupil Progress, reports included. This cannot be undone.", { name }))));
   });
 
-  show("Your requests",
+  show(t("Your requests"),
     h("section", { class: "card", "aria-labelledby": "ask-heading" },
-      h("h2", { id: "ask-heading" }, "Ask the school about your data"),
-      h("p", {}, "Your school decides on every request, usually within one month. You can ask for a copy of the data held about you, for a copy in a format you can take elsewhere, or for your data to be erased."),
+      h("h2", { id: "ask-heading" }, t("Ask the school about your data")),
+      h("p", {}, t("Your school decides on every request, usually within one month. You can ask for a copy of the data held about you, for a copy in a format you can take elsewhere, or for your data to be erased.")),
       which ? which.wrapper : null,
-      h("div", { class: "field" }, h("label", { for: noteId }, "Anything the school should know (optional)"), note),
+      h("div", { class: "field" }, h("label", { for: noteId }, t("Anything the school should know (optional)")), note),
       h("div", { class: "actions" },
-        h("button", { type: "button", class: "button", onclick: () => file("access", self()) }, "Ask for my data"),
-        h("button", { type: "button", class: "button button--secondary", onclick: () => file("portability", self()) }, "Ask for a portable copy"),
-        eraseButton("Ask for my data to be erased", self,
-          "If the school agrees, your data is deleted everywhere in Pupil Progress and you can no longer sign in. This cannot be undone.")),
-      contactSentence("To correct something,", ...schools().map((school) => school.id)),
-      h("p", {}, "The school corrects its own records, and the change reaches us.")),
+        h("button", { type: "button", class: "button", onclick: () => file("access", self()) }, t("Ask for my data")),
+        h("button", { type: "button", class: "button button--secondary", onclick: () => file("portability", self()) }, t("Ask for a portable copy")),
+        eraseButton(t("Ask for my data to be erased"), self,
+          t("If the school agrees, your data is deleted everywhere in Pupil Progress and you can no longer sign in. This cannot be undone."))),
+      contactSentence(t("To correct something,"), ...schools().map((school) => school.id)),
+      h("p", {}, t("The school corrects its own records, and the change reaches us."))),
     childSections,
-    h("h2", {}, "Requests you have made"), empty, list);
+    h("h2", {}, t("Requests you have made")), empty, list);
 }
 
 async function requestScreen(requestId) {
@@ -766,52 +802,54 @@ async function requestScreen(requestId) {
     request = await api.call("GET", `/api/v1/subject-requests/${encodeURIComponent(requestId)}`);
   } catch (error) {
     if (error.status === 401) throw error;
-    show("Request not available", h("p", {}, explainError(error)),
-      h("p", {}, h("a", { href: "/requests" }, "All requests")));
+    show(t("Request not available"), h("p", {}, explainError(error)),
+      h("p", {}, h("a", { href: "/requests" }, t("All requests"))));
     return;
   }
   const services = Object.entries(request.services || {});
   const rows = [
-    ["Status", STATUS_TEXT[request.status] || request.status],
-    request.received_at ? ["Asked on", formatDate(request.received_at)] : null,
-    ["Due by", `${formatDate(request.due_at)}${request.days_left !== undefined && !["completed", "refused"].includes(request.status) ? ` (${plural(Math.max(0, request.days_left), "day")} left)` : ""}`],
-    request.refusal_reason ? ["The school's reason", request.refusal_reason] : null,
+    [t("Status"), STATUS_TEXT[request.status] || request.status],
+    request.received_at ? [t("Asked on"), formatDate(request.received_at)] : null,
+    [t("Due by"), request.days_left !== undefined && !["completed", "refused"].includes(request.status)
+      ? t("{date} ({count} days left)", { date: formatDate(request.due_at), count: Math.max(0, request.days_left) })
+      : formatDate(request.due_at)],
+    request.refusal_reason ? [t("The school's reason"), request.refusal_reason] : null,
   ].filter(Boolean);
   const school = schoolName(request.school_id);
   const copy = request.kind === "access" || request.kind === "portability";
   const explain = {
-    awaiting_school: `${school} has your request and decides on it. We will show its progress here.`,
-    in_progress: "The school approved your request. Each part of the system is answering it.",
+    awaiting_school: t("{school} has your request and decides on it. We will show its progress here.", { school }),
+    in_progress: t("The school approved your request. Each part of the system is answering it."),
     completed: copy && request.export_released
-      ? `Done. ${school} has made the copy of your data available here.`
-      : copy ? `Done. ${school} will give you the copy of your data, or make it available here.` : "Done.",
+      ? t("Done. {school} has made the copy of your data available here.", { school })
+      : copy ? t("Done. {school} will give you the copy of your data, or make it available here.", { school }) : t("Done."),
   }[request.status];
   // The school released the copy to the person who asked (issue 24): download it here
   // until it expires. The zip holds your-data.html, a summary to read and print.
   const download = request.export_released
-    ? [h("p", {}, `You can download it until ${formatDateTime(request.export_expires_at)}. The download is a zip file: open your-data.html in it to read or print your data; the other files hold the same data for a computer.`),
+    ? [h("p", {}, t("You can download it until {date}. The download is a zip file: open your-data.html in it to read or print your data; the other files hold the same data for a computer.", { date: formatDateTime(request.export_expires_at) })),
       h("div", { class: "actions" }, h("button", { type: "button", class: "button", onclick: async () => {
         try {
           await saveDownload(await api.callRaw("GET", `/api/v1/subject-requests/${encodeURIComponent(request.id)}/export`),
             "your-data.zip");
-          announce("Your copy is downloaded.");
+          announce(t("Your copy is downloaded."));
         } catch (error) {
           announceError(explainError(error));
         }
-      } }, "Download your copy"))]
+      } }, t("Download your copy")))]
     : null;
   show(requestTitle(request, await childNames()),
     summary(rows),
     explain ? h("p", {}, explain) : null,
     download,
     request.status === "awaiting_school" || request.status === "paused"
-      ? contactSentence("To ask about it,", request.school_id) : null,
+      ? contactSentence(t("To ask about it,"), request.school_id) : null,
     services.length && request.status !== "awaiting_school"
-      ? [h("h2", {}, "Progress in each part of the system"),
+      ? [h("h2", {}, t("Progress in each part of the system")),
         h("ul", { class: "progress-list" }, services.map(([name, progress]) =>
           h("li", {}, `${SERVICE_TEXT[name] || name}: ${PROGRESS_TEXT[progress] || progress}`)))]
       : null,
-    h("p", {}, h("a", { href: "/requests" }, "All requests")));
+    h("p", {}, h("a", { href: "/requests" }, t("All requests"))));
 }
 
 // --- screens: notifications ----------------------------------------------------------------
@@ -826,17 +864,17 @@ async function notificationsScreen() {
       const saved = await api.call("PUT", "/api/v1/notification-preferences",
                                    { report_emails: box.checked });
       box.checked = saved.report_emails;
-      announce(saved.report_emails ? "Saved: we will email you when a new report is published."
-        : "Saved: we will not email you about new reports.");
+      announce(saved.report_emails ? t("Saved: we will email you when a new report is published.")
+        : t("Saved: we will not email you about new reports."));
     } catch (error) {
       announceError(explainError(error));
     }
   };
-  show("Email notifications",
+  show(t("Email notifications"),
     form(submit,
-      h("div", { class: "checkbox" }, box, h("label", { for: id }, "Email me when a new report is published")),
-      h("p", { class: "hint" }, "Emails about your account, such as password resets, are always sent. Report emails never contain grades."),
-      button("Save")));
+      h("div", { class: "checkbox" }, box, h("label", { for: id }, t("Email me when a new report is published"))),
+      h("p", { class: "hint" }, t("Emails about your account, such as password resets, are always sent. Report emails never contain grades.")),
+      button(t("Save"))));
 }
 
 // --- screens: privacy ----------------------------------------------------------------------
@@ -864,46 +902,46 @@ async function privacyScreen(url) {
   const noticeHeadingId = uniqueId("notice");
   const noticeSection = notice && notice.text
     ? h("section", { class: "card notice", "aria-labelledby": noticeHeadingId },
-      h("h2", { id: noticeHeadingId }, `Privacy notice, version ${notice.version}`),
-      h("p", { class: "meta" }, `In effect from ${formatDate(notice.effective_date)}`),
+      h("h2", { id: noticeHeadingId }, t("Privacy notice, version {version}", { version: notice.version })),
+      h("p", { class: "meta" }, t("In effect from {date}", { date: formatDate(notice.effective_date) })),
       notice.text.split(/\n\s*\n/).map((paragraph) => h("p", {}, paragraph.trim())))
     : asked
       ? h("p", {}, chosen
-        ? `The text of version ${asked} is not online. Ask your school for a copy.`
-        : `There is no version ${asked} of the privacy notice. The versions are listed below.`)
+        ? t("The text of version {version} is not online. Ask your school for a copy.", { version: asked })
+        : t("There is no version {version} of the privacy notice. The versions are listed below.", { version: asked }))
       : null;
-  show("How we keep your data safe",
-    h("p", {}, "Your school is in charge of your data (the data controller). Pupil Progress processes it for the school, only to show the right reports to the right people, and forgets people completely when the school tells it to."),
+  show(t("How we keep your data safe"),
+    h("p", {}, t("Your school is in charge of your data (the data controller). Pupil Progress processes it for the school, only to show the right reports to the right people, and forgets people completely when the school tells it to.")),
     noticeSection,
-    h("p", {}, "The system is made of separate parts. Each keeps only what it needs, in its own database, and they pass each other identifiers rather than names wherever they can. A child's date of birth is kept in one part only, to check that a parent knows it."),
-    h("h2", {}, "What each part holds, and why"),
-    h("p", { class: "hint" }, "This list is produced by the system from its own data map, so it always matches what is stored."),
+    h("p", {}, t("The system is made of separate parts. Each keeps only what it needs, in its own database, and they pass each other identifiers rather than names wherever they can. A child's date of birth is kept in one part only, to check that a parent knows it.")),
+    h("h2", {}, t("What each part holds, and why")),
+    h("p", { class: "hint" }, t("This list is produced by the system from its own data map, so it always matches what is stored.")),
     services.map((service) => {
       const headingId = uniqueId("service");
       return h("section", { class: "card", "aria-labelledby": headingId },
         h("h3", { id: headingId }, service.title),
         h("p", {}, service.role),
-        table(`Personal data held by ${service.title}`, ["What", "Whose", "Why"],
+        table(t("Personal data held by {service}", { service: service.title }), [t("What"), t("Whose"), t("Why")],
           service.held.map((item) => h("tr", {},
             h("td", {}, `${item.fields.join(", ")} (${item.what})`),
             h("td", {}, item.whose_text), h("td", {}, item.purpose || "—")))));
     }),
-    h("h2", {}, "Privacy notice versions"),
+    h("h2", {}, t("Privacy notice versions")),
     notices.length
       ? h("ul", {}, notices.map((n) => {
         const shown = n.version === (notice ? notice.version : asked);
-        const label = `Version ${n.version}, in effect from ${formatDate(n.effective_date)}`;
+        const label = t("Version {version}, in effect from {date}", { version: n.version, date: formatDate(n.effective_date) });
         return h("li", { "aria-current": shown ? "true" : false, class: shown ? "current" : false },
           n.has_text && !shown
             ? h("a", { href: `/privacy?version=${encodeURIComponent(n.version)}` }, label)
             : label);
       }))
-      : h("p", {}, "No new version of the privacy notice has been announced."),
-    h("h2", {}, "How to ask about your data"),
-    h("p", {}, "You can ask for a copy of your data, for a copy you can take elsewhere, for it to be corrected, for its use to be restricted, or for it to be erased. The school decides, usually within one month."),
+      : h("p", {}, t("No new version of the privacy notice has been announced.")),
+    h("h2", {}, t("How to ask about your data")),
+    h("p", {}, t("You can ask for a copy of your data, for a copy you can take elsewhere, for it to be corrected, for its use to be restricted, or for it to be erased. The school decides, usually within one month.")),
     h("p", {}, state.me
-      ? h("a", { href: "/requests" }, "Make a request")
-      : "Sign in, open Requests, and choose what you want. Or contact your school directly."));
+      ? h("a", { href: "/requests" }, t("Make a request"))
+      : t("Sign in, open Requests, and choose what you want. Or contact your school directly.")));
 }
 
 // --- routing -------------------------------------------------------------------------------
@@ -948,9 +986,9 @@ async function signedInRoute(path, url) {
     return undefined;
   }
   if (role !== "parent" && role !== "student") {
-    show("This app is for parents and students",
-      h("p", {}, "School staff and operators use the school console: ask the school's administrator for an administrator account."),
-      h("p", {}, h("a", { href: "/sign-out" }, "Sign out")));
+    show(t("This app is for parents and students"),
+      h("p", {}, t("School staff and operators use the school console: ask the school's administrator for an administrator account.")),
+      h("p", {}, h("a", { href: "/sign-out" }, t("Sign out"))));
     return undefined;
   }
   if (["/", "/sign-in", "/second-factor"].includes(path)) {
@@ -976,7 +1014,7 @@ async function switchRole(role) {
   state.links = null;
   state.childId = null;
   await navigate("/", { replace: true });
-  announce(`You are using Pupil Progress as ${ROLE_TEXT[role] || role}.`);
+  announce(t("You are using Pupil Progress as {role}.", { role: ROLE_TEXT[role] || role }));
 }
 
 async function render() {
@@ -1002,6 +1040,7 @@ async function render() {
       try {
         state.me = await api.call("GET", "/api/v1/me");
         session.me = state.me;
+        await followRecordedLanguage(state.me);
         state.offline = false;
         await offline.keepFor(state.me);
         await staffConsole(state.me.role);
@@ -1037,7 +1076,7 @@ async function render() {
       state.afterSignIn = path === "/" ? null : path + url.search;
       history.replaceState(null, "", "/sign-in");
       drawNav("/sign-in");
-      signInScreen(path === "/" ? null : "Please sign in to continue.");
+      signInScreen(path === "/" ? null : t("Please sign in to continue."));
       return;
     }
     await signedInRoute(path, url);
@@ -1049,15 +1088,15 @@ async function render() {
       state.afterSignIn = path + url.search;
       history.replaceState(null, "", "/sign-in");
       drawNav("/sign-in");
-      signInScreen("Your session has ended. Please sign in again.");
+      signInScreen(t("Your session has ended. Please sign in again."));
       return;
     }
     if (error.code === "offline" && state.me && ["parent", "student"].includes(state.me.role)) {
       await offlineScreen();
       return;
     }
-    show("Something went wrong", h("p", {}, explainError(error)),
-      h("p", {}, h("a", { href: location.pathname + location.search }, "Try again")));
+    show(t("Something went wrong"), h("p", {}, explainError(error)),
+      h("p", {}, h("a", { href: location.pathname + location.search }, t("Try again"))));
     announceError(explainError(error));
   } finally {
     loaded(); // a screen that drew nothing new (a redirect did) is not left busy
@@ -1071,6 +1110,77 @@ window.addEventListener("online", () => {
   render();
 });
 
+// --- language (issue 29) -------------------------------------------------------------------
+
+/** The words of the page itself (index.html): marked with the English text as their key. */
+function drawPageWords() {
+  document.querySelectorAll("[data-i18n]").forEach((element) => {
+    element.textContent = t(element.dataset.i18n);
+  });
+  document.querySelectorAll("[data-i18n-label]").forEach((element) => {
+    element.setAttribute("aria-label", t(element.dataset.i18nLabel));
+  });
+  document.querySelectorAll("[data-language]").forEach((option) => {
+    option.setAttribute("aria-pressed", String(option.dataset.language === currentLanguage()));
+  });
+}
+
+/** Signed in, the app speaks the language recorded for the person (GET /api/v1/me); none
+ *  recorded yet, the one chosen on this device is recorded. */
+async function followRecordedLanguage(me) {
+  if (me.language && me.language !== currentLanguage()) {
+    await useLanguage(me.language);
+    drawPageWords();
+  } else if (!me.language) {
+    recordLanguage(currentLanguage());
+  }
+}
+
+/** PATCH /api/v1/me: an identity service without the field yet (404, 400) is no error. */
+function recordLanguage(code) {
+  if (!state.me || state.offline) return;
+  state.me.language = code;
+  api.call("PATCH", "/api/v1/me", { language: code }).catch(() => {});
+}
+
+/** What the person typed on the screen, to put back once it is drawn in the other language. */
+function typedValues() {
+  return [...document.querySelectorAll("#main input, #main textarea, #main select")]
+    .map((input) => ({ name: input.name, type: input.type, value: input.value,
+                       checked: input.checked }));
+}
+
+function restoreTyped(values) {
+  const inputs = [...document.querySelectorAll("#main input, #main textarea, #main select")];
+  values.forEach((kept, index) => {
+    const input = inputs[index];
+    if (!input || input.type !== kept.type || (kept.name && !input.name.startsWith(kept.name.replace(/-\d+$/, "")))) return;
+    if (input.type === "checkbox") input.checked = kept.checked;
+    else if (input.type !== "radio") input.value = kept.value;
+  });
+}
+
+/** Cymraeg / English: the same screen (route and what was typed), in the other language. */
+async function switchLanguage(code, { fromScreen = false } = {}) {
+  if (code === currentLanguage()) return;
+  const typed = typedValues();
+  await useLanguage(code);
+  drawPageWords();
+  recordLanguage(code);
+  await render();
+  restoreTyped(typed);
+  // The focus stays on what was used: the switcher, or the screen's own choice (activation).
+  const choice = document.querySelector(`#main input[type="radio"][value="${code}"]`);
+  const option = fromScreen && choice ? choice : document.querySelector(`[data-language="${code}"]`);
+  if (option) option.focus();
+}
+
+document.querySelectorAll("[data-language]").forEach((option) => {
+  option.addEventListener("click", () => switchLanguage(option.dataset.language));
+});
+
 setRenderer(render);
 offline.registerServiceWorker();
+await useLanguage(preferredLanguage()).catch(() => useLanguage("en")).catch(() => null);
+drawPageWords();
 render();

@@ -3,6 +3,7 @@
 // (the SVG is one labelled image); both come from the same rows.
 
 import { h, svg, uniqueId } from "./dom.js";
+import { t } from "./i18n.js";
 import { table } from "./ui.js";
 
 const ROW_HEIGHT = 34;
@@ -37,12 +38,12 @@ export function attainmentRows(subjects) {
 
 export function comparison(row) {
   if (row.gradeNumber === null || row.targetNumber === null) {
-    if (row.grade !== null && row.target !== null && row.grade === row.target) return "On target";
-    return "Not compared";
+    if (row.grade !== null && row.target !== null && row.grade === row.target) return t("On target");
+    return t("Not compared");
   }
-  if (row.gradeNumber > row.targetNumber) return "Above target";
-  if (row.gradeNumber === row.targetNumber) return "On target";
-  return "Below target";
+  if (row.gradeNumber > row.targetNumber) return t("Above target");
+  if (row.gradeNumber === row.targetNumber) return t("On target");
+  return t("Below target");
 }
 
 function chartSvg(rows, titleId) {
@@ -57,10 +58,10 @@ function chartSvg(rows, titleId) {
   // Legend
   picture.append(
     svg("rect", { x: LABEL_WIDTH, y: 6, width: 14, height: 12, class: "chart__bar" }),
-    svg("text", { x: LABEL_WIDTH + 20, y: 16, class: "chart__legend" }, "Grade"),
+    svg("text", { x: LABEL_WIDTH + 20, y: 16, class: "chart__legend" }, t("Grade")),
     svg("line", { x1: LABEL_WIDTH + 90, x2: LABEL_WIDTH + 90, y1: 4, y2: 20,
                   class: "chart__target" }),
-    svg("text", { x: LABEL_WIDTH + 98, y: 16, class: "chart__legend" }, "Target"));
+    svg("text", { x: LABEL_WIDTH + 98, y: 16, class: "chart__legend" }, t("Target")));
   // Grid: one line per whole grade
   const step = max > 20 ? Math.ceil(max / 10) : 1;
   for (let value = 0; value <= max; value += step) {
@@ -96,17 +97,17 @@ export function attainmentChart(subjects) {
   if (!rows.length) return null;
   const titleId = uniqueId("chart-title");
   const { picture, drawn } = chartSvg(rows, titleId);
-  const summary = drawn.map((r) => `${r.subject}: grade ${r.grade ?? "none"}, target ${r.target ?? "none"}`)
+  const summary = drawn.map((r) => t("{subject}: grade {grade}, target {target}", { subject: r.subject, grade: r.grade ?? t("none"), target: r.target ?? t("none") }))
     .join("; ");
-  const figures = table("Grades against targets, by subject",
-    ["Subject", "Grade", "Target", "Compared with target"],
+  const figures = table(t("Grades against targets, by subject"),
+    [t("Subject"), t("Grade"), t("Target"), t("Compared with target")],
     rows.map((r) => h("tr", {},
       h("th", { scope: "row" }, r.subject), h("td", {}, r.grade ?? "—"),
       h("td", {}, r.target ?? "—"), h("td", {}, comparison(r)))));
   return h("figure", { class: "chart-figure" },
     drawn.length ? [h("span", { id: titleId, class: "visually-hidden" },
-                      `Chart of grades against targets. ${summary}. The same figures are in the table below.`),
+                      t("Chart of grades against targets. {summary}. The same figures are in the table below.", { summary })),
                     h("div", { class: "chart-scroll" }, picture)] : null,
-    h("figcaption", {}, "Each bar is the latest grade; the dark line is the target."),
+    h("figcaption", {}, t("Each bar is the latest grade; the dark line is the target.")),
     figures);
 }

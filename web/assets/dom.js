@@ -1,6 +1,8 @@
 // Building the page: elements from data, always through textContent and attributes (never
 // innerHTML), so a name or a title from the school can never become markup.
 
+import { formatDateIn } from "./i18n.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function build(element, attrs, children) {
@@ -40,6 +42,5 @@ export function formatDate(iso) {
   if (!iso) return "";
   const date = new Date(iso.length === 10 ? `${iso}T00:00:00Z` : iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric",
-                                           timeZone: "UTC" });
+  return formatDateIn(date, { timeZone: "UTC" });
 }

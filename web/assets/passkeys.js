@@ -5,6 +5,7 @@
 // The accessible names the browser tests rely on are listed in web/README.md.
 
 import * as api from "./api.js";
+import { t } from "./i18n.js";
 import { h, uniqueId } from "./dom.js";
 import { announce, announceError, button, explainError, field, form, formatDateTime, show } from "./ui.js";
 
@@ -53,10 +54,10 @@ function credentialJson(credential) {
 
 function deviceRefusal(error) {
   if (error && (error.name === "NotAllowedError" || error.name === "AbortError")) {
-    return "The passkey was not used: it was cancelled, or the time ran out. Try again.";
+    return t("The passkey was not used: it was cancelled, or the time ran out. Try again.");
   }
   if (error && error.name === "InvalidStateError") {
-    return "This device already holds a passkey for your account.";
+    return t("This device already holds a passkey for your account.");
   }
   return null;
 }
@@ -68,7 +69,7 @@ export async function signInWithPasskey() {
   try {
     credential = await navigator.credentials.get({ publicKey: requestOptions(begun.options) });
   } catch (error) {
-    throw Object.assign(new Error(deviceRefusal(error) || "The passkey could not be used."), { device: true });
+    throw Object.assign(new Error(deviceRefusal(error) || t("The passkey could not be used.")), { device: true });
   }
   await api.signInWithPasskey(begun.challenge_id, credentialJson(credential));
 }
@@ -77,7 +78,7 @@ export async function signInWithPasskey() {
 export function explainPasskeyError(error) {
   if (error.device) return error.message;
   if (error.code === "invalid_passkey") {
-    return "This passkey could not sign you in. It may have been removed: sign in with your password.";
+    return t("This passkey could not sign you in. It may have been removed: sign in with your password.");
   }
   return explainError(error);
 }
@@ -89,7 +90,7 @@ async function addPasskey(name, password) {
   try {
     credential = await navigator.credentials.create({ publicKey: creationOptions(begun.options) });
   } catch (error) {
-    throw Object.assign(new Error(deviceRefusal(error) || "The passkey could not be created."), { device: true });
+    throw Object.assign(new Error(deviceRefusal(error) || t("The passkey could not be created.")), { device: true });
   }
   return api.call("POST", "/api/v1/auth/passkeys",
                   { challenge_id: begun.challenge_id, name, credential: credentialJson(credential) });
@@ -100,48 +101,48 @@ function passkeyItem(passkey, redraw) {
     try {
       await api.call("DELETE", `/api/v1/auth/passkeys/${passkey.id}`);
       await redraw();
-      announce(`Passkey "${passkey.name}" removed. It no longer signs you in.`);
+      announce(t("Passkey \"{name}\" removed. It no longer signs you in.", { name: passkey.name }));
     } catch (error) {
       announceError(explainError(error));
     }
   };
   return h("li", { class: "passkey" },
     h("p", { class: "passkey__name" }, passkey.name),
-    h("p", { class: "hint" }, `Added ${formatDateTime(passkey.created_at)}. `,
-      passkey.last_used_at ? `Last used ${formatDateTime(passkey.last_used_at)}.` : "Not used yet."),
+    h("p", { class: "hint" }, t("Added {date}.", { date: formatDateTime(passkey.created_at) }), " ",
+      passkey.last_used_at ? t("Last used {date}.", { date: formatDateTime(passkey.last_used_at) }) : t("Not used yet.")),
     h("button", { type: "button", class: "button button--secondary",
-                  "aria-label": `Remove passkey ${passkey.name}`, onclick: remove }, "Remove"));
+                  "aria-label": t("Remove passkey {name}", { name: passkey.name }), onclick: remove }, t("Remove")));
 }
 
 /** The "Passkeys" section: the login's passkeys, and adding one. */
 async function passkeysSection(redraw) {
   const { items } = await api.call("GET", "/api/v1/auth/passkeys");
   const headingId = uniqueId("passkeys");
-  const name = field({ label: "Passkey name", name: "passkey-name", autocomplete: "off",
-                       hint: "So you can tell your passkeys apart, such as \u201cMy phone\u201d or \u201cWork laptop\u201d.",
+  const name = field({ label: t("Passkey name"), name: "passkey-name", autocomplete: "off",
+                       hint: t("So you can tell your passkeys apart, such as \u201cMy phone\u201d or \u201cWork laptop\u201d."),
                        attrs: { maxlength: 60 } });
-  const password = field({ label: "Your password", type: "password", name: "current-password",
+  const password = field({ label: t("Your password"), type: "password", name: "current-password",
                            autocomplete: "current-password", required: false,
-                           hint: "To check it is you. Not needed within 15 minutes of signing in with a passkey or an authenticator code." });
+                           hint: t("To check it is you. Not needed within 15 minutes of signing in with a passkey or an authenticator code.") });
   const problem = h("p", { class: "form-error", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     name.setError(null);
     password.setError(null);
     const value = name.input.value.trim();
-    if (!value) { name.setError("Give the passkey a name."); name.input.focus(); return; }
+    if (!value) { name.setError(t("Give the passkey a name.")); name.input.focus(); return; }
     try {
       const added = await addPasskey(value, password.input.value);
       await redraw();
-      announce(`Passkey "${added.name}" added. You can sign in with it instead of your password.`);
+      announce(t("Passkey \"{name}\" added. You can sign in with it instead of your password.", { name: added.name }));
     } catch (error) {
       if (error.code === "reauthentication_required" || error.code === "invalid_credentials") {
         password.setError(error.code === "invalid_credentials"
-          ? "That password is wrong, or there were too many attempts: try again later."
-          : "Enter your password to add a passkey.");
+          ? t("That password is wrong, or there were too many attempts: try again later.")
+          : t("Enter your password to add a passkey."));
         password.input.value = "";
         password.input.focus();
-        announceError("Enter your password to add a passkey.");
+        announceError(t("Enter your password to add a passkey."));
         return;
       }
       problem.textContent = error.device ? error.message : explainError(error);
@@ -150,20 +151,20 @@ async function passkeysSection(redraw) {
     }
   };
   return h("section", { class: "card", "aria-labelledby": headingId },
-    h("h2", { id: headingId }, "Passkeys"),
-    h("p", {}, "A passkey signs you in with your device's screen lock (your fingerprint, face or PIN) instead of your password. For school staff it counts as both steps of signing in."),
+    h("h2", { id: headingId }, t("Passkeys")),
+    h("p", {}, t("A passkey signs you in with your device's screen lock (your fingerprint, face or PIN) instead of your password. For school staff it counts as both steps of signing in.")),
     items.length
-      ? h("ul", { class: "passkeys", "aria-label": "Your passkeys" }, items.map((p) => passkeyItem(p, redraw)))
-      : h("p", {}, "You have no passkeys yet."),
+      ? h("ul", { class: "passkeys", "aria-label": t("Your passkeys") }, items.map((p) => passkeyItem(p, redraw)))
+      : h("p", {}, t("You have no passkeys yet.")),
     passkeysSupported()
-      ? form(submit, problem, name.wrapper, password.wrapper, button("Add a passkey"))
-      : h("p", { class: "notice" }, "This browser cannot create passkeys."));
+      ? form(submit, problem, name.wrapper, password.wrapper, button(t("Add a passkey")))
+      : h("p", { class: "notice" }, t("This browser cannot create passkeys.")));
 }
 
 /** Account settings: for now, the passkeys. */
 export async function accountScreen() {
   const draw = async () => {
-    show("Account settings", await passkeysSection(draw));
+    show(t("Account settings"), await passkeysSection(draw));
   };
   await draw();
 }

@@ -6,6 +6,7 @@
 // console saying what kind of person it is, never failing the screen.
 
 import * as api from "./api.js";
+import { t } from "./i18n.js";
 
 const MAX_IDS = 100; // per lookup, as the services bound it
 
@@ -101,14 +102,16 @@ export async function requestPeople(requests) {
     "Pat Sample is Jamie Sample's mother", "Filed by the person it is about". */
 export async function requestRelationship(request, names) {
   const subject = request.subject || {};
-  if (!request.filed_by || request.filed_as === "school_admin") return "Filed by the school";
+  if (!request.filed_by || request.filed_as === "school_admin") return t("Filed by the school");
   if (request.filed_as === "student" || subject.type === "guardian") {
-    return "Filed by the person it is about";
+    return t("Filed by the person it is about");
   }
   if (request.filed_as !== "parent" || subject.type !== "student" || !subject.id) return null;
   const link = (await studentLinks(subject.id)).find((l) => l.account_id === request.filed_by);
   if (!link || !link.relationship) return null;
-  const filer = names.filer || "The parent who filed it";
-  const child = names.about ? `${names.about}'s` : "the student's";
-  return `${filer} is ${child} ${relationshipText(link.relationship)}`;
+  const filer = names.filer || t("The parent who filed it");
+  const relationship = relationshipText(link.relationship);
+  return names.about
+    ? t("{filer} is {child}'s {relationship}", { filer, child: names.about, relationship })
+    : t("{filer} is the student's {relationship}", { filer, relationship });
 }

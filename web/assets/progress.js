@@ -4,11 +4,12 @@
 // words ("Below target"), never by colour alone.
 
 import * as api from "./api.js";
+import { N_, t, texts } from "./i18n.js";
 import { h, svg, uniqueId } from "./dom.js";
 import { table } from "./ui.js";
 
-export const STANDING_TEXT = { below: "Below target", on: "On target", above: "Above target" };
-export const CHANGE_TEXT = { up: "up", down: "down", same: "no change", changed: "changed" };
+export const STANDING_TEXT = texts({ below: N_("Below target"), on: N_("On target"), above: N_("Above target") });
+export const CHANGE_TEXT = texts({ up: N_("up"), down: N_("down"), same: N_("no change"), changed: N_("changed") });
 const COLOURS = ["#0b4f8a", "#8a3b00", "#2d6a2d", "#6a2d6a", "#4d4d00", "#00606a"];
 
 export function loadProgress(studentId) {
@@ -20,17 +21,17 @@ export function percent(value) {
   return value === null || value === undefined || !Number.isFinite(number) ? "—" : `${number}%`;
 }
 
-export const KIND_TEXT = { attitude: "Attitude", effort: "Effort", behaviour: "Behaviour" };
+export const KIND_TEXT = texts({ attitude: N_("Attitude"), effort: N_("Effort"), behaviour: N_("Behaviour") });
 
 function changeLine(what, change, unit = "") {
   return change.direction === "same"
-    ? `${what}: no change (${change.after}${unit})`
-    : `${what}: ${CHANGE_TEXT[change.direction]} from ${change.before}${unit} to ${change.after}${unit}`;
+    ? t("{what}: no change ({after})", { what, after: `${change.after}${unit}` })
+    : t("{what}: {change} from {before} to {after}", { what, change: CHANGE_TEXT[change.direction], before: `${change.before}${unit}`, after: `${change.after}${unit}` });
 }
 
 function characteristicName(c) {
   return c.subject === "General" ? KIND_TEXT[c.kind] || c.kind
-    : `${KIND_TEXT[c.kind] || c.kind} in ${c.subject}`;
+    : t("{kind} in {subject}", { kind: KIND_TEXT[c.kind] || c.kind, subject: c.subject });
 }
 
 /** "Maths: up from 5 to 6" for each subject that has a change since the last report, then
@@ -41,7 +42,7 @@ export function changeLines(progress, { glance = false } = {}) {
     .map((s) => changeLine(s.subject, s.change));
   const [before, after] = progress.periods.slice(-2).map((p) => p.attendance);
   if (progress.periods.length > 1 && Number.isFinite(before) && Number.isFinite(after)) {
-    lines.push(changeLine("Attendance", { before, after,
+    lines.push(changeLine(t("Attendance"), { before, after,
       direction: after > before ? "up" : after < before ? "down" : "same" }, "%"));
   }
   return lines.concat((progress.characteristics || [])
@@ -51,7 +52,7 @@ export function changeLines(progress, { glance = false } = {}) {
 
 function pointText(point) {
   if (!point || point.grade === null || point.grade === undefined) return "—";
-  const target = point.target !== null && point.target !== undefined ? ` (target ${point.target})` : "";
+  const target = point.target !== null && point.target !== undefined ? t(" (target {target})", { target: point.target }) : "";
   const standing = point.standing ? `: ${STANDING_TEXT[point.standing]}` : "";
   return `${point.grade}${target}${standing}`;
 }
@@ -80,9 +81,9 @@ function chart(progress) {
     const last = pts[pts.length - 1];
     if (last) parts.push(svg("text", { x: Math.min(x(last[0]) + 8, width - 90), y: y(last[1]) - 6, "font-size": "13", fill: colour }, s.subject));
   });
-  const summary = progress.subjects.map((s) => `${s.subject}: ${s.points.map(pointText).join(", then ")}`).join(". ");
+  const summary = progress.subjects.map((s) => `${s.subject}: ${s.points.map(pointText).join(t(", then "))}`).join(". ");
   return svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "progress-chart",
-                      "aria-label": `Grades over the school year against targets (dashed). ${summary}` }, parts);
+                      "aria-label": t("Grades over the school year against targets (dashed). {summary}", { summary }) }, parts);
 }
 
 function progressTable(progress) {
@@ -91,11 +92,11 @@ function progressTable(progress) {
     s.points.map((p) => h("td", {}, pointText(p))),
     h("td", {}, s.change && s.change.direction ? CHANGE_TEXT[s.change.direction] : "—")));
   if (progress.periods.some((p) => p.attendance !== null && p.attendance !== undefined)) {
-    rows.push(h("tr", {}, h("th", { scope: "row" }, "Attendance"),
+    rows.push(h("tr", {}, h("th", { scope: "row" }, t("Attendance")),
       progress.periods.map((p) => h("td", {}, percent(p.attendance))), h("td", {}, "—")));
   }
-  return table("Grades in each report this school year, against target",
-    ["Subject", ...progress.periods.map((p) => p.period), "Since the last report"], rows);
+  return table(t("Grades in each report this school year, against target"),
+    [t("Subject"), ...progress.periods.map((p) => p.period), t("Since the last report")], rows);
 }
 
 function characteristicsTable(progress) {
@@ -103,11 +104,11 @@ function characteristicsTable(progress) {
   if (!items.length) return null;
   const rows = items.map((c) => h("tr", {},
     h("th", { scope: "row" }, c.subject === "General" ? KIND_TEXT[c.kind] || c.kind
-      : `${KIND_TEXT[c.kind] || c.kind} in ${c.class ? `${c.subject} (${c.class})` : c.subject}`),
+      : t("{kind} in {subject}", { kind: KIND_TEXT[c.kind] || c.kind, subject: c.class ? `${c.subject} (${c.class})` : c.subject })),
     c.points.map((p) => h("td", {}, p.value === null || p.value === undefined ? "—" : p.value)),
     h("td", {}, c.change && c.change.direction ? CHANGE_TEXT[c.change.direction] : "—")));
-  return table("Attitude, effort and behaviour in each report this school year",
-    ["What", ...progress.periods.map((p) => p.period), "Since the last report"], rows);
+  return table(t("Attitude, effort and behaviour in each report this school year"),
+    [t("What"), ...progress.periods.map((p) => p.period), t("Since the last report")], rows);
 }
 
 /** The report screen's section: heading, what changed, the chart and its table. */
@@ -116,13 +117,13 @@ export function progressSection(progress) {
   const headingId = uniqueId("progress");
   const changes = changeLines(progress);
   return h("section", { class: "card progress", "aria-labelledby": headingId },
-    h("h2", { id: headingId }, "Progress this school year"),
+    h("h2", { id: headingId }, t("Progress this school year")),
     progress.periods.length > 1
-      ? [h("h3", {}, "What changed since the last report"),
-        changes.length ? h("ul", {}, changes.map((line) => h("li", {}, line))) : h("p", {}, "No grades to compare.")]
-      : h("p", {}, "This is the first report this school year: the next one will show what changed."),
+      ? [h("h3", {}, t("What changed since the last report")),
+        changes.length ? h("ul", {}, changes.map((line) => h("li", {}, line))) : h("p", {}, t("No grades to compare."))]
+      : h("p", {}, t("This is the first report this school year: the next one will show what changed.")),
     chart(progress),
-    h("p", { class: "hint" }, "Solid lines join each subject's grades; dashed lines are its targets. The table says the same in words."),
+    h("p", { class: "hint" }, t("Solid lines join each subject's grades; dashed lines are its targets. The table says the same in words.")),
     progressTable(progress),
     characteristicsTable(progress));
 }

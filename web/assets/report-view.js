@@ -3,17 +3,18 @@
 // preview ("see what parents will see") draw it with the same code.
 
 import { attainmentChart } from "./chart.js";
+import { N_, t, texts } from "./i18n.js";
 import { formatDate, h, uniqueId } from "./dom.js";
 import { table } from "./ui.js";
 
-const CHARACTERISTIC_TEXT = { attitude: "Attitude", effort: "Effort", behaviour: "Behaviour",
-                              attendance: "Attendance" };
+const CHARACTERISTIC_TEXT = texts({ attitude: N_("Attitude"), effort: N_("Effort"), behaviour: N_("Behaviour"),
+                              attendance: N_("Attendance") });
 
 function describeAttainment(item) {
   if (item.kind === "mark" && item.out_of) {
     const percent = Math.round((Number(item.value) / item.out_of) * 100);
-    return Number.isFinite(percent) ? `${item.value} out of ${item.out_of} (${percent}%)`
-      : `${item.value} out of ${item.out_of}`;
+    return Number.isFinite(percent) ? t("{value} out of {total} ({percent}%)", { value: item.value, total: item.out_of, percent })
+      : t("{value} out of {total}", { value: item.value, total: item.out_of });
   }
   return item.value;
 }
@@ -23,10 +24,11 @@ function subjectSection(subject) {
   const title = subject.class ? `${subject.subject} (${subject.class})` : subject.subject;
   const parts = [h("h3", { id: headingId }, title)];
   if (subject.teachers && subject.teachers.length) {
-    parts.push(h("p", {}, `${subject.teachers.length > 1 ? "Teachers" : "Teacher"}: ${subject.teachers.join(", ")}`));
+    parts.push(h("p", {}, (subject.teachers.length > 1 ? t("Teachers: {names}", { names: subject.teachers.join(", ") })
+      : t("Teacher: {names}", { names: subject.teachers.join(", ") }))));
   }
   if (subject.attainment && subject.attainment.length) {
-    parts.push(table(`Results in ${subject.subject}`, ["What", "Topic", "Result"],
+    parts.push(table(t("Results in {subject}", { subject: subject.subject }), [t("What"), t("Topic"), t("Result")],
       subject.attainment.map((a) => h("tr", {},
         h("th", { scope: "row" }, a.kind.charAt(0).toUpperCase() + a.kind.slice(1)),
         h("td", {}, a.topic || "—"), h("td", {}, describeAttainment(a))))));
@@ -41,22 +43,22 @@ function subjectSection(subject) {
 
 export function reportMeta(report, school) {
   const student = report.student || {};
-  const who = student.name && school ? `${student.name} at ${school}` : student.name;
+  const who = student.name && school ? t("{name} at {school}", { name: student.name, school }) : student.name;
   const year = !("year_group" in student) ? null
-    : student.year_group === null ? "year group not known" : `year ${student.year_group}`;
-  return h("p", { class: "meta" }, [who, student.form_group ? `form ${student.form_group}` : null, year,
-    report.period, `published ${formatDate(report.published_at)}`,
+    : student.year_group === null ? t("year group not known") : t("year {year}", { year: student.year_group });
+  return h("p", { class: "meta" }, [who, student.form_group ? t("form {form}", { form: student.form_group }) : null, year,
+    report.period, t("published {date}", { date: formatDate(report.published_at) }),
     // A corrected report (issue 24): the school replaced the one first published.
-    report.updated_at ? `updated on ${formatDate(report.updated_at)}` : null].filter(Boolean).join(" · "));
+    report.updated_at ? t("updated on {date}", { date: formatDate(report.updated_at) }) : null].filter(Boolean).join(" · "));
 }
 
 /** Everything under the title and its links: the chart, then each subject. */
 export function reportBody(report) {
   const chart = attainmentChart(report.subjects || []);
   return [
-    h("h2", {}, "Attainment against target"),
-    chart || h("p", {}, "This report has no grades or targets."),
-    h("h2", {}, "Subjects"),
+    h("h2", {}, t("Attainment against target")),
+    chart || h("p", {}, t("This report has no grades or targets.")),
+    h("h2", {}, t("Subjects")),
     (report.subjects || []).map(subjectSection),
   ];
 }

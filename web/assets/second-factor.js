@@ -5,9 +5,10 @@
 
 import * as api from "./api.js";
 import { h } from "./dom.js";
+import { N_, t } from "./i18n.js";
 import { announce, announceError, button, explainError, field, form, show } from "./ui.js";
 
-const CODE_HINT = "The 6-digit code your authenticator app shows now.";
+const CODE_HINT = N_("The 6-digit code your authenticator app shows now.");
 
 /** The screen the sign-in needs: setting up the app, or its code. `done()` continues. */
 export async function secondFactorScreen(done) {
@@ -21,7 +22,7 @@ function problemLine() {
 
 function refused(problem, input, error) {
   problem.textContent = error.code === "invalid_second_factor"
-    ? "That code is wrong or was used already. Wait for the next code and try again."
+    ? t("That code is wrong or was used already. Wait for the next code and try again.")
     : explainError(error);
   problem.hidden = false;
   announceError(problem.textContent);
@@ -30,27 +31,27 @@ function refused(problem, input, error) {
 }
 
 function codeScreen(done) {
-  const code = field({ label: "Code", name: "one-time-code", autocomplete: "one-time-code",
-                       hint: `${CODE_HINT} Lost your phone? Enter one of your recovery codes instead.`,
+  const code = field({ label: t("Code"), name: "one-time-code", autocomplete: "one-time-code",
+                       hint: `${t(CODE_HINT)} ${t("Lost your phone? Enter one of your recovery codes instead.")}`,
                        attrs: { inputmode: "text", spellcheck: "false", autocapitalize: "off" } });
   const problem = problemLine();
   const submit = async () => {
     problem.hidden = true;
     code.setError(null);
     const value = code.input.value.replace(/\s+/g, "");
-    if (!value) { code.setError("Enter the code from your app."); code.input.focus(); return; }
+    if (!value) { code.setError(t("Enter the code from your app.")); code.input.focus(); return; }
     try {
       await api.passSecondFactor(/^\d{6}$/.test(value) ? { code: value } : { recovery_code: value });
       await done();
-      announce("You are signed in.");
+      announce(t("You are signed in."));
     } catch (error) {
       refused(problem, code.input, error);
     }
   };
-  show("Enter your code",
-    h("p", {}, "School staff and operators sign in in two steps: your password, then a code from your authenticator app."),
-    form(submit, problem, code.wrapper, button("Continue")),
-    h("p", {}, h("a", { href: "/sign-out" }, "Cancel and sign out")));
+  show(t("Enter your code"),
+    h("p", {}, t("School staff and operators sign in in two steps: your password, then a code from your authenticator app.")),
+    form(submit, problem, code.wrapper, button(t("Continue"))),
+    h("p", {}, h("a", { href: "/sign-out" }, t("Cancel and sign out"))));
 }
 
 function groups(key) {
@@ -62,49 +63,49 @@ async function enrolScreen(done) {
   try {
     enrolment = await api.enrolTotp();
   } catch (error) {
-    show("Set up two-step sign-in", h("p", { class: "form-error" }, explainError(error)),
-      h("p", {}, h("a", { href: "/sign-out" }, "Sign out")));
+    show(t("Set up two-step sign-in"), h("p", { class: "form-error" }, explainError(error)),
+      h("p", {}, h("a", { href: "/sign-out" }, t("Sign out"))));
     return;
   }
-  const code = field({ label: "Code from the app", name: "one-time-code",
-                       autocomplete: "one-time-code", hint: CODE_HINT,
+  const code = field({ label: t("Code from the app"), name: "one-time-code",
+                       autocomplete: "one-time-code", hint: t(CODE_HINT),
                        attrs: { inputmode: "numeric", spellcheck: "false" } });
   const problem = problemLine();
   const submit = async () => {
     problem.hidden = true;
     code.setError(null);
     const value = code.input.value.replace(/\s+/g, "");
-    if (!/^\d{6}$/.test(value)) { code.setError("Enter the 6 digits the app shows."); code.input.focus(); return; }
+    if (!/^\d{6}$/.test(value)) { code.setError(t("Enter the 6 digits the app shows.")); code.input.focus(); return; }
     try {
       const codes = await api.confirmTotp(value);
       recoveryCodesScreen(codes, done);
-      announce("Two-step sign-in is set up.");
+      announce(t("Two-step sign-in is set up."));
     } catch (error) {
       refused(problem, code.input, error);
     }
   };
   const qr = h("img", { class: "qr-code", width: 180, height: 180,
-                        alt: "QR code of your sign-in key, for your authenticator app",
+                        alt: t("QR code of your sign-in key, for your authenticator app"),
                         src: `data:image/svg+xml;base64,${btoa(enrolment.qr_svg)}` });
-  show("Set up two-step sign-in",
-    h("p", {}, "Your account can reach people's personal data, so it is protected by a second step: a code from an authenticator app on your phone (such as Google Authenticator, Microsoft Authenticator or FreeOTP)."),
+  show(t("Set up two-step sign-in"),
+    h("p", {}, t("Your account can reach people's personal data, so it is protected by a second step: a code from an authenticator app on your phone (such as Google Authenticator, Microsoft Authenticator or FreeOTP).")),
     h("ol", { class: "steps" },
-      h("li", {}, "Open the authenticator app and add an account."),
-      h("li", {}, "Scan this QR code, or type in the key below.",
+      h("li", {}, t("Open the authenticator app and add an account.")),
+      h("li", {}, t("Scan this QR code, or type in the key below."),
         h("figure", { class: "qr" }, qr,
-          h("figcaption", {}, "Key: ", h("code", { class: "totp-key" }, groups(enrolment.key))))),
-      h("li", {}, "Enter the code the app shows.")),
-    form(submit, problem, code.wrapper, button("Confirm")),
-    h("p", {}, h("a", { href: "/sign-out" }, "Cancel and sign out")));
+          h("figcaption", {}, t("Key: "), h("code", { class: "totp-key" }, groups(enrolment.key))))),
+      h("li", {}, t("Enter the code the app shows."))),
+    form(submit, problem, code.wrapper, button(t("Confirm"))),
+    h("p", {}, h("a", { href: "/sign-out" }, t("Cancel and sign out"))));
 }
 
 function recoveryCodesScreen(codes, done) {
-  const list = h("ul", { class: "recovery-codes", "aria-label": "Recovery codes" },
+  const list = h("ul", { class: "recovery-codes", "aria-label": t("Recovery codes") },
     codes.map((c) => h("li", {}, h("code", {}, c))));
-  show("Keep your recovery codes",
-    h("p", {}, "If you lose your phone, each of these codes signs you in once instead of the app's code. Keep them somewhere safe, apart from your phone: they are shown only now."),
+  show(t("Keep your recovery codes"),
+    h("p", {}, t("If you lose your phone, each of these codes signs you in once instead of the app's code. Keep them somewhere safe, apart from your phone: they are shown only now.")),
     list,
-    form(async () => { await done(); }, button("I have kept my recovery codes")));
+    form(async () => { await done(); }, button(t("I have kept my recovery codes"))));
 }
 
 // --- the code again, for the gravest actions ---------------------------------------------
@@ -113,15 +114,15 @@ function recoveryCodesScreen(codes, done) {
  *  false if the person cancels. */
 function askForCodeAgain() {
   return new Promise((resolve) => {
-    const code = field({ label: "Code", name: "step-up-code", autocomplete: "one-time-code",
-                         hint: CODE_HINT, attrs: { inputmode: "text", spellcheck: "false" } });
+    const code = field({ label: t("Code"), name: "step-up-code", autocomplete: "one-time-code",
+                         hint: t(CODE_HINT), attrs: { inputmode: "text", spellcheck: "false" } });
     const problem = problemLine();
     let passed = false;
     const dialog = h("dialog", { class: "step-up", "aria-labelledby": "step-up-heading" });
     const submit = async () => {
       problem.hidden = true;
       const value = code.input.value.replace(/\s+/g, "");
-      if (!value) { code.setError("Enter the code from your app."); code.input.focus(); return; }
+      if (!value) { code.setError(t("Enter the code from your app.")); code.input.focus(); return; }
       try {
         await api.passSecondFactor(/^\d{6}$/.test(value) ? { code: value } : { recovery_code: value });
         passed = true;
@@ -131,11 +132,11 @@ function askForCodeAgain() {
       }
     };
     dialog.append(
-      h("h2", { id: "step-up-heading" }, "Enter your code again"),
-      h("p", {}, "Approving an erasure, issuing or revoking credentials, offboarding a school and unlocking a link need a code from your authenticator app within the last 15 minutes."),
-      form(submit, problem, code.wrapper, button("Continue"),
+      h("h2", { id: "step-up-heading" }, t("Enter your code again")),
+      h("p", {}, t("Approving an erasure, issuing or revoking credentials, offboarding a school and unlocking a link need a code from your authenticator app within the last 15 minutes.")),
+      form(submit, problem, code.wrapper, button(t("Continue")),
         h("button", { type: "button", class: "button button--secondary",
-                      onclick: () => dialog.close() }, "Cancel")));
+                      onclick: () => dialog.close() }, t("Cancel"))));
     dialog.addEventListener("close", () => { dialog.remove(); resolve(passed); });
     document.body.append(dialog);
     dialog.showModal();

@@ -8,12 +8,13 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
+import { N_, t, texts } from "./i18n.js";
 import { announce, announceError, button, explainError, field, form, formatDateTime,
          table } from "./ui.js";
 
-const FACTOR_TEXT = { enrolled: "Set up", pending: "Being set up", none: "Not set up" };
-const ROLE_TEXT = { school_admin: "an administrator of the school",
-                    operator: "a Pupil Progress operator" };
+const FACTOR_TEXT = texts({ enrolled: N_("Set up"), pending: N_("Being set up"), none: N_("Not set up") });
+const ROLE_TEXT = texts({ school_admin: N_("an administrator of the school"),
+                          operator: N_("a Pupil Progress operator") });
 
 function region(title, ...content) {
   const id = uniqueId("section");
@@ -28,10 +29,10 @@ const schoolPath = (schoolId, tail) => `/api/v1/schools/${encodeURIComponent(sch
 export async function schoolTwoStepSection(schoolId, selfId) {
   const rows = h("tbody", {});
   const trail = h("tbody", {});
-  const trailBox = table("Two-step sign-in resets", ["When", "Whose", "Reset by"], trail);
-  const noTrail = h("p", {}, "No one's two-step sign-in has been reset at this school.");
+  const trailBox = table(t("Two-step sign-in resets"), [t("When"), t("Whose"), t("Reset by")], trail);
+  const noTrail = h("p", {}, t("No one's two-step sign-in has been reset at this school."));
   const confirmBox = h("div", { class: "notice", hidden: true, role: "group",
-                                "aria-label": "Confirm the reset" });
+                                "aria-label": t("Confirm the reset") });
   let names = {};
 
   async function load() {
@@ -42,30 +43,30 @@ export async function schoolTwoStepSection(schoolId, selfId) {
     rows.replaceChildren(...admins.items.map((admin) => row(admin)));
     trail.replaceChildren(...resets.items.map((entry) => h("tr", {},
       h("td", {}, formatDateTime(entry.at)),
-      h("th", { scope: "row" }, names[entry.account_id] || "A former administrator"),
+      h("th", { scope: "row" }, names[entry.account_id] || t("A former administrator")),
       h("td", {}, entry.actor_role === "operator" && !names[entry.actor_id]
-        ? "A Pupil Progress operator" : (names[entry.actor_id] || "A former administrator")))));
+        ? t("A Pupil Progress operator") : (names[entry.actor_id] || t("A former administrator"))))));
     trailBox.hidden = resets.items.length === 0;
     noTrail.hidden = resets.items.length > 0;
   }
 
   function row(admin) {
     const mine = admin.account_id === selfId;
-    const action = mine ? "You (change yours below)"
-      : admin.second_factor === "none" ? "Nothing to reset"
+    const action = mine ? t("You (change yours below)")
+      : admin.second_factor === "none" ? t("Nothing to reset")
         : h("button", { type: "button", class: "button button--secondary",
                         onclick: () => confirmReset(admin) },
-          `Reset two-step sign-in for ${admin.name}`);
+          t("Reset two-step sign-in for {name}", { name: admin.name }));
     return h("tr", { dataset: { account: admin.account_id } },
       h("th", { scope: "row" }, admin.name, h("span", { class: "hint table-note" }, admin.email)),
       h("td", {}, admin.second_factor === "enrolled" && admin.enrolled_at
-        ? `Set up on ${formatDate(admin.enrolled_at)}` : FACTOR_TEXT[admin.second_factor]),
+        ? t("Set up on {date}", { date: formatDate(admin.enrolled_at) }) : FACTOR_TEXT[admin.second_factor]),
       h("td", {}, action));
   }
 
   function confirmReset(admin) {
     const text = h("p", { tabindex: "-1" },
-      `Reset ${admin.name}'s two-step sign-in? Their authenticator app and recovery codes stop working, they are signed out, and they set up an app again at their next sign-in. They are emailed, and the reset is recorded below with your name. Do this only when you are sure it is them asking (for example, in person or by phone).`);
+      t("Reset {name}'s two-step sign-in? Their authenticator app and recovery codes stop working, they are signed out, and they set up an app again at their next sign-in. They are emailed, and the reset is recorded below with your name. Do this only when you are sure it is them asking (for example, in person or by phone).", { name: admin.name }));
     const reset = h("button", { type: "button", class: "button", onclick: async () => {
       reset.disabled = true;
       try {
@@ -73,28 +74,28 @@ export async function schoolTwoStepSection(schoolId, selfId) {
                                  + `/second-factor?school_id=${encodeURIComponent(schoolId)}`);
         confirmBox.hidden = true;
         await load();
-        announce(`${admin.name}'s two-step sign-in was reset: they set it up again at their next sign-in.`);
+        announce(t("{name}'s two-step sign-in was reset: they set it up again at their next sign-in.", { name: admin.name }));
       } catch (error) {
         reset.disabled = false;
         announceError(error.code === "step_up_required"
-          ? "The reset needs your authenticator code again: nothing was changed."
+          ? t("The reset needs your authenticator code again: nothing was changed.")
           : explainError(error));
       }
-    } }, `Yes, reset ${admin.name}'s two-step sign-in`);
+    } }, t("Yes, reset {name}'s two-step sign-in", { name: admin.name }));
     const keep = h("button", { type: "button", class: "button button--secondary",
-                               onclick: () => { confirmBox.hidden = true; } }, "Cancel");
+                               onclick: () => { confirmBox.hidden = true; } }, t("Cancel"));
     confirmBox.replaceChildren(text, h("div", { class: "actions" }, reset, keep));
     confirmBox.hidden = false;
     text.focus();
   }
 
   await load();
-  return region("Two-step sign-in of the school's administrators",
-    h("p", { class: "hint" }, "An administrator who lost both their phone and their recovery codes cannot sign in. Another administrator of the school, or Pupil Progress, can reset their two-step sign-in; no one can reset their own."),
-    table("Administrators' two-step sign-in", ["Name and email", "Two-step sign-in", "Reset"],
+  return region(t("Two-step sign-in of the school's administrators"),
+    h("p", { class: "hint" }, t("An administrator who lost both their phone and their recovery codes cannot sign in. Another administrator of the school, or Pupil Progress, can reset their two-step sign-in; no one can reset their own.")),
+    table(t("Administrators' two-step sign-in"), [t("Name and email"), t("Two-step sign-in"), t("Reset")],
           rows),
     confirmBox,
-    h("h3", {}, "Resets"), noTrail, trailBox);
+    h("h3", {}, t("Resets")), noTrail, trailBox);
 }
 
 /** The signed-in person's own two-step sign-in: new recovery codes, or a new app. */
@@ -105,11 +106,11 @@ export function ownTwoStepSection() {
     try {
       const answer = await api.call("POST", "/api/v1/auth/second-factor/recovery-codes");
       out.replaceChildren(codesList(answer.recovery_codes));
-      announce("New recovery codes are shown: the earlier ones no longer work.");
+      announce(t("New recovery codes are shown: the earlier ones no longer work."));
     } catch (error) {
       announceError(explainError(error));
     }
-  } }, "Make new recovery codes");
+  } }, t("Make new recovery codes"));
   const newApp = h("button", { type: "button", class: "button button--secondary",
                                onclick: async () => {
     try {
@@ -118,49 +119,49 @@ export function ownTwoStepSection() {
     } catch (error) {
       announceError(explainError(error));
     }
-  } }, "Set up a new authenticator app");
-  return region("Your two-step sign-in",
-    h("p", {}, "A new phone, or recovery codes used up or lost? Make new ones here: the earlier ones stop working. You are asked for your code again first if you last gave it over 15 minutes ago, and you are emailed."),
+  } }, t("Set up a new authenticator app"));
+  return region(t("Your two-step sign-in"),
+    h("p", {}, t("A new phone, or recovery codes used up or lost? Make new ones here: the earlier ones stop working. You are asked for your code again first if you last gave it over 15 minutes ago, and you are emailed.")),
     h("div", { class: "actions" }, newApp, newCodes), out);
 }
 
 function codesList(codes) {
   return h("div", {},
-    h("p", {}, "Keep these recovery codes somewhere safe, apart from your phone: they are shown only now, and each signs you in once."),
-    h("ul", { class: "recovery-codes", "aria-label": "Recovery codes" },
+    h("p", {}, t("Keep these recovery codes somewhere safe, apart from your phone: they are shown only now, and each signs you in once.")),
+    h("ul", { class: "recovery-codes", "aria-label": t("Recovery codes") },
       codes.map((c) => h("li", {}, h("code", {}, c)))));
 }
 
 function replaceApp(enrolment) {
-  const code = field({ label: "Code from the new app", name: "new-app-code",
+  const code = field({ label: t("Code from the new app"), name: "new-app-code",
                        autocomplete: "one-time-code",
-                       hint: "The 6-digit code the new app shows now.",
+                       hint: t("The 6-digit code the new app shows now."),
                        attrs: { inputmode: "numeric", spellcheck: "false" } });
   const box = h("div", {});
   const submit = async () => {
     code.setError(null);
     const value = code.input.value.replace(/\s+/g, "");
-    if (!/^\d{6}$/.test(value)) { code.setError("Enter the 6 digits the new app shows."); code.input.focus(); return; }
+    if (!/^\d{6}$/.test(value)) { code.setError(t("Enter the 6 digits the new app shows.")); code.input.focus(); return; }
     try {
       const answer = await api.call("POST", "/api/v1/auth/second-factor/totp/replacement/confirm",
                                     { code: value });
-      box.replaceChildren(h("p", {}, "Your new authenticator app is set up; the old one no longer works."),
+      box.replaceChildren(h("p", {}, t("Your new authenticator app is set up; the old one no longer works.")),
                           codesList(answer.recovery_codes));
-      announce("Your new authenticator app is set up.");
+      announce(t("Your new authenticator app is set up."));
     } catch (error) {
       code.setError(error.code === "invalid_second_factor"
-        ? "That code is wrong. Wait for the next code and try again." : explainError(error));
+        ? t("That code is wrong. Wait for the next code and try again.") : explainError(error));
       code.input.focus();
     }
   };
   const qr = h("img", { class: "qr-code", width: 180, height: 180,
-                        alt: "QR code of your new sign-in key, for your authenticator app",
+                        alt: t("QR code of your new sign-in key, for your authenticator app"),
                         src: `data:image/svg+xml;base64,${btoa(enrolment.qr_svg)}` });
   box.append(
-    h("p", {}, "Scan this QR code with the new app, or type in the key. Your old app keeps working until you confirm."),
+    h("p", {}, t("Scan this QR code with the new app, or type in the key. Your old app keeps working until you confirm.")),
     h("figure", { class: "qr" }, qr,
-      h("figcaption", {}, "Key: ", h("code", { class: "totp-key" },
+      h("figcaption", {}, t("Key: "), h("code", { class: "totp-key" },
         enrolment.key.match(/.{1,4}/g).join(" ")))),
-    form(submit, code.wrapper, button("Confirm the new app")));
+    form(submit, code.wrapper, button(t("Confirm the new app"))));
   return box;
 }

@@ -4,6 +4,13 @@
 
 import * as api from "./api.js";
 import { h, uniqueId } from "./dom.js";
+import { formatDateIn, hasText, N_, t, texts } from "./i18n.js";
+
+// The parts of a date, as a message names them ("The day must be a number").
+const PART_TEXT = texts({ day: N_("day"), month: N_("month"), year: N_("year") });
+const NOT_A_NUMBER = { day: N_("The day must be a number, {example}."),
+                       month: N_("The month must be a number, {example}."),
+                       year: N_("The year must be a number, {example}.") };
 
 const main = document.getElementById("main");
 const statusRegion = document.getElementById("status");
@@ -36,8 +43,11 @@ export function clearMessages() {
   alertRegion.textContent = "";
 }
 
+/** "3 days": `word` ("day") names the plural text "{count} day" of the catalogues;
+ *  a word not (yet) in them is written in English. */
 export function plural(count, word) {
-  return `${count} ${word}${count === 1 ? "" : "s"}`;
+  const key = `{count} ${word}`;
+  return hasText(key) ? t(key, { count }) : `${count} ${word}${count === 1 ? "" : "s"}`;
 }
 
 // --- navigation ----------------------------------------------------------------------------
@@ -59,7 +69,7 @@ export function show(title, ...content) {
   main.replaceChildren(heading, ...content.flat(Infinity)
     .filter((part) => part !== null && part !== undefined && part !== false));
   loaded();
-  document.title = `${title} – Pupil Progress`;
+  document.title = t("{title} – Pupil Progress", { title });
   if (rendered) heading.focus();
   rendered = true;
 }
@@ -77,8 +87,8 @@ export function loaded() {
 }
 
 export function notFound() {
-  show("Page not found", h("p", {}, "There is nothing at this address."),
-    h("p", {}, h("a", { href: "/" }, "Go to the start")));
+  show(t("Page not found"), h("p", {}, t("There is nothing at this address.")),
+    h("p", {}, h("a", { href: "/" }, t("Go to the start"))));
 }
 
 // --- forms ---------------------------------------------------------------------------------
@@ -127,8 +137,8 @@ export function dateField({ legend, name, hint, noun = legend.toLowerCase(),
   const id = uniqueId(name);
   const hintId = `${id}-hint`;
   const errorId = `${id}-error`;
-  const example = "for example, 27 3 2014";
-  const parts = [["day", "Day", 2], ["month", "Month", 2], ["year", "Year", 4]].map(
+  const example = t("for example, 27 3 2014");
+  const parts = [["day", t("Day"), 2], ["month", t("Month"), 2], ["year", t("Year"), 4]].map(
     ([part, label, size]) => {
       const input = h("input", { id: `${id}-${part}`, name: `${name}-${part}`, type: "text",
                                  inputmode: "numeric", autocomplete: "off", spellcheck: "false",
@@ -141,7 +151,7 @@ export function dateField({ legend, name, hint, noun = legend.toLowerCase(),
   const error = h("p", { id: errorId, class: "field-error", role: "alert", hidden: true });
   const fieldset = h("fieldset", { class: "field date-input", "aria-describedby": hintId },
     h("legend", {}, legend),
-    h("p", { id: hintId, class: "hint" }, [hint, `Day, month and year, ${example}.`]
+    h("p", { id: hintId, class: "hint" }, [hint, t("Day, month and year, {example}.", { example })]
       .filter(Boolean).join(" ")),
     error, h("div", { class: "date-input__parts" }, parts.map((p) => p.item)));
   const byPart = Object.fromEntries(parts.map((p) => [p.part, p.input]));
@@ -162,20 +172,20 @@ export function dateField({ legend, name, hint, noun = legend.toLowerCase(),
   const read = () => {
     const raw = Object.fromEntries(parts.map((p) => [p.part, p.input.value.trim()]));
     const missing = parts.filter((p) => !raw[p.part]).map((p) => p.part);
-    if (missing.length === 3) return { error: `Enter the ${noun}, ${example}.`, part: "day" };
+    if (missing.length === 3) return { error: t("Enter the {noun}, {example}.", { noun, example }), part: "day" };
     if (missing.length) {
-      return { error: `The ${noun} must include a ${missing.join(" and a ")}.`, part: missing };
+      return { error: t("The {noun} must include a {parts}.", { noun, parts: missing.map((p) => PART_TEXT[p]).join(t(" and a ")) }), part: missing };
     }
     const bad = parts.find((p) => !/^\d+$/.test(raw[p.part]));
-    if (bad) return { error: `The ${bad.part} must be a number, ${example}.`, part: bad.part };
-    if (raw.year.length !== 4) return { error: "The year must have 4 numbers, for example 2014.", part: "year" };
+    if (bad) return { error: t(NOT_A_NUMBER[bad.part], { example }), part: bad.part };
+    if (raw.year.length !== 4) return { error: t("The year must have 4 numbers, for example 2014."), part: "year" };
     const [day, month, year] = [Number(raw.day), Number(raw.month), Number(raw.year)];
-    if (month < 1 || month > 12) return { error: `The month must be from 1 to 12, ${example}.`, part: "month" };
+    if (month < 1 || month > 12) return { error: t("The month must be from 1 to 12, {example}.", { example }), part: "month" };
     const date = new Date(Date.UTC(year, month - 1, day));
     if (day < 1 || date.getUTCDate() !== day) {
-      return { error: `The ${noun} must be a real date: that month has no day ${day}.`, part: "day" };
+      return { error: t("The {noun} must be a real date: that month has no day {day}.", { noun, day }), part: "day" };
     }
-    if (past && date > new Date()) return { error: `The ${noun} must be in the past.`, part: "year" };
+    if (past && date > new Date()) return { error: t("The {noun} must be in the past.", { noun }), part: "year" };
     return { date: date.toISOString().slice(0, 10) };
   };
   return { wrapper: fieldset, setError, read,
@@ -218,15 +228,15 @@ export function button(label, attrs = {}) {
  *  phone>" (schools.js contactSentence), or into "please contact the school." */
 export function lockedLead(error) {
   return error.code === "link_locked"
-    ? "This link is locked after 3 wrong answers. Only the school can unlock it:"
-    : "The school has paused the use of this information for now. If you have a question,";
+    ? t("This link is locked after 3 wrong answers. Only the school can unlock it:")
+    : t("The school has paused the use of this information for now. If you have a question,");
 }
 
 export function explainError(error) {
-  if (error.status === 423) return `${lockedLead(error)} please contact the school.`;
-  if (error.status === 429) return "Too many attempts: please wait a little and try again.";
-  if (error.code === "step_up_required") return "This needs your authenticator code again: try again and enter it.";
-  if (error.status === 404) return "This is not available. It may have been removed.";
+  if (error.status === 423) return t("{lead} please contact the school.", { lead: lockedLead(error) });
+  if (error.status === 429) return t("Too many attempts: please wait a little and try again.");
+  if (error.code === "step_up_required") return t("This needs your authenticator code again: try again and enter it.");
+  if (error.status === 404) return t("This is not available. It may have been removed.");
   return error.message;
 }
 
@@ -264,8 +274,7 @@ export function formatDateTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleString("en-GB", { day: "numeric", month: "long", year: "numeric",
-                                        hour: "2-digit", minute: "2-digit" });
+  return formatDateIn(date, { time: true });
 }
 
 /** A labelled <select>: options are [value, text]. */
@@ -280,15 +289,15 @@ export function selectField({ label, name, options, value, hint }) {
 }
 
 /** The services, as people call them (request progress, offboarding progress). */
-export const SERVICE_TEXT = {
-  identity: "Accounts and sign-in",
-  ingest: "Data received from the school",
-  linking: "Parent and child links",
-  reports: "Reports",
-  notifications: "Emails",
-  dsar: "Requests about personal data",
-};
-export const PROGRESS_TEXT = { pending: "Not answered yet", done: "Done", failed: "Failed" };
+export const SERVICE_TEXT = texts({
+  identity: N_("Accounts and sign-in"),
+  ingest: N_("Data received from the school"),
+  linking: N_("Parent and child links"),
+  reports: N_("Reports"),
+  notifications: N_("Emails"),
+  dsar: N_("Requests about personal data"),
+});
+export const PROGRESS_TEXT = texts({ pending: N_("Not answered yet"), done: N_("Done"), failed: N_("Failed") });
 
 /** Terms and their values as a description list; a falsy row is left out. */
 export function summary(rows) {
@@ -303,7 +312,7 @@ const scrollWatch = new ResizeObserver((entries) => {
     if (target.scrollWidth > target.clientWidth + 1) {
       target.setAttribute("tabindex", "0");
       target.setAttribute("role", "region");
-      target.setAttribute("aria-label", `${target.dataset.caption} (scrolls sideways)`);
+      target.setAttribute("aria-label", t("{caption} (scrolls sideways)", { caption: target.dataset.caption }));
     } else {
       ["tabindex", "role", "aria-label"].forEach((name) => target.removeAttribute(name));
     }
