@@ -42,11 +42,14 @@ class Exports:
         return self._zip(session, row, "exported")
 
     def export_zip_for_requester(self, session, request_id: str, account_id: str) -> bytes:
-        """The parent or student who asked, once the school released the export to them;
-        404 otherwise (not theirs, not released, not ready, expired)."""
+        """The parent or student who asked, once the school released the export to them,
+        while the subject is still theirs (a link revoked or locked after the release ends
+        the download, as it ends filing about the child); 404 otherwise (not theirs, not
+        released, not ready, expired)."""
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)
                               .with_for_update()).first()
-        if row is None or row.filed_by != account_id or row.export_released_at is None:
+        if row is None or row.filed_by != account_id or row.export_released_at is None \
+                or not self._owns(session, account_id, row.subject_type, row.subject_id):
             raise NotFound()
         return self._zip(session, row, "exported_to_requester")
 

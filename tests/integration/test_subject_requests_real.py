@@ -231,6 +231,15 @@ def test_a_parents_request_waits_for_the_school_which_can_refuse_with_a_reason(w
     steps = [e["step"] for e in system.call("dsar", "get", f"{path}/audit", admin
                                             ).json["items"]]
     assert steps.count("export_released") == 1 and "exported_to_requester" in steps
+    # A link the school revokes after the release ends the download too (an outsider's
+    # review found the copy stayed downloadable until it expired).
+    [link] = system.call("linking", "get", "/api/v1/links", parent).json["items"]
+    assert system.call("linking", "post", f"/api/v1/links/{link['id']}/revoke", admin
+                       ).json == {"status": "revoked"}
+    wait_for(lambda: _scalar(system, "dsar", "SELECT count(*) FROM own_subjects WHERE "
+                                             "subject_id=:s", s=ids["Zephyrine"]) == 0,
+             message="dsar forgets the revoked child")
+    assert system.call("dsar", "get", f"{path}/export", parent).status_code == 404
     school_filed = file(system, admin, "access", "student", ids["Zephyrine"])
     completed(system, admin, school_filed["id"])
     refused = system.call("dsar", "post",
