@@ -11,7 +11,7 @@ from tests.integration.test_notifications_real import PERIOD, _count, publish, r
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
-inbox, world = base.inbox, base.world  # its fixtures: the five services and an SMTP server
+world = base.world  # its fixture: the five services (the SMTP `inbox` is conftest.py's)
 ONE, THREE = "one@example.org", "three@example.org"  # Annabel's verified parents
 
 
