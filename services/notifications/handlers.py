@@ -75,7 +75,8 @@ class Handlers:
     def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
         for e in self.participant.not_erased(session, "student", "student_id", events):
             self.notifications.remove_student(session, e.school, e.data)
-            released.forget_student_name(session, e.school, e.data.student_id)
+            released.forget_student_name(session, e.school, e.data.student_id,
+                                         e.data.record_version)
 
     def on_account_activated(self, session: Session, events: Events[ev.AccountActivated]) -> None:
         for e in events:

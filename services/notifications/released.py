@@ -32,10 +32,13 @@ def record_student_name(session: Session, school_id: str, data: ev.StudentRecord
         data.record_version)
 
 
-def forget_student_name(session: Session, school_id: str, student_id: str) -> None:
-    """StudentRemoved: the school no longer holds the student; nor does this copy."""
-    session.execute(student_names.delete().where(student_names.c.student_id == student_id,
-                                                 student_names.c.school_id == school_id))
+def forget_student_name(session: Session, school_id: str, student_id: str,
+                        record_version: int) -> None:
+    """StudentRemoved: the school no longer holds the student; nor does this copy (unless
+    the removal is older than the name held: the school added the student back since)."""
+    session.execute(student_names.delete().where(
+        student_names.c.student_id == student_id, student_names.c.school_id == school_id,
+        student_names.c.record_version <= record_version))
 
 
 def requester_contact(session: Session, school_id: str | None, filed_by: str,

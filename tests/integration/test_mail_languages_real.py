@@ -23,7 +23,8 @@ PARENTS = {"en@example.org": ("S1", "2015-03-02", "en"),
 
 
 def subject(message) -> str:
-    return str(make_header(decode_header(message["Subject"])))
+    """The Subject header as the reader sees it: unfolded, encoded words decoded."""
+    return str(make_header(decode_header(re.sub(r"\r?\n", "", message["Subject"]))))
 
 
 def parts(message) -> dict[str, str]:
@@ -153,3 +154,23 @@ def test_a_language_changed_is_the_language_of_the_next_email(world):
                      timeout=60, message="the second reset mail")[0]
     assert subject(welsh) == "Ailosodwch eich cyfrinair Pupil Progress"
     assert "Hello" not in mail_text(welsh)
+
+
+def test_the_language_kept_is_exported_and_erased_with_the_parent(world):
+    """The login's language is the parent's personal data in notifications too: in their
+    access export, and gone with their erasure."""
+    system, tokens, _, _ = world
+    engine = system.runtimes["notifications"].engine
+    me = system.call("identity", "get", "/api/v1/me", tokens["cy@example.org"]).json
+    recorded = system.tap.wait("GuardianRecorded", lambda d: d["email"] == "cy@example.org")
+    school, guardian_id = recorded["school_id"], recorded["data"]["guardian_id"]
+    exported = system.rights_request("AccessRequested", school, "guardian", guardian_id,
+                                     "notifications")
+    assert exported["data"]["tables"]["languages"] == [{"account_id": me["id"],
+                                                        "language": "cy"}]
+    erased = system.rights_request("ErasureRequested", school, "guardian", guardian_id,
+                                   "notifications")
+    assert erased["data"]["outcome"] == "done"
+    assert _count(engine, "SELECT count(*) FROM languages WHERE account_id = :a",
+                  a=me["id"]) == 0
+    assert _count(engine, "SELECT count(*) FROM languages") == 1  # the English parent's
