@@ -8,6 +8,7 @@ import datetime as dt
 import importlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import replace
 
@@ -137,8 +138,8 @@ def test_a_copy_released_to_the_parent_mails_them_in_their_language_until_when(w
     released = decide(system, admin, request["id"], "release")
     assert released["export_released"] is True
     _, mail = mails_to(inbox, PARENT, count=2)
-    assert mail["Subject"] == ("Copi o'r data yn barod i'w lwytho i lawr: "
-                               "Zephyrine Quarles, Hill School")
+    assert unfolded(mail["Subject"]) == ("Copi o'r data yn barod i'w lwytho i lawr: "
+                                         "Zephyrine Quarles, Hill School")
     text = Inbox.text(mail)
     until = dt.datetime.fromisoformat(released["export_expires_at"])
     assert (f"Mae Hill School wedi rhyddhau'r copi o'r data y gofynnoch amdano "
@@ -150,6 +151,11 @@ def test_a_copy_released_to_the_parent_mails_them_in_their_language_until_when(w
     decide(system, admin, request["id"], "release")
     wait_for(lambda: relays_idle(system), message="every outbox sent")
     assert len(about_requests(inbox, PARENT)) == 2
+
+
+def unfolded(header: str) -> str:
+    """A long header as written, before SMTP folded it over lines."""
+    return re.sub(r"\r?\n", "", header)
 
 
 WELSH_MONTHS = ("Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf",
@@ -206,8 +212,8 @@ def test_offboarding_mails_the_certificate_to_the_office_then_forgets_its_addres
                        ).status_code == 202
     [mail] = mails_to(inbox, OFFICE)
     # The office chose no language: both, the school's default (English) first.
-    assert mail["Subject"] == ("Hill School: offboarding certificate / "
-                               "Hill School: tystysgrif datgofrestru")
+    assert unfolded(mail["Subject"]) == ("Hill School: offboarding certificate / "
+                                         "Hill School: tystysgrif datgofrestru")
     [attached] = [p for p in mail.walk() if p.get_filename()]
     assert attached.get_filename() == "offboarding-certificate.jws"
     certificate = attached.get_payload(decode=True).decode()
@@ -271,8 +277,8 @@ def test_a_copy_released_to_a_student_names_them_and_the_school_in_english(stude
     mails_to(inbox, STUDENT)
     decide(system, admin, request["id"], "release")
     _, mail = mails_to(inbox, STUDENT, count=2)
-    assert mail["Subject"] == ("A copy of the data about Bo Rook at Hill School is ready to "
-                               "download")
+    assert unfolded(mail["Subject"]) == ("A copy of the data about Bo Rook at Hill School is "
+                                         "ready to download")
     text = Inbox.text(mail)
     assert "Hill School has released the copy of the data about Bo Rook that you asked " \
            "for. You can download it in the app until " in text
