@@ -155,7 +155,7 @@ def test_a_copy_released_to_the_parent_mails_them_in_their_language_until_when(w
 
 def unfolded(header: str) -> str:
     """A long header as written, before SMTP folded it over lines."""
-    return re.sub(r"\r?\n", "", header)
+    return re.sub(r"\r?\n", "", header).strip()
 
 
 WELSH_MONTHS = ("Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf",
