@@ -216,6 +216,12 @@ def test_the_school_admin_publishes_and_reads_links_and_batches_in_welsh(
     family = family_events(children=1)
     (kid,) = family.children
     web_system.push(school, family.events)
+    bad = web_system.call("post", "/api/v1/school-data/batches", school.system_token, json={
+        "batch_id": "gyda-chamgymeriad", "events": [
+            {"type": "student.upserted", "source_id": "S-bad", "data": {
+                "given_name": "Neb", "family_name": "Anghywir", "date_of_birth": "2015-02-30",
+                "form_group": "7A", "year_group": 7}}]})
+    assert bad.status_code == 202 and len(bad.json()["rejected"]) == 1, bad.text
     wait_for(lambda: (web_system.call("get", "/api/v1/reports/periods", school.admin_token)
                       .json()["items"] or [{}])[0].get("students"),
              timeout=60, interval=0.2, message="reports has the period's data")
@@ -270,10 +276,12 @@ def test_the_school_admin_publishes_and_reads_links_and_batches_in_welsh(
     expect(batches.get_by_role("link").first).to_contain_text(WELSH_DATE)
     expect(page.get_by_role("region", name="Uwchlwytho bwndel OneRoster")).to_be_visible()
     _step(page, "admin-school-data", size)
-    batches.get_by_role("link").first.click()
+    batches.get_by_role("link", name=re.compile("gyda-chamgymeriad")).click()
     expect(page_heading(page)).to_have_text(re.compile(r"^Swp a dderbyniwyd \d"))
-    expect(page.get_by_role("main")).to_contain_text(
-        "Cafodd pob digwyddiad yn y swp hwn ei dderbyn.")
+    rejected = page.get_by_role("table", name="Digwyddiadau a wrthodwyd, a pham")
+    reason = rejected.get_by_role("row", name=re.compile(r"^0 ")).get_by_role("cell").last
+    expect(reason).to_contain_text("date_of_birth")
+    expect(reason).to_have_attribute("lang", "en")  # kept as ingest wrote it, in English
     _step(page, "admin-batch", size)
     address = page.url
     page.get_by_role("button", name="English").click()  # the same batch, in English
