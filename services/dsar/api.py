@@ -11,7 +11,6 @@ from shared.auth import (answers, current_principal, operation, public,
 from shared.errors import ApiError, NotFound
 from shared.i18n import negotiate
 from shared.pages import PageQuery
-from shared.i18n import negotiate
 from shared.rights.datamap import data_map_in
 from shared.service import current_context, in_transaction
 
