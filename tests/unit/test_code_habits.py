@@ -24,7 +24,6 @@ GENERATED = {(ROOT / "shared/contracts/typed.py").as_posix()}
 NOT_YET = {
     "bench/messaging.py:outbox_pipeline", "bench/pipeline.py:on_stack",
     "bench/reports.py:seed",
-    "services/notifications/personal_data.py:NotificationsParticipant.erase",
 }
 
 
