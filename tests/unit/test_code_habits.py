@@ -22,8 +22,6 @@ GENERATED = {(ROOT / "shared/contracts/typed.py").as_posix()}
 # them, and checked to still be over so that the list only shrinks. Ids are
 # "path:qualified.name" (functions) or "path" (modules).
 NOT_YET = {
-    "bench/messaging.py:outbox_pipeline", "bench/pipeline.py:on_stack",
-    "bench/reports.py:seed",
     "services/notifications/personal_data.py:NotificationsParticipant.erase",
 }
 
