@@ -122,7 +122,9 @@ def figures(quick: bool = False, students: int | None = None) -> list[Figure]:
 def _service(url: str, data_dir: str) -> tuple[ServiceRuntime, Any, Ed25519PrivateKey]:
     """Ingest on the database given, its API as a test client, and the key tokens are
     signed with."""
-    settings = replace(Settings.from_env({"PP_DATA_DIR": data_dir}),
+    # What ingest can take, not the pace it takes a school at (issue 27): unbounded.
+    settings = replace(Settings.from_env({"PP_DATA_DIR": data_dir,
+                                          "PP_INGEST_SCHOOL_EVENTS_PER_SECOND": "0"}),
                        database_urls={"ingest": url})
     rt = ServiceRuntime(SPEC, settings)
     rt.start()
@@ -142,7 +144,7 @@ def _push_term(rt: ServiceRuntime, client: Any, key: Ed25519PrivateKey,
         response = client.post("/api/v1/school-data/batches", headers=headers,
                                json={"batch_id": uuid.uuid4().hex, "events": batch})
         assert response.status_code == 202 and not response.json["rejected"], \
-            response.json["rejected"][:3]
+            (response.status_code, response.json)
     pushed = time.perf_counter() - start
     with rt.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT count(*) FROM outbox")).scalar_one()
