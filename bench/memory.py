@@ -44,12 +44,20 @@ ROUND = 15  # requests a round
 
 @dataclass
 class Login:
-    """A token, and how to get a new one when it expires (401)."""
+    """A token, and how to get a new one when it expires (401): `sign_in` on a connection
+    of its own (the threads' connections are theirs), one thread at a time."""
     sign_in: Callable[[], str]
     token: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.token = self.sign_in()
+
+    def renew(self, expired: str) -> str:
+        with self.lock:
+            if self.token == expired:  # not renewed by another thread meanwhile
+                self.token = self.sign_in()
+            return self.token
 
 
 @dataclass
@@ -74,10 +82,11 @@ def school(world: Embedded, count: int) -> Actors:
     http.call("POST", f"/api/v1/schools/{school_id}/staff", operator, {
         "name": "Head", "email": admin_email, "role": "school_admin"})
     world.activate(http, admin_email, ADMIN_PASSWORD)
-    admin = Login(lambda: world.token(grant_type="password", email=admin_email,
-                                      password=ADMIN_PASSWORD))
+    admin = Login(lambda: world.token(world.client(), grant_type="password",
+                                      email=admin_email, password=ADMIN_PASSWORD))
     _, credentials = http.call("POST", f"/api/v1/schools/{school_id}/clients", operator)
-    system = Login(lambda: world.token(grant_type="client_credentials", **credentials))
+    system = Login(lambda: world.token(world.client(), grant_type="client_credentials",
+                                       **credentials))
     sids = [f"S{n}" for n in range(count)]
     world.push(system.token, students(count, "S", True) + classes_and_marks(sids))
     parent = _verified_parent(world)
@@ -100,8 +109,8 @@ def _verified_parent(world: Embedded) -> Login:
     status, _ = world.http.call("POST", f"/api/v1/links/{link['id']}/verify", token,
                                 {"date_of_birth": "2014-01-10"})
     assert status == 200, status
-    return Login(lambda: world.token(grant_type="password", email=PARENT_EMAIL,
-                                     password=PARENT_PASSWORD))
+    return Login(lambda: world.token(world.client(), grant_type="password",
+                                     email=PARENT_EMAIL, password=PARENT_PASSWORD))
 
 
 Request = tuple[str, str, str, "dict | None"]  # who, method, path, body
@@ -191,10 +200,10 @@ class Driver:
     def _one(self, client: Client, who: str, method: str, path: str,
              body: dict | None) -> int:
         login: Login | None = getattr(self.actors, who, None)  # None: no token (sign-in)
-        status = send(client, method, path, login and login.token, body)
-        if status == 401 and login:  # an access token lives 15 minutes: sign in again
-            login.token = login.sign_in()
-            status = send(client, method, path, login.token, body)
+        token = login.token if login else None
+        status = send(client, method, path, token, body)
+        if status == 401 and login and token:  # an access token lives 15 minutes
+            status = send(client, method, path, login.renew(token), body)
         return status
 
     def until(self, count: int) -> None:
