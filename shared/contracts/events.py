@@ -435,7 +435,7 @@ def _c(schema: type[Schema], producer: str, consumers: tuple[str, ...] | str,
 
 CONTRACTS: tuple[Contract, ...] = (
     # Ingest needs no list of schools: a school system's token names its school.
-    _c(SchoolActivated, "identity", ("notifications",)),
+    _c(SchoolActivated, "identity", ("notifications", "dsar")),
     _c(LanguageChosen, "identity", ("notifications",)),
     _c(SchoolOffboarded, "identity", (EVERY_PARTICIPANT, "dsar"), RIGHTS),
     _c(StudentRecorded, "ingest", ("identity", "linking", "reports", "notifications")),
