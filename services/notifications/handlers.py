@@ -35,7 +35,7 @@ class Handlers:
 
     def routes(self) -> list[Route]:
         return [route(ev.GuardianRecorded, self.on_guardian_recorded, gathered=True),
-                route(ev.StudentRecorded, self.on_student_recorded),
+                route(ev.StudentRecorded, self.on_student_recorded, gathered=True),
                 route(ev.GuardianRemoved, self.on_guardian_removed),
                 route(ev.StudentRemoved, self.on_student_removed),
                 route(ev.AccountActivated, self.on_account_activated),
@@ -65,8 +65,9 @@ class Handlers:
             self.notifications.record_guardians(session, [(e.school, e.data) for e in kept])
 
     def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
-        for e in self.participant.not_erased(session, "student", "student_id", events):
-            released.record_student_name(session, e.school, e.data)
+        kept = self.participant.not_erased(session, "student", "student_id", events)
+        if kept:
+            released.record_student_names(session, [(e.school, e.data) for e in kept])
 
     def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
         for e in self.participant.not_erased(session, "guardian", "guardian_id", events):

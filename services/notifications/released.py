@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import upsert_versioned
+from shared.db import upsert_versioned_many
 from shared.messaging.envelope import Envelope
 
 from . import languages, templates
@@ -25,11 +25,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def record_student_name(session: Session, school_id: str, data: ev.StudentRecorded) -> None:
-    """StudentRecorded: the student's name, the newest record version kept."""
-    upsert_versioned(session, student_names, {"student_id": data.student_id}, {
-        "school_id": school_id, "name": f"{data.given_name} {data.family_name}"},
-        data.record_version)
+def record_student_names(session: Session,
+                         items: list[tuple[str, ev.StudentRecorded]]) -> None:
+    """StudentRecorded events (school, data), in order: each student's name, the newest
+    record version kept; one statement for the whole set."""
+    upsert_versioned_many(session, student_names, "student_id", [
+        {"student_id": data.student_id, "school_id": school_id,
+         "name": f"{data.given_name} {data.family_name}",
+         "record_version": data.record_version} for school_id, data in items])
 
 
 def forget_student_name(session: Session, school_id: str, student_id: str,
