@@ -209,11 +209,31 @@ class NotificationsParticipant(RightsParticipant):
             guardians.c.school_id == school_id)).scalars().all()
         mails = session.execute(sa.select(deliveries.c.id).where(
             deliveries.c.school_id == school_id)).scalars().all()
+        logins = self._logins_at(session, school_id)
         counts = super().offboard(session, school_id)
         counts["guardian_accounts"] = session.execute(guardian_accounts.delete().where(
             guardian_accounts.c.guardian_id.in_(doomed))).rowcount if doomed else 0
+        counts["languages"] = sum(languages.forget(session, account_id)
+                                  for account_id in sorted(logins)
+                                  if not self._logins_at(session, None, account_id))
         self._forget_files(mails)
         return counts
+
+    @staticmethod
+    def _logins_at(session, school_id: str | None, account_id: str | None = None
+                   ) -> set[str]:
+        """The logins this service holds a record of at the school (any school: None), or
+        whether it holds `account_id`'s anywhere: a language goes with the last of them."""
+        from .models import guardians, school_admins, student_contacts
+        found: set[str] = set()
+        for table in (guardians, school_admins, student_contacts):
+            query = sa.select(table.c.account_id).where(table.c.account_id.is_not(None))
+            if school_id is not None:
+                query = query.where(table.c.school_id == school_id)
+            if account_id is not None:
+                query = query.where(table.c.account_id == account_id)
+            found |= set(session.execute(query).scalars())
+        return found
 
     def erase(self, session, subject):
         """The subject's rows (the shared participant's), then every stored message to

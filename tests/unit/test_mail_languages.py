@@ -6,10 +6,13 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import re
+import uuid
 from pathlib import Path
 
-from services.notifications import templates
+from services.notifications import languages, templates
 from shared.i18n import bilingual_order, missing
+from tests.unit.test_notifications_unit import SCHOOL as SCHOOL_ID
+from tests.unit.test_notifications_unit import notifications  # noqa: F401
 
 SCHOOL = templates.School("Ysgol y Dderwen", "swyddfa@dderwen.example", "01234 567890", "cy")
 
@@ -120,3 +123,25 @@ def test_dates_by_welsh_rules():
     english = templates.privacy_notice("https://pp.example", "Siân", "v3",
                                        dt.date(2027, 7, 1))
     assert "takes effect on 1 July 2027." in english.text
+
+
+def test_an_offboarding_forgets_the_languages_of_the_schools_logins_only(notifications):  # noqa: F811,E501
+    """A login's language is personal data: a school's offboarding takes it with the
+    school's last record of the login; a login another school still holds keeps it."""
+    rt, _, _, service = notifications
+    other = str(uuid.uuid4())
+    with rt.context.sessions() as session, session.begin():
+        for guardian_id, account, school in (("g1", "a-only-here", SCHOOL_ID),
+                                             ("g2", "a-both", SCHOOL_ID),
+                                             ("g3", "a-both", other)):
+            service.record_guardians(session, [(school, {
+                "guardian_id": guardian_id, "given_name": "Pat", "family_name": "Parent",
+                "email": f"{guardian_id}@example.org", "record_version": 1})])
+            service.attach_account(session, {"account_id": account,
+                                             "guardian_ids": [guardian_id]}, school)
+        languages.record(session, "a-only-here", "cy")
+        languages.record(session, "a-both", "cy")
+        counts = rt.context.participant.offboard(session, SCHOOL_ID)
+    assert counts["languages"] == 1
+    with rt.context.sessions() as session:
+        assert languages.chosen(session, ["a-only-here", "a-both"]) == {"a-both": "cy"}
