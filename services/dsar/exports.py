@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from shared.csv_export import csv_table
 from shared.errors import Conflict, NotFound
+from shared.messaging.outbox import Outbox
 
 from . import domain, summary
 from .domain import Status
@@ -36,6 +37,7 @@ class FiledByTheSchool(Conflict):
 class Exports:
     """The export of a completed access or portability request."""
     clock: Callable[[], dt.datetime]
+    outbox: Outbox
 
     def export_zip(self, session, request_id: str, school_ids) -> bytes:
         row = self._for_school(session, request_id, school_ids)
@@ -69,6 +71,13 @@ class Exports:
             session.execute(requests.update().where(requests.c.id == request_id)
                             .values(export_released_at=now))
             self._audit(session, request_id, "export_released", actor=actor)
+            # The requester is told it is there to download, and until when (ids only).
+            self.outbox.add(session, "ExportReleased", {
+                "request_id": row.id, "kind": row.kind, "filed_by": row.filed_by,
+                "filed_as": row.filed_as, "subject": {"school_id": row.school_id,
+                                                      "type": row.subject_type,
+                                                      "id": row.subject_id},
+                "expires_at": row.export_expires_at}, school_id=row.school_id)
         return self.view(session, request_id)
 
     def record_school_language(self, session, school_id: str, language: str | None) -> None:
