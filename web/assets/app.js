@@ -271,20 +271,20 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path, offe
                            hint: t("At least {count} characters. A few words you will remember make a good password.", { count: MIN_PASSWORD }) });
   const repeat = field({ label: t("Repeat the password"), type: "password", name: "repeat-password",
                          autocomplete: "new-password" });
-  const problem = h("p", { class: "form-error", hidden: true });
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const submit = async () => {
     problem.hidden = true;
+    clearMessages();
     password.setError(null);
     repeat.setError(null);
     if (password.input.value.length < MIN_PASSWORD) {
+      // Once, next to the field (issue 24): focusing it reads the error it describes.
       password.setError(t("The password needs at least {count} characters.", { count: MIN_PASSWORD }));
-      announceError(t("The password needs at least {count} characters.", { count: MIN_PASSWORD }));
       password.input.focus();
       return;
     }
     if (password.input.value !== repeat.input.value) {
       repeat.setError(t("The two passwords are not the same."));
-      announceError(t("The two passwords are not the same."));
       repeat.input.focus();
       return;
     }
@@ -297,10 +297,13 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path, offe
       announce(done);
     } catch (error) {
       const message = error.code === "invalid_token" ? t(USED_LINK) : explainError(error);
-      if (error.code === "weak_password") password.setError(message);
-      problem.textContent = message;
+      if (error.code === "weak_password") {  // the field's own error, shown there alone
+        password.setError(message);
+        password.input.focus();
+        return;
+      }
+      problem.textContent = message;  // once, in the form (its own alert)
       problem.hidden = false;
-      announceError(message);
     }
   };
   show(title, h("p", {}, intro),
@@ -352,9 +355,10 @@ function acceptWithOwnPasswordScreen(token) {
   const password = field({ label: t("Your password"), type: "password", name: "password",
                            autocomplete: "current-password",
                            hint: t("The password you already use to sign in to Pupil Progress.") });
-  const problem = h("p", { class: "form-error", hidden: true });
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const submit = async () => {
     problem.hidden = true;
+    clearMessages();
     password.setError(null);
     if (!password.input.value) {
       password.setError(t("Enter your password."));
