@@ -28,6 +28,9 @@ from .models import (guardian_accounts, guardian_students, guardians, links, rem
 
 log = logging.getLogger(__name__)
 
+# The guardians' lists of children a batch applies: guardian -> (school, the event's data)
+Applied = dict[str, tuple[str, ev.GuardianStudentsRecorded]]
+
 
 @dataclass
 class Linking:
@@ -124,7 +127,7 @@ class Linking:
         self._links_wanted(session, applied, wanted)
 
     def _children(self, session: Session,
-                  applied: dict[str, tuple[str, ev.GuardianStudentsRecorded]]) -> dict[str, set[str]]:
+                  applied: Applied) -> dict[str, set[str]]:
         """The guardians' lists of children written over, without children erased or
         removed by the school; the children who receive reports, by guardian."""
         session.execute(guardian_students.delete().where(
@@ -148,7 +151,7 @@ class Linking:
         return wanted
 
     def _gone_children(self, session: Session,
-                       applied: dict[str, tuple[str, ev.GuardianStudentsRecorded]]) -> set[tuple[str, str]]:
+                       applied: Applied) -> set[tuple[str, str]]:
         """(school, student) of the listed children erased at the school, or removed by
         it: never listed again."""
         by_school: dict[str, set[str]] = {}
@@ -163,7 +166,7 @@ class Linking:
             for s in self.participant.erased_among(session, "student", ids, school_id)}
 
     def _links_wanted(self, session: Session,
-                      applied: dict[str, tuple[str, ev.GuardianStudentsRecorded]],
+                      applied: Applied,
                       wanted: dict[str, set[str]]) -> None:
         """A pending link for each child wanted (with the contact's login, if it came
         first); a link revoked by the school's data asked for again; the links no longer
