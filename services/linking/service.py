@@ -277,7 +277,7 @@ class Linking:
         advisory_lock(session, f"guardian:{guardian_id}")
         held = session.execute(sa.select(guardians.c.record_version).where(
             guardians.c.guardian_id == guardian_id)).scalar()
-        if held is not None and held > data["record_version"]:
+        if held is not None and held > data.record_version:
             return  # a late removal: the school has added the guardian back since
         self.removals.remember(session, school_id, "guardian", guardian_id,
                                data.record_version)
