@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
-import { ownTwoStepSection, schoolTwoStepSection } from "./two-step.js";
+import { operatorTwoStepSection, ownTwoStepSection, schoolTwoStepSection } from "./two-step.js";
 import { allPages, announce, announceError, button, checkbox, explainError, field, form,
          navigate, plural, saveDownload, SERVICE_TEXT, session, show, summary, table } from "./ui.js";
 
@@ -25,9 +25,15 @@ export async function route(path) {
   else if (path === "/schools/new") newSchoolScreen();
   else if (match) await schoolScreen(match[1].toLowerCase());
   else if (path === "/privacy-notices") await noticesScreen();
-  else if (path === "/two-step") show("Two-step sign-in", ownTwoStepSection());
+  else if (path === "/two-step") await twoStepScreen();
   else return false;
   return true;
+}
+
+/** Two-step sign-in: the operators' (resetting another's) and one's own. */
+async function twoStepScreen() {
+  const operators = await operatorTwoStepSection(session.me && session.me.id);
+  show("Two-step sign-in", operators, ownTwoStepSection());
 }
 
 // --- small pieces ---------------------------------------------------------------------------
