@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
 from shared.auth import (answers, current_principal, operation, public,
                          recent_second_factor, require)
 from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
-from shared.rights.datamap import data_map
+from shared.i18n import negotiate
+from shared.rights.datamap import data_map_in
 from shared.service import current_context, in_transaction
 
 from . import examples
@@ -288,8 +289,9 @@ def data_map_view():
     """The map of the personal data every service keeps.
 
     Generated from every service's personal-data declaration (public: the web app's
-    "How we keep your data safe" page)."""
-    return jsonify(data_map())
+    "How we keep your data safe" page), in the language Accept-Language asks for."""
+    language = negotiate(request.headers.get("Accept-Language"))
+    return jsonify(data_map_in(language)), 200, {"Content-Language": language}
 
 
 offboardings = Blueprint("offboardings", __name__, url_prefix="/api/v1/offboardings",

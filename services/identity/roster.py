@@ -117,10 +117,27 @@ class SchoolRecords:
                  version: int) -> bool:
         return Removals(removed_records).stale(session, record_type, record_id, version)
 
+    def _held_version(self, session: Session, school_id: str, record_type: str,
+                      record_id: str) -> int:
+        """The newest record version this service holds of the record (0: none)."""
+        column = ROLES[record_type][1]
+        m = memberships
+        held = [session.execute(sa.select(sa.func.max(m.c.record_version)).where(
+            m.c.school_id == school_id, m.c[column] == record_id)).scalar()]
+        if record_type == "student":
+            held.append(session.execute(sa.select(students.c.record_version).where(
+                students.c.school_id == school_id,
+                students.c.student_id == record_id)).scalar())
+        return max((v for v in held if v is not None), default=0)
+
     def remove_record(self, session: Session, school_id: str, record_type: str,
                       record_id: str, version: int) -> None:
         """GuardianRemoved / StudentRemoved: the relation (and a login left with none)
-        goes; the removal's version is kept so older events cannot undo it."""
+        goes; the removal's version is kept so older events cannot undo it. A removal
+        older than the record held (the school added the person back since) is late:
+        it changes nothing."""
+        if self._held_version(session, school_id, record_type, record_id) > version:
+            return
         Removals(removed_records).remember(session, school_id, record_type, record_id,
                                            version)
         self.remove_membership(session, school_id, **{f"{record_type}_id": record_id})

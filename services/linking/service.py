@@ -265,6 +265,10 @@ class Linking:
     def remove_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
         guardian_id = data["guardian_id"]
         advisory_lock(session, f"guardian:{guardian_id}")
+        held = session.execute(sa.select(guardians.c.record_version).where(
+            guardians.c.guardian_id == guardian_id)).scalar()
+        if held is not None and held > data["record_version"]:
+            return  # a late removal: the school has added the guardian back since
         self.removals.remember(session, school_id, "guardian", guardian_id,
                                data["record_version"])
         for link in session.execute(sa.select(links).where(

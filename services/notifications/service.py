@@ -121,6 +121,10 @@ class Notifications:
             upsert_versioned_many(session, guardians, "guardian_id", group)
 
     def remove_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
+        held = session.execute(sa.select(guardians.c.record_version).where(
+            guardians.c.guardian_id == data["guardian_id"])).scalar()
+        if held is not None and held > data["record_version"]:
+            return  # a late removal: the school has added the contact back since
         session.execute(verified_links.delete().where(
             verified_links.c.guardian_id == data["guardian_id"]))
         session.execute(guardian_accounts.delete().where(

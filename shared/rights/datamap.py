@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import importlib
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from shared.config import RIGHTS_PARTICIPANTS, SERVICES
+from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator
 
 from .declarations import DataDeclaration, Personal
 from .participant import with_plumbing
@@ -97,3 +99,35 @@ def data_map() -> dict[str, Any]:
     """Every service, the personal data it declares (grouped by whose and why), in order."""
     return {"source": "the personal-data declarations of every service",
             "services": [service_entry(declaration_of(s)) for s in SERVICES]}
+
+
+# The Welsh of every word a person reads in the map (issue 29): a catalogue of its own,
+# beside this module, as each service keeps its words beside its code.
+LOCALES = Path(__file__).with_name("locales")
+
+
+def readable_texts(entry: dict[str, Any]) -> list[str]:
+    """The words a person reads in one service's entry of the map."""
+    texts = [entry["title"], entry["role"]]
+    for item in entry["held"]:
+        texts += [item["what"], *item["fields"], item["whose_text"], item["purpose"] or ""]
+    return [text for text in texts if text]
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def data_map_in(language: str) -> dict[str, Any]:
+    """The map in `language` (the web app's Accept-Language): what a person reads
+    translated, the codes (service, table, columns, whose) as they are."""
+    english = data_map()
+    if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
+        return english
+    say = Translator(LOCALES, language).gettext
+
+    def item_in(item: dict[str, Any]) -> dict[str, Any]:
+        return {**item, "what": say(item["what"]), "fields": [say(f) for f in item["fields"]],
+                "whose_text": say(item["whose_text"]),
+                "purpose": say(item["purpose"]) if item["purpose"] else item["purpose"]}
+
+    return {**english, "services": [
+        {**entry, "title": say(entry["title"]), "role": say(entry["role"]),
+         "held": [item_in(item) for item in entry["held"]]} for entry in english["services"]]}

@@ -615,6 +615,34 @@ def test_removed_guardians_and_offboarded_schools_do_not_come_back_or_linger(idp
             accounts.c.email == "straggler@example.org")).first() is None
 
 
+def test_a_late_removal_older_than_the_record_held_changes_nothing(idp):
+    """The school removed the person and added them back: the removal, arriving after the
+    newer record, must not take away the relation (nor the login)."""
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    idp.client.patch(f"/api/v1/schools/{school}", json={"student_accounts": True},
+                     headers={"Authorization": f"Bearer {operator}"})
+    guardian = idp.guardian(school, "back@example.org", version=3)
+    idp.invitation_for("back@example.org")
+    student = str(uuid.uuid4())
+    idp.publish("StudentRecorded", {"student_id": student, "given_name": "Al",
+                                    "family_name": "Pupil", "record_version": 3}, school)
+    idp.publish("StudentAccountRequested", {"student_id": student, "email": "al@example.org",
+                                            "record_version": 3}, school)
+    idp.invitation_for("al@example.org")
+    idp.publish("GuardianRemoved", {"guardian_id": guardian, "record_version": 2}, school)
+    idp.publish("StudentRemoved", {"student_id": student, "record_version": 2}, school)
+    idp.guardian(school, "marker-late@example.org")  # consumed after the late removals
+    idp.invitation_for("marker-late@example.org")
+    with idp.rt.engine.connect() as conn:
+        kept = conn.execute(sa.select(accounts.c.email).join(
+            memberships, memberships.c.account_id == accounts.c.id).where(
+            memberships.c.school_id == school,
+            sa.or_(memberships.c.guardian_id == guardian,
+                   memberships.c.student_id == student))).scalars().all()
+    assert sorted(kept) == ["al@example.org", "back@example.org"]
+
+
 def _inbox_has(idp, event_id) -> bool:
     with idp.rt.engine.connect() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM inbox WHERE event_id=:e"),

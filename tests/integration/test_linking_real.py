@@ -216,6 +216,30 @@ def test_a_guardian_moved_to_another_email_leaves_the_old_login(system):
     assert moved["student"]["name"] == "Ann Smith" and moved["status"] == "pending"
 
 
+def test_a_late_removal_older_than_the_guardians_record_changes_nothing(system):
+    """The school removed the contact and added them back: the removal, arriving after the
+    newer record, must not revoke the link."""
+    school, system_token = system.school()
+    token, link_id, _ = parent_with_pending_link(system, school=(school, system_token))
+    renamed = guardian("G1", "pat@example.org", {"S1": True})
+    renamed["data"]["given_name"] = "Patricia"  # any change makes a newer record version
+    system.push(system_token, [renamed])
+    engine = system.runtimes["linking"].engine
+    wait_for(lambda: _count(engine, "SELECT max(record_version) FROM guardians") >= 2,
+             message="newer record applied")
+    with engine.connect() as conn:
+        guardian_id, version = conn.execute(sa.text(
+            "SELECT guardian_id, record_version FROM guardians")).one()
+    late = new_envelope("GuardianRemoved", {"guardian_id": guardian_id,
+                                            "record_version": version - 1},
+                        producer="ingest", school_id=school)
+    publish_events(system.settings, late)
+    wait_for(lambda: _count(engine, f"SELECT count(*) FROM inbox WHERE event_id = "
+                                    f"'{late.id}'") == 1, message="late removal consumed")
+    items = system.call("linking", "get", "/api/v1/links", token).json["items"]
+    assert [i["id"] for i in items] == [link_id]
+
+
 def _count(engine, sql) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.text(sql)).scalar_one() or 0

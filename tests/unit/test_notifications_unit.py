@@ -268,3 +268,20 @@ def test_every_second_factor_change_mails_the_person_naming_no_secret(
     assert message["To"] == "ada@example.org"
     assert says in body and "If it was not, change your password" in body
     assert "token=" not in body and "otpauth" not in body
+
+
+def test_a_late_removal_older_than_the_contact_held_keeps_the_contact(notifications):
+    """The school removed the contact and added them back: the removal, arriving after the
+    newer record, must not forget the contact (their mail would stop)."""
+    from services.notifications.models import guardians
+    rt, _, _, service = notifications
+    contact = {"guardian_id": str(uuid.uuid4()), "given_name": "Pat", "family_name": "Parent",
+               "email": "pat@example.org", "record_version": 3}
+    with rt.context.sessions() as session, session.begin():
+        service.record_guardians(session, [(SCHOOL, contact)])
+        service.remove_guardian(session, SCHOOL, {"guardian_id": contact["guardian_id"],
+                                                  "record_version": 2})
+        assert session.execute(sa.select(guardians.c.record_version)).scalars().all() == [3]
+        service.remove_guardian(session, SCHOOL, {"guardian_id": contact["guardian_id"],
+                                                  "record_version": 4})
+        assert session.execute(sa.select(guardians.c.record_version)).scalars().all() == []

@@ -18,12 +18,13 @@ CATALOGUES = {code: json.loads((ASSETS / "i18n" / f"{code}.json").read_text())
               for code in ("en", "cy")}
 WELSH_PLURALS = {"zero", "one", "two", "few", "many", "other"}
 ENGLISH_PLURALS = {"one", "other"}
-# Texts that are the same in Welsh: the product's name, or nothing but placeholders.
+# Texts that are the same in Welsh: the product's name, nothing but placeholders, or a word
+# Welsh spells the same ("Problem", a column's heading).
 SAME_IN_BOTH = {"Pupil Progress", "{title} – Pupil Progress", "{service}: {progress}",
-                "{months}: {reason}"}
+                "{months}: {reason}", "{stage} ({percent}%)", "Problem"}
 # Modules whose screens are still to move into the catalogues, with the line where the
 # part still in English starts (None: the whole module). Issue 29's follow-up empties this.
-NOT_YET = {"admin.js": "// --- reports"}
+NOT_YET: dict[str, str | None] = {}
 # String literals that read like words but are code: header names, DOM API names, error
 # names, locales.
 CODE_STRINGS = {"Content-Type", "Content-Disposition", "Accept-Language", "Authorization",

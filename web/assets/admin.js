@@ -6,7 +6,7 @@
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
-import { N_, t, texts } from "./i18n.js";
+import { N_, t, texts, tParts } from "./i18n.js";
 import { relationshipText, requestPeople, requestRelationship, schoolPeople } from "./people.js";
 import { reportBody, reportMeta } from "./report-view.js";
 import { schools } from "./schools.js";
@@ -480,17 +480,17 @@ function localToIso(value) {
 }
 
 function reportRow(report) {
-  const name = (report.student && report.student.name) || "A student";
+  const name = (report.student && report.student.name) || t("A student");
   return h("tr", {},
     h("td", {}, name, report.student && report.student.form_group ? h("span", { class: "meta" }, ` (${report.student.form_group})`) : null),
     h("td", {}, report.period),
-    h("td", {}, report.title, report.version > 1 ? h("span", { class: "meta" }, ` (version ${report.version})`) : null,
-      report.updated_at ? h("span", { class: "meta" }, ` (updated on ${formatDate(report.updated_at)})`) : null),
-    h("td", {}, report.withdrawn_at ? `Withdrawn on ${formatDate(report.withdrawn_at)}`
-      : report.visible ? `Visible since ${formatDateTime(report.visible_from)}`
-        : `Embargoed until ${formatDateTime(report.visible_from)}`),
-    h("td", {}, h("a", { href: `/reports/${encodeURIComponent(report.id)}` }, "Preview",
-      h("span", { class: "visually-hidden" }, ` the report for ${name}`))));
+    h("td", {}, report.title, report.version > 1 ? h("span", { class: "meta" }, t(" (version {version})", { version: report.version })) : null,
+      report.updated_at ? h("span", { class: "meta" }, t(" (updated on {date})", { date: formatDate(report.updated_at) })) : null),
+    h("td", {}, report.withdrawn_at ? t("Withdrawn on {date}", { date: formatDate(report.withdrawn_at) })
+      : report.visible ? t("Visible since {date}", { date: formatDateTime(report.visible_from) })
+        : t("Embargoed until {date}", { date: formatDateTime(report.visible_from) })),
+    h("td", {}, h("a", { href: `/reports/${encodeURIComponent(report.id)}` }, t("Preview"),
+      h("span", { class: "visually-hidden" }, t(" the report for {name}", { name })))));
 }
 
 async function reportsScreen(url) {
@@ -501,16 +501,19 @@ async function reportsScreen(url) {
   ]);
   const withData = periods.filter((p) => p.students > 0);
   const period = withData.length
-    ? selectField({ label: "Period", name: "period", value: withData[0].period,
-      options: withData.map((p) => [p.period, `${p.period} (${plural(p.students, "student")} with data${p.reports ? `, ${plural(p.reports, "report")} published` : ""})`]) })
+    ? selectField({ label: t("Period"), name: "period", value: withData[0].period,
+      options: withData.map((p) => [p.period, p.reports
+        ? t("{period} ({students} with data, {reports} published)", { period: p.period,
+          students: plural(p.students, "student"), reports: plural(p.reports, "report") })
+        : t("{period} ({students} with data)", { period: p.period, students: plural(p.students, "student") })]) })
     : null;
-  const title = field({ label: "Title", name: "title", autocomplete: "off",
-                        hint: "Parents see it as the report's name, for example \"Autumn progress report\"." });
-  const from = field({ label: "Visible to parents from (optional)", type: "datetime-local",
+  const title = field({ label: t("Title"), name: "title", autocomplete: "off",
+                        hint: t("Parents see it as the report's name, for example \"Autumn progress report\".") });
+  const from = field({ label: t("Visible to parents from (optional)"), type: "datetime-local",
     name: "visible-from", required: false,
-    hint: "Leave empty to show it at once. Parents are emailed when it becomes visible." });
+    hint: t("Leave empty to show it at once. Parents are emailed when it becomes visible.") });
   const rows = h("tbody", {}, listing.items.map(reportRow));
-  const empty = h("p", { hidden: listing.items.length > 0 }, "No reports have been published yet.");
+  const empty = h("p", { hidden: listing.items.length > 0 }, t("No reports have been published yet."));
   let next = listing.next;
   const more = h("button", { type: "button", class: "button button--secondary", hidden: !next,
     onclick: async () => {
@@ -522,14 +525,14 @@ async function reportsScreen(url) {
       } catch (error) {
         announceError(explainError(error));
       }
-    } }, "Show more reports");
+    } }, t("Show more reports"));
 
   const submit = async () => {
     title.setError(null);
     from.setError(null);
     if (!title.input.value.trim()) {
-      title.setError("Give the reports a title.");
-      announceError("Give the reports a title.");
+      title.setError(t("Give the reports a title."));
+      announceError(t("Give the reports a title."));
       title.input.focus();
       return;
     }
@@ -537,12 +540,12 @@ async function reportsScreen(url) {
     if (from.input.value) {
       body.visible_from = localToIso(from.input.value);
       if (!body.visible_from) {
-        from.setError("Enter a date and time, or leave it empty.");
+        from.setError(t("Enter a date and time, or leave it empty."));
         from.input.focus();
         return;
       }
       if (new Date(body.visible_from).getTime() < Date.now() - EMBARGO_SLACK_MS) {
-        from.setError("That date has passed: leave it empty to show the reports at once, or choose a later date.");
+        from.setError(t("That date has passed: leave it empty to show the reports at once, or choose a later date."));
         from.input.focus();
         return;
       }
@@ -553,32 +556,36 @@ async function reportsScreen(url) {
   const confirmBox = h("div", { class: "confirm", hidden: true });
   const confirmPublishing = async (body) => {
     const chosen = periods.find((p) => p.period === body.period) || { students: 0, parents: 0 };
-    const when = body.visible_from ? `when the reports become visible on ${formatDateTime(body.visible_from)}` : "now";
     const params = new URLSearchParams({ period: body.period, title: body.title });
     let preview = null;
     try {
       const draft = await api.call("GET", `/api/v1/reports/draft?${params}`);
-      const who = (draft.student && draft.student.name) || "a student";
+      const who = (draft.student && draft.student.name) || t("a student");
       preview = h("details", { class: "draft-preview" },
-        h("summary", {}, `See the report for ${who} before publishing`),
-        h("p", { class: "notice" }, "This is what parents and the student will see. Nothing is published yet."),
+        h("summary", {}, t("See the report for {name} before publishing", { name: who })),
+        h("p", { class: "notice" }, t("This is what parents and the student will see. Nothing is published yet.")),
         reportMeta(draft, (schools()[0] || {}).name), reportBody(draft));
-      watchScrolling(preview, "Chart of grades against targets");
+      watchScrolling(preview, t("Chart of grades against targets"));
     } catch (error) {
       if (error.status !== 404) announceError(explainError(error));
     }
     const headingId = uniqueId("confirm");
     confirmBox.replaceChildren(
-      h("h3", { id: headingId, tabindex: "-1" }, "Check before publishing"),
-      h("p", {}, `This publishes ${plural(chosen.students, "report")} for ${body.period}, titled "${body.title}". `
-        + `${plural(chosen.parents, "parent")} with a confirmed link will be emailed ${when}, except any who turned report emails off.`),
-      preview ? h("p", {}, "Preview a report first to check it reads as you expect.") : null,
+      h("h3", { id: headingId, tabindex: "-1" }, t("Check before publishing")),
+      h("p", {}, t("This publishes {reports} for {period}, titled \"{title}\".", {
+        reports: plural(chosen.students, "report"), period: body.period, title: body.title }), " ",
+      body.visible_from
+        ? t("{parents} with a confirmed link will be emailed when the reports become visible on {date}, except any who turned report emails off.",
+          { parents: plural(chosen.parents, "parent"), date: formatDateTime(body.visible_from) })
+        : t("{parents} with a confirmed link will be emailed now, except any who turned report emails off.",
+          { parents: plural(chosen.parents, "parent") })),
+      preview ? h("p", {}, t("Preview a report first to check it reads as you expect.")) : null,
       preview,
       h("div", { class: "actions" },
         h("button", { type: "button", class: "button", onclick: () => publishNow(body) },
-          `Yes, publish ${plural(chosen.students, "report")}`),
+          t("Yes, publish {reports}", { reports: plural(chosen.students, "report") })),
         h("button", { type: "button", class: "button button--secondary",
-                      onclick: () => { confirmBox.hidden = true; title.input.focus(); } }, "Cancel")));
+                      onclick: () => { confirmBox.hidden = true; title.input.focus(); } }, t("Cancel"))));
     confirmBox.hidden = false;
     document.getElementById(headingId).focus();
   };
@@ -588,16 +595,19 @@ async function reportsScreen(url) {
     try {
       const answer = await api.call("POST", "/api/v1/reports/publish", body);
       confirmBox.hidden = true;
-      const when = body.visible_from ? ` Parents see them from ${formatDateTime(body.visible_from)}.` : " Parents can see them now.";
       const fresh = await api.call("GET", "/api/v1/reports?limit=50");
       rows.replaceChildren(...fresh.items.map(reportRow));
       next = fresh.next;
       more.hidden = !next;
       empty.hidden = fresh.items.length > 0;
       title.input.value = "";
-      announce(answer.published
-        ? `Published ${plural(answer.published, "report")} for ${body.period}.${when}`
-        : `Nothing was published: no student has data for ${body.period} yet.`);
+      const published = { reports: plural(answer.published, "report"), period: body.period };
+      announce(!answer.published
+        ? t("Nothing was published: no student has data for {period} yet.", { period: body.period })
+        : body.visible_from
+          ? t("Published {reports} for {period}. Parents see them from {date}.",
+            { ...published, date: formatDateTime(body.visible_from) })
+          : t("Published {reports} for {period}. Parents can see them now.", published));
     } catch (error) {
       confirmBox.hidden = true;
       if (error.status === 422 && error.fields && error.fields.visible_from) {
@@ -610,17 +620,17 @@ async function reportsScreen(url) {
     }
   };
 
-  show("Reports",
-    card("Publish a period's reports",
+  show(t("Reports"),
+    card(t("Publish a period's reports"),
       period
-        ? [h("p", {}, "Publishing makes one report per student with data in the period, a snapshot: later changes need a new publication, and both stay."),
-          form(submit, period.wrapper, title.wrapper, from.wrapper, button("Publish")), confirmBox]
-        : h("p", {}, "No results or characteristics have arrived from the school's system yet.")),
-    h("h2", {}, "Published reports"),
-    h("p", {}, "Preview a report to see exactly what its parents and the student see."),
+        ? [h("p", {}, t("Publishing makes one report per student with data in the period, a snapshot: later changes need a new publication, and both stay.")),
+          form(submit, period.wrapper, title.wrapper, from.wrapper, button(t("Publish"))), confirmBox]
+        : h("p", {}, t("No results or characteristics have arrived from the school's system yet."))),
+    h("h2", {}, t("Published reports")),
+    h("p", {}, t("Preview a report to see exactly what its parents and the student see.")),
     empty,
-    table(wanted ? `Reports for ${wanted}` : "Reports, newest first",
-          ["Student", "Period", "Title", "Parents see it", "Report"], rows),
+    table(wanted ? t("Reports for {period}", { period: wanted }) : t("Reports, newest first"),
+          [t("Student"), t("Period"), t("Title"), t("Parents see it"), t("Report")], rows),
     more);
 }
 
@@ -629,7 +639,7 @@ async function previewScreen(reportId) {
   try {
     report = await api.call("GET", `/api/v1/reports/${encodeURIComponent(reportId)}`);
   } catch (error) {
-    unavailable("Report not available", error, "/reports", "All reports");
+    unavailable(t("Report not available"), error, "/reports", t("All reports"));
     return;
   }
   // Whether it is current, withdrawn or replaced: the student's reports as the school sees
@@ -644,16 +654,16 @@ async function previewScreen(reportId) {
   }
   let state;
   if (!listed) {
-    state = h("p", { class: "notice" }, "This report was corrected: parents and the student see the corrected version instead. ",
-      h("a", { href: "/reports" }, "Find it in the reports"), ".");
+    state = h("p", { class: "notice" }, tParts("This report was corrected: parents and the student see the corrected version instead. {link}.",
+      { link: h("a", { href: "/reports" }, t("Find it in the reports")) }));
   } else if (listed.withdrawn_at) {
-    state = h("p", { class: "notice" }, `Withdrawn on ${formatDate(listed.withdrawn_at)}: parents and the student no longer see this report.`);
+    state = h("p", { class: "notice" }, t("Withdrawn on {date}: parents and the student no longer see this report.", { date: formatDate(listed.withdrawn_at) }));
   } else {
-    state = h("p", { class: "notice" }, "This is what parents and the student see, once the report is visible to them.");
+    state = h("p", { class: "notice" }, t("This is what parents and the student see, once the report is visible to them."));
   }
   show(report.title, state,
     reportMeta(report, (schools()[0] || {}).name),
-    h("p", {}, h("a", { href: "/reports" }, "All reports")),
+    h("p", {}, h("a", { href: "/reports" }, t("All reports"))),
     reportBody(report),
     listed && !listed.withdrawn_at ? correctionCard(report) : null);
 }
@@ -668,8 +678,8 @@ function correctionCard(report) {
                                     { notify: notify.checked });
       await navigate(`/reports/${encodeURIComponent(answer.id)}`);
       announce(notify.checked
-        ? "The report is corrected. The parents who were told about it will be emailed that it was updated."
-        : "The report is corrected. Parents see the updated version; nobody was emailed.");
+        ? t("The report is corrected. The parents who were told about it will be emailed that it was updated.")
+        : t("The report is corrected. Parents see the updated version; nobody was emailed."));
     } catch (error) {
       announceError(explainError(error));
     }
@@ -678,36 +688,40 @@ function correctionCard(report) {
     try {
       await api.call("POST", `/api/v1/reports/${encodeURIComponent(report.id)}/withdraw`);
       await navigate(`/reports/${encodeURIComponent(report.id)}`, { replace: true });
-      announce("The report is withdrawn: parents and the student no longer see it.");
+      announce(t("The report is withdrawn: parents and the student no longer see it."));
     } catch (error) {
       announceError(explainError(error));
     }
   };
   const confirm = h("div", { class: "confirm", hidden: true },
-    h("p", {}, "Parents and the student will no longer see this report, and emails about it not sent yet will not be sent. This cannot be undone."),
+    h("p", {}, t("Parents and the student will no longer see this report, and emails about it not sent yet will not be sent. This cannot be undone.")),
     h("div", { class: "actions" },
-      h("button", { type: "button", class: "button button--danger", onclick: withdraw }, "Yes, withdraw the report"),
+      h("button", { type: "button", class: "button button--danger", onclick: withdraw }, t("Yes, withdraw the report")),
       h("button", { type: "button", class: "button button--secondary",
-                    onclick: () => { confirm.hidden = true; } }, "Cancel")));
-  return card("Correct or withdraw this report",
-    h("p", {}, "Fix the mistake in your school's system first. Correcting makes this report again from the data held now; the new version replaces this one, and parents and the student see only it, marked \u201cupdated on\u201d the day you correct it."),
+                    onclick: () => { confirm.hidden = true; } }, t("Cancel"))));
+  return card(t("Correct or withdraw this report"),
+    h("p", {}, t("Fix the mistake in your school's system first. Correcting makes this report again from the data held now; the new version replaces this one, and parents and the student see only it, marked \u201cupdated on\u201d the day you correct it.")),
     form(correct,
       h("div", { class: "checkbox-field" },
-        h("div", { class: "checkbox" }, notify, h("label", { for: id }, "Email the parents who were told about this report")),
-        h("p", { id: `${id}-hint`, class: "hint" }, "Leave it unticked to correct the report without emailing anyone.")),
-      button("Correct the report")),
+        h("div", { class: "checkbox" }, notify, h("label", { for: id }, t("Email the parents who were told about this report"))),
+        h("p", { id: `${id}-hint`, class: "hint" }, t("Leave it unticked to correct the report without emailing anyone."))),
+      button(t("Correct the report"))),
     h("div", { class: "actions" },
       h("button", { type: "button", class: "button button--secondary",
-        onclick: () => { confirm.hidden = false; confirm.querySelector("button").focus(); } }, "Withdraw the report")),
+        onclick: () => { confirm.hidden = false; confirm.querySelector("button").focus(); } }, t("Withdraw the report"))),
     confirm);
 }
 
 // --- links ---------------------------------------------------------------------------------
 
+// How many of a student's links are in each state ("2 locked, 1 confirmed").
+const COUNT_TEXT = { locked: N_("{count} locked"), pending: N_("{count} waiting for the parent"),
+                     verified: N_("{count} confirmed"), revoked: N_("{count} revoked") };
+
 function countsText(counts) {
   const parts = ["locked", "pending", "verified", "revoked"]
-    .filter((s) => counts[s]).map((s) => `${counts[s]} ${LINK_TEXT[s].toLowerCase()}`);
-  return parts.length ? parts.join(", ") : "no links";
+    .filter((s) => counts[s]).map((s) => t(COUNT_TEXT[s], { count: counts[s] }));
+  return parts.length ? parts.join(", ") : t("no links");
 }
 
 async function linksScreen(url) {
@@ -717,7 +731,7 @@ async function linksScreen(url) {
   if (name) query.set("name", name);
   if (locked) query.set("link_status", "locked");
   const answer = await api.call("GET", `/api/v1/links/students?${query}`);
-  const search = field({ label: "Student's name", type: "search", name: "student-name",
+  const search = field({ label: t("Student's name"), type: "search", name: "student-name",
     autocomplete: "off", required: false, attrs: { value: name } });
   const find = async () => {
     const params = new URLSearchParams();
@@ -725,19 +739,20 @@ async function linksScreen(url) {
     await navigate(`/links${params.toString() ? `?${params}` : ""}`);
   };
   const rows = answer.items.map((s) => h("li", {},
-    h("a", { href: `/links/${encodeURIComponent(s.id)}` }, s.name || "A student without a name yet"),
+    h("a", { href: `/links/${encodeURIComponent(s.id)}` }, s.name || t("A student without a name yet")),
     h("span", { class: "meta" }, ` ${countsText(s.links)}`),
-    s.links.locked ? h("span", { class: "badge badge--locked" }, "Locked link") : null,
-    s.waiting_for_date_of_birth ? h("span", { class: "badge" }, "Waiting for the school to send a date of birth") : null));
-  show("Links between parents and children",
-    h("p", {}, "A parent sees a child's reports once they confirm the child's date of birth. Three wrong answers lock the link until you unlock it; revoking a link ends the parent's access."),
-    form(find, search.wrapper, h("div", { class: "actions" }, button("Find"),
+    s.links.locked ? h("span", { class: "badge badge--locked" }, t("Locked link")) : null,
+    s.waiting_for_date_of_birth ? h("span", { class: "badge" }, t("Waiting for the school to send a date of birth")) : null));
+  show(t("Links between parents and children"),
+    h("p", {}, t("A parent sees a child's reports once they confirm the child's date of birth. Three wrong answers lock the link until you unlock it; revoking a link ends the parent's access.")),
+    form(find, search.wrapper, h("div", { class: "actions" }, button(t("Find")),
       h("a", { href: locked ? "/links" : "/links?locked=1", class: "button button--secondary" },
-        locked ? "Show every student" : "Show students with locked links"))),
-    h("h2", {}, locked ? "Students with a locked link" : name ? `Students matching "${name}"` : "Students"),
+        locked ? t("Show every student") : t("Show students with locked links")))),
+    h("h2", {}, locked ? t("Students with a locked link")
+      : name ? t("Students matching \"{name}\"", { name }) : t("Students")),
     rows.length ? h("ul", { class: "request-list" }, rows)
-      : h("p", {}, "No student matches."),
-    answer.next ? h("p", { class: "hint" }, "Only the first 50 are shown: search by name to find others.") : null);
+      : h("p", {}, t("No student matches.")),
+    answer.next ? h("p", { class: "hint" }, t("Only the first 50 are shown: search by name to find others.")) : null);
 }
 
 async function studentLinksScreen(studentId) {
@@ -745,10 +760,10 @@ async function studentLinksScreen(studentId) {
   try {
     items = (await api.call("GET", `/api/v1/links?student_id=${encodeURIComponent(studentId)}&limit=100`)).items;
   } catch (error) {
-    unavailable("Links not available", error, "/links", "All students");
+    unavailable(t("Links not available"), error, "/links", t("All students"));
     return;
   }
-  const name = (items[0] && items[0].student && items[0].student.name) || "this student";
+  const name = (items[0] && items[0].student && items[0].student.name) || t("this student");
   const list = h("div", { class: "cards" });
   // Each contact by the name the school recorded (identity holds it), then the relationship.
   const contacts = items.length ? (await schoolPeople(items[0].school_id,
@@ -756,11 +771,11 @@ async function studentLinksScreen(studentId) {
   const labels = {};
   const label = (link) => {
     const said = relationshipText(link.relationship);
-    const base = said ? said.charAt(0).toUpperCase() + said.slice(1) : "Contact";
+    const base = said ? said.charAt(0).toUpperCase() + said.slice(1) : t("Contact");
     const person = contacts.get(link.guardian_id);
     if (person) return `${person.name} (${base})`;
     labels[base] = (labels[base] || 0) + 1;
-    return labels[base] > 1 ? `${base} (contact ${labels[base]})` : base;
+    return labels[base] > 1 ? t("{base} (contact {number})", { base, number: labels[base] }) : base;
   };
   const titles = new Map(items.map((l) => [l.id, label(l)]));
 
@@ -768,11 +783,11 @@ async function studentLinksScreen(studentId) {
     const headingId = uniqueId("link");
     const parts = [h("h2", { id: headingId, tabindex: "-1" }, titles.get(link.id)),
       h("p", { class: `badge badge--${link.status === "verified" ? "ok" : link.status}` }, LINK_TEXT[link.status] || link.status),
-      link.waiting_for_date_of_birth ? h("p", {}, "Waiting for the school to send a date of birth: the parent cannot confirm this child until your school system sends it.") : null,
+      link.waiting_for_date_of_birth ? h("p", {}, t("Waiting for the school to send a date of birth: the parent cannot confirm this child until your school system sends it.")) : null,
       summary([
-        ["Account", link.has_account ? "Activated" : "Not activated yet"],
-        link.status !== "verified" && link.status !== "revoked" ? ["Wrong answers", String(link.failed_attempts || 0)] : null,
-        link.changed_at ? ["Last change", formatDateTime(link.changed_at)] : null,
+        [t("Account"), link.has_account ? t("Activated") : t("Not activated yet")],
+        link.status !== "verified" && link.status !== "revoked" ? [t("Wrong answers"), String(link.failed_attempts || 0)] : null,
+        link.changed_at ? [t("Last change"), formatDateTime(link.changed_at)] : null,
       ])];
     const change = async (action, message) => {
       try {
@@ -788,18 +803,18 @@ async function studentLinksScreen(studentId) {
     const buttons = [];
     if (link.status === "locked") {
       buttons.push(h("button", { type: "button", class: "button",
-        onclick: () => change("unlock", "The link is unlocked: the parent can answer again.") }, "Unlock"));
+        onclick: () => change("unlock", t("The link is unlocked: the parent can answer again.")) }, t("Unlock")));
     }
     if (link.status !== "revoked") {
       const confirm = h("div", { class: "confirm", hidden: true },
-        h("p", {}, "The parent will no longer see this child's reports. Only the school can undo it."),
+        h("p", {}, t("The parent will no longer see this child's reports. Only the school can undo it.")),
         h("div", { class: "actions" },
           h("button", { type: "button", class: "button button--danger",
-                        onclick: () => change("revoke", "The link is revoked.") }, "Yes, revoke the link"),
+                        onclick: () => change("revoke", t("The link is revoked.")) }, t("Yes, revoke the link")),
           h("button", { type: "button", class: "button button--secondary",
-                        onclick: () => { confirm.hidden = true; } }, "Cancel")));
+                        onclick: () => { confirm.hidden = true; } }, t("Cancel"))));
       buttons.push(h("button", { type: "button", class: "button button--secondary",
-        onclick: () => { confirm.hidden = false; confirm.querySelector("button").focus(); } }, "Revoke"));
+        onclick: () => { confirm.hidden = false; confirm.querySelector("button").focus(); } }, t("Revoke")));
       parts.push(h("div", { class: "actions" }, buttons), confirm);
     } else if (buttons.length) {
       parts.push(h("div", { class: "actions" }, buttons));
@@ -815,21 +830,21 @@ async function studentLinksScreen(studentId) {
     }
   };
   redraw();
-  show(`Links for ${name}`,
-    items.length ? h("p", {}, "Each parent or carer the school records as receiving reports has a link, named here as the school recorded them, with their relationship to the student.")
-      : h("p", {}, "No parent or carer is linked to this student."),
+  show(t("Links for {name}", { name }),
+    items.length ? h("p", {}, t("Each parent or carer the school records as receiving reports has a link, named here as the school recorded them, with their relationship to the student."))
+      : h("p", {}, t("No parent or carer is linked to this student.")),
     list,
-    h("p", {}, h("a", { href: "/links" }, "All students")));
+    h("p", {}, h("a", { href: "/links" }, t("All students"))));
 }
 
 // --- school data ---------------------------------------------------------------------------
 
-const SOURCE_TEXT = { push: "Pushed by the school's system", oneroster: "OneRoster upload" };
+const SOURCE_TEXT = texts({ push: N_("Pushed by the school's system"), oneroster: N_("OneRoster upload") });
 
 function batchRow(batch) {
   return h("tr", {},
     h("td", {}, h("a", { href: `/school-data/batches/${encodeURIComponent(batch.batch_id)}` },
-      formatDateTime(batch.received_at), h("span", { class: "visually-hidden" }, ` (batch ${batch.batch_id})`))),
+      formatDateTime(batch.received_at), h("span", { class: "visually-hidden" }, t(" (batch {id})", { id: batch.batch_id })))),
     h("td", {}, SOURCE_TEXT[batch.source] || batch.source),
     h("td", {}, String(batch.events)),
     h("td", {}, String(batch.accepted)),
@@ -839,59 +854,61 @@ function batchRow(batch) {
 // A OneRoster upload is a job (docs/oneroster.md "An upload is a job"): the upload answers
 // at once; the job's status is asked again every POLL_MS until it ends.
 const JOB_URL = "/api/v1/school-data/oneroster/jobs/";
-const JOB_STAGE_TEXT = { reading: "Reading the files", checking: "Checking every row",
-                         applying: "Applying the changes", saving: "Saving what was applied" };
+const JOB_STAGE_TEXT = texts({ reading: N_("Reading the files"), checking: N_("Checking every row"),
+                               applying: N_("Applying the changes"), saving: N_("Saving what was applied") });
 const JOB_ENDED = ["applied", "refused", "failed"];
-const CONTACT_ROLES = [["parent", "Parents"], ["guardian", "Guardians"], ["relative", "Relatives"]];
+const CONTACT_ROLES = [["parent", N_("Parents")], ["guardian", N_("Guardians")], ["relative", N_("Relatives")]];
 const SHOWN_ROWS = 50; // of a job's ignored rows; the rest are counted
 
 function faultRows(rows) {
   return rows.map((r) => h("tr", {},
-    h("td", {}, r.file || "The bundle"), h("td", {}, r.line === null || r.line === undefined ? "—" : String(r.line)),
+    h("td", {}, r.file || t("The bundle")), h("td", {}, r.line === null || r.line === undefined ? "—" : String(r.line)),
     h("td", {}, r.error || r.message || "")));
 }
 
 function problemsTable(rows) {
-  return table("Problems in the bundle, by file and line", ["File", "Line", "Problem"], faultRows(rows));
+  return table(t("Problems in the bundle, by file and line"), [t("File"), t("Line"), t("Problem")], faultRows(rows));
 }
 
 /** What a job shows, by its status: progress while it waits or applies, then its outcome. */
 function jobView(job) {
   const labelId = uniqueId("job-progress");
-  const parts = [h("p", {}, `Received ${formatDateTime(job.received_at)}.`)];
+  const parts = [h("p", {}, t("Received {date}.", { date: formatDateTime(job.received_at) }))];
   if (job.status === "queued" || job.status === "applying") {
     const step = job.progress;
-    const text = !step ? "Waiting to start: the bundle is stored and will be applied shortly."
-      : `${JOB_STAGE_TEXT[step.stage] || step.stage}${step.total ? `: ${step.done} of ${step.total}` : ""} (${step.percent}%)`;
+    const stage = step && (JOB_STAGE_TEXT[step.stage] || step.stage);
+    const text = !step ? t("Waiting to start: the bundle is stored and will be applied shortly.")
+      : step.total ? t("{stage}: {done} of {total} ({percent}%)", { stage, done: step.done, total: step.total, percent: step.percent })
+        : t("{stage} ({percent}%)", { stage, percent: step.percent });
     parts.push(h("p", { id: labelId }, text),
       h("progress", { max: "100", value: step ? String(step.percent) : false,
                       "aria-labelledby": labelId }),
-      h("p", { class: "hint" }, "You can leave this page: the upload goes on. A large school's first bundle takes a minute or two."));
+      h("p", { class: "hint" }, t("You can leave this page: the upload goes on. A large school's first bundle takes a minute or two.")));
   } else if (job.status === "applied") {
     const result = job.result || {};
-    parts.push(h("p", { class: "badge badge--ok" }, "Applied"),
-      summary([["Rows read", result.rows === null || result.rows === undefined ? "—" : String(result.rows)],
-               ["Changes taken", String(result.events || 0)],
-               ["Changes sent on", String(result.published || 0)]]));
+    parts.push(h("p", { class: "badge badge--ok" }, t("Applied")),
+      summary([[t("Rows read"), result.rows === null || result.rows === undefined ? "—" : String(result.rows)],
+               [t("Changes taken"), String(result.events || 0)],
+               [t("Changes sent on"), String(result.published || 0)]]));
     const others = Object.entries(result.other_orgs || {});
     if (others.length) {
-      parts.push(table("Rows of other schools' orgs, not taken", ["Org", "File", "Rows"],
+      parts.push(table(t("Rows of other schools' orgs, not taken"), [t("Org"), t("File"), t("Rows")],
         others.flatMap(([org, files]) => Object.entries(files).map(([file, count]) =>
           h("tr", {}, h("td", {}, org), h("td", {}, file), h("td", {}, String(count)))))));
     }
     const ignored = result.ignored || [];
     if (ignored.length) {
-      parts.push(table("Rows not taken or changed, and why", ["File", "Line", "Reason"],
+      parts.push(table(t("Rows not taken or changed, and why"), [t("File"), t("Line"), t("Reason")],
         faultRows(ignored.slice(0, SHOWN_ROWS))),
-      ignored.length > SHOWN_ROWS ? h("p", { class: "hint" }, `And ${plural(ignored.length - SHOWN_ROWS, "more row")}.`) : null);
+      ignored.length > SHOWN_ROWS ? h("p", { class: "hint" }, t("And {count} more rows.", { count: ignored.length - SHOWN_ROWS })) : null);
     }
   } else if (job.status === "refused") {
-    parts.push(h("p", { class: "badge badge--refused" }, "Not applied"),
-      h("p", {}, "Nothing of this bundle was applied. Correct each problem in the school's system and export again."),
+    parts.push(h("p", { class: "badge badge--refused" }, t("Not applied")),
+      h("p", {}, t("Nothing of this bundle was applied. Correct each problem in the school's system and export again.")),
       problemsTable(job.faults || []));
   } else {
-    parts.push(h("p", { class: "badge badge--failed" }, "Failed"),
-      h("p", {}, (job.faults && job.faults[0] && job.faults[0].error) || "The upload could not be applied: send it again later."));
+    parts.push(h("p", { class: "badge badge--failed" }, t("Failed")),
+      h("p", {}, (job.faults && job.faults[0] && job.faults[0].error) || t("The upload could not be applied: send it again later.")));
   }
   return parts.filter(Boolean);
 }
@@ -899,10 +916,14 @@ function jobView(job) {
 function jobMessage(job) {
   if (job.status === "applied") {
     const result = job.result || {};
-    return `The bundle is applied: ${plural(result.rows || 0, "row")} read, ${plural(result.events || 0, "change")} taken.`;
+    return t("The bundle is applied: {rows} read, {changes} taken.", {
+      rows: plural(result.rows || 0, "row"), changes: plural(result.events || 0, "change") });
   }
-  if (job.status === "refused") return `The bundle was not applied: ${plural((job.faults || []).length, "problem")}, listed by file and line.`;
-  return "The upload could not be applied: send it again later.";
+  if (job.status === "refused") {
+    return t("The bundle was not applied: {problems}, listed by file and line.",
+             { problems: plural((job.faults || []).length, "problem") });
+  }
+  return t("The upload could not be applied: send it again later.");
 }
 
 /** The upload form and the job it started: `?job=<id>` in the address, so a reload (or
@@ -916,7 +937,7 @@ function uploadForm(url, onDone) {
   const jobHeadingId = uniqueId("job");
   const jobBody = h("div", {});
   const jobPart = h("section", { class: "job", "aria-labelledby": jobHeadingId, hidden: true },
-    h("h3", { id: jobHeadingId }, "The latest upload"), jobBody);
+    h("h3", { id: jobHeadingId }, t("The latest upload")), jobBody);
   let following = null;
 
   const follow = async (job) => {
@@ -943,7 +964,7 @@ function uploadForm(url, onDone) {
     problems.replaceChildren();
     const file = input.files && input.files[0];
     if (!file) {
-      announceError("Choose the bundle's zip file first.");
+      announceError(t("Choose the bundle's zip file first."));
       input.focus();
       return;
     }
@@ -956,7 +977,8 @@ function uploadForm(url, onDone) {
       const rows = (error.details && error.details.rows) || [];
       if (rows.length) {
         problems.replaceChildren(problemsTable(rows));
-        announceError(`The bundle was not applied: ${plural(rows.length, "problem")}, listed below by file and line. Nothing of it was applied.`);
+        announceError(t("The bundle was not applied: {problems}, listed below by file and line. Nothing of it was applied.",
+                         { problems: plural(rows.length, "problem") }));
       } else {
         announceError(explainError(error));
       }
@@ -966,12 +988,12 @@ function uploadForm(url, onDone) {
     history.replaceState(null, "", `/school-data?job=${encodeURIComponent(job.job_id)}`);
     if (JOB_ENDED.includes(job.status)) {
       announce(job.status === "applied"
-        ? "This bundle was uploaded before and is applied: nothing new was applied."
+        ? t("This bundle was uploaded before and is applied: nothing new was applied.")
         : jobMessage(job));
       follow(job);
       return;
     }
-    announce("The bundle is received and checked: it is being applied. Its progress shows below.");
+    announce(t("The bundle is received and checked: it is being applied. Its progress shows below."));
     const ended = await follow(job);
     if (ended) {
       (ended.status === "applied" ? announce : announceError)(jobMessage(ended));
@@ -992,10 +1014,10 @@ function uploadForm(url, onDone) {
   };
 
   const element = [form(submit,
-    h("div", { class: "field" }, h("label", { for: id }, "OneRoster bundle (zip)"),
-      h("p", { id: hintId, class: "hint" }, "The zip your school's system exports as OneRoster 1.2 CSV (or 1.1), with its manifest. A bundle with any problem is not applied at all: each problem is listed by file and line."),
+    h("div", { class: "field" }, h("label", { for: id }, t("OneRoster bundle (zip)")),
+      h("p", { id: hintId, class: "hint" }, t("The zip your school's system exports as OneRoster 1.2 CSV (or 1.1), with its manifest. A bundle with any problem is not applied at all: each problem is listed by file and line.")),
       input),
-    button("Upload"), problems), jobPart];
+    button(t("Upload")), problems), jobPart];
   return { element, resume };
 }
 
@@ -1005,14 +1027,14 @@ async function rosterSettingsCard() {
   try {
     settings = await api.call("GET", "/api/v1/school-data/oneroster/settings");
   } catch (error) {
-    return card("OneRoster settings", h("p", {}, `The settings could not be read: ${explainError(error)}`));
+    return card(t("OneRoster settings"), h("p", {}, t("The settings could not be read: {error}", { error: explainError(error) })));
   }
   const legendId = uniqueId("roles");
-  const roles = CONTACT_ROLES.map(([role, label]) => [role, checkbox(label,
+  const roles = CONTACT_ROLES.map(([role, label]) => [role, checkbox(t(label),
     settings.report_contact_roles.includes(role))]);
-  const orgs = field({ label: "Your school's OneRoster org ids", name: "school-org-ids",
+  const orgs = field({ label: t("Your school's OneRoster org ids"), name: "school-org-ids",
     autocomplete: "off", required: false,
-    hint: "Only for an export that holds several schools (a district's or a trust's): the sourcedId of your school in its orgs.csv, several separated by commas. Rows that belong only to other schools are then not taken, only counted.",
+    hint: t("Only for an export that holds several schools (a district's or a trust's): the sourcedId of your school in its orgs.csv, several separated by commas. Rows that belong only to other schools are then not taken, only counted."),
     attrs: { value: settings.school_org_ids.join(", ") } });
   const save = async () => {
     orgs.setError(null);
@@ -1023,7 +1045,7 @@ async function rosterSettingsCard() {
     try {
       const saved = await api.call("PUT", "/api/v1/school-data/oneroster/settings", body);
       orgs.input.value = saved.school_org_ids.join(", ");
-      announce("The OneRoster settings are saved. They apply from the next upload.");
+      announce(t("The OneRoster settings are saved. They apply from the next upload."));
     } catch (error) {
       const problem = error.fields && error.fields.school_org_ids;
       if (problem) {
@@ -1033,20 +1055,20 @@ async function rosterSettingsCard() {
       announceError(explainError(error));
     }
   };
-  return card("OneRoster settings", form(save,
+  return card(t("OneRoster settings"), form(save,
     h("fieldset", { class: "fieldset", "aria-describedby": `${legendId}-hint` },
-      h("legend", { id: legendId }, "Contacts who receive reports"),
-      h("p", { id: `${legendId}-hint`, class: "hint" }, "When a contact's row in your export does not say whether they receive reports (metadata.receivesReports), their role decides. Until you choose, no contact from OneRoster receives reports."),
+      h("legend", { id: legendId }, t("Contacts who receive reports")),
+      h("p", { id: `${legendId}-hint`, class: "hint" }, t("When a contact's row in your export does not say whether they receive reports (metadata.receivesReports), their role decides. Until you choose, no contact from OneRoster receives reports.")),
       roles.map(([, box]) => box.wrapper)),
     orgs.wrapper,
-    button("Save the settings")));
+    button(t("Save the settings"))));
 }
 
 async function schoolDataScreen(url) {
   const [first, settingsCard] = await Promise.all([
     api.call("GET", "/api/v1/school-data/batches?limit=25"), rosterSettingsCard()]);
   const rows = h("tbody", {}, first.items.map(batchRow));
-  const empty = h("p", { hidden: first.items.length > 0 }, "Nothing has arrived from the school's system yet.");
+  const empty = h("p", { hidden: first.items.length > 0 }, t("Nothing has arrived from the school's system yet."));
   let next = first.next;
   const more = h("button", { type: "button", class: "button button--secondary", hidden: !next,
     onclick: async () => {
@@ -1058,7 +1080,7 @@ async function schoolDataScreen(url) {
       } catch (error) {
         announceError(explainError(error));
       }
-    } }, "Show older batches");
+    } }, t("Show older batches"));
   const reload = async () => {
     const fresh = await api.call("GET", "/api/v1/school-data/batches?limit=25");
     rows.replaceChildren(...fresh.items.map(batchRow));
@@ -1067,13 +1089,13 @@ async function schoolDataScreen(url) {
     more.hidden = !next;
   };
   const upload = uploadForm(url, () => reload().catch(() => {}));
-  show("School data",
-    h("p", {}, "What the school's system sent. An event it sent with a problem is rejected on its own, by its number in the batch; the rest of the batch is applied. Pupil Progress keeps no copy of what was sent, only these counts."),
-    h("h2", {}, "Batches received"),
+  show(t("School data"),
+    h("p", {}, t("What the school's system sent. An event it sent with a problem is rejected on its own, by its number in the batch; the rest of the batch is applied. Pupil Progress keeps no copy of what was sent, only these counts.")),
+    h("h2", {}, t("Batches received")),
     empty,
-    table("Batches, newest first", ["Received", "From", "Events", "Accepted", "Rejected"], rows),
+    table(t("Batches, newest first"), [t("Received"), t("From"), t("Events"), t("Accepted"), t("Rejected")], rows),
     more,
-    card("Upload a OneRoster bundle", upload.element),
+    card(t("Upload a OneRoster bundle"), upload.element),
     settingsCard);
   upload.resume();
 }
@@ -1083,19 +1105,19 @@ async function batchScreen(batchId) {
   try {
     batch = await api.call("GET", `/api/v1/school-data/batches/${encodeURIComponent(batchId)}`);
   } catch (error) {
-    unavailable("Batch not available", error, "/school-data", "All batches");
+    unavailable(t("Batch not available"), error, "/school-data", t("All batches"));
     return;
   }
-  show(`Batch received ${formatDateTime(batch.received_at)}`,
-    summary([["Batch id", batch.batch_id], ["From", SOURCE_TEXT[batch.source] || batch.source],
-             ["Events", String(batch.events)], ["Accepted", String(batch.accepted)],
-             ["Rejected", String(batch.rejected_count)]]),
-    h("h2", {}, "Rejected events"),
+  show(t("Batch received {date}", { date: formatDateTime(batch.received_at) }),
+    summary([[t("Batch id"), batch.batch_id], [t("From"), SOURCE_TEXT[batch.source] || batch.source],
+             [t("Events"), String(batch.events)], [t("Accepted"), String(batch.accepted)],
+             [t("Rejected"), String(batch.rejected_count)]]),
+    h("h2", {}, t("Rejected events")),
     batch.rejected.length
-      ? [h("p", {}, "Each rejected event by its number in the batch (the first is 0), the school's id of the record it was about, and the reason. Find the record by that id in the school's system, correct it and send it again."),
-        table("Rejected events and why", ["Event number", "School's id of the record", "Reason"],
+      ? [h("p", {}, t("Each rejected event by its number in the batch (the first is 0), the school's id of the record it was about, and the reason. Find the record by that id in the school's system, correct it and send it again.")),
+        table(t("Rejected events and why"), [t("Event number"), t("School's id of the record"), t("Reason")],
           batch.rejected.map((r) => h("tr", {}, h("td", {}, String(r.index)),
-            h("td", {}, r.source_id || "Not given (or not valid)"), h("td", {}, r.error))))]
-      : h("p", {}, "Every event of this batch was accepted."),
-    h("p", {}, h("a", { href: "/school-data" }, "All batches")));
+            h("td", {}, r.source_id || t("Not given (or not valid)")), h("td", {}, r.error))))]
+      : h("p", {}, t("Every event of this batch was accepted.")),
+    h("p", {}, h("a", { href: "/school-data" }, t("All batches"))));
 }
