@@ -269,7 +269,7 @@ ACCEPT_LANGUAGE_SPEC = {
     "description": "The language of the answer's texts: `cy` (Cymraeg) or `en` (English, "
                    "the default), as an Accept-Language list (the first of ours named, by "
                    "quality). Error messages, and their fields' messages, come back in it.",
-    "schema": {"type": "string", "maxLength": 200, "example": "cy"}}
+    "schema": {"type": "string", "example": "cy"}}  # anything else: English
 CONTENT_LANGUAGE_SPEC = {
     "description": "The language the answer is in: `cy` or `en` (Accept-Language's choice).",
     "schema": {"type": "string", "enum": ["cy", "en"]}}
@@ -290,6 +290,16 @@ class _LanguageHeaders(BasePlugin):
             for answer in operation.get("responses", {}).values():
                 if isinstance(answer, dict) and "$ref" not in answer:
                     answer.setdefault("headers", {})["Content-Language"] = CONTENT_LANGUAGE
+
+
+def _document_languages(api: Api) -> None:
+    """The components _LanguageHeaders names, and Content-Language on the shared error
+    answers (components of their own), once the blueprints are registered."""
+    api.spec.components.parameter(ACCEPT_LANGUAGE, "header", ACCEPT_LANGUAGE_SPEC)
+    api.spec.components.header(CONTENT_LANGUAGE, CONTENT_LANGUAGE_SPEC)
+    for answer in api.spec.components.responses.values():
+        answer.setdefault("headers", {})["Content-Language"] = {
+            "$ref": f"#/components/headers/{CONTENT_LANGUAGE}"}
 
 
 class _Api(Api):  # type: ignore[misc]  # flask-smorest ships no type information
@@ -317,15 +327,11 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
     # _BodyAnswers first: the answers it adds get their Content-Language too.
     api = _Api(app, spec_kwargs={"extra_plugins": [_BodyAnswers(), _LanguageHeaders()]})
     api.spec.components.security_scheme(BEARER_SCHEME, BEARER_SCHEME_SPEC)
-    api.spec.components.parameter(ACCEPT_LANGUAGE, "header", ACCEPT_LANGUAGE_SPEC)
-    api.spec.components.header(CONTENT_LANGUAGE, CONTENT_LANGUAGE_SPEC)
     api.spec.components.schema(FIELD_MESSAGES, FIELD_MESSAGES_SCHEMA)
     api.ma_plugin.converter.add_attribute_function(_one_of)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
-    for answer in api.spec.components.responses.values():  # the shared error answers
-        answer.setdefault("headers", {})["Content-Language"] = {
-            "$ref": f"#/components/headers/{CONTENT_LANGUAGE}"}
+    _document_languages(api)
     app.register_blueprint(asyncapi_blueprint())  # plain Flask: not an OpenAPI resource
     install_error_handlers(app)  # after Api(): ours replace flask-smorest's error shape
 
