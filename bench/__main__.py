@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.common import AMQP, DATABASE, Figure, table
 
 MODULES = ("messaging", "identity", "ingest", "reports", "notifications", "pipeline", "load",
-           "scaling")
+           "evening", "scaling", "memory")
 
 
 class Outcome:
@@ -124,9 +124,10 @@ def markdown(out: Outcome, host: dict[str, str], command: str, quick: bool) -> s
               "```", "",
               "It needs RabbitMQ and PostgreSQL at `PP_TEST_AMQP_URL` and `PP_TEST_DATABASE_URL` "
               "(default: local, guest/guest and user postgres), nginx (Debian's package) for "
-              "`bench.pipeline` and `bench.load`, which start the local stack "
+              "`bench.pipeline`, `bench.load` and `bench.evening`, which start the local stack "
               "(`deploy/stack.py`) on port 8080 with databases and queues of their own, removed "
-              "after.", ""]
+              "after; `bench.memory` starts `make run` (`shared.embedded`) on a free port with a "
+              "data folder of its own.", ""]
     return "\n".join(lines)
 
 

@@ -101,49 +101,77 @@ def bare_kombu(bodies: list[str], tag: str, confirms: bool) -> float:
 def outbox_pipeline(envelopes, tag: str, per_transaction: int, *, window: int,
                     batch: int, pack: int) -> float:
     """Seconds from the first outbox insert to the consumer's commit of the last event."""
-    admin = sa.create_engine(_sqlalchemy_url(DATABASE), isolation_level="AUTOCOMMIT")
-    databases = [f"pp_bench_{tag}_{name}" for name in ("linking", "reports")]
-    with admin.connect() as conn:
-        for name in databases:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    urls = [sa.make_url(_sqlalchemy_url(DATABASE)).set(database=name)
-            .render_as_string(hide_password=False) for name in databases]
     settings = replace(Settings.from_env({}), broker_url=AMQP, exchange=f"pp.bench.{tag}",
                        queue_prefix=f"bench.{tag}.", publish_window=window,
                        consumer_batch=batch, relay_pack=pack, log_level="WARNING")
-    producer = fakeservice.runtime(fakeservice.make_spec("linking"), settings, urls[0])
-    consumer = fakeservice.runtime(
-        fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect}),
-        settings, urls[1])
-    stop = threading.Event()
-    threads = run_threads([*producer.build_workers(), *consumer.build_workers()], stop)
+    databases = [f"pp_bench_{tag}_{name}" for name in ("linking", "reports")]
+    urls = _create_databases(databases)
     try:
-        while not all(w.connected.is_set() for w in consumer.queue_workers):
-            time.sleep(0.01)
-        start = time.perf_counter()
-        for i in range(0, len(envelopes), per_transaction):
-            with producer.context.sessions() as session, session.begin():
-                producer.context.outbox.add_many(session, envelopes[i:i + per_transaction])
-            producer.relay.wakeup.set()
-        while fakeservice.count(consumer, "effects") < len(envelopes):
-            time.sleep(0.02)
-        return time.perf_counter() - start
+        producer = fakeservice.runtime(fakeservice.make_spec("linking"), settings, urls[0])
+        consumer = fakeservice.runtime(
+            fakeservice.make_spec("reports", {"ParentVerified": fakeservice.record_effect}),
+            settings, urls[1])
+        stop = threading.Event()
+        threads = run_threads([*producer.build_workers(), *consumer.build_workers()], stop)
+        try:
+            return _through(producer, consumer, envelopes, per_transaction)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=15)
+            producer.engine.dispose()
+            consumer.engine.dispose()
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=15)
-        producer.engine.dispose()
-        consumer.engine.dispose()
-        with Connection(AMQP) as cleanup:
-            channel = cleanup.channel()
-            from shared.messaging import topology
-            for queue in topology.all_queues(settings):
-                channel.queue_delete(queue.name)
-            channel.exchange_delete(settings.exchange)
+        _remove_broker_objects(settings)
+        _drop_databases(databases)
+
+
+def _through(producer, consumer, envelopes, per_transaction: int) -> float:
+    """Once the consumer is connected: seconds from writing the envelopes to the
+    producer's outbox, `per_transaction` a commit, until the consumer has applied all."""
+    while not all(w.connected.is_set() for w in consumer.queue_workers):
+        time.sleep(0.01)
+    start = time.perf_counter()
+    for i in range(0, len(envelopes), per_transaction):
+        with producer.context.sessions() as session, session.begin():
+            producer.context.outbox.add_many(session, envelopes[i:i + per_transaction])
+        producer.relay.wakeup.set()
+    while fakeservice.count(consumer, "effects") < len(envelopes):
+        time.sleep(0.02)
+    return time.perf_counter() - start
+
+
+def _create_databases(names: list[str]) -> list[str]:
+    """New PostgreSQL databases of these names: their SQLAlchemy URLs."""
+    admin = sa.create_engine(_sqlalchemy_url(DATABASE), isolation_level="AUTOCOMMIT")
+    try:
         with admin.connect() as conn:
-            for name in databases:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in names:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
         admin.dispose()
+    return [sa.make_url(_sqlalchemy_url(DATABASE)).set(database=name)
+            .render_as_string(hide_password=False) for name in names]
+
+
+def _drop_databases(names: list[str]) -> None:
+    admin = sa.create_engine(_sqlalchemy_url(DATABASE), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def _remove_broker_objects(settings: Settings) -> None:
+    """The run's queues and exchange."""
+    from shared.messaging import topology
+    with Connection(AMQP) as cleanup:
+        channel = cleanup.channel()
+        for queue in topology.all_queues(settings):
+            channel.queue_delete(queue.name)
+        channel.exchange_delete(settings.exchange)
 
 
 def _sqlalchemy_url(url: str) -> str:

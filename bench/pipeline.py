@@ -118,65 +118,92 @@ def on_stack(count: int) -> list[Figure]:
     try:
         print("pipeline: stack up", flush=True)
         stack.up()
-        _, admin, system = stack.school("Erasing School")
-        stack.push(system, some_students(2, "X", True) + classes_and_marks(["X0", "X1"]))
-        stack.wait_applied(timeout=600)
-        idle_erasure = stack.erase(admin, "X0")
-
+        admin, idle_erasure = erasing_school(stack)
         school, _, term_system = stack.school("Term School")
         stack.wait_applied(timeout=600)
-        roster = [e for e in events if e["type"] not in RESULTS]
+        run = TermRun(stack, school, term_system, admin, count)
+        with PeakMemory(stack.workers()) as memory:  # onboarding and term alike
+            run.onboard([e for e in events if e["type"] not in RESULTS])
+            run.push_term(events)
+    finally:
+        stack.cleanup()
+    return [
+        Figure(GROUP, f"onboarding a school through every service ({count:,} students, "
+               f"{run.roster:,} records, via nginx)", run.roster / run.onboarding,
+               "records/s", "bare executemany of as many rows, one database", baseline),
+        Figure(GROUP, f"term through every service ({count:,} students, {len(events):,} "
+               "records, via nginx)", len(events) / run.term, "records/s",
+               "bare executemany of as many rows, one database", baseline, target=0.20),
+        Figure(GROUP, "erasure across every service during the term push",
+               run.loaded_erasure, "s", "the same erasure, idle stack", idle_erasure,
+               target=5, higher_is_better=False),
+        *worker_peaks(memory)]
+
+
+def erasing_school(stack: Stack) -> tuple[str, float]:
+    """A school with two students to erase (X0, X1), the first erased on the idle stack:
+    its admin's token and that erasure's seconds."""
+    _, admin, system = stack.school("Erasing School")
+    stack.push(system, some_students(2, "X", True) + classes_and_marks(["X0", "X1"]))
+    stack.wait_applied(timeout=600)
+    return admin, stack.erase(admin, "X0")
+
+
+class TermRun:
+    """The term school's roster, then its whole term, pushed through the stack and timed
+    until applied; the second erasing student erased once the term's first batch is in."""
+
+    def __init__(self, stack: Stack, school: str, system: str, admin: str, count: int):
+        self.stack, self.school, self.system, self.admin = stack, school, system, admin
+        self.count = count
+        self.roster = 0
+        self.onboarding = self.term = self.loaded_erasure = 0.0
+
+    def onboard(self, roster: list[dict]) -> None:
+        print(f"pipeline: onboarding a {self.count:,}-student school ({len(roster):,} "
+              "records)", flush=True)
+        self.roster = len(roster)
+        started = time.perf_counter()
+        self.stack.push(self.system, roster, self.stack.client("127.0.0.254"))
+        # Checked as closely as the term's tail: onboarding now takes seconds.
+        self.onboarding = self.stack.wait_applied(
+            projections(self.school, self.count, results=False), every=0.2) - started
+
+    def push_term(self, events: list[dict]) -> None:
+        print(f"pipeline: pushing a {self.count:,}-student term ({len(events):,} records)",
+              flush=True)
         first_batch, failed = threading.Event(), []
 
         def push() -> None:
             try:
-                stack.push(term_system, events, stack.client("127.0.0.254"), first_batch.set)
+                self.stack.push(self.system, events, self.stack.client("127.0.0.254"),
+                                first_batch.set)
             except BaseException as exc:  # the main thread reports it
                 failed.append(exc)
             finally:
                 first_batch.set()
         pusher = threading.Thread(target=push)
-        with PeakMemory(stack.workers()) as memory:  # onboarding and term alike
-            print(f"pipeline: onboarding a {count:,}-student school ({len(roster):,} "
-                  "records)", flush=True)
-            started = time.perf_counter()
-            stack.push(term_system, roster, stack.client("127.0.0.254"))
-            # Checked as closely as the term's tail: onboarding now takes seconds.
-            onboarding = stack.wait_applied(projections(school, count, results=False),
-                                            every=0.2) - started
-            print(f"pipeline: pushing a {count:,}-student term ({len(events):,} records)",
-                  flush=True)
-            started = time.perf_counter()
-            pusher.start()
-            first_batch.wait()
-            loaded_erasure = stack.erase(admin, "X1")
-            pusher.join()
-            if failed:
-                raise failed[0]
-            # The push is over: only the consumers' tail is left, checked more closely.
-            applied = stack.wait_applied(projections(school, count), every=0.2)
-        elapsed = applied - started
-    finally:
-        stack.cleanup()
+        started = time.perf_counter()
+        pusher.start()
+        first_batch.wait()
+        self.loaded_erasure = self.stack.erase(self.admin, "X1")
+        pusher.join()
+        if failed:
+            raise failed[0]
+        # The push is over: only the consumers' tail is left, checked more closely.
+        applied = self.stack.wait_applied(projections(self.school, self.count), every=0.2)
+        self.term = applied - started
 
-    figures = [
-        Figure(GROUP, f"onboarding a school through every service ({count:,} students, "
-               f"{len(roster):,} records, via nginx)", len(roster) / onboarding, "records/s",
-               "bare executemany of as many rows, one database", baseline),
-        Figure(GROUP, f"term through every service ({count:,} students, {len(events):,} "
-               "records, via nginx)", len(events) / elapsed, "records/s",
-               "bare executemany of as many rows, one database", baseline, target=0.20),
-        Figure(GROUP, "erasure across every service during the term push", loaded_erasure,
-               "s", "the same erasure, idle stack", idle_erasure, target=5,
-               higher_is_better=False)]
+
+def worker_peaks(memory: PeakMemory) -> list[Figure]:
+    """Each service's peak worker memory (the largest of its worker processes)."""
     peaks: dict[str, float] = {}
     for name, mb in memory.peak.items():
         service = name.split("-worker")[0]
         peaks[service] = max(peaks.get(service, 0.0), mb)
-    figures += [Figure(GROUP, f"{service} worker peak RSS (onboarding and term)", mb, "MB",
-                       target=WORKER_MB, higher_is_better=False)
-                for service, mb in peaks.items()]
-    return figures
+    return [Figure(GROUP, f"{service} worker peak RSS (onboarding and term)", mb, "MB",
+                   target=WORKER_MB, higher_is_better=False)
+            for service, mb in peaks.items()]
 
 
 def embedded(count: int) -> Figure:

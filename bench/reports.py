@@ -61,13 +61,30 @@ def seed(rt: ServiceRuntime, school_id: str, students: int) -> list[tuple[str, s
     """The school's projections, written in one transaction, then published. Returns
     (parent account id, their child's report id) for every verified parent."""
     ids = [str(uuid.uuid4()) for _ in range(students)]
-    staff = [str(uuid.uuid4()) for _ in range(max(10, students // 20))]
-    groups = max(1, students // 25)
-    classes = {(subject, c): str(uuid.uuid4()) for subject in SUBJECTS
-               for c in range(groups)}
     rows: dict[sa.Table, list[dict]] = {t: [] for t in (
         m.students, m.staff, m.classes, m.class_teachers, m.enrolments, m.attainment,
         m.characteristics, m.parent_access)}
+    classes = _staff_and_classes(rows, school_id, students)
+    groups = max(1, students // 25)
+    for s, sid in enumerate(ids):
+        _student(rows, school_id, s, sid)
+        for subject in SUBJECTS:
+            _results(rows, school_id, sid, classes[(subject, s % groups)])
+    rows[m.parent_access] = [{
+        "link_id": str(uuid.uuid4()), "school_id": school_id,
+        "account_id": str(uuid.uuid4()), "guardian_id": str(uuid.uuid4()),
+        "student_id": ids[g % students], "verified": True, "record_version": 1}
+        for g in range(students * 3 // 2)]
+    return _write_and_publish(rt, school_id, students, rows)
+
+
+def _staff_and_classes(rows: dict[sa.Table, list[dict]], school_id: str,
+                       students: int) -> dict[tuple[str, int], str]:
+    """The teachers, and a class per subject and group with its teacher: the classes' ids
+    by (subject, group)."""
+    staff = [str(uuid.uuid4()) for _ in range(max(10, students // 20))]
+    classes = {(subject, c): str(uuid.uuid4()) for subject in SUBJECTS
+               for c in range(max(1, students // 25))}
     rows[m.staff] = [{"staff_id": t, "school_id": school_id, "record_version": 1,
                       "name": f"Ms Teacher{i} Staff"} for i, t in enumerate(staff)]
     for (subject, c), class_id in classes.items():
@@ -76,31 +93,36 @@ def seed(rt: ServiceRuntime, school_id: str, students: int) -> list[tuple[str, s
                                 "record_version": 1})
         rows[m.class_teachers].append({"class_id": class_id, "staff_id": staff[c % len(staff)],
                                        "school_id": school_id})
-    for s, sid in enumerate(ids):
-        rows[m.students].append({"student_id": sid, "school_id": school_id,
-                                 "name": f"Given{s} Family{s}", "form_group": f"{7 + s % 5}A",
-                                 "year_group": 7 + s % 5, "name_version": 1,
-                                 "placement_version": 1})
-        for subject in SUBJECTS:
-            class_id = classes[(subject, s % groups)]
-            common = {"school_id": school_id, "student_id": sid, "class_id": class_id,
-                      "period": PERIOD, "record_version": 1}
-            rows[m.enrolments].append({"class_id": class_id, "student_id": sid,
-                                       "school_id": school_id})
-            for kind, value in (("mark", "67"), ("grade", "B"), ("target", "A")):
-                rows[m.attainment].append({**common, "attainment_id": str(uuid.uuid4()),
-                                           "kind": kind, "value": value,
-                                           "out_of": 100.0 if kind == "mark" else None,
-                                           "topic": "Term test" if kind == "mark" else None})
-            for kind in ("attitude", "effort", "behaviour", "attendance"):
-                rows[m.characteristics].append({**common,
-                                                "characteristic_id": str(uuid.uuid4()),
-                                                "kind": kind, "value": "Good"})
-    for g in range(students * 3 // 2):
-        rows[m.parent_access].append({
-            "link_id": str(uuid.uuid4()), "school_id": school_id,
-            "account_id": str(uuid.uuid4()), "guardian_id": str(uuid.uuid4()),
-            "student_id": ids[g % students], "verified": True, "record_version": 1})
+    return classes
+
+
+def _student(rows: dict[sa.Table, list[dict]], school_id: str, s: int, sid: str) -> None:
+    rows[m.students].append({"student_id": sid, "school_id": school_id,
+                             "name": f"Given{s} Family{s}", "form_group": f"{7 + s % 5}A",
+                             "year_group": 7 + s % 5, "name_version": 1,
+                             "placement_version": 1})
+
+
+def _results(rows: dict[sa.Table, list[dict]], school_id: str, sid: str,
+             class_id: str) -> None:
+    """One student's enrolment, three attainments and four characteristics in a class."""
+    common = {"school_id": school_id, "student_id": sid, "class_id": class_id,
+              "period": PERIOD, "record_version": 1}
+    rows[m.enrolments].append({"class_id": class_id, "student_id": sid,
+                               "school_id": school_id})
+    for kind, value in (("mark", "67"), ("grade", "B"), ("target", "A")):
+        rows[m.attainment].append({**common, "attainment_id": str(uuid.uuid4()),
+                                   "kind": kind, "value": value,
+                                   "out_of": 100.0 if kind == "mark" else None,
+                                   "topic": "Term test" if kind == "mark" else None})
+    for kind in ("attitude", "effort", "behaviour", "attendance"):
+        rows[m.characteristics].append({**common, "characteristic_id": str(uuid.uuid4()),
+                                        "kind": kind, "value": "Good"})
+
+
+def _write_and_publish(rt: ServiceRuntime, school_id: str, students: int,
+                       rows: dict[sa.Table, list[dict]]) -> list[tuple[str, str]]:
+    """The rows in one transaction, the period published: (parent account, report) pairs."""
     service = rt.context.use_cases.reports
     with transaction(rt.context.sessions) as session:
         for table_, batch in rows.items():

@@ -88,8 +88,10 @@ class Settings:
     relay_batch_size: int = 500
     # Publisher confirms outstanding at once (1: wait for each confirm, the naive relay).
     publish_window: int = 256
-    # Events applied in one consumer transaction (1: a transaction per event).
-    consumer_batch: int = 200
+    # Events applied in one consumer transaction (1: a transaction per event). A school's
+    # roster goes in a few of them: each roster handler's statements are per batch, not per
+    # event (issue 27: 1,000 took a quarter to a third less time and CPU than 200).
+    consumer_batch: int = 1000
     # ... and at most about this many bytes of messages (a ResultsRecorded carries up to
     # 500 results: events alone would not bound a batch's memory).
     consumer_batch_bytes: int = 1 << 20
@@ -197,7 +199,7 @@ def _messaging_settings(env: Mapping[str, str]) -> dict[str, Any]:
         outbox_retention_seconds=_int(env, "PP_OUTBOX_RETENTION_SECONDS", 3600),
         relay_batch_size=_int(env, "PP_RELAY_BATCH_SIZE", 500),
         publish_window=_int(env, "PP_PUBLISH_WINDOW", 256),
-        consumer_batch=_int(env, "PP_CONSUMER_BATCH", 200),
+        consumer_batch=_int(env, "PP_CONSUMER_BATCH", 1000),
         consumer_batch_bytes=_int(env, "PP_CONSUMER_BATCH_BYTES", 1 << 20),
         relay_pack=_int(env, "PP_RELAY_PACK", 100))
 

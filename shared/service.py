@@ -20,6 +20,7 @@ from shared.contracts import typed
 from shared.auth import TokenVerifier, verifier_from_settings
 from shared.config import Settings
 from shared.logging_setup import configure_logging
+from shared.malloc import return_large_blocks
 from shared.db import make_engine, make_session_factory, ping, run_in_transaction, upgrade
 from shared.messaging import topology
 from shared.messaging.consumer import DeliveryProcessor, Event, Route, route
@@ -115,6 +116,7 @@ def receipt_keys_for(spec: ServiceSpec, settings: Settings) -> ReceiptKeys | Non
 class ServiceRuntime:
     def __init__(self, spec: ServiceSpec, settings: Settings, *,
                  engine: sa.Engine | None = None):
+        return_large_blocks()  # every process that runs a service (shared/malloc.py)
         self.spec = spec
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url(spec.name))

@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 from shared.auth import (answers, current_principal, operation, public,
                          recent_second_factor, require)
 from shared.errors import ApiError, NotFound
-from shared.pages import PageQuery
 from shared.i18n import negotiate
+from shared.pages import PageQuery
 from shared.rights.datamap import data_map_in
 from shared.service import current_context, in_transaction
 
@@ -220,7 +220,9 @@ def export(request_id):
     The access or portability export, for a limited time: a zip of JSON (export.json),
     a CSV per table, and your-data.html, a summary a person can read and print, grouped
     by what the data is (account, links, reports, emails, requests), without internal ids
-    or hashes. The school's admins download it; the parent or student who filed the
+    or hashes, in the requester's language (the one their account records, else the one
+    they read the app in when they download it, else the school's default). The school's
+    admins download it; the parent or student who filed the
     request too, once the school released it to them (POST …/release), until it
     expires (404 before)."""
     principal = current_principal()
@@ -228,8 +230,10 @@ def export(request_id):
         data = in_transaction(lambda s: dsar().export_zip(s, str(request_id),
                                                           principal.school_ids))
     else:
+        asked = request.headers.get("Accept-Language")  # the app's language: theirs
+        reading = negotiate(asked) if asked else None
         data = in_transaction(lambda s: dsar().export_zip_for_requester(
-            s, str(request_id), principal.account_id))
+            s, str(request_id), principal.account_id, reading))
     return Response(data, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="subject-request-{request_id}.zip"'})
 

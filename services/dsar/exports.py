@@ -12,10 +12,11 @@ import sqlalchemy as sa
 
 from shared.csv_export import csv_table
 from shared.errors import Conflict, NotFound
+from shared.messaging.outbox import Outbox
 
 from . import domain, summary
 from .domain import Status
-from .models import export_parts, requests
+from .models import export_parts, requests, school_languages
 
 
 SUMMARY_FILE = "your-data.html"
@@ -36,22 +37,25 @@ class FiledByTheSchool(Conflict):
 class Exports:
     """The export of a completed access or portability request."""
     clock: Callable[[], dt.datetime]
+    outbox: Outbox
 
     def export_zip(self, session, request_id: str, school_ids) -> bytes:
         row = self._for_school(session, request_id, school_ids)
         return self._zip(session, row, "exported")
 
-    def export_zip_for_requester(self, session, request_id: str, account_id: str) -> bytes:
+    def export_zip_for_requester(self, session, request_id: str, account_id: str,
+                                 reading: str | None = None) -> bytes:
         """The parent or student who asked, once the school released the export to them,
         while the subject is still theirs (a link revoked or locked after the release ends
         the download, as it ends filing about the child); 404 otherwise (not theirs, not
-        released, not ready, expired)."""
+        released, not ready, expired). `reading`: the language they read the app in, for
+        the summary where the export does not record theirs."""
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)
                               .with_for_update()).first()
         if row is None or row.filed_by != account_id or row.export_released_at is None \
                 or not self._owns(session, account_id, row.subject_type, row.subject_id):
             raise NotFound()
-        return self._zip(session, row, "exported_to_requester")
+        return self._zip(session, row, "exported_to_requester", reading)
 
     def release_export(self, session, request_id: str, school_ids, actor: str) -> dict:
         """The school lets the parent or student who asked download the export in the app
@@ -67,9 +71,23 @@ class Exports:
             session.execute(requests.update().where(requests.c.id == request_id)
                             .values(export_released_at=now))
             self._audit(session, request_id, "export_released", actor=actor)
+            # The requester is told it is there to download, and until when (ids only).
+            self.outbox.add(session, "ExportReleased", {
+                "request_id": row.id, "kind": row.kind, "filed_by": row.filed_by,
+                "filed_as": row.filed_as, "subject": {"school_id": row.school_id,
+                                                      "type": row.subject_type,
+                                                      "id": row.subject_id},
+                "expires_at": row.export_expires_at}, school_id=row.school_id)
         return self.view(session, request_id)
 
-    def _zip(self, session, row, step: str) -> bytes:
+    def record_school_language(self, session, school_id: str, language: str | None) -> None:
+        """SchoolActivated: the school's default language (sent again when it changes)."""
+        session.execute(school_languages.delete().where(
+            school_languages.c.school_id == school_id))
+        session.execute(school_languages.insert().values(
+            school_id=school_id, default_language=language or "en"))
+
+    def _zip(self, session, row, step: str, reading: str | None = None) -> bytes:
         request_id = row.id
         if row.kind not in domain.EXPORTS or row.status != Status.COMPLETED \
                 or row.export_expires_at is None or row.export_expires_at <= self.clock():
@@ -89,9 +107,14 @@ class Exports:
                     if not rows:
                         continue
                     archive.writestr(f"{service}/{table}.csv", csv_table(rows))
-            # For a person to read and print (issue 24): grouped, no ids or hashes.
+            # For a person to read and print (issue 24): grouped, no ids or hashes, in the
+            # requester's language (issue 29).
+            school_default = session.execute(sa.select(school_languages.c.default_language)
+                                             .where(school_languages.c.school_id
+                                                    == row.school_id)).scalar()
+            language = summary.language_of(everything, row.filed_by, reading, school_default)
             archive.writestr(SUMMARY_FILE, summary.render(
-                everything, row.kind, row.completed_at, row.export_expires_at))
+                everything, row.kind, row.completed_at, row.export_expires_at, language))
         self._audit(session, request_id, step)
         return buffer.getvalue()
 

@@ -1,5 +1,6 @@
 """The events the dsar service acts on, each routed to its handler: every service's answer,
-and identity's SchoolOffboarded (offboarding tracked like an erasure)."""
+identity's SchoolOffboarded (offboarding tracked like an erasure) and SchoolActivated (the
+school's default language, for an export's summary)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ class Handlers:
                 route(ev.ObjectionApplied, self.on_answer),
                 route(ev.OffboardingCompleted, self.on_answer),
                 route(ev.SchoolOffboarded, self.on_school_offboarded),
+                route(ev.SchoolActivated, self.on_school_activated),
                 route(ev.SubjectIdResolved, self.on_subject_id_resolved),
                 route(ev.StudentRemoved, self.on_student_removed),
                 route(ev.AccountActivated, self.on_account_activated),
@@ -51,6 +53,11 @@ class Handlers:
     def on_school_offboarded(self, session: Session, events: Events[ev.SchoolOffboarded]) -> None:
         for e in events:
             self.dsar.on_school_offboarded(session, e.envelope, e.data)
+
+    def on_school_activated(self, session: Session, events: Events[ev.SchoolActivated]) -> None:
+        for e in events:
+            self.dsar.record_school_language(session, e.data.school_id,
+                                             e.data.default_language)
 
     def on_subject_id_resolved(self, session: Session,
                                events: Events[ev.SubjectIdResolved]) -> None:

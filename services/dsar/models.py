@@ -99,6 +99,14 @@ scheduled_erasures = sa.Table(
     sa.Column("erase_at", UtcDateTime, nullable=False, index=True),
 )
 
+# Each school's default language (SchoolActivated, issue 29): an export's summary is in it
+# where the requester's own is not known.
+school_languages = sa.Table(
+    "school_languages", metadata,
+    sa.Column("school_id", Id, primary_key=True),
+    sa.Column("default_language", sa.String(2), nullable=False),
+)
+
 # Whom a parent or student may file about: themselves (the guardian or student records
 # their login holds) and, for a parent, each child of a verified link.
 own_subjects = sa.Table(

@@ -35,6 +35,7 @@ CLASSIFICATION = DataDeclaration("dsar", tables=(
     T("own_subjects", {"account_id": N, "subject_type": N, "subject_id": N, "via_link": N,
                         "school_id": N},
       school_column=None),
+    T("school_languages", {"school_id": N, "default_language": N}),
     T("scheduled_erasures", {"student_id": N, "school_id": N, "erase_at": N}),
     T("audit", {"request_id": N, "at": N, "step": N, "service": N, "actor": N,
                 "prev_hash": N, "hash": N}, school_column=None),

@@ -39,6 +39,8 @@ batches = sa.Table(
     sa.Column("events", sa.Integer, nullable=False),
     sa.Column("accepted", sa.Integer, nullable=False),
     sa.Column("rejected", sa.JSON, nullable=False),  # [{"index", "error"}]: field names only
+    # The pace check (pace.py): a school's batches received in the last seconds.
+    sa.Index("ix_batches_school_received", "school_id", "received_at"),
 )
 
 # The roster held from OneRoster uploads, so a delta bundle can be applied: per school and

@@ -17,7 +17,7 @@ from shared.messaging.consumer import Event, Route, route
 from shared.rights import RightsParticipant
 from shared.service import ServiceContext
 
-from . import witness
+from . import languages, released, witness
 from .service import Notifications
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ class Handlers:
 
     def routes(self) -> list[Route]:
         return [route(ev.GuardianRecorded, self.on_guardian_recorded, gathered=True),
+                route(ev.StudentRecorded, self.on_student_recorded),
                 route(ev.GuardianRemoved, self.on_guardian_removed),
                 route(ev.StudentRemoved, self.on_student_removed),
                 route(ev.AccountActivated, self.on_account_activated),
@@ -48,7 +49,9 @@ class Handlers:
                 route(ev.ReportCorrected, self.on_report_corrected),
                 route(ev.ReportWithdrawn, self.on_report_withdrawn),
                 route(ev.SchoolActivated, self.on_school_activated),
+                route(ev.LanguageChosen, self.on_language_chosen),
                 route(ev.SubjectRequestClosed, self.on_subject_request_closed),
+                route(ev.ExportReleased, self.on_export_released),
                 route(ev.AuditCheckpointed, self.on_audit_checkpointed)]
 
     def _linked(self, session: Session, events: Sequence[E]) -> list[E]:
@@ -61,6 +64,10 @@ class Handlers:
         if kept:
             self.notifications.record_guardians(session, [(e.school, e.data) for e in kept])
 
+    def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
+        for e in self.participant.not_erased(session, "student", "student_id", events):
+            released.record_student_name(session, e.school, e.data)
+
     def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
         for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
             self.notifications.remove_guardian(session, e.school, e.data)
@@ -68,6 +75,8 @@ class Handlers:
     def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
         for e in self.participant.not_erased(session, "student", "student_id", events):
             self.notifications.remove_student(session, e.school, e.data)
+            released.forget_student_name(session, e.school, e.data.student_id,
+                                         e.data.record_version)
 
     def on_account_activated(self, session: Session, events: Events[ev.AccountActivated]) -> None:
         for e in events:
@@ -117,10 +126,18 @@ class Handlers:
         for e in events:
             self.notifications.record_school(session, e.data)
 
+    def on_language_chosen(self, session: Session, events: Events[ev.LanguageChosen]) -> None:
+        for e in events:  # issue 29: every email to the login from now on is in it
+            languages.record(session, e.data.account_id, e.data.language)
+
     def on_subject_request_closed(self, session: Session,
                                   events: Events[ev.SubjectRequestClosed]) -> None:
         for e in events:  # issue 30: the requester's mail, the office's certificate
             self.notifications.on_request_closed(session, e.envelope, e.data)
+
+    def on_export_released(self, session: Session, events: Events[ev.ExportReleased]) -> None:
+        for e in events:  # issue 24: the requester may download their copy in the app
+            released.on_export_released(self.notifications, session, e.envelope, e.data)
 
     def on_audit_checkpointed(self, session: Session,
                               events: Events[ev.AuditCheckpointed]) -> None:

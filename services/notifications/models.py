@@ -141,4 +141,26 @@ schools = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("office_email", sa.String(320), nullable=True),
     sa.Column("office_phone", sa.String(50), nullable=True),
+    # The language the school writes to families in first (issue 29): an email to a
+    # person whose own choice is not known is bilingual, this language first.
+    sa.Column("default_language", sa.String(2), nullable=False, server_default="en"),
+)
+
+# Each student's name as the school recorded it (StudentRecorded): a mail about a student
+# that no event names them in (a copy of data released, issue 24) still names them.
+# Erased with the student, gone when the school removes them.
+student_names = sa.Table(
+    "student_names", metadata,
+    sa.Column("student_id", Id, primary_key=True),
+    sa.Column("school_id", Id, nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("record_version", sa.Integer, nullable=False),
+)
+
+# Each login's language as they chose it (LanguageChosen, the latest): every email to
+# them is in it. No row: not chosen (their emails are bilingual). Erased with the login.
+languages = sa.Table(
+    "languages", metadata,
+    sa.Column("account_id", Id, primary_key=True),
+    sa.Column("language", sa.String(2), nullable=False),
 )

@@ -14,11 +14,12 @@ import sqlalchemy as sa
 
 from shared.db import utcnow
 from shared.erasure_ledger import offboarding_request_id
+from shared.i18n import bilingual_order
 
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 
-from . import templates
+from . import languages, templates
 from .domain import DeliveryStatus
 from .mailer import Mailer
 
@@ -71,7 +72,18 @@ DECLARATION = DataDeclaration("notifications", tables=(
                           "announced_at": NOT_PERSONAL, "text": NOT_PERSONAL},
       school_column=None),
     T("schools", {"school_id": NOT_PERSONAL, "name": NOT_PERSONAL,
-                  "office_email": NOT_PERSONAL, "office_phone": NOT_PERSONAL}),
+                  "office_email": NOT_PERSONAL, "office_phone": NOT_PERSONAL,
+                  "default_language": NOT_PERSONAL}),
+    # A student's name, to name them in a mail no event names them in (issue 24).
+    T("student_names", {"student_id": NOT_PERSONAL, "school_id": NOT_PERSONAL,
+                        "name": Personal("student", "naming the student in mail about them")},
+      subjects={"student": "student_id"}),
+    # A login's language (issue 29): exported with the subject whose login it is (export
+    # below), erased once nothing of the login is left here (_forget_login).
+    T("languages", {"account_id": NOT_PERSONAL,
+                    "language": Personal("any", "writing each email in the person's "
+                                                "language")},
+      school_column=None),
 ))
 
 
@@ -96,7 +108,28 @@ class NotificationsParticipant(RightsParticipant):
         for row in out.get("deliveries", []):
             if row["kind"] in ACCOUNT_MAIL:
                 row.update(subject=None, body_text=None, body_html=None)
+        out["languages"] = languages.export(session, self._logins(session, subject))
         return out
+
+    @staticmethod
+    def _logins(session, subject) -> set[str]:
+        """The logins of the subject here: a guardian record's, a student's (named by their
+        invitation), a member of staff's own."""
+        from .models import deliveries, guardians, student_contacts
+        if subject.type == "staff":
+            return {subject.id}
+        if subject.type == "guardian":
+            return set(session.execute(sa.select(guardians.c.account_id).where(
+                guardians.c.guardian_id == subject.id, guardians.c.school_id ==
+                subject.school_id, guardians.c.account_id.is_not(None))).scalars())
+        if subject.type == "student":
+            return set(session.execute(sa.select(student_contacts.c.account_id).where(
+                student_contacts.c.student_id == subject.id)).scalars()).union(
+                r.removeprefix("account:") for r in session.execute(
+                    sa.select(deliveries.c.recipient).where(
+                        deliveries.c.student_id == subject.id,
+                        deliveries.c.kind == "invitation")).scalars())
+        return set()
 
     # --- mail that must outlive the address it goes to (issue 30) ------------------------
     def on_erasure_requested(self, session, events):
@@ -123,12 +156,15 @@ class NotificationsParticipant(RightsParticipant):
         contact = session.execute(sa.select(table.c.account_id, table.c.name,
                                             table.c.email).where(theirs)).first()
         school = self._school(session, subject.school_id)
+        written_in = languages.for_login(session, contact.account_id if contact else None,
+                                         school.default_language)
         super().on_erasure_requested(session, [event])
         if contact is None or contact.account_id is None or session.execute(
                 sa.select(table.c[key]).where(theirs)).first():
             return  # no login to have asked, or the erasure failed (it is asked again)
         self._hold(session, data["subject_request_id"], f"account:{contact.account_id}",
-                   contact.email, templates.own_erasure_complete(contact.name, school))
+                   contact.email, templates.own_erasure_complete(contact.name, school,
+                                                                 languages=written_in))
 
     def on_school_offboarded(self, session, events):
         """The school's office is sent the offboarding certificate once every service has
@@ -141,15 +177,16 @@ class NotificationsParticipant(RightsParticipant):
             if school.office_email and self.is_offboarded(session, school_id):
                 self._hold(session, offboarding_request_id(event.envelope.id),
                            f"school:{school_id}", school.office_email,
-                           templates.offboarding_certificate(school))
+                           templates.offboarding_certificate(
+                               school, languages=bilingual_order(None, school.default_language)))
 
     @staticmethod
     def _school(session, school_id):
         from .models import schools
         row = session.execute(sa.select(schools).where(
             schools.c.school_id == school_id)).first()
-        return templates.School(row.name, row.office_email, row.office_phone) if row \
-            else templates.School()
+        return templates.School(row.name, row.office_email, row.office_phone,
+                                row.default_language) if row else templates.School()
 
     @staticmethod
     def _hold(session, request_id: str, recipient: str, to: str,
@@ -179,9 +216,36 @@ class NotificationsParticipant(RightsParticipant):
         return counts
 
     def erase(self, session, subject):
-        from .models import deliveries, guardians, preferences, school_admins
-        this_school = deliveries.c.school_id == subject.school_id
-        recipients, addresses, logins = set(), set(), set()
+        """The subject's rows (the shared participant's), then every stored message to
+        them or about them here, in named steps."""
+        from .models import deliveries
+        recipients, addresses, logins = self._recipients(session, subject)
+        about = sa.or_(deliveries.c.student_id == subject.id,
+                       deliveries.c.guardian_id == subject.id)
+        mails = set(session.execute(sa.select(deliveries.c.id).where(
+            deliveries.c.school_id == subject.school_id, sa.or_(
+                about, deliveries.c.recipient.in_(sorted(recipients))))).scalars())
+        counts = super().erase(session, subject)
+        removed = self._delete_mail_to(session, subject, recipients)
+        blanked = self._blank_mail_to_addresses(session, subject, addresses)
+        removed += len(blanked)
+        mails |= blanked
+        for account_id in sorted(logins):
+            schoolless = self._forget_login(session, account_id)
+            removed += len(schoolless)
+            mails |= schoolless
+        counts["deliveries"] = counts.get("deliveries", 0) + removed
+        self._forget_files(mails)
+        return counts
+
+    def _recipients(self, session, subject) -> tuple[set[str], set[str], set[str]]:
+        """The subject's recipients here (`guardian:<id>`, `account:<id>`), the addresses
+        their mail went to, and their logins. A guardian's login that holds no other
+        guardian record loses its preferences."""
+        from .models import deliveries, guardians, preferences
+        recipients: set[str] = set()
+        addresses: set[str] = set()
+        logins: set[str] = set()
         if subject.type == "guardian":
             for row in session.execute(sa.select(guardians.c.account_id, guardians.c.email)
                                        .where(guardians.c.guardian_id == subject.id,
@@ -203,60 +267,71 @@ class NotificationsParticipant(RightsParticipant):
             logins.add(subject.id)
         elif subject.type == "student":  # the student's own login, named by its invitation
             for recipient in session.execute(sa.select(deliveries.c.recipient).where(
-                    deliveries.c.student_id == subject.id, this_school,
+                    deliveries.c.student_id == subject.id,
+                    deliveries.c.school_id == subject.school_id,
                     deliveries.c.kind == "invitation")).scalars():
                 recipients.add(recipient)
                 logins.add(recipient.removeprefix("account:"))
-        about = sa.or_(deliveries.c.student_id == subject.id,
-                       deliveries.c.guardian_id == subject.id)
-        mails = set(session.execute(sa.select(deliveries.c.id).where(this_school, sa.or_(
-            about, deliveries.c.recipient.in_(sorted(recipients))))).scalars())
-        counts = super().erase(session, subject)
-        removed = 0
-        if recipients:
-            removed += session.execute(deliveries.delete().where(
-                deliveries.c.recipient.in_(sorted(recipients)), this_school)).rowcount
-        if addresses:
-            # Mail still waiting for the address: this school's, and mail of no school (a
-            # reset) unless another school records the address. Another school's mail to
-            # the same person is that school's; so is the login's own while another
-            # school holds it.
-            lowered = sorted({a.lower() for a in addresses})
-            elsewhere = {e.lower() for table in (guardians, school_admins)
-                         for e in session.execute(sa.select(table.c.email).where(
-                             sa.func.lower(table.c.email).in_(lowered),
-                             table.c.school_id != subject.school_id)).scalars()}
-            to = sa.func.lower(deliveries.c.to_address)
-            blanked = set(session.execute(sa.select(deliveries.c.id).where(
-                to.in_(lowered), sa.or_(this_school, sa.and_(
-                    deliveries.c.school_id.is_(None),
-                    to.in_(sorted(set(lowered) - elsewhere)))))).scalars())
-            mails |= blanked
-            removed += session.execute(deliveries.update().where(
+        return recipients, addresses, logins
+
+    @staticmethod
+    def _delete_mail_to(session, subject, recipients: set[str]) -> int:
+        """This school's mail to the subject's recipients; how many."""
+        from .models import deliveries
+        if not recipients:
+            return 0
+        return int(session.execute(deliveries.delete().where(
+            deliveries.c.recipient.in_(sorted(recipients)),
+            deliveries.c.school_id == subject.school_id)).rowcount)
+
+    @staticmethod
+    def _blank_mail_to_addresses(session, subject, addresses: set[str]) -> set[str]:
+        """Mail still waiting for the address: this school's, and mail of no school (a
+        reset) unless another school records the address, blanked (skipped if pending).
+        Another school's mail to the same person is that school's; so is the login's own
+        while another school holds it. The ids blanked."""
+        from .models import deliveries, guardians, school_admins
+        if not addresses:
+            return set()
+        lowered = sorted({a.lower() for a in addresses})
+        elsewhere = {e.lower() for table in (guardians, school_admins)
+                     for e in session.execute(sa.select(table.c.email).where(
+                         sa.func.lower(table.c.email).in_(lowered),
+                         table.c.school_id != subject.school_id)).scalars()}
+        to = sa.func.lower(deliveries.c.to_address)
+        blanked = set(session.execute(sa.select(deliveries.c.id).where(
+            to.in_(lowered), sa.or_(deliveries.c.school_id == subject.school_id, sa.and_(
+                deliveries.c.school_id.is_(None),
+                to.in_(sorted(set(lowered) - elsewhere)))))).scalars())
+        if blanked:
+            session.execute(deliveries.update().where(
                 deliveries.c.id.in_(sorted(blanked))).values(
                 to_address=None, body_text=None, body_html=None,
                 status=sa.case((deliveries.c.status == DeliveryStatus.PENDING,
                                 DeliveryStatus.SKIPPED),
-                               else_=deliveries.c.status))).rowcount if blanked else 0
-        for account_id in sorted(logins):
-            recipient = f"account:{account_id}"
-            if session.execute(sa.select(deliveries.c.id).where(
-                    deliveries.c.recipient == recipient, deliveries.c.school_id.is_not(None))
-                    .limit(1)).first() or session.execute(sa.select(guardians.c.guardian_id)
-                    .where(guardians.c.account_id == account_id).limit(1)).first() \
-                    or session.execute(sa.select(school_admins.c.account_id).where(
-                        school_admins.c.account_id == account_id).limit(1)).first():
-                continue  # another school still mails this login: its own mail stays
-            schoolless = set(session.execute(sa.select(deliveries.c.id).where(
-                deliveries.c.recipient == recipient,
-                deliveries.c.school_id.is_(None))).scalars())
-            if schoolless:
-                mails |= schoolless
-                removed += session.execute(deliveries.delete().where(
-                    deliveries.c.id.in_(sorted(schoolless)))).rowcount
-        counts["deliveries"] = counts.get("deliveries", 0) + removed
-        self._forget_files(mails)
-        return counts
+                               else_=deliveries.c.status)))
+        return blanked
+
+    @staticmethod
+    def _forget_login(session, account_id: str) -> set[str]:
+        """A login that no school mails here any more loses its mail of no school
+        (password resets, privacy notices); the ids deleted."""
+        from .models import deliveries, guardians, school_admins
+        recipient = f"account:{account_id}"
+        if session.execute(sa.select(deliveries.c.id).where(
+                deliveries.c.recipient == recipient, deliveries.c.school_id.is_not(None))
+                .limit(1)).first() or session.execute(sa.select(guardians.c.guardian_id)
+                .where(guardians.c.account_id == account_id).limit(1)).first() \
+                or session.execute(sa.select(school_admins.c.account_id).where(
+                    school_admins.c.account_id == account_id).limit(1)).first():
+            return set()  # another school still mails this login: its own mail stays
+        languages.forget(session, account_id)
+        schoolless = set(session.execute(sa.select(deliveries.c.id).where(
+            deliveries.c.recipient == recipient,
+            deliveries.c.school_id.is_(None))).scalars())
+        if schoolless:
+            session.execute(deliveries.delete().where(deliveries.c.id.in_(sorted(schoolless))))
+        return schoolless
 
     def _forget_files(self, delivery_ids) -> None:
         if self.mailer is not None and delivery_ids:

@@ -22,14 +22,16 @@ from shared.backoff import RECONNECT
 from shared.config import Settings
 from shared.db import upsert_versioned, upsert_versioned_many, utcnow
 from shared.errors import Conflict, NotFound
+from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
 from shared.rights import RightsParticipant
 
-from . import sending, templates
+from . import languages, released, sending, templates
 from .domain import DeliveryStatus
 from .mailer import Mailer
 from .models import (deliveries, guardian_accounts, guardians, preferences, privacy_notices,
                      school_admins, schools, student_contacts, verified_links)
+from .models import languages as chosen_languages
 
 log = logging.getLogger(__name__)
 REPORT_EMAILS, REPORT_KINDS = sending.REPORT_EMAILS, sending.REPORT_KINDS
@@ -214,6 +216,7 @@ class Notifications:
         (all in one insert)."""
         self.record_student_contacts(session, [(e.school_id, data) for e, data in items])
         schools_seen: dict[str | None, templates.School] = {}
+        chosen = languages.chosen(session, (data["account_id"] for _, data in items))
         mails = []
         for envelope, data in items:
             if data["role"] == "school_admin" and envelope.school_id:
@@ -226,11 +229,14 @@ class Notifications:
                 schools_seen[envelope.school_id] = self.school(session, envelope.school_id)
             # The mail belongs to the school's record the login is invited for, and goes
             # with its erasure (the first one's, should a login hold several there).
+            school = schools_seen[envelope.school_id]
             mails.append(Mail(
                 envelope.id, f"account:{data['account_id']}", envelope.school_id,
                 "invitation", data["email"], templates.invitation(
                     self.settings.public_url, data["name"], data["token"], data["role"],
-                    data.get("existing_login", False), schools_seen[envelope.school_id]),
+                    data.get("existing_login", False), school,
+                    languages=bilingual_order(chosen.get(data["account_id"]),
+                                              school.default_language)),
                 student_id=next(iter(data.get("student_ids") or ()), None),
                 guardian_id=next(iter(data.get("guardian_ids") or ()), None)))
         self._queue_many(session, mails)
@@ -239,8 +245,9 @@ class Notifications:
                           Any]) -> None:
         # Account and security mail always goes: no preference or objection stops it.
         self._queue(session, envelope.id, f"account:{data['account_id']}", None, "reset",
-                    data["email"], templates.password_reset(self.settings.public_url,
-                                                            data["name"], data["token"]))
+                    data["email"], templates.password_reset(
+                        self.settings.public_url, data["name"], data["token"],
+                        languages=languages.for_mail(session, data["account_id"])))
 
     def on_second_factor_changed(self, session: Session, envelope: Envelope,
                                  data: Mapping[str, Any]) -> None:
@@ -249,7 +256,8 @@ class Notifications:
         self._queue(session, envelope.id, f"account:{data['account_id']}", None,
                     "second_factor", data["email"], templates.second_factor_changed(
                         self.settings.public_url, data["name"], data["kind"],
-                        data["factor"], data.get("by_role")))
+                        data["factor"], data.get("by_role"),
+                        languages=languages.for_mail(session, data["account_id"])))
 
     def on_report_published(self, session: Session, envelope: Envelope, data: Mapping[str,
                             Any]) -> None:
@@ -285,8 +293,10 @@ class Notifications:
         those in `told`, when given), skipped where restricted or opted out."""
         rows = session.execute(
             sa.select(verified_links.c.account_id, guardians.c.guardian_id, guardians.c.name,
-                      guardians.c.email)
+                      guardians.c.email, chosen_languages.c.language)
             .join(guardians, guardians.c.guardian_id == verified_links.c.guardian_id)
+            .outerjoin(chosen_languages,
+                       chosen_languages.c.account_id == verified_links.c.account_id)
             .where(verified_links.c.student_id == data["student_id"],
                    verified_links.c.verified.is_(True))).all()
         school_id = envelope.school_id
@@ -306,7 +316,8 @@ class Notifications:
             self._queue(session, envelope.id, f"account:{row.account_id}", envelope.school_id,
                         kind, row.email, template(
                             self.settings.public_url, row.name, data["title"], data["period"],
-                            data["report_id"], data.get("student_name"), school),
+                            data["report_id"], data.get("student_name"), school,
+                            languages=bilingual_order(row.language, school.default_language)),
                         skip_reason=reason, student_id=data["student_id"],
                         guardian_id=row.guardian_id, report_id=data["report_id"])
 
@@ -324,9 +335,11 @@ class Notifications:
             # It names the child: it goes with the child's erasure (student_id).
             self._queue(session, envelope.id, f"account:{admin.account_id}",
                         envelope.school_id, "link_locked", admin.email,
-                        templates.link_locked(self.settings.public_url, admin.name,
-                                              data["student_id"], data.get("student_name"),
-                                              school), student_id=data["student_id"])
+                        templates.link_locked(
+                            self.settings.public_url, admin.name, data["student_id"],
+                            data.get("student_name"), school, languages=languages.for_login(
+                                session, admin.account_id, school.default_language)),
+                        student_id=data["student_id"])
 
     # --- what a requester is owed, and the offboarding certificate (issue 30) ----------
     def on_request_closed(self, session: Session, envelope: Envelope,
@@ -368,21 +381,19 @@ class Notifications:
 
     def _tell_requester(self, session: Session, school_id: str | None,
                         data: Mapping[str, Any], requester: str) -> None:
-        contacts = student_contacts if data.get("filed_as") == "student" else guardians
-        key = contacts.c.student_id if contacts is student_contacts else contacts.c.guardian_id
-        contact = session.execute(
-            sa.select(contacts.c.name, contacts.c.email).where(
-                contacts.c.account_id == data["filed_by"])
-            .order_by((contacts.c.school_id == school_id).desc(), key).limit(1)).first()
+        contact = released.requester_contact(session, school_id, data["filed_by"],
+                                             data.get("filed_as"))
         if contact is None:
             log.info("no address for the requester request_id=%s filed_as=%s",
                      data["request_id"], data.get("filed_as"))
             return
         kind = "lift" if data["kind"] == "restriction" and data.get("lift") else data["kind"]
+        school = self.school(session, school_id)
         self._queue(session, data["request_id"], requester, school_id, "request_closed",
                     contact.email, templates.request_closed(
-                        contact.name, kind, data["outcome"], data.get("reason"),
-                        self.school(session, school_id)))
+                        contact.name, kind, data["outcome"], data.get("reason"), school,
+                        languages=languages.for_login(session, data["filed_by"],
+                                                      school.default_language)))
 
     # --- schools ---------------------------------------------------------------------------
     def record_school(self, session: Session, data: Mapping[str, Any]) -> None:
@@ -390,14 +401,16 @@ class Notifications:
         session.execute(schools.delete().where(schools.c.school_id == data["school_id"]))
         session.execute(schools.insert().values(
             school_id=data["school_id"], name=data["name"],
-            office_email=data.get("office_email"), office_phone=data.get("office_phone")))
+            office_email=data.get("office_email"), office_phone=data.get("office_phone"),
+            default_language=data.get("default_language") or "en"))
 
     def school(self, session, school_id: str | None) -> templates.School:
         row = session.execute(sa.select(schools).where(
             schools.c.school_id == school_id)).first() if school_id else None
         if row is None:
             return templates.School()
-        return templates.School(row.name, row.office_email, row.office_phone)
+        return templates.School(row.name, row.office_email, row.office_phone,
+                                row.default_language)
 
     def privacy_notice(self, session, version: str, effective: dt.date,
                        text: str | None = None) -> int:
@@ -421,8 +434,9 @@ class Notifications:
         for admin in admins.values():
             self._queue(session, event_id, f"account:{admin.account_id}", None,
                         "privacy_notice", admin.email, templates.privacy_notice(
-                            self.settings.public_url, admin.name, version,
-                            effective.isoformat()))
+                            self.settings.public_url, admin.name, version, effective,
+                            languages=languages.for_mail(session, admin.account_id,
+                                                     self.school(session, admin.school_id))))
         return len(admins)
 
     def privacy_notice_versions(self, session) -> list[dict]:

@@ -330,12 +330,12 @@ class Reports(RosterProjections):
         if principal.role == "school_admin":
             allowed = principal.in_school(row.school_id)
         else:
-            allowed = bool(row.links)  # a parent's verified links, or the student's own
+            allowed = row.way_in is not None  # a parent's verified links, or the student's own
         if not allowed:
             raise NotFound()
         if principal.role != "school_admin" and not _shown(row, self.clock()):
             raise NotFound()
-        if row.student_restricted or row.open_links == 0:  # every link restricted
+        if row.student_restricted or row.way_in == RESTRICTED:  # every link restricted
             raise Restricted()
         if row.body is not None:
             return row.body
@@ -375,38 +375,35 @@ def _shown(row, now: dt.datetime) -> bool:
 
 def _read_report_statements() -> dict[str, sa.Select]:
     """Per role, the one SELECT a report read makes (built once; the ids are bound). Its
-    columns: the report's, `student_restricted`, `links` (the caller's ways to the student:
-    a parent's verified links, or 1 for the student's own login) and `open_links` (a
-    parent's links not restricted; NULL for other roles). `content` only comes when no
-    body was kept."""
+    columns: the report's, `student_restricted`, and `way_in`, the caller's way to the
+    student: NULL for none, OPEN, or (a parent whose every verified link is restricted)
+    RESTRICTED; a parent's verified links are read once for both. `content` only comes
+    when no body was kept."""
     r, pa, sa_accounts = reports, parent_access, student_accounts
     restrictions = plumbing.restrictions
 
     def restricted(subject_type: str, subject_id) -> sa.Exists:  # by the report's school
         return sa.exists().where(restrictions.c.school_id == r.c.school_id,
                                  restrictions.c.subject_type == subject_type,
-                                 restrictions.c.subject_id == subject_id)
+                                 restrictions.c.subject_id == subject_id
+                                 ).correlate_except(restrictions)
     account = sa.bindparam("account_id")
     base = [r.c.school_id, r.c.visible_from, r.c.replaced_by, r.c.withdrawn_at, r.c.period,
             r.c.title, r.c.published_at, r.c.updated_at, r.c.body,
             sa.type_coerce(sa.case((r.c.body.is_(None), r.c.content)), r.c.content.type)
             .label("content"),
             restricted("student", r.c.student_id).label("student_restricted")]
-    links = sa.select(sa.func.count()).where(pa.c.account_id == account,
-                                             pa.c.student_id == r.c.student_id,
-                                             pa.c.verified.is_(True))
-    access = {
-        "parent": [links.scalar_subquery().label("links"),
-                   links.where(~restricted("guardian", pa.c.guardian_id))
-                   .scalar_subquery().label("open_links")],
-        "student": [sa.exists().where(sa_accounts.c.account_id == account,
-                                      sa_accounts.c.student_id == r.c.student_id)
-                    .label("links"), sa.null().label("open_links")],
-        "school_admin": [sa.null().label("links"), sa.null().label("open_links")],
-        "nobody": [sa.literal(0).label("links"), sa.null().label("open_links")],
-    }
-    return {role: sa.select(*base, *columns).where(r.c.id == sa.bindparam("report_id"))
-            for role, columns in access.items()}
+    parent = sa.select(sa.func.max(sa.case((restricted("guardian", pa.c.guardian_id),
+                                            RESTRICTED), else_=OPEN))
+                       ).where(pa.c.account_id == account, pa.c.student_id == r.c.student_id,
+                               pa.c.verified.is_(True)).scalar_subquery()
+    student = sa.case((sa.exists().where(sa_accounts.c.account_id == account,
+                                         sa_accounts.c.student_id == r.c.student_id), OPEN))
+    way_in = {"parent": parent, "student": student, "school_admin": sa.literal(OPEN),
+              "nobody": sa.null()}
+    return {role: sa.select(*base, sa.type_coerce(column, sa.Integer).label("way_in"))
+            .where(r.c.id == sa.bindparam("report_id")) for role, column in way_in.items()}
 
 
+RESTRICTED, OPEN = 1, 2  # a report read's way_in: the greater wins among a parent's links
 READ_REPORT = _read_report_statements()

@@ -401,6 +401,19 @@ class SubjectRequestClosed(EventData):
     certificate = SafeString(load_default=None, allow_none=True, max_length=200_000)
 
 
+class ExportReleased(EventData):
+    """dsar: the school released the copy of data of a completed access or portability
+    request to the parent or student who asked (issue 24), who downloads it in the app
+    until it expires; notifications tells them, in their language, naming the subject and
+    the school. Ids only, and when the copy expires."""
+    request_id = UuidString(required=True)  # dsar's request (subject_request_id)
+    kind = fields.String(required=True, validate=validate.OneOf(("access", "portability")))
+    filed_by = UuidString(required=True)  # the requester's login
+    filed_as = fields.String(required=True, validate=validate.OneOf(("parent", "student")))
+    subject = fields.Nested(Subject, required=True)  # whom the copy is about
+    expires_at = UtcDateTime(required=True)  # the download ends then
+
+
 class AuditCheckpointed(EventData):
     """dsar: its audit chain's head after an entry was appended (issue 30), for a service
     with a database of its own to witness: the entry's number, the hash before it and its
@@ -422,10 +435,10 @@ def _c(schema: type[Schema], producer: str, consumers: tuple[str, ...] | str,
 
 CONTRACTS: tuple[Contract, ...] = (
     # Ingest needs no list of schools: a school system's token names its school.
-    _c(SchoolActivated, "identity", ("notifications",)),
+    _c(SchoolActivated, "identity", ("notifications", "dsar")),
     _c(LanguageChosen, "identity", ("notifications",)),
     _c(SchoolOffboarded, "identity", (EVERY_PARTICIPANT, "dsar"), RIGHTS),
-    _c(StudentRecorded, "ingest", ("identity", "linking", "reports")),
+    _c(StudentRecorded, "ingest", ("identity", "linking", "reports", "notifications")),
     _c(StudentPlacementRecorded, "ingest", ("reports",)),
     _c(StudentAccountRequested, "ingest", ("identity",)),
     _c(StudentBirthDateRecorded, "ingest", ("linking",)),
@@ -466,6 +479,7 @@ CONTRACTS: tuple[Contract, ...] = (
     _c(ObjectionApplied, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(OffboardingCompleted, ANY_PRODUCER, ("dsar",), RIGHTS),
     _c(SubjectRequestClosed, "dsar", ("notifications",), RIGHTS),
+    _c(ExportReleased, "dsar", ("notifications",), RIGHTS),
     # The audit chain's head, witnessed outside dsar's database (issue 30).
     _c(AuditCheckpointed, "dsar", ("notifications",), RIGHTS),
 )

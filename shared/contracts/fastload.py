@@ -20,7 +20,8 @@ from typing import Any, Callable
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 from marshmallow.utils import missing
 
-from shared.contracts.fields import SafeEmail, SafeString, StrictBoolean, StrictDate, UuidString
+from shared.contracts.fields import (SafeEmail, SafeString, StrictBoolean, StrictDate,
+                                     UtcDateTime, UuidString)
 
 
 class Unsure(Exception):
@@ -32,6 +33,9 @@ Load = Callable[[Any], Any]
 _REQUIRED = object()  # in place of a missing field's default: it has none
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A UTC moment as producers write it (an aware UTC datetime's isoformat()).
+_UTC_ISOFORMAT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?\+00:00")
 
 
 def loader(schema: Schema) -> Callable[[Any], dict[str, Any]]:
@@ -203,6 +207,23 @@ def _strict_date(_field: StrictDate) -> Load:
     return convert
 
 
+def _utc_datetime(field: UtcDateTime) -> Load | None:
+    if field.format not in (None, "iso", "iso8601"):
+        return None
+
+    def convert(value: Any) -> dt.datetime:
+        # Only the form producers write (events carry their timestamps in UTC): a
+        # timestamp with another offset, a "Z" or no zone is for UtcDateTime to judge.
+        if type(value) is not str or not _UTC_ISOFORMAT.fullmatch(value):
+            raise Unsure
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:  # 2026-02-30 and the like
+            raise Unsure from None
+        return moment.astimezone(dt.timezone.utc)
+    return convert
+
+
 def _integer(_field: fields.Integer) -> Load:
     def convert(value: Any) -> int:
         if type(value) is not int:  # not bool, not float: those marshmallow judges
@@ -281,7 +302,8 @@ def _nested(field: fields.Nested) -> Load | None:
 _CONVERTERS: dict[type, Callable[[Any], Load | None]] = {
     fields.Raw: _raw, fields.String: _string, SafeString: _safe_string,
     SafeEmail: _safe_string,  # its Email check is among its validators
-    UuidString: _uuid_string, StrictDate: _strict_date, fields.Integer: _integer,
+    UuidString: _uuid_string, StrictDate: _strict_date, UtcDateTime: _utc_datetime,
+    fields.Integer: _integer,
     fields.Float: _float, fields.Boolean: _boolean, StrictBoolean: _boolean,
     fields.Dict: _dict, fields.List: _list, fields.Nested: _nested,
 }

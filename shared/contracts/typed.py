@@ -536,6 +536,19 @@ class SubjectRequestClosed(EventData):
 
 
 @dataclass(frozen=True, slots=True)
+class ExportReleased(EventData):
+    """dsar: the school released the copy of data of a completed access or portability (...)"""
+    event_type: ClassVar[str] = "ExportReleased"
+    _nested: ClassVar[dict[str, type[EventData]]] = {"subject": Subject}
+    request_id: str
+    kind: str
+    filed_by: str
+    filed_as: str
+    subject: Subject
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuditCheckpointed(EventData):
     """dsar: its audit chain's head after an entry was appended (issue 30), for a service (...)"""
     event_type: ClassVar[str] = "AuditCheckpointed"
@@ -555,6 +568,7 @@ BY_TYPE: dict[str, type[EventData]] = {
     "ClassRemoved": ClassRemoved,
     "ErasureCompleted": ErasureCompleted,
     "ErasureRequested": ErasureRequested,
+    "ExportReleased": ExportReleased,
     "GuardianRecorded": GuardianRecorded,
     "GuardianRemoved": GuardianRemoved,
     "GuardianStudentsRecorded": GuardianStudentsRecorded,

@@ -81,8 +81,9 @@ def all_queues(settings: Settings) -> list[Queue]:
 # dead-lettered there ("no handler"), as docs/decisions.md says.
 RETIRED_BINDINGS: tuple[tuple[str, str, str], ...] = (
     # Events a service did nothing with (issue 22: no service keeps a no-op handler).
+    # (dsar's identity.school_activated is bound again: it keeps each school's default
+    # language for an export's summary, issue 29.)
     ("reports", contracts.DATA, "identity.school_activated"),
-    ("dsar", contracts.DATA, "identity.school_activated"),
     ("identity", contracts.DATA, "ingest.staff_removed"),
 )
 

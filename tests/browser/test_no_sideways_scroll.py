@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
 from tests.browser.support import (ADMIN_PASSWORD, assert_accessible, family_events,
-                                   no_script_errors, page_heading, screenshot)
+                                   no_script_errors, page_heading, screenshot, student)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"
@@ -70,9 +70,54 @@ def test_no_parent_or_school_admin_screen_scrolls_sideways_on_a_phone(web_system
     expect(page_heading(parent)).to_have_text("Your children")
     for path, label in (("/children", "children"), (f"/reports?student={student}", "reports"),
                         (f"/reports/{report['id']}", "report"), ("/requests", "requests"),
-                        ("/notifications", "notifications"), ("/privacy", "privacy")):
+                        ("/notifications", "notifications"), ("/privacy", "privacy"),
+                        ("/account", "account")):
         parent.goto(web_system.url(path))
         expect(page_heading(parent)).not_to_be_empty()
         parent.wait_for_load_state("networkidle")
         _fits(parent, label)
     no_script_errors(parent)
+
+
+def test_no_student_or_signed_out_screen_scrolls_sideways_on_a_phone(web_system, open_page):
+    """The rest of "every screen": a student's own (reports, a report, requests, emails,
+    account, privacy) and the screens before signing in (sign in, activation, forgotten
+    password), and a parent's account screen."""
+    school = web_system.create_school(student_accounts=True)
+    family = family_events(children=1)
+    kid = family.children[0]
+    email = f"{kid.source_id.lower()}@students.browser-tests.example"
+    events = [student(kid.source_id, kid.name.split()[0], "Testchild", kid.date_of_birth,
+                      email=email) if e["source_id"] == kid.source_id else e
+              for e in family.events]
+    web_system.push(school, events)
+    web_system.publish(school, family.period, expect=1,
+                       title="Autumn progress report with a long title for a phone")
+    page = open_page(viewport=PHONE, name="signed-out-phone")
+    page.goto(web_system.url("/sign-in"))
+    expect(page_heading(page)).to_have_text("Sign in")
+    _fits(page, "sign-in")
+    page.goto(web_system.url("/forgot-password"))
+    expect(page_heading(page)).not_to_be_empty()
+    _fits(page, "forgot-password")
+    page.goto(web_system.invitation_link(email))
+    expect(page_heading(page)).to_have_text("Activate your account")
+    _fits(page, "activate")
+    page.get_by_label("Choose a password").fill("a-student-password-1")
+    page.get_by_label("Repeat the password").fill("a-student-password-1")
+    page.get_by_role("button", name="Activate").click()
+    _sign_in(page, email, "a-student-password-1")
+    expect(page_heading(page)).to_have_text("Your reports")
+    _fits(page, "student-reports")
+    page.get_by_role("link", name="Autumn progress report with a long title for a phone",
+                     exact=True).click()
+    expect(page.get_by_role("heading", name="Attainment against target")).to_be_visible()
+    _fits(page, "student-report")
+    for path, label in (("/requests", "student-requests"),
+                        ("/notifications", "student-notifications"),
+                        ("/account", "student-account"), ("/privacy", "student-privacy")):
+        page.goto(web_system.url(path))
+        expect(page_heading(page)).not_to_be_empty()
+        page.wait_for_load_state("networkidle")
+        _fits(page, label)
+    no_script_errors(page)

@@ -54,3 +54,48 @@ def test_a_push_beyond_the_schools_pace_is_refused_with_retry_after(paced_push):
     wait_for(lambda: len(paced_push.events("reports", "StudentRecorded")) >= 40,
              message="every accepted event published")
     assert len(paced_push.events("reports", "StudentRecorded")) == 40  # none lost or twice
+
+
+def test_the_pace_check_reads_the_ledger_by_school_and_time(new_database):
+    """The pace query finds a school's recent batches through an index on (school_id,
+    received_at) (migration 0009), not by reading the school's whole ledger through the
+    primary key (school_id, batch_id) and filtering it."""
+    import datetime as dt
+    import uuid
+
+    import sqlalchemy as sa
+
+    from services.ingest.app import SPEC
+    from services.ingest.models import batches
+    from services.ingest.pace import PushPace
+    from shared.config import Settings
+    from shared.service import ServiceRuntime
+
+    runtime = ServiceRuntime(SPEC, replace(Settings.from_env({}),
+                                           database_urls={"ingest": new_database("ingest")}))
+    runtime.start()  # migrations to head
+    school, now = str(uuid.uuid4()), dt.datetime.now(dt.timezone.utc)
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM batches" in statement:
+            seen.append((statement, parameters))
+    try:
+        with runtime.context.sessions() as session, session.begin():
+            session.execute(batches.insert(), [{
+                "school_id": school, "batch_id": f"b{n}", "body_hash": "0" * 64,
+                "received_at": now - dt.timedelta(minutes=n), "events": 1, "accepted": 1,
+                "rejected": []} for n in range(50)])
+        sa.event.listen(runtime.engine, "before_cursor_execute", capture)
+        with runtime.context.sessions() as session, session.begin():
+            PushPace(events_per_second=100).admit(session, school, 1, now)
+        sa.event.remove(runtime.engine, "before_cursor_execute", capture)
+        (statement, parameters), = seen
+        with runtime.engine.connect() as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql(
+                f"EXPLAIN {statement}", parameters))
+        assert "ix_batches_school_received" in plan, plan
+        assert "received_at >" in plan.split("Index Cond:")[1].splitlines()[0], plan
+    finally:
+        runtime.engine.dispose()

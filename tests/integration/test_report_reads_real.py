@@ -6,6 +6,7 @@ PostgreSQL (autocommit, its own pool) and SQLite (embedded mode)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import replace
 from types import SimpleNamespace
@@ -14,10 +15,12 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import jsonify
+from sqlalchemy.dialects import postgresql
 
 from services.reports import domain, schemas
 from services.reports.app import SPEC
 from services.reports.models import reports
+from services.reports.service import READ_REPORT
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.rights import Subject
@@ -248,3 +251,24 @@ def test_a_read_on_a_connection_the_server_dropped_is_made_again(world):
             "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
     assert killed >= 1
     assert read(w, report_id, "zoe_parent").get_data() == expected
+
+
+@pytest.mark.parametrize("world", ["postgresql"], indirect=True)
+def test_reads_keep_one_connection_a_thread(world):
+    """A read checks no connection out of the pool and back in: the thread keeps one."""
+    w = world
+    report_id = publish(w)
+    checkouts = []
+    sa.event.listen(w.rt.context.use_cases.reader.engine, "checkout",
+                    lambda *_: checkouts.append(1))
+    for _ in range(5):
+        assert read(w, report_id, "zoe_parent").status_code == 200
+    assert len(checkouts) <= 1
+
+
+def test_the_read_names_the_report_once():
+    """Every subquery of a report read is about the one report (correlated), never a join
+    with the whole reports table."""
+    for role, statement in READ_REPORT.items():
+        sql = str(statement.compile(dialect=postgresql.dialect()))
+        assert len(re.findall(r"(?:FROM|,) reports\b(?!\.)", sql)) == 1, (role, sql)

@@ -4,9 +4,11 @@ mailed when their request completes or is refused; a parent's own erasure still 
 them, and afterwards no table holds their address; an offboarding mails the certificate
 to the school's office, and afterwards that address is gone too. A student who files is
 mailed too, at their login's address (kept by notifications from their invitation)."""
+import datetime as dt
 import importlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import replace
 
@@ -31,7 +33,8 @@ def world(broker_settings, tmp_path, new_database, inbox):
     system.push(system_token, [
         student("S1", "2013-11-07", given_name="Zephyrine", family_name="Quarles"),
         guardian("G1", PARENT, {"S1": True})])
-    parent = system.activate(PARENT)
+    # English chosen (issue 29): the mails below are in English alone.
+    parent = system.activate(PARENT, language="en")
     link = wait_for(lambda: system.call("linking", "get", "/api/v1/links", parent
                                         ).json["items"], message="link")[0]
     assert system.call("linking", "post", f"/api/v1/links/{link['id']}/verify", parent,
@@ -112,6 +115,53 @@ def test_a_completed_access_request_mails_the_parent_who_filed_it(world, inbox):
     assert about_requests(inbox, "admin@example.org") == []
 
 
+def test_a_copy_released_to_the_parent_mails_them_in_their_language_until_when(world,
+                                                                             inbox):
+    """Issue 24: the school releases the copy to the parent who asked; they are told it is
+    ready to download in the app and until when, naming the child and the school, in the
+    language they chose (Welsh, changed since their English at activation)."""
+    system, _, parent, admin = world
+    me = system.call("identity", "get", "/api/v1/me", parent).json
+    assert system.call("identity", "patch", "/api/v1/me", parent,
+                       {"language": "cy"}).status_code == 200
+    engine = system.runtimes["notifications"].engine
+
+    def chosen():
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT language FROM languages WHERE account_id = "
+                                        ":a"), {"a": me["id"]}).scalar()
+    wait_for(lambda: chosen() == "cy", message="notifications took the parent's Welsh")
+    child = next(s for s in subjects(system, parent) if s["type"] == "student")
+    request = file(system, parent, "access", "student", child["id"])
+    decide(system, admin, request["id"], "approve")
+    mails_to(inbox, PARENT)
+    released = decide(system, admin, request["id"], "release")
+    assert released["export_released"] is True
+    _, mail = mails_to(inbox, PARENT, count=2)
+    assert unfolded(mail["Subject"]) == ("Copi o'r data yn barod i'w lwytho i lawr: "
+                                         "Zephyrine Quarles, Hill School")
+    text = Inbox.text(mail)
+    until = dt.datetime.fromisoformat(released["export_expires_at"])
+    assert (f"Mae Hill School wedi rhyddhau'r copi o'r data y gofynnoch amdano "
+            f"(Zephyrine Quarles). Gallwch ei lwytho i lawr yn yr ap tan "
+            f"{until.day} {WELSH_MONTHS[until.month - 1]} {until.year}.") in text
+    assert f"/requests/{request['id']}" in text and "Hello" not in text
+    assert '<html lang="cy">' in text
+    # released once: asking again sends nothing more
+    decide(system, admin, request["id"], "release")
+    wait_for(lambda: relays_idle(system), message="every outbox sent")
+    assert len(about_requests(inbox, PARENT)) == 2
+
+
+def unfolded(header: str) -> str:
+    """A long header as written, before SMTP folded it over lines."""
+    return re.sub(r"\r?\n", "", header).strip()
+
+
+WELSH_MONTHS = ("Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf",
+                "Awst", "Medi", "Hydref", "Tachwedd", "Rhagfyr")
+
+
 def test_a_refused_request_mails_the_reason(world, inbox):
     system, _, parent, admin = world
     child = next(s for s in subjects(system, parent) if s["type"] == "student")
@@ -161,7 +211,9 @@ def test_offboarding_mails_the_certificate_to_the_office_then_forgets_its_addres
     assert system.call("identity", "delete", f"/api/v1/schools/{school}", system.operator
                        ).status_code == 202
     [mail] = mails_to(inbox, OFFICE)
-    assert mail["Subject"] == "Hill School: offboarding certificate"
+    # The office chose no language: both, the school's default (English) first.
+    assert unfolded(mail["Subject"]) == ("Hill School: offboarding certificate / "
+                                         "Hill School: tystysgrif datgofrestru")
     [attached] = [p for p in mail.walk() if p.get_filename()]
     assert attached.get_filename() == "offboarding-certificate.jws"
     certificate = attached.get_payload(decode=True).decode()
@@ -190,7 +242,7 @@ def student_world(broker_settings, tmp_path, new_database, inbox):
         student("S1", "2013-11-07", given_name="Zephyrine", family_name="Quarles"),
         student("S2", "2014-06-01", given_name="Bo", family_name="Rook", email=STUDENT),
         guardian("G1", PARENT, {"S1": True, "S2": True})])
-    me = system.activate(STUDENT, "a-student-password-1")
+    me = system.activate(STUDENT, "a-student-password-1", language="en")
     admin = system.admin(school, "admin@example.org")
     wait_for(lambda: len(subjects(system, me)) == 1, message="dsar knows the student's id")
     yield system, school, me, admin
@@ -214,6 +266,23 @@ def test_a_student_requester_is_mailed_when_their_request_completes(student_worl
     everything = json.loads(zipfile.ZipFile(io.BytesIO(export.data)).read("export.json"))
     [contact] = everything["services"]["notifications"]["student_contacts"]
     assert contact["email"] == STUDENT and contact["student_id"] == mine["id"]
+
+
+def test_a_copy_released_to_a_student_names_them_and_the_school_in_english(student_world,
+                                                                          inbox):
+    system, _, me, admin = student_world
+    [mine] = subjects(system, me)
+    request = file(system, me, "access", "student", mine["id"])
+    decide(system, admin, request["id"], "approve")
+    mails_to(inbox, STUDENT)
+    decide(system, admin, request["id"], "release")
+    _, mail = mails_to(inbox, STUDENT, count=2)
+    assert unfolded(mail["Subject"]) == ("A copy of the data about Bo Rook at Hill School is "
+                                         "ready to download")
+    text = Inbox.text(mail)
+    assert "Hill School has released the copy of the data about Bo Rook that you asked " \
+           "for. You can download it in the app until " in text
+    assert "Helo" not in text and "Zephyrine" not in text
 
 
 def test_a_student_requester_is_mailed_the_schools_reason_for_a_refusal(student_world,

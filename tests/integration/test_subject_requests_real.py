@@ -508,3 +508,46 @@ def test_a_tombstone_is_the_erasing_schools_alone(world):
     _push_teacher_again(system, school, "Lovelace")
     wait_for(lambda: _teacher_in_place(system, teacher, "Lovelace"), timeout=30,
              message="the school's new push applied")
+
+
+def _summary(system, token, request_id) -> str:
+    response = system.call("dsar", "get", f"/api/v1/subject-requests/{request_id}/export",
+                           token)
+    assert response.status_code == 200, response.json
+    return zipfile.ZipFile(io.BytesIO(response.data)).read("your-data.html").decode()
+
+
+def test_the_summary_is_in_the_requesters_language_else_the_schools(world):
+    """Issue 29: a parent who chose Welsh files about themselves; the school admin who
+    hands the copy over downloads a Welsh summary (the export records the parent's
+    language). A Welsh-medium school's copy about a child with no account of their own
+    is in Welsh too (the school's default)."""
+    system, school, ids, parent, admin = world
+    assert system.call("identity", "patch", "/api/v1/me", parent,
+                       {"language": "cy"}).json == {"language": "cy"}
+    own = wait_for(lambda: [s for s in system.call("dsar", "get",
+                                                   "/api/v1/subject-requests/subjects",
+                                                   parent).json["items"]
+                            if s["type"] == "guardian"], message="the parent's own record")
+    mine = file(system, parent, "access", "guardian", own[0]["id"])
+    assert system.call("dsar", "post", f"/api/v1/subject-requests/{mine['id']}/approve",
+                       admin).status_code == 200
+    completed(system, admin, mine["id"])
+    page = _summary(system, admin, mine["id"])
+    assert page.startswith('<!doctype html><html lang="cy">')
+    assert ">Eich cyfrif</h2>" in page and "zq.parent@example.org" in page
+    assert ">Iaith</dt><dd>Cymraeg<" in page and ">Name<" not in page
+
+    about_child = file(system, admin, "access", "student", ids["Zephyrine"])
+    completed(system, admin, about_child["id"])
+    assert 'lang="en"' in _summary(system, admin, about_child["id"])  # English school
+    assert system.call("identity", "patch", f"/api/v1/schools/{school}", system.operator,
+                       {"default_language": "cy"}).status_code == 200
+    wait_for(lambda: _scalar(system, "dsar", "SELECT count(*) FROM school_languages WHERE "
+                                             "default_language = 'cy'") == 1,
+             timeout=90, message="dsar learns the school's language")
+    page = _summary(system, admin, about_child["id"])
+    assert page.startswith('<!doctype html><html lang="cy">')
+    assert "Zephyrine" in page and "7 Tachwedd 2013" in page and "November" not in page
+    assert ">Adroddiadau</h2>" in page and ">Cyrhaeddiad" in page
+

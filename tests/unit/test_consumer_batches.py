@@ -239,3 +239,25 @@ def test_a_batch_is_bounded_by_the_bytes_of_its_messages(bytes_bound, batches):
     deliveries = [_Delivery(one) for _ in range(7)]
     worker._consume(_Broker(worker, list(deliveries), stop), stop)
     assert sizes == batches and all(d.acked for d in deliveries)
+
+
+def test_a_schools_waiting_roster_is_applied_in_batches_of_a_thousand_events():
+    """Issue 27: a roster handler's statements are per batch (set-based), so onboarding a
+    school costs per batch: by default a consumer takes a thousand waiting events at once
+    (ten packed messages of a hundred), not two hundred."""
+    sizes = []
+
+    class Recorder:
+        service = "identity"
+
+        def process_batch(self, bodies):
+            sizes.append(len(bodies))
+            return [APPLIED] * len(bodies)
+
+    pack = "[" + ",".join(body() for _ in range(100)) + "]"
+    worker = QueueWorker(Settings.from_env({}), Recorder(), kombu.Queue("identity.data"))
+    stop = threading.Event()
+    worker._stop = stop
+    deliveries = [_Delivery(pack) for _ in range(25)]
+    worker._consume(_Broker(worker, list(deliveries), stop), stop)
+    assert sizes == [1000, 1000, 500] and all(d.acked for d in deliveries)

@@ -240,3 +240,45 @@ def test_a_schema_with_hooks_or_validators_of_its_own_is_left_to_marshmallow():
     assert fastload.fast_path(Plain()) is not None
     assert fastload.fast_path(Trimmed()) is None and fastload.fast_path(Checked()) is None
     assert fastload.loader(Trimmed())({"name": "  x "}) == {"name": "x"}
+
+
+# --- timestamps: the events identity and reports publish (InvitationIssued, ReportPublished,
+# …) carry UtcDateTime fields; their producers and consumers check them on the fast path too.
+INVITATION = {"invitation_id": UUID, "account_id": UUID, "role": "parent",
+              "guardian_ids": [UUID], "student_ids": [], "name": "Pat Lee",
+              "email": "pat@example.org", "token": "t" * 43,
+              "expires_at": "2026-12-13T21:00:00.123456+00:00", "existing_login": False}
+STAMP_EDGES = ["2026-12-13T21:00:00+00:00", "2026-12-13T21:00:00.123456+00:00",
+               "2026-12-13T21:00:00Z", "2026-12-13T21:00:00.123+00:00",
+               "2026-12-13T21:00:00.1234567+00:00", "2026-12-13 21:00:00+00:00",
+               "2026-12-13T21:00:00+01:00", "2026-12-13T21:00:00-00:00",
+               "2026-12-13T21:00:00", "2026-02-30T21:00:00+00:00", "2026-12-13T24:00:00+00:00",
+               "0000-12-13T21:00:00+00:00", "2026-12-13T21:00:60+00:00",
+               "\u0662026-12-13T21:00:00+00:00", "2026-12-13T21:00:00+00:00\n", "2026-12-13",
+               1765659600, None, ""]
+stamps = st.one_of(
+    st.datetimes(timezones=st.just(dt.timezone.utc)).map(dt.datetime.isoformat),
+    st.datetimes(timezones=st.timedeltas(dt.timedelta(hours=-23), dt.timedelta(hours=23))
+                 .map(dt.timezone)).map(dt.datetime.isoformat),
+    st.datetimes().map(dt.datetime.isoformat), texts)
+
+
+def test_an_event_with_a_timestamp_takes_the_fast_path():
+    from shared.contracts.events import InvitationIssued
+    schema = contracts._schema(InvitationIssued)
+    assert fastload.fast_path(schema) is not None  # marshmallow for every mail, before
+    loaded = fastload.fast_path(schema)(INVITATION)
+    assert loaded == schema.load(INVITATION)
+    assert loaded["expires_at"].tzinfo == dt.timezone.utc
+    for raw in each_edge(INVITATION, ["expires_at"]):
+        decides_as_marshmallow(schema, raw)
+    for stamp in STAMP_EDGES:
+        decides_as_marshmallow(schema, {**INVITATION, "expires_at": stamp})
+
+
+@settings(max_examples=200, deadline=None)
+@given(stamp=stamps)
+def test_timestamps_are_judged_as_marshmallow_judges_them(stamp):
+    from shared.contracts.events import InvitationIssued
+    decides_as_marshmallow(contracts._schema(InvitationIssued),
+                           {**INVITATION, "expires_at": stamp})

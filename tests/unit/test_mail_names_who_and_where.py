@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
-from services.notifications import templates
-from services.notifications.models import deliveries
+from services.notifications import languages, templates
+from services.notifications.models import deliveries, school_admins
 from tests.unit.test_notifications_unit import SCHOOL, invite_admin, notifications  # noqa: F401
 
 OFFICE = {"school_id": SCHOOL, "name": "Demo Academy", "office_email": "office@demo.example",
@@ -40,6 +40,7 @@ def test_report_mails_of_two_children_differ_by_name(notifications):  # noqa: F8
             "email": "pat@example.org", "record_version": 1})])
         service.attach_account(session, {"account_id": account, "guardian_ids": [guardian]},
                                SCHOOL)
+        languages.record(session, account, "en")  # their choice: English alone (issue 29)
         for child, name in zip(children, ("Alex Sample", "Sam Sample")):
             service.link_changed(session, SCHOOL, {
                 "link_id": str(uuid.uuid4()), "account_id": account, "guardian_id": guardian,
@@ -60,6 +61,8 @@ def test_a_locked_link_mail_names_child_and_school_and_opens_the_students_links(
     student = str(uuid.uuid4())
     with rt.context.sessions() as session, session.begin():
         service.record_school(session, OFFICE)
+        admin = session.execute(sa.select(school_admins.c.account_id)).scalar_one()
+        languages.record(session, admin, "en")  # their choice: English alone (issue 29)
         service.on_link_locked(session, SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL),
                                {"student_id": student, "student_name": "Alex Sample"})
     (row,) = _queued(rt, "link_locked")
@@ -76,7 +79,9 @@ def test_an_invitation_names_the_school_a_school_renamed_is_named_anew(notificat
         service.record_school(session, {**OFFICE, "name": "Demo Academy Trust"})
     invite_admin(rt, service, "ada@example.org")
     (row,) = _queued(rt, "invitation")
-    assert row.subject == "Your Pupil Progress invitation from Demo Academy Trust"
+    # A new login has chosen no language yet: both, the school's default (English) first.
+    assert row.subject == ("Your Pupil Progress invitation from Demo Academy Trust / "
+                           "Eich gwahoddiad i Pupil Progress: Demo Academy Trust")
     parent = templates.invitation("x", "Pat", "t" * 30, "parent",
                                   school=templates.School("Demo Academy"))
     assert "Demo Academy has set up a Pupil Progress account for you as a parent or carer." \

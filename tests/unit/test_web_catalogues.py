@@ -165,3 +165,11 @@ def test_the_catalogues_are_kept_for_offline_use_and_marked_with_their_language(
     page = (WEB_ROOT / "index.html").read_text()
     assert re.search(r'<button[^>]*lang="cy"[^>]*>Cymraeg</button>', page)
     assert re.search(r'<button[^>]*lang="en"[^>]*>English</button>', page)
+
+
+def test_the_manifest_names_the_app_in_both_languages():
+    """"Pupil Progress" is the product's name in both; the description has its Welsh
+    (description_localized, the manifest's localisation members)."""
+    manifest = json.loads((WEB_ROOT / "manifest.webmanifest").read_text())
+    assert manifest["name"] == manifest["short_name"] == "Pupil Progress"
+    assert manifest["description_localized"]["cy"].startswith("Adroddiadau cynnydd eich plant")

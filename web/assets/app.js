@@ -134,9 +134,11 @@ async function settled(load, isEmpty) {
 /** The reader's links, in the children's order (children.js): every screen lists them so. */
 async function loadLinks() {
   const links = await settled(() => allPages("/api/v1/links"), (found) => !found.length);
-  state.links = inChildOrder(links, (link) => ({ name: childName(link), id: link.student.id }));
+  state.links = inChildOrder(links, linkChild);
   return state.links;
 }
+
+const linkChild = (link) => ({ name: childName(link), id: link.student.id });
 
 function childName(link) {
   return (link.student && link.student.name) || t("Your child");
@@ -1165,6 +1167,8 @@ async function switchLanguage(code, { fromScreen = false } = {}) {
   if (code === currentLanguage()) return;
   const typed = typedValues();
   await useLanguage(code);
+  clearMessages(); // a message said in the other language is not left on the screen
+  if (state.links) state.links = inChildOrder(state.links, linkChild); // the language's order
   drawPageWords();
   recordLanguage(code);
   await render();

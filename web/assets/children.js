@@ -2,12 +2,13 @@
 // "Choose a child", the requests' "About <name>" sections. By the name the school gave
 // (given name first, as linking holds it), compared as people read it (case and accents
 // aside, "Sam 2" before "Sam 10"), then by the student's id, so that two children of the
-// same name keep one order too.
+// same name keep one order too. Compared in the reader's language (i18n.js compareNames: in
+// Welsh "Llinos" comes after "Lowri"), so a switch of language sorts them again (app.js).
 
-const collator = new Intl.Collator("en-GB", { sensitivity: "base", numeric: true });
+import { compareNames } from "./i18n.js";
 
 export function compareChildren(a, b) {
-  return collator.compare(a.name || "", b.name || "")
+  return compareNames(a.name || "", b.name || "")
     || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
