@@ -260,6 +260,48 @@ class _BodyAnswers(BasePlugin):
                     responses.setdefault(status, answer)
 
 
+# Every operation honours Accept-Language and says its answer's language (issue 29, 28):
+# documented once here, as a parameter and a header of every service's every operation.
+ACCEPT_LANGUAGE = "AcceptLanguage"
+CONTENT_LANGUAGE = "ContentLanguage"
+ACCEPT_LANGUAGE_SPEC = {
+    "in": "header", "name": "Accept-Language", "required": False,
+    "description": "The language of the answer's texts: `cy` (Cymraeg) or `en` (English, "
+                   "the default), as an Accept-Language list (the first of ours named, by "
+                   "quality). Error messages, and their fields' messages, come back in it.",
+    "schema": {"type": "string", "example": "cy"}}  # anything else: English
+CONTENT_LANGUAGE_SPEC = {
+    "description": "The language the answer is in: `cy` or `en` (Accept-Language's choice).",
+    "schema": {"type": "string", "enum": ["cy", "en"]}}
+
+
+class _LanguageHeaders(BasePlugin):
+    """apispec: every operation takes Accept-Language and every answer (a success or an
+    error) carries Content-Language, as _finish_request and the error handlers send them."""
+
+    def operation_helper(self, path: str | None = None,
+                         operations: dict[str, Any] | None = None, **_: Any) -> None:
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            parameters = operation.setdefault("parameters", [])
+            if ACCEPT_LANGUAGE not in parameters:  # a name: apispec makes it a $ref
+                parameters.append(ACCEPT_LANGUAGE)
+            for answer in operation.get("responses", {}).values():
+                if isinstance(answer, dict) and "$ref" not in answer:
+                    answer.setdefault("headers", {})["Content-Language"] = CONTENT_LANGUAGE
+
+
+def _document_languages(api: Api) -> None:
+    """The components _LanguageHeaders names, and Content-Language on the shared error
+    answers (components of their own), once the blueprints are registered."""
+    api.spec.components.parameter(ACCEPT_LANGUAGE, "header", ACCEPT_LANGUAGE_SPEC)
+    api.spec.components.header(CONTENT_LANGUAGE, CONTENT_LANGUAGE_SPEC)
+    for answer in api.spec.components.responses.values():
+        answer.setdefault("headers", {})["Content-Language"] = {
+            "$ref": f"#/components/headers/{CONTENT_LANGUAGE}"}
+
+
 class _Api(Api):  # type: ignore[misc]  # flask-smorest ships no type information
     ERROR_SCHEMA = ErrorSchema  # our error shape, not flask-smorest's, in the documents
 
@@ -282,12 +324,14 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
     app.extensions["pp_verifier"] = verifier
     app.extensions["pp_locales"] = service_locales(service)  # its errors' Welsh (issue 29)
     app.extensions["pp_revocations"] = revocations  # None: no revocations (test apps)
-    api = _Api(app, spec_kwargs={"extra_plugins": [_BodyAnswers()]})
+    # _BodyAnswers first: the answers it adds get their Content-Language too.
+    api = _Api(app, spec_kwargs={"extra_plugins": [_BodyAnswers(), _LanguageHeaders()]})
     api.spec.components.security_scheme(BEARER_SCHEME, BEARER_SCHEME_SPEC)
     api.spec.components.schema(FIELD_MESSAGES, FIELD_MESSAGES_SCHEMA)
     api.ma_plugin.converter.add_attribute_function(_one_of)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+    _document_languages(api)
     app.register_blueprint(asyncapi_blueprint())  # plain Flask: not an OpenAPI resource
     install_error_handlers(app)  # after Api(): ours replace flask-smorest's error shape
 
@@ -312,6 +356,9 @@ def create_flask_app(service: str, *, ready: Callable[[], dict[str, str]],
         response.headers[REQUEST_ID_HEADER] = request.environ.get("pp.request_id", "")
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # Every answer says its language (errors set it as they translate: issue 29).
+        response.headers.setdefault("Content-Language",
+                                    negotiate(request.headers.get("Accept-Language")))
         return response
 
     @app.teardown_request

@@ -284,6 +284,15 @@ class AlreadyEnrolled(IdentityError, errors.Conflict):
     answer = "This login already has a second factor."
 
 
+class PasskeyRequired(IdentityError, errors.Conflict):
+    """A login whose only second factor is a passkey, signed in with the password alone:
+    no authenticator app may be set up from such a sign-in (the password alone would
+    then stand in for the passkey). Its owner signs in with the passkey first."""
+    code = "passkey_required"
+    answer = ("This login signs in with its passkey: sign in with the passkey to set up "
+              "an authenticator app.")
+
+
 class OwnSecondFactor(IdentityError, errors.Conflict):
     """Resetting one's own second factor: never by that door (a stolen password and
     session would remove the factor that guards them); the owner replaces it signed in,

@@ -78,10 +78,12 @@ def reset_second_factor(query, account_id):
 
     Reset another person's second factor (a lost phone and lost recovery codes): a school
     admin for another admin of the same school, an operator for a school admin or another
-    operator; never one's own (409 own_second_factor: replace it instead). The key and
-    recovery codes go, every sign-in of the person ends, and their next sign-in enrols a
-    new authenticator app. Recorded in the school's audit trail (GET
-    /schools/{id}/second-factor-resets); the person is emailed. 404 for a login the caller
+    operator; never one's own (409 own_second_factor: replace it instead). The key,
+    recovery codes and passkeys go (for staff a passkey is both factors: a passkey-only
+    login is reset too), every sign-in of the person ends, and their next sign-in enrols
+    a new authenticator app. Recorded in the school's audit trail (GET
+    /schools/{id}/second-factor-resets; an operator's: GET
+    /accounts/second-factor-resets); the person is emailed. 404 for a login the caller
     may not reset; 409 second_factor_not_enrolled when it has no second factor; 401
     step_up_required when the caller's second factor was passed more than 15 minutes
     ago."""
@@ -98,11 +100,24 @@ def reset_second_factor(query, account_id):
 def school_admin_factors(school_id):
     """The school's admins' second factors.
 
-    The school's admins who accepted, and whether each has a second factor (never a key
-    or a code): who may need a reset. 404 for another school."""
+    The school's admins who accepted, and whether each has a second factor (an
+    authenticator app, and how many passkeys; never a key or a code): who may need a
+    reset. 404 for another school."""
     school_scope(str(school_id))
     return {"items": run(lambda s: identity().school_admin_factors(s, str(school_id))),
             "next": None}
+
+
+@recovery.route("/accounts/second-factors", methods=["GET"])
+@require("operator")
+@recovery.response(200, rs.StaffFactorList)
+def operator_factors():
+    """The operators' second factors.
+
+    Every operator, and whether each has a second factor (an authenticator app, and how
+    many passkeys; never a key or a code): who may need a reset (DELETE
+    /accounts/{id}/second-factor, never one's own)."""
+    return {"items": run(lambda s: identity().operator_factors(s)), "next": None}
 
 
 @recovery.route("/schools/<uuid:school_id>/second-factor-resets", methods=["GET"])

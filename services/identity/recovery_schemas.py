@@ -45,9 +45,13 @@ class StaffFactor(Schema):
                        "or none"})
     enrolled_at = fields.DateTime(allow_none=True, metadata={
         "description": "When the authenticator app was confirmed"})
+    passkeys = fields.Integer(required=True, metadata={
+        "description": "How many passkeys the login has (for staff a passkey is both "
+                       "factors: a login with one has a second factor to reset)"})
 
 
 class StaffFactorList(Schema):
     items = fields.List(fields.Nested(StaffFactor), required=True, metadata={
-        "description": "The school's admins who accepted, by name"})
+        "description": "The logins (the school's admins who accepted, or the operators), "
+                       "by name"})
     next = fields.String(allow_none=True, metadata={"description": "Always null"})

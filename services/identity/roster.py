@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.removals import Removals
 
 from .domain import MembershipStatus
@@ -36,11 +37,14 @@ class Record:
     name: str
 
 
-def latest(records: Sequence[Any], key: Callable[[Any], str],
-           version: Callable[[Any], int]) -> dict[str, Any]:
+T = TypeVar("T")
+
+
+def latest(records: Sequence[T], key: Callable[[T], str],
+           version: Callable[[T], int]) -> dict[str, T]:
     """Each record's latest item, in order: the highest version, the later of equals (an
     older one arriving late changes nothing; an equal one applies again)."""
-    found: dict[str, Any] = {}
+    found: dict[str, T] = {}
     for item in records:
         known = found.get(key(item))
         if known is None or version(item) >= version(known):
@@ -66,12 +70,12 @@ class SchoolRecords:
     _announce_activation: Callable[..., None]
 
     def record_guardians(self, session: Session, school_id: str,
-                         items: Sequence[Mapping[str, Any]]) -> None:
+                         items: Sequence[ev.GuardianRecorded]) -> None:
         """GuardianRecorded events of one school, in order."""
         self.active_school(session, school_id)
         self._record_logins(session, school_id, "guardian", [
-            Record(d["guardian_id"], d["record_version"], d["email"],
-                   f"{d['given_name']} {d['family_name']}") for d in items])
+            Record(d.guardian_id, d.record_version, d.email,
+                   f"{d.given_name} {d.family_name}") for d in items])
 
     def _record_logins(self, session: Session, school_id: str, record_type: str,
                        records: Sequence[Record]) -> None:
@@ -146,15 +150,15 @@ class SchoolRecords:
                                                     students.c.student_id == record_id))
 
     def record_students(self, session: Session, school_id: str,
-                        items: Sequence[Mapping[str, Any]]) -> None:
+                        items: Sequence[ev.StudentRecorded]) -> None:
         """StudentRecorded events of one school, in order: the name on a student's
         membership, and kept until the account request where students get accounts."""
         school = self.active_school(session, school_id)
-        wanted = latest(items, lambda d: d["student_id"], lambda d: d["record_version"])
+        wanted = latest(items, lambda d: d.student_id, lambda d: d.record_version)
         stale = Removals(removed_records).stale_among(
-            session, "student", {i: d["record_version"] for i, d in wanted.items()})
-        rows = [{"s": i, "v": d["record_version"],
-                 "n": f"{d['given_name']} {d['family_name']}"}
+            session, "student", {i: d.record_version for i, d in wanted.items()})
+        rows = [{"s": i, "v": d.record_version,
+                 "n": f"{d.given_name} {d.family_name}"}
                 for i, d in sorted(wanted.items()) if i not in stale]
         if not rows:
             return
@@ -182,13 +186,13 @@ class SchoolRecords:
                 s.c.school_id == school_id, s.c.student_id == sa.bindparam("s")).values(
                 name=sa.bindparam("n"), record_version=sa.bindparam("v")), newer)
 
-    def request_student_account(self, session: Session, school_id: str, data: Mapping[str,
-                                Any]) -> None:
+    def request_student_account(self, session: Session, school_id: str,
+                                data: ev.StudentAccountRequested) -> None:
         school = self.active_school(session, school_id)
         if not school.student_accounts:
             return  # the school has not enabled student accounts: nothing is kept
         name = session.execute(sa.select(students.c.name).where(
             students.c.school_id == school_id,
-            students.c.student_id == data["student_id"])).scalar() or "Student"
+            students.c.student_id == data.student_id)).scalar() or "Student"
         self._record_logins(session, school_id, "student", [
-            Record(data["student_id"], data["record_version"], data["email"], name)])
+            Record(data.student_id, data.record_version, data.email, name)])

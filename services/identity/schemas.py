@@ -83,10 +83,14 @@ class TokenResponse(Schema):
         "description": "The role this token acts in (not for a client)."})
     roles = fields.List(fields.String(), metadata={
         "description": "Every role the login holds (not for a client)."})
-    # Staff and operators: passed, required (pass it: POST /auth/second-factor) or enrol
-    # (POST /auth/second-factor/totp); absent for roles that need none.
+    # Staff and operators: passed, required (pass it: POST /auth/second-factor), passkey
+    # (only a passkey: sign in with it) or enrol (POST /auth/second-factor/totp); absent
+    # for roles that need none.
     second_factor = fields.String(metadata={
-        "description": "Staff and operators: `passed`, `required` or `enrol`; else absent."})
+        "description": "Staff and operators: `passed`, `required`, `passkey` (the login's "
+                       "only second factor is a passkey: sign in with it; no "
+                       "authenticator app can be enrolled from this sign-in) or `enrol`; "
+                       "else absent."})
 
 
 class TotpEnrolment(Schema):

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from shared.messaging.outbox import Outbox
 
 from . import domain
-from .domain import (AlreadyEnrolled, NotEnrolled, OwnSecondFactor, SecondFactorRefused,
-                     Unknown)
+from .domain import (AlreadyEnrolled, NotEnrolled, OwnSecondFactor, PasskeyRequired,
+                     SecondFactorRefused, Unknown)
 from .keys import KeyRing
 from .models import (accounts, memberships, passkeys, recovery_codes, refresh_tokens,
                      schools, second_factor_resets, second_factors, sign_in_failures)
@@ -44,9 +44,11 @@ class SecondFactor:
     clock: Callable[[], dt.datetime]
     throttle: domain.ThrottlePolicy
 
-    def enrol_totp(self, session: Session, account_id: str) -> dict:
+    def enrol_totp(self, session: Session, account_id: str, passed: bool = False) -> dict:
         """A new TOTP key for the login (replacing one not yet confirmed), with its QR code
-        and otpauth URI; the key is shown only here. AlreadyEnrolled once confirmed."""
+        and otpauth URI; the key is shown only here. AlreadyEnrolled once confirmed;
+        PasskeyRequired for a login with a passkey unless this sign-in `passed` a second
+        factor (the password alone must not enrol a factor beside the passkey)."""
         self._lock_account(session, account_id)
         email = session.execute(sa.select(accounts.c.email).where(
             accounts.c.id == account_id)).scalar()
@@ -54,6 +56,8 @@ class SecondFactor:
             raise Unknown("no such account")
         if self._factor(session, account_id, confirmed=True) is not None:
             raise AlreadyEnrolled()
+        if not passed and self._has_passkey(session, account_id):
+            raise PasskeyRequired()
         key = domain.new_totp_key()
         session.execute(second_factors.delete().where(
             second_factors.c.account_id == account_id))
@@ -64,14 +68,17 @@ class SecondFactor:
         return {"key": key, "uri": uri, "qr_svg": domain.qr_svg(uri)}
 
     def confirm_totp(self, session: Session, account_id: str, family_id: str, role: str,
-                     code: str, address: str) -> dict:
+                     code: str, address: str, passed: bool = False) -> dict:
         """The first code confirms the key: ten recovery codes (shown only here) and a
-        token of this sign-in that passed the factor."""
+        token of this sign-in that passed the factor. As enrol_totp, PasskeyRequired for a
+        login with a passkey from a sign-in by the password alone."""
         self._lock_account(session, account_id)
         row = self._factor(session, account_id, confirmed=False)
         if row is None:
             raise (AlreadyEnrolled() if self._factor(session, account_id, confirmed=True)
                    else NotEnrolled())
+        if not passed and self._has_passkey(session, account_id):
+            raise PasskeyRequired()
         step = self._attempt(session, account_id, address,
                              lambda: self._code_step(account_id, row, code))
         now = self.clock()
@@ -154,9 +161,9 @@ class SecondFactor:
             raise OwnSecondFactor()
         where = self._reset_scope(session, actor_role, actor_schools, account_id, school_id)
         self._lock_account(session, account_id)
-        if not any(session.execute(sa.select(t.c.account_id).where(
-                t.c.account_id == account_id).limit(1)).first() is not None
-                for t in (second_factors, passkeys)):
+        had_app = session.execute(sa.select(second_factors.c.account_id).where(
+            second_factors.c.account_id == account_id)).first() is not None
+        if not had_app and not self._has_passkey(session, account_id):
             raise NotEnrolled("This login has no second factor to reset.")
         now = self.clock()
         # Its passkeys go too (for staff a passkey is both factors): a reset starts over,
@@ -173,7 +180,9 @@ class SecondFactor:
             actor_role=actor_role, at=now))
         log.info("second factor reset account_id=%s by actor_id=%s role=%s", account_id,
                  actor_id, actor_role)
-        self.second_factor_changed(session, account_id, "reset", "totp", by_role=actor_role)
+        # The mail names what went: the app (and with it any passkeys), else the passkeys.
+        self.second_factor_changed(session, account_id, "reset",
+                                   "totp" if had_app else "passkey", by_role=actor_role)
         return {"id": reset_id, "account_id": account_id, "school_id": where,
                 "actor_id": actor_id, "actor_role": actor_role, "at": now}
 
@@ -211,21 +220,36 @@ class SecondFactor:
 
     def school_admin_factors(self, session: Session, school_id: str) -> list[dict]:
         """The school's admins who accepted, each with whether they have a second factor
-        (never the key nor the codes), by name."""
+        (never the key nor the codes) and how many passkeys, by name."""
         self._known_school(session, school_id)
-        m, f = memberships, second_factors
+        m = memberships
+        return self._factors_of(session, m.c.account_id, m.c.name, m.join(
+            accounts, accounts.c.id == m.c.account_id),
+            m.c.school_id == school_id, m.c.role == "school_admin",
+            m.c.status == domain.MembershipStatus.ACCEPTED)
+
+    def operator_factors(self, session: Session) -> list[dict]:
+        """Every operator's login, as school_admin_factors: who may need a reset."""
+        return self._factors_of(session, accounts.c.id, accounts.c.name, accounts,
+                                accounts.c.kind == domain.AccountKind.OPERATOR,
+                                accounts.c.status == domain.AccountStatus.ACTIVE)
+
+    def _factors_of(self, session: Session, account_id, name, joined, *where) -> list[dict]:
+        """Of the logins `where` picks (from `joined`, with accounts in it), by name: the
+        state of the authenticator app and the number of passkeys (for staff a passkey is
+        both factors)."""
+        f, p = second_factors, passkeys
+        count = (sa.select(sa.func.count()).select_from(p)
+                 .where(p.c.account_id == account_id).scalar_subquery())
         rows = session.execute(
-            sa.select(m.c.account_id, m.c.name, accounts.c.email, f.c.confirmed_at,
-                      f.c.created_at)
-            .select_from(m.join(accounts, accounts.c.id == m.c.account_id)
-                         .outerjoin(f, f.c.account_id == m.c.account_id))
-            .where(m.c.school_id == school_id, m.c.role == "school_admin",
-                   m.c.status == domain.MembershipStatus.ACCEPTED)
-            .order_by(m.c.name, m.c.account_id)).all()
-        return [{"account_id": r.account_id, "name": r.name, "email": r.email,
+            sa.select(account_id.label("account_id"), name.label("name"), accounts.c.email,
+                      f.c.confirmed_at, f.c.created_at, count.label("passkeys"))
+            .select_from(joined.outerjoin(f, f.c.account_id == account_id))
+            .where(*where).order_by(name, account_id)).all()
+        return [{"account_id": r.account_id, "name": r.name or r.email, "email": r.email,
                  "second_factor": ("enrolled" if r.confirmed_at is not None
                                    else "pending" if r.created_at is not None else "none"),
-                 "enrolled_at": r.confirmed_at} for r in rows]
+                 "enrolled_at": r.confirmed_at, "passkeys": r.passkeys} for r in rows]
 
     def second_factor_changed(self, session: Session, account_id: str, kind: str,
                               factor: str, by_role: str | None = None) -> None:
@@ -267,13 +291,16 @@ class SecondFactor:
     def second_factor_state(self, session: Session, account_id: str, role: str,
                             otp_at: dt.datetime | None) -> str | None:
         """What a token answer tells the client of the second factor: None for roles that
-        need none; else passed, required (enrolled) or enrol."""
+        need none; else passed, required (an app enrolled), passkey (only a passkey: sign
+        in with it; no app may be enrolled from this sign-in) or enrol."""
         if role not in domain.SECOND_FACTOR_ROLES:
             return None
         if otp_at is not None:
             return "passed"
-        return ("required" if self._factor(session, account_id, confirmed=True) is not None
-                else "enrol")
+        if self._factor(session, account_id, confirmed=True) is not None:
+            return "required"
+        # Only a passkey: the password alone is not enough, and must not enrol an app.
+        return "passkey" if self._has_passkey(session, account_id) else "enrol"
 
     # --- parts ------------------------------------------------------------------------------
     def _known_school(self, session: Session, school_id: str) -> None:
@@ -290,6 +317,10 @@ class SecondFactor:
             {"id": str(uuid.uuid4()), "account_id": account_id, "created_at": now,
              "code_hash": self.hasher.hash(c)} for c in codes])
         return codes
+
+    def _has_passkey(self, session: Session, account_id: str) -> bool:
+        return session.execute(sa.select(passkeys.c.id).where(
+            passkeys.c.account_id == account_id).limit(1)).first() is not None
 
     def _factor(self, session: Session, account_id: str, confirmed: bool):
         done = (second_factors.c.confirmed_at.is_not(None) if confirmed

@@ -6,12 +6,14 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass, field
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.db import advisory_lock, advisory_locks, upsert_versioned_many, utcnow
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
@@ -26,6 +28,9 @@ from .models import (guardian_accounts, guardian_students, guardians, links, rem
 
 log = logging.getLogger(__name__)
 
+# The guardians' lists of children a batch applies: guardian -> (school, the event's data)
+Applied = dict[str, tuple[str, ev.GuardianStudentsRecorded]]
+
 
 @dataclass
 class Linking:
@@ -35,7 +40,7 @@ class Linking:
     removals: Removals = field(default_factory=lambda: Removals(removed_records))
 
     # --- events about the link -----------------------------------------------------------
-    def _publish(self, session: Session, link, event_type: str) -> None:
+    def _publish(self, session: Session, link: Row[Any], event_type: str) -> None:
         """ParentVerified / LinkRevoked / LinkLocked, each with the link's next version
         (counted by the database, so two changes can never share one)."""
         version = session.execute(links.update().where(links.c.id == link.id)
@@ -49,11 +54,11 @@ class Linking:
                 students.c.student_id == link.student_id)).scalar()
         self.outbox.add(session, event_type, data, school_id=link.school_id)
 
-    def _set(self, session: Session, link, **values) -> None:
+    def _set(self, session: Session, link: Row[Any], **values: Any) -> None:
         session.execute(links.update().where(links.c.id == link.id)
                         .values(changed_at=self.clock(), **values))
 
-    def _revoke(self, session: Session, link, by: RevokedBy) -> None:
+    def _revoke(self, session: Session, link: Row[Any], by: RevokedBy) -> None:
         if link.status == REVOKED:
             return
         self._set(session, link, status=REVOKED, revoked_by=by)
@@ -65,22 +70,23 @@ class Linking:
     # Each takes a batch's events of one type (school, data), in order, and leaves what
     # applying them one by one would leave, with a few statements for the whole batch.
     def record_students(self, session: Session,
-                        items: list[tuple[str, Mapping[str, Any]]]) -> None:
+                        items: Sequence[tuple[str, ev.StudentRecorded]]) -> None:
         """StudentRecorded: the students' names."""
         self._upsert_students(session, "name", "name_version", [
-            (school_id, data["student_id"], f"{data['given_name']} {data['family_name']}",
-             data["record_version"]) for school_id, data in items])
+            (school_id, data.student_id, f"{data.given_name} {data.family_name}",
+             data.record_version) for school_id, data in items])
 
     def record_birth_dates(self, session: Session,
-                           items: list[tuple[str, Mapping[str, Any]]]) -> None:
+                           items: Sequence[tuple[str, ev.StudentBirthDateRecorded]]) -> None:
         """StudentBirthDateRecorded: a changed date of birth applies to answers from now
         on; a link already verified stays verified (the parent proved the school's record
         as it then was)."""
         self._upsert_students(session, "date_of_birth", "birth_date_version", [
-            (school_id, data["student_id"], data["date_of_birth"], data["record_version"])
+            (school_id, data.student_id, data.date_of_birth, data.record_version)
             for school_id, data in items])
 
-    def _upsert_students(self, session, column, version_column, items) -> None:
+    def _upsert_students(self, session: Session, column: str, version_column: str,
+                         items: list[tuple[str, str, Any, int]]) -> None:
         """One column of the students' rows (items: school, student, value, version),
         upserted by that column's version, except where the school removed the student
         and the event is not newer than the removal."""
@@ -94,62 +100,64 @@ class Linking:
             if student_id not in stale], version_column)
 
     def record_guardian_students(self, session: Session,
-                                 items: list[tuple[str, Mapping[str, Any]]]) -> None:
+                                 items: Sequence[tuple[str, ev.GuardianStudentsRecorded]],
+                                 ) -> None:
         """GuardianStudentsRecorded: the school's list of a contact's children: a link for
         each child with receives_reports, none for the others (an existing one is
         revoked). An older list arriving late changes nothing."""
         latest = {guardian_id: (school_id, data) for guardian_id, (_, (school_id, data))
-                  in _latest([(school_id, data["guardian_id"], data, data["record_version"])
+                  in _latest([(school_id, data.guardian_id, data, data.record_version)
                               for school_id, data in items]).items()}
         ids = sorted(latest)
         advisory_locks(session, [f"guardian:{g}" for g in ids])  # against attach_account
         stale = self.removals.stale_among(
-            session, "guardian", {g: latest[g][1]["record_version"] for g in ids})
+            session, "guardian", {g: latest[g][1].record_version for g in ids})
         stored = dict(session.execute(sa.select(guardians.c.guardian_id,
                                                 guardians.c.record_version).where(
             guardians.c.guardian_id.in_(ids)).with_for_update()).all())
         applied = {g: latest[g] for g in ids if g not in stale
-                   and stored.get(g, -1) <= latest[g][1]["record_version"]}
+                   and stored.get(g, -1) <= latest[g][1].record_version}
         if not applied:
             return
         upsert_versioned_many(session, guardians, "guardian_id", [
             {"guardian_id": g, "school_id": school_id,
-             "record_version": data["record_version"]}
+             "record_version": data.record_version}
             for g, (school_id, data) in applied.items()])
         wanted = self._children(session, applied)
         self._links_wanted(session, applied, wanted)
 
     def _children(self, session: Session,
-                  applied: dict[str, tuple[str, Mapping[str, Any]]]) -> dict[str, set[str]]:
+                  applied: Applied) -> dict[str, set[str]]:
         """The guardians' lists of children written over, without children erased or
         removed by the school; the children who receive reports, by guardian."""
         session.execute(guardian_students.delete().where(
             guardian_students.c.guardian_id.in_(sorted(applied))))
         gone = self._gone_children(session, applied)
-        rows, wanted = [], {}
+        rows: list[dict[str, Any]] = []
+        wanted: dict[str, set[str]] = {}
         for guardian_id, (school_id, data) in applied.items():
             wanted[guardian_id] = set()
-            for child in data["students"]:
-                if (school_id, child["student_id"]) in gone:
+            for child in data.students:
+                if (school_id, child.student_id) in gone:
                     continue
                 rows.append({"school_id": school_id, "guardian_id": guardian_id,
-                             "student_id": child["student_id"],
-                             "relationship": child["relationship"],
-                             "receives_reports": child["receives_reports"]})
-                if child["receives_reports"]:
-                    wanted[guardian_id].add(child["student_id"])
+                             "student_id": child.student_id,
+                             "relationship": child.relationship,
+                             "receives_reports": child.receives_reports})
+                if child.receives_reports:
+                    wanted[guardian_id].add(child.student_id)
         if rows:
             session.execute(guardian_students.insert(), rows)
         return wanted
 
     def _gone_children(self, session: Session,
-                       applied: dict[str, tuple[str, Mapping[str, Any]]]) -> set[tuple[str, str]]:
+                       applied: Applied) -> set[tuple[str, str]]:
         """(school, student) of the listed children erased at the school, or removed by
         it: never listed again."""
         by_school: dict[str, set[str]] = {}
         for school_id, data in applied.values():
             by_school.setdefault(school_id, set()).update(
-                child["student_id"] for child in data["students"])
+                child.student_id for child in data.students)
         removed = self.removals.removed_among(
             session, "student", {s for ids in by_school.values() for s in ids})
         return {(school_id, s) for school_id, ids in by_school.items() for s in ids
@@ -158,7 +166,7 @@ class Linking:
             for s in self.participant.erased_among(session, "student", ids, school_id)}
 
     def _links_wanted(self, session: Session,
-                      applied: dict[str, tuple[str, Mapping[str, Any]]],
+                      applied: Applied,
                       wanted: dict[str, set[str]]) -> None:
         """A pending link for each child wanted (with the contact's login, if it came
         first); a link revoked by the school's data asked for again; the links no longer
@@ -191,14 +199,14 @@ class Linking:
             if student_id not in wanted[guardian_id]:
                 self._revoke(session, link, RevokedBy.DATA)
 
-    def attach_account(self, session: Session, data: Mapping[str, Any],
+    def attach_account(self, session: Session, data: ev.AccountActivated,
                        school_id: str | None) -> None:
         """AccountActivated: `guardian_ids` is the full set this login holds now. Their
         links go to it; a guardian record it no longer holds (the school moved it to
         another email) is detached: its links are revoked for this login and wait, pending,
         for the login that holds the record now."""
-        account_id = data["account_id"]
-        held = set(data["guardian_ids"])
+        account_id = data.account_id
+        held = set(data.guardian_ids)
         previously = set(session.execute(sa.select(guardian_accounts.c.guardian_id).where(
             guardian_accounts.c.account_id == account_id)).scalars())
         for guardian_id in sorted(previously - held):
@@ -240,20 +248,21 @@ class Linking:
                 .with_for_update()).all():
             reopen = link.status != REVOKED or link.revoked_by == RevokedBy.DATA
             self._revoke(session, link, RevokedBy.DATA)
-            values = {"account_id": None}
+            values: dict[str, Any] = {"account_id": None}
             if reopen:
                 values.update(status=PENDING, failed_attempts=0, revoked_by=None)
             self._set(session, link, **values)
 
-    def remove_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        student_id = data["student_id"]
+    def remove_student(self, session: Session, school_id: str,
+                       data: ev.StudentRemoved) -> None:
+        student_id = data.student_id
         current = session.execute(sa.select(students.c.name_version,
                                             students.c.birth_date_version).where(
             students.c.student_id == student_id)).first()
-        if current is not None and max(current) > data["record_version"]:
+        if current is not None and max(current) > data.record_version:
             return  # a late removal: the school has added the student back since
         self.removals.remember(session, school_id, "student", student_id,
-                               data["record_version"])
+                               data.record_version)
         for link in session.execute(sa.select(links).where(
                 links.c.student_id == student_id, links.c.school_id == school_id)
                 .with_for_update()).all():
@@ -262,15 +271,16 @@ class Linking:
             guardian_students.c.student_id == student_id))
         session.execute(students.delete().where(students.c.student_id == student_id))
 
-    def remove_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        guardian_id = data["guardian_id"]
+    def remove_guardian(self, session: Session, school_id: str,
+                        data: ev.GuardianRemoved) -> None:
+        guardian_id = data.guardian_id
         advisory_lock(session, f"guardian:{guardian_id}")
         held = session.execute(sa.select(guardians.c.record_version).where(
             guardians.c.guardian_id == guardian_id)).scalar()
-        if held is not None and held > data["record_version"]:
+        if held is not None and held > data.record_version:
             return  # a late removal: the school has added the guardian back since
         self.removals.remember(session, school_id, "guardian", guardian_id,
-                               data["record_version"])
+                               data.record_version)
         for link in session.execute(sa.select(links).where(
                 links.c.guardian_id == guardian_id).with_for_update()).all():
             self._revoke(session, link, RevokedBy.DATA)
@@ -317,14 +327,15 @@ class Linking:
         return result
 
     # --- school admins -----------------------------------------------------------------------
-    def _admin_link(self, session: Session, school_ids, link_id: str):
+    def _admin_link(self, session: Session, school_ids: Collection[str],
+                    link_id: str) -> Row[Any]:
         link = session.execute(sa.select(links).where(links.c.id == link_id)
                                .with_for_update()).first()
         if link is None or link.school_id not in school_ids:
             raise NotFound()
         return link
 
-    def links_for_student(self, session: Session, school_ids, student_id: str,
+    def links_for_student(self, session: Session, school_ids: Collection[str], student_id: str,
                           after: str | None = None, limit: int = 50) -> Page:
         # The school's recorded relationship (free text, "mother") tells the admin which
         # contact a link is; linking holds no guardian names.
@@ -345,30 +356,31 @@ class Linking:
                        "waiting_for_date_of_birth": _waiting(r),
                        "changed_at": r.changed_at})
 
-    def unlock(self, session: Session, school_ids, link_id: str) -> str:
+    def unlock(self, session: Session, school_ids: Collection[str], link_id: str) -> str:
         link = self._admin_link(session, school_ids, link_id)
         if link.status == LOCKED:
             self._set(session, link, status=PENDING, failed_attempts=0)
             log.info("link unlocked link_id=%s", link.id)
             return PENDING
-        return link.status
+        return str(link.status)
 
-    def revoke(self, session: Session, school_ids, link_id: str) -> str:
+    def revoke(self, session: Session, school_ids: Collection[str], link_id: str) -> str:
         link = self._admin_link(session, school_ids, link_id)
         self._revoke(session, link, RevokedBy.SCHOOL)
         return REVOKED
 
 
-def _waiting(row) -> bool:
+def _waiting(row: Row[Any]) -> bool:
     """A pending link whose student has no date of birth yet (or no record at all yet):
     it cannot be confirmed until the school sends one."""
     return row.status == PENDING and bool(row.no_birth_date)
 
 
-def _latest(items) -> dict:
+def _latest(items: Sequence[tuple[str, str, Any, int]],
+            ) -> dict[str, tuple[int, tuple[str, Any]]]:
     """Each record's latest item (the highest version; the later of equals), as
     id -> (version, (school, value)); items are (school, id, value, version)."""
-    latest: dict = {}
+    latest: dict[str, tuple[int, tuple[str, Any]]] = {}
     for school_id, record_id, value, version in items:
         known = latest.get(record_id)
         if known is None or version >= known[0]:

@@ -7,28 +7,40 @@ statements for the whole set: one code path for a single event and for a school'
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.db import upsert_versioned_many
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
 from .models import class_teachers, classes, enrolments, staff, students
 
-Items = Sequence[tuple[str, Mapping[str, Any]]]  # (school, the event's data), in order
 
 
-def latest(items: Items, key: str) -> dict[str, tuple[str, Mapping[str, Any]]]:
+class Versioned(Protocol):
+    @property
+    def record_version(self) -> int: ...
+
+
+D = TypeVar("D", bound=Versioned)
+Items = Sequence[tuple[str, D]]  # (school, the event's data), in order
+S = TypeVar("S", ev.StudentRecorded, ev.StudentPlacementRecorded)
+Classes = dict[str, tuple[str, ev.ClassRecorded]]
+Members = Callable[[ev.ClassRecorded], list[str]]
+
+
+def latest(items: Items[D], key: Callable[[D], str]) -> dict[str, tuple[str, D]]:
     """Each record's latest item: the highest version, the later of equals."""
-    found: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    found: dict[str, tuple[str, D]] = {}
     for school_id, data in items:
-        known = found.get(data[key])
-        if known is None or data["record_version"] >= known[1]["record_version"]:
-            found[data[key]] = (school_id, data)
+        known = found.get(key(data))
+        if known is None or data.record_version >= known[1].record_version:
+            found[key(data)] = (school_id, data)
     return found
 
 
@@ -36,81 +48,81 @@ class RosterProjections:
     participant: RightsParticipant
     removals: Removals
 
-    def record_students(self, session: Session, items: Items) -> None:
+    def record_students(self, session: Session, items: Items[ev.StudentRecorded]) -> None:
         """StudentRecorded: the students' names."""
         self._students(session, items, "name_version", lambda data: {
-            "name": f"{data['given_name']} {data['family_name']}"})
+            "name": f"{data.given_name} {data.family_name}"})
 
-    def record_placements(self, session: Session, items: Items) -> None:
+    def record_placements(self, session: Session,
+                          items: Items[ev.StudentPlacementRecorded]) -> None:
         """StudentPlacementRecorded: the students' form and year groups."""
         self._students(session, items, "placement_version", lambda data: {
-            "form_group": data["form_group"], "year_group": data["year_group"]})
+            "form_group": data.form_group, "year_group": data.year_group})
 
-    def _students(self, session: Session, items: Items, version_column: str,
-                  values) -> None:
+    def _students(self, session: Session, items: Items[S], version_column: str,
+                  values: Callable[[S], dict[str, Any]]) -> None:
         """Some columns of the students' rows, upserted by their version, except where
         the school removed the student and the event is not newer than the removal."""
-        wanted = self._not_removed(session, "student", latest(items, "student_id"))
+        wanted = self._not_removed(session, "student", latest(items, lambda d: d.student_id))
         upsert_versioned_many(session, students, "student_id", [
             {"student_id": student_id, "school_id": school_id, **values(data),
-             version_column: data["record_version"]}
+             version_column: data.record_version}
             for student_id, (school_id, data) in wanted.items()], version_column)
 
     def _not_removed(self, session: Session, record_type: str,
-                     wanted: dict[str, tuple[str, Mapping[str, Any]]]
-                     ) -> dict[str, tuple[str, Mapping[str, Any]]]:
+                     wanted: dict[str, tuple[str, D]]) -> dict[str, tuple[str, D]]:
         stale = self.removals.stale_among(
-            session, record_type, {i: data["record_version"] for i, (_, data) in wanted.items()})
+            session, record_type, {i: data.record_version for i, (_, data) in wanted.items()})
         return {i: item for i, item in sorted(wanted.items()) if i not in stale}
 
-    def record_staff(self, session: Session, items: Items) -> None:
+    def record_staff(self, session: Session, items: Items[ev.StaffRecorded]) -> None:
         """StaffRecorded: the names classes show for their teachers."""
-        wanted = self._not_removed(session, "staff", latest(items, "staff_id"))
+        wanted = self._not_removed(session, "staff", latest(items, lambda d: d.staff_id))
         upsert_versioned_many(session, staff, "staff_id", [
             {"staff_id": staff_id, "school_id": school_id,
-             "name": " ".join(part for part in (data["title"], data["given_name"],
-                                                data["family_name"]) if part),
-             "record_version": data["record_version"]}
+             "name": " ".join(part for part in (data.title, data.given_name,
+                                                data.family_name) if part),
+             "record_version": data.record_version}
             for staff_id, (school_id, data) in wanted.items()])
 
-    def record_classes(self, session: Session, items: Items) -> None:
+    def record_classes(self, session: Session, items: Items[ev.ClassRecorded]) -> None:
         """ClassRecorded: each class, its teachers and pupils written over (without those
         erased at the school, nor pupils it removed), unless older than the one kept."""
-        wanted = self._not_removed(session, "class", latest(items, "class_id"))
+        wanted = self._not_removed(session, "class", latest(items, lambda d: d.class_id))
         kept = dict(session.execute(sa.select(classes.c.class_id, classes.c.record_version)
                                     .where(classes.c.class_id.in_(list(wanted)))
                                     .with_for_update()).all())
         applied = {i: item for i, item in wanted.items()
-                   if kept.get(i, -1) <= item[1]["record_version"]}
+                   if kept.get(i, -1) <= item[1].record_version}
         if not applied:
             return
         upsert_versioned_many(session, classes, "class_id", [
-            {"class_id": class_id, "school_id": school_id, "name": data["name"],
-             "subject": data["subject"], "record_version": data["record_version"]}
+            {"class_id": class_id, "school_id": school_id, "name": data.name,
+             "subject": data.subject, "record_version": data.record_version}
             for class_id, (school_id, data) in applied.items()])
         for table in (class_teachers, enrolments):
             session.execute(table.delete().where(table.c.class_id.in_(list(applied))))
-        self._members(session, applied, "teacher_ids", "staff", class_teachers, "staff_id")
-        self._members(session, applied, "student_ids", "student", enrolments, "student_id")
+        self._members(session, applied, _teachers, "staff", class_teachers, "staff_id")
+        self._members(session, applied, _pupils, "student", enrolments, "student_id")
 
-    def _members(self, session: Session, applied: dict[str, tuple[str, Mapping[str, Any]]],
-                 key: str, subject_type: str, table: sa.Table, column: str) -> None:
+    def _members(self, session: Session, applied: Classes, key: Members, subject_type: str,
+                 table: sa.Table, column: str) -> None:
         """The classes' teachers or pupils, each once, without those erased at the school
         (nor, of pupils, those the school removed)."""
         gone = self._gone(session, applied, key, subject_type)
         rows = [{"class_id": class_id, column: member, "school_id": school_id}
                 for class_id, (school_id, data) in applied.items()
-                for member in dict.fromkeys(data[key]) if (school_id, member) not in gone]
+                for member in dict.fromkeys(key(data)) if (school_id, member) not in gone]
         if rows:
             session.execute(table.insert(), rows)
 
-    def _gone(self, session: Session, applied: dict[str, tuple[str, Mapping[str, Any]]],
-              key: str, subject_type: str) -> set[tuple[str, str]]:
+    def _gone(self, session: Session, applied: Classes, key: Members,
+              subject_type: str) -> set[tuple[str, str]]:
         """(school, id) of the members listed that were erased at the school (or, pupils,
         removed by it)."""
         by_school: dict[str, set[str]] = {}
         for school_id, data in applied.values():
-            by_school.setdefault(school_id, set()).update(data[key])
+            by_school.setdefault(school_id, set()).update(key(data))
         gone = {(school_id, i) for school_id, ids in by_school.items()
                 for i in self.participant.erased_among(session, subject_type, ids, school_id)}
         if subject_type == "student":
@@ -119,3 +131,11 @@ class RosterProjections:
             gone |= {(school_id, i) for school_id, ids in by_school.items()
                      for i in ids & removed}
         return gone
+
+
+def _teachers(data: ev.ClassRecorded) -> list[str]:
+    return data.teacher_ids
+
+
+def _pupils(data: ev.ClassRecorded) -> list[str]:
+    return data.student_ids

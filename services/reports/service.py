@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass, field
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.db import advisory_lock, upsert_versioned, upsert_versioned_many, utcnow
 from shared.errors import Invalid, Locked, NotFound
 from shared.pages import Key, Page, keyset_page
@@ -43,6 +44,15 @@ class EmbargoInThePast(Invalid):
 
 EMBARGO_SLACK = dt.timedelta(minutes=5)  # a form filled in slowly is not "in the past"
 
+LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked
+Result = ev.AttainmentRecorded | ev.CharacteristicRecorded
+
+
+def _fields(item: ev.ResultsRecordedAttainment | ev.ResultsRecordedCharacteristics,
+            ) -> dict[str, Any]:
+    """A part's fields by name (a ResultsRecorded item, to make the event it gathers)."""
+    return {f.name: getattr(item, f.name) for f in fields(item)}
+
 
 def shown_to_readers(now: dt.datetime) -> list:
     """What a parent or student sees of the reports: visible, neither replaced by a
@@ -60,109 +70,116 @@ class Reports(RosterProjections):
 
     def erased(self, session: Session, subject_type: str, subject_id: str | None,
                school_id: str | None) -> bool:
-        return bool(subject_id) and self.participant.is_erased(session, subject_type,
-                                                                subject_id, school_id)
+        if not subject_id:
+            return False
+        return self.participant.is_erased(session, subject_type, subject_id, school_id)
 
     # --- projections of the school's data (its roster: roster.py) ----------------------
     def record_attainments(self, session: Session,
-                           items: list[tuple[str, Mapping[str, Any]]]) -> None:
+                           items: Sequence[tuple[str, ev.AttainmentRecorded]]) -> None:
         """AttainmentRecorded events: the attainment upserted by version, unless the
         school removed the student."""
         self._upsert_results(session, attainment, "attainment_id", [
-            (school_id, data, {"attainment_id": data["attainment_id"],
-                               "class_id": data["class_id"], "kind": data["kind"],
-                               "value": data["value"], "out_of": data.get("out_of"),
-                               "topic": data.get("topic")})
+            (school_id, data, {"attainment_id": data.attainment_id,
+                               "class_id": data.class_id, "kind": data.kind,
+                               "value": data.value, "out_of": data.out_of,
+                               "topic": data.topic})
             for school_id, data in items])
 
     def record_characteristics(self, session: Session,
-                               items: list[tuple[str, Mapping[str, Any]]]) -> None:
+                               items: Sequence[tuple[str, ev.CharacteristicRecorded]],
+                               ) -> None:
         """CharacteristicRecorded events: the characteristic upserted by version, unless
         the school removed the student."""
         self._upsert_results(session, characteristics, "characteristic_id", [
-            (school_id, data, {"characteristic_id": data["characteristic_id"],
-                               "class_id": data.get("class_id"), "kind": data["kind"],
-                               "value": data["value"]})
+            (school_id, data, {"characteristic_id": data.characteristic_id,
+                               "class_id": data.class_id, "kind": data.kind,
+                               "value": data.value})
             for school_id, data in items])
 
-    def record_results(self, session: Session, events: list[tuple[str, Mapping[str, Any]]]) -> None:
+    def record_results(self, session: Session,
+                       events: Sequence[tuple[str, ev.ResultsRecorded]]) -> None:
         """ResultsRecorded events: each item as the AttainmentRecorded or
         CharacteristicRecorded it gathers (the event carries the student's id once)."""
-        def items(key):
-            return [(school_id, {**item, "student_id": data["student_id"]})
-                    for school_id, data in events for item in data[key]]
-        attainment_items, characteristic_items = items("attainment"), items("characteristics")
+        attainment_items = [
+            (school_id, ev.AttainmentRecorded(**_fields(item), student_id=data.student_id))
+            for school_id, data in events for item in data.attainment]
+        characteristic_items = [
+            (school_id, ev.CharacteristicRecorded(**_fields(item), student_id=data.student_id))
+            for school_id, data in events for item in data.characteristics]
         if attainment_items:
             self.record_attainments(session, attainment_items)
         if characteristic_items:
             self.record_characteristics(session, characteristic_items)
 
-    def _upsert_results(self, session, table, key, items) -> None:
+    def _upsert_results(self, session: Session, table: sa.Table, key: str,
+                        items: list[tuple[str, Result, dict[str, Any]]]) -> None:
         removed = self.removals.removed_among(session, "student",
-                                              {data["student_id"] for _, data, _ in items})
+                                              {data.student_id for _, data, _ in items})
         upsert_versioned_many(session, table, key, [
-            {**values, "school_id": school_id, "student_id": data["student_id"],
-             "period": data["period"], "record_version": data["record_version"]}
-            for school_id, data, values in items if data["student_id"] not in removed])
+            {**values, "school_id": school_id, "student_id": data.student_id,
+             "period": data.period, "record_version": data.record_version}
+            for school_id, data, values in items if data.student_id not in removed])
 
-    def remove_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
+    def remove_student(self, session: Session, school_id: str,
+                       data: ev.StudentRemoved) -> None:
         """The school removed the student: their data goes; published reports stay in the
         archive (erasure is the way to remove those)."""
-        student_id = data["student_id"]
+        student_id = data.student_id
         current = session.execute(sa.select(students.c.name_version,
                                             students.c.placement_version).where(
             students.c.student_id == student_id)).first()
-        if current is not None and max(current) > data["record_version"]:
+        if current is not None and max(current) > data.record_version:
             return  # a late removal: the school has added the student back since
         self.removals.remember(session, school_id, "student", student_id,
-                               data["record_version"])
+                               data.record_version)
         for table in (enrolments, attainment, characteristics, parent_access):
             session.execute(table.delete().where(table.c.student_id == student_id))
         session.execute(students.delete().where(students.c.student_id == student_id))
 
-    def remove_staff(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        self.removals.remember(session, school_id, "staff", data["staff_id"],
-                               data["record_version"])
+    def remove_staff(self, session: Session, school_id: str, data: ev.StaffRemoved) -> None:
+        self.removals.remember(session, school_id, "staff", data.staff_id,
+                               data.record_version)
         session.execute(class_teachers.delete().where(
-            class_teachers.c.staff_id == data["staff_id"]))
-        session.execute(staff.delete().where(staff.c.staff_id == data["staff_id"]))
+            class_teachers.c.staff_id == data.staff_id))
+        session.execute(staff.delete().where(staff.c.staff_id == data.staff_id))
 
-    def remove_class(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
-        self.removals.remember(session, school_id, "class", data["class_id"],
-                               data["record_version"])
+    def remove_class(self, session: Session, school_id: str, data: ev.ClassRemoved) -> None:
+        self.removals.remember(session, school_id, "class", data.class_id,
+                               data.record_version)
         for table in (class_teachers, enrolments):
-            session.execute(table.delete().where(table.c.class_id == data["class_id"]))
-        session.execute(classes.delete().where(classes.c.class_id == data["class_id"]))
+            session.execute(table.delete().where(table.c.class_id == data.class_id))
+        session.execute(classes.delete().where(classes.c.class_id == data.class_id))
 
     # --- who may read --------------------------------------------------------------------
-    def link_changed(self, session: Session, school_id: str, data: Mapping[str, Any],
+    def link_changed(self, session: Session, school_id: str, data: LinkEvent,
                      verified: bool) -> None:
-        if verified and self.removals.is_removed(session, "student", data["student_id"]):
+        if verified and self.removals.is_removed(session, "student", data.student_id):
             return  # a late ParentVerified for a student the school removed
-        upsert_versioned(session, parent_access, {"link_id": data["link_id"]}, {
-            "school_id": school_id, "account_id": data["account_id"],
-            "guardian_id": data["guardian_id"], "student_id": data["student_id"],
-            "verified": verified}, data["record_version"])
+        upsert_versioned(session, parent_access, {"link_id": data.link_id}, {
+            "school_id": school_id, "account_id": data.account_id,
+            "guardian_id": data.guardian_id, "student_id": data.student_id,
+            "verified": verified}, data.record_version)
 
-    def student_account(self, session: Session, data: Mapping[str, Any],
+    def student_account(self, session: Session, data: ev.AccountActivated,
                         school_id: str | None) -> None:
         """AccountActivated: the login reads the reports of the student records it holds
         (the full set, whatever the role the event is about; one it no longer holds is
         dropped), each unless erased at its school."""
         session.execute(student_accounts.delete().where(
-            student_accounts.c.account_id == data["account_id"],
-            student_accounts.c.student_id.not_in(data["student_ids"])))
-        held = set(data["student_ids"])
+            student_accounts.c.account_id == data.account_id,
+            student_accounts.c.student_id.not_in(data.student_ids)))
+        held = set(data.student_ids)
         known = dict(session.execute(sa.select(students.c.student_id, students.c.school_id)
                                      .where(students.c.student_id.in_(sorted(held)))).all())
         erased = self.participant.erased_at_their_schools(
             session, "student", {s: known.get(s, school_id) for s in held})
         for student_id in sorted(held - erased):
             if not session.execute(sa.select(student_accounts.c.account_id).where(
-                    student_accounts.c.account_id == data["account_id"],
+                    student_accounts.c.account_id == data.account_id,
                     student_accounts.c.student_id == student_id)).first():
                 session.execute(student_accounts.insert().values(
-                    account_id=data["account_id"], student_id=student_id))
+                    account_id=data.account_id, student_id=student_id))
 
     def _check_access(self, session, principal, student_id: str,
                       school_id: str | None) -> list[str]:
@@ -387,7 +404,7 @@ def _read_report_statements() -> dict[str, sa.Select]:
                                  restrictions.c.subject_type == subject_type,
                                  restrictions.c.subject_id == subject_id
                                  ).correlate_except(restrictions)
-    account = sa.bindparam("account_id")
+    account: sa.BindParameter[str] = sa.bindparam("account_id")
     base = [r.c.school_id, r.c.visible_from, r.c.replaced_by, r.c.withdrawn_at, r.c.period,
             r.c.title, r.c.published_at, r.c.updated_at, r.c.body,
             sa.type_coerce(sa.case((r.c.body.is_(None), r.c.content)), r.c.content.type)

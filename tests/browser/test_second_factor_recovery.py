@@ -161,3 +161,161 @@ def test_an_admin_makes_new_recovery_codes_and_sets_up_a_new_app(web_system, pag
     expect(page_heading(phone)).to_have_text("Two-step sign-in")
     overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than the phone"
+
+
+def _another_operator(web_system, name) -> tuple[str, str]:
+    """A second operator's login, written in the running system's identity database (as
+    the bootstrap writes the first), with its app set up at a first sign-in (API)."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from services.identity.domain import password_hasher
+    from services.identity.models import accounts
+    email = f"ops-{uuid.uuid4().hex[:8]}@browser-tests.example"
+    password = "operator-secret-" + uuid.uuid4().hex[:6]
+    now = dt.datetime.now(dt.timezone.utc)
+    engine = sa.create_engine(f"sqlite:///{web_system.data_dir / 'identity.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(accounts.insert().values(
+                id=str(uuid.uuid4()), email=email, name=name, kind="operator",
+                password_hash=password_hasher().hash(password), status="active",
+                created_at=now, activated_at=now))
+    finally:
+        engine.dispose()
+    web_system.sign_in(email, password)
+    return email, password
+
+
+OPERATORS = "Two-step sign-in of the operators"
+
+
+def _operator_row(region, name):
+    table_ = region.get_by_role("table", name="Operators' two-step sign-in")
+    return table_.get_by_role("row").filter(has=region.page.get_by_role("rowheader",
+                                                                         name=name))
+
+
+def test_an_operator_resets_another_operators_two_step_sign_in(web_system, page, open_page):
+    """The operator console's "Two-step sign-in": every operator and their state, a reset
+    of another's (never one's own) that asks for the code again when the operator's is
+    over 15 minutes old, a confirmation, and the operators' record of resets by name."""
+    from tests import second_factor
+    from tests.browser.test_second_factor import _age_second_factor
+    name = f"Olu Operator {uuid.uuid4().hex[:4]}"
+    other, password = _another_operator(web_system, name)
+    page.goto(web_system.url("/two-step"))
+    web_system.staff_signs_in(page, *web_system.operator)
+    expect(page_heading(page)).to_have_text("Two-step sign-in")
+    region = page.get_by_role("region", name=OPERATORS)
+    expect(_operator_row(region, name)).to_contain_text("Set up on")
+    me = web_system.operator[0]  # the bootstrap operator is named "Operator": by email
+    expect(_operator_row(region, me)).to_contain_text("You (change yours below)")
+    expect(region.get_by_role("button", name="Reset two-step sign-in for Operator",
+                              exact=True)).to_have_count(0)  # never one's own
+    expect(page.get_by_role("region", name="Your two-step sign-in")).to_be_visible()
+    screenshot(page, "operators-two-step")
+    assert_accessible(page, name="axe-operators-two-step")
+
+    # The operator's code is over 15 minutes old: the reset asks for it again first.
+    _age_second_factor(web_system, second_factor.account_of(web_system.operator_token()))
+    page.reload()
+    region = page.get_by_role("region", name=OPERATORS)
+    region.get_by_role("button", name=f"Reset two-step sign-in for {name}").click()
+    confirm = page.get_by_role("group", name="Confirm the reset")
+    expect(confirm).to_contain_text("recovery codes and passkeys stop working")
+    screenshot(page, "operators-two-step-confirm")
+    assert_accessible(page, name="axe-operators-two-step-confirm")
+    confirm.get_by_role("button", name=f"Yes, reset {name}'s two-step sign-in").click()
+    dialog = page.get_by_role("dialog", name="Enter your code again")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Code", exact=True).fill(second_factor.code_for(web_system.operator[0]))
+    dialog.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("status")).to_contain_text(f"{name}'s two-step sign-in was reset")
+    expect(_operator_row(region, name)).to_contain_text("Not set up")
+    expect(_operator_row(region, name)).to_contain_text("Nothing to reset")
+    resets = page.get_by_role("table", name="Two-step sign-in resets")
+    expect(resets.get_by_role("row").nth(1).get_by_role("rowheader")).to_have_text(name)
+    expect(resets.get_by_role("row").nth(1).get_by_role("cell").nth(1)).to_have_text(
+        "Operator")  # by whom, by name
+    screenshot(page, "operators-two-step-reset")
+    assert_accessible(page, name="axe-operators-two-step-reset")
+    no_script_errors(page)
+    # The reset operator's next sign-in sets the app up again.
+    answer = web_system.call("post", "/api/v1/auth/token", json={
+        "grant_type": "password", "email": other, "password": password})
+    assert answer.json()["second_factor"] == "enrol"
+
+    # On a phone: nothing wider than the screen.
+    phone = open_page(viewport=PHONE, name="phone")
+    phone.goto(web_system.url("/two-step"))
+    web_system.staff_signs_in(phone, *web_system.operator)
+    expect(phone.get_by_role("region", name=OPERATORS)).to_be_visible()
+    expect(phone.get_by_role("table", name="Two-step sign-in resets")).to_be_visible()
+    overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the phone"
+    screenshot(phone, "operators-two-step-phone")
+    assert_accessible(phone, name="axe-operators-two-step-phone")
+    no_script_errors(phone)
+
+
+def _passkey_only(web_system, email) -> None:
+    """As if this admin's only second factor were a passkey (a parent's passkey before
+    they became an admin): its app and recovery codes gone, a passkey kept, in the running
+    system's identity database."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from services.identity.models import accounts, passkeys, recovery_codes, second_factors
+    engine = sa.create_engine(f"sqlite:///{web_system.data_dir / 'identity.db'}")
+    try:
+        with engine.begin() as conn:
+            account = conn.execute(sa.select(accounts.c.id).where(
+                accounts.c.email == email)).scalar_one()
+            for table_ in (second_factors, recovery_codes):
+                conn.execute(table_.delete().where(table_.c.account_id == account))
+            conn.execute(passkeys.insert().values(
+                id=str(uuid.uuid4()), account_id=account, credential_id=uuid.uuid4().hex,
+                public_key=b"\x00", sign_count=0, name="Phone",
+                created_at=dt.datetime.now(dt.timezone.utc)))
+    finally:
+        engine.dispose()
+
+
+def test_a_passkey_only_admins_password_sets_up_no_app(web_system, page, open_page):
+    """A school admin whose only second factor is a passkey: the password alone leads to
+    "Sign in with your passkey", never to setting up an app; another admin sees the
+    passkey in the list and can reset it."""
+    school = web_system.create_school()
+    backup = _second_admin(web_system, school, name="Cai Passkey")
+    web_system.sign_in(backup, ADMIN_PASSWORD)  # its app set up, then taken away:
+    _passkey_only(web_system, backup)
+    phone = open_page(viewport=PHONE, name="phone")
+    phone.goto(web_system.url("/"))
+    phone.get_by_label("Email").fill(backup)
+    phone.get_by_label("Password").fill(ADMIN_PASSWORD)
+    phone.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page_heading(phone)).to_have_text("Sign in with your passkey")
+    expect(phone.get_by_role("img", name="QR code of your sign-in key, for your "
+                                       "authenticator app")).to_have_count(0)
+    expect(main_nav(phone, "Sign in")).to_have_count(0)
+    screenshot(phone, "passkey-only-password")
+    assert_accessible(phone, name="axe-passkey-only-password")
+    phone.goto(web_system.url("/two-step"))  # no way round it by address
+    expect(page_heading(phone)).to_have_text("Sign in with your passkey")
+    no_script_errors(phone)
+
+    page.goto(web_system.url("/two-step"))
+    web_system.staff_signs_in(page, school.admin_email, ADMIN_PASSWORD)
+    region = page.get_by_role("region", name=REGION)
+    expect(_row(region, "Cai Passkey")).to_contain_text("1 passkey")
+    region.get_by_role("button", name="Reset two-step sign-in for Cai Passkey").click()
+    page.get_by_role("group", name="Confirm the reset").get_by_role(
+        "button", name="Yes, reset Cai Passkey's two-step sign-in").click()
+    expect(page.get_by_role("status")).to_contain_text("Cai Passkey's two-step sign-in was reset")
+    expect(_row(region, "Cai Passkey")).to_contain_text("Nothing to reset")
+    screenshot(page, "passkey-only-reset")
+    assert_accessible(page, name="axe-passkey-only-reset")
+    no_script_errors(page)

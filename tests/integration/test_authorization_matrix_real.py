@@ -750,3 +750,25 @@ def test_an_operator_cannot_revoke_school_Bs_client_through_school_As_path(world
                           f"{client['client_id']}", w.system.operator)
     assert mixed.status_code == 404 and mixed.json["error"]["code"] == "not_found"
     assert _client_grant(w, ids) == 200
+
+
+# The operators' own lists (issue 25): they name no school's object, so no rule above
+# covers them. The operator alone reads them; every other caller gets the 404 an unknown
+# path gets, with nothing of the list in it.
+OPERATOR_ONLY_LISTS = ["/api/v1/accounts/second-factors",
+                       "/api/v1/accounts/second-factor-resets"]
+
+
+@pytest.mark.parametrize("path", OPERATOR_ONLY_LISTS)
+def test_the_operators_lists_answer_the_operator_alone(world, path):
+    w = world
+    listed = _ok(w.system.call("identity", "get", path, w.system.operator), 200)
+    assert "items" in listed
+    problems = []
+    for caller in CALLERS:
+        if caller == "operator":
+            continue
+        response = w.system.call("identity", "get", path, w.tokens[caller])
+        if response.status_code != 404 or "items" in (response.json or {}):
+            problems.append(f"{caller}: {response.status_code} {response.json}")
+    assert not problems, "other callers reached the operators' list:\n" + "\n".join(problems)

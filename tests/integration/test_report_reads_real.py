@@ -21,6 +21,7 @@ from services.reports import domain, schemas
 from services.reports.app import SPEC
 from services.reports.models import reports
 from services.reports.service import READ_REPORT
+from shared.contracts import typed as ev
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
 from shared.rights import Subject
@@ -57,36 +58,36 @@ def world(request, tmp_path):
     with rt.context.sessions() as session, session.begin():
         for staff_id, given, family in ((i.byron, "Ada", "Byron"),
                                         (i.turing, "Alan", "Turing")):
-            service.record_staff(session, [(school, {
+            service.record_staff(session, [(school, ev.StaffRecorded(**{
                 "staff_id": staff_id, "record_version": 1, "title": "Dr",
-                "given_name": given, "family_name": family})])
+                "given_name": given, "family_name": family}))])
         # Non-ASCII on purpose: the answer is ASCII with \u escapes, as Flask writes it.
         for sid, given, family, form in ((i.zoe, "Zoë", "Ångström", "7Q"),
                                          (i.sam, "Sam", "Rook", "8R")):
-            service.record_students(session, [(school, {
+            service.record_students(session, [(school, ev.StudentRecorded(**{
                 "student_id": sid, "record_version": 1, "given_name": given,
-                "family_name": family})])
-            service.record_placements(session, [(school, {
+                "family_name": family}))])
+            service.record_placements(session, [(school, ev.StudentPlacementRecorded(**{
                 "student_id": sid, "record_version": 1, "form_group": form,
-                "year_group": 7})])
+                "year_group": 7}))])
         for class_id, name, subject, teacher in ((i.maths, "7 Maths", "Maths", i.byron),
                                                  (i.art, "7 Art", "Art", i.turing)):
-            service.record_classes(session, [(school, {
+            service.record_classes(session, [(school, ev.ClassRecorded(**{
                 "class_id": class_id, "record_version": 1, "name": name, "subject": subject,
-                "teacher_ids": [teacher], "student_ids": [i.zoe, i.sam]})])
+                "teacher_ids": [teacher], "student_ids": [i.zoe, i.sam]}))])
         for sid in (i.zoe, i.sam):
             for class_id, kind, value, more in (
                     (i.maths, "mark", "67", {"out_of": 80, "topic": "Fractions"}),
                     (i.maths, "grade", "B", {}), (i.art, "target", "A*", {})):
-                service.record_attainments(session, [(school, {
+                service.record_attainments(session, [(school, ev.AttainmentRecorded(**{
                     "attainment_id": str(uuid.uuid4()), "record_version": 1,
                     "student_id": sid, "class_id": class_id, "period": PERIOD,
-                    "kind": kind, "value": value, **more})])
+                    "kind": kind, "value": value, **more}))])
             for class_id, kind in ((i.maths, "effort"), (None, "attendance")):
-                service.record_characteristics(session, [(school, {
-                    "characteristic_id": str(uuid.uuid4()), "record_version": 1,
-                    "student_id": sid, "class_id": class_id, "period": PERIOD,
-                    "kind": kind, "value": "Good"})])
+                service.record_characteristics(session, [(school, ev.CharacteristicRecorded(
+                    characteristic_id=str(uuid.uuid4()), record_version=1,
+                    student_id=sid, class_id=class_id, period=PERIOD,
+                    kind=kind, value="Good"))])
         # Zoë's parent is on the school's records twice (two guardian records, one
         # account); Sam's once; one more parent of Zoë has not verified.
         for account, guardian, sid, verified in (
@@ -94,12 +95,12 @@ def world(request, tmp_path):
                 (i.zoe_parent, i.zoe_guardian_2, i.zoe, True),
                 (i.sam_parent, i.sam_guardian, i.sam, True),
                 (i.pending_parent, i.pending_guardian, i.zoe, False)):
-            service.link_changed(session, school, {
+            service.link_changed(session, school, ev.ParentVerified(**{
                 "link_id": guardian, "account_id": account, "guardian_id": guardian,
-                "student_id": sid, "record_version": 1}, verified)
+                "student_id": sid, "record_version": 1}), verified)
         for account, sid in ((i.zoe_login, i.zoe), (i.sam_login, i.sam)):
-            service.student_account(session, {"role": "student", "account_id": account,
-                                              "student_ids": [sid]}, school)
+            service.student_account(session, ev.AccountActivated(
+                role="student", account_id=account, student_ids=[sid]), school)
     w.tokens = {
         "zoe_parent": w.signer.issue(i.zoe_parent, "parent", [school]),
         "sam_parent": w.signer.issue(i.sam_parent, "parent", [school]),
@@ -178,9 +179,9 @@ def test_everyone_else_gets_the_404_of_a_missing_report(world):
     # A link revoked (or locked) stops the read at once.
     with w.rt.context.sessions() as session, session.begin():
         for guardian in (w.id.zoe_guardian, w.id.zoe_guardian_2):
-            w.service.link_changed(session, w.school, {
+            w.service.link_changed(session, w.school, ev.LinkRevoked(**{
                 "link_id": guardian, "account_id": w.id.zoe_parent, "guardian_id": guardian,
-                "student_id": w.id.zoe, "record_version": 2}, False)
+                "student_id": w.id.zoe, "record_version": 2}), False)
     response = read(w, report_id, "zoe_parent")
     assert (response.status_code, response.json) == nothing
     assert read(w, report_id, "zoe_login").status_code == 200

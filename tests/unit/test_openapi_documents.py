@@ -292,3 +292,56 @@ def test_the_example_check_catches_a_wrong_example():
                                        "example": {"id": 7}}}}}}}}}
     with pytest.raises(AssertionError, match="GET /x 200 application/json: 7 is not"):
         test_every_example_fits_its_schema(broken)
+
+
+def _resolved(doc, node):
+    """A `$ref` of the document's components, followed; anything else as it is."""
+    while isinstance(node, dict) and "$ref" in node:
+        *_, kind, name = node["$ref"].split("/")
+        node = doc["components"][kind][name]
+    return node
+
+
+def test_every_operation_takes_accept_language_and_answers_content_language(doc):
+    """Every operation honours Accept-Language (cy or en; errors come back in Welsh) and
+    every answer, success or error, says its language in Content-Language (issue 28)."""
+    silent = []
+    for name, op in operations(doc):
+        headers = {p.get("name") for p in (_resolved(doc, p) for p in op.get("parameters", []))
+                   if p.get("in") == "header"}
+        if "Accept-Language" not in headers:
+            silent.append(f"{name}: no Accept-Language")
+        for status, answer in op["responses"].items():
+            said = _resolved(doc, answer).get("headers", {}).get("Content-Language")
+            if _resolved(doc, said or {}).get("schema", {}).get("enum") != ["cy", "en"]:
+                silent.append(f"{name} {status}: no Content-Language")
+    assert not silent, silent
+
+
+def test_an_answer_says_the_language_it_was_asked_for():
+    """What the documents say is what the services do: a success answer says
+    Content-Language too (an error's says it as it is translated)."""
+    import importlib
+    import tempfile
+    from dataclasses import replace
+    from pathlib import Path
+
+    from shared.config import Settings
+    from shared.service import ServiceRuntime
+    with tempfile.TemporaryDirectory(prefix="pp-language-") as data_dir:
+        settings = replace(Settings(), data_dir=Path(data_dir), database_urls={
+            "identity": "postgresql+psycopg://nobody@127.0.0.1:9/none"})
+        runtime = ServiceRuntime(importlib.import_module("services.identity.app").SPEC,
+                                 settings)
+        try:
+            client = runtime.create_app().test_client()
+            for asked, said in (("cy", "cy"), ("cy-GB,en;q=0.5", "cy"), (None, "en")):
+                headers = {"Accept-Language": asked} if asked else {}
+                document = client.get("/openapi/identity/openapi.json", headers=headers)
+                assert document.status_code == 200
+                assert document.headers["Content-Language"] == said, asked
+                refused = client.get("/api/v1/me", headers=headers)  # no token: 401
+                assert refused.status_code == 401
+                assert refused.headers["Content-Language"] == said, asked
+        finally:
+            runtime.engine.dispose()

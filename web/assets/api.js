@@ -12,7 +12,8 @@ let accessToken = null;
 let accessExpiresAt = 0;
 let refreshing = null; // one refresh at a time: a rotated token used twice revokes the sign-in
 // Staff and operators: where the sign-in stands with its second factor ("enrol",
-// "required", "passed"); null for the roles that need none.
+// "required", "passkey" (only a passkey: sign in with it), "passed"); null for the roles
+// that need none.
 let secondFactor = null;
 // The console's prompt for the authenticator code again (second-factor.js), for the
 // gravest actions when the code is older than 15 minutes: resolves true once passed.
@@ -154,7 +155,8 @@ export async function signInWithPasskey(challengeId, credential) {
                               { challenge_id: challengeId, credential }));
 }
 
-/** "enrol" or "required" while a staff sign-in has still to pass its second factor. */
+/** "enrol", "required" or "passkey" while a staff sign-in has still to pass its second
+ *  factor. */
 export function secondFactorState() {
   return secondFactor;
 }

@@ -233,7 +233,7 @@ function passkeySignIn(problem) {
 
 /** Staff and operators: the password is not enough until the second factor is passed. */
 function needsSecondFactor() {
-  return ["enrol", "required"].includes(api.secondFactorState());
+  return ["enrol", "required", "passkey"].includes(api.secondFactorState());
 }
 
 async function afterSignIn() {

@@ -1,22 +1,27 @@
 // The operator's console (issue 15): schools with their authorisation records, their
 // administrators and school-system credentials, offboarding with each service's progress,
-// and new versions of the privacy notice. Only the public API; the accessible names the
+// new versions of the privacy notice, and the operators' two-step sign-in. Only the public
+// API; every text is in the web catalogues (i18n.js, issue 29); the accessible names the
 // browser tests rely on are listed in web/README.md ("Operator console").
 
 import * as api from "./api.js";
 import { formatDate, h, uniqueId } from "./dom.js";
-import { ownTwoStepSection, schoolTwoStepSection } from "./two-step.js";
+import { N_, t, texts } from "./i18n.js";
+import { operatorTwoStepSection, ownTwoStepSection, schoolTwoStepSection } from "./two-step.js";
 import { allPages, announce, announceError, button, checkbox, explainError, field, form,
-         navigate, plural, saveDownload, SERVICE_TEXT, session, show, summary, table } from "./ui.js";
+         navigate, saveDownload, SERVICE_TEXT, session, show, summary, table } from "./ui.js";
 
-const SCHOOL_STATE = { active: "Active", offboarding: "Offboarding", offboarded: "Offboarded" };
-const ANSWER_TEXT = { pending: "Waiting", done: "Erased", failed: "Failed" };
+const SCHOOL_STATE = texts({ active: N_("Active"), offboarding: N_("Offboarding"),
+                             offboarded: N_("Offboarded") });
+const ANSWER_TEXT = texts({ pending: N_("Waiting"), done: N_("Erased"), failed: N_("Failed") });
+const OFFBOARDING_STATE = texts({ in_progress: N_("In progress"), completed: N_("Completed"),
+                                  failed: N_("Failed") });
 const POLL_MS = 1500; // offboarding progress: each service answers within seconds
 const UUID = "[0-9a-fA-F-]{36}";
 
 export function navItems() {
-  return [["Schools", "/schools"], ["Privacy notice", "/privacy-notices"],
-          ["Two-step sign-in", "/two-step"], ["Sign out", "/sign-out"]];
+  return [[t("Schools"), "/schools"], [t("Privacy notice"), "/privacy-notices"],
+          [t("Two-step sign-in"), "/two-step"], [t("Sign out"), "/sign-out"]];
 }
 
 export async function route(path) {
@@ -25,9 +30,15 @@ export async function route(path) {
   else if (path === "/schools/new") newSchoolScreen();
   else if (match) await schoolScreen(match[1].toLowerCase());
   else if (path === "/privacy-notices") await noticesScreen();
-  else if (path === "/two-step") show("Two-step sign-in", ownTwoStepSection());
+  else if (path === "/two-step") await twoStepScreen();
   else return false;
   return true;
+}
+
+/** Two-step sign-in: the operators' (resetting another's) and one's own. */
+async function twoStepScreen() {
+  const operators = await operatorTwoStepSection(session.me && session.me.id);
+  show(t("Two-step sign-in"), operators, ownTwoStepSection());
 }
 
 // --- small pieces ---------------------------------------------------------------------------
@@ -81,26 +92,28 @@ function confirmBox(title, text, yesLabel, onYes, onNo) {
     h("div", { class: "actions" },
       h("button", { type: "button", class: "button button--danger", onclick: yes }, yesLabel),
       h("button", { type: "button", class: "button button--secondary", onclick: onNo },
-        "Cancel")));
+        t("Cancel"))));
   return box;
 }
 
 // --- schools --------------------------------------------------------------------------------
 
 function authorisationText(authorisation) {
-  if (!authorisation) return "Not recorded";
-  const parts = [authorisation.reference || "No reference"];
-  if (authorisation.authorised_by) parts.push(`signed off by ${authorisation.authorised_by}`);
-  if (authorisation.date) parts.push(`on ${formatDate(authorisation.date)}`);
+  if (!authorisation) return t("Not recorded");
+  const parts = [authorisation.reference || t("No reference")];
+  if (authorisation.authorised_by) parts.push(t("signed off by {name}", { name: authorisation.authorised_by }));
+  if (authorisation.date) parts.push(t("on {date}", { date: formatDate(authorisation.date) }));
   return parts.join(", ");
 }
 
 function progressText(offboarding) {
   const answers = Object.values(offboarding.services || {});
   const erased = answers.filter((a) => a === "done").length;
-  if (offboarding.status === "completed") return "every part has erased its data";
-  if (answers.some((a) => a === "failed")) return `${erased} of ${answers.length} parts erased, some failed`;
-  return `${erased} of ${answers.length} parts erased`;
+  if (offboarding.status === "completed") return t("every part has erased its data");
+  if (answers.some((a) => a === "failed")) {
+    return t("{erased} of {total} parts erased, some failed", { erased, total: answers.length });
+  }
+  return t("{erased} of {total} parts erased", { erased, total: answers.length });
 }
 
 function stateText(school, offboarding) {
@@ -116,41 +129,41 @@ async function schoolsScreen() {
   const progress = Object.fromEntries(offboardings.map((o) => [o.school_id, o]));
   schools.sort((a, b) => (a.status === "active" ? 0 : 1) - (b.status === "active" ? 0 : 1)
     || a.name.localeCompare(b.name, "en-GB"));
-  show("Schools",
-    h("p", {}, "The schools Pupil Progress processes data for. Each is the data controller; it is activated on its written authorisation and offboarded when its contract ends."),
-    h("p", {}, h("a", { href: "/schools/new", class: "button" }, "Add a school")),
+  show(t("Schools"),
+    h("p", {}, t("The schools Pupil Progress processes data for. Each is the data controller; it is activated on its written authorisation and offboarded when its contract ends.")),
+    h("p", {}, h("a", { href: "/schools/new", class: "button" }, t("Add a school"))),
     schools.length
-      ? table("Schools and their authorisation",
-        ["School", "State", "Authorisation", "Student accounts"],
+      ? table(t("Schools and their authorisation"),
+        [t("School"), t("State"), t("Authorisation"), t("Student accounts")],
         schools.map((school) => h("tr", {},
           h("th", { scope: "row" },
             h("a", { href: `/schools/${encodeURIComponent(school.id)}` }, school.name)),
           h("td", {}, stateText(school, progress[school.id])),
           h("td", {}, authorisationText(school.authorisation)),
-          h("td", {}, school.student_accounts ? "On" : "Off"))))
-      : h("p", {}, "There are no schools yet."));
+          h("td", {}, school.student_accounts ? t("On") : t("Off")))))
+      : h("p", {}, t("There are no schools yet.")));
 }
 
 function newSchoolScreen() {
-  const name = field({ label: "School name", name: "name", autocomplete: "off" });
-  const reference = field({ label: "Reference", name: "reference", autocomplete: "off",
-                            hint: "The school's data protection assessment or agreement, e.g. DPIA-2026-014." });
-  const by = field({ label: "Authorised by", name: "authorised_by", autocomplete: "off",
-                     hint: "Who signed it off for the school, e.g. the headteacher." });
-  const date = field({ label: "Date authorised", name: "date", type: "date" });
-  const students = checkbox("Students get their own accounts", false,
-    "Students with an email address in the school's data are invited to read their own reports.");
+  const name = field({ label: t("School name"), name: "name", autocomplete: "off" });
+  const reference = field({ label: t("Reference"), name: "reference", autocomplete: "off",
+                            hint: t("The school's data protection assessment or agreement, e.g. DPIA-2026-014.") });
+  const by = field({ label: t("Authorised by"), name: "authorised_by", autocomplete: "off",
+                     hint: t("Who signed it off for the school, e.g. the headteacher.") });
+  const date = field({ label: t("Date authorised"), name: "date", type: "date" });
+  const students = checkbox(t("Students get their own accounts"), false,
+    t("Students with an email address in the school's data are invited to read their own reports."));
   const fields = { name, "authorisation.reference": reference,
                    "authorisation.authorised_by": by, "authorisation.date": date };
 
   const submit = async () => {
-    const missing = [[name, "Enter the school's name."], [reference, "Enter the authorisation's reference."],
-                     [by, "Enter who authorised it."], [date, "Enter the date it was authorised."]]
+    const missing = [[name, t("Enter the school's name.")], [reference, t("Enter the authorisation's reference.")],
+                     [by, t("Enter who authorised it.")], [date, t("Enter the date it was authorised.")]]
       .filter(([entry, message]) => { entry.setError(entry.input.value.trim() ? null : message);
                                       return !entry.input.value.trim(); });
     if (missing.length) {
       missing[0][0].input.focus();
-      announceError(`${plural(missing.length, "field")} to complete.`);
+      announceError(t("{count} fields to complete.", { count: missing.length }));
       return;
     }
     try {
@@ -161,26 +174,27 @@ function newSchoolScreen() {
                          authorised_by: by.input.value.trim(), date: date.input.value },
       });
       await navigate(`/schools/${encodeURIComponent(created.id)}`);
-      announce(`${name.input.value.trim()} is active. Next: invite its administrator and issue its system's credentials.`);
+      announce(t("{school} is active. Next: invite its administrator and issue its system's credentials.",
+                 { school: name.input.value.trim() }));
     } catch (error) {
       if (error.status === 422 && showFieldErrors(error, fields)) {
-        announceError("Some fields need correcting.");
+        announceError(t("Some fields need correcting."));
         return;
       }
       announceError(explainError(error));
     }
   };
 
-  show("Add a school",
-    h("p", {}, "The school is active as soon as it is added. Record the authorisation it gave: Pupil Progress processes its data only on that instruction."),
+  show(t("Add a school"),
+    h("p", {}, t("The school is active as soon as it is added. Record the authorisation it gave: Pupil Progress processes its data only on that instruction.")),
     form(submit,
       name.wrapper,
       h("fieldset", { class: "fieldset" },
-        h("legend", {}, "The school's authorisation"),
+        h("legend", {}, t("The school's authorisation")),
         reference.wrapper, by.wrapper, date.wrapper),
       students.wrapper,
-      button("Add the school")),
-    h("p", {}, h("a", { href: "/schools" }, "Back to the schools")));
+      button(t("Add the school"))),
+    h("p", {}, h("a", { href: "/schools" }, t("Back to the schools"))));
 }
 
 async function loadSchool(schoolId) {
@@ -195,8 +209,8 @@ async function loadSchool(schoolId) {
 async function schoolScreen(schoolId) {
   const school = await loadSchool(schoolId);
   if (!school) {
-    show("School not found", h("p", {}, "There is no school with this address."),
-      h("p", {}, h("a", { href: "/schools" }, "All schools")));
+    show(t("School not found"), h("p", {}, t("There is no school with this address.")),
+      h("p", {}, h("a", { href: "/schools" }, t("All schools"))));
     return;
   }
   const active = school.status === "active";
@@ -204,30 +218,30 @@ async function schoolScreen(schoolId) {
   const twoStep = active ? await schoolTwoStepSection(school.id, session.me && session.me.id) : null;
   show(school.name,
     summary([
-      ["State", SCHOOL_STATE[school.status] || school.status],
-      ["Added on", formatDate(school.created_at)],
-      ["Authorisation reference", auth && auth.reference ? auth.reference : "Not recorded"],
-      ["Authorised by", auth && auth.authorised_by ? auth.authorised_by
-        : (school.status === "offboarded" ? "Erased at offboarding" : "Not recorded")],
-      ["Date authorised", auth && auth.date ? formatDate(auth.date) : "Not recorded"],
-      school.offboarded_at ? ["Offboarding started", formatDate(school.offboarded_at)] : null,
+      [t("State"), SCHOOL_STATE[school.status] || school.status],
+      [t("Added on"), formatDate(school.created_at)],
+      [t("Authorisation reference"), auth && auth.reference ? auth.reference : t("Not recorded")],
+      [t("Authorised by"), auth && auth.authorised_by ? auth.authorised_by
+        : (school.status === "offboarded" ? t("Erased at offboarding") : t("Not recorded"))],
+      [t("Date authorised"), auth && auth.date ? formatDate(auth.date) : t("Not recorded")],
+      school.offboarded_at ? [t("Offboarding started"), formatDate(school.offboarded_at)] : null,
     ]),
     active ? settingsSection(school) : null,
     active ? adminsSection(school) : null,
     twoStep,
     active ? credentialsSection(school) : null,
     offboardingSection(school),
-    h("p", {}, h("a", { href: "/schools" }, "All schools")));
+    h("p", {}, h("a", { href: "/schools" }, t("All schools"))));
 }
 
 function settingsSection(school) {
-  const students = checkbox("Students get their own accounts", school.student_accounts,
-    "Students with an email address in the school's data are invited to read their own reports.");
+  const students = checkbox(t("Students get their own accounts"), school.student_accounts,
+    t("Students with an email address in the school's data are invited to read their own reports."));
   // The school office: shown to its parents wherever the app says "contact the school".
-  const email = field({ label: "Office email", type: "email", name: "office-email", required: false,
-                        autocomplete: "off", hint: "Parents see it wherever the app asks them to contact the school." });
-  const phone = field({ label: "Office phone", type: "tel", name: "office-phone", required: false,
-                        autocomplete: "off", hint: "For example 01632 960 123." });
+  const email = field({ label: t("Office email"), type: "email", name: "office-email", required: false,
+                        autocomplete: "off", hint: t("Parents see it wherever the app asks them to contact the school.") });
+  const phone = field({ label: t("Office phone"), type: "tel", name: "office-phone", required: false,
+                        autocomplete: "off", hint: t("For example 01632 960 123.") });
   email.input.value = school.office_email || "";
   phone.input.value = school.office_phone || "";
   const submit = async () => {
@@ -241,7 +255,10 @@ function settingsSection(school) {
       students.input.checked = saved.student_accounts;
       email.input.value = saved.office_email || "";
       phone.input.value = saved.office_phone || "";
-      announce(`Saved: students ${saved.student_accounts ? "get" : "do not get"} their own accounts; the office's contact is ${[saved.office_email, saved.office_phone].filter(Boolean).join(", ") || "not given"}.`);
+      const contact = [saved.office_email, saved.office_phone].filter(Boolean).join(", ") || t("not given");
+      announce(saved.student_accounts
+        ? t("Saved: students get their own accounts; the office's contact is {contact}.", { contact })
+        : t("Saved: students do not get their own accounts; the office's contact is {contact}.", { contact }));
     } catch (error) {
       const fields = error.fields || {};
       if (fields.office_email) email.setError(fields.office_email[0]);
@@ -251,8 +268,8 @@ function settingsSection(school) {
       else if (fields.office_phone) phone.input.focus();
     }
   };
-  return region("Settings", form(submit, students.wrapper, email.wrapper, phone.wrapper,
-                                 button("Save the settings")));
+  return region(t("Settings"), form(submit, students.wrapper, email.wrapper, phone.wrapper,
+                                    button(t("Save the settings"))));
 }
 
 // --- administrators -------------------------------------------------------------------------
@@ -265,34 +282,34 @@ function adminRow(school, admin) {
       try {
         await api.call("POST", `/api/v1/accounts/${encodeURIComponent(admin.id)}/invitation`
                                + `?school_id=${encodeURIComponent(school.id)}`);
-        announce(`A new invitation has been sent to ${admin.name}. The earlier link no longer works.`);
+        announce(t("A new invitation has been sent to {name}. The earlier link no longer works.", { name: admin.name }));
       } catch (error) {
         announceError(error.status === 429
-          ? "Invitations to this person are capped each hour: please try again later."
+          ? t("Invitations to this person are capped each hour: please try again later.")
           : explainError(error));
       } finally {
         target.disabled = false;
       }
-    } }, `Send ${admin.name} a new invitation`)
+    } }, t("Send {name} a new invitation", { name: admin.name }))
     : null;
   return h("tr", { dataset: { account: admin.id } },
     h("th", { scope: "row" }, admin.name),
     h("td", {}, admin.email),
     h("td", {}, admin.status === "active"
-      ? `Active since ${formatDate(admin.activated_at)}`
-      : `Invited on ${formatDate(admin.invited_at)}`),
+      ? t("Active since {date}", { date: formatDate(admin.activated_at) })
+      : t("Invited on {date}", { date: formatDate(admin.invited_at) })),
     h("td", {}, resend || "—"));
 }
 
 function adminsSection(school) {
   const rows = h("tbody", {}, school.admins.map((admin) => adminRow(school, admin)));
-  const listed = table("Administrators of the school", ["Name", "Email", "State", "Invitation"],
-                          rows, { hidden: school.admins.length === 0 });
-  const none = h("p", { hidden: school.admins.length > 0 }, "No administrator yet: invite the school's first one below.");
-  const name = field({ label: "Name", name: "admin_name", autocomplete: "off" });
-  const email = field({ label: "Email", name: "admin_email", type: "email", autocomplete: "off" });
+  const listed = table(t("Administrators of the school"), [t("Name"), t("Email"), t("State"), t("Invitation")],
+                       rows, { hidden: school.admins.length === 0 });
+  const none = h("p", { hidden: school.admins.length > 0 }, t("No administrator yet: invite the school's first one below."));
+  const name = field({ label: t("Name"), name: "admin_name", autocomplete: "off" });
+  const email = field({ label: t("Email"), name: "admin_email", type: "email", autocomplete: "off" });
   const submit = async () => {
-    const blanks = [[name, "Enter the administrator's name."], [email, "Enter their email address."]]
+    const blanks = [[name, t("Enter the administrator's name.")], [email, t("Enter their email address.")]]
       .filter(([entry, message]) => { entry.setError(entry.input.value.trim() ? null : message);
                                       return !entry.input.value.trim(); });
     if (blanks.length) {
@@ -311,7 +328,7 @@ function adminsSection(school) {
       none.hidden = true;
       name.input.value = "";
       email.input.value = "";
-      announce(`Invitation sent to ${body.name}: they choose a password from the email's link.`);
+      announce(t("Invitation sent to {name}: they choose a password from the email's link.", { name: body.name }));
     } catch (error) {
       if (error.status === 409) {
         email.setError(error.message);
@@ -320,27 +337,27 @@ function adminsSection(school) {
         return;
       }
       if (error.status === 422 && showFieldErrors(error, { name, email })) {
-        announceError("Some fields need correcting.");
+        announceError(t("Some fields need correcting."));
         return;
       }
       announceError(explainError(error));
     }
   };
-  return region("School administrators",
-    h("p", { class: "hint" }, "Names and email addresses of the school's administrators are shown to operators only, to set the school up."),
+  return region(t("School administrators"),
+    h("p", { class: "hint" }, t("Names and email addresses of the school's administrators are shown to operators only, to set the school up.")),
     none, listed,
-    h("h3", {}, "Invite a school administrator"),
-    form(submit, name.wrapper, email.wrapper, button("Send the invitation")));
+    h("h3", {}, t("Invite a school administrator")),
+    form(submit, name.wrapper, email.wrapper, button(t("Send the invitation"))));
 }
 
 // --- school-system credentials ----------------------------------------------------------------
 
 function credentialsSection(school) {
-  const section = region("School-system credentials",
-    h("p", {}, "The school's management information system pushes its data with these credentials (client credentials). Each school's system can reach only that school's intake."));
+  const section = region(t("School-system credentials"),
+    h("p", {}, t("The school's management information system pushes its data with these credentials (client credentials). Each school's system can reach only that school's intake.")));
   const rows = h("tbody", {});
-  const listed = table("Credentials issued", ["Client id", "Issued", "State", "Action"], rows);
-  const none = h("p", {}, "No credentials issued yet.");
+  const listed = table(t("Credentials issued"), [t("Client id"), t("Issued"), t("State"), t("Action")], rows);
+  const none = h("p", {}, t("No credentials issued yet."));
   const fresh = h("div", { class: "fresh-secret-slot" });
 
   const redraw = (clients) => {
@@ -359,13 +376,13 @@ function credentialsSection(school) {
       redraw(school.clients);
       fresh.replaceChildren(freshSecret(client, () => { fresh.replaceChildren(); issue.focus(); }));
       fresh.querySelector("h3").focus();
-      announce("New credentials issued. The secret is shown only once: copy it now.");
+      announce(t("New credentials issued. The secret is shown only once: copy it now."));
     } catch (error) {
       announceError(explainError(error));
     } finally {
       issue.disabled = false;
     }
-  } }, "Issue new credentials");
+  } }, t("Issue new credentials"));
   section.append(none, listed, fresh, h("div", { class: "actions" }, issue));
   return section;
 }
@@ -382,21 +399,21 @@ function freshSecret(client, onDone) {
   const copy = h("button", { type: "button", class: "button button--secondary", onclick: async () => {
     try {
       await navigator.clipboard.writeText(client.client_secret);
-      announce("The secret is copied.");
+      announce(t("The secret is copied."));
     } catch {
       secret.select();
-      announceError("The browser did not allow copying: the secret is selected, copy it with the keyboard.");
+      announceError(t("The browser did not allow copying: the secret is selected, copy it with the keyboard."));
     }
-  } }, "Copy the secret");
+  } }, t("Copy the secret"));
   return h("section", { class: "notice fresh-secret", "aria-labelledby": headingId },
-    h("h3", { id: headingId, tabindex: "-1" }, "New credentials: the secret is shown only once"),
-    h("p", { id: noteId, class: "once" }, "Shown only once: copy the secret now and give it to the school's system securely. Pupil Progress keeps only a hash of it and cannot show it again; if it is lost, issue new credentials and revoke these."),
-    h("div", { class: "field" }, h("label", { for: idField }, "Client id"),
+    h("h3", { id: headingId, tabindex: "-1" }, t("New credentials: the secret is shown only once")),
+    h("p", { id: noteId, class: "once" }, t("Shown only once: copy the secret now and give it to the school's system securely. Pupil Progress keeps only a hash of it and cannot show it again; if it is lost, issue new credentials and revoke these.")),
+    h("div", { class: "field" }, h("label", { for: idField }, t("Client id")),
       h("input", { type: "text", id: idField, class: "code", readonly: true,
                    value: client.client_id, autocomplete: "off", spellcheck: "false" })),
-    h("div", { class: "field" }, h("label", { for: secretField }, "Client secret"), secret),
+    h("div", { class: "field" }, h("label", { for: secretField }, t("Client secret")), secret),
     h("div", { class: "actions" }, copy,
-      h("button", { type: "button", class: "button", onclick: onDone }, "I have copied the secret")));
+      h("button", { type: "button", class: "button", onclick: onDone }, t("I have copied the secret"))));
 }
 
 function clientRow(school, client, section, redraw) {
@@ -404,18 +421,18 @@ function clientRow(school, client, section, redraw) {
   let action = "—";
   if (!client.revoked_at) {
     const revoke = h("button", { type: "button", class: "button button--secondary",
-                                 "aria-label": `Revoke ${client.client_id}` }, "Revoke");
+                                 "aria-label": t("Revoke {client}", { client: client.client_id }) }, t("Revoke"));
     revoke.addEventListener("click", () => {
-      const box = confirmBox(`Revoke credentials ${short}…?`,
-        "The school's system can no longer get a token with them; tokens it already has stop working within 15 minutes.",
-        "Yes, revoke them",
+      const box = confirmBox(t("Revoke credentials {client}…?", { client: short }),
+        t("The school's system can no longer get a token with them; tokens it already has stop working within 15 minutes."),
+        t("Yes, revoke them"),
         async () => {
           try {
             await api.call("DELETE", `/api/v1/schools/${encodeURIComponent(school.id)}/clients/${encodeURIComponent(client.client_id)}`);
             client.revoked_at = new Date().toISOString();
             box.remove();
             redraw(school.clients);
-            announce(`Credentials ${short}… revoked.`);
+            announce(t("Credentials {client}… revoked.", { client: short }));
             section.querySelector("h2").focus();
           } catch (error) {
             announceError(explainError(error));
@@ -431,7 +448,7 @@ function clientRow(school, client, section, redraw) {
   return h("tr", {},
     h("th", { scope: "row" }, h("code", {}, client.client_id)),
     h("td", {}, formatDate(client.created_at)),
-    h("td", {}, client.revoked_at ? `Revoked on ${formatDate(client.revoked_at)}` : "In use"),
+    h("td", {}, client.revoked_at ? t("Revoked on {date}", { date: formatDate(client.revoked_at) }) : t("In use")),
     h("td", {}, action));
 }
 
@@ -440,19 +457,19 @@ function clientRow(school, client, section, redraw) {
 function offboardingSection(school) {
   if (school.status === "active") {
     const start = h("button", { type: "button", class: "button button--danger" },
-      `Offboard ${school.name}`);
-    const section = region("Offboarding",
-      h("p", {}, "When the school's contract ends, offboarding stops it at once (its people can no longer sign in, its system can no longer push) and every part of Pupil Progress erases the school's data. This cannot be undone."),
+      t("Offboard {school}", { school: school.name }));
+    const section = region(t("Offboarding"),
+      h("p", {}, t("When the school's contract ends, offboarding stops it at once (its people can no longer sign in, its system can no longer push) and every part of Pupil Progress erases the school's data. This cannot be undone.")),
       h("div", { class: "actions" }, start));
     start.addEventListener("click", () => {
-      const box = confirmBox(`Offboard ${school.name}?`,
-        "Every part of Pupil Progress erases this school's data: reports, links, accounts, requests in progress. Only the school's name and its offboarding are kept.",
-        `Yes, offboard ${school.name}`,
+      const box = confirmBox(t("Offboard {school}?", { school: school.name }),
+        t("Every part of Pupil Progress erases this school's data: reports, links, accounts, requests in progress. Only the school's name and its offboarding are kept."),
+        t("Yes, offboard {school}", { school: school.name }),
         async () => {
           try {
             await api.call("DELETE", `/api/v1/schools/${encodeURIComponent(school.id)}`);
             await navigate(`/schools/${encodeURIComponent(school.id)}`, { replace: true });
-            announce(`Offboarding ${school.name}: each part of the system is erasing its data.`);
+            announce(t("Offboarding {school}: each part of the system is erasing its data.", { school: school.name }));
           } catch (error) {
             announceError(explainError(error));
           }
@@ -464,23 +481,23 @@ function offboardingSection(school) {
     });
     return section;
   }
-  const state = h("p", { class: "offboarding-state" }, "Waiting for the first answers…");
+  const state = h("p", { class: "offboarding-state" }, t("Waiting for the first answers…"));
   const listId = uniqueId("progress");
   const list = h("ul", { class: "progress-list", id: listId,
-                         "aria-label": "Progress in each part of the system" });
+                         "aria-label": t("Progress in each part of the system") });
   const certificate = h("div", { hidden: true },
-    h("p", {}, "The offboarding certificate is every part's signed statement that the school's data is gone, with no personal data in it; anyone can check the signatures without us."),
+    h("p", {}, t("The offboarding certificate is every part's signed statement that the school's data is gone, with no personal data in it; anyone can check the signatures without us.")),
     h("div", { class: "actions" }, h("button", { type: "button", class: "button button--secondary", onclick: async () => {
       try {
         await saveDownload(await api.callRaw("GET", `/api/v1/offboardings/${encodeURIComponent(school.id)}/receipt`),
           `offboarding-${school.id}.jws`);
-        announce("The offboarding certificate is downloaded.");
+        announce(t("The offboarding certificate is downloaded."));
       } catch (error) {
         announceError(explainError(error));
       }
-    } }, "Download the offboarding certificate")));
-  const section = region("Offboarding progress",
-    h("p", {}, "Each part of the system erases the school's data and says so; the offboarding is complete when every part has."),
+    } }, t("Download the offboarding certificate"))));
+  const section = region(t("Offboarding progress"),
+    h("p", {}, t("Each part of the system erases the school's data and says so; the offboarding is complete when every part has.")),
     state, list, certificate);
   followOffboarding(school, section, state, list, certificate);
   return section;
@@ -499,7 +516,7 @@ async function followOffboarding(school, section, state, list, certificate) {
       offboarding = await api.call("GET", `/api/v1/offboardings/${encodeURIComponent(school.id)}`);
     } catch (error) {
       // 404: dsar has not had SchoolOffboarded yet, a moment after the request.
-      if (error.status !== 404) state.textContent = `The progress could not be read (${explainError(error)}). Trying again…`;
+      if (error.status !== 404) state.textContent = t("The progress could not be read ({problem}). Trying again…", { problem: explainError(error) });
       watched = true;
       continue;
     }
@@ -512,8 +529,8 @@ async function followOffboarding(school, section, state, list, certificate) {
     }
     if (watched) {
       announce(offboarding.status === "completed"
-        ? `Offboarding of ${school.name} is complete: every part of the system has erased its data.`
-        : `Offboarding of ${school.name} failed in some parts of the system.`);
+        ? t("Offboarding of {school} is complete: every part of the system has erased its data.", { school: school.name })
+        : t("Offboarding of {school} failed in some parts of the system.", { school: school.name }));
     }
     return;
   }
@@ -524,14 +541,13 @@ function drawProgress(offboarding, state, list) {
   const erased = entries.filter(([, answer]) => answer === "done").length;
   state.replaceChildren(
     h("span", { class: `badge badge--${offboarding.status}` },
-      { in_progress: "In progress", completed: "Completed", failed: "Failed" }[offboarding.status]
-        || offboarding.status),
+      OFFBOARDING_STATE[offboarding.status] || offboarding.status),
     " ",
     offboarding.status === "completed"
-      ? `Every part of the system erased the school's data (completed on ${formatDate(offboarding.completed_at)}).`
-      : `${erased} of ${plural(entries.length, "part")} of the system have erased the school's data.`);
+      ? t("Every part of the system erased the school's data (completed on {date}).", { date: formatDate(offboarding.completed_at) })
+      : t("{erased} of {count} parts of the system have erased the school's data.", { erased, count: entries.length }));
   list.replaceChildren(...entries.map(([service, answer]) => h("li", { class: `answer answer--${answer}` },
-    `${serviceName(service)}: ${ANSWER_TEXT[answer] || answer}`,
+    t("{service}: {progress}", { service: serviceName(service), progress: ANSWER_TEXT[answer] || answer }),
     offboarding.reasons && offboarding.reasons[service] ? ` (${offboarding.reasons[service]})` : "")));
 }
 
@@ -540,9 +556,9 @@ function drawProgress(offboarding, state, list) {
 async function noticesScreen() {
   const versions = await api.publicCall("GET", "/api/v1/privacy-notices").then((a) => a.items);
   const rows = h("tbody", {});
-  const listed = table("Published versions", ["Version", "In effect from", "Published on"],
-                          rows);
-  const none = h("p", {}, "No version has been published yet.");
+  const listed = table(t("Published versions"), [t("Version"), t("In effect from"), t("Published on")],
+                       rows);
+  const none = h("p", {}, t("No version has been published yet."));
   const redraw = (items) => {
     rows.replaceChildren(...items.map((notice) => h("tr", {},
       h("th", { scope: "row" },
@@ -554,16 +570,16 @@ async function noticesScreen() {
   };
   redraw(versions);
 
-  const version = field({ label: "Version", name: "version", autocomplete: "off",
-                          hint: "As written on the notice, e.g. 2027-02." });
-  const effective = field({ label: "In effect from", name: "effective_date", type: "date",
-                            hint: "Give schools notice: their administrators are emailed now." });
-  const words = field({ label: "Text of the notice", name: "text", multiline: true,
+  const version = field({ label: t("Version"), name: "version", autocomplete: "off",
+                          hint: t("As written on the notice, e.g. 2027-02.") });
+  const effective = field({ label: t("In effect from"), name: "effective_date", type: "date",
+                            hint: t("Give schools notice: their administrators are emailed now.") });
+  const words = field({ label: t("Text of the notice"), name: "text", multiline: true,
                         attrs: { rows: "12", maxlength: "100000" },
-                        hint: "As people will read it: a blank line between paragraphs. The email links to this text; once published it cannot change (publish a new version instead)." });
+                        hint: t("As people will read it: a blank line between paragraphs. The email links to this text; once published it cannot change (publish a new version instead).") });
   const submit = async () => {
-    const blanks = [[version, "Enter the version."], [effective, "Enter the date it takes effect."],
-                    [words, "Enter the text of the notice."]]
+    const blanks = [[version, t("Enter the version.")], [effective, t("Enter the date it takes effect.")],
+                    [words, t("Enter the text of the notice.")]]
       .filter(([entry, message]) => { entry.setError(entry.input.value.trim() ? null : message);
                                       return !entry.input.value.trim(); });
     if (blanks.length) {
@@ -579,22 +595,23 @@ async function noticesScreen() {
       version.input.value = "";
       effective.input.value = "";
       words.input.value = "";
-      announce(`Version ${body.version} published: ${plural(answer.notified, "school administrator")} told by email.`);
+      announce(t("Version {version} published: {count} school administrators told by email.",
+                 { version: body.version, count: answer.notified }));
     } catch (error) {
       if ((error.status === 422 || error.status === 409)
           && showFieldErrors(error, { version, effective_date: effective, text: words })) {
-        announceError("Some fields need correcting.");
+        announceError(t("Some fields need correcting."));
         return;
       }
       announceError(explainError(error));
     }
   };
 
-  show("Privacy notice",
-    h("p", {}, "When the privacy notice changes, publish its new version here. Every school's administrators are told by email, and the version appears on \u201cHow we keep your data safe\u201d for everyone."),
-    region("Publish a new version",
+  show(t("Privacy notice"),
+    h("p", {}, t("When the privacy notice changes, publish its new version here. Every school's administrators are told by email, and the version appears on “How we keep your data safe” for everyone.")),
+    region(t("Publish a new version"),
       form(submit, version.wrapper, effective.wrapper, words.wrapper,
-        button("Publish this version"))),
-    h("h2", {}, "Versions"),
+        button(t("Publish this version")))),
+    h("h2", {}, t("Versions")),
     none, listed);
 }

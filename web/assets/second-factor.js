@@ -1,6 +1,7 @@
 // The second factor of school staff and operators (issue 25): after the password, the
 // authenticator app's code (or a recovery code); at the first sign-in, setting up the app
 // with a QR code drawn by identity (or its key typed in) and keeping the recovery codes.
+// A login whose only second factor is a passkey is sent to sign in with it instead.
 // The accessible names the browser tests rely on are listed in web/README.md.
 
 import * as api from "./api.js";
@@ -13,7 +14,17 @@ const CODE_HINT = N_("The 6-digit code your authenticator app shows now.");
 /** The screen the sign-in needs: setting up the app, or its code. `done()` continues. */
 export async function secondFactorScreen(done) {
   if (api.secondFactorState() === "enrol") return enrolScreen(done);
+  if (api.secondFactorState() === "passkey") return passkeyOnlyScreen();
   return codeScreen(done);
+}
+
+/** A login whose only second factor is a passkey, signed in with the password: the
+ *  password alone reaches nothing and sets up no app; the passkey signs in. */
+function passkeyOnlyScreen() {
+  show(t("Sign in with your passkey"),
+    h("p", {}, t("Your two-step sign-in is a passkey: your password alone is not enough. Sign out, then choose “Sign in with a passkey” on this device or one that holds your passkey.")),
+    h("p", {}, t("Lost your passkey? Ask another administrator of your school, or Pupil Progress, to reset your two-step sign-in.")),
+    h("p", {}, h("a", { href: "/sign-out", class: "button" }, t("Sign out"))));
 }
 
 function problemLine() {
