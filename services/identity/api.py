@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from shared.auth import (answers, current_principal, operation, passed_second_factor, public,
-                         require)
+from shared.auth import (answers, current_principal, operation, public,
+                         recent_second_factor, require)
 from shared.errors import ApiError, NotFound
 from shared.pages import PageQuery
 from shared.service import current_context, in_transaction
@@ -194,10 +194,11 @@ def enrol_totp():
     Start enrolling an authenticator app (TOTP, RFC 6238): its key, as a QR code drawn
     here and as a manual key, shown only now. Again before confirming: a new key. 409
     once a second factor is enrolled, and 409 passkey_required for a login whose only
-    factor is a passkey when this sign-in was by the password alone (sign in with the
-    passkey to add an app)."""
+    factor is a passkey unless this sign-in passed it within 15 minutes (the password
+    alone, or an old sign-in's refresh token, never adds an app: sign in with the passkey
+    to add one)."""
     account_id, _, _ = sign_in_of_token()
-    passed = passed_second_factor(current_principal())
+    passed = recent_second_factor(current_principal())
     return run(lambda s: identity().enrol_totp(s, account_id, passed))
 
 
@@ -216,7 +217,7 @@ def confirm_totp(body):
     invalid_second_factor; a password reset lifts the account's limit)."""
     account_id, family, role = sign_in_of_token()
     address = client_address()
-    passed = passed_second_factor(current_principal())
+    passed = recent_second_factor(current_principal())  # as enrol_totp
     return run(lambda s: identity().confirm_totp(s, account_id, family, role, body["code"],
                                                  address, passed),
                commit_on=(domain.SecondFactorRefused,))

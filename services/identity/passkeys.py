@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.db import advisory_lock
+from shared.errors import StepUpRequired
 
 from . import domain
 from . import passkey_rules as rules
@@ -50,6 +51,7 @@ class Passkeys:
             accounts.c.id == account_id)).first()
         if account is None:
             raise Unknown("no such account")
+        self._staff_step_up(session, account, recent_factor)
         if password:
             self._confirm_password(session, account, password, address)
         elif not recent_factor:
@@ -76,11 +78,12 @@ class Passkeys:
             raise
 
     def register_passkey(self, session: Session, account_id: str, challenge_id: str,
-                         name: str, credential: dict) -> dict:
+                         name: str, credential: dict, recent_factor: bool = False) -> dict:
         """The authenticator's answer to that challenge checked, and the passkey kept
-        under the name given."""
+        under the name given. A staff login's, as when beginning: `recent_factor`."""
         name = rules.passkey_name(name)
         self._lock_account(session, account_id)
+        self._staff_step_up(session, self._account(session, account_id), recent_factor)
         challenge = self._take_challenge(session, challenge_id, REGISTER, account_id,
                                          rules.PasskeyNotRegistered)
         new = rules.verify_registration(self.relying_party, credential, challenge)
@@ -108,15 +111,37 @@ class Passkeys:
                                                           passkeys.c.id)).all()
         return [_shown(r._asdict()) for r in rows]
 
-    def remove_passkey(self, session: Session, account_id: str, passkey_id: str) -> None:
-        """The passkey goes: it signs nobody in from now on. Another login's: 404."""
+    def remove_passkey(self, session: Session, account_id: str, passkey_id: str,
+                       recent_factor: bool = False) -> None:
+        """The passkey goes: it signs nobody in from now on. Another login's: 404. A staff
+        login's, as when adding: `recent_factor` (else a passkey-only admin's password
+        alone, acting as their parent role, would remove it and enrol an app instead)."""
         self._lock_account(session, account_id)
+        self._staff_step_up(session, self._account(session, account_id), recent_factor)
         gone = session.execute(passkeys.delete().where(
             passkeys.c.id == passkey_id, passkeys.c.account_id == account_id)).rowcount
         if not gone:
             raise rules.PasskeyUnknown()
         log.info("passkey removed account_id=%s passkey_id=%s", account_id, passkey_id)
         self.second_factor_changed(session, account_id, "removed", "passkey")
+
+    def _account(self, session: Session, account_id: str):
+        account = session.execute(sa.select(accounts).where(
+            accounts.c.id == account_id)).first()
+        if account is None:
+            raise Unknown("no such account")
+        return account
+
+    def _staff_step_up(self, session: Session, account, recent_factor: bool) -> None:
+        """A login holding a staff or operator role, whatever role the token acts in: for
+        it a passkey is both factors, so adding or removing one wants the second factor
+        passed within 15 minutes (StepUpRequired). A token acting as the login's parent
+        or student role never passed it: the password alone must not plant a passkey
+        that signs in as the admin, nor take away the one that guards the admin."""
+        if recent_factor:
+            return
+        if any(role in domain.SECOND_FACTOR_ROLES for role in self.roles(session, account)):
+            raise StepUpRequired()
 
     # --- signing in -------------------------------------------------------------------------
     def passkey_sign_in_options(self, session: Session, address: str) -> dict:

@@ -53,7 +53,8 @@ def passkey_registration_options(body):
 
     Begin adding a passkey to the signed-in login: a challenge (single use, five
     minutes) and the options for navigator.credentials.create() (a discoverable
-    credential, user verification required). Staff need a token that passed the second
+    credential, user verification required). Staff (a login holding a staff
+    or operator role, even acting as a parent) need a token that passed the second
     factor within 15 minutes (else 401 step_up_required; a password does not stand in
     for it). Parents and students are asked again who is there: `password` (wrong: 401
     invalid_credentials, limited as a sign-in), unless the sign-in passed a passkey
@@ -78,10 +79,11 @@ def register_passkey(body):
     attestation is checked against the challenge, the RP ID and the origins configured
     (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
     and the challenge is spent. Staff: as when beginning, 401 step_up_required."""
-    account_id = adding_a_passkey().account_id
+    principal = adding_a_passkey()
+    recent = recent_second_factor(principal)
     return run(lambda s: identity().register_passkey(
-        s, account_id, str(body["challenge_id"]), body["name"], body["credential"]),
-        commit_on=(PasskeyNotRegistered,))
+        s, principal.account_id, str(body["challenge_id"]), body["name"],
+        body["credential"], recent), commit_on=(PasskeyNotRegistered,))
 
 
 @passkeys.route("/auth/passkeys/<uuid:passkey_id>", methods=["DELETE"])
@@ -91,9 +93,13 @@ def remove_passkey(passkey_id):
     """Remove a passkey.
 
     Remove one of the signed-in login's passkeys: it signs nobody in from now on
-    (another login's: 404)."""
-    account_id = current_principal().account_id
-    run(lambda s: identity().remove_passkey(s, account_id, str(passkey_id)))
+    (another login's: 404). A login holding a staff or operator role, whatever role the
+    token acts in, needs the second factor passed within 15 minutes (401
+    step_up_required): for it a passkey is both factors."""
+    principal = current_principal()
+    recent = recent_second_factor(principal)
+    run(lambda s: identity().remove_passkey(s, principal.account_id, str(passkey_id),
+                                            recent))
     return "", 204
 
 

@@ -48,7 +48,8 @@ class SecondFactor:
         """A new TOTP key for the login (replacing one not yet confirmed), with its QR code
         and otpauth URI; the key is shown only here. AlreadyEnrolled once confirmed;
         PasskeyRequired for a login with a passkey unless this sign-in `passed` a second
-        factor (the password alone must not enrol a factor beside the passkey)."""
+        factor within 15 minutes (neither the password alone nor an old sign-in's refresh
+        token, maybe stolen, may enrol a factor beside the passkey)."""
         self._lock_account(session, account_id)
         email = session.execute(sa.select(accounts.c.email).where(
             accounts.c.id == account_id)).scalar()
