@@ -9,10 +9,11 @@ from flask_smorest import Blueprint
 
 from shared.auth import answers, current_principal, operation, require
 from shared.errors import ApiError
+from shared.i18n import negotiate
 from shared.service import current_context, in_transaction
 from shared.web import bulk_body
 
-from . import examples, ledger, oneroster, schemas
+from . import examples, ledger, oneroster, reasons, schemas
 from .jobs import RosterJobs
 from .service import Ingest, RosterImport
 
@@ -33,6 +34,12 @@ def roster() -> RosterImport:
 def jobs() -> RosterJobs:
     uses: UseCases = current_context().use_cases
     return uses.jobs
+
+
+def language() -> str:
+    """The reader's language (Accept-Language; English when it names none of ours): the
+    reasons ingest gives are translated as they are read (reasons.py)."""
+    return negotiate(request.headers.get("Accept-Language"))
 
 
 blp = Blueprint("school-data", __name__, url_prefix="/api/v1/school-data",
@@ -82,10 +89,12 @@ def get_batch(batch_id):
     """One batch, with its rejected events.
 
     One batch: its counts and each rejected event's index and reason (field names,
-    never the values sent). 404 for another school's batch id."""
+    never the values sent), in the request's language (Accept-Language: cy or en; the
+    field names as sent). 404 for another school's batch id."""
     school_id = current_principal().acting_school(request.args.get("school_id"))
     with current_context().sessions() as session:
-        return ledger.get_batch(session, school_id, batch_id)
+        batch = ledger.get_batch(session, school_id, batch_id)
+    return {**batch, "rejected": reasons.rows(batch["rejected"], language())}
 
 
 @blp.route("/oneroster", methods=["POST"])
@@ -135,8 +144,8 @@ def upload_oneroster():
         raise ApiError(422, "invalid_bundle", f"The bundle was not applied: {exc.total} "
                        "fault(s), listed by file and line in `rows` (the first "
                        f"{oneroster.MAX_REPORTED_ERRORS}).",
-                       rows=exc.errors) from None
-    return job, 202, {"Location": job["status_url"]}
+                       rows=reasons.rows(exc.errors, language())) from None
+    return reasons.job(job, language()), 202, {"Location": job["status_url"]}
 
 
 @blp.route("/oneroster/jobs/<job_id>", methods=["GET"])
@@ -150,9 +159,10 @@ def oneroster_job(job_id):
     percent), `applied` (with `result`: the counts, `ignored`, `other_orgs`), `refused`
     (with `faults` by file and line: found when it was applied, e.g. the roster held
     changed since the upload) or `failed` (our side; send it again). 404 for another
-    school's job, and for a trust's job, for any caller but its client."""
+    school's job, and for a trust's job, for any caller but its client. Its faults and
+    ignored rows' reasons are in the request's language (Accept-Language: cy or en)."""
     with current_context().sessions() as session:
-        return jobs().status(session, current_principal(), job_id)
+        return reasons.job(jobs().status(session, current_principal(), job_id), language())
 
 
 def _settings_school() -> str:

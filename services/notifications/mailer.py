@@ -12,9 +12,10 @@ from shared.config import Settings
 
 
 def build_message(settings: Settings, to: str, subject: str, text: str, html: str,
-                  message_id: str, attachment: tuple[str, str] | None = None
-                  ) -> EmailMessage:
-    """`attachment`: a file's name and its text (the offboarding certificate)."""
+                  message_id: str, attachment: tuple[str, str] | None = None,
+                  content_language: str | None = None) -> EmailMessage:
+    """`attachment`: a file's name and its text (the offboarding certificate);
+    `content_language`: its languages ("cy", "en", "cy, en"), the Content-Language header."""
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
@@ -26,6 +27,8 @@ def build_message(settings: Settings, to: str, subject: str, text: str, html: st
         name, content = attachment
         message.add_attachment(content.encode(), maintype="application",
                                subtype="jose", filename=name)
+    if content_language:  # after the parts: setting content clears Content-* headers
+        message["Content-Language"] = content_language
     return message
 
 

@@ -81,7 +81,8 @@ def send_due(n: Notifications, sessions, batch: int = 50) -> int:
 def _message(n: Notifications, row):
     attachment = (templates.CERTIFICATE_FILE, row.attachment) if row.attachment else None
     return build_message(n.settings, row.to_address, row.subject, row.body_text,
-                         row.body_html, row.id, attachment)
+                         row.body_html, row.id, attachment,
+                         templates.content_language(row.body_html))
 
 
 def _record(n: Notifications, session, now: dt.datetime, accepted: list[str],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -82,6 +83,20 @@ def in_languages(languages: Sequence[str], write: Callable[[Translator], Message
     return Message(_fits(BILINGUAL_SUBJECT.join(subjects)),
                    BILINGUAL_TEXT.join(part.text.rstrip("\n") for _, part in parts) + "\n",
                    f'<!doctype html><html lang="{parts[0][0]}"><body>{body}</body></html>')
+
+
+_PART_LANGUAGE = re.compile(r'<div lang="([a-z]+)">')
+_PAGE_LANGUAGE = re.compile(r'<html lang="([a-z]+)">')
+
+
+def content_language(html: str | None) -> str | None:
+    """A mail's Content-Language, read from the HTML in_languages wrote: "cy" or "en" for
+    one language, "cy, en" for a bilingual one (its parts' order); None when unknown."""
+    parts = list(dict.fromkeys(_PART_LANGUAGE.findall(html or "")))
+    if parts:
+        return ", ".join(parts)
+    page = _PAGE_LANGUAGE.search(html or "")
+    return page.group(1) if page else None
 
 
 def localised(write: Callable[..., Message]) -> Callable[..., Message]:

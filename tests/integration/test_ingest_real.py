@@ -311,3 +311,38 @@ def test_a_push_after_an_erasure_is_a_new_record_and_old_ids_stay_erased(school_
     (grade,) = school_push.events("reports", "AttainmentRecorded")
     assert back["data"]["student_id"] != old_id == recorded["data"]["student_id"]
     assert grade["data"]["student_id"] == back["data"]["student_id"]
+
+
+def test_a_batchs_rejections_are_read_in_welsh_and_pushed_in_english(school_push):
+    """Issue 29: the reasons are stored as written, in English, and the push's answer stays
+    English (a school system reads it); the batch read with Accept-Language: cy gives each
+    reason in Welsh, the fields named as sent; without one, in English."""
+    _, token = school_push.school()
+    events = [student("S1", date_of_birth="2015-02-30", nickname="Annie"),
+              {"type": "student.exploded", "source_id": "S2", "data": {}},
+              student("S3", year_group=17), "not an event"]
+    pushed = school_push.client.post("/api/v1/school-data/batches", json={
+        "batch_id": "welsh-1", "events": events},
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "cy"})
+    assert pushed.status_code == 202 and pushed.json["accepted"] == 0
+    english = {r["index"]: r["error"] for r in pushed.json["rejected"]}
+    assert english[0] == (
+        "data.date_of_birth: Not a real date (no such day, or not written as YYYY-MM-DD): "
+        "expected year-month-day as YYYY-MM-DD, for example 2015-03-02.; "
+        "data.nickname: Unknown field.")
+    auth = {"Authorization": f"Bearer {token}"}
+    read = school_push.client.get("/api/v1/school-data/batches/welsh-1",
+                                  headers={**auth, "Accept-Language": "cy, en;q=0.5"})
+    assert read.status_code == 200
+    welsh = {r["index"]: r["error"] for r in read.json["rejected"]}
+    assert welsh[0] == (
+        "data.date_of_birth: Nid yw'n ddyddiad go iawn (nid oes diwrnod o'r fath, neu nid yw "
+        "wedi'i ysgrifennu fel BBBB-MM-DD): disgwylir blwyddyn-mis-diwrnod fel BBBB-MM-DD, "
+        "er enghraifft 2015-03-02.; data.nickname: Maes anhysbys.")
+    assert welsh[1].startswith("type: Math anhysbys; un o attainment.recorded")
+    assert welsh[2] == ("data.year_group: Grŵp blwyddyn o 0 (Derbyn) i 13 (Blwyddyn 13); "
+                        "gadewch ef allan os nad yw'n hysbys.")
+    assert welsh[3] == "event: Rhaid iddo fod yn wrthrych gyda type, source_id a data."
+    assert [r["source_id"] for r in read.json["rejected"]] == ["S1", "S2", "S3", None]
+    plain = school_push.client.get("/api/v1/school-data/batches/welsh-1", headers=auth)
+    assert {r["index"]: r["error"] for r in plain.json["rejected"]} == english

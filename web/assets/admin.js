@@ -851,8 +851,8 @@ function batchRow(batch) {
     h("td", {}, batch.rejected_count ? h("strong", {}, String(batch.rejected_count)) : "0"));
 }
 
-// The reasons a school's data was refused (a rejected event's, a bundle's row's) are kept as
-// ingest wrote them, in English: marked lang="en" on a Welsh screen.
+// The reasons a school's data was refused (a rejected event's, a bundle's row's) come from
+// ingest in the page's language (its API translates them by Accept-Language).
 
 // A OneRoster upload is a job (docs/oneroster.md "An upload is a job"): the upload answers
 // at once; the job's status is asked again every POLL_MS until it ends.
@@ -866,7 +866,7 @@ const SHOWN_ROWS = 50; // of a job's ignored rows; the rest are counted
 function faultRows(rows) {
   return rows.map((r) => h("tr", {},
     h("td", {}, r.file || t("The bundle")), h("td", {}, r.line === null || r.line === undefined ? "—" : String(r.line)),
-    h("td", { lang: "en" }, r.error || r.message || "")));
+    h("td", {}, r.error || r.message || "")));
 }
 
 function problemsTable(rows) {
@@ -912,7 +912,7 @@ function jobView(job) {
   } else {
     parts.push(h("p", { class: "badge badge--failed" }, t("Failed")),
       job.faults && job.faults[0] && job.faults[0].error
-        ? h("p", { lang: "en" }, job.faults[0].error)
+        ? h("p", {}, job.faults[0].error)
         : h("p", {}, t("The upload could not be applied: send it again later.")));
   }
   return parts.filter(Boolean);
@@ -1122,7 +1122,7 @@ async function batchScreen(batchId) {
       ? [h("p", {}, t("Each rejected event by its number in the batch (the first is 0), the school's id of the record it was about, and the reason. Find the record by that id in the school's system, correct it and send it again.")),
         table(t("Rejected events and why"), [t("Event number"), t("School's id of the record"), t("Reason")],
           batch.rejected.map((r) => h("tr", {}, h("td", {}, String(r.index)),
-            h("td", {}, r.source_id || t("Not given (or not valid)")), h("td", { lang: "en" }, r.error))))]
+            h("td", {}, r.source_id || t("Not given (or not valid)")), h("td", {}, r.error))))]
       : h("p", {}, t("Every event of this batch was accepted.")),
     h("p", {}, h("a", { href: "/school-data" }, t("All batches"))));
 }

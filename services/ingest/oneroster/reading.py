@@ -285,10 +285,13 @@ def _header_fault(spec: FileSpec, header: list[str]) -> str | None:
     """What is wrong with a file's header (columns missing, twice, or without a name)."""
     twice = sorted({c for c in header if c and header.count(c) > 1})
     unnamed = [str(n) for n, c in enumerate(header, 1) if not c]
-    faults = [f"{says} {', '.join(columns)}{after}" for columns, says, after in (
-        (_missing_columns(spec, header), "Missing column", "."),
-        (twice, "Column", " given twice."),
-        (unnamed, "Column", " of the header has no name.")) if columns]
+    missing, faults = _missing_columns(spec, header), []
+    if missing:
+        faults.append(f"Missing column {', '.join(missing)}.")
+    if twice:
+        faults.append(f"Column {', '.join(twice)} given twice.")
+    if unnamed:
+        faults.append(f"Column {', '.join(unnamed)} of the header has no name.")
     return " ".join(faults) or None
 
 

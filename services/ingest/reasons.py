@@ -1,0 +1,139 @@
+"""The reasons ingest gives, in the reader's language (issue 29).
+
+A reason (a rejected event's, a OneRoster fault's or ignored row's) is made and stored in
+English, as written: the push's answer, read by school systems, stays as it always was.
+Each is a known message with its values written in (`{column}: No {target} record {ref}.`),
+or several joined: "field.path: message" parts joined by "; ", a field's messages by " "
+(marshmallow's). A reason is translated when it is READ, part by part, through ingest's
+catalogue then shared's (marshmallow's messages): so rows stored before this reads too.
+The field paths and file names are the school system's own names and stay as they are;
+a part no catalogue has stays English (tests/unit/test_ingest_reasons_welsh.py fails when
+a reason ingest can give lacks its Welsh).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator, catalogue, service_locales
+
+LOCALES: tuple[Path, ...] = service_locales("ingest")
+# A placeholder whose value is itself a reason (translated in turn, not kept as written).
+NESTED = ("reason",)
+
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+_PART = re.compile(r"; (?=[A-Za-z_][\w.]*: )")  # "a: …; b: …": where the next part starts
+_FIELD = re.compile(r"([A-Za-z_][\w.]*): (.+)\Z", re.DOTALL)
+_SENTENCE = re.compile(r"(?<=\.) (?=[A-Z\"])")
+
+
+@functools.lru_cache(maxsize=None)
+def _patterns(directory: Path, language: str) -> tuple[tuple[re.Pattern[str], list[str], str],
+                                                       ...]:
+    """The catalogue's messages with placeholders, as patterns of the text they became:
+    those with the most words first (`sourcedId {id} (held from …): {reason}` before
+    `{column}: Missing.`, which its reason may end with)."""
+    out = []
+    for entry in catalogue(directory, language) or ():
+        if not (isinstance(entry.id, str) and isinstance(entry.string, str) and entry.string
+                and _PLACEHOLDER.search(entry.id)):
+            continue
+        literal = _PLACEHOLDER.split(entry.id)[::2]
+        regex = "(.+?)".join(re.escape(part) for part in literal) + r"\Z"
+        out.append((len("".join(literal)), re.compile(regex, re.DOTALL),
+                    _PLACEHOLDER.findall(entry.id), entry.string))
+    out.sort(key=lambda found: -found[0])
+    return tuple(found[1:] for found in out)
+
+
+def _exact(text: str, language: str) -> str | None:
+    """A message written as it is in a catalogue (no values), or None."""
+    for directory in LOCALES:
+        translated = Translator(directory, language).gettext(text)
+        if translated != text:
+            return translated
+    return None
+
+
+def _message(text: str, language: str) -> str | None:
+    """One known message in `language` (its values written back in: a value that is itself
+    a message, DATE_EXPECTED's words, translated too), or None."""
+    exact = _exact(text, language)
+    if exact is not None:
+        return exact
+    for directory in LOCALES:
+        for pattern, names, template in _patterns(directory, language):
+            matched = pattern.match(text)
+            if matched:
+                return _filled(template, {
+                    name: translate(value, language) if name in NESTED
+                    else _exact(value, language) or value
+                    for name, value in zip(names, matched.groups())})
+    return None
+
+
+def _filled(template: str, values: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def translate(reason: str, language: str) -> str:
+    """A reason as written (English) in `language`; what no catalogue has stays as it is."""
+    if language not in LANGUAGES or language == DEFAULT_LANGUAGE or not reason:
+        return reason
+    parts = _PART.split(reason)
+    if len(parts) > 1:
+        return "; ".join(translate(part, language) for part in parts)
+    known = _known(reason, language)
+    if known is not None:
+        return known
+    field = _FIELD.match(reason)
+    if field:
+        return f"{field.group(1)}: {_messages(field.group(2), language)}"
+    return _messages(reason, language)
+
+
+def _known(text: str, language: str) -> str | None:
+    """Messages joined by spaces, each known (each sentence first: a message's values must
+    not run into the next one), or one known message; else None."""
+    sentences = _SENTENCE.split(text)
+    if len(sentences) > 1:
+        each = [_message(sentence, language) for sentence in sentences]
+        if all(each):
+            return " ".join(map(str, each))
+    return _message(text, language)
+
+
+def _messages(text: str, language: str) -> str:
+    """A field's messages (marshmallow gives several at times): those unknown as written."""
+    known = _known(text, language)
+    if known is not None:
+        return known
+    return " ".join(_message(s, language) or s for s in _SENTENCE.split(text))
+
+
+def rows(found: list[dict[str, Any]] | None, language: str) -> list[dict[str, Any]]:
+    """Rejections or faults ({…, "error"}) with each reason in `language`."""
+    return [{**row, "error": translate(row["error"], language)}
+            if isinstance(row.get("error"), str) else row for row in found or ()]
+
+
+def job(answer: dict[str, Any], language: str) -> dict[str, Any]:
+    """A OneRoster job's answer with its faults and ignored rows in `language` (a trust's
+    job: each school's)."""
+    if language == DEFAULT_LANGUAGE:
+        return answer
+    result = answer.get("result")
+    if isinstance(result, dict):
+        result = _result(result, language)
+        if isinstance(result.get("schools"), dict):
+            result["schools"] = {school: _result(one, language) if isinstance(one, dict)
+                                 else one for school, one in result["schools"].items()}
+    return {**answer, "faults": rows(answer.get("faults"), language), "result": result}
+
+
+def _result(result: dict[str, Any], language: str) -> dict[str, Any]:
+    if "ignored" not in result:
+        return dict(result)
+    return {**result, "ignored": rows(result["ignored"], language)}
