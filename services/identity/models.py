@@ -182,6 +182,10 @@ recovery_codes = sa.Table(
 # A login's passkeys (WebAuthn credentials, services/identity/passkeys.py): the credential
 # id (base64url) and COSE public key the authenticator made, the name the person gave it,
 # and the authenticator's signature counter (a clone's lower count is refused).
+# `staff_grade`: added while the login held a staff or operator role with a second factor
+# passed within 15 minutes; only such a passkey counts as both factors for staff (one
+# planted on a parent's login by the password alone must not sign in as the admin it
+# becomes; rows from before 0017: false, docs/decisions.md).
 passkeys = sa.Table(
     "passkeys", metadata,
     sa.Column("id", Id, primary_key=True),
@@ -193,6 +197,7 @@ passkeys = sa.Table(
     sa.Column("name", sa.String(60), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("last_used_at", UtcDateTime, nullable=True),
+    sa.Column("staff_grade", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # Passkey challenges handed out and not yet answered: each is used once (deleted when

@@ -34,6 +34,10 @@ OPEN_SIGN_IN_CHALLENGES = 20
 # and so more than one factor ("mfa"); shared.auth counts "hwk" with "user" as both.
 PASSKEY_AMR = ["hwk", "user", "mfa"]
 METHOD = "passkey"  # refresh_tokens.method of a sign-in begun with one
+# A sign-in begun with a passkey that does not count for staff (not `staff_grade`: added
+# while the login was only a parent's or a student's, or before migration 0017): it acts
+# in no staff role, and while the login holds one its tokens say no second factor.
+NOT_STAFF_METHOD = "passkey_not_staff"
 
 
 @dataclass(frozen=True)

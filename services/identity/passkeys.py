@@ -8,7 +8,14 @@ once, right or wrong, and expires after five minutes. A passkey sign-in is both 
 (user verification is required): its tokens say `amr` ["hwk", "user", "mfa"] and when
 (`otp_at`), so staff reach their console with no TOTP code, and a fresh one passes
 step-up. Failed passkey sign-ins count against the client address's budget as wrong
-passwords do."""
+passwords do.
+
+For staff that holds only for a passkey added while the login held a staff or operator
+role with a second factor passed within 15 minutes (`passkeys.staff_grade`): one added
+while the login was only a parent's (the password alone does that) must not sign in as the
+admin the parent is later made. Such a passkey signs in to the login's other roles only
+(refresh_tokens.method "passkey_not_staff"), and a password sign-in as staff treats the
+login as having no passkey (the app is enrolled or asked for as usual)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -26,7 +33,7 @@ from . import domain
 from . import passkey_rules as rules
 from .domain import AccountStatus, Unknown
 from .models import accounts, passkey_challenges, passkeys
-from .sign_in import _acting_role
+from .sign_in import _acting_role, roles_of_method
 
 log = logging.getLogger(__name__)
 REGISTER, SIGN_IN = "register", "sign_in"
@@ -83,7 +90,12 @@ class Passkeys:
         under the name given. A staff login's, as when beginning: `recent_factor`."""
         name = rules.passkey_name(name)
         self._lock_account(session, account_id)
-        self._staff_step_up(session, self._account(session, account_id), recent_factor)
+        account = self._account(session, account_id)
+        self._staff_step_up(session, account, recent_factor)
+        # Both factors for staff only if added as staff with a fresh second factor: one
+        # added while the login is only a parent's (the password alone) never will be.
+        staff_grade = recent_factor and any(
+            role in domain.SECOND_FACTOR_ROLES for role in self.roles(session, account))
         challenge = self._take_challenge(session, challenge_id, REGISTER, account_id,
                                          rules.PasskeyNotRegistered)
         new = rules.verify_registration(self.relying_party, credential, challenge)
@@ -98,7 +110,7 @@ class Passkeys:
         row = {"id": str(uuid.uuid4()), "account_id": account_id,
                "credential_id": new.credential_id, "public_key": new.public_key,
                "sign_count": new.sign_count, "name": name, "created_at": self.clock(),
-               "last_used_at": None}
+               "last_used_at": None, "staff_grade": staff_grade}
         session.execute(passkeys.insert().values(**row))
         log.info("passkey added account_id=%s passkey_id=%s", account_id, row["id"])
         self.second_factor_changed(session, account_id, "added", "passkey")
@@ -195,7 +207,9 @@ class Passkeys:
             raise rules.PasskeyRefused()
         account = session.execute(sa.select(accounts).where(
             accounts.c.id == row.account_id)).first()
-        roles = (self.roles(session, account)
+        # Not both factors for staff unless added as staff: then a parent's or student's.
+        method = rules.METHOD if row.staff_grade else rules.NOT_STAFF_METHOD
+        roles = (roles_of_method(self.roles(session, account), method)
                  if account is not None and account.status == AccountStatus.ACTIVE else [])
         if not roles:
             raise rules.PasskeyRefused()
@@ -207,8 +221,8 @@ class Passkeys:
         session.execute(passkeys.update().where(passkeys.c.id == row.id).values(
             sign_count=counter, last_used_at=now))
         log.info("passkey sign-in account_id=%s passkey_id=%s", row.account_id, row.id)
-        return self._tokens(session, account, str(uuid.uuid4()),
-                            acting, otp_at=now, method=rules.METHOD)
+        return self._tokens(session, account, str(uuid.uuid4()), acting, otp_at=now,
+                            method=method)
 
     # --- challenges -------------------------------------------------------------------------
     def _new_challenge(self, session: Session, purpose: str, account_id: str | None,

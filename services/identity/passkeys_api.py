@@ -129,10 +129,14 @@ def sign_in_with_passkey(body):
     Sign in with a passkey instead of a password: the browser's answer to the
     challenge. Tokens as the password grant gives (in `role`, else the login's
     default), having passed both factors (`amr` ["hwk", "user", "mfa"], `otp_at`): staff
-    need no code. Anything that does not check out (unknown or removed passkey, wrong
-    signature, origin or RP ID, no user verification, a counter that went back, a
-    challenge used or expired): 401 invalid_passkey, counted against the address as a
-    wrong password is."""
+    need no code. That holds for staff only with a passkey added while the login held a
+    staff or operator role with a fresh second factor; one added while it was only a
+    parent's or a student's signs in to those roles alone (a staff role asked for, now or
+    by a refresh: 422 role_not_held; a staff-only login: 401 invalid_passkey), and while
+    the login holds a staff role its tokens say no second factor (`amr` ["hwk"]).
+    Anything that does not check out (unknown or removed passkey, wrong signature, origin
+    or RP ID, no user verification, a counter that went back, a challenge used or
+    expired): 401 invalid_passkey, counted against the address as a wrong password is."""
     return run(lambda s: identity().sign_in_with_passkey(
         s, str(body["challenge_id"]), body["credential"], client_address(),
         body.get("role")), commit_on=(PasskeyRefused, domain.RoleNotHeld))

@@ -57,7 +57,7 @@ class SecondFactor:
             raise Unknown("no such account")
         if self._factor(session, account_id, confirmed=True) is not None:
             raise AlreadyEnrolled()
-        if not passed and self._has_passkey(session, account_id):
+        if not passed and self._has_passkey(session, account_id, staff_grade=True):
             raise PasskeyRequired()
         key = domain.new_totp_key()
         session.execute(second_factors.delete().where(
@@ -78,7 +78,7 @@ class SecondFactor:
         if row is None:
             raise (AlreadyEnrolled() if self._factor(session, account_id, confirmed=True)
                    else NotEnrolled())
-        if not passed and self._has_passkey(session, account_id):
+        if not passed and self._has_passkey(session, account_id, staff_grade=True):
             raise PasskeyRequired()
         step = self._attempt(session, account_id, address,
                              lambda: self._code_step(account_id, row, code))
@@ -301,7 +301,9 @@ class SecondFactor:
         if self._factor(session, account_id, confirmed=True) is not None:
             return "required"
         # Only a passkey: the password alone is not enough, and must not enrol an app.
-        return "passkey" if self._has_passkey(session, account_id) else "enrol"
+        # Only one counting for staff: one planted while the login was a parent's does not.
+        return ("passkey" if self._has_passkey(session, account_id, staff_grade=True)
+                else "enrol")
 
     # --- parts ------------------------------------------------------------------------------
     def _known_school(self, session: Session, school_id: str) -> None:
@@ -319,9 +321,13 @@ class SecondFactor:
              "code_hash": self.hasher.hash(c)} for c in codes])
         return codes
 
-    def _has_passkey(self, session: Session, account_id: str) -> bool:
-        return session.execute(sa.select(passkeys.c.id).where(
-            passkeys.c.account_id == account_id).limit(1)).first() is not None
+    def _has_passkey(self, session: Session, account_id: str,
+                     staff_grade: bool = False) -> bool:
+        """Any passkey; with `staff_grade`, one that counts as both factors for staff."""
+        query = sa.select(passkeys.c.id).where(passkeys.c.account_id == account_id)
+        if staff_grade:
+            query = query.where(passkeys.c.staff_grade.is_(True))
+        return session.execute(query.limit(1)).first() is not None
 
     def _factor(self, session: Session, account_id: str, confirmed: bool):
         done = (second_factors.c.confirmed_at.is_not(None) if confirmed

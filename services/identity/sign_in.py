@@ -20,7 +20,7 @@ from . import domain
 from .domain import (AccountKind, AccountStatus, InvalidClient, InvalidCredentials, InvalidGrant,
                      MembershipStatus, SchoolStatus, TokenUnusable, Unknown)
 from .keys import KeyRing
-from .passkey_rules import METHOD as PASSKEY, PASSKEY_AMR
+from .passkey_rules import METHOD as PASSKEY, NOT_STAFF_METHOD, PASSKEY_AMR
 from .models import (accounts, client_schools, clients, memberships, password_resets,
                      refresh_tokens, reset_requests, schools, sign_in_failures)
 
@@ -135,12 +135,27 @@ class SignInAndTokens:
         extra: dict[str, Any] = {"sid": family_id, "amr": ["pwd"]}
         if otp_at is not None:
             extra.update(amr=["pwd", "otp"], otp_at=int(otp_at.timestamp()))
-        if session.execute(sa.select(refresh_tokens.c.method).where(
-                refresh_tokens.c.family_id == family_id).limit(1)).scalar() == PASSKEY:
+        method = session.execute(sa.select(refresh_tokens.c.method).where(
+            refresh_tokens.c.family_id == family_id).limit(1)).scalar()
+        if method == PASSKEY:
             extra["amr"] = list(PASSKEY_AMR)  # a passkey sign-in: both factors at once
+        elif method == NOT_STAFF_METHOD:
+            extra = self._not_staff_passkey_claims(session, account_id, family_id, extra)
         access = signer.issue(account_id, role, self.school_ids(session, account_id, role),
                               **extra)
         return access, signer.lifetime
+
+    def _not_staff_passkey_claims(self, session: Session, account_id: str, family_id: str,
+                                  extra: dict[str, Any]) -> dict[str, Any]:
+        """A sign-in by a passkey that does not count for staff: both factors while the
+        login holds no staff role (a parent's own passkey), else the key alone ("hwk", no
+        second factor): its parent token must not pass for a fresh factor that would add
+        a passkey counting as the admin's both factors."""
+        account = session.execute(sa.select(accounts).where(
+            accounts.c.id == account_id)).first()
+        if any(r in domain.SECOND_FACTOR_ROLES for r in self.roles(session, account)):
+            return {"sid": family_id, "amr": ["hwk"]}
+        return {**extra, "amr": list(PASSKEY_AMR)}
 
     def refresh(self, session: Session, token: str, role: str | None = None) -> dict:
         """A new pair for the same sign-in, in its role or in the role named (which the
@@ -181,7 +196,8 @@ class SignInAndTokens:
         """The refreshed sign-in's account, still active, and the role it acts in."""
         account = session.execute(sa.select(accounts).where(
             accounts.c.id == row.account_id)).first()
-        roles = self.roles(session, account) if account is not None else []
+        roles = (roles_of_method(self.roles(session, account), row.method)
+                 if account is not None else [])
         if account is None or account.status != AccountStatus.ACTIVE or not roles:
             raise InvalidGrant("account unavailable")
         if role is None and row.role is not None and row.role not in roles:
@@ -327,6 +343,14 @@ class SignInAndTokens:
 
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a, b)
+
+
+def roles_of_method(roles: list[str], method: str | None) -> list[str]:
+    """The login's roles a sign-in begun with `method` may act in: a passkey that does not
+    count for staff (NOT_STAFF_METHOD) signs in to no staff or operator role."""
+    if method == NOT_STAFF_METHOD:
+        return [r for r in roles if r not in domain.SECOND_FACTOR_ROLES]
+    return roles
 
 
 def _acting_role(roles: list[str], asked: str | None) -> str:

@@ -261,9 +261,9 @@ def test_an_operator_resets_another_operators_two_step_sign_in(web_system, page,
 
 
 def _passkey_only(web_system, email) -> None:
-    """As if this admin's only second factor were a passkey (a parent's passkey before
-    they became an admin): its app and recovery codes gone, a passkey kept, in the running
-    system's identity database."""
+    """As if this admin's only second factor were a passkey (added as the admin, with the
+    app passed: one added while a parent would not count for staff): its app and recovery
+    codes gone, a staff-grade passkey kept, in the running system's identity database."""
     import datetime as dt
 
     import sqlalchemy as sa
@@ -278,7 +278,7 @@ def _passkey_only(web_system, email) -> None:
                 conn.execute(table_.delete().where(table_.c.account_id == account))
             conn.execute(passkeys.insert().values(
                 id=str(uuid.uuid4()), account_id=account, credential_id=uuid.uuid4().hex,
-                public_key=b"\x00", sign_count=0, name="Phone",
+                public_key=b"\x00", sign_count=0, name="Phone", staff_grade=True,
                 created_at=dt.datetime.now(dt.timezone.utc)))
     finally:
         engine.dispose()

@@ -30,16 +30,23 @@ def idp(broker_settings, new_database, tmp_path):
 
 
 def passkey_only_admin(idp, operator, school) -> tuple[str, str, object]:
-    """A parent who added a passkey and was then made an admin of the school: a staff
+    """A parent made an admin of the school who, as the admin with a fresh second factor
+    (the app), added a passkey (one added while a parent would not count for staff), and
+    whose app is then gone (deleted here: no endpoint removes one's own app): a staff
     login with a passkey and no authenticator app. (email, password, their device)."""
     email = f"pk-{uuid.uuid4().hex[:6]}@example.org"
     _, password = idp.parent_account(school, email)
-    device = device_for(idp)
-    add_passkey(idp, idp.token(email, password), device, "Phone", password)
     assert idp.post(f"/api/v1/schools/{school}/staff", {
         "name": "Pat Passkey", "email": email, "role": "school_admin"},
         token=operator).status_code == 201
     idp.accept(email, password)
+    admin = idp.token(email, password)
+    device = device_for(idp)
+    add_passkey(idp, admin, device, "Phone")
+    with idp.rt.engine.begin() as conn:
+        for table in ("recovery_codes", "second_factors"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE account_id = :a"),
+                         {"a": second_factor.account_of(admin)})
     return email, password, device
 
 
