@@ -148,12 +148,13 @@ schools = sa.Table(
 
 # Each student's name as the school recorded it (StudentRecorded): a mail about a student
 # that no event names them in (a copy of data released, issue 24) still names them.
-# Erased with the student, gone when the school removes them.
+# Erased with the student; when the school removes them, only the ids and the removal's
+# version stay (no name), so an older StudentRecorded arriving late changes nothing.
 student_names = sa.Table(
     "student_names", metadata,
     sa.Column("student_id", Id, primary_key=True),
     sa.Column("school_id", Id, nullable=False, index=True),
-    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(200), nullable=True),
     sa.Column("record_version", sa.Integer, nullable=False),
 )
 

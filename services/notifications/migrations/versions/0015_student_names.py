@@ -18,7 +18,7 @@ def upgrade() -> None:
         "student_names",
         sa.Column("student_id", sa.String(36), primary_key=True),
         sa.Column("school_id", sa.String(36), nullable=False, index=True),
-        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("name", sa.String(200), nullable=True),
         sa.Column("record_version", sa.Integer, nullable=False),
     )
 
