@@ -137,9 +137,20 @@ def translate_text(message: str, language: str, directories: Sequence[Path]) -> 
     for directory in directories:
         for pattern, names, template in _patterns(directory, language):
             matched = pattern.match(message)
-            if matched:
-                return _filled(template, dict(zip(names, matched.groups())))
+            if matched:  # a value may itself be a message (DATE_EXPECTED's hint)
+                return _filled(template, {name: _message(value, language, directories)
+                                          for name, value in zip(names, matched.groups())})
     return message
+
+
+def _message(value: str, language: str, directories: Sequence[Path]) -> str:
+    """A placeholder's value in `language` when it is a message of a catalogue, else as
+    it is (a name, a number)."""
+    for directory in directories:
+        translated = Translator(directory, language).gettext(value)
+        if translated != value:
+            return translated
+    return value
 
 
 def _filled(template: str, values: dict[str, str]) -> str:

@@ -205,3 +205,12 @@ def test_marshmallows_and_the_handlers_messages_have_their_welsh():
 def test_a_message_written_with_its_values_is_translated(english, welsh):
     assert translate_text(english, "cy", (SHARED_LOCALES,)) == welsh
     assert translate_text(english, "en", (SHARED_LOCALES,)) == english
+
+
+def test_a_bad_date_says_the_expected_format_in_welsh_too():
+    """The hint is a message of its own, filled into the error's template: it is
+    translated too, not left in English inside a Welsh sentence."""
+    from shared.contracts.fields import DATE_EXPECTED
+    welsh = translate_text(f"Not a date: {DATE_EXPECTED}.", "cy", [SHARED_LOCALES])
+    assert welsh == ("Nid yw'n ddyddiad: disgwylir blwyddyn-mis-diwrnod fel BBBB-MM-DD, "
+                     "er enghraifft 2015-03-02.")
