@@ -106,10 +106,12 @@ _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
 @functools.lru_cache(maxsize=None)
-def _patterns(directory: Path, language: str) -> tuple[tuple[re.Pattern[str], list[str], str],
-                                                       ...]:
+def message_patterns(directory: Path, language: str
+                     ) -> tuple[tuple[re.Pattern[str], list[str], str], ...]:
     """The catalogue's messages with placeholders (`{limit}`, `{max}`: written with an
-    f-string or str.format where raised) as patterns matching the text they became."""
+    f-string or str.format where raised) as patterns matching the text they became: those
+    with the most words first (`sourcedId {id} (held from …): {reason}` before
+    `{column}: Missing.`, which its reason may end with)."""
     found = catalogue(directory, language)
     out = []
     for entry in found or ():
@@ -119,8 +121,10 @@ def _patterns(directory: Path, language: str) -> tuple[tuple[re.Pattern[str], li
         names = _PLACEHOLDER.findall(entry.id)
         literal = _PLACEHOLDER.split(entry.id)[::2]
         regex = "(.+?)".join(re.escape(part) for part in literal)
-        out.append((re.compile(regex + r"\Z", re.DOTALL), names, entry.string))
-    return tuple(out)
+        out.append((len("".join(literal)), re.compile(regex + r"\Z", re.DOTALL), names,
+                    entry.string))
+    out.sort(key=lambda entry: -entry[0])
+    return tuple(entry[1:] for entry in out)
 
 
 def translate_text(message: str, language: str, directories: Sequence[Path]) -> str:
@@ -130,20 +134,20 @@ def translate_text(message: str, language: str, directories: Sequence[Path]) -> 
     none has it."""
     if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
         return message
+    translated = known_message(message, language, directories)
+    if translated != message:
+        return translated
     for directory in directories:
-        translated = Translator(directory, language).gettext(message)
-        if translated != message:
-            return translated
-    for directory in directories:
-        for pattern, names, template in _patterns(directory, language):
+        for pattern, names, template in message_patterns(directory, language):
             matched = pattern.match(message)
             if matched:  # a value may itself be a message (DATE_EXPECTED's hint)
-                return _filled(template, {name: _message(value, language, directories)
-                                          for name, value in zip(names, matched.groups())})
+                return fill_placeholders(template, {
+                    name: known_message(value, language, directories)
+                    for name, value in zip(names, matched.groups())})
     return message
 
 
-def _message(value: str, language: str, directories: Sequence[Path]) -> str:
+def known_message(value: str, language: str, directories: Sequence[Path]) -> str:
     """A placeholder's value in `language` when it is a message of a catalogue, else as
     it is (a name, a number)."""
     for directory in directories:
@@ -153,7 +157,7 @@ def _message(value: str, language: str, directories: Sequence[Path]) -> str:
     return value
 
 
-def _filled(template: str, values: dict[str, str]) -> str:
+def fill_placeholders(template: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 

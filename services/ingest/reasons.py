@@ -12,49 +12,26 @@ a reason ingest can give lacks its Welsh).
 """
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Any
 
-from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator, catalogue, service_locales
+from shared.i18n import (DEFAULT_LANGUAGE, LANGUAGES, fill_placeholders, known_message,
+                         message_patterns, service_locales)
 
 LOCALES: tuple[Path, ...] = service_locales("ingest")
 # A placeholder whose value is itself a reason (translated in turn, not kept as written).
 NESTED = ("reason",)
 
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _PART = re.compile(r"; (?=[A-Za-z_][\w.]*: )")  # "a: …; b: …": where the next part starts
 _FIELD = re.compile(r"([A-Za-z_][\w.]*): (.+)\Z", re.DOTALL)
 _SENTENCE = re.compile(r"(?<=\.) (?=[A-Z\"])")
 
 
-@functools.lru_cache(maxsize=None)
-def _patterns(directory: Path, language: str) -> tuple[tuple[re.Pattern[str], list[str], str],
-                                                       ...]:
-    """The catalogue's messages with placeholders, as patterns of the text they became:
-    those with the most words first (`sourcedId {id} (held from …): {reason}` before
-    `{column}: Missing.`, which its reason may end with)."""
-    out = []
-    for entry in catalogue(directory, language) or ():
-        if not (isinstance(entry.id, str) and isinstance(entry.string, str) and entry.string
-                and _PLACEHOLDER.search(entry.id)):
-            continue
-        literal = _PLACEHOLDER.split(entry.id)[::2]
-        regex = "(.+?)".join(re.escape(part) for part in literal) + r"\Z"
-        out.append((len("".join(literal)), re.compile(regex, re.DOTALL),
-                    _PLACEHOLDER.findall(entry.id), entry.string))
-    out.sort(key=lambda found: -found[0])
-    return tuple(found[1:] for found in out)
-
-
 def _exact(text: str, language: str) -> str | None:
     """A message written as it is in a catalogue (no values), or None."""
-    for directory in LOCALES:
-        translated = Translator(directory, language).gettext(text)
-        if translated != text:
-            return translated
-    return None
+    translated = known_message(text, language, LOCALES)
+    return translated if translated != text else None
 
 
 def _message(text: str, language: str) -> str | None:
@@ -64,18 +41,14 @@ def _message(text: str, language: str) -> str | None:
     if exact is not None:
         return exact
     for directory in LOCALES:
-        for pattern, names, template in _patterns(directory, language):
+        for pattern, names, template in message_patterns(directory, language):
             matched = pattern.match(text)
             if matched:
-                return _filled(template, {
+                return fill_placeholders(template, {
                     name: translate(value, language) if name in NESTED
                     else _exact(value, language) or value
                     for name, value in zip(names, matched.groups())})
     return None
-
-
-def _filled(template: str, values: dict[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def translate(reason: str, language: str) -> str:
