@@ -101,7 +101,8 @@ function passkeyItem(passkey, redraw) {
     try {
       await api.call("DELETE", `/api/v1/auth/passkeys/${passkey.id}`);
       await redraw();
-      announce(t("Passkey \"{name}\" removed. It no longer signs you in.", { name: passkey.name }));
+      announce(t("Passkey \"{name}\" removed. It no longer signs you in, and any other device that signed in with it is signed out.",
+        { name: passkey.name }));
     } catch (error) {
       announceError(explainError(error));
     }
