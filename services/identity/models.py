@@ -136,7 +136,7 @@ refresh_tokens = sa.Table(
     # How the sign-in began: NULL the password, "passkey" a passkey (both factors at once).
     sa.Column("method", sa.String(20), nullable=True),
     # The passkey that began the sign-in (NULL: a password): removing the passkey ends
-    # the sign-ins it began (a lost phone's), not the one removing it.
+    # every sign-in it began (a lost phone's), the one removing it too.
     sa.Column("passkey_id", Id, nullable=True),
 )
 

@@ -124,11 +124,13 @@ class Passkeys:
         return [_shown(r._asdict()) for r in rows]
 
     def remove_passkey(self, session: Session, account_id: str, passkey_id: str,
-                       recent_factor: bool = False, kept_sign_in: str | None = None) -> None:
-        """The passkey goes: it signs nobody in from now on, and the sign-ins it began end
-        (a lost phone's), except `kept_sign_in`, the one removing it. Another login's: 404.
-        A staff login's, as when adding: `recent_factor` (else a passkey-only admin's
-        password alone, acting as their parent role, would remove it and enrol an app)."""
+                       recent_factor: bool = False) -> None:
+        """The passkey goes: it signs nobody in from now on, and every sign-in it began
+        ends (a lost phone's), the one removing it too: from here a thief holding the
+        phone's sign-in looks like its owner, and a sign-in kept past its passkey could
+        be ended by nothing but a password reset. Another login's: 404. A staff login's,
+        as when adding: `recent_factor` (else a passkey-only admin's password alone,
+        acting as their parent role, would remove it and enrol an app)."""
         self._lock_account(session, account_id)
         self._staff_step_up(session, self._account(session, account_id), recent_factor)
         gone = session.execute(passkeys.delete().where(
@@ -136,17 +138,15 @@ class Passkeys:
         if not gone:
             raise rules.PasskeyUnknown()
         log.info("passkey removed account_id=%s passkey_id=%s", account_id, passkey_id)
-        self._end_sign_ins_of(session, account_id, passkey_id, kept_sign_in)
+        self._end_sign_ins_of(session, account_id, passkey_id)
         self.second_factor_changed(session, account_id, "removed", "passkey")
 
-    def _end_sign_ins_of(self, session: Session, account_id: str, passkey_id: str,
-                         kept_sign_in: str | None) -> None:
+    def _end_sign_ins_of(self, session: Session, account_id: str, passkey_id: str) -> None:
         """Revoke the refresh tokens of the sign-ins the passkey began, and their access
         tokens on every service (TokensRevoked by sign-in, as a sign-out)."""
         ended = session.execute(refresh_tokens.update().where(
             refresh_tokens.c.account_id == account_id,
             refresh_tokens.c.passkey_id == passkey_id,
-            refresh_tokens.c.family_id != (kept_sign_in or ""),
             refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=self.clock())
             .returning(refresh_tokens.c.family_id)).scalars().all()
         for family_id in sorted(set(ended)):
