@@ -2,9 +2,10 @@
 would (docs/decisions.md "Removing a passkey ends the sign-ins it began"): its refresh
 token and its access tokens stop on every service within seconds, whoever removes the
 passkey (the thief too: else removing it first would keep the stolen sign-in alive with
-nothing left to end it by), and a refresh racing the removal keeps nothing alive. Another
-login cannot remove it. Real PostgreSQL and RabbitMQ, every service in this process (the
-`world` of test_token_attacks_real.py); the passkey's answers are genuine WebAuthn ones
+nothing left to end it by), a passkey the thief added with it first goes with it, and a
+refresh racing the removal keeps nothing alive. Another login cannot remove it. Real
+PostgreSQL and RabbitMQ, every service in this process (the `world` of
+test_token_attacks_real.py); the passkeys' answers are genuine WebAuthn ones
 (tests/passkey_authenticator.py)."""
 from __future__ import annotations
 
@@ -78,6 +79,34 @@ def test_the_thief_removing_the_passkey_first_ends_the_stolen_sign_in_too(world)
     assert refresh(w.system, phone["refresh_token"]).status_code == 401
     refused_everywhere(w, phone["access_token"])
     accepted_everywhere(w, laptop["access_token"])  # a password's sign-in goes on
+
+
+def test_a_passkey_the_thief_added_first_goes_with_the_phones(world):  # noqa: F811
+    """The phone's sign-in is fresh (a passkey is a recent factor), so the thief adds a
+    passkey of their own, no password asked, before the owner removes the phone's: it is
+    removed with it, and the sign-in it began ends everywhere."""
+    w = world
+    laptop, phone, passkey_id = _parent_with_a_phone(w, "GPK4", "phone4@a.example.org")
+    thiefs = SoftAuthenticator(w.system.settings.passkey_origins[0])
+    begun = w.system.call("identity", "post", "/api/v1/auth/passkeys/registration",
+                          phone["access_token"], {})
+    assert begun.status_code == 201, begun.json
+    assert w.system.call("identity", "post", "/api/v1/auth/passkeys", phone["access_token"],
+                         {"challenge_id": begun.json["challenge_id"], "name": "Phone",
+                          "credential": thiefs.create(begun.json["options"])}
+                         ).status_code == 201
+    thief = _passkey_sign_in(w, thiefs)
+    accepted_everywhere(w, thief["access_token"])
+
+    assert _remove(w, laptop["access_token"], passkey_id).status_code == 204
+    refused_everywhere(w, thief["access_token"])
+    assert refresh(w.system, thief["refresh_token"]).status_code == 401
+    again = w.system.call("identity", "post", "/api/v1/auth/passkey/options").json
+    assert w.system.call("identity", "post", "/api/v1/auth/passkey", json={
+        "challenge_id": again["challenge_id"], "credential": thiefs.get(again["options"])}
+    ).status_code == 401
+    assert w.system.call("identity", "get", "/api/v1/auth/passkeys", laptop["access_token"]
+                         ).json["items"] == []
 
 
 def test_a_refresh_racing_the_removal_keeps_the_stolen_sign_in_nowhere(world):  # noqa: F811

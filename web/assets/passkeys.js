@@ -116,7 +116,7 @@ function passkeyItem(passkey, redraw, signedOut) {
         return;
       }
       await redraw();
-      announce(t("Passkey \"{name}\" removed. It no longer signs you in, and any other device that signed in with it is signed out.",
+      announce(t("Passkey \"{name}\" removed, with any passkey added while signed in with it. None of them signs you in now, and any other device that signed in with them is signed out.",
         { name: passkey.name }));
     } catch (error) {
       announceError(explainError(error));
