@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,7 +25,16 @@ from .models import memberships, removed_records, students
 
 log = logging.getLogger(__name__)
 PENDING, ACCEPTED = MembershipStatus
-ROLES = {"guardian": ("parent", "guardian_id"), "student": ("student", "student_id")}
+
+
+class Kind(NamedTuple):
+    """What a kind of school record is to identity: the role its person's membership
+    gives, and the membership's column naming the record."""
+    role: str
+    column: str
+
+
+KINDS = {"guardian": Kind("parent", "guardian_id"), "student": Kind("student", "student_id")}
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ class SchoolRecords:
         email (created and invited if new): pending, with the school's invitation, until
         the person accepts; moved when the school changes the email. Older versions, and
         records the school removed, change nothing."""
-        role, column = ROLES[record_type]
+        role, column = KINDS[record_type]
         todo, current = self._to_apply(session, school_id, record_type, records)
         if not todo:
             return  # older versions arriving late, or removed records
@@ -105,13 +114,13 @@ class SchoolRecords:
         """The records that change something (each one's latest; not removed by the
         school, nor older than the membership), and the login each record's membership
         has now."""
-        column = ROLES[record_type][1]
+        column = KINDS[record_type].column
         wanted = latest(records, lambda r: r.record_id, lambda r: r.version)
         stale = Removals(removed_records).stale_among(
             session, record_type, {i: r.version for i, r in wanted.items()})
         m = memberships
-        current = {r[2]: r for r in session.execute(sa.select(
-            m.c.account_id, m.c.record_version, m.c[column]).where(
+        current = {r.record_id: r for r in session.execute(sa.select(
+            m.c.account_id, m.c.record_version, m.c[column].label("record_id")).where(
             m.c.school_id == school_id, m.c[column].in_(sorted(wanted)))).all()}
         todo = [r for i, r in sorted(wanted.items()) if i not in stale
                 and not (i in current and current[i].record_version > r.version)]
@@ -124,7 +133,7 @@ class SchoolRecords:
     def _held_version(self, session: Session, school_id: str, record_type: str,
                       record_id: str) -> int:
         """The newest record version this service holds of the record (0: none)."""
-        column = ROLES[record_type][1]
+        column = KINDS[record_type].column
         m = memberships
         held = [session.execute(sa.select(sa.func.max(m.c.record_version)).where(
             m.c.school_id == school_id, m.c[column] == record_id)).scalar()]

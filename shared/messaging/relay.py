@@ -26,7 +26,7 @@ from shared.backoff import Backoff
 from shared.db import checkpoint_wal, utcnow
 from shared.tables import PlumbingTables
 
-from .publisher import PublishResult
+from .publisher import Message, PublishResult
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,7 @@ ERASED_RECENTLY = dt.timedelta(days=7)
 class Publisher(Protocol):
     """What a relay publishes through: BrokerPublisher, or a test's stand-in."""
 
-    def publish_many(self, messages: Sequence[tuple[str, str, str]],
-                     window: int = ...) -> PublishResult: ...
+    def publish_many(self, messages: Sequence[Message], window: int = ...) -> PublishResult: ...
     def close(self) -> None: ...
 
 
@@ -59,6 +58,10 @@ class Pack:
     @property
     def message_id(self) -> str:
         return str(self.rows[0].event_id)
+
+    @property
+    def message(self) -> Message:
+        return Message(self.routing_key, self.body, self.message_id)
 
 
 # A row the broker did not take waits longer each time, up to five minutes; a relay that
@@ -92,9 +95,8 @@ class OutboxRelay:
             if not rows:
                 return 0
             packs = self._packs(rows)
-            result = self.publisher.publish_many(
-                [(pack.routing_key, pack.body, pack.message_id) for pack in packs],
-                self.window)
+            result = self.publisher.publish_many([pack.message for pack in packs],
+                                                 self.window)
             sent = [row for pack in packs if pack.message_id in result.confirmed
                     for row in pack.rows]
             self._retry_later(conn, packs, result.failed, now)
