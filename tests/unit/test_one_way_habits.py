@@ -167,3 +167,14 @@ def test_the_readme_layout_says_what_each_kind_of_service_module_holds():
     unnamed = sorted(name for name in kinds if not re.search(
         rf"(?<![\w/]){re.escape(name)}", layout))
     assert not unnamed, f"README.md's Layout: say what goes in {unnamed}"
+
+
+def test_the_readme_names_every_setting():
+    """Each PP_ variable shared/config.py reads is in the README's table of settings (the
+    inbox's retention was not: an operator could not know it is there to set)."""
+    read = set(re.findall(r'"(PP_[A-Z0-9_]+)"', (ROOT / "shared/config.py").read_text(
+        encoding="utf-8")))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = {line for line in readme.splitlines() if line.startswith("| `PP_")}
+    unnamed = sorted(name for name in read if not any(f"`{name}`" in row for row in table))
+    assert not unnamed, f"README.md's settings table: say what {unnamed} does"
