@@ -12,12 +12,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
+from shared.db import latest_versions
 from shared.removals import Removals
 
 from .domain import MembershipStatus
@@ -44,21 +45,6 @@ class Record:
     version: int
     email: str
     name: str
-
-
-T = TypeVar("T")
-
-
-def latest(records: Sequence[T], key: Callable[[T], str],
-           version: Callable[[T], int]) -> dict[str, T]:
-    """Each record's latest item, in order: the highest version, the later of equals (an
-    older one arriving late changes nothing; an equal one applies again)."""
-    found: dict[str, T] = {}
-    for item in records:
-        known = found.get(key(item))
-        if known is None or version(item) >= version(known):
-            found[key(item)] = item
-    return found
 
 
 def _new(added: list[tuple[str, bool, str]], status: str) -> list[str]:
@@ -115,7 +101,7 @@ class SchoolRecords:
         school, nor older than the membership), and the login each record's membership
         has now."""
         column = KINDS[record_type].column
-        wanted = latest(records, lambda r: r.record_id, lambda r: r.version)
+        wanted = latest_versions(records, lambda r: r.record_id, lambda r: r.version)
         stale = Removals(removed_records).stale_among(
             session, record_type, {i: r.version for i, r in wanted.items()})
         m = memberships
@@ -163,7 +149,7 @@ class SchoolRecords:
         """StudentRecorded events of one school, in order: the name on a student's
         membership, and kept until the account request where students get accounts."""
         school = self.active_school(session, school_id)
-        wanted = latest(items, lambda d: d.student_id, lambda d: d.record_version)
+        wanted = latest_versions(items, lambda d: d.student_id, lambda d: d.record_version)
         stale = Removals(removed_records).stale_among(
             session, "student", {i: d.record_version for i, d in wanted.items()})
         rows = [{"s": i, "v": d.record_version,

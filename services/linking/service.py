@@ -14,7 +14,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import advisory_lock, advisory_locks, upsert_versioned_many, utcnow
+from shared.db import (advisory_lock, advisory_locks, latest_versions, upsert_versioned_many,
+                       utcnow)
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
 from shared.pages import Key, Page, keyset_page
@@ -103,7 +104,7 @@ class Linking:
         """One column of the students' rows, upserted by that column's version, except
         where the school removed the student and the event is not newer than the
         removal."""
-        latest = _latest(items)
+        latest = latest_versions(items, lambda i: i.record_id, lambda i: i.version)
         stale = self.removals.stale_among(
             session, "student", {student_id: item.version for student_id, item in latest.items()})
         upsert_versioned_many(session, students, "student_id", [
@@ -118,8 +119,9 @@ class Linking:
         """GuardianStudentsRecorded: the school's list of a contact's children: a link for
         each child with receives_reports, none for the others (an existing one is
         revoked). An older list arriving late changes nothing."""
-        latest = _latest([Versioned(school_id, data.guardian_id, data, data.record_version)
-                          for school_id, data in items])
+        listed = [Versioned(school_id, data.guardian_id, data, data.record_version)
+                  for school_id, data in items]
+        latest = latest_versions(listed, lambda i: i.record_id, lambda i: i.version)
         ids = sorted(latest)
         advisory_locks(session, [f"guardian:{g}" for g in ids])  # against attach_account
         stale = self.removals.stale_among(
@@ -387,13 +389,3 @@ def _waiting(row: Row[Any]) -> bool:
     """A pending link whose student has no date of birth yet (or no record at all yet):
     it cannot be confirmed until the school sends one."""
     return row.status == PENDING and bool(row.no_birth_date)
-
-
-def _latest(items: Sequence[Versioned[V]]) -> dict[str, Versioned[V]]:
-    """Each record's latest item (the highest version; the later of equals), by its id."""
-    latest: dict[str, Versioned[V]] = {}
-    for item in items:
-        known = latest.get(item.record_id)
-        if known is None or item.version >= known.version:
-            latest[item.record_id] = item
-    return latest

@@ -19,6 +19,7 @@ SERVICES = sorted(p for p in (ROOT / "services").iterdir()
 POSITIONAL_NOT_YET = {"services/reports/roster.py: item[1]",  # reports' roster (typed data)
                       "services/reports/roster.py: known[1]"}
 HAND_ENUMS_NOT_YET = {"services/dsar/summary.py: YES, NO"}  # dsar's summary (typed data)
+LATEST_NOT_YET = {"services/reports/roster.py: latest"}  # reports' roster (typed data)
 
 
 def _parsed(path: Path) -> ast.Module:
@@ -86,6 +87,26 @@ def test_batch_items_and_rows_are_read_by_name():
              if _positional(node)}
     _held_to(found, POSITIONAL_NOT_YET,
              "name the parts (a NamedTuple or dataclass, a labelled column)")
+
+
+# --- the latest version: one rule, written once -----------------------------------------
+def test_the_latest_of_each_record_is_chosen_by_one_function():
+    """A set-based projection keeps of each record the item applying them in order leaves:
+    the highest version, the later of equals. shared.db.latest_versions says it; no
+    module writes that loop again (identity, linking and shared/db each had their own)."""
+    from shared.db import latest_versions
+
+    items = [("a", 2, "first"), ("b", 1, "b"), ("a", 1, "older, late"), ("a", 2, "again")]
+    chosen = latest_versions(items, lambda i: i[0], lambda i: i[1])
+    assert {k: v[2] for k, v in chosen.items()} == {"a": "again", "b": "b"}
+    written = re.compile(r"is None or .*version.*>=")
+    found: dict[str, int] = {}
+    for path in [*_batch_code(), ROOT / "shared/db.py"]:
+        for node in ast.walk(_parsed(path)):
+            if (isinstance(node, ast.FunctionDef) and node.name != "latest_versions"
+                    and written.search(ast.unparse(node))):
+                found[f"{_where(path)}: {node.name}"] = node.lineno
+    _held_to(found, LATEST_NOT_YET, "use shared.db.latest_versions")
 
 
 # --- states are enums ------------------------------------------------------------------
