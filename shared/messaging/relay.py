@@ -26,6 +26,7 @@ from shared.backoff import Backoff
 from shared.db import checkpoint_wal, utcnow
 from shared.tables import PlumbingTables
 
+from .outbox import OutboxState
 from .publisher import Message, PublishResult
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class OutboxRelay:
         ob = self.outbox
         query = (sa.select(ob.c.seq, ob.c.event_id, ob.c.event_type, ob.c.routing_key,
                            ob.c.school_id, ob.c.payload, ob.c.attempts)
-                 .where(ob.c.sent_at.is_(None), ob.c.next_attempt_at <= now)
+                 .where(OutboxState.WAITING.rows(ob), ob.c.next_attempt_at <= now)
                  .order_by(ob.c.seq).limit(self.batch_size))
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -214,16 +215,16 @@ class OutboxRelay:
         ob = self.outbox
         with self.engine.begin() as conn:
             scrubbed = conn.execute(ob.update().where(
-                ob.c.sent_at.is_not(None), ob.c.sent_at < now - self.retention,
-                ob.c.payload.is_not(None)).values(payload=None)).rowcount
-            conn.execute(ob.delete().where(ob.c.sent_at < now - SCRUBBED_ROW_KEEP,
-                                           ob.c.payload.is_(None)))
+                OutboxState.SENT.rows(ob), ob.c.sent_at < now - self.retention)
+                .values(payload=None)).rowcount
+            conn.execute(ob.delete().where(OutboxState.SCRUBBED.rows(ob),
+                                           ob.c.sent_at < now - SCRUBBED_ROW_KEEP))
         return scrubbed
 
     def pending(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(self.outbox)
-                                .where(self.outbox.c.sent_at.is_(None))).scalar_one()
+                                .where(OutboxState.WAITING.rows(self.outbox))).scalar_one()
 
     def run(self, stop: threading.Event, idle_wait: float = 0.2) -> None:
         """Loop until stopped: publish while there is work, back off when the broker fails."""

@@ -128,6 +128,19 @@ def test_states_are_enums_not_strings_named_by_hand():
     _held_to(found, HAND_ENUMS_NOT_YET, "write a StrEnum (a service's states in its domain.py)")
 
 
+# --- the outbox row's state --------------------------------------------------------------
+def test_an_outbox_rows_state_is_read_through_its_names():
+    """Where a row is (waiting, sent, scrubbed) is said once, by OutboxState and sent()
+    in shared/messaging/outbox.py: nobody else reads `sent_at IS NULL` for it."""
+    raw = re.compile(r"\b(outbox|ob)\.c\.sent_at\.is_(not)?\(")
+    found = [f"{_where(path)}:{number}" for root in ("shared", "services")
+             for path in sorted((ROOT / root).rglob("*.py"))
+             if path != ROOT / "shared/messaging/outbox.py"
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if raw.search(line)]
+    assert not found, f"use OutboxState.<state>.rows(outbox) or sent(outbox): {found}"
+
+
 # --- wiring in one place ---------------------------------------------------------------
 def _imports(tree: ast.Module) -> set[str]:
     names = set()
