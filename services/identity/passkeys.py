@@ -139,11 +139,13 @@ class Passkeys:
         parent role, would remove it and enrol an app)."""
         self._lock_account(session, account_id)
         self._staff_step_up(session, self._account(session, account_id), recent_factor)
-        removed = self._added_with(session, account_id, passkey_id)
         gone = session.execute(passkeys.delete().where(
-            passkeys.c.id.in_(removed), passkeys.c.account_id == account_id)).rowcount
+            passkeys.c.id == passkey_id, passkeys.c.account_id == account_id)).rowcount
         if not gone:
             raise rules.PasskeyUnknown()
+        removed = self._added_with(session, account_id, passkey_id)
+        session.execute(passkeys.delete().where(
+            passkeys.c.id.in_(removed[1:]), passkeys.c.account_id == account_id))
         log.info("passkey removed account_id=%s passkey_id=%s with_added=%d", account_id,
                  passkey_id, len(removed) - 1)
         self._end_sign_ins_of(session, account_id, removed)
