@@ -98,7 +98,7 @@ DECLARATION = DataDeclaration("identity", tables=(
                    "sign_count": NOT_PERSONAL,
                    "name": Personal("account", "passkey sign-in, the name given to it"),
                    "created_at": NOT_PERSONAL, "last_used_at": NOT_PERSONAL,
-                   "staff_grade": NOT_PERSONAL},
+                   "staff_grade": NOT_PERSONAL, "added_by": NOT_PERSONAL},
       school_column=None),
     T("passkey_challenges", {"id": NOT_PERSONAL, "purpose": NOT_PERSONAL,
                              "account_id": NOT_PERSONAL, "challenge": NOT_PERSONAL,

@@ -141,6 +141,13 @@ export async function call(method, path, body) {
   }
 }
 
+/** Whether this sign-in still stands, asked of identity by a refresh: false once it
+ *  has ended (the passkey that began it removed, here or elsewhere), its tokens gone.
+ *  Without storage there is no refresh token to ask with: its access token tells, later. */
+export async function signInStands() {
+  return !storedRefreshToken() || refresh();
+}
+
 /** A call anyone may make (sign-in, activation, the data map). */
 export function publicCall(method, path, body) {
   return send(method, path, body, null);
