@@ -135,6 +135,9 @@ refresh_tokens = sa.Table(
     sa.Column("otp_at", UtcDateTime, nullable=True),
     # How the sign-in began: NULL the password, "passkey" a passkey (both factors at once).
     sa.Column("method", sa.String(20), nullable=True),
+    # The passkey that began the sign-in (NULL: a password): removing the passkey ends
+    # the sign-ins it began (a lost phone's), not the one removing it.
+    sa.Column("passkey_id", Id, nullable=True),
 )
 
 # A login's TOTP second factor (RFC 6238): its key sealed with identity's secret

@@ -32,7 +32,7 @@ from shared.errors import StepUpRequired
 from . import domain
 from . import passkey_rules as rules
 from .domain import AccountStatus, Unknown
-from .models import accounts, passkey_challenges, passkeys
+from .models import accounts, passkey_challenges, passkeys, refresh_tokens
 from .sign_in import _acting_role, roles_of_method
 
 log = logging.getLogger(__name__)
@@ -124,10 +124,11 @@ class Passkeys:
         return [_shown(r._asdict()) for r in rows]
 
     def remove_passkey(self, session: Session, account_id: str, passkey_id: str,
-                       recent_factor: bool = False) -> None:
-        """The passkey goes: it signs nobody in from now on. Another login's: 404. A staff
-        login's, as when adding: `recent_factor` (else a passkey-only admin's password
-        alone, acting as their parent role, would remove it and enrol an app instead)."""
+                       recent_factor: bool = False, kept_sign_in: str | None = None) -> None:
+        """The passkey goes: it signs nobody in from now on, and the sign-ins it began end
+        (a lost phone's), except `kept_sign_in`, the one removing it. Another login's: 404.
+        A staff login's, as when adding: `recent_factor` (else a passkey-only admin's
+        password alone, acting as their parent role, would remove it and enrol an app)."""
         self._lock_account(session, account_id)
         self._staff_step_up(session, self._account(session, account_id), recent_factor)
         gone = session.execute(passkeys.delete().where(
@@ -135,7 +136,24 @@ class Passkeys:
         if not gone:
             raise rules.PasskeyUnknown()
         log.info("passkey removed account_id=%s passkey_id=%s", account_id, passkey_id)
+        self._end_sign_ins_of(session, account_id, passkey_id, kept_sign_in)
         self.second_factor_changed(session, account_id, "removed", "passkey")
+
+    def _end_sign_ins_of(self, session: Session, account_id: str, passkey_id: str,
+                         kept_sign_in: str | None) -> None:
+        """Revoke the refresh tokens of the sign-ins the passkey began, and their access
+        tokens on every service (TokensRevoked by sign-in, as a sign-out)."""
+        ended = session.execute(refresh_tokens.update().where(
+            refresh_tokens.c.account_id == account_id,
+            refresh_tokens.c.passkey_id == passkey_id,
+            refresh_tokens.c.family_id != (kept_sign_in or ""),
+            refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=self.clock())
+            .returning(refresh_tokens.c.family_id)).scalars().all()
+        for family_id in sorted(set(ended)):
+            self._revoke(session, account_id, "passkey_removed", session_id=family_id)
+        if ended:
+            log.info("sign-ins ended account_id=%s passkey_id=%s count=%d", account_id,
+                     passkey_id, len(set(ended)))
 
     def _account(self, session: Session, account_id: str):
         account = session.execute(sa.select(accounts).where(
@@ -222,7 +240,7 @@ class Passkeys:
             sign_count=counter, last_used_at=now))
         log.info("passkey sign-in account_id=%s passkey_id=%s", row.account_id, row.id)
         return self._tokens(session, account, str(uuid.uuid4()), acting, otp_at=now,
-                            method=method)
+                            method=method, passkey_id=row.id)
 
     # --- challenges -------------------------------------------------------------------------
     def _new_challenge(self, session: Session, purpose: str, account_id: str | None,

@@ -95,11 +95,12 @@ def remove_passkey(passkey_id):
     Remove one of the signed-in login's passkeys: it signs nobody in from now on
     (another login's: 404). A login holding a staff or operator role, whatever role the
     token acts in, needs the second factor passed within 15 minutes (401
-    step_up_required): for it a passkey is both factors."""
+    step_up_required): for it a passkey is both factors. The sign-ins the passkey began
+    end (their refresh and access tokens stop on every service), except the one asking."""
     principal = current_principal()
     recent = recent_second_factor(principal)
     run(lambda s: identity().remove_passkey(s, principal.account_id, str(passkey_id),
-                                            recent))
+                                            recent, principal.claims.get("sid")))
     return "", 204
 
 

@@ -67,7 +67,8 @@ DECLARATION = DataDeclaration("identity", tables=(
                          "token_hash": NOT_PERSONAL,
                          "issued_at": NOT_PERSONAL, "expires_at": NOT_PERSONAL,
                          "rotated_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL,
-                         "otp_at": NOT_PERSONAL, "method": NOT_PERSONAL},
+                         "otp_at": NOT_PERSONAL, "method": NOT_PERSONAL,
+                         "passkey_id": NOT_PERSONAL},
       school_column=None),
     # A login's second factor: its TOTP key (sealed with identity's secret) and its
     # recovery codes (hashed); they go with the login.

@@ -2,13 +2,14 @@
 making genuine WebAuthn answers: adding, listing, signing in instead of a password (both
 factors for staff), single-use expiring challenges, and removing one."""
 import datetime as dt
+import json
 from dataclasses import replace
 
 import jwt
 import pytest
 
 from services.identity.app import SPEC
-from services.identity.models import passkey_challenges, passkeys
+from services.identity.models import passkey_challenges, passkeys, plumbing
 from shared.config import Settings
 from shared.service import ServiceRuntime
 from tests import second_factor
@@ -170,6 +171,40 @@ def test_a_removed_passkey_signs_nobody_in(service):
     assert again.status_code == 404
     with rt.engine.connect() as conn:
         assert conn.execute(passkeys.select()).all() == []
+
+
+def refresh(client, answer):
+    return client.post("/api/v1/auth/token", json={
+        "grant_type": "refresh_token", "refresh_token": answer["refresh_token"]})
+
+
+def revocations(rt):
+    outbox = plumbing.outbox
+    with rt.engine.connect() as conn:
+        rows = conn.execute(outbox.select().where(
+            outbox.c.event_type == "TokensRevoked")).all()
+    return [json.loads(row.payload)["data"] for row in rows]  # the envelopes' data
+
+
+def test_removing_a_passkey_ends_the_sign_ins_it_began_but_not_the_one_removing_it(service):
+    rt, client = service
+    desk = password_sign_in(client)
+    device = SoftAuthenticator(ORIGIN)
+    added = add_passkey(client, desk["access_token"], device)
+    lost_phone = passkey_sign_in(client, device).json
+    lost_phone = refresh(client, lost_phone).json  # its next token names the passkey too
+    laptop = passkey_sign_in(client, device).json
+    before = len(revocations(rt))
+
+    gone = client.delete(f"/api/v1/auth/passkeys/{added['id']}",
+                         headers=bearer(laptop["access_token"]))
+    assert gone.status_code == 204
+    refused = refresh(client, lost_phone)
+    assert refused.status_code == 401, refused.json
+    ended = [r for r in revocations(rt)[before:] if r["reason"] == "passkey_removed"]
+    assert [r["session_id"] for r in ended] == [claims(lost_phone["access_token"])["sid"]]
+    assert refresh(client, laptop).status_code == 200  # the sign-in removing it goes on
+    assert refresh(client, desk).status_code == 200  # a password's sign-in too
 
 
 def test_staff_need_the_second_factor_before_adding_a_passkey(service):
