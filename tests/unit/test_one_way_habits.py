@@ -211,3 +211,35 @@ def test_the_readme_names_every_setting():
     table = {line for line in readme.splitlines() if line.startswith("| `PP_")}
     unnamed = sorted(name for name in read if not any(f"`{name}`" in row for row in table))
     assert not unnamed, f"README.md's settings table: say what {unnamed} does"
+
+
+# --- the layers --------------------------------------------------------------------------
+FRAMEWORKS = ("flask", "flask_smorest", "kombu", "amqp", "sqlalchemy", "psycopg")
+
+
+def test_domain_modules_are_free_of_flask_kombu_and_sqlalchemy():
+    """A service's rules (domain.py, *_rules.py) load without the web, the broker or the
+    database, whatever they import from shared (each in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    modules = [f"services.{p.parent.name}.{p.stem}" for service in SERVICES
+               for p in sorted([*service.glob("domain.py"), *service.glob("*_rules.py")])]
+    assert len(modules) >= len(SERVICES)
+    probe = ("import importlib, sys; importlib.import_module(sys.argv[1]); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[2:])))")
+    loaded = {m: subprocess.run([sys.executable, "-c", probe, m, *FRAMEWORKS], cwd=ROOT,
+                                capture_output=True, text=True, check=True).stdout.strip()
+              for m in modules}
+    assert all(found == "[]" for found in loaded.values()), loaded
+
+
+def test_no_service_imports_another():
+    """Services meet only through events and HTTP: none imports another's code."""
+    crossing = []
+    for service in SERVICES:
+        for path in sorted(service.rglob("*.py")):
+            for name in _imports(_parsed(path)):
+                if name.startswith("services.") and name.split(".")[1] != service.name:
+                    crossing.append(f"{_where(path)}: {name}")
+    assert not crossing, crossing
