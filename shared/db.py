@@ -230,31 +230,16 @@ def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session]
         return result
 
 
-def upsert_versioned(session: Session, table: sa.Table, key: dict[str, Any], values: dict[str, Any],
-                     version: int, version_column: str = "record_version") -> bool:
-    """A projection's write: insert, or update when this record_version is not older than
-    the stored one (an older event arriving late changes nothing). False when it was."""
-    where = [table.c[k] == v for k, v in key.items()]
-    current = session.execute(sa.select(table.c[version_column]).where(*where)
-                              .with_for_update()).first()
-    if current is None:
-        session.execute(table.insert().values(**key, **values, **{version_column: version}))
-        return True
-    if current[0] > version:
-        return False
-    session.execute(table.update().where(*where).values(**values,
-                                                        **{version_column: version}))
-    return True
-
-
 def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
                           rows: list[dict[str, Any]],
                           version_column: str = "record_version") -> None:
-    """upsert_versioned for many rows of one table: the state they leave is the state
-    applying them one by one, in order, would leave. Every row holds the same columns, the
-    key and the version among them. On PostgreSQL one statement (the rows as one JSON
-    parameter, `INSERT … ON CONFLICT DO UPDATE … WHERE` the stored version is not newer);
-    elsewhere three (read the versions, insert, update)."""
+    """A projection's write, for one row or many of one table: a row replaces the stored
+    one unless that one's version is newer (an older event arriving late changes nothing);
+    the state many leave is the state applying them one by one, in order, would leave.
+    Every row holds the same columns, the key and the version among them. On PostgreSQL
+    one statement (the rows as one JSON parameter, `INSERT … ON CONFLICT DO UPDATE …
+    WHERE` the stored version is not newer); elsewhere three (read the versions, insert,
+    update)."""
     latest = latest_versions(rows, itemgetter(key_column), itemgetter(version_column))
     if not latest:
         return

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.backoff import RECONNECT
 from shared.config import Settings
 from shared.contracts import typed as ev
-from shared.db import upsert_versioned, upsert_versioned_many, utcnow
+from shared.db import upsert_versioned_many, utcnow
 from shared.errors import Conflict, NotFound
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
@@ -182,10 +182,10 @@ class Notifications:
 
     def link_changed(self, session: Session, school_id: str, data: LinkEvent,
                      verified: bool) -> None:
-        upsert_versioned(session, verified_links, {"link_id": data.link_id}, {
-            "school_id": school_id, "account_id": data.account_id,
+        upsert_versioned_many(session, verified_links, "link_id", [{
+            "link_id": data.link_id, "school_id": school_id, "account_id": data.account_id,
             "guardian_id": data.guardian_id, "student_id": data.student_id,
-            "verified": verified}, data.record_version)
+            "verified": verified, "record_version": data.record_version}])
 
     # --- messages --------------------------------------------------------------------------
     def _queue(self, session: Session, event_id: str, recipient: str, school_id: str | None,

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import advisory_lock, upsert_versioned, upsert_versioned_many, utcnow
+from shared.db import advisory_lock, upsert_versioned_many, utcnow
 from shared.errors import Invalid, Locked, NotFound
 from shared.pages import Key, Page, keyset_page
 from shared.messaging.outbox import Outbox
@@ -159,10 +159,10 @@ class Reports(RosterProjections):
                      verified: bool) -> None:
         if verified and self.removals.is_removed(session, "student", data.student_id):
             return  # a late ParentVerified for a student the school removed
-        upsert_versioned(session, parent_access, {"link_id": data.link_id}, {
-            "school_id": school_id, "account_id": data.account_id,
+        upsert_versioned_many(session, parent_access, "link_id", [{
+            "link_id": data.link_id, "school_id": school_id, "account_id": data.account_id,
             "guardian_id": data.guardian_id, "student_id": data.student_id,
-            "verified": verified}, data.record_version)
+            "verified": verified, "record_version": data.record_version}])
 
     def student_account(self, session: Session, data: ev.AccountActivated,
                         school_id: str | None) -> None:
