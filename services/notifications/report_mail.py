@@ -6,11 +6,12 @@ then one insert), not a round of queries per event and parent. The sender then f
 publication's mail due at once instead of a trickle."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 import sqlalchemy as sa
 
+from shared.contracts import typed as ev
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
 
@@ -21,17 +22,17 @@ from .sending import REPORT_EMAILS
 if TYPE_CHECKING:
     from .service import Notifications
 
-Item = tuple[Envelope, Mapping[str, Any]]
+Item = tuple[Envelope, ev.ReportPublished | ev.ReportCorrected]
 
 
-def queue_report_mails(n: Notifications, session, items: list[Item], kind: str,
+def queue_report_mails(n: Notifications, session, items: Sequence[Item], kind: str,
                        template: Callable[..., Any], told: set[str] | None = None) -> None:
     """For each (event, data) about a report: a mail to every parent with a verified link
     to its student (of those in `told`, when given), skipped where the student or the
     parent is restricted, or the parent objected or turned report emails off."""
     from .service import Mail
 
-    parents = _verified_parents(session, {data["student_id"] for _, data in items})
+    parents = _verified_parents(session, {data.student_id for _, data in items})
     by_school: dict[str | None, list[Item]] = {}
     for envelope, data in items:
         by_school.setdefault(envelope.school_id, []).append((envelope, data))
@@ -40,17 +41,17 @@ def queue_report_mails(n: Notifications, session, items: list[Item], kind: str,
         school = n.school(session, school_id)
         stopped = _stopped(n, session, school_id, group, parents)
         for envelope, data in group:
-            for row in parents.get(data["student_id"], ()):
+            for row in parents.get(data.student_id, ()):
                 recipient = f"account:{row.account_id}"
                 if told is not None and recipient not in told:
                     continue
                 mails.append(Mail(
                     envelope.id, recipient, school_id, kind, row.email, template(
-                        n.settings.public_url, row.name, data["title"], data["period"],
-                        data["report_id"], data.get("student_name"), school,
+                        n.settings.public_url, row.name, data.title, data.period,
+                        data.report_id, data.student_name, school,
                         languages=bilingual_order(row.language, school.default_language)),
-                    skip_reason=stopped(data["student_id"], row), student_id=data["student_id"],
-                    guardian_id=row.guardian_id, report_id=data["report_id"]))
+                    skip_reason=stopped(data.student_id, row), student_id=data.student_id,
+                    guardian_id=row.guardian_id, report_id=data.report_id))
     n._queue_many(session, mails)
 
 
@@ -77,7 +78,7 @@ def _stopped(n: Notifications, session, school_id: str | None, group: list[Item]
     """Why a mail of this school's group does not go (None: it goes), from four queries
     for the whole group: restricted students and parents, objections, opt-outs."""
     p = n.participant
-    students = {data["student_id"] for _, data in group}
+    students = {data.student_id for _, data in group}
     rows = [row for s in students for row in parents.get(s, ())]
     guardian_ids = {row.guardian_id for row in rows}
     restricted_students = p.restricted_among(session, "student", students, school_id)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from services.notifications.app import SPEC
 from shared.config import Settings
+from shared.contracts import typed as ev
 from shared.messaging.consumer import APPLIED, DeliveryProcessor
 from shared.messaging.envelope import new_envelope
 from shared.service import ServiceRuntime
@@ -32,17 +33,18 @@ def parents_of_students(rt, count: int) -> list[tuple[str, str, str]]:
     service = rt.context.use_cases.notifications
     made = [(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(count)]
     with rt.context.sessions() as session, session.begin():
-        service.record_school(session, {"school_id": SCHOOL, "name": "Evening School"})
-        service.record_guardians(session, [(SCHOOL, {
-            "guardian_id": g, "given_name": "Pat", "family_name": f"Parent{n}",
-            "email": f"parent{n}@example.org", "record_version": 1})
+        service.record_school(session, ev.SchoolActivated(school_id=SCHOOL,
+                                                          name="Evening School"))
+        service.record_guardians(session, [(SCHOOL, ev.GuardianRecorded(
+            guardian_id=g, given_name="Pat", family_name=f"Parent{n}",
+            email=f"parent{n}@example.org", record_version=1))
             for n, (_, g, _) in enumerate(made)])
         for student, guardian, account in made:
-            service.attach_account(session, {"account_id": account,
-                                             "guardian_ids": [guardian]}, SCHOOL)
-            service.link_changed(session, SCHOOL, {
-                "link_id": str(uuid.uuid4()), "account_id": account,
-                "guardian_id": guardian, "student_id": student, "record_version": 1}, True)
+            service.attach_account(session, ev.AccountActivated(
+                account_id=account, role="parent", guardian_ids=[guardian]), SCHOOL)
+            service.link_changed(session, SCHOOL, ev.ParentVerified(
+                link_id=str(uuid.uuid4()), account_id=account, guardian_id=guardian,
+                student_id=student, record_version=1), True)
     return made
 
 
