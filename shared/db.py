@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import zlib
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -17,6 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 T = TypeVar("T")
+R = TypeVar("R")  # an item of a set-based write
+K = TypeVar("K")  # its record's key
 log = logging.getLogger(__name__)
 
 
@@ -252,7 +255,7 @@ def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
     key and the version among them. On PostgreSQL one statement (the rows as one JSON
     parameter, `INSERT … ON CONFLICT DO UPDATE … WHERE` the stored version is not newer);
     elsewhere three (read the versions, insert, update)."""
-    latest = _latest_by_key(rows, key_column, version_column)
+    latest = latest_versions(rows, itemgetter(key_column), itemgetter(version_column))
     if not latest:
         return
     if session.get_bind().dialect.name == "postgresql":
@@ -262,14 +265,16 @@ def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
         _upsert_read_then_write(session, table, key_column, version_column, latest)
 
 
-def _latest_by_key(rows: list[dict[str, Any]], key_column: str,
-                   version_column: str) -> dict[Any, dict[str, Any]]:
-    """key -> the row that applying them in order leaves: a later row wins unless older."""
-    latest: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        previous = latest.get(row[key_column])
-        if previous is None or row[version_column] >= previous[version_column]:
-            latest[row[key_column]] = row
+def latest_versions(items: Iterable[R], key: Callable[[R], K],
+                    version: Callable[[R], int]) -> dict[K, R]:
+    """Each record's item that applying them in order leaves: the highest version, the
+    later of equals (an older one arriving late changes nothing; an equal one applies
+    again). The one statement of that rule for every set-based projection."""
+    latest: dict[K, R] = {}
+    for item in items:
+        known = latest.get(key(item))
+        if known is None or version(item) >= version(known):
+            latest[key(item)] = item
     return latest
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from shared.config import Settings
 from shared.db import utcnow
+from shared.messaging.outbox import OutboxState, sent
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 from shared.rights.participant import Subject
@@ -264,9 +265,9 @@ def delete_orphan_accounts(session, account_ids) -> int:
             session.execute(table.delete().where(table.c.account_id == account_id))
         mentions = outbox.c.payload.like(f"%{account_id}%")
         # Unsent events about the login go, except the revocation of its tokens (ids).
-        session.execute(outbox.delete().where(outbox.c.sent_at.is_(None), mentions,
+        session.execute(outbox.delete().where(OutboxState.WAITING.rows(outbox), mentions,
                                               outbox.c.event_type != REVOCATION_EVENT))
-        session.execute(outbox.update().where(outbox.c.sent_at.is_not(None), mentions)
+        session.execute(outbox.update().where(sent(outbox), mentions)
                         .values(payload=None))
         removed += session.execute(accounts.delete().where(accounts.c.id == account_id)
                                    ).rowcount

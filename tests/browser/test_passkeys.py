@@ -158,3 +158,40 @@ def test_a_school_admin_signs_in_with_a_passkey_on_a_phone_without_a_code(web_sy
     assert credentials(cdp, authenticator)[0]["signCount"] >= 1
     screenshot(phone, "console-after-passkey-phone")
     no_script_errors(phone)
+
+
+def test_a_school_admin_gives_the_second_factor_again_with_a_passkey(web_system, open_page):
+    """Step-up for staff who sign in with a passkey: with the factor over 15 minutes old, a
+    grave action's "Enter your code again" dialog offers the passkey instead of the app's
+    code; the same login's passkey passes it and the action goes on, still signed in
+    (here the removal of that very passkey)."""
+    from tests import second_factor
+    from tests.browser.test_second_factor import _age_second_factor
+    school = web_system.create_school()
+    page = open_page(name="laptop")
+    virtual_authenticator(page)
+    page.goto(local(web_system))
+    web_system.staff_signs_in(page, school.admin_email, ADMIN_PASSWORD)
+    add_passkey(page, "Work laptop")
+    sign_out(page)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page_heading(page)).to_have_text("Subject requests")
+
+    _age_second_factor(web_system, second_factor.account_of(school.admin_token))
+    page.reload()  # the next token comes from a sign-in that passed its factor 16 min ago
+    main_nav(page, "Account").click()
+    section = page.get_by_role("region", name="Passkeys")
+    section.get_by_role("button", name="Remove passkey Work laptop").click()
+    dialog = page.get_by_role("dialog", name="Enter your code again")
+    expect(dialog).to_be_visible()
+    screenshot(page, "step-up-passkey")
+    assert_accessible(page, name="axe-step-up-passkey")
+    dialog.get_by_role("button", name="Use a passkey instead").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("status")).to_contain_text('Passkey "Work laptop" removed')
+    expect(section).to_contain_text("You have no passkeys yet.")
+    # Still signed in as the admin: the sign-in the passkey just began asked for the
+    # removal, so it goes on (the sign-ins it began elsewhere end).
+    main_nav(page, "Requests").click()
+    expect(page_heading(page)).to_have_text("Subject requests")
+    no_script_errors(page)

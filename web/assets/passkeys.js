@@ -62,8 +62,8 @@ function deviceRefusal(error) {
   return null;
 }
 
-/** Signs in with a passkey the browser offers: resolves once the tokens are kept. */
-export async function signInWithPasskey() {
+/** A passkey the browser offers, answering a new sign-in challenge. */
+async function passkeyAnswer() {
   const begun = await api.publicCall("POST", "/api/v1/auth/passkey/options", {});
   let credential;
   try {
@@ -71,7 +71,17 @@ export async function signInWithPasskey() {
   } catch (error) {
     throw Object.assign(new Error(deviceRefusal(error) || t("The passkey could not be used.")), { device: true });
   }
-  await api.signInWithPasskey(begun.challenge_id, credentialJson(credential));
+  return [begun.challenge_id, credentialJson(credential)];
+}
+
+/** Signs in with a passkey the browser offers: resolves once the tokens are kept. */
+export async function signInWithPasskey() {
+  await api.signInWithPasskey(...await passkeyAnswer());
+}
+
+/** The second factor again, by a passkey of the signed-in login (step-up). */
+export async function stepUpWithPasskey() {
+  await api.stepUpWithPasskey(...await passkeyAnswer());
 }
 
 /** What to say when a passkey sign-in fails. */
