@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import upsert_versioned_many
+from shared.db import latest_versions, upsert_versioned_many
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
@@ -43,13 +43,9 @@ Members = Callable[[ev.ClassRecorded], list[str]]
 
 
 def latest(items: Items[D], key: Callable[[D], str]) -> dict[str, Item[D]]:
-    """Each record's latest item: the highest version, the later of equals."""
-    found: dict[str, Item[D]] = {}
-    for school_id, data in items:
-        known = found.get(key(data))
-        if known is None or data.record_version >= known.data.record_version:
-            found[key(data)] = Item(school_id, data)
-    return found
+    """Each record's latest item (shared.db.latest_versions), its parts named."""
+    return latest_versions((Item(school_id, data) for school_id, data in items),
+                           lambda item: key(item.data), lambda item: item.data.record_version)
 
 
 class RosterProjections:
