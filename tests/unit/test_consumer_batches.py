@@ -83,7 +83,7 @@ def test_a_poison_event_is_retried_alone_and_the_others_applied_once(world):
 
     def handler(session, events):
         fakeservice.record_effect(session, events)
-        if any(e.data["student_id"] == poison_student for e in events):
+        if any(e.data.student_id == poison_student for e in events):
             raise RuntimeError("cannot apply")
 
     consumer = processor(spec, sessions, {"ParentVerified": handler}, max_attempts=2)
@@ -115,8 +115,8 @@ def test_gathered_handlers_are_grouped_between_events_that_keep_their_place(worl
     def handler(tag):
         return lambda session, events: calls.append(
             (tag if len(events) == 1 else tag + "*",
-             events[0].data["student_id"] if len(events) == 1
-             else [e.data["student_id"] for e in events]))
+             events[0].data.student_id if len(events) == 1
+             else [e.data.student_id for e in events]))
 
     consumer = processor(spec, sessions, {
         "ParentVerified": route(typed.ParentVerified, handler("verified"), gathered=True),
