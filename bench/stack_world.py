@@ -29,6 +29,7 @@ from urllib.parse import unquote
 import psycopg
 
 from bench.common import AMQP, DATABASE
+from services.ingest.schemas import MAX_REFERENCES
 from shared import contracts
 from shared.config import SERVICES, Settings
 from shared.messaging import topology
@@ -124,15 +125,21 @@ def students(count: int, prefix: str, with_parents: bool) -> list[dict]:
 
 
 def classes_and_marks(sids: list[str]) -> list[dict]:
+    """Three subjects' classes of these students (a class holds at most MAX_REFERENCES:
+    more make more classes, C-Maths, C-Maths-2, ...) and a mark in each."""
     events = [{"type": "staff.upserted", "source_id": "T1", "data": {
         "title": "Dr", "given_name": "Ada", "family_name": "Lov"}}]
     for subject in ("Maths", "English", "Science"):
-        events.append({"type": "class.upserted", "source_id": f"C-{subject}", "data": {
-            "name": f"9C {subject}", "subject": subject, "teacher_ids": ["T1"],
-            "student_ids": sids}})
-        events += [{"type": "attainment.recorded", "source_id": f"A-{subject}-{s}", "data": {
-            "student_id": s, "class_id": f"C-{subject}", "period": PERIOD, "kind": "mark",
-            "value": "61", "out_of": 100}} for s in sids]
+        for n, start in enumerate(range(0, len(sids), MAX_REFERENCES)):
+            members, class_id = sids[start:start + MAX_REFERENCES], \
+                f"C-{subject}" + (f"-{n + 1}" if n else "")
+            events.append({"type": "class.upserted", "source_id": class_id, "data": {
+                "name": f"9C {subject}" + (f" {n + 1}" if n else ""), "subject": subject,
+                "teacher_ids": ["T1"], "student_ids": members}})
+            events += [{"type": "attainment.recorded", "source_id": f"A-{subject}-{s}",
+                        "data": {"student_id": s, "class_id": class_id, "period": PERIOD,
+                                 "kind": "mark", "value": "61", "out_of": 100}}
+                       for s in members]
     return events
 
 

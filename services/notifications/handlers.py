@@ -46,7 +46,7 @@ class Handlers:
                 route(ev.ParentVerified, self.on_parent_verified),
                 route(ev.LinkRevoked, self.on_link_revoked),
                 route(ev.LinkLocked, self.on_link_locked),
-                route(ev.ReportPublished, self.on_report_published),
+                route(ev.ReportPublished, self.on_report_published, gathered=True),
                 route(ev.ReportCorrected, self.on_report_corrected),
                 route(ev.ReportWithdrawn, self.on_report_withdrawn),
                 route(ev.SchoolActivated, self.on_school_activated),
@@ -113,8 +113,15 @@ class Handlers:
             self.notifications.on_link_locked(session, e.envelope, e.data)
 
     def on_report_published(self, session: Session, events: Events[ev.ReportPublished]) -> None:
-        for e in self.participant.not_erased(session, STUDENT, events):
-            self.notifications.on_report_published(session, e.envelope, e.data)
+        """Gathered (issue 27): a publication's events queue their mails together. They
+        read the contacts GuardianRecorded (gathered too) writes; the two come from
+        different producers (reports, ingest via identity), whose relative order no queue
+        keeps, so a batch applying a contact change before a report it came after gives a
+        state their arrival the other way round would have given."""
+        kept = self.participant.not_erased(session, STUDENT, events)
+        if kept:
+            self.notifications.on_reports_published(session, [(e.envelope, e.data)
+                                                              for e in kept])
 
     def on_report_corrected(self, session: Session, events: Events[ev.ReportCorrected]) -> None:
         for e in self.participant.not_erased(session, STUDENT, events):

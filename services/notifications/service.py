@@ -28,15 +28,14 @@ from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
 from shared.rights import RightsParticipant
 
-from . import languages, released, sending, templates
+from . import languages, released, report_mail, sending, templates
 from .domain import DeliveryStatus
 from .mailer import Mailer
 from .models import (deliveries, guardian_accounts, guardians, preferences, privacy_notices,
                      school_admins, schools, student_contacts, verified_links)
-from .models import languages as chosen_languages
 
 log = logging.getLogger(__name__)
-REPORT_EMAILS, REPORT_KINDS = sending.REPORT_EMAILS, sending.REPORT_KINDS
+REPORT_KINDS = sending.REPORT_KINDS
 LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked  # linking's, about a link
 
 
@@ -263,10 +262,13 @@ class Notifications:
                         data.factor, data.by_role,
                         languages=languages.for_mail(session, data.account_id)))
 
-    def on_report_published(self, session: Session, envelope: Envelope,
-                            data: ev.ReportPublished) -> None:
-        """To every parent with a verified link to the student, once each."""
-        self._report_mail(session, envelope, data, "report", templates.report_published)
+    def on_reports_published(self, session: Session,
+                             items: list[tuple[Envelope, ev.ReportPublished]]) -> None:
+        """ReportPublished events, gathered (a school's publication arrives together): to
+        every parent with a verified link to each student, once each, queued with a few
+        statements for the whole set (report_mail.py)."""
+        report_mail.queue_report_mails(self, session, items, "report",
+                                       templates.report_published)
 
     def on_report_corrected(self, session: Session, envelope: Envelope,
                             data: ev.ReportCorrected) -> None:
@@ -279,8 +281,8 @@ class Notifications:
             deliveries.c.kind.in_(REPORT_KINDS),
             deliveries.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENT))))
             .scalars())
-        self._report_mail(session, envelope, data, "report_updated",
-                          templates.report_updated, told=told)
+        report_mail.queue_report_mails(self, session, [(envelope, data)], "report_updated",
+                                       templates.report_updated, told=told)
 
     def on_report_withdrawn(self, session: Session, envelope: Envelope,
                             data: ev.ReportWithdrawn) -> None:
@@ -290,49 +292,6 @@ class Notifications:
             deliveries.c.status == DeliveryStatus.PENDING).values(
             status=DeliveryStatus.SKIPPED, last_error="report withdrawn", to_address=None,
             body_text=None, body_html=None))
-
-    def _report_mail(self, session: Session, envelope: Envelope,
-                     data: ev.ReportPublished | ev.ReportCorrected, kind: str,
-                     template: Callable[..., templates.Message],
-                     told: set[str] | None = None) -> None:
-        """A mail about a report to each parent with a verified link to the student (of
-        those in `told`, when given), skipped where restricted or opted out."""
-        rows = session.execute(
-            sa.select(verified_links.c.account_id, guardians.c.guardian_id, guardians.c.name,
-                      guardians.c.email, chosen_languages.c.language)
-            .join(guardians, guardians.c.guardian_id == verified_links.c.guardian_id)
-            .outerjoin(chosen_languages,
-                       chosen_languages.c.account_id == verified_links.c.account_id)
-            .where(verified_links.c.student_id == data.student_id,
-                   verified_links.c.verified.is_(True))).all()
-        school_id = envelope.school_id
-        school = self.school(session, school_id)
-        student_restricted = self.participant.is_restricted(session, "student",
-                                                            data.student_id, school_id)
-        for row in rows:
-            if told is not None and f"account:{row.account_id}" not in told:
-                continue
-            reason = None
-            if student_restricted or self.participant.is_restricted(session, "guardian",
-                                                                    row.guardian_id,
-                                                                    school_id):
-                reason = "restricted"
-            elif self._opted_out(session, row.account_id, row.guardian_id, school_id):
-                reason = "opted out of report emails"
-            self._queue(session, envelope.id, f"account:{row.account_id}", envelope.school_id,
-                        kind, row.email, template(
-                            self.settings.public_url, row.name, data.title, data.period,
-                            data.report_id, data.student_name, school,
-                            languages=bilingual_order(row.language, school.default_language)),
-                        skip_reason=reason, student_id=data.student_id,
-                        guardian_id=row.guardian_id, report_id=data.report_id)
-
-    def _opted_out(self, session: Session, account_id: str, guardian_id: str,
-                   school_id: str | None) -> bool:
-        choice = session.execute(sa.select(preferences.c.report_emails).where(
-            preferences.c.account_id == account_id)).scalar()
-        return choice is False or self.participant.has_objected(
-            session, "guardian", guardian_id, REPORT_EMAILS, school_id)
 
     def on_link_locked(self, session: Session, envelope: Envelope, data: ev.LinkLocked) -> None:
         school = self.school(session, envelope.school_id)

@@ -48,11 +48,11 @@ def test_report_mails_of_two_children_differ_by_name(notifications):  # noqa: F8
             service.link_changed(session, SCHOOL, ev.ParentVerified(**{
                 "link_id": str(uuid.uuid4()), "account_id": account, "guardian_id": guardian,
                 "student_id": child, "record_version": 1}), True)
-            service.on_report_published(
-                session, SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL),
+            service.on_reports_published(session, [(
+                SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL),
                 ev.ReportPublished(report_id=str(uuid.uuid4()), student_id=child,
                                    period="Autumn", title="Autumn report",
-                                   published_at=None, student_name=name))
+                                   published_at=None, student_name=name))])
     subjects = sorted(r.subject for r in _queued(rt, "report"))
     assert subjects == ["A new report for Alex Sample at Demo Academy",
                         "A new report for Sam Sample at Demo Academy"]
