@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contracts import ContractError, without_secrets
 from shared.contracts.typed import EventData
-from shared.db import affected, utcnow
+from shared.db import affected, among, utcnow
 from shared.tables import PlumbingTables
 
 
@@ -278,7 +278,7 @@ class DeliveryProcessor:
                 _run(session, group)
             if fresh:
                 # Earlier failed attempts are forgotten in the same commit (no extra trip).
-                session.execute(attempts.delete().where(attempts.c.event_id.in_(
+                session.execute(attempts.delete().where(among(attempts.c.event_id,
                     [delivery.envelope.id for delivery in fresh])))
         for delivery in fresh:
             token = correlation_id_var.set(delivery.envelope.correlation_id)
