@@ -107,19 +107,25 @@ def test_a_rosters_statements_do_not_grow_with_its_events(service):
 def test_a_rosters_sets_of_ids_are_one_parameter_each(service):
     """A batch's ids in a condition are one array parameter (shared.db.among), not one
     each: an IN list of 500 cast parameters took PostgreSQL ten times as long to plan and
-    run, every statement of every batch (rows inserted many at a time aside)."""
-    params: list[tuple[int, str]] = []
+    run, every statement of every batch. Its inbox rows go in as two arrays, not three
+    parameters a row. (Rows inserted many at a time, a statement each, aside.)"""
+    sent: list[tuple[int, str]] = []  # parameters (all rows'), statement; each alone
 
     def count(conn, cursor, statement, parameters, context, executemany):
-        if not executemany:
-            params.append((len(parameters or ()), statement[:120]))
+        rows = parameters if isinstance(parameters, (list, tuple)) else [parameters or {}]
+        if statement.startswith("INSERT INTO inbox") or not executemany:
+            sent.append((sum(len(row) for row in rows), statement[:120]))
     sa.event.listen(service.engine, "before_cursor_execute", count)
     try:
         outcomes, _ = apply(service, roster(active_school(service), 100))
     finally:
         sa.event.remove(service.engine, "before_cursor_execute", count)
     assert set(outcomes) == {APPLIED}
-    assert max(params)[0] <= 12, f"{service.name}: {max(params)}"
+    inbox = [n for n, statement in sent if statement.startswith("INSERT INTO inbox")]
+    assert inbox and max(inbox) == 3, f"{service.name}: {inbox}"
+    conditions = [(n, statement) for n, statement in sent if not statement.startswith(
+        "INSERT")]
+    assert max(conditions)[0] <= 12, f"{service.name}: {max(conditions)}"
 
 
 def test_a_roster_batch_applies_once_and_a_redelivery_changes_nothing(service):
