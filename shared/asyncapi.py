@@ -19,7 +19,7 @@ from flask import Blueprint, Response
 from marshmallow import Schema, fields, missing, validate
 
 from shared import contracts
-from shared.config import RIGHTS_PARTICIPANTS as PARTICIPANT_SERVICES, Settings
+from shared.config import RIGHTS_PARTICIPANTS, Settings
 from shared.contracts.fields import SafeString, UuidString
 from shared.messaging import topology
 
@@ -137,7 +137,7 @@ def _validator_schema(validator: Any) -> JsonSchema:
 # --- contracts -> AsyncAPI --------------------------------------------------------------
 def producers(contract: contracts.Contract) -> tuple[str, ...]:
     any_ = contract.producer == contracts.ANY_PRODUCER
-    return PARTICIPANT_SERVICES if any_ else (contract.producer,)
+    return RIGHTS_PARTICIPANTS if any_ else (contract.producer,)
 
 
 def routing_key(contract: contracts.Contract) -> str:
@@ -244,7 +244,7 @@ def _channel(versions: list[contracts.Contract]) -> JsonSchema:
     if latest.producer == contracts.ANY_PRODUCER:
         channel["parameters"] = {"service": {
             "description": "The rights participant that answers.",
-            "enum": list(PARTICIPANT_SERVICES)}}
+            "enum": list(RIGHTS_PARTICIPANTS)}}
     channel["bindings"] = {"amqp": {
         "is": "routingKey",
         "exchange": {"name": _SETTINGS.exchange, "type": "topic", "durable": True,

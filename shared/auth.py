@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
                                                                 Ed25519PublicKey)
 
 from shared.config import Settings
-from shared.errors import ApiError, StepUpRequired
+from shared.errors import ApiError, NotFound, StepUpRequired, Unauthenticated
 from shared.revocations import RevocationsUnavailable, RevocationView
 
 ISSUER = "pupil-progress"
@@ -104,7 +104,7 @@ class Principal:
                                {"school_id": ["Required for an admin of several schools."]})
             return self.school_ids[0]
         if not self.in_school(school_id):
-            raise ApiError(404, "not_found", "Not found.")
+            raise NotFound()
         return school_id
 
 
@@ -314,28 +314,9 @@ def require(*roles: str, second_factor: bool = True,
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from flask import current_app, g, request
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise ApiError(401, "unauthorized", "A bearer token is required.")
-            try:
-                principal = current_app.extensions["pp_verifier"].verify(token.strip())
-            except InvalidToken:
-                raise ApiError(401, "unauthorized", "The token is not valid.") from None
-            if _revoked(current_app.extensions.get("pp_revocations"), principal):
-                # Signed out, reset, removed or revoked: refused before its expiry.
-                raise ApiError(401, "unauthorized", "The token is no longer valid.")
-            if roles and principal.role not in roles:
-                # Not this caller's kind of resource: the same answer as a missing one.
-                raise ApiError(404, "not_found", "Not found.")
-            if (second_factor and principal.role in STAFF_ROLES
-                    and not passed_second_factor(principal)):
-                raise ApiError(401, "second_factor_required",
-                               "Pass the second factor first (POST /api/v1/auth/"
-                               "second-factor).")
-            if step_up and not recent_second_factor(principal):
-                raise StepUpRequired()
+            from flask import g
+            principal = _bearer_principal()
+            _granted(principal, roles, second_factor=second_factor, step_up=step_up)
             g.principal = principal
             return view(*args, **kwargs)
         # Every such operation answers 401; one for some roles only answers 404 to others.
@@ -344,6 +325,35 @@ def require(*roles: str, second_factor: bool = True,
                             "responses": error_answers(401, *((404,) if roles else ()))})
         return cast(View, wrapper)
     return decorate
+
+
+def _bearer_principal() -> Principal:
+    """The caller of this request, from a valid bearer token not revoked (else 401)."""
+    from flask import current_app, request
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("A bearer token is required.")
+    try:
+        principal: Principal = current_app.extensions["pp_verifier"].verify(token.strip())
+    except InvalidToken:
+        raise Unauthenticated("The token is not valid.") from None
+    if _revoked(current_app.extensions.get("pp_revocations"), principal):
+        # Signed out, reset, removed or revoked: refused before its expiry.
+        raise Unauthenticated("The token is no longer valid.")
+    return principal
+
+
+def _granted(principal: Principal, roles: tuple[str, ...], *, second_factor: bool,
+             step_up: bool) -> None:
+    """The caller's role is one of `roles` (else 404, as a missing resource answers) and
+    a staff sign-in passed the second factor (recently enough, with `step_up`)."""
+    if roles and principal.role not in roles:
+        raise NotFound()
+    if second_factor and principal.role in STAFF_ROLES and not passed_second_factor(principal):
+        raise ApiError(401, "second_factor_required",
+                       "Pass the second factor first (POST /api/v1/auth/second-factor).")
+    if step_up and not recent_second_factor(principal):
+        raise StepUpRequired()
 
 
 def public(view: View) -> View:

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import zlib
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql.visitors import InternalTraversal
 
 T = TypeVar("T")
+R = TypeVar("R")  # an item of a set-based write
+K = TypeVar("K")  # its record's key
 log = logging.getLogger(__name__)
 
 
@@ -266,32 +269,17 @@ def run_in_transaction(sessions: sessionmaker[Session], work: Callable[[Session]
         return result
 
 
-def upsert_versioned(session: Session, table: sa.Table, key: dict[str, Any], values: dict[str, Any],
-                     version: int, version_column: str = "record_version") -> bool:
-    """A projection's write: insert, or update when this record_version is not older than
-    the stored one (an older event arriving late changes nothing). False when it was."""
-    where = [table.c[k] == v for k, v in key.items()]
-    current = session.execute(sa.select(table.c[version_column]).where(*where)
-                              .with_for_update()).first()
-    if current is None:
-        session.execute(table.insert().values(**key, **values, **{version_column: version}))
-        return True
-    if current[0] > version:
-        return False
-    session.execute(table.update().where(*where).values(**values,
-                                                        **{version_column: version}))
-    return True
-
-
 def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
                           rows: list[dict[str, Any]],
                           version_column: str = "record_version") -> None:
-    """upsert_versioned for many rows of one table: the state they leave is the state
-    applying them one by one, in order, would leave. Every row holds the same columns, the
-    key and the version among them. On PostgreSQL one statement (the rows as one JSON
-    parameter, `INSERT … ON CONFLICT DO UPDATE … WHERE` the stored version is not newer);
-    elsewhere three (read the versions, insert, update)."""
-    latest = _latest_by_key(rows, key_column, version_column)
+    """A projection's write, for one row or many of one table: a row replaces the stored
+    one unless that one's version is newer (an older event arriving late changes nothing);
+    the state many leave is the state applying them one by one, in order, would leave.
+    Every row holds the same columns, the key and the version among them. On PostgreSQL
+    one statement (the rows as one JSON parameter, `INSERT … ON CONFLICT DO UPDATE …
+    WHERE` the stored version is not newer); elsewhere three (read the versions, insert,
+    update)."""
+    latest = latest_versions(rows, itemgetter(key_column), itemgetter(version_column))
     if not latest:
         return
     if session.get_bind().dialect.name == "postgresql":
@@ -301,14 +289,16 @@ def upsert_versioned_many(session: Session, table: sa.Table, key_column: str,
         _upsert_read_then_write(session, table, key_column, version_column, latest)
 
 
-def _latest_by_key(rows: list[dict[str, Any]], key_column: str,
-                   version_column: str) -> dict[Any, dict[str, Any]]:
-    """key -> the row that applying them in order leaves: a later row wins unless older."""
-    latest: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        previous = latest.get(row[key_column])
-        if previous is None or row[version_column] >= previous[version_column]:
-            latest[row[key_column]] = row
+def latest_versions(items: Iterable[R], key: Callable[[R], K],
+                    version: Callable[[R], int]) -> dict[K, R]:
+    """Each record's item that applying them in order leaves: the highest version, the
+    later of equals (an older one arriving late changes nothing; an equal one applies
+    again). The one statement of that rule for every set-based projection."""
+    latest: dict[K, R] = {}
+    for item in items:
+        known = latest.get(key(item))
+        if known is None or version(item) >= version(known):
+            latest[key(item)] = item
     return latest
 
 

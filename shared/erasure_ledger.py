@@ -22,12 +22,19 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 import sqlalchemy as sa
 
 from shared.db import UtcDateTime, make_engine, utcnow
 
-SENT, COMPLETED = "sent", "completed"
+class Step(StrEnum):
+    """How far an erasure or offboarding the ledger holds has gone."""
+    SENT = "sent"            # filed (dsar) or sent (identity's SchoolOffboarded)
+    COMPLETED = "completed"  # every service answered done
+
+
+SENT, COMPLETED = Step
 SCHOOL = "school"  # the subject type of an offboarding: the whole school
 # The services that write the ledger: each needs PP_ERASURE_LEDGER_URL wherever it runs
 # (docker-compose.yml, deploy/k8s, deploy/stack.py; tests/unit/test_deploy.py checks).

@@ -16,6 +16,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from shared.db import utcnow
+from shared.messaging.outbox import OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class OutboxBacklog:
                 with engine.connect() as conn:
                     count, oldest = conn.execute(sa.select(
                         sa.func.count(), sa.func.min(outbox.c.created_at)).where(
-                        outbox.c.sent_at.is_(None))).one()
+                        OutboxState.WAITING.rows(outbox))).one()
             except Exception:  # the database is away: leave it out, not fail the scrape
                 log.warning("outbox backlog unreadable service=%s", service)
                 continue

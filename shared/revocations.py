@@ -62,7 +62,7 @@ def apply_revocations(table: sa.Table
                     session_id=data.session_id, revoked_before=data.revoked_before,
                     expires_at=data.expires_at))
             log.info("tokens revoked subject_id=%s session_id=%s reason=%s event_id=%s",
-                     data["subject_id"], data.get("session_id"), data["reason"], event.id)
+                     data.subject_id, data.session_id, data.reason, event.id)
     return on_tokens_revoked
 
 

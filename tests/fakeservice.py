@@ -53,7 +53,7 @@ EFFECTS = sa.table("effects", sa.column("event_id"), sa.column("student_id"))
 def record_effect(session, events):
     """A handler whose effect can be counted: one `effects` row per application."""
     session.execute(EFFECTS.insert(), [{"event_id": event.id,
-                                        "student_id": event.data["student_id"]}
+                                        "student_id": event.data.student_id}
                                        for event in events])
 
 

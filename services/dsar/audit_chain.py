@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Generator, Iterator, Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from shared.receipts import CHECKPOINT_TYPE, RECEIPT_TYPE, jws, keys_from_jwks
 from shared.receipts.receipt import GENESIS, entry_hash
@@ -32,6 +33,7 @@ from .models import audit, audit_head, requests
 
 HEAD_ID = 1
 CHAIN = "dsar-audit"  # the chain a checkpoint is of
+Writer = Session | sa.Connection  # the service's session, or a connection of the check
 
 
 def at_text(at: dt.datetime) -> str:
@@ -44,15 +46,15 @@ def fields_of(row: Any) -> dict[str, Any]:
             "step": row.step, "service": row.service, "actor": row.actor}
 
 
-def append(session, request_id: str, at: dt.datetime, step: str,
+def append(session: Writer, request_id: str, at: dt.datetime, step: str,
            service: str | None = None, actor: str | None = None) -> tuple[int, str, str]:
     """The entry appended: (its seq, the hash before it, its hash)."""
     head = session.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)
                            .with_for_update()).first()
     prev = head.hash if head is not None else GENESIS
-    seq = session.execute(audit.insert().values(
+    seq: int = session.execute(audit.insert().values(
         request_id=request_id, at=at, step=step, service=service, actor=actor,
-        prev_hash=prev, hash="")).inserted_primary_key[0]
+        prev_hash=prev, hash="").returning(audit.c.id)).scalar_one()
     digest = entry_hash(prev, {"seq": seq, "request_id": request_id, "at": at_text(at),
                                "step": step, "service": service, "actor": actor})
     session.execute(audit.update().where(audit.c.id == seq).values(hash=digest))
@@ -70,7 +72,7 @@ def checkpoint(seq: int, prev: str, digest: str, at: dt.datetime) -> dict[str, A
     return {"chain": CHAIN, "seq": seq, "prev": prev, "hash": digest, "at": at_text(at)}
 
 
-def entries_of(session, request_id: str) -> list[dict[str, Any]]:
+def entries_of(session: Writer, request_id: str) -> list[dict[str, Any]]:
     """A request's entries with their links, as a receipt carries them."""
     rows = session.execute(sa.select(audit).where(audit.c.request_id == request_id)
                            .order_by(audit.c.id)).all()
@@ -91,7 +93,7 @@ class Break:
         return f"{where}: {self.problem}"
 
 
-def _rows(conn) -> Iterator[Any]:
+def _rows(conn: sa.Connection) -> Iterator[Any]:
     """Every entry in chain order, a thousand at a time."""
     after = 0
     while True:
@@ -103,7 +105,7 @@ def _rows(conn) -> Iterator[Any]:
         after = rows[-1].id
 
 
-def _receipt_heads(conn, keys: Mapping[str, Any] | None) -> Iterator[
+def _receipt_heads(conn: sa.Connection, keys: Mapping[str, Any] | None) -> Iterator[
         tuple[str, int | None, str | None]]:
     """(request id, head seq, head hash) of every receipt dsar signed: the chain's heads
     as they were, out of reach of a writer of the chain (who could otherwise cut its tail
@@ -120,7 +122,7 @@ def _receipt_heads(conn, keys: Mapping[str, Any] | None) -> Iterator[
             yield request_id, None, None
 
 
-def check(conn, keys: Mapping[str, Any] | None = None,
+def check(conn: sa.Connection, keys: Mapping[str, Any] | None = None,
           witnessed: Mapping[str, Any] | None = None) -> Iterator[Break]:
     """Every break in the chain, in order, then every receipt whose head the chain no
     longer holds, then the head row's, then the witness's (`witnessed`: the held head as
@@ -142,7 +144,7 @@ def check(conn, keys: Mapping[str, Any] | None = None,
         yield from _witnessed(conn, keys, witnessed)
 
 
-def _witnessed(conn, keys: Mapping[str, Any] | None,
+def _witnessed(conn: sa.Connection, keys: Mapping[str, Any] | None,
                witnessed: Mapping[str, Any]) -> Iterator[Break]:
     """The head the witness holds, as dsar signed it, must be in the chain with that
     hash: else the chain's last entries were cut (the gap named) or rewritten."""
@@ -177,7 +179,8 @@ def _witnessed(conn, keys: Mapping[str, Any] | None,
                     "head (the chain was rewritten from there)")
 
 
-def _links(conn, anchors: dict[int, list[tuple[str, str]]]) -> Generator[Break, None, Any]:
+def _links(conn: sa.Connection,
+           anchors: dict[int, list[tuple[str, str]]]) -> Generator[Break, None, Any]:
     """Each entry's link and hash, and each receipt's head met on the way (taken out of
     `anchors`); returns the last entry."""
     prev, last = GENESIS, None
@@ -195,7 +198,7 @@ def _links(conn, anchors: dict[int, list[tuple[str, str]]]) -> Generator[Break, 
     return last
 
 
-def _head(conn, last: Any) -> Iterator[Break]:
+def _head(conn: sa.Connection, last: Any) -> Iterator[Break]:
     head = conn.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)).first()
     if head is None and last is not None:
         yield Break(None, None, f"no head is kept, but the chain holds entries up to "

@@ -2,21 +2,23 @@
 limited time, and withdrawn when their subject is erased (a part of Dsar, service.py)."""
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import zipfile
-from typing import Callable
+from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
 
 from shared.csv_export import csv_table
 from shared.errors import Conflict, NotFound
-from shared.messaging.outbox import Outbox
 
 from . import domain, summary
 from .domain import Status
 from .models import export_parts, requests, school_languages
+from .part import Part
 
 
 SUMMARY_FILE = "your-data.html"
@@ -34,16 +36,15 @@ class FiledByTheSchool(Conflict):
               "to in the app. Hand it over yourself.")
 
 
-class Exports:
+class Exports(Part):
     """The export of a completed access or portability request."""
-    clock: Callable[[], dt.datetime]
-    outbox: Outbox
 
-    def export_zip(self, session, request_id: str, school_ids) -> bytes:
+    def export_zip(self, session: Session, request_id: str,
+                   school_ids: Collection[str]) -> bytes:
         row = self._for_school(session, request_id, school_ids)
         return self._zip(session, row, "exported")
 
-    def export_zip_for_requester(self, session, request_id: str, account_id: str,
+    def export_zip_for_requester(self, session: Session, request_id: str, account_id: str,
                                  reading: str | None = None) -> bytes:
         """The parent or student who asked, once the school released the export to them,
         while the subject is still theirs (a link revoked or locked after the release ends
@@ -57,7 +58,8 @@ class Exports:
             raise NotFound()
         return self._zip(session, row, "exported_to_requester", reading)
 
-    def release_export(self, session, request_id: str, school_ids, actor: str) -> dict:
+    def release_export(self, session: Session, request_id: str, school_ids: Collection[str],
+                       actor: str) -> dict[str, Any]:
         """The school lets the parent or student who asked download the export in the app
         until it expires (issue 24), instead of handing it over itself."""
         row = self._for_school(session, request_id, school_ids)
@@ -80,14 +82,16 @@ class Exports:
                 "expires_at": row.export_expires_at}, school_id=row.school_id)
         return self.view(session, request_id)
 
-    def record_school_language(self, session, school_id: str, language: str | None) -> None:
+    def record_school_language(self, session: Session, school_id: str,
+                               language: str | None) -> None:
         """SchoolActivated: the school's default language (sent again when it changes)."""
         session.execute(school_languages.delete().where(
             school_languages.c.school_id == school_id))
         session.execute(school_languages.insert().values(
             school_id=school_id, default_language=language or "en"))
 
-    def _zip(self, session, row, step: str, reading: str | None = None) -> bytes:
+    def _zip(self, session: Session, row: Row[Any], step: str,
+             reading: str | None = None) -> bytes:
         request_id = row.id
         if row.kind not in domain.EXPORTS or row.status != Status.COMPLETED \
                 or row.export_expires_at is None or row.export_expires_at <= self.clock():
@@ -119,7 +123,7 @@ class Exports:
         return buffer.getvalue()
 
     @staticmethod
-    def _with_exports(session, ids) -> set[str]:
+    def _with_exports(session: Session, ids: Collection[str]) -> set[str]:
         if not ids:
             return set()
         return set(session.execute(sa.select(requests.c.id).where(
@@ -127,7 +131,7 @@ class Exports:
         ).scalars()) | set(session.execute(sa.select(export_parts.c.request_id).where(
             export_parts.c.request_id.in_(sorted(ids)))).scalars())
 
-    def _withdraw_exports(self, session, ids) -> None:
+    def _withdraw_exports(self, session: Session, ids: Collection[str]) -> None:
         """The export is not downloadable any more (the answer an expired one gets)."""
         if not ids:
             return

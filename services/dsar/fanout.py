@@ -3,39 +3,42 @@ tracked, silent ones re-asked, the request completed once all have answered (and
 an erasure, dsar's own copies forgotten); a part of Dsar, service.py."""
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from typing import Callable
+from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.db import purge_after_commit
 from shared.deadletters import erase_letters_naming
-from shared.erasure_ledger import COMPLETED, SCHOOL, SENT, ErasureLedger
-from shared.messaging.outbox import Outbox
+from shared.erasure_ledger import COMPLETED, SCHOOL, SENT
+from shared.messaging.envelope import Envelope
 
 from . import domain
 from .domain import EXPORT_LIFETIME, Answer, Kind, Refused, Status
 from .models import (export_parts, own_subjects, plumbing, request_events,
                      request_services, requests, scheduled_erasures)
+from .part import Part
 
 log = logging.getLogger(__name__)
 
+# One service's part of a request (domain.ANSWERS).
+ServiceAnswer = (ev.ErasureCompleted | ev.SubjectDataExported | ev.RestrictionApplied
+                 | ev.ObjectionApplied | ev.OffboardingCompleted)
 
-class FanOut:
+
+class FanOut(Part):
     """Asking every service, and following their answers."""
-    outbox: Outbox
-    clock: Callable[[], dt.datetime]
-    reask_after: dt.timedelta
-    removed_retention: dt.timedelta
-    services: tuple[str, ...]
-    ledger: ErasureLedger | None
 
-    def on_subject_id_resolved(self, session, envelope, data) -> None:
+    def on_subject_id_resolved(self, session: Session, envelope: Envelope,
+                               data: ev.SubjectIdResolved) -> None:
         """One service's answer: the subject is this school's (the request goes on), or
         unknown to it; the request fails once every service that could know says so."""
         row = session.execute(sa.select(requests).where(
-            requests.c.id == data["request_id"]).with_for_update()).first()
+            requests.c.id == data.request_id).with_for_update()).first()
         if row is None or row.subject_id is not None or row.status == Status.FAILED:
             return
         expected = domain.resolvers(row.subject_type, row.details.get("_claimed_id")
@@ -44,7 +47,7 @@ class FanOut:
             log.warning("subject id answered by an unexpected service request_id=%s "
                         "service=%s", row.id, envelope.producer)
             return
-        if data["subject_id"] is None:
+        if data.subject_id is None:
             unknown_to = sorted({*row.details.get("_unknown_to", ()), envelope.producer})
             if set(unknown_to) < set(expected):  # another may still know the subject
                 session.execute(requests.update().where(requests.c.id == row.id).values(
@@ -58,20 +61,21 @@ class FanOut:
         details = {k: v for k, v in row.details.items()
                    if k not in ("_claimed_id", "_unknown_to")}
         session.execute(requests.update().where(requests.c.id == row.id)
-                        .values(subject_id=data["subject_id"], details=details))
+                        .values(subject_id=data.subject_id, details=details))
         self._audit(session, row.id, "resolved")
         if row.status in (Status.IN_PROGRESS, Status.PAUSED):
             self._start(session, row.id)
 
     # --- students the school removed -------------------------------------------------------
-    def on_student_removed(self, session, envelope, data) -> None:
+    def on_student_removed(self, session: Session, envelope: Envelope,
+                           data: ev.StudentRemoved) -> None:
         erase_at = self.clock() + self.removed_retention
         session.execute(scheduled_erasures.delete().where(
-            scheduled_erasures.c.student_id == data["student_id"]))
+            scheduled_erasures.c.student_id == data.student_id))
         session.execute(scheduled_erasures.insert().values(
-            student_id=data["student_id"], school_id=envelope.school_id, erase_at=erase_at))
+            student_id=data.student_id, school_id=envelope.school_id, erase_at=erase_at))
 
-    def _erase_removed(self, session) -> int:
+    def _erase_removed(self, session: Session) -> int:
         due = session.execute(sa.select(scheduled_erasures).where(
             scheduled_erasures.c.erase_at <= self.clock())).all()
         for row in due:
@@ -81,7 +85,7 @@ class FanOut:
                 scheduled_erasures.c.student_id == row.student_id))
         return len(due)
 
-    def _start(self, session, request_id: str) -> None:
+    def _start(self, session: Session, request_id: str) -> None:
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
         if row.kind == Kind.RECTIFICATION:
             # The school corrects at source and pushes; the admin completes the task.
@@ -94,7 +98,7 @@ class FanOut:
         self._to_ledger(SENT, row)
         self._ask(session, row)
 
-    def _to_ledger(self, step: str, row) -> None:
+    def _to_ledger(self, step: str, row: Row[Any]) -> None:
         """An erasure's step in the ledger, on its own connection: `sent` before this
         transaction commits (an erasure that goes out is always there; one rolled back
         is retried), `completed` once every service has committed theirs. An
@@ -106,7 +110,7 @@ class FanOut:
         elif row.kind == Kind.OFFBOARDING:
             self.ledger.record(step, row.id, row.school_id, SCHOOL, row.school_id)
 
-    def _ask(self, session, row) -> None:
+    def _ask(self, session: Session, row: Row[Any]) -> None:
         """One request event to every service in the data map (a re-ask is a new event,
         answered like the first)."""
         if row.kind == Kind.OFFBOARDING:
@@ -114,8 +118,9 @@ class FanOut:
         event_type = domain.REQUEST_EVENTS[row.kind]
         if row.kind == "restriction" and row.details.get("lift"):
             event_type = "RestrictionLifted"
-        data = {"subject": {"school_id": row.school_id, "type": row.subject_type,
-                            "id": row.subject_id}, "subject_request_id": row.id}
+        data: dict[str, Any] = {"subject": {"school_id": row.school_id,
+                                            "type": row.subject_type, "id": row.subject_id},
+                                "subject_request_id": row.id}
         if event_type == "ObjectionRecorded":
             data["processing"] = row.details.get("processing", "report_emails")
         if event_type == "ErasureRequested":
@@ -126,34 +131,34 @@ class FanOut:
         self._audit(session, row.id, "sent")
 
     # --- answers -----------------------------------------------------------------------------
-    def on_answer(self, session, envelope, data) -> None:
+    def on_answer(self, session: Session, envelope: Envelope, data: ServiceAnswer) -> None:
         request_id = session.execute(sa.select(request_events.c.request_id).where(
-            request_events.c.event_id == data["request_id"])).scalar()
+            request_events.c.event_id == data.request_id)).scalar()
         if request_id is None:
             log.warning("answer to an unknown request event_id=%s service=%s",
-                        data["request_id"], data["service"])
+                        data.request_id, data.service)
             return
         # One answer at a time per request: the last two answering at once cannot both
         # miss the completion.
         session.execute(sa.select(requests.c.id).where(requests.c.id == request_id)
                         .with_for_update())
-        service = data["service"]
-        status = Answer.DONE if data["outcome"] == "done" else Answer.FAILED
+        service = data.service
+        status = Answer.DONE if data.outcome == "done" else Answer.FAILED
         session.execute(request_services.update().where(
             request_services.c.request_id == request_id,
             request_services.c.service == service).values(
-            status=status, reason=data.get("reason"), answered_at=self.clock(),
-            signed_answer=data.get("signature")))
-        if envelope.type == "SubjectDataExported" and status == Answer.DONE:
+            status=status, reason=data.reason, answered_at=self.clock(),
+            signed_answer=data.signature))
+        if isinstance(data, ev.SubjectDataExported) and status == Answer.DONE:
             session.execute(export_parts.delete().where(
                 export_parts.c.request_id == request_id, export_parts.c.service == service))
             session.execute(export_parts.insert().values(request_id=request_id,
                                                          service=service,
-                                                         tables=data.get("tables", {})))
+                                                         tables=data.tables))
         self._audit(session, request_id, f"answered_{status}", service=service)
         self._maybe_complete(session, request_id)
 
-    def _maybe_complete(self, session, request_id: str) -> None:
+    def _maybe_complete(self, session: Session, request_id: str) -> None:
         statuses = dict(session.execute(sa.select(request_services.c.service,
                                                   request_services.c.status).where(
             request_services.c.request_id == request_id)).all())
@@ -182,15 +187,15 @@ class FanOut:
             self._to_ledger(COMPLETED, row)
         log.info("subject request completed request_id=%s kind=%s", request_id, row.kind)
 
-    def _by_subject(self, session, row) -> bool:
+    def _by_subject(self, session: Session, row: Row[Any]) -> bool:
         """Whether the subject filed the request themselves: a parent about a guardian
         record (they may file about their own only), a student about their own record."""
         if row.filed_as == "parent":
-            return row.subject_type == "guardian"
-        return row.filed_as == "student" and row.subject_type == "student" and \
-            not self._via_link(session, row.filed_by, row.subject_id)
+            return bool(row.subject_type == "guardian")
+        return bool(row.filed_as == "student" and row.subject_type == "student"
+                    and not self._via_link(session, row.filed_by, row.subject_id))
 
-    def _announce_closed(self, session, request_id: str, outcome: str) -> None:
+    def _announce_closed(self, session: Session, request_id: str, outcome: str) -> None:
         """SubjectRequestClosed, for notifications to tell the requester (and, for an
         offboarding, to mail the certificate to the school's office): ids, the school's
         reason for a refusal, and the offboarding's receipt."""
@@ -204,7 +209,7 @@ class FanOut:
             school_id=row.school_id)
 
     # --- what dsar itself holds about an erased subject ---------------------------------------
-    def _forget_subject(self, session, erasure) -> None:
+    def _forget_subject(self, session: Session, erasure: Row[Any]) -> None:
         """Every service has erased the subject; dsar's own copies go too: the exports
         that name them (taken before the erasure, still downloadable), and the free text
         on the school's requests about them or filed by them (a note may name anyone).
@@ -233,14 +238,15 @@ class FanOut:
         erase_letters_naming(session, plumbing.dead_letters, subject_id, school)
         purge_after_commit(session)
 
-    def _blank_free_text(self, session, ids) -> None:
+    def _blank_free_text(self, session: Session, ids: Collection[str]) -> None:
         for row in session.execute(sa.select(requests.c.id, requests.c.details).where(
                 requests.c.id.in_(sorted(ids)))).all() if ids else ():
             session.execute(requests.update().where(requests.c.id == row.id).values(
                 details={k: v for k, v in row.details.items() if k != domain.NOTE},
                 **{column: None for column in domain.FREE_TEXT}))
 
-    def retry(self, session, request_id: str, school_ids, admin: str) -> dict:
+    def retry(self, session: Session, request_id: str, school_ids: Collection[str],
+              admin: str) -> dict[str, Any]:
         """Ask the services that failed (or are silent) again."""
         row = self._for_school(session, request_id, school_ids)
         if row.status not in (Status.IN_PROGRESS, Status.FAILED) \
@@ -257,7 +263,7 @@ class FanOut:
         self._reask(session, row)
         return self.view(session, request_id)
 
-    def _reask(self, session, row) -> None:
+    def _reask(self, session: Session, row: Row[Any]) -> None:
         now = self.clock()
         session.execute(request_services.update().where(
             request_services.c.request_id == row.id,
@@ -265,7 +271,7 @@ class FanOut:
             asked_at=now, asks=request_services.c.asks + 1))
         self._ask(session, row)
 
-    def sweep(self, session) -> int:
+    def sweep(self, session: Session) -> int:
         """Re-ask requests with a service silent for too long; expire old exports."""
         now = self.clock()
         stuck_ids = session.execute(

@@ -12,6 +12,7 @@ from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
 from shared.service import ServiceContext
 
+from .fanout import ServiceAnswer
 from .service import Dsar
 
 if TYPE_CHECKING:
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
 D = TypeVar("D", bound=ev.EventData)
 E = TypeVar("E", bound=Event[Any])
 Events = Sequence[Event[D]]  # a handler's events, of one type
-# One service's part of a request (domain.ANSWERS).
-Answer = (ev.ErasureCompleted | ev.SubjectDataExported | ev.RestrictionApplied
-          | ev.ObjectionApplied | ev.OffboardingCompleted)
 
 
 class Handlers:
@@ -44,7 +42,7 @@ class Handlers:
                 route(ev.LinkRevoked, self.on_link_revoked),
                 route(ev.LinkLocked, self.on_link_locked)]
 
-    def on_answer(self, session: Session, events: Events[Answer]) -> None:
+    def on_answer(self, session: Session, events: Events[ServiceAnswer]) -> None:
         """ErasureCompleted, SubjectDataExported, RestrictionApplied, ObjectionApplied and
         OffboardingCompleted: one service's part of a request."""
         for e in events:

@@ -2,32 +2,34 @@
 erasure, with each service's progress for the operator (a part of Dsar, service.py)."""
 from __future__ import annotations
 
-import datetime as dt
-from typing import Callable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.db import purge_after_commit
 from shared.erasure_ledger import offboarding_request_id
 from shared.errors import NotFound
+from shared.messaging.envelope import Envelope
 from shared.pages import Key, Page, keyset_page
 
 from . import domain
 from .domain import Answer, Kind, Status
 from .models import request_events, request_services, requests
+from .part import Part
 
 
-class Offboarding:
+class Offboarding(Part):
     """Offboardings, tracked and shown."""
-    clock: Callable[[], dt.datetime]
-    services: tuple[str, ...]
 
     # --- offboarding (identity's SchoolOffboarded is the request) --------------------------
-    def on_school_offboarded(self, session, envelope, data) -> None:
+    def on_school_offboarded(self, session: Session, envelope: Envelope,
+                             data: ev.SchoolOffboarded) -> None:
         now = self.clock()
         request_id = offboarding_request_id(envelope.id)  # identity's ledger row names it
         session.execute(requests.insert().values(
-            id=request_id, school_id=data["school_id"], kind=Kind.OFFBOARDING,
+            id=request_id, school_id=data.school_id, kind=Kind.OFFBOARDING,
             subject_type=None, subject_id=None, details={}, status=Status.IN_PROGRESS,
             received_at=now, due_at=domain.due_at(now), extension_months=0))
         session.execute(request_events.insert().values(event_id=envelope.id,
@@ -37,7 +39,7 @@ class Offboarding:
              "asks": 1} for s in self.services])
         self._audit(session, request_id, "received")
 
-    def _forget_school(self, session, school_id: str) -> None:
+    def _forget_school(self, session: Session, school_id: str) -> None:
         """An offboarded school: its requests stay as ids; exports and free text go."""
         ids = set(session.execute(sa.select(requests.c.id).where(
             requests.c.school_id == school_id)).scalars())
@@ -46,7 +48,7 @@ class Offboarding:
         purge_after_commit(session)
 
     # --- offboarding progress, for the operator -----------------------------------------------
-    def offboardings(self, session, after: str | None = None,
+    def offboardings(self, session: Session, after: str | None = None,
                      limit: int = 50) -> Page:
         """Every school's offboarding, by school id (`after`: the last school id of a
         page); a school is offboarded once, so its id names its offboarding."""
@@ -55,7 +57,7 @@ class Offboarding:
             [Key(requests.c.school_id)], after, limit).map(
             lambda r: self.offboarding(session, r.school_id))
 
-    def offboarding(self, session, school_id: str) -> dict:
+    def offboarding(self, session: Session, school_id: str) -> dict[str, Any]:
         """Each service's answer to the school's SchoolOffboarded (pending until it
         answers), with the reason of any that failed."""
         row = session.execute(sa.select(requests).where(

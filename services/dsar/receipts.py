@@ -5,27 +5,28 @@ service.py."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Collection
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from shared.errors import NotFound
-from shared.receipts import RECEIPT_TYPE, ReceiptKeys
+from shared.receipts import RECEIPT_TYPE
 
 from . import audit_chain
 from .domain import Kind
 from .models import request_events, request_services, requests
+from .part import Part
 
 
 def _instant(value: dt.datetime | None) -> str | None:
     return audit_chain.at_text(value) if value is not None else None
 
 
-class Receipts:
-    clock: Callable[[], dt.datetime]
-    receipt_keys: ReceiptKeys | None
+class Receipts(Part):
+    """A completed request's receipt: signed as it completes, then downloaded."""
 
-    def _issue_receipt(self, session, request_id: str) -> None:
+    def _issue_receipt(self, session: Session, request_id: str) -> None:
         """Called as the request completes, right after its `completed` entry, so the
         chain's head is the request's own last entry."""
         if self.receipt_keys is None:
@@ -53,14 +54,14 @@ class Receipts:
         session.execute(requests.update().where(requests.c.id == request_id).values(
             receipt=self.receipt_keys.sign(session, receipt, RECEIPT_TYPE)))
 
-    def receipt(self, session, request_id: str, school_ids) -> str:
+    def receipt(self, session: Session, request_id: str, school_ids: Collection[str]) -> str:
         row = self._for_school(session, request_id, school_ids)
         if row.receipt is None or row.kind == Kind.OFFBOARDING:
             raise NotFound()  # not completed (or completed before receipts)
         self._audit(session, request_id, "receipt_downloaded")
         return str(row.receipt)
 
-    def offboarding_receipt(self, session, school_id: str) -> str:
+    def offboarding_receipt(self, session: Session, school_id: str) -> str:
         token = session.execute(sa.select(requests.c.receipt).where(
             requests.c.school_id == school_id, requests.c.kind == Kind.OFFBOARDING)
             .order_by(requests.c.received_at.desc()).limit(1)).scalar()

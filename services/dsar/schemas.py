@@ -1,6 +1,8 @@
 """Request and response schemas of the dsar API."""
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.contracts.fields import SafeString, StrictBoolean, UuidString
@@ -18,7 +20,7 @@ class SubjectIn(Schema):
         "description": "The school system's id of the subject (instead of id)."})
 
     @validates_schema
-    def _one_key(self, data, **_):
+    def _one_key(self, data: dict[str, Any], **_: Any) -> None:
         if not data.get("id") and not data.get("source_id"):
             raise ValidationError("Give the subject's id (or source_id).", "id")
 
@@ -44,7 +46,7 @@ class RequestIn(Schema):
         "description": "The school that decides, for a filer of several schools."})
 
     @validates_schema
-    def _details_fit_the_kind(self, data, **_):
+    def _details_fit_the_kind(self, data: dict[str, Any], **_: Any) -> None:
         details = data.get("details") or {}
         if data.get("kind") == "objection" and "processing" not in details:
             raise ValidationError("An objection names the processing objected to.",

@@ -3,15 +3,19 @@ event to every service in the data map, tracked per service, re-asked when silen
 completed when all have answered; exports assembled; an audit trail of every step.
 
 Dsar is one object per process, its use cases in a module per seam: requests as the
-school and the filer see them (requests.py), the fan-out and the answers (fanout.py),
-exports (exports.py) and offboardings (offboarding.py)."""
+school and the filer see them (subject_requests.py), the fan-out and the answers
+(fanout.py), exports (exports.py), offboardings (offboarding.py) and receipts
+(receipts.py); what they share is declared in part.py."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
 
 from shared.config import RIGHTS_PARTICIPANTS
 from shared.db import utcnow
@@ -45,13 +49,15 @@ class Dsar(Requests, FanOut, Exports, Offboarding, Receipts):
     # dsar's receipt keys (its participant's): it signs each completed request's receipt.
     receipt_keys: ReceiptKeys | None = None
 
-    def _audit(self, session, request_id, step, service=None, actor=None):
+    def _audit(self, session: Session, request_id: str, step: str,
+               service: str | None = None, actor: str | None = None) -> None:
         at = self.clock()
         seq, prev, digest = audit_chain.append(session, request_id, at, step, service,
                                                actor)
         self._checkpoint(session, seq, prev, digest, at)
 
-    def _checkpoint(self, session, seq: int, prev: str, digest: str, at) -> None:
+    def _checkpoint(self, session: Session, seq: int, prev: str, digest: str,
+                    at: dt.datetime) -> None:
         """The chain's new head, signed with dsar's receipt key, to the witness
         (notifications keeps the newest head that extends the one it holds): written
         with the entry, so a head that committed is witnessed (issue 30)."""
@@ -63,14 +69,15 @@ class Dsar(Requests, FanOut, Exports, Offboarding, Receipts):
             "seq": seq, "prev": prev, "hash": digest, "checkpoint": token}, school_id=None)
 
     # --- reading ------------------------------------------------------------------------------
-    def _for_school(self, session, request_id, school_ids):
+    def _for_school(self, session: Session, request_id: str,
+                    school_ids: Collection[str]) -> Row[Any]:
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)
                               .with_for_update()).first()
         if row is None or row.school_id not in school_ids:
             raise NotFound()
         return row
 
-    def view(self, session, request_id: str) -> dict:
+    def view(self, session: Session, request_id: str) -> dict[str, Any]:
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).one()
         now = self.clock()
         due = row.due_at if row.status != Status.PAUSED else row.due_at + (now - row.paused_at)
@@ -93,7 +100,7 @@ class Dsar(Requests, FanOut, Exports, Offboarding, Receipts):
                 and row.export_released_at is not None,
                 "receipt_available": row.receipt is not None}
 
-    def _answers_so_far(self, session, row) -> dict:
+    def _answers_so_far(self, session: Session, row: Row[Any]) -> dict[str, str]:
         """Each service's answer; before the fan-out, every service pending (a
         rectification goes to no service)."""
         services = dict(session.execute(sa.select(request_services.c.service,
@@ -104,7 +111,7 @@ class Dsar(Requests, FanOut, Exports, Offboarding, Receipts):
         return services
 
 
-def _export_available(row, now) -> bool:
+def _export_available(row: Row[Any], now: dt.datetime) -> bool:
     """An access or portability answer can be downloaded until it expires."""
     return bool(row.kind in domain.EXPORTS and row.status == Status.COMPLETED
                 and row.export_expires_at is not None and row.export_expires_at > now)

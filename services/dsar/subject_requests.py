@@ -3,32 +3,35 @@ student may file about), the school's decisions, deadlines, and reading them (a 
 Dsar, service.py)."""
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from typing import Callable
+from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
+from shared.auth import Principal
+from shared.contracts import typed as ev
 from shared.errors import NotFound, StepUpRequired
-from shared.messaging.outbox import Outbox
+from shared.messaging.envelope import Envelope
 from shared.pages import Key, Page, keyset_page
 
 from . import domain
 from .domain import Kind, Refused, Status
 from .models import audit, own_subjects, requests
+from .part import Part
+
+LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked
 
 
-class Requests:
+class Requests(Part):
     """Filing, deciding, extending and pausing, and the views of requests."""
-    outbox: Outbox
-    clock: Callable[[], dt.datetime]
-    services: tuple[str, ...]
 
     # --- filing --------------------------------------------------------------------------
-    def file(self, session, school_id: str, kind: str, subject_type: str,
-             subject_id: str | None, details: dict, filer: str | None, role: str,
+    def file(self, session: Session, school_id: str, kind: str, subject_type: str,
+             subject_id: str | None, details: dict[str, Any], filer: str | None, role: str,
              source_id: str | None = None, trusted: bool = False,
-             second_factor_recent: bool = True) -> dict:
+             second_factor_recent: bool = True) -> dict[str, Any]:
         """A request about a subject given by id, or by the school's source id (then
         ingest resolves it first, and the request starts once it is known). A school
         admin's starts with no approval, so their erasure wants the second factor passed
@@ -60,7 +63,8 @@ class Requests:
             self._start(session, request_id)
         return self.view(session, request_id)
 
-    def _owns(self, session, account_id, subject_type, subject_id) -> bool:
+    def _owns(self, session: Session, account_id: str | None, subject_type: str | None,
+              subject_id: str | None) -> bool:
         return subject_id is not None and session.execute(
             sa.select(own_subjects.c.account_id).where(
                 own_subjects.c.account_id == account_id,
@@ -68,34 +72,36 @@ class Requests:
                 own_subjects.c.subject_id == subject_id)).first() is not None
 
     # --- whom parents and students may file about ------------------------------------------
-    def on_account_activated(self, session, envelope, data) -> None:
-        held = {("guardian", g) for g in data["guardian_ids"]} | {
-            ("student", s) for s in data["student_ids"]}
-        schools = data.get("record_schools") or {}
+    def on_account_activated(self, session: Session, envelope: Envelope,
+                             data: ev.AccountActivated) -> None:
+        held = {("guardian", g) for g in data.guardian_ids} | {
+            ("student", s) for s in data.student_ids}
+        schools = data.record_schools or {}
         session.execute(own_subjects.delete().where(
-            own_subjects.c.account_id == data["account_id"],
+            own_subjects.c.account_id == data.account_id,
             own_subjects.c.via_link.is_(None)))
         for subject_type, subject_id in sorted(held):
             session.execute(own_subjects.insert().values(
-                account_id=data["account_id"], subject_type=subject_type,
+                account_id=data.account_id, subject_type=subject_type,
                 subject_id=subject_id, via_link=None, school_id=schools.get(subject_id)))
 
-    def on_link(self, session, envelope, data, verified: bool) -> None:
+    def on_link(self, session: Session, envelope: Envelope, data: LinkEvent,
+                verified: bool) -> None:
         session.execute(own_subjects.delete().where(
-            own_subjects.c.via_link == data["link_id"]))
+            own_subjects.c.via_link == data.link_id))
         if verified:
             exists = session.execute(sa.select(own_subjects.c.account_id).where(
-                own_subjects.c.account_id == data["account_id"],
+                own_subjects.c.account_id == data.account_id,
                 own_subjects.c.subject_type == "student",
-                own_subjects.c.subject_id == data["student_id"])).first()
+                own_subjects.c.subject_id == data.student_id)).first()
             if not exists:
                 session.execute(own_subjects.insert().values(
-                    account_id=data["account_id"], subject_type="student",
-                    subject_id=data["student_id"], via_link=data["link_id"],
+                    account_id=data.account_id, subject_type="student",
+                    subject_id=data.student_id, via_link=data.link_id,
                     school_id=envelope.school_id))
 
-    def approve(self, session, request_id: str, school_ids, admin: str,
-                second_factor_recent: bool) -> dict:
+    def approve(self, session: Session, request_id: str, school_ids: Collection[str],
+                admin: str, second_factor_recent: bool) -> dict[str, Any]:
         """`second_factor_recent`: the admin passed the second factor lately, which an
         erasure wants (StepUpRequired otherwise)."""
         row = self._for_school(session, request_id, school_ids)
@@ -110,7 +116,8 @@ class Requests:
             self._start(session, request_id)
         return self.view(session, request_id)
 
-    def refuse(self, session, request_id: str, school_ids, admin: str, reason: str) -> dict:
+    def refuse(self, session: Session, request_id: str, school_ids: Collection[str],
+               admin: str, reason: str) -> dict[str, Any]:
         row = self._for_school(session, request_id, school_ids)
         if row.status != Status.AWAITING:
             raise Refused("This request is not waiting for the school.")
@@ -120,7 +127,8 @@ class Requests:
         self._announce_closed(session, request_id, "refused")
         return self.view(session, request_id)
 
-    def complete_task(self, session, request_id: str, school_ids, admin: str) -> dict:
+    def complete_task(self, session: Session, request_id: str, school_ids: Collection[str],
+                      admin: str) -> dict[str, Any]:
         row = self._for_school(session, request_id, school_ids)
         if row.kind != Kind.RECTIFICATION or row.status != Status.IN_PROGRESS:
             raise Refused("Only an open rectification is completed by the school.")
@@ -131,7 +139,8 @@ class Requests:
         return self.view(session, request_id)
 
     # --- deadlines ---------------------------------------------------------------------------
-    def extend(self, session, request_id, school_ids, admin, months: int, reason: str):
+    def extend(self, session: Session, request_id: str, school_ids: Collection[str],
+               admin: str, months: int, reason: str) -> dict[str, Any]:
         row = self._for_school(session, request_id, school_ids)
         total = row.extension_months + months
         if row.status not in domain.OPEN:
@@ -146,7 +155,8 @@ class Requests:
         self._audit(session, request_id, "extended", actor=admin)
         return self.view(session, request_id)
 
-    def pause(self, session, request_id, school_ids, admin, paused: bool):
+    def pause(self, session: Session, request_id: str, school_ids: Collection[str],
+              admin: str, paused: bool) -> dict[str, Any]:
         """Waiting on the requester: the clock stops, and resumes with the time added."""
         row = self._for_school(session, request_id, school_ids)
         now = self.clock()
@@ -163,7 +173,7 @@ class Requests:
             raise Refused("The request is not in a state that can be paused or resumed.")
         return self.view(session, request_id)
 
-    def get(self, session, request_id: str, principal) -> dict:
+    def get(self, session: Session, request_id: str, principal: Principal) -> dict[str, Any]:
         row = session.execute(sa.select(requests).where(requests.c.id == request_id)).first()
         if row is None:
             raise NotFound()
@@ -173,14 +183,15 @@ class Requests:
             return self.view(session, request_id)
         raise NotFound()
 
-    def filed_by(self, session, account_id: str, limit: int = 100) -> list[dict]:
+    def filed_by(self, session: Session, account_id: str,
+                 limit: int = 100) -> list[dict[str, Any]]:
         """The requests a parent or a student filed, newest first."""
         ids = session.execute(sa.select(requests.c.id).where(
             requests.c.filed_by == account_id).order_by(requests.c.received_at.desc())
             .limit(limit)).scalars().all()
         return [self.view(session, i) for i in ids]
 
-    def own_subjects(self, session, account_id: str) -> list[dict]:
+    def own_subjects(self, session: Session, account_id: str) -> list[dict[str, Any]]:
         """Whom this parent or student may file about: themselves, and verified children."""
         rows = session.execute(sa.select(own_subjects.c.subject_type,
                                          own_subjects.c.subject_id,
@@ -192,22 +203,23 @@ class Requests:
                  and not self._via_link(session, account_id, r.subject_id)} for r in rows]
 
     @staticmethod
-    def _via_link(session, account_id: str, student_id: str) -> bool:
+    def _via_link(session: Session, account_id: str, student_id: str) -> bool:
         return session.execute(sa.select(own_subjects.c.via_link).where(
             own_subjects.c.account_id == account_id,
             own_subjects.c.subject_type == "student",
             own_subjects.c.subject_id == student_id,
             own_subjects.c.via_link.is_not(None))).first() is not None
 
-    def audit_trail(self, session, request_id: str, school_ids) -> list[dict]:
+    def audit_trail(self, session: Session, request_id: str,
+                    school_ids: Collection[str]) -> list[dict[str, Any]]:
         self._for_school(session, request_id, school_ids)
         rows = session.execute(sa.select(audit).where(audit.c.request_id == request_id)
                                .order_by(audit.c.id)).all()
         return [{"at": r.at, "step": r.step, "service": r.service, "actor": r.actor,
                  "seq": r.id, "hash": r.hash} for r in rows]
 
-    def for_school(self, session, school_ids, scope: str, after: str | None,
-                   limit: int) -> Page:
+    def for_school(self, session: Session, school_ids: Collection[str], scope: str,
+                   after: str | None, limit: int) -> Page:
         """The school's requests, newest first: `open` (awaiting the school, in progress or
         paused) or `all`; `after` is the id the previous page ended with. Offboardings are
         the operator's, not the school's."""
@@ -223,7 +235,7 @@ class Requests:
                                           requests.c.school_id.in_(school_ids))).map(
             lambda r: self.view(session, r.id))
 
-    def overdue(self, session, school_ids) -> list[dict]:
+    def overdue(self, session: Session, school_ids: Collection[str]) -> list[dict[str, Any]]:
         now = self.clock()
         ids = session.execute(sa.select(requests.c.id).where(
             requests.c.school_id.in_(school_ids),

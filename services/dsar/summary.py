@@ -48,7 +48,9 @@ _INTERNAL_FIELDS = {"routing_key", "event_type", "record_version", "version", "a
 NOT_SHOWN = "(kept scrambled: not readable)"
 # Words the page says besides its groups' titles and the data's labels (for the catalogue
 # test: every one has its Welsh).
-YES, NO, NOTHING_HELD = "yes", "no", "Nothing of this kind is held."
+YES = "yes"  # a true value's word, not a state
+NO = "no"
+NOTHING_HELD = "Nothing of this kind is held."
 # Fields whose values are words of ours (a status, a role, a kind), and those words in
 # English: the catalogue has each one's Welsh. Other values are the data as held.
 VALUE_FIELDS = {"kind", "role", "status", "filed_as", "subject_type", "type", "actor_role"}

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, cast
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -138,7 +138,7 @@ class AccountsAndInvitations:
         logins = {r.id: r for r in session.execute(sa.select(accounts).where(
             among(accounts.c.id, ids)).order_by(accounts.c.id).with_for_update())}
         held = _held_at(session, ids, school_id)
-        pending = sorted(a for a in ids if held[a][0] is not None)
+        pending = sorted(a for a in ids if held[a].pending is not None)
         allowed = self._may_mail_many(session, pending, "invitation", school_id)
         for account_id in sorted(set(pending) - allowed):
             log.warning("invitation mail capped account_id=%s school_id=%s", account_id,
@@ -156,13 +156,14 @@ class AccountsAndInvitations:
             rows.append(dict(id=invitation_id, account_id=account_id, school_id=school_id,
                              token_hash=domain.hash_secret(token), created_at=now,
                              expires_at=expires_at))
-            (role, name), guardian_ids, student_ids = held[account_id]
+            role, name = cast(tuple[str, str], held[account_id].pending)  # one of `pending`
             account = logins[account_id]
             # The mail tells an existing login to accept with its own password; only the
             # person reads it, never the school.
             envelopes.append(new_envelope("InvitationIssued", {
                 "invitation_id": invitation_id, "account_id": account_id, "role": role,
-                "guardian_ids": guardian_ids, "student_ids": student_ids, "name": name,
+                "guardian_ids": held[account_id].guardian_ids,
+                "student_ids": held[account_id].student_ids, "name": name,
                 "email": account.email, "token": token, "expires_at": expires_at,
                 "existing_login": account.status == AccountStatus.ACTIVE},
                 producer=self.outbox.producer, school_id=school_id))
@@ -339,9 +340,16 @@ class AccountsAndInvitations:
         return account_id
 
 
-def _held_at(session: Session, account_ids: list[str], school_id: str) -> dict[str, Any]:
-    """Of each login at the school: ((role, name) of its latest pending membership, or
-    None), and the guardian and student ids of all its memberships there."""
+class Held(NamedTuple):
+    """What a login holds at a school: the role and name of its latest pending membership
+    (None: none is pending), and the guardian and student ids of all its memberships."""
+    pending: tuple[str, str] | None
+    guardian_ids: list[str]
+    student_ids: list[str]
+
+
+def _held_at(session: Session, account_ids: list[str], school_id: str) -> dict[str, Held]:
+    """What each login holds at the school."""
     m = memberships
     rows = session.execute(sa.select(m.c.account_id, m.c.role, m.c.name, m.c.status,
                                      m.c.guardian_id, m.c.student_id)
@@ -350,11 +358,11 @@ def _held_at(session: Session, account_ids: list[str], school_id: str) -> dict[s
     by_account: dict[str, list[Any]] = {account_id: [] for account_id in account_ids}
     for row in rows:
         by_account[row.account_id].append(row)
-    held: dict[str, Any] = {}
+    held: dict[str, Held] = {}
     for account_id, mine in by_account.items():
         latest = next(((r.role, r.name) for r in mine if r.status == PENDING), None)
-        held[account_id] = (latest, sorted({r.guardian_id for r in mine if r.guardian_id}),
-                            sorted({r.student_id for r in mine if r.student_id}))
+        held[account_id] = Held(latest, sorted({r.guardian_id for r in mine if r.guardian_id}),
+                                sorted({r.student_id for r in mine if r.student_id}))
     return held
 
 

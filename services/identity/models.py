@@ -135,6 +135,9 @@ refresh_tokens = sa.Table(
     sa.Column("otp_at", UtcDateTime, nullable=True),
     # How the sign-in began: NULL the password, "passkey" a passkey (both factors at once).
     sa.Column("method", sa.String(20), nullable=True),
+    # The passkey that began the sign-in (NULL: a password): removing the passkey ends
+    # every sign-in it began (a lost phone's), the one removing it too.
+    sa.Column("passkey_id", Id, nullable=True),
 )
 
 # A login's TOTP second factor (RFC 6238): its key sealed with identity's secret
@@ -198,6 +201,9 @@ passkeys = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("last_used_at", UtcDateTime, nullable=True),
     sa.Column("staff_grade", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The passkey that began the sign-in adding this one (NULL: a password's sign-in):
+    # removing it removes this one too (a thief's, added with a lost phone's sign-in).
+    sa.Column("added_by", Id, nullable=True),
 )
 
 # Passkey challenges handed out and not yet answered: each is used once (deleted when

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import webauthn
@@ -38,6 +39,13 @@ METHOD = "passkey"  # refresh_tokens.method of a sign-in begun with one
 # while the login was only a parent's or a student's, or before migration 0017): it acts
 # in no staff role, and while the login holds one its tokens say no second factor.
 NOT_STAFF_METHOD = "passkey_not_staff"
+
+
+class Ceremony(StrEnum):
+    """What a challenge is for (passkey_challenges.purpose): one is never taken for the
+    other."""
+    REGISTER = "register"
+    SIGN_IN = "sign_in"
 
 
 @dataclass(frozen=True)

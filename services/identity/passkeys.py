@@ -32,11 +32,11 @@ from shared.errors import StepUpRequired
 from . import domain
 from . import passkey_rules as rules
 from .domain import AccountStatus, Unknown
-from .models import accounts, passkey_challenges, passkeys
+from .models import accounts, passkey_challenges, passkeys, refresh_tokens
 from .sign_in import _acting_role, roles_of_method
 
 log = logging.getLogger(__name__)
-REGISTER, SIGN_IN = "register", "sign_in"
+REGISTER, SIGN_IN = rules.Ceremony
 
 
 class Passkeys:
@@ -85,9 +85,12 @@ class Passkeys:
             raise
 
     def register_passkey(self, session: Session, account_id: str, challenge_id: str,
-                         name: str, credential: dict, recent_factor: bool = False) -> dict:
+                         name: str, credential: dict, recent_factor: bool = False,
+                         sign_in: str | None = None) -> dict:
         """The authenticator's answer to that challenge checked, and the passkey kept
-        under the name given. A staff login's, as when beginning: `recent_factor`."""
+        under the name given. A staff login's, as when beginning: `recent_factor`. The
+        passkey that began `sign_in` (the one adding it), if any, is kept as `added_by`:
+        removing that one removes this one too."""
         name = rules.passkey_name(name)
         self._lock_account(session, account_id)
         account = self._account(session, account_id)
@@ -110,7 +113,8 @@ class Passkeys:
         row = {"id": str(uuid.uuid4()), "account_id": account_id,
                "credential_id": new.credential_id, "public_key": new.public_key,
                "sign_count": new.sign_count, "name": name, "created_at": self.clock(),
-               "last_used_at": None, "staff_grade": staff_grade}
+               "last_used_at": None, "staff_grade": staff_grade,
+               "added_by": self._passkey_of_sign_in(session, account_id, sign_in)}
         session.execute(passkeys.insert().values(**row))
         log.info("passkey added account_id=%s passkey_id=%s", account_id, row["id"])
         self.second_factor_changed(session, account_id, "added", "passkey")
@@ -125,17 +129,71 @@ class Passkeys:
 
     def remove_passkey(self, session: Session, account_id: str, passkey_id: str,
                        recent_factor: bool = False) -> None:
-        """The passkey goes: it signs nobody in from now on. Another login's: 404. A staff
-        login's, as when adding: `recent_factor` (else a passkey-only admin's password
-        alone, acting as their parent role, would remove it and enrol an app instead)."""
+        """The passkey goes, with the passkeys added while signed in with it (and theirs):
+        none signs anybody in from now on, and every sign-in they began ends (a lost
+        phone's, and a thief's who added a passkey with it before the owner could act),
+        the one removing it too: from here a thief holding the phone's sign-in looks like
+        its owner, and a sign-in kept past its passkey could be ended by nothing but a
+        password reset. Another login's: 404. A staff login's, as when adding:
+        `recent_factor` (else a passkey-only admin's password alone, acting as their
+        parent role, would remove it and enrol an app)."""
         self._lock_account(session, account_id)
         self._staff_step_up(session, self._account(session, account_id), recent_factor)
         gone = session.execute(passkeys.delete().where(
             passkeys.c.id == passkey_id, passkeys.c.account_id == account_id)).rowcount
         if not gone:
             raise rules.PasskeyUnknown()
-        log.info("passkey removed account_id=%s passkey_id=%s", account_id, passkey_id)
+        removed = self._added_with(session, account_id, passkey_id)
+        session.execute(passkeys.delete().where(
+            passkeys.c.id.in_(removed[1:]), passkeys.c.account_id == account_id))
+        log.info("passkey removed account_id=%s passkey_id=%s with_added=%d", account_id,
+                 passkey_id, len(removed) - 1)
+        self._end_sign_ins_of(session, account_id, removed)
         self.second_factor_changed(session, account_id, "removed", "passkey")
+
+    def _added_with(self, session: Session, account_id: str, passkey_id: str) -> list[str]:
+        """The passkey, the login's passkeys added by sign-ins it began, theirs, and so on."""
+        found, newest = [passkey_id], [passkey_id]
+        while newest:
+            added = session.execute(sa.select(passkeys.c.id).where(
+                passkeys.c.account_id == account_id,
+                passkeys.c.added_by.in_(newest))).scalars().all()
+            newest = [p for p in added if p not in found]
+            found += newest
+        return found
+
+    def _passkey_of_sign_in(self, session: Session, account_id: str,
+                            sign_in: str | None) -> str | None:
+        """The passkey that began the login's sign-in `sign_in` (None: the password).
+        PasskeyNotRegistered once that sign-in has ended: its access token still passes
+        for a few seconds, in which a thief whose sign-in the removal of the phone's
+        passkey just ended would add one that outlived it."""
+        if sign_in is None:
+            return None
+        rows = sa.select(refresh_tokens.c.passkey_id).where(
+            refresh_tokens.c.account_id == account_id, refresh_tokens.c.family_id == sign_in)
+        live = session.execute(rows.where(refresh_tokens.c.revoked_at.is_(None))
+                               .limit(1)).first()
+        if live is not None:
+            return live.passkey_id
+        if session.execute(rows.limit(1)).first() is not None:
+            raise rules.PasskeyNotRegistered()
+        return None
+
+    def _end_sign_ins_of(self, session: Session, account_id: str,
+                         passkey_ids: list[str]) -> None:
+        """Revoke the refresh tokens of the sign-ins the passkeys began, and their access
+        tokens on every service (TokensRevoked by sign-in, as a sign-out)."""
+        ended = session.execute(refresh_tokens.update().where(
+            refresh_tokens.c.account_id == account_id,
+            refresh_tokens.c.passkey_id.in_(passkey_ids),
+            refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=self.clock())
+            .returning(refresh_tokens.c.family_id)).scalars().all()
+        for family_id in sorted(set(ended)):
+            self._revoke(session, account_id, "passkey_removed", session_id=family_id)
+        if ended:
+            log.info("sign-ins ended account_id=%s passkey_id=%s count=%d", account_id,
+                     passkey_ids[0], len(set(ended)))
 
     def _account(self, session: Session, account_id: str):
         account = session.execute(sa.select(accounts).where(
@@ -222,7 +280,7 @@ class Passkeys:
             sign_count=counter, last_used_at=now))
         log.info("passkey sign-in account_id=%s passkey_id=%s", row.account_id, row.id)
         return self._tokens(session, account, str(uuid.uuid4()), acting, otp_at=now,
-                            method=method)
+                            method=method, passkey_id=row.id)
 
     # --- challenges -------------------------------------------------------------------------
     def _new_challenge(self, session: Session, purpose: str, account_id: str | None,

@@ -78,12 +78,14 @@ def register_passkey(body):
     Add the passkey the browser made for that challenge, under the name given. The
     attestation is checked against the challenge, the RP ID and the origins configured
     (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
-    and the challenge is spent. Staff: as when beginning, 401 step_up_required."""
+    and the challenge is spent. Staff: as when beginning, 401 step_up_required. Added
+    while signed in with a passkey, it goes when that passkey is removed."""
     principal = adding_a_passkey()
     recent = recent_second_factor(principal)
     return run(lambda s: identity().register_passkey(
         s, principal.account_id, str(body["challenge_id"]), body["name"],
-        body["credential"], recent), commit_on=(PasskeyNotRegistered,))
+        body["credential"], recent, principal.claims.get("sid")),
+        commit_on=(PasskeyNotRegistered,))
 
 
 @passkeys.route("/auth/passkeys/<uuid:passkey_id>", methods=["DELETE"])
@@ -95,7 +97,11 @@ def remove_passkey(passkey_id):
     Remove one of the signed-in login's passkeys: it signs nobody in from now on
     (another login's: 404). A login holding a staff or operator role, whatever role the
     token acts in, needs the second factor passed within 15 minutes (401
-    step_up_required): for it a passkey is both factors."""
+    step_up_required): for it a passkey is both factors. The passkeys added while signed
+    in with it go too (a thief's, added with a lost phone's sign-in), and every sign-in
+    they began ends (its refresh and access tokens stop on every service), the one
+    asking too if one of them began it: the holder of a stolen phone's sign-in must not
+    keep it by removing the phone's passkey first."""
     principal = current_principal()
     recent = recent_second_factor(principal)
     run(lambda s: identity().remove_passkey(s, principal.account_id, str(passkey_id),

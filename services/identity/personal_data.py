@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from shared.config import Settings
 from shared.db import utcnow
+from shared.messaging.outbox import OutboxState, sent
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 from shared.rights.participant import Subject
@@ -66,7 +67,8 @@ DECLARATION = DataDeclaration("identity", tables=(
                          "token_hash": NOT_PERSONAL,
                          "issued_at": NOT_PERSONAL, "expires_at": NOT_PERSONAL,
                          "rotated_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL,
-                         "otp_at": NOT_PERSONAL, "method": NOT_PERSONAL},
+                         "otp_at": NOT_PERSONAL, "method": NOT_PERSONAL,
+                         "passkey_id": NOT_PERSONAL},
       school_column=None),
     # A login's second factor: its TOTP key (sealed with identity's secret) and its
     # recovery codes (hashed); they go with the login.
@@ -96,7 +98,7 @@ DECLARATION = DataDeclaration("identity", tables=(
                    "sign_count": NOT_PERSONAL,
                    "name": Personal("account", "passkey sign-in, the name given to it"),
                    "created_at": NOT_PERSONAL, "last_used_at": NOT_PERSONAL,
-                   "staff_grade": NOT_PERSONAL},
+                   "staff_grade": NOT_PERSONAL, "added_by": NOT_PERSONAL},
       school_column=None),
     T("passkey_challenges", {"id": NOT_PERSONAL, "purpose": NOT_PERSONAL,
                              "account_id": NOT_PERSONAL, "challenge": NOT_PERSONAL,
@@ -263,9 +265,9 @@ def delete_orphan_accounts(session, account_ids) -> int:
             session.execute(table.delete().where(table.c.account_id == account_id))
         mentions = outbox.c.payload.like(f"%{account_id}%")
         # Unsent events about the login go, except the revocation of its tokens (ids).
-        session.execute(outbox.delete().where(outbox.c.sent_at.is_(None), mentions,
+        session.execute(outbox.delete().where(OutboxState.WAITING.rows(outbox), mentions,
                                               outbox.c.event_type != REVOCATION_EVENT))
-        session.execute(outbox.update().where(outbox.c.sent_at.is_not(None), mentions)
+        session.execute(outbox.update().where(sent(outbox), mentions)
                         .values(payload=None))
         removed += session.execute(accounts.delete().where(accounts.c.id == account_id)
                                    ).rowcount

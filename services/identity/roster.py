@@ -12,13 +12,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import among
+from shared.db import among, latest_versions
 from shared.removals import Removals
 
 from .domain import MembershipStatus
@@ -26,7 +26,16 @@ from .models import memberships, removed_records, students
 
 log = logging.getLogger(__name__)
 PENDING, ACCEPTED = MembershipStatus
-ROLES = {"guardian": ("parent", "guardian_id"), "student": ("student", "student_id")}
+
+
+class Kind(NamedTuple):
+    """What a kind of school record is to identity: the role its person's membership
+    gives, and the membership's column naming the record."""
+    role: str
+    column: str
+
+
+KINDS = {"guardian": Kind("parent", "guardian_id"), "student": Kind("student", "student_id")}
 
 
 @dataclass(frozen=True)
@@ -36,21 +45,6 @@ class Record:
     version: int
     email: str
     name: str
-
-
-T = TypeVar("T")
-
-
-def latest(records: Sequence[T], key: Callable[[T], str],
-           version: Callable[[T], int]) -> dict[str, T]:
-    """Each record's latest item, in order: the highest version, the later of equals (an
-    older one arriving late changes nothing; an equal one applies again)."""
-    found: dict[str, T] = {}
-    for item in records:
-        known = found.get(key(item))
-        if known is None or version(item) >= version(known):
-            found[key(item)] = item
-    return found
 
 
 def _new(added: list[tuple[str, bool, str]], status: str) -> list[str]:
@@ -84,7 +78,7 @@ class SchoolRecords:
         email (created and invited if new): pending, with the school's invitation, until
         the person accepts; moved when the school changes the email. Older versions, and
         records the school removed, change nothing."""
-        role, column = ROLES[record_type]
+        role, column = KINDS[record_type]
         todo, current = self._to_apply(session, school_id, record_type, records)
         if not todo:
             return  # older versions arriving late, or removed records
@@ -106,13 +100,13 @@ class SchoolRecords:
         """The records that change something (each one's latest; not removed by the
         school, nor older than the membership), and the login each record's membership
         has now."""
-        column = ROLES[record_type][1]
-        wanted = latest(records, lambda r: r.record_id, lambda r: r.version)
+        column = KINDS[record_type].column
+        wanted = latest_versions(records, lambda r: r.record_id, lambda r: r.version)
         stale = Removals(removed_records).stale_among(
             session, record_type, {i: r.version for i, r in wanted.items()})
         m = memberships
-        current = {r[2]: r for r in session.execute(sa.select(
-            m.c.account_id, m.c.record_version, m.c[column]).where(
+        current = {r.record_id: r for r in session.execute(sa.select(
+            m.c.account_id, m.c.record_version, m.c[column].label("record_id")).where(
             m.c.school_id == school_id, among(m.c[column], sorted(wanted)))).all()}
         todo = [r for i, r in sorted(wanted.items()) if i not in stale
                 and not (i in current and current[i].record_version > r.version)]
@@ -125,7 +119,7 @@ class SchoolRecords:
     def _held_version(self, session: Session, school_id: str, record_type: str,
                       record_id: str) -> int:
         """The newest record version this service holds of the record (0: none)."""
-        column = ROLES[record_type][1]
+        column = KINDS[record_type].column
         m = memberships
         held = [session.execute(sa.select(sa.func.max(m.c.record_version)).where(
             m.c.school_id == school_id, m.c[column] == record_id)).scalar()]
@@ -155,7 +149,7 @@ class SchoolRecords:
         """StudentRecorded events of one school, in order: the name on a student's
         membership, and kept until the account request where students get accounts."""
         school = self.active_school(session, school_id)
-        wanted = latest(items, lambda d: d.student_id, lambda d: d.record_version)
+        wanted = latest_versions(items, lambda d: d.student_id, lambda d: d.record_version)
         stale = Removals(removed_records).stale_among(
             session, "student", {i: d.record_version for i, d in wanted.items()})
         rows = [{"s": i, "v": d.record_version,

@@ -108,16 +108,19 @@ class SignInAndTokens:
             memberships.c.status == ACCEPTED)).scalars().all()))
 
     def _tokens(self, session: Session, account, family_id: str, role: str,
-                otp_at: dt.datetime | None = None, method: str | None = None) -> dict:
+                otp_at: dt.datetime | None = None, method: str | None = None,
+                passkey_id: str | None = None) -> dict:
         """A refresh token and an access token for the sign-in `family_id`, which passed
         the second factor at `otp_at` (None: not yet, or not needed) and began with
-        `method` (None: the password; "passkey": both factors at once)."""
+        `method` (None: the password; "passkey": both factors at once), with the passkey
+        `passkey_id` when one began it."""
         now = self.clock()
         refresh = domain.new_secret()
         session.execute(refresh_tokens.insert().values(
             id=str(uuid.uuid4()), account_id=account.id, family_id=family_id, role=role,
             token_hash=domain.hash_secret(refresh), issued_at=now,
-            expires_at=now + self.refresh_lifetime, otp_at=otp_at, method=method))
+            expires_at=now + self.refresh_lifetime, otp_at=otp_at, method=method,
+            passkey_id=passkey_id))
         access, lifetime = self._access(session, account.id, family_id, role, otp_at)
         answer = {"access_token": access, "token_type": "Bearer", "expires_in": lifetime,
                   "refresh_token": refresh, "role": role,
@@ -178,7 +181,7 @@ class SignInAndTokens:
         session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
                         .values(rotated_at=now))
         return self._tokens(session, account, row.family_id, acting, row.otp_at,
-                            row.method)
+                            row.method, row.passkey_id)
 
     def _sign_out_reused_family(self, session: Session, row: Any, now: dt.datetime) -> NoReturn:
         """A rotated token used again: stolen or replayed. Revoke the whole family, and the

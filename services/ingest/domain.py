@@ -9,17 +9,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable
+from enum import StrEnum
+from typing import Any, Callable, NamedTuple
 
-# Pushed type -> (record type, deleted?)
-KINDS: dict[str, tuple[str, bool]] = {
-    "student.upserted": ("student", False), "student.deleted": ("student", True),
-    "guardian.upserted": ("guardian", False), "guardian.deleted": ("guardian", True),
-    "staff.upserted": ("staff", False), "staff.deleted": ("staff", True),
-    "class.upserted": ("class", False), "class.deleted": ("class", True),
-    "attainment.recorded": ("attainment", False),
-    "characteristic.recorded": ("characteristic", False),
+
+class Kind(NamedTuple):
+    """What a pushed type is: the record it is about, and whether it deletes it."""
+    record_type: str
+    deleted: bool
+
+
+# Pushed type -> its kind
+KINDS: dict[str, Kind] = {
+    "student.upserted": Kind("student", False), "student.deleted": Kind("student", True),
+    "guardian.upserted": Kind("guardian", False), "guardian.deleted": Kind("guardian", True),
+    "staff.upserted": Kind("staff", False), "staff.deleted": Kind("staff", True),
+    "class.upserted": Kind("class", False), "class.deleted": Kind("class", True),
+    "attainment.recorded": Kind("attainment", False),
+    "characteristic.recorded": Kind("characteristic", False),
 }
+
+
+class JobStatus(StrEnum):
+    """A OneRoster upload's job (jobs.py)."""
+    QUEUED = "queued"
+    APPLYING = "applying"  # answered while the worker applies it; never stored
+    APPLIED = "applied"
+    REFUSED = "refused"    # its data was refused: faults by file and line
+    FAILED = "failed"      # failed MAX_ATTEMPTS times for a reason other than its data
+
 
 REMOVED = {"student": "StudentRemoved", "guardian": "GuardianRemoved",
            "staff": "StaffRemoved", "class": "ClassRemoved"}

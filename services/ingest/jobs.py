@@ -23,17 +23,17 @@ from sqlalchemy.orm import Session
 
 from shared.auth import Principal
 from shared.db import advisory_lock, utcnow
-from shared.errors import ApiError, Conflict
+from shared.errors import Conflict, NotFound
 
 from . import oneroster
+from .domain import JobStatus
 from .models import roster_job_progress as progress_table
 from .models import roster_jobs
 from .service import RosterImport
 
 log = logging.getLogger(__name__)
 
-QUEUED, APPLYING, APPLIED, REFUSED, FAILED = "queued", "applying", "applied", "refused", \
-    "failed"
+QUEUED, APPLYING, APPLIED, REFUSED, FAILED = JobStatus
 MAX_ATTEMPTS = 3
 # Where each stage starts in the percentage shown: each stage's share of an application's
 # time, measured on a 2,000-student bundle (reading a quarter, the events a third).
@@ -95,12 +95,12 @@ class RosterJobs:
         try:
             uuid.UUID(job_id)
         except ValueError:
-            raise ApiError(404, "not_found", "Not found.") from None
+            raise NotFound() from None
         row = session.execute(sa.select(roster_jobs).where(
             roster_jobs.c.job_id == job_id)).first()
         if row is None or not (row.uploaded_by == principal.account_id or (
                 not row.trust and principal.in_school(row.school_id))):
-            raise ApiError(404, "not_found", "Not found.")
+            raise NotFound()
         return self._answer(session, row)
 
     @staticmethod

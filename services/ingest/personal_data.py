@@ -15,6 +15,7 @@ import json
 import sqlalchemy as sa
 
 from shared.db import advisory_lock
+from shared.messaging.outbox import OutboxState
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 
@@ -65,7 +66,7 @@ class IngestParticipant(RightsParticipant):
         out = super().export(session, subject)
         outbox = self.tables.outbox
         rows = session.execute(sa.select(outbox.c.event_type, outbox.c.payload).where(
-            outbox.c.sent_at.is_(None), outbox.c.payload.like(f"%{subject.id}%"))).all()
+            OutboxState.WAITING.rows(outbox), outbox.c.payload.like(f"%{subject.id}%"))).all()
         key = f"{subject.type}_id"
         out["unsent_events"] = [
             {"event_type": r.event_type, "data": data} for r in rows
@@ -140,7 +141,7 @@ class IngestParticipant(RightsParticipant):
         counts = super().offboard(session, school_id)
         outbox = self.tables.outbox
         counts["unsent_events"] = session.execute(outbox.delete().where(
-            outbox.c.school_id == school_id, outbox.c.sent_at.is_(None))).rowcount
+            outbox.c.school_id == school_id, OutboxState.WAITING.rows(outbox))).rowcount
         return counts
 
 

@@ -230,7 +230,7 @@ def _named(validated) -> set[tuple[str, str]]:
     reference."""
     named: set[tuple[str, str]] = set()
     for _index, kind, source_id, data in validated:
-        named.add((domain.KINDS[kind][0], source_id))
+        named.add((domain.KINDS[kind].record_type, source_id))
         named.update(domain.references(kind, data))
     return named
 

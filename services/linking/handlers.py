@@ -8,13 +8,13 @@ batch's events of one type are applied with a few statements.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
-from shared.rights import RightsParticipant
+from shared.rights import GUARDIAN, STUDENT, RightsParticipant
 from shared.service import ServiceContext
 
 from .service import Linking
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from .bootstrap import UseCases
 
 D = TypeVar("D", bound=ev.EventData)
-E = TypeVar("E", bound=Event[Any])
 Events = Sequence[Event[D]]  # a handler's events, of one type
 
 
@@ -43,28 +42,28 @@ class Handlers:
                 route(ev.AccountActivated, self.on_account_activated)]
 
     def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
-        kept = self.participant.not_erased(session, "student", "student_id", events)
+        kept = self.participant.not_erased(session, STUDENT, events)
         if kept:
             self.linking.record_students(session, [(e.school, e.data) for e in kept])
 
     def on_student_birth_date_recorded(self, session: Session,
                                        events: Events[ev.StudentBirthDateRecorded]) -> None:
-        kept = self.participant.not_erased(session, "student", "student_id", events)
+        kept = self.participant.not_erased(session, STUDENT, events)
         if kept:
             self.linking.record_birth_dates(session, [(e.school, e.data) for e in kept])
 
     def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
-        for e in self.participant.not_erased(session, "student", "student_id", events):
+        for e in self.participant.not_erased(session, STUDENT, events):
             self.linking.remove_student(session, e.school, e.data)
 
     def on_guardian_students_recorded(self, session: Session,
                                       events: Events[ev.GuardianStudentsRecorded]) -> None:
-        kept = self.participant.not_erased(session, "guardian", "guardian_id", events)
+        kept = self.participant.not_erased(session, GUARDIAN, events)
         if kept:
             self.linking.record_guardian_students(session, [(e.school, e.data) for e in kept])
 
     def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
-        for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
+        for e in self.participant.not_erased(session, GUARDIAN, events):
             self.linking.remove_guardian(session, e.school, e.data)
 
     def on_account_activated(self, session: Session, events: Events[ev.AccountActivated]) -> None:

@@ -7,14 +7,15 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import advisory_lock, advisory_locks, among, upsert_versioned_many, utcnow
+from shared.db import (advisory_lock, advisory_locks, among, latest_versions,
+                       upsert_versioned_many, utcnow)
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
 from shared.pages import Key, Page, keyset_page
@@ -28,8 +29,21 @@ from .models import (guardian_accounts, guardian_students, guardians, links, rem
 
 log = logging.getLogger(__name__)
 
-# The guardians' lists of children a batch applies: guardian -> (school, the event's data)
-Applied = dict[str, tuple[str, ev.GuardianStudentsRecorded]]
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[V]):
+    """A record's value as one event of a batch carries it: the school, the record's id,
+    the value and the record's version."""
+    school_id: str
+    record_id: str
+    value: V
+    version: int
+
+
+# The guardians' lists of children a batch applies, by guardian.
+Applied = dict[str, Versioned[ev.GuardianStudentsRecorded]]
 
 
 @dataclass
@@ -73,8 +87,8 @@ class Linking:
                         items: Sequence[tuple[str, ev.StudentRecorded]]) -> None:
         """StudentRecorded: the students' names."""
         self._upsert_students(session, "name", "name_version", [
-            (school_id, data.student_id, f"{data.given_name} {data.family_name}",
-             data.record_version) for school_id, data in items])
+            Versioned(school_id, data.student_id, f"{data.given_name} {data.family_name}",
+                      data.record_version) for school_id, data in items])
 
     def record_birth_dates(self, session: Session,
                            items: Sequence[tuple[str, ev.StudentBirthDateRecorded]]) -> None:
@@ -82,21 +96,21 @@ class Linking:
         on; a link already verified stays verified (the parent proved the school's record
         as it then was)."""
         self._upsert_students(session, "date_of_birth", "birth_date_version", [
-            (school_id, data.student_id, data.date_of_birth, data.record_version)
+            Versioned(school_id, data.student_id, data.date_of_birth, data.record_version)
             for school_id, data in items])
 
     def _upsert_students(self, session: Session, column: str, version_column: str,
-                         items: list[tuple[str, str, Any, int]]) -> None:
-        """One column of the students' rows (items: school, student, value, version),
-        upserted by that column's version, except where the school removed the student
-        and the event is not newer than the removal."""
-        latest = _latest(items)
+                         items: list[Versioned[Any]]) -> None:
+        """One column of the students' rows, upserted by that column's version, except
+        where the school removed the student and the event is not newer than the
+        removal."""
+        latest = latest_versions(items, lambda i: i.record_id, lambda i: i.version)
         stale = self.removals.stale_among(
-            session, "student", {student_id: row[0] for student_id, row in latest.items()})
+            session, "student", {student_id: item.version for student_id, item in latest.items()})
         upsert_versioned_many(session, students, "student_id", [
-            {"student_id": student_id, "school_id": school_id, column: value,
-             version_column: version}
-            for student_id, (version, (school_id, value)) in sorted(latest.items())
+            {"student_id": student_id, "school_id": item.school_id, column: item.value,
+             version_column: item.version}
+            for student_id, item in sorted(latest.items())
             if student_id not in stale], version_column)
 
     def record_guardian_students(self, session: Session,
@@ -105,24 +119,24 @@ class Linking:
         """GuardianStudentsRecorded: the school's list of a contact's children: a link for
         each child with receives_reports, none for the others (an existing one is
         revoked). An older list arriving late changes nothing."""
-        latest = {guardian_id: (school_id, data) for guardian_id, (_, (school_id, data))
-                  in _latest([(school_id, data.guardian_id, data, data.record_version)
-                              for school_id, data in items]).items()}
+        listed = [Versioned(school_id, data.guardian_id, data, data.record_version)
+                  for school_id, data in items]
+        latest = latest_versions(listed, lambda i: i.record_id, lambda i: i.version)
         ids = sorted(latest)
         advisory_locks(session, [f"guardian:{g}" for g in ids])  # against attach_account
         stale = self.removals.stale_among(
-            session, "guardian", {g: latest[g][1].record_version for g in ids})
+            session, "guardian", {g: latest[g].version for g in ids})
         stored = dict(session.execute(sa.select(guardians.c.guardian_id,
                                                 guardians.c.record_version).where(
             among(guardians.c.guardian_id, ids)).with_for_update()).all())
         applied = {g: latest[g] for g in ids if g not in stale
-                   and stored.get(g, -1) <= latest[g][1].record_version}
+                   and stored.get(g, -1) <= latest[g].version}
         if not applied:
             return
         upsert_versioned_many(session, guardians, "guardian_id", [
-            {"guardian_id": g, "school_id": school_id,
-             "record_version": data.record_version}
-            for g, (school_id, data) in applied.items()])
+            {"guardian_id": g, "school_id": listed.school_id,
+             "record_version": listed.version}
+            for g, listed in applied.items()])
         wanted = self._children(session, applied)
         self._links_wanted(session, applied, wanted)
 
@@ -135,9 +149,10 @@ class Linking:
         gone = self._gone_children(session, applied)
         rows: list[dict[str, Any]] = []
         wanted: dict[str, set[str]] = {}
-        for guardian_id, (school_id, data) in applied.items():
+        for guardian_id, listed in applied.items():
+            school_id = listed.school_id
             wanted[guardian_id] = set()
-            for child in data.students:
+            for child in listed.value.students:
                 if (school_id, child.student_id) in gone:
                     continue
                 rows.append({"school_id": school_id, "guardian_id": guardian_id,
@@ -155,9 +170,9 @@ class Linking:
         """(school, student) of the listed children erased at the school, or removed by
         it: never listed again."""
         by_school: dict[str, set[str]] = {}
-        for school_id, data in applied.values():
-            by_school.setdefault(school_id, set()).update(
-                child.student_id for child in data.students)
+        for listed in applied.values():
+            by_school.setdefault(listed.school_id, set()).update(
+                child.student_id for child in listed.value.students)
         removed = self.removals.removed_among(
             session, "student", {s for ids in by_school.values() for s in ids})
         return {(school_id, s) for school_id, ids in by_school.items() for s in ids
@@ -185,7 +200,7 @@ class Linking:
                 link = existing.get((guardian_id, student_id))
                 if link is None:
                     new.append(dict(
-                        id=str(uuid.uuid4()), school_id=applied[guardian_id][0],
+                        id=str(uuid.uuid4()), school_id=applied[guardian_id].school_id,
                         guardian_id=guardian_id, student_id=student_id,
                         account_id=account_id, status=PENDING, failed_attempts=0,
                         version=0, created_at=now, changed_at=now))
@@ -374,15 +389,3 @@ def _waiting(row: Row[Any]) -> bool:
     """A pending link whose student has no date of birth yet (or no record at all yet):
     it cannot be confirmed until the school sends one."""
     return row.status == PENDING and bool(row.no_birth_date)
-
-
-def _latest(items: Sequence[tuple[str, str, Any, int]],
-            ) -> dict[str, tuple[int, tuple[str, Any]]]:
-    """Each record's latest item (the highest version; the later of equals), as
-    id -> (version, (school, value)); items are (school, id, value, version)."""
-    latest: dict[str, tuple[int, tuple[str, Any]]] = {}
-    for school_id, record_id, value, version in items:
-        known = latest.get(record_id)
-        if known is None or version >= known[0]:
-            latest[record_id] = (version, (school_id, value))
-    return latest

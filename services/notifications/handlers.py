@@ -8,13 +8,14 @@ of one type are applied with a few statements.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
-from shared.rights import RightsParticipant
+from shared.rights import GUARDIAN, STUDENT, RightsParticipant
+from shared.rights.subjects import AboutLink
 from shared.service import ServiceContext
 
 from . import languages, released, witness
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from .bootstrap import UseCases
 
 D = TypeVar("D", bound=ev.EventData)
-E = TypeVar("E", bound=Event[Any])
+L = TypeVar("L", bound=AboutLink)  # a link event's data
 Events = Sequence[Event[D]]  # a handler's events, of one type
 
 
@@ -54,27 +55,27 @@ class Handlers:
                 route(ev.ExportReleased, self.on_export_released),
                 route(ev.AuditCheckpointed, self.on_audit_checkpointed)]
 
-    def _linked(self, session: Session, events: Sequence[E]) -> list[E]:
+    def _linked(self, session: Session, events: Sequence[Event[L]]) -> list[Event[L]]:
         """The link events whose guardian and student were not erased."""
-        kept = self.participant.not_erased(session, "guardian", "guardian_id", events)
-        return self.participant.not_erased(session, "student", "student_id", kept)
+        kept = self.participant.not_erased(session, GUARDIAN, events)
+        return self.participant.not_erased(session, STUDENT, kept)
 
     def on_guardian_recorded(self, session: Session, events: Events[ev.GuardianRecorded]) -> None:
-        kept = self.participant.not_erased(session, "guardian", "guardian_id", events)
+        kept = self.participant.not_erased(session, GUARDIAN, events)
         if kept:
             self.notifications.record_guardians(session, [(e.school, e.data) for e in kept])
 
     def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
-        kept = self.participant.not_erased(session, "student", "student_id", events)
+        kept = self.participant.not_erased(session, STUDENT, events)
         if kept:
             released.record_student_names(session, [(e.school, e.data) for e in kept])
 
     def on_guardian_removed(self, session: Session, events: Events[ev.GuardianRemoved]) -> None:
-        for e in self.participant.not_erased(session, "guardian", "guardian_id", events):
+        for e in self.participant.not_erased(session, GUARDIAN, events):
             self.notifications.remove_guardian(session, e.school, e.data)
 
     def on_student_removed(self, session: Session, events: Events[ev.StudentRemoved]) -> None:
-        for e in self.participant.not_erased(session, "student", "student_id", events):
+        for e in self.participant.not_erased(session, STUDENT, events):
             self.notifications.remove_student(session, e.school, e.data)
             released.forget_student_name(session, e.school, e.data.student_id,
                                          e.data.record_version)
@@ -112,11 +113,11 @@ class Handlers:
             self.notifications.on_link_locked(session, e.envelope, e.data)
 
     def on_report_published(self, session: Session, events: Events[ev.ReportPublished]) -> None:
-        for e in self.participant.not_erased(session, "student", "student_id", events):
+        for e in self.participant.not_erased(session, STUDENT, events):
             self.notifications.on_report_published(session, e.envelope, e.data)
 
     def on_report_corrected(self, session: Session, events: Events[ev.ReportCorrected]) -> None:
-        for e in self.participant.not_erased(session, "student", "student_id", events):
+        for e in self.participant.not_erased(session, STUDENT, events):
             self.notifications.on_report_corrected(session, e.envelope, e.data)
 
     def on_report_withdrawn(self, session: Session, events: Events[ev.ReportWithdrawn]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import threading
+from collections.abc import Iterable
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -90,6 +91,7 @@ class Mailer:
             return self._client
         s = self.settings
         assert s.smtp_host
+        client: smtplib.SMTP
         if s.smtp_tls == "ssl":
             client = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=self.timeout,
                                       context=self._tls)
@@ -116,7 +118,7 @@ class Mailer:
         except (smtplib.SMTPException, OSError):
             client.close()
 
-    def forget(self, delivery_ids) -> None:
+    def forget(self, delivery_ids: Iterable[str]) -> None:
         """The mail folder's copies of these messages go with their deliveries (an
         erasure): the folder holds names and addresses like the rows did. Mail an SMTP
         server accepted is the recipient's, out of our reach."""

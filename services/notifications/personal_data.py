@@ -9,14 +9,18 @@ login's copy too.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from shared.db import utcnow
+from shared.contracts import typed as ev
+from shared.db import affected, utcnow
 from shared.erasure_ledger import offboarding_request_id
 from shared.i18n import bilingual_order
-
-from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
+from shared.messaging.consumer import Event
+from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant, Subject
 from shared.rights import TableDeclaration as T
 
 from . import languages, templates
@@ -98,7 +102,7 @@ class NotificationsParticipant(RightsParticipant):
     # The service's Mailer, wired by bootstrap.build (its files go too).
     mailer: Mailer | None = None
 
-    def export(self, session, subject):
+    def export(self, session: Session, subject: Subject) -> dict[str, list[dict[str, Any]]]:
         """A message waiting to be sent is the subject's data, except what account mail
         says: its body holds an invitation or reset link, a secret that an export never
         carries, and its subject line tells a login that exists (at this school or any
@@ -112,7 +116,7 @@ class NotificationsParticipant(RightsParticipant):
         return out
 
     @staticmethod
-    def _logins(session, subject) -> set[str]:
+    def _logins(session: Session, subject: Subject) -> set[str]:
         """The logins of the subject here: a guardian record's, a student's (named by their
         invitation), a member of staff's own."""
         from .models import deliveries, guardians, student_contacts
@@ -132,11 +136,12 @@ class NotificationsParticipant(RightsParticipant):
         return set()
 
     # --- mail that must outlive the address it goes to (issue 30) ------------------------
-    def on_erasure_requested(self, session, events):
+    def on_erasure_requested(self, session: Session,
+                             events: Sequence[Event[ev.ErasureRequested]]) -> None:
         for event in events:
             self._erase_one(session, event)
 
-    def _erase_one(self, session, event):
+    def _erase_one(self, session: Session, event: Event[ev.ErasureRequested]) -> None:
         """A parent or student with a login who asked for their own erasure
         (`by_subject`): their address goes now, but they are owed word that it is done.
         The mail is written with the erasure and held (`held`, event_id the request's id,
@@ -149,7 +154,7 @@ class NotificationsParticipant(RightsParticipant):
         table, key = {"guardian": (guardians, "guardian_id"),
                       "student": (student_contacts, "student_id")}.get(subject.type,
                                                                        (None, None))
-        if table is None or not data.get("by_subject"):
+        if table is None or key is None or not data.by_subject:
             super().on_erasure_requested(session, [event])
             return
         theirs = sa.and_(table.c[key] == subject.id, table.c.school_id == subject.school_id)
@@ -162,16 +167,17 @@ class NotificationsParticipant(RightsParticipant):
         if contact is None or contact.account_id is None or session.execute(
                 sa.select(table.c[key]).where(theirs)).first():
             return  # no login to have asked, or the erasure failed (it is asked again)
-        self._hold(session, data["subject_request_id"], f"account:{contact.account_id}",
+        self._hold(session, data.subject_request_id, f"account:{contact.account_id}",
                    contact.email, templates.own_erasure_complete(contact.name, school,
                                                                  languages=written_in))
 
-    def on_school_offboarded(self, session, events):
+    def on_school_offboarded(self, session: Session,
+                             events: Sequence[Event[ev.SchoolOffboarded]]) -> None:
         """The school's office is sent the offboarding certificate once every service has
         answered; its address is erased now, so the mail is written and held first
         (released with the certificate by SubjectRequestClosed)."""
         for event in events:
-            school_id = event.data["school_id"]
+            school_id = event.data.school_id
             school = self._school(session, school_id)
             super().on_school_offboarded(session, [event])
             if school.office_email and self.is_offboarded(session, school_id):
@@ -181,7 +187,7 @@ class NotificationsParticipant(RightsParticipant):
                                school, languages=bilingual_order(None, school.default_language)))
 
     @staticmethod
-    def _school(session, school_id):
+    def _school(session: Session, school_id: str) -> templates.School:
         from .models import schools
         row = session.execute(sa.select(schools).where(
             schools.c.school_id == school_id)).first()
@@ -189,7 +195,7 @@ class NotificationsParticipant(RightsParticipant):
                                 row.default_language) if row else templates.School()
 
     @staticmethod
-    def _hold(session, request_id: str, recipient: str, to: str,
+    def _hold(session: Session, request_id: str, recipient: str, to: str,
               message: templates.Message) -> None:
         from .models import deliveries
         if session.execute(sa.select(deliveries.c.id).where(
@@ -203,7 +209,7 @@ class NotificationsParticipant(RightsParticipant):
             body_text=message.text, body_html=message.html, status=DeliveryStatus.HELD,
             attempts=0, next_attempt_at=now, created_at=now))
 
-    def offboard(self, session, school_id: str):
+    def offboard(self, session: Session, school_id: str) -> dict[str, int]:
         from .models import deliveries, guardian_accounts, guardians
         doomed = session.execute(sa.select(guardians.c.guardian_id).where(
             guardians.c.school_id == school_id)).scalars().all()
@@ -211,8 +217,8 @@ class NotificationsParticipant(RightsParticipant):
             deliveries.c.school_id == school_id)).scalars().all()
         logins = self._logins_at(session, school_id)
         counts = super().offboard(session, school_id)
-        counts["guardian_accounts"] = session.execute(guardian_accounts.delete().where(
-            guardian_accounts.c.guardian_id.in_(doomed))).rowcount if doomed else 0
+        counts["guardian_accounts"] = affected(session.execute(guardian_accounts.delete().where(
+            guardian_accounts.c.guardian_id.in_(doomed)))) if doomed else 0
         counts["languages"] = sum(languages.forget(session, account_id)
                                   for account_id in sorted(logins)
                                   if not self._logins_at(session, None, account_id))
@@ -220,7 +226,7 @@ class NotificationsParticipant(RightsParticipant):
         return counts
 
     @staticmethod
-    def _logins_at(session, school_id: str | None, account_id: str | None = None
+    def _logins_at(session: Session, school_id: str | None, account_id: str | None = None
                    ) -> set[str]:
         """The logins this service holds a record of at the school (any school: None), or
         whether it holds `account_id`'s anywhere: a language goes with the last of them."""
@@ -235,7 +241,7 @@ class NotificationsParticipant(RightsParticipant):
             found |= set(session.execute(query).scalars())
         return found
 
-    def erase(self, session, subject):
+    def erase(self, session: Session, subject: Subject) -> dict[str, int]:
         """The subject's rows (the shared participant's), then every stored message to
         them or about them here, in named steps."""
         from .models import deliveries
@@ -258,7 +264,8 @@ class NotificationsParticipant(RightsParticipant):
         self._forget_files(mails)
         return counts
 
-    def _recipients(self, session, subject) -> tuple[set[str], set[str], set[str]]:
+    def _recipients(self, session: Session, subject: Subject
+                    ) -> tuple[set[str], set[str], set[str]]:
         """The subject's recipients here (`guardian:<id>`, `account:<id>`), the addresses
         their mail went to, and their logins. A guardian's login that holds no other
         guardian record loses its preferences."""
@@ -295,17 +302,18 @@ class NotificationsParticipant(RightsParticipant):
         return recipients, addresses, logins
 
     @staticmethod
-    def _delete_mail_to(session, subject, recipients: set[str]) -> int:
+    def _delete_mail_to(session: Session, subject: Subject, recipients: set[str]) -> int:
         """This school's mail to the subject's recipients; how many."""
         from .models import deliveries
         if not recipients:
             return 0
-        return int(session.execute(deliveries.delete().where(
+        return affected(session.execute(deliveries.delete().where(
             deliveries.c.recipient.in_(sorted(recipients)),
-            deliveries.c.school_id == subject.school_id)).rowcount)
+            deliveries.c.school_id == subject.school_id)))
 
     @staticmethod
-    def _blank_mail_to_addresses(session, subject, addresses: set[str]) -> set[str]:
+    def _blank_mail_to_addresses(session: Session, subject: Subject,
+                                 addresses: set[str]) -> set[str]:
         """Mail still waiting for the address: this school's, and mail of no school (a
         reset) unless another school records the address, blanked (skipped if pending).
         Another school's mail to the same person is that school's; so is the login's own
@@ -333,7 +341,7 @@ class NotificationsParticipant(RightsParticipant):
         return blanked
 
     @staticmethod
-    def _forget_login(session, account_id: str) -> set[str]:
+    def _forget_login(session: Session, account_id: str) -> set[str]:
         """A login that no school mails here any more loses its mail of no school
         (password resets, privacy notices); the ids deleted."""
         from .models import deliveries, guardians, school_admins
@@ -353,6 +361,6 @@ class NotificationsParticipant(RightsParticipant):
             session.execute(deliveries.delete().where(deliveries.c.id.in_(sorted(schoolless))))
         return schoolless
 
-    def _forget_files(self, delivery_ids) -> None:
+    def _forget_files(self, delivery_ids: Iterable[str]) -> None:
         if self.mailer is not None and delivery_ids:
             self.mailer.forget(sorted(delivery_ids))

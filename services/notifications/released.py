@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import upsert_versioned, upsert_versioned_many
+from shared.db import upsert_versioned_many
 from shared.messaging.envelope import Envelope
 
 from . import languages, templates
@@ -41,8 +41,9 @@ def forget_student_name(session: Session, school_id: str, student_id: str,
     the removal is older than the name held: the school added the student back since).
     The row stays without the name, with the removal's version, so that an older
     StudentRecorded arriving after it does not bring the name back."""
-    upsert_versioned(session, student_names, {"student_id": student_id},
-                     {"school_id": school_id, "name": None}, record_version)
+    upsert_versioned_many(session, student_names, "student_id", [{
+        "student_id": student_id, "school_id": school_id, "name": None,
+        "record_version": record_version}])
 
 
 def requester_contact(session: Session, school_id: str | None, filed_by: str,

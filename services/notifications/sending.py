@@ -20,9 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Sequence
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.backoff import Backoff
 
@@ -42,7 +46,7 @@ BLANK: dict[str, Any] = dict(to_address=None, body_text=None, body_html=None,
                              attachment=None)
 
 
-def send_due(n: Notifications, sessions, batch: int = 50) -> int:
+def send_due(n: Notifications, sessions: sessionmaker[Session], batch: int = 50) -> int:
     """Send up to `batch` due messages in one transaction; how many were handled (sent,
     skipped, failed for now or given up)."""
     now = n.clock()
@@ -57,7 +61,7 @@ def send_due(n: Notifications, sessions, batch: int = 50) -> int:
         skipped = stopped_since_queued(n, session, rows)
         sent_this_hour = _sent_this_hour(session, rows, now)
         accepted: list[str] = []
-        failures: list[tuple[Any, Exception]] = []
+        failures: list[tuple[Row[Any], Exception]] = []
         for row in rows:
             if row.id in skipped:
                 continue
@@ -78,15 +82,15 @@ def send_due(n: Notifications, sessions, batch: int = 50) -> int:
     return len(accepted) + len(skipped) + len(failures)
 
 
-def _message(n: Notifications, row):
+def _message(n: Notifications, row: Row[Any]) -> EmailMessage:
     attachment = (templates.CERTIFICATE_FILE, row.attachment) if row.attachment else None
     return build_message(n.settings, row.to_address, row.subject, row.body_text,
                          row.body_html, row.id, attachment,
                          templates.content_language(row.body_html))
 
 
-def _record(n: Notifications, session, now: dt.datetime, accepted: list[str],
-            skipped: dict[str, str], failures: list[tuple[Any, Exception]]) -> None:
+def _record(n: Notifications, session: Session, now: dt.datetime, accepted: list[str],
+            skipped: dict[str, str], failures: list[tuple[Row[Any], Exception]]) -> None:
     """The batch's outcome, in a statement per kind of outcome."""
     if accepted:  # sent: the log is kept by ids; the address and the body (tokens) go
         session.execute(deliveries.update().where(deliveries.c.id.in_(accepted)).values(
@@ -116,14 +120,15 @@ def _record(n: Notifications, session, now: dt.datetime, accepted: list[str],
             attempts=attempts, last_error=reason, **values))
 
 
-def stopped_since_queued(n: Notifications, session, rows) -> dict[str, str]:
+def stopped_since_queued(n: Notifications, session: Session, rows: Sequence[Row[Any]]
+                         ) -> dict[str, str]:
     """Report mail queued before a restriction, erasure, objection or opt-out of its
     student or guardian does not go: {delivery id: why}, a few queries per school."""
-    by_school: dict[str | None, list] = {}
+    by_school: dict[str | None, list[Row[Any]]] = {}
     for row in rows:
         if row.kind in REPORT_KINDS:
             by_school.setdefault(row.school_id, []).append(row)
-    stopped = {}
+    stopped: dict[str, str] = {}
     for school, group in by_school.items():
         held, opted_out = _held(n, session, school, group)
         for r in group:
@@ -134,12 +139,13 @@ def stopped_since_queued(n: Notifications, session, rows) -> dict[str, str]:
     return stopped
 
 
-def _held(n: Notifications, session, school: str | None, group: list
+def _held(n: Notifications, session: Session, school: str | None, group: list[Row[Any]]
           ) -> tuple[set[tuple[str, str]], set[str]]:
     """Of one school's report mail: the (kind, id) of students and guardians erased or
     restricted there, and of guardians who objected ("objected"); the recipients who
     turned report emails off."""
-    p, held = n.participant, set()
+    p = n.participant
+    held: set[tuple[str, str]] = set()
     ids = {"student": {r.student_id for r in group if r.student_id},
            "guardian": {r.guardian_id for r in group if r.guardian_id}}
     for kind, subjects in ids.items():
@@ -155,7 +161,8 @@ def _held(n: Notifications, session, school: str | None, group: list
     return held, opted_out
 
 
-def _sent_this_hour(session, rows, now: dt.datetime) -> Counter:
+def _sent_this_hour(session: Session, rows: Sequence[Row[Any]], now: dt.datetime
+                    ) -> Counter[str]:
     """Mail sent to each recipient of the batch's report mail in the last hour (the cap
     counts every kind; account and security mail is capped by identity itself)."""
     recipients = sorted({r.recipient for r in rows if r.kind in REPORT_KINDS})

@@ -11,16 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.backoff import RECONNECT
 from shared.config import Settings
-from shared.db import among, upsert_versioned, upsert_versioned_many, utcnow
+from shared.contracts import typed as ev
+from shared.db import among, upsert_versioned_many, utcnow
 from shared.errors import Conflict, NotFound
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
@@ -35,6 +37,7 @@ from .models import languages as chosen_languages
 
 log = logging.getLogger(__name__)
 REPORT_EMAILS, REPORT_KINDS = sending.REPORT_EMAILS, sending.REPORT_KINDS
+LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked  # linking's, about a link
 
 
 class NoticeVersionPublished(Conflict):
@@ -74,17 +77,17 @@ class Mail:
             attempts=0, next_attempt_at=now, last_error=self.skip_reason, created_at=now)
 
 
-def _newest_student_contacts(items: list[tuple[str | None, Mapping[str, Any]]]
+def _newest_student_contacts(items: Sequence[tuple[str | None, ev.InvitationIssued]]
                              ) -> dict[str, dict[str, Any]]:
     """Each student record's contact row from the newest student invitation naming it."""
     newest: dict[str, dict[str, Any]] = {}
     for school_id, data in items:
-        if data["role"] != "student" or not school_id:
+        if data.role != "student" or not school_id:
             continue
-        for student_id in sorted(set(data.get("student_ids") or ())):
+        for student_id in sorted(set(data.student_ids or ())):
             newest[student_id] = dict(
-                student_id=student_id, school_id=school_id, account_id=data["account_id"],
-                name=data["name"], email=data["email"])
+                student_id=student_id, school_id=school_id, account_id=data.account_id,
+                name=data.name, email=data.email)
     return newest
 
 
@@ -101,51 +104,51 @@ class Notifications:
 
     # --- projections ---------------------------------------------------------------------
     def record_guardians(self, session: Session,
-                         items: list[tuple[str, Mapping[str, Any]]]) -> None:
+                         items: Sequence[tuple[str, ev.GuardianRecorded]]) -> None:
         """GuardianRecorded events (school, data), in order: each contact upserted by
         version, with the login whose AccountActivated came first. Two statements for the
         whole set (the logins, then the upsert)."""
-        ids = sorted({data["guardian_id"] for _, data in items})
+        ids = sorted({data.guardian_id for _, data in items})
         logins = dict(session.execute(sa.select(guardian_accounts.c.guardian_id,
                                                 guardian_accounts.c.account_id).where(
             among(guardian_accounts.c.guardian_id, ids))).all()) if ids else {}
         rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
         for school_id, data in items:
-            row = {"guardian_id": data["guardian_id"], "school_id": school_id,
-                   "email": data["email"],
-                   "name": f"{data['given_name']} {data['family_name']}",
-                   "record_version": data["record_version"]}
-            account_id = logins.get(data["guardian_id"])
+            row = {"guardian_id": data.guardian_id, "school_id": school_id,
+                   "email": data.email,
+                   "name": f"{data.given_name} {data.family_name}",
+                   "record_version": data.record_version}
+            account_id = logins.get(data.guardian_id)
             if account_id:  # a contact without a login keeps the account it has
                 row["account_id"] = account_id
             rows[bool(account_id)].append(row)
         for group in rows.values():  # each group holds the same columns; ids do not overlap
             upsert_versioned_many(session, guardians, "guardian_id", group)
 
-    def remove_guardian(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
+    def remove_guardian(self, session: Session, school_id: str, data: ev.GuardianRemoved) -> None:
         held = session.execute(sa.select(guardians.c.record_version).where(
-            guardians.c.guardian_id == data["guardian_id"])).scalar()
-        if held is not None and held > data["record_version"]:
+            guardians.c.guardian_id == data.guardian_id)).scalar()
+        if held is not None and held > data.record_version:
             return  # a late removal: the school has added the contact back since
         session.execute(verified_links.delete().where(
-            verified_links.c.guardian_id == data["guardian_id"]))
+            verified_links.c.guardian_id == data.guardian_id))
         session.execute(guardian_accounts.delete().where(
-            guardian_accounts.c.guardian_id == data["guardian_id"]))
+            guardian_accounts.c.guardian_id == data.guardian_id))
         session.execute(guardians.delete().where(
-            guardians.c.guardian_id == data["guardian_id"]))
+            guardians.c.guardian_id == data.guardian_id))
 
-    def remove_student(self, session: Session, school_id: str, data: Mapping[str, Any]) -> None:
+    def remove_student(self, session: Session, school_id: str, data: ev.StudentRemoved) -> None:
         """Not verified any more, the row kept with its version: a ParentVerified that
         arrives after the removal (older than linking's LinkRevoked) changes nothing. The
         student's own contact goes, as a removed guardian's does."""
         session.execute(verified_links.update().where(
-            verified_links.c.student_id == data["student_id"]).values(verified=False))
+            verified_links.c.student_id == data.student_id).values(verified=False))
         session.execute(student_contacts.delete().where(
-            student_contacts.c.student_id == data["student_id"],
+            student_contacts.c.student_id == data.student_id,
             student_contacts.c.school_id == school_id))
 
     def record_student_contacts(self, session: Session,
-                                items: list[tuple[str | None, Mapping[str, Any]]]) -> None:
+                                items: Sequence[tuple[str | None, ev.InvitationIssued]]) -> None:
         """Student invitations' logins (InvitationIssued, role student), in order: each
         address and the name the school recorded, kept per student record so the student
         is told how a request they file ends (issue 30). The newest invitation wins (the
@@ -162,9 +165,9 @@ class Notifications:
             among(student_contacts.c.student_id, [row["student_id"] for row in rows])))
         session.execute(student_contacts.insert(), rows)
 
-    def attach_account(self, session: Session, data: Mapping[str, Any],
+    def attach_account(self, session: Session, data: ev.AccountActivated,
                        school_id: str | None) -> None:
-        held = set(data["guardian_ids"])
+        held = set(data.guardian_ids)
         known = dict(session.execute(sa.select(guardians.c.guardian_id, guardians.c.school_id)
                                      .where(among(guardians.c.guardian_id, sorted(held)))).all())
         erased = self.participant.erased_at_their_schools(
@@ -173,26 +176,26 @@ class Notifications:
             session.execute(guardian_accounts.delete().where(
                 guardian_accounts.c.guardian_id == guardian_id))
             session.execute(guardian_accounts.insert().values(
-                guardian_id=guardian_id, account_id=data["account_id"]))
+                guardian_id=guardian_id, account_id=data.account_id))
             session.execute(guardians.update().where(guardians.c.guardian_id == guardian_id)
-                            .values(account_id=data["account_id"]))
+                            .values(account_id=data.account_id))
 
-    def link_changed(self, session: Session, school_id: str, data: Mapping[str, Any],
+    def link_changed(self, session: Session, school_id: str, data: LinkEvent,
                      verified: bool) -> None:
-        upsert_versioned(session, verified_links, {"link_id": data["link_id"]}, {
-            "school_id": school_id, "account_id": data["account_id"],
-            "guardian_id": data["guardian_id"], "student_id": data["student_id"],
-            "verified": verified}, data["record_version"])
+        upsert_versioned_many(session, verified_links, "link_id", [{
+            "link_id": data.link_id, "school_id": school_id, "account_id": data.account_id,
+            "guardian_id": data.guardian_id, "student_id": data.student_id,
+            "verified": verified, "record_version": data.record_version}])
 
     # --- messages --------------------------------------------------------------------------
-    def _queue(self, session, event_id: str, recipient: str, school_id: str | None,
+    def _queue(self, session: Session, event_id: str, recipient: str, school_id: str | None,
                kind: str, to: str, message: templates.Message,
                skip_reason: str | None = None, student_id: str | None = None,
                guardian_id: str | None = None, report_id: str | None = None) -> None:
         self._queue_many(session, [Mail(event_id, recipient, school_id, kind, to, message,
                                         skip_reason, student_id, guardian_id, report_id)])
 
-    def _queue_many(self, session, mails: list[Mail]) -> None:
+    def _queue_many(self, session: Session, mails: list[Mail]) -> None:
         """Each mail's delivery row, unless its event was handled for its recipient
         already (never twice): one query for those, one insert for the rest."""
         if not mails:
@@ -201,7 +204,8 @@ class Notifications:
         done = {(row.event_id, row.recipient) for row in session.execute(
             sa.select(deliveries.c.event_id, deliveries.c.recipient).where(
                 among(deliveries.c.event_id, sorted({e for e, _ in keys}))))}
-        now, rows = self.clock(), []
+        now = self.clock()
+        rows: list[dict[str, Any]] = []
         for m in mails:
             if (m.event_id, m.recipient) not in done:
                 done.add((m.event_id, m.recipient))
@@ -210,85 +214,87 @@ class Notifications:
             session.execute(deliveries.insert(), rows)
 
     def on_invitations(self, session: Session,
-                       items: list[tuple[Envelope, Mapping[str, Any]]]) -> None:
+                       items: Sequence[tuple[Envelope, ev.InvitationIssued]]) -> None:
         """InvitationIssued events, in order: a student login's contact kept (for their
         requests), a school admin's for the school's mail; each invitation's mail queued
         (all in one insert)."""
         self.record_student_contacts(session, [(e.school_id, data) for e, data in items])
         schools_seen: dict[str | None, templates.School] = {}
-        chosen = languages.chosen(session, (data["account_id"] for _, data in items))
-        mails = []
+        chosen = languages.chosen(session, (data.account_id for _, data in items))
+        mails: list[Mail] = []
         for envelope, data in items:
-            if data["role"] == "school_admin" and envelope.school_id:
-                key = {"account_id": data["account_id"], "school_id": envelope.school_id}
+            if data.role == "school_admin" and envelope.school_id:
+                key = {"account_id": data.account_id, "school_id": envelope.school_id}
                 session.execute(school_admins.delete().where(
                     *[school_admins.c[k] == v for k, v in key.items()]))
-                session.execute(school_admins.insert().values(**key, name=data["name"],
-                                                              email=data["email"]))
+                session.execute(school_admins.insert().values(**key, name=data.name,
+                                                              email=data.email))
             if envelope.school_id not in schools_seen:
                 schools_seen[envelope.school_id] = self.school(session, envelope.school_id)
             # The mail belongs to the school's record the login is invited for, and goes
             # with its erasure (the first one's, should a login hold several there).
             school = schools_seen[envelope.school_id]
             mails.append(Mail(
-                envelope.id, f"account:{data['account_id']}", envelope.school_id,
-                "invitation", data["email"], templates.invitation(
-                    self.settings.public_url, data["name"], data["token"], data["role"],
-                    data.get("existing_login", False), school,
-                    languages=bilingual_order(chosen.get(data["account_id"]),
+                envelope.id, f"account:{data.account_id}", envelope.school_id,
+                "invitation", data.email, templates.invitation(
+                    self.settings.public_url, data.name, data.token, data.role,
+                    data.existing_login, school,
+                    languages=bilingual_order(chosen.get(data.account_id),
                                               school.default_language)),
-                student_id=next(iter(data.get("student_ids") or ()), None),
-                guardian_id=next(iter(data.get("guardian_ids") or ()), None)))
+                student_id=next(iter(data.student_ids or ()), None),
+                guardian_id=next(iter(data.guardian_ids or ()), None)))
         self._queue_many(session, mails)
 
-    def on_password_reset(self, session: Session, envelope: Envelope, data: Mapping[str,
-                          Any]) -> None:
+    def on_password_reset(self, session: Session, envelope: Envelope,
+                          data: ev.PasswordResetRequested) -> None:
         # Account and security mail always goes: no preference or objection stops it.
-        self._queue(session, envelope.id, f"account:{data['account_id']}", None, "reset",
-                    data["email"], templates.password_reset(
-                        self.settings.public_url, data["name"], data["token"],
-                        languages=languages.for_mail(session, data["account_id"])))
+        self._queue(session, envelope.id, f"account:{data.account_id}", None, "reset",
+                    data.email, templates.password_reset(
+                        self.settings.public_url, data.name, data.token,
+                        languages=languages.for_mail(session, data.account_id)))
 
     def on_second_factor_changed(self, session: Session, envelope: Envelope,
-                                 data: Mapping[str, Any]) -> None:
+                                 data: ev.SecondFactorChanged) -> None:
         """A factor added, replaced, removed or reset: the person is told, always (account
         and security mail), naming no secret."""
-        self._queue(session, envelope.id, f"account:{data['account_id']}", None,
-                    "second_factor", data["email"], templates.second_factor_changed(
-                        self.settings.public_url, data["name"], data["kind"],
-                        data["factor"], data.get("by_role"),
-                        languages=languages.for_mail(session, data["account_id"])))
+        self._queue(session, envelope.id, f"account:{data.account_id}", None,
+                    "second_factor", data.email, templates.second_factor_changed(
+                        self.settings.public_url, data.name, data.kind,
+                        data.factor, data.by_role,
+                        languages=languages.for_mail(session, data.account_id)))
 
-    def on_report_published(self, session: Session, envelope: Envelope, data: Mapping[str,
-                            Any]) -> None:
+    def on_report_published(self, session: Session, envelope: Envelope,
+                            data: ev.ReportPublished) -> None:
         """To every parent with a verified link to the student, once each."""
         self._report_mail(session, envelope, data, "report", templates.report_published)
 
-    def on_report_corrected(self, session: Session, envelope: Envelope, data: Mapping[str,
-                            Any]) -> None:
+    def on_report_corrected(self, session: Session, envelope: Envelope,
+                            data: ev.ReportCorrected) -> None:
         """ReportCorrected: if the school chose to, an "updated report" mail to the parents
         who were told of the report it replaces (and still read the child's reports)."""
-        if not data["notify"]:
+        if not data.notify:
             return
         told = set(session.execute(sa.select(deliveries.c.recipient).where(
-            deliveries.c.report_id == data["replaces"],
+            deliveries.c.report_id == data.replaces,
             deliveries.c.kind.in_(REPORT_KINDS),
             deliveries.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENT))))
             .scalars())
         self._report_mail(session, envelope, data, "report_updated",
                           templates.report_updated, told=told)
 
-    def on_report_withdrawn(self, session: Session, envelope: Envelope, data: Mapping[str,
-                            Any]) -> None:
+    def on_report_withdrawn(self, session: Session, envelope: Envelope,
+                            data: ev.ReportWithdrawn) -> None:
         """ReportWithdrawn: mail about the report not sent yet is not sent."""
         session.execute(deliveries.update().where(
-            deliveries.c.report_id == data["report_id"],
+            deliveries.c.report_id == data.report_id,
             deliveries.c.status == DeliveryStatus.PENDING).values(
             status=DeliveryStatus.SKIPPED, last_error="report withdrawn", to_address=None,
             body_text=None, body_html=None))
 
-    def _report_mail(self, session, envelope, data, kind: str, template,
-                     told: set[str] | None = None):
+    def _report_mail(self, session: Session, envelope: Envelope,
+                     data: ev.ReportPublished | ev.ReportCorrected, kind: str,
+                     template: Callable[..., templates.Message],
+                     told: set[str] | None = None) -> None:
         """A mail about a report to each parent with a verified link to the student (of
         those in `told`, when given), skipped where restricted or opted out."""
         rows = session.execute(
@@ -297,12 +303,12 @@ class Notifications:
             .join(guardians, guardians.c.guardian_id == verified_links.c.guardian_id)
             .outerjoin(chosen_languages,
                        chosen_languages.c.account_id == verified_links.c.account_id)
-            .where(verified_links.c.student_id == data["student_id"],
+            .where(verified_links.c.student_id == data.student_id,
                    verified_links.c.verified.is_(True))).all()
         school_id = envelope.school_id
         school = self.school(session, school_id)
         student_restricted = self.participant.is_restricted(session, "student",
-                                                            data["student_id"], school_id)
+                                                            data.student_id, school_id)
         for row in rows:
             if told is not None and f"account:{row.account_id}" not in told:
                 continue
@@ -315,20 +321,20 @@ class Notifications:
                 reason = "opted out of report emails"
             self._queue(session, envelope.id, f"account:{row.account_id}", envelope.school_id,
                         kind, row.email, template(
-                            self.settings.public_url, row.name, data["title"], data["period"],
-                            data["report_id"], data.get("student_name"), school,
+                            self.settings.public_url, row.name, data.title, data.period,
+                            data.report_id, data.student_name, school,
                             languages=bilingual_order(row.language, school.default_language)),
-                        skip_reason=reason, student_id=data["student_id"],
-                        guardian_id=row.guardian_id, report_id=data["report_id"])
+                        skip_reason=reason, student_id=data.student_id,
+                        guardian_id=row.guardian_id, report_id=data.report_id)
 
-    def _opted_out(self, session, account_id: str, guardian_id: str,
+    def _opted_out(self, session: Session, account_id: str, guardian_id: str,
                    school_id: str | None) -> bool:
         choice = session.execute(sa.select(preferences.c.report_emails).where(
             preferences.c.account_id == account_id)).scalar()
         return choice is False or self.participant.has_objected(
             session, "guardian", guardian_id, REPORT_EMAILS, school_id)
 
-    def on_link_locked(self, session: Session, envelope: Envelope, data: Mapping[str, Any]) -> None:
+    def on_link_locked(self, session: Session, envelope: Envelope, data: ev.LinkLocked) -> None:
         school = self.school(session, envelope.school_id)
         for admin in session.execute(sa.select(school_admins).where(
                 school_admins.c.school_id == envelope.school_id)).all():
@@ -336,39 +342,39 @@ class Notifications:
             self._queue(session, envelope.id, f"account:{admin.account_id}",
                         envelope.school_id, "link_locked", admin.email,
                         templates.link_locked(
-                            self.settings.public_url, admin.name, data["student_id"],
-                            data.get("student_name"), school, languages=languages.for_login(
+                            self.settings.public_url, admin.name, data.student_id,
+                            data.student_name, school, languages=languages.for_login(
                                 session, admin.account_id, school.default_language)),
-                        student_id=data["student_id"])
+                        student_id=data.student_id)
 
     # --- what a requester is owed, and the offboarding certificate (issue 30) ----------
     def on_request_closed(self, session: Session, envelope: Envelope,
-                          data: Mapping[str, Any]) -> None:
+                          data: ev.SubjectRequestClosed) -> None:
         """SubjectRequestClosed: a mail held for this request (a parent's own erasure,
         a school's offboarding: written before their address was erased) goes now, or
         goes nowhere if it was not theirs to receive; otherwise the parent or student
         who filed is told from their contact here (a guardian's record, or a student's
         login as their invitation gave it)."""
-        requester = f"account:{data['filed_by']}" if data.get("filed_by") and \
-            data.get("filed_as") in ("parent", "student") else None
+        filed_by = data.filed_by if data.filed_as in ("parent", "student") else None
+        requester = f"account:{filed_by}" if filed_by else None
         released = self._release_held(session, envelope.school_id, data, requester)
-        if requester is None or released or data["kind"] == "offboarding":
+        if not filed_by or released or data.kind == "offboarding":
             return
-        self._tell_requester(session, envelope.school_id, data, requester)
+        self._tell_requester(session, envelope.school_id, data, filed_by)
 
     def _release_held(self, session: Session, school_id: str | None,
-                      data: Mapping[str, Any], requester: str | None) -> bool:
+                      data: ev.SubjectRequestClosed, requester: str | None) -> bool:
         """The held mails of this request: released if theirs (the certificate attached
         for the school's office), else deleted; whether the requester's was released."""
         held = session.execute(sa.select(deliveries.c.id, deliveries.c.recipient).where(
-            deliveries.c.event_id == data["request_id"],
+            deliveries.c.event_id == data.request_id,
             deliveries.c.status == DeliveryStatus.HELD)).all()
-        completed = data["outcome"] == "completed"
+        completed = data.outcome == "completed"
         released = False
         for row in held:
-            values: dict = {}
-            if data["kind"] == "offboarding" and row.recipient == f"school:{school_id}":
-                values["attachment"] = data.get("certificate")
+            values: dict[str, Any] = {}
+            if data.kind == "offboarding" and row.recipient == f"school:{school_id}":
+                values["attachment"] = data.certificate
             theirs = completed and (row.recipient == requester or values.get("attachment"))
             if not theirs:  # not theirs to receive (the school filed it): the address goes
                 session.execute(deliveries.delete().where(deliveries.c.id == row.id))
@@ -380,31 +386,31 @@ class Notifications:
         return released
 
     def _tell_requester(self, session: Session, school_id: str | None,
-                        data: Mapping[str, Any], requester: str) -> None:
-        contact = released.requester_contact(session, school_id, data["filed_by"],
-                                             data.get("filed_as"))
+                        data: ev.SubjectRequestClosed, filed_by: str) -> None:
+        contact = released.requester_contact(session, school_id, filed_by, data.filed_as)
         if contact is None:
             log.info("no address for the requester request_id=%s filed_as=%s",
-                     data["request_id"], data.get("filed_as"))
+                     data.request_id, data.filed_as)
             return
-        kind = "lift" if data["kind"] == "restriction" and data.get("lift") else data["kind"]
+        kind = "lift" if data.kind == "restriction" and data.lift else data.kind
         school = self.school(session, school_id)
-        self._queue(session, data["request_id"], requester, school_id, "request_closed",
+        self._queue(session, data.request_id, f"account:{filed_by}", school_id,
+                    "request_closed",
                     contact.email, templates.request_closed(
-                        contact.name, kind, data["outcome"], data.get("reason"), school,
-                        languages=languages.for_login(session, data["filed_by"],
+                        contact.name, kind, data.outcome, data.reason, school,
+                        languages=languages.for_login(session, filed_by,
                                                       school.default_language)))
 
     # --- schools ---------------------------------------------------------------------------
-    def record_school(self, session: Session, data: Mapping[str, Any]) -> None:
+    def record_school(self, session: Session, data: ev.SchoolActivated) -> None:
         """SchoolActivated: a new school, or its name or office contact changed."""
-        session.execute(schools.delete().where(schools.c.school_id == data["school_id"]))
+        session.execute(schools.delete().where(schools.c.school_id == data.school_id))
         session.execute(schools.insert().values(
-            school_id=data["school_id"], name=data["name"],
-            office_email=data.get("office_email"), office_phone=data.get("office_phone"),
-            default_language=data.get("default_language") or "en"))
+            school_id=data.school_id, name=data.name,
+            office_email=data.office_email, office_phone=data.office_phone,
+            default_language=data.default_language or "en"))
 
-    def school(self, session, school_id: str | None) -> templates.School:
+    def school(self, session: Session, school_id: str | None) -> templates.School:
         row = session.execute(sa.select(schools).where(
             schools.c.school_id == school_id)).first() if school_id else None
         if row is None:
@@ -412,7 +418,7 @@ class Notifications:
         return templates.School(row.name, row.office_email, row.office_phone,
                                 row.default_language)
 
-    def privacy_notice(self, session, version: str, effective: dt.date,
+    def privacy_notice(self, session: Session, version: str, effective: dt.date,
                        text: str | None = None) -> int:
         """Tells every school's admins of a new privacy notice, once per version. A version
         is published once with its words (issue 24): the same again changes nothing,
@@ -439,7 +445,7 @@ class Notifications:
                                                      self.school(session, admin.school_id))))
         return len(admins)
 
-    def privacy_notice_versions(self, session) -> list[dict]:
+    def privacy_notice_versions(self, session: Session) -> list[dict[str, Any]]:
         """Every announced version, the newest effective first."""
         rows = session.execute(sa.select(
             privacy_notices.c.version, privacy_notices.c.effective_date,
@@ -449,7 +455,7 @@ class Notifications:
         return [{"version": r.version, "effective_date": r.effective_date,
                  "announced_at": r.announced_at, "has_text": bool(r.has_text)} for r in rows]
 
-    def privacy_notice_version(self, session, version: str) -> dict:
+    def privacy_notice_version(self, session: Session, version: str) -> dict[str, Any]:
         """One version with its text (None for one announced before texts were kept)."""
         row = session.execute(sa.select(privacy_notices).where(
             privacy_notices.c.version == version)).first()
@@ -459,25 +465,25 @@ class Notifications:
                 "announced_at": row.announced_at, "has_text": row.text is not None,
                 "text": row.text}
 
-    def set_report_emails(self, session, account_id: str, enabled: bool) -> None:
+    def set_report_emails(self, session: Session, account_id: str, enabled: bool) -> None:
         session.execute(preferences.delete().where(preferences.c.account_id == account_id))
         session.execute(preferences.insert().values(account_id=account_id,
                                                     report_emails=enabled,
                                                     updated_at=self.clock()))
 
-    def report_emails(self, session, account_id: str) -> bool:
+    def report_emails(self, session: Session, account_id: str) -> bool:
         choice = session.execute(sa.select(preferences.c.report_emails).where(
             preferences.c.account_id == account_id)).scalar()
         return choice is not False
 
     # --- sending (sending.py) -----------------------------------------------------------
-    def send_due(self, sessions, batch: int = 50) -> int:
+    def send_due(self, sessions: sessionmaker[Session], batch: int = 50) -> int:
         """Send up to `batch` due messages over the mailer's one connection, in one
         transaction; how many were handled (sent, skipped, failed for now, or given up)."""
         return sending.send_due(self, sessions, batch)
 
-    def sender(self, sessions) -> Callable:
-        def run(stop) -> None:
+    def sender(self, sessions: sessionmaker[Session]) -> Callable[[threading.Event], None]:
+        def run(stop: threading.Event) -> None:
             failures = 0
             while not stop.is_set():
                 try:

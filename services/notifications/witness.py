@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.contracts import typed as ev
 from shared.receipts import CHECKPOINT_TYPE, jws
 
 from .models import audit_checkpoints_ahead as ahead
@@ -41,43 +41,44 @@ CHAIN = "dsar-audit"
 log = logging.getLogger(__name__)
 
 
-def signed_head(data: Mapping[str, Any]) -> bool:
+def signed_head(data: ev.AuditCheckpointed) -> bool:
     """The event's head is the one its checkpoint signs (the signature is the check's)."""
     try:
-        header, payload = jws.unverified(str(data["checkpoint"]))
+        header, payload = jws.unverified(str(data.checkpoint))
     except jws.InvalidJws:
         return False
     return (header.get("typ") == CHECKPOINT_TYPE and payload.get("chain") == CHAIN
             and (payload.get("seq"), payload.get("prev"), payload.get("hash"))
-            == (data["seq"], data["prev"], data["hash"]))
+            == (data.seq, data.prev, data.hash))
 
 
-def witness_checkpoint(session: Session, data: Mapping[str, Any], now: dt.datetime) -> None:
+def witness_checkpoint(session: Session, data: ev.AuditCheckpointed,
+                       now: dt.datetime) -> None:
     """One AuditCheckpointed: the held head moves on if it extends it (then so do the
     checkpoints waiting ahead that follow), else it waits ahead (or is already behind).
     One whose checkpoint does not sign its head is refused (logged, ids only)."""
     if not signed_head(data):
         log.warning("audit checkpoint refused: its checkpoint does not sign its head",
-                    extra={"seq": data.get("seq")})
+                    extra={"seq": data.seq})
         return
     held = session.execute(sa.select(witness).where(witness.c.chain == CHAIN)
                            .with_for_update()).first()
     if held is None:
         session.execute(witness.insert().values(
-            chain=CHAIN, seq=data["seq"], hash=data["hash"], checkpoint=data["checkpoint"],
+            chain=CHAIN, seq=data.seq, hash=data.hash, checkpoint=data.checkpoint,
             witnessed_at=now))
         return
-    if data["seq"] <= held.seq:
+    if data.seq <= held.seq:
         return  # witnessed already, or an older head arriving late
-    if data["prev"] != held.hash:
+    if data.prev != held.hash:
         if session.execute(sa.select(ahead.c.seq).where(
-                ahead.c.chain == CHAIN, ahead.c.seq == data["seq"],
-                ahead.c.prev == data["prev"])).first() is None:
+                ahead.c.chain == CHAIN, ahead.c.seq == data.seq,
+                ahead.c.prev == data.prev)).first() is None:
             session.execute(ahead.insert().values(
-                chain=CHAIN, seq=data["seq"], prev=data["prev"], hash=data["hash"],
-                checkpoint=data["checkpoint"], received_at=now))
+                chain=CHAIN, seq=data.seq, prev=data.prev, hash=data.hash,
+                checkpoint=data.checkpoint, received_at=now))
         return
-    head = (data["seq"], data["hash"], data["checkpoint"])
+    head = (data.seq, data.hash, data.checkpoint)
     while True:  # the checkpoints waiting for this one
         follows = session.execute(sa.select(ahead).where(
             ahead.c.chain == CHAIN, ahead.c.prev == head[1], ahead.c.seq > head[0])

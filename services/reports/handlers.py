@@ -8,13 +8,14 @@ are applied with a few statements, and so is its roster (students, staff, classe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
-from shared.rights import RightsParticipant
+from shared.rights import GUARDIAN, STAFF, STUDENT, RightsParticipant
+from shared.rights.subjects import AboutLink, AboutStudent
 from shared.service import ServiceContext
 
 from .service import Reports
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
     from .bootstrap import UseCases
 
 D = TypeVar("D", bound=ev.EventData)
-E = TypeVar("E", bound=Event[Any])
+S = TypeVar("S", bound=AboutStudent)  # data naming a student
+L = TypeVar("L", bound=AboutLink)  # a link event's data
 Events = Sequence[Event[D]]  # a handler's events, of one type
 
 
@@ -53,13 +55,13 @@ class Handlers:
                 route(ev.LinkLocked, self.on_link_locked),
                 route(ev.AccountActivated, self.on_account_activated)]
 
-    def _students(self, session: Session, events: Sequence[E]) -> list[E]:
-        return self.participant.not_erased(session, "student", "student_id", events)
+    def _students(self, session: Session, events: Sequence[Event[S]]) -> list[Event[S]]:
+        return self.participant.not_erased(session, STUDENT, events)
 
-    def _linked(self, session: Session, events: Sequence[E]) -> list[E]:
+    def _linked(self, session: Session, events: Sequence[Event[L]]) -> list[Event[L]]:
         """The link events whose student and guardian were not erased."""
         kept = self._students(session, events)
-        return self.participant.not_erased(session, "guardian", "guardian_id", kept)
+        return self.participant.not_erased(session, GUARDIAN, kept)
 
     def on_student_recorded(self, session: Session, events: Events[ev.StudentRecorded]) -> None:
         kept = self._students(session, events)
@@ -77,12 +79,12 @@ class Handlers:
             self.reports.remove_student(session, e.school, e.data)
 
     def on_staff_recorded(self, session: Session, events: Events[ev.StaffRecorded]) -> None:
-        kept = self.participant.not_erased(session, "staff", "staff_id", events)
+        kept = self.participant.not_erased(session, STAFF, events)
         if kept:
             self.reports.record_staff(session, [(e.school, e.data) for e in kept])
 
     def on_staff_removed(self, session: Session, events: Events[ev.StaffRemoved]) -> None:
-        for e in self.participant.not_erased(session, "staff", "staff_id", events):
+        for e in self.participant.not_erased(session, STAFF, events):
             self.reports.remove_staff(session, e.school, e.data)
 
     def on_class_recorded(self, session: Session, events: Events[ev.ClassRecorded]) -> None:

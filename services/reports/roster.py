@@ -8,13 +8,13 @@ statements for the whole set: one code path for a single event and for a school'
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import among, upsert_versioned_many
+from shared.db import among, latest_versions, upsert_versioned_many
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
@@ -29,19 +29,23 @@ class Versioned(Protocol):
 
 D = TypeVar("D", bound=Versioned)
 Items = Sequence[tuple[str, D]]  # (school, the event's data), in order
+
+
+class Item(NamedTuple, Generic[D]):
+    """One record's item of a batch: its school and the event's data."""
+    school_id: str
+    data: D
+
+
 S = TypeVar("S", ev.StudentRecorded, ev.StudentPlacementRecorded)
-Classes = dict[str, tuple[str, ev.ClassRecorded]]
+Classes = dict[str, Item[ev.ClassRecorded]]
 Members = Callable[[ev.ClassRecorded], list[str]]
 
 
-def latest(items: Items[D], key: Callable[[D], str]) -> dict[str, tuple[str, D]]:
-    """Each record's latest item: the highest version, the later of equals."""
-    found: dict[str, tuple[str, D]] = {}
-    for school_id, data in items:
-        known = found.get(key(data))
-        if known is None or data.record_version >= known[1].record_version:
-            found[key(data)] = (school_id, data)
-    return found
+def latest(items: Items[D], key: Callable[[D], str]) -> dict[str, Item[D]]:
+    """Each record's latest item (shared.db.latest_versions' rule), keyed by `key`."""
+    return latest_versions((Item(school_id, data) for school_id, data in items),
+                           lambda item: key(item.data), lambda item: item.data.record_version)
 
 
 class RosterProjections:
@@ -70,7 +74,7 @@ class RosterProjections:
             for student_id, (school_id, data) in wanted.items()], version_column)
 
     def _not_removed(self, session: Session, record_type: str,
-                     wanted: dict[str, tuple[str, D]]) -> dict[str, tuple[str, D]]:
+                     wanted: dict[str, Item[D]]) -> dict[str, Item[D]]:
         stale = self.removals.stale_among(
             session, record_type, {i: data.record_version for i, (_, data) in wanted.items()})
         return {i: item for i, item in sorted(wanted.items()) if i not in stale}
@@ -93,7 +97,7 @@ class RosterProjections:
                                     .where(among(classes.c.class_id, list(wanted)))
                                     .with_for_update()).all())
         applied = {i: item for i, item in wanted.items()
-                   if kept.get(i, -1) <= item[1].record_version}
+                   if kept.get(i, -1) <= item.data.record_version}
         if not applied:
             return
         upsert_versioned_many(session, classes, "class_id", [

@@ -10,17 +10,20 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import advisory_lock, among, upsert_versioned, upsert_versioned_many, utcnow
+from shared.db import advisory_lock, among, upsert_versioned_many, utcnow
 from shared.errors import Invalid, Locked, NotFound
 from shared.pages import Key, Page, keyset_page
 from shared.messaging.outbox import Outbox
 from shared.removals import Removals
+from shared.auth import Principal
 from shared.rights import RightsParticipant
 
 from . import domain, progress, schemas
+from .reader import OneRowReader
 from .roster import RosterProjections
 from .models import (attainment, characteristics, class_teachers, classes, enrolments,
                      parent_access, plumbing, removed_records, reports, staff,
@@ -54,7 +57,7 @@ def _fields(item: ev.ResultsRecordedAttainment | ev.ResultsRecordedCharacteristi
     return {f.name: getattr(item, f.name) for f in fields(item)}
 
 
-def shown_to_readers(now: dt.datetime) -> list:
+def shown_to_readers(now: dt.datetime) -> list[sa.ColumnElement[bool]]:
     """What a parent or student sees of the reports: visible, neither replaced by a
     correction nor withdrawn."""
     return [reports.c.visible_from <= now, reports.c.replaced_by.is_(None),
@@ -156,10 +159,10 @@ class Reports(RosterProjections):
                      verified: bool) -> None:
         if verified and self.removals.is_removed(session, "student", data.student_id):
             return  # a late ParentVerified for a student the school removed
-        upsert_versioned(session, parent_access, {"link_id": data.link_id}, {
-            "school_id": school_id, "account_id": data.account_id,
+        upsert_versioned_many(session, parent_access, "link_id", [{
+            "link_id": data.link_id, "school_id": school_id, "account_id": data.account_id,
             "guardian_id": data.guardian_id, "student_id": data.student_id,
-            "verified": verified}, data.record_version)
+            "verified": verified, "record_version": data.record_version}])
 
     def student_account(self, session: Session, data: ev.AccountActivated,
                         school_id: str | None) -> None:
@@ -181,7 +184,7 @@ class Reports(RosterProjections):
                 session.execute(student_accounts.insert().values(
                     account_id=data.account_id, student_id=student_id))
 
-    def _check_access(self, session, principal, student_id: str,
+    def _check_access(self, session: Session, principal: Principal, student_id: str,
                       school_id: str | None) -> list[str]:
         """NotFound unless the caller may read this student's reports: a verified parent,
         the student's own login, or the school's staff. Returns the guardian records a
@@ -190,10 +193,10 @@ class Reports(RosterProjections):
         if principal.role == "school_admin":
             allowed = school_id is not None and principal.in_school(school_id)
         elif principal.role == "parent":
-            guardians = session.execute(sa.select(parent_access.c.guardian_id).where(
+            guardians = list(session.execute(sa.select(parent_access.c.guardian_id).where(
                 parent_access.c.account_id == principal.account_id,
                 parent_access.c.student_id == student_id,
-                parent_access.c.verified.is_(True))).scalars().all()
+                parent_access.c.verified.is_(True))).scalars())
             allowed = bool(guardians)
         elif principal.role == "student":
             allowed = session.execute(sa.select(student_accounts.c.account_id).where(
@@ -205,7 +208,7 @@ class Reports(RosterProjections):
             raise NotFound()
         return guardians
 
-    def _check_restriction(self, session, student_id: str, guardians: list[str],
+    def _check_restriction(self, session: Session, student_id: str, guardians: list[str],
                            school_id: str | None) -> None:
         """Restricted (kept, not shown) when the student is, or every link the parent
         reads through (restricted by the student's school)."""
@@ -217,7 +220,7 @@ class Reports(RosterProjections):
             raise Restricted()
 
     # --- publishing ---------------------------------------------------------------------
-    def publish(self, session, school_id: str, period: str, title: str,
+    def publish(self, session: Session, school_id: str, period: str, title: str,
                 visible_from: dt.datetime | None) -> int:
         """One snapshot per student with data in the period; announced now or when due."""
         now = self.clock()
@@ -256,12 +259,13 @@ class Reports(RosterProjections):
                  len(rows), announced)
         return len(rows)
 
-    def snapshots(self, session, school_id, period, student_ids) -> dict[str, dict]:
+    def snapshots(self, session: Session, school_id: str, period: str,
+                  student_ids: Sequence[str]) -> dict[str, domain.Row]:
         """Each student's report content from the data held now (publish, correct)."""
         class_rows = {r.class_id: {"name": r.name, "subject": r.subject} for r in
                       session.execute(sa.select(classes).where(
                           classes.c.school_id == school_id)).all()}
-        teachers: dict[str, list[dict]] = {}
+        teachers: dict[str, list[domain.Row]] = {}
         for r in session.execute(
                 sa.select(class_teachers.c.class_id, staff.c.staff_id, staff.c.name)
                 .join(staff, staff.c.staff_id == class_teachers.c.staff_id)
@@ -270,17 +274,17 @@ class Reports(RosterProjections):
             teachers.setdefault(r.class_id, []).append({"id": r.staff_id, "name": r.name})
         people = {r.student_id: r for r in session.execute(sa.select(students).where(
             students.c.school_id == school_id)).all()}
-        marks: dict[str, list[dict]] = {}
-        for r in session.execute(sa.select(attainment).where(
+        marks: dict[str, list[domain.Row]] = {}
+        for m in session.execute(sa.select(attainment).where(
                 attainment.c.school_id == school_id,
                 attainment.c.period == period)).mappings():
-            marks.setdefault(r["student_id"], []).append(dict(r))
-        traits: dict[str, list[dict]] = {}
-        for r in session.execute(sa.select(characteristics).where(
+            marks.setdefault(m["student_id"], []).append(dict(m))
+        traits: dict[str, list[domain.Row]] = {}
+        for m in session.execute(sa.select(characteristics).where(
                 characteristics.c.school_id == school_id,
                 characteristics.c.period == period)).mappings():
-            traits.setdefault(r["student_id"], []).append(dict(r))
-        out = {}
+            traits.setdefault(m["student_id"], []).append(dict(m))
+        out: dict[str, domain.Row] = {}
         for sid in student_ids:
             person = people.get(sid)
             out[sid] = domain.build_report(
@@ -290,7 +294,7 @@ class Reports(RosterProjections):
                 class_rows, teachers, marks.get(sid, []), traits.get(sid, []))
         return out
 
-    def announce_due(self, session) -> int:
+    def announce_due(self, session: Session) -> int:
         """ReportPublished for every report whose embargo has passed (once each)."""
         now = self.clock()
         due = session.execute(sa.select(reports.c.id, reports.c.school_id,
@@ -313,8 +317,8 @@ class Reports(RosterProjections):
         return len(due)
 
     # --- reading --------------------------------------------------------------------------
-    def list_reports(self, session, principal, student_id: str, after: str | None,
-                     limit: int) -> Page:
+    def list_reports(self, session: Session, principal: Principal, student_id: str,
+                     after: str | None, limit: int) -> Page:
         school_id = self._school_of(session, student_id)
         guardians = self._check_access(session, principal, student_id, school_id)
         self._check_restriction(session, student_id, guardians, school_id)
@@ -335,7 +339,7 @@ class Reports(RosterProjections):
                        "published_at": r.published_at, "updated_at": r.updated_at,
                        "withdrawn_at": r.withdrawn_at})
 
-    def read_report(self, reader, principal, report_id: str) -> str:
+    def read_report(self, reader: OneRowReader, principal: Principal, report_id: str) -> str:
         """The report's answer (JSON text), in one statement (reader.OneRowReader): the
         report by primary key with the caller's way in and the restrictions beside it.
         NotFound when it is not there, not this caller's or (for parents and students) not
@@ -354,12 +358,14 @@ class Reports(RosterProjections):
             raise NotFound()
         if row.student_restricted or row.way_in == RESTRICTED:  # every link restricted
             raise Restricted()
-        if row.body is not None:
-            return row.body
+        body: str | None = row.body
+        if body is not None:
+            return body
         return schemas.report_body(report_id, row.period, row.title, row.published_at,
                                    row.content, row.updated_at)  # before bodies were kept
 
-    def progress(self, session, principal, student_id: str) -> dict:
+    def progress(self, session: Session, principal: Principal, student_id: str
+                 ) -> dict[str, Any]:
         """Each subject's grade against target in every report of the school year the
         caller may see, what changed since the previous one, attendance (progress.py)."""
         school_id = self._school_of(session, student_id)
@@ -375,7 +381,7 @@ class Reports(RosterProjections):
                                .where(*shown)).mappings().all()
         return {"student_id": student_id, **progress.progress([dict(r) for r in rows])}
 
-    def _school_of(self, session, student_id: str) -> str | None:
+    def _school_of(self, session: Session, student_id: str) -> str | None:
         school = session.execute(sa.select(students.c.school_id).where(
             students.c.student_id == student_id)).scalar()
         if school is None:
@@ -384,13 +390,13 @@ class Reports(RosterProjections):
         return school
 
 
-def _shown(row, now: dt.datetime) -> bool:
+def _shown(row: Row[Any], now: dt.datetime) -> bool:
     """As shown_to_readers: not embargoed (not there yet), neither corrected nor withdrawn
     (not there any more)."""
     return row.visible_from <= now and row.replaced_by is None and row.withdrawn_at is None
 
 
-def _read_report_statements() -> dict[str, sa.Select]:
+def _read_report_statements() -> dict[str, sa.Select[Any]]:
     """Per role, the one SELECT a report read makes (built once; the ids are bound). Its
     columns: the report's, `student_restricted`, and `way_in`, the caller's way to the
     student: NULL for none, OPEN, or (a parent whose every verified link is restricted)
@@ -399,7 +405,8 @@ def _read_report_statements() -> dict[str, sa.Select]:
     r, pa, sa_accounts = reports, parent_access, student_accounts
     restrictions = plumbing.restrictions
 
-    def restricted(subject_type: str, subject_id) -> sa.Exists:  # by the report's school
+    def restricted(subject_type: str, subject_id: sa.ColumnElement[str]
+                   ) -> sa.Exists:  # by the report's school
         return sa.exists().where(restrictions.c.school_id == r.c.school_id,
                                  restrictions.c.subject_type == subject_type,
                                  restrictions.c.subject_id == subject_id

@@ -29,14 +29,14 @@ shared/contracts/events.py: do not edit; change the schema and run it again.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 
-class EventData(Mapping[str, Any]):
-    """What every generated class shares: built from a schema's loaded data, and (for the
-    use cases still written against a mapping) readable by key as well."""
+class EventData:
+    """What every generated class shares: built from a schema's loaded data, read by
+    attribute (a type checker sees a misspelt field)."""
 
     __slots__ = ()
     event_type: ClassVar[str] = ""  # the event's type; "" for a part of one
@@ -56,18 +56,6 @@ class EventData(Mapping[str, Any]):
                          else part.load(value))
             values[f.name] = value
         return cls(**values)
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def __iter__(self) -> Iterator[str]:
-        return (f.name for f in fields(self))  # type: ignore[arg-type]
-
-    def __len__(self) -> int:
-        return len(fields(self))  # type: ignore[arg-type]
 '''
 
 

@@ -166,7 +166,8 @@ RESULTS_PER_EVENT = 500
 
 # --- accounts (identity) ------------------------------------------------------------
 REVOCATION_REASONS = ("logout", "refresh_reuse", "password_reset", "account_removed",
-                      "membership_removed", "client_revoked", "second_factor_reset")
+                      "membership_removed", "client_revoked", "second_factor_reset",
+                      "passkey_removed")
 
 class InvitationIssued(EventData):
     """A school's invitation to one login, to accept its memberships there in `role` (the

@@ -23,6 +23,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar, cast
 
 import sqlalchemy as sa
@@ -161,7 +162,15 @@ def _run(session: Session, group: list[_Delivery]) -> None:
             correlation_id_var.reset(token)
 
 
-APPLIED, DUPLICATE, RETRY, DEAD_LETTERED = "applied", "duplicate", "retry", "dead_lettered"
+class Outcome(StrEnum):
+    """What became of a delivery (also the `outcome` label of the consumed-events metric)."""
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # applied before: nothing done again
+    RETRY = "retry"          # failed; handed back to the broker for another attempt
+    DEAD_LETTERED = "dead_lettered"
+
+
+APPLIED, DUPLICATE, RETRY, DEAD_LETTERED = Outcome
 
 
 class PermanentError(Exception):

@@ -1,14 +1,44 @@
-"""Transactional outbox: an event is written in the same transaction as the state change."""
+"""Transactional outbox: an event is written in the same transaction as the state change.
+
+A row's state is told by its columns (`OutboxState`): waiting until the broker confirms
+it (the relay retries it with backoff), then sent, its payload kept for
+PP_OUTBOX_RETENTION_SECONDS (a secret it carries blanked at once), then scrubbed (payload
+NULL), and deleted a week later (shared/messaging/relay.py). No column holds the state: it
+would be one more write of the busiest table, and could disagree with the columns.
+"""
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.db import utcnow
 from shared.tables import PlumbingTables
 
 from .envelope import Envelope, new_envelope
+
+
+class OutboxState(StrEnum):
+    """Where an outbox row is."""
+    WAITING = "waiting"    # not confirmed by the broker yet (sent_at NULL): due at
+                           # next_attempt_at, after `attempts` failures (last_error: why)
+    SENT = "sent"          # confirmed (sent_at); its payload kept for the retention
+    SCRUBBED = "scrubbed"  # sent, and its payload blanked (NULL)
+
+    def rows(self, outbox: sa.Table) -> sa.ColumnElement[bool]:
+        """The condition on `outbox`'s rows in this state."""
+        if self is OutboxState.WAITING:
+            return outbox.c.sent_at.is_(None)
+        kept = outbox.c.payload.is_not(None) if self is OutboxState.SENT \
+            else outbox.c.payload.is_(None)
+        return sa.and_(sent(outbox), kept)
+
+
+def sent(outbox: sa.Table) -> sa.ColumnElement[bool]:
+    """The rows the broker confirmed, their payload kept or scrubbed (SENT or SCRUBBED)."""
+    return outbox.c.sent_at.is_not(None)
 
 
 class Outbox:

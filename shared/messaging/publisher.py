@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import amqp
 from kombu import Connection
@@ -57,6 +57,14 @@ def connect(conn: Connection, timeout: float = 5) -> Connection:
     nodes = len(conn.alt) if conn.alt else 1
     conn.ensure_connection(max_retries=max(1, nodes - 1), timeout=timeout * nodes)
     return conn
+
+
+class Message(NamedTuple):
+    """One message to publish: where it goes, its body, and its id (the broker's confirm
+    and a failure are told by it)."""
+    routing_key: str
+    body: str
+    message_id: str
 
 
 @dataclass
@@ -117,13 +125,13 @@ class BrokerPublisher:
 
     def publish(self, routing_key: str, body: str, message_id: str) -> None:
         """Publish one message and return once the broker has confirmed it."""
-        result = self.publish_many([(routing_key, body, message_id)], window=1)
+        result = self.publish_many([Message(routing_key, body, message_id)], window=1)
         if message_id not in result.confirmed:
             raise PublishFailed(result.failed.get(message_id, "not confirmed"))
 
-    def publish_many(self, messages: Sequence[tuple[str, str, str]],
+    def publish_many(self, messages: Sequence[Message],
                      window: int = 256) -> PublishResult:
-        """Publish (routing key, body, message id) in order, with up to `window` confirms
+        """Publish the messages in order, with up to `window` confirms
         outstanding. A message the broker returns (no queue takes it) or nacks is failed;
         a lost connection fails what was awaiting its confirm and stops the run."""
         with self._lock:
@@ -131,18 +139,18 @@ class BrokerPublisher:
             try:
                 conn = self._conn if self._conn is not None else self._connect()
                 if not self._amqp:
-                    for routing_key, body, message_id in messages:
+                    for message in messages:
                         self._producer.publish(
-                            body, routing_key=routing_key, content_type="application/json",
-                            content_encoding="utf-8", delivery_mode=2,
-                            message_id=message_id, retry=False)
-                        result.confirmed.append(message_id)
+                            message.body, routing_key=message.routing_key,
+                            content_type="application/json", content_encoding="utf-8",
+                            delivery_mode=2, message_id=message.message_id, retry=False)
+                        result.confirmed.append(message.message_id)
                     return result
                 self._publish_windowed(conn, messages, max(1, window), result)
             except Exception as exc:
                 reason = _error_text(exc)
-                unsettled = [m[2] for m in messages
-                             if m[2] not in result.failed and m[2] not in result.confirmed]
+                unsettled = [m.message_id for m in messages if m.message_id not in
+                             result.failed and m.message_id not in result.confirmed]
                 if unsettled:  # at least the one being published fails; the rest waits
                     result.failed[unsettled[0]] = reason
                 for message_id in self._outstanding.values():
@@ -150,7 +158,7 @@ class BrokerPublisher:
                 self.close()
             return result
 
-    def _publish_windowed(self, conn: Connection, messages: Sequence[tuple[str, str, str]],
+    def _publish_windowed(self, conn: Connection, messages: Sequence[Message],
                           window: int, result: PublishResult) -> None:
         outstanding: dict[int, str] = {}  # delivery tag -> message id
         self._outstanding = outstanding
@@ -179,15 +187,15 @@ class BrokerPublisher:
         for event, callback in callbacks.items():
             channel.events[event].add(callback)
         try:
-            for routing_key, body, message_id in messages:
+            for message in messages:
                 while len(outstanding) >= window:
                     conn.drain_events(timeout=CONFIRM_TIMEOUT)
                 self._next_tag += 1
-                outstanding[self._next_tag] = message_id
+                outstanding[self._next_tag] = message.message_id
                 channel.basic_publish(amqp.Message(
-                    body, content_type="application/json", content_encoding="utf-8",
-                    delivery_mode=2, message_id=message_id),
-                    exchange=self.settings.exchange, routing_key=routing_key,
+                    message.body, content_type="application/json", content_encoding="utf-8",
+                    delivery_mode=2, message_id=message.message_id),
+                    exchange=self.settings.exchange, routing_key=message.routing_key,
                     mandatory=self._mandatory)
             while outstanding:
                 conn.drain_events(timeout=CONFIRM_TIMEOUT)

@@ -26,7 +26,8 @@ from shared.backoff import Backoff
 from shared.db import among, checkpoint_wal, utcnow
 from shared.tables import PlumbingTables
 
-from .publisher import PublishResult
+from .outbox import OutboxState
+from .publisher import Message, PublishResult
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,7 @@ ERASED_RECENTLY = dt.timedelta(days=7)
 class Publisher(Protocol):
     """What a relay publishes through: BrokerPublisher, or a test's stand-in."""
 
-    def publish_many(self, messages: Sequence[tuple[str, str, str]],
-                     window: int = ...) -> PublishResult: ...
+    def publish_many(self, messages: Sequence[Message], window: int = ...) -> PublishResult: ...
     def close(self) -> None: ...
 
 
@@ -59,6 +59,10 @@ class Pack:
     @property
     def message_id(self) -> str:
         return str(self.rows[0].event_id)
+
+    @property
+    def message(self) -> Message:
+        return Message(self.routing_key, self.body, self.message_id)
 
 
 # A row the broker did not take waits longer each time, up to five minutes; a relay that
@@ -92,9 +96,8 @@ class OutboxRelay:
             if not rows:
                 return 0
             packs = self._packs(rows)
-            result = self.publisher.publish_many(
-                [(pack.routing_key, pack.body, pack.message_id) for pack in packs],
-                self.window)
+            result = self.publisher.publish_many([pack.message for pack in packs],
+                                                 self.window)
             sent = [row for pack in packs if pack.message_id in result.confirmed
                     for row in pack.rows]
             self._retry_later(conn, packs, result.failed, now)
@@ -114,7 +117,7 @@ class OutboxRelay:
         ob = self.outbox
         query = (sa.select(ob.c.seq, ob.c.event_id, ob.c.event_type, ob.c.routing_key,
                            ob.c.school_id, ob.c.payload, ob.c.attempts)
-                 .where(ob.c.sent_at.is_(None), ob.c.next_attempt_at <= now)
+                 .where(OutboxState.WAITING.rows(ob), ob.c.next_attempt_at <= now)
                  .order_by(ob.c.seq).limit(self.batch_size))
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -212,16 +215,16 @@ class OutboxRelay:
         ob = self.outbox
         with self.engine.begin() as conn:
             scrubbed = conn.execute(ob.update().where(
-                ob.c.sent_at.is_not(None), ob.c.sent_at < now - self.retention,
-                ob.c.payload.is_not(None)).values(payload=None)).rowcount
-            conn.execute(ob.delete().where(ob.c.sent_at < now - SCRUBBED_ROW_KEEP,
-                                           ob.c.payload.is_(None)))
+                OutboxState.SENT.rows(ob), ob.c.sent_at < now - self.retention)
+                .values(payload=None)).rowcount
+            conn.execute(ob.delete().where(OutboxState.SCRUBBED.rows(ob),
+                                           ob.c.sent_at < now - SCRUBBED_ROW_KEEP))
         return scrubbed
 
     def pending(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(self.outbox)
-                                .where(self.outbox.c.sent_at.is_(None))).scalar_one()
+                                .where(OutboxState.WAITING.rows(self.outbox))).scalar_one()
 
     def run(self, stop: threading.Event, idle_wait: float = 0.2) -> None:
         """Loop until stopped: publish while there is work, back off when the broker fails."""

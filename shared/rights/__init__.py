@@ -7,6 +7,8 @@ overrides a step only where its data needs more than "the rows keyed by this sub
 from .declarations import (NOT_PERSONAL, DataDeclaration, Personal, TableDeclaration,
                            unclassified_columns)
 from .participant import RightsParticipant, Subject
+from .subjects import GUARDIAN, STAFF, STUDENT, SubjectKey
 
-__all__ = ["NOT_PERSONAL", "DataDeclaration", "Personal", "RightsParticipant", "Subject",
-           "TableDeclaration", "unclassified_columns"]
+__all__ = ["GUARDIAN", "NOT_PERSONAL", "STAFF", "STUDENT", "DataDeclaration", "Personal",
+           "RightsParticipant", "Subject", "SubjectKey", "TableDeclaration",
+           "unclassified_columns"]

@@ -18,15 +18,21 @@ from shared.db import affected, among, database_unavailable, purge_after_commit,
 from shared.deadletters import erase_letters_naming
 from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
-from shared.messaging.envelope import Envelope
-from shared.messaging.outbox import Outbox
+from shared.messaging.outbox import Outbox, OutboxState, sent
 from shared.receipts.keys import ReceiptKeys
 from shared.tables import PlumbingTables
 
 from .declarations import DataDeclaration, TableDeclaration
+from .subjects import SubjectKey
 
 log = logging.getLogger(__name__)
-E = TypeVar("E", bound=Event[Any])
+D = TypeVar("D")  # an event's data
+
+
+# The rights events a participant answers: a subject request's, and a school's offboarding.
+SubjectRequest = (ev.ErasureRequested | ev.AccessRequested | ev.ProcessingRestricted
+                  | ev.RestrictionLifted | ev.ObjectionRecorded)
+RightsEvent = SubjectRequest | ev.SchoolOffboarded
 
 
 @dataclass(frozen=True)
@@ -143,9 +149,9 @@ class RightsParticipant:
         # Wait for a relay publishing one of them right now: once it has marked it sent,
         # the scrub below (a later statement) sees and blanks it.
         session.execute(sa.select(t.outbox.c.seq).where(
-            t.outbox.c.sent_at.is_(None), naming).with_for_update())
+            OutboxState.WAITING.rows(t.outbox), naming).with_for_update())
         scrubbed = affected(session.execute(t.outbox.update().where(
-            t.outbox.c.sent_at.is_not(None), naming).values(payload=None)))
+            sent(t.outbox), naming).values(payload=None)))
         dead = erase_letters_naming(session, t.dead_letters, subject.id, subject.school_id)
         restricted = affected(session.execute(t.restrictions.delete().where(
             t.restrictions.c.subject_type == subject.type,
@@ -196,7 +202,7 @@ class RightsParticipant:
         # Sent events of the school go; waiting ones still go out (their consumers drop a
         # school's late data) and are blanked as they are sent (the school's tombstone).
         counts["outbox_deleted"] = affected(session.execute(ob.delete().where(
-            ob.c.school_id == school_id, ob.c.sent_at.is_not(None))))
+            ob.c.school_id == school_id, sent(ob))))
         letters = self.tables.dead_letters
         counts["dead_letters"] = affected(session.execute(letters.delete().where(
             letters.c.payload.like(f"%{school_id}%"))))
@@ -213,18 +219,19 @@ class RightsParticipant:
         session.execute(t.insert().values(subject_type=subject_type, subject_id=subject_id,
                                           school_id=school_id, erased_at=utcnow()))
 
-    def not_erased(self, session: Session, subject_type: str, key: str,
-                   events: Sequence[E]) -> list[E]:
-        """The events whose subject (`data[key]`) was not erased by the event's school, in
-        their order (one query per school): a late event about an erased subject changes
-        nothing."""
+    def not_erased(self, session: Session, key: SubjectKey[D], events: Sequence[Event[D]]
+                   ) -> list[Event[D]]:
+        """The events whose subject (`key.id_of(data)`: STUDENT, GUARDIAN, STAFF) was not
+        erased by the event's school, in their order (one query per school): a late event
+        about an erased subject changes nothing."""
         by_school: dict[str | None, set[str]] = {}
         for event in events:
-            if event.data.get(key):
-                by_school.setdefault(event.school_id, set()).add(event.data[key])
+            subject_id = key.id_of(event.data)
+            if subject_id:
+                by_school.setdefault(event.school_id, set()).add(subject_id)
         erased = {(school, subject_id) for school, ids in by_school.items()
-                  for subject_id in self.erased_among(session, subject_type, ids, school)}
-        return [e for e in events if (e.school_id, e.data.get(key)) not in erased]
+                  for subject_id in self.erased_among(session, key.type, ids, school)}
+        return [e for e in events if (e.school_id, key.id_of(e.data)) not in erased]
 
     # --- queries every service uses -------------------------------------------------
     # The rights state is the school's: a row written for one school never speaks for a
@@ -313,9 +320,10 @@ class RightsParticipant:
                 route(ev.ObjectionRecorded, self.on_objection_recorded),
                 route(ev.SchoolOffboarded, self.on_school_offboarded)]
 
-    def _answer(self, session: Session, env: Envelope, answer_type: str,
+    def _answer(self, session: Session, event: Event[RightsEvent], answer_type: str,
                 work: Callable[[], Any], **extra: Any) -> None:
         """Run `work` in a savepoint; answer done with its counts, or failed with a reason."""
+        env = event.envelope
         answer: dict[str, Any] = {"request_id": env.id, "service": self.service}
         try:
             with session.begin_nested():
@@ -331,31 +339,36 @@ class RightsParticipant:
         else:
             counts, more = result if isinstance(result, tuple) else (result, {})
             answer.update(outcome="done", counts=counts, **extra, **more)
-        answer["signature"] = self._signed(session, env, answer_type, answer)
+        answer["signature"] = self._signed(session, event, answer_type, answer)
         self.outbox.add(session, answer_type, answer, school_id=env.school_id)
 
-    def _signed(self, session: Session, env: Envelope, answer_type: str,
+    def _signed(self, session: Session, event: Event[RightsEvent], answer_type: str,
                 answer: dict[str, Any]) -> str | None:
         """The answer as a JWS under the service's receipt key: which request, about whom,
         what was done (counts per table, never the data) and when (shared/receipts)."""
         if self.receipts is None:
             return None
-        subject = env.data.get("subject")
+        env, data = event.envelope, event.data
+        if isinstance(data, ev.SchoolOffboarded):  # the school itself, no subject request
+            request_id, school_id, subject = None, data.school_id, None
+        else:
+            s = data.subject
+            request_id, school_id = data.subject_request_id, None
+            subject = {"school_id": s.school_id, "type": s.type, "id": s.id}
         claims = {"answer": answer_type, "request_event": env.id,
-                  "subject_request_id": env.data.get("subject_request_id"),
-                  "school_id": env.school_id or env.data.get("school_id"),
-                  "subject": dict(subject) if isinstance(subject, dict) else None,
-                  "service": self.service, "outcome": answer["outcome"],
+                  "subject_request_id": request_id, "school_id": env.school_id or school_id,
+                  "subject": subject, "service": self.service, "outcome": answer["outcome"],
                   "counts": answer["counts"], "reason": answer.get("reason"),
                   "at": utcnow().isoformat()}
         claims.update({k: answer[k] for k in ("restricted",) if k in answer})
-        claims.update({k: env.data[k] for k in ("processing",) if k in env.data})
+        if isinstance(data, ev.ObjectionRecorded):
+            claims["processing"] = data.processing
         return self.receipts.sign(session, claims)
 
     @staticmethod
-    def _subject(data: Any) -> Subject:
-        s = data["subject"]
-        return Subject(school_id=s["school_id"], type=s["type"], id=s["id"])
+    def _subject(data: SubjectRequest) -> Subject:
+        s = data.subject
+        return Subject(school_id=s.school_id, type=s.type, id=s.id)
 
     def _exported(self, session: Session, subject: Subject
                   ) -> tuple[dict[str, int], dict[str, Any]]:
@@ -367,34 +380,34 @@ class RightsParticipant:
         for event in events:
             subject = self._subject(event.data)
             purge_after_commit(session)
-            self._answer(session, event.envelope, "ErasureCompleted",
+            self._answer(session, event, "ErasureCompleted",
                          partial(self.erase, session, subject))
 
     def on_access_requested(self, session: Session,
                             events: Sequence[Event[ev.AccessRequested]]) -> None:
         for event in events:
-            self._answer(session, event.envelope, "SubjectDataExported",
+            self._answer(session, event, "SubjectDataExported",
                          partial(self._exported, session, self._subject(event.data)))
 
     def on_processing_restricted(self, session: Session,
                                  events: Sequence[Event[ev.ProcessingRestricted]]) -> None:
         for event in events:
             subject = self._subject(event.data)
-            self._answer(session, event.envelope, "RestrictionApplied",
+            self._answer(session, event, "RestrictionApplied",
                          partial(self.restrict, session, subject, True), restricted=True)
 
     def on_restriction_lifted(self, session: Session,
                               events: Sequence[Event[ev.RestrictionLifted]]) -> None:
         for event in events:
             subject = self._subject(event.data)
-            self._answer(session, event.envelope, "RestrictionApplied",
+            self._answer(session, event, "RestrictionApplied",
                          partial(self.restrict, session, subject, False), restricted=False)
 
     def on_objection_recorded(self, session: Session,
                               events: Sequence[Event[ev.ObjectionRecorded]]) -> None:
         for event in events:
             subject, processing = self._subject(event.data), event.data.processing
-            self._answer(session, event.envelope, "ObjectionApplied",
+            self._answer(session, event, "ObjectionApplied",
                          partial(self.record_objection, session, subject, processing))
 
     def on_school_offboarded(self, session: Session,
@@ -402,5 +415,5 @@ class RightsParticipant:
         for event in events:
             school_id = event.data.school_id
             purge_after_commit(session)
-            self._answer(session, event.envelope, "OffboardingCompleted",
+            self._answer(session, event, "OffboardingCompleted",
                          partial(self.offboard, session, school_id))

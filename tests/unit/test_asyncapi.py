@@ -14,7 +14,7 @@ from flask import Flask
 from marshmallow import Schema, fields
 
 from shared import asyncapi, contracts
-from shared.config import RIGHTS_PARTICIPANTS as PARTICIPANT_SERVICES
+from shared.config import RIGHTS_PARTICIPANTS
 from shared.messaging import topology
 from shared.messaging.envelope import new_envelope
 
@@ -65,7 +65,7 @@ def test_every_contract_has_its_message_route_and_services(doc, contract):
         "name": "pp.events", "type": "topic", "durable": True, "autoDelete": False,
         "vhost": "/"}
     if contract.producer == contracts.ANY_PRODUCER:
-        producers = list(PARTICIPANT_SERVICES)
+        producers = list(RIGHTS_PARTICIPANTS)
         assert channel["parameters"]["service"]["enum"] == producers
         for service in producers:  # the address names the answering service
             key = channel["address"].replace("{service}", service)

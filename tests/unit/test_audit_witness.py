@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.notifications import witness
 from services.notifications.models import metadata
+from shared.contracts import typed as ev
 from shared.db import make_engine, make_session_factory
 from shared.receipts import CHECKPOINT_TYPE, jws
 
@@ -46,7 +47,7 @@ def sessions(tmp_path):
 def deliver(sessions, checkpoints) -> dict:
     for checkpoint in checkpoints:
         with sessions() as s, s.begin():
-            witness.witness_checkpoint(s, checkpoint, NOW)
+            witness.witness_checkpoint(s, ev.AuditCheckpointed(**checkpoint), NOW)
     with sessions() as s:
         return witness.witnessed(s)
 

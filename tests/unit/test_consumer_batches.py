@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from shared.config import Settings
 from shared.contracts import typed
-from shared.db import make_engine, make_session_factory, upsert_versioned, upsert_versioned_many
+from shared.db import make_engine, make_session_factory, upsert_versioned_many
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
                                        DeliveryProcessor, route)
 from shared.messaging.queue_worker import QueueWorker
@@ -83,7 +83,7 @@ def test_a_poison_event_is_retried_alone_and_the_others_applied_once(world):
 
     def handler(session, events):
         fakeservice.record_effect(session, events)
-        if any(e.data["student_id"] == poison_student for e in events):
+        if any(e.data.student_id == poison_student for e in events):
             raise RuntimeError("cannot apply")
 
     consumer = processor(spec, sessions, {"ParentVerified": handler}, max_attempts=2)
@@ -115,8 +115,8 @@ def test_gathered_handlers_are_grouped_between_events_that_keep_their_place(worl
     def handler(tag):
         return lambda session, events: calls.append(
             (tag if len(events) == 1 else tag + "*",
-             events[0].data["student_id"] if len(events) == 1
-             else [e.data["student_id"] for e in events]))
+             events[0].data.student_id if len(events) == 1
+             else [e.data.student_id for e in events]))
 
     consumer = processor(spec, sessions, {
         "ParentVerified": route(typed.ParentVerified, handler("verified"), gathered=True),
@@ -143,8 +143,10 @@ def test_upsert_versioned_many_leaves_what_one_by_one_upserts_leave(tmp_path):
 
 def upserts_many_as_one_by_one(engine: sa.Engine) -> None:
     """Rounds of writes with late, repeated and equal versions: upsert_versioned_many
-    leaves what upsert_versioned row by row leaves (also run on PostgreSQL, whose path is
-    one INSERT … ON CONFLICT statement)."""
+    leaves what applying the rows one by one leaves, by the rule (a row replaces the
+    stored one unless that one is newer), written here as a plain model (also run on
+    PostgreSQL, whose path is one INSERT … ON CONFLICT statement). A batch of one is the
+    single write: both the model's batches and singles are checked."""
     metadata = sa.MetaData()
     tables = [sa.Table(name, metadata, sa.Column("record_id", sa.String, primary_key=True),
                        sa.Column("value", sa.String), sa.Column("score", sa.Float),
@@ -153,19 +155,23 @@ def upserts_many_as_one_by_one(engine: sa.Engine) -> None:
     metadata.create_all(engine)
     sessions = make_session_factory(engine)
     rng = random.Random(13)
+    model: dict[str, tuple] = {}
     for _ in range(30):
         batch = [{"record_id": f"r{rng.randint(1, 8)}", "value": f"v{rng.random():.6f}",
                   "score": rng.choice([None, 1.5, 40.0]),
                   "record_version": rng.randint(1, 4)} for _ in range(rng.randint(1, 12))]
+        for row in batch:
+            known = model.get(row["record_id"])
+            if known is None or row["record_version"] >= known[3]:
+                model[row["record_id"]] = (row["record_id"], row["value"], row["score"],
+                                           row["record_version"])
         with sessions() as session, session.begin():
             for row in batch:
-                upsert_versioned(session, tables[0], {"record_id": row["record_id"]},
-                                 {"value": row["value"], "score": row["score"]},
-                                 row["record_version"])
+                upsert_versioned_many(session, tables[0], "record_id", [row])
             upsert_versioned_many(session, tables[1], "record_id", batch)
         with engine.connect() as conn:
             a, b = (conn.execute(sa.select(t).order_by(t.c.record_id)).all() for t in tables)
-        assert a == b and a
+        assert [tuple(r) for r in a] == [tuple(r) for r in b] == sorted(model.values())
 
 
 def test_a_packed_message_is_unpacked_into_its_events():

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import SERVICES, Settings
+from shared.contracts import typed as ev
 from shared.rights import Personal
 from shared.rights.datamap import SERVICE_ROLES, SERVICE_TITLES, data_map, declaration_of
 from shared.service import ServiceRuntime
@@ -100,10 +101,11 @@ def test_a_parent_lists_whom_they_may_ask_about_and_their_own_requests(tmp_path)
         parent, other, guardian, child = (str(uuid.uuid4()) for _ in range(4))
         envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL)
         with rt.context.sessions() as session, session.begin():
-            dsar.on_account_activated(session, envelope, {
-                "account_id": parent, "guardian_ids": [guardian], "student_ids": []})
-            dsar.on_link(session, envelope, {"link_id": str(uuid.uuid4()), "account_id": parent,
-                                             "student_id": child}, verified=True)
+            dsar.on_account_activated(session, envelope, ev.AccountActivated(
+                account_id=parent, role="parent", guardian_ids=[guardian], student_ids=[]))
+            dsar.on_link(session, envelope, ev.ParentVerified(
+                record_version=1, link_id=str(uuid.uuid4()), account_id=parent,
+                guardian_id=guardian, student_id=child), verified=True)
         as_parent = {"Authorization": f"Bearer {signer.issue(parent, 'parent', [SCHOOL])}"}
         subjects = client.get("/api/v1/subject-requests/subjects", headers=as_parent)
         assert sorted((s["type"], s["id"], s["yourself"])

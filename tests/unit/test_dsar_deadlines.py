@@ -9,6 +9,7 @@ from services.dsar import domain
 from services.dsar.app import SPEC
 from services.dsar.domain import Refused
 from shared.config import Settings
+from shared.contracts import typed as ev
 from shared.service import ServiceRuntime
 
 UTC = dt.timezone.utc
@@ -76,8 +77,8 @@ def test_a_student_removed_by_the_school_is_erased_after_the_retention_period(tm
     dsar.clock = lambda: now[0]
     school, student_id = str(uuid.uuid4()), str(uuid.uuid4())
     with rt.context.sessions() as s, s.begin():
-        dsar.on_student_removed(s, SimpleNamespace(school_id=school), {
-            "student_id": student_id, "record_version": 3})
+        dsar.on_student_removed(s, SimpleNamespace(school_id=school), ev.StudentRemoved(
+            student_id=student_id, record_version=3))
     now[0] += dt.timedelta(days=29)
     with rt.context.sessions() as s, s.begin():
         dsar.sweep(s)

@@ -1,4 +1,4 @@
-"""Ingest's fast path for marshmallow loads (services/ingest/fastload.py) never decides
+"""Ingest's fast path for marshmallow loads (shared/contracts/fastload.py) never decides
 otherwise than marshmallow: whatever it accepts, marshmallow accepts with the same result;
 anything else it leaves to marshmallow. The events a school pushes take it, and the
 events ingest publishes are built as new_envelope builds them (services/ingest/outgoing.py)."""

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from services.notifications import languages, templates
+from shared.contracts import typed as ev
 from shared.i18n import bilingual_order, missing
 from tests.unit.test_notifications_unit import SCHOOL as SCHOOL_ID
 from tests.unit.test_notifications_unit import notifications  # noqa: F401
@@ -134,11 +135,11 @@ def test_an_offboarding_forgets_the_languages_of_the_schools_logins_only(notific
         for guardian_id, account, school in (("g1", "a-only-here", SCHOOL_ID),
                                              ("g2", "a-both", SCHOOL_ID),
                                              ("g3", "a-both", other)):
-            service.record_guardians(session, [(school, {
+            service.record_guardians(session, [(school, ev.GuardianRecorded(**{
                 "guardian_id": guardian_id, "given_name": "Pat", "family_name": "Parent",
-                "email": f"{guardian_id}@example.org", "record_version": 1})])
-            service.attach_account(session, {"account_id": account,
-                                             "guardian_ids": [guardian_id]}, school)
+                "email": f"{guardian_id}@example.org", "record_version": 1}))])
+            service.attach_account(session, ev.AccountActivated(
+                account_id=account, role="parent", guardian_ids=[guardian_id]), school)
         languages.record(session, "a-only-here", "cy")
         languages.record(session, "a-both", "cy")
         counts = rt.context.participant.offboard(session, SCHOOL_ID)

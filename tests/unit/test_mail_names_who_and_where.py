@@ -1,16 +1,19 @@
 """Issue 24: every mail about a child names the child and the school, and says how to
 reach the school's office (SQLite, no broker)."""
 import uuid
+from dataclasses import replace
 from types import SimpleNamespace
 
 import sqlalchemy as sa
 
 from services.notifications import languages, templates
 from services.notifications.models import deliveries, school_admins
+from shared.contracts import typed as ev
 from tests.unit.test_notifications_unit import SCHOOL, invite_admin, notifications  # noqa: F401
 
-OFFICE = {"school_id": SCHOOL, "name": "Demo Academy", "office_email": "office@demo.example",
-          "office_phone": "01632 960 123", "student_accounts": False}
+OFFICE = ev.SchoolActivated(school_id=SCHOOL, name="Demo Academy",
+                            office_email="office@demo.example", office_phone="01632 960 123",
+                            student_accounts=False)
 
 
 def _queued(rt, kind):
@@ -35,20 +38,21 @@ def test_report_mails_of_two_children_differ_by_name(notifications):  # noqa: F8
     children = [str(uuid.uuid4()), str(uuid.uuid4())]
     with rt.context.sessions() as session, session.begin():
         service.record_school(session, OFFICE)
-        service.record_guardians(session, [(SCHOOL, {
+        service.record_guardians(session, [(SCHOOL, ev.GuardianRecorded(**{
             "guardian_id": guardian, "given_name": "Pat", "family_name": "Parent",
-            "email": "pat@example.org", "record_version": 1})])
-        service.attach_account(session, {"account_id": account, "guardian_ids": [guardian]},
-                               SCHOOL)
+            "email": "pat@example.org", "record_version": 1}))])
+        service.attach_account(session, ev.AccountActivated(
+            account_id=account, role="parent", guardian_ids=[guardian]), SCHOOL)
         languages.record(session, account, "en")  # their choice: English alone (issue 29)
         for child, name in zip(children, ("Alex Sample", "Sam Sample")):
-            service.link_changed(session, SCHOOL, {
+            service.link_changed(session, SCHOOL, ev.ParentVerified(**{
                 "link_id": str(uuid.uuid4()), "account_id": account, "guardian_id": guardian,
-                "student_id": child, "record_version": 1}, True)
+                "student_id": child, "record_version": 1}), True)
             service.on_report_published(
                 session, SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL),
-                {"report_id": str(uuid.uuid4()), "student_id": child, "period": "Autumn",
-                 "title": "Autumn report", "student_name": name})
+                ev.ReportPublished(report_id=str(uuid.uuid4()), student_id=child,
+                                   period="Autumn", title="Autumn report",
+                                   published_at=None, student_name=name))
     subjects = sorted(r.subject for r in _queued(rt, "report"))
     assert subjects == ["A new report for Alex Sample at Demo Academy",
                         "A new report for Sam Sample at Demo Academy"]
@@ -64,7 +68,10 @@ def test_a_locked_link_mail_names_child_and_school_and_opens_the_students_links(
         admin = session.execute(sa.select(school_admins.c.account_id)).scalar_one()
         languages.record(session, admin, "en")  # their choice: English alone (issue 29)
         service.on_link_locked(session, SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL),
-                               {"student_id": student, "student_name": "Alex Sample"})
+                               ev.LinkLocked(record_version=1, link_id=str(uuid.uuid4()),
+                                             account_id=str(uuid.uuid4()),
+                                             guardian_id=str(uuid.uuid4()),
+                                             student_id=student, student_name="Alex Sample"))
     (row,) = _queued(rt, "link_locked")
     assert row.subject == "A parent's link to Alex Sample at Demo Academy was locked"
     assert f"/links/{student}\n" in row.body_text  # the console's screen of the student
@@ -76,7 +83,7 @@ def test_an_invitation_names_the_school_a_school_renamed_is_named_anew(notificat
     rt, _, _, service = notifications
     with rt.context.sessions() as session, session.begin():
         service.record_school(session, OFFICE)
-        service.record_school(session, {**OFFICE, "name": "Demo Academy Trust"})
+        service.record_school(session, replace(OFFICE, name="Demo Academy Trust"))
     invite_admin(rt, service, "ada@example.org")
     (row,) = _queued(rt, "invitation")
     # A new login has chosen no language yet: both, the school's default (English) first.

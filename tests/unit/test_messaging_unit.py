@@ -12,8 +12,8 @@ from shared.messaging.consumer import route
 from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
                                        DeliveryProcessor, PermanentError)
 from shared.messaging.envelope import new_envelope
-from shared.messaging.outbox import Outbox
-from shared.messaging.relay import OutboxRelay, RelayStalled
+from shared.messaging.outbox import Outbox, OutboxState
+from shared.messaging.relay import SCRUBBED_ROW_KEEP, OutboxRelay, RelayStalled
 from tests import fakeservice
 from tests.support import OneByOnePublisher
 
@@ -100,6 +100,37 @@ def test_relay_scrubs_sent_payloads_after_retention(db):
     assert relay.scrub() == 1
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT payload FROM outbox")).scalar_one() is None
+
+
+def test_an_outbox_row_goes_from_waiting_to_sent_to_scrubbed_and_then_away(db):
+    """Each row is in one state at a time, as OutboxState names them."""
+    spec, engine, sessions = db
+    ob, now = spec.tables.outbox, [utcnow() + dt.timedelta(seconds=1)]
+    publisher = RecordingPublisher(fail_times=1)
+    relay = OutboxRelay(engine, spec.tables, publisher, retention=dt.timedelta(minutes=10),
+                        clock=lambda: now[0])
+
+    def states():
+        with engine.connect() as conn:
+            return {state: conn.execute(sa.select(sa.func.count()).select_from(ob).where(
+                state.rows(ob))).scalar_one() for state in OutboxState}
+
+    with sessions() as s, s.begin():
+        Outbox("linking", spec.tables).add(s, "ParentVerified", verified_data(),
+                                           school_id=SCHOOL)
+    assert states() == {"waiting": 1, "sent": 0, "scrubbed": 0}
+    with pytest.raises(RelayStalled):
+        relay.publish_batch()  # the broker refused it: still waiting, due later
+    assert states() == {"waiting": 1, "sent": 0, "scrubbed": 0}
+    now[0] += dt.timedelta(minutes=1)
+    assert relay.publish_batch() == 1
+    assert states() == {"waiting": 0, "sent": 1, "scrubbed": 0}
+    now[0] += dt.timedelta(minutes=11)
+    assert relay.scrub() == 1
+    assert states() == {"waiting": 0, "sent": 0, "scrubbed": 1}
+    now[0] += SCRUBBED_ROW_KEEP
+    relay.scrub()
+    assert states() == {"waiting": 0, "sent": 0, "scrubbed": 0}
 
 
 def make_processor(spec, sessions, handler, max_attempts=3):

@@ -19,6 +19,7 @@ from services.notifications.app import SPEC
 from services.notifications.models import privacy_notices
 from shared.auth import TokenSigner, TokenVerifier, key_id
 from shared.config import Settings
+from shared.contracts import typed as ev
 from shared.service import ServiceRuntime
 from tests import second_factor
 
@@ -78,10 +79,10 @@ def notifications(tmp_path):
 def invite_admin(rt, service, email_address):
     envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=SCHOOL)
     with rt.context.sessions() as session, session.begin():
-        service.on_invitations(session, [(envelope, {
+        service.on_invitations(session, [(envelope, ev.InvitationIssued(**{
             "invitation_id": str(uuid.uuid4()), "account_id": str(uuid.uuid4()),
             "role": "school_admin", "name": "Ada Admin", "email": email_address,
-            "token": "t" * 30, "expires_at": None, "existing_login": False})])
+            "token": "t" * 30, "expires_at": None, "existing_login": False}))])
 
 
 def send_all(rt, service) -> int:
@@ -194,10 +195,10 @@ def _invite(rt, service, school, email_address, role, **records):
     envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=school)
     account = str(uuid.uuid4())
     with rt.context.sessions() as session, session.begin():
-        service.on_invitations(session, [(envelope, {
+        service.on_invitations(session, [(envelope, ev.InvitationIssued(**{
             "invitation_id": str(uuid.uuid4()), "account_id": account, "role": role,
             "name": "Someone", "email": email_address, "token": "t" * 30,
-            "expires_at": None, "guardian_ids": [], "student_ids": [], **records})])
+            "expires_at": None, "guardian_ids": [], "student_ids": [], **records}))])
     return account
 
 
@@ -255,12 +256,12 @@ def test_every_second_factor_change_mails_the_person_naming_no_secret(
     account_id = str(uuid.uuid4())
     envelope = SimpleNamespace(id=str(uuid.uuid4()), school_id=None)
     with rt.context.sessions() as session, session.begin():
-        service.on_second_factor_changed(session, envelope, {
+        service.on_second_factor_changed(session, envelope, ev.SecondFactorChanged(**{
             "account_id": account_id, "name": "Ada Admin", "email": "ada@example.org",
-            "kind": kind, "factor": factor, "by_role": by_role, "at": None})
-        service.on_second_factor_changed(session, envelope, {  # redelivered: once
+            "kind": kind, "factor": factor, "by_role": by_role, "at": None}))
+        service.on_second_factor_changed(session, envelope, ev.SecondFactorChanged(**{
             "account_id": account_id, "name": "Ada Admin", "email": "ada@example.org",
-            "kind": kind, "factor": factor, "by_role": by_role, "at": None})
+            "kind": kind, "factor": factor, "by_role": by_role, "at": None}))  # redelivered
     assert send_all(rt, service) == 1
     (path,) = (tmp_path / "mail").iterdir()
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
@@ -275,13 +276,14 @@ def test_a_late_removal_older_than_the_contact_held_keeps_the_contact(notificati
     newer record, must not forget the contact (their mail would stop)."""
     from services.notifications.models import guardians
     rt, _, _, service = notifications
-    contact = {"guardian_id": str(uuid.uuid4()), "given_name": "Pat", "family_name": "Parent",
-               "email": "pat@example.org", "record_version": 3}
+    contact = ev.GuardianRecorded(guardian_id=str(uuid.uuid4()), given_name="Pat",
+                                  family_name="Parent", email="pat@example.org",
+                                  record_version=3)
     with rt.context.sessions() as session, session.begin():
         service.record_guardians(session, [(SCHOOL, contact)])
-        service.remove_guardian(session, SCHOOL, {"guardian_id": contact["guardian_id"],
-                                                  "record_version": 2})
+        service.remove_guardian(session, SCHOOL, ev.GuardianRemoved(
+            guardian_id=contact.guardian_id, record_version=2))
         assert session.execute(sa.select(guardians.c.record_version)).scalars().all() == [3]
-        service.remove_guardian(session, SCHOOL, {"guardian_id": contact["guardian_id"],
-                                                  "record_version": 4})
+        service.remove_guardian(session, SCHOOL, ev.GuardianRemoved(
+            guardian_id=contact.guardian_id, record_version=4))
         assert session.execute(sa.select(guardians.c.record_version)).scalars().all() == []

@@ -10,7 +10,7 @@ from shared.db import make_engine, make_session_factory
 from shared.messaging.consumer import Event
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
-from shared.rights import RightsParticipant
+from shared.rights import STUDENT, RightsParticipant
 from tests import fakeservice
 
 SCHOOL = str(uuid.uuid4())
@@ -151,12 +151,12 @@ def test_another_schools_erasure_tombstones_nothing_of_this_school(svc):
         assert not participant.is_erased(s, "student", ANN, SCHOOL)
         assert participant.erased_among(s, "student", {ANN, BEN}, SCHOOL) == set()
     # This school's later event about Ann is applied; the other school's is not.
-    events = [Event(SimpleNamespace(school_id=school), {"student_id": ANN})
+    events = [Event(SimpleNamespace(school_id=school), SimpleNamespace(student_id=ANN))
               for school in (SCHOOL, OTHER_SCHOOL)]
     with sessions() as s:
-        kept = participant.not_erased(s, "student", "student_id", events)
+        kept = participant.not_erased(s, STUDENT, events)
         assert [e.school_id for e in kept] == [SCHOOL]
-        assert participant.not_erased(s, "student", "student_id", events[1:]) == []
+        assert participant.not_erased(s, STUDENT, events[1:]) == []
 
 
 def test_a_schools_own_erasure_tombstones_its_subject_there(svc):

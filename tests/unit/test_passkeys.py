@@ -2,13 +2,14 @@
 making genuine WebAuthn answers: adding, listing, signing in instead of a password (both
 factors for staff), single-use expiring challenges, and removing one."""
 import datetime as dt
+import json
 from dataclasses import replace
 
 import jwt
 import pytest
 
 from services.identity.app import SPEC
-from services.identity.models import passkey_challenges, passkeys
+from services.identity.models import passkey_challenges, passkeys, plumbing
 from shared.config import Settings
 from shared.service import ServiceRuntime
 from tests import second_factor
@@ -170,6 +171,89 @@ def test_a_removed_passkey_signs_nobody_in(service):
     assert again.status_code == 404
     with rt.engine.connect() as conn:
         assert conn.execute(passkeys.select()).all() == []
+
+
+def refresh(client, answer):
+    return client.post("/api/v1/auth/token", json={
+        "grant_type": "refresh_token", "refresh_token": answer["refresh_token"]})
+
+
+def revocations(rt):
+    outbox = plumbing.outbox
+    with rt.engine.connect() as conn:
+        rows = conn.execute(outbox.select().where(
+            outbox.c.event_type == "TokensRevoked")).all()
+    return [json.loads(row.payload)["data"] for row in rows]  # the envelopes' data
+
+
+def test_removing_a_passkey_ends_every_sign_in_it_began_the_one_removing_it_too(service):
+    """The sign-in asking is ended too when the passkey began it: it may be a thief's,
+    holding the lost phone's sign-in, who would otherwise keep it by removing first."""
+    rt, client = service
+    desk = password_sign_in(client)
+    device = SoftAuthenticator(ORIGIN)
+    added = add_passkey(client, desk["access_token"], device)
+    lost_phone = passkey_sign_in(client, device).json
+    lost_phone = refresh(client, lost_phone).json  # its next token names the passkey too
+    laptop = passkey_sign_in(client, device).json
+    before = len(revocations(rt))
+
+    gone = client.delete(f"/api/v1/auth/passkeys/{added['id']}",
+                         headers=bearer(laptop["access_token"]))
+    assert gone.status_code == 204
+    refused = refresh(client, lost_phone)
+    assert refused.status_code == 401, refused.json
+    assert refresh(client, laptop).status_code == 401  # the sign-in removing it too
+    ended = [r for r in revocations(rt)[before:] if r["reason"] == "passkey_removed"]
+    assert sorted(r["session_id"] for r in ended) == sorted(
+        claims(answer["access_token"])["sid"] for answer in (lost_phone, laptop))
+    assert refresh(client, desk).status_code == 200  # a password's sign-in goes on
+
+
+def test_removing_a_passkey_removes_those_added_while_signed_in_with_it(service):
+    """A thief holding a lost phone's fresh sign-in adds a passkey of their own before
+    the owner removes the phone's: it goes with the phone's, and the sign-ins it began
+    end. One added by a password's sign-in stays."""
+    _, client = service
+    desk = password_sign_in(client)
+    phone_device, thief_device, desk_device = (SoftAuthenticator(ORIGIN) for _ in range(3))
+    phones = add_passkey(client, desk["access_token"], phone_device, name="Phone")
+    desks = add_passkey(client, desk["access_token"], desk_device, name="Desk key")
+    phone = passkey_sign_in(client, phone_device).json
+    add_passkey(client, phone["access_token"], thief_device, name="Phone 2")
+    thief = passkey_sign_in(client, thief_device).json
+
+    gone = client.delete(f"/api/v1/auth/passkeys/{phones['id']}",
+                         headers=bearer(desk["access_token"]))
+    assert gone.status_code == 204
+    listed = client.get("/api/v1/auth/passkeys", headers=bearer(desk["access_token"]))
+    assert [p["id"] for p in listed.json["items"]] == [desks["id"]]
+    assert passkey_sign_in(client, thief_device).status_code == 401
+    assert refresh(client, thief).status_code == 401
+    assert refresh(client, desk).status_code == 200
+
+
+def test_a_sign_in_the_removal_ended_adds_no_passkey_in_its_access_tokens_last_seconds(
+        service):
+    """Its access token verifies until the revocation reaches the service (here never:
+    no broker): a thief finishing an addition begun before the owner's removal."""
+    _, client = service
+    desk = password_sign_in(client)
+    phone_device, thief_device = SoftAuthenticator(ORIGIN), SoftAuthenticator(ORIGIN)
+    phones = add_passkey(client, desk["access_token"], phone_device, name="Phone")
+    phone = passkey_sign_in(client, phone_device).json
+    begun = client.post("/api/v1/auth/passkeys/registration",
+                        headers=bearer(phone["access_token"]), json={})
+    assert begun.status_code == 201
+    assert client.delete(f"/api/v1/auth/passkeys/{phones['id']}",
+                         headers=bearer(desk["access_token"])).status_code == 204
+    added = client.post("/api/v1/auth/passkeys", headers=bearer(phone["access_token"]), json={
+        "challenge_id": begun.json["challenge_id"], "name": "Phone 2",
+        "credential": thief_device.create(begun.json["options"])})
+    assert added.status_code == 422, added.json
+    assert added.json["error"]["code"] == "passkey_not_registered"
+    assert client.get("/api/v1/auth/passkeys", headers=bearer(desk["access_token"])
+                      ).json["items"] == []
 
 
 def test_staff_need_the_second_factor_before_adding_a_passkey(service):

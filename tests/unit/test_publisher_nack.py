@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from shared.config import Settings
-from shared.messaging.publisher import NACKED, BrokerPublisher
+from shared.messaging.publisher import NACKED, BrokerPublisher, Message
 
 
 class FakeConnection:
@@ -51,24 +51,25 @@ def _publisher(answers_per_connection: list[list[str]]):
 
 def test_a_nacked_message_fails_and_the_next_publish_uses_a_new_connection():
     publisher, made = _publisher([["nack"], ["ack"]])
-    first = publisher.publish_many([("k", "{}", "m1")])
+    first = publisher.publish_many([Message("k", "{}", "m1")])
     assert first.failed == {"m1": NACKED} and not first.confirmed
     assert made[0].released and publisher._conn is None  # dropped at once
-    second = publisher.publish_many([("k", "{}", "m1")])
+    second = publisher.publish_many([Message("k", "{}", "m1")])
     assert second.confirmed == ["m1"]
     assert publisher.connects == 2 and made[1].published == ["m1"]
 
 
 def test_a_failed_connection_is_dropped_too():
     publisher, made = _publisher([["dead"], ["ack"]])
-    assert "ConnectionResetError" in publisher.publish_many([("k", "{}", "m1")]).failed["m1"]
+    failed = publisher.publish_many([Message("k", "{}", "m1")]).failed
+    assert "ConnectionResetError" in failed["m1"]
     assert made[0].released
-    assert publisher.publish_many([("k", "{}", "m1")]).confirmed == ["m1"]
+    assert publisher.publish_many([Message("k", "{}", "m1")]).confirmed == ["m1"]
     assert publisher.connects == 2
 
 
 def test_confirmed_messages_keep_the_connection():
     publisher, made = _publisher([["ack", "ack"]])
-    assert publisher.publish_many([("k", "{}", "m1")]).confirmed == ["m1"]
-    assert publisher.publish_many([("k", "{}", "m2")]).confirmed == ["m2"]
+    assert publisher.publish_many([Message("k", "{}", "m1")]).confirmed == ["m1"]
+    assert publisher.publish_many([Message("k", "{}", "m2")]).confirmed == ["m2"]
     assert publisher.connects == 1 and not made[0].released

@@ -36,7 +36,8 @@ def test_loaded_data_becomes_the_typed_object_nested_parts_included():
     data = typed.ResultsRecorded.load(validate_data(env.type, env.version, env.data))
     assert isinstance(data.attainment[0], typed.ResultsRecordedAttainment)
     assert data.attainment[0].out_of is None and data.characteristics == []
-    assert data["student_id"] == data.student_id  # still readable by key (use cases)
+    with pytest.raises(TypeError):  # read by attribute only: no second way by key
+        data["student_id"]  # type: ignore[index]
     revoked = typed.TokensRevoked.load(validate_data("TokensRevoked", 1, {
         "subject_id": "00000000-0000-4000-8000-000000000001", "reason": "logout",
         "revoked_before": "2026-01-01T00:00:00+00:00",

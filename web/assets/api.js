@@ -15,6 +15,7 @@ let refreshing = null; // one refresh at a time: a rotated token used twice revo
 // "required", "passkey" (only a passkey: sign in with it), "passed"); null for the roles
 // that need none.
 let secondFactor = null;
+let signedInRole = null; // the role this sign-in acts in (a step-up keeps it)
 // The console's prompt for the authenticator code again (second-factor.js), for the
 // gravest actions when the code is older than 15 minutes: resolves true once passed.
 let stepUp = null;
@@ -50,6 +51,7 @@ function storedRefreshToken() {
 function keepTokens(answer) {
   accessToken = answer.access_token;
   secondFactor = answer.second_factor || null;
+  signedInRole = answer.role || null;
   accessExpiresAt = Date.now() + (answer.expires_in || 0) * 1000;
   try {
     if (answer.refresh_token) sessionStorage.setItem(REFRESH_KEY, answer.refresh_token);
@@ -139,6 +141,13 @@ export async function call(method, path, body) {
   }
 }
 
+/** Whether this sign-in still stands, asked of identity by a refresh: false once it
+ *  has ended (the passkey that began it removed, here or elsewhere), its tokens gone.
+ *  Without storage there is no refresh token to ask with: its access token tells, later. */
+export async function signInStands() {
+  return !storedRefreshToken() || refresh();
+}
+
 /** A call anyone may make (sign-in, activation, the data map). */
 export function publicCall(method, path, body) {
   return send(method, path, body, null);
@@ -153,6 +162,37 @@ export async function signIn(email, password) {
 export async function signInWithPasskey(challengeId, credential) {
   keepTokens(await publicCall("POST", "/api/v1/auth/passkey",
                               { challenge_id: challengeId, credential }));
+}
+
+/** The login a token is for (its `sub`). */
+function tokenSubject(token) {
+  const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  return JSON.parse(atob(payload)).sub;
+}
+
+async function logoutQuietly(refreshToken) {
+  try {
+    await publicCall("POST", "/api/v1/auth/logout", { refresh_token: refreshToken });
+  } catch {
+    // it expires on its own
+  }
+}
+
+/** The second factor again by a passkey (staff whose factor is older than 15 minutes): a
+ *  new sign-in of the same login, in the same role, replacing this one. Another login's
+ *  passkey changes nothing here. */
+export async function stepUpWithPasskey(challengeId, credential) {
+  const before = accessToken ? tokenSubject(accessToken) : null;
+  const answer = await publicCall("POST", "/api/v1/auth/passkey",
+                                  { challenge_id: challengeId, credential, role: signedInRole });
+  if (tokenSubject(answer.access_token) !== before) {
+    await logoutQuietly(answer.refresh_token);
+    throw new ApiError(403, { error: { code: "another_login",
+      message: t("That passkey is another person's: use one of yours, or your code.") } });
+  }
+  const previous = storedRefreshToken();
+  keepTokens(answer);
+  if (previous) await logoutQuietly(previous);
 }
 
 /** "enrol", "required" or "passkey" while a staff sign-in has still to pass its second

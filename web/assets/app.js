@@ -419,7 +419,9 @@ function forgotPasswordScreen() {
     h("p", {}, h("a", { href: "/sign-in" }, t("Back to sign in"))));
 }
 
-async function signOutScreen() {
+/** Signing out; `why`: the sign-in ended by itself (the passkey that began it removed),
+ *  which the sign-in screen then says. */
+async function signOutScreen(why = null) {
   await offline.forgetAll(); // every copy kept for reading offline leaves the device
   await api.signOut();
   forgetReader();
@@ -427,8 +429,8 @@ async function signOutScreen() {
   state.childId = null;
   history.replaceState(null, "", "/sign-in");
   drawNav("/sign-in");
-  signInScreen();
-  announce(t("You are signed out."));
+  signInScreen(why);
+  announce(why || t("You are signed out."));
 }
 
 /** At activation: the language of the account (its emails too), each named in itself;
@@ -981,7 +983,7 @@ async function staffConsole(role) {
 
 async function signedInRoute(path, url) {
   const role = state.me.role;
-  if (path === "/account") return accountScreen();
+  if (path === "/account") return accountScreen(signOutScreen);
   if (state.staff) {
     if (["/", "/sign-in", "/second-factor"].includes(path)) {
       await navigate(state.staff.navItems()[0][1], { replace: true });

@@ -62,8 +62,8 @@ function deviceRefusal(error) {
   return null;
 }
 
-/** Signs in with a passkey the browser offers: resolves once the tokens are kept. */
-export async function signInWithPasskey() {
+/** A passkey the browser offers, answering a new sign-in challenge. */
+async function passkeyAnswer() {
   const begun = await api.publicCall("POST", "/api/v1/auth/passkey/options", {});
   let credential;
   try {
@@ -71,7 +71,17 @@ export async function signInWithPasskey() {
   } catch (error) {
     throw Object.assign(new Error(deviceRefusal(error) || t("The passkey could not be used.")), { device: true });
   }
-  await api.signInWithPasskey(begun.challenge_id, credentialJson(credential));
+  return [begun.challenge_id, credentialJson(credential)];
+}
+
+/** Signs in with a passkey the browser offers: resolves once the tokens are kept. */
+export async function signInWithPasskey() {
+  await api.signInWithPasskey(...await passkeyAnswer());
+}
+
+/** The second factor again, by a passkey of the signed-in login (step-up). */
+export async function stepUpWithPasskey() {
+  await api.stepUpWithPasskey(...await passkeyAnswer());
 }
 
 /** What to say when a passkey sign-in fails. */
@@ -96,12 +106,18 @@ async function addPasskey(name, password) {
                   { challenge_id: begun.challenge_id, name, credential: credentialJson(credential) });
 }
 
-function passkeyItem(passkey, redraw) {
+function passkeyItem(passkey, redraw, signedOut) {
   const remove = async () => {
     try {
       await api.call("DELETE", `/api/v1/auth/passkeys/${passkey.id}`);
+      if (!(await api.signInStands())) { // the passkey began this sign-in: it ended too
+        await signedOut(t("Passkey \"{name}\" removed. This device signed in with it, so it is signed out too: sign in with another passkey or your password.",
+          { name: passkey.name }));
+        return;
+      }
       await redraw();
-      announce(t("Passkey \"{name}\" removed. It no longer signs you in.", { name: passkey.name }));
+      announce(t("Passkey \"{name}\" removed, with any passkey added while signed in with it. None of them signs you in now, and any other device that signed in with them is signed out.",
+        { name: passkey.name }));
     } catch (error) {
       announceError(explainError(error));
     }
@@ -114,8 +130,9 @@ function passkeyItem(passkey, redraw) {
                   "aria-label": t("Remove passkey {name}", { name: passkey.name }), onclick: remove }, t("Remove")));
 }
 
-/** The "Passkeys" section: the login's passkeys, and adding one. */
-async function passkeysSection(redraw) {
+/** The "Passkeys" section: the login's passkeys, and adding one. `signedOut(message)`:
+ *  the sign-in ended here (the passkey that began it removed). */
+async function passkeysSection(redraw, signedOut) {
   const { items } = await api.call("GET", "/api/v1/auth/passkeys");
   const headingId = uniqueId("passkeys");
   const name = field({ label: t("Passkey name"), name: "passkey-name", autocomplete: "off",
@@ -154,17 +171,18 @@ async function passkeysSection(redraw) {
     h("h2", { id: headingId }, t("Passkeys")),
     h("p", {}, t("A passkey signs you in with your device's screen lock (your fingerprint, face or PIN) instead of your password. For school staff it counts as both steps of signing in.")),
     items.length
-      ? h("ul", { class: "passkeys", "aria-label": t("Your passkeys") }, items.map((p) => passkeyItem(p, redraw)))
+      ? h("ul", { class: "passkeys", "aria-label": t("Your passkeys") }, items.map((p) => passkeyItem(p, redraw, signedOut)))
       : h("p", {}, t("You have no passkeys yet.")),
     passkeysSupported()
       ? form(submit, problem, name.wrapper, password.wrapper, button(t("Add a passkey")))
       : h("p", { class: "notice" }, t("This browser cannot create passkeys.")));
 }
 
-/** Account settings: for now, the passkeys. */
-export async function accountScreen() {
+/** Account settings: for now, the passkeys. `signedOut(message)` shows the sign-in
+ *  screen saying why, once the sign-in has ended. */
+export async function accountScreen(signedOut) {
   const draw = async () => {
-    show(t("Account settings"), await passkeysSection(draw));
+    show(t("Account settings"), await passkeysSection(draw, signedOut));
   };
   await draw();
 }

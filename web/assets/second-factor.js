@@ -7,6 +7,7 @@
 import * as api from "./api.js";
 import { h } from "./dom.js";
 import { N_, t } from "./i18n.js";
+import { explainPasskeyError, passkeysSupported, stepUpWithPasskey } from "./passkeys.js";
 import { announce, announceError, button, explainError, field, form, show } from "./ui.js";
 
 const CODE_HINT = N_("The 6-digit code your authenticator app shows now.");
@@ -142,17 +143,39 @@ function askForCodeAgain() {
         refused(problem, code.input, error);
       }
     };
+    const instead = passkeyInstead(problem, () => { passed = true; dialog.close(); });
     dialog.append(
       h("h2", { id: "step-up-heading" }, t("Enter your code again")),
       h("p", {}, t("Approving an erasure, issuing or revoking credentials, offboarding a school and unlocking a link need a code from your authenticator app within the last 15 minutes.")),
       form(submit, problem, code.wrapper, button(t("Continue")),
         h("button", { type: "button", class: "button button--secondary",
-                      onclick: () => dialog.close() }, t("Cancel"))));
+                      onclick: () => dialog.close() }, t("Cancel"))),
+      ...(instead ? [instead] : []));
     dialog.addEventListener("close", () => { dialog.remove(); resolve(passed); });
     document.body.append(dialog);
     dialog.showModal();
     code.input.focus();
   });
+}
+
+/** For staff who sign in with a passkey (some have no app at all): the passkey instead
+ *  of the code, where the browser can use one. */
+function passkeyInstead(problem, done) {
+  if (!passkeysSupported()) return null;
+  const usePasskey = async () => {
+    problem.hidden = true;
+    try {
+      await stepUpWithPasskey();
+      done();
+    } catch (error) {
+      problem.textContent = explainPasskeyError(error);
+      problem.hidden = false;
+      announceError(problem.textContent);
+    }
+  };
+  return h("p", { class: "step-up__passkey" }, t("Or, if you sign in with a passkey:"), " ",
+    h("button", { type: "button", class: "button button--secondary", onclick: usePasskey },
+      t("Use a passkey instead")));
 }
 
 api.onStepUp(askForCodeAgain);
