@@ -218,11 +218,12 @@ def figures(quick: bool = False) -> list[Figure]:
                       for account, _ in readers}
             port = _free_port()
             env = {**os.environ, "PP_REPORTS_DATABASE_URL": url, "PP_DATA_DIR": data_dir,
-                   "PP_JWT_PUBLIC_KEY_FILE": str(public), "PP_LOG_LEVEL": "WARNING"}
-            server = subprocess.Popen(
-                [str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "-b",
-                 f"127.0.0.1:{port}", "services.reports.wsgi:app"], cwd=ROOT, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   "PP_JWT_PUBLIC_KEY_FILE": str(public), "PP_LOG_LEVEL": "WARNING",
+                   "PP_BIND": f"127.0.0.1:{port}", "PP_METRICS_PORT": ""}
+            server = subprocess.Popen(  # as deployed: the image's gunicorn settings
+                [str(Path(sys.executable).with_name("gunicorn")), "-c",
+                 str(ROOT / "deploy" / "gunicorn.conf.py"), "services.reports.wsgi:app"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             _wait_up(f"http://127.0.0.1:{port}/healthz")
             results = measure(port, readers, tokens, count)
     finally:

@@ -9,6 +9,8 @@ from collections.abc import Collection, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import among
+
 
 def define_removed_records(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
@@ -59,11 +61,11 @@ class Removals:
         removed = dict(session.execute(sa.select(
             self.table.c.record_id, self.table.c.record_version).where(
             self.table.c.record_type == record_type,
-            self.table.c.record_id.in_(sorted(versions)))).all())
+            among(self.table.c.record_id, sorted(versions)))).all())
         back = sorted(i for i, at in removed.items() if versions[i] > at)
         if back:
             session.execute(self.table.delete().where(self.table.c.record_type == record_type,
-                                                      self.table.c.record_id.in_(back)))
+                                                      among(self.table.c.record_id, back)))
         return set(removed) - set(back)
 
     def removed_among(self, session: Session, record_type: str,
@@ -73,7 +75,7 @@ class Removals:
             return set()
         return set(session.execute(sa.select(self.table.c.record_id).where(
             self.table.c.record_type == record_type,
-            self.table.c.record_id.in_(list(record_ids)))).scalars())
+            among(self.table.c.record_id, list(record_ids)))).scalars())
 
     def is_removed(self, session: Session, record_type: str, record_id: str) -> bool:
         return self.removed_at(session, record_type, record_id) is not None

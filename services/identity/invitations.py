@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock, insert_unless_present
+from shared.db import advisory_lock, among, insert_unless_present
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
 
@@ -56,7 +56,7 @@ class AccountsAndInvitations:
             "kind": AccountKind.PERSON, "status": AccountStatus.INVITED, "created_at": now}
             for address in sorted(set(wanted.values()))], ("email",))
         rows = {r.email: r for r in session.execute(sa.select(accounts).where(
-            accounts.c.email.in_(sorted(set(wanted.values()))))).all()}
+            among(accounts.c.email, sorted(set(wanted.values()))))).all()}
         return {email: rows[address] for email, address in wanted.items()}
 
     def add_membership(self, session: Session, account_id: str, school_id: str, role: str,
@@ -76,9 +76,9 @@ class AccountsAndInvitations:
         ids = sorted({account_id for account_id, *_ in wanted})
         existing = {(r.account_id, r.guardian_id, r.student_id): r for r in session.execute(
             sa.select(m.c.id, m.c.status, m.c.account_id, m.c.guardian_id, m.c.student_id)
-            .where(m.c.account_id.in_(ids), m.c.school_id == school_id, m.c.role == role))}
+            .where(among(m.c.account_id, ids), m.c.school_id == school_id, m.c.role == role))}
         accepted = set(session.execute(sa.select(m.c.account_id).where(
-            m.c.account_id.in_(ids), m.c.school_id == school_id, m.c.role == role,
+            among(m.c.account_id, ids), m.c.school_id == school_id, m.c.role == role,
             m.c.status == ACCEPTED)).scalars())
         now, out, updates, inserts = self.clock(), [], [], []
         for account_id, name, version, record in wanted:
@@ -136,7 +136,7 @@ class AccountsAndInvitations:
         if not ids:
             return {}
         logins = {r.id: r for r in session.execute(sa.select(accounts).where(
-            accounts.c.id.in_(ids)).order_by(accounts.c.id).with_for_update())}
+            among(accounts.c.id, ids)).order_by(accounts.c.id).with_for_update())}
         held = _held_at(session, ids, school_id)
         pending = sorted(a for a in ids if held[a].pending is not None)
         allowed = self._may_mail_many(session, pending, "invitation", school_id)
@@ -146,7 +146,7 @@ class AccountsAndInvitations:
         issued: dict[str, dt.datetime | None] = {a: None for a in pending}
         if not allowed:
             return issued
-        session.execute(invitations.delete().where(invitations.c.account_id.in_(
+        session.execute(invitations.delete().where(among(invitations.c.account_id,
             sorted(allowed)), invitations.c.school_id == school_id,
             invitations.c.used_at.is_(None)))
         now, rows, envelopes = self.clock(), [], []
@@ -181,7 +181,7 @@ class AccountsAndInvitations:
         m = memberships
         query = sa.select(m.c.school_id).where(m.c.account_id == account_id)
         if school_ids is not None:
-            query = query.where(m.c.school_id.in_(school_ids))
+            query = query.where(among(m.c.school_id, school_ids))
         if school_id is not None:
             query = query.where(m.c.school_id == school_id)
         school = session.execute(
@@ -207,13 +207,13 @@ class AccountsAndInvitations:
         hour_ago = now - dt.timedelta(hours=1)
         sent = dict(session.execute(
             sa.select(mail_sends.c.account_id, sa.func.count()).where(
-                mail_sends.c.account_id.in_(sorted(account_ids)), mail_sends.c.kind == kind,
+                among(mail_sends.c.account_id, sorted(account_ids)), mail_sends.c.kind == kind,
                 _same_school(mail_sends.c.school_id, school_id),
                 mail_sends.c.sent_at > hour_ago).group_by(mail_sends.c.account_id)).all())
         allowed = sorted(a for a in set(account_ids)
                          if sent.get(a, 0) < domain.MAILS_PER_ACCOUNT_PER_HOUR)
         if allowed:
-            session.execute(mail_sends.delete().where(mail_sends.c.account_id.in_(allowed),
+            session.execute(mail_sends.delete().where(among(mail_sends.c.account_id, allowed),
                                                       mail_sends.c.sent_at <= hour_ago))
             session.execute(mail_sends.insert(), [
                 {"account_id": a, "kind": kind, "school_id": school_id, "sent_at": now}
@@ -353,7 +353,7 @@ def _held_at(session: Session, account_ids: list[str], school_id: str) -> dict[s
     m = memberships
     rows = session.execute(sa.select(m.c.account_id, m.c.role, m.c.name, m.c.status,
                                      m.c.guardian_id, m.c.student_id)
-                           .where(m.c.account_id.in_(account_ids), m.c.school_id == school_id)
+                           .where(among(m.c.account_id, account_ids), m.c.school_id == school_id)
                            .order_by(m.c.created_at.desc(), m.c.id)).all()
     by_account: dict[str, list[Any]] = {account_id: [] for account_id in account_ids}
     for row in rows:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import among
+
 from .domain import MembershipStatus
 from .models import memberships
 
@@ -23,10 +25,10 @@ def school_people(session: Session, school_id: str, account_ids=(), guardian_ids
     """The school's memberships matching any of the ids: each with its account, role,
     record ids and the name the school recorded; ordered by account, then role."""
     m = memberships
-    wanted = [column.in_(sorted(set(ids))) for column, ids in (
+    wanted = [among(column, sorted(set(ids))) for column, ids in (
         (m.c.guardian_id, guardian_ids), (m.c.student_id, student_ids)) if ids]
     if account_ids:  # a login is the school's once the person accepted its invitation
-        wanted.append(sa.and_(m.c.account_id.in_(sorted(set(account_ids))),
+        wanted.append(sa.and_(among(m.c.account_id, sorted(set(account_ids))),
                               m.c.status == MembershipStatus.ACCEPTED))
     if not wanted:
         return []

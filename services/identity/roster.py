@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import latest_versions
+from shared.db import among, latest_versions
 from shared.removals import Removals
 
 from .domain import MembershipStatus
@@ -107,7 +107,7 @@ class SchoolRecords:
         m = memberships
         current = {r.record_id: r for r in session.execute(sa.select(
             m.c.account_id, m.c.record_version, m.c[column].label("record_id")).where(
-            m.c.school_id == school_id, m.c[column].in_(sorted(wanted)))).all()}
+            m.c.school_id == school_id, among(m.c[column], sorted(wanted)))).all()}
         todo = [r for i, r in sorted(wanted.items()) if i not in stale
                 and not (i in current and current[i].record_version > r.version)]
         return todo, {i: row.account_id for i, row in current.items()}
@@ -170,7 +170,7 @@ class SchoolRecords:
         s = students
         kept = dict(session.execute(sa.select(s.c.student_id, s.c.record_version).where(
             s.c.school_id == school_id,
-            s.c.student_id.in_([r["s"] for r in rows]))).all())
+            among(s.c.student_id, [r["s"] for r in rows]))).all())
         new = [{"school_id": school_id, "student_id": r["s"], "name": r["n"],
                 "record_version": r["v"]} for r in rows if r["s"] not in kept]
         newer = [r for r in rows if r["s"] in kept and kept[r["s"]] <= r["v"]]

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import (advisory_lock, advisory_locks, latest_versions, upsert_versioned_many,
-                       utcnow)
+from shared.db import (advisory_lock, advisory_locks, among, latest_versions,
+                       upsert_versioned_many, utcnow)
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
 from shared.pages import Key, Page, keyset_page
@@ -128,7 +128,7 @@ class Linking:
             session, "guardian", {g: latest[g].version for g in ids})
         stored = dict(session.execute(sa.select(guardians.c.guardian_id,
                                                 guardians.c.record_version).where(
-            guardians.c.guardian_id.in_(ids)).with_for_update()).all())
+            among(guardians.c.guardian_id, ids)).with_for_update()).all())
         applied = {g: latest[g] for g in ids if g not in stale
                    and stored.get(g, -1) <= latest[g].version}
         if not applied:
@@ -145,7 +145,7 @@ class Linking:
         """The guardians' lists of children written over, without children erased or
         removed by the school; the children who receive reports, by guardian."""
         session.execute(guardian_students.delete().where(
-            guardian_students.c.guardian_id.in_(sorted(applied))))
+            among(guardian_students.c.guardian_id, sorted(applied))))
         gone = self._gone_children(session, applied)
         rows: list[dict[str, Any]] = []
         wanted: dict[str, set[str]] = {}
@@ -189,9 +189,9 @@ class Linking:
         ids = sorted(applied)
         logins = dict(session.execute(sa.select(guardian_accounts.c.guardian_id,
                                                 guardian_accounts.c.account_id).where(
-            guardian_accounts.c.guardian_id.in_(ids))).all())
+            among(guardian_accounts.c.guardian_id, ids))).all())
         existing = {(r.guardian_id, r.student_id): r for r in session.execute(
-            sa.select(links).where(links.c.guardian_id.in_(ids))
+            sa.select(links).where(among(links.c.guardian_id, ids))
             .order_by(links.c.id).with_for_update()).all()}
         now, new = self.clock(), []
         for guardian_id in ids:
@@ -231,7 +231,7 @@ class Linking:
                 guardian_accounts.c.guardian_id == guardian_id,
                 guardian_accounts.c.account_id == account_id))
         known = dict(session.execute(sa.select(guardians.c.guardian_id, guardians.c.school_id)
-                                     .where(guardians.c.guardian_id.in_(sorted(held)))).all())
+                                     .where(among(guardians.c.guardian_id, sorted(held)))).all())
         erased = self.participant.erased_at_their_schools(
             session, "guardian", {g: known.get(g, school_id) for g in held})
         for guardian_id in sorted(held - erased):
@@ -361,7 +361,7 @@ class Linking:
                      guardian_students.c.student_id == links.c.student_id))
                      .outerjoin(students, students.c.student_id == links.c.student_id))
                  .where(links.c.student_id == student_id,
-                        links.c.school_id.in_(school_ids)))
+                        among(links.c.school_id, school_ids)))
         return keyset_page(session, query, [Key(links.c.id)], after, limit).map(
             lambda r: {"id": r.id, "student": {"id": r.student_id, "name": r.name},
                        "guardian_id": r.guardian_id, "relationship": r.relationship,

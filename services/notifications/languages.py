@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import affected
+from shared.db import affected, among
 from shared.i18n import LANGUAGES, bilingual_order
 
 from .models import guardians, languages, school_admins, schools, student_contacts
@@ -30,7 +30,7 @@ def chosen(session: Session, account_ids: Iterable[str | None]) -> dict[str, str
         return {}
     return {row.account_id: row.language for row in session.execute(
         sa.select(languages.c.account_id, languages.c.language).where(
-            languages.c.account_id.in_(ids)))}
+            among(languages.c.account_id, ids)))}
 
 
 def for_login(session: Session, account_id: str | None, school_default: str | None

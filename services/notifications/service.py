@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.backoff import RECONNECT
 from shared.config import Settings
 from shared.contracts import typed as ev
-from shared.db import upsert_versioned_many, utcnow
+from shared.db import among, upsert_versioned_many, utcnow
 from shared.errors import Conflict, NotFound
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
@@ -110,7 +110,7 @@ class Notifications:
         ids = sorted({data.guardian_id for _, data in items})
         logins = dict(session.execute(sa.select(guardian_accounts.c.guardian_id,
                                                 guardian_accounts.c.account_id).where(
-            guardian_accounts.c.guardian_id.in_(ids))).all()) if ids else {}
+            among(guardian_accounts.c.guardian_id, ids))).all()) if ids else {}
         rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
         for school_id, data in items:
             row = {"guardian_id": data.guardian_id, "school_id": school_id,
@@ -161,14 +161,14 @@ class Notifications:
         if not rows:
             return
         session.execute(student_contacts.delete().where(
-            student_contacts.c.student_id.in_([row["student_id"] for row in rows])))
+            among(student_contacts.c.student_id, [row["student_id"] for row in rows])))
         session.execute(student_contacts.insert(), rows)
 
     def attach_account(self, session: Session, data: ev.AccountActivated,
                        school_id: str | None) -> None:
         held = set(data.guardian_ids)
         known = dict(session.execute(sa.select(guardians.c.guardian_id, guardians.c.school_id)
-                                     .where(guardians.c.guardian_id.in_(sorted(held)))).all())
+                                     .where(among(guardians.c.guardian_id, sorted(held)))).all())
         erased = self.participant.erased_at_their_schools(
             session, "guardian", {g: known.get(g, school_id) for g in held})
         for guardian_id in sorted(held - erased):
@@ -202,7 +202,7 @@ class Notifications:
         keys = {(m.event_id, m.recipient) for m in mails}
         done = {(row.event_id, row.recipient) for row in session.execute(
             sa.select(deliveries.c.event_id, deliveries.c.recipient).where(
-                deliveries.c.event_id.in_(sorted({e for e, _ in keys}))))}
+                among(deliveries.c.event_id, sorted({e for e, _ in keys}))))}
         now = self.clock()
         rows: list[dict[str, Any]] = []
         for m in mails:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import latest_versions, upsert_versioned_many
+from shared.db import among, latest_versions, upsert_versioned_many
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
@@ -94,7 +94,7 @@ class RosterProjections:
         erased at the school, nor pupils it removed), unless older than the one kept."""
         wanted = self._not_removed(session, "class", latest(items, lambda d: d.class_id))
         kept = dict(session.execute(sa.select(classes.c.class_id, classes.c.record_version)
-                                    .where(classes.c.class_id.in_(list(wanted)))
+                                    .where(among(classes.c.class_id, list(wanted)))
                                     .with_for_update()).all())
         applied = {i: item for i, item in wanted.items()
                    if kept.get(i, -1) <= item.data.record_version}
@@ -105,7 +105,7 @@ class RosterProjections:
              "subject": data.subject, "record_version": data.record_version}
             for class_id, (school_id, data) in applied.items()])
         for table in (class_teachers, enrolments):
-            session.execute(table.delete().where(table.c.class_id.in_(list(applied))))
+            session.execute(table.delete().where(among(table.c.class_id, list(applied))))
         self._members(session, applied, _teachers, "staff", class_teachers, "staff_id")
         self._members(session, applied, _pupils, "student", enrolments, "student_id")
 

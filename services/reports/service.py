@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import advisory_lock, upsert_versioned_many, utcnow
+from shared.db import advisory_lock, among, upsert_versioned_many, utcnow
 from shared.errors import Invalid, Locked, NotFound
 from shared.pages import Key, Page, keyset_page
 from shared.messaging.outbox import Outbox
@@ -174,7 +174,7 @@ class Reports(RosterProjections):
             student_accounts.c.student_id.not_in(data.student_ids)))
         held = set(data.student_ids)
         known = dict(session.execute(sa.select(students.c.student_id, students.c.school_id)
-                                     .where(students.c.student_id.in_(sorted(held)))).all())
+                                     .where(among(students.c.student_id, sorted(held)))).all())
         erased = self.participant.erased_at_their_schools(
             session, "student", {s: known.get(s, school_id) for s in held})
         for student_id in sorted(held - erased):
@@ -305,10 +305,10 @@ class Reports(RosterProjections):
                               .with_for_update(skip_locked=True)).all()
         if not due:
             return 0
-        session.execute(reports.update().where(reports.c.id.in_([r.id for r in due]))
+        session.execute(reports.update().where(among(reports.c.id, [r.id for r in due]))
                         .values(announced=True))
         names = dict(session.execute(sa.select(students.c.student_id, students.c.name).where(
-            students.c.student_id.in_(sorted({r.student_id for r in due})))).all())
+            among(students.c.student_id, sorted({r.student_id for r in due})))).all())
         for r in due:  # the mail names the child (notifications holds no student names)
             self.outbox.add(session, "ReportPublished", {
                 "report_id": r.id, "student_id": r.student_id, "period": r.period,

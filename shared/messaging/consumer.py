@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contracts import ContractError, without_secrets
 from shared.contracts.typed import EventData
-from shared.db import affected, utcnow
+from shared.db import affected, among, utcnow
 from shared.tables import PlumbingTables
 
 
@@ -112,13 +112,26 @@ def _record_new(session: Session, inbox: sa.Table, envelopes: list[Envelope]) ->
     were new. Rows go in id order, so two workers' overlapping batches wait on the same
     row first instead of deadlocking; a row another worker has inserted but not committed
     makes this one wait for that commit, then counts as seen."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
-    rows = [{"event_id": e.id, "event_type": e.type, "applied_at": now}
-            for e in sorted(envelopes, key=lambda e: e.id)]
-    statement = insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-    return set(session.execute(statement, rows).scalars())
+    ordered = sorted(envelopes, key=lambda e: e.id)
+    if session.get_bind().dialect.name != "postgresql":
+        each = sqlite.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        return set(session.execute(each, [
+            {"event_id": e.id, "event_type": e.type, "applied_at": now}
+            for e in ordered]).scalars())
+    # On PostgreSQL the rows travel as two arrays (unnest, in their order), not as three
+    # cast parameters a row: a batch's insert is one small statement to parse and plan.
+    rows = sa.func.unnest(
+        sa.bindparam("ids", [e.id for e in ordered], type_=sa.ARRAY(inbox.c.event_id.type)),
+        sa.bindparam("types", [e.type for e in ordered],
+                     type_=sa.ARRAY(inbox.c.event_type.type)),
+    ).table_valued("event_id", "event_type", with_ordinality="n").render_derived()
+    statement = postgresql.insert(inbox).from_select(
+        ["event_id", "event_type", "applied_at"],
+        sa.select(rows.c.event_id, rows.c.event_type,
+                  sa.bindparam("now", now, type_=inbox.c.applied_at.type)).order_by(rows.c.n))
+    return set(session.execute(
+        statement.on_conflict_do_nothing().returning(inbox.c.event_id)).scalars())
 
 
 def _groups(batch: list[_Delivery]) -> list[list[_Delivery]]:
@@ -287,7 +300,7 @@ class DeliveryProcessor:
                 _run(session, group)
             if fresh:
                 # Earlier failed attempts are forgotten in the same commit (no extra trip).
-                session.execute(attempts.delete().where(attempts.c.event_id.in_(
+                session.execute(attempts.delete().where(among(attempts.c.event_id,
                     [delivery.envelope.id for delivery in fresh])))
         for delivery in fresh:
             token = correlation_id_var.set(delivery.envelope.correlation_id)

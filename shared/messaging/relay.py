@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from shared import contracts, metrics
 from shared.backoff import Backoff
-from shared.db import checkpoint_wal, utcnow
+from shared.db import among, checkpoint_wal, utcnow
 from shared.tables import PlumbingTables
 
 from .outbox import OutboxState
@@ -151,7 +151,7 @@ class OutboxRelay:
         values: dict[str, Any] = {"sent_at": self.clock()}
         if not self.retention:  # keep nothing once the broker has it
             values["payload"] = None
-        conn.execute(self.outbox.update().where(self.outbox.c.seq.in_([r.seq for r in sent]))
+        conn.execute(self.outbox.update().where(among(self.outbox.c.seq, [r.seq for r in sent]))
                      .values(**values))
         if self.retention:
             self._blank_secrets(conn, sent)
@@ -205,7 +205,7 @@ class OutboxRelay:
             subject_id in r.payload for school_id, subject_id in recent
             if r.school_id in (None, school_id))]
         if doomed and self.retention:  # without retention every sent payload is blank
-            conn.execute(self.outbox.update().where(self.outbox.c.seq.in_(doomed))
+            conn.execute(self.outbox.update().where(among(self.outbox.c.seq, doomed))
                          .values(payload=None))
         return bool(doomed)
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import without_secrets
-from shared.db import affected, database_unavailable, purge_after_commit, utcnow
+from shared.db import affected, among, database_unavailable, purge_after_commit, utcnow
 from shared.deadletters import erase_letters_naming
 from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
@@ -245,7 +245,7 @@ class RightsParticipant:
         t = self.tables.erasure_tombstones
         return set(session.execute(sa.select(t.c.subject_id).where(
             t.c.school_id == school_id, t.c.subject_type == subject_type,
-            t.c.subject_id.in_(ids))).scalars())
+            among(t.c.subject_id, ids))).scalars())
 
     def erased_at_their_schools(self, session: Session, subject_type: str,
                                 schools: dict[str, str | None]) -> set[str]:
@@ -275,7 +275,7 @@ class RightsParticipant:
             return set()
         return set(session.execute(sa.select(t.c.subject_id).where(
             t.c.subject_type == "school", t.c.school_id == t.c.subject_id,
-            t.c.subject_id.in_(ids))).scalars())
+            among(t.c.subject_id, ids))).scalars())
 
     def is_restricted(self, session: Session, subject_type: str, subject_id: str,
                       school_id: str | None) -> bool:
@@ -292,7 +292,7 @@ class RightsParticipant:
             return set()
         return set(session.execute(sa.select(r.c.subject_id).where(
             r.c.school_id == school_id, r.c.subject_type == subject_type,
-            r.c.subject_id.in_(ids))).scalars())
+            among(r.c.subject_id, ids))).scalars())
 
     def objected_among(self, session: Session, subject_type: str, subject_ids: Iterable[str],
                        processing: str, school_id: str | None) -> set[str]:
@@ -302,7 +302,7 @@ class RightsParticipant:
             return set()
         return set(session.execute(sa.select(o.c.subject_id).where(
             o.c.school_id == school_id, o.c.subject_type == subject_type,
-            o.c.subject_id.in_(ids), o.c.processing == processing)).scalars())
+            among(o.c.subject_id, ids), o.c.processing == processing)).scalars())
 
     def has_objected(self, session: Session, subject_type: str, subject_id: str,
                      processing: str, school_id: str | None) -> bool:
