@@ -22,18 +22,22 @@ class EventData:
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Any:
-        """An instance from data as its schema loads it (keys it lacks take None)."""
-        values = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            if f.name not in data:
-                continue  # its default (None, or an empty list or dict)
-            value = data[f.name]
-            part = cls._nested.get(f.name)
-            if part is not None and value is not None:
-                value = ([part.load(v) for v in value] if isinstance(value, list)
-                         else part.load(value))
-            values[f.name] = value
+        """An instance from data as its schema loads it (keys it lacks take their
+        default: None, or an empty list or dict). Once per event a consumer takes: the
+        field names are read from the dataclass once per class."""
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        values = {name: data[name] for name in names if name in data}
+        for name, part in cls._nested.items():
+            value = values.get(name)
+            if value is not None:
+                values[name] = ([part.load(v) for v in value] if isinstance(value, list)
+                                else part.load(value))
         return cls(**values)
+
+
+_FIELD_NAMES: dict[type[EventData], tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)
