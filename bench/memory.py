@@ -95,9 +95,11 @@ def school(world: Embedded, count: int) -> Actors:
         {"period": PERIOD, "title": "Autumn"})[1].get("published") == count)
     _, links = http.call("GET", "/api/v1/links", parent.token)
     student_id = links["items"][0]["student"]["id"]
-    _, reports = http.call("GET", f"/api/v1/students/{student_id}/reports", parent.token)
-    return Actors(parent, admin, system, student_id, reports["items"][0]["id"], school_id,
-                  sids)
+    # Reports learns of the verified link by an event: wait for it, as the parent would.
+    reports = wait("the parent's reports", lambda: http.call(
+        "GET", f"/api/v1/students/{student_id}/reports", parent.token)[1].get("items"),
+        every=0.2)
+    return Actors(parent, admin, system, student_id, reports[0]["id"], school_id, sids)
 
 
 def _verified_parent(world: Embedded) -> Login:
