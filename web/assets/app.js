@@ -361,8 +361,8 @@ function acceptWithOwnPasswordScreen(token) {
     clearMessages();
     password.setError(null);
     if (!password.input.value) {
+      // Once, next to the field (issue 24): focusing it reads the error it describes.
       password.setError(t("Enter your password."));
-      announceError(t("Enter your password."));
       password.input.focus();
       return;
     }
@@ -378,9 +378,8 @@ function acceptWithOwnPasswordScreen(token) {
         : error.status === 401
           ? t("That is not the password of your login, or there were too many attempts: try again later. If you have forgotten it, ask for a new one, then open this link again.")
           : explainError(error);
-      problem.textContent = message;
+      problem.textContent = message;  // once, in the form (its own alert)
       problem.hidden = false;
-      announceError(message);
       password.input.value = "";
       password.input.focus();
     }
