@@ -25,18 +25,24 @@ def healthz_count(metrics_port: int) -> float:
 
 def test_the_web_process_serves_metrics_on_a_port_of_its_own(amqp_url, new_database,
                                                                tmp_path):
-    app_port, metrics_port = free_port(), free_port()
+    app_port = free_port()
+    metrics_port = wait_for(lambda: (lambda port: port if port != app_port else None)(
+        free_port()), message="a second free port")
     env = {**os.environ, "PP_BROKER_URL": amqp_url, "PP_DATA_DIR": str(tmp_path),
            "PP_IDENTITY_DATABASE_URL": new_database("identity"),
            "PP_BIND": f"127.0.0.1:{app_port}", "PP_WEB_WORKERS": "2",
            "PP_METRICS_PORT": str(metrics_port)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # Its log to a file, not a pipe nobody reads until the end: a full pipe would stall it.
+    log_path = tmp_path / "gunicorn.log"
+    log = log_path.open("w")
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c",
                             str(ROOT / "deploy" / "gunicorn.conf.py"),
                             "services.identity.wsgi:app"], cwd=ROOT, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=log, text=True)
     try:
         def both_up() -> bool:
+            assert web.poll() is None, log_path.read_text()  # it exited: say why
             try:
                 return (requests.get(f"http://127.0.0.1:{app_port}/healthz",
                                      timeout=5).status_code == 200
@@ -60,5 +66,7 @@ def test_the_web_process_serves_metrics_on_a_port_of_its_own(amqp_url, new_datab
         assert 'route="/metrics"' not in text
     finally:
         terminate([web])
-    _, errors = web.communicate(timeout=30)
+        web.wait(timeout=30)
+        log.close()
+    errors = log_path.read_text()
     assert "Traceback" not in errors, errors
