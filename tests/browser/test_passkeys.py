@@ -127,6 +127,7 @@ def test_a_parent_signs_in_with_a_passkey_and_a_removed_one_stops_working(web_sy
     expect(page.get_by_role("status")).to_contain_text(
         'Passkey "My laptop" removed. This device signed in with it, so it is signed out too')
     expect(page_heading(page)).to_have_text("Sign in")
+    expect(page.get_by_text('Passkey "My laptop" removed.')).to_have_count(1)  # said once
 
     # The device still holds it, but identity no longer knows it: refused.
     assert len(credentials(cdp, authenticator)) == 1

@@ -428,8 +428,8 @@ async function signOutScreen(why = null) {
   state.childId = null;
   history.replaceState(null, "", "/sign-in");
   drawNav("/sign-in");
-  signInScreen(why);
-  announce(why || t("You are signed out."));
+  signInScreen();
+  announce(why || t("You are signed out."));  // said once, in the status box
 }
 
 /** At activation: the language of the account (its emails too), each named in itself;
