@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.backoff import Backoff
+from shared.db import among
 
 from . import templates
 from .domain import DeliveryStatus
@@ -153,12 +154,19 @@ def _held(n: Notifications, session: Session, school: str | None, group: list[Ro
                  | p.restricted_among(session, kind, subjects, school)}
     held |= {("objected", g) for g in p.objected_among(session, "guardian", ids["guardian"],
                                                        REPORT_EMAILS, school)}
-    accounts = sorted({r.recipient.removeprefix("account:") for r in group})
-    opted_out = {f"account:{a}" for a in session.execute(
-        sa.select(preferences.c.account_id).where(
-            preferences.c.account_id.in_(accounts),
-            preferences.c.report_emails.is_(False))).scalars()}
+    accounts = {r.recipient.removeprefix("account:") for r in group}
+    opted_out = {f"account:{a}" for a in opted_out_of_report_emails(session, accounts)}
     return held, opted_out
+
+
+def opted_out_of_report_emails(session: Session, account_ids: Collection[str]) -> set[str]:
+    """The logins of `account_ids` that turned report emails off (at queueing, and again
+    at sending: report_mail.py, stopped_since_queued)."""
+    if not account_ids:
+        return set()
+    return set(session.execute(sa.select(preferences.c.account_id).where(
+        among(preferences.c.account_id, sorted(account_ids)),
+        preferences.c.report_emails.is_(False))).scalars())
 
 
 def _sent_this_hour(session: Session, rows: Sequence[Row[Any]], now: dt.datetime
