@@ -304,13 +304,6 @@ class RightsParticipant:
             o.c.school_id == school_id, o.c.subject_type == subject_type,
             among(o.c.subject_id, ids), o.c.processing == processing)).scalars())
 
-    def has_objected(self, session: Session, subject_type: str, subject_id: str,
-                     processing: str, school_id: str | None) -> bool:
-        o = self.tables.objections
-        return bool(school_id) and session.execute(sa.select(o.c.subject_id).where(
-            o.c.school_id == school_id, o.c.subject_type == subject_type,
-            o.c.subject_id == subject_id, o.c.processing == processing)).first() is not None
-
     # --- the rights events -----------------------------------------------------------
     def routes(self) -> list[Route]:
         return [route(ev.ErasureRequested, self.on_erasure_requested),
