@@ -94,7 +94,7 @@ def _record(n: Notifications, session: Session, now: dt.datetime, accepted: list
             skipped: dict[str, str], failures: list[tuple[Row[Any], Exception]]) -> None:
     """The batch's outcome, in a statement per kind of outcome."""
     if accepted:  # sent: the log is kept by ids; the address and the body (tokens) go
-        session.execute(deliveries.update().where(deliveries.c.id.in_(accepted)).values(
+        session.execute(deliveries.update().where(among(deliveries.c.id, accepted)).values(
             status=DeliveryStatus.SENT, sent_at=n.clock(),
             attempts=deliveries.c.attempts + 1, **BLANK))
         log.info("mails sent count=%d delivery_ids=%s", len(accepted), ",".join(accepted))
@@ -178,6 +178,6 @@ def _sent_this_hour(session: Session, rows: Sequence[Row[Any]], now: dt.datetime
         return Counter()
     return Counter(dict(session.execute(
         sa.select(deliveries.c.recipient, sa.func.count()).where(
-            deliveries.c.recipient.in_(recipients), deliveries.c.status == DeliveryStatus.SENT,
+            among(deliveries.c.recipient, recipients), deliveries.c.status == DeliveryStatus.SENT,
             deliveries.c.sent_at > now - dt.timedelta(hours=1))
         .group_by(deliveries.c.recipient)).all()))
