@@ -36,7 +36,7 @@ from .models import accounts, passkey_challenges, passkeys, refresh_tokens
 from .sign_in import _acting_role, roles_of_method
 
 log = logging.getLogger(__name__)
-REGISTER, SIGN_IN = rules.Ceremony
+REGISTER, SIGN_IN = rules.Ceremony.REGISTER, rules.Ceremony.SIGN_IN
 
 
 class Passkeys:

@@ -127,6 +127,28 @@ def test_states_are_enums_not_strings_named_by_hand():
     _held_to(found, HAND_ENUMS_NOT_YET, "write a StrEnum (a service's states in its domain.py)")
 
 
+# --- enum members taken by name ----------------------------------------------------------
+def _last_name(node: ast.AST) -> str | None:
+    """`Outcome` of `Outcome` or `rules.Ceremony` (`Ceremony`)."""
+    return node.id if isinstance(node, ast.Name) else (
+        node.attr if isinstance(node, ast.Attribute) else None)
+
+
+def test_no_module_unpacks_an_enum_class():
+    """`APPLIED, RETRY = Outcome` takes the members in the class's order: two members
+    swapped in the class swap the names silently. `APPLIED = Outcome.APPLIED` says which."""
+    paths = sorted(p for root in ("shared", "services") for p in (ROOT / root).rglob("*.py"))
+    enums = {node.name for path in paths for node in ast.walk(_parsed(path))
+             if isinstance(node, ast.ClassDef)
+             and any((_last_name(base) or "").endswith("Enum") for base in node.bases)}
+    assert {"Outcome", "JobStatus", "MembershipStatus", "Ceremony"} <= enums
+    found = {f"{_where(path)}: {ast.unparse(node)}": node.lineno
+             for path in paths for node in ast.walk(_parsed(path))
+             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple)
+             and _last_name(node.value) in enums}
+    assert not found, f"take each member by name (X = Enum.X): {sorted(found)}"
+
+
 # --- the outbox row's state --------------------------------------------------------------
 def test_an_outbox_rows_state_is_read_through_its_names():
     """Where a row is (waiting, sent, scrubbed) is said once, by OutboxState and confirmed()
