@@ -149,6 +149,23 @@ def test_no_module_unpacks_an_enum_class():
     assert not found, f"take each member by name (X = Enum.X): {sorted(found)}"
 
 
+# --- a message's placeholders filled once ------------------------------------------------
+def test_a_message_with_placeholders_is_translated_by_one_function():
+    """shared.i18n.translate_text matches a text to its catalogue's message with
+    placeholders and fills them in Welsh; ingest's reasons had a copy of its loop (the one
+    difference, a `reason` value translated as a reason, is its `nested` argument)."""
+    inner = ("message_patterns", "fill_placeholders")
+    found = {f"{_where(path)}: {name}": 1 for root in ("shared", "services")
+             for path in sorted((ROOT / root).rglob("*.py")) if path != ROOT / "shared/i18n.py"
+             for name in inner if name in _names(_parsed(path))}
+    assert not found, f"call shared.i18n.translate_text: {sorted(found)}"
+
+
+def _names(tree: ast.Module) -> set[str]:
+    return {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            for alias in node.names}
+
+
 # --- the outbox row's state --------------------------------------------------------------
 def test_an_outbox_rows_state_is_read_through_its_names():
     """Where a row is (waiting, sent, scrubbed) is said once, by OutboxState and confirmed()
