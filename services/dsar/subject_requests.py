@@ -21,8 +21,6 @@ from .domain import Kind, Refused, Status
 from .models import audit, own_subjects, requests
 from .part import Part
 
-LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked
-
 
 class Requests(Part):
     """Filing, deciding, extending and pausing, and the views of requests."""
@@ -85,7 +83,7 @@ class Requests(Part):
                 account_id=data.account_id, subject_type=subject_type,
                 subject_id=subject_id, via_link=None, school_id=schools.get(subject_id)))
 
-    def on_link(self, session: Session, envelope: Envelope, data: LinkEvent,
+    def on_link(self, session: Session, envelope: Envelope, data: ev.LinkEvent,
                 verified: bool) -> None:
         session.execute(own_subjects.delete().where(
             own_subjects.c.via_link == data.link_id))

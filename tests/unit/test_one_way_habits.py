@@ -166,6 +166,33 @@ def _names(tree: ast.Module) -> set[str]:
             for alias in node.names}
 
 
+# --- a union of events written once ------------------------------------------------------
+def _union_names(node: ast.expr) -> list[str] | None:
+    """`ev.A | ev.B | C`: its class names; None for anything else."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left, right = _union_names(node.left), _union_names(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.Attribute):
+        return [node.attr]
+    return [node.id] if isinstance(node, ast.Name) else None
+
+
+def test_a_union_of_events_is_written_once():
+    """A type several services take (a link's events: ParentVerified, LinkRevoked,
+    LinkLocked) is written once, in shared (generated in shared/contracts/typed.py as
+    LinkEvent); dsar, notifications and reports each wrote it again."""
+    written: dict[frozenset[str], list[str]] = {}
+    for root in ("shared", "services"):
+        for path in sorted((ROOT / root).rglob("*.py")):
+            for node in _parsed(path).body:
+                names = _union_names(node.value) if isinstance(node, ast.Assign) else None
+                if names and len(names) >= 2:
+                    written.setdefault(frozenset(names), []).append(
+                        f"{_where(path)}:{node.lineno}")
+    twice = {" | ".join(sorted(k)): v for k, v in written.items() if len(v) > 1}
+    assert not twice, f"write it once, in shared/ (shared/contracts/codegen.py): {twice}"
+
+
 # --- the outbox row's state --------------------------------------------------------------
 def test_an_outbox_rows_state_is_read_through_its_names():
     """Where a row is (waiting, sent, scrubbed) is said once, by OutboxState and confirmed()
