@@ -193,6 +193,39 @@ def test_a_union_of_events_is_written_once():
     assert not twice, f"write it once, in shared/ (shared/contracts/codegen.py): {twice}"
 
 
+# --- a set of ids is one parameter ------------------------------------------------------
+def _fixed(node: ast.expr) -> bool:
+    """A set known when the code is written: a literal `(A, B)`, or a constant's NAME."""
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return not any(isinstance(e, ast.Starred) for e in node.elts)
+    name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+    return name.isupper()
+
+
+# shared.db itself; ingest's record store, whose keys go as one JSON parameter read as a
+# one-column SELECT (`IN (SELECT …)`: one parameter already, on SQLite too).
+ONE_PARAMETER_ALREADY = {ROOT / "shared/db.py", ROOT / "services/ingest/record_store.py"}
+
+
+def test_a_set_of_ids_is_one_array_parameter():
+    """`column.in_(ids)` sends one cast parameter per id (hundreds for a school's set),
+    slow to plan and parse: shared.db.among sends the set as one array on PostgreSQL. An
+    IN list stays for a set written in the code (`status.in_(OPEN)`) and for a pair of
+    columns (`sa.tuple_(a, b).in_(pairs)`, which an array cannot hold)."""
+    found: dict[str, int] = {}
+    for root in ("shared", "services"):
+        for path in sorted((ROOT / root).rglob("*.py")):
+            if path in ONE_PARAMETER_ALREADY or "migrations" in path.parts:
+                continue
+            for node in ast.walk(_parsed(path)):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "in_" and len(node.args) == 1
+                        and not _fixed(node.args[0])
+                        and "tuple_" not in ast.unparse(node.func.value)):
+                    found[f"{_where(path)}:{node.lineno}: {ast.unparse(node)}"] = node.lineno
+    assert not found, f"use shared.db.among(column, ids): {sorted(found)}"
+
+
 # --- the outbox row's state --------------------------------------------------------------
 def test_an_outbox_rows_state_is_read_through_its_names():
     """Where a row is (waiting, sent, scrubbed) is said once, by OutboxState and confirmed()
