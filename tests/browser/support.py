@@ -97,6 +97,16 @@ def no_script_errors(page) -> None:
     assert [e for e in page.console_errors if not e.startswith(handled)] == []
 
 
+def said_once(page) -> None:
+    """The error a form or dialog shows (its own alert) is not said again in the page's
+    alert box (issue 24). Waits for the page's alert to be settled (ui.js's announceError
+    marks it aria-busy until its text is in: a fixed wait passes under load without the
+    fix), then finds it empty."""
+    page.wait_for_function(
+        "() => !document.getElementById('alert').hasAttribute('aria-busy')")
+    assert page.locator("#alert").text_content() == "", "said again in the page's alert box"
+
+
 def main_nav(page, name: str):
     """A link of the main navigation (other links may contain the same word)."""
     return page.get_by_role("navigation", name="Main").get_by_role("link", name=name,

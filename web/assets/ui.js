@@ -35,7 +35,9 @@ export function announce(text) {
 export function announceError(text) {
   statusRegion.textContent = "";
   alertRegion.textContent = "";
-  window.setTimeout(() => { alertRegion.textContent = text; }, 50);
+  // Busy until the text is in (the browser tests wait on it: then nothing more is coming).
+  alertRegion.setAttribute("aria-busy", "true");
+  window.setTimeout(() => { alertRegion.textContent = text; alertRegion.removeAttribute("aria-busy"); }, 50);
 }
 
 export function clearMessages() {
