@@ -11,8 +11,7 @@ import sqlalchemy as sa
 
 from tests.integration.test_passkey_removal_attacks_real import _parent_with_a_phone, _remove
 from tests.integration.test_token_attacks_real import (PARENT_PASSWORD, accepted_everywhere,
-                                                       refresh, refused_everywhere,
-                                                       world)  # noqa: F401  (fixture)
+                                                       refresh, world)  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 
