@@ -21,8 +21,9 @@ from .domain import (AccountKind, AccountStatus, InvalidClient, InvalidCredentia
                      MembershipStatus, SchoolStatus, TokenUnusable, Unknown)
 from .keys import KeyRing
 from .passkey_rules import METHOD as PASSKEY, NOT_STAFF_METHOD, PASSKEY_AMR
-from .models import (accounts, client_schools, clients, memberships, password_resets,
-                     refresh_tokens, reset_requests, schools, sign_in_failures)
+from .models import (accounts, client_schools, clients, memberships, passkeys,
+                     password_resets, refresh_tokens, reset_requests, schools,
+                     sign_in_failures)
 
 log = logging.getLogger(__name__)
 ACCEPTED = MembershipStatus.ACCEPTED
@@ -292,7 +293,10 @@ class SignInAndTokens:
             m.c.account_id == account.id, m.c.status == ACCEPTED)
             .order_by(m.c.accepted_at.desc(), m.c.id).limit(1)).scalar() or ""
 
-    def reset_password(self, session: Session, token: str, password: str) -> None:
+    def reset_password(self, session: Session, token: str, password: str) -> dict:
+        """The new password set; every sign-in of the login ends (TokensRevoked), and the
+        passkeys that do not count for staff go (docs/decisions.md "A password reset takes
+        the passkeys"): how many, in `passkeys_removed`."""
         domain.check_password_rules(password)
         now = self.clock()
         found = session.execute(sa.select(password_resets.c.account_id).where(
@@ -316,6 +320,23 @@ class SignInAndTokens:
             refresh_tokens.c.account_id == row.account_id,
             refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now))
         self._revoke(session, row.account_id, "password_reset")
+        return {"passkeys_removed": self._remove_password_grade_passkeys(
+            session, row.account_id)}
+
+    def _remove_password_grade_passkeys(self, session: Session, account_id: str) -> int:
+        """A reset is asked for by someone who fears another got in: the passkeys a
+        password or a parent's sign-in could add (all but those counting for staff, which
+        only a fresh second factor adds, and which stay as the authenticator app stays)
+        go, a thief's among them, and the person is mailed."""
+        gone = session.execute(passkeys.delete().where(
+            passkeys.c.account_id == account_id,
+            sa.or_(passkeys.c.staff_grade.is_(False), passkeys.c.staff_grade.is_(None)))
+            .returning(passkeys.c.id)).scalars().all()
+        if gone:
+            log.info("passkeys removed by a password reset account_id=%s count=%d",
+                     account_id, len(gone))
+            self.second_factor_changed(session, account_id, "removed", "passkey")
+        return len(gone)
 
     def me(self, session: Session, account_id: str, role: str) -> dict:
         if role == "school_system":

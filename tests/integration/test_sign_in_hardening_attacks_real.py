@@ -9,9 +9,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.test_passkey_removal_attacks_real import _parent_with_a_phone, _remove
+from tests.integration.test_passkey_removal_attacks_real import (_parent_with_a_phone,
+                                                                 _passkey_sign_in, _remove)
 from tests.integration.test_token_attacks_real import (PARENT_PASSWORD, accepted_everywhere,
-                                                       refresh, world)  # noqa: F401  (fixture)
+                                                       refresh, refused_everywhere, sign_in,
+                                                       world)  # noqa: F401  (fixture)
+from tests.passkey_authenticator import SoftAuthenticator
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +62,71 @@ def test_an_old_passkey_sign_in_removes_no_passkey_without_the_password(world): 
     assert asked.status_code == 401, asked.json
     assert asked.json["error"]["code"] == "reauthentication_required"
     assert _passkeys(w, laptop["access_token"]) == [passkey_id]
+
+
+def _reset(w, email: str, password: str):
+    assert w.system.call("identity", "post", "/api/v1/auth/password-reset",
+                         json={"email": email}).status_code == 202
+    token = w.system.tap.wait("PasswordResetRequested", lambda d: d["email"] == email
+                              )["data"]["token"]
+    return w.system.call("identity", "post", "/api/v1/auth/password-reset/confirm", json={
+        "token": token, "password": password})
+
+
+def _add_passkey(w, token: str, body: dict) -> tuple[SoftAuthenticator, str]:
+    device = SoftAuthenticator(w.system.settings.passkey_origins[0])
+    begun = w.system.call("identity", "post", "/api/v1/auth/passkeys/registration", token,
+                          body)
+    assert begun.status_code == 201, begun.json
+    added = w.system.call("identity", "post", "/api/v1/auth/passkeys", token, {
+        "challenge_id": begun.json["challenge_id"], "name": "Mine",
+        "credential": device.create(begun.json["options"])})
+    assert added.status_code == 201, added.json
+    return device, added.json["id"]
+
+
+def _signs_in(w, device) -> int:
+    begun = w.system.call("identity", "post", "/api/v1/auth/passkey/options").json
+    return w.system.call("identity", "post", "/api/v1/auth/passkey", json={
+        "challenge_id": begun["challenge_id"], "credential": device.get(begun["options"])}
+    ).status_code
+
+
+def test_a_password_reset_ends_every_sign_in_and_takes_a_planted_passkey(world):  # noqa: F811
+    """A parent who fears someone got in resets the password: every sign-in ends on every
+    service (the thief's passkey sign-in too), and the passkeys go, the thief's among them
+    (named like the owner's, it could not be told apart on a list); the parent is told."""
+    w = world
+    email = "hard3@a.example.org"
+    laptop, phone, _ = _parent_with_a_phone(w, "GH3", email)
+    thiefs, _ = _add_passkey(w, phone["access_token"], {})  # the phone's fresh sign-in
+    thief = _passkey_sign_in(w, thiefs)
+    accepted_everywhere(w, thief["access_token"])
+
+    done = _reset(w, email, "a-new-password-33")
+    assert done.status_code == 200, done.json
+    assert done.json == {"status": "reset", "passkeys_removed": 2}
+    for signed_in in (laptop, phone, thief):
+        refused_everywhere(w, signed_in["access_token"])
+        assert refresh(w.system, signed_in["refresh_token"]).status_code == 401
+    assert _signs_in(w, thiefs) == 401
+    fresh = sign_in(w.system, email, "a-new-password-33")
+    assert _passkeys(w, fresh["access_token"]) == []
+    account_id = w.system.tap.wait(
+        "SecondFactorChanged", lambda d: d["email"] == email and d["kind"] == "removed"
+        and d["factor"] == "passkey")["data"]["account_id"]
+    revoked = w.system.tap.wait("TokensRevoked", lambda d: d["subject_id"] == account_id
+                                and d["reason"] == "password_reset")["data"]
+    assert revoked.get("session_id") is None  # every sign-in of the login
+
+
+def test_a_password_reset_keeps_a_passkey_counting_for_staff(world):  # noqa: F811
+    """Only a fresh second factor adds a passkey that counts for staff: it is a second
+    factor, which a password reset (the email alone) does not touch, as it leaves the app."""
+    w = world
+    email = "hard-admin@a.example.org"
+    admin = w.system.admin(w.school, email)
+    device, passkey_id = _add_passkey(w, admin, {})  # a fresh code: it counts for staff
+    done = _reset(w, email, "a-new-password-44")
+    assert done.json == {"status": "reset", "passkeys_removed": 0}
+    assert _signs_in(w, device) == 200

@@ -289,12 +289,12 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path, offe
       return;
     }
     try {
-      await action(token, password.input.value);
+      const answer = await action(token, password.input.value);
       history.replaceState(null, "", path);
       api.forgetTokens();
       forgetReader();
       await navigate("/sign-in", { replace: true });
-      announce(done);
+      announce(typeof done === "function" ? done(answer) : done);
     } catch (error) {
       const message = error.code === "invalid_token" ? t(USED_LINK) : explainError(error);
       if (error.code === "weak_password") {  // the field's own error, shown there alone
@@ -396,7 +396,10 @@ function resetPasswordScreen() {
     intro: t("Choose a new password for your account. You will be signed out everywhere else."),
     action: (token, password) => api.publicCall("POST", "/api/v1/auth/password-reset/confirm",
                                                 { token, password }),
-    done: t("Your password is changed. Sign in with the new password."),
+    // The passkeys a password could add went with the reset (a thief's among them).
+    done: (answer) => (answer && answer.passkeys_removed
+      ? t("Your password is changed, every device is signed out, and your passkeys are removed in case someone else added one. Sign in with the new password, then add your passkeys again in Account.")
+      : t("Your password is changed. Sign in with the new password.")),
   });
 }
 
