@@ -27,6 +27,9 @@ from .models import (accounts, client_schools, clients, memberships, passkeys,
 
 log = logging.getLogger(__name__)
 ACCEPTED = MembershipStatus.ACCEPTED
+# Why a refresh was refused, in its 401 invalid_grant's `reason`: the sign-in reached
+# its absolute lifetime (PP_SIGN_IN_MAX_DAYS), so the app says so as it signs out.
+SIGN_IN_EXPIRED = "sign_in_expired"
 
 
 class SignInAndTokens:
@@ -35,6 +38,7 @@ class SignInAndTokens:
     keys: KeyRing
     hasher: PasswordHasher
     refresh_lifetime: dt.timedelta
+    sign_in_lifetime: dt.timedelta
     reset_lifetime: dt.timedelta
     address_key: bytes
     clock: Callable[[], dt.datetime]
@@ -110,18 +114,21 @@ class SignInAndTokens:
 
     def _tokens(self, session: Session, account, family_id: str, role: str,
                 otp_at: dt.datetime | None = None, method: str | None = None,
-                passkey_id: str | None = None) -> dict:
+                passkey_id: str | None = None, ends_at: dt.datetime | None = None) -> dict:
         """A refresh token and an access token for the sign-in `family_id`, which passed
         the second factor at `otp_at` (None: not yet, or not needed) and began with
         `method` (None: the password; "passkey": both factors at once), with the passkey
-        `passkey_id` when one began it."""
+        `passkey_id` when one began it. The sign-in ends at `ends_at` however often it
+        is refreshed (None: a new sign-in, PP_SIGN_IN_MAX_DAYS from now); its refresh
+        token expires then at the latest."""
         now = self.clock()
         refresh = domain.new_secret()
+        ends_at = ends_at or now + self.sign_in_lifetime
         session.execute(refresh_tokens.insert().values(
             id=str(uuid.uuid4()), account_id=account.id, family_id=family_id, role=role,
             token_hash=domain.hash_secret(refresh), issued_at=now,
-            expires_at=now + self.refresh_lifetime, otp_at=otp_at, method=method,
-            passkey_id=passkey_id))
+            expires_at=min(now + self.refresh_lifetime, ends_at), otp_at=otp_at,
+            method=method, passkey_id=passkey_id, sign_in_ends_at=ends_at))
         access, lifetime = self._access(session, account.id, family_id, role, otp_at)
         answer = {"access_token": access, "token_type": "Bearer", "expires_in": lifetime,
                   "refresh_token": refresh, "role": role,
@@ -176,13 +183,16 @@ class SignInAndTokens:
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row.rotated_at is not None or row.revoked_at is not None:
             self._sign_out_reused_family(session, row, now)
+        if row.sign_in_ends_at is not None and row.sign_in_ends_at <= now:
+            # The sign-in's absolute lifetime: the person signs in again, and is told why.
+            raise InvalidGrant("sign-in expired", reason=SIGN_IN_EXPIRED)
         if row.expires_at <= now:
             raise InvalidGrant("refresh token expired")
         account, acting = self._still_allowed(session, row, role)
         session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
                         .values(rotated_at=now))
         return self._tokens(session, account, row.family_id, acting, row.otp_at,
-                            row.method, row.passkey_id)
+                            row.method, row.passkey_id, row.sign_in_ends_at)
 
     def _sign_out_reused_family(self, session: Session, row: Any, now: dt.datetime) -> NoReturn:
         """A rotated token used again: stolen or replayed. Revoke the whole family, and the

@@ -1027,6 +1027,14 @@ async function switchRole(role) {
   announce(t("You are using Pupil Progress as {role}.", { role: ROLE_TEXT[role] || role }));
 }
 
+/** What the sign-in screen says when a sign-in has just ended: why, when identity said
+ *  (a sign-in lasts PP_SIGN_IN_MAX_DAYS however often it is refreshed), else `message`. */
+function whyEnded(message) {
+  return api.takeEndReason() === "sign_in_expired"
+    ? t("You have been signed in for as long as a sign-in lasts, so you are signed out to keep your information safe. Please sign in again.")
+    : message;
+}
+
 async function render() {
   const url = new URL(location.href);
   const path = url.pathname.replace(/\/+$/, "") || "/";
@@ -1086,7 +1094,7 @@ async function render() {
       state.afterSignIn = path === "/" ? null : path + url.search;
       history.replaceState(null, "", "/sign-in");
       drawNav("/sign-in");
-      signInScreen(path === "/" ? null : t("Please sign in to continue."));
+      signInScreen(whyEnded(path === "/" ? null : t("Please sign in to continue.")));
       return;
     }
     await signedInRoute(path, url);
@@ -1098,7 +1106,7 @@ async function render() {
       state.afterSignIn = path + url.search;
       history.replaceState(null, "", "/sign-in");
       drawNav("/sign-in");
-      signInScreen(t("Your session has ended. Please sign in again."));
+      signInScreen(whyEnded(t("Your session has ended. Please sign in again.")));
       return;
     }
     if (error.code === "offline" && state.me && ["parent", "student"].includes(state.me.role)) {
