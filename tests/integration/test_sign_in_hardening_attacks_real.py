@@ -130,3 +130,44 @@ def test_a_password_reset_keeps_a_passkey_counting_for_staff(world):  # noqa: F8
     done = _reset(w, email, "a-new-password-44")
     assert done.json == {"status": "reset", "passkeys_removed": 0}
     assert _signs_in(w, device) == 200
+
+
+def test_guessing_the_password_through_a_removal_spends_the_sign_in_budget(world):  # noqa: F811
+    """A stolen token asking to remove a passkey is a password oracle unless it is
+    limited as a sign-in is: after the free typos the pair (login, address) locks, the
+    right password is refused too, and a password sign-in from there as well."""
+    w = world
+    email = "hard5@a.example.org"
+    laptop, _, passkey_id = _parent_with_a_phone(w, "GH5", email)
+    for guess in range(6):
+        wrong = _remove(w, laptop["access_token"], passkey_id, f"guess-number-{guess}")
+        assert wrong.status_code == 401, wrong.json
+    locked = _remove(w, laptop["access_token"], passkey_id, PARENT_PASSWORD)
+    assert locked.status_code == 401 and locked.json["error"]["code"] == "invalid_credentials"
+    assert _passkeys(w, laptop["access_token"]) == [passkey_id]
+    assert w.system.call("identity", "post", "/api/v1/auth/token", json={
+        "grant_type": "password", "email": email, "password": PARENT_PASSWORD}
+    ).status_code == 401
+
+
+def test_a_passkey_begun_before_a_reset_is_not_added_after_it(world):  # noqa: F811
+    """A thief holding the password begins adding a passkey; the owner resets; the thief
+    finishes with the access token that still verifies for a few seconds: refused, and
+    nothing of theirs signs in."""
+    w = world
+    email = "hard6@a.example.org"
+    laptop, _, _ = _parent_with_a_phone(w, "GH6", email)
+    thief = sign_in(w.system, email, PARENT_PASSWORD)
+    begun = w.system.call("identity", "post", "/api/v1/auth/passkeys/registration",
+                          thief["access_token"], {"password": PARENT_PASSWORD})
+    assert begun.status_code == 201, begun.json
+    assert _reset(w, email, "a-new-password-66").json["passkeys_removed"] == 1
+    device = SoftAuthenticator(w.system.settings.passkey_origins[0])
+    late = w.system.call("identity", "post", "/api/v1/auth/passkeys", thief["access_token"], {
+        "challenge_id": begun.json["challenge_id"], "name": "Phone",
+        "credential": device.create(begun.json["options"])})
+    assert late.status_code in (401, 422), late.json  # revoked, or refused as ended
+    assert _signs_in(w, device) == 401
+    fresh = sign_in(w.system, email, "a-new-password-66")
+    assert _passkeys(w, fresh["access_token"]) == []
+    refused_everywhere(w, laptop["access_token"])
