@@ -4,15 +4,21 @@ headless chromium against the embedded system: a sign-in past its absolute lifet
 while a refresh of the old sign-in is still in flight keeps the new sign-in (the newest
 sign-in wins; the tab used to be signed out)."""
 import datetime as dt
+import email
+import email.policy
+import re
 
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from tests import second_factor
-from tests.browser.support import ADMIN_PASSWORD, main_nav, no_script_errors, page_heading
-from tests.browser.test_passkeys import add_passkey, local, sign_out, virtual_authenticator
+from tests.browser.support import (ADMIN_PASSWORD, family_events, main_nav, no_script_errors,
+                                   page_heading)
+from tests.browser.test_passkeys import (PASSWORD, add_passkey, local, sign_in_with_password,
+                                         sign_out, virtual_authenticator)
 from tests.browser.test_second_factor import _age_second_factor
 from tests.passkey_authenticator import SoftAuthenticator
+from tests.support import wait_for
 
 
 def _identity_db(web_system, statement) -> None:
@@ -24,6 +30,56 @@ def _identity_db(web_system, statement) -> None:
             conn.execute(statement)
     finally:
         engine.dispose()
+
+
+def _reset_link(web_system, address: str) -> str | None:
+    """The reset link mailed to `address` (PP_DATA_DIR/mail/*.eml), None while none."""
+    for path in sorted(web_system.mail_dir.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if address not in str(message["To"]):
+            continue
+        for part in message.walk():
+            if part.get_content_type() == "text/plain":
+                found = re.search(r"(\S+/reset-password\?token=\S+)", part.get_content())
+                if found:
+                    return found.group(1)
+    return None
+
+
+def test_a_reset_says_the_passkeys_went_and_they_sign_nobody_in(web_system, open_page):
+    """Removing a passkey asks for the password, as adding one does. A parent who fears
+    someone got in resets the password: the confirmation says every device is signed out
+    and the passkeys removed, to add again; the one the browser holds signs nobody in."""
+    school = web_system.create_school()
+    family = family_events(children=1)
+    web_system.push(school, family.events)
+    web_system.activate(family.parent_email, PASSWORD)
+    page = open_page(name="reset")
+    virtual_authenticator(page)
+    page.goto(local(web_system))
+    sign_in_with_password(page, family.parent_email, PASSWORD)
+    expect(page_heading(page)).to_have_text("Your children")
+    section = add_passkey(page, "My laptop", PASSWORD)
+    # Removing it asks for the password as adding did (this sign-in is the password's).
+    section.get_by_role("button", name="Remove passkey My laptop").click()
+    expect(section.get_by_label("Your password")).to_have_attribute("aria-invalid", "true")
+    expect(section).to_contain_text("Enter your password to remove a passkey.")
+    expect(section.get_by_role("list", name="Your passkeys")).to_contain_text("My laptop")
+    sign_out(page)
+
+    assert web_system.call("post", "/api/v1/auth/password-reset",
+                           json={"email": family.parent_email}).status_code == 202
+    link = wait_for(lambda: _reset_link(web_system, family.parent_email), timeout=60,
+                    interval=0.1, message="the reset mail")
+    page.goto(local(web_system, "/reset-password?" + link.split("?", 1)[1]))
+    page.get_by_label("Choose a password").fill("a-new-parent-password-2")
+    page.get_by_label("Repeat the password").fill("a-new-parent-password-2")
+    page.get_by_role("button", name="Set the password").click()
+    expect(page_heading(page)).to_have_text("Sign in")
+    expect(page.get_by_role("status")).to_contain_text("your passkeys are removed")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_text("This passkey could not sign you in")).to_be_visible()
+    no_script_errors(page)
 
 
 def test_a_sign_in_past_its_lifetime_signs_out_saying_why(web_system, open_page):
