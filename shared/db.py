@@ -358,12 +358,56 @@ def insert_unless_present(session: Session, table: sa.Table,
     """`INSERT … ON CONFLICT (conflict_columns) DO NOTHING` (PostgreSQL and SQLite) of a
     row or of many: the same statements whether or not a row is there, so neither the
     work nor its timing tells."""
-    rows = values if isinstance(values, list) else [values]
+    insert_many(session, table, values if isinstance(values, list) else [values],
+                conflict_columns)
+
+
+def insert_many(session: Session, table: sa.Table, rows: list[dict[str, Any]],
+                conflict_columns: tuple[str, ...] = ()) -> None:
+    """Rows of one table (each with the same columns) in one statement, with ON CONFLICT
+    (conflict_columns) DO NOTHING if given. On PostgreSQL `INSERT … SELECT … FROM
+    unnest(…)`, an array parameter a column: a batch's rows are one statement to send,
+    plan and run, where an executemany is one each (issue 27: a roster's accounts,
+    memberships, invitations, outbox rows…). Elsewhere an executemany."""
     if not rows:
         return
-    insert = _insert_of(session.get_bind().dialect.name)
-    session.execute(insert(table).on_conflict_do_nothing(
-        index_elements=[table.c[c] for c in conflict_columns]), rows)
+    dialect = session.get_bind().dialect.name
+    insert = _insert_of(dialect)(table)
+    if dialect == "postgresql":
+        columns = _columns_of(table, rows)
+        given = sa.func.unnest(*(
+            sa.bindparam(f"col{n}", values, type_=sa.ARRAY(_element_type(table.c[name])))
+            for n, (name, values) in enumerate(columns.items()))
+        ).table_valued(*columns, with_ordinality="ord").render_derived()
+        insert = insert.from_select(list(columns), sa.select(
+            *(given.c[name] for name in columns)).order_by(given.c.ord))
+    if conflict_columns:
+        insert = insert.on_conflict_do_nothing(
+            index_elements=[table.c[c] for c in conflict_columns])
+    session.execute(insert, None if dialect == "postgresql" else rows)
+
+
+def _columns_of(table: sa.Table, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The rows as a list of values a column; a column's scalar default for the rows
+    without it (an executemany applies it; INSERT … SELECT would not)."""
+    values = {name: [row[name] for row in rows] for name in rows[0]}
+    for column in table.columns:
+        default = column.default
+        if column.name in values or default is None:
+            continue
+        if not (isinstance(default, sa.ColumnDefault) and default.is_scalar):
+            raise ValueError(f"{table.name}.{column.name}: give its value")
+        values[column.name] = [default.arg] * len(rows)
+    return values
+
+
+def _element_type(column: sa.Column[Any]) -> sa.types.TypeEngine[Any]:
+    """The type an array of the column's values is sent as: text without a length for a
+    string (an explicit cast to VARCHAR(n) would cut a longer value short; the insert's
+    own assignment refuses it, as an executemany's does)."""
+    if isinstance(column.type, sa.String) and not isinstance(column.type, sa.Enum):
+        return sa.Text()
+    return column.type
 
 
 def advisory_lock(session: Session, key: str) -> None:
