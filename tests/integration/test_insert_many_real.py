@@ -1,5 +1,5 @@
 """shared.db.insert_many on PostgreSQL (issue 27): a batch's rows of a table go in as one
-statement with an array parameter a column (INSERT … SELECT … FROM unnest), not as an
+statement with one JSON parameter (INSERT … SELECT … FROM json_to_recordset), not as an
 executemany of a statement each, and leave what the executemany left: the rows in their
 order, a column's scalar default, ON CONFLICT DO NOTHING, and a value too long for its
 column refused rather than cut short."""
@@ -44,13 +44,13 @@ def sent(engine) -> list[tuple[str, bool]]:
 
 
 def test_rows_go_in_as_one_statement_in_their_order_with_defaults(engine):
-    rows = [{"key": f"k{n:03d}", "note": None if n % 2 else f"n{n}", "at": AT}
+    rows = [{"key": f"k{n:03d}", "note": None if n % 2 else f'{{"n": {n}}} \\ é', "at": AT}
             for n in reversed(range(300))]
     log = sent(engine)
     with sa.orm.Session(engine) as session, session.begin():
         insert_many(session, things, rows)
     assert [executemany for _, executemany in log] == [False]
-    assert "unnest" in log[0][0]
+    assert "json_to_recordset" in log[0][0]
     with engine.connect() as conn:
         stored = conn.execute(sa.select(things.c.key, things.c.note, things.c.attempts,
                                         things.c.at).order_by(things.c.seq)).all()
@@ -83,3 +83,8 @@ def test_a_column_whose_default_is_computed_must_be_given(engine):
     table.create(engine)
     with pytest.raises(ValueError), sa.orm.Session(engine) as session, session.begin():
         insert_many(session, table, [{"id": 1}])
+
+
+def test_a_moment_without_its_zone_is_refused(engine):
+    with pytest.raises(ValueError), sa.orm.Session(engine) as session, session.begin():
+        insert_many(session, things, [{"key": "k", "at": AT.replace(tzinfo=None)}])
