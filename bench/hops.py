@@ -6,11 +6,15 @@ created_at, sent: sent_at) and inbox rows (applied: applied_at, when the consume
 began), each as first and last, in seconds after that moment, with the rounds they took
 (distinct moments: transactions writing, relay rounds sending, consumer batches applying).
 Rows read by the order of their first time: the hop chain (ingest -> relay -> identity ->
-relay -> notifications…) reads from top to bottom.
+relay -> notifications…) reads from top to bottom. Beside it, the CPU seconds each of
+the stack's processes (with its children) spent meanwhile: on a machine others share, wall
+time says little about a hop's own cost.
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 
 from bench.stack_world import World
 from shared.config import SERVICES
@@ -69,3 +73,40 @@ def hop_table(world: World, start: dt.datetime, done: float | None = None) -> st
                                 for i, (cell, w) in enumerate(zip(row, widths)))
                       for row in [head, *rows])
     return text + (f"\nall applied (as the bench saw it): {done:.3f} s" if done else "")
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User and system CPU seconds of each named process with its descendants."""
+    children, tick = _children(), os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in pids.items():
+        total, todo = 0, [pid]
+        while todo:
+            current = todo.pop()
+            todo += children.get(current, [])
+            try:
+                fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        out[name] = total / tick
+    return out
+
+
+def cpu_table(before: dict[str, float], after: dict[str, float]) -> str:
+    """The CPU seconds each process spent between two cpu_seconds() readings."""
+    spent = sorted(((after[n] - before.get(n, 0.0), n) for n in after), reverse=True)
+    return "\n".join(f"{name:<28}{seconds:7.2f} s CPU" for seconds, name in spent if seconds)

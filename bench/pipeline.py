@@ -39,7 +39,7 @@ import uuid
 import sqlalchemy as sa
 
 from bench.common import Figure, table, temporary_database
-from bench.hops import hop_table
+from bench.hops import cpu_seconds, cpu_table, hop_table
 from bench.ingest import term
 from bench.stack_world import BATCH, Embedded, Stack, classes_and_marks, rss_mb
 from bench.stack_world import students as some_students
@@ -175,6 +175,8 @@ class TermRun:
         print(f"pipeline: onboarding a {self.count:,}-student school ({len(roster):,} "
               "records)", flush=True)
         self.roster = len(roster)
+        pids = self.stack.processes()
+        cpu = cpu_seconds(pids)
         started, since = time.perf_counter(), dt.datetime.now(dt.UTC)
         self.stack.push(self.system, roster, self.stack.client("127.0.0.254"))
         # Checked as closely as the term's tail: onboarding now takes seconds.
@@ -182,6 +184,7 @@ class TermRun:
             projections(self.school, self.count, results=False), every=0.2) - started
         if self.hops:
             print(hop_table(self.stack, since, self.onboarding), flush=True)
+            print(cpu_table(cpu, cpu_seconds(pids)), flush=True)
 
     def push_term(self, events: list[dict]) -> None:
         print(f"pipeline: pushing a {self.count:,}-student term ({len(events):,} records)",

@@ -351,6 +351,10 @@ class Stack(World):
                 total += ready
         return total
 
+    def processes(self) -> dict[str, int]:
+        """Every process the stack started (web, worker, nginx…) by pid-file name."""
+        return {p.stem: int(p.read_text()) for p in sorted((self.dir / "pids").glob("*.pid"))}
+
     def workers(self) -> dict[str, int]:
         """Worker process ids by pid-file name (reports-worker, reports-worker-2, …)."""
         return {p.stem: int(p.read_text())
