@@ -107,6 +107,11 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
 
 
 def cpu_table(before: dict[str, float], after: dict[str, float]) -> str:
-    """The CPU seconds each process spent between two cpu_seconds() readings."""
-    spent = sorted(((after[n] - before.get(n, 0.0), n) for n in after), reverse=True)
-    return "\n".join(f"{name:<28}{seconds:7.2f} s CPU" for seconds, name in spent if seconds)
+    """The CPU seconds each process spent between two cpu_seconds() readings, the
+    database server's processes summed by database."""
+    spent: dict[str, float] = {}
+    for name, seconds in after.items():
+        group = " ".join(name.split()[:2]) if name.startswith("postgres ") else name
+        spent[group] = spent.get(group, 0.0) + seconds - before.get(name, 0.0)
+    return "\n".join(f"{name:<28}{seconds:7.2f} s CPU" for name, seconds
+                     in sorted(spent.items(), key=lambda kv: -kv[1]) if seconds >= 0.01)

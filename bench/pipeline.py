@@ -175,7 +175,7 @@ class TermRun:
         print(f"pipeline: onboarding a {self.count:,}-student school ({len(roster):,} "
               "records)", flush=True)
         self.roster = len(roster)
-        pids = self.stack.processes()
+        pids = {**self.stack.processes(), **self.stack.database_backends()}
         cpu = cpu_seconds(pids)
         started, since = time.perf_counter(), dt.datetime.now(dt.UTC)
         self.stack.push(self.system, roster, self.stack.client("127.0.0.254"))
@@ -184,6 +184,7 @@ class TermRun:
             projections(self.school, self.count, results=False), every=0.2) - started
         if self.hops:
             print(hop_table(self.stack, since, self.onboarding), flush=True)
+            pids.update(self.stack.database_backends())  # and those connected since
             print(cpu_table(cpu, cpu_seconds(pids)), flush=True)
 
     def push_term(self, events: list[dict]) -> None:
