@@ -25,17 +25,29 @@ let renderer = async () => {};
 
 // --- messages ------------------------------------------------------------------------------
 
+/** Says `text` in a live region, at once: in the same task as the screen it goes with, so
+ *  both are drawn in the same frame. A message put in later (it was, 50 ms later) pushes the
+ *  screen down under a finger already on its way: the tap lands on what was above (the
+ *  "Reports for <child>" link right after signing in). The same text again is a fresh node a
+ *  moment later, put in without emptying the region (an empty one takes no room), so it is
+ *  read twice and nothing moves. */
+function say(region, other, text) {
+  other.textContent = "";
+  if (region.textContent !== text) {
+    region.textContent = text;
+    return;
+  }
+  window.setTimeout(() => {
+    if (region.textContent === text) region.replaceChildren(document.createTextNode(text));
+  }, 50);
+}
+
 export function announce(text) {
-  alertRegion.textContent = "";
-  statusRegion.textContent = "";
-  // A fresh node each time, so the same message twice is read twice.
-  window.setTimeout(() => { statusRegion.textContent = text; }, 50);
+  say(statusRegion, alertRegion, text);
 }
 
 export function announceError(text) {
-  statusRegion.textContent = "";
-  alertRegion.textContent = "";
-  window.setTimeout(() => { alertRegion.textContent = text; }, 50);
+  say(alertRegion, statusRegion, text);
 }
 
 export function clearMessages() {
