@@ -534,16 +534,16 @@ async function childrenScreen() {
   await Promise.all(links.filter((l) => l.status === "verified").map(async (l) => {
     l.progress = await loadProgress(l.student.id).catch(() => null);
   }));
-  const list = h("div", { class: "cards" });
-  // A child's state changed: its form is gone, so the focus goes to its heading.
+  // A child's state changed: only its card is drawn again (the others, and what was typed
+  // in them, stay as they are); its form is gone, so the focus goes to its heading.
   const redraw = (changed) => {
-    list.replaceChildren(...links.map((link) => childSection(link, redraw)));
-    if (changed) {
-      const section = [...list.children].find((el) => el.dataset.link === changed.id);
-      if (section) section.querySelector("h2").focus();
-    }
+    const old = [...list.children].find((el) => el.dataset.link === changed.id);
+    if (!old) return;
+    const section = childSection(changed, redraw);
+    old.replaceWith(section);
+    section.querySelector("h2").focus();
   };
-  redraw();
+  const list = h("div", { class: "cards" }, links.map((link) => childSection(link, redraw)));
   show(t("Your children"),
     links.length
       ? h("p", {}, t("These are the children your school has linked to you. Confirm each one with their date of birth to see their reports."))
