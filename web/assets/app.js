@@ -13,8 +13,9 @@ import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
-         formatDateTime, loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, saveDownload,
-         selectField, SERVICE_TEXT, session, setRenderer, show, sleep, summary, table } from "./ui.js";
+         formatDateTime, leaveMessages, loaded, loading, lockedLead, navigate, notFound, plural,
+         PROGRESS_TEXT, saveDownload, selectField, SERVICE_TEXT, session, setRenderer, show, sleep,
+         summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
@@ -65,7 +66,7 @@ document.addEventListener("click", (event) => {
   if (url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
   if (link.getAttribute("href").startsWith("#")) return;
   event.preventDefault();
-  clearMessages();
+  leaveMessages();
   navigate(url.pathname + url.search);
 });
 
@@ -108,6 +109,19 @@ function withAccount(items) {
   const last = items.length - 1;
   return items[last] && items[last][1] === "/sign-out"
     ? [...items.slice(0, last), [t("Account"), "/account"], items[last]] : items;
+}
+
+/** The address's path, without a trailing slash. */
+function currentPath() {
+  return location.pathname.replace(/\/+$/, "") || "/";
+}
+
+/** Drawn with each screen (ui.js show()), not before it: the navigation of the state signed
+ *  into changes the header's height, which moved the screen being left while the next one
+ *  loaded. */
+function drawSurroundings() {
+  drawNav(currentPath());
+  drawFooter();
 }
 
 function drawNav(path) {
@@ -427,7 +441,6 @@ async function signOutScreen(why = null) {
   state.links = null;
   state.childId = null;
   history.replaceState(null, "", "/sign-in");
-  drawNav("/sign-in");
   signInScreen();
   announce(why || t("You are signed out."));  // said once, in the status box
 }
@@ -1026,7 +1039,7 @@ async function switchRole(role) {
 
 async function render() {
   const url = new URL(location.href);
-  const path = url.pathname.replace(/\/+$/, "") || "/";
+  const path = currentPath();
   loading();
   try {
     if (path === "/sign-out") {
@@ -1039,7 +1052,6 @@ async function render() {
       return;
     }
     if (path === "/second-factor" && needsSecondFactor()) {
-      drawNav(path);
       await secondFactorRoute();
       return;
     }
@@ -1064,7 +1076,6 @@ async function render() {
           // A reload between the password and the code: the code is still to give.
           state.afterSignIn = ["/", "/second-factor"].includes(path) ? null : path + url.search;
           history.replaceState(null, "", "/second-factor");
-          drawNav("/second-factor");
           await secondFactorRoute();
           return;
         } else {
@@ -1073,8 +1084,6 @@ async function render() {
         }
       }
     }
-    drawNav(path);
-    drawFooter();
     if (PUBLIC[path] && !(state.me && path === "/sign-in")) {
       await PUBLIC[path](url);
       return;
@@ -1082,7 +1091,6 @@ async function render() {
     if (!state.me) {
       state.afterSignIn = path === "/" ? null : path + url.search;
       history.replaceState(null, "", "/sign-in");
-      drawNav("/sign-in");
       signInScreen(path === "/" ? null : t("Please sign in to continue."));
       return;
     }
@@ -1094,7 +1102,6 @@ async function render() {
       await offline.forgetAll(); // the sign-in has ended: so have its copies
       state.afterSignIn = path + url.search;
       history.replaceState(null, "", "/sign-in");
-      drawNav("/sign-in");
       signInScreen(t("Your session has ended. Please sign in again."));
       return;
     }
@@ -1188,7 +1195,7 @@ document.querySelectorAll("[data-language]").forEach((option) => {
   option.addEventListener("click", () => switchLanguage(option.dataset.language));
 });
 
-setRenderer(render);
+setRenderer(render, drawSurroundings);
 offline.registerServiceWorker();
 await useLanguage(preferredLanguage()).catch(() => useLanguage("en")).catch(() => null);
 drawPageWords();
