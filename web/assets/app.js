@@ -303,12 +303,12 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path, offe
       return;
     }
     try {
-      await action(token, password.input.value);
+      const answer = await action(token, password.input.value);
       history.replaceState(null, "", path);
       api.forgetTokens();
       forgetReader();
       await navigate("/sign-in", { replace: true });
-      announce(done);
+      announce(typeof done === "function" ? done(answer) : done);
     } catch (error) {
       const message = error.code === "invalid_token" ? t(USED_LINK) : explainError(error);
       if (error.code === "weak_password") {  // the field's own error, shown there alone
@@ -410,7 +410,10 @@ function resetPasswordScreen() {
     intro: t("Choose a new password for your account. You will be signed out everywhere else."),
     action: (token, password) => api.publicCall("POST", "/api/v1/auth/password-reset/confirm",
                                                 { token, password }),
-    done: t("Your password is changed. Sign in with the new password."),
+    // The passkeys a password could add went with the reset (a thief's among them).
+    done: (answer) => (answer && answer.passkeys_removed
+      ? t("Your password is changed, every device is signed out, and your passkeys are removed in case someone else added one. Sign in with the new password, then add your passkeys again in Account.")
+      : t("Your password is changed. Sign in with the new password.")),
   });
 }
 
@@ -1037,6 +1040,14 @@ async function switchRole(role) {
   announce(t("You are using Pupil Progress as {role}.", { role: ROLE_TEXT[role] || role }));
 }
 
+/** What the sign-in screen says when a sign-in has just ended: why, when identity said
+ *  (a sign-in lasts PP_SIGN_IN_MAX_DAYS however often it is refreshed), else `message`. */
+function whyEnded(message) {
+  return api.takeEndReason() === "sign_in_expired"
+    ? t("You have been signed in for as long as a sign-in lasts, so you are signed out to keep your information safe. Please sign in again.")
+    : message;
+}
+
 async function render() {
   const url = new URL(location.href);
   const path = currentPath();
@@ -1091,7 +1102,7 @@ async function render() {
     if (!state.me) {
       state.afterSignIn = path === "/" ? null : path + url.search;
       history.replaceState(null, "", "/sign-in");
-      signInScreen(path === "/" ? null : t("Please sign in to continue."));
+      signInScreen(whyEnded(path === "/" ? null : t("Please sign in to continue.")));
       return;
     }
     await signedInRoute(path, url);
@@ -1102,7 +1113,7 @@ async function render() {
       await offline.forgetAll(); // the sign-in has ended: so have its copies
       state.afterSignIn = path + url.search;
       history.replaceState(null, "", "/sign-in");
-      signInScreen(t("Your session has ended. Please sign in again."));
+      signInScreen(whyEnded(t("Your session has ended. Please sign in again.")));
       return;
     }
     if (error.code === "offline" && state.me && ["parent", "student"].includes(state.me.role)) {
