@@ -183,7 +183,8 @@ function signInScreen(message) {
   const email = field({ label: t("Email"), type: "email", name: "email", autocomplete: "username" });
   const password = field({ label: t("Password"), type: "password", name: "password",
                            autocomplete: "current-password" });
-  const problem = h("p", { class: "form-error", hidden: true });
+  // A sign-in that failed is said once, here (its own alert), not in the page's alert box too.
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     email.setError(null);
@@ -204,7 +205,6 @@ function signInScreen(message) {
     } catch (error) {
       problem.textContent = explainError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
       password.input.value = "";
       password.input.focus();
     }
@@ -234,7 +234,6 @@ function passkeySignIn(problem) {
     } catch (error) {
       problem.textContent = explainPasskeyError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
     } finally {
       trigger.disabled = false;
     }
