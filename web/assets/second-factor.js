@@ -28,8 +28,8 @@ function passkeyOnlyScreen() {
     h("p", {}, h("a", { href: "/sign-out", class: "button" }, t("Sign out"))));
 }
 
+/** Where a refused code or passkey is said: once, its own alert (not the page's alert box too). */
 function problemLine() {
-  // Said once, here (issue 24): its own alert, read out as it appears, also in the dialog.
   return h("p", { class: "form-error", role: "alert", hidden: true });
 }
 
