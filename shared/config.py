@@ -111,6 +111,9 @@ class Settings:
     # A retired signing key stays published this long, so tokens it signed still verify.
     key_overlap_seconds: int = 1800
     refresh_token_days: int = 30
+    # A sign-in (a refresh-token family) ends this long after it began, however often
+    # it is refreshed: then the person signs in again.
+    sign_in_max_days: int = 90
     invitation_days: int = 7
     removed_student_retention_days: int = 365
     # The erasure ledger's database (shared/erasure_ledger.py; dsar writes it): apart from
@@ -241,7 +244,8 @@ def _token_settings(env: Mapping[str, str]) -> dict[str, Any]:
         jwks_url=env.get("PP_JWKS_URL") or None,
         access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900),
         key_overlap_seconds=_int(env, "PP_JWT_KEY_OVERLAP_SECONDS", 1800),
-        refresh_token_days=_int(env, "PP_REFRESH_TOKEN_DAYS", 30))
+        refresh_token_days=_int(env, "PP_REFRESH_TOKEN_DAYS", 30),
+        sign_in_max_days=_int(env, "PP_SIGN_IN_MAX_DAYS", 90))
 
 
 # The data map: every service that declares personal data answers every rights event.

@@ -165,6 +165,10 @@ class ErrorDetailSchema(Schema):
         "`wrong_date_of_birth`)."})
     retry_after = ma_fields.Integer(metadata={
         "description": "Seconds to wait before trying again (429, as Retry-After)."})
+    reason = ma_fields.String(metadata={
+        "description": "Why a refresh was refused (401 `invalid_grant`): "
+        "`sign_in_expired`, the sign-in reached its absolute lifetime "
+        "(PP_SIGN_IN_MAX_DAYS): sign in again."})
 
 
 class ErrorSchema(Schema):

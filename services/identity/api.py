@@ -160,14 +160,17 @@ def request_reset(body):
 @public
 @operation("confirmPasswordReset")
 @auth.arguments(schemas.ResetConfirm)
-@auth.alt_response(200, success=True, schema=schemas.StatusOut,
+@auth.alt_response(200, success=True, schema=schemas.ResetDone,
                    description="The password set (`reset`)")
 def confirm_reset(body):
     """Set a new password with a reset token.
 
-    Set a new password with the reset token; signs out every session."""
-    run(lambda s: identity().reset_password(s, body["token"], body["password"]))
-    return jsonify({"status": "reset"})
+    Set a new password with the reset token; signs out every session (and their access
+    tokens on every service), and removes the login's passkeys but those that count for
+    staff (a thief's among them): `passkeys_removed` says how many, so the person is told
+    to add theirs again."""
+    done = run(lambda s: identity().reset_password(s, body["token"], body["password"]))
+    return jsonify({"status": "reset", **done})
 
 
 def client_address() -> str:

@@ -33,6 +33,7 @@ def build(ctx: ServiceContext) -> UseCases:
         hasher=domain.password_hasher(),
         invitation_lifetime=dt.timedelta(days=settings.invitation_days),
         refresh_lifetime=dt.timedelta(days=settings.refresh_token_days),
+        sign_in_lifetime=dt.timedelta(days=settings.sign_in_max_days),
         address_key=secret.address_key,
         ledger=ledger_from_url(settings.erasure_ledger_url),
         relying_party=RelyingParty(settings.passkey_rp_id, settings.passkey_origins)))

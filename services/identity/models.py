@@ -138,6 +138,9 @@ refresh_tokens = sa.Table(
     # The passkey that began the sign-in (NULL: a password): removing the passkey ends
     # every sign-in it began (a lost phone's), the one removing it too.
     sa.Column("passkey_id", Id, nullable=True),
+    # When the sign-in ends however often it is refreshed (its first token's issue plus
+    # PP_SIGN_IN_MAX_DAYS), kept through refreshes; NULL: begun before migration 0020.
+    sa.Column("sign_in_ends_at", UtcDateTime, nullable=True),
 )
 
 # A login's TOTP second factor (RFC 6238): its key sealed with identity's secret

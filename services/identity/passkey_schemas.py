@@ -175,6 +175,11 @@ class PasskeyBegin(Schema):
                                   "given within 15 minutes."))
 
 
+class PasskeyRemoval(PasskeyBegin):
+    """The login's password, asked again before removing a passkey, as before adding one
+    (not needed within 15 minutes of passing a second factor)."""
+
+
 class PasskeyRegister(Schema):
     challenge_id = fields.UUID(required=True, **_d("From the registration's begin."))
     name = SafeString(required=True, validate=validate.Length(min=1, max=60),

@@ -26,7 +26,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock
+from shared.db import advisory_lock, among
 from shared.errors import StepUpRequired
 
 from . import domain
@@ -36,7 +36,7 @@ from .models import accounts, passkey_challenges, passkeys, refresh_tokens
 from .sign_in import _acting_role, roles_of_method
 
 log = logging.getLogger(__name__)
-REGISTER, SIGN_IN = rules.Ceremony
+REGISTER, SIGN_IN = rules.Ceremony.REGISTER, rules.Ceremony.SIGN_IN
 
 
 class Passkeys:
@@ -58,11 +58,7 @@ class Passkeys:
             accounts.c.id == account_id)).first()
         if account is None:
             raise Unknown("no such account")
-        self._staff_step_up(session, account, recent_factor)
-        if password:
-            self._confirm_password(session, account, password, address)
-        elif not recent_factor:
-            raise rules.ReauthenticationRequired()
+        self._proof_of_presence(session, account, password, address, recent_factor)
         email = account.email
         existing = list(session.execute(sa.select(passkeys.c.credential_id).where(
             passkeys.c.account_id == account_id)).scalars())
@@ -71,6 +67,17 @@ class Passkeys:
         challenge_id, challenge = self._new_challenge(session, REGISTER, account_id)
         return {"challenge_id": challenge_id, "options": rules.registration_options(
             self.relying_party, challenge, account_id, email, existing)}
+
+    def _proof_of_presence(self, session: Session, account, password: str | None,
+                           address: str, recent_factor: bool) -> None:
+        """What adding or removing a passkey asks of the person: staff, a second factor
+        within 15 minutes (StepUpRequired); anyone else, the password (InvalidCredentials
+        if wrong) unless `recent_factor` (ReauthenticationRequired)."""
+        self._staff_step_up(session, account, recent_factor)
+        if password:
+            self._confirm_password(session, account, password, address)
+        elif not recent_factor:
+            raise rules.ReauthenticationRequired()
 
     def _confirm_password(self, session: Session, account, password: str,
                           address: str) -> None:
@@ -128,24 +135,28 @@ class Passkeys:
         return [_shown(r._asdict()) for r in rows]
 
     def remove_passkey(self, session: Session, account_id: str, passkey_id: str,
+                       password: str | None, address: str,
                        recent_factor: bool = False) -> None:
         """The passkey goes, with the passkeys added while signed in with it (and theirs):
         none signs anybody in from now on, and every sign-in they began ends (a lost
         phone's, and a thief's who added a passkey with it before the owner could act),
         the one removing it too: from here a thief holding the phone's sign-in looks like
         its owner, and a sign-in kept past its passkey could be ended by nothing but a
-        password reset. Another login's: 404. A staff login's, as when adding:
-        `recent_factor` (else a passkey-only admin's password alone, acting as their
-        parent role, would remove it and enrol an app)."""
+        password reset. Who is there is asked again, as when adding (a token alone, maybe
+        a stolen one, must not sign out every device the passkey signed in): the password
+        unless `recent_factor`; a staff login's, `recent_factor` (else a passkey-only
+        admin's password alone, acting as their parent role, would remove it and enrol an
+        app). Then another login's: 404."""
         self._lock_account(session, account_id)
-        self._staff_step_up(session, self._account(session, account_id), recent_factor)
+        self._proof_of_presence(session, self._account(session, account_id), password,
+                                address, recent_factor)
         gone = session.execute(passkeys.delete().where(
             passkeys.c.id == passkey_id, passkeys.c.account_id == account_id)).rowcount
         if not gone:
             raise rules.PasskeyUnknown()
         removed = self._added_with(session, account_id, passkey_id)
         session.execute(passkeys.delete().where(
-            passkeys.c.id.in_(removed[1:]), passkeys.c.account_id == account_id))
+            among(passkeys.c.id, removed[1:]), passkeys.c.account_id == account_id))
         log.info("passkey removed account_id=%s passkey_id=%s with_added=%d", account_id,
                  passkey_id, len(removed) - 1)
         self._end_sign_ins_of(session, account_id, removed)
@@ -157,7 +168,7 @@ class Passkeys:
         while newest:
             added = session.execute(sa.select(passkeys.c.id).where(
                 passkeys.c.account_id == account_id,
-                passkeys.c.added_by.in_(newest))).scalars().all()
+                among(passkeys.c.added_by, newest))).scalars().all()
             newest = [p for p in added if p not in found]
             found += newest
         return found
@@ -186,7 +197,7 @@ class Passkeys:
         tokens on every service (TokensRevoked by sign-in, as a sign-out)."""
         ended = session.execute(refresh_tokens.update().where(
             refresh_tokens.c.account_id == account_id,
-            refresh_tokens.c.passkey_id.in_(passkey_ids),
+            among(refresh_tokens.c.passkey_id, passkey_ids),
             refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=self.clock())
             .returning(refresh_tokens.c.family_id)).scalars().all()
         for family_id in sorted(set(ended)):

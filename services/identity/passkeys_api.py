@@ -90,14 +90,19 @@ def register_passkey(body):
 
 @passkeys.route("/auth/passkeys/<uuid:passkey_id>", methods=["DELETE"])
 @require(*EVERYONE)
+@answers(429)
+@passkeys.arguments(ps.PasskeyRemoval)
 @passkeys.alt_response(204, success=True, description="The passkey removed")
-def remove_passkey(passkey_id):
+def remove_passkey(body, passkey_id):
     """Remove a passkey.
 
     Remove one of the signed-in login's passkeys: it signs nobody in from now on
-    (another login's: 404). A login holding a staff or operator role, whatever role the
-    token acts in, needs the second factor passed within 15 minutes (401
-    step_up_required): for it a passkey is both factors. The passkeys added while signed
+    (another login's: 404). Who is there is asked again, as when adding one: a login
+    holding a staff or operator role, whatever role the token acts in, needs the second
+    factor passed within 15 minutes (401 step_up_required): for it a passkey is both
+    factors; anyone else gives `password` (wrong: 401 invalid_credentials, limited as a
+    sign-in) unless the sign-in passed a passkey within the last 15 minutes (else 401
+    reauthentication_required). The passkeys added while signed
     in with it go too (a thief's, added with a lost phone's sign-in), and every sign-in
     they began ends (its refresh and access tokens stop on every service), the one
     asking too if one of them began it: the holder of a stolen phone's sign-in must not
@@ -105,7 +110,8 @@ def remove_passkey(passkey_id):
     principal = current_principal()
     recent = recent_second_factor(principal)
     run(lambda s: identity().remove_passkey(s, principal.account_id, str(passkey_id),
-                                            recent))
+                                            body.get("password"), client_address(), recent),
+        commit_on=(domain.InvalidCredentials,))
     return "", 204
 
 

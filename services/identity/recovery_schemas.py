@@ -46,8 +46,11 @@ class StaffFactor(Schema):
     enrolled_at = fields.DateTime(allow_none=True, metadata={
         "description": "When the authenticator app was confirmed"})
     passkeys = fields.Integer(required=True, metadata={
-        "description": "How many passkeys the login has (for staff a passkey is both "
-                       "factors: a login with one has a second factor to reset)"})
+        "description": "How many of the login's passkeys count for staff (added as staff "
+                       "with a fresh second factor; for staff such a passkey is both "
+                       "factors: a login with one has a second factor to reset). One "
+                       "added while the login was only a parent's is not counted: it "
+                       "signs in to the parent role alone"})
 
 
 class StaffFactorList(Schema):

@@ -418,6 +418,13 @@ class StatusOut(Schema):
     status = fields.String(required=True, metadata={"description": "What was done"})
 
 
+class ResetDone(StatusOut):
+    """A password reset done: `reset`, and the passkeys it removed."""
+    passkeys_removed = fields.Integer(required=True, metadata={
+        "description": "How many of the login's passkeys the reset removed: all but those "
+                       "that count for staff (added with a fresh second factor)."})
+
+
 class JwkOut(Schema):
     """One public key (RFC 8037: an Ed25519 key)."""
     kty = fields.String(required=True, metadata={"description": "`OKP`."})

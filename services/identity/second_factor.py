@@ -237,11 +237,14 @@ class SecondFactor:
 
     def _factors_of(self, session: Session, account_id, name, joined, *where) -> list[dict]:
         """Of the logins `where` picks (from `joined`, with accounts in it), by name: the
-        state of the authenticator app and the number of passkeys (for staff a passkey is
-        both factors)."""
+        state of the authenticator app and the number of passkeys that count for staff
+        (both factors: `staff_grade`, as a staff sign-in counts them). One added while
+        the login was only a parent's signs in as its parent alone: shown as a second
+        factor, the admins would take a planted passkey for one."""
         f, p = second_factors, passkeys
         count = (sa.select(sa.func.count()).select_from(p)
-                 .where(p.c.account_id == account_id).scalar_subquery())
+                 .where(p.c.account_id == account_id, p.c.staff_grade.is_(True))
+                 .scalar_subquery())
         rows = session.execute(
             sa.select(account_id.label("account_id"), name.label("name"), accounts.c.email,
                       f.c.confirmed_at, f.c.created_at, count.label("passkeys"))

@@ -47,6 +47,7 @@ class Identity(SchoolsAndClients, SchoolRecords, AccountsAndInvitations, SignInA
     refresh_lifetime: dt.timedelta
     address_key: bytes  # keys the stored hashes of client addresses (secret.py)
     reset_lifetime: dt.timedelta = dt.timedelta(hours=1)
+    sign_in_lifetime: dt.timedelta = dt.timedelta(days=90)  # PP_SIGN_IN_MAX_DAYS
     throttle: domain.ThrottlePolicy = domain.ThrottlePolicy()
     clock: Callable[[], dt.datetime] = utcnow
     password_checks: int = 0  # argon2 verifications done (tests, metrics)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock
+from shared.db import advisory_lock, among
 from shared.messaging.outbox import Outbox
 
 from . import domain
@@ -21,11 +21,15 @@ from .domain import (AccountKind, AccountStatus, InvalidClient, InvalidCredentia
                      MembershipStatus, SchoolStatus, TokenUnusable, Unknown)
 from .keys import KeyRing
 from .passkey_rules import METHOD as PASSKEY, NOT_STAFF_METHOD, PASSKEY_AMR
-from .models import (accounts, client_schools, clients, memberships, password_resets,
-                     refresh_tokens, reset_requests, schools, sign_in_failures)
+from .models import (accounts, client_schools, clients, memberships, passkeys,
+                     password_resets, refresh_tokens, reset_requests, schools,
+                     sign_in_failures)
 
 log = logging.getLogger(__name__)
 ACCEPTED = MembershipStatus.ACCEPTED
+# Why a refresh was refused, in its 401 invalid_grant's `reason`: the sign-in reached
+# its absolute lifetime (PP_SIGN_IN_MAX_DAYS), so the app says so as it signs out.
+SIGN_IN_EXPIRED = "sign_in_expired"
 
 
 class SignInAndTokens:
@@ -34,6 +38,7 @@ class SignInAndTokens:
     keys: KeyRing
     hasher: PasswordHasher
     refresh_lifetime: dt.timedelta
+    sign_in_lifetime: dt.timedelta
     reset_lifetime: dt.timedelta
     address_key: bytes
     clock: Callable[[], dt.datetime]
@@ -109,18 +114,21 @@ class SignInAndTokens:
 
     def _tokens(self, session: Session, account, family_id: str, role: str,
                 otp_at: dt.datetime | None = None, method: str | None = None,
-                passkey_id: str | None = None) -> dict:
+                passkey_id: str | None = None, ends_at: dt.datetime | None = None) -> dict:
         """A refresh token and an access token for the sign-in `family_id`, which passed
         the second factor at `otp_at` (None: not yet, or not needed) and began with
         `method` (None: the password; "passkey": both factors at once), with the passkey
-        `passkey_id` when one began it."""
+        `passkey_id` when one began it. The sign-in ends at `ends_at` however often it
+        is refreshed (None: a new sign-in, PP_SIGN_IN_MAX_DAYS from now); its refresh
+        token expires then at the latest."""
         now = self.clock()
         refresh = domain.new_secret()
+        ends_at = ends_at or now + self.sign_in_lifetime
         session.execute(refresh_tokens.insert().values(
             id=str(uuid.uuid4()), account_id=account.id, family_id=family_id, role=role,
             token_hash=domain.hash_secret(refresh), issued_at=now,
-            expires_at=now + self.refresh_lifetime, otp_at=otp_at, method=method,
-            passkey_id=passkey_id))
+            expires_at=min(now + self.refresh_lifetime, ends_at), otp_at=otp_at,
+            method=method, passkey_id=passkey_id, sign_in_ends_at=ends_at))
         access, lifetime = self._access(session, account.id, family_id, role, otp_at)
         answer = {"access_token": access, "token_type": "Bearer", "expires_in": lifetime,
                   "refresh_token": refresh, "role": role,
@@ -175,13 +183,16 @@ class SignInAndTokens:
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row.rotated_at is not None or row.revoked_at is not None:
             self._sign_out_reused_family(session, row, now)
+        if row.sign_in_ends_at is not None and row.sign_in_ends_at <= now:
+            # The sign-in's absolute lifetime: the person signs in again, and is told why.
+            raise InvalidGrant("sign-in expired", reason=SIGN_IN_EXPIRED)
         if row.expires_at <= now:
             raise InvalidGrant("refresh token expired")
         account, acting = self._still_allowed(session, row, role)
         session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
                         .values(rotated_at=now))
         return self._tokens(session, account, row.family_id, acting, row.otp_at,
-                            row.method, row.passkey_id)
+                            row.method, row.passkey_id, row.sign_in_ends_at)
 
     def _sign_out_reused_family(self, session: Session, row: Any, now: dt.datetime) -> NoReturn:
         """A rotated token used again: stolen or replayed. Revoke the whole family, and the
@@ -260,7 +271,7 @@ class SignInAndTokens:
             self._send_reset(session, row.email)
         if rows:
             session.execute(reset_requests.delete().where(
-                reset_requests.c.id.in_([row.id for row in rows])))
+                among(reset_requests.c.id, [row.id for row in rows])))
         return len(rows)
 
     def _send_reset(self, session: Session, email: str) -> None:
@@ -292,7 +303,10 @@ class SignInAndTokens:
             m.c.account_id == account.id, m.c.status == ACCEPTED)
             .order_by(m.c.accepted_at.desc(), m.c.id).limit(1)).scalar() or ""
 
-    def reset_password(self, session: Session, token: str, password: str) -> None:
+    def reset_password(self, session: Session, token: str, password: str) -> dict:
+        """The new password set; every sign-in of the login ends (TokensRevoked), and the
+        passkeys that do not count for staff go (docs/decisions.md "A password reset takes
+        the passkeys"): how many, in `passkeys_removed`."""
         domain.check_password_rules(password)
         now = self.clock()
         found = session.execute(sa.select(password_resets.c.account_id).where(
@@ -316,6 +330,23 @@ class SignInAndTokens:
             refresh_tokens.c.account_id == row.account_id,
             refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now))
         self._revoke(session, row.account_id, "password_reset")
+        return {"passkeys_removed": self._remove_password_grade_passkeys(
+            session, row.account_id)}
+
+    def _remove_password_grade_passkeys(self, session: Session, account_id: str) -> int:
+        """A reset is asked for by someone who fears another got in: the passkeys a
+        password or a parent's sign-in could add (all but those counting for staff, which
+        only a fresh second factor adds, and which stay as the authenticator app stays)
+        go, a thief's among them, and the person is mailed."""
+        gone = session.execute(passkeys.delete().where(
+            passkeys.c.account_id == account_id,
+            sa.or_(passkeys.c.staff_grade.is_(False), passkeys.c.staff_grade.is_(None)))
+            .returning(passkeys.c.id)).scalars().all()
+        if gone:
+            log.info("passkeys removed by a password reset account_id=%s count=%d",
+                     account_id, len(gone))
+            self.second_factor_changed(session, account_id, "removed", "passkey")
+        return len(gone)
 
     def me(self, session: Session, account_id: str, role: str) -> dict:
         if role == "school_system":

@@ -47,8 +47,6 @@ class EmbargoInThePast(Invalid):
 
 EMBARGO_SLACK = dt.timedelta(minutes=5)  # a form filled in slowly is not "in the past"
 
-LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked
-
 
 def _attainment_row(school_id: str, student_id: str,
                     data: ev.AttainmentRecorded | ev.ResultsRecordedAttainment,
@@ -162,7 +160,7 @@ class Reports(RosterProjections):
         session.execute(classes.delete().where(classes.c.class_id == data.class_id))
 
     # --- who may read --------------------------------------------------------------------
-    def link_changed(self, session: Session, school_id: str, data: LinkEvent,
+    def link_changed(self, session: Session, school_id: str, data: ev.LinkEvent,
                      verified: bool) -> None:
         if verified and self.removals.is_removed(session, "student", data.student_id):
             return  # a late ParentVerified for a student the school removed

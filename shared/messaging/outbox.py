@@ -8,14 +8,13 @@ would be one more write of the busiest table, and could disagree with the column
 """
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import utcnow
+from shared.db import insert_many, utcnow
 from shared.tables import PlumbingTables
 
 from .envelope import Envelope, new_envelope
@@ -60,40 +59,13 @@ class Outbox:
         self.add_many(session, [envelope])
 
     def add_many(self, session: Session, envelopes: list[Envelope]) -> None:
-        """Queue many events with one statement (a school's batch), in their order.
-
-        On PostgreSQL the rows travel as one JSON parameter read back as a table
-        (`json_to_recordset`, as ingest's records do): encoded in C, rather than an
-        executemany that converts every value of thousands of rows in Python and runs
-        the INSERT once per row. SQLite (unit tests, embedded mode) uses executemany."""
+        """Queue many events with one statement (a school's batch)."""
         if not envelopes:
             return
         from shared.contracts import contract_for
-        rows = [{"event_id": e.id, "event_type": e.type,
-                 "routing_key": contract_for(e.type, e.version).routing_key(e.producer),
-                 "school_id": e.school_id, "payload": e.to_json()} for e in envelopes]
         now = utcnow()
-        outbox = self.tables.outbox
-        if session.get_bind().dialect.name != "postgresql":
-            session.execute(outbox.insert(), [
-                {**row, "created_at": now, "next_attempt_at": now, "attempts": 0}
-                for row in rows])
-            return
-        given = _json_rows(rows)
-        session.execute(outbox.insert().from_select(
-            [*rows[0], "created_at", "next_attempt_at", "attempts"],
-            sa.select(*(given.c[name] for name in rows[0]),
-                      sa.literal(now, outbox.c.created_at.type),
-                      sa.literal(now, outbox.c.next_attempt_at.type),
-                      sa.literal(0, sa.Integer)).order_by(given.c.position)))
-
-
-def _json_rows(rows: list[dict[str, Any]]) -> sa.TableValuedAlias:
-    """PostgreSQL: the outbox rows, and each one's position in the list (their seq follows
-    it), as one JSON parameter read back as a table."""
-    from sqlalchemy.dialects import postgresql
-    encoded = json.dumps([{**row, "position": i} for i, row in enumerate(rows)])
-    return (sa.func.json_to_recordset(sa.cast(sa.literal(encoded, sa.Text), postgresql.JSON))
-            .table_valued(*(sa.column(name, sa.Text) for name in rows[0]),
-                          sa.column("position", sa.Integer))
-            .render_derived("given", with_types=True))
+        insert_many(session, self.tables.outbox, [
+            {"event_id": e.id, "event_type": e.type,
+             "routing_key": contract_for(e.type, e.version).routing_key(e.producer),
+             "school_id": e.school_id, "payload": e.to_json(), "created_at": now,
+             "next_attempt_at": now, "attempts": 0} for e in envelopes])

@@ -470,6 +470,10 @@ RULES: dict[tuple[str, str, str], Rule] = {
     # and school, gets the 404 a random id gets, and the passkey stays
     ("identity", "DELETE", "/api/v1/auth/passkeys/{passkey_id}"): Rule(
         fill=_parents_passkey, allowed={"A_parent": (204,)}, state=_passkey_kept,
+        # each caller proves who they are as when adding one: parents and students their
+        # own password; staff and operators by their token's fresh second factor
+        body=lambda caller, allowed: {} if "admin" in caller or caller == "operator" else {
+            "password": STUDENT_PASSWORD if "student" in caller else PARENT_PASSWORD},
         after=lambda w, ids, before: _must(
             before == 1 and _passkey_kept(w, ids) == 0, "the passkey was not removed")),
     ("identity", "GET", "/api/v1/schools/{school_id}/second-factors"): Rule(

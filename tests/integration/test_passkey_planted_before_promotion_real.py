@@ -16,6 +16,7 @@ from tests import second_factor
 from tests.integration.test_identity_real import OPERATOR, IdentityUnderTest
 from tests.integration.test_passkey_only_staff_real import passkey_sign_in
 from tests.integration.test_passkeys_real import add_passkey, device_for
+from tests.integration.test_second_factor_real import get
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +97,26 @@ def test_a_passkey_added_by_the_admin_with_a_fresh_code_counts(idp):
             "SELECT name, staff_grade FROM passkeys WHERE account_id = :a"),
             {"a": second_factor.account_of(admin)}).all())
     assert kept == {"Old phone": False, "New phone": True}
+    # The console's "Two-step sign-in" counts what counts for staff: the new one alone,
+    # and the planted one never passes for the admin's second factor there either.
+    listed = get(idp, f"/api/v1/schools/{school}/second-factors", operator).json
+    (row,) = [i for i in listed["items"] if i["email"] == email]
+    assert (row["second_factor"], row["passkeys"]) == ("enrolled", 1)
+
+
+def test_the_console_counts_no_planted_passkey_as_the_admins(idp):
+    """A login made admin with only the passkey planted as a parent has no second factor
+    for staff: the console says none (its admins would otherwise take it for one)."""
+    operator = idp.token(*OPERATOR)
+    school = idp.new_school(operator)
+    email = f"counted-{uuid.uuid4().hex[:6]}@example.org"
+    _, password = idp.parent_account(school, email)
+    add_passkey(idp, idp.sign_in(email, password).json["access_token"], device_for(idp),
+                "Thief", password)
+    assert idp.post(f"/api/v1/schools/{school}/staff", {
+        "name": "Pat Counted", "email": email, "role": "school_admin"},
+        token=operator).status_code == 201
+    idp.accept(email, password)
+    listed = get(idp, f"/api/v1/schools/{school}/second-factors", operator).json
+    (row,) = [i for i in listed["items"] if i["email"] == email]
+    assert (row["second_factor"], row["passkeys"]) == ("none", 0)

@@ -50,8 +50,11 @@ def _passkey_sign_in(w, device) -> dict:
     return answer.json
 
 
-def _remove(w, token: str, passkey_id: str):
-    return w.system.call("identity", "delete", f"/api/v1/auth/passkeys/{passkey_id}", token)
+def _remove(w, token: str, passkey_id: str, password: str | None = None):
+    """A removal, with the login's password given again (a password's sign-in needs it,
+    as for adding; a fresh passkey sign-in does not)."""
+    return w.system.call("identity", "delete", f"/api/v1/auth/passkeys/{passkey_id}", token,
+                         {"password": password} if password else None)
 
 
 def test_the_owner_removing_the_lost_phones_passkey_ends_its_sign_in_everywhere(world):  # noqa: F811
@@ -62,7 +65,7 @@ def test_the_owner_removing_the_lost_phones_passkey_ends_its_sign_in_everywhere(
     assert _remove(w, w.tokens["A_admin"], passkey_id).status_code == 404
     accepted_everywhere(w, phone["access_token"])
 
-    assert _remove(w, laptop["access_token"], passkey_id).status_code == 204
+    assert _remove(w, laptop["access_token"], passkey_id, PARENT_PASSWORD).status_code == 204
     refused_everywhere(w, phone["access_token"])
     assert refresh(w.system, phone["refresh_token"]).status_code == 401
     accepted_everywhere(w, laptop["access_token"])  # the owner's sign-in goes on
@@ -98,7 +101,7 @@ def test_a_passkey_the_thief_added_first_goes_with_the_phones(world):  # noqa: F
     thief = _passkey_sign_in(w, thiefs)
     accepted_everywhere(w, thief["access_token"])
 
-    assert _remove(w, laptop["access_token"], passkey_id).status_code == 204
+    assert _remove(w, laptop["access_token"], passkey_id, PARENT_PASSWORD).status_code == 204
     refused_everywhere(w, thief["access_token"])
     assert refresh(w.system, thief["refresh_token"]).status_code == 401
     again = w.system.call("identity", "post", "/api/v1/auth/passkey/options").json
@@ -132,7 +135,7 @@ def test_a_refresh_racing_the_removal_keeps_the_stolen_sign_in_nowhere(world):  
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         racing = pool.submit(thief)
-        assert _remove(w, laptop["access_token"], passkey_id).status_code == 204
+        assert _remove(w, laptop["access_token"], passkey_id, PARENT_PASSWORD).status_code == 204
         removed.set()
         racing.result(timeout=60)
     assert refresh(w.system, latest["refresh_token"]).status_code == 401

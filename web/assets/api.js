@@ -11,6 +11,13 @@ const EARLY_SECONDS = 30; // refresh a little before the access token expires
 let accessToken = null;
 let accessExpiresAt = 0;
 let refreshing = null; // one refresh at a time: a rotated token used twice revokes the sign-in
+// Counts the sign-ins this tab has kept (a password, a passkey, a step-up replacing the
+// sign-in): a refresh begun under an older one changes nothing when it ends, so the
+// newest sign-in wins (a step-up ending while the old sign-in's refresh is in flight).
+let generation = 0;
+// Why the sign-in ended, when identity said ("sign_in_expired": its absolute lifetime),
+// for the sign-in screen to tell the person; taken once (takeEndReason).
+let endReason = null;
 // Staff and operators: where the sign-in stands with its second factor ("enrol",
 // "required", "passkey" (only a passkey: sign in with it), "passed"); null for the roles
 // that need none.
@@ -46,6 +53,14 @@ function storedRefreshToken() {
   } catch {
     return null; // storage disabled: the sign-in lasts as long as the page
   }
+}
+
+/** Tokens of a new sign-in (not a refresh of this one): any refresh in flight is stale. */
+function keepSignIn(answer) {
+  generation += 1;
+  endReason = null;
+  refreshing = null; // the next refresh is the new sign-in's
+  keepTokens(answer);
 }
 
 function keepTokens(answer) {
@@ -104,19 +119,39 @@ async function refresh() {
   const token = storedRefreshToken();
   if (!token) return false;
   if (!refreshing) {
-    refreshing = send("POST", "/api/v1/auth/token", { grant_type: "refresh_token",
-                                                       refresh_token: token })
-      .then((answer) => { keepTokens(answer); return true; })
+    const begun = generation;
+    // A newer sign-in was kept while this refresh was in flight: its tokens stand, and
+    // the old sign-in's answer (new tokens, or a refusal once it was signed out) is
+    // dropped, not kept over them.
+    const superseded = () => generation !== begun;
+    const ending = send("POST", "/api/v1/auth/token", { grant_type: "refresh_token",
+                                                        refresh_token: token })
+      .then((answer) => {
+        if (!superseded()) keepTokens(answer);
+        return true;
+      })
       .catch((error) => {
+        if (superseded()) return true;
         // Offline: the sign-in stands (the copies kept for reading offline are its); the
         // caller learns that the network is missing, not that the reader is signed out.
         if (error.status === 0) throw error;
-        if (error.status === 401 || error.status === 400) forgetTokens();
+        if (error.status === 401 || error.status === 400) {
+          endReason = error.details.reason || null;
+          forgetTokens();
+        }
         return false;
       })
-      .finally(() => { refreshing = null; });
+      .finally(() => { if (refreshing === ending) refreshing = null; });
+    refreshing = ending;
   }
   return refreshing;
+}
+
+/** Why the sign-in ended, if identity said ("sign_in_expired"), once; else null. */
+export function takeEndReason() {
+  const reason = endReason;
+  endReason = null;
+  return reason;
 }
 
 async function currentToken() {
@@ -154,13 +189,13 @@ export function publicCall(method, path, body) {
 }
 
 export async function signIn(email, password) {
-  keepTokens(await publicCall("POST", "/api/v1/auth/token",
+  keepSignIn(await publicCall("POST", "/api/v1/auth/token",
                               { grant_type: "password", email, password }));
 }
 
 /** A passkey's answer to a sign-in challenge: tokens, both factors passed. */
 export async function signInWithPasskey(challengeId, credential) {
-  keepTokens(await publicCall("POST", "/api/v1/auth/passkey",
+  keepSignIn(await publicCall("POST", "/api/v1/auth/passkey",
                               { challenge_id: challengeId, credential }));
 }
 
@@ -191,7 +226,7 @@ export async function stepUpWithPasskey(challengeId, credential) {
       message: t("That passkey is another person's: use one of yours, or your code.") } });
   }
   const previous = storedRefreshToken();
-  keepTokens(answer);
+  keepSignIn(answer); // a refresh of the old sign-in still in flight keeps nothing now
   if (previous) await logoutQuietly(previous);
 }
 

@@ -13,8 +13,9 @@ import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
-         formatDateTime, loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, saveDownload,
-         selectField, SERVICE_TEXT, session, setRenderer, show, sleep, summary, table } from "./ui.js";
+         formatDateTime, leaveMessages, loaded, loading, lockedLead, navigate, notFound, plural,
+         PROGRESS_TEXT, saveDownload, selectField, SERVICE_TEXT, session, setRenderer, show, sleep,
+         summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
@@ -65,7 +66,7 @@ document.addEventListener("click", (event) => {
   if (url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
   if (link.getAttribute("href").startsWith("#")) return;
   event.preventDefault();
-  clearMessages();
+  leaveMessages();
   navigate(url.pathname + url.search);
 });
 
@@ -108,6 +109,19 @@ function withAccount(items) {
   const last = items.length - 1;
   return items[last] && items[last][1] === "/sign-out"
     ? [...items.slice(0, last), [t("Account"), "/account"], items[last]] : items;
+}
+
+/** The address's path, without a trailing slash. */
+function currentPath() {
+  return location.pathname.replace(/\/+$/, "") || "/";
+}
+
+/** Drawn with each screen (ui.js show()), not before it: the navigation of the state signed
+ *  into changes the header's height, which moved the screen being left while the next one
+ *  loaded. */
+function drawSurroundings() {
+  drawNav(currentPath());
+  drawFooter();
 }
 
 function drawNav(path) {
@@ -169,7 +183,8 @@ function signInScreen(message) {
   const email = field({ label: t("Email"), type: "email", name: "email", autocomplete: "username" });
   const password = field({ label: t("Password"), type: "password", name: "password",
                            autocomplete: "current-password" });
-  const problem = h("p", { class: "form-error", hidden: true });
+  // A sign-in that failed is said once, here (its own alert), not in the page's alert box too.
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     email.setError(null);
@@ -190,7 +205,6 @@ function signInScreen(message) {
     } catch (error) {
       problem.textContent = explainError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
       password.input.value = "";
       password.input.focus();
     }
@@ -220,7 +234,6 @@ function passkeySignIn(problem) {
     } catch (error) {
       problem.textContent = explainPasskeyError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
     } finally {
       trigger.disabled = false;
     }
@@ -289,12 +302,12 @@ function newPasswordScreen({ title, intro, action, done, buttonLabel, path, offe
       return;
     }
     try {
-      await action(token, password.input.value);
+      const answer = await action(token, password.input.value);
       history.replaceState(null, "", path);
       api.forgetTokens();
       forgetReader();
       await navigate("/sign-in", { replace: true });
-      announce(done);
+      announce(typeof done === "function" ? done(answer) : done);
     } catch (error) {
       const message = error.code === "invalid_token" ? t(USED_LINK) : explainError(error);
       if (error.code === "weak_password") {  // the field's own error, shown there alone
@@ -396,7 +409,10 @@ function resetPasswordScreen() {
     intro: t("Choose a new password for your account. You will be signed out everywhere else."),
     action: (token, password) => api.publicCall("POST", "/api/v1/auth/password-reset/confirm",
                                                 { token, password }),
-    done: t("Your password is changed. Sign in with the new password."),
+    // The passkeys a password could add went with the reset (a thief's among them).
+    done: (answer) => (answer && answer.passkeys_removed
+      ? t("Your password is changed, every device is signed out, and your passkeys are removed in case someone else added one. Sign in with the new password, then add your passkeys again in Account.")
+      : t("Your password is changed. Sign in with the new password.")),
   });
 }
 
@@ -427,7 +443,6 @@ async function signOutScreen(why = null) {
   state.links = null;
   state.childId = null;
   history.replaceState(null, "", "/sign-in");
-  drawNav("/sign-in");
   signInScreen();
   announce(why || t("You are signed out."));  // said once, in the status box
 }
@@ -534,16 +549,16 @@ async function childrenScreen() {
   await Promise.all(links.filter((l) => l.status === "verified").map(async (l) => {
     l.progress = await loadProgress(l.student.id).catch(() => null);
   }));
-  const list = h("div", { class: "cards" });
-  // A child's state changed: its form is gone, so the focus goes to its heading.
+  // A child's state changed: only its card is drawn again (the others, and what was typed
+  // in them, stay as they are); its form is gone, so the focus goes to its heading.
   const redraw = (changed) => {
-    list.replaceChildren(...links.map((link) => childSection(link, redraw)));
-    if (changed) {
-      const section = [...list.children].find((el) => el.dataset.link === changed.id);
-      if (section) section.querySelector("h2").focus();
-    }
+    const old = [...list.children].find((el) => el.dataset.link === changed.id);
+    if (!old) return;
+    const section = childSection(changed, redraw);
+    old.replaceWith(section);
+    section.querySelector("h2").focus();
   };
-  redraw();
+  const list = h("div", { class: "cards" }, links.map((link) => childSection(link, redraw)));
   show(t("Your children"),
     links.length
       ? h("p", {}, t("These are the children your school has linked to you. Confirm each one with their date of birth to see their reports."))
@@ -1024,9 +1039,17 @@ async function switchRole(role) {
   announce(t("You are using Pupil Progress as {role}.", { role: ROLE_TEXT[role] || role }));
 }
 
+/** What the sign-in screen says when a sign-in has just ended: why, when identity said
+ *  (a sign-in lasts PP_SIGN_IN_MAX_DAYS however often it is refreshed), else `message`. */
+function whyEnded(message) {
+  return api.takeEndReason() === "sign_in_expired"
+    ? t("You have been signed in for as long as a sign-in lasts, so you are signed out to keep your information safe. Please sign in again.")
+    : message;
+}
+
 async function render() {
   const url = new URL(location.href);
-  const path = url.pathname.replace(/\/+$/, "") || "/";
+  const path = currentPath();
   loading();
   try {
     if (path === "/sign-out") {
@@ -1039,7 +1062,6 @@ async function render() {
       return;
     }
     if (path === "/second-factor" && needsSecondFactor()) {
-      drawNav(path);
       await secondFactorRoute();
       return;
     }
@@ -1064,7 +1086,6 @@ async function render() {
           // A reload between the password and the code: the code is still to give.
           state.afterSignIn = ["/", "/second-factor"].includes(path) ? null : path + url.search;
           history.replaceState(null, "", "/second-factor");
-          drawNav("/second-factor");
           await secondFactorRoute();
           return;
         } else {
@@ -1073,8 +1094,6 @@ async function render() {
         }
       }
     }
-    drawNav(path);
-    drawFooter();
     if (PUBLIC[path] && !(state.me && path === "/sign-in")) {
       await PUBLIC[path](url);
       return;
@@ -1082,8 +1101,7 @@ async function render() {
     if (!state.me) {
       state.afterSignIn = path === "/" ? null : path + url.search;
       history.replaceState(null, "", "/sign-in");
-      drawNav("/sign-in");
-      signInScreen(path === "/" ? null : t("Please sign in to continue."));
+      signInScreen(whyEnded(path === "/" ? null : t("Please sign in to continue.")));
       return;
     }
     await signedInRoute(path, url);
@@ -1094,8 +1112,7 @@ async function render() {
       await offline.forgetAll(); // the sign-in has ended: so have its copies
       state.afterSignIn = path + url.search;
       history.replaceState(null, "", "/sign-in");
-      drawNav("/sign-in");
-      signInScreen(t("Your session has ended. Please sign in again."));
+      signInScreen(whyEnded(t("Your session has ended. Please sign in again.")));
       return;
     }
     if (error.code === "offline" && state.me && ["parent", "student"].includes(state.me.role)) {
@@ -1188,7 +1205,7 @@ document.querySelectorAll("[data-language]").forEach((option) => {
   option.addEventListener("click", () => switchLanguage(option.dataset.language));
 });
 
-setRenderer(render);
+setRenderer(render, drawSurroundings);
 offline.registerServiceWorker();
 await useLanguage(preferredLanguage()).catch(() => useLanguage("en")).catch(() => null);
 drawPageWords();

@@ -106,10 +106,23 @@ async function addPasskey(name, password) {
                   { challenge_id: begun.challenge_id, name, credential: credentialJson(credential) });
 }
 
-function passkeyItem(passkey, redraw, signedOut) {
+/** The password field told what is wrong with it (none given, or wrong), and focused. */
+function askPassword(password, code, ask) {
+  password.setError(code === "invalid_credentials"
+    ? t("That password is wrong, or there were too many attempts: try again later.")
+    : ask);
+  password.input.value = "";
+  password.input.focus();
+  announceError(ask);
+}
+
+function passkeyItem(passkey, redraw, signedOut, password) {
   const remove = async () => {
+    password.setError(null);
     try {
-      await api.call("DELETE", `/api/v1/auth/passkeys/${passkey.id}`);
+      // Asked again as for adding one: a sign-in alone (a stolen one) must not remove it.
+      await api.call("DELETE", `/api/v1/auth/passkeys/${passkey.id}`,
+                     password.input.value ? { password: password.input.value } : {});
       if (!(await api.signInStands())) { // the passkey began this sign-in: it ended too
         await signedOut(t("Passkey \"{name}\" removed. This device signed in with it, so it is signed out too: sign in with another passkey or your password.",
           { name: passkey.name }));
@@ -119,6 +132,10 @@ function passkeyItem(passkey, redraw, signedOut) {
       announce(t("Passkey \"{name}\" removed, with any passkey added while signed in with it. None of them signs you in now, and any other device that signed in with them is signed out.",
         { name: passkey.name }));
     } catch (error) {
+      if (error.code === "reauthentication_required" || error.code === "invalid_credentials") {
+        askPassword(password, error.code, t("Enter your password to remove a passkey."));
+        return;
+      }
       announceError(explainError(error));
     }
   };
@@ -140,8 +157,8 @@ async function passkeysSection(redraw, signedOut) {
                        attrs: { maxlength: 60 } });
   const password = field({ label: t("Your password"), type: "password", name: "current-password",
                            autocomplete: "current-password", required: false,
-                           hint: t("To check it is you. Not needed within 15 minutes of signing in with a passkey or an authenticator code.") });
-  const problem = h("p", { class: "form-error", hidden: true });
+                           hint: t("To check it is you, when adding or removing a passkey. Not needed within 15 minutes of signing in with a passkey or an authenticator code.") });
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     name.setError(null);
@@ -154,24 +171,18 @@ async function passkeysSection(redraw, signedOut) {
       announce(t("Passkey \"{name}\" added. You can sign in with it instead of your password.", { name: added.name }));
     } catch (error) {
       if (error.code === "reauthentication_required" || error.code === "invalid_credentials") {
-        password.setError(error.code === "invalid_credentials"
-          ? t("That password is wrong, or there were too many attempts: try again later.")
-          : t("Enter your password to add a passkey."));
-        password.input.value = "";
-        password.input.focus();
-        announceError(t("Enter your password to add a passkey."));
+        askPassword(password, error.code, t("Enter your password to add a passkey."));
         return;
       }
       problem.textContent = error.device ? error.message : explainError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
     }
   };
   return h("section", { class: "card", "aria-labelledby": headingId },
     h("h2", { id: headingId }, t("Passkeys")),
     h("p", {}, t("A passkey signs you in with your device's screen lock (your fingerprint, face or PIN) instead of your password. For school staff it counts as both steps of signing in.")),
     items.length
-      ? h("ul", { class: "passkeys", "aria-label": t("Your passkeys") }, items.map((p) => passkeyItem(p, redraw, signedOut)))
+      ? h("ul", { class: "passkeys", "aria-label": t("Your passkeys") }, items.map((p) => passkeyItem(p, redraw, signedOut, password)))
       : h("p", {}, t("You have no passkeys yet.")),
     passkeysSupported()
       ? form(submit, problem, name.wrapper, password.wrapper, button(t("Add a passkey")))

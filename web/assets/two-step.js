@@ -65,8 +65,9 @@ function labels(items) {
     seen[item.name] > 1 ? `${item.name} (${item.email})` : item.name]));
 }
 
-/** What a login has: its app (set up, being set up) and its passkeys; for staff a
- *  passkey is both factors, so a login with one has something to reset. */
+/** What a login has: its app (set up, being set up) and its passkeys that count for
+ *  staff (identity counts those alone); for staff such a passkey is both factors, so a
+ *  login with one has something to reset. */
 function factorText(item) {
   const app = item.second_factor === "enrolled" && item.enrolled_at
     ? t("Set up on {date}", { date: formatDate(item.enrolled_at) })

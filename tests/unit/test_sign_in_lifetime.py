@@ -1,0 +1,69 @@
+"""A sign-in's absolute lifetime (PP_SIGN_IN_MAX_DAYS, docs/decisions.md "Sign-in
+hardening"): refreshed as often as one likes, the refresh-token family begun by one
+sign-in ends that many days after it began, with the API's usual 401 invalid_grant and
+the reason the app tells the person. SQLite, identity's API, its clock moved on."""
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+
+from services.identity.app import SPEC
+from shared.config import Settings
+from shared.service import ServiceRuntime
+from tests import second_factor
+
+OPERATOR = ("ops-lifetime@example.org", "operator-secret-1")
+
+
+@pytest.fixture
+def service(tmp_path):
+    settings = replace(Settings.from_env({"PP_DATA_DIR": str(tmp_path),
+                                          "PP_SIGN_IN_MAX_DAYS": "10",
+                                          "PP_REFRESH_TOKEN_DAYS": "4"}),
+                       bootstrap_operator_email=OPERATOR[0],
+                       bootstrap_operator_password=OPERATOR[1])
+    rt = ServiceRuntime(SPEC, settings)
+    rt.start()
+    yield rt, rt.create_app().test_client()
+    rt.engine.dispose()
+
+
+def refresh(client, token: str):
+    return client.post("/api/v1/auth/token", json={"grant_type": "refresh_token",
+                                                   "refresh_token": token})
+
+
+def test_the_setting_is_read():
+    assert Settings.from_env({}).sign_in_max_days == 90
+    assert Settings.from_env({"PP_SIGN_IN_MAX_DAYS": "7"}).sign_in_max_days == 7
+
+
+def test_a_sign_in_refreshed_every_few_days_ends_at_its_absolute_lifetime(service):
+    rt, client = service
+    identity = rt.context.use_cases.identity
+    answer = client.post("/api/v1/auth/token", json={
+        "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]}).json
+    answer = second_factor.complete(second_factor.flask_post(client), answer)
+    began = identity.clock()
+    token = answer["refresh_token"]
+    for day in (3, 6, 9):  # each refresh within the refresh token's 4 days
+        identity.clock = lambda d=day: began + dt.timedelta(days=d)
+        refreshed = refresh(client, token)
+        assert refreshed.status_code == 200, refreshed.json
+        token = refreshed.json["refresh_token"]
+    identity.clock = lambda: began + dt.timedelta(days=10, seconds=1)
+    ended = refresh(client, token)
+    assert ended.status_code == 401, ended.json
+    assert ended.json["error"]["code"] == "invalid_grant"
+    assert ended.json["error"]["reason"] == "sign_in_expired"
+    # A new sign-in starts a new lifetime; unused for longer than PP_REFRESH_TOKEN_DAYS
+    # its refresh token expires as before, with no reason (the sign-in has not ended).
+    again = client.post("/api/v1/auth/token", json={
+        "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]})
+    assert again.status_code == 200
+    renewed = refresh(client, again.json["refresh_token"])
+    assert renewed.status_code == 200
+    identity.clock = lambda: began + dt.timedelta(days=15, seconds=2)
+    stale = refresh(client, renewed.json["refresh_token"])
+    assert stale.status_code == 401 and "reason" not in stale.json["error"]
+
