@@ -5,7 +5,6 @@ Each service owns one database; nothing here lets one service see another's tabl
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import zlib
 from contextlib import contextmanager
@@ -356,27 +355,31 @@ def _json_rows(table: sa.Table, rows: list[dict[str, Any]]
     from sqlalchemy.dialects import postgresql
 
     columns = list(rows[0])
-    # Encoded in one C call: only moments and days reach _json_ready (json's default),
-    # not every value through a Python step (issue 27: a term's results, 70 a student).
-    encoded = json.dumps([{**row, "_n": n} for n, row in enumerate(rows)],
-                         default=_json_ready)
-    given = (sa.func.json_to_recordset(sa.cast(sa.literal(encoded, sa.Text), postgresql.JSON))
-             .table_valued(*(sa.column(c, table.c[c].type) for c in columns),
-                           sa.column("_n", sa.Integer()))
-             .render_derived("given", with_types=True))
-    return columns, sa.select(*(given.c[c] for c in columns)).order_by(given.c._n)
+    dated = [c for c in columns if isinstance(getattr(table.c[c].type, "impl", table.c[c].type),
+                                              (sa.DateTime, sa.Date))]
+    given_rows = []
+    for n, row in enumerate(rows):
+        given = {**row, "_n": n}
+        for c in dated:  # the value's type is looked at only where the column's may need it
+            given[c] = _json_ready(given[c])
+        given_rows.append(given)
+    recordset = (sa.func.json_to_recordset(sa.literal(given_rows, postgresql.JSON))
+                 .table_valued(*(sa.column(c, table.c[c].type) for c in columns),
+                               sa.column("_n", sa.Integer()))
+                 .render_derived("given", with_types=True))
+    return columns, sa.select(*(recordset.c[c] for c in columns)).order_by(recordset.c._n)
 
 
-def _json_ready(value: Any) -> str:
-    """A value JSON has no form of, as its column's type reads it back: moments and days as
-    ISO text (a moment without a zone is refused, as UtcDateTime refuses it)."""
+def _json_ready(value: Any) -> Any:
+    """A value as JSON gives it back to its column's type: moments and days as ISO text
+    (a moment without a zone is refused, as UtcDateTime refuses it)."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime stored")
         return value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return value
 
 
 def insert_unless_present(session: Session, table: sa.Table,
