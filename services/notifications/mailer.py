@@ -3,6 +3,7 @@ connection, or as .eml files in PP_DATA_DIR/mail/ when no SMTP server is configu
 from __future__ import annotations
 
 import functools
+import secrets
 import smtplib
 import ssl
 import threading
@@ -70,14 +71,23 @@ def build_message(settings: Settings, to: str, subject: str, text: str, html: st
     message["Subject"] = subject
     message["Message-ID"] = f"<{message_id}@pupil-progress>"
     message.set_content(text)
+    # Boundaries of our own: the generator's would be checked against every line of the
+    # mail with a regular expression compiled for it (a fresh 128-bit token cannot be in
+    # text written before it existed; quoted-printable and base64 cannot hold "=_").
+    message.make_alternative(boundary=_boundary())
     message.add_alternative(html, subtype="html")
     if attachment is not None:
         name, content = attachment
+        message.make_mixed(boundary=_boundary())
         message.add_attachment(content.encode(), maintype="application",
                                subtype="jose", filename=name)
     if content_language:  # after the parts: setting content clears Content-* headers
         message["Content-Language"] = content_language
     return message
+
+
+def _boundary() -> str:
+    return "=_" + secrets.token_hex(16)
 
 
 class Mailer:

@@ -34,3 +34,12 @@ def test_personal_and_new_headers_are_parsed_each_time_and_not_kept():
     for name in ("To", "Subject", "Message-ID"):
         assert one[name] == two[name]
         assert one[name] is not two[name], name
+
+
+def test_a_mail_has_its_own_boundaries_before_it_is_written():
+    """The generator would make them, checking each against every line of the mail with
+    a regular expression compiled for it: a fresh random token needs no check."""
+    one, two = _mail("ann@example.org", "d1"), _mail("ann@example.org", "d1")
+    boundaries = [m.get_boundary() for m in (one, two) for m in m.walk() if m.is_multipart()]
+    assert len(boundaries) == 4 and None not in boundaries
+    assert len(set(boundaries)) == 4 and all(len(b) >= 32 for b in boundaries)
