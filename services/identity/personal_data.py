@@ -68,7 +68,7 @@ DECLARATION = DataDeclaration("identity", tables=(
                          "issued_at": NOT_PERSONAL, "expires_at": NOT_PERSONAL,
                          "rotated_at": NOT_PERSONAL, "revoked_at": NOT_PERSONAL,
                          "otp_at": NOT_PERSONAL, "method": NOT_PERSONAL,
-                         "passkey_id": NOT_PERSONAL},
+                         "passkey_id": NOT_PERSONAL, "sign_in_ends_at": NOT_PERSONAL},
       school_column=None),
     # A login's second factor: its TOTP key (sealed with identity's secret) and its
     # recovery codes (hashed); they go with the login.
