@@ -1,0 +1,62 @@
+"""The sign-in hardening (docs/decisions.md "Sign-in hardening") attacked from outside:
+someone replaying an old refresh token, a stolen one among them. Real PostgreSQL and
+RabbitMQ, every service in this process (the `world` of test_token_attacks_real.py).
+
+A sign-in begun before migration 0020 has no sign_in_ends_at: its end is counted from its
+first token's issue (rotated tokens are kept), not from its next refresh, else a refresh
+token held since before the migration got 90 days more however old its sign-in."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from tests.integration.test_token_attacks_real import (PARENT_PASSWORD, new_parent,
+                                                       refresh, sign_in,
+                                                       world)  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.integration
+
+
+def _execute(w, sql: str, **params):
+    """`sql` run on identity's database; a SELECT's rows."""
+    with w.system.runtimes["identity"].engine.begin() as conn:
+        result = conn.execute(sa.text(sql), params)
+        return result.all() if result.returns_rows else None
+
+
+def test_a_sign_in_begun_before_the_lifetime_existed_ends_90_days_after_it_began(world):  # noqa: F811
+    """A refresh token of a sign-in begun before migration 0020 (sign_in_ends_at NULL),
+    refreshed monthly since it began 100 days ago, replayed by whoever holds it: the
+    sign-in is past its absolute lifetime, counted from its first token, not from now."""
+    w = world
+    email = "outsider1@a.example.org"
+    new_parent(w, "GO1", email)
+    began = sign_in(w.system, email, PARENT_PASSWORD)
+    latest = refresh(w.system, began["refresh_token"]).json
+    _execute(w, "UPDATE refresh_tokens SET sign_in_ends_at = NULL, issued_at = CASE "
+                "WHEN rotated_at IS NULL THEN now() - interval '1 day' "
+                "ELSE now() - interval '100 days' END "
+                "WHERE account_id = (SELECT id FROM accounts WHERE email = :e)", e=email)
+    replayed = refresh(w.system, latest["refresh_token"])
+    assert replayed.status_code == 401, replayed.json
+    assert replayed.json["error"]["reason"] == "sign_in_expired"
+
+
+def test_a_pre_lifetime_sign_in_younger_than_90_days_keeps_its_first_token_s_end(world):  # noqa: F811
+    """The same sign-in begun 10 days ago goes on, and its end is fixed from its start:
+    80 days from now, not 90."""
+    w = world
+    email = "outsider2@a.example.org"
+    new_parent(w, "GO2", email)
+    began = sign_in(w.system, email, PARENT_PASSWORD)
+    _execute(w, "UPDATE refresh_tokens SET sign_in_ends_at = NULL, "
+                "issued_at = now() - interval '10 days' "
+                "WHERE account_id = (SELECT id FROM accounts WHERE email = :e)", e=email)
+    again = refresh(w.system, began["refresh_token"])
+    assert again.status_code == 200, again.json
+    ends = _execute(w, "SELECT sign_in_ends_at - now() FROM refresh_tokens WHERE "
+                       "account_id = (SELECT id FROM accounts WHERE email = :e) "
+                       "ORDER BY issued_at DESC LIMIT 1", e=email)[0][0]
+    assert dt.timedelta(days=79) < ends < dt.timedelta(days=81), ends
