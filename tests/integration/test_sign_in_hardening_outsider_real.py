@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from tests.passkey_authenticator import SoftAuthenticator
 from tests.integration.test_token_attacks_real import (PARENT_PASSWORD, new_parent,
                                                        refresh, sign_in,
                                                        world)  # noqa: F401  (fixture)
@@ -60,3 +61,50 @@ def test_a_pre_lifetime_sign_in_younger_than_90_days_keeps_its_first_token_s_end
                        "account_id = (SELECT id FROM accounts WHERE email = :e) "
                        "ORDER BY issued_at DESC LIMIT 1", e=email)[0][0]
     assert dt.timedelta(days=79) < ends < dt.timedelta(days=81), ends
+
+
+def _register(w, token: str, begun: dict, device: SoftAuthenticator):
+    return w.system.call("identity", "post", "/api/v1/auth/passkeys", token, {
+        "challenge_id": begun["challenge_id"], "name": "Phone",
+        "credential": device.create(begun["options"])})
+
+
+def test_a_parents_passkey_sign_in_from_before_a_promotion_adds_no_staff_passkey(world):  # noqa: F811
+    """A thief holding a parent's unlocked phone, fresh from a passkey sign-in (a fresh
+    factor for a parent), keeps its access token while the school makes the parent its
+    admin and the owner accepts: that token, from before, must not add a passkey that
+    signs in as the admin with both factors."""
+    w = world
+    email = "outsider9@a.example.org"
+    new_parent(w, "GO9", email)
+    laptop = sign_in(w.system, email, PARENT_PASSWORD)
+    phone_device = SoftAuthenticator(w.system.settings.passkey_origins[0])
+    begun = w.system.call("identity", "post", "/api/v1/auth/passkeys/registration",
+                          laptop["access_token"], {"password": PARENT_PASSWORD}).json
+    phone_id = _register(w, laptop["access_token"], begun, phone_device).json["id"]
+    opened = w.system.call("identity", "post", "/api/v1/auth/passkey/options").json
+    phone = w.system.call("identity", "post", "/api/v1/auth/passkey", json={
+        "challenge_id": opened["challenge_id"],
+        "credential": phone_device.get(opened["options"])}).json
+    assert phone["role"] == "parent"
+    early = w.system.call("identity", "post", "/api/v1/auth/passkeys/registration",
+                          phone["access_token"], {}).json  # a fresh factor, for a parent
+    assert w.system.call("identity", "post", f"/api/v1/schools/{w.school}/staff",
+                         w.system.operator, {"name": "Pat Promoted", "email": email,
+                                             "role": "school_admin"}).status_code == 201
+    w.system.activate(email, PARENT_PASSWORD)  # the owner accepts, on the laptop
+
+    thiefs = SoftAuthenticator(w.system.settings.passkey_origins[0])
+    begun = w.system.call("identity", "post", "/api/v1/auth/passkeys/registration",
+                          phone["access_token"], {})
+    assert begun.status_code == 401, begun.json
+    assert begun.json["error"]["code"] == "step_up_required"
+    # Nor finishing one begun before the promotion; nor removing the owner's passkey.
+    assert _register(w, phone["access_token"], early, thiefs).status_code == 401
+    opened = w.system.call("identity", "post", "/api/v1/auth/passkey/options").json
+    assert w.system.call("identity", "post", "/api/v1/auth/passkey", json={
+        "challenge_id": opened["challenge_id"], "role": "school_admin",
+        "credential": thiefs.get(opened["options"])}).status_code == 401
+    removed = w.system.call("identity", "delete", f"/api/v1/auth/passkeys/{phone_id}",
+                            phone["access_token"], {})
+    assert removed.status_code == 401, removed.json
