@@ -1,9 +1,11 @@
-"""What every benchmark needs: a PostgreSQL database of its own (dropped afterwards), and
-the one table `make bench` prints: each figure beside its baseline measured in the same run.
+"""What every benchmark needs: a PostgreSQL database of its own (dropped afterwards), a free
+port, and the one table `make bench` prints: each figure beside its baseline measured in
+the same run.
 """
 from __future__ import annotations
 
 import os
+import socket
 import statistics
 import uuid
 from dataclasses import dataclass
@@ -13,6 +15,13 @@ import sqlalchemy as sa
 
 DATABASE = os.environ.get("PP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP = os.environ.get("PP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's pick), for a server a bench starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def temporary_database(label: str) -> tuple[str, Callable[[], None]]:

@@ -32,9 +32,8 @@ from urllib.parse import unquote
 
 from aiosmtpd.controller import Controller
 
-from bench.common import Figure, table
+from bench.common import Figure, free_port, table
 from bench.load import pct, publish, sign_up
-from bench.notifications import _free_port
 from bench.stack_world import Client, Stack, classes_and_marks, students, wait
 from services.notifications import templates
 from services.notifications.mailer import build_message
@@ -143,7 +142,7 @@ def bare_smtplib(port: int, count: int) -> float:
 def figures(quick: bool = False, parents: int | None = None) -> list[Figure]:
     parents = parents or (300 if quick else 3000)
     seconds = 20.0 if quick else 60.0
-    sink, port = MailSink(), _free_port()
+    sink, port = MailSink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:

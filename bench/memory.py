@@ -32,12 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.common import Figure, table
-from bench.stack_world import (OPERATOR, PERIOD, Client, Embedded, classes_and_marks,
-                               rss_mb, students, wait)
+from bench.stack_world import (ADMIN_PASSWORD, PERIOD, Client, Embedded,
+                               classes_and_marks, rss_mb, students, wait)
 
 GROUP = "memory"
 GROWTH, MAX_MB = 1.1, 400
-ADMIN_PASSWORD, PARENT_PASSWORD = "an-admin-password-1", "a-parent-password-1"
+PARENT_PASSWORD = "a-parent-password-1"
 PARENT_EMAIL = "ps0@bench.example"  # bench.stack_world.students' first guardian
 ROUND = 15  # requests a round
 
@@ -75,18 +75,12 @@ def school(world: Embedded, count: int) -> Actors:
     """A school with `count` students, each with a parent and marks, its reports
     published; the first student's parent signed up and verified."""
     http = world.http
-    operator = world.token(grant_type="password", email=OPERATOR[0], password=OPERATOR[1])
-    _, created = http.call("POST", "/api/v1/schools", operator, {"name": "Memory School"})
-    school_id = created["id"]
-    admin_email = f"head-{school_id[:8]}@bench.example"
-    http.call("POST", f"/api/v1/schools/{school_id}/staff", operator, {
-        "name": "Head", "email": admin_email, "role": "school_admin"})
-    world.activate(http, admin_email, ADMIN_PASSWORD)
+    made = world.new_school("Memory School")
+    school_id = made.school_id
     admin = Login(lambda: world.token(world.client(), grant_type="password",
-                                      email=admin_email, password=ADMIN_PASSWORD))
-    _, credentials = http.call("POST", f"/api/v1/schools/{school_id}/clients", operator)
+                                      email=made.admin_email, password=ADMIN_PASSWORD))
     system = Login(lambda: world.token(world.client(), grant_type="client_credentials",
-                                       **credentials))
+                                       **made.credentials))
     sids = [f"S{n}" for n in range(count)]
     world.push(system.token, students(count, "S", True) + classes_and_marks(sids))
     parent = _verified_parent(world)

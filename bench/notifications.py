@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from aiosmtpd.controller import Controller
 
-from bench.common import Figure, table, temporary_database
+from bench.common import Figure, free_port, table, temporary_database
 from services.notifications import templates
 from services.notifications.app import SPEC
 from services.notifications.mailer import build_message
@@ -47,16 +47,9 @@ class Sink:
         return "250 OK"
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def figures(quick: bool = False, emails: int | None = None) -> list[Figure]:
     emails = emails or (300 if quick else 3000)
-    sink, port = Sink(), _free_port()
+    sink, port = Sink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     url, drop_database = temporary_database("notifications")

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,13 +21,13 @@ import time
 import uuid
 from collections import Counter
 from contextlib import closing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote
 
 import psycopg
 
-from bench.common import AMQP, DATABASE
+from bench.common import AMQP, DATABASE, free_port
 from services.ingest.schemas import MAX_REFERENCES
 from shared import contracts
 from shared.config import SERVICES, Settings
@@ -37,6 +36,7 @@ from tests import second_factor
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR = ("ops@bench.example", "operator-secret-1")
+ADMIN_PASSWORD = "an-admin-password-1"  # every bench school's admin
 PERIOD = "Autumn 2026"
 BATCH = 5000  # events per push: ingest's limit
 
@@ -74,12 +74,6 @@ def wait(what: str, check, timeout: float = 300, every: float = 0.5):
             return value
         time.sleep(every)
     raise SystemExit(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int, tree: bool = False) -> float:
@@ -143,6 +137,16 @@ def classes_and_marks(sids: list[str]) -> list[dict]:
     return events
 
 
+@dataclass(frozen=True)
+class NewSchool:
+    """A school World.new_school made: its id, its admin's address (the password is
+    ADMIN_PASSWORD) and first token, and its school system's client credentials."""
+    school_id: str
+    admin_email: str
+    admin_token: str
+    credentials: dict[str, str]
+
+
 class World:
     """What the benchmarks do through a gateway (schools, pushes, erasures), and whether
     everything published so far has been applied by every service that consumes it."""
@@ -194,17 +198,24 @@ class World:
         assert status == 200, body
         return self.token(client, grant_type="password", email=address, password=password)
 
-    def school(self, name: str) -> tuple[str, str, str]:
-        """A new school: its id, an admin's token and its school system's token."""
+    def new_school(self, name: str) -> NewSchool:
+        """A new school, made by the operator: its admin invited and activated (signed in
+        once), and a client for its school system."""
         operator = self.token(grant_type="password", email=OPERATOR[0], password=OPERATOR[1])
         _, created = self.http.call("POST", "/api/v1/schools", operator, {"name": name})
         school = created["id"]
         admin_email = f"head-{school[:8]}@bench.example"
         self.http.call("POST", f"/api/v1/schools/{school}/staff", operator, {
             "name": "Head", "email": admin_email, "role": "school_admin"})
-        admin = self.activate(self.http, admin_email, "an-admin-password-1")
+        admin = self.activate(self.http, admin_email, ADMIN_PASSWORD)
         _, client = self.http.call("POST", f"/api/v1/schools/{school}/clients", operator)
-        return school, admin, self.token(grant_type="client_credentials", **client)
+        return NewSchool(school, admin_email, admin, client)
+
+    def school(self, name: str) -> tuple[str, str, str]:
+        """A new school: its id, an admin's token and its school system's token."""
+        made = self.new_school(name)
+        return made.school_id, made.admin_token, self.token(grant_type="client_credentials",
+                                                            **made.credentials)
 
     def push(self, system: str, events: list[dict], client: Client | None = None,
              after_batch=None) -> None:

@@ -3,6 +3,7 @@ process on this machine's RabbitMQ and PostgreSQL (a database per service), behi
 (Debian's package) on port 8080 with the same configuration as compose and Kubernetes.
 
     python deploy/stack.py up        # (make stack) start everything, wait until ready
+                                     # (refused at once while a port of it is taken)
     python deploy/stack.py down      # (make stack-down) stop everything it started
     python deploy/stack.py status
     python deploy/stack.py add-worker reports   # one more worker process of a service
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -176,7 +178,39 @@ def _wait(what: str, check, timeout: float = 180) -> None:
     raise SystemExit(f"timed out waiting for {what}; logs in {STACK_DIR / 'logs'}")
 
 
+def stack_ports() -> dict[str, int]:
+    """Every port the stack listens on: the gateway, each web process and its /metrics,
+    the first worker's /metrics, the readiness app."""
+    ports = {"the gateway (nginx)": GATEWAY_PORT, "the readiness app": READINESS_PORT}
+    for service in SERVICES:
+        ports[f"{service}'s web process"] = web_port(service)
+        ports[f"{service}'s web /metrics"] = metrics_port(service, 0)
+        ports[f"{service}'s worker /metrics"] = metrics_port(service, 1)
+    return ports
+
+
+def taken(ports: dict[str, int]) -> list[str]:
+    """Those of `ports` something listens on already (on any address, as nginx's `listen
+    8080` binds): another stack, or a bench's."""
+    found = []
+    for what, port in ports.items():
+        with socket.socket() as probe:
+            # A closed connection's TIME_WAIT is no listener: only a listener refuses this.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("", port))
+            except OSError:
+                found.append(f"{port} ({what})")
+    return found
+
+
 def up() -> None:
+    # A stack already up (another run's) would answer this one's readiness checks and
+    # requests: its processes here would fail to bind, unseen. Refuse before starting any.
+    busy = taken(stack_ports())
+    if busy:
+        raise SystemExit(f"stack up: already in use: {', '.join(busy)}. Another stack or "
+                         "bench is running (pgrep -af 'bench|stack.py'): not starting.")
     create_databases()
     # identity first: it makes the signing key the others fetch from its JWKS.
     start_web("identity")

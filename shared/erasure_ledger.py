@@ -28,13 +28,14 @@ import sqlalchemy as sa
 
 from shared.db import UtcDateTime, make_engine, utcnow
 
+
 class Step(StrEnum):
     """How far an erasure or offboarding the ledger holds has gone."""
     SENT = "sent"            # filed (dsar) or sent (identity's SchoolOffboarded)
     COMPLETED = "completed"  # every service answered done
 
 
-SENT, COMPLETED = Step
+SENT, COMPLETED = Step.SENT, Step.COMPLETED  # by name: a reordered enum cannot swap them
 SCHOOL = "school"  # the subject type of an offboarding: the whole school
 # The services that write the ledger: each needs PP_ERASURE_LEDGER_URL wherever it runs
 # (docker-compose.yml, deploy/k8s, deploy/stack.py; tests/unit/test_deploy.py checks).

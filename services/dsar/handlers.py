@@ -4,7 +4,7 @@ school's default language, for an export's summary)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from .bootstrap import UseCases
 
 D = TypeVar("D", bound=ev.EventData)
-E = TypeVar("E", bound=Event[Any])
 Events = Sequence[Event[D]]  # a handler's events, of one type
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from shared.config import Settings
 from shared.db import utcnow
-from shared.messaging.outbox import OutboxState, sent
+from shared.messaging.outbox import OutboxState, confirmed
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 from shared.rights.participant import Subject
@@ -267,7 +267,7 @@ def delete_orphan_accounts(session, account_ids) -> int:
         # Unsent events about the login go, except the revocation of its tokens (ids).
         session.execute(outbox.delete().where(OutboxState.WAITING.rows(outbox), mentions,
                                               outbox.c.event_type != REVOCATION_EVENT))
-        session.execute(outbox.update().where(sent(outbox), mentions)
+        session.execute(outbox.update().where(confirmed(outbox), mentions)
                         .values(payload=None))
         removed += session.execute(accounts.delete().where(accounts.c.id == account_id)
                                    ).rowcount

@@ -14,6 +14,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import among
 from shared.messaging.outbox import Outbox
 from shared.revocations import revocation_data
 
@@ -27,7 +28,7 @@ def lock_accounts(session: Session, account_ids) -> None:
     a token issued after the revocation's instant then sees the change it follows."""
     ids = sorted(set(account_ids))
     if ids:
-        session.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(ids))
+        session.execute(sa.select(accounts.c.id).where(among(accounts.c.id, ids))
                         .order_by(accounts.c.id).with_for_update())
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared.db import among
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
 
@@ -41,5 +42,5 @@ class LinkingParticipant(RightsParticipant):
             guardians.c.school_id == school_id)).scalars().all()
         counts = super().offboard(session, school_id)
         counts["guardian_accounts"] = session.execute(guardian_accounts.delete().where(
-            guardian_accounts.c.guardian_id.in_(doomed))).rowcount if doomed else 0
+            among(guardian_accounts.c.guardian_id, doomed))).rowcount if doomed else 0
         return counts

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import affected, utcnow
+from shared.db import affected, among, utcnow
 from shared.erasure_ledger import offboarding_request_id
 from shared.i18n import bilingual_order
 from shared.messaging.consumer import Event
@@ -218,7 +218,7 @@ class NotificationsParticipant(RightsParticipant):
         logins = self._logins_at(session, school_id)
         counts = super().offboard(session, school_id)
         counts["guardian_accounts"] = affected(session.execute(guardian_accounts.delete().where(
-            guardian_accounts.c.guardian_id.in_(doomed)))) if doomed else 0
+            among(guardian_accounts.c.guardian_id, doomed)))) if doomed else 0
         counts["languages"] = sum(languages.forget(session, account_id)
                                   for account_id in sorted(logins)
                                   if not self._logins_at(session, None, account_id))

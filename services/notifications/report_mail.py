@@ -6,27 +6,33 @@ then one insert), not a round of queries per event and parent. The sender then f
 publication's mail due at once instead of a trickle."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
+from shared.db import among
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
 
-from .models import guardians, preferences, verified_links
+from . import templates
+from .models import guardians, verified_links
 from .models import languages as chosen_languages
-from .sending import REPORT_EMAILS
+from .sending import REPORT_EMAILS, opted_out_of_report_emails
 
 if TYPE_CHECKING:
     from .service import Notifications
 
 Item = tuple[Envelope, ev.ReportPublished | ev.ReportCorrected]
+Parents = dict[str, list[Row[Any]]]  # student id -> its verified parents' rows
 
 
-def queue_report_mails(n: Notifications, session, items: Sequence[Item], kind: str,
-                       template: Callable[..., Any], told: set[str] | None = None) -> None:
+def queue_report_mails(n: Notifications, session: Session, items: Sequence[Item], kind: str,
+                       template: Callable[..., templates.Message],
+                       told: set[str] | None = None) -> None:
     """For each (event, data) about a report: a mail to every parent with a verified link
     to its student (of those in `told`, when given), skipped where the student or the
     parent is restricted, or the parent objected or turned report emails off."""
@@ -36,7 +42,7 @@ def queue_report_mails(n: Notifications, session, items: Sequence[Item], kind: s
     by_school: dict[str | None, list[Item]] = {}
     for envelope, data in items:
         by_school.setdefault(envelope.school_id, []).append((envelope, data))
-    mails = []
+    mails: list[Mail] = []
     for school_id, group in by_school.items():
         school = n.school(session, school_id)
         stopped = _stopped(n, session, school_id, group, parents)
@@ -55,26 +61,26 @@ def queue_report_mails(n: Notifications, session, items: Sequence[Item], kind: s
     n._queue_many(session, mails)
 
 
-def _verified_parents(session, student_ids: set[str]) -> dict[str, list]:
+def _verified_parents(session: Session, student_ids: set[str]) -> Parents:
     """{student id: its verified parents (login, guardian record, name, email, language)}."""
-    found: dict[str, list] = {}
+    found: Parents = {}
     if not student_ids:
         return found
-    for row in session.execute(
-            sa.select(verified_links.c.student_id, verified_links.c.account_id,
-                      guardians.c.guardian_id, guardians.c.name, guardians.c.email,
-                      chosen_languages.c.language)
-            .join(guardians, guardians.c.guardian_id == verified_links.c.guardian_id)
-            .outerjoin(chosen_languages,
-                       chosen_languages.c.account_id == verified_links.c.account_id)
-            .where(verified_links.c.student_id.in_(sorted(student_ids)),
-                   verified_links.c.verified.is_(True))):
+    query: sa.Select[Any] = (
+        sa.select(verified_links.c.student_id, verified_links.c.account_id,
+                  guardians.c.guardian_id, guardians.c.name, guardians.c.email,
+                  chosen_languages.c.language)
+        .join(guardians, guardians.c.guardian_id == verified_links.c.guardian_id)
+        .outerjoin(chosen_languages, chosen_languages.c.account_id == verified_links.c.account_id)
+        .where(among(verified_links.c.student_id, sorted(student_ids)),
+               verified_links.c.verified.is_(True)))
+    for row in session.execute(query):
         found.setdefault(row.student_id, []).append(row)
     return found
 
 
-def _stopped(n: Notifications, session, school_id: str | None, group: list[Item],
-             parents: dict[str, list]) -> Callable[[str, Any], str | None]:
+def _stopped(n: Notifications, session: Session, school_id: str | None, group: list[Item],
+             parents: Parents) -> Callable[[str, Row[Any]], str | None]:
     """Why a mail of this school's group does not go (None: it goes), from four queries
     for the whole group: restricted students and parents, objections, opt-outs."""
     p = n.participant
@@ -84,12 +90,9 @@ def _stopped(n: Notifications, session, school_id: str | None, group: list[Item]
     restricted_students = p.restricted_among(session, "student", students, school_id)
     restricted = p.restricted_among(session, "guardian", guardian_ids, school_id)
     objected = p.objected_among(session, "guardian", guardian_ids, REPORT_EMAILS, school_id)
-    accounts = sorted({row.account_id for row in rows})
-    opted_out = set(session.execute(sa.select(preferences.c.account_id).where(
-        preferences.c.account_id.in_(accounts),
-        preferences.c.report_emails.is_(False))).scalars()) if accounts else set()
+    opted_out = opted_out_of_report_emails(session, {row.account_id for row in rows})
 
-    def why(student_id: str, row: Any) -> str | None:
+    def why(student_id: str, row: Row[Any]) -> str | None:
         if student_id in restricted_students or row.guardian_id in restricted:
             return "restricted"
         if row.account_id in opted_out or row.guardian_id in objected:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.backoff import Backoff
+from shared.db import among
 
 from . import templates
 from .domain import DeliveryStatus
@@ -93,7 +94,7 @@ def _record(n: Notifications, session: Session, now: dt.datetime, accepted: list
             skipped: dict[str, str], failures: list[tuple[Row[Any], Exception]]) -> None:
     """The batch's outcome, in a statement per kind of outcome."""
     if accepted:  # sent: the log is kept by ids; the address and the body (tokens) go
-        session.execute(deliveries.update().where(deliveries.c.id.in_(accepted)).values(
+        session.execute(deliveries.update().where(among(deliveries.c.id, accepted)).values(
             status=DeliveryStatus.SENT, sent_at=n.clock(),
             attempts=deliveries.c.attempts + 1, **BLANK))
         log.info("mails sent count=%d delivery_ids=%s", len(accepted), ",".join(accepted))
@@ -153,12 +154,19 @@ def _held(n: Notifications, session: Session, school: str | None, group: list[Ro
                  | p.restricted_among(session, kind, subjects, school)}
     held |= {("objected", g) for g in p.objected_among(session, "guardian", ids["guardian"],
                                                        REPORT_EMAILS, school)}
-    accounts = sorted({r.recipient.removeprefix("account:") for r in group})
-    opted_out = {f"account:{a}" for a in session.execute(
-        sa.select(preferences.c.account_id).where(
-            preferences.c.account_id.in_(accounts),
-            preferences.c.report_emails.is_(False))).scalars()}
+    accounts = {r.recipient.removeprefix("account:") for r in group}
+    opted_out = {f"account:{a}" for a in opted_out_of_report_emails(session, accounts)}
     return held, opted_out
+
+
+def opted_out_of_report_emails(session: Session, account_ids: Collection[str]) -> set[str]:
+    """The logins of `account_ids` that turned report emails off (at queueing, and again
+    at sending: report_mail.py, stopped_since_queued)."""
+    if not account_ids:
+        return set()
+    return set(session.execute(sa.select(preferences.c.account_id).where(
+        among(preferences.c.account_id, sorted(account_ids)),
+        preferences.c.report_emails.is_(False))).scalars())
 
 
 def _sent_this_hour(session: Session, rows: Sequence[Row[Any]], now: dt.datetime
@@ -170,6 +178,6 @@ def _sent_this_hour(session: Session, rows: Sequence[Row[Any]], now: dt.datetime
         return Counter()
     return Counter(dict(session.execute(
         sa.select(deliveries.c.recipient, sa.func.count()).where(
-            deliveries.c.recipient.in_(recipients), deliveries.c.status == DeliveryStatus.SENT,
+            among(deliveries.c.recipient, recipients), deliveries.c.status == DeliveryStatus.SENT,
             deliveries.c.sent_at > now - dt.timedelta(hours=1))
         .group_by(deliveries.c.recipient)).all()))

@@ -33,11 +33,12 @@ class OutboxState(StrEnum):
             return outbox.c.sent_at.is_(None)
         kept = outbox.c.payload.is_not(None) if self is OutboxState.SENT \
             else outbox.c.payload.is_(None)
-        return sa.and_(sent(outbox), kept)
+        return sa.and_(confirmed(outbox), kept)
 
 
-def sent(outbox: sa.Table) -> sa.ColumnElement[bool]:
-    """The rows the broker confirmed, their payload kept or scrubbed (SENT or SCRUBBED)."""
+def confirmed(outbox: sa.Table) -> sa.ColumnElement[bool]:
+    """The rows the broker confirmed, their payload kept or scrubbed: SENT or SCRUBBED
+    (OutboxState.SENT alone is those whose payload is still kept)."""
     return outbox.c.sent_at.is_not(None)
 
 

@@ -18,7 +18,7 @@ from shared.db import affected, among, database_unavailable, purge_after_commit,
 from shared.deadletters import erase_letters_naming
 from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
-from shared.messaging.outbox import Outbox, OutboxState, sent
+from shared.messaging.outbox import Outbox, OutboxState, confirmed
 from shared.receipts.keys import ReceiptKeys
 from shared.tables import PlumbingTables
 
@@ -151,7 +151,7 @@ class RightsParticipant:
         session.execute(sa.select(t.outbox.c.seq).where(
             OutboxState.WAITING.rows(t.outbox), naming).with_for_update())
         scrubbed = affected(session.execute(t.outbox.update().where(
-            sent(t.outbox), naming).values(payload=None)))
+            confirmed(t.outbox), naming).values(payload=None)))
         dead = erase_letters_naming(session, t.dead_letters, subject.id, subject.school_id)
         restricted = affected(session.execute(t.restrictions.delete().where(
             t.restrictions.c.subject_type == subject.type,
@@ -202,7 +202,7 @@ class RightsParticipant:
         # Sent events of the school go; waiting ones still go out (their consumers drop a
         # school's late data) and are blanked as they are sent (the school's tombstone).
         counts["outbox_deleted"] = affected(session.execute(ob.delete().where(
-            ob.c.school_id == school_id, sent(ob))))
+            ob.c.school_id == school_id, confirmed(ob))))
         letters = self.tables.dead_letters
         counts["dead_letters"] = affected(session.execute(letters.delete().where(
             letters.c.payload.like(f"%{school_id}%"))))
@@ -303,13 +303,6 @@ class RightsParticipant:
         return set(session.execute(sa.select(o.c.subject_id).where(
             o.c.school_id == school_id, o.c.subject_type == subject_type,
             among(o.c.subject_id, ids), o.c.processing == processing)).scalars())
-
-    def has_objected(self, session: Session, subject_type: str, subject_id: str,
-                     processing: str, school_id: str | None) -> bool:
-        o = self.tables.objections
-        return bool(school_id) and session.execute(sa.select(o.c.subject_id).where(
-            o.c.school_id == school_id, o.c.subject_type == subject_type,
-            o.c.subject_id == subject_id, o.c.processing == processing)).first() is not None
 
     # --- the rights events -----------------------------------------------------------
     def routes(self) -> list[Route]:

@@ -128,6 +128,29 @@ def test_a_rosters_sets_of_ids_are_one_parameter_each(service):
     assert max(conditions)[0] <= 12, f"{service.name}: {max(conditions)}"
 
 
+@pytest.mark.parametrize("service", ["identity", "linking", "notifications"], indirect=True)
+def test_an_offboardings_set_of_the_schools_people_is_one_parameter(service):
+    """Offboarding a school forgets its people (identity locks their logins, linking and
+    notifications forget their guardians' logins): the whole school's ids in one
+    condition, one array parameter (shared.db.among), not one each (200 for 300
+    students)."""
+    school = active_school(service)
+    assert set(apply(service, roster(school, 300))[0]) == {APPLIED}
+    sent: list[tuple[int, str]] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if not executemany:
+            sent.append((len(parameters or ()), statement[:120]))
+    sa.event.listen(service.engine, "before_cursor_execute", count)
+    try:
+        outcomes, _ = apply(service, [new_envelope("SchoolOffboarded", {"school_id": school},
+                                                   producer="identity", school_id=school)])
+    finally:
+        sa.event.remove(service.engine, "before_cursor_execute", count)
+    assert outcomes == [APPLIED]
+    assert max(sent)[0] <= 12, f"{service.name}: {max(sent)}"
+
+
 def test_a_roster_batch_applies_once_and_a_redelivery_changes_nothing(service):
     events = roster(active_school(service), 30)
     outcomes, _ = apply(service, events)

@@ -171,3 +171,4 @@ def test_a_passkey_begun_before_a_reset_is_not_added_after_it(world):  # noqa: F
     fresh = sign_in(w.system, email, "a-new-password-66")
     assert _passkeys(w, fresh["access_token"]) == []
     refused_everywhere(w, laptop["access_token"])
+

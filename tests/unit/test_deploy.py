@@ -248,3 +248,43 @@ def _selects(selector: dict, labels: dict) -> bool:
         return False
     return all(labels.get(e["key"]) in e["values"]
                for e in selector.get("matchExpressions", []) if e["operator"] == "In")
+
+
+def _stack_module():
+    spec = importlib.util.spec_from_file_location("pp_stack", ROOT / "deploy" / "stack.py")
+    stack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stack)
+    return stack
+
+
+def test_the_local_stack_refuses_to_start_on_a_port_another_holds(monkeypatch):
+    """Two bench runs on the stack collided: the second's nginx could not bind 8080, and
+    its readiness checks and requests were answered by the first's stack. `up` now fails
+    at once, naming the port, before it creates or starts anything."""
+    import socket
+
+    stack = _stack_module()
+    with socket.socket() as held, socket.socket() as spare:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        spare.bind(("127.0.0.1", 0))  # bound, not listening: closed before the check
+        port, free = held.getsockname()[1], spare.getsockname()[1]
+        spare.close()
+        assert stack.taken({"the gateway (nginx)": port, "a web process": free}) == [
+            f"{port} (the gateway (nginx))"]
+        monkeypatch.setattr(stack, "stack_ports", lambda: {"the gateway (nginx)": port})
+
+        def started(*_args):
+            raise AssertionError("started with its port taken")
+        monkeypatch.setattr(stack, "create_databases", started)
+        monkeypatch.setattr(stack, "_start", started)
+        with pytest.raises(SystemExit, match=f"already in use: {port} \\(the gateway"):
+            stack.up()
+
+
+def test_the_stacks_ports_are_the_gateway_the_web_processes_and_their_metrics():
+    stack = _stack_module()
+    ports = stack.stack_ports()
+    assert ports["the gateway (nginx)"] == 8080
+    assert {stack.web_port(s) for s in SERVICES} < set(ports.values())
+    assert len(set(ports.values())) == len(ports)  # no two share one

@@ -129,7 +129,7 @@ def test_states_are_enums_not_strings_named_by_hand():
 
 # --- the outbox row's state --------------------------------------------------------------
 def test_an_outbox_rows_state_is_read_through_its_names():
-    """Where a row is (waiting, sent, scrubbed) is said once, by OutboxState and sent()
+    """Where a row is (waiting, sent, scrubbed) is said once, by OutboxState and confirmed()
     in shared/messaging/outbox.py: nobody else reads `sent_at IS NULL` for it."""
     raw = re.compile(r"\b(outbox|ob)\.c\.sent_at\.is_(not)?\(")
     found = [f"{_where(path)}:{number}" for root in ("shared", "services")
@@ -137,7 +137,7 @@ def test_an_outbox_rows_state_is_read_through_its_names():
              if path != ROOT / "shared/messaging/outbox.py"
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if raw.search(line)]
-    assert not found, f"use OutboxState.<state>.rows(outbox) or sent(outbox): {found}"
+    assert not found, f"use OutboxState.<state>.rows(outbox) or confirmed(outbox): {found}"
 
 
 # --- wiring in one place ---------------------------------------------------------------

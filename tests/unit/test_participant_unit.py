@@ -101,7 +101,8 @@ def test_objection_is_recorded(svc):
     handle(participant, sessions, rights_event("ObjectionRecorded", ANN,
                                                processing="report_emails"))
     with sessions() as s:
-        assert participant.has_objected(s, "student", ANN, "report_emails", SCHOOL)
+        assert participant.objected_among(s, "student", [ANN], "report_emails",
+                                          SCHOOL) == {ANN}
 
 
 def test_offboarding_erases_the_whole_school_only(svc):
@@ -177,7 +178,8 @@ def test_another_schools_restriction_and_objection_are_not_this_schools(svc):
     with sessions() as s:
         assert participant.is_restricted(s, "student", ANN, OTHER_SCHOOL)
         assert not participant.is_restricted(s, "student", ANN, SCHOOL)
-        assert not participant.has_objected(s, "student", ANN, "report_emails", SCHOOL)
+        assert participant.objected_among(s, "student", [ANN], "report_emails",
+                                          SCHOOL) == set()
     # This school's own restriction is its own row, not a clash with the other's.
     handle(participant, sessions, rights_event("ProcessingRestricted", ANN))
     with sessions() as s:
