@@ -2,6 +2,8 @@
 during it, each worker's memory; and `make run`'s memory under a term.
 
     .venv/bin/python -m bench.pipeline --students 2000     (make bench runs it too)
+    .venv/bin/python -m bench.pipeline --onboarding-only --hops   (onboarding alone, and
+        where its time goes hop by hop: bench/hops.py)
 
 The stack is deploy/stack.py's (every service as its own gunicorn and worker processes on
 the machine's RabbitMQ and PostgreSQL, behind nginx on 8080), with the run's own databases,
@@ -28,6 +30,7 @@ exchange and queues, removed after.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import threading
 import time
@@ -36,6 +39,7 @@ import uuid
 import sqlalchemy as sa
 
 from bench.common import Figure, table, temporary_database
+from bench.hops import cpu_seconds, cpu_table, hop_table
 from bench.ingest import term
 from bench.stack_world import BATCH, Embedded, Stack, classes_and_marks, rss_mb
 from bench.stack_world import students as some_students
@@ -109,7 +113,7 @@ def projections(school: str, count: int,
             ("notifications", "guardians", school): guardians}
 
 
-def on_stack(count: int) -> list[Figure]:
+def on_stack(count: int, onboarding_only: bool = False, hops: bool = False) -> list[Figure]:
     events = term(count)
     print(f"pipeline: baseline insert of {len(events):,} rows", flush=True)
     baseline = bare_insert(events)
@@ -121,16 +125,16 @@ def on_stack(count: int) -> list[Figure]:
         admin, idle_erasure = erasing_school(stack)
         school, _, term_system = stack.school("Term School")
         stack.wait_applied(timeout=600)
-        run = TermRun(stack, school, term_system, admin, count)
+        run = TermRun(stack, school, term_system, admin, count, hops)
         with PeakMemory(stack.workers()) as memory:  # onboarding and term alike
             run.onboard([e for e in events if e["type"] not in RESULTS])
+            if onboarding_only:
+                return [onboarding(run, baseline)]
             run.push_term(events)
     finally:
         stack.cleanup()
     return [
-        Figure(GROUP, f"onboarding a school through every service ({count:,} students, "
-               f"{run.roster:,} records, via nginx)", run.roster / run.onboarding,
-               "records/s", "bare executemany of as many rows, one database", baseline),
+        onboarding(run, baseline),
         Figure(GROUP, f"term through every service ({count:,} students, {len(events):,} "
                "records, via nginx)", len(events) / run.term, "records/s",
                "bare executemany of as many rows, one database", baseline, target=0.20),
@@ -138,6 +142,12 @@ def on_stack(count: int) -> list[Figure]:
                run.loaded_erasure, "s", "the same erasure, idle stack", idle_erasure,
                target=5, higher_is_better=False),
         *worker_peaks(memory)]
+
+
+def onboarding(run: TermRun, baseline: float) -> Figure:
+    return Figure(GROUP, f"onboarding a school through every service ({run.count:,} students, "
+                  f"{run.roster:,} records, via nginx)", run.roster / run.onboarding,
+                  "records/s", "bare executemany of as many rows, one database", baseline)
 
 
 def erasing_school(stack: Stack) -> tuple[str, float]:
@@ -153,21 +163,29 @@ class TermRun:
     """The term school's roster, then its whole term, pushed through the stack and timed
     until applied; the second erasing student erased once the term's first batch is in."""
 
-    def __init__(self, stack: Stack, school: str, system: str, admin: str, count: int):
+    def __init__(self, stack: Stack, school: str, system: str, admin: str, count: int,
+                 hops: bool = False):
         self.stack, self.school, self.system, self.admin = stack, school, system, admin
         self.count = count
         self.roster = 0
+        self.hops = hops
         self.onboarding = self.term = self.loaded_erasure = 0.0
 
     def onboard(self, roster: list[dict]) -> None:
         print(f"pipeline: onboarding a {self.count:,}-student school ({len(roster):,} "
               "records)", flush=True)
         self.roster = len(roster)
-        started = time.perf_counter()
+        pids = {**self.stack.processes(), **self.stack.database_backends()}
+        cpu = cpu_seconds(pids)
+        started, since = time.perf_counter(), dt.datetime.now(dt.UTC)
         self.stack.push(self.system, roster, self.stack.client("127.0.0.254"))
         # Checked as closely as the term's tail: onboarding now takes seconds.
         self.onboarding = self.stack.wait_applied(
             projections(self.school, self.count, results=False), every=0.2) - started
+        if self.hops:
+            print(hop_table(self.stack, since, self.onboarding), flush=True)
+            pids.update(self.stack.database_backends())  # and those connected since
+            print(cpu_table(cpu, cpu_seconds(pids)), flush=True)
 
     def push_term(self, events: list[dict]) -> None:
         print(f"pipeline: pushing a {self.count:,}-student term ({len(events):,} records)",
@@ -224,9 +242,10 @@ def embedded(count: int) -> Figure:
 
 
 def figures(quick: bool = False, students: int | None = None,
-            embedded_students: int = 200) -> list[Figure]:
-    out = on_stack(students or (200 if quick else 2000))
-    if embedded_students:
+            embedded_students: int = 200, onboarding_only: bool = False,
+            hops: bool = False) -> list[Figure]:
+    out = on_stack(students or (200 if quick else 2000), onboarding_only, hops)
+    if embedded_students and not onboarding_only:
         out.append(embedded(embedded_students))
     return out
 
@@ -236,8 +255,13 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=2000)
     parser.add_argument("--embedded-students", type=int, default=200,
                         help="the term pushed through make run (0: skip it)")
+    parser.add_argument("--onboarding-only", action="store_true",
+                        help="stop after onboarding: its figure alone (for iterating on it)")
+    parser.add_argument("--hops", action="store_true",
+                        help="print onboarding's hop table (bench/hops.py) once it is applied")
     args = parser.parse_args()
-    print(table(figures(students=args.students, embedded_students=args.embedded_students)))
+    print(table(figures(students=args.students, embedded_students=args.embedded_students,
+                        onboarding_only=args.onboarding_only, hops=args.hops)))
 
 
 if __name__ == "__main__":

@@ -362,6 +362,19 @@ class Stack(World):
                 total += ready
         return total
 
+    def processes(self) -> dict[str, int]:
+        """Every process the stack started (web, worker, nginx…) by pid-file name."""
+        return {p.stem: int(p.read_text()) for p in sorted((self.dir / "pids").glob("*.pid"))}
+
+    def database_backends(self) -> dict[str, int]:
+        """The PostgreSQL server processes serving the stack's databases, named by
+        database and pid (their CPU is the services' statements')."""
+        with psycopg.connect(DATABASE, autocommit=True) as conn:
+            return {f"postgres {name[len(self.prefix):]} {pid}": pid
+                    for pid, name in conn.execute(
+                        "SELECT pid, datname FROM pg_stat_activity WHERE datname LIKE %(p)s",
+                        {"p": self.prefix + "%"}).fetchall()}
+
     def workers(self) -> dict[str, int]:
         """Worker process ids by pid-file name (reports-worker, reports-worker-2, …)."""
         return {p.stem: int(p.read_text())

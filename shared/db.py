@@ -333,23 +333,47 @@ def _update_by_key(session: Session, table: sa.Table, key_column: str,
 
 def _upsert_json_rows(session: Session, table: sa.Table, key_column: str,
                       version_column: str, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: the rows (JSON-ready values) as one parameter read back by
-    json_to_recordset, inserted or, where the key exists and the stored version is not
-    newer, written over: thousands of rows in one statement instead of one each."""
+    """PostgreSQL: the rows as one JSON parameter (_json_rows), inserted or, where the key
+    exists and the stored version is not newer, written over: thousands of rows in one
+    statement instead of one each."""
     from sqlalchemy.dialects import postgresql
 
-    columns = list(rows[0])
-    rows = [{c: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v
-             for c, v in row.items()} for row in rows]  # read back as the columns' types
-    given = (sa.func.json_to_recordset(sa.literal(rows, postgresql.JSON))
-             .table_valued(*(sa.column(c, table.c[c].type) for c in columns))
-             .render_derived("given", with_types=True))
-    insert = postgresql.insert(table).from_select(
-        columns, sa.select(*(given.c[c] for c in columns)))
+    columns, select = _json_rows(table, rows)
+    insert = postgresql.insert(table).from_select(columns, select)
     session.execute(insert.on_conflict_do_update(
         index_elements=[table.c[key_column]],
         set_={c: insert.excluded[c] for c in columns if c != key_column},
         where=table.c[version_column] <= insert.excluded[version_column]))
+
+
+def _json_rows(table: sa.Table, rows: list[dict[str, Any]]
+               ) -> tuple[list[str], sa.Select[Any]]:
+    """PostgreSQL: the rows' columns, and a SELECT of the rows in their order from one
+    JSON parameter read back by json_to_recordset as the columns' types (a string too
+    long for its column is refused, not cut short). One parameter encoded in C: arrays of
+    text would be escaped value by value in Python (outbox payloads are quotes all over)."""
+    from sqlalchemy.dialects import postgresql
+
+    columns = list(rows[0])
+    given_rows = [{**{c: _json_ready(v) for c, v in row.items()}, "_n": n}
+                  for n, row in enumerate(rows)]
+    given = (sa.func.json_to_recordset(sa.literal(given_rows, postgresql.JSON))
+             .table_valued(*(sa.column(c, table.c[c].type) for c in columns),
+                           sa.column("_n", sa.Integer()))
+             .render_derived("given", with_types=True))
+    return columns, sa.select(*(given.c[c] for c in columns)).order_by(given.c._n)
+
+
+def _json_ready(value: Any) -> Any:
+    """A value as JSON gives it back to its column's type: moments and days as ISO text
+    (a moment without a zone is refused, as UtcDateTime refuses it)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored")
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 def insert_unless_present(session: Session, table: sa.Table,
@@ -358,12 +382,42 @@ def insert_unless_present(session: Session, table: sa.Table,
     """`INSERT … ON CONFLICT (conflict_columns) DO NOTHING` (PostgreSQL and SQLite) of a
     row or of many: the same statements whether or not a row is there, so neither the
     work nor its timing tells."""
-    rows = values if isinstance(values, list) else [values]
+    insert_many(session, table, values if isinstance(values, list) else [values],
+                conflict_columns)
+
+
+def insert_many(session: Session, table: sa.Table, rows: list[dict[str, Any]],
+                conflict_columns: tuple[str, ...] = ()) -> None:
+    """Rows of one table (each with the same columns) in one statement, with ON CONFLICT
+    (conflict_columns) DO NOTHING if given. On PostgreSQL `INSERT … SELECT` of the rows
+    as one JSON parameter (_json_rows): a batch's rows are one statement to send, plan
+    and run, where an executemany is one each (issue 27: a roster's accounts,
+    memberships, invitations, outbox rows…). Elsewhere an executemany."""
     if not rows:
         return
-    insert = _insert_of(session.get_bind().dialect.name)
-    session.execute(insert(table).on_conflict_do_nothing(
-        index_elements=[table.c[c] for c in conflict_columns]), rows)
+    dialect = session.get_bind().dialect.name
+    insert = _insert_of(dialect)(table)
+    if dialect == "postgresql":
+        defaults = _defaults_of(table, rows[0])
+        insert = insert.from_select(*_json_rows(table, [{**defaults, **row} for row in rows]))
+    if conflict_columns:
+        insert = insert.on_conflict_do_nothing(
+            index_elements=[table.c[c] for c in conflict_columns])
+    session.execute(insert, None if dialect == "postgresql" else rows)
+
+
+def _defaults_of(table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    """The scalar defaults of the columns a row leaves out (an executemany applies them;
+    INSERT … SELECT would not); a computed default must be given."""
+    defaults = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in row or default is None:
+            continue
+        if not (isinstance(default, sa.ColumnDefault) and default.is_scalar):
+            raise ValueError(f"{table.name}.{column.name}: give its value")
+        defaults[column.name] = default.arg
+    return defaults
 
 
 def advisory_lock(session: Session, key: str) -> None:

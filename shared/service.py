@@ -193,17 +193,6 @@ class ServiceRuntime:
         """The worker's loops: one consumer per queue, and the outbox relay."""
         loops: list[Loop] = []
         self.queue_workers = []
-        for channel, handlers in self.handlers_by_channel().items():
-            if not topology.subscriptions(self.spec.name)[channel]:
-                continue
-            queue = topology.service_queue(self.settings, self.spec.name, channel)
-            processor = DeliveryProcessor(self.spec.name, queue.name, self.context.sessions,
-                                          self.spec.tables, handlers,
-                                          self.settings.max_attempts,
-                                          dt.timedelta(days=self.settings.inbox_retention_days))
-            worker = QueueWorker(self.settings, processor, queue)
-            self.queue_workers.append(worker)
-            loops.append((f"{self.spec.name}.{channel}", worker.run))
         self.relay = OutboxRelay(
             self.engine, self.spec.tables, BrokerPublisher(self.settings),
             batch_size=self.settings.relay_batch_size, window=self.settings.publish_window,
@@ -212,6 +201,17 @@ class ServiceRuntime:
                                    if self.spec.outbox_retention_seconds is None
                                    else self.spec.outbox_retention_seconds),
             name=self.spec.name)
+        for channel, handlers in self.handlers_by_channel().items():
+            if not topology.subscriptions(self.spec.name)[channel]:
+                continue
+            queue = topology.service_queue(self.settings, self.spec.name, channel)
+            processor = DeliveryProcessor(self.spec.name, queue.name, self.context.sessions,
+                                          self.spec.tables, handlers,
+                                          self.settings.max_attempts,
+                                          dt.timedelta(days=self.settings.inbox_retention_days))
+            worker = QueueWorker(self.settings, processor, queue, self.relay.wakeup.set)
+            self.queue_workers.append(worker)
+            loops.append((f"{self.spec.name}.{channel}", worker.run))
         loops.append((f"{self.spec.name}.relay", self.relay.run))
         loops.extend(self.spec.build_loops(self.context))
         return loops

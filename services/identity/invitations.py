@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock, among, insert_unless_present
+from shared.db import advisory_lock, among, insert_many, insert_unless_present
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
 
@@ -99,8 +99,7 @@ class AccountsAndInvitations:
         if updates:
             session.execute(m.update().where(m.c.id == sa.bindparam("i")).values(
                 name=sa.bindparam("n"), record_version=sa.bindparam("v")), updates)
-        if inserts:
-            session.execute(m.insert(), inserts)
+        insert_many(session, m, inserts)
         return out
 
     def invite_staff(self, session: Session, school_id: str, name: str, email: str,
@@ -169,7 +168,7 @@ class AccountsAndInvitations:
                 producer=self.outbox.producer, school_id=school_id))
             log.info("invitation issued account_id=%s invitation_id=%s", account_id,
                      invitation_id)
-        session.execute(invitations.insert(), rows)
+        insert_many(session, invitations, rows)
         self.outbox.add_many(session, envelopes)
         return issued
 
@@ -215,7 +214,7 @@ class AccountsAndInvitations:
         if allowed:
             session.execute(mail_sends.delete().where(among(mail_sends.c.account_id, allowed),
                                                       mail_sends.c.sent_at <= hour_ago))
-            session.execute(mail_sends.insert(), [
+            insert_many(session, mail_sends, [
                 {"account_id": a, "kind": kind, "school_id": school_id, "sent_at": now}
                 for a in allowed])
         return set(allowed)

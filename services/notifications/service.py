@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.backoff import RECONNECT
 from shared.config import Settings
 from shared.contracts import typed as ev
-from shared.db import among, upsert_versioned_many, utcnow
+from shared.db import among, insert_many, upsert_versioned_many, utcnow
 from shared.errors import Conflict, NotFound
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
@@ -162,7 +162,7 @@ class Notifications:
             return
         session.execute(student_contacts.delete().where(
             among(student_contacts.c.student_id, [row["student_id"] for row in rows])))
-        session.execute(student_contacts.insert(), rows)
+        insert_many(session, student_contacts, rows)
 
     def attach_account(self, session: Session, data: ev.AccountActivated,
                        school_id: str | None) -> None:
@@ -209,8 +209,7 @@ class Notifications:
             if (m.event_id, m.recipient) not in done:
                 done.add((m.event_id, m.recipient))
                 rows.append(m.delivery(now))
-        if rows:
-            session.execute(deliveries.insert(), rows)
+        insert_many(session, deliveries, rows)
 
     def on_invitations(self, session: Session,
                        items: Sequence[tuple[Envelope, ev.InvitationIssued]]) -> None:

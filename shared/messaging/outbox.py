@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import utcnow
+from shared.db import insert_many, utcnow
 from shared.tables import PlumbingTables
 
 from .envelope import Envelope, new_envelope
@@ -64,7 +64,7 @@ class Outbox:
             return
         from shared.contracts import contract_for
         now = utcnow()
-        session.execute(self.tables.outbox.insert(), [
+        insert_many(session, self.tables.outbox, [
             {"event_id": e.id, "event_type": e.type,
              "routing_key": contract_for(e.type, e.version).routing_key(e.producer),
              "school_id": e.school_id, "payload": e.to_json(), "created_at": now,

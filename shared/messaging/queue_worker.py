@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from kombu import Connection, Consumer, Queue
 from kombu.message import Message
@@ -18,7 +19,7 @@ from shared.backoff import RECONNECT, Backoff
 from shared.config import Settings
 
 from . import topology
-from .consumer import DEAD_LETTERED, RETRY, Body, DeliveryProcessor
+from .consumer import APPLIED, DEAD_LETTERED, RETRY, Body, DeliveryProcessor
 from .publisher import broker_connection, connect
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,15 @@ class QueueWorker:
     has nothing more to give at once, or `batch_bytes` of messages are waiting, whichever
     comes first."""
 
-    def __init__(self, settings: Settings, processor: DeliveryProcessor, queue: Queue):
+    def __init__(self, settings: Settings, processor: DeliveryProcessor, queue: Queue,
+                 applied: Callable[[], object] = lambda: None):
         self.settings = settings
         self.processor = processor
         self.queue = queue
+        # Called once a batch applied an event (its effects committed): the worker's relay
+        # is woken, so the events the batch wrote to the outbox go out now, not at its
+        # next idle poll (issue 27: a hop of onboarding's chain).
+        self.applied = applied
         self.batch_size = max(1, settings.consumer_batch)
         self.batch_bytes = max(1, settings.consumer_batch_bytes)
         self.connected = threading.Event()
@@ -99,6 +105,8 @@ class QueueWorker:
             _count(self.processor.service, self.queue.name, outcome)
         retry = self._to_retry(pending, outcomes)
         self._ack_all_but(pending, retry)
+        if APPLIED in outcomes:
+            self.applied()
         if retry:
             # Back off a little so a failing handler does not spin, then hand them back.
             assert self._stop is not None  # set by run(), which alone applies batches

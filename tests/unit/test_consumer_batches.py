@@ -267,3 +267,27 @@ def test_a_schools_waiting_roster_is_applied_in_batches_of_a_thousand_events():
     deliveries = [_Delivery(pack) for _ in range(25)]
     worker._consume(_Broker(worker, list(deliveries), stop), stop)
     assert sizes == [1000, 1000, 500] and all(d.acked for d in deliveries)
+
+
+def test_the_relay_is_woken_once_a_batch_applied_and_was_acked():
+    """Issue 27: a batch's effects may hold outbox rows (identity's invitations after a
+    roster batch); the worker wakes its relay once the batch committed and was acked,
+    rather than leaving them to the relay's next idle poll. A batch of duplicates alone
+    wrote nothing: no wake-up."""
+    outcomes = [[APPLIED, DUPLICATE], [DUPLICATE]]
+    woken: list[bool] = []  # each wake-up: were the batch's deliveries acked by then?
+    deliveries = [_Delivery(body()), _Delivery(body()), _Delivery(body())]
+
+    class Recorder:
+        service = "identity"
+
+        def process_batch(self, bodies):
+            return outcomes.pop(0)
+
+    settings = Settings.from_env({"PP_CONSUMER_BATCH": "2"})
+    worker = QueueWorker(settings, Recorder(), kombu.Queue("identity.data"),
+                         lambda: woken.append(all(d.acked for d in deliveries[:2])))
+    stop = threading.Event()
+    worker._stop = stop
+    worker._consume(_Broker(worker, list(deliveries), stop), stop)
+    assert woken == [True] and all(d.acked for d in deliveries)
