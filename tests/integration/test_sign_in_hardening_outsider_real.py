@@ -12,6 +12,8 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from tests import second_factor
+from tests.integration.test_sign_in_hardening_attacks_real import _reset
 from tests.passkey_authenticator import SoftAuthenticator
 from tests.integration.test_token_attacks_real import (PARENT_PASSWORD, new_parent,
                                                        refresh, sign_in,
@@ -108,3 +110,23 @@ def test_a_parents_passkey_sign_in_from_before_a_promotion_adds_no_staff_passkey
     removed = w.system.call("identity", "delete", f"/api/v1/auth/passkeys/{phone_id}",
                             phone["access_token"], {})
     assert removed.status_code == 401, removed.json
+
+
+def test_an_ended_sign_in_passes_no_second_factor_into_a_new_token(world, monkeypatch):  # noqa: F811
+    """An admin fearing a thief resets the password: every sign-in ends. In the seconds
+    the thief's access token still verifies (identity's revocations not yet read: held
+    here), the thief passes the second factor with the authenticator or a recovery code
+    they hold: no new access token of the ended sign-in, which the revocation (naming
+    the tokens issued before it) would never name, and which passing again before it
+    expires would keep alive for ever."""
+    w = world
+    email = "outsider10@a.example.org"
+    thief = w.system.admin(w.school, email)  # signed in, the factor passed
+    assert _reset(w, email, "a-new-password-10").status_code == 200
+    view = w.system.clients["identity"].application.extensions["pp_revocations"]
+    monkeypatch.setattr(view, "is_revoked", lambda claims: False)
+    passed = w.system.call("identity", "post", "/api/v1/auth/second-factor", thief,
+                           second_factor.next_factor(second_factor.account_of(thief)))
+    monkeypatch.undo()
+    assert passed.status_code == 401, passed.json
+    assert passed.json["error"]["code"] == "invalid_grant"
