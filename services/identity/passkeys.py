@@ -151,6 +151,10 @@ class Passkeys:
         self._lock_account(session, account_id)
         self._proof_of_presence(session, self._account(session, account_id), password,
                                 address, recent_factor, sign_in)
+        if self._ended(session, account_id, sign_in):
+            # Its access token verifies a few seconds more: a thief whose sign-in the
+            # owner just ended would take the owner's other passkeys with its fresh factor.
+            raise domain.InvalidGrant("the sign-in has ended")
         gone = session.execute(passkeys.delete().where(
             passkeys.c.id == passkey_id, passkeys.c.account_id == account_id)).rowcount
         if not gone:
@@ -191,6 +195,13 @@ class Passkeys:
         if session.execute(rows.limit(1)).first() is not None:
             raise rules.PasskeyNotRegistered()
         return None
+
+    def _ended(self, session: Session, account_id: str, sign_in: str | None) -> bool:
+        """The login's sign-in `sign_in` has ended: every refresh token of it revoked."""
+        revoked = session.execute(sa.select(refresh_tokens.c.revoked_at).where(
+            refresh_tokens.c.account_id == account_id,
+            refresh_tokens.c.family_id == sign_in)).scalars().all()
+        return bool(revoked) and None not in revoked
 
     def _end_sign_ins_of(self, session: Session, account_id: str,
                          passkey_ids: list[str]) -> None:

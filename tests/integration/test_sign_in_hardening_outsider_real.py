@@ -130,3 +130,37 @@ def test_an_ended_sign_in_passes_no_second_factor_into_a_new_token(world, monkey
     monkeypatch.undo()
     assert passed.status_code == 401, passed.json
     assert passed.json["error"]["code"] == "invalid_grant"
+
+
+def test_an_ended_sign_in_removes_no_passkey(world, monkeypatch):  # noqa: F811
+    """The owner removes the lost phone's passkey, ending the thief's fresh sign-in with
+    it; in the seconds its access token still verifies (identity's revocations held
+    here), the thief removes the owner's other passkey, a fresh factor needing no
+    password: refused, as adding one is."""
+    w = world
+    email = "outsider11@a.example.org"
+    new_parent(w, "GO11", email)
+    laptop = sign_in(w.system, email, PARENT_PASSWORD)
+    devices, ids = [], []
+    for _ in range(2):
+        device = SoftAuthenticator(w.system.settings.passkey_origins[0])
+        begun = w.system.call("identity", "post", "/api/v1/auth/passkeys/registration",
+                              laptop["access_token"], {"password": PARENT_PASSWORD}).json
+        ids.append(_register(w, laptop["access_token"], begun, device).json["id"])
+        devices.append(device)
+    opened = w.system.call("identity", "post", "/api/v1/auth/passkey/options").json
+    thief = w.system.call("identity", "post", "/api/v1/auth/passkey", json={
+        "challenge_id": opened["challenge_id"],
+        "credential": devices[0].get(opened["options"])}).json
+    assert w.system.call("identity", "delete", f"/api/v1/auth/passkeys/{ids[0]}",
+                         laptop["access_token"], {"password": PARENT_PASSWORD}
+                         ).status_code == 204
+    view = w.system.clients["identity"].application.extensions["pp_revocations"]
+    monkeypatch.setattr(view, "is_revoked", lambda claims: False)
+    late = w.system.call("identity", "delete", f"/api/v1/auth/passkeys/{ids[1]}",
+                         thief["access_token"], {})
+    monkeypatch.undo()
+    assert late.status_code == 401, late.json
+    assert late.json["error"]["code"] == "invalid_grant"
+    assert [p["id"] for p in w.system.call("identity", "get", "/api/v1/auth/passkeys",
+                                           laptop["access_token"]).json["items"]] == [ids[1]]
