@@ -355,13 +355,19 @@ def _json_rows(table: sa.Table, rows: list[dict[str, Any]]
     from sqlalchemy.dialects import postgresql
 
     columns = list(rows[0])
-    given_rows = [{**{c: _json_ready(v) for c, v in row.items()}, "_n": n}
-                  for n, row in enumerate(rows)]
-    given = (sa.func.json_to_recordset(sa.literal(given_rows, postgresql.JSON))
-             .table_valued(*(sa.column(c, table.c[c].type) for c in columns),
-                           sa.column("_n", sa.Integer()))
-             .render_derived("given", with_types=True))
-    return columns, sa.select(*(given.c[c] for c in columns)).order_by(given.c._n)
+    dated = [c for c in columns if isinstance(getattr(table.c[c].type, "impl", table.c[c].type),
+                                              (sa.DateTime, sa.Date))]
+    given_rows = []
+    for n, row in enumerate(rows):
+        given = {**row, "_n": n}
+        for c in dated:  # the value's type is looked at only where the column's may need it
+            given[c] = _json_ready(given[c])
+        given_rows.append(given)
+    recordset = (sa.func.json_to_recordset(sa.literal(given_rows, postgresql.JSON))
+                 .table_valued(*(sa.column(c, table.c[c].type) for c in columns),
+                               sa.column("_n", sa.Integer()))
+                 .render_derived("given", with_types=True))
+    return columns, sa.select(*(recordset.c[c] for c in columns)).order_by(recordset.c._n)
 
 
 def _json_ready(value: Any) -> Any:

@@ -26,7 +26,7 @@ from kombu import Exchange
 
 from shared.config import SERVICES, Settings
 from shared.contracts import secrets_blanked
-from shared.db import affected, utcnow
+from shared.db import affected, among, utcnow
 from shared.messaging.publisher import broker_connection, connect
 from shared.tables import PlumbingTables
 
@@ -78,7 +78,7 @@ def replay(engine: Engine, tables: PlumbingTables, settings: Settings,
     dl = tables.dead_letters
     query = sa.select(dl.c.id, dl.c.queue, dl.c.payload).where(dl.c.replayed_at.is_(None))
     if letter_ids is not None:
-        query = query.where(dl.c.id.in_(letter_ids))
+        query = query.where(among(dl.c.id, letter_ids))
     conn_broker = broker_connection(settings.broker_url, confirm=True,
                                     name=f"{settings.queue_prefix}deadletters")
     replayed = 0
@@ -126,14 +126,14 @@ def erase_letters_naming(session: Session, dead_letters: sa.Table, subject_id: s
     if not doomed:
         return 0
     return affected(session.execute(
-        dead_letters.delete().where(dead_letters.c.id.in_(doomed))))
+        dead_letters.delete().where(among(dead_letters.c.id, doomed))))
 
 
 def purge(engine: Engine, tables: PlumbingTables, letter_ids: list[str] | None) -> int:
     dl = tables.dead_letters
     statement = dl.delete()
     if letter_ids is not None:
-        statement = statement.where(dl.c.id.in_(letter_ids))
+        statement = statement.where(among(dl.c.id, letter_ids))
     with engine.begin() as conn:
         return affected(conn.execute(statement))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -127,11 +127,14 @@ def message_patterns(directory: Path, language: str
     return tuple(entry[1:] for entry in out)
 
 
-def translate_text(message: str, language: str, directories: Sequence[Path]) -> str:
+def translate_text(message: str, language: str, directories: Sequence[Path],
+                   nested: Mapping[str, Callable[[str, str], str]] | None = None) -> str:
     """A message already written in English, in `language`: the first of `directories`
     whose catalogue has it, as written or as the text a message with placeholders became
     ("The body is over 1000 bytes." by "The body is over {limit} bytes."). English when
-    none has it."""
+    none has it. A placeholder's value is translated when it is itself a message (the
+    DATE_EXPECTED hint), or by `nested`'s function for its name (ingest's `reason`, a
+    whole reason in turn: services/ingest/reasons.py)."""
     if language not in LANGUAGES or language == DEFAULT_LANGUAGE:
         return message
     translated = known_message(message, language, directories)
@@ -140,9 +143,10 @@ def translate_text(message: str, language: str, directories: Sequence[Path]) -> 
     for directory in directories:
         for pattern, names, template in message_patterns(directory, language):
             matched = pattern.match(message)
-            if matched:  # a value may itself be a message (DATE_EXPECTED's hint)
+            if matched:
                 return fill_placeholders(template, {
-                    name: known_message(value, language, directories)
+                    name: nested[name](value, language) if nested and name in nested
+                    else known_message(value, language, directories)
                     for name, value in zip(names, matched.groups())})
     return message
 

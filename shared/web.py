@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from itertools import compress
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from flask import Flask, Request, Response, current_app, jsonify, request
@@ -40,19 +41,23 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
+_is_container = {dict, list}.__contains__  # the types json.loads nests
+
+
 def json_depth(value: Any) -> int:
-    """Deepest nesting of a parsed JSON value (iterative: no recursion limit to hit)."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item)
-    return deepest
+    """Deepest nesting of a parsed JSON value (json.loads' dicts and lists), a level at a
+    time: each level's containers are picked out in C (map, compress), so a 5,000-event
+    push costs milliseconds, not a Python step per value; no recursion limit to hit."""
+    depth = 0
+    level = [value] if _is_container(type(value)) else []
+    while level:
+        depth += 1
+        inner: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            inner += compress(children, map(_is_container, map(type, children)))
+        level = inner
+    return depth
 
 
 def first_unsafe_text(value: Any) -> tuple[str, str] | None:

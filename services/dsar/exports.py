@@ -13,6 +13,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.csv_export import csv_table
+from shared.db import among
 from shared.errors import Conflict, NotFound
 
 from . import domain, summary
@@ -127,16 +128,16 @@ class Exports(Part):
         if not ids:
             return set()
         return set(session.execute(sa.select(requests.c.id).where(
-            requests.c.id.in_(sorted(ids)), requests.c.export_expires_at.is_not(None))
+            among(requests.c.id, sorted(ids)), requests.c.export_expires_at.is_not(None))
         ).scalars()) | set(session.execute(sa.select(export_parts.c.request_id).where(
-            export_parts.c.request_id.in_(sorted(ids)))).scalars())
+            among(export_parts.c.request_id, sorted(ids)))).scalars())
 
     def _withdraw_exports(self, session: Session, ids: Collection[str]) -> None:
         """The export is not downloadable any more (the answer an expired one gets)."""
         if not ids:
             return
-        session.execute(export_parts.delete().where(export_parts.c.request_id.in_(sorted(ids))))
-        session.execute(requests.update().where(requests.c.id.in_(sorted(ids)))
+        session.execute(export_parts.delete().where(among(export_parts.c.request_id, sorted(ids))))
+        session.execute(requests.update().where(among(requests.c.id, sorted(ids)))
                         .values(export_expires_at=None))
         for request_id in sorted(ids):
             self._audit(session, request_id, "export_withdrawn")

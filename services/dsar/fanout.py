@@ -12,7 +12,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import purge_after_commit
+from shared.db import among, purge_after_commit
 from shared.deadletters import erase_letters_naming
 from shared.erasure_ledger import COMPLETED, SCHOOL, SENT
 from shared.messaging.envelope import Envelope
@@ -224,7 +224,7 @@ class FanOut(Part):
                                                     own_subjects.c.subject_id == subject_id))
         concerned = sa.or_(sa.and_(requests.c.subject_type == kind,
                                    requests.c.subject_id == subject_id),
-                           requests.c.filed_by.in_(sorted(filers)))
+                           among(requests.c.filed_by, sorted(filers)))
         ids = set(session.execute(sa.select(requests.c.id).where(
             requests.c.school_id == school, concerned)).scalars())
         self._blank_free_text(session, ids)
@@ -240,7 +240,7 @@ class FanOut(Part):
 
     def _blank_free_text(self, session: Session, ids: Collection[str]) -> None:
         for row in session.execute(sa.select(requests.c.id, requests.c.details).where(
-                requests.c.id.in_(sorted(ids)))).all() if ids else ():
+                among(requests.c.id, sorted(ids)))).all() if ids else ():
             session.execute(requests.update().where(requests.c.id == row.id).values(
                 details={k: v for k, v in row.details.items() if k != domain.NOTE},
                 **{column: None for column in domain.FREE_TEXT}))
@@ -282,7 +282,7 @@ class FanOut(Part):
                    request_services.c.asked_at <= now - self.reask_after)
             .distinct()).scalars().all()
         stuck = session.execute(sa.select(requests).where(
-            requests.c.id.in_(stuck_ids))).all() if stuck_ids else []
+            among(requests.c.id, stuck_ids))).all() if stuck_ids else []
         for row in stuck:
             self._audit(session, row.id, "reasked")
             self._reask(session, row)
@@ -298,7 +298,7 @@ class FanOut(Part):
             requests.c.export_expires_at.is_not(None),
             requests.c.export_expires_at <= now)).scalars().all()
         if expired:
-            session.execute(export_parts.delete().where(export_parts.c.request_id.in_(expired)))
-            session.execute(requests.update().where(requests.c.id.in_(expired))
+            session.execute(export_parts.delete().where(among(export_parts.c.request_id, expired)))
+            session.execute(requests.update().where(among(requests.c.id, expired))
                             .values(export_expires_at=None))
         return len(stuck)

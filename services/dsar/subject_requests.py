@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from shared.auth import Principal
 from shared.contracts import typed as ev
+from shared.db import among
 from shared.errors import NotFound, StepUpRequired
 from shared.messaging.envelope import Envelope
 from shared.pages import Key, Page, keyset_page
@@ -20,8 +21,6 @@ from . import domain
 from .domain import Kind, Refused, Status
 from .models import audit, own_subjects, requests
 from .part import Part
-
-LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked
 
 
 class Requests(Part):
@@ -85,7 +84,7 @@ class Requests(Part):
                 account_id=data.account_id, subject_type=subject_type,
                 subject_id=subject_id, via_link=None, school_id=schools.get(subject_id)))
 
-    def on_link(self, session: Session, envelope: Envelope, data: LinkEvent,
+    def on_link(self, session: Session, envelope: Envelope, data: ev.LinkEvent,
                 verified: bool) -> None:
         session.execute(own_subjects.delete().where(
             own_subjects.c.via_link == data.link_id))
@@ -224,7 +223,7 @@ class Requests(Part):
         paused) or `all`; `after` is the id the previous page ended with. Offboardings are
         the operator's, not the school's."""
         query = (sa.select(requests.c.id, requests.c.received_at)
-                 .where(requests.c.school_id.in_(school_ids),
+                 .where(among(requests.c.school_id, school_ids),
                         requests.c.kind != Kind.OFFBOARDING))
         if scope == "open":
             query = query.where(requests.c.status.in_(domain.OPEN))
@@ -232,13 +231,13 @@ class Requests(Part):
                         Key(requests.c.id, descending=True)]
         return keyset_page(session, query, newest_first, after, limit, position=sa.select(
             requests.c.received_at).where(requests.c.id == after,
-                                          requests.c.school_id.in_(school_ids))).map(
+                                          among(requests.c.school_id, school_ids))).map(
             lambda r: self.view(session, r.id))
 
     def overdue(self, session: Session, school_ids: Collection[str]) -> list[dict[str, Any]]:
         now = self.clock()
         ids = session.execute(sa.select(requests.c.id).where(
-            requests.c.school_id.in_(school_ids),
+            among(requests.c.school_id, school_ids),
             requests.c.status.in_((Status.IN_PROGRESS, Status.AWAITING)),
             requests.c.due_at < now).order_by(requests.c.due_at)).scalars().all()
         return [self.view(session, i) for i in ids]

@@ -25,7 +25,7 @@ from .personal_data import accepted_logins, delete_orphan_accounts
 from .revocation import lock_accounts, sign_out_accounts
 
 log = logging.getLogger(__name__)
-PENDING, ACCEPTED = MembershipStatus
+PENDING, ACCEPTED = MembershipStatus.PENDING, MembershipStatus.ACCEPTED
 
 
 class AccountsAndInvitations:

@@ -26,7 +26,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock
+from shared.db import advisory_lock, among
 from shared.errors import StepUpRequired
 
 from . import domain
@@ -36,7 +36,7 @@ from .models import accounts, passkey_challenges, passkeys, refresh_tokens
 from .sign_in import _acting_role, roles_of_method
 
 log = logging.getLogger(__name__)
-REGISTER, SIGN_IN = rules.Ceremony
+REGISTER, SIGN_IN = rules.Ceremony.REGISTER, rules.Ceremony.SIGN_IN
 
 
 class Passkeys:
@@ -161,7 +161,7 @@ class Passkeys:
             raise rules.PasskeyUnknown()
         removed = self._added_with(session, account_id, passkey_id)
         session.execute(passkeys.delete().where(
-            passkeys.c.id.in_(removed[1:]), passkeys.c.account_id == account_id))
+            among(passkeys.c.id, removed[1:]), passkeys.c.account_id == account_id))
         log.info("passkey removed account_id=%s passkey_id=%s with_added=%d", account_id,
                  passkey_id, len(removed) - 1)
         self._end_sign_ins_of(session, account_id, removed)
@@ -173,7 +173,7 @@ class Passkeys:
         while newest:
             added = session.execute(sa.select(passkeys.c.id).where(
                 passkeys.c.account_id == account_id,
-                passkeys.c.added_by.in_(newest))).scalars().all()
+                among(passkeys.c.added_by, newest))).scalars().all()
             newest = [p for p in added if p not in found]
             found += newest
         return found
@@ -209,7 +209,7 @@ class Passkeys:
         tokens on every service (TokensRevoked by sign-in, as a sign-out)."""
         ended = session.execute(refresh_tokens.update().where(
             refresh_tokens.c.account_id == account_id,
-            refresh_tokens.c.passkey_id.in_(passkey_ids),
+            among(refresh_tokens.c.passkey_id, passkey_ids),
             refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=self.clock())
             .returning(refresh_tokens.c.family_id)).scalars().all()
         for family_id in sorted(set(ended)):

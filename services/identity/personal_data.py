@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from shared.config import Settings
-from shared.db import utcnow
+from shared.db import among, utcnow
 from shared.messaging.outbox import OutboxState, confirmed
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant
 from shared.rights import TableDeclaration as T
@@ -176,7 +176,7 @@ class IdentityParticipant(RightsParticipant):
             "last_used_at": p.last_used_at.isoformat() if p.last_used_at else None}
             for p in session.execute(sa.select(passkeys.c.name, passkeys.c.created_at,
                                                passkeys.c.last_used_at)
-                                     .where(passkeys.c.account_id.in_(accepted))
+                                     .where(among(passkeys.c.account_id, accepted))
                                      .order_by(passkeys.c.created_at, passkeys.c.id))
             ] if accepted else []
         return out

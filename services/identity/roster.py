@@ -25,7 +25,7 @@ from .domain import MembershipStatus
 from .models import memberships, removed_records, students
 
 log = logging.getLogger(__name__)
-PENDING, ACCEPTED = MembershipStatus
+PENDING, ACCEPTED = MembershipStatus.PENDING, MembershipStatus.ACCEPTED
 
 
 class Kind(NamedTuple):

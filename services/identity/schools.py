@@ -10,6 +10,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import among
 from shared.erasure_ledger import SCHOOL, SENT, ErasureLedger, offboarding_request_id
 from shared.messaging.outbox import Outbox
 from shared.pages import Key, Page, keyset_page
@@ -61,7 +62,7 @@ class SchoolsAndClients:
     def school_contacts(self, session: Session, school_ids: list[str]) -> list[dict]:
         """The schools a person belongs to, by name, with their office's contact."""
         rows = session.execute(sa.select(schools).where(
-            schools.c.id.in_(school_ids)).order_by(schools.c.name, schools.c.id)).all()
+            among(schools.c.id, school_ids)).order_by(schools.c.name, schools.c.id)).all()
         return [{"id": r.id, "name": r.name, "office_email": r.office_email,
                  "office_phone": r.office_phone} for r in rows]
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from shared.db import advisory_lock
+from shared.db import advisory_lock, among
 from shared.messaging.outbox import Outbox
 
 from . import domain
@@ -281,7 +281,7 @@ class SignInAndTokens:
             self._send_reset(session, row.email)
         if rows:
             session.execute(reset_requests.delete().where(
-                reset_requests.c.id.in_([row.id for row in rows])))
+                among(reset_requests.c.id, [row.id for row in rows])))
         return len(rows)
 
     def _send_reset(self, session: Session, email: str) -> None:

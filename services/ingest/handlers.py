@@ -6,7 +6,7 @@ tells dsar which id a school's source id has (it alone keeps that mapping, hashe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,7 +20,6 @@ from . import domain
 from .models import records
 
 D = TypeVar("D", bound=ev.EventData)
-E = TypeVar("E", bound=Event[Any])
 Events = Sequence[Event[D]]  # a handler's events, of one type
 
 

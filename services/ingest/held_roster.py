@@ -8,6 +8,8 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import among
+
 from . import domain, oneroster, record_store
 from .models import roster_rows
 
@@ -37,7 +39,7 @@ def drop_stale_results(session: Session, school_id: str,
         held.update(session.execute(sa.select(
             roster_rows.c.sourced_id, roster_rows.c.modified_at).where(
             roster_rows.c.school_id == school_id, roster_rows.c.file == "results",
-            roster_rows.c.sourced_id.in_(ids[start:start + 1000]))).all())
+            among(roster_rows.c.sourced_id, ids[start:start + 1000]))).all())
     fresh, ignored = [], []
     for row in rows:
         before = held.get(row.sourced_id)

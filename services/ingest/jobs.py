@@ -33,7 +33,8 @@ from .service import RosterImport
 
 log = logging.getLogger(__name__)
 
-QUEUED, APPLYING, APPLIED, REFUSED, FAILED = JobStatus
+QUEUED, APPLYING, APPLIED, REFUSED, FAILED = (
+    JobStatus.QUEUED, JobStatus.APPLYING, JobStatus.APPLIED, JobStatus.REFUSED, JobStatus.FAILED)
 MAX_ATTEMPTS = 3
 # Where each stage starts in the percentage shown: each stage's share of an application's
 # time, measured on a 2,000-student bundle (reading a quarter, the events a third).

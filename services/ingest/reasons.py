@@ -16,39 +16,20 @@ import re
 from pathlib import Path
 from typing import Any
 
-from shared.i18n import (DEFAULT_LANGUAGE, LANGUAGES, fill_placeholders, known_message,
-                         message_patterns, service_locales)
+from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, service_locales, translate_text
 
 LOCALES: tuple[Path, ...] = service_locales("ingest")
-# A placeholder whose value is itself a reason (translated in turn, not kept as written).
-NESTED = ("reason",)
 
 _PART = re.compile(r"; (?=[A-Za-z_][\w.]*: )")  # "a: …; b: …": where the next part starts
 _FIELD = re.compile(r"([A-Za-z_][\w.]*): (.+)\Z", re.DOTALL)
 _SENTENCE = re.compile(r"(?<=\.) (?=[A-Z\"])")
 
 
-def _exact(text: str, language: str) -> str | None:
-    """A message written as it is in a catalogue (no values), or None."""
-    translated = known_message(text, language, LOCALES)
-    return translated if translated != text else None
-
-
 def _message(text: str, language: str) -> str | None:
     """One known message in `language` (its values written back in: a value that is itself
-    a message, DATE_EXPECTED's words, translated too), or None."""
-    exact = _exact(text, language)
-    if exact is not None:
-        return exact
-    for directory in LOCALES:
-        for pattern, names, template in message_patterns(directory, language):
-            matched = pattern.match(text)
-            if matched:
-                return fill_placeholders(template, {
-                    name: translate(value, language) if name in NESTED
-                    else _exact(value, language) or value
-                    for name, value in zip(names, matched.groups())})
-    return None
+    a message, DATE_EXPECTED's words, translated too; a `reason` as a reason), or None."""
+    translated = translate_text(text, language, LOCALES, nested=NESTED)
+    return translated if translated != text else None
 
 
 def translate(reason: str, language: str) -> str:
@@ -65,6 +46,10 @@ def translate(reason: str, language: str) -> str:
     if field:
         return f"{field.group(1)}: {_messages(field.group(2), language)}"
     return _messages(reason, language)
+
+
+# A placeholder whose value is itself a reason (translated in turn, not kept as written).
+NESTED = {"reason": translate}
 
 
 def _known(text: str, language: str) -> str | None:

@@ -24,7 +24,9 @@ class RevokedBy(StrEnum):
     DATA = "data"      # the school's records stopped asking for it; asking again reopens it
 
 
-PENDING, VERIFIED, LOCKED, REVOKED = LinkStatus  # the rules below read best unqualified
+# The rules below read best unqualified; taken by name, as a reordered class cannot swap them.
+PENDING, VERIFIED, LOCKED, REVOKED = (
+    LinkStatus.PENDING, LinkStatus.VERIFIED, LinkStatus.LOCKED, LinkStatus.REVOKED)
 
 
 class LinkError(DomainError):

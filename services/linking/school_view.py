@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import among
 from shared.pages import Key, Page, keyset_page
 
 from .domain import LinkStatus
@@ -24,7 +25,7 @@ def school_students(session: Session, school_id: str, name: str | None,
                        students.c.date_of_birth.is_(None).label("no_birth_date"))
              .where(students.c.school_id == school_id))
     if student_ids:
-        query = query.where(students.c.student_id.in_(student_ids))
+        query = query.where(among(students.c.student_id, student_ids))
     if name:
         query = query.where(sa.func.lower(students.c.name).contains(name.lower(),
                                                                    autoescape=True))
@@ -40,7 +41,7 @@ def school_students(session: Session, school_id: str, name: str | None,
     if counts:
         for student_id, status, count in session.execute(
                 sa.select(links.c.student_id, links.c.status, sa.func.count())
-                .where(links.c.student_id.in_(list(counts)))
+                .where(among(links.c.student_id, list(counts)))
                 .group_by(links.c.student_id, links.c.status)).all():
             counts[student_id][status] = count
     return page.map(lambda r: {"id": r.student_id, "name": r.name,

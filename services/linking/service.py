@@ -134,9 +134,8 @@ class Linking:
         if not applied:
             return
         upsert_versioned_many(session, guardians, "guardian_id", [
-            {"guardian_id": g, "school_id": listed.school_id,
-             "record_version": listed.version}
-            for g, listed in applied.items()])
+            {"guardian_id": g, "school_id": item.school_id, "record_version": item.version}
+            for g, item in applied.items()])
         wanted = self._children(session, applied)
         self._links_wanted(session, applied, wanted)
 

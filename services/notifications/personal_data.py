@@ -250,7 +250,7 @@ class NotificationsParticipant(RightsParticipant):
                        deliveries.c.guardian_id == subject.id)
         mails = set(session.execute(sa.select(deliveries.c.id).where(
             deliveries.c.school_id == subject.school_id, sa.or_(
-                about, deliveries.c.recipient.in_(sorted(recipients))))).scalars())
+                about, among(deliveries.c.recipient, sorted(recipients))))).scalars())
         counts = super().erase(session, subject)
         removed = self._delete_mail_to(session, subject, recipients)
         blanked = self._blank_mail_to_addresses(session, subject, addresses)
@@ -308,7 +308,7 @@ class NotificationsParticipant(RightsParticipant):
         if not recipients:
             return 0
         return affected(session.execute(deliveries.delete().where(
-            deliveries.c.recipient.in_(sorted(recipients)),
+            among(deliveries.c.recipient, sorted(recipients)),
             deliveries.c.school_id == subject.school_id)))
 
     @staticmethod
@@ -324,16 +324,16 @@ class NotificationsParticipant(RightsParticipant):
         lowered = sorted({a.lower() for a in addresses})
         elsewhere = {e.lower() for table in (guardians, school_admins)
                      for e in session.execute(sa.select(table.c.email).where(
-                         sa.func.lower(table.c.email).in_(lowered),
+                         among(sa.func.lower(table.c.email, type_=sa.String), lowered),
                          table.c.school_id != subject.school_id)).scalars()}
-        to = sa.func.lower(deliveries.c.to_address)
+        to = sa.func.lower(deliveries.c.to_address, type_=sa.String)
         blanked = set(session.execute(sa.select(deliveries.c.id).where(
-            to.in_(lowered), sa.or_(deliveries.c.school_id == subject.school_id, sa.and_(
+            among(to, lowered), sa.or_(deliveries.c.school_id == subject.school_id, sa.and_(
                 deliveries.c.school_id.is_(None),
-                to.in_(sorted(set(lowered) - elsewhere)))))).scalars())
+                among(to, sorted(set(lowered) - elsewhere)))))).scalars())
         if blanked:
             session.execute(deliveries.update().where(
-                deliveries.c.id.in_(sorted(blanked))).values(
+                among(deliveries.c.id, sorted(blanked))).values(
                 to_address=None, body_text=None, body_html=None,
                 status=sa.case((deliveries.c.status == DeliveryStatus.PENDING,
                                 DeliveryStatus.SKIPPED),
@@ -358,7 +358,7 @@ class NotificationsParticipant(RightsParticipant):
             deliveries.c.recipient == recipient,
             deliveries.c.school_id.is_(None))).scalars())
         if schoolless:
-            session.execute(deliveries.delete().where(deliveries.c.id.in_(sorted(schoolless))))
+            session.execute(deliveries.delete().where(among(deliveries.c.id, sorted(schoolless))))
         return schoolless
 
     def _forget_files(self, delivery_ids: Iterable[str]) -> None:

@@ -36,7 +36,6 @@ from .models import (deliveries, guardian_accounts, guardians, preferences, priv
 
 log = logging.getLogger(__name__)
 REPORT_KINDS = sending.REPORT_KINDS
-LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked  # linking's, about a link
 
 
 class NoticeVersionPublished(Conflict):
@@ -179,7 +178,7 @@ class Notifications:
             session.execute(guardians.update().where(guardians.c.guardian_id == guardian_id)
                             .values(account_id=data.account_id))
 
-    def link_changed(self, session: Session, school_id: str, data: LinkEvent,
+    def link_changed(self, session: Session, school_id: str, data: ev.LinkEvent,
                      verified: bool) -> None:
         upsert_versioned_many(session, verified_links, "link_id", [{
             "link_id": data.link_id, "school_id": school_id, "account_id": data.account_id,

@@ -22,12 +22,12 @@ from .models import class_teachers, classes, enrolments, staff, students
 
 
 
-class Versioned(Protocol):
+class HasRecordVersion(Protocol):
     @property
     def record_version(self) -> int: ...
 
 
-D = TypeVar("D", bound=Versioned)
+D = TypeVar("D", bound=HasRecordVersion)
 Items = Sequence[tuple[str, D]]  # (school, the event's data), in order
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import among
 from shared.errors import NotFound
 from shared.pages import Key, Page, keyset_page
 
@@ -81,7 +82,7 @@ def draft(uc, session: Session, school_id: str, period: str, title: str | None,
                  and not uc.participant.is_restricted(session, "student", s, school_id)}
     if student_id is None:
         names = dict(session.execute(sa.select(students.c.student_id, students.c.name)
-                                     .where(students.c.student_id.in_(sorted(with_data))))
+                                     .where(among(students.c.student_id, sorted(with_data))))
                      .all())
         student_id = min(with_data, key=lambda s: (names.get(s) or "\uffff", s),
                          default=None)

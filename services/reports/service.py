@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,14 +47,26 @@ class EmbargoInThePast(Invalid):
 
 EMBARGO_SLACK = dt.timedelta(minutes=5)  # a form filled in slowly is not "in the past"
 
-LinkEvent = ev.ParentVerified | ev.LinkRevoked | ev.LinkLocked
-Result = ev.AttainmentRecorded | ev.CharacteristicRecorded
+
+def _attainment_row(school_id: str, student_id: str,
+                    data: ev.AttainmentRecorded | ev.ResultsRecordedAttainment,
+                    ) -> dict[str, Any]:
+    """The attainment row an AttainmentRecorded (or a ResultsRecorded's item of it) writes."""
+    return {"attainment_id": data.attainment_id, "class_id": data.class_id,
+            "kind": data.kind, "value": data.value, "out_of": data.out_of,
+            "topic": data.topic, "school_id": school_id, "student_id": student_id,
+            "period": data.period, "record_version": data.record_version}
 
 
-def _fields(item: ev.ResultsRecordedAttainment | ev.ResultsRecordedCharacteristics,
-            ) -> dict[str, Any]:
-    """A part's fields by name (a ResultsRecorded item, to make the event it gathers)."""
-    return {f.name: getattr(item, f.name) for f in fields(item)}
+def _characteristic_row(school_id: str, student_id: str,
+                        data: ev.CharacteristicRecorded | ev.ResultsRecordedCharacteristics,
+                        ) -> dict[str, Any]:
+    """The characteristics row a CharacteristicRecorded (or a ResultsRecorded's item of
+    it) writes."""
+    return {"characteristic_id": data.characteristic_id, "class_id": data.class_id,
+            "kind": data.kind, "value": data.value, "school_id": school_id,
+            "student_id": student_id, "period": data.period,
+            "record_version": data.record_version}
 
 
 def shown_to_readers(now: dt.datetime) -> list[sa.ColumnElement[bool]]:
@@ -83,11 +95,7 @@ class Reports(RosterProjections):
         """AttainmentRecorded events: the attainment upserted by version, unless the
         school removed the student."""
         self._upsert_results(session, attainment, "attainment_id", [
-            (school_id, data, {"attainment_id": data.attainment_id,
-                               "class_id": data.class_id, "kind": data.kind,
-                               "value": data.value, "out_of": data.out_of,
-                               "topic": data.topic})
-            for school_id, data in items])
+            _attainment_row(school_id, data.student_id, data) for school_id, data in items])
 
     def record_characteristics(self, session: Session,
                                items: Sequence[tuple[str, ev.CharacteristicRecorded]],
@@ -95,34 +103,31 @@ class Reports(RosterProjections):
         """CharacteristicRecorded events: the characteristic upserted by version, unless
         the school removed the student."""
         self._upsert_results(session, characteristics, "characteristic_id", [
-            (school_id, data, {"characteristic_id": data.characteristic_id,
-                               "class_id": data.class_id, "kind": data.kind,
-                               "value": data.value})
+            _characteristic_row(school_id, data.student_id, data)
             for school_id, data in items])
 
     def record_results(self, session: Session,
                        events: Sequence[tuple[str, ev.ResultsRecorded]]) -> None:
-        """ResultsRecorded events: each item as the AttainmentRecorded or
-        CharacteristicRecorded it gathers (the event carries the student's id once)."""
-        attainment_items = [
-            (school_id, ev.AttainmentRecorded(**_fields(item), student_id=data.student_id))
-            for school_id, data in events for item in data.attainment]
-        characteristic_items = [
-            (school_id, ev.CharacteristicRecorded(**_fields(item), student_id=data.student_id))
-            for school_id, data in events for item in data.characteristics]
-        if attainment_items:
-            self.record_attainments(session, attainment_items)
-        if characteristic_items:
-            self.record_characteristics(session, characteristic_items)
+        """ResultsRecorded events: each item upserted as the AttainmentRecorded or
+        CharacteristicRecorded it gathers would be (the event carries the student's id
+        once); its rows are made straight from the items."""
+        attainment_rows = [_attainment_row(school_id, data.student_id, item)
+                           for school_id, data in events for item in data.attainment]
+        characteristic_rows = [_characteristic_row(school_id, data.student_id, item)
+                               for school_id, data in events for item in data.characteristics]
+        if attainment_rows:
+            self._upsert_results(session, attainment, "attainment_id", attainment_rows)
+        if characteristic_rows:
+            self._upsert_results(session, characteristics, "characteristic_id", characteristic_rows)
 
     def _upsert_results(self, session: Session, table: sa.Table, key: str,
-                        items: list[tuple[str, Result, dict[str, Any]]]) -> None:
+                        rows: list[dict[str, Any]]) -> None:
+        """Result rows (`_attainment_row`, `_characteristic_row`) upserted by version,
+        but none of a student the school removed."""
         removed = self.removals.removed_among(session, "student",
-                                              {data.student_id for _, data, _ in items})
+                                              {row["student_id"] for row in rows})
         upsert_versioned_many(session, table, key, [
-            {**values, "school_id": school_id, "student_id": data.student_id,
-             "period": data.period, "record_version": data.record_version}
-            for school_id, data, values in items if data.student_id not in removed])
+            row for row in rows if row["student_id"] not in removed])
 
     def remove_student(self, session: Session, school_id: str,
                        data: ev.StudentRemoved) -> None:
@@ -155,7 +160,7 @@ class Reports(RosterProjections):
         session.execute(classes.delete().where(classes.c.class_id == data.class_id))
 
     # --- who may read --------------------------------------------------------------------
-    def link_changed(self, session: Session, school_id: str, data: LinkEvent,
+    def link_changed(self, session: Session, school_id: str, data: ev.LinkEvent,
                      verified: bool) -> None:
         if verified and self.removals.is_removed(session, "student", data.student_id):
             return  # a late ParentVerified for a student the school removed

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from marshmallow import Schema, fields
 
-from . import CONTRACTS, latest
+from . import CONTRACTS, events, latest
 from .fields import StrictDate, UtcDateTime
 
 TARGET = Path(__file__).with_name("typed.py")
@@ -170,7 +170,20 @@ def generate() -> str:
     names = sorted(dict.fromkeys(c.type for c in CONTRACTS))
     catalogue = ("\n\nBY_TYPE: dict[str, type[EventData]] = {\n"
                  + "".join(f'    "{n}": {n},\n' for n in names) + "}\n")
-    return HEADER + "\n\n" + "\n\n\n".join(writer.classes) + "\n" + catalogue
+    return HEADER + "\n\n" + "\n\n\n".join(writer.classes) + "\n" + catalogue + _unions(names)
+
+
+# The schemas several events share, whose data a service takes as one type: their union.
+UNIONS: tuple[type[Schema], ...] = (events.LinkEvent,)
+
+
+def _unions(names: list[str]) -> str:
+    """`LinkEvent = LinkLocked | LinkRevoked | ParentVerified`: the events (of `names`)
+    whose latest schema is one of UNIONS."""
+    return "".join(
+        f"\n{base.__name__} = " + " | ".join(
+            n for n in names if issubclass(latest(n).schema, base)) + "\n"
+        for base in UNIONS)
 
 
 def main(argv: list[str] | None = None) -> int:

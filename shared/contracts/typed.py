@@ -596,3 +596,5 @@ BY_TYPE: dict[str, type[EventData]] = {
     "SubjectRequestClosed": SubjectRequestClosed,
     "TokensRevoked": TokensRevoked,
 }
+
+LinkEvent = LinkLocked | LinkRevoked | ParentVerified

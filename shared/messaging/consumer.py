@@ -170,7 +170,8 @@ class Outcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"
 
 
-APPLIED, DUPLICATE, RETRY, DEAD_LETTERED = Outcome
+APPLIED, DUPLICATE, RETRY, DEAD_LETTERED = (
+    Outcome.APPLIED, Outcome.DUPLICATE, Outcome.RETRY, Outcome.DEAD_LETTERED)
 
 
 class PermanentError(Exception):

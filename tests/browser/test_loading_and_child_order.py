@@ -82,16 +82,20 @@ def test_children_are_in_one_order_on_every_screen(web_system, open_page):
 def _held_while_loading(page, answer: str, heading, open_screen, shot: str | None = None):
     """Hold the API's `answer` (a regex) while `open_screen()` runs: the screen says it is
     loading (the status, <main> aria-busy) until the answer is let through, then shows
-    `heading` and neither. `shot`: a screenshot and axe while it loads."""
+    `heading` and neither. The screen being left stays where it is meanwhile: neither the
+    "Loading…" box, nor the navigation of the next state, nor its messages going move it
+    under a second tap. `shot`: a screenshot and axe while it loads."""
     held = []
 
     def hold(route):
         held.append(route)
     pattern = re.compile(answer)
     page.route(pattern, hold)
+    before = page_heading(page).bounding_box()
     open_screen()
     expect(_loading(page)).to_be_visible()
     expect(page.get_by_role("main")).to_have_attribute("aria-busy", "true")
+    assert page_heading(page).bounding_box() == before, "the screen moved while loading"
     if shot:
         screenshot(page, shot)
         assert_accessible(page, name=f"axe-{shot}")

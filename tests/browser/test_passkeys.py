@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import PHONE
 from tests.browser.support import (ADMIN_PASSWORD, assert_accessible, family_events,
                                    fill_date, main_nav, no_script_errors, page_heading,
-                                   screenshot)
+                                   said_once, screenshot)
 
 PASSWORD = "a-parent-password-1"
 
@@ -189,6 +189,15 @@ def test_a_school_admin_gives_the_second_factor_again_with_a_passkey(web_system,
     expect(dialog).to_be_visible()
     screenshot(page, "step-up-passkey")
     assert_accessible(page, name="axe-step-up-passkey")
+    # The passkey refused (the person not verified): said once, in the dialog.
+    cdp, authenticator = page.virtual_authenticator
+    cdp.send("WebAuthn.setUserVerified", {"authenticatorId": authenticator,
+                                          "isUserVerified": False})
+    dialog.get_by_role("button", name="Use a passkey instead").click()
+    expect(dialog.get_by_role("alert")).not_to_be_empty()
+    said_once(page)
+    cdp.send("WebAuthn.setUserVerified", {"authenticatorId": authenticator,
+                                          "isUserVerified": True})
     dialog.get_by_role("button", name="Use a passkey instead").click()
     expect(dialog).to_have_count(0)
     expect(page.get_by_role("status")).to_contain_text(

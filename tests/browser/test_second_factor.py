@@ -15,7 +15,7 @@ from shared.demo import token_of
 from tests import second_factor
 from tests.browser.conftest import PHONE
 from tests.browser.support import (ADMIN_PASSWORD, assert_accessible, no_script_errors,
-                                   page_heading, screenshot)
+                                   page_heading, said_once, screenshot)
 
 
 def _new_admin(web_system) -> str:
@@ -80,6 +80,7 @@ def test_a_new_admin_sets_up_the_app_then_signs_in_with_its_code(web_system, pag
     again.get_by_label("Code", exact=True).fill(used)  # accepted once already
     again.get_by_role("button", name="Continue").click()
     expect(again.get_by_role("alert")).to_contain_text("wrong or was used already")
+    said_once(again)
     screenshot(again, "code-refused")
     assert_accessible(again, name="axe-code-refused")
     again.get_by_label("Code", exact=True).fill(_code(totp, steps=1))  # a later step's
@@ -148,6 +149,10 @@ def test_the_operator_gives_the_code_again_to_issue_credentials(web_system, page
     expect(dialog).to_be_visible()
     screenshot(page, "step-up")
     assert_accessible(page, name="axe-step-up")
+    dialog.get_by_label("Code", exact=True).fill("000000")  # wrong: said once, in the dialog
+    dialog.get_by_role("button", name="Continue").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("wrong or was used already")
+    said_once(page)
     dialog.get_by_label("Code", exact=True).fill(second_factor.code_for(web_system.operator[0]))
     dialog.get_by_role("button", name="Continue").click()
     expect(dialog).to_have_count(0)

@@ -127,6 +127,105 @@ def test_states_are_enums_not_strings_named_by_hand():
     _held_to(found, HAND_ENUMS_NOT_YET, "write a StrEnum (a service's states in its domain.py)")
 
 
+# --- enum members taken by name ----------------------------------------------------------
+def _last_name(node: ast.AST) -> str | None:
+    """`Outcome` of `Outcome` or `rules.Ceremony` (`Ceremony`)."""
+    return node.id if isinstance(node, ast.Name) else (
+        node.attr if isinstance(node, ast.Attribute) else None)
+
+
+def test_no_module_unpacks_an_enum_class():
+    """`APPLIED, RETRY = Outcome` takes the members in the class's order: two members
+    swapped in the class swap the names silently. `APPLIED = Outcome.APPLIED` says which."""
+    paths = sorted(p for root in ("shared", "services") for p in (ROOT / root).rglob("*.py"))
+    enums = {node.name for path in paths for node in ast.walk(_parsed(path))
+             if isinstance(node, ast.ClassDef)
+             and any((_last_name(base) or "").endswith("Enum") for base in node.bases)}
+    assert {"Outcome", "JobStatus", "MembershipStatus", "Ceremony"} <= enums
+    found = {f"{_where(path)}: {ast.unparse(node)}": node.lineno
+             for path in paths for node in ast.walk(_parsed(path))
+             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple)
+             and _last_name(node.value) in enums}
+    assert not found, f"take each member by name (X = Enum.X): {sorted(found)}"
+
+
+# --- a message's placeholders filled once ------------------------------------------------
+def test_a_message_with_placeholders_is_translated_by_one_function():
+    """shared.i18n.translate_text matches a text to its catalogue's message with
+    placeholders and fills them in Welsh; ingest's reasons had a copy of its loop (the one
+    difference, a `reason` value translated as a reason, is its `nested` argument)."""
+    inner = ("message_patterns", "fill_placeholders")
+    found = {f"{_where(path)}: {name}": 1 for root in ("shared", "services")
+             for path in sorted((ROOT / root).rglob("*.py")) if path != ROOT / "shared/i18n.py"
+             for name in inner if name in _names(_parsed(path))}
+    assert not found, f"call shared.i18n.translate_text: {sorted(found)}"
+
+
+def _names(tree: ast.Module) -> set[str]:
+    return {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            for alias in node.names}
+
+
+# --- a union of events written once ------------------------------------------------------
+def _union_names(node: ast.expr) -> list[str] | None:
+    """`ev.A | ev.B | C`: its class names; None for anything else."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left, right = _union_names(node.left), _union_names(node.right)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.Attribute):
+        return [node.attr]
+    return [node.id] if isinstance(node, ast.Name) else None
+
+
+def test_a_union_of_events_is_written_once():
+    """A type several services take (a link's events: ParentVerified, LinkRevoked,
+    LinkLocked) is written once, in shared (generated in shared/contracts/typed.py as
+    LinkEvent); dsar, notifications and reports each wrote it again."""
+    written: dict[frozenset[str], list[str]] = {}
+    for root in ("shared", "services"):
+        for path in sorted((ROOT / root).rglob("*.py")):
+            for node in _parsed(path).body:
+                names = _union_names(node.value) if isinstance(node, ast.Assign) else None
+                if names and len(names) >= 2:
+                    written.setdefault(frozenset(names), []).append(
+                        f"{_where(path)}:{node.lineno}")
+    twice = {" | ".join(sorted(k)): v for k, v in written.items() if len(v) > 1}
+    assert not twice, f"write it once, in shared/ (shared/contracts/codegen.py): {twice}"
+
+
+# --- a set of ids is one parameter ------------------------------------------------------
+def _fixed(node: ast.expr) -> bool:
+    """A set known when the code is written: a literal `(A, B)`, or a constant's NAME."""
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return not any(isinstance(e, ast.Starred) for e in node.elts)
+    name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+    return name.isupper()
+
+
+# shared.db itself; ingest's record store, whose keys go as one JSON parameter read as a
+# one-column SELECT (`IN (SELECT …)`: one parameter already, on SQLite too).
+ONE_PARAMETER_ALREADY = {ROOT / "shared/db.py", ROOT / "services/ingest/record_store.py"}
+
+
+def test_a_set_of_ids_is_one_array_parameter():
+    """`column.in_(ids)` sends one cast parameter per id (hundreds for a school's set),
+    slow to plan and parse: shared.db.among sends the set as one array on PostgreSQL. An
+    IN list stays for a set written in the code (`status.in_(OPEN)`) and for a pair of
+    columns (`sa.tuple_(a, b).in_(pairs)`, which an array cannot hold)."""
+    found: dict[str, int] = {}
+    for root in ("shared", "services"):
+        for path in sorted((ROOT / root).rglob("*.py")):
+            if path in ONE_PARAMETER_ALREADY or "migrations" in path.parts:
+                continue
+            for node in ast.walk(_parsed(path)):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "in_" and len(node.args) == 1
+                        and not _fixed(node.args[0])
+                        and "tuple_" not in ast.unparse(node.func.value)):
+                    found[f"{_where(path)}:{node.lineno}: {ast.unparse(node)}"] = node.lineno
+    assert not found, f"use shared.db.among(column, ids): {sorted(found)}"
+
+
 # --- the outbox row's state --------------------------------------------------------------
 def test_an_outbox_rows_state_is_read_through_its_names():
     """Where a row is (waiting, sent, scrubbed) is said once, by OutboxState and confirmed()

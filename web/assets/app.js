@@ -13,8 +13,9 @@ import { reportBody, reportMeta } from "./report-view.js";
 import { changeLines, loadProgress, progressSection } from "./progress.js";
 import { contactSentence, drawFooter, schoolName, schools } from "./schools.js";
 import { allPages, announce, announceError, button, clearMessages, dateField, explainError, field, form,
-         formatDateTime, loaded, loading, lockedLead, navigate, notFound, plural, PROGRESS_TEXT, saveDownload,
-         selectField, SERVICE_TEXT, session, setRenderer, show, sleep, summary, table } from "./ui.js";
+         formatDateTime, leaveMessages, loaded, loading, lockedLead, navigate, notFound, plural,
+         PROGRESS_TEXT, saveDownload, selectField, SERVICE_TEXT, session, setRenderer, show, sleep,
+         summary, table } from "./ui.js";
 
 const nav = document.getElementById("site-nav");
 const navList = document.getElementById("nav-list");
@@ -65,7 +66,7 @@ document.addEventListener("click", (event) => {
   if (url.origin !== location.origin || url.pathname.startsWith("/api/")) return;
   if (link.getAttribute("href").startsWith("#")) return;
   event.preventDefault();
-  clearMessages();
+  leaveMessages();
   navigate(url.pathname + url.search);
 });
 
@@ -108,6 +109,19 @@ function withAccount(items) {
   const last = items.length - 1;
   return items[last] && items[last][1] === "/sign-out"
     ? [...items.slice(0, last), [t("Account"), "/account"], items[last]] : items;
+}
+
+/** The address's path, without a trailing slash. */
+function currentPath() {
+  return location.pathname.replace(/\/+$/, "") || "/";
+}
+
+/** Drawn with each screen (ui.js show()), not before it: the navigation of the state signed
+ *  into changes the header's height, which moved the screen being left while the next one
+ *  loaded. */
+function drawSurroundings() {
+  drawNav(currentPath());
+  drawFooter();
 }
 
 function drawNav(path) {
@@ -169,7 +183,8 @@ function signInScreen(message) {
   const email = field({ label: t("Email"), type: "email", name: "email", autocomplete: "username" });
   const password = field({ label: t("Password"), type: "password", name: "password",
                            autocomplete: "current-password" });
-  const problem = h("p", { class: "form-error", hidden: true });
+  // A sign-in that failed is said once, here (its own alert), not in the page's alert box too.
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     email.setError(null);
@@ -190,7 +205,6 @@ function signInScreen(message) {
     } catch (error) {
       problem.textContent = explainError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
       password.input.value = "";
       password.input.focus();
     }
@@ -220,7 +234,6 @@ function passkeySignIn(problem) {
     } catch (error) {
       problem.textContent = explainPasskeyError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
     } finally {
       trigger.disabled = false;
     }
@@ -430,7 +443,6 @@ async function signOutScreen(why = null) {
   state.links = null;
   state.childId = null;
   history.replaceState(null, "", "/sign-in");
-  drawNav("/sign-in");
   signInScreen();
   announce(why || t("You are signed out."));  // said once, in the status box
 }
@@ -537,16 +549,16 @@ async function childrenScreen() {
   await Promise.all(links.filter((l) => l.status === "verified").map(async (l) => {
     l.progress = await loadProgress(l.student.id).catch(() => null);
   }));
-  const list = h("div", { class: "cards" });
-  // A child's state changed: its form is gone, so the focus goes to its heading.
+  // A child's state changed: only its card is drawn again (the others, and what was typed
+  // in them, stay as they are); its form is gone, so the focus goes to its heading.
   const redraw = (changed) => {
-    list.replaceChildren(...links.map((link) => childSection(link, redraw)));
-    if (changed) {
-      const section = [...list.children].find((el) => el.dataset.link === changed.id);
-      if (section) section.querySelector("h2").focus();
-    }
+    const old = [...list.children].find((el) => el.dataset.link === changed.id);
+    if (!old) return;
+    const section = childSection(changed, redraw);
+    old.replaceWith(section);
+    section.querySelector("h2").focus();
   };
-  redraw();
+  const list = h("div", { class: "cards" }, links.map((link) => childSection(link, redraw)));
   show(t("Your children"),
     links.length
       ? h("p", {}, t("These are the children your school has linked to you. Confirm each one with their date of birth to see their reports."))
@@ -1037,7 +1049,7 @@ function whyEnded(message) {
 
 async function render() {
   const url = new URL(location.href);
-  const path = url.pathname.replace(/\/+$/, "") || "/";
+  const path = currentPath();
   loading();
   try {
     if (path === "/sign-out") {
@@ -1050,7 +1062,6 @@ async function render() {
       return;
     }
     if (path === "/second-factor" && needsSecondFactor()) {
-      drawNav(path);
       await secondFactorRoute();
       return;
     }
@@ -1075,7 +1086,6 @@ async function render() {
           // A reload between the password and the code: the code is still to give.
           state.afterSignIn = ["/", "/second-factor"].includes(path) ? null : path + url.search;
           history.replaceState(null, "", "/second-factor");
-          drawNav("/second-factor");
           await secondFactorRoute();
           return;
         } else {
@@ -1084,8 +1094,6 @@ async function render() {
         }
       }
     }
-    drawNav(path);
-    drawFooter();
     if (PUBLIC[path] && !(state.me && path === "/sign-in")) {
       await PUBLIC[path](url);
       return;
@@ -1093,7 +1101,6 @@ async function render() {
     if (!state.me) {
       state.afterSignIn = path === "/" ? null : path + url.search;
       history.replaceState(null, "", "/sign-in");
-      drawNav("/sign-in");
       signInScreen(whyEnded(path === "/" ? null : t("Please sign in to continue.")));
       return;
     }
@@ -1105,7 +1112,6 @@ async function render() {
       await offline.forgetAll(); // the sign-in has ended: so have its copies
       state.afterSignIn = path + url.search;
       history.replaceState(null, "", "/sign-in");
-      drawNav("/sign-in");
       signInScreen(whyEnded(t("Your session has ended. Please sign in again.")));
       return;
     }
@@ -1199,7 +1205,7 @@ document.querySelectorAll("[data-language]").forEach((option) => {
   option.addEventListener("click", () => switchLanguage(option.dataset.language));
 });
 
-setRenderer(render);
+setRenderer(render, drawSurroundings);
 offline.registerServiceWorker();
 await useLanguage(preferredLanguage()).catch(() => useLanguage("en")).catch(() => null);
 drawPageWords();

@@ -158,7 +158,7 @@ async function passkeysSection(redraw, signedOut) {
   const password = field({ label: t("Your password"), type: "password", name: "current-password",
                            autocomplete: "current-password", required: false,
                            hint: t("To check it is you, when adding or removing a passkey. Not needed within 15 minutes of signing in with a passkey or an authenticator code.") });
-  const problem = h("p", { class: "form-error", hidden: true });
+  const problem = h("p", { class: "form-error", role: "alert", hidden: true });
   const submit = async () => {
     problem.hidden = true;
     name.setError(null);
@@ -176,7 +176,6 @@ async function passkeysSection(redraw, signedOut) {
       }
       problem.textContent = error.device ? error.message : explainError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
     }
   };
   return h("section", { class: "card", "aria-labelledby": headingId },

@@ -8,7 +8,7 @@ import * as api from "./api.js";
 import { h } from "./dom.js";
 import { N_, t } from "./i18n.js";
 import { explainPasskeyError, passkeysSupported, stepUpWithPasskey } from "./passkeys.js";
-import { announce, announceError, button, explainError, field, form, show } from "./ui.js";
+import { announce, button, explainError, field, form, show } from "./ui.js";
 
 const CODE_HINT = N_("The 6-digit code your authenticator app shows now.");
 
@@ -28,8 +28,9 @@ function passkeyOnlyScreen() {
     h("p", {}, h("a", { href: "/sign-out", class: "button" }, t("Sign out"))));
 }
 
+/** Where a refused code or passkey is said: once, its own alert (not the page's alert box too). */
 function problemLine() {
-  return h("p", { class: "form-error", hidden: true });
+  return h("p", { class: "form-error", role: "alert", hidden: true });
 }
 
 function refused(problem, input, error) {
@@ -37,7 +38,6 @@ function refused(problem, input, error) {
     ? t("That code is wrong or was used already. Wait for the next code and try again.")
     : explainError(error);
   problem.hidden = false;
-  announceError(problem.textContent);
   input.value = "";
   input.focus();
 }
@@ -170,7 +170,6 @@ function passkeyInstead(problem, done) {
     } catch (error) {
       problem.textContent = explainPasskeyError(error);
       problem.hidden = false;
-      announceError(problem.textContent);
     }
   };
   return h("p", { class: "step-up__passkey" }, t("Or, if you sign in with a passkey:"), " ",

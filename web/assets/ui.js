@@ -21,26 +21,48 @@ const busyRegion = document.getElementById("page-loading");
 export const session = { me: null };
 
 let rendered = false; // the first screen keeps the focus where the browser put it
+let leaving = false; // the messages shown are about the screen being left (leaveMessages)
 let renderer = async () => {};
+let surroundings = () => {}; // what surrounds every screen (app.js: navigation, footer)
 
 // --- messages ------------------------------------------------------------------------------
 
+/** Says `text` in a live region, at once: in the same task as the screen it goes with, so
+ *  both are drawn in the same frame. A message put in later (it was, 50 ms later) pushes the
+ *  screen down under a finger already on its way: the tap lands on what was above (the
+ *  "Reports for <child>" link right after signing in). The same text again is a fresh node a
+ *  moment later, put in without emptying the region (an empty one takes no room), so it is
+ *  read twice and nothing moves. */
+function say(region, other, text) {
+  leaving = false;
+  other.textContent = "";
+  if (region.textContent !== text) {
+    region.textContent = text;
+    return;
+  }
+  window.setTimeout(() => {
+    if (region.textContent === text) region.replaceChildren(document.createTextNode(text));
+  }, 50);
+}
+
 export function announce(text) {
-  alertRegion.textContent = "";
-  statusRegion.textContent = "";
-  // A fresh node each time, so the same message twice is read twice.
-  window.setTimeout(() => { statusRegion.textContent = text; }, 50);
+  say(statusRegion, alertRegion, text);
 }
 
 export function announceError(text) {
-  statusRegion.textContent = "";
-  alertRegion.textContent = "";
-  window.setTimeout(() => { alertRegion.textContent = text; }, 50);
+  say(alertRegion, statusRegion, text);
 }
 
 export function clearMessages() {
+  leaving = false;
   statusRegion.textContent = "";
   alertRegion.textContent = "";
+}
+
+/** A link followed: the messages about this screen go when the next one is drawn, in the
+ *  same frame (show()), not at once: that moved this screen up under a second tap. */
+export function leaveMessages() {
+  leaving = true;
 }
 
 /** "3 days": `word` ("day") names the plural text "{count} day" of the catalogues;
@@ -52,9 +74,12 @@ export function plural(count, word) {
 
 // --- navigation ----------------------------------------------------------------------------
 
-/** app.js registers the function that draws the screen for the current address. */
-export function setRenderer(render) {
+/** app.js registers the function that draws the screen for the current address, and the
+ *  one that draws what surrounds every screen: called by show(), so that it changes in the
+ *  same frame as the screen, never under the screen being left. */
+export function setRenderer(render, drawSurroundings) {
   renderer = render;
+  surroundings = drawSurroundings;
 }
 
 export function navigate(path, { replace = false } = {}) {
@@ -66,6 +91,8 @@ export function navigate(path, { replace = false } = {}) {
 /** Put a screen in <main>: its heading takes the focus after a navigation. */
 export function show(title, ...content) {
   const heading = h("h1", { tabindex: "-1", id: "page-heading" }, title);
+  if (leaving) clearMessages();
+  surroundings();
   main.replaceChildren(heading, ...content.flat(Infinity)
     .filter((part) => part !== null && part !== undefined && part !== false));
   loaded();
