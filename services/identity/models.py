@@ -139,7 +139,8 @@ refresh_tokens = sa.Table(
     # every sign-in it began (a lost phone's), the one removing it too.
     sa.Column("passkey_id", Id, nullable=True),
     # When the sign-in ends however often it is refreshed (its first token's issue plus
-    # PP_SIGN_IN_MAX_DAYS), kept through refreshes; NULL: begun before migration 0020.
+    # PP_SIGN_IN_MAX_DAYS), kept through refreshes; NULL: begun before migration 0020
+    # (then counted from the family's first issued_at).
     sa.Column("sign_in_ends_at", UtcDateTime, nullable=True),
 )
 

@@ -48,7 +48,7 @@ class Passkeys:
     # --- adding ---------------------------------------------------------------------------
     def passkey_registration_options(self, session: Session, account_id: str,
                                      password: str | None, address: str,
-                                     recent_factor: bool) -> dict:
+                                     recent_factor: bool, sign_in: str | None = None) -> dict:
         """A challenge to add a passkey to the login, and the options for the browser's
         navigator.credentials.create(). Who is there is asked again: the login's password
         (checked under the sign-in limits), unless `recent_factor` (the token's sign-in
@@ -58,7 +58,7 @@ class Passkeys:
             accounts.c.id == account_id)).first()
         if account is None:
             raise Unknown("no such account")
-        self._proof_of_presence(session, account, password, address, recent_factor)
+        self._proof_of_presence(session, account, password, address, recent_factor, sign_in)
         email = account.email
         existing = list(session.execute(sa.select(passkeys.c.credential_id).where(
             passkeys.c.account_id == account_id)).scalars())
@@ -69,11 +69,12 @@ class Passkeys:
             self.relying_party, challenge, account_id, email, existing)}
 
     def _proof_of_presence(self, session: Session, account, password: str | None,
-                           address: str, recent_factor: bool) -> None:
+                           address: str, recent_factor: bool,
+                           sign_in: str | None) -> None:
         """What adding or removing a passkey asks of the person: staff, a second factor
         within 15 minutes (StepUpRequired); anyone else, the password (InvalidCredentials
         if wrong) unless `recent_factor` (ReauthenticationRequired)."""
-        self._staff_step_up(session, account, recent_factor)
+        self._staff_step_up(session, account, recent_factor, sign_in)
         if password:
             self._confirm_password(session, account, password, address)
         elif not recent_factor:
@@ -101,7 +102,7 @@ class Passkeys:
         name = rules.passkey_name(name)
         self._lock_account(session, account_id)
         account = self._account(session, account_id)
-        self._staff_step_up(session, account, recent_factor)
+        self._staff_step_up(session, account, recent_factor, sign_in)
         # Both factors for staff only if added as staff with a fresh second factor: one
         # added while the login is only a parent's (the password alone) never will be.
         staff_grade = recent_factor and any(
@@ -136,7 +137,7 @@ class Passkeys:
 
     def remove_passkey(self, session: Session, account_id: str, passkey_id: str,
                        password: str | None, address: str,
-                       recent_factor: bool = False) -> None:
+                       recent_factor: bool = False, sign_in: str | None = None) -> None:
         """The passkey goes, with the passkeys added while signed in with it (and theirs):
         none signs anybody in from now on, and every sign-in they began ends (a lost
         phone's, and a thief's who added a passkey with it before the owner could act),
@@ -149,7 +150,11 @@ class Passkeys:
         app). Then another login's: 404."""
         self._lock_account(session, account_id)
         self._proof_of_presence(session, self._account(session, account_id), password,
-                                address, recent_factor)
+                                address, recent_factor, sign_in)
+        if self._ended(session, account_id, sign_in):
+            # Its access token verifies a few seconds more: a thief whose sign-in the
+            # owner just ended would take the owner's other passkeys with its fresh factor.
+            raise domain.InvalidGrant("the sign-in has ended")
         gone = session.execute(passkeys.delete().where(
             passkeys.c.id == passkey_id, passkeys.c.account_id == account_id)).rowcount
         if not gone:
@@ -191,6 +196,13 @@ class Passkeys:
             raise rules.PasskeyNotRegistered()
         return None
 
+    def _ended(self, session: Session, account_id: str, sign_in: str | None) -> bool:
+        """The login's sign-in `sign_in` has ended: every refresh token of it revoked."""
+        revoked = session.execute(sa.select(refresh_tokens.c.revoked_at).where(
+            refresh_tokens.c.account_id == account_id,
+            refresh_tokens.c.family_id == sign_in)).scalars().all()
+        return bool(revoked) and None not in revoked
+
     def _end_sign_ins_of(self, session: Session, account_id: str,
                          passkey_ids: list[str]) -> None:
         """Revoke the refresh tokens of the sign-ins the passkeys began, and their access
@@ -213,16 +225,29 @@ class Passkeys:
             raise Unknown("no such account")
         return account
 
-    def _staff_step_up(self, session: Session, account, recent_factor: bool) -> None:
+    def _staff_step_up(self, session: Session, account, recent_factor: bool,
+                       sign_in: str | None) -> None:
         """A login holding a staff or operator role, whatever role the token acts in: for
         it a passkey is both factors, so adding or removing one wants the second factor
         passed within 15 minutes (StepUpRequired). A token acting as the login's parent
         or student role never passed it: the password alone must not plant a passkey
-        that signs in as the admin, nor take away the one that guards the admin."""
-        if recent_factor:
+        that signs in as the admin, nor take away the one that guards the admin. Nor
+        does the sign-in `sign_in` if a passkey not counting for staff began it: its
+        access token from before the login was made staff says a fresh factor (a
+        parent's own), and would add a passkey counting as the new admin's both."""
+        if recent_factor and not self._begun_by_not_staff_passkey(session, account.id,
+                                                                  sign_in):
             return
         if any(role in domain.SECOND_FACTOR_ROLES for role in self.roles(session, account)):
             raise StepUpRequired()
+
+    def _begun_by_not_staff_passkey(self, session: Session, account_id: str,
+                                    sign_in: str | None) -> bool:
+        return sign_in is not None and session.execute(
+            sa.select(refresh_tokens.c.method).where(
+                refresh_tokens.c.account_id == account_id,
+                refresh_tokens.c.family_id == sign_in).limit(1)
+        ).scalar() == rules.NOT_STAFF_METHOD
 
     # --- signing in -------------------------------------------------------------------------
     def passkey_sign_in_options(self, session: Session, address: str) -> dict:

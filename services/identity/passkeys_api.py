@@ -63,8 +63,8 @@ def passkey_registration_options(body):
     principal = adding_a_passkey()
     recent = recent_second_factor(principal)
     return run(lambda s: identity().passkey_registration_options(
-        s, principal.account_id, body.get("password"), client_address(), recent),
-        commit_on=(domain.InvalidCredentials,))
+        s, principal.account_id, body.get("password"), client_address(), recent,
+        principal.claims.get("sid")), commit_on=(domain.InvalidCredentials,))
 
 
 @passkeys.route("/auth/passkeys", methods=["POST"])
@@ -110,7 +110,8 @@ def remove_passkey(body, passkey_id):
     principal = current_principal()
     recent = recent_second_factor(principal)
     run(lambda s: identity().remove_passkey(s, principal.account_id, str(passkey_id),
-                                            body.get("password"), client_address(), recent),
+                                            body.get("password"), client_address(), recent,
+                                            principal.claims.get("sid")),
         commit_on=(domain.InvalidCredentials,))
     return "", 204
 

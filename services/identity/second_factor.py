@@ -386,8 +386,17 @@ class SecondFactor:
 
     def _passed(self, session: Session, account_id: str, family_id: str, role: str) -> dict:
         """The sign-in passed the factor now: its refresh tokens will say so, and here is
-        an access token that does."""
+        an access token that does. InvalidGrant once the sign-in has ended (signed out,
+        reset, past PP_SIGN_IN_MAX_DAYS): its access token verifies for a few seconds
+        more, and one issued now would not be named by the revocation (tokens issued
+        before it), nor end, passed again before it expires."""
         now = self.clock()
+        live = session.execute(sa.select(refresh_tokens.c.sign_in_ends_at).where(
+            refresh_tokens.c.family_id == family_id,
+            refresh_tokens.c.account_id == account_id,
+            refresh_tokens.c.revoked_at.is_(None)).limit(1)).first()
+        if live is None or (live.sign_in_ends_at is not None and live.sign_in_ends_at <= now):
+            raise domain.InvalidGrant("the sign-in has ended")
         session.execute(refresh_tokens.update().where(
             refresh_tokens.c.family_id == family_id,
             refresh_tokens.c.account_id == account_id).values(otp_at=now))

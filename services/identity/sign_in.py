@@ -183,7 +183,8 @@ class SignInAndTokens:
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row.rotated_at is not None or row.revoked_at is not None:
             self._sign_out_reused_family(session, row, now)
-        if row.sign_in_ends_at is not None and row.sign_in_ends_at <= now:
+        ends_at = row.sign_in_ends_at or self._legacy_sign_in_end(session, row.family_id)
+        if ends_at <= now:
             # The sign-in's absolute lifetime: the person signs in again, and is told why.
             raise InvalidGrant("sign-in expired", reason=SIGN_IN_EXPIRED)
         if row.expires_at <= now:
@@ -192,7 +193,16 @@ class SignInAndTokens:
         session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
                         .values(rotated_at=now))
         return self._tokens(session, account, row.family_id, acting, row.otp_at,
-                            row.method, row.passkey_id, row.sign_in_ends_at)
+                            row.method, row.passkey_id, ends_at)
+
+    def _legacy_sign_in_end(self, session: Session, family_id: str) -> dt.datetime:
+        """The end of a sign-in begun before migration 0020 (no sign_in_ends_at): its
+        first token's issue plus PP_SIGN_IN_MAX_DAYS, as for any other (rotated tokens
+        are kept), so a refresh token held since then, a thief's too, gets no new 90
+        days from its next use."""
+        began = session.execute(sa.select(sa.func.min(refresh_tokens.c.issued_at)).where(
+            refresh_tokens.c.family_id == family_id)).scalar_one()
+        return began + self.sign_in_lifetime
 
     def _sign_out_reused_family(self, session: Session, row: Any, now: dt.datetime) -> NoReturn:
         """A rotated token used again: stolen or replayed. Revoke the whole family, and the

@@ -1,6 +1,7 @@
 """Identity: when a sign-in (a refresh-token family) ends however often it is refreshed
 (PP_SIGN_IN_MAX_DAYS after its password or passkey sign-in). Sign-ins begun before this
-migration have none: their next refresh gives them one from then.
+migration have none: their next refresh counts it from their first token's issue (the
+rotated tokens are kept), not from then.
 
 Revision ID: 0020
 Revises: 0019
