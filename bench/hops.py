@@ -16,11 +16,15 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from bench.stack_world import World
+from bench.stack_world import World, process_children, process_tree
 from shared.config import SERVICES
 
 # sort key, service, what, event type, rows, rounds, first, last
 Hop = tuple[float, str, str, str, int, int, float, float]
+# Each service's hops: what, the table, the moment a row took it, which rows (since :start).
+HOP_ROWS = (("outbox written", "outbox", "created_at", "created_at >= :start"),
+            ("outbox sent", "outbox", "sent_at", "created_at >= :start AND sent_at IS NOT NULL"),
+            ("inbox applied", "inbox", "applied_at", "applied_at >= :start"))
 
 
 def _since(world: World, service: str, query: str, start: dt.datetime) -> list[tuple]:
@@ -41,25 +45,13 @@ def hops(world: World, start: dt.datetime) -> list[Hop]:
             out.append((_seconds(start, first), "ingest", "batch received", "-", n, n,
                         _seconds(start, first), _seconds(start, last)))
     for service in SERVICES:
-        for kind, n, rounds, first, last in _since(world, service, (
-                "SELECT event_type, count(*), count(DISTINCT created_at), min(created_at), "
-                "max(created_at) FROM outbox "
-                "WHERE created_at >= :start GROUP BY event_type"), start):
-            out.append((_seconds(start, first), service, "outbox written", kind, n, rounds,
-                        _seconds(start, first), _seconds(start, last)))
-        for kind, n, rounds, first, last in _since(world, service, (
-                "SELECT event_type, count(*), count(DISTINCT sent_at), min(sent_at), max(sent_at) "
-                "FROM outbox "
-                "WHERE created_at >= :start AND sent_at IS NOT NULL GROUP BY event_type"),
-                start):
-            out.append((_seconds(start, first), service, "outbox sent", kind, n, rounds,
-                        _seconds(start, first), _seconds(start, last)))
-        for kind, n, rounds, first, last in _since(world, service, (
-                "SELECT event_type, count(*), count(DISTINCT applied_at), min(applied_at), "
-                "max(applied_at) FROM inbox "
-                "WHERE applied_at >= :start GROUP BY event_type"), start):
-            out.append((_seconds(start, first), service, "inbox applied", kind, n, rounds,
-                        _seconds(start, first), _seconds(start, last)))
+        for what, table, moment, where in HOP_ROWS:
+            for kind, n, rounds, first, last in _since(world, service, (
+                    f"SELECT event_type, count(*), count(DISTINCT {moment}), "
+                    f"min({moment}), max({moment}) FROM {table} WHERE {where} "
+                    "GROUP BY event_type"), start):
+                out.append((_seconds(start, first), service, what, kind, n, rounds,
+                            _seconds(start, first), _seconds(start, last)))
     return sorted(out)
 
 
@@ -75,28 +67,13 @@ def hop_table(world: World, start: dt.datetime, done: float | None = None) -> st
     return text + (f"\nall applied (as the bench saw it): {done:.3f} s" if done else "")
 
 
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    return children
-
-
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     """User and system CPU seconds of each named process with its descendants."""
-    children, tick = _children(), os.sysconf("SC_CLK_TCK")
+    children, tick = process_children(), os.sysconf("SC_CLK_TCK")
     out = {}
     for name, pid in pids.items():
-        total, todo = 0, [pid]
-        while todo:
-            current = todo.pop()
-            todo += children.get(current, [])
+        total = 0
+        for current in process_tree(pid, children):
             try:
                 fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:

@@ -76,23 +76,35 @@ def wait(what: str, check, timeout: float = 300, every: float = 0.5):
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def process_children() -> dict[int, list[int]]:
+    """Every running process's children, by parent pid (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def process_tree(pid: int, children: dict[int, list[int]]) -> list[int]:
+    """A process and its descendants (by process_children())."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += children.get(current, [])
+    return tree
+
+
 def rss_mb(pid: int, tree: bool = False) -> float:
     """Resident memory (VmRSS) of a process, with its descendants if `tree`, in MB (0 once
     gone)."""
-    children: dict[int, list[int]] = {}
-    if tree:
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                parent = int(stat.rsplit(")", 1)[1].split()[1])
-                children.setdefault(parent, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo += children.get(current, [])
+    total = 0
+    for current in process_tree(pid, process_children() if tree else {}):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
