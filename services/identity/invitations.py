@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from shared.db import advisory_lock, among, insert_many, insert_unless_present
+from shared.db_update import update_many
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
 
@@ -74,18 +75,18 @@ class AccountsAndInvitations:
         already accepted this school in this role (the school knows their login then)."""
         m = memberships
         ids = sorted({account_id for account_id, *_ in wanted})
-        existing = {(r.account_id, r.guardian_id, r.student_id): r for r in session.execute(
+        held = session.execute(
             sa.select(m.c.id, m.c.status, m.c.account_id, m.c.guardian_id, m.c.student_id)
-            .where(among(m.c.account_id, ids), m.c.school_id == school_id, m.c.role == role))}
-        accepted = set(session.execute(sa.select(m.c.account_id).where(
-            among(m.c.account_id, ids), m.c.school_id == school_id, m.c.role == role,
-            m.c.status == ACCEPTED)).scalars())
+            .where(among(m.c.account_id, ids), m.c.school_id == school_id, m.c.role == role)
+        ).all()
+        existing = {(r.account_id, r.guardian_id, r.student_id): r for r in held}
+        accepted = {r.account_id for r in held if r.status == ACCEPTED}
         now, out, updates, inserts = self.clock(), [], [], []
         for account_id, name, version, record in wanted:
             found = existing.get((account_id, record.get("guardian_id"),
                                   record.get("student_id")))
             if found is not None:
-                updates.append({"i": found.id, "n": name, "v": version})
+                updates.append({"id": found.id, "name": name, "record_version": version})
                 out.append((account_id, False, found.status))
                 continue
             status = ACCEPTED if account_id in accepted else PENDING
@@ -96,9 +97,7 @@ class AccountsAndInvitations:
                 created_at=now, status=status,
                 accepted_at=now if status == ACCEPTED else None))
             out.append((account_id, True, status))
-        if updates:
-            session.execute(m.update().where(m.c.id == sa.bindparam("i")).values(
-                name=sa.bindparam("n"), record_version=sa.bindparam("v")), updates)
+        update_many(session, m, ("id",), updates)
         insert_many(session, m, inserts)
         return out
 
@@ -134,8 +133,9 @@ class AccountsAndInvitations:
         ids = sorted(set(account_ids))
         if not ids:
             return {}
-        logins = {r.id: r for r in session.execute(sa.select(accounts).where(
-            among(accounts.c.id, ids)).order_by(accounts.c.id).with_for_update())}
+        a = accounts
+        logins = {r.id: r for r in session.execute(sa.select(a.c.id, a.c.email, a.c.status).where(
+            among(a.c.id, ids)).order_by(a.c.id).with_for_update())}
         held = _held_at(session, ids, school_id)
         pending = sorted(a for a in ids if held[a].pending is not None)
         allowed = self._may_mail_many(session, pending, "invitation", school_id)

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import among, latest_versions
+from shared.db import among, insert_many, latest_versions
+from shared.db_update import update_many
 from shared.removals import Removals
 
 from .domain import MembershipStatus
@@ -152,34 +153,27 @@ class SchoolRecords:
         wanted = latest_versions(items, lambda d: d.student_id, lambda d: d.record_version)
         stale = Removals(removed_records).stale_among(
             session, "student", {i: d.record_version for i, d in wanted.items()})
-        rows = [{"s": i, "v": d.record_version,
-                 "n": f"{d.given_name} {d.family_name}"}
+        rows = [{"student_id": i, "record_version": d.record_version,
+                 "name": f"{d.given_name} {d.family_name}"}
                 for i, d in sorted(wanted.items()) if i not in stale]
         if not rows:
             return
-        m = memberships
-        session.execute(m.update().where(
-            m.c.school_id == school_id, m.c.student_id == sa.bindparam("s"),
-            m.c.record_version <= sa.bindparam("v")).values(
-            name=sa.bindparam("n"), record_version=sa.bindparam("v")), rows)
+        # One statement for the batch: a name where the student's membership is not newer.
+        update_many(session, memberships, ("student_id",), rows,
+                    memberships.c.school_id == school_id, not_older="record_version")
         if school.student_accounts:  # names are kept only where students get accounts
             self._keep_student_names(session, school_id, rows)
 
     def _keep_student_names(self, session: Session, school_id: str,
                             rows: list[dict[str, Any]]) -> None:
         s = students
-        kept = dict(session.execute(sa.select(s.c.student_id, s.c.record_version).where(
+        kept = set(session.execute(sa.select(s.c.student_id).where(
             s.c.school_id == school_id,
-            among(s.c.student_id, [r["s"] for r in rows]))).all())
-        new = [{"school_id": school_id, "student_id": r["s"], "name": r["n"],
-                "record_version": r["v"]} for r in rows if r["s"] not in kept]
-        newer = [r for r in rows if r["s"] in kept and kept[r["s"]] <= r["v"]]
-        if new:
-            session.execute(s.insert(), new)
-        if newer:
-            session.execute(s.update().where(
-                s.c.school_id == school_id, s.c.student_id == sa.bindparam("s")).values(
-                name=sa.bindparam("n"), record_version=sa.bindparam("v")), newer)
+            among(s.c.student_id, [r["student_id"] for r in rows]))).scalars())
+        insert_many(session, s, [{"school_id": school_id, **r} for r in rows
+                                 if r["student_id"] not in kept])
+        update_many(session, s, ("student_id",), [r for r in rows if r["student_id"] in kept],
+                    s.c.school_id == school_id, not_older="record_version")
 
     def request_student_account(self, session: Session, school_id: str,
                                 data: ev.StudentAccountRequested) -> None:

@@ -104,6 +104,44 @@ def test_a_rosters_statements_do_not_grow_with_its_events(service):
     assert not service.dead_letters()
 
 
+@pytest.mark.parametrize("service", ["identity"], indirect=True)
+def test_identitys_roster_sends_no_statement_a_row(service):
+    """Nor an executemany, which sends a statement a row (PostgreSQL parses, plans and runs
+    each): ten students or a hundred, at a school with student accounts or without, the
+    same statements sent; StudentRecorded's names were an UPDATE a student."""
+    sent: list[int] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        sent.append(len(parameters) if executemany else 1)
+    sa.event.listen(service.engine, "before_cursor_execute", count)
+    try:
+        for accounts in (False, True):
+            for students in (10, 100):
+                school = active_school(service)
+                if accounts:
+                    with service.engine.begin() as conn:
+                        conn.execute(sa.text("UPDATE schools SET student_accounts = true "
+                                             "WHERE id = :s"), {"s": school})
+                batch = roster(school, students)
+                assert set(apply(service, batch)[0]) == {APPLIED}
+                again = [new_envelope(e.type, {**e.data, "record_version": 2,
+                                               "given_name": "Renamed"}, producer="ingest",
+                                      school_id=school)
+                         for e in batch if e.type == "StudentRecorded"]
+                sent.clear()
+                assert set(apply(service, again)[0]) == {APPLIED}
+                renamed = sum(sent)
+                if students == 10:
+                    small = renamed
+                else:
+                    assert renamed == small, f"{small} statements for 10, {renamed} for 100"
+    finally:
+        sa.event.remove(service.engine, "before_cursor_execute", count)
+    with service.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM students WHERE name LIKE "
+                                    "'Renamed %'")).scalar_one() == 110
+
+
 def test_a_rosters_sets_of_ids_are_one_parameter_each(service):
     """A batch's ids in a condition are one array parameter (shared.db.among), not one
     each: an IN list of 500 cast parameters took PostgreSQL ten times as long to plan and
