@@ -18,6 +18,7 @@ from shared.db import insert_many, utcnow
 from shared.tables import PlumbingTables
 
 from .envelope import Envelope, new_envelope
+from .wakeup import announce
 
 
 class OutboxState(StrEnum):
@@ -59,7 +60,8 @@ class Outbox:
         self.add_many(session, [envelope])
 
     def add_many(self, session: Session, envelopes: list[Envelope]) -> None:
-        """Queue many events with one statement (a school's batch)."""
+        """Queue many events with one statement (a school's batch); the relay is woken
+        when the transaction commits (wakeup.py)."""
         if not envelopes:
             return
         from shared.contracts import contract_for
@@ -69,3 +71,4 @@ class Outbox:
              "routing_key": contract_for(e.type, e.version).routing_key(e.producer),
              "school_id": e.school_id, "payload": e.to_json(), "created_at": now,
              "next_attempt_at": now, "attempts": 0} for e in envelopes])
+        announce(session)
