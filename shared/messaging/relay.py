@@ -126,10 +126,11 @@ class OutboxRelay:
                   .order_by(urgent.desc(), ob.c.seq).limit(self.batch_size))
         if conn.dialect.name == "postgresql":
             picked = picked.with_for_update(skip_locked=True)
+        taken = picked.subquery("taken")
         return list(conn.execute(
             sa.select(ob.c.seq, ob.c.event_id, ob.c.event_type, ob.c.routing_key,
                       ob.c.school_id, ob.c.payload, ob.c.attempts)
-            .where(ob.c.seq.in_(picked.scalar_subquery()))
+            .join_from(ob, taken, taken.c.seq == ob.c.seq)
             .order_by(urgent.desc(), ob.c.seq)).all())
 
     def _retry_later(self, conn: sa.Connection, packs: list[Pack],
