@@ -22,7 +22,8 @@ class UseCases:
 
 def build(ctx: ServiceContext) -> UseCases:
     ingest = Ingest(ctx.outbox, participant_of(ctx, personal_data.IngestParticipant),
-                    PushPace(ctx.settings.ingest_school_events_per_second))
+                    PushPace(ctx.settings.ingest_school_events_per_second),
+                    turn=ctx.settings.relay_pack)
     roster = RosterImport(ingest)
     return UseCases(ingest, roster, RosterJobs(roster, ctx.engine))
 

@@ -14,7 +14,6 @@ from . import domain, oneroster, record_store
 from .models import roster_rows
 
 Subjects = dict[tuple[str, str], Any]  # (file, sourcedId) -> the subject id its row carries
-CHUNK = 500  # (file, sourcedId) pairs in one statement
 
 
 def load(session: Session, school_id: str) -> tuple[oneroster.State, Subjects]:
@@ -33,13 +32,10 @@ def drop_stale_results(session: Session, school_id: str,
                        bundle: oneroster.Bundle) -> list[dict]:
     """Results are held as sourcedId and date only: enough to refuse an older row."""
     rows = bundle.rows.get("results", [])
-    held: dict[str, Any] = {}
-    ids = [r.sourced_id for r in rows]
-    for start in range(0, len(ids), 1000):
-        held.update(session.execute(sa.select(
-            roster_rows.c.sourced_id, roster_rows.c.modified_at).where(
-            roster_rows.c.school_id == school_id, roster_rows.c.file == "results",
-            among(roster_rows.c.sourced_id, ids[start:start + 1000]))).all())
+    held: dict[str, Any] = dict(session.execute(sa.select(
+        roster_rows.c.sourced_id, roster_rows.c.modified_at).where(
+        roster_rows.c.school_id == school_id, roster_rows.c.file == "results",
+        among(roster_rows.c.sourced_id, [r.sourced_id for r in rows]))).all()) if rows else {}
     fresh, ignored = [], []
     for row in rows:
         before = held.get(row.sourced_id)
@@ -129,12 +125,15 @@ def _changed(held: oneroster.State, kept: oneroster.State, subjects: Subjects,
 
 
 def _delete(session: Session, school_id: str, keys: list[tuple[str, str]]) -> None:
-    """Delete the school's rows of these (file, sourcedId) pairs."""
-    for start in range(0, len(keys), CHUNK):
+    """Delete the school's rows of these (file, sourcedId) pairs: a statement per file,
+    its sourcedIds as one array parameter."""
+    by_file: dict[str, list[str]] = {}
+    for file, sourced_id in keys:
+        by_file.setdefault(file, []).append(sourced_id)
+    for file, sourced_ids in sorted(by_file.items()):
         session.execute(roster_rows.delete().where(
-            roster_rows.c.school_id == school_id,
-            sa.tuple_(roster_rows.c.file, roster_rows.c.sourced_id).in_(
-                keys[start:start + CHUNK])))
+            roster_rows.c.school_id == school_id, roster_rows.c.file == file,
+            among(roster_rows.c.sourced_id, sourced_ids)))
 
 
 def _record_ids(session: Session, school_id: str,

@@ -80,6 +80,26 @@ class EventBuilder:
                         correlation_id=self.correlation_id or event_id, data=data)
 
 
+def in_turns(envelopes: list[Envelope], per_turn: int) -> list[Envelope]:
+    """The batch's events in turns of `per_turn` of each type, each type in its own order.
+    The relay sends outbox rows in the order they were written, and a push names the
+    school's students before its guardians: written as pushed, a school's guardian events
+    went out only once all its student events had (on a 2,000-student onboarding, 2 s
+    later), and identity and notifications, the longest hops, waited for them. In turns a
+    round of the relay carries every type, so each consumer starts at once. Events of
+    different types may pass each other: consumers converge whatever the order
+    (tests/integration/test_event_ordering_property_real.py); a record's events of one
+    type (its versions) keep their order."""
+    seen: dict[str, int] = {}
+    placed = []
+    for index, envelope in enumerate(envelopes):
+        nth = seen.get(envelope.type, 0)
+        seen[envelope.type] = nth + 1
+        placed.append((nth // per_turn, index, envelope))
+    placed.sort(key=lambda p: p[:2])
+    return [envelope for *_, envelope in placed]
+
+
 _RESULT_ITEMS = {"AttainmentRecorded": "attainment", "CharacteristicRecorded": "characteristics"}
 
 

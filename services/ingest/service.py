@@ -22,7 +22,7 @@ from shared.contracts import fastload
 from . import domain, held_roster, oneroster, record_store, roster_scope, schemas
 from .ids import random_ids
 from .models import batches, roster_erased, roster_settings
-from .outgoing import EventBuilder
+from .outgoing import EventBuilder, in_turns
 from .pace import PushPace
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class Ingest:
     outbox: Outbox
     participant: RightsParticipant
     pace: PushPace = PushPace(0)  # a school's pushes over HTTP (pace.py); 0: unbounded
+    turn: int = 100  # events of a type written in a row (outgoing.in_turns): the relay's pack
 
     def push(self, session: Session, school_id: str, batch_id: str,
              events: list[Any], progress: Callable[[int], None] | None = None,
@@ -177,7 +178,7 @@ class Ingest:
             except ContractError as exc:  # our translation and the contracts disagree
                 rejected.append({"index": index, "error": str(exc), "source_id": source_id})
         state.save(session)
-        envelopes = builder.gather_results(envelopes)
+        envelopes = in_turns(builder.gather_results(envelopes), self.turn)
         self.outbox.add_many(session, envelopes)
         rejected.sort(key=lambda r: r["index"])
         accepted = len(events) - len(rejected)
