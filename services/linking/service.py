@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import (advisory_lock, advisory_locks, among, latest_versions,
+from shared.db import (advisory_lock, advisory_locks, among, insert_many, latest_versions,
                        upsert_versioned_many, utcnow)
 from shared.errors import NotFound
 from shared.messaging.outbox import Outbox
@@ -160,8 +160,7 @@ class Linking:
                              "receives_reports": child.receives_reports})
                 if child.receives_reports:
                     wanted[guardian_id].add(child.student_id)
-        if rows:
-            session.execute(guardian_students.insert(), rows)
+        insert_many(session, guardian_students, rows)
         return wanted
 
     def _gone_children(self, session: Session,
@@ -207,8 +206,7 @@ class Linking:
                     # The school's records ask for it again; an admin's revocation stands.
                     self._set(session, link, status=PENDING, failed_attempts=0,
                               account_id=account_id, revoked_by=None)
-        if new:
-            session.execute(links.insert(), new)
+        insert_many(session, links, new)
         for (guardian_id, student_id), link in existing.items():
             if student_id not in wanted[guardian_id]:
                 self._revoke(session, link, RevokedBy.DATA)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import among, latest_versions, upsert_versioned_many
+from shared.db import among, insert_many, latest_versions, upsert_versioned_many
 from shared.removals import Removals
 from shared.rights import RightsParticipant
 
@@ -117,8 +117,7 @@ class RosterProjections:
         rows = [{"class_id": class_id, column: member, "school_id": school_id}
                 for class_id, (school_id, data) in applied.items()
                 for member in dict.fromkeys(key(data)) if (school_id, member) not in gone]
-        if rows:
-            session.execute(table.insert(), rows)
+        insert_many(session, table, rows)
 
     def _gone(self, session: Session, applied: Classes, key: Members,
               subject_type: str) -> set[tuple[str, str]]:

@@ -166,6 +166,25 @@ def test_a_rosters_sets_of_ids_are_one_parameter_each(service):
     assert max(conditions)[0] <= 12, f"{service.name}: {max(conditions)}"
 
 
+@pytest.mark.parametrize("service", ["linking", "reports"], indirect=True)
+def test_a_rosters_rows_go_in_one_statement_a_table_not_one_each(service):
+    """Linking's contacts' children and pending links, reports' classes' teachers and
+    pupils: each table's rows of a batch in one INSERT (shared.db.insert_many), not an
+    executemany of a statement each to send, run and answer (issue 27)."""
+    many: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if executemany:
+            many.append(statement[:60])
+    sa.event.listen(service.engine, "before_cursor_execute", note)
+    try:
+        outcomes, _ = apply(service, roster(active_school(service), 30))
+    finally:
+        sa.event.remove(service.engine, "before_cursor_execute", note)
+    assert set(outcomes) == {APPLIED}
+    assert many == [], f"{service.name}: {many}"
+
+
 @pytest.mark.parametrize("service", ["identity", "linking", "notifications"], indirect=True)
 def test_an_offboardings_set_of_the_schools_people_is_one_parameter(service):
     """Offboarding a school forgets its people (identity locks their logins, linking and
