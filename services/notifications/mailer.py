@@ -42,6 +42,13 @@ class Mailer:
         """Where messages are written when there is no SMTP server (embedded mode)."""
         return None if self.settings.smtp_host else Path(self.settings.data_dir) / "mail"
 
+    @property
+    def batch(self) -> int:
+        """How many messages the sender takes in one transaction, as many as a crash
+        before its commit sends again: 50 over SMTP; 500 to the folder, where sending
+        again writes the same files over (fewer, larger transactions: issue 27)."""
+        return 50 if self.folder is None else 500
+
     def send(self, mail: OutgoingMail) -> None:
         """Returns once the server accepted the message; raises otherwise (the connection
         is kept only when the server refused this message and the session is in step)."""

@@ -23,7 +23,7 @@ MAX_LINE = 78  # RFC 5322's "SHOULD"; the email package's policy.default too
 _ENCODED_WORD_BYTES = 30  # UTF-8 bytes per encoded word: 52 characters, whole letters
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
                       r"@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
-_WORD = re.compile(r"[!-~]+")  # printable ASCII, no space
+_PLAIN_LINE = re.compile(r"[!-~]+( [!-~]+)*")  # such words, one space apart
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,10 @@ def _text_part(subtype: str, text: str, eight_bit: bool) -> bytes:
 
 
 def _encoded_text(text: str, eight_bit: bool) -> tuple[bytes, bytes]:
-    """The email package's choice (contentmanager._encode_text), with binascii's
-    encoders: lines end in one line break each."""
+    """As the email package chooses (contentmanager._encode_text), with binascii's
+    encoders; lines end in one line break each. Where the email package compares the two
+    encodings of the first ten lines, this compares them for the whole text: one
+    quoted-printable pass, base64's length counted."""
     lines = text.encode().splitlines()
     body = b"\n".join(lines) + b"\n"
     if max(map(len, lines), default=0) <= MAX_LINE:
@@ -105,10 +107,17 @@ def _encoded_text(text: str, eight_bit: bool) -> tuple[bytes, bytes]:
             return b"7bit", body
         if eight_bit:
             return b"8bit", body
-    sniff = b"\n".join(lines[:10]) + b"\n"
-    if len(binascii.b2a_qp(sniff, istext=True)) > len(binascii.b2a_base64(sniff)):
+    quoted = binascii.b2a_qp(body, istext=True)
+    if len(quoted) > _base64_length(len(body)):
         return b"base64", base64.encodebytes(body)
-    return b"quoted-printable", binascii.b2a_qp(body, istext=True)
+    return b"quoted-printable", quoted
+
+
+def _base64_length(size: int) -> int:
+    """base64.encodebytes's length for `size` bytes: 76 characters and a line break for
+    each 57 bytes."""
+    characters = -(-size // 3) * 4
+    return characters + -(-characters // 76)
 
 
 @functools.lru_cache(maxsize=8)
@@ -157,11 +166,11 @@ def _to(address: str) -> bytes:
 def _unstructured(name: str, value: str) -> bytes:
     """ASCII words as they are, a run of other words as encoded words (RFC 2047, UTF-8,
     base64, whole letters in each), folded at spaces within MAX_LINE where it can be."""
-    words = _one_line(name, value).split(" ")
+    if _PLAIN_LINE.fullmatch(_one_line(name, value)) and "=?" not in value:
+        return _fold_tokens(name, value.split(" "))
+    words = value.split(" ")
     tokens: list[str] = []
-    if all(words) and all(_plain(w) for w in words):
-        tokens = words
-    elif all(words):
+    if all(words):
         run: list[str] = []
         for word in words + [""]:
             if word and not _plain(word):
@@ -178,10 +187,14 @@ def _unstructured(name: str, value: str) -> bytes:
 
 
 def _plain(word: str) -> bool:
-    return _WORD.fullmatch(word) is not None and "=?" not in word
+    """Printable ASCII (no space), not to be read as an encoded word."""
+    return word.isascii() and word.isprintable() and "=?" not in word
 
 
 def _encoded_words(text: str) -> list[str]:
+    data = text.encode()
+    if len(data) <= _ENCODED_WORD_BYTES:
+        return [f"=?utf-8?b?{base64.b64encode(data).decode()}?="] if data else []
     words, chunk = [], b""
     for letter in text:
         encoded = letter.encode()
@@ -196,6 +209,9 @@ def _encoded_words(text: str) -> list[str]:
 def _fold_tokens(name: str, tokens: list[str]) -> bytes:
     """Tokens one space apart; a line break before a token that would not fit (unfolding
     gives back the space; between two encoded words it is not text)."""
+    line = f"{name}: " + " ".join(tokens)
+    if len(line) <= MAX_LINE:
+        return (line + "\n").encode()
     lines, line = [], f"{name}:"
     for token in tokens:
         if len(line) + 1 + len(token) > MAX_LINE and line.strip() != f"{name}:":
