@@ -36,11 +36,8 @@ class Mailer:
         self._tls = ssl.create_default_context() if settings.smtp_tls != "none" else None
         self._client: smtplib.SMTP | None = None
         self._lock = threading.Lock()
-
-    @property
-    def folder(self) -> Path | None:
-        """Where messages are written when there is no SMTP server (embedded mode)."""
-        return None if self.settings.smtp_host else Path(self.settings.data_dir) / "mail"
+        # Where messages are written when there is no SMTP server (embedded mode).
+        self.folder = None if settings.smtp_host else Path(settings.data_dir) / "mail"
 
     @property
     def batch(self) -> int:
@@ -52,10 +49,15 @@ class Mailer:
     def send(self, mail: OutgoingMail) -> None:
         """Returns once the server accepted the message; raises otherwise (the connection
         is kept only when the server refused this message and the session is in step)."""
-        folder = self.folder
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{mail.message_id}.eml").write_bytes(bytes(mail))
+        if self.folder is not None:
+            path, data = f"{self.folder}/{mail.message_id}.eml", bytes(mail)
+            try:
+                file = open(path, "wb")
+            except FileNotFoundError:  # the first mail, or the folder was removed since
+                self.folder.mkdir(parents=True, exist_ok=True)
+                file = open(path, "wb")
+            with file:
+                file.write(data)
             return
         with self._lock:
             kept = self._client is not None
