@@ -81,9 +81,10 @@ def figures(quick: bool = False, emails: int | None = None) -> list[Figure]:
             start = time.perf_counter()
             with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
                 for i in range(emails):
-                    client.send_message(build_message(settings, f"parent{i}@example.org",
-                                                      message.subject, message.text,
-                                                      message.html, str(uuid.uuid4())))
+                    mail = build_message(settings, f"parent{i}@example.org", message.subject,
+                                         message.text, message.html, str(uuid.uuid4()))
+                    client.sendmail(mail.envelope_from, [mail.to],
+                                    mail.as_bytes(linesep="\r\n"), ["BODY=8BITMIME"])
             bare = time.perf_counter() - start
     finally:
         controller.stop()

@@ -2,92 +2,24 @@
 connection, or as .eml files in PP_DATA_DIR/mail/ when no SMTP server is configured."""
 from __future__ import annotations
 
-import functools
-import secrets
 import smtplib
 import ssl
 import threading
 from collections.abc import Iterable
-from typing import Any
-from email import policy
-from email.headerregistry import BaseHeader, HeaderRegistry
-from email.message import EmailMessage
-from email.policy import Policy
 from pathlib import Path
 
 from shared.config import Settings
 
-
-class _FoldedOnce(BaseHeader):
-    """A header that keeps its folded form, by the policy settings folding reads (line
-    length, line separator, utf8): a kept header (_Headers) is written in every mail."""
-
-    def fold(self, *, policy: Policy) -> str:
-        folded: dict[tuple[Any, ...], str] = self.__dict__.setdefault("_folded", {})
-        key = (policy.max_line_length, policy.linesep, getattr(policy, "utf8", False))
-        if key not in folded:
-            folded[key] = super().fold(policy=policy)
-        return folded[key]
-
-
-class _Headers(HeaderRegistry):
-    """policy.default's headers, with those every mail repeats parsed (and folded) once
-    and kept: parsing and folding headers is most of the CPU a mail costs (issue 27).
-    Kept: From (the settings'), MIME-Version, the parts' Content-Type (without a
-    boundary), -Transfer-Encoding and -Disposition, and Content-Language; a header object
-    is immutable, so one serves every mail. To and Subject (personal) and what is new in
-    each mail (Message-ID, a multipart's boundary) are parsed each time and not kept.
-    The class for a header name is made once too (HeaderRegistry makes one per call)."""
-
-    KEPT = frozenset({"from", "mime-version", "content-type", "content-transfer-encoding",
-                      "content-disposition", "content-language"})
-
-    def __init__(self) -> None:
-        super().__init__(base_class=_FoldedOnce)
-        self._kept = functools.lru_cache(maxsize=64)(super().__call__)
-        self._classes = functools.lru_cache(maxsize=64)(super().__getitem__)
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        return self._classes(name.lower())
-
-    def __call__(self, name: str, value: str) -> BaseHeader:
-        if name.lower() in self.KEPT and "boundary" not in value.lower():
-            return self._kept(name, value)
-        return super().__call__(name, value)
-
-
-# The one policy every mail is built and written with (.eml or SMTP): policy.default's.
-POLICY = policy.default.clone(header_factory=_Headers())
+from .mime import OutgoingMail
 
 
 def build_message(settings: Settings, to: str, subject: str, text: str, html: str,
                   message_id: str, attachment: tuple[str, str] | None = None,
-                  content_language: str | None = None) -> EmailMessage:
+                  content_language: str | None = None) -> OutgoingMail:
     """`attachment`: a file's name and its text (the offboarding certificate);
     `content_language`: its languages ("cy", "en", "cy, en"), the Content-Language header."""
-    message = EmailMessage(policy=POLICY)
-    message["From"] = settings.mail_from
-    message["To"] = to
-    message["Subject"] = subject
-    message["Message-ID"] = f"<{message_id}@pupil-progress>"
-    message.set_content(text)
-    # Boundaries of our own: the generator's would be checked against every line of the
-    # mail with a regular expression compiled for it (a fresh 128-bit token cannot be in
-    # text written before it existed; quoted-printable and base64 cannot hold "=_").
-    message.make_alternative(boundary=_boundary())
-    message.add_alternative(html, subtype="html")
-    if attachment is not None:
-        name, content = attachment
-        message.make_mixed(boundary=_boundary())
-        message.add_attachment(content.encode(), maintype="application",
-                               subtype="jose", filename=name)
-    if content_language:  # after the parts: setting content clears Content-* headers
-        message["Content-Language"] = content_language
-    return message
-
-
-def _boundary() -> str:
-    return "=_" + secrets.token_hex(16)
+    return OutgoingMail(settings.mail_from, to, subject, text, html, message_id, attachment,
+                        content_language)
 
 
 class Mailer:
@@ -104,25 +36,33 @@ class Mailer:
         self._tls = ssl.create_default_context() if settings.smtp_tls != "none" else None
         self._client: smtplib.SMTP | None = None
         self._lock = threading.Lock()
+        # Where messages are written when there is no SMTP server (embedded mode).
+        self.folder = None if settings.smtp_host else Path(settings.data_dir) / "mail"
 
     @property
-    def folder(self) -> Path | None:
-        """Where messages are written when there is no SMTP server (embedded mode)."""
-        return None if self.settings.smtp_host else Path(self.settings.data_dir) / "mail"
+    def batch(self) -> int:
+        """How many messages the sender takes in one transaction, as many as a crash
+        before its commit sends again: 50 over SMTP; 500 to the folder, where sending
+        again writes the same files over (fewer, larger transactions: issue 27)."""
+        return 50 if self.folder is None else 500
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, mail: OutgoingMail) -> None:
         """Returns once the server accepted the message; raises otherwise (the connection
         is kept only when the server refused this message and the session is in step)."""
-        folder = self.folder
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            name = message["Message-ID"].strip("<>").split("@")[0]
-            (folder / f"{name}.eml").write_bytes(bytes(message))
+        if self.folder is not None:
+            path, data = f"{self.folder}/{mail.message_id}.eml", bytes(mail)
+            try:
+                file = open(path, "wb")
+            except FileNotFoundError:  # the first mail, or the folder was removed since
+                self.folder.mkdir(parents=True, exist_ok=True)
+                file = open(path, "wb")
+            with file:
+                file.write(data)
             return
         with self._lock:
             kept = self._client is not None
             try:
-                self._connected().send_message(message)
+                _deliver(self._connected(), mail)
             except Exception as exc:
                 if refused(exc):
                     raise
@@ -132,7 +72,7 @@ class Mailer:
                 # Not accepted (a 421, or no answer before the end of DATA, which SMTP
                 # leaves to the client to send again): once more on a new connection.
                 try:
-                    self._connected().send_message(message)
+                    _deliver(self._connected(), mail)
                 except Exception as again:
                     if not refused(again):
                         self._drop()
@@ -159,6 +99,7 @@ class Mailer:
                 client.starttls(context=self._tls)
             if s.smtp_user:
                 client.login(s.smtp_user, s.smtp_password or "")
+            client.ehlo_or_helo_if_needed()  # its extensions: 8BITMIME, SMTPUTF8
         except Exception:
             client.close()
             raise
@@ -184,6 +125,21 @@ class Mailer:
             return
         for delivery_id in delivery_ids:
             (folder / f"{delivery_id}.eml").unlink(missing_ok=True)
+
+
+def _deliver(client: smtplib.SMTP, mail: OutgoingMail) -> None:
+    """8-bit text as it is to a server that takes it (BODY=8BITMIME, RFC 6152), re-encoded
+    7-bit clean for one that does not; SMTPUTF8 for a non-ASCII address (as smtplib's
+    send_message asks it)."""
+    eight_bit = client.has_extn("8bitmime")
+    options = ["BODY=8BITMIME"] if eight_bit else []
+    if mail.international:
+        if not client.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                "a non-ASCII address, and the server does not offer SMTPUTF8")
+        options.append("SMTPUTF8")
+    client.sendmail(mail.envelope_from, [mail.to],
+                    mail.as_bytes(linesep="\r\n", eight_bit=eight_bit), options)
 
 
 def refused(exc: BaseException) -> bool:

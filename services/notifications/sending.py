@@ -21,7 +21,6 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Collection, Sequence
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -34,6 +33,7 @@ from shared.db import among
 from . import templates
 from .domain import DeliveryStatus
 from .mailer import build_message, refused
+from .mime import OutgoingMail
 from .models import deliveries, preferences
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def send_due(n: Notifications, sessions: sessionmaker[Session], batch: int = 50)
     return len(accepted) + len(skipped) + len(failures)
 
 
-def _message(n: Notifications, row: Row[Any]) -> EmailMessage:
+def _message(n: Notifications, row: Row[Any]) -> OutgoingMail:
     attachment = (templates.CERTIFICATE_FILE, row.attachment) if row.attachment else None
     return build_message(n.settings, row.to_address, row.subject, row.body_text,
                          row.body_html, row.id, attachment,

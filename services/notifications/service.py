@@ -195,20 +195,11 @@ class Notifications:
 
     def _queue_many(self, session: Session, mails: list[Mail]) -> None:
         """Each mail's delivery row, unless its event was handled for its recipient
-        already (never twice): one query for those, one insert for the rest."""
-        if not mails:
-            return
-        keys = {(m.event_id, m.recipient) for m in mails}
-        done = {(row.event_id, row.recipient) for row in session.execute(
-            sa.select(deliveries.c.event_id, deliveries.c.recipient).where(
-                among(deliveries.c.event_id, sorted({e for e, _ in keys}))))}
+        already (never twice: the first one stands): one insert, which the unique
+        (event, recipient) skips where a row is there."""
         now = self.clock()
-        rows: list[dict[str, Any]] = []
-        for m in mails:
-            if (m.event_id, m.recipient) not in done:
-                done.add((m.event_id, m.recipient))
-                rows.append(m.delivery(now))
-        insert_many(session, deliveries, rows)
+        insert_many(session, deliveries, [m.delivery(now) for m in mails],
+                    ("event_id", "recipient"))
 
     def on_invitations(self, session: Session,
                        items: Sequence[tuple[Envelope, ev.InvitationIssued]]) -> None:
@@ -434,10 +425,11 @@ class Notifications:
         return choice is not False
 
     # --- sending (sending.py) -----------------------------------------------------------
-    def send_due(self, sessions: sessionmaker[Session], batch: int = 50) -> int:
-        """Send up to `batch` due messages over the mailer's one connection, in one
-        transaction; how many were handled (sent, skipped, failed for now, or given up)."""
-        return sending.send_due(self, sessions, batch)
+    def send_due(self, sessions: sessionmaker[Session], batch: int | None = None) -> int:
+        """Send up to `batch` due messages (the mailer's batch) over the mailer's one
+        connection, in one transaction; how many were handled (sent, skipped, failed for
+        now, or given up)."""
+        return sending.send_due(self, sessions, batch or self.mailer.batch)
 
     def sender(self, sessions: sessionmaker[Session]) -> Callable[[threading.Event], None]:
         def run(stop: threading.Event) -> None:

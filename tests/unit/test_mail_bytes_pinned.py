@@ -20,6 +20,7 @@ import pytest
 
 from services.notifications import templates
 from services.notifications.mailer import build_message
+from services.notifications.mime import OutgoingMail
 
 CORPUS = Path(__file__).parent / "mail_corpus"
 SETTINGS = SimpleNamespace(mail_from="Pupil Progress <no-reply@pupil-progress.invalid>")
@@ -61,7 +62,7 @@ NAMES = ["invitation-en", "invitation-cy", "invitation-cy-en", "report-en",
          "report-cy-long-line", "certificate-en", "certificate-cy-en", "short-en", "short-cy"]
 
 
-def _built(name: str) -> EmailMessage:
+def _built(name: str) -> OutgoingMail:
     mail, attachment = _mail(name)
     return build_message(SETTINGS, "parent@example.org", mail.subject, mail.text, mail.html,
                          f"d-{name}", attachment, templates.content_language(mail.html))
@@ -69,10 +70,12 @@ def _built(name: str) -> EmailMessage:
 
 def _shape(message: EmailMessage) -> list[Any]:
     """Each part in order: its headers (decoded; the boundary left out), its charset, its
-    transfer encoding and its decoded content."""
+    transfer encoding and its decoded content. The parts' own MIME-Version (EmailMessage
+    gave each HTML part and attachment one) is left out: only the message has it now."""
     parts = []
-    for part in message.walk():
-        headers = [(k.lower(), str(v)) for k, v in part.items()]
+    for depth, part in enumerate(message.walk()):
+        headers = [(k.lower(), str(v)) for k, v in part.items()
+                   if depth == 0 or k.lower() != "mime-version"]
         content_type = part.get_content_type()
         headers = [(k, v if k != "content-type" or not part.is_multipart()
                     else content_type) for k, v in headers]
@@ -91,6 +94,23 @@ def test_a_mail_is_what_it_was(name):
                                       policy=policy.default)
     today = email.message_from_bytes(bytes(_built(name)), policy=policy.default)
     assert _shape(today) == _shape(pinned)  # type: ignore[arg-type]
+    assert [p for p in today.walk() if "MIME-Version" in p] == [today]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_mail_for_a_server_without_8bitmime_reads_the_same_in_7_bits(name):
+    """8bit parts are quoted-printable or base64 instead; nothing else changes."""
+    pinned = email.message_from_bytes((CORPUS / f"{name}.eml").read_bytes(),
+                                      policy=policy.default)
+    data = _built(name).as_bytes(eight_bit=False)
+    assert data.isascii()
+    seven = _shape(email.message_from_bytes(data, policy=policy.default))  # type: ignore[arg-type]
+    eight = _shape(pinned)  # type: ignore[arg-type]
+    assert {p["cte"] for p in seven} <= {None, "7bit", "quoted-printable", "base64"}
+    for part in seven + eight:
+        part["headers"] = [h for h in part["headers"] if h[0] != "content-transfer-encoding"]
+        part["cte"] = None
+    assert seven == eight
 
 
 def test_the_corpus_has_what_it_is_for():

@@ -2,6 +2,8 @@
 a person whose choice is known, "cy, en" (the order its parts are in) for a bilingual one."""
 from __future__ import annotations
 
+import email
+from email import policy
 from types import SimpleNamespace
 
 from services.notifications import sending, templates
@@ -14,8 +16,8 @@ def _sent(languages: list[str]):
     row = SimpleNamespace(attachment=None, to_address="ann@example.org",
                           subject=mail.subject, body_text=mail.text, body_html=mail.html,
                           id="d1")
-    return sending._message(SimpleNamespace(settings=SimpleNamespace(
-        mail_from="pp@example.org")), row)
+    return email.message_from_bytes(bytes(sending._message(SimpleNamespace(
+        settings=SimpleNamespace(mail_from="pp@example.org")), row)), policy=policy.default)
 
 
 def test_a_mail_in_one_language_says_which():
@@ -30,6 +32,7 @@ def test_a_bilingual_mail_says_both_in_its_order():
 
 def test_a_mail_whose_language_is_not_known_has_no_header():
     assert templates.content_language(None) is None
-    message = build_message(SimpleNamespace(mail_from="pp@example.org"), "a@example.org",
-                            "Subject", "text", "<p>html</p>", "d2")
+    message = email.message_from_bytes(bytes(build_message(
+        SimpleNamespace(mail_from="pp@example.org"), "a@example.org", "Subject", "text",
+        "<p>html</p>", "d2")), policy=policy.default)
     assert "Content-Language" not in message
