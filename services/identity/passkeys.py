@@ -33,7 +33,7 @@ from . import domain
 from . import passkey_rules as rules
 from .domain import AccountStatus, Unknown
 from .models import accounts, passkey_challenges, passkeys, refresh_tokens
-from .sign_in import _acting_role, roles_of_method
+from .sign_in import GoingSignIn, _acting_role, roles_of_method
 
 log = logging.getLogger(__name__)
 REGISTER, SIGN_IN = rules.Ceremony.REGISTER, rules.Ceremony.SIGN_IN
@@ -52,13 +52,12 @@ class Passkeys:
         """A challenge to add a passkey to the login, and the options for the browser's
         navigator.credentials.create(). Who is there is asked again: the login's password
         (checked under the sign-in limits), unless `recent_factor` (the token's sign-in
-        passed a second factor within the last 15 minutes)."""
+        passed a second factor within the last 15 minutes). The token's sign-in
+        `sign_in` must still go on (InvalidGrant once ended)."""
         self._lock_account(session, account_id)
-        account = session.execute(sa.select(accounts).where(
-            accounts.c.id == account_id)).first()
-        if account is None:
-            raise Unknown("no such account")
-        self._proof_of_presence(session, account, password, address, recent_factor, sign_in)
+        going = self.going_sign_in(session, account_id, sign_in)
+        account = self._account(session, account_id)
+        self._proof_of_presence(session, account, password, address, recent_factor, going)
         email = account.email
         existing = list(session.execute(sa.select(passkeys.c.credential_id).where(
             passkeys.c.account_id == account_id)).scalars())
@@ -69,12 +68,11 @@ class Passkeys:
             self.relying_party, challenge, account_id, email, existing)}
 
     def _proof_of_presence(self, session: Session, account, password: str | None,
-                           address: str, recent_factor: bool,
-                           sign_in: str | None) -> None:
+                           address: str, recent_factor: bool, going: GoingSignIn) -> None:
         """What adding or removing a passkey asks of the person: staff, a second factor
         within 15 minutes (StepUpRequired); anyone else, the password (InvalidCredentials
         if wrong) unless `recent_factor` (ReauthenticationRequired)."""
-        self._staff_step_up(session, account, recent_factor, sign_in)
+        self._staff_step_up(session, account, recent_factor, going)
         if password:
             self._confirm_password(session, account, password, address)
         elif not recent_factor:
@@ -98,11 +96,14 @@ class Passkeys:
         """The authenticator's answer to that challenge checked, and the passkey kept
         under the name given. A staff login's, as when beginning: `recent_factor`. The
         passkey that began `sign_in` (the one adding it), if any, is kept as `added_by`:
-        removing that one removes this one too."""
+        removing that one removes this one too. InvalidGrant once `sign_in` has ended:
+        its access token still passes for a few seconds, in which a thief whose sign-in
+        the removal of the phone's passkey just ended would add one that outlived it."""
         name = rules.passkey_name(name)
         self._lock_account(session, account_id)
+        going = self.going_sign_in(session, account_id, sign_in)
         account = self._account(session, account_id)
-        self._staff_step_up(session, account, recent_factor, sign_in)
+        self._staff_step_up(session, account, recent_factor, going)
         # Both factors for staff only if added as staff with a fresh second factor: one
         # added while the login is only a parent's (the password alone) never will be.
         staff_grade = recent_factor and any(
@@ -122,7 +123,7 @@ class Passkeys:
                "credential_id": new.credential_id, "public_key": new.public_key,
                "sign_count": new.sign_count, "name": name, "created_at": self.clock(),
                "last_used_at": None, "staff_grade": staff_grade,
-               "added_by": self._passkey_of_sign_in(session, account_id, sign_in)}
+               "added_by": going.token.passkey_id}
         session.execute(passkeys.insert().values(**row))
         log.info("passkey added account_id=%s passkey_id=%s", account_id, row["id"])
         self.second_factor_changed(session, account_id, "added", "passkey")
@@ -147,14 +148,14 @@ class Passkeys:
         a stolen one, must not sign out every device the passkey signed in): the password
         unless `recent_factor`; a staff login's, `recent_factor` (else a passkey-only
         admin's password alone, acting as their parent role, would remove it and enrol an
-        app). Then another login's: 404."""
+        app). Then another login's: 404. InvalidGrant once `sign_in` has ended, before
+        anything is asked: its access token verifies a few seconds more, in which a thief
+        whose sign-in the owner just ended would take the owner's other passkeys with its
+        fresh factor."""
         self._lock_account(session, account_id)
+        going = self.going_sign_in(session, account_id, sign_in)
         self._proof_of_presence(session, self._account(session, account_id), password,
-                                address, recent_factor, sign_in)
-        if self._ended(session, account_id, sign_in):
-            # Its access token verifies a few seconds more: a thief whose sign-in the
-            # owner just ended would take the owner's other passkeys with its fresh factor.
-            raise domain.InvalidGrant("the sign-in has ended")
+                                address, recent_factor, going)
         gone = session.execute(passkeys.delete().where(
             passkeys.c.id == passkey_id, passkeys.c.account_id == account_id)).rowcount
         if not gone:
@@ -177,31 +178,6 @@ class Passkeys:
             newest = [p for p in added if p not in found]
             found += newest
         return found
-
-    def _passkey_of_sign_in(self, session: Session, account_id: str,
-                            sign_in: str | None) -> str | None:
-        """The passkey that began the login's sign-in `sign_in` (None: the password).
-        PasskeyNotRegistered once that sign-in has ended: its access token still passes
-        for a few seconds, in which a thief whose sign-in the removal of the phone's
-        passkey just ended would add one that outlived it."""
-        if sign_in is None:
-            return None
-        rows = sa.select(refresh_tokens.c.passkey_id).where(
-            refresh_tokens.c.account_id == account_id, refresh_tokens.c.family_id == sign_in)
-        live = session.execute(rows.where(refresh_tokens.c.revoked_at.is_(None))
-                               .limit(1)).first()
-        if live is not None:
-            return live.passkey_id
-        if session.execute(rows.limit(1)).first() is not None:
-            raise rules.PasskeyNotRegistered()
-        return None
-
-    def _ended(self, session: Session, account_id: str, sign_in: str | None) -> bool:
-        """The login's sign-in `sign_in` has ended: every refresh token of it revoked."""
-        revoked = session.execute(sa.select(refresh_tokens.c.revoked_at).where(
-            refresh_tokens.c.account_id == account_id,
-            refresh_tokens.c.family_id == sign_in)).scalars().all()
-        return bool(revoked) and None not in revoked
 
     def _end_sign_ins_of(self, session: Session, account_id: str,
                          passkey_ids: list[str]) -> None:
@@ -226,28 +202,19 @@ class Passkeys:
         return account
 
     def _staff_step_up(self, session: Session, account, recent_factor: bool,
-                       sign_in: str | None) -> None:
+                       going: GoingSignIn) -> None:
         """A login holding a staff or operator role, whatever role the token acts in: for
         it a passkey is both factors, so adding or removing one wants the second factor
         passed within 15 minutes (StepUpRequired). A token acting as the login's parent
         or student role never passed it: the password alone must not plant a passkey
         that signs in as the admin, nor take away the one that guards the admin. Nor
-        does the sign-in `sign_in` if a passkey not counting for staff began it: its
+        does the token's sign-in if a passkey not counting for staff began it: its
         access token from before the login was made staff says a fresh factor (a
         parent's own), and would add a passkey counting as the new admin's both."""
-        if recent_factor and not self._begun_by_not_staff_passkey(session, account.id,
-                                                                  sign_in):
+        if recent_factor and going.token.method != rules.NOT_STAFF_METHOD:
             return
         if any(role in domain.SECOND_FACTOR_ROLES for role in self.roles(session, account)):
             raise StepUpRequired()
-
-    def _begun_by_not_staff_passkey(self, session: Session, account_id: str,
-                                    sign_in: str | None) -> bool:
-        return sign_in is not None and session.execute(
-            sa.select(refresh_tokens.c.method).where(
-                refresh_tokens.c.account_id == account_id,
-                refresh_tokens.c.family_id == sign_in).limit(1)
-        ).scalar() == rules.NOT_STAFF_METHOD
 
     # --- signing in -------------------------------------------------------------------------
     def passkey_sign_in_options(self, session: Session, address: str) -> dict:

@@ -79,7 +79,9 @@ def register_passkey(body):
     attestation is checked against the challenge, the RP ID and the origins configured
     (PP_PASSKEY_RP_ID, PP_PASSKEY_ORIGINS); anything else: 422 passkey_not_registered,
     and the challenge is spent. Staff: as when beginning, 401 step_up_required. Added
-    while signed in with a passkey, it goes when that passkey is removed."""
+    while signed in with a passkey, it goes when that passkey is removed. The token's
+    sign-in ended (signed out, revoked, past its time limit): 401 invalid_grant, here as
+    when beginning or removing."""
     principal = adding_a_passkey()
     recent = recent_second_factor(principal)
     return run(lambda s: identity().register_passkey(

@@ -72,8 +72,10 @@ class SecondFactor:
                      code: str, address: str, passed: bool = False) -> dict:
         """The first code confirms the key: ten recovery codes (shown only here) and a
         token of this sign-in that passed the factor. As enrol_totp, PasskeyRequired for a
-        login with a passkey from a sign-in by the password alone."""
+        login with a passkey from a sign-in by the password alone. InvalidGrant, and no
+        code checked, once the sign-in `family_id` has ended (_passed)."""
         self._lock_account(session, account_id)
+        self.going_sign_in(session, account_id, family_id)
         row = self._factor(session, account_id, confirmed=False)
         if row is None:
             raise (AlreadyEnrolled() if self._factor(session, account_id, confirmed=True)
@@ -273,8 +275,10 @@ class SecondFactor:
                            role: str, address: str, code: str | None = None,
                            recovery_code: str | None = None) -> dict:
         """A code of the login's confirmed TOTP key, or one of its unused recovery codes:
-        a token of this sign-in that passed the factor."""
+        a token of this sign-in that passed the factor. InvalidGrant, and no code checked
+        nor used, once the sign-in `family_id` has ended (_passed)."""
         self._lock_account(session, account_id)
+        self.going_sign_in(session, account_id, family_id)
         row = self._factor(session, account_id, confirmed=True)
         if row is None:
             raise NotEnrolled()
@@ -386,17 +390,11 @@ class SecondFactor:
 
     def _passed(self, session: Session, account_id: str, family_id: str, role: str) -> dict:
         """The sign-in passed the factor now: its refresh tokens will say so, and here is
-        an access token that does. InvalidGrant once the sign-in has ended (signed out,
-        reset, past PP_SIGN_IN_MAX_DAYS): its access token verifies for a few seconds
-        more, and one issued now would not be named by the revocation (tokens issued
-        before it), nor end, passed again before it expires."""
+        an access token that does. The callers asked first that the sign-in goes on
+        (going_sign_in, under the login's lock): the access token of an ended one verifies
+        for a few seconds more, and one issued now would not be named by the revocation
+        (tokens issued before it), nor end, passed again before it expires."""
         now = self.clock()
-        live = session.execute(sa.select(refresh_tokens.c.sign_in_ends_at).where(
-            refresh_tokens.c.family_id == family_id,
-            refresh_tokens.c.account_id == account_id,
-            refresh_tokens.c.revoked_at.is_(None)).limit(1)).first()
-        if live is None or (live.sign_in_ends_at is not None and live.sign_in_ends_at <= now):
-            raise domain.InvalidGrant("the sign-in has ended")
         session.execute(refresh_tokens.update().where(
             refresh_tokens.c.family_id == family_id,
             refresh_tokens.c.account_id == account_id).values(otp_at=now))

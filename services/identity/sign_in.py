@@ -7,6 +7,7 @@ import datetime as dt
 import hmac
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any, Callable, NoReturn
 
 import sqlalchemy as sa
@@ -30,6 +31,13 @@ ACCEPTED = MembershipStatus.ACCEPTED
 # Why a refresh was refused, in its 401 invalid_grant's `reason`: the sign-in reached
 # its absolute lifetime (PP_SIGN_IN_MAX_DAYS), so the app says so as it signs out.
 SIGN_IN_EXPIRED = "sign_in_expired"
+
+
+@dataclass(frozen=True)
+class GoingSignIn:
+    """A sign-in that has not ended: its current refresh token (the row) and its end."""
+    token: Any
+    ends_at: dt.datetime
 
 
 class SignInAndTokens:
@@ -183,17 +191,44 @@ class SignInAndTokens:
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
         if row.rotated_at is not None or row.revoked_at is not None:
             self._sign_out_reused_family(session, row, now)
-        ends_at = row.sign_in_ends_at or self._legacy_sign_in_end(session, row.family_id)
-        if ends_at <= now:
-            # The sign-in's absolute lifetime: the person signs in again, and is told why.
-            raise InvalidGrant("sign-in expired", reason=SIGN_IN_EXPIRED)
-        if row.expires_at <= now:
-            raise InvalidGrant("refresh token expired")
+        # Neither rotated nor revoked: the token is its sign-in's current one.
+        ends_at = self.going_sign_in(session, row.account_id, row.family_id).ends_at
         account, acting = self._still_allowed(session, row, role)
         session.execute(refresh_tokens.update().where(refresh_tokens.c.id == row.id)
                         .values(rotated_at=now))
         return self._tokens(session, account, row.family_id, acting, row.otp_at,
                             row.method, row.passkey_id, ends_at)
+
+    def going_sign_in(self, session: Session, account_id: str,
+                      sign_in: str | None) -> GoingSignIn:
+        """The login's sign-in `sign_in` (a refresh-token family, the tokens' `sid`) while
+        it goes on; InvalidGrant once it has ended. Every use of a sign-in asks here:
+        refreshing it, passing its second factor, adding or removing a passkey with it.
+        Ended: its tokens revoked (signed out, a replayed refresh token, a password or
+        second-factor reset, the removal of the passkey that began it); its end come
+        (PP_SIGN_IN_MAX_DAYS after it began: reason sign_in_expired, the app says why);
+        its refresh token unused past PP_REFRESH_TOKEN_DAYS (nothing can refresh it); no
+        sign-in of this login at all. Its access tokens verify for a few seconds more
+        (until the revocation arrives) or minutes (until they expire): within them, a
+        thief must get nothing new. Call with the login's row locked (_lock_account), so a
+        refresh or sign-out holding it has finished."""
+        current = None if sign_in is None else session.execute(
+            sa.select(refresh_tokens).where(
+                refresh_tokens.c.account_id == account_id,
+                refresh_tokens.c.family_id == sign_in,
+                refresh_tokens.c.rotated_at.is_(None),
+                refresh_tokens.c.revoked_at.is_(None)).limit(1)).first()
+        if current is None:
+            raise InvalidGrant("the sign-in has ended")
+        now = self.clock()
+        ends_at = current.sign_in_ends_at or self._legacy_sign_in_end(session,
+                                                                      current.family_id)
+        if ends_at <= now:
+            # The sign-in's absolute lifetime: the person signs in again, and is told why.
+            raise InvalidGrant("sign-in expired", reason=SIGN_IN_EXPIRED)
+        if current.expires_at <= now:
+            raise InvalidGrant("refresh token expired")
+        return GoingSignIn(current, ends_at)
 
     def _legacy_sign_in_end(self, session: Session, family_id: str) -> dt.datetime:
         """The end of a sign-in begun before migration 0020 (no sign_in_ends_at): its
