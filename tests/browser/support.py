@@ -105,6 +105,14 @@ def said_once(page) -> None:
     assert page.locator("#alert").text_content() == "", "said again in the page's alert box"
 
 
+def service_worker_in_control(page) -> None:
+    """Waits until the service worker controls the page. Polled with evaluate: a bare
+    expression given to wait_for_function is eval'd in the page, which the app's CSP
+    (script-src 'self') refuses."""
+    wait_for(lambda: page.evaluate("() => navigator.serviceWorker.controller !== null"),
+             timeout=30, message="the service worker in control")
+
+
 def main_nav(page, name: str):
     """A link of the main navigation (other links may contain the same word)."""
     return page.get_by_role("navigation", name="Main").get_by_role("link", name=name,

@@ -12,9 +12,9 @@ import struct
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE
-from tests.browser.support import (CHROMIUM, CHROMIUM_ARGS, assert_accessible,
-                                   family_events, main_nav, no_script_errors, page_heading,
-                                   screenshot)
+from tests.browser.support import (CHROMIUM, CHROMIUM_ARGS, assert_accessible, family_events,
+                                   main_nav, no_script_errors, page_heading, screenshot,
+                                   service_worker_in_control)
 from tests.support import wait_for
 
 PASSWORD = "a-parent-password-1"
@@ -61,14 +61,7 @@ def _sign_in(page, web_system, email):
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page_heading(page)).to_have_text("Your children")
     # The service worker controls the page once it has kept the app's files.
-    _controlled(page)
-
-
-def _controlled(page):
-    """Waits until the service worker controls the page (polled with evaluate: a predicate
-    for wait_for_function is evaluated as a string, which the app's CSP may refuse)."""
-    wait_for(lambda: page.evaluate("() => navigator.serviceWorker.controller !== null"),
-             timeout=30, message="the service worker in control")
+    service_worker_in_control(page)
 
 
 def _storage(page):
@@ -119,7 +112,7 @@ def _manifest_and_installability(web_system, page):
         sizes.add(icon["sizes"])
     assert {"192x192", "512x512"} <= sizes
 
-    _controlled(page)
+    service_worker_in_control(page)
     cdp = page.context.new_cdp_session(page)
     parsed = cdp.send("Page.getAppManifest")
     assert parsed["url"].endswith("/manifest.webmanifest") and parsed["errors"] == [], parsed

@@ -8,8 +8,8 @@ import re
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE
-from tests.browser.support import (assert_accessible, family_events, main_nav,
-                                   no_script_errors, page_heading, screenshot)
+from tests.browser.support import (assert_accessible, family_events, main_nav, no_script_errors,
+                                   page_heading, screenshot, service_worker_in_control)
 
 PASSWORD = "a-parent-password-1"
 # Given and family names chosen so that the pushed order, the family-name order and the
@@ -116,7 +116,7 @@ def test_every_screen_that_fetches_shows_it_is_loading(web_system, open_page):
         _held_while_loading(page, r"/api/v1/links(\?|$)", "Your children",
                             lambda: _sign_in(page, family.parent_email), shot=f"{name}-loading")
         # The rest with the service worker in control (it leaves the API to the network).
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        service_worker_in_control(page)
         _held_while_loading(page, r"/api/v1/students/[^/]+/reports(\?|$)", "Reports for Ada Zed",
                             lambda: main_nav(page, "Reports").click())
         _held_while_loading(page, r"/api/v1/reports/[0-9a-f-]{36}$", re.compile(family.period),
