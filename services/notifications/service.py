@@ -204,7 +204,10 @@ class Notifications:
     def _queue_many(self, session: Session, mails: list[Mail]) -> None:
         """Each mail's delivery row, unless its event was handled for its recipient
         already (never twice: the first one stands): one insert, which the unique
-        (event, recipient) skips where a row is there."""
+        (event, recipient) skips where a row is there. The sender in this process looks
+        once the transaction commits (`mail_queued`)."""
+        if not mails:
+            return
         now = self.clock()
         insert_many(session, deliveries, [m.delivery(now) for m in mails],
                     ("event_id", "recipient"))
