@@ -18,6 +18,11 @@ verified parents (each with a token of its own) reading their child's report; th
 baseline is `/healthz` of the same app. After a warm-up the two alternate in 16 short
 rounds, so background load on a shared machine falls on both alike: 4,000 requests each
 (1,000 with --quick).
+
+Beside the rates, the machine's CPU per request of each (gunicorn's processes, the
+database's backends and the client, from /proc and the client's own clock, summed over the
+same rounds): unlike the rates, it barely moves with the machine's load, so it says whether
+a change made a read cheaper (the split is printed to stderr).
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import requests
 import sqlalchemy as sa
@@ -40,6 +46,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.common import Figure, percentile_ms, table, temporary_database
+from bench.hops import cpu_seconds
 from services.reports import models as m
 from services.reports.app import SPEC
 from shared.auth import TokenSigner
@@ -55,6 +62,7 @@ SUBJECTS = ("Maths", "English", "Science", "History", "Geography", "French", "Ar
 CONNECTIONS = 32
 READERS = 500  # distinct parents (tokens) the reads cycle through
 ROUNDS = 16  # healthz and report reads alternate this many times
+T = TypeVar("T")
 
 
 def seed(rt: ServiceRuntime, school_id: str, students: int) -> list[tuple[str, str]]:
@@ -164,10 +172,46 @@ def _request(port: int, path: str, token: str | None = None) -> bytes:
             "Connection: close\r\n\r\n").encode()
 
 
+class CpuMeter:
+    """CPU seconds spent by the server (gunicorn with its workers), the database's backends
+    and this process (the client), summed over the measured rounds of each kind."""
+
+    def __init__(self, server_pid: int, database_url: str):
+        self.server_pid = server_pid
+        self.database = sa.make_url(database_url).database
+        self.admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT",
+                                      poolclass=sa.pool.NullPool)
+        self.spent: dict[str, dict[str, float]] = {}
+
+    def _now(self) -> dict[str, float]:
+        with self.admin.connect() as conn:  # the server's own connections, not this one
+            backends = conn.execute(sa.text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = :db"
+                " AND pid <> pg_backend_pid()"), {"db": self.database}).scalars().all()
+        seconds = cpu_seconds({"server": self.server_pid,
+                               **{f"postgres {pid}": pid for pid in backends}})
+        return {"server": seconds.pop("server"), "database": sum(seconds.values())}
+
+    def measure(self, kind: str, work: Callable[[], T]) -> T:
+        """work(), its CPU counted under `kind` (the client's: work's alone, not the
+        readings of /proc and the database)."""
+        before = self._now()
+        started = time.process_time()
+        done = work()
+        client = time.process_time() - started
+        after = {**self._now(), "client": client}
+        before["client"] = 0.0
+        spent = self.spent.setdefault(kind, {})
+        for part, seconds in after.items():  # a backend gone in between counts as 0
+            spent[part] = spent.get(part, 0.0) + max(0.0, seconds - before.get(part, 0.0))
+        return done
+
+
 def measure(port: int, readers: list[tuple[str, str]], tokens: dict[str, str],
-            count: int) -> dict[str, tuple[float, list[float]]]:
+            count: int, cpu: CpuMeter) -> dict[str, tuple[float, list[float]]]:
     """/healthz and report reads in alternate rounds, `count` of each: for each, requests
-    per second over its rounds, and every request's latency in seconds."""
+    per second over its rounds, and every request's latency in seconds (and the CPU spent
+    on each kind, in `cpu`)."""
     reads = itertools.cycle([_request(port, f"/api/v1/reports/{report}", tokens[account])
                              for account, report in readers])
     health = _request(port, "/healthz")
@@ -183,7 +227,8 @@ def measure(port: int, readers: list[tuple[str, str]], tokens: dict[str, str],
         for name in order:  # ABBA: a drifting background load favours neither
             batch = ([health] * per_round if name == "healthz"
                      else list(itertools.islice(reads, per_round)))
-            rate, measured = asyncio.run(_load("127.0.0.1", port, batch))
+            rate, measured = cpu.measure(name, lambda batch=batch: asyncio.run(
+                _load("127.0.0.1", port, batch)))
             seconds[name] += len(measured) / rate
             latencies[name] += measured
     return {name: (len(latencies[name]) / seconds[name], latencies[name])
@@ -225,7 +270,9 @@ def figures(quick: bool = False) -> list[Figure]:
                  str(ROOT / "deploy" / "gunicorn.conf.py"), "services.reports.wsgi:app"],
                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             _wait_up(f"http://127.0.0.1:{port}/healthz")
-            results = measure(port, readers, tokens, count)
+            cpu = CpuMeter(server.pid, url)
+            results = measure(port, readers, tokens, count, cpu)
+            cpu.admin.dispose()
     finally:
         if server is not None:
             server.terminate()
@@ -234,13 +281,30 @@ def figures(quick: bool = False) -> list[Figure]:
 
     (trivial_rate, trivial), (read_rate, reads) = results["healthz"], results["report"]
     load = f"gunicorn -w 2, {CONNECTIONS} connections"
+    per_request = _cpu_per_request(cpu, results)
     return [
         Figure(GROUP, f"GET /api/v1/reports/{{id}}, a parent ({load})", read_rate, "req/s",
                "GET /healthz, same app and load", trivial_rate, target=0.75),  # issue 27
         Figure(GROUP, f"GET /api/v1/reports/{{id}} p99 ({load})", percentile_ms(reads, 99),
                "ms", "GET /healthz p99", percentile_ms(trivial, 99), target=1.5,
                higher_is_better=False),
+        Figure(GROUP, "CPU per report read (server, database, client)",
+               sum(per_request["report"].values()), "ms", "CPU per /healthz",
+               sum(per_request["healthz"].values()), higher_is_better=False),
     ]
+
+
+def _cpu_per_request(cpu: CpuMeter, results: dict[str, tuple[float, list[float]]]
+                     ) -> dict[str, dict[str, float]]:
+    """Each kind's CPU milliseconds per request by part (server, database, client), the
+    split printed to stderr."""
+    per_request = {kind: {part: seconds * 1000 / len(results[kind][1])
+                          for part, seconds in parts.items()}
+                   for kind, parts in cpu.spent.items()}
+    for kind, parts in per_request.items():
+        print(f"CPU per request, {kind}: " + ", ".join(
+            f"{part} {ms:.3f} ms" for part, ms in parts.items()), file=sys.stderr)
+    return per_request
 
 
 def main() -> None:

@@ -44,6 +44,12 @@ def when_ready(server):
         server.log.info("metrics on port %d", metrics_port)
 
 
+def post_worker_init(worker):
+    # The app is built (services' wsgi modules): its objects are never scanned again.
+    from shared import heap
+    heap.settle()
+
+
 def child_exit(server, worker):
     if metrics_port:  # its counts stay in the sum; only its live gauges go
         from prometheus_client import multiprocess

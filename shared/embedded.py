@@ -21,6 +21,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from shared import heap
 from shared.config import SERVICES, Settings
 from shared.gateway import AccessLog, Gateway
 from shared.logging_setup import configure_logging
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     gateway = system.start()
     logins = _load_demo(system, gateway, settings, show_operator_password=not operator_from_env
                         ) if args.demo else None
+    heap.settle()  # every service started (shared/heap.py)
     host = os.environ.get("PP_GATEWAY_HOST", "127.0.0.1")
     server = serve(gateway, host, settings.gateway_port)
     serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)

@@ -7,7 +7,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 
-from shared import metrics
+from shared import heap, metrics
 from shared.config import Settings
 from shared.logging_setup import configure_logging
 from shared.service import Loop, ServiceRuntime, ServiceSpec
@@ -51,14 +51,15 @@ def run_worker(spec: ServiceSpec, settings: Settings | None = None) -> None:
     niceness = lower_priority(settings)
     runtime = ServiceRuntime(spec, settings)
     runtime.start()
+    frozen = heap.settle()  # started: what lives for the process is never scanned again
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
     threads = run_threads(runtime.build_workers(), stop)
-    log.info("worker started service=%s threads=%d nice=%d", spec.name, len(threads),
-             niceness)
+    log.info("worker started service=%s threads=%d nice=%d frozen=%d", spec.name,
+             len(threads), niceness, frozen)
     stop.wait()
     for thread in threads:
         thread.join(timeout=15)

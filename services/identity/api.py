@@ -200,9 +200,9 @@ def enrol_totp():
     factor is a passkey unless this sign-in passed it within 15 minutes (the password
     alone, or an old sign-in's refresh token, never adds an app: sign in with the passkey
     to add one)."""
-    account_id, _, _ = sign_in_of_token()
+    account_id, sign_in, _ = sign_in_of_token()
     passed = recent_second_factor(current_principal())
-    return run(lambda s: identity().enrol_totp(s, account_id, passed))
+    return run(lambda s: identity().enrol_totp(s, account_id, sign_in, passed))
 
 
 @auth.route("/auth/second-factor/totp/confirm", methods=["POST"])

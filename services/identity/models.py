@@ -223,6 +223,9 @@ passkey_challenges = sa.Table(
     # A sign-in's: the keyed hash of the address it was handed to (at most a few open
     # per address, passkey_rules.OPEN_SIGN_IN_CHALLENGES).
     sa.Column("address_hash", sa.String(64), nullable=True, index=True),
+    # Adding a passkey: the sign-in that began it (refresh-token family), the only one
+    # that may finish it (the password or fresh factor it gave proves nobody else).
+    sa.Column("sign_in_id", Id, nullable=True),
 )
 
 clients = sa.Table(

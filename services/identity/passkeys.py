@@ -63,7 +63,8 @@ class Passkeys:
             passkeys.c.account_id == account_id)).scalars())
         if len(existing) >= rules.MAX_PASSKEYS:
             raise rules.TooManyPasskeys()
-        challenge_id, challenge = self._new_challenge(session, REGISTER, account_id)
+        challenge_id, challenge = self._new_challenge(session, REGISTER, account_id,
+                                                      sign_in=sign_in)
         return {"challenge_id": challenge_id, "options": rules.registration_options(
             self.relying_party, challenge, account_id, email, existing)}
 
@@ -109,7 +110,7 @@ class Passkeys:
         staff_grade = recent_factor and any(
             role in domain.SECOND_FACTOR_ROLES for role in self.roles(session, account))
         challenge = self._take_challenge(session, challenge_id, REGISTER, account_id,
-                                         rules.PasskeyNotRegistered)
+                                         rules.PasskeyNotRegistered, sign_in)
         new = rules.verify_registration(self.relying_party, credential, challenge)
         count = session.execute(sa.select(sa.func.count()).select_from(passkeys).where(
             passkeys.c.account_id == account_id)).scalar_one()
@@ -287,22 +288,26 @@ class Passkeys:
 
     # --- challenges -------------------------------------------------------------------------
     def _new_challenge(self, session: Session, purpose: str, account_id: str | None,
-                       address_hash: str | None = None) -> tuple[str, bytes]:
+                       address_hash: str | None = None,
+                       sign_in: str | None = None) -> tuple[str, bytes]:
         now = self.clock()
         session.execute(passkey_challenges.delete().where(
             passkey_challenges.c.expires_at <= now))
         challenge, challenge_id = rules.new_challenge(), str(uuid.uuid4())
         session.execute(passkey_challenges.insert().values(
             id=challenge_id, purpose=purpose, account_id=account_id,
-            address_hash=address_hash,
+            address_hash=address_hash, sign_in_id=sign_in,
             challenge=rules.encode_challenge(challenge),
             expires_at=now + rules.CHALLENGE_LIFETIME))
         return challenge_id, challenge
 
     def _take_challenge(self, session: Session, challenge_id: str, purpose: str,
-                        account_id: str | None, refusal: type[Exception]) -> bytes:
+                        account_id: str | None, refusal: type[Exception],
+                        sign_in: str | None = None) -> bytes:
         """The challenge, used up now whatever follows (the caller commits on `refusal`):
-        `refusal` if unknown, used, expired, for another purpose or another login."""
+        `refusal` if unknown, used, expired, for another purpose, another login or
+        another sign-in (adding a passkey: the proof of presence given when beginning
+        is that sign-in's, and ends with it)."""
         row = session.execute(sa.select(passkey_challenges).where(
             passkey_challenges.c.id == challenge_id)).first()
         if row is None:
@@ -310,7 +315,7 @@ class Passkeys:
         taken = session.execute(passkey_challenges.delete().where(
             passkey_challenges.c.id == challenge_id)).rowcount
         if (not taken or row.purpose != purpose or row.account_id != account_id
-                or row.expires_at <= self.clock()):
+                or row.sign_in_id != sign_in or row.expires_at <= self.clock()):
             raise refusal()
         return rules.decode_challenge(row.challenge)
 

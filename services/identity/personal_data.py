@@ -102,7 +102,7 @@ DECLARATION = DataDeclaration("identity", tables=(
       school_column=None),
     T("passkey_challenges", {"id": NOT_PERSONAL, "purpose": NOT_PERSONAL,
                              "account_id": NOT_PERSONAL, "challenge": NOT_PERSONAL,
-                             "expires_at": NOT_PERSONAL,
+                             "expires_at": NOT_PERSONAL, "sign_in_id": NOT_PERSONAL,
                              "address_hash": Personal("any", "sign-in throttling, hashed")},
       school_column=None),
     T("clients", {"id": NOT_PERSONAL, "school_id": NOT_PERSONAL, "secret_hash": NOT_PERSONAL,

@@ -30,8 +30,8 @@ def start_totp_replacement():
     confirms it (POST .../replacement/confirm). Wants the second factor passed within 15
     minutes (401 step_up_required); 409 second_factor_not_enrolled when there is no
     confirmed app to replace. You are emailed when it is replaced."""
-    account_id, _, _ = sign_in_of_token()
-    return run(lambda s: identity().start_totp_replacement(s, account_id))
+    account_id, sign_in, _ = sign_in_of_token()
+    return run(lambda s: identity().start_totp_replacement(s, account_id, sign_in))
 
 
 @recovery.route("/auth/second-factor/totp/replacement/confirm", methods=["POST"])
@@ -47,10 +47,10 @@ def confirm_totp_replacement(body):
     invalid_second_factor, limited as wrong passwords are; 401 step_up_required when the
     second factor was passed more than 15 minutes ago; 409 second_factor_not_enrolled
     when no replacement was started."""
-    account_id, _, _ = sign_in_of_token()
+    account_id, sign_in, _ = sign_in_of_token()
     address = client_address()
-    return run(lambda s: identity().confirm_totp_replacement(s, account_id, body["code"],
-                                                             address),
+    return run(lambda s: identity().confirm_totp_replacement(s, account_id, sign_in,
+                                                             body["code"], address),
                commit_on=(domain.SecondFactorRefused,))
 
 
@@ -64,8 +64,8 @@ def regenerate_recovery_codes():
     Ten new recovery codes, shown only now; the earlier ones stop working. Wants the
     second factor passed within 15 minutes (401 step_up_required); 409
     second_factor_not_enrolled without an authenticator app. You are emailed."""
-    account_id, _, _ = sign_in_of_token()
-    return run(lambda s: identity().regenerate_recovery_codes(s, account_id))
+    account_id, sign_in, _ = sign_in_of_token()
+    return run(lambda s: identity().regenerate_recovery_codes(s, account_id, sign_in))
 
 
 @recovery.route("/accounts/<uuid:account_id>/second-factor", methods=["DELETE"])
@@ -88,10 +88,11 @@ def reset_second_factor(query, account_id):
     step_up_required when the caller's second factor was passed more than 15 minutes
     ago."""
     principal = current_principal()
+    _, sign_in, _ = sign_in_of_token()
     school_id = str(query["school_id"]) if query.get("school_id") else None
     return run(lambda s: identity().reset_second_factor(
-        s, principal.account_id, principal.role, principal.school_ids, str(account_id),
-        school_id))
+        s, principal.account_id, sign_in, principal.role, principal.school_ids,
+        str(account_id), school_id))
 
 
 @recovery.route("/schools/<uuid:school_id>/second-factors", methods=["GET"])

@@ -44,13 +44,16 @@ class SecondFactor:
     clock: Callable[[], dt.datetime]
     throttle: domain.ThrottlePolicy
 
-    def enrol_totp(self, session: Session, account_id: str, passed: bool = False) -> dict:
+    def enrol_totp(self, session: Session, account_id: str, sign_in: str,
+                   passed: bool = False) -> dict:
         """A new TOTP key for the login (replacing one not yet confirmed), with its QR code
         and otpauth URI; the key is shown only here. AlreadyEnrolled once confirmed;
         PasskeyRequired for a login with a passkey unless this sign-in `passed` a second
         factor within 15 minutes (neither the password alone nor an old sign-in's refresh
-        token, maybe stolen, may enrol a factor beside the passkey)."""
+        token, maybe stolen, may enrol a factor beside the passkey). InvalidGrant once the
+        sign-in `sign_in` has ended."""
         self._lock_account(session, account_id)
+        self.going_sign_in(session, account_id, sign_in)
         email = session.execute(sa.select(accounts.c.email).where(
             accounts.c.id == account_id)).scalar()
         if email is None:
@@ -95,11 +98,15 @@ class SecondFactor:
                 "recovery_codes": codes}
 
     # --- the owner's own changes (signed in, with a fresh second factor: step-up) --------
-    def start_totp_replacement(self, session: Session, account_id: str) -> dict:
+    # Each asks first whether the owner's sign-in goes on (going_sign_in): its access token
+    # verifies for seconds after a sign-out and minutes past the sign-in's end, in which a
+    # thief must not take the owner's app or recovery codes.
+    def start_totp_replacement(self, session: Session, account_id: str, sign_in: str) -> dict:
         """A new key for the owner's authenticator app, awaiting a code of it: the key in
         use keeps working until then. Asked again: another new key. 409
         second_factor_not_enrolled when there is no confirmed key to replace."""
         self._lock_account(session, account_id)
+        self.going_sign_in(session, account_id, sign_in)
         email = session.execute(sa.select(accounts.c.email).where(
             accounts.c.id == account_id)).scalar()
         if email is None:
@@ -115,12 +122,13 @@ class SecondFactor:
         uri = domain.totp_uri(key, email)
         return {"key": key, "uri": uri, "qr_svg": domain.qr_svg(uri)}
 
-    def confirm_totp_replacement(self, session: Session, account_id: str, code: str,
-                                 address: str) -> dict:
+    def confirm_totp_replacement(self, session: Session, account_id: str, sign_in: str,
+                                 code: str, address: str) -> dict:
         """A code of the new key replaces the old key, and the recovery codes with ten new
         ones (shown only now). Wrong codes are limited as at sign-in. 409
         second_factor_not_enrolled when no replacement was started."""
         self._lock_account(session, account_id)
+        self.going_sign_in(session, account_id, sign_in)
         row = self._factor(session, account_id, confirmed=True)
         if row is None or row.pending_sealed_totp_key is None:
             raise NotEnrolled("Start replacing the authenticator app first.")
@@ -140,9 +148,11 @@ class SecondFactor:
         self.second_factor_changed(session, account_id, "replaced", "totp")
         return {"recovery_codes": codes}
 
-    def regenerate_recovery_codes(self, session: Session, account_id: str) -> dict:
+    def regenerate_recovery_codes(self, session: Session, account_id: str,
+                                  sign_in: str) -> dict:
         """Ten new recovery codes (shown only now); the earlier ones stop working."""
         self._lock_account(session, account_id)
+        self.going_sign_in(session, account_id, sign_in)
         if self._factor(session, account_id, confirmed=True) is None:
             raise NotEnrolled()
         codes = self._new_recovery_codes(session, account_id, self.clock())
@@ -151,19 +161,24 @@ class SecondFactor:
         return {"recovery_codes": codes}
 
     # --- recovery by someone else ----------------------------------------------------------
-    def reset_second_factor(self, session: Session, actor_id: str, actor_role: str,
-                            actor_schools, account_id: str,
+    def reset_second_factor(self, session: Session, actor_id: str, actor_sign_in: str,
+                            actor_role: str, actor_schools, account_id: str,
                             school_id: str | None = None) -> dict:
         """Another admin of the school (for its school admins) or an operator (for school
         admins and other operators) removes a login's second factor: its key, pending
         keys, recovery codes and passkeys go, every sign-in of it ends, and its next sign-in enrols
         again. Recorded in second_factor_resets; the person is mailed. Nobody resets their
         own (409: replace it while signed in instead); anyone else: 404, as a missing
-        login is answered."""
+        login is answered. InvalidGrant once the actor's sign-in `actor_sign_in` has
+        ended."""
         if account_id == actor_id:
             raise OwnSecondFactor()
+        # Both logins locked in one order (two admins resetting each other wait, never
+        # deadlock): the actor's to ask whether its sign-in goes on, the person's to reset.
+        for locked in sorted((actor_id, account_id)):
+            self._lock_account(session, locked)
+        self.going_sign_in(session, actor_id, actor_sign_in)
         where = self._reset_scope(session, actor_role, actor_schools, account_id, school_id)
-        self._lock_account(session, account_id)
         had_app = session.execute(sa.select(second_factors.c.account_id).where(
             second_factors.c.account_id == account_id)).first() is not None
         if not had_app and not self._has_passkey(session, account_id):

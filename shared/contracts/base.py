@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import re
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ class Subject(EventData):
     id = UuidString(required=True)
 
 
+@functools.cache  # an event type's name: a few dozen, asked for every event written
 def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
