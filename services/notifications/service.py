@@ -12,8 +12,9 @@ import datetime as dt
 import logging
 import uuid
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,9 @@ from .models import (deliveries, guardian_accounts, guardians, preferences, priv
 
 log = logging.getLogger(__name__)
 REPORT_KINDS = sending.REPORT_KINDS
+# Nothing due and no commit in this process queued mail: the sender looks again after this.
+SENDER_POLL_SECONDS = 2.0
+STOP_TICK_SECONDS = 0.2
 
 
 class NoticeVersionPublished(Conflict):
@@ -99,6 +103,10 @@ class Notifications:
     give_up_after: dt.timedelta = dt.timedelta(hours=24)
     retry_base_seconds: float = 2.0
     per_recipient_per_hour: int = 20
+    # Set once a transaction that queued mail commits: the sender in this process looks at
+    # once (issue 27); its poll (SENDER_POLL_SECONDS) is the fallback for mail queued by
+    # another process (the web's privacy notices) and mail due after a backoff.
+    mail_queued: threading.Event = field(default_factory=threading.Event)
 
     # --- projections ---------------------------------------------------------------------
     def record_guardians(self, session: Session,
@@ -196,10 +204,17 @@ class Notifications:
     def _queue_many(self, session: Session, mails: list[Mail]) -> None:
         """Each mail's delivery row, unless its event was handled for its recipient
         already (never twice: the first one stands): one insert, which the unique
-        (event, recipient) skips where a row is there."""
+        (event, recipient) skips where a row is there. The sender in this process looks
+        once the transaction commits (`mail_queued`)."""
+        if not mails:
+            return
         now = self.clock()
         insert_many(session, deliveries, [m.delivery(now) for m in mails],
                     ("event_id", "recipient"))
+        sa.event.listen(session, "after_commit", self._wake_sender, once=True)
+
+    def _wake_sender(self, _session: Session) -> None:
+        self.mail_queued.set()
 
     def on_invitations(self, session: Session,
                        items: Sequence[tuple[Envelope, ev.InvitationIssued]]) -> None:
@@ -435,6 +450,7 @@ class Notifications:
         def run(stop: threading.Event) -> None:
             failures = 0
             while not stop.is_set():
+                self.mail_queued.clear()  # a commit from now on wakes the wait below
                 try:
                     if self.send_due(sessions):
                         failures = 0
@@ -444,6 +460,17 @@ class Notifications:
                     log.warning("sender failed (failure %d)", failures,
                                 exc_info=failures == 1)
                 self.mailer.close()  # nothing due: the connection does not wait open
-                stop.wait(RECONNECT.seconds(failures))
+                if failures:
+                    stop.wait(RECONNECT.seconds(failures))
+                else:
+                    self._await_mail(stop)
             self.mailer.close()
         return run
+
+    def _await_mail(self, stop: threading.Event) -> None:
+        """Until mail is queued here, `stop`, or SENDER_POLL_SECONDS; `stop` looked at
+        every STOP_TICK_SECONDS (a wake-up with no query: the poll is what cost)."""
+        deadline = time.monotonic() + SENDER_POLL_SECONDS
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self.mail_queued.wait(min(left, STOP_TICK_SECONDS)):
+                return

@@ -70,6 +70,10 @@ class Pack:
 # stalls (the broker or the database down) waits up to half a minute between rounds.
 ROW_RETRY = Backoff(base=0.5, cap=300.0)
 STALLED = Backoff(base=1.0, cap=30.0)
+# Idle and listening, a commit's notice wakes the relay: the poll is then only the fallback
+# (rows due after a backoff, a notice lost before the listener noticed its connection
+# gone), and need not cost a transaction every `idle_wait` in each service (issue 27).
+LISTENING_POLL_SECONDS = 2.0
 
 
 class OutboxRelay:
@@ -232,9 +236,17 @@ class OutboxRelay:
             return conn.execute(sa.select(sa.func.count()).select_from(self.outbox)
                                 .where(OutboxState.WAITING.rows(self.outbox))).scalar_one()
 
+    def poll_wait(self, idle_wait: float) -> float:
+        """How long an idle relay waits before it looks again unwoken: `idle_wait` while no
+        notice can wake it (SQLite, a listener without its connection), else the
+        listening fallback (LISTENING_POLL_SECONDS, or `idle_wait` if longer)."""
+        if self.listening.is_set():
+            return max(idle_wait, LISTENING_POLL_SECONDS)
+        return idle_wait
+
     def run(self, stop: threading.Event, idle_wait: float = 0.2) -> None:
         """Loop until stopped: publish while there is work, back off when the broker fails.
-        Idle, it waits for a notice of new rows (wakeup.py), or polls after `idle_wait`."""
+        Idle, it waits for a notice of new rows (wakeup.py), or polls after `poll_wait`."""
         if listens(self.engine):
             threading.Thread(target=listen, args=(self.engine, self.wakeup.set, stop,
                                                   self.listening),
@@ -256,7 +268,7 @@ class OutboxRelay:
                             exc_info=failures == 1)
                 stop.wait(STALLED.seconds(failures))
                 continue
-            self.wakeup.wait(idle_wait)
+            self.wakeup.wait(self.poll_wait(idle_wait))
             self.wakeup.clear()
         self.publisher.close()
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from shared.messaging.relay import OutboxRelay
+from shared.messaging.relay import LISTENING_POLL_SECONDS, OutboxRelay
 from shared.messaging.wakeup import CHANNEL
 from tests import fakeservice
 from tests.support import OneByOnePublisher, wait_for
@@ -66,6 +66,35 @@ def test_a_commit_wakes_the_relay_at_once_not_at_its_next_poll(idle_relay):
     wait_for(lambda: event_id in publisher.sent, timeout=20,
              message="the event sent on the commit's notice")
     assert relay.pending() == 0
+
+
+def test_a_listening_relay_polls_at_the_fallback_and_as_often_as_before_once_cut(
+        broker_settings, new_database):
+    """Issue 27: listening, an idle relay looks at its outbox every LISTENING_POLL_SECONDS
+    (a commit's notice wakes it before); its listener cut, every `idle_wait` until it
+    listens again."""
+    rt = fakeservice.runtime(fakeservice.make_spec("linking"), broker_settings,
+                             new_database("wakeup"))
+    relay = OutboxRelay(rt.engine, rt.spec.tables, Recording(), name="wakeup")
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(relay.listening.is_set, message="the relay listening")
+        assert relay.poll_wait(0.2) == LISTENING_POLL_SECONDS
+        [first] = _listeners(rt)
+        with rt.engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        wait_for(lambda: relay.poll_wait(0.2) == 0.2, timeout=30,
+                 message="the relay polling every idle_wait, its listener cut")
+        event_id = write_event(rt)  # sent whether the notice or a poll finds it first
+        wait_for(lambda: event_id in relay.publisher.sent, timeout=20,
+                 message="the event sent")
+    finally:
+        stop.set()
+        relay.wakeup.set()
+        thread.join(timeout=10)
+        rt.engine.dispose()
 
 
 def test_the_relay_listens_again_after_its_connection_is_cut(idle_relay):

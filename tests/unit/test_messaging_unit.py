@@ -13,7 +13,8 @@ from shared.messaging.consumer import (APPLIED, DEAD_LETTERED, DUPLICATE, RETRY,
                                        DeliveryProcessor, PermanentError)
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox, OutboxState
-from shared.messaging.relay import SCRUBBED_ROW_KEEP, OutboxRelay, RelayStalled
+from shared.messaging.relay import (LISTENING_POLL_SECONDS, SCRUBBED_ROW_KEEP, OutboxRelay,
+                                    RelayStalled)
 from tests import fakeservice
 from tests.support import OneByOnePublisher
 
@@ -84,6 +85,20 @@ def test_relay_publishes_marks_sent_and_retries_with_backoff(db):
     assert routing_key == "linking.parent_verified" and message_id == env.id
     assert body["id"] == env.id and relay.pending() == 0
     assert relay.publish_batch() == 0  # sent rows are never sent again
+
+
+def test_an_idle_relay_polls_often_only_while_no_notice_can_wake_it(db):
+    """Issue 27: a listening relay's poll is a fallback, not a transaction every 0.2 s in
+    each service's worker; unwoken (SQLite, a listener that lost its connection) it
+    polls every `idle_wait` as before."""
+    spec, engine, _ = db
+    relay = OutboxRelay(engine, spec.tables, RecordingPublisher())
+    assert relay.poll_wait(0.2) == 0.2  # SQLite: nothing listens
+    relay.listening.set()  # as wakeup.listen does while its connection listens
+    assert relay.poll_wait(0.2) == LISTENING_POLL_SECONDS >= 1.0
+    assert relay.poll_wait(120.0) == 120.0  # a longer poll asked for stays
+    relay.listening.clear()  # the connection went: poll as often as before
+    assert relay.poll_wait(0.2) == 0.2
 
 
 def test_relay_scrubs_sent_payloads_after_retention(db):

@@ -3,6 +3,7 @@
 import datetime as dt
 import email
 import re
+import threading
 import urllib.parse
 
 
@@ -14,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.notifications import service as notifications_service
 from services.notifications import templates
 from services.notifications.app import SPEC
 from services.notifications.models import privacy_notices
@@ -22,6 +24,7 @@ from shared.config import Settings
 from shared.contracts import typed as ev
 from shared.service import ServiceRuntime
 from tests import second_factor
+from tests.support import wait_for
 
 SCHOOL = str(uuid.uuid4())
 
@@ -104,6 +107,47 @@ def test_without_smtp_mail_is_written_as_eml_files_and_bodies_are_not_kept(notif
         row = conn.exec_driver_sql("SELECT status, to_address, body_text FROM deliveries"
                                    ).one()
     assert tuple(row) == ("sent", None, None)  # the token is gone from the database
+
+
+def test_mail_queued_wakes_the_sender_at_once_and_an_idle_sender_does_not_poll(
+        notifications, tmp_path, monkeypatch):
+    """Issue 27: an idle sender cost a transaction every 0.2 s. It now waits for a commit
+    that queued mail in its process (or its fallback poll, here far longer than the test),
+    and still stops at once."""
+    rt, _, _, service = notifications
+    monkeypatch.setattr(notifications_service, "SENDER_POLL_SECONDS", 120.0)
+    looks = []
+    send_due = service.send_due
+    monkeypatch.setattr(service, "send_due", lambda *a: looks.append(1) or send_due(*a))
+    stop = threading.Event()
+    thread = threading.Thread(target=service.sender(rt.context.sessions), args=(stop,),
+                              daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: looks, message="the sender's first look")
+        invite_admin(rt, service, "ada@example.org")  # its commit wakes the sender
+        wait_for(lambda: (tmp_path / "mail").is_dir() and any((tmp_path / "mail").iterdir()),
+                 message="the mail written on the commit's wake-up")
+        assert len(looks) <= 3  # nothing due; the mail; nothing due: no look between
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()  # stopped at once, not at the poll
+
+
+def test_an_idle_sender_waits_for_a_commit_that_queued_mail_or_its_stop(notifications,
+                                                                        monkeypatch):
+    rt, _, _, service = notifications
+    monkeypatch.setattr(notifications_service, "SENDER_POLL_SECONDS", 120.0)
+    for wake in (lambda stop: invite_admin(rt, service, "ada@example.org"),
+                 lambda stop: stop.set()):
+        service.mail_queued.clear()
+        stop = threading.Event()
+        waiting = threading.Thread(target=service._await_mail, args=(stop,), daemon=True)
+        waiting.start()
+        wake(stop)
+        waiting.join(timeout=5)
+        assert not waiting.is_alive()
 
 
 def test_the_operator_announces_a_privacy_notice_to_every_schools_admins_once(notifications,
