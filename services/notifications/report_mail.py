@@ -17,6 +17,7 @@ from shared.contracts import typed as ev
 from shared.db import among
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
+from shared.rights.participant import OBJECTED, RESTRICTED
 
 from . import templates
 from .models import guardians, verified_links
@@ -81,15 +82,18 @@ def _verified_parents(session: Session, student_ids: set[str]) -> Parents:
 
 def _stopped(n: Notifications, session: Session, school_id: str | None, group: list[Item],
              parents: Parents) -> Callable[[str, Row[Any]], str | None]:
-    """Why a mail of this school's group does not go (None: it goes), from four queries
-    for the whole group: restricted students and parents, objections, opt-outs."""
-    p = n.participant
+    """Why a mail of this school's group does not go (None: it goes), from two queries
+    for the whole group: restricted students and parents and objections (holds_among),
+    opt-outs."""
     students = {data.student_id for _, data in group}
     rows = [row for s in students for row in parents.get(s, ())]
     guardian_ids = {row.guardian_id for row in rows}
-    restricted_students = p.restricted_among(session, "student", students, school_id)
-    restricted = p.restricted_among(session, "guardian", guardian_ids, school_id)
-    objected = p.objected_among(session, "guardian", guardian_ids, REPORT_EMAILS, school_id)
+    holds = n.participant.holds_among(session, school_id, [
+        (RESTRICTED, "student", students), (RESTRICTED, "guardian", guardian_ids),
+        (OBJECTED, "guardian", guardian_ids)], REPORT_EMAILS)
+    restricted_students = {i for hold, kind, i in holds if kind == "student"}
+    restricted = {i for hold, kind, i in holds if kind == "guardian" and hold == RESTRICTED}
+    objected = {i for hold, kind, i in holds if hold == OBJECTED}
     opted_out = opted_out_of_report_emails(session, {row.account_id for row in rows})
 
     def why(student_id: str, row: Row[Any]) -> str | None:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.backoff import Backoff
 from shared.db import among
+from shared.rights.participant import ERASED, OBJECTED, RESTRICTED
 
 from . import templates
 from .domain import DeliveryStatus
@@ -145,15 +146,14 @@ def _held(n: Notifications, session: Session, school: str | None, group: list[Ro
     """Of one school's report mail: the (kind, id) of students and guardians erased or
     restricted there, and of guardians who objected ("objected"); the recipients who
     turned report emails off."""
-    p = n.participant
-    held: set[tuple[str, str]] = set()
-    ids = {"student": {r.student_id for r in group if r.student_id},
-           "guardian": {r.guardian_id for r in group if r.guardian_id}}
-    for kind, subjects in ids.items():
-        held |= {(kind, s) for s in p.erased_among(session, kind, subjects, school)
-                 | p.restricted_among(session, kind, subjects, school)}
-    held |= {("objected", g) for g in p.objected_among(session, "guardian", ids["guardian"],
-                                                       REPORT_EMAILS, school)}
+    students = {r.student_id for r in group if r.student_id}
+    guardians = {r.guardian_id for r in group if r.guardian_id}
+    holds = n.participant.holds_among(session, school, [
+        (ERASED, "student", students), (RESTRICTED, "student", students),
+        (ERASED, "guardian", guardians), (RESTRICTED, "guardian", guardians),
+        (OBJECTED, "guardian", guardians)], REPORT_EMAILS)
+    held = {("objected" if hold == OBJECTED else kind, subject_id)
+            for hold, kind, subject_id in holds}
     accounts = {r.recipient.removeprefix("account:") for r in group}
     opted_out = {f"account:{a}" for a in opted_out_of_report_emails(session, accounts)}
     return held, opted_out

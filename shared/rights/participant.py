@@ -27,6 +27,8 @@ from .subjects import SubjectKey
 
 log = logging.getLogger(__name__)
 D = TypeVar("D")  # an event's data
+# What holds_among asks of a subject: erased, restricted, or objected to a processing.
+ERASED, RESTRICTED, OBJECTED = "erased", "restricted", "objected"
 
 
 # The rights events a participant answers: a subject request's, and a school's offboarding.
@@ -284,25 +286,36 @@ class RightsParticipant:
             r.c.school_id == school_id, r.c.subject_type == subject_type,
             r.c.subject_id == subject_id)).first() is not None
 
-    def restricted_among(self, session: Session, subject_type: str,
-                         subject_ids: Iterable[str], school_id: str | None) -> set[str]:
-        """Which of these subjects of the school are restricted there (one query)."""
-        ids, r = sorted(set(subject_ids)), self.tables.restrictions
-        if not ids or not school_id:
+    def holds_among(self, session: Session, school_id: str | None,
+                    asked: Iterable[tuple[str, str, Iterable[str]]],
+                    processing: str | None = None) -> set[tuple[str, str, str]]:
+        """Several questions about subjects of the school in one query (a sender asks
+        them for every batch: a round trip each cost it a tenth of its time, issue 27).
+        Each question is (hold, subject type, ids), the hold one of ERASED, RESTRICTED or
+        OBJECTED (to `processing`); the answer holds (hold, subject type, id) for each
+        subject that hold applies to there."""
+        if not school_id:
             return set()
-        return set(session.execute(sa.select(r.c.subject_id).where(
-            r.c.school_id == school_id, r.c.subject_type == subject_type,
-            among(r.c.subject_id, ids))).scalars())
-
-    def objected_among(self, session: Session, subject_type: str, subject_ids: Iterable[str],
-                       processing: str, school_id: str | None) -> set[str]:
-        """Which of these subjects of the school objected to this processing there."""
-        ids, o = sorted(set(subject_ids)), self.tables.objections
-        if not ids or not school_id:
+        tables = {ERASED: self.tables.erasure_tombstones,
+                  RESTRICTED: self.tables.restrictions, OBJECTED: self.tables.objections}
+        parts = []
+        for hold, subject_type, subject_ids in asked:
+            ids, t = sorted(set(subject_ids)), tables[hold]
+            if not ids:
+                continue
+            # The hold as a constant of the statement (one of the three names above, never
+            # input): PostgreSQL types no bound parameter in a UNION's select list.
+            query = sa.select(sa.literal_column(f"'{hold}'").label("hold"), t.c.subject_type,
+                              t.c.subject_id).where(
+                t.c.school_id == school_id, t.c.subject_type == subject_type,
+                among(t.c.subject_id, ids))
+            if hold == OBJECTED:
+                query = query.where(t.c.processing == processing)
+            parts.append(query)
+        if not parts:
             return set()
-        return set(session.execute(sa.select(o.c.subject_id).where(
-            o.c.school_id == school_id, o.c.subject_type == subject_type,
-            among(o.c.subject_id, ids), o.c.processing == processing)).scalars())
+        return {(r.hold, r.subject_type, r.subject_id)
+                for r in session.execute(sa.union_all(*parts))}
 
     # --- the rights events -----------------------------------------------------------
     def routes(self) -> list[Route]:
