@@ -17,7 +17,7 @@ from shared.contracts import typed as ev
 from shared.db import among
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
-from shared.rights.participant import OBJECTED, RESTRICTED
+from shared.rights.participant import Hold
 
 from . import templates
 from .models import guardians, verified_links
@@ -89,11 +89,13 @@ def _stopped(n: Notifications, session: Session, school_id: str | None, group: l
     rows = [row for s in students for row in parents.get(s, ())]
     guardian_ids = {row.guardian_id for row in rows}
     holds = n.participant.holds_among(session, school_id, [
-        (RESTRICTED, "student", students), (RESTRICTED, "guardian", guardian_ids),
-        (OBJECTED, "guardian", guardian_ids)], REPORT_EMAILS)
+        (Hold.RESTRICTED, "student", students),
+        (Hold.RESTRICTED, "guardian", guardian_ids),
+        (Hold.OBJECTED, "guardian", guardian_ids)], REPORT_EMAILS)
     restricted_students = {i for hold, kind, i in holds if kind == "student"}
-    restricted = {i for hold, kind, i in holds if kind == "guardian" and hold == RESTRICTED}
-    objected = {i for hold, kind, i in holds if hold == OBJECTED}
+    restricted = {i for hold, kind, i in holds
+                  if kind == "guardian" and hold == Hold.RESTRICTED}
+    objected = {i for hold, kind, i in holds if hold == Hold.OBJECTED}
     opted_out = opted_out_of_report_emails(session, {row.account_id for row in rows})
 
     def why(student_id: str, row: Row[Any]) -> str | None:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.backoff import Backoff
 from shared.db import among
-from shared.rights.participant import ERASED, OBJECTED, RESTRICTED
+from shared.rights.participant import Hold
 
 from . import templates
 from .domain import DeliveryStatus
@@ -149,10 +149,10 @@ def _held(n: Notifications, session: Session, school: str | None, group: list[Ro
     students = {r.student_id for r in group if r.student_id}
     guardians = {r.guardian_id for r in group if r.guardian_id}
     holds = n.participant.holds_among(session, school, [
-        (ERASED, "student", students), (RESTRICTED, "student", students),
-        (ERASED, "guardian", guardians), (RESTRICTED, "guardian", guardians),
-        (OBJECTED, "guardian", guardians)], REPORT_EMAILS)
-    held = {("objected" if hold == OBJECTED else kind, subject_id)
+        (Hold.ERASED, "student", students), (Hold.RESTRICTED, "student", students),
+        (Hold.ERASED, "guardian", guardians), (Hold.RESTRICTED, "guardian", guardians),
+        (Hold.OBJECTED, "guardian", guardians)], REPORT_EMAILS)
+    held = {("objected" if hold == Hold.OBJECTED else kind, subject_id)
             for hold, kind, subject_id in holds}
     accounts = {r.recipient.removeprefix("account:") for r in group}
     opted_out = {f"account:{a}" for a in opted_out_of_report_emails(session, accounts)}

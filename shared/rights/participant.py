@@ -5,6 +5,7 @@ import datetime as dt
 import decimal
 import logging
 import uuid
+from enum import StrEnum
 from functools import partial
 from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
@@ -27,8 +28,13 @@ from .subjects import SubjectKey
 
 log = logging.getLogger(__name__)
 D = TypeVar("D")  # an event's data
-# What holds_among asks of a subject: erased, restricted, or objected to a processing.
-ERASED, RESTRICTED, OBJECTED = "erased", "restricted", "objected"
+
+
+class Hold(StrEnum):
+    """What holds_among asks of a subject: erased, restricted, or objected to a processing."""
+    ERASED = "erased"
+    RESTRICTED = "restricted"
+    OBJECTED = "objected"
 
 
 # The rights events a participant answers: a subject request's, and a school's offboarding.
@@ -287,29 +293,30 @@ class RightsParticipant:
             r.c.subject_id == subject_id)).first() is not None
 
     def holds_among(self, session: Session, school_id: str | None,
-                    asked: Iterable[tuple[str, str, Iterable[str]]],
+                    asked: Iterable[tuple[Hold, str, Iterable[str]]],
                     processing: str | None = None) -> set[tuple[str, str, str]]:
         """Several questions about subjects of the school in one query (a sender asks
         them for every batch: a round trip each cost it a tenth of its time, issue 27).
-        Each question is (hold, subject type, ids), the hold one of ERASED, RESTRICTED or
+        Each question is (hold, subject type, ids), the hold Hold.ERASED, RESTRICTED or
         OBJECTED (to `processing`); the answer holds (hold, subject type, id) for each
         subject that hold applies to there."""
         if not school_id:
             return set()
-        tables = {ERASED: self.tables.erasure_tombstones,
-                  RESTRICTED: self.tables.restrictions, OBJECTED: self.tables.objections}
+        tables = {Hold.ERASED: self.tables.erasure_tombstones,
+                  Hold.RESTRICTED: self.tables.restrictions,
+                  Hold.OBJECTED: self.tables.objections}
         parts = []
         for hold, subject_type, subject_ids in asked:
             ids, t = sorted(set(subject_ids)), tables[hold]
             if not ids:
                 continue
-            # The hold as a constant of the statement (one of the three names above, never
-            # input): PostgreSQL types no bound parameter in a UNION's select list.
+            # The hold as a constant of the statement (a Hold, never input): PostgreSQL
+            # types no bound parameter in a UNION's select list.
             query = sa.select(sa.literal_column(f"'{hold}'").label("hold"), t.c.subject_type,
                               t.c.subject_id).where(
                 t.c.school_id == school_id, t.c.subject_type == subject_type,
                 among(t.c.subject_id, ids))
-            if hold == OBJECTED:
+            if hold == Hold.OBJECTED:
                 query = query.where(t.c.processing == processing)
             parts.append(query)
         if not parts:

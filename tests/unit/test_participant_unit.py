@@ -11,7 +11,7 @@ from shared.messaging.consumer import Event
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
 from shared.rights import STUDENT, RightsParticipant
-from shared.rights.participant import ERASED, OBJECTED, RESTRICTED
+from shared.rights.participant import Hold
 from tests import fakeservice
 
 SCHOOL = str(uuid.uuid4())
@@ -102,8 +102,8 @@ def test_objection_is_recorded(svc):
     handle(participant, sessions, rights_event("ObjectionRecorded", ANN,
                                                processing="report_emails"))
     with sessions() as s:
-        assert participant.holds_among(s, SCHOOL, [(OBJECTED, "student", [ANN])],
-                                       "report_emails") == {(OBJECTED, "student", ANN)}
+        assert participant.holds_among(s, SCHOOL, [(Hold.OBJECTED, "student", [ANN])],
+                                       "report_emails") == {(Hold.OBJECTED, "student", ANN)}
 
 
 def test_offboarding_erases_the_whole_school_only(svc):
@@ -179,7 +179,7 @@ def test_another_schools_restriction_and_objection_are_not_this_schools(svc):
     with sessions() as s:
         assert participant.is_restricted(s, "student", ANN, OTHER_SCHOOL)
         assert not participant.is_restricted(s, "student", ANN, SCHOOL)
-        assert participant.holds_among(s, SCHOOL, [(OBJECTED, "student", [ANN])],
+        assert participant.holds_among(s, SCHOOL, [(Hold.OBJECTED, "student", [ANN])],
                                        "report_emails") == set()
     # This school's own restriction is its own row, not a clash with the other's.
     handle(participant, sessions, rights_event("ProcessingRestricted", ANN))
@@ -214,13 +214,13 @@ def test_holds_among_answers_every_question_in_one_query_for_the_school_alone(sv
         sa.event.listen(s.get_bind(), "before_cursor_execute",
                         lambda *a: statements.append(a[2]))
         holds = participant.holds_among(s, SCHOOL, [
-            (ERASED, "student", everyone), (RESTRICTED, "student", everyone),
-            (OBJECTED, "student", everyone)], "report_emails")
-        assert participant.holds_among(s, SCHOOL, [(OBJECTED, "student", everyone)],
+            (Hold.ERASED, "student", everyone), (Hold.RESTRICTED, "student", everyone),
+            (Hold.OBJECTED, "student", everyone)], "report_emails")
+        assert participant.holds_among(s, SCHOOL, [(Hold.OBJECTED, "student", everyone)],
                                        "another_processing") == set()
-        assert participant.holds_among(s, SCHOOL, [(ERASED, "student", [])]) == set()
-        assert participant.holds_among(s, None, [(ERASED, "student", everyone)]) == set()
-    assert holds == {(ERASED, "student", BEN), (RESTRICTED, "student", ANN),
-                     (OBJECTED, "student", ANN)}
+        assert participant.holds_among(s, SCHOOL, [(Hold.ERASED, "student", [])]) == set()
+        assert participant.holds_among(s, None, [(Hold.ERASED, "student", everyone)]) == set()
+    assert holds == {(Hold.ERASED, "student", BEN), (Hold.RESTRICTED, "student", ANN),
+                     (Hold.OBJECTED, "student", ANN)}
     queries = [q for q in statements if q.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 2  # the first question's one, and the other processing's
