@@ -92,16 +92,13 @@ def _stopped(n: Notifications, session: Session, school_id: str | None, group: l
         (Hold.RESTRICTED, "student", students),
         (Hold.RESTRICTED, "guardian", guardian_ids),
         (Hold.OBJECTED, "guardian", guardian_ids)], REPORT_EMAILS)
-    restricted_students = {i for hold, kind, i in holds if kind == "student"}
-    restricted = {i for hold, kind, i in holds
-                  if kind == "guardian" and hold == Hold.RESTRICTED}
-    objected = {i for hold, kind, i in holds if hold == Hold.OBJECTED}
     opted_out = opted_out_of_report_emails(session, {row.account_id for row in rows})
 
     def why(student_id: str, row: Row[Any]) -> str | None:
-        if student_id in restricted_students or row.guardian_id in restricted:
+        if ((Hold.RESTRICTED, "student", student_id) in holds
+                or (Hold.RESTRICTED, "guardian", row.guardian_id) in holds):
             return "restricted"
-        if row.account_id in opted_out or row.guardian_id in objected:
+        if row.account_id in opted_out or (Hold.OBJECTED, "guardian", row.guardian_id) in holds:
             return "opted out of report emails"
         return None
     return why

@@ -96,3 +96,46 @@ def test_a_publications_batch_queues_every_mail_with_a_few_statements(rt):
     # The inbox, the erased, the links, the school, four checks, the done, the insert,
     # the attempts: not a round per event (40 events one by one took over 300).
     assert len(statements) <= 16, statements
+
+
+def test_mail_queued_before_a_hold_does_not_go_when_the_sender_comes(rt):
+    """The sender asks again what queueing asked (services/notifications/sending.py,
+    holds_among): mail queued before an erasure, a restriction, an objection or an
+    opt-out of its student or parent is skipped, saying why; the rest goes; the holds of
+    another school stop nothing here."""
+    made = parents_of_students(rt, 7)
+    service, tables = rt.context.use_cases.notifications, rt.spec.tables
+    routes = {t: r for by_type in rt.handlers_by_channel().values() for t, r in by_type.items()}
+    consumer = DeliveryProcessor("notifications", "notifications.test", rt.context.sessions,
+                                 tables, routes)
+    assert consumer.process_batch([published(s) for s, _, _ in made]) == [APPLIED] * 7
+    erased, restricted_student, restricted_parent, objecting, opted_out, elsewhere, free = made
+    now = dt.datetime.now(dt.timezone.utc)
+    other_school = str(uuid.uuid4())
+    with rt.context.sessions() as session, session.begin():
+        session.execute(tables.erasure_tombstones.insert().values(
+            subject_type="student", subject_id=erased[0], school_id=SCHOOL, erased_at=now))
+        session.execute(tables.restrictions.insert(), [
+            {"subject_type": "student", "subject_id": restricted_student[0],
+             "school_id": SCHOOL, "restricted_at": now},
+            {"subject_type": "guardian", "subject_id": restricted_parent[1],
+             "school_id": SCHOOL, "restricted_at": now},
+            {"subject_type": "student", "subject_id": elsewhere[0],
+             "school_id": other_school, "restricted_at": now}])
+        session.execute(tables.objections.insert().values(
+            subject_type="guardian", subject_id=objecting[1], processing="report_emails",
+            school_id=SCHOOL, recorded_at=now))
+        service.set_report_emails(session, opted_out[2], False)
+    while service.send_due(rt.context.sessions):
+        pass
+    with rt.engine.connect() as conn:
+        outcome = {row.student_id: (row.status, row.last_error) for row in conn.execute(
+            sa.text("SELECT student_id, status, last_error FROM deliveries "
+                    "WHERE kind = 'report'"))}
+    assert outcome == {
+        erased[0]: ("skipped", "restricted or erased"),
+        restricted_student[0]: ("skipped", "restricted or erased"),
+        restricted_parent[0]: ("skipped", "restricted or erased"),
+        objecting[0]: ("skipped", "opted out of report emails"),
+        opted_out[0]: ("skipped", "opted out of report emails"),
+        elsewhere[0]: ("sent", None), free[0]: ("sent", None)}
