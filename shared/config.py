@@ -19,14 +19,19 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable system."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, least: int | None = None) -> int:
+    """The integer setting `name`; at least `least` when given (a lifetime of 0 would
+    hand out tokens of sign-ins that have already ended)."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if least is not None and value < least:
+        raise ConfigError(f"{name} must be at least {least}, got {value}")
+    return value
 
 
 def _proxies(env: Mapping[str, str]) -> TrustedProxies:
@@ -242,10 +247,10 @@ def _token_settings(env: Mapping[str, str]) -> dict[str, Any]:
         receipt_secret_file=env.get("PP_RECEIPT_SECRET_FILE") or None,
         jwt_public_key_file=env.get("PP_JWT_PUBLIC_KEY_FILE") or None,
         jwks_url=env.get("PP_JWKS_URL") or None,
-        access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900),
+        access_token_seconds=_int(env, "PP_ACCESS_TOKEN_SECONDS", 900, least=1),
         key_overlap_seconds=_int(env, "PP_JWT_KEY_OVERLAP_SECONDS", 1800),
-        refresh_token_days=_int(env, "PP_REFRESH_TOKEN_DAYS", 30),
-        sign_in_max_days=_int(env, "PP_SIGN_IN_MAX_DAYS", 90))
+        refresh_token_days=_int(env, "PP_REFRESH_TOKEN_DAYS", 30, least=1),
+        sign_in_max_days=_int(env, "PP_SIGN_IN_MAX_DAYS", 90, least=1))
 
 
 # The data map: every service that declares personal data answers every rights event.

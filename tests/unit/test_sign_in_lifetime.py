@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from services.identity.app import SPEC
-from shared.config import Settings
+from shared.config import ConfigError, Settings
 from shared.service import ServiceRuntime
 from tests import second_factor
 
@@ -36,6 +36,17 @@ def refresh(client, token: str):
 def test_the_setting_is_read():
     assert Settings.from_env({}).sign_in_max_days == 90
     assert Settings.from_env({"PP_SIGN_IN_MAX_DAYS": "7"}).sign_in_max_days == 7
+
+
+@pytest.mark.parametrize("name", ["PP_SIGN_IN_MAX_DAYS", "PP_REFRESH_TOKEN_DAYS",
+                                  "PP_ACCESS_TOKEN_SECONDS"])
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_a_lifetime_below_one_is_refused_at_start(name, value):
+    """0 would make every new sign-in one that has already ended, yet a password or
+    passkey sign-in would still hand out its tokens (found by the attack on 5cd7ca2)."""
+    with pytest.raises(ConfigError, match=f"{name} must be at least 1, got {int(value)}"):
+        Settings.from_env({name: value})
+    assert Settings.from_env({name: "1"})
 
 
 def test_a_sign_in_refreshed_every_few_days_ends_at_its_absolute_lifetime(service):
