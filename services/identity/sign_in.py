@@ -189,6 +189,8 @@ class SignInAndTokens:
         self._lock_account(session, found.account_id)
         row = session.execute(sa.select(refresh_tokens).where(
             refresh_tokens.c.token_hash == domain.hash_secret(token))).first()
+        if row is None:  # gone while this waited for the lock (its login erased)
+            raise InvalidGrant("unknown refresh token")
         if row.rotated_at is not None or row.revoked_at is not None:
             self._sign_out_reused_family(session, row, now)
         # Neither rotated nor revoked: the token is its sign-in's current one.

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from services.identity.app import SPEC
+from services.identity.models import refresh_tokens
 from shared.config import ConfigError, Settings
 from shared.service import ServiceRuntime
 from tests import second_factor
@@ -78,3 +79,25 @@ def test_a_sign_in_refreshed_every_few_days_ends_at_its_absolute_lifetime(servic
     stale = refresh(client, renewed.json["refresh_token"])
     assert stale.status_code == 401 and "reason" not in stale.json["error"]
 
+
+
+def test_a_refresh_token_gone_while_its_refresh_waited_for_the_lock_is_refused(service):
+    """Its login erased between the refresh's first look and the lock: 401, never a 500."""
+    rt, client = service
+    identity = rt.context.use_cases.identity
+    answer = client.post("/api/v1/auth/token", json={
+        "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]}).json
+    answer = second_factor.complete(second_factor.flask_post(client), answer)
+    lock = identity._lock_account
+
+    def lock_then_gone(session, account_id):
+        lock(session, account_id)
+        session.execute(refresh_tokens.delete().where(
+            refresh_tokens.c.account_id == account_id))
+    identity._lock_account = lock_then_gone
+    try:
+        refused = refresh(client, answer["refresh_token"])
+    finally:
+        identity._lock_account = lock
+    assert refused.status_code == 401, refused.json
+    assert refused.json["error"]["code"] == "invalid_grant"
