@@ -45,7 +45,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import Figure, percentile_ms, table, temporary_database
+from bench.common import Figure, free_port, percentile_ms, table, temporary_database
 from bench.hops import cpu_seconds
 from services.reports import models as m
 from services.reports.app import SPEC
@@ -261,7 +261,7 @@ def figures(quick: bool = False) -> list[Figure]:
             signer = TokenSigner(key, lifetime_seconds=3600)
             tokens = {account: signer.issue(account, "parent", [school_id])
                       for account, _ in readers}
-            port = _free_port()
+            port = free_port()
             env = {**os.environ, "PP_REPORTS_DATABASE_URL": url, "PP_DATA_DIR": data_dir,
                    "PP_JWT_PUBLIC_KEY_FILE": str(public), "PP_LOG_LEVEL": "WARNING",
                    "PP_BIND": f"127.0.0.1:{port}", "PP_METRICS_PORT": ""}
@@ -313,13 +313,6 @@ def main() -> None:
                         help="200 students and 1,000 requests of each kind")
     args = parser.parse_args()
     print(table(figures(quick=args.quick)))
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_up(url: str, timeout: float = 60) -> None:
