@@ -168,11 +168,16 @@ def test_a_passkey_removed_while_its_sign_in_waits_signs_nobody_in(idp):
                 "challenge_id": begun["challenge_id"], "credential": answer})
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(sign_in)
-        try:
-            wait_for(lambda: remover.execute(sa.text(
+        def waiting() -> int:
+            # pg_stat_activity is read once a transaction unless its snapshot is cleared:
+            # the remover's stays open, so a first look before the sign-in waited would
+            # be all it ever saw (the test failed about one run in three).
+            remover.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+            return remover.execute(sa.text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar(),
-                message="the sign-in waiting on the login's lock")
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar()
+        try:
+            wait_for(waiting, message="the sign-in waiting on the login's lock")
             remover.execute(passkeys.delete().where(passkeys.c.account_id == account_id))
             removing.commit()
         finally:
