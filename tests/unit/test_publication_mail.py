@@ -55,24 +55,40 @@ def published(student: str) -> str:
         "student_name": "Sam Sample"}, producer="reports", school_id=SCHOOL).to_json()
 
 
+def notifications_consumer(rt) -> DeliveryProcessor:
+    """The service's consumer of every channel's events, run by the test itself."""
+    routes = {t: r for by_type in rt.handlers_by_channel().values() for t, r in by_type.items()}
+    return DeliveryProcessor("notifications", "notifications.test", rt.context.sessions,
+                             rt.spec.tables, routes)
+
+
+def restrictions(student, parent, now) -> list[dict]:
+    """Rows restricting a made (student, guardian, account)'s student and another's
+    guardian at SCHOOL."""
+    return [{"subject_type": "student", "subject_id": student[0], "school_id": SCHOOL,
+             "restricted_at": now},
+            {"subject_type": "guardian", "subject_id": parent[1], "school_id": SCHOOL,
+             "restricted_at": now}]
+
+
+def object_and_opt_out(rt, session, objecting, opted_out, now) -> None:
+    """One made parent objects to report emails at SCHOOL; another turns them off."""
+    session.execute(rt.spec.tables.objections.insert().values(
+        subject_type="guardian", subject_id=objecting[1], processing="report_emails",
+        school_id=SCHOOL, recorded_at=now))
+    rt.context.use_cases.notifications.set_report_emails(session, opted_out[2], False)
+
+
 def test_a_publications_batch_queues_every_mail_with_a_few_statements(rt):
     made = parents_of_students(rt, PARENTS)
-    service, tables = rt.context.use_cases.notifications, rt.spec.tables
+    tables = rt.spec.tables
     now = dt.datetime.now(dt.timezone.utc)
     restricted_student, restricted_parent, objecting, opted_out = made[:4]
     with rt.context.sessions() as session, session.begin():
-        session.execute(tables.restrictions.insert(), [
-            {"subject_type": "student", "subject_id": restricted_student[0],
-             "school_id": SCHOOL, "restricted_at": now},
-            {"subject_type": "guardian", "subject_id": restricted_parent[1],
-             "school_id": SCHOOL, "restricted_at": now}])
-        session.execute(tables.objections.insert().values(
-            subject_type="guardian", subject_id=objecting[1], processing="report_emails",
-            school_id=SCHOOL, recorded_at=now))
-        service.set_report_emails(session, opted_out[2], False)
-    routes = {t: r for by_type in rt.handlers_by_channel().values() for t, r in by_type.items()}
-    consumer = DeliveryProcessor("notifications", "notifications.test", rt.context.sessions,
-                                 tables, routes)
+        session.execute(tables.restrictions.insert(),
+                        restrictions(restricted_student, restricted_parent, now))
+        object_and_opt_out(rt, session, objecting, opted_out, now)
+    consumer = notifications_consumer(rt)
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, _params, _context, _executemany):
@@ -105,9 +121,7 @@ def test_mail_queued_before_a_hold_does_not_go_when_the_sender_comes(rt):
     another school stop nothing here."""
     made = parents_of_students(rt, 7)
     service, tables = rt.context.use_cases.notifications, rt.spec.tables
-    routes = {t: r for by_type in rt.handlers_by_channel().values() for t, r in by_type.items()}
-    consumer = DeliveryProcessor("notifications", "notifications.test", rt.context.sessions,
-                                 tables, routes)
+    consumer = notifications_consumer(rt)
     assert consumer.process_batch([published(s) for s, _, _ in made]) == [APPLIED] * 7
     erased, restricted_student, restricted_parent, objecting, opted_out, elsewhere, free = made
     now = dt.datetime.now(dt.timezone.utc)
@@ -116,16 +130,10 @@ def test_mail_queued_before_a_hold_does_not_go_when_the_sender_comes(rt):
         session.execute(tables.erasure_tombstones.insert().values(
             subject_type="student", subject_id=erased[0], school_id=SCHOOL, erased_at=now))
         session.execute(tables.restrictions.insert(), [
-            {"subject_type": "student", "subject_id": restricted_student[0],
-             "school_id": SCHOOL, "restricted_at": now},
-            {"subject_type": "guardian", "subject_id": restricted_parent[1],
-             "school_id": SCHOOL, "restricted_at": now},
+            *restrictions(restricted_student, restricted_parent, now),
             {"subject_type": "student", "subject_id": elsewhere[0],
              "school_id": other_school, "restricted_at": now}])
-        session.execute(tables.objections.insert().values(
-            subject_type="guardian", subject_id=objecting[1], processing="report_emails",
-            school_id=SCHOOL, recorded_at=now))
-        service.set_report_emails(session, opted_out[2], False)
+        object_and_opt_out(rt, session, objecting, opted_out, now)
     while service.send_due(rt.context.sessions):
         pass
     with rt.engine.connect() as conn:

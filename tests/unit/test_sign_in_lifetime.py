@@ -34,6 +34,13 @@ def refresh(client, token: str):
                                                    "refresh_token": token})
 
 
+def signed_in(client) -> dict:
+    """The operator's token answer, the second factor passed."""
+    answer = client.post("/api/v1/auth/token", json={
+        "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]}).json
+    return second_factor.complete(second_factor.flask_post(client), answer)
+
+
 def test_the_setting_is_read():
     assert Settings.from_env({}).sign_in_max_days == 90
     assert Settings.from_env({"PP_SIGN_IN_MAX_DAYS": "7"}).sign_in_max_days == 7
@@ -53,9 +60,7 @@ def test_a_lifetime_below_one_is_refused_at_start(name, value):
 def test_a_sign_in_refreshed_every_few_days_ends_at_its_absolute_lifetime(service):
     rt, client = service
     identity = rt.context.use_cases.identity
-    answer = client.post("/api/v1/auth/token", json={
-        "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]}).json
-    answer = second_factor.complete(second_factor.flask_post(client), answer)
+    answer = signed_in(client)
     began = identity.clock()
     token = answer["refresh_token"]
     for day in (3, 6, 9):  # each refresh within the refresh token's 4 days
@@ -80,14 +85,11 @@ def test_a_sign_in_refreshed_every_few_days_ends_at_its_absolute_lifetime(servic
     assert stale.status_code == 401 and "reason" not in stale.json["error"]
 
 
-
 def test_a_refresh_token_gone_while_its_refresh_waited_for_the_lock_is_refused(service):
     """Its login erased between the refresh's first look and the lock: 401, never a 500."""
     rt, client = service
     identity = rt.context.use_cases.identity
-    answer = client.post("/api/v1/auth/token", json={
-        "grant_type": "password", "email": OPERATOR[0], "password": OPERATOR[1]}).json
-    answer = second_factor.complete(second_factor.flask_post(client), answer)
+    answer = signed_in(client)
     lock = identity._lock_account
 
     def lock_then_gone(session, account_id):
