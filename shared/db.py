@@ -432,16 +432,19 @@ def advisory_lock(session: Session, key: str) -> None:
     advisory_locks(session, [key])
 
 
-def advisory_locks(session: Session, keys: Iterable[str]) -> None:
+def advisory_locks(session: Session, keys: Iterable[str], shared: bool = False) -> None:
     """advisory_lock on each of `keys`, in one statement, taken in one order (the keys'
-    numbers, sorted) so two transactions locking overlapping sets never deadlock."""
+    numbers, sorted) so two transactions locking overlapping sets never deadlock.
+    `shared`: transactions holding a key shared go together; only one holding it
+    exclusively (the default) keeps out every other."""
     if session.get_bind().dialect.name != "postgresql":
         return
     numbers = sorted({zlib.crc32(key.encode()) & 0x7FFFFFFF for key in keys})
+    lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     if len(numbers) == 1:
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": numbers[0]})
+        session.execute(sa.text(f"SELECT {lock}(:k)"), {"k": numbers[0]})
     elif numbers:
-        session.execute(sa.text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+        session.execute(sa.text(f"SELECT count({lock}(k)) FROM "
                                 "(SELECT unnest(CAST(:ks AS bigint[])) AS k ORDER BY k) AS keys"),
                         {"ks": numbers})
 

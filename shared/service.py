@@ -33,7 +33,7 @@ from shared.receipts.keys import receipt_sealer
 from shared.sealing import Sealer, read_secret
 from shared.revocations import RevocationView, apply_revocations
 from shared.rights import DataDeclaration, RightsParticipant
-from shared.rights.participant import with_plumbing
+from shared.rights.participant import lock_school_data, with_plumbing
 from shared.tables import PlumbingTables
 from shared.web import create_flask_app
 
@@ -256,7 +256,9 @@ class ServiceRuntime:
 def _unless_offboarded(participant: RightsParticipant, routed: Route) -> Route:
     """The route with the events of offboarded schools left out (one query a group)."""
     def kept(session: Session, events: Sequence[Event[Any]]) -> None:
-        offboarded = participant.offboarded_among(session, {e.school_id for e in events})
+        schools = {e.school_id for e in events}
+        lock_school_data(session, schools, shared=True)  # no erasure there meanwhile
+        offboarded = participant.offboarded_among(session, schools)
         for event in events:
             if event.school_id in offboarded:
                 log.info("dropped event of an offboarded school event_id=%s school_id=%s",

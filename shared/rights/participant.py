@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import without_secrets
-from shared.db import affected, among, database_unavailable, purge_after_commit, utcnow
+from shared.db import (advisory_locks, affected, among, database_unavailable,
+                       purge_after_commit, utcnow)
 from shared.deadletters import erase_letters_naming
 from shared.contracts import typed as ev
 from shared.messaging.consumer import Event, Route, route
@@ -95,6 +96,16 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     return value
+
+
+def lock_school_data(session: Session, school_ids: Iterable[str | None],
+                     shared: bool = False) -> None:
+    """Until the transaction ends: the schools' data events hold this shared (they go
+    together), an erasure or an offboarding there exclusively. A data event applied beside
+    one would write rows its deletions never saw (its check of the tombstones came first),
+    left after it; either now waits for the other, and a data event that waited sees the
+    tombstone."""
+    advisory_locks(session, [f"school-data:{s}" for s in school_ids if s], shared=shared)
 
 
 class RightsParticipant:
@@ -392,6 +403,7 @@ class RightsParticipant:
                              events: Sequence[Event[ev.ErasureRequested]]) -> None:
         for event in events:
             subject = self._subject(event.data)
+            lock_school_data(session, [subject.school_id])
             purge_after_commit(session)
             self._answer(session, event, "ErasureCompleted",
                          partial(self.erase, session, subject))
@@ -427,6 +439,7 @@ class RightsParticipant:
                              events: Sequence[Event[ev.SchoolOffboarded]]) -> None:
         for event in events:
             school_id = event.data.school_id
+            lock_school_data(session, [school_id])
             purge_after_commit(session)
             self._answer(session, event, "OffboardingCompleted",
                          partial(self.offboard, session, school_id))
