@@ -72,6 +72,9 @@ class Settings:
     smtp_tls: str = "none"  # none | starttls | ssl
     smtp_user: str | None = None
     smtp_password: str | None = None
+    # A notifications worker's SMTP connections, a sender loop each (issue 27): one sends
+    # while another waits for the relay's answer or the database.
+    smtp_connections: int = 2
     mail_from: str = "Pupil Progress <no-reply@pupil-progress.invalid>"
     public_url: str = "http://127.0.0.1:8080"  # links in emails
     # Passkeys (WebAuthn, services/identity/passkeys.py): the relying party's id (a domain:
@@ -219,6 +222,7 @@ def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
         smtp_tls=env.get("PP_SMTP_TLS") or "none",
         smtp_user=env.get("PP_SMTP_USER") or None,
         smtp_password=env.get("PP_SMTP_PASSWORD") or None,
+        smtp_connections=_int(env, "PP_SMTP_CONNECTIONS", 2, least=1),
         mail_from=env.get("PP_MAIL_FROM") or "Pupil Progress <no-reply@pupil-progress.invalid>")
 
 

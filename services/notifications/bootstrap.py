@@ -1,6 +1,6 @@
 """The notifications service's wiring, in one place: its use cases (built once per
 process), the events they handle (handlers.py's map), the routes that reach them (api.py)
-and the sender loop of the worker."""
+and the sender loops of the worker."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,9 +24,18 @@ def build(ctx: ServiceContext) -> UseCases:
     return UseCases(Notifications(ctx.settings, participant, mailer))
 
 
-def sender(ctx: ServiceContext) -> Loop:
-    uses: UseCases = ctx.use_cases
-    return ("notifications.sender", uses.notifications.sender(ctx.sessions))
+def senders(ctx: ServiceContext) -> list[Loop]:
+    """A sender loop per SMTP connection (PP_SMTP_CONNECTIONS), each with its own. One
+    where a second would gain nothing or be unsafe: the mail folder (no server to wait
+    for), SQLite (no row locks keep two senders' batches apart)."""
+    notifications = ctx.use_cases.notifications
+    settings = ctx.settings
+    if settings.smtp_host is None or ctx.engine.dialect.name != "postgresql":
+        return [("notifications.sender", notifications.sender(ctx.sessions))]
+    return [(f"notifications.sender-{k + 1}",
+             notifications.sender(ctx.sessions, notifications.mailer if k == 0
+                                  else Mailer(settings)))
+            for k in range(settings.smtp_connections)]
 
 
 SPEC = ServiceSpec(
@@ -39,5 +48,5 @@ SPEC = ServiceSpec(
     build=build,
     build_routes=handlers.build_routes,
     blueprints=api.BLUEPRINTS,
-    build_loops=lambda ctx: [sender(ctx)],
+    build_loops=senders,
 )

@@ -1,9 +1,11 @@
-"""The sender: due mail claimed a batch at a time and sent over the mailer's one SMTP
-connection (issue 27).
+"""The sender: due mail claimed a batch at a time and sent over one kept SMTP connection
+(issue 27). A worker runs a sender per connection (PP_SMTP_CONNECTIONS): while one waits
+for the relay's answers or the database, another sends.
 
 A batch is one transaction. Its due rows are locked (another sender skips them); those a
 restriction, erasure, objection or opt-out stopped since they were queued, or that the
-hourly cap holds back, are marked skipped, decided in a few queries for the whole batch;
+hourly cap holds back, are marked skipped, decided in a few queries for the whole batch
+(the cap counted once no other sender's batch to the same recipients is under way);
 the rest go one after the other over the kept connection, and the ones the server accepted
 are marked sent (address and body blanked) in one statement before the commit. A message
 the server refused is retried with backoff, given up after a day, and the batch goes on;
@@ -11,9 +13,9 @@ a connection that went and did not come back ends the batch there: that message 
 retried with backoff, the rows after it stay due, untouched.
 
 The crash window: the server accepted messages and the process died, or lost its
-database, before the batch's commit; those (at most a batch) are sent once more when the
-sender runs again. SMTP leaves the same window to every client: a message whose answer to
-its end of data the connection lost is sent again.
+database, before the batch's commit; those (at most a batch a connection) are sent once
+more when the sender runs again. SMTP leaves the same window to every client: a message
+whose answer to its end of data the connection lost is sent again.
 """
 from __future__ import annotations
 
@@ -28,12 +30,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.backoff import Backoff
-from shared.db import among
+from shared.db import advisory_locks, among
 from shared.rights.participant import Hold
 
 from . import templates
 from .domain import DeliveryStatus
-from .mailer import build_message, refused
+from .mailer import Mailer, build_message, refused
 from .mime import OutgoingMail
 from .models import deliveries, preferences
 
@@ -48,9 +50,10 @@ BLANK: dict[str, Any] = dict(to_address=None, body_text=None, body_html=None,
                              attachment=None)
 
 
-def send_due(n: Notifications, sessions: sessionmaker[Session], batch: int = 50) -> int:
-    """Send up to `batch` due messages in one transaction; how many were handled (sent,
-    skipped, failed for now or given up)."""
+def send_due(n: Notifications, sessions: sessionmaker[Session], mailer: Mailer,
+             batch: int = 50) -> int:
+    """Send up to `batch` due messages over `mailer` in one transaction; how many were
+    handled (sent, skipped, failed for now or given up)."""
     now = n.clock()
     with sessions() as session, session.begin():
         rows = session.execute(
@@ -72,7 +75,7 @@ def send_due(n: Notifications, sessions: sessionmaker[Session], batch: int = 50)
                 skipped[row.id] = OVER_CAP
                 continue
             try:
-                n.mailer.send(_message(n, row))
+                mailer.send(_message(n, row))
             except Exception as exc:
                 failures.append((row, exc))
                 if refused(exc):
@@ -176,6 +179,10 @@ def _sent_this_hour(session: Session, rows: Sequence[Row[Any]], now: dt.datetime
     recipients = sorted({r.recipient for r in rows if r.kind in REPORT_KINDS})
     if not recipients:
         return Counter()
+    # Another sender (a worker's other connection, another worker) may be sending to one
+    # of them, uncommitted: its batch is waited for, then counted (the count's statement
+    # comes after the wait, so it sees that commit).
+    advisory_locks(session, [f"notifications:cap:{r}" for r in recipients])
     # sent_at is set only when a mail is sent (a sent row stays sent): the condition is
     # ix_deliveries_recipient_sent's own. With a status condition beside it, the planner
     # took the due index on stale statistics (a table of pending mail analysed before

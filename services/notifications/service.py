@@ -103,10 +103,11 @@ class Notifications:
     give_up_after: dt.timedelta = dt.timedelta(hours=24)
     retry_base_seconds: float = 2.0
     per_recipient_per_hour: int = 20
-    # Set once a transaction that queued mail commits: the sender in this process looks at
-    # once (issue 27); its poll (SENDER_POLL_SECONDS) is the fallback for mail queued by
-    # another process (the web's privacy notices) and mail due after a backoff.
-    mail_queued: threading.Event = field(default_factory=threading.Event)
+    # One per sender loop, each set once a transaction that queued mail commits: the
+    # senders in this process look at once (issue 27); their poll (SENDER_POLL_SECONDS) is
+    # the fallback for mail queued by another process (the web's privacy notices) and mail
+    # due after a backoff.
+    mail_queued: list[threading.Event] = field(default_factory=list)
 
     # --- projections ---------------------------------------------------------------------
     def record_guardians(self, session: Session,
@@ -214,7 +215,8 @@ class Notifications:
         sa.event.listen(session, "after_commit", self._wake_sender, once=True)
 
     def _wake_sender(self, _session: Session) -> None:
-        self.mail_queued.set()
+        for queued in self.mail_queued:
+            queued.set()
 
     def on_invitations(self, session: Session,
                        items: Sequence[tuple[Envelope, ev.InvitationIssued]]) -> None:
@@ -440,37 +442,48 @@ class Notifications:
         return choice is not False
 
     # --- sending (sending.py) -----------------------------------------------------------
-    def send_due(self, sessions: sessionmaker[Session], batch: int | None = None) -> int:
-        """Send up to `batch` due messages (the mailer's batch) over the mailer's one
-        connection, in one transaction; how many were handled (sent, skipped, failed for
-        now, or given up)."""
-        return sending.send_due(self, sessions, batch or self.mailer.batch)
+    def send_due(self, sessions: sessionmaker[Session], batch: int | None = None,
+                 mailer: Mailer | None = None) -> int:
+        """Send up to `batch` due messages (the mailer's batch) over `mailer`'s one
+        connection (the service's own by default), in one transaction; how many were
+        handled (sent, skipped, failed for now, or given up)."""
+        mailer = mailer or self.mailer
+        return sending.send_due(self, sessions, mailer, batch or mailer.batch)
 
-    def sender(self, sessions: sessionmaker[Session]) -> Callable[[threading.Event], None]:
+    def sender(self, sessions: sessionmaker[Session], mailer: Mailer | None = None
+               ) -> Callable[[threading.Event], None]:
+        """A sender loop over `mailer` (the service's own by default). A worker runs one
+        per SMTP connection (bootstrap.senders): each claims its own batches, so while one
+        waits for the server or the database another sends."""
+        mailer = mailer or self.mailer
+        queued = threading.Event()
+        self.mail_queued.append(queued)
+
         def run(stop: threading.Event) -> None:
             failures = 0
             while not stop.is_set():
-                self.mail_queued.clear()  # a commit from now on wakes the wait below
+                queued.clear()  # a commit from now on wakes the wait below
                 try:
-                    if self.send_due(sessions):
+                    if self.send_due(sessions, mailer=mailer):
                         failures = 0
                         continue
                 except Exception:  # our database is away: wait and try again
                     failures += 1
                     log.warning("sender failed (failure %d)", failures,
                                 exc_info=failures == 1)
-                self.mailer.close()  # nothing due: the connection does not wait open
+                mailer.close()  # nothing due: the connection does not wait open
                 if failures:
                     stop.wait(RECONNECT.seconds(failures))
                 else:
-                    self._await_mail(stop)
-            self.mailer.close()
+                    await_mail(queued, stop)
+            mailer.close()
         return run
 
-    def _await_mail(self, stop: threading.Event) -> None:
-        """Until mail is queued here, `stop`, or SENDER_POLL_SECONDS; `stop` looked at
-        every STOP_TICK_SECONDS (a wake-up with no query: the poll is what cost)."""
-        deadline = time.monotonic() + SENDER_POLL_SECONDS
-        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
-            if self.mail_queued.wait(min(left, STOP_TICK_SECONDS)):
-                return
+
+def await_mail(queued: threading.Event, stop: threading.Event) -> None:
+    """Until `queued` (mail queued here), `stop`, or SENDER_POLL_SECONDS; `stop` looked at
+    every STOP_TICK_SECONDS (a wake-up with no query: the poll is what cost)."""
+    deadline = time.monotonic() + SENDER_POLL_SECONDS
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        if queued.wait(min(left, STOP_TICK_SECONDS)):
+            return

@@ -1,7 +1,9 @@
-"""The sender's one SMTP connection (issue 27), on PostgreSQL and the real broker, against
+"""The senders' kept SMTP connections (issue 27), on PostgreSQL and the real broker, against
 an SMTP server on loopback (aiosmtpd) that counts its connections and drops one mid-batch:
-N mails go over one connection; a dropped connection loses no mail, and sends none twice
-except the one SMTP itself leaves in doubt (accepted, its answer lost)."""
+N mails go over PP_SMTP_CONNECTIONS connections, each mail once; two senders keep to the
+hourly cap together; a dropped connection loses no mail, and sends none twice except the
+one SMTP itself leaves in doubt (accepted, its answer lost)."""
+import asyncio
 import email
 import threading
 import uuid
@@ -28,7 +30,7 @@ class CountingInbox:
     taken, its answer lost); `down` afterwards: new connections closed at EHLO."""
 
     def __init__(self, drop_at: int | None = None, accept_then_drop: bool = False,
-                 down_after_drop: bool = False):
+                 down_after_drop: bool = False, data_seconds: float = 0.0):
         self.port = free_port()
         self.connections = 0
         self.datas = 0
@@ -36,6 +38,7 @@ class CountingInbox:
         self.down = False
         self.drop_at, self.accept_then_drop = drop_at, accept_then_drop
         self.down_after_drop = down_after_drop
+        self.data_seconds = data_seconds  # a slow relay: each message's answer waits this
         self.lock = threading.Lock()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
@@ -49,6 +52,8 @@ class CountingInbox:
         return responses
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_seconds:
+            await asyncio.sleep(self.data_seconds)
         with self.lock:
             self.datas += 1
             dropping = self.datas == self.drop_at
@@ -70,10 +75,10 @@ def sender(broker_settings, new_database, tmp_path):
     test starts; `queue(n)` queues n report mails to distinct parents."""
     made = {}
 
-    def make(inbox: CountingInbox):
+    def make(inbox: CountingInbox, connections: int = 1):
         inbox.controller.start()
         settings = replace(broker_settings, data_dir=tmp_path, smtp_host="127.0.0.1",
-                           smtp_port=inbox.port,
+                           smtp_port=inbox.port, smtp_connections=connections,
                            database_urls={"notifications": new_database("notifications")})
         rt = made["rt"] = ServiceRuntime(SPEC, settings)
         made["inbox"] = inbox
@@ -90,15 +95,28 @@ def sender(broker_settings, new_database, tmp_path):
         made["inbox"].controller.stop()
 
 
-def queue(rt, service, count: int) -> list[str]:
+def queue(rt, service, count: int, one_parent: bool = False) -> list[str]:
+    """`count` report mails, to as many parents or (`one_parent`) all to one."""
     message = templates.report_published("https://pp.example", "Pat", "Autumn", "2026", "r1")
-    addresses = [f"parent{i}@example.org" for i in range(count)]
+    parents = [0] * count if one_parent else list(range(count))
+    addresses = [f"parent{p}@example.org" for p in parents]
     with rt.context.sessions() as session, session.begin():
         service._queue_many(session, [
-            Mail(str(uuid.uuid4()), f"account:{i}", SCHOOL, "report", address, message,
-                 student_id=f"s{i}", guardian_id=f"g{i}", report_id=f"r{i}")
-            for i, address in enumerate(addresses)])
+            Mail(str(uuid.uuid4()), f"account:{p}", SCHOOL, "report", address, message,
+                 student_id=f"s{i}", guardian_id=f"g{p}", report_id=f"r{i}")
+            for i, (p, address) in enumerate(zip(parents, addresses))])
     return addresses
+
+
+def run_worker_until(rt, done, message: str) -> None:
+    stop = threading.Event()
+    threads = run_threads(rt.build_workers(), stop)
+    try:
+        wait_for(done, timeout=60, message=message)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
 
 
 def statuses(rt) -> dict[str, int]:
@@ -107,19 +125,25 @@ def statuses(rt) -> dict[str, int]:
             "SELECT status, count(*) FROM deliveries GROUP BY status")).all())
 
 
-def test_the_worker_sends_n_mails_over_one_smtp_connection(sender):
-    rt, service = sender(inbox := CountingInbox())
-    addresses = queue(rt, service, 120)  # more than a batch (50)
-    stop = threading.Event()
-    threads = run_threads(rt.build_workers(), stop)
-    try:
-        wait_for(lambda: statuses(rt) == {"sent": 120}, timeout=60, message="all sent")
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=15)
-    assert sorted(inbox.received()) == sorted(addresses)
-    assert inbox.connections == 1
+@pytest.mark.parametrize("connections", [1, 3])
+def test_the_worker_sends_n_mails_over_its_smtp_connections_each_once(sender, connections):
+    # A relay slow enough that every sender has a batch under way at once.
+    rt, service = sender(inbox := CountingInbox(data_seconds=0.005), connections)
+    addresses = queue(rt, service, 320)  # more than a batch (50) for each sender
+    run_worker_until(rt, lambda: statuses(rt) == {"sent": 320}, "all sent")
+    assert sorted(inbox.received()) == sorted(addresses)  # each once
+    assert inbox.connections == connections
+
+
+def test_two_senders_keep_to_the_hourly_cap_together(sender):
+    """Each sender claims a batch of one parent's mail at once (no row of the other's);
+    the second counts the first's sends only once they are committed: 20 in all, not 20
+    each."""
+    rt, service = sender(inbox := CountingInbox(data_seconds=0.005), 2)
+    queue(rt, service, 100, one_parent=True)
+    run_worker_until(rt, lambda: "pending" not in statuses(rt), "every mail handled")
+    assert statuses(rt) == {"sent": 20, "skipped": 80}  # the rest held back by the cap
+    assert len(inbox.received()) == service.per_recipient_per_hour == 20
 
 
 def test_a_connection_dropped_mid_batch_is_reopened_and_no_mail_lost_or_doubled(sender):

@@ -118,7 +118,8 @@ def test_mail_queued_wakes_the_sender_at_once_and_an_idle_sender_does_not_poll(
     monkeypatch.setattr(notifications_service, "SENDER_POLL_SECONDS", 120.0)
     looks = []
     send_due = service.send_due
-    monkeypatch.setattr(service, "send_due", lambda *a: looks.append(1) or send_due(*a))
+    monkeypatch.setattr(service, "send_due",
+                        lambda *a, **k: looks.append(1) or send_due(*a, **k))
     stop = threading.Event()
     thread = threading.Thread(target=service.sender(rt.context.sessions), args=(stop,),
                               daemon=True)
@@ -139,11 +140,14 @@ def test_an_idle_sender_waits_for_a_commit_that_queued_mail_or_its_stop(notifica
                                                                         monkeypatch):
     rt, _, _, service = notifications
     monkeypatch.setattr(notifications_service, "SENDER_POLL_SECONDS", 120.0)
+    queued = threading.Event()
+    service.mail_queued.append(queued)  # as a sender loop registers its own
     for wake in (lambda stop: invite_admin(rt, service, "ada@example.org"),
                  lambda stop: stop.set()):
-        service.mail_queued.clear()
+        queued.clear()
         stop = threading.Event()
-        waiting = threading.Thread(target=service._await_mail, args=(stop,), daemon=True)
+        waiting = threading.Thread(target=notifications_service.await_mail,
+                                   args=(queued, stop), daemon=True)
         waiting.start()
         wake(stop)
         waiting.join(timeout=5)
