@@ -215,6 +215,19 @@ def _messaging_settings(env: Mapping[str, str]) -> dict[str, Any]:
         relay_pack=_int(env, "PP_RELAY_PACK", 100))
 
 
+# Each sender holds a database connection through its batch, from the worker's pool
+# (shared/db.py: 5 and 10 more), which its consumers and relay use too.
+MAX_SMTP_CONNECTIONS = 8
+
+
+def _smtp_connections(env: Mapping[str, str]) -> int:
+    value = _int(env, "PP_SMTP_CONNECTIONS", 2, least=1)
+    if value > MAX_SMTP_CONNECTIONS:
+        raise ConfigError(f"PP_SMTP_CONNECTIONS must be at most {MAX_SMTP_CONNECTIONS} "
+                          f"(a database connection each), got {value}")
+    return value
+
+
 def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return dict(
         smtp_host=env.get("PP_SMTP_HOST") or None,
@@ -222,7 +235,7 @@ def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
         smtp_tls=env.get("PP_SMTP_TLS") or "none",
         smtp_user=env.get("PP_SMTP_USER") or None,
         smtp_password=env.get("PP_SMTP_PASSWORD") or None,
-        smtp_connections=_int(env, "PP_SMTP_CONNECTIONS", 2, least=1),
+        smtp_connections=_smtp_connections(env),
         mail_from=env.get("PP_MAIL_FROM") or "Pupil Progress <no-reply@pupil-progress.invalid>")
 
 

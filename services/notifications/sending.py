@@ -63,8 +63,10 @@ def send_due(n: Notifications, sessions: sessionmaker[Session], mailer: Mailer,
             .with_for_update(skip_locked=True)).all()
         if not rows:
             return 0
-        skipped = stopped_since_queued(n, session, rows)
+        # The cap first: it may wait for another sender's batch, and holds committed
+        # meanwhile (a restriction, an objection, an opt-out) are seen after it.
         sent_this_hour = _sent_this_hour(session, rows, now)
+        skipped = stopped_since_queued(n, session, rows)
         accepted: list[str] = []
         failures: list[tuple[Row[Any], Exception]] = []
         for row in rows:

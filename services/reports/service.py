@@ -21,6 +21,7 @@ from shared.messaging.outbox import Outbox
 from shared.removals import Removals
 from shared.auth import Principal
 from shared.rights import RightsParticipant
+from shared.rights.participant import lock_school_data
 
 from . import domain, progress, schemas
 from .reader import OneRowReader
@@ -232,6 +233,8 @@ class Reports(RosterProjections):
         if visible_from is not None and visible_from < now - EMBARGO_SLACK:
             raise EmbargoInThePast()
         visible_from = visible_from or now
+        # As a data event (an erasure there waits for the snapshots, or they for it).
+        lock_school_data(session, [school_id], shared=True)
         ids = set(session.execute(sa.select(attainment.c.student_id).where(
             attainment.c.school_id == school_id, attainment.c.period == period)).scalars())
         ids |= set(session.execute(sa.select(characteristics.c.student_id).where(

@@ -274,6 +274,9 @@ class RightsParticipant:
         by_school: dict[str | None, set[str]] = {}
         for subject_id, school_id in schools.items():
             by_school.setdefault(school_id, set()).add(subject_id)
+        # Their schools' locks too, not only the event's (lock_school_data): the rows
+        # written after this check are those schools'.
+        lock_school_data(session, by_school, shared=True)
         return {subject_id for school_id, ids in by_school.items()
                 for subject_id in self.erased_among(session, subject_type, ids, school_id)}
 

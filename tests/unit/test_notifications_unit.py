@@ -20,7 +20,7 @@ from services.notifications import templates
 from services.notifications.app import SPEC
 from services.notifications.models import privacy_notices
 from shared.auth import TokenSigner, TokenVerifier, key_id
-from shared.config import Settings
+from shared.config import ConfigError, Settings
 from shared.contracts import typed as ev
 from shared.service import ServiceRuntime
 from tests import second_factor
@@ -335,3 +335,12 @@ def test_a_late_removal_older_than_the_contact_held_keeps_the_contact(notificati
         service.remove_guardian(session, SCHOOL, ev.GuardianRemoved(
             guardian_id=contact.guardian_id, record_version=4))
         assert session.execute(sa.select(guardians.c.record_version)).scalars().all() == []
+
+
+@pytest.mark.parametrize("value", ["0", "9", "two"])
+def test_smtp_connections_outside_one_to_eight_is_a_configuration_error(value):
+    """Each sender holds a database connection of the worker's pool through its batch."""
+    with pytest.raises(ConfigError, match="PP_SMTP_CONNECTIONS"):
+        Settings.from_env({"PP_SMTP_CONNECTIONS": value})
+    assert Settings.from_env({"PP_SMTP_CONNECTIONS": "8"}).smtp_connections == 8
+    assert Settings.from_env({}).smtp_connections == 2
