@@ -19,9 +19,10 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable system."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, least: int | None = None) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, least: int | None = None,
+         most: int | None = None) -> int:
     """The integer setting `name`; at least `least` when given (a lifetime of 0 would
-    hand out tokens of sign-ins that have already ended)."""
+    hand out tokens of sign-ins that have already ended), at most `most`."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -31,6 +32,8 @@ def _int(env: Mapping[str, str], name: str, default: int, least: int | None = No
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
     if least is not None and value < least:
         raise ConfigError(f"{name} must be at least {least}, got {value}")
+    if most is not None and value > most:
+        raise ConfigError(f"{name} must be at most {most}, got {value}")
     return value
 
 
@@ -220,14 +223,6 @@ def _messaging_settings(env: Mapping[str, str]) -> dict[str, Any]:
 MAX_SMTP_CONNECTIONS = 8
 
 
-def _smtp_connections(env: Mapping[str, str]) -> int:
-    value = _int(env, "PP_SMTP_CONNECTIONS", 2, least=1)
-    if value > MAX_SMTP_CONNECTIONS:
-        raise ConfigError(f"PP_SMTP_CONNECTIONS must be at most {MAX_SMTP_CONNECTIONS} "
-                          f"(a database connection each), got {value}")
-    return value
-
-
 def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return dict(
         smtp_host=env.get("PP_SMTP_HOST") or None,
@@ -235,7 +230,8 @@ def _mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
         smtp_tls=env.get("PP_SMTP_TLS") or "none",
         smtp_user=env.get("PP_SMTP_USER") or None,
         smtp_password=env.get("PP_SMTP_PASSWORD") or None,
-        smtp_connections=_smtp_connections(env),
+        smtp_connections=_int(env, "PP_SMTP_CONNECTIONS", 2, least=1,
+                              most=MAX_SMTP_CONNECTIONS),
         mail_from=env.get("PP_MAIL_FROM") or "Pupil Progress <no-reply@pupil-progress.invalid>")
 
 
