@@ -17,6 +17,7 @@ from shared.db import advisory_lock, among, insert_many, insert_unless_present
 from shared.db_update import update_many
 from shared.messaging.envelope import new_envelope
 from shared.messaging.outbox import Outbox
+from shared.rights.participant import lock_school_data
 
 from . import domain
 from .domain import (AccountKind, AccountStatus, Conflict, InvalidCredentials,
@@ -107,6 +108,8 @@ class AccountsAndInvitations:
         answer, id and work whether or not the email has a login anywhere (one login may
         be staff here and a parent or staff elsewhere; it joins this school's staff only
         when the person accepts)."""
+        # As a data event: an offboarding of the school waits for this login, or it for it.
+        lock_school_data(session, [school_id], shared=True)
         self.active_school(session, school_id)
         account = self.login_for(session, email)
         _, status = self.add_membership(session, account.id, school_id, role, name)

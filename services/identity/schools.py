@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from shared.db import among
 from shared.erasure_ledger import SCHOOL, SENT, ErasureLedger, offboarding_request_id
 from shared.messaging.outbox import Outbox
+from shared.rights.participant import lock_school_data
 from shared.pages import Key, Page, keyset_page
 
 from . import domain
@@ -87,6 +88,8 @@ class SchoolsAndClients:
             m.c.role.in_(domain.STAFF_ROLES)).limit(1)).scalar()
 
     def update_school(self, session: Session, school_id: str, changes: dict) -> dict:
+        # As a data event: an offboarding erases the office contact after this, not before.
+        lock_school_data(session, [school_id], shared=True)
         self.active_school(session, school_id)
         allowed = {k: v or None if k in OFFICE else v for k, v in changes.items()
                    if k in ("name",) + SETTINGS}

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from shared.auth import Principal
 from shared.db import advisory_lock, utcnow
 from shared.errors import Conflict, NotFound
+from shared.rights.participant import lock_school_data
 
 from . import oneroster
 from .domain import JobStatus
@@ -63,6 +64,9 @@ class RosterJobs:
             schools = self.roster.trust_schools(session, school_ids)
         else:
             schools = school_ids
+        # As a data event: an offboarding waits for the stored bundle (and blanks it), or
+        # the check sees the school gone.
+        lock_school_data(session, schools, shared=True)
         for school in schools:
             self.roster.check(session, school, data)
         values = {"status": QUEUED, "bundle": data, "size": len(data), "attempts": 0,

@@ -16,15 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.contracts import typed as ev
-from shared.db import affected, among, utcnow
+from shared.db import advisory_locks, affected, among, utcnow
 from shared.erasure_ledger import offboarding_request_id
 from shared.i18n import bilingual_order
 from shared.messaging.consumer import Event
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant, Subject
+from shared.rights.participant import lock_school_data
 from shared.rights import TableDeclaration as T
 
 from . import languages, templates
-from .domain import DeliveryStatus
+from .domain import SCHOOL_ADMINS_LOCK, DeliveryStatus
 from .mailer import Mailer
 
 CONTACT = Personal("guardian", "sending mail")
@@ -151,6 +152,7 @@ class NotificationsParticipant(RightsParticipant):
         from .models import guardians, student_contacts
         data = event.data
         subject = self._subject(data)
+        self._lock_for_erasure(session, subject.school_id)  # before its contact is read
         table, key = {"guardian": (guardians, "guardian_id"),
                       "student": (student_contacts, "student_id")}.get(subject.type,
                                                                        (None, None))
@@ -178,6 +180,7 @@ class NotificationsParticipant(RightsParticipant):
         (released with the certificate by SubjectRequestClosed)."""
         for event in events:
             school_id = event.data.school_id
+            self._lock_for_erasure(session, school_id)  # before its office address is read
             school = self._school(session, school_id)
             super().on_school_offboarded(session, [event])
             if school.office_email and self.is_offboarded(session, school_id):
@@ -185,6 +188,13 @@ class NotificationsParticipant(RightsParticipant):
                            f"school:{school_id}", school.office_email,
                            templates.offboarding_certificate(
                                school, languages=bilingual_order(None, school.default_language)))
+
+    @staticmethod
+    def _lock_for_erasure(session: Session, school_id: str) -> None:
+        """The school's data lock, exclusively (the base class takes it again: the same
+        lock), then the admins' shared (domain.SCHOOL_ADMINS_LOCK), in that order."""
+        lock_school_data(session, [school_id])
+        advisory_locks(session, [SCHOOL_ADMINS_LOCK], shared=True)
 
     @staticmethod
     def _school(session: Session, school_id: str) -> templates.School:

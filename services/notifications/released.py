@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from shared.contracts import typed as ev
 from shared.db import upsert_versioned_many
 from shared.messaging.envelope import Envelope
+from shared.rights.participant import lock_school_data
 
 from . import languages, templates
 from .models import guardians, student_contacts, student_names
@@ -68,11 +69,27 @@ def subject_name(session: Session, subject: ev.Subject) -> str | None:
     return str(name) if name else None
 
 
+def school_open(n: Notifications, session: Session, school_id: str | None,
+                request_id: str) -> bool:
+    """Whether a requester's mail may be written for this school: taken under the school's
+    data lock as a data event takes it, so an erasure or offboarding there either comes
+    after the mail (and takes it) or before the contact is read (and leaves none); none for
+    a school offboarded meanwhile (its people's addresses here are gone)."""
+    lock_school_data(session, [school_id], shared=True)
+    if n.participant.is_offboarded(session, school_id):
+        log.info("no mail for a request of an offboarded school request_id=%s school_id=%s",
+                 request_id, school_id)
+        return False
+    return True
+
+
 def on_export_released(n: Notifications, session: Session, envelope: Envelope,
                        data: ev.ExportReleased) -> None:
     """The requester's mail, once per release (the event's id), in their language; it
     goes with the erasure of whom it is about (student_id or guardian_id)."""
     school_id = envelope.school_id
+    if not school_open(n, session, school_id, data.request_id):
+        return
     contact = requester_contact(session, school_id, data.filed_by, data.filed_as)
     if contact is None:
         log.info("no address for the requester request_id=%s filed_as=%s",

@@ -23,14 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.backoff import RECONNECT
 from shared.config import Settings
 from shared.contracts import typed as ev
-from shared.db import among, insert_many, upsert_versioned_many, utcnow
+from shared.db import advisory_lock, among, insert_many, upsert_versioned_many, utcnow
 from shared.errors import Conflict, NotFound
 from shared.i18n import bilingual_order
 from shared.messaging.envelope import Envelope
 from shared.rights import RightsParticipant
 
 from . import languages, released, report_mail, sending, templates
-from .domain import DeliveryStatus
+from .domain import SCHOOL_ADMINS_LOCK, DeliveryStatus
 from .mailer import Mailer
 from .models import (deliveries, guardian_accounts, guardians, preferences, privacy_notices,
                      school_admins, schools, student_contacts, verified_links)
@@ -352,6 +352,8 @@ class Notifications:
 
     def _tell_requester(self, session: Session, school_id: str | None,
                         data: ev.SubjectRequestClosed, filed_by: str) -> None:
+        if not released.school_open(self, session, school_id, data.request_id):
+            return
         contact = released.requester_contact(session, school_id, filed_by, data.filed_as)
         if contact is None:
             log.info("no address for the requester request_id=%s filed_as=%s",
@@ -401,6 +403,7 @@ class Notifications:
         elif known.text is None and text is not None:  # announced before texts were kept
             session.execute(privacy_notices.update().where(
                 privacy_notices.c.version == version).values(text=text))
+        advisory_lock(session, SCHOOL_ADMINS_LOCK)  # no admin erased meanwhile (domain.py)
         admins = {a.account_id: a for a in session.execute(sa.select(school_admins)).all()}
         for admin in admins.values():
             self._queue(session, event_id, f"account:{admin.account_id}", None,

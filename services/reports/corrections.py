@@ -9,6 +9,7 @@ import uuid
 import sqlalchemy as sa
 
 from shared.errors import Conflict, NotFound
+from shared.rights.participant import lock_school_data
 
 from . import schemas
 from .models import reports, students
@@ -25,6 +26,14 @@ def correct(uc: Reports, session, principal, report_id: str, notify: bool,
     If the original was announced, ReportCorrected tells notifications whether to
     email the parents who were told of it (`notify`); otherwise the new one is
     announced when its embargo passes, as any report."""
+    # The school's data lock as a data event holds it (an erasure there waits for the new
+    # snapshot, or it for the erasure), taken before the report's row lock: the erasure
+    # takes the school's first, then deletes the row.
+    school_id = session.execute(sa.select(reports.c.school_id).where(
+        reports.c.id == report_id)).scalar()
+    if school_id is None or not principal.in_school(school_id):
+        raise NotFound()
+    lock_school_data(session, [school_id], shared=True)
     old = _school_report(session, principal, report_id)
     if uc.erased(session, "student", old.student_id, old.school_id):
         raise NotFound()
