@@ -50,6 +50,12 @@ class Conflict(DomainError):
     answer: str | None = None
 
 
+class SchoolLeft(Conflict):
+    """The school was offboarded (or is being): nothing more of it is taken (409)."""
+    code = "school_offboarded"
+    answer = "This school has left Pupil Progress; its data is no longer taken."
+
+
 class Locked(DomainError):
     """The object is there but may not be used for now (423)."""
     status = 423

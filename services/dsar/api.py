@@ -43,7 +43,8 @@ def file_request(body):
 
     File a request: a school admin's starts at once; a parent's or a student's
     waits for the school (`awaiting_school`). A school admin's erasure wants the second
-    factor passed within 15 minutes, as approving one does (401 step_up_required)."""
+    factor passed within 15 minutes, as approving one does (401 step_up_required).
+    Once the school's offboarding is under way, 409 school_offboarded."""
     principal = current_principal()
     subject = body["subject"]
     school_id = body.get("school_id")

@@ -13,6 +13,7 @@ from shared.erasure_ledger import offboarding_request_id
 from shared.errors import NotFound
 from shared.messaging.envelope import Envelope
 from shared.pages import Key, Page, keyset_page
+from shared.rights.participant import lock_school_data
 
 from . import domain
 from .domain import Answer, Kind, Status
@@ -26,6 +27,7 @@ class Offboarding(Part):
     # --- offboarding (identity's SchoolOffboarded is the request) --------------------------
     def on_school_offboarded(self, session: Session, envelope: Envelope,
                              data: ev.SchoolOffboarded) -> None:
+        lock_school_data(session, [data.school_id])  # requests filed meanwhile: subject_requests
         now = self.clock()
         request_id = offboarding_request_id(envelope.id)  # identity's ledger row names it
         session.execute(requests.insert().values(

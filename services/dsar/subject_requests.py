@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from shared.auth import Principal
 from shared.contracts import typed as ev
 from shared.db import among
-from shared.errors import NotFound, StepUpRequired
+from shared.errors import NotFound, SchoolLeft, StepUpRequired
 from shared.messaging.envelope import Envelope
 from shared.pages import Key, Page, keyset_page
+from shared.rights.participant import lock_school_data
 
 from . import domain
 from .domain import Kind, Refused, Status
@@ -36,6 +37,13 @@ class Requests(Part):
         admin's starts with no approval, so their erasure wants the second factor passed
         lately (`second_factor_recent`, as approving one does: StepUpRequired)."""
         _step_up_for_erasure(role, kind, second_factor_recent)
+        # As a data event: filed before the school's offboarding is recorded (so its free
+        # text is blanked when the offboarding completes), or refused.
+        lock_school_data(session, [school_id], shared=True)
+        if session.execute(sa.select(requests.c.id).where(
+                requests.c.school_id == school_id,
+                requests.c.kind == Kind.OFFBOARDING).limit(1)).first():
+            raise SchoolLeft()
         now = self.clock()
         request_id = str(uuid.uuid4())
         by_school = role == "school_admin"

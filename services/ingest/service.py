@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shared.contracts import ContractError
 from shared.db import advisory_lock, utcnow
-from shared.errors import Conflict
+from shared.errors import Conflict, SchoolLeft
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.rights import RightsParticipant
@@ -40,11 +40,6 @@ class BatchConflict(Conflict):
     code = "batch_id_reused"
     answer = ("This batch_id was used for a different batch; send new data under a new "
               "batch_id.")
-
-
-class SchoolOffboarded(Conflict):
-    code = "school_offboarded"
-    answer = "This school has left Pupil Progress; its data is no longer taken."
 
 
 @dataclass
@@ -162,7 +157,7 @@ class Ingest:
                 raise BatchConflict(batch_id)
             return _result(batch_id, stored.accepted, stored.rejected)
         if self.participant.is_offboarded(session, school_id):  # the school's tombstone
-            raise SchoolOffboarded(school_id)
+            raise SchoolLeft(school_id)
         if paced:
             self.pace.admit(session, school_id, len(events), utcnow())
 
@@ -295,10 +290,10 @@ class RosterImport:
 
     def check(self, session: Session, school_id: str, bundle_bytes: bytes) -> None:
         """Every check that changes nothing (the bundle's shape, its orgs, its references
-        to the roster held): raises BundleRejected with every fault, or SchoolOffboarded.
+        to the roster held): raises BundleRejected with every fault, or SchoolLeft.
         The upload's request runs it, so a malformed bundle is refused at once."""
         if self.ingest.participant.is_offboarded(session, school_id):
-            raise SchoolOffboarded(school_id)
+            raise SchoolLeft(school_id)
         self._prepare(session, school_id, bundle_bytes)
 
     def _prepare(self, session: Session, school_id: str, bundle_bytes: bytes,
@@ -338,7 +333,7 @@ class RosterImport:
             return {"bundle_id": bundle_id, "rows": None, "events": stored.accepted,
                     "published": 0, "ignored": [], "already_applied": True}
         if self.ingest.participant.is_offboarded(session, school_id):
-            raise SchoolOffboarded(school_id)
+            raise SchoolLeft(school_id)
         p = self._prepare(session, school_id, bundle_bytes, progress)
         bundle, projection = p.bundle, p.projection
         pushed = projection.events + held_roster.deletions(session, school_id, p.held,

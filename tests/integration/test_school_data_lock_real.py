@@ -102,10 +102,11 @@ def waiting_on_a_lock(rt: ServiceRuntime) -> bool:
 
 
 def race(rt: ServiceRuntime, write: Callable[[Session], object],
-         erase: Callable[[Session], object]) -> None:
+         erase: Callable[[Session], object]) -> bool:
     """`write` runs and holds its transaction open (its checks made, its rows written);
     `erase` starts in a transaction of its own meanwhile; then `write` commits. Without
-    the school's lock the erasure finishes first, deleting nothing of the write's."""
+    the school's lock the erasure finishes first, deleting nothing of the write's. Whether
+    the erasure was seen waiting for the write."""
     written, go, failed = threading.Event(), threading.Event(), []
 
     def in_transaction(work: Callable[[Session], object], then: Callable[[], None]):
@@ -127,11 +128,13 @@ def race(rt: ServiceRuntime, write: Callable[[Session], object],
     # The erasure waits for the write's transaction (it would have finished first).
     wait_for(lambda: waiting_on_a_lock(rt) or not erasing.is_alive(),
              message="the erasure waiting or done")
+    waited = erasing.is_alive()
     go.set()
     writing.join(timeout=30)
     erasing.join(timeout=30)
     assert not writing.is_alive() and not erasing.is_alive()
     assert not failed, failed
+    return waited
 
 
 def count(rt: ServiceRuntime, sql: str, **params) -> int:
@@ -244,3 +247,24 @@ def test_an_upload_under_way_is_erased_with_the_school(runtime):
          lambda s: apply(rt, s, offboarding(school)))
     # The zip (everyone in it) went with the school.
     assert count(rt, "SELECT count(*) FROM roster_jobs WHERE bundle IS NOT NULL") == 0
+
+
+def test_a_subject_request_is_filed_before_the_schools_offboarding_or_refused(runtime):
+    """An offboarding blanks the school's requests' free text when it completes: a request
+    filed meanwhile kept its note (an attack on the running stack, 2026-12-07). Now one
+    filed while the offboarding is recorded is waited for (and so blanked at completion),
+    and one filed after it is refused."""
+    from services.dsar.app import SPEC as DSAR
+    from shared.errors import SchoolLeft
+    rt = runtime(DSAR)
+    dsar = rt.context.use_cases.dsar
+    school, admin = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def file(session: Session) -> None:
+        dsar.file(session, school, "access", "student", None, {"note": "Private words"},
+                  admin, "school_admin", source_id="S1")
+
+    assert race(rt, file, lambda s: apply(rt, s, offboarding(school)))
+    with pytest.raises(SchoolLeft), rt.context.sessions() as session, session.begin():
+        file(session)
+    assert count(rt, "SELECT count(*) FROM requests WHERE kind = 'access'") == 1
