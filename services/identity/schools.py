@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from shared.db import among
 from shared.erasure_ledger import SCHOOL, SENT, ErasureLedger, offboarding_request_id
 from shared.messaging.outbox import Outbox
-from shared.rights.participant import lock_school_data
 from shared.pages import Key, Page, keyset_page
+from shared.rights.participant import lock_school_data
 
 from . import domain
 from .domain import AccountStatus, MembershipStatus, SchoolStatus, Unknown

@@ -21,8 +21,8 @@ from shared.erasure_ledger import offboarding_request_id
 from shared.i18n import bilingual_order
 from shared.messaging.consumer import Event
 from shared.rights import NOT_PERSONAL, DataDeclaration, Personal, RightsParticipant, Subject
-from shared.rights.participant import lock_school_data
 from shared.rights import TableDeclaration as T
+from shared.rights.participant import lock_school_data
 
 from . import languages, templates
 from .domain import SCHOOL_ADMINS_LOCK, DeliveryStatus

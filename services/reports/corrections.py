@@ -28,11 +28,10 @@ def correct(uc: Reports, session, principal, report_id: str, notify: bool,
     announced when its embargo passes, as any report."""
     # The school's data lock as a data event holds it (an erasure there waits for the new
     # snapshot, or it for the erasure), taken before the report's row lock: the erasure
-    # takes the school's first, then deletes the row.
+    # takes the school's first, then deletes the row. Whose report it is, _school_report
+    # says.
     school_id = session.execute(sa.select(reports.c.school_id).where(
         reports.c.id == report_id)).scalar()
-    if school_id is None or not principal.in_school(school_id):
-        raise NotFound()
     lock_school_data(session, [school_id], shared=True)
     old = _school_report(session, principal, report_id)
     if uc.erased(session, "student", old.student_id, old.school_id):

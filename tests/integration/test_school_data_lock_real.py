@@ -70,9 +70,9 @@ def applied(rt: ServiceRuntime, *events: Event) -> None:
         apply(rt, session, *events)
 
 
-def guardian_recorded(school: str, guardian: str | None = None) -> Event:
+def guardian_recorded(school: str) -> Event:
     return event("GuardianRecorded", {
-        "record_version": 1, "guardian_id": guardian or str(uuid.uuid4()),
+        "record_version": 1, "guardian_id": str(uuid.uuid4()),
         "given_name": "Morgan", "family_name": "Vale", "email": "morgan.vale@example.org"},
         "ingest", school)
 
