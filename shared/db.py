@@ -382,7 +382,7 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def insert_unless_present(session: Session, table: sa.Table,
+def insert_unless_present(session: Session | sa.Connection, table: sa.Table,
                           values: dict[str, Any] | list[dict[str, Any]],
                           conflict_columns: tuple[str, ...]) -> None:
     """`INSERT … ON CONFLICT (conflict_columns) DO NOTHING` (PostgreSQL and SQLite) of a
@@ -392,7 +392,7 @@ def insert_unless_present(session: Session, table: sa.Table,
                 conflict_columns)
 
 
-def insert_many(session: Session, table: sa.Table, rows: list[dict[str, Any]],
+def insert_many(session: Session | sa.Connection, table: sa.Table, rows: list[dict[str, Any]],
                 conflict_columns: tuple[str, ...] = ()) -> None:
     """Rows of one table (each with the same columns) in one statement, with ON CONFLICT
     (conflict_columns) DO NOTHING if given. On PostgreSQL `INSERT … SELECT` of the rows
@@ -401,7 +401,8 @@ def insert_many(session: Session, table: sa.Table, rows: list[dict[str, Any]],
     memberships, invitations, outbox rows…). Elsewhere an executemany."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    bind = session if isinstance(session, sa.Connection) else session.get_bind()
+    dialect = bind.dialect.name
     insert = _insert_of(dialect)(table)
     if dialect == "postgresql":
         defaults = _defaults_of(table, rows[0])

@@ -26,6 +26,7 @@ from typing import Any, Generator, Iterator, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.db import insert_unless_present
 from shared.receipts import CHECKPOINT_TYPE, RECEIPT_TYPE, jws, keys_from_jwks
 from shared.receipts.receipt import GENESIS, entry_hash
 
@@ -49,21 +50,30 @@ def fields_of(row: Any) -> dict[str, Any]:
 def append(session: Writer, request_id: str, at: dt.datetime, step: str,
            service: str | None = None, actor: str | None = None) -> tuple[int, str, str]:
     """The entry appended: (its seq, the hash before it, its hash)."""
-    head = session.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)
-                           .with_for_update()).first()
-    prev = head.hash if head is not None else GENESIS
+    head = _locked_head(session)
+    if head is None:
+        # The chain's first entry. A row FOR UPDATE cannot lock is not there yet: two
+        # first appends would both find none and the second fail on the head's key. The
+        # genesis head is written unless present (the second waits on the first's), then
+        # locked like any other; this transaction moves it on below, so it never stays.
+        insert_unless_present(session, audit_head, {"id": HEAD_ID, "seq": 0, "hash": GENESIS},
+                              ("id",))
+        head = _locked_head(session)
+    prev = head.hash
     seq: int = session.execute(audit.insert().values(
         request_id=request_id, at=at, step=step, service=service, actor=actor,
         prev_hash=prev, hash="").returning(audit.c.id)).scalar_one()
     digest = entry_hash(prev, {"seq": seq, "request_id": request_id, "at": at_text(at),
                                "step": step, "service": service, "actor": actor})
     session.execute(audit.update().where(audit.c.id == seq).values(hash=digest))
-    if head is None:
-        session.execute(audit_head.insert().values(id=HEAD_ID, seq=seq, hash=digest))
-    else:
-        session.execute(audit_head.update().where(audit_head.c.id == HEAD_ID)
-                        .values(seq=seq, hash=digest))
+    session.execute(audit_head.update().where(audit_head.c.id == HEAD_ID)
+                    .values(seq=seq, hash=digest))
     return seq, prev, digest
+
+
+def _locked_head(session: Writer) -> Any:
+    return session.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)
+                           .with_for_update()).first()
 
 
 def checkpoint(seq: int, prev: str, digest: str, at: dt.datetime) -> dict[str, Any]:
