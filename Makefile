@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# `make test` on two pytest-xdist workers (tests/conftest.py: which tests go together);
+# PYTEST_WORKERS=0 runs it in this one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test bench install clean stack stack-down compose-test
 
@@ -22,7 +25,7 @@ run: $(STAMP)
 	$(PY) -m shared.embedded $(if $(DEMO),--demo,)
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Every benchmark in bench/, each beside its baseline (README "Benchmarks").
 bench: $(STAMP)

@@ -29,6 +29,25 @@ def _missing(what: str):
     pytest.skip(message)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs on two workers (pytest-xdist): the suite mostly waits (on
+    processes starting, brokers, databases), so two halve its time on two cores. A file's
+    tests stay on one worker (their module fixtures made once); the browser tests all run
+    on one, in one stretch: their package's system (tests/browser/conftest.py web_system,
+    with its operator's second factor remembered in this process) and Chromium are made
+    once, not again each time that worker comes back to the package."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesWithTheBrowserTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/browser/"):
+                return "tests/browser"
+            return str(super()._split_scope(nodeid))
+
+    return FilesWithTheBrowserTogether(config, log)
+
+
 def _docker_answers() -> bool:
     try:
         import docker
