@@ -200,6 +200,27 @@ def test_a_requesters_mail_under_way_is_erased_with_them(runtime, rights):
     assert count(rt, str(mails)) == 0
 
 
+def test_a_parents_own_erasure_mails_the_address_a_change_under_way_leaves(runtime):
+    """A parent's own erasure holds word for them that it is done, written to their address
+    as the erasure finds it. A data event changing that address is under way: the erasure
+    reads the address only once it holds the school's lock (after the change commits), not
+    before waiting for it (the old address, no longer theirs)."""
+    rt = runtime(NOTIFICATIONS)
+    school = str(uuid.uuid4())
+    guardian, _ = a_requester(rt, school)
+    moved = event("GuardianRecorded", {
+        "record_version": 2, "guardian_id": guardian, "given_name": "Morgan",
+        "family_name": "Vale", "email": "morgan.new@example.org"}, "ingest", school)
+    own_erasure = event("ErasureRequested", {
+        "subject": {"school_id": school, "type": "guardian", "id": guardian},
+        "subject_request_id": str(uuid.uuid4()), "by_subject": True}, "dsar", school)
+    assert race(rt, lambda s: apply(rt, s, moved), lambda s: apply(rt, s, own_erasure))
+    with rt.engine.connect() as conn:
+        held = conn.execute(sa.text("SELECT to_address FROM deliveries WHERE status = 'held'"
+                                    )).scalars().all()
+    assert held == ["morgan.new@example.org"]
+
+
 def test_no_requesters_mail_is_written_for_a_school_offboarded_since(runtime):
     rt = runtime(NOTIFICATIONS)
     school, elsewhere, account = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
