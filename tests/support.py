@@ -23,6 +23,16 @@ def wait_for(condition: Callable[[], T], timeout: float = 20.0, interval: float 
         time.sleep(interval)
 
 
+def waiting_on_a_lock(engine) -> bool:
+    """Whether a transaction in the engine's PostgreSQL database waits on a lock (a race
+    test's sign that the second side is held back by the first)."""
+    import sqlalchemy as sa
+    with engine.connect() as conn:
+        return bool(conn.execute(sa.text(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE NOT l.granted AND a.datname = current_database()")).scalar())
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as s:

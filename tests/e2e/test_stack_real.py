@@ -386,18 +386,16 @@ def test_a_worker_killed_with_sigkill_mid_backlog_loses_nothing_and_applies_noth
     # last events (CI, 2026-12-08: three batches ahead of its log on a loaded machine), so
     # the inbox is compared with the logs once it holds still around their reading.
     batch = int(stack.env["PP_CONSUMER_BATCH"])
-    settled: list[tuple[int, list[str]]] = []
 
-    def inbox_and_logs_settled() -> bool:
+    def inbox_and_logs_settled() -> tuple[int, list[str]] | None:
         inbox = stack.sql("reports", "SELECT count(*) FROM inbox")
         ids = stack.applied_event_ids("reports")
         if stack.sql("reports", "SELECT count(*) FROM inbox") != inbox:
-            return False
-        settled[:] = [(inbox, ids)]
-        return 0 <= inbox - len(ids) <= 2 * batch
-    wait_for(inbox_and_logs_settled, timeout=60, interval=0.5,
-             message="reports' inbox within a batch a queue thread of its workers' logs")
-    inbox, ids = settled[0]
+            return None
+        return (inbox, ids) if 0 <= inbox - len(ids) <= 2 * batch else None
+    inbox, ids = wait_for(inbox_and_logs_settled, timeout=60, interval=0.5,
+                          message="reports' inbox within a batch a queue thread of its "
+                                  "workers' logs")
     assert len(ids) == len(set(ids)), "an event was applied twice"
     assert 0 <= inbox - len(ids) <= 2 * batch
 

@@ -17,7 +17,7 @@ from services.dsar import audit_chain
 from services.dsar.app import SPEC as DSAR
 from services.dsar.models import audit
 from shared.service import ServiceRuntime
-from tests.support import wait_for
+from tests.support import wait_for, waiting_on_a_lock
 
 pytestmark = pytest.mark.integration
 
@@ -30,13 +30,6 @@ def dsar(broker_settings, new_database, tmp_path):
     rt.start()
     yield rt
     rt.engine.dispose()
-
-
-def waiting_on_a_lock(rt: ServiceRuntime) -> bool:
-    with rt.engine.connect() as conn:
-        return bool(conn.execute(sa.text(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE NOT l.granted AND a.datname = current_database()")).scalar())
 
 
 def test_the_chains_first_two_entries_appended_at_once_both_land_in_order(dsar):
@@ -55,7 +48,7 @@ def test_the_chains_first_two_entries_appended_at_once_both_land_in_order(dsar):
         audit_chain.append(session, first, at, "received")
         thread = threading.Thread(target=append_second, daemon=True)
         thread.start()
-        wait_for(lambda: waiting_on_a_lock(dsar) or not thread.is_alive(), timeout=30,
+        wait_for(lambda: waiting_on_a_lock(dsar.engine) or not thread.is_alive(), timeout=30,
                  message="the second append waiting for the first's head")
         assert thread.is_alive(), failed  # it waits for the first, rather than going on
     thread.join(timeout=30)

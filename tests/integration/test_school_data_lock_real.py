@@ -29,7 +29,7 @@ from shared.contracts import typed as ev
 from shared.messaging.consumer import Event
 from shared.messaging.envelope import new_envelope, parse_envelope
 from shared.service import ServiceRuntime
-from tests.support import wait_for
+from tests.support import wait_for, waiting_on_a_lock
 
 pytestmark = pytest.mark.integration
 
@@ -70,11 +70,11 @@ def applied(rt: ServiceRuntime, *events: Event) -> None:
         apply(rt, session, *events)
 
 
-def guardian_recorded(school: str) -> Event:
+def guardian_recorded(school: str, guardian: str | None = None, version: int = 1,
+                      email: str = "morgan.vale@example.org") -> Event:
     return event("GuardianRecorded", {
-        "record_version": 1, "guardian_id": str(uuid.uuid4()),
-        "given_name": "Morgan", "family_name": "Vale", "email": "morgan.vale@example.org"},
-        "ingest", school)
+        "record_version": version, "guardian_id": guardian or str(uuid.uuid4()),
+        "given_name": "Morgan", "family_name": "Vale", "email": email}, "ingest", school)
 
 
 def invitation(school: str, account: str, role: str, **ids) -> Event:
@@ -92,13 +92,6 @@ def erasure(school: str, subject: str, subject_type: str = "guardian") -> Event:
     return event("ErasureRequested", {
         "subject": {"school_id": school, "type": subject_type, "id": subject},
         "subject_request_id": str(uuid.uuid4())}, "dsar", school)
-
-
-def waiting_on_a_lock(rt: ServiceRuntime) -> bool:
-    with rt.engine.connect() as conn:
-        return bool(conn.execute(sa.text(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE NOT l.granted AND a.datname = current_database()")).scalar())
 
 
 def race(rt: ServiceRuntime, write: Callable[[Session], object],
@@ -126,7 +119,7 @@ def race(rt: ServiceRuntime, write: Callable[[Session], object],
     erasing = in_transaction(erase, lambda: None)
     erasing.start()
     # The erasure waits for the write's transaction (it would have finished first).
-    wait_for(lambda: waiting_on_a_lock(rt) or not erasing.is_alive(),
+    wait_for(lambda: waiting_on_a_lock(rt.engine) or not erasing.is_alive(),
              message="the erasure waiting or done")
     waited = erasing.is_alive()
     go.set()
@@ -208,9 +201,7 @@ def test_a_parents_own_erasure_mails_the_address_a_change_under_way_leaves(runti
     rt = runtime(NOTIFICATIONS)
     school = str(uuid.uuid4())
     guardian, _ = a_requester(rt, school)
-    moved = event("GuardianRecorded", {
-        "record_version": 2, "guardian_id": guardian, "given_name": "Morgan",
-        "family_name": "Vale", "email": "morgan.new@example.org"}, "ingest", school)
+    moved = guardian_recorded(school, guardian, version=2, email="morgan.new@example.org")
     own_erasure = event("ErasureRequested", {
         "subject": {"school_id": school, "type": "guardian", "id": guardian},
         "subject_request_id": str(uuid.uuid4()), "by_subject": True}, "dsar", school)
